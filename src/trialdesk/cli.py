@@ -1,0 +1,25 @@
+"""The `trialdesk` command: a thin shell over the capability packages."""
+
+from __future__ import annotations
+
+import typer
+
+from trialdesk.console import protocol_cmd, screen_cmd
+
+app = typer.Typer(
+    help="trialdesk: run a clinical trial end to end (built-in protocol NCT01142050).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(protocol_cmd.app, name="protocol")
+app.command("screen")(screen_cmd.screen)
+
+
+@app.command("demo")
+def demo() -> None:
+    """The main job: screen the shipped example candidates against NCT01142050."""
+    screen_cmd.screen(None, None, None, False, False)
+
+
+if __name__ == "__main__":
+    app()

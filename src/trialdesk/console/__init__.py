@@ -1,0 +1,1 @@
+"""Terminal adapters: rich rendering and the typer commands behind `trialdesk`."""

@@ -1,0 +1,118 @@
+"""`trialdesk protocol show|validate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trialdesk.protocol import BUILTIN_ID, Protocol, ProtocolError, builtin_protocol, load_protocol
+from trialdesk.protocol.consistency import check_consistency
+
+app = typer.Typer(help="The protocol as code: show it, validate a protocol file.", no_args_is_help=True)
+console = Console()
+
+
+def resolve_protocol(path: Path | None) -> Protocol:
+    """The protocol in `path`, or the built-in NCT01142050."""
+    return load_protocol(path) if path else builtin_protocol(BUILTIN_ID)
+
+
+@app.command("show")
+def show(
+    path: Path | None = typer.Argument(None, help="Protocol YAML (default: built-in NCT01142050)"),
+) -> None:
+    """Print the study record, criteria, schedule of assessments and outcomes."""
+    try:
+        protocol = resolve_protocol(path)
+    except ProtocolError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    render_protocol(protocol)
+
+
+def render_protocol(p: Protocol) -> None:
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    site = "; ".join(f"{s.name}, {s.city}, {s.country}" for s in p.sites)
+    for label, value in (
+        ("Registry", f"{p.registry.name} {p.registry.id}"),
+        ("Title", p.title),
+        ("Phase", p.phase),
+        ("Sponsor", p.sponsor),
+        ("Status", p.status),
+        ("Study type", p.study_type),
+        ("Design", f"{p.design.intervention_model}, {p.design.masking} masking, "
+         f"arms: {', '.join(a.name for a in p.design.arms)}"),
+        ("Condition", ", ".join(p.conditions)),
+        ("Sex", p.sex),
+        ("Target enrollment", str(p.target_enrollment)),
+        ("Site", site),
+        ("Intervention", f"{p.intervention.name} ({p.intervention.type}); cell source: "
+         f"{p.intervention.cell_source or 'not stated'}"),
+    ):
+        facts.add_row(label, value)
+    console.print(facts)
+    criteria = Table(title="Eligibility criteria", show_lines=True)
+    for col in ("#", "Criterion (as registered)", "Assessed", "Computable form"):
+        criteria.add_column(col)
+    for c in p.criteria:
+        label = f"{'I' if c.kind.value == 'inclusion' else 'E'}{c.number}"
+        criteria.add_row(label, c.text, c.assessed_at.value, _expr_text(c.expr))
+    console.print(criteria)
+    schedule = Table(title="Schedule of assessments (days from baseline)")
+    for col in ("Visit", "Day", "Window", "Assessments"):
+        schedule.add_column(col)
+    for v in p.schedule:
+        schedule.add_row(
+            f"{v.code} {v.name}", str(v.day), f"{v.earliest_day} … {v.latest_day}",
+            ", ".join(v.assessments + [f for f in v.forms if f not in ("labs", "vital_signs")]),
+        )
+    console.print(schedule)
+    outcomes = Table(title="Outcome measures")
+    for col in ("", "Outcome", "Measure", "Time frame"):
+        outcomes.add_column(col)
+    for kind, items in (("primary", p.primary_outcomes), ("secondary", p.secondary_outcomes)):
+        for o in items:
+            outcomes.add_row(f"{kind} {o.number}", o.description, o.measure, o.time_frame)
+    console.print(outcomes)
+
+
+def _expr_text(node: object) -> str:
+    from trialdesk.protocol.expr import AllOf, AnyOf, Compare, Implies, Not
+
+    if isinstance(node, AllOf):
+        return "(" + " AND ".join(_expr_text(c) for c in node.all) + ")"
+    if isinstance(node, AnyOf):
+        return "(" + " OR ".join(_expr_text(c) for c in node.any) + ")"
+    if isinstance(node, Not):
+        return f"NOT {_expr_text(node.not_)}"
+    if isinstance(node, Implies):
+        return f"IF {_expr_text(node.if_)} THEN {_expr_text(node.then)}"
+    assert isinstance(node, Compare)
+    if node.op == "between":
+        return f"{node.low} ≤ {node.element} ≤ {node.high}"
+    value = str(node.value).lower() if isinstance(node.value, bool) else node.value
+    return f"{node.element} {node.op} {value}"
+
+
+@app.command("validate")
+def validate(path: Path = typer.Argument(..., help="Protocol YAML to check")) -> None:
+    """Check a protocol file: schema, catalogue references, units; warn on contradictions."""
+    try:
+        protocol = load_protocol(path)
+    except ProtocolError as exc:
+        console.print(f"[red]✗ {exc.source}: {len(exc.problems)} error(s)[/red]")
+        for problem in exc.problems:
+            console.print(f"  [red]error[/red] {problem}", highlight=False)
+        raise typer.Exit(1) from None
+    warnings = check_consistency(protocol)
+    for warning in warnings:
+        console.print(f"  [yellow]warning[/yellow] {warning}", highlight=False)
+    console.print(
+        f"[green]✓ {path}: protocol {protocol.id} is valid[/green]"
+        + (f" ({len(warnings)} warning(s))" if warnings else "")
+    )

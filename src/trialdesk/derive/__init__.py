@@ -1,0 +1,48 @@
+"""Pure clinical derivations (no I/O): KITT, HOMA, BMI, age, insulin and OGLD doses.
+
+Every function validates its inputs and raises `DerivationError` (a `ValueError`) naming the
+offending argument and value. Formulas, units and sources are in each function's docstring and
+in the team's clinical fact sheet (clinical.md, sections 1, 2 and 6). Names follow pharmaverse
+admiral (``compute_<concept>``).
+"""
+
+from trialdesk.derive.anthropometry import compute_bmi
+from trialdesk.derive.demography import compute_age
+from trialdesk.derive.dosing import (
+    RESPONDER_THRESHOLD_PERCENT,
+    WHO_DDD_MG,
+    DoseReduction,
+    compute_daily_insulin_dose_per_kg,
+    compute_dose_reduction,
+    compute_ogld_ddd_total,
+    compute_percent_change,
+    compute_percent_reduction,
+)
+from trialdesk.derive.errors import DerivationError
+from trialdesk.derive.homa import compute_homa_b, compute_homa_ir
+from trialdesk.derive.itt import (
+    KITT_WINDOW_MIN,
+    compute_itt_half_life,
+    compute_kitt,
+    is_insulin_resistant,
+)
+
+__all__ = [
+    "KITT_WINDOW_MIN",
+    "RESPONDER_THRESHOLD_PERCENT",
+    "WHO_DDD_MG",
+    "DerivationError",
+    "DoseReduction",
+    "compute_age",
+    "compute_bmi",
+    "compute_daily_insulin_dose_per_kg",
+    "compute_dose_reduction",
+    "compute_homa_b",
+    "compute_homa_ir",
+    "compute_itt_half_life",
+    "compute_kitt",
+    "compute_ogld_ddd_total",
+    "compute_percent_change",
+    "compute_percent_reduction",
+    "is_insulin_resistant",
+]

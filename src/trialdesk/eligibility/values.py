@@ -1,0 +1,178 @@
+"""Turning raw candidate input (CSV cells, JSON values, form fields) into typed values.
+
+Quantities keep the unit they were entered in; a number without a unit is refused (no silent
+assumption), except for elements whose only accepted unit is unambiguous (e.g. year).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+
+from trialdesk.catalogue import Catalogue, DataElement, ElementKind
+from trialdesk.units import Quantity
+from trialdesk.units.convert import UnitError, convert, format_unit, parse_quantity, quantity
+
+
+class InputError(ValueError):
+    """One bad input value: names the field and the reason."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+class CandidateInputError(ValueError):
+    """All bad values of one candidate, so that a form can show every error at once."""
+
+    def __init__(self, errors: list[InputError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+@dataclass(frozen=True)
+class Series:
+    """Timed samples (e.g. ITT glucose): times in minutes, values as one pint quantity array."""
+
+    times: tuple[float, ...]
+    values: Any  # pint Quantity wrapping a tuple of magnitudes
+
+    def __str__(self) -> str:
+        unit = format_unit(self.values.units)
+        pairs = ", ".join(f"{t:g}′ {v:g}" for t, v in zip(self.times, self.values.magnitude, strict=True))
+        return f"[{pairs}] {unit}"
+
+
+_TRUE = {"true", "yes", "y", "1", "t"}
+_FALSE = {"false", "no", "n", "0", "f"}
+
+
+def _boolean(element: DataElement, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise InputError(element.name, f"{raw!r} is not yes/no (use true/false, yes/no or 1/0)")
+
+
+def _date(element: DataElement, raw: Any) -> date:
+    if isinstance(raw, datetime):
+        return raw.date()
+    if isinstance(raw, date):
+        return raw
+    try:
+        return date.fromisoformat(str(raw).strip())
+    except ValueError:
+        raise InputError(element.name, f"{raw!r} is not an ISO 8601 date (YYYY-MM-DD)") from None
+
+
+def _category(element: DataElement, raw: Any) -> str:
+    text = str(raw).strip()
+    for choice in element.choices:
+        if text.lower() == choice.lower():
+            return choice
+    raise InputError(element.name, f"{raw!r} is not one of {', '.join(element.choices)}")
+
+
+def _quantity(element: DataElement, raw: Any, unit: str | None) -> Any:
+    default = element.units[0] if len(element.units) == 1 else None
+    try:
+        if hasattr(raw, "units"):
+            q = raw
+        elif unit:
+            q = quantity(raw, unit, analyte=element.analyte, field=element.name)
+        elif isinstance(raw, int | float):
+            if default is None:
+                raise InputError(element.name, f"{raw!r} has no unit (use one of {', '.join(element.units)})")
+            q = quantity(raw, default, analyte=element.analyte, field=element.name)
+        else:
+            q = parse_quantity(str(raw), analyte=element.analyte, field=element.name, default_unit=default)
+        convert(q, element.canonical_unit or "", analyte=element.analyte, field=element.name)
+    except UnitError as exc:
+        raise InputError(element.name, str(exc).removeprefix(f"{element.name}: ")) from None
+    return q
+
+
+def _series(element: DataElement, raw: Any, unit: str | None) -> Series:
+    """Samples as {"0": 9.9, "3": 9.7} or [[0, 9.9], ...] or "0:9.9; 3:9.7" (minutes:value)."""
+    pairs: list[tuple[Any, Any]]
+    if isinstance(raw, Series):
+        return raw
+    if isinstance(raw, Mapping):
+        pairs = list(raw.items())
+    elif isinstance(raw, str):
+        try:
+            pairs = [tuple(p.split(":", 1)) for p in raw.replace(",", ";").split(";") if p.strip()]  # type: ignore[misc]
+        except ValueError:
+            raise InputError(element.name, f"{raw!r} is not 'minute:value; …'") from None
+    else:
+        pairs = [tuple(p) for p in raw]  # type: ignore[misc]
+    if not unit:
+        raise InputError(element.name, f"samples need a unit (one of {', '.join(element.units)})")
+    times, values = [], []
+    for i, pair in enumerate(pairs):
+        if len(pair) != 2:
+            raise InputError(element.name, f"sample {i + 1} is not a (minute, value) pair")
+        try:
+            t, v = float(pair[0]), float(pair[1])
+        except (TypeError, ValueError):
+            raise InputError(element.name, f"sample {i + 1} {pair!r} is not numeric") from None
+        if not (math.isfinite(t) and math.isfinite(v)):
+            raise InputError(element.name, f"sample {i + 1} {pair!r} is not finite")
+        times.append(t)
+        values.append(v)
+    units = _quantity(element, 1.0, unit).units
+    return Series(tuple(times), Quantity(np.asarray(values, dtype=float), units))
+
+
+def coerce(element: DataElement, raw: Any, unit: str | None = None) -> Any:
+    """One raw value as the element's type; `None`/"" means not recorded."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    kind = element.kind
+    if kind is ElementKind.BOOLEAN:
+        return _boolean(element, raw)
+    if kind is ElementKind.DATE:
+        return _date(element, raw)
+    if kind is ElementKind.CATEGORY:
+        return _category(element, raw)
+    if kind is ElementKind.SERIES:
+        return _series(element, raw, unit)
+    return _quantity(element, raw, unit)
+
+
+def coerce_record(catalogue: Catalogue, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A candidate's raw fields as typed values. `<name>_unit` keys carry units.
+
+    Unknown fields are refused (a misspelt column must not silently become "missing").
+    """
+    errors: list[InputError] = []
+    values: dict[str, Any] = {}
+    for key, raw_value in raw.items():
+        if key.endswith("_unit") and key.removesuffix("_unit") in catalogue:
+            continue
+        if key in ("id", "candidate_id", "subject_id"):
+            continue
+        if key not in catalogue:
+            errors.append(InputError(key, "unknown data element"))
+            continue
+        unit = raw.get(f"{key}_unit") or None
+        try:
+            value = coerce(catalogue[key], raw_value, str(unit) if unit else None)
+        except InputError as exc:
+            errors.append(exc)
+            continue
+        if value is not None:
+            values[key] = value
+    if errors:
+        raise CandidateInputError(errors)
+    return values

@@ -1,0 +1,35 @@
+"""The protocol as code: the registry record, criteria, schedule and outcomes (pure, no I/O but YAML)."""
+
+from trialdesk.protocol.load import (
+    BUILTIN_ID,
+    Problem,
+    ProtocolError,
+    builtin_protocol,
+    catalogue_for,
+    load_protocol,
+    parse_protocol,
+)
+from trialdesk.protocol.model import (
+    AssessedAt,
+    Criterion,
+    CriterionKind,
+    Outcome,
+    Protocol,
+    Visit,
+)
+
+__all__ = [
+    "BUILTIN_ID",
+    "AssessedAt",
+    "Criterion",
+    "CriterionKind",
+    "Outcome",
+    "Problem",
+    "Protocol",
+    "ProtocolError",
+    "Visit",
+    "builtin_protocol",
+    "catalogue_for",
+    "load_protocol",
+    "parse_protocol",
+]

@@ -1,0 +1,215 @@
+"""Parsing and converting clinical quantities, analyte-aware.
+
+Conversions that are not plain unit-factor changes need the analyte:
+
+* glucose mass ↔ molar concentration through its molar mass, 180.16 g/mol
+  (1 mmol/L = 18.016 mg/dL; Tidepool unit docs; shared/reference/clinical.md §3);
+* C-peptide mass ↔ molar concentration through its molar mass, 3020.3 g/mol
+  (1 ng/mL = 0.331 nmol/L; clinical.md §3);
+* insulin activity ↔ molar concentration through an assay factor, default
+  1 µIU/mL = 6.00 pmol/L (0.0347 mg/IU and MW 5807.6 g/mol; Knopp et al., J Diabetes Sci Technol
+  2019;13:597 discuss the competing 6.945); configurable per call;
+* HbA1c NGSP % ↔ IFCC mmol/mol by the IFCC master equation
+  IFCC = 10.93 × NGSP − 23.5 and NGSP = 0.0915 × IFCC + 2.15 (Hoelzel et al., Clin Chem 2004;50:166).
+
+Anything else between different dimensions is refused with a `UnitError`, never guessed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pint
+
+from trialdesk.units.registry import Quantity, ureg
+
+INSULIN_PMOL_PER_UIU = 6.0
+"""Default insulin conversion factor, pmol/L per µIU/mL (see module docstring)."""
+
+MOLAR_MASS_G_PER_MOL: dict[str, float] = {"glucose": 180.16, "c_peptide": 3020.3}
+
+_TOKEN_ALIASES: dict[str, str] = {
+    "U": "insulin_unit",
+    "IU": "insulin_unit",
+    "uIU": "micro_insulin_unit",
+    "µIU": "micro_insulin_unit",
+    "μIU": "micro_insulin_unit",
+    "mIU": "milli_insulin_unit",
+    "mU": "milli_insulin_unit",
+    "uU": "micro_insulin_unit",
+    "µU": "micro_insulin_unit",
+    "μU": "micro_insulin_unit",
+    "yr": "year",
+    "yrs": "year",
+    "years": "year",
+    "cells": "cell",
+}
+_HBA1C_UNITS = {"%": "hba1c_ngsp_percent", "mmol/mol": "hba1c_ifcc_mmol_per_mol"}
+_TOKEN = re.compile(r"[A-Za-zµμ_]+")
+_MASS_CONC = ureg.Quantity(1, "g/L").dimensionality
+_MOLAR_CONC = ureg.Quantity(1, "mol/L").dimensionality
+_ACTIVITY_CONC = ureg.Quantity(1, "insulin_unit/L").dimensionality
+
+
+class UnitError(ValueError):
+    """A unit that cannot be parsed or converted; the message names the field and both units."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+def _normalise_unit_text(unit: str, analyte: str | None) -> str:
+    text = unit.strip().replace("²", "**2").replace("³", "**3").replace("·", "*")
+    if analyte == "hba1c":
+        compact = text.replace(" ", "")
+        if compact in _HBA1C_UNITS:
+            return _HBA1C_UNITS[compact]
+    return _TOKEN.sub(lambda m: _TOKEN_ALIASES.get(m.group(0), m.group(0)), text)
+
+
+def parse_unit(unit: str, *, analyte: str | None = None, field: str | None = None) -> Any:
+    """Parse a unit as people write it ("mg/dL", "µIU/mL", "%", "kg/m²") into a pint unit."""
+    if not isinstance(unit, str) or not unit.strip():
+        raise UnitError("a unit is required", field=field)
+    try:
+        return ureg.Unit(_normalise_unit_text(unit, analyte))
+    except (pint.errors.PintError, AttributeError, TypeError, ValueError, AssertionError) as exc:
+        raise UnitError(f"unknown unit {unit!r}", field=field) from exc
+
+
+def quantity(
+    value: float | int | str, unit: str, *, analyte: str | None = None, field: str | None = None
+) -> Any:
+    """A quantity from a number and a unit; the number must be finite."""
+    try:
+        magnitude = float(value)
+    except (TypeError, ValueError) as exc:
+        raise UnitError(f"{value!r} is not a number", field=field) from exc
+    if not math.isfinite(magnitude):
+        raise UnitError(f"{value!r} is not a finite number", field=field)
+    return Quantity(magnitude, parse_unit(unit, analyte=analyte, field=field))
+
+
+_NUMBER_THEN_UNIT = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
+
+
+def parse_quantity(
+    text: str, *, analyte: str | None = None, field: str | None = None, default_unit: str | None = None
+) -> Any:
+    """Parse "126 mg/dL" (or "7.2" with `default_unit`) into a quantity."""
+    match = _NUMBER_THEN_UNIT.match(str(text))
+    if not match:
+        raise UnitError(f"{text!r} is not a number followed by a unit", field=field)
+    number, unit = match.groups()
+    if not unit:
+        if default_unit is None:
+            raise UnitError(f"{text!r} has no unit", field=field)
+        unit = default_unit
+    return quantity(number, unit, analyte=analyte, field=field)
+
+
+def hba1c_ngsp_to_ifcc(percent: float) -> float:
+    """IFCC mmol/mol from NGSP %: 10.93 × NGSP − 23.5 (Hoelzel, Clin Chem 2004;50:166)."""
+    return 10.93 * percent - 23.5
+
+
+def hba1c_ifcc_to_ngsp(mmol_per_mol: float) -> float:
+    """NGSP % from IFCC mmol/mol: 0.0915 × IFCC + 2.15 (Hoelzel, Clin Chem 2004;50:166)."""
+    return 0.0915 * mmol_per_mol + 2.15
+
+
+def convert(
+    value: Any,
+    to_unit: str,
+    *,
+    analyte: str | None = None,
+    field: str | None = None,
+    insulin_pmol_per_uiu: float = INSULIN_PMOL_PER_UIU,
+) -> Any:
+    """Convert a quantity to `to_unit`, using the analyte where the dimension changes."""
+    target = parse_unit(to_unit, analyte=analyte, field=field)
+    source_dim = value.dimensionality
+    target_dim = ureg.Quantity(1, target).dimensionality
+    if source_dim == target_dim:
+        return value.to(target)
+    converted = _cross_dimension(value, source_dim, target_dim, analyte, insulin_pmol_per_uiu)
+    if converted is None:
+        raise UnitError(
+            f"cannot convert {format_unit(value.units)} to {to_unit}"
+            + (f" for {analyte}" if analyte else "")
+            + " (incompatible units)",
+            field=field,
+        )
+    return converted.to(target)
+
+
+def _cross_dimension(
+    value: Any, source: Any, target: Any, analyte: str | None, insulin_factor: float
+) -> Any | None:
+    molar_mass = MOLAR_MASS_G_PER_MOL.get(analyte or "")
+    if molar_mass is not None:
+        mm = Quantity(molar_mass, "g/mol")
+        if source == _MASS_CONC and target == _MOLAR_CONC:
+            return value / mm
+        if source == _MOLAR_CONC and target == _MASS_CONC:
+            return value * mm
+    if analyte == "insulin":
+        factor = Quantity(insulin_factor, "pmol/L") / Quantity(1, "micro_insulin_unit/mL")
+        if source == _ACTIVITY_CONC and target == _MOLAR_CONC:
+            return value * factor
+        if source == _MOLAR_CONC and target == _ACTIVITY_CONC:
+            return value / factor
+    if analyte == "hba1c":
+        magnitude = value.magnitude
+        if str(value.units) == "hba1c_ngsp_percent" and target == _dim("hba1c_ifcc_mmol_per_mol"):
+            return Quantity(hba1c_ngsp_to_ifcc(magnitude), "hba1c_ifcc_mmol_per_mol")
+        if str(value.units) == "hba1c_ifcc_mmol_per_mol" and target == _dim("hba1c_ngsp_percent"):
+            return Quantity(hba1c_ifcc_to_ngsp(magnitude), "hba1c_ngsp_percent")
+    return None
+
+
+def _dim(unit: str) -> Any:
+    return ureg.Quantity(1, unit).dimensionality
+
+
+def format_unit(unit: Any) -> str:
+    """The unit as a clinician writes it (the inverse of the aliases above)."""
+    text = f"{unit:~P}" if not isinstance(unit, str) else unit
+    for symbol, clinical in (("ifcc_mmol_per_mol", "mmol/mol"), ("ngsp_percent", "%")):
+        text = text.replace(symbol, clinical)
+    text = re.sub(r"(?<![A-Za-z])([munpd]?)l(?![A-Za-z])", lambda m: m.group(1) + "L", text)
+    text = re.sub(r"(?<![A-Za-z])a(?![A-Za-z])", "year", text)
+    return text.replace("·", "*").replace("IU/d/kg", "IU/kg/day").replace("IU/d", "IU/day")
+
+
+REPORTING_DECIMALS: dict[str, int] = {
+    "mg/dL": 0,
+    "mmol/L": 1,
+    "%": 1,
+    "mmol/mol": 0,
+    "µIU/mL": 1,
+    "uIU/mL": 1,
+    "mIU/L": 1,
+    "pmol/L": 0,
+    "ng/mL": 2,
+    "nmol/L": 3,
+    "kg": 1,
+    "lb": 0,
+    "cm": 1,
+    "m": 2,
+    "in": 1,
+    "kg/m²": 1,
+    "year": 0,
+    "%/min": 2,
+    "U/day": 1,
+    "IU/day": 1,
+}
+"""Decimals a laboratory reports per unit (WHO tabulates 7.0 mmol/L as 126 mg/dL, IFCC 7 % as
+53 mmol/mol). Threshold comparisons round both sides to these decimals in the entered unit."""
+
+
+def reporting_decimals(unit: Any) -> int | None:
+    return REPORTING_DECIMALS.get(format_unit(unit))

@@ -1,0 +1,35 @@
+"""The one pint registry of trialdesk, with the clinical units pint lacks.
+
+pint has no "international unit" of insulin and treats HbA1c % and mmol/mol as the same
+dimensionless quantity; both are therefore defined as their own dimensions here so that pint
+can never convert them silently. Conversions between them live in `convert.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pint
+
+ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+
+# Insulin activity: an arbitrary (biological) unit, not a mass. Conversion to moles depends on an
+# assay-specific factor, so it is a dimension of its own (see convert.INSULIN_PMOL_PER_UIU).
+ureg.define("insulin_unit = [insulin_activity] = IU = U_insulin")
+ureg.define("micro_insulin_unit = 1e-6 * insulin_unit = uIU = µIU = μIU")
+ureg.define("milli_insulin_unit = 1e-3 * insulin_unit = mIU")
+
+# HbA1c scales: NGSP/DCCT percent and IFCC mmol/mol are related by an affine master equation,
+# not by a factor, so each is its own dimension.
+ureg.define("hba1c_ngsp_percent = [hba1c_ngsp] = ngsp_percent")
+ureg.define("hba1c_ifcc_mmol_per_mol = [hba1c_ifcc] = ifcc_mmol_per_mol")
+
+# Cell doses (cells/kg) are counts.
+ureg.define("cell = [cell_count] = cells")
+
+Quantity = ureg.Quantity
+
+
+def is_quantity(value: Any) -> bool:
+    """True when `value` is a pint quantity of this registry."""
+    return isinstance(value, ureg.Quantity)
