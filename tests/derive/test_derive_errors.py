@@ -66,5 +66,5 @@ def test_every_public_function_has_a_worked_example_and_a_source() -> None:
         if callable(obj) and name.startswith(("compute_", "is_")):
             doc = obj.__doc__ or ""
             assert ">>> " in doc, name
-            assert "Source" in doc or "Lee et al." in doc, name
+            assert "Source" in doc, name
             assert "Permitted values" in doc, name

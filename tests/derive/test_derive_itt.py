@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import AbstractContextManager
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ TIMES = [0.0, 3.0, 6.0, 9.0, 12.0, 15.0]
 MG_DL_PER_MMOL_L = 18.016
 
 # Worked examples of clinical.md section 1: (glucose at TIMES in mg/dL, KITT %/min, t_half min).
-WORKED = {
+WORKED: dict[str, tuple[list[float], float, float]] = {
     "A exact exponential": ([100.0, 100.0, 88.69, 78.66, 69.77, 61.88], 4.000, 17.33),
     "A rounded to 1 dp": ([100, 100.0, 88.7, 78.7, 69.8, 61.9], 3.996, 17.34),
     "B T2DM-like": ([180, 176, 165, 153, 144, 134], 2.271, 30.52),
@@ -31,7 +32,9 @@ WORKED = {
 }
 
 
-def _raises(argument: str, shown_value: str) -> pytest.RaisesExc[DerivationError]:
+def _raises(
+    argument: str, shown_value: str
+) -> AbstractContextManager[pytest.ExceptionInfo[DerivationError]]:
     """Expect a DerivationError whose message starts '<argument>=<value>: expected'."""
     return pytest.raises(
         DerivationError, match="^" + re.escape(f"{argument}={shown_value}: expected ")
@@ -114,7 +117,9 @@ def test_graci_1999_inclusive_cutoff_via_nextafter() -> None:
         (2.0, float("inf"), "cutoff", "inf"),
     ],
 )
-def test_is_insulin_resistant_rejects(kitt: float, cutoff: float, argument: str, shown: str) -> None:
+def test_is_insulin_resistant_rejects(
+    kitt: float, cutoff: float, argument: str, shown: str
+) -> None:
     with _raises(argument, shown):
         is_insulin_resistant(kitt, cutoff)
 
@@ -161,10 +166,13 @@ def test_non_finite_time() -> None:
         compute_kitt([0, 3, 6, 9, math.nan, 15], [180, 176, 165, 153, 144, 134])
 
 
-@pytest.mark.parametrize(("times", "index", "shown"), [
-    ([0, 3, 6, 6, 12, 15], 3, "6"),
-    ([0, 3, 9, 6, 12, 15], 3, "6"),
-])
+@pytest.mark.parametrize(
+    ("times", "index", "shown"),
+    [
+        ([0, 3, 6, 6, 12, 15], 3, "6"),
+        ([0, 3, 9, 6, 12, 15], 3, "6"),
+    ],
+)
 def test_times_not_strictly_increasing(times: list[float], index: int, shown: str) -> None:
     with _raises(f"times_min[{index}]", shown) as exc:
         compute_kitt(times, [180, 176, 165, 153, 144, 134])

@@ -125,8 +125,9 @@ def compute_itt_half_life(
     Formula: with b the OLS slope of ln(G) on t over the window (as in `compute_kitt`),
     ``t_half = ln 2 / (-b)`` minutes, so that ``KITT = ln 2 / t_half * 100``.
 
-    Units, permitted values and errors: exactly as `compute_kitt` (times in minutes, glucose in
-    any unit, falling glucose required). Returns minutes, always > 0.
+    Permitted values, units and errors: exactly as `compute_kitt` (times in minutes, glucose in
+    any unit, at least 3 samples in the window, falling glucose required). Returns minutes,
+    always > 0.
 
     Sources: Geloneze & Tambascia, Arq Bras Endocrinol Metab 2006;50:208 (KITT = 0.693/t_half);
     Akinmokun et al., Diabet Med 1992;9:432.
@@ -155,6 +156,9 @@ def is_insulin_resistant(kitt: float, cutoff: float) -> bool:
 
     Units: both in %/min as returned by `compute_kitt`. Permitted values: finite and > 0 (a
     KITT <= 0 is never produced by `compute_kitt`); otherwise `DerivationError`.
+
+    Sources: Lee et al. 2008 and Graci et al. 1999 as above; clinical.md section 1 recommends
+    keeping the cut-off a protocol parameter.
 
     Worked example (clinical.md section 1, case C: KITT 0.926 %/min, markedly resistant):
 

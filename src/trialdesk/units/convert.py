@@ -133,7 +133,7 @@ def convert(
     target = parse_unit(to_unit, analyte=analyte, field=field)
     source_dim = value.dimensionality
     target_dim = ureg.Quantity(1, target).dimensionality
-    if source_dim == target_dim:
+    if source_dim == target_dim and not _mixes_ratio_kinds(value.units, target):
         return value.to(target)
     converted = _cross_dimension(value, source_dim, target_dim, analyte, insulin_pmol_per_uiu)
     if converted is None:
@@ -144,6 +144,12 @@ def convert(
             field=field,
         )
     return converted.to(target)
+
+
+def _mixes_ratio_kinds(source: Any, target: Any) -> bool:
+    """A substance ratio (mmol/mol) and a plain ratio (%) are both dimensionless to pint, but
+    converting one into the other is meaningless (e.g. HbA1c % is not 10 × mmol/mol)."""
+    return ("mole" in str(source)) != ("mole" in str(target)) and not str(source) == str(target)
 
 
 def _cross_dimension(
