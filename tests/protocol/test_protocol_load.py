@@ -89,23 +89,51 @@ def _broken(old: str, new: str) -> ProtocolError:
     [
         ("target_enrollment: 24", "target_enrollment: 0", "target_enrollment", "greater than 0"),
         ("target_enrollment: 24", "target_enrollment: lots", "target_enrollment", "integer"),
-        ("op: between, low: 18 year", "op: betwixt, low: 18 year", "criteria[2].expr.op", "between"),
+        (
+            "op: between, low: 18 year",
+            "op: betwixt, low: 18 year",
+            "criteria[2].expr.op",
+            "between",
+        ),
         ("value: 7 %}", "value: 7 mmol/L}", "criteria[4].expr.all[1]", "cannot convert"),
-        ("element: unexplained_fever", "element: unexplaned_fever", "criteria[11].expr.element",
-         "unknown data element 'unexplaned_fever'"),
+        (
+            "element: unexplained_fever",
+            "element: unexplaned_fever",
+            "criteria[11].expr.element",
+            "unknown data element 'unexplaned_fever'",
+        ),
         ("$kitt_insulin_resistance_cutoff", "$kitt_cutoff", "criteria[5].expr", "no parameter"),
         ("sex: ALL", "sex: BOTH", "sex", "pattern"),
-        ("  - code: BL\n    name: Baseline\n    day: 0", "  - code: BL\n    name: Baseline\n    day: 900",
-         "<document>", "in order of their day"),
-        ("kind: exclusion\n    number: 2", "kind: exclusionary\n    number: 2", "criteria[10].kind", "inclusion"),
-        ("      then: {element: pregnancy_test, op: in, value: [negative]}",
-         "      then: {element: pregnancy_test, op: in, value: [neg]}", "criteria[7].expr.then",
-         "no choice 'neg'"),
-        ("    expr: {element: informed_consent, op: is, value: true}",
-         "    expr: {element: informed_consent, op: '>=', value: true}", "criteria[0].expr",
-         "yes/no element"),
-        ("    expr: {element: informed_consent, op: is, value: true}",
-         "    expr: {elements: informed_consent}", "criteria[0].expr", "an expression is"),
+        (
+            "  - code: BL\n    name: Baseline\n    day: 0",
+            "  - code: BL\n    name: Baseline\n    day: 900",
+            "<document>",
+            "in order of their day",
+        ),
+        (
+            "kind: exclusion\n    number: 2",
+            "kind: exclusionary\n    number: 2",
+            "criteria[10].kind",
+            "inclusion",
+        ),
+        (
+            "      then: {element: pregnancy_test, op: in, value: [negative]}",
+            "      then: {element: pregnancy_test, op: in, value: [neg]}",
+            "criteria[7].expr.then",
+            "no choice 'neg'",
+        ),
+        (
+            "    expr: {element: informed_consent, op: is, value: true}",
+            "    expr: {element: informed_consent, op: '>=', value: true}",
+            "criteria[0].expr",
+            "yes/no element",
+        ),
+        (
+            "    expr: {element: informed_consent, op: is, value: true}",
+            "    expr: {elements: informed_consent}",
+            "criteria[0].expr",
+            "an expression is",
+        ),
     ],
 )
 def test_errors_name_the_yaml_path_and_reason(old: str, new: str, path: str, reason: str) -> None:
@@ -137,7 +165,10 @@ def test_missing_file() -> None:
 
 
 def test_single_group_design_must_have_one_arm() -> None:
-    error = _broken("  arms:\n    - code: MSC", "  arms:\n    - code: CTRL\n      name: Control\n    - code: MSC")
+    error = _broken(
+        "  arms:\n    - code: MSC",
+        "  arms:\n    - code: CTRL\n      name: Control\n    - code: MSC",
+    )
     assert any("exactly one arm" in p.message for p in error.problems)
 
 

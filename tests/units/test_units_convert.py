@@ -1,4 +1,4 @@
-"""Unit conversions: reference values from shared/reference/clinical.md §3, round trips, refusals."""
+"""Unit conversions: reference values (shared/reference/clinical.md §3), round trips, refusals."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from trialdesk.units.convert import format_unit, hba1c_ifcc_to_ngsp, hba1c_ngsp_
 
 
 def mag(value: float, unit: str, to: str, analyte: str | None = None, **kw: float) -> float:
-    return float(convert(quantity(value, unit, analyte=analyte), to, analyte=analyte, **kw).magnitude)
+    return float(
+        convert(quantity(value, unit, analyte=analyte), to, analyte=analyte, **kw).magnitude
+    )
 
 
 @pytest.mark.parametrize(
@@ -44,7 +46,9 @@ def test_reference_conversions(
 
 def test_insulin_factor_is_configurable() -> None:
     # Many laboratories still print 6.945 pmol/L per µIU/mL (Knopp et al. 2019).
-    assert mag(10, "µIU/mL", "pmol/L", "insulin", insulin_pmol_per_uiu=6.945) == pytest.approx(69.45)
+    assert mag(10, "µIU/mL", "pmol/L", "insulin", insulin_pmol_per_uiu=6.945) == pytest.approx(
+        69.45
+    )
 
 
 @pytest.mark.parametrize(
@@ -59,7 +63,9 @@ def test_insulin_factor_is_configurable() -> None:
         (70, "kg", "cm", None),
     ],
 )
-def test_incompatible_units_are_refused(value: float, unit: str, to: str, analyte: str | None) -> None:
+def test_incompatible_units_are_refused(
+    value: float, unit: str, to: str, analyte: str | None
+) -> None:
     with pytest.raises(UnitError, match="fasting_glucose: cannot convert"):
         q = quantity(value, unit, analyte=analyte)
         convert(q, to, analyte=analyte, field="fasting_glucose")
@@ -94,8 +100,14 @@ def test_parse_quantity() -> None:
 
 @pytest.mark.parametrize(
     ("unit", "analyte", "shown"),
-    [("mmol/L", None, "mmol/L"), ("mg/dL", None, "mg/dL"), ("%", "hba1c", "%"),
-     ("mmol/mol", "hba1c", "mmol/mol"), ("kg/m²", None, "kg/m²"), ("U/day", None, "IU/day")],
+    [
+        ("mmol/L", None, "mmol/L"),
+        ("mg/dL", None, "mg/dL"),
+        ("%", "hba1c", "%"),
+        ("mmol/mol", "hba1c", "mmol/mol"),
+        ("kg/m²", None, "kg/m²"),
+        ("U/day", None, "IU/day"),
+    ],
 )
 def test_units_display_as_clinicians_write_them(unit: str, analyte: str | None, shown: str) -> None:
     assert format_unit(quantity(1, unit, analyte=analyte).units) == shown
@@ -126,7 +138,9 @@ def test_insulin_round_trip_any_factor(x: float, factor: float) -> None:
 
 @given(finite)
 def test_c_peptide_and_anthropometry_round_trips(x: float) -> None:
-    assert mag(mag(x, "ng/mL", "nmol/L", "c_peptide"), "nmol/L", "ng/mL", "c_peptide") == pytest.approx(x)
+    assert mag(
+        mag(x, "ng/mL", "nmol/L", "c_peptide"), "nmol/L", "ng/mL", "c_peptide"
+    ) == pytest.approx(x)
     assert mag(mag(x, "kg", "lb"), "lb", "kg") == pytest.approx(x)
     assert mag(mag(x, "cm", "in"), "in", "cm") == pytest.approx(x)
     assert math.isclose(mag(x, "cm", "m") * 100, x)

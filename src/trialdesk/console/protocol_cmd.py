@@ -11,7 +11,9 @@ from rich.table import Table
 from trialdesk.protocol import BUILTIN_ID, Protocol, ProtocolError, builtin_protocol, load_protocol
 from trialdesk.protocol.consistency import check_consistency
 
-app = typer.Typer(help="The protocol as code: show it, validate a protocol file.", no_args_is_help=True)
+app = typer.Typer(
+    help="The protocol as code: show it, validate a protocol file.", no_args_is_help=True
+)
 console = Console()
 
 
@@ -45,14 +47,20 @@ def render_protocol(p: Protocol) -> None:
         ("Sponsor", p.sponsor),
         ("Status", p.status),
         ("Study type", p.study_type),
-        ("Design", f"{p.design.intervention_model}, {p.design.masking} masking, "
-         f"arms: {', '.join(a.name for a in p.design.arms)}"),
+        (
+            "Design",
+            f"{p.design.intervention_model}, {p.design.masking} masking, "
+            f"arms: {', '.join(a.name for a in p.design.arms)}",
+        ),
         ("Condition", ", ".join(p.conditions)),
         ("Sex", p.sex),
         ("Target enrollment", str(p.target_enrollment)),
         ("Site", site),
-        ("Intervention", f"{p.intervention.name} ({p.intervention.type}); cell source: "
-         f"{p.intervention.cell_source or 'not stated'}"),
+        (
+            "Intervention",
+            f"{p.intervention.name} ({p.intervention.type}); cell source: "
+            f"{p.intervention.cell_source or 'not stated'}",
+        ),
     ):
         facts.add_row(label, value)
     console.print(facts)
@@ -68,7 +76,9 @@ def render_protocol(p: Protocol) -> None:
         schedule.add_column(col)
     for v in p.schedule:
         schedule.add_row(
-            f"{v.code} {v.name}", str(v.day), f"{v.earliest_day} … {v.latest_day}",
+            f"{v.code} {v.name}",
+            str(v.day),
+            f"{v.earliest_day} … {v.latest_day}",
             ", ".join(v.assessments + [f for f in v.forms if f not in ("labs", "vital_signs")]),
         )
     console.print(schedule)

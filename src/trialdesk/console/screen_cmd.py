@@ -37,7 +37,9 @@ def screen(
     file: Path = typer.Argument(None, help="Candidates (.csv or .json); default: shipped examples"),
     protocol_file: Path | None = typer.Option(None, "--protocol", help="Protocol YAML"),
     on: str | None = typer.Option(None, help="Screening date when a record has none (YYYY-MM-DD)"),
-    explain: bool = typer.Option(False, "--explain", help="Per-criterion table for every candidate"),
+    explain: bool = typer.Option(
+        False, "--explain", help="Per-criterion table for every candidate"
+    ),
     as_json: bool = typer.Option(False, "--json", help="Results as JSON"),
 ) -> None:
     """Evaluate one or many candidates against the protocol's criteria."""
@@ -78,11 +80,17 @@ def render_results(results: list[EligibilityResult], explain: bool) -> None:
     matrix = Table(title=f"Screening against {results[0].protocol_id}")
     matrix.add_column("Candidate")
     for c in criteria:
-        matrix.add_column(f"{c.criterion.kind.value[0].upper()}{c.criterion.number}", justify="center")
+        matrix.add_column(
+            f"{c.criterion.kind.value[0].upper()}{c.criterion.number}", justify="center"
+        )
     matrix.add_column("Result")
     for r in results:
         style = _STATUS_STYLE[r.status]
-        matrix.add_row(escape(r.candidate_id), *[_MARK[c.satisfied] for c in r.criteria], f"[{style}]{r.status.value}[/{style}]")
+        matrix.add_row(
+            escape(r.candidate_id),
+            *[_MARK[c.satisfied] for c in r.criteria],
+            f"[{style}]{r.status.value}[/{style}]",
+        )
     console.print(matrix)
     console.print("✓ passes  ✗ fails  ? not assessable (missing data)", style="dim")
     for r in results:

@@ -8,7 +8,13 @@ from trialdesk.eligibility.result import (
     Truth,
     ValueUsed,
 )
-from trialdesk.eligibility.values import CandidateInputError, InputError, Series, coerce, coerce_record
+from trialdesk.eligibility.values import (
+    CandidateInputError,
+    InputError,
+    Series,
+    coerce,
+    coerce_record,
+)
 
 __all__ = [
     "CandidateInputError",

@@ -19,7 +19,9 @@ from trialdesk.derive import (
 from trialdesk.units import Quantity, convert
 
 
-def _magnitude(values: Mapping[str, Any], name: str, unit: str, analyte: str | None = None) -> float:
+def _magnitude(
+    values: Mapping[str, Any], name: str, unit: str, analyte: str | None = None
+) -> float:
     return float(convert(values[name], unit, analyte=analyte, field=name).magnitude)
 
 

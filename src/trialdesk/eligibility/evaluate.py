@@ -88,7 +88,10 @@ class _Resolver:
         text = str(value)
         if element.kind is ElementKind.QUANTITY:
             canonical_q = convert(value, element.canonical_unit or "", analyte=element.analyte)
-            canonical, canonical_unit = round(float(canonical_q.magnitude), 4), element.canonical_unit
+            canonical, canonical_unit = (
+                round(float(canonical_q.magnitude), 4),
+                element.canonical_unit,
+            )
             text = _fmt(value)
             if format_unit(value.units) != element.canonical_unit:
                 text += f" (= {_fmt(canonical_q)})"
@@ -145,8 +148,12 @@ class Evaluator:
         for criterion in self.protocol.criteria:
             trace = _Trace()
             truth = self._node(criterion.expr, resolver, trace)
+            # Gaps matter only where they leave the criterion undecided.
+            missing = trace.missing if truth is Truth.NOT_ASSESSABLE else []
             results.append(
-                CriterionResult(criterion, truth, trace.reasons, list(trace.values.values()), trace.missing)
+                CriterionResult(
+                    criterion, truth, trace.reasons, list(trace.values.values()), missing
+                )
             )
         return EligibilityResult(self.protocol.id, candidate_id, results)
 
@@ -196,14 +203,17 @@ class Evaluator:
         if element.kind is ElementKind.QUANTITY:
             holds, wanted = self._quantity_holds(node, element.analyte, value)
         elif node.op == "in":
-            holds, wanted = value in (node.value or []), "in {" + ", ".join(map(str, node.value or [])) + "}"
+            choices = node.value if isinstance(node.value, list) else [node.value]
+            holds, wanted = value in choices, "in {" + ", ".join(map(str, choices)) + "}"
         elif node.op == "is":
             holds, wanted = value is node.value, "= yes" if node.value else "= no"
         else:
             holds = _OPS[node.op](value, node.value)
             wanted = f"{_SYMBOL.get(node.op, node.op)} {node.value}"
         shown = trace.values[node.element].shown
-        trace.reasons.append(f"{shown}, condition {wanted} → {'holds' if holds else 'does not hold'}")
+        trace.reasons.append(
+            f"{shown}, condition {wanted} → {'holds' if holds else 'does not hold'}"
+        )
         return Truth.MET if holds else Truth.NOT_MET
 
     def _quantity_holds(self, node: Compare, analyte: str | None, value: Any) -> tuple[bool, str]:

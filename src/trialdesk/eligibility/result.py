@@ -58,7 +58,11 @@ class CriterionResult:
     def explanation(self) -> str:
         """Verdict first, then the evidence: e.g. "exclusion present: HIV infection: yes, …"."""
         if self.truth is Truth.NOT_ASSESSABLE:
-            head = "not assessable, missing " + ", ".join(self.missing) if self.missing else "not assessable"
+            head = (
+                "not assessable, missing " + ", ".join(self.missing)
+                if self.missing
+                else "not assessable"
+            )
         elif self.criterion.kind is CriterionKind.EXCLUSION:
             head = "exclusion present" if self.truth is Truth.MET else "exclusion absent"
         else:

@@ -45,7 +45,9 @@ class Series:
 
     def __str__(self) -> str:
         unit = format_unit(self.values.units)
-        pairs = ", ".join(f"{t:g}′ {v:g}" for t, v in zip(self.times, self.values.magnitude, strict=True))
+        pairs = ", ".join(
+            f"{t:g}′ {v:g}" for t, v in zip(self.times, self.values.magnitude, strict=True)
+        )
         return f"[{pairs}] {unit}"
 
 
@@ -92,10 +94,14 @@ def _quantity(element: DataElement, raw: Any, unit: str | None) -> Any:
             q = quantity(raw, unit, analyte=element.analyte, field=element.name)
         elif isinstance(raw, int | float):
             if default is None:
-                raise InputError(element.name, f"{raw!r} has no unit (use one of {', '.join(element.units)})")
+                raise InputError(
+                    element.name, f"{raw!r} has no unit (use one of {', '.join(element.units)})"
+                )
             q = quantity(raw, default, analyte=element.analyte, field=element.name)
         else:
-            q = parse_quantity(str(raw), analyte=element.analyte, field=element.name, default_unit=default)
+            q = parse_quantity(
+                str(raw), analyte=element.analyte, field=element.name, default_unit=default
+            )
         convert(q, element.canonical_unit or "", analyte=element.analyte, field=element.name)
     except UnitError as exc:
         raise InputError(element.name, str(exc).removeprefix(f"{element.name}: ")) from None

@@ -1,4 +1,4 @@
-"""The protocol as code: the registry record, criteria, schedule and outcomes (pure, no I/O but YAML)."""
+"""The protocol as code: registry record, criteria, schedule and outcomes (pure; YAML only)."""
 
 from trialdesk.protocol.load import (
     BUILTIN_ID,

@@ -38,8 +38,8 @@ class ConsistencyWarning:
     def __str__(self) -> str:
         return (
             f"{self.topic}: {self.first.path} says {self.first.value.replace('_', ' ')} "
-            f"(\"{self.first.sentence}\") but {self.second.path} says "
-            f"{self.second.value.replace('_', ' ')} (\"{self.second.sentence}\")"
+            f'("{self.first.sentence}") but {self.second.path} says '
+            f'{self.second.value.replace("_", " ")} ("{self.second.sentence}")'
         )
 
 
@@ -68,7 +68,7 @@ def cell_source_statements(protocol: Protocol) -> list[Statement]:
 
 
 def check_consistency(protocol: Protocol) -> list[ConsistencyWarning]:
-    """Contradictions about the cell source, between sentences and against intervention.cell_source."""
+    """Cell-source contradictions between sentences and against intervention.cell_source."""
     statements = cell_source_statements(protocol)
     warnings: list[ConsistencyWarning] = []
     seen: set[tuple[str, str]] = set()

@@ -83,7 +83,9 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
-def parse_protocol(text: str, source: str = "<protocol>", catalogue: Catalogue | None = None) -> Protocol:
+def parse_protocol(
+    text: str, source: str = "<protocol>", catalogue: Catalogue | None = None
+) -> Protocol:
     """Parse and validate protocol YAML; raise ProtocolError listing every problem."""
     try:
         tree = yaml.compose(text)
@@ -91,7 +93,9 @@ def parse_protocol(text: str, source: str = "<protocol>", catalogue: Catalogue |
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
-        raise ProtocolError(source, [Problem("<document>", f"not valid YAML: {exc}", line)]) from exc
+        raise ProtocolError(
+            source, [Problem("<document>", f"not valid YAML: {exc}", line)]
+        ) from exc
     if not isinstance(raw, dict):
         raise ProtocolError(source, [Problem("<document>", "a protocol is a YAML mapping", 1)])
     try:
@@ -127,7 +131,9 @@ def load_protocol(path: str | Path) -> Protocol:
     try:
         text = path.read_text("utf-8")
     except OSError as exc:
-        raise ProtocolError(str(path), [Problem("<file>", f"cannot read: {exc.strerror}")]) from None
+        raise ProtocolError(
+            str(path), [Problem("<file>", f"cannot read: {exc.strerror}")]
+        ) from None
     return parse_protocol(text, str(path))
 
 

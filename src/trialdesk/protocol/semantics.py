@@ -32,7 +32,9 @@ def check_semantics(protocol: Protocol, base: Catalogue) -> list[Finding]:
     for element in catalogue:
         for source in element.derived_from:
             if source not in catalogue:
-                findings.append(((), f"elements.{element.name}", f"derived from unknown {source!r}"))
+                findings.append(
+                    ((), f"elements.{element.name}", f"derived from unknown {source!r}")
+                )
     return findings
 
 
@@ -62,7 +64,11 @@ def _check_expr(
         yield from _check_expr(node.then, (*loc, "then"), catalogue, protocol)
     elif isinstance(node, Compare):
         if node.element not in catalogue:
-            yield ((*loc, "element"), _path((*loc, "element")), f"unknown data element {node.element!r}")
+            yield (
+                (*loc, "element"),
+                _path((*loc, "element")),
+                f"unknown data element {node.element!r}",
+            )
             return
         message = _check_compare(node, catalogue[node.element], protocol)
         if message:
@@ -79,7 +85,8 @@ def _check_compare(node: Compare, element: DataElement, protocol: Protocol) -> s
         values = node.value if isinstance(node.value, list) else [node.value]
         unknown = [v for v in values if v not in element.choices]
         if unknown:
-            return f"{element.name} has no choice {unknown[0]!r} (choices: {', '.join(element.choices)})"
+            choices = ", ".join(element.choices)
+            return f"{element.name} has no choice {unknown[0]!r} (choices: {choices})"
     if kind in (ElementKind.QUANTITY,):
         if node.op in ("is", "in"):
             return f"{element.name} is a quantity: use a comparison or 'between'"
@@ -91,7 +98,9 @@ def _check_compare(node: Compare, element: DataElement, protocol: Protocol) -> s
                 return str(exc.args[0])
             try:
                 q = parse_quantity(text, analyte=element.analyte, field=element.name)
-                convert(q, element.canonical_unit or "", analyte=element.analyte, field=element.name)
+                convert(
+                    q, element.canonical_unit or "", analyte=element.analyte, field=element.name
+                )
             except UnitError as exc:
                 return f"value {bound!r}: {exc}"
     if kind in (ElementKind.DATE, ElementKind.SERIES):

@@ -10,7 +10,8 @@ Conversions that are not plain unit-factor changes need the analyte:
   1 µIU/mL = 6.00 pmol/L (0.0347 mg/IU and MW 5807.6 g/mol; Knopp et al., J Diabetes Sci Technol
   2019;13:597 discuss the competing 6.945); configurable per call;
 * HbA1c NGSP % ↔ IFCC mmol/mol by the IFCC master equation
-  IFCC = 10.93 × NGSP − 23.5 and NGSP = 0.0915 × IFCC + 2.15 (Hoelzel et al., Clin Chem 2004;50:166).
+  IFCC = 10.93 × NGSP − 23.5 and NGSP = 0.0915 × IFCC + 2.15
+  (Hoelzel et al., Clin Chem 2004;50:166).
 
 Anything else between different dimensions is refused with a `UnitError`, never guessed.
 """
@@ -97,7 +98,11 @@ _NUMBER_THEN_UNIT = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d
 
 
 def parse_quantity(
-    text: str, *, analyte: str | None = None, field: str | None = None, default_unit: str | None = None
+    text: str,
+    *,
+    analyte: str | None = None,
+    field: str | None = None,
+    default_unit: str | None = None,
 ) -> Any:
     """Parse "126 mg/dL" (or "7.2" with `default_unit`) into a quantity."""
     match = _NUMBER_THEN_UNIT.match(str(text))
@@ -149,7 +154,7 @@ def convert(
 def _mixes_ratio_kinds(source: Any, target: Any) -> bool:
     """A substance ratio (mmol/mol) and a plain ratio (%) are both dimensionless to pint, but
     converting one into the other is meaningless (e.g. HbA1c % is not 10 × mmol/mol)."""
-    return ("mole" in str(source)) != ("mole" in str(target)) and not str(source) == str(target)
+    return ("mole" in str(source)) != ("mole" in str(target)) and str(source) != str(target)
 
 
 def _cross_dimension(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pint
 
-ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+ureg: Any = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
 
 # Insulin activity: an arbitrary (biological) unit, not a mass. Conversion to moles depends on an
 # assay-specific factor, so it is a dimension of its own (see convert.INSULIN_PMOL_PER_UIU).
