@@ -34,7 +34,9 @@ def example_candidates() -> Path:
 
 
 def screen(
-    file: Path | None = typer.Argument(None, help="Candidates (.csv or .json); default: shipped examples"),
+    file: Path | None = typer.Argument(
+        None, help="Candidates (.csv or .json); default: shipped examples"
+    ),
     protocol_file: Path | None = typer.Option(None, "--protocol", help="Protocol YAML"),
     on: str | None = typer.Option(None, help="Screening date when a record has none (YYYY-MM-DD)"),
     explain: bool = typer.Option(
