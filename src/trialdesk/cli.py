@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from trialdesk.console import protocol_cmd, screen_cmd
+from trialdesk.console import protocol_cmd, screen_cmd, serve_cmd
 
 app = typer.Typer(
     help="trialdesk: run a clinical trial end to end (built-in protocol NCT01142050).",
@@ -13,6 +13,7 @@ app = typer.Typer(
 )
 app.add_typer(protocol_cmd.app, name="protocol")
 app.command("screen")(screen_cmd.screen)
+app.command("serve")(serve_cmd.serve)
 
 
 @app.command("demo")

@@ -1,0 +1,74 @@
+"""The FastAPI application factory (FastAPI "Bigger Applications" layout: one router per entity,
+shared dependencies in `trialdesk.api.deps`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from sqlalchemy import Engine
+
+from trialdesk import __version__
+from trialdesk.api.docs import render_docs
+from trialdesk.api.errors import install_error_handlers
+from trialdesk.api.middleware import SecurityHeadersMiddleware
+from trialdesk.api.openapi import DESCRIPTION, TAGS
+from trialdesk.api.routers import ROUTERS
+from trialdesk.api.settings import ApiSettings
+from trialdesk.store.engine import make_engine, make_session_factory
+
+API_PREFIX = "/api/v1"
+OPENAPI_URL = f"{API_PREFIX}/openapi.json"
+DOCS_URL = f"{API_PREFIX}/docs"
+
+
+def create_app(
+    settings: ApiSettings | str | None = None, *, engine: Engine | None = None
+) -> FastAPI:
+    """The REST API over the study database.
+
+    `settings` is an `ApiSettings`, a database URL, or None (read from the environment). An
+    `engine` may be passed in (tests share one); otherwise the app makes one and disposes of it
+    at shutdown. The database must already be at the current schema (`trialdesk db upgrade`).
+    """
+    if settings is None:
+        settings = ApiSettings.from_env()
+    elif isinstance(settings, str):
+        settings = ApiSettings(database_url=settings)
+    owns_engine = engine is None
+    engine = engine or make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_engine:
+            engine.dispose()
+
+    app = FastAPI(
+        title="trialdesk API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url=OPENAPI_URL,
+        openapi_tags=TAGS,
+        docs_url=None,  # no CDN-hosted Swagger UI / ReDoc; see `_add_docs_page`
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = make_session_factory(engine)
+    install_error_handlers(app)
+    app.add_middleware(SecurityHeadersMiddleware, docs_path=DOCS_URL)
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+    if settings.docs_enabled:
+        _add_docs_page(app)
+    return app
+
+
+def _add_docs_page(app: FastAPI) -> None:
+    @app.get(DOCS_URL, include_in_schema=False, response_class=HTMLResponse)
+    def docs_page() -> HTMLResponse:
+        return HTMLResponse(render_docs(app.openapi(), OPENAPI_URL))

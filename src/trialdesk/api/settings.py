@@ -1,0 +1,27 @@
+"""Settings of the REST API, read from the environment (or given explicitly, e.g. in tests)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from trialdesk.store.config import database_url
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """What `create_app` needs to know.
+
+    database_url: SQLAlchemy URL of the study database; default from `trialdesk.store.config`
+        (`TRIALDESK_DATABASE_URL`, else the SQLite file in `TRIALDESK_DATA_DIR`).
+    docs_enabled: serve the endpoint reference page at /api/v1/docs (`TRIALDESK_API_DOCS=0`
+        turns it off; the OpenAPI document itself is always served).
+    """
+
+    database_url: str
+    docs_enabled: bool = True
+
+    @classmethod
+    def from_env(cls) -> ApiSettings:
+        docs = os.environ.get("TRIALDESK_API_DOCS", "1").strip().lower()
+        return cls(database_url=database_url(), docs_enabled=docs not in {"0", "false", "no"})
