@@ -1,0 +1,1 @@
+"""Standards out and in: REDCap, CDISC ODM/SDTM/define.xml, FHIR R4B."""

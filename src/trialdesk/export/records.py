@@ -1,0 +1,78 @@
+"""Collected data in the shape of the CRF design: one `FormRecord` per subject, event, form and
+repeat instance, with typed values (see `trialdesk.export.values`). REDCap records and ODM
+ClinicalData are written from, and read into, this shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from trialdesk.export.crf.model import StudyDesign
+from trialdesk.export.values import Value, check_limits
+
+
+@dataclass(frozen=True)
+class FormRecord:
+    subject: str
+    event: str  # event (visit) code
+    form: str
+    values: dict[str, Value]
+    instance: int = 1  # repeat instance of a repeating form, else 1
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.subject, self.event, self.form, self.instance)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One change of one item value, as the audit trail recorded it (ODM AuditRecord)."""
+
+    subject: str
+    event: str
+    form: str
+    instance: int
+    item: str
+    value: Value | None  # None: the value was removed
+    user: str
+    when: datetime  # UTC
+    reason: str = ""
+    action: str = "Insert"  # Insert | Update | Remove (ODM TransactionType)
+    location: str = ""  # site code
+
+
+@dataclass(frozen=True)
+class ClinicalData:
+    """Everything collected in a study: current values plus the history that produced them."""
+
+    design: StudyDesign
+    records: tuple[FormRecord, ...]
+    audit: tuple[AuditEntry, ...] = ()
+    sites: dict[str, str] = field(default_factory=dict)  # subject -> site code
+
+
+def check_records(design: StudyDesign, records: tuple[FormRecord, ...]) -> list[str]:
+    """Problems that make records unfit for `design` (unknown names, misplaced forms, hard
+    limits); empty when every record fits. Used before writing any export."""
+    problems = []
+    seen: set[tuple[str, str, str, int]] = set()
+    for record in records:
+        where = f"subject {record.subject}, event {record.event}, form {record.form}"
+        if record.key in seen:
+            problems.append(f"{where}: instance {record.instance} appears twice")
+        seen.add(record.key)
+        try:
+            event = design.event(record.event)
+            form = design.form(record.form)
+        except KeyError as exc:
+            problems.append(f"{where}: {exc.args[0]}")
+            continue
+        if form.name not in event.forms:
+            problems.append(f"{where}: form is not collected at this event")
+        names = {i.name: i for i in form.items}
+        for name, value in record.values.items():
+            if name not in names:
+                problems.append(f"{where}: {name!r} is not an item of the form")
+            elif (why := check_limits(names[name], value)) is not None:
+                problems.append(f"{where}, {name}: {why}")
+    return problems

@@ -1,0 +1,285 @@
+"""REDCap records in the flat CSV export shape, written from and read into `FormRecord`s.
+
+Shape (REDCap "Export Records", type=flat, raw values; standards.md §1.4): `record_id`,
+`redcap_event_name` (unique event name), `redcap_repeat_instrument`, `redcap_repeat_instance`,
+then each form's fields in dictionary order — a checkbox as one 0/1 column per choice,
+`field___code` — followed by `<form>_complete` (2 = Complete). One row per record and event for
+the non-repeating forms, and one row per instance of a repeating form.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import dataclass
+
+from trialdesk.export.crf.model import DataType, Event, Form, Item, StudyDesign
+from trialdesk.export.errors import ImportRejected, Rejection
+from trialdesk.export.records import FormRecord
+from trialdesk.export.redcap.columns import RECORD_ID, checkbox_column, unique_event_name
+from trialdesk.export.values import Value, check_limits, format_value, parse_value
+
+EVENT = "redcap_event_name"
+REPEAT_FORM = "redcap_repeat_instrument"
+REPEAT_INSTANCE = "redcap_repeat_instance"
+COMPLETE = "2"
+
+
+def record_columns(design: StudyDesign) -> list[str]:
+    columns = [RECORD_ID, EVENT, REPEAT_FORM, REPEAT_INSTANCE]
+    for form in design.forms:
+        for item in form.items:
+            columns += _item_columns(item)
+        columns.append(f"{form.name}_complete")
+    return columns
+
+
+def _item_columns(item: Item) -> list[str]:
+    if item.data_type is DataType.MULTICHOICE:
+        return [checkbox_column(item.name, c.code) for c in item.choices]
+    return [item.name]
+
+
+def write_records(design: StudyDesign, records: list[FormRecord] | tuple[FormRecord, ...]) -> str:
+    """The flat CSV text of `records` (raw values, canonical units)."""
+    columns = record_columns(design)
+    rows: dict[tuple[str, str, str, int], dict[str, str]] = {}
+    subjects = list(dict.fromkeys(r.subject for r in records))
+    events = [e.code for e in design.events]
+    for record in records:
+        form = design.form(record.form)
+        repeat = form.name if form.repeating else ""
+        key = (record.subject, record.event, repeat, record.instance if repeat else 0)
+        row = rows.setdefault(
+            key,
+            {
+                RECORD_ID: record.subject,
+                EVENT: unique_event_name(record.event),
+                REPEAT_FORM: repeat,
+                REPEAT_INSTANCE: str(record.instance) if repeat else "",
+            },
+        )
+        row.update(_cells(form, record.values))
+        row[f"{form.name}_complete"] = COMPLETE
+
+    def order(key: tuple[str, str, str, int]) -> tuple[int, int, str, int]:
+        return (subjects.index(key[0]), events.index(key[1]), key[2], key[3])
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
+    writer.writeheader()
+    for key in sorted(rows, key=order):
+        writer.writerow(rows[key])
+    return buffer.getvalue()
+
+
+def _cells(form: Form, values: dict[str, Value]) -> dict[str, str]:
+    cells = {}
+    for item in form.items:
+        if item.name not in values:
+            continue
+        value = values[item.name]
+        if item.data_type is DataType.MULTICHOICE:
+            chosen = set(value) if isinstance(value, tuple) else set()
+            for choice in item.choices:
+                column = checkbox_column(item.name, choice.code)
+                cells[column] = "1" if choice.code in chosen else "0"
+        else:
+            cells[item.name] = format_value(item, value)
+    return cells
+
+
+@dataclass
+class _Columns:
+    """Where each CSV column goes: an item, one choice of a checkbox, or a form status."""
+
+    item: dict[str, tuple[Form, Item, str | None]]
+    complete: dict[str, Form]
+
+
+def _map_columns(design: StudyDesign) -> _Columns:
+    item: dict[str, tuple[Form, Item, str | None]] = {}
+    complete = {}
+    for form in design.forms:
+        complete[f"{form.name}_complete"] = form
+        for it in form.items:
+            if it.data_type is DataType.MULTICHOICE:
+                for choice in it.choices:
+                    item[checkbox_column(it.name, choice.code)] = (form, it, choice.code)
+            else:
+                item[it.name] = (form, it, None)
+    return _Columns(item, complete)
+
+
+def read_records(
+    design: StudyDesign, text: str, *, record_id: str = RECORD_ID, source: str = "records"
+) -> list[FormRecord]:
+    """Parse REDCap's flat CSV export against `design`; raise ImportRejected listing every
+    problem (row, column, reason). Nothing is returned unless every row is valid."""
+    problems: list[Rejection] = []
+    lines = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    if not lines:
+        raise ImportRejected(source, [Rejection(1, "header", "the file is empty")])
+    header = [h.strip() for h in lines[0]]
+    mapping = _map_columns(design)
+    _check_header(header, record_id, mapping, design, problems)
+    if problems:
+        raise ImportRejected(source, problems)
+    events = {unique_event_name(e.code): e for e in design.events}
+    collected: dict[tuple[str, str, str, int], FormRecord] = {}
+    for number, cells in enumerate(lines[1:], start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            problems.append(
+                Rejection(number, "row", f"has {len(cells)} cells, the header {len(header)}")
+            )
+            continue
+        row = dict(zip(header, (c.strip() for c in cells), strict=True))
+        _read_row(design, mapping, events, number, row, record_id, collected, problems)
+    if problems:
+        raise ImportRejected(source, problems)
+    return list(collected.values())
+
+
+def _check_header(
+    header: list[str],
+    record_id: str,
+    mapping: _Columns,
+    design: StudyDesign,
+    problems: list[Rejection],
+) -> None:
+    if not header or header[0] != record_id:
+        problems.append(
+            Rejection(
+                1,
+                header[0] if header else "header",
+                f"the first column must be the record id {record_id!r}",
+            )
+        )
+    duplicates = sorted({h for h in header if header.count(h) > 1})
+    for name in duplicates:
+        problems.append(Rejection(1, name, "column appears twice"))
+    known = (
+        {record_id, EVENT, REPEAT_FORM, REPEAT_INSTANCE} | set(mapping.item) | set(mapping.complete)
+    )
+    for name in header:
+        if name not in known:
+            problems.append(Rejection(1, name, "not a field of this project's data dictionary"))
+    longitudinal = len(design.events) > 1 or design.events[0].code != "ALL"
+    if longitudinal and EVENT not in header:
+        problems.append(Rejection(1, EVENT, "a longitudinal project's export needs this column"))
+
+
+def _read_row(
+    design: StudyDesign,
+    mapping: _Columns,
+    events: dict[str, Event],
+    number: int,
+    row: dict[str, str],
+    record_id: str,
+    collected: dict[tuple[str, str, str, int], FormRecord],
+    problems: list[Rejection],
+) -> None:
+    subject = row[record_id]
+    if not subject:
+        problems.append(Rejection(number, record_id, "the record id is empty"))
+        return
+    event_name = row.get(EVENT, "") or unique_event_name(design.events[0].code)
+    event = events.get(event_name)
+    if event is None:
+        problems.append(Rejection(number, EVENT, f"unknown event {event_name!r}"))
+        return
+    repeat_form, instance = row.get(REPEAT_FORM, ""), 1
+    if repeat_form:
+        if repeat_form not in {f.name for f in design.forms if f.repeating}:
+            problems.append(
+                Rejection(number, REPEAT_FORM, f"{repeat_form!r} is not a repeating instrument")
+            )
+            return
+        text = row.get(REPEAT_INSTANCE, "")
+        if not text.isdigit() or int(text) < 1:
+            problems.append(
+                Rejection(number, REPEAT_INSTANCE, f"{text!r} is not a repeat instance (1, 2, …)")
+            )
+            return
+        instance = int(text)
+    values = _row_values(mapping, number, row, repeat_form, problems)
+    for form_name, form_values in values.items():
+        if form_name not in event.forms:
+            problems.append(
+                Rejection(
+                    number,
+                    next(iter(form_values)),
+                    f"form {form_name} is not collected at event {event_name}",
+                )
+            )
+            continue
+        key = (subject, event.code, form_name, instance)
+        if key in collected:
+            problems.append(
+                Rejection(
+                    number,
+                    record_id,
+                    f"record {subject}, event {event_name}, "
+                    f"form {form_name}, instance {instance} appears twice",
+                )
+            )
+            continue
+        collected[key] = FormRecord(
+            subject,
+            event.code,
+            form_name,
+            form_values,
+            instance,
+        )
+
+
+def _row_values(
+    mapping: _Columns, number: int, row: dict[str, str], repeat_form: str, problems: list[Rejection]
+) -> dict[str, dict[str, Value]]:
+    values: dict[str, dict[str, Value]] = defaultdict(dict)
+    checked: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for column, text in row.items():
+        if column in mapping.complete:
+            if text not in ("", "0", "1", "2"):
+                problems.append(
+                    Rejection(
+                        number,
+                        column,
+                        f"{text!r} is not a form status (0 Incomplete, 1 Unverified, 2 Complete)",
+                    )
+                )
+            continue
+        if column not in mapping.item or not text:
+            continue
+        form, item, code = mapping.item[column]
+        if bool(repeat_form) != form.repeating or (repeat_form and form.name != repeat_form):
+            problems.append(Rejection(number, column, _misplaced(form, repeat_form)))
+            continue
+        if code is not None:
+            if text not in ("0", "1"):
+                problems.append(Rejection(number, column, f"{text!r} is not 0 or 1"))
+            elif text == "1":
+                checked[(form.name, item.name)].append(code)
+            continue
+        try:
+            value = parse_value(item, text)
+        except ValueError as exc:
+            problems.append(Rejection(number, column, str(exc)))
+            continue
+        if (why := check_limits(item, value)) is not None:
+            problems.append(Rejection(number, column, why))
+            continue
+        values[form.name][item.name] = value
+    for (form_name, item_name), codes in checked.items():
+        item = mapping.item[checkbox_column(item_name, codes[0])][1]
+        values[form_name][item_name] = tuple(c.code for c in item.choices if c.code in codes)
+    return values
+
+
+def _misplaced(form: Form, repeat_form: str) -> str:
+    if form.repeating:
+        return f"belongs to repeating form {form.name}; give it on that form's instance rows"
+    return f"belongs to form {form.name}, not to the {repeat_form} instance row"

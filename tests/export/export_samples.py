@@ -1,0 +1,234 @@
+"""Sample collected data for the export tests: two participants of NCT01142050, one woman with a
+serious adverse event, one man who missed Month 1 — written by hand so each value is known."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from trialdesk.export.crf import StudyDesign, design_from_protocol
+from trialdesk.export.records import AuditEntry, ClinicalData, FormRecord
+from trialdesk.protocol import builtin_protocol
+
+
+def design() -> StudyDesign:
+    return design_from_protocol(builtin_protocol())
+
+
+def _visit(
+    subject: str,
+    event: str,
+    day: date,
+    weight: float,
+    hba1c: float,
+    glucose: float,
+    insulin_dose: float,
+) -> list[FormRecord]:
+    return [
+        FormRecord(subject, event, "vital_signs", {"vs_date": day, "weight": weight}),
+        FormRecord(
+            subject,
+            event,
+            "labs",
+            {
+                "lb_date": day,
+                "hba1c": hba1c,
+                "fasting_glucose": glucose,
+                "fasting_insulin": 14.2,
+                "c_peptide": 1.25,
+            },
+        ),
+        FormRecord(
+            subject,
+            event,
+            "dosing",
+            {"dosing_date": day, "insulin_daily_dose": insulin_dose, "ogld_ddd": 1.5},
+        ),
+    ]
+
+
+def records() -> list[FormRecord]:
+    out = [
+        FormRecord(
+            "APGH-001",
+            "SCR",
+            "consent",
+            {"informed_consent": True, "consent_date": date(2011, 3, 1), "consent_version": "2.0"},
+        ),
+        FormRecord(
+            "APGH-001",
+            "SCR",
+            "demographics",
+            {"date_of_birth": date(1961, 5, 17), "sex": "F", "height": 158.0},
+        ),
+        FormRecord(
+            "APGH-001",
+            "SCR",
+            "eligibility",
+            {
+                "screening_date": date(2011, 3, 1),
+                "pregnant": False,
+                "nursing": False,
+                "fertile": False,
+                "hiv_infection": False,
+            },
+        ),
+        FormRecord(
+            "APGH-001", "SCR", "medical_history", {"t2dm_diagnosis": True, "diabetes_duration": 9.0}
+        ),
+        FormRecord(
+            "APGH-001",
+            "SCR",
+            "itt",
+            {
+                "itt_date": date(2011, 3, 2),
+                "itt_glucose_t0": 9.8,
+                "itt_glucose_t3": 9.6,
+                "itt_glucose_t6": 9.1,
+                "itt_glucose_t9": 8.7,
+                "itt_glucose_t12": 8.3,
+                "itt_glucose_t15": 8.0,
+            },
+        ),
+        FormRecord(
+            "APGH-001",
+            "SCR",
+            "labs",
+            {
+                "lb_date": date(2011, 3, 1),
+                "hba1c": 8.4,
+                "fasting_glucose": 9.8,
+                "pregnancy_test": "negative",
+            },
+        ),
+        *_visit("APGH-001", "BL", date(2011, 3, 25), 66.0, 8.3, 9.5, 42.0),
+        FormRecord(
+            "APGH-001",
+            "TX",
+            "transplantation",
+            {
+                "tx_date": date(2011, 4, 1),
+                "tx_product": "UC-MSC",
+                "tx_lot": "L-0042",
+                "tx_cell_source": "umbilical_cord",
+                "tx_dose_per_kg": 1.0,
+                "tx_total_cells": 66.0,
+                "tx_route": "intravenous",
+                "tx_pregnancy_test": "negative",
+            },
+        ),
+        FormRecord(
+            "APGH-001",
+            "TX",
+            "adverse_events",
+            {
+                "ae_term": "Fever after infusion",
+                "ae_onset": date(2011, 4, 1),
+                "ae_resolved": date(2011, 4, 2),
+                "ae_grade": "1",
+                "ae_serious": False,
+                "ae_related": "probable",
+                "ae_outcome": "recovered",
+                "ae_action": "medication",
+            },
+            1,
+        ),
+        FormRecord(
+            "APGH-001",
+            "TX",
+            "adverse_events",
+            {
+                "ae_term": "Hypoglycaemia",
+                "ae_onset": date(2011, 4, 3),
+                "ae_grade": "3",
+                "ae_serious": True,
+                "ae_seriousness": ("life_threatening", "hospitalisation"),
+                "ae_related": "possible",
+                "ae_outcome": "recovering",
+                "ae_action": "hospitalisation",
+            },
+            2,
+        ),
+        *_visit("APGH-001", "M1", date(2011, 5, 1), 65.2, 7.9, 8.1, 30.0),
+        FormRecord(
+            "APGH-002",
+            "SCR",
+            "consent",
+            {"informed_consent": True, "consent_date": date(2011, 3, 8)},
+        ),
+        FormRecord(
+            "APGH-002",
+            "SCR",
+            "demographics",
+            {"date_of_birth": date(1958, 11, 2), "sex": "M", "height": 171.5},
+        ),
+        *_visit("APGH-002", "BL", date(2011, 4, 2), 80.4, 9.1, 11.2, 56.0),
+        *_visit("APGH-002", "M3", date(2011, 7, 15), 79.0, 8.2, 8.8, 40.0),
+    ]
+    return out
+
+
+def clinical_data() -> ClinicalData:
+    recs = tuple(records())
+    audit = []
+    when = datetime(2011, 3, 1, 9, 0, tzinfo=UTC)
+    for n, record in enumerate(recs):
+        for item, value in record.values.items():
+            audit.append(
+                AuditEntry(
+                    record.subject,
+                    record.event,
+                    record.form,
+                    record.instance,
+                    item,
+                    value,
+                    "coordinator1",
+                    when.replace(minute=n % 60),
+                    "",
+                    "Insert",
+                    "APGH",
+                )
+            )
+    # A correction after first entry, with its reason (GCP: reason required for changes).
+    audit.insert(
+        0,
+        AuditEntry(
+            "APGH-001",
+            "BL",
+            "labs",
+            1,
+            "hba1c",
+            3.8,
+            "coordinator1",
+            datetime(2011, 3, 25, 10, 0, tzinfo=UTC),
+            "",
+            "Insert",
+            "APGH",
+        ),
+    )
+    audit.append(
+        AuditEntry(
+            "APGH-001",
+            "BL",
+            "labs",
+            1,
+            "hba1c",
+            8.3,
+            "investigator1",
+            datetime(2011, 3, 26, 8, 30, tzinfo=UTC),
+            "transcription error: 3.8 typed for 8.3",
+            "Update",
+            "APGH",
+        )
+    )
+    audit = [
+        a
+        for a in audit
+        if not (
+            a.item == "hba1c"
+            and a.event == "BL"
+            and a.subject == "APGH-001"
+            and a.action == "Insert"
+            and a.value == 8.3
+        )
+    ]
+    return ClinicalData(design(), recs, tuple(audit), {"APGH-001": "APGH", "APGH-002": "APGH"})
