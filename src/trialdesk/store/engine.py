@@ -1,0 +1,78 @@
+"""Engines and sessions.
+
+SQLite is configured for a small multi-user server: WAL journal (readers never block the
+writer), ``foreign_keys=ON`` (SQLite ignores foreign keys otherwise) and a busy timeout so
+concurrent writers wait for the lock instead of failing at once. PostgreSQL is used through
+psycopg 3 (``postgresql+psycopg://``); a plain ``postgresql://`` URL is upgraded to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from trialdesk.store.config import database_url
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _normalise(url: str | URL) -> URL:
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def make_engine(
+    url: str | URL | None = None, *, schema: str | None = None, **kwargs: Any
+) -> Engine:
+    """An engine for `url` (default: `trialdesk.store.config.database_url()`).
+
+    `schema` (PostgreSQL only) puts every table in that schema via ``search_path``; the test
+    helpers use it to give each test worker a private schema in one database.
+    """
+    parsed = _normalise(url or database_url())
+    connect_args: dict[str, Any] = dict(kwargs.pop("connect_args", {}))
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+        connect_args.setdefault("check_same_thread", False)
+        engine = create_engine(parsed, connect_args=connect_args, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if schema:
+        connect_args["options"] = f"-csearch_path={schema}"
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(parsed, connect_args=connect_args, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded values after commit (views are built before it anyway)."""
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session closed on exit; services commit or roll back their own transaction."""
+    session = make_session_factory(engine)()
+    try:
+        yield session
+    finally:
+        session.close()

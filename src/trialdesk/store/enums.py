@@ -1,0 +1,142 @@
+"""Controlled terminology stored in the study database (values are what the columns hold).
+
+Terms follow the standards clinicians and data managers already use:
+
+* AE outcome and action taken: CDISC SDTM controlled terminology (codelists OUT and ACN);
+* relatedness: the five-point causality scale commonly used on CRFs (WHO-UMC style wording);
+* seriousness: the six ICH E2A criteria (CPMP/ICH/377/95, section II.B), stored as one boolean
+  column each, as SDTM AE does (AESDTH, AESLIFE, AESHOSP, AESDISAB, AESCONG, AESMIE).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"  # manages users and sites; sees no clinical data by this role alone
+    INVESTIGATOR = "investigator"  # writes clinical data, overrides the cap, signs off
+    COORDINATOR = "coordinator"  # writes clinical data at their sites
+    MONITOR = "monitor"  # reads, raises and closes queries; changes no data
+    STATISTICIAN = "statistician"  # reads de-identified data only
+
+
+class TokenKind(StrEnum):
+    API = "api"  # bearer token for the REST API
+    SESSION = "session"  # browser session of the web UI
+
+
+class ParticipantStatus(StrEnum):
+    SCREENING = "screening"
+    SCREEN_FAILED = "screen_failed"
+    ENROLLED = "enrolled"
+    COMPLETED = "completed"
+    WITHDRAWN = "withdrawn"
+    DIED = "died"
+    LOST_TO_FOLLOW_UP = "lost_to_follow_up"
+
+
+class StudyEndReason(StrEnum):
+    """Why a participant's participation ended (cf. SDTM DS decoded terms)."""
+
+    COMPLETED = "completed"
+    WITHDRAWAL_BY_SUBJECT = "withdrawal_by_subject"
+    DEATH = "death"
+    LOST_TO_FOLLOW_UP = "lost_to_follow_up"
+    ADVERSE_EVENT = "adverse_event"
+    PHYSICIAN_DECISION = "physician_decision"
+    SCREEN_FAILURE = "screen_failure"
+
+
+class ScreeningStatus(StrEnum):
+    ELIGIBLE = "eligible"
+    INELIGIBLE = "ineligible"
+    INCOMPLETE = "incomplete"
+
+
+class VisitStatus(StrEnum):
+    DONE = "done"
+    MISSED = "missed"
+
+
+class Relatedness(StrEnum):
+    NOT_RELATED = "not_related"
+    UNLIKELY = "unlikely"
+    POSSIBLE = "possible"
+    PROBABLE = "probable"
+    DEFINITE = "definite"
+
+
+class AeOutcome(StrEnum):
+    """CDISC SDTM codelist OUT (C66768)."""
+
+    RECOVERED = "recovered/resolved"
+    RECOVERING = "recovering/resolving"
+    NOT_RECOVERED = "not recovered/not resolved"
+    RECOVERED_WITH_SEQUELAE = "recovered/resolved with sequelae"
+    FATAL = "fatal"
+    UNKNOWN = "unknown"
+
+
+class AeAction(StrEnum):
+    """CDISC SDTM codelist ACN (C66767), action taken with the study treatment."""
+
+    DOSE_NOT_CHANGED = "dose not changed"
+    DRUG_INTERRUPTED = "drug interrupted"
+    DRUG_WITHDRAWN = "drug withdrawn"
+    DOSE_REDUCED = "dose reduced"
+    DOSE_INCREASED = "dose increased"
+    NOT_APPLICABLE = "not applicable"  # e.g. after the single infusion was given
+    UNKNOWN = "unknown"
+
+
+class DeviationCategory(StrEnum):
+    VISIT_WINDOW = "visit_window"  # raised automatically from the schedule of assessments
+    ELIGIBILITY = "eligibility"
+    CONSENT = "consent"
+    TREATMENT = "treatment"
+    PROCEDURE = "procedure"
+    OTHER = "other"
+
+
+class DeviationSeverity(StrEnum):
+    MINOR = "minor"
+    MAJOR = "major"
+
+
+class QueryStatus(StrEnum):
+    OPEN = "open"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+
+
+class QueryOrigin(StrEnum):
+    MANUAL = "manual"  # raised by a person (monitor, investigator)
+    EDIT_CHECK = "edit_check"  # raised automatically by a soft-limit edit check
+
+
+class CellSource(StrEnum):
+    UMBILICAL_CORD = "umbilical_cord"
+    BONE_MARROW = "bone_marrow"
+    ADIPOSE = "adipose"
+    PLACENTA = "placenta"
+    OTHER = "other"
+
+
+class Route(StrEnum):
+    INTRAVENOUS = "intravenous"
+    INTRA_ARTERIAL = "intra_arterial"  # e.g. pancreatic artery, as in some T2DM MSC trials
+    INTRAMUSCULAR = "intramuscular"
+    SUBCUTANEOUS = "subcutaneous"
+    OTHER = "other"
+
+
+class AuditAction(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    VOID = "void"
+    REFUSE = "refuse"  # an access refusal (403/404): who tried what
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    LOGOUT = "logout"
+    SIGN = "sign"  # an electronic signature (21 CFR 11.50)

@@ -1,0 +1,49 @@
+"""ORM models of the study database (SQLAlchemy 2 typed declarative)."""
+
+from trialdesk.store.models.accounts import ApiToken, Site, SiteMembership, User, UserRole
+from trialdesk.store.models.audit import GENESIS_HASH, AuditEntry, AuditHead
+from trialdesk.store.models.clinical import (
+    InsulinDose,
+    IttSample,
+    IttTest,
+    Measurement,
+    OgldDose,
+    Transplantation,
+    Visit,
+)
+from trialdesk.store.models.participants import (
+    Consent,
+    Enrollment,
+    Participant,
+    ParticipantIdentity,
+    Screening,
+    Signature,
+)
+from trialdesk.store.models.safety import AdverseEvent, DataQuery, ProtocolDeviation
+
+__all__ = [
+    "GENESIS_HASH",
+    "AdverseEvent",
+    "ApiToken",
+    "AuditEntry",
+    "AuditHead",
+    "Consent",
+    "DataQuery",
+    "Enrollment",
+    "InsulinDose",
+    "IttSample",
+    "IttTest",
+    "Measurement",
+    "OgldDose",
+    "Participant",
+    "ParticipantIdentity",
+    "ProtocolDeviation",
+    "Screening",
+    "Signature",
+    "Site",
+    "SiteMembership",
+    "Transplantation",
+    "User",
+    "UserRole",
+    "Visit",
+]

@@ -1,0 +1,232 @@
+"""Isolated, migrated databases for tests (used by the store, services, api and web suites).
+
+    db = fresh_database()                       # SQLite file in a temporary directory
+    db = fresh_database(os.environ[POSTGRES_URL_ENV])  # private schema in a PostgreSQL database
+    with db.session() as session:
+        seed = seed_demo_site_and_users(session)
+    db.reset()                                  # empty again (fast), between tests
+    db.dispose()                                # drop the schema / delete the files
+
+Every database is created by the Alembic migration (not `create_all`), so tests exercise the
+schema users get. `reset()` restores the just-migrated state: SQLite copies a snapshot of the
+migrated file back; PostgreSQL truncates every table (briefly lifting the audit table's
+TRUNCATE guard) and re-seeds the audit chain head.
+
+A typical pytest fixture (see ``tests/services/conftest.py``):
+
+    @pytest.fixture(scope="session", params=available_backends())
+    def database(request, tmp_path_factory):
+        db = fresh_database(backend_url(request.param), directory=tmp_path_factory.mktemp("db"))
+        yield db
+        db.dispose()
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from trialdesk.store.base import Base
+from trialdesk.store.config import sqlite_url
+from trialdesk.store.engine import make_engine, make_session_factory
+from trialdesk.store.migrate import upgrade
+from trialdesk.store.models.audit import GENESIS_HASH
+
+POSTGRES_URL_ENV = "TRIALDESK_TEST_POSTGRES_URL"
+DEMO_PASSWORD = "correct horse battery staple"
+
+
+def available_backends() -> list[str]:
+    """``["sqlite"]`` plus ``"postgresql"`` when ``TRIALDESK_TEST_POSTGRES_URL`` is set."""
+    return ["sqlite", "postgresql"] if os.environ.get(POSTGRES_URL_ENV) else ["sqlite"]
+
+
+def backend_url(backend: str) -> str | None:
+    """The server URL for `backend` (None for SQLite, which lives in a temporary file)."""
+    if backend == "sqlite":
+        return None
+    url = os.environ.get(POSTGRES_URL_ENV)
+    if not url:
+        raise RuntimeError(f"{POSTGRES_URL_ENV} is not set")
+    return url
+
+
+@dataclass
+class TestDatabase:
+    backend: str
+    engine: Engine
+    schema: str | None = None
+    directory: Path | None = None
+    _snapshot: Path | None = None
+    _admin_url: str | None = None
+    _owns_directory: bool = False
+    _tables: list[str] = field(default_factory=list)
+
+    __test__ = False  # not a pytest test class
+
+    def session(self) -> Session:
+        return make_session_factory(self.engine)()
+
+    def reset(self) -> None:
+        """Back to the freshly migrated, empty state."""
+        if self.backend == "sqlite":
+            self._reset_sqlite()
+        else:
+            self._reset_postgres()
+
+    def _reset_sqlite(self) -> None:
+        assert self._snapshot is not None
+        self.engine.dispose()
+        path = Path(str(self.engine.url.database))
+        for suffix in ("-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(self._snapshot, path)
+
+    def _reset_postgres(self) -> None:
+        tables = ", ".join(self._tables)
+        with self.engine.begin() as connection:
+            connection.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            connection.execute(text("ALTER TABLE audit_entries ENABLE TRIGGER USER"))
+            connection.execute(
+                text("INSERT INTO audit_head (id, last_sequence, last_hash) VALUES (1, 0, :h)"),
+                {"h": GENESIS_HASH},
+            )
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.schema and self._admin_url:
+            admin = make_engine(self._admin_url)
+            with admin.begin() as connection:
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+            admin.dispose()
+        if self._owns_directory and self.directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def fresh_database(url: str | None = None, *, directory: Path | None = None) -> TestDatabase:
+    """A new, empty database at the migration head.
+
+    `url` None or SQLite: a file ``trialdesk.sqlite`` in `directory` (default: a new temporary
+    directory, removed by `dispose`). PostgreSQL: a new private schema in that database.
+    """
+    if url is None or make_url(url).get_backend_name() == "sqlite":
+        return _fresh_sqlite(directory)
+    return _fresh_postgres(url)
+
+
+def _fresh_sqlite(directory: Path | None) -> TestDatabase:
+    owns = directory is None
+    folder = Path(tempfile.mkdtemp(prefix="trialdesk-db-")) if directory is None else directory
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "trialdesk.sqlite"
+    engine = make_engine(sqlite_url(path))
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    snapshot = folder / "migrated.sqlite.snapshot"
+    shutil.copyfile(path, snapshot)
+    return TestDatabase("sqlite", engine, None, folder, snapshot, None, owns)
+
+
+def _fresh_postgres(url: str) -> TestDatabase:
+    schema = f"td_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    engine = make_engine(url, schema=schema)
+    upgrade(engine)
+    tables = [t.name for t in Base.metadata.sorted_tables]
+    return TestDatabase("postgresql", engine, schema, None, None, url, False, tables)
+
+
+@dataclass(frozen=True)
+class DemoSeed:
+    """What `seed_demo_site_and_users` created: site ids by code, user ids by username."""
+
+    sites: dict[str, int]
+    users: dict[str, int]
+    password: str = DEMO_PASSWORD
+
+
+DEMO_USERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # username: (roles, site codes)
+    "admin": (("admin",), ()),
+    "investigator": (("investigator",), ("APGH",)),
+    "coordinator": (("coordinator",), ("APGH",)),
+    "monitor": (("monitor",), ("APGH",)),
+    "statistician": (("statistician",), ("APGH",)),
+    "investigator2": (("investigator",), ("PUMC",)),
+    "coordinator2": (("coordinator",), ("PUMC",)),
+}
+
+
+def seed_demo_site_and_users(session: Session, *, fast_hashing: bool = True) -> DemoSeed:
+    """Two sites (APGH of the protocol, and a second site PUMC) and one user per role.
+
+    Users are created through `trialdesk.services` (so the audit trail has them) with the
+    password `DEMO_PASSWORD`. `fast_hashing` lowers the Argon2 cost for the process (tests only).
+    """
+    from trialdesk.services import SYSTEM, create_site, create_user
+    from trialdesk.services.passwords import use_fast_hashing
+
+    if fast_hashing:
+        use_fast_hashing()
+    sites = {
+        "APGH": create_site(
+            session, SYSTEM, "APGH", "Armed Police General Hospital", "Beijing", "China"
+        ).id,
+        "PUMC": create_site(
+            session, SYSTEM, "PUMC", "Second Demonstration Site", "Beijing", "China"
+        ).id,
+    }
+    users = {
+        username: create_user(
+            session,
+            SYSTEM,
+            username=username,
+            full_name=username.title(),
+            password=DEMO_PASSWORD,
+            roles=list(roles),
+            site_codes=list(codes),
+        ).id
+        for username, (roles, codes) in DEMO_USERS.items()
+    }
+    return DemoSeed(sites, users)
+
+
+def execute_as_dba(db: TestDatabase, *statements: str) -> None:
+    """Run raw SQL with the audit table's append-only guard lifted, then restore the guard.
+
+    This is how the tamper-detection tests play a database administrator editing the audit
+    trail behind the application's back.
+    """
+    with db.engine.begin() as connection:
+        if db.backend == "postgresql":
+            connection.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
+            for statement in statements:
+                connection.execute(text(statement))
+            connection.execute(text("ALTER TABLE audit_entries ENABLE TRIGGER USER"))
+            return
+        triggers = connection.execute(
+            text(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                "AND tbl_name = 'audit_entries'"
+            )
+        ).all()
+        for name, _sql in triggers:
+            connection.execute(text(f'DROP TRIGGER "{name}"'))
+        for statement in statements:
+            connection.execute(text(statement))
+        for _name, sql in triggers:
+            connection.execute(text(sql))
