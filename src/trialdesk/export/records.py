@@ -49,6 +49,7 @@ class ClinicalData:
     records: tuple[FormRecord, ...]
     audit: tuple[AuditEntry, ...] = ()
     sites: dict[str, str] = field(default_factory=dict)  # subject -> site code
+    site_names: dict[str, str] = field(default_factory=dict)  # site code -> name
 
 
 def check_records(design: StudyDesign, records: tuple[FormRecord, ...]) -> list[str]:

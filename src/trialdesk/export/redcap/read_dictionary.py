@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from trialdesk.catalogue import Catalogue, DataElement, ElementKind, default_catalogue
+from trialdesk.catalogue import Catalogue, default_catalogue
+from trialdesk.export.crf.link import incompatibility
 from trialdesk.export.crf.model import (
     Choice,
     Condition,
@@ -72,13 +73,6 @@ _SIMPLE_LOGIC = re.compile(
     r"^\s*(?:\[(?P<event>[a-z0-9_]+)\])?\[(?P<field>[a-z][a-z0-9_]*)(?:\((?P<code>[^)]+)\))?\]"
     r"\s*=\s*(?P<q>['\"])(?P<value>[^'\"]*)(?P=q)\s*$"
 )
-_ELEMENT_TYPES = {
-    ElementKind.QUANTITY: {DataType.FLOAT, DataType.INTEGER},
-    ElementKind.SERIES: {DataType.FLOAT},
-    ElementKind.BOOLEAN: {DataType.BOOLEAN},
-    ElementKind.DATE: {DataType.DATE},
-    ElementKind.CATEGORY: {DataType.CHOICE},
-}
 
 
 @dataclass
@@ -442,7 +436,7 @@ def _link_element(
             reader.reject(number, "Field Annotation", f"unknown catalogue element {name!r}")
         return
     element = reader.catalogue[name]
-    why = _incompatible(element, fields)
+    why = incompatibility(element, fields["data_type"], fields["unit"], fields["choices"])
     if why:
         if "element" in links:
             reader.reject(number, "Field Annotation", f"cannot record element {name!r}: {why}")
@@ -469,24 +463,6 @@ def _link_element(
             fields["sample_minute"] = float(links["minute"])
         except ValueError:
             reader.reject(number, "Field Annotation", f"minute={links['minute']!r} is not a number")
-
-
-def _incompatible(element: DataElement, fields: dict[str, Any]) -> str | None:
-    allowed = _ELEMENT_TYPES.get(element.kind, set())
-    if fields["data_type"] not in allowed:
-        return f"a {element.kind.value} element cannot be a {fields['data_type'].value} field"
-    if element.kind is ElementKind.CATEGORY:
-        extra = [c.code for c in fields["choices"] if c.code not in element.choices]
-        if extra:
-            return f"codes {', '.join(extra)} are not among {', '.join(element.choices)}"
-    if element.kind in (ElementKind.QUANTITY, ElementKind.SERIES):
-        canonical = None if element.canonical_unit == "dimensionless" else element.canonical_unit
-        if fields["unit"] != canonical:
-            return (
-                f"the field note states unit {fields['unit'] or 'none'}, trialdesk records "
-                f"{element.name} in {canonical or 'no unit'} ('Unit: {canonical}')"
-            )
-    return None
 
 
 def _repeating(reader: _Reader, text: str | None, forms: set[str]) -> set[str]:

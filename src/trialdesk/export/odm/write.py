@@ -1,0 +1,414 @@
+"""Writing CDISC ODM 1.3.2: study metadata from the CRF design, clinical data with audit records.
+
+Metadata (ODM1-3-2-Final §3.1.1.3): one StudyEventDef per visit, a FormDef per form holding one
+ItemGroupDef of the same name, ItemDefs with Question, MeasurementUnitRef, Hard/Soft RangeChecks
+from the catalogue limits and CodeListRefs; CodeLists for choices; ConditionDefs for items that
+are collected only under a condition; MethodDefs naming derivations. Links to the catalogue
+(element, sample minute, derivation) and LOINC codes travel as Alias elements.
+
+Clinical data (§3.1.4): one SubjectData per participant. With an audit trail the file is
+Transactional and every recorded change is an ItemData carrying its AuditRecord (who, where,
+when, why) — "history cannot be changed, only added to"; without one it is a Snapshot of
+current values.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from lxml import etree
+
+from trialdesk.export.crf.model import DataType, Event, Form, Item, StudyDesign
+from trialdesk.export.errors import ExportError
+from trialdesk.export.odm import names as n
+from trialdesk.export.records import AuditEntry, ClinicalData, FormRecord, check_records
+from trialdesk.export.values import Value, format_number, format_value
+
+_DATA_TYPE = {
+    DataType.TEXT: "text",
+    DataType.INTEGER: "integer",
+    DataType.FLOAT: "float",
+    DataType.DATE: "date",
+    DataType.DATETIME: "datetime",
+    DataType.BOOLEAN: "boolean",
+    DataType.CHOICE: "text",
+    DataType.MULTICHOICE: "text",
+}
+_E = etree.Element
+_SE = etree.SubElement
+
+
+def odm_document(
+    design: StudyDesign,
+    data: ClinicalData | None = None,
+    *,
+    created: datetime | None = None,
+) -> etree._Element:
+    """The ODM root element: metadata, and clinical data when `data` is given."""
+    created = created or datetime.now(UTC).replace(microsecond=0)
+    transactional = bool(data and data.audit)
+    root = _E(n.q("ODM"), nsmap={None: n.NS})
+    root.set("FileType", "Transactional" if transactional else "Snapshot")
+    root.set("FileOID", f"{design.study_id}.{created.strftime('%Y%m%dT%H%M%S')}")
+    root.set("CreationDateTime", created.isoformat())
+    root.set("ODMVersion", n.ODM_VERSION)
+    root.set("Originator", "trialdesk")
+    root.set("SourceSystem", "trialdesk")
+    root.append(study_element(design))
+    if data is not None:
+        root.append(_admin_data(design, data))
+        root.append(_clinical_data(design, data))
+    return root
+
+
+def to_bytes(root: etree._Element) -> bytes:
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+# --- metadata -----------------------------------------------------------------------------------
+
+
+def study_element(design: StudyDesign) -> etree._Element:
+    study = _E(n.q("Study"), OID=n.study_oid(design.study_id))
+    gv = _SE(study, n.q("GlobalVariables"))
+    _SE(gv, n.q("StudyName")).text = design.study_id
+    _SE(gv, n.q("StudyDescription")).text = design.title
+    _SE(gv, n.q("ProtocolName")).text = design.study_id
+    units = sorted({i.unit for f in design.forms for i in f.items if i.unit})
+    if units:
+        basic = _SE(study, n.q("BasicDefinitions"))
+        for unit in units:
+            mu = _SE(basic, n.q("MeasurementUnit"), OID=n.unit_oid(unit), Name=unit)
+            _text(_SE(mu, n.q("Symbol")), unit)
+    study.append(_metadata_version(design))
+    return study
+
+
+def _text(parent: etree._Element, text: str) -> None:
+    translated = _SE(parent, n.q("TranslatedText"))
+    translated.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
+    translated.text = text
+
+
+def _metadata_version(design: StudyDesign) -> etree._Element:
+    mdv = _E(n.q("MetaDataVersion"), OID=n.MDV_OID, Name=f"{design.study_id} CRF")
+    protocol = _SE(mdv, n.q("Protocol"))
+    for order, event in enumerate(design.events, start=1):
+        _SE(
+            protocol,
+            n.q("StudyEventRef"),
+            StudyEventOID=n.event_oid(event.code),
+            OrderNumber=str(order),
+            Mandatory="Yes",
+        )
+    for event in design.events:
+        mdv.append(_event_def(event))
+    for form in design.forms:
+        mdv.append(_form_def(form))
+    for form in design.forms:
+        mdv.append(_group_def(form))
+    items = [i for f in design.forms for i in f.items]
+    for item in items:
+        mdv.append(_item_def(item))
+    for item in items:
+        if item.choices:
+            mdv.append(_codelist(item))
+    for item in items:
+        if item.show_if:
+            mdv.append(_condition_def(item))
+    for derivation in sorted({i.derivation for i in items if i.derivation}):
+        method = _SE(
+            mdv, n.q("MethodDef"), OID=n.method_oid(derivation), Name=derivation, Type="Computation"
+        )
+        _text(_SE(method, n.q("Description")), f"Derived by trialdesk ({derivation})")
+    return mdv
+
+
+def _event_def(event: Event) -> etree._Element:
+    se = _E(
+        n.q("StudyEventDef"),
+        OID=n.event_oid(event.code),
+        Name=event.name,
+        Repeating="No",
+        Type="Scheduled",
+    )
+    for order, form in enumerate(event.forms, start=1):
+        _SE(se, n.q("FormRef"), FormOID=n.form_oid(form), OrderNumber=str(order), Mandatory="No")
+    for key, value in (
+        ("code", event.code),
+        ("day", event.day),
+        ("window_before", event.window_before),
+        ("window_after", event.window_after),
+    ):
+        _SE(se, n.q("Alias"), Context=f"{n.TRIALDESK}:{key}", Name=str(value))
+    return se
+
+
+def _form_def(form: Form) -> etree._Element:
+    fd = _E(
+        n.q("FormDef"),
+        OID=n.form_oid(form.name),
+        Name=form.label,
+        Repeating="Yes" if form.repeating else "No",
+    )
+    _SE(fd, n.q("ItemGroupRef"), ItemGroupOID=n.group_oid(form.name), Mandatory="Yes")
+    _SE(fd, n.q("Alias"), Context=f"{n.TRIALDESK}:name", Name=form.name)
+    return fd
+
+
+def _group_def(form: Form) -> etree._Element:
+    group = _E(n.q("ItemGroupDef"), OID=n.group_oid(form.name), Name=form.name, Repeating="No")
+    for order, item in enumerate(form.items, start=1):
+        ref = _SE(
+            group,
+            n.q("ItemRef"),
+            ItemOID=n.item_oid(item.name),
+            OrderNumber=str(order),
+            Mandatory="Yes" if item.required else "No",
+        )
+        if item.derivation:
+            ref.set("MethodOID", n.method_oid(item.derivation))
+        if item.show_if:
+            ref.set("CollectionExceptionConditionOID", n.condition_oid(item.name))
+    return group
+
+
+def _item_def(item: Item) -> etree._Element:
+    idef = _E(
+        n.q("ItemDef"),
+        OID=n.item_oid(item.name),
+        Name=item.name,
+        DataType=_DATA_TYPE[item.data_type],
+    )
+    if item.data_type is DataType.TEXT:
+        idef.set("Length", "200")
+    if item.note:
+        _text(_SE(idef, n.q("Description")), item.note)
+    _text(_SE(idef, n.q("Question")), item.label)
+    if item.unit:
+        _SE(idef, n.q("MeasurementUnitRef"), MeasurementUnitOID=n.unit_oid(item.unit))
+    for comparator, value, strength in _range_checks(item):
+        check = _SE(idef, n.q("RangeCheck"), Comparator=comparator, SoftHard=strength)
+        _SE(check, n.q("CheckValue")).text = format_number(value)
+    if item.choices:
+        _SE(idef, n.q("CodeListRef"), CodeListOID=n.codelist_oid(item.name))
+    for context, name in _aliases(item):
+        _SE(idef, n.q("Alias"), Context=context, Name=name)
+    return idef
+
+
+def _range_checks(item: Item) -> Iterable[tuple[str, float, str]]:
+    """A RangeCheck states what a valid value satisfies (value GE low, value LE high)."""
+    for comparator, value, strength in (
+        ("GE", item.hard_low, "Hard"),
+        ("LE", item.hard_high, "Hard"),
+        ("GE", item.soft_low, "Soft"),
+        ("LE", item.soft_high, "Soft"),
+    ):
+        if value is not None:
+            yield comparator, value, strength
+
+
+def _aliases(item: Item) -> Iterable[tuple[str, str]]:
+    if item.loinc:
+        yield "LOINC", item.loinc
+    t = n.TRIALDESK
+    if item.element:
+        yield f"{t}:element", item.element
+    if item.sample_minute is not None:
+        yield f"{t}:minute", format_number(item.sample_minute)
+    if item.derivation:
+        yield f"{t}:derivation", item.derivation
+    if item.data_type is DataType.MULTICHOICE:
+        yield f"{t}:multichoice", "comma-separated codes"
+    if item.identifier:
+        yield f"{t}:identifier", "Yes"
+
+
+def _codelist(item: Item) -> etree._Element:
+    codelist = _E(n.q("CodeList"), OID=n.codelist_oid(item.name), Name=item.name, DataType="text")
+    for choice in item.choices:
+        entry = _SE(codelist, n.q("CodeListItem"), CodedValue=choice.code)
+        _text(_SE(entry, n.q("Decode")), choice.label)
+    return codelist
+
+
+def _condition_def(item: Item) -> etree._Element:
+    assert item.show_if is not None
+    condition = _E(
+        n.q("ConditionDef"), OID=n.condition_oid(item.name), Name=f"{item.name} not collected"
+    )
+    _text(
+        _SE(condition, n.q("Description")),
+        f"{item.name} is collected only when {item.show_if.item} = {item.show_if.value}",
+    )
+    expression = _SE(condition, n.q("FormalExpression"), Context=n.TRIALDESK)
+    expression.text = f"{item.show_if.item} != '{item.show_if.value}'"
+    return condition
+
+
+# --- administrative and clinical data -----------------------------------------------------------
+
+
+def _admin_data(design: StudyDesign, data: ClinicalData) -> etree._Element:
+    admin = _E(n.q("AdminData"), StudyOID=n.study_oid(design.study_id))
+    for user in sorted({a.user for a in data.audit}):
+        u = _SE(admin, n.q("User"), OID=n.user_oid(user))
+        _SE(u, n.q("LoginName")).text = user
+    codes = set(data.sites.values()) | {a.location for a in data.audit if a.location}
+    for code in sorted(codes):
+        location = _SE(
+            admin,
+            n.q("Location"),
+            OID=n.location_oid(code),
+            Name=data.site_names.get(code, code),
+            LocationType="Site",
+        )
+        _SE(
+            location,
+            n.q("MetaDataVersionRef"),
+            StudyOID=n.study_oid(design.study_id),
+            MetaDataVersionOID=n.MDV_OID,
+            EffectiveDate=_effective_date(data),
+        )
+    return admin
+
+
+def _effective_date(data: ClinicalData) -> str:
+    dates = [a.when for a in data.audit]
+    return (min(dates).date() if dates else datetime.now(UTC).date()).isoformat()
+
+
+_Key = tuple[str, str, str, int]
+
+
+def _clinical_data(design: StudyDesign, data: ClinicalData) -> etree._Element:
+    problems = check_records(design, data.records)
+    if problems:
+        raise ExportError("clinical data do not fit the design: " + "; ".join(problems[:10]))
+    clinical = _E(
+        n.q("ClinicalData"), StudyOID=n.study_oid(design.study_id), MetaDataVersionOID=n.MDV_OID
+    )
+    if data.audit:
+        _check_audit_explains_records(data)
+        entries = _audit_by_form(data.audit)
+    else:
+        entries = _snapshot_entries(data.records)
+    subjects = list(dict.fromkeys([r.subject for r in data.records] + [k[0] for k in entries]))
+    for subject in subjects:
+        clinical.append(_subject(design, data, subject, entries))
+    return clinical
+
+
+def _snapshot_entries(
+    records: tuple[FormRecord, ...],
+) -> dict[_Key, list[tuple[str, Value | None, AuditEntry | None]]]:
+    entries: dict[_Key, list[tuple[str, Value | None, AuditEntry | None]]] = {}
+    for record in records:
+        entries[record.key] = [(name, value, None) for name, value in record.values.items()]
+    return entries
+
+
+def _audit_by_form(
+    audit: tuple[AuditEntry, ...],
+) -> dict[_Key, list[tuple[str, Value | None, AuditEntry | None]]]:
+    entries: dict[_Key, list[tuple[str, Value | None, AuditEntry | None]]] = defaultdict(list)
+    for entry in sorted(audit, key=lambda a: a.when):
+        key = (entry.subject, entry.event, entry.form, entry.instance)
+        entries[key].append((entry.item, entry.value, entry))
+    return entries
+
+
+def replay(audit: Iterable[AuditEntry]) -> dict[_Key, dict[str, Value]]:
+    """Current values after applying the audit trail in time order."""
+    current: dict[_Key, dict[str, Value]] = defaultdict(dict)
+    for entry in sorted(audit, key=lambda a: a.when):
+        values = current[(entry.subject, entry.event, entry.form, entry.instance)]
+        if entry.action == "Remove" or entry.value is None:
+            values.pop(entry.item, None)
+        else:
+            values[entry.item] = entry.value
+    return {k: v for k, v in current.items() if v}
+
+
+def _check_audit_explains_records(data: ClinicalData) -> None:
+    replayed = replay(data.audit)
+    for record in data.records:
+        after = replayed.get(record.key, {})
+        for name, value in record.values.items():
+            if after.get(name) != value:
+                raise ExportError(
+                    f"subject {record.subject}, event {record.event}, form {record.form}, "
+                    f"{name}: the audit trail gives {after.get(name)!r}, the record {value!r}"
+                )
+
+
+def _subject(
+    design: StudyDesign,
+    data: ClinicalData,
+    subject: str,
+    entries: dict[_Key, list[tuple[str, Value | None, AuditEntry | None]]],
+) -> etree._Element:
+    transactional = bool(data.audit)
+    element = _E(n.q("SubjectData"), SubjectKey=subject)
+    if transactional:
+        element.set("TransactionType", "Upsert")
+    if subject in data.sites:
+        _SE(element, n.q("SiteRef"), LocationOID=n.location_oid(data.sites[subject]))
+    for event in design.events:
+        keys = [k for k in entries if k[0] == subject and k[1] == event.code]
+        if not keys:
+            continue
+        se = _SE(element, n.q("StudyEventData"), StudyEventOID=n.event_oid(event.code))
+        if transactional:
+            se.set("TransactionType", "Context")
+        for form_name in event.forms:
+            form = design.form(form_name)
+            for key in sorted(k for k in keys if k[2] == form_name):
+                se.append(_form_data(form, key[3], entries[key], transactional))
+    return element
+
+
+def _form_data(
+    form: Form,
+    instance: int,
+    entries: list[tuple[str, Value | None, AuditEntry | None]],
+    transactional: bool,
+) -> etree._Element:
+    fd = _E(n.q("FormData"), FormOID=n.form_oid(form.name))
+    if form.repeating:
+        fd.set("FormRepeatKey", str(instance))
+    group = _SE(fd, n.q("ItemGroupData"), ItemGroupOID=n.group_oid(form.name))
+    if transactional:
+        fd.set("TransactionType", "Context")
+        group.set("TransactionType", "Context")
+    items = {i.name: i for i in form.items}
+    order = {i.name: pos for pos, i in enumerate(form.items)}
+    ordered = entries if transactional else sorted(entries, key=lambda e: order[e[0]])
+    for name, value, audit in ordered:
+        group.append(_item_data(items[name], value, audit))
+    return fd
+
+
+def _item_data(item: Item, value: Value | None, audit: AuditEntry | None) -> etree._Element:
+    element = _E(n.q("ItemData"), ItemOID=n.item_oid(item.name))
+    if audit is not None:
+        element.set("TransactionType", "Remove" if value is None else audit.action)
+    if value is not None:
+        element.set("Value", format_value(item, value))
+    if audit is not None:
+        element.append(_audit_record(audit))
+    return element
+
+
+def _audit_record(entry: AuditEntry) -> etree._Element:
+    record = _E(n.q("AuditRecord"))
+    _SE(record, n.q("UserRef"), UserOID=n.user_oid(entry.user))
+    _SE(record, n.q("LocationRef"), LocationOID=n.location_oid(entry.location or "TRIALDESK"))
+    when = entry.when if entry.when.tzinfo else entry.when.replace(tzinfo=UTC)
+    _SE(record, n.q("DateTimeStamp")).text = when.isoformat()
+    if entry.reason:
+        _SE(record, n.q("ReasonForChange")).text = entry.reason
+    return record
