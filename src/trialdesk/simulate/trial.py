@@ -1,0 +1,147 @@
+"""A whole virtual trial in memory: screen candidates, enrol up to the target, follow them up.
+
+`simulate_trial` is the pure counterpart of the driver in `trialdesk.simulate.run`: the same
+candidates, the same eligibility verdicts (`trialdesk.eligibility.Evaluator`) and the same
+follow-up, but no database. The analysis tests use it through `trialdesk.simulate.frames`, and
+the driver replays it through the services layer so that the study database holds the same
+trial with its audit trail.
+
+Enrolment: eligible candidates, in order of screening, until the protocol's target enrolment
+(24 for NCT01142050); later eligible candidates are screened but not enrolled (the target was
+reached). Participant ids follow CDISC USUBJID practice, ``<study>-<site>-<number>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from trialdesk.eligibility import EligibilityResult, Evaluator, Status
+from trialdesk.protocol import Protocol, builtin_protocol
+from trialdesk.simulate.candidates import DEFAULT_START, Candidate, generate_candidates
+from trialdesk.simulate.effect import NO_EFFECT, Effect
+from trialdesk.simulate.followup import (
+    COMPLETED,
+    DIED,
+    WITHDRAWN,
+    FollowupParameters,
+    Participant,
+    simulate_followup,
+)
+from trialdesk.simulate.population import ScreeningPopulation
+
+
+@dataclass(frozen=True)
+class Screened:
+    """One candidate's screening: the eligibility verdict and whether they were enrolled."""
+
+    candidate: Candidate
+    result: EligibilityResult
+    usubjid: str | None = None
+
+    @property
+    def enrolled(self) -> bool:
+        return self.usubjid is not None
+
+
+@dataclass(frozen=True)
+class TrialCounts:
+    """The one-screen summary of a run (participant flow and serious adverse events)."""
+
+    screened: int
+    eligible: int
+    ineligible: int
+    incomplete: int
+    enrolled: int
+    transplanted: int
+    completed: int
+    withdrawn: int
+    died: int
+    adverse_events: int
+    serious_adverse_events: int
+
+
+@dataclass(frozen=True)
+class VirtualTrial:
+    """A simulated trial: screening log, participants and the settings that produced them."""
+
+    protocol: Protocol
+    seed: int
+    effect: Effect
+    screening: tuple[Screened, ...]
+    participants: tuple[Participant, ...]
+
+    def counts(self) -> TrialCounts:
+        statuses = [s.result.status for s in self.screening]
+        events = [e for p in self.participants for e in p.adverse_events]
+        return TrialCounts(
+            screened=len(self.screening),
+            eligible=statuses.count(Status.ELIGIBLE),
+            ineligible=statuses.count(Status.INELIGIBLE),
+            incomplete=statuses.count(Status.INCOMPLETE),
+            enrolled=len(self.participants),
+            transplanted=sum(p.transplanted_on is not None for p in self.participants),
+            completed=sum(p.status == COMPLETED for p in self.participants),
+            withdrawn=sum(p.status == WITHDRAWN for p in self.participants),
+            died=sum(p.status == DIED for p in self.participants),
+            adverse_events=len(events),
+            serious_adverse_events=sum(e.serious for e in events),
+        )
+
+
+def usubjid_for(protocol: Protocol, site: str, number: int) -> str:
+    """CDISC-style unique subject id, e.g. ``NCT01142050-APGH-001``."""
+    return f"{protocol.id}-{site}-{number:03d}"
+
+
+def screen_candidates(
+    candidates: list[Candidate], protocol: Protocol, target: int
+) -> list[Screened]:
+    """Evaluate every candidate; enrol eligible ones in screening order up to `target`."""
+    evaluator = Evaluator(protocol)
+    site = protocol.sites[0].code
+    screened = []
+    enrolled = 0
+    for candidate in candidates:
+        result = evaluator.evaluate(candidate.raw, candidate.candidate_id, candidate.screening_date)
+        usubjid = None
+        if result.status is Status.ELIGIBLE and enrolled < target:
+            enrolled += 1
+            usubjid = usubjid_for(protocol, site, enrolled)
+        screened.append(Screened(candidate, result, usubjid))
+    return screened
+
+
+def simulate_trial(
+    n_candidates: int = 120,
+    seed: int = 0,
+    effect: Effect = NO_EFFECT,
+    protocol: Protocol | None = None,
+    *,
+    target: int | None = None,
+    start: date = DEFAULT_START,
+    population: ScreeningPopulation | None = None,
+    followup: FollowupParameters | None = None,
+) -> VirtualTrial:
+    """Screen `n_candidates`, enrol up to `target` (default: the protocol's target enrolment)
+    and follow every participant for the protocol's schedule. Deterministic in `seed`."""
+    protocol = protocol or builtin_protocol()
+    target = protocol.target_enrollment if target is None else target
+    if target < 0:
+        raise ValueError(f"target: {target!r} is not a number of participants >= 0")
+    candidates = generate_candidates(n_candidates, seed, start=start, population=population)
+    screened = screen_candidates(candidates, protocol, target)
+    participants = tuple(
+        simulate_followup(
+            s.candidate,
+            s.usubjid,
+            protocol,
+            effect,
+            seed=seed,
+            index=s.candidate.index,
+            params=followup,
+        )
+        for s in screened
+        if s.usubjid is not None
+    )
+    return VirtualTrial(protocol, seed, effect, tuple(screened), participants)
