@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from trialdesk.console import protocol_cmd, screen_cmd, serve_cmd
+from trialdesk.console import protocol_cmd, report_cmd, screen_cmd, serve_cmd
 
 app = typer.Typer(
     help="trialdesk: run a clinical trial end to end (built-in protocol NCT01142050).",
@@ -14,6 +14,8 @@ app = typer.Typer(
 app.add_typer(protocol_cmd.app, name="protocol")
 app.command("screen")(screen_cmd.screen)
 app.command("serve")(serve_cmd.serve)
+app.command("report")(report_cmd.report)
+app.command("power")(report_cmd.power)
 
 
 @app.command("demo")

@@ -1,0 +1,75 @@
+"""`build_report`: source frames in, report.html + report.pdf + results.json out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from trialdesk.analysis.datasets import derive_datasets
+from trialdesk.analysis.errors import AnalysisError
+from trialdesk.analysis.registry import build_results_json
+from trialdesk.analysis.report.figures_set import draw_figures
+from trialdesk.analysis.report.html import render_html
+from trialdesk.analysis.report.pdf import write_pdf
+from trialdesk.analysis.results import StudyResults, analyse
+from trialdesk.analysis.sources import SourceFrames
+from trialdesk.analysis.tables import all_tables
+from trialdesk.protocol import Protocol
+
+#: The steps `build_report` reports through `on_step`, in order (for progress bars).
+REPORT_STEPS: tuple[str, ...] = (
+    "datasets",
+    "statistics",
+    "figures",
+    "html",
+    "pdf",
+    "json",
+)
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    html: Path
+    pdf: Path
+    json: Path
+    results: StudyResults
+
+
+def build_report(
+    frames: SourceFrames,
+    protocol: Protocol,
+    out_dir: Path,
+    *,
+    data_note: str = "",
+    banner: str = "",
+    level: float = 0.95,
+    on_step: Callable[[str], None] | None = None,
+) -> ReportFiles:
+    """Analyse `frames` and write report.html, report.pdf and results.json into `out_dir`.
+
+    `on_step(name)` is called after each of `REPORT_STEPS`. Raises `AnalysisError` when there
+    is no enrolled participant to analyse.
+    """
+    step = on_step or (lambda _name: None)
+    if frames.subjects.empty:
+        raise AnalysisError("no enrolled participant in the data: nothing to analyse")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    datasets = derive_datasets(frames, protocol)
+    step("datasets")
+    results = analyse(datasets, protocol, level=level)
+    tables = all_tables(results)
+    step("statistics")
+    figures = draw_figures(results)
+    step("figures")
+    html = out_dir / "report.html"
+    html.write_text(render_html(results, figures, tables, data_note, banner), "utf-8")
+    step("html")
+    pdf = write_pdf(results, figures, tables, out_dir / "report.pdf", data_note)
+    step("pdf")
+    document = build_results_json(results)
+    path = out_dir / "results.json"
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    step("json")
+    return ReportFiles(html=html, pdf=pdf, json=path, results=results)

@@ -1,0 +1,110 @@
+"""The self-contained HTML report (Jinja2 template in this package; PNG figures inlined)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from trialdesk.analysis.report.figures_set import ReportFigure
+from trialdesk.analysis.report.methods import REFERENCES, methods_paragraphs
+from trialdesk.analysis.results import StudyResults, format_number
+from trialdesk.analysis.tables import ReportTable, all_tables, estimate_ci, proportion_text
+
+
+@dataclass(frozen=True)
+class KeyResult:
+    label: str
+    value: str
+    detail: str
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("trialdesk.analysis.report", ""),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def key_results(results: StudyResults) -> list[KeyResult]:
+    """The one-line results shown at the top of the report (and in the console summary)."""
+    flow = results.consort
+    keys = [
+        KeyResult(
+            "Screened → enrolled",
+            f"{flow.screened} → {flow.enrolled}",
+            f"; {flow.completed} completed {results.primary_visit.name}",
+        ),
+    ]
+    visit = results.primary_visit
+    for code in ("HBA1C", "KITT"):
+        outcome = results.outcome(code)
+        if outcome is None:
+            continue
+        est = outcome.mmrm.at(visit.code) if outcome.mmrm.estimable else None
+        d = outcome.spec.decimals
+        if est:
+            value = estimate_ci(est.estimate, est.ci_low, est.ci_high, d)
+            detail = f" {outcome.spec.unit}, mixed model, {visit.name}"
+        else:
+            p = outcome.paired
+            value = estimate_ci(p.mean_change, p.ci_low, p.ci_high, d)
+            detail = f" {outcome.spec.unit}, paired, n={p.n}"
+        keys.append(KeyResult(f"{outcome.spec.short} change", value, detail))
+    if results.insulin:
+        keys.append(
+            KeyResult(
+                f"Insulin ≥ {results.insulin.threshold_percent:g}% reduction",
+                proportion_text(results.insulin.responders),
+                " (observed, exact CI)",
+            )
+        )
+    overview = results.safety.overview
+    sae = overview[overview["category"].str.startswith("Any serious")].iloc[0]
+    keys.append(
+        KeyResult(
+            "Participants with an SAE",
+            f"{int(sae.n_subjects)}/{results.safety.at_risk}",
+            f" ({format_number(float(sae.percent), 1)}%), {int(sae.n_events)} event(s)",
+        )
+    )
+    return keys
+
+
+def render_html(
+    results: StudyResults,
+    figures: dict[str, ReportFigure],
+    tables: list[ReportTable] | None = None,
+    data_note: str = "",
+    banner: str = "",
+) -> str:
+    """The report as one HTML document (no external files, scripts or fonts)."""
+    tables = tables if tables is not None else all_tables(results)
+    by_key = {t.key: t for t in tables}
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            protocol=results.protocol,
+            generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            data_note=data_note,
+            banner=banner,
+            key_results=key_results(results),
+            tables={**by_key, "insulin": by_key.get("insulin")},
+            visit_tables=[t for t in tables if t.key.startswith("visits_")],
+            safety_tables=[t for t in tables if t.key.startswith(("ae_", "sae_"))],
+            figures={
+                key: figures.get(key)
+                for key in ("consort", "mean_ci", "spaghetti", "waterfall", "itt")
+            },
+            issues=results.datasets.issues,
+            methods=methods_paragraphs(results),
+            references=REFERENCES,
+        )
+    )

@@ -1,0 +1,135 @@
+"""The PDF report: a multi-page matplotlib document (PdfPages), no external tools.
+
+Pages: title with the key results, statistical methods, every table (long tables continue on
+further pages), every figure, and the references. The tables and figures are the same objects
+the HTML report renders.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
+
+from trialdesk.analysis.report.figures_set import ReportFigure
+from trialdesk.analysis.report.html import key_results
+from trialdesk.analysis.report.methods import REFERENCES, methods_paragraphs
+from trialdesk.analysis.results import StudyResults
+from trialdesk.analysis.tables import ReportTable
+
+A4_LANDSCAPE = (11.69, 8.27)
+_ROWS_PER_PAGE = 24
+_LINE = 0.026  # height of one text line in page fractions at 9 pt
+
+
+def _page(title: str) -> Figure:
+    page = Figure(figsize=A4_LANDSCAPE)
+    page.text(0.05, 0.95, title, fontsize=14, fontweight="bold", color="#1f4e79", va="top")
+    return page
+
+
+def _text_pages(title: str, paragraphs: list[str], width: int = 150) -> Iterator[Figure]:
+    page, y = _page(title), 0.89
+    for paragraph in paragraphs:
+        lines = textwrap.wrap(paragraph, width) or [""]
+        if y - _LINE * (len(lines) + 1) < 0.05:
+            yield page
+            page, y = _page(f"{title} (continued)"), 0.89
+        page.text(0.05, y, "\n".join(lines), fontsize=9, va="top", linespacing=1.5)
+        y -= _LINE * (len(lines) + 1)
+    yield page
+
+
+def _wrap_cell(cell: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(cell, width)) if len(cell) > width else cell
+
+
+def _table_pages(table: ReportTable) -> Iterator[Figure]:
+    rows = table.rows or [["None."] + [""] * (len(table.columns) - 1)]
+    chunks = [rows[i : i + _ROWS_PER_PAGE] for i in range(0, len(rows), _ROWS_PER_PAGE)]
+    width = max(12, 150 // max(len(table.columns), 1))
+    for number, chunk in enumerate(chunks):
+        suffix = f" (continued {number + 1}/{len(chunks)})" if number else ""
+        page = _page(table.title + suffix)
+        ax = page.add_axes((0.04, 0.08, 0.92, 0.82))
+        ax.axis("off")
+        cells = [[_wrap_cell(c, width) for c in row] for row in chunk]
+        header = [_wrap_cell(c, width) for c in table.columns]
+        drawn = ax.table(cellText=cells, colLabels=header, loc="upper center", cellLoc="left")
+        drawn.auto_set_font_size(False)
+        drawn.set_fontsize(7 if len(table.columns) > 6 else 8)
+        drawn.auto_set_column_width(list(range(len(table.columns))))
+        for (row, _col), cell in drawn.get_celld().items():
+            lines = max(1, cell.get_text().get_text().count("\n") + 1)
+            cell.set_height(0.03 * lines)
+            if row == 0:
+                cell.set_facecolor("#f0f4f8")
+                cell.set_text_props(fontweight="bold")
+        if table.note and number == len(chunks) - 1:
+            page.text(
+                0.05, 0.04, "\n".join(textwrap.wrap(table.note, 170)), fontsize=7.5, color="#57606a"
+            )
+        yield page
+
+
+def _title_page(results: StudyResults, data_note: str) -> Figure:
+    p = results.protocol
+    page = Figure(figsize=A4_LANDSCAPE)
+    page.text(0.05, 0.88, p.title, fontsize=20, fontweight="bold", color="#1f4e79")
+    page.text(
+        0.05,
+        0.82,
+        f"{p.registry.name} {p.registry.id} · {p.phase} · "
+        f"{p.design.intervention_model} · {p.sponsor}",
+        fontsize=11,
+    )
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    page.text(
+        0.05,
+        0.78,
+        f"Statistical report generated {generated} by trialdesk. {data_note}",
+        fontsize=9,
+        color="#57606a",
+    )
+    y = 0.66
+    for key in key_results(results):
+        page.text(0.07, y, key.label, fontsize=10, color="#57606a")
+        page.text(0.36, y, f"{key.value}{key.detail}", fontsize=12, fontweight="bold")
+        y -= 0.07
+    return page
+
+
+def write_pdf(
+    results: StudyResults,
+    figures: dict[str, ReportFigure],
+    tables: list[ReportTable],
+    path: Path,
+    data_note: str = "",
+) -> Path:
+    """Write the PDF report to `path` and return it."""
+    with PdfPages(
+        path,
+        metadata={
+            "Title": f"{results.protocol.registry.id} statistical report",
+            "Creator": "trialdesk",
+        },
+    ) as pdf:
+        pdf.savefig(_title_page(results, data_note))
+        for page in _text_pages("Statistical methods", methods_paragraphs(results)):
+            pdf.savefig(page)
+        for table in tables:
+            for page in _table_pages(table):
+                pdf.savefig(page)
+        for fig in figures.values():
+            pdf.savefig(fig.figure)  # at the figure's own size: tall grids get a tall page
+        issues = results.datasets.issues or ["None."]
+        for page in _text_pages("Values not derived and data-quality messages", issues):
+            pdf.savefig(page)
+        numbered = [f"[{i}] {ref}" for i, ref in enumerate(REFERENCES, start=1)]
+        for page in _text_pages("References", numbered):
+            pdf.savefig(page)
+    return path

@@ -1,0 +1,341 @@
+"""Report tables as formatted text, shared by the HTML and the PDF report.
+
+Each `ReportTable` holds already formatted cells, so the two renderings show the same digits.
+Conventions: mean (SD); median (Q1–Q3); estimates with their CI in brackets; p-values as
+journals print them (<0.001, else 3 decimals); an en dash for not available.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from trialdesk.analysis._values import as_float, as_int
+from trialdesk.analysis.results import (
+    OutcomeResult,
+    StudyResults,
+    format_number,
+    format_p,
+)
+from trialdesk.analysis.stats.descriptive import Summary
+from trialdesk.analysis.stats.proportions import Proportion
+
+DASH = "–"
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    key: str
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    note: str = ""
+    numeric: list[bool] = field(default_factory=list)
+
+
+def mean_sd(s: Summary | None, d: int) -> str:
+    if s is None or s.n == 0:
+        return DASH
+    return f"{format_number(s.mean, d)} ({format_number(s.sd, d)})"
+
+
+def median_iqr(s: Summary | None, d: int) -> str:
+    if s is None or s.n == 0:
+        return DASH
+    return f"{format_number(s.median, d)} ({format_number(s.q1, d)}–{format_number(s.q3, d)})"
+
+
+def estimate_ci(value: float, low: float, high: float, d: int) -> str:
+    if pd.isna(value):
+        return DASH
+    return f"{format_number(value, d)} [{format_number(low, d)}, {format_number(high, d)}]"
+
+
+def mean_ci(s: Summary | None, d: int) -> str:
+    if s is None or s.n == 0:
+        return DASH
+    return estimate_ci(s.mean, s.ci_low, s.ci_high, d)
+
+
+def proportion_text(p: Proportion) -> str:
+    if p.n == 0:
+        return DASH
+    return f"{p.x}/{p.n} ({p.percent:.1f}%) [{p.ci_low * 100:.1f}, {p.ci_high * 100:.1f}]"
+
+
+def flow_table(results: StudyResults) -> ReportTable:
+    f = results.consort
+    rows = [
+        ["Screened (assessed for eligibility)", str(f.screened)],
+        ["Excluded before enrolment", str(f.excluded)],
+        ["Enrolled (ITT set)", str(f.enrolled)],
+        ["Transplanted (safety set)", str(f.transplanted)],
+        ["Enrolled but not transplanted", str(f.not_transplanted)],
+        ["Discontinued", str(f.discontinued)],
+        ["Still in follow-up", str(f.ongoing)],
+        [f"Completed follow-up to {results.primary_visit.name}", str(f.completed)],
+        [
+            f"Analysed, {f.analysis_label} mixed model (baseline + >= 1 later visit)",
+            str(f.analysed),
+        ],
+        [
+            f"Analysed, {f.analysis_label} paired tests (baseline + {results.primary_visit.name})",
+            str(f.analysed_complete_pairs),
+        ],
+    ]
+    rows += [[f"  Excluded: {r.label}", str(r.count)] for r in f.exclusion_reasons]
+    rows += [[f"  Discontinued: {r.label}", str(r.count)] for r in f.discontinuation_reasons]
+    return ReportTable(
+        "flow",
+        "Participant flow",
+        ["Stage", "n"],
+        rows,
+        "A candidate may fail several criteria; reasons can add up to more than the excluded.",
+        [False, True],
+    )
+
+
+def baseline_table(results: StudyResults) -> ReportTable:
+    rows = []
+    for row in results.baseline:
+        if row.counts:
+            for label, count in row.counts.items():
+                share = count / row.denominator * 100 if row.denominator else float("nan")
+                rows.append(
+                    [f"{row.label}: {label}", f"{count} ({share:.1f}%)", DASH, str(row.denominator)]
+                )
+        elif row.summary is not None and row.summary.n:
+            rows.append(
+                [
+                    f"{row.label} ({row.unit})",
+                    mean_sd(row.summary, 2),
+                    median_iqr(row.summary, 2),
+                    str(row.summary.n),
+                ]
+            )
+    return ReportTable(
+        "baseline",
+        "Baseline characteristics (ITT set)",
+        ["Characteristic", "Mean (SD) or n (%)", "Median (Q1–Q3)", "n"],
+        rows,
+        numeric=[False, True, True, True],
+    )
+
+
+def primary_summary_table(results: StudyResults) -> ReportTable:
+    v = results.primary_visit
+    pct = round(results.level * 100)
+    rows = []
+    for o in results.outcomes:
+        d = o.spec.decimals
+        p = o.paired
+        est = o.mmrm.at(v.code) if o.mmrm.estimable else None
+        rows.append(
+            [
+                o.spec.param,
+                str(p.n),
+                f"{format_number(p.mean_baseline, d)}",
+                f"{format_number(p.mean_followup, d)}",
+                estimate_ci(p.mean_change, p.ci_low, p.ci_high, d),
+                format_p(p.p_ttest),
+                format_p(p.p_wilcoxon),
+                estimate_ci(est.estimate, est.ci_low, est.ci_high, d) if est else DASH,
+                format_p(est.p) if est else DASH,
+            ]
+        )
+    return ReportTable(
+        "primary",
+        f"Primary outcomes: change from baseline to {v.name}",
+        [
+            "Parameter",
+            "n pairs",
+            "Baseline mean",
+            f"{v.name} mean",
+            f"Mean change [{pct}% CI]",
+            "p (paired t)",
+            "p (Wilcoxon)",
+            f"Mixed model change [{pct}% CI]",
+            "p (model)",
+        ],
+        rows,
+        "Paired tests on participants with both values; the mixed model uses every "
+        "post-baseline value of every participant with a baseline (missing at random).",
+        [False] + [True] * 8,
+    )
+
+
+def outcome_visit_table(outcome: OutcomeResult, level: float) -> ReportTable:
+    d = outcome.spec.decimals
+    pct = round(level * 100)
+    rows = []
+    for v in outcome.by_visit:
+        est = outcome.mmrm.at(v.visit) if outcome.mmrm.estimable else None
+        rows.append(
+            [
+                v.label,
+                str(v.value.n),
+                mean_sd(v.value, d),
+                median_iqr(v.value, d),
+                mean_ci(v.change, d),
+                mean_sd(v.percent_change, 1),
+                estimate_ci(est.estimate, est.ci_low, est.ci_high, d) if est else DASH,
+            ]
+        )
+    return ReportTable(
+        f"visits_{outcome.spec.paramcd}",
+        f"{outcome.spec.param} by visit",
+        [
+            "Visit",
+            "n",
+            "Mean (SD)",
+            "Median (Q1–Q3)",
+            f"Change [{pct}% CI]",
+            "% change, mean (SD)",
+            f"Model change [{pct}% CI]",
+        ],
+        rows,
+        numeric=[False] + [True] * 6,
+    )
+
+
+def insulin_table(results: StudyResults) -> ReportTable | None:
+    ins = results.insulin
+    if ins is None:
+        return None
+    pct = round(results.level * 100)
+    rows = [
+        ["Percent reduction, U/kg/day: mean (SD)", mean_sd(ins.percent_reduction, 1)],
+        [f"Percent reduction: mean [{pct}% CI]", mean_ci(ins.percent_reduction, 1)],
+        ["Percent reduction: median (Q1–Q3)", median_iqr(ins.percent_reduction, 1)],
+        [f">= {ins.threshold_percent:g}% reduction (observed)", proportion_text(ins.responders)],
+        [
+            f">= {ins.threshold_percent:g}% reduction (ITT, missing = no)",
+            proportion_text(ins.responders_itt),
+        ],
+        ["Insulin independent, 0 U/day (observed)", proportion_text(ins.insulin_free)],
+        ["Insulin independent (ITT, missing = no)", proportion_text(ins.insulin_free_itt)],
+    ]
+    return ReportTable(
+        "insulin",
+        f"Exogenous insulin at {results.primary_visit.name}",
+        ["Measure", f"Estimate [exact {pct}% CI]"],
+        rows,
+        "Participants on insulin at baseline. Responder: reduction of U/kg/day by at least "
+        f"{ins.threshold_percent:g}% (Bhansali et al., Stem Cells Dev 2009;18:1407). Exact "
+        "Clopper–Pearson CIs.",
+        [False, True],
+    )
+
+
+def ae_table(
+    key: str, title: str, table: pd.DataFrame, level: float, note: str = ""
+) -> ReportTable:
+    pct = round(level * 100)
+    rows = [
+        [
+            str(r.category),
+            f"{as_int(r.n_subjects)}/{as_int(r.n_at_risk)}",
+            format_number(as_float(r.percent), 1),
+            f"[{format_number(as_float(r.ci_low), 1)}, {format_number(as_float(r.ci_high), 1)}]",
+            str(as_int(r.n_events)),
+        ]
+        for r in table.itertuples()
+    ]
+    return ReportTable(
+        key,
+        title,
+        ["Category", "Participants", "%", f"Exact {pct}% CI (%)", "Events"],
+        rows,
+        note,
+        [False, True, True, True, True],
+    )
+
+
+def safety_tables(results: StudyResults) -> list[ReportTable]:
+    s, level = results.safety, results.level
+    at_risk = f"Safety set n = {s.at_risk}; treatment-emergent events only."
+    listing = s.sae_listing
+    return [
+        ae_table("ae_overview", "Adverse events: overview", s.overview, level, at_risk),
+        ae_table(
+            "ae_grade",
+            "Adverse events by worst CTCAE v5.0 grade",
+            s.by_grade,
+            level,
+            "Participants counted once at their worst grade; events counted at each grade.",
+        ),
+        ae_table(
+            "sae_grade", "Serious adverse events by worst CTCAE v5.0 grade", s.sae_by_grade, level
+        ),
+        ae_table(
+            "sae_criteria",
+            "Serious adverse events by ICH E2A criterion",
+            s.by_seriousness,
+            level,
+            "An event may meet several criteria.",
+        ),
+        ae_table(
+            "ae_related",
+            "Adverse events by relatedness (investigator)",
+            s.by_relatedness,
+            level,
+            "Related = definite, probable or possible (ICH E2A).",
+        ),
+        ReportTable(
+            "sae_listing",
+            "Listing of serious adverse events",
+            list(listing.columns),
+            [
+                [DASH if pd.isna(x) else str(x) for x in row]
+                for row in listing.itertuples(index=False)
+            ],
+            f"{s.non_emergent_events} adverse event(s) began before transplantation "
+            "(not treatment-emergent, not tabulated above).",
+        ),
+    ]
+
+
+def model_table(results: StudyResults) -> ReportTable:
+    rows = []
+    for o in results.outcomes:
+        m = o.mmrm
+        rows.append(
+            [
+                o.spec.param,
+                str(m.n_subjects),
+                str(m.n_observations),
+                format_number(m.baseline_slope, 3),
+                format_number(m.subject_variance, 4),
+                format_number(m.residual_variance, 4),
+                ("yes" if m.converged else "no") if m.estimable else "not fitted",
+                m.note or DASH,
+            ]
+        )
+    return ReportTable(
+        "models",
+        "Mixed models: fit details",
+        [
+            "Parameter",
+            "Participants",
+            "Observations",
+            "Baseline slope",
+            "Between-participant var.",
+            "Residual var.",
+            "Converged",
+            "Notes",
+        ],
+        rows,
+        numeric=[False, True, True, True, True, True, False, False],
+    )
+
+
+def all_tables(results: StudyResults) -> list[ReportTable]:
+    tables = [flow_table(results), baseline_table(results), primary_summary_table(results)]
+    ins = insulin_table(results)
+    if ins:
+        tables.append(ins)
+    tables += [outcome_visit_table(o, results.level) for o in results.outcomes]
+    tables += safety_tables(results)
+    tables.append(model_table(results))
+    return tables
