@@ -1,0 +1,32 @@
+"""Assembling the web pages onto the FastAPI application of `trialdesk.api.create_app`.
+
+    app = create_app(settings)
+    mount(app)            # pages at /, static files at /static
+
+The pages share the API's database engine and session factory (``app.state.sessions``), so the
+browser and the REST API see and change the same data through the same services.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from trialdesk.web.csrf import CsrfSigner
+from trialdesk.web.pages import auth, screening
+from trialdesk.web.settings import WebSettings
+from trialdesk.web.templating import STATIC_DIR
+
+router = APIRouter(include_in_schema=False)
+for _module in (auth, screening):
+    router.include_router(_module.router)
+
+
+def mount(app: FastAPI, settings: WebSettings | None = None) -> FastAPI:
+    """Serve the web pages from `app` (which must come from `trialdesk.api.create_app`)."""
+    settings = settings or WebSettings.from_env()
+    app.state.web_settings = settings
+    app.state.web_csrf = CsrfSigner(settings.secret_key)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(router)
+    return app

@@ -1,0 +1,226 @@
+"""Charts as inline SVG built on the server: no JavaScript, no CDN, no inline styles.
+
+Colours come from CSS classes in ``static/app.css`` (so the Content-Security-Policy can forbid
+inline styles); every text is escaped; every chart has a <title> and <desc> for screen readers
+(WAI-ARIA ``role="img"``), and the pages show the same numbers in a table next to it.
+Axis ticks use Heckbert's "nice numbers" (Graphics Gems, 1990, "Nice numbers for graph labels").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from markupsafe import Markup, escape
+
+
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    note: str = ""  # shown as the marker's tooltip, e.g. "M3 (day 97): 7.4 %"
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    points: tuple[Point, ...]
+    css: str = "s1"  # colour class in app.css
+    markers: bool = True
+    step: bool = False  # draw as a step function (cumulative counts)
+    dashed: bool = False
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A horizontal reference line (a target, a threshold)."""
+
+    y: float
+    label: str
+    css: str = "ref"
+
+
+@dataclass(frozen=True)
+class Chart:
+    chart_id: str
+    title: str
+    description: str
+    x_label: str
+    y_label: str
+    series: tuple[Series, ...]
+    references: tuple[Reference, ...] = ()
+    x_ticks: tuple[tuple[float, str], ...] = ()  # explicit (position, label); else nice ticks
+    y_min: float | None = None  # force the y range to include these
+    y_max: float | None = None
+    width: int = 640
+    height: int = 280
+    margins: tuple[int, int, int, int] = field(default=(28, 20, 46, 62))  # top right bottom left
+
+
+def _nice(value: float, round_: bool) -> float:
+    exponent = math.floor(math.log10(value))
+    fraction = value / 10**exponent
+    if round_:
+        nice = 1 if fraction < 1.5 else 2 if fraction < 3 else 5 if fraction < 7 else 10
+    else:
+        nice = 1 if fraction <= 1 else 2 if fraction <= 2 else 5 if fraction <= 5 else 10
+    return nice * 10**exponent
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values covering [low, high] (Heckbert 1990)."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"tick range must be finite, got {low!r}..{high!r}")
+    if high < low:
+        low, high = high, low
+    if high == low:
+        spread = abs(low) * 0.1 or 1.0
+        low, high = low - spread, high + spread
+    step = _nice(_nice(high - low, False) / max(count - 1, 1), True)
+    start = math.floor(low / step) * step
+    stop = math.ceil(high / step) * step
+    n = int(round((stop - start) / step))
+    return [round(start + i * step, 10) for i in range(n + 1)]
+
+
+def _label(value: float) -> str:
+    return f"{value:g}" if abs(value) < 1e6 else f"{value:.2g}"
+
+
+class _Frame:
+    def __init__(self, chart: Chart, xs: list[float], ys: list[float]) -> None:
+        top, right, bottom, left = chart.margins
+        self.left, self.top = left, top
+        self.plot_w = chart.width - left - right
+        self.plot_h = chart.height - top - bottom
+        x_positions = [p for p, _ in chart.x_ticks] or xs
+        self.x_ticks = (
+            list(chart.x_ticks)
+            if chart.x_ticks
+            else [(t, _label(t)) for t in nice_ticks(min(x_positions), max(x_positions))]
+        )
+        self.x0 = min([t for t, _ in self.x_ticks] + xs)
+        self.x1 = max([t for t, _ in self.x_ticks] + xs)
+        if self.x1 == self.x0:
+            self.x0, self.x1 = self.x0 - 1, self.x1 + 1
+        bounds = ys + [v for v in (chart.y_min, chart.y_max) if v is not None]
+        self.y_ticks = nice_ticks(min(bounds), max(bounds))
+        self.y0, self.y1 = self.y_ticks[0], self.y_ticks[-1]
+
+    def px(self, x: float) -> float:
+        return round(self.left + (x - self.x0) / (self.x1 - self.x0) * self.plot_w, 1)
+
+    def py(self, y: float) -> float:
+        return round(self.top + (1 - (y - self.y0) / (self.y1 - self.y0)) * self.plot_h, 1)
+
+
+def _axes(chart: Chart, f: _Frame) -> list[str]:
+    bottom = f.top + f.plot_h
+    right = f.left + f.plot_w
+    out = [f'<g class="grid">']
+    for y in f.y_ticks:
+        out.append(f'<line x1="{f.left}" x2="{right}" y1="{f.py(y)}" y2="{f.py(y)}"/>')
+    out.append("</g>")
+    out.append(f'<g class="axis"><line x1="{f.left}" x2="{right}" y1="{bottom}" y2="{bottom}"/>')
+    out.append(f'<line x1="{f.left}" x2="{f.left}" y1="{f.top}" y2="{bottom}"/>')
+    for y in f.y_ticks:
+        out.append(
+            f'<text x="{f.left - 6}" y="{f.py(y) + 4}" text-anchor="end">{escape(_label(y))}</text>'
+        )
+    for x, text in f.x_ticks:
+        out.append(
+            f'<line x1="{f.px(x)}" x2="{f.px(x)}" y1="{bottom}" y2="{bottom + 4}"/>'
+            f'<text x="{f.px(x)}" y="{bottom + 17}" text-anchor="middle">{escape(text)}</text>'
+        )
+    out.append(
+        f'<text class="axis-label" x="{f.left + f.plot_w / 2}" y="{chart.height - 6}" '
+        f'text-anchor="middle">{escape(chart.x_label)}</text>'
+    )
+    mid = f.top + f.plot_h / 2
+    out.append(
+        f'<text class="axis-label" x="14" y="{mid}" text-anchor="middle" '
+        f'transform="rotate(-90 14 {mid})">{escape(chart.y_label)}</text></g>'
+    )
+    return out
+
+
+def _path(series: Series, f: _Frame) -> str:
+    points = sorted(series.points, key=lambda p: p.x)
+    coords: list[tuple[float, float]] = []
+    for i, p in enumerate(points):
+        if series.step and i:
+            coords.append((f.px(p.x), f.py(points[i - 1].y)))
+        coords.append((f.px(p.x), f.py(p.y)))
+    if series.step and points:
+        coords.append((f.px(f.x1), f.py(points[-1].y)))
+    text = " ".join(f"{x},{y}" for x, y in coords)
+    dashed = " dashed" if series.dashed else ""
+    return f'<polyline class="line {escape(series.css)}{dashed}" fill="none" points="{text}"/>'
+
+
+def _markers(series: Series, f: _Frame) -> list[str]:
+    out = [f'<g class="markers {escape(series.css)}">']
+    for p in series.points:
+        note = p.note or f"{_label(p.x)}: {_label(p.y)}"
+        out.append(
+            f'<circle cx="{f.px(p.x)}" cy="{f.py(p.y)}" r="3.5"><title>{escape(note)}</title>'
+            "</circle>"
+        )
+    out.append("</g>")
+    return out
+
+
+def _legend(chart: Chart, f: _Frame) -> list[str]:
+    out = ['<g class="legend">']
+    x = f.left
+    for s in chart.series:
+        out.append(
+            f'<line class="line {escape(s.css)}" x1="{x}" x2="{x + 18}" y1="12" y2="12"/>'
+            f'<text x="{x + 22}" y="16">{escape(s.name)}</text>'
+        )
+        x += 30 + 7 * len(s.name)
+    out.append("</g>")
+    return out
+
+
+def render_chart(chart: Chart) -> Markup:
+    """The chart as an <svg> element (safe to insert into an autoescaped template)."""
+    xs = [p.x for s in chart.series for p in s.points]
+    ys = [p.y for s in chart.series for p in s.points] + [r.y for r in chart.references]
+    cid = escape(chart.chart_id)
+    head = (
+        f'<svg class="chart" viewBox="0 0 {chart.width} {chart.height}" role="img" '
+        f'aria-labelledby="{cid}-t {cid}-d" xmlns="http://www.w3.org/2000/svg">'
+        f'<title id="{cid}-t">{escape(chart.title)}</title>'
+        f'<desc id="{cid}-d">{escape(chart.description)}</desc>'
+    )
+    if not xs and not chart.x_ticks:
+        empty = (
+            f'<text class="empty" x="{chart.width / 2}" y="{chart.height / 2}" '
+            'text-anchor="middle">No data yet</text>'
+        )
+        return Markup(head + empty + "</svg>")
+    frame = _Frame(chart, xs, ys or [0.0, 1.0])
+    parts = [head, *_axes(chart, frame)]
+    for ref in chart.references:
+        y = frame.py(ref.y)
+        parts.append(
+            f'<g class="{escape(ref.css)}"><line x1="{frame.left}" x2="{frame.left + frame.plot_w}"'
+            f' y1="{y}" y2="{y}"/><text x="{frame.left + frame.plot_w - 4}" y="{y - 5}" '
+            f'text-anchor="end">{escape(ref.label)}</text></g>'
+        )
+    for series in chart.series:
+        if len(series.points) > 1 or series.step:
+            parts.append(_path(series, frame))
+        if series.markers:
+            parts += _markers(series, frame)
+    if len(chart.series) > 1:
+        parts += _legend(chart, frame)
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def points(pairs: Sequence[tuple[float, float]], notes: Sequence[str] = ()) -> tuple[Point, ...]:
+    notes = list(notes) + [""] * (len(pairs) - len(notes))
+    return tuple(Point(float(x), float(y), n) for (x, y), n in zip(pairs, notes, strict=True))

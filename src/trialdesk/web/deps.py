@@ -1,0 +1,42 @@
+"""Request dependencies of the web pages: a database session and the logged-in user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from trialdesk.services.accounts import resolve_token
+from trialdesk.services.errors import Unauthenticated
+from trialdesk.web.routing import SESSION_COOKIE, LoginRequired, WebUser
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    """One session per request; every service call commits or rolls back its own work."""
+    session = request.app.state.sessions()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+DB = Annotated[Session, Depends(db_session)]
+
+
+def logged_in_user(request: Request, session: DB) -> WebUser:
+    """The user of the session cookie; `LoginRequired` (→ login page) when absent or expired."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise LoginRequired()
+    try:
+        actor = resolve_token(session, token)
+    except Unauthenticated as exc:
+        raise LoginRequired(exc.message) from None
+    user = WebUser(actor, token)
+    request.state.web_user = user
+    return user
+
+
+CurrentUser = Annotated[WebUser, Depends(logged_in_user)]

@@ -1,0 +1,1 @@
+"""The web pages, one module per area; `trialdesk.web.app` assembles their routers."""

@@ -1,0 +1,226 @@
+"""What every web page goes through: CSRF check, security headers, login redirect, error pages.
+
+`WebRoute` is the route class of the web router. Around each handler it
+
+* gives the browser a CSRF nonce cookie if it has none, and refuses any POST whose token is not
+  valid with 403 before the handler runs (see `trialdesk.web.csrf`);
+* turns a missing or expired login into a redirect to the login page (303 for forms; htmx
+  requests get ``HX-Redirect`` so the whole page moves, not a fragment);
+* renders service refusals (`trialdesk.services.errors`) and HTTP errors as HTML pages with the
+  rule and the reason, never a traceback;
+* sets the security headers of HTML pages: a Content-Security-Policy with no inline script or
+  style (htmx is served from /static), no framing, no MIME sniffing, no caching of clinical pages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request, Response
+from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+
+from trialdesk.services.actor import Actor
+from trialdesk.services.errors import ServiceError
+from trialdesk.web.csrf import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    CSRF_HEADER,
+    CsrfSigner,
+    new_nonce,
+    session_binding,
+)
+
+log = logging.getLogger("trialdesk.web")
+
+SESSION_COOKIE = "trialdesk_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    )
+)
+HTML_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+@dataclass(frozen=True)
+class WebUser:
+    """The logged-in user of this request."""
+
+    actor: Actor
+    session_token: str
+
+    @property
+    def username(self) -> str:
+        return self.actor.username
+
+    @property
+    def roles(self) -> list[str]:
+        return sorted(r.value for r in self.actor.roles)
+
+    def can(self, permission: str) -> bool:
+        from trialdesk.services.actor import Permission
+
+        return self.actor.can(Permission(permission))
+
+
+class LoginRequired(Exception):
+    """No valid session: the page redirects to the login form."""
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class CsrfRejected(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def signer(request: Request) -> CsrfSigner:
+    return request.app.state.web_csrf  # type: ignore[no-any-return]
+
+
+def csrf_token_for(request: Request) -> str:
+    """The token to put in this page's forms (bound to the browser and the login session)."""
+    nonce = getattr(request.state, "csrf_nonce", None)
+    if nonce is None:
+        nonce = request.cookies.get(CSRF_COOKIE) or new_nonce()
+        request.state.csrf_nonce = nonce
+    return signer(request).token(nonce, session_binding(request.cookies.get(SESSION_COOKIE)))
+
+
+def current_web_user(request: Request) -> WebUser | None:
+    return getattr(request.state, "web_user", None)
+
+
+def cookie_secure(request: Request) -> bool:
+    return bool(request.app.state.web_settings.cookie_secure or request.url.scheme == "https")
+
+
+async def _check_csrf(request: Request) -> None:
+    submitted = request.headers.get(CSRF_HEADER)
+    if not submitted:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            submitted = value if isinstance(value, str) else None
+    failure = signer(request).check(
+        request.cookies.get(CSRF_COOKIE),
+        submitted,
+        session_binding(request.cookies.get(SESSION_COOKIE)),
+    )
+    if failure is not None:
+        raise CsrfRejected(failure.reason)
+
+
+def _login_redirect(request: Request, reason: str) -> Response:
+    target = request.url.path
+    if request.method in SAFE_METHODS and request.url.query:
+        target += "?" + request.url.query
+    location = f"/login?next={quote(target, safe='')}"
+    if reason:
+        location += "&expired=1"
+    if request.headers.get("hx-request"):
+        return Response(status_code=200, headers={"HX-Redirect": location})
+    return RedirectResponse(location, status_code=303)
+
+
+def error_page(request: Request, status: int, title: str, message: str, rule: str = "") -> Response:
+    from trialdesk.web.templating import render
+
+    return render(
+        request,
+        "error.html",
+        {"status": status, "title": title, "message": message, "rule": rule},
+        status_code=status,
+    )
+
+
+_TITLES = {
+    400: "The request could not be understood",
+    401: "Please log in",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed",
+    409: "Conflict with the current data",
+    422: "The data were not accepted",
+}
+
+
+def _finish(request: Request, response: Response) -> Response:
+    for name, value in HTML_HEADERS.items():
+        response.headers.setdefault(name, value)
+    nonce = getattr(request.state, "csrf_nonce", None)
+    if nonce and nonce != request.cookies.get(CSRF_COOKIE):
+        response.set_cookie(
+            CSRF_COOKIE,
+            nonce,
+            httponly=True,
+            samesite="lax",
+            secure=cookie_secure(request),
+            path="/",
+        )
+    return response
+
+
+async def _run(
+    request: Request, handler: Callable[[Request], Coroutine[Any, Any, Response]]
+) -> Response:
+    try:
+        if request.method not in SAFE_METHODS:
+            await _check_csrf(request)
+        return await handler(request)
+    except CsrfRejected as exc:
+        log.warning("CSRF refusal on %s %s: %s", request.method, request.url.path, exc.reason)
+        return error_page(
+            request, 403, "Form refused (CSRF check)", exc.reason, "csrf_token_invalid"
+        )
+    except LoginRequired as exc:
+        return _login_redirect(request, exc.reason)
+    except ServiceError as exc:
+        return error_page(
+            request, exc.status, _TITLES.get(exc.status, "Refused"), exc.message, exc.rule
+        )
+    except HTTPException as exc:
+        return error_page(
+            request, exc.status_code, _TITLES.get(exc.status_code, "Error"), str(exc.detail)
+        )
+
+
+class WebRoute(APIRoute):
+    """The route class of every web page (see module docstring)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            if request.cookies.get(CSRF_COOKIE) is None:
+                request.state.csrf_nonce = new_nonce()
+            response = await _run(request, original)
+            return _finish(request, response)
+
+        return handler

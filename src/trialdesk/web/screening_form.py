@@ -1,0 +1,183 @@
+"""The screening form, generated from the protocol's criteria and the data-element catalogue.
+
+Fields are grouped under the criterion that first needs them, in protocol order, so a screener
+sees each criterion's inputs next to its live verdict. Derived elements are never typed in: the
+form asks for what they are computed from (age ← date of birth + screening date, BMI ← weight +
+height, KITT ← the ITT glucose samples), exactly as the eligibility evaluator computes them.
+
+Form names: ``<element>`` for the value, ``<element>_unit`` for the unit chosen from the
+element's accepted units, ``<element>_<minute>`` for each ITT glucose sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from trialdesk.catalogue import Catalogue, DataElement, ElementKind
+from trialdesk.eligibility import CandidateInputError, EligibilityResult, Evaluator
+from trialdesk.protocol import Protocol
+from trialdesk.protocol.model import CriterionKind
+
+ITT_SAMPLE_MINUTES: tuple[int, ...] = (0, 3, 6, 9, 12, 15)
+"""Sampling times of the short ITT after the 0.1 U/kg bolus (Akinmokun et al., Diabet Med
+1992;9:432; see `trialdesk.derive.itt`)."""
+
+YES, NO = "yes", "no"
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One data element as a form input."""
+
+    element: DataElement
+
+    @property
+    def name(self) -> str:
+        return self.element.name
+
+    @property
+    def label(self) -> str:
+        return self.element.label
+
+    @property
+    def kind(self) -> str:
+        return self.element.kind.value
+
+    @property
+    def units(self) -> list[str]:
+        return list(self.element.units)
+
+    @property
+    def default_unit(self) -> str | None:
+        return self.element.canonical_unit or (self.element.units[0] if self.element.units else None)
+
+    @property
+    def choices(self) -> list[str]:
+        return list(self.element.choices)
+
+    @property
+    def sample_minutes(self) -> tuple[int, ...]:
+        return ITT_SAMPLE_MINUTES if self.element.kind is ElementKind.SERIES else ()
+
+    @property
+    def input_names(self) -> list[str]:
+        """Every form name this field reads (to keep what was typed on a re-render)."""
+        kind = self.element.kind
+        if kind is ElementKind.SERIES:
+            return [f"{self.name}_{m}" for m in ITT_SAMPLE_MINUTES] + [f"{self.name}_unit"]
+        if kind is ElementKind.QUANTITY:
+            return [self.name, f"{self.name}_unit"]
+        return [self.name]
+
+
+@dataclass(frozen=True)
+class FieldGroup:
+    """The inputs a criterion needs first (a fieldset of the form)."""
+
+    criterion_id: str
+    heading: str
+    text: str
+    fields: tuple[FormField, ...]
+
+
+def raw_elements(element: str, catalogue: Catalogue) -> list[str]:
+    """The elements to ask for: `element` itself, or what it is derived from (recursively)."""
+    data_element = catalogue[element]
+    if not data_element.is_derived:
+        return [element]
+    names: list[str] = []
+    for source in data_element.derived_from:
+        names += [n for n in raw_elements(source, catalogue) if n not in names]
+    return names
+
+
+def screening_groups(protocol: Protocol, catalogue: Catalogue) -> list[FieldGroup]:
+    """One group per criterion that needs a not-yet-asked input, in protocol order."""
+    seen: set[str] = set()
+    groups = []
+    for criterion in protocol.criteria:
+        names: list[str] = []
+        for element in criterion.expr.elements():
+            names += [n for n in raw_elements(element, catalogue) if n not in seen | set(names)]
+        seen |= set(names)
+        kind = "Inclusion" if criterion.kind is CriterionKind.INCLUSION else "Exclusion"
+        groups.append(
+            FieldGroup(
+                criterion.id,
+                f"{kind} {criterion.number}",
+                criterion.text.rstrip(";. "),
+                tuple(FormField(catalogue[n]) for n in names),
+            )
+        )
+    return groups
+
+
+def all_fields(groups: Iterable[FieldGroup]) -> list[FormField]:
+    return [f for g in groups for f in g.fields]
+
+
+def _text(form: Mapping[str, Any], name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def raw_from_form(form: Mapping[str, Any], fields: Iterable[FormField]) -> dict[str, Any]:
+    """The evaluator's raw record from submitted form values (blank = not recorded)."""
+    raw: dict[str, Any] = {}
+    for f in fields:
+        kind = f.element.kind
+        if kind is ElementKind.SERIES:
+            samples = {
+                str(m): _text(form, f"{f.name}_{m}")
+                for m in ITT_SAMPLE_MINUTES
+                if _text(form, f"{f.name}_{m}")
+            }
+            if samples:
+                raw[f.name] = samples
+                raw[f"{f.name}_unit"] = _text(form, f"{f.name}_unit") or f.default_unit
+            continue
+        value = _text(form, f.name)
+        if not value:
+            continue
+        raw[f.name] = value
+        if kind is ElementKind.QUANTITY:
+            raw[f"{f.name}_unit"] = _text(form, f"{f.name}_unit") or f.default_unit
+    return raw
+
+
+@dataclass
+class LiveEvaluation:
+    """The verdict on what has been entered so far, and the reason for each rejected field.
+
+    A rejected value counts as not recorded, so every other criterion is still judged while
+    the screener corrects it.
+    """
+
+    result: EligibilityResult
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return "invalid" if self.errors else self.result.status.value
+
+
+def evaluate_form(
+    evaluator: Evaluator,
+    raw: Mapping[str, Any],
+    candidate_id: str = "candidate",
+    screening_date: date | None = None,
+) -> LiveEvaluation:
+    try:
+        return LiveEvaluation(evaluator.evaluate(raw, candidate_id, screening_date))
+    except CandidateInputError as exc:
+        errors = {e.field: e.reason for e in exc.errors}
+    kept = {k: v for k, v in raw.items() if k.removesuffix("_unit") not in errors}
+    try:
+        result = evaluator.evaluate(kept, candidate_id, screening_date)
+    except CandidateInputError as exc:  # defensive: a field refused only in combination
+        errors.update({e.field: e.reason for e in exc.errors})
+        result = evaluator.evaluate({}, candidate_id, screening_date)
+    return LiveEvaluation(result, errors)

@@ -1,0 +1,95 @@
+"""The Jinja2 environment of the web pages: autoescaping everywhere, a few display filters.
+
+Every template is autoescaped (HTML and the inline SVG charts alike), so user text such as an
+adverse-event term or a query can never become markup (OWASP XSS Prevention Cheat Sheet, rule 1).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.templating import Jinja2Templates
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def fmt_date(value: date | datetime | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+    return value.isoformat()
+
+
+def fmt_number(value: float | int | None, decimals: int | None = None) -> str:
+    """A number as a clinician reads it: fixed decimals when given, else up to 4 significant."""
+    if value is None:
+        return "—"
+    if decimals is not None:
+        return f"{value:.{decimals}f}"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def humanise(value: Any) -> str:
+    """An enum value or snake_case code as words ("screen_failed" → "screen failed")."""
+    if value is None:
+        return "—"
+    text = str(getattr(value, "value", value))
+    return text.replace("_", " ")
+
+
+FLASH: dict[str, str] = {
+    # Fixed texts only: a link cannot make the page say something the server did not mean.
+    "saved": "Saved.",
+    "changed": "Change saved; the reason is in the audit history.",
+    "screened": "Screening saved.",
+    "consented": "Informed consent recorded.",
+    "enrolled": "Participant enrolled.",
+    "query-raised": "Query raised.",
+    "query-answered": "Query answered.",
+    "query-closed": "Query closed.",
+    "logged-out": "You have logged out.",
+    "voided": "Record voided; it stays in the audit history.",
+}
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=True,  # all templates, whatever their extension
+        undefined=StrictUndefined,  # a misspelt variable fails the test, not the user
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["date"] = fmt_date
+    env.filters["num"] = fmt_number
+    env.filters["human"] = humanise
+    return env
+
+
+templates = Jinja2Templates(env=_environment())
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render a page or fragment with the per-request globals (user, CSRF token, flash)."""
+    from trialdesk.web.routing import csrf_token_for, current_web_user
+
+    ctx: dict[str, Any] = {
+        "user": current_web_user(request),
+        "csrf_token": csrf_token_for(request),
+        "flash": FLASH.get(request.query_params.get("done", "")),
+        "path": request.url.path,
+    }
+    ctx.update(context or {})
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code)
