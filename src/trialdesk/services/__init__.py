@@ -1,0 +1,251 @@
+"""Use cases of the trial: the one place where the trial's rules are enforced.
+
+The API, the web pages, the simulator and the importers all call these functions, so they all
+obey the same rules and leave the same audit trail.
+
+Calling convention
+------------------
+Every use case is ``fn(session, actor, ...) -> View`` where
+
+* `session` is a SQLAlchemy `Session` (``trialdesk.store.make_session_factory(engine)()``);
+  the use case is **one transaction**: it commits on success and rolls back on any error
+  (a use case called from inside another joins the outer transaction);
+* `actor` is the `Actor` acting (user id, roles, site ids): `authenticate`, `resolve_token` or
+  `actor_for` give one; `SYSTEM` is the command line (an administrator without sites);
+* keyword arguments carry the data; dates are `datetime.date`, quantities a value plus a unit;
+* the result is a pydantic view (`trialdesk.services.views`), detached from the session; lists
+  are a `Page` (``items``, ``total``, ``limit``, ``offset``) or a plain list per participant.
+
+Changing a record needs ``expected_version`` (the `version` of the view you read; an ETag) and a
+``reason``; voiding replaces deletion (`void_clinical_record`). Every write appends field-level
+old → new audit entries in the same transaction (`trialdesk.store.audit`).
+
+Errors (`trialdesk.services.errors`), each with a stable ``rule`` code, a ``message`` naming the
+field or rule, ``field`` and ``status`` (the HTTP status to answer with):
+
+=====================  ======  =============================================================
+`ValidationProblem`    422     a value is unacceptable (``hard_limit``, ``reason_required`` …)
+`RuleViolation`        422/409 a trial rule forbids it (``enrollment_requires_consent``,
+                               ``consent_withdrawn``, ``enrollment_target_reached`` …)
+`NotFound`             404     no such record, or another site's (audited)
+`Forbidden`            403     the role does not allow it (audited)
+`StaleVersion`         409     changed by someone else since read; nothing was changed
+`Unauthenticated`      401     login or token refused
+=====================  ======  =============================================================
+
+Rules enforced
+--------------
+* Site scoping: users see only their sites' participants; other sites' records are `NotFound`.
+* Roles: coordinator/investigator write clinical data; monitor reads and raises/closes queries;
+  statistician reads de-identified data only; investigator alone overrides the enrollment
+  target and signs; admin manages users and sites (`trialdesk.services.actor`).
+* Consent before any trial data; after withdrawal no data dated later (`access`).
+* Enrollment needs consent and an eligible latest screening; at most the protocol's target (24)
+  unless an investigator overrides with a reason (`enrollment`).
+* Edit checks from the catalogue: hard limits refuse, soft limits store and raise a query
+  (`editchecks`); visits outside their window become protocol deviations (`visits`).
+* A serious AE gets its ICH E2A expedited-report due date (7 or 15 calendar days) (`safety`).
+
+Use cases
+---------
+Accounts: `create_site`, `list_sites`, `create_user`, `get_user`, `list_users`, `update_user`,
+`set_password`, `authenticate`, `login`, `issue_token`, `resolve_token`, `revoke_token`,
+`actor_for`.
+Participants: `register_participant`, `get_participant`, `find_participant`,
+`list_participants`, `get_identity`, `update_identity`, `update_participant`,
+`end_participation`, `void_participant`.
+Consent: `record_consent`, `withdraw_consent`, `list_consents`.
+Screening: `screen_participant`, `evaluate_eligibility`, `list_screenings`.
+Enrollment: `enroll_participant`, `get_enrollment`, `enrollment_summary`.
+Visits: `record_visit`, `record_missed_visit`, `update_visit`, `list_visits`, `visit_calendar`.
+Data: `record_measurement`, `update_measurement`, `get_measurement`, `list_measurements`,
+`record_itt_test`, `update_itt_test`, `list_itt_tests`, `record_insulin_dose`,
+`update_insulin_dose`, `list_insulin_doses`, `record_ogld_dose`, `update_ogld_dose`,
+`list_ogld_doses`, `record_transplantation`, `update_transplantation`,
+`list_transplantations`.
+Safety: `report_adverse_event`, `update_adverse_event`, `get_adverse_event`,
+`list_adverse_events`, `record_deviation`, `update_deviation`, `list_deviations`.
+Queries: `raise_query`, `answer_query`, `close_query`, `reopen_query`, `get_query`,
+`list_queries`.
+Records and audit: `void_clinical_record`, `record_history`, `participant_history`,
+`verify_audit_trail`, `sign_casebook`, `list_signatures`.
+"""
+
+from trialdesk.services.accounts import (
+    actor_for,
+    authenticate,
+    create_site,
+    create_user,
+    get_user,
+    issue_token,
+    list_sites,
+    list_users,
+    login,
+    resolve_token,
+    revoke_token,
+    set_password,
+    update_user,
+)
+from trialdesk.services.actor import SYSTEM, Actor, Permission
+from trialdesk.services.consent import list_consents, record_consent, withdraw_consent
+from trialdesk.services.deviations import list_deviations, record_deviation, update_deviation
+from trialdesk.services.dosing import (
+    list_insulin_doses,
+    list_ogld_doses,
+    record_insulin_dose,
+    record_ogld_dose,
+    update_insulin_dose,
+    update_ogld_dose,
+)
+from trialdesk.services.enrollment import enroll_participant, enrollment_summary, get_enrollment
+from trialdesk.services.errors import (
+    AccessRefused,
+    Forbidden,
+    NotFound,
+    RuleViolation,
+    ServiceError,
+    StaleVersion,
+    Unauthenticated,
+    ValidationProblem,
+)
+from trialdesk.services.itt import list_itt_tests, record_itt_test, update_itt_test
+from trialdesk.services.measurements import (
+    get_measurement,
+    list_measurements,
+    record_measurement,
+    update_measurement,
+)
+from trialdesk.services.participants import (
+    end_participation,
+    find_participant,
+    get_identity,
+    get_participant,
+    list_participants,
+    register_participant,
+    update_identity,
+    update_participant,
+)
+from trialdesk.services.queries import (
+    answer_query,
+    close_query,
+    get_query,
+    list_queries,
+    raise_query,
+    reopen_query,
+)
+from trialdesk.services.records import (
+    participant_history,
+    record_history,
+    verify_audit_trail,
+    void_clinical_record,
+    void_participant,
+)
+from trialdesk.services.safety import (
+    expedited_report_due,
+    get_adverse_event,
+    list_adverse_events,
+    report_adverse_event,
+    update_adverse_event,
+)
+from trialdesk.services.screening import evaluate_eligibility, list_screenings, screen_participant
+from trialdesk.services.signoff import list_signatures, sign_casebook
+from trialdesk.services.transplantation import (
+    list_transplantations,
+    record_transplantation,
+    update_transplantation,
+)
+from trialdesk.services.visits import (
+    list_visits,
+    record_missed_visit,
+    record_visit,
+    update_visit,
+    visit_calendar,
+)
+from trialdesk.store.enums import Role
+
+__all__ = [
+    "SYSTEM",
+    "AccessRefused",
+    "Actor",
+    "Forbidden",
+    "NotFound",
+    "Permission",
+    "Role",
+    "RuleViolation",
+    "ServiceError",
+    "StaleVersion",
+    "Unauthenticated",
+    "ValidationProblem",
+    "actor_for",
+    "answer_query",
+    "authenticate",
+    "close_query",
+    "create_site",
+    "create_user",
+    "end_participation",
+    "enroll_participant",
+    "enrollment_summary",
+    "evaluate_eligibility",
+    "expedited_report_due",
+    "find_participant",
+    "get_adverse_event",
+    "get_enrollment",
+    "get_identity",
+    "get_measurement",
+    "get_participant",
+    "get_query",
+    "get_user",
+    "issue_token",
+    "list_adverse_events",
+    "list_consents",
+    "list_deviations",
+    "list_insulin_doses",
+    "list_itt_tests",
+    "list_measurements",
+    "list_ogld_doses",
+    "list_participants",
+    "list_queries",
+    "list_screenings",
+    "list_signatures",
+    "list_sites",
+    "list_transplantations",
+    "list_users",
+    "list_visits",
+    "login",
+    "participant_history",
+    "raise_query",
+    "record_consent",
+    "record_deviation",
+    "record_history",
+    "record_insulin_dose",
+    "record_itt_test",
+    "record_measurement",
+    "record_missed_visit",
+    "record_ogld_dose",
+    "record_transplantation",
+    "record_visit",
+    "register_participant",
+    "reopen_query",
+    "report_adverse_event",
+    "resolve_token",
+    "revoke_token",
+    "screen_participant",
+    "set_password",
+    "sign_casebook",
+    "update_adverse_event",
+    "update_deviation",
+    "update_identity",
+    "update_insulin_dose",
+    "update_itt_test",
+    "update_measurement",
+    "update_ogld_dose",
+    "update_participant",
+    "update_transplantation",
+    "update_user",
+    "verify_audit_trail",
+    "update_visit",
+    "visit_calendar",
+    "void_clinical_record",
+    "void_participant",
+    "withdraw_consent",
+]

@@ -1,0 +1,161 @@
+"""Loading records on behalf of an actor: site scoping, role checks and the consent gate.
+
+* Another site's record (or no record at all) → `NotFound`, so existence is not revealed.
+* A record the actor may see but not act on in that way → `Forbidden`.
+* Trial data for a participant need recorded consent (ICH E6(R2) 4.8.8: consent before any trial
+  procedure); after a withdrawal, data dated after the withdrawal date are refused, while data
+  collected before it stay and can still be entered and corrected (FDA Guidance "Data Retention
+  When Subjects Withdraw from FDA-Regulated Clinical Trials", 2008).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trialdesk.services.actor import ROLE_PERMISSIONS, Actor, Permission
+from trialdesk.services.errors import Forbidden, NotFound, RuleViolation
+from trialdesk.store.models import Consent, Enrollment, Participant, Visit
+
+T = TypeVar("T")
+
+PERMISSION_TEXT: dict[Permission, str] = {
+    Permission.READ_CLINICAL: "read clinical data",
+    Permission.READ_IDENTITY: "read identifying data (name, date of birth, contact)",
+    Permission.WRITE_CLINICAL: "enter or change clinical data",
+    Permission.RAISE_QUERY: "raise data queries",
+    Permission.ANSWER_QUERY: "answer data queries",
+    Permission.CLOSE_QUERY: "close data queries",
+    Permission.OVERRIDE_ENROLLMENT_TARGET: "enroll beyond the protocol's target",
+    Permission.SIGN: "sign off a casebook",
+    Permission.READ_AUDIT: "read the audit trail",
+    Permission.MANAGE_USERS: "manage users and sites",
+}
+
+
+def require(actor: Actor, permission: Permission, **context: Any) -> None:
+    """`Forbidden` unless one of the actor's roles grants `permission`."""
+    if actor.can(permission):
+        return
+    allowed = sorted(r.value for r, perms in ROLE_PERMISSIONS.items() if permission in perms)
+    raise Forbidden(
+        f"{permission.value}_not_allowed",
+        f"{actor} may not {PERMISSION_TEXT[permission]}: that needs the role "
+        f"{' or '.join(allowed)}",
+        **context,
+    )
+
+
+def not_found(table: str, record_id: Any, **context: Any) -> NotFound:
+    label = table.removesuffix("s").replace("_", " ")
+    return NotFound(
+        "not_found", f"{label} {record_id} not found", table=table, record_id=record_id, **context
+    )
+
+
+def get_participant(
+    session: Session, actor: Actor, participant_id: int, permission: Permission
+) -> Participant:
+    participant = session.get(Participant, participant_id)
+    if participant is None or not actor.sees_site(participant.site_id):
+        raise not_found(
+            "participants",
+            participant_id,
+            site_id=participant.site_id if participant else None,
+            participant_id=participant_id if participant else None,
+        )
+    require(
+        actor,
+        permission,
+        table="participants",
+        record_id=participant_id,
+        site_id=participant.site_id,
+        participant_id=participant_id,
+    )
+    return participant
+
+
+def get_record(
+    session: Session, actor: Actor, model: type[T], record_id: int, permission: Permission
+) -> tuple[T, Participant]:
+    """A participant-owned record and its participant, site-scoped and role-checked."""
+    row: Any = session.get(model, record_id)
+    table = model.__tablename__  # type: ignore[attr-defined]
+    participant = session.get(Participant, row.participant_id) if row is not None else None
+    if row is None or participant is None or not actor.sees_site(participant.site_id):
+        raise not_found(
+            table,
+            record_id,
+            site_id=participant.site_id if participant else None,
+            participant_id=participant.id if participant else None,
+        )
+    require(
+        actor,
+        permission,
+        table=table,
+        record_id=record_id,
+        site_id=participant.site_id,
+        participant_id=participant.id,
+    )
+    return row, participant
+
+
+def current_consent(session: Session, participant_id: int) -> Consent | None:
+    """The latest non-voided consent (a re-consent to a new form version supersedes)."""
+    return session.scalars(
+        select(Consent)
+        .where(Consent.participant_id == participant_id, Consent.voided.is_(False))
+        .order_by(Consent.consented_on.desc(), Consent.id.desc())
+        .limit(1)
+    ).first()
+
+
+def current_enrollment(session: Session, participant_id: int) -> Enrollment | None:
+    return session.scalars(
+        select(Enrollment).where(
+            Enrollment.participant_id == participant_id, Enrollment.voided.is_(False)
+        )
+    ).first()
+
+
+def live_visit(session: Session, participant_id: int, code: str) -> Visit | None:
+    return session.scalars(
+        select(Visit).where(
+            Visit.participant_id == participant_id, Visit.code == code, Visit.voided.is_(False)
+        )
+    ).first()
+
+
+def require_data_entry(session: Session, participant: Participant, on: date) -> Consent:
+    """The consent gate for new trial data dated `on` (see module docstring)."""
+    consent = current_consent(session, participant.id)
+    if consent is None:
+        raise RuleViolation(
+            "consent_required",
+            f"{participant.study_id} has no recorded informed consent: no trial data can be "
+            "entered before consent (ICH E6(R2) 4.8.8)",
+        )
+    if consent.withdrawn_on is not None and on > consent.withdrawn_on:
+        raise RuleViolation(
+            "consent_withdrawn",
+            f"{participant.study_id} withdrew consent on {consent.withdrawn_on.isoformat()}: "
+            f"no data dated after it ({on.isoformat()}) can be entered; data collected before "
+            "the withdrawal are kept",
+            conflict=True,
+        )
+    return consent
+
+
+def require_enrolled(session: Session, participant: Participant, what: str) -> Enrollment:
+    enrollment = current_enrollment(session, participant.id)
+    if enrollment is None:
+        raise RuleViolation(
+            "not_enrolled",
+            f"{participant.study_id} is not enrolled: {what} is recorded for enrolled "
+            "participants only",
+            conflict=True,
+        )
+    return enrollment

@@ -1,0 +1,483 @@
+"""Sites, users, authentication and bearer tokens / browser sessions.
+
+* Passwords: Argon2id (`trialdesk.services.passwords`); 5 consecutive failed logins lock the
+  account for 15 minutes (21 CFR 11.300(d): safeguards against attempted unauthorised use).
+* Tokens: 256-bit random secrets (`secrets.token_urlsafe(32)`); only their SHA-256 is stored, so
+  a copy of the database yields no usable token. Every token expires; logout revokes it.
+* Every login, failed login, token issue/revocation and account change is audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from trialdesk.services.access import require
+from trialdesk.services.actor import Actor, Permission
+from trialdesk.services.errors import (
+    NotFound,
+    RuleViolation,
+    Unauthenticated,
+    ValidationProblem,
+)
+from trialdesk.services.listing import page_bounds
+from trialdesk.services.passwords import (
+    check_password_policy,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
+from trialdesk.services.uow import add_record, change_record, check_version, require_reason, service
+from trialdesk.services.views import IssuedToken, Page, SiteView, UserView
+from trialdesk.store import audit
+from trialdesk.store.enums import AuditAction, Role, TokenKind
+from trialdesk.store.models import ApiToken, Site, SiteMembership, User, UserRole
+from trialdesk.store.types import utcnow
+
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+TOKEN_LIFETIME = {TokenKind.API: timedelta(hours=24), TokenKind.SESSION: timedelta(hours=8)}
+MAX_TOKEN_LIFETIME = timedelta(days=90)
+_SITE_CODE = re.compile(r"^[A-Z0-9]{2,10}$")
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+
+# --- sites -----------------------------------------------------------------------------------
+
+
+@service
+def create_site(
+    session: Session, actor: Actor, code: str, name: str, city: str = "", country: str = ""
+) -> SiteView:
+    """Register a site; `code` (2–10 capitals/digits) prefixes its participants' study ids."""
+    require(actor, Permission.MANAGE_USERS, table="sites")
+    if not _SITE_CODE.match(code or ""):
+        raise ValidationProblem("code", f"{code!r} is not 2–10 capital letters or digits")
+    if not (name or "").strip():
+        raise ValidationProblem("name", "is required")
+    if session.scalars(select(Site).where(Site.code == code)).first():
+        raise RuleViolation("site_exists", f"site {code} already exists", "code", conflict=True)
+    site = add_record(
+        session, actor, Site(code=code, name=name.strip(), city=city, country=country)
+    )
+    return SiteView.model_validate(site)
+
+
+@service
+def list_sites(session: Session, actor: Actor) -> list[SiteView]:
+    """All sites for an administrator; otherwise the actor's own sites."""
+    query = select(Site).order_by(Site.code)
+    if not actor.can(Permission.MANAGE_USERS):
+        query = query.where(Site.id.in_(actor.site_ids))
+    return [SiteView.model_validate(s) for s in session.scalars(query)]
+
+
+def _sites_by_code(session: Session, codes: Iterable[str]) -> list[Site]:
+    wanted = list(dict.fromkeys(codes))
+    found = {s.code: s for s in session.scalars(select(Site).where(Site.code.in_(wanted)))}
+    missing = [c for c in wanted if c not in found]
+    if missing:
+        raise ValidationProblem("site_codes", f"unknown site {', '.join(missing)}")
+    return [found[c] for c in wanted]
+
+
+def _roles(values: Iterable[Role | str]) -> list[Role]:
+    roles: list[Role] = []
+    for value in values:
+        try:
+            role = Role(value)
+        except ValueError:
+            choices = ", ".join(r.value for r in Role)
+            raise ValidationProblem("roles", f"{value!r} is not a role ({choices})") from None
+        if role not in roles:
+            roles.append(role)
+    if not roles:
+        raise ValidationProblem("roles", "a user needs at least one role")
+    return roles
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+def user_view(user: User) -> UserView:
+    return UserView(
+        id=user.id,
+        username=user.username,
+        full_name=user.full_name,
+        email=user.email,
+        active=user.active,
+        roles=sorted(user.role_set),
+        site_codes=sorted(m.site.code for m in user.memberships),
+        last_login_at=user.last_login_at,
+        version=user.version,
+    )
+
+
+@service
+def create_user(
+    session: Session,
+    actor: Actor,
+    *,
+    username: str,
+    full_name: str,
+    password: str,
+    roles: Iterable[Role | str],
+    site_codes: Iterable[str] = (),
+    email: str | None = None,
+) -> UserView:
+    """Create a user with roles and site memberships (administrators only)."""
+    require(actor, Permission.MANAGE_USERS, table="users")
+    if not _USERNAME.match(username or ""):
+        raise ValidationProblem(
+            "username", f"{username!r} must be 2–64 lower-case letters, digits, '.', '_' or '-'"
+        )
+    if not (full_name or "").strip():
+        raise ValidationProblem("full_name", "is required")
+    check_password_policy(password)
+    role_list = _roles(roles)
+    sites = _sites_by_code(session, site_codes)
+    clinical = [r for r in role_list if r is not Role.ADMIN]
+    if clinical and not sites:
+        raise ValidationProblem(
+            "site_codes", f"a {clinical[0].value} must belong to at least one site"
+        )
+    if session.scalars(select(User).where(User.username == username)).first():
+        raise RuleViolation(
+            "username_taken", f"user {username} already exists", "username", conflict=True
+        )
+    user = User(
+        username=username,
+        full_name=full_name.strip(),
+        email=email,
+        password_hash=hash_password(password),
+        roles=[UserRole(role=r) for r in role_list],
+        memberships=[SiteMembership(site=s) for s in sites],
+    )
+    add_record(session, actor, user)
+    _audit_account(session, actor, user, {"roles": [None, role_list], "sites": [None, sites]})
+    return user_view(user)
+
+
+def _audit_account(
+    session: Session, actor: Actor, user: User, changes: dict[str, list[object]], reason: str = ""
+) -> None:
+    readable = {
+        key: [
+            [getattr(v, "code", v) for v in side] if isinstance(side, list) else side
+            for side in pair
+        ]
+        for key, pair in changes.items()
+    }
+    audit.append(
+        session,
+        user_id=actor.user_id,
+        action=AuditAction.UPDATE if reason else AuditAction.CREATE,
+        table="user_access",
+        record_id=user.id,
+        changes=readable,
+        reason=reason or None,
+    )
+
+
+def _get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("not_found", f"user {user_id} not found", table="users", record_id=user_id)
+    return user
+
+
+@service
+def get_user(session: Session, actor: Actor, user_id: int) -> UserView:
+    """A user's account (administrators, or the user themself)."""
+    if actor.user_id != user_id:
+        require(actor, Permission.MANAGE_USERS, table="users", record_id=user_id)
+    return user_view(_get_user(session, user_id))
+
+
+@service
+def list_users(session: Session, actor: Actor, limit: int = 50, offset: int = 0) -> Page[UserView]:
+    require(actor, Permission.MANAGE_USERS, table="users")
+    limit, offset = page_bounds(limit, offset)
+    total = session.scalar(select(func.count()).select_from(User)) or 0
+    users = session.scalars(select(User).order_by(User.username).limit(limit).offset(offset))
+    return Page(items=[user_view(u) for u in users], total=total, limit=limit, offset=offset)
+
+
+@service
+def update_user(
+    session: Session,
+    actor: Actor,
+    user_id: int,
+    *,
+    expected_version: int,
+    reason: str,
+    full_name: str | None = None,
+    email: str | None = None,
+    active: bool | None = None,
+    roles: Iterable[Role | str] | None = None,
+    site_codes: Iterable[str] | None = None,
+) -> UserView:
+    """Change an account: name, e-mail, active flag, roles, sites (administrators only).
+
+    Deactivating a user also revokes their tokens; accounts are never deleted (their audit
+    entries must keep resolving to a person).
+    """
+    require(actor, Permission.MANAGE_USERS, table="users", record_id=user_id)
+    user = _get_user(session, user_id)
+    check_version(user, expected_version, f"user {user_id}")
+    why = require_reason(reason)
+    changes: dict[str, object] = {}
+    if full_name is not None:
+        changes["full_name"] = full_name.strip()
+    if email is not None:
+        changes["email"] = email or None
+    if active is not None:
+        changes["active"] = active
+    change_record(session, actor, user, changes, reason=why, expected_version=None)
+    access: dict[str, list[object]] = {}
+    if roles is not None:
+        new_roles = _roles(roles)
+        if set(new_roles) != user.role_set:
+            access["roles"] = [sorted(user.role_set), sorted(new_roles)]
+            user.roles = [r for r in user.roles if r.role in new_roles] + [
+                UserRole(role=r) for r in new_roles if r not in user.role_set
+            ]
+    if site_codes is not None:
+        sites = _sites_by_code(session, site_codes)
+        old = sorted(m.site.code for m in user.memberships)
+        if sorted(s.code for s in sites) != old:
+            access["sites"] = [old, sorted(s.code for s in sites)]
+            keep = {s.id for s in sites}
+            user.memberships = [m for m in user.memberships if m.site_id in keep] + [
+                SiteMembership(site=s) for s in sites if s.id not in user.site_ids
+            ]
+    if access:
+        session.flush()
+        _audit_account(session, actor, user, access, why)
+    if active is False:
+        _revoke_all(session, user.id)
+    return user_view(user)
+
+
+@service
+def set_password(
+    session: Session,
+    actor: Actor,
+    user_id: int,
+    new_password: str,
+    *,
+    current_password: str | None = None,
+    reason: str = "password change",
+) -> None:
+    """Set a password: the user themself (with the current one) or an administrator."""
+    user = _get_user(session, user_id)
+    if actor.user_id == user_id:
+        if not verify_password(user.password_hash, current_password or ""):
+            raise Unauthenticated("wrong_password", "the current password is wrong")
+    else:
+        require(actor, Permission.MANAGE_USERS, table="users", record_id=user_id)
+    check_password_policy(new_password, "new_password")
+    change_record(
+        session,
+        actor,
+        user,
+        {"password_hash": hash_password(new_password), "failed_logins": 0, "locked_until": None},
+        reason=reason,
+        expected_version=None,
+    )
+    _revoke_all(session, user.id)
+
+
+def actor_for(session: Session, user_id: int) -> Actor:
+    """The `Actor` for an (active) user id."""
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise Unauthenticated("unknown_user", f"user {user_id} is unknown or inactive")
+    return _actor(user)
+
+
+def _actor(user: User) -> Actor:
+    return Actor(user.id, user.username, user.role_set, user.site_ids)
+
+
+# --- authentication --------------------------------------------------------------------------
+
+
+def authenticate(session: Session, username: str, password: str) -> Actor:
+    """Check a username and password; the outcome is audited and committed either way.
+
+    Raises `Unauthenticated` (one message for unknown user and wrong password, so usernames
+    cannot be probed) or when the account is inactive or locked.
+    """
+    try:
+        actor = _authenticate(session, username, password)
+        session.commit()
+        return actor
+    except Unauthenticated:
+        session.commit()  # keep the failed-login count and its audit entry
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def _authenticate(session: Session, username: str, password: str) -> Actor:
+    now = utcnow()
+    user = session.scalars(select(User).where(User.username == username)).first()
+    refused = Unauthenticated("invalid_credentials", "unknown user or wrong password")
+    if user is None:
+        audit.append(
+            session,
+            user_id=None,
+            action=AuditAction.LOGIN_FAILED,
+            table="users",
+            record_id=None,
+            changes={"username": username, "why": "unknown user"},
+        )
+        raise refused
+    if user.locked_until is not None and user.locked_until > now:
+        _login_failed(session, user, "account locked")
+        raise Unauthenticated(
+            "account_locked",
+            f"the account is locked after {MAX_FAILED_LOGINS} failed logins until "
+            f"{user.locked_until:%Y-%m-%d %H:%M} UTC",
+        )
+    if not user.active:
+        _login_failed(session, user, "account inactive")
+        raise Unauthenticated("account_inactive", "the account is deactivated")
+    if not verify_password(user.password_hash, password):
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.locked_until = now + LOCKOUT
+        _login_failed(session, user, "wrong password")
+        raise refused
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    audit.append(
+        session,
+        user_id=user.id,
+        action=AuditAction.LOGIN,
+        table="users",
+        record_id=user.id,
+        changes={},
+    )
+    return _actor(user)
+
+
+def _login_failed(session: Session, user: User, why: str) -> None:
+    audit.append(
+        session,
+        user_id=None,
+        action=AuditAction.LOGIN_FAILED,
+        table="users",
+        record_id=user.id,
+        changes={"username": user.username, "why": why, "failed_logins": user.failed_logins},
+    )
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@service
+def issue_token(
+    session: Session,
+    actor: Actor,
+    *,
+    kind: TokenKind = TokenKind.API,
+    lifetime: timedelta | None = None,
+    label: str = "",
+) -> IssuedToken:
+    """A new bearer token (or browser session) for the actor; shown once, stored hashed."""
+    if actor.user_id is None:
+        raise ValidationProblem("actor", "the system actor cannot hold tokens")
+    span = lifetime or TOKEN_LIFETIME[TokenKind(kind)]
+    if span <= timedelta(0) or span > MAX_TOKEN_LIFETIME:
+        raise ValidationProblem("lifetime", f"must be positive and at most {MAX_TOKEN_LIFETIME}")
+    secret = secrets.token_urlsafe(32)
+    now = utcnow()
+    row = ApiToken(
+        user_id=actor.user_id,
+        kind=TokenKind(kind),
+        token_hash=token_digest(secret),
+        label=label,
+        created_at=now,
+        expires_at=now + span,
+    )
+    add_record(session, actor, row)
+    return IssuedToken(
+        token=secret, token_id=row.id, kind=row.kind, user_id=row.user_id, expires_at=row.expires_at
+    )
+
+
+def login(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    kind: TokenKind = TokenKind.SESSION,
+    lifetime: timedelta | None = None,
+) -> IssuedToken:
+    """`authenticate` then `issue_token`: what a login form or ``POST /auth/token`` does."""
+    actor = authenticate(session, username, password)
+    return issue_token(session, actor, kind=kind, lifetime=lifetime)
+
+
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+def resolve_token(session: Session, token: str, now: datetime | None = None) -> Actor:
+    """The actor a bearer token belongs to; `Unauthenticated` if unknown, expired or revoked."""
+    moment = now or utcnow()
+    row = session.scalars(
+        select(ApiToken).where(ApiToken.token_hash == token_digest(token or ""))
+    ).first()
+    if row is None or row.revoked_at is not None:
+        raise Unauthenticated("invalid_token", "the token is unknown or was revoked")
+    if row.expires_at <= moment:
+        raise Unauthenticated("token_expired", "the token has expired: log in again")
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        raise Unauthenticated("account_inactive", "the account is deactivated")
+    if row.last_used_at is None or moment - row.last_used_at > LAST_USED_RESOLUTION:
+        row.last_used_at = moment  # coarse, so that reads do not each become a write
+        session.commit()
+    return _actor(user)
+
+
+@service
+def revoke_token(session: Session, actor: Actor, token: str) -> None:
+    """Log out: revoke the given token of the actor (unknown tokens are ignored)."""
+    row = session.scalars(
+        select(ApiToken).where(ApiToken.token_hash == token_digest(token))
+    ).first()
+    if row is None or row.revoked_at is not None:
+        return
+    if row.user_id != actor.user_id:
+        require(actor, Permission.MANAGE_USERS, table="api_tokens", record_id=row.id)
+    row.revoked_at = utcnow()
+    audit.append(
+        session,
+        user_id=actor.user_id,
+        action=AuditAction.LOGOUT,
+        table="api_tokens",
+        record_id=row.id,
+        changes={"revoked_at": [None, row.revoked_at]},
+    )
+
+
+def _revoke_all(session: Session, user_id: int) -> None:
+    now = utcnow()
+    for row in session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+    ):
+        row.revoked_at = now

@@ -1,0 +1,243 @@
+"""Intravenous short insulin tolerance tests (ITT): the timed glucose samples and KITT.
+
+Each sample is edit-checked like a measurement of ``itt_glucose`` (hard limits refuse; a value
+below the soft limit — 2.2 mmol/L, the hypoglycaemia threshold used for the low-dose ITT by
+Hirst et al., Diabet Med 1993;10:839 — raises a query). KITT is computed on reading with
+`trialdesk.derive.compute_kitt` (ln-glucose slope over 3–15 min; clinical.md §1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trialdesk.catalogue import ElementKind
+from trialdesk.derive import DerivationError, compute_kitt
+from trialdesk.services.access import get_participant, get_record, require_data_entry
+from trialdesk.services.actor import Actor, Permission
+from trialdesk.services.editchecks import element_for_entry, limit_check
+from trialdesk.services.errors import RuleViolation, ValidationProblem
+from trialdesk.services.measurements import done_visit
+from trialdesk.services.queries import open_query
+from trialdesk.services.uow import add_record, change_record, service, void_record
+from trialdesk.services.validate import finite_number, not_after_today
+from trialdesk.services.views import IttSampleView, IttTestView
+from trialdesk.store.enums import QueryOrigin
+from trialdesk.store.models import IttSample, IttTest, Participant, Visit
+from trialdesk.units.convert import UnitError, convert, format_unit, quantity
+
+ELEMENT = "itt_glucose"
+MINUTE_RANGE = (-30.0, 120.0)
+
+
+def itt_view(test: IttTest, visit_code: str) -> IttTestView:
+    samples = [s for s in test.samples if not s.voided]
+    kitt: float | None = None
+    problem: str | None = None
+    try:
+        kitt = compute_kitt([s.minute for s in samples], [s.glucose_mmol_l for s in samples])
+    except DerivationError as exc:
+        problem = str(exc)
+    fields = {
+        k: getattr(test, k)
+        for k in IttTestView.model_fields
+        if k not in ("visit_code", "samples", "kitt_percent_per_min", "kitt_problem")
+    }
+    return IttTestView.model_validate(
+        {
+            **fields,
+            "visit_code": visit_code,
+            "samples": [IttSampleView.model_validate(s) for s in samples],
+            "kitt_percent_per_min": kitt,
+            "kitt_problem": problem,
+        }
+    )
+
+
+def _pairs(samples: Mapping[Any, Any] | Iterable[Any]) -> list[tuple[float, float]]:
+    items = list(samples.items()) if isinstance(samples, Mapping) else list(samples)
+    if not items:
+        raise ValidationProblem("samples", "at least one (minute, glucose) sample is required")
+    pairs: list[tuple[float, float]] = []
+    for i, item in enumerate(items, start=1):
+        try:
+            minute, glucose = item
+        except (TypeError, ValueError):
+            raise ValidationProblem(
+                "samples", f"sample {i} is not a (minute, glucose) pair"
+            ) from None
+        pairs.append(
+            (
+                finite_number(minute, f"samples[{i}].minute"),
+                finite_number(glucose, f"samples[{i}].glucose"),
+            )
+        )
+    minutes = [m for m, _ in pairs]
+    if len(set(minutes)) != len(minutes):
+        raise ValidationProblem("samples", "two samples have the same minute")
+    low, high = MINUTE_RANGE
+    if any(not low <= m <= high for m in minutes):
+        raise ValidationProblem("samples", f"sample minutes must lie between {low:g} and {high:g}")
+    return sorted(pairs)
+
+
+def _checked_samples(
+    samples: Mapping[Any, Any] | Iterable[Any], unit: str
+) -> tuple[str, list[tuple[float, float, float]], list[str]]:
+    """(unit as entered, [(minute, as entered, mmol/L)], soft-limit query texts)."""
+    element = element_for_entry(ELEMENT, allow=(ElementKind.SERIES,))
+    if unit not in element.units:
+        raise ValidationProblem(
+            "glucose_unit", f"{unit!r} is not one of {', '.join(element.units)}"
+        )
+    rows, queries = [], []
+    for minute, glucose in _pairs(samples):
+        try:
+            q = quantity(glucose, unit, analyte=element.analyte, field=ELEMENT)
+            mmol = float(convert(q, "mmol/L", analyte=element.analyte, field=ELEMENT).magnitude)
+        except UnitError as exc:
+            raise ValidationProblem("samples", str(exc)) from None
+        _flag, query = limit_check(element, mmol, f"{glucose:g} {unit} at {minute:g} min")
+        if query:
+            queries.append(query)
+        rows.append((minute, glucose, mmol))
+    return format_unit(q.units), rows, queries
+
+
+def _add_samples(
+    session: Session,
+    actor: Actor,
+    participant: Participant,
+    test: IttTest,
+    rows: list[tuple[float, float, float]],
+) -> None:
+    for minute, entered, mmol in rows:
+        sample = IttSample(
+            itt_test_id=test.id, minute=minute, glucose_as_entered=entered, glucose_mmol_l=mmol
+        )
+        add_record(session, actor, sample, participant)
+    session.refresh(test, ["samples"])
+
+
+def _dose(value: float | None) -> float | None:
+    if value is None:
+        return None
+    dose = finite_number(value, "insulin_dose_u_per_kg")
+    if not 0 < dose <= 0.3:
+        raise ValidationProblem(
+            "insulin_dose_u_per_kg", f"{dose:g} U/kg is outside 0–0.3 U/kg (ITT uses 0.05–0.1)"
+        )
+    return dose
+
+
+@service
+def record_itt_test(
+    session: Session,
+    actor: Actor,
+    participant_id: int,
+    *,
+    visit_code: str,
+    samples: Mapping[Any, Any] | Iterable[Any],
+    glucose_unit: str,
+    performed_on: date | None = None,
+    insulin_dose_u_per_kg: float | None = None,
+) -> IttTestView:
+    """Record an ITT: samples as {minute: glucose} or [(minute, glucose), …] in `glucose_unit`."""
+    participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
+    visit = done_visit(session, participant, visit_code)
+    assert visit.visit_date is not None
+    when = not_after_today(performed_on or visit.visit_date, "performed_on")
+    require_data_entry(session, participant, when)
+    unit, rows, queries = _checked_samples(samples, glucose_unit)
+    test = IttTest(
+        participant_id=participant.id,
+        visit_id=visit.id,
+        performed_on=when,
+        insulin_dose_u_per_kg=_dose(insulin_dose_u_per_kg),
+        glucose_unit_as_entered=unit,
+    )
+    add_record(session, actor, test, participant)
+    _add_samples(session, actor, participant, test, rows)
+    for text in queries:
+        open_query(session, actor, participant, test, "samples", text, QueryOrigin.EDIT_CHECK)
+    return itt_view(test, visit.code)
+
+
+@service
+def update_itt_test(
+    session: Session,
+    actor: Actor,
+    itt_test_id: int,
+    *,
+    expected_version: int,
+    reason: str,
+    samples: Mapping[Any, Any] | Iterable[Any] | None = None,
+    glucose_unit: str | None = None,
+    performed_on: date | None = None,
+    insulin_dose_u_per_kg: float | None = None,
+) -> IttTestView:
+    """Correct an ITT; new `samples` replace the old ones (which are voided, not deleted)."""
+    test, participant = get_record(session, actor, IttTest, itt_test_id, Permission.WRITE_CLINICAL)
+    if test.voided:
+        raise RuleViolation("voided", f"ITT {itt_test_id} is voided", conflict=True)
+    changes: dict[str, Any] = {}
+    if performed_on is not None:
+        changes["performed_on"] = not_after_today(performed_on, "performed_on")
+    if insulin_dose_u_per_kg is not None:
+        changes["insulin_dose_u_per_kg"] = _dose(insulin_dose_u_per_kg)
+    replacement = None
+    if samples is not None:
+        unit, rows, queries = _checked_samples(
+            samples, glucose_unit or test.glucose_unit_as_entered
+        )
+        changes["glucose_unit_as_entered"] = unit
+        replacement = (rows, queries)
+    elif glucose_unit is not None:
+        raise ValidationProblem("samples", "give the samples together with their new unit")
+    old = [[s.minute, s.glucose_as_entered] for s in test.samples if not s.voided]
+    new = [[m, g] for m, g, _ in replacement[0]] if replacement is not None else old
+    change_record(
+        session,
+        actor,
+        test,
+        changes,
+        reason=reason,
+        expected_version=expected_version,
+        participant=participant,
+        extra={"samples": [old, new]} if new != old else None,
+    )
+    if replacement is not None and new != old:
+        for sample in [s for s in test.samples if not s.voided]:
+            void_record(
+                session,
+                actor,
+                sample,
+                reason=reason,
+                expected_version=None,
+                participant=participant,
+            )
+        _add_samples(session, actor, participant, test, replacement[0])
+        for text in replacement[1]:
+            open_query(session, actor, participant, test, "samples", text, QueryOrigin.EDIT_CHECK)
+    visit = session.get(Visit, test.visit_id)
+    return itt_view(test, visit.code if visit else "")
+
+
+@service
+def list_itt_tests(
+    session: Session, actor: Actor, participant_id: int, *, include_voided: bool = False
+) -> list[IttTestView]:
+    get_participant(session, actor, participant_id, Permission.READ_CLINICAL)
+    query = (
+        select(IttTest, Visit.code)
+        .join(Visit, Visit.id == IttTest.visit_id)
+        .where(IttTest.participant_id == participant_id)
+        .order_by(IttTest.performed_on, IttTest.id)
+    )
+    if not include_voided:
+        query = query.where(IttTest.voided.is_(False))
+    return [itt_view(test, code) for test, code in session.execute(query).all()]

@@ -1,0 +1,210 @@
+"""Measurements at visits: value and unit as entered, canonical value and unit, LOINC from the
+catalogue, edit-checked (`trialdesk.services.editchecks`)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trialdesk.catalogue import ElementKind
+from trialdesk.services.access import (
+    get_participant,
+    get_record,
+    live_visit,
+    require,
+    require_data_entry,
+)
+from trialdesk.services.actor import Actor, Permission
+from trialdesk.services.editchecks import CheckedValue, check_value, element_for_entry, soft_flag
+from trialdesk.services.errors import RuleViolation, ValidationProblem
+from trialdesk.services.listing import DEFAULT_LIMIT, scoped
+from trialdesk.services.queries import open_query
+from trialdesk.services.study import current_catalogue, current_protocol
+from trialdesk.services.uow import add_record, change_record, service
+from trialdesk.services.validate import not_after_today
+from trialdesk.services.views import MeasurementView, Page
+from trialdesk.services.visits import scheduled
+from trialdesk.store.enums import QueryOrigin, VisitStatus
+from trialdesk.store.models import Measurement, Participant, Visit
+
+ENTERABLE = (ElementKind.QUANTITY, ElementKind.CATEGORY)
+
+
+def measurement_view(row: Measurement, visit_code: str) -> MeasurementView:
+    catalogue = current_catalogue()
+    label = catalogue[row.element].label if row.element in catalogue else row.element
+    fields = {
+        k: getattr(row, k)
+        for k in MeasurementView.model_fields
+        if k not in ("visit_code", "label", "limit_flag")
+    }
+    return MeasurementView.model_validate(
+        {
+            **fields,
+            "visit_code": visit_code,
+            "label": label,
+            "limit_flag": soft_flag(row.element, row.value),
+        }
+    )
+
+
+def done_visit(session: Session, participant: Participant, code: str) -> Visit:
+    scheduled(current_protocol(), code)
+    visit = live_visit(session, participant.id, code)
+    if visit is None or visit.status is not VisitStatus.DONE or visit.visit_date is None:
+        raise RuleViolation(
+            "visit_not_recorded",
+            f"visit {code} of {participant.study_id} is not recorded as done: record the visit "
+            "(its date) before its data",
+            "visit_code",
+        )
+    return visit
+
+
+def _apply(checked: CheckedValue) -> dict[str, Any]:
+    return {
+        "value_as_entered": checked.value_as_entered,
+        "unit_as_entered": checked.unit_as_entered,
+        "value": checked.value,
+        "unit": checked.unit,
+        "text_value": checked.text_value,
+    }
+
+
+@service
+def record_measurement(
+    session: Session,
+    actor: Actor,
+    participant_id: int,
+    *,
+    visit_code: str,
+    element: str,
+    value: Any,
+    unit: str | None = None,
+    collected_on: date | None = None,
+) -> MeasurementView:
+    """Record one value (e.g. ``fasting_glucose`` 126 ``mg/dL`` at ``BL``).
+
+    A value outside the element's soft limits is stored and a data query is raised on it; one
+    outside the hard limits is refused.
+    """
+    participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
+    data_element = element_for_entry(element, allow=ENTERABLE)
+    visit = done_visit(session, participant, visit_code)
+    assert visit.visit_date is not None
+    when = not_after_today(collected_on or visit.visit_date, "collected_on")
+    require_data_entry(session, participant, when)
+    checked = check_value(data_element, value, unit)
+    row = Measurement(
+        participant_id=participant.id,
+        visit_id=visit.id,
+        element=data_element.name,
+        loinc=data_element.codes.loinc,
+        collected_on=when,
+        **_apply(checked),
+    )
+    add_record(session, actor, row, participant)
+    if checked.query_text:
+        open_query(
+            session, actor, participant, row, "value", checked.query_text, QueryOrigin.EDIT_CHECK
+        )
+    return measurement_view(row, visit.code)
+
+
+@service
+def update_measurement(
+    session: Session,
+    actor: Actor,
+    measurement_id: int,
+    *,
+    expected_version: int,
+    reason: str,
+    value: Any = None,
+    unit: str | None = None,
+    collected_on: date | None = None,
+) -> MeasurementView:
+    """Correct a value (re-checked against the limits) or its collection date."""
+    row, participant = get_record(
+        session, actor, Measurement, measurement_id, Permission.WRITE_CLINICAL
+    )
+    if row.voided:
+        raise RuleViolation("voided", f"measurement {measurement_id} is voided", conflict=True)
+    changes: dict[str, Any] = {}
+    checked = None
+    if value is not None:
+        data_element = element_for_entry(row.element, allow=ENTERABLE)
+        checked = check_value(data_element, value, unit or row.unit_as_entered)
+        changes.update(_apply(checked))
+    elif unit is not None:
+        raise ValidationProblem("value", "give the value together with its new unit")
+    if collected_on is not None:
+        changes["collected_on"] = not_after_today(collected_on, "collected_on")
+    diff = change_record(
+        session,
+        actor,
+        row,
+        changes,
+        reason=reason,
+        expected_version=expected_version,
+        participant=participant,
+    )
+    if checked is not None and checked.query_text and "value" in diff:
+        open_query(
+            session, actor, participant, row, "value", checked.query_text, QueryOrigin.EDIT_CHECK
+        )
+    visit = session.get(Visit, row.visit_id)
+    return measurement_view(row, visit.code if visit else "")
+
+
+@service
+def get_measurement(session: Session, actor: Actor, measurement_id: int) -> MeasurementView:
+    row, _ = get_record(session, actor, Measurement, measurement_id, Permission.READ_CLINICAL)
+    visit = session.get(Visit, row.visit_id)
+    return measurement_view(row, visit.code if visit else "")
+
+
+@service
+def list_measurements(
+    session: Session,
+    actor: Actor,
+    *,
+    participant_id: int | None = None,
+    visit_code: str | None = None,
+    element: str | None = None,
+    include_voided: bool = False,
+    limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
+) -> Page[MeasurementView]:
+    if participant_id is not None:
+        get_participant(session, actor, participant_id, Permission.READ_CLINICAL)
+    else:
+        require(actor, Permission.READ_CLINICAL, table="measurements")
+    query = scoped(
+        select(Measurement, Visit.code).join(Visit, Visit.id == Measurement.visit_id),
+        Measurement,
+        actor,
+        include_voided,
+    )
+    if participant_id is not None:
+        query = query.where(Measurement.participant_id == participant_id)
+    if visit_code is not None:
+        query = query.where(Visit.code == visit_code)
+    if element is not None:
+        query = query.where(Measurement.element == element)
+    query = query.order_by(Measurement.participant_id, Measurement.collected_on, Measurement.id)
+    return _paginate_pairs(session, query, limit, offset)
+
+
+def _paginate_pairs(session: Session, query: Any, limit: int, offset: int) -> Page[MeasurementView]:
+    from sqlalchemy import func
+
+    from trialdesk.services.listing import page_bounds
+
+    limit, offset = page_bounds(limit, offset)
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    rows = session.execute(query.limit(limit).offset(offset)).all()
+    items = [measurement_view(m, code) for m, code in rows]
+    return Page[MeasurementView](items=items, total=total, limit=limit, offset=offset)

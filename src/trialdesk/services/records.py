@@ -1,0 +1,226 @@
+"""Record-generic use cases: voiding any clinical record, the audit history of any record or
+participant, and verification of the audit chain."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trialdesk.services.access import get_participant, get_record, not_found, require
+from trialdesk.services.actor import Actor, Permission
+from trialdesk.services.errors import ValidationProblem
+from trialdesk.services.listing import DEFAULT_LIMIT, paginate
+from trialdesk.services.uow import change_record, service, void_record
+from trialdesk.services.views import AuditEntryView, ChainReportView, Page
+from trialdesk.store import audit
+from trialdesk.store.enums import ParticipantStatus
+from trialdesk.store.models import (
+    AdverseEvent,
+    AuditEntry,
+    Consent,
+    DataQuery,
+    Enrollment,
+    InsulinDose,
+    IttSample,
+    IttTest,
+    Measurement,
+    OgldDose,
+    ParticipantIdentity,
+    ProtocolDeviation,
+    Screening,
+    Signature,
+    Transplantation,
+    User,
+    Visit,
+)
+
+VOIDABLE: dict[str, Any] = {
+    m.__tablename__: m
+    for m in (
+        Consent,
+        Screening,
+        Enrollment,
+        Visit,
+        Measurement,
+        IttTest,
+        InsulinDose,
+        OgldDose,
+        Transplantation,
+        AdverseEvent,
+        ProtocolDeviation,
+    )
+}
+"""Tables whose rows can be voided (a data query is closed instead; a participant registered
+in error is voided with `void_participant`)."""
+
+CLINICAL_TABLES: dict[str, Any] = {
+    **VOIDABLE,
+    DataQuery.__tablename__: DataQuery,
+    IttSample.__tablename__: IttSample,
+    Signature.__tablename__: Signature,
+}
+ACCOUNT_TABLES = frozenset({"users", "sites", "api_tokens", "user_access"})
+
+
+@service
+def void_clinical_record(
+    session: Session,
+    actor: Actor,
+    table: str,
+    record_id: int,
+    *,
+    expected_version: int,
+    reason: str,
+) -> None:
+    """Void a record (kept, marked voided, with the reason) instead of deleting it."""
+    model = VOIDABLE.get(table)
+    if model is None:
+        raise ValidationProblem("table", f"{table!r} records cannot be voided")
+    row, participant = get_record(session, actor, model, record_id, Permission.WRITE_CLINICAL)
+    void_record(
+        session,
+        actor,
+        row,
+        reason=reason,
+        expected_version=expected_version,
+        participant=participant,
+    )
+    if model is Visit:
+        from trialdesk.services.visits import recheck_windows
+
+        recheck_windows(session, actor, participant)
+    if model is Enrollment and participant.status is ParticipantStatus.ENROLLED:
+        change_record(
+            session,
+            actor,
+            participant,
+            {"status": ParticipantStatus.SCREENING},
+            reason=f"enrollment voided: {reason}",
+            expected_version=None,
+            participant=participant,
+        )
+
+
+@service
+def void_participant(
+    session: Session, actor: Actor, participant_id: int, *, expected_version: int, reason: str
+) -> None:
+    """Void a participant registered in error (with their identity row)."""
+    participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
+    void_record(
+        session,
+        actor,
+        participant,
+        reason=reason,
+        expected_version=expected_version,
+        participant=participant,
+    )
+    identity = session.scalars(
+        select(ParticipantIdentity).where(ParticipantIdentity.participant_id == participant.id)
+    ).first()
+    if identity is not None and not identity.voided:
+        void_record(
+            session, actor, identity, reason=reason, expected_version=None, participant=participant
+        )
+
+
+def _entry_view(entry: AuditEntry, names: dict[int, str]) -> AuditEntryView:
+    return AuditEntryView(
+        sequence=entry.sequence,
+        occurred_at=entry.occurred_at,
+        user_id=entry.user_id,
+        username=names.get(entry.user_id) if entry.user_id is not None else "system",
+        action=entry.action,
+        table=entry.table_name,
+        record_id=entry.record_id,
+        participant_id=entry.participant_id,
+        changes=json.loads(entry.changes),
+        reason=entry.reason,
+    )
+
+
+def _usernames(session: Session, entries: list[AuditEntry]) -> dict[int, str]:
+    ids = {e.user_id for e in entries if e.user_id is not None}
+    if not ids:
+        return {}
+    rows = session.execute(select(User.id, User.username).where(User.id.in_(ids)))
+    return {uid: name for uid, name in rows}
+
+
+@service
+def record_history(
+    session: Session, actor: Actor, table: str, record_id: int
+) -> list[AuditEntryView]:
+    """Every audit entry of one record, oldest first (who, when, old → new, why)."""
+    require(actor, Permission.READ_AUDIT, table=table, record_id=record_id)
+    if table in ACCOUNT_TABLES:
+        require(actor, Permission.MANAGE_USERS, table=table, record_id=record_id)
+    elif table == "participants":
+        get_participant(session, actor, record_id, Permission.READ_AUDIT)
+    elif table == ParticipantIdentity.__tablename__:
+        row = session.get(ParticipantIdentity, record_id)
+        if row is None:
+            raise not_found(table, record_id)
+        get_participant(session, actor, row.participant_id, Permission.READ_IDENTITY)
+    elif table in CLINICAL_TABLES:
+        model = CLINICAL_TABLES[table]
+        if model is IttSample:
+            sample = session.get(IttSample, record_id)
+            if sample is None:
+                raise not_found(table, record_id)
+            get_record(session, actor, IttTest, sample.itt_test_id, Permission.READ_AUDIT)
+        else:
+            get_record(session, actor, model, record_id, Permission.READ_AUDIT)
+    else:
+        raise ValidationProblem("table", f"{table!r} is not a table of the study database")
+    entries = audit.history(session, table, record_id)
+    names = _usernames(session, entries)
+    return [_entry_view(e, names) for e in entries]
+
+
+@service
+def participant_history(
+    session: Session,
+    actor: Actor,
+    participant_id: int,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
+) -> Page[AuditEntryView]:
+    """The audit trail of everything about one participant, oldest first."""
+    get_participant(session, actor, participant_id, Permission.READ_AUDIT)
+    query = (
+        select(AuditEntry)
+        .where(AuditEntry.participant_id == participant_id)
+        .order_by(AuditEntry.sequence)
+    )
+    if not actor.can(Permission.READ_IDENTITY):
+        query = query.where(AuditEntry.table_name != ParticipantIdentity.__tablename__)
+    page = paginate(session, query, limit, offset, lambda e: e)
+    names = _usernames(session, page.items)
+    return Page[AuditEntryView](
+        items=[_entry_view(e, names) for e in page.items],
+        total=page.total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@service
+def verify_audit_trail(session: Session, actor: Actor) -> ChainReportView:
+    """Recompute the hash chain; names the first altered, removed or reordered entry."""
+    require(actor, Permission.READ_AUDIT, table="audit_entries")
+    report = audit.verify_chain(session)
+    problem = report.problem
+    return ChainReportView(
+        ok=report.ok,
+        checked=report.checked,
+        last_sequence=report.last_sequence,
+        problem_kind=problem.kind if problem else None,
+        problem_sequence=problem.sequence if problem else None,
+        problem_entry_id=problem.entry_id if problem else None,
+        message=str(report),
+    )

@@ -1,0 +1,157 @@
+"""The cell transplantation: product, lot, cell source, dose (cells/kg), route, date, operator.
+
+Only an enrolled participant is transplanted, on or after the enrollment date.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trialdesk.services.access import (
+    get_participant,
+    get_record,
+    require_data_entry,
+    require_enrolled,
+)
+from trialdesk.services.actor import Actor, Permission
+from trialdesk.services.errors import RuleViolation, ValidationProblem
+from trialdesk.services.measurements import done_visit
+from trialdesk.services.uow import add_record, change_record, service
+from trialdesk.services.validate import choice, finite_number, not_after_today, required_text
+from trialdesk.services.views import TransplantationView
+from trialdesk.store.enums import CellSource, Route
+from trialdesk.store.models import Transplantation
+
+# Plausibility bounds for an MSC dose. Published T2DM MSC trials gave about 1e6 cells/kg
+# (this protocol: 1e6 cells/kg, shared/protocol/NCT01142050); anything outside 1e3–1e9 cells/kg
+# is a unit or typing error rather than a dose.
+DOSE_RANGE_CELLS_PER_KG = (1e3, 1e9)
+
+
+def _dose(value: Any) -> float:
+    dose = finite_number(value, "dose_cells_per_kg")
+    low, high = DOSE_RANGE_CELLS_PER_KG
+    if not low <= dose <= high:
+        raise ValidationProblem(
+            "dose_cells_per_kg",
+            f"{dose:.3g} cells/kg is outside {low:.0e}–{high:.0e} cells/kg: check the exponent",
+            rule="hard_limit",
+        )
+    return dose
+
+
+def _weight(value: Any) -> float | None:
+    if value is None:
+        return None
+    weight = finite_number(value, "weight_kg")
+    if not 20 <= weight <= 350:
+        raise ValidationProblem(
+            "weight_kg", f"{weight:g} kg is outside 20–350 kg", rule="hard_limit"
+        )
+    return weight
+
+
+@service
+def record_transplantation(
+    session: Session,
+    actor: Actor,
+    participant_id: int,
+    *,
+    performed_on: date,
+    product: str,
+    lot_number: str,
+    cell_source: CellSource | str,
+    dose_cells_per_kg: float,
+    route: Route | str,
+    operator: str,
+    weight_kg: float | None = None,
+    visit_code: str | None = None,
+    notes: str | None = None,
+) -> TransplantationView:
+    participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
+    not_after_today(performed_on, "performed_on")
+    require_data_entry(session, participant, performed_on)
+    enrollment = require_enrolled(session, participant, "a transplantation")
+    if performed_on < enrollment.enrolled_on:
+        raise RuleViolation(
+            "before_enrollment",
+            f"transplantation on {performed_on} is before enrollment ({enrollment.enrolled_on})",
+            "performed_on",
+        )
+    dose, weight = _dose(dose_cells_per_kg), _weight(weight_kg)
+    row = Transplantation(
+        participant_id=participant.id,
+        visit_id=done_visit(session, participant, visit_code).id if visit_code else None,
+        performed_on=performed_on,
+        product=required_text(product, "product"),
+        lot_number=required_text(lot_number, "lot_number", 64),
+        cell_source=choice(CellSource, cell_source, "cell_source"),
+        dose_cells_per_kg=dose,
+        weight_kg=weight,
+        total_cells=dose * weight if weight else None,
+        route=choice(Route, route, "route"),
+        operator=required_text(operator, "operator"),
+        notes=notes,
+    )
+    add_record(session, actor, row, participant)
+    return TransplantationView.model_validate(row)
+
+
+@service
+def update_transplantation(
+    session: Session,
+    actor: Actor,
+    transplantation_id: int,
+    *,
+    expected_version: int,
+    reason: str,
+    **fields: Any,
+) -> TransplantationView:
+    """Correct fields of a transplantation record (same names as `record_transplantation`)."""
+    row, participant = get_record(
+        session, actor, Transplantation, transplantation_id, Permission.WRITE_CLINICAL
+    )
+    allowed = {
+        "performed_on": lambda v: not_after_today(v, "performed_on"),
+        "product": lambda v: required_text(v, "product"),
+        "lot_number": lambda v: required_text(v, "lot_number", 64),
+        "cell_source": lambda v: choice(CellSource, v, "cell_source"),
+        "dose_cells_per_kg": _dose,
+        "weight_kg": _weight,
+        "route": lambda v: choice(Route, v, "route"),
+        "operator": lambda v: required_text(v, "operator"),
+        "notes": lambda v: v,
+    }
+    unknown = sorted(set(fields) - set(allowed))
+    if unknown:
+        raise ValidationProblem(unknown[0], "is not a field of a transplantation record")
+    changes = {k: allowed[k](v) for k, v in fields.items() if v is not None}
+    dose = changes.get("dose_cells_per_kg", row.dose_cells_per_kg)
+    weight = changes.get("weight_kg", row.weight_kg)
+    changes["total_cells"] = dose * weight if weight else None
+    change_record(
+        session,
+        actor,
+        row,
+        changes,
+        reason=reason,
+        expected_version=expected_version,
+        participant=participant,
+    )
+    return TransplantationView.model_validate(row)
+
+
+@service
+def list_transplantations(
+    session: Session, actor: Actor, participant_id: int, *, include_voided: bool = False
+) -> list[TransplantationView]:
+    get_participant(session, actor, participant_id, Permission.READ_CLINICAL)
+    query = select(Transplantation).where(Transplantation.participant_id == participant_id)
+    if not include_voided:
+        query = query.where(Transplantation.voided.is_(False))
+    rows = session.scalars(query.order_by(Transplantation.performed_on, Transplantation.id))
+    return [TransplantationView.model_validate(r) for r in rows]

@@ -1,0 +1,247 @@
+"""One transaction per service call, and the audited create / update / void of a record.
+
+`@service` wraps a use case ``fn(session, actor, ...)``: it commits on success and rolls back on
+any error; access refusals (`NotFound`, `Forbidden`) are then written to the audit trail in a
+transaction of their own (the refused work is gone, the refusal is kept); a lost optimistic-lock
+race (`StaleDataError`) becomes `StaleVersion`. A service called from inside another joins the
+outer transaction instead of committing early.
+
+`add_record`, `change_record` and `void_record` are the only way services write clinical rows:
+each appends the audit entry (field-level old → new) in the same transaction, and a change after
+first entry needs a reason (21 CFR 11.10(e); ICH E6(R2) 4.9.0).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from functools import wraps
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from trialdesk.services.actor import Actor
+from trialdesk.services.errors import (
+    AccessRefused,
+    RuleViolation,
+    StaleVersion,
+    ValidationProblem,
+)
+from trialdesk.store import audit
+from trialdesk.store.base import AUDITED_EXCLUDE, ClinicalRecord
+from trialdesk.store.enums import AuditAction
+from trialdesk.store.types import utcnow
+
+log = logging.getLogger("trialdesk.services")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_ACTIVE = "trialdesk.service_active"
+
+
+def service(
+    fn: Callable[Concatenate[Session, Actor, P], R],
+) -> Callable[Concatenate[Session, Actor, P], R]:
+    """Run `fn` as one transaction (see module docstring)."""
+
+    @wraps(fn)
+    def run(session: Session, actor: Actor, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if session.info.get(_ACTIVE):
+            return fn(session, actor, *args, **kwargs)
+        session.info[_ACTIVE] = True
+        try:
+            result = fn(session, actor, *args, **kwargs)
+            session.commit()
+            return result
+        except AccessRefused as exc:
+            session.rollback()
+            _audit_refusal(session, actor, fn.__name__, exc)
+            raise
+        except StaleDataError:
+            session.rollback()
+            raise StaleVersion(
+                "stale_version",
+                "the record was changed by someone else while this change was being saved; "
+                "nothing was changed: reload it and try again",
+            ) from None
+        except IntegrityError as exc:
+            session.rollback()
+            log.warning("integrity error in %s: %s", fn.__name__, exc.orig)
+            raise RuleViolation(
+                "conflicting_write",
+                "the change conflicts with a record saved at the same time (e.g. the same visit "
+                "entered twice); nothing was changed",
+                conflict=True,
+            ) from None
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.info.pop(_ACTIVE, None)
+
+    return run
+
+
+def _audit_refusal(session: Session, actor: Actor, operation: str, exc: AccessRefused) -> None:
+    try:
+        audit.record_refusal(
+            session,
+            user_id=actor.user_id,
+            operation=operation,
+            rule=exc.rule,
+            message=exc.message,
+            table=exc.context.get("table"),
+            record_id=exc.context.get("record_id"),
+            site_id=exc.context.get("site_id"),
+            participant_id=exc.context.get("participant_id"),
+        )
+        session.commit()
+    except Exception:  # the refusal itself must still reach the caller
+        session.rollback()
+        log.exception("could not audit the refusal of %s for %s", operation, actor)
+
+
+SECRET_COLUMNS = frozenset({"password_hash", "token_hash"})
+"""Never written into the audit trail in clear: shown as ``"***"``."""
+
+
+def row_values(row: Any) -> dict[str, Any]:
+    """The audited column values of an ORM row (bookkeeping columns left out)."""
+    mapper = sa_inspect(row).mapper
+    return {
+        attr.key: "***" if attr.key in SECRET_COLUMNS else getattr(row, attr.key)
+        for attr in mapper.column_attrs
+        if attr.key not in AUDITED_EXCLUDE
+    }
+
+
+def require_reason(reason: str | None) -> str:
+    text = (reason or "").strip()
+    if not text:
+        raise ValidationProblem(
+            "reason",
+            "a reason is required to change a record after its first entry "
+            "(21 CFR 11.10(e); ICH E6(R2) 4.9.0)",
+            rule="reason_required",
+        )
+    return text
+
+
+def check_version(row: Any, expected_version: int, label: str) -> None:
+    if row.version != expected_version:
+        raise StaleVersion(
+            "stale_version",
+            f"{label} is at version {row.version}, not {expected_version}: it was changed since "
+            "you read it; reload it and try again",
+            "version",
+        )
+
+
+def _where(participant: Any | None) -> dict[str, Any]:
+    if participant is None:
+        return {"site_id": None, "participant_id": None}
+    return {"site_id": participant.site_id, "participant_id": participant.id}
+
+
+def add_record(session: Session, actor: Actor, row: Any, participant: Any | None = None) -> Any:
+    """Insert `row` and audit its first entry (every non-empty field as None → value)."""
+    if hasattr(row, "created_by"):
+        row.created_by = actor.user_id
+    session.add(row)
+    session.flush()
+    values = {k: [None, v] for k, v in row_values(row).items() if v is not None}
+    audit.append(
+        session,
+        user_id=actor.user_id,
+        action=AuditAction.CREATE,
+        table=row.__tablename__,
+        record_id=row.id,
+        changes=values,
+        **_where(participant),
+    )
+    return row
+
+
+def change_record(
+    session: Session,
+    actor: Actor,
+    row: Any,
+    changes: Mapping[str, Any],
+    *,
+    reason: str | None,
+    expected_version: int | None,
+    participant: Any | None = None,
+    action: AuditAction = AuditAction.UPDATE,
+    extra: Mapping[str, list[Any]] | None = None,
+) -> dict[str, list[Any]]:
+    """Apply `changes` (field → new value) with an audited reason; returns the diff.
+
+    `expected_version` None skips the caller-side version check (used for system-made follow-up
+    changes inside the same transaction); the database-side check always applies. `extra` adds
+    audited old → new pairs that are not columns of `row` (e.g. replaced child rows); it also
+    bumps the row's version so that concurrent editors of the children collide.
+    """
+    label = f"{row.__tablename__.removesuffix('s')} {row.id}"
+    if expected_version is not None:
+        check_version(row, expected_version, label)
+    why = require_reason(reason)
+    diff = {
+        key: [getattr(row, key), value]
+        for key, value in changes.items()
+        if getattr(row, key) != value
+    }
+    if not diff and not extra:
+        return {}
+    old_version = row.version
+    for key, (_old, new) in diff.items():
+        setattr(row, key, new)
+    for key in SECRET_COLUMNS & diff.keys():
+        diff[key] = ["***", "***"]
+    row.updated_at = utcnow()
+    if hasattr(row, "updated_by"):
+        row.updated_by = actor.user_id
+    session.flush()
+    diff.update(extra or {})
+    diff["version"] = [old_version, row.version]
+    audit.append(
+        session,
+        user_id=actor.user_id,
+        action=action,
+        table=row.__tablename__,
+        record_id=row.id,
+        changes=diff,
+        reason=why,
+        **_where(participant),
+    )
+    return diff
+
+
+def void_record(
+    session: Session,
+    actor: Actor,
+    row: ClinicalRecord,
+    *,
+    reason: str | None,
+    expected_version: int | None,
+    participant: Any | None = None,
+) -> None:
+    """Mark a clinical row voided (never deleted), with the reason, audited as ``void``."""
+    label = f"{row.__tablename__.removesuffix('s')} {row.id}"  # type: ignore[attr-defined]
+    if row.voided:
+        raise RuleViolation("already_voided", f"{label} is already voided", conflict=True)
+    why = require_reason(reason)
+    row.voided_at = utcnow()
+    row.voided_by = actor.user_id
+    change_record(
+        session,
+        actor,
+        row,
+        {"voided": True, "void_reason": why},
+        reason=why,
+        expected_version=expected_version,
+        participant=participant,
+        action=AuditAction.VOID,
+    )

@@ -1,0 +1,350 @@
+"""What services return: plain pydantic models, detached from the database session.
+
+Every clinical view carries `id` and `version` (the optimistic lock: send it back as
+`expected_version`, e.g. from an HTTP ETag / If-Match) plus the void status. Lists come as a
+`Page` (items, total, limit, offset).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trialdesk.store.enums import (
+    AeAction,
+    AeOutcome,
+    CellSource,
+    DeviationCategory,
+    DeviationSeverity,
+    ParticipantStatus,
+    QueryOrigin,
+    QueryStatus,
+    Relatedness,
+    Role,
+    Route,
+    ScreeningStatus,
+    StudyEndReason,
+    TokenKind,
+    VisitStatus,
+)
+
+T = TypeVar("T")
+
+
+class View(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int = Field(description="Number of matching records (all pages)")
+    limit: int
+    offset: int
+
+
+class RecordView(View):
+    id: int
+    version: int
+    voided: bool
+    void_reason: str | None = None
+    created_at: datetime
+    created_by: int | None = None
+    updated_at: datetime | None = None
+    updated_by: int | None = None
+
+
+class SiteView(View):
+    id: int
+    code: str
+    name: str
+    city: str
+    country: str
+    active: bool
+    version: int
+
+
+class UserView(View):
+    id: int
+    username: str
+    full_name: str
+    email: str | None
+    active: bool
+    roles: list[Role]
+    site_codes: list[str]
+    last_login_at: datetime | None
+    version: int
+
+
+class IssuedToken(View):
+    """A new bearer token: `token` is shown once and stored only as a hash."""
+
+    token: str
+    token_id: int
+    kind: TokenKind
+    user_id: int
+    expires_at: datetime
+
+
+class ParticipantView(RecordView):
+    study_id: str
+    site_id: int
+    site_code: str
+    sex: str | None
+    status: ParticipantStatus
+    registered_on: date
+    ended_on: date | None
+    end_reason: StudyEndReason | None
+
+
+class IdentityView(RecordView):
+    participant_id: int
+    full_name: str
+    date_of_birth: date
+    medical_record_number: str | None
+    phone: str | None
+    email: str | None
+    address: str | None
+
+
+class ConsentView(RecordView):
+    participant_id: int
+    form_version: str
+    consented_on: date
+    obtained_by: int
+    withdrawn_on: date | None
+    withdrawal_reason: str | None
+
+
+class ScreeningView(RecordView):
+    participant_id: int
+    screened_on: date
+    protocol_id: str
+    status: ScreeningStatus
+    findings: dict[str, Any]
+    result: dict[str, Any] = Field(description="EligibilityResult.to_dict() snapshot")
+
+
+class EligibilityView(View):
+    """An evaluation from stored data (not saved): status and the per-criterion snapshot."""
+
+    participant_id: int
+    study_id: str
+    evaluated_on: date
+    status: ScreeningStatus
+    result: dict[str, Any]
+    record: dict[str, Any] = Field(description="The raw record given to the Evaluator")
+
+
+class EnrollmentView(RecordView):
+    participant_id: int
+    enrolled_on: date
+    arm_code: str
+    screening_id: int
+    consent_id: int
+    over_target: bool
+    override_reason: str | None
+
+
+class VisitView(RecordView):
+    participant_id: int
+    code: str
+    name: str
+    status: VisitStatus
+    visit_date: date | None
+    study_day: int | None = Field(None, description="Days from baseline (day 0), if known")
+    notes: str | None
+
+
+class MeasurementView(RecordView):
+    participant_id: int
+    visit_id: int
+    visit_code: str
+    element: str
+    label: str
+    value_as_entered: str
+    unit_as_entered: str | None
+    value: float | None
+    unit: str | None
+    text_value: str | None
+    loinc: str | None
+    collected_on: date
+    limit_flag: str | None = Field(
+        None, description="'low'/'high' when outside the catalogue's soft limits"
+    )
+
+
+class IttSampleView(View):
+    minute: float
+    glucose_as_entered: float
+    glucose_mmol_l: float
+
+
+class IttTestView(RecordView):
+    participant_id: int
+    visit_id: int
+    visit_code: str
+    performed_on: date
+    insulin_dose_u_per_kg: float | None
+    glucose_unit_as_entered: str
+    samples: list[IttSampleView]
+    kitt_percent_per_min: float | None
+    kitt_problem: str | None
+
+
+class InsulinDoseView(RecordView):
+    participant_id: int
+    visit_id: int | None
+    start_date: date
+    total_units_per_day: float
+    basal_units_per_day: float | None
+    bolus_units_per_day: float | None
+    regimen: str | None
+
+
+class OgldDoseView(RecordView):
+    participant_id: int
+    visit_id: int | None
+    start_date: date
+    drug: str
+    daily_dose_mg: float
+    ddd_mg: float
+    ddd: float
+
+
+class TransplantationView(RecordView):
+    participant_id: int
+    visit_id: int | None
+    performed_on: date
+    product: str
+    lot_number: str
+    cell_source: CellSource
+    dose_cells_per_kg: float
+    weight_kg: float | None
+    total_cells: float | None
+    route: Route
+    operator: str
+    notes: str | None
+
+
+class AdverseEventView(RecordView):
+    participant_id: int
+    term: str
+    onset_date: date
+    resolution_date: date | None
+    grade: int
+    results_in_death: bool
+    life_threatening: bool
+    hospitalisation: bool
+    disability: bool
+    congenital_anomaly: bool
+    important_medical_event: bool
+    serious: bool
+    seriousness_criteria: list[str] = Field(default_factory=list)
+    relatedness: Relatedness
+    expected: bool | None
+    action_taken: AeAction
+    outcome: AeOutcome
+    awareness_date: date
+    expedited_report_due: date | None
+    expedited_reported_on: date | None
+    expedited_report_overdue: bool = False
+
+
+class DeviationView(RecordView):
+    participant_id: int
+    visit_id: int | None
+    category: DeviationCategory
+    severity: DeviationSeverity
+    description: str
+    detected_on: date
+    automatic: bool
+
+
+class QueryView(RecordView):
+    participant_id: int
+    target_table: str
+    target_id: int
+    field: str
+    origin: QueryOrigin
+    status: QueryStatus
+    text: str
+    raised_by: int | None
+    raised_at: datetime
+    answer_text: str | None
+    answered_by: int | None
+    answered_at: datetime | None
+    close_text: str | None
+    closed_by: int | None
+    closed_at: datetime | None
+
+
+class SignatureView(RecordView):
+    participant_id: int
+    signed_by: int
+    signer_name: str
+    signed_at: datetime
+    meaning: str
+    audit_sequence: int
+
+
+class AuditEntryView(View):
+    sequence: int
+    occurred_at: datetime
+    user_id: int | None
+    username: str | None
+    action: str
+    table: str
+    record_id: str | None
+    participant_id: int | None
+    changes: dict[str, Any]
+    reason: str | None
+
+
+class CalendarEntry(View):
+    """One visit of the schedule for one participant, as of a date.
+
+    status: ``done`` / ``missed`` (recorded), ``due`` (today is inside the window),
+    ``overdue`` (the window has passed), ``upcoming`` (the window is ahead), or ``unscheduled``
+    (no anchor date yet: the participant has no screening or baseline visit).
+    """
+
+    code: str
+    name: str
+    day: int
+    window_start_day: int
+    window_end_day: int
+    planned_date: date | None
+    window_start: date | None
+    window_end: date | None
+    status: str
+    visit_id: int | None = None
+    visit_date: date | None = None
+    study_day: int | None = None
+    in_window: bool | None = None
+
+
+class VisitCalendar(View):
+    participant_id: int
+    study_id: str
+    as_of: date
+    anchor_date: date | None = Field(description="Day 0 (baseline) used for the windows")
+    anchor: str = Field(description="baseline | provisional (screening + 28 days) | none")
+    visits: list[CalendarEntry]
+
+
+class ChainReportView(View):
+    ok: bool
+    checked: int
+    last_sequence: int
+    problem_kind: str | None = None
+    problem_sequence: int | None = None
+    problem_entry_id: int | None = None
+    message: str
+
+
+class EnrollmentSummary(View):
+    enrolled: int
+    target: int
+    remaining: int

@@ -1,0 +1,315 @@
+"""Visits of the schedule of assessments, their windows, and the participant's calendar.
+
+Day 0 (the anchor of every window) is the date of the baseline visit (BL). Before baseline is
+recorded, a provisional day 0 is taken from the screening visit: its date minus the screening
+visit's nominal day (−28 in NCT01142050), i.e. screening + 28 days. Whenever a visit date or the
+anchor changes, every recorded visit is re-checked: a visit outside its protocol window gets an
+automatic protocol deviation (category ``visit_window``), which is voided again if a correction
+brings the visit back inside its window.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trialdesk.protocol import Protocol
+from trialdesk.protocol.model import Visit as ScheduledVisit
+from trialdesk.services.access import (
+    get_participant,
+    get_record,
+    live_visit,
+    require_data_entry,
+    require_enrolled,
+)
+from trialdesk.services.actor import Actor, Permission
+from trialdesk.services.deviations import (
+    automatic_window_deviations,
+    clear_window_deviation,
+    flag_window_deviation,
+)
+from trialdesk.services.errors import RuleViolation, ValidationProblem
+from trialdesk.services.study import current_protocol
+from trialdesk.services.uow import add_record, change_record, service
+from trialdesk.services.validate import not_after_today, required_text, today
+from trialdesk.services.views import CalendarEntry, VisitCalendar, VisitView
+from trialdesk.store.enums import ParticipantStatus, VisitStatus
+from trialdesk.store.models import Participant, Visit
+
+SCREENING_CODE = "SCR"
+BASELINE_CODE = "BL"
+ENDED = frozenset(
+    {
+        ParticipantStatus.SCREEN_FAILED,
+        ParticipantStatus.WITHDRAWN,
+        ParticipantStatus.DIED,
+        ParticipantStatus.LOST_TO_FOLLOW_UP,
+        ParticipantStatus.COMPLETED,
+    }
+)
+
+
+def scheduled(protocol: Protocol, code: str) -> ScheduledVisit:
+    try:
+        return protocol.visit(code)
+    except KeyError:
+        codes = ", ".join(v.code for v in protocol.schedule)
+        raise ValidationProblem(
+            "visit_code", f"{code!r} is not a visit of the schedule ({codes})"
+        ) from None
+
+
+def live_visits(session: Session, participant_id: int) -> list[Visit]:
+    return list(
+        session.scalars(
+            select(Visit)
+            .where(Visit.participant_id == participant_id, Visit.voided.is_(False))
+            .order_by(Visit.visit_date, Visit.id)
+        )
+    )
+
+
+def anchor_of(visits: list[Visit], protocol: Protocol) -> tuple[date | None, str]:
+    """(day 0, how it was found): ``baseline``, ``provisional`` or ``none``."""
+    by_code = {v.code: v for v in visits if v.status is VisitStatus.DONE and v.visit_date}
+    baseline = by_code.get(BASELINE_CODE)
+    if baseline is not None and baseline.visit_date is not None:
+        return baseline.visit_date, "baseline"
+    screening = by_code.get(SCREENING_CODE)
+    if screening is not None and screening.visit_date is not None:
+        offset = scheduled(protocol, SCREENING_CODE).day
+        return screening.visit_date - timedelta(days=offset), "provisional"
+    return None, "none"
+
+
+def window_text(visit: Visit, plan: ScheduledVisit, anchor: date, day: int) -> str:
+    assert visit.visit_date is not None
+    return (
+        f"Visit {plan.code} ({plan.name}) on {visit.visit_date.isoformat()} is day {day} from "
+        f"baseline ({anchor.isoformat()}); the protocol window is day "
+        f"{plan.earliest_day} to {plan.latest_day}"
+    )
+
+
+def recheck_windows(session: Session, actor: Actor, participant: Participant) -> None:
+    """Bring the automatic visit-window deviations in line with the recorded visit dates."""
+    protocol = current_protocol()
+    visits = live_visits(session, participant.id)
+    anchor, _kind = anchor_of(visits, protocol)
+    flagged = automatic_window_deviations(session, participant.id)
+    outside: set[int] = set()
+    for visit in visits:
+        if anchor is None or visit.visit_date is None:
+            continue
+        plan = scheduled(protocol, visit.code)
+        day = (visit.visit_date - anchor).days
+        if not plan.earliest_day <= day <= plan.latest_day:
+            outside.add(visit.id)
+            text = window_text(visit, plan, anchor, day)
+            flag_window_deviation(
+                session, actor, participant, visit.id, text, flagged.get(visit.id)
+            )
+    for visit_id, deviation in flagged.items():
+        if visit_id not in outside:
+            clear_window_deviation(
+                session,
+                actor,
+                participant,
+                deviation,
+                "visit no longer outside its window (visit date or baseline corrected, or visit "
+                "voided)",
+            )
+
+
+def visit_view(visit: Visit, anchor: date | None = None, name: str | None = None) -> VisitView:
+    day = (visit.visit_date - anchor).days if anchor and visit.visit_date else None
+    if name is None:
+        name = scheduled(current_protocol(), visit.code).name
+    fields = {
+        k: getattr(visit, k) for k in VisitView.model_fields if k not in ("name", "study_day")
+    }
+    return VisitView.model_validate({**fields, "name": name, "study_day": day})
+
+
+def _view(session: Session, visit: Visit) -> VisitView:
+    anchor, kind = anchor_of(live_visits(session, visit.participant_id), current_protocol())
+    return visit_view(visit, anchor if kind == "baseline" else None)
+
+
+@service
+def record_visit(
+    session: Session,
+    actor: Actor,
+    participant_id: int,
+    *,
+    code: str,
+    visit_date: date,
+    notes: str | None = None,
+) -> VisitView:
+    """Record that a scheduled visit took place (flags it if outside its window)."""
+    participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
+    plan = scheduled(current_protocol(), code)
+    not_after_today(visit_date, "visit_date")
+    require_data_entry(session, participant, visit_date)
+    if plan.code != SCREENING_CODE:
+        require_enrolled(session, participant, f"visit {plan.code}")
+    if visit_date < participant.registered_on:
+        raise ValidationProblem("visit_date", "is before the participant's registration date")
+    if live_visit(session, participant.id, plan.code) is not None:
+        raise RuleViolation(
+            "visit_already_recorded",
+            f"visit {plan.code} of {participant.study_id} is already recorded; correct it instead",
+            "code",
+            conflict=True,
+        )
+    visit = Visit(
+        participant_id=participant.id,
+        code=plan.code,
+        status=VisitStatus.DONE,
+        visit_date=visit_date,
+        notes=notes,
+    )
+    add_record(session, actor, visit, participant)
+    recheck_windows(session, actor, participant)
+    return _view(session, visit)
+
+
+@service
+def record_missed_visit(
+    session: Session, actor: Actor, participant_id: int, *, code: str, reason: str
+) -> VisitView:
+    """Record that a scheduled visit did not take place (and why)."""
+    participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
+    plan = scheduled(current_protocol(), code)
+    require_data_entry(session, participant, today())
+    require_enrolled(session, participant, f"visit {plan.code}")
+    if live_visit(session, participant.id, plan.code) is not None:
+        raise RuleViolation(
+            "visit_already_recorded",
+            f"visit {plan.code} of {participant.study_id} is already recorded",
+            "code",
+            conflict=True,
+        )
+    visit = Visit(
+        participant_id=participant.id,
+        code=plan.code,
+        status=VisitStatus.MISSED,
+        visit_date=None,
+        notes=required_text(reason, "reason", 2000),
+    )
+    add_record(session, actor, visit, participant)
+    return _view(session, visit)
+
+
+@service
+def update_visit(
+    session: Session,
+    actor: Actor,
+    visit_id: int,
+    *,
+    expected_version: int,
+    reason: str,
+    visit_date: date | None = None,
+    notes: str | None = None,
+) -> VisitView:
+    """Correct a visit's date or notes (re-checks every window when the date changes)."""
+    visit, participant = get_record(session, actor, Visit, visit_id, Permission.WRITE_CLINICAL)
+    changes: dict[str, object] = {}
+    if visit_date is not None:
+        if visit.status is VisitStatus.MISSED:
+            raise RuleViolation(
+                "visit_missed", f"visit {visit.code} was recorded as missed; void it first"
+            )
+        not_after_today(visit_date, "visit_date")
+        if visit_date < participant.registered_on:
+            raise ValidationProblem("visit_date", "is before the participant's registration date")
+        changes["visit_date"] = visit_date
+    if notes is not None:
+        changes["notes"] = notes
+    change_record(
+        session,
+        actor,
+        visit,
+        changes,
+        reason=reason,
+        expected_version=expected_version,
+        participant=participant,
+    )
+    recheck_windows(session, actor, participant)
+    return _view(session, visit)
+
+
+@service
+def list_visits(session: Session, actor: Actor, participant_id: int) -> list[VisitView]:
+    get_participant(session, actor, participant_id, Permission.READ_CLINICAL)
+    visits = live_visits(session, participant_id)
+    anchor, kind = anchor_of(visits, current_protocol())
+    return [visit_view(v, anchor if kind == "baseline" else None) for v in visits]
+
+
+@service
+def visit_calendar(
+    session: Session, actor: Actor, participant_id: int, *, as_of: date | None = None
+) -> VisitCalendar:
+    """Every scheduled visit with its window dates and status (done, missed, due, overdue,
+    upcoming; ``unscheduled`` before any anchor; ``not_expected`` once participation ended)."""
+    participant = get_participant(session, actor, participant_id, Permission.READ_CLINICAL)
+    protocol = current_protocol()
+    moment = as_of or today()
+    visits = live_visits(session, participant_id)
+    anchor, kind = anchor_of(visits, protocol)
+    recorded = {v.code: v for v in visits}
+    entries = [
+        _calendar_entry(plan, recorded.get(plan.code), anchor, moment, participant.status)
+        for plan in protocol.schedule
+    ]
+    return VisitCalendar(
+        participant_id=participant.id,
+        study_id=participant.study_id,
+        as_of=moment,
+        anchor_date=anchor,
+        anchor=kind if kind != "provisional" else "provisional (screening + 28 days)",
+        visits=entries,
+    )
+
+
+def _calendar_entry(
+    plan: ScheduledVisit,
+    visit: Visit | None,
+    anchor: date | None,
+    as_of: date,
+    status: ParticipantStatus,
+) -> CalendarEntry:
+    def at(day: int) -> date | None:
+        return anchor + timedelta(days=day) if anchor else None
+
+    entry = CalendarEntry(
+        code=plan.code,
+        name=plan.name,
+        day=plan.day,
+        window_start_day=plan.earliest_day,
+        window_end_day=plan.latest_day,
+        planned_date=at(plan.day),
+        window_start=at(plan.earliest_day),
+        window_end=at(plan.latest_day),
+        status="unscheduled",
+    )
+    if visit is not None:
+        entry.status = visit.status.value
+        entry.visit_id = visit.id
+        entry.visit_date = visit.visit_date
+        if anchor and visit.visit_date:
+            entry.study_day = (visit.visit_date - anchor).days
+            entry.in_window = plan.earliest_day <= entry.study_day <= plan.latest_day
+    elif status in ENDED:
+        entry.status = "not_expected"
+    elif entry.window_start is not None and entry.window_end is not None:
+        if as_of < entry.window_start:
+            entry.status = "upcoming"
+        elif as_of <= entry.window_end:
+            entry.status = "due"
+        else:
+            entry.status = "overdue"
+    return entry
