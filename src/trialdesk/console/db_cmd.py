@@ -1,0 +1,217 @@
+"""`trialdesk db upgrade|status`, `trialdesk site add|list`, `trialdesk user add|list`,
+`trialdesk audit verify`: administering the study database from the command line.
+
+Commands act as the system administrator (`trialdesk.services.SYSTEM`); the audit trail records
+their changes with no user id. The database is `--url`, else ``TRIALDESK_DATABASE_URL``, else
+the SQLite file in the data directory.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from sqlalchemy import Engine, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from trialdesk import services as sv
+from trialdesk.services.study import current_protocol
+from trialdesk.store import (
+    DatabaseConfigError,
+    current_revision,
+    database_url,
+    head_revision,
+    make_engine,
+    make_session_factory,
+    upgrade,
+)
+from trialdesk.store.models import Site
+
+console = Console()
+err = Console(stderr=True)
+
+db_app = typer.Typer(help="The study database: create or upgrade its schema.", no_args_is_help=True)
+site_app = typer.Typer(help="Trial sites.", no_args_is_help=True)
+user_app = typer.Typer(help="User accounts, roles and site memberships.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+
+URL_OPTION = typer.Option(
+    None, "--url", help="Database URL (default: TRIALDESK_DATABASE_URL or ./data/trialdesk.sqlite)"
+)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]{escape(message)}[/red]", highlight=False)
+    return typer.Exit(code)
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _resolve(url: str | None) -> str:
+    try:
+        return url or database_url()
+    except DatabaseConfigError as exc:
+        raise _fail(str(exc), 2) from None
+
+
+@contextmanager
+def _database(url: str | None) -> Iterator[Session]:
+    """A session on an up-to-date database, or a clear message and exit code."""
+    target = _resolve(url)
+    engine: Engine = make_engine(target)
+    try:
+        revision = current_revision(engine)
+        if revision != head_revision():
+            raise _fail(
+                f"the database {_shown(target)} is at revision {revision or 'none'}, not "
+                f"{head_revision()}: run `trialdesk db upgrade` first"
+            )
+        with make_session_factory(engine)() as session:
+            yield session
+    except SQLAlchemyError as exc:
+        raise _fail(
+            f"database error on {_shown(target)}: {exc.__class__.__name__}: {exc}"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def _refused(exc: sv.ServiceError) -> typer.Exit:
+    code = 2 if isinstance(exc, sv.ValidationProblem) else 1
+    return _fail(f"refused ({exc.rule}): {exc.message}", code)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    url: str | None = URL_OPTION,
+    with_sites: bool = typer.Option(
+        True, "--with-sites/--no-sites", help="Also register the protocol's sites"
+    ),
+) -> None:
+    """Create the database or bring it to the latest schema (alembic upgrade head)."""
+    target = _resolve(url)
+    try:
+        revision = upgrade(target)
+    except SQLAlchemyError as exc:
+        raise _fail(f"cannot upgrade {_shown(target)}: {exc}") from None
+    console.print(f"database {_shown(target)} is at revision {revision} (head)", highlight=False)
+    if with_sites:
+        with _database(target) as session:
+            for site in current_protocol().sites:
+                if session.scalars(select(Site).where(Site.code == site.code)).first():
+                    continue
+                sv.create_site(session, sv.SYSTEM, site.code, site.name, site.city, site.country)
+                console.print(f"registered site {site.code} ({site.name})", highlight=False)
+
+
+@db_app.command("status")
+def db_status(url: str | None = URL_OPTION) -> None:
+    """Show the schema revision of the database and of this trialdesk."""
+    target = _resolve(url)
+    engine = make_engine(target)
+    try:
+        revision = current_revision(engine)
+    except SQLAlchemyError as exc:
+        raise _fail(f"cannot read {_shown(target)}: {exc}") from None
+    finally:
+        engine.dispose()
+    head = head_revision()
+    console.print(f"{_shown(target)}: revision {revision or 'none'} (head {head})", highlight=False)
+    if revision != head:
+        raise typer.Exit(1)
+
+
+@site_app.command("add")
+def site_add(
+    code: str = typer.Argument(..., help="Site code, 2–10 capitals/digits (prefixes study ids)"),
+    name: str = typer.Argument(..., help="Hospital name"),
+    city: str = typer.Option("", help="City"),
+    country: str = typer.Option("", help="Country"),
+    url: str | None = URL_OPTION,
+) -> None:
+    """Register a trial site."""
+    with _database(url) as session:
+        try:
+            site = sv.create_site(session, sv.SYSTEM, code, name, city, country)
+        except sv.ServiceError as exc:
+            raise _refused(exc) from None
+    console.print(f"site {site.code} ({site.name}) registered", highlight=False)
+
+
+@site_app.command("list")
+def site_list(url: str | None = URL_OPTION) -> None:
+    with _database(url) as session:
+        for site in sv.list_sites(session, sv.SYSTEM):
+            console.print(f"{site.code}\t{site.name}\t{site.city}\t{site.country}", highlight=False)
+
+
+@user_app.command("add")
+def user_add(
+    username: str = typer.Argument(..., help="Login name (lower case)"),
+    role: list[str] = typer.Option(
+        ..., "--role", help="admin, investigator, coordinator, monitor or statistician (repeat)"
+    ),
+    site: list[str] = typer.Option([], "--site", help="Site code the user works at (repeat)"),
+    name: str | None = typer.Option(None, "--name", help="Full name (default: the username)"),
+    email: str | None = typer.Option(None, "--email"),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from the first line of standard input"
+    ),
+    url: str | None = URL_OPTION,
+) -> None:
+    """Create a user with roles and sites; the password is prompted for (or read from stdin)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _database(url) as session:
+        try:
+            user = sv.create_user(
+                session,
+                sv.SYSTEM,
+                username=username,
+                full_name=name or username,
+                password=password,
+                roles=role,
+                site_codes=site,
+                email=email,
+            )
+        except sv.ServiceError as exc:
+            raise _refused(exc) from None
+    console.print(
+        f"user {user.username} created: roles {', '.join(user.roles)}; "
+        f"sites {', '.join(user.site_codes) or 'none'}",
+        highlight=False,
+    )
+
+
+@user_app.command("list")
+def user_list(url: str | None = URL_OPTION) -> None:
+    with _database(url) as session:
+        page = sv.list_users(session, sv.SYSTEM, limit=500)
+        for user in page.items:
+            state = "active" if user.active else "inactive"
+            console.print(
+                f"{user.username}\t{user.full_name}\t{','.join(user.roles)}\t"
+                f"{','.join(user.site_codes)}\t{state}",
+                highlight=False,
+            )
+
+
+@audit_app.command("verify")
+def audit_verify(url: str | None = URL_OPTION) -> None:
+    """Recompute the audit trail's hash chain; exit 1 naming the first tampered entry."""
+    with _database(url) as session:
+        report = sv.verify_audit_trail(session, sv.SYSTEM)
+    if report.ok:
+        console.print(f"[green]✓ {escape(report.message)}[/green]", highlight=False)
+        return
+    raise _fail(f"✗ {report.message}")
