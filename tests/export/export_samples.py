@@ -232,3 +232,230 @@ def clinical_data() -> ClinicalData:
         )
     ]
     return ClinicalData(design(), recs, tuple(audit), {"APGH-001": "APGH", "APGH-002": "APGH"})
+
+
+def sdtm_sources():  # type: ignore[no-untyped-def]
+    """Source frames of three participants: APGH-001 completed with an SAE, APGH-002 ongoing,
+    APGH-003 enrolled on an investigator override of a failed criterion, withdrawn before the
+    transplantation."""
+    import pandas as pd
+
+    from trialdesk.analysis.sources import SourceFrames
+    from trialdesk.export.sdtm.sources import SdtmSources
+
+    d = pd.Timestamp
+    subjects = pd.DataFrame(
+        [
+            [
+                "APGH-001",
+                "APGH",
+                "F",
+                d("1961-05-17"),
+                49.0,
+                158.0,
+                d("2011-03-20"),
+                d("2011-04-01"),
+                "completed",
+                d("2012-04-02"),
+                "completed",
+            ],
+            [
+                "APGH-002",
+                "APGH",
+                "M",
+                d("1958-11-02"),
+                52.0,
+                171.5,
+                d("2011-03-28"),
+                d("2011-04-09"),
+                "ongoing",
+                None,
+                None,
+            ],
+            [
+                "APGH-003",
+                "APGH",
+                "M",
+                d("1970-01-09"),
+                41.0,
+                180.0,
+                d("2011-04-10"),
+                None,
+                "withdrawn",
+                d("2011-04-15"),
+                "withdrawal_by_subject",
+            ],
+        ],
+        columns=[
+            "usubjid",
+            "site",
+            "sex",
+            "birth_date",
+            "age",
+            "height_cm",
+            "enrolled_on",
+            "transplanted_on",
+            "status",
+            "end_on",
+            "end_reason",
+        ],
+    )
+    screening = pd.DataFrame(
+        [
+            ["C1", d("2011-03-01"), "eligible", [], True, "APGH-001"],
+            ["C2", d("2011-03-08"), "eligible", [], True, "APGH-002"],
+            ["C3", d("2011-04-01"), "ineligible", ["I4"], True, "APGH-003"],
+            ["C4", d("2011-04-02"), "ineligible", ["I5", "E2"], False, None],
+        ],
+        columns=["candidate_id", "screened_on", "status", "failed", "enrolled", "usubjid"],
+    )
+    m = []
+    for subject, visit, day, when in (
+        ("APGH-001", "SCR", -28, "2011-03-01"),
+        ("APGH-001", "BL", 0, "2011-03-25"),
+        ("APGH-001", "M1", 37, "2011-05-01"),
+        ("APGH-002", "BL", 0, "2011-04-02"),
+    ):
+        m += [
+            [subject, visit, day, d(when), "hba1c", 8.4, "%", "68", "mmol/mol"],
+            [subject, visit, day, d(when), "fasting_glucose", 9.8, "mmol/L", "176.6", "mg/dL"],
+            [subject, visit, day, d(when), "weight", 66.0, "kg", "66", "kg"],
+        ]
+    m.append(
+        ["APGH-001", "BL", 0, d("2011-03-25"), "postmeal_glucose", 14.1, "mmol/L", "14.1", "mmol/L"]
+    )
+    measurements = pd.DataFrame(
+        m,
+        columns=[
+            "usubjid",
+            "visit",
+            "visit_day",
+            "date",
+            "element",
+            "value",
+            "unit",
+            "value_as_entered",
+            "unit_as_entered",
+        ],
+    )
+    itt = pd.DataFrame(
+        [
+            ["APGH-001", "BL", d("2011-03-25"), float(t), g]
+            for t, g in ((0, 9.8), (3, 9.6), (6, 9.1), (9, 8.7), (12, 8.3), (15, 8.0))
+        ],
+        columns=["usubjid", "visit", "date", "minute", "glucose_mmol_l"],
+    )
+    dosing = pd.DataFrame(
+        [
+            ["APGH-001", "BL", 0, d("2011-03-25"), 42.0, 1.5, 66.0],
+            ["APGH-001", "M1", 37, d("2011-05-01"), 30.0, 1.0, 65.2],
+            ["APGH-002", "BL", 0, d("2011-04-02"), 56.0, 0.0, 80.4],
+        ],
+        columns=[
+            "usubjid",
+            "visit",
+            "visit_day",
+            "date",
+            "insulin_u_per_day",
+            "ogld_ddd",
+            "weight_kg",
+        ],
+    )
+    aes = pd.DataFrame(
+        [
+            [
+                "APGH-001",
+                "AE1",
+                "Fever after infusion",
+                d("2011-04-01"),
+                d("2011-04-02"),
+                1,
+                False,
+                [],
+                "probable",
+                "recovered/resolved",
+                "not applicable",
+            ],
+            [
+                "APGH-001",
+                "AE2",
+                "Hypoglycaemia",
+                d("2011-04-03"),
+                None,
+                3,
+                True,
+                ["life_threatening", "hospitalisation"],
+                "possible",
+                "recovering/resolving",
+                "not applicable",
+            ],
+        ],
+        columns=[
+            "usubjid",
+            "ae_id",
+            "term",
+            "onset",
+            "resolved",
+            "grade",
+            "serious",
+            "seriousness",
+            "related",
+            "outcome",
+            "action",
+        ],
+    )
+    frames = SourceFrames(
+        screening=screening,
+        subjects=subjects,
+        measurements=measurements,
+        itt=itt,
+        dosing=dosing,
+        adverse_events=aes,
+    )
+    consents = pd.DataFrame(
+        [
+            ["APGH-001", d("2011-03-01")],
+            ["APGH-002", d("2011-03-08")],
+            ["APGH-003", d("2011-04-01")],
+        ],
+        columns=["usubjid", "consented_on"],
+    )
+    transplants = pd.DataFrame(
+        [
+            [
+                "APGH-001",
+                d("2011-04-01"),
+                "UC-MSC",
+                "L-0042",
+                "umbilical_cord",
+                1.0e6,
+                66.0e6,
+                "intravenous",
+            ],
+            [
+                "APGH-002",
+                d("2011-04-09"),
+                "UC-MSC",
+                "L-0043",
+                "umbilical_cord",
+                1.0e6,
+                80.0e6,
+                "intravenous",
+            ],
+        ],
+        columns=[
+            "usubjid",
+            "date",
+            "product",
+            "lot",
+            "cell_source",
+            "dose_per_kg",
+            "total_cells",
+            "route",
+        ],
+    )
+    categorical = pd.DataFrame(
+        [["APGH-001", "SCR", d("2011-03-01"), "pregnancy_test", "negative"]],
+        columns=["usubjid", "visit", "date", "element", "value"],
+    )
+    return SdtmSources(frames, consents, transplants, categorical)

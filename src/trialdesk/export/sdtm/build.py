@@ -1,0 +1,39 @@
+"""All SDTM datasets of a study: trial design from the protocol, subject data from the sources."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from trialdesk.export.sdtm.events import adverse_events, exposure, medications
+from trialdesk.export.sdtm.findings import laboratory, vital_signs
+from trialdesk.export.sdtm.sources import SdtmSources
+from trialdesk.export.sdtm.subjects import (
+    demographics,
+    disposition,
+    first_consents,
+    inclusion_exclusion,
+    subject_visits,
+)
+from trialdesk.export.sdtm.trial_design import trial_design
+from trialdesk.protocol import Protocol
+
+
+def sdtm_datasets(protocol: Protocol, src: SdtmSources) -> dict[str, pd.DataFrame]:
+    """TS TA TE TV TI DM IE DS EX CM LB VS AE SV, each with exactly its spec's columns."""
+    consents = first_consents(src)
+    start = min(consents.values()) if consents else None
+    datasets = trial_design(protocol, study_start=start, actual_subjects=len(src.frames.subjects))
+    datasets.update(
+        {
+            "DM": demographics(protocol, src),
+            "IE": inclusion_exclusion(protocol, src),
+            "DS": disposition(protocol, src),
+            "EX": exposure(protocol, src),
+            "CM": medications(protocol, src),
+            "LB": laboratory(protocol, src),
+            "VS": vital_signs(protocol, src),
+            "AE": adverse_events(protocol, src),
+            "SV": subject_visits(protocol, src),
+        }
+    )
+    return datasets

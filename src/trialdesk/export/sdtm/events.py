@@ -1,0 +1,184 @@
+"""Events and interventions: AE, EX (the transplantation) and CM (insulin, oral drugs).
+
+AE: CTCAE v5.0 grade in AETOXGR, ICH E2A seriousness criteria as the AES* flags (AESER = Y
+exactly when one of them is), AEOUT/AEACN in CDISC CT (codelists OUT, ACN). AEDECOD holds the
+verbatim term until MedDRA coding (no dictionary offline; define.xml says so).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from trialdesk.analysis.adae import SERIOUSNESS_CRITERIA, compute_seriousness_code
+from trialdesk.export.sdtm.sources import SdtmSources, records_of
+from trialdesk.export.sdtm.subjects import _d, _frame, epoch_on, reference_dates, usubjid
+from trialdesk.export.sdtm.text import ascii_text, fit, iso, study_day
+from trialdesk.export.sdtm.trial_design import treatment_visit, visit_epoch, visit_number
+from trialdesk.protocol import Protocol
+
+RELATEDNESS = {
+    "not_related": "NOT RELATED",
+    "unlikely": "UNLIKELY RELATED",
+    "possible": "POSSIBLY RELATED",
+    "probable": "PROBABLY RELATED",
+    "definite": "RELATED",
+    "related": "RELATED",
+}
+OUTCOMES = {
+    "recovered": "RECOVERED/RESOLVED",
+    "recovering": "RECOVERING/RESOLVING",
+    "not_recovered": "NOT RECOVERED/NOT RESOLVED",
+    "recovered_with_sequelae": "RECOVERED/RESOLVED WITH SEQUELAE",
+    "fatal": "FATAL",
+    "unknown": "UNKNOWN",
+}
+ROUTES = {
+    "intravenous": "INTRAVENOUS",
+    "intra_arterial": "INTRA-ARTERIAL",
+    "intramuscular": "INTRAMUSCULAR",
+    "subcutaneous": "SUBCUTANEOUS",
+}
+
+
+def _code(text: Any) -> str:
+    return str(text or "").strip().lower().replace(" ", "_").replace("/", "_")
+
+
+def adverse_events(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
+    reference = reference_dates(src)
+    rows = []
+    for ae in records_of(src.frames.adverse_events):
+        criteria = {compute_seriousness_code(str(c)) for c in ae.seriousness}
+        flags = {flag: "Y" if code in criteria else "N" for code, flag, _ in SERIOUSNESS_CRITERIA}
+        serious = "Y" if any(v == "Y" for v in flags.values()) else "N"
+        onset, end, ref = _d(ae.onset), _d(ae.resolved), reference.get(ae.usubjid)
+        outcome = _code(ae.outcome)
+        outcome = {
+            "recovered_resolved": "recovered",
+            "recovering_resolving": "recovering",
+            "not_recovered_not_resolved": "not_recovered",
+            "recovered_resolved_with_sequelae": "recovered_with_sequelae",
+        }.get(outcome, outcome)
+        action = ascii_text(str(ae.action or "")).upper()
+        term = fit(ascii_text(str(ae.term)))
+        rows.append(
+            {
+                "STUDYID": protocol.id,
+                "DOMAIN": "AE",
+                "USUBJID": usubjid(protocol, ae.usubjid),
+                "AESPID": str(ae.ae_id),
+                "AETERM": term,
+                "AEDECOD": term.upper(),
+                "AESER": serious,
+                **flags,
+                "AEACN": action if action in _ACN else "NOT APPLICABLE",
+                "AEACNOTH": None if action in _ACN or not action else action,
+                "AEREL": RELATEDNESS.get(_code(ae.related), ascii_text(str(ae.related)).upper()),
+                "AEOUT": OUTCOMES.get(outcome),
+                "AETOXGR": str(int(ae.grade)),
+                "EPOCH": epoch_on(protocol, onset, ref),
+                "AESTDTC": iso(onset),
+                "AEENDTC": iso(end),
+                "AESTDY": study_day(onset, ref),
+                "AEENDY": study_day(end, ref),
+            }
+        )
+    frame = _frame("AE", rows)
+    frame = frame.sort_values(["USUBJID", "AESTDTC", "AESPID"], kind="stable")
+    frame = frame.reset_index(drop=True)
+    frame["AESEQ"] = frame.groupby("USUBJID").cumcount() + 1
+    return frame
+
+
+# CDISC CT "Action Taken with Study Treatment" (ACN).
+_ACN = {
+    "DOSE INCREASED",
+    "DOSE NOT CHANGED",
+    "DOSE RATE REDUCED",
+    "DOSE REDUCED",
+    "DRUG INTERRUPTED",
+    "DRUG WITHDRAWN",
+    "NOT APPLICABLE",
+    "UNKNOWN",
+}
+
+
+def exposure(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
+    """One EX record per transplantation: dose in 10^6 cells/kg, route, lot."""
+    tx = protocol.schedule[treatment_visit(protocol)].code
+    rows = []
+    for t in records_of(src.transplants):
+        day = _d(t.date)
+        dose = None if pd.isna(t.dose_per_kg) else float(t.dose_per_kg) / 1e6
+        rows.append(
+            {
+                "STUDYID": protocol.id,
+                "DOMAIN": "EX",
+                "USUBJID": usubjid(protocol, t.usubjid),
+                "EXTRT": ascii_text(str(t.product or protocol.intervention.name)).upper(),
+                "EXDOSE": dose,
+                "EXDOSU": "10^6 cells/kg" if dose is not None else None,
+                "EXDOSFRM": "SUSPENSION",
+                "EXDOSFRQ": "ONCE",
+                "EXROUTE": ROUTES.get(_code(t.route), ascii_text(str(t.route)).upper()),
+                "EXLOT": None if pd.isna(t.lot) else str(t.lot),
+                "VISITNUM": visit_number(protocol, tx),
+                "VISIT": protocol.visit(tx).name,
+                "EPOCH": visit_epoch(protocol, tx),
+                "EXSTDTC": iso(day),
+                "EXENDTC": iso(day),
+                "EXSTDY": 1,
+                "EXENDY": 1,
+            }
+        )
+    frame = _frame("EX", rows)
+    frame["EXSEQ"] = frame.groupby("USUBJID").cumcount() + 1
+    return frame
+
+
+def medications(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
+    """Total daily insulin (U) and oral glucose-lowering drugs (WHO defined daily doses) as
+    recorded at each visit."""
+    reference = reference_dates(src)
+    rows = []
+    for d in records_of(src.frames.dosing):
+        day, ref = _d(d.date), reference.get(d.usubjid)
+        common = {
+            "STUDYID": protocol.id,
+            "DOMAIN": "CM",
+            "USUBJID": usubjid(protocol, d.usubjid),
+            "VISITNUM": visit_number(protocol, d.visit) if d.visit in _codes(protocol) else None,
+            "VISIT": protocol.visit(d.visit).name if d.visit in _codes(protocol) else None,
+            "EPOCH": visit_epoch(protocol, d.visit) if d.visit in _codes(protocol) else None,
+            "CMDTC": iso(day),
+            "CMDY": study_day(day, ref),
+        }
+        rows.append(
+            {
+                **common,
+                "CMTRT": "INSULIN",
+                "CMCAT": "INSULIN",
+                "CMDOSTOT": float(d.insulin_u_per_day),
+                "CMDOSU": "U",
+            }
+        )
+        rows.append(
+            {
+                **common,
+                "CMTRT": "ORAL GLUCOSE-LOWERING DRUGS",
+                "CMCAT": "ORAL ANTIDIABETIC",
+                "CMDOSTOT": float(d.ogld_ddd),
+                "CMDOSU": "DDD",
+            }
+        )
+    frame = _frame("CM", rows)
+    frame = frame.sort_values(["USUBJID", "CMCAT", "VISITNUM"], kind="stable")
+    frame = frame.reset_index(drop=True)
+    frame["CMSEQ"] = frame.groupby("USUBJID").cumcount() + 1
+    return frame
+
+
+def _codes(protocol: Protocol) -> set[str]:
+    return {v.code for v in protocol.schedule}

@@ -1,0 +1,345 @@
+"""Findings domains LB and VS from the measurements, ITT samples and categorical results.
+
+--ORRES/--ORRESU keep the value and unit as entered at the site; --STRESC/--STRESN/--STRESU are
+the value in the catalogue's canonical unit (the standard unit); LOINC codes come from the
+catalogue. --LOBXFL flags the last record before the transplantation per subject and test
+(SDTMIG v3.4 §4.5.9). Derived indices (KITT, HOMA-IR) belong to the analysis datasets, not LB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from trialdesk.catalogue import default_catalogue
+from trialdesk.derive import compute_bmi
+from trialdesk.export.sdtm.sources import SdtmSources, records_of
+from trialdesk.export.sdtm.subjects import _d, _frame, reference_dates, usubjid
+from trialdesk.export.sdtm.text import ascii_text, iso, study_day
+from trialdesk.export.sdtm.trial_design import visit_epoch, visit_number
+from trialdesk.export.values import format_number
+from trialdesk.protocol import Protocol
+
+
+@dataclass(frozen=True)
+class LabContext:
+    """How a catalogue element is sampled: specimen, fasting, time point after a challenge."""
+
+    spec: str
+    category: str = "CHEMISTRY"
+    fasting: str | None = None
+    tpt: str | None = None
+    tptnum: float | None = None
+    eltm: str | None = None
+    tptref: str | None = None
+
+
+# Specimens follow the LOINC system of each code (4548-4 Blood; 1558-6, 1521-4, 1518-0,
+# 14749-6 Serum/Plasma; 20448-7, 1986-9 Serum/Plasma; 2106-3 Urine); CDISC CT "Specimen Type".
+LAB_CONTEXT: dict[str, LabContext] = {
+    "hba1c": LabContext("BLOOD"),
+    "fasting_glucose": LabContext("PLASMA", fasting="Y"),
+    "fasting_insulin": LabContext("SERUM", fasting="Y"),
+    "c_peptide": LabContext("SERUM", fasting="Y"),
+    "postmeal_glucose": LabContext(
+        "PLASMA", fasting="N", tpt="2H POST MEAL", tptnum=120, eltm="PT2H", tptref="STANDARD MEAL"
+    ),
+    "stimulated_c_peptide": LabContext(
+        "SERUM", fasting="N", tpt="2H POST MEAL", tptnum=120, eltm="PT2H", tptref="STANDARD MEAL"
+    ),
+    "ogtt_2h_glucose": LabContext(
+        "PLASMA",
+        category="OGTT",
+        fasting="N",
+        tpt="2H POST 75 G GLUCOSE",
+        tptnum=120,
+        eltm="PT2H",
+        tptref="75 G ORAL GLUCOSE",
+    ),
+    "pregnancy_test": LabContext("URINE", category="URINALYSIS"),
+}
+ITT_CATEGORY = "INSULIN TOLERANCE TEST"
+# CDISC CT "Unit" submission values for the catalogue's units (ASCII).
+UNITS = {"µIU/mL": "uIU/mL", "μIU/mL": "uIU/mL", "kg/m²": "kg/m2", "lb": "LB", "U/day": "U/day"}
+
+
+def cdisc_unit(unit: Any) -> str | None:
+    if unit is None or (isinstance(unit, float) and pd.isna(unit)) or unit == "":
+        return None
+    return UNITS.get(str(unit), ascii_text(str(unit)))
+
+
+def _result_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if isinstance(value, int | float):
+        return format_number(float(value))
+    return ascii_text(str(value))
+
+
+def _visit_fields(protocol: Protocol, visit: str) -> dict[str, Any]:
+    codes = {v.code for v in protocol.schedule}
+    if visit not in codes:
+        return {"VISITNUM": None, "VISIT": None, "EPOCH": None}
+    return {
+        "VISITNUM": visit_number(protocol, visit),
+        "VISIT": protocol.visit(visit).name,
+        "EPOCH": visit_epoch(protocol, visit),
+    }
+
+
+def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
+    catalogue = default_catalogue()
+    reference = reference_dates(src)
+    rows: list[dict[str, Any]] = []
+    for m in records_of(src.frames.measurements):
+        if m.element not in LAB_CONTEXT or m.element not in catalogue:
+            continue
+        element = catalogue[m.element]
+        rows.append(
+            _lab_row(
+                protocol,
+                element,
+                LAB_CONTEXT[m.element],
+                m.usubjid,
+                m.visit,
+                _d(m.date),
+                reference.get(m.usubjid),
+                orres=m.value_as_entered
+                if isinstance(m.value_as_entered, str) and m.value_as_entered
+                else _result_text(m.value),
+                orresu=m.unit_as_entered
+                if isinstance(m.unit_as_entered, str) and m.unit_as_entered
+                else m.unit,
+                stres=float(m.value),
+                stresu=m.unit,
+            )
+        )
+    itt = catalogue["itt_glucose"]
+    for s in records_of(src.frames.itt):
+        minute = format_number(float(s.minute))
+        context = LabContext(
+            "PLASMA",
+            category=ITT_CATEGORY,
+            fasting="Y",
+            tpt=f"{minute} MIN POST INSULIN",
+            tptnum=float(s.minute),
+            eltm=f"PT{minute}M",
+            tptref="INSULIN BOLUS",
+        )
+        rows.append(
+            _lab_row(
+                protocol,
+                itt,
+                context,
+                s.usubjid,
+                s.visit,
+                _d(s.date),
+                reference.get(s.usubjid),
+                orres=_result_text(s.glucose_mmol_l),
+                orresu="mmol/L",
+                stres=float(s.glucose_mmol_l),
+                stresu="mmol/L",
+            )
+        )
+    for c in records_of(src.categorical):
+        if c.element not in LAB_CONTEXT or c.element not in catalogue:
+            continue
+        text = ascii_text(str(c.value)).upper()
+        rows.append(
+            _lab_row(
+                protocol,
+                catalogue[c.element],
+                LAB_CONTEXT[c.element],
+                c.usubjid,
+                c.visit,
+                _d(c.date),
+                reference.get(c.usubjid),
+                orres=text,
+                orresu=None,
+                stres=text,
+                stresu=None,
+            )
+        )
+    frame = _frame("LB", [{"STUDYID": protocol.id, "DOMAIN": "LB", **r} for r in rows])
+    frame = _flag_baseline(
+        frame, "LB", ["USUBJID", "LBTESTCD", "LBCAT", "LBSPEC"], reference, protocol
+    )
+    return _sequence(frame, "LB", ["USUBJID", "LBTESTCD", "VISITNUM", "LBTPTNUM", "LBDTC"])
+
+
+def _lab_row(
+    protocol: Protocol,
+    element: Any,
+    ctx: LabContext,
+    subject: str,
+    visit: str,
+    day: date | None,
+    ref: date | None,
+    *,
+    orres: Any,
+    orresu: Any,
+    stres: Any,
+    stresu: Any,
+) -> dict[str, Any]:
+    numeric = isinstance(stres, float)
+    return {
+        "USUBJID": usubjid(protocol, subject),
+        "LBTESTCD": element.codes.sdtm_testcd,
+        "LBTEST": element.codes.sdtm_test,
+        "LBCAT": ctx.category,
+        "LBORRES": _result_text(orres),
+        "LBORRESU": cdisc_unit(orresu),
+        "LBSTRESC": _result_text(stres),
+        "LBSTRESN": stres if numeric else None,
+        "LBSTRESU": cdisc_unit(stresu),
+        "LBSPEC": ctx.spec,
+        "LBFAST": ctx.fasting,
+        "LBLOINC": element.codes.loinc,
+        **_visit_fields(protocol, visit),
+        "LBDTC": iso(day),
+        "LBDY": study_day(day, ref),
+        "LBTPT": ctx.tpt,
+        "LBTPTNUM": ctx.tptnum,
+        "LBELTM": ctx.eltm,
+        "LBTPTREF": ctx.tptref,
+    }
+
+
+def _flag_baseline(
+    frame: pd.DataFrame,
+    domain: str,
+    keys: list[str],
+    reference: dict[str, date | None],
+    protocol: Protocol,
+) -> pd.DataFrame:
+    """--LOBXFL = Y on the last untimed record on or before the transplantation date."""
+    if frame.empty:
+        return frame
+    refs = {usubjid(protocol, k): v for k, v in reference.items()}
+    dates = frame[f"{domain}DTC"].map(lambda t: _d(t) if isinstance(t, str) else None)
+    before = [
+        d is not None and refs.get(u) is not None and d <= refs[u]
+        for d, u in zip(dates, frame["USUBJID"], strict=True)
+    ]
+    untimed = frame[f"{domain}TPT"].isna() if f"{domain}TPT" in frame else True
+    candidates = frame[
+        pd.Series(before, index=frame.index) & untimed & frame[f"{domain}STRESC"].notna()
+    ]
+    last = (
+        candidates.assign(_d=dates[candidates.index])
+        .sort_values("_d")
+        .groupby(keys, dropna=False)
+        .tail(1)
+        .index
+    )
+    frame[f"{domain}LOBXFL"] = None
+    frame.loc[last, f"{domain}LOBXFL"] = "Y"
+    return frame
+
+
+def _sequence(frame: pd.DataFrame, domain: str, order: list[str]) -> pd.DataFrame:
+    frame = frame.sort_values(order, kind="stable", na_position="first").reset_index(drop=True)
+    frame[f"{domain}SEQ"] = frame.groupby("USUBJID").cumcount() + 1
+    return frame
+
+
+def vital_signs(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
+    """Weight and height as measured; BMI as measured or else derived from the visit's weight
+    and the height (WHO: kg / m²), flagged VSDRVFL = Y."""
+    catalogue = default_catalogue()
+    reference = reference_dates(src)
+    heights = {
+        s.usubjid: s.height_cm for s in records_of(src.frames.subjects) if not pd.isna(s.height_cm)
+    }
+    rows: list[dict[str, Any]] = []
+    measured_bmi = set()
+    for m in records_of(src.frames.measurements):
+        if m.element not in ("weight", "height", "bmi"):
+            continue
+        measured_bmi |= {(m.usubjid, m.visit)} if m.element == "bmi" else set()
+        orres = (
+            m.value_as_entered
+            if isinstance(m.value_as_entered, str) and m.value_as_entered
+            else _result_text(m.value)
+        )
+        orresu = (
+            m.unit_as_entered
+            if isinstance(m.unit_as_entered, str) and m.unit_as_entered
+            else m.unit
+        )
+        rows.append(
+            _vs_row(
+                protocol,
+                catalogue[m.element],
+                m.usubjid,
+                m.visit,
+                _d(m.date),
+                reference.get(m.usubjid),
+                orres,
+                orresu,
+                float(m.value),
+                m.unit,
+                derived=m.element == "bmi",
+            )
+        )
+        if m.element == "height":
+            heights.setdefault(m.usubjid, float(m.value))
+    for m in records_of(src.frames.measurements):
+        key = (m.usubjid, m.visit)
+        if m.element != "weight" or key in measured_bmi or m.usubjid not in heights:
+            continue
+        bmi = round(compute_bmi(float(m.value), float(heights[m.usubjid]) / 100), 1)
+        rows.append(
+            _vs_row(
+                protocol,
+                catalogue["bmi"],
+                m.usubjid,
+                m.visit,
+                _d(m.date),
+                reference.get(m.usubjid),
+                None,
+                None,
+                bmi,
+                "kg/m²",
+                derived=True,
+            )
+        )
+    frame = _frame("VS", [{"STUDYID": protocol.id, "DOMAIN": "VS", **r} for r in rows])
+    frame = frame.assign(VSTPT=None)
+    frame = _flag_baseline(frame, "VS", ["USUBJID", "VSTESTCD"], reference, protocol)
+    frame = frame.drop(columns=["VSTPT"])
+    return _sequence(frame, "VS", ["USUBJID", "VSTESTCD", "VISITNUM", "VSDTC"])
+
+
+def _vs_row(
+    protocol: Protocol,
+    element: Any,
+    subject: str,
+    visit: str,
+    day: date | None,
+    ref: date | None,
+    orres: Any,
+    orresu: Any,
+    stres: float,
+    stresu: str,
+    *,
+    derived: bool,
+) -> dict[str, Any]:
+    return {
+        "USUBJID": usubjid(protocol, subject),
+        "VSTESTCD": element.codes.sdtm_testcd,
+        "VSTEST": element.codes.sdtm_test,
+        "VSORRES": _result_text(orres),
+        "VSORRESU": cdisc_unit(orresu),
+        "VSSTRESC": _result_text(stres),
+        "VSSTRESN": stres,
+        "VSSTRESU": cdisc_unit(stresu),
+        "VSDRVFL": "Y" if derived else None,
+        **_visit_fields(protocol, visit),
+        "VSDTC": iso(day),
+        "VSDY": study_day(day, ref),
+    }

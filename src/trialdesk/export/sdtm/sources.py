@@ -1,0 +1,53 @@
+"""What the SDTM builders read: the analysis source frames (docs/architecture.md "Source frames")
+plus three frames the analysis does not need — informed consents, the transplantations, and
+categorical results (pregnancy tests). Built from the study database or, in tests, by hand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from trialdesk.analysis.sources import SourceFrames
+
+CONSENT_COLUMNS = ("usubjid", "consented_on")
+TRANSPLANT_COLUMNS = (
+    "usubjid",
+    "date",
+    "product",
+    "lot",
+    "cell_source",
+    "dose_per_kg",
+    "total_cells",
+    "route",
+)
+CATEGORICAL_COLUMNS = ("usubjid", "visit", "date", "element", "value")
+
+
+def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
+@dataclass(frozen=True)
+class SdtmSources:
+    frames: SourceFrames
+    consents: pd.DataFrame = field(default_factory=lambda: _empty(CONSENT_COLUMNS))
+    transplants: pd.DataFrame = field(default_factory=lambda: _empty(TRANSPLANT_COLUMNS))
+    categorical: pd.DataFrame = field(default_factory=lambda: _empty(CATEGORICAL_COLUMNS))
+
+    def __post_init__(self) -> None:
+        for name, columns in (
+            ("consents", CONSENT_COLUMNS),
+            ("transplants", TRANSPLANT_COLUMNS),
+            ("categorical", CATEGORICAL_COLUMNS),
+        ):
+            frame = getattr(self, name)
+            missing = [c for c in columns if c not in frame.columns]
+            if missing:
+                raise ValueError(f"{name}: missing column(s) {', '.join(missing)}")
+
+
+def records_of(frame: pd.DataFrame) -> list[Any]:
+    """The frame's rows as named tuples (typed Any: columns are checked by the contract)."""
+    return list(frame.itertuples(index=False))

@@ -1,0 +1,284 @@
+"""Subject-level SDTM domains: DM, DS, SV and IE (SDTMIG v3.4 §5–6).
+
+Reference dates: RFSTDTC = RFXSTDTC = RFXENDTC = the transplantation date (single infusion);
+RFICDTC = first informed consent; RFENDTC = RFPENDTC = end of participation, or the last date
+with data while the subject is ongoing. IE holds only criteria not met (SDTMIG §6.3.4).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from trialdesk.export.sdtm.sources import SdtmSources, records_of
+from trialdesk.export.sdtm.text import iso, study_day
+from trialdesk.export.sdtm.trial_design import (
+    COUNTRIES,
+    criterion_code,
+    planned_study_day,
+    visit_epoch,
+    visit_number,
+)
+from trialdesk.protocol import Protocol
+
+# Store/frame end reasons → CDISC CT "Completion/Reason for Non-Completion" (NCOMPLT).
+END_REASONS = {
+    "completed": "COMPLETED",
+    "withdrawal_by_subject": "WITHDRAWAL BY SUBJECT",
+    "withdrawn": "WITHDRAWAL BY SUBJECT",
+    "death": "DEATH",
+    "died": "DEATH",
+    "lost_to_follow_up": "LOST TO FOLLOW-UP",
+    "adverse_event": "ADVERSE EVENT",
+    "physician_decision": "PHYSICIAN DECISION",
+}
+
+
+def usubjid(protocol: Protocol, subject: str) -> str:
+    """USUBJID unique across studies: `<study>-<subject>`."""
+    return subject if subject.startswith(f"{protocol.id}-") else f"{protocol.id}-{subject}"
+
+
+def _d(value: Any) -> date | None:
+    text = iso(value)
+    return date.fromisoformat(text[:10]) if text else None
+
+
+def reference_dates(src: SdtmSources) -> dict[str, date | None]:
+    """RFSTDTC per frame subject id: the transplantation date."""
+    subjects = src.frames.subjects
+    dates = {row.usubjid: _d(row.transplanted_on) for row in records_of(subjects)}
+    for row in records_of(src.transplants):
+        dates[row.usubjid] = dates.get(row.usubjid) or _d(row.date)
+    return dates
+
+
+def last_dates(src: SdtmSources) -> dict[str, date]:
+    """The last date with any data per subject (RFENDTC while ongoing)."""
+    frames = src.frames
+    dated = pd.concat(
+        [
+            frames.measurements[["usubjid", "date"]],
+            frames.itt[["usubjid", "date"]],
+            frames.dosing[["usubjid", "date"]],
+            frames.adverse_events[["usubjid", "onset"]].rename(columns={"onset": "date"}),
+            src.transplants[["usubjid", "date"]],
+            src.categorical[["usubjid", "date"]],
+        ],
+        ignore_index=True,
+    )
+    out: dict[str, date] = {}
+    for subject, value in dated.dropna().groupby("usubjid")["date"].max().items():
+        day = _d(value)
+        if day is not None:
+            out[str(subject)] = day
+    return out
+
+
+def first_consents(src: SdtmSources) -> dict[str, date]:
+    out: dict[str, date] = {}
+    for row in records_of(src.consents):
+        day = _d(row.consented_on)
+        if day is not None and (row.usubjid not in out or day < out[row.usubjid]):
+            out[row.usubjid] = day
+    return out
+
+
+def demographics(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
+    reference, last, consent = reference_dates(src), last_dates(src), first_consents(src)
+    arm = protocol.design.arms[0]
+    sites = {s.code: s for s in protocol.sites}
+    rows = []
+    for s in records_of(src.frames.subjects):
+        treated = reference.get(s.usubjid)
+        ended = _d(s.end_on)
+        end = ended or last.get(s.usubjid) or treated
+        site = sites.get(s.site)
+        died = s.status == "died"
+        rows.append(
+            {
+                "STUDYID": protocol.id,
+                "DOMAIN": "DM",
+                "USUBJID": usubjid(protocol, s.usubjid),
+                "SUBJID": s.usubjid,
+                "RFSTDTC": iso(treated),
+                "RFENDTC": iso(end),
+                "RFXSTDTC": iso(treated),
+                "RFXENDTC": iso(treated),
+                "RFICDTC": iso(consent.get(s.usubjid)),
+                "RFPENDTC": iso(end),
+                "DTHDTC": iso(ended) if died else None,
+                "DTHFL": "Y" if died else None,
+                "SITEID": s.site,
+                "AGE": None if pd.isna(s.age) else int(s.age),
+                "AGEU": None if pd.isna(s.age) else "YEARS",
+                "SEX": s.sex,
+                "ARMCD": arm.code,
+                "ARM": arm.name,
+                "ACTARMCD": arm.code if treated else None,
+                "ACTARM": arm.name if treated else None,
+                "ARMNRS": None if treated else "ASSIGNED, NOT TREATED",
+                "COUNTRY": COUNTRIES.get(site.country.lower()) if site else None,
+            }
+        )
+    return _frame("DM", rows)
+
+
+def _frame(domain: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    from trialdesk.export.sdtm.spec import DOMAINS
+
+    columns = DOMAINS[domain].names
+    return pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)
+
+
+def _with_seq(domain: str, frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    frame = frame.sort_values(order, kind="stable").reset_index(drop=True)
+    frame[f"{domain}SEQ"] = frame.groupby("USUBJID").cumcount() + 1
+    return frame
+
+
+def epoch_on(protocol: Protocol, day: date | None, reference: date | None) -> str | None:
+    """The epoch a date falls in: before the transplantation SCREENING, on it TREATMENT, after
+    it FOLLOW-UP."""
+    if day is None or reference is None:
+        return "SCREENING" if reference is None and day is not None else None
+    return "SCREENING" if day < reference else "TREATMENT" if day == reference else "FOLLOW-UP"
+
+
+def disposition(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
+    reference, consent = reference_dates(src), first_consents(src)
+    rows = []
+    for s in records_of(src.frames.subjects):
+        subject, ref = usubjid(protocol, s.usubjid), reference.get(s.usubjid)
+        if s.usubjid in consent:
+            day = consent[s.usubjid]
+            rows.append(
+                {
+                    "DSTERM": "INFORMED CONSENT OBTAINED",
+                    "DSDECOD": "INFORMED CONSENT OBTAINED",
+                    "DSCAT": "PROTOCOL MILESTONE",
+                    "EPOCH": "SCREENING",
+                    "USUBJID": subject,
+                    "DSSTDTC": iso(day),
+                    "DSSTDY": study_day(day, ref),
+                }
+            )
+        if s.status in ("completed", "withdrawn", "died"):
+            reason = str(s.end_reason or s.status).strip().lower().replace(" ", "_")
+            decod = END_REASONS.get(reason, "OTHER")
+            end = _d(s.end_on)
+            rows.append(
+                {
+                    "DSTERM": str(s.end_reason or decod).replace("_", " ").upper(),
+                    "DSDECOD": decod,
+                    "DSCAT": "DISPOSITION EVENT",
+                    "EPOCH": epoch_on(protocol, end, ref),
+                    "USUBJID": subject,
+                    "DSSTDTC": iso(end),
+                    "DSSTDY": study_day(end, ref),
+                }
+            )
+    frame = _frame("DS", [{"STUDYID": protocol.id, "DOMAIN": "DS", **r} for r in rows])
+    return _with_seq("DS", frame, ["USUBJID", "DSSTDTC"])
+
+
+def subject_visits(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
+    """One SV record per subject and scheduled visit with data: first and last date."""
+    reference = reference_dates(src)
+    frames = src.frames
+    dated = pd.concat(
+        [
+            frames.measurements[["usubjid", "visit", "date"]],
+            frames.itt[["usubjid", "visit", "date"]],
+            frames.dosing[["usubjid", "visit", "date"]],
+            src.categorical[["usubjid", "visit", "date"]],
+        ],
+        ignore_index=True,
+    )
+    tx = protocol.schedule[
+        [v.code for v in protocol.schedule].index(
+            next(v.code for v in protocol.schedule if "transplantation" in v.forms)
+        )
+    ].code
+    transplants = pd.DataFrame(
+        {"usubjid": list(reference), "visit": tx, "date": list(reference.values())}
+    ).dropna()
+    screened = src.frames.screening.dropna(subset=["usubjid"])
+    screened = pd.DataFrame(
+        {
+            "usubjid": screened["usubjid"],
+            "visit": protocol.schedule[0].code,
+            "date": screened["screened_on"],
+        }
+    )
+    dated = pd.concat([dated, transplants, screened], ignore_index=True).dropna()
+    codes = {v.code for v in protocol.schedule}
+    rows = []
+    for (subject, visit), group in dated.groupby(["usubjid", "visit"]):
+        if visit not in codes:
+            continue
+        days = sorted(d for d in (_d(v) for v in group["date"]) if d is not None)
+        ref = reference.get(str(subject))
+        rows.append(
+            {
+                "STUDYID": protocol.id,
+                "DOMAIN": "SV",
+                "USUBJID": usubjid(protocol, str(subject)),
+                "VISITNUM": visit_number(protocol, str(visit)),
+                "VISIT": protocol.visit(str(visit)).name,
+                "SVPRESP": "Y",
+                "SVOCCUR": "Y",
+                "VISITDY": planned_study_day(protocol, str(visit)),
+                "EPOCH": visit_epoch(protocol, str(visit)),
+                "SVSTDTC": iso(days[0]),
+                "SVENDTC": iso(days[-1]),
+                "SVSTDY": study_day(days[0], ref),
+                "SVENDY": study_day(days[-1], ref),
+            }
+        )
+    frame = _frame("SV", rows)
+    return frame.sort_values(["USUBJID", "VISITNUM"], kind="stable").reset_index(drop=True)
+
+
+def inclusion_exclusion(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
+    """Criteria not met by enrolled subjects (an enrolment that overrode the screening result);
+    screen failures are not SDTM subjects here."""
+    reference = reference_dates(src)
+    criteria = {c.id: c for c in protocol.criteria}
+    first = protocol.schedule[0].code
+    rows = []
+    enrolled = set(src.frames.subjects["usubjid"])
+    for s in records_of(src.frames.screening):
+        if not s.usubjid or s.usubjid not in enrolled:
+            continue
+        for criterion_id in s.failed:
+            criterion = criteria.get(str(criterion_id))
+            if criterion is None:
+                continue
+            day = _d(s.screened_on)
+            exclusion = criterion.kind.value == "exclusion"
+            rows.append(
+                {
+                    "STUDYID": protocol.id,
+                    "DOMAIN": "IE",
+                    "USUBJID": usubjid(protocol, s.usubjid),
+                    "IETESTCD": criterion_code(criterion.kind.value, criterion.number),
+                    "IECAT": criterion.kind.value.upper(),
+                    "IEORRES": "Y" if exclusion else "N",
+                    "IESTRESC": "Y" if exclusion else "N",
+                    "VISITNUM": visit_number(protocol, first),
+                    "VISIT": protocol.visit(first).name,
+                    "EPOCH": "SCREENING",
+                    "IEDTC": iso(day),
+                    "IEDY": study_day(day, reference.get(s.usubjid)),
+                }
+            )
+    frame = _frame("IE", rows)
+    if not frame.empty:
+        from trialdesk.export.sdtm.trial_design import trial_criteria
+
+        tests = dict(zip(*trial_criteria(protocol)[["IETESTCD", "IETEST"]].T.values, strict=True))
+        frame["IETEST"] = frame["IETESTCD"].map(tests)
+    return _with_seq("IE", frame, ["USUBJID", "IETESTCD"])
