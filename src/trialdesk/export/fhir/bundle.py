@@ -1,0 +1,326 @@
+"""A FHIR R4B collection Bundle of the study's data: ResearchStudy, pseudonymous Patients with
+their ResearchSubjects, LOINC/UCUM Observations, MedicationStatements (insulin, oral drugs),
+the transplantation as a Procedure, and AdverseEvents — each validated by its R4B model.
+
+Patients carry only the study subject id, sex and birth year (no name, no full birth date):
+the Bundle is pseudonymous by construction. Resource ids are UUID 5 of study and record keys,
+so the same data always give the same Bundle.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+import pandas as pd
+from fhir.resources.R4B.adverseevent import AdverseEvent
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.medicationstatement import MedicationStatement
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.procedure import Procedure
+from fhir.resources.R4B.researchstudy import ResearchStudy
+from fhir.resources.R4B.researchsubject import ResearchSubject
+from fhir.resources.R4B.resource import Resource
+
+from trialdesk.analysis.adae import compute_seriousness_code
+from trialdesk.catalogue import default_catalogue
+from trialdesk.export.fhir import terminology as t
+from trialdesk.export.fhir.study import research_study_json
+from trialdesk.export.sdtm.sources import SdtmSources, records_of
+from trialdesk.export.sdtm.text import iso
+from trialdesk.protocol import Protocol
+
+MODELS: dict[str, type[Resource]] = {
+    "ResearchStudy": ResearchStudy,
+    "Patient": Patient,
+    "ResearchSubject": ResearchSubject,
+    "Observation": Observation,
+    "MedicationStatement": MedicationStatement,
+    "Procedure": Procedure,
+    "AdverseEvent": AdverseEvent,
+}
+# research-subject-status (R4B) by subject status in the source frames.
+SUBJECT_STATUS = {
+    "ongoing": "on-study",
+    "completed": "off-study",
+    "withdrawn": "withdrawn",
+    "died": "off-study",
+}
+ATC = "http://www.whocc.no/atc"
+DRUGS = {
+    "insulin": ("A10A", "Insulins and analogues"),
+    "ogld": ("A10B", "Blood glucose lowering drugs, excl. insulins"),
+}
+# SNOMED CT qualifier values for qualitative results.
+QUALITATIVE = {"negative": ("260385009", "Negative"), "positive": ("10828004", "Positive")}
+AE_OUTCOMES = {
+    "recovered": "resolved",
+    "recovering": "recovering",
+    "not_recovered": "ongoing",
+    "recovered_with_sequelae": "resolvedWithSequelae",
+    "fatal": "fatal",
+    "unknown": "unknown",
+}
+
+
+class _Ids:
+    def __init__(self, study: str) -> None:
+        self.namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"urn:trialdesk:{study}")
+
+    def __call__(self, *key: object) -> str:
+        return str(uuid.uuid5(self.namespace, "/".join(map(str, key))))
+
+
+def study_bundle(protocol: Protocol, src: SdtmSources) -> Bundle:
+    """The validated collection Bundle; a ValidationError names any resource that is not R4B."""
+    ids = _Ids(protocol.id)
+    study = research_study_json(protocol)
+    study["id"] = ids("study")
+    resources: list[dict[str, Any]] = [study]
+    procedures: dict[str, str] = {}
+    for subject in records_of(src.frames.subjects):
+        resources += _subject(protocol, ids, subject, src)
+    for row in records_of(src.transplants):
+        procedure = _procedure(protocol, ids, row)
+        procedures[row.usubjid] = procedure["id"]
+        resources.append(procedure)
+    resources += _observations(ids, src)
+    resources += _medications(ids, src)
+    resources += [
+        _adverse_event(ids, row, procedures.get(row.usubjid))
+        for row in records_of(src.frames.adverse_events)
+    ]
+    entries = [
+        {
+            "fullUrl": f"urn:uuid:{r['id']}",
+            "resource": _validated(r).model_dump(mode="json", exclude_none=True),
+        }
+        for r in resources
+    ]
+    return Bundle.model_validate(
+        {"resourceType": "Bundle", "id": ids("bundle"), "type": "collection", "entry": entries}
+    )
+
+
+def _validated(resource: dict[str, Any]) -> Resource:
+    return MODELS[resource["resourceType"]].model_validate(resource)
+
+
+def _ref(ids: _Ids, *key: object) -> dict[str, str]:
+    return {"reference": f"urn:uuid:{ids(*key)}"}
+
+
+def _subject(protocol: Protocol, ids: _Ids, s: Any, src: SdtmSources) -> list[dict[str, Any]]:
+    patient: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": ids("patient", s.usubjid),
+        "identifier": [{"system": f"{t.TRIALDESK}:{protocol.id}:subject", "value": s.usubjid}],
+        "gender": {"F": "female", "M": "male"}.get(s.sex, "unknown"),
+    }
+    birth = iso(s.birth_date)
+    if birth:
+        patient["birthDate"] = birth[:4]  # the year only: pseudonymous
+    period = {"start": iso(s.enrolled_on)}
+    if iso(s.end_on):
+        period["end"] = iso(s.end_on)
+    arm = protocol.design.arms[0].name
+    subject: dict[str, Any] = {
+        "resourceType": "ResearchSubject",
+        "id": ids("subject", s.usubjid),
+        "identifier": [{"system": f"{t.TRIALDESK}:{protocol.id}:subject", "value": s.usubjid}],
+        "status": SUBJECT_STATUS.get(s.status, "on-study"),
+        "period": period,
+        "study": _ref(ids, "study"),
+        "individual": _ref(ids, "patient", s.usubjid),
+        "assignedArm": arm,
+    }
+    if iso(s.transplanted_on) or s.usubjid in set(src.transplants["usubjid"]):
+        subject["actualArm"] = arm
+    return [patient, subject]
+
+
+def _procedure(protocol: Protocol, ids: _Ids, row: Any) -> dict[str, Any]:
+    notes = [
+        f"Product {row.product}, lot {row.lot}, cell source "
+        f"{str(row.cell_source).replace('_', ' ')}"
+    ]
+    if not pd.isna(row.dose_per_kg):
+        notes.append(f"Dose {float(row.dose_per_kg):.3g} cells/kg")
+    return {
+        "resourceType": "Procedure",
+        "id": ids("procedure", row.usubjid, iso(row.date)),
+        "status": "completed",
+        "code": {"text": protocol.intervention.name},
+        "subject": _ref(ids, "patient", row.usubjid),
+        "performedDateTime": iso(row.date),
+        "note": [{"text": n} for n in notes],
+    }
+
+
+def _quantity(value: float, unit: str) -> dict[str, Any]:
+    return {"value": value, "unit": unit, "system": t.UCUM, "code": t.ucum(unit)}
+
+
+def _observation(
+    ids: _Ids,
+    key: tuple[Any, ...],
+    subject: str,
+    day: date | str | None,
+    element: Any,
+    value: dict[str, Any],
+    note: str | None = None,
+) -> dict[str, Any]:
+    vital = element.codes.sdtm_domain == "VS"
+    category = "vital-signs" if vital else "laboratory"
+    observation: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": ids(*key),
+        "status": "final",
+        "category": [{"coding": [{"system": t.OBSERVATION_CATEGORY, "code": category}]}],
+        "code": {
+            "coding": [{"system": t.LOINC, "code": element.codes.loinc}],
+            "text": element.label,
+        },
+        "subject": _ref(ids, "patient", subject),
+        "effectiveDateTime": iso(day),
+        **value,
+    }
+    if note:
+        observation["note"] = [{"text": note}]
+    return observation
+
+
+def _observations(ids: _Ids, src: SdtmSources) -> list[dict[str, Any]]:
+    catalogue = default_catalogue()
+    out = []
+    for m in records_of(src.frames.measurements):
+        if m.element not in catalogue or not catalogue[m.element].codes.loinc:
+            continue
+        element = catalogue[m.element]
+        out.append(
+            _observation(
+                ids,
+                ("obs", m.usubjid, m.visit, m.element, iso(m.date)),
+                m.usubjid,
+                m.date,
+                element,
+                {"valueQuantity": _quantity(float(m.value), m.unit)},
+            )
+        )
+    itt = catalogue["itt_glucose"]
+    for s in records_of(src.frames.itt):
+        minute = f"{float(s.minute):g}"
+        out.append(
+            _observation(
+                ids,
+                ("itt", s.usubjid, s.visit, minute),
+                s.usubjid,
+                s.date,
+                itt,
+                {"valueQuantity": _quantity(float(s.glucose_mmol_l), "mmol/L")},
+                f"Insulin tolerance test: {minute} min after the insulin bolus",
+            )
+        )
+    for c in records_of(src.categorical):
+        if c.element not in catalogue or not catalogue[c.element].codes.loinc:
+            continue
+        element = catalogue[c.element]
+        code, display = QUALITATIVE.get(str(c.value).lower(), (None, str(c.value)))
+        concept: dict[str, Any] = {"text": display}
+        if code:
+            concept["coding"] = [{"system": t.SNOMED, "code": code, "display": display}]
+        out.append(
+            _observation(
+                ids,
+                ("cat", c.usubjid, c.visit, c.element, iso(c.date)),
+                c.usubjid,
+                c.date,
+                element,
+                {"valueCodeableConcept": concept},
+            )
+        )
+    return out
+
+
+def _medications(ids: _Ids, src: SdtmSources) -> list[dict[str, Any]]:
+    out = []
+    for d in records_of(src.frames.dosing):
+        for drug, amount, text in (
+            ("insulin", float(d.insulin_u_per_day), f"{d.insulin_u_per_day:g} U per day"),
+            ("ogld", float(d.ogld_ddd), f"{d.ogld_ddd:g} WHO defined daily doses per day"),
+        ):
+            code, display = DRUGS[drug]
+            dosage: dict[str, Any] = {
+                "text": f"Total daily dose {text}",
+                "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+            }
+            if drug == "insulin":
+                dosage["doseAndRate"] = [
+                    {
+                        "doseQuantity": {
+                            "value": amount,
+                            "unit": "U",
+                            "system": t.UCUM,
+                            "code": "[IU]",
+                        }
+                    }
+                ]
+            out.append(
+                {
+                    "resourceType": "MedicationStatement",
+                    "id": ids("med", d.usubjid, d.visit, drug, iso(d.date)),
+                    "status": "active" if amount > 0 else "not-taken",
+                    "medicationCodeableConcept": {
+                        "coding": [{"system": ATC, "code": code, "display": display}]
+                    },
+                    "subject": _ref(ids, "patient", d.usubjid),
+                    "effectiveDateTime": iso(d.date),
+                    "dosage": [dosage],
+                }
+            )
+    return out
+
+
+def _adverse_event(ids: _Ids, ae: Any, procedure: str | None) -> dict[str, Any]:
+    serious = bool(ae.serious) or any(compute_seriousness_code(str(c)) for c in ae.seriousness)
+    grade = int(ae.grade)
+    severity = "mild" if grade == 1 else "moderate" if grade == 2 else "severe"
+    outcome = str(ae.outcome or "unknown").lower().replace("/", "_").replace(" ", "_")
+    outcome = {
+        "recovered_resolved": "recovered",
+        "recovering_resolving": "recovering",
+        "not_recovered_not_resolved": "not_recovered",
+        "recovered_resolved_with_sequelae": "recovered_with_sequelae",
+    }.get(outcome, outcome)
+    event: dict[str, Any] = {
+        "resourceType": "AdverseEvent",
+        "id": ids("ae", ae.usubjid, ae.ae_id),
+        "identifier": {"value": str(ae.ae_id)},
+        "actuality": "actual",
+        "event": {"text": str(ae.term)},
+        "subject": _ref(ids, "patient", ae.usubjid),
+        "date": iso(ae.onset),
+        "seriousness": {
+            "coding": [
+                {"system": t.AE_SERIOUSNESS, "code": "serious" if serious else "non-serious"}
+            ]
+        },
+        "severity": {
+            "coding": [{"system": t.AE_SEVERITY, "code": severity}],
+            "text": f"CTCAE v5.0 grade {grade}",
+        },
+        "outcome": {
+            "coding": [{"system": t.AE_OUTCOME, "code": AE_OUTCOMES.get(outcome, "unknown")}]
+        },
+        "study": [_ref(ids, "study")],
+    }
+    if procedure:
+        event["suspectEntity"] = [
+            {
+                "instance": {"reference": f"urn:uuid:{procedure}"},
+                "causality": [{"assessment": {"text": str(ae.related).replace("_", " ")}}],
+            }
+        ]
+    return event
