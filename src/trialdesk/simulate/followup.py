@@ -41,7 +41,7 @@ withdrawal with probability ``ae_withdrawal_share``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -64,6 +64,7 @@ from trialdesk.simulate.physiology import (
 from trialdesk.simulate.streams import Stream, rng_for
 
 COMPLETED = "completed"
+ONGOING = "ongoing"
 WITHDRAWN = "withdrawn"
 DIED = "died"
 WITHDRAWAL_BY_SUBJECT = "Withdrawal by subject"
@@ -209,7 +210,7 @@ class Participant:
     visits: tuple[SimVisit, ...]
     adverse_events: tuple[AdverseEvent, ...]
     status: str
-    end_on: date
+    end_on: date | None  # None while ongoing (see `as_of`)
     end_reason: str | None
     effect: IndividualEffect
 
@@ -623,4 +624,30 @@ def simulate_followup(
         end_on=ending.end_on,
         end_reason=ending.reason,
         effect=individual,
+    )
+
+
+def as_of(participant: Participant, cut: date) -> Participant:
+    """The participant as known at a data cut on `cut`: visits after it have not happened yet,
+    events starting after it are unknown, events still open on it are unresolved, and a
+    participation that ends later is ``ongoing``. A missed visit is known once its target day
+    has passed."""
+    if participant.end_on is not None and participant.end_on <= cut:
+        return participant
+    baseline = participant.baseline_date
+
+    def known(v: SimVisit) -> bool:
+        when = v.visit_date or baseline + timedelta(days=v.planned_day)
+        return when <= cut
+
+    events = tuple(adverse.censor(e, cut) for e in participant.adverse_events if e.onset <= cut)
+    transplanted = participant.transplanted_on
+    return replace(
+        participant,
+        visits=tuple(v for v in participant.visits if known(v)),
+        adverse_events=events,
+        transplanted_on=transplanted if transplanted is not None and transplanted <= cut else None,
+        status=ONGOING,
+        end_on=None,
+        end_reason=None,
     )

@@ -23,11 +23,13 @@ from trialdesk.simulate.effect import NO_EFFECT, Effect
 from trialdesk.simulate.followup import (
     COMPLETED,
     DIED,
+    ONGOING,
     WITHDRAWN,
     FollowupParameters,
     Participant,
     simulate_followup,
 )
+from trialdesk.simulate.followup import as_of as cut_at
 from trialdesk.simulate.population import ScreeningPopulation
 
 
@@ -55,6 +57,7 @@ class TrialCounts:
     enrolled: int
     transplanted: int
     completed: int
+    ongoing: int
     withdrawn: int
     died: int
     adverse_events: int
@@ -82,6 +85,7 @@ class VirtualTrial:
             enrolled=len(self.participants),
             transplanted=sum(p.transplanted_on is not None for p in self.participants),
             completed=sum(p.status == COMPLETED for p in self.participants),
+            ongoing=sum(p.status == ONGOING for p in self.participants),
             withdrawn=sum(p.status == WITHDRAWN for p in self.participants),
             died=sum(p.status == DIED for p in self.participants),
             adverse_events=len(events),
@@ -122,16 +126,22 @@ def simulate_trial(
     start: date = DEFAULT_START,
     population: ScreeningPopulation | None = None,
     followup: FollowupParameters | None = None,
+    as_of: date | None = None,
 ) -> VirtualTrial:
     """Screen `n_candidates`, enrol up to `target` (default: the protocol's target enrolment)
-    and follow every participant for the protocol's schedule. Deterministic in `seed`."""
+    and follow every participant for the protocol's schedule. Deterministic in `seed`.
+
+    With `as_of`, the trial as known at a data cut on that date: candidates screened later are
+    left out and participants' data end there (`trialdesk.simulate.followup.as_of`)."""
     protocol = protocol or builtin_protocol()
     target = protocol.target_enrollment if target is None else target
     if target < 0:
         raise ValueError(f"target: {target!r} is not a number of participants >= 0")
     candidates = generate_candidates(n_candidates, seed, start=start, population=population)
+    if as_of is not None:
+        candidates = [c for c in candidates if c.screening_date <= as_of]
     screened = screen_candidates(candidates, protocol, target)
-    participants = tuple(
+    followed = (
         simulate_followup(
             s.candidate,
             s.usubjid,
@@ -144,4 +154,5 @@ def simulate_trial(
         for s in screened
         if s.usubjid is not None
     )
+    participants = tuple(p if as_of is None else cut_at(p, as_of) for p in followed)
     return VirtualTrial(protocol, seed, effect, tuple(screened), participants)
