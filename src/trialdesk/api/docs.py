@@ -70,7 +70,7 @@ def render_docs(spec: dict[str, Any], openapi_url: str) -> str:
         f"<h1>{escape(info.get('title', ''))} {escape(info.get('version', ''))}</h1>"
         f"<p>{escape(info.get('description', ''))}</p>"
         f'<p>Machine-readable: <a href="{escape(openapi_url)}">{escape(openapi_url)}</a>. '
-        "Every error answer has the body <code>{\"error\": {code, message, field, details}}"
+        'Every error answer has the body <code>{"error": {code, message, field, details}}'
         "</code>.</p>"
         f"{sections}</body></html>"
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,6 +19,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from trialdesk.services.errors import ServiceError, Unauthenticated
 
 log = logging.getLogger("trialdesk.api")
 
@@ -69,11 +71,15 @@ def error_response(
     message: str,
     field: str | None = None,
     details: Sequence[ErrorDetail] = (),
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    body = ErrorBody(error=ErrorInfo(code=code, message=message, field=field, details=details))
+    body = ErrorBody(
+        error=ErrorInfo(code=code, message=message, field=field, details=list(details))
+    )
     return JSONResponse(
-        status_code=status_code, content=body.model_dump(mode="json"), headers=headers
+        status_code=status_code,
+        content=body.model_dump(mode="json"),
+        headers=dict(headers) if headers else None,
     )
 
 
@@ -110,6 +116,18 @@ async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, exc.code, exc.message, exc.field, headers=exc.headers)
 
 
+async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
+    # Services decide the status (RuleViolation: 422, or 409 when it conflicts with the current
+    # state; NotFound 404; Forbidden 403; StaleVersion 409; Unauthenticated 401) and the rule code.
+    assert isinstance(exc, ServiceError)
+    headers = (
+        {"WWW-Authenticate": f'Bearer realm="trialdesk", error="{exc.rule}"'}
+        if isinstance(exc, Unauthenticated)
+        else None
+    )
+    return error_response(exc.status, exc.rule, exc.message, exc.field, headers=headers)
+
+
 async def _on_request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = _validation_details(exc.errors())
@@ -119,9 +137,7 @@ async def _on_request_validation(request: Request, exc: Exception) -> JSONRespon
     )
     if len(details) > 1:
         message += f" (and {len(details) - 1} more problem(s))"
-    return error_response(
-        422, "invalid_request", message, first.field if first else None, details
-    )
+    return error_response(422, "invalid_request", message, first.field if first else None, details)
 
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -144,8 +160,9 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers; domain (services) exceptions are added by `domain_errors`."""
+    """Register the handlers: API refusals, service refusals, bad requests, the rest."""
     app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(ServiceError, _on_service_error)
     app.add_exception_handler(RequestValidationError, _on_request_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_unexpected)

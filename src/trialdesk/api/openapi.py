@@ -58,5 +58,5 @@ DESCRIPTION = (
     "`Authorization: Bearer <token>`. Changes to an existing record need `If-Match: <version>` "
     "(the `ETag` of the GET) and a `reason`; a stale version is refused with 409. Records are "
     "voided, never deleted. Lists take `limit`/`offset` and answer `{items, total, limit, "
-    "offset}`. Every refusal has the body `{\"error\": {code, message, field, details}}`."
+    'offset}`. Every refusal has the body `{"error": {code, message, field, details}}`.'
 )

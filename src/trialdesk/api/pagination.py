@@ -1,27 +1,22 @@
-"""Pagination of list endpoints: `?limit=&offset=` in, `{items, total, limit, offset}` out."""
+"""Pagination of list endpoints: `?limit=&offset=` in, `{items, total, limit, offset}` out.
+
+Paged services (participants, measurements, adverse events …) page in the database; the short
+per-participant lists (consents, visits, doses …) come whole from their service and are cut here
+so that every list endpoint answers the same shape.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, TypeVar
 
-from fastapi import Query
-from pydantic import BaseModel, Field
+from fastapi import Depends, Query
+
+from trialdesk.services.listing import DEFAULT_LIMIT, MAX_LIMIT
+from trialdesk.services.views import Page
 
 T = TypeVar("T")
-
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
-
-
-class Page(BaseModel, Generic[T]):
-    """One page of a list, with the total count so that a client can page through it."""
-
-    items: list[T]
-    total: int = Field(ge=0, description="Number of records matching the request, all pages")
-    limit: int = Field(ge=1, description="Page size requested")
-    offset: int = Field(ge=0, description="Records skipped before this page")
 
 
 @dataclass(frozen=True)
@@ -39,5 +34,10 @@ def page_params(
     return PageParams(limit=limit, offset=offset)
 
 
-def make_page(items: Sequence[T], total: int, params: PageParams) -> Page[T]:
-    return Page[T](items=list(items), total=total, limit=params.limit, offset=params.offset)
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+def page_of(items: Sequence[T], params: PageParams) -> Page[T]:
+    """One page cut from a whole list."""
+    chunk = list(items[params.offset : params.offset + params.limit])
+    return Page[T](items=chunk, total=len(items), limit=params.limit, offset=params.offset)

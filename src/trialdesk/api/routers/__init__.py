@@ -2,4 +2,40 @@
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from trialdesk.api.routers import (
+    adverse_events,
+    audit,
+    auth,
+    consent,
+    deviations,
+    dosing,
+    enrollment,
+    itt,
+    measurements,
+    participants,
+    queries,
+    screening,
+    sites,
+    transplantation,
+    users,
+    visits,
+)
+
+ROUTERS: list[APIRouter] = [
+    auth.router,
+    sites.router,
+    users.router,
+    participants.router,
+    consent.router,
+    screening.router,
+    enrollment.router,
+    visits.router,
+    measurements.router,
+    itt.router,
+    dosing.router,
+    transplantation.router,
+    adverse_events.router,
+    deviations.router,
+    queries.router,
+    audit.router,
+]

@@ -1,0 +1,35 @@
+"""The audit trail: the history of any record (who, when, old → new, why) and verification of
+the hash chain."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from trialdesk.api.deps import ActorDep, SessionDep
+from trialdesk.api.openapi import READ_ERRORS
+from trialdesk.api.pagination import PageDep, page_of
+from trialdesk.services.records import record_history, verify_audit_trail
+from trialdesk.services.views import AuditEntryView, ChainReportView, Page
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+@router.get(
+    "/verify",
+    summary="Recompute the hash chain; names the first altered, removed or reordered entry",
+    responses=READ_ERRORS,
+)
+def get_verify(session: SessionDep, actor: ActorDep) -> ChainReportView:
+    return verify_audit_trail(session, actor)
+
+
+@router.get(
+    "/{table}/{record_id}",
+    summary="Audit history of one record, oldest first",
+    responses=READ_ERRORS,
+)
+def get_record_history(
+    table: str, record_id: int, session: SessionDep, actor: ActorDep, page: PageDep
+) -> Page[AuditEntryView]:
+    """`table` is the record's table, e.g. measurements, adverse_events, participants."""
+    return page_of(record_history(session, actor, table, record_id), page)

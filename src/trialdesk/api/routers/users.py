@@ -1,0 +1,125 @@
+"""User accounts, roles and site membership (administrators; a user may read their own)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+from pydantic import Field
+
+from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
+from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
+from trialdesk.api.pagination import PageDep
+from trialdesk.api.schemas import Body, Change
+from trialdesk.services.accounts import (
+    create_user,
+    get_user,
+    list_users,
+    set_password,
+    update_user,
+)
+from trialdesk.services.views import Page, UserView
+from trialdesk.store.enums import Role
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+class UserCreate(Body):
+    username: str = Field(description="2–64 lower-case letters, digits, '.', '_' or '-'")
+    full_name: str
+    password: str = Field(description="Checked against the password policy")
+    roles: list[Role] = Field(min_length=1)
+    site_codes: list[str] = Field(default_factory=list)
+    email: str | None = None
+
+
+class UserChange(Change):
+    full_name: str | None = None
+    email: str | None = None
+    active: bool | None = Field(None, description="false deactivates and revokes all tokens")
+    roles: list[Role] | None = None
+    site_codes: list[str] | None = None
+
+
+class PasswordChange(Body):
+    new_password: str
+    current_password: str | None = Field(
+        None, description="Required when users change their own password"
+    )
+    reason: str = "password change"
+
+
+@router.get("", summary="All users (administrators)", responses=READ_ERRORS)
+def get_users(session: SessionDep, actor: ActorDep, page: PageDep) -> Page[UserView]:
+    return list_users(session, actor, limit=page.limit, offset=page.offset)
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, summary="Create a user", responses=CREATE_ERRORS
+)
+def post_user(body: UserCreate, session: SessionDep, actor: ActorDep) -> UserView:
+    return create_user(
+        session,
+        actor,
+        username=body.username,
+        full_name=body.full_name,
+        password=body.password,
+        roles=body.roles,
+        site_codes=body.site_codes,
+        email=body.email,
+    )
+
+
+@router.get(
+    "/{user_id}", summary="One user (administrators, or the user themself)", responses=READ_ERRORS
+)
+def get_one_user(
+    user_id: int, session: SessionDep, actor: ActorDep, response: Response
+) -> UserView:
+    view = get_user(session, actor, user_id)
+    set_etag(response, view.version)
+    return view
+
+
+@router.patch("/{user_id}", summary="Change an account (If-Match; reason)", responses=WRITE_ERRORS)
+def patch_user(
+    user_id: int,
+    body: UserChange,
+    session: SessionDep,
+    actor: ActorDep,
+    version: VersionDep,
+    response: Response,
+) -> UserView:
+    view = update_user(
+        session,
+        actor,
+        user_id,
+        expected_version=version,
+        reason=body.reason or "",
+        full_name=body.full_name,
+        email=body.email,
+        active=body.active,
+        roles=body.roles,
+        site_codes=body.site_codes,
+    )
+    set_etag(response, view.version)
+    return view
+
+
+@router.post(
+    "/{user_id}/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Set a password (own, with the current one; or any, as administrator)",
+    responses=error_responses(401, 403, 404, 422),
+)
+def post_password(
+    user_id: int, body: PasswordChange, session: SessionDep, actor: ActorDep
+) -> Response:
+    """Revokes every token of the user: they sign in again with the new password."""
+    set_password(
+        session,
+        actor,
+        user_id,
+        body.new_password,
+        current_password=body.current_password,
+        reason=body.reason,
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,110 @@
+"""Visits of the protocol's schedule: done (with date, window-checked) or missed."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Response, status
+from pydantic import Field
+
+from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
+from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
+from trialdesk.api.pagination import PageDep, page_of
+from trialdesk.api.routers._voiding import add_void_route
+from trialdesk.api.schemas import Body, Change
+from trialdesk.services.views import Page, VisitView
+from trialdesk.services.visits import list_visits, record_missed_visit, record_visit, update_visit
+
+router = APIRouter(tags=["visits"])
+
+
+class VisitCreate(Body):
+    code: str = Field(description="Visit code of the schedule, e.g. SCR, BL, M3")
+    visit_date: date
+    notes: str | None = None
+
+
+class MissedVisit(Body):
+    code: str
+    reason: str = Field(description="Why the visit did not take place")
+
+
+class VisitChange(Change):
+    visit_date: date | None = None
+    notes: str | None = None
+
+
+@router.get(
+    "/participants/{participant_id}/visits",
+    summary="Recorded visits (with study day from baseline)",
+    responses=READ_ERRORS,
+)
+def get_visits(
+    participant_id: int, session: SessionDep, actor: ActorDep, page: PageDep
+) -> Page[VisitView]:
+    return page_of(list_visits(session, actor, participant_id), page)
+
+
+@router.post(
+    "/participants/{participant_id}/visits",
+    status_code=status.HTTP_201_CREATED,
+    summary="Record a visit that took place (outside its window → automatic deviation)",
+    responses=CREATE_ERRORS,
+)
+def post_visit(
+    participant_id: int,
+    body: VisitCreate,
+    session: SessionDep,
+    actor: ActorDep,
+    response: Response,
+) -> VisitView:
+    view = record_visit(session, actor, participant_id, **body.model_dump())
+    set_etag(response, view.version)
+    return view
+
+
+@router.post(
+    "/participants/{participant_id}/missed-visits",
+    status_code=status.HTTP_201_CREATED,
+    summary="Record that a scheduled visit did not take place",
+    responses=CREATE_ERRORS,
+)
+def post_missed_visit(
+    participant_id: int,
+    body: MissedVisit,
+    session: SessionDep,
+    actor: ActorDep,
+    response: Response,
+) -> VisitView:
+    view = record_missed_visit(session, actor, participant_id, code=body.code, reason=body.reason)
+    set_etag(response, view.version)
+    return view
+
+
+@router.patch(
+    "/visits/{visit_id}",
+    summary="Correct a visit's date or notes (If-Match; reason; windows re-checked)",
+    responses=WRITE_ERRORS,
+)
+def patch_visit(
+    visit_id: int,
+    body: VisitChange,
+    session: SessionDep,
+    actor: ActorDep,
+    version: VersionDep,
+    response: Response,
+) -> VisitView:
+    view = update_visit(
+        session,
+        actor,
+        visit_id,
+        expected_version=version,
+        reason=body.reason or "",
+        visit_date=body.visit_date,
+        notes=body.notes,
+    )
+    set_etag(response, view.version)
+    return view
+
+
+add_void_route(router, "/visits", "visits", "visit")
