@@ -23,3 +23,8 @@ def as_int(value: Any) -> int:
 def is_missing(value: Any) -> bool:
     """True for None, NaN, NaT and pandas NA."""
     return bool(pd.isna(value)) if not isinstance(value, list | tuple) else False
+
+
+def as_timestamp(value: Any) -> pd.Timestamp:
+    """A pandas cell holding a date as a Timestamp."""
+    return pd.Timestamp(value)

@@ -9,7 +9,8 @@ are computed here with the formulas of `trialdesk.derive`:
 - HOMA1-IR from fasting glucose and fasting insulin of the same visit (`compute_homa_ir`;
   Matthews 1985);
 - insulin U/kg/day from the daily dose and the weight of the same visit
-  (`compute_daily_insulin_dose_per_kg`; Bhansali 2009).
+  (`compute_daily_insulin_dose_per_kg`; Bhansali 2009); a weight up to 90 days older is carried
+  when the visit has none (reported as a data issue).
 
 Derived elements that arrive already computed in ``measurements`` (kitt, homa_ir, bmi) are not
 used: deriving them here from the source values keeps one formula for every report.
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from trialdesk.analysis._values import as_float
+from trialdesk.analysis._values import as_float, as_timestamp
 from trialdesk.analysis.params import MEASURED_ELEMENTS, PARAMS, PARAMS_BY_CODE
 from trialdesk.analysis.sources import SourceFrames
 from trialdesk.derive import (
@@ -162,27 +163,71 @@ def derive_param_homa_ir(measured: pd.DataFrame) -> tuple[pd.DataFrame, list[Der
     return _raw(rows), issues
 
 
+#: How far back a body weight may be carried to normalise an insulin dose (days). Weight
+#: changes slowly; 90 days covers the gap between two scheduled visits (assumption, stated in
+#: the report's data issues whenever used).
+WEIGHT_CARRY_DAYS = 90
+
+
+def _all_weights(frames: SourceFrames, measured: pd.DataFrame) -> pd.DataFrame:
+    """Every recorded body weight (measurements and dosing records) with its date and visit."""
+    from_measurements = measured.loc[
+        measured["PARAMCD"] == "WEIGHT", ["USUBJID", "VISIT", "ADT", "AVAL"]
+    ]
+    dosing = frames.dosing[frames.dosing["weight_kg"].notna()]
+    from_dosing = pd.DataFrame(
+        {
+            "USUBJID": dosing["usubjid"],
+            "VISIT": dosing["visit"],
+            "ADT": dosing["date"],
+            "AVAL": dosing["weight_kg"],
+        }
+    )
+    # Dosing weights first: on the same date the measured (vital-signs) weight is preferred.
+    parts = [p for p in (from_dosing, from_measurements) if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=["USUBJID", "VISIT", "ADT", "AVAL"])
+    return pd.concat(parts, ignore_index=True).sort_values("ADT", kind="stable")
+
+
+def _weight_for(
+    weights: pd.DataFrame, usubjid: str, visit: str, when: pd.Timestamp
+) -> tuple[float, str | None]:
+    """The weight of that visit, else the latest within WEIGHT_CARRY_DAYS before (with a note)."""
+    own = weights[(weights["USUBJID"] == usubjid)]
+    same = own[own["VISIT"] == visit]
+    if len(same):
+        return as_float(same["AVAL"].iloc[-1]), None
+    earlier = own[
+        (own["ADT"] <= when) & (own["ADT"] >= when - pd.Timedelta(days=WEIGHT_CARRY_DAYS))
+    ]
+    if len(earlier):
+        last = earlier.iloc[-1]
+        days = (when - last["ADT"]).days
+        note = f"no weight at this visit; weight of {last['VISIT']} ({days} days earlier) used"
+        return as_float(last["AVAL"]), note
+    return math.nan, f"no body weight at this visit or in the {WEIGHT_CARRY_DAYS} days before"
+
+
 def derive_param_insulin_per_kg(
     frames: SourceFrames, measured: pd.DataFrame
 ) -> tuple[pd.DataFrame, list[DerivationIssue]]:
-    """Insulin U/kg/day: the visit's daily dose over the weight recorded at that visit.
+    """Insulin U/kg/day: the visit's daily dose over the body weight of that visit.
 
     The weight is the dosing record's own ``weight_kg`` when given, else the body weight
-    measured at the same visit; with neither, the value is missing and an issue is reported.
+    measured at the same visit, else the latest weight recorded up to `WEIGHT_CARRY_DAYS`
+    before (reported as an issue); with none, the value is missing and an issue is reported.
     """
-    weights = _latest(measured, "WEIGHT")["AVAL"]
+    weights = _all_weights(frames, measured)
     rows: list[dict[str, object]] = []
     issues: list[DerivationIssue] = []
     for d in frames.dosing.sort_values("date").itertuples(index=False):
-        weight = as_float(d.weight_kg)
+        weight, note = as_float(d.weight_kg), None
         if math.isnan(weight):
-            weight = as_float(weights.get((d.usubjid, d.visit), math.nan))
+            weight, note = _weight_for(weights, str(d.usubjid), str(d.visit), as_timestamp(d.date))
+        if note:
+            issues.append(DerivationIssue(str(d.usubjid), "INSDOSKG", str(d.visit), note))
         if math.isnan(weight):
-            issues.append(
-                DerivationIssue(
-                    str(d.usubjid), "INSDOSKG", str(d.visit), "no body weight at this visit"
-                )
-            )
             continue
         try:
             value = compute_daily_insulin_dose_per_kg(as_float(d.insulin_u_per_day), weight)

@@ -29,21 +29,28 @@ LANDSCAPE = (11.0, 7.5)
 _BLUE, _GREY, _RED, _GREEN = "#1f4e79", "#9aa5b1", "#b03a2e", "#2e7d32"
 
 
-def figure_png(figure: Figure, dpi: int = 110) -> bytes:
-    """The figure as PNG bytes."""
+def figure_png(figure: Figure, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes (the figures lay themselves out: no second "tight" pass)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
 
 
 def _grid(count: int, title: str) -> tuple[Figure, list[Axes]]:
     cols = min(3, max(count, 1))
     rows = max(1, math.ceil(count / cols))
-    figure = Figure(figsize=(LANDSCAPE[0], max(3.2 * rows, 3.6)), layout="constrained")
+    height = max(3.2 * rows, 3.6)
+    figure = Figure(figsize=(LANDSCAPE[0], height))
+    # Fixed margins (in inches, converted to fractions) instead of constrained layout, which
+    # measures every tick label twice per render and triples the drawing time of a grid.
+    figure.subplots_adjust(
+        left=0.06, right=0.985, bottom=0.55 / height, top=1 - 0.8 / height,
+        hspace=0.95 / 3.2 * 1.0, wspace=0.22,
+    )  # fmt: skip
     axes = figure.subplots(rows, cols, squeeze=False).ravel().tolist()
     for extra in axes[count:]:
         extra.set_visible(False)
-    figure.suptitle(title, fontsize=12, fontweight="bold")
+    figure.suptitle(title, fontsize=12, fontweight="bold", y=1 - 0.2 / height)
     return figure, axes[:count]
 
 

@@ -13,6 +13,7 @@ import math
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -130,11 +131,34 @@ def _as_str(frame: str, column: Column, series: pd.Series) -> pd.Series:
     return values
 
 
+def _one_date(value: object) -> pd.Timestamp | None:
+    """A date, datetime or ISO 8601 text as a Timestamp; None when it is none of these.
+
+    Text must be ISO 8601: "31/12/2024" or "12/31/2024" are refused rather than guessed.
+    """
+    if isinstance(value, str):
+        try:
+            return pd.Timestamp(datetime.fromisoformat(value.strip()))
+        except ValueError:
+            return None
+    if isinstance(value, date | np.datetime64):
+        return pd.Timestamp(value)
+    return None
+
+
 def _as_date(frame: str, column: Column, series: pd.Series) -> pd.Series:
-    converted = pd.to_datetime(series, errors="coerce")
-    bad = series[converted.isna() & ~series.astype(object).map(_is_missing)]
-    if len(bad):
-        raise _fail(frame, column, "a date (YYYY-MM-DD)", bad)
+    if pd.api.types.is_datetime64_any_dtype(series):
+        converted = pd.to_datetime(series)
+    else:
+        values = [None if _is_missing(v) else _one_date(v) for v in series.astype(object)]
+        bad = series[
+            [v is None and not _is_missing(s) for v, s in zip(values, series, strict=True)]
+        ]
+        if len(bad):
+            raise _fail(frame, column, "a date (a date object or YYYY-MM-DD text)", bad)
+        converted = pd.to_datetime(pd.Series(values, index=series.index, dtype=object))
+    if getattr(converted.dt, "tz", None) is not None:
+        converted = converted.dt.tz_localize(None)
     return converted.dt.normalize().astype("datetime64[ns]")
 
 

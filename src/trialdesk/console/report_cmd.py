@@ -105,7 +105,7 @@ def render_summary(files: ReportFiles) -> None:
             "see the report's 'Model details and data issues'.[/yellow]"
         )
     for label, path in (("HTML", files.html), ("PDF", files.pdf), ("JSON", files.json)):
-        console.print(f"{label:5} {escape(str(path))}", highlight=False)
+        console.print(f"{label:5} {escape(str(path))}", highlight=False, soft_wrap=True)
 
 
 def report(

@@ -22,7 +22,8 @@ from trialdesk.analysis.results import StudyResults
 from trialdesk.analysis.tables import ReportTable
 
 A4_LANDSCAPE = (11.69, 8.27)
-_ROWS_PER_PAGE = 24
+_LISTING_WIDTH = 175  # characters of 7 pt monospace across a landscape A4 page
+_LINES_PER_PAGE = 52
 _LINE = 0.026  # height of one text line in page fractions at 9 pt
 
 
@@ -44,34 +45,61 @@ def _text_pages(title: str, paragraphs: list[str], width: int = 150) -> Iterator
     yield page
 
 
-def _wrap_cell(cell: str, width: int) -> str:
-    return "\n".join(textwrap.wrap(cell, width)) if len(cell) > width else cell
+def _column_widths(table: ReportTable, total: int) -> list[int]:
+    """Character widths: each column's longest cell, the widest shrunk until the row fits."""
+    widths = [
+        max([len(h), *(len(row[i]) for row in table.rows)], default=len(h))
+        for i, h in enumerate(table.columns)
+    ]
+    gaps = 2 * (len(widths) - 1)
+    while sum(widths) + gaps > total and max(widths) > 12:
+        widest = widths.index(max(widths))
+        widths[widest] -= 1
+    return widths
+
+
+def _listing_row(cells: list[str], widths: list[int], numeric: list[bool]) -> list[str]:
+    wrapped = [textwrap.wrap(c, w) or [""] for c, w in zip(cells, widths, strict=True)]
+    height = max(len(w) for w in wrapped)
+    lines = []
+    for k in range(height):
+        parts = []
+        for column, (cell, w) in enumerate(zip(wrapped, widths, strict=True)):
+            text = cell[k] if k < len(cell) else ""
+            right = numeric[column] if column < len(numeric) else False
+            parts.append(text.rjust(w) if right else text.ljust(w))
+        lines.append("  ".join(parts).rstrip())
+    return lines
+
+
+def listing_lines(table: ReportTable, total: int = _LISTING_WIDTH) -> tuple[list[str], list[str]]:
+    """The table as a fixed-width listing (as statistical software prints): header, body."""
+    widths = _column_widths(table, total)
+    header = _listing_row(table.columns, widths, table.numeric)
+    rule = ["-" * min(total, sum(widths) + 2 * (len(widths) - 1))]
+    body = [line for row in table.rows for line in _listing_row(row, widths, table.numeric)]
+    return header + rule, body or ["None."]
 
 
 def _table_pages(table: ReportTable) -> Iterator[Figure]:
-    rows = table.rows or [["None."] + [""] * (len(table.columns) - 1)]
-    chunks = [rows[i : i + _ROWS_PER_PAGE] for i in range(0, len(rows), _ROWS_PER_PAGE)]
-    width = max(12, 150 // max(len(table.columns), 1))
+    """A monospaced listing, continued on as many pages as needed, the note at the end."""
+    header, body = listing_lines(table)
+    chunks = [body[i : i + _LINES_PER_PAGE] for i in range(0, len(body), _LINES_PER_PAGE)]
     for number, chunk in enumerate(chunks):
         suffix = f" (continued {number + 1}/{len(chunks)})" if number else ""
         page = _page(table.title + suffix)
-        ax = page.add_axes((0.04, 0.08, 0.92, 0.82))
-        ax.axis("off")
-        cells = [[_wrap_cell(c, width) for c in row] for row in chunk]
-        header = [_wrap_cell(c, width) for c in table.columns]
-        drawn = ax.table(cellText=cells, colLabels=header, loc="upper center", cellLoc="left")
-        drawn.auto_set_font_size(False)
-        drawn.set_fontsize(7 if len(table.columns) > 6 else 8)
-        drawn.auto_set_column_width(list(range(len(table.columns))))
-        for (row, _col), cell in drawn.get_celld().items():
-            lines = max(1, cell.get_text().get_text().count("\n") + 1)
-            cell.set_height(0.03 * lines)
-            if row == 0:
-                cell.set_facecolor("#f0f4f8")
-                cell.set_text_props(fontweight="bold")
+        page.text(
+            0.04,
+            0.89,
+            "\n".join(header + chunk),
+            family="monospace",
+            fontsize=7,
+            va="top",
+            linespacing=1.25,
+        )
         if table.note and number == len(chunks) - 1:
             page.text(
-                0.05, 0.04, "\n".join(textwrap.wrap(table.note, 170)), fontsize=7.5, color="#57606a"
+                0.04, 0.03, "\n".join(textwrap.wrap(table.note, 170)), fontsize=7.5, color="#57606a"
             )
         yield page
 

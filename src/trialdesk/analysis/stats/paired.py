@@ -4,8 +4,10 @@
   ``scipy.stats.ttest_rel(followup, baseline)``: t = mean(d) / (SD(d) / sqrt(n)), n - 1 df.
 - Wilcoxon signed-rank test (Wilcoxon 1945) on d = followup - baseline with
   ``scipy.stats.wilcoxon``: zero differences are dropped (Wilcoxon's original method, the
-  scipy default); the p-value is exact for small samples without ties or zeros and uses the
-  normal approximation otherwise (scipy ``method="auto"``). The Hodges-Lehmann estimate
+  scipy default). scipy's ``method="auto"`` gives the exact null distribution when there are no
+  ties or zeros and n <= 50; with ties or zeros and n <= 13, the exact distribution of all 2^n
+  sign changes (a complete permutation test); otherwise the normal approximation with
+  continuity correction. The Hodges-Lehmann estimate
   (median of the Walsh averages) is given beside it as the matching location estimate.
 
 Only participants with both values enter (complete pairs); the mixed model
@@ -97,7 +99,7 @@ def compute_paired_tests(
 
     >>> r = compute_paired_tests([8.0, 9.0, 7.5, 8.5, 10.0], [7.0, 8.5, 7.5, 7.0, 9.0])
     >>> round(r.mean_change, 2), round(r.t, 3), r.df
-    (-0.8, -2.954, 4)
+    (-0.8, -3.138, 4)
     """
     b, f = _pairs(baseline, followup)
     d = f - b

@@ -150,7 +150,7 @@ def list_saes(adae: pd.DataFrame) -> pd.DataFrame:
             "AE id": serious["AESPID"],
             "Term": serious["AETERM"],
             "Onset": serious["ASTDT"].dt.strftime("%Y-%m-%d"),
-            "Study day": serious["ASTDY"],
+            "Study day": serious["ASTDY"].astype("Int64"),
             "Resolved": serious["AENDT"].dt.strftime("%Y-%m-%d").fillna("—"),
             "Grade": serious["ATOXGRN"],
             "Seriousness criteria": criteria,
