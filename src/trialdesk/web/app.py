@@ -13,20 +13,33 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from trialdesk.web.csrf import CsrfSigner
-from trialdesk.web.pages import auth, screening
+from trialdesk.web.pages import (
+    audit,
+    auth,
+    dashboard,
+    participants,
+    queries,
+    records,
+    screening,
+    visits,
+)
 from trialdesk.web.settings import WebSettings
 from trialdesk.web.templating import STATIC_DIR
 
 router = APIRouter(include_in_schema=False)
-for _module in (auth, screening):
+for _module in (auth, dashboard, screening, participants, visits, records, queries, audit):
     router.include_router(_module.router)
 
 
 def mount(app: FastAPI, settings: WebSettings | None = None) -> FastAPI:
-    """Serve the web pages from `app` (which must come from `trialdesk.api.create_app`)."""
+    """Serve the web pages from `app` (which must come from `trialdesk.api.create_app`, which
+    calls this already). Calling it again only replaces the settings (tests use that to fix
+    the secret key)."""
     settings = settings or WebSettings.from_env()
     app.state.web_settings = settings
     app.state.web_csrf = CsrfSigner(settings.secret_key)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.include_router(router)
+    if not getattr(app.state, "web_mounted", False):
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+        app.include_router(router)
+        app.state.web_mounted = True
     return app

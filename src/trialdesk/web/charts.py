@@ -118,7 +118,7 @@ class _Frame:
 def _axes(chart: Chart, f: _Frame) -> list[str]:
     bottom = f.top + f.plot_h
     right = f.left + f.plot_w
-    out = [f'<g class="grid">']
+    out = ['<g class="grid">']
     for y in f.y_ticks:
         out.append(f'<line x1="{f.left}" x2="{right}" y1="{f.py(y)}" y2="{f.py(y)}"/>')
     out.append("</g>")

@@ -52,7 +52,9 @@ class CsrfSigner:
     def token(self, nonce: str, binding: str) -> str:
         return self._serializer.dumps([nonce, binding])
 
-    def check(self, cookie_nonce: str | None, submitted: str | None, binding: str) -> CsrfFailure | None:
+    def check(
+        self, cookie_nonce: str | None, submitted: str | None, binding: str
+    ) -> CsrfFailure | None:
         """None when the token is good, else the reason it is not."""
         if not cookie_nonce:
             return CsrfFailure("the browser sent no CSRF cookie (are cookies blocked?)")

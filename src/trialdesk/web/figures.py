@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from markupsafe import Markup
+
 from trialdesk.derive.itt import KITT_WINDOW_MIN
 from trialdesk.web.charts import Chart, Point, Reference, Series, nice_ticks, render_chart
-
-from markupsafe import Markup
 
 
 def enrollment_chart(enrolled_on: Sequence[date], target: int, today: date) -> Markup:
@@ -21,8 +21,10 @@ def enrollment_chart(enrolled_on: Sequence[date], target: int, today: date) -> M
     end = max(today, days[-1]) if days else today + timedelta(days=30)
     if end <= start:
         end = start + timedelta(days=1)
-    steps = [Point(float(d.toordinal()), float(i + 1), f"{d.isoformat()}: {i + 1} enrolled")
-             for i, d in enumerate(days)]
+    steps = [
+        Point(float(d.toordinal()), float(i + 1), f"{d.isoformat()}: {i + 1} enrolled")
+        for i, d in enumerate(days)
+    ]
     series = Series(
         "Enrolled",
         (Point(float(start.toordinal()), 0.0, f"{start.isoformat()}: 0"), *steps),
@@ -139,8 +141,11 @@ def trajectory_chart(
     series = Series(
         label,
         tuple(
-            Point(float(v.study_day), v.value, f"{v.visit_code} (day {v.study_day}): "
-                  f"{v.value:g} {unit}")
+            Point(
+                float(v.study_day),
+                v.value,
+                f"{v.visit_code} (day {v.study_day}): {v.value:g} {unit}",
+            )
             for v in ordered
         ),
     )

@@ -7,6 +7,11 @@ height, KITT ← the ITT glucose samples), exactly as the eligibility evaluator 
 
 Form names: ``<element>`` for the value, ``<element>_unit`` for the unit chosen from the
 element's accepted units, ``<element>_<minute>`` for each ITT glucose sample.
+
+Inclusion 1 (written informed consent) is not a yes/no box: it is the consent record itself
+(form version and date signed), because consent must precede every trial procedure, screening
+included (ICH E6(R2) 4.8.8), and the services judge it from that record. The live verdict counts
+it as given when both are filled in and the consent date is not after the screening date.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ ITT_SAMPLE_MINUTES: tuple[int, ...] = (0, 3, 6, 9, 12, 15)
 1992;9:432; see `trialdesk.derive.itt`)."""
 
 YES, NO = "yes", "no"
+CONSENT_ELEMENT = "informed_consent"
+CONSENT_FIELDS = ("consent_form_version", "consent_date")
 
 
 @dataclass(frozen=True)
@@ -44,7 +51,7 @@ class FormField:
 
     @property
     def kind(self) -> str:
-        return self.element.kind.value
+        return "consent" if self.name == CONSENT_ELEMENT else self.element.kind.value
 
     @property
     def units(self) -> list[str]:
@@ -52,7 +59,8 @@ class FormField:
 
     @property
     def default_unit(self) -> str | None:
-        return self.element.canonical_unit or (self.element.units[0] if self.element.units else None)
+        units = self.element.units
+        return self.element.canonical_unit or (units[0] if units else None)
 
     @property
     def choices(self) -> list[str]:
@@ -66,6 +74,8 @@ class FormField:
     def input_names(self) -> list[str]:
         """Every form name this field reads (to keep what was typed on a re-render)."""
         kind = self.element.kind
+        if self.name == CONSENT_ELEMENT:
+            return list(CONSENT_FIELDS)
         if kind is ElementKind.SERIES:
             return [f"{self.name}_{m}" for m in ITT_SAMPLE_MINUTES] + [f"{self.name}_unit"]
         if kind is ElementKind.QUANTITY:
@@ -129,6 +139,11 @@ def raw_from_form(form: Mapping[str, Any], fields: Iterable[FormField]) -> dict[
     raw: dict[str, Any] = {}
     for f in fields:
         kind = f.element.kind
+        if f.name == CONSENT_ELEMENT:
+            consent = consent_given(form)
+            if consent is not None:
+                raw[f.name] = YES if consent else NO
+            continue
         if kind is ElementKind.SERIES:
             samples = {
                 str(m): _text(form, f"{f.name}_{m}")
@@ -148,6 +163,41 @@ def raw_from_form(form: Mapping[str, Any], fields: Iterable[FormField]) -> dict[
     return raw
 
 
+def _iso(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def consent_given(form: Mapping[str, Any]) -> bool | None:
+    """True when the consent record is complete and dated on or before the screening date;
+    None while it is incomplete (the criterion is then "missing")."""
+    version, signed = _text(form, "consent_form_version"), _iso(_text(form, "consent_date"))
+    if not version or signed is None:
+        return None
+    screened = _iso(_text(form, "screening_date"))
+    return screened is None or signed <= screened
+
+
+def consent_errors(form: Mapping[str, Any]) -> dict[str, str]:
+    """Reasons to refuse what was typed in the consent fields (a half-filled record is fine
+    while typing; an unreadable or late date is not)."""
+    errors: dict[str, str] = {}
+    text = _text(form, "consent_date")
+    signed = _iso(text)
+    if text and signed is None:
+        errors["consent_date"] = f"{text!r} is not a date (YYYY-MM-DD)"
+    screened = _iso(_text(form, "screening_date"))
+    if signed and screened and signed > screened:
+        errors["consent_date"] = (
+            f"consent signed on {signed.isoformat()}, after the screening date "
+            f"{screened.isoformat()}: consent must come before any screening procedure "
+            "(ICH E6(R2) 4.8.8)"
+        )
+    return errors
+
+
 @dataclass
 class LiveEvaluation:
     """The verdict on what has been entered so far, and the reason for each rejected field.
@@ -158,6 +208,7 @@ class LiveEvaluation:
 
     result: EligibilityResult
     errors: dict[str, str] = field(default_factory=dict)
+    warnings: dict[str, str] = field(default_factory=dict)  # soft limits: saved with a query
 
     @property
     def status(self) -> str:

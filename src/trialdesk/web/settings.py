@@ -14,6 +14,21 @@ COOKIE_SECURE_ENV = "TRIALDESK_COOKIE_SECURE"
 MIN_SECRET_LENGTH = 32
 
 
+_PROCESS_KEY: list[str] = []
+
+
+def _process_key() -> str:
+    """One random key per process (warned about once)."""
+    if not _PROCESS_KEY:
+        log.warning(
+            "%s is not set: using a random key for this process (open forms must be reloaded "
+            "after a restart; set it when running several workers)",
+            SECRET_KEY_ENV,
+        )
+        _PROCESS_KEY.append(secrets.token_urlsafe(48))
+    return _PROCESS_KEY[0]
+
+
 @dataclass(frozen=True)
 class WebSettings:
     """What the web pages need besides the database.
@@ -40,13 +55,6 @@ class WebSettings:
 
     @classmethod
     def from_env(cls) -> WebSettings:
-        key = os.environ.get(SECRET_KEY_ENV, "").strip()
-        if not key:
-            log.warning(
-                "%s is not set: using a random key for this process (open forms must be "
-                "reloaded after a restart; set it when running several workers)",
-                SECRET_KEY_ENV,
-            )
-            key = secrets.token_urlsafe(48)
+        key = os.environ.get(SECRET_KEY_ENV, "").strip() or _process_key()
         secure = os.environ.get(COOKIE_SECURE_ENV, "0").strip().lower() in {"1", "true", "yes"}
         return cls(secret_key=key, cookie_secure=secure)

@@ -52,8 +52,12 @@ def login_submit(
     try:
         issued = login(session, username.strip(), password)
     except Unauthenticated as exc:
-        context = {"next": safe_next(next), "username": username, "error": _login_error(exc)}
-        context["expired"] = False
+        context = {
+            "next": safe_next(next),
+            "username": username,
+            "error": _login_error(exc),
+            "expired": False,
+        }
         return render(request, "login.html", context, status_code=401)
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(

@@ -9,26 +9,29 @@ error the whole form comes back with everything that was typed.
 from __future__ import annotations
 
 from datetime import date
-from functools import cache
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
-from trialdesk.catalogue import Catalogue
-from trialdesk.eligibility import Evaluator
+from trialdesk.catalogue import ElementKind
+from trialdesk.eligibility import Evaluator, InputError
 from trialdesk.protocol import Protocol
 from trialdesk.services.accounts import list_sites
 from trialdesk.services.actor import Permission
-from trialdesk.services.errors import ServiceError
+from trialdesk.services.editchecks import check_value, limit_check
+from trialdesk.services.errors import ServiceError, ValidationProblem
 from trialdesk.services.study import current_catalogue, current_protocol
 from trialdesk.services.validate import today
+from trialdesk.units.convert import UnitError, convert, quantity
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.routing import WebRoute, WebUser
 from trialdesk.web.screening_form import (
     FieldGroup,
+    FormField,
     LiveEvaluation,
     all_fields,
+    consent_errors,
     evaluate_form,
     raw_from_form,
     screening_groups,
@@ -40,15 +43,20 @@ router = APIRouter(route_class=WebRoute)
 IDENTITY_FIELDS = ("site_code", "full_name", "medical_record_number")
 
 
-@cache
-def _form_for(protocol: Protocol, catalogue: Catalogue) -> tuple[Evaluator, list[FieldGroup]]:
-    return Evaluator(protocol, catalogue), screening_groups(protocol, catalogue)
+_FORMS: dict[int, tuple[Protocol, Evaluator, list[FieldGroup]]] = {}
 
 
 def study_form() -> tuple[Protocol, Evaluator, list[FieldGroup]]:
+    """The evaluator and the form of the study's protocol (built once per protocol object)."""
     protocol = current_protocol()
-    evaluator, groups = _form_for(protocol, current_catalogue())
-    return protocol, evaluator, groups
+    if id(protocol) not in _FORMS:
+        catalogue = current_catalogue()
+        _FORMS[id(protocol)] = (
+            protocol,
+            Evaluator(protocol, catalogue),
+            screening_groups(protocol, catalogue),
+        )
+    return _FORMS[id(protocol)]
 
 
 def _screening_date(form: dict[str, Any]) -> date | None:
@@ -59,9 +67,59 @@ def _screening_date(form: dict[str, Any]) -> date | None:
 
 
 def _evaluate(form: dict[str, Any]) -> tuple[LiveEvaluation, list[FieldGroup], Protocol]:
+    """Judge what was typed: the services' edit checks first (a value beyond a hard limit is
+    refused and counts as not recorded), then the criteria."""
     protocol, evaluator, groups = study_form()
-    raw = raw_from_form(form, all_fields(groups))
-    return evaluate_form(evaluator, raw, "candidate"), groups, protocol
+    fields = all_fields(groups)
+    raw = raw_from_form(form, fields)
+    errors = consent_errors(form)
+    warnings: dict[str, str] = {}
+    for f in fields:
+        if f.name not in raw:
+            continue
+        problem, warning = edit_check(f, raw[f.name], raw.get(f"{f.name}_unit"))
+        if problem:
+            errors[f.name] = problem
+        elif warning:
+            warnings[f.name] = warning
+    kept = {k: v for k, v in raw.items() if k.removesuffix("_unit") not in errors}
+    live = evaluate_form(evaluator, kept, "candidate")
+    live.errors = {**errors, **live.errors}
+    live.warnings = {k: v for k, v in warnings.items() if k not in live.errors}
+    return live, groups, protocol
+
+
+def edit_check(f: FormField, raw: Any, unit: str | None) -> tuple[str | None, str | None]:
+    """(reason refused, soft-limit warning) from the services' edit checks for one field."""
+    kind = f.element.kind
+    if kind not in (ElementKind.QUANTITY, ElementKind.SERIES):
+        return None, None
+    try:
+        if kind is ElementKind.QUANTITY:
+            query = check_value(f.element, raw, unit).query_text
+        else:
+            query = _check_samples(f, raw, unit)
+    except ValidationProblem as exc:
+        return exc.reason, None
+    except InputError:
+        return None, None  # unreadable: the evaluator reports it with its reason
+    if query:
+        return None, f"Outside the expected range: saving raises a data query ({query})"
+    return None, None
+
+
+def _check_samples(f: FormField, samples: dict[str, str], unit: str | None) -> str | None:
+    queries = []
+    for minute, text in samples.items():
+        try:
+            q = quantity(text, unit or "", analyte=f.element.analyte, field=f.name)
+            mmol = float(convert(q, "mmol/L", analyte=f.element.analyte).magnitude)
+        except UnitError:
+            continue  # the evaluator names it
+        _flag, query = limit_check(f.element, mmol, f"{text} {unit} at {minute} min")
+        if query:
+            queries.append(query)
+    return "; ".join(queries) or None
 
 
 def _labels(groups: list[FieldGroup]) -> dict[str, str]:
@@ -95,6 +153,7 @@ def screening_page(
             "labels": _labels(groups),
             "oob": False,
             "field_names": [],
+            "warning_names": [],
         },
         status_code=status_code,
     )
@@ -112,11 +171,13 @@ def new_screening(request: Request, session: DB, user: CurrentUser) -> Response:
 async def evaluate_screening(request: Request, user: CurrentUser) -> Response:
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     live, groups, _protocol = _evaluate(form)
-    names = [f.name for f in all_fields(groups)]
+    fields = all_fields(groups)
+    names = [n for f in fields for n in (f.input_names if f.kind == "consent" else [f.name])]
+    quantities = [f.name for f in fields if f.kind == "quantity"]
     return render(
         request,
         "_screening_result.html",
-        {"live": live, "oob": True, "field_names": names},
+        {"live": live, "oob": True, "field_names": names, "warning_names": quantities},
     )
 
 
@@ -139,7 +200,7 @@ async def save_screening(request: Request, session: DB, user: CurrentUser) -> Re
         return screening_page(request, session, user, form, errors, status_code=422)
     raw = raw_from_form(form, all_fields(groups))
     try:
-        participant_id = save_screening_form(session, user.actor, form, raw, live)
+        participant_id = save_screening_form(session, user.actor, form, raw)
     except ServiceError as exc:
         errors[exc.field or "form"] = exc.message if not exc.field else _reason(exc)
         return screening_page(request, session, user, form, errors, status_code=exc.status)

@@ -1,0 +1,126 @@
+"""The study dashboard: enrollment against target, the screening log with the reasons for
+failure, visits due or overdue in the coming weeks, unresolved data queries and serious adverse
+events awaiting their expedited report. Everything is read through the services, so each user
+sees their own sites only (the enrollment count against the target is study-wide)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from markupsafe import Markup
+from sqlalchemy.orm import Session
+
+from trialdesk.services import (
+    enrollment_summary,
+    get_enrollment,
+    list_adverse_events,
+    list_participants,
+    list_queries,
+    list_screenings,
+    visit_calendar,
+)
+from trialdesk.services.validate import today
+from trialdesk.services.views import (
+    AdverseEventView,
+    CalendarEntry,
+    EnrollmentSummary,
+    ParticipantView,
+    QueryView,
+    ScreeningView,
+)
+from trialdesk.web.casebook import MAX_ROWS
+from trialdesk.web.figures import enrollment_chart
+from trialdesk.web.routing import WebUser
+
+LOOKAHEAD = timedelta(weeks=4)
+ACTIVE = {"screening", "enrolled"}  # participants whose visits are still expected
+
+
+@dataclass(frozen=True)
+class ScreeningLogRow:
+    participant: ParticipantView
+    screening: ScreeningView
+
+    @property
+    def failed(self) -> list[dict[str, object]]:
+        return [c for c in self.screening.result.get("criteria", []) if c.get("satisfied") is False]
+
+    @property
+    def missing(self) -> list[str]:
+        return [str(m) for m in self.screening.result.get("missing", [])]
+
+
+@dataclass(frozen=True)
+class VisitDue:
+    participant: ParticipantView
+    entry: CalendarEntry
+
+
+@dataclass
+class Dashboard:
+    as_of: date
+    summary: EnrollmentSummary
+    chart: Markup
+    screened: int
+    screen_failures: int
+    screening_log: list[ScreeningLogRow] = field(default_factory=list)
+    visits_due: list[VisitDue] = field(default_factory=list)
+    queries: list[QueryView] = field(default_factory=list)
+    saes: list[AdverseEventView] = field(default_factory=list)
+
+
+def build_dashboard(session: Session, user: WebUser, as_of: date | None = None) -> Dashboard:
+    actor = user.actor
+    moment = as_of or today()
+    participants = list_participants(session, actor, limit=MAX_ROWS).items
+    log: list[ScreeningLogRow] = []
+    enrolled_on: list[date] = []
+    due: list[VisitDue] = []
+    for p in participants:
+        screenings = [s for s in list_screenings(session, actor, p.id) if not s.voided]
+        if screenings:
+            log.append(ScreeningLogRow(p, max(screenings, key=lambda s: (s.screened_on, s.id))))
+        enrollment = get_enrollment(session, actor, p.id)
+        if enrollment is not None:
+            enrolled_on.append(enrollment.enrolled_on)
+        if p.status.value in ACTIVE:
+            due += _visits_due(session, user, p, moment)
+    summary = enrollment_summary(session, actor)
+    log.sort(key=lambda r: (r.screening.screened_on, r.participant.study_id), reverse=True)
+    due.sort(key=lambda v: (v.entry.window_end or moment, v.participant.study_id))
+    return Dashboard(
+        as_of=moment,
+        summary=summary,
+        chart=enrollment_chart(enrolled_on, summary.target, moment),
+        screened=len(log),
+        screen_failures=sum(1 for r in log if r.screening.status.value == "ineligible"),
+        screening_log=log,
+        visits_due=due,
+        queries=[
+            q
+            for q in list_queries(session, actor, limit=MAX_ROWS).items
+            if q.status.value != "closed"
+        ],
+        saes=awaiting_expedited_report(session, user),
+    )
+
+
+def _visits_due(
+    session: Session, user: WebUser, p: ParticipantView, moment: date
+) -> list[VisitDue]:
+    calendar = visit_calendar(session, user.actor, p.id, as_of=moment)
+    horizon = moment + LOOKAHEAD
+    return [
+        VisitDue(p, e)
+        for e in calendar.visits
+        if e.status in ("due", "overdue")
+        or (e.status == "upcoming" and e.window_start is not None and e.window_start <= horizon)
+    ]
+
+
+def awaiting_expedited_report(session: Session, user: WebUser) -> list[AdverseEventView]:
+    """Serious adverse events whose expedited report has not been sent, earliest due first."""
+    events = list_adverse_events(session, user.actor, serious=True, limit=MAX_ROWS).items
+    waiting = [e for e in events if e.expedited_reported_on is None and not e.voided]
+    return sorted(waiting, key=lambda e: (e.expedited_report_due or date.max, e.id))

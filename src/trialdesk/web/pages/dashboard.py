@@ -1,0 +1,20 @@
+"""The dashboard page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from trialdesk.web.dashboard import build_dashboard
+from trialdesk.web.deps import DB, CurrentUser
+from trialdesk.web.routing import WebRoute
+from trialdesk.web.templating import render
+
+router = APIRouter(route_class=WebRoute)
+
+
+@router.get("/dashboard")
+def dashboard(request: Request, session: DB, user: CurrentUser) -> Response:
+    if not user.can("read_clinical"):
+        # An administrator's role reads no clinical data (services.actor); say so plainly.
+        return render(request, "dashboard_admin.html", {})
+    return render(request, "dashboard.html", {"d": build_dashboard(session, user)})

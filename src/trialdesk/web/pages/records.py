@@ -1,0 +1,234 @@
+"""Entering and correcting the field-by-field records (dosing, transplantation, adverse events,
+visits) with the declarative forms of `trialdesk.web.records`. A correction sends only the fields
+that changed, with the reason the services require; a refusal comes back next to its field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+from starlette.exceptions import HTTPException
+
+from trialdesk.services import get_adverse_event, get_participant
+from trialdesk.services.errors import ServiceError
+from trialdesk.services.validate import today
+from trialdesk.web.casebook import queries_by_field, unresolved_queries
+from trialdesk.web.deps import DB, CurrentUser
+from trialdesk.web.forms import read_form
+from trialdesk.web.pages.auth import safe_next
+from trialdesk.web.records import (
+    KINDS,
+    SERIOUSNESS,
+    RecordKind,
+    as_text,
+    changed_values,
+    current_checks,
+    current_values,
+    parse,
+    query_fields,
+)
+from trialdesk.web.routing import WebRoute, WebUser
+from trialdesk.web.templating import render
+
+router = APIRouter(route_class=WebRoute)
+
+# Where a service's field name lands on the form (the rest keep their own name).
+FIELD_MAP = {"seriousness": "seriousness", "expected_version": "reason", "visit_code": "back"}
+
+
+def _kind(table: str) -> RecordKind:
+    kind = KINDS.get(table)
+    if kind is None:
+        raise HTTPException(404, f"no form for records of {table!r}")
+    return kind
+
+
+def load_record(session: DB, user: WebUser, kind: RecordKind, pid: int, rid: int) -> Any:
+    view: Any
+    if kind.table == "adverse_events":
+        view = get_adverse_event(session, user.actor, rid)
+    else:
+        assert kind.lister is not None
+        view = next((r for r in kind.lister(session, user.actor, pid) if r.id == rid), None)
+    if view is None or getattr(view, "participant_id", pid) != pid:
+        raise HTTPException(404, f"{kind.title.lower()} {rid} not found for this participant")
+    return view
+
+
+def _back(request: Request, pid: int, value: str | None = None) -> str:
+    target = value or request.query_params.get("back") or ""
+    return safe_next(target) if target else f"/participants/{pid}"
+
+
+@router.get("/participants/{pid}/adverse-events/new")
+def new_adverse_event(request: Request, pid: int) -> Response:
+    return RedirectResponse(f"/participants/{pid}/records/adverse_events/new", status_code=303)
+
+
+@router.get("/participants/{pid}/records/{table}/new")
+def new_record(
+    request: Request, session: DB, user: CurrentUser, pid: int, table: str, visit: str = ""
+) -> Response:
+    kind = _kind(table)
+    participant = get_participant(session, user.actor, pid)
+    defaults = {f.name: today().isoformat() for f in kind.fields if f.kind == "date" and f.required}
+    return _new_page(request, kind, participant, visit, defaults, {}, {}, _back(request, pid))
+
+
+def _new_page(
+    request: Request,
+    kind: RecordKind,
+    participant: Any,
+    visit: str,
+    values: dict[str, str],
+    errors: dict[str, str],
+    checks: dict[str, list[str]],
+    back: str,
+    status_code: int = 200,
+) -> Response:
+    labels = {f.name: f.label for f in kind.fields}
+    return render(
+        request,
+        "record_new.html",
+        {
+            "kind": kind,
+            "participant": participant,
+            "visit_code": visit,
+            "values": values,
+            "errors": errors,
+            "checks": checks,
+            "labels": labels,
+            "back": back,
+        },
+        status_code=status_code,
+    )
+
+
+@router.post("/participants/{pid}/records/{table}/new")
+async def create_record(
+    request: Request, session: DB, user: CurrentUser, pid: int, table: str, visit: str = ""
+) -> Response:
+    kind = _kind(table)
+    if kind.creator is None:
+        raise HTTPException(405, f"{kind.title.lower()} records are not entered here")
+    form = await read_form(request)
+    values = parse(kind, form, editing=False)
+    back = _back(request, pid, form.values.get("back"))
+    if not form.errors:
+        extra = {"visit_code": visit or None} if kind.visit_linked else {}
+        try:
+            kind.creator(session, user.actor, pid, **values, **extra)
+            return RedirectResponse(_with_flash(back, "saved"), status_code=303)
+        except ServiceError as exc:
+            if exc.status in (403, 404):
+                raise
+            form.refused(exc, FIELD_MAP, kind.fields[0].name)
+    participant = get_participant(session, user.actor, pid)
+    checks = {f.name: form.many(f.name) for f in kind.fields if f.kind == "checks"}
+    return _new_page(request, kind, participant, visit, form.values, form.errors, checks, back, 422)
+
+
+def _with_flash(path: str, flash: str) -> str:
+    base, _, anchor = path.partition("#")
+    joiner = "&" if "?" in base else "?"
+    return f"{base}{joiner}done={flash}" + (f"#{anchor}" if anchor else "")
+
+
+def record_page(
+    request: Request,
+    session: DB,
+    user: WebUser,
+    kind: RecordKind,
+    pid: int,
+    view: Any,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    checks: dict[str, list[str]] | None = None,
+    status_code: int = 200,
+) -> Response:
+    participant = get_participant(session, user.actor, pid)
+    shown = current_values(kind, view)
+    if kind.table == "adverse_events":
+        for name, _label in SERIOUSNESS:
+            shown[name] = as_text(getattr(view, name, None))
+        shown["expedited_report_due"] = as_text(view.expedited_report_due)
+    queries = unresolved_queries(
+        session, user, participant_id=pid, target_table=kind.table, target_id=view.id
+    )
+    by_field = {f: qs for (_t, _i, f), qs in queries_by_field(queries).items()}
+    fields_shown = list(query_fields(kind.table))
+    if kind.table == "adverse_events":
+        fields_shown.append(("expedited_report_due", "Expedited report due"))
+    return render(
+        request,
+        "record.html",
+        {
+            "kind": kind,
+            "record": view,
+            "participant": participant,
+            "shown": shown,
+            "fields_shown": fields_shown,
+            "open_queries": by_field,
+            "values": values if values is not None else shown,
+            "errors": errors or {},
+            "checks": checks if checks is not None else current_checks(kind, view),
+            "labels": {f.name: f.label for f in kind.fields},
+            "back": _back(request, pid),
+            "here": request.url.path,
+            "can_write": user.can("write_clinical"),
+            "can_raise": user.can("raise_query"),
+            "can_audit": user.can("read_audit"),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/participants/{pid}/records/{table}/{rid}")
+def show_record(
+    request: Request, session: DB, user: CurrentUser, pid: int, table: str, rid: int
+) -> Response:
+    kind = _kind(table)
+    return record_page(
+        request, session, user, kind, pid, load_record(session, user, kind, pid, rid)
+    )
+
+
+@router.get("/adverse-events/{rid}")
+def show_adverse_event(request: Request, session: DB, user: CurrentUser, rid: int) -> Response:
+    view = get_adverse_event(session, user.actor, rid)
+    return RedirectResponse(
+        f"/participants/{view.participant_id}/records/adverse_events/{rid}", status_code=303
+    )
+
+
+@router.post("/participants/{pid}/records/{table}/{rid}")
+async def correct_record(
+    request: Request, session: DB, user: CurrentUser, pid: int, table: str, rid: int
+) -> Response:
+    kind = _kind(table)
+    view = load_record(session, user, kind, pid, rid)
+    form = await read_form(request)
+    values = parse(kind, form, editing=True)
+    version = form.integer("version", required=True)
+    reason = form.text("reason", required=True, max_length=4000)
+    changes = changed_values(kind, values, view)
+    if not form.errors and not changes:
+        form.errors["reason"] = "nothing was changed: edit a field before saving a correction"
+    if not form.errors and kind.updater is not None:
+        try:
+            kind.updater(
+                session, user.actor, rid, expected_version=version, reason=reason, **changes
+            )
+            return RedirectResponse(
+                _with_flash(f"/participants/{pid}/records/{table}/{rid}", "changed"),
+                status_code=303,
+            )
+        except ServiceError as exc:
+            if exc.status in (403, 404):
+                raise
+            form.refused(exc, FIELD_MAP, "reason")
+    checks = {f.name: form.many(f.name) for f in kind.fields if f.kind == "checks"}
+    return record_page(
+        request, session, user, kind, pid, view, form.values, form.errors, checks, 422
+    )

@@ -1,0 +1,478 @@
+"""A visit of the schedule: record it (or its absence), then its forms: vital signs and labs
+(a unit chosen per field), the ITT with its computed KITT and curve, dosing and the
+transplantation. Saved values are shown as entered, with the canonical value beside them, their
+open queries, a link to raise one and to their audit history; correcting one asks for a reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+from markupsafe import Markup
+from starlette.exceptions import HTTPException
+
+from trialdesk.catalogue import DataElement
+from trialdesk.protocol import Visit as PlannedVisit
+from trialdesk.services import (
+    get_measurement,
+    get_participant,
+    list_insulin_doses,
+    list_itt_tests,
+    list_measurements,
+    list_ogld_doses,
+    list_transplantations,
+    list_visits,
+    record_itt_test,
+    record_missed_visit,
+    record_visit,
+    update_itt_test,
+    update_measurement,
+    visit_calendar,
+)
+from trialdesk.services.errors import ServiceError
+from trialdesk.services.study import current_catalogue, current_protocol
+from trialdesk.services.validate import today
+from trialdesk.services.views import IttTestView, MeasurementView
+from trialdesk.web.casebook import MAX_ROWS, form_of, queries_by_field, unresolved_queries
+from trialdesk.web.deps import DB, CurrentUser
+from trialdesk.web.entry import FormRefusal, record_visit_values
+from trialdesk.web.figures import IttCurve, itt_chart
+from trialdesk.web.forms import FormInput, given, read_form
+from trialdesk.web.routing import WebRoute, WebUser
+from trialdesk.web.screening_form import ITT_SAMPLE_MINUTES
+from trialdesk.web.templating import render
+
+router = APIRouter(route_class=WebRoute)
+
+SECTION_TITLES = {
+    "vital_signs": "Vital signs",
+    "labs": "Laboratory",
+    "other": "Other measurements",
+}
+ITT_ELEMENT = "itt_glucose"
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    elements: list[DataElement]
+    saved: dict[str, list[MeasurementView]]
+
+    @property
+    def missing(self) -> list[DataElement]:
+        return [e for e in self.elements if not self.saved.get(e.name)]
+
+
+def planned(code: str) -> PlannedVisit:
+    for visit in current_protocol().schedule:
+        if visit.code == code:
+            return visit
+    raise HTTPException(404, f"visit {code!r} is not in the protocol's schedule")
+
+
+def measurement_sections(plan: PlannedVisit, rows: list[MeasurementView]) -> list[Section]:
+    catalogue = current_catalogue()
+    sections: dict[str, Section] = {}
+    for name in plan.assessments:
+        if name not in catalogue:
+            continue
+        element = catalogue[name]
+        key = form_of(element)
+        if key is None:
+            continue
+        section = sections.setdefault(key, Section(key, SECTION_TITLES[key], [], {}))
+        section.elements.append(element)
+    for row in rows:
+        for section in sections.values():
+            if any(e.name == row.element for e in section.elements):
+                section.saved.setdefault(row.element, []).append(row)
+    order = ("vital_signs", "labs", "other")
+    return [sections[k] for k in order if k in sections]
+
+
+def itt_figure(test: IttTestView) -> Markup:
+    curve = IttCurve(
+        tuple(s.minute for s in test.samples),
+        tuple(s.glucose_mmol_l for s in test.samples),
+        test.kitt_percent_per_min,
+    )
+    return itt_chart(curve, f"itt-{test.id}")
+
+
+def visit_page(
+    request: Request,
+    session: DB,
+    user: WebUser,
+    pid: int,
+    code: str,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    plan = planned(code)
+    actor = user.actor
+    participant = get_participant(session, actor, pid)
+    calendar = visit_calendar(session, actor, pid)
+    entry = next(e for e in calendar.visits if e.code == code)
+    visit = next((v for v in list_visits(session, actor, pid) if v.code == code), None)
+    rows = list_measurements(session, actor, participant_id=pid, visit_code=code, limit=MAX_ROWS)
+    tests = [t for t in list_itt_tests(session, actor, pid) if t.visit_code == code]
+    visit_id = visit.id if visit else -1
+    insulin = [d for d in list_insulin_doses(session, actor, pid) if d.visit_id == visit_id]
+    oglds = [d for d in list_ogld_doses(session, actor, pid) if d.visit_id == visit_id]
+    transplants = (
+        list_transplantations(session, actor, pid) if "transplantation" in plan.forms else []
+    )
+    queries = unresolved_queries(session, user, participant_id=pid)
+    defaults = {"visit_date": today().isoformat(), "itt_glucose_unit": "mmol/L"}
+    return render(
+        request,
+        "visit.html",
+        {
+            "participant": participant,
+            "plan": plan,
+            "entry": entry,
+            "visit": visit,
+            "sections": measurement_sections(plan, rows.items),
+            "itt_tests": [(t, itt_figure(t)) for t in tests],
+            "itt_minutes": ITT_SAMPLE_MINUTES,
+            "itt_units": current_catalogue()[ITT_ELEMENT].units,
+            "insulin": insulin,
+            "oglds": oglds,
+            "transplants": transplants,
+            "queries": queries_by_field(queries),
+            "values": {**defaults, **(values or {})},
+            "errors": errors or {},
+            "labels": {e.name: e.label for e in current_catalogue()},
+            "can_write": user.can("write_clinical"),
+            "can_raise": user.can("raise_query"),
+            "can_audit": user.can("read_audit"),
+            "here": request.url.path,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/participants/{pid}/visits/{code}")
+def show_visit(request: Request, session: DB, user: CurrentUser, pid: int, code: str) -> Response:
+    return visit_page(request, session, user, pid, code)
+
+
+def _back_to_visit(pid: int, code: str, flash: str, anchor: str = "") -> Response:
+    suffix = f"#{anchor}" if anchor else ""
+    return RedirectResponse(
+        f"/participants/{pid}/visits/{code}?done={flash}{suffix}", status_code=303
+    )
+
+
+async def _attempt(
+    request: Request,
+    session: DB,
+    user: WebUser,
+    pid: int,
+    code: str,
+    form: FormInput,
+    call: Any,
+    default_field: str,
+    anchor: str = "",
+    field_map: dict[str, str] | None = None,
+) -> Response:
+    if not form.errors:
+        try:
+            call()
+            return _back_to_visit(pid, code, "saved", anchor)
+        except ServiceError as exc:
+            if exc.status in (403, 404):
+                raise
+            form.refused(exc, field_map or {}, default_field)
+    return visit_page(request, session, user, pid, code, form.values, form.errors, 422)
+
+
+@router.post("/participants/{pid}/visits/{code}/record")
+async def save_visit(
+    request: Request, session: DB, user: CurrentUser, pid: int, code: str
+) -> Response:
+    planned(code)
+    form = await read_form(request)
+    on = form.date("visit_date", required=True)
+    notes = form.text("notes", max_length=4000)
+    return await _attempt(
+        request,
+        session,
+        user,
+        pid,
+        code,
+        form,
+        lambda: record_visit(
+            session, user.actor, pid, code=code, visit_date=given(on), notes=notes
+        ),
+        "visit_date",
+    )
+
+
+@router.post("/participants/{pid}/visits/{code}/missed")
+async def save_missed(
+    request: Request, session: DB, user: CurrentUser, pid: int, code: str
+) -> Response:
+    planned(code)
+    form = await read_form(request)
+    why = form.text("missed_reason", required=True, max_length=4000)
+    return await _attempt(
+        request,
+        session,
+        user,
+        pid,
+        code,
+        form,
+        lambda: record_missed_visit(session, user.actor, pid, code=code, reason=why or ""),
+        "missed_reason",
+        field_map={"reason": "missed_reason"},
+    )
+
+
+@router.post("/participants/{pid}/visits/{code}/measurements")
+async def save_measurements(
+    request: Request, session: DB, user: CurrentUser, pid: int, code: str
+) -> Response:
+    """Every value typed in one section, saved together (all or none)."""
+    plan = planned(code)
+    form = await read_form(request)
+    catalogue = current_catalogue()
+    entries = []
+    for name in plan.assessments:
+        value = form.values.get(name, "").strip()
+        if name in catalogue and value and form_of(catalogue[name]) is not None:
+            entries.append((name, value, form.values.get(f"{name}_unit") or None))
+    if not entries:
+        form.errors["measurements"] = "type at least one value before saving"
+    section = form.values.get("section", "")
+    try:
+        if not form.errors:
+            record_visit_values(session, user.actor, pid, code, entries)
+            return _back_to_visit(pid, code, "saved", f"sec-{section}")
+    except FormRefusal as exc:
+        form.errors[exc.field or "measurements"] = exc.reason
+    except ServiceError as exc:
+        if exc.status in (403, 404):
+            raise
+        form.refused(exc, {}, "measurements")
+    return visit_page(request, session, user, pid, code, form.values, form.errors, 422)
+
+
+def _samples(form: FormInput) -> dict[float, float]:
+    samples: dict[float, float] = {}
+    for minute in ITT_SAMPLE_MINUTES:
+        value = form.number(f"{ITT_ELEMENT}_{minute}")
+        if value is not None:
+            samples[float(minute)] = value
+    if not samples and not any(f"{ITT_ELEMENT}_" in k for k in form.errors):
+        form.errors[ITT_ELEMENT] = "type the glucose of at least three samples between 3 and 15 min"
+    return samples
+
+
+ITT_FIELDS = {"samples": ITT_ELEMENT, "glucose_unit": ITT_ELEMENT, "performed_on": "performed_on"}
+
+
+@router.post("/participants/{pid}/visits/{code}/itt")
+async def save_itt(
+    request: Request, session: DB, user: CurrentUser, pid: int, code: str
+) -> Response:
+    planned(code)
+    form = await read_form(request)
+    samples = _samples(form)
+    unit = form.text(f"{ITT_ELEMENT}_unit", required=True) or ""
+    dose = form.number("insulin_dose_u_per_kg")
+    return await _attempt(
+        request,
+        session,
+        user,
+        pid,
+        code,
+        form,
+        lambda: record_itt_test(
+            session,
+            user.actor,
+            pid,
+            visit_code=code,
+            samples=samples,
+            glucose_unit=unit,
+            insulin_dose_u_per_kg=dose,
+        ),
+        ITT_ELEMENT,
+        anchor="sec-itt",
+        field_map=ITT_FIELDS,
+    )
+
+
+# --- one measurement / one ITT: view, queries, correction with a reason ----------------------
+
+
+def measurement_page(
+    request: Request,
+    session: DB,
+    user: WebUser,
+    pid: int,
+    view: MeasurementView,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    element = current_catalogue()[view.element]
+    queries = unresolved_queries(
+        session, user, participant_id=pid, target_table="measurements", target_id=view.id
+    )
+    start = {"value": view.value_as_entered, "unit": view.unit_as_entered or ""}
+    return render(
+        request,
+        "measurement.html",
+        {
+            "participant": get_participant(session, user.actor, pid),
+            "m": view,
+            "element": element,
+            "units": element.units,
+            "queries": queries,
+            "values": values if values is not None else start,
+            "errors": errors or {},
+            "labels": {"value": element.label, "unit": "Unit", "reason": "Reason for the change"},
+            "can_write": user.can("write_clinical"),
+            "can_raise": user.can("raise_query"),
+            "can_audit": user.can("read_audit"),
+            "here": request.url.path,
+        },
+        status_code=status_code,
+    )
+
+
+def _measurement(session: DB, user: WebUser, pid: int, mid: int) -> MeasurementView:
+    view = get_measurement(session, user.actor, mid)
+    if view.participant_id != pid:
+        raise HTTPException(404, f"measurement {mid} not found for this participant")
+    return view
+
+
+@router.get("/participants/{pid}/measurements/{mid}")
+def show_measurement(
+    request: Request, session: DB, user: CurrentUser, pid: int, mid: int
+) -> Response:
+    return measurement_page(request, session, user, pid, _measurement(session, user, pid, mid))
+
+
+@router.post("/participants/{pid}/measurements/{mid}")
+async def correct_measurement(
+    request: Request, session: DB, user: CurrentUser, pid: int, mid: int
+) -> Response:
+    view = _measurement(session, user, pid, mid)
+    form = await read_form(request)
+    value = form.text("value", required=True, max_length=64)
+    unit = form.text("unit")
+    version = form.integer("version", required=True)
+    reason = form.text("reason", required=True, max_length=4000)
+    unchanged = value == view.value_as_entered and (unit or None) == view.unit_as_entered
+    if not form.errors and unchanged:
+        form.errors["value"] = "is unchanged: type the corrected value before saving"
+    if not form.errors:
+        try:
+            update_measurement(
+                session,
+                user.actor,
+                mid,
+                expected_version=version or 0,
+                reason=reason or "",
+                value=value,
+                unit=unit,
+            )
+            return RedirectResponse(
+                f"/participants/{pid}/measurements/{mid}?done=changed", status_code=303
+            )
+        except ServiceError as exc:
+            if exc.status in (403, 404):
+                raise
+            form.refused(exc, {view.element: "value", "expected_version": "reason"}, "value")
+    return measurement_page(request, session, user, pid, view, form.values, form.errors, 422)
+
+
+def itt_page(
+    request: Request,
+    session: DB,
+    user: WebUser,
+    pid: int,
+    test: IttTestView,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    start = {f"{ITT_ELEMENT}_{s.minute:g}": f"{s.glucose_as_entered:g}" for s in test.samples}
+    start[f"{ITT_ELEMENT}_unit"] = test.glucose_unit_as_entered
+    start["insulin_dose_u_per_kg"] = (
+        f"{test.insulin_dose_u_per_kg:g}" if test.insulin_dose_u_per_kg is not None else ""
+    )
+    queries = unresolved_queries(
+        session, user, participant_id=pid, target_table="itt_tests", target_id=test.id
+    )
+    return render(
+        request,
+        "itt.html",
+        {
+            "participant": get_participant(session, user.actor, pid),
+            "test": test,
+            "figure": itt_figure(test),
+            "queries": queries,
+            "itt_minutes": ITT_SAMPLE_MINUTES,
+            "itt_units": current_catalogue()[ITT_ELEMENT].units,
+            "values": values if values is not None else start,
+            "errors": errors or {},
+            "labels": {ITT_ELEMENT: "Glucose samples", "reason": "Reason for the change"},
+            "can_write": user.can("write_clinical"),
+            "can_raise": user.can("raise_query"),
+            "can_audit": user.can("read_audit"),
+            "here": request.url.path,
+        },
+        status_code=status_code,
+    )
+
+
+def _itt(session: DB, user: WebUser, pid: int, tid: int) -> IttTestView:
+    test = next((t for t in list_itt_tests(session, user.actor, pid) if t.id == tid), None)
+    if test is None:
+        raise HTTPException(404, f"ITT {tid} not found for this participant")
+    return test
+
+
+@router.get("/participants/{pid}/itt/{tid}")
+def show_itt(request: Request, session: DB, user: CurrentUser, pid: int, tid: int) -> Response:
+    return itt_page(request, session, user, pid, _itt(session, user, pid, tid))
+
+
+@router.post("/participants/{pid}/itt/{tid}")
+async def correct_itt(
+    request: Request, session: DB, user: CurrentUser, pid: int, tid: int
+) -> Response:
+    test = _itt(session, user, pid, tid)
+    form = await read_form(request)
+    samples = _samples(form)
+    unit = form.text(f"{ITT_ELEMENT}_unit", required=True)
+    dose = form.number("insulin_dose_u_per_kg")
+    version = form.integer("version", required=True)
+    reason = form.text("reason", required=True, max_length=4000)
+    if not form.errors:
+        try:
+            update_itt_test(
+                session,
+                user.actor,
+                tid,
+                expected_version=version or 0,
+                reason=reason or "",
+                samples=samples,
+                glucose_unit=unit,
+                insulin_dose_u_per_kg=dose,
+            )
+            return RedirectResponse(f"/participants/{pid}/itt/{tid}?done=changed", status_code=303)
+        except ServiceError as exc:
+            if exc.status in (403, 404):
+                raise
+            form.refused(exc, {**ITT_FIELDS, "expected_version": "reason"}, ITT_ELEMENT)
+    return itt_page(request, session, user, pid, test, form.values, form.errors, 422)

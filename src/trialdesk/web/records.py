@@ -1,0 +1,311 @@
+"""Declarative forms for the clinical records entered field by field (dosing, transplantation,
+adverse events, visits): which fields, how each is typed in, and which service creates,
+lists and corrects the record. One generic page renders and parses them all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from enum import Enum
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from trialdesk.derive.dosing import WHO_DDD_MG
+from trialdesk.services import (
+    list_insulin_doses,
+    list_ogld_doses,
+    list_transplantations,
+    list_visits,
+    record_insulin_dose,
+    record_ogld_dose,
+    record_transplantation,
+    report_adverse_event,
+    update_adverse_event,
+    update_insulin_dose,
+    update_ogld_dose,
+    update_transplantation,
+    update_visit,
+)
+from trialdesk.services.actor import Actor
+from trialdesk.store.enums import AeAction, AeOutcome, CellSource, Relatedness, Route
+from trialdesk.web.forms import FormInput
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input. kind: text | textarea | number | date | select | yesno | checks."""
+
+    name: str
+    label: str
+    kind: str = "text"
+    options: tuple[tuple[str, str], ...] = ()
+    required: bool = False
+    hint: str = ""
+    on_create: bool = True  # offered when the record is first entered
+    on_edit: bool = True  # offered when it is corrected
+    integer: bool = False  # a select whose values are whole numbers (e.g. the CTCAE grade)
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    table: str
+    title: str  # "Insulin dose"
+    fields: tuple[Field, ...]
+    lister: Callable[[Session, Actor, int], list[Any]] | None = None
+    creator: Callable[..., Any] | None = None  # fn(session, actor, participant_id, **values)
+    updater: Callable[..., Any] | None = None  # fn(session, actor, id, expected_version, reason, …)
+    visit_linked: bool = False  # the creator takes visit_code
+
+    def field(self, name: str) -> Field | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+def _enum_options(enum: type[Enum]) -> tuple[tuple[str, str], ...]:
+    return tuple((str(m.value), str(m.value).replace("_", " ")) for m in enum)
+
+
+# CTCAE v5.0 general grade definitions (NCI, 27 Nov 2017, "Grades").
+CTCAE_GRADES: tuple[tuple[str, str], ...] = (
+    ("1", "1 — Mild; asymptomatic or mild symptoms; intervention not indicated"),
+    ("2", "2 — Moderate; minimal, local or non-invasive intervention indicated"),
+    ("3", "3 — Severe or medically significant but not immediately life-threatening"),
+    ("4", "4 — Life-threatening consequences; urgent intervention indicated"),
+    ("5", "5 — Death related to the adverse event"),
+)
+
+# ICH E2A (CPMP/ICH/377/95, II.B): the six seriousness criteria, as the services name them.
+SERIOUSNESS: tuple[tuple[str, str], ...] = (
+    ("results_in_death", "Results in death"),
+    ("life_threatening", "Is life-threatening"),
+    ("hospitalisation", "Requires or prolongs inpatient hospitalisation"),
+    ("disability", "Results in persistent or significant disability/incapacity"),
+    ("congenital_anomaly", "Is a congenital anomaly/birth defect"),
+    ("important_medical_event", "Is another important medical event"),
+)
+
+ADVERSE_EVENT = RecordKind(
+    "adverse_events",
+    "Adverse event",
+    (
+        Field("term", "Adverse event term", required=True, hint="e.g. Hypoglycaemia (MedDRA LLT)"),
+        Field("onset_date", "Onset date", "date", required=True),
+        Field("resolution_date", "Resolution date", "date", hint="Blank while ongoing"),
+        Field(
+            "grade",
+            "Severity: CTCAE v5.0 grade",
+            "select",
+            CTCAE_GRADES,
+            required=True,
+            integer=True,
+        ),
+        Field(
+            "seriousness",
+            "Seriousness (ICH E2A): tick every criterion met; none ticked = not serious",
+            "checks",
+            SERIOUSNESS,
+        ),
+        Field(
+            "relatedness",
+            "Relationship to the cell product",
+            "select",
+            _enum_options(Relatedness),
+            required=True,
+        ),
+        Field("expected", "Expected (listed in the investigator's brochure)?", "yesno"),
+        Field(
+            "action_taken",
+            "Action taken with the study treatment",
+            "select",
+            _enum_options(AeAction),
+            required=True,
+        ),
+        Field("outcome", "Outcome", "select", _enum_options(AeOutcome), required=True),
+        Field(
+            "awareness_date",
+            "Date the site became aware",
+            "date",
+            hint="Starts the expedited-report clock of a serious event; default: today",
+        ),
+        Field("expedited_reported_on", "Expedited report sent on", "date", on_create=False),
+    ),
+    creator=report_adverse_event,
+    updater=update_adverse_event,
+)
+
+INSULIN_DOSE = RecordKind(
+    "insulin_doses",
+    "Insulin dose",
+    (
+        Field("start_date", "In force from", "date", required=True),
+        Field("total_units_per_day", "Total daily insulin (U/day)", "number", required=True),
+        Field("basal_units_per_day", "of which basal (U/day)", "number"),
+        Field("bolus_units_per_day", "of which bolus (U/day)", "number"),
+        Field("regimen", "Regimen", hint="e.g. glargine + aspart with meals"),
+    ),
+    lister=lambda s, a, pid: list_insulin_doses(s, a, pid),
+    creator=record_insulin_dose,
+    updater=update_insulin_dose,
+    visit_linked=True,
+)
+
+OGLD_DOSE = RecordKind(
+    "ogld_doses",
+    "Oral glucose-lowering drug",
+    (
+        Field("start_date", "In force from", "date", required=True),
+        Field(
+            "drug",
+            "Drug (INN)",
+            "select",
+            tuple((d, f"{d} (WHO DDD {ddd:g} mg)") for d, ddd in WHO_DDD_MG.items()),
+            required=True,
+            on_edit=False,
+        ),
+        Field("daily_dose_mg", "Daily dose (mg/day)", "number", required=True),
+    ),
+    lister=lambda s, a, pid: list_ogld_doses(s, a, pid),
+    creator=record_ogld_dose,
+    updater=update_ogld_dose,
+    visit_linked=True,
+)
+
+TRANSPLANTATION = RecordKind(
+    "transplantations",
+    "Cell transplantation",
+    (
+        Field("performed_on", "Date of infusion", "date", required=True),
+        Field("product", "Product", required=True, hint="e.g. umbilical cord MSC"),
+        Field("lot_number", "Lot number", required=True),
+        Field("cell_source", "Cell source", "select", _enum_options(CellSource), required=True),
+        Field(
+            "dose_cells_per_kg",
+            "Dose (cells/kg)",
+            "number",
+            required=True,
+            hint="Protocol: 1e6 cells/kg; write e.g. 1e6 or 1000000",
+        ),
+        Field("weight_kg", "Body weight on the day (kg)", "number"),
+        Field("route", "Route", "select", _enum_options(Route), required=True),
+        Field("operator", "Operator", required=True),
+        Field("notes", "Notes", "textarea"),
+    ),
+    lister=lambda s, a, pid: list_transplantations(s, a, pid),
+    creator=record_transplantation,
+    updater=update_transplantation,
+    visit_linked=True,
+)
+
+VISIT = RecordKind(
+    "visits",
+    "Visit",
+    (Field("visit_date", "Visit date", "date", required=True), Field("notes", "Notes", "textarea")),
+    lister=lambda s, a, pid: list_visits(s, a, pid),
+    updater=update_visit,
+)
+
+KINDS: dict[str, RecordKind] = {
+    k.table: k for k in (ADVERSE_EVENT, INSULIN_DOSE, OGLD_DOSE, TRANSPLANTATION, VISIT)
+}
+
+# Fields a query may be raised on, per table (column name → label), for records without a kind.
+QUERY_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "measurements": (("value", "Value"), ("collected_on", "Collection date")),
+    "itt_tests": (
+        ("performed_on", "Date of the test"),
+        ("glucose_unit_as_entered", "Glucose unit"),
+        ("insulin_dose_u_per_kg", "Insulin bolus (U/kg)"),
+    ),
+    "consents": (("form_version", "Form version"), ("consented_on", "Date signed")),
+    "enrollments": (("enrolled_on", "Date of enrollment"),),
+    "participants": (("sex", "Sex"), ("registered_on", "Registration date")),
+}
+
+
+def query_fields(table: str) -> tuple[tuple[str, str], ...]:
+    if table in QUERY_FIELDS:
+        return QUERY_FIELDS[table]
+    kind = KINDS.get(table)
+    if kind is None:
+        return ()
+    names = [(f.name, f.label) for f in kind.fields if f.kind != "checks"]
+    if table == "adverse_events":  # seriousness is stored one column per criterion
+        names += list(SERIOUSNESS)
+    return tuple(names)
+
+
+def current_values(kind: RecordKind, view: Any) -> dict[str, str]:
+    """A record's values as form strings (what the edit form starts from)."""
+    values: dict[str, str] = {}
+    for f in kind.fields:
+        if f.kind == "checks":
+            continue
+        values[f.name] = as_text(getattr(view, f.name, None), f.kind)
+    return values
+
+
+def current_checks(kind: RecordKind, view: Any) -> dict[str, list[str]]:
+    checks = {}
+    for f in kind.fields:
+        if f.kind == "checks" and f.name == "seriousness":
+            checks[f.name] = [name for name, _ in SERIOUSNESS if getattr(view, name, False)]
+    return checks
+
+
+def as_text(value: Any, kind: str = "text") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return f"{value:.6g}" if kind == "number" else f"{value:g}"
+    return str(value)
+
+
+def parse(kind: RecordKind, form: FormInput, *, editing: bool) -> dict[str, Any]:
+    """Typed values of the kind's fields (errors land in `form.errors`)."""
+    values: dict[str, Any] = {}
+    for f in kind.fields:
+        if (editing and not f.on_edit) or (not editing and not f.on_create):
+            continue
+        values[f.name] = _parse_field(f, form)
+    return values
+
+
+def _parse_field(f: Field, form: FormInput) -> Any:
+    if f.kind == "date":
+        return form.date(f.name, required=f.required)
+    if f.kind == "number":
+        return form.number(f.name, required=f.required)
+    if f.kind == "select":
+        options: dict[str, Any] = {v: int(v) if f.integer else v for v, _ in f.options}
+        return form.choice(f.name, options, required=f.required)
+    if f.kind == "yesno":
+        return form.yes_no(f.name)
+    if f.kind == "checks":
+        allowed = {value for value, _ in f.options}
+        return [v for v in form.many(f.name) if v in allowed]
+    if f.kind == "textarea":
+        return form.text(f.name, required=f.required, max_length=4000)
+    return form.text(f.name, required=f.required, max_length=200)
+
+
+def changed_values(kind: RecordKind, new: Mapping[str, Any], view: Any) -> dict[str, Any]:
+    """Only what differs from the stored record (an unchanged field is not re-sent)."""
+    changes = {}
+    for name, value in new.items():
+        f = kind.field(name)
+        if f is None:
+            continue
+        if f.kind == "checks":
+            old = current_checks(kind, view).get(name, [])
+            if sorted(value) != sorted(old):
+                changes[name] = value
+        elif as_text(value, f.kind) != as_text(getattr(view, name, None), f.kind):
+            changes[name] = value
+    return changes
