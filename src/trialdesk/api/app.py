@@ -18,6 +18,7 @@ from trialdesk.api.openapi import DESCRIPTION, TAGS
 from trialdesk.api.routers import ROUTERS
 from trialdesk.api.settings import ApiSettings
 from trialdesk.store.engine import make_engine, make_session_factory
+from trialdesk.web import mount as mount_web_pages
 
 API_PREFIX = "/api/v1"
 OPENAPI_URL = f"{API_PREFIX}/openapi.json"
@@ -65,6 +66,7 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX)
     if settings.docs_enabled:
         _add_docs_page(app)
+    mount_web_pages(app)  # the browser pages (trialdesk.web) share this app and its database
     return app
 
 
