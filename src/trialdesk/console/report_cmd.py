@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from trialdesk.analysis import AnalysisError, SourceFrameError, SourceFrames
 from trialdesk.analysis.figures import figure_power_curve
@@ -25,6 +26,7 @@ from trialdesk.analysis.report import REPORT_STEPS, ReportFiles, build_report
 from trialdesk.analysis.report.html import key_results
 from trialdesk.console.protocol_cmd import resolve_protocol
 from trialdesk.protocol import Protocol, ProtocolError
+from trialdesk.store import DatabaseConfigError
 
 console = Console()
 
@@ -38,23 +40,27 @@ _STEP_LABELS = {
 }
 
 
-def load_source_frames(frames_dir: Path | None, database: str | None) -> tuple[SourceFrames, str]:
+def load_source_frames(
+    frames_dir: Path | None, database: str | None, protocol: Protocol
+) -> tuple[SourceFrames, str]:
     """The frames to analyse and a note saying where they came from.
 
     ``--frames DIR`` reads Parquet files (`trialdesk.analysis.frames_io`); otherwise the study
-    database is read through `trialdesk.analysis.from_store.load_source_frames(url)`.
+    database (``--database URL``, ``TRIALDESK_DATABASE_URL`` or the embedded SQLite file) is
+    read through `trialdesk.analysis.from_store`.
     """
     if frames_dir is not None:
         return read_frames(frames_dir), f"data: source frames in {frames_dir}"
+    from trialdesk.analysis.from_store import load_source_frames as from_database
+
     try:
-        from trialdesk.analysis import from_store  # type: ignore[attr-defined]
-    except ImportError:
+        return from_database(database, protocol), "data: study database"
+    except (SQLAlchemyError, DatabaseConfigError) as exc:
+        first = str(exc).splitlines()[0]
         raise AnalysisError(
-            "reading the study database needs trialdesk.analysis.from_store, which is not "
-            "available in this build; pass --frames DIR (Parquet source frames) instead"
-        ) from None
-    frames = from_store.load_source_frames(database)
-    return frames, "data: study database"
+            f"cannot read the study database ({first}); run `trialdesk db upgrade` first, or "
+            "pass --frames DIR"
+        ) from exc
 
 
 def run_report(
@@ -123,7 +129,7 @@ def report(
         raise typer.Exit(2)
     try:
         protocol = resolve_protocol(protocol_file)
-        frames, note = load_source_frames(frames_dir, database)
+        frames, note = load_source_frames(frames_dir, database, protocol)
         run_report(frames, protocol, out, data_note=note, level=level)
     except (ProtocolError, SourceFrameError, AnalysisError) as exc:
         console.print(f"[red]{escape(str(exc))}[/red]", highlight=False)

@@ -51,11 +51,11 @@ def key_results(results: StudyResults) -> list[KeyResult]:
         d = outcome.spec.decimals
         if est:
             value = estimate_ci(est.estimate, est.ci_low, est.ci_high, d)
-            detail = f" {outcome.spec.unit}, mixed model, {visit.name}"
+            detail = f" {outcome.spec.change_unit}, mixed model, {visit.name}"
         else:
             p = outcome.paired
             value = estimate_ci(p.mean_change, p.ci_low, p.ci_high, d)
-            detail = f" {outcome.spec.unit}, paired, n={p.n}"
+            detail = f" {outcome.spec.change_unit}, paired, n={p.n}"
         keys.append(KeyResult(f"{outcome.spec.short} change", value, detail))
     if results.insulin:
         keys.append(

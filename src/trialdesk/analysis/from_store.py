@@ -1,0 +1,327 @@
+"""Source frames from the study database (the adapter between `trialdesk.store` and analysis).
+
+Read-only: one consistent snapshot of every live (not voided) clinical row; voided records stay
+in the audit trail and out of the analysis. Conventions, shared with the simulator's frames
+(`trialdesk.simulate.frames`):
+
+- ``screening``: one row per stored eligibility evaluation; ``candidate_id`` and ``usubjid`` are
+  the participant's pseudonymous study id (``usubjid`` only once enrolled); ``failed`` the
+  criterion ids of the stored snapshot (`EligibilityResult.to_dict()["failed"]`).
+- ``subjects``: enrolled participants; age in completed years at the last screening; height the
+  last one measured on or before enrolment; status ``ongoing`` for enrolled participants still
+  in follow-up, lost to follow-up counted as ``withdrawn`` with that reason.
+- ``measurements``: numeric values of catalogue quantities (canonical value and unit) at live
+  visits; derived elements (KITT, HOMA-IR, BMI) are left to the analysis.
+- ``visit_day``: days from the participant's baseline visit (the protocol's nominal day when the
+  baseline visit has no date).
+- ``dosing``: one row per visit with an insulin record: the total daily units of the latest
+  record of that visit, the sum of the WHO DDDs of the oral drugs recorded at that visit (0 when
+  none) and the weight measured at that visit.
+- ``adverse_events``: ``ae_id`` is ``AE<database id>``; seriousness as ICH E2A criterion codes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date
+from typing import Any, TypeVar
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trialdesk.analysis.errors import AnalysisError
+from trialdesk.analysis.sources import FRAME_COLUMNS, SourceFrames
+from trialdesk.catalogue import ElementKind
+from trialdesk.derive import compute_age
+from trialdesk.protocol import Protocol, builtin_protocol, catalogue_for
+from trialdesk.store import make_engine, make_session_factory
+from trialdesk.store.models import (
+    AdverseEvent,
+    Enrollment,
+    InsulinDose,
+    IttTest,
+    Measurement,
+    OgldDose,
+    Participant,
+    ParticipantIdentity,
+    Screening,
+    Transplantation,
+    Visit,
+)
+
+T = TypeVar("T")
+
+_STATUS = {
+    "enrolled": "ongoing",
+    "completed": "completed",
+    "withdrawn": "withdrawn",
+    "died": "died",
+    "lost_to_follow_up": "withdrawn",
+}
+
+#: StudyEndReason values as the disposition reads in tables (CDISC NCOMPLT wording).
+END_REASONS = {
+    "completed": "Completed",
+    "withdrawal_by_subject": "Withdrawal by subject",
+    "death": "Death",
+    "lost_to_follow_up": "Lost to follow-up",
+    "adverse_event": "Adverse event",
+    "physician_decision": "Physician decision",
+    "screen_failure": "Screen failure",
+}
+
+#: AdverseEvent boolean columns -> ICH E2A criterion codes (`trialdesk.analysis.adae`).
+_SERIOUSNESS = (
+    ("results_in_death", "death"),
+    ("life_threatening", "life_threatening"),
+    ("hospitalisation", "hospitalisation"),
+    ("disability", "disability"),
+    ("congenital_anomaly", "congenital_anomaly"),
+    ("important_medical_event", "important_medical_event"),
+)
+
+
+def _live(session: Session, model: type[T]) -> list[T]:
+    query = select(model).where(model.voided.is_(False))  # type: ignore[attr-defined]
+    return list(session.scalars(query))
+
+
+def _by_participant(rows: Iterable[Any]) -> dict[int, list[Any]]:
+    grouped: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        grouped[row.participant_id].append(row)
+    return grouped
+
+
+class _Snapshot:
+    """Every live row the frames need, read once."""
+
+    def __init__(self, session: Session) -> None:
+        self.participants = sorted(_live(session, Participant), key=lambda p: p.study_id)
+        self.identities = {i.participant_id: i for i in _live(session, ParticipantIdentity)}
+        self.visits = {v.id: v for v in _live(session, Visit)}
+        self.screenings = _by_participant(_live(session, Screening))
+        self.enrollments = _by_participant(_live(session, Enrollment))
+        self.transplants = _by_participant(_live(session, Transplantation))
+        self.measurements = _by_participant(_live(session, Measurement))
+        self.itt = _by_participant(_live(session, IttTest))
+        self.insulin = _by_participant(_live(session, InsulinDose))
+        self.ogld = _by_participant(_live(session, OgldDose))
+        self.aes = _by_participant(_live(session, AdverseEvent))
+
+    def visit(self, visit_id: int | None) -> Visit | None:
+        return self.visits.get(visit_id) if visit_id is not None else None
+
+
+class _Days:
+    """Days from a participant's baseline visit (nominal schedule day as a fallback)."""
+
+    def __init__(self, protocol: Protocol, snap: _Snapshot) -> None:
+        self.nominal = {v.code: v.day for v in protocol.schedule}
+        baseline = max((v for v in protocol.schedule if v.day <= 0), key=lambda v: v.day)
+        self.baseline_dates = {
+            v.participant_id: v.visit_date
+            for v in snap.visits.values()
+            if v.code == baseline.code and v.visit_date is not None
+        }
+        self.baseline_day = baseline.day
+
+    def of(self, participant_id: int, visit_code: str, when: date | None) -> int:
+        start = self.baseline_dates.get(participant_id)
+        if start is not None and when is not None:
+            return (when - start).days + self.baseline_day
+        return self.nominal.get(visit_code, 0)
+
+
+def _screening_rows(snap: _Snapshot) -> list[dict[str, Any]]:
+    rows = []
+    for p in snap.participants:
+        enrolled = bool(snap.enrollments.get(p.id))
+        for s in sorted(snap.screenings.get(p.id, []), key=lambda s: s.screened_on):
+            rows.append(
+                {
+                    "candidate_id": p.study_id,
+                    "screened_on": s.screened_on,
+                    "status": s.status.value,
+                    "failed": [str(c) for c in (s.result or {}).get("failed", [])],
+                    "enrolled": enrolled,
+                    "usubjid": p.study_id if enrolled else None,
+                }
+            )
+    return rows
+
+
+def _height(snap: _Snapshot, participant_id: int, by: date) -> float | None:
+    heights = sorted(
+        (m for m in snap.measurements.get(participant_id, []) if m.element == "height"),
+        key=lambda m: m.collected_on,
+    )
+    before = [m for m in heights if m.collected_on <= by and m.value is not None]
+    chosen = before or [m for m in heights if m.value is not None]
+    return float(chosen[-1].value) if chosen else None
+
+
+def _subject_row(snap: _Snapshot, p: Participant) -> dict[str, Any]:
+    enrolment = min(snap.enrollments[p.id], key=lambda e: e.enrolled_on)
+    transplant = min(snap.transplants.get(p.id, []), key=lambda t: t.performed_on, default=None)
+    identity = snap.identities.get(p.id)
+    birth = identity.date_of_birth if identity else None
+    screened = max((s.screened_on for s in snap.screenings.get(p.id, [])), default=None)
+    if p.sex not in ("F", "M"):
+        raise AnalysisError(f"participant {p.study_id}: sex {p.sex!r} is not recorded as F or M")
+    status = _STATUS.get(p.status.value)
+    if status is None:
+        raise AnalysisError(
+            f"participant {p.study_id} is enrolled but has status {p.status.value!r}"
+        )
+    return {
+        "usubjid": p.study_id,
+        "site": p.site.code,
+        "sex": p.sex,
+        "birth_date": birth,
+        "age": float(compute_age(birth, screened)) if birth and screened else None,
+        "height_cm": _height(snap, p.id, enrolment.enrolled_on),
+        "enrolled_on": enrolment.enrolled_on,
+        "transplanted_on": transplant.performed_on if transplant else None,
+        "status": status,
+        "end_on": p.ended_on,
+        "end_reason": END_REASONS.get(p.end_reason.value) if p.end_reason else None,
+    }
+
+
+def _measurement_rows(
+    snap: _Snapshot, p: Participant, protocol: Protocol, days: _Days
+) -> list[dict[str, Any]]:
+    catalogue = catalogue_for(protocol)
+    rows = []
+    for m in snap.measurements.get(p.id, []):
+        visit = snap.visit(m.visit_id)
+        if visit is None or m.value is None or m.element not in catalogue:
+            continue
+        element = catalogue[m.element]
+        if element.kind is not ElementKind.QUANTITY or element.is_derived:
+            continue
+        rows.append(
+            {
+                "usubjid": p.study_id,
+                "visit": visit.code,
+                "visit_day": days.of(p.id, visit.code, m.collected_on),
+                "date": m.collected_on,
+                "element": m.element,
+                "value": float(m.value),
+                "unit": element.canonical_unit,
+                "value_as_entered": m.value_as_entered,
+                "unit_as_entered": m.unit_as_entered,
+            }
+        )
+    return rows
+
+
+def _itt_rows(snap: _Snapshot, p: Participant) -> list[dict[str, Any]]:
+    rows = []
+    for test in snap.itt.get(p.id, []):
+        visit = snap.visit(test.visit_id)
+        if visit is None:
+            continue
+        rows += [
+            {
+                "usubjid": p.study_id,
+                "visit": visit.code,
+                "date": test.performed_on,
+                "minute": float(s.minute),
+                "glucose_mmol_l": float(s.glucose_mmol_l),
+            }
+            for s in test.samples
+            if not s.voided
+        ]
+    return rows
+
+
+def _dosing_rows(snap: _Snapshot, p: Participant, days: _Days) -> list[dict[str, Any]]:
+    ogld: dict[int, float] = defaultdict(float)
+    for dose in snap.ogld.get(p.id, []):
+        if dose.visit_id is not None:
+            ogld[dose.visit_id] += float(dose.ddd)
+    weights = {
+        m.visit_id: float(m.value)
+        for m in sorted(snap.measurements.get(p.id, []), key=lambda m: m.collected_on)
+        if m.element == "weight" and m.value is not None
+    }
+    latest: dict[int, InsulinDose] = {}
+    for dose in sorted(snap.insulin.get(p.id, []), key=lambda d: (d.start_date, d.id)):
+        if dose.visit_id is not None:
+            latest[dose.visit_id] = dose
+    rows = []
+    for visit_id, dose in latest.items():
+        visit = snap.visit(visit_id)
+        if visit is None:
+            continue
+        when = visit.visit_date or dose.start_date
+        rows.append(
+            {
+                "usubjid": p.study_id,
+                "visit": visit.code,
+                "visit_day": days.of(p.id, visit.code, when),
+                "date": when,
+                "insulin_u_per_day": float(dose.total_units_per_day),
+                "ogld_ddd": ogld.get(visit_id, 0.0),
+                "weight_kg": weights.get(visit_id),
+            }
+        )
+    return rows
+
+
+def _ae_rows(snap: _Snapshot, p: Participant) -> list[dict[str, Any]]:
+    return [
+        {
+            "usubjid": p.study_id,
+            "ae_id": f"AE{ae.id}",
+            "term": ae.term,
+            "onset": ae.onset_date,
+            "resolved": ae.resolution_date,
+            "grade": ae.grade,
+            "serious": bool(ae.serious),
+            "seriousness": [code for column, code in _SERIOUSNESS if getattr(ae, column)],
+            "related": ae.relatedness.value,
+            "outcome": ae.outcome.value,
+            "action": ae.action_taken.value,
+        }
+        for ae in sorted(snap.aes.get(p.id, []), key=lambda a: (a.onset_date, a.id))
+    ]
+
+
+def _frame(name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    columns = [c.name for c in FRAME_COLUMNS[name]]
+    if not rows:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def source_frames(session: Session, protocol: Protocol) -> SourceFrames:
+    """The six source frames of the study in `session`'s database, validated."""
+    snap = _Snapshot(session)
+    days = _Days(protocol, snap)
+    parts: dict[str, list[dict[str, Any]]] = {name: [] for name in FRAME_COLUMNS}
+    parts["screening"] = _screening_rows(snap)
+    for p in snap.participants:
+        if not snap.enrollments.get(p.id):
+            continue
+        parts["subjects"].append(_subject_row(snap, p))
+        parts["measurements"] += _measurement_rows(snap, p, protocol, days)
+        parts["itt"] += _itt_rows(snap, p)
+        parts["dosing"] += _dosing_rows(snap, p, days)
+        parts["adverse_events"] += _ae_rows(snap, p)
+    return SourceFrames(**{name: _frame(name, rows) for name, rows in parts.items()})
+
+
+def load_source_frames(url: str | None = None, protocol: Protocol | None = None) -> SourceFrames:
+    """Open the study database at `url` (default: ``TRIALDESK_DATABASE_URL`` or the embedded
+    SQLite file) and read its source frames for `protocol` (default: the built-in one)."""
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine)() as session:
+            return source_frames(session, protocol or builtin_protocol())
+    finally:
+        engine.dispose()
