@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from trialdesk.console import db_cmd, protocol_cmd, report_cmd, screen_cmd, serve_cmd
+from trialdesk.console import (
+    db_cmd,
+    protocol_cmd,
+    report_cmd,
+    screen_cmd,
+    serve_cmd,
+    simulate_cmd,
+)
 
 app = typer.Typer(
     help="trialdesk: run a clinical trial end to end (built-in protocol NCT01142050).",
@@ -16,6 +23,7 @@ app.command("screen")(screen_cmd.screen)
 app.command("serve")(serve_cmd.serve)
 app.command("report")(report_cmd.report)
 app.command("power")(report_cmd.power)
+app.command("simulate")(simulate_cmd.simulate)
 app.add_typer(db_cmd.db_app, name="db")
 app.add_typer(db_cmd.site_app, name="site")
 app.add_typer(db_cmd.user_app, name="user")
