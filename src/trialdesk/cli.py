@@ -6,6 +6,7 @@ import typer
 
 from trialdesk.console import (
     db_cmd,
+    export_cmd,
     protocol_cmd,
     report_cmd,
     screen_cmd,
@@ -28,6 +29,8 @@ app.add_typer(db_cmd.db_app, name="db")
 app.add_typer(db_cmd.site_app, name="site")
 app.add_typer(db_cmd.user_app, name="user")
 app.add_typer(db_cmd.audit_app, name="audit")
+app.add_typer(export_cmd.export_app, name="export")
+app.add_typer(export_cmd.import_app, name="import")
 
 
 @app.command("demo")

@@ -50,6 +50,7 @@ class ClinicalData:
     audit: tuple[AuditEntry, ...] = ()
     sites: dict[str, str] = field(default_factory=dict)  # subject -> site code
     site_names: dict[str, str] = field(default_factory=dict)  # site code -> name
+    notes: tuple[str, ...] = ()  # values of the source that found no place in the design
 
 
 def check_records(design: StudyDesign, records: tuple[FormRecord, ...]) -> list[str]:

@@ -70,10 +70,9 @@ def last_dates(src: SdtmSources) -> dict[str, date]:
         ignore_index=True,
     )
     out: dict[str, date] = {}
-    for subject, value in dated.dropna().groupby("usubjid")["date"].max().items():
-        day = _d(value)
-        if day is not None:
-            out[str(subject)] = day
+    for subject, value in zip(dated["usubjid"], dated["date"].map(_d), strict=True):
+        if value is not None and (subject not in out or value > out[subject]):
+            out[str(subject)] = value
     return out
 
 

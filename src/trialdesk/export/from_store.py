@@ -1,0 +1,471 @@
+"""Reading the study database for exports: SDTM/FHIR sources and CRF-shaped clinical data.
+
+Read-only; voided records are left out (they remain in the audit trail). Values are the stored
+canonical values; measurements keep the value and unit as entered for SDTM --ORRES/--ORRESU.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Any, TypeVar
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trialdesk.analysis.sources import SourceFrames
+from trialdesk.catalogue import ElementKind
+from trialdesk.derive import compute_age
+from trialdesk.export.crf import StudyDesign, design_from_protocol
+from trialdesk.export.records import ClinicalData, FormRecord
+from trialdesk.export.sdtm.sources import SdtmSources
+from trialdesk.export.values import Value
+from trialdesk.protocol import Protocol, catalogue_for
+from trialdesk.store import make_engine, make_session_factory
+from trialdesk.store.models import (
+    AdverseEvent,
+    Consent,
+    Enrollment,
+    InsulinDose,
+    IttTest,
+    Measurement,
+    OgldDose,
+    Participant,
+    ParticipantIdentity,
+    Screening,
+    Transplantation,
+    Visit,
+)
+
+T = TypeVar("T")
+_STATUS = {
+    "enrolled": "ongoing",
+    "completed": "completed",
+    "withdrawn": "withdrawn",
+    "died": "died",
+    "lost_to_follow_up": "withdrawn",
+}
+_SERIOUS = (
+    ("results_in_death", "death"),
+    ("life_threatening", "life_threatening"),
+    ("hospitalisation", "hospitalisation"),
+    ("disability", "disability"),
+    ("congenital_anomaly", "congenital_anomaly"),
+    ("important_medical_event", "important_medical_event"),
+)
+
+
+def _live(session: Session, model: type[T]) -> list[T]:
+    return list(session.scalars(select(model).where(model.voided.is_(False))))  # type: ignore[attr-defined]
+
+
+class _Snapshot:
+    """Every live clinical row, grouped by participant id."""
+
+    def __init__(self, session: Session) -> None:
+        self.participants = {p.id: p for p in _live(session, Participant)}
+        self.identities = {i.participant_id: i for i in _live(session, ParticipantIdentity)}
+        self.visits = {v.id: v for v in _live(session, Visit)}
+        self.by: dict[str, dict[int, list[Any]]] = {}
+        for name, model in (
+            ("consents", Consent),
+            ("screenings", Screening),
+            ("enrollments", Enrollment),
+            ("measurements", Measurement),
+            ("itt", IttTest),
+            ("insulin", InsulinDose),
+            ("ogld", OgldDose),
+            ("transplants", Transplantation),
+            ("aes", AdverseEvent),
+        ):
+            grouped: dict[int, list[Any]] = defaultdict(list)
+            for row in _live(session, model):
+                grouped[row.participant_id].append(row)  # type: ignore[attr-defined]
+            self.by[name] = grouped
+
+    def rows(self, name: str, participant_id: int) -> list[Any]:
+        return self.by[name].get(participant_id, [])
+
+    def visit_code(self, visit_id: int | None) -> str | None:
+        visit = self.visits.get(visit_id) if visit_id is not None else None
+        return visit.code if visit else None
+
+
+def _open(url: str) -> Session:
+    return make_session_factory(make_engine(url))()
+
+
+# --- SDTM / FHIR sources --------------------------------------------------------------------
+
+
+def sdtm_sources_from_database(protocol: Protocol, url: str) -> SdtmSources:
+    with _open(url) as session:
+        return sdtm_sources(session, protocol)
+
+
+def sdtm_sources(session: Session, protocol: Protocol) -> SdtmSources:
+    snap = _Snapshot(session)
+    days = {v.code: v.day for v in protocol.schedule}
+    screening, subjects, measurements, itt, dosing, aes = [], [], [], [], [], []
+    consents, transplants, categorical = [], [], []
+    catalogue = catalogue_for(protocol)
+    for pid, p in sorted(snap.participants.items()):
+        enrolment = min(snap.rows("enrollments", pid), key=lambda e: e.enrolled_on, default=None)
+        for s in snap.rows("screenings", pid):
+            failed = list((s.result or {}).get("failed", []))
+            screening.append(
+                [
+                    p.study_id,
+                    s.screened_on,
+                    s.status.value,
+                    failed,
+                    enrolment is not None,
+                    p.study_id if enrolment else None,
+                ]
+            )
+        consents += [[p.study_id, c.consented_on] for c in snap.rows("consents", pid)]
+        if enrolment is None:
+            continue
+        tx = min(snap.rows("transplants", pid), key=lambda t: t.performed_on, default=None)
+        identity = snap.identities.get(pid)
+        birth = identity.date_of_birth if identity else None
+        screened = max((s.screened_on for s in snap.rows("screenings", pid)), default=None)
+        heights = [m.value for m in snap.rows("measurements", pid) if m.element == "height"]
+        subjects.append(
+            [
+                p.study_id,
+                p.site.code,
+                p.sex or "F" if p.sex else p.sex,
+                birth,
+                float(compute_age(birth, screened)) if birth and screened else None,
+                heights[0] if heights else None,
+                enrolment.enrolled_on,
+                tx.performed_on if tx else None,
+                _STATUS.get(p.status.value, "ongoing"),
+                p.ended_on,
+                p.end_reason.value if p.end_reason else None,
+            ]
+        )
+        weights: dict[str, float] = {}
+        for m in snap.rows("measurements", pid):
+            visit = snap.visit_code(m.visit_id) or ""
+            if m.element not in catalogue:
+                continue
+            element = catalogue[m.element]
+            if element.kind is ElementKind.CATEGORY and m.text_value:
+                categorical.append([p.study_id, visit, m.collected_on, m.element, m.text_value])
+            elif (
+                m.value is not None
+                and element is not None
+                and element.kind is ElementKind.QUANTITY
+                and not element.is_derived
+            ):
+                measurements.append(
+                    [
+                        p.study_id,
+                        visit,
+                        days.get(visit, 0),
+                        m.collected_on,
+                        m.element,
+                        m.value,
+                        element.canonical_unit,
+                        m.value_as_entered,
+                        m.unit_as_entered,
+                    ]
+                )
+                if m.element == "weight":
+                    weights[visit] = m.value
+        for test in snap.rows("itt", pid):
+            visit = snap.visit_code(test.visit_id) or ""
+            itt += [
+                [p.study_id, visit, test.performed_on, s.minute, s.glucose_mmol_l]
+                for s in test.samples
+                if not s.voided
+            ]
+        ogld: dict[str, float] = defaultdict(float)
+        for dose in snap.rows("ogld", pid):
+            ogld[snap.visit_code(dose.visit_id) or ""] += dose.ddd
+        for dose in snap.rows("insulin", pid):
+            visit = snap.visit_code(dose.visit_id) or ""
+            dosing.append(
+                [
+                    p.study_id,
+                    visit,
+                    days.get(visit, 0),
+                    dose.start_date,
+                    dose.total_units_per_day,
+                    ogld.get(visit, 0.0),
+                    weights.get(visit),
+                ]
+            )
+        for t in snap.rows("transplants", pid):
+            transplants.append(
+                [
+                    p.study_id,
+                    t.performed_on,
+                    t.product,
+                    t.lot_number,
+                    t.cell_source.value,
+                    t.dose_cells_per_kg,
+                    t.total_cells,
+                    t.route.value,
+                ]
+            )
+        for ae in snap.rows("aes", pid):
+            aes.append(
+                [
+                    p.study_id,
+                    f"AE{ae.id}",
+                    ae.term,
+                    ae.onset_date,
+                    ae.resolution_date,
+                    ae.grade,
+                    ae.serious,
+                    [code for attr, code in _SERIOUS if getattr(ae, attr)],
+                    ae.relatedness.value,
+                    ae.outcome.value,
+                    ae.action_taken.value,
+                ]
+            )
+    frames = SourceFrames(
+        screening=_df(screening, "candidate_id screened_on status failed enrolled usubjid"),
+        subjects=_df(
+            subjects,
+            "usubjid site sex birth_date age height_cm enrolled_on "
+            "transplanted_on status end_on end_reason",
+        ),
+        measurements=_df(
+            measurements,
+            "usubjid visit visit_day date element value unit value_as_entered unit_as_entered",
+        ),
+        itt=_df(itt, "usubjid visit date minute glucose_mmol_l"),
+        dosing=_df(dosing, "usubjid visit visit_day date insulin_u_per_day ogld_ddd weight_kg"),
+        adverse_events=_df(
+            aes,
+            "usubjid ae_id term onset resolved grade serious seriousness related outcome action",
+        ),
+    )
+    return SdtmSources(
+        frames,
+        _df(consents, "usubjid consented_on"),
+        _df(transplants, "usubjid date product lot cell_source dose_per_kg total_cells route"),
+        _df(categorical, "usubjid visit date element value"),
+    )
+
+
+def _df(rows: list[list[Any]], columns: str) -> pd.DataFrame:
+    names = columns.split()
+    return (
+        pd.DataFrame(rows, columns=names)
+        if rows
+        else pd.DataFrame({c: pd.Series(dtype=object) for c in names})
+    )
+
+
+# --- CRF-shaped clinical data (REDCap records, ODM ClinicalData) ----------------------------
+
+
+def clinical_data_from_database(protocol: Protocol, url: str) -> ClinicalData:
+    with _open(url) as session:
+        return clinical_data(session, protocol)
+
+
+class _Records:
+    def __init__(self, design: StudyDesign) -> None:
+        self.design = design
+        self.values: dict[tuple[str, str, str, int], dict[str, Value]] = {}
+        self.dropped: list[str] = []
+
+    def put(
+        self, subject: str, event: str | None, element_or_item: str, value: Value, instance: int = 1
+    ) -> None:
+        """Place a value on the form of `event` that records it (by item name, else by the
+        catalogue element the item records)."""
+        if event is None:
+            self.dropped.append(f"{subject}: {element_or_item} has no visit")
+            return
+        try:
+            forms = [self.design.form(f) for f in self.design.event(event).forms]
+        except KeyError:
+            self.dropped.append(f"{subject}: visit {event} is not in the schedule")
+            return
+        for form in forms:
+            for item in form.items:
+                if item.name == element_or_item or (
+                    item.element == element_or_item and item.sample_minute is None
+                ):
+                    key = (subject, event, form.name, instance)
+                    self.values.setdefault(key, {})[item.name] = value
+                    return
+        self.dropped.append(f"{subject}, {event}: no form of the visit records {element_or_item}")
+
+    def records(self) -> tuple[FormRecord, ...]:
+        return tuple(FormRecord(s, e, f, v, i) for (s, e, f, i), v in self.values.items())
+
+
+def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
+    """Every consented participant's data on the protocol's CRF (Snapshot, canonical units)."""
+    design = design_from_protocol(protocol)
+    snap = _Snapshot(session)
+    out = _Records(design)
+    first = protocol.schedule[0].code
+    sites: dict[str, str] = {}
+    for pid, p in sorted(snap.participants.items()):
+        if not snap.rows("consents", pid):
+            continue  # no consent, no trial data: a candidate's details stay at the site
+        subject = p.study_id
+        sites[subject] = p.site.code
+        _screening_values(out, snap, pid, subject, first, p)
+        _visit_values(out, snap, pid, subject, protocol)
+        _adverse_events(out, snap, pid, subject, protocol)
+    names = {p.site.code: p.site.name for p in snap.participants.values()}
+    return ClinicalData(design, out.records(), (), sites, names, tuple(out.dropped))
+
+
+def _screening_values(
+    out: _Records, snap: _Snapshot, pid: int, subject: str, first: str, p: Participant
+) -> None:
+    consents = sorted(snap.rows("consents", pid), key=lambda c: c.consented_on)
+    if consents:
+        out.put(subject, first, "informed_consent", True)
+        out.put(subject, first, "consent_date", consents[0].consented_on)
+        out.put(subject, first, "consent_version", consents[0].form_version)
+    identity = snap.identities.get(pid)
+    if identity is not None:
+        out.put(subject, first, "date_of_birth", identity.date_of_birth)
+    if p.sex:
+        out.put(subject, first, "sex", p.sex)
+    screenings = sorted(snap.rows("screenings", pid), key=lambda s: s.screened_on)
+    if screenings:
+        latest = screenings[-1]
+        out.put(subject, first, "screening_date", latest.screened_on)
+        for name, value in (latest.findings or {}).items():
+            if isinstance(value, bool):
+                item = next(
+                    (
+                        i
+                        for f in out.design.forms
+                        if f.name == "eligibility"
+                        for i in f.items
+                        if i.name == name
+                    ),
+                    None,
+                )
+                if item is not None:
+                    out.put(subject, first, name, value)
+
+
+def _visit_values(
+    out: _Records, snap: _Snapshot, pid: int, subject: str, protocol: Protocol
+) -> None:
+    dates: dict[tuple[str, str], date] = {}
+    for m in snap.rows("measurements", pid):
+        visit = snap.visit_code(m.visit_id)
+        value: Value | None = m.text_value if m.text_value else m.value
+        if value is None:
+            continue
+        if m.element == "height":
+            visit = protocol.schedule[0].code  # height lives on the screening demographics
+        elif (
+            m.element == "pregnancy_test"
+            and visit is not None
+            and visit != protocol.schedule[0].code
+        ):
+            out.put(subject, visit, "tx_pregnancy_test", value)
+            continue
+        out.put(subject, visit, m.element, value)
+        form = out.design.form_of(m.element) if _has_item(out.design, m.element) else None
+        if visit and form is not None:
+            dates.setdefault((visit, form.name), m.collected_on)
+    for (visit, form_name), day in dates.items():
+        date_item = {"vital_signs": "vs_date", "labs": "lb_date"}.get(form_name)
+        if date_item:
+            out.put(subject, visit, date_item, day)
+    for test in snap.rows("itt", pid):
+        visit = snap.visit_code(test.visit_id)
+        out.put(subject, visit, "itt_date", test.performed_on)
+        for sample in test.samples:
+            if not sample.voided:
+                out.put(subject, visit, f"itt_glucose_t{sample.minute:g}", sample.glucose_mmol_l)
+    ogld: dict[str | None, float] = defaultdict(float)
+    for dose in snap.rows("ogld", pid):
+        ogld[snap.visit_code(dose.visit_id)] += dose.ddd
+    for dose in snap.rows("insulin", pid):
+        visit = snap.visit_code(dose.visit_id)
+        out.put(subject, visit, "dosing_date", dose.start_date)
+        out.put(subject, visit, "insulin_daily_dose", dose.total_units_per_day)
+        out.put(subject, visit, "ogld_ddd", ogld.pop(visit, 0.0))
+    for visit, ddd in ogld.items():
+        out.put(subject, visit, "ogld_ddd", ddd)
+    for t in snap.rows("transplants", pid):
+        visit = snap.visit_code(t.visit_id) or next(
+            v.code for v in protocol.schedule if "transplantation" in v.forms
+        )
+        source = (
+            t.cell_source.value
+            if t.cell_source.value in ("umbilical_cord", "bone_marrow")
+            else "other"
+        )
+        route = t.route.value if t.route.value in ("intravenous", "intra_arterial") else "other"
+        for item, value in (
+            ("tx_date", t.performed_on),
+            ("tx_product", t.product),
+            ("tx_lot", t.lot_number),
+            ("tx_cell_source", source),
+            ("tx_dose_per_kg", t.dose_cells_per_kg / 1e6),
+            ("tx_total_cells", None if t.total_cells is None else t.total_cells / 1e6),
+            ("tx_route", route),
+            ("tx_operator", t.operator),
+        ):
+            if value is not None:
+                out.put(subject, visit, item, value)
+
+
+def _has_item(design: StudyDesign, name: str) -> bool:
+    try:
+        design.form_of(name)
+    except KeyError:
+        return False
+    return True
+
+
+_OUTCOME = {
+    "recovered/resolved": "recovered",
+    "recovering/resolving": "recovering",
+    "not recovered/not resolved": "not_recovered",
+    "recovered/resolved with sequelae": "recovered_with_sequelae",
+    "fatal": "fatal",
+    "unknown": "unknown",
+}
+
+
+def _adverse_events(
+    out: _Records, snap: _Snapshot, pid: int, subject: str, protocol: Protocol
+) -> None:
+    done = sorted(
+        (v.visit_date, v.code)
+        for v in snap.visits.values()
+        if v.participant_id == pid and v.visit_date is not None
+    )
+    with_log = [v.code for v in protocol.schedule if "adverse_events" in v.forms]
+    counter: dict[str, int] = defaultdict(int)
+    for ae in sorted(snap.rows("aes", pid), key=lambda a: (a.onset_date, a.id)):
+        before = [code for day, code in done if day <= ae.onset_date and code in with_log]
+        event = before[-1] if before else with_log[0]
+        counter[event] += 1
+        instance = counter[event]
+        seriousness = tuple(code for attr, code in _SERIOUS if getattr(ae, attr))
+        for item, value in (
+            ("ae_term", ae.term),
+            ("ae_onset", ae.onset_date),
+            ("ae_resolved", ae.resolution_date),
+            ("ae_grade", str(ae.grade)),
+            ("ae_serious", ae.serious),
+            ("ae_seriousness", seriousness or None),
+            ("ae_related", ae.relatedness.value),
+            ("ae_outcome", _OUTCOME.get(ae.outcome.value, "unknown")),
+            ("ae_action", ae.action_taken.value.replace(" ", "_")),
+        ):
+            if value is not None:
+                out.put(subject, event, item, value, instance)
