@@ -1,20 +1,18 @@
 """Fixtures of the web tests: a migrated database (SQLite, and PostgreSQL when
 TRIALDESK_TEST_POSTGRES_URL is set) with the demo site and users, the FastAPI app with the web
-pages mounted, and a logged-in test client per role."""
+pages mounted, and a logged-in test client per user."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from web_helpers import SECRET, login
 
 from trialdesk.api import ApiSettings, create_app
 from trialdesk.store.testing import (
-    DEMO_PASSWORD,
     DemoSeed,
     TestDatabase,
     available_backends,
@@ -23,9 +21,6 @@ from trialdesk.store.testing import (
     seed_demo_site_and_users,
 )
 from trialdesk.web import WebSettings, mount
-
-SECRET = "web-test-secret-" + "x" * 40
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture(scope="session", params=available_backends())
@@ -44,28 +39,19 @@ def seeded(web_database: TestDatabase) -> DemoSeed:
         return seed_demo_site_and_users(session)
 
 
-@pytest.fixture()
-def web_app(web_database: TestDatabase, seeded: DemoSeed) -> FastAPI:
+@pytest.fixture(scope="session")
+def shared_app(web_database: TestDatabase) -> FastAPI:
+    """One app per database: FastAPI builds each app's routing state on its first request,
+    which costs about a second, so tests share the app and reset the database instead."""
     settings = ApiSettings(database_url=str(web_database.engine.url))
     app = create_app(settings, engine=web_database.engine)
     return mount(app, WebSettings(secret_key=SECRET))
 
 
-def csrf_of(html: str) -> str:
-    match = CSRF_RE.search(html)
-    assert match, "page has no form with a CSRF token"
-    return match.group(1)
-
-
-def login(client: TestClient, username: str, password: str = DEMO_PASSWORD) -> TestClient:
-    page = client.get("/login")
-    response = client.post(
-        "/login",
-        data={"username": username, "password": password, "csrf_token": csrf_of(page.text)},
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
-    return client
+@pytest.fixture()
+def web_app(shared_app: FastAPI, seeded: DemoSeed) -> FastAPI:
+    """The app over a freshly reset database with the demo site and users."""
+    return shared_app
 
 
 @pytest.fixture()
@@ -81,6 +67,3 @@ def client_for(web_app: FastAPI) -> Iterator[Callable[[str], TestClient]]:
     yield make
     for client in clients:
         client.__exit__(None, None, None)
-
-
-SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
