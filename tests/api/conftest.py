@@ -40,7 +40,9 @@ def env(database: TestDatabase, app: FastAPI) -> Iterator[Env]:
     with database.session() as session:
         seed = seed_demo_site_and_users(session)
     build, session = make_builder(database, seed)
+    api = Api(app)
     try:
-        yield Env(Api(app), build, seed, database)
+        yield Env(api, build, seed, database)
     finally:
+        api.close()
         session.close()

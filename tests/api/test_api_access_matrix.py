@@ -1,0 +1,796 @@
+"""Role × endpoint × site matrix: the status each role gets on each endpoint, for a record of
+its own site (APGH) and of another site (PUMC).
+
+Expected statuses are written out per role, in the order admin, investigator, coordinator,
+monitor, statistician. A refused request must be refused for its role or site, not for any other
+reason, so every request is otherwise valid; a request that is expected to succeed gets fresh
+records of its own (so that, e.g., an enrollment or a void can only happen once), while refused
+ones reuse the shared records (a refusal changes nothing). Every statistician answer is scanned
+for the participant's identifying data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from api_helpers import (
+    ELIGIBLE_FINDINGS,
+    IDENTIFYING_STRINGS,
+    TRANSPLANTATION,
+    Api,
+    Builder,
+    day,
+    error_of,
+    make_builder,
+)
+from fastapi import FastAPI
+
+from trialdesk import services as sv
+from trialdesk.store.testing import DEMO_PASSWORD, TestDatabase, seed_demo_site_and_users
+
+ROLES = ("admin", "investigator", "coordinator", "monitor", "statistician")
+SITES = ("own", "other")
+SITE_CODE = {"own": "APGH", "other": "PUMC"}
+ALL_404 = "404 404 404 404 404"
+
+
+# --- the shared records (one set per site) -----------------------------------------------------
+
+
+def _enrolled_with_data(b: Builder, site: str) -> SimpleNamespace:
+    pid = b.enrolled(site)
+    sv.record_visit(b.session, b.who(site), pid, code="BL", visit_date=day(28))
+    measurement = b.measurement(pid, site)
+    # Refused requests may act on the shared enrolled participant wherever a fresh request
+    # needs a participant in a particular state.
+    aliases = dict.fromkeys(
+        ("screening_participant", "eligible", "consented", "enrolled", "enrolled_at_baseline"), pid
+    )
+    return SimpleNamespace(
+        pid=pid,
+        **aliases,
+        participant=sv.get_participant(b.session, b.who(site), pid),
+        consent=sv.list_consents(b.session, b.who(site), pid)[0],
+        screening=sv.list_screenings(b.session, b.who(site), pid)[0],
+        enrollment=sv.get_enrollment(b.session, b.who(site), pid),
+        visit=sv.list_visits(b.session, b.who(site), pid)[0],
+        measurement=measurement,
+        itt=b.itt(pid, site),
+        insulin=b.insulin(pid, site),
+        ogld=b.ogld(pid, site),
+        transplantation=b.transplantation(pid, site),
+        ae=b.adverse_event(pid, site),
+        deviation=b.deviation(pid, site),
+        query=b.query(measurement.id, site),
+        answered_query=b.answered_query(measurement.id, site),
+        user=b.user(),
+    )
+
+
+@dataclass
+class World:
+    api: Api
+    build: Builder
+    records: dict[str, SimpleNamespace]
+
+
+@pytest.fixture(scope="module")
+def world(database: TestDatabase, app: FastAPI) -> Iterator[World]:
+    database.reset()
+    with database.session() as session:
+        seed = seed_demo_site_and_users(session)
+    build, session = make_builder(database, seed)
+    records = {site: _enrolled_with_data(build, code) for site, code in SITE_CODE.items()}
+    api = Api(app)
+    try:
+        yield World(api, build, records)
+    finally:
+        api.close()
+        session.close()
+
+
+# --- how each case finds or makes the records it acts on ---------------------------------------
+
+
+@dataclass
+class Ctx:
+    """What a case's request is built from: the site's shared records, or fresh ones."""
+
+    world: World
+    site: str
+    fresh: bool
+    made: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def code(self) -> str:
+        return SITE_CODE[self.site]
+
+    @property
+    def shared(self) -> SimpleNamespace:
+        return self.world.records[self.site]
+
+    def get(self, name: str) -> Any:
+        """The shared record `name`, or (for a request expected to succeed) a fresh one."""
+        if not self.fresh or name == "pid":
+            return getattr(self.shared, name)
+        if name not in self.made:
+            self.made[name] = MAKERS[name](self.world.build, self.code, self.shared)
+        return self.made[name]
+
+
+def _consented_visit(b: Builder, site: str) -> sv.views.VisitView:
+    pid = b.consented(site)
+    return b.screening_visit(pid, site)
+
+
+def _screening(b: Builder, site: str) -> sv.views.ScreeningView:
+    pid = b.consented(site)
+    b.screening_visit(pid, site)
+    return sv.screen_participant(
+        b.session, b.who(site), pid, screened_on=day(0), findings=ELIGIBLE_FINDINGS
+    )
+
+
+def _transplanted(b: Builder, site: str) -> sv.views.TransplantationView:
+    pid = b.enrolled(site)
+    b.baseline(pid, site)
+    return b.transplantation(pid, site)
+
+
+def _enrollment(b: Builder, site: str) -> sv.views.EnrollmentView:
+    pid = b.enrolled(site)
+    view = sv.get_enrollment(b.session, b.who(site), pid)
+    assert view is not None
+    return view
+
+
+MAKERS: dict[str, Callable[[Builder, str, SimpleNamespace], Any]] = {
+    "participant": lambda b, site, s: b.register(site),
+    "consent": lambda b, site, s: b.consent(b.register(site).id, site),
+    "screening_participant": lambda b, site, s: _consented_visit(b, site).participant_id,
+    "screening": lambda b, site, s: _screening(b, site),
+    "eligible": lambda b, site, s: b.eligible(site),
+    "enrollment": lambda b, site, s: _enrollment(b, site),
+    "consented": lambda b, site, s: b.consented(site),
+    "enrolled": lambda b, site, s: b.enrolled(site),
+    "enrolled_at_baseline": lambda b, site, s: _enrolled_at_baseline(b, site),
+    "visit": lambda b, site, s: _consented_visit(b, site),
+    "measurement": lambda b, site, s: b.measurement(s.pid, site),
+    "itt": lambda b, site, s: b.itt(s.pid, site),
+    "insulin": lambda b, site, s: b.insulin(s.pid, site),
+    "ogld": lambda b, site, s: b.ogld(s.pid, site),
+    "transplantation": lambda b, site, s: _transplanted(b, site),
+    "ae": lambda b, site, s: b.adverse_event(s.pid, site),
+    "deviation": lambda b, site, s: b.deviation(s.pid, site),
+    "query": lambda b, site, s: b.query(s.measurement.id, site),
+    "answered_query": lambda b, site, s: b.answered_query(s.measurement.id, site),
+    "user": lambda b, site, s: b.user(),
+}
+
+
+def _enrolled_at_baseline(b: Builder, site: str) -> int:
+    pid = b.enrolled(site)
+    b.baseline(pid, site)
+    return pid
+
+
+# --- the matrix ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Req:
+    path: str
+    json: Any = None
+    version: int | None = None
+    params: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    method: str
+    own: str
+    other: str | None  # None: not about one site's records (asked once)
+    build: Callable[[Ctx], Req]
+
+
+def _pid(c: Ctx, name: str = "participant") -> int:
+    record = c.get(name)
+    return record if isinstance(record, int) else int(record.id)
+
+
+def _path(template: str, name: str) -> Callable[[Ctx], Req]:
+    """A request on the record `name`: `{id}` in the template is its id; If-Match its version."""
+
+    def build(c: Ctx) -> Req:
+        record = c.get(name)
+        return Req(template.format(id=record.id), version=record.version)
+
+    return build
+
+
+def _on(template: str, name: str, body: Any = None, **params: Any) -> Callable[[Ctx], Req]:
+    def build(c: Ctx) -> Req:
+        record = c.get(name)
+        pid = record if isinstance(record, int) else record.id
+        return Req(template.format(id=pid), json=body, params=params or None)
+
+    return build
+
+
+def _change(template: str, name: str, body: dict[str, Any]) -> Callable[[Ctx], Req]:
+    def build(c: Ctx) -> Req:
+        record = c.get(name)
+        return Req(template.format(id=record.id), json=body, version=record.version)
+
+    return build
+
+
+def _participant_list(path: str, **extra: Any) -> Callable[[Ctx], Req]:
+    def build(c: Ctx) -> Req:
+        return Req(path, params={"participant_id": c.shared.pid, **extra})
+
+    return build
+
+
+VOID = {"reason": "entered in error"}
+FIX = {"reason": "transcription error corrected"}
+ITT_BODY = {
+    "visit_code": "SCR",
+    "glucose_unit": "mmol/L",
+    "samples": [
+        {"minute": m, "glucose": g}
+        for m, g in ((0, 10.0), (3, 9.8), (6, 9.2), (9, 8.5), (12, 8.0), (15, 7.4))
+    ],
+}
+AE_BODY = {
+    "term": "Headache",
+    "onset_date": day(35).isoformat(),
+    "grade": 1,
+    "relatedness": "unlikely",
+    "action_taken": "not applicable",
+    "outcome": "recovered/resolved",
+    "resolution_date": day(36).isoformat(),
+}
+TX_BODY = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in TRANSPLANTATION.items()}
+REGISTRATION = {
+    "registered_on": day(0).isoformat(),
+    "full_name": "Wang Wei",
+    "date_of_birth": "1968-04-02",
+    "sex": "M",
+}
+
+
+def _register(c: Ctx) -> Req:
+    return Req("/participants", json={**REGISTRATION, "site_code": c.code})
+
+
+def _new_site(c: Ctx) -> Req:
+    n = next(c.world.build.counter)
+    return Req("/sites", json={"code": f"S{n:03d}", "name": f"Site {n}"})
+
+
+def _new_user(c: Ctx) -> Req:
+    n = next(c.world.build.counter)
+    return Req(
+        "/users",
+        json={
+            "username": f"newuser{n}",
+            "full_name": f"New User {n}",
+            "password": DEMO_PASSWORD,
+            "roles": ["monitor"],
+            "site_codes": ["APGH"],
+        },
+    )
+
+
+def _raise_query(c: Ctx) -> Req:
+    body = {
+        "target_table": "measurements",
+        "target_id": c.shared.measurement.id,
+        "field": "value",
+        "text": "Please confirm the unit",
+    }
+    return Req("/queries", json=body)
+
+
+def _fixed(path: str) -> Callable[[Ctx], Req]:
+    return lambda c: Req(path)
+
+
+P = "/participants/{id}"
+CASES: list[Case] = [
+    # accounts and sites
+    Case("me", "GET", "200 200 200 200 200", None, _fixed("/auth/me")),
+    Case("list sites", "GET", "200 200 200 200 200", None, _fixed("/sites")),
+    Case("create site", "POST", "201 403 403 403 403", None, _new_site),
+    Case("list users", "GET", "200 403 403 403 403", None, _fixed("/users")),
+    Case("create user", "POST", "201 403 403 403 403", None, _new_user),
+    Case("read user", "GET", "200 403 403 403 403", None, _path("/users/{id}", "user")),
+    Case(
+        "change user",
+        "PATCH",
+        "200 403 403 403 403",
+        None,
+        _change("/users/{id}", "user", {"full_name": "Renamed", **FIX}),
+    ),
+    Case(
+        "set password",
+        "POST",
+        "204 403 403 403 403",
+        None,
+        _on("/users/{id}/password", "user", {"new_password": "another long passphrase 42"}),
+    ),
+    Case("enrollment summary", "GET", "403 200 200 200 200", None, _fixed("/enrollment/summary")),
+    Case("verify audit chain", "GET", "200 200 200 200 403", None, _fixed("/audit/verify")),
+    # participants and identifying data
+    Case("list participants", "GET", "403 200 200 200 200", None, _fixed("/participants")),
+    Case("register participant", "POST", "403 201 201 403 403", "403 403 403 403 403", _register),
+    Case("read participant", "GET", "404 200 200 200 200", ALL_404, _path(P, "participant")),
+    Case(
+        "find by study id",
+        "GET",
+        "404 200 200 200 200",
+        ALL_404,
+        lambda c: Req(f"/participants/by-study-id/{c.shared.participant.study_id}"),
+    ),
+    Case(
+        "correct participant",
+        "PATCH",
+        "404 200 200 403 403",
+        ALL_404,
+        _change(P, "participant", {"sex": "F", **FIX}),
+    ),
+    Case(
+        "end participation",
+        "POST",
+        "404 200 200 403 403",
+        ALL_404,
+        _change(
+            P + "/end",
+            "participant",
+            {"ended_on": day(2).isoformat(), "end_reason": "lost_to_follow_up"},
+        ),
+    ),
+    Case(
+        "void participant",
+        "POST",
+        "404 204 204 403 403",
+        ALL_404,
+        _change(P + "/void", "participant", VOID),
+    ),
+    Case("read identity", "GET", "404 200 200 200 403", ALL_404, _on(P + "/identity", "pid")),
+    Case(
+        "correct identity",
+        "PATCH",
+        "404 200 200 403 403",
+        ALL_404,
+        lambda c: Req(
+            f"/participants/{_pid(c)}/identity",
+            json={"phone": "+86 10 5555 0102", **FIX},
+            version=1,
+        ),
+    ),
+    Case(
+        "evaluate eligibility",
+        "GET",
+        "404 200 200 200 200",
+        ALL_404,
+        _on(P + "/eligibility", "pid"),
+    ),
+    Case("visit calendar", "GET", "404 200 200 200 200", ALL_404, _on(P + "/calendar", "pid")),
+    Case(
+        "participant audit trail",
+        "GET",
+        "404 200 200 200 403",
+        ALL_404,
+        _on(P + "/history", "pid"),
+    ),
+    Case(
+        "list signatures",
+        "GET",
+        "404 200 200 200 200",
+        ALL_404,
+        _on(P + "/signatures", "pid"),
+    ),
+    Case(
+        "sign casebook",
+        "POST",
+        "404 201 403 403 403",
+        ALL_404,
+        _on(P + "/signatures", "pid", {"password": DEMO_PASSWORD}),
+    ),
+    # consent
+    Case("list consents", "GET", "404 200 200 200 200", ALL_404, _on(P + "/consents", "pid")),
+    Case(
+        "record consent",
+        "POST",
+        "404 201 201 403 403",
+        ALL_404,
+        _on(
+            P + "/consents",
+            "participant",
+            {"form_version": "ICF v2.0", "consented_on": day(0).isoformat()},
+        ),
+    ),
+    Case(
+        "withdraw consent",
+        "POST",
+        "404 200 200 403 403",
+        ALL_404,
+        _change("/consents/{id}/withdrawal", "consent", {"withdrawn_on": day(3).isoformat()}),
+    ),
+    Case(
+        "void consent",
+        "POST",
+        "404 204 204 403 403",
+        ALL_404,
+        _change("/consents/{id}/void", "consent", VOID),
+    ),
+    # screening and enrollment
+    Case(
+        "list screenings",
+        "GET",
+        "404 200 200 200 200",
+        ALL_404,
+        _on(P + "/screenings", "pid"),
+    ),
+    Case(
+        "screen",
+        "POST",
+        "404 201 201 403 403",
+        ALL_404,
+        _on(
+            P + "/screenings",
+            "screening_participant",
+            {"screened_on": day(0).isoformat(), "findings": ELIGIBLE_FINDINGS},
+        ),
+    ),
+    Case(
+        "void screening",
+        "POST",
+        "404 204 204 403 403",
+        ALL_404,
+        _change("/screenings/{id}/void", "screening", VOID),
+    ),
+    Case(
+        "read enrollment",
+        "GET",
+        "404 200 200 200 200",
+        ALL_404,
+        _on(P + "/enrollment", "pid"),
+    ),
+    Case(
+        "enroll",
+        "POST",
+        "404 201 201 403 403",
+        ALL_404,
+        _on(P + "/enrollment", "eligible", {"enrolled_on": day(1).isoformat()}),
+    ),
+    Case(
+        "void enrollment",
+        "POST",
+        "404 204 204 403 403",
+        ALL_404,
+        _change("/enrollments/{id}/void", "enrollment", VOID),
+    ),
+    # visits
+    Case("list visits", "GET", "404 200 200 200 200", ALL_404, _on(P + "/visits", "pid")),
+    Case(
+        "record visit",
+        "POST",
+        "404 201 201 403 403",
+        ALL_404,
+        _on(P + "/visits", "consented", {"code": "SCR", "visit_date": day(0).isoformat()}),
+    ),
+    Case(
+        "record missed visit",
+        "POST",
+        "404 201 201 403 403",
+        ALL_404,
+        _on(P + "/missed-visits", "enrolled", {"code": "M12", "reason": "moved away"}),
+    ),
+    Case(
+        "correct visit",
+        "PATCH",
+        "404 200 200 403 403",
+        ALL_404,
+        _change("/visits/{id}", "visit", {"notes": "fasting confirmed", **FIX}),
+    ),
+    Case(
+        "void visit",
+        "POST",
+        "404 204 204 403 403",
+        ALL_404,
+        _change("/visits/{id}/void", "visit", VOID),
+    ),
+    # measurements
+    Case(
+        "list measurements",
+        "GET",
+        "404 200 200 200 200",
+        ALL_404,
+        _participant_list("/measurements"),
+    ),
+    Case(
+        "record measurement",
+        "POST",
+        "404 201 201 403 403",
+        ALL_404,
+        _on(
+            P + "/measurements",
+            "pid",
+            {"visit_code": "SCR", "element": "hba1c", "value": 8.1, "unit": "%"},
+        ),
+    ),
+    Case(
+        "read measurement",
+        "GET",
+        "404 200 200 200 200",
+        ALL_404,
+        _path("/measurements/{id}", "measurement"),
+    ),
+    Case(
+        "correct measurement",
+        "PATCH",
+        "404 200 200 403 403",
+        ALL_404,
+        _change("/measurements/{id}", "measurement", {"value": 151, "unit": "mg/dL", **FIX}),
+    ),
+    Case(
+        "void measurement",
+        "POST",
+        "404 204 204 403 403",
+        ALL_404,
+        _change("/measurements/{id}/void", "measurement", VOID),
+    ),
+    # ITT
+    Case("list ITTs", "GET", "404 200 200 200 200", ALL_404, _on(P + "/itt-tests", "pid")),
+    Case(
+        "record ITT",
+        "POST",
+        "404 201 201 403 403",
+        ALL_404,
+        _on(P + "/itt-tests", "pid", ITT_BODY),
+    ),
+    Case(
+        "correct ITT",
+        "PATCH",
+        "404 200 200 403 403",
+        ALL_404,
+        _change("/itt-tests/{id}", "itt", {"insulin_dose_u_per_kg": 0.1, **FIX}),
+    ),
+    Case(
+        "void ITT",
+        "POST",
+        "404 204 204 403 403",
+        ALL_404,
+        _change("/itt-tests/{id}/void", "itt", VOID),
+    ),
+    # dosing
+    Case(
+        "list insulin doses",
+        "GET",
+        "404 200 200 200 200",
+        ALL_404,
+        _on(P + "/insulin-doses", "pid"),
+    ),
+    Case(
+        "record insulin dose",
+        "POST",
+        "404 201 201 403 403",
+        ALL_404,
+        _on(
+            P + "/insulin-doses",
+            "pid",
+            {"start_date": day(60).isoformat(), "total_units_per_day": 30},
+        ),
+    ),
+    Case(
+        "correct insulin dose",
+        "PATCH",
+        "404 200 200 403 403",
+        ALL_404,
+        _change("/insulin-doses/{id}", "insulin", {"total_units_per_day": 46, **FIX}),
+    ),
+    Case(
+        "void insulin dose",
+        "POST",
+        "404 204 204 403 403",
+        ALL_404,
+        _change("/insulin-doses/{id}/void", "insulin", VOID),
+    ),
+    Case(
+        "list OGLD doses",
+        "GET",
+        "404 200 200 200 200",
+        ALL_404,
+        _on(P + "/ogld-doses", "pid"),
+    ),
+    Case(
+        "record OGLD dose",
+        "POST",
+        "404 201 201 403 403",
+        ALL_404,
+        _on(
+            P + "/ogld-doses",
+            "pid",
+            {"start_date": day(60).isoformat(), "drug": "metformin", "daily_dose_mg": 1000},
+        ),
+    ),
+    Case(
+        "correct OGLD dose",
+        "PATCH",
+        "404 200 200 403 403",
+        ALL_404,
+        _change("/ogld-doses/{id}", "ogld", {"daily_dose_mg": 2000, **FIX}),
+    ),
+    Case(
+        "void OGLD dose",
+        "POST",
+        "404 204 204 403 403",
+        ALL_404,
+        _change("/ogld-doses/{id}/void", "ogld", VOID),
+    ),
+    # transplantation
+    Case(
+        "list transplantations",
+        "GET",
+        "404 200 200 200 200",
+        ALL_404,
+        _on(P + "/transplantations", "pid"),
+    ),
+    Case(
+        "record transplantation",
+        "POST",
+        "404 201 201 403 403",
+        ALL_404,
+        _on(P + "/transplantations", "enrolled_at_baseline", TX_BODY),
+    ),
+    Case(
+        "correct transplantation",
+        "PATCH",
+        "404 200 200 403 403",
+        ALL_404,
+        _change("/transplantations/{id}", "transplantation", {"lot_number": "LOT-2024-118", **FIX}),
+    ),
+    Case(
+        "void transplantation",
+        "POST",
+        "404 204 204 403 403",
+        ALL_404,
+        _change("/transplantations/{id}/void", "transplantation", VOID),
+    ),
+    # adverse events and deviations
+    Case(
+        "list adverse events",
+        "GET",
+        "404 200 200 200 200",
+        ALL_404,
+        _participant_list("/adverse-events"),
+    ),
+    Case(
+        "report adverse event",
+        "POST",
+        "404 201 201 403 403",
+        ALL_404,
+        _on(P + "/adverse-events", "pid", AE_BODY),
+    ),
+    Case(
+        "read adverse event",
+        "GET",
+        "404 200 200 200 200",
+        ALL_404,
+        _path("/adverse-events/{id}", "ae"),
+    ),
+    Case(
+        "follow up adverse event",
+        "PATCH",
+        "404 200 200 403 403",
+        ALL_404,
+        _change(
+            "/adverse-events/{id}", "ae", {"expedited_reported_on": day(44).isoformat(), **FIX}
+        ),
+    ),
+    Case(
+        "void adverse event",
+        "POST",
+        "404 204 204 403 403",
+        ALL_404,
+        _change("/adverse-events/{id}/void", "ae", VOID),
+    ),
+    Case(
+        "list deviations", "GET", "404 200 200 200 200", ALL_404, _participant_list("/deviations")
+    ),
+    Case(
+        "record deviation",
+        "POST",
+        "404 201 201 403 403",
+        ALL_404,
+        _on(
+            P + "/deviations",
+            "pid",
+            {
+                "category": "procedure",
+                "severity": "minor",
+                "description": "late sample",
+                "detected_on": day(1).isoformat(),
+            },
+        ),
+    ),
+    Case(
+        "correct deviation",
+        "PATCH",
+        "404 200 200 403 403",
+        ALL_404,
+        _change("/deviations/{id}", "deviation", {"severity": "major", **FIX}),
+    ),
+    Case(
+        "void deviation",
+        "POST",
+        "404 204 204 403 403",
+        ALL_404,
+        _change("/deviations/{id}/void", "deviation", VOID),
+    ),
+    # queries
+    Case("list queries", "GET", "404 200 200 200 200", ALL_404, _participant_list("/queries")),
+    Case("raise query", "POST", "404 201 403 201 403", ALL_404, _raise_query),
+    Case("read query", "GET", "404 200 200 200 200", ALL_404, _path("/queries/{id}", "query")),
+    Case(
+        "answer query",
+        "POST",
+        "404 200 200 403 403",
+        ALL_404,
+        _change("/queries/{id}/answer", "query", {"answer": "Value confirmed"}),
+    ),
+    Case(
+        "close query",
+        "POST",
+        "404 200 403 200 403",
+        ALL_404,
+        _change("/queries/{id}/close", "query", {"resolution": "Verified at source"}),
+    ),
+    Case(
+        "reopen query",
+        "POST",
+        "404 200 403 200 403",
+        ALL_404,
+        _change("/queries/{id}/reopen", "answered_query", {"text": "Unit still unclear"}),
+    ),
+    # audit trail of one record
+    Case(
+        "record audit trail",
+        "GET",
+        "404 200 200 200 403",
+        "404 404 404 404 403",
+        lambda c: Req(f"/audit/measurements/{c.shared.measurement.id}"),
+    ),
+]
+
+
+def _params() -> Iterator[Any]:
+    for case in CASES:
+        for site in SITES if case.other is not None else ("own",):
+            expected = (case.own if site == "own" else case.other or "").split()
+            for role, status in zip(ROLES, expected, strict=True):
+                yield pytest.param(case, site, role, int(status), id=f"{case.name}-{site}-{role}")
+
+
+@pytest.mark.parametrize(("case", "site", "role", "expected"), list(_params()))
+def test_role_site_matrix(world: World, case: Case, site: str, role: str, expected: int) -> None:
+    ctx = Ctx(world, site, fresh=200 <= expected < 300)
+    req = case.build(ctx)
+    response = world.api.request(
+        role, case.method, req.path, json=req.json, if_match=req.version, params=req.params
+    )
+    assert response.status_code == expected, f"{case.method} {req.path}: {response.text}"
+    if expected >= 400:
+        error = error_of(response)
+        assert error["code"] != "invalid_request", error  # refused for role/site, not input
+    if role == "statistician" and response.status_code == 200:
+        for secret in IDENTIFYING_STRINGS:
+            assert secret not in response.text, f"{secret!r} shown to a statistician"
