@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from trialdesk.analysis.params import PARAMS_BY_CODE
 from trialdesk.protocol import Protocol
 
 
@@ -148,6 +149,8 @@ def derive_consort(
         completed=int((treated["COMPLFL"] == "Y").sum()),
         analysed=int(post["USUBJID"].nunique()),
         analysed_complete_pairs=int(post.loc[post["VISIT"] == primary_visit, "USUBJID"].nunique()),
-        analysis_label=analysed_paramcd,
+        analysis_label=PARAMS_BY_CODE[analysed_paramcd].short
+        if analysed_paramcd in PARAMS_BY_CODE
+        else analysed_paramcd,
         notes=notes,
     )

@@ -241,7 +241,7 @@ def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float]) -> No
     ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "->", "color": _BLUE})
 
 
-def _reason_lines(reasons: list[tuple[str, int]], width: int = 74, most: int = 11) -> str:
+def _reason_lines(reasons: list[tuple[str, int]], width: int = 74, most: int = 14) -> str:
     lines = []
     for label, n in reasons[:most]:
         wrapped = textwrap.wrap(label, width)
@@ -274,7 +274,7 @@ def figure_consort(flow: ConsortFlow, primary_visit_name: str) -> Figure:
         side_x,
         0.80,
         side_w,
-        min(0.28, _side_height(lines)),
+        min(0.31, _side_height(lines)),
         f"Excluded (n = {flow.excluded})\n{excluded}\n(a candidate may fail several criteria)",
     )
     _box(ax, main_x, 0.62, 0.34, 0.06, f"Enrolled (n = {flow.enrolled})", True)

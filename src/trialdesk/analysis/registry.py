@@ -56,7 +56,6 @@ def participant_flow(results: StudyResults) -> Json:
     achieved = [
         ("STARTED", flow.enrolled),
         ("Transplanted", flow.transplanted),
-        (f"Followed to {results.primary_visit.name}", flow.completed),
         ("COMPLETED", flow.completed),
         ("NOT COMPLETED", flow.enrolled - flow.completed),
     ]

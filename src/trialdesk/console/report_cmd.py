@@ -102,7 +102,7 @@ def render_summary(files: ReportFiles) -> None:
     table.add_column(style="bold")
     table.add_column()
     for key in key_results(files.results):
-        table.add_row(key.label, f"{key.value}{key.detail}")
+        table.add_row(key.label, key.line)
     console.print(table)
     issues = files.results.datasets.issues
     if issues:

@@ -20,6 +20,11 @@ class KeyResult:
     value: str
     detail: str
 
+    @property
+    def line(self) -> str:
+        """Value and detail on one line (console, PDF title page)."""
+        return f"{self.value} ({self.detail})" if self.detail else self.value
+
 
 @cache
 def _environment() -> Environment:
@@ -39,7 +44,7 @@ def key_results(results: StudyResults) -> list[KeyResult]:
         KeyResult(
             "Screened → enrolled",
             f"{flow.screened} → {flow.enrolled}",
-            f"; {flow.completed} completed {results.primary_visit.name}",
+            f"{flow.completed} completed {results.primary_visit.name}",
         ),
     ]
     visit = results.primary_visit
@@ -51,18 +56,18 @@ def key_results(results: StudyResults) -> list[KeyResult]:
         d = outcome.spec.decimals
         if est:
             value = estimate_ci(est.estimate, est.ci_low, est.ci_high, d)
-            detail = f" {outcome.spec.change_unit}, mixed model, {visit.name}"
+            detail = f"{outcome.spec.change_unit}, mixed model, {visit.name}"
         else:
             p = outcome.paired
             value = estimate_ci(p.mean_change, p.ci_low, p.ci_high, d)
-            detail = f" {outcome.spec.change_unit}, paired, n={p.n}"
+            detail = f"{outcome.spec.change_unit}, paired t, n={p.n}"
         keys.append(KeyResult(f"{outcome.spec.short} change", value, detail))
     if results.insulin:
         keys.append(
             KeyResult(
                 f"Insulin ≥ {results.insulin.threshold_percent:g}% reduction",
                 proportion_text(results.insulin.responders),
-                " (observed, exact CI)",
+                "observed, exact CI",
             )
         )
     overview = results.safety.overview
@@ -71,7 +76,7 @@ def key_results(results: StudyResults) -> list[KeyResult]:
         KeyResult(
             "Participants with an SAE",
             f"{int(sae.n_subjects)}/{results.safety.at_risk}",
-            f" ({format_number(float(sae.percent), 1)}%), {int(sae.n_events)} event(s)",
+            f"{format_number(float(sae.percent), 1)}%, {int(sae.n_events)} event(s)",
         )
     )
     return keys

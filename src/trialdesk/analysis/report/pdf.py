@@ -126,7 +126,7 @@ def _title_page(results: StudyResults, data_note: str) -> Figure:
     y = 0.66
     for key in key_results(results):
         page.text(0.07, y, key.label, fontsize=10, color="#57606a")
-        page.text(0.36, y, f"{key.value}{key.detail}", fontsize=12, fontweight="bold")
+        page.text(0.36, y, key.line, fontsize=12, fontweight="bold")
         y -= 0.07
     return page
 
