@@ -15,6 +15,8 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.templating import Jinja2Templates
 
+from trialdesk.units.convert import reporting_decimals
+
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -34,6 +36,15 @@ def fmt_number(value: float | int | None, decimals: int | None = None) -> str:
     if decimals is not None:
         return f"{value:.{decimals}f}"
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def fmt_measure(value: float | None, unit: str | None) -> str:
+    """A value with its unit, to the unit's reporting decimals (e.g. 9.0 mmol/L, 162 mg/dL;
+    `trialdesk.units.convert.REPORTING_DECIMALS`)."""
+    if value is None:
+        return "—"
+    decimals = reporting_decimals(unit) if unit else None
+    return f"{fmt_number(value, decimals)} {unit or ''}".strip()
 
 
 def humanise(value: Any) -> str:
@@ -70,6 +81,7 @@ def _environment() -> Environment:
     env.filters["date"] = fmt_date
     env.filters["num"] = fmt_number
     env.filters["human"] = humanise
+    env.filters["measure"] = fmt_measure
     return env
 
 
