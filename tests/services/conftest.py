@@ -122,11 +122,18 @@ class Clinic:
                 self.session, who, pid, visit_code="SCR", element=element, value=value, unit=unit
             )
         sv.record_itt_test(
-            self.session, who, pid, visit_code="SCR", samples=ITT_MG_DL, glucose_unit="mg/dL",
+            self.session,
+            who,
+            pid,
+            visit_code="SCR",
+            samples=ITT_MG_DL,
+            glucose_unit="mg/dL",
             insulin_dose_u_per_kg=0.1,
         )
 
-    def screen(self, pid: int, actor: str = "coordinator", **findings: Any) -> sv.views.ScreeningView:
+    def screen(
+        self, pid: int, actor: str = "coordinator", **findings: Any
+    ) -> sv.views.ScreeningView:
         return sv.screen_participant(
             self.session,
             self.actors[actor],

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -148,9 +149,12 @@ def site_add(
 
 @site_app.command("list")
 def site_list(url: str | None = URL_OPTION) -> None:
+    """List the sites."""
+    table = Table("Code", "Name", "City", "Country")
     with _database(url) as session:
         for site in sv.list_sites(session, sv.SYSTEM):
-            console.print(f"{site.code}\t{site.name}\t{site.city}\t{site.country}", highlight=False)
+            table.add_row(site.code, site.name, site.city, site.country)
+    console.print(table)
 
 
 @user_app.command("add")
@@ -195,15 +199,18 @@ def user_add(
 
 @user_app.command("list")
 def user_list(url: str | None = URL_OPTION) -> None:
+    """List the user accounts with their roles and sites."""
+    table = Table("Username", "Name", "Roles", "Sites", "Status")
     with _database(url) as session:
-        page = sv.list_users(session, sv.SYSTEM, limit=500)
-        for user in page.items:
-            state = "active" if user.active else "inactive"
-            console.print(
-                f"{user.username}\t{user.full_name}\t{','.join(user.roles)}\t"
-                f"{','.join(user.site_codes)}\t{state}",
-                highlight=False,
+        for user in sv.list_users(session, sv.SYSTEM, limit=500).items:
+            table.add_row(
+                user.username,
+                user.full_name,
+                ", ".join(user.roles),
+                ", ".join(user.site_codes),
+                "active" if user.active else "inactive",
             )
+    console.print(table)
 
 
 @audit_app.command("verify")

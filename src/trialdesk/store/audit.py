@@ -26,7 +26,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from trialdesk.store.enums import AuditAction
@@ -83,19 +83,19 @@ def entry_hash(entry: AuditEntry, prev_hash: str) -> str:
     return digest.hexdigest()
 
 
+_HEAD: Table = AuditHead.__table__  # type: ignore[assignment]
+
+
 def lock_chain(session: Session) -> tuple[int, str]:
     """Take the chain's write lock (held until commit); returns (last sequence, last hash).
 
     Services that must serialise a decision (e.g. the enrollment cap) call this before reading.
     """
-    session.execute(
-        update(AuditHead)
-        .where(AuditHead.id == HEAD_ID)
-        .values(last_sequence=AuditHead.last_sequence)
-        .execution_options(synchronize_session=False)
-    )
     head = session.execute(
-        select(AuditHead.last_sequence, AuditHead.last_hash).where(AuditHead.id == HEAD_ID)
+        _HEAD.update()
+        .where(_HEAD.c.id == HEAD_ID)
+        .values(last_sequence=_HEAD.c.last_sequence)
+        .returning(_HEAD.c.last_sequence, _HEAD.c.last_hash)
     ).one_or_none()
     if head is None:
         raise RuntimeError("audit_head row is missing: run `trialdesk db upgrade`")
@@ -131,13 +131,12 @@ def append(
     )
     entry.hash = entry_hash(entry, last_hash)
     session.add(entry)
+    session.flush()
     session.execute(
-        update(AuditHead)
-        .where(AuditHead.id == HEAD_ID)
+        _HEAD.update()
+        .where(_HEAD.c.id == HEAD_ID)
         .values(last_sequence=entry.sequence, last_hash=entry.hash)
-        .execution_options(synchronize_session=False)
     )
-    session.flush([entry])
     return entry
 
 

@@ -30,12 +30,17 @@ def _normalise(url: str | URL) -> URL:
 
 
 def make_engine(
-    url: str | URL | None = None, *, schema: str | None = None, **kwargs: Any
+    url: str | URL | None = None,
+    *,
+    schema: str | None = None,
+    durable: bool = True,
+    **kwargs: Any,
 ) -> Engine:
     """An engine for `url` (default: `trialdesk.store.config.database_url()`).
 
     `schema` (PostgreSQL only) puts every table in that schema via ``search_path``; the test
-    helpers use it to give each test worker a private schema in one database.
+    helpers use it to give each test worker a private schema in one database. ``durable=False``
+    (tests only) stops waiting for the disk at each commit.
     """
     parsed = _normalise(url or database_url())
     connect_args: dict[str, Any] = dict(kwargs.pop("connect_args", {}))
@@ -46,9 +51,14 @@ def make_engine(
         connect_args.setdefault("check_same_thread", False)
         engine = create_engine(parsed, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if not durable:
+            event.listen(engine, "connect", _sqlite_not_durable)
         return engine
-    if schema:
-        connect_args["options"] = f"-csearch_path={schema}"
+    options = ([f"-csearch_path={schema}"] if schema else []) + (
+        [] if durable else ["-csynchronous_commit=off"]
+    )
+    if options:
+        connect_args["options"] = " ".join(options)
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(parsed, connect_args=connect_args, **kwargs)
 
@@ -59,6 +69,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def _sqlite_not_durable(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA synchronous=OFF")
     finally:
         cursor.close()
 

@@ -128,7 +128,7 @@ def _fresh_sqlite(directory: Path | None) -> TestDatabase:
     folder = Path(tempfile.mkdtemp(prefix="trialdesk-db-")) if directory is None else directory
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "trialdesk.sqlite"
-    engine = make_engine(sqlite_url(path))
+    engine = make_engine(sqlite_url(path), durable=False)
     upgrade(engine)
     with engine.begin() as connection:
         connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -144,7 +144,8 @@ def _fresh_postgres(url: str) -> TestDatabase:
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     admin.dispose()
-    engine = make_engine(url, schema=schema)
+    # Tests need no durability across a server crash: skip the commit fsync wait.
+    engine = make_engine(url, schema=schema, durable=False)
     upgrade(engine)
     tables = [t.name for t in Base.metadata.sorted_tables]
     return TestDatabase("postgresql", engine, schema, None, None, url, False, tables)
