@@ -173,9 +173,16 @@ def export_fhir(
 
     protocol = _protocol(protocol_file)
     sources = _sources(protocol, frames, database)
-    resource = research_study(protocol) if sources is None else study_bundle(protocol, sources)
-    out.write_text(resource.model_dump_json(exclude_none=True, indent=2), encoding="utf-8")
-    kind = "ResearchStudy" if sources is None else f"Bundle of {len(resource.entry or [])}"
+    if sources is None:
+        text, kind = (
+            research_study(protocol).model_dump_json(exclude_none=True, indent=2),
+            ("ResearchStudy"),
+        )
+    else:
+        bundle = study_bundle(protocol, sources)
+        text = bundle.model_dump_json(exclude_none=True, indent=2)
+        kind = f"Bundle of {len(bundle.entry or [])} resources"
+    out.write_text(text, encoding="utf-8")
     console.print(f"✓ {out} (FHIR R4B 4.3.0 {kind}, validated)")
 
 

@@ -69,22 +69,33 @@ def import_clinical_data(
     data: ClinicalData, url: str, *, username: str, source: str, protocol: Protocol | None = None
 ) -> ImportSummary:
     """Check `data` against the protocol's CRF, then write it in one transaction."""
+    with make_session_factory(make_engine(url))() as session:
+        return import_into(session, data, username=username, source=source, protocol=protocol)
+
+
+def import_into(
+    session: Session,
+    data: ClinicalData,
+    *,
+    username: str,
+    source: str,
+    protocol: Protocol | None = None,
+) -> ImportSummary:
+    """`import_clinical_data` on an open session (all or nothing)."""
     protocol = protocol or builtin_protocol()
-    engine = make_engine(url)
-    with make_session_factory(engine)() as session:
-        user = session.scalars(select(User).where(User.username == username)).first()
-        if user is None:
-            raise ImportRejected(
-                source, [Rejection("--user", "username", f"no user {username!r} in the database")]
-            )
-        actor = sv.actor_for(session, user.id)
-        problems = precheck(data, protocol)
-        if problems:
-            raise ImportRejected(source, problems)
-        try:
-            return _import(session, actor, data, protocol)
-        except _Refused as exc:
-            raise ImportRejected(source, [exc.rejection]) from None
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None:
+        raise ImportRejected(
+            source, [Rejection("--user", "username", f"no user {username!r} in the database")]
+        )
+    actor = sv.actor_for(session, user.id)
+    problems = precheck(data, protocol)
+    if problems:
+        raise ImportRejected(source, problems)
+    try:
+        return _import(session, actor, data, protocol)
+    except _Refused as exc:
+        raise ImportRejected(source, [exc.rejection]) from None
 
 
 class _Refused(Exception):
