@@ -155,3 +155,15 @@ def test_no_effect_data_show_no_change(frames_factory, protocol: Protocol) -> No
     result = analyse(derive_datasets(flat, protocol), protocol).outcome("HBA1C")
     assert result is not None and abs(result.paired.mean_change) < 0.3
     assert np.isfinite(result.paired.p_ttest)
+
+
+def test_an_outcome_without_data_is_named_not_dropped_silently(
+    frames: SourceFrames, protocol: Protocol
+) -> None:
+    m = frames.measurements
+    without = SourceFrames(
+        **{**frames.as_dict(), "measurements": m[m["element"] != "stimulated_c_peptide"]}
+    )
+    results = analyse(derive_datasets(without, protocol), protocol)
+    assert results.outcome("CPEPS") is None
+    assert any(n.startswith("Stimulated C-peptide") and "not analysed" in n for n in results.issues)

@@ -452,6 +452,6 @@ def build_results_json(results: StudyResults, generated_by: str = "trialdesk") -
             "generatedBy": generated_by,
             "generatedAt": datetime.now(UTC).isoformat(timespec="seconds"),
             "note": "Computed by trialdesk from the study database; not a registry submission.",
-            "derivationIssues": list(results.datasets.issues),
+            "dataIssues": list(results.issues),
         },
     }

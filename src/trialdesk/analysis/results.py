@@ -103,6 +103,12 @@ class StudyResults:
     insulin: DoseOutcome | None
     safety: SafetyResults
     level: float = 0.95
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def issues(self) -> list[str]:
+        """Everything the reader should know about missing or doubtful data, in one list."""
+        return [*self.notes, *self.datasets.issues]
 
     def outcome(self, paramcd: str) -> OutcomeResult | None:
         return next((o for o in self.outcomes if o.spec.paramcd == paramcd), None)
@@ -253,8 +259,10 @@ def analyse(
     step = on_step or (lambda _name: None)
     visit = primary_visit(protocol)
     outcomes = []
+    notes = []
     for spec, outcome_id, title in outcome_params(protocol):
         if _analysed(datasets.adeff, spec.paramcd).empty:
+            notes.append(f"{spec.param} ({title}): no value recorded, not analysed")
             continue
         by_visit, paired, model = analyse_param(datasets.adeff, spec, visit, level)
         outcomes.append(OutcomeResult(spec, outcome_id, title, by_visit, paired, model))
@@ -275,6 +283,7 @@ def analyse(
         insulin=_dose_outcome(datasets.adeff, datasets.adsl, visit, _threshold(protocol), level),
         safety=_safety(datasets, level),
         level=level,
+        notes=notes,
     )
     step("safety")
     return results

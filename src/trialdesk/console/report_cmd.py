@@ -104,7 +104,7 @@ def render_summary(files: ReportFiles) -> None:
     for key in key_results(files.results):
         table.add_row(key.label, key.line)
     console.print(table)
-    issues = files.results.datasets.issues
+    issues = files.results.issues
     if issues:
         console.print(
             f"[yellow]{len(issues)} value(s) not derived or data-quality message(s); "

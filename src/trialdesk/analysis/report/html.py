@@ -108,7 +108,7 @@ def render_html(
                 key: figures.get(key)
                 for key in ("consort", "mean_ci", "spaghetti", "waterfall", "itt")
             },
-            issues=results.datasets.issues,
+            issues=results.issues,
             methods=methods_paragraphs(results),
             references=REFERENCES,
         )

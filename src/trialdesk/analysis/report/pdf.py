@@ -154,7 +154,7 @@ def write_pdf(
                 pdf.savefig(page)
         for fig in figures.values():
             pdf.savefig(fig.figure)  # at the figure's own size: tall grids get a tall page
-        issues = results.datasets.issues or ["None."]
+        issues = results.issues or ["None."]
         for page in _text_pages("Values not derived and data-quality messages", issues):
             pdf.savefig(page)
         numbered = [f"[{i}] {ref}" for i, ref in enumerate(REFERENCES, start=1)]

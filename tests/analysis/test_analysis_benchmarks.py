@@ -1,0 +1,26 @@
+"""The benchmark runner (`make bench`) and the power benchmark's contract."""
+
+from __future__ import annotations
+
+import pytest
+from benchmarks import run as runner
+
+
+def test_discover_finds_the_power_benchmark() -> None:
+    assert "benchmarks.power_bench" in runner.discover()
+
+
+def test_rows_must_name_what_they_measure() -> None:
+    assert runner._rows({"name": "x", "candidate_seconds": 0.1}) == [
+        {"name": "x", "candidate_seconds": 0.1}
+    ]
+    with pytest.raises(ValueError, match="candidate_seconds"):
+        runner._rows([{"name": "x"}])
+    assert runner._ratio({"baseline_seconds": 2.0, "candidate_seconds": 0.5}) == "4.0×"
+    assert runner._ratio({"baseline_seconds": None, "candidate_seconds": 0.5}) == "–"
+
+
+def test_power_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert runner.main(["power_bench"]) == 0
+    out = capsys.readouterr().out
+    assert "identical p-values" in out and "vs analytic" in out
