@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 
 from trialdesk.console import (
+    backup_cmd,
     db_cmd,
+    demo_cmd,
     export_cmd,
     protocol_cmd,
     report_cmd,
@@ -29,14 +31,11 @@ app.add_typer(db_cmd.db_app, name="db")
 app.add_typer(db_cmd.site_app, name="site")
 app.add_typer(db_cmd.user_app, name="user")
 app.add_typer(db_cmd.audit_app, name="audit")
+app.command("backup")(backup_cmd.backup)
+app.command("restore")(backup_cmd.restore)
 app.add_typer(export_cmd.export_app, name="export")
 app.add_typer(export_cmd.import_app, name="import")
-
-
-@app.command("demo")
-def demo() -> None:
-    """The main job: screen the shipped example candidates against NCT01142050."""
-    screen_cmd.screen(None, None, None, False, False)
+app.command("demo")(demo_cmd.demo)
 
 
 if __name__ == "__main__":
