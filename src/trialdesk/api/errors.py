@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from trialdesk.api.middleware import API_HEADERS
 from trialdesk.services.errors import ServiceError, Unauthenticated
 
 log = logging.getLogger("trialdesk.api")
@@ -156,6 +157,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         "internal_error",
         f"the server could not complete the request (reference {reference}); "
         "please report the reference to the study's data manager",
+        headers=API_HEADERS,
     )
 
 

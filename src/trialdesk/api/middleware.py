@@ -25,6 +25,14 @@ _COMMON = (
 )
 
 
+API_HEADERS: dict[str, str] = {
+    name.decode(): value.decode()
+    for name, value in (*_COMMON, (b"content-security-policy", _API_CSP.encode()))
+}
+"""The same headers as a dict, for answers written outside the middleware (the 500 handler runs
+in Starlette's outermost error middleware)."""
+
+
 class SecurityHeadersMiddleware:
     """Adds the headers unless a route set them itself (pure ASGI: streams pass through)."""
 
