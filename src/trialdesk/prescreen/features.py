@@ -1,0 +1,245 @@
+"""One row per person: the data elements read from OMOP tables, as an Ibis expression.
+
+Rules (the same in the hand-written SQL and the per-person baseline):
+
+* Population: persons with an observation period overlapping the look-back window (seen in the
+  EHR in the last `lookback_days`); Circe requires the index date inside a period, which is too
+  strict for EHR extracts whose periods end at the last visit.
+* Measurements: the most recent row (date, then measurement_id) in the element's window whose
+  concept is in the element's set, whose unit_concept_id is one of the element's units and whose
+  value, converted to the canonical unit, lies within the catalogue's hard limits (outside them a
+  value is a recording error, e.g. mg/dL labelled mmol/L). Rows without a value or with an unknown
+  unit are not used.
+* Conditions: present (yes) when a start date of a concept in the set falls in the window; absent
+  (no) otherwise: the closed-world reading of coded data, as in Circe ("exactly 0 occurrences").
+  The screening visit confirms.
+* Drugs: present when an exposure overlaps the window (start ≤ index, end ≥ window start; the
+  end date is required in CDM v5.4, the start date stands in where an ETL left it empty).
+* Date of birth: birth_datetime, else year/month/day_of_birth with a missing month imputed as
+  1 July and a missing day as the 15th (mid-period imputation); age in completed years at the
+  index date (`trialdesk.derive.compute_age`: SDTM DM.AGE); none when born after the index date.
+* BMI from the most recent weight and height (WHO TRS 894: kg / m²).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from trialdesk.prescreen.mapping import GENDER_CONCEPTS
+from trialdesk.prescreen.plan import Plan
+from trialdesk.prescreen.source import OmopSource
+
+IMPUTED_BIRTH_MONTH = 7
+IMPUTED_BIRTH_DAY_OF_MONTH = 15
+IMPUTED_BIRTH_DAY_NO_MONTH = 1
+_FAR_PAST = date(1800, 1, 1)
+
+
+def population(source: OmopSource, plan: Plan) -> ir.Table:
+    """Persons seen in the look-back window, with sex and (imputed) birth date parts."""
+    settings = plan.settings
+    op = source.table("observation_period")
+    seen = (
+        op.filter(
+            op.observation_period_start_date <= settings.index_date,
+            op.observation_period_end_date >= settings.window_start,
+        )
+        .select("person_id")
+        .distinct()
+    )
+    person = source.table("person")
+    joined = seen.join(person, "person_id")
+    return joined.select("person_id", *_birth(joined), sex=_sex(joined.gender_concept_id))
+
+
+def _sex(gender: ir.IntegerColumn) -> ir.StringValue:
+    branches = [(gender == cid, ibis.literal(code)) for cid, code in GENDER_CONCEPTS.items()]
+    return ibis.cases(*branches, else_=ibis.null("string"))
+
+
+def _birth(person: ir.Table) -> list[ir.Value]:
+    has_dt = person.birth_datetime.notnull()
+    month_known = person.month_of_birth.notnull()
+    year = ibis.ifelse(has_dt, person.birth_datetime.year(), person.year_of_birth)
+    month = ibis.ifelse(
+        has_dt, person.birth_datetime.month(), person.month_of_birth.fill_null(IMPUTED_BIRTH_MONTH)
+    )
+    day = ibis.ifelse(
+        has_dt,
+        person.birth_datetime.day(),
+        ibis.ifelse(
+            month_known,
+            person.day_of_birth.fill_null(IMPUTED_BIRTH_DAY_OF_MONTH),
+            IMPUTED_BIRTH_DAY_NO_MONTH,
+        ),
+    )
+    return [
+        year.cast("int32").name("birth_year"),
+        month.cast("int32").name("birth_month"),
+        day.cast("int32").name("birth_day"),
+    ]
+
+
+def _measurement_dimension(plan: Plan) -> pa.Table:
+    rows: dict[str, list[object]] = {
+        k: [] for k in ("concept_id", "unit_id", "element", "factor", "offset", "lo", "hi", "start")
+    }
+    for element in plan.measured.values():
+        for concept_id in sorted(element.concept_ids):
+            for unit in element.units:
+                for key, value in (
+                    ("concept_id", concept_id),
+                    ("unit_id", unit.unit_concept_id),
+                    ("element", element.name),
+                    ("factor", unit.factor),
+                    ("offset", unit.offset),
+                    ("lo", element.hard_low if element.hard_low is not None else -1e300),
+                    ("hi", element.hard_high if element.hard_high is not None else 1e300),
+                    ("start", element.start),
+                ):
+                    rows[key].append(value)
+    schema = pa.schema(
+        [
+            ("concept_id", pa.int64()),
+            ("unit_id", pa.int64()),
+            ("element", pa.string()),
+            ("factor", pa.float64()),
+            ("offset", pa.float64()),
+            ("lo", pa.float64()),
+            ("hi", pa.float64()),
+            ("start", pa.date32()),
+        ]
+    )
+    return pa.table(rows, schema=schema)
+
+
+def latest_measurements(source: OmopSource, plan: Plan) -> ir.Table:
+    """Per person, each measured element's most recent usable value (wide: one row a person)."""
+    m = source.table("measurement")
+    dim = ibis.memtable(_measurement_dimension(plan))
+    j = m.join(
+        dim,
+        [m.measurement_concept_id == dim.concept_id, m.unit_concept_id == dim.unit_id],
+    )
+    value = j.value_as_number.cast("float64")
+    canonical = value * j.factor + j.offset
+    usable = j.filter(
+        j.measurement_date >= j.start,
+        j.measurement_date <= plan.settings.index_date,
+        value.notnull(),
+        canonical >= j.lo,
+        canonical <= j.hi,
+    ).select(
+        "person_id",
+        "element",
+        "unit_id",
+        value=value,
+        canonical=canonical,
+        day=j.measurement_date.cast("date"),
+        row_id=j.measurement_id,
+    )
+    order = ibis.row_number().over(
+        group_by=[usable.person_id, usable.element],
+        order_by=[ibis.desc(usable.day), ibis.desc(usable.row_id)],
+    )
+    latest = usable.mutate(recency=order).filter(lambda t: t.recency == 0)
+    columns: dict[str, ir.Value] = {}
+    for name in plan.measured:
+        mine = latest.element == name
+        columns[f"{name}_value"] = latest.value.max(where=mine)
+        columns[f"{name}_unit_id"] = latest.unit_id.max(where=mine)
+        columns[f"{name}_canonical"] = latest.canonical.max(where=mine)
+        columns[f"{name}_date"] = latest.day.max(where=mine)
+    return latest.group_by("person_id").aggregate(**columns)
+
+
+def _coded_dimension(plan: Plan, domain: str) -> pa.Table:
+    concept_ids: list[int] = []
+    elements: list[str] = []
+    starts: list[date] = []
+    for element in plan.coded.values():
+        if element.domain != domain:
+            continue
+        for concept_id in sorted(element.concept_ids):
+            concept_ids.append(concept_id)
+            elements.append(element.name)
+            starts.append(element.start or _FAR_PAST)
+    schema = pa.schema([("concept_id", pa.int64()), ("element", pa.string()), ("start", pa.date32())])
+    return pa.table({"concept_id": concept_ids, "element": elements, "start": starts}, schema=schema)
+
+
+def coded_records(source: OmopSource, plan: Plan, domain: str) -> ir.Table | None:
+    """Per person, the latest date each condition (or drug) element is recorded in its window."""
+    names = [e.name for e in plan.coded.values() if e.domain == domain]
+    if not names:
+        return None
+    dim = ibis.memtable(_coded_dimension(plan, domain))
+    index = plan.settings.index_date
+    if domain == "condition":
+        t = source.table("condition_occurrence")
+        j = t.join(dim, t.condition_concept_id == dim.concept_id)
+        start = j.condition_start_date.cast("date")
+        hits = j.filter(start <= index, start >= j.start).select(
+            "person_id", "element", day=start
+        )
+    else:
+        t = source.table("drug_exposure")
+        j = t.join(dim, t.drug_concept_id == dim.concept_id)
+        start = j.drug_exposure_start_date.cast("date")
+        end = ibis.coalesce(j.drug_exposure_end_date.cast("date"), start)
+        hits = j.filter(start <= index, end >= j.start).select(
+            "person_id", "element", day=ibis.least(end, ibis.literal(index))
+        )
+    columns = {f"{n}_date": hits.day.max(where=hits.element == n) for n in names}
+    return hits.group_by("person_id").aggregate(**columns)
+
+
+def person_elements(source: OmopSource, plan: Plan) -> ir.Table:
+    """The wide table: population × latest measurements × coded elements, plus age and BMI."""
+    wide = population(source, plan)
+    parts = [latest_measurements(source, plan)] if plan.measured else []
+    parts += [
+        part
+        for part in (coded_records(source, plan, d) for d in ("condition", "drug"))
+        if part is not None
+    ]
+    for part in parts:
+        wide = wide.left_join(part, "person_id").drop("person_id_right")
+    coded = {name: wide[f"{name}_date"].notnull() for name in plan.coded}
+    wide = wide.mutate(age=_age(wide, plan.settings.index_date), **coded)
+    if {"weight", "height"} <= set(plan.measured):
+        wide = wide.mutate(bmi=_bmi(wide, plan))
+    return wide
+
+
+def _age(wide: ir.Table, index: date) -> ir.IntegerValue:
+    """Completed years at the index date (before the birthday → one year less)."""
+    y, m, d = wide.birth_year, wide.birth_month, wide.birth_day
+    before_birthday = (m > index.month) | ((m == index.month) & (d > index.day))
+    born_later = (y > index.year) | ((y == index.year) & before_birthday)
+    age = index.year - y - before_birthday.cast("int32")
+    return ibis.ifelse(born_later, ibis.null("int32"), age.cast("int32"))
+
+
+def _bmi(wide: ir.Table, plan: Plan) -> ir.FloatingValue:
+    """kg / m²: weight's canonical unit is kg, height's is cm (catalogue)."""
+    weight_kg = wide.weight_canonical
+    height_m = _height_in_metres(wide, plan)
+    return weight_kg / (height_m * height_m)
+
+
+def _height_in_metres(wide: ir.Table, plan: Plan) -> ir.FloatingValue:
+    # Converted from the unit as recorded (not via cm), as trialdesk.eligibility does.
+    from trialdesk.prescreen.mapping import affine
+
+    branches = []
+    for unit in plan.measured["height"].units:
+        factor, offset = affine(unit.unit, "m", None, "height")
+        branches.append(
+            (wide.height_unit_id == unit.unit_concept_id, wide.height_value * factor + offset)
+        )
+    return ibis.cases(*branches, else_=ibis.null("float64"))

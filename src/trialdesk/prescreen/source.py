@@ -1,0 +1,179 @@
+"""Opening an OMOP CDM database for Ibis: a DuckDB file or a Parquet folder (embedded default),
+PostgreSQL, or a local/cluster Spark session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ibis
+from ibis.backends import BaseBackend
+
+# The tables pre-screening reads (OMOP CDM v5.4, standards.md §3.1); vocabulary is optional.
+CLINICAL_TABLES = (
+    "person",
+    "observation_period",
+    "condition_occurrence",
+    "measurement",
+    "drug_exposure",
+)
+VOCABULARY_TABLES = ("concept", "concept_ancestor")
+BACKENDS = ("duckdb", "postgres", "spark")
+
+
+class SourceError(ValueError):
+    """The OMOP database cannot be opened or lacks a table: says which and why."""
+
+
+@dataclass
+class OmopSource:
+    """An Ibis connection with the OMOP tables it holds, by (lower-case) name."""
+
+    backend: BaseBackend
+    kind: str  # duckdb | postgres | spark
+    tables: dict[str, ibis.Table]
+    description: str
+    closers: list[Any] = field(default_factory=list)
+
+    def table(self, name: str) -> ibis.Table:
+        try:
+            return self.tables[name]
+        except KeyError:
+            raise SourceError(f"{self.description}: no OMOP table {name!r}") from None
+
+    def has(self, name: str) -> bool:
+        return name in self.tables
+
+    def descendants(self, ancestors: Iterable[int]) -> dict[int, set[int]]:
+        """Descendant concept ids per ancestor, from concept_ancestor (empty without one)."""
+        wanted = sorted(set(ancestors))
+        if not wanted or not self.has("concept_ancestor"):
+            return {}
+        ca = self.table("concept_ancestor")
+        rows = self.backend.to_pyarrow(
+            ca.filter(ca.ancestor_concept_id.isin(wanted)).select(
+                "ancestor_concept_id", "descendant_concept_id"
+            )
+        ).to_pylist()
+        found: dict[int, set[int]] = {}
+        for row in rows:
+            found.setdefault(int(row["ancestor_concept_id"]), set()).add(
+                int(row["descendant_concept_id"])
+            )
+        return found
+
+    def close(self) -> None:
+        for closer in self.closers:
+            closer()
+        self.closers.clear()
+
+
+def _check(tables: dict[str, ibis.Table], description: str) -> None:
+    missing = [t for t in CLINICAL_TABLES if t not in tables]
+    if missing:
+        raise SourceError(f"{description}: missing OMOP table(s) {', '.join(missing)}")
+
+
+def open_duckdb(path: str | Path) -> OmopSource:
+    """A DuckDB database file, or a folder of `<table>.parquet` files (or `<table>/` folders)."""
+    path = Path(path)
+    if path.is_dir():
+        con = ibis.duckdb.connect()
+        tables = {}
+        for entry in sorted(path.iterdir()):
+            name = entry.name.removesuffix(".parquet").lower()
+            if entry.is_file() and entry.suffix == ".parquet":
+                tables[name] = con.read_parquet(entry, table_name=name)
+            elif entry.is_dir() and any(entry.glob("*.parquet")):
+                tables[name] = con.read_parquet(str(entry / "*.parquet"), table_name=name)
+        description = f"Parquet folder {path}"
+    elif path.is_file():
+        try:
+            con = ibis.duckdb.connect(str(path), read_only=True)
+        except Exception as exc:  # duckdb raises its own IOException types
+            raise SourceError(f"{path}: not a DuckDB database ({exc})") from None
+        tables = {n.lower(): con.table(n) for n in con.list_tables()}
+        description = f"DuckDB file {path}"
+    else:
+        raise SourceError(f"{path}: no such DuckDB file or Parquet folder")
+    _check(tables, description)
+    return OmopSource(con, "duckdb", tables, description, [con.disconnect])
+
+
+def open_postgres(url: str, schema: str | None = None) -> OmopSource:
+    """A PostgreSQL database; `url` as SQLAlchemy writes it (postgresql+psycopg://…)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parts = make_url(url)
+    except Exception:
+        raise SourceError(f"--omop: {url!r} is not a database URL") from None
+    try:
+        con = ibis.postgres.connect(
+            host=parts.host or "localhost",
+            port=parts.port or 5432,
+            user=parts.username,
+            password=parts.password,
+            database=parts.database,
+        )
+    except Exception as exc:
+        raise SourceError(f"PostgreSQL {parts.host}/{parts.database}: {exc}") from None
+    names = con.list_tables(database=schema) if schema else con.list_tables()
+    tables = {n.lower(): con.table(n, database=schema) for n in names}
+    description = f"PostgreSQL {parts.host}/{parts.database}" + (f" schema {schema}" if schema else "")
+    _check(tables, description)
+    return OmopSource(con, "postgres", tables, description, [con.disconnect])
+
+
+def spark_session(cores: int = 2) -> Any:
+    """A local Spark session sized for a laptop/CI box (Arrow transfer on, few partitions)."""
+    from pyspark.sql import SparkSession
+
+    return (
+        SparkSession.builder.master(f"local[{cores}]")
+        .appName("trialdesk-prescreen")
+        .config("spark.sql.shuffle.partitions", str(max(2, cores * 2)))
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+
+
+def open_spark(path: str | Path, session: Any | None = None) -> OmopSource:
+    """A Parquet folder read by Spark (the distributed path), or a DuckDB file copied into Spark
+    through Arrow (small data only: for tests and demonstrations)."""
+    path = Path(path)
+    session = session or spark_session()
+    if path.is_dir():
+        for entry in sorted(path.iterdir()):
+            name = entry.name.removesuffix(".parquet").lower()
+            if entry.suffix == ".parquet" or (entry.is_dir() and any(entry.glob("*.parquet"))):
+                session.read.parquet(str(entry)).createOrReplaceTempView(name)
+    elif path.is_file():
+        import duckdb
+
+        with duckdb.connect(str(path), read_only=True) as db:
+            for (name,) in db.execute("SELECT table_name FROM information_schema.tables").fetchall():
+                frame = db.execute(f'SELECT * FROM "{name}"').df()
+                session.createDataFrame(frame).createOrReplaceTempView(name.lower())
+    else:
+        raise SourceError(f"{path}: no such DuckDB file or Parquet folder")
+    con = ibis.pyspark.connect(session)
+    tables = {n.lower(): con.table(n) for n in con.list_tables()}
+    description = f"Spark ({session.sparkContext.master}) reading {path}"
+    _check(tables, description)
+    return OmopSource(con, "spark", tables, description)
+
+
+def open_source(location: str | Path, backend: str = "duckdb", schema: str | None = None) -> OmopSource:
+    """Open `location` with `backend` (duckdb | postgres | spark)."""
+    if backend == "duckdb":
+        return open_duckdb(location)
+    if backend == "postgres":
+        return open_postgres(str(location), schema)
+    if backend == "spark":
+        return open_spark(location)
+    raise SourceError(f"--backend: {backend!r} is not one of {', '.join(BACKENDS)}")
