@@ -73,7 +73,7 @@ def screened_candidate(
 ) -> int:
     """A consented, screened candidate at APGH (eligible with the defaults); returns the id."""
     coordinator = actor_of(session, "coordinator")
-    day = on or date.today() - timedelta(days=30)
+    day = on or date.today() - timedelta(days=20)
     p = sv.register_participant(
         session,
         coordinator,

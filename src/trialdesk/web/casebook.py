@@ -146,6 +146,7 @@ def trajectory_charts(
 ) -> list[tuple[str, Markup]]:
     catalogue = current_catalogue()
     anchor = calendar.anchor_date
+    ticks = visit_ticks()
     charts = []
     for name, reference in TRAJECTORIES:
         element = catalogue[name]
@@ -161,7 +162,7 @@ def trajectory_charts(
         charts.append(
             (
                 element.label,
-                trajectory_chart(f"traj-{name}", element.label, unit, points, reference),
+                trajectory_chart(f"traj-{name}", element.label, unit, points, reference, ticks),
             )
         )
     doses = list_insulin_doses(session, user.actor, participant_id)
@@ -173,7 +174,9 @@ def trajectory_charts(
     charts.append(
         (
             "Total daily insulin dose",
-            trajectory_chart("traj-insulin", "Total daily insulin dose", "U/day", dose_points),
+            trajectory_chart(
+                "traj-insulin", "Total daily insulin dose", "U/day", dose_points, None, ticks
+            ),
         )
     )
     return charts
@@ -183,6 +186,16 @@ def unresolved_queries(session: Session, user: WebUser, **filters: Any) -> list[
     """Queries raised and not yet closed (open, or answered and awaiting the monitor)."""
     page = list_queries(session, user.actor, limit=MAX_ROWS, **filters)
     return [q for q in page.items if q.status.value != "closed"]
+
+
+def visit_ticks(min_gap_days: int = 20) -> list[tuple[int, str]]:
+    """(protocol day, visit code) of the schedule, leaving out visits too close to the previous
+    label to be read (e.g. TX a week after BL)."""
+    ticks: list[tuple[int, str]] = []
+    for visit in current_protocol().schedule:
+        if not ticks or visit.day - ticks[-1][0] >= min_gap_days:
+            ticks.append((visit.day, visit.code))
+    return ticks
 
 
 def queries_by_field(queries: Iterable[QueryView]) -> dict[tuple[str, int, str], list[QueryView]]:

@@ -217,6 +217,11 @@ def render_chart(chart: Chart) -> Markup:
             parts += _markers(series, frame)
     if len(chart.series) > 1:
         parts += _legend(chart, frame)
+    if not xs:
+        parts.append(
+            f'<text class="empty" x="{frame.left + frame.plot_w / 2}" '
+            f'y="{frame.top + frame.plot_h / 2}" text-anchor="middle">No values yet</text>'
+        )
     parts.append("</svg>")
     return Markup("".join(parts))
 

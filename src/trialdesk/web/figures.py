@@ -135,8 +135,11 @@ def trajectory_chart(
     unit: str,
     values: Sequence[TrajectoryPoint],
     reference: Reference | None = None,
+    visit_ticks: Sequence[tuple[int, str]] = (),
 ) -> Markup:
-    """One measure over study days (day 0 = baseline), one marker per visit."""
+    """One measure over study days (day 0 = baseline), one marker per visit; the x axis spans
+    the schedule (`visit_ticks`: (protocol day, visit code)) so charts of different participants
+    and dates share one scale."""
     ordered = sorted(values, key=lambda v: v.study_day)
     series = Series(
         label,
@@ -158,9 +161,10 @@ def trajectory_chart(
         y_label=unit,
         series=(series,),
         references=(reference,) if reference else (),
+        x_ticks=tuple((float(day), code) for day, code in visit_ticks),
         y_min=0.0 if ordered else None,
-        width=420,
+        width=380,
         height=240,
-        margins=(24, 16, 44, 52),
+        margins=(22, 14, 42, 50),
     )
     return render_chart(chart)
