@@ -294,3 +294,17 @@ def test_documented_examples_hold() -> None:
     for module in (physiology, labs, candidates_module, effect_module):
         result = doctest.testmod(module)
         assert result.failed == 0, module.__name__
+
+
+def test_the_generators_do_not_import_the_database_or_web_layers() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, trialdesk.simulate; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'fastapi') "
+        "or m.startswith(('trialdesk.store', 'trialdesk.services', 'trialdesk.web'))]; "
+        "print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -30,12 +30,13 @@ def test_frames_meet_the_contract(frames: SourceFrames) -> None:
     assert len(frames.subjects) == 24
 
 
-def test_same_seed_same_frames_and_different_seed_differs(trial: VirtualTrial) -> None:
-    again = trial_frames(simulate_trial(140, seed=7, effect=MODERATE))
-    for name, frame in trial_frames(trial).items():
+def test_same_seed_same_frames_and_different_seed_differs() -> None:
+    first = trial_frames(simulate_trial(50, seed=7, effect=MODERATE, target=6))
+    again = trial_frames(simulate_trial(50, seed=7, effect=MODERATE, target=6))
+    for name, frame in first.items():
         pd.testing.assert_frame_equal(frame, again[name])
-    other = trial_frames(simulate_trial(140, seed=8, effect=MODERATE))
-    assert not other["measurements"].equals(trial_frames(trial)["measurements"])
+    other = trial_frames(simulate_trial(50, seed=8, effect=MODERATE, target=6))
+    assert not other["measurements"].equals(first["measurements"])
 
 
 def test_screening_frame_is_the_screening_log(trial: VirtualTrial, frames: SourceFrames) -> None:
@@ -122,3 +123,13 @@ def test_analysis_datasets_build_from_simulated_frames(frames: SourceFrames) -> 
     adeff = built.adeff
     m12 = adeff[(adeff["PARAMCD"] == "HBA1C") & (adeff["AVISIT"] == "Month 12")]
     assert len(m12) > 15 and m12["CHG"].mean() < 0  # the moderate effect lowers HbA1c
+
+
+def test_screening_can_stop_when_the_study_is_full(trial: VirtualTrial) -> None:
+    full = simulate_trial(140, seed=7, effect=MODERATE, stop_when_full=True)
+    assert full.counts().enrolled == 24
+    assert full.screening[-1].enrolled  # the 24th enrolment was the last screening
+    assert len(full.screening) < len(trial.screening)
+    assert [s.usubjid for s in full.screening] == [
+        s.usubjid for s in trial.screening[: len(full.screening)]
+    ]

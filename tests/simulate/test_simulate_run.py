@@ -145,6 +145,12 @@ def test_enrolment_stops_at_the_target(session_and_actor: tuple) -> None:
     session, actor = session_and_actor
     summary = sv.enrollment_summary(session, actor)
     assert (summary.enrolled, summary.target, summary.remaining) == (TARGET, TARGET, 0)
+    eligible = [
+        p
+        for p in sv.list_participants(session, actor, limit=100).items
+        if (s := sv.list_screenings(session, actor, p.id)) and s[-1].status.value == "eligible"
+    ]
+    assert len(eligible) > TARGET  # eligible candidates screened after the target stay out
     enrolled = [
         p
         for p in sv.list_participants(session, actor, limit=100).items
@@ -215,15 +221,21 @@ def test_a_second_run_into_the_same_database_is_refused(
 
 def test_dates_after_today_are_not_entered(database: TestDatabase, small_protocol: Path) -> None:
     """A study started 80 days ago: later candidates are not yet screened, participants are
-    ongoing, and nothing dated after today reaches the database."""
+    ongoing, and nothing dated after today reaches the database; screening stops when full."""
     use_fast_hashing()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(PROTOCOL_ENV, str(small_protocol))
         database.reset()
-        settings = SimulationSettings(n_candidates=70, seed=5, start=today() - timedelta(days=80))
+        settings = SimulationSettings(
+            n_candidates=70, seed=5, start=today() - timedelta(days=80), stop_when_full=True
+        )
         with database.session() as session:
             summary = run_simulation(session, settings)
             assert summary.not_yet_screened > 0
+            # Screening stopped when the 4th participant was enrolled.
+            assert summary.enrolled == TARGET and summary.not_screened_target_reached > 0
+            screened = summary.screened + summary.declined_consent
+            assert screened + summary.not_screened_target_reached + summary.not_yet_screened == 70
             assert summary.enrolled > 0 and summary.ongoing == summary.enrolled
             assert summary.completed == 0
             actor = sv.actor_for(

@@ -191,22 +191,10 @@ def draw_profile(
     insulin_per_kg = _insulin_per_kg(rng, pop, diagnosis, z)
     drugs = _oral_drugs(rng, pop, diagnosis, conditions.get("kidney_dysfunction", False))
     fertility = _fertility(rng, pop, sex, age)
-    c_peptide = (
-        pop.c_peptide_median
-        * math.exp(-0.035 * (duration - 10.0) + 0.25 * z)
-        * lognormal_factor(rng, 0.35)
-        * (0.3 if diagnosis == AUTOIMMUNE else 1.0)
-    )
-    fasting_insulin = pop.fasting_insulin_median * math.exp(0.45 * z) * lognormal_factor(rng, 0.25)
+    c_peptide, fasting_insulin = _insulin_secretion(rng, pop, diagnosis, duration, z)
     mean_glucose = glycaemia["mean_glucose_mg_dl"]
-    fasting_measured = (
-        mmol_l(mean_glucose) * glycaemia["fasting_ratio"] * lognormal_factor(rng, 0.1)
-    )
-    itt_kitt = kitt * lognormal_factor(rng, KITT_TEST_RETEST_CV)
-    itt = itt_curve(fasting_measured * lognormal_factor(rng, 0.02), itt_kitt, rng)
-    ogtt = None
-    if diagnosis != TYPE_2:
-        ogtt = glycaemia["ogtt_2h_mmol_l"]
+    fasting_measured, itt = _screening_itt(rng, glycaemia, kitt)
+    ogtt = glycaemia["ogtt_2h_mmol_l"] if diagnosis != TYPE_2 else None
     insulin_u_per_day = float(max(6, round(insulin_per_kg * weight))) if insulin_per_kg else 0.0
     consent = rng.random() >= pop.decline_consent
     withheld = _withheld(rng, pop, fertility)
@@ -214,10 +202,7 @@ def draw_profile(
         "weight": weight,
         "height": height,
         "fasting_glucose": fasting_measured,
-        # Measured HbA1c: +-0.15 %-points analytical + biological (about 2 % CV; Ricos 1999).
-        "hba1c": glycaemia["hba1c"] + rng.normal(0.0, 0.15),
-        "fasting_insulin": fasting_insulin * lognormal_factor(rng, 0.2),
-        "c_peptide": c_peptide * lognormal_factor(rng, 0.12),
+        **_screening_labs(rng, glycaemia["hba1c"], fasting_insulin, c_peptide),
     }
     if ogtt is not None:
         screening_values["ogtt_2h_glucose"] = ogtt
@@ -260,6 +245,45 @@ def draw_profile(
         screening_values=screening_values,
         withheld=withheld,
     )
+
+
+def _insulin_secretion(
+    rng: np.random.Generator, pop: ScreeningPopulation, diagnosis: str, duration: float, z: float
+) -> tuple[float, float]:
+    """(fasting C-peptide ng/mL, fasting insulin µIU/mL), true usual values (see population)."""
+    c_peptide = (
+        pop.c_peptide_median
+        * math.exp(-0.035 * (duration - 10.0) + 0.25 * z)
+        * lognormal_factor(rng, 0.35)
+        * (0.3 if diagnosis == AUTOIMMUNE else 1.0)  # autoimmune beta-cell loss (assumption)
+    )
+    fasting_insulin = pop.fasting_insulin_median * math.exp(0.45 * z) * lognormal_factor(rng, 0.25)
+    return c_peptide, fasting_insulin
+
+
+def _screening_itt(
+    rng: np.random.Generator, glycaemia: dict[str, float], kitt: float
+) -> tuple[float, dict[float, float]]:
+    """(measured fasting glucose mmol/L, ITT samples): the ITT starts from that morning's
+    fasting glucose (2 % apart: a second analyser) with the day's KITT (test-retest CV 13 %)."""
+    fasting = mmol_l(glycaemia["mean_glucose_mg_dl"]) * glycaemia["fasting_ratio"]
+    fasting_measured = fasting * lognormal_factor(rng, 0.1)
+    itt_kitt = kitt * lognormal_factor(rng, KITT_TEST_RETEST_CV)
+    return fasting_measured, itt_curve(
+        fasting_measured * lognormal_factor(rng, 0.02), itt_kitt, rng
+    )
+
+
+def _screening_labs(
+    rng: np.random.Generator, hba1c: float, fasting_insulin: float, c_peptide: float
+) -> dict[str, float]:
+    """Screening laboratory values with within-subject and assay variation (Ricos 1999):
+    HbA1c ± 0.15 %-points (about 2 % CV), insulin CV 20 %, C-peptide CV 12 %."""
+    return {
+        "hba1c": hba1c + rng.normal(0.0, 0.15),
+        "fasting_insulin": fasting_insulin * lognormal_factor(rng, 0.2),
+        "c_peptide": c_peptide * lognormal_factor(rng, 0.12),
+    }
 
 
 def _diagnosis(rng: np.random.Generator, pop: ScreeningPopulation) -> str:

@@ -538,6 +538,69 @@ def _infusion_terms(params: FollowupParameters) -> frozenset[str]:
     return frozenset(k.term for k in params.event_types if k.per_infusion)
 
 
+def _dropout(
+    rng: np.random.Generator, params: FollowupParameters, baseline: date, last_day: int
+) -> _Ending:
+    """Completion on the last visit's day, unless a constant-hazard dropout comes first."""
+    ending = _Ending(baseline + timedelta(days=last_day), COMPLETED, None)
+    if params.dropout_rate_per_year > 0:
+        dropout_day = int(rng.exponential(365.25 / params.dropout_rate_per_year))
+        if dropout_day < last_day:
+            lost = rng.random() < params.lost_to_follow_up_share
+            reason = LOST_TO_FOLLOW_UP if lost else WITHDRAWAL_BY_SUBJECT
+            ending = _Ending(baseline + timedelta(days=dropout_day), WITHDRAWN, reason)
+    return ending
+
+
+@dataclass
+class _Course:
+    """Walks the planned visits up to the end of participation, generating each visit's data."""
+
+    candidate: Candidate
+    state: _State
+    individual: IndividualEffect
+    effect: Effect
+    params: FollowupParameters
+    baseline: date
+    ending: _Ending
+    transplanted: date | None = None
+
+    def visits(
+        self,
+        rng: np.random.Generator,
+        plans: list[tuple[Visit, int, bool, bool]],
+        transplant: Visit | None,
+    ) -> list[SimVisit]:
+        out: list[SimVisit] = []
+        for visit, day, deviation, missed in plans:
+            on = self.baseline + timedelta(days=day)
+            ends_here = self.ending.status == COMPLETED and on == self.ending.end_on
+            if on >= self.ending.end_on and not ends_here:
+                break
+            if missed:
+                out.append(SimVisit(visit.code, visit.day, "missed"))
+                continue
+            if visit is transplant:
+                self.transplanted = on
+            out.append(self._done(rng, visit, day, on, deviation))
+        return out
+
+    def _done(
+        self, rng: np.random.Generator, visit: Visit, day: int, on: date, deviation: bool
+    ) -> SimVisit:
+        f = 0.0
+        if self.transplanted is not None:
+            f = self.effect.fraction_at((on - self.transplanted).days)
+        measurements, itt, dosing, findings = _visit_data(
+            visit, day, f, self.candidate, self.state, self.individual, self.params, rng
+        )
+        in_window = visit.earliest_day <= day <= visit.latest_day
+        return SimVisit(
+            visit.code, visit.day, "done", on, day, in_window, deviation, measurements, itt,
+            dosing, findings,
+        )  # fmt: skip
+
+
 def simulate_followup(
     candidate: Candidate,
     usubjid: str,
@@ -565,49 +628,14 @@ def simulate_followup(
     state = _initial_state(candidate, rng)
     plans = _plan(rng, roles, params)
     last_day = plans[-1][1] if plans else 0
-    ending = _Ending(baseline + timedelta(days=last_day), COMPLETED, None)
-    if params.dropout_rate_per_year > 0:
-        dropout_day = int(rng.exponential(365.25 / params.dropout_rate_per_year))
-        if dropout_day < last_day:
-            lost = rng.random() < params.lost_to_follow_up_share
-            reason = LOST_TO_FOLLOW_UP if lost else WITHDRAWAL_BY_SUBJECT
-            ending = _Ending(baseline + timedelta(days=dropout_day), WITHDRAWN, reason)
+    ending = _dropout(rng, params, baseline, last_day)
     transplant_plan = next((p for p in plans if p[0] is roles.transplant), None)
     transplant_on = baseline + timedelta(days=transplant_plan[1]) if transplant_plan else None
     events = _adverse_events(ae_rng, params, baseline, transplant_on, ending, usubjid)
+    course = _Course(candidate, state, individual, effect, params, baseline, ending)
     visits = [_screening_visit(candidate, v, baseline) for v in roles.screening]
-    transplanted: date | None = None
-    for visit, day, deviation, missed in [(roles.baseline, 0, False, False), *plans]:
-        on = baseline + timedelta(days=day)
-        ends_here = ending.status == COMPLETED and on == ending.end_on
-        if on >= ending.end_on and not ends_here:
-            break
-        if missed:
-            visits.append(SimVisit(visit.code, visit.day, "missed"))
-            continue
-        if visit is roles.transplant:
-            transplanted = on
-        since = (on - transplanted).days if transplanted else 0
-        f = effect.fraction_at(since) if transplanted else 0.0
-        measurements, itt, dosing, findings = _visit_data(
-            visit, day, f, candidate, state, individual, params, rng
-        )
-        in_window = visit.earliest_day <= day <= visit.latest_day
-        visits.append(
-            SimVisit(
-                visit.code,
-                visit.day,
-                "done",
-                on,
-                day,
-                in_window,
-                deviation,
-                measurements,
-                itt,
-                dosing,
-                findings,
-            )  # fmt: skip
-        )
+    visits += course.visits(rng, [(roles.baseline, 0, False, False), *plans], roles.transplant)
+    transplanted = course.transplanted
     if transplanted is None:  # ended before the infusion: no infusion-related events
         infusion = _infusion_terms(params)
         events = [e for e in events if e.term not in infusion]

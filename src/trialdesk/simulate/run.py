@@ -120,6 +120,7 @@ class RunSummary:
 
     candidates: int = 0
     not_yet_screened: int = 0  # screening date after today
+    not_screened_target_reached: int = 0  # with stop_when_full
     declined_consent: int = 0
     screened: int = 0  # eligibility evaluated and stored
     eligible: int = 0
@@ -151,6 +152,8 @@ class SimulationSettings:
     start: date = DEFAULT_START
     population: ScreeningPopulation | None = None
     followup: FollowupParameters | None = None
+    #: Stop screening once the enrolment target is reached (as a fully enrolled site does).
+    stop_when_full: bool = False
 
 
 def simulation_actor(session: Session, site_code: str | None = None) -> sv.Actor:
@@ -225,6 +228,11 @@ def run_simulation(
     due = [c for c in candidates if c.screening_date <= today()]
     writer.summary.not_yet_screened = len(candidates) - len(due)
     for done, candidate in enumerate(due, start=1):
+        if settings.stop_when_full and writer.full:
+            writer.summary.not_screened_target_reached = len(due) - done + 1
+            if progress:
+                progress(SCREENING, len(due), len(due))
+            break
         writer.screen(candidate)
         if progress:
             progress(SCREENING, done, len(due))
@@ -246,6 +254,10 @@ class _Writer:
     settings: SimulationSettings
     summary: RunSummary
     to_follow: list[tuple[int, int, Participant]] = field(default_factory=list)
+
+    @property
+    def full(self) -> bool:
+        return self.summary.enrolled >= self.protocol.target_enrollment
 
     @property
     def transplant_code(self) -> str | None:
@@ -285,7 +297,7 @@ class _Writer:
         self.summary.screened += 1
         status = result.status.value
         setattr(self.summary, status, getattr(self.summary, status) + 1)
-        if status == "eligible" and self.summary.enrolled < self.protocol.target_enrollment:
+        if status == "eligible" and not self.full:
             self._enrol(pid, registered.study_id, consent.id, candidate)
 
     def _screening_data(self, pid: int, candidate: Candidate) -> None:

@@ -99,14 +99,19 @@ def usubjid_for(protocol: Protocol, site: str, number: int) -> str:
 
 
 def screen_candidates(
-    candidates: list[Candidate], protocol: Protocol, target: int
+    candidates: list[Candidate], protocol: Protocol, target: int, *, stop_when_full: bool = False
 ) -> list[Screened]:
-    """Evaluate every candidate; enrol eligible ones in screening order up to `target`."""
+    """Evaluate every candidate; enrol eligible ones in screening order up to `target`.
+
+    With `stop_when_full`, screening stops once the target is reached (as a site does when the
+    study is fully enrolled); otherwise every candidate is screened."""
     evaluator = Evaluator(protocol)
     site = protocol.sites[0].code
     screened = []
     enrolled = 0
     for candidate in candidates:
+        if stop_when_full and enrolled >= target:
+            break
         result = evaluator.evaluate(candidate.raw, candidate.candidate_id, candidate.screening_date)
         usubjid = None
         if result.status is Status.ELIGIBLE and enrolled < target:
@@ -127,12 +132,14 @@ def simulate_trial(
     population: ScreeningPopulation | None = None,
     followup: FollowupParameters | None = None,
     as_of: date | None = None,
+    stop_when_full: bool = False,
 ) -> VirtualTrial:
     """Screen `n_candidates`, enrol up to `target` (default: the protocol's target enrolment)
     and follow every participant for the protocol's schedule. Deterministic in `seed`.
 
     With `as_of`, the trial as known at a data cut on that date: candidates screened later are
-    left out and participants' data end there (`trialdesk.simulate.followup.as_of`)."""
+    left out and participants' data end there (`trialdesk.simulate.followup.as_of`). With
+    `stop_when_full`, screening stops when the target is reached."""
     protocol = protocol or builtin_protocol()
     target = protocol.target_enrollment if target is None else target
     if target < 0:
@@ -140,7 +147,7 @@ def simulate_trial(
     candidates = generate_candidates(n_candidates, seed, start=start, population=population)
     if as_of is not None:
         candidates = [c for c in candidates if c.screening_date <= as_of]
-    screened = screen_candidates(candidates, protocol, target)
+    screened = screen_candidates(candidates, protocol, target, stop_when_full=stop_when_full)
     followed = (
         simulate_followup(
             s.candidate,
