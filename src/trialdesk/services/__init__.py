@@ -55,7 +55,8 @@ Participants: `register_participant`, `get_participant`, `find_participant`,
 `list_participants`, `get_identity`, `update_identity`, `update_participant`,
 `end_participation`, `void_participant`.
 Consent: `record_consent`, `withdraw_consent`, `list_consents`.
-Screening: `screen_participant`, `evaluate_eligibility`, `list_screenings`.
+Screening: `screen_participant`, `record_screening_data` (a whole screening record at once),
+`evaluate_eligibility`, `list_screenings`.
 Enrollment: `enroll_participant`, `get_enrollment`, `enrollment_summary`.
 Visits: `record_visit`, `record_missed_visit`, `update_visit`, `list_visits`, `visit_calendar`.
 Data: `record_measurement`, `update_measurement`, `get_measurement`, `list_measurements`,
@@ -67,8 +68,9 @@ Safety: `report_adverse_event`, `update_adverse_event`, `get_adverse_event`,
 `list_adverse_events`, `record_deviation`, `update_deviation`, `list_deviations`.
 Queries: `raise_query`, `answer_query`, `close_query`, `reopen_query`, `get_query`,
 `list_queries`.
-Records and audit: `void_clinical_record`, `record_history`, `participant_history`,
-`verify_audit_trail`, `sign_casebook`, `list_signatures`.
+Records and audit: `get_clinical_record` (any record by table and id),
+`void_clinical_record`, `record_history`, `participant_history`, `verify_audit_trail`,
+`sign_casebook`, `list_signatures`.
 """
 
 from trialdesk.services.accounts import (
@@ -134,6 +136,7 @@ from trialdesk.services.queries import (
     reopen_query,
 )
 from trialdesk.services.records import (
+    get_clinical_record,
     participant_history,
     record_history,
     verify_audit_trail,
@@ -147,7 +150,12 @@ from trialdesk.services.safety import (
     report_adverse_event,
     update_adverse_event,
 )
-from trialdesk.services.screening import evaluate_eligibility, list_screenings, screen_participant
+from trialdesk.services.screening import (
+    evaluate_eligibility,
+    list_screenings,
+    record_screening_data,
+    screen_participant,
+)
 from trialdesk.services.signoff import list_signatures, sign_casebook
 from trialdesk.services.transplantation import (
     list_transplantations,
@@ -189,6 +197,7 @@ __all__ = [
     "expedited_report_due",
     "find_participant",
     "get_adverse_event",
+    "get_clinical_record",
     "get_enrollment",
     "get_identity",
     "get_measurement",
@@ -222,6 +231,7 @@ __all__ = [
     "record_measurement",
     "record_missed_visit",
     "record_ogld_dose",
+    "record_screening_data",
     "record_transplantation",
     "record_visit",
     "register_participant",

@@ -83,7 +83,10 @@ class StaleVersion(ServiceError):
     http_status = 409
 
 
-class Unauthenticated(ServiceError):
-    """Unknown user, wrong password, locked account, or an expired/revoked token (401)."""
+class Unauthenticated(AccessRefused):
+    """Unknown user, wrong password, locked account, or an expired/revoked token (401).
+
+    Raised inside a service (e.g. a wrong password when signing) it is audited like any refusal.
+    """
 
     http_status = 401

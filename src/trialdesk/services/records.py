@@ -14,7 +14,7 @@ from trialdesk.services.actor import Actor, Permission
 from trialdesk.services.errors import ValidationProblem
 from trialdesk.services.listing import DEFAULT_LIMIT, paginate
 from trialdesk.services.uow import change_record, service, void_record
-from trialdesk.services.views import AuditEntryView, ChainReportView, Page
+from trialdesk.services.views import AuditEntryView, ChainReportView, Page, View
 from trialdesk.store import audit
 from trialdesk.store.enums import ParticipantStatus
 from trialdesk.store.models import (
@@ -28,6 +28,7 @@ from trialdesk.store.models import (
     IttTest,
     Measurement,
     OgldDose,
+    Participant,
     ParticipantIdentity,
     ProtocolDeviation,
     Screening,
@@ -102,6 +103,49 @@ def void_clinical_record(
             expected_version=None,
             participant=participant,
         )
+
+
+@service
+def get_clinical_record(session: Session, actor: Actor, table: str, record_id: int) -> View:
+    """The view of any participant-owned record by table name (for ``GET /{entity}/{id}``)."""
+    model = CLINICAL_TABLES.get(table)
+    if model is None or model is IttSample:
+        raise ValidationProblem("table", f"{table!r} is not a clinical record table")
+    row, participant = get_record(session, actor, model, record_id, Permission.READ_CLINICAL)
+    return _record_view(session, actor, row, participant)
+
+
+def _record_view(session: Session, actor: Actor, row: Any, participant: Participant) -> View:
+    from trialdesk.services import views
+    from trialdesk.services.itt import itt_view
+    from trialdesk.services.measurements import measurement_view
+    from trialdesk.services.queries import query_view
+    from trialdesk.services.safety import ae_view
+    from trialdesk.services.screening import private_strings, screening_view
+    from trialdesk.services.visits import visit_view_in_context
+
+    if isinstance(row, Screening):
+        return screening_view(row, private_strings(session, actor, participant))
+    if isinstance(row, Visit):
+        return visit_view_in_context(session, row)
+    if isinstance(row, Measurement | IttTest):
+        visit = session.get(Visit, row.visit_id)
+        code = visit.code if visit else ""
+        return measurement_view(row, code) if isinstance(row, Measurement) else itt_view(row, code)
+    if isinstance(row, AdverseEvent):
+        return ae_view(row)
+    if isinstance(row, DataQuery):
+        return query_view(row)
+    simple: dict[type, type[View]] = {
+        Consent: views.ConsentView,
+        Enrollment: views.EnrollmentView,
+        InsulinDose: views.InsulinDoseView,
+        OgldDose: views.OgldDoseView,
+        Transplantation: views.TransplantationView,
+        ProtocolDeviation: views.DeviationView,
+        Signature: views.SignatureView,
+    }
+    return simple[type(row)].model_validate(row)
 
 
 @service

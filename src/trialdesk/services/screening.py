@@ -147,7 +147,7 @@ def redact(document: Any, secrets_: list[str]) -> Any:
     return json.loads(text)
 
 
-def _private(session: Session, actor: Actor, participant: Participant) -> list[str]:
+def private_strings(session: Session, actor: Actor, participant: Participant) -> list[str]:
     """Identifying strings to mask for actors who may not read identifying data."""
     if actor.can(Permission.READ_IDENTITY):
         return []
@@ -214,7 +214,7 @@ def screen_participant(
         expected_version=None,
         participant=participant,
     )
-    return screening_view(row, _private(session, actor, participant))
+    return screening_view(row, private_strings(session, actor, participant))
 
 
 def latest_screening(session: Session, participant_id: int) -> Screening | None:
@@ -247,7 +247,7 @@ def evaluate_eligibility(
     moment = on or (last.screened_on if last else today())
     raw = eligibility_record(session, participant, moment, merged)
     result = _evaluate(participant, raw, moment)
-    hide = _private(session, actor, participant)
+    hide = private_strings(session, actor, participant)
     if hide:
         raw = {k: v for k, v in raw.items() if k != "date_of_birth"}
     return EligibilityView(
@@ -268,6 +268,92 @@ def list_screenings(
     query = select(Screening).where(Screening.participant_id == participant_id)
     if not include_voided:
         query = query.where(Screening.voided.is_(False))
-    hide = _private(session, actor, participant)
+    hide = private_strings(session, actor, participant)
     rows = session.scalars(query.order_by(Screening.screened_on, Screening.id))
     return [screening_view(r, hide) for r in rows]
+
+
+IGNORED_KEYS = frozenset({"id", "candidate_id", "subject_id"})
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _check_sourced(session: Session, participant: Participant, raw: Mapping[str, Any]) -> None:
+    """Values that live in their own records must agree with them (never silently ignored)."""
+    identity = session.scalars(
+        select(ParticipantIdentity).where(ParticipantIdentity.participant_id == participant.id)
+    ).first()
+    stored = {
+        "sex": participant.sex,
+        "date_of_birth": identity.date_of_birth.isoformat() if identity else None,
+    }
+    for field, value in stored.items():
+        given = raw.get(field)
+        if not _blank(given) and str(given).strip().upper() != str(value or "").upper():
+            raise ValidationProblem(field, f"{given!r} differs from the participant's record")
+
+
+@service
+def record_screening_data(
+    session: Session,
+    actor: Actor,
+    participant_id: int,
+    *,
+    record: Mapping[str, Any],
+    screened_on: date,
+) -> ScreeningView:
+    """Store a whole screening record and evaluate it, in one transaction.
+
+    `record` is shaped like a row of ``trialdesk screen`` input (element names, ``<name>_unit``
+    columns, ITT samples as ``"0:9.9; 3:9.7"`` or pairs): quantities and lab categories become
+    measurements of the screening visit (recorded on `screened_on` if not yet), the ITT series an
+    ITT test, yes/no answers the screening findings. ``sex`` and ``date_of_birth`` must agree
+    with the participant's record; consent must already be recorded.
+    """
+    participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
+    catalogue = current_catalogue()
+    _check_sourced(session, participant, record)
+    from trialdesk.services.itt import record_itt_test
+    from trialdesk.services.measurements import record_measurement
+    from trialdesk.services.visits import record_visit
+
+    if live_visit(session, participant.id, SCREENING_CODE) is None:
+        record_visit(session, actor, participant.id, code=SCREENING_CODE, visit_date=screened_on)
+    findings: dict[str, Any] = {}
+    for name, value in record.items():
+        if name in IGNORED_KEYS or name in SOURCED or name.endswith("_unit") or _blank(value):
+            continue
+        if name not in catalogue:
+            raise ValidationProblem(name, "unknown data element")
+        element = catalogue[name]
+        unit = record.get(f"{name}_unit") or None
+        if element.kind is ElementKind.SERIES:
+            try:
+                samples = coerce(element, value, unit)
+            except InputError as exc:
+                raise ValidationProblem(name, exc.reason) from None
+            record_itt_test(
+                session,
+                actor,
+                participant.id,
+                visit_code=SCREENING_CODE,
+                samples=list(zip(samples.times, samples.values.magnitude, strict=True)),
+                glucose_unit=str(unit),
+            )
+        elif element.kind in (ElementKind.QUANTITY, ElementKind.CATEGORY):
+            record_measurement(
+                session,
+                actor,
+                participant.id,
+                visit_code=SCREENING_CODE,
+                element=name,
+                value=value,
+                unit=unit,
+            )
+        else:
+            findings[name] = value
+    return screen_participant(
+        session, actor, participant.id, screened_on=screened_on, findings=findings
+    )

@@ -133,7 +133,8 @@ def visit_view(visit: Visit, anchor: date | None = None, name: str | None = None
     return VisitView.model_validate({**fields, "name": name, "study_day": day})
 
 
-def _view(session: Session, visit: Visit) -> VisitView:
+def visit_view_in_context(session: Session, visit: Visit) -> VisitView:
+    """The view of a visit with its study day (when baseline is known)."""
     anchor, kind = anchor_of(live_visits(session, visit.participant_id), current_protocol())
     return visit_view(visit, anchor if kind == "baseline" else None)
 
@@ -173,7 +174,7 @@ def record_visit(
     )
     add_record(session, actor, visit, participant)
     recheck_windows(session, actor, participant)
-    return _view(session, visit)
+    return visit_view_in_context(session, visit)
 
 
 @service
@@ -200,7 +201,7 @@ def record_missed_visit(
         notes=required_text(reason, "reason", 2000),
     )
     add_record(session, actor, visit, participant)
-    return _view(session, visit)
+    return visit_view_in_context(session, visit)
 
 
 @service
@@ -238,7 +239,7 @@ def update_visit(
         participant=participant,
     )
     recheck_windows(session, actor, participant)
-    return _view(session, visit)
+    return visit_view_in_context(session, visit)
 
 
 @service
