@@ -141,3 +141,12 @@ def test_package_writes_valid_xpt_json_and_define(datasets, tmp_path: Path) -> N
         jsonschema.validate(json.loads((tmp_path / f"{code.lower()}.json").read_text()), schema)
     define = etree.parse(str(tmp_path / "define.xml"))
     assert schema_errors(define, "define") == []
+
+
+def test_empty_datasets_are_written_with_their_columns(datasets, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    empty = {code: frame.iloc[0:0] for code, frame in datasets.items() if code in ("IE", "AE")}
+    package = write_package({**empty, "DM": datasets["DM"]}, tmp_path, study_id="S", title="T")
+    back, meta = pyreadstat.read_xport(str(tmp_path / "ie.xpt"))
+    assert len(back) == 0 and "IETESTCD" in meta.column_names
+    assert json.loads((tmp_path / "ae.json").read_text())["records"] == 0
+    assert package.files

@@ -5,7 +5,6 @@ services, exported to SDTM/ODM/REDCap/FHIR, and an ODM round trip into a fresh d
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import pytest
@@ -23,46 +22,12 @@ from trialdesk.export.sdtm.build import sdtm_datasets
 from trialdesk.export.sdtm.conformance import check
 from trialdesk.export.to_store import import_into
 from trialdesk.protocol import builtin_protocol
-from trialdesk.simulate.run import SimulationSettings, run_simulation
 from trialdesk.store.models import AuditEntry, Participant
 from trialdesk.store.testing import (
     TestDatabase,
-    available_backends,
-    backend_url,
-    fresh_database,
-    seed_demo_site_and_users,
 )
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module", params=available_backends())
-def cohort(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[TestDatabase]:
-    """A database holding a simulated cohort (8 candidates, seed 3)."""
-    db = fresh_database(backend_url(request.param), directory=tmp_path_factory.mktemp("cohort"))
-    with db.session() as session:
-        seed_demo_site_and_users(session)
-        run_simulation(session, SimulationSettings(n_candidates=8, seed=3))
-    yield db
-    db.dispose()
-
-
-@pytest.fixture(scope="module")
-def empty(cohort: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDatabase]:
-    db = fresh_database(backend_url(cohort.backend), directory=tmp_path_factory.mktemp("t"))
-    yield db
-    db.dispose()
-
-
-@pytest.fixture
-def target(empty: TestDatabase) -> TestDatabase:
-    """An empty database of the cohort's backend, with the demo sites and users."""
-    empty.reset()
-    with empty.session() as session:
-        seed_demo_site_and_users(session)
-    return empty
 
 
 def test_sdtm_and_fhir_from_the_database_conform(cohort: TestDatabase) -> None:

@@ -7,6 +7,8 @@ canonical values; measurements keep the value and unit as entered for SDTM --ORR
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any, TypeVar
 
@@ -92,8 +94,15 @@ class _Snapshot:
         return visit.code if visit else None
 
 
-def _open(url: str) -> Session:
-    return make_session_factory(make_engine(url))()
+@contextmanager
+def _open(url: str) -> Iterator[Session]:
+    """A session on `url`; the engine is disposed afterwards (no file stays open)."""
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 # --- SDTM / FHIR sources --------------------------------------------------------------------

@@ -69,8 +69,12 @@ def import_clinical_data(
     data: ClinicalData, url: str, *, username: str, source: str, protocol: Protocol | None = None
 ) -> ImportSummary:
     """Check `data` against the protocol's CRF, then write it in one transaction."""
-    with make_session_factory(make_engine(url))() as session:
-        return import_into(session, data, username=username, source=source, protocol=protocol)
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine)() as session:
+            return import_into(session, data, username=username, source=source, protocol=protocol)
+    finally:
+        engine.dispose()
 
 
 def import_into(

@@ -15,7 +15,7 @@ from lxml import etree
 
 from trialdesk.export.sdtm.spec import DOMAINS, Var
 from trialdesk.export.sdtm.trial_design import SDTMIG_VERSION
-from trialdesk.export.sdtm.write import _json_type, conform
+from trialdesk.export.sdtm.write import _json_type, conform, max_length
 
 ODM = "http://www.cdisc.org/ns/odm/v1.3"
 DEF = "http://www.cdisc.org/ns/def/v2.1"
@@ -178,4 +178,4 @@ def _length(var: Var, frame: pd.DataFrame) -> int:
     if var.type == "Num":
         numbers = column.dropna()
         return max(1, max((len(str(int(v))) for v in numbers), default=1))
-    return max(1, int(column.str.len().max() or 1))
+    return max_length(column)

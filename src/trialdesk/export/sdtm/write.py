@@ -41,8 +41,18 @@ def conform(domain: str, frame: pd.DataFrame) -> pd.DataFrame:
                 column.astype(object).where(column.notna(), None), errors="raise"
             ).astype(float)
         else:
-            out[var.name] = [_char(domain, var.name, v) for v in column.astype(object)]
+            out[var.name] = pd.Series(
+                [_char(domain, var.name, v) for v in column.astype(object)],
+                index=frame.index,
+                dtype=object,
+            )
     return out.reset_index(drop=True)
+
+
+def max_length(column: pd.Series) -> int:
+    """The longest text in a character column (at least 1, also for an empty dataset)."""
+    lengths = column.astype(str).str.len()
+    return max(1, int(lengths.max())) if len(lengths) else 1
 
 
 def _char(domain: str, name: str, value: Any) -> str:
@@ -104,7 +114,7 @@ def dataset_json(
             "dataType": _json_type(spec, var.name),
         }
         if var.type == "Char":
-            column["length"] = max(1, int(data[var.name].str.len().max() or 1))
+            column["length"] = max_length(data[var.name])
         if var.name in spec.keys:
             column["keySequence"] = spec.keys.index(var.name) + 1
         columns.append(column)
