@@ -761,6 +761,21 @@ CASES: list[Case] = [
         ALL_404,
         _change("/queries/{id}/reopen", "answered_query", {"text": "Unit still unclear"}),
     ),
+    # any clinical record by id (with its ETag)
+    *[
+        Case(f"read {name}", "GET", "404 200 200 200 200", ALL_404, _path(path, record))
+        for name, path, record in (
+            ("consent", "/consents/{id}", "consent"),
+            ("screening", "/screenings/{id}", "screening"),
+            ("enrollment record", "/enrollments/{id}", "enrollment"),
+            ("visit", "/visits/{id}", "visit"),
+            ("ITT", "/itt-tests/{id}", "itt"),
+            ("insulin dose", "/insulin-doses/{id}", "insulin"),
+            ("OGLD dose", "/ogld-doses/{id}", "ogld"),
+            ("transplantation", "/transplantations/{id}", "transplantation"),
+            ("deviation", "/deviations/{id}", "deviation"),
+        )
+    ],
     # audit trail of one record
     Case(
         "record audit trail",
@@ -791,6 +806,8 @@ def test_role_site_matrix(world: World, case: Case, site: str, role: str, expect
     if expected >= 400:
         error = error_of(response)
         assert error["code"] != "invalid_request", error  # refused for role/site, not input
+    if case.method == "GET" and response.status_code == 200 and "version" in response.json():
+        assert response.headers["ETag"] == f'"{response.json()["version"]}"'
     if role == "statistician" and response.status_code == 200:
         for secret in IDENTIFYING_STRINGS:
             assert secret not in response.text, f"{secret!r} shown to a statistician"

@@ -12,7 +12,7 @@ from pydantic import Field
 from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep
-from trialdesk.api.routers._voiding import add_void_route
+from trialdesk.api.routers._records import add_void_route
 from trialdesk.api.schemas import Body, Change
 from trialdesk.services.safety import (
     SERIOUSNESS,

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
-from trialdesk.api.deps import ActorDep, SessionDep, TokenDep
+from trialdesk.api.deps import ActorDep, SessionDep, TokenDep, set_etag
 from trialdesk.api.openapi import error_responses
 from trialdesk.api.schemas import Body
 from trialdesk.services.accounts import TOKEN_LIFETIME, get_user, login, revoke_token
@@ -67,6 +67,8 @@ def logout(session: SessionDep, actor: ActorDep, token: TokenDep) -> Response:
 
 
 @router.get("/me", summary="The signed-in user", responses=error_responses(401))
-def me(session: SessionDep, actor: ActorDep) -> UserView:
+def me(session: SessionDep, actor: ActorDep, response: Response) -> UserView:
     assert actor.user_id is not None  # tokens belong to people, never to the system actor
-    return get_user(session, actor, actor.user_id)
+    view = get_user(session, actor, actor.user_id)
+    set_etag(response, view.version)
+    return view

@@ -10,7 +10,7 @@ from pydantic import Field
 from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
-from trialdesk.api.routers._voiding import add_void_route
+from trialdesk.api.routers._records import add_record_routes
 from trialdesk.api.schemas import Body
 from trialdesk.services.consent import list_consents, record_consent, withdraw_consent
 from trialdesk.services.views import ConsentView, Page
@@ -92,4 +92,4 @@ def post_withdrawal(
     return view
 
 
-add_void_route(router, "/consents", "consents", "consent")
+add_record_routes(router, "/consents", "consents", "consent", ConsentView)

@@ -11,7 +11,7 @@ from pydantic import Field
 from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep
-from trialdesk.api.routers._voiding import add_void_route
+from trialdesk.api.routers._records import add_record_routes
 from trialdesk.api.schemas import Body, Change
 from trialdesk.services.deviations import list_deviations, record_deviation, update_deviation
 from trialdesk.services.views import DeviationView, Page
@@ -101,4 +101,4 @@ def patch_deviation(
     return view
 
 
-add_void_route(router, "/deviations", "protocol_deviations", "protocol deviation")
+add_record_routes(router, "/deviations", "protocol_deviations", "protocol deviation", DeviationView)

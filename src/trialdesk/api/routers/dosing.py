@@ -11,7 +11,7 @@ from pydantic import Field
 from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
-from trialdesk.api.routers._voiding import add_void_route
+from trialdesk.api.routers._records import add_record_routes
 from trialdesk.api.schemas import Body, Change
 from trialdesk.services.dosing import (
     list_insulin_doses,
@@ -169,5 +169,7 @@ def patch_ogld_dose(
     return view
 
 
-add_void_route(router, "/insulin-doses", "insulin_doses", "insulin dose")
-add_void_route(router, "/ogld-doses", "ogld_doses", "oral glucose-lowering drug dose")
+add_record_routes(router, "/insulin-doses", "insulin_doses", "insulin dose", InsulinDoseView)
+add_record_routes(
+    router, "/ogld-doses", "ogld_doses", "oral glucose-lowering drug dose", OgldDoseView
+)

@@ -11,7 +11,7 @@ from pydantic import Field
 from trialdesk.api.deps import ActorDep, SessionDep, set_etag
 from trialdesk.api.errors import ApiError
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS
-from trialdesk.api.routers._voiding import add_void_route
+from trialdesk.api.routers._records import add_record_routes
 from trialdesk.api.schemas import Body
 from trialdesk.services.enrollment import enroll_participant, enrollment_summary, get_enrollment
 from trialdesk.services.views import EnrollmentSummary, EnrollmentView
@@ -71,4 +71,4 @@ def post_enrollment(
     return view
 
 
-add_void_route(router, "/enrollments", "enrollments", "enrollment")
+add_record_routes(router, "/enrollments", "enrollments", "enrollment", EnrollmentView)

@@ -10,7 +10,7 @@ from pydantic import Field
 from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
-from trialdesk.api.routers._voiding import add_void_route
+from trialdesk.api.routers._records import add_record_routes
 from trialdesk.api.schemas import Body, Change
 from trialdesk.services.itt import list_itt_tests, record_itt_test, update_itt_test
 from trialdesk.services.views import IttTestView, Page
@@ -115,4 +115,4 @@ def patch_itt_test(
     return view
 
 
-add_void_route(router, "/itt-tests", "itt_tests", "insulin tolerance test")
+add_record_routes(router, "/itt-tests", "itt_tests", "insulin tolerance test", IttTestView)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from trialdesk.api.deps import ActorDep, SessionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
-from trialdesk.api.routers._voiding import add_void_route
+from trialdesk.api.routers._records import add_record_routes
 from trialdesk.api.schemas import Body
 from trialdesk.services.actor import Actor
 from trialdesk.services.errors import ValidationProblem
@@ -148,4 +148,4 @@ def post_screening(
     return view
 
 
-add_void_route(router, "/screenings", "screenings", "screening")
+add_record_routes(router, "/screenings", "screenings", "screening", ScreeningView)

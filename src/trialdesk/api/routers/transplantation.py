@@ -10,7 +10,7 @@ from pydantic import Field
 from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
-from trialdesk.api.routers._voiding import add_void_route
+from trialdesk.api.routers._records import add_record_routes
 from trialdesk.api.schemas import Body, Change
 from trialdesk.services.transplantation import (
     list_transplantations,
@@ -108,4 +108,6 @@ def patch_transplantation(
     return view
 
 
-add_void_route(router, "/transplantations", "transplantations", "transplantation")
+add_record_routes(
+    router, "/transplantations", "transplantations", "transplantation", TransplantationView
+)

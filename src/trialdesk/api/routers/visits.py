@@ -10,7 +10,7 @@ from pydantic import Field
 from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
-from trialdesk.api.routers._voiding import add_void_route
+from trialdesk.api.routers._records import add_record_routes
 from trialdesk.api.schemas import Body, Change
 from trialdesk.services.views import Page, VisitView
 from trialdesk.services.visits import list_visits, record_missed_visit, record_visit, update_visit
@@ -107,4 +107,4 @@ def patch_visit(
     return view
 
 
-add_void_route(router, "/visits", "visits", "visit")
+add_record_routes(router, "/visits", "visits", "visit", VisitView)
