@@ -20,7 +20,9 @@ from trialdesk.protocol.load import BUILTIN_ID
 from trialdesk.services.passwords import use_fast_hashing
 from trialdesk.services.study import PROTOCOL_ENV
 from trialdesk.services.validate import today
+from trialdesk.simulate.adverse import AdverseEventType
 from trialdesk.simulate.effect import MODERATE
+from trialdesk.simulate.followup import FollowupParameters
 from trialdesk.simulate.run import (
     FOLLOW_UP,
     SCREENING,
@@ -247,4 +249,40 @@ def test_dates_after_today_are_not_entered(database: TestDatabase, small_protoco
             for p in sv.list_participants(session, actor, limit=100).items:
                 for v in sv.list_visits(session, actor, p.id):
                     assert v.visit_date is None or v.visit_date <= today()
+        database.reset()
+
+
+def test_every_way_of_ending_goes_through_the_services(
+    database: TestDatabase, small_protocol: Path
+) -> None:
+    """Deaths, AE withdrawals, consent withdrawals and losses to follow-up are all accepted by
+    the services' rules (grade 5 = fatal = death criterion; no data after a withdrawal)."""
+    fatal = AdverseEventType(
+        "Myocardial infarction", (0.0, 0.0, 0.0, 0.0, 1.0), (("Unlikely", 1.0),), 14,
+        rate_per_year=1.5,
+    )  # fmt: skip
+    severe = AdverseEventType(
+        "Lung infection", (0.0, 0.0, 0.5, 0.5, 0.0), (("Possible", 1.0),), 14, rate_per_year=2.0
+    )
+    params = FollowupParameters(
+        dropout_rate_per_year=1.5, ae_withdrawal_share=0.6, event_types=(fatal, severe)
+    )
+    use_fast_hashing()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(PROTOCOL_ENV, str(small_protocol))
+        database.reset()
+        settings = SimulationSettings(n_candidates=60, seed=3, followup=params, stop_when_full=True)
+        with database.session() as session:
+            summary = run_simulation(session, settings)
+            actor = _simulator(session)
+            reasons = {
+                p.end_reason.value
+                for p in sv.list_participants(session, actor, limit=100).items
+                if p.end_reason is not None and p.status.value != "screen_failed"
+            }
+            pure = simulate_trial(60, 3, protocol=load_protocol(small_protocol), followup=params,
+                                  stop_when_full=True).counts()  # fmt: skip
+            assert (summary.died, summary.withdrawn) == (pure.died, pure.withdrawn)
+            assert summary.died > 0 and "death" in reasons
+            assert sv.verify_audit_trail(session, actor).ok
         database.reset()
