@@ -1,0 +1,199 @@
+"""The same pre-screen written by hand as one DuckDB SQL query (NCT01142050 + P1 only).
+
+This is the practical performance limit the compiled Ibis query is measured against, and a third
+opinion in the equivalence tests. Thresholds are written out per recorded unit, rounded as the
+evaluator rounds (half-up at the unit's reporting decimals, on scaled integers):
+
+* I2  T2DM coded, or FPG ≥ 7.0 mmol/L (= 126 mg/dL, WHO 1999), or 2-h OGTT (not in OMOP: unknown)
+* I3  age 18-75 years inclusive
+* I4  BMI 19-30 kg/m² inclusive (1 decimal → 190..300)
+* I5  FPG ≥ 7.0 mmol/L (70 at 1 decimal; 126 mg/dL) and HbA1c ≥ 7 % (70 at 1 decimal;
+      53 mmol/mol: IFCC = 10.93 × 7 − 23.5 = 53.01, Hoelzel 2004)
+* E1  any severe organ disease coded; E2 infection in 30 days; E4 HIV/HBV/HCV, else unknown
+  (other immunosuppressive disease is not coded in OMOP); P1 insulin exposure in the look-back.
+
+Only the concept lists come from the plan (`prescreen_codes`), so both paths read the same codes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from trialdesk.prescreen.plan import Plan
+
+CODES_TABLE = "prescreen_codes"
+HAND_CRITERIA = ("I2", "I3", "I4", "I5", "E1", "E2", "E4", "P1")
+_EXCLUSIONS = ("E1", "E2", "E4")
+
+SQL = """
+WITH pop AS (
+  SELECT DISTINCT person_id FROM observation_period
+  WHERE observation_period_start_date <= DATE '{index}'
+    AND observation_period_end_date >= DATE '{window_start}'
+), people AS (
+  SELECT p.person_id,
+    CASE p.gender_concept_id WHEN 8507 THEN 'M' WHEN 8532 THEN 'F' END AS sex,
+    CASE WHEN p.birth_datetime IS NOT NULL THEN year(p.birth_datetime)
+         ELSE p.year_of_birth END AS by,
+    CASE WHEN p.birth_datetime IS NOT NULL THEN month(p.birth_datetime)
+         ELSE coalesce(p.month_of_birth, 7) END AS bm,
+    CASE WHEN p.birth_datetime IS NOT NULL THEN day(p.birth_datetime)
+         WHEN p.month_of_birth IS NULL THEN 1 ELSE coalesce(p.day_of_birth, 15) END AS bd
+  FROM person p JOIN pop USING (person_id)
+), meas AS (
+  SELECT m.person_id, m.measurement_id, m.measurement_date AS d, c.element,
+         CAST(m.value_as_number AS DOUBLE) AS v, m.unit_concept_id AS u
+  FROM measurement m
+  JOIN {codes} c ON c.domain = 'measurement' AND c.concept_id = m.measurement_concept_id
+  WHERE m.measurement_date BETWEEN c.start_date AND DATE '{index}'
+    AND m.value_as_number IS NOT NULL
+    AND CASE
+      WHEN c.element = 'fasting_glucose' AND m.unit_concept_id = 8753
+        THEN m.value_as_number BETWEEN 0.5 AND 60
+      WHEN c.element = 'fasting_glucose' AND m.unit_concept_id = 8840
+        THEN m.value_as_number / 18.016 BETWEEN 0.5 AND 60
+      WHEN c.element = 'hba1c' AND m.unit_concept_id = 8554
+        THEN m.value_as_number BETWEEN 3 AND 25
+      WHEN c.element = 'hba1c' AND m.unit_concept_id = 9579
+        THEN 0.0915 * m.value_as_number + 2.15 BETWEEN 3 AND 25
+      WHEN c.element = 'weight' AND m.unit_concept_id = 9529
+        THEN m.value_as_number BETWEEN 20 AND 350
+      WHEN c.element = 'weight' AND m.unit_concept_id = 8739
+        THEN m.value_as_number * 0.45359237 BETWEEN 20 AND 350
+      WHEN c.element = 'height' AND m.unit_concept_id = 8582
+        THEN m.value_as_number BETWEEN 100 AND 250
+      WHEN c.element = 'height' AND m.unit_concept_id = 9327
+        THEN m.value_as_number * 2.54 BETWEEN 100 AND 250
+      WHEN c.element = 'height' AND m.unit_concept_id = 9546
+        THEN m.value_as_number * 100 BETWEEN 100 AND 250
+      ELSE FALSE END
+), latest AS (
+  SELECT * FROM meas
+  QUALIFY row_number() OVER (PARTITION BY person_id, element
+                             ORDER BY d DESC, measurement_id DESC) = 1
+), mw AS (
+  SELECT person_id,
+    max(v) FILTER (WHERE element = 'fasting_glucose') AS fpg, max(u) FILTER (WHERE element = 'fasting_glucose') AS fpg_u,
+    max(d) FILTER (WHERE element = 'fasting_glucose') AS fpg_date,
+    max(v) FILTER (WHERE element = 'hba1c') AS a1c, max(u) FILTER (WHERE element = 'hba1c') AS a1c_u,
+    max(d) FILTER (WHERE element = 'hba1c') AS a1c_date,
+    max(v) FILTER (WHERE element = 'weight') AS wt, max(u) FILTER (WHERE element = 'weight') AS wt_u,
+    max(v) FILTER (WHERE element = 'height') AS ht, max(u) FILTER (WHERE element = 'height') AS ht_u
+  FROM latest GROUP BY person_id
+), cond AS (
+  SELECT co.person_id, list_distinct(list(c.element)) AS found
+  FROM condition_occurrence co
+  JOIN {codes} c ON c.domain = 'condition' AND c.concept_id = co.condition_concept_id
+  WHERE co.condition_start_date BETWEEN c.start_date AND DATE '{index}'
+  GROUP BY co.person_id
+), drug AS (
+  SELECT de.person_id, list_distinct(list(c.element)) AS found
+  FROM drug_exposure de
+  JOIN {codes} c ON c.domain = 'drug' AND c.concept_id = de.drug_concept_id
+  WHERE de.drug_exposure_start_date <= DATE '{index}'
+    AND coalesce(de.drug_exposure_end_date, de.drug_exposure_start_date) >= c.start_date
+  GROUP BY de.person_id
+), w AS (
+  SELECT pe.person_id, pe.sex,
+    CASE WHEN pe.by > {iy} OR (pe.by = {iy} AND (pe.bm > {im} OR (pe.bm = {im} AND pe.bd > {id})))
+         THEN NULL
+         ELSE {iy} - pe.by - CAST(pe.bm > {im} OR (pe.bm = {im} AND pe.bd > {id}) AS INTEGER)
+    END AS age,
+    mw.*  EXCLUDE (person_id),
+    CASE mw.wt_u WHEN 9529 THEN mw.wt WHEN 8739 THEN mw.wt * 0.45359237 END
+      / power(CASE mw.ht_u WHEN 8582 THEN mw.ht * 0.01 WHEN 9327 THEN mw.ht * 0.0254
+                           WHEN 9546 THEN mw.ht END, 2) AS bmi,
+    coalesce(list_contains(cond.found, 't2dm_diagnosis'), FALSE) AS t2dm,
+    coalesce(list_contains(cond.found, 'severe_heart_disease')
+          OR list_contains(cond.found, 'severe_lung_disease')
+          OR list_contains(cond.found, 'haematopoietic_dysfunction')
+          OR list_contains(cond.found, 'liver_dysfunction')
+          OR list_contains(cond.found, 'kidney_dysfunction'), FALSE) AS organ,
+    coalesce(list_contains(cond.found, 'active_infection_requiring_treatment'), FALSE) AS infection,
+    coalesce(list_contains(cond.found, 'hiv_infection')
+          OR list_contains(cond.found, 'hepatitis_b_infection')
+          OR list_contains(cond.found, 'hepatitis_c_infection'), FALSE) AS viral,
+    coalesce(list_contains(drug.found, 'insulin_treated'), FALSE) AS insulin
+  FROM people pe
+  LEFT JOIN mw USING (person_id) LEFT JOIN cond USING (person_id) LEFT JOIN drug USING (person_id)
+), c AS (
+  SELECT *,
+    CASE fpg_u WHEN 8753 THEN floor(fpg * 10 + 0.5 + 1e-9) >= 70
+               WHEN 8840 THEN floor(fpg + 0.5 + 1e-9) >= 126 END AS fpg_high,
+    CASE a1c_u WHEN 8554 THEN floor(a1c * 10 + 0.5 + 1e-9) >= 70
+               WHEN 9579 THEN floor(a1c + 0.5 + 1e-9) >= 53 END AS a1c_high
+  FROM w
+), t AS (
+  SELECT *,
+    t2dm OR fpg_high OR NULL AS I2,
+    age BETWEEN 18 AND 75 AS I3,
+    floor(bmi * 10 + 0.5 + 1e-9) BETWEEN 190 AND 300 AS I4,
+    fpg_high AND a1c_high AS I5,
+    organ AS E1, infection AS E2, viral OR NULL AS E4, insulin AS P1
+  FROM c
+), s AS (
+  SELECT *,
+    CAST(coalesce(NOT I2, FALSE) AS INTEGER) + CAST(coalesce(NOT I3, FALSE) AS INTEGER)
+    + CAST(coalesce(NOT I4, FALSE) AS INTEGER) + CAST(coalesce(NOT I5, FALSE) AS INTEGER)
+    + CAST(coalesce(E1, FALSE) AS INTEGER) + CAST(coalesce(E2, FALSE) AS INTEGER)
+    + CAST(coalesce(E4, FALSE) AS INTEGER) + CAST(coalesce(NOT P1, FALSE) AS INTEGER) AS failed,
+    CAST(I2 IS NOT NULL AS INTEGER) + CAST(I3 IS NOT NULL AS INTEGER)
+    + CAST(I4 IS NOT NULL AS INTEGER) + CAST(I5 IS NOT NULL AS INTEGER)
+    + CAST(E1 IS NOT NULL AS INTEGER) + CAST(E2 IS NOT NULL AS INTEGER)
+    + CAST(E4 IS NOT NULL AS INTEGER) + CAST(P1 IS NOT NULL AS INTEGER) AS assessable
+  FROM t
+)
+SELECT row_number() OVER (ORDER BY failed, assessable DESC, person_id) AS rank,
+  person_id,
+  CASE WHEN failed > 0 THEN 'excluded' WHEN assessable = 8 THEN 'candidate'
+       ELSE 'possible' END AS status,
+  failed, assessable,
+  {verdicts},
+  sex, age, fpg AS fasting_glucose_value, fpg_u AS fasting_glucose_unit_id,
+  fpg_date AS fasting_glucose_date, a1c AS hba1c_value, a1c_u AS hba1c_unit_id,
+  a1c_date AS hba1c_date, bmi
+FROM s
+ORDER BY rank
+"""
+
+
+def codes_table(plan: Plan) -> pa.Table:
+    """(domain, element, concept_id, start_date) of every element the hand query reads."""
+    rows: dict[str, list[Any]] = {"domain": [], "element": [], "concept_id": [], "start_date": []}
+    sources = [("measurement", e.name, e.concept_ids, e.start) for e in plan.measured.values()]
+    sources += [(e.domain, e.name, e.concept_ids, e.start) for e in plan.coded.values()]
+    for domain, element, ids, start in sources:
+        for concept_id in sorted(ids):
+            rows["domain"].append(domain)
+            rows["element"].append(element)
+            rows["concept_id"].append(concept_id)
+            rows["start_date"].append(start or plan.settings.index_date.replace(year=1800))
+    return pa.table(rows, schema=pa.schema([("domain", pa.string()), ("element", pa.string()),
+                                            ("concept_id", pa.int64()),
+                                            ("start_date", pa.date32())]))
+
+
+def hand_sql(plan: Plan) -> str:
+    index = plan.settings.index_date
+    verdicts = ",\n  ".join(
+        f"CASE WHEN {c} THEN 'met' WHEN NOT {c} THEN 'not met' ELSE 'not assessable' END AS {c}"
+        for c in HAND_CRITERIA
+    )
+    return SQL.format(
+        index=index.isoformat(),
+        window_start=plan.settings.window_start.isoformat(),
+        iy=index.year, im=index.month, id=index.day,
+        codes=CODES_TABLE,
+        verdicts=verdicts,
+    )
+
+
+def run_hand_sql(con: Any, plan: Plan) -> pa.Table:
+    """Execute on a DuckDB connection holding the OMOP tables; returns an Arrow table."""
+    con.register(CODES_TABLE, codes_table(plan))
+    try:
+        return con.sql(hand_sql(plan)).to_arrow_table()
+    finally:
+        con.unregister(CODES_TABLE)
