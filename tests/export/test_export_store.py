@@ -125,3 +125,42 @@ def test_precheck_lists_every_missing_requirement_before_writing(target: TestDat
     assert ("subject X1", "date_of_birth") in fields and ("subject X2", "consent_date") in fields
     with pytest.raises(ImportRejected, match="no user 'nobody'"), target.session() as session:
         import_into(session, ClinicalData(d, ()), username="nobody", source="x")
+
+
+def test_snapshot_odm_from_the_database_carries_who_changed_each_value_and_why(
+    cohort: TestDatabase,
+) -> None:
+    with cohort.session() as session:
+        data = clinical_data(session, builtin_protocol())
+    assert data.provenance, "every stored value has an audit entry behind it"
+    hba1c = next(a for key, a in data.provenance.items() if key[4] == "hba1c")
+    assert hba1c.user == "simulator" and hba1c.action == "Insert" and hba1c.location == "APGH"
+    root = odm_document(data.design, data, created=WHEN)
+    assert root.get("FileType") == "Snapshot" and schema_errors(root) == []
+    ns = {"o": "http://www.cdisc.org/ns/odm/v1.3"}
+    records = root.xpath("//o:ItemData[@ItemOID='IT.hba1c']/o:AuditRecord", namespaces=ns)
+    assert records and records[0].find("o:UserRef", ns).get("UserOID") == "USR.simulator"
+    back = read_odm(to_bytes(root)).data
+    assert back is not None
+    assert back.provenance == data.provenance
+    assert to_bytes(odm_document(back.design, back, created=WHEN)) == to_bytes(root)
+
+
+def test_redcap_records_import_into_a_fresh_database_without_loss(
+    cohort: TestDatabase, target: TestDatabase
+) -> None:
+    protocol = builtin_protocol()
+    with cohort.session() as session:
+        original = clinical_data(session, protocol)
+    text = write_records(original.design, original.records)
+    rows = tuple(read_records(original.design, text))
+    with target.session() as session:
+        summary = import_into(
+            session,
+            ClinicalData(original.design, rows, sites=original.sites),
+            username="investigator",
+            source="records.csv",
+        )
+        again = clinical_data(session, protocol)
+    back = {new: old for old, new in summary.participants.items()}
+    assert _renamed(again, back) == _renamed(original, {})

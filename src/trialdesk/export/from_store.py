@@ -20,6 +20,7 @@ from trialdesk.analysis.sources import SourceFrames
 from trialdesk.catalogue import ElementKind
 from trialdesk.derive import compute_age
 from trialdesk.export.crf import StudyDesign, design_from_protocol
+from trialdesk.export.records import AuditEntry as ExportAudit
 from trialdesk.export.records import ClinicalData, FormRecord
 from trialdesk.export.sdtm.sources import SdtmSources
 from trialdesk.export.values import Value
@@ -37,8 +38,10 @@ from trialdesk.store.models import (
     ParticipantIdentity,
     Screening,
     Transplantation,
+    User,
     Visit,
 )
+from trialdesk.store.models import AuditEntry as StoreAudit
 
 T = TypeVar("T")
 _STATUS = {
@@ -285,6 +288,8 @@ class _Records:
         self.design = design
         self.values: dict[tuple[str, str, str, int], dict[str, Value]] = {}
         self.dropped: list[str] = []
+        self.sources: dict[tuple[str, str, str, int, str], tuple[str, int]] = {}
+        self.source: tuple[str, int] | None = None  # the store row being placed
 
     def put(
         self, subject: str, event: str | None, element_or_item: str, value: Value, instance: int = 1
@@ -306,6 +311,8 @@ class _Records:
                 ):
                     key = (subject, event, form.name, instance)
                     self.values.setdefault(key, {})[item.name] = value
+                    if self.source is not None:
+                        self.sources[(*key, item.name)] = self.source
                     return
         self.dropped.append(f"{subject}, {event}: no form of the visit records {element_or_item}")
 
@@ -329,25 +336,67 @@ def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
         _visit_values(out, snap, pid, subject, protocol)
         _adverse_events(out, snap, pid, subject, protocol)
     names = {p.site.code: p.site.name for p in snap.participants.values()}
-    return ClinicalData(design, out.records(), (), sites, names, tuple(out.dropped))
+    provenance = _provenance(session, out, sites)
+    return ClinicalData(design, out.records(), (), sites, names, tuple(out.dropped), provenance)
+
+
+def _provenance(
+    session: Session, out: _Records, sites: dict[str, str]
+) -> dict[tuple[str, str, str, int, str], ExportAudit]:
+    """The store's last audit entry (who, when, why) for the row behind every value."""
+    wanted = set(out.sources.values())
+    tables = {table for table, _ in wanted}
+    latest: dict[tuple[str, int], StoreAudit] = {}
+    query = (
+        select(StoreAudit).where(StoreAudit.table_name.in_(tables)).order_by(StoreAudit.sequence)
+    )
+    for row in session.scalars(query):
+        key = (row.table_name, int(row.record_id or 0))
+        if key in wanted:
+            latest[key] = row
+    users = {u.id: u.username for u in session.scalars(select(User))}
+    result = {}
+    for (subject, event, form, instance, item), source in out.sources.items():
+        found = latest.get(source)
+        value = out.values[(subject, event, form, instance)][item]
+        if found is None:
+            continue
+        result[(subject, event, form, instance, item)] = ExportAudit(
+            subject,
+            event,
+            form,
+            instance,
+            item,
+            value,
+            users.get(found.user_id or 0, "system"),
+            found.occurred_at,
+            found.reason or "",
+            "Insert" if found.action == "create" else "Update",
+            sites.get(subject, ""),
+        )
+    return result
 
 
 def _screening_values(
     out: _Records, snap: _Snapshot, pid: int, subject: str, first: str, p: Participant
 ) -> None:
     consents = sorted(snap.rows("consents", pid), key=lambda c: c.consented_on)
+    out.source = ("consents", consents[0].id) if consents else None
     if consents:
         out.put(subject, first, "informed_consent", True)
         out.put(subject, first, "consent_date", consents[0].consented_on)
         out.put(subject, first, "consent_version", consents[0].form_version)
     identity = snap.identities.get(pid)
     if identity is not None:
+        out.source = ("participant_identities", identity.id)
         out.put(subject, first, "date_of_birth", identity.date_of_birth)
     if p.sex:
+        out.source = ("participants", p.id)
         out.put(subject, first, "sex", p.sex)
     screenings = sorted(snap.rows("screenings", pid), key=lambda s: s.screened_on)
     if screenings:
         latest = screenings[-1]
+        out.source = ("screenings", latest.id)
         out.put(subject, first, "screening_date", latest.screened_on)
         for name, value in (latest.findings or {}).items():
             if isinstance(value, bool):
@@ -370,6 +419,7 @@ def _visit_values(
 ) -> None:
     dates: dict[tuple[str, str], date] = {}
     for m in snap.rows("measurements", pid):
+        out.source = ("measurements", m.id)
         visit = snap.visit_code(m.visit_id)
         value: Value | None = m.text_value if m.text_value else m.value
         if value is None:
@@ -387,27 +437,33 @@ def _visit_values(
         form = out.design.form_of(m.element) if _has_item(out.design, m.element) else None
         if visit and form is not None:
             dates.setdefault((visit, form.name), m.collected_on)
+    out.source = None
     for (visit, form_name), day in dates.items():
         date_item = {"vital_signs": "vs_date", "labs": "lb_date"}.get(form_name)
         if date_item:
             out.put(subject, visit, date_item, day)
     for test in snap.rows("itt", pid):
         visit = snap.visit_code(test.visit_id)
+        out.source = ("itt_tests", test.id)
         out.put(subject, visit, "itt_date", test.performed_on)
         for sample in test.samples:
             if not sample.voided:
                 out.put(subject, visit, f"itt_glucose_t{sample.minute:g}", sample.glucose_mmol_l)
     ogld: dict[str | None, float] = defaultdict(float)
+    out.source = None
     for dose in snap.rows("ogld", pid):
         ogld[snap.visit_code(dose.visit_id)] += dose.ddd
     for dose in snap.rows("insulin", pid):
         visit = snap.visit_code(dose.visit_id)
+        out.source = ("insulin_doses", dose.id)
         out.put(subject, visit, "dosing_date", dose.start_date)
         out.put(subject, visit, "insulin_daily_dose", dose.total_units_per_day)
+        out.source = None  # a sum over the visit's oral drugs
         out.put(subject, visit, "ogld_ddd", ogld.pop(visit, 0.0))
     for visit, ddd in ogld.items():
         out.put(subject, visit, "ogld_ddd", ddd)
     for t in snap.rows("transplants", pid):
+        out.source = ("transplantations", t.id)
         visit = snap.visit_code(t.visit_id) or next(
             v.code for v in protocol.schedule if "transplantation" in v.forms
         )
@@ -464,6 +520,7 @@ def _adverse_events(
         event = before[-1] if before else with_log[0]
         counter[event] += 1
         instance = counter[event]
+        out.source = ("adverse_events", ae.id)
         seriousness = tuple(code for attr, code in _SERIOUS if getattr(ae, attr))
         for item, value in (
             ("ae_term", ae.term),

@@ -51,6 +51,9 @@ class ClinicalData:
     sites: dict[str, str] = field(default_factory=dict)  # subject -> site code
     site_names: dict[str, str] = field(default_factory=dict)  # site code -> name
     notes: tuple[str, ...] = ()  # values of the source that found no place in the design
+    # Snapshot exports: the last audit entry behind each current value, keyed by
+    # (subject, event, form, instance, item); written as the ItemData's ODM AuditRecord.
+    provenance: dict[tuple[str, str, str, int, str], AuditEntry] = field(default_factory=dict)
 
 
 def check_records(design: StudyDesign, records: tuple[FormRecord, ...]) -> list[str]:

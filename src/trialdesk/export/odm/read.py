@@ -417,13 +417,19 @@ def _clinical(
     maps = _maps(design, root)
     audit: list[AuditEntry] = []
     plain: dict[tuple[str, str, str, int], dict[str, Value]] = {}
+    snapshot = root.get("FileType") == "Snapshot"
     sites: dict[str, str] = {}
     for subject in clinical.findall(n.q("SubjectData")):
         key = subject.get("SubjectKey", "")
         site = subject.find(n.q("SiteRef"))
         if site is not None:
             sites[key] = n.strip(site.get("LocationOID", ""), "LOC")
-        _subject(ctx, maps, subject, audit, plain, sites.get(key, ""))
+        _subject(ctx, maps, subject, audit, plain, sites.get(key, ""), snapshot)
+    provenance = {}
+    if snapshot:
+        # A Snapshot's AuditRecords tell who last changed each current value.
+        provenance = {(a.subject, a.event, a.form, a.instance, a.item): a for a in audit}
+        audit = []
     values = replay(audit) if audit else plain
     if audit and plain:
         ctx.warnings.append(
@@ -438,7 +444,7 @@ def _clinical(
         n.strip(loc.get("OID", ""), "LOC"): loc.get("Name", "")
         for loc in root.iterfind(f"{n.q('AdminData')}/{n.q('Location')}")
     }
-    return ClinicalData(design, records, tuple(audit), sites, names)
+    return ClinicalData(design, records, tuple(audit), sites, names, (), provenance)
 
 
 def _maps(design: StudyDesign, root: etree._Element) -> _Maps:
@@ -462,6 +468,7 @@ def _subject(
     audit: list[AuditEntry],
     plain: dict[tuple[str, str, str, int], dict[str, Value]],
     site: str,
+    snapshot: bool,
 ) -> None:
     key = subject.get("SubjectKey", "")
     for se in subject.findall(n.q("StudyEventData")):
@@ -483,7 +490,9 @@ def _subject(
             for item_data in fd.iterfind(f"{n.q('ItemGroupData')}/*"):
                 if not etree.QName(item_data).localname.startswith("ItemData"):
                     continue
-                _item_data(ctx, maps, form, item_data, record_key, audit, plain, site, fwhere)
+                _item_data(
+                    ctx, maps, form, item_data, record_key, audit, plain, site, fwhere, snapshot
+                )
 
 
 def _instance(ctx: _Context, fd: etree._Element, form: Form, where: str) -> int:
@@ -508,6 +517,7 @@ def _item_data(
     plain: dict[tuple[str, str, str, int], dict[str, Value]],
     site: str,
     where: str,
+    snapshot: bool,
 ) -> None:
     oid = element.get("ItemOID", "")
     item = maps.items.get(oid)
@@ -528,13 +538,14 @@ def _item_data(
             ctx.problems.append(Rejection(iwhere, "Value", why))
             return
     record = element.find(n.q("AuditRecord"))
-    if record is None:
+    if record is None or snapshot:
         values = plain.setdefault(key, {})
         if value is None:
             values.pop(item.name, None)
         else:
             values[item.name] = value
-        return
+        if record is None:
+            return
     audit.append(_audit_entry(ctx, maps, record, key, item, value, element, site, iwhere))
 
 
@@ -552,6 +563,7 @@ def _audit_entry(
     user_oid = record.find(n.q("UserRef")).get("UserOID", "")  # type: ignore[union-attr]
     location = record.find(n.q("LocationRef")).get("LocationOID", "")  # type: ignore[union-attr]
     stamp = record.findtext(n.q("DateTimeStamp")) or ""
+    reason = record.findtext(n.q("ReasonForChange")) or ""
     try:
         when = datetime.fromisoformat(stamp)
     except ValueError:
@@ -568,7 +580,9 @@ def _audit_entry(
         value=value,
         user=maps.users.get(user_oid, n.strip(user_oid, "USR")),
         when=when,
-        reason=record.findtext(n.q("ReasonForChange")) or "",
-        action=element.get("TransactionType") or "Insert",
+        reason=reason,
+        # In a Snapshot there is no TransactionType: a change after first entry always has
+        # a reason (21 CFR 11.10(e)), so a reason marks an update.
+        action=element.get("TransactionType") or ("Update" if reason else "Insert"),
         location=n.strip(location, "LOC") or site,
     )

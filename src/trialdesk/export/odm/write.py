@@ -254,10 +254,11 @@ def _condition_def(item: Item) -> etree._Element:
 
 def _admin_data(design: StudyDesign, data: ClinicalData) -> etree._Element:
     admin = _E(n.q("AdminData"), StudyOID=n.study_oid(design.study_id))
-    for user in sorted({a.user for a in data.audit}):
+    entries = [*data.audit, *data.provenance.values()]
+    for user in sorted({a.user for a in entries}):
         u = _SE(admin, n.q("User"), OID=n.user_oid(user))
         _SE(u, n.q("LoginName")).text = user
-    codes = set(data.sites.values()) | {a.location for a in data.audit if a.location}
+    codes = set(data.sites.values()) | {a.location for a in entries if a.location}
     for code in sorted(codes):
         location = _SE(
             admin,
@@ -277,7 +278,7 @@ def _admin_data(design: StudyDesign, data: ClinicalData) -> etree._Element:
 
 
 def _effective_date(data: ClinicalData) -> str:
-    dates = [a.when for a in data.audit]
+    dates = [a.when for a in (*data.audit, *data.provenance.values())]
     return (min(dates).date() if dates else datetime.now(UTC).date()).isoformat()
 
 
@@ -295,7 +296,7 @@ def _clinical_data(design: StudyDesign, data: ClinicalData) -> etree._Element:
         _check_audit_explains_records(data)
         entries = _audit_by_form(data.audit)
     else:
-        entries = _snapshot_entries(data.records)
+        entries = _snapshot_entries(data.records, data.provenance)
     subjects = list(dict.fromkeys([r.subject for r in data.records] + [k[0] for k in entries]))
     for subject in subjects:
         clinical.append(_subject(design, data, subject, entries))
@@ -304,10 +305,15 @@ def _clinical_data(design: StudyDesign, data: ClinicalData) -> etree._Element:
 
 def _snapshot_entries(
     records: tuple[FormRecord, ...],
+    provenance: dict[tuple[str, str, str, int, str], AuditEntry],
 ) -> dict[_Key, list[tuple[str, Value | None, AuditEntry | None]]]:
+    """Current values, each with the audit entry of its last change when known."""
     entries: dict[_Key, list[tuple[str, Value | None, AuditEntry | None]]] = {}
     for record in records:
-        entries[record.key] = [(name, value, None) for name, value in record.values.items()]
+        entries[record.key] = [
+            (name, value, provenance.get((*record.key, name)))
+            for name, value in record.values.items()
+        ]
     return entries
 
 
@@ -388,13 +394,15 @@ def _form_data(
     order = {i.name: pos for pos, i in enumerate(form.items)}
     ordered = entries if transactional else sorted(entries, key=lambda e: order[e[0]])
     for name, value, audit in ordered:
-        group.append(_item_data(items[name], value, audit))
+        group.append(_item_data(items[name], value, audit, transactional))
     return fd
 
 
-def _item_data(item: Item, value: Value | None, audit: AuditEntry | None) -> etree._Element:
+def _item_data(
+    item: Item, value: Value | None, audit: AuditEntry | None, transactional: bool
+) -> etree._Element:
     element = _E(n.q("ItemData"), ItemOID=n.item_oid(item.name))
-    if audit is not None:
+    if audit is not None and transactional:
         element.set("TransactionType", "Remove" if value is None else audit.action)
     if value is not None:
         element.set("Value", format_value(item, value))
