@@ -30,6 +30,7 @@ class Series:
     markers: bool = True
     step: bool = False  # draw as a step function (cumulative counts)
     dashed: bool = False
+    joined: bool = True  # False: markers only (measured samples beside a fitted curve)
 
 
 @dataclass(frozen=True)
@@ -175,10 +176,12 @@ def _legend(chart: Chart, f: _Frame) -> list[str]:
     out = ['<g class="legend">']
     x = f.left
     for s in chart.series:
-        out.append(
+        key = (
             f'<line class="line {escape(s.css)}" x1="{x}" x2="{x + 18}" y1="12" y2="12"/>'
-            f'<text x="{x + 22}" y="16">{escape(s.name)}</text>'
+            if s.joined
+            else f'<g class="markers {escape(s.css)}"><circle cx="{x + 9}" cy="12" r="3.5"/></g>'
         )
+        out.append(key + f'<text x="{x + 22}" y="16">{escape(s.name)}</text>')
         x += 30 + 7 * len(s.name)
     out.append("</g>")
     return out
@@ -211,7 +214,7 @@ def render_chart(chart: Chart) -> Markup:
             f'text-anchor="end">{escape(ref.label)}</text></g>'
         )
     for series in chart.series:
-        if len(series.points) > 1 or series.step:
+        if series.joined and (len(series.points) > 1 or series.step):
             parts.append(_path(series, frame))
         if series.markers:
             parts += _markers(series, frame)

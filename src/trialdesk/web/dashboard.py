@@ -68,26 +68,34 @@ class Dashboard:
     visits_due: list[VisitDue] = field(default_factory=list)
     queries: list[QueryView] = field(default_factory=list)
     saes: list[AdverseEventView] = field(default_factory=list)
+    study_ids: dict[int, str] = field(default_factory=dict)  # participant id → study id
+
+
+def screening_log(session: Session, user: WebUser) -> list[ScreeningLogRow]:
+    """The latest screening of every participant of the user's sites, newest first."""
+    rows = []
+    for p in list_participants(session, user.actor, limit=MAX_ROWS).items:
+        screenings = [s for s in list_screenings(session, user.actor, p.id) if not s.voided]
+        if screenings:
+            rows.append(ScreeningLogRow(p, max(screenings, key=lambda s: (s.screened_on, s.id))))
+    rows.sort(key=lambda r: (r.screening.screened_on, r.participant.study_id), reverse=True)
+    return rows
 
 
 def build_dashboard(session: Session, user: WebUser, as_of: date | None = None) -> Dashboard:
     actor = user.actor
     moment = as_of or today()
     participants = list_participants(session, actor, limit=MAX_ROWS).items
-    log: list[ScreeningLogRow] = []
+    log = screening_log(session, user)
     enrolled_on: list[date] = []
     due: list[VisitDue] = []
     for p in participants:
-        screenings = [s for s in list_screenings(session, actor, p.id) if not s.voided]
-        if screenings:
-            log.append(ScreeningLogRow(p, max(screenings, key=lambda s: (s.screened_on, s.id))))
         enrollment = get_enrollment(session, actor, p.id)
         if enrollment is not None:
             enrolled_on.append(enrollment.enrolled_on)
         if p.status.value in ACTIVE:
             due += _visits_due(session, user, p, moment)
     summary = enrollment_summary(session, actor)
-    log.sort(key=lambda r: (r.screening.screened_on, r.participant.study_id), reverse=True)
     due.sort(key=lambda v: (v.entry.window_end or moment, v.participant.study_id))
     return Dashboard(
         as_of=moment,
@@ -103,6 +111,7 @@ def build_dashboard(session: Session, user: WebUser, as_of: date | None = None) 
             if q.status.value != "closed"
         ],
         saes=awaiting_expedited_report(session, user),
+        study_ids={p.id: p.study_id for p in participants},
     )
 
 

@@ -46,6 +46,7 @@ def enrollment_chart(enrolled_on: Sequence[date], target: int, today: date) -> M
         x_ticks=_date_ticks(start, end),
         y_min=0.0,
         y_max=float(target),
+        margins=(28, 44, 46, 62),  # room for the last date label
     )
     return render_chart(chart)
 
@@ -91,12 +92,13 @@ def kitt_fit(minutes: Sequence[float], glucose: Sequence[float], kitt: float) ->
 def itt_chart(curve: IttCurve, chart_id: str, unit_label: str = "mmol/L") -> Markup:
     """The ITT glucose samples and, when computable, the KITT fit over 3–15 min."""
     samples = Series(
-        "Glucose",
+        "Glucose measured",
         tuple(
             Point(t, g, f"{t:g} min: {g:.1f} {unit_label}")
             for t, g in zip(curve.minutes, curve.glucose_mmol_l, strict=True)
         ),
         css="s1",
+        joined=False,
     )
     series: tuple[Series, ...] = (samples,)
     kitt = curve.kitt_percent_per_min

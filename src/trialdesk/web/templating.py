@@ -6,6 +6,7 @@ adverse-event term or a query can never become markup (OWASP XSS Prevention Chea
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,19 @@ def fmt_measure(value: float | None, unit: str | None) -> str:
     return f"{fmt_number(value, decimals)} {unit or ''}".strip()
 
 
+_SQUARED_UNITS = {"㎏": "kg", "㎡": "m²", "㎝": "cm", "㎜": "mm", "㎎": "mg", "㎖": "mL"}
+
+
+def plain(text: str) -> str:
+    """Registry text with the CJK compatibility unit signs spelt out ("㎏/㎡" → "kg/m²"), which
+    screen readers and fonts without CJK glyphs can then render; everything else is kept."""
+    return "".join(
+        _SQUARED_UNITS.get(c)
+        or (unicodedata.normalize("NFKC", c) if 0x3300 <= ord(c) <= 0x33FF else c)
+        for c in text
+    )
+
+
 def humanise(value: Any) -> str:
     """An enum value or snake_case code as words ("screen_failed" → "screen failed")."""
     if value is None:
@@ -82,6 +96,7 @@ def _environment() -> Environment:
     env.filters["num"] = fmt_number
     env.filters["human"] = humanise
     env.filters["measure"] = fmt_measure
+    env.filters["plain"] = plain
     return env
 
 

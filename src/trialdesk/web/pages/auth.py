@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
 from trialdesk.services.accounts import login, revoke_token
-from trialdesk.services.errors import Unauthenticated
+from trialdesk.services.errors import TooManyAttempts, Unauthenticated
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.routing import SESSION_COOKIE, WebRoute, cookie_secure
 from trialdesk.web.templating import render
@@ -58,7 +58,10 @@ def login_submit(
             "error": _login_error(exc),
             "expired": False,
         }
-        return render(request, "login.html", context, status_code=401)
+        response = render(request, "login.html", context, status_code=exc.status)
+        if isinstance(exc, TooManyAttempts):  # 429: RFC 6585 §4
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from trialdesk.web.dashboard import build_dashboard
+from trialdesk.web.dashboard import build_dashboard, screening_log
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.routing import WebRoute
 from trialdesk.web.templating import render
@@ -18,3 +18,10 @@ def dashboard(request: Request, session: DB, user: CurrentUser) -> Response:
         # An administrator's role reads no clinical data (services.actor); say so plainly.
         return render(request, "dashboard_admin.html", {})
     return render(request, "dashboard.html", {"d": build_dashboard(session, user)})
+
+
+@router.get("/screening/log")
+def full_screening_log(request: Request, session: DB, user: CurrentUser) -> Response:
+    """Every candidate screened at the user's sites with the reasons for failure."""
+    rows = screening_log(session, user)
+    return render(request, "screening_log.html", {"rows": rows})

@@ -8,10 +8,13 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
+from sqlalchemy.orm import Session
 
 from trialdesk.services import (
     answer_query,
     close_query,
+    get_measurement,
+    get_participant,
     get_query,
     list_queries,
     raise_query,
@@ -138,19 +141,36 @@ async def create_query(
     return _new_page(request, table, id, form.values, form.errors, 422)
 
 
+def describe_target(session: Session, user: WebUser, q: QueryView) -> tuple[str, str | None]:
+    """(what the record is, the queried field's current value) in the site's words."""
+    if q.target_table == "measurements":
+        m = get_measurement(session, user.actor, q.target_id)
+        value = f"{m.value_as_entered} {m.unit_as_entered or ''}".strip()
+        return f"{m.label} at {m.visit_code}", value if q.field == "value" else None
+    if q.target_table == "itt_tests":
+        return "Insulin tolerance test", None
+    label = q.target_table.removesuffix("s").replace("_", " ")
+    return f"{label.capitalize()} {q.target_id}", None
+
+
 def query_page(
     request: Request,
+    session: Session,
     user: WebUser,
     q: QueryView,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
+    what, current = describe_target(session, user, q)
     return render(
         request,
         "query.html",
         {
             "q": q,
+            "study_id": get_participant(session, user.actor, q.participant_id).study_id,
+            "what": what,
+            "current": current,
             "link": record_link(q),
             "values": values or {},
             "errors": errors or {},
@@ -166,7 +186,7 @@ def query_page(
 
 @router.get("/queries/{query_id}")
 def show_query(request: Request, session: DB, user: CurrentUser, query_id: int) -> Response:
-    return query_page(request, user, get_query(session, user.actor, query_id))
+    return query_page(request, session, user, get_query(session, user.actor, query_id))
 
 
 ACTIONS: dict[str, tuple[Callable[..., QueryView], str, str]] = {
@@ -182,7 +202,9 @@ async def act_on_query(
 ) -> Response:
     q = get_query(session, user.actor, query_id)
     if action not in ACTIONS:
-        return query_page(request, user, q, {}, {"answer": f"unknown action {action!r}"}, 404)
+        return query_page(
+            request, session, user, q, {}, {"answer": f"unknown action {action!r}"}, 404
+        )
     call, keyword, flash = ACTIONS[action]
     form = await read_form(request)
     field = "reopen" if action == "reopen" else keyword
@@ -196,4 +218,4 @@ async def act_on_query(
             if exc.status in (403, 404):
                 raise
             form.refused(exc, {keyword: field, "expected_version": field}, field)
-    return query_page(request, user, q, form.values, form.errors, 422)
+    return query_page(request, session, user, q, form.values, form.errors, 422)
