@@ -52,8 +52,9 @@ def test_five_failures_lock_the_account(env: Env) -> None:
     for _ in range(5):
         assert _token(env, "monitor", "guess").status_code == 401
     locked = _token(env, "monitor")  # even the right password
-    assert locked.status_code == 401
+    assert locked.status_code == 429  # throttled (issue 8): Too Many Requests + Retry-After
     assert error_of(locked)["code"] == "account_locked"
+    assert 0 < int(locked.headers["Retry-After"]) <= 15 * 60
 
 
 def test_requests_without_a_valid_token_are_refused(env: Env) -> None:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trialdesk.api.middleware import API_HEADERS
-from trialdesk.services.errors import ServiceError, Unauthenticated
+from trialdesk.services.errors import ServiceError, TooManyAttempts, Unauthenticated
 
 log = logging.getLogger("trialdesk.api")
 
@@ -126,6 +126,8 @@ async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, Unauthenticated)
         else None
     )
+    if isinstance(exc, TooManyAttempts):  # RFC 6585 §4: say when to come back
+        headers = {"Retry-After": str(exc.retry_after)}
     return error_response(exc.status, exc.rule, exc.message, exc.field, headers=headers)
 
 

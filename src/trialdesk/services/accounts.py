@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 from collections.abc import Iterable
@@ -17,12 +18,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from trialdesk.services.access import require
 from trialdesk.services.actor import Actor, Permission
 from trialdesk.services.errors import (
     NotFound,
     RuleViolation,
+    TooManyAttempts,
     Unauthenticated,
     ValidationProblem,
 )
@@ -37,7 +40,7 @@ from trialdesk.services.uow import add_record, change_record, check_version, req
 from trialdesk.services.views import IssuedToken, Page, SiteView, UserView
 from trialdesk.store import audit
 from trialdesk.store.enums import AuditAction, Role, TokenKind
-from trialdesk.store.models import ApiToken, Site, SiteMembership, User, UserRole
+from trialdesk.store.models import ApiToken, AuditEntry, Site, SiteMembership, User, UserRole
 from trialdesk.store.types import utcnow
 
 MAX_FAILED_LOGINS = 5
@@ -309,12 +312,31 @@ def _actor(user: User) -> Actor:
 # --- authentication --------------------------------------------------------------------------
 
 
+LOGIN_RETRIES = 10
+
+
 def authenticate(session: Session, username: str, password: str) -> Actor:
     """Check a username and password; the outcome is audited and committed either way.
 
     Raises `Unauthenticated` (one message for unknown user and wrong password, so usernames
-    cannot be probed) or when the account is inactive or locked.
+    cannot be probed) or when the account is inactive; `TooManyAttempts` (429) while the name
+    is throttled after `MAX_FAILED_LOGINS` failures.
+
+    Two logins of the same user at the same moment both update the account row (last login,
+    failure count); the later one then finds the row's version changed (`StaleDataError`). That
+    is not the user's fault: the check is simply redone on the fresh row.
     """
+    for attempt in range(1, LOGIN_RETRIES + 1):
+        try:
+            return _authenticate_once(session, username, password)
+        except StaleDataError:
+            session.rollback()
+            if attempt == LOGIN_RETRIES:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _authenticate_once(session: Session, username: str, password: str) -> Actor:
     try:
         actor = _authenticate(session, username, password)
         session.commit()
@@ -322,6 +344,8 @@ def authenticate(session: Session, username: str, password: str) -> Actor:
     except Unauthenticated:
         session.commit()  # keep the failed-login count and its audit entry
         raise
+    except StaleDataError:
+        raise  # the caller rolls back and retries
     except BaseException:
         session.rollback()
         raise
@@ -332,22 +356,21 @@ def _authenticate(session: Session, username: str, password: str) -> Actor:
     user = session.scalars(select(User).where(User.username == username)).first()
     refused = Unauthenticated("invalid_credentials", "unknown user or wrong password")
     if user is None:
+        retry_after = _unknown_name_throttle(session, username, now)
         audit.append(
             session,
             user_id=None,
             action=AuditAction.LOGIN_FAILED,
             table="users",
             record_id=None,
-            changes={"username": username, "why": "unknown user"},
+            changes={"username": username, "why": _UNKNOWN},
         )
+        if retry_after is not None:
+            raise _locked(now + timedelta(seconds=retry_after), now)
         raise refused
     if user.locked_until is not None and user.locked_until > now:
         _login_failed(session, user, "account locked")
-        raise Unauthenticated(
-            "account_locked",
-            f"the account is locked after {MAX_FAILED_LOGINS} failed logins until "
-            f"{user.locked_until:%Y-%m-%d %H:%M} UTC",
-        )
+        raise _locked(user.locked_until, now)
     if not user.active:
         _login_failed(session, user, "account inactive")
         raise Unauthenticated("account_inactive", "the account is deactivated")
@@ -371,6 +394,42 @@ def _authenticate(session: Session, username: str, password: str) -> Actor:
         changes={},
     )
     return _actor(user)
+
+
+_UNKNOWN = "unknown user"
+
+
+def _locked(until: datetime, now: datetime) -> TooManyAttempts:
+    return TooManyAttempts(
+        "account_locked",
+        f"the account is locked after {MAX_FAILED_LOGINS} failed logins until "
+        f"{until:%Y-%m-%d %H:%M} UTC",
+        retry_after=math.ceil((until - now).total_seconds()),
+    )
+
+
+def _unknown_name_throttle(session: Session, username: str, now: datetime) -> int | None:
+    """Seconds until an unknown `username` may be tried again, None when it is not throttled.
+
+    Unknown names are throttled like accounts (`MAX_FAILED_LOGINS` within `LOCKOUT`), counted
+    from the audit trail; otherwise the 429 of a locked account would tell which names exist.
+    """
+    entry = audit.canonical_json({"username": username, "why": _UNKNOWN})
+    recent = sorted(
+        session.scalars(
+            select(AuditEntry.occurred_at).where(
+                AuditEntry.table_name == "users",
+                AuditEntry.action == AuditAction.LOGIN_FAILED.value,
+                AuditEntry.record_id.is_(None),
+                AuditEntry.occurred_at >= now - LOCKOUT,
+                AuditEntry.changes == entry,
+            )
+        )
+    )
+    if len(recent) < MAX_FAILED_LOGINS:
+        return None
+    # Throttled until the failure that reached the limit ages out of the window.
+    return math.ceil((recent[-MAX_FAILED_LOGINS] + LOCKOUT - now).total_seconds())
 
 
 def _login_failed(session: Session, user: User, why: str) -> None:

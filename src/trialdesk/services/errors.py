@@ -90,3 +90,15 @@ class Unauthenticated(AccessRefused):
     """
 
     http_status = 401
+
+
+class TooManyAttempts(Unauthenticated):
+    """Login throttled after repeated failures (429 Too Many Requests, RFC 6585 §4): the same
+    answer for a known account (locked) and an unknown name, so the throttle reveals nothing.
+    `retry_after` is the number of seconds until a new attempt can succeed."""
+
+    http_status = 429
+
+    def __init__(self, rule: str, message: str, retry_after: int) -> None:
+        super().__init__(rule, message)
+        self.retry_after = max(1, retry_after)
