@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_helpers import API, Env, error_of
+from api_helpers import API, Env, day, error_of
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -98,10 +98,50 @@ def test_an_unexpected_error_is_a_generic_500_without_internals(database: TestDa
     assert response.headers["Cache-Control"] == "no-store"
 
 
+def test_non_finite_numbers_are_refused_by_name(env: Env) -> None:
+    # Python's JSON parser accepts NaN and Infinity although JSON has no such numbers.
+    pid = env.build.enrolled()
+    env.build.baseline(pid)
+    headers = {
+        "Authorization": f"Bearer {env.api.token('coordinator')}",
+        "Content-Type": "application/json",
+    }
+    cases = [
+        (
+            "measurements",
+            '{"visit_code": "BL", "element": "fasting_glucose", "value": Infinity,'
+            ' "unit": "mmol/L"}',
+            "fasting_glucose",
+        ),
+        (
+            "insulin-doses",
+            f'{{"start_date": "{day(30)}", "total_units_per_day": NaN}}',
+            "total_units_per_day",
+        ),
+        (
+            "adverse-events",
+            f'{{"term": "x", "onset_date": "{day(30)}", "grade": NaN, '
+            '"relatedness": "unlikely", "action_taken": "not applicable", '
+            '"outcome": "unknown"}',
+            "body.grade",
+        ),
+    ]
+    for path, raw, field in cases:
+        response = env.api.client.post(
+            f"{API}/participants/{pid}/{path}", content=raw.encode(), headers=headers
+        )
+        assert response.status_code == 422, response.text
+        assert error_of(response)["field"] == field
+
+
 # --- fuzzing: whatever the body, the answer is a 2xx or a 4xx with the error body --------------
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
     ),
@@ -112,7 +152,10 @@ MEASUREMENT_FIELDS = st.fixed_dictionaries(
     optional={
         "visit_code": st.sampled_from(["SCR", "BL", "M99", ""]) | st.text(max_size=5),
         "element": st.sampled_from(["fasting_glucose", "hba1c", "sex", "kitt", "bmi", "nope"]),
-        "value": st.floats(allow_nan=False) | st.integers() | st.text(max_size=8) | st.booleans(),
+        "value": st.floats(allow_nan=False, allow_infinity=False)
+        | st.integers()
+        | st.text(max_size=8)
+        | st.booleans(),
         "unit": st.sampled_from(["mg/dL", "mmol/L", "%", "mmol/mol", "kg", "", "furlong"])
         | st.text(max_size=8),
         "collected_on": st.dates().map(str) | st.text(max_size=10),

@@ -95,6 +95,7 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     428: "precondition_required",
+    429: "too_many_requests",
 }
 
 

@@ -15,6 +15,7 @@ _DESCRIPTIONS = {
     "(code stale_version)",
     422: "Invalid input: the body names the field and the reason",
     428: "If-Match header with the record's version is required for a change",
+    429: "Too many failed sign-ins: try again after Retry-After seconds",
 }
 
 

@@ -43,10 +43,11 @@ class TokenResponse(BaseModel):
 @router.post(
     "/token",
     summary="Sign in: username and password for a bearer token",
-    responses=error_responses(401, 422),
+    responses=error_responses(401, 422, 429),
 )
 def issue_token(body: TokenRequest, session: SessionDep) -> TokenResponse:
-    """Five wrong passwords in a row lock the account for 15 minutes; every attempt is audited."""
+    """Repeated failures are throttled (429 with Retry-After) and lock the account for a while;
+    every attempt is audited."""
     lifetime = timedelta(minutes=body.lifetime_minutes) if body.lifetime_minutes else None
     issued = login(session, body.username, body.password, kind=TokenKind.API, lifetime=lifetime)
     remaining = int((issued.expires_at - utcnow()).total_seconds())
