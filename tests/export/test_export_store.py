@@ -22,7 +22,7 @@ from trialdesk.export.sdtm.build import sdtm_datasets
 from trialdesk.export.sdtm.conformance import check
 from trialdesk.export.to_store import import_into
 from trialdesk.protocol import builtin_protocol
-from trialdesk.store.models import AuditEntry, Participant
+from trialdesk.store.models import AuditEntry, Participant, User
 from trialdesk.store.testing import (
     TestDatabase,
 )
@@ -127,22 +127,60 @@ def test_precheck_lists_every_missing_requirement_before_writing(target: TestDat
         import_into(session, ClinicalData(d, ()), username="nobody", source="x")
 
 
-def test_snapshot_odm_from_the_database_carries_who_changed_each_value_and_why(
-    cohort: TestDatabase,
+def test_odm_from_the_database_carries_the_audit_trail(
+    cohort: TestDatabase, target: TestDatabase
 ) -> None:
+    """Transactional ODM: every change of a value with who, where, when and why — here a
+    correction made after the import, with its reason."""
+    from trialdesk import services as sv
+
+    protocol = builtin_protocol()
     with cohort.session() as session:
-        data = clinical_data(session, builtin_protocol())
-    assert data.provenance, "every stored value has an audit entry behind it"
-    hba1c = next(a for key, a in data.provenance.items() if key[4] == "hba1c")
-    assert hba1c.user == "simulator" and hba1c.action == "Insert" and hba1c.location == "APGH"
+        data = clinical_data(session, protocol)
+    assert data.audit and data.provenance
+    first = next(a for a in data.audit if a.item == "hba1c")
+    assert (first.user, first.action, first.location) == ("simulator", "Insert", "APGH")
+    with target.session() as session:
+        import_into(session, data, username="investigator", source="odm")
+        actor = sv.actor_for(
+            session, session.scalar(select(User.id).where(User.username == "investigator"))
+        )
+        row = sv.list_measurements(session, actor, element="hba1c", limit=1).items[0]
+        sv.update_measurement(
+            session,
+            actor,
+            row.id,
+            expected_version=row.version,
+            reason="lab re-run: haemolysed sample",
+            value="9.1",
+            unit="%",
+        )
+        corrected = clinical_data(session, protocol)
+    root = odm_document(corrected.design, corrected, created=WHEN)
+    assert root.get("FileType") == "Transactional" and schema_errors(root) == []
+    ns = {"o": "http://www.cdisc.org/ns/odm/v1.3"}
+    updates = root.xpath(
+        "//o:ItemData[@ItemOID='IT.hba1c'][@TransactionType='Update']", namespaces=ns
+    )
+    assert [u.get("Value") for u in updates] == ["9.1"]
+    audit = updates[0].find("o:AuditRecord", ns)
+    assert audit.findtext("o:ReasonForChange", namespaces=ns) == "lab re-run: haemolysed sample"
+    assert audit.find("o:UserRef", ns).get("UserOID") == "USR.investigator"
+    back = read_odm(to_bytes(root)).data
+    assert back is not None
+    assert to_bytes(odm_document(back.design, back, created=WHEN)) == to_bytes(root)
+
+
+def test_snapshot_odm_keeps_the_last_change_of_each_value(cohort: TestDatabase) -> None:
+    with cohort.session() as session:
+        data = dataclasses.replace(clinical_data(session, builtin_protocol()), audit=())
     root = odm_document(data.design, data, created=WHEN)
     assert root.get("FileType") == "Snapshot" and schema_errors(root) == []
     ns = {"o": "http://www.cdisc.org/ns/odm/v1.3"}
     records = root.xpath("//o:ItemData[@ItemOID='IT.hba1c']/o:AuditRecord", namespaces=ns)
     assert records and records[0].find("o:UserRef", ns).get("UserOID") == "USR.simulator"
     back = read_odm(to_bytes(root)).data
-    assert back is not None
-    assert back.provenance == data.provenance
+    assert back is not None and back.provenance == data.provenance
     assert to_bytes(odm_document(back.design, back, created=WHEN)) == to_bytes(root)
 
 

@@ -6,6 +6,7 @@ canonical values; measurements keep the value and unit as entered for SDTM --ORR
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from trialdesk.export.crf import StudyDesign, design_from_protocol
 from trialdesk.export.records import AuditEntry as ExportAudit
 from trialdesk.export.records import ClinicalData, FormRecord
 from trialdesk.export.sdtm.sources import SdtmSources
-from trialdesk.export.values import Value
+from trialdesk.export.values import Value, parse_value
 from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.store import make_engine, make_session_factory
 from trialdesk.store.models import (
@@ -337,7 +338,136 @@ def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
         _adverse_events(out, snap, pid, subject, protocol)
     names = {p.site.code: p.site.name for p in snap.participants.values()}
     provenance = _provenance(session, out, sites)
-    return ClinicalData(design, out.records(), (), sites, names, tuple(out.dropped), provenance)
+    history = _history(session, out, sites, provenance)
+    return ClinicalData(
+        design, out.records(), history, sites, names, tuple(out.dropped), provenance
+    )
+
+
+def _cells(value: Any) -> float | None:
+    return None if value is None else float(value) / 1e6
+
+
+_OUTCOME_CODES = {
+    "recovered/resolved": "recovered",
+    "recovering/resolving": "recovering",
+    "not recovered/not resolved": "not_recovered",
+    "recovered/resolved with sequelae": "recovered_with_sequelae",
+    "fatal": "fatal",
+    "unknown": "unknown",
+}
+# Which stored column holds each CRF item, and how a stored value becomes the item's value
+# (None: the item's text form is parsed). Items missing here (sums over rows, seriousness
+# tuples) carry only the last change of their row.
+COLUMNS: dict[tuple[str, str], tuple[str, Any]] = {
+    ("consents", "consent_date"): ("consented_on", None),
+    ("consents", "consent_version"): ("form_version", None),
+    ("participant_identities", "date_of_birth"): ("date_of_birth", None),
+    ("participants", "sex"): ("sex", None),
+    ("screenings", "screening_date"): ("screened_on", None),
+    ("measurements", "lb_date"): ("collected_on", None),
+    ("measurements", "vs_date"): ("collected_on", None),
+    ("itt_tests", "itt_date"): ("performed_on", None),
+    ("insulin_doses", "dosing_date"): ("start_date", None),
+    ("insulin_doses", "insulin_daily_dose"): ("total_units_per_day", None),
+    ("transplantations", "tx_date"): ("performed_on", None),
+    ("transplantations", "tx_product"): ("product", None),
+    ("transplantations", "tx_lot"): ("lot_number", None),
+    ("transplantations", "tx_operator"): ("operator", None),
+    ("transplantations", "tx_dose_per_kg"): ("dose_cells_per_kg", _cells),
+    ("transplantations", "tx_total_cells"): ("total_cells", _cells),
+    ("adverse_events", "ae_term"): ("term", None),
+    ("adverse_events", "ae_onset"): ("onset_date", None),
+    ("adverse_events", "ae_resolved"): ("resolution_date", None),
+    ("adverse_events", "ae_grade"): ("grade", str),
+    ("adverse_events", "ae_serious"): ("serious", None),
+    ("adverse_events", "ae_related"): ("relatedness", None),
+    ("adverse_events", "ae_outcome"): ("outcome", lambda v: _OUTCOME_CODES.get(v, v)),
+    ("adverse_events", "ae_action"): ("action_taken", lambda v: str(v).replace(" ", "_")),
+}
+
+
+def _column(table: str, item: Any) -> tuple[str, Any] | None:
+    if (
+        table == "measurements"
+        and item.element is not None
+        and item.name not in ("lb_date", "vs_date")
+    ):
+        return ("text_value" if item.data_type.value == "choice" else "value", None)
+    return COLUMNS.get((table, item.name))
+
+
+def _history(
+    session: Session,
+    out: _Records,
+    sites: dict[str, str],
+    provenance: dict[tuple[str, str, str, int, str], ExportAudit],
+) -> tuple[ExportAudit, ...]:
+    """Every recorded change of every value, from the store's audit trail (ODM Transactional).
+
+    A value whose stored column and history are known gets one entry per create/update of
+    that column; any other value gets its row's last change (`provenance`). The ODM writer
+    checks that replaying the history gives the current values."""
+    wanted = set(out.sources.values())
+    tables = {table for table, _ in wanted}
+    rows: dict[tuple[str, int], list[StoreAudit]] = defaultdict(list)
+    query = (
+        select(StoreAudit).where(StoreAudit.table_name.in_(tables)).order_by(StoreAudit.sequence)
+    )
+    for row in session.scalars(query):
+        key = (row.table_name, int(row.record_id or 0))
+        if key in wanted:
+            rows[key].append(row)
+    users = {u.id: u.username for u in session.scalars(select(User))}
+    history: list[ExportAudit] = []
+    for (subject, event, form, instance, name), source in out.sources.items():
+        item = out.design.item(name)
+        current = out.values[(subject, event, form, instance)][name]
+        changes = _changes(rows.get(source, []), _column(source[0], item), item)
+        if changes and changes[-1][1] == current:
+            history += [
+                ExportAudit(
+                    subject,
+                    event,
+                    form,
+                    instance,
+                    name,
+                    value,
+                    users.get(row.user_id or 0, "system"),
+                    row.occurred_at,
+                    row.reason or "",
+                    "Insert" if n == 0 else "Update",
+                    sites.get(subject, ""),
+                )
+                for n, (row, value) in enumerate(changes)
+            ]
+        elif (subject, event, form, instance, name) in provenance:
+            history.append(provenance[(subject, event, form, instance, name)])
+    explained = {(a.subject, a.event, a.form, a.instance, a.item) for a in history}
+    if any((*key, name) not in explained for key, values in out.values.items() for name in values):
+        return ()  # some value has no audit entry: export a Snapshot with provenance instead
+    return tuple(history)
+
+
+def _changes(
+    rows: list[StoreAudit], column: tuple[str, Any] | None, item: Any
+) -> list[tuple[StoreAudit, Value]]:
+    """(audit row, new item value) for each change of the column, oldest first."""
+    if column is None:
+        return []
+    name, convert = column
+    out: list[tuple[StoreAudit, Value]] = []
+    for row in rows:
+        diff = json.loads(row.changes)
+        if name not in diff or diff[name][1] is None:
+            continue
+        raw = diff[name][1]
+        try:
+            value = convert(raw) if convert else parse_value(item, str(raw))
+        except ValueError:
+            return []
+        out.append((row, value))
+    return out
 
 
 def _provenance(
@@ -417,7 +547,7 @@ def _screening_values(
 def _visit_values(
     out: _Records, snap: _Snapshot, pid: int, subject: str, protocol: Protocol
 ) -> None:
-    dates: dict[tuple[str, str], date] = {}
+    dates: dict[tuple[str, str], tuple[date, int]] = {}
     for m in snap.rows("measurements", pid):
         out.source = ("measurements", m.id)
         visit = snap.visit_code(m.visit_id)
@@ -436,11 +566,11 @@ def _visit_values(
         out.put(subject, visit, m.element, value)
         form = out.design.form_of(m.element) if _has_item(out.design, m.element) else None
         if visit and form is not None:
-            dates.setdefault((visit, form.name), m.collected_on)
-    out.source = None
-    for (visit, form_name), day in dates.items():
+            dates.setdefault((visit, form.name), (m.collected_on, m.id))
+    for (visit, form_name), (day, measurement_id) in dates.items():
         date_item = {"vital_signs": "vs_date", "labs": "lb_date"}.get(form_name)
         if date_item:
+            out.source = ("measurements", measurement_id)
             out.put(subject, visit, date_item, day)
     for test in snap.rows("itt", pid):
         visit = snap.visit_code(test.visit_id)
@@ -450,17 +580,20 @@ def _visit_values(
             if not sample.voided:
                 out.put(subject, visit, f"itt_glucose_t{sample.minute:g}", sample.glucose_mmol_l)
     ogld: dict[str | None, float] = defaultdict(float)
-    out.source = None
+    ogld_rows: dict[str | None, int] = {}
     for dose in snap.rows("ogld", pid):
         ogld[snap.visit_code(dose.visit_id)] += dose.ddd
+        ogld_rows[snap.visit_code(dose.visit_id)] = dose.id
     for dose in snap.rows("insulin", pid):
         visit = snap.visit_code(dose.visit_id)
         out.source = ("insulin_doses", dose.id)
         out.put(subject, visit, "dosing_date", dose.start_date)
         out.put(subject, visit, "insulin_daily_dose", dose.total_units_per_day)
-        out.source = None  # a sum over the visit's oral drugs
+        if visit in ogld_rows:  # a sum over the visit's oral drugs: the last one's change
+            out.source = ("ogld_doses", ogld_rows[visit])
         out.put(subject, visit, "ogld_ddd", ogld.pop(visit, 0.0))
     for visit, ddd in ogld.items():
+        out.source = ("ogld_doses", ogld_rows[visit])
         out.put(subject, visit, "ogld_ddd", ddd)
     for t in snap.rows("transplants", pid):
         out.source = ("transplantations", t.id)
