@@ -28,6 +28,7 @@ from trialdesk.store.testing import (
 )
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
+pytestmark = pytest.mark.slow  # writes a simulated cohort through the services
 
 
 def test_sdtm_and_fhir_from_the_database_conform(cohort: TestDatabase) -> None:

@@ -59,6 +59,11 @@ def _warn(warnings: list[Rejection]) -> None:
         console.print(f"  [yellow]warning[/yellow] {escape(str(warning))}", highlight=False)
 
 
+def _notes(notes: tuple[str, ...]) -> None:
+    for note in notes:
+        console.print(f"  [yellow]not exported[/yellow] {escape(note)}", highlight=False)
+
+
 def _sources(protocol: Protocol, frames: Path | None, database: str | None):  # type: ignore[no-untyped-def]
     """SDTM/FHIR sources from Parquet frames or the database, or None for protocol-only."""
     from trialdesk.export.sdtm.sources import SdtmSources
@@ -95,6 +100,7 @@ def export_redcap(
         from trialdesk.export.from_store import clinical_data_from_database
 
         data = clinical_data_from_database(protocol, database)
+        _notes(data.notes)
         path = out / f"{protocol.id}_Records.csv"
         path.write_text(write_records(design, data.records), encoding="utf-8")
         paths.append(path)
@@ -120,6 +126,7 @@ def export_odm(
         from trialdesk.export.from_store import clinical_data_from_database
 
         data = clinical_data_from_database(protocol, database)
+        _notes(data.notes)
     try:
         root = odm_document(design, data)
     except ExportError as exc:
