@@ -71,6 +71,16 @@ def read_odm(
         root = etree.fromstring(content, parser)
     except etree.XMLSyntaxError as exc:
         raise ImportRejected(source, [Rejection(f"line {exc.lineno}", "XML", exc.msg)]) from None
+    if root.getroottree().docinfo.doctype:
+        # ODM needs no DTD; entities are never expanded (XXE, billion laughs).
+        raise ImportRejected(
+            source,
+            [
+                Rejection(
+                    "line 1", "DOCTYPE", "document type declarations are not accepted in ODM files"
+                )
+            ],
+        )
     if root.tag != n.q("ODM"):
         raise ImportRejected(
             source,
