@@ -256,14 +256,16 @@ def test_monitor_raises_a_query_coordinator_answers_monitor_closes(
     flag = coordinator.locator("tr", has_text="Haemoglobin A1c").locator(".query-flag")
     expect(flag).to_contain_text("Open query: HbA1c 9.4 % differs")
     flag.click()
-    coordinator.get_by_label("Answer").fill("Print-out says 9.4 %: value confirmed")
+    coordinator.get_by_role("textbox", name="Answer", exact=True).fill(
+        "Print-out says 9.4 %: value confirmed"
+    )
     coordinator.get_by_role("button", name="Send answer").click()
     expect(coordinator.locator("h1 .badge")).to_have_text("answered")
 
     monitor.goto("/queries?status=answered")
     monitor.get_by_role("link", name=re.compile(r"^\d+$")).first.click()
     snap(monitor, "query")
-    monitor.get_by_label("Resolution").fill("Confirmed against source")
+    monitor.get_by_role("textbox", name="Resolution", exact=True).fill("Confirmed against source")
     monitor.get_by_role("button", name="Close query").click()
     expect(monitor.locator("h1 .badge")).to_have_text("closed")
 
@@ -314,3 +316,33 @@ def test_casebook_shows_calendar_and_trajectories(open_page: Any, enrolled: int)
     expect(page.locator("svg.chart[aria-labelledby='traj-hba1c-t traj-hba1c-d']")).to_be_visible()
     expect(page.locator("#traj-hba1c-d")).to_contain_text("SCR 8.2")
     snap(page, "casebook")
+
+
+UNLABELLED_CONTROLS = """
+() => Array.from(document.querySelectorAll('input, select, textarea, button'))
+  .filter(el => el.type !== 'hidden' && el.offsetParent !== null)
+  .filter(el => {
+    const named = (el.labels && el.labels.length > 0) || el.getAttribute('aria-label')
+      || (el.tagName === 'BUTTON' && el.textContent.trim());
+    return !named;
+  })
+  .map(el => el.outerHTML.slice(0, 120))
+"""
+
+
+def test_every_control_has_a_label_and_the_skip_link_works(open_page: Any, enrolled: int) -> None:
+    page = open_page("coordinator")
+    for path in (
+        "/screening/new",
+        f"/participants/{enrolled}",
+        f"/participants/{enrolled}/visits/BL",
+        f"/participants/{enrolled}/records/adverse_events/new",
+        "/participants",
+        "/queries",
+    ):
+        page.goto(path)
+        assert page.evaluate(UNLABELLED_CONTROLS) == [], path
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to main content")).to_be_focused()
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"

@@ -91,6 +91,7 @@ def casebook_page(
             "can_write": user.can("write_clinical"),
             "can_override": user.can("override_enrollment_target"),
             "can_audit": user.can("read_audit"),
+            "can_raise": user.can("raise_query"),
         },
         status_code=status_code,
     )
