@@ -58,10 +58,10 @@ def login_submit(
             "error": _login_error(exc),
             "expired": False,
         }
-        response = render(request, "login.html", context, status_code=exc.status)
+        refused = render(request, "login.html", context, status_code=exc.status)
         if isinstance(exc, TooManyAttempts):  # 429: RFC 6585 §4
-            response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+            refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
