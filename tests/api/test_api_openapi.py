@@ -10,7 +10,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from trialdesk.api import ApiSettings, create_app
 from trialdesk.api.openapi import TAGS
+from trialdesk.store.testing import TestDatabase
 
 METHODS = ("get", "post", "put", "patch", "delete")
 PUBLIC = {("post", "/api/v1/auth/token")}
@@ -134,3 +136,12 @@ def test_docs_page_is_served_locally_without_scripts(app: FastAPI) -> None:
     assert "/api/v1/participants/{participant_id}/calendar" in html
     assert "script-src" not in page.headers["content-security-policy"]
     assert redoc.status_code == root_docs.status_code == 404
+
+
+def test_docs_page_can_be_turned_off(database: TestDatabase) -> None:
+    app = create_app(
+        ApiSettings(database_url="sqlite://", docs_enabled=False), engine=database.engine
+    )
+    with TestClient(app) as client:
+        assert client.get("/api/v1/docs").status_code == 404
+        assert client.get("/api/v1/openapi.json").status_code == 200
