@@ -23,5 +23,9 @@ class ApiSettings:
 
     @classmethod
     def from_env(cls) -> ApiSettings:
-        docs = os.environ.get("TRIALDESK_API_DOCS", "1").strip().lower()
-        return cls(database_url=database_url(), docs_enabled=docs not in {"0", "false", "no"})
+        return cls(database_url=database_url(), docs_enabled=docs_enabled())
+
+
+def docs_enabled() -> bool:
+    """`TRIALDESK_API_DOCS` (default on; 0, false or no turn the reference page off)."""
+    return os.environ.get("TRIALDESK_API_DOCS", "1").strip().lower() not in {"0", "false", "no"}

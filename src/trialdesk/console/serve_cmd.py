@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import typer
 from rich.console import Console
 
@@ -27,15 +25,18 @@ def serve(
     import uvicorn
 
     from trialdesk.api import ApiSettings, create_app
+    from trialdesk.api.settings import docs_enabled
     from trialdesk.store.config import DatabaseConfigError
 
     try:
-        settings = ApiSettings.from_env()
+        settings = (
+            ApiSettings(database_url=database_url, docs_enabled=docs_enabled())
+            if database_url
+            else ApiSettings.from_env()
+        )
     except DatabaseConfigError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    if database_url:
-        settings = dataclasses.replace(settings, database_url=database_url)
     if host not in _LOOPBACK:
         # Bearer tokens and clinical data travel in clear text without TLS: say so.
         console.print(
