@@ -176,3 +176,10 @@ def test_user_text_is_escaped(web_database: TestDatabase, client_for: Client) ->
     html = client_for("coordinator").get(f"/participants/{pid}").text
     assert "<script>alert" not in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; rash" in html
+
+
+def test_a_malformed_address_gets_an_html_page_naming_the_part(client_for: Client) -> None:
+    page = client_for("coordinator").get("/participants/abc")
+    assert page.status_code == 422
+    assert page.headers["content-type"].startswith("text/html")
+    assert "path.participant_id" in page.text

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
@@ -209,6 +210,11 @@ async def _run(
         return error_page(
             request, exc.status_code, _TITLES.get(exc.status_code, "Error"), str(exc.detail)
         )
+    except RequestValidationError as exc:  # e.g. /participants/abc: say which part is wrong
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
+        )
+        return error_page(request, 422, "The address or form is not valid", problems)
 
 
 class WebRoute(APIRoute):
