@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 from trialdesk.export.crf import StudyDesign, design_from_protocol
 from trialdesk.export.records import AuditEntry, ClinicalData, FormRecord
+from trialdesk.export.sdtm.sources import SdtmSources
 from trialdesk.protocol import builtin_protocol
 
 
@@ -234,14 +235,13 @@ def clinical_data() -> ClinicalData:
     return ClinicalData(design(), recs, tuple(audit), {"APGH-001": "APGH", "APGH-002": "APGH"})
 
 
-def sdtm_sources():  # type: ignore[no-untyped-def]
+def sdtm_sources() -> SdtmSources:
     """Source frames of three participants: APGH-001 completed with an SAE, APGH-002 ongoing,
     APGH-003 enrolled on an investigator override of a failed criterion, withdrawn before the
     transplantation."""
     import pandas as pd
 
     from trialdesk.analysis.sources import SourceFrames
-    from trialdesk.export.sdtm.sources import SdtmSources
 
     d = pd.Timestamp
     subjects = pd.DataFrame(

@@ -4,6 +4,7 @@ units from the catalogue, references resolvable inside the Bundle, nothing ident
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from export_samples import sdtm_sources
@@ -12,19 +13,21 @@ from fhir.resources.R4B.bundle import Bundle
 from trialdesk.export.fhir.bundle import MODELS, study_bundle
 from trialdesk.protocol import builtin_protocol
 
+Json = dict[str, Any]
+
 
 @pytest.fixture(scope="module")
-def bundle() -> dict:  # type: ignore[type-arg]
+def bundle() -> Json:
     return json.loads(
         study_bundle(builtin_protocol(), sdtm_sources()).model_dump_json(exclude_none=True)
     )
 
 
-def _resources(bundle: dict, kind: str) -> list[dict]:  # type: ignore[type-arg]
+def _resources(bundle: Json, kind: str) -> list[Json]:
     return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
 
 
-def test_every_resource_validates_against_its_r4b_model(bundle: dict) -> None:  # type: ignore[type-arg]
+def test_every_resource_validates_against_its_r4b_model(bundle: Json) -> None:
     Bundle.model_validate(bundle)
     kinds = {e["resource"]["resourceType"] for e in bundle["entry"]}
     assert kinds == set(MODELS)
@@ -32,7 +35,7 @@ def test_every_resource_validates_against_its_r4b_model(bundle: dict) -> None:  
         MODELS[entry["resource"]["resourceType"]].model_validate(entry["resource"])
 
 
-def test_references_resolve_inside_the_bundle(bundle: dict) -> None:  # type: ignore[type-arg]
+def test_references_resolve_inside_the_bundle(bundle: Json) -> None:
     urls = {e["fullUrl"] for e in bundle["entry"]}
     text = json.dumps(bundle)
     references = {part.split('"')[0] for part in text.split('"reference": "')[1:]}
@@ -41,7 +44,7 @@ def test_references_resolve_inside_the_bundle(bundle: dict) -> None:  # type: ig
     assert references - contained and references - contained <= urls
 
 
-def test_patients_are_pseudonymous(bundle: dict) -> None:  # type: ignore[type-arg]
+def test_patients_are_pseudonymous(bundle: Json) -> None:
     for patient in _resources(bundle, "Patient"):
         assert "name" not in patient and "address" not in patient
         assert len(patient.get("birthDate", "")) in (0, 4)  # year only
@@ -51,7 +54,7 @@ def test_patients_are_pseudonymous(bundle: dict) -> None:  # type: ignore[type-a
     assert (first["gender"], first["birthDate"]) == ("female", "1961")
 
 
-def test_observations_are_loinc_coded_with_ucum_units(bundle: dict) -> None:  # type: ignore[type-arg]
+def test_observations_are_loinc_coded_with_ucum_units(bundle: Json) -> None:
     observations = _resources(bundle, "Observation")
     hba1c = [o for o in observations if o["code"]["coding"][0]["code"] == "4548-4"]
     assert hba1c and all(o["valueQuantity"]["code"] == "%" for o in hba1c)
@@ -64,7 +67,7 @@ def test_observations_are_loinc_coded_with_ucum_units(bundle: dict) -> None:  # 
     assert len(itt) == 6
 
 
-def test_transplantation_medication_and_adverse_events(bundle: dict) -> None:  # type: ignore[type-arg]
+def test_transplantation_medication_and_adverse_events(bundle: Json) -> None:
     procedures = _resources(bundle, "Procedure")
     assert {p["performedDateTime"] for p in procedures} == {"2011-04-01", "2011-04-09"}
     statements = _resources(bundle, "MedicationStatement")

@@ -11,8 +11,8 @@ from export_samples import design, records
 
 from trialdesk.export.errors import ImportRejected
 from trialdesk.export.redcap.columns import DICTIONARY_HEADER
-from trialdesk.export.redcap.dictionary import redcap_project
-from trialdesk.export.redcap.read_dictionary import read_redcap_project
+from trialdesk.export.redcap.dictionary import RedcapProject, redcap_project
+from trialdesk.export.redcap.read_dictionary import DictionaryImport, read_redcap_project
 from trialdesk.export.redcap.records import read_records, write_records
 
 
@@ -20,7 +20,7 @@ def _rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-def _import(project, **overrides):  # type: ignore[no-untyped-def]
+def _import(project: RedcapProject, **overrides: str) -> DictionaryImport:
     texts = {
         "instruments": project.instruments,
         "events": project.events,

@@ -20,6 +20,8 @@ from trialdesk.export.sdtm.conformance import check
 from trialdesk.export.sdtm.package import write_package
 from trialdesk.protocol import builtin_protocol
 
+Datasets = dict[str, pd.DataFrame]
+
 
 @pytest.fixture(scope="module")
 def datasets() -> dict[str, pd.DataFrame]:
@@ -54,7 +56,7 @@ def test_dm_reference_dates_and_arms(datasets: dict[str, pd.DataFrame]) -> None:
     assert _one(datasets["TS"], TSPARMCD="ACTSUB")["TSVAL"] == "3"
 
 
-def test_ie_holds_only_criteria_not_met_by_enrolled_subjects(datasets) -> None:  # type: ignore[no-untyped-def]
+def test_ie_holds_only_criteria_not_met_by_enrolled_subjects(datasets: Datasets) -> None:
     ie = datasets["IE"]
     assert list(ie["IETESTCD"]) == ["INCL04"]  # C4 failed I5/E2 but was never enrolled
     row = ie.iloc[0]
@@ -65,7 +67,7 @@ def test_ie_holds_only_criteria_not_met_by_enrolled_subjects(datasets) -> None: 
     )
 
 
-def test_lb_keeps_entered_values_and_gives_standard_units_and_loinc(datasets) -> None:  # type: ignore[no-untyped-def]
+def test_lb_keeps_entered_values_and_gives_standard_units_and_loinc(datasets: Datasets) -> None:
     lb = datasets["LB"]
     glucose = _one(
         lb, USUBJID="NCT01142050-APGH-001", LBTESTCD="GLUC", VISIT="Baseline", LBLOINC="1558-6"
@@ -80,13 +82,13 @@ def test_lb_keeps_entered_values_and_gives_standard_units_and_loinc(datasets) ->
     assert (hcg["LBORRES"], hcg["LBSPEC"], pd.isna(hcg["LBSTRESN"])) == ("NEGATIVE", "URINE", True)
 
 
-def test_vs_derives_bmi_from_weight_and_height(datasets) -> None:  # type: ignore[no-untyped-def]
+def test_vs_derives_bmi_from_weight_and_height(datasets: Datasets) -> None:
     bmi = _one(datasets["VS"], USUBJID="NCT01142050-APGH-002", VSTESTCD="BMI")
     assert bmi["VSSTRESN"] == 22.4  # 66.0 kg / 1.715 m² = 22.44, reported to 0.1
     assert bmi["VSDRVFL"] == "Y" and pd.isna(bmi["VSORRES"])
 
 
-def test_ae_seriousness_flags_grade_and_study_days(datasets) -> None:  # type: ignore[no-untyped-def]
+def test_ae_seriousness_flags_grade_and_study_days(datasets: Datasets) -> None:
     ae = datasets["AE"]
     sae = _one(ae, AESPID="AE2")
     assert (sae["AESER"], sae["AESLIFE"], sae["AESHOSP"], sae["AESDTH"]) == ("Y", "Y", "Y", "N")
@@ -100,7 +102,7 @@ def test_ae_seriousness_flags_grade_and_study_days(datasets) -> None:  # type: i
     assert (fever["AESER"], fever["EPOCH"]) == ("N", "TREATMENT")
 
 
-def test_ex_is_the_transplantation_and_cm_the_diabetes_drugs(datasets) -> None:  # type: ignore[no-untyped-def]
+def test_ex_is_the_transplantation_and_cm_the_diabetes_drugs(datasets: Datasets) -> None:
     ex = _one(datasets["EX"], USUBJID="NCT01142050-APGH-001")
     assert (ex["EXDOSE"], ex["EXDOSU"], ex["EXROUTE"], ex["EXLOT"]) == (
         1.0,
@@ -114,7 +116,7 @@ def test_ex_is_the_transplantation_and_cm_the_diabetes_drugs(datasets) -> None: 
     assert set(cm["CMDOSU"]) == {"U", "DDD"}
 
 
-def test_conformance_catches_broken_subject_data(datasets) -> None:  # type: ignore[no-untyped-def]
+def test_conformance_catches_broken_subject_data(datasets: Datasets) -> None:
     broken = {k: v.copy() for k, v in datasets.items()}
     broken["AE"].loc[0, "AESDTH"] = "Y"  # a serious criterion on a non-serious AE
     broken["DM"].loc[0, "RFICDTC"] = "2011-02-01"
@@ -124,7 +126,7 @@ def test_conformance_catches_broken_subject_data(datasets) -> None:  # type: ign
     assert {"CORE-000022", "CORE-000370", "CORE-000542", "CORE-000529", "CORE-000252"} <= rules
 
 
-def test_package_writes_valid_xpt_json_and_define(datasets, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_package_writes_valid_xpt_json_and_define(datasets: Datasets, tmp_path: Path) -> None:
     package = write_package(datasets, tmp_path, study_id="NCT01142050", title="MSC in T2DM")
     assert package.findings == []
     names = sorted(p.name for p in package.files)
@@ -143,7 +145,7 @@ def test_package_writes_valid_xpt_json_and_define(datasets, tmp_path: Path) -> N
     assert schema_errors(define, "define") == []
 
 
-def test_empty_datasets_are_written_with_their_columns(datasets, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_empty_datasets_are_written_with_their_columns(datasets: Datasets, tmp_path: Path) -> None:
     empty = {code: frame.iloc[0:0] for code, frame in datasets.items() if code in ("IE", "AE")}
     package = write_package({**empty, "DM": datasets["DM"]}, tmp_path, study_id="S", title="T")
     back, meta = pyreadstat.read_xport(str(tmp_path / "ie.xpt"))

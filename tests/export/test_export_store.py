@@ -60,7 +60,9 @@ def test_crf_records_from_the_database_fit_redcap_and_odm(cohort: TestDatabase) 
     assert schema_errors(odm_document(data.design, data, created=WHEN)) == []
 
 
-def _renamed(data: ClinicalData, names: dict[str, str]) -> dict[tuple[str, str, str, int], dict]:  # type: ignore[type-arg]
+def _renamed(
+    data: ClinicalData, names: dict[str, str]
+) -> dict[tuple[str, str, str, int], dict[str, object]]:
     return {
         (names.get(r.subject, r.subject), r.event, r.form, r.instance): r.values
         for r in data.records

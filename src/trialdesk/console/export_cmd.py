@@ -9,6 +9,7 @@ field and reason; nothing is written unless the file is clean.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -19,6 +20,9 @@ from trialdesk.export.crf import design_from_protocol
 from trialdesk.export.errors import ExportError, ImportRejected, Rejection
 from trialdesk.export.records import ClinicalData
 from trialdesk.protocol import Protocol, ProtocolError
+
+if TYPE_CHECKING:
+    from trialdesk.export.sdtm.sources import SdtmSources
 
 export_app = typer.Typer(help="Export the study: redcap, odm, sdtm, fhir.", no_args_is_help=True)
 import_app = typer.Typer(help="Import a study from redcap or odm files.", no_args_is_help=True)
@@ -64,7 +68,7 @@ def _notes(notes: tuple[str, ...]) -> None:
         console.print(f"  [yellow]not exported[/yellow] {escape(note)}", highlight=False)
 
 
-def _sources(protocol: Protocol, frames: Path | None, database: str | None):  # type: ignore[no-untyped-def]
+def _sources(protocol: Protocol, frames: Path | None, database: str | None) -> SdtmSources | None:
     """SDTM/FHIR sources from Parquet frames or the database, or None for protocol-only."""
     from trialdesk.export.sdtm.sources import SdtmSources
 

@@ -204,7 +204,8 @@ def _forms(reader: _Reader, rows: list[_Row]) -> tuple[str, list[tuple[str, list
             "the first field is the record id and must be "
             f"a text field, not {first['Field Type']!r}",
         )
-    forms[0][1].pop(0) if forms else None
+    if forms:
+        forms[0][1].pop(0)  # the record id is not a CRF item
     return first["Variable / Field Name"], [(f, r) for f, r in forms]
 
 
