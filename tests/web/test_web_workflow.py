@@ -606,3 +606,31 @@ def test_other_sites_participants_are_not_found(
     other = client_for("coordinator2")
     assert other.get(f"/participants/{pid}").status_code == 404
     assert "APGH-001" not in other.get("/participants").text
+
+
+def test_correcting_an_itt_keeps_samples_at_unusual_minutes(
+    client_for: Client, web_database: TestDatabase
+) -> None:
+    with web_database.session() as session:
+        pid = enrolled_participant(session)
+        test = sv.record_itt_test(
+            session, actor_of(session, "coordinator"), pid, visit_code="BL",
+            samples={0: 10.0, 3: 9.8, 6: 9.5, 9: 9.1, 12: 8.9, 15: 8.5, 30: 7.9},
+            glucose_unit="mmol/L",
+        )  # fmt: skip
+    client = client_for("coordinator")
+    page = client.get(f"/participants/{pid}/itt/{test.id}").text
+    assert 'name="itt_glucose_30" value="7.9"' in page
+    form = dict(re.findall(r'name="(itt_glucose_\d+)" value="([^"]*)"', page))
+    form.update(itt_glucose_3="9.7", itt_glucose_unit="mmol/L", reason="3-min sample misread")
+    done = client.post(
+        f"/participants/{pid}/itt/{test.id}",
+        data={"csrf_token": csrf_of(page), "version": str(test.version), **form},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, errors_of(client.get(done.headers.get("location", "/")).text)
+    with web_database.session() as session:
+        tests = sv.list_itt_tests(session, actor_of(session, "coordinator"), pid)
+        stored = next(t for t in tests if t.id == test.id)
+    assert [(s.minute, s.glucose_as_entered) for s in stored.samples][-1] == (30.0, 7.9)
+    assert (3.0, 9.7) in [(s.minute, s.glucose_as_entered) for s in stored.samples]

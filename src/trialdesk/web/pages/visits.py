@@ -263,9 +263,18 @@ async def save_measurements(
     return visit_page(request, session, user, pid, code, form.values, form.errors, 422)
 
 
-def _samples(form: FormInput) -> dict[float, float]:
+def sample_minutes(test: IttTestView | None = None) -> list[float | int]:
+    """The standard sampling minutes, plus any other minute a stored test has (e.g. one
+    recorded through the API), so that a correction never drops a sample silently."""
+    minutes: set[float | int] = set(ITT_SAMPLE_MINUTES)
+    if test is not None:
+        minutes |= {int(s.minute) if s.minute.is_integer() else s.minute for s in test.samples}
+    return sorted(minutes)
+
+
+def _samples(form: FormInput, minutes: list[float | int] | None = None) -> dict[float, float]:
     samples: dict[float, float] = {}
-    for minute in ITT_SAMPLE_MINUTES:
+    for minute in minutes or sample_minutes():
         value = form.number(f"{ITT_ELEMENT}_{minute}")
         if value is not None:
             samples[float(minute)] = value
@@ -421,7 +430,7 @@ def itt_page(
             "test": test,
             "figure": itt_figure(test),
             "queries": queries,
-            "itt_minutes": ITT_SAMPLE_MINUTES,
+            "itt_minutes": sample_minutes(test),
             "itt_units": current_catalogue()[ITT_ELEMENT].units,
             "values": values if values is not None else start,
             "errors": errors or {},
@@ -453,7 +462,7 @@ async def correct_itt(
 ) -> Response:
     test = _itt(session, user, pid, tid)
     form = await read_form(request)
-    samples = _samples(form)
+    samples = _samples(form, sample_minutes(test))
     unit = form.text(f"{ITT_ELEMENT}_unit", required=True)
     dose = form.number("insulin_dose_u_per_kg")
     version = form.integer("version", required=True)
