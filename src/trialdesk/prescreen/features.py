@@ -5,7 +5,7 @@ Rules (the same in the hand-written SQL and the per-person baseline):
 * Population: persons with an observation period overlapping the look-back window (seen in the
   EHR in the last `lookback_days`); Circe requires the index date inside a period, which is too
   strict for EHR extracts whose periods end at the last visit.
-* Measurements: the most recent row (date, then measurement_id) in the element's window whose
+* Measurements: the most recent row (date, then measurement_id; see `recency_key`) in the element's window whose
   concept is in the element's set, whose unit_concept_id is one of the element's units and whose
   value, converted to the canonical unit, lies within the catalogue's hard limits (outside them a
   value is a recording error, e.g. mg/dL labelled mmol/L). Rows without a value or with an unknown
@@ -30,13 +30,14 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from trialdesk.prescreen.mapping import GENDER_CONCEPTS
-from trialdesk.prescreen.plan import Plan
+from trialdesk.prescreen.plan import MeasuredElement, Plan
 from trialdesk.prescreen.source import OmopSource
 
 IMPUTED_BIRTH_MONTH = 7
 IMPUTED_BIRTH_DAY_OF_MONTH = 15
 IMPUTED_BIRTH_DAY_NO_MONTH = 1
 _FAR_PAST = date(1800, 1, 1)
+RECENCY_SCALE = 10**12
 
 
 def population(source: OmopSource, plan: Plan) -> ir.Table:
@@ -117,6 +118,38 @@ def _measurement_dimension(plan: Plan) -> pa.Table:
     return pa.table(rows, schema=schema)
 
 
+def recency_key(day: ir.DateValue, row_id: ir.IntegerValue) -> ir.IntegerValue:
+    """Orders rows by date, then by row id (the later entry of a day wins): days since 1970 ×
+    10^12 + (id mod 10^12). Ids above 10^12 only change the order within a day."""
+    return day.epoch_days().cast("int64") * RECENCY_SCALE + row_id.cast("int64") % RECENCY_SCALE
+
+
+@ibis.udf.agg.builtin(name="arg_max")
+def _duckdb_arg_max_float(arg: float, key: int) -> float:  # type: ignore[empty-body]
+    """DuckDB's native arg_max (Ibis compiles argmax to the slower FIRST(… ORDER BY …))."""
+
+
+@ibis.udf.agg.builtin(name="arg_max")
+def _duckdb_arg_max_int(arg: int, key: int) -> int:  # type: ignore[empty-body]
+    """DuckDB's native arg_max for integer columns."""
+
+
+@ibis.udf.agg.builtin(name="arg_max")
+def _duckdb_arg_max_date(arg: date, key: int) -> date:  # type: ignore[empty-body]
+    """DuckDB's native arg_max for date columns."""
+
+
+def _latest_of(
+    kind: str, column: ir.Column, key: ir.IntegerColumn, where: ir.BooleanColumn
+) -> ir.Scalar:
+    """The value of `column` on the row with the largest `key` among rows where `where`."""
+    if kind != "duckdb":
+        return column.argmax(key, where=where)
+    native = {"float64": _duckdb_arg_max_float, "int64": _duckdb_arg_max_int,
+              "date": _duckdb_arg_max_date}[str(column.type()).removeprefix("!")]
+    return native(column, key, where=where)
+
+
 def latest_measurements(source: OmopSource, plan: Plan) -> ir.Table:
     """Per person, each measured element's most recent usable value (wide: one row a person)."""
     m = source.table("measurement")
@@ -127,34 +160,37 @@ def latest_measurements(source: OmopSource, plan: Plan) -> ir.Table:
     )
     value = j.value_as_number.cast("float64")
     canonical = value * j.factor + j.offset
+    day = j.measurement_date.cast("date")
     usable = j.filter(
-        j.measurement_date >= j.start,
-        j.measurement_date <= plan.settings.index_date,
+        day >= j.start,
+        day <= plan.settings.index_date,
         value.notnull(),
         canonical >= j.lo,
         canonical <= j.hi,
     ).select(
         "person_id",
         "element",
-        "unit_id",
+        unit_id=j.unit_id.cast("int64"),
         value=value,
-        canonical=canonical,
-        day=j.measurement_date.cast("date"),
-        row_id=j.measurement_id,
+        day=day,
+        key=recency_key(day, j.measurement_id),
     )
-    order = ibis.row_number().over(
-        group_by=[usable.person_id, usable.element],
-        order_by=[ibis.desc(usable.day), ibis.desc(usable.row_id)],
-    )
-    latest = usable.mutate(recency=order).filter(lambda t: t.recency == 0)
     columns: dict[str, ir.Value] = {}
     for name in plan.measured:
-        mine = latest.element == name
-        columns[f"{name}_value"] = latest.value.max(where=mine)
-        columns[f"{name}_unit_id"] = latest.unit_id.max(where=mine)
-        columns[f"{name}_canonical"] = latest.canonical.max(where=mine)
-        columns[f"{name}_date"] = latest.day.max(where=mine)
-    return latest.group_by("person_id").aggregate(**columns)
+        mine = usable.element == name
+        columns[f"{name}_value"] = _latest_of(source.kind, usable.value, usable.key, mine)
+        columns[f"{name}_unit_id"] = _latest_of(source.kind, usable.unit_id, usable.key, mine)
+        columns[f"{name}_date"] = _latest_of(source.kind, usable.day, usable.key, mine)
+    latest = usable.group_by("person_id").aggregate(**columns)
+    return latest.mutate(
+        **{f"{name}_canonical": _canonical(latest, element) for name, element in plan.measured.items()}
+    )
+
+
+def _canonical(latest: ir.Table, element: MeasuredElement) -> ir.FloatingValue:
+    value, unit_id = latest[f"{element.name}_value"], latest[f"{element.name}_unit_id"]
+    branches = [(unit_id == u.unit_concept_id, value * u.factor + u.offset) for u in element.units]
+    return ibis.cases(*branches, else_=ibis.null("float64"))
 
 
 def _coded_dimension(plan: Plan, domain: str) -> pa.Table:

@@ -24,8 +24,14 @@ import pyarrow as pa
 from trialdesk.prescreen.plan import Plan
 
 CODES_TABLE = "prescreen_codes"
+CONDITIONS = ("t2dm_diagnosis", "pregnant", "severe_heart_disease", "severe_lung_disease",
+              "haematopoietic_dysfunction", "liver_dysfunction", "kidney_dysfunction",
+              "active_infection_requiring_treatment", "hiv_infection", "hepatitis_b_infection",
+              "hepatitis_c_infection")
+DRUGS = ("insulin_treated", "oral_glucose_lowering_treated")
 HAND_CRITERIA = ("I2", "I3", "I4", "I5", "E1", "E2", "E4", "P1")
-_EXCLUSIONS = ("E1", "E2", "E4")
+PROTOCOL_ORDER = ("I1", "I2", "I3", "I4", "I5", "I6", "I7", "I8", "I9", "E1", "E2", "E3", "E4",
+                  "P1")
 
 SQL = """
 WITH pop AS (
@@ -69,53 +75,60 @@ WITH pop AS (
       WHEN c.element = 'height' AND m.unit_concept_id = 9546
         THEN m.value_as_number * 100 BETWEEN 100 AND 250
       ELSE FALSE END
-), latest AS (
-  SELECT * FROM meas
-  QUALIFY row_number() OVER (PARTITION BY person_id, element
-                             ORDER BY d DESC, measurement_id DESC) = 1
+), keyed AS (
+  -- most recent: by date, then the later entry (measurement_id mod 10^12) of the day
+  SELECT *, date_diff('day', DATE '1970-01-01', d) * 1000000000000
+            + measurement_id % 1000000000000 AS k
+  FROM meas
 ), mw AS (
   SELECT person_id,
-    max(v) FILTER (WHERE element = 'fasting_glucose') AS fpg, max(u) FILTER (WHERE element = 'fasting_glucose') AS fpg_u,
-    max(d) FILTER (WHERE element = 'fasting_glucose') AS fpg_date,
-    max(v) FILTER (WHERE element = 'hba1c') AS a1c, max(u) FILTER (WHERE element = 'hba1c') AS a1c_u,
-    max(d) FILTER (WHERE element = 'hba1c') AS a1c_date,
-    max(v) FILTER (WHERE element = 'weight') AS wt, max(u) FILTER (WHERE element = 'weight') AS wt_u,
-    max(v) FILTER (WHERE element = 'height') AS ht, max(u) FILTER (WHERE element = 'height') AS ht_u
-  FROM latest GROUP BY person_id
+    arg_max(v, k) FILTER (WHERE element = 'fasting_glucose') AS fpg,
+    arg_max(u, k) FILTER (WHERE element = 'fasting_glucose') AS fpg_u,
+    arg_max(d, k) FILTER (WHERE element = 'fasting_glucose') AS fpg_date,
+    arg_max(v, k) FILTER (WHERE element = 'hba1c') AS a1c,
+    arg_max(u, k) FILTER (WHERE element = 'hba1c') AS a1c_u,
+    arg_max(d, k) FILTER (WHERE element = 'hba1c') AS a1c_date,
+    arg_max(v, k) FILTER (WHERE element = 'weight') AS wt,
+    arg_max(u, k) FILTER (WHERE element = 'weight') AS wt_u,
+    arg_max(d, k) FILTER (WHERE element = 'weight') AS wt_date,
+    arg_max(v, k) FILTER (WHERE element = 'height') AS ht,
+    arg_max(u, k) FILTER (WHERE element = 'height') AS ht_u,
+    arg_max(d, k) FILTER (WHERE element = 'height') AS ht_date
+  FROM keyed GROUP BY person_id
 ), cond AS (
-  SELECT co.person_id, list_distinct(list(c.element)) AS found
+  SELECT co.person_id,
+{cond_dates}
   FROM condition_occurrence co
   JOIN {codes} c ON c.domain = 'condition' AND c.concept_id = co.condition_concept_id
   WHERE co.condition_start_date BETWEEN c.start_date AND DATE '{index}'
   GROUP BY co.person_id
 ), drug AS (
-  SELECT de.person_id, list_distinct(list(c.element)) AS found
+  SELECT de.person_id,
+{drug_dates}
   FROM drug_exposure de
   JOIN {codes} c ON c.domain = 'drug' AND c.concept_id = de.drug_concept_id
   WHERE de.drug_exposure_start_date <= DATE '{index}'
     AND coalesce(de.drug_exposure_end_date, de.drug_exposure_start_date) >= c.start_date
   GROUP BY de.person_id
 ), w AS (
-  SELECT pe.person_id, pe.sex,
+  SELECT pe.person_id, pe.sex, pe.by AS birth_year,
     CASE WHEN pe.by > {iy} OR (pe.by = {iy} AND (pe.bm > {im} OR (pe.bm = {im} AND pe.bd > {id})))
          THEN NULL
          ELSE {iy} - pe.by - CAST(pe.bm > {im} OR (pe.bm = {im} AND pe.bd > {id}) AS INTEGER)
     END AS age,
-    mw.*  EXCLUDE (person_id),
+    mw.* EXCLUDE (person_id),
     CASE mw.wt_u WHEN 9529 THEN mw.wt WHEN 8739 THEN mw.wt * 0.45359237 END
       / power(CASE mw.ht_u WHEN 8582 THEN mw.ht * 0.01 WHEN 9327 THEN mw.ht * 0.0254
                            WHEN 9546 THEN mw.ht END, 2) AS bmi,
-    coalesce(list_contains(cond.found, 't2dm_diagnosis'), FALSE) AS t2dm,
-    coalesce(list_contains(cond.found, 'severe_heart_disease')
-          OR list_contains(cond.found, 'severe_lung_disease')
-          OR list_contains(cond.found, 'haematopoietic_dysfunction')
-          OR list_contains(cond.found, 'liver_dysfunction')
-          OR list_contains(cond.found, 'kidney_dysfunction'), FALSE) AS organ,
-    coalesce(list_contains(cond.found, 'active_infection_requiring_treatment'), FALSE) AS infection,
-    coalesce(list_contains(cond.found, 'hiv_infection')
-          OR list_contains(cond.found, 'hepatitis_b_infection')
-          OR list_contains(cond.found, 'hepatitis_c_infection'), FALSE) AS viral,
-    coalesce(list_contains(drug.found, 'insulin_treated'), FALSE) AS insulin
+    cond.* EXCLUDE (person_id), drug.* EXCLUDE (person_id),
+    t2dm_diagnosis_date IS NOT NULL AS t2dm,
+    severe_heart_disease_date IS NOT NULL OR severe_lung_disease_date IS NOT NULL
+      OR haematopoietic_dysfunction_date IS NOT NULL OR liver_dysfunction_date IS NOT NULL
+      OR kidney_dysfunction_date IS NOT NULL AS organ,
+    active_infection_requiring_treatment_date IS NOT NULL AS infection,
+    hiv_infection_date IS NOT NULL OR hepatitis_b_infection_date IS NOT NULL
+      OR hepatitis_c_infection_date IS NOT NULL AS viral,
+    insulin_treated_date IS NOT NULL AS insulin
   FROM people pe
   LEFT JOIN mw USING (person_id) LEFT JOIN cond USING (person_id) LEFT JOIN drug USING (person_id)
 ), c AS (
@@ -149,11 +162,27 @@ SELECT row_number() OVER (ORDER BY failed, assessable DESC, person_id) AS rank,
   person_id,
   CASE WHEN failed > 0 THEN 'excluded' WHEN assessable = 8 THEN 'candidate'
        ELSE 'possible' END AS status,
-  failed, assessable,
+  failed, assessable, 8 - assessable AS not_assessable,
   {verdicts},
-  sex, age, fpg AS fasting_glucose_value, fpg_u AS fasting_glucose_unit_id,
-  fpg_date AS fasting_glucose_date, a1c AS hba1c_value, a1c_u AS hba1c_unit_id,
-  a1c_date AS hba1c_date, bmi
+  sex, age, birth_year,
+  fpg AS fasting_glucose_value,
+  CASE fpg_u WHEN 8753 THEN 'mmol/L' WHEN 8840 THEN 'mg/dL' END AS fasting_glucose_unit,
+  CASE fpg_u WHEN 8753 THEN fpg WHEN 8840 THEN fpg / 18.016 END AS fasting_glucose_mmol_l,
+  fpg_date AS fasting_glucose_date,
+  a1c AS hba1c_value,
+  CASE a1c_u WHEN 8554 THEN '%' WHEN 9579 THEN 'mmol/mol' END AS hba1c_unit,
+  CASE a1c_u WHEN 8554 THEN a1c WHEN 9579 THEN 0.0915 * a1c + 2.15 END AS hba1c_percent,
+  a1c_date AS hba1c_date,
+  wt AS weight_value,
+  CASE wt_u WHEN 9529 THEN 'kg' WHEN 8739 THEN 'lb' END AS weight_unit,
+  CASE wt_u WHEN 9529 THEN wt WHEN 8739 THEN wt * 0.45359237 END AS weight_kg,
+  wt_date AS weight_date,
+  ht AS height_value,
+  CASE ht_u WHEN 8582 THEN 'cm' WHEN 9327 THEN 'in' WHEN 9546 THEN 'm' END AS height_unit,
+  CASE ht_u WHEN 8582 THEN ht WHEN 9327 THEN ht * 2.54 WHEN 9546 THEN ht * 100 END AS height_cm,
+  ht_date AS height_date,
+  bmi,
+{coded_out}
 FROM s
 ORDER BY rank
 """
@@ -179,9 +208,21 @@ def hand_sql(plan: Plan) -> str:
     index = plan.settings.index_date
     verdicts = ",\n  ".join(
         f"CASE WHEN {c} THEN 'met' WHEN NOT {c} THEN 'not met' ELSE 'not assessable' END AS {c}"
-        for c in HAND_CRITERIA
+        if c in HAND_CRITERIA
+        else f"'assessed at visit' AS {c}"
+        for c in PROTOCOL_ORDER
     )
+    def dates(alias: str, names: tuple[str, ...]) -> str:
+        return ",\n".join(
+            f"    max({alias}) FILTER (WHERE c.element = '{n}') AS {n}_date" for n in names
+        )
+
+    coded_out = ",\n".join(f"  {n}_date IS NOT NULL AS {n}, {n}_date" for n in CONDITIONS + DRUGS)
     return SQL.format(
+        cond_dates=dates("co.condition_start_date", CONDITIONS),
+        drug_dates=dates(f"least(coalesce(de.drug_exposure_end_date, de.drug_exposure_start_date), "
+                         f"DATE '{index.isoformat()}')", DRUGS),
+        coded_out=coded_out,
         index=index.isoformat(),
         window_start=plan.settings.window_start.isoformat(),
         iy=index.year, im=index.month, id=index.day,

@@ -55,8 +55,12 @@ def passes(criterion: Criterion, truth: ir.BooleanValue) -> ir.BooleanValue:
 
 def build_query(source: OmopSource, plan: Plan) -> PrescreenQuery:
     wide = person_elements(source, plan)
-    truths = truth_columns(plan, wide)
     ehr = plan.ehr_criteria
+    # Materialise each criterion once (as a column) before counting and labelling it; using
+    # the expressions directly would make the SQL repeat every criterion four times.
+    wide = wide.mutate(**{_truth(c.id): t for c, t in zip(ehr, truth_columns(plan, wide).values(),
+                                                           strict=True)})
+    truths = {c.id: wide[_truth(c.id)] for c in ehr}
     failed = _count([passes(c, truths[c.id]) == ibis.literal(False) for c in ehr])
     assessable = _count([truths[c.id].notnull() for c in ehr])
     verdicts = {c.id: _verdict(c, truths.get(c.id)) for c in plan.protocol.criteria}
@@ -68,17 +72,20 @@ def build_query(source: OmopSource, plan: Plan) -> PrescreenQuery:
             (scored.assessable == len(ehr), CANDIDATE),
             else_=POSSIBLE,
         ),
+        rank=ibis.row_number().over(
+            order_by=[scored.failed, ibis.desc(scored.assessable), scored.person_id]
+        )
+        + 1,
         **verdicts,
     )
-    ranked = scored.order_by(["failed", ibis.desc("assessable"), "person_id"])
-    ranked = ranked.mutate(rank=ibis.row_number().over(order_by=[
-        ranked.failed, ibis.desc(ranked.assessable), ranked.person_id
-    ]) + 1)
     front = ["rank", "person_id", "status", "failed", "assessable", "not_assessable"]
     front += [c.id for c in plan.protocol.criteria]
-    values = _value_columns(plan, ranked)
-    table = ranked.select(*front, *values).order_by("rank")
+    table = scored.select(*front, *_value_columns(plan, scored)).order_by("rank")
     return PrescreenQuery(plan, table, list(plan.protocol.criteria))
+
+
+def _truth(criterion_id: str) -> str:
+    return f"{criterion_id}__truth"
 
 
 def _count(flags: list[ir.BooleanValue]) -> ir.IntegerValue:

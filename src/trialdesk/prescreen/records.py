@@ -16,6 +16,7 @@ from typing import Any
 
 from trialdesk.eligibility import EligibilityResult, Evaluator, Truth
 from trialdesk.prescreen.features import (
+    RECENCY_SCALE,
     IMPUTED_BIRTH_DAY_NO_MONTH,
     IMPUTED_BIRTH_DAY_OF_MONTH,
     IMPUTED_BIRTH_MONTH,
@@ -99,7 +100,7 @@ def _latest(rows: list[Row], element: MeasuredElement, plan: Plan) -> tuple[Any,
         high = element.hard_high if element.hard_high is not None else float("inf")
         if not low <= canonical <= high:
             continue
-        key = (day, int(row["measurement_id"]))
+        key = (day, int(row["measurement_id"]) % RECENCY_SCALE)
         if best is None or key > best:
             best, found = key, (value, unit)
     return found
