@@ -1,0 +1,201 @@
+"""`trialdesk prescreen` (EHR pre-screening over an OMOP CDM) and `trialdesk omop synth`."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from trialdesk.console.protocol_cmd import resolve_protocol
+from trialdesk.prescreen.concepts import ConceptSetError
+from trialdesk.prescreen.mapping import MappingError
+from trialdesk.prescreen.plan import DEFAULT_LOOKBACK_DAYS, Settings
+from trialdesk.prescreen.query import AT_VISIT, MET, NOT_ASSESSABLE, NOT_MET
+from trialdesk.prescreen.run import Summary, check_output, default_index_date, prescreen
+from trialdesk.prescreen.source import BACKENDS, SourceError, open_source
+from trialdesk.prescreen.synth import TABLE_ORDER, synthesize, write_cdm
+from trialdesk.protocol import ProtocolError
+
+console = Console()
+err = Console(stderr=True)
+omop_app = typer.Typer(help="OMOP CDM utilities: synthetic populations.", no_args_is_help=True)
+OMOP_ENV = "TRIALDESK_OMOP"
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]{escape(message)}[/red]", highlight=False)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _stages(label: str) -> Iterator[Progress]:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+        console=err, transient=True,
+    ) as progress:
+        yield progress
+
+
+def prescreen_command(
+    omop: str | None = typer.Option(
+        None, "--omop", help=f"DuckDB file or Parquet folder; PostgreSQL URL with --backend "
+        f"postgres (default: ${OMOP_ENV})"),
+    backend: str = typer.Option("duckdb", "--backend", help="duckdb | postgres | spark"),
+    schema: str | None = typer.Option(None, "--schema", help="CDM schema (PostgreSQL)"),
+    index_date: str | None = typer.Option(
+        None, "--index-date", help="Planned screening date, YYYY-MM-DD (default: the latest "
+        "observation_period_end_date, i.e. the extract date)"),
+    lookback_days: int = typer.Option(
+        DEFAULT_LOOKBACK_DAYS, "--lookback-days", help="Most recent value within this many days"),
+    out: Path | None = typer.Option(None, "--out", help="candidates.csv or .parquet"),
+    top: int | None = typer.Option(None, "--top", help="Keep only the N best-ranked persons"),
+    protocol_file: Path | None = typer.Option(None, "--protocol", help="Protocol YAML"),
+) -> None:
+    """Rank the persons of an OMOP CDM database against the protocol's criteria."""
+    location = omop or os.environ.get(OMOP_ENV)
+    if not location:
+        raise _fail(f"--omop: give a DuckDB file, Parquet folder or database URL (or set {OMOP_ENV})")
+    if backend not in BACKENDS:
+        raise _fail(f"--backend: {backend!r} is not one of {', '.join(BACKENDS)}")
+    if top is not None and top < 1:
+        raise _fail(f"--top: {top} must be at least 1")
+    if lookback_days < 1:
+        raise _fail(f"--lookback-days: {lookback_days} must be at least 1")
+    try:
+        when = date.fromisoformat(index_date) if index_date else None
+    except ValueError:
+        raise _fail(f"--index-date: {index_date!r} is not a date (YYYY-MM-DD)") from None
+    try:
+        if out is not None:
+            check_output(out)
+        protocol = resolve_protocol(protocol_file)
+    except (ValueError, ProtocolError) as exc:
+        raise _fail(str(exc)) from None
+    started = time.perf_counter()
+    with _stages("prescreen") as progress:
+        task = progress.add_task(f"opening {location}")
+        try:
+            source = open_source(location, backend, schema)
+        except SourceError as exc:
+            raise _fail(str(exc)) from None
+        try:
+            settings = Settings(when or default_index_date(source), lookback_days)
+            result, summary = prescreen(
+                source, protocol, settings, out, top,
+                step=lambda text: progress.update(task, description=text),
+            )
+        except (SourceError, ConceptSetError, MappingError, ValueError) as exc:
+            raise _fail(str(exc)) from None
+        finally:
+            source.close()
+    render_summary(summary, source.description, time.perf_counter() - started)
+    render_top(result.slice(0, 10).to_pylist())
+    if out is not None:
+        console.print(f"wrote {result.num_rows:,} ranked persons to [bold]{out}[/bold]")
+    console.print(
+        "[dim]Screening log: the study database has no pre-screening table yet; import the "
+        "candidates you contact with `trialdesk` participant registration.[/dim]"
+    )
+
+
+_STYLE = {MET: "green", NOT_MET: "red", NOT_ASSESSABLE: "yellow", AT_VISIT: "dim"}
+
+
+def render_summary(summary: Summary, where: str, seconds: float) -> None:
+    console.print(
+        f"[bold]Pre-screen[/bold] of {summary.persons:,} persons in {escape(where)} "
+        f"(seen in the {summary.lookback_days} days before {summary.index_date.isoformat()}; "
+        f"concept sets {'expanded with the vocabulary' if summary.vocabulary else 'as listed, no vocabulary'}"
+        f") in {seconds:.1f} s"
+    )
+    status = Table(title="Persons by pre-screening status")
+    for column in ("candidate", "possible", "excluded"):
+        status.add_column(column, justify="right")
+    status.add_row(*(f"{summary.by_status.get(s, 0):,}" for s in ("candidate", "possible",
+                                                                    "excluded")))
+    console.print(status)
+    table = Table(title="Criteria")
+    table.add_column("Criterion")
+    table.add_column("Text", max_width=40, no_wrap=True, overflow="ellipsis")
+    for verdict in (MET, NOT_MET, NOT_ASSESSABLE):
+        table.add_column(verdict, justify="right", style=_STYLE[verdict])
+    for cid, counts in summary.by_criterion.items():
+        if AT_VISIT in counts:
+            table.add_row(cid, escape(summary.criteria_text[cid]), "[dim]assessed at visit[/dim]",
+                          "", "")
+            continue
+        table.add_row(cid, escape(summary.criteria_text[cid]),
+                      *(f"{counts.get(v, 0):,}" for v in (MET, NOT_MET, NOT_ASSESSABLE)))
+    console.print(table)
+
+
+def render_top(rows: list[dict[str, object]]) -> None:
+    if not rows:
+        console.print("no persons in the look-back window")
+        return
+    criteria = [k for k in rows[0] if k[:1] in "IEP" and k[1:].isdigit()]
+    table = Table(title=f"Top {len(rows)} ranked persons")
+    for column in ("rank", "person", "status", "age", "HbA1c", "FPG", "BMI", "fails",
+                   "not assessable"):
+        table.add_column(column, no_wrap=column not in ("fails", "not assessable"))
+    for row in rows:
+        fails = [c for c in criteria if _fails(c, str(row[c]))]
+        unknown = [c for c in criteria if row[c] == NOT_ASSESSABLE]
+        table.add_row(
+            str(row["rank"]), str(row["person_id"]), str(row["status"]), _num(row.get("age"), 0),
+            _recorded(row, "hba1c"), _recorded(row, "fasting_glucose"), _num(row.get("bmi"), 1),
+            f"[red]{' '.join(fails)}[/red]", f"[yellow]{' '.join(unknown)}[/yellow]",
+        )
+    console.print(table)
+    console.print("[dim]Criteria marked `assessed_at: visit` are judged at the screening visit.[/dim]")
+
+
+def _fails(criterion_id: str, verdict: str) -> bool:
+    """An inclusion fails when not met, an exclusion when met (E… ids are exclusions)."""
+    return verdict == (MET if criterion_id.startswith("E") else NOT_MET)
+
+
+def _num(value: object, decimals: int) -> str:
+    return "–" if value is None else f"{float(value):.{decimals}f}"  # type: ignore[arg-type]
+
+
+def _recorded(row: dict[str, object], name: str) -> str:
+    value, unit = row.get(f"{name}_value"), row.get(f"{name}_unit")
+    return "–" if value is None else f"{float(value):g} {unit}"  # type: ignore[arg-type]
+
+
+@omop_app.command("synth")
+def synth(
+    persons: int = typer.Option(10_000, "--persons", help="Number of persons"),
+    out: Path = typer.Option(..., "--out", help="Parquet folder, or FILE.duckdb"),
+    seed: int = typer.Option(20100611, "--seed", help="Random seed (same seed, same data)"),
+) -> None:
+    """Write a synthetic OMOP CDM v5.4 population (see trialdesk.prescreen.synth for sources)."""
+    if persons < 1:
+        raise _fail(f"--persons: {persons} must be at least 1")
+    started = time.perf_counter()
+    with _stages("synth") as progress:
+        task = progress.add_task("generating")
+        tables = synthesize(persons, seed,
+                            progress=lambda t: progress.update(task, description=f"generating {t}"))
+        progress.update(task, description=f"writing {out}")
+        try:
+            write_cdm(tables, out)
+        except OSError as exc:
+            raise _fail(f"--out: {exc}") from None
+    summary = Table(title=f"Synthetic OMOP CDM v5.4 → {out}")
+    summary.add_column("table")
+    summary.add_column("rows", justify="right")
+    for name in TABLE_ORDER:
+        summary.add_row(name, f"{tables[name].num_rows:,}")
+    console.print(summary)
+    console.print(f"[dim]{time.perf_counter() - started:.1f} s, seed {seed}[/dim]")

@@ -1,0 +1,143 @@
+"""Running a pre-screen end to end: open the OMOP source, plan, query, write, summarise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import ibis
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from trialdesk.prescreen.plan import Plan, Settings, build_plan
+from trialdesk.prescreen.query import (
+    AT_VISIT,
+    MET,
+    NOT_ASSESSABLE,
+    NOT_MET,
+    STATUSES,
+    PrescreenQuery,
+    build_query,
+)
+from trialdesk.prescreen.source import OmopSource, SourceError
+from trialdesk.protocol import Protocol
+
+OUTPUT_SUFFIXES = (".csv", ".parquet")
+
+
+@dataclass
+class Summary:
+    persons: int
+    by_status: dict[str, int]
+    by_criterion: dict[str, dict[str, int]]  # criterion id → verdict → persons
+    vocabulary: bool
+    index_date: date
+    lookback_days: int
+    criteria_text: dict[str, str] = field(default_factory=dict)
+
+
+def default_index_date(source: OmopSource) -> date:
+    """The latest observation_period_end_date: the date of the EHR extract."""
+    op = source.table("observation_period")
+    latest = source.backend.to_pyarrow(op.observation_period_end_date.max()).as_py()
+    if latest is None:
+        raise SourceError(f"{source.description}: observation_period is empty")
+    return latest if isinstance(latest, date) else latest.date()
+
+
+def plan_for(source: OmopSource, protocol: Protocol, settings: Settings) -> Plan:
+    return build_plan(protocol, settings, source.descendants)
+
+
+def _counts(source: OmopSource, query: PrescreenQuery, result: pa.Table | None) -> dict[str, int]:
+    """"persons", "status:<s>" and "<criterion>:<verdict>" counts, from `result` when it holds
+    every person, else by one aggregate query in the database."""
+    if result is not None:
+        row: dict[str, int] = {"persons": result.num_rows}
+        for column in ["status"] + [c.id for c in query.criteria]:
+            for item in pc.value_counts(result.column(column)).to_pylist():
+                key = f"status:{item['values']}" if column == "status" else (
+                    f"{column}:{item['values']}")
+                row[key] = int(item["counts"])
+        return row
+    t = query.table
+    metrics: dict[str, ibis.Value] = {"persons": t.count()}
+    for status in STATUSES:
+        metrics[f"status:{status}"] = (t.status == status).sum()
+    for criterion in query.criteria:
+        for verdict in (MET, NOT_MET, NOT_ASSESSABLE):
+            metrics[f"{criterion.id}:{verdict}"] = (t[criterion.id] == verdict).sum()
+    found = source.backend.to_pyarrow(t.aggregate(**metrics)).to_pylist()[0]
+    return {k: int(v or 0) for k, v in found.items()}
+
+
+def summarise(
+    source: OmopSource, query: PrescreenQuery, result: pa.Table | None = None
+) -> Summary:
+    """Counts by status and, per criterion, by verdict."""
+    row = _counts(source, query, result)
+    persons = int(row["persons"] or 0)
+    by_criterion: dict[str, dict[str, int]] = {}
+    for criterion in query.criteria:
+        counts = {v: row.get(f"{criterion.id}:{v}", 0) for v in (MET, NOT_MET, NOT_ASSESSABLE)}
+        if sum(counts.values()) == 0 and persons:
+            counts = {AT_VISIT: persons}
+        by_criterion[criterion.id] = counts
+    plan = query.plan
+    return Summary(
+        persons=persons,
+        by_status={s: row.get(f"status:{s}", 0) for s in STATUSES},
+        by_criterion=by_criterion,
+        vocabulary=plan.vocabulary,
+        index_date=plan.settings.index_date,
+        lookback_days=plan.settings.lookback_days,
+        criteria_text={c.id: c.text for c in query.criteria},
+    )
+
+
+def check_output(path: Path) -> None:
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ValueError(f"--out: {path.name} must end in .csv or .parquet")
+
+
+def fetch(source: OmopSource, query: PrescreenQuery, top: int | None = None) -> pa.Table:
+    table = query.table if top is None else query.table.limit(top)
+    return source.backend.to_pyarrow(table)
+
+
+def write_candidates(result: pa.Table, path: Path) -> Path:
+    """The ranked list as CSV (dates ISO 8601, empty = not recorded) or Parquet."""
+    check_output(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".parquet":
+        pq.write_table(result, path)
+    else:
+        pacsv.write_csv(result, path)
+    return path
+
+
+def prescreen(
+    source: OmopSource,
+    protocol: Protocol,
+    settings: Settings,
+    out: Path | None = None,
+    top: int | None = None,
+    step: Callable[[str], None] | None = None,
+) -> tuple[pa.Table, Summary]:
+    """Plan, run and (optionally) write the pre-screen; `step` reports progress by stage."""
+    say = step or (lambda _: None)
+    say("expanding concept sets")
+    plan = plan_for(source, protocol, settings)
+    query = build_query(source, plan)
+    say("evaluating criteria")
+    result = fetch(source, query, top)
+    say("summarising")
+    summary = summarise(source, query, result if top is None else None)
+    if out is not None:
+        say(f"writing {out.name}")
+        write_candidates(result, out)
+    return result, summary
