@@ -32,7 +32,7 @@ OMOP_ENV = "TRIALDESK_OMOP"
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]{escape(message)}[/red]", highlight=False)
+    err.print(f"[red]{escape(message)}[/red]", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
