@@ -49,7 +49,8 @@ def ibis_truths(source: OmopSource, plan: Plan) -> dict[int, dict[str, bool | No
     """Per person, per EHR criterion: True / False / None, from the compiled query."""
     rows = source.backend.to_pyarrow(build_query(source, plan).table).to_pylist()
     return {
-        int(r["person_id"]): {c.id: {MET: True, NOT_MET: False}.get(r[c.id]) for c in
-                              plan.ehr_criteria}
+        int(r["person_id"]): {
+            c.id: {MET: True, NOT_MET: False}.get(r[c.id]) for c in plan.ehr_criteria
+        }
         for r in rows
     }

@@ -19,8 +19,14 @@ from trialdesk.prescreen.query import build_query
 from trialdesk.prescreen.source import OmopSource, open_postgres, open_spark
 
 PG_URL = os.environ.get("TRIALDESK_TEST_POSTGRES_URL")
-_PG_TYPES = {pa.int64(): "BIGINT", pa.int32(): "INTEGER", pa.float64(): "DOUBLE PRECISION",
-             pa.string(): "TEXT", pa.date32(): "DATE", pa.timestamp("s"): "TIMESTAMP"}
+_PG_TYPES = {
+    pa.int64(): "BIGINT",
+    pa.int32(): "INTEGER",
+    pa.float64(): "DOUBLE PRECISION",
+    pa.string(): "TEXT",
+    pa.date32(): "DATE",
+    pa.timestamp("s"): "TIMESTAMP",
+}
 
 
 def _comparable(table: pa.Table) -> list[dict[str, Any]]:
@@ -43,8 +49,14 @@ def _load_postgres(tables: dict[str, pa.Table], schema: str) -> None:
     from sqlalchemy.engine import make_url
 
     url = make_url(PG_URL or "")
-    with psycopg.connect(host=url.host, port=url.port or 5432, user=url.username,
-                         password=url.password, dbname=url.database, autocommit=True) as con:
+    with psycopg.connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname=url.database,
+        autocommit=True,
+    ) as con:
         con.execute(f'CREATE SCHEMA "{schema}"')
         for name, table in tables.items():
             columns = ", ".join(f'"{f.name}" {_PG_TYPES[f.type]}' for f in table.schema)
@@ -60,8 +72,14 @@ def _drop_postgres(schema: str) -> None:
     from sqlalchemy.engine import make_url
 
     url = make_url(PG_URL or "")
-    with psycopg.connect(host=url.host, port=url.port or 5432, user=url.username,
-                         password=url.password, dbname=url.database, autocommit=True) as con:
+    with psycopg.connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname=url.database,
+        autocommit=True,
+    ) as con:
         con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
@@ -94,6 +112,8 @@ def _java() -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:The copy keyword:Warning")
+@pytest.mark.filterwarnings("ignore:The 'future.infer_string' option:Warning")
 def test_spark_gives_the_same_candidates(duck: OmopSource, cdm_folder: Path) -> None:
     pytest.importorskip("pyspark", reason="install the spark extra: pip install 'trialdesk[spark]'")
     if not _java():

@@ -18,13 +18,28 @@ runner = CliRunner()
 
 def test_synth_then_prescreen_writes_a_ranked_csv(tmp_path: Path) -> None:
     cdm = tmp_path / "cdm.duckdb"
-    made = runner.invoke(app, ["omop", "synth", "--persons", "400", "--out", str(cdm),
-                               "--seed", "3"])
+    made = runner.invoke(
+        app, ["omop", "synth", "--persons", "400", "--out", str(cdm), "--seed", "3"]
+    )
     assert made.exit_code == 0, made.output
     assert "measurement" in made.output
     out = tmp_path / "candidates.csv"
-    run = runner.invoke(app, ["prescreen", "--omop", str(cdm), "--out", str(out), "--top", "25",
-                              "--lookback-days", "400", "--index-date", "2025-06-30"])
+    run = runner.invoke(
+        app,
+        [
+            "prescreen",
+            "--omop",
+            str(cdm),
+            "--out",
+            str(out),
+            "--top",
+            "25",
+            "--lookback-days",
+            "400",
+            "--index-date",
+            "2025-06-30",
+        ],
+    )
     assert run.exit_code == 0, run.output
     assert "Persons by pre-screening status" in run.output
     rows = list(csv.DictReader(out.open()))
@@ -38,8 +53,10 @@ def test_synth_then_prescreen_writes_a_ranked_csv(tmp_path: Path) -> None:
 
 def test_prescreen_parquet_folder_to_parquet(tmp_path: Path) -> None:
     folder = tmp_path / "cdm"
-    assert runner.invoke(app, ["omop", "synth", "--persons", "300", "--out", str(folder)]
-                         ).exit_code == 0
+    assert (
+        runner.invoke(app, ["omop", "synth", "--persons", "300", "--out", str(folder)]).exit_code
+        == 0
+    )
     out = tmp_path / "c.parquet"
     run = runner.invoke(app, ["prescreen", "--omop", str(folder), "--out", str(out)])
     assert run.exit_code == 0, run.output

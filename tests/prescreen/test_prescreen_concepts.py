@@ -12,10 +12,21 @@ from trialdesk.protocol import builtin_protocol, catalogue_for
 
 def test_shipped_sets_load_with_the_documented_ids() -> None:
     sets = builtin_concept_sets()
-    assert {"t2dm", "insulins", "oral_glucose_lowering", "pregnancy", "hiv", "hepatitis_b",
-            "hepatitis_c", "severe_heart_disease", "severe_lung_disease",
-            "haematopoietic_dysfunction", "liver_dysfunction", "kidney_dysfunction",
-            "active_infection"} <= set(sets)
+    assert {
+        "t2dm",
+        "insulins",
+        "oral_glucose_lowering",
+        "pregnancy",
+        "hiv",
+        "hepatitis_b",
+        "hepatitis_c",
+        "severe_heart_disease",
+        "severe_lung_disease",
+        "haematopoietic_dysfunction",
+        "liver_dysfunction",
+        "kidney_dysfunction",
+        "active_infection",
+    } <= set(sets)
     assert 21600713 in sets["insulins"].listed_ids
     assert 201826 in sets["t2dm"].listed_ids and 201254 not in sets["t2dm"].listed_ids
 
@@ -29,8 +40,9 @@ def test_expansion_adds_descendants_and_removes_exclusions() -> None:
 
 def test_bad_concept_set_names_the_file_and_field() -> None:
     with pytest.raises(ConceptSetError, match=r"x.yaml: items.0.concept_id"):
-        parse_concept_set("name: x\ntitle: X\ndomain: drug\nitems: [{concept_id: -1, name: n}]",
-                          "x.yaml")
+        parse_concept_set(
+            "name: x\ntitle: X\ndomain: drug\nitems: [{concept_id: -1, name: n}]", "x.yaml"
+        )
     with pytest.raises(ConceptSetError, match="x.yaml: not valid YAML"):
         parse_concept_set("name: [", "x.yaml")
 

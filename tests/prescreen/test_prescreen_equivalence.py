@@ -21,8 +21,11 @@ def test_ibis_equals_evaluator_for_every_person(duck: OmopSource, cdm_file: Path
     with duckdb.connect(str(cdm_file), read_only=True) as con:
         results = evaluate_people(read_tables(con), plan)
     assert set(compiled) == set(results)
-    differ = {pid: (truths(results[pid], plan), compiled[pid])
-              for pid in results if truths(results[pid], plan) != compiled[pid]}
+    differ = {
+        pid: (truths(results[pid], plan), compiled[pid])
+        for pid in results
+        if truths(results[pid], plan) != compiled[pid]
+    }
     assert not differ, list(differ.items())[:3]
     # The data exercise every verdict of the EHR criteria (the test could fail).
     for criterion in ("I3", "I4", "I5", "E1", "E2", "P1"):
@@ -60,8 +63,9 @@ def test_parquet_folder_gives_the_same_ranking(duck: OmopSource, cdm_folder: Pat
     assert a.equals(b)
 
 
-def test_without_vocabulary_local_codes_are_missed(duck: OmopSource, cdm_folder: Path,
-                                                   tmp_path: Path) -> None:
+def test_without_vocabulary_local_codes_are_missed(
+    duck: OmopSource, cdm_folder: Path, tmp_path: Path
+) -> None:
     """Descendant expansion matters: local T2DM codes sit below 201826 in concept_ancestor."""
     folder = tmp_path / "novocab"
     folder.mkdir()

@@ -22,44 +22,87 @@ FPG, HBA1C, WEIGHT, HEIGHT = 3037110, 3004410, 3025315, 3036277
 MMOL_L, MG_DL, PERCENT, MMOL_MOL, KG, LB, CM = 8753, 8840, 8554, 9579, 9529, 8739, 8582
 
 
-def _person(pid: int, born: date | None = date(1970, 3, 1), sex: int = 8507,
-            year: int | None = None, month: int | None = None) -> dict[str, Any]:
+def _person(
+    pid: int,
+    born: date | None = date(1970, 3, 1),
+    sex: int = 8507,
+    year: int | None = None,
+    month: int | None = None,
+) -> dict[str, Any]:
     if born is None:
-        return {"person_id": pid, "gender_concept_id": sex, "year_of_birth": year,
-                "month_of_birth": month, "day_of_birth": None, "birth_datetime": None}
-    return {"person_id": pid, "gender_concept_id": sex, "year_of_birth": born.year,
-            "month_of_birth": born.month, "day_of_birth": born.day, "birth_datetime": None}
+        return {
+            "person_id": pid,
+            "gender_concept_id": sex,
+            "year_of_birth": year,
+            "month_of_birth": month,
+            "day_of_birth": None,
+            "birth_datetime": None,
+        }
+    return {
+        "person_id": pid,
+        "gender_concept_id": sex,
+        "year_of_birth": born.year,
+        "month_of_birth": born.month,
+        "day_of_birth": born.day,
+        "birth_datetime": None,
+    }
 
 
-def _cdm(tmp_path: Path, persons: list[dict[str, Any]], measurements: list[tuple[Any, ...]],
-         conditions: list[tuple[int, int, date]] = (), drugs: list[tuple[int, int, date, date]] = ()
-         ) -> Path:
+def _cdm(
+    tmp_path: Path,
+    persons: list[dict[str, Any]],
+    measurements: list[tuple[Any, ...]],
+    conditions: list[tuple[int, int, date]] = (),
+    drugs: list[tuple[int, int, date, date]] = (),
+) -> Path:
     ids = [p["person_id"] for p in persons]
     tables = {
-        "person": pa.Table.from_pylist(persons, schema=pa.schema([
-            ("person_id", pa.int64()), ("gender_concept_id", pa.int32()),
-            ("year_of_birth", pa.int32()), ("month_of_birth", pa.int32()),
-            ("day_of_birth", pa.int32()), ("birth_datetime", pa.timestamp("s"))])),
-        "observation_period": pa.table({
-            "observation_period_id": ids, "person_id": ids,
-            "observation_period_start_date": pa.array([date(2015, 1, 1)] * len(ids)),
-            "observation_period_end_date": pa.array([INDEX] * len(ids))}),
-        "measurement": pa.table({
-            "measurement_id": pa.array([i + 1 for i in range(len(measurements))], pa.int64()),
-            "person_id": pa.array([m[0] for m in measurements], pa.int64()),
-            "measurement_concept_id": pa.array([m[1] for m in measurements], pa.int32()),
-            "measurement_date": pa.array([m[2] for m in measurements], pa.date32()),
-            "value_as_number": pa.array([m[3] for m in measurements], pa.float64()),
-            "unit_concept_id": pa.array([m[4] for m in measurements], pa.int32())}),
-        "condition_occurrence": pa.table({
-            "person_id": pa.array([c[0] for c in conditions], pa.int64()),
-            "condition_concept_id": pa.array([c[1] for c in conditions], pa.int32()),
-            "condition_start_date": pa.array([c[2] for c in conditions], pa.date32())}),
-        "drug_exposure": pa.table({
-            "person_id": pa.array([d[0] for d in drugs], pa.int64()),
-            "drug_concept_id": pa.array([d[1] for d in drugs], pa.int32()),
-            "drug_exposure_start_date": pa.array([d[2] for d in drugs], pa.date32()),
-            "drug_exposure_end_date": pa.array([d[3] for d in drugs], pa.date32())}),
+        "person": pa.Table.from_pylist(
+            persons,
+            schema=pa.schema(
+                [
+                    ("person_id", pa.int64()),
+                    ("gender_concept_id", pa.int32()),
+                    ("year_of_birth", pa.int32()),
+                    ("month_of_birth", pa.int32()),
+                    ("day_of_birth", pa.int32()),
+                    ("birth_datetime", pa.timestamp("s")),
+                ]
+            ),
+        ),
+        "observation_period": pa.table(
+            {
+                "observation_period_id": ids,
+                "person_id": ids,
+                "observation_period_start_date": pa.array([date(2015, 1, 1)] * len(ids)),
+                "observation_period_end_date": pa.array([INDEX] * len(ids)),
+            }
+        ),
+        "measurement": pa.table(
+            {
+                "measurement_id": pa.array([i + 1 for i in range(len(measurements))], pa.int64()),
+                "person_id": pa.array([m[0] for m in measurements], pa.int64()),
+                "measurement_concept_id": pa.array([m[1] for m in measurements], pa.int32()),
+                "measurement_date": pa.array([m[2] for m in measurements], pa.date32()),
+                "value_as_number": pa.array([m[3] for m in measurements], pa.float64()),
+                "unit_concept_id": pa.array([m[4] for m in measurements], pa.int32()),
+            }
+        ),
+        "condition_occurrence": pa.table(
+            {
+                "person_id": pa.array([c[0] for c in conditions], pa.int64()),
+                "condition_concept_id": pa.array([c[1] for c in conditions], pa.int32()),
+                "condition_start_date": pa.array([c[2] for c in conditions], pa.date32()),
+            }
+        ),
+        "drug_exposure": pa.table(
+            {
+                "person_id": pa.array([d[0] for d in drugs], pa.int64()),
+                "drug_concept_id": pa.array([d[1] for d in drugs], pa.int32()),
+                "drug_exposure_start_date": pa.array([d[2] for d in drugs], pa.date32()),
+                "drug_exposure_end_date": pa.array([d[3] for d in drugs], pa.date32()),
+            }
+        ),
     }
     path = tmp_path / "tiny.duckdb"
     with duckdb.connect(str(path)) as db:
@@ -81,8 +124,10 @@ def _run(path: Path, lookback: int = 365) -> dict[int, dict[str, Any]]:
         source.close()
     out = {int(r["person_id"]): r for r in rows}
     for pid, result in reference.items():  # every case also agrees with the Evaluator
-        expected = {k: {True: "met", False: "not met", None: "not assessable"}[v]
-                    for k, v in truths(result, plan).items()}
+        expected = {
+            k: {True: "met", False: "not met", None: "not assessable"}[v]
+            for k, v in truths(result, plan).items()
+        }
         assert {k: out[pid][k] for k in expected} == expected, pid
     return out
 
@@ -90,43 +135,57 @@ def _run(path: Path, lookback: int = 365) -> dict[int, dict[str, Any]]:
 D = date(2025, 5, 1)
 
 
-@pytest.mark.parametrize(("value", "unit", "verdict"), [
-    (126, MG_DL, "met"),  # WHO 1999: 7.0 mmol/L is tabulated as 126 mg/dL
-    (125, MG_DL, "not met"),
-    (6.95, MMOL_L, "met"),  # rounds to 7.0 at 1 decimal (as reported)
-    (6.94, MMOL_L, "not met"),
-])
-def test_fasting_glucose_threshold_in_the_recorded_unit(tmp_path: Path, value: float, unit: int,
-                                                        verdict: str) -> None:
+@pytest.mark.parametrize(
+    ("value", "unit", "verdict"),
+    [
+        (126, MG_DL, "met"),  # WHO 1999: 7.0 mmol/L is tabulated as 126 mg/dL
+        (125, MG_DL, "not met"),
+        (6.95, MMOL_L, "met"),  # rounds to 7.0 at 1 decimal (as reported)
+        (6.94, MMOL_L, "not met"),
+    ],
+)
+def test_fasting_glucose_threshold_in_the_recorded_unit(
+    tmp_path: Path, value: float, unit: int, verdict: str
+) -> None:
     path = _cdm(tmp_path, [_person(1)], [(1, FPG, D, value, unit), (1, HBA1C, D, 8.0, PERCENT)])
     assert _run(path)[1]["I5"] == verdict
 
 
-@pytest.mark.parametrize(("value", "unit", "verdict"), [
-    (53, MMOL_MOL, "met"),  # IFCC 10.93 × 7 − 23.5 = 53.01 → 53
-    (52, MMOL_MOL, "not met"),
-    (7.0, PERCENT, "met"),
-    (6.9, PERCENT, "not met"),
-])
+@pytest.mark.parametrize(
+    ("value", "unit", "verdict"),
+    [
+        (53, MMOL_MOL, "met"),  # IFCC 10.93 × 7 − 23.5 = 53.01 → 53
+        (52, MMOL_MOL, "not met"),
+        (7.0, PERCENT, "met"),
+        (6.9, PERCENT, "not met"),
+    ],
+)
 def test_hba1c_percent_and_ifcc(tmp_path: Path, value: float, unit: int, verdict: str) -> None:
     path = _cdm(tmp_path, [_person(1)], [(1, FPG, D, 8.0, MMOL_L), (1, HBA1C, D, value, unit)])
     assert _run(path)[1]["I5"] == verdict
 
 
-@pytest.mark.parametrize(("kg", "cm", "verdict"), [
-    (86.7, 170.0, "met"),  # 30.0 kg/m² (30.0 exactly at 1 decimal): inclusive
-    (86.9, 170.0, "not met"),  # 30.07 → 30.1
-    (54.9, 170.0, "met"),  # 19.0
-    (54.7, 170.0, "not met"),  # 18.9
-])
+@pytest.mark.parametrize(
+    ("kg", "cm", "verdict"),
+    [
+        (86.7, 170.0, "met"),  # 30.0 kg/m² (30.0 exactly at 1 decimal): inclusive
+        (86.9, 170.0, "not met"),  # 30.07 → 30.1
+        (54.9, 170.0, "met"),  # 19.0
+        (54.7, 170.0, "not met"),  # 18.9
+    ],
+)
 def test_bmi_bounds_inclusive(tmp_path: Path, kg: float, cm: float, verdict: str) -> None:
     path = _cdm(tmp_path, [_person(1)], [(1, WEIGHT, D, kg, KG), (1, HEIGHT, D, cm, CM)])
     assert _run(path)[1]["I4"] == verdict
 
 
 def test_bmi_from_pounds_and_age_at_birthday(tmp_path: Path) -> None:
-    persons = [_person(1, date(1950, 6, 30)), _person(2, date(1950, 7, 1)),
-               _person(3, date(2007, 6, 30)), _person(4, None, year=1960, month=None)]
+    persons = [
+        _person(1, date(1950, 6, 30)),
+        _person(2, date(1950, 7, 1)),
+        _person(3, date(2007, 6, 30)),
+        _person(4, None, year=1960, month=None),
+    ]
     path = _cdm(tmp_path, persons, [(1, WEIGHT, D, 165, LB), (1, HEIGHT, D, 170, CM)])
     rows = _run(path)
     assert rows[1]["age"] == 75 and rows[1]["I3"] == "met"  # 75th birthday on the index date
@@ -155,12 +214,16 @@ def test_most_recent_value_in_window_and_hard_limits(tmp_path: Path) -> None:
 
 
 def test_coded_conditions_drugs_and_kleene(tmp_path: Path) -> None:
-    conditions = [(1, 201826, date(2010, 1, 1)),  # T2DM long ago: history counts
-                  (2, 439727, date(2020, 1, 1)),  # HIV
-                  (3, 255848, date(2025, 6, 10)),  # pneumonia 20 days ago
-                  (4, 255848, date(2025, 5, 1))]  # pneumonia 60 days ago: not active
-    drugs = [(1, 1502905, date(2025, 1, 1), date(2025, 3, 31)),  # insulin in the look-back
-             (2, 1502905, date(2023, 1, 1), date(2023, 3, 31))]  # stopped two years ago
+    conditions = [
+        (1, 201826, date(2010, 1, 1)),  # T2DM long ago: history counts
+        (2, 439727, date(2020, 1, 1)),  # HIV
+        (3, 255848, date(2025, 6, 10)),  # pneumonia 20 days ago
+        (4, 255848, date(2025, 5, 1)),
+    ]  # pneumonia 60 days ago: not active
+    drugs = [
+        (1, 1502905, date(2025, 1, 1), date(2025, 3, 31)),  # insulin in the look-back
+        (2, 1502905, date(2023, 1, 1), date(2023, 3, 31)),
+    ]  # stopped two years ago
     rows = _run(_cdm(tmp_path, [_person(i) for i in (1, 2, 3, 4)], [], conditions, drugs))
     assert rows[1]["I2"] == "met" and rows[1]["P1"] == "met"
     assert rows[2]["P1"] == "not met"
@@ -171,13 +234,20 @@ def test_coded_conditions_drugs_and_kleene(tmp_path: Path) -> None:
 
 
 def test_ranking_fewest_failed_then_most_assessable(tmp_path: Path) -> None:
-    full = [(1, FPG, D, 9.0, MMOL_L), (1, HBA1C, D, 8.0, PERCENT), (1, WEIGHT, D, 70, KG),
-            (1, HEIGHT, D, 170, CM)]
+    full = [
+        (1, FPG, D, 9.0, MMOL_L),
+        (1, HBA1C, D, 8.0, PERCENT),
+        (1, WEIGHT, D, 70, KG),
+        (1, HEIGHT, D, 170, CM),
+    ]
     partial = [(2, FPG, D, 9.0, MMOL_L)]
     failing = [(3, FPG, D, 5.0, MMOL_L), (3, HBA1C, D, 5.0, PERCENT)]
     insulin = [(p, 1502905, date(2025, 1, 1), date(2025, 6, 30)) for p in (1, 2, 3)]
-    rows = _run(_cdm(tmp_path, [_person(3), _person(2), _person(1)], full + partial + failing,
-                     drugs=insulin))
+    rows = _run(
+        _cdm(
+            tmp_path, [_person(3), _person(2), _person(1)], full + partial + failing, drugs=insulin
+        )
+    )
     order = sorted(rows, key=lambda p: rows[p]["rank"])
     assert order == [1, 2, 3]
     assert rows[1]["failed"] == 0 and rows[1]["assessable"] > rows[2]["assessable"]

@@ -39,23 +39,33 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 @contextmanager
 def _stages(label: str) -> Iterator[Progress]:
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-        console=err, transient=True,
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
     ) as progress:
         yield progress
 
 
 def prescreen_command(
     omop: str | None = typer.Option(
-        None, "--omop", help=f"DuckDB file or Parquet folder; PostgreSQL URL with --backend "
-        f"postgres (default: ${OMOP_ENV})"),
+        None,
+        "--omop",
+        help=f"DuckDB file or Parquet folder; PostgreSQL URL with --backend "
+        f"postgres (default: ${OMOP_ENV})",
+    ),
     backend: str = typer.Option("duckdb", "--backend", help="duckdb | postgres | spark"),
     schema: str | None = typer.Option(None, "--schema", help="CDM schema (PostgreSQL)"),
     index_date: str | None = typer.Option(
-        None, "--index-date", help="Planned screening date, YYYY-MM-DD (default: the latest "
-        "observation_period_end_date, i.e. the extract date)"),
+        None,
+        "--index-date",
+        help="Planned screening date, YYYY-MM-DD (default: the latest "
+        "observation_period_end_date, i.e. the extract date)",
+    ),
     lookback_days: int = typer.Option(
-        DEFAULT_LOOKBACK_DAYS, "--lookback-days", help="Most recent value within this many days"),
+        DEFAULT_LOOKBACK_DAYS, "--lookback-days", help="Most recent value within this many days"
+    ),
     out: Path | None = typer.Option(None, "--out", help="candidates.csv or .parquet"),
     top: int | None = typer.Option(None, "--top", help="Keep only the N best-ranked persons"),
     protocol_file: Path | None = typer.Option(None, "--protocol", help="Protocol YAML"),
@@ -63,7 +73,9 @@ def prescreen_command(
     """Rank the persons of an OMOP CDM database against the protocol's criteria."""
     location = omop or os.environ.get(OMOP_ENV)
     if not location:
-        raise _fail(f"--omop: give a DuckDB file, Parquet folder or database URL (or set {OMOP_ENV})")
+        raise _fail(
+            f"--omop: give a DuckDB file, Parquet folder or database URL (or set {OMOP_ENV})"
+        )
     if backend not in BACKENDS:
         raise _fail(f"--backend: {backend!r} is not one of {', '.join(BACKENDS)}")
     if top is not None and top < 1:
@@ -90,7 +102,11 @@ def prescreen_command(
         try:
             settings = Settings(when or default_index_date(source), lookback_days)
             result, summary = prescreen(
-                source, protocol, settings, out, top,
+                source,
+                protocol,
+                settings,
+                out,
+                top,
                 step=lambda text: progress.update(task, description=text),
             )
         except (SourceError, ConceptSetError, MappingError, ValueError) as exc:
@@ -111,17 +127,18 @@ _STYLE = {MET: "green", NOT_MET: "red", NOT_ASSESSABLE: "yellow", AT_VISIT: "dim
 
 
 def render_summary(summary: Summary, where: str, seconds: float) -> None:
+    concepts = "expanded with the vocabulary" if summary.vocabulary else "as listed, no vocabulary"
     console.print(
         f"[bold]Pre-screen[/bold] of {summary.persons:,} persons in {escape(where)} "
         f"(seen in the {summary.lookback_days} days before {summary.index_date.isoformat()}; "
-        f"concept sets {'expanded with the vocabulary' if summary.vocabulary else 'as listed, no vocabulary'}"
-        f") in {seconds:.1f} s"
+        f"concept sets {concepts}) in {seconds:.1f} s"
     )
     status = Table(title="Persons by pre-screening status")
     for column in ("candidate", "possible", "excluded"):
         status.add_column(column, justify="right")
-    status.add_row(*(f"{summary.by_status.get(s, 0):,}" for s in ("candidate", "possible",
-                                                                    "excluded")))
+    status.add_row(
+        *(f"{summary.by_status.get(s, 0):,}" for s in ("candidate", "possible", "excluded"))
+    )
     console.print(status)
     table = Table(title="Criteria")
     table.add_column("Criterion")
@@ -130,11 +147,15 @@ def render_summary(summary: Summary, where: str, seconds: float) -> None:
         table.add_column(verdict, justify="right", style=_STYLE[verdict])
     for cid, counts in summary.by_criterion.items():
         if AT_VISIT in counts:
-            table.add_row(cid, escape(summary.criteria_text[cid]), "[dim]assessed at visit[/dim]",
-                          "", "")
+            table.add_row(
+                cid, escape(summary.criteria_text[cid]), "[dim]assessed at visit[/dim]", "", ""
+            )
             continue
-        table.add_row(cid, escape(summary.criteria_text[cid]),
-                      *(f"{counts.get(v, 0):,}" for v in (MET, NOT_MET, NOT_ASSESSABLE)))
+        table.add_row(
+            cid,
+            escape(summary.criteria_text[cid]),
+            *(f"{counts.get(v, 0):,}" for v in (MET, NOT_MET, NOT_ASSESSABLE)),
+        )
     console.print(table)
 
 
@@ -144,19 +165,36 @@ def render_top(rows: list[dict[str, object]]) -> None:
         return
     criteria = [k for k in rows[0] if k[:1] in "IEP" and k[1:].isdigit()]
     table = Table(title=f"Top {len(rows)} ranked persons")
-    for column in ("rank", "person", "status", "age", "HbA1c", "FPG", "BMI", "fails",
-                   "not assessable"):
+    for column in (
+        "rank",
+        "person",
+        "status",
+        "age",
+        "HbA1c",
+        "FPG",
+        "BMI",
+        "fails",
+        "not assessable",
+    ):
         table.add_column(column, no_wrap=column not in ("fails", "not assessable"))
     for row in rows:
         fails = [c for c in criteria if _fails(c, str(row[c]))]
         unknown = [c for c in criteria if row[c] == NOT_ASSESSABLE]
         table.add_row(
-            str(row["rank"]), str(row["person_id"]), str(row["status"]), _num(row.get("age"), 0),
-            _recorded(row, "hba1c"), _recorded(row, "fasting_glucose"), _num(row.get("bmi"), 1),
-            f"[red]{' '.join(fails)}[/red]", f"[yellow]{' '.join(unknown)}[/yellow]",
+            str(row["rank"]),
+            str(row["person_id"]),
+            str(row["status"]),
+            _num(row.get("age"), 0),
+            _recorded(row, "hba1c"),
+            _recorded(row, "fasting_glucose"),
+            _num(row.get("bmi"), 1),
+            f"[red]{' '.join(fails)}[/red]",
+            f"[yellow]{' '.join(unknown)}[/yellow]",
         )
     console.print(table)
-    console.print("[dim]Criteria marked `assessed_at: visit` are judged at the screening visit.[/dim]")
+    console.print(
+        "[dim]Criteria marked `assessed_at: visit` are judged at the screening visit.[/dim]"
+    )
 
 
 def _fails(criterion_id: str, verdict: str) -> bool:
@@ -185,8 +223,9 @@ def synth(
     started = time.perf_counter()
     with _stages("synth") as progress:
         task = progress.add_task("generating")
-        tables = synthesize(persons, seed,
-                            progress=lambda t: progress.update(task, description=f"generating {t}"))
+        tables = synthesize(
+            persons, seed, progress=lambda t: progress.update(task, description=f"generating {t}")
+        )
         progress.update(task, description=f"writing {out}")
         try:
             write_cdm(tables, out)

@@ -94,8 +94,7 @@ class CriteriaCompiler:
         value = self.wide[f"{node.element}_value"]
         unit_id = self.wide[f"{node.element}_unit_id"]
         branches = [
-            (unit_id == unit.unit_concept_id, self._holds(node, value, unit.unit))
-            for unit in units
+            (unit_id == unit.unit_concept_id, self._holds(node, value, unit.unit)) for unit in units
         ]
         return ibis.cases(*branches, else_=_null())
 

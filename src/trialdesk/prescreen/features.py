@@ -5,11 +5,11 @@ Rules (the same in the hand-written SQL and the per-person baseline):
 * Population: persons with an observation period overlapping the look-back window (seen in the
   EHR in the last `lookback_days`); Circe requires the index date inside a period, which is too
   strict for EHR extracts whose periods end at the last visit.
-* Measurements: the most recent row (date, then measurement_id; see `recency_key`) in the element's window whose
-  concept is in the element's set, whose unit_concept_id is one of the element's units and whose
-  value, converted to the canonical unit, lies within the catalogue's hard limits (outside them a
-  value is a recording error, e.g. mg/dL labelled mmol/L). Rows without a value or with an unknown
-  unit are not used.
+* Measurements: the most recent row (date, then measurement_id; see `recency_key`) in the
+  element's window whose concept is in the element's set, whose unit_concept_id is one of the
+  element's units and whose value, converted to the canonical unit, lies within the catalogue's
+  hard limits (outside them a value is a recording error, e.g. mg/dL labelled mmol/L). Rows
+  without a value or with an unknown unit are not used.
 * Conditions: present (yes) when a start date of a concept in the set falls in the window; absent
   (no) otherwise: the closed-world reading of coded data, as in Circe ("exactly 0 occurrences").
   The screening visit confirms.
@@ -145,8 +145,11 @@ def _latest_of(
     """The value of `column` on the row with the largest `key` among rows where `where`."""
     if kind != "duckdb":
         return column.argmax(key, where=where)
-    native = {"float64": _duckdb_arg_max_float, "int64": _duckdb_arg_max_int,
-              "date": _duckdb_arg_max_date}[str(column.type()).removeprefix("!")]
+    native = {
+        "float64": _duckdb_arg_max_float,
+        "int64": _duckdb_arg_max_int,
+        "date": _duckdb_arg_max_date,
+    }[str(column.type()).removeprefix("!")]
     return native(column, key, where=where)
 
 
@@ -183,7 +186,10 @@ def latest_measurements(source: OmopSource, plan: Plan) -> ir.Table:
         columns[f"{name}_date"] = _latest_of(source.kind, usable.day, usable.key, mine)
     latest = usable.group_by("person_id").aggregate(**columns)
     return latest.mutate(
-        **{f"{name}_canonical": _canonical(latest, element) for name, element in plan.measured.items()}
+        **{
+            f"{name}_canonical": _canonical(latest, element)
+            for name, element in plan.measured.items()
+        }
     )
 
 
@@ -204,8 +210,12 @@ def _coded_dimension(plan: Plan, domain: str) -> pa.Table:
             concept_ids.append(concept_id)
             elements.append(element.name)
             starts.append(element.start or _FAR_PAST)
-    schema = pa.schema([("concept_id", pa.int64()), ("element", pa.string()), ("start", pa.date32())])
-    return pa.table({"concept_id": concept_ids, "element": elements, "start": starts}, schema=schema)
+    schema = pa.schema(
+        [("concept_id", pa.int64()), ("element", pa.string()), ("start", pa.date32())]
+    )
+    return pa.table(
+        {"concept_id": concept_ids, "element": elements, "start": starts}, schema=schema
+    )
 
 
 def coded_records(source: OmopSource, plan: Plan, domain: str) -> ir.Table | None:
@@ -219,9 +229,7 @@ def coded_records(source: OmopSource, plan: Plan, domain: str) -> ir.Table | Non
         t = source.table("condition_occurrence")
         j = t.join(dim, t.condition_concept_id == dim.concept_id)
         start = j.condition_start_date.cast("date")
-        hits = j.filter(start <= index, start >= j.start).select(
-            "person_id", "element", day=start
-        )
+        hits = j.filter(start <= index, start >= j.start).select("person_id", "element", day=start)
     else:
         t = source.table("drug_exposure")
         j = t.join(dim, t.drug_concept_id == dim.concept_id)

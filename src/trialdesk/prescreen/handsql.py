@@ -17,6 +17,7 @@ Only the concept lists come from the plan (`prescreen_codes`), so both paths rea
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pyarrow as pa
@@ -24,14 +25,37 @@ import pyarrow as pa
 from trialdesk.prescreen.plan import Plan
 
 CODES_TABLE = "prescreen_codes"
-CONDITIONS = ("t2dm_diagnosis", "pregnant", "severe_heart_disease", "severe_lung_disease",
-              "haematopoietic_dysfunction", "liver_dysfunction", "kidney_dysfunction",
-              "active_infection_requiring_treatment", "hiv_infection", "hepatitis_b_infection",
-              "hepatitis_c_infection")
+CONDITIONS = (
+    "t2dm_diagnosis",
+    "pregnant",
+    "severe_heart_disease",
+    "severe_lung_disease",
+    "haematopoietic_dysfunction",
+    "liver_dysfunction",
+    "kidney_dysfunction",
+    "active_infection_requiring_treatment",
+    "hiv_infection",
+    "hepatitis_b_infection",
+    "hepatitis_c_infection",
+)
 DRUGS = ("insulin_treated", "oral_glucose_lowering_treated")
 HAND_CRITERIA = ("I2", "I3", "I4", "I5", "E1", "E2", "E4", "P1")
-PROTOCOL_ORDER = ("I1", "I2", "I3", "I4", "I5", "I6", "I7", "I8", "I9", "E1", "E2", "E3", "E4",
-                  "P1")
+PROTOCOL_ORDER = (
+    "I1",
+    "I2",
+    "I3",
+    "I4",
+    "I5",
+    "I6",
+    "I7",
+    "I8",
+    "I9",
+    "E1",
+    "E2",
+    "E3",
+    "E4",
+    "P1",
+)
 
 SQL = """
 WITH pop AS (
@@ -191,7 +215,9 @@ ORDER BY rank
 def codes_table(plan: Plan) -> pa.Table:
     """(domain, element, concept_id, start_date) of every element the hand query reads."""
     rows: dict[str, list[Any]] = {"domain": [], "element": [], "concept_id": [], "start_date": []}
-    sources = [("measurement", e.name, e.concept_ids, e.start) for e in plan.measured.values()]
+    sources: list[tuple[str, str, frozenset[int], date | None]] = [
+        ("measurement", e.name, e.concept_ids, e.start) for e in plan.measured.values()
+    ]
     sources += [(e.domain, e.name, e.concept_ids, e.start) for e in plan.coded.values()]
     for domain, element, ids, start in sources:
         for concept_id in sorted(ids):
@@ -199,9 +225,17 @@ def codes_table(plan: Plan) -> pa.Table:
             rows["element"].append(element)
             rows["concept_id"].append(concept_id)
             rows["start_date"].append(start or plan.settings.index_date.replace(year=1800))
-    return pa.table(rows, schema=pa.schema([("domain", pa.string()), ("element", pa.string()),
-                                            ("concept_id", pa.int64()),
-                                            ("start_date", pa.date32())]))
+    return pa.table(
+        rows,
+        schema=pa.schema(
+            [
+                ("domain", pa.string()),
+                ("element", pa.string()),
+                ("concept_id", pa.int64()),
+                ("start_date", pa.date32()),
+            ]
+        ),
+    )
 
 
 def hand_sql(plan: Plan) -> str:
@@ -212,6 +246,7 @@ def hand_sql(plan: Plan) -> str:
         else f"'assessed at visit' AS {c}"
         for c in PROTOCOL_ORDER
     )
+
     def dates(alias: str, names: tuple[str, ...]) -> str:
         return ",\n".join(
             f"    max({alias}) FILTER (WHERE c.element = '{n}') AS {n}_date" for n in names
@@ -220,12 +255,17 @@ def hand_sql(plan: Plan) -> str:
     coded_out = ",\n".join(f"  {n}_date IS NOT NULL AS {n}, {n}_date" for n in CONDITIONS + DRUGS)
     return SQL.format(
         cond_dates=dates("co.condition_start_date", CONDITIONS),
-        drug_dates=dates(f"least(coalesce(de.drug_exposure_end_date, de.drug_exposure_start_date), "
-                         f"DATE '{index.isoformat()}')", DRUGS),
+        drug_dates=dates(
+            f"least(coalesce(de.drug_exposure_end_date, de.drug_exposure_start_date), "
+            f"DATE '{index.isoformat()}')",
+            DRUGS,
+        ),
         coded_out=coded_out,
         index=index.isoformat(),
         window_start=plan.settings.window_start.isoformat(),
-        iy=index.year, im=index.month, id=index.day,
+        iy=index.year,
+        im=index.month,
+        id=index.day,
         codes=CODES_TABLE,
         verdicts=verdicts,
     )

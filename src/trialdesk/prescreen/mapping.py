@@ -102,7 +102,9 @@ def unit_conversions(element: DataElement, omap: OmopMap) -> list[UnitConversion
         if _unit_key(unit, element.analyte) not in accepted:
             continue
         factor, offset = affine(unit, element.canonical_unit or "", element.analyte, element.name)
-        out.append(UnitConversion(unit_concept_id=concept_id, unit=unit, factor=factor, offset=offset))
+        out.append(
+            UnitConversion(unit_concept_id=concept_id, unit=unit, factor=factor, offset=offset)
+        )
     if not out:
         raise MappingError(f"{element.name}: none of {element.units} has a unit_concept_id")
     return out

@@ -105,8 +105,11 @@ def build_plan(
     expanded, vocabulary = _expand(sets, descendants)
     plan = Plan(protocol, catalogue, settings, vocabulary=vocabulary)
     for name, source in omap.elements.items():
-        start = None if source.history else settings.index_date - timedelta(
-            days=source.lookback_days or settings.lookback_days
+        start = (
+            None
+            if source.history
+            else settings.index_date
+            - timedelta(days=source.lookback_days or settings.lookback_days)
         )
         ids = frozenset().union(*(expanded[s] for s in source.concept_sets))
         if source.source in ("person_sex", "person_birth"):
@@ -137,4 +140,6 @@ def _expand(
 
 
 def quantity_elements(plan: Plan) -> list[str]:
-    return [e.name for e in plan.catalogue if e.kind is ElementKind.QUANTITY and plan.available(e.name)]
+    return [
+        e.name for e in plan.catalogue if e.kind is ElementKind.QUANTITY and plan.available(e.name)
+    ]

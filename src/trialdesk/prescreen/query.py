@@ -58,8 +58,9 @@ def build_query(source: OmopSource, plan: Plan) -> PrescreenQuery:
     ehr = plan.ehr_criteria
     # Materialise each criterion once (as a column) before counting and labelling it; using
     # the expressions directly would make the SQL repeat every criterion four times.
-    wide = wide.mutate(**{_truth(c.id): t for c, t in zip(ehr, truth_columns(plan, wide).values(),
-                                                           strict=True)})
+    wide = wide.mutate(
+        **{_truth(c.id): t for c, t in zip(ehr, truth_columns(plan, wide).values(), strict=True)}
+    )
     truths = {c.id: wide[_truth(c.id)] for c in ehr}
     failed = _count([passes(c, truths[c.id]) == ibis.literal(False) for c in ehr])
     assessable = _count([truths[c.id].notnull() for c in ehr])

@@ -14,27 +14,48 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
+import pyarrow as pa
+
 from trialdesk.eligibility import EligibilityResult, Evaluator, Truth
 from trialdesk.prescreen.features import (
-    RECENCY_SCALE,
     IMPUTED_BIRTH_DAY_NO_MONTH,
     IMPUTED_BIRTH_DAY_OF_MONTH,
     IMPUTED_BIRTH_MONTH,
+    RECENCY_SCALE,
 )
 from trialdesk.prescreen.mapping import GENDER_CONCEPTS
 from trialdesk.prescreen.plan import CodedElement, MeasuredElement, Plan
 from trialdesk.units.convert import convert, quantity
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "person": ("person_id", "gender_concept_id", "year_of_birth", "month_of_birth",
-               "day_of_birth", "birth_datetime"),
-    "observation_period": ("person_id", "observation_period_start_date",
-                           "observation_period_end_date"),
-    "measurement": ("person_id", "measurement_id", "measurement_concept_id", "measurement_date",
-                    "value_as_number", "unit_concept_id"),
+    "person": (
+        "person_id",
+        "gender_concept_id",
+        "year_of_birth",
+        "month_of_birth",
+        "day_of_birth",
+        "birth_datetime",
+    ),
+    "observation_period": (
+        "person_id",
+        "observation_period_start_date",
+        "observation_period_end_date",
+    ),
+    "measurement": (
+        "person_id",
+        "measurement_id",
+        "measurement_concept_id",
+        "measurement_date",
+        "value_as_number",
+        "unit_concept_id",
+    ),
     "condition_occurrence": ("person_id", "condition_concept_id", "condition_start_date"),
-    "drug_exposure": ("person_id", "drug_concept_id", "drug_exposure_start_date",
-                      "drug_exposure_end_date"),
+    "drug_exposure": (
+        "person_id",
+        "drug_concept_id",
+        "drug_exposure_start_date",
+        "drug_exposure_end_date",
+    ),
 }
 
 
@@ -51,17 +72,25 @@ def _present(value: Any) -> bool:
 
 @lru_cache(maxsize=65536)
 def _canonical(value: float, unit: str, canonical_unit: str, analyte: str | None) -> float:
-    return float(convert(quantity(value, unit, analyte=analyte), canonical_unit,
-                         analyte=analyte).magnitude)
+    return float(
+        convert(quantity(value, unit, analyte=analyte), canonical_unit, analyte=analyte).magnitude
+    )
 
 
 def population_ids(periods: list[Row], plan: Plan) -> list[int]:
     s = plan.settings
-    return sorted({
-        int(r["person_id"]) for r in periods
-        if _day(r["observation_period_start_date"]) <= s.index_date
-        and _day(r["observation_period_end_date"]) >= s.window_start
-    })
+    found = set()
+    for row in periods:
+        start = _day(row["observation_period_start_date"])
+        end = _day(row["observation_period_end_date"])
+        if (
+            start is not None
+            and end is not None
+            and start <= s.index_date
+            and end >= s.window_start
+        ):
+            found.add(int(row["person_id"]))
+    return sorted(found)
 
 
 def date_of_birth(row: Mapping[str, Any]) -> date:
@@ -73,8 +102,9 @@ def date_of_birth(row: Mapping[str, Any]) -> date:
     if not _present(row.get("month_of_birth")):
         return date(year, IMPUTED_BIRTH_MONTH, IMPUTED_BIRTH_DAY_NO_MONTH)
     day = row.get("day_of_birth")
-    return date(year, int(row["month_of_birth"]),
-                int(day) if _present(day) else IMPUTED_BIRTH_DAY_OF_MONTH)
+    return date(
+        year, int(row["month_of_birth"]), IMPUTED_BIRTH_DAY_OF_MONTH if day is None else int(day)
+    )
 
 
 def _latest(rows: list[Row], element: MeasuredElement, plan: Plan) -> tuple[Any, str]:
@@ -116,8 +146,11 @@ def _coded(rows: list[Row], element: CodedElement, plan: Plan) -> bool:
         else:
             concept, first = row["drug_concept_id"], _day(row["drug_exposure_start_date"])
             last = _day(row["drug_exposure_end_date"]) or first
-        if concept in element.concept_ids and first is not None and last is not None and (
-            first <= index and last >= start
+        if (
+            concept in element.concept_ids
+            and first is not None
+            and last is not None
+            and (first <= index and last >= start)
         ):
             return True
     return False
@@ -172,7 +205,9 @@ def truths(result: EligibilityResult, plan: Plan) -> dict[str, bool | None]:
     """Per EHR criterion: True met, False not met, None not assessable."""
     wanted = {c.id for c in plan.ehr_criteria}
     convert_truth = {Truth.MET: True, Truth.NOT_MET: False, Truth.NOT_ASSESSABLE: None}
-    return {c.criterion.id: convert_truth[c.truth] for c in result.criteria if c.criterion.id in wanted}
+    return {
+        c.criterion.id: convert_truth[c.truth] for c in result.criteria if c.criterion.id in wanted
+    }
 
 
 def read_tables(con: Any, person_ids: list[int] | None = None) -> dict[str, list[Row]]:
@@ -180,7 +215,9 @@ def read_tables(con: Any, person_ids: list[int] | None = None) -> dict[str, list
     persons: the benchmark's subsample)."""
     where = ""
     if person_ids is not None:
-        con.register("trialdesk_subsample", {"person_id": list(person_ids)})
+        con.register(
+            "trialdesk_subsample", pa.table({"person_id": pa.array(person_ids, pa.int64())})
+        )
         where = " WHERE person_id IN (SELECT person_id FROM trialdesk_subsample)"
     tables: dict[str, list[Row]] = {}
     for name, cols in TABLE_COLUMNS.items():

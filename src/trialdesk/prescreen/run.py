@@ -54,14 +54,17 @@ def plan_for(source: OmopSource, protocol: Protocol, settings: Settings) -> Plan
 
 
 def _counts(source: OmopSource, query: PrescreenQuery, result: pa.Table | None) -> dict[str, int]:
-    """"persons", "status:<s>" and "<criterion>:<verdict>" counts, from `result` when it holds
+    """ "persons", "status:<s>" and "<criterion>:<verdict>" counts, from `result` when it holds
     every person, else by one aggregate query in the database."""
     if result is not None:
         row: dict[str, int] = {"persons": result.num_rows}
         for column in ["status"] + [c.id for c in query.criteria]:
             for item in pc.value_counts(result.column(column)).to_pylist():
-                key = f"status:{item['values']}" if column == "status" else (
-                    f"{column}:{item['values']}")
+                key = (
+                    f"status:{item['values']}"
+                    if column == "status"
+                    else (f"{column}:{item['values']}")
+                )
                 row[key] = int(item["counts"])
         return row
     t = query.table
@@ -75,9 +78,7 @@ def _counts(source: OmopSource, query: PrescreenQuery, result: pa.Table | None) 
     return {k: int(v or 0) for k, v in found.items()}
 
 
-def summarise(
-    source: OmopSource, query: PrescreenQuery, result: pa.Table | None = None
-) -> Summary:
+def summarise(source: OmopSource, query: PrescreenQuery, result: pa.Table | None = None) -> Summary:
     """Counts by status and, per criterion, by verdict."""
     row = _counts(source, query, result)
     persons = int(row["persons"] or 0)

@@ -122,7 +122,9 @@ def open_postgres(url: str, schema: str | None = None) -> OmopSource:
         raise SourceError(f"PostgreSQL {parts.host}/{parts.database}: {exc}") from None
     names = con.list_tables(database=schema) if schema else con.list_tables()
     tables = {n.lower(): con.table(n, database=schema) for n in names}
-    description = f"PostgreSQL {parts.host}/{parts.database}" + (f" schema {schema}" if schema else "")
+    description = f"PostgreSQL {parts.host}/{parts.database}" + (
+        f" schema {schema}" if schema else ""
+    )
     _check(tables, description)
     return OmopSource(con, "postgres", tables, description, [con.disconnect])
 
@@ -156,7 +158,9 @@ def open_spark(path: str | Path, session: Any | None = None) -> OmopSource:
         import duckdb
 
         with duckdb.connect(str(path), read_only=True) as db:
-            for (name,) in db.execute("SELECT table_name FROM information_schema.tables").fetchall():
+            for (name,) in db.execute(
+                "SELECT table_name FROM information_schema.tables"
+            ).fetchall():
                 frame = db.execute(f'SELECT * FROM "{name}"').df()
                 session.createDataFrame(frame).createOrReplaceTempView(name.lower())
     else:
@@ -168,7 +172,9 @@ def open_spark(path: str | Path, session: Any | None = None) -> OmopSource:
     return OmopSource(con, "spark", tables, description)
 
 
-def open_source(location: str | Path, backend: str = "duckdb", schema: str | None = None) -> OmopSource:
+def open_source(
+    location: str | Path, backend: str = "duckdb", schema: str | None = None
+) -> OmopSource:
     """Open `location` with `backend` (duckdb | postgres | spark)."""
     if backend == "duckdb":
         return open_duckdb(location)

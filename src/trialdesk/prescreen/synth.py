@@ -40,8 +40,27 @@ EPOCH = date(1970, 1, 1)
 MMOL_TO_MG_DL_GLUCOSE = 18.016  # 180.16 g/mol (trialdesk.units)
 
 # Age bands 0-4 … 90-94: approximate shares (%) after China's 2020 census.
-AGE_BAND_SHARES = (5.7, 6.4, 6.2, 5.3, 5.3, 6.7, 8.8, 7.0, 6.6, 8.2, 8.7, 7.2, 5.2, 5.0, 3.5, 2.2,
-                   1.4, 0.8, 0.2)
+AGE_BAND_SHARES = (
+    5.7,
+    6.4,
+    6.2,
+    5.3,
+    5.3,
+    6.7,
+    8.8,
+    7.0,
+    6.6,
+    8.2,
+    8.7,
+    7.2,
+    5.2,
+    5.0,
+    3.5,
+    2.2,
+    1.4,
+    0.8,
+    0.2,
+)
 # Diabetes prevalence by age (lower bound of band, share): Li et al., BMJ 2020 (approximate).
 DIABETES_BY_AGE = ((18, 0.05), (30, 0.063), (40, 0.109), (50, 0.176), (60, 0.225), (70, 0.237))
 
@@ -53,7 +72,16 @@ INSULIN_CLASS, OGLD_CLASS, A10 = 21600713, 21600744, 21600712
 ORAL_AGENTS = (1503297, 1560171, 1597756, 1580747, 1525215, 1529331)
 FPG, HBA1C, HBA1C_HPLC, WEIGHT, HEIGHT = 3037110, 3004410, 3005673, 3025315, 3036277
 MMOL_L, MG_DL, PERCENT, MMOL_MOL, KG, LB, CM, INCH, METRE = (
-    8753, 8840, 8554, 9579, 9529, 8739, 8582, 9327, 9546)
+    8753,
+    8840,
+    8554,
+    9579,
+    9529,
+    8739,
+    8582,
+    9327,
+    9546,
+)
 EHR_TYPE = 32817  # Type Concept "EHR"
 OUTPATIENT, INPATIENT, EMERGENCY = 9202, 9201, 9203
 
@@ -142,8 +170,21 @@ def _people(n: int, p: SynthParameters, rng: np.random.Generator) -> _People:
     recent = rng.random(n) < p.seen_recently
     gap = np.where(recent, rng.integers(0, 300, n), rng.integers(400, 2000, n))
     obs_end = np.maximum(extract - gap, obs_start + 1)
-    return _People(n, np.arange(1, n + 1, dtype=np.int64), male, age, birth, obs_start, obs_end,
-                   t2dm, t1dm, insulin, oral, bmi, height)
+    return _People(
+        n,
+        np.arange(1, n + 1, dtype=np.int64),
+        male,
+        age,
+        birth,
+        obs_start,
+        obs_end,
+        t2dm,
+        t1dm,
+        insulin,
+        oral,
+        bmi,
+        height,
+    )
 
 
 def _dates(rng: np.random.Generator, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -171,37 +212,42 @@ def _person_table(pp: _People, rng: np.random.Generator) -> pa.Table:
         np.where(with_dt, birth.astype("datetime64[s]"), np.datetime64("NaT", "s")),
         pa.timestamp("s"),
     )
-    return pa.table({
-        "person_id": pp.ids,
-        "gender_concept_id": np.where(pp.male, 8507, 8532).astype(np.int32),
-        "year_of_birth": years.astype(np.int32),
-        "month_of_birth": pa.array(np.where(no_month, 0, months).astype(np.int32),
-                                   mask=no_month),
-        "day_of_birth": pa.array(np.where(no_day, 0, days).astype(np.int32), mask=no_day),
-        "birth_datetime": birth_dt,
-        "race_concept_id": np.zeros(pp.n, np.int32),
-        "ethnicity_concept_id": np.zeros(pp.n, np.int32),
-        "location_id": _nulls(pa.int64(), pp.n),
-        "provider_id": _nulls(pa.int64(), pp.n),
-        "care_site_id": _nulls(pa.int64(), pp.n),
-        "person_source_value": pc.cast(pa.array(pp.ids), pa.string()),
-        "gender_source_value": np.where(pp.male, "M", "F"),
-        "gender_source_concept_id": np.zeros(pp.n, np.int32),
-        "race_source_value": _nulls(pa.string(), pp.n),
-        "race_source_concept_id": np.zeros(pp.n, np.int32),
-        "ethnicity_source_value": _nulls(pa.string(), pp.n),
-        "ethnicity_source_concept_id": np.zeros(pp.n, np.int32),
-    })
+    return pa.table(
+        {
+            "person_id": pp.ids,
+            "gender_concept_id": np.where(pp.male, 8507, 8532).astype(np.int32),
+            "year_of_birth": years.astype(np.int32),
+            "month_of_birth": pa.array(
+                np.where(no_month, 0, months).astype(np.int32), mask=no_month
+            ),
+            "day_of_birth": pa.array(np.where(no_day, 0, days).astype(np.int32), mask=no_day),
+            "birth_datetime": birth_dt,
+            "race_concept_id": np.zeros(pp.n, np.int32),
+            "ethnicity_concept_id": np.zeros(pp.n, np.int32),
+            "location_id": _nulls(pa.int64(), pp.n),
+            "provider_id": _nulls(pa.int64(), pp.n),
+            "care_site_id": _nulls(pa.int64(), pp.n),
+            "person_source_value": pc.cast(pa.array(pp.ids), pa.string()),
+            "gender_source_value": np.where(pp.male, "M", "F"),
+            "gender_source_concept_id": np.zeros(pp.n, np.int32),
+            "race_source_value": _nulls(pa.string(), pp.n),
+            "race_source_concept_id": np.zeros(pp.n, np.int32),
+            "ethnicity_source_value": _nulls(pa.string(), pp.n),
+            "ethnicity_source_concept_id": np.zeros(pp.n, np.int32),
+        }
+    )
 
 
 def _observation_period_table(pp: _People) -> pa.Table:
-    return pa.table({
-        "observation_period_id": pp.ids,
-        "person_id": pp.ids,
-        "observation_period_start_date": _dates32(pp.obs_start),
-        "observation_period_end_date": _dates32(pp.obs_end),
-        "period_type_concept_id": np.full(pp.n, EHR_TYPE, np.int32),
-    })
+    return pa.table(
+        {
+            "observation_period_id": pp.ids,
+            "person_id": pp.ids,
+            "observation_period_start_date": _dates32(pp.obs_start),
+            "observation_period_end_date": _dates32(pp.obs_end),
+            "period_type_concept_id": np.full(pp.n, EHR_TYPE, np.int32),
+        }
+    )
 
 
 @dataclass
@@ -228,25 +274,27 @@ def _visit_table(pp: _People, v: _Visits, rng: np.random.Generator) -> pa.Table:
     n = len(v.person)
     kind = rng.choice([OUTPATIENT, INPATIENT, EMERGENCY], size=n, p=[0.9, 0.04, 0.06])
     end = v.day + np.where(kind == INPATIENT, rng.integers(1, 10, n), 0)
-    return pa.table({
-        "visit_occurrence_id": np.arange(1, n + 1, dtype=np.int64),
-        "person_id": pp.ids[v.person],
-        "visit_concept_id": kind.astype(np.int32),
-        "visit_start_date": _dates32(v.day),
-        "visit_start_datetime": _nulls(pa.timestamp("s"), n),
-        "visit_end_date": _dates32(end),
-        "visit_end_datetime": _nulls(pa.timestamp("s"), n),
-        "visit_type_concept_id": np.full(n, EHR_TYPE, np.int32),
-        "provider_id": _nulls(pa.int64(), n),
-        "care_site_id": _nulls(pa.int64(), n),
-        "visit_source_value": _nulls(pa.string(), n),
-        "visit_source_concept_id": np.zeros(n, np.int32),
-        "admitted_from_concept_id": np.zeros(n, np.int32),
-        "admitted_from_source_value": _nulls(pa.string(), n),
-        "discharged_to_concept_id": np.zeros(n, np.int32),
-        "discharged_to_source_value": _nulls(pa.string(), n),
-        "preceding_visit_occurrence_id": _nulls(pa.int64(), n),
-    })
+    return pa.table(
+        {
+            "visit_occurrence_id": np.arange(1, n + 1, dtype=np.int64),
+            "person_id": pp.ids[v.person],
+            "visit_concept_id": kind.astype(np.int32),
+            "visit_start_date": _dates32(v.day),
+            "visit_start_datetime": _nulls(pa.timestamp("s"), n),
+            "visit_end_date": _dates32(end),
+            "visit_end_datetime": _nulls(pa.timestamp("s"), n),
+            "visit_type_concept_id": np.full(n, EHR_TYPE, np.int32),
+            "provider_id": _nulls(pa.int64(), n),
+            "care_site_id": _nulls(pa.int64(), n),
+            "visit_source_value": _nulls(pa.string(), n),
+            "visit_source_concept_id": np.zeros(n, np.int32),
+            "admitted_from_concept_id": np.zeros(n, np.int32),
+            "admitted_from_source_value": _nulls(pa.string(), n),
+            "discharged_to_concept_id": np.zeros(n, np.int32),
+            "discharged_to_source_value": _nulls(pa.string(), n),
+            "preceding_visit_occurrence_id": _nulls(pa.int64(), n),
+        }
+    )
 
 
 def _at_visits(
@@ -264,14 +312,24 @@ class _Rows:
     def __init__(self) -> None:
         self.parts: list[dict[str, np.ndarray]] = []
 
-    def add(self, person: np.ndarray, visit: np.ndarray, concept: int | np.ndarray,
-            value: np.ndarray, unit: np.ndarray) -> None:
+    def add(
+        self,
+        person: np.ndarray,
+        visit: np.ndarray,
+        concept: int | np.ndarray,
+        value: np.ndarray,
+        unit: np.ndarray,
+    ) -> None:
         n = len(person)
-        self.parts.append({
-            "person": person, "visit": visit,
-            "concept": np.broadcast_to(np.asarray(concept, np.int64), (n,)).copy(),
-            "value": value.astype(np.float64), "unit": unit.astype(np.int64),
-        })
+        self.parts.append(
+            {
+                "person": person,
+                "visit": visit,
+                "concept": np.broadcast_to(np.asarray(concept, np.int64), (n,)).copy(),
+                "value": value.astype(np.float64),
+                "unit": unit.astype(np.int64),
+            }
+        )
 
     def joined(self) -> dict[str, np.ndarray]:
         return {k: np.concatenate([p[k] for p in self.parts]) for k in self.parts[0]}
@@ -281,13 +339,15 @@ def _mixed_units(rng: np.random.Generator, n: int, shares: dict[int, float]) -> 
     return rng.choice(list(shares), size=n, p=list(shares.values()))
 
 
-def _glucose_and_hba1c(pp: _People, v: _Visits, p: SynthParameters, rows: _Rows,
-                       rng: np.random.Generator) -> None:
+def _glucose_and_hba1c(
+    pp: _People, v: _Visits, p: SynthParameters, rows: _Rows, rng: np.random.Generator
+) -> None:
     diabetic = pp.t2dm | pp.t1dm
     adult = pp.age >= 18
     # Fasting glucose, mmol/L: clinic-like distributions (approximate).
-    tested = adult & (rng.random(pp.n) < np.where(diabetic, p.fpg_tested_diabetes,
-                                                   p.fpg_tested_others))
+    tested = adult & (
+        rng.random(pp.n) < np.where(diabetic, p.fpg_tested_diabetes, p.fpg_tested_others)
+    )
     who = np.flatnonzero(tested)
     counts = np.where(diabetic[who], rng.poisson(3.0, len(who)) + 1, rng.poisson(0.4, len(who)) + 1)
     person, visit = _at_visits(v, who, counts, rng)
@@ -300,7 +360,7 @@ def _glucose_and_hba1c(pp: _People, v: _Visits, p: SynthParameters, rows: _Rows,
     unit = np.where(wrong, MMOL_L, unit)
     rows.add(person, visit, FPG, value, unit)
     # HbA1c, NGSP %.
-    tested = (rng.random(pp.n) < np.where(diabetic, p.hba1c_tested_diabetes, p.hba1c_tested_others))
+    tested = rng.random(pp.n) < np.where(diabetic, p.hba1c_tested_diabetes, p.hba1c_tested_others)
     who = np.flatnonzero(tested & adult)
     counts = np.where(diabetic[who], rng.poisson(2.0, len(who)) + 1, 1)
     person, visit = _at_visits(v, who, counts, rng)
@@ -325,8 +385,11 @@ def _anthropometry(pp: _People, v: _Visits, rows: _Rows, rng: np.random.Generato
     person = v.person[visit]
     cm = pp.height_cm[person] + rng.normal(0, 0.6, len(person))
     unit = _mixed_units(rng, len(person), {CM: 0.9, INCH: 0.05, METRE: 0.05})
-    value = np.select([unit == INCH, unit == METRE], [np.round(cm / 2.54, 1), np.round(cm / 100, 2)],
-                      np.round(cm, 1))
+    value = np.select(
+        [unit == INCH, unit == METRE],
+        [np.round(cm / 2.54, 1), np.round(cm / 100, 2)],
+        np.round(cm, 1),
+    )
     rows.add(person, visit, HEIGHT, value, unit)
 
 
@@ -334,12 +397,18 @@ def _noise_labs(v: _Visits, rows: _Rows, rng: np.random.Generator) -> None:
     panels = rng.poisson(1.2, len(v.person))
     visit = np.repeat(np.arange(len(v.person)), panels * 2)
     concept = rng.choice(NOISE_LABS, size=len(visit))
-    rows.add(v.person[visit], visit, concept, np.round(rng.gamma(4.0, 10.0, len(visit)), 1),
-             np.full(len(visit), MMOL_L))
+    rows.add(
+        v.person[visit],
+        visit,
+        concept,
+        np.round(rng.gamma(4.0, 10.0, len(visit)), 1),
+        np.full(len(visit), MMOL_L),
+    )
 
 
-def _measurement_table(pp: _People, v: _Visits, p: SynthParameters,
-                       rng: np.random.Generator) -> pa.Table:
+def _measurement_table(
+    pp: _People, v: _Visits, p: SynthParameters, rng: np.random.Generator
+) -> pa.Table:
     rows = _Rows()
     _glucose_and_hba1c(pp, v, p, rows, rng)
     _anthropometry(pp, v, rows, rng)
@@ -351,35 +420,38 @@ def _measurement_table(pp: _People, v: _Visits, p: SynthParameters,
     missing = rng.random(n) < p.missing_value
     unknown = rng.random(n) < p.unknown_unit
     unit = np.where(unknown, 0, r["unit"])
-    return pa.table({
-        "measurement_id": np.arange(1, n + 1, dtype=np.int64),
-        "person_id": pp.ids[r["person"]],
-        "measurement_concept_id": r["concept"].astype(np.int32),
-        "measurement_date": _dates32(v.day[r["visit"]]),
-        "measurement_datetime": _nulls(pa.timestamp("s"), n),
-        "measurement_time": _nulls(pa.string(), n),
-        "measurement_type_concept_id": np.full(n, EHR_TYPE, np.int32),
-        "operator_concept_id": _nulls(pa.int32(), n),
-        "value_as_number": pa.array(r["value"], mask=missing),
-        "value_as_concept_id": _nulls(pa.int32(), n),
-        "unit_concept_id": unit.astype(np.int32),
-        "range_low": _nulls(pa.float64(), n),
-        "range_high": _nulls(pa.float64(), n),
-        "provider_id": _nulls(pa.int64(), n),
-        "visit_occurrence_id": (r["visit"] + 1).astype(np.int64),
-        "visit_detail_id": _nulls(pa.int64(), n),
-        "measurement_source_value": _nulls(pa.string(), n),
-        "measurement_source_concept_id": np.zeros(n, np.int32),
-        "unit_source_value": _nulls(pa.string(), n),
-        "unit_source_concept_id": np.zeros(n, np.int32),
-        "value_source_value": _nulls(pa.string(), n),
-        "measurement_event_id": _nulls(pa.int64(), n),
-        "meas_event_field_concept_id": _nulls(pa.int32(), n),
-    })
+    return pa.table(
+        {
+            "measurement_id": np.arange(1, n + 1, dtype=np.int64),
+            "person_id": pp.ids[r["person"]],
+            "measurement_concept_id": r["concept"].astype(np.int32),
+            "measurement_date": _dates32(v.day[r["visit"]]),
+            "measurement_datetime": _nulls(pa.timestamp("s"), n),
+            "measurement_time": _nulls(pa.string(), n),
+            "measurement_type_concept_id": np.full(n, EHR_TYPE, np.int32),
+            "operator_concept_id": _nulls(pa.int32(), n),
+            "value_as_number": pa.array(r["value"], mask=missing),
+            "value_as_concept_id": _nulls(pa.int32(), n),
+            "unit_concept_id": unit.astype(np.int32),
+            "range_low": _nulls(pa.float64(), n),
+            "range_high": _nulls(pa.float64(), n),
+            "provider_id": _nulls(pa.int64(), n),
+            "visit_occurrence_id": (r["visit"] + 1).astype(np.int64),
+            "visit_detail_id": _nulls(pa.int64(), n),
+            "measurement_source_value": _nulls(pa.string(), n),
+            "measurement_source_concept_id": np.zeros(n, np.int32),
+            "unit_source_value": _nulls(pa.string(), n),
+            "unit_source_concept_id": np.zeros(n, np.int32),
+            "value_source_value": _nulls(pa.string(), n),
+            "measurement_event_id": _nulls(pa.int64(), n),
+            "meas_event_field_concept_id": _nulls(pa.int32(), n),
+        }
+    )
 
 
-def _condition_parts(pp: _People, p: SynthParameters, rng: np.random.Generator
-                     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _condition_parts(
+    pp: _People, p: SynthParameters, rng: np.random.Generator
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(person index, concept, start day) groups."""
     sets = builtin_concept_sets()
     extract = _day(p.extract_date)
@@ -415,19 +487,36 @@ def _condition_parts(pp: _People, p: SynthParameters, rng: np.random.Generator
     seen = pp.obs_end >= extract - 29
     share = p.infection_last_30_days * pp.n / max(int(seen.sum()), 1)
     recent = np.flatnonzero(seen & (u() < min(share, 1.0)))
-    parts.append((recent, rng.choice(leaves("active_infection"), size=len(recent)),
-                  _dates(rng, np.maximum(extract - 29, pp.obs_start[recent]),
-                         pp.obs_end[recent])))
+    parts.append(
+        (
+            recent,
+            rng.choice(leaves("active_infection"), size=len(recent)),
+            _dates(rng, np.maximum(extract - 29, pp.obs_start[recent]), pp.obs_end[recent]),
+        )
+    )
     history(u() < 0.05, leaves("active_infection"))
     women = (~pp.male) & (pp.age >= 18) & (pp.age <= 45)
     pregnant = np.flatnonzero(women & (u() < p.pregnancy_women_18_45))
-    parts.append((pregnant, np.full(len(pregnant), 4299535),
-                  _dates(rng, np.maximum(pp.obs_end[pregnant] - 250, pp.obs_start[pregnant]),
-                         pp.obs_end[pregnant])))
+    parts.append(
+        (
+            pregnant,
+            np.full(len(pregnant), 4299535),
+            _dates(
+                rng,
+                np.maximum(pp.obs_end[pregnant] - 250, pp.obs_start[pregnant]),
+                pp.obs_end[pregnant],
+            ),
+        )
+    )
     count = rng.poisson(np.where(adult, 2.5, 0.8))
     who = np.repeat(np.arange(pp.n), count)
-    parts.append((who, rng.choice(NOISE_CONDITIONS, size=len(who)),
-                  _dates(rng, pp.obs_start[who], pp.obs_end[who])))
+    parts.append(
+        (
+            who,
+            rng.choice(NOISE_CONDITIONS, size=len(who)),
+            _dates(rng, pp.obs_start[who], pp.obs_end[who]),
+        )
+    )
     return parts
 
 
@@ -439,35 +528,39 @@ def _condition_table(pp: _People, p: SynthParameters, rng: np.random.Generator) 
     order = np.lexsort((start, who))
     who, concept, start = who[order], concept[order], start[order]
     n = len(who)
-    return pa.table({
-        "condition_occurrence_id": np.arange(1, n + 1, dtype=np.int64),
-        "person_id": pp.ids[who],
-        "condition_concept_id": concept.astype(np.int32),
-        "condition_start_date": _dates32(start),
-        "condition_start_datetime": _nulls(pa.timestamp("s"), n),
-        "condition_end_date": _nulls(pa.date32(), n),
-        "condition_end_datetime": _nulls(pa.timestamp("s"), n),
-        "condition_type_concept_id": np.full(n, EHR_TYPE, np.int32),
-        "condition_status_concept_id": np.zeros(n, np.int32),
-        "stop_reason": _nulls(pa.string(), n),
-        "provider_id": _nulls(pa.int64(), n),
-        "visit_occurrence_id": _nulls(pa.int64(), n),
-        "visit_detail_id": _nulls(pa.int64(), n),
-        "condition_source_value": _nulls(pa.string(), n),
-        "condition_source_concept_id": np.zeros(n, np.int32),
-        "condition_status_source_value": _nulls(pa.string(), n),
-    })
+    return pa.table(
+        {
+            "condition_occurrence_id": np.arange(1, n + 1, dtype=np.int64),
+            "person_id": pp.ids[who],
+            "condition_concept_id": concept.astype(np.int32),
+            "condition_start_date": _dates32(start),
+            "condition_start_datetime": _nulls(pa.timestamp("s"), n),
+            "condition_end_date": _nulls(pa.date32(), n),
+            "condition_end_datetime": _nulls(pa.timestamp("s"), n),
+            "condition_type_concept_id": np.full(n, EHR_TYPE, np.int32),
+            "condition_status_concept_id": np.zeros(n, np.int32),
+            "stop_reason": _nulls(pa.string(), n),
+            "provider_id": _nulls(pa.int64(), n),
+            "visit_occurrence_id": _nulls(pa.int64(), n),
+            "visit_detail_id": _nulls(pa.int64(), n),
+            "condition_source_value": _nulls(pa.string(), n),
+            "condition_source_concept_id": np.zeros(n, np.int32),
+            "condition_status_source_value": _nulls(pa.string(), n),
+        }
+    )
 
 
 def _drug_table(pp: _People, rng: np.random.Generator) -> pa.Table:
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def exposures(mask: np.ndarray, concepts: tuple[int, ...], per_year: float,
-                  stopped_share: float) -> None:
+    def exposures(
+        mask: np.ndarray, concepts: tuple[int, ...], per_year: float, stopped_share: float
+    ) -> None:
         who = np.flatnonzero(mask)
         stopped = rng.random(len(who)) < stopped_share  # last fill > 1 year before extract
-        last = np.where(stopped, pp.obs_end[who] - rng.integers(420, 900, len(who)),
-                        pp.obs_end[who])
+        last = np.where(
+            stopped, pp.obs_end[who] - rng.integers(420, 900, len(who)), pp.obs_end[who]
+        )
         count = rng.poisson(per_year * 2, len(who)) + 1
         person = np.repeat(who, count)
         end = np.repeat(last, count)
@@ -486,68 +579,75 @@ def _drug_table(pp: _People, rng: np.random.Generator) -> pa.Table:
     order = np.lexsort((start, person))
     person, concept, start, supply = person[order], concept[order], start[order], supply[order]
     n = len(person)
-    return pa.table({
-        "drug_exposure_id": np.arange(1, n + 1, dtype=np.int64),
-        "person_id": pp.ids[person],
-        "drug_concept_id": concept.astype(np.int32),
-        "drug_exposure_start_date": _dates32(start),
-        "drug_exposure_start_datetime": _nulls(pa.timestamp("s"), n),
-        "drug_exposure_end_date": _dates32(start + supply - 1),
-        "drug_exposure_end_datetime": _nulls(pa.timestamp("s"), n),
-        "verbatim_end_date": _nulls(pa.date32(), n),
-        "drug_type_concept_id": np.full(n, EHR_TYPE, np.int32),
-        "stop_reason": _nulls(pa.string(), n),
-        "refills": _nulls(pa.int32(), n),
-        "quantity": _nulls(pa.float64(), n),
-        "days_supply": supply.astype(np.int32),
-        "sig": _nulls(pa.string(), n),
-        "route_concept_id": np.zeros(n, np.int32),
-        "lot_number": _nulls(pa.string(), n),
-        "provider_id": _nulls(pa.int64(), n),
-        "visit_occurrence_id": _nulls(pa.int64(), n),
-        "visit_detail_id": _nulls(pa.int64(), n),
-        "drug_source_value": _nulls(pa.string(), n),
-        "drug_source_concept_id": np.zeros(n, np.int32),
-        "route_source_value": _nulls(pa.string(), n),
-        "dose_unit_source_value": _nulls(pa.string(), n),
-    })
+    return pa.table(
+        {
+            "drug_exposure_id": np.arange(1, n + 1, dtype=np.int64),
+            "person_id": pp.ids[person],
+            "drug_concept_id": concept.astype(np.int32),
+            "drug_exposure_start_date": _dates32(start),
+            "drug_exposure_start_datetime": _nulls(pa.timestamp("s"), n),
+            "drug_exposure_end_date": _dates32(start + supply - 1),
+            "drug_exposure_end_datetime": _nulls(pa.timestamp("s"), n),
+            "verbatim_end_date": _nulls(pa.date32(), n),
+            "drug_type_concept_id": np.full(n, EHR_TYPE, np.int32),
+            "stop_reason": _nulls(pa.string(), n),
+            "refills": _nulls(pa.int32(), n),
+            "quantity": _nulls(pa.float64(), n),
+            "days_supply": supply.astype(np.int32),
+            "sig": _nulls(pa.string(), n),
+            "route_concept_id": np.zeros(n, np.int32),
+            "lot_number": _nulls(pa.string(), n),
+            "provider_id": _nulls(pa.int64(), n),
+            "visit_occurrence_id": _nulls(pa.int64(), n),
+            "visit_detail_id": _nulls(pa.int64(), n),
+            "drug_source_value": _nulls(pa.string(), n),
+            "drug_source_concept_id": np.zeros(n, np.int32),
+            "route_source_value": _nulls(pa.string(), n),
+            "dose_unit_source_value": _nulls(pa.string(), n),
+        }
+    )
 
 
 def _observation_table(pp: _People, rng: np.random.Generator) -> pa.Table:
     who = np.flatnonzero((pp.age >= 15) & (rng.random(pp.n) < 0.7))
     n = len(who)
-    status = rng.choice(np.array(["never smoker", "former smoker", "current smoker"]), size=n,
-                        p=[0.6, 0.12, 0.28])
-    return pa.table({
-        "observation_id": np.arange(1, n + 1, dtype=np.int64),
-        "person_id": pp.ids[who],
-        "observation_concept_id": np.full(n, SMOKING_OBSERVATION, np.int32),
-        "observation_date": _dates32(_dates(rng, pp.obs_start[who], pp.obs_end[who])),
-        "observation_datetime": _nulls(pa.timestamp("s"), n),
-        "observation_type_concept_id": np.full(n, EHR_TYPE, np.int32),
-        "value_as_number": _nulls(pa.float64(), n),
-        "value_as_string": status,
-        "value_as_concept_id": _nulls(pa.int32(), n),
-        "qualifier_concept_id": _nulls(pa.int32(), n),
-        "unit_concept_id": _nulls(pa.int32(), n),
-        "provider_id": _nulls(pa.int64(), n),
-        "visit_occurrence_id": _nulls(pa.int64(), n),
-        "visit_detail_id": _nulls(pa.int64(), n),
-        "observation_source_value": _nulls(pa.string(), n),
-        "observation_source_concept_id": np.zeros(n, np.int32),
-        "unit_source_value": _nulls(pa.string(), n),
-        "qualifier_source_value": _nulls(pa.string(), n),
-        "value_source_value": _nulls(pa.string(), n),
-        "observation_event_id": _nulls(pa.int64(), n),
-        "obs_event_field_concept_id": _nulls(pa.int32(), n),
-    })
+    status = rng.choice(
+        np.array(["never smoker", "former smoker", "current smoker"]), size=n, p=[0.6, 0.12, 0.28]
+    )
+    return pa.table(
+        {
+            "observation_id": np.arange(1, n + 1, dtype=np.int64),
+            "person_id": pp.ids[who],
+            "observation_concept_id": np.full(n, SMOKING_OBSERVATION, np.int32),
+            "observation_date": _dates32(_dates(rng, pp.obs_start[who], pp.obs_end[who])),
+            "observation_datetime": _nulls(pa.timestamp("s"), n),
+            "observation_type_concept_id": np.full(n, EHR_TYPE, np.int32),
+            "value_as_number": _nulls(pa.float64(), n),
+            "value_as_string": status,
+            "value_as_concept_id": _nulls(pa.int32(), n),
+            "qualifier_concept_id": _nulls(pa.int32(), n),
+            "unit_concept_id": _nulls(pa.int32(), n),
+            "provider_id": _nulls(pa.int64(), n),
+            "visit_occurrence_id": _nulls(pa.int64(), n),
+            "visit_detail_id": _nulls(pa.int64(), n),
+            "observation_source_value": _nulls(pa.string(), n),
+            "observation_source_concept_id": np.zeros(n, np.int32),
+            "unit_source_value": _nulls(pa.string(), n),
+            "qualifier_source_value": _nulls(pa.string(), n),
+            "value_source_value": _nulls(pa.string(), n),
+            "observation_event_id": _nulls(pa.int64(), n),
+            "obs_event_field_concept_id": _nulls(pa.int32(), n),
+        }
+    )
 
 
 def vocabulary_rows() -> list[tuple[int, str, str, str, str, str | None, str]]:
     """(concept_id, name, domain, vocabulary, class, standard, code) of every concept used."""
-    domains = {"condition": ("Condition", "SNOMED", "Clinical Finding"),
-               "drug": ("Drug", "RxNorm", "Ingredient"),
-               "measurement": ("Measurement", "LOINC", "Lab Test")}
+    domains = {
+        "condition": ("Condition", "SNOMED", "Clinical Finding"),
+        "drug": ("Drug", "RxNorm", "Ingredient"),
+        "measurement": ("Measurement", "LOINC", "Lab Test"),
+    }
     rows: dict[int, tuple[int, str, str, str, str, str | None, str]] = {}
     for concept_set in builtin_concept_sets().values():
         domain, vocabulary, klass = domains.get(concept_set.domain, ("Observation", "SNOMED", ""))
@@ -555,19 +655,62 @@ def vocabulary_rows() -> list[tuple[int, str, str, str, str, str | None, str]]:
             rows[item.concept_id] = (item.concept_id, item.name, domain, vocabulary, klass, "S", "")
     for cid, name, domain, vocab, klass, std, code in (
         (INSULIN_CLASS, "INSULINS AND ANALOGUES", "Drug", "ATC", "ATC 3rd", "C", "A10A"),
-        (OGLD_CLASS, "BLOOD GLUCOSE LOWERING DRUGS, EXCL. INSULINS (id GUESS)", "Drug", "ATC",
-         "ATC 3rd", "C", "A10B"),
+        (
+            OGLD_CLASS,
+            "BLOOD GLUCOSE LOWERING DRUGS, EXCL. INSULINS (id GUESS)",
+            "Drug",
+            "ATC",
+            "ATC 3rd",
+            "C",
+            "A10B",
+        ),
         (A10, "DRUGS USED IN DIABETES", "Drug", "ATC", "ATC 2nd", "C", "A10"),
-        (DIABETES_MELLITUS, "Diabetes mellitus", "Condition", "SNOMED", "Clinical Finding", "S", ""),
+        (
+            DIABETES_MELLITUS,
+            "Diabetes mellitus",
+            "Condition",
+            "SNOMED",
+            "Clinical Finding",
+            "S",
+            "",
+        ),
         (T1DM, "Type 1 diabetes mellitus", "Condition", "SNOMED", "Clinical Finding", "S", ""),
-        (T2DM_LOCAL, "Type 2 diabetes mellitus with complication (synthetic local concept)",
-         "Condition", "Local", "Clinical Finding", "S", "SYN-T2DM-C"),
-        (INSULIN_LOCAL, "insulin glargine 100 UNT/ML pen (synthetic local concept)", "Drug",
-         "Local", "Clinical Drug", "S", "SYN-INS-1"),
-        (FPG, "Fasting glucose [Mass/volume] in Serum or Plasma", "Measurement", "LOINC",
-         "Lab Test", "S", "1558-6"),
-        (HBA1C, "Hemoglobin A1c/Hemoglobin.total in Blood", "Measurement", "LOINC", "Lab Test",
-         "S", "4548-4"),
+        (
+            T2DM_LOCAL,
+            "Type 2 diabetes mellitus with complication (synthetic local concept)",
+            "Condition",
+            "Local",
+            "Clinical Finding",
+            "S",
+            "SYN-T2DM-C",
+        ),
+        (
+            INSULIN_LOCAL,
+            "insulin glargine 100 UNT/ML pen (synthetic local concept)",
+            "Drug",
+            "Local",
+            "Clinical Drug",
+            "S",
+            "SYN-INS-1",
+        ),
+        (
+            FPG,
+            "Fasting glucose [Mass/volume] in Serum or Plasma",
+            "Measurement",
+            "LOINC",
+            "Lab Test",
+            "S",
+            "1558-6",
+        ),
+        (
+            HBA1C,
+            "Hemoglobin A1c/Hemoglobin.total in Blood",
+            "Measurement",
+            "LOINC",
+            "Lab Test",
+            "S",
+            "4548-4",
+        ),
         (WEIGHT, "Body weight", "Measurement", "LOINC", "Clinical Observation", "S", "29463-7"),
         (HEIGHT, "Body height", "Measurement", "LOINC", "Clinical Observation", "S", "8302-2"),
         (8507, "MALE", "Gender", "Gender", "Gender", "S", "M"),
@@ -576,18 +719,41 @@ def vocabulary_rows() -> list[tuple[int, str, str, str, str, str | None, str]]:
         (INPATIENT, "Inpatient Visit", "Visit", "Visit", "Visit", "S", "IP"),
         (EMERGENCY, "Emergency Room Visit", "Visit", "Visit", "Visit", "S", "ER"),
         (EHR_TYPE, "EHR", "Type Concept", "Type Concept", "Type Concept", "S", "OMOP4976890"),
-        (SMOKING_OBSERVATION, "Tobacco smoking status (synthetic local concept)", "Observation",
-         "Local", "Observable Entity", "S", "SYN-SMOKE"),
+        (
+            SMOKING_OBSERVATION,
+            "Tobacco smoking status (synthetic local concept)",
+            "Observation",
+            "Local",
+            "Observable Entity",
+            "S",
+            "SYN-SMOKE",
+        ),
     ):
         rows[cid] = (cid, name, domain, vocab, klass, std, code)
-    for cid, unit in ((MMOL_L, "mmol/L"), (MG_DL, "mg/dL"), (PERCENT, "%"), (MMOL_MOL, "mmol/mol"),
-                      (KG, "kg"), (LB, "[lb_av]"), (CM, "cm"), (INCH, "[in_i]"), (METRE, "m")):
+    for cid, unit in (
+        (MMOL_L, "mmol/L"),
+        (MG_DL, "mg/dL"),
+        (PERCENT, "%"),
+        (MMOL_MOL, "mmol/mol"),
+        (KG, "kg"),
+        (LB, "[lb_av]"),
+        (CM, "cm"),
+        (INCH, "[in_i]"),
+        (METRE, "m"),
+    ):
         rows[cid] = (cid, unit, "Unit", "UCUM", "Unit", "S", unit)
     for offset, ids in ((0, NOISE_LABS), (1, NOISE_CONDITIONS), (2, NOISE_DRUGS)):
         domain = ("Measurement", "Condition", "Drug")[offset]
         for cid in ids:
-            rows[cid] = (cid, f"Synthetic {domain.lower()} {cid}", domain, "Local", "Local", "S",
-                         f"SYN-{cid}")
+            rows[cid] = (
+                cid,
+                f"Synthetic {domain.lower()} {cid}",
+                domain,
+                "Local",
+                "Local",
+                "S",
+                f"SYN-{cid}",
+            )
     return sorted(rows.values())
 
 
@@ -595,18 +761,20 @@ def _concept_table() -> pa.Table:
     rows = vocabulary_rows()
     cols = list(zip(*rows, strict=True))
     n = len(rows)
-    return pa.table({
-        "concept_id": pa.array(cols[0], pa.int32()),
-        "concept_name": pa.array(cols[1]),
-        "domain_id": pa.array(cols[2]),
-        "vocabulary_id": pa.array(cols[3]),
-        "concept_class_id": pa.array(cols[4]),
-        "standard_concept": pa.array(cols[5]),
-        "concept_code": pa.array(cols[6]),
-        "valid_start_date": pa.array([date(1970, 1, 1)] * n, pa.date32()),
-        "valid_end_date": pa.array([date(2099, 12, 31)] * n, pa.date32()),
-        "invalid_reason": pa.nulls(n, pa.string()),
-    })
+    return pa.table(
+        {
+            "concept_id": pa.array(cols[0], pa.int32()),
+            "concept_name": pa.array(cols[1]),
+            "domain_id": pa.array(cols[2]),
+            "vocabulary_id": pa.array(cols[3]),
+            "concept_class_id": pa.array(cols[4]),
+            "standard_concept": pa.array(cols[5]),
+            "concept_code": pa.array(cols[6]),
+            "valid_start_date": pa.array([date(1970, 1, 1)] * n, pa.date32()),
+            "valid_end_date": pa.array([date(2099, 12, 31)] * n, pa.date32()),
+            "invalid_reason": pa.nulls(n, pa.string()),
+        }
+    )
 
 
 def _concept_ancestor_table(concept_ids: list[int]) -> pa.Table:
@@ -625,16 +793,27 @@ def _concept_ancestor_table(concept_ids: list[int]) -> pa.Table:
             pairs[(ancestor, member)] = level
     anc, desc = zip(*pairs, strict=True)
     levels = list(pairs.values())
-    return pa.table({
-        "ancestor_concept_id": pa.array(anc, pa.int32()),
-        "descendant_concept_id": pa.array(desc, pa.int32()),
-        "min_levels_of_separation": pa.array(levels, pa.int32()),
-        "max_levels_of_separation": pa.array(levels, pa.int32()),
-    })
+    return pa.table(
+        {
+            "ancestor_concept_id": pa.array(anc, pa.int32()),
+            "descendant_concept_id": pa.array(desc, pa.int32()),
+            "min_levels_of_separation": pa.array(levels, pa.int32()),
+            "max_levels_of_separation": pa.array(levels, pa.int32()),
+        }
+    )
 
 
-TABLE_ORDER = ("person", "observation_period", "visit_occurrence", "condition_occurrence",
-               "measurement", "drug_exposure", "observation", "concept", "concept_ancestor")
+TABLE_ORDER = (
+    "person",
+    "observation_period",
+    "visit_occurrence",
+    "condition_occurrence",
+    "measurement",
+    "drug_exposure",
+    "observation",
+    "concept",
+    "concept_ancestor",
+)
 
 
 def synthesize(
@@ -652,8 +831,7 @@ def synthesize(
     say("person")
     pp = _people(persons, p, rng)
     visits = _visits(pp, rng)
-    tables = {"person": _person_table(pp, rng),
-              "observation_period": _observation_period_table(pp)}
+    tables = {"person": _person_table(pp, rng), "observation_period": _observation_period_table(pp)}
     say("visit_occurrence")
     tables["visit_occurrence"] = _visit_table(pp, visits, rng)
     say("condition_occurrence")
