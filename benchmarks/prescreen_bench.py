@@ -31,12 +31,19 @@ SUBSAMPLE = 1_000
 DEFAULT_PERSONS = int(os.environ.get("TRIALDESK_BENCH_PRESCREEN_PERSONS", "1000000"))
 
 
-def _cdm(persons: int) -> Path:
+def _write_cdm(persons: int, folder: str) -> dict[str, Any]:
     from trialdesk.prescreen.synth import synthesize, write_cdm
 
+    tables = synthesize(persons, SEED)
+    write_cdm(tables, folder)
+    return {"rows": {name: table.num_rows for name, table in tables.items()}}
+
+
+def _cdm(persons: int) -> Path:
+    """The synthetic CDM as Parquet (made in a child process, so this one stays small)."""
     folder = Path(tempfile.gettempdir()) / f"trialdesk-omop-{persons}-{SEED}"
     if not (folder / "concept_ancestor.parquet").exists():
-        write_cdm(synthesize(persons, SEED), folder)
+        _in_child(_write_cdm, persons, str(folder))
     return folder
 
 
@@ -46,6 +53,13 @@ def _cpu() -> float:
 
 
 def _peak_mib() -> float:
+    """Peak resident memory of this process (VmHWM: reset by exec, unlike ru_maxrss)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
@@ -103,6 +117,13 @@ def _per_person(folder: str, person_ids: list[int]) -> dict[str, Any]:
     }
 
 
+def _count_rows(folder: str, table: str) -> dict[str, Any]:
+    import duckdb
+
+    path = Path(folder) / f"{table}.parquet"
+    return {"rows": duckdb.sql(f"SELECT count(*) FROM '{path}'").fetchone()[0]}  # type: ignore[index]
+
+
 def _in_child(function: Any, *args: Any) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
@@ -144,6 +165,7 @@ def run(persons: int = DEFAULT_PERSONS) -> dict[str, Any]:
     sample = random.Random(SEED).sample(population, min(SUBSAMPLE, len(population)))
     baseline = _in_child(_per_person, folder, sample)
     _check_baseline(folder, baseline)
+    measurements = _in_child(_count_rows, folder, "measurement")
     rate_ibis = ibis_run["rows"] / ibis_run["wall"]
     rate_sql = sql_run["rows"] / sql_run["wall"]
     rate_person = baseline["persons"] / baseline["wall"]
@@ -151,7 +173,8 @@ def run(persons: int = DEFAULT_PERSONS) -> dict[str, Any]:
     ratio_cpu = ibis_run["cpu"] / sql_run["cpu"]
     extrapolated = ibis_run["rows"] / rate_person
     return {
-        "name": f"prescreen: {persons:,} persons, hand SQL vs Ibis/DuckDB",
+        "name": f"prescreen: {persons:,} persons ({measurements['rows']:,} measurements), "
+        "hand SQL vs Ibis/DuckDB",
         "baseline_seconds": sql_run["wall"],
         "candidate_seconds": ibis_run["wall"],
         "note": (
@@ -162,6 +185,7 @@ def run(persons: int = DEFAULT_PERSONS) -> dict[str, Any]:
             f"slower); same candidates"
         ),
         "persons": persons,
+        "measurement_rows": measurements["rows"],
         "population": ibis_run["rows"],
         "output_columns": ibis_run["columns"],
         "ibis": {k: v for k, v in ibis_run.items() if k != "keys"},

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from prescreen_helpers import PERSONS
 
-from trialdesk.prescreen.plan import Plan, Settings, build_plan
-from trialdesk.prescreen.query import MET, NOT_MET, build_query
 from trialdesk.prescreen.source import OmopSource, open_duckdb
 from trialdesk.prescreen.synth import synthesize, write_cdm
-from trialdesk.protocol import builtin_protocol
-
-INDEX = date(2025, 6, 30)
-PERSONS = 700
 
 
 @pytest.fixture(scope="session")
@@ -39,18 +33,3 @@ def duck(cdm_file: Path) -> Iterator[OmopSource]:
     source = open_duckdb(cdm_file)
     yield source
     source.close()
-
-
-def plan_for(source: OmopSource, index: date = INDEX, lookback: int = 365) -> Plan:
-    return build_plan(builtin_protocol(), Settings(index, lookback), source.descendants)
-
-
-def ibis_truths(source: OmopSource, plan: Plan) -> dict[int, dict[str, bool | None]]:
-    """Per person, per EHR criterion: True / False / None, from the compiled query."""
-    rows = source.backend.to_pyarrow(build_query(source, plan).table).to_pylist()
-    return {
-        int(r["person_id"]): {
-            c.id: {MET: True, NOT_MET: False}.get(r[c.id]) for c in plan.ehr_criteria
-        }
-        for r in rows
-    }

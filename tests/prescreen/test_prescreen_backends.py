@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from conftest import plan_for
+from prescreen_helpers import plan_for
 
 from trialdesk.prescreen.query import build_query
 from trialdesk.prescreen.source import OmopSource, open_postgres, open_spark

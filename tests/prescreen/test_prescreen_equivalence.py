@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import ibis_truths, plan_for
+from prescreen_helpers import ibis_truths, plan_for
 
 from trialdesk.prescreen.handsql import HAND_CRITERIA, run_hand_sql
 from trialdesk.prescreen.query import build_query
@@ -87,7 +87,7 @@ def test_without_vocabulary_local_codes_are_missed(
     )
 
 
-@pytest.mark.parametrize("lookback", [30, 730])
+@pytest.mark.parametrize("lookback", [30])
 def test_lookback_window_is_respected(duck: OmopSource, cdm_file: Path, lookback: int) -> None:
     plan = plan_for(duck, lookback=lookback)
     compiled = ibis_truths(duck, plan)
