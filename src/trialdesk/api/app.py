@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from trialdesk import __version__
 from trialdesk.api.docs import render_docs
 from trialdesk.api.errors import install_error_handlers
+from trialdesk.api.input_guard import RejectNulMiddleware
 from trialdesk.api.middleware import SecurityHeadersMiddleware
 from trialdesk.api.openapi import DESCRIPTION, TAGS
 from trialdesk.api.routers import ROUTERS
@@ -61,6 +62,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessions = make_session_factory(engine)
     install_error_handlers(app)
+    app.add_middleware(RejectNulMiddleware)  # inside the headers middleware: its 422 gets them
     app.add_middleware(SecurityHeadersMiddleware, docs_path=DOCS_URL)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)

@@ -26,7 +26,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 # What any authenticated endpoint can answer besides success.
 READ_ERRORS = error_responses(401, 403, 404, 422)
-WRITE_ERRORS = error_responses(401, 403, 404, 409, 422, 428)
+WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 428)  # 400: bad If-Match
 CREATE_ERRORS = error_responses(401, 403, 404, 409, 422)
 
 TAGS: list[dict[str, Any]] = [

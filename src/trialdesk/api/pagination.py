@@ -13,7 +13,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Query
 
-from trialdesk.services.listing import DEFAULT_LIMIT, MAX_LIMIT
+from trialdesk.services.listing import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 from trialdesk.services.views import Page
 
 T = TypeVar("T")
@@ -29,7 +29,7 @@ def page_params(
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description=f"Page size (1–{MAX_LIMIT})")
     ] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0, description="Records to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Records to skip")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

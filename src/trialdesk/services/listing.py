@@ -17,13 +17,14 @@ V = TypeVar("V")
 Q = TypeVar("Q", bound=Select)  # type: ignore[type-arg]
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_OFFSET = 2**31 - 1  # the largest row count a database integer holds (PostgreSQL int4)
 
 
 def page_bounds(limit: int, offset: int) -> tuple[int, int]:
     if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise ValidationProblem("limit", f"must be between 1 and {MAX_LIMIT}, not {limit!r}")
-    if not isinstance(offset, int) or offset < 0:
-        raise ValidationProblem("offset", f"must be 0 or more, not {offset!r}")
+    if not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
+        raise ValidationProblem("offset", f"must be between 0 and {MAX_OFFSET}, not {offset!r}")
     return limit, offset
 
 

@@ -19,7 +19,7 @@ from functools import wraps
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -66,6 +66,17 @@ def service(
                 "stale_version",
                 "the record was changed by someone else while this change was being saved; "
                 "nothing was changed: reload it and try again",
+            ) from None
+        except (DataError, OverflowError) as exc:
+            # A number the database cannot hold (an id above 2147483647 on PostgreSQL, above
+            # 2**63 on SQLite): the request is wrong, not the server (found by fuzzing, issue 8).
+            session.rollback()
+            log.info("value out of range in %s: %s", fn.__name__, exc)
+            raise ValidationProblem(
+                "request",
+                "a number in the request is outside the range the database can store "
+                "(record ids and counts go up to 2147483647)",
+                rule="out_of_range",
             ) from None
         except IntegrityError as exc:
             session.rollback()

@@ -132,7 +132,14 @@ def read_redcap_project(
 def _read_csv(
     reader: _Reader, text: str, header: tuple[str, ...], alt: tuple[str, ...] | None, what: str
 ) -> list[tuple[int, dict[str, str]]]:
-    lines = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    # newline="": line ends inside quoted cells and lone CRs (old Mac / Excel files) are the
+    # csv module's to interpret (Python docs, csv module, footnote on newline='').
+    rows_in = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        lines = list(rows_in)
+    except csv.Error as exc:
+        reader.reject(rows_in.line_num, what, f"not readable as CSV: {exc}")
+        return []
     if not lines:
         reader.reject(1, what, "the file is empty")
         return []

@@ -118,7 +118,14 @@ def read_records(
     """Parse REDCap's flat CSV export against `design`; raise ImportRejected listing every
     problem (row, column, reason). Nothing is returned unless every row is valid."""
     problems: list[Rejection] = []
-    lines = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    # newline="": lone CRs and line ends inside quoted cells are the csv module's to interpret.
+    rows_in = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        lines = list(rows_in)
+    except csv.Error as exc:
+        raise ImportRejected(
+            source, [Rejection(rows_in.line_num, "CSV", f"not readable as CSV: {exc}")]
+        ) from None
     if not lines:
         raise ImportRejected(source, [Rejection(1, "header", "the file is empty")])
     header = [h.strip() for h in lines[0]]
