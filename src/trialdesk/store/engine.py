@@ -20,6 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from trialdesk.store.config import database_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The server runs sync endpoints on up to 40 threads (anyio's default limiter). SQLAlchemy's
+# default pool (5 + 10 overflow) made the other threads wait for a connection, up to 30 s, and
+# then fail with a 500 under load (found by the load test, issue 8): one connection per thread.
+POOL_SIZE = 20
+POOL_OVERFLOW = 20
 
 
 def _normalise(url: str | URL) -> URL:
@@ -49,6 +54,9 @@ def make_engine(
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
         connect_args.setdefault("check_same_thread", False)
+        if parsed.database and parsed.database != ":memory:":
+            kwargs.setdefault("pool_size", POOL_SIZE)
+            kwargs.setdefault("max_overflow", POOL_OVERFLOW)
         engine = create_engine(parsed, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         if not durable:
@@ -60,6 +68,8 @@ def make_engine(
     if options:
         connect_args["options"] = " ".join(options)
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", POOL_SIZE)
+    kwargs.setdefault("max_overflow", POOL_OVERFLOW)
     return create_engine(parsed, connect_args=connect_args, **kwargs)
 
 
