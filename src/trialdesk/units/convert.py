@@ -18,6 +18,7 @@ Anything else between different dimensions is refused with a `UnitError`, never 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import Any
@@ -71,12 +72,20 @@ def _normalise_unit_text(unit: str, analyte: str | None) -> str:
     return _TOKEN.sub(lambda m: _TOKEN_ALIASES.get(m.group(0), m.group(0)), text)
 
 
+@functools.lru_cache(maxsize=1024)
+def _unit(text: str) -> Any:
+    # pint parses a unit string in about a millisecond; a study uses a few dozen unit spellings,
+    # and pint units are immutable, so each is parsed once (a quarter of a write's CPU time in
+    # the load test, issue 8). Failures are not cached: they raise.
+    return ureg.Unit(text)
+
+
 def parse_unit(unit: str, *, analyte: str | None = None, field: str | None = None) -> Any:
     """Parse a unit as people write it ("mg/dL", "µIU/mL", "%", "kg/m²") into a pint unit."""
     if not isinstance(unit, str) or not unit.strip():
         raise UnitError("a unit is required", field=field)
     try:
-        return ureg.Unit(_normalise_unit_text(unit, analyte))
+        return _unit(_normalise_unit_text(unit, analyte))
     except (pint.errors.PintError, AttributeError, TypeError, ValueError, AssertionError) as exc:
         raise UnitError(f"unknown unit {unit!r}", field=field) from exc
 
