@@ -68,6 +68,10 @@ Safety: `report_adverse_event`, `update_adverse_event`, `get_adverse_event`,
 `list_adverse_events`, `record_deviation`, `update_deviation`, `list_deviations`.
 Queries: `raise_query`, `answer_query`, `close_query`, `reopen_query`, `get_query`,
 `list_queries`.
+Pre-screening log (EHR candidates before consent, pseudonymous EHR key only):
+`record_prescreen_run`, `list_prescreen_runs`, `list_prescreen_candidates`,
+`get_prescreen_candidate`, `mark_candidate` (invite / decline), `link_candidate_to_participant`
+(candidate → screening visit), `void_prescreen_run`, `prescreen_candidate_history`.
 Records and audit: `get_clinical_record` (any record by table and id),
 `void_clinical_record`, `record_history`, `participant_history`, `verify_audit_trail`,
 `sign_casebook`, `list_signatures`.
@@ -126,6 +130,23 @@ from trialdesk.services.participants import (
     register_participant,
     update_identity,
     update_participant,
+)
+from trialdesk.services.prescreening import (
+    CandidateAction,
+    get_prescreen_candidate,
+    link_candidate_to_participant,
+    list_prescreen_candidates,
+    list_prescreen_runs,
+    mark_candidate,
+    prescreen_candidate_history,
+    record_prescreen_run,
+    void_prescreen_run,
+)
+from trialdesk.services.prescreening_entries import (
+    CandidateRow,
+    CriterionOutcome,
+    PrescreenCandidateView,
+    PrescreenRunView,
 )
 from trialdesk.services.queries import (
     answer_query,
@@ -258,4 +279,17 @@ __all__ = [
     "void_clinical_record",
     "void_participant",
     "withdraw_consent",
+    "CandidateAction",
+    "CandidateRow",
+    "CriterionOutcome",
+    "PrescreenCandidateView",
+    "PrescreenRunView",
+    "get_prescreen_candidate",
+    "link_candidate_to_participant",
+    "list_prescreen_candidates",
+    "list_prescreen_runs",
+    "mark_candidate",
+    "prescreen_candidate_history",
+    "record_prescreen_run",
+    "void_prescreen_run",
 ]

@@ -19,6 +19,12 @@ from trialdesk.store.models.participants import (
     Screening,
     Signature,
 )
+from trialdesk.store.models.prescreening import (
+    CandidateWorkflow,
+    PrescreenCandidate,
+    PrescreenRun,
+    PrescreenStatus,
+)
 from trialdesk.store.models.safety import AdverseEvent, DataQuery, ProtocolDeviation
 
 __all__ = [
@@ -27,6 +33,7 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "AuditHead",
+    "CandidateWorkflow",
     "Consent",
     "DataQuery",
     "Enrollment",
@@ -37,6 +44,9 @@ __all__ = [
     "OgldDose",
     "Participant",
     "ParticipantIdentity",
+    "PrescreenCandidate",
+    "PrescreenRun",
+    "PrescreenStatus",
     "ProtocolDeviation",
     "Screening",
     "Signature",
