@@ -29,7 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
 fuzz: $(STAMP)
-	TRIALDESK_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/security -k fuzz
+	TRIALDESK_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q -s tests/security -k fuzz
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

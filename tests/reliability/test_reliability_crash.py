@@ -305,6 +305,7 @@ def _cycle(launcher: Launcher, token: str, pid: int, ledger: Ledger, rng: random
         assert not w.is_alive(), "a client hung after the server was killed"
 
 
+@pytest.mark.slow
 def test_acknowledged_writes_survive_sigkill(crash_db: TestDatabase, tmp_path: Path) -> None:
     study = populate(crash_db, per_site=1)
     pid = study.participants["APGH"][0]
@@ -335,6 +336,12 @@ def test_acknowledged_writes_survive_sigkill(crash_db: TestDatabase, tmp_path: P
     finally:
         launcher.close()
 
+    print(
+        f"crash test ({crash_db.backend}): {CYCLES} SIGKILLs; acknowledged: "
+        f"{len(ledger.measurements)} measurements ({len(ledger.out_of_limits)} with a query), "
+        f"{len(ledger.itts)} ITTs, {ledger.corrections} corrections, {len(ledger.tokens)} logins; "
+        f"{ledger.interrupted} requests cut off mid-way"
+    )
     assert not ledger.unexpected, ledger.unexpected[:10]
     assert ledger.writes >= CYCLES, f"only {ledger.writes} acknowledged writes"
     assert ledger.interrupted >= CYCLES // 2, "the kills did not cut requests off mid-way"
