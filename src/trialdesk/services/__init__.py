@@ -55,7 +55,9 @@ Participants: `register_participant`, `get_participant`, `find_participant`,
 `list_participants`, `get_identity`, `update_identity`, `update_participant`,
 `end_participation`, `void_participant`.
 Consent: `record_consent`, `withdraw_consent`, `list_consents`.
-Screening: `screen_participant`, `record_screening_data` (a whole screening record at once),
+Screening: `screen_participant`, `save_screening` (a whole `ScreeningEntry`: findings,
+measurements and ITT as entered, at once), `register_and_screen` (a new candidate registered,
+consented and screened at once), `record_screening_data` (a ``trialdesk screen`` row at once),
 `evaluate_eligibility`, `list_screenings`.
 Enrollment: `enroll_participant`, `get_enrollment`, `enrollment_summary`.
 Visits: `record_visit`, `record_missed_visit`, `update_visit`, `list_visits`, `visit_calendar`.
@@ -69,9 +71,10 @@ Safety: `report_adverse_event`, `update_adverse_event`, `get_adverse_event`,
 Queries: `raise_query`, `answer_query`, `close_query`, `reopen_query`, `get_query`,
 `list_queries`.
 Pre-screening log (EHR candidates before consent, pseudonymous EHR key only):
-`record_prescreen_run`, `list_prescreen_runs`, `list_prescreen_candidates`,
-`get_prescreen_candidate`, `mark_candidate` (invite / decline), `link_candidate_to_participant`
-(candidate → screening visit), `void_prescreen_run`, `prescreen_candidate_history`.
+`record_prescreen_run`, `check_prescreen_run_allowed`, `list_prescreen_runs`,
+`list_prescreen_candidates`, `get_prescreen_candidate`, `mark_candidate` (invite / decline),
+`link_candidate_to_participant` (candidate → screening visit), `void_prescreen_run`,
+`prescreen_candidate_history`.
 Records and audit: `get_clinical_record` (any record by table and id),
 `void_clinical_record`, `record_history`, `participant_history`, `verify_audit_trail`,
 `sign_casebook`, `list_signatures`.
@@ -133,6 +136,7 @@ from trialdesk.services.participants import (
 )
 from trialdesk.services.prescreening import (
     CandidateAction,
+    check_prescreen_run_allowed,
     get_prescreen_candidate,
     link_candidate_to_participant,
     list_prescreen_candidates,
@@ -172,9 +176,19 @@ from trialdesk.services.safety import (
     update_adverse_event,
 )
 from trialdesk.services.screening import (
+    CandidateRegistration,
+    CandidateScreeningEntry,
+    ConsentEntry,
+    EntryProblem,
+    IttEntry,
+    IttSampleEntry,
+    MeasurementEntry,
+    ScreeningEntry,
     evaluate_eligibility,
     list_screenings,
     record_screening_data,
+    register_and_screen,
+    save_screening,
     screen_participant,
 )
 from trialdesk.services.signoff import list_signatures, sign_casebook
@@ -196,11 +210,19 @@ __all__ = [
     "SYSTEM",
     "AccessRefused",
     "Actor",
+    "CandidateRegistration",
+    "CandidateScreeningEntry",
+    "ConsentEntry",
+    "EntryProblem",
     "Forbidden",
+    "IttEntry",
+    "IttSampleEntry",
+    "MeasurementEntry",
     "NotFound",
     "Permission",
     "Role",
     "RuleViolation",
+    "ScreeningEntry",
     "ServiceError",
     "StaleVersion",
     "Unauthenticated",
@@ -255,11 +277,13 @@ __all__ = [
     "record_screening_data",
     "record_transplantation",
     "record_visit",
+    "register_and_screen",
     "register_participant",
     "reopen_query",
     "report_adverse_event",
     "resolve_token",
     "revoke_token",
+    "save_screening",
     "screen_participant",
     "set_password",
     "sign_casebook",
@@ -284,6 +308,7 @@ __all__ = [
     "CriterionOutcome",
     "PrescreenCandidateView",
     "PrescreenRunView",
+    "check_prescreen_run_allowed",
     "get_prescreen_candidate",
     "link_candidate_to_participant",
     "list_prescreen_candidates",

@@ -7,15 +7,24 @@ measurements (value and unit as entered) and ITT samples, and the screening find
 yes/no and category answers (medical history, pregnancy, contraception …) that are not
 measurements. The stored snapshot (`EligibilityResult.to_dict()`) keeps, per criterion, the
 verdict, the reasons and the values used.
+
+Saving a whole screening is one use case, whoever enters it: `save_screening` takes a
+`ScreeningEntry` (findings, measurements and ITT samples as entered, the screening date) and
+stores and evaluates it in one transaction; `register_and_screen` does the same for a new
+candidate, registered and consented in that transaction (the web's screening form);
+`record_screening_data` takes a row shaped like ``trialdesk screen`` input.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as InputShapeError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -35,12 +44,16 @@ from trialdesk.services.access import (
     require_data_entry,
 )
 from trialdesk.services.actor import Actor, Permission
-from trialdesk.services.errors import RuleViolation, ValidationProblem
+from trialdesk.services.consent import record_consent
+from trialdesk.services.errors import RuleViolation, ServiceError, ValidationProblem
+from trialdesk.services.itt import record_itt_test
+from trialdesk.services.measurements import record_measurement
+from trialdesk.services.participants import register_participant
 from trialdesk.services.study import current_catalogue, current_protocol
 from trialdesk.services.uow import add_record, change_record, service
 from trialdesk.services.validate import not_after_today, today
 from trialdesk.services.views import EligibilityView, ScreeningView
-from trialdesk.services.visits import SCREENING_CODE
+from trialdesk.services.visits import SCREENING_CODE, record_visit
 from trialdesk.store.enums import ParticipantStatus, ScreeningStatus
 from trialdesk.store.models import (
     IttTest,
@@ -273,6 +286,208 @@ def list_screenings(
     return [screening_view(r, hide) for r in rows]
 
 
+# --- A whole screening saved at once -------------------------------------------------------
+
+
+class MeasurementEntry(BaseModel):
+    """One value of the screening visit as entered, in the unit it was measured in (the
+    services convert it to the catalogue's canonical unit and keep both)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    element: str = Field(description="Catalogue data element, e.g. fasting_glucose")
+    value: bool | int | float | str = Field(description="As entered, e.g. 126 or 'negative'")
+    unit: str | None = Field(None, description="As entered, e.g. mg/dL (none for categories)")
+
+
+class IttSampleEntry(BaseModel):
+    """One ITT blood glucose, as entered, at its minute after the insulin bolus."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    minute: float
+    glucose: float | str
+
+
+class IttEntry(BaseModel):
+    """The screening visit's insulin tolerance test: the samples in `glucose_unit` and the bolus
+    actually given (None: not recorded)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    glucose_unit: str = Field(description="mmol/L or mg/dL")
+    samples: list[IttSampleEntry]
+    insulin_dose_u_per_kg: float | None = Field(None, description="Usually 0.1 U/kg")
+
+
+class ScreeningEntry(BaseModel):
+    """What a screening consists of: the date, the yes/no, category and date answers
+    (`findings`), and the screening visit's measurements and ITT as entered."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    screened_on: date
+    findings: dict[str, Any] = Field(default_factory=dict)
+    measurements: list[MeasurementEntry] = Field(default_factory=list)
+    itt: IttEntry | None = None
+
+
+class CandidateRegistration(BaseModel):
+    """Who the candidate is (registered at `site_code` on the screening date)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    site_code: str
+    full_name: str
+    date_of_birth: date
+    sex: str | None = None
+    medical_record_number: str | None = None
+
+
+class ConsentEntry(BaseModel):
+    """The signed informed consent form (version and date of signature)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    form_version: str
+    consented_on: date
+
+
+class CandidateScreeningEntry(ScreeningEntry):
+    """A new candidate's registration, consent and screening, saved together."""
+
+    registration: CandidateRegistration
+    consent: ConsentEntry | None = None
+
+
+class EntryProblem(ValidationProblem):
+    """A value refused while one part of an entry was stored, addressed by its path in the
+    entry (e.g. ``measurements[1].fasting_glucose``, ``itt.glucose_unit``): `part` names the
+    part and `refusal` is the refusal of the use case that stored it."""
+
+    def __init__(self, part: str, refusal: ValidationProblem) -> None:
+        super().__init__(f"{part}.{refusal.field}", refusal.reason, rule=refusal.rule)
+        self.part = part
+        self.refusal = refusal
+        self.context.update(refusal.context, part=part)
+
+
+@contextmanager
+def entry_part(part: str, *, address: bool = True) -> Iterator[None]:
+    """Say which part of an entry a refusal concerns: every refusal gets ``context["part"]``;
+    with `address`, a refused value becomes an `EntryProblem` (its field a path in the entry).
+    The screening's own refusals already name entry fields (``screened_on``,
+    ``findings.<name>``), so they are not re-addressed."""
+    try:
+        yield
+    except EntryProblem:
+        raise
+    except ValidationProblem as exc:
+        if not address:
+            exc.context.setdefault("part", part)
+            raise
+        raise EntryProblem(part, exc) from None
+    except ServiceError as exc:
+        exc.context.setdefault("part", part)
+        raise
+
+
+def protocol_itt_dose() -> float | None:
+    """The protocol's ITT bolus in U/kg (parameter ``itt_insulin_dose``: 0.1 U/kg in
+    NCT01142050, after Akinmokun et al., Diabet Med 1992;9:432); None if it is not in U/kg."""
+    parameter = current_protocol().parameters.get("itt_insulin_dose")
+    return parameter.value if parameter is not None and parameter.unit == "U/kg" else None
+
+
+def _store_screening(
+    session: Session, actor: Actor, participant_id: int, entry: ScreeningEntry, *, visit: bool
+) -> ScreeningView:
+    """Store `entry`'s values at the screening visit, then screen (see `save_screening`)."""
+    participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
+    pid = participant.id
+    if visit and live_visit(session, pid, SCREENING_CODE) is None:
+        with entry_part("visit"):
+            record_visit(session, actor, pid, code=SCREENING_CODE, visit_date=entry.screened_on)
+    for i, raw in enumerate(entry.measurements):
+        with entry_part(f"measurements[{i}]"):
+            record_measurement(
+                session,
+                actor,
+                pid,
+                visit_code=SCREENING_CODE,
+                element=raw.element,
+                value=raw.value,
+                unit=raw.unit,
+            )
+    if entry.itt is not None:
+        with entry_part("itt"):
+            record_itt_test(
+                session,
+                actor,
+                pid,
+                visit_code=SCREENING_CODE,
+                samples=[(s.minute, s.glucose) for s in entry.itt.samples],
+                glucose_unit=entry.itt.glucose_unit,
+                insulin_dose_u_per_kg=entry.itt.insulin_dose_u_per_kg,
+            )
+    with entry_part("screening", address=False):
+        return screen_participant(
+            session, actor, pid, screened_on=entry.screened_on, findings=dict(entry.findings)
+        )
+
+
+@service
+def save_screening(
+    session: Session,
+    actor: Actor,
+    participant_id: int,
+    entry: ScreeningEntry,
+    *,
+    record_visit: bool = False,
+) -> ScreeningView:
+    """Store a screening's measurements and ITT at the screening visit (SCR), then screen with
+    its findings (`screen_participant`): all or nothing, in one transaction.
+
+    The visit must already be recorded, unless `record_visit` asks to record it on the
+    screening date when it is not. Consent must be on record. A value refused in one part is
+    an `EntryProblem` naming its path in the entry (``measurements[1].fasting_glucose``,
+    ``itt.samples``); other refusals keep their own field and carry ``context["part"]``.
+    """
+    return _store_screening(session, actor, participant_id, entry, visit=record_visit)
+
+
+@service
+def register_and_screen(
+    session: Session, actor: Actor, entry: CandidateScreeningEntry
+) -> ScreeningView:
+    """Register a new candidate on the screening date, record the signed consent (if given),
+    record the screening visit on that date, and save the screening (`save_screening`): all
+    or nothing, in one transaction. Refusals name their part as `save_screening` does, with
+    the parts ``registration`` and ``consent`` besides."""
+    who = entry.registration
+    with entry_part("registration"):
+        participant = register_participant(
+            session,
+            actor,
+            site_code=who.site_code,
+            registered_on=entry.screened_on,
+            full_name=who.full_name,
+            date_of_birth=who.date_of_birth,
+            sex=who.sex,
+            medical_record_number=who.medical_record_number,
+        )
+    if entry.consent is not None:
+        with entry_part("consent"):
+            record_consent(
+                session,
+                actor,
+                participant.id,
+                form_version=entry.consent.form_version,
+                consented_on=entry.consent.consented_on,
+            )
+    return _store_screening(session, actor, participant.id, entry, visit=True)
+
+
 IGNORED_KEYS = frozenset({"id", "candidate_id", "subject_id"})
 
 
@@ -295,6 +510,53 @@ def _check_sourced(session: Session, participant: Participant, raw: Mapping[str,
             raise ValidationProblem(field, f"{given!r} differs from the participant's record")
 
 
+def _shape_problem(name: str, exc: InputShapeError) -> ValidationProblem:
+    first = exc.errors()[0]
+    return ValidationProblem(name, f"{first['input']!r}: {first['msg']}")
+
+
+def _itt_from_record(name: str, value: Any, unit: str | None) -> IttEntry:
+    try:
+        samples = coerce(current_catalogue()[name], value, unit)
+    except InputError as exc:
+        raise ValidationProblem(name, exc.reason) from None
+    pairs = zip(samples.times, samples.values.magnitude, strict=True)
+    return IttEntry(
+        glucose_unit=str(unit),
+        samples=[IttSampleEntry(minute=m, glucose=float(g)) for m, g in pairs],
+    )
+
+
+def entry_from_record(record: Mapping[str, Any], screened_on: date) -> ScreeningEntry:
+    """A `ScreeningEntry` from a row shaped like ``trialdesk screen`` input (see
+    `record_screening_data`); a refused column is named in the `ValidationProblem`."""
+    catalogue = current_catalogue()
+    measurements: list[MeasurementEntry] = []
+    itt: IttEntry | None = None
+    findings: dict[str, Any] = {}
+    for name, value in record.items():
+        if name in IGNORED_KEYS or name in SOURCED or name.endswith("_unit") or _blank(value):
+            continue
+        if name not in catalogue:
+            raise ValidationProblem(name, "unknown data element")
+        kind = catalogue[name].kind
+        unit = record.get(f"{name}_unit") or None
+        if kind is ElementKind.SERIES:
+            if itt is not None:
+                raise ValidationProblem(name, "a screening record holds one ITT series")
+            itt = _itt_from_record(name, value, unit)
+        elif kind in (ElementKind.QUANTITY, ElementKind.CATEGORY):
+            try:
+                measurements.append(MeasurementEntry(element=name, value=value, unit=unit))
+            except InputShapeError as exc:
+                raise _shape_problem(name, exc) from None
+        else:
+            findings[name] = value
+    return ScreeningEntry(
+        screened_on=screened_on, findings=findings, measurements=measurements, itt=itt
+    )
+
+
 @service
 def record_screening_data(
     session: Session,
@@ -304,56 +566,21 @@ def record_screening_data(
     record: Mapping[str, Any],
     screened_on: date,
 ) -> ScreeningView:
-    """Store a whole screening record and evaluate it, in one transaction.
+    """Store a whole screening record and evaluate it, in one transaction (`save_screening`).
 
     `record` is shaped like a row of ``trialdesk screen`` input (element names, ``<name>_unit``
     columns, ITT samples as ``"0:9.9; 3:9.7"`` or pairs): quantities and lab categories become
     measurements of the screening visit (recorded on `screened_on` if not yet), the ITT series an
-    ITT test, yes/no answers the screening findings. ``sex`` and ``date_of_birth`` must agree
-    with the participant's record; consent must already be recorded.
+    ITT test (no insulin dose: the input has no column for it), yes/no answers the screening
+    findings. ``sex`` and ``date_of_birth`` must agree with the participant's record; consent
+    must already be recorded. A refusal names the record's column, not a path in the entry.
     """
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
-    catalogue = current_catalogue()
     _check_sourced(session, participant, record)
-    from trialdesk.services.itt import record_itt_test
-    from trialdesk.services.measurements import record_measurement
-    from trialdesk.services.visits import record_visit
-
     if live_visit(session, participant.id, SCREENING_CODE) is None:
         record_visit(session, actor, participant.id, code=SCREENING_CODE, visit_date=screened_on)
-    findings: dict[str, Any] = {}
-    for name, value in record.items():
-        if name in IGNORED_KEYS or name in SOURCED or name.endswith("_unit") or _blank(value):
-            continue
-        if name not in catalogue:
-            raise ValidationProblem(name, "unknown data element")
-        element = catalogue[name]
-        unit = record.get(f"{name}_unit") or None
-        if element.kind is ElementKind.SERIES:
-            try:
-                samples = coerce(element, value, unit)
-            except InputError as exc:
-                raise ValidationProblem(name, exc.reason) from None
-            record_itt_test(
-                session,
-                actor,
-                participant.id,
-                visit_code=SCREENING_CODE,
-                samples=list(zip(samples.times, samples.values.magnitude, strict=True)),
-                glucose_unit=str(unit),
-            )
-        elif element.kind in (ElementKind.QUANTITY, ElementKind.CATEGORY):
-            record_measurement(
-                session,
-                actor,
-                participant.id,
-                visit_code=SCREENING_CODE,
-                element=name,
-                value=value,
-                unit=unit,
-            )
-        else:
-            findings[name] = value
-    return screen_participant(
-        session, actor, participant.id, screened_on=screened_on, findings=findings
-    )
+    entry = entry_from_record(record, screened_on)
+    try:
+        return _store_screening(session, actor, participant.id, entry, visit=False)
+    except EntryProblem as exc:
+        raise exc.refusal from None

@@ -1,36 +1,35 @@
-"""Saving a screening form: one transaction made of the services' own use cases.
-
-Register the candidate → record the signed consent → record the screening visit → record each
-measurement and the ITT as entered (value and unit) → screen (the services rebuild the record from
-what was stored and evaluate it, as `screen_participant` documents). The steps run inside one
-`@service` call, so they join one transaction: if any step is refused nothing is kept, and the
-refusal comes back naming the form field it concerns.
+"""Saving a screening form: the form read into the services' `CandidateScreeningEntry`, saved by
+their `register_and_screen` use case (registration, consent, screening visit, measurements and
+ITT as entered, then the screening, all or nothing), and a refusal brought back next to the form
+field it concerns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
 from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from trialdesk.catalogue import ElementKind
-from trialdesk.services import (
-    record_consent,
-    record_itt_test,
-    record_measurement,
-    record_visit,
-    register_participant,
-    screen_participant,
-)
 from trialdesk.services.actor import Actor
-from trialdesk.services.study import current_catalogue, current_protocol
-from trialdesk.services.uow import service
-from trialdesk.services.visits import SCREENING_CODE
-from trialdesk.web.entry import on_field
-from trialdesk.web.screening_form import CONSENT_ELEMENT
+from trialdesk.services.errors import ServiceError
+from trialdesk.services.screening import (
+    FINDING_KINDS,
+    SOURCED,
+    CandidateRegistration,
+    CandidateScreeningEntry,
+    ConsentEntry,
+    EntryProblem,
+    IttEntry,
+    IttSampleEntry,
+    MeasurementEntry,
+    protocol_itt_dose,
+    register_and_screen,
+)
+from trialdesk.services.study import current_catalogue
+from trialdesk.web.entry import FormRefusal, on_field
 
 # Where a service's field name lands on the screening form.
 _FIELD_MAP = {
@@ -47,96 +46,79 @@ _FIELD_MAP = {
     "consent": "consent_form_version",  # no consent on record: the consent fields are empty
 }
 
-
-def _on_field(default: str) -> AbstractContextManager[None]:
-    return on_field(default, _FIELD_MAP)
+# The form field a refusal without a field of its own belongs to, by part of the entry (a
+# measurement's is its element's field).
+_PART_FIELD = {
+    "registration": "full_name",
+    "consent": "consent_date",
+    "visit": "screening_date",
+    "itt": "itt_glucose",
+    "screening": "screening_date",
+}
 
 
 def _date(form: Mapping[str, Any], name: str) -> date:
     return date.fromisoformat(str(form[name]).strip())
 
 
+def _consent(form: Mapping[str, Any]) -> ConsentEntry | None:
+    if not (form.get("consent_form_version") or form.get("consent_date")):
+        return None
+    if not str(form.get("consent_date") or "").strip():
+        raise FormRefusal("consent_date", "is required (YYYY-MM-DD) with the consent form version")
+    return ConsentEntry(
+        form_version=str(form.get("consent_form_version") or ""),
+        consented_on=_date(form, "consent_date"),
+    )
+
+
 def _findings(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Yes/no, category and date answers other than those with their own records."""
     catalogue = current_catalogue()
-    sourced = {CONSENT_ELEMENT, "date_of_birth", "sex", "screening_date"}
     return {
         name: value
         for name, value in raw.items()
-        if name in catalogue
-        and name not in sourced
-        and catalogue[name].kind in (ElementKind.BOOLEAN, ElementKind.CATEGORY, ElementKind.DATE)
+        if name in catalogue and name not in SOURCED and catalogue[name].kind in FINDING_KINDS
     }
 
 
-@service
-def _screen_new_candidate(
-    session: Session, actor: Actor, form: Mapping[str, Any], raw: Mapping[str, Any]
-) -> int:
+def _measurements(raw: Mapping[str, Any]) -> list[MeasurementEntry]:
     catalogue = current_catalogue()
-    screened_on = _date(form, "screening_date")
-    with _on_field("full_name"):
-        participant = register_participant(
-            session,
-            actor,
+    return [
+        MeasurementEntry(element=name, value=value, unit=raw.get(f"{name}_unit"))
+        for name, value in raw.items()
+        if name in catalogue and catalogue[name].kind is ElementKind.QUANTITY
+    ]
+
+
+def _itt(raw: Mapping[str, Any]) -> IttEntry | None:
+    """The ITT samples typed, given with the protocol's bolus (the form has no dose field)."""
+    samples = raw.get("itt_glucose")
+    if not samples:
+        return None
+    return IttEntry(
+        glucose_unit=str(raw.get("itt_glucose_unit") or ""),
+        samples=[IttSampleEntry(minute=float(m), glucose=v) for m, v in samples.items()],
+        insulin_dose_u_per_kg=protocol_itt_dose(),
+    )
+
+
+def screening_entry(form: Mapping[str, Any], raw: Mapping[str, Any]) -> CandidateScreeningEntry:
+    """The services' entry from the submitted form and the raw record read from it."""
+    return CandidateScreeningEntry(
+        screened_on=_date(form, "screening_date"),
+        registration=CandidateRegistration(
             site_code=str(form["site_code"]),
-            registered_on=screened_on,
             full_name=str(form["full_name"]),
             date_of_birth=_date(form, "date_of_birth"),
             sex=str(raw["sex"]) if raw.get("sex") else None,
             medical_record_number=str(form.get("medical_record_number") or "").strip() or None,
-        )
-    pid = participant.id
-    if form.get("consent_form_version") or form.get("consent_date"):
-        with _on_field("consent_date"):
-            record_consent(
-                session,
-                actor,
-                pid,
-                form_version=str(form.get("consent_form_version") or ""),
-                consented_on=_date(form, "consent_date"),
-            )
-    with _on_field("screening_date"):
-        record_visit(session, actor, pid, code=SCREENING_CODE, visit_date=screened_on)
-    for name, value in raw.items():
-        if name not in catalogue or catalogue[name].kind is not ElementKind.QUANTITY:
-            continue
-        with _on_field(name):
-            record_measurement(
-                session,
-                actor,
-                pid,
-                visit_code=SCREENING_CODE,
-                element=name,
-                value=value,
-                unit=raw.get(f"{name}_unit"),
-            )
-    _record_itt(session, actor, pid, raw)
-    with _on_field("screening_date"):
-        screen_participant(session, actor, pid, screened_on=screened_on, findings=_findings(raw))
-    return pid
-
-
-def _record_itt(session: Session, actor: Actor, pid: int, raw: Mapping[str, Any]) -> None:
-    samples = raw.get("itt_glucose")
-    if not samples:
-        return
-    with _on_field("itt_glucose"):
-        record_itt_test(
-            session,
-            actor,
-            pid,
-            visit_code=SCREENING_CODE,
-            samples={float(m): v for m, v in samples.items()},
-            glucose_unit=str(raw.get("itt_glucose_unit") or ""),
-            insulin_dose_u_per_kg=_itt_dose(),
-        )
-
-
-def _itt_dose() -> float | None:
-    """The protocol's ITT bolus (parameter ``itt_insulin_dose``, 0.1 U/kg in NCT01142050)."""
-    parameter = current_protocol().parameters.get("itt_insulin_dose")
-    return parameter.value if parameter is not None and parameter.unit == "U/kg" else None
+        ),
+        consent=_consent(form),
+        findings=_findings(raw),
+        measurements=_measurements(raw),
+        itt=_itt(raw),
+    )
 
 
 def save_screening_form(
@@ -144,4 +126,15 @@ def save_screening_form(
 ) -> int:
     """Save the form; returns the new participant's id. The services evaluate the criteria again
     from what they stored, so the saved verdict never rests on the browser's live one."""
-    return _screen_new_candidate(session, actor, form, raw)
+    entry = screening_entry(form, raw)
+    try:
+        return register_and_screen(session, actor, entry).participant_id
+    except ServiceError as exc:
+        part = exc.context.get("part")
+        if part is None:  # about no part of the form (e.g. a write conflicting at commit)
+            raise
+        defaults = {f"measurements[{i}]": m.element for i, m in enumerate(entry.measurements)}
+        refusal = exc.refusal if isinstance(exc, EntryProblem) else exc
+        # Raised again inside on_field, the part's own refusal comes out as a FormRefusal.
+        with on_field(defaults.get(part) or _PART_FIELD[part], _FIELD_MAP):
+            raise refusal from None

@@ -3,31 +3,21 @@ and keep the eligibility result snapshot with the values it used."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
-from typing import Any, TypeVar
 
 from fastapi import APIRouter, Response, status
 from pydantic import Field
-from sqlalchemy.orm import Session
 
 from trialdesk.api.deps import ActorDep, SessionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routers._records import add_record_routes
 from trialdesk.api.schemas import Body
-from trialdesk.services.actor import Actor
-from trialdesk.services.errors import ValidationProblem
-from trialdesk.services.itt import record_itt_test
-from trialdesk.services.measurements import record_measurement
-from trialdesk.services.screening import list_screenings, screen_participant
-from trialdesk.services.uow import service
+from trialdesk.services.screening import ScreeningEntry, list_screenings, save_screening
 from trialdesk.services.views import Page, ScreeningView
-from trialdesk.services.visits import SCREENING_CODE
 
 router = APIRouter(tags=["screening"])
 
-R = TypeVar("R")
 FindingValue = bool | int | float | str | None
 
 
@@ -64,51 +54,9 @@ class ScreeningCreate(Body):
     )
     itt: IttIn | None = Field(None, description="Optional ITT of the screening visit")
 
-
-def _field_prefixed(prefix: str, call: Callable[[], R]) -> R:
-    """Run `call`; a refused value names where it sits in this request's body."""
-    try:
-        return call()
-    except ValidationProblem as exc:
-        raise ValidationProblem(f"{prefix}.{exc.field}", exc.reason, rule=exc.rule) from None
-
-
-@service
-def _screen_with_values(
-    session: Session, actor: Actor, participant_id: int, body: ScreeningCreate
-) -> ScreeningView:
-    # One transaction: the nested services join it, so a refused value saves nothing.
-    for i, raw in enumerate(body.measurements):
-        _field_prefixed(
-            f"measurements[{i}]",
-            lambda raw=raw: record_measurement(  # type: ignore[misc]
-                session,
-                actor,
-                participant_id,
-                visit_code=SCREENING_CODE,
-                element=raw.element,
-                value=raw.value,
-                unit=raw.unit,
-            ),
-        )
-    if body.itt is not None:
-        itt = body.itt
-        _field_prefixed(
-            "itt",
-            lambda: record_itt_test(
-                session,
-                actor,
-                participant_id,
-                visit_code=SCREENING_CODE,
-                samples=[(s.minute, s.glucose) for s in itt.samples],
-                glucose_unit=itt.glucose_unit,
-                insulin_dose_u_per_kg=itt.insulin_dose_u_per_kg,
-            ),
-        )
-    findings: dict[str, Any] = dict(body.findings)
-    return screen_participant(
-        session, actor, participant_id, screened_on=body.screened_on, findings=findings
-    )
+    def entry(self) -> ScreeningEntry:
+        """The services' screening entry (the field names are the same)."""
+        return ScreeningEntry.model_validate(self.model_dump())
 
 
 @router.get(
@@ -143,7 +91,7 @@ def post_screening(
     """The evaluation uses consent, date of birth, sex, the screening visit's measurements and
     ITT (recorded before, or given here in `measurements`/`itt`) and `findings`. An ineligible
     result marks the participant a screen failure; a later screening may supersede it."""
-    view = _screen_with_values(session, actor, participant_id, body)
+    view = save_screening(session, actor, participant_id, body.entry())
     set_etag(response, view.version)
     return view
 
