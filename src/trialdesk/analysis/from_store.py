@@ -18,14 +18,21 @@ in the audit trail and out of the analysis. Conventions, shared with the simulat
   record of that visit, the sum of the WHO DDDs of the oral drugs recorded at that visit (0 when
   none) and the weight measured at that visit.
 - ``adverse_events``: ``ae_id`` is ``AE<database id>``; seriousness as ICH E2A criterion codes.
+
+`StoreSnapshot` is the one reader of the clinical tables: the exports
+(`trialdesk.export.from_store`) build their SDTM/FHIR sources from the same snapshot with
+`frames_from_snapshot` and take the few raw values they need (end-reason codes, consents,
+transplantation details, categorical results) from its rows instead of reading the tables again.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any, TypeVar
+from typing import Protocol as Structural
 
 import pandas as pd
 from sqlalchemy import select
@@ -37,8 +44,10 @@ from trialdesk.catalogue import ElementKind
 from trialdesk.derive import compute_age
 from trialdesk.protocol import Protocol, builtin_protocol, catalogue_for
 from trialdesk.store import make_engine, make_session_factory
+from trialdesk.store.base import ClinicalRecord
 from trialdesk.store.models import (
     AdverseEvent,
+    Consent,
     Enrollment,
     InsulinDose,
     IttTest,
@@ -50,8 +59,6 @@ from trialdesk.store.models import (
     Transplantation,
     Visit,
 )
-
-T = TypeVar("T")
 
 _STATUS = {
     "enrolled": "ongoing",
@@ -73,7 +80,7 @@ END_REASONS = {
 }
 
 #: AdverseEvent boolean columns -> ICH E2A criterion codes (`trialdesk.analysis.adae`).
-_SERIOUSNESS = (
+SERIOUSNESS = (
     ("results_in_death", "death"),
     ("life_threatening", "life_threatening"),
     ("hospitalisation", "hospitalisation"),
@@ -83,25 +90,35 @@ _SERIOUSNESS = (
 )
 
 
-def _live(session: Session, model: type[T]) -> list[T]:
-    query = select(model).where(model.voided.is_(False))  # type: ignore[attr-defined]
-    return list(session.scalars(query))
+class _ParticipantRow(Structural):
+    @property
+    def participant_id(self) -> int: ...
 
 
-def _by_participant(rows: Iterable[Any]) -> dict[int, list[Any]]:
-    grouped: dict[int, list[Any]] = defaultdict(list)
+R = TypeVar("R", bound=ClinicalRecord)
+P = TypeVar("P", bound=_ParticipantRow)
+
+
+def _live(session: Session, model: type[R]) -> list[R]:
+    return list(session.scalars(select(model).where(model.voided.is_(False))))
+
+
+def _by_participant(rows: Iterable[P]) -> dict[int, list[P]]:
+    grouped: dict[int, list[P]] = defaultdict(list)
     for row in rows:
         grouped[row.participant_id].append(row)
-    return grouped
+    return dict(grouped)
 
 
-class _Snapshot:
-    """Every live row the frames need, read once."""
+class StoreSnapshot:
+    """Every live (not voided) clinical row, read once; per-participant rows are keyed by the
+    participant's database id, participants are in study id order."""
 
     def __init__(self, session: Session) -> None:
         self.participants = sorted(_live(session, Participant), key=lambda p: p.study_id)
         self.identities = {i.participant_id: i for i in _live(session, ParticipantIdentity)}
         self.visits = {v.id: v for v in _live(session, Visit)}
+        self.consents = _by_participant(_live(session, Consent))
         self.screenings = _by_participant(_live(session, Screening))
         self.enrollments = _by_participant(_live(session, Enrollment))
         self.transplants = _by_participant(_live(session, Transplantation))
@@ -112,13 +129,22 @@ class _Snapshot:
         self.aes = _by_participant(_live(session, AdverseEvent))
 
     def visit(self, visit_id: int | None) -> Visit | None:
+        """The live visit `visit_id` (None when there is none or it was voided)."""
         return self.visits.get(visit_id) if visit_id is not None else None
+
+    def visit_code(self, visit_id: int | None) -> str | None:
+        visit = self.visit(visit_id)
+        return visit.code if visit else None
+
+    def enrolled(self) -> list[Participant]:
+        """Participants with a live enrolment: the rows of the ``subjects`` frame."""
+        return [p for p in self.participants if self.enrollments.get(p.id)]
 
 
 class _Days:
     """Days from a participant's baseline visit (nominal schedule day as a fallback)."""
 
-    def __init__(self, protocol: Protocol, snap: _Snapshot) -> None:
+    def __init__(self, protocol: Protocol, snap: StoreSnapshot) -> None:
         self.nominal = {v.code: v.day for v in protocol.schedule}
         baseline = max((v for v in protocol.schedule if v.day <= 0), key=lambda v: v.day)
         self.baseline_dates = {
@@ -135,7 +161,7 @@ class _Days:
         return self.nominal.get(visit_code, 0)
 
 
-def _screening_rows(snap: _Snapshot) -> list[dict[str, Any]]:
+def _screening_rows(snap: StoreSnapshot) -> list[dict[str, Any]]:
     rows = []
     for p in snap.participants:
         enrolled = bool(snap.enrollments.get(p.id))
@@ -153,17 +179,17 @@ def _screening_rows(snap: _Snapshot) -> list[dict[str, Any]]:
     return rows
 
 
-def _height(snap: _Snapshot, participant_id: int, by: date) -> float | None:
+def _height(snap: StoreSnapshot, participant_id: int, by: date) -> float | None:
     heights = sorted(
         (m for m in snap.measurements.get(participant_id, []) if m.element == "height"),
         key=lambda m: m.collected_on,
     )
-    before = [m for m in heights if m.collected_on <= by and m.value is not None]
-    chosen = before or [m for m in heights if m.value is not None]
-    return float(chosen[-1].value) if chosen else None
+    known = [(m.collected_on, m.value) for m in heights if m.value is not None]
+    chosen = [value for on, value in known if on <= by] or [value for _, value in known]
+    return float(chosen[-1]) if chosen else None
 
 
-def _subject_row(snap: _Snapshot, p: Participant) -> dict[str, Any]:
+def _subject_row(snap: StoreSnapshot, p: Participant) -> dict[str, Any]:
     enrolment = min(snap.enrollments[p.id], key=lambda e: e.enrolled_on)
     transplant = min(snap.transplants.get(p.id, []), key=lambda t: t.performed_on, default=None)
     identity = snap.identities.get(p.id)
@@ -192,7 +218,7 @@ def _subject_row(snap: _Snapshot, p: Participant) -> dict[str, Any]:
 
 
 def _measurement_rows(
-    snap: _Snapshot, p: Participant, protocol: Protocol, days: _Days
+    snap: StoreSnapshot, p: Participant, protocol: Protocol, days: _Days
 ) -> list[dict[str, Any]]:
     catalogue = catalogue_for(protocol)
     rows = []
@@ -219,7 +245,7 @@ def _measurement_rows(
     return rows
 
 
-def _itt_rows(snap: _Snapshot, p: Participant) -> list[dict[str, Any]]:
+def _itt_rows(snap: StoreSnapshot, p: Participant) -> list[dict[str, Any]]:
     rows = []
     for test in snap.itt.get(p.id, []):
         visit = snap.visit(test.visit_id)
@@ -239,11 +265,11 @@ def _itt_rows(snap: _Snapshot, p: Participant) -> list[dict[str, Any]]:
     return rows
 
 
-def _dosing_rows(snap: _Snapshot, p: Participant, days: _Days) -> list[dict[str, Any]]:
+def _dosing_rows(snap: StoreSnapshot, p: Participant, days: _Days) -> list[dict[str, Any]]:
     ogld: dict[int, float] = defaultdict(float)
-    for dose in snap.ogld.get(p.id, []):
-        if dose.visit_id is not None:
-            ogld[dose.visit_id] += float(dose.ddd)
+    for oral in snap.ogld.get(p.id, []):
+        if oral.visit_id is not None:
+            ogld[oral.visit_id] += float(oral.ddd)
     weights = {
         m.visit_id: float(m.value)
         for m in sorted(snap.measurements.get(p.id, []), key=lambda m: m.collected_on)
@@ -273,7 +299,7 @@ def _dosing_rows(snap: _Snapshot, p: Participant, days: _Days) -> list[dict[str,
     return rows
 
 
-def _ae_rows(snap: _Snapshot, p: Participant) -> list[dict[str, Any]]:
+def _ae_rows(snap: StoreSnapshot, p: Participant) -> list[dict[str, Any]]:
     return [
         {
             "usubjid": p.study_id,
@@ -283,7 +309,7 @@ def _ae_rows(snap: _Snapshot, p: Participant) -> list[dict[str, Any]]:
             "resolved": ae.resolution_date,
             "grade": ae.grade,
             "serious": bool(ae.serious),
-            "seriousness": [code for column, code in _SERIOUSNESS if getattr(ae, column)],
+            "seriousness": [code for column, code in SERIOUSNESS if getattr(ae, column)],
             "related": ae.relatedness.value,
             "outcome": ae.outcome.value,
             "action": ae.action_taken.value,
@@ -299,15 +325,12 @@ def _frame(name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def source_frames(session: Session, protocol: Protocol) -> SourceFrames:
-    """The six source frames of the study in `session`'s database, validated."""
-    snap = _Snapshot(session)
+def frames_from_snapshot(snap: StoreSnapshot, protocol: Protocol) -> SourceFrames:
+    """The six source frames of the rows in `snap`, validated."""
     days = _Days(protocol, snap)
     parts: dict[str, list[dict[str, Any]]] = {name: [] for name in FRAME_COLUMNS}
     parts["screening"] = _screening_rows(snap)
-    for p in snap.participants:
-        if not snap.enrollments.get(p.id):
-            continue
+    for p in snap.enrolled():
         parts["subjects"].append(_subject_row(snap, p))
         parts["measurements"] += _measurement_rows(snap, p, protocol, days)
         parts["itt"] += _itt_rows(snap, p)
@@ -316,12 +339,25 @@ def source_frames(session: Session, protocol: Protocol) -> SourceFrames:
     return SourceFrames(**{name: _frame(name, rows) for name, rows in parts.items()})
 
 
-def load_source_frames(url: str | None = None, protocol: Protocol | None = None) -> SourceFrames:
-    """Open the study database at `url` (default: ``TRIALDESK_DATABASE_URL`` or the embedded
-    SQLite file) and read its source frames for `protocol` (default: the built-in one)."""
+def source_frames(session: Session, protocol: Protocol) -> SourceFrames:
+    """The six source frames of the study in `session`'s database, validated."""
+    return frames_from_snapshot(StoreSnapshot(session), protocol)
+
+
+@contextmanager
+def study_session(url: str | None = None) -> Iterator[Session]:
+    """A session on the study database at `url` (default: ``TRIALDESK_DATABASE_URL`` or the
+    embedded SQLite file); the engine is disposed afterwards, so no file stays open."""
     engine = make_engine(url)
     try:
         with make_session_factory(engine)() as session:
-            return source_frames(session, protocol or builtin_protocol())
+            yield session
     finally:
         engine.dispose()
+
+
+def load_source_frames(url: str | None = None, protocol: Protocol | None = None) -> SourceFrames:
+    """Open the study database at `url` (default: ``TRIALDESK_DATABASE_URL`` or the embedded
+    SQLite file) and read its source frames for `protocol` (default: the built-in one)."""
+    with study_session(url) as session:
+        return source_frames(session, protocol or builtin_protocol())

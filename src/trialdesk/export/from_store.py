@@ -1,286 +1,156 @@
 """Reading the study database for exports: SDTM/FHIR sources and CRF-shaped clinical data.
 
-Read-only; voided records are left out (they remain in the audit trail). Values are the stored
-canonical values; measurements keep the value and unit as entered for SDTM --ORRES/--ORRESU.
+Read-only; voided records are left out (they remain in the audit trail). The database is read
+once, by `trialdesk.analysis.from_store.StoreSnapshot`: the SDTM/FHIR sources are the analysis
+source frames built from that snapshot (`frames_from_snapshot`: the same subjects, visits,
+canonical values and value/unit as entered for --ORRES/--ORRESU) plus the rows only the exports
+need (informed consents, transplantation details, categorical results), and the CRF records are
+placed from the same snapshot. Two subject values differ from the analysis frames on purpose:
+
+- ``end_reason`` is the stored StudyEndReason code (``lost_to_follow_up``), which the DS builder
+  maps to CDISC NCOMPLT; the analysis frames carry the table label ("Lost to follow-up").
+- ``age`` is DM AGE: completed years at RFSTDTC (the transplantation date), or at RFICDTC (first
+  informed consent) for a subject never treated — SDTMIG v3.4 DM: AGE "may be derived from
+  RFSTDTC and BRTHDTC". Without either date it stays the age at the last screening, as the
+  analysis frames have it (baseline age).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trialdesk.analysis.sources import SourceFrames
+from trialdesk.analysis.from_store import (
+    SERIOUSNESS,
+    StoreSnapshot,
+    frames_from_snapshot,
+    study_session,
+)
 from trialdesk.catalogue import ElementKind
 from trialdesk.derive import compute_age
 from trialdesk.export.crf import StudyDesign, design_from_protocol
 from trialdesk.export.records import AuditEntry as ExportAudit
 from trialdesk.export.records import ClinicalData, FormRecord
-from trialdesk.export.sdtm.sources import SdtmSources
+from trialdesk.export.sdtm.sources import (
+    CATEGORICAL_COLUMNS,
+    CONSENT_COLUMNS,
+    TRANSPLANT_COLUMNS,
+    SdtmSources,
+    records_of,
+)
 from trialdesk.export.values import Value, parse_value
 from trialdesk.protocol import Protocol, catalogue_for
-from trialdesk.store import make_engine, make_session_factory
-from trialdesk.store.models import (
-    AdverseEvent,
-    Consent,
-    Enrollment,
-    InsulinDose,
-    IttTest,
-    Measurement,
-    OgldDose,
-    Participant,
-    ParticipantIdentity,
-    Screening,
-    Transplantation,
-    User,
-    Visit,
-)
 from trialdesk.store.models import AuditEntry as StoreAudit
-
-T = TypeVar("T")
-_STATUS = {
-    "enrolled": "ongoing",
-    "completed": "completed",
-    "withdrawn": "withdrawn",
-    "died": "died",
-    "lost_to_follow_up": "withdrawn",
-}
-_SERIOUS = (
-    ("results_in_death", "death"),
-    ("life_threatening", "life_threatening"),
-    ("hospitalisation", "hospitalisation"),
-    ("disability", "disability"),
-    ("congenital_anomaly", "congenital_anomaly"),
-    ("important_medical_event", "important_medical_event"),
-)
-
-
-def _live(session: Session, model: type[T]) -> list[T]:
-    return list(session.scalars(select(model).where(model.voided.is_(False))))  # type: ignore[attr-defined]
-
-
-class _Snapshot:
-    """Every live clinical row, grouped by participant id."""
-
-    def __init__(self, session: Session) -> None:
-        self.participants = {p.id: p for p in _live(session, Participant)}
-        self.identities = {i.participant_id: i for i in _live(session, ParticipantIdentity)}
-        self.visits = {v.id: v for v in _live(session, Visit)}
-        self.by: dict[str, dict[int, list[Any]]] = {}
-        for name, model in (
-            ("consents", Consent),
-            ("screenings", Screening),
-            ("enrollments", Enrollment),
-            ("measurements", Measurement),
-            ("itt", IttTest),
-            ("insulin", InsulinDose),
-            ("ogld", OgldDose),
-            ("transplants", Transplantation),
-            ("aes", AdverseEvent),
-        ):
-            grouped: dict[int, list[Any]] = defaultdict(list)
-            for row in _live(session, model):
-                grouped[row.participant_id].append(row)  # type: ignore[attr-defined]
-            self.by[name] = grouped
-
-    def rows(self, name: str, participant_id: int) -> list[Any]:
-        return self.by[name].get(participant_id, [])
-
-    def visit_code(self, visit_id: int | None) -> str | None:
-        visit = self.visits.get(visit_id) if visit_id is not None else None
-        return visit.code if visit else None
-
-
-@contextmanager
-def _open(url: str) -> Iterator[Session]:
-    """A session on `url`; the engine is disposed afterwards (no file stays open)."""
-    engine = make_engine(url)
-    try:
-        with make_session_factory(engine)() as session:
-            yield session
-    finally:
-        engine.dispose()
-
+from trialdesk.store.models import Participant, User
 
 # --- SDTM / FHIR sources --------------------------------------------------------------------
 
 
 def sdtm_sources_from_database(protocol: Protocol, url: str) -> SdtmSources:
-    with _open(url) as session:
+    with study_session(url) as session:
         return sdtm_sources(session, protocol)
 
 
 def sdtm_sources(session: Session, protocol: Protocol) -> SdtmSources:
-    snap = _Snapshot(session)
-    days = {v.code: v.day for v in protocol.schedule}
-    screening, subjects, measurements, itt, dosing, aes = [], [], [], [], [], []
-    consents, transplants, categorical = [], [], []
-    catalogue = catalogue_for(protocol)
-    for pid, p in sorted(snap.participants.items()):
-        enrolment = min(snap.rows("enrollments", pid), key=lambda e: e.enrolled_on, default=None)
-        for s in snap.rows("screenings", pid):
-            failed = list((s.result or {}).get("failed", []))
-            screening.append(
-                [
-                    p.study_id,
-                    s.screened_on,
-                    s.status.value,
-                    failed,
-                    enrolment is not None,
-                    p.study_id if enrolment else None,
-                ]
-            )
-        consents += [[p.study_id, c.consented_on] for c in snap.rows("consents", pid)]
-        if enrolment is None:
-            continue
-        tx = min(snap.rows("transplants", pid), key=lambda t: t.performed_on, default=None)
-        identity = snap.identities.get(pid)
-        birth = identity.date_of_birth if identity else None
-        screened = max((s.screened_on for s in snap.rows("screenings", pid)), default=None)
-        heights = [m.value for m in snap.rows("measurements", pid) if m.element == "height"]
-        subjects.append(
-            [
-                p.study_id,
-                p.site.code,
-                p.sex or "F" if p.sex else p.sex,
-                birth,
-                float(compute_age(birth, screened)) if birth and screened else None,
-                heights[0] if heights else None,
-                enrolment.enrolled_on,
-                tx.performed_on if tx else None,
-                _STATUS.get(p.status.value, "ongoing"),
-                p.ended_on,
-                p.end_reason.value if p.end_reason else None,
-            ]
-        )
-        weights: dict[str, float] = {}
-        for m in snap.rows("measurements", pid):
-            visit = snap.visit_code(m.visit_id) or ""
-            if m.element not in catalogue:
-                continue
-            element = catalogue[m.element]
-            if element.kind is ElementKind.CATEGORY and m.text_value:
-                categorical.append([p.study_id, visit, m.collected_on, m.element, m.text_value])
-            elif (
-                m.value is not None
-                and element is not None
-                and element.kind is ElementKind.QUANTITY
-                and not element.is_derived
-            ):
-                measurements.append(
-                    [
-                        p.study_id,
-                        visit,
-                        days.get(visit, 0),
-                        m.collected_on,
-                        m.element,
-                        m.value,
-                        element.canonical_unit,
-                        m.value_as_entered,
-                        m.unit_as_entered,
-                    ]
-                )
-                if m.element == "weight":
-                    weights[visit] = m.value
-        for test in snap.rows("itt", pid):
-            visit = snap.visit_code(test.visit_id) or ""
-            itt += [
-                [p.study_id, visit, test.performed_on, s.minute, s.glucose_mmol_l]
-                for s in test.samples
-                if not s.voided
-            ]
-        ogld: dict[str, float] = defaultdict(float)
-        for dose in snap.rows("ogld", pid):
-            ogld[snap.visit_code(dose.visit_id) or ""] += dose.ddd
-        for dose in snap.rows("insulin", pid):
-            visit = snap.visit_code(dose.visit_id) or ""
-            dosing.append(
-                [
-                    p.study_id,
-                    visit,
-                    days.get(visit, 0),
-                    dose.start_date,
-                    dose.total_units_per_day,
-                    ogld.get(visit, 0.0),
-                    weights.get(visit),
-                ]
-            )
-        for t in snap.rows("transplants", pid):
-            transplants.append(
-                [
-                    p.study_id,
-                    t.performed_on,
-                    t.product,
-                    t.lot_number,
-                    t.cell_source.value,
-                    t.dose_cells_per_kg,
-                    t.total_cells,
-                    t.route.value,
-                ]
-            )
-        for ae in snap.rows("aes", pid):
-            aes.append(
-                [
-                    p.study_id,
-                    f"AE{ae.id}",
-                    ae.term,
-                    ae.onset_date,
-                    ae.resolution_date,
-                    ae.grade,
-                    ae.serious,
-                    [code for attr, code in _SERIOUS if getattr(ae, attr)],
-                    ae.relatedness.value,
-                    ae.outcome.value,
-                    ae.action_taken.value,
-                ]
-            )
-    frames = SourceFrames(
-        screening=_df(screening, "candidate_id screened_on status failed enrolled usubjid"),
-        subjects=_df(
-            subjects,
-            "usubjid site sex birth_date age height_cm enrolled_on "
-            "transplanted_on status end_on end_reason",
-        ),
-        measurements=_df(
-            measurements,
-            "usubjid visit visit_day date element value unit value_as_entered unit_as_entered",
-        ),
-        itt=_df(itt, "usubjid visit date minute glucose_mmol_l"),
-        dosing=_df(dosing, "usubjid visit visit_day date insulin_u_per_day ogld_ddd weight_kg"),
-        adverse_events=_df(
-            aes,
-            "usubjid ae_id term onset resolved grade serious seriousness related outcome action",
-        ),
-    )
+    """The source frames of the study in `session`'s database with DM's end reasons and ages
+    (module docstring), and the consents, transplantations and categorical results."""
+    snap = StoreSnapshot(session)
+    frames = frames_from_snapshot(snap, protocol)
+    consents = _consent_rows(snap)
+    subjects = _sdtm_subjects(snap, frames.subjects, consents)
     return SdtmSources(
-        frames,
-        _df(consents, "usubjid consented_on"),
-        _df(transplants, "usubjid date product lot cell_source dose_per_kg total_cells route"),
-        _df(categorical, "usubjid visit date element value"),
+        dataclasses.replace(frames, subjects=subjects),
+        _df(consents, CONSENT_COLUMNS),
+        _df(_transplant_rows(snap), TRANSPLANT_COLUMNS),
+        _df(_categorical_rows(snap, protocol), CATEGORICAL_COLUMNS),
     )
 
 
-def _df(rows: list[list[Any]], columns: str) -> pd.DataFrame:
-    names = columns.split()
-    return (
-        pd.DataFrame(rows, columns=names)
-        if rows
-        else pd.DataFrame({c: pd.Series(dtype=object) for c in names})
+def _sdtm_subjects(
+    snap: StoreSnapshot, subjects: pd.DataFrame, consents: list[list[Any]]
+) -> pd.DataFrame:
+    participants = {p.study_id: p for p in snap.participants}
+    first_consent: dict[str, date] = {}
+    for subject, consented_on in consents:
+        first_consent[subject] = min(consented_on, first_consent.get(subject, consented_on))
+    ages, reasons = [], []
+    for row in records_of(subjects):
+        end_reason = participants[row.usubjid].end_reason
+        reasons.append(end_reason.value if end_reason else None)
+        birth = _day(row.birth_date)
+        reference = _day(row.transplanted_on) or first_consent.get(row.usubjid)
+        ages.append(float(compute_age(birth, reference)) if birth and reference else row.age)
+    index = subjects.index
+    return subjects.assign(
+        age=pd.Series(ages, index=index, dtype=object),
+        end_reason=pd.Series(reasons, index=index, dtype=object),
     )
+
+
+def _day(value: Any) -> date | None:
+    """A frame date (Timestamp or NaT) as a date."""
+    return None if pd.isna(value) else pd.Timestamp(value).date()
+
+
+def _consent_rows(snap: StoreSnapshot) -> list[list[Any]]:
+    """Every live informed consent, of enrolled participants or not (RFICDTC, DS milestone)."""
+    return [
+        [p.study_id, c.consented_on]
+        for p in snap.participants
+        for c in sorted(snap.consents.get(p.id, []), key=lambda c: (c.consented_on, c.id))
+    ]
+
+
+def _transplant_rows(snap: StoreSnapshot) -> list[list[Any]]:
+    return [
+        [
+            p.study_id,
+            t.performed_on,
+            t.product,
+            t.lot_number,
+            t.cell_source.value,
+            t.dose_cells_per_kg,
+            t.total_cells,
+            t.route.value,
+        ]
+        for p in snap.enrolled()
+        for t in sorted(snap.transplants.get(p.id, []), key=lambda t: (t.performed_on, t.id))
+    ]
+
+
+def _categorical_rows(snap: StoreSnapshot, protocol: Protocol) -> list[list[Any]]:
+    """Category results (e.g. pregnancy tests) at live visits, as the numeric measurements in
+    the source frames."""
+    catalogue = catalogue_for(protocol)
+    rows = []
+    for p in snap.enrolled():
+        for m in sorted(snap.measurements.get(p.id, []), key=lambda m: (m.collected_on, m.id)):
+            visit = snap.visit_code(m.visit_id)
+            if visit is None or not m.text_value or m.element not in catalogue:
+                continue
+            if catalogue[m.element].kind is ElementKind.CATEGORY:
+                rows.append([p.study_id, visit, m.collected_on, m.element, m.text_value])
+    return rows
+
+
+def _df(rows: list[list[Any]], columns: tuple[str, ...]) -> pd.DataFrame:
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    return pd.DataFrame(rows, columns=list(columns))
 
 
 # --- CRF-shaped clinical data (REDCap records, ODM ClinicalData) ----------------------------
 
 
 def clinical_data_from_database(protocol: Protocol, url: str) -> ClinicalData:
-    with _open(url) as session:
+    with study_session(url) as session:
         return clinical_data(session, protocol)
 
 
@@ -324,19 +194,18 @@ class _Records:
 def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
     """Every consented participant's data on the protocol's CRF (Snapshot, canonical units)."""
     design = design_from_protocol(protocol)
-    snap = _Snapshot(session)
+    snap = StoreSnapshot(session)
     out = _Records(design)
     first = protocol.schedule[0].code
     sites: dict[str, str] = {}
-    for pid, p in sorted(snap.participants.items()):
-        if not snap.rows("consents", pid):
+    for p in snap.participants:
+        if not snap.consents.get(p.id):
             continue  # no consent, no trial data: a candidate's details stay at the site
-        subject = p.study_id
-        sites[subject] = p.site.code
-        _screening_values(out, snap, pid, subject, first, p)
-        _visit_values(out, snap, pid, subject, protocol)
-        _adverse_events(out, snap, pid, subject, protocol)
-    names = {p.site.code: p.site.name for p in snap.participants.values()}
+        sites[p.study_id] = p.site.code
+        _screening_values(out, snap, p, first)
+        _visit_values(out, snap, p, protocol)
+        _adverse_events(out, snap, p, protocol)
+    names = {p.site.code: p.site.name for p in snap.participants}
     provenance = _provenance(session, out, sites)
     history = _history(session, out, sites, provenance)
     return ClinicalData(
@@ -507,10 +376,9 @@ def _provenance(
     return result
 
 
-def _screening_values(
-    out: _Records, snap: _Snapshot, pid: int, subject: str, first: str, p: Participant
-) -> None:
-    consents = sorted(snap.rows("consents", pid), key=lambda c: c.consented_on)
+def _screening_values(out: _Records, snap: StoreSnapshot, p: Participant, first: str) -> None:
+    pid, subject = p.id, p.study_id
+    consents = sorted(snap.consents.get(pid, []), key=lambda c: c.consented_on)
     out.source = ("consents", consents[0].id) if consents else None
     if consents:
         out.put(subject, first, "informed_consent", True)
@@ -523,7 +391,7 @@ def _screening_values(
     if p.sex:
         out.source = ("participants", p.id)
         out.put(subject, first, "sex", p.sex)
-    screenings = sorted(snap.rows("screenings", pid), key=lambda s: s.screened_on)
+    screenings = sorted(snap.screenings.get(pid, []), key=lambda s: s.screened_on)
     if screenings:
         latest = screenings[-1]
         out.source = ("screenings", latest.id)
@@ -544,11 +412,10 @@ def _screening_values(
                     out.put(subject, first, name, value)
 
 
-def _visit_values(
-    out: _Records, snap: _Snapshot, pid: int, subject: str, protocol: Protocol
-) -> None:
+def _visit_values(out: _Records, snap: StoreSnapshot, p: Participant, protocol: Protocol) -> None:
+    pid, subject = p.id, p.study_id
     dates: dict[tuple[str, str], tuple[date, int]] = {}
-    for m in snap.rows("measurements", pid):
+    for m in snap.measurements.get(pid, []):
         out.source = ("measurements", m.id)
         visit = snap.visit_code(m.visit_id)
         value: Value | None = m.text_value if m.text_value else m.value
@@ -572,7 +439,7 @@ def _visit_values(
         if date_item:
             out.source = ("measurements", measurement_id)
             out.put(subject, visit, date_item, day)
-    for test in snap.rows("itt", pid):
+    for test in snap.itt.get(pid, []):
         visit = snap.visit_code(test.visit_id)
         out.source = ("itt_tests", test.id)
         out.put(subject, visit, "itt_date", test.performed_on)
@@ -581,10 +448,10 @@ def _visit_values(
                 out.put(subject, visit, f"itt_glucose_t{sample.minute:g}", sample.glucose_mmol_l)
     ogld: dict[str | None, float] = defaultdict(float)
     ogld_rows: dict[str | None, int] = {}
-    for dose in snap.rows("ogld", pid):
-        ogld[snap.visit_code(dose.visit_id)] += dose.ddd
-        ogld_rows[snap.visit_code(dose.visit_id)] = dose.id
-    for dose in snap.rows("insulin", pid):
+    for oral in snap.ogld.get(pid, []):
+        ogld[snap.visit_code(oral.visit_id)] += oral.ddd
+        ogld_rows[snap.visit_code(oral.visit_id)] = oral.id
+    for dose in snap.insulin.get(pid, []):
         visit = snap.visit_code(dose.visit_id)
         out.source = ("insulin_doses", dose.id)
         out.put(subject, visit, "dosing_date", dose.start_date)
@@ -595,7 +462,7 @@ def _visit_values(
     for visit, ddd in ogld.items():
         out.source = ("ogld_doses", ogld_rows[visit])
         out.put(subject, visit, "ogld_ddd", ddd)
-    for t in snap.rows("transplants", pid):
+    for t in snap.transplants.get(pid, []):
         out.source = ("transplantations", t.id)
         visit = snap.visit_code(t.visit_id) or next(
             v.code for v in protocol.schedule if "transplantation" in v.forms
@@ -611,8 +478,8 @@ def _visit_values(
             ("tx_product", t.product),
             ("tx_lot", t.lot_number),
             ("tx_cell_source", source),
-            ("tx_dose_per_kg", t.dose_cells_per_kg / 1e6),
-            ("tx_total_cells", None if t.total_cells is None else t.total_cells / 1e6),
+            ("tx_dose_per_kg", _cells(t.dose_cells_per_kg)),
+            ("tx_total_cells", _cells(t.total_cells)),
             ("tx_route", route),
             ("tx_operator", t.operator),
         ):
@@ -628,19 +495,8 @@ def _has_item(design: StudyDesign, name: str) -> bool:
     return True
 
 
-_OUTCOME = {
-    "recovered/resolved": "recovered",
-    "recovering/resolving": "recovering",
-    "not recovered/not resolved": "not_recovered",
-    "recovered/resolved with sequelae": "recovered_with_sequelae",
-    "fatal": "fatal",
-    "unknown": "unknown",
-}
-
-
-def _adverse_events(
-    out: _Records, snap: _Snapshot, pid: int, subject: str, protocol: Protocol
-) -> None:
+def _adverse_events(out: _Records, snap: StoreSnapshot, p: Participant, protocol: Protocol) -> None:
+    pid, subject = p.id, p.study_id
     done = sorted(
         (v.visit_date, v.code)
         for v in snap.visits.values()
@@ -648,13 +504,13 @@ def _adverse_events(
     )
     with_log = [v.code for v in protocol.schedule if "adverse_events" in v.forms]
     counter: dict[str, int] = defaultdict(int)
-    for ae in sorted(snap.rows("aes", pid), key=lambda a: (a.onset_date, a.id)):
+    for ae in sorted(snap.aes.get(pid, []), key=lambda a: (a.onset_date, a.id)):
         before = [code for day, code in done if day <= ae.onset_date and code in with_log]
         event = before[-1] if before else with_log[0]
         counter[event] += 1
         instance = counter[event]
         out.source = ("adverse_events", ae.id)
-        seriousness = tuple(code for attr, code in _SERIOUS if getattr(ae, attr))
+        seriousness = tuple(code for attr, code in SERIOUSNESS if getattr(ae, attr))
         for item, value in (
             ("ae_term", ae.term),
             ("ae_onset", ae.onset_date),
@@ -663,7 +519,7 @@ def _adverse_events(
             ("ae_serious", ae.serious),
             ("ae_seriousness", seriousness or None),
             ("ae_related", ae.relatedness.value),
-            ("ae_outcome", _OUTCOME.get(ae.outcome.value, "unknown")),
+            ("ae_outcome", _OUTCOME_CODES.get(ae.outcome.value, "unknown")),
             ("ae_action", ae.action_taken.value.replace(" ", "_")),
         ):
             if value is not None:
