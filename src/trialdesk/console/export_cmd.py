@@ -8,8 +8,9 @@ field and reason; nothing is written unless the file is clean.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.console import Console
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 export_app = typer.Typer(help="Export the study: redcap, odm, sdtm, fhir.", no_args_is_help=True)
 import_app = typer.Typer(help="Import a study from redcap or odm files.", no_args_is_help=True)
+T = TypeVar("T")
 console = Console()
 
 PROTOCOL = typer.Option(None, "--protocol", help="Protocol YAML (default: built-in NCT01142050)")
@@ -82,8 +84,23 @@ def _sources(protocol: Protocol, frames: Path | None, database: str | None) -> S
     if database is not None:
         from trialdesk.export.from_store import sdtm_sources_from_database
 
-        return sdtm_sources_from_database(protocol, database)
+        return _from_database(sdtm_sources_from_database, protocol, database)
     return None
+
+
+def _from_database(reader: Callable[[Protocol, str], T], protocol: Protocol, database: str) -> T:
+    """Read the study database; unreadable or inconsistent data is a clear error."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from trialdesk.store import DatabaseConfigError
+
+    try:
+        return reader(protocol, database)
+    except (SQLAlchemyError, DatabaseConfigError) as exc:
+        first = str(exc).splitlines()[0]
+        raise _fail(f"--database: cannot read the study database ({first})", 2) from None
+    except ValueError as exc:
+        raise _fail(f"--database: {exc}", 1) from None
 
 
 @export_app.command("redcap")
@@ -103,7 +120,7 @@ def export_redcap(
     if database is not None:
         from trialdesk.export.from_store import clinical_data_from_database
 
-        data = clinical_data_from_database(protocol, database)
+        data = _from_database(clinical_data_from_database, protocol, database)
         _notes(data.notes)
         path = out / f"{protocol.id}_Records.csv"
         path.write_text(write_records(design, data.records), encoding="utf-8")
@@ -129,7 +146,7 @@ def export_odm(
     if database is not None:
         from trialdesk.export.from_store import clinical_data_from_database
 
-        data = clinical_data_from_database(protocol, database)
+        data = _from_database(clinical_data_from_database, protocol, database)
         _notes(data.notes)
     try:
         root = odm_document(design, data)
