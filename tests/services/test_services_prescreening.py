@@ -9,7 +9,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from conftest import Clinic
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -183,14 +182,15 @@ def test_bad_rows_name_the_row_and_field(session: Session, actors: dict[str, sv.
         with pytest.raises(sv.ValidationProblem) as problem:
             record(session, who, rows=rows, persons_assessed=None, status_counts=None)
         assert problem.value.field == field, (rows, problem.value.message)
-    for kw, field in [
+    run_problems: list[tuple[dict[str, Any], str]] = [
         ({"lookback_days": 0}, "lookback_days"),
         ({"index_date": "2025-06-30"}, "index_date"),
         ({"source_description": "  "}, "source_description"),
         ({"source_description": "postgresql://omop:s3cret@ehr/cdm"}, "source_description"),
         ({"protocol_id": ""}, "protocol_id"),
         ({"status_counts": {"eligible": 3}}, "status_counts"),
-    ]:
+    ]
+    for kw, field in run_problems:
         with pytest.raises(sv.ValidationProblem) as problem:
             record(session, who, **kw)
         assert problem.value.field == field
@@ -214,7 +214,11 @@ def test_reading_the_log_is_site_scoped_and_needs_identity_access(
         lookback_days=180,
         source_description="Parquet folder /data/pumc",
     )
-    assert [c.ehr_person_key for c in candidates(session, actors["monitor"])] == ["86", "92", "4711"]
+    assert [c.ehr_person_key for c in candidates(session, actors["monitor"])] == [
+        "86",
+        "92",
+        "4711",
+    ]
     assert [c.ehr_person_key for c in candidates(session, actors["coordinator2"])] == ["5"]
     apgh_candidate = candidates(session, actors["investigator"])[0]
     with pytest.raises(sv.NotFound):
@@ -236,9 +240,7 @@ def test_reading_the_log_is_site_scoped_and_needs_identity_access(
     ]
 
 
-def test_candidate_lists_filter_and_paginate(
-    session: Session, actors: dict[str, sv.Actor]
-) -> None:
+def test_candidate_lists_filter_and_paginate(session: Session, actors: dict[str, sv.Actor]) -> None:
     who = actors["coordinator"]
     first = record(session, who)
     second = record(session, who, rows=[row(86, 1), row(7, 2, "candidate")], index_date=INDEX)
@@ -336,7 +338,7 @@ def test_marking_needs_the_current_version_a_valid_date_and_write_access(
 
 
 def test_a_screened_candidate_is_linked_to_the_participant_and_screening(
-    session: Session, actors: dict[str, sv.Actor], clinic: Clinic
+    session: Session, actors: dict[str, sv.Actor], clinic: Any
 ) -> None:
     who = actors["coordinator"]
     record(session, who)
@@ -373,7 +375,7 @@ def test_a_screened_candidate_is_linked_to_the_participant_and_screening(
 
 
 def test_linking_needs_a_screening_the_same_site_and_a_live_candidate(
-    session: Session, actors: dict[str, sv.Actor], clinic: Clinic, seed: DemoSeed
+    session: Session, actors: dict[str, sv.Actor], clinic: Any, seed: DemoSeed
 ) -> None:
     who = actors["coordinator"]
     record(session, who)
@@ -425,7 +427,7 @@ def test_linking_needs_a_screening_the_same_site_and_a_live_candidate(
 
 
 def test_a_run_recorded_in_error_is_voided_with_its_candidates(
-    session: Session, actors: dict[str, sv.Actor], clinic: Clinic
+    session: Session, actors: dict[str, sv.Actor], clinic: Any
 ) -> None:
     who = actors["coordinator"]
     wrong = record(session, who)

@@ -9,12 +9,15 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from trialdesk.console.prescreen_store import LogProblem, LogTarget, log_target, store_run
 from trialdesk.console.protocol_cmd import resolve_protocol
 from trialdesk.prescreen.concepts import ConceptSetError
 from trialdesk.prescreen.mapping import MappingError
@@ -69,6 +72,26 @@ def prescreen_command(
     out: Path | None = typer.Option(None, "--out", help="candidates.csv or .parquet"),
     top: int | None = typer.Option(None, "--top", help="Keep only the N best-ranked persons"),
     protocol_file: Path | None = typer.Option(None, "--protocol", help="Protocol YAML"),
+    into_database: bool = typer.Option(
+        False,
+        "--into-database",
+        help="Also store the run and its candidates in the study database's screening log",
+    ),
+    database: str | None = typer.Option(
+        None,
+        "--database",
+        help="Study database URL for --into-database (default: TRIALDESK_DATABASE_URL or "
+        "./data/trialdesk.sqlite)",
+    ),
+    site: str | None = typer.Option(None, "--site", help="Site code of the EHR (--into-database)"),
+    user: str | None = typer.Option(
+        None, "--user", help="Username storing the run: coordinator or investigator of the site"
+    ),
+    log_excluded: bool = typer.Option(
+        False,
+        "--log-excluded",
+        help="Also list excluded persons in the screening log (by default they are only counted)",
+    ),
 ) -> None:
     """Rank the persons of an OMOP CDM database against the protocol's criteria."""
     location = omop or os.environ.get(OMOP_ENV)
@@ -92,6 +115,7 @@ def prescreen_command(
         protocol = resolve_protocol(protocol_file)
     except (ValueError, ProtocolError) as exc:
         raise _fail(str(exc)) from None
+    target = _log_target(into_database, database, site, user, log_excluded)
     started = time.perf_counter()
     with _stages("prescreen") as progress:
         task = progress.add_task(f"opening {location}")
@@ -117,10 +141,56 @@ def prescreen_command(
     render_top(result.slice(0, 10).to_pylist())
     if out is not None:
         console.print(f"wrote {result.num_rows:,} ranked persons to [bold]{out}[/bold]")
+    if target is None:
+        console.print(
+            "[dim]Add --into-database --site CODE --user NAME to keep the candidates in the "
+            "study database's screening log.[/dim]"
+        )
+        return
+    try:
+        run = store_run(target, protocol, result, summary, source.description)
+    except LogProblem as exc:
+        raise _fail(str(exc), 2 if exc.usage else 1) from None
+    stored = ", ".join(f"{n:,} {s}" for s, n in _stored_by_status(result, target).items())
     console.print(
-        "[dim]Screening log: the study database has no pre-screening table yet; import the "
-        "candidates you contact with `trialdesk` participant registration.[/dim]"
+        f"stored {run.candidates_stored:,} pre-screened persons ({stored}) in the screening log "
+        f"as pre-screening run {run.id} at {run.site_code}, by {run.run_by_username}; "
+        f"{run.persons_assessed:,} persons assessed"
     )
+
+
+def _log_target(
+    into_database: bool,
+    database: str | None,
+    site: str | None,
+    user: str | None,
+    log_excluded: bool,
+) -> LogTarget | None:
+    """The screening-log target, checked before the pre-screen runs (None: CSV/Parquet only)."""
+    if not into_database:
+        given = [
+            name
+            for name, value in (
+                ("--database", database),
+                ("--site", site),
+                ("--user", user),
+                ("--log-excluded", log_excluded),
+            )
+            if value
+        ]
+        if given:
+            raise _fail(f"{given[0]}: only used with --into-database")
+        return None
+    try:
+        return log_target(database, site, user, log_excluded)
+    except LogProblem as exc:
+        raise _fail(str(exc), 2 if exc.usage else 1) from None
+
+
+def _stored_by_status(result: pa.Table, target: LogTarget) -> dict[str, int]:
+    counts = pc.value_counts(result.column("status")).to_pylist()
+    found = {str(c["values"]): int(c["counts"]) for c in counts}
+    return {s: found.get(s, 0) for s in target.statuses}
 
 
 _STYLE = {MET: "green", NOT_MET: "red", NOT_ASSESSABLE: "yellow", AT_VISIT: "dim"}

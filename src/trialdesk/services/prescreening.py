@@ -2,7 +2,7 @@
 the screening visit (issue 7: "candidate → screening visit").
 
 * `record_prescreen_run` stores a ``trialdesk prescreen`` run at a site with its ranked persons
-  (coordinator or investigator of that site);
+  (coordinator or investigator of that site; `check_prescreen_run_allowed` asks beforehand);
 * `list_prescreen_runs` / `list_prescreen_candidates` / `get_prescreen_candidate` read the log,
   site-scoped: runs (counts only) need clinical read access; candidates, whose EHR key leads
   straight to a patient's hospital record, need identity read access (coordinator,
@@ -223,6 +223,15 @@ def record_prescreen_run(
         )
         add_record(session, actor, candidate, where)
     return _run_view(session, run)
+
+
+@service
+def check_prescreen_run_allowed(session: Session, actor: Actor, *, site_code: str) -> None:
+    """Refuse now (audited, like the write itself) when `actor` could not record a run at
+    `site_code`: lets a command line check before a long pre-screen query."""
+    _site(session, actor, site_code, Permission.WRITE_CLINICAL)
+    if actor.user_id is None:
+        raise ValidationProblem("user", "a pre-screening run is recorded by a named user")
 
 
 @service
