@@ -9,6 +9,8 @@ PostgreSQL and Spark.
 * `features` — one row per person (latest values, coded conditions/drugs, age, BMI) in Ibis;
 * `compile` — criterion expression trees → nullable boolean Ibis columns (Kleene logic);
 * `query` — verdicts, counts, status and ranking; `run` — end to end, output, summary;
+* `screening_log` — ranked rows → rows of the study database's pre-screening log
+  (stored by `trialdesk.services.record_prescreen_run`; ``trialdesk prescreen --into-database``);
 * `records` — the per-person path (raw records → `trialdesk.eligibility.Evaluator`);
 * `handsql` — the same criteria hand-written in DuckDB SQL (performance reference);
 * `synth` — a synthetic OMOP CDM population; `source` — opening DuckDB / PostgreSQL / Spark.
