@@ -184,7 +184,8 @@ async def _client(
 ) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     while True:
-        await asyncio.sleep(rng.expovariate(1 / THINK_S) if THINK_S > 0 else 0)
+        think = rng.expovariate(1 / THINK_S) if THINK_S > 0 else 0
+        await asyncio.sleep(min(think, max(0.0, until - time.monotonic())))
         if time.monotonic() >= until:
             return
         pid = rng.choice(pids)
@@ -223,7 +224,11 @@ async def _drive(
     base: str, tokens: dict[str, str], pids: dict[str, list[int]], seconds: float
 ) -> tuple[Tally, float]:
     tally = Tally()
-    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+    # Idle connections are dropped by the client before uvicorn's 5 s keep-alive timeout, so
+    # that a request never races the server closing its connection.
+    limits = httpx.Limits(
+        max_connections=CLIENTS, max_keepalive_connections=CLIENTS, keepalive_expiry=2.0
+    )
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
         started = time.monotonic()
         until = started + seconds
