@@ -343,7 +343,7 @@ def test_acknowledged_writes_survive_sigkill(crash_db: TestDatabase, tmp_path: P
         f"{ledger.interrupted} requests cut off mid-way"
     )
     assert not ledger.unexpected, ledger.unexpected[:10]
-    assert ledger.writes >= CYCLES, f"only {ledger.writes} acknowledged writes"
+    assert ledger.writes >= CYCLES // 2, f"only {ledger.writes} acknowledged writes"
     assert ledger.interrupted >= CYCLES // 2, "the kills did not cut requests off mid-way"
     assert alive.count(200) == len(alive), "an acknowledged login token was lost"
     with crash_db.session() as session:
