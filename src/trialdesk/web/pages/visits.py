@@ -148,10 +148,7 @@ def visit_page(
             "values": {**defaults, **(values or {})},
             "errors": errors or {},
             "labels": {e.name: e.label for e in current_catalogue()},
-            "can_write": user.can("write_clinical"),
-            "can_raise": user.can("raise_query"),
-            "can_audit": user.can("read_audit"),
-            "here": request.url.path,
+            **_record_rights(user, request),
         },
         status_code=status_code,
     )
@@ -347,10 +344,7 @@ def measurement_page(
             "values": values if values is not None else start,
             "errors": errors or {},
             "labels": {"value": element.label, "unit": "Unit", "reason": "Reason for the change"},
-            "can_write": user.can("write_clinical"),
-            "can_raise": user.can("raise_query"),
-            "can_audit": user.can("read_audit"),
-            "here": request.url.path,
+            **_record_rights(user, request),
         },
         status_code=status_code,
     )
@@ -435,10 +429,7 @@ def itt_page(
             "values": values if values is not None else start,
             "errors": errors or {},
             "labels": {ITT_ELEMENT: "Glucose samples", "reason": "Reason for the change"},
-            "can_write": user.can("write_clinical"),
-            "can_raise": user.can("raise_query"),
-            "can_audit": user.can("read_audit"),
-            "here": request.url.path,
+            **_record_rights(user, request),
         },
         status_code=status_code,
     )
@@ -485,3 +476,13 @@ async def correct_itt(
                 raise
             form.refused(exc, {**ITT_FIELDS, "expected_version": "reason"}, ITT_ELEMENT)
     return itt_page(request, session, user, pid, test, form.values, form.errors, 422)
+
+
+def _record_rights(user: WebUser, request: Request) -> dict[str, object]:
+    """What the signed-in user may do on a record page (the same keys on every record form)."""
+    return {
+        "can_write": user.can("write_clinical"),
+        "can_raise": user.can("raise_query"),
+        "can_audit": user.can("read_audit"),
+        "here": request.url.path,
+    }
