@@ -16,7 +16,14 @@ from typer.testing import CliRunner
 from trialdesk import services as sv
 from trialdesk.cli import app as cli
 from trialdesk.store.audit import verify_chain
-from trialdesk.store.backup import BackupError, backup, manifest_path, restore, take_snapshot
+from trialdesk.store.backup import (
+    BackupError,
+    Snapshot,
+    backup,
+    manifest_path,
+    restore,
+    take_snapshot,
+)
 from trialdesk.store.models import IttSample, IttTest, Measurement
 from trialdesk.store.testing import (
     TestDatabase,
@@ -52,7 +59,7 @@ def _lose(db: TestDatabase) -> None:
             connection.execute(text(f'CREATE SCHEMA "{db.schema}"'))
 
 
-def _snapshot(db: TestDatabase):  # type: ignore[no-untyped-def]
+def _snapshot(db: TestDatabase) -> Snapshot:
     with db.engine.connect() as connection:
         return take_snapshot(connection)
 

@@ -5,41 +5,19 @@ participant who has a record of every kind, and a bearer token per demo user."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from security_helpers import Records, build_site, sign_in_all
+from security_helpers import World, build_site, make_app, sign_in_all
 
 from trialdesk import services as sv
-from trialdesk.api import ApiSettings, create_app
 from trialdesk.store.testing import (
-    DemoSeed,
     TestDatabase,
     available_backends,
     backend_url,
     fresh_database,
     seed_demo_site_and_users,
 )
-from trialdesk.web import WebSettings, mount
-
-SECRET = "security-test-secret-" + "s" * 40
-
-
-@dataclass
-class World:
-    db: TestDatabase
-    app: FastAPI
-    client: TestClient
-    seed: DemoSeed
-    records: dict[str, Records]  # by site code
-    tokens: dict[str, str]  # by username
-    spec: dict[str, Any]
-
-    def auth(self, user: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[user]}"}
 
 
 @pytest.fixture(scope="session", params=available_backends())
@@ -49,11 +27,6 @@ def security_db(
     db = fresh_database(backend_url(request.param), directory=tmp_path_factory.mktemp("sec"))
     yield db
     db.dispose()
-
-
-def make_app(db: TestDatabase) -> FastAPI:
-    app = create_app(ApiSettings(database_url="sqlite://"), engine=db.engine)
-    return mount(app, WebSettings(secret_key=SECRET))
 
 
 @pytest.fixture(scope="session")

@@ -10,12 +10,15 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute, Mount, Route
 
 from trialdesk import services as sv
+from trialdesk.api import ApiSettings, create_app
 from trialdesk.services.validate import today
-from trialdesk.store.testing import DEMO_PASSWORD
+from trialdesk.store.testing import DEMO_PASSWORD, DemoSeed, TestDatabase
+from trialdesk.web import WebSettings, mount
 
 START = today() - timedelta(days=430)
 SITE_WRITER = {"APGH": "investigator", "PUMC": "investigator2"}
@@ -292,3 +295,27 @@ def sign_in_all(client: Any, users: list[str]) -> dict[str, str]:
         assert answer.status_code == 200, answer.text
         tokens[user] = answer.json()["access_token"]
     return tokens
+
+
+# --- the world the security tests share (built in conftest.py) -----------------------------
+
+SECRET = "security-test-secret-" + "s" * 40
+
+
+@dataclass
+class World:
+    db: TestDatabase
+    app: FastAPI
+    client: TestClient
+    seed: DemoSeed
+    records: dict[str, Records]  # by site code
+    tokens: dict[str, str]  # by username
+    spec: dict[str, Any]
+
+    def auth(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+
+def make_app(db: TestDatabase) -> FastAPI:
+    app = create_app(ApiSettings(database_url="sqlite://"), engine=db.engine)
+    return mount(app, WebSettings(secret_key=SECRET))

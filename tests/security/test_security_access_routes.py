@@ -20,12 +20,12 @@ import re
 from typing import Any
 
 import pytest
-from conftest import World
 from security_helpers import (
     ROLES,
     SEGMENT_RECORD,
     SITE_MARKER,
     RouteInfo,
+    World,
     api_routes,
     request_body,
     web_routes,

@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest import make_app
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import (
@@ -32,7 +31,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 from schemathesis.generation import GenerationMode
-from security_helpers import ROLES, SEGMENT_RECORD, Records, build_site
+from security_helpers import ROLES, SEGMENT_RECORD, Records, build_site, make_app
 from sqlalchemy import select
 
 from trialdesk import services as sv

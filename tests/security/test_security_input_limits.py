@@ -5,7 +5,7 @@ Both were found by the schemathesis fuzz test."""
 from __future__ import annotations
 
 import pytest
-from conftest import World
+from security_helpers import World
 
 TOKEN = "/api/v1/auth/token"
 

@@ -9,9 +9,8 @@ import re
 from datetime import timedelta
 
 import pytest
-from conftest import World
 from fastapi.testclient import TestClient
-from security_helpers import web_routes
+from security_helpers import World, web_routes
 from sqlalchemy import select, update
 
 from trialdesk import services as sv

@@ -10,9 +10,8 @@ from datetime import date
 from typing import Any
 
 import pytest
-from conftest import World
 from fastapi.testclient import TestClient
-from security_helpers import ELIGIBLE_FINDINGS, ITT_MG_DL, day, web_routes
+from security_helpers import ELIGIBLE_FINDINGS, ITT_MG_DL, World, day, web_routes
 from sqlalchemy import func, select
 
 from trialdesk import services as sv
