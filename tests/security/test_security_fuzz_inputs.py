@@ -33,10 +33,14 @@ from trialdesk.protocol import builtin_protocol
 from trialdesk.protocol.load import ProtocolError, builtin_protocol_text, parse_protocol
 
 EXAMPLES = max(15, int(os.environ.get("TRIALDESK_FUZZ_EXAMPLES", "200")) // 20)
+# `make test` replays the same small set of cases on every run (a red build means a regression,
+# not bad luck); `make fuzz` (TRIALDESK_FUZZ_EXAMPLES set) explores new ones each time.
+EXPLORE = "TRIALDESK_FUZZ_EXAMPLES" in os.environ
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
     database=None,
+    derandomize=not EXPLORE,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 

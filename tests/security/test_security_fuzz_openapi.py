@@ -46,6 +46,9 @@ from trialdesk.store.testing import (
 )
 
 BUDGET = int(os.environ.get("TRIALDESK_FUZZ_EXAMPLES", "200"))
+# `make test` replays the same cases on every run (a red build means a regression, not bad
+# luck); `make fuzz` (TRIALDESK_FUZZ_EXAMPLES set) explores new ones each time.
+EXPLORE = "TRIALDESK_FUZZ_EXAMPLES" in os.environ
 IDENTITIES = (None, *ROLES)  # None: no token at all
 CHECKS = [
     not_a_server_error,
@@ -152,6 +155,7 @@ def _run_operation(
         max_examples=examples,
         deadline=None,
         database=None,
+        derandomize=not EXPLORE,
         phases=[Phase.generate, Phase.shrink],
         suppress_health_check=list(HealthCheck),
     )
