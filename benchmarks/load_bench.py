@@ -27,6 +27,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import socket
 import subprocess
 import sys
@@ -38,6 +39,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import numpy as np
 from fastapi import FastAPI
@@ -49,6 +51,8 @@ SECONDS = float(os.environ.get("TRIALDESK_LOAD_SECONDS", "60"))
 CLIENTS = int(os.environ.get("TRIALDESK_LOAD_CLIENTS", "100"))
 THINK_S = float(os.environ.get("TRIALDESK_LOAD_THINK_S", "0.5"))
 BARE_SECONDS = float(os.environ.get("TRIALDESK_LOAD_BARE_SECONDS", "15"))
+WARMUP_SECONDS = float(os.environ.get("TRIALDESK_LOAD_WARMUP_SECONDS", "5"))
+WORKERS = int(os.environ.get("TRIALDESK_LOAD_WORKERS", str(min(2, os.cpu_count() or 1))))
 PARTICIPANTS_PER_SITE = 20
 PASSWORD = "correct horse battery staple"
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,8 +96,41 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass
+class Served:
+    base: str
+    pid: int  # the server process; its worker processes are its children
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its live descendants, from /proc (Linux)."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        child = int(stat.parent.name)
+        parents[child] = int(fields[1])
+        ticks[child] = int(fields[11]) + int(fields[12])
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
+
+
+def _client_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 @contextmanager
-def _server(command: list[str], port: int, env: dict[str, str]) -> Iterator[str]:
+def _server(command: list[str], port: int, env: dict[str, str]) -> Iterator[Served]:
     base = f"http://127.0.0.1:{port}"
     log = open(os.environ.get("TRIALDESK_LOAD_SERVER_LOG", os.devnull), "ab")  # noqa: SIM115
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
@@ -107,7 +144,7 @@ def _server(command: list[str], port: int, env: dict[str, str]) -> Iterator[str]
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        yield base
+        yield Served(base, proc.pid)
     finally:
         proc.terminate()
         try:
@@ -158,8 +195,8 @@ def _prepare(backend_url: str | None) -> Study:
                 made[user].append(p.id)
     url = db.engine.url.render_as_string(hide_password=False)
     if db.backend == "postgresql":
-        url = make_url(url).update_query_dict({"options": f"-csearch_path={db.schema}"})
-        url = url.render_as_string(hide_password=False)
+        scoped = make_url(url).update_query_dict({"options": f"-csearch_path={db.schema}"})
+        url = scoped.render_as_string(hide_password=False)
     db.engine.dispose()
     return Study(url, made, db)
 
@@ -172,12 +209,14 @@ class Tally:
     writes: list[float] = field(default_factory=list)  # seconds, acknowledged writes
     reads: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    warm_up: int = 0  # requests answered during the warm-up, not in the figures
 
 
 async def _client(
-    http: httpx.AsyncClient,
+    http: aiohttp.ClientSession,
     token: str,
     pids: list[int],
+    counted_from: float,
     until: float,
     rng: random.Random,
     tally: Tally,
@@ -199,21 +238,26 @@ async def _client(
                     "value": round(rng.uniform(4, 20), 1),
                     "unit": "mmol/L",
                 }
-                answer = await http.post(
+                request = http.post(
                     f"/api/v1/participants/{pid}/measurements", json=body, headers=headers
                 )
             else:
-                answer = await http.get(
+                request = http.get(
                     "/api/v1/measurements",
                     params={"participant_id": pid, "limit": 20},
                     headers=headers,
                 )
-        except httpx.HTTPError as exc:
+            async with request as answer:
+                text = await answer.text()
+        except (aiohttp.ClientError, TimeoutError) as exc:
             tally.errors.append(f"{type(exc).__name__}: {exc}")
             continue
         elapsed = time.perf_counter() - started
-        if answer.status_code >= 400:
-            tally.errors.append(f"{answer.status_code}: {answer.text[:200]}")
+        if started < counted_from:
+            tally.warm_up += 1
+            continue  # warm-up: the server's first requests are not what is measured
+        if answer.status >= 400:
+            tally.errors.append(f"{answer.status}: {text[:200]}")
         elif write:
             tally.writes.append(elapsed)
         else:
@@ -224,14 +268,13 @@ async def _drive(
     base: str, tokens: dict[str, str], pids: dict[str, list[int]], seconds: float
 ) -> tuple[Tally, float]:
     tally = Tally()
-    # Idle connections are dropped by the client before uvicorn's 5 s keep-alive timeout, so
-    # that a request never races the server closing its connection.
-    limits = httpx.Limits(
-        max_connections=CLIENTS, max_keepalive_connections=CLIENTS, keepalive_expiry=2.0
-    )
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
-        started = time.monotonic()
-        until = started + seconds
+    # One connection per client at most. Idle connections are dropped by the client before
+    # uvicorn's 5 s keep-alive timeout, so that a request never races the server closing it.
+    connector = aiohttp.TCPConnector(limit=CLIENTS, keepalive_timeout=2.0)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(base, connector=connector, timeout=timeout) as http:
+        counted_from = time.perf_counter() + WARMUP_SECONDS
+        until = time.monotonic() + WARMUP_SECONDS + seconds
         users = sorted(tokens)
         await asyncio.gather(
             *(
@@ -239,6 +282,7 @@ async def _drive(
                     http,
                     tokens[users[i % len(users)]],
                     pids[users[i % len(users)]],
+                    counted_from,
                     until,
                     random.Random(i),
                     tally,
@@ -246,7 +290,7 @@ async def _drive(
                 for i in range(CLIENTS)
             )
         )
-        return tally, time.monotonic() - started
+        return tally, seconds
 
 
 def _sign_in(base: str, users: list[str]) -> dict[str, str]:
@@ -265,6 +309,22 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
         return {"p50_ms": float("nan"), "p95_ms": float("nan"), "p99_ms": float("nan")}
     p50, p95, p99 = np.percentile(np.array(samples) * 1000, [50, 95, 99])
     return {"p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99)}
+
+
+def _load(
+    served: Served, tokens: dict[str, str], pids: dict[str, list[int]], seconds: float
+) -> tuple[dict[str, Any], Tally]:
+    """Drive the clients against `served`; figures, with the CPU each side spent."""
+    server_cpu, client_cpu = _cpu_seconds(served.pid), _client_cpu_seconds()
+    tally, wall = asyncio.run(_drive(served.base, tokens, pids, seconds))
+    server_cpu = _cpu_seconds(served.pid) - server_cpu
+    client_cpu = _client_cpu_seconds() - client_cpu
+    result = _summary(tally, wall)
+    done = max(1, result["requests"] + tally.warm_up)  # the CPU was measured over both
+    result["server_cpu_ms_per_request"] = server_cpu / done * 1000
+    result["client_cpu_ms_per_request"] = client_cpu / done * 1000
+    result["server_cpu_cores"] = server_cpu / (wall + WARMUP_SECONDS)
+    return result, tally
 
 
 def _summary(tally: Tally, wall: float) -> dict[str, Any]:
@@ -315,12 +375,13 @@ def measure_backend(backend_url: str | None, seconds: float = SECONDS) -> dict[s
         study.url,
         "--log-level",
         "warning",
+        "--workers",
+        str(WORKERS),
     ]
     try:
-        with _server(command, port, _env()) as base:
-            tokens = _sign_in(base, sorted(study.participants))
-            tally, wall = asyncio.run(_drive(base, tokens, study.participants, seconds))
-        result = _summary(tally, wall)
+        with _server(command, port, _env()) as served:
+            tokens = _sign_in(served.base, sorted(study.participants))
+            result, tally = _load(served, tokens, study.participants, seconds)
         result.update(_check_database(study, 0, len(tally.writes)))
     finally:
         study.cleanup.dispose()
@@ -341,11 +402,13 @@ def measure_bare(seconds: float = BARE_SECONDS) -> dict[str, Any]:
         "--log-level",
         "warning",
         "--no-access-log",
+        "--workers",
+        str(WORKERS),
     ]
     pids = {"a": list(range(1, 41))}
-    with _server(command, port, _env()) as base:
-        tally, wall = asyncio.run(_drive(base, {"a": "-"}, pids, seconds))
-    return {"backend": "bare FastAPI", **_summary(tally, wall)}
+    with _server(command, port, _env()) as served:
+        result, _ = _load(served, {"a": "-"}, pids, seconds)
+    return {"backend": "bare FastAPI", **result}
 
 
 def _backends() -> list[str | None]:
@@ -363,6 +426,8 @@ def measure_all() -> dict[str, Any]:
             "clients": CLIENTS,
             "think_s": THINK_S,
             "bare_seconds": BARE_SECONDS,
+            "warmup_seconds": WARMUP_SECONDS,
+            "workers": WORKERS,
             "cpus": os.cpu_count(),
             "load_average": os.getloadavg(),
         },

@@ -17,6 +17,7 @@ from trialdesk.api.input_guard import RejectNulMiddleware
 from trialdesk.api.middleware import SecurityHeadersMiddleware
 from trialdesk.api.openapi import DESCRIPTION, TAGS
 from trialdesk.api.routers import ROUTERS
+from trialdesk.api.runtime import prepare_process
 from trialdesk.api.settings import ApiSettings
 from trialdesk.store.engine import make_engine, make_session_factory
 from trialdesk.web import mount as mount_web_pages
@@ -44,6 +45,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        prepare_process(engine, settings.threads)
         yield
         if owns_engine:
             engine.dispose()
@@ -70,6 +72,12 @@ def create_app(
         _add_docs_page(app)
     mount_web_pages(app)  # the browser pages (trialdesk.web) share this app and its database
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app as configured by the environment: what each `trialdesk serve --workers` process
+    builds (uvicorn ``factory=True``)."""
+    return create_app(ApiSettings.from_env())
 
 
 def _add_docs_page(app: FastAPI) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from trialdesk.api.runtime import DEFAULT_THREADS, threads
 from trialdesk.store.config import database_url
 
 
@@ -16,14 +17,16 @@ class ApiSettings:
         (`TRIALDESK_DATABASE_URL`, else the SQLite file in `TRIALDESK_DATA_DIR`).
     docs_enabled: serve the endpoint reference page at /api/v1/docs (`TRIALDESK_API_DOCS=0`
         turns it off; the OpenAPI document itself is always served).
+    threads: requests one process serves at once (`TRIALDESK_THREADS`, see `api.runtime`).
     """
 
     database_url: str
     docs_enabled: bool = True
+    threads: int = DEFAULT_THREADS
 
     @classmethod
     def from_env(cls) -> ApiSettings:
-        return cls(database_url=database_url(), docs_enabled=docs_enabled())
+        return cls(database_url=database_url(), docs_enabled=docs_enabled(), threads=threads())
 
 
 def docs_enabled() -> bool:

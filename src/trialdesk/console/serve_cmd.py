@@ -1,6 +1,9 @@
-"""`trialdesk serve`: run the REST API with uvicorn."""
+"""`trialdesk serve`: run the REST API and the web pages with uvicorn."""
 
 from __future__ import annotations
+
+import os
+import secrets
 
 import typer
 from rich.console import Console
@@ -19,22 +22,42 @@ def serve(
         help="Study database (SQLAlchemy URL); default: TRIALDESK_DATABASE_URL, else the SQLite "
         "file in TRIALDESK_DATA_DIR",
     ),
+    workers: int = typer.Option(
+        1,
+        min=1,
+        max=64,
+        help="Server processes. Python runs one request's code at a time per process: use "
+        "about one per CPU core for heavy use (SQLite and PostgreSQL alike)",
+    ),
+    threads: int | None = typer.Option(
+        None,
+        min=2,
+        max=256,
+        help="Requests each process serves at once (default: TRIALDESK_THREADS, else 16)",
+    ),
     log_level: str = typer.Option("info", help="uvicorn log level"),
 ) -> None:
-    """Start the REST API under /api/v1 (OpenAPI document: /api/v1/openapi.json)."""
+    """Start the REST API under /api/v1 (OpenAPI document: /api/v1/openapi.json) and the web
+    pages under /."""
     import uvicorn
 
-    from trialdesk.api import ApiSettings, create_app
-    from trialdesk.api.settings import docs_enabled
-    from trialdesk.store.config import DatabaseConfigError
+    from trialdesk.api.runtime import THREADS_ENV
+    from trialdesk.store.config import DATABASE_URL_ENV, DatabaseConfigError
+    from trialdesk.web.settings import SECRET_KEY_ENV
 
+    # The settings travel to the worker processes in the environment; each builds its own app.
+    if database_url:
+        os.environ[DATABASE_URL_ENV] = database_url
+    if threads is not None:
+        os.environ[THREADS_ENV] = str(threads)
+    if workers > 1 and not os.environ.get(SECRET_KEY_ENV, "").strip():
+        # A form opened on one worker is posted to another: they must sign with the same key.
+        os.environ[SECRET_KEY_ENV] = secrets.token_urlsafe(48)
     try:
-        settings = (
-            ApiSettings(database_url=database_url, docs_enabled=docs_enabled())
-            if database_url
-            else ApiSettings.from_env()
-        )
-    except DatabaseConfigError as exc:
+        from trialdesk.api.settings import ApiSettings
+
+        settings = ApiSettings.from_env()
+    except (DatabaseConfigError, ValueError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     if host not in _LOOPBACK:
@@ -43,6 +66,28 @@ def serve(
             f"[yellow]listening on {host}: put a TLS-terminating reverse proxy in front; tokens "
             "and clinical data must not cross a network unencrypted[/yellow]"
         )
-    app = create_app(settings)
-    console.print(f"trialdesk API on http://{host}:{port}/api/v1 (reference: /api/v1/docs)")
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    console.print(
+        f"trialdesk API on http://{host}:{port}/api/v1 (reference: /api/v1/docs); "
+        f"{workers} process(es) × {settings.threads} threads on {_redacted(database_url)}"
+    )
+    if workers == 1:
+        from trialdesk.api import create_app
+
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    else:
+        uvicorn.run(
+            "trialdesk.api.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+        )
+
+
+def _redacted(url: str | None) -> str:
+    from sqlalchemy.engine import make_url
+
+    from trialdesk.store.config import database_url
+
+    return make_url(url or database_url()).render_as_string(hide_password=True)

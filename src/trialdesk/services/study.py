@@ -23,5 +23,11 @@ def current_protocol() -> Protocol:
     return _load(os.environ.get(PROTOCOL_ENV) or None)
 
 
+@cache
+def _catalogue(path: str | None) -> Catalogue:
+    return catalogue_for(_load(path))
+
+
 def current_catalogue() -> Catalogue:
-    return catalogue_for(current_protocol())
+    """Built once per protocol: every value entered looks its element up here."""
+    return _catalogue(os.environ.get(PROTOCOL_ENV) or None)

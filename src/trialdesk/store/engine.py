@@ -2,7 +2,8 @@
 
 SQLite is configured for a small multi-user server: WAL journal (readers never block the
 writer), ``foreign_keys=ON`` (SQLite ignores foreign keys otherwise) and a busy timeout so
-concurrent writers wait for the lock instead of failing at once. PostgreSQL is used through
+concurrent writers wait for the lock instead of failing at once; within one process, writers
+queue for it in arrival order (`trialdesk.store.sqlite_writer`). PostgreSQL is used through
 psycopg 3 (``postgresql+psycopg://``); a plain ``postgresql://`` URL is upgraded to it.
 """
 
@@ -18,6 +19,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from trialdesk.store.config import database_url
+from trialdesk.store.sqlite_writer import queue_writers
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # The server runs sync endpoints on up to 40 threads (anyio's default limiter). SQLAlchemy's
@@ -59,6 +61,9 @@ def make_engine(
             kwargs.setdefault("max_overflow", POOL_OVERFLOW)
         engine = create_engine(parsed, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if parsed.database and parsed.database != ":memory:":
+            path = str(Path(parsed.database).resolve())
+            queue_writers(engine, path, SQLITE_BUSY_TIMEOUT_MS / 1000)
         if not durable:
             event.listen(engine, "connect", _sqlite_not_durable)
         return engine

@@ -1,0 +1,60 @@
+"""What a server process does once at start so that the first and the slowest requests are fast.
+
+Measured by the load benchmark (issue 8, `docs/reliability.md`):
+
+* **Garbage collection.** The process holds ~400,000 long-lived objects once the app and its
+  libraries are imported; a full (generation 2) collection walked all of them and stopped every
+  request for ~200–250 ms. `gc.freeze()` after start-up moves them to a permanent generation that
+  collections skip (CPython docs, `gc.freeze`: "for a 'warm' start-up, before fork()"); later
+  objects are still collected.
+* **Worker threads.** Sync endpoints run on anyio's thread pool (40 threads by default). More
+  threads than the database can use only contend for the GIL; the pool is set to `threads`.
+* **Connections.** Opening a connection (and, on SQLite, setting its pragmas) and compiling each
+  statement the first time made the first second of traffic 10× slower; `warm_up` opens the
+  pool's connections before the first request.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+
+import anyio.to_thread
+from sqlalchemy import Engine, text
+
+THREADS_ENV = "TRIALDESK_THREADS"
+DEFAULT_THREADS = 16
+
+
+def threads() -> int:
+    """`TRIALDESK_THREADS` (default 16): requests served at once by one process."""
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    try:
+        value = int(raw) if raw else DEFAULT_THREADS
+    except ValueError:
+        raise ValueError(f"{THREADS_ENV}: {raw!r} is not a whole number") from None
+    if not 2 <= value <= 256:
+        # one thread is not enough: a request's session teardown needs a thread of its own
+        raise ValueError(f"{THREADS_ENV}: {value} is outside 2–256")
+    return value
+
+
+def warm_up(engine: Engine, connections: int) -> None:
+    """Open `connections` pooled connections now rather than during the first requests."""
+    opened = []
+    try:
+        for _ in range(connections):
+            connection = engine.connect()
+            connection.execute(text("SELECT 1"))
+            opened.append(connection)
+    finally:
+        for connection in opened:
+            connection.close()  # back to the pool, still open
+
+
+def prepare_process(engine: Engine, thread_count: int) -> None:
+    """Call once the app is built, before serving (the lifespan start of each worker)."""
+    anyio.to_thread.current_default_thread_limiter().total_tokens = thread_count
+    warm_up(engine, min(thread_count, engine.pool.size()) if hasattr(engine.pool, "size") else 1)
+    gc.collect()
+    gc.freeze()
