@@ -55,6 +55,8 @@ def warm_up(engine: Engine, connections: int) -> None:
 def prepare_process(engine: Engine, thread_count: int) -> None:
     """Call once the app is built, before serving (the lifespan start of each worker)."""
     anyio.to_thread.current_default_thread_limiter().total_tokens = thread_count
-    warm_up(engine, min(thread_count, engine.pool.size()) if hasattr(engine.pool, "size") else 1)
+    # QueuePool.size() is a method; SingletonThreadPool (SQLite in memory) has an int `size`.
+    size = getattr(engine.pool, "size", None)
+    warm_up(engine, min(thread_count, size()) if callable(size) else 1)
     gc.collect()
     gc.freeze()
