@@ -25,7 +25,7 @@ class PageParams:
     offset: int
 
 
-def page_params(
+async def page_params(
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description=f"Page size (1–{MAX_LIMIT})")
     ] = DEFAULT_LIMIT,

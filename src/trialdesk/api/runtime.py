@@ -9,6 +9,8 @@ Measured by the load benchmark (issue 8, `docs/reliability.md`):
   objects are still collected.
 * **Worker threads.** Sync endpoints run on anyio's thread pool (40 threads by default). More
   threads than the database can use only contend for the GIL; the pool is set to `threads`.
+* **The protocol.** It is parsed and its catalogue built on first use: done here, not in the
+  first request that records a value.
 * **Connections.** Opening a connection (and, on SQLite, setting its pragmas) and compiling each
   statement the first time made the first second of traffic 10× slower; `warm_up` opens the
   pool's connections before the first request.
@@ -54,7 +56,10 @@ def warm_up(engine: Engine, connections: int) -> None:
 
 def prepare_process(engine: Engine, thread_count: int) -> None:
     """Call once the app is built, before serving (the lifespan start of each worker)."""
+    from trialdesk.services.study import current_catalogue
+
     anyio.to_thread.current_default_thread_limiter().total_tokens = thread_count
+    current_catalogue()
     # QueuePool.size() is a method; SingletonThreadPool (SQLite in memory) has an int `size`.
     size = getattr(engine.pool, "size", None)
     warm_up(engine, min(thread_count, size()) if callable(size) else 1)

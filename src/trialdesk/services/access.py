@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from trialdesk.services.actor import ROLE_PERMISSIONS, Actor, Permission
@@ -103,14 +103,23 @@ def get_record(
     return row, participant
 
 
+# Hot statements (every value entered runs them) are built once, with bound parameters.
+_CURRENT_CONSENT = (
+    select(Consent)
+    .where(Consent.participant_id == bindparam("participant_id"), Consent.voided.is_(False))
+    .order_by(Consent.consented_on.desc(), Consent.id.desc())
+    .limit(1)
+)
+_LIVE_VISIT = select(Visit).where(
+    Visit.participant_id == bindparam("participant_id"),
+    Visit.code == bindparam("code"),
+    Visit.voided.is_(False),
+)
+
+
 def current_consent(session: Session, participant_id: int) -> Consent | None:
     """The latest non-voided consent (a re-consent to a new form version supersedes)."""
-    return session.scalars(
-        select(Consent)
-        .where(Consent.participant_id == participant_id, Consent.voided.is_(False))
-        .order_by(Consent.consented_on.desc(), Consent.id.desc())
-        .limit(1)
-    ).first()
+    return session.scalars(_CURRENT_CONSENT, {"participant_id": participant_id}).first()
 
 
 def current_enrollment(session: Session, participant_id: int) -> Enrollment | None:
@@ -122,11 +131,7 @@ def current_enrollment(session: Session, participant_id: int) -> Enrollment | No
 
 
 def live_visit(session: Session, participant_id: int, code: str) -> Visit | None:
-    return session.scalars(
-        select(Visit).where(
-            Visit.participant_id == participant_id, Visit.code == code, Visit.voided.is_(False)
-        )
-    ).first()
+    return session.scalars(_LIVE_VISIT, {"participant_id": participant_id, "code": code}).first()
 
 
 def require_data_entry(session: Session, participant: Participant, on: date) -> Consent:

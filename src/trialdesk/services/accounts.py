@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -494,6 +494,26 @@ def login(
 LAST_USED_RESOLUTION = timedelta(minutes=5)
 
 
+# Built once: constructing and cache-keying the statement cost as much as running it.
+_TOKEN_OWNER = (
+    select(
+        ApiToken.id,
+        ApiToken.revoked_at,
+        ApiToken.expires_at,
+        ApiToken.last_used_at,
+        User.id,
+        User.username,
+        User.active,
+        UserRole.role,
+        SiteMembership.site_id,
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .outerjoin(UserRole, UserRole.user_id == User.id)
+    .outerjoin(SiteMembership, SiteMembership.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("digest"))
+)
+
+
 def resolve_token(session: Session, token: str, now: datetime | None = None) -> Actor:
     """The actor a bearer token belongs to; `Unauthenticated` if unknown, expired or revoked.
 
@@ -502,23 +522,7 @@ def resolve_token(session: Session, token: str, now: datetime | None = None) -> 
     (issue 8, load test).
     """
     moment = now or utcnow()
-    rows = session.execute(
-        select(
-            ApiToken.id,
-            ApiToken.revoked_at,
-            ApiToken.expires_at,
-            ApiToken.last_used_at,
-            User.id,
-            User.username,
-            User.active,
-            UserRole.role,
-            SiteMembership.site_id,
-        )
-        .join(User, User.id == ApiToken.user_id)
-        .outerjoin(UserRole, UserRole.user_id == User.id)
-        .outerjoin(SiteMembership, SiteMembership.user_id == User.id)
-        .where(ApiToken.token_hash == token_digest(token or ""))
-    ).all()
+    rows = session.execute(_TOKEN_OWNER, {"digest": token_digest(token or "")}).all()
     if not rows or rows[0][1] is not None:
         raise Unauthenticated("invalid_token", "the token is unknown or was revoked")
     token_id, _, expires_at, last_used_at, user_id, username, active = rows[0][:7]

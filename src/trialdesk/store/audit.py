@@ -26,7 +26,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from trialdesk.store.enums import AuditAction
@@ -84,6 +84,18 @@ def entry_hash(entry: AuditEntry, prev_hash: str) -> str:
 
 
 _HEAD: Table = AuditHead.__table__  # type: ignore[assignment]
+# Built once (every write runs both): the no-op update takes the head row's lock.
+_LOCK_HEAD = (
+    _HEAD.update()
+    .where(_HEAD.c.id == HEAD_ID)
+    .values(last_sequence=_HEAD.c.last_sequence)
+    .returning(_HEAD.c.last_sequence, _HEAD.c.last_hash)
+)
+_ADVANCE_HEAD = (
+    _HEAD.update()
+    .where(_HEAD.c.id == HEAD_ID)
+    .values(last_sequence=bindparam("sequence"), last_hash=bindparam("hash"))
+)
 
 
 def lock_chain(session: Session) -> tuple[int, str]:
@@ -91,12 +103,7 @@ def lock_chain(session: Session) -> tuple[int, str]:
 
     Services that must serialise a decision (e.g. the enrollment cap) call this before reading.
     """
-    head = session.execute(
-        _HEAD.update()
-        .where(_HEAD.c.id == HEAD_ID)
-        .values(last_sequence=_HEAD.c.last_sequence)
-        .returning(_HEAD.c.last_sequence, _HEAD.c.last_hash)
-    ).one_or_none()
+    head = session.execute(_LOCK_HEAD).one_or_none()
     if head is None:
         raise RuntimeError("audit_head row is missing: run `trialdesk db upgrade`")
     return int(head[0]), str(head[1])
@@ -132,11 +139,7 @@ def append(
     entry.hash = entry_hash(entry, last_hash)
     session.add(entry)
     session.flush()
-    session.execute(
-        _HEAD.update()
-        .where(_HEAD.c.id == HEAD_ID)
-        .values(last_sequence=entry.sequence, last_hash=entry.hash)
-    )
+    session.execute(_ADVANCE_HEAD, {"sequence": entry.sequence, "hash": entry.hash})
     return entry
 
 

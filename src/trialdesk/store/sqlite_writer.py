@@ -10,9 +10,10 @@ first write statement and released when its connection goes back to the pool, i.
 commit or rollback.
 
 Between processes (``trialdesk serve --workers``, or a command run beside the server) the lock
-holder also takes an exclusive ``flock`` on ``<database>-writer.lock``: the kernel wakes the next
-process as soon as it is released, where SQLite would poll. A process that dies loses its flock
-with it. Anything writing the file without trialdesk still meets SQLite's own lock and busy
+holder also takes an exclusive ``flock`` on ``<database>-writer.lock``, polled every 2 ms at
+most (SQLite's own handler backs off to 100 ms), so the one writer of each process takes turns
+with the others promptly. A process that dies loses its flock with it. Anything writing the
+file without trialdesk still meets SQLite's own lock and busy
 timeout, which stay as they were.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from collections import deque
 from typing import Any
 
@@ -62,6 +64,20 @@ class FairLock:
                 self._held = False
 
 
+def _flock_until(fd: int, deadline: float) -> bool:
+    """Take the exclusive flock, polling (flock has no timeout) with pauses of at most 2 ms."""
+    pause = 0.0002
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
+
+
 class WriterLock:
     """The fair in-process lock, then the file lock that other processes honour."""
 
@@ -81,12 +97,14 @@ class WriterLock:
         return self._fd
 
     def acquire(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
         if not self.threads.acquire(timeout):
             return False
         fd = self._file()
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # waits without the GIL; released on process death
-        return True
+        if fd is None or _flock_until(fd, deadline):
+            return True
+        self.threads.release()  # another process kept it too long: SQLite's busy timeout decides
+        return False
 
     def release(self) -> None:
         fd = self._file()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,8 +13,11 @@ from trialdesk.services.errors import Unauthenticated
 from trialdesk.web.routing import SESSION_COOKIE, LoginRequired, WebUser
 
 
-def db_session(request: Request) -> Iterator[Session]:
-    """One session per request; every service call commits or rolls back its own work."""
+async def db_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request; every service call commits or rolls back its own work.
+
+    ``async``: no thread hop for making or closing a session (see `trialdesk.api.deps`).
+    """
     session = request.app.state.sessions()
     try:
         yield session
