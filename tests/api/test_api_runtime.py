@@ -47,9 +47,9 @@ def unfrozen() -> Iterator[None]:
 
 def test_threads_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(THREADS_ENV, raising=False)
-    assert threads() == DEFAULT_THREADS == 16
+    assert threads() == DEFAULT_THREADS == 6
     monkeypatch.setenv(THREADS_ENV, "  ")
-    assert threads() == 16
+    assert threads() == 6
 
 
 @pytest.mark.parametrize(("raw", "expected"), [("8", 8), (" 2 ", 2), ("256", 256)])

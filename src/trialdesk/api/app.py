@@ -20,6 +20,7 @@ from trialdesk.api.routers import ROUTERS
 from trialdesk.api.runtime import prepare_process
 from trialdesk.api.settings import ApiSettings
 from trialdesk.store.engine import make_engine, make_session_factory
+from trialdesk.store.sqlite_checkpoint import checkpoint_in_background
 from trialdesk.web import mount as mount_web_pages
 
 API_PREFIX = "/api/v1"
@@ -45,8 +46,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # A server's own SQLite engine checkpoints its log in the background, not in commits.
+        checkpointer = checkpoint_in_background(engine) if owns_engine else None
         prepare_process(engine, settings.threads)
         yield
+        if checkpointer is not None:
+            checkpointer.stop()
         if owns_engine:
             engine.dispose()
 

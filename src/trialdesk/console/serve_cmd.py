@@ -33,7 +33,7 @@ def serve(
         None,
         min=2,
         max=256,
-        help="Requests each process serves at once (default: TRIALDESK_THREADS, else 16)",
+        help="Requests each process serves at once (default: TRIALDESK_THREADS, else 6)",
     ),
     log_level: str = typer.Option("info", help="uvicorn log level"),
 ) -> None:
