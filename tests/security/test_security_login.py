@@ -59,9 +59,9 @@ def test_repeated_failures_are_throttled_with_429_and_retry_after(world: World) 
     assert 0 < int(headers["retry-after"]) <= LOCKOUT.total_seconds()
     with world.db.session() as session:
         failures = session.scalars(
-            select(AuditEntry.changes).where(
-                AuditEntry.action == "login_failed", AuditEntry.changes.contains(f'"{user}"')
-            )
+            select(AuditEntry.changes)
+            .where(AuditEntry.action == "login_failed", AuditEntry.changes.contains(f'"{user}"'))
+            .order_by(AuditEntry.sequence)  # PostgreSQL returns rows in no promised order
         ).all()
     assert len(failures) == MAX_FAILED_LOGINS + 1
     assert '"why":"account locked"' in failures[-1]
