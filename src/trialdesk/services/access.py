@@ -56,10 +56,15 @@ def not_found(table: str, record_id: Any, **context: Any) -> NotFound:
     )
 
 
+# Hot statements (every request about a participant runs them) are built once, with bound
+# parameters: building and cache-keying a statement cost as much as running it.
+_PARTICIPANT = select(Participant).where(Participant.id == bindparam("id"))
+
+
 def get_participant(
     session: Session, actor: Actor, participant_id: int, permission: Permission
 ) -> Participant:
-    participant = session.get(Participant, participant_id)
+    participant = session.scalars(_PARTICIPANT, {"id": participant_id}).first()
     if participant is None or not actor.sees_site(participant.site_id):
         raise not_found(
             "participants",
@@ -103,7 +108,7 @@ def get_record(
     return row, participant
 
 
-# Hot statements (every value entered runs them) are built once, with bound parameters.
+# Every value entered runs these two: built once as well.
 _CURRENT_CONSENT = (
     select(Consent)
     .where(Consent.participant_id == bindparam("participant_id"), Consent.voided.is_(False))
