@@ -137,3 +137,16 @@ def test_app_starts_on_an_in_memory_database() -> None:
     app = _with_probe(create_app(ApiSettings(database_url="sqlite://", threads=2)))
     with TestClient(app) as client:
         assert client.get("/test-runtime-probe").json() == {"threads": 2}
+
+
+@pytest.mark.parametrize(("threads_", "at_least"), [(6, 40), (100, 100)])
+def test_the_app_pool_has_a_connection_for_every_thread(
+    url: str, threads_: int, at_least: int
+) -> None:
+    # More threads than connections made requests wait up to 30 s for one, then fail (issue 8).
+    app = create_app(ApiSettings(database_url=url, threads=threads_))
+    pool = app.state.engine.pool
+    try:
+        assert pool.size() + pool._max_overflow == at_least
+    finally:
+        app.state.engine.dispose()

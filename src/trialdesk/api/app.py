@@ -42,7 +42,7 @@ def create_app(
     elif isinstance(settings, str):
         settings = ApiSettings(database_url=settings)
     owns_engine = engine is None
-    engine = engine or make_engine(settings.database_url)
+    engine = engine or make_engine(settings.database_url, connections=settings.threads)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

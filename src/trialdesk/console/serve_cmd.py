@@ -40,6 +40,7 @@ def serve(
     """Start the REST API under /api/v1 (OpenAPI document: /api/v1/openapi.json) and the web
     pages under /."""
     import uvicorn
+    from sqlalchemy.engine import make_url
 
     from trialdesk.api.runtime import THREADS_ENV
     from trialdesk.store.config import DATABASE_URL_ENV, DatabaseConfigError
@@ -68,7 +69,8 @@ def serve(
         )
     console.print(
         f"trialdesk API on http://{host}:{port}/api/v1 (reference: /api/v1/docs); "
-        f"{workers} process(es) × {settings.threads} threads on {_redacted(database_url)}"
+        f"{workers} process(es) × {settings.threads} threads on "
+        f"{make_url(settings.database_url).render_as_string(hide_password=True)}"
     )
     if workers == 1:
         from trialdesk.api import create_app
@@ -83,11 +85,3 @@ def serve(
             workers=workers,
             log_level=log_level,
         )
-
-
-def _redacted(url: str | None) -> str:
-    from sqlalchemy.engine import make_url
-
-    from trialdesk.store.config import database_url
-
-    return make_url(url or database_url()).render_as_string(hide_password=True)

@@ -19,8 +19,12 @@ def _load(path: str | None) -> Protocol:
     return load_protocol(path) if path else builtin_protocol()
 
 
+def _protocol_path() -> str | None:
+    return os.environ.get(PROTOCOL_ENV) or None
+
+
 def current_protocol() -> Protocol:
-    return _load(os.environ.get(PROTOCOL_ENV) or None)
+    return _load(_protocol_path())
 
 
 @cache
@@ -30,4 +34,4 @@ def _catalogue(path: str | None) -> Catalogue:
 
 def current_catalogue() -> Catalogue:
     """Built once per protocol: every value entered looks its element up here."""
-    return _catalogue(os.environ.get(PROTOCOL_ENV) or None)
+    return _catalogue(_protocol_path())

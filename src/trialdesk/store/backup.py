@@ -39,7 +39,7 @@ from sqlalchemy.engine import URL, make_url
 from trialdesk.store import models as _models  # noqa: F401  (fills Base.metadata)
 from trialdesk.store.audit import ChainReport, verify_chain
 from trialdesk.store.base import Base
-from trialdesk.store.engine import make_engine, make_session_factory
+from trialdesk.store.engine import make_engine, make_session_factory, sqlite_file
 from trialdesk.store.migrate import current_revision
 from trialdesk.store.models.audit import GENESIS_HASH, AuditHead
 
@@ -294,10 +294,10 @@ def _refuse_overwrite(url: str, force: bool) -> None:
 
 
 def _sqlite_path(url: str | URL) -> Path:
-    database = make_url(url).database
-    if not database or database == ":memory:":
+    path = sqlite_file(url)
+    if path is None:
         raise BackupError("an in-memory SQLite database cannot be backed up or restored")
-    return Path(database)
+    return path
 
 
 def _backup_sqlite(url: str, temp: Path) -> Snapshot:

@@ -22,11 +22,20 @@ from trialdesk.store.config import database_url
 from trialdesk.store.sqlite_writer import queue_writers
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-# The server runs sync endpoints on up to 40 threads (anyio's default limiter). SQLAlchemy's
-# default pool (5 + 10 overflow) made the other threads wait for a connection, up to 30 s, and
-# then fail with a 500 under load (found by the load test, issue 8): one connection per thread.
+# A server thread holds one connection per request. SQLAlchemy's default pool (5 + 10 overflow)
+# made the threads beyond it wait for a connection, up to 30 s, and then fail with a 500 under
+# load (found by the load test, issue 8): the pool holds 20 + 20, or more for more threads
+# (`make_engine(connections=…)`).
 POOL_SIZE = 20
 POOL_OVERFLOW = 20
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The database file of a SQLite URL; None for another backend or an in-memory database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def _normalise(url: str | URL) -> URL:
@@ -41,29 +50,31 @@ def make_engine(
     *,
     schema: str | None = None,
     durable: bool = True,
+    connections: int | None = None,
     **kwargs: Any,
 ) -> Engine:
     """An engine for `url` (default: `trialdesk.store.config.database_url()`).
 
     `schema` (PostgreSQL only) puts every table in that schema via ``search_path``; the test
     helpers use it to give each test worker a private schema in one database. ``durable=False``
-    (tests only) stops waiting for the disk at each commit.
+    (tests only) stops waiting for the disk at each commit. `connections`: the most the caller
+    uses at once (a server's threads); the pool's overflow grows to allow them.
     """
     parsed = _normalise(url or database_url())
     connect_args: dict[str, Any] = dict(kwargs.pop("connect_args", {}))
+    overflow = max(POOL_OVERFLOW, (connections or 0) - POOL_SIZE)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(parsed)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            kwargs.setdefault("pool_size", POOL_SIZE)
+            kwargs.setdefault("max_overflow", overflow)
         connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
         connect_args.setdefault("check_same_thread", False)
-        if parsed.database and parsed.database != ":memory:":
-            kwargs.setdefault("pool_size", POOL_SIZE)
-            kwargs.setdefault("max_overflow", POOL_OVERFLOW)
         engine = create_engine(parsed, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        if parsed.database and parsed.database != ":memory:":
-            path = str(Path(parsed.database).resolve())
-            queue_writers(engine, path, SQLITE_BUSY_TIMEOUT_MS / 1000)
+        if path is not None:
+            queue_writers(engine, str(path.resolve()), SQLITE_BUSY_TIMEOUT_MS / 1000)
         if not durable:
             event.listen(engine, "connect", _sqlite_not_durable)
         return engine
@@ -74,7 +85,7 @@ def make_engine(
         connect_args["options"] = " ".join(options)
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", POOL_SIZE)
-    kwargs.setdefault("max_overflow", POOL_OVERFLOW)
+    kwargs.setdefault("max_overflow", overflow)
     return create_engine(parsed, connect_args=connect_args, **kwargs)
 
 

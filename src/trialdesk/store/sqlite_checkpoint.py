@@ -20,6 +20,8 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
+from trialdesk.store.engine import sqlite_file
+
 log = logging.getLogger("trialdesk.store")
 
 INTERVAL_S = 1.0
@@ -66,8 +68,8 @@ class Checkpointer:
 def checkpoint_in_background(engine: Engine, interval: float = INTERVAL_S) -> Checkpointer | None:
     """For a SQLite file engine: no automatic checkpoints on its connections, a `Checkpointer`
     instead (started; stop it at shutdown). None for other engines."""
-    url = engine.url
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+    path = sqlite_file(engine.url)
+    if path is None:
         return None
 
     @event.listens_for(engine, "connect")
@@ -78,4 +80,4 @@ def checkpoint_in_background(engine: Engine, interval: float = INTERVAL_S) -> Ch
         finally:
             cursor.close()
 
-    return Checkpointer(url.database, interval).start()
+    return Checkpointer(str(path), interval).start()

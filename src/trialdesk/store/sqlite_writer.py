@@ -13,8 +13,7 @@ Between processes (``trialdesk serve --workers``, or a command run beside the se
 holder also takes an exclusive ``flock`` on ``<database>-writer.lock``, polled every 2 ms at
 most (SQLite's own handler backs off to 100 ms), so the one writer of each process takes turns
 with the others promptly. A process that dies loses its flock with it. Anything writing the
-file without trialdesk still meets SQLite's own lock and busy
-timeout, which stay as they were.
+file without trialdesk still meets SQLite's own lock and busy timeout, which stay as they were.
 """
 
 from __future__ import annotations
@@ -141,7 +140,8 @@ def queue_writers(engine: Engine, path: str, timeout_s: float) -> None:
         if record is not None and record.info.pop(_HOLDS, None):
             lock.release()
 
+    # Not "soft_invalidate": a softly invalidated connection goes on with its transaction until
+    # it is checked in.
     event.listen(engine.pool, "checkin", _give_back)
     event.listen(engine.pool, "invalidate", _give_back)
-    event.listen(engine.pool, "soft_invalidate", _give_back)
     event.listen(engine.pool, "close", _give_back)
