@@ -27,11 +27,10 @@ _WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="trialdesk"'}
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request; each service call commits or rolls back its own transaction.
 
-    The cheap dependencies are ``async def``: FastAPI runs a plain ``def`` dependency on a worker
-    thread, and each hop to a thread and back waits for the GIL (up to 5 ms under load). Making
-    a session touches no database; closing it only hands its connection back (the services have
-    committed or rolled back already). Only `current_actor`, which queries, and the endpoint
-    itself run on a thread: two hops per request instead of five (load test, issue 8).
+    The dependencies are ``async def``: FastAPI runs a plain ``def`` dependency on a worker
+    thread, and each hop to a thread and back waits for the GIL (up to 5 ms under load). Like
+    the endpoints (`trialdesk.api.routing`), they run on the event loop. Closing the session
+    only hands its connection back: the services have committed or rolled back already.
     """
     session: Session = request.app.state.sessions()
     try:
@@ -56,7 +55,7 @@ async def bearer_token(
     return credentials.credentials.strip()
 
 
-def current_actor(session: SessionDep, token: Annotated[str, Depends(bearer_token)]) -> Actor:
+async def current_actor(session: SessionDep, token: Annotated[str, Depends(bearer_token)]) -> Actor:
     """The user the bearer token belongs to (401 when unknown, expired or revoked)."""
     return resolve_token(session, token)
 

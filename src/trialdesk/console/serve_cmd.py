@@ -26,14 +26,16 @@ def serve(
         1,
         min=1,
         max=64,
-        help="Server processes. Python runs one request's code at a time per process: use "
-        "about one per CPU core for heavy use (SQLite and PostgreSQL alike)",
+        help="Server processes, each with its own socket on the port. A process runs one "
+        "request at a time: use about one per CPU core for heavy use (SQLite and PostgreSQL "
+        "alike)",
     ),
     threads: int | None = typer.Option(
         None,
         min=2,
         max=256,
-        help="Requests each process serves at once (default: TRIALDESK_THREADS, else 6)",
+        help="Worker threads per process for the slow requests (sign-in, audit verification); "
+        "default: TRIALDESK_THREADS, else 6",
     ),
     log_level: str = typer.Option("info", help="uvicorn log level"),
 ) -> None:
@@ -76,12 +78,13 @@ def serve(
         from trialdesk.api import create_app
 
         uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
-    else:
-        uvicorn.run(
-            "trialdesk.api.app:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=log_level,
-        )
+        return
+    from trialdesk.api.workers import serve_workers
+
+    try:
+        code = serve_workers(host, port, workers, log_level)
+    except OSError as exc:
+        console.print(f"[red]cannot serve: {exc}[/red]")
+        raise typer.Exit(2) from None
+    if code:
+        raise typer.Exit(code)

@@ -13,6 +13,7 @@ from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep
 from trialdesk.api.routers._records import add_void_route
+from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change
 from trialdesk.services.safety import (
     SERIOUSNESS,
@@ -24,7 +25,7 @@ from trialdesk.services.safety import (
 from trialdesk.services.views import AdverseEventView, Page
 from trialdesk.store.enums import AeAction, AeOutcome, Relatedness
 
-router = APIRouter(tags=["adverse events"])
+router = APIRouter(tags=["adverse events"], route_class=EventLoopRoute)
 
 _SERIOUSNESS_HELP = (
     "ICH E2A seriousness criteria met, any of: " + ", ".join(SERIOUSNESS) + " (empty: not serious)"

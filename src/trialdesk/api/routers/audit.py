@@ -8,10 +8,11 @@ from fastapi import APIRouter
 from trialdesk.api.deps import ActorDep, SessionDep
 from trialdesk.api.openapi import READ_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
+from trialdesk.api.routing import EventLoopRoute, on_thread
 from trialdesk.services.records import record_history, verify_audit_trail
 from trialdesk.services.views import AuditEntryView, ChainReportView, Page
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix="/audit", tags=["audit"], route_class=EventLoopRoute)
 
 
 @router.get(
@@ -19,6 +20,7 @@ router = APIRouter(prefix="/audit", tags=["audit"])
     summary="Recompute the hash chain; names the first altered, removed or reordered entry",
     responses=READ_ERRORS,
 )
+@on_thread  # reads and hashes the whole trail
 def get_verify(session: SessionDep, actor: ActorDep) -> ChainReportView:
     return verify_audit_trail(session, actor)
 

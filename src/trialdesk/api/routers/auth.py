@@ -9,13 +9,14 @@ from pydantic import BaseModel, Field
 
 from trialdesk.api.deps import ActorDep, SessionDep, TokenDep, set_etag
 from trialdesk.api.openapi import error_responses
+from trialdesk.api.routing import EventLoopRoute, on_thread
 from trialdesk.api.schemas import Body
 from trialdesk.services.accounts import TOKEN_LIFETIME, get_user, login, revoke_token
 from trialdesk.services.views import UserView
 from trialdesk.store.enums import TokenKind
 from trialdesk.store.types import utcnow
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=EventLoopRoute)
 
 _DEFAULT_MINUTES = int(TOKEN_LIFETIME[TokenKind.API] / timedelta(minutes=1))
 
@@ -45,6 +46,7 @@ class TokenResponse(BaseModel):
     summary="Sign in: username and password for a bearer token",
     responses=error_responses(401, 422, 429),
 )
+@on_thread  # argon2 is slow on purpose
 def issue_token(body: TokenRequest, session: SessionDep) -> TokenResponse:
     """Repeated failures are throttled (429 with Retry-After) and lock the account for a while;
     every attempt is audited."""

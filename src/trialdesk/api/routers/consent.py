@@ -11,11 +11,12 @@ from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routers._records import add_record_routes
+from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body
 from trialdesk.services.consent import list_consents, record_consent, withdraw_consent
 from trialdesk.services.views import ConsentView, Page
 
-router = APIRouter(tags=["consent"])
+router = APIRouter(tags=["consent"], route_class=EventLoopRoute)
 
 
 class ConsentCreate(Body):

@@ -12,12 +12,13 @@ from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep
 from trialdesk.api.routers._records import add_record_routes
+from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change
 from trialdesk.services.deviations import list_deviations, record_deviation, update_deviation
 from trialdesk.services.views import DeviationView, Page
 from trialdesk.store.enums import DeviationCategory, DeviationSeverity
 
-router = APIRouter(tags=["deviations"])
+router = APIRouter(tags=["deviations"], route_class=EventLoopRoute)
 
 
 class DeviationCreate(Body):

@@ -12,6 +12,7 @@ from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routers._records import add_record_routes
+from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change
 from trialdesk.services.dosing import (
     list_insulin_doses,
@@ -23,7 +24,7 @@ from trialdesk.services.dosing import (
 )
 from trialdesk.services.views import InsulinDoseView, OgldDoseView, Page
 
-router = APIRouter(tags=["dosing"])
+router = APIRouter(tags=["dosing"], route_class=EventLoopRoute)
 
 
 class InsulinDoseCreate(Body):

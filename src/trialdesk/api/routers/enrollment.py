@@ -12,11 +12,12 @@ from trialdesk.api.deps import ActorDep, SessionDep, set_etag
 from trialdesk.api.errors import ApiError
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS
 from trialdesk.api.routers._records import add_record_routes
+from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body
 from trialdesk.services.enrollment import enroll_participant, enrollment_summary, get_enrollment
 from trialdesk.services.views import EnrollmentSummary, EnrollmentView
 
-router = APIRouter(tags=["enrollment"])
+router = APIRouter(tags=["enrollment"], route_class=EventLoopRoute)
 
 
 class EnrollmentCreate(Body):

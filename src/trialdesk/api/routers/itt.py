@@ -11,11 +11,12 @@ from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routers._records import add_record_routes
+from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change
 from trialdesk.services.itt import list_itt_tests, record_itt_test, update_itt_test
 from trialdesk.services.views import IttTestView, Page
 
-router = APIRouter(tags=["itt"])
+router = APIRouter(tags=["itt"], route_class=EventLoopRoute)
 
 
 class IttSample(Body):

@@ -12,6 +12,7 @@ from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep
 from trialdesk.api.routers._records import add_void_route
+from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change
 from trialdesk.services.measurements import (
     get_measurement,
@@ -21,7 +22,7 @@ from trialdesk.services.measurements import (
 )
 from trialdesk.services.views import MeasurementView, Page
 
-router = APIRouter(tags=["measurements"])
+router = APIRouter(tags=["measurements"], route_class=EventLoopRoute)
 
 EnteredValue = float | int | str | bool
 

@@ -13,6 +13,7 @@ from pydantic import Field
 from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
 from trialdesk.api.pagination import PageDep, page_of
+from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change, VoidRequest
 from trialdesk.services.participants import (
     end_participation,
@@ -39,7 +40,7 @@ from trialdesk.services.views import (
 from trialdesk.services.visits import visit_calendar
 from trialdesk.store.enums import ParticipantStatus, StudyEndReason
 
-router = APIRouter(prefix="/participants", tags=["participants"])
+router = APIRouter(prefix="/participants", tags=["participants"], route_class=EventLoopRoute)
 
 
 class ParticipantCreate(Body):

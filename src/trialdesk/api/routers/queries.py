@@ -11,6 +11,7 @@ from pydantic import Field
 from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep
+from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body
 from trialdesk.services.queries import (
     answer_query,
@@ -23,7 +24,7 @@ from trialdesk.services.queries import (
 from trialdesk.services.views import Page, QueryView
 from trialdesk.store.enums import QueryStatus
 
-router = APIRouter(prefix="/queries", tags=["queries"])
+router = APIRouter(prefix="/queries", tags=["queries"], route_class=EventLoopRoute)
 
 
 class QueryCreate(Body):

@@ -12,11 +12,12 @@ from trialdesk.api.deps import ActorDep, SessionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routers._records import add_record_routes
+from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body
 from trialdesk.services.screening import ScreeningEntry, list_screenings, save_screening
 from trialdesk.services.views import Page, ScreeningView
 
-router = APIRouter(tags=["screening"])
+router = APIRouter(tags=["screening"], route_class=EventLoopRoute)
 
 FindingValue = bool | int | float | str | None
 

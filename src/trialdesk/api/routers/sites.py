@@ -8,11 +8,12 @@ from pydantic import Field
 from trialdesk.api.deps import ActorDep, SessionDep
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
+from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body
 from trialdesk.services.accounts import create_site, list_sites
 from trialdesk.services.views import Page, SiteView
 
-router = APIRouter(prefix="/sites", tags=["sites"])
+router = APIRouter(prefix="/sites", tags=["sites"], route_class=EventLoopRoute)
 
 
 class SiteCreate(Body):

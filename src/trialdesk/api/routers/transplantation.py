@@ -11,6 +11,7 @@ from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routers._records import add_record_routes
+from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change
 from trialdesk.services.transplantation import (
     list_transplantations,
@@ -20,7 +21,7 @@ from trialdesk.services.transplantation import (
 from trialdesk.services.views import Page, TransplantationView
 from trialdesk.store.enums import CellSource, Route
 
-router = APIRouter(tags=["transplantation"])
+router = APIRouter(tags=["transplantation"], route_class=EventLoopRoute)
 
 
 class TransplantationCreate(Body):

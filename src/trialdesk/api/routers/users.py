@@ -8,6 +8,7 @@ from pydantic import Field
 from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
 from trialdesk.api.pagination import PageDep
+from trialdesk.api.routing import EventLoopRoute, on_thread
 from trialdesk.api.schemas import Body, Change
 from trialdesk.services.accounts import (
     create_user,
@@ -19,7 +20,7 @@ from trialdesk.services.accounts import (
 from trialdesk.services.views import Page, UserView
 from trialdesk.store.enums import Role
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], route_class=EventLoopRoute)
 
 
 class UserCreate(Body):
@@ -55,6 +56,7 @@ def get_users(session: SessionDep, actor: ActorDep, page: PageDep) -> Page[UserV
 @router.post(
     "", status_code=status.HTTP_201_CREATED, summary="Create a user", responses=CREATE_ERRORS
 )
+@on_thread  # argon2 is slow on purpose
 def post_user(body: UserCreate, session: SessionDep, actor: ActorDep) -> UserView:
     return create_user(
         session,
@@ -110,6 +112,7 @@ def patch_user(
     summary="Set a password (own, with the current one; or any, as administrator)",
     responses=error_responses(401, 403, 404, 422),
 )
+@on_thread  # argon2 is slow on purpose
 def post_password(
     user_id: int, body: PasswordChange, session: SessionDep, actor: ActorDep
 ) -> Response:

@@ -11,11 +11,12 @@ from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routers._records import add_record_routes
+from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change
 from trialdesk.services.views import Page, VisitView
 from trialdesk.services.visits import list_visits, record_missed_visit, record_visit, update_visit
 
-router = APIRouter(tags=["visits"])
+router = APIRouter(tags=["visits"], route_class=EventLoopRoute)
 
 
 class VisitCreate(Body):
