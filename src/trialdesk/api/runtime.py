@@ -7,11 +7,12 @@ Measured by the load benchmark (issue 8, `docs/reliability.md`):
   request for ~200–250 ms. `gc.freeze()` after start-up moves them to a permanent generation that
   collections skip (CPython docs, `gc.freeze`: "for a 'warm' start-up, before fork()"); later
   objects are still collected.
-* **Worker threads.** Sync endpoints run on anyio's thread pool (40 threads by default). Only
-  one runs Python at a time (the GIL); the others wait for it, and a thread that holds the
-  database's write lock waits with them, so every writer queues longer. With 100 clients and 2
-  processes, 4–6 threads per process gave a write p99 about a third of 16 threads' (load
-  benchmark); the pool is set to `threads` (default 6; more processes scale, more threads not).
+* **Worker threads.** The API's record endpoints run on the event loop
+  (`trialdesk.api.routing`); the thread pool serves the slow ones marked `on_thread` (sign-in,
+  audit verification) and the web pages. Only one thread runs Python at a time (the GIL), and a
+  thread holding the database's write lock waits for it with the others, so the pool is kept
+  small: `threads` (default 6). More processes scale (`trialdesk serve --workers`), more
+  threads do not.
 * **The protocol.** It is parsed and its catalogue built on first use: done here, not in the
   first request that records a value.
 * **Connections.** Opening a connection (and, on SQLite, setting its pragmas) and compiling each
@@ -32,7 +33,7 @@ DEFAULT_THREADS = 6
 
 
 def threads() -> int:
-    """`TRIALDESK_THREADS` (default 6): requests served at once by one process."""
+    """`TRIALDESK_THREADS` (default 6): one process's threads for slow requests and web pages."""
     raw = os.environ.get(THREADS_ENV, "").strip()
     try:
         value = int(raw) if raw else DEFAULT_THREADS

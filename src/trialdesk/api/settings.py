@@ -17,7 +17,8 @@ class ApiSettings:
         (`TRIALDESK_DATABASE_URL`, else the SQLite file in `TRIALDESK_DATA_DIR`).
     docs_enabled: serve the endpoint reference page at /api/v1/docs (`TRIALDESK_API_DOCS=0`
         turns it off; the OpenAPI document itself is always served).
-    threads: requests one process serves at once (`TRIALDESK_THREADS`, see `api.runtime`).
+    threads: worker threads per process for slow requests and web pages (`TRIALDESK_THREADS`, see
+      `api.runtime`).
     """
 
     database_url: str

@@ -12,13 +12,15 @@ Two safeguards come with sharing a port: the port is tried first without ``SO_RE
 second server started on the same port fails (rather than quietly taking half the requests to
 another database), and the kernel only lets sockets of the same user join the group.
 
-The supervisor restarts a process that dies after it was serving (not more than 5 times a
-minute per process), stops everything when one fails to start (a wrong database URL would fail
-the same way every time), and on SIGINT/SIGTERM lets each process finish its requests.
+The supervisor restarts a process that dies after it was serving (at most 5 restarts a minute
+per process, counted over all of them), stops everything when one fails to start (a wrong
+database URL would fail the same way every time), and on SIGINT/SIGTERM lets each process
+finish its requests.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import signal
@@ -81,15 +83,23 @@ class _Server(uvicorn.Server):
             self._ready.set()
 
 
-def _worker(host: str, port: int, log_level: str, ready: Event) -> None:
-    """One server process (the target of a spawned child)."""
-    config = uvicorn.Config(FACTORY, factory=True, host=host, port=port, log_level=log_level)
+def _worker(app: str, host: str, port: int, log_level: str, ready: Event) -> None:
+    """One server process (the target of a spawned child): `app` is the import string of an
+    app factory."""
+    config = uvicorn.Config(app, factory=True, host=host, port=port, log_level=log_level)
+    # The app first, the socket then: once in the port's group, the socket is dealt its share of
+    # the new connections, which would wait for the imports (seconds), or be reset if the app
+    # then failed to load.
+    config.load()
     try:
         sock = _listening_socket(host, port)
     except OSError as exc:
         logging.getLogger("uvicorn.error").error("cannot listen on %s:%s: %s", host, port, exc)
         raise SystemExit(STARTUP_FAILED) from None
-    _Server(config, ready).run(sockets=[sock])
+    # Ctrl-C reaches every process of the terminal's group: uvicorn finishes its requests, then
+    # raises the signal again, as KeyboardInterrupt; no traceback for that.
+    with contextlib.suppress(KeyboardInterrupt):
+        _Server(config, ready).run(sockets=[sock])
 
 
 @dataclass
@@ -105,9 +115,11 @@ class Supervisor:
     port: int
     workers: int
     log_level: str = "info"
+    app: str = FACTORY
     children: list[_Child] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     exit_code: int = 0
+    _signalled: bool = False
     _restarts: deque[float] = field(default_factory=deque)
     _context: Any = field(default_factory=lambda: multiprocessing.get_context("spawn"))
 
@@ -115,7 +127,7 @@ class Supervisor:
         ready = self._context.Event()
         process = self._context.Process(
             target=_worker,
-            args=(self.host, self.port, self.log_level, ready),
+            args=(self.app, self.host, self.port, self.log_level, ready),
             name="trialdesk-server",
         )
         process.start()
@@ -147,9 +159,17 @@ class Supervisor:
         )
         self.children[index] = self._start()
 
+    def _stopping(self) -> bool:
+        return self._signalled or self.stop.is_set()
+
+    def _on_signal(self, *_: object) -> None:
+        # Only a flag: `stop.set()` takes the lock of the Event, which this (the main) thread
+        # holds for a moment in each `stop.wait()`, and a handler that waits for it never ends.
+        self._signalled = True
+
     def _watch(self) -> None:
         for index, child in enumerate(self.children):
-            if self.stop.is_set():
+            if self._stopping():
                 return
             if not child.process.is_alive():
                 child.process.join()
@@ -168,12 +188,12 @@ class Supervisor:
 
     def run(self) -> int:
         previous = {
-            sig: signal.signal(sig, lambda *_: self.stop.set())
-            for sig in (signal.SIGINT, signal.SIGTERM)
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
         }
         try:
             self.children = [self._start() for _ in range(self.workers)]
-            while not self.stop.wait(0.2):
+            while not self._stopping():
+                self.stop.wait(0.2)  # a signal's handler runs meanwhile (wait goes on after it)
                 self._watch()
         finally:
             self._stop_all()
@@ -182,12 +202,14 @@ class Supervisor:
         return self.exit_code
 
 
-def serve_workers(host: str, port: int, workers: int, log_level: str = "info") -> int:
-    """Serve with `workers` processes on one port; returns the exit code (see module docstring)."""
+def serve_workers(
+    host: str, port: int, workers: int, log_level: str = "info", app: str = FACTORY
+) -> int:
+    """Serve with `workers` processes on one port; returns the exit code (see module docstring).
+
+    `app` is the import string of the app factory each process calls (``module:function``)."""
     if not reuse_port_supported():  # not Linux/BSD: uvicorn's shared socket
-        uvicorn.run(
-            FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level
-        )
+        uvicorn.run(app, factory=True, host=host, port=port, workers=workers, log_level=log_level)
         return 0
     check_port_free(host, port)
-    return Supervisor(host, port, workers, log_level).run()
+    return Supervisor(host, port, workers, log_level, app).run()
