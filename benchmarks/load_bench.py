@@ -1,20 +1,22 @@
 """Load: 100 concurrent clients mixing reads and writes against the real server, for 60 s.
 
-The server is `trialdesk serve --workers 2` (uvicorn, one process per core of this 2-core
-machine, default threads) on 127.0.0.1 over a fresh database with two sites, 40 consented
-participants and a signed-in coordinator per site. Each client (an aiohttp task; all share one
-event loop in this process) repeats: think for a random time (exponential, mean *think*), then
-either records a measurement (``POST``, 50 %) or reads a participant's measurements (``GET``,
-50 %). The run is repeated for each mean think time of ``TRIALDESK_LOAD_THINK_S`` (default
-2, 1 and 0.5 s, i.e. about 50, 100 and 200 requests/s offered by the 100 clients). The first
-``TRIALDESK_LOAD_WARMUP_SECONDS`` (5) of each run are not counted. The same clients are run for
-15 s against a bare FastAPI app (one sync endpoint validating a body of the same shape and
-answering it back: uvicorn + FastAPI + pydantic, no database, same workers) at each think time,
-so the figures can be read against what the framework alone costs here.
+The server is `trialdesk serve --workers 2` (one process per core of this 2-core machine, each
+with its own socket on the port; default threads) on 127.0.0.1 over a fresh database with two
+sites, 40 consented participants and a signed-in coordinator per site. Each client (an aiohttp
+task; all share one event loop in this process) repeats: think for a random time (exponential,
+mean *think*), then either records a measurement (``POST``, 50 %) or reads a participant's
+measurements (``GET``, 50 %). The run is repeated for each mean think time of
+``TRIALDESK_LOAD_THINK_S`` (default 2, 1, 0.5 and 0.25 s, i.e. about 50, 100, 200 and 400
+requests/s offered by the 100 clients). The first ``TRIALDESK_LOAD_WARMUP_SECONDS`` (5) of each
+run are not counted. The same clients are run for 15 s against a bare FastAPI app (one sync
+endpoint validating a body of the same shape and answering it back: uvicorn + FastAPI +
+pydantic, no database, same workers) at each think time, so the figures can be read against
+what the framework alone costs here.
 
 aiohttp, not httpx, drives the load: on this machine httpx spent ~2 ms of CPU per request on
 the client side against ~0.7 ms for aiohttp, CPU taken from the server it measures on the same
-two cores. The server's CPU time per request is reported too (from /proc).
+two cores. The server's CPU time per request is reported too (from /proc), and each server
+process's share of it, which shows how evenly the connections were spread.
 
 Afterwards every acknowledged write is counted in the database (no lost update) and the audit
 chain is verified. Only loopback addresses are used; the run stops by itself. `make bench`
@@ -25,7 +27,7 @@ also writes ``benchmarks/out/load.json`` and a plot of write latency against loa
     TRIALDESK_LOAD_SECONDS=10 python -m benchmarks.load_bench   # a short run, printed as JSON
 
 Settings (environment): TRIALDESK_LOAD_SECONDS (60), TRIALDESK_LOAD_CLIENTS (100),
-TRIALDESK_LOAD_THINK_S ("2,1,0.5"), TRIALDESK_LOAD_BARE_SECONDS (15),
+TRIALDESK_LOAD_THINK_S ("2,1,0.5,0.25"), TRIALDESK_LOAD_BARE_SECONDS (15),
 TRIALDESK_LOAD_WARMUP_SECONDS (5), TRIALDESK_LOAD_WORKERS (2); PostgreSQL is measured too when
 TRIALDESK_TEST_POSTGRES_URL (or TRIALDESK_BENCH_POSTGRES_URL) is set.
 """
@@ -60,9 +62,8 @@ from sqlalchemy.engine import make_url
 
 SECONDS = float(os.environ.get("TRIALDESK_LOAD_SECONDS", "60"))
 CLIENTS = int(os.environ.get("TRIALDESK_LOAD_CLIENTS", "100"))
-THINK_TIMES = [
-    float(part) for part in os.environ.get("TRIALDESK_LOAD_THINK_S", "2,1,0.5").split(",") if part
-]
+_THINK = os.environ.get("TRIALDESK_LOAD_THINK_S", "2,1,0.5,0.25")
+THINK_TIMES = [float(part) for part in _THINK.split(",") if part]
 BARE_SECONDS = float(os.environ.get("TRIALDESK_LOAD_BARE_SECONDS", "15"))
 WARMUP_SECONDS = float(os.environ.get("TRIALDESK_LOAD_WARMUP_SECONDS", "5"))
 WORKERS = int(os.environ.get("TRIALDESK_LOAD_WORKERS", str(min(2, os.cpu_count() or 1))))
@@ -115,8 +116,8 @@ class Served:
     pid: int  # the server process; its worker processes are its children
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of a process and its live descendants, from /proc (Linux)."""
+def _cpu_by_process(pid: int) -> dict[int, float]:
+    """CPU time (user + system, s) of a process and each of its live descendants, from /proc."""
     parents: dict[int, int] = {}
     ticks: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -134,7 +135,24 @@ def _cpu_seconds(pid: int) -> float:
             if ppid == parent and child not in tree:
                 tree.add(child)
                 frontier.append(child)
-    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
+    hertz = os.sysconf("SC_CLK_TCK")
+    return {p: ticks[p] / hertz for p in tree if p in ticks}
+
+
+def _tracker(pid: int) -> bool:
+    """multiprocessing's resource tracker, a child of the supervisor that serves nothing."""
+    try:
+        return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _spread(before: dict[int, float], after: dict[int, float], supervisor: int) -> list[float]:
+    """Each server process's share of the server CPU spent between two readings (largest
+    first): how evenly the kernel dealt the connections."""
+    used = [after[p] - before.get(p, 0.0) for p in after if p != supervisor and not _tracker(p)]
+    total = sum(used) or 1.0
+    return sorted((round(u / total, 3) for u in used), reverse=True)
 
 
 def _steal_ticks() -> tuple[int, int]:
@@ -367,12 +385,13 @@ def _load(
     label: str,
 ) -> tuple[dict[str, Any], Tally]:
     """Drive the clients against `served`; figures, with the CPU each side spent."""
-    server_cpu, client_cpu = _cpu_seconds(served.pid), _client_cpu_seconds()
+    processes, client_cpu = _cpu_by_process(served.pid), _client_cpu_seconds()
     steal_before, ticks_before = _steal_ticks()
     tally, wall = asyncio.run(_drive(served.base, tokens, pids, seconds, think_s, label))
     steal_after, ticks_after = _steal_ticks()
     stolen, ticks = steal_after - steal_before, ticks_after - ticks_before
-    server_cpu = _cpu_seconds(served.pid) - server_cpu
+    processes_after = _cpu_by_process(served.pid)
+    server_cpu = sum(processes_after.values()) - sum(processes.values())
     client_cpu = _client_cpu_seconds() - client_cpu
     result = _summary(tally, wall)
     done = max(1, result["requests"] + tally.warm_up)  # the CPU was measured over both
@@ -380,6 +399,7 @@ def _load(
     result["client_cpu_ms_per_request"] = client_cpu / done * 1000
     result["server_cpu_cores"] = server_cpu / (wall + WARMUP_SECONDS)
     result["cpu_steal_percent"] = 100 * stolen / max(1, ticks)
+    result["process_cpu_shares"] = _spread(processes, processes_after, served.pid)
     return result, tally
 
 
@@ -452,19 +472,12 @@ def measure_backend(
 
 def measure_bare(think_s: float, seconds: float = BARE_SECONDS) -> dict[str, Any]:
     port = _free_port()
+    # The same process model as `trialdesk serve --workers`: one socket per process.
     command = [
         sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "benchmarks.load_bench:bare_app",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--workers",
-        str(WORKERS),
+        "-c",
+        "from trialdesk.api.workers import serve_workers; raise SystemExit(serve_workers("
+        f"'127.0.0.1', {port}, {WORKERS}, 'warning', app='benchmarks.load_bench:bare_app'))",
     ]
     pids = {"a": list(range(1, 41))}
     with _server(command, port, _env()) as served:
@@ -576,6 +589,7 @@ def run() -> list[dict[str, Any]]:
                 f"{writes['p99_ms']:.1f} ms; reads p99 {result['reads']['p99_ms']:.1f} ms; "
                 f"server CPU {result['server_cpu_ms_per_request']:.1f} ms/request; "
                 f"CPU stolen by the host {result['cpu_steal_percent']:.1f} %; "
+                f"server processes' CPU shares {result['process_cpu_shares']}; "
                 f"bare {reference['rps']:.0f} req/s; errors {result['errors']}, lost "
                 f"{result['lost']}; target p99 ≤ {TARGET_P99_MS:g} ms {met}",
             }
