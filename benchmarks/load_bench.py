@@ -167,6 +167,13 @@ def _client_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _listening(port: int) -> int:
+    """Sockets listening on `port` (/proc/net/tcp): one per server process once all are up.
+    The clients connect only then, or the first process up would keep every connection."""
+    rows = [row.split() for row in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    return sum(1 for f in rows if f[1].endswith(f":{port:04X}") and f[3] == "0A")  # 0A: LISTEN
+
+
 @contextmanager
 def _server(command: list[str], port: int, env: dict[str, str]) -> Iterator[Served]:
     base = f"http://127.0.0.1:{port}"
@@ -179,9 +186,13 @@ def _server(command: list[str], port: int, env: dict[str, str]) -> Iterator[Serv
                 raise RuntimeError(f"server {command[2:5]} exited with {proc.returncode}")
             try:
                 httpx.get(f"{base}/api/v1/auth/me", timeout=1)
-                break
+                if _listening(port) >= WORKERS:
+                    break
             except httpx.TransportError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"server {command[2:5]}: not every process listens after 60 s")
         yield Served(base, proc.pid)
     finally:
         proc.terminate()
@@ -544,7 +555,11 @@ def plot(figures: dict[str, Any], path: Path) -> None:
         )
     ax.axhline(TARGET_P99_MS, color="red", linewidth=1, label="target p99 50 ms")
     ax.set_yscale("log")
-    ax.set_xlabel("requests/s served (100 clients, 50 % writes; think time 2 → 0.5 s)")
+    thinks = sorted({r["think_s"] for r in figures["runs"]}, reverse=True)
+    ax.set_xlabel(
+        f"requests/s served ({CLIENTS} clients, 50 % writes; mean think time "
+        f"{' → '.join(f'{t:g}' for t in thinks)} s)"
+    )
     ax.set_ylabel("write latency (ms, log scale)")
     settings = figures["settings"]
     ax.set_title(
