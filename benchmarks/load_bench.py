@@ -35,6 +35,7 @@ TRIALDESK_TEST_POSTGRES_URL (or TRIALDESK_BENCH_POSTGRES_URL) is set.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -137,6 +138,21 @@ def _cpu_by_process(pid: int) -> dict[int, float]:
                 frontier.append(child)
     hertz = os.sysconf("SC_CLK_TCK")
     return {p: ticks[p] / hertz for p in tree if p in ticks}
+
+
+def _postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL server process on this machine (its backends, WAL writer,
+    checkpointer): the database's share of a request, which the server's own figure leaves out."""
+    hertz, total = os.sysconf("SC_CLK_TCK"), 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, rest = stat.read_text().split(" (", 1)[1].rsplit(")", 1)
+        except (OSError, ValueError):
+            continue
+        if name == "postgres":
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])
+    return total / hertz
 
 
 def _tracker(pid: int) -> bool:
@@ -325,18 +341,30 @@ async def _drive(
     label: str,
 ) -> tuple[Tally, float]:
     tally = Tally()
-    # One connection per client at most. Idle connections are dropped by the client before
-    # uvicorn's 5 s keep-alive timeout, so that a request never races the server closing it.
-    connector = aiohttp.TCPConnector(limit=CLIENTS, keepalive_timeout=2.0)
+    # Each client its own connection, as each person's browser has: a shared pool would hand
+    # the few connections just freed to whoever asks next, and a handful of connections (so of
+    # server processes) would carry all the traffic. Idle connections are dropped by the client
+    # before uvicorn's 5 s keep-alive timeout, so that a request never races the server
+    # closing it.
     timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(base, connector=connector, timeout=timeout) as http:
+    async with contextlib.AsyncExitStack() as stack:
+        sessions = [
+            await stack.enter_async_context(
+                aiohttp.ClientSession(
+                    base,
+                    connector=aiohttp.TCPConnector(limit=1, keepalive_timeout=2.0),
+                    timeout=timeout,
+                )
+            )
+            for _ in range(CLIENTS)
+        ]
         counted_from = time.perf_counter() + WARMUP_SECONDS
         until = time.monotonic() + WARMUP_SECONDS + seconds
         users = sorted(tokens)
         await asyncio.gather(
             *(
                 _client(
-                    http,
+                    sessions[i],
                     tokens[users[i % len(users)]],
                     pids[users[i % len(users)]],
                     counted_from,
@@ -397,6 +425,7 @@ def _load(
 ) -> tuple[dict[str, Any], Tally]:
     """Drive the clients against `served`; figures, with the CPU each side spent."""
     processes, client_cpu = _cpu_by_process(served.pid), _client_cpu_seconds()
+    database_cpu = _postgres_cpu_seconds()
     steal_before, ticks_before = _steal_ticks()
     tally, wall = asyncio.run(_drive(served.base, tokens, pids, seconds, think_s, label))
     steal_after, ticks_after = _steal_ticks()
@@ -411,6 +440,8 @@ def _load(
     result["server_cpu_cores"] = server_cpu / (wall + WARMUP_SECONDS)
     result["cpu_steal_percent"] = 100 * stolen / max(1, ticks)
     result["process_cpu_shares"] = _spread(processes, processes_after, served.pid)
+    # every PostgreSQL process on the machine: only meaningful on the PostgreSQL runs
+    result["postgres_cpu_ms_per_request"] = (_postgres_cpu_seconds() - database_cpu) / done * 1000
     return result, tally
 
 
@@ -602,8 +633,13 @@ def run() -> list[dict[str, Any]]:
                 "note": f"{result['rps']:.0f} req/s ({result['write_rps']:.0f} writes/s); "
                 f"writes p50/p95/p99 {writes['p50_ms']:.1f}/{writes['p95_ms']:.1f}/"
                 f"{writes['p99_ms']:.1f} ms; reads p99 {result['reads']['p99_ms']:.1f} ms; "
-                f"server CPU {result['server_cpu_ms_per_request']:.1f} ms/request; "
-                f"CPU stolen by the host {result['cpu_steal_percent']:.1f} %; "
+                f"server CPU {result['server_cpu_ms_per_request']:.1f} ms/request"
+                + (
+                    f" + PostgreSQL {result['postgres_cpu_ms_per_request']:.1f}; "
+                    if result["backend"] == "postgresql"
+                    else "; "
+                )
+                + f"CPU stolen by the host {result['cpu_steal_percent']:.1f} %; "
                 f"server processes' CPU shares {result['process_cpu_shares']}; "
                 f"bare {reference['rps']:.0f} req/s; errors {result['errors']}, lost "
                 f"{result['lost']}; target p99 ≤ {TARGET_P99_MS:g} ms {met}",

@@ -65,6 +65,9 @@ class EventLoopRoute(APIRoute):
     """The API's route class: plain ``def`` endpoints run on the event loop unless `on_thread`."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        if not iscoroutinefunction(endpoint) and not runs_on_thread(endpoint):
+        asynchronous = iscoroutinefunction(endpoint) or iscoroutinefunction(
+            getattr(endpoint, "__call__", None)  # noqa: B004 (an object with an async __call__)
+        )
+        if not asynchronous and not runs_on_thread(endpoint):
             endpoint = _on_event_loop(endpoint)
         super().__init__(path, endpoint, **kwargs)
