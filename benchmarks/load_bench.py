@@ -69,6 +69,7 @@ BARE_SECONDS = float(os.environ.get("TRIALDESK_LOAD_BARE_SECONDS", "15"))
 WARMUP_SECONDS = float(os.environ.get("TRIALDESK_LOAD_WARMUP_SECONDS", "5"))
 WORKERS = int(os.environ.get("TRIALDESK_LOAD_WORKERS", str(min(2, os.cpu_count() or 1))))
 PARTICIPANTS_PER_SITE = 20
+STEAL_NOTE_PERCENT = 5.0  # CPU steal worth a note on the plot
 PASSWORD = "correct horse battery staple"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -565,7 +566,7 @@ def plot(figures: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=(7.5, 5))
     for backend, colour in (("bare FastAPI", "grey"), ("sqlite", "C0"), ("postgresql", "C1")):
         runs = sorted(
             (r for r in figures["runs"] if r["backend"] == backend), key=lambda r: r["rps"]
@@ -576,6 +577,16 @@ def plot(figures: dict[str, Any], path: Path) -> None:
         ax.plot(
             rps, [r["writes"]["p99_ms"] for r in runs], "o-", color=colour, label=f"{backend} p99"
         )
+        for run in runs:
+            if run["cpu_steal_percent"] >= STEAL_NOTE_PERCENT:  # not the server's doing: say so
+                ax.annotate(
+                    f"host took {run['cpu_steal_percent']:.0f} % of the CPU",
+                    (run["rps"], run["writes"]["p99_ms"]),
+                    textcoords="offset points",
+                    xytext=(6, -4),
+                    fontsize=7,
+                    color=colour,
+                )
         ax.plot(
             rps,
             [r["writes"]["p50_ms"] for r in runs],
@@ -597,7 +608,7 @@ def plot(figures: dict[str, Any], path: Path) -> None:
         f"trialdesk serve, {settings['workers']} workers, {settings['cpus']} cores "
         "shared with the load generator"
     )
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
