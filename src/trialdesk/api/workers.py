@@ -106,7 +106,6 @@ def _worker(app: str, host: str, port: int, log_level: str, ready: Event) -> Non
 class _Child:
     process: SpawnProcess
     ready: Event
-    started_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass

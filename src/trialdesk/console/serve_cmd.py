@@ -34,8 +34,8 @@ def serve(
         None,
         min=2,
         max=256,
-        help="Worker threads per process for the slow requests (sign-in, audit verification); "
-        "default: TRIALDESK_THREADS, else 6",
+        help="Worker threads per process for the slow requests (sign-in, audit verification) "
+        "and the web pages; default: TRIALDESK_THREADS, else 6",
     ),
     log_level: str = typer.Option("info", help="uvicorn log level"),
 ) -> None:
