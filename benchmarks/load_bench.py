@@ -118,18 +118,30 @@ class Served:
     pid: int  # the server process; its worker processes are its children
 
 
-def _cpu_by_process(pid: int) -> dict[int, float]:
-    """CPU time (user + system, s) of a process and each of its live descendants, from /proc."""
-    parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
+def _processes() -> Iterator[tuple[int, str, int, float]]:
+    """(pid, command name, parent pid, CPU seconds user + system) of every process, from
+    /proc/<pid>/stat (Linux ``proc(5)``)."""
+    hertz = os.sysconf("SC_CLK_TCK")
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            name, rest = stat.read_text().split(" (", 1)[1].rsplit(")", 1)
+        except (OSError, ValueError):
             continue  # ended meanwhile
-        child = int(stat.parent.name)
-        parents[child] = int(fields[1])
-        ticks[child] = int(fields[11]) + int(fields[12])
+        fields = rest.split()
+        yield (
+            int(stat.parent.name),
+            name,
+            int(fields[1]),
+            (int(fields[11]) + int(fields[12])) / hertz,
+        )
+
+
+def _cpu_by_process(pid: int) -> dict[int, float]:
+    """CPU time (s) of a process and each of its live descendants."""
+    parents: dict[int, int] = {}
+    seconds: dict[int, float] = {}
+    for child, _, ppid, cpu in _processes():
+        parents[child], seconds[child] = ppid, cpu
     tree, frontier = {pid}, [pid]
     while frontier:
         parent = frontier.pop()
@@ -137,23 +149,13 @@ def _cpu_by_process(pid: int) -> dict[int, float]:
             if ppid == parent and child not in tree:
                 tree.add(child)
                 frontier.append(child)
-    hertz = os.sysconf("SC_CLK_TCK")
-    return {p: ticks[p] / hertz for p in tree if p in ticks}
+    return {p: seconds[p] for p in tree if p in seconds}
 
 
 def _postgres_cpu_seconds() -> float:
     """CPU time of every PostgreSQL server process on this machine (its backends, WAL writer,
     checkpointer): the database's share of a request, which the server's own figure leaves out."""
-    hertz, total = os.sysconf("SC_CLK_TCK"), 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            name, rest = stat.read_text().split(" (", 1)[1].rsplit(")", 1)
-        except (OSError, ValueError):
-            continue
-        if name == "postgres":
-            fields = rest.split()
-            total += int(fields[11]) + int(fields[12])
-    return total / hertz
+    return sum(cpu for _, name, _, cpu in _processes() if name == "postgres")
 
 
 def _tracker(pid: int) -> bool:

@@ -25,7 +25,6 @@ import logging
 import multiprocessing
 import signal
 import socket
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -116,9 +115,8 @@ class Supervisor:
     log_level: str = "info"
     app: str = FACTORY
     children: list[_Child] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
     exit_code: int = 0
-    _signalled: bool = False
+    stopping: bool = False  # set by a signal's handler or by a fatal failure
     _restarts: deque[float] = field(default_factory=deque)
     _context: Any = field(default_factory=lambda: multiprocessing.get_context("spawn"))
 
@@ -140,7 +138,7 @@ class Supervisor:
                 child.process.exitcode,
             )
             self.exit_code = STARTUP_FAILED
-            self.stop.set()
+            self.stopping = True
             return
         now = time.monotonic()
         self._restarts.append(now)
@@ -149,7 +147,7 @@ class Supervisor:
         if len(self._restarts) > _RESTARTS_PER_MINUTE * self.workers:
             log.error("server processes keep dying; stopping")
             self.exit_code = 1
-            self.stop.set()
+            self.stopping = True
             return
         log.warning(
             "server process %s ended (exit code %s); starting another",
@@ -158,17 +156,14 @@ class Supervisor:
         )
         self.children[index] = self._start()
 
-    def _stopping(self) -> bool:
-        return self._signalled or self.stop.is_set()
-
     def _on_signal(self, *_: object) -> None:
-        # Only a flag: `stop.set()` takes the lock of the Event, which this (the main) thread
-        # holds for a moment in each `stop.wait()`, and a handler that waits for it never ends.
-        self._signalled = True
+        # Only a flag: a handler that took a lock (a threading.Event's, say) could wait for
+        # this same thread, which the signal interrupted while holding it, and never end.
+        self.stopping = True
 
     def _watch(self) -> None:
         for index, child in enumerate(self.children):
-            if self._stopping():
+            if self.stopping:
                 return
             if not child.process.is_alive():
                 child.process.join()
@@ -191,8 +186,8 @@ class Supervisor:
         }
         try:
             self.children = [self._start() for _ in range(self.workers)]
-            while not self._stopping():
-                self.stop.wait(0.2)  # a signal's handler runs meanwhile (wait goes on after it)
+            while not self.stopping:
+                time.sleep(0.2)  # a signal's handler runs meanwhile
                 self._watch()
         finally:
             self._stop_all()

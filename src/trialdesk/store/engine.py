@@ -72,11 +72,16 @@ def make_engine(
         connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
         connect_args.setdefault("check_same_thread", False)
         engine = create_engine(parsed, connect_args=connect_args, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        on_connect(
+            engine,
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA foreign_keys=ON",
+            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+        )
         if path is not None:
             queue_writers(engine, str(path.resolve()), SQLITE_BUSY_TIMEOUT_MS / 1000)
         if not durable:
-            event.listen(engine, "connect", _sqlite_not_durable)
+            on_connect(engine, "PRAGMA synchronous=OFF")
         return engine
     options = ([f"-csearch_path={schema}"] if schema else []) + (
         [] if durable else ["-csynchronous_commit=off"]
@@ -89,22 +94,19 @@ def make_engine(
     return create_engine(parsed, connect_args=connect_args, **kwargs)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    finally:
-        cursor.close()
+def on_connect(engine: Engine, *statements: str) -> None:
+    """Run `statements` on every new connection of `engine`, in order (SQLite's PRAGMAs hold
+    per connection, not per database)."""
 
+    def _run(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            for statement in statements:
+                cursor.execute(statement)
+        finally:
+            cursor.close()
 
-def _sqlite_not_durable(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA synchronous=OFF")
-    finally:
-        cursor.close()
+    event.listen(engine, "connect", _run)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

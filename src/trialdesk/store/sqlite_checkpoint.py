@@ -16,11 +16,10 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
-from trialdesk.store.engine import sqlite_file
+from trialdesk.store.engine import on_connect, sqlite_file
 
 log = logging.getLogger("trialdesk.store")
 
@@ -72,12 +71,6 @@ def checkpoint_in_background(engine: Engine, interval: float = INTERVAL_S) -> Ch
     if path is None:
         return None
 
-    @event.listens_for(engine, "connect")
-    def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("PRAGMA wal_autocheckpoint=0")
-        finally:
-            cursor.close()
+    on_connect(engine, "PRAGMA wal_autocheckpoint=0")
 
     return Checkpointer(str(path), interval).start()
