@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from trialdesk.console import (
+    audit_cmd,
     backup_cmd,
     db_cmd,
     demo_cmd,
@@ -33,7 +34,7 @@ app.command("simulate")(simulate_cmd.simulate)
 app.add_typer(db_cmd.db_app, name="db")
 app.add_typer(db_cmd.site_app, name="site")
 app.add_typer(db_cmd.user_app, name="user")
-app.add_typer(db_cmd.audit_app, name="audit")
+app.add_typer(audit_cmd.audit_app, name="audit")
 app.command("backup")(backup_cmd.backup)
 app.command("restore")(backup_cmd.restore)
 app.add_typer(export_cmd.export_app, name="export")

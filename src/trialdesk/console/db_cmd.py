@@ -1,5 +1,5 @@
-"""`trialdesk db upgrade|status`, `trialdesk site add|list`, `trialdesk user add|list`,
-`trialdesk audit verify`: administering the study database from the command line.
+"""`trialdesk db upgrade|status|roles`, `trialdesk site add|list`, `trialdesk user add|list`:
+administering the study database from the command line (the audit trail: `audit_cmd`).
 
 Commands act as the system administrator (`trialdesk.services.SYSTEM`); the audit trail records
 their changes with no user id. The database is `--url`, else ``TRIALDESK_DATABASE_URL``, else
@@ -40,7 +40,6 @@ err = Console(stderr=True)
 db_app = typer.Typer(help="The study database: create or upgrade its schema.", no_args_is_help=True)
 site_app = typer.Typer(help="Trial sites.", no_args_is_help=True)
 user_app = typer.Typer(help="User accounts, roles and site memberships.", no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
 
 URL_OPTION = typer.Option(
     None, "--url", help="Database URL (default: TRIALDESK_DATABASE_URL or ./data/trialdesk.sqlite)"
@@ -64,7 +63,7 @@ def _resolve(url: str | None) -> str:
 
 
 @contextmanager
-def _database(url: str | None) -> Iterator[Session]:
+def database_session(url: str | None) -> Iterator[Session]:
     """A session on an up-to-date database, or a clear message and exit code."""
     target = _resolve(url)
     engine: Engine = make_engine(target)
@@ -105,7 +104,7 @@ def db_upgrade(
         raise _fail(f"cannot upgrade {_shown(target)}: {exc}") from None
     console.print(f"database {_shown(target)} is at revision {revision} (head)", highlight=False)
     if with_sites:
-        with _database(target) as session:
+        with database_session(target) as session:
             for site in current_protocol().sites:
                 if session.scalars(select(Site).where(Site.code == site.code)).first():
                     continue
@@ -139,7 +138,7 @@ def site_add(
     url: str | None = URL_OPTION,
 ) -> None:
     """Register a trial site."""
-    with _database(url) as session:
+    with database_session(url) as session:
         try:
             site = sv.create_site(session, sv.SYSTEM, code, name, city, country)
         except sv.ServiceError as exc:
@@ -151,7 +150,7 @@ def site_add(
 def site_list(url: str | None = URL_OPTION) -> None:
     """List the sites."""
     table = Table("Code", "Name", "City", "Country")
-    with _database(url) as session:
+    with database_session(url) as session:
         for site in sv.list_sites(session, sv.SYSTEM):
             table.add_row(site.code, site.name, site.city, site.country)
     console.print(table)
@@ -176,7 +175,7 @@ def user_add(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with _database(url) as session:
+    with database_session(url) as session:
         try:
             user = sv.create_user(
                 session,
@@ -201,7 +200,7 @@ def user_add(
 def user_list(url: str | None = URL_OPTION) -> None:
     """List the user accounts with their roles and sites."""
     table = Table("Username", "Name", "Roles", "Sites", "Status")
-    with _database(url) as session:
+    with database_session(url) as session:
         for user in sv.list_users(session, sv.SYSTEM, limit=500).items:
             table.add_row(
                 user.username,
@@ -211,14 +210,3 @@ def user_list(url: str | None = URL_OPTION) -> None:
                 "active" if user.active else "inactive",
             )
     console.print(table)
-
-
-@audit_app.command("verify")
-def audit_verify(url: str | None = URL_OPTION) -> None:
-    """Recompute the audit trail's hash chain; exit 1 naming the first tampered entry."""
-    with _database(url) as session:
-        report = sv.verify_audit_trail(session, sv.SYSTEM)
-    if report.ok:
-        console.print(f"[green]✓ {escape(report.message)}[/green]", highlight=False)
-        return
-    raise _fail(f"✗ {report.message}")

@@ -4,6 +4,7 @@ participant, and verification of the audit chain."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from trialdesk.services.listing import DEFAULT_LIMIT, paginate
 from trialdesk.services.uow import change_record, service, void_record
 from trialdesk.services.views import AuditEntryView, ChainReportView, Page, View
 from trialdesk.store import audit
+from trialdesk.store.anchor import AnchorConfig, AnchoredReport, verify_anchored
 from trialdesk.store.enums import ParticipantStatus
 from trialdesk.store.models import (
     AdverseEvent,
@@ -254,10 +256,23 @@ def participant_history(
 
 
 @service
-def verify_audit_trail(session: Session, actor: Actor) -> ChainReportView:
-    """Recompute the hash chain; names the first altered, removed or reordered entry."""
+def verify_audit_trail(
+    session: Session,
+    actor: Actor,
+    anchor: AnchorConfig | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ChainReportView:
+    """Recompute the hash chain and, with an `anchor` whose key is present, compare the trail
+    with its signed checkpoints; names the first altered, removed, reordered, rewritten or
+    rolled-back entry. Without one, says that the trail was checked only against itself."""
     require(actor, Permission.READ_AUDIT, table="audit_entries")
-    report = audit.verify_chain(session)
+    if anchor is None or not anchor.can_verify:
+        report: audit.ChainReport | AnchoredReport = audit.verify_chain(session, progress=progress)
+        anchored_through = None
+        notes = [NOT_ANCHORED]
+    else:
+        report = verify_anchored(session, anchor, progress)
+        anchored_through, notes = report.anchored_through, report.notes
     problem = report.problem
     return ChainReportView(
         ok=report.ok,
@@ -267,4 +282,13 @@ def verify_audit_trail(session: Session, actor: Actor) -> ChainReportView:
         problem_sequence=problem.sequence if problem else None,
         problem_entry_id=problem.entry_id if problem else None,
         message=str(report),
+        anchored_through=anchored_through,
+        notes=notes,
     )
+
+
+NOT_ANCHORED = (
+    "NOT anchored: no checkpoint key is configured, so the trail was checked only against "
+    "itself. Someone able to write to the database could have edited entries and recomputed "
+    "every hash without this check noticing (see `trialdesk audit keygen`)."
+)

@@ -342,6 +342,11 @@ class ChainReportView(View):
     problem_sequence: int | None = None
     problem_entry_id: int | None = None
     message: str
+    anchored_through: int | None = Field(
+        default=None,
+        description="Last entry the signed checkpoints vouch for (None: no checkpoint key)",
+    )
+    notes: list[str] = Field(default_factory=list)
 
 
 class EnrollmentSummary(View):

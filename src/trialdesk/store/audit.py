@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -58,6 +58,17 @@ def jsonable(value: Any) -> Any:
 def canonical_json(value: Any) -> str:
     """Deterministic JSON: sorted keys, no whitespace, UTF-8 kept as is."""
     return json.dumps(jsonable(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def content_fingerprint(entry: AuditEntry) -> str:
+    """SHA-256 (first 16 hex digits) of an entry's content without its place in the chain.
+
+    Checkpoints record it beside each entry's chain hash so that, once the chain no longer
+    matches, verification can tell an entry moved elsewhere (reordered) from one altered or gone.
+    """
+    content = _content(entry)
+    del content["sequence"]
+    return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()[:16]
 
 
 def _content(entry: AuditEntry) -> dict[str, Any]:
@@ -210,12 +221,17 @@ class ChainReport:
         return f"audit trail BROKEN at entry #{self.problem.sequence}: {self.problem.message}"
 
 
-def verify_chain(session: Session, batch_size: int = 2000) -> ChainReport:
-    """Recompute the chain and name the first altered, removed or reordered entry."""
+def verify_chain(
+    session: Session, batch_size: int = 2000, progress: Callable[[int], None] | None = None
+) -> ChainReport:
+    """Recompute the chain and name the first altered, removed or reordered entry.
+
+    `progress`, when given, is called with the number of entries read after each batch.
+    """
     known = set(session.scalars(select(AuditEntry.hash)))
     previous: AuditEntry | None = None
     checked = 0
-    for entry in _entries(session, batch_size):
+    for entry in entries_in_order(session, batch_size, progress):
         problem = _check(entry, previous, known)
         if problem is not None:
             return ChainReport(False, checked, previous.sequence if previous else 0, problem)
@@ -228,8 +244,13 @@ def verify_chain(session: Session, batch_size: int = 2000) -> ChainReport:
     return ChainReport(True, checked, last)
 
 
-def _entries(session: Session, batch_size: int) -> Iterable[AuditEntry]:
-    after = 0
+def entries_in_order(
+    session: Session,
+    batch_size: int = 2000,
+    progress: Callable[[int], None] | None = None,
+    after: int = 0,
+) -> Iterable[AuditEntry]:
+    """The stored entries by sequence (those after `after`), read in batches."""
     while True:
         batch = list(
             session.scalars(
@@ -242,6 +263,8 @@ def _entries(session: Session, batch_size: int) -> Iterable[AuditEntry]:
         if not batch:
             return
         yield from batch
+        if progress is not None:
+            progress(len(batch))
         after = batch[-1].sequence
 
 
