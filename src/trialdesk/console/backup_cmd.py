@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from trialdesk.store import DatabaseConfigError, database_url
+from trialdesk.store.anchor import AnchorConfig, anchor_config
 from trialdesk.store.backup import BackupError
 from trialdesk.store.backup import backup as run_backup
 from trialdesk.store.backup import restore as run_restore
@@ -36,6 +37,13 @@ def _target(url: str | None) -> str:
         raise _fail(str(exc), 2) from None
 
 
+def _anchor() -> AnchorConfig:
+    try:
+        return anchor_config()
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+
+
 def _shown(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
@@ -49,15 +57,23 @@ def backup(
     of row counts and the audit chain head."""
     target = _target(url)
     try:
-        report = run_backup(target, file, overwrite=overwrite)
+        report = run_backup(target, file, overwrite=overwrite, anchor=_anchor())
     except (BackupError, SQLAlchemyError, OSError) as exc:
         raise _fail(f"backup of {_shown(target)} failed: {exc}") from None
     snap = report.snapshot
+    if report.checkpoint is None:
+        err.print(
+            "[yellow]! no checkpoint signed (no audit key, see `trialdesk audit keygen`): a "
+            "database later rolled back to this backup cannot be told from the original[/yellow]",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(
         f"[green]✓[/green] backed up {escape(_shown(target))} to {escape(str(report.path))} "
         f"({report.size_bytes:,} bytes): {snap.counts.get('participants', 0)} participants, "
         f"{snap.rows:,} rows, audit trail to #{snap.audit_sequence}; "
-        f"manifest {escape(report.manifest_path.name)}",
+        f"manifest {escape(report.manifest_path.name)}"
+        + (f"; {escape(report.checkpoint)}" if report.checkpoint else ""),
         highlight=False,
         soft_wrap=True,
     )
@@ -72,7 +88,7 @@ def restore(
     table has the row count recorded in the backup's manifest."""
     target = _target(url)
     try:
-        report = run_restore(file, target, force=force)
+        report = run_restore(file, target, force=force, anchor=_anchor())
     except (BackupError, SQLAlchemyError, OSError) as exc:
         raise _fail(f"restore into {_shown(target)} failed: {exc}") from None
     for note in report.notes:

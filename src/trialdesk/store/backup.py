@@ -37,9 +37,16 @@ from sqlalchemy import Connection, func, select, table, text
 from sqlalchemy.engine import URL, make_url
 
 from trialdesk.store import models as _models  # noqa: F401  (fills Base.metadata)
+from trialdesk.store.anchor import AnchorConfig, CheckpointRefused, KeyError_, write_checkpoint
+from trialdesk.store.anchor.checkpoint import record_restore
 from trialdesk.store.audit import ChainReport, verify_chain
 from trialdesk.store.base import Base
-from trialdesk.store.engine import make_engine, make_session_factory, sqlite_file
+from trialdesk.store.engine import (
+    SQLITE_SYNCHRONOUS,
+    make_engine,
+    make_session_factory,
+    sqlite_file,
+)
 from trialdesk.store.migrate import current_revision
 from trialdesk.store.models.audit import GENESIS_HASH, AuditHead
 
@@ -75,6 +82,7 @@ class BackupReport:
     size_bytes: int
     sha256: str
     snapshot: Snapshot
+    checkpoint: str | None = None  # the signed checkpoint written with it, said in a sentence
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,7 @@ def _write_manifest(report: BackupReport, source: str) -> None:
         "size_bytes": report.size_bytes,
         "sha256": report.sha256,
         "snapshot": asdict(report.snapshot),
+        "audit_checkpoint": report.checkpoint,
     }
     report.manifest_path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n", "utf-8")
 
@@ -196,11 +205,15 @@ def backend_of(url: str | URL) -> str:
     return name
 
 
-def backup(url: str, target: Path, *, overwrite: bool = False) -> BackupReport:
+def backup(
+    url: str, target: Path, *, overwrite: bool = False, anchor: AnchorConfig | None = None
+) -> BackupReport:
     """Back the database at `url` up into `target` (+ its manifest); the server may keep running.
 
     The backup is written to a temporary file and renamed into place only once complete and
-    checked, so `target` never holds a partial backup.
+    checked, so `target` never holds a partial backup. With an `anchor` whose signing key is
+    present, a checkpoint covering at least the backup is signed right after it, so that a
+    database later rolled back to this backup is recognised as such.
     """
     target = Path(target)
     if target.exists() and not overwrite:
@@ -215,17 +228,28 @@ def backup(url: str, target: Path, *, overwrite: bool = False) -> BackupReport:
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
+    checkpoint = _checkpoint(url, anchor, target.name)
     report = BackupReport(
-        target, manifest_path(target), backend, target.stat().st_size, file_sha256(target), snap
+        target,
+        manifest_path(target),
+        backend,
+        target.stat().st_size,
+        file_sha256(target),
+        snap,
+        checkpoint,
     )
     _write_manifest(report, make_url(url).render_as_string(hide_password=True))
     return report
 
 
-def restore(source: Path, url: str, *, force: bool = False) -> RestoreReport:
+def restore(
+    source: Path, url: str, *, force: bool = False, anchor: AnchorConfig | None = None
+) -> RestoreReport:
     """Restore the backup `source` into the database at `url` and check the result.
 
-    Stop the server first: the restored database replaces the current one wholesale.
+    Stop the server first: the restored database replaces the current one wholesale. With an
+    `anchor`, a restore that goes back behind the last checkpoint is recorded in the checkpoint
+    log (signed), naming the entries lost, so that verification reports it instead of a rollback.
     """
     source = Path(source)
     if not source.is_file():
@@ -255,7 +279,42 @@ def restore(source: Path, url: str, *, force: bool = False) -> RestoreReport:
         problems = compare(_snapshot_of(manifest), snap)
         if problems:
             raise BackupError("restored, but it differs from the manifest: " + "; ".join(problems))
+    notes.extend(_record_restore(url, anchor, source.name))
     return RestoreReport(backend, snap, chain, manifest is not None, notes)
+
+
+def _checkpoint(url: str, anchor: AnchorConfig | None, name: str) -> str | None:
+    if anchor is None or not anchor.can_sign:
+        return None
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine)() as session:
+            shown = make_url(url).render_as_string(hide_password=True)
+            return str(write_checkpoint(session, anchor, reason=f"backup {name}", database=shown))
+    except (CheckpointRefused, KeyError_) as exc:
+        raise BackupError(f"backed up, but no checkpoint was signed: {exc}") from None
+    finally:
+        engine.dispose()
+
+
+def _record_restore(url: str, anchor: AnchorConfig | None, name: str) -> list[str]:
+    if anchor is None or not anchor.log_file.exists():
+        return []
+    if not anchor.can_sign:
+        return [
+            f"no signing key at {anchor.key_file}: the restore is not recorded in the checkpoint "
+            "log, and `audit verify` will report entries after the backup as rolled back"
+        ]
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine)() as session:
+            shown = make_url(url).render_as_string(hide_password=True)
+            note = record_restore(session, anchor, backup_name=name, database=shown)
+    except (CheckpointRefused, KeyError_) as exc:
+        raise BackupError(f"restored, but {exc}") from None
+    finally:
+        engine.dispose()
+    return [note] if note else []
 
 
 def detect_format(path: Path) -> str:
@@ -306,6 +365,7 @@ def _backup_sqlite(url: str, temp: Path) -> Snapshot:
         raise BackupError(f"{source_path}: no such database file")
     source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)
     destination = sqlite3.connect(temp)
+    destination.execute(SQLITE_SYNCHRONOUS)
     try:
         source.backup(destination)  # one consistent snapshot, writers only briefly paused
         destination.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
@@ -339,6 +399,7 @@ def _restore_sqlite(source: Path, url: str) -> None:
         raise BackupError(f"the backup's own {chain}: not restored")
     backup_copy = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     destination = sqlite3.connect(target_path)
+    destination.execute(SQLITE_SYNCHRONOUS)
     try:
         backup_copy.backup(destination)
         destination.execute("PRAGMA journal_mode=WAL")

@@ -1,9 +1,9 @@
 """Engines and sessions.
 
 SQLite is configured for a small multi-user server: WAL journal (readers never block the
-writer), ``foreign_keys=ON`` (SQLite ignores foreign keys otherwise) and a busy timeout so
-concurrent writers wait for the lock instead of failing at once; within one process, writers
-queue for it in arrival order (`trialdesk.store.sqlite_writer`). PostgreSQL is used through
+writer), ``synchronous=FULL`` (durable commits), ``foreign_keys=ON`` (SQLite ignores foreign
+keys otherwise) and a busy timeout so concurrent writers wait for the lock instead of failing
+at once; within one process, writers queue for it in arrival order (`trialdesk.store.sqlite_writer`). PostgreSQL is used through
 psycopg 3 (``postgresql+psycopg://``); a plain ``postgresql://`` URL is upgraded to it.
 """
 
@@ -22,6 +22,9 @@ from trialdesk.store.config import database_url
 from trialdesk.store.sqlite_writer import queue_writers
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# An acknowledged commit survives an OS crash or power loss, not only the process dying
+# (SQLite "PRAGMA synchronous": FULL syncs the WAL at every commit; NORMAL may lose the last ones).
+SQLITE_SYNCHRONOUS = "PRAGMA synchronous=FULL"
 # A server thread holds one connection per request. SQLAlchemy's default pool (5 + 10 overflow)
 # made the threads beyond it wait for a connection, up to 30 s, and then fail with a 500 under
 # load (found by the load test, issue 8): the pool holds 20 + 20, or more for more threads
@@ -77,11 +80,12 @@ def make_engine(
             "PRAGMA journal_mode=WAL",
             "PRAGMA foreign_keys=ON",
             f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+            # Set, not left to the build's default (SQLITE_DEFAULT_SYNCHRONOUS / _WAL_SYNCHRONOUS,
+            # which a distribution may lower to NORMAL): each commit waits for the disk.
+            SQLITE_SYNCHRONOUS if durable else "PRAGMA synchronous=OFF",
         )
         if path is not None:
             queue_writers(engine, str(path.resolve()), SQLITE_BUSY_TIMEOUT_MS / 1000)
-        if not durable:
-            on_connect(engine, "PRAGMA synchronous=OFF")
         return engine
     options = ([f"-csearch_path={schema}"] if schema else []) + (
         [] if durable else ["-csynchronous_commit=off"]

@@ -19,7 +19,7 @@ import threading
 
 from sqlalchemy import Engine
 
-from trialdesk.store.engine import on_connect, sqlite_file
+from trialdesk.store.engine import SQLITE_SYNCHRONOUS, on_connect, sqlite_file
 
 log = logging.getLogger("trialdesk.store")
 
@@ -50,6 +50,7 @@ class Checkpointer:
 
     def _run(self) -> None:
         connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        connection.execute(SQLITE_SYNCHRONOUS)  # a checkpoint syncs the database file too
         try:
             while not self._stop.wait(self.interval):
                 self._round(connection)

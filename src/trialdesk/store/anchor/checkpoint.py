@@ -97,9 +97,11 @@ def _new_entries(session: Session, state: LogState, head: int) -> list[list[str 
     for entry in entries_in_order(session, after=state.last_sequence):
         if entry.sequence > head:
             break
-        if entry.sequence != expected or entry.prev_hash != previous_hash or entry_hash(
-            entry, previous_hash
-        ) != entry.hash:
+        if (
+            entry.sequence != expected
+            or entry.prev_hash != previous_hash
+            or entry_hash(entry, previous_hash) != entry.hash
+        ):
             raise CheckpointRefused(
                 f"entry #{expected} breaks the hash chain: not checkpointed "
                 "(run `trialdesk audit verify`)"

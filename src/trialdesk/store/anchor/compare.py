@@ -105,9 +105,7 @@ def verify_anchored(
     return report
 
 
-def _stored_entries(
-    session: Session, progress: Callable[[int], None] | None
-) -> dict[int, _Stored]:
+def _stored_entries(session: Session, progress: Callable[[int], None] | None) -> dict[int, _Stored]:
     stored: dict[int, _Stored] = {}
     for entry in entries_in_order(session, progress=progress):
         record = f" {entry.record_id}" if entry.record_id else ""

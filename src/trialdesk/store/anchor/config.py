@@ -46,8 +46,9 @@ class AnchorConfig:
         return self.key_file.is_file() or self.public_key_file.is_file()
 
     def for_directory(self, directory: Path) -> AnchorConfig:
-        return AnchorConfig(directory / KEY_NAME, directory / LOG_NAME, self.interval_s,
-                            self.every_entries)
+        return AnchorConfig(
+            directory / KEY_NAME, directory / LOG_NAME, self.interval_s, self.every_entries
+        )
 
 
 def default_directory() -> Path:

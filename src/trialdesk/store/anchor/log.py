@@ -123,9 +123,10 @@ def _extend(state: LogState, record: dict[str, Any]) -> str | None:
         return f"checkpoint #{number} starts at #{first}, not #{state.last_sequence + 1}"
     for digest, fingerprint, table, record_id in record["entries"]:
         state.entries.append(Anchored(digest, fingerprint, table, record_id, number))
-    if state.last_sequence != int(record["last_sequence"]) or state.head_hash != record[
-        "head_hash"
-    ]:
+    if (
+        state.last_sequence != int(record["last_sequence"])
+        or state.head_hash != record["head_hash"]
+    ):
         return f"checkpoint #{number}: its entries do not add up to its head"
     return None
 
@@ -179,8 +180,12 @@ def append_record(
         "key_id": key_id(key.public_key()),
     }
     signature = key.sign(canonical_json(record).encode("utf-8"))
-    line = json.dumps({**record, "signature": base64.b64encode(signature).decode("ascii")},
-                      sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    line = json.dumps(
+        {**record, "signature": base64.b64encode(signature).decode("ascii")},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     handle.write(line.encode("utf-8") + b"\n")
     handle.flush()
     os.fsync(handle.fileno())
