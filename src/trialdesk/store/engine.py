@@ -3,8 +3,9 @@
 SQLite is configured for a small multi-user server: WAL journal (readers never block the
 writer), ``synchronous=FULL`` (durable commits), ``foreign_keys=ON`` (SQLite ignores foreign
 keys otherwise) and a busy timeout so concurrent writers wait for the lock instead of failing
-at once; within one process, writers queue for it in arrival order (`trialdesk.store.sqlite_writer`). PostgreSQL is used through
-psycopg 3 (``postgresql+psycopg://``); a plain ``postgresql://`` URL is upgraded to it.
+at once; within one process, writers queue for it in arrival order
+(`trialdesk.store.sqlite_writer`). PostgreSQL is used through psycopg 3
+(``postgresql+psycopg://``); a plain ``postgresql://`` URL is upgraded to it.
 """
 
 from __future__ import annotations
