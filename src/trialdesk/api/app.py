@@ -19,6 +19,8 @@ from trialdesk.api.openapi import DESCRIPTION, TAGS
 from trialdesk.api.routers import ROUTERS
 from trialdesk.api.runtime import prepare_process
 from trialdesk.api.settings import ApiSettings
+from trialdesk.store.anchor import anchor_config
+from trialdesk.store.anchor.background import checkpoint_in_background as audit_checkpoints
 from trialdesk.store.engine import make_engine, make_session_factory
 from trialdesk.store.sqlite_checkpoint import checkpoint_in_background
 from trialdesk.web import mount as mount_web_pages
@@ -42,14 +44,19 @@ def create_app(
     elif isinstance(settings, str):
         settings = ApiSettings(database_url=settings)
     owns_engine = engine is None
+    anchor = anchor_config()
     engine = engine or make_engine(settings.database_url, connections=settings.threads)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # A server's own SQLite engine checkpoints its log in the background, not in commits.
         checkpointer = checkpoint_in_background(engine) if owns_engine else None
+        # A server anchors its audit trail: signed checkpoints, periodically and every N entries.
+        anchor_writer = audit_checkpoints(engine, anchor) if owns_engine else None
         prepare_process(engine, settings.threads)
         yield
+        if anchor_writer is not None:
+            anchor_writer.stop()
         if checkpointer is not None:
             checkpointer.stop()
         if owns_engine:
@@ -67,6 +74,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.anchor = anchor
     app.state.sessions = make_session_factory(engine)
     install_error_handlers(app)
     app.add_middleware(RejectNulMiddleware)  # inside the headers middleware: its 422 gets them

@@ -33,6 +33,7 @@ from trialdesk.store import (
     upgrade,
 )
 from trialdesk.store.models import Site
+from trialdesk.store.roles import RolesError, grant_app_role
 
 console = Console()
 err = Console(stderr=True)
@@ -41,6 +42,9 @@ db_app = typer.Typer(help="The study database: create or upgrade its schema.", n
 site_app = typer.Typer(help="Trial sites.", no_args_is_help=True)
 user_app = typer.Typer(help="User accounts, roles and site memberships.", no_args_is_help=True)
 
+APP_ROLE_OPTION = typer.Option(
+    None, "--app-role", help="PostgreSQL: then grant this application role (see `db roles`)"
+)
 URL_OPTION = typer.Option(
     None, "--url", help="Database URL (default: TRIALDESK_DATABASE_URL or ./data/trialdesk.sqlite)"
 )
@@ -95,8 +99,10 @@ def db_upgrade(
     with_sites: bool = typer.Option(
         True, "--with-sites/--no-sites", help="Also register the protocol's sites"
     ),
+    app_role: str | None = APP_ROLE_OPTION,
 ) -> None:
-    """Create the database or bring it to the latest schema (alembic upgrade head)."""
+    """Create the database or bring it to the latest schema (alembic upgrade head); with
+    --app-role (PostgreSQL), then grant the application role its least privileges."""
     target = _resolve(url)
     try:
         revision = upgrade(target)
@@ -110,6 +116,48 @@ def db_upgrade(
                     continue
                 sv.create_site(session, sv.SYSTEM, site.code, site.name, site.city, site.country)
                 console.print(f"registered site {site.code} ({site.name})", highlight=False)
+    if app_role:
+        _grant(target, app_role, None)
+
+
+@db_app.command("roles")
+def db_roles(
+    app_role: str = typer.Option(
+        "trialdesk_app", "--app-role", help="The role the server connects as (created if missing)"
+    ),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Set the role's password from the first line of stdin"
+    ),
+    url: str | None = URL_OPTION,
+) -> None:
+    """PostgreSQL: grant the application role least privilege (run as the schema's owner).
+
+    It may read and write the study tables, only INSERT into the audit trail, and owns
+    nothing, so it cannot run DDL, disable the audit triggers, UPDATE/DELETE/TRUNCATE audit
+    entries. Run the server with TRIALDESK_DATABASE_URL naming that role."""
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+    _grant(_resolve(url), app_role, password)
+
+
+def _grant(target: str, app_role: str, password: str | None) -> None:
+    engine = make_engine(target)
+    try:
+        report = grant_app_role(engine, app_role, password)
+    except RolesError as exc:
+        raise _fail(str(exc), 2) from None
+    except SQLAlchemyError as exc:
+        raise _fail(f"cannot set up roles on {_shown(target)}: {exc}") from None
+    finally:
+        engine.dispose()
+    state = "created" if report.created else "exists"
+    console.print(
+        f"application role {report.app_role} ({state}) on {report.database}.{report.schema}: "
+        f"SELECT/INSERT/UPDATE/DELETE on the study tables, only SELECT/INSERT on audit_entries, "
+        f"no DDL, owns nothing; owner {report.owner_role}. Serve with "
+        f"TRIALDESK_DATABASE_URL=postgresql+psycopg://{report.app_role}:…@host/{report.database}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @db_app.command("status")
