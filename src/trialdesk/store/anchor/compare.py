@@ -60,7 +60,8 @@ class AnchoredReport:
         )
         return (
             f"audit trail intact: {self.checked} entries verified (last #{self.last_sequence}); "
-            f"#1…#{self.anchored_through} match {self.checkpoints} signed checkpoints "
+            f"#1…#{self.anchored_through} match {self.checkpoints} signed "
+            f"checkpoint{'s' if self.checkpoints != 1 else ''} "
             f"(last {self.last_checkpoint_at or 'never'}){tail}"
         )
 
@@ -127,6 +128,12 @@ def _first_difference(state: LogState, stored: dict[int, _Stored]) -> ChainProbl
     return None
 
 
+def _was(entry: _Stored, anchored: Anchored, sequence: int) -> str:
+    """The checkpointed table and record, when they differ from the stored ones."""
+    recorded = anchored.describe(sequence)
+    return "" if recorded == entry.description else f" ({recorded})"
+
+
 def _classify(
     state: LogState, stored: dict[int, _Stored], sequence: int, anchored: Anchored
 ) -> ChainProblem:
@@ -166,9 +173,10 @@ def _classify(
                 "rewritten",
                 sequence,
                 None,
-                f"entry {entry.description} differs from the one {where} recorded "
-                f"({anchored.describe(sequence)}) although its hash was recomputed: the trail "
-                "was rewritten since that checkpoint (or rolled back and written again)",
+                f"entry {entry.description} is not the entry {where} recorded"
+                f"{_was(entry, anchored, sequence)}, though its hash was recomputed to fit the "
+                "chain: the trail was rewritten since that checkpoint (or rolled back and "
+                "written again)",
             )
         return ChainProblem(
             "altered",
