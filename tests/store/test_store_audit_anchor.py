@@ -55,7 +55,9 @@ def test_an_untouched_trail_matches_its_checkpoints(db: TestDatabase, anchor: An
     assert "#6…#7 are newer than the last checkpoint" in message
 
 
-def test_the_issue_18_attack_edit_and_rehash_is_named(db: TestDatabase, anchor: AnchorConfig) -> None:
+def test_the_issue_18_attack_edit_and_rehash_is_named(
+    db: TestDatabase, anchor: AnchorConfig
+) -> None:
     append_entries(db, 6)
     checkpoint(db, anchor)
     rehash_everything(db, "UPDATE audit_entries SET reason = 'no error' WHERE sequence = 2")
