@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from anchor_helpers import append_entries, checkpoint, command_url, rehash_everything
 
+from trialdesk import services as sv
 from trialdesk.store import audit
 from trialdesk.store.anchor import (
     AnchorConfig,
@@ -21,7 +22,7 @@ from trialdesk.store.anchor import (
     verify_anchored,
 )
 from trialdesk.store.anchor.background import CheckpointWriter
-from trialdesk.store.backup import backup, restore
+from trialdesk.store.backup import BackupError, backup, restore
 from trialdesk.store.testing import TestDatabase, execute_as_dba
 
 
@@ -219,7 +220,8 @@ def _edit_first_hash(lines: list[str]) -> list[str]:
     [
         (_edit_first_hash, "checkpoint #1: the signature does not match its content"),
         (lambda lines: lines[1:], "checkpoint #2 does not follow checkpoint #0"),
-        (lambda lines: [lines[0][:40]], "line 1: not a signed checkpoint record"),
+        (lambda lines: [lines[0][:40], lines[1]], "checkpoint #2 does not follow checkpoint #0"),
+        (lambda lines: [lines[0], '{"format": "x"}'], "line 2: not a signed checkpoint record"),
     ],
 )
 def test_a_tampered_checkpoint_log_is_named(
@@ -234,6 +236,21 @@ def test_a_tampered_checkpoint_log_is_named(
     assert problem.kind == "checkpoint log" and expected in problem.message
     with pytest.raises(CheckpointRefused, match="damaged"):
         checkpoint(db, anchor)
+
+
+def test_a_record_torn_by_a_crash_is_ignored_and_the_next_one_follows(
+    db: TestDatabase, anchor: AnchorConfig
+) -> None:
+    append_entries(db, 2)
+    checkpoint(db, anchor)
+    append_entries(db, 2, start=3)
+    with anchor.log_file.open("ab") as handle:
+        handle.write(b'{"created_at":"2026-12-04T10:00:00+00:00","entries":[["ab')  # no newline
+    assert checkpoint(db, anchor).number == 2
+    with db.session() as session:
+        report = verify_anchored(session, anchor)
+    assert report.ok and report.anchored_through == 4, str(report)
+    assert any("line 2: an incomplete record" in note for note in report.notes)
 
 
 def test_a_log_signed_with_another_key_is_refused(
@@ -287,3 +304,26 @@ def test_the_server_thread_checkpoints_every_n_entries_and_at_shutdown(
     records = [json.loads(line) for line in config.log_file.read_text().splitlines()]
     assert [(r["first_sequence"], r["last_sequence"]) for r in records] == [(1, 4), (5, 5)]
     _intact(db, config)
+
+
+def test_a_backup_of_a_rewritten_trail_is_kept_but_not_checkpointed(
+    db: TestDatabase, anchor: AnchorConfig, tmp_path: Path
+) -> None:
+    append_entries(db, 3)
+    checkpoint(db, anchor)
+    rehash_everything(db, "UPDATE audit_entries SET reason = 'x' WHERE sequence = 1")
+    target = tmp_path / "evidence.backup"
+    with pytest.raises(BackupError, match="no checkpoint was signed: entry #3 differs"):
+        backup(command_url(db), target, anchor=anchor)
+    assert target.exists() and Path(f"{target}.manifest.json").exists()
+    assert len(anchor.log_file.read_text().splitlines()) == 1
+
+
+def test_an_unreadable_key_is_a_clear_refusal_not_an_error(
+    db: TestDatabase, anchor: AnchorConfig
+) -> None:
+    append_entries(db, 1)
+    anchor.key_file.write_text("not a key")
+    with db.session() as session:
+        view = sv.verify_audit_trail(session, sv.SYSTEM, anchor=anchor)
+    assert not view.ok and "cannot be read" in view.message and "not a readable" in view.message

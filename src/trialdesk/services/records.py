@@ -17,7 +17,7 @@ from trialdesk.services.listing import DEFAULT_LIMIT, paginate
 from trialdesk.services.uow import change_record, service, void_record
 from trialdesk.services.views import AuditEntryView, ChainReportView, Page, View
 from trialdesk.store import audit
-from trialdesk.store.anchor import AnchorConfig, AnchoredReport, verify_anchored
+from trialdesk.store.anchor import AnchorConfig, AnchoredReport, KeyError_, verify_anchored
 from trialdesk.store.enums import ParticipantStatus
 from trialdesk.store.models import (
     AdverseEvent,
@@ -271,7 +271,10 @@ def verify_audit_trail(
         anchored_through = None
         notes = [NOT_ANCHORED]
     else:
-        report = verify_anchored(session, anchor, progress)
+        try:
+            report = verify_anchored(session, anchor, progress)
+        except (KeyError_, OSError) as exc:
+            return _unverifiable(exc)
         anchored_through, notes = report.anchored_through, report.notes
     problem = report.problem
     return ChainReportView(
@@ -284,6 +287,17 @@ def verify_audit_trail(
         message=str(report),
         anchored_through=anchored_through,
         notes=notes,
+    )
+
+
+def _unverifiable(exc: Exception) -> ChainReportView:
+    """A configured anchor that cannot be read: not verified, and said why (never a 500)."""
+    return ChainReportView(
+        ok=False,
+        checked=0,
+        last_sequence=0,
+        problem_kind="checkpoint log",
+        message=f"audit trail NOT verified: the checkpoint key or log cannot be read: {exc}",
     )
 
 

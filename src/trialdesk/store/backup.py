@@ -228,7 +228,7 @@ def backup(
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
-    checkpoint = _checkpoint(url, anchor, target.name)
+    checkpoint, refusal = _checkpoint(url, anchor, target.name)
     report = BackupReport(
         target,
         manifest_path(target),
@@ -239,6 +239,10 @@ def backup(
         checkpoint,
     )
     _write_manifest(report, make_url(url).render_as_string(hide_password=True))
+    if refusal is not None:
+        raise BackupError(
+            f"backed up to {target} (with its manifest), but no checkpoint was signed: {refusal}"
+        )
     return report
 
 
@@ -283,16 +287,18 @@ def restore(
     return RestoreReport(backend, snap, chain, manifest is not None, notes)
 
 
-def _checkpoint(url: str, anchor: AnchorConfig | None, name: str) -> str | None:
+def _checkpoint(url: str, anchor: AnchorConfig | None, name: str) -> tuple[str | None, str | None]:
+    """(the checkpoint signed with a backup, said in a sentence; why none was signed)."""
     if anchor is None or not anchor.can_sign:
-        return None
+        return None, None
     engine = make_engine(url)
     try:
         with make_session_factory(engine)() as session:
             shown = make_url(url).render_as_string(hide_password=True)
-            return str(write_checkpoint(session, anchor, reason=f"backup {name}", database=shown))
-    except (CheckpointRefused, KeyError_) as exc:
-        raise BackupError(f"backed up, but no checkpoint was signed: {exc}") from None
+            result = write_checkpoint(session, anchor, reason=f"backup {name}", database=shown)
+            return str(result), None
+    except (CheckpointRefused, KeyError_, OSError) as exc:
+        return None, str(exc)
     finally:
         engine.dispose()
 

@@ -83,11 +83,27 @@ def read_log(handle: IO[bytes], public: Ed25519PublicKey, source: str) -> LogSta
     for line_number, line in enumerate(handle, start=1):
         if not line.strip():
             continue
+        if _torn(line):
+            # A record cut off by a crash while it was written. Skipping it loses nothing: the
+            # next record must still link to the last complete one, or verification stops there.
+            state.notes.append(
+                f"{source}, line {line_number}: an incomplete record (a write "
+                "cut off by a crash?) was ignored"
+            )
+            continue
         problem = _apply(state, line, public)
         if problem is not None:
             state.problem = f"{source}, line {line_number}: {problem}"
             break
     return state
+
+
+def _torn(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return True
+    return False
 
 
 def _apply(state: LogState, line: bytes, public: Ed25519PublicKey) -> str | None:
@@ -186,6 +202,11 @@ def append_record(
         separators=(",", ":"),
         ensure_ascii=False,
     )
+    handle.seek(0, os.SEEK_END)
+    if handle.tell() > 0:
+        handle.seek(-1, os.SEEK_END)
+        if handle.read(1) != b"\n":  # after a torn record: start on a line of our own
+            handle.write(b"\n")
     handle.write(line.encode("utf-8") + b"\n")
     handle.flush()
     os.fsync(handle.fileno())
