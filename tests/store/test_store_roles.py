@@ -116,6 +116,17 @@ def test_a_privileged_or_owning_role_is_refused_as_application_role(setup: AppSe
     assert not again.created
 
 
+def test_db_upgrade_grants_the_application_role_too(setup: AppSetup) -> None:
+    url = command_url(setup.owner)
+    result = CliRunner().invoke(
+        cli, ["db", "upgrade", "--no-sites", "--app-role", setup.role, "--url", url]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"application role {setup.role} (exists)" in result.output
+    with pytest.raises(DBAPIError, match="permission denied"), setup.app.begin() as connection:
+        connection.execute(text("DELETE FROM audit_entries"))
+
+
 def test_db_roles_command(setup: AppSetup) -> None:
     result = CliRunner().invoke(
         cli,

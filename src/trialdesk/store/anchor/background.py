@@ -50,6 +50,7 @@ class CheckpointWriter:
         self.round(force=True)  # what was written since the last round is anchored at shutdown
 
     def _run(self) -> None:
+        self.round()  # at start: anchors what was written while no server ran, or says why not
         while not self._stop.wait(self.poll_s):
             self.round()
 
