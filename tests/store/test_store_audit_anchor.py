@@ -15,8 +15,8 @@ from trialdesk import services as sv
 from trialdesk.store import audit
 from trialdesk.store.anchor import (
     AnchorConfig,
+    AnchorKeyError,
     CheckpointRefused,
-    KeyError_,
     anchor_config,
     generate_key,
     verify_anchored,
@@ -273,7 +273,7 @@ def test_keygen_writes_a_private_key_only_its_owner_reads_and_never_overwrites(
     assert stat.S_IMODE(config.key_file.stat().st_mode) == 0o600
     assert config.public_key_file.read_text().startswith("-----BEGIN PUBLIC KEY-----")
     before = config.key_file.read_bytes()
-    with pytest.raises(KeyError_, match="already exists"):
+    with pytest.raises(AnchorKeyError, match="already exists"):
         generate_key(config)
     assert config.key_file.read_bytes() == before
 

@@ -25,8 +25,8 @@ from trialdesk.services.records import verify_audit_trail
 from trialdesk.services.views import ChainReportView
 from trialdesk.store.anchor import (
     AnchorConfig,
+    AnchorKeyError,
     CheckpointRefused,
-    KeyError_,
     anchor_config,
     generate_key,
     write_checkpoint,
@@ -61,7 +61,7 @@ def audit_keygen(directory: Path | None = DIR_OPTION) -> None:
     config = _config(directory)
     try:
         key_id = generate_key(config)
-    except (KeyError_, OSError) as exc:
+    except (AnchorKeyError, OSError) as exc:
         raise _fail(str(exc)) from None
     console.print(
         f"[green]✓[/green] checkpoint signing key {key_id}: {escape(str(config.key_file))} "
@@ -86,7 +86,7 @@ def audit_checkpoint(url: str | None = URL_OPTION, directory: Path | None = DIR_
                 reason="on demand",
                 database=make_url(target).render_as_string(hide_password=True),
             )
-        except (CheckpointRefused, KeyError_, OSError) as exc:
+        except (CheckpointRefused, AnchorKeyError, OSError) as exc:
             raise _fail(f"✗ no checkpoint written: {exc}") from None
     console.print(
         f"[green]✓[/green] {escape(str(result))}; log {escape(str(config.log_file))}",
@@ -111,7 +111,7 @@ def audit_verify(
     try:
         with database_session(url) as session:
             report = _verify_with_progress(session, config)
-    except (KeyError_, OSError) as exc:
+    except (AnchorKeyError, OSError) as exc:
         raise _fail(f"✗ cannot verify: {exc}") from None
     for note in report.notes:
         err.print(f"[yellow]! {escape(note)}[/yellow]", highlight=False, soft_wrap=True)

@@ -17,7 +17,7 @@ from trialdesk.services.listing import DEFAULT_LIMIT, paginate
 from trialdesk.services.uow import change_record, service, void_record
 from trialdesk.services.views import AuditEntryView, ChainReportView, Page, View
 from trialdesk.store import audit
-from trialdesk.store.anchor import AnchorConfig, AnchoredReport, KeyError_, verify_anchored
+from trialdesk.store.anchor import AnchorConfig, AnchoredReport, AnchorKeyError, verify_anchored
 from trialdesk.store.enums import ParticipantStatus
 from trialdesk.store.models import (
     AdverseEvent,
@@ -273,7 +273,7 @@ def verify_audit_trail(
     else:
         try:
             report = verify_anchored(session, anchor, progress)
-        except (KeyError_, OSError) as exc:
+        except (AnchorKeyError, OSError) as exc:
             return _unverifiable(exc)
         anchored_through, notes = report.anchored_through, report.notes
     problem = report.problem

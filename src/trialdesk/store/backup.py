@@ -37,7 +37,7 @@ from sqlalchemy import Connection, func, select, table, text
 from sqlalchemy.engine import URL, make_url
 
 from trialdesk.store import models as _models  # noqa: F401  (fills Base.metadata)
-from trialdesk.store.anchor import AnchorConfig, CheckpointRefused, KeyError_, write_checkpoint
+from trialdesk.store.anchor import AnchorConfig, AnchorKeyError, CheckpointRefused, write_checkpoint
 from trialdesk.store.anchor.checkpoint import record_restore
 from trialdesk.store.audit import ChainReport, verify_chain
 from trialdesk.store.base import Base
@@ -297,7 +297,7 @@ def _checkpoint(url: str, anchor: AnchorConfig | None, name: str) -> tuple[str |
             shown = make_url(url).render_as_string(hide_password=True)
             result = write_checkpoint(session, anchor, reason=f"backup {name}", database=shown)
             return str(result), None
-    except (CheckpointRefused, KeyError_, OSError) as exc:
+    except (CheckpointRefused, AnchorKeyError, OSError) as exc:
         return None, str(exc)
     finally:
         engine.dispose()
@@ -316,7 +316,7 @@ def _record_restore(url: str, anchor: AnchorConfig | None, name: str) -> list[st
         with make_session_factory(engine)() as session:
             shown = make_url(url).render_as_string(hide_password=True)
             note = record_restore(session, anchor, backup_name=name, database=shown)
-    except (CheckpointRefused, KeyError_) as exc:
+    except (CheckpointRefused, AnchorKeyError) as exc:
         raise BackupError(f"restored, but {exc}") from None
     finally:
         engine.dispose()

@@ -25,13 +25,13 @@ records): a rewrite needs the key as well as database access.
 from trialdesk.store.anchor.checkpoint import CheckpointRefused, write_checkpoint
 from trialdesk.store.anchor.compare import AnchoredReport, verify_anchored
 from trialdesk.store.anchor.config import AnchorConfig, anchor_config
-from trialdesk.store.anchor.keys import KeyError_, generate_key
+from trialdesk.store.anchor.keys import AnchorKeyError, generate_key
 
 __all__ = [
     "AnchorConfig",
+    "AnchorKeyError",
     "AnchoredReport",
     "CheckpointRefused",
-    "KeyError_",
     "anchor_config",
     "generate_key",
     "verify_anchored",

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from trialdesk.store.anchor.checkpoint import CheckpointRefused, write_checkpoint
 from trialdesk.store.anchor.config import AnchorConfig
-from trialdesk.store.anchor.keys import KeyError_
+from trialdesk.store.anchor.keys import AnchorKeyError
 from trialdesk.store.engine import make_session_factory
 from trialdesk.store.models.audit import AuditHead
 
@@ -71,7 +71,7 @@ class CheckpointWriter:
                 )
                 session.rollback()
             self._checkpointed, self._since = result.last_sequence, time.monotonic()
-        except (CheckpointRefused, KeyError_) as exc:
+        except (CheckpointRefused, AnchorKeyError) as exc:
             log.error("audit checkpoint refused: %s", exc)
         except (SQLAlchemyError, OSError) as exc:  # the next round tries again
             log.warning("audit checkpoint failed: %s", exc)

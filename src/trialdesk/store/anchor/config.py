@@ -45,11 +45,6 @@ class AnchorConfig:
     def can_verify(self) -> bool:
         return self.key_file.is_file() or self.public_key_file.is_file()
 
-    def for_directory(self, directory: Path) -> AnchorConfig:
-        return AnchorConfig(
-            directory / KEY_NAME, directory / LOG_NAME, self.interval_s, self.every_entries
-        )
-
 
 def default_directory() -> Path:
     folder = os.environ.get(AUDIT_DIR_ENV, "").strip()

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from trialdesk.store.anchor.config import AnchorConfig
 
 
-class KeyError_(RuntimeError):  # noqa: N801 - KeyError is a builtin
+class AnchorKeyError(RuntimeError):
     """A key that is missing, unreadable or of the wrong kind; the message names the file."""
 
 
@@ -34,7 +34,7 @@ def generate_key(config: AnchorConfig) -> str:
     try:
         fd = os.open(config.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise KeyError_(
+        raise AnchorKeyError(
             f"{config.key_file} already exists: a new key would orphan the checkpoints signed "
             "with it (move it away yourself if that is really intended)"
         ) from None
@@ -58,16 +58,16 @@ def key_id(public: Ed25519PublicKey) -> str:
 def load_signing_key(config: AnchorConfig) -> Ed25519PrivateKey:
     path = config.key_file
     if not path.is_file():
-        raise KeyError_(
+        raise AnchorKeyError(
             f"no checkpoint signing key at {path}: run `trialdesk audit keygen` "
             "(or set TRIALDESK_AUDIT_KEY_FILE)"
         )
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as exc:
-        raise KeyError_(f"{path}: not a readable PEM private key ({exc})") from None
+        raise AnchorKeyError(f"{path}: not a readable PEM private key ({exc})") from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise KeyError_(f"{path}: not an Ed25519 key")
+        raise AnchorKeyError(f"{path}: not an Ed25519 key")
     return key
 
 
@@ -77,16 +77,16 @@ def load_verifying_key(config: AnchorConfig) -> Ed25519PublicKey:
         return load_signing_key(config).public_key()
     path = config.public_key_file
     if not path.is_file():
-        raise KeyError_(
+        raise AnchorKeyError(
             f"no checkpoint key at {config.key_file} nor {path}: run `trialdesk audit keygen` "
             "(or set TRIALDESK_AUDIT_KEY_FILE)"
         )
     try:
         key = serialization.load_pem_public_key(path.read_bytes())
     except (OSError, ValueError, TypeError) as exc:
-        raise KeyError_(f"{path}: not a readable PEM public key ({exc})") from None
+        raise AnchorKeyError(f"{path}: not a readable PEM public key ({exc})") from None
     if not isinstance(key, Ed25519PublicKey):
-        raise KeyError_(f"{path}: not an Ed25519 public key")
+        raise AnchorKeyError(f"{path}: not an Ed25519 public key")
     return key
 
 
