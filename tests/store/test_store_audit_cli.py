@@ -37,7 +37,8 @@ def test_keygen_checkpoint_verify_then_the_attack_is_named(
 ) -> None:
     url, folder = command_url(db), str(tmp_path / "anchor")
     code, output = _run("audit", "keygen", "--dir", folder)
-    assert code == 0 and "checkpoint signing key" in output
+    assert code == 0 and "checkpoint signing key" in output and "chattr +a" in output
+    assert (tmp_path / "anchor" / "checkpoints.jsonl").read_text() == ""
     key = tmp_path / "anchor" / "checkpoint-signing.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     code, output = _run("audit", "keygen", "--dir", folder)

@@ -31,6 +31,7 @@ from trialdesk.store.anchor import (
     generate_key,
     write_checkpoint,
 )
+from trialdesk.store.anchor.log import create_log
 from trialdesk.store.models.audit import AuditHead
 
 console = Console()
@@ -61,6 +62,7 @@ def audit_keygen(directory: Path | None = DIR_OPTION) -> None:
     config = _config(directory)
     try:
         key_id = generate_key(config)
+        create_log(config)  # now, so that it can be made append-only before the first record
     except (AnchorKeyError, OSError) as exc:
         raise _fail(str(exc)) from None
     console.print(
@@ -68,6 +70,13 @@ def audit_keygen(directory: Path | None = DIR_OPTION) -> None:
         f"(private, 0600); public key {escape(str(config.public_key_file))} (give it to "
         "monitors and inspectors). Keep the private key off the database server's backups "
         "and out of the database administrators' reach.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"checkpoint log {escape(str(config.log_file))}: make it append-only so that not even "
+        f"the server's OS user can cut or rewrite it (as root: chattr +a "
+        f"{escape(str(config.log_file))}), or ship it to another host.",
         highlight=False,
         soft_wrap=True,
     )

@@ -165,15 +165,21 @@ def _restore(state: LogState, record: dict[str, Any]) -> str | None:
     return None
 
 
+def create_log(config: AnchorConfig) -> None:
+    """An empty log file (mode 0640), if there is none yet."""
+    config.log_file.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(config.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640))
+
+
 @contextmanager
 def opened_log(config: AnchorConfig, *, write: bool) -> Iterator[IO[bytes]]:
     """The log file, locked (exclusively to write, shared to read); created when writing."""
     path = config.log_file
     handle: IO[bytes]
     if write:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
-        handle = os.fdopen(fd, "a+b")
+        create_log(config)
+        # O_APPEND: every write lands at the end, which `chattr +a` (append-only) still allows.
+        handle = os.fdopen(os.open(path, os.O_RDWR | os.O_APPEND), "a+b")
     else:
         handle = path.open("rb")
     with handle:
