@@ -56,6 +56,14 @@ def test_an_untouched_trail_matches_its_checkpoints(db: TestDatabase, anchor: An
     assert "#6…#7 are newer than the last checkpoint" in message
 
 
+def test_a_key_without_checkpoints_says_what_is_not_checked(
+    db: TestDatabase, anchor: AnchorConfig
+) -> None:
+    append_entries(db, 2)
+    message = _intact(db, anchor)
+    assert "no signed checkpoint yet" in message and "recomputed hashes would not show" in message
+
+
 def test_the_issue_18_attack_edit_and_rehash_is_named(
     db: TestDatabase, anchor: AnchorConfig
 ) -> None:

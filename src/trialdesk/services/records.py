@@ -303,6 +303,7 @@ def _unverifiable(exc: Exception) -> ChainReportView:
 
 NOT_ANCHORED = (
     "NOT anchored: no checkpoint key is configured, so the trail was checked only against "
-    "itself. Someone able to write to the database could have edited entries and recomputed "
-    "every hash without this check noticing (see `trialdesk audit keygen`)."
+    "itself (edits left un-hashed, gaps, swaps and a removed tail are found). Someone able to "
+    "write to the database could have edited entries and recomputed every hash without this "
+    "check noticing (see `trialdesk audit keygen`)."
 )

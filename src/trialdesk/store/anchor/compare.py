@@ -51,6 +51,13 @@ class AnchoredReport:
     def __str__(self) -> str:
         if self.problem is not None:
             return f"audit trail BROKEN at entry #{self.problem.sequence}: {self.problem.message}"
+        if self.checkpoints == 0:
+            return (
+                f"audit trail intact as a chain: {self.checked} entries verified (last "
+                f"#{self.last_sequence}), but there is no signed checkpoint yet, so an edit with "
+                "recomputed hashes would not show (run `trialdesk audit checkpoint`; if "
+                "checkpoints had been written, their log was removed)"
+            )
         after = self.last_sequence - self.anchored_through
         tail = (
             f"; #{self.anchored_through + 1}…#{self.last_sequence} are newer than the last "
