@@ -11,18 +11,25 @@ from dataclasses import dataclass
 
 import pytest
 from anchor_helpers import command_url
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from trialdesk import services as sv
+from trialdesk.api import ApiSettings, create_app
 from trialdesk.cli import app as cli
 from trialdesk.store.audit import verify_chain
 from trialdesk.store.engine import make_engine, make_session_factory
 from trialdesk.store.models import AuditEntry
 from trialdesk.store.roles import RolesError, grant_app_role
-from trialdesk.store.testing import POSTGRES_URL_ENV, TestDatabase, fresh_database
+from trialdesk.store.testing import (
+    POSTGRES_URL_ENV,
+    TestDatabase,
+    fresh_database,
+    seed_demo_site_and_users,
+)
 
 PASSWORD = "app-role-test-password"
 pytestmark = pytest.mark.postgres
@@ -146,3 +153,33 @@ def test_db_roles_on_sqlite_says_what_sqlite_cannot_do() -> None:
     finally:
         db.dispose()
     assert result.exit_code == 2 and "SQLite has no users or privileges" in result.output
+
+
+def test_the_server_runs_as_the_application_role(setup: AppSetup) -> None:
+    """The whole app (sign-in, an audited write, verification) on the least-privileged role."""
+    with make_session_factory(setup.owner.engine)() as session:
+        seed = seed_demo_site_and_users(session)
+    app_url = (
+        make_url(setup.app.url.render_as_string(hide_password=False))
+        .update_query_dict({"options": f"-csearch_path={setup.owner.schema}"})
+        .render_as_string(hide_password=False)
+    )
+    with TestClient(create_app(ApiSettings(database_url=app_url))) as client:
+        signed_in = client.post(
+            "/api/v1/auth/token", json={"username": "admin", "password": seed.password}
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        bearer = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+        created = client.post(
+            "/api/v1/sites",
+            json={"code": "LPRV", "name": "Least Privilege Site", "city": "", "country": ""},
+            headers=bearer,
+        )
+        assert created.status_code == 201, created.text
+        verified = client.get("/api/v1/audit/verify", headers=bearer).json()
+    assert verified["ok"] is True, verified
+    with make_session_factory(setup.owner.engine)() as session:
+        tables = session.scalars(
+            select(AuditEntry.table_name).order_by(AuditEntry.sequence.desc()).limit(5)
+        ).all()
+    assert "sites" in tables
