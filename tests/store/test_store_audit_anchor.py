@@ -242,6 +242,8 @@ def test_a_tampered_checkpoint_log_is_named(
     _rewrite_log(anchor, edit)
     problem = _verify(db, anchor)
     assert problem.kind == "checkpoint log" and expected in problem.message
+    with db.session() as session:
+        assert "the checkpoint log is BROKEN" in str(verify_anchored(session, anchor))
     with pytest.raises(CheckpointRefused, match="damaged"):
         checkpoint(db, anchor)
 

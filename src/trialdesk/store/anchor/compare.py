@@ -49,6 +49,8 @@ class AnchoredReport:
     notes: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
+        if self.problem is not None and self.problem.kind == "checkpoint log":
+            return f"audit trail NOT verified: the checkpoint log is BROKEN: {self.problem.message}"
         if self.problem is not None:
             return f"audit trail BROKEN at entry #{self.problem.sequence}: {self.problem.message}"
         if self.checkpoints == 0:
