@@ -52,7 +52,7 @@ def test_an_untouched_trail_matches_its_checkpoints(db: TestDatabase, anchor: An
     assert checkpoint(db, anchor).written
     append_entries(db, 2, start=6)
     message = _intact(db, anchor)
-    assert "#1…#5 match 1 signed checkpoint" in message
+    assert "#1…#5 match 1 signed checkpoint (key " in message
     assert "#6…#7 are newer than the last checkpoint" in message
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from trialdesk.store.anchor.config import AnchorConfig
-from trialdesk.store.anchor.keys import load_verifying_key
+from trialdesk.store.anchor.keys import key_id, load_verifying_key
 from trialdesk.store.anchor.log import Anchored, LogState, opened_log, read_log
 from trialdesk.store.audit import (
     ChainProblem,
@@ -45,6 +45,7 @@ class AnchoredReport:
     anchored_through: int  # the last sequence the checkpoints vouch for
     checkpoints: int
     last_checkpoint_at: str | None
+    key_id: str = ""
     problem: ChainProblem | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -71,7 +72,7 @@ class AnchoredReport:
             f"audit trail intact: {self.checked} entries verified (last #{self.last_sequence}); "
             f"#1…#{self.anchored_through} match {self.checkpoints} signed "
             f"checkpoint{'s' if self.checkpoints != 1 else ''} "
-            f"(last {self.last_checkpoint_at or 'never'}){tail}"
+            f"(key {self.key_id}, last {self.last_checkpoint_at or 'never'}){tail}"
         )
 
 
@@ -101,6 +102,7 @@ def verify_anchored(
         anchored_through=state.last_sequence,
         checkpoints=state.records,
         last_checkpoint_at=state.last_created_at,
+        key_id=key_id(public),
         problem=chain.problem,
         notes=list(state.notes),
     )
