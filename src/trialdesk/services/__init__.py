@@ -85,14 +85,17 @@ from trialdesk.services.accounts import (
     authenticate,
     create_site,
     create_user,
+    find_user,
     get_user,
     issue_token,
     list_sites,
     list_users,
     login,
+    reset_totp,
     resolve_token,
     revoke_token,
     set_password,
+    unlock_user,
     update_user,
 )
 from trialdesk.services.actor import SYSTEM, Actor, Permission
@@ -118,6 +121,15 @@ from trialdesk.services.errors import (
     ValidationProblem,
 )
 from trialdesk.services.itt import list_itt_tests, record_itt_test, update_itt_test
+from trialdesk.services.signin import (
+    LoginStep,
+    change_initial_password,
+    confirm_totp_enrolment,
+    login_progress,
+    start_login,
+    start_totp_enrolment,
+    submit_code,
+)
 from trialdesk.services.measurements import (
     get_measurement,
     list_measurements,
@@ -190,6 +202,11 @@ from trialdesk.services.screening import (
     register_and_screen,
     save_screening,
     screen_participant,
+)
+from trialdesk.services.security_policy import (
+    PolicyView,
+    get_security_policy,
+    set_security_policy,
 )
 from trialdesk.services.signoff import list_signatures, sign_casebook
 from trialdesk.services.transplantation import (
@@ -264,6 +281,19 @@ __all__ = [
     "list_users",
     "list_visits",
     "login",
+    "find_user",
+    "reset_totp",
+    "unlock_user",
+    "LoginStep",
+    "change_initial_password",
+    "confirm_totp_enrolment",
+    "login_progress",
+    "start_login",
+    "start_totp_enrolment",
+    "submit_code",
+    "PolicyView",
+    "get_security_policy",
+    "set_security_policy",
     "participant_history",
     "raise_query",
     "record_consent",

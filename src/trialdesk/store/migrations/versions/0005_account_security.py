@@ -25,8 +25,13 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_USER_COLUMNS = ("must_change_password", "password_changed_at", "totp_secret", "totp_enabled_at",
-                 "totp_last_step")
+_USER_COLUMNS = (
+    "must_change_password",
+    "password_changed_at",
+    "totp_secret",
+    "totp_enabled_at",
+    "totp_last_step",
+)
 
 
 def _json() -> sa.types.TypeEngine[Any]:
@@ -38,7 +43,9 @@ def _when(name: str, nullable: bool = True) -> sa.Column[Any]:
 
 
 def _user_fk(table: str) -> sa.ForeignKeyConstraint:
-    return sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f(f"fk_{table}_user_id_users"))
+    return sa.ForeignKeyConstraint(
+        ["user_id"], ["users.id"], name=op.f(f"fk_{table}_user_id_users")
+    )
 
 
 def upgrade() -> None:
