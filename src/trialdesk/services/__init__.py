@@ -121,15 +121,6 @@ from trialdesk.services.errors import (
     ValidationProblem,
 )
 from trialdesk.services.itt import list_itt_tests, record_itt_test, update_itt_test
-from trialdesk.services.signin import (
-    LoginStep,
-    change_initial_password,
-    confirm_totp_enrolment,
-    login_progress,
-    start_login,
-    start_totp_enrolment,
-    submit_code,
-)
 from trialdesk.services.measurements import (
     get_measurement,
     list_measurements,
@@ -207,6 +198,15 @@ from trialdesk.services.security_policy import (
     PolicyView,
     get_security_policy,
     set_security_policy,
+)
+from trialdesk.services.signin import (
+    LoginStep,
+    change_initial_password,
+    confirm_totp_enrolment,
+    login_progress,
+    start_login,
+    start_totp_enrolment,
+    submit_code,
 )
 from trialdesk.services.signoff import list_signatures, sign_casebook
 from trialdesk.services.transplantation import (

@@ -144,11 +144,13 @@ def change_initial_password(
 
 
 def start_totp_enrolment(session: Session, challenge: str) -> TotpEnrolment:
-    """A new authenticator secret for the user to scan or type in (shown once)."""
+    """A new authenticator secret for the user to scan or type in; only the holder of the
+    challenge sees it, and only until the enrolment is confirmed."""
 
     def step() -> TotpEnrolment:
         row, user = _open(session, challenge, expect="enrol_totp")
-        row.pending_totp_secret = new_secret()
+        if row.pending_totp_secret is None:  # the same key again after a mistyped code
+            row.pending_totp_secret = new_secret()
         return enrolment(row.pending_totp_secret, user.username)
 
     return in_login_transaction(session, step)
