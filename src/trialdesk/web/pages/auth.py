@@ -11,6 +11,7 @@ challenge (`trialdesk.services.signin`, 10 minutes); no session exists until eve
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import segno
 from fastapi import APIRouter, Form, Request, Response
@@ -86,6 +87,12 @@ def login_submit(
 
 
 def _login_refused(request: Request, exc: Unauthenticated, next_: str, username: str) -> Response:
+    if exc.rule in ("login_step_unknown", "login_step_expired"):  # no or a dead challenge
+        again = RedirectResponse(
+            f"/login?next={quote(safe_next(next_), safe='')}&expired=1", status_code=303
+        )
+        again.delete_cookie(LOGIN_STEP_COOKIE, path="/login")
+        return again
     context = {
         "next": safe_next(next_),
         "username": username,
@@ -105,7 +112,9 @@ def _after(request: Request, step: LoginStep, next_: str) -> Response:
         response: Response = RedirectResponse(safe_next(next_), status_code=303)
         _start_session(request, response, step.token)
         return response
-    response = RedirectResponse(f"/login/step?next={safe_next(next_)}", status_code=303)
+    response = RedirectResponse(
+        f"/login/step?next={quote(safe_next(next_), safe='')}", status_code=303
+    )
     if step.challenge:
         response.set_cookie(
             LOGIN_STEP_COOKIE,
