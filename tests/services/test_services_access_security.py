@@ -64,6 +64,13 @@ def test_without_a_stored_policy_every_data_changing_role_needs_totp(session: Se
     assert policy.min_password_length >= 12 and policy.lockout_threshold == 5
 
 
+def test_the_first_policy_is_audited_with_its_reason(session: Session) -> None:
+    sv.set_security_policy(session, sv.SYSTEM, reason="SOP-IT-07 v1", idle_timeout_minutes=20)
+    created = _audit(session, "security_policies")[-1]
+    assert created.action == AuditAction.CREATE.value and created.reason == "SOP-IT-07 v1"
+    assert json.loads(created.changes)["idle_timeout_minutes"] == [None, 20]
+
+
 def test_policy_changes_are_audited_and_validated(session: Session, seed: DemoSeed) -> None:
     _require_totp(session, lockout_threshold=3)
     changes = _audit(session, "security_policies")[-1]

@@ -25,8 +25,9 @@ from trialdesk.services.access import require
 from trialdesk.services.actor import Actor, Permission
 from trialdesk.services.errors import ValidationProblem
 from trialdesk.services.passwords import MIN_PASSWORD_LENGTH
-from trialdesk.services.uow import add_record, change_record, require_reason, service
-from trialdesk.store.enums import Role
+from trialdesk.services.uow import change_record, require_reason, row_values, service
+from trialdesk.store import audit
+from trialdesk.store.enums import AuditAction, Role
 from trialdesk.store.models import SecurityPolicy, Site, User
 
 DATA_CHANGING_ROLES = (Role.ADMIN, Role.INVESTIGATOR, Role.COORDINATOR, Role.MONITOR)
@@ -181,7 +182,17 @@ def set_security_policy(
     if row is None:
         start = study_policy(session).model_dump(include=set(_SETTINGS), mode="json")
         row = SecurityPolicy(site_id=site_id, **{**start, **changes})
-        add_record(session, actor, row)
+        session.add(row)
+        session.flush()
+        audit.append(  # like `add_record`, but the first setting also keeps its reason
+            session,
+            user_id=actor.user_id,
+            action=AuditAction.CREATE,
+            table=SecurityPolicy.__tablename__,
+            record_id=row.id,
+            changes={k: [None, v] for k, v in row_values(row).items() if v is not None},
+            reason=why,
+        )
     else:
         change_record(session, actor, row, changes, reason=why, expected_version=None)
     return _view(row, site_code)
