@@ -8,8 +8,10 @@ from datetime import timedelta
 
 import pyotp
 from api_helpers import API, Env, error_of
+from sqlalchemy import update
 
 from trialdesk import services as sv
+from trialdesk.store.models import ApiToken
 from trialdesk.store.testing import DEMO_PASSWORD
 from trialdesk.store.types import utcnow
 
@@ -95,6 +97,11 @@ def test_an_initial_password_gets_403_until_changed(env: Env) -> None:
         TOKEN, json={"username": "jwang", "password": "plum orchard by the river"}
     )
     assert again.status_code == 200 and again.json()["access_token"]
+    change["current_password"] = change["new_password"]
+    change["new_password"] = "granite lantern meadow"
+    not_pending = env.api.client.post(f"{API}/auth/password-change", json=change)
+    assert not_pending.status_code == 409
+    assert error_of(not_pending)["code"] == "password_change_not_pending"
 
 
 def test_login_errors_do_not_tell_which_names_exist(env: Env) -> None:
@@ -139,3 +146,21 @@ def test_the_policy_endpoints_are_for_administrators(env: Env) -> None:
     assert changed.json()["site_code"] == "PUMC" and changed.json()["totp_roles"] == [
         "investigator"
     ]
+
+
+def test_an_idle_token_is_refused_with_the_reason(env: Env) -> None:
+    _policy(env, idle_timeout_minutes=10)
+    token = env.api.token("statistician")
+    me = {"Authorization": f"Bearer {token}"}
+    assert env.api.client.get(f"{API}/auth/me", headers=me).status_code == 200
+    with env.database.engine.begin() as connection:  # 11 minutes without a request
+        connection.execute(
+            update(ApiToken).values(
+                created_at=utcnow() - timedelta(minutes=11),
+                last_used_at=utcnow() - timedelta(minutes=11),
+            )
+        )
+    idle = env.api.client.get(f"{API}/auth/me", headers=me)
+    assert idle.status_code == 401
+    assert error_of(idle)["code"] == "session_idle_timeout"
+    assert "10 minutes without activity" in error_of(idle)["message"]

@@ -20,7 +20,7 @@ from trialdesk.api.openapi import error_responses
 from trialdesk.api.routing import EventLoopRoute, on_thread
 from trialdesk.api.schemas import Body
 from trialdesk.services.accounts import TOKEN_LIFETIME, get_user, revoke_token
-from trialdesk.services.errors import Forbidden, Unauthenticated
+from trialdesk.services.errors import Forbidden, RuleViolation, Unauthenticated
 from trialdesk.services.security_policy import (
     PolicyView,
     get_security_policy,
@@ -219,7 +219,12 @@ def post_password_change(body: PasswordChangeRequest, session: SessionDep) -> To
         )
         step.challenge = challenge
     if step.next_step != "change_password" or not step.challenge:
-        return _answer(step)  # nothing to change: the login simply goes on
+        raise RuleViolation(
+            "password_change_not_pending",
+            "this password is not an initial one: sign in, then change it with "
+            "POST /api/v1/users/{id}/password",
+            conflict=True,
+        )
     challenge = step.challenge
     step = change_initial_password(
         session, challenge, body.new_password, kind=TokenKind.API, lifetime=lifetime
