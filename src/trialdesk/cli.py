@@ -14,6 +14,7 @@ from trialdesk.console import (
     protocol_cmd,
     report_cmd,
     screen_cmd,
+    security_cmd,
     serve_cmd,
     simulate_cmd,
 )
@@ -35,6 +36,7 @@ app.add_typer(db_cmd.db_app, name="db")
 app.add_typer(db_cmd.site_app, name="site")
 app.add_typer(db_cmd.user_app, name="user")
 app.add_typer(audit_cmd.audit_app, name="audit")
+app.add_typer(security_cmd.security_app, name="security")
 app.command("backup")(backup_cmd.backup)
 app.command("restore")(backup_cmd.restore)
 app.add_typer(export_cmd.export_app, name="export")

@@ -15,7 +15,17 @@ from trialdesk.api.openapi import TAGS
 from trialdesk.store.testing import TestDatabase
 
 METHODS = ("get", "post", "put", "patch", "delete")
-PUBLIC = {("post", "/api/v1/auth/token")}
+# Signing in: a password, or a login challenge from the first step, instead of a token.
+PUBLIC = {
+    ("post", f"/api/v1/auth/{step}")
+    for step in (
+        "token",
+        "token/code",
+        "totp/enrolment",
+        "totp/enrolment/confirm",
+        "password-change",
+    )
+}
 
 
 @pytest.fixture(scope="module")

@@ -73,10 +73,20 @@ def _site_routes(world: World) -> list[RouteInfo]:
     return [r for r in api_routes(world.app) if PARAM.search(r.path) and _target(world, r, "PUMC")]
 
 
+# The steps of signing in: they take a password or a login challenge instead of a token.
+SIGN_IN_STEPS = {
+    "/api/v1/auth/token",
+    "/api/v1/auth/token/code",
+    "/api/v1/auth/totp/enrolment",
+    "/api/v1/auth/totp/enrolment/confirm",
+    "/api/v1/auth/password-change",
+}
+
+
 def test_every_api_endpoint_needs_a_token(world: World) -> None:
     checked = 0
     for route in api_routes(world.app):
-        if route.path == "/api/v1/auth/token":
+        if route.path in SIGN_IN_STEPS:
             continue
         path = PARAM.sub("1", route.path)
         answer = world.client.request(route.method, path, json={})
@@ -84,6 +94,15 @@ def test_every_api_endpoint_needs_a_token(world: World) -> None:
         assert answer.json()["error"]["code"] == "not_authenticated"
         checked += 1
     assert checked >= 60, "fewer endpoints than the API has: route discovery is broken"
+
+
+def test_sign_in_steps_need_a_live_challenge(world: World) -> None:
+    for path in sorted(SIGN_IN_STEPS - {"/api/v1/auth/token", "/api/v1/auth/password-change"}):
+        answer = world.client.post(path, json={"challenge": "made-up", "code": "123456"})
+        if path.endswith("/enrolment"):
+            answer = world.client.post(path, json={"challenge": "made-up"})
+        assert answer.status_code == 401, f"{path}: {answer.status_code}"
+        assert answer.json()["error"]["code"] == "login_step_unknown"
 
 
 def test_every_page_needs_a_session(world: World) -> None:

@@ -63,7 +63,7 @@ def test_only_admins_manage_users(session, actors) -> None:  # type: ignore[no-u
             actors["investigator"],
             username="x1",
             full_name="X",
-            password="p" * 10,
+            password="a long enough passphrase",
             roles=["coordinator"],
             site_codes=["APGH"],
         )
@@ -72,7 +72,7 @@ def test_only_admins_manage_users(session, actors) -> None:  # type: ignore[no-u
         actors["admin"],
         username="x1",
         full_name="X",
-        password="p" * 10,
+        password="a long enough passphrase",
         roles=["coordinator"],
         site_codes=["APGH"],
     )
@@ -82,7 +82,7 @@ def test_only_admins_manage_users(session, actors) -> None:  # type: ignore[no-u
             actors["admin"],
             username="x1",
             full_name="Y",
-            password="p" * 10,
+            password="a long enough passphrase",
             roles=["monitor"],
             site_codes=["APGH"],
         )

@@ -28,12 +28,18 @@ def test_db_upgrade_creates_the_database_and_the_protocol_site(tmp_path: Path) -
     env = {"TRIALDESK_DATA_DIR": str(tmp_path / "data"), "TRIALDESK_DATABASE_URL": ""}
     result = runner.invoke(app, ["db", "upgrade"], env=env)
     assert result.exit_code == 0, result.output
-    assert "revision 0002 (head)" in result.output and "registered site APGH" in result.output
+    assert (
+        "revision 0005_account_security (head)" in result.output
+        and "registered site APGH" in result.output
+    )
     assert (tmp_path / "data" / "trialdesk.sqlite").exists()
     again = runner.invoke(app, ["db", "upgrade"], env=env)
     assert again.exit_code == 0 and "registered site" not in again.output
     status = runner.invoke(app, ["db", "status"], env=env)
-    assert status.exit_code == 0 and "revision 0002 (head 0002)" in status.output
+    assert (
+        status.exit_code == 0
+        and "revision 0005_account_security (head 0005_account_security)" in status.output
+    )
 
 
 def test_commands_on_an_uninitialised_database_say_what_to_do(tmp_path: Path) -> None:
@@ -90,7 +96,7 @@ def test_user_add_prompts_for_the_password_twice(sqlite_file: TestDatabase) -> N
 @pytest.mark.parametrize(
     ("args", "stdin", "code", "text"),
     [
-        (["--role", "coordinator", "--site", "APGH"], "short\n", 2, "at least 8 characters"),
+        (["--role", "coordinator", "--site", "APGH"], "short\n", 2, "at least 12 characters"),
         (["--role", "nurse", "--site", "APGH"], "a long passphrase\n", 2, "'nurse' is not a role"),
         (["--role", "monitor", "--site", "NOPE"], "a long passphrase\n", 2, "unknown site NOPE"),
     ],

@@ -216,6 +216,12 @@ def user_add(
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="Read the password from the first line of standard input"
     ),
+    change_required: bool = typer.Option(
+        True,
+        "--change-required/--no-change-required",
+        help="The user must change this initial password at first login (default); "
+        "--no-change-required only for your own first administrator account",
+    ),
     url: str | None = URL_OPTION,
 ) -> None:
     """Create a user with roles and sites; the password is prompted for (or read from stdin)."""
@@ -234,6 +240,7 @@ def user_add(
                 roles=role,
                 site_codes=site,
                 email=email,
+                must_change_password=change_required,
             )
         except sv.ServiceError as exc:
             raise _refused(exc) from None

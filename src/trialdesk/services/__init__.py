@@ -85,14 +85,17 @@ from trialdesk.services.accounts import (
     authenticate,
     create_site,
     create_user,
+    find_user,
     get_user,
     issue_token,
     list_sites,
     list_users,
     login,
+    reset_totp,
     resolve_token,
     revoke_token,
     set_password,
+    unlock_user,
     update_user,
 )
 from trialdesk.services.actor import SYSTEM, Actor, Permission
@@ -191,6 +194,20 @@ from trialdesk.services.screening import (
     save_screening,
     screen_participant,
 )
+from trialdesk.services.security_policy import (
+    PolicyView,
+    get_security_policy,
+    set_security_policy,
+)
+from trialdesk.services.signin import (
+    LoginStep,
+    change_initial_password,
+    confirm_totp_enrolment,
+    login_progress,
+    start_login,
+    start_totp_enrolment,
+    submit_code,
+)
 from trialdesk.services.signoff import list_signatures, sign_casebook
 from trialdesk.services.transplantation import (
     list_transplantations,
@@ -264,6 +281,19 @@ __all__ = [
     "list_users",
     "list_visits",
     "login",
+    "find_user",
+    "reset_totp",
+    "unlock_user",
+    "LoginStep",
+    "change_initial_password",
+    "confirm_totp_enrolment",
+    "login_progress",
+    "start_login",
+    "start_totp_enrolment",
+    "submit_code",
+    "PolicyView",
+    "get_security_policy",
+    "set_security_policy",
     "participant_history",
     "raise_query",
     "record_consent",

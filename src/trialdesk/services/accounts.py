@@ -1,9 +1,14 @@
 """Sites, users, authentication and bearer tokens / browser sessions.
 
-* Passwords: Argon2id (`trialdesk.services.passwords`); 5 consecutive failed logins lock the
-  account for 15 minutes (21 CFR 11.300(d): safeguards against attempted unauthorised use).
+* Passwords: Argon2id and the password policy (`trialdesk.services.passwords`, NIST SP 800-63B
+  §5.1.1.2) with a reuse history; an initial password set by an administrator must be changed at
+  first login (21 CFR 11.300(b)).
+* Lockout: `lockout_threshold` consecutive failed logins lock the account for
+  `lockout_minutes` (the security policy, `trialdesk.services.security_policy`; 21 CFR
+  11.300(d), EU GMP Annex 11 §12.1); the lock and an administrator's unlock are audited.
 * Tokens: 256-bit random secrets (`secrets.token_urlsafe(32)`); only their SHA-256 is stored, so
-  a copy of the database yields no usable token. Every token expires; logout revokes it.
+  a copy of the database yields no usable token. Every token expires; logout revokes it; a token
+  unused for the policy's idle timeout is revoked (NIST SP 800-63B §7.1), audited as a logout.
 * Every login, failed login, token issue/revocation and account change is audited.
 """
 
@@ -13,8 +18,9 @@ import hashlib
 import math
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from typing import Literal, TypeVar
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -23,6 +29,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from trialdesk.services.access import require
 from trialdesk.services.actor import Actor, Permission
 from trialdesk.services.errors import (
+    AccessRefused,
+    Forbidden,
     NotFound,
     RuleViolation,
     TooManyAttempts,
@@ -34,17 +42,34 @@ from trialdesk.services.passwords import (
     check_password_policy,
     hash_password,
     needs_rehash,
+    reused,
     verify_password,
+)
+from trialdesk.services.security_policy import (
+    DEFAULT_POLICY,
+    PolicyView,
+    policy_for_sites,
+    policy_for_user,
+    study_policy,
 )
 from trialdesk.services.uow import add_record, change_record, check_version, require_reason, service
 from trialdesk.services.views import IssuedToken, Page, SiteView, UserView
 from trialdesk.store import audit
 from trialdesk.store.enums import AuditAction, Role, TokenKind
-from trialdesk.store.models import ApiToken, AuditEntry, Site, SiteMembership, User, UserRole
+from trialdesk.store.models import (
+    ApiToken,
+    AuditEntry,
+    PasswordHistory,
+    RecoveryCode,
+    Site,
+    SiteMembership,
+    User,
+    UserRole,
+)
 from trialdesk.store.types import utcnow
 
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
+MAX_FAILED_LOGINS = DEFAULT_POLICY.lockout_threshold
+LOCKOUT = DEFAULT_POLICY.lockout
 TOKEN_LIFETIME = {TokenKind.API: timedelta(hours=24), TokenKind.SESSION: timedelta(hours=8)}
 MAX_TOKEN_LIFETIME = timedelta(days=90)
 _SITE_CODE = re.compile(r"^[A-Z0-9]{2,10}$")
@@ -118,6 +143,9 @@ def user_view(user: User) -> UserView:
         roles=sorted(user.role_set),
         site_codes=sorted(m.site.code for m in user.memberships),
         last_login_at=user.last_login_at,
+        locked_until=user.locked_until,
+        must_change_password=user.must_change_password,
+        totp_enrolled=user.totp_secret is not None,
         version=user.version,
     )
 
@@ -133,8 +161,14 @@ def create_user(
     roles: Iterable[Role | str],
     site_codes: Iterable[str] = (),
     email: str | None = None,
+    must_change_password: bool | None = None,
 ) -> UserView:
-    """Create a user with roles and site memberships (administrators only)."""
+    """Create a user with roles and site memberships (administrators only).
+
+    The password is an initial one that the user must change at first login (21 CFR 11.300(b):
+    only the owner knows it) when an administrator sets it; the system actor (the command line's
+    bootstrap, the test and demo seeds) says explicitly with `must_change_password`.
+    """
     require(actor, Permission.MANAGE_USERS, table="users")
     if not _USERNAME.match(username or ""):
         raise ValidationProblem(
@@ -142,9 +176,10 @@ def create_user(
         )
     if not (full_name or "").strip():
         raise ValidationProblem("full_name", "is required")
-    check_password_policy(password)
     role_list = _roles(roles)
     sites = _sites_by_code(session, site_codes)
+    policy = policy_for_sites(session, [s.id for s in sites])
+    check_password_policy(password, username=username, min_length=policy.min_password_length)
     clinical = [r for r in role_list if r is not Role.ADMIN]
     if clinical and not sites:
         raise ValidationProblem(
@@ -159,10 +194,13 @@ def create_user(
         full_name=full_name.strip(),
         email=email,
         password_hash=hash_password(password),
+        must_change_password=_temporary(actor, must_change_password),
+        password_changed_at=utcnow(),
         roles=[UserRole(role=r) for r in role_list],
         memberships=[SiteMembership(site=s) for s in sites],
     )
     add_record(session, actor, user)
+    _remember_password(session, user)
     _audit_account(session, actor, user, {"roles": [None, role_list], "sites": [None, sites]})
     return user_view(user)
 
@@ -277,24 +315,143 @@ def set_password(
     *,
     current_password: str | None = None,
     reason: str = "password change",
+    temporary: bool | None = None,
 ) -> None:
-    """Set a password: the user themself (with the current one) or an administrator."""
+    """Set a password: the user themself (with the current one) or an administrator.
+
+    A user's own new password must meet the policy and not be one of their last
+    `password_history` passwords. One set by an administrator is `temporary` (changed at next
+    login) unless the system actor says otherwise; it also lifts a lockout. Either way every
+    token of the user is revoked.
+    """
     user = _get_user(session, user_id)
-    if actor.user_id == user_id:
+    own = actor.user_id == user_id
+    if own:
         if not verify_password(user.password_hash, current_password or ""):
             raise Unauthenticated("wrong_password", "the current password is wrong")
     else:
         require(actor, Permission.MANAGE_USERS, table="users", record_id=user_id)
-    check_password_policy(new_password, "new_password")
+    apply_new_password(
+        session,
+        actor,
+        user,
+        new_password,
+        reason=reason,
+        temporary=False if own else _temporary(actor, temporary),
+        check_history=own,
+    )
+    _revoke_all(session, user.id)
+
+
+def apply_new_password(
+    session: Session,
+    actor: Actor,
+    user: User,
+    new_password: str,
+    *,
+    reason: str,
+    temporary: bool,
+    check_history: bool,
+) -> None:
+    """Check `new_password` against the policy (and the reuse history), then store it."""
+    policy = policy_for_user(session, user)
+    check_password_policy(
+        new_password,
+        "new_password",
+        username=user.username,
+        min_length=policy.min_password_length,
+    )
+    if check_history and _is_reuse(session, user, new_password, policy):
+        raise ValidationProblem(
+            "new_password",
+            f"must differ from your last {max(policy.password_history, 1)} passwords",
+            rule="password_reused",
+        )
     change_record(
         session,
         actor,
         user,
-        {"password_hash": hash_password(new_password), "failed_logins": 0, "locked_until": None},
+        {
+            "password_hash": hash_password(new_password),
+            "failed_logins": 0,
+            "locked_until": None,
+            "must_change_password": temporary,
+            "password_changed_at": utcnow(),
+        },
         reason=reason,
         expected_version=None,
     )
+    _remember_password(session, user)
+
+
+def _temporary(actor: Actor, requested: bool | None) -> bool:
+    return requested if requested is not None else actor.user_id is not None
+
+
+def _is_reuse(session: Session, user: User, password: str, policy: PolicyView) -> bool:
+    if verify_password(user.password_hash, password):
+        return True
+    earlier = session.scalars(
+        select(PasswordHistory.password_hash)
+        .where(PasswordHistory.user_id == user.id)
+        .order_by(PasswordHistory.id.desc())
+        .limit(policy.password_history)
+    )
+    return reused(password, earlier)
+
+
+def _remember_password(session: Session, user: User) -> None:
+    session.add(
+        PasswordHistory(user_id=user.id, password_hash=user.password_hash, created_at=utcnow())
+    )
+
+
+@service
+def unlock_user(session: Session, actor: Actor, user_id: int, *, reason: str) -> UserView:
+    """Lift a lockout before it expires (administrators; audited with the reason)."""
+    require(actor, Permission.MANAGE_USERS, table="users", record_id=user_id)
+    user = _get_user(session, user_id)
+    why = require_reason(reason)
+    change_record(
+        session,
+        actor,
+        user,
+        {"failed_logins": 0, "locked_until": None},
+        reason=f"unlock: {why}",
+        expected_version=None,
+    )
+    return user_view(user)
+
+
+@service
+def reset_totp(session: Session, actor: Actor, user_id: int, *, reason: str) -> UserView:
+    """Remove a user's authenticator and recovery codes (a lost phone): they enrol again at
+    their next login (administrators; audited with the reason)."""
+    require(actor, Permission.MANAGE_USERS, table="users", record_id=user_id)
+    user = _get_user(session, user_id)
+    why = require_reason(reason)
+    change_record(
+        session,
+        actor,
+        user,
+        {"totp_secret": None, "totp_enabled_at": None, "totp_last_step": None},
+        reason=f"second factor reset: {why}",
+        expected_version=None,
+    )
+    for code in session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == user.id)):
+        session.delete(code)
     _revoke_all(session, user.id)
+    return user_view(user)
+
+
+@service
+def find_user(session: Session, actor: Actor, username: str) -> UserView:
+    """A user by login name (administrators)."""
+    require(actor, Permission.MANAGE_USERS, table="users")
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFound("not_found", f"user {username} not found", table="users")
+    return user_view(user)
 
 
 def actor_for(session: Session, user_id: int) -> Actor:
@@ -313,50 +470,95 @@ def _actor(user: User) -> Actor:
 
 
 LOGIN_RETRIES = 10
+T = TypeVar("T")
+
+LoginStepName = Literal["done", "totp", "change_password", "enrol_totp"]
+
+
+def next_login_step(session: Session, user: User, *, totp_verified: bool = False) -> LoginStepName:
+    """What a login with a verified password still needs before a token may be issued.
+
+    The possession factor comes first (an enrolled authenticator), then the change of an
+    initial password, then enrolment when the policy requires a second factor for the user's
+    roles (21 CFR 11.300; EU GMP Annex 11 §12.1; NIST SP 800-63B §4.2 AAL2).
+    """
+    if user.totp_secret is not None and not totp_verified:
+        return "totp"
+    if user.must_change_password:
+        return "change_password"
+    if user.totp_secret is None and policy_for_user(session, user).requires_totp(user.role_set):
+        return "enrol_totp"
+    return "done"
 
 
 def authenticate(session: Session, username: str, password: str) -> Actor:
     """Check a username and password; the outcome is audited and committed either way.
 
+    Only for accounts that need nothing more: one that needs a second factor or a password
+    change is refused (401 ``second_factor_required`` / 403 ``password_change_required``); the
+    login pages and ``POST /auth/token`` go through `trialdesk.services.signin` instead.
+
     Raises `Unauthenticated` (one message for unknown user and wrong password, so usernames
     cannot be probed) or when the account is inactive; `TooManyAttempts` (429) while the name
-    is throttled after `MAX_FAILED_LOGINS` failures.
+    is throttled after `lockout_threshold` failures.
+    """
+
+    def step() -> Actor:
+        user = check_password(session, username, password)
+        pending = next_login_step(session, user)
+        if pending == "change_password":
+            raise Forbidden(
+                "password_change_required",
+                "the password was set by an administrator and must be changed first",
+            )
+        if pending != "done":
+            raise Unauthenticated(
+                "second_factor_required", "this account needs its authentication code"
+            )
+        login_succeeded(session, user, {})
+        return _actor(user)
+
+    return in_login_transaction(session, step)
+
+
+def in_login_transaction(session: Session, step: Callable[[], T]) -> T:
+    """Run one login step and commit it, also when it is refused (the failure count and its
+    audit entry must stay).
 
     Two logins of the same user at the same moment both update the account row (last login,
     failure count); the later one then finds the row's version changed (`StaleDataError`). That
-    is not the user's fault: the check is simply redone on the fresh row.
+    is not the user's fault: the step is simply redone on the fresh row.
     """
     for attempt in range(1, LOGIN_RETRIES + 1):
         try:
-            return _authenticate_once(session, username, password)
+            result = step()
+            session.commit()
+            return result
+        except AccessRefused:
+            session.commit()
+            raise
         except StaleDataError:
             session.rollback()
             if attempt == LOGIN_RETRIES:
                 raise
+        except BaseException:
+            session.rollback()
+            raise
     raise AssertionError("unreachable")
 
 
-def _authenticate_once(session: Session, username: str, password: str) -> Actor:
-    try:
-        actor = _authenticate(session, username, password)
-        session.commit()
-        return actor
-    except Unauthenticated:
-        session.commit()  # keep the failed-login count and its audit entry
-        raise
-    except StaleDataError:
-        raise  # the caller rolls back and retries
-    except BaseException:
-        session.rollback()
-        raise
+def check_password(session: Session, username: str, password: str) -> User:
+    """The account whose password this is, else a refusal (audited, counted towards lockout).
 
-
-def _authenticate(session: Session, username: str, password: str) -> Actor:
+    A right password does not reset the failure count while a second factor is pending, so
+    that guessing codes across fresh logins still ends in a lockout.
+    """
     now = utcnow()
     user = session.scalars(select(User).where(User.username == username)).first()
     refused = Unauthenticated("invalid_credentials", "unknown user or wrong password")
     if user is None:
-        retry_after = _unknown_name_throttle(session, username, now)
+        policy = study_policy(session)
+        retry_after = _unknown_name_throttle(session, username, now, policy)
         audit.append(
             session,
             user_id=None,
@@ -366,70 +568,97 @@ def _authenticate(session: Session, username: str, password: str) -> Actor:
             changes={"username": username, "why": _UNKNOWN},
         )
         if retry_after is not None:
-            raise _locked(now + timedelta(seconds=retry_after), now)
+            raise _locked(now + timedelta(seconds=retry_after), now, policy)
         raise refused
-    if user.locked_until is not None and user.locked_until > now:
-        _login_failed(session, user, "account locked")
-        raise _locked(user.locked_until, now)
+    check_not_locked(session, user, now)
     if not user.active:
         _login_failed(session, user, "account inactive")
         raise Unauthenticated("account_inactive", "the account is deactivated")
     if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCKOUT
-        _login_failed(session, user, "wrong password")
+        count_failure(session, user, "wrong password", now)
         raise refused
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
+    return user
+
+
+def check_not_locked(session: Session, user: User, now: datetime) -> None:
+    if user.locked_until is not None and user.locked_until > now:
+        _login_failed(session, user, "account locked")
+        raise _locked(user.locked_until, now, policy_for_user(session, user))
+
+
+def count_failure(session: Session, user: User, why: str, now: datetime) -> None:
+    """One more consecutive failure; reaching the policy's threshold locks the account."""
+    policy = policy_for_user(session, user)
+    user.failed_logins += 1
+    _login_failed(session, user, why)
+    if user.failed_logins >= policy.lockout_threshold:
+        user.locked_until = now + policy.lockout
+        audit.append(
+            session,
+            user_id=None,
+            action=AuditAction.UPDATE,
+            table="users",
+            record_id=user.id,
+            changes={"locked_until": [None, user.locked_until]},
+            reason=f"locked after {user.failed_logins} consecutive failed logins",
+        )
+
+
+def login_succeeded(session: Session, user: User, changes: dict[str, object]) -> None:
+    """Every factor passed: reset the failure count and audit the login."""
     user.failed_logins = 0
     user.locked_until = None
-    user.last_login_at = now
+    user.last_login_at = utcnow()
     audit.append(
         session,
         user_id=user.id,
         action=AuditAction.LOGIN,
         table="users",
         record_id=user.id,
-        changes={},
+        changes=changes,
     )
-    return _actor(user)
 
 
 _UNKNOWN = "unknown user"
 
 
-def _locked(until: datetime, now: datetime) -> TooManyAttempts:
+def _locked(until: datetime, now: datetime, policy: PolicyView) -> TooManyAttempts:
     return TooManyAttempts(
         "account_locked",
-        f"the account is locked after {MAX_FAILED_LOGINS} failed logins until "
+        f"the account is locked after {policy.lockout_threshold} failed logins until "
         f"{until:%Y-%m-%d %H:%M} UTC",
         retry_after=math.ceil((until - now).total_seconds()),
     )
 
 
-def _unknown_name_throttle(session: Session, username: str, now: datetime) -> int | None:
+def _unknown_name_throttle(
+    session: Session, username: str, now: datetime, policy: PolicyView
+) -> int | None:
     """Seconds until an unknown `username` may be tried again, None when it is not throttled.
 
-    Unknown names are throttled like accounts (`MAX_FAILED_LOGINS` within `LOCKOUT`), counted
-    from the audit trail; otherwise the 429 of a locked account would tell which names exist.
+    Unknown names are throttled like accounts (the study-wide lockout threshold and period),
+    counted from the audit trail; otherwise the 429 of a locked account would tell which names
+    exist.
     """
     entry = audit.canonical_json({"username": username, "why": _UNKNOWN})
+    limit, window = policy.lockout_threshold, policy.lockout
     recent = sorted(
         session.scalars(
             select(AuditEntry.occurred_at).where(
                 AuditEntry.table_name == "users",
                 AuditEntry.action == AuditAction.LOGIN_FAILED.value,
                 AuditEntry.record_id.is_(None),
-                AuditEntry.occurred_at >= now - LOCKOUT,
+                AuditEntry.occurred_at >= now - window,
                 AuditEntry.changes == entry,
             )
         )
     )
-    if len(recent) < MAX_FAILED_LOGINS:
+    if len(recent) < limit:
         return None
     # Throttled until the failure that reached the limit ages out of the window.
-    return math.ceil((recent[-MAX_FAILED_LOGINS] + LOCKOUT - now).total_seconds())
+    return math.ceil((recent[-limit] + window - now).total_seconds())
 
 
 def _login_failed(session: Session, user: User, why: str) -> None:
@@ -471,6 +700,7 @@ def issue_token(
         label=label,
         created_at=now,
         expires_at=now + span,
+        idle_timeout_seconds=int(policy_for_sites(session, actor.site_ids).idle_timeout_seconds),
     )
     add_record(session, actor, row)
     return IssuedToken(
@@ -486,7 +716,8 @@ def login(
     kind: TokenKind = TokenKind.SESSION,
     lifetime: timedelta | None = None,
 ) -> IssuedToken:
-    """`authenticate` then `issue_token`: what a login form or ``POST /auth/token`` does."""
+    """`authenticate` then `issue_token`, for accounts without a second factor or a pending
+    password change (the login pages and the API use `trialdesk.services.signin`)."""
     actor = authenticate(session, username, password)
     return issue_token(session, actor, kind=kind, lifetime=lifetime)
 
@@ -504,6 +735,8 @@ _TOKEN_OWNER = (
         User.id,
         User.username,
         User.active,
+        ApiToken.idle_timeout_seconds,
+        ApiToken.created_at,
         UserRole.role,
         SiteMembership.site_id,
     )
@@ -525,12 +758,16 @@ def resolve_token(session: Session, token: str, now: datetime | None = None) -> 
     rows = session.execute(_TOKEN_OWNER, {"digest": token_digest(token or "")}).all()
     if not rows or rows[0][1] is not None:
         raise Unauthenticated("invalid_token", "the token is unknown or was revoked")
-    token_id, _, expires_at, last_used_at, user_id, username, active = rows[0][:7]
+    token_id, _, expires_at, last_used_at, user_id, username, active, idle, created = rows[0][:9]
     if expires_at <= moment:
         raise Unauthenticated("token_expired", "the token has expired: log in again")
     if not active:
         raise Unauthenticated("account_inactive", "the account is deactivated")
-    if last_used_at is None or moment - last_used_at > LAST_USED_RESOLUTION:
+    idle_limit = timedelta(seconds=idle) if idle else None
+    if idle_limit is not None and moment - (last_used_at or created) > idle_limit:
+        _end_idle_session(session, token_id, user_id, moment, idle_limit)
+    resolution = min(LAST_USED_RESOLUTION, idle_limit / 10) if idle_limit else LAST_USED_RESOLUTION
+    if last_used_at is None or moment - last_used_at > resolution:
         # coarse, so that reads do not each become a write
         session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=moment))
         session.commit()
@@ -539,6 +776,29 @@ def resolve_token(session: Session, token: str, now: datetime | None = None) -> 
         username,
         frozenset(row.role for row in rows if row.role is not None),
         frozenset(row.site_id for row in rows if row.site_id is not None),
+    )
+
+
+def _end_idle_session(
+    session: Session, token_id: int, user_id: int, moment: datetime, limit: timedelta
+) -> None:
+    """Revoke a token unused for longer than the idle timeout, audited as a logout with the
+    reason (NIST SP 800-63B §7.1: reauthentication after inactivity; EU GMP Annex 11 §12.1)."""
+    minutes = int(limit / timedelta(minutes=1))
+    session.execute(update(ApiToken).where(ApiToken.id == token_id).values(revoked_at=moment))
+    audit.append(
+        session,
+        user_id=user_id,
+        action=AuditAction.LOGOUT,
+        table="api_tokens",
+        record_id=token_id,
+        changes={"revoked_at": [None, moment]},
+        reason=f"idle timeout: no activity for {minutes} minutes",
+    )
+    session.commit()
+    raise Unauthenticated(
+        "session_idle_timeout",
+        f"the session ended after {minutes} minutes without activity: log in again",
     )
 
 

@@ -115,7 +115,7 @@ def _audit_refusal(session: Session, actor: Actor, operation: str, exc: AccessRe
         log.exception("could not audit the refusal of %s for %s", operation, actor)
 
 
-SECRET_COLUMNS = frozenset({"password_hash", "token_hash"})
+SECRET_COLUMNS = frozenset({"password_hash", "token_hash", "totp_secret", "pending_totp_secret"})
 """Never written into the audit trail in clear: shown as ``"***"``."""
 
 

@@ -74,6 +74,9 @@ class UserView(View):
     roles: list[Role]
     site_codes: list[str]
     last_login_at: datetime | None
+    locked_until: datetime | None = None
+    must_change_password: bool = False
+    totp_enrolled: bool = False
     version: int
 
 

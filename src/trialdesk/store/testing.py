@@ -178,7 +178,7 @@ def seed_demo_site_and_users(session: Session, *, fast_hashing: bool = True) -> 
     Users are created through `trialdesk.services` (so the audit trail has them) with the
     password `DEMO_PASSWORD`. `fast_hashing` lowers the Argon2 cost for the process (tests only).
     """
-    from trialdesk.services import SYSTEM, create_site, create_user
+    from trialdesk.services import SYSTEM, create_site, create_user, set_security_policy
     from trialdesk.services.passwords import use_fast_hashing
 
     if fast_hashing:
@@ -191,6 +191,9 @@ def seed_demo_site_and_users(session: Session, *, fast_hashing: bool = True) -> 
             session, SYSTEM, "PUMC", "Second Demonstration Site", "Beijing", "China"
         ).id,
     }
+    # The suites that are not about the second factor log in with a password alone; MFA,
+    # lockout and expiry have their own tests (tests/security/test_security_access.py).
+    set_security_policy(session, SYSTEM, reason="test seed: no second factor", totp_roles=[])
     users = {
         username: create_user(
             session,
@@ -200,6 +203,7 @@ def seed_demo_site_and_users(session: Session, *, fast_hashing: bool = True) -> 
             password=DEMO_PASSWORD,
             roles=list(roles),
             site_codes=list(codes),
+            must_change_password=False,
         ).id
         for username, (roles, codes) in DEMO_USERS.items()
     }

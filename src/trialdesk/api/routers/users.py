@@ -14,7 +14,9 @@ from trialdesk.services.accounts import (
     create_user,
     get_user,
     list_users,
+    reset_totp,
     set_password,
+    unlock_user,
     update_user,
 )
 from trialdesk.services.views import Page, UserView
@@ -46,6 +48,15 @@ class PasswordChange(Body):
         None, description="Required when users change their own password"
     )
     reason: str = "password change"
+    temporary: bool | None = Field(
+        None,
+        description="Set by an administrator: true (the default) makes the user change it at "
+        "their next login",
+    )
+
+
+class Reason(Body):
+    reason: str = Field(min_length=1, description="Why (kept in the audit trail)")
 
 
 @router.get("", summary="All users (administrators)", responses=READ_ERRORS)
@@ -116,7 +127,8 @@ def patch_user(
 def post_password(
     user_id: int, body: PasswordChange, session: SessionDep, actor: ActorDep
 ) -> Response:
-    """Revokes every token of the user: they sign in again with the new password."""
+    """Revokes every token of the user: they sign in again with the new password. One set by an
+    administrator must be changed at the next login."""
     set_password(
         session,
         actor,
@@ -124,5 +136,24 @@ def post_password(
         body.new_password,
         current_password=body.current_password,
         reason=body.reason,
+        temporary=body.temporary,
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{user_id}/unlock",
+    summary="Lift a lockout after failed logins (administrators; reason audited)",
+    responses=error_responses(401, 403, 404, 422),
+)
+def post_unlock(user_id: int, body: Reason, session: SessionDep, actor: ActorDep) -> UserView:
+    return unlock_user(session, actor, user_id, reason=body.reason)
+
+
+@router.post(
+    "/{user_id}/totp-reset",
+    summary="Remove a lost authenticator: the user enrols again (administrators; audited)",
+    responses=error_responses(401, 403, 404, 422),
+)
+def post_totp_reset(user_id: int, body: Reason, session: SessionDep, actor: ActorDep) -> UserView:
+    return reset_totp(session, actor, user_id, reason=body.reason)

@@ -26,6 +26,12 @@ from trialdesk.store.models.prescreening import (
     PrescreenStatus,
 )
 from trialdesk.store.models.safety import AdverseEvent, DataQuery, ProtocolDeviation
+from trialdesk.store.models.security import (
+    LoginChallenge,
+    PasswordHistory,
+    RecoveryCode,
+    SecurityPolicy,
+)
 
 __all__ = [
     "GENESIS_HASH",
@@ -40,15 +46,19 @@ __all__ = [
     "InsulinDose",
     "IttSample",
     "IttTest",
+    "LoginChallenge",
     "Measurement",
     "OgldDose",
     "Participant",
+    "PasswordHistory",
     "ParticipantIdentity",
     "PrescreenCandidate",
     "PrescreenRun",
     "PrescreenStatus",
     "ProtocolDeviation",
+    "RecoveryCode",
     "Screening",
+    "SecurityPolicy",
     "Signature",
     "Site",
     "SiteMembership",

@@ -40,6 +40,13 @@ class User(Timestamped, Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # 21 CFR 11.300(b): an initial password set by an administrator is changed at first login.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # RFC 6238 shared secret (base32). It must be readable to check codes, so it cannot be hashed.
+    totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer, default=None)  # no replay
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     roles: Mapped[list[UserRole]] = relationship(
@@ -97,3 +104,5 @@ class ApiToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The security policy's idle timeout when the token was issued (None: no idle timeout).
+    idle_timeout_seconds: Mapped[int | None] = mapped_column(Integer, default=None)

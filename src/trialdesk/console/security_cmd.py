@@ -1,0 +1,149 @@
+"""`trialdesk security policy show|set`, `trialdesk user unlock|reset-password|reset-totp`:
+the access controls an administrator configures (issue #18; 21 CFR 11.300, EU GMP Annex 11
+§12, NIST SP 800-63B). Each change goes through `trialdesk.services` and is audited with its
+reason; commands act as the system administrator (`trialdesk.services.SYSTEM`).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.table import Table
+
+from trialdesk import services as sv
+from trialdesk.console.db_cmd import URL_OPTION, _database, _refused, console, user_app
+
+security_app = typer.Typer(
+    help="Access controls: the security policy (second factor, lockout, idle timeout, passwords).",
+    no_args_is_help=True,
+)
+policy_app = typer.Typer(help="The study-wide security policy and per-site overrides.")
+security_app.add_typer(policy_app, name="policy")
+
+SITE_OPTION = typer.Option(None, "--site", help="A site's override (default: study-wide)")
+REASON_OPTION = typer.Option(..., "--reason", help="Why (kept in the audit trail)")
+
+
+@policy_app.command("show")
+def policy_show(site: str | None = SITE_OPTION, url: str | None = URL_OPTION) -> None:
+    """Show the policy in force (study-wide, or at a site)."""
+    with _database(url) as session:
+        try:
+            policy = sv.get_security_policy(session, sv.SYSTEM, site)
+        except sv.ServiceError as exc:
+            raise _refused(exc) from None
+    table = Table("Setting", "Value")
+    table.add_row("scope", f"site {site}" if site else "study-wide")
+    table.add_row("stored", "yes" if policy.stored else "no (built-in default)")
+    table.add_row("totp roles", ", ".join(policy.totp_roles) or "none")
+    for name in (
+        "lockout_threshold",
+        "lockout_minutes",
+        "idle_timeout_minutes",
+        "min_password_length",
+        "password_history",
+    ):
+        table.add_row(name.replace("_", " "), str(getattr(policy, name)))
+    console.print(table)
+
+
+@policy_app.command("set")
+def policy_set(
+    reason: str = REASON_OPTION,
+    site: str | None = SITE_OPTION,
+    totp_role: list[str] | None = typer.Option(
+        None, "--totp-role", help="A role that needs TOTP (repeat; the list replaces the old one)"
+    ),
+    no_totp: bool = typer.Option(False, "--no-totp", help="No role needs a second factor"),
+    lockout_threshold: int | None = typer.Option(None, help="Failed logins before a lockout"),
+    lockout_minutes: int | None = typer.Option(None, help="How long a lockout lasts"),
+    idle_timeout_minutes: int | None = typer.Option(None, help="Inactivity ending a session"),
+    min_password_length: int | None = typer.Option(None, help="At least 12"),
+    password_history: int | None = typer.Option(None, help="Earlier passwords not reusable"),
+    url: str | None = URL_OPTION,
+) -> None:
+    """Change the policy (only the settings given); audited with the reason."""
+    roles = [] if no_totp else (totp_role or None)
+    with _database(url) as session:
+        try:
+            policy = sv.set_security_policy(
+                session,
+                sv.SYSTEM,
+                reason=reason,
+                site_code=site,
+                totp_roles=roles,
+                lockout_threshold=lockout_threshold,
+                lockout_minutes=lockout_minutes,
+                idle_timeout_minutes=idle_timeout_minutes,
+                min_password_length=min_password_length,
+                password_history=password_history,
+            )
+        except sv.ServiceError as exc:
+            raise _refused(exc) from None
+    console.print(
+        f"security policy ({'site ' + site if site else 'study-wide'}) saved: TOTP for "
+        f"{', '.join(policy.totp_roles) or 'no role'}; lockout after {policy.lockout_threshold} "
+        f"failures for {policy.lockout_minutes} min; idle timeout {policy.idle_timeout_minutes} "
+        f"min; passwords ≥ {policy.min_password_length} characters, last "
+        f"{policy.password_history} not reusable",
+        highlight=False,
+    )
+
+
+@user_app.command("unlock")
+def user_unlock(
+    username: str = typer.Argument(..., help="Login name"),
+    reason: str = REASON_OPTION,
+    url: str | None = URL_OPTION,
+) -> None:
+    """Lift a lockout after failed logins (audited with the reason)."""
+    with _database(url) as session:
+        try:
+            user = sv.find_user(session, sv.SYSTEM, username)
+            sv.unlock_user(session, sv.SYSTEM, user.id, reason=reason)
+        except sv.ServiceError as exc:
+            raise _refused(exc) from None
+    console.print(f"user {username} unlocked", highlight=False)
+
+
+@user_app.command("reset-password")
+def user_reset_password(
+    username: str = typer.Argument(..., help="Login name"),
+    reason: str = REASON_OPTION,
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from the first line of standard input"
+    ),
+    url: str | None = URL_OPTION,
+) -> None:
+    """Set a temporary password: the user must change it at the next login; tokens revoked."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Temporary password", hide_input=True, confirmation_prompt=True)
+    with _database(url) as session:
+        try:
+            user = sv.find_user(session, sv.SYSTEM, username)
+            sv.set_password(session, sv.SYSTEM, user.id, password, reason=reason, temporary=True)
+        except sv.ServiceError as exc:
+            raise _refused(exc) from None
+    console.print(
+        f"temporary password set for {username}: to be changed at the next login",
+        highlight=False,
+    )
+
+
+@user_app.command("reset-totp")
+def user_reset_totp(
+    username: str = typer.Argument(..., help="Login name"),
+    reason: str = REASON_OPTION,
+    url: str | None = URL_OPTION,
+) -> None:
+    """Remove a lost authenticator and its recovery codes: the user enrols again."""
+    with _database(url) as session:
+        try:
+            user = sv.find_user(session, sv.SYSTEM, username)
+            sv.reset_totp(session, sv.SYSTEM, user.id, reason=reason)
+        except sv.ServiceError as exc:
+            raise _refused(exc) from None
+    console.print(f"second factor of {username} removed: enrolment at next login", highlight=False)

@@ -1,0 +1,315 @@
+"""Login in steps: password, then what the account still needs, then a token (issue #18).
+
+``start_login`` checks the password. When the account has an authenticator, must change an
+initial password, or must enrol a second factor (the security policy), no token is issued yet:
+the caller gets a short-lived login challenge (a random secret, stored hashed) and the next
+step (``totp``, ``change_password`` or ``enrol_totp``); each step function takes the challenge
+and returns the following step, or ``done`` with the token. Web pages and the API use the same
+functions, so both enforce the same rules.
+
+Requirements: 21 CFR 11.300 (unique identification codes/passwords, periodic revision, safeguards
+against unauthorised use, reported attempts), EU GMP Annex 11 §12.1 (logical access controls),
+NIST SP 800-63B §4.2 (AAL2: two factors), §5.1.4.1 (OTP), §5.2.2 (rate limiting failures).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trialdesk.services.accounts import (
+    LoginStepName,
+    _actor,
+    apply_new_password,
+    check_not_locked,
+    check_password,
+    count_failure,
+    in_login_transaction,
+    issue_token,
+    login_succeeded,
+    next_login_step,
+    token_digest,
+)
+from trialdesk.services.errors import RuleViolation, Unauthenticated
+from trialdesk.services.totp import (
+    TotpEnrolment,
+    enrolment,
+    looks_like_totp,
+    matching_step,
+    new_recovery_codes,
+    new_secret,
+    recovery_digest,
+    was_replayed,
+)
+from trialdesk.services.views import IssuedToken
+from trialdesk.store import audit
+from trialdesk.store.enums import AuditAction, TokenKind
+from trialdesk.store.models import LoginChallenge, RecoveryCode, User
+from trialdesk.store.types import utcnow
+
+CHALLENGE_LIFETIME = timedelta(minutes=10)
+
+
+@dataclass
+class LoginStep:
+    """Where a login stands: `token` when `next_step` is ``done``, else the `challenge`."""
+
+    next_step: LoginStepName
+    username: str
+    challenge: str | None = None
+    challenge_expires_at: datetime | None = None
+    token: IssuedToken | None = None
+    recovery_codes: list[str] = field(default_factory=list)
+
+
+def start_login(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    kind: TokenKind = TokenKind.SESSION,
+    lifetime: timedelta | None = None,
+) -> LoginStep:
+    """Check the password; a token when nothing else is needed, else the next step."""
+
+    def step() -> LoginStep:
+        user = check_password(session, username, password)
+        return _advance(session, user, None, kind, lifetime)
+
+    return in_login_transaction(session, step)
+
+
+def login_progress(session: Session, challenge: str) -> LoginStep:
+    """The pending step of a challenge (for a page that shows it)."""
+    row, user = _open(session, challenge)
+    step = next_login_step(session, user, totp_verified=row.totp_verified)
+    return LoginStep(step, user.username, challenge, row.expires_at)
+
+
+def submit_code(
+    session: Session,
+    challenge: str,
+    code: str,
+    *,
+    kind: TokenKind = TokenKind.SESSION,
+    lifetime: timedelta | None = None,
+) -> LoginStep:
+    """The second factor: a 6-digit TOTP code, or one of the user's recovery codes."""
+
+    def step() -> LoginStep:
+        row, user = _open(session, challenge, expect="totp")
+        now = utcnow()
+        factor = _accept_code(session, user, code or "", now)
+        if factor is None:
+            row.failed_codes += 1
+            replay = user.totp_secret is not None and was_replayed(
+                user.totp_secret, code or "", now, user.totp_last_step
+            )
+            count_failure(session, user, "code already used" if replay else "wrong code", now)
+            raise _wrong_code(replay)
+        row.totp_verified = True
+        return _advance(session, user, row, kind, lifetime, {"second_factor": factor})
+
+    return in_login_transaction(session, step)
+
+
+def change_initial_password(
+    session: Session,
+    challenge: str,
+    new_password: str,
+    *,
+    kind: TokenKind = TokenKind.SESSION,
+    lifetime: timedelta | None = None,
+) -> LoginStep:
+    """Replace the password an administrator set (policy and reuse history apply)."""
+
+    def step() -> LoginStep:
+        row, user = _open(session, challenge, expect="change_password")
+        apply_new_password(
+            session,
+            _actor(user),
+            user,
+            new_password,
+            reason="initial password changed at first login",
+            temporary=False,
+            check_history=True,
+        )
+        return _advance(session, user, row, kind, lifetime)
+
+    return in_login_transaction(session, step)
+
+
+def start_totp_enrolment(session: Session, challenge: str) -> TotpEnrolment:
+    """A new authenticator secret for the user to scan or type in; only the holder of the
+    challenge sees it, and only until the enrolment is confirmed."""
+
+    def step() -> TotpEnrolment:
+        row, user = _open(session, challenge, expect="enrol_totp")
+        if row.pending_totp_secret is None:  # the same key again after a mistyped code
+            row.pending_totp_secret = new_secret()
+        return enrolment(row.pending_totp_secret, user.username)
+
+    return in_login_transaction(session, step)
+
+
+def confirm_totp_enrolment(
+    session: Session,
+    challenge: str,
+    code: str,
+    *,
+    kind: TokenKind = TokenKind.SESSION,
+    lifetime: timedelta | None = None,
+) -> LoginStep:
+    """A first code from the new authenticator proves it works; the secret is then kept, and
+    ten recovery codes are made (returned once, in `LoginStep.recovery_codes`)."""
+
+    def step() -> LoginStep:
+        row, user = _open(session, challenge, expect="enrol_totp")
+        if row.pending_totp_secret is None:
+            raise RuleViolation(
+                "totp_enrolment_not_started", "start the enrolment first", conflict=True
+            )
+        now = utcnow()
+        matched = matching_step(row.pending_totp_secret, code or "", now, None)
+        if matched is None:
+            count_failure(session, user, "wrong code at enrolment", now)
+            raise _wrong_code(False)
+        codes = _enrol(session, user, row.pending_totp_secret, matched, now)
+        row.pending_totp_secret = None
+        row.totp_verified = True
+        result = _advance(session, user, row, kind, lifetime, {"second_factor": "totp enrolled"})
+        result.recovery_codes = codes
+        return result
+
+    return in_login_transaction(session, step)
+
+
+# --- the steps' shared parts -------------------------------------------------------------------
+
+
+def _advance(
+    session: Session,
+    user: User,
+    row: LoginChallenge | None,
+    kind: TokenKind,
+    lifetime: timedelta | None,
+    factor: dict[str, object] | None = None,
+) -> LoginStep:
+    pending = next_login_step(session, user, totp_verified=row is not None and row.totp_verified)
+    if pending == "done":
+        if row is not None:
+            row.finished_at = utcnow()
+        login_succeeded(session, user, factor or {})
+        token = issue_token(session, _actor(user), kind=kind, lifetime=lifetime)
+        return LoginStep("done", user.username, token=token)
+    if factor:
+        audit.append(
+            session,
+            user_id=user.id,
+            action=AuditAction.LOGIN,
+            table="users",
+            record_id=user.id,
+            changes={**factor, "next_step": pending},
+        )
+    if row is None:
+        secret = secrets.token_urlsafe(32)
+        now = utcnow()
+        row = LoginChallenge(
+            user_id=user.id,
+            token_hash=token_digest(secret),
+            created_at=now,
+            expires_at=now + CHALLENGE_LIFETIME,
+            totp_verified=False,
+            failed_codes=0,
+        )
+        session.add(row)
+        return LoginStep(pending, user.username, secret, row.expires_at)
+    return LoginStep(pending, user.username, None, row.expires_at)
+
+
+def _open(
+    session: Session, challenge: str, expect: LoginStepName | None = None
+) -> tuple[LoginChallenge, User]:
+    row = session.scalars(
+        select(LoginChallenge).where(LoginChallenge.token_hash == token_digest(challenge or ""))
+    ).first()
+    if row is None or row.finished_at is not None:
+        raise Unauthenticated(
+            "login_step_unknown", "this login step is unknown or already completed: log in again"
+        )
+    now = utcnow()
+    if row.expires_at <= now:
+        raise Unauthenticated(
+            "login_step_expired",
+            f"the login was not completed within {int(CHALLENGE_LIFETIME.total_seconds() // 60)} "
+            "minutes: log in again",
+        )
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        raise Unauthenticated("account_inactive", "the account is deactivated")
+    check_not_locked(session, user, now)
+    if expect is not None:
+        pending = next_login_step(session, user, totp_verified=row.totp_verified)
+        if pending != expect:
+            raise RuleViolation(
+                "login_step_mismatch",
+                f"this login now needs the step {pending!r}, not {expect!r}",
+                conflict=True,
+            )
+    return row, user
+
+
+def _accept_code(session: Session, user: User, code: str, now: datetime) -> str | None:
+    """Which factor `code` is ("totp" or "recovery code"), None when it is neither."""
+    assert user.totp_secret is not None  # the "totp" step exists only for enrolled accounts
+    if looks_like_totp(code):
+        matched = matching_step(user.totp_secret, code, now, user.totp_last_step)
+        if matched is None:
+            return None
+        user.totp_last_step = matched
+        return "totp"
+    spare = session.scalars(
+        select(RecoveryCode).where(
+            RecoveryCode.user_id == user.id,
+            RecoveryCode.code_hash == recovery_digest(code),
+            RecoveryCode.used_at.is_(None),
+        )
+    ).first()
+    if spare is None:
+        return None
+    spare.used_at = now
+    return "recovery code"
+
+
+def _enrol(session: Session, user: User, secret: str, step: int, now: datetime) -> list[str]:
+    user.totp_secret = secret
+    user.totp_enabled_at = now
+    user.totp_last_step = step
+    for old in session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == user.id)):
+        session.delete(old)
+    codes = new_recovery_codes()
+    session.add_all(
+        RecoveryCode(user_id=user.id, code_hash=recovery_digest(c), created_at=now) for c in codes
+    )
+    audit.append(
+        session,
+        user_id=user.id,
+        action=AuditAction.UPDATE,
+        table="users",
+        record_id=user.id,
+        changes={"totp_enabled_at": [None, now], "recovery_codes": [None, len(codes)]},
+        reason="second factor (TOTP) enrolled at login",
+    )
+    return codes
+
+
+def _wrong_code(replay: bool) -> Unauthenticated:
+    if replay:
+        return Unauthenticated(
+            "totp_code_reused", "this code was already used: wait for the next code of your app"
+        )
+    return Unauthenticated("invalid_code", "the authentication code is wrong or has expired")
