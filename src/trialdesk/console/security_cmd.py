@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from trialdesk import services as sv
-from trialdesk.console.db_cmd import URL_OPTION, _database, _refused, console, user_app
+from trialdesk.console.db_cmd import URL_OPTION, _refused, console, database_session, user_app
 
 security_app = typer.Typer(
     help="Access controls: the security policy (second factor, lockout, idle timeout, passwords).",
@@ -28,7 +28,7 @@ REASON_OPTION = typer.Option(..., "--reason", help="Why (kept in the audit trail
 @policy_app.command("show")
 def policy_show(site: str | None = SITE_OPTION, url: str | None = URL_OPTION) -> None:
     """Show the policy in force (study-wide, or at a site)."""
-    with _database(url) as session:
+    with database_session(url) as session:
         try:
             policy = sv.get_security_policy(session, sv.SYSTEM, site)
         except sv.ServiceError as exc:
@@ -65,7 +65,7 @@ def policy_set(
 ) -> None:
     """Change the policy (only the settings given); audited with the reason."""
     roles = [] if no_totp else (totp_role or None)
-    with _database(url) as session:
+    with database_session(url) as session:
         try:
             policy = sv.set_security_policy(
                 session,
@@ -98,7 +98,7 @@ def user_unlock(
     url: str | None = URL_OPTION,
 ) -> None:
     """Lift a lockout after failed logins (audited with the reason)."""
-    with _database(url) as session:
+    with database_session(url) as session:
         try:
             user = sv.find_user(session, sv.SYSTEM, username)
             sv.unlock_user(session, sv.SYSTEM, user.id, reason=reason)
@@ -121,7 +121,7 @@ def user_reset_password(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Temporary password", hide_input=True, confirmation_prompt=True)
-    with _database(url) as session:
+    with database_session(url) as session:
         try:
             user = sv.find_user(session, sv.SYSTEM, username)
             sv.set_password(session, sv.SYSTEM, user.id, password, reason=reason, temporary=True)
@@ -140,7 +140,7 @@ def user_reset_totp(
     url: str | None = URL_OPTION,
 ) -> None:
     """Remove a lost authenticator and its recovery codes: the user enrols again."""
-    with _database(url) as session:
+    with database_session(url) as session:
         try:
             user = sv.find_user(session, sv.SYSTEM, username)
             sv.reset_totp(session, sv.SYSTEM, user.id, reason=reason)
