@@ -25,6 +25,7 @@ from trialdesk.store.models.prescreening import (
     PrescreenRun,
     PrescreenStatus,
 )
+from trialdesk.store.models.protocol import ProtocolVersion
 from trialdesk.store.models.safety import AdverseEvent, DataQuery, ProtocolDeviation
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "PrescreenRun",
     "PrescreenStatus",
     "ProtocolDeviation",
+    "ProtocolVersion",
     "Screening",
     "Signature",
     "Site",
