@@ -52,7 +52,7 @@ def measurement_view(row: Measurement, visit_code: str) -> MeasurementView:
 
 
 def done_visit(session: Session, participant: Participant, code: str) -> Visit:
-    scheduled(current_protocol(), code)
+    scheduled(current_protocol(session), code)
     visit = live_visit(session, participant.id, code)
     if visit is None or visit.status is not VisitStatus.DONE or visit.visit_date is None:
         raise RuleViolation(
