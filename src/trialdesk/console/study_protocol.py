@@ -104,6 +104,10 @@ def set_up_study(
 ) -> sv.views.ProtocolVersionView:
     """Store the protocol the study starts under (`path`, else ``TRIALDESK_PROTOCOL``, else the
     built-in); a database already set up under another protocol is refused."""
+    if path is None and not protocol_path():
+        stored = sv.list_protocol_versions(session, sv.SYSTEM)
+        if stored:  # nothing given: the database's own protocol, whichever it is
+            return stored[-1]
     if path is not None:
         text, source = read_text(path), str(path)
     else:
