@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialdesk.protocol import Protocol, ProtocolError, parse_protocol
-from trialdesk.services.access import current_consent, require
+from trialdesk.services.access import current_consent, get_participant, require
 from trialdesk.services.actor import Actor, Permission
 from trialdesk.services.errors import RuleViolation, ValidationProblem
 from trialdesk.services.study import (
@@ -259,6 +259,15 @@ def reconsent_due(session: Session, participant: Participant) -> ReconsentDueVie
         required_since=since,
         protocol_version=version.label,
     )
+
+
+@service
+def get_reconsent_due(
+    session: Session, actor: Actor, participant_id: int
+) -> ReconsentDueView | None:
+    """The re-consent one participant owes (None: none is due)."""
+    participant = get_participant(session, actor, participant_id, Permission.READ_CLINICAL)
+    return reconsent_due(session, participant)
 
 
 @service

@@ -69,9 +69,7 @@ SOURCED = frozenset({"informed_consent", "date_of_birth", "sex", "screening_date
 REDACTED = "[redacted]"
 
 
-def check_findings(
-    findings: Mapping[str, Any], session: Session | None = None
-) -> dict[str, Any]:
+def check_findings(findings: Mapping[str, Any], session: Session | None = None) -> dict[str, Any]:
     """Validate yes/no, category and date answers; returns them JSON-ready."""
     catalogue = current_catalogue(session)
     clean: dict[str, Any] = {}

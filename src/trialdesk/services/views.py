@@ -326,6 +326,7 @@ class CalendarEntry(View):
     visit_date: date | None = None
     study_day: int | None = None
     in_window: bool | None = None
+    protocol_version: str | None = None
 
 
 class VisitCalendar(View):

@@ -318,6 +318,7 @@ def _calendar_entry(
         entry.status = visit.status.value
         entry.visit_id = visit.id
         entry.visit_date = visit.visit_date
+        entry.protocol_version = visit.protocol_version
         if anchor and visit.visit_date:
             entry.study_day = (visit.visit_date - anchor).days
             entry.in_window = plan.earliest_day <= entry.study_day <= plan.latest_day

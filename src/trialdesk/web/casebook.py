@@ -27,6 +27,7 @@ from trialdesk.services import (
     visit_calendar,
 )
 from trialdesk.services.actor import Permission
+from trialdesk.services.protocol_versions import get_reconsent_due
 from trialdesk.services.study import current_catalogue, current_protocol
 from trialdesk.services.views import (
     AdverseEventView,
@@ -36,6 +37,7 @@ from trialdesk.services.views import (
     IdentityView,
     ParticipantView,
     QueryView,
+    ReconsentDueView,
     ScreeningView,
     VisitCalendar,
 )
@@ -80,6 +82,9 @@ class Casebook:
     adverse_events: list[AdverseEventView]
     open_queries: list[QueryView]
     charts: list[tuple[str, Markup]] = field(default_factory=list)
+    # The consent form the protocol version in force requires and this participant has not
+    # signed yet (issue 13: re-consent on a new consent version); None when none is due.
+    reconsent: ReconsentDueView | None = None
 
     @property
     def consent(self) -> ConsentView | None:
@@ -134,6 +139,7 @@ def build_casebook(session: Session, user: WebUser, participant_id: int) -> Case
         open_queries=unresolved_queries(session, user, participant_id=participant_id),
     )
     book.charts = trajectory_charts(session, user, participant_id, calendar)
+    book.reconsent = get_reconsent_due(session, actor, participant_id)
     return book
 
 

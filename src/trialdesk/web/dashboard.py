@@ -17,9 +17,11 @@ from trialdesk.services import (
     list_adverse_events,
     list_participants,
     list_queries,
+    list_reconsent_due,
     list_screenings,
     visit_calendar,
 )
+from trialdesk.services.actor import Permission
 from trialdesk.services.validate import today
 from trialdesk.services.views import (
     AdverseEventView,
@@ -27,6 +29,7 @@ from trialdesk.services.views import (
     EnrollmentSummary,
     ParticipantView,
     QueryView,
+    ReconsentDueView,
     ScreeningView,
 )
 from trialdesk.web.casebook import MAX_ROWS
@@ -69,6 +72,8 @@ class Dashboard:
     queries: list[QueryView] = field(default_factory=list)
     saes: list[AdverseEventView] = field(default_factory=list)
     study_ids: dict[int, str] = field(default_factory=dict)  # participant id → study id
+    # Consented participants who must sign the consent form a protocol amendment introduced.
+    reconsent_due: list[ReconsentDueView] = field(default_factory=list)
 
 
 def screening_log(session: Session, user: WebUser) -> list[ScreeningLogRow]:
@@ -112,6 +117,9 @@ def build_dashboard(session: Session, user: WebUser, as_of: date | None = None) 
         ],
         saes=awaiting_expedited_report(session, user),
         study_ids={p.id: p.study_id for p in participants},
+        reconsent_due=(
+            list_reconsent_due(session, actor) if actor.can(Permission.READ_CLINICAL) else []
+        ),
     )
 
 
