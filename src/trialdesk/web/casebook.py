@@ -13,6 +13,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from trialdesk.catalogue import DataElement, ElementKind
+from trialdesk.protocol import Protocol
 from trialdesk.services import (
     enrollment_summary,
     get_enrollment,
@@ -150,9 +151,9 @@ def study_day(on: date, anchor: date | None) -> int | None:
 def trajectory_charts(
     session: Session, user: WebUser, participant_id: int, calendar: VisitCalendar
 ) -> list[tuple[str, Markup]]:
-    catalogue = current_catalogue()
+    catalogue = current_catalogue(session)
     anchor = calendar.anchor_date
-    ticks = visit_ticks()
+    ticks = visit_ticks(protocol=current_protocol(session))
     charts = []
     for name, reference in TRAJECTORIES:
         element = catalogue[name]
@@ -194,11 +195,11 @@ def unresolved_queries(session: Session, user: WebUser, **filters: Any) -> list[
     return [q for q in page.items if q.status.value != "closed"]
 
 
-def visit_ticks(min_gap_days: int = 20) -> list[tuple[int, str]]:
+def visit_ticks(min_gap_days: int = 20, protocol: Protocol | None = None) -> list[tuple[int, str]]:
     """(protocol day, visit code) of the schedule, leaving out visits too close to the previous
     label to be read (e.g. TX a week after BL)."""
     ticks: list[tuple[int, str]] = []
-    for visit in current_protocol().schedule:
+    for visit in (protocol or current_protocol()).schedule:
         if not ticks or visit.day - ticks[-1][0] >= min_gap_days:
             ticks.append((visit.day, visit.code))
     return ticks
