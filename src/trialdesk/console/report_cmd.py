@@ -146,7 +146,11 @@ def report(
         raise typer.Exit(2) from None
     except (SQLAlchemyError, DatabaseConfigError) as exc:
         first = str(exc).splitlines()[0]
-        console.print(f"[red]cannot read the study database: {escape(first)}[/red]")
+        console.print(
+            f"[red]cannot read the study database ({escape(first)}); run `trialdesk db upgrade` "
+            "first, or pass --frames DIR[/red]",
+            highlight=False,
+        )
         raise typer.Exit(2) from None
 
 
