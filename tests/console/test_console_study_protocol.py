@@ -225,3 +225,21 @@ def test_an_amendment_is_registered_listed_and_carried_by_the_exports(
         for r in root.iterfind(".//odm:Location/odm:MetaDataVersionRef", ns)
     }
     assert ("MDV.2.0", "2026-01-05") in refs and len({oid for oid, _ in refs}) == 2
+
+
+def test_serve_refuses_to_start_under_another_protocol(
+    study: tuple[TestDatabase, str], tmp_path: Path
+) -> None:
+    _db, url = study
+    builtin = tmp_path / "NCT01142050.yaml"
+    builtin.write_text(builtin_protocol_text(), encoding="utf-8")
+    # None: CliRunner restores these afterwards (`serve` writes them to os.environ).
+    env = {
+        "TRIALDESK_PROTOCOL": str(builtin),
+        "TRIALDESK_DATABASE_URL": None,
+        "TRIALDESK_SECRET_KEY": None,
+    }
+    result = runner.invoke(app, ["serve", "--database-url", url, "--port", "1"], env=env)
+    assert result.exit_code == 2, result.output
+    flat = " ".join(result.output.split())
+    assert "refused" in flat and "is not the protocol this study database runs" in flat
