@@ -51,7 +51,8 @@ URL_OPTION = typer.Option(
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]{escape(message)}[/red]", highlight=False)
+    # soft_wrap: a command in the message (e.g. `trialdesk db upgrade`) stays on one line
+    err.print(f"[red]{escape(message)}[/red]", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
