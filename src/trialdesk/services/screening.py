@@ -397,10 +397,10 @@ def entry_part(part: str, *, address: bool = True) -> Iterator[None]:
         raise
 
 
-def protocol_itt_dose() -> float | None:
+def protocol_itt_dose(session: Session | None = None) -> float | None:
     """The protocol's ITT bolus in U/kg (parameter ``itt_insulin_dose``: 0.1 U/kg in
     NCT01142050, after Akinmokun et al., Diabet Med 1992;9:432); None if it is not in U/kg."""
-    parameter = current_protocol().parameters.get("itt_insulin_dose")
+    parameter = current_protocol(session).parameters.get("itt_insulin_dose")
     return parameter.value if parameter is not None and parameter.unit == "U/kg" else None
 
 
