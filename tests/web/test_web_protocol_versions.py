@@ -58,6 +58,7 @@ def test_the_casebook_shows_versions_and_the_re_consent_flag_until_re_consent(
     assert 'value="ICF 2.0"' in page.text  # the form offers the required version
     dashboard = _flat(coordinator.get("/dashboard").text)
     assert "Re-consent needed: new consent form" in dashboard and "APGH-001" in dashboard
+    assert "protocol NCT01142050 version 2, in force from" in dashboard
 
     empty = coordinator.post(
         f"/participants/{pid}/consent",
