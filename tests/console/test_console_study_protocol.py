@@ -243,3 +243,26 @@ def test_serve_refuses_to_start_under_another_protocol(
     assert result.exit_code == 2, result.output
     flat = " ".join(result.output.split())
     assert "refused" in flat and "is not the protocol this study database runs" in flat
+
+
+def test_db_upgrade_sets_the_study_up_once_under_the_file_given(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/study.sqlite"
+    first = runner.invoke(
+        app,
+        ["db", "upgrade", "--url", url, "--protocol", str(SECOND), "--effective", "2026-02-01"],
+        env={},
+    )
+    assert first.exit_code == 0, first.output
+    flat = " ".join(first.output.split())
+    assert "protocol NCT99000018 version 1.0" in flat and "in force from 2026-02-01" in flat
+    assert "registered site APGH" in flat and "registered site PUMCH" in flat
+    again = runner.invoke(app, ["db", "upgrade", "--url", url], env={})  # nothing given: kept
+    assert again.exit_code == 0 and "NCT99000018 version 1.0" in " ".join(again.output.split())
+    builtin = tmp_path / "NCT01142050.yaml"
+    builtin.write_text(builtin_protocol_text(), encoding="utf-8")
+    other = runner.invoke(app, ["db", "upgrade", "--url", url, "--protocol", str(builtin)], env={})
+    assert other.exit_code == 1
+    refusal = " ".join(other.output.split())
+    assert text_sha256(builtin_protocol_text()) in refusal and text_sha256(SECOND_TEXT) in refusal
+    listed = runner.invoke(app, ["protocol", "versions", "--url", url], env={})
+    assert listed.output.count("NCT99000018") == 1 and "NCT01142050" not in listed.output
