@@ -24,6 +24,7 @@ from trialdesk.catalogue import Catalogue
 from trialdesk.protocol import Protocol, builtin_protocol, catalogue_for, load_protocol
 from trialdesk.protocol.load import builtin_protocol_text, parse_protocol
 from trialdesk.store.models import ProtocolVersion
+from trialdesk.store.types import utcnow
 
 PROTOCOL_ENV = "TRIALDESK_PROTOCOL"
 _CACHE_KEY = "trialdesk.protocol_versions"
@@ -99,7 +100,7 @@ def version_in_force(session: Session, on: date | None = None) -> StoredVersion 
     versions = stored_versions(session)
     if not versions:
         return None
-    day = on or date.today()
+    day = on or utcnow().date()  # the services' today (UTC)
     in_force = [v for v in versions if v.effective_on <= day]
     return in_force[-1] if in_force else versions[0]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, datetime
 from typing import Any
 
 from fhir.resources.R4B.researchstudy import ResearchStudy
@@ -78,7 +78,7 @@ def _add_versions(study: dict[str, Any], versions: Sequence[ProtocolVersionInfo]
     """ResearchStudy.version (R5, as an extension in R4B) names the version in force; every
     registered version is a contained PlanDefinition (its `version`, `date` = effective date,
     `description` = summary of changes) listed in ResearchStudy.protocol."""
-    today = date.today()
+    today = datetime.now(UTC).date()
     in_force = [v for v in versions if v.effective_on <= today] or list(versions[:1])
     study["extension"] = [{"url": VERSION_EXTENSION, "valueString": in_force[-1].label}]
     study["protocol"] = [

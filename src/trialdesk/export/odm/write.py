@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from lxml import etree
 
@@ -73,7 +73,7 @@ def to_bytes(root: etree._Element) -> bytes:
 
 def current_mdv_oid(versions: Sequence[ProtocolVersionInfo]) -> str:
     """The MetaDataVersion OID of the protocol version in force today (``MDV.<label>``)."""
-    today = date.today()
+    today = datetime.now(UTC).date()
     in_force = [v for v in versions if v.effective_on <= today] or list(versions[:1])
     return n.mdv_oid(in_force[-1].label) if in_force else n.MDV_OID
 
