@@ -135,6 +135,10 @@ def test_a_new_consent_form_flags_participants_until_they_re_consent(
     consented = clinic.enrolled()
     withdrawn = clinic.eligible()
     never = clinic.register()
+    failed = clinic.register()
+    clinic.consent(failed)
+    clinic.screening_data(failed, hba1c=(6.1, "%"))
+    assert clinic.screen(failed).status.value == "ineligible"
     record = sv.list_consents(session, clinic.coordinator, withdrawn)[0]
     sv.withdraw_consent(
         session,
@@ -146,7 +150,8 @@ def test_a_new_consent_form_flags_participants_until_they_re_consent(
     assert sv.list_reconsent_due(session, clinic.coordinator) == []  # no amendment yet
     _amend(clinic)
     due = sv.list_reconsent_due(session, clinic.coordinator)
-    assert [d.participant_id for d in due] == [consented]  # not the withdrawn, not unconsented
+    # Not the withdrawn, the screen failure nor the candidate who never consented.
+    assert [d.participant_id for d in due] == [consented]
     flag = due[0]
     assert (flag.signed_form_version, flag.required_form_version) == ("ICF v2.0", "ICF v3.0")
     assert flag.required_since == clinic.day(AMENDMENT_DAY) and flag.protocol_version == "2"

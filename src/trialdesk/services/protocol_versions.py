@@ -34,9 +34,12 @@ from trialdesk.services.study import (
 )
 from trialdesk.services.uow import add_record, service
 from trialdesk.services.views import ProtocolVersionView, ReconsentDueView
+from trialdesk.store.enums import ParticipantStatus
 from trialdesk.store.models import Participant, ProtocolVersion
 
 DEFAULT_CONSENT_FORM = "1.0"
+# Who must sign a revised form: candidates still being screened and enrolled participants.
+STILL_IN_STUDY = frozenset({ParticipantStatus.SCREENING, ParticipantStatus.ENROLLED})
 MISMATCH = "protocol_mismatch"
 
 
@@ -243,6 +246,8 @@ def reconsent_due(session: Session, participant: Participant) -> ReconsentDueVie
     required = required_consent(session)
     if required is None or participant.ended_on is not None or participant.voided:
         return None
+    if participant.status not in STILL_IN_STUDY:
+        return None  # a screen failure re-consents only if screened again
     version, since = required
     consent = current_consent(session, participant.id)
     if consent is None or consent.withdrawn_on is not None:
