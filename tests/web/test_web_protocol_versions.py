@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from web_helpers import csrf_of, screened_candidate
@@ -91,3 +92,25 @@ def test_a_monitor_sees_the_flag_but_is_not_offered_the_re_consent_form(
     page = client_for("monitor").get(f"/participants/{pid}").text
     assert "re-consent needed" in _flat(page)
     assert "Record re-consent" not in page
+
+
+def test_the_pages_follow_the_stored_protocol_not_the_built_in(
+    client_for: Client, web_database: TestDatabase
+) -> None:
+    second = Path(__file__).parents[1] / "protocol" / "data" / "second_protocol.yaml"
+    with web_database.session() as session:
+        sv.set_up_protocol(
+            session,
+            sv.SYSTEM,
+            second.read_text("utf-8"),
+            str(second),
+            effective_on=TODAY - timedelta(days=60),
+        )
+        pid = screened_candidate(session, on=TODAY - timedelta(days=20))
+    coordinator = client_for("coordinator")
+    form = _flat(coordinator.get("/screening/new").text)
+    assert "Age 30-70 years old" in form and "Age 18-75" not in form
+    casebook = coordinator.get(f"/participants/{pid}").text
+    assert "M9" not in casebook and "M12" in casebook
+    assert coordinator.get(f"/participants/{pid}/visits/M9").status_code == 404
+    assert "NCT99000018 version 1.0" in _flat(coordinator.get("/dashboard").text)
