@@ -22,6 +22,7 @@ from trialdesk.services.study import (
     configured_protocol_text,
     current_protocol,
     protocol_path,
+    version_in_force,
 )
 from trialdesk.store import make_engine, make_session_factory
 
@@ -104,10 +105,8 @@ def set_up_study(
 ) -> sv.views.ProtocolVersionView:
     """Store the protocol the study starts under (`path`, else ``TRIALDESK_PROTOCOL``, else the
     built-in); a database already set up under another protocol is refused."""
-    if path is None and not protocol_path():
-        stored = sv.list_protocol_versions(session, sv.SYSTEM)
-        if stored:  # nothing given: the database's own protocol, whichever it is
-            return stored[-1]
+    if path is None and not protocol_path() and version_infos(session):
+        return _in_force(session)  # nothing given: the database's own protocol
     if path is not None:
         text, source = read_text(path), str(path)
     else:
@@ -116,6 +115,14 @@ def set_up_study(
         except OSError as exc:
             raise StudyProtocolError(f"{protocol_path()}: cannot read: {exc.strerror}") from None
     try:
-        return sv.set_up_protocol(session, sv.SYSTEM, text, source, effective_on=effective_on)
+        sv.set_up_protocol(session, sv.SYSTEM, text, source, effective_on=effective_on)
     except sv.ServiceError as exc:
         raise StudyProtocolError(exc.message) from None
+    return _in_force(session)
+
+
+def _in_force(session: Session) -> sv.views.ProtocolVersionView:
+    """The registered version in force today (the file given may be an earlier one)."""
+    stored = sv.list_protocol_versions(session, sv.SYSTEM)
+    current = version_in_force(session)
+    return next((v for v in stored if current and v.label == current.label), stored[-1])
