@@ -44,5 +44,12 @@ def test_reconsent_is_listed_then_cleared_by_a_consent_on_the_new_form(env: Env)
     assert signed.status_code == 201 and signed.json()["protocol_version"] == "2"
     assert env.api.get("coordinator", f"/participants/{pid}/reconsent").json() is None
     assert env.api.get("coordinator", "/reconsent-due").json() == []
+    versions = env.api.get("monitor", "/protocol-versions")
+    assert versions.status_code == 200
+    assert [(v["label"], v["consent_form_version"]) for v in versions.json()] == [
+        ("1", "1.0"),
+        ("2", "ICF v3.0"),
+    ]
+    assert "yaml_text" not in versions.json()[0]
     history = env.api.get("coordinator", f"/participants/{pid}/consents").json()["items"]
     assert [c["form_version"] for c in history] == ["ICF v2.0", "ICF v3.0"]
