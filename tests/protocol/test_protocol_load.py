@@ -179,3 +179,14 @@ def test_cell_source_contradiction_is_reported_with_both_sentences() -> None:
     assert "detailed_description[0] says umbilical cord" in text
     assert "with Bone Marrow Mesenchymal Stem Cells." in text
     assert "using umbilical cord mesenchymal stem cells" in text
+
+
+def test_version_and_consent_form_fields_are_optional_and_checked() -> None:
+    text = builtin_protocol_text()
+    plain = parse_protocol(text)
+    assert plain.version is None and plain.consent_form_version is None
+    labelled = parse_protocol(text + 'version: "2.1"\nconsent_form_version: ICF 3.0\n')
+    assert (labelled.version, labelled.consent_form_version) == ("2.1", "ICF 3.0")
+    with pytest.raises(ProtocolError) as bad:
+        parse_protocol(text + 'version: "two point one"\n')
+    assert bad.value.problems[0].path == "version"

@@ -79,7 +79,7 @@ def test_the_builtin_target_is_24(session: Session, actors) -> None:  # type: ig
 def target_of_two(monkeypatch: pytest.MonkeyPatch) -> None:
     """The same protocol with a target of 2, so that the cap is reached in a few steps."""
     small = builtin_protocol().model_copy(update={"target_enrollment": 2})
-    monkeypatch.setattr("trialdesk.services.enrollment.current_protocol", lambda: small)
+    monkeypatch.setattr("trialdesk.services.enrollment.current_protocol", lambda *_: small)
 
 
 def test_enrollment_stops_at_the_target(clinic, session: Session, target_of_two) -> None:  # type: ignore[no-untyped-def]

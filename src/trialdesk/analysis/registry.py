@@ -439,7 +439,12 @@ def build_results_json(results: StudyResults, generated_by: str = "trialdesk") -
             "identificationModule": {
                 "nctId": protocol.registry.id,
                 "briefTitle": protocol.brief_title or protocol.title,
-            }
+            },
+            # The registered (anticipated) enrollment: ClinicalTrials.gov's enrollmentInfo
+            # type ESTIMATED; the actual number enrolled is in the participant flow.
+            "designModule": {
+                "enrollmentInfo": {"count": protocol.target_enrollment, "type": "ESTIMATED"}
+            },
         },
         "hasResults": True,
         "resultsSection": {

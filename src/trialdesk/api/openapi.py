@@ -32,6 +32,7 @@ CREATE_ERRORS = error_responses(401, 403, 404, 409, 422)
 TAGS: list[dict[str, Any]] = [
     {"name": "auth", "description": "Sign in (bearer token with expiry) and sign out."},
     {"name": "sites", "description": "Study sites."},
+    {"name": "protocol", "description": "Protocol versions stored in the study database."},
     {"name": "users", "description": "User accounts, roles and site membership (admin)."},
     {"name": "participants", "description": "Pseudonymous participants, eligibility, calendar."},
     {

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -22,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from trialdesk import services as sv
+from trialdesk.console.study_protocol import StudyProtocolError, set_up_study
 from trialdesk.services.study import current_protocol
 from trialdesk.store import (
     DatabaseConfigError,
@@ -51,7 +54,8 @@ URL_OPTION = typer.Option(
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]{escape(message)}[/red]", highlight=False)
+    # soft_wrap: a command in the message (e.g. `trialdesk db upgrade`) stays on one line
+    err.print(f"[red]{escape(message)}[/red]", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -99,19 +103,40 @@ def db_upgrade(
     with_sites: bool = typer.Option(
         True, "--with-sites/--no-sites", help="Also register the protocol's sites"
     ),
+    protocol_file: Path | None = typer.Option(
+        None,
+        "--protocol",
+        help="Protocol YAML the study starts under (default: TRIALDESK_PROTOCOL, else the "
+        "built-in NCT01142050); stored in the database on first set-up",
+    ),
+    effective: datetime | None = typer.Option(
+        None, "--effective", formats=["%Y-%m-%d"], help="Date the protocol took effect (today)"
+    ),
     app_role: str | None = APP_ROLE_OPTION,
 ) -> None:
-    """Create the database or bring it to the latest schema (alembic upgrade head); with
-    --app-role (PostgreSQL), then grant the application role its least privileges."""
+    """Create the database or bring it to the latest schema (alembic upgrade head), and store
+    the study's protocol the first time; with --app-role (PostgreSQL), then grant the
+    application role its least privileges."""
     target = _resolve(url)
     try:
         revision = upgrade(target)
     except SQLAlchemyError as exc:
         raise _fail(f"cannot upgrade {_shown(target)}: {exc}") from None
     console.print(f"database {_shown(target)} is at revision {revision} (head)", highlight=False)
+    with database_session(target) as session:
+        on = effective.date() if effective else date.today()
+        try:
+            version = set_up_study(session, protocol_file, on)
+        except StudyProtocolError as exc:
+            raise _fail(f"refused: {exc}") from None
+        console.print(
+            f"protocol {version.protocol_id} version {version.label} "
+            f"(sha256 {version.sha256[:12]}…, in force from {version.effective_on})",
+            highlight=False,
+        )
     if with_sites:
         with database_session(target) as session:
-            for site in current_protocol().sites:
+            for site in current_protocol(session).sites:
                 if session.scalars(select(Site).where(Site.code == site.code)).first():
                     continue
                 sv.create_site(session, sv.SYSTEM, site.code, site.name, site.city, site.country)

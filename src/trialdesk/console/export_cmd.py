@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from sqlalchemy.exc import SQLAlchemyError
 
 from trialdesk.console.protocol_cmd import resolve_protocol
+from trialdesk.console.study_protocol import StudyProtocolError, study_protocol
 from trialdesk.export.crf import design_from_protocol
 from trialdesk.export.errors import ExportError, ImportRejected, Rejection
 from trialdesk.export.records import ClinicalData
@@ -30,18 +32,29 @@ import_app = typer.Typer(help="Import a study from redcap or odm files.", no_arg
 T = TypeVar("T")
 console = Console()
 
-PROTOCOL = typer.Option(None, "--protocol", help="Protocol YAML (default: built-in NCT01142050)")
+PROTOCOL = typer.Option(
+    None,
+    "--protocol",
+    help="Protocol YAML (default: the one stored in --database, else the built-in NCT01142050)",
+)
 FRAMES = typer.Option(None, "--frames", help="Subject data: Parquet source frames in this folder")
 DATABASE = typer.Option(None, "--database", help="Subject data: study database URL")
 USER = typer.Option(None, "--user", help="Importing user (investigator) for --database")
 
 
-def _protocol(path: Path | None) -> Protocol:
+def _protocol(path: Path | None, database: str | None = None) -> Protocol:
+    """With --database, the protocol stored in it (a --protocol file must be registered there);
+    otherwise the file, else the built-in."""
     try:
+        if database is not None:
+            return study_protocol(database, path).protocol
         return resolve_protocol(path)
-    except ProtocolError as exc:
-        console.print(f"[red]{escape(str(exc))}[/red]")
+    except (ProtocolError, StudyProtocolError) as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
         raise typer.Exit(2) from None
+    except SQLAlchemyError as exc:
+        first = str(exc).splitlines()[0]
+        raise _fail(f"--database: cannot read the study database ({first})", 2) from None
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -114,7 +127,7 @@ def export_redcap(
     from trialdesk.export.redcap.dictionary import redcap_project
     from trialdesk.export.redcap.records import write_records
 
-    protocol = _protocol(protocol_file)
+    protocol = _protocol(protocol_file, database)
     design = design_from_protocol(protocol)
     paths = redcap_project(design).write(out, protocol.id)
     if database is not None:
@@ -140,7 +153,7 @@ def export_odm(
     from trialdesk.export.odm.validate import schema_errors
     from trialdesk.export.odm.write import odm_document, to_bytes
 
-    protocol = _protocol(protocol_file)
+    protocol = _protocol(protocol_file, database)
     design = design_from_protocol(protocol)
     data = None
     if database is not None:
@@ -172,7 +185,7 @@ def export_sdtm(
     from trialdesk.export.sdtm.package import write_package
     from trialdesk.export.sdtm.trial_design import trial_design
 
-    protocol = _protocol(protocol_file)
+    protocol = _protocol(protocol_file, database)
     sources = _sources(protocol, frames, database)
     datasets = trial_design(protocol) if sources is None else sdtm_datasets(protocol, sources)
     try:
@@ -199,7 +212,7 @@ def export_fhir(
     from trialdesk.export.fhir.bundle import study_bundle
     from trialdesk.export.fhir.study import research_study
 
-    protocol = _protocol(protocol_file)
+    protocol = _protocol(protocol_file, database)
     sources = _sources(protocol, frames, database)
     if sources is None:
         text, kind = (

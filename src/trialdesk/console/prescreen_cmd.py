@@ -16,9 +16,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from trialdesk.console.prescreen_store import LogProblem, LogTarget, log_target, store_run
 from trialdesk.console.protocol_cmd import resolve_protocol
+from trialdesk.console.study_protocol import StudyProtocolError, study_protocol
 from trialdesk.prescreen.concepts import ConceptSetError
 from trialdesk.prescreen.mapping import MappingError
 from trialdesk.prescreen.plan import DEFAULT_LOOKBACK_DAYS, Settings
@@ -26,7 +28,7 @@ from trialdesk.prescreen.query import AT_VISIT, MET, NOT_ASSESSABLE, NOT_MET
 from trialdesk.prescreen.run import Summary, check_output, default_index_date, prescreen
 from trialdesk.prescreen.source import BACKENDS, SourceError, open_source
 from trialdesk.prescreen.synth import TABLE_ORDER, synthesize, write_cdm
-from trialdesk.protocol import ProtocolError
+from trialdesk.protocol import Protocol, ProtocolError
 
 console = Console()
 err = Console(stderr=True)
@@ -116,6 +118,8 @@ def prescreen_command(
     except (ValueError, ProtocolError) as exc:
         raise _fail(str(exc)) from None
     target = _log_target(into_database, database, site, user, log_excluded)
+    if target is not None:  # into the study database: its stored protocol
+        protocol = _stored_protocol(database, protocol_file)
     started = time.perf_counter()
     with _stages("prescreen") as progress:
         task = progress.add_task(f"opening {location}")
@@ -157,6 +161,17 @@ def prescreen_command(
         f"as pre-screening run {run.id} at {run.site_code}, by {run.run_by_username}; "
         f"{run.persons_assessed:,} persons assessed"
     )
+
+
+def _stored_protocol(database: str | None, path: Path | None) -> Protocol:
+    """The protocol stored in the study database (a --protocol file must be registered)."""
+    try:
+        return study_protocol(database, path).protocol
+    except StudyProtocolError as exc:
+        raise _fail(str(exc)) from None
+    except SQLAlchemyError as exc:
+        first = str(exc).splitlines()[0]
+        raise _fail(f"--database: cannot read the study database ({first})") from None
 
 
 def _log_target(

@@ -1,18 +1,21 @@
-"""`trialdesk protocol show|validate`."""
+"""`trialdesk protocol show|validate|register|versions`."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from trialdesk.protocol import BUILTIN_ID, Protocol, ProtocolError, builtin_protocol, load_protocol
 from trialdesk.protocol.consistency import check_consistency
 
 app = typer.Typer(
-    help="The protocol as code: show it, validate a protocol file.", no_args_is_help=True
+    help="The protocol as code: show it, validate a file, register an amendment, list versions.",
+    no_args_is_help=True,
 )
 console = Console()
 
@@ -126,3 +129,81 @@ def validate(path: Path = typer.Argument(..., help="Protocol YAML to check")) ->
         f"[green]✓ {path}: protocol {protocol.id} is valid[/green]"
         + (f" ({len(warnings)} warning(s))" if warnings else "")
     )
+
+
+URL_OPTION = typer.Option(
+    None, "--url", help="Database URL (default: TRIALDESK_DATABASE_URL or ./data/trialdesk.sqlite)"
+)
+
+
+@app.command("register")
+def register(
+    path: Path = typer.Argument(..., help="The amended protocol YAML"),
+    effective: datetime = typer.Option(
+        ..., "--effective", formats=["%Y-%m-%d"], help="Date the amendment takes effect"
+    ),
+    summary: str = typer.Option(..., "--summary", help="Summary of the changes"),
+    label: str | None = typer.Option(
+        None, "--label", help="Version label (default: the file's `version`, else the next number)"
+    ),
+    consent_form: str | None = typer.Option(
+        None,
+        "--consent-form",
+        help="Consent-form version this version requires (default: the file's "
+        "`consent_form_version`, else unchanged); a new one flags participants for re-consent",
+    ),
+    url: str | None = URL_OPTION,
+) -> None:
+    """Register a protocol amendment in the study database."""
+    from trialdesk import services as sv
+    from trialdesk.console.db_cmd import _refused, database_session
+    from trialdesk.console.study_protocol import StudyProtocolError, read_text
+
+    try:
+        text = read_text(path)
+    except StudyProtocolError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    with database_session(url) as session:
+        try:
+            version = sv.register_amendment(
+                session,
+                sv.SYSTEM,
+                text,
+                str(path),
+                effective_on=effective.date(),
+                summary=summary,
+                label=label,
+                consent_form_version=consent_form,
+            )
+        except sv.ServiceError as exc:
+            raise _refused(exc) from None
+    console.print(
+        f"registered {version.protocol_id} version {version.label}, in force from "
+        f"{version.effective_on} (sha256 {version.sha256}); consent form "
+        f"{version.consent_form_version}",
+        highlight=False,
+    )
+
+
+@app.command("versions")
+def versions(url: str | None = URL_OPTION) -> None:
+    """List the protocol versions registered in the study database."""
+    from trialdesk import services as sv
+    from trialdesk.console.db_cmd import database_session
+
+    table = Table("Version", "Protocol", "In force from", "Consent form", "SHA-256", "Changes")
+    with database_session(url) as session:
+        rows = sv.list_protocol_versions(session, sv.SYSTEM)
+    for row in rows:
+        table.add_row(
+            row.label,
+            row.protocol_id,
+            row.effective_on.isoformat(),
+            row.consent_form_version,
+            row.sha256[:16] + "…",
+            row.summary_of_changes,
+        )
+    console.print(table)
+    if not rows:
+        console.print("no protocol registered: run `trialdesk db upgrade` first")

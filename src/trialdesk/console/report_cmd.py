@@ -25,6 +25,7 @@ from trialdesk.analysis.power import (
 from trialdesk.analysis.report import REPORT_STEPS, ReportFiles, build_report
 from trialdesk.analysis.report.html import key_results
 from trialdesk.console.protocol_cmd import resolve_protocol
+from trialdesk.console.study_protocol import StudyProtocolError, study_protocol
 from trialdesk.protocol import Protocol, ProtocolError
 from trialdesk.store import DatabaseConfigError
 
@@ -120,7 +121,12 @@ def report(
         None, "--frames", help="Analyse Parquet source frames in this folder instead of the DB"
     ),
     database: str | None = typer.Option(None, "--database", help="Study database URL"),
-    protocol_file: Path | None = typer.Option(None, "--protocol", help="Protocol YAML"),
+    protocol_file: Path | None = typer.Option(
+        None,
+        "--protocol",
+        help="Protocol YAML: with --frames, the protocol to analyse under; with the database, "
+        "it must be one the database has registered (the stored protocol is used)",
+    ),
     level: float = typer.Option(0.95, "--level", help="Confidence level of every interval"),
 ) -> None:
     """Write the statistical report: report.html, report.pdf and results.json."""
@@ -128,11 +134,23 @@ def report(
         console.print(f"[red]--level {level}: expected a confidence level from 0.5 up to 1[/red]")
         raise typer.Exit(2)
     try:
-        protocol = resolve_protocol(protocol_file)
+        protocol = (
+            resolve_protocol(protocol_file)
+            if frames_dir is not None
+            else study_protocol(database, protocol_file).protocol
+        )
         frames, note = load_source_frames(frames_dir, database, protocol)
         run_report(frames, protocol, out, data_note=note, level=level)
-    except (ProtocolError, SourceFrameError, AnalysisError) as exc:
+    except (ProtocolError, SourceFrameError, AnalysisError, StudyProtocolError) as exc:
         console.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    except (SQLAlchemyError, DatabaseConfigError) as exc:
+        first = str(exc).splitlines()[0]
+        console.print(
+            f"[red]cannot read the study database ({escape(first)}); run `trialdesk db upgrade` "
+            "first, or pass --frames DIR[/red]",
+            highlight=False,
+        )
         raise typer.Exit(2) from None
 
 

@@ -11,8 +11,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from trialdesk.console.protocol_cmd import resolve_protocol
+from trialdesk.console.study_protocol import StudyProtocolError, study_protocol_in
 from trialdesk.eligibility import (
     CandidateInputError,
     EligibilityResult,
@@ -21,7 +23,9 @@ from trialdesk.eligibility import (
     Status,
 )
 from trialdesk.eligibility.candidates import candidate_id, read_candidates
-from trialdesk.protocol import ProtocolError
+from trialdesk.protocol import Protocol, ProtocolError
+from trialdesk.services.study import current_protocol
+from trialdesk.store import make_engine, make_session_factory
 
 console = Console()
 _MARK = {True: "[green]✓[/green]", False: "[red]✗[/red]", None: "[yellow]?[/yellow]"}
@@ -38,6 +42,12 @@ def screen(
         None, help="Candidates (.csv or .json); default: shipped examples"
     ),
     protocol_file: Path | None = typer.Option(None, "--protocol", help="Protocol YAML"),
+    database: str | None = typer.Option(
+        None,
+        "--database",
+        help="Judge under the protocol stored in this study database (the version in force on "
+        "--on, else today); a --protocol file must then be one it has registered",
+    ),
     on: str | None = typer.Option(None, help="Screening date when a record has none (YYYY-MM-DD)"),
     explain: bool = typer.Option(
         False, "--explain", help="Per-criterion table for every candidate"
@@ -46,10 +56,14 @@ def screen(
 ) -> None:
     """Evaluate one or many candidates against the protocol's criteria."""
     try:
-        protocol = resolve_protocol(protocol_file)
-        records = read_candidates(file or example_candidates())
         screening_date = date.fromisoformat(on) if on else None
-    except (ProtocolError, InputError) as exc:
+        protocol = (
+            _stored_protocol(database, protocol_file, screening_date)
+            if database
+            else resolve_protocol(protocol_file)
+        )
+        records = read_candidates(file or example_candidates())
+    except (ProtocolError, InputError, StudyProtocolError) as exc:
         console.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(2) from None
     except ValueError:
@@ -72,6 +86,20 @@ def screen(
         render_results(results, explain or len(results) == 1)
     if bad:
         raise typer.Exit(1)
+
+
+def _stored_protocol(database: str, path: Path | None, on: date | None) -> Protocol:
+    """The protocol version in force on `on` in the study database at `database`."""
+    engine = make_engine(database)
+    try:
+        with make_session_factory(engine)() as session:
+            study_protocol_in(session, path)  # refuses a file the database has not registered
+            return current_protocol(session, on)
+    except SQLAlchemyError as exc:
+        first = str(exc).splitlines()[0]
+        raise StudyProtocolError(f"--database: cannot read the study database ({first})") from None
+    finally:
+        engine.dispose()
 
 
 def render_results(results: list[EligibilityResult], explain: bool) -> None:

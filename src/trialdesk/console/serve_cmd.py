@@ -7,6 +7,7 @@ import secrets
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(stderr=True)
 
@@ -63,6 +64,7 @@ def serve(
     except (DatabaseConfigError, ValueError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+    _check_protocol(settings.database_url)
     if host not in _LOOPBACK:
         # Bearer tokens and clinical data travel in clear text without TLS: say so.
         console.print(
@@ -88,3 +90,23 @@ def serve(
         raise typer.Exit(2) from None
     if code:
         raise typer.Exit(code)
+
+
+def _check_protocol(database_url: str) -> None:
+    """Refuse to serve when TRIALDESK_PROTOCOL names a file the database has not registered;
+    say which protocol version the server runs."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from trialdesk.console.study_protocol import StudyProtocolError, study_protocol
+
+    try:
+        study = study_protocol(database_url, None)
+    except StudyProtocolError as exc:
+        console.print(f"[red]refused: {escape(str(exc))}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    except SQLAlchemyError as exc:
+        first = str(exc).splitlines()[0]
+        console.print(f"[yellow]cannot read the stored protocol ({escape(first)})[/yellow]")
+        return
+    version = f"version {study.versions[-1].label}" if study.versions else "(not stored yet)"
+    console.print(f"protocol {study.protocol.id} {version}", highlight=False)

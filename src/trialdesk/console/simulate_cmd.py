@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from trialdesk import services as sv
+from trialdesk.console.study_protocol import StudyProtocolError, set_up_study
 from trialdesk.simulate.candidates import DEFAULT_START
 from trialdesk.simulate.effect import Effect, effect_preset
 from trialdesk.simulate.followup import FollowupParameters
@@ -184,6 +185,9 @@ def _run_in_database(
         event.listen(engine, "connect", _bulk_load_pragmas)
     try:
         upgrade_schema(engine)
+        with make_session_factory(engine)() as session:
+            # The study runs under the stored protocol; TRIALDESK_PROTOCOL sets up a new one.
+            set_up_study(session, None, min(settings.start, date.today()))
         with _progress(quiet) as progress, make_session_factory(engine)() as session:
             tasks: dict[str, TaskID] = {}
 
@@ -193,7 +197,7 @@ def _run_in_database(
                 progress.update(tasks[stage], completed=done, total=total)
 
             summary = run_simulation(session, settings, progress=report)
-    except SimulationError as exc:
+    except (SimulationError, StudyProtocolError) as exc:
         raise _fail(str(exc)) from None
     except sv.ServiceError as exc:
         raise _fail(f"refused ({exc.rule}): {exc.message}") from None

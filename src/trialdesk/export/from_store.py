@@ -47,8 +47,9 @@ from trialdesk.export.sdtm.sources import (
 )
 from trialdesk.export.values import Value, parse_value
 from trialdesk.protocol import Protocol, catalogue_for
+from trialdesk.protocol.versions import ProtocolVersionInfo
 from trialdesk.store.models import AuditEntry as StoreAudit
-from trialdesk.store.models import Participant, User
+from trialdesk.store.models import Participant, ProtocolVersion, User
 
 # --- SDTM / FHIR sources --------------------------------------------------------------------
 
@@ -70,6 +71,26 @@ def sdtm_sources(session: Session, protocol: Protocol) -> SdtmSources:
         _df(consents, CONSENT_COLUMNS),
         _df(_transplant_rows(snap), TRANSPLANT_COLUMNS),
         _df(_categorical_rows(snap, protocol), CATEGORICAL_COLUMNS),
+        protocol_version_infos(session),
+    )
+
+
+def protocol_version_infos(session: Session) -> tuple[ProtocolVersionInfo, ...]:
+    """The registered protocol versions in order of effective date (exports carry them)."""
+    rows = session.scalars(
+        select(ProtocolVersion)
+        .where(ProtocolVersion.voided.is_(False))
+        .order_by(ProtocolVersion.effective_on, ProtocolVersion.id)
+    )
+    return tuple(
+        ProtocolVersionInfo(
+            label=r.label,
+            effective_on=r.effective_on,
+            summary=r.summary_of_changes,
+            sha256=r.sha256,
+            consent_form_version=r.consent_form_version,
+        )
+        for r in rows
     )
 
 
@@ -209,7 +230,14 @@ def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
     provenance = _provenance(session, out, sites)
     history = _history(session, out, sites, provenance)
     return ClinicalData(
-        design, out.records(), history, sites, names, tuple(out.dropped), provenance
+        design,
+        out.records(),
+        history,
+        sites,
+        names,
+        tuple(out.dropped),
+        provenance,
+        protocol_version_infos(session),
     )
 
 

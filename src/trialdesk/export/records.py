@@ -9,6 +9,7 @@ from datetime import datetime
 
 from trialdesk.export.crf.model import StudyDesign
 from trialdesk.export.values import Value, check_limits
+from trialdesk.protocol.versions import ProtocolVersionInfo
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class ClinicalData:
     # Snapshot exports: the last audit entry behind each current value, keyed by
     # (subject, event, form, instance, item); written as the ItemData's ODM AuditRecord.
     provenance: dict[tuple[str, str, str, int, str], AuditEntry] = field(default_factory=dict)
+    # The protocol versions registered in the study database (one MetaDataVersion each).
+    protocol_versions: tuple[ProtocolVersionInfo, ...] = ()
 
 
 def check_records(design: StudyDesign, records: tuple[FormRecord, ...]) -> list[str]:

@@ -28,9 +28,10 @@ from trialdesk.export.crf import StudyDesign
 from trialdesk.export.errors import ImportRejected, Rejection
 from trialdesk.export.records import ClinicalData, FormRecord, check_records
 from trialdesk.export.values import Value
-from trialdesk.protocol import Protocol, builtin_protocol, catalogue_for
+from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.services.errors import ServiceError
 from trialdesk.services.screening import FINDING_KINDS, SOURCED
+from trialdesk.services.study import current_protocol
 from trialdesk.services.uow import service
 from trialdesk.store import make_engine, make_session_factory
 from trialdesk.store.models import User
@@ -85,8 +86,9 @@ def import_into(
     source: str,
     protocol: Protocol | None = None,
 ) -> ImportSummary:
-    """`import_clinical_data` on an open session (all or nothing)."""
-    protocol = protocol or builtin_protocol()
+    """`import_clinical_data` on an open session (all or nothing), checked against `protocol`
+    (default: the protocol version stored in the database, issue 18)."""
+    protocol = protocol or current_protocol(session)
     user = session.scalars(select(User).where(User.username == username)).first()
     if user is None:
         raise ImportRejected(

@@ -127,6 +127,11 @@ class Registry(_Strict):
 class Protocol(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     registry: Registry
+    # The protocol document's own version label and the informed-consent form version it
+    # requires (ICH E6(R2) 4.8.2: a revised form is signed again). Optional: a study database
+    # gives the label and form version when the file is registered (`trialdesk protocol register`).
+    version: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,20}$")
+    consent_form_version: str | None = Field(default=None, min_length=1, max_length=50)
     title: str
     brief_title: str | None = None
     acronym: str | None = None

@@ -54,7 +54,10 @@ Accounts: `create_site`, `list_sites`, `create_user`, `get_user`, `list_users`, 
 Participants: `register_participant`, `get_participant`, `find_participant`,
 `list_participants`, `get_identity`, `update_identity`, `update_participant`,
 `end_participation`, `void_participant`.
-Consent: `record_consent`, `withdraw_consent`, `list_consents`.
+Consent: `record_consent`, `withdraw_consent`, `list_consents`, `list_reconsent_due`
+(participants who signed an earlier form than the protocol version in force requires).
+Protocol versions: `set_up_protocol`, `register_amendment`, `list_protocol_versions`,
+`check_protocol_file` (refuses a file that is not a registered version).
 Screening: `screen_participant`, `save_screening` (a whole `ScreeningEntry`: findings,
 measurements and ITT as entered, at once), `register_and_screen` (a new candidate registered,
 consented and screened at once), `record_screening_data` (a ``trialdesk screen`` row at once),
@@ -154,6 +157,13 @@ from trialdesk.services.prescreening_entries import (
     CriterionOutcome,
     PrescreenCandidateView,
     PrescreenRunView,
+)
+from trialdesk.services.protocol_versions import (
+    check_protocol_file,
+    list_protocol_versions,
+    list_reconsent_due,
+    register_amendment,
+    set_up_protocol,
 )
 from trialdesk.services.queries import (
     answer_query,
@@ -297,6 +307,11 @@ __all__ = [
     "participant_history",
     "raise_query",
     "record_consent",
+    "register_amendment",
+    "set_up_protocol",
+    "check_protocol_file",
+    "list_protocol_versions",
+    "list_reconsent_due",
     "record_deviation",
     "record_history",
     "record_insulin_dose",

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from trialdesk.services.access import current_consent, get_participant, get_record
 from trialdesk.services.actor import Actor, Permission
 from trialdesk.services.errors import RuleViolation, ValidationProblem
+from trialdesk.services.study import version_in_force
 from trialdesk.services.uow import add_record, change_record, service
 from trialdesk.services.validate import not_after_today, required_text
 from trialdesk.services.views import ConsentView
@@ -66,11 +67,13 @@ def record_consent(
     if obtainer is None:
         raise ValidationProblem("obtained_by", "who obtained consent is required")
     _obtainer(session, obtainer, participant.site_id)
+    in_force = version_in_force(session, consented_on)
     consent = Consent(
         participant_id=participant.id,
         form_version=version,
         consented_on=consented_on,
         obtained_by=obtainer,
+        protocol_version=in_force.label if in_force else None,
     )
     add_record(session, actor, consent, participant)
     return ConsentView.model_validate(consent)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from trialdesk.catalogue import DataElement, ElementKind
 from trialdesk.eligibility import InputError, coerce
 from trialdesk.services.errors import ValidationProblem
@@ -31,8 +33,11 @@ class CheckedValue:
     query_text: str | None
 
 
-def element_for_entry(name: str, *, allow: tuple[ElementKind, ...]) -> DataElement:
-    catalogue = current_catalogue()
+def element_for_entry(
+    name: str, *, allow: tuple[ElementKind, ...], session: Session | None = None
+) -> DataElement:
+    """The catalogue element `name` (with the stored protocol's own elements, given a session)."""
+    catalogue = current_catalogue(session)
     if name not in catalogue:
         raise ValidationProblem("element", f"{name!r} is not a data element of the catalogue")
     element = catalogue[name]

@@ -95,7 +95,7 @@ def enroll_participant(
     """Enroll a consented, eligible participant (see module docstring for the target rule)."""
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
     not_after_today(enrolled_on, "enrolled_on")
-    protocol = current_protocol()
+    protocol = current_protocol(session)
     arms = {a.code for a in protocol.design.arms}
     arm = arm_code or (next(iter(arms)) if len(arms) == 1 else None)
     if arm not in arms:
@@ -161,6 +161,6 @@ def get_enrollment(session: Session, actor: Actor, participant_id: int) -> Enrol
 def enrollment_summary(session: Session, actor: Actor) -> EnrollmentSummary:
     """Study-wide count against the protocol's target (a count only: no other site's data)."""
     require(actor, Permission.READ_CLINICAL, table="enrollments")
-    target = current_protocol().target_enrollment
+    target = current_protocol(session).target_enrollment
     enrolled = enrolled_count(session)
     return EnrollmentSummary(enrolled=enrolled, target=target, remaining=max(target - enrolled, 0))

@@ -52,7 +52,7 @@ def measurement_view(row: Measurement, visit_code: str) -> MeasurementView:
 
 
 def done_visit(session: Session, participant: Participant, code: str) -> Visit:
-    scheduled(current_protocol(), code)
+    scheduled(current_protocol(session), code)
     visit = live_visit(session, participant.id, code)
     if visit is None or visit.status is not VisitStatus.DONE or visit.visit_date is None:
         raise RuleViolation(
@@ -92,7 +92,7 @@ def record_measurement(
     outside the hard limits is refused.
     """
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
-    data_element = element_for_entry(element, allow=ENTERABLE)
+    data_element = element_for_entry(element, allow=ENTERABLE, session=session)
     visit = done_visit(session, participant, visit_code)
     assert visit.visit_date is not None
     when = not_after_today(collected_on or visit.visit_date, "collected_on")
@@ -135,7 +135,7 @@ def update_measurement(
     changes: dict[str, Any] = {}
     checked = None
     if value is not None:
-        data_element = element_for_entry(row.element, allow=ENTERABLE)
+        data_element = element_for_entry(row.element, allow=ENTERABLE, session=session)
         checked = check_value(data_element, value, unit or row.unit_as_entered)
         changes.update(_apply(checked))
     elif unit is not None:

@@ -49,7 +49,7 @@ from trialdesk.services.errors import RuleViolation, ServiceError, ValidationPro
 from trialdesk.services.itt import record_itt_test
 from trialdesk.services.measurements import record_measurement
 from trialdesk.services.participants import register_participant
-from trialdesk.services.study import current_catalogue, current_protocol
+from trialdesk.services.study import current_catalogue, current_protocol, version_in_force
 from trialdesk.services.uow import add_record, change_record, service
 from trialdesk.services.validate import not_after_today, today
 from trialdesk.services.views import EligibilityView, ScreeningView
@@ -69,9 +69,9 @@ SOURCED = frozenset({"informed_consent", "date_of_birth", "sex", "screening_date
 REDACTED = "[redacted]"
 
 
-def check_findings(findings: Mapping[str, Any]) -> dict[str, Any]:
+def check_findings(findings: Mapping[str, Any], session: Session | None = None) -> dict[str, Any]:
     """Validate yes/no, category and date answers; returns them JSON-ready."""
-    catalogue = current_catalogue()
+    catalogue = current_catalogue(session)
     clean: dict[str, Any] = {}
     for name, raw in findings.items():
         if name not in catalogue:
@@ -144,9 +144,12 @@ def _screening_measurements(session: Session, visit_id: int) -> dict[str, Any]:
     return values
 
 
-def _evaluate(participant: Participant, raw: Mapping[str, Any], on: date) -> EligibilityResult:
+def _evaluate(
+    session: Session, participant: Participant, raw: Mapping[str, Any], on: date
+) -> EligibilityResult:
+    """Judge the criteria of the protocol version in force on the screening date (issue 18)."""
     try:
-        return Evaluator(current_protocol()).evaluate(raw, participant.study_id, on)
+        return Evaluator(current_protocol(session, on)).evaluate(raw, participant.study_id, on)
     except CandidateInputError as exc:
         first = exc.errors[0]
         raise ValidationProblem(first.field, first.reason) from None
@@ -201,13 +204,15 @@ def screen_participant(
         raise RuleViolation(
             "already_enrolled", f"{participant.study_id} is already enrolled", conflict=True
         )
-    clean = check_findings(findings or {})
+    clean = check_findings(findings or {}, session)
     raw = eligibility_record(session, participant, screened_on, clean)
-    result = _evaluate(participant, raw, screened_on)
+    result = _evaluate(session, participant, raw, screened_on)
+    in_force = version_in_force(session, screened_on)
     row = Screening(
         participant_id=participant.id,
         screened_on=screened_on,
         protocol_id=result.protocol_id,
+        protocol_version=in_force.label if in_force else None,
         status=ScreeningStatus(result.status.value),
         findings=clean,
         result=result.to_dict(),
@@ -256,10 +261,10 @@ def evaluate_eligibility(
     participant = get_participant(session, actor, participant_id, Permission.READ_CLINICAL)
     last = latest_screening(session, participant.id)
     merged = dict(last.findings) if last else {}
-    merged.update(check_findings(findings or {}))
+    merged.update(check_findings(findings or {}, session))
     moment = on or (last.screened_on if last else today())
     raw = eligibility_record(session, participant, moment, merged)
-    result = _evaluate(participant, raw, moment)
+    result = _evaluate(session, participant, raw, moment)
     hide = private_strings(session, actor, participant)
     if hide:
         raw = {k: v for k, v in raw.items() if k != "date_of_birth"}
@@ -392,10 +397,10 @@ def entry_part(part: str, *, address: bool = True) -> Iterator[None]:
         raise
 
 
-def protocol_itt_dose() -> float | None:
+def protocol_itt_dose(session: Session | None = None) -> float | None:
     """The protocol's ITT bolus in U/kg (parameter ``itt_insulin_dose``: 0.1 U/kg in
     NCT01142050, after Akinmokun et al., Diabet Med 1992;9:432); None if it is not in U/kg."""
-    parameter = current_protocol().parameters.get("itt_insulin_dose")
+    parameter = current_protocol(session).parameters.get("itt_insulin_dose")
     return parameter.value if parameter is not None and parameter.unit == "U/kg" else None
 
 

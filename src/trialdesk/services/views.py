@@ -118,12 +118,14 @@ class ConsentView(RecordView):
     obtained_by: int
     withdrawn_on: date | None
     withdrawal_reason: str | None
+    protocol_version: str | None = Field(None, description="Protocol version in force that day")
 
 
 class ScreeningView(RecordView):
     participant_id: int
     screened_on: date
     protocol_id: str
+    protocol_version: str | None = Field(None, description="Protocol version judged under")
     status: ScreeningStatus
     findings: dict[str, Any]
     result: dict[str, Any] = Field(description="EligibilityResult.to_dict() snapshot")
@@ -158,6 +160,7 @@ class VisitView(RecordView):
     visit_date: date | None
     study_day: int | None = Field(None, description="Days from baseline (day 0), if known")
     notes: str | None
+    protocol_version: str | None = Field(None, description="Protocol version in force that day")
 
 
 class MeasurementView(RecordView):
@@ -326,6 +329,7 @@ class CalendarEntry(View):
     visit_date: date | None = None
     study_day: int | None = None
     in_window: bool | None = None
+    protocol_version: str | None = None
 
 
 class VisitCalendar(View):
@@ -356,3 +360,28 @@ class EnrollmentSummary(View):
     enrolled: int
     target: int
     remaining: int
+
+
+class ProtocolVersionView(RecordView):
+    """A registered protocol version (the original or an amendment); the YAML text is left out."""
+
+    protocol_id: str
+    label: str
+    effective_on: date
+    summary_of_changes: str
+    sha256: str
+    consent_form_version: str
+    registered_by: int | None
+
+
+class ReconsentDueView(View):
+    """A participant who signed an earlier consent form than the protocol now requires."""
+
+    participant_id: int
+    study_id: str
+    site_code: str
+    signed_form_version: str
+    signed_on: date
+    required_form_version: str
+    required_since: date = Field(description="Effective date of the amendment requiring it")
+    protocol_version: str

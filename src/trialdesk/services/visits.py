@@ -31,7 +31,7 @@ from trialdesk.services.deviations import (
     flag_window_deviation,
 )
 from trialdesk.services.errors import RuleViolation, ValidationProblem
-from trialdesk.services.study import current_protocol
+from trialdesk.services.study import current_protocol, version_in_force
 from trialdesk.services.uow import add_record, change_record, service
 from trialdesk.services.validate import not_after_today, required_text, today
 from trialdesk.services.views import CalendarEntry, VisitCalendar, VisitView
@@ -59,6 +59,12 @@ def scheduled(protocol: Protocol, code: str) -> ScheduledVisit:
         raise ValidationProblem(
             "visit_code", f"{code!r} is not a visit of the schedule ({codes})"
         ) from None
+
+
+def _version_label(session: Session, on: date) -> str | None:
+    """The label of the protocol version in force on `on` (None before any is registered)."""
+    version = version_in_force(session, on)
+    return version.label if version else None
 
 
 def live_visits(session: Session, participant_id: int) -> list[Visit]:
@@ -95,7 +101,7 @@ def window_text(visit: Visit, plan: ScheduledVisit, anchor: date, day: int) -> s
 
 def recheck_windows(session: Session, actor: Actor, participant: Participant) -> None:
     """Bring the automatic visit-window deviations in line with the recorded visit dates."""
-    protocol = current_protocol()
+    protocol = current_protocol(session)
     visits = live_visits(session, participant.id)
     anchor, _kind = anchor_of(visits, protocol)
     flagged = automatic_window_deviations(session, participant.id)
@@ -123,10 +129,15 @@ def recheck_windows(session: Session, actor: Actor, participant: Participant) ->
             )
 
 
-def visit_view(visit: Visit, anchor: date | None = None, name: str | None = None) -> VisitView:
+def visit_view(
+    visit: Visit,
+    anchor: date | None = None,
+    name: str | None = None,
+    protocol: Protocol | None = None,
+) -> VisitView:
     day = (visit.visit_date - anchor).days if anchor and visit.visit_date else None
     if name is None:
-        name = scheduled(current_protocol(), visit.code).name
+        name = scheduled(protocol or current_protocol(), visit.code).name
     fields = {
         k: getattr(visit, k) for k in VisitView.model_fields if k not in ("name", "study_day")
     }
@@ -135,8 +146,9 @@ def visit_view(visit: Visit, anchor: date | None = None, name: str | None = None
 
 def visit_view_in_context(session: Session, visit: Visit) -> VisitView:
     """The view of a visit with its study day (when baseline is known)."""
-    anchor, kind = anchor_of(live_visits(session, visit.participant_id), current_protocol())
-    return visit_view(visit, anchor if kind == "baseline" else None)
+    protocol = current_protocol(session)
+    anchor, kind = anchor_of(live_visits(session, visit.participant_id), protocol)
+    return visit_view(visit, anchor if kind == "baseline" else None, protocol=protocol)
 
 
 @service
@@ -151,7 +163,7 @@ def record_visit(
 ) -> VisitView:
     """Record that a scheduled visit took place (flags it if outside its window)."""
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
-    plan = scheduled(current_protocol(), code)
+    plan = scheduled(current_protocol(session), code)
     not_after_today(visit_date, "visit_date")
     require_data_entry(session, participant, visit_date)
     if plan.code != SCREENING_CODE:
@@ -171,6 +183,7 @@ def record_visit(
         status=VisitStatus.DONE,
         visit_date=visit_date,
         notes=notes,
+        protocol_version=_version_label(session, visit_date),
     )
     add_record(session, actor, visit, participant)
     recheck_windows(session, actor, participant)
@@ -183,7 +196,7 @@ def record_missed_visit(
 ) -> VisitView:
     """Record that a scheduled visit did not take place (and why)."""
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
-    plan = scheduled(current_protocol(), code)
+    plan = scheduled(current_protocol(session), code)
     require_data_entry(session, participant, today())
     require_enrolled(session, participant, f"visit {plan.code}")
     if live_visit(session, participant.id, plan.code) is not None:
@@ -227,6 +240,7 @@ def update_visit(
         if visit_date < participant.registered_on:
             raise ValidationProblem("visit_date", "is before the participant's registration date")
         changes["visit_date"] = visit_date
+        changes["protocol_version"] = _version_label(session, visit_date)
     if notes is not None:
         changes["notes"] = notes
     change_record(
@@ -246,8 +260,11 @@ def update_visit(
 def list_visits(session: Session, actor: Actor, participant_id: int) -> list[VisitView]:
     get_participant(session, actor, participant_id, Permission.READ_CLINICAL)
     visits = live_visits(session, participant_id)
-    anchor, kind = anchor_of(visits, current_protocol())
-    return [visit_view(v, anchor if kind == "baseline" else None) for v in visits]
+    protocol = current_protocol(session)
+    anchor, kind = anchor_of(visits, protocol)
+    return [
+        visit_view(v, anchor if kind == "baseline" else None, protocol=protocol) for v in visits
+    ]
 
 
 @service
@@ -257,7 +274,7 @@ def visit_calendar(
     """Every scheduled visit with its window dates and status (done, missed, due, overdue,
     upcoming; ``unscheduled`` before any anchor; ``not_expected`` once participation ended)."""
     participant = get_participant(session, actor, participant_id, Permission.READ_CLINICAL)
-    protocol = current_protocol()
+    protocol = current_protocol(session)
     moment = as_of or today()
     visits = live_visits(session, participant_id)
     anchor, kind = anchor_of(visits, protocol)
@@ -301,6 +318,7 @@ def _calendar_entry(
         entry.status = visit.status.value
         entry.visit_id = visit.id
         entry.visit_date = visit.visit_date
+        entry.protocol_version = visit.protocol_version
         if anchor and visit.visit_date:
             entry.study_day = (visit.visit_date - anchor).days
             entry.in_window = plan.earliest_day <= entry.study_day <= plan.latest_day

@@ -157,20 +157,24 @@ class SimulationSettings:
 
 
 def simulation_actor(session: Session, site_code: str | None = None) -> sv.Actor:
-    """The acting user: the site's ``simulator`` account (investigator and coordinator),
-    created with the site if missing. Its password is random and not kept: nobody logs in as
-    it, and every record it writes is attributed to it in the audit trail."""
-    protocol = current_protocol()
-    site = _protocol_site(protocol, site_code)
+    """The acting user: the ``simulator`` account (investigator and coordinator) at every site
+    of the protocol (or only `site_code`), created with the sites if missing. Its password is
+    random and not kept: nobody logs in as it, and every record it writes is attributed to it
+    in the audit trail."""
+    protocol = current_protocol(session)
+    wanted = [_protocol_site(protocol, site_code)] if site_code else list(protocol.sites)
+    codes = [site.code for site in wanted]
     sites = {s.code for s in sv.list_sites(session, sv.SYSTEM)}
-    if site.code not in sites:
-        sv.create_site(session, sv.SYSTEM, site.code, site.name, site.city, site.country)
+    for site in wanted:
+        if site.code not in sites:
+            sv.create_site(session, sv.SYSTEM, site.code, site.name, site.city, site.country)
     for user in _all_users(session):
         if user.username == SIMULATOR_USERNAME:
-            if site.code not in user.site_codes:
+            missing = [c for c in codes if c not in user.site_codes]
+            if missing:
                 raise SimulationError(
-                    f"user {SIMULATOR_USERNAME!r} exists but not at site {site.code}; "
-                    "use a fresh database"
+                    f"user {SIMULATOR_USERNAME!r} exists but not at site(s) "
+                    f"{', '.join(missing)}; use a fresh database"
                 )
             return sv.actor_for(session, user.id)
     created = sv.create_user(
@@ -180,7 +184,7 @@ def simulation_actor(session: Session, site_code: str | None = None) -> sv.Actor
         full_name="Virtual cohort simulator",
         password=secrets.token_urlsafe(24),
         roles=[sv.Role.INVESTIGATOR, sv.Role.COORDINATOR],
-        site_codes=[site.code],
+        site_codes=codes,
     )
     return sv.actor_for(session, created.id)
 
@@ -212,9 +216,10 @@ def run_simulation(
 ) -> RunSummary:
     """Write a virtual cohort into an empty study database (see module docstring)."""
     settings = settings or SimulationSettings()
-    protocol = current_protocol()
+    protocol = current_protocol(session)
     actor = actor or simulation_actor(session, site_code)
-    site = site_code or protocol.sites[0].code
+    # Candidates are spread over the protocol's sites in turn (or all go to `site_code`).
+    sites = (site_code,) if site_code else tuple(s.code for s in protocol.sites)
     existing = sv.list_participants(session, actor, limit=1).total
     if existing:
         raise SimulationError(
@@ -224,7 +229,7 @@ def run_simulation(
     candidates = generate_candidates(
         settings.n_candidates, settings.seed, start=settings.start, population=settings.population
     )
-    writer = _Writer(session, actor, protocol, site, settings, RunSummary(len(candidates)))
+    writer = _Writer(session, actor, protocol, sites, settings, RunSummary(len(candidates)))
     due = [c for c in candidates if c.screening_date <= today()]
     writer.summary.not_yet_screened = len(candidates) - len(due)
     for done, candidate in enumerate(due, start=1):
@@ -250,10 +255,13 @@ class _Writer:
     session: Session
     actor: sv.Actor
     protocol: Protocol
-    site: str
+    sites: tuple[str, ...]
     settings: SimulationSettings
     summary: RunSummary
     to_follow: list[tuple[int, int, Participant]] = field(default_factory=list)
+
+    def site_of(self, candidate: Candidate) -> str:
+        return self.sites[candidate.index % len(self.sites)]
 
     @property
     def full(self) -> bool:
@@ -271,7 +279,7 @@ class _Writer:
         registered = sv.register_participant(
             s,
             a,
-            site_code=self.site,
+            site_code=self.site_of(candidate),
             registered_on=on,
             full_name=f"Simulated {candidate.candidate_id}",
             date_of_birth=candidate.profile.birth_date,
@@ -328,7 +336,7 @@ class _Writer:
             seed=self.settings.seed,
             index=candidate.index,
             params=self.settings.followup,
-            site=self.site,
+            site=self.site_of(candidate),
         )
         participant = as_of(participant, today())
         sv.enroll_participant(self.session, self.actor, pid, enrolled_on=participant.enrolled_on)

@@ -13,6 +13,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from trialdesk.catalogue import DataElement, ElementKind
+from trialdesk.protocol import Protocol
 from trialdesk.services import (
     enrollment_summary,
     get_enrollment,
@@ -27,6 +28,7 @@ from trialdesk.services import (
     visit_calendar,
 )
 from trialdesk.services.actor import Permission
+from trialdesk.services.protocol_versions import get_reconsent_due
 from trialdesk.services.study import current_catalogue, current_protocol
 from trialdesk.services.views import (
     AdverseEventView,
@@ -36,6 +38,7 @@ from trialdesk.services.views import (
     IdentityView,
     ParticipantView,
     QueryView,
+    ReconsentDueView,
     ScreeningView,
     VisitCalendar,
 )
@@ -80,6 +83,9 @@ class Casebook:
     adverse_events: list[AdverseEventView]
     open_queries: list[QueryView]
     charts: list[tuple[str, Markup]] = field(default_factory=list)
+    # The consent form the protocol version in force requires and this participant has not
+    # signed yet (issue 13: re-consent on a new consent version); None when none is due.
+    reconsent: ReconsentDueView | None = None
 
     @property
     def consent(self) -> ConsentView | None:
@@ -134,6 +140,7 @@ def build_casebook(session: Session, user: WebUser, participant_id: int) -> Case
         open_queries=unresolved_queries(session, user, participant_id=participant_id),
     )
     book.charts = trajectory_charts(session, user, participant_id, calendar)
+    book.reconsent = get_reconsent_due(session, actor, participant_id)
     return book
 
 
@@ -144,9 +151,9 @@ def study_day(on: date, anchor: date | None) -> int | None:
 def trajectory_charts(
     session: Session, user: WebUser, participant_id: int, calendar: VisitCalendar
 ) -> list[tuple[str, Markup]]:
-    catalogue = current_catalogue()
+    catalogue = current_catalogue(session)
     anchor = calendar.anchor_date
-    ticks = visit_ticks()
+    ticks = visit_ticks(protocol=current_protocol(session))
     charts = []
     for name, reference in TRAJECTORIES:
         element = catalogue[name]
@@ -188,11 +195,11 @@ def unresolved_queries(session: Session, user: WebUser, **filters: Any) -> list[
     return [q for q in page.items if q.status.value != "closed"]
 
 
-def visit_ticks(min_gap_days: int = 20) -> list[tuple[int, str]]:
+def visit_ticks(min_gap_days: int = 20, protocol: Protocol | None = None) -> list[tuple[int, str]]:
     """(protocol day, visit code) of the schedule, leaving out visits too close to the previous
     label to be read (e.g. TX a week after BL)."""
     ticks: list[tuple[int, str]] = []
-    for visit in current_protocol().schedule:
+    for visit in (protocol or current_protocol()).schedule:
         if not ticks or visit.day - ticks[-1][0] >= min_gap_days:
             ticks.append((visit.day, visit.code))
     return ticks

@@ -17,9 +17,12 @@ from trialdesk.services import (
     list_adverse_events,
     list_participants,
     list_queries,
+    list_reconsent_due,
     list_screenings,
     visit_calendar,
 )
+from trialdesk.services.actor import Permission
+from trialdesk.services.study import current_protocol, version_in_force
 from trialdesk.services.validate import today
 from trialdesk.services.views import (
     AdverseEventView,
@@ -27,6 +30,7 @@ from trialdesk.services.views import (
     EnrollmentSummary,
     ParticipantView,
     QueryView,
+    ReconsentDueView,
     ScreeningView,
 )
 from trialdesk.web.casebook import MAX_ROWS
@@ -69,6 +73,9 @@ class Dashboard:
     queries: list[QueryView] = field(default_factory=list)
     saes: list[AdverseEventView] = field(default_factory=list)
     study_ids: dict[int, str] = field(default_factory=dict)  # participant id → study id
+    # Consented participants who must sign the consent form a protocol amendment introduced.
+    reconsent_due: list[ReconsentDueView] = field(default_factory=list)
+    protocol: str = ""  # e.g. "NCT01142050 version 2, in force from 2027-01-15"
 
 
 def screening_log(session: Session, user: WebUser) -> list[ScreeningLogRow]:
@@ -112,7 +119,20 @@ def build_dashboard(session: Session, user: WebUser, as_of: date | None = None) 
         ],
         saes=awaiting_expedited_report(session, user),
         study_ids={p.id: p.study_id for p in participants},
+        protocol=_protocol_line(session),
+        reconsent_due=(
+            list_reconsent_due(session, actor) if actor.can(Permission.READ_CLINICAL) else []
+        ),
     )
+
+
+def _protocol_line(session: Session) -> str:
+    """Which protocol version the study runs under today (issue 18)."""
+    version = version_in_force(session)
+    if version is None:
+        return current_protocol(session).id
+    since = version.effective_on.isoformat()
+    return f"{version.protocol_id} version {version.label}, in force from {since}"
 
 
 def _visits_due(

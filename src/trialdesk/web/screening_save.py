@@ -91,7 +91,7 @@ def _measurements(raw: Mapping[str, Any]) -> list[MeasurementEntry]:
     ]
 
 
-def _itt(raw: Mapping[str, Any]) -> IttEntry | None:
+def _itt(raw: Mapping[str, Any], session: Session | None = None) -> IttEntry | None:
     """The ITT samples typed, given with the protocol's bolus (the form has no dose field)."""
     samples = raw.get("itt_glucose")
     if not samples:
@@ -99,11 +99,13 @@ def _itt(raw: Mapping[str, Any]) -> IttEntry | None:
     return IttEntry(
         glucose_unit=str(raw.get("itt_glucose_unit") or ""),
         samples=[IttSampleEntry(minute=float(m), glucose=v) for m, v in samples.items()],
-        insulin_dose_u_per_kg=protocol_itt_dose(),
+        insulin_dose_u_per_kg=protocol_itt_dose(session),
     )
 
 
-def screening_entry(form: Mapping[str, Any], raw: Mapping[str, Any]) -> CandidateScreeningEntry:
+def screening_entry(
+    form: Mapping[str, Any], raw: Mapping[str, Any], session: Session | None = None
+) -> CandidateScreeningEntry:
     """The services' entry from the submitted form and the raw record read from it."""
     return CandidateScreeningEntry(
         screened_on=_date(form, "screening_date"),
@@ -117,7 +119,7 @@ def screening_entry(form: Mapping[str, Any], raw: Mapping[str, Any]) -> Candidat
         consent=_consent(form),
         findings=_findings(raw),
         measurements=_measurements(raw),
-        itt=_itt(raw),
+        itt=_itt(raw, session),
     )
 
 
@@ -126,7 +128,7 @@ def save_screening_form(
 ) -> int:
     """Save the form; returns the new participant's id. The services evaluate the criteria again
     from what they stored, so the saved verdict never rests on the browser's live one."""
-    entry = screening_entry(form, raw)
+    entry = screening_entry(form, raw, session)
     try:
         return register_and_screen(session, actor, entry).participant_id
     except ServiceError as exc:

@@ -112,7 +112,7 @@ def _title_page(results: StudyResults, data_note: str) -> Figure:
         0.05,
         0.82,
         f"{p.registry.name} {p.registry.id} · {p.phase} · "
-        f"{p.design.intervention_model} · {p.sponsor}",
+        f"{p.design.intervention_model} · {p.sponsor} · target enrollment {p.target_enrollment}",
         fontsize=11,
     )
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -13,6 +13,7 @@ from trialdesk.api.routers import (
     itt,
     measurements,
     participants,
+    protocol,
     queries,
     screening,
     sites,
@@ -24,6 +25,7 @@ from trialdesk.api.routers import (
 ROUTERS: list[APIRouter] = [
     auth.router,
     sites.router,
+    protocol.router,
     users.router,
     participants.router,
     consent.router,

@@ -14,7 +14,8 @@ from trialdesk.api.routers._records import add_record_routes
 from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body
 from trialdesk.services.consent import list_consents, record_consent, withdraw_consent
-from trialdesk.services.views import ConsentView, Page
+from trialdesk.services.protocol_versions import get_reconsent_due, list_reconsent_due
+from trialdesk.services.views import ConsentView, Page, ReconsentDueView
 
 router = APIRouter(tags=["consent"], route_class=EventLoopRoute)
 
@@ -94,3 +95,25 @@ def post_withdrawal(
 
 
 add_record_routes(router, "/consents", "consents", "consent", ConsentView)
+
+
+@router.get(
+    "/reconsent-due",
+    summary="Participants who must sign the consent form a protocol amendment introduced",
+    responses=READ_ERRORS,
+)
+def get_reconsent_list(session: SessionDep, actor: ActorDep) -> list[ReconsentDueView]:
+    """Re-consent by posting a consent on the required form version
+    (POST /participants/{participant_id}/consents); the earlier consent stays in the history."""
+    return list_reconsent_due(session, actor)
+
+
+@router.get(
+    "/participants/{participant_id}/reconsent",
+    summary="The re-consent a participant owes (null when none)",
+    responses=READ_ERRORS,
+)
+def get_participant_reconsent(
+    participant_id: int, session: SessionDep, actor: ActorDep
+) -> ReconsentDueView | None:
+    return get_reconsent_due(session, actor, participant_id)

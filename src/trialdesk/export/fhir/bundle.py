@@ -76,7 +76,7 @@ class _Ids:
 def study_bundle(protocol: Protocol, src: SdtmSources) -> Bundle:
     """The validated collection Bundle; a ValidationError names any resource that is not R4B."""
     ids = _Ids(protocol.id)
-    study = research_study_json(protocol)
+    study = research_study_json(protocol, src.protocol_versions)
     study["id"] = ids("study")
     resources: list[dict[str, Any]] = [study]
     procedures: dict[str, str] = {}

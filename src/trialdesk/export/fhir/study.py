@@ -7,6 +7,9 @@ ResearchStudy is unchanged between R4 and R4B (standards.md §5).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from fhir.resources.R4B.researchstudy import ResearchStudy
@@ -14,16 +17,22 @@ from fhir.resources.R4B.researchstudy import ResearchStudy
 from trialdesk.catalogue import default_catalogue
 from trialdesk.export.fhir import terminology as t
 from trialdesk.protocol import Protocol
+from trialdesk.protocol.versions import ProtocolVersionInfo
 
 
-def research_study(protocol: Protocol) -> ResearchStudy:
+def research_study(
+    protocol: Protocol, versions: Sequence[ProtocolVersionInfo] = ()
+) -> ResearchStudy:
     """The protocol as a validated R4B ResearchStudy (site, sponsor and the enrollment target as
     contained Location, Organization and Group)."""
-    return ResearchStudy.model_validate(research_study_json(protocol))
+    return ResearchStudy.model_validate(research_study_json(protocol, versions))
 
 
-def research_study_json(protocol: Protocol) -> dict[str, Any]:
+def research_study_json(
+    protocol: Protocol, versions: Sequence[ProtocolVersionInfo] = ()
+) -> dict[str, Any]:
     contained = [_sponsor(protocol), _enrollment(protocol)] + _sites(protocol)
+    contained += [_plan(protocol, v) for v in versions]
     study: dict[str, Any] = {
         "resourceType": "ResearchStudy",
         "id": protocol.id,
@@ -48,6 +57,8 @@ def research_study_json(protocol: Protocol) -> dict[str, Any]:
         ],
         "objective": _objectives(protocol),
     }
+    if versions:
+        _add_versions(study, versions)
     if protocol.status == "UNKNOWN":
         study["note"] = [
             {
@@ -56,6 +67,44 @@ def research_study_json(protocol: Protocol) -> dict[str, Any]:
             }
         ]
     return study
+
+
+# FHIR R5 added ResearchStudy.version; R4B carries it as the cross-version extension
+# (FHIR "Extensions for Using Data Elements from Other Versions of FHIR").
+VERSION_EXTENSION = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ResearchStudy.version"
+
+
+def _add_versions(study: dict[str, Any], versions: Sequence[ProtocolVersionInfo]) -> None:
+    """ResearchStudy.version (R5, as an extension in R4B) names the version in force; every
+    registered version is a contained PlanDefinition (its `version`, `date` = effective date,
+    `description` = summary of changes) listed in ResearchStudy.protocol."""
+    today = datetime.now(UTC).date()
+    in_force = [v for v in versions if v.effective_on <= today] or list(versions[:1])
+    study["extension"] = [{"url": VERSION_EXTENSION, "valueString": in_force[-1].label}]
+    study["protocol"] = [
+        {"reference": f"#protocol-v{_id(v.label)}", "display": f"Protocol version {v.label}"}
+        for v in versions
+    ]
+
+
+def _id(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]", "-", label)
+
+
+def _plan(protocol: Protocol, version: ProtocolVersionInfo) -> dict[str, Any]:
+    return {
+        "resourceType": "PlanDefinition",
+        "id": f"protocol-v{_id(version.label)}",
+        "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:sha256:{version.sha256}"}],
+        "version": version.label,
+        "title": f"{protocol.id} protocol version {version.label}",
+        "type": {"coding": [{"system": t.PLAN_TYPE_SYSTEM, "code": "clinical-protocol"}]},
+        "status": "active",
+        "date": version.effective_on.isoformat(),
+        "description": f"In force from {version.effective_on.isoformat()}; consent form "
+        f"{version.consent_form_version}. {version.summary}",
+        "effectivePeriod": {"start": version.effective_on.isoformat()},
+    }
 
 
 def _phase(protocol: Protocol) -> dict[str, Any]:

@@ -88,3 +88,7 @@ def ucum(unit: str) -> str:
         return UCUM_CODES[unit]
     except KeyError:
         raise KeyError(f"no UCUM code known for unit {unit!r}") from None
+
+
+# PlanDefinition.type (http://terminology.hl7.org/CodeSystem/plan-definition-type): a protocol
+PLAN_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/plan-definition-type"

@@ -8,6 +8,13 @@ import re
 NS = "http://www.cdisc.org/ns/odm/v1.3"
 ODM_VERSION = "1.3.2"
 MDV_OID = "MDV.1"
+
+
+def mdv_oid(label: str) -> str:
+    """One MetaDataVersion per registered protocol version: ``MDV.<version label>``."""
+    return f"MDV.{label}"
+
+
 TRIALDESK = "trialdesk"  # Alias Context prefix for links to the catalogue
 
 

@@ -15,7 +15,7 @@ current values.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from lxml import etree
@@ -25,6 +25,7 @@ from trialdesk.export.errors import ExportError
 from trialdesk.export.odm import names as n
 from trialdesk.export.records import AuditEntry, ClinicalData, FormRecord, check_records
 from trialdesk.export.values import Value, format_number, format_value
+from trialdesk.protocol.versions import ProtocolVersionInfo
 
 _DATA_TYPE = {
     DataType.TEXT: "text",
@@ -56,7 +57,7 @@ def odm_document(
     root.set("ODMVersion", n.ODM_VERSION)
     root.set("Originator", "trialdesk")
     root.set("SourceSystem", "trialdesk")
-    root.append(study_element(design))
+    root.append(study_element(design, data.protocol_versions if data else ()))
     if data is not None:
         root.append(_admin_data(design, data))
         root.append(_clinical_data(design, data))
@@ -70,7 +71,19 @@ def to_bytes(root: etree._Element) -> bytes:
 # --- metadata -----------------------------------------------------------------------------------
 
 
-def study_element(design: StudyDesign) -> etree._Element:
+def current_mdv_oid(versions: Sequence[ProtocolVersionInfo]) -> str:
+    """The MetaDataVersion OID of the protocol version in force today (``MDV.<label>``)."""
+    today = datetime.now(UTC).date()
+    in_force = [v for v in versions if v.effective_on <= today] or list(versions[:1])
+    return n.mdv_oid(in_force[-1].label) if in_force else n.MDV_OID
+
+
+def study_element(
+    design: StudyDesign, versions: Sequence[ProtocolVersionInfo] = ()
+) -> etree._Element:
+    """The Study: the full MetaDataVersion of the version in force, then one MetaDataVersion per
+    other registered protocol version naming its effective date and changes (ODM 1.3.2 §3.1.4:
+    a study may carry several metadata versions; Location/MetaDataVersionRef dates them)."""
     study = _E(n.q("Study"), OID=n.study_oid(design.study_id))
     gv = _SE(study, n.q("GlobalVariables"))
     _SE(gv, n.q("StudyName")).text = design.study_id
@@ -82,8 +95,36 @@ def study_element(design: StudyDesign) -> etree._Element:
         for unit in units:
             mu = _SE(basic, n.q("MeasurementUnit"), OID=n.unit_oid(unit), Name=unit)
             _text(_SE(mu, n.q("Symbol")), unit)
-    study.append(_metadata_version(design))
+    current = current_mdv_oid(versions)
+    study.append(_metadata_version(design, current, _current_version(versions, current)))
+    for version in versions:
+        if n.mdv_oid(version.label) != current:
+            study.append(_superseded_version(design, version))
     return study
+
+
+def _current_version(
+    versions: Sequence[ProtocolVersionInfo], oid: str
+) -> ProtocolVersionInfo | None:
+    return next((v for v in versions if n.mdv_oid(v.label) == oid), None)
+
+
+def _version_description(version: ProtocolVersionInfo) -> str:
+    return (
+        f"Protocol version {version.label}, in force from {version.effective_on.isoformat()} "
+        f"(consent form {version.consent_form_version}; sha256 {version.sha256}): "
+        f"{version.summary}"
+    )
+
+
+def _superseded_version(design: StudyDesign, version: ProtocolVersionInfo) -> etree._Element:
+    mdv = _E(
+        n.q("MetaDataVersion"),
+        OID=n.mdv_oid(version.label),
+        Name=f"{design.study_id} protocol version {version.label}",
+        Description=_version_description(version),
+    )
+    return mdv
 
 
 def _text(parent: etree._Element, text: str) -> None:
@@ -92,8 +133,13 @@ def _text(parent: etree._Element, text: str) -> None:
     translated.text = text
 
 
-def _metadata_version(design: StudyDesign) -> etree._Element:
-    mdv = _E(n.q("MetaDataVersion"), OID=n.MDV_OID, Name=f"{design.study_id} CRF")
+def _metadata_version(
+    design: StudyDesign, oid: str, version: ProtocolVersionInfo | None
+) -> etree._Element:
+    mdv = _E(n.q("MetaDataVersion"), OID=oid, Name=f"{design.study_id} CRF")
+    if version is not None:
+        mdv.set("Name", f"{design.study_id} CRF, protocol version {version.label}")
+        mdv.set("Description", _version_description(version))
     protocol = _SE(mdv, n.q("Protocol"))
     for order, event in enumerate(design.events, start=1):
         _SE(
@@ -267,14 +313,22 @@ def _admin_data(design: StudyDesign, data: ClinicalData) -> etree._Element:
             Name=data.site_names.get(code, code),
             LocationType="Site",
         )
-        _SE(
-            location,
-            n.q("MetaDataVersionRef"),
-            StudyOID=n.study_oid(design.study_id),
-            MetaDataVersionOID=n.MDV_OID,
-            EffectiveDate=_effective_date(data),
-        )
+        for oid, effective in _version_refs(data):
+            _SE(
+                location,
+                n.q("MetaDataVersionRef"),
+                StudyOID=n.study_oid(design.study_id),
+                MetaDataVersionOID=oid,
+                EffectiveDate=effective,
+            )
     return admin
+
+
+def _version_refs(data: ClinicalData) -> list[tuple[str, str]]:
+    """(MetaDataVersion OID, effective date) of each protocol version, or the one version."""
+    if not data.protocol_versions:
+        return [(n.MDV_OID, _effective_date(data))]
+    return [(n.mdv_oid(v.label), v.effective_on.isoformat()) for v in data.protocol_versions]
 
 
 def _effective_date(data: ClinicalData) -> str:
@@ -290,7 +344,9 @@ def _clinical_data(design: StudyDesign, data: ClinicalData) -> etree._Element:
     if problems:
         raise ExportError("clinical data do not fit the design: " + "; ".join(problems[:10]))
     clinical = _E(
-        n.q("ClinicalData"), StudyOID=n.study_oid(design.study_id), MetaDataVersionOID=n.MDV_OID
+        n.q("ClinicalData"),
+        StudyOID=n.study_oid(design.study_id),
+        MetaDataVersionOID=current_mdv_oid(data.protocol_versions),
     )
     if data.audit:
         _check_audit_explains_records(data)

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from trialdesk.analysis.sources import SourceFrames
+from trialdesk.protocol.versions import ProtocolVersionInfo
 
 CONSENT_COLUMNS = ("usubjid", "consented_on")
 TRANSPLANT_COLUMNS = (
@@ -35,6 +36,8 @@ class SdtmSources:
     consents: pd.DataFrame = field(default_factory=lambda: _empty(CONSENT_COLUMNS))
     transplants: pd.DataFrame = field(default_factory=lambda: _empty(TRANSPLANT_COLUMNS))
     categorical: pd.DataFrame = field(default_factory=lambda: _empty(CATEGORICAL_COLUMNS))
+    # The protocol versions registered in the study database (TS, ResearchStudy carry them).
+    protocol_versions: tuple[ProtocolVersionInfo, ...] = ()
 
     def __post_init__(self) -> None:
         for name, columns in (

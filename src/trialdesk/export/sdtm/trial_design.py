@@ -21,6 +21,7 @@ from trialdesk.export.sdtm.spec import DOMAINS
 from trialdesk.export.sdtm.text import ascii_text, fit
 from trialdesk.protocol import Protocol
 from trialdesk.protocol.expr import AllOf, AnyOf, Compare, Implies, Not
+from trialdesk.protocol.versions import ProtocolVersionInfo
 
 TREATMENT_FORM = "transplantation"
 SDTM_VERSION, SDTMIG_VERSION = "2.0", "3.4"
@@ -86,11 +87,17 @@ def _frame(domain: str, rows: Sequence[Mapping[str, object]]) -> pd.DataFrame:
 
 
 def trial_design(
-    protocol: Protocol, *, study_start: date | None = None, actual_subjects: int | None = None
+    protocol: Protocol,
+    *,
+    study_start: date | None = None,
+    actual_subjects: int | None = None,
+    versions: Sequence[ProtocolVersionInfo] = (),
 ) -> dict[str, pd.DataFrame]:
     """TS, TA, TE, TV and TI of `protocol`."""
     return {
-        "TS": trial_summary(protocol, study_start=study_start, actual_subjects=actual_subjects),
+        "TS": trial_summary(
+            protocol, study_start=study_start, actual_subjects=actual_subjects, versions=versions
+        ),
         "TA": trial_arms(protocol),
         "TE": trial_elements(protocol),
         "TV": trial_visits(protocol),
@@ -236,10 +243,15 @@ def _condition_code(text: str) -> tuple[str | None, str | None]:
 
 
 def trial_summary(
-    protocol: Protocol, *, study_start: date | None = None, actual_subjects: int | None = None
+    protocol: Protocol,
+    *,
+    study_start: date | None = None,
+    actual_subjects: int | None = None,
+    versions: Sequence[ProtocolVersionInfo] = (),
 ) -> pd.DataFrame:
     """TS parameters (CDISC CT "Trial Summary Parameter Test Code"); values from the protocol,
-    SSTDTC (earliest informed consent of an enrolled subject) and ACTSUB from the data."""
+    SSTDTC (earliest informed consent of an enrolled subject) and ACTSUB from the data, and one
+    group per registered protocol version (`version_rows`)."""
     p = protocol
     country = {COUNTRIES[s.country.lower()] for s in p.sites if s.country.lower() in COUNTRIES}
     condition = ascii_text(p.conditions[0])
@@ -329,6 +341,7 @@ def trial_summary(
         ],
         ("SDTMVER", "SDTM Version", SDTM_VERSION, {}),
         ("SDTIGVER", "SDTM IG Version", SDTMIG_VERSION, {}),
+        *version_rows(versions),
     ]
     out = []
     seq: dict[str, int] = {}
@@ -347,3 +360,20 @@ def trial_summary(
             }
         )
     return _frame("TS", out)
+
+
+def version_rows(
+    versions: Sequence[ProtocolVersionInfo],
+) -> list[tuple[str, str, str | None, dict[str, str]]]:
+    """One TS group per registered protocol version, tied by TSGRPID (SDTMIG 3.4 §7.6.1 uses
+    TSGRPID to relate TS records): the version label (PROTVERS) and the date it took effect
+    (PVEFFDTC). The TSPARMCD codelist (C66738) is extensible; these two codes are
+    sponsor-defined terms, declared in define.xml like every TS parameter."""
+    rows: list[tuple[str, str, str | None, dict[str, str]]] = []
+    for v in versions:
+        group = {"TSGRPID": fit(f"PROTOCOL VERSION {v.label}", 40)}
+        rows.append(("PROTVERS", "Protocol Version", fit(ascii_text(v.label)), group))
+        rows.append(
+            ("PVEFFDTC", "Protocol Version Effective Date", v.effective_on.isoformat(), group)
+        )
+    return rows

@@ -25,6 +25,7 @@ from trialdesk.store.models.prescreening import (
     PrescreenRun,
     PrescreenStatus,
 )
+from trialdesk.store.models.protocol import ProtocolVersion
 from trialdesk.store.models.safety import AdverseEvent, DataQuery, ProtocolDeviation
 from trialdesk.store.models.security import (
     LoginChallenge,
@@ -57,6 +58,7 @@ __all__ = [
     "PrescreenStatus",
     "ProtocolDeviation",
     "RecoveryCode",
+    "ProtocolVersion",
     "Screening",
     "SecurityPolicy",
     "Signature",

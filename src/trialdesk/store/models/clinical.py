@@ -33,6 +33,8 @@ class Visit(ClinicalRecord, Base):
     status: Mapped[VisitStatus] = mapped_column(enum_type(VisitStatus, "visit_status"))
     visit_date: Mapped[date | None] = mapped_column(Date, default=None)  # None when missed
     notes: Mapped[str | None] = mapped_column(Text, default=None)
+    # The protocol version in force on the visit date (`ProtocolVersion.label`).
+    protocol_version: Mapped[str | None] = mapped_column(String(20), default=None)
 
 
 class Measurement(ClinicalRecord, Base):

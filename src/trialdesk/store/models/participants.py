@@ -61,6 +61,8 @@ class Consent(ClinicalRecord, Base):
 
     participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
     form_version: Mapped[str] = mapped_column(String(50))
+    # The protocol version in force on the date (`ProtocolVersion.label`); None before issue 18.
+    protocol_version: Mapped[str | None] = mapped_column(String(20), default=None)
     consented_on: Mapped[date] = mapped_column(Date)
     obtained_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     withdrawn_on: Mapped[date | None] = mapped_column(Date, default=None)
@@ -75,6 +77,7 @@ class Screening(ClinicalRecord, Base):
     participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
     screened_on: Mapped[date] = mapped_column(Date)
     protocol_id: Mapped[str] = mapped_column(String(50))
+    protocol_version: Mapped[str | None] = mapped_column(String(20), default=None)
     status: Mapped[ScreeningStatus] = mapped_column(enum_type(ScreeningStatus, "screening_status"))
     # Screening findings that are not measurements (yes/no and category answers).
     findings: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)

@@ -13,15 +13,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
+from sqlalchemy.orm import Session
 
 from trialdesk.catalogue import ElementKind
 from trialdesk.eligibility import Evaluator, InputError
-from trialdesk.protocol import Protocol
+from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.services.accounts import list_sites
 from trialdesk.services.actor import Permission
 from trialdesk.services.editchecks import check_value, limit_check
 from trialdesk.services.errors import ServiceError, ValidationProblem
-from trialdesk.services.study import current_catalogue, current_protocol
+from trialdesk.services.study import current_protocol
 from trialdesk.services.validate import today
 from trialdesk.units.convert import UnitError, convert, quantity
 from trialdesk.web.deps import DB, CurrentUser
@@ -46,11 +47,14 @@ IDENTITY_FIELDS = ("site_code", "full_name", "medical_record_number")
 _FORMS: dict[int, tuple[Protocol, Evaluator, list[FieldGroup]]] = {}
 
 
-def study_form() -> tuple[Protocol, Evaluator, list[FieldGroup]]:
-    """The evaluator and the form of the study's protocol (built once per protocol object)."""
-    protocol = current_protocol()
+def study_form(
+    session: Session | None = None, on: date | None = None
+) -> tuple[Protocol, Evaluator, list[FieldGroup]]:
+    """The evaluator and the form of the protocol version in force on `on` (the screening
+    date typed; default today), built once per protocol object."""
+    protocol = current_protocol(session, on)
     if id(protocol) not in _FORMS:
-        catalogue = current_catalogue()
+        catalogue = catalogue_for(protocol)
         _FORMS[id(protocol)] = (
             protocol,
             Evaluator(protocol, catalogue),
@@ -66,10 +70,13 @@ def _screening_date(form: dict[str, Any]) -> date | None:
         return None
 
 
-def _evaluate(form: dict[str, Any]) -> tuple[LiveEvaluation, list[FieldGroup], Protocol]:
+def _evaluate(
+    form: dict[str, Any], session: Session
+) -> tuple[LiveEvaluation, list[FieldGroup], Protocol]:
     """Judge what was typed: the services' edit checks first (a value beyond a hard limit is
-    refused and counts as not recorded), then the criteria."""
-    protocol, evaluator, groups = study_form()
+    refused and counts as not recorded), then the criteria of the protocol version in force on
+    the screening date."""
+    protocol, evaluator, groups = study_form(session, _screening_date(form))
     fields = all_fields(groups)
     raw = raw_from_form(form, fields)
     errors = consent_errors(form)
@@ -138,7 +145,7 @@ def screening_page(
     errors: dict[str, str],
     status_code: int = 200,
 ) -> Response:
-    live, groups, protocol = _evaluate(values)
+    live, groups, protocol = _evaluate(values, session)
     sites = [(s.code, f"{s.code} — {s.name}") for s in list_sites(session, user.actor)]
     return render(
         request,
@@ -168,9 +175,9 @@ def new_screening(request: Request, session: DB, user: CurrentUser) -> Response:
 
 
 @router.post("/screening/evaluate", include_in_schema=False)
-async def evaluate_screening(request: Request, user: CurrentUser) -> Response:
+async def evaluate_screening(request: Request, session: DB, user: CurrentUser) -> Response:
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    live, groups, _protocol = _evaluate(form)
+    live, groups, _protocol = _evaluate(form, session)
     fields = all_fields(groups)
     names = [n for f in fields for n in (f.input_names if f.kind == "consent" else [f.name])]
     quantities = [f.name for f in fields if f.kind == "quantity"]
@@ -187,7 +194,7 @@ async def save_screening(request: Request, session: DB, user: CurrentUser) -> Re
 
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     form.pop("csrf_token", None)
-    live, groups, protocol = _evaluate(form)
+    live, groups, protocol = _evaluate(form, session)
     errors = dict(live.errors)
     for name in ("site_code", "full_name"):
         if not str(form.get(name, "")).strip():

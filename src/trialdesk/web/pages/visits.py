@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from markupsafe import Markup
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
 from trialdesk.catalogue import DataElement
@@ -67,15 +68,18 @@ class Section:
         return [e for e in self.elements if not self.saved.get(e.name)]
 
 
-def planned(code: str) -> PlannedVisit:
-    for visit in current_protocol().schedule:
+def planned(code: str, session: Session | None = None) -> PlannedVisit:
+    """The visit of the schedule of the protocol in force (404 if it has none such)."""
+    for visit in current_protocol(session).schedule:
         if visit.code == code:
             return visit
     raise HTTPException(404, f"visit {code!r} is not in the protocol's schedule")
 
 
-def measurement_sections(plan: PlannedVisit, rows: list[MeasurementView]) -> list[Section]:
-    catalogue = current_catalogue()
+def measurement_sections(
+    plan: PlannedVisit, rows: list[MeasurementView], session: Session | None = None
+) -> list[Section]:
+    catalogue = current_catalogue(session)
     sections: dict[str, Section] = {}
     for name in plan.assessments:
         if name not in catalogue:
@@ -113,7 +117,7 @@ def visit_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    plan = planned(code)
+    plan = planned(code, session)
     actor = user.actor
     participant = get_participant(session, actor, pid)
     calendar = visit_calendar(session, actor, pid)
@@ -137,17 +141,17 @@ def visit_page(
             "plan": plan,
             "entry": entry,
             "visit": visit,
-            "sections": measurement_sections(plan, rows.items),
+            "sections": measurement_sections(plan, rows.items, session),
             "itt_tests": [(t, itt_figure(t)) for t in tests],
             "itt_minutes": ITT_SAMPLE_MINUTES,
-            "itt_units": current_catalogue()[ITT_ELEMENT].units,
+            "itt_units": current_catalogue(session)[ITT_ELEMENT].units,
             "insulin": insulin,
             "oglds": oglds,
             "transplants": transplants,
             "queries": queries_by_field(queries),
             "values": {**defaults, **(values or {})},
             "errors": errors or {},
-            "labels": {e.name: e.label for e in current_catalogue()},
+            "labels": {e.name: e.label for e in current_catalogue(session)},
             **_record_rights(user, request),
         },
         status_code=status_code,
@@ -193,7 +197,7 @@ async def _attempt(
 async def save_visit(
     request: Request, session: DB, user: CurrentUser, pid: int, code: str
 ) -> Response:
-    planned(code)
+    planned(code, session)
     form = await read_form(request)
     on = form.date("visit_date", required=True)
     notes = form.text("notes", max_length=4000)
@@ -215,7 +219,7 @@ async def save_visit(
 async def save_missed(
     request: Request, session: DB, user: CurrentUser, pid: int, code: str
 ) -> Response:
-    planned(code)
+    planned(code, session)
     form = await read_form(request)
     why = form.text("missed_reason", required=True, max_length=4000)
     return await _attempt(
@@ -236,9 +240,9 @@ async def save_measurements(
     request: Request, session: DB, user: CurrentUser, pid: int, code: str
 ) -> Response:
     """Every value typed in one section, saved together (all or none)."""
-    plan = planned(code)
+    plan = planned(code, session)
     form = await read_form(request)
-    catalogue = current_catalogue()
+    catalogue = current_catalogue(session)
     entries = []
     for name in plan.assessments:
         value = form.values.get(name, "").strip()
@@ -287,7 +291,7 @@ ITT_FIELDS = {"samples": ITT_ELEMENT, "glucose_unit": ITT_ELEMENT, "performed_on
 async def save_itt(
     request: Request, session: DB, user: CurrentUser, pid: int, code: str
 ) -> Response:
-    planned(code)
+    planned(code, session)
     form = await read_form(request)
     samples = _samples(form)
     unit = form.text(f"{ITT_ELEMENT}_unit", required=True) or ""
@@ -327,7 +331,7 @@ def measurement_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    element = current_catalogue()[view.element]
+    element = current_catalogue(session)[view.element]
     queries = unresolved_queries(
         session, user, participant_id=pid, target_table="measurements", target_id=view.id
     )
@@ -425,7 +429,7 @@ def itt_page(
             "figure": itt_figure(test),
             "queries": queries,
             "itt_minutes": sample_minutes(test),
-            "itt_units": current_catalogue()[ITT_ELEMENT].units,
+            "itt_units": current_catalogue(session)[ITT_ELEMENT].units,
             "values": values if values is not None else start,
             "errors": errors or {},
             "labels": {ITT_ELEMENT: "Glucose samples", "reason": "Reason for the change"},

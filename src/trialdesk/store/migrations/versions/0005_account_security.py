@@ -7,7 +7,7 @@ Adds to ``users`` the must-change flag, the TOTP secret and its last used time s
 `trialdesk.store.models.security`.
 
 Revision ID: 0005_account_security
-Revises: 0002
+Revises: 0004_protocol_versions
 Create Date: 2026-12-04 15:20:00
 """
 
@@ -21,7 +21,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0005_account_security"
-down_revision: str | None = "0002"
+down_revision: str | None = "0004_protocol_versions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
