@@ -38,8 +38,8 @@ from trialdesk.store import (
 from trialdesk.store.models import Site
 from trialdesk.store.roles import RolesError, grant_app_role
 
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)  # messages name paths and URLs: never hard-wrap them
+err = Console(stderr=True, soft_wrap=True)
 
 db_app = typer.Typer(help="The study database: create or upgrade its schema.", no_args_is_help=True)
 site_app = typer.Typer(help="Trial sites.", no_args_is_help=True)
