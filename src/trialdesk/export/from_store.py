@@ -49,6 +49,7 @@ from trialdesk.export.values import Value, parse_value
 from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.store.models import AuditEntry as StoreAudit
 from trialdesk.store.models import Participant, User
+from trialdesk.store.provenance import simulated_description
 
 # --- SDTM / FHIR sources --------------------------------------------------------------------
 
@@ -70,6 +71,7 @@ def sdtm_sources(session: Session, protocol: Protocol) -> SdtmSources:
         _df(consents, CONSENT_COLUMNS),
         _df(_transplant_rows(snap), TRANSPLANT_COLUMNS),
         _df(_categorical_rows(snap, protocol), CATEGORICAL_COLUMNS),
+        simulated=simulated_description(session),
     )
 
 
@@ -209,7 +211,14 @@ def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
     provenance = _provenance(session, out, sites)
     history = _history(session, out, sites, provenance)
     return ClinicalData(
-        design, out.records(), history, sites, names, tuple(out.dropped), provenance
+        design,
+        out.records(),
+        history,
+        sites,
+        names,
+        tuple(out.dropped),
+        provenance,
+        simulated=simulated_description(session),
     )
 
 

@@ -54,6 +54,9 @@ class ClinicalData:
     # Snapshot exports: the last audit entry behind each current value, keyed by
     # (subject, event, form, instance, item); written as the ItemData's ODM AuditRecord.
     provenance: dict[tuple[str, str, str, int, str], AuditEntry] = field(default_factory=dict)
+    # How the data were simulated (`trialdesk.store.provenance`); None for real data. The ODM
+    # file's Description says so when set.
+    simulated: str | None = None
 
 
 def check_records(design: StudyDesign, records: tuple[FormRecord, ...]) -> list[str]:

@@ -131,14 +131,29 @@ def _title_page(results: StudyResults, data_note: str) -> Figure:
     return page
 
 
+def _save(pdf: PdfPages, page: Figure, stamp: str) -> None:
+    """Save one page with the stamp at its foot; the stamp is taken off again afterwards,
+    because the report's figures are shared with the HTML report."""
+    if not stamp:
+        pdf.savefig(page)
+        return
+    text = page.text(0.5, 0.004, stamp, ha="center", va="bottom", fontsize=9, color="#b00020",
+                     fontweight="bold")  # fmt: skip
+    pdf.savefig(page)
+    text.remove()
+
+
 def write_pdf(
     results: StudyResults,
     figures: dict[str, ReportFigure],
     tables: list[ReportTable],
     path: Path,
     data_note: str = "",
+    stamp: str = "",
 ) -> Path:
-    """Write the PDF report to `path` and return it."""
+    """Write the PDF report to `path` and return it; `stamp` (e.g. "SIMULATED DATA …") is
+    printed at the foot of every page, figures included, so no page taken out of the report
+    can pass for real results."""
     with PdfPages(
         path,
         metadata={
@@ -146,18 +161,18 @@ def write_pdf(
             "Creator": "trialdesk",
         },
     ) as pdf:
-        pdf.savefig(_title_page(results, data_note))
+        _save(pdf, _title_page(results, data_note), stamp)
         for page in _text_pages("Statistical methods", methods_paragraphs(results)):
-            pdf.savefig(page)
+            _save(pdf, page, stamp)
         for table in tables:
             for page in _table_pages(table):
-                pdf.savefig(page)
+                _save(pdf, page, stamp)
         for fig in figures.values():
-            pdf.savefig(fig.figure)  # at the figure's own size: tall grids get a tall page
+            _save(pdf, fig.figure, stamp)  # at the figure's own size: tall grids get a tall page
         issues = results.issues or ["None."]
         for page in _text_pages("Values not derived and data-quality messages", issues):
-            pdf.savefig(page)
+            _save(pdf, page, stamp)
         numbered = [f"[{i}] {ref}" for i, ref in enumerate(REFERENCES, start=1)]
         for page in _text_pages("References", numbered):
-            pdf.savefig(page)
+            _save(pdf, page, stamp)
     return path

@@ -56,6 +56,10 @@ def odm_document(
     root.set("ODMVersion", n.ODM_VERSION)
     root.set("Originator", "trialdesk")
     root.set("SourceSystem", "trialdesk")
+    if data is not None and data.simulated is not None:
+        # ODM 1.3.2 §2.1: ODM/@Description, "a human-readable description of the file".
+        root.set("Description", f"SIMULATED DATA, not collected from people ({data.simulated})")
+        root.set("SourceSystem", "trialdesk simulator")  # "the source of the information"
     root.append(study_element(design))
     if data is not None:
         root.append(_admin_data(design, data))

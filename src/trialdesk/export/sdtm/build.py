@@ -22,7 +22,12 @@ def sdtm_datasets(protocol: Protocol, src: SdtmSources) -> dict[str, pd.DataFram
     """TS TA TE TV TI DM IE DS EX CM LB VS AE SV, each with exactly its spec's columns."""
     consents = first_consents(src)
     start = min(consents.values()) if consents else None
-    datasets = trial_design(protocol, study_start=start, actual_subjects=len(src.frames.subjects))
+    datasets = trial_design(
+        protocol,
+        study_start=start,
+        actual_subjects=len(src.frames.subjects),
+        simulated=src.simulated,
+    )
     datasets.update(
         {
             "DM": demographics(protocol, src),

@@ -35,6 +35,9 @@ class SdtmSources:
     consents: pd.DataFrame = field(default_factory=lambda: _empty(CONSENT_COLUMNS))
     transplants: pd.DataFrame = field(default_factory=lambda: _empty(TRANSPLANT_COLUMNS))
     categorical: pd.DataFrame = field(default_factory=lambda: _empty(CATEGORICAL_COLUMNS))
+    #: How the data were simulated (`trialdesk.store.provenance`); None for real data. TS,
+    #: define.xml and FHIR say so when set.
+    simulated: str | None = None
 
     def __post_init__(self) -> None:
         for name, columns in (

@@ -86,11 +86,20 @@ def _frame(domain: str, rows: Sequence[Mapping[str, object]]) -> pd.DataFrame:
 
 
 def trial_design(
-    protocol: Protocol, *, study_start: date | None = None, actual_subjects: int | None = None
+    protocol: Protocol,
+    *,
+    study_start: date | None = None,
+    actual_subjects: int | None = None,
+    simulated: str | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """TS, TA, TE, TV and TI of `protocol`."""
+    """TS, TA, TE, TV and TI of `protocol` (`simulated`: see `trial_summary`)."""
     return {
-        "TS": trial_summary(protocol, study_start=study_start, actual_subjects=actual_subjects),
+        "TS": trial_summary(
+            protocol,
+            study_start=study_start,
+            actual_subjects=actual_subjects,
+            simulated=simulated,
+        ),
         "TA": trial_arms(protocol),
         "TE": trial_elements(protocol),
         "TV": trial_visits(protocol),
@@ -235,11 +244,24 @@ def _condition_code(text: str) -> tuple[str | None, str | None]:
     return None, None
 
 
+#: Sponsor-defined TS parameter (TSPARMCD ≤ 8, TSPARM ≤ 40 characters) for simulated data.
+SIMULATED_TS = ("SIMDATA", "Simulated Data Indicator")
+
+
 def trial_summary(
-    protocol: Protocol, *, study_start: date | None = None, actual_subjects: int | None = None
+    protocol: Protocol,
+    *,
+    study_start: date | None = None,
+    actual_subjects: int | None = None,
+    simulated: str | None = None,
 ) -> pd.DataFrame:
     """TS parameters (CDISC CT "Trial Summary Parameter Test Code"); values from the protocol,
-    SSTDTC (earliest informed consent of an enrolled subject) and ACTSUB from the data."""
+    SSTDTC (earliest informed consent of an enrolled subject) and ACTSUB from the data.
+
+    Data from the simulator (`simulated`: how) add the row `SIMULATED_TS` = "Y": CDISC CT has
+    no parameter for simulated data and TSPARMCD's codelist (C66738) is extensible, so it is a
+    sponsor-defined parameter (the ODM and FHIR exports carry the description).
+    """
     p = protocol
     country = {COUNTRIES[s.country.lower()] for s in p.sites if s.country.lower() in COUNTRIES}
     condition = ascii_text(p.conditions[0])
@@ -329,6 +351,7 @@ def trial_summary(
         ],
         ("SDTMVER", "SDTM Version", SDTM_VERSION, {}),
         ("SDTIGVER", "SDTM IG Version", SDTMIG_VERSION, {}),
+        *([(*SIMULATED_TS, "Y", {})] if simulated else []),
     ]
     out = []
     seq: dict[str, int] = {}
