@@ -14,6 +14,7 @@ from pathlib import Path
 
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from trialdesk.analysis.report.figures_set import ReportFigure
 from trialdesk.analysis.report.html import key_results
@@ -131,15 +132,20 @@ def _title_page(results: StudyResults, data_note: str) -> Figure:
     return page
 
 
+_STAMP_STRIP = 0.3  # inches added below each page for the stamp, so it never covers content
+
+
 def _save(pdf: PdfPages, page: Figure, stamp: str) -> None:
-    """Save one page with the stamp at its foot; the stamp is taken off again afterwards,
-    because the report's figures are shared with the HTML report."""
+    """Save one page, with the stamp in a strip added below it (outside the plotted area);
+    the stamp is taken off again, because the figures are shared with the HTML report."""
     if not stamp:
         pdf.savefig(page)
         return
-    text = page.text(0.5, 0.004, stamp, ha="center", va="bottom", fontsize=9, color="#b00020",
-                     fontweight="bold")  # fmt: skip
-    pdf.savefig(page)
+    width, height = page.get_size_inches()
+    text = page.text(0.5, -_STAMP_STRIP / 2 / height, stamp, ha="center", va="center",
+                     fontsize=9, color="#b00020", fontweight="bold")  # fmt: skip
+    strip = Bbox.from_bounds(0, -_STAMP_STRIP, width, height + _STAMP_STRIP)
+    pdf.savefig(page, bbox_inches=strip)
     text.remove()
 
 
