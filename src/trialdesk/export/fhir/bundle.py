@@ -24,8 +24,8 @@ from fhir.resources.R4B.researchstudy import ResearchStudy
 from fhir.resources.R4B.researchsubject import ResearchSubject
 from fhir.resources.R4B.resource import Resource
 
-from trialdesk.analysis.adae import compute_seriousness_code
 from trialdesk.catalogue import default_catalogue
+from trialdesk.derive.safety import compute_seriousness_code
 from trialdesk.export.fhir import terminology as t
 from trialdesk.export.fhir.study import research_study_json
 from trialdesk.export.sdtm.sources import SdtmSources, records_of
