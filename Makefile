@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/trialdesk demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
