@@ -130,3 +130,18 @@ def test_the_repository_catalogue_covers_part_11_and_annex_11() -> None:
     for section in ("§4", "§5", "§7", "§9", "§10", "§12", "§14", "§16", "§17"):
         assert f"Annex 11 {section} " in sources, section
     assert JUnitResult().of("tests/x.py::test_y") == "missing"
+
+
+def test_a_rerun_replaces_the_earlier_result(sample: tuple[Path, Path], tmp_path: Path) -> None:
+    junit_path, _ = sample
+    rerun = tmp_path / "rerun.xml"
+    rerun.write_text(
+        '<testsuite timestamp="2026-12-04T16:00:00">'
+        '<testcase classname="tests.test_a" name="test_half[postgresql]"/></testsuite>',
+        "utf-8",
+    )
+    junit = read_junit(junit_path, root=tmp_path)
+    assert junit.of("tests/test_a.py::test_half") == "fail"
+    read_junit(rerun, root=tmp_path, into=junit)
+    assert junit.of("tests/test_a.py::test_half") == "pass"
+    assert junit.of("tests/test_a.py::test_skips") == "skipped"  # not re-run: kept
