@@ -45,13 +45,16 @@ class Guard:
 
     allowed: list[Allowed]
     refused: list[tuple[str, str, str]] = field(default_factory=list)
+    used: set[Allowed] = field(default_factory=set)
 
     def judge(self, report: pytest.TestReport | pytest.CollectReport) -> None:
         outcome = _outcome(report)
         if outcome is None:
             return
         reason = _reason(report)
-        if not any(a.covers(report.nodeid, reason) for a in self.allowed):
+        covering = [a for a in self.allowed if a.covers(report.nodeid, reason)]
+        self.used.update(covering)
+        if not covering:
             self.refused.append((report.nodeid, outcome, reason))
 
     @pytest.hookimpl(trylast=True)
@@ -73,6 +76,12 @@ class Guard:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        unused = [a for a in self.allowed if a not in self.used]
+        if unused and not self.refused:
+            # Not a failure (a run may select fewer tests), but a reviewer should see it.
+            terminalreporter.section("allow-list entries no skip used (CI=true)", yellow=True)
+            for entry in unused:
+                terminalreporter.line(f"{entry.node} | {entry.reason}")
         if not self.refused:
             return
         terminalreporter.section("skips not on the reviewed allow-list (CI=true)", red=True)

@@ -48,9 +48,11 @@ def test_a_skip_fails_the_ci_run_and_is_named(suite: pytest.Pytester) -> None:
 def test_a_reviewed_skip_passes(suite: pytest.Pytester) -> None:
     suite.makepyfile(test_one=SKIPPING)
     entry = "test_one.py::test_needs_chromium | no chromium* | A. Reviewer, 2026-12-04 | demo"
-    result = suite.runpytest(_allow(suite, entry))
+    unused = "test_gone.py::test_x | * | A. Reviewer, 2026-12-04 | removed since"
+    result = suite.runpytest(_allow(suite, entry, unused))
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.no_fnmatch_line("*allow-list*")
+    result.stdout.no_fnmatch_line("*skips not on the reviewed allow-list*")
+    result.stdout.fnmatch_lines(["*allow-list entries no skip used*", "test_gone.py::test_x | *"])
 
 
 def test_an_entry_must_match_the_reason_too(suite: pytest.Pytester) -> None:
