@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench fuzz clean venv
+.PHONY: demo test lint typecheck bench fuzz clean venv validation
 
 venv: $(STAMP)
 
@@ -19,11 +19,16 @@ demo: $(STAMP)
 	$(BIN)/trialdesk demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks tools
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -q --junitxml=build/junit.xml $(PYTEST_ARGS)
+
+# docs/validation.md: requirements (docs/requirements.yaml) -> tests -> the last `make test`.
+validation: $(STAMP)
+	$(BIN)/python -m tools.validation_matrix --junit build/junit.xml --out docs/validation.md
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

@@ -48,7 +48,7 @@ SCREENING_VALUES: dict[str, tuple[float, str]] = {
     "fasting_glucose": (9.4, "mmol/L"),
     "hba1c": (8.6, "%"),
 }
-# clinical.md §1 case B: KITT 2.271 %/min, below the protocol's 2.5 cut-off (insulin resistant).
+# [@KITT-examples] case B: KITT 2.271 %/min, below the protocol's 2.5 cut-off (insulin resistant).
 ITT_MG_DL = {0: 180, 3: 176, 6: 165, 9: 153, 12: 144, 15: 134}
 
 # Identifying data of every participant the builder registers (must never reach a statistician).

@@ -1,4 +1,4 @@
-"""Insulin per kg, percent change/reduction, dose reduction and OGLD DDDs (clinical.md s. 6)."""
+"""Insulin per kg, percent change/reduction, dose reduction, DDDs [@InsulinDose-definitions]."""
 
 from __future__ import annotations
 

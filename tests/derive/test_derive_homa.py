@@ -1,4 +1,4 @@
-"""HOMA1-IR and HOMA1-%B (Matthews 1985; clinical.md section 2)."""
+"""HOMA1-IR and HOMA1-%B (Matthews 1985; [@HOMA-example])."""
 
 from __future__ import annotations
 

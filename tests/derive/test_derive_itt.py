@@ -1,4 +1,4 @@
-"""KITT, ITT glucose half-life and the insulin-resistance call (clinical.md section 1)."""
+"""KITT, ITT glucose half-life and the insulin-resistance call ([@KITT-examples])."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from trialdesk.derive import (
 TIMES = [0.0, 3.0, 6.0, 9.0, 12.0, 15.0]
 MG_DL_PER_MMOL_L = 18.016
 
-# Worked examples of clinical.md section 1: (glucose at TIMES in mg/dL, KITT %/min, t_half min).
+# Worked examples [@KITT-examples]: (glucose at TIMES in mg/dL, KITT %/min, t_half min).
 WORKED: dict[str, tuple[list[float], float, float]] = {
     "A exact exponential": ([100.0, 100.0, 88.69, 78.66, 69.77, 61.88], 4.000, 17.33),
     "A rounded to 1 dp": ([100, 100.0, 88.7, 78.7, 69.8, 61.9], 3.996, 17.34),

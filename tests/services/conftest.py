@@ -73,7 +73,7 @@ ELIGIBLE_FINDINGS: dict[str, Any] = {
     "hepatitis_c_infection": False,
     "other_immunosuppressive_disease": False,
 }
-ITT_MG_DL = {0: 180, 3: 176, 6: 165, 9: 153, 12: 144, 15: 134}  # KITT 2.27 %/min (clinical.md)
+ITT_MG_DL = {0: 180, 3: 176, 6: 165, 9: 153, 12: 144, 15: 134}  # KITT 2.27 %/min [@KITT-examples]
 
 
 @dataclass

@@ -154,7 +154,7 @@ def test_itt_samples_are_converted_and_kitt_computed(clinic, at_screening, sessi
     )
     assert [s.minute for s in test.samples] == [0, 3, 6, 9, 12, 15]
     assert test.samples[0].glucose_mmol_l == pytest.approx(180 / 18.016)
-    # Worked example B of clinical.md §1: KITT 2.271 %/min over 3–15 min.
+    # Worked example B of [@KITT-examples] (docs/references.md): KITT 2.271 %/min over 3–15 min.
     assert test.kitt_percent_per_min == pytest.approx(2.271, abs=0.005)
     assert test.kitt_problem is None
 

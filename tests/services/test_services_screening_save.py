@@ -32,7 +32,7 @@ FINDINGS: dict[str, Any] = {
     "other_immunosuppressive_disease": False,
 }
 # 169 mg/dL fasting glucose ≈ 9.4 mmol/L; 69 mmol/mol HbA1c ≈ 8.5 % (IFCC→NGSP master
-# equation, standards.md); ITT KITT 2.27 %/min (clinical.md).
+# equation, Hoelzel et al. 2004); ITT KITT 2.27 %/min ([@KITT-examples] B).
 MEASUREMENTS = [
     sv.MeasurementEntry(element="weight", value=172, unit="lb"),
     sv.MeasurementEntry(element="height", value="1.72", unit="m"),

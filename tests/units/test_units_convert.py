@@ -1,4 +1,4 @@
-"""Unit conversions: reference values (shared/reference/clinical.md §3), round trips, refusals."""
+"""Unit conversions: reference values [@HbA1c-examples], round trips, refusals."""
 
 from __future__ import annotations
 

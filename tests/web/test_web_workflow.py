@@ -373,7 +373,7 @@ def test_itt_shows_kitt_and_its_curve(client_for: Client, web_database: TestData
     )
     assert saved.status_code == 303
     visit = client.get(f"/participants/{pid}/visits/BL").text
-    assert "KITT 2.27 %/min" in visit  # clinical.md section 1, case B
+    assert "KITT 2.27 %/min" in visit  # [@KITT-examples] case B
     assert 'aria-labelledby="itt-' in visit and "Fit, KITT 2.27 %/min" in visit
 
 

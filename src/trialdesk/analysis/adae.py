@@ -18,46 +18,17 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
 from trialdesk.analysis.errors import SourceFrameError
 from trialdesk.analysis.sources import SourceFrames
-from trialdesk.protocol import Protocol
-
-#: ICH E2A seriousness criteria: (code used in source frames, SDTM flag, label).
-SERIOUSNESS_CRITERIA: tuple[tuple[str, str, str], ...] = (
-    ("death", "AESDTH", "Results in death"),
-    ("life_threatening", "AESLIFE", "Is life-threatening"),
-    ("hospitalisation", "AESHOSP", "Requires or prolongs inpatient hospitalisation"),
-    ("disability", "AESDISAB", "Persistent or significant disability/incapacity"),
-    ("congenital_anomaly", "AESCONG", "Congenital anomaly/birth defect"),
-    ("important_medical_event", "AESMIE", "Other important medical event"),
+from trialdesk.derive.safety import (
+    SERIOUSNESS_CRITERIA,
+    compute_seriousness_code,
+    term_key,
 )
-
-_SERIOUSNESS_SYNONYMS: dict[str, str] = {
-    "fatal": "death",
-    "results_in_death": "death",
-    "lifethreatening": "life_threatening",
-    "hospitalization": "hospitalisation",
-    "hospitalisation_or_prolongation": "hospitalisation",
-    "hospitalization_or_prolongation": "hospitalisation",
-    "inpatient_hospitalisation": "hospitalisation",
-    "inpatient_hospitalization": "hospitalisation",
-    "persistent_disability": "disability",
-    "disability_incapacity": "disability",
-    "incapacity": "disability",
-    "birth_defect": "congenital_anomaly",
-    "congenital_anomaly_birth_defect": "congenital_anomaly",
-    "medically_important": "important_medical_event",
-    "other_medically_important": "important_medical_event",
-    "other_important_medical_event": "important_medical_event",
-}
-for _code, _flag, _ in SERIOUSNESS_CRITERIA:
-    _SERIOUSNESS_SYNONYMS[_code] = _code
-    _SERIOUSNESS_SYNONYMS[_flag.lower()] = _code
+from trialdesk.protocol import Protocol
 
 #: CTCAE v5.0 general grade labels.
 CTCAE_GRADES: dict[int, str] = {
@@ -108,17 +79,7 @@ _RELATEDNESS: dict[str, str] = {
 }
 
 
-def _key(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.strip().lower()).strip("_")
-
-
-def compute_seriousness_code(text: str) -> str | None:
-    """The ICH E2A criterion code for a recorded term (e.g. "Hospitalization" -> hospitalisation).
-
-    >>> compute_seriousness_code("AESHOSP"), compute_seriousness_code("life-threatening")
-    ('hospitalisation', 'life_threatening')
-    """
-    return _SERIOUSNESS_SYNONYMS.get(_key(text))
+__all__ = ["SERIOUSNESS_CRITERIA", "compute_seriousness_code"]  # re-exported: used with ADAE
 
 
 def compute_relatedness_group(text: str) -> str | None:
@@ -127,7 +88,7 @@ def compute_relatedness_group(text: str) -> str | None:
     >>> compute_relatedness_group("Possibly related"), compute_relatedness_group("Unlikely")
     ('Related', 'Not related')
     """
-    return _RELATEDNESS.get(_key(text))
+    return _RELATEDNESS.get(term_key(text))
 
 
 def _check_vocabularies(ae: pd.DataFrame) -> None:

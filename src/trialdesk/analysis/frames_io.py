@@ -13,16 +13,32 @@ import pandas as pd
 from trialdesk.analysis.errors import SourceFrameError
 from trialdesk.analysis.sources import FRAME_COLUMNS, SourceFrames, empty_frame
 
+#: Written beside the frames of a simulated data cut; its text says how they were simulated.
+SIMULATED_MARK = "SIMULATED.txt"
 
-def write_frames(frames: SourceFrames, folder: Path) -> list[Path]:
-    """Write each frame to ``folder/<frame>.parquet``; returns the paths written."""
+
+def write_frames(frames: SourceFrames, folder: Path, simulated: str | None = None) -> list[Path]:
+    """Write each frame to ``folder/<frame>.parquet`` (and `SIMULATED_MARK` when `simulated`
+    says how the data were simulated); returns the paths written."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
+    mark = folder / SIMULATED_MARK
+    if simulated is not None:
+        mark.write_text(simulated + "\n", "utf-8")
+        paths.append(mark)
+    elif mark.exists():
+        mark.unlink()  # a real data cut written over a simulated one is not simulated
     for name, frame in frames.as_dict().items():
         path = folder / f"{name}.parquet"
         frame.to_parquet(path, index=False)
         paths.append(path)
     return paths
+
+
+def read_simulated(folder: Path) -> str | None:
+    """How the frames in `folder` were simulated, or None for frames of real data."""
+    mark = folder / SIMULATED_MARK
+    return (mark.read_text("utf-8").strip() or "simulated data") if mark.exists() else None
 
 
 def read_frames(folder: Path) -> SourceFrames:

@@ -59,6 +59,7 @@ from trialdesk.store.models import (
     Transplantation,
     Visit,
 )
+from trialdesk.store.provenance import simulated_description
 
 _STATUS = {
     "enrolled": "ongoing",
@@ -361,3 +362,10 @@ def load_source_frames(url: str | None = None, protocol: Protocol | None = None)
     SQLite file) and read its source frames for `protocol` (default: the built-in one)."""
     with study_session(url) as session:
         return source_frames(session, protocol or builtin_protocol())
+
+
+def simulated_description_at(url: str | None = None) -> str | None:
+    """How the data in the study database at `url` were simulated, or None for real data
+    (`trialdesk.store.provenance`)."""
+    with study_session(url) as session:
+        return simulated_description(session)

@@ -431,9 +431,20 @@ def _affected(results: StudyResults, serious: bool) -> int:
     return int(te.loc[(te["AESER"] == "Y") == serious, "USUBJID"].nunique())
 
 
-def build_results_json(results: StudyResults, generated_by: str = "trialdesk") -> Json:
-    """The whole document: identification, the four results modules and provenance."""
+def build_results_json(
+    results: StudyResults, generated_by: str = "trialdesk", simulated: str | None = None
+) -> Json:
+    """The whole document: identification, the four results modules and provenance.
+
+    `simulated` (how the data were simulated, `trialdesk.store.provenance`) makes the document
+    say so: ``"simulated": true``, ``"hasResults": false`` (in the ClinicalTrials.gov data
+    model hasResults means results of the trial were posted; simulated figures are not any)
+    and a provenance note. Real data: ``"simulated": false`` and ``"hasResults": true``.
+    """
     protocol = results.protocol
+    note = "Computed by trialdesk from the study database; not a registry submission."
+    if simulated is not None:
+        note = f"SIMULATED DATA ({simulated}): not results of the trial. " + note
     return {
         "protocolSection": {
             "identificationModule": {
@@ -446,7 +457,8 @@ def build_results_json(results: StudyResults, generated_by: str = "trialdesk") -
                 "enrollmentInfo": {"count": protocol.target_enrollment, "type": "ESTIMATED"}
             },
         },
-        "hasResults": True,
+        "simulated": simulated is not None,
+        "hasResults": simulated is None,
         "resultsSection": {
             "participantFlowModule": participant_flow(results),
             "baselineCharacteristicsModule": baseline_characteristics(results),
@@ -456,7 +468,7 @@ def build_results_json(results: StudyResults, generated_by: str = "trialdesk") -
         "provenance": {
             "generatedBy": generated_by,
             "generatedAt": datetime.now(UTC).isoformat(timespec="seconds"),
-            "note": "Computed by trialdesk from the study database; not a registry submission.",
+            "note": note,
             "dataIssues": list(results.issues),
         },
     }

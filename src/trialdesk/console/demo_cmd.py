@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from trialdesk.console.report_cmd import load_source_frames, run_report
+from trialdesk.console.report_cmd import load_simulated, load_source_frames, run_report
 from trialdesk.console.simulate_cmd import (
     _run_in_database,
     build_effect,
@@ -60,7 +60,10 @@ def demo(
     _verify_audit(url)
     frames, note = load_source_frames(None, url, protocol)
     banner = f"Simulated data (seed {seed}, effect: {describe_effect(chosen)})"
-    run_report(frames, protocol, folder / "report", data_note=note, banner=banner)
+    simulated = load_simulated(None, url)  # the mark the simulator left in the database
+    run_report(
+        frames, protocol, folder / "report", data_note=note, banner=banner, simulated=simulated
+    )
     console.print(
         f"done in {time.perf_counter() - started:.0f} s; open "
         f"{escape(str((folder / 'report' / 'report.html').resolve()))}",

@@ -88,10 +88,10 @@ def _sources(protocol: Protocol, frames: Path | None, database: str | None) -> S
     from trialdesk.export.sdtm.sources import SdtmSources
 
     if frames is not None:
-        from trialdesk.analysis.frames_io import read_frames
+        from trialdesk.analysis.frames_io import read_frames, read_simulated
 
         try:
-            return SdtmSources(read_frames(frames))
+            return SdtmSources(read_frames(frames), simulated=read_simulated(frames))
         except ValueError as exc:
             raise _fail(f"--frames {frames}: {exc}", 2) from None
     if database is not None:

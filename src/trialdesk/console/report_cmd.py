@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from trialdesk.analysis import AnalysisError, SourceFrameError, SourceFrames
 from trialdesk.analysis.figures import figure_power_curve
-from trialdesk.analysis.frames_io import read_frames
+from trialdesk.analysis.frames_io import read_frames, read_simulated
 from trialdesk.analysis.params import PARAMS_BY_CODE
 from trialdesk.analysis.power import (
     PowerDesign,
@@ -64,6 +64,20 @@ def load_source_frames(
         ) from exc
 
 
+def load_simulated(frames_dir: Path | None, database: str | None) -> str | None:
+    """How the data to analyse were simulated (None for real data): the mark the simulator
+    left in the study database or beside the Parquet frames."""
+    if frames_dir is not None:
+        return read_simulated(frames_dir)
+    from trialdesk.analysis.from_store import simulated_description_at
+
+    try:
+        return simulated_description_at(database)
+    except (SQLAlchemyError, DatabaseConfigError) as exc:
+        first = str(exc).splitlines()[0]
+        raise AnalysisError(f"cannot read the study database ({first})") from exc
+
+
 def run_report(
     frames: SourceFrames,
     protocol: Protocol,
@@ -71,6 +85,7 @@ def run_report(
     data_note: str = "",
     banner: str = "",
     level: float = 0.95,
+    simulated: str | None = None,
 ) -> ReportFiles:
     """Build the report with a progress bar, then print the key results and the file paths.
 
@@ -92,7 +107,14 @@ def run_report(
             progress.update(task, advance=1, description=_STEP_LABELS[following])
 
         files = build_report(
-            frames, protocol, out, data_note=data_note, banner=banner, level=level, on_step=advance
+            frames,
+            protocol,
+            out,
+            data_note=data_note,
+            banner=banner,
+            simulated=simulated,
+            level=level,
+            on_step=advance,
         )
     render_summary(files)
     return files
@@ -140,7 +162,8 @@ def report(
             else study_protocol(database, protocol_file).protocol
         )
         frames, note = load_source_frames(frames_dir, database, protocol)
-        run_report(frames, protocol, out, data_note=note, level=level)
+        simulated = load_simulated(frames_dir, database)
+        run_report(frames, protocol, out, data_note=note, level=level, simulated=simulated)
     except (ProtocolError, SourceFrameError, AnalysisError, StudyProtocolError) as exc:
         console.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
         raise typer.Exit(2) from None

@@ -42,6 +42,7 @@ from trialdesk.simulate.run import (
     RunSummary,
     SimulationError,
     SimulationSettings,
+    describe_settings,
     run_simulation,
 )
 from trialdesk.store import DatabaseConfigError, database_url, make_engine, make_session_factory
@@ -222,7 +223,7 @@ def _write_frames(settings: SimulationSettings, folder: Path, as_json: bool) -> 
             followup=settings.followup,
             stop_when_full=settings.stop_when_full,
         )
-        paths = write_frames(source_frames(trial), folder)
+        paths = write_frames(source_frames(trial), folder, describe_settings(settings))
     counts = asdict(trial.counts())
     if as_json:
         typer.echo(json.dumps({"frames": str(folder), **counts}, indent=2))

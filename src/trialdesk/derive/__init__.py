@@ -2,7 +2,7 @@
 
 Every function validates its inputs and raises `DerivationError` (a `ValueError`) naming the
 offending argument and value. Formulas, units and sources are in each function's docstring and
-in the team's clinical fact sheet (clinical.md, sections 1, 2 and 6). Names follow pharmaverse
+in docs/references.md (ITT/KITT, HOMA, insulin dose). Names follow pharmaverse
 admiral (``compute_<concept>``).
 """
 

@@ -1,6 +1,7 @@
 """Glucose-lowering dose derivations: insulin per kg, percent change, dose reduction, DDDs.
 
-Definitions follow the stem-cell T2DM trials summarised in clinical.md section 6: the daily
+Definitions follow the stem-cell T2DM trials (Bhansali et al. 2009, Zang et al. 2022;
+[@InsulinDose-definitions]): the daily
 insulin dose is total basal + bolus units per day, optionally per kg of body weight; the percent
 reduction is (baseline - follow-up) / baseline x 100; a responder has a reduction of at least 50 %
 (Bhansali et al., *Stem Cells Dev* 2009;18:1407, PMID 19686048). Because responders can lose
@@ -93,7 +94,7 @@ def compute_percent_change(baseline: float, value: float) -> float:
     `DerivationError` naming the value. A negative baseline is accepted and the sign follows the
     formula; prefer absolute changes for quantities that can be negative.
 
-    Source: clinical.md section 6 (definitions); it is the negative of
+    Source: [@InsulinDose-definitions]; it is the negative of
     `compute_percent_reduction`.
 
     Worked example (insulin 40 -> 10 U/day):
@@ -115,7 +116,7 @@ def compute_percent_reduction(baseline: float, value: float) -> float:
     negative = rose). Permitted values: both finite; baseline != 0; otherwise
     `DerivationError` naming the value.
 
-    Source: clinical.md section 6; Bhansali et al., Stem Cells Dev 2009;18:1407 (insulin dose
+    Source: [@InsulinDose-definitions]; Bhansali et al., Stem Cells Dev 2009;18:1407 (insulin dose
     reduction, responder >= 50 %).
 
     Worked example (insulin 40 -> 10 U/day):

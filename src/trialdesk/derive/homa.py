@@ -44,7 +44,7 @@ def compute_homa_ir(fasting_glucose_mmol_l: float, fasting_insulin_uiu_ml: float
     Source: Matthews et al., Diabetologia 1985;28:412. Cut-offs are population-specific (e.g.
     > 2.71 in Brazilian adults, Geloneze et al. 2006) and are not applied here.
 
-    Worked example (clinical.md section 2: G = 5.0 mmol/L, I = 10 uIU/mL):
+    Worked example ([@HOMA-example]: G = 5.0 mmol/L, I = 10 uIU/mL):
 
     >>> round(compute_homa_ir(5.0, 10.0), 3)
     2.222
@@ -66,7 +66,7 @@ def compute_homa_b(fasting_glucose_mmol_l: float, fasting_insulin_uiu_ml: float)
 
     Source: Matthews et al., Diabetologia 1985;28:412.
 
-    Worked example (clinical.md section 2: G = 5.0 mmol/L, I = 10 uIU/mL -> 133.3 %):
+    Worked example ([@HOMA-example]: G = 5.0 mmol/L, I = 10 uIU/mL -> 133.3 %):
 
     >>> round(compute_homa_b(5.0, 10.0), 1)
     133.3

@@ -102,7 +102,7 @@ def compute_kitt(
     al., Diabet Med 1993;10:839 (slope of log glucose between 3 and 15 min); Geloneze &
     Tambascia, Arq Bras Endocrinol Metab 2006;50:208 (KITT = 0.693/t_half).
 
-    Worked example (clinical.md section 1, case B, T2DM-like; 2.271 %/min; the same in mmol/L):
+    Worked example ([@KITT-examples], case B, T2DM-like; 2.271 %/min; the same in mmol/L):
 
     >>> t = [0, 3, 6, 9, 12, 15]
     >>> round(compute_kitt(t, [180, 176, 165, 153, 144, 134]), 3)
@@ -132,7 +132,7 @@ def compute_itt_half_life(
     Sources: Geloneze & Tambascia, Arq Bras Endocrinol Metab 2006;50:208 (KITT = 0.693/t_half);
     Akinmokun et al., Diabet Med 1992;9:432.
 
-    Worked example (clinical.md section 1, case B: t_half 30.52 min):
+    Worked example ([@KITT-examples], case B: t_half 30.52 min):
 
     >>> round(compute_itt_half_life([0, 3, 6, 9, 12, 15], [180, 176, 165, 153, 144, 134]), 2)
     30.52
@@ -157,10 +157,10 @@ def is_insulin_resistant(kitt: float, cutoff: float) -> bool:
     Units: both in %/min as returned by `compute_kitt`. Permitted values: finite and > 0 (a
     KITT <= 0 is never produced by `compute_kitt`); otherwise `DerivationError`.
 
-    Sources: Lee et al. 2008 and Graci et al. 1999 as above; clinical.md section 1 recommends
+    Sources: Lee et al. 2008 and Graci et al. 1999 as above; docs/references.md recommends
     keeping the cut-off a protocol parameter.
 
-    Worked example (clinical.md section 1, case C: KITT 0.926 %/min, markedly resistant):
+    Worked example ([@KITT-examples], case C: KITT 0.926 %/min, markedly resistant):
 
     >>> is_insulin_resistant(0.926, cutoff=2.5)
     True

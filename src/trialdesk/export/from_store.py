@@ -50,6 +50,7 @@ from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.protocol.versions import ProtocolVersionInfo
 from trialdesk.store.models import AuditEntry as StoreAudit
 from trialdesk.store.models import Participant, ProtocolVersion, User
+from trialdesk.store.provenance import simulated_description
 
 # --- SDTM / FHIR sources --------------------------------------------------------------------
 
@@ -72,6 +73,7 @@ def sdtm_sources(session: Session, protocol: Protocol) -> SdtmSources:
         _df(_transplant_rows(snap), TRANSPLANT_COLUMNS),
         _df(_categorical_rows(snap, protocol), CATEGORICAL_COLUMNS),
         protocol_version_infos(session),
+        simulated=simulated_description(session),
     )
 
 
@@ -238,6 +240,7 @@ def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
         tuple(out.dropped),
         provenance,
         protocol_version_infos(session),
+        simulated=simulated_description(session),
     )
 
 

@@ -57,6 +57,9 @@ class ClinicalData:
     provenance: dict[tuple[str, str, str, int, str], AuditEntry] = field(default_factory=dict)
     # The protocol versions registered in the study database (one MetaDataVersion each).
     protocol_versions: tuple[ProtocolVersionInfo, ...] = ()
+    # How the data were simulated (`trialdesk.store.provenance`); None for real data. The ODM
+    # file's Description says so when set.
+    simulated: str | None = None
 
 
 def check_records(design: StudyDesign, records: tuple[FormRecord, ...]) -> list[str]:

@@ -165,6 +165,8 @@ def _import(
     session: Session, actor: sv.Actor, data: ClinicalData, protocol: Protocol
 ) -> ImportSummary:
     summary = ImportSummary()
+    if data.simulated is not None:  # the copy of simulated data stays marked as simulated
+        sv.mark_simulated(session, actor, data.simulated)
     for subject, forms in _by_subject(data.records).items():
         writer = _SubjectWriter(session, actor, data, protocol, subject, forms, summary)
         writer.write()

@@ -1,7 +1,7 @@
 """Concept sets as data files (`concept_sets/*.yaml`), expanded through `concept_ancestor`.
 
 A concept set is a list of OMOP standard concept ids, each optionally with its descendants and
-optionally excluded, as in an OHDSI Circe/ATLAS concept-set expression (standards.md §3.3:
+optionally excluded, as in an OHDSI Circe/ATLAS concept-set expression ([@OHDSI-Circe]:
 ``items[{concept, includeDescendants, isExcluded}]``). With a vocabulary in the database the
 descendants come from ``concept_ancestor`` (which holds a self-row for every concept); without one
 only the listed ids match, so every file also lists its most common leaf concepts.

@@ -15,7 +15,7 @@ from trialdesk.protocol import Criterion, Protocol
 from trialdesk.units.convert import UnitError, convert, parse_unit, quantity
 
 Source = Literal["person_sex", "person_birth", "measurement", "condition", "drug"]
-GENDER_CONCEPTS: dict[int, str] = {8507: "M", 8532: "F"}  # standards.md §3.1
+GENDER_CONCEPTS: dict[int, str] = {8507: "M", 8532: "F"}  # OMOP CDM v5.4 Gender domain
 
 
 class MappingError(ValueError):

@@ -11,7 +11,7 @@ from typing import Any
 import ibis
 from ibis.backends import BaseBackend
 
-# The tables pre-screening reads (OMOP CDM v5.4, standards.md §3.1); vocabulary is optional.
+# The tables pre-screening reads (OMOP CDM v5.4); vocabulary is optional.
 CLINICAL_TABLES = (
     "person",
     "observation_period",

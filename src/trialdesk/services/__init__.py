@@ -81,6 +81,8 @@ Pre-screening log (EHR candidates before consent, pseudonymous EHR key only):
 Records and audit: `get_clinical_record` (any record by table and id),
 `void_clinical_record`, `record_history`, `participant_history`, `verify_audit_trail`,
 `sign_casebook`, `list_signatures`.
+Provenance: `mark_simulated` (the simulator marks its database, audited, for good),
+`data_provenance` (the mark every report and export prints).
 """
 
 from trialdesk.services.accounts import (
@@ -165,6 +167,7 @@ from trialdesk.services.protocol_versions import (
     register_amendment,
     set_up_protocol,
 )
+from trialdesk.services.provenance import data_provenance, mark_simulated
 from trialdesk.services.queries import (
     answer_query,
     close_query,
@@ -362,4 +365,6 @@ __all__ = [
     "prescreen_candidate_history",
     "record_prescreen_run",
     "void_prescreen_run",
+    "data_provenance",
+    "mark_simulated",
 ]

@@ -3,7 +3,7 @@
 Each sample is edit-checked like a measurement of ``itt_glucose`` (hard limits refuse; a value
 below the soft limit — 2.2 mmol/L, the hypoglycaemia threshold used for the low-dose ITT by
 Hirst et al., Diabet Med 1993;10:839 — raises a query). KITT is computed on reading with
-`trialdesk.derive.compute_kitt` (ln-glucose slope over 3–15 min; clinical.md §1).
+`trialdesk.derive.compute_kitt` (ln-glucose slope over 3–15 min; Hirst et al. 1993).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from trialdesk.store.enums import CellSource, Route
 from trialdesk.store.models import Transplantation
 
 # Plausibility bounds for an MSC dose. Published T2DM MSC trials gave about 1e6 cells/kg
-# (this protocol: 1e6 cells/kg, shared/protocol/NCT01142050); anything outside 1e3–1e9 cells/kg
+# (this protocol: 1e6 cells/kg, the NCT01142050 protocol YAML); anything outside 1e3–1e9 cells/kg
 # is a unit or typing error rather than a dose.
 DOSE_RANGE_CELLS_PER_KG = (1e3, 1e9)
 

@@ -14,7 +14,7 @@ with SD ``heterogeneity`` on the log scale, applied to every outcome (a good res
 on all of them). The insulin-dose reduction, a fraction in [0, 1], is drawn from a beta
 distribution with mean ``insulin_dose_reduction`` at the same quantile as the multiplier.
 
-Presets, from the stem-cell T2DM trials in clinical.md section 6:
+Presets, from the stem-cell T2DM trials (Bhansali et al. 2009, Zang et al. 2022):
 
 * ``moderate``: HbA1c -0.7 %-points (Zang et al., Stem Cell Res Ther 2022: -1.31 vs -0.63 with
   placebo, a difference of about -0.7), insulin dose -25 % (Zang 2022: 27.8 % reduction),

@@ -7,11 +7,11 @@ Every relation here is a published equation or an explicitly labelled assumption
   r = 0.92). Its published 95 % intervals (e.g. HbA1c 7 % -> eAG 154 mg/dL, 123-185) imply a
   residual SD of about 16 mg/dL for glucose given HbA1c, i.e. about 0.55 %-points of HbA1c
   given glucose; `hba1c_from_mean_glucose` inverts the line and adds that noise.
-* Glucose units: 1 mmol/L = 18.016 mg/dL (molar mass 180.16 g/mol; clinical.md section 3).
+* Glucose units: 1 mmol/L = 18.016 mg/dL (molar mass 180.16 g/mol; docs/references.md, units).
 * The short insulin tolerance test (ITT): glucose is flat until the insulin has mixed (about
   3 min), then falls exponentially, ``G(t) = G0 x exp(-k (t - 3))`` with ``k = KITT / 100`` per
   minute, which is exactly the model KITT is fitted to (Akinmokun et al., *Diabet Med*
-  1992;9:432; Hirst et al., *Diabet Med* 1993;10:839; worked example A of clinical.md section 1).
+  1992;9:432; Hirst et al., *Diabet Med* 1993;10:839; [@KITT-examples] A).
   Each sample gets multiplicative analytical noise; a 1.5 % CV is typical of a laboratory glucose
   analyser (assumption, in line with the <= 2-3 % imprecision goals of ISO 15197-type
   specifications).

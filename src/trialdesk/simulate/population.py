@@ -14,7 +14,7 @@ Sources (approximate values, see each field):
   BMI about 25 kg/m², HbA1c about 8 %, diabetes duration about 8 years; metformin and acarbose
   the commonest oral drugs alongside insulin).
 - Nathan DM et al., *Diabetes Care* 2008;31:1473 (ADAG, HbA1c vs mean glucose).
-- Lee CC et al., *Yonsei Med J* 2008;49:901 (KITT in T2DM 2.03 ± 1.14 %/min); Kozawa J et al.,
+- Lee MY et al., *Yonsei Med J* 2008;49:901 (KITT in T2DM 2.03 ± 1.14 %/min); Kozawa J et al.,
   *Diabetes Ther* 2011 (median KITT 1.56 %/min); Park et al., *J Korean Diabetes Assoc*
   1998;22:199 (abnormal glucose tolerance 2.56 ± 0.56 %/min).
 - Zhou Z et al., *Diabetes* 2013;62:543 (LADA China: about 6 % of adult-onset diabetes).

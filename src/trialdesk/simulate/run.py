@@ -156,6 +156,15 @@ class SimulationSettings:
     stop_when_full: bool = False
 
 
+def describe_settings(settings: SimulationSettings) -> str:
+    """How the data were simulated, as every report and export made from them will say."""
+    effect = "none" if settings.effect.is_null else settings.effect.name
+    return (
+        f"virtual cohort of {settings.n_candidates} candidates, seed {settings.seed}, "
+        f"assumed treatment effect: {effect}"
+    )
+
+
 def simulation_actor(session: Session, site_code: str | None = None) -> sv.Actor:
     """The acting user: the ``simulator`` account (investigator and coordinator) at every site
     of the protocol (or only `site_code`), created with the sites if missing. Its password is
@@ -226,6 +235,7 @@ def run_simulation(
             f"the database already holds {existing} participant(s); simulate into a fresh "
             "database (the enrolment target and the study ids count every participant)"
         )
+    sv.mark_simulated(session, actor, describe_settings(settings))
     candidates = generate_candidates(
         settings.n_candidates, settings.seed, start=settings.start, population=settings.population
     )

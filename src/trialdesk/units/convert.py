@@ -3,9 +3,9 @@
 Conversions that are not plain unit-factor changes need the analyte:
 
 * glucose mass ↔ molar concentration through its molar mass, 180.16 g/mol
-  (1 mmol/L = 18.016 mg/dL; Tidepool unit docs; shared/reference/clinical.md §3);
+  (1 mmol/L = 18.016 mg/dL; docs/references.md, units);
 * C-peptide mass ↔ molar concentration through its molar mass, 3020.3 g/mol
-  (1 ng/mL = 0.331 nmol/L; clinical.md §3);
+  (1 ng/mL = 0.331 nmol/L; docs/references.md, units);
 * insulin activity ↔ molar concentration through an assay factor, default
   1 µIU/mL = 6.00 pmol/L (0.0347 mg/IU and MW 5807.6 g/mol; Knopp et al., J Diabetes Sci Technol
   2019;13:597 discuss the competing 6.945); configurable per call;

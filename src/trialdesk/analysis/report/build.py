@@ -29,6 +29,13 @@ REPORT_STEPS: tuple[str, ...] = (
 )
 
 
+def simulated_stamp(simulated: str | None) -> str:
+    """The line every page of a report on simulated data carries ("" for real data)."""
+    if simulated is None:
+        return ""
+    return f"SIMULATED DATA, not collected from people ({simulated})"
+
+
 @dataclass(frozen=True)
 class ReportFiles:
     html: Path
@@ -44,11 +51,14 @@ def build_report(
     *,
     data_note: str = "",
     banner: str = "",
+    simulated: str | None = None,
     level: float = 0.95,
     on_step: Callable[[str], None] | None = None,
 ) -> ReportFiles:
     """Analyse `frames` and write report.html, report.pdf and results.json into `out_dir`.
 
+    `simulated` (how the data were simulated; `trialdesk.store.provenance`) puts a
+    "SIMULATED DATA" banner on the HTML page and on every PDF page and marks results.json.
     `on_step(name)` is called after each of `REPORT_STEPS`. Raises `AnalysisError` when there
     is no enrolled participant to analyse.
     """
@@ -63,12 +73,14 @@ def build_report(
     step("statistics")
     figures = draw_figures(results)
     step("figures")
+    stamp = simulated_stamp(simulated)
+    banner = stamp if stamp and not banner else banner
     html = out_dir / "report.html"
     html.write_text(render_html(results, figures, tables, data_note, banner), "utf-8")
     step("html")
-    pdf = write_pdf(results, figures, tables, out_dir / "report.pdf", data_note)
+    pdf = write_pdf(results, figures, tables, out_dir / "report.pdf", data_note, stamp=stamp)
     step("pdf")
-    document = build_results_json(results)
+    document = build_results_json(results, simulated=simulated)
     path = out_dir / "results.json"
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", "utf-8")
     step("json")

@@ -11,7 +11,7 @@ from trialdesk.analysis.stats.mmrm import COVARIANCE
 REFERENCES: list[str] = [
     "Akinmokun A, et al. The short insulin tolerance test for determination of insulin "
     "sensitivity: a comparison with the euglycaemic clamp. Diabet Med 1992;9:432-437.",
-    "Hirst S, et al. Validation of the low-dose short insulin tolerance test. Diabet Med "
+    "Hirst S, et al. Reproducibility of the short insulin tolerance test. Diabet Med "
     "1993;10:839-842.",
     "Matthews DR, et al. Homeostasis model assessment: insulin resistance and beta-cell function "
     "from fasting plasma glucose and insulin concentrations in man. Diabetologia 1985;28:412-419.",

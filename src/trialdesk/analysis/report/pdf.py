@@ -14,6 +14,7 @@ from pathlib import Path
 
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from trialdesk.analysis.report.figures_set import ReportFigure
 from trialdesk.analysis.report.html import key_results
@@ -131,14 +132,34 @@ def _title_page(results: StudyResults, data_note: str) -> Figure:
     return page
 
 
+_STAMP_STRIP = 0.3  # inches added below each page for the stamp, so it never covers content
+
+
+def _save(pdf: PdfPages, page: Figure, stamp: str) -> None:
+    """Save one page, with the stamp in a strip added below it (outside the plotted area);
+    the stamp is taken off again, because the figures are shared with the HTML report."""
+    if not stamp:
+        pdf.savefig(page)
+        return
+    width, height = page.get_size_inches()
+    text = page.text(0.5, -_STAMP_STRIP / 2 / height, stamp, ha="center", va="center",
+                     fontsize=9, color="#b00020", fontweight="bold")  # fmt: skip
+    strip = Bbox.from_bounds(0, -_STAMP_STRIP, width, height + _STAMP_STRIP)
+    pdf.savefig(page, bbox_inches=strip)
+    text.remove()
+
+
 def write_pdf(
     results: StudyResults,
     figures: dict[str, ReportFigure],
     tables: list[ReportTable],
     path: Path,
     data_note: str = "",
+    stamp: str = "",
 ) -> Path:
-    """Write the PDF report to `path` and return it."""
+    """Write the PDF report to `path` and return it; `stamp` (e.g. "SIMULATED DATA …") is
+    printed at the foot of every page, figures included, so no page taken out of the report
+    can pass for real results."""
     with PdfPages(
         path,
         metadata={
@@ -146,18 +167,18 @@ def write_pdf(
             "Creator": "trialdesk",
         },
     ) as pdf:
-        pdf.savefig(_title_page(results, data_note))
+        _save(pdf, _title_page(results, data_note), stamp)
         for page in _text_pages("Statistical methods", methods_paragraphs(results)):
-            pdf.savefig(page)
+            _save(pdf, page, stamp)
         for table in tables:
             for page in _table_pages(table):
-                pdf.savefig(page)
+                _save(pdf, page, stamp)
         for fig in figures.values():
-            pdf.savefig(fig.figure)  # at the figure's own size: tall grids get a tall page
+            _save(pdf, fig.figure, stamp)  # at the figure's own size: tall grids get a tall page
         issues = results.issues or ["None."]
         for page in _text_pages("Values not derived and data-quality messages", issues):
-            pdf.savefig(page)
+            _save(pdf, page, stamp)
         numbered = [f"[{i}] {ref}" for i, ref in enumerate(REFERENCES, start=1)]
         for page in _text_pages("References", numbered):
-            pdf.savefig(page)
+            _save(pdf, page, stamp)
     return path

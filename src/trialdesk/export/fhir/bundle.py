@@ -24,8 +24,8 @@ from fhir.resources.R4B.researchstudy import ResearchStudy
 from fhir.resources.R4B.researchsubject import ResearchSubject
 from fhir.resources.R4B.resource import Resource
 
-from trialdesk.analysis.adae import compute_seriousness_code
 from trialdesk.catalogue import default_catalogue
+from trialdesk.derive.safety import compute_seriousness_code
 from trialdesk.export.fhir import terminology as t
 from trialdesk.export.fhir.study import research_study_json
 from trialdesk.export.sdtm.sources import SdtmSources, records_of
@@ -73,8 +73,18 @@ class _Ids:
         return str(uuid.uuid5(self.namespace, "/".join(map(str, key))))
 
 
+#: meta.tag of every resource made from simulated data: HL7 v3 ActReason HTEST "test health
+#: data" (value set v3-ActReason "Testing"), the code FHIR servers use to keep test data apart.
+SIMULATED_TAG = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+    "code": "HTEST",
+    "display": "test health data",
+}
+
+
 def study_bundle(protocol: Protocol, src: SdtmSources) -> Bundle:
-    """The validated collection Bundle; a ValidationError names any resource that is not R4B."""
+    """The validated collection Bundle; a ValidationError names any resource that is not R4B.
+    Every resource is tagged `SIMULATED_TAG` when the sources are simulated."""
     ids = _Ids(protocol.id)
     study = research_study_json(protocol, src.protocol_versions)
     study["id"] = ids("study")
@@ -92,6 +102,9 @@ def study_bundle(protocol: Protocol, src: SdtmSources) -> Bundle:
         _adverse_event(ids, row, procedures.get(row.usubjid))
         for row in records_of(src.frames.adverse_events)
     ]
+    if src.simulated is not None:
+        for resource in resources:
+            resource.setdefault("meta", {}).setdefault("tag", []).append(SIMULATED_TAG)
     entries = [
         {
             "fullUrl": f"urn:uuid:{r['id']}",
@@ -99,9 +112,15 @@ def study_bundle(protocol: Protocol, src: SdtmSources) -> Bundle:
         }
         for r in resources
     ]
-    return Bundle.model_validate(
-        {"resourceType": "Bundle", "id": ids("bundle"), "type": "collection", "entry": entries}
-    )
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "id": ids("bundle"),
+        "type": "collection",
+        "entry": entries,
+    }
+    if src.simulated is not None:
+        bundle["meta"] = {"tag": [SIMULATED_TAG]}
+    return Bundle.model_validate(bundle)
 
 
 def _validated(resource: dict[str, Any]) -> Resource:

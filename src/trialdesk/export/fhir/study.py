@@ -2,7 +2,7 @@
 target, site, sponsor, objectives), validated by the `fhir.resources.R4B` models.
 
 R4B (4.3.0) is the FHIR R4 line that `fhir.resources` ≥ 7 ships (its root package is R5);
-ResearchStudy is unchanged between R4 and R4B (standards.md §5).
+ResearchStudy is unchanged between R4 and R4B ([@FHIR-R4B]).
 """
 
 from __future__ import annotations

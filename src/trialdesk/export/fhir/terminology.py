@@ -1,7 +1,7 @@
 """Code systems and value-set maps for trialdesk's FHIR R4B (4.3.0) output.
 
 Value sets: hl7.org/fhir/R4B research-study-phase, research-study-status,
-research-study-prim-purp-type, research-subject-status (standards.md §5). UCUM codes for the
+research-study-prim-purp-type, research-subject-status (FHIR R4B). UCUM codes for the
 catalogue's units follow the UCUM specification (unitsofmeasure.org): `u[IU]` is the micro
 international unit, `[IU]` the international unit, `a` the year, `d` the day.
 """

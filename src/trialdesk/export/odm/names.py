@@ -73,3 +73,10 @@ def location_oid(code: str) -> str:
 def strip(oid: str, prefix: str) -> str:
     """The name inside an OID written by trialdesk (`IT.hba1c` → `hba1c`)."""
     return oid[len(prefix) + 1 :] if oid.startswith(prefix + ".") else oid
+
+
+#: ODM/@SourceSystem of a file made from simulated data; ODM/@Description then starts with
+#: `SIMULATED_PREFIX` and says how the data were simulated (read back by the importer, so an
+#: imported copy is marked simulated too).
+SIMULATED_SOURCE_SYSTEM = "trialdesk simulator"
+SIMULATED_PREFIX = "SIMULATED DATA, not collected from people: "

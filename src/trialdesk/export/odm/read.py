@@ -454,7 +454,17 @@ def _clinical(
         n.strip(loc.get("OID", ""), "LOC"): loc.get("Name", "")
         for loc in root.iterfind(f"{n.q('AdminData')}/{n.q('Location')}")
     }
-    return ClinicalData(design, records, tuple(audit), sites, names, (), provenance)
+    return ClinicalData(
+        design, records, tuple(audit), sites, names, (), provenance, simulated=_simulated(root)
+    )
+
+
+def _simulated(root: etree._Element) -> str | None:
+    """How the file's data were simulated, when its source system says it is the simulator."""
+    if root.get("SourceSystem") != n.SIMULATED_SOURCE_SYSTEM:
+        return None
+    description = root.get("Description") or ""
+    return description.removeprefix(n.SIMULATED_PREFIX).strip() or "simulated data"
 
 
 def _maps(design: StudyDesign, root: etree._Element) -> _Maps:

@@ -57,6 +57,10 @@ def odm_document(
     root.set("ODMVersion", n.ODM_VERSION)
     root.set("Originator", "trialdesk")
     root.set("SourceSystem", "trialdesk")
+    if data is not None and data.simulated is not None:
+        # ODM 1.3.2 §2.1: ODM/@Description, "a human-readable description of the file".
+        root.set("Description", n.SIMULATED_PREFIX + data.simulated)
+        root.set("SourceSystem", n.SIMULATED_SOURCE_SYSTEM)  # "the source of the information"
     root.append(study_element(design, data.protocol_versions if data else ()))
     if data is not None:
         root.append(_admin_data(design, data))

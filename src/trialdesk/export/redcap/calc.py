@@ -1,6 +1,6 @@
 """REDCap calculated-field formulas for the catalogue's derivations.
 
-REDCap calc syntax (standards.md §1.2): `[field]`, `[event][field]` across events, `round(x, dp)`,
+REDCap calc syntax ([@REDCap]): `[field]`, `[event][field]` across events, `round(x, dp)`,
 `rounddown`, `datediff([d1], [d2], "y", "ymd")`, `^` for powers. Derivations with no closed
 form REDCap can evaluate (KITT: a log-linear regression) are exported as read-only text fields
 that trialdesk fills in.
@@ -20,7 +20,7 @@ FORMULAS: dict[str, str] = {
     "bmi": "round({weight} / (({height} / 100) ^ 2), 1)",
     # HOMA1-IR = FPG (mmol/L) × fasting insulin (µU/mL) / 22.5 (Matthews, Diabetologia 1985).
     "homa_ir": "round({fasting_glucose} * {fasting_insulin} / 22.5, 2)",
-    # Daily insulin dose per kg body weight (clinical.md §6).
+    # Daily insulin dose per kg body weight ([@InsulinDose-definitions]).
     "insulin_dose_per_kg": "round({insulin_daily_dose} / {weight}, 2)",
 }
 

@@ -1,8 +1,8 @@
 """REDCap's data dictionary columns and naming rules.
 
 The 18 columns, in order, as the REDCap UI uploads/downloads them, beside the API `metadata`
-keys (REDCap API help "Export Metadata"; standards.md §1.1). Events are named
-`<event>_arm_<n>` (standards.md §1.2); checkbox data columns are `field___code`.
+keys (REDCap API help "Export Metadata", [@REDCap]). Events are named
+`<event>_arm_<n>` ([@REDCap]); checkbox data columns are `field___code`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Importing a REDCap project (data dictionary + optional events, designations, repeating forms)
 into a trialdesk CRF design, with a per-row report of everything rejected.
 
-Checks follow what REDCap itself enforces on upload (standards.md §1.1: unique field names,
+Checks follow what REDCap itself enforces on upload ([@REDCap] dictionary help: unique field names,
 contiguous forms, valid field types, choices for radio/dropdown/checkbox, record id first) plus
 what trialdesk needs (parsable limits, a unit for quantities linked to catalogue elements).
 Fields that cannot carry data (descriptive text) and display-only features trialdesk does not

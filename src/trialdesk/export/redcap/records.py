@@ -1,6 +1,6 @@
 """REDCap records in the flat CSV export shape, written from and read into `FormRecord`s.
 
-Shape (REDCap "Export Records", type=flat, raw values; standards.md §1.4): `record_id`,
+Shape (REDCap "Export Records", type=flat, raw values; [@REDCap] API documentation): `record_id`,
 `redcap_event_name` (unique event name), `redcap_repeat_instrument`, `redcap_repeat_instance`,
 then each form's fields in dictionary order — a checkbox as one 0/1 column per choice,
 `field___code` — followed by `<form>_complete` (2 = Complete). One row per record and event for

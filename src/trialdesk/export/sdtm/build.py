@@ -27,6 +27,7 @@ def sdtm_datasets(protocol: Protocol, src: SdtmSources) -> dict[str, pd.DataFram
         study_start=start,
         actual_subjects=len(src.frames.subjects),
         versions=src.protocol_versions,
+        simulated=src.simulated,
     )
     datasets.update(
         {

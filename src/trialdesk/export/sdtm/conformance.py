@@ -2,7 +2,7 @@
 that apply to trialdesk's SDTMIG 3.4 datasets, re-implemented on the pandas frames.
 
 The CORE engine itself (`cdisc-rules-engine` ≥ 0.10) needs Python 3.12 and its rules cache, so it
-cannot run on trialdesk's Python 3.11 (standards.md §4.3). Each check below names the CORE rule
+cannot run on trialdesk's Python 3.11 ([@CDISC-CORE]). Each check below names the CORE rule
 it mirrors; rules that need the CDISC Library (controlled-terminology membership, IG label
 lookups, MedDRA) are not implemented and are listed in `NOT_CHECKED`.
 """

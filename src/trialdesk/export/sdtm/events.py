@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from trialdesk.analysis.adae import SERIOUSNESS_CRITERIA, compute_seriousness_code
+from trialdesk.derive.safety import SERIOUSNESS_CRITERIA, compute_seriousness_code
 from trialdesk.export.sdtm.sources import SdtmSources, records_of
 from trialdesk.export.sdtm.subjects import _d, _frame, epoch_on, reference_dates, usubjid
 from trialdesk.export.sdtm.text import ascii_text, fit, iso, study_day

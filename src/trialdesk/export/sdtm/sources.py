@@ -38,6 +38,9 @@ class SdtmSources:
     categorical: pd.DataFrame = field(default_factory=lambda: _empty(CATEGORICAL_COLUMNS))
     # The protocol versions registered in the study database (TS, ResearchStudy carry them).
     protocol_versions: tuple[ProtocolVersionInfo, ...] = ()
+    #: How the data were simulated (`trialdesk.store.provenance`); None for real data. TS,
+    #: define.xml and FHIR say so when set.
+    simulated: str | None = None
 
     def __post_init__(self) -> None:
         for name, columns in (

@@ -3,7 +3,7 @@ type, core (Req/Exp/Perm) and the controlled-terminology codelist where SDTM def
 
 One table serves the SAS XPORT labels, the Dataset-JSON columns, define.xml and the conformance
 checks, so they cannot disagree. Sources: SDTMIG v3.4 domain specification tables (variable
-labels and cores as published; standards.md §4.2); CDISC CT codelist names in `codelist`.
+labels and cores as published in SDTMIG v3.4); CDISC CT codelist names in `codelist`.
 """
 
 from __future__ import annotations

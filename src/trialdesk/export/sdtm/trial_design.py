@@ -92,11 +92,16 @@ def trial_design(
     study_start: date | None = None,
     actual_subjects: int | None = None,
     versions: Sequence[ProtocolVersionInfo] = (),
+    simulated: str | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """TS, TA, TE, TV and TI of `protocol`."""
+    """TS, TA, TE, TV and TI of `protocol` (`simulated`: see `trial_summary`)."""
     return {
         "TS": trial_summary(
-            protocol, study_start=study_start, actual_subjects=actual_subjects, versions=versions
+            protocol,
+            study_start=study_start,
+            actual_subjects=actual_subjects,
+            simulated=simulated,
+            versions=versions,
         ),
         "TA": trial_arms(protocol),
         "TE": trial_elements(protocol),
@@ -242,16 +247,26 @@ def _condition_code(text: str) -> tuple[str | None, str | None]:
     return None, None
 
 
+#: Sponsor-defined TS parameter (TSPARMCD ≤ 8, TSPARM ≤ 40 characters) for simulated data.
+SIMULATED_TS = ("SIMDATA", "Simulated Data Indicator")
+
+
 def trial_summary(
     protocol: Protocol,
     *,
     study_start: date | None = None,
     actual_subjects: int | None = None,
     versions: Sequence[ProtocolVersionInfo] = (),
+    simulated: str | None = None,
 ) -> pd.DataFrame:
     """TS parameters (CDISC CT "Trial Summary Parameter Test Code"); values from the protocol,
     SSTDTC (earliest informed consent of an enrolled subject) and ACTSUB from the data, and one
-    group per registered protocol version (`version_rows`)."""
+    group per registered protocol version (`version_rows`).
+
+    Data from the simulator (`simulated`: how) add the row `SIMULATED_TS` = "Y": CDISC CT has
+    no parameter for simulated data and TSPARMCD's codelist (C66738) is extensible, so it is a
+    sponsor-defined parameter (the ODM and FHIR exports carry the description).
+    """
     p = protocol
     country = {COUNTRIES[s.country.lower()] for s in p.sites if s.country.lower() in COUNTRIES}
     condition = ascii_text(p.conditions[0])
@@ -342,6 +357,7 @@ def trial_summary(
         ("SDTMVER", "SDTM Version", SDTM_VERSION, {}),
         ("SDTIGVER", "SDTM IG Version", SDTMIG_VERSION, {}),
         *version_rows(versions),
+        *([(*SIMULATED_TS, "Y", {})] if simulated else []),
     ]
     out = []
     seq: dict[str, int] = {}

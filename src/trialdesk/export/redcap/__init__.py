@@ -1,0 +1,1 @@
+"""REDCap export and import (a regular package, so that import-linter sees its imports)."""
