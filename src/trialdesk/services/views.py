@@ -155,6 +155,8 @@ class VisitView(RecordView):
     visit_date: date | None
     study_day: int | None = Field(None, description="Days from baseline (day 0), if known")
     notes: str | None
+    unscheduled: bool = Field(False, description="Outside the schedule (code e.g. M3.U01)")
+    unscheduled_reason: str | None = None
 
 
 class MeasurementView(RecordView):
@@ -173,6 +175,11 @@ class MeasurementView(RecordView):
     limit_flag: str | None = Field(
         None, description="'low'/'high' when outside the catalogue's soft limits"
     )
+    missing_code: str | None = Field(
+        None, description="Why there is no value: REDCap/HL7 NullFlavor code (e.g. ND, NA, UNK)"
+    )
+    missing_reason: str | None = Field(None, description="The site's reason for the missing value")
+    missing_label: str | None = Field(None, description="The missing-data code in words")
 
 
 class IttSampleView(View):
@@ -323,6 +330,8 @@ class CalendarEntry(View):
     visit_date: date | None = None
     study_day: int | None = None
     in_window: bool | None = None
+    unscheduled: bool = Field(False, description="An unscheduled visit (no window applies)")
+    reason: str | None = Field(None, description="Why the unscheduled visit took place")
 
 
 class VisitCalendar(View):
