@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy.orm import Session
+from tests.services.conftest import ITT_MG_DL
 
 from trialdesk import services as sv
-from tests.services.conftest import ITT_MG_DL
 
 
 def _baseline_done(clinic) -> int:  # type: ignore[no-untyped-def]
@@ -27,7 +27,11 @@ def test_a_field_recorded_as_not_done_keeps_its_code_and_reason(clinic, session:
         missing_code="nd",
         missing_reason="sample haemolysed",
     )
-    assert (m.missing_code, m.missing_label, m.missing_reason) == ("ND", "Not done", "sample haemolysed")
+    assert (m.missing_code, m.missing_label, m.missing_reason) == (
+        "ND",
+        "Not done",
+        "sample haemolysed",
+    )
     assert m.value is None and m.value_as_entered == "" and m.limit_flag is None
     history = sv.record_history(session, clinic.actors["investigator"], "measurements", m.id)
     assert history[0].changes["missing_code"] in ("ND", [None, "ND"])
@@ -64,7 +68,9 @@ def test_edit_checks_do_not_fire_on_a_coded_missing_field(clinic, session: Sessi
         missing_code="NAV",
         missing_reason="scale broken",
     )
-    queries = sv.list_queries(session, clinic.coordinator, target_table="measurements", target_id=m.id)
+    queries = sv.list_queries(
+        session, clinic.coordinator, target_table="measurements", target_id=m.id
+    )
     assert queries.total == 0
 
 
@@ -127,7 +133,9 @@ def test_a_coded_missing_screening_value_is_not_assessable(clinic, session: Sess
     assert result.status.value == "incomplete"
 
 
-def test_an_unscheduled_visit_is_numbered_after_the_preceding_visit(clinic, session: Session) -> None:  # type: ignore[no-untyped-def]
+def test_an_unscheduled_visit_is_numbered_after_the_preceding_visit(
+    clinic, session: Session
+) -> None:  # type: ignore[no-untyped-def]
     pid = _baseline_done(clinic)
     who = clinic.coordinator
     sv.record_visit(session, who, pid, code="M1", visit_date=clinic.day(28 + 30))
@@ -166,7 +174,13 @@ def test_an_unscheduled_visit_takes_measurements_and_an_itt(clinic, session: Ses
     )
     assert test.visit_code == "BL.U01" and test.kitt_percent_per_min is not None
     m = sv.record_measurement(
-        session, who, pid, visit_code=visit.code, element="fasting_glucose", value="7.9", unit="mmol/L"
+        session,
+        who,
+        pid,
+        visit_code=visit.code,
+        element="fasting_glucose",
+        value="7.9",
+        unit="mmol/L",
     )
     assert m.visit_code == "BL.U01"
 

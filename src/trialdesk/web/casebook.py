@@ -34,6 +34,7 @@ from trialdesk.services.views import (
     EnrollmentSummary,
     EnrollmentView,
     IdentityView,
+    MeasurementView,
     ParticipantView,
     QueryView,
     ScreeningView,
@@ -80,6 +81,7 @@ class Casebook:
     adverse_events: list[AdverseEventView]
     open_queries: list[QueryView]
     charts: list[tuple[str, Markup]] = field(default_factory=list)
+    missing: list[MeasurementView] = field(default_factory=list)  # coded-missing fields
 
     @property
     def consent(self) -> ConsentView | None:
@@ -134,6 +136,8 @@ def build_casebook(session: Session, user: WebUser, participant_id: int) -> Case
         open_queries=unresolved_queries(session, user, participant_id=participant_id),
     )
     book.charts = trajectory_charts(session, user, participant_id, calendar)
+    rows = list_measurements(session, actor, participant_id=participant_id, limit=MAX_ROWS).items
+    book.missing = [m for m in rows if m.missing_code]
     return book
 
 
