@@ -42,6 +42,7 @@ from trialdesk.export.sdtm.sources import (
     CATEGORICAL_COLUMNS,
     CONSENT_COLUMNS,
     TRANSPLANT_COLUMNS,
+    UNSCHEDULED_COLUMNS,
     SdtmSources,
     records_of,
 )
@@ -70,7 +71,18 @@ def sdtm_sources(session: Session, protocol: Protocol) -> SdtmSources:
         _df(consents, CONSENT_COLUMNS),
         _df(_transplant_rows(snap), TRANSPLANT_COLUMNS),
         _df(_categorical_rows(snap, protocol), CATEGORICAL_COLUMNS),
+        _df(_unscheduled_rows(snap), UNSCHEDULED_COLUMNS),
     )
+
+
+def _unscheduled_rows(snap: StoreSnapshot) -> list[list[Any]]:
+    """Live unscheduled visits of enrolled participants, with their date and reason."""
+    enrolled = {p.id: p.study_id for p in snap.enrolled()}
+    return [
+        [enrolled[v.participant_id], v.code, v.visit_date, v.unscheduled_reason]
+        for v in sorted(snap.visits.values(), key=lambda v: (v.participant_id, v.code))
+        if v.unscheduled and v.participant_id in enrolled and v.visit_date is not None
+    ]
 
 
 def _sdtm_subjects(

@@ -15,7 +15,12 @@ from trialdesk.analysis.adae import SERIOUSNESS_CRITERIA, compute_seriousness_co
 from trialdesk.export.sdtm.sources import SdtmSources, records_of
 from trialdesk.export.sdtm.subjects import _d, _frame, epoch_on, reference_dates, usubjid
 from trialdesk.export.sdtm.text import ascii_text, fit, iso, study_day
-from trialdesk.export.sdtm.trial_design import treatment_visit, visit_epoch, visit_number
+from trialdesk.export.sdtm.trial_design import (
+    treatment_visit,
+    visit_epoch,
+    visit_fields,
+    visit_number,
+)
 from trialdesk.protocol import Protocol
 
 RELATEDNESS = {
@@ -149,9 +154,7 @@ def medications(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
             "STUDYID": protocol.id,
             "DOMAIN": "CM",
             "USUBJID": usubjid(protocol, d.usubjid),
-            "VISITNUM": visit_number(protocol, d.visit) if d.visit in _codes(protocol) else None,
-            "VISIT": protocol.visit(d.visit).name if d.visit in _codes(protocol) else None,
-            "EPOCH": visit_epoch(protocol, d.visit) if d.visit in _codes(protocol) else None,
+            **visit_fields(protocol, d.visit),
             "CMDTC": iso(day),
             "CMDY": study_day(day, ref),
         }

@@ -321,6 +321,8 @@ _FINDINGS_RESULTS = [
     Var("STRESC", "Character Result/Finding in Std Format", core="Exp", origin="Derived"),
     Var("STRESN", "Numeric Result/Finding in Standard Units", "Num", "Exp", origin="Derived"),
     Var("STRESU", "Standard Units", core="Exp", codelist="Unit", origin="Derived"),
+    Var("STAT", "Completion Status", codelist="Not Done"),
+    Var("REASND", "Reason Not Done"),
 ]
 
 
@@ -444,6 +446,7 @@ SV = _d(
         Var("SVENDTC", "End Date/Time of Visit", core="Exp"),
         Var("SVSTDY", "Study Day of Start of Visit", "Num", origin="Derived"),
         Var("SVENDY", "Study Day of End of Visit", "Num", origin="Derived"),
+        Var("SVUPDES", "Description of Unplanned Visit"),
     ],
 )
 
