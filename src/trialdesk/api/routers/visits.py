@@ -1,4 +1,5 @@
-"""Visits of the protocol's schedule: done (with date, window-checked) or missed."""
+"""Visits of the protocol's schedule: done (with date, window-checked) or missed; and
+unscheduled visits (a date and a reason; no window)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from trialdesk.api.routers._records import add_record_routes
 from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change
 from trialdesk.services.views import Page, VisitView
-from trialdesk.services.visits import list_visits, record_missed_visit, record_visit, update_visit
+from trialdesk.services.visits import (
+    add_unscheduled_visit,
+    list_visits,
+    record_missed_visit,
+    record_visit,
+    update_visit,
+)
 
 router = APIRouter(tags=["visits"], route_class=EventLoopRoute)
 
@@ -28,6 +35,12 @@ class VisitCreate(Body):
 class MissedVisit(Body):
     code: str
     reason: str = Field(description="Why the visit did not take place")
+
+
+class UnscheduledVisit(Body):
+    visit_date: date
+    reason: str = Field(description="Why the visit took place, e.g. repeat ITT, safety lab")
+    notes: str | None = None
 
 
 class VisitChange(Change):
@@ -78,6 +91,24 @@ def post_missed_visit(
     response: Response,
 ) -> VisitView:
     view = record_missed_visit(session, actor, participant_id, code=body.code, reason=body.reason)
+    set_etag(response, view.version)
+    return view
+
+
+@router.post(
+    "/participants/{participant_id}/unscheduled-visits",
+    status_code=status.HTTP_201_CREATED,
+    summary="Record an unscheduled visit (code e.g. M3.U01; no window; its own forms)",
+    responses=CREATE_ERRORS,
+)
+def post_unscheduled_visit(
+    participant_id: int,
+    body: UnscheduledVisit,
+    session: SessionDep,
+    actor: ActorDep,
+    response: Response,
+) -> VisitView:
+    view = add_unscheduled_visit(session, actor, participant_id, **body.model_dump())
     set_etag(response, view.version)
     return view
 
