@@ -170,6 +170,7 @@ class _Records:
     def __init__(self, design: StudyDesign) -> None:
         self.design = design
         self.values: dict[tuple[str, str, str, int], dict[str, Value]] = {}
+        self.missing: dict[tuple[str, str, str, int], dict[str, tuple[str, str]]] = {}
         self.dropped: list[str] = []
         self.sources: dict[tuple[str, str, str, int, str], tuple[str, int]] = {}
         self.source: tuple[str, int] | None = None  # the store row being placed
@@ -179,28 +180,52 @@ class _Records:
     ) -> None:
         """Place a value on the form of `event` that records it (by item name, else by the
         catalogue element the item records)."""
+        place = self._place(subject, event, element_or_item, instance)
+        if place is None:
+            return
+        key, name = place
+        self.values.setdefault(key, {})[name] = value
+        if self.source is not None:
+            self.sources[(*key, name)] = self.source
+
+    def put_missing(
+        self, subject: str, event: str | None, element: str, code: str, reason: str
+    ) -> None:
+        """Place a value recorded as missing (its code and reason) where its value would go."""
+        place = self._place(subject, event, element, 1)
+        if place is None:
+            return
+        key, name = place
+        self.values.setdefault(key, {})
+        self.missing.setdefault(key, {})[name] = (code, reason)
+
+    def _place(
+        self, subject: str, event: str | None, element_or_item: str, instance: int
+    ) -> tuple[tuple[str, str, str, int], str] | None:
+        """(record key, item name) of the form of `event` recording `element_or_item`, or None
+        (noted in `dropped`) when no form of that event records it."""
         if event is None:
             self.dropped.append(f"{subject}: {element_or_item} has no visit")
-            return
+            return None
         try:
             forms = [self.design.form(f) for f in self.design.event(event).forms]
         except KeyError:
             self.dropped.append(f"{subject}: visit {event} is not in the schedule")
-            return
+            return None
         for form in forms:
             for item in form.items:
                 if item.name == element_or_item or (
                     item.element == element_or_item and item.sample_minute is None
                 ):
-                    key = (subject, event, form.name, instance)
-                    self.values.setdefault(key, {})[item.name] = value
-                    if self.source is not None:
-                        self.sources[(*key, item.name)] = self.source
-                    return
+                    return (subject, event, form.name, instance), item.name
         self.dropped.append(f"{subject}, {event}: no form of the visit records {element_or_item}")
+        return None
 
     def records(self) -> tuple[FormRecord, ...]:
-        return tuple(FormRecord(s, e, f, v, i) for (s, e, f, i), v in self.values.items())
+        return tuple(
+            FormRecord(s, e, f, v, i, self.missing.get((s, e, f, i), {}))
+            for (s, e, f, i), v in self.values.items()
+        )
 
 
 def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
@@ -431,6 +456,9 @@ def _visit_values(out: _Records, snap: StoreSnapshot, p: Participant, protocol: 
         out.source = ("measurements", m.id)
         visit = snap.visit_code(m.visit_id)
         value: Value | None = m.text_value if m.text_value else m.value
+        if m.missing_code is not None:
+            out.put_missing(subject, visit, m.element, m.missing_code, m.missing_reason or "")
+            continue
         if value is None:
             continue
         if m.element == "height":

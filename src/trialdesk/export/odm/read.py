@@ -17,6 +17,7 @@ from typing import Any
 from lxml import etree
 
 from trialdesk.catalogue import Catalogue, default_catalogue
+from trialdesk.catalogue.missing import BY_CODE
 from trialdesk.export.crf.link import incompatibility
 from trialdesk.export.crf.model import (
     Choice,
@@ -30,7 +31,7 @@ from trialdesk.export.crf.model import (
 from trialdesk.export.errors import ImportRejected, Rejection
 from trialdesk.export.odm import names as n
 from trialdesk.export.odm.validate import schema_errors
-from trialdesk.export.odm.write import replay
+from trialdesk.export.odm.write import MISSING_CODELIST_OID, replay
 from trialdesk.export.records import AuditEntry, ClinicalData, FormRecord
 from trialdesk.export.values import Value, check_limits, parse_value
 
@@ -60,6 +61,10 @@ class _Context:
     catalogue: Catalogue
     problems: list[Rejection] = field(default_factory=list)
     warnings: list[Rejection] = field(default_factory=list)
+    # Items recorded as missing (IsNull ItemData flagged with a missing-data code).
+    missing: dict[tuple[str, str, str, int], dict[str, tuple[str, str]]] = field(
+        default_factory=dict
+    )
 
 
 def read_odm(
@@ -449,7 +454,10 @@ def _clinical(
                 "some ItemData carry no audit record; only audited values were kept",
             )
         )
-    records = tuple(FormRecord(s, e, f, v, i) for (s, e, f, i), v in values.items())
+    keys = list(dict.fromkeys([*values, *ctx.missing]))
+    records = tuple(
+        FormRecord(k[0], k[1], k[2], values.get(k, {}), k[3], ctx.missing.get(k, {})) for k in keys
+    )
     names = {
         n.strip(loc.get("OID", ""), "LOC"): loc.get("Name", "")
         for loc in root.iterfind(f"{n.q('AdminData')}/{n.q('Location')}")
@@ -537,6 +545,8 @@ def _item_data(
         return
     text = element.get("Value", element.text)
     removed = element.get("TransactionType") == "Remove" or element.get("IsNull") == "Yes"
+    if element.get("IsNull") == "Yes" and (coded := _missing_code(element)) is not None:
+        ctx.missing.setdefault(key, {})[item.name] = coded
     value: Value | None = None
     if not removed and text is not None:
         try:
@@ -557,6 +567,15 @@ def _item_data(
         if record is None:
             return
     audit.append(_audit_entry(ctx, maps, record, key, item, value, element, site, iwhere))
+
+
+def _missing_code(element: etree._Element) -> tuple[str, str] | None:
+    """(code, reason) of an IsNull ItemData flagged with a missing-data code (`write`)."""
+    for annotation in element.iterfind(n.q("Annotation")):
+        for flag in annotation.iterfind(f"{n.q('Flag')}/{n.q('FlagValue')}"):
+            if flag.get("CodeListOID") == MISSING_CODELIST_OID and flag.text in BY_CODE:
+                return flag.text, annotation.findtext(n.q("Comment")) or ""
+    return None
 
 
 def _audit_entry(
