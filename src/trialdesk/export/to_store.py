@@ -145,6 +145,15 @@ def _by_subject(
     return out
 
 
+def _missing(data: ClinicalData, subject: str, event: str) -> dict[str, tuple[str, str]]:
+    """Items of `subject` at `event` recorded as missing: item -> (code, reason)."""
+    merged: dict[str, tuple[str, str]] = {}
+    for r in data.records:
+        if r.subject == subject and r.event == event:
+            merged.update(r.missing)
+    return merged
+
+
 def _values(forms: dict[tuple[str, str, int], dict[str, Value]], event: str) -> dict[str, Value]:
     merged: dict[str, Value] = {}
     for (e, form, _), values in forms.items():
@@ -268,6 +277,8 @@ class _SubjectWriter:
             except KeyError:
                 continue
             self._value(event, item, value, values, on)
+        for name, (code, reason) in _missing(self.data, self.subject, event).items():
+            self._missing_value(event, name, code, reason, values, on)
         self._itt(event, values)
         self._dosing(event, values)
         self._transplantation(event, values)
@@ -294,6 +305,35 @@ class _SubjectWriter:
             element=item.element,
             value=value,
             unit=item.unit,
+            collected_on=collected if isinstance(collected, date) else on,
+        )
+        self.summary.values += 1
+
+    def _missing_value(
+        self,
+        event: str,
+        name: str,
+        code: str,
+        reason: str,
+        values: dict[str, Value],
+        on: date | None,
+    ) -> None:
+        """A value the source recorded as missing: stored with its code and reason (REDCap
+        files carry no reason: the import says so instead of leaving it blank)."""
+        item = self.data.design.item(name)
+        catalogue = catalogue_for(self.protocol)
+        if item.element is None or not _is_measured(catalogue, item.element):
+            return
+        collected = values.get("lb_date") if name in _lab_items(self.data.design) else None
+        self.call(
+            f"visit {event}, {name}",
+            sv.record_measurement,
+            self.pid,
+            visit_code=event,
+            element=item.element,
+            value=None,
+            missing_code=code,
+            missing_reason=reason or "recorded as missing in the source system, no reason given",
             collected_on=collected if isinstance(collected, date) else on,
         )
         self.summary.values += 1
