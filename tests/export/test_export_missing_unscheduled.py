@@ -23,7 +23,7 @@ from trialdesk.export.sdtm.build import sdtm_datasets
 from trialdesk.export.sdtm.conformance import check
 from trialdesk.export.to_store import import_into
 from trialdesk.protocol import builtin_protocol
-from trialdesk.store.models import Measurement, User
+from trialdesk.store.models import Measurement, User, Visit
 from trialdesk.store.testing import (
     TestDatabase,
     available_backends,
@@ -187,12 +187,20 @@ def test_odm_and_redcap_carry_the_codes_and_odm_brings_them_back(
     protocol = builtin_protocol()
     with study.session() as session:
         data = clinical_data(session, protocol)
+    assert data.notes == ()
     coded = {(r.event, name): code for r in data.records for name, code in r.missing.items()}
-    assert coded[("BL", "c_peptide")] == ("ND", "sample haemolysed")
+    assert coded == {
+        ("BL", "c_peptide"): ("ND", "sample haemolysed"),
+        ("UNSCHEDULED", "weight"): ("NAV", "scale being repaired"),
+    }
+    extra = {n: v for r in data.records if r.event == "UNSCHEDULED" for n, v in r.values.items()}
+    assert extra["uv_reason"] == "repeat ITT" and extra["hba1c"] == 7.9
+    assert extra["uv_date"] == DAY0 + timedelta(days=12) and "itt_glucose_t15" in extra
     document = odm_document(data.design, data, created=WHEN)
     assert schema_errors(document) == []
     text = to_bytes(document)
     assert b'IsNull="Yes"' in text and b"sample haemolysed" in text
+    assert b'Type="Unscheduled"' in text and b'StudyEventRepeatKey="1"' in text
     back = read_odm(text).data
     assert back is not None
     assert {(r.event, n): c for r in back.records for n, c in r.missing.items()} == coded
@@ -203,14 +211,19 @@ def test_odm_and_redcap_carry_the_codes_and_odm_brings_them_back(
         k: v[0] for k, v in coded.items()
     }
     assert "ND, Not done" in redcap_project(data.design).missing_codes
+    assert "unscheduled_arm_1,,1," in csv  # the repeating event's first instance
 
     target = _database(backend, tmp_path_factory)
     try:
         with target.session() as session:
             import_into(session, back, username="coordinator", source="ODM", protocol=protocol)
             rows = session.scalars(select(Measurement).where(Measurement.missing_code.isnot(None)))
-            assert {(m.element, m.missing_code, m.missing_reason) for m in rows} >= {
-                ("c_peptide", "ND", "sample haemolysed")
+            assert {(m.element, m.missing_code, m.missing_reason) for m in rows} == {
+                ("c_peptide", "ND", "sample haemolysed"),
+                ("weight", "NAV", "scale being repaired"),
             }
+            (visit,) = session.scalars(select(Visit).where(Visit.unscheduled))
+            assert (visit.code, visit.unscheduled_reason) == ("BL.U01", "repeat ITT")
+            assert visit.visit_date == DAY0 + timedelta(days=12)
     finally:
         target.dispose()

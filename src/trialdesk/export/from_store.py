@@ -36,6 +36,7 @@ from trialdesk.analysis.from_store import (
 from trialdesk.catalogue import ElementKind
 from trialdesk.derive import compute_age
 from trialdesk.export.crf import StudyDesign, design_from_protocol
+from trialdesk.export.crf.build import UNSCHEDULED_EVENT
 from trialdesk.export.records import AuditEntry as ExportAudit
 from trialdesk.export.records import ClinicalData, FormRecord
 from trialdesk.export.sdtm.sources import (
@@ -48,6 +49,7 @@ from trialdesk.export.sdtm.sources import (
 )
 from trialdesk.export.values import Value, parse_value
 from trialdesk.protocol import Protocol, catalogue_for
+from trialdesk.protocol.unscheduled import unscheduled_number
 from trialdesk.store.models import AuditEntry as StoreAudit
 from trialdesk.store.models import Participant, User
 
@@ -173,6 +175,8 @@ class _Records:
         self.missing: dict[tuple[str, str, str, int], dict[str, tuple[str, str]]] = {}
         self.dropped: list[str] = []
         self.sources: dict[tuple[str, str, str, int, str], tuple[str, int]] = {}
+        # (subject, unscheduled visit code) -> instance of the design's unscheduled event
+        self.unscheduled: dict[tuple[str, str], int] = {}
         self.source: tuple[str, int] | None = None  # the store row being placed
 
     def put(
@@ -207,6 +211,8 @@ class _Records:
         if event is None:
             self.dropped.append(f"{subject}: {element_or_item} has no visit")
             return None
+        if (subject, event) in self.unscheduled:
+            event, instance = UNSCHEDULED_EVENT, self.unscheduled[(subject, event)]
         try:
             forms = [self.design.form(f) for f in self.design.event(event).forms]
         except KeyError:
@@ -239,6 +245,7 @@ def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
         if not snap.consents.get(p.id):
             continue  # no consent, no trial data: a candidate's details stay at the site
         sites[p.study_id] = p.site.code
+        _unscheduled_visits(out, snap, p, protocol)
         _screening_values(out, snap, p, first)
         _visit_values(out, snap, p, protocol)
         _adverse_events(out, snap, p, protocol)
@@ -271,6 +278,8 @@ COLUMNS: dict[tuple[str, str], tuple[str, Any]] = {
     ("participant_identities", "date_of_birth"): ("date_of_birth", None),
     ("participants", "sex"): ("sex", None),
     ("screenings", "screening_date"): ("screened_on", None),
+    ("visits", "uv_date"): ("visit_date", None),
+    ("visits", "uv_reason"): ("unscheduled_reason", None),
     ("measurements", "lb_date"): ("collected_on", None),
     ("measurements", "vs_date"): ("collected_on", None),
     ("itt_tests", "itt_date"): ("performed_on", None),
@@ -411,6 +420,21 @@ def _provenance(
             sites.get(subject, ""),
         )
     return result
+
+
+def _unscheduled_visits(
+    out: _Records, snap: StoreSnapshot, p: Participant, protocol: Protocol
+) -> None:
+    """Number the participant's unscheduled visits (instances of the design's unscheduled
+    event, in visit-number order) and place their date and reason."""
+    visits = [v for v in snap.visits.values() if v.participant_id == p.id and v.unscheduled]
+    visits.sort(key=lambda v: unscheduled_number(protocol, v.code))
+    for instance, visit in enumerate(visits, start=1):
+        out.unscheduled[(p.study_id, visit.code)] = instance
+        out.source = ("visits", visit.id)
+        if visit.visit_date is not None:
+            out.put(p.study_id, visit.code, "uv_date", visit.visit_date)
+        out.put(p.study_id, visit.code, "uv_reason", visit.unscheduled_reason or "")
 
 
 def _screening_values(out: _Records, snap: StoreSnapshot, p: Participant, first: str) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from trialdesk import services as sv
 from trialdesk.catalogue import ElementKind
 from trialdesk.export.crf import StudyDesign
+from trialdesk.export.crf.build import UNSCHEDULED_EVENT
 from trialdesk.export.errors import ImportRejected, Rejection
 from trialdesk.export.records import ClinicalData, FormRecord, check_records
 from trialdesk.export.values import Value
@@ -43,6 +44,7 @@ DATE_ITEMS = (
     "itt_date",
     "dosing_date",
     "tx_date",
+    "uv_date",
 )
 _OUTCOMES = {
     "recovered": "recovered/resolved",
@@ -145,11 +147,14 @@ def _by_subject(
     return out
 
 
-def _missing(data: ClinicalData, subject: str, event: str) -> dict[str, tuple[str, str]]:
-    """Items of `subject` at `event` recorded as missing: item -> (code, reason)."""
+def _missing(
+    data: ClinicalData, subject: str, event: str, instance: int | None = None
+) -> dict[str, tuple[str, str]]:
+    """Items of `subject` at `event` (one instance of a repeating event) recorded as missing:
+    item -> (code, reason)."""
     merged: dict[str, tuple[str, str]] = {}
     for r in data.records:
-        if r.subject == subject and r.event == event:
+        if r.subject == subject and r.event == event and instance in (None, r.instance):
             merged.update(r.missing)
     return merged
 
@@ -239,7 +244,37 @@ class _SubjectWriter:
             self._enroll(screening, _visit_date(_values(self.forms, later[0])))
         for event in later:
             self._visit(event, _values(self.forms, event))
+        self._unscheduled()
         self._adverse_events()
+
+    def _unscheduled(self) -> None:
+        """Each instance of the unscheduled event becomes an unscheduled visit (its date and
+        reason), then its values, missing codes and ITT, as at a scheduled visit."""
+        instances = sorted({i for e, _, i in self.forms if e == UNSCHEDULED_EVENT})
+        for instance in instances:
+            values: dict[str, Value] = {}
+            for (e, _form, i), form_values in self.forms.items():
+                if e == UNSCHEDULED_EVENT and i == instance:
+                    values.update(form_values)
+            on = values.get("uv_date")
+            visit = self.call(
+                f"unscheduled visit {instance}",
+                sv.add_unscheduled_visit,
+                self.pid,
+                visit_date=on if isinstance(on, date) else _visit_date(values),
+                reason=str(values.get("uv_reason") or ""),
+            )
+            day = on if isinstance(on, date) else None
+            for name, value in values.items():
+                try:
+                    item = self.data.design.item(name)
+                except KeyError:
+                    continue
+                self._value(visit.code, item, value, values, day)
+            missing = _missing(self.data, self.subject, UNSCHEDULED_EVENT, instance)
+            for name, (code, reason) in missing.items():
+                self._missing_value(visit.code, name, code, reason, values, day)
+            self._itt(visit.code, values)
 
     def _findings(self, scr: dict[str, Value]) -> dict[str, Any]:
         """Yes/no and category answers of the screening visit (the screening service's

@@ -406,6 +406,7 @@ def _events(
                     window_before=int(aliases.get(f"{t}:window_before", 0)),
                     window_after=int(aliases.get(f"{t}:window_after", 0)),
                     forms=tuple(names),
+                    repeating=sdef.get("Repeating") == "Yes",
                 )
             )
         except ValueError as exc:
@@ -504,6 +505,8 @@ def _subject(
                 )
                 continue
             instance = _instance(ctx, fd, form, fwhere)
+            if event.repeating:  # one instance of the event holds one of each form
+                instance = _event_instance(ctx, se, where)
             record_key = (key, event.code, form.name, instance)
             for item_data in fd.iterfind(f"{n.q('ItemGroupData')}/*"):
                 if not etree.QName(item_data).localname.startswith("ItemData"):
@@ -511,6 +514,14 @@ def _subject(
                 _item_data(
                     ctx, maps, form, item_data, record_key, audit, plain, site, fwhere, snapshot
                 )
+
+
+def _event_instance(ctx: _Context, se: etree._Element, where: str) -> int:
+    text = se.get("StudyEventRepeatKey") or "1"
+    if not text.isdigit() or int(text) < 1:
+        ctx.problems.append(Rejection(where, "StudyEventRepeatKey", f"{text!r} is not 1, 2, …"))
+        return 1
+    return int(text)
 
 
 def _instance(ctx: _Context, fd: etree._Element, form: Form, where: str) -> int:

@@ -105,7 +105,7 @@ def _metadata_version(design: StudyDesign) -> etree._Element:
             n.q("StudyEventRef"),
             StudyEventOID=n.event_oid(event.code),
             OrderNumber=str(order),
-            Mandatory="Yes",
+            Mandatory="No" if event.repeating else "Yes",
         )
     for event in design.events:
         mdv.append(_event_def(event))
@@ -136,8 +136,8 @@ def _event_def(event: Event) -> etree._Element:
         n.q("StudyEventDef"),
         OID=n.event_oid(event.code),
         Name=event.name,
-        Repeating="No",
-        Type="Scheduled",
+        Repeating="Yes" if event.repeating else "No",
+        Type="Unscheduled" if event.repeating else "Scheduled",
     )
     for order, form in enumerate(event.forms, start=1):
         _SE(se, n.q("FormRef"), FormOID=n.form_oid(form), OrderNumber=str(order), Mandatory="No")
@@ -385,17 +385,21 @@ def _subject(
         _SE(element, n.q("SiteRef"), LocationOID=n.location_oid(data.sites[subject]))
     for event in design.events:
         keys = [k for k in entries if k[0] == subject and k[1] == event.code]
-        if not keys:
-            continue
-        se = _SE(element, n.q("StudyEventData"), StudyEventOID=n.event_oid(event.code))
-        if transactional:
-            se.set("TransactionType", "Context")
-        for form_name in event.forms:
-            form = design.form(form_name)
-            for key in sorted(k for k in keys if k[2] == form_name):
-                fd = _form_data(form, key[3], entries[key], transactional)
-                _add_missing(fd, form, missing.get(key, {}), transactional)
-                se.append(fd)
+        # A repeating (unscheduled) event: one StudyEventData per instance, its repeat key.
+        instances = sorted({k[3] for k in keys}) if event.repeating else [None]
+        for instance in instances if keys else []:
+            se = _SE(element, n.q("StudyEventData"), StudyEventOID=n.event_oid(event.code))
+            if instance is not None:
+                se.set("StudyEventRepeatKey", str(instance))
+            if transactional:
+                se.set("TransactionType", "Context")
+            for form_name in event.forms:
+                form = design.form(form_name)
+                mine = [k for k in keys if k[2] == form_name and instance in (None, k[3])]
+                for key in sorted(mine):
+                    fd = _form_data(form, 1 if instance else key[3], entries[key], transactional)
+                    _add_missing(fd, form, missing.get(key, {}), transactional)
+                    se.append(fd)
     return element
 
 

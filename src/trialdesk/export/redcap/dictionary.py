@@ -223,13 +223,17 @@ def _mapping_rows(design: StudyDesign) -> list[list[str]]:
 
 
 def _repeating_rows(design: StudyDesign) -> list[list[str]]:
+    """Repeating instruments, and repeating events (REDCap: a blank form name repeats the whole
+    event, as the unscheduled visit does)."""
     repeating = {f.name: f for f in design.forms if f.repeating}
-    return [
+    rows = [
         [unique_event_name(e.code), name, f"[{repeating[name].items[0].name}]"]
         for e in design.events
+        if not e.repeating
         for name in e.forms
         if name in repeating
     ]
+    return rows + [[unique_event_name(e.code), "", ""] for e in design.events if e.repeating]
 
 
 def _csv(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:

@@ -53,14 +53,16 @@ def write_records(design: StudyDesign, records: list[FormRecord] | tuple[FormRec
     for record in records:
         form = design.form(record.form)
         repeat = form.name if form.repeating else ""
-        key = (record.subject, record.event, repeat, record.instance if repeat else 0)
+        # A repeating event (unscheduled visits): no instrument name, the event's instance.
+        numbered = bool(repeat) or design.event(record.event).repeating
+        key = (record.subject, record.event, repeat, record.instance if numbered else 0)
         row = rows.setdefault(
             key,
             {
                 RECORD_ID: record.subject,
                 EVENT: unique_event_name(record.event),
                 REPEAT_FORM: repeat,
-                REPEAT_INSTANCE: str(record.instance) if repeat else "",
+                REPEAT_INSTANCE: str(record.instance) if numbered else "",
             },
         )
         row.update(_cells(form, record.values))
@@ -216,6 +218,14 @@ def _read_row(
             )
             return
         text = row.get(REPEAT_INSTANCE, "")
+        if not text.isdigit() or int(text) < 1:
+            problems.append(
+                Rejection(number, REPEAT_INSTANCE, f"{text!r} is not a repeat instance (1, 2, …)")
+            )
+            return
+        instance = int(text)
+    elif event.repeating:
+        text = row.get(REPEAT_INSTANCE, "") or "1"
         if not text.isdigit() or int(text) < 1:
             problems.append(
                 Rejection(number, REPEAT_INSTANCE, f"{text!r} is not a repeat instance (1, 2, …)")
