@@ -115,6 +115,20 @@ def study(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Te
             missing_code="ND",
             missing_reason="sample haemolysed",
         )
+        for element, reason in (
+            ("itt_glucose", "insulin for the bolus not available"),
+            ("ogld_ddd", "drug chart not brought"),
+        ):
+            sv.record_measurement(
+                session,
+                who,
+                p.id,
+                visit_code="BL",
+                element=element,
+                value=None,
+                missing_code="ND" if element == "itt_glucose" else "UNK",
+                missing_reason=reason,
+            )
         extra = sv.add_unscheduled_visit(
             session, who, p.id, visit_date=DAY0 + timedelta(days=12), reason="repeat ITT"
         )
@@ -144,8 +158,10 @@ def test_sdtm_carries_not_done_values_and_unscheduled_visits(study: TestDatabase
         datasets = sdtm_datasets(protocol, sdtm_sources(session, protocol))
     assert check(datasets) == []
     lb, vs, sv_ = datasets["LB"], datasets["VS"], datasets["SV"]
-    (cpep,) = lb[lb["LBSTAT"] == "NOT DONE"].to_dict("records")
+    cpep, itt = lb[lb["LBSTAT"] == "NOT DONE"].sort_values("LBTESTCD").to_dict("records")
     assert cpep["LBTESTCD"] == "CPEPTIDE" and cpep["LBREASND"] == "NOT DONE: sample haemolysed"
+    assert itt["LBCAT"] == "INSULIN TOLERANCE TEST" and pd.isna(itt["LBTPTNUM"])
+    assert itt["LBREASND"] == "NOT DONE: insulin for the bolus not available"
     assert pd.isna(cpep["LBORRES"]) and pd.isna(cpep["LBSTRESN"]) and cpep["VISITNUM"] == 2
     (weight,) = vs[vs["VSSTAT"] == "NOT DONE"].to_dict("records")
     assert weight["VSREASND"] == "TEMPORARILY UNAVAILABLE: scale being repaired"
@@ -176,6 +192,7 @@ def test_fhir_observations_carry_the_data_absent_reason(study: TestDatabase) -> 
     }
     assert reasons == {
         ("not-performed", "cancelled", "sample haemolysed"),
+        ("not-performed", "cancelled", "insulin for the bolus not available"),
         ("temp-unknown", "final", "scale being repaired"),
     }
     assert all(getattr(o, "valueQuantity", None) is None for o in absent)
@@ -189,8 +206,11 @@ def test_odm_and_redcap_carry_the_codes_and_odm_brings_them_back(
         data = clinical_data(session, protocol)
     assert data.notes == ()
     coded = {(r.event, name): code for r in data.records for name, code in r.missing.items()}
+    itt = ("ND", "insulin for the bolus not available")
     assert coded == {
         ("BL", "c_peptide"): ("ND", "sample haemolysed"),
+        ("BL", "ogld_ddd"): ("UNK", "drug chart not brought"),
+        **{("BL", f"itt_glucose_t{minute}"): itt for minute in ITT},
         ("UNSCHEDULED", "weight"): ("NAV", "scale being repaired"),
     }
     extra = {n: v for r in data.records if r.event == "UNSCHEDULED" for n, v in r.values.items()}
@@ -218,10 +238,12 @@ def test_odm_and_redcap_carry_the_codes_and_odm_brings_them_back(
         with target.session() as session:
             import_into(session, back, username="coordinator", source="ODM", protocol=protocol)
             rows = session.scalars(select(Measurement).where(Measurement.missing_code.isnot(None)))
-            assert {(m.element, m.missing_code, m.missing_reason) for m in rows} == {
+            assert sorted((m.element, m.missing_code, m.missing_reason) for m in rows) == [
                 ("c_peptide", "ND", "sample haemolysed"),
+                ("itt_glucose", "ND", "insulin for the bolus not available"),
+                ("ogld_ddd", "UNK", "drug chart not brought"),
                 ("weight", "NAV", "scale being repaired"),
-            }
+            ]
             (visit,) = session.scalars(select(Visit).where(Visit.unscheduled))
             assert (visit.code, visit.unscheduled_reason) == ("BL.U01", "repeat ITT")
             assert visit.visit_date == DAY0 + timedelta(days=12)

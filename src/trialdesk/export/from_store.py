@@ -195,13 +195,39 @@ class _Records:
     def put_missing(
         self, subject: str, event: str | None, element: str, code: str, reason: str
     ) -> None:
-        """Place a value recorded as missing (its code and reason) where its value would go."""
+        """Place a value recorded as missing (its code and reason) where its value would go;
+        a series not done (an ITT) marks each of its sample items."""
+        samples = self._samples(subject, event, element)
+        if samples:
+            for key, name in samples:
+                self.values.setdefault(key, {})
+                self.missing.setdefault(key, {})[name] = (code, reason)
+            return
         place = self._place(subject, event, element, 1)
         if place is None:
             return
         key, name = place
         self.values.setdefault(key, {})
         self.missing.setdefault(key, {})[name] = (code, reason)
+
+    def _samples(
+        self, subject: str, event: str | None, element: str
+    ) -> list[tuple[tuple[str, str, str, int], str]]:
+        """(record key, item) of each timed sample item of `element` at `event`, if any."""
+        if event is None:
+            return []
+        instance = self.unscheduled.get((subject, event), 1)
+        code = UNSCHEDULED_EVENT if (subject, event) in self.unscheduled else event
+        try:
+            forms = [self.design.form(f) for f in self.design.event(code).forms]
+        except KeyError:
+            return []
+        return [
+            ((subject, code, form.name, instance), item.name)
+            for form in forms
+            for item in form.items
+            if item.element == element and item.sample_minute is not None
+        ]
 
     def _place(
         self, subject: str, event: str | None, element_or_item: str, instance: int

@@ -272,8 +272,7 @@ class _SubjectWriter:
                     continue
                 self._value(visit.code, item, value, values, day)
             missing = _missing(self.data, self.subject, UNSCHEDULED_EVENT, instance)
-            for name, (code, reason) in missing.items():
-                self._missing_value(visit.code, name, code, reason, values, day)
+            self._missing_values(visit.code, missing, values, day)
             self._itt(visit.code, values)
 
     def _findings(self, scr: dict[str, Value]) -> dict[str, Any]:
@@ -312,8 +311,7 @@ class _SubjectWriter:
             except KeyError:
                 continue
             self._value(event, item, value, values, on)
-        for name, (code, reason) in _missing(self.data, self.subject, event).items():
-            self._missing_value(event, name, code, reason, values, on)
+        self._missing_values(event, _missing(self.data, self.subject, event), values, on)
         self._itt(event, values)
         self._dosing(event, values)
         self._transplantation(event, values)
@@ -343,6 +341,22 @@ class _SubjectWriter:
             collected_on=collected if isinstance(collected, date) else on,
         )
         self.summary.values += 1
+
+    def _missing_values(
+        self,
+        event: str,
+        missing: dict[str, tuple[str, str]],
+        values: dict[str, Value],
+        on: date | None,
+    ) -> None:
+        """Each element recorded as missing, once (an ITT not done flags all its samples)."""
+        done: set[str] = set()
+        for name, (code, reason) in missing.items():
+            element = self.data.design.item(name).element
+            if element in done:
+                continue
+            done.add(element or name)
+            self._missing_value(event, name, code, reason, values, on)
 
     def _missing_value(
         self,

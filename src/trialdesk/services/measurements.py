@@ -36,6 +36,9 @@ from trialdesk.store.enums import QueryOrigin, VisitStatus
 from trialdesk.store.models import Measurement, Participant, Visit
 
 ENTERABLE = (ElementKind.QUANTITY, ElementKind.CATEGORY)
+#: Elements that may be recorded as missing: every enterable one, and a whole series (an ITT
+#: not done) — the ITT samples and doses themselves are recorded by their own services.
+MISSABLE = (*ENTERABLE, ElementKind.SERIES)
 
 
 def measurement_view(row: Measurement, visit_code: str) -> MeasurementView:
@@ -121,7 +124,7 @@ def record_measurement(
     outside the hard limits is refused.
     """
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
-    data_element = element_for_entry(element, allow=ENTERABLE)
+    data_element = element_for_entry(element, allow=MISSABLE if missing_code else ENTERABLE)
     visit = done_visit(session, participant, visit_code)
     assert visit.visit_date is not None
     when = not_after_today(collected_on or visit.visit_date, "collected_on")

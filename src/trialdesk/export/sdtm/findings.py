@@ -165,12 +165,12 @@ def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
             )
         )
     for n in records_of(src.frames.missing):
-        if n.element not in LAB_CONTEXT or n.element not in catalogue:
+        if n.element not in (*LAB_CONTEXT, "itt_glucose") or n.element not in catalogue:
             continue
         row = _lab_row(
             protocol,
             catalogue[n.element],
-            LAB_CONTEXT[n.element],
+            LAB_CONTEXT.get(n.element, LabContext("PLASMA", category=ITT_CATEGORY, fasting="Y")),
             n.usubjid,
             n.visit,
             _d(n.date),

@@ -310,6 +310,8 @@ CM = _d(
         Var("CMCAT", "Category for Medication", origin="Assigned"),
         Var("CMDOSTOT", "Total Daily Dose", "Num"),
         Var("CMDOSU", "Dose Units", codelist="Unit"),
+        Var("CMSTAT", "Completion Status", codelist="Not Done"),
+        Var("CMREASND", "Reason Medication Not Collected"),
         *_VISIT,
         Var("CMDTC", "Date/Time of Collection"),
         Var("CMDY", "Study Day of Collection", "Num", origin="Derived"),

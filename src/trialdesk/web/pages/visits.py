@@ -154,6 +154,7 @@ def visit_page(
             "errors": errors or {},
             "labels": {e.name: e.label for e in current_catalogue()},
             "missing_codes": MISSING_CODES,
+            "absent": {m.element: m for m in rows.items if m.missing_code},
             **_record_rights(user, request),
         },
         status_code=status_code,
@@ -260,6 +261,41 @@ async def save_measurements(
         if exc.status in (403, 404):
             raise
         form.refused(exc, {}, "measurements")
+    return visit_page(request, session, user, pid, code, form.values, form.errors, 422)
+
+
+#: Forms recorded as a whole as not done (an ITT, a dose), with the element that stands for them.
+NOT_DONE_ELEMENTS = {
+    "itt_glucose": "sec-itt",
+    "insulin_daily_dose": "sec-dosing",
+    "ogld_ddd": "sec-dosing",
+}
+
+
+@router.post("/participants/{pid}/visits/{code}/not-done")
+async def save_not_done(
+    request: Request, session: DB, user: CurrentUser, pid: int, code: str
+) -> Response:
+    """An ITT or a dose not recorded at the visit: its missing-data code and the reason."""
+    planned(code)
+    form = await read_form(request)
+    element = form.values.get("element", "")
+    if element not in NOT_DONE_ELEMENTS:
+        raise HTTPException(404, f"{element!r} cannot be recorded as not done here")
+    missing_code = form.text(f"{element}_missing", required=True) or ""
+    reason = form.text(f"{element}_missing_reason", max_length=2000) or ""
+    try:
+        if not form.errors:
+            record_visit_values(
+                session, user.actor, pid, code, [], [(element, missing_code, reason)]
+            )
+            return _back_to_visit(pid, code, "saved", NOT_DONE_ELEMENTS[element])
+    except FormRefusal as exc:
+        form.errors[exc.field or f"{element}_missing"] = exc.reason
+    except ServiceError as exc:
+        if exc.status in (403, 404):
+            raise
+        form.refused(exc, {}, f"{element}_missing")
     return visit_page(request, session, user, pid, code, form.values, form.errors, 422)
 
 
