@@ -198,3 +198,35 @@ def test_an_unscheduled_visit_needs_a_reason_and_enrolment(clinic, session: Sess
             session, clinic.coordinator, other, visit_date=clinic.day(2), reason="safety lab"
         )
     assert refused.value.rule == "not_enrolled"
+
+
+def test_an_itt_or_a_dose_can_be_recorded_as_not_done_but_not_given_a_value(
+    clinic, session: Session
+) -> None:  # type: ignore[no-untyped-def]
+    pid = _baseline_done(clinic)
+    itt = sv.record_measurement(
+        session,
+        clinic.coordinator,
+        pid,
+        visit_code="BL",
+        element="itt_glucose",
+        value=None,
+        missing_code="ND",
+        missing_reason="no venous access",
+    )
+    assert itt.missing_code == "ND" and itt.label.startswith("Intravenous insulin tolerance")
+    with pytest.raises(sv.ValidationProblem) as caught:
+        sv.update_measurement(
+            session,
+            clinic.coordinator,
+            itt.id,
+            expected_version=itt.version,
+            reason="typed by mistake",
+            value="9.1",
+            unit="mmol/L",
+        )
+    assert caught.value.field == "element" and "series" in caught.value.reason
+    with pytest.raises(sv.ValidationProblem):
+        sv.record_measurement(
+            session, clinic.coordinator, pid, visit_code="BL", element="itt_glucose", value="9.1"
+        )

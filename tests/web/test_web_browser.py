@@ -444,3 +444,19 @@ def test_add_an_unscheduled_visit_and_record_an_extra_itt(open_page: Any, enroll
     expect(page.locator("li.unscheduled")).to_contain_text(
         "repeat ITT: baseline samples haemolysed"
     )
+
+
+def test_an_itt_not_done_is_recorded_with_its_reason(open_page: Any, enrolled: int) -> None:
+    page = open_page("coordinator")
+    page.goto(f"/participants/{enrolled}/visits/BL")
+    itt = page.locator("#sec-itt")
+    itt.get_by_text("ITT not done? Record why").click()
+    itt.locator("#f-itt_glucose_missing").select_option("ND")
+    itt.get_by_role("button", name="Record ITT as not done").click()
+    expect(page.locator("#err-itt_glucose_missing_reason")).to_have_text("is required")
+    page.locator("#f-itt_glucose_missing_reason").fill("no venous access")
+    page.get_by_role("button", name="Record ITT as not done").click()
+    expect(page.get_by_role("status")).to_have_text("Saved.")
+    expect(page.locator("#absent-itt_glucose")).to_contain_text("ND · Not done")
+    expect(page.locator("#absent-itt_glucose")).to_contain_text("no venous access")
+    expect(page.get_by_role("button", name="Save ITT")).to_have_count(0)
