@@ -280,8 +280,8 @@ async def save_not_done(
     planned(code)
     form = await read_form(request)
     element = form.values.get("element", "")
-    if element not in NOT_DONE_ELEMENTS:
-        raise HTTPException(404, f"{element!r} cannot be recorded as not done here")
+    if element not in NOT_DONE_ELEMENTS:  # the page (which checks access) says so
+        form.errors["measurements"] = f"{element!r} cannot be recorded as not done here"
     missing_code = form.text(f"{element}_missing", required=True) or ""
     reason = form.text(f"{element}_missing_reason", max_length=2000) or ""
     try:
@@ -289,7 +289,7 @@ async def save_not_done(
             record_visit_values(
                 session, user.actor, pid, code, [], [(element, missing_code, reason)]
             )
-            return _back_to_visit(pid, code, "saved", NOT_DONE_ELEMENTS[element])
+            return _back_to_visit(pid, code, "saved", NOT_DONE_ELEMENTS.get(element, ""))
     except FormRefusal as exc:
         form.errors[exc.field or f"{element}_missing"] = exc.reason
     except ServiceError as exc:
