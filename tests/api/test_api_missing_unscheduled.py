@@ -87,3 +87,29 @@ def test_an_unscheduled_visit_needs_a_reason(env: Env) -> None:
         {"visit_date": day(10).isoformat(), "reason": ""},
     )
     assert response.status_code == 422 and error_of(response)["field"] == "reason"
+
+
+def test_the_reason_of_an_unscheduled_visit_is_corrected_with_a_reason(env: Env) -> None:
+    pid = env.build.enrolled()
+    env.build.baseline(pid)
+    visit = env.api.post(
+        "coordinator",
+        f"/participants/{pid}/unscheduled-visits",
+        {"visit_date": day(40).isoformat(), "reason": "safety lab"},
+    ).json()
+    fixed = env.api.patch(
+        "coordinator",
+        f"/visits/{visit['id']}",
+        {"reason": "wrong reason typed", "unscheduled_reason": "repeat ITT"},
+        if_match=visit["version"],
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["unscheduled_reason"] == "repeat ITT"
+    scheduled = env.api.get("coordinator", f"/participants/{pid}/visits").json()["items"][0]
+    refused = env.api.patch(
+        "coordinator",
+        f"/visits/{scheduled['id']}",
+        {"reason": "x", "unscheduled_reason": "repeat ITT"},
+        if_match=scheduled["version"],
+    )
+    assert refused.status_code == 422 and error_of(refused)["field"] == "unscheduled_reason"

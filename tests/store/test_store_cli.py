@@ -28,12 +28,18 @@ def test_db_upgrade_creates_the_database_and_the_protocol_site(tmp_path: Path) -
     env = {"TRIALDESK_DATA_DIR": str(tmp_path / "data"), "TRIALDESK_DATABASE_URL": ""}
     result = runner.invoke(app, ["db", "upgrade"], env=env)
     assert result.exit_code == 0, result.output
-    assert "revision 0007_missing_data (head)" in result.output and "registered site APGH" in result.output
+    assert (
+        "revision 0007_missing_data (head)" in result.output
+        and "registered site APGH" in result.output
+    )
     assert (tmp_path / "data" / "trialdesk.sqlite").exists()
     again = runner.invoke(app, ["db", "upgrade"], env=env)
     assert again.exit_code == 0 and "registered site" not in again.output
     status = runner.invoke(app, ["db", "status"], env=env)
-    assert status.exit_code == 0 and "revision 0007_missing_data (head 0007_missing_data)" in status.output
+    assert (
+        status.exit_code == 0
+        and "revision 0007_missing_data (head 0007_missing_data)" in status.output
+    )
 
 
 def test_commands_on_an_uninitialised_database_say_what_to_do(tmp_path: Path) -> None:

@@ -300,10 +300,20 @@ def update_visit(
     reason: str,
     visit_date: date | None = None,
     notes: str | None = None,
+    unscheduled_reason: str | None = None,
 ) -> VisitView:
-    """Correct a visit's date or notes (re-checks every window when the date changes)."""
+    """Correct a visit's date or notes, or why an unscheduled visit took place (re-checks every
+    window when the date changes)."""
     visit, participant = get_record(session, actor, Visit, visit_id, Permission.WRITE_CLINICAL)
     changes: dict[str, object] = {}
+    if unscheduled_reason is not None:
+        if not visit.unscheduled:
+            raise ValidationProblem(
+                "unscheduled_reason", f"visit {visit.code} is a scheduled visit of the protocol"
+            )
+        changes["unscheduled_reason"] = required_text(
+            unscheduled_reason, "unscheduled_reason", 2000
+        )
     if visit_date is not None:
         if visit.status is VisitStatus.MISSED:
             raise RuleViolation(

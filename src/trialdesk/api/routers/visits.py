@@ -46,6 +46,7 @@ class UnscheduledVisit(Body):
 class VisitChange(Change):
     visit_date: date | None = None
     notes: str | None = None
+    unscheduled_reason: str | None = Field(None, description="Unscheduled visits only")
 
 
 @router.get(
@@ -134,6 +135,7 @@ def patch_visit(
         reason=body.reason or "",
         visit_date=body.visit_date,
         notes=body.notes,
+        unscheduled_reason=body.unscheduled_reason,
     )
     set_etag(response, view.version)
     return view
