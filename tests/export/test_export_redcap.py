@@ -91,6 +91,7 @@ def test_forms_are_contiguous_and_every_form_is_designated_to_its_visits() -> No
         "m6_arm_1",
         "m9_arm_1",
         "m12_arm_1",
+        "unscheduled_arm_1",
     ]
     assert events["m12_arm_1"]["day_offset"] == "372"
     assert events["m12_arm_1"]["custom_event_label"] == "Month 12"
@@ -99,6 +100,7 @@ def test_forms_are_contiguous_and_every_form_is_designated_to_its_visits() -> No
     assert ("bl_arm_1", "consent") not in mapping
     repeating = {(r["event_name"], r["form_name"]) for r in _rows(project.repeating)}
     assert ("m6_arm_1", "adverse_events") in repeating
+    assert ("unscheduled_arm_1", "") in repeating  # the whole unscheduled event repeats
 
 
 def test_dictionary_round_trip_rebuilds_the_same_design() -> None:

@@ -14,11 +14,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from fastapi import FastAPI
 from web_helpers import actor_of, enrolled_participant
 
 from trialdesk import services as sv
+from trialdesk.export.from_store import clinical_data, sdtm_sources
+from trialdesk.export.odm.write import odm_document, to_bytes
+from trialdesk.export.sdtm.findings import laboratory
+from trialdesk.protocol import builtin_protocol
 from trialdesk.store.testing import DEMO_PASSWORD, DemoSeed, TestDatabase
 from trialdesk.web.live import CHROMIUM, LiveServer, launch_chromium
 
@@ -346,3 +351,112 @@ def test_every_control_has_a_label_and_the_skip_link_works(open_page: Any, enrol
     expect(page.get_by_role("link", name="Skip to main content")).to_be_focused()
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
+
+
+# --- missing-data codes and unscheduled visits (issue #13) --------------------------------------
+
+
+def test_a_value_recorded_as_not_done_shows_in_casebook_and_exports(
+    open_page: Any, enrolled: int, web_database: TestDatabase
+) -> None:
+    page = open_page("coordinator")
+    page.goto(f"/participants/{enrolled}/visits/BL")
+    labs = page.locator("#sec-labs")
+    labs.locator("#f-c_peptide_missing").select_option("ND")
+    labs.locator("#f-c_peptide_missing_reason").fill("sample haemolysed")
+    labs.get_by_role("button", name="Save laboratory").click()
+    expect(page.get_by_role("status")).to_have_text("Saved.")
+    row = page.locator("tr", has_text="Fasting C-peptide")
+    expect(row).to_contain_text("ND · Not done")
+    expect(row).to_contain_text("sample haemolysed")
+
+    page.goto(f"/participants/{enrolled}")
+    missing = page.locator(
+        "section", has=page.get_by_role("heading", name="Values recorded as missing")
+    )
+    expect(missing).to_contain_text("Fasting C-peptide")
+    expect(missing).to_contain_text("ND · Not done")
+
+    protocol = builtin_protocol()
+    with web_database.session() as session:
+        lb = laboratory(protocol, sdtm_sources(session, protocol))
+        odm = to_bytes(
+            odm_document(clinical_data(session, protocol).design, clinical_data(session, protocol))
+        )
+    done = lb[(lb["LBTESTCD"] == "CPEPTIDE") & (lb["LBSTAT"] == "NOT DONE")]
+    assert len(done) == 1
+    assert done.iloc[0]["LBREASND"] == "NOT DONE: sample haemolysed"
+    assert pd.isna(done.iloc[0]["LBORRES"]) and done.iloc[0]["VISIT"] == "Baseline"
+    assert b'IsNull="Yes"' in odm and b">ND</FlagValue>" in odm
+
+
+def test_a_missing_code_is_corrected_to_a_value_with_a_reason(
+    open_page: Any, enrolled: int
+) -> None:
+    page = open_page("coordinator")
+    page.goto(f"/participants/{enrolled}/visits/BL")
+    labs = page.locator("#sec-labs")
+    labs.locator("#f-hba1c_missing").select_option("NAV")
+    labs.get_by_role("button", name="Save laboratory").click()
+    expect(page.locator("#err-hba1c_missing_reason")).to_have_text("is required")
+    expect(labs.locator("#f-hba1c_missing")).to_have_value("NAV")
+    labs.locator("#f-hba1c_missing_reason").fill("central lab result pending")
+    labs.get_by_role("button", name="Save laboratory").click()
+    row = page.locator("tr", has_text="Haemoglobin A1c")
+    expect(row).to_contain_text("NAV · Temporarily unavailable")
+    row.get_by_role("link", name=re.compile("Correct")).click()
+    page.get_by_label("Missing-data code").select_option("")
+    page.get_by_label("Haemoglobin A1c").fill("8.1")
+    page.get_by_label("Reason for the change").fill("central lab result received")
+    page.get_by_role("button", name="Save correction").click()
+    expect(page.get_by_role("status")).to_contain_text("Change saved")
+    expect(page.locator("#saved-value")).to_have_text("8.1 %")
+
+
+def test_add_an_unscheduled_visit_and_record_an_extra_itt(open_page: Any, enrolled: int) -> None:
+    page = open_page("coordinator")
+    page.goto(f"/participants/{enrolled}")
+    page.get_by_text("Add unscheduled visit", exact=True).first.click()
+    page.get_by_label("Reason (e.g. repeat ITT, safety laboratory)").fill(
+        "repeat ITT: baseline samples haemolysed"
+    )
+    page.get_by_role("button", name="Add unscheduled visit").click()
+    expect(page).to_have_url(re.compile(r"/visits/BL\.U01\?done=saved$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Unscheduled visit 2.01")
+    expect(page.locator("p.lead")).to_contain_text("no window applies")
+    for minute, glucose in (
+        (0, "10.2"),
+        (3, "9.9"),
+        (6, "9.1"),
+        (9, "8.4"),
+        (12, "7.8"),
+        (15, "7.2"),
+    ):
+        page.locator(f"#f-itt_glucose_{minute}").fill(glucose)
+    page.get_by_role("button", name="Save ITT").click()
+    expect(page.locator("#sec-itt")).to_contain_text("KITT")
+    expect(page.locator("#sec-itt")).not_to_contain_text("not computable")
+
+    page.goto(f"/participants/{enrolled}")
+    calendar = page.locator("ul.calendar > li")
+    codes = [text.split(" · ")[0].strip() for text in calendar.locator("a").all_inner_texts()]
+    assert codes.index("BL") < codes.index("BL.U01") < codes.index("TX")
+    expect(page.locator("li.unscheduled")).to_contain_text(
+        "repeat ITT: baseline samples haemolysed"
+    )
+
+
+def test_an_itt_not_done_is_recorded_with_its_reason(open_page: Any, enrolled: int) -> None:
+    page = open_page("coordinator")
+    page.goto(f"/participants/{enrolled}/visits/BL")
+    itt = page.locator("#sec-itt")
+    itt.get_by_text("ITT not done? Record why").click()
+    itt.locator("#f-itt_glucose_missing").select_option("ND")
+    itt.get_by_role("button", name="Record ITT as not done").click()
+    expect(page.locator("#err-itt_glucose_missing_reason")).to_have_text("is required")
+    page.locator("#f-itt_glucose_missing_reason").fill("no venous access")
+    page.get_by_role("button", name="Record ITT as not done").click()
+    expect(page.get_by_role("status")).to_have_text("Saved.")
+    expect(page.locator("#absent-itt_glucose")).to_contain_text("ND · Not done")
+    expect(page.locator("#absent-itt_glucose")).to_contain_text("no venous access")
+    expect(page.get_by_role("button", name="Save ITT")).to_have_count(0)

@@ -13,6 +13,7 @@ import pandas as pd
 from trialdesk.analysis.adae import derive_adae, seriousness_inconsistencies
 from trialdesk.analysis.adeff import DerivationIssue, derive_adeff
 from trialdesk.analysis.adsl import derive_adsl, derive_vars_baseline
+from trialdesk.analysis.params import PARAMS
 from trialdesk.analysis.sources import SourceFrames
 from trialdesk.protocol import Protocol
 
@@ -28,6 +29,7 @@ class AnalysisDatasets:
         itt: the ITT glucose samples (for the ITT curve figure), with USUBJID/VISIT columns.
         screening: the screening frame (for the participant flow).
         issues: values that could not be derived and data-quality messages, for the report.
+        missing: values recorded as missing (`derive_missing`): never analysed, counted.
     """
 
     adsl: pd.DataFrame
@@ -36,6 +38,39 @@ class AnalysisDatasets:
     itt: pd.DataFrame
     screening: pd.DataFrame
     issues: list[str] = field(default_factory=list)
+    missing: pd.DataFrame = field(default_factory=lambda: derive_missing(None, None))
+
+
+MISSING_COLUMNS = ["USUBJID", "PARAMCD", "VISIT", "AVISIT", "ADT", "MISSCD", "MISSREAS", "ITTFL"]
+
+
+def derive_missing(frames: SourceFrames | None, protocol: Protocol | None) -> pd.DataFrame:
+    """One row per value recorded as missing of an analysis parameter measured in the study:
+    its missing-data code (MISSCD) and reason (MISSREAS); AVISIT empty at unscheduled visits.
+
+    These rows carry no AVAL and enter no statistic; the report counts them per parameter and
+    visit (ICH E9 section 5.3 and the estimand addendum E9(R1): missing data are reported).
+    """
+    if frames is None or protocol is None or frames.missing.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in MISSING_COLUMNS})
+    by_element = {p.element: p.paramcd for p in PARAMS if p.source in ("measurements", "dosing")}
+    by_element["itt_glucose"] = "KITT"  # an ITT not done leaves its KITT missing
+    schedule = {v.code: v.name for v in protocol.schedule}
+    m = frames.missing[frames.missing["element"].isin(by_element)]
+    enrolled = set(frames.subjects["usubjid"])
+    return pd.DataFrame(
+        {
+            "USUBJID": m["usubjid"],
+            "PARAMCD": m["element"].map(by_element),
+            "VISIT": m["visit"],
+            "AVISIT": m["visit"].map(schedule),
+            "ADT": m["date"],
+            "MISSCD": m["code"],
+            "MISSREAS": m["reason"],
+            "ITTFL": m["usubjid"].map(lambda u: "Y" if u in enrolled else "N"),
+        },
+        columns=MISSING_COLUMNS,
+    ).reset_index(drop=True)
 
 
 def _diabetes_duration(frames: SourceFrames, protocol: Protocol) -> pd.Series:
@@ -66,5 +101,11 @@ def derive_datasets(frames: SourceFrames, protocol: Protocol) -> AnalysisDataset
     )
     issues = [_describe(i) for i in derivation_issues] + seriousness_inconsistencies(adae)
     return AnalysisDatasets(
-        adsl=adsl, adeff=adeff, adae=adae, itt=itt, screening=frames.screening, issues=issues
+        adsl=adsl,
+        adeff=adeff,
+        adae=adae,
+        itt=itt,
+        screening=frames.screening,
+        issues=issues,
+        missing=derive_missing(frames, protocol),
     )

@@ -18,6 +18,7 @@ in the audit trail and out of the analysis. Conventions, shared with the simulat
   record of that visit, the sum of the WHO DDDs of the oral drugs recorded at that visit (0 when
   none) and the weight measured at that visit.
 - ``adverse_events``: ``ae_id`` is ``AE<database id>``; seriousness as ICH E2A criterion codes.
+- ``missing``: values recorded as missing (missing-data code and reason) at live visits.
 
 `StoreSnapshot` is the one reader of the clinical tables: the exports
 (`trialdesk.export.from_store`) build their SDTM/FHIR sources from the same snapshot with
@@ -246,6 +247,27 @@ def _measurement_rows(
     return rows
 
 
+def _missing_rows(snap: StoreSnapshot, p: Participant, days: _Days) -> list[dict[str, Any]]:
+    """Values recorded as missing (a missing-data code and the site's reason) at live visits."""
+    rows = []
+    for m in snap.measurements.get(p.id, []):
+        visit = snap.visit(m.visit_id)
+        if visit is None or m.missing_code is None:
+            continue
+        rows.append(
+            {
+                "usubjid": p.study_id,
+                "visit": visit.code,
+                "visit_day": days.of(p.id, visit.code, m.collected_on),
+                "date": m.collected_on,
+                "element": m.element,
+                "code": m.missing_code,
+                "reason": m.missing_reason,
+            }
+        )
+    return rows
+
+
 def _itt_rows(snap: StoreSnapshot, p: Participant) -> list[dict[str, Any]]:
     rows = []
     for test in snap.itt.get(p.id, []):
@@ -327,7 +349,7 @@ def _frame(name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def frames_from_snapshot(snap: StoreSnapshot, protocol: Protocol) -> SourceFrames:
-    """The six source frames of the rows in `snap`, validated."""
+    """The source frames of the rows in `snap`, validated."""
     days = _Days(protocol, snap)
     parts: dict[str, list[dict[str, Any]]] = {name: [] for name in FRAME_COLUMNS}
     parts["screening"] = _screening_rows(snap)
@@ -337,6 +359,7 @@ def frames_from_snapshot(snap: StoreSnapshot, protocol: Protocol) -> SourceFrame
         parts["itt"] += _itt_rows(snap, p)
         parts["dosing"] += _dosing_rows(snap, p, days)
         parts["adverse_events"] += _ae_rows(snap, p)
+        parts["missing"] += _missing_rows(snap, p, days)
     return SourceFrames(**{name: _frame(name, rows) for name, rows in parts.items()})
 
 

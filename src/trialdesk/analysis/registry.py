@@ -470,5 +470,25 @@ def build_results_json(
             "generatedAt": datetime.now(UTC).isoformat(timespec="seconds"),
             "note": note,
             "dataIssues": list(results.issues),
+            "missingData": missing_data(results),
         },
     }
+
+
+def missing_data(results: StudyResults) -> list[Json]:
+    """Values recorded as missing, per outcome parameter, visit and missing-data code (ITT
+    set): the counts behind the report's "Missing" column. A trialdesk extension of the
+    provenance block (the registry's results format has no place for them)."""
+    counts = []
+    for outcome in results.outcomes:
+        for v in outcome.by_visit:
+            for code, n in v.missing.items():
+                counts.append(
+                    {
+                        "paramcd": outcome.spec.paramcd,
+                        "visit": v.label,
+                        "code": code,
+                        "count": n,
+                    }
+                )
+    return counts

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,7 @@ class VisitSummary:
     value: Summary
     change: Summary | None
     percent_change: Summary | None
+    missing: dict[str, int] = field(default_factory=dict)  # missing-data code -> n
 
 
 @dataclass(frozen=True)
@@ -159,15 +160,53 @@ def summarise_by_visit(rows: pd.DataFrame, level: float) -> list[VisitSummary]:
     return [table[0], *sorted(table[1:], key=lambda v: v.day)]
 
 
+def missing_counts(missing: pd.DataFrame, paramcd: str, visit: str) -> dict[str, int]:
+    """Values of `paramcd` recorded as missing at `visit` (ITT set), by missing-data code."""
+    rows = missing[
+        (missing["PARAMCD"] == paramcd) & (missing["VISIT"] == visit) & (missing["ITTFL"] == "Y")
+    ]
+    return {str(code): int(n) for code, n in rows["MISSCD"].value_counts().sort_index().items()}
+
+
+def with_missing(
+    table: list[VisitSummary], missing: pd.DataFrame, paramcd: str, baseline: str
+) -> list[VisitSummary]:
+    """The by-visit rows with the count of coded-missing values at each (baseline: at the
+    baseline visit)."""
+    return [
+        replace(
+            v, missing=missing_counts(missing, paramcd, baseline if v.visit == "BASE" else v.visit)
+        )
+        for v in table
+    ]
+
+
 def analyse_param(
-    adeff: pd.DataFrame, spec: ParamSpec, visit: AnalysisVisit, level: float
+    adeff: pd.DataFrame,
+    spec: ParamSpec,
+    visit: AnalysisVisit,
+    level: float,
+    missing: pd.DataFrame | None = None,
+    baseline: str = "",
 ) -> tuple[list[VisitSummary], PairedResult, MmrmResult]:
-    """By-visit summary, paired tests at `visit` and the mixed model for one parameter."""
+    """By-visit summary (with the coded-missing counts), paired tests at `visit` and the mixed
+    model for one parameter. Unscheduled visits (no AVISIT) enter none of these."""
     rows = _analysed(adeff, spec.paramcd)
     at_primary = rows[(rows["VISIT"] == visit.code) & rows["BASE"].notna()]
     paired = compute_paired_tests(at_primary["BASE"], at_primary["AVAL"], level)
     post = rows[(rows["VISITNDY"] > 0) & rows["AVISIT"].notna()]
-    return summarise_by_visit(rows, level), paired, fit_mmrm(post, level)
+    table = summarise_by_visit(rows, level)
+    if missing is not None:
+        table = with_missing(table, missing, spec.paramcd, baseline)
+    return table, paired, fit_mmrm(post, level)
+
+
+def unscheduled_values(adeff: pd.DataFrame) -> pd.DataFrame:
+    """Values at unscheduled visits (no AVISIT): listed in the report, not summarised by visit
+    (ADaMIG v1.3 section 3.3.4: unscheduled records keep AVISIT empty unless windowed)."""
+    rows = adeff[adeff["AVISIT"].isna()]
+    columns = ["USUBJID", "PARAMCD", "VISIT", "ADT", "ADY", "AVAL", "AVALU"]
+    return rows[columns].sort_values(["USUBJID", "ADT", "PARAMCD"]).reset_index(drop=True)
 
 
 def _dose_outcome(
@@ -264,7 +303,9 @@ def analyse(
         if _analysed(datasets.adeff, spec.paramcd).empty:
             notes.append(f"{spec.param} ({title}): no value recorded, not analysed")
             continue
-        by_visit, paired, model = analyse_param(datasets.adeff, spec, visit, level)
+        by_visit, paired, model = analyse_param(
+            datasets.adeff, spec, visit, level, datasets.missing, baseline_visit(protocol).code
+        )
         outcomes.append(OutcomeResult(spec, outcome_id, title, by_visit, paired, model))
         step(spec.paramcd)
     primary_param = outcomes[0].spec.paramcd if outcomes else "HBA1C"

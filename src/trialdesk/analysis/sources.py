@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ import pandas as pd
 
 from trialdesk.analysis.errors import SourceFrameError
 from trialdesk.catalogue import Catalogue, default_catalogue
+from trialdesk.catalogue.missing import MISSING_CODES
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Column:
 
 
 SCREENING_STATUSES = ("eligible", "ineligible", "incomplete")
+MISSING_CODE_VALUES = tuple(m.code for m in MISSING_CODES)
 SUBJECT_STATUSES = ("ongoing", "completed", "withdrawn", "died")
 
 FRAME_COLUMNS: dict[str, tuple[Column, ...]] = {
@@ -100,10 +102,21 @@ FRAME_COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("outcome", "str", nullable=True),
         Column("action", "str", nullable=True),
     ),
+    # Values recorded as missing, with their missing-data code (`trialdesk.catalogue.missing`):
+    # never analysed, counted per outcome and visit in the report.
+    "missing": (
+        Column("usubjid", "str"),
+        Column("visit", "str"),
+        Column("visit_day", "int"),
+        Column("date", "date"),
+        Column("element", "str"),
+        Column("code", "str", choices=MISSING_CODE_VALUES),
+        Column("reason", "str", nullable=True),
+    ),
 }
 
 #: Frames whose rows belong to an enrolled participant (usubjid must be in `subjects`).
-_SUBJECT_FRAMES = ("measurements", "itt", "dosing", "adverse_events")
+_SUBJECT_FRAMES = ("measurements", "itt", "dosing", "adverse_events", "missing")
 
 
 def _is_missing(value: object) -> bool:
@@ -304,7 +317,7 @@ def empty_frame(frame: str) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class SourceFrames:
-    """The six source frames, validated and normalised on construction.
+    """The source frames (six, plus the coded-missing values), validated and normalised.
 
     Build it from the study database (`trialdesk.analysis.from_store`), from the simulator, or
     in tests from plain records. Every frame must have exactly the contract's columns; values are
@@ -319,6 +332,7 @@ class SourceFrames:
     itt: pd.DataFrame
     dosing: pd.DataFrame
     adverse_events: pd.DataFrame
+    missing: pd.DataFrame = field(default_factory=lambda: empty_frame("missing"))
 
     def __post_init__(self) -> None:
         normalised = {f.name: normalise_frame(f.name, getattr(self, f.name)) for f in fields(self)}

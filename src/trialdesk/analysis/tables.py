@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from trialdesk.analysis._values import as_float, as_int
+from trialdesk.analysis._values import as_float, as_int, as_timestamp, is_missing
 from trialdesk.analysis.results import (
     OutcomeResult,
     StudyResults,
     format_number,
     format_p,
+    unscheduled_values,
 )
 from trialdesk.analysis.stats.descriptive import Summary
 from trialdesk.analysis.stats.proportions import Proportion
@@ -180,6 +181,7 @@ def outcome_visit_table(outcome: OutcomeResult, level: float) -> ReportTable:
                 mean_ci(v.change, d),
                 mean_sd(v.percent_change, 1),
                 estimate_ci(est.estimate, est.ci_low, est.ci_high, d) if est else DASH,
+                missing_text(v.missing),
             ]
         )
     return ReportTable(
@@ -193,9 +195,48 @@ def outcome_visit_table(outcome: OutcomeResult, level: float) -> ReportTable:
             f"Change [{pct}% CI]",
             "% change, mean (SD)",
             f"Model change [{pct}% CI]",
+            "Missing (code: n)",
         ],
         rows,
-        numeric=[False] + [True] * 6,
+        "Missing: values recorded as missing, by missing-data code (ND not done, NA not "
+        "applicable, UNK unknown, ASKU asked but unknown, NASK not asked, NAV temporarily "
+        "unavailable, MSK masked); they enter no statistic. Unscheduled visits are listed "
+        "separately, not summarised by visit.",
+        numeric=[False] + [True] * 6 + [False],
+    )
+
+
+def missing_text(counts: dict[str, int]) -> str:
+    """``ND: 2, UNK: 1``, or an en dash when nothing was recorded as missing."""
+    return ", ".join(f"{code}: {n}" for code, n in counts.items()) if counts else DASH
+
+
+def unscheduled_table(results: StudyResults) -> ReportTable | None:
+    """Every analysis value taken at an unscheduled visit (listed, not summarised)."""
+    rows = unscheduled_values(results.datasets.adeff)
+    if rows.empty:
+        return None
+    decimals = {o.spec.paramcd: o.spec.decimals for o in results.outcomes}
+    body = [
+        [
+            str(r.USUBJID),
+            str(r.VISIT),
+            as_timestamp(r.ADT).date().isoformat(),
+            DASH if is_missing(r.ADY) else str(as_int(r.ADY)),
+            str(r.PARAMCD),
+            format_number(as_float(r.AVAL), decimals.get(str(r.PARAMCD), 2)),
+            str(r.AVALU),
+        ]
+        for r in rows.itertuples(index=False)
+    ]
+    return ReportTable(
+        "unscheduled",
+        "Values at unscheduled visits",
+        ["Participant", "Visit", "Date", "Study day", "Parameter", "Value", "Unit"],
+        body,
+        "Unscheduled visits (CDISC VISIT 'UNSCHEDULED x.0n') are not summarised by visit; "
+        "their adverse events are in the safety tables.",
+        numeric=[False, False, False, True, False, True, False],
     )
 
 
@@ -336,6 +377,9 @@ def all_tables(results: StudyResults) -> list[ReportTable]:
     if ins:
         tables.append(ins)
     tables += [outcome_visit_table(o, results.level) for o in results.outcomes]
+    unscheduled = unscheduled_table(results)
+    if unscheduled:
+        tables.append(unscheduled)
     tables += safety_tables(results)
     tables.append(model_table(results))
     return tables

@@ -36,17 +36,20 @@ from trialdesk.analysis.from_store import (
 from trialdesk.catalogue import ElementKind
 from trialdesk.derive import compute_age
 from trialdesk.export.crf import StudyDesign, design_from_protocol
+from trialdesk.export.crf.build import UNSCHEDULED_EVENT
 from trialdesk.export.records import AuditEntry as ExportAudit
 from trialdesk.export.records import ClinicalData, FormRecord
 from trialdesk.export.sdtm.sources import (
     CATEGORICAL_COLUMNS,
     CONSENT_COLUMNS,
     TRANSPLANT_COLUMNS,
+    UNSCHEDULED_COLUMNS,
     SdtmSources,
     records_of,
 )
 from trialdesk.export.values import Value, parse_value
 from trialdesk.protocol import Protocol, catalogue_for
+from trialdesk.protocol.unscheduled import unscheduled_number
 from trialdesk.protocol.versions import ProtocolVersionInfo
 from trialdesk.store.models import AuditEntry as StoreAudit
 from trialdesk.store.models import Participant, ProtocolVersion, User
@@ -74,6 +77,7 @@ def sdtm_sources(session: Session, protocol: Protocol) -> SdtmSources:
         _df(_categorical_rows(snap, protocol), CATEGORICAL_COLUMNS),
         protocol_version_infos(session),
         simulated=simulated_description(session),
+        unscheduled=_df(_unscheduled_rows(snap), UNSCHEDULED_COLUMNS),
     )
 
 
@@ -94,6 +98,16 @@ def protocol_version_infos(session: Session) -> tuple[ProtocolVersionInfo, ...]:
         )
         for r in rows
     )
+
+
+def _unscheduled_rows(snap: StoreSnapshot) -> list[list[Any]]:
+    """Live unscheduled visits of enrolled participants, with their date and reason."""
+    enrolled = {p.id: p.study_id for p in snap.enrolled()}
+    return [
+        [enrolled[v.participant_id], v.code, v.visit_date, v.unscheduled_reason]
+        for v in sorted(snap.visits.values(), key=lambda v: (v.participant_id, v.code))
+        if v.unscheduled and v.participant_id in enrolled and v.visit_date is not None
+    ]
 
 
 def _sdtm_subjects(
@@ -181,8 +195,11 @@ class _Records:
     def __init__(self, design: StudyDesign) -> None:
         self.design = design
         self.values: dict[tuple[str, str, str, int], dict[str, Value]] = {}
+        self.missing: dict[tuple[str, str, str, int], dict[str, tuple[str, str]]] = {}
         self.dropped: list[str] = []
         self.sources: dict[tuple[str, str, str, int, str], tuple[str, int]] = {}
+        # (subject, unscheduled visit code) -> instance of the design's unscheduled event
+        self.unscheduled: dict[tuple[str, str], int] = {}
         self.source: tuple[str, int] | None = None  # the store row being placed
 
     def put(
@@ -190,28 +207,80 @@ class _Records:
     ) -> None:
         """Place a value on the form of `event` that records it (by item name, else by the
         catalogue element the item records)."""
+        place = self._place(subject, event, element_or_item, instance)
+        if place is None:
+            return
+        key, name = place
+        self.values.setdefault(key, {})[name] = value
+        if self.source is not None:
+            self.sources[(*key, name)] = self.source
+
+    def put_missing(
+        self, subject: str, event: str | None, element: str, code: str, reason: str
+    ) -> None:
+        """Place a value recorded as missing (its code and reason) where its value would go;
+        a series not done (an ITT) marks each of its sample items."""
+        samples = self._samples(subject, event, element)
+        if samples:
+            for key, name in samples:
+                self.values.setdefault(key, {})
+                self.missing.setdefault(key, {})[name] = (code, reason)
+            return
+        place = self._place(subject, event, element, 1)
+        if place is None:
+            return
+        key, name = place
+        self.values.setdefault(key, {})
+        self.missing.setdefault(key, {})[name] = (code, reason)
+
+    def _samples(
+        self, subject: str, event: str | None, element: str
+    ) -> list[tuple[tuple[str, str, str, int], str]]:
+        """(record key, item) of each timed sample item of `element` at `event`, if any."""
+        if event is None:
+            return []
+        instance = self.unscheduled.get((subject, event), 1)
+        code = UNSCHEDULED_EVENT if (subject, event) in self.unscheduled else event
+        try:
+            forms = [self.design.form(f) for f in self.design.event(code).forms]
+        except KeyError:
+            return []
+        return [
+            ((subject, code, form.name, instance), item.name)
+            for form in forms
+            for item in form.items
+            if item.element == element and item.sample_minute is not None
+        ]
+
+    def _place(
+        self, subject: str, event: str | None, element_or_item: str, instance: int
+    ) -> tuple[tuple[str, str, str, int], str] | None:
+        """(record key, item name) of the form of `event` recording `element_or_item`, or None
+        (noted in `dropped`) when no form of that event records it."""
         if event is None:
             self.dropped.append(f"{subject}: {element_or_item} has no visit")
-            return
+            return None
+        if (subject, event) in self.unscheduled:
+            event, instance = UNSCHEDULED_EVENT, self.unscheduled[(subject, event)]
         try:
             forms = [self.design.form(f) for f in self.design.event(event).forms]
         except KeyError:
             self.dropped.append(f"{subject}: visit {event} is not in the schedule")
-            return
+            return None
         for form in forms:
             for item in form.items:
                 if item.name == element_or_item or (
                     item.element == element_or_item and item.sample_minute is None
                 ):
-                    key = (subject, event, form.name, instance)
-                    self.values.setdefault(key, {})[item.name] = value
-                    if self.source is not None:
-                        self.sources[(*key, item.name)] = self.source
-                    return
+                    return (subject, event, form.name, instance), item.name
         self.dropped.append(f"{subject}, {event}: no form of the visit records {element_or_item}")
+        return None
 
     def records(self) -> tuple[FormRecord, ...]:
-        return tuple(FormRecord(s, e, f, v, i) for (s, e, f, i), v in self.values.items())
+        return tuple(
+            FormRecord(s, e, f, v, i, self.missing.get((s, e, f, i), {}))
+            for (s, e, f, i), v in self.values.items()
+        )
 
 
 def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
@@ -225,6 +294,7 @@ def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
         if not snap.consents.get(p.id):
             continue  # no consent, no trial data: a candidate's details stay at the site
         sites[p.study_id] = p.site.code
+        _unscheduled_visits(out, snap, p, protocol)
         _screening_values(out, snap, p, first)
         _visit_values(out, snap, p, protocol)
         _adverse_events(out, snap, p, protocol)
@@ -265,6 +335,8 @@ COLUMNS: dict[tuple[str, str], tuple[str, Any]] = {
     ("participant_identities", "date_of_birth"): ("date_of_birth", None),
     ("participants", "sex"): ("sex", None),
     ("screenings", "screening_date"): ("screened_on", None),
+    ("visits", "uv_date"): ("visit_date", None),
+    ("visits", "uv_reason"): ("unscheduled_reason", None),
     ("measurements", "lb_date"): ("collected_on", None),
     ("measurements", "vs_date"): ("collected_on", None),
     ("itt_tests", "itt_date"): ("performed_on", None),
@@ -407,6 +479,21 @@ def _provenance(
     return result
 
 
+def _unscheduled_visits(
+    out: _Records, snap: StoreSnapshot, p: Participant, protocol: Protocol
+) -> None:
+    """Number the participant's unscheduled visits (instances of the design's unscheduled
+    event, in visit-number order) and place their date and reason."""
+    visits = [v for v in snap.visits.values() if v.participant_id == p.id and v.unscheduled]
+    visits.sort(key=lambda v: unscheduled_number(protocol, v.code))
+    for instance, visit in enumerate(visits, start=1):
+        out.unscheduled[(p.study_id, visit.code)] = instance
+        out.source = ("visits", visit.id)
+        if visit.visit_date is not None:
+            out.put(p.study_id, visit.code, "uv_date", visit.visit_date)
+        out.put(p.study_id, visit.code, "uv_reason", visit.unscheduled_reason or "")
+
+
 def _screening_values(out: _Records, snap: StoreSnapshot, p: Participant, first: str) -> None:
     pid, subject = p.id, p.study_id
     consents = sorted(snap.consents.get(pid, []), key=lambda c: c.consented_on)
@@ -450,6 +537,9 @@ def _visit_values(out: _Records, snap: StoreSnapshot, p: Participant, protocol: 
         out.source = ("measurements", m.id)
         visit = snap.visit_code(m.visit_id)
         value: Value | None = m.text_value if m.text_value else m.value
+        if m.missing_code is not None:
+            out.put_missing(subject, visit, m.element, m.missing_code, m.missing_reason or "")
+            continue
         if value is None:
             continue
         if m.element == "height":

@@ -19,6 +19,9 @@ class FormRecord:
     form: str
     values: dict[str, Value]
     instance: int = 1  # repeat instance of a repeating form, else 1
+    # Items recorded as missing: item -> (missing-data code, reason); see
+    # `trialdesk.catalogue.missing` (REDCap writes the code, ODM an IsNull ItemData with a Flag).
+    missing: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -81,6 +84,13 @@ def check_records(design: StudyDesign, records: tuple[FormRecord, ...]) -> list[
         if form.name not in event.forms:
             problems.append(f"{where}: form is not collected at this event")
         names = {i.name: i for i in form.items}
+        for name in record.missing:
+            if name not in names:
+                problems.append(
+                    f"{where}: {name!r} (recorded as missing) is not an item of the form"
+                )
+            elif name in record.values:
+                problems.append(f"{where}: {name!r} has both a value and a missing-data code")
         for name, value in record.values.items():
             if name not in names:
                 problems.append(f"{where}: {name!r} is not an item of the form")

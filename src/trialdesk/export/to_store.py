@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from trialdesk import services as sv
 from trialdesk.catalogue import ElementKind
 from trialdesk.export.crf import StudyDesign
+from trialdesk.export.crf.build import UNSCHEDULED_EVENT
 from trialdesk.export.errors import ImportRejected, Rejection
 from trialdesk.export.records import ClinicalData, FormRecord, check_records
 from trialdesk.export.values import Value
@@ -44,6 +45,7 @@ DATE_ITEMS = (
     "itt_date",
     "dosing_date",
     "tx_date",
+    "uv_date",
 )
 _OUTCOMES = {
     "recovered": "recovered/resolved",
@@ -147,6 +149,18 @@ def _by_subject(
     return out
 
 
+def _missing(
+    data: ClinicalData, subject: str, event: str, instance: int | None = None
+) -> dict[str, tuple[str, str]]:
+    """Items of `subject` at `event` (one instance of a repeating event) recorded as missing:
+    item -> (code, reason)."""
+    merged: dict[str, tuple[str, str]] = {}
+    for r in data.records:
+        if r.subject == subject and r.event == event and instance in (None, r.instance):
+            merged.update(r.missing)
+    return merged
+
+
 def _values(forms: dict[tuple[str, str, int], dict[str, Value]], event: str) -> dict[str, Value]:
     merged: dict[str, Value] = {}
     for (e, form, _), values in forms.items():
@@ -234,7 +248,36 @@ class _SubjectWriter:
             self._enroll(screening, _visit_date(_values(self.forms, later[0])))
         for event in later:
             self._visit(event, _values(self.forms, event))
+        self._unscheduled()
         self._adverse_events()
+
+    def _unscheduled(self) -> None:
+        """Each instance of the unscheduled event becomes an unscheduled visit (its date and
+        reason), then its values, missing codes and ITT, as at a scheduled visit."""
+        instances = sorted({i for e, _, i in self.forms if e == UNSCHEDULED_EVENT})
+        for instance in instances:
+            values: dict[str, Value] = {}
+            for (e, _form, i), form_values in self.forms.items():
+                if e == UNSCHEDULED_EVENT and i == instance:
+                    values.update(form_values)
+            on = values.get("uv_date")
+            visit = self.call(
+                f"unscheduled visit {instance}",
+                sv.add_unscheduled_visit,
+                self.pid,
+                visit_date=on if isinstance(on, date) else _visit_date(values),
+                reason=str(values.get("uv_reason") or ""),
+            )
+            day = on if isinstance(on, date) else None
+            for name, value in values.items():
+                try:
+                    item = self.data.design.item(name)
+                except KeyError:
+                    continue
+                self._value(visit.code, item, value, values, day)
+            missing = _missing(self.data, self.subject, UNSCHEDULED_EVENT, instance)
+            self._missing_values(visit.code, missing, values, day)
+            self._itt(visit.code, values)
 
     def _findings(self, scr: dict[str, Value]) -> dict[str, Any]:
         """Yes/no and category answers of the screening visit (the screening service's
@@ -272,6 +315,7 @@ class _SubjectWriter:
             except KeyError:
                 continue
             self._value(event, item, value, values, on)
+        self._missing_values(event, _missing(self.data, self.subject, event), values, on)
         self._itt(event, values)
         self._dosing(event, values)
         self._transplantation(event, values)
@@ -298,6 +342,51 @@ class _SubjectWriter:
             element=item.element,
             value=value,
             unit=item.unit,
+            collected_on=collected if isinstance(collected, date) else on,
+        )
+        self.summary.values += 1
+
+    def _missing_values(
+        self,
+        event: str,
+        missing: dict[str, tuple[str, str]],
+        values: dict[str, Value],
+        on: date | None,
+    ) -> None:
+        """Each element recorded as missing, once (an ITT not done flags all its samples)."""
+        done: set[str] = set()
+        for name, (code, reason) in missing.items():
+            element = self.data.design.item(name).element
+            if element in done:
+                continue
+            done.add(element or name)
+            self._missing_value(event, name, code, reason, values, on)
+
+    def _missing_value(
+        self,
+        event: str,
+        name: str,
+        code: str,
+        reason: str,
+        values: dict[str, Value],
+        on: date | None,
+    ) -> None:
+        """A value the source recorded as missing: stored with its code and reason (REDCap
+        files carry no reason: the import says so instead of leaving it blank)."""
+        item = self.data.design.item(name)
+        catalogue = catalogue_for(self.protocol)
+        if item.element is None or not _is_measured(catalogue, item.element):
+            return
+        collected = values.get("lb_date") if name in _lab_items(self.data.design) else None
+        self.call(
+            f"visit {event}, {name}",
+            sv.record_measurement,
+            self.pid,
+            visit_code=event,
+            element=item.element,
+            value=None,
+            missing_code=code,
+            missing_reason=reason or "recorded as missing in the source system, no reason given",
             collected_on=collected if isinstance(collected, date) else on,
         )
         self.summary.values += 1

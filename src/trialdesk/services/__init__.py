@@ -63,7 +63,8 @@ measurements and ITT as entered, at once), `register_and_screen` (a new candidat
 consented and screened at once), `record_screening_data` (a ``trialdesk screen`` row at once),
 `evaluate_eligibility`, `list_screenings`.
 Enrollment: `enroll_participant`, `get_enrollment`, `enrollment_summary`.
-Visits: `record_visit`, `record_missed_visit`, `update_visit`, `list_visits`, `visit_calendar`.
+Visits: `record_visit`, `record_missed_visit`, `update_visit`, `list_visits`, `visit_calendar`;
+`add_unscheduled_visit` (a visit outside the schedule, no window).
 Data: `record_measurement`, `update_measurement`, `get_measurement`, `list_measurements`,
 `record_itt_test`, `update_itt_test`, `list_itt_tests`, `record_insulin_dose`,
 `update_insulin_dose`, `list_insulin_doses`, `record_ogld_dose`, `update_ogld_dose`,
@@ -228,6 +229,7 @@ from trialdesk.services.transplantation import (
     update_transplantation,
 )
 from trialdesk.services.visits import (
+    add_unscheduled_visit,
     list_visits,
     record_missed_visit,
     record_visit,
@@ -320,6 +322,7 @@ __all__ = [
     "record_insulin_dose",
     "record_itt_test",
     "record_measurement",
+    "add_unscheduled_visit",
     "record_missed_visit",
     "record_ogld_dose",
     "record_screening_data",

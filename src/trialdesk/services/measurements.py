@@ -1,5 +1,9 @@
 """Measurements at visits: value and unit as entered, canonical value and unit, LOINC from the
-catalogue, edit-checked (`trialdesk.services.editchecks`)."""
+catalogue, edit-checked (`trialdesk.services.editchecks`).
+
+A field may instead be recorded as missing: a missing-data code (`trialdesk.catalogue.missing`)
+and the site's reason, no value. Edit checks do not run on it (there is no value to check); it is
+audited and corrected like a value (a correction may replace the code by a value or back)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialdesk.catalogue import ElementKind
+from trialdesk.catalogue.missing import UnknownMissingCode, code_of
 from trialdesk.services.access import (
     get_participant,
     get_record,
@@ -24,35 +29,57 @@ from trialdesk.services.listing import DEFAULT_LIMIT, scoped
 from trialdesk.services.queries import open_query
 from trialdesk.services.study import current_catalogue, current_protocol
 from trialdesk.services.uow import add_record, change_record, service
-from trialdesk.services.validate import not_after_today
+from trialdesk.services.validate import not_after_today, required_text
 from trialdesk.services.views import MeasurementView, Page
-from trialdesk.services.visits import scheduled
+from trialdesk.services.visits import plan_of
 from trialdesk.store.enums import QueryOrigin, VisitStatus
 from trialdesk.store.models import Measurement, Participant, Visit
 
 ENTERABLE = (ElementKind.QUANTITY, ElementKind.CATEGORY)
+#: Elements that may be recorded as missing: every enterable one, and a whole series (an ITT
+#: not done) — the ITT samples and doses themselves are recorded by their own services.
+MISSABLE = (*ENTERABLE, ElementKind.SERIES)
 
 
 def measurement_view(row: Measurement, visit_code: str) -> MeasurementView:
     catalogue = current_catalogue()
     label = catalogue[row.element].label if row.element in catalogue else row.element
-    fields = {
-        k: getattr(row, k)
-        for k in MeasurementView.model_fields
-        if k not in ("visit_code", "label", "limit_flag")
-    }
+    derived = ("visit_code", "label", "limit_flag", "missing_label")
+    fields = {k: getattr(row, k) for k in MeasurementView.model_fields if k not in derived}
     return MeasurementView.model_validate(
         {
             **fields,
             "visit_code": visit_code,
             "label": label,
             "limit_flag": soft_flag(row.element, row.value),
+            "missing_label": code_of(row.missing_code).label if row.missing_code else None,
         }
     )
 
 
+def coded_missing(code: str, reason: str | None, value: Any) -> dict[str, Any]:
+    """The columns of a field recorded as missing (`code` and the site's `reason`, no value)."""
+    if value is not None and str(value).strip():
+        raise ValidationProblem(
+            "missing_code", "give either a value or a missing-data code, not both"
+        )
+    try:
+        known = code_of(code)
+    except UnknownMissingCode as exc:
+        raise ValidationProblem("missing_code", str(exc)) from None
+    return {
+        "value_as_entered": "",
+        "unit_as_entered": None,
+        "value": None,
+        "unit": None,
+        "text_value": None,
+        "missing_code": known.code,
+        "missing_reason": required_text(reason, "missing_reason", 2000),
+    }
+
+
 def done_visit(session: Session, participant: Participant, code: str) -> Visit:
-    scheduled(current_protocol(session), code)
+    plan_of(current_protocol(session), code)
     visit = live_visit(session, participant.id, code)
     if visit is None or visit.status is not VisitStatus.DONE or visit.visit_date is None:
         raise RuleViolation(
@@ -71,6 +98,8 @@ def _apply(checked: CheckedValue) -> dict[str, Any]:
         "value": checked.value,
         "unit": checked.unit,
         "text_value": checked.text_value,
+        "missing_code": None,
+        "missing_reason": None,
     }
 
 
@@ -85,29 +114,39 @@ def record_measurement(
     value: Any,
     unit: str | None = None,
     collected_on: date | None = None,
+    missing_code: str | None = None,
+    missing_reason: str | None = None,
 ) -> MeasurementView:
-    """Record one value (e.g. ``fasting_glucose`` 126 ``mg/dL`` at ``BL``).
+    """Record one value (e.g. ``fasting_glucose`` 126 ``mg/dL`` at ``BL``), or why there is
+    none (`missing_code` such as ``ND`` with `missing_reason`; `value` then None).
 
     A value outside the element's soft limits is stored and a data query is raised on it; one
     outside the hard limits is refused.
     """
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
-    data_element = element_for_entry(element, allow=ENTERABLE, session=session)
+    data_element = element_for_entry(
+        element, allow=MISSABLE if missing_code else ENTERABLE, session=session
+    )
     visit = done_visit(session, participant, visit_code)
     assert visit.visit_date is not None
     when = not_after_today(collected_on or visit.visit_date, "collected_on")
     require_data_entry(session, participant, when)
-    checked = check_value(data_element, value, unit)
+    checked = None
+    if missing_code:
+        columns = coded_missing(missing_code, missing_reason, value)
+    else:
+        checked = check_value(data_element, value, unit)
+        columns = _apply(checked)
     row = Measurement(
         participant_id=participant.id,
         visit_id=visit.id,
         element=data_element.name,
         loinc=data_element.codes.loinc,
         collected_on=when,
-        **_apply(checked),
+        **columns,
     )
     add_record(session, actor, row, participant)
-    if checked.query_text:
+    if checked is not None and checked.query_text:
         open_query(
             session, actor, participant, row, "value", checked.query_text, QueryOrigin.EDIT_CHECK
         )
@@ -125,8 +164,11 @@ def update_measurement(
     value: Any = None,
     unit: str | None = None,
     collected_on: date | None = None,
+    missing_code: str | None = None,
+    missing_reason: str | None = None,
 ) -> MeasurementView:
-    """Correct a value (re-checked against the limits) or its collection date."""
+    """Correct a value (re-checked against the limits) or its collection date; or record the
+    value as missing (`missing_code`, `missing_reason`), or a missing one's value (`value`)."""
     row, participant = get_record(
         session, actor, Measurement, measurement_id, Permission.WRITE_CLINICAL
     )
@@ -134,7 +176,11 @@ def update_measurement(
         raise RuleViolation("voided", f"measurement {measurement_id} is voided", conflict=True)
     changes: dict[str, Any] = {}
     checked = None
-    if value is not None:
+    if missing_code:
+        changes.update(coded_missing(missing_code, missing_reason, value))
+    elif missing_reason is not None and row.missing_code and value is None:
+        changes["missing_reason"] = required_text(missing_reason, "missing_reason", 2000)
+    elif value is not None:
         data_element = element_for_entry(row.element, allow=ENTERABLE, session=session)
         checked = check_value(data_element, value, unit or row.unit_as_entered)
         changes.update(_apply(checked))

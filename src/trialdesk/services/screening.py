@@ -126,6 +126,9 @@ def _screening_measurements(session: Session, visit_id: int) -> dict[str, Any]:
         .order_by(Measurement.id)
     )
     for row in rows:  # the latest entry of an element wins
+        if row.missing_code is not None:  # coded missing: not assessable, like no entry
+            values.pop(row.element, None)
+            continue
         if row.text_value is not None:
             values[row.element] = row.text_value
         else:

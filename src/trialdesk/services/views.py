@@ -161,6 +161,8 @@ class VisitView(RecordView):
     study_day: int | None = Field(None, description="Days from baseline (day 0), if known")
     notes: str | None
     protocol_version: str | None = Field(None, description="Protocol version in force that day")
+    unscheduled: bool = Field(False, description="Outside the schedule (code e.g. M3.U01)")
+    unscheduled_reason: str | None = None
 
 
 class MeasurementView(RecordView):
@@ -179,6 +181,11 @@ class MeasurementView(RecordView):
     limit_flag: str | None = Field(
         None, description="'low'/'high' when outside the catalogue's soft limits"
     )
+    missing_code: str | None = Field(
+        None, description="Why there is no value: REDCap/HL7 NullFlavor code (e.g. ND, NA, UNK)"
+    )
+    missing_reason: str | None = Field(None, description="The site's reason for the missing value")
+    missing_label: str | None = Field(None, description="The missing-data code in words")
 
 
 class IttSampleView(View):
@@ -330,6 +337,8 @@ class CalendarEntry(View):
     study_day: int | None = None
     in_window: bool | None = None
     protocol_version: str | None = None
+    unscheduled: bool = Field(False, description="An unscheduled visit (no window applies)")
+    reason: str | None = Field(None, description="Why the unscheduled visit took place")
 
 
 class VisitCalendar(View):

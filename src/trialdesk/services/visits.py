@@ -6,6 +6,10 @@ visit's nominal day (−28 in NCT01142050), i.e. screening + 28 days. Whenever a
 anchor changes, every recorded visit is re-checked: a visit outside its protocol window gets an
 automatic protocol deviation (category ``visit_window``), which is voided again if a correction
 brings the visit back inside its window.
+
+Unscheduled visits (an extra ITT, a safety lab: `add_unscheduled_visit`) are numbered after the
+scheduled visit that precedes them (`trialdesk.protocol.unscheduled`); no window applies to them
+and they never raise a window deviation. The calendar lists them after that scheduled visit.
 """
 
 from __future__ import annotations
@@ -17,6 +21,13 @@ from sqlalchemy.orm import Session
 
 from trialdesk.protocol import Protocol
 from trialdesk.protocol.model import Visit as ScheduledVisit
+from trialdesk.protocol.unscheduled import (
+    MAX_PER_INTERVAL,
+    is_unscheduled,
+    parse_unscheduled,
+    unscheduled_code,
+    unscheduled_plan,
+)
 from trialdesk.services.access import (
     get_participant,
     get_record,
@@ -67,6 +78,16 @@ def _version_label(session: Session, on: date) -> str | None:
     return version.label if version else None
 
 
+def plan_of(protocol: Protocol, code: str) -> ScheduledVisit:
+    """The plan of a scheduled visit, or the no-window plan of an unscheduled one."""
+    if is_unscheduled(code):
+        after = parse_unscheduled(code)
+        assert after is not None
+        scheduled(protocol, after[0])
+        return unscheduled_plan(protocol, code)
+    return scheduled(protocol, code)
+
+
 def live_visits(session: Session, participant_id: int) -> list[Visit]:
     return list(
         session.scalars(
@@ -107,7 +128,7 @@ def recheck_windows(session: Session, actor: Actor, participant: Participant) ->
     flagged = automatic_window_deviations(session, participant.id)
     outside: set[int] = set()
     for visit in visits:
-        if anchor is None or visit.visit_date is None:
+        if anchor is None or visit.visit_date is None or visit.unscheduled:
             continue
         plan = scheduled(protocol, visit.code)
         day = (visit.visit_date - anchor).days
@@ -137,7 +158,7 @@ def visit_view(
 ) -> VisitView:
     day = (visit.visit_date - anchor).days if anchor and visit.visit_date else None
     if name is None:
-        name = scheduled(protocol or current_protocol(), visit.code).name
+        name = plan_of(protocol or current_protocol(), visit.code).name
     fields = {
         k: getattr(visit, k) for k in VisitView.model_fields if k not in ("name", "study_day")
     }
@@ -190,6 +211,72 @@ def record_visit(
     return visit_view_in_context(session, visit)
 
 
+def _preceding(protocol: Protocol, visits: list[Visit], on: date) -> str:
+    """Code of the scheduled visit an unscheduled one on `on` follows: the latest scheduled
+    visit done on or before that date (the first of the schedule when there is none)."""
+    order = [v.code for v in protocol.schedule]
+    done = [
+        v
+        for v in visits
+        if not v.unscheduled and v.code in order and v.visit_date is not None and v.visit_date <= on
+    ]
+    if not done:
+        return order[0]
+    return max(done, key=lambda v: (v.visit_date, order.index(v.code))).code
+
+
+def _next_number(session: Session, participant_id: int, after: str) -> int:
+    """The next sequence number after `after` (voided visits keep theirs: never reused)."""
+    codes = session.scalars(
+        select(Visit.code).where(Visit.participant_id == participant_id, Visit.unscheduled)
+    )
+    used = [n for c in codes if (p := parse_unscheduled(c)) and p[0] == after for n in [p[1]]]
+    number = max(used, default=0) + 1
+    if number > MAX_PER_INTERVAL:
+        raise RuleViolation(
+            "too_many_unscheduled", f"more than {MAX_PER_INTERVAL} unscheduled visits after {after}"
+        )
+    return number
+
+
+@service
+def add_unscheduled_visit(
+    session: Session,
+    actor: Actor,
+    participant_id: int,
+    *,
+    visit_date: date,
+    reason: str,
+    notes: str | None = None,
+) -> VisitView:
+    """Record a visit outside the schedule (e.g. an extra ITT or a safety lab) and why.
+
+    It is numbered after the scheduled visit that precedes it (``M3.U01``; SDTM VISITNUM 5.01)
+    and takes its own forms; no window applies to it.
+    """
+    participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
+    why = required_text(reason, "reason", 2000)
+    not_after_today(visit_date, "visit_date")
+    require_data_entry(session, participant, visit_date)
+    require_enrolled(session, participant, "an unscheduled visit")
+    if visit_date < participant.registered_on:
+        raise ValidationProblem("visit_date", "is before the participant's registration date")
+    protocol = current_protocol(session, visit_date)
+    after = _preceding(protocol, live_visits(session, participant.id), visit_date)
+    visit = Visit(
+        participant_id=participant.id,
+        code=unscheduled_code(after, _next_number(session, participant.id, after)),
+        status=VisitStatus.DONE,
+        visit_date=visit_date,
+        notes=notes,
+        unscheduled=True,
+        unscheduled_reason=why,
+        protocol_version=_version_label(session, visit_date),
+    )
+    add_record(session, actor, visit, participant)
+    return visit_view_in_context(session, visit)
+
+
 @service
 def record_missed_visit(
     session: Session, actor: Actor, participant_id: int, *, code: str, reason: str
@@ -227,10 +314,20 @@ def update_visit(
     reason: str,
     visit_date: date | None = None,
     notes: str | None = None,
+    unscheduled_reason: str | None = None,
 ) -> VisitView:
-    """Correct a visit's date or notes (re-checks every window when the date changes)."""
+    """Correct a visit's date or notes, or why an unscheduled visit took place (re-checks every
+    window when the date changes)."""
     visit, participant = get_record(session, actor, Visit, visit_id, Permission.WRITE_CLINICAL)
     changes: dict[str, object] = {}
+    if unscheduled_reason is not None:
+        if not visit.unscheduled:
+            raise ValidationProblem(
+                "unscheduled_reason", f"visit {visit.code} is a scheduled visit of the protocol"
+            )
+        changes["unscheduled_reason"] = required_text(
+            unscheduled_reason, "unscheduled_reason", 2000
+        )
     if visit_date is not None:
         if visit.status is VisitStatus.MISSED:
             raise RuleViolation(
@@ -279,10 +376,12 @@ def visit_calendar(
     visits = live_visits(session, participant_id)
     anchor, kind = anchor_of(visits, protocol)
     recorded = {v.code: v for v in visits}
-    entries = [
-        _calendar_entry(plan, recorded.get(plan.code), anchor, moment, participant.status)
-        for plan in protocol.schedule
-    ]
+    entries = []
+    for plan in protocol.schedule:
+        entries.append(
+            _calendar_entry(plan, recorded.get(plan.code), anchor, moment, participant.status)
+        )
+        entries += _unscheduled_entries(protocol, visits, plan.code, anchor)
     return VisitCalendar(
         participant_id=participant.id,
         study_id=participant.study_id,
@@ -291,6 +390,39 @@ def visit_calendar(
         anchor=kind if kind != "provisional" else "provisional (screening + 28 days)",
         visits=entries,
     )
+
+
+def _unscheduled_entries(
+    protocol: Protocol, visits: list[Visit], after: str, anchor: date | None
+) -> list[CalendarEntry]:
+    """The unscheduled visits numbered after scheduled visit `after`, in number order."""
+    extra = sorted(
+        (v for v in visits if v.unscheduled and (p := parse_unscheduled(v.code)) and p[0] == after),
+        key=lambda v: v.code,
+    )
+    entries = []
+    for visit in extra:
+        plan = unscheduled_plan(protocol, visit.code)
+        day = (visit.visit_date - anchor).days if anchor and visit.visit_date else None
+        entries.append(
+            CalendarEntry(
+                code=visit.code,
+                name=plan.name,
+                day=plan.day,
+                window_start_day=plan.day,
+                window_end_day=plan.day,
+                planned_date=None,
+                window_start=None,
+                window_end=None,
+                status=visit.status.value,
+                visit_id=visit.id,
+                visit_date=visit.visit_date,
+                study_day=day,
+                unscheduled=True,
+                reason=visit.unscheduled_reason,
+            )
+        )
+    return entries
 
 
 def _calendar_entry(

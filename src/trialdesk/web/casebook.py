@@ -36,6 +36,7 @@ from trialdesk.services.views import (
     EnrollmentSummary,
     EnrollmentView,
     IdentityView,
+    MeasurementView,
     ParticipantView,
     QueryView,
     ReconsentDueView,
@@ -86,6 +87,7 @@ class Casebook:
     # The consent form the protocol version in force requires and this participant has not
     # signed yet (issue 13: re-consent on a new consent version); None when none is due.
     reconsent: ReconsentDueView | None = None
+    missing: list[MeasurementView] = field(default_factory=list)  # coded-missing fields
 
     @property
     def consent(self) -> ConsentView | None:
@@ -141,6 +143,8 @@ def build_casebook(session: Session, user: WebUser, participant_id: int) -> Case
     )
     book.charts = trajectory_charts(session, user, participant_id, calendar)
     book.reconsent = get_reconsent_due(session, actor, participant_id)
+    rows = list_measurements(session, actor, participant_id=participant_id, limit=MAX_ROWS).items
+    book.missing = [m for m in rows if m.missing_code]
     return book
 
 

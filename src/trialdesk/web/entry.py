@@ -46,8 +46,10 @@ def record_visit_values(
     participant_id: int,
     visit_code: str,
     entries: Sequence[tuple[str, str, str | None]],
+    missing: Sequence[tuple[str, str, str]] = (),
 ) -> int:
-    """Record (element, value, unit) entries at a visit; returns how many were saved."""
+    """Record (element, value, unit) entries at a visit, and (element, missing-data code,
+    reason) for fields with no value; returns how many were saved."""
     for element, value, unit in entries:
         # Refusals about the value, its unit or the element belong next to that element.
         with on_field(element, {"value": element, "unit": element, "element": element}):
@@ -60,4 +62,20 @@ def record_visit_values(
                 value=value,
                 unit=unit,
             )
-    return len(entries)
+    for element, code, reason in missing:
+        fields = {
+            "missing_code": f"{element}_missing",
+            "missing_reason": f"{element}_missing_reason",
+        }
+        with on_field(f"{element}_missing", {**fields, "element": element}):
+            record_measurement(
+                session,
+                actor,
+                participant_id,
+                visit_code=visit_code,
+                element=element,
+                value=None,
+                missing_code=code,
+                missing_reason=reason,
+            )
+    return len(entries) + len(missing)

@@ -14,6 +14,7 @@ from trialdesk.api.pagination import PageDep
 from trialdesk.api.routers._records import add_void_route
 from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change
+from trialdesk.catalogue.missing import MISSING_CODES
 from trialdesk.services.measurements import (
     get_measurement,
     list_measurements,
@@ -25,20 +26,29 @@ from trialdesk.services.views import MeasurementView, Page
 router = APIRouter(tags=["measurements"], route_class=EventLoopRoute)
 
 EnteredValue = float | int | str | bool
+MISSING_HELP = "Instead of a value, why there is none: " + ", ".join(
+    f"{m.code} ({m.label.lower()})" for m in MISSING_CODES
+)
 
 
 class MeasurementCreate(Body):
     visit_code: str = Field(description="Visit of the schedule (recorded as done), e.g. BL")
     element: str = Field(description="Catalogue data element, e.g. fasting_glucose, hba1c")
-    value: EnteredValue = Field(description="As entered, e.g. 126, 7.4 or 'negative'")
+    value: EnteredValue | None = Field(
+        None, description="As entered, e.g. 126, 7.4 or 'negative'; none with missing_code"
+    )
     unit: str | None = Field(None, description="As entered, e.g. mg/dL, %, mmol/mol")
     collected_on: date | None = Field(None, description="Default: the visit date")
+    missing_code: str | None = Field(None, description=MISSING_HELP)
+    missing_reason: str | None = Field(None, description="Why the value is missing (required)")
 
 
 class MeasurementChange(Change):
     value: EnteredValue | None = None
     unit: str | None = None
     collected_on: date | None = None
+    missing_code: str | None = Field(None, description=MISSING_HELP)
+    missing_reason: str | None = None
 
 
 @router.get(
@@ -70,7 +80,7 @@ def get_measurements(
 @router.post(
     "/participants/{participant_id}/measurements",
     status_code=status.HTTP_201_CREATED,
-    summary="Record a value (hard limits refuse; soft limits raise a query)",
+    summary="Record a value (hard limits refuse; soft limits raise a query) or a missing-data code",
     responses=CREATE_ERRORS,
 )
 def post_measurement(
@@ -116,6 +126,8 @@ def patch_measurement(
         value=body.value,
         unit=body.unit,
         collected_on=body.collected_on,
+        missing_code=body.missing_code,
+        missing_reason=body.missing_reason,
     )
     set_etag(response, view.version)
     return view

@@ -1,4 +1,5 @@
-"""Visits of the protocol's schedule: done (with date, window-checked) or missed."""
+"""Visits of the protocol's schedule: done (with date, window-checked) or missed; and
+unscheduled visits (a date and a reason; no window)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from trialdesk.api.routers._records import add_record_routes
 from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change
 from trialdesk.services.views import Page, VisitView
-from trialdesk.services.visits import list_visits, record_missed_visit, record_visit, update_visit
+from trialdesk.services.visits import (
+    add_unscheduled_visit,
+    list_visits,
+    record_missed_visit,
+    record_visit,
+    update_visit,
+)
 
 router = APIRouter(tags=["visits"], route_class=EventLoopRoute)
 
@@ -30,9 +37,16 @@ class MissedVisit(Body):
     reason: str = Field(description="Why the visit did not take place")
 
 
+class UnscheduledVisit(Body):
+    visit_date: date
+    reason: str = Field(description="Why the visit took place, e.g. repeat ITT, safety lab")
+    notes: str | None = None
+
+
 class VisitChange(Change):
     visit_date: date | None = None
     notes: str | None = None
+    unscheduled_reason: str | None = Field(None, description="Unscheduled visits only")
 
 
 @router.get(
@@ -82,6 +96,24 @@ def post_missed_visit(
     return view
 
 
+@router.post(
+    "/participants/{participant_id}/unscheduled-visits",
+    status_code=status.HTTP_201_CREATED,
+    summary="Record an unscheduled visit (code e.g. M3.U01; no window; its own forms)",
+    responses=CREATE_ERRORS,
+)
+def post_unscheduled_visit(
+    participant_id: int,
+    body: UnscheduledVisit,
+    session: SessionDep,
+    actor: ActorDep,
+    response: Response,
+) -> VisitView:
+    view = add_unscheduled_visit(session, actor, participant_id, **body.model_dump())
+    set_etag(response, view.version)
+    return view
+
+
 @router.patch(
     "/visits/{visit_id}",
     summary="Correct a visit's date or notes (If-Match; reason; windows re-checked)",
@@ -103,6 +135,7 @@ def patch_visit(
         reason=body.reason or "",
         visit_date=body.visit_date,
         notes=body.notes,
+        unscheduled_reason=body.unscheduled_reason,
     )
     set_etag(response, view.version)
     return view

@@ -37,11 +37,20 @@ def _default_layout() -> dict[str, Any]:
     return layout
 
 
+UNSCHEDULED_EVENT = "UNSCHEDULED"
+UNSCHEDULED_FORM = "unscheduled_visit"
+#: The forms of an unscheduled visit (its date and reason, then what it may collect).
+UNSCHEDULED_FORMS = (UNSCHEDULED_FORM, "vital_signs", "labs", "itt")
+
+
 def design_from_protocol(protocol: Protocol, layout: dict[str, Any] | None = None) -> StudyDesign:
-    """The CRF design of `protocol`: one event per scheduled visit, the forms it names."""
+    """The CRF design of `protocol`: one event per scheduled visit, the forms it names, and a
+    repeating event for unscheduled visits (CDISC ODM StudyEventDef Type="Unscheduled")."""
     catalogue = catalogue_for(protocol)
     spec = layout if layout is not None else _default_layout()
     used = {name for visit in protocol.schedule for name in visit.forms}
+    laid_out = {f["name"] for f in spec["forms"]}
+    used |= {f for f in UNSCHEDULED_FORMS if f in laid_out}
     forms = tuple(_form(f, catalogue) for f in spec["forms"] if f["name"] in used)
     known = {f.name for f in forms}
     missing = sorted(used - known)
@@ -58,6 +67,18 @@ def design_from_protocol(protocol: Protocol, layout: dict[str, Any] | None = Non
         )
         for v in protocol.schedule
     )
+    if UNSCHEDULED_FORM in known:
+        events += (
+            Event(
+                code=UNSCHEDULED_EVENT,
+                name="Unscheduled visit",
+                day=0,
+                window_before=0,
+                window_after=0,
+                forms=tuple(f for f in UNSCHEDULED_FORMS if f in known),
+                repeating=True,
+            ),
+        )
     return StudyDesign(study_id=protocol.id, title=protocol.title, forms=forms, events=events)
 
 

@@ -85,7 +85,8 @@ class Form(_Frozen):
 
 
 class Event(_Frozen):
-    """A scheduled visit; `day` is relative to baseline (day 0), windows inclusive."""
+    """A scheduled visit; `day` is relative to baseline (day 0), windows inclusive. A
+    `repeating` event is the unscheduled visit: one instance per visit, no window."""
 
     code: str = Field(pattern=r"^[A-Z0-9_]{1,20}$")
     name: str
@@ -93,6 +94,7 @@ class Event(_Frozen):
     window_before: int = Field(ge=0)
     window_after: int = Field(ge=0)
     forms: tuple[str, ...]
+    repeating: bool = False
 
 
 class StudyDesign(_Frozen):

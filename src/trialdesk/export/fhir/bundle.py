@@ -25,6 +25,7 @@ from fhir.resources.R4B.researchsubject import ResearchSubject
 from fhir.resources.R4B.resource import Resource
 
 from trialdesk.catalogue import default_catalogue
+from trialdesk.catalogue.missing import FHIR_DATA_ABSENT_REASON, code_of
 from trialdesk.derive.safety import compute_seriousness_code
 from trialdesk.export.fhir import terminology as t
 from trialdesk.export.fhir.study import research_study_json
@@ -242,6 +243,7 @@ def _observations(ids: _Ids, src: SdtmSources) -> list[dict[str, Any]]:
                 f"Insulin tolerance test: {minute} min after the insulin bolus",
             )
         )
+    out += _absent_observations(ids, src)
     for c in records_of(src.categorical):
         if c.element not in catalogue or not catalogue[c.element].codes.loinc:
             continue
@@ -260,6 +262,42 @@ def _observations(ids: _Ids, src: SdtmSources) -> list[dict[str, Any]]:
                 {"valueCodeableConcept": concept},
             )
         )
+    return out
+
+
+def _absent_observations(ids: _Ids, src: SdtmSources) -> list[dict[str, Any]]:
+    """Values recorded as missing: an Observation with no value and its dataAbsentReason
+    (FHIR R4 Observation.dataAbsentReason, code system data-absent-reason), the site's reason
+    as a note; ``cancelled`` when the test was not performed (Observation.status)."""
+    catalogue = default_catalogue()
+    out = []
+    for n in records_of(src.frames.missing):
+        if n.element not in catalogue or not catalogue[n.element].codes.loinc:
+            continue
+        code = code_of(n.code)
+        observation = _observation(
+            ids,
+            ("absent", n.usubjid, n.visit, n.element, iso(n.date)),
+            n.usubjid,
+            n.date,
+            catalogue[n.element],
+            {
+                "dataAbsentReason": {
+                    "coding": [
+                        {
+                            "system": FHIR_DATA_ABSENT_REASON,
+                            "code": code.fhir,
+                            "display": code.label,
+                        }
+                    ],
+                    "text": code.label,
+                }
+            },
+            n.reason if isinstance(n.reason, str) and n.reason else None,
+        )
+        if code.fhir == "not-performed":
+            observation["status"] = "cancelled"
+        out.append(observation)
     return out
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from lxml import etree
 
 from trialdesk.catalogue import Catalogue, default_catalogue
+from trialdesk.catalogue.missing import BY_CODE
 from trialdesk.export.crf.link import incompatibility
 from trialdesk.export.crf.model import (
     Choice,
@@ -30,7 +31,7 @@ from trialdesk.export.crf.model import (
 from trialdesk.export.errors import ImportRejected, Rejection
 from trialdesk.export.odm import names as n
 from trialdesk.export.odm.validate import schema_errors
-from trialdesk.export.odm.write import replay
+from trialdesk.export.odm.write import MISSING_CODELIST_OID, replay
 from trialdesk.export.records import AuditEntry, ClinicalData, FormRecord
 from trialdesk.export.values import Value, check_limits, parse_value
 
@@ -60,6 +61,10 @@ class _Context:
     catalogue: Catalogue
     problems: list[Rejection] = field(default_factory=list)
     warnings: list[Rejection] = field(default_factory=list)
+    # Items recorded as missing (IsNull ItemData flagged with a missing-data code).
+    missing: dict[tuple[str, str, str, int], dict[str, tuple[str, str]]] = field(
+        default_factory=dict
+    )
 
 
 def read_odm(
@@ -401,6 +406,7 @@ def _events(
                     window_before=int(aliases.get(f"{t}:window_before", 0)),
                     window_after=int(aliases.get(f"{t}:window_after", 0)),
                     forms=tuple(names),
+                    repeating=sdef.get("Repeating") == "Yes",
                 )
             )
         except ValueError as exc:
@@ -449,7 +455,10 @@ def _clinical(
                 "some ItemData carry no audit record; only audited values were kept",
             )
         )
-    records = tuple(FormRecord(s, e, f, v, i) for (s, e, f, i), v in values.items())
+    keys = list(dict.fromkeys([*values, *ctx.missing]))
+    records = tuple(
+        FormRecord(k[0], k[1], k[2], values.get(k, {}), k[3], ctx.missing.get(k, {})) for k in keys
+    )
     names = {
         n.strip(loc.get("OID", ""), "LOC"): loc.get("Name", "")
         for loc in root.iterfind(f"{n.q('AdminData')}/{n.q('Location')}")
@@ -506,6 +515,8 @@ def _subject(
                 )
                 continue
             instance = _instance(ctx, fd, form, fwhere)
+            if event.repeating:  # one instance of the event holds one of each form
+                instance = _event_instance(ctx, se, where)
             record_key = (key, event.code, form.name, instance)
             for item_data in fd.iterfind(f"{n.q('ItemGroupData')}/*"):
                 if not etree.QName(item_data).localname.startswith("ItemData"):
@@ -513,6 +524,14 @@ def _subject(
                 _item_data(
                     ctx, maps, form, item_data, record_key, audit, plain, site, fwhere, snapshot
                 )
+
+
+def _event_instance(ctx: _Context, se: etree._Element, where: str) -> int:
+    text = se.get("StudyEventRepeatKey") or "1"
+    if not text.isdigit() or int(text) < 1:
+        ctx.problems.append(Rejection(where, "StudyEventRepeatKey", f"{text!r} is not 1, 2, …"))
+        return 1
+    return int(text)
 
 
 def _instance(ctx: _Context, fd: etree._Element, form: Form, where: str) -> int:
@@ -547,6 +566,8 @@ def _item_data(
         return
     text = element.get("Value", element.text)
     removed = element.get("TransactionType") == "Remove" or element.get("IsNull") == "Yes"
+    if element.get("IsNull") == "Yes" and (coded := _missing_code(element)) is not None:
+        ctx.missing.setdefault(key, {})[item.name] = coded
     value: Value | None = None
     if not removed and text is not None:
         try:
@@ -567,6 +588,15 @@ def _item_data(
         if record is None:
             return
     audit.append(_audit_entry(ctx, maps, record, key, item, value, element, site, iwhere))
+
+
+def _missing_code(element: etree._Element) -> tuple[str, str] | None:
+    """(code, reason) of an IsNull ItemData flagged with a missing-data code (`write`)."""
+    for annotation in element.iterfind(n.q("Annotation")):
+        for flag in annotation.iterfind(f"{n.q('Flag')}/{n.q('FlagValue')}"):
+            if flag.get("CodeListOID") == MISSING_CODELIST_OID and flag.text in BY_CODE:
+                return flag.text, annotation.findtext(n.q("Comment")) or ""
+    return None
 
 
 def _audit_entry(

@@ -9,7 +9,9 @@ are collected only under a condition; MethodDefs naming derivations. Links to th
 Clinical data (§3.1.4): one SubjectData per participant. With an audit trail the file is
 Transactional and every recorded change is an ItemData carrying its AuditRecord (who, where,
 when, why) — "history cannot be changed, only added to"; without one it is a Snapshot of
-current values.
+current values. A value recorded as missing is an ItemData with ``IsNull="Yes"`` (§3.1.4.1.1.1.1)
+annotated with its missing-data code (``Flag/FlagValue`` from the CodeList
+`MISSING_CODELIST_OID`, `trialdesk.catalogue.missing`) and the site's reason (``Comment``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
+from trialdesk.catalogue.missing import MISSING_CODES
 from trialdesk.export.crf.model import DataType, Event, Form, Item, StudyDesign
 from trialdesk.export.errors import ExportError
 from trialdesk.export.odm import names as n
@@ -39,6 +42,7 @@ _DATA_TYPE = {
 }
 _E = etree.Element
 _SE = etree.SubElement
+MISSING_CODELIST_OID = "CL.TRIALDESK.MISSING"
 
 
 def odm_document(
@@ -151,7 +155,7 @@ def _metadata_version(
             n.q("StudyEventRef"),
             StudyEventOID=n.event_oid(event.code),
             OrderNumber=str(order),
-            Mandatory="Yes",
+            Mandatory="No" if event.repeating else "Yes",
         )
     for event in design.events:
         mdv.append(_event_def(event))
@@ -165,6 +169,7 @@ def _metadata_version(
     for item in items:
         if item.choices:
             mdv.append(_codelist(item))
+    mdv.append(_missing_codelist())
     for item in items:
         if item.show_if:
             mdv.append(_condition_def(item))
@@ -181,8 +186,8 @@ def _event_def(event: Event) -> etree._Element:
         n.q("StudyEventDef"),
         OID=n.event_oid(event.code),
         Name=event.name,
-        Repeating="No",
-        Type="Scheduled",
+        Repeating="Yes" if event.repeating else "No",
+        Type="Unscheduled" if event.repeating else "Scheduled",
     )
     for order, form in enumerate(event.forms, start=1):
         _SE(se, n.q("FormRef"), FormOID=n.form_oid(form), OrderNumber=str(order), Mandatory="No")
@@ -285,6 +290,17 @@ def _codelist(item: Item) -> etree._Element:
     return codelist
 
 
+def _missing_codelist() -> etree._Element:
+    """The missing-data codes (REDCap / HL7 NullFlavor) that flag IsNull ItemData."""
+    codelist = _E(
+        n.q("CodeList"), OID=MISSING_CODELIST_OID, Name="Missing data codes", DataType="text"
+    )
+    for code in MISSING_CODES:
+        entry = _SE(codelist, n.q("CodeListItem"), CodedValue=code.code)
+        _text(_SE(entry, n.q("Decode")), code.label)
+    return codelist
+
+
 def _condition_def(item: Item) -> etree._Element:
     assert item.show_if is not None
     condition = _E(
@@ -357,6 +373,9 @@ def _clinical_data(design: StudyDesign, data: ClinicalData) -> etree._Element:
         entries = _audit_by_form(data.audit)
     else:
         entries = _snapshot_entries(data.records, data.provenance)
+    for record in data.records:
+        if record.missing:
+            entries.setdefault(record.key, [])
     subjects = list(dict.fromkeys([r.subject for r in data.records] + [k[0] for k in entries]))
     for subject in subjects:
         clinical.append(_subject(design, data, subject, entries))
@@ -418,6 +437,7 @@ def _subject(
     entries: dict[_Key, list[tuple[str, Value | None, AuditEntry | None]]],
 ) -> etree._Element:
     transactional = bool(data.audit)
+    missing = {r.key: r.missing for r in data.records if r.subject == subject and r.missing}
     element = _E(n.q("SubjectData"), SubjectKey=subject)
     if transactional:
         element.set("TransactionType", "Upsert")
@@ -425,16 +445,42 @@ def _subject(
         _SE(element, n.q("SiteRef"), LocationOID=n.location_oid(data.sites[subject]))
     for event in design.events:
         keys = [k for k in entries if k[0] == subject and k[1] == event.code]
-        if not keys:
-            continue
-        se = _SE(element, n.q("StudyEventData"), StudyEventOID=n.event_oid(event.code))
-        if transactional:
-            se.set("TransactionType", "Context")
-        for form_name in event.forms:
-            form = design.form(form_name)
-            for key in sorted(k for k in keys if k[2] == form_name):
-                se.append(_form_data(form, key[3], entries[key], transactional))
+        # A repeating (unscheduled) event: one StudyEventData per instance, its repeat key.
+        instances = sorted({k[3] for k in keys}) if event.repeating else [None]
+        for instance in instances if keys else []:
+            se = _SE(element, n.q("StudyEventData"), StudyEventOID=n.event_oid(event.code))
+            if instance is not None:
+                se.set("StudyEventRepeatKey", str(instance))
+            if transactional:
+                se.set("TransactionType", "Context")
+            for form_name in event.forms:
+                form = design.form(form_name)
+                mine = [k for k in keys if k[2] == form_name and instance in (None, k[3])]
+                for key in sorted(mine):
+                    fd = _form_data(form, 1 if instance else key[3], entries[key], transactional)
+                    _add_missing(fd, form, missing.get(key, {}), transactional)
+                    se.append(fd)
     return element
+
+
+def _add_missing(
+    fd: etree._Element, form: Form, missing: dict[str, tuple[str, str]], transactional: bool
+) -> None:
+    """ItemData IsNull="Yes" for each item recorded as missing, with its code and reason."""
+    group = fd.find(n.q("ItemGroupData"))
+    assert group is not None
+    for item in form.items:
+        if item.name not in missing:
+            continue
+        code, reason = missing[item.name]
+        element = _SE(group, n.q("ItemData"), ItemOID=n.item_oid(item.name), IsNull="Yes")
+        if transactional:
+            element.set("TransactionType", "Upsert")
+        annotation = _SE(element, n.q("Annotation"), SeqNum="1")
+        if reason:
+            _SE(annotation, n.q("Comment"), SponsorOrSite="Site").text = reason
+        flag = _SE(annotation, n.q("Flag"))
+        _SE(flag, n.q("FlagValue"), CodeListOID=MISSING_CODELIST_OID).text = code
 
 
 def _form_data(

@@ -12,9 +12,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from trialdesk.catalogue.missing import redcap_choices
 from trialdesk.export.crf.model import DataType, Form, Item, StudyDesign
 from trialdesk.export.redcap import calc
 from trialdesk.export.redcap.columns import (
@@ -44,14 +45,17 @@ _FIELD_TYPE = {
 
 @dataclass(frozen=True)
 class RedcapProject:
-    """The four CSV files REDCap takes to set up the project (Project Setup → Data Dictionary,
-    Define My Events, Designate Instruments, Repeating Instruments)."""
+    """The CSV files REDCap takes to set up the project (Project Setup → Data Dictionary,
+    Define My Events, Designate Instruments, Repeating Instruments), and the text of the project
+    setting "Missing Data Codes" (Additional customizations: one ``CODE, Label`` a line), so that
+    REDCap accepts the codes the records carry for values recorded as missing."""
 
     dictionary: str
     instruments: str
     events: str
     mapping: str
     repeating: str
+    missing_codes: str = field(default_factory=redcap_choices)
 
     def write(self, directory: Path, stem: str) -> list[Path]:
         directory.mkdir(parents=True, exist_ok=True)
@@ -66,7 +70,9 @@ class RedcapProject:
             path = directory / f"{stem}_{suffix}.csv"
             path.write_text(text, encoding="utf-8")
             paths.append(path)
-        return paths
+        path = directory / f"{stem}_MissingDataCodes.txt"
+        path.write_text(self.missing_codes + "\n", encoding="utf-8")
+        return [*paths, path]
 
 
 def redcap_project(design: StudyDesign) -> RedcapProject:
@@ -217,13 +223,17 @@ def _mapping_rows(design: StudyDesign) -> list[list[str]]:
 
 
 def _repeating_rows(design: StudyDesign) -> list[list[str]]:
+    """Repeating instruments, and repeating events (REDCap: a blank form name repeats the whole
+    event, as the unscheduled visit does)."""
     repeating = {f.name: f for f in design.forms if f.repeating}
-    return [
+    rows = [
         [unique_event_name(e.code), name, f"[{repeating[name].items[0].name}]"]
         for e in design.events
+        if not e.repeating
         for name in e.forms
         if name in repeating
     ]
+    return rows + [[unique_event_name(e.code), "", ""] for e in design.events if e.repeating]
 
 
 def _csv(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:

@@ -114,10 +114,10 @@ def read_redcap_project(
     reader = _Reader(source, catalogue or default_catalogue())
     rows = _read_csv(reader, dictionary, DICTIONARY_HEADER, API_KEYS, "data dictionary")
     record_id, forms = _forms(reader, rows)
-    repeating_forms = _repeating(reader, repeating, {f for f, _ in forms})
+    repeating_forms, repeating_events = _repeating(reader, repeating, {f for f, _ in forms})
     labels = _instrument_labels(reader, instruments, {f for f, _ in forms})
     built = _build_forms(reader, forms, repeating_forms, labels)
-    event_list = _events(reader, events, mapping, [f.name for f in built])
+    event_list = _events(reader, events, mapping, [f.name for f in built], repeating_events)
     if reader.problems:
         raise ImportRejected(source, reader.problems)
     try:
@@ -473,19 +473,27 @@ def _link_element(
             reader.reject(number, "Field Annotation", f"minute={links['minute']!r} is not a number")
 
 
-def _repeating(reader: _Reader, text: str | None, forms: set[str]) -> set[str]:
+def _repeating(reader: _Reader, text: str | None, forms: set[str]) -> tuple[set[str], set[str]]:
+    """(repeating forms, repeating events: rows with a blank form name repeat the event)."""
     if not text:
-        return set()
-    names = set()
+        return set(), set()
+    names, events = set(), set()
     for number, row in _read_csv(reader, text, REPEATING_HEADER, None, "repeating instruments"):
+        if not row["form_name"]:
+            events.add(row["event_name"])
+            continue
         if row["form_name"] not in forms:
             reader.reject(number, "form_name", f"unknown form {row['form_name']!r}")
         names.add(row["form_name"])
-    return names
+    return names, events
 
 
 def _events(
-    reader: _Reader, events: str | None, mapping: str | None, forms: list[str]
+    reader: _Reader,
+    events: str | None,
+    mapping: str | None,
+    forms: list[str],
+    repeating: set[str] | None = None,
 ) -> list[Event]:
     if not events:
         # A classic (non-longitudinal) project: one implicit event holding every form.
@@ -537,7 +545,15 @@ def _events(
     result = []
     for unique, spec in parsed.items():
         try:
-            result.append(Event(**{**spec, "forms": tuple(spec["forms"])}))
+            result.append(
+                Event(
+                    **{
+                        **spec,
+                        "forms": tuple(spec["forms"]),
+                        "repeating": unique in (repeating or set()),
+                    }
+                )
+            )
         except ValueError as exc:
             reader.reject(f"event {unique}", "event_name", _first_error(exc))
     return result

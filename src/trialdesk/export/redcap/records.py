@@ -4,7 +4,9 @@ Shape (REDCap "Export Records", type=flat, raw values; [@REDCap] API documentati
 `redcap_event_name` (unique event name), `redcap_repeat_instrument`, `redcap_repeat_instance`,
 then each form's fields in dictionary order — a checkbox as one 0/1 column per choice,
 `field___code` — followed by `<form>_complete` (2 = Complete). One row per record and event for
-the non-repeating forms, and one row per instance of a repeating form.
+the non-repeating forms, and one row per instance of a repeating form. A value recorded as
+missing is written as its missing-data code (``ND``, ``UNK``…), as REDCap stores its project's
+"Missing Data Codes" in the field itself; the site's reason does not travel in this file.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import io
 from collections import defaultdict
 from dataclasses import dataclass
 
+from trialdesk.catalogue.missing import BY_CODE
 from trialdesk.export.crf.model import DataType, Event, Form, Item, StudyDesign
 from trialdesk.export.errors import ImportRejected, Rejection
 from trialdesk.export.records import FormRecord
@@ -50,17 +53,26 @@ def write_records(design: StudyDesign, records: list[FormRecord] | tuple[FormRec
     for record in records:
         form = design.form(record.form)
         repeat = form.name if form.repeating else ""
-        key = (record.subject, record.event, repeat, record.instance if repeat else 0)
+        # A repeating event (unscheduled visits): no instrument name, the event's instance.
+        numbered = bool(repeat) or design.event(record.event).repeating
+        key = (record.subject, record.event, repeat, record.instance if numbered else 0)
         row = rows.setdefault(
             key,
             {
                 RECORD_ID: record.subject,
                 EVENT: unique_event_name(record.event),
                 REPEAT_FORM: repeat,
-                REPEAT_INSTANCE: str(record.instance) if repeat else "",
+                REPEAT_INSTANCE: str(record.instance) if numbered else "",
             },
         )
         row.update(_cells(form, record.values))
+        row.update(
+            {
+                name: code
+                for name, (code, _reason) in record.missing.items()
+                if design.item(name).data_type is not DataType.MULTICHOICE
+            }
+        )
         row[f"{form.name}_complete"] = COMPLETE
 
     def order(key: tuple[str, str, str, int]) -> tuple[int, int, str, int]:
@@ -212,13 +224,23 @@ def _read_row(
             )
             return
         instance = int(text)
-    values = _row_values(mapping, number, row, repeat_form, problems)
+    elif event.repeating:
+        text = row.get(REPEAT_INSTANCE, "") or "1"
+        if not text.isdigit() or int(text) < 1:
+            problems.append(
+                Rejection(number, REPEAT_INSTANCE, f"{text!r} is not a repeat instance (1, 2, …)")
+            )
+            return
+        instance = int(text)
+    values, missing = _row_values(mapping, number, row, repeat_form, problems)
+    for form_name in missing:
+        values.setdefault(form_name, {})
     for form_name, form_values in values.items():
         if form_name not in event.forms:
             problems.append(
                 Rejection(
                     number,
-                    next(iter(form_values)),
+                    next(iter([*form_values, *missing.get(form_name, {})]), form_name),
                     f"form {form_name} is not collected at event {event_name}",
                 )
             )
@@ -240,13 +262,20 @@ def _read_row(
             form_name,
             form_values,
             instance,
+            missing.get(form_name, {}),
         )
+
+
+def _is_missing_code(item: Item, text: str) -> bool:
+    """A REDCap missing-data code in a field (unless it is one of the field's own choices)."""
+    return text in BY_CODE and not any(c.code == text for c in item.choices)
 
 
 def _row_values(
     mapping: _Columns, number: int, row: dict[str, str], repeat_form: str, problems: list[Rejection]
-) -> dict[str, dict[str, Value]]:
+) -> tuple[dict[str, dict[str, Value]], dict[str, dict[str, tuple[str, str]]]]:
     values: dict[str, dict[str, Value]] = defaultdict(dict)
+    missing: dict[str, dict[str, tuple[str, str]]] = defaultdict(dict)
     checked: dict[tuple[str, str], list[str]] = defaultdict(list)
     for column, text in row.items():
         if column in mapping.complete:
@@ -271,6 +300,9 @@ def _row_values(
             elif text == "1":
                 checked[(form.name, item.name)].append(code)
             continue
+        if _is_missing_code(item, text):
+            missing[form.name][item.name] = (text, "")
+            continue
         try:
             value = parse_value(item, text)
         except ValueError as exc:
@@ -283,7 +315,7 @@ def _row_values(
     for (form_name, item_name), codes in checked.items():
         item = mapping.item[checkbox_column(item_name, codes[0])][1]
         values[form_name][item_name] = tuple(c.code for c in item.choices if c.code in codes)
-    return values
+    return values, missing
 
 
 def _misplaced(form: Form, repeat_form: str) -> str:

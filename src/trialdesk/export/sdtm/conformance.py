@@ -378,7 +378,7 @@ def subject_visits(ds: Datasets) -> Iterable[Finding]:
 def findings_results(ds: Datasets) -> Iterable[Finding]:
     """CORE-000021 STRESC when ORRES or derived; CORE-000133 STRESC when STRESU; CORE-000542
     numeric STRESC equals STRESN; CORE-000732 STRESN empty when STRESC is not numeric;
-    CORE-000200 ORRES unless derived; CORE-000699 one standard unit per test;
+    CORE-000200 ORRES unless derived or not done; CORE-000699 one standard unit per test;
     CORE-000914 one baseline record per subject and test."""
     for code in ("LB", "VS"):
         frame = ds.get(code)
@@ -386,13 +386,16 @@ def findings_results(ds: Datasets) -> Iterable[Finding]:
             continue
         p = code
         derived = frame.get(f"{p}DRVFL", pd.Series("", index=frame.index)) == "Y"
+        # A test not done has no result (SDTMIG 4.5.1.2): ORRES is then expected to be empty.
+        not_done = frame.get(f"{p}STAT", pd.Series("", index=frame.index)) == "NOT DONE"
         orres, stresc = ~_blank(frame[f"{p}ORRES"]), ~_blank(frame[f"{p}STRESC"])
         if ((orres | derived) & ~stresc).any():
             yield Finding("CORE-000021", code, f"{p}STRESC", "missing")
         if (~_blank(frame[f"{p}STRESU"]) & ~stresc).any():
             yield Finding("CORE-000133", code, f"{p}STRESC", "missing with STRESU")
-        if (~orres & ~derived).any():
-            yield Finding("CORE-000200", code, f"{p}ORRES", "missing", _rows(~orres & ~derived))
+        lacking = ~orres & ~derived & ~not_done
+        if lacking.any():
+            yield Finding("CORE-000200", code, f"{p}ORRES", "missing", _rows(lacking))
         numeric = pd.to_numeric(frame[f"{p}STRESC"], errors="coerce")
         stresn = pd.to_numeric(frame[f"{p}STRESN"], errors="coerce")
         bad = numeric.notna() & ((stresn - numeric).abs() > 1e-9 * numeric.abs().clip(lower=1))

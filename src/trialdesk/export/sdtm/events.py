@@ -7,15 +7,22 @@ verbatim term until MedDRA coding (no dictionary offline; define.xml says so).
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pandas as pd
 
+from trialdesk.catalogue.missing import SDTM_NOT_DONE, reasnd
 from trialdesk.derive.safety import SERIOUSNESS_CRITERIA, compute_seriousness_code
 from trialdesk.export.sdtm.sources import SdtmSources, records_of
 from trialdesk.export.sdtm.subjects import _d, _frame, epoch_on, reference_dates, usubjid
 from trialdesk.export.sdtm.text import ascii_text, fit, iso, study_day
-from trialdesk.export.sdtm.trial_design import treatment_visit, visit_epoch, visit_number
+from trialdesk.export.sdtm.trial_design import (
+    treatment_visit,
+    visit_epoch,
+    visit_fields,
+    visit_number,
+)
 from trialdesk.protocol import Protocol
 
 RELATEDNESS = {
@@ -149,9 +156,7 @@ def medications(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
             "STUDYID": protocol.id,
             "DOMAIN": "CM",
             "USUBJID": usubjid(protocol, d.usubjid),
-            "VISITNUM": visit_number(protocol, d.visit) if d.visit in _codes(protocol) else None,
-            "VISIT": protocol.visit(d.visit).name if d.visit in _codes(protocol) else None,
-            "EPOCH": visit_epoch(protocol, d.visit) if d.visit in _codes(protocol) else None,
+            **visit_fields(protocol, d.visit),
             "CMDTC": iso(day),
             "CMDY": study_day(day, ref),
         }
@@ -173,11 +178,46 @@ def medications(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 "CMDOSU": "DDD",
             }
         )
+    rows += _doses_not_recorded(protocol, src, reference)
     frame = _frame("CM", rows)
     frame = frame.sort_values(["USUBJID", "CMCAT", "VISITNUM"], kind="stable")
     frame = frame.reset_index(drop=True)
     frame["CMSEQ"] = frame.groupby("USUBJID").cumcount() + 1
     return frame
+
+
+_DOSE_TREATMENTS = {
+    "insulin_daily_dose": ("INSULIN", "INSULIN"),
+    "ogld_ddd": ("ORAL GLUCOSE-LOWERING DRUGS", "ORAL ANTIDIABETIC"),
+}
+
+
+def _doses_not_recorded(
+    protocol: Protocol, src: SdtmSources, reference: dict[str, date | None]
+) -> list[dict[str, Any]]:
+    """Doses recorded as missing at a visit: CMSTAT NOT DONE with the reason (SDTMIG 4.5.1.2)."""
+    rows = []
+    for n in records_of(src.frames.missing):
+        if n.element not in _DOSE_TREATMENTS:
+            continue
+        day = _d(n.date)
+        treatment, category = _DOSE_TREATMENTS[n.element]
+        why = ascii_text(str(n.reason)) if isinstance(n.reason, str) and n.reason else None
+        rows.append(
+            {
+                "STUDYID": protocol.id,
+                "DOMAIN": "CM",
+                "USUBJID": usubjid(protocol, n.usubjid),
+                **visit_fields(protocol, n.visit),
+                "CMDTC": iso(day),
+                "CMDY": study_day(day, reference.get(n.usubjid)),
+                "CMTRT": treatment,
+                "CMCAT": category,
+                "CMSTAT": SDTM_NOT_DONE,
+                "CMREASND": reasnd(n.code, why),
+            }
+        )
+    return rows
 
 
 def _codes(protocol: Protocol) -> set[str]:

@@ -15,11 +15,12 @@ from typing import Any
 import pandas as pd
 
 from trialdesk.catalogue import default_catalogue
+from trialdesk.catalogue.missing import SDTM_NOT_DONE, reasnd
 from trialdesk.derive import compute_bmi
 from trialdesk.export.sdtm.sources import SdtmSources, records_of
 from trialdesk.export.sdtm.subjects import _d, _frame, reference_dates, usubjid
 from trialdesk.export.sdtm.text import ascii_text, iso, study_day
-from trialdesk.export.sdtm.trial_design import visit_epoch, visit_number
+from trialdesk.export.sdtm.trial_design import visit_fields
 from trialdesk.export.values import format_number
 from trialdesk.protocol import Protocol
 
@@ -81,14 +82,13 @@ def _result_text(value: Any) -> str | None:
 
 
 def _visit_fields(protocol: Protocol, visit: str) -> dict[str, Any]:
-    codes = {v.code for v in protocol.schedule}
-    if visit not in codes:
-        return {"VISITNUM": None, "VISIT": None, "EPOCH": None}
-    return {
-        "VISITNUM": visit_number(protocol, visit),
-        "VISIT": protocol.visit(visit).name,
-        "EPOCH": visit_epoch(protocol, visit),
-    }
+    return visit_fields(protocol, visit)
+
+
+def _not_done(domain: str, code: str, reason: Any) -> dict[str, Any]:
+    """--STAT/--REASND of a value recorded as missing (SDTMIG v3.4 4.5.1.2): no result."""
+    why = ascii_text(str(reason)) if isinstance(reason, str) and reason else None
+    return {f"{domain}STAT": SDTM_NOT_DONE, f"{domain}REASND": reasnd(code, why)}
 
 
 def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
@@ -164,6 +164,23 @@ def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 stresu=None,
             )
         )
+    for n in records_of(src.frames.missing):
+        if n.element not in (*LAB_CONTEXT, "itt_glucose") or n.element not in catalogue:
+            continue
+        row = _lab_row(
+            protocol,
+            catalogue[n.element],
+            LAB_CONTEXT.get(n.element, LabContext("PLASMA", category=ITT_CATEGORY, fasting="Y")),
+            n.usubjid,
+            n.visit,
+            _d(n.date),
+            reference.get(n.usubjid),
+            orres=None,
+            orresu=None,
+            stres=None,
+            stresu=None,
+        )
+        rows.append({**row, **_not_done("LB", n.code, n.reason)})
     frame = _frame("LB", [{"STUDYID": protocol.id, "DOMAIN": "LB", **r} for r in rows])
     frame = _flag_baseline(
         frame, "LB", ["USUBJID", "LBTESTCD", "LBCAT", "LBSPEC"], reference, protocol
@@ -308,6 +325,23 @@ def vital_signs(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 derived=True,
             )
         )
+    for n in records_of(src.frames.missing):
+        if n.element not in ("weight", "height", "bmi"):
+            continue
+        row = _vs_row(
+            protocol,
+            catalogue[n.element],
+            n.usubjid,
+            n.visit,
+            _d(n.date),
+            reference.get(n.usubjid),
+            None,
+            None,
+            None,
+            None,
+            derived=False,
+        )
+        rows.append({**row, **_not_done("VS", n.code, n.reason)})
     frame = _frame("VS", [{"STUDYID": protocol.id, "DOMAIN": "VS", **r} for r in rows])
     frame = frame.assign(VSTPT=None)
     frame = _flag_baseline(frame, "VS", ["USUBJID", "VSTESTCD"], reference, protocol)
@@ -324,8 +358,8 @@ def _vs_row(
     ref: date | None,
     orres: Any,
     orresu: Any,
-    stres: float,
-    stresu: str,
+    stres: float | None,
+    stresu: str | None,
     *,
     derived: bool,
 ) -> dict[str, Any]:

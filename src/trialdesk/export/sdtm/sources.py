@@ -1,6 +1,7 @@
 """What the SDTM builders read: the analysis source frames (docs/architecture.md "Source frames")
-plus three frames the analysis does not need — informed consents, the transplantations, and
-categorical results (pregnancy tests). Built from the study database or, in tests, by hand."""
+plus the frames the analysis does not need — informed consents, the transplantations,
+categorical results (pregnancy tests) and the unscheduled visits with their reasons. Built from
+the study database or, in tests, by hand."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ TRANSPLANT_COLUMNS = (
     "route",
 )
 CATEGORICAL_COLUMNS = ("usubjid", "visit", "date", "element", "value")
+UNSCHEDULED_COLUMNS = ("usubjid", "visit", "date", "reason")
 
 
 def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
@@ -41,12 +43,15 @@ class SdtmSources:
     #: How the data were simulated (`trialdesk.store.provenance`); None for real data. TS,
     #: define.xml and FHIR say so when set.
     simulated: str | None = None
+    # Unscheduled visits (code e.g. M3.U01) and why they took place (SV.SVUPDES).
+    unscheduled: pd.DataFrame = field(default_factory=lambda: _empty(UNSCHEDULED_COLUMNS))
 
     def __post_init__(self) -> None:
         for name, columns in (
             ("consents", CONSENT_COLUMNS),
             ("transplants", TRANSPLANT_COLUMNS),
             ("categorical", CATEGORICAL_COLUMNS),
+            ("unscheduled", UNSCHEDULED_COLUMNS),
         ):
             frame = getattr(self, name)
             missing = [c for c in columns if c not in frame.columns]

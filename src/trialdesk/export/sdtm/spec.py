@@ -310,6 +310,8 @@ CM = _d(
         Var("CMCAT", "Category for Medication", origin="Assigned"),
         Var("CMDOSTOT", "Total Daily Dose", "Num"),
         Var("CMDOSU", "Dose Units", codelist="Unit"),
+        Var("CMSTAT", "Completion Status", codelist="Not Done"),
+        Var("CMREASND", "Reason Medication Not Collected"),
         *_VISIT,
         Var("CMDTC", "Date/Time of Collection"),
         Var("CMDY", "Study Day of Collection", "Num", origin="Derived"),
@@ -321,6 +323,8 @@ _FINDINGS_RESULTS = [
     Var("STRESC", "Character Result/Finding in Std Format", core="Exp", origin="Derived"),
     Var("STRESN", "Numeric Result/Finding in Standard Units", "Num", "Exp", origin="Derived"),
     Var("STRESU", "Standard Units", core="Exp", codelist="Unit", origin="Derived"),
+    Var("STAT", "Completion Status", codelist="Not Done"),
+    Var("REASND", "Reason Not Done"),
 ]
 
 
@@ -444,6 +448,7 @@ SV = _d(
         Var("SVENDTC", "End Date/Time of Visit", core="Exp"),
         Var("SVSTDY", "Study Day of Start of Visit", "Num", origin="Derived"),
         Var("SVENDY", "Study Day of End of Visit", "Num", origin="Derived"),
+        Var("SVUPDES", "Description of Unplanned Visit"),
     ],
 )
 

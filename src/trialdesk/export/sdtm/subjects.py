@@ -13,15 +13,16 @@ from typing import Any
 import pandas as pd
 
 from trialdesk.export.sdtm.sources import SdtmSources, records_of
-from trialdesk.export.sdtm.text import iso, study_day
+from trialdesk.export.sdtm.text import ascii_text, iso, study_day
 from trialdesk.export.sdtm.trial_design import (
     COUNTRIES,
     criterion_code,
     planned_study_day,
-    visit_epoch,
+    visit_fields,
     visit_number,
 )
 from trialdesk.protocol import Protocol
+from trialdesk.protocol.unscheduled import is_unscheduled
 
 # Store/frame end reasons → CDISC CT "Completion/Reason for Non-Completion" (NCOMPLT).
 END_REASONS = {
@@ -184,7 +185,9 @@ def disposition(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
 
 
 def subject_visits(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
-    """One SV record per subject and scheduled visit with data: first and last date."""
+    """One SV record per subject and visit with data (values, or values recorded as missing):
+    first and last date. Unscheduled visits (VISITNUM 5.01) are not pre-specified (SVPRESP
+    null, no VISITDY) and carry their reason in SVUPDES."""
     reference = reference_dates(src)
     frames = src.frames
     dated = pd.concat(
@@ -192,10 +195,13 @@ def subject_visits(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
             frames.measurements[["usubjid", "visit", "date"]],
             frames.itt[["usubjid", "visit", "date"]],
             frames.dosing[["usubjid", "visit", "date"]],
+            frames.missing[["usubjid", "visit", "date"]],
             src.categorical[["usubjid", "visit", "date"]],
+            src.unscheduled[["usubjid", "visit", "date"]],
         ],
         ignore_index=True,
     )
+    reasons = {(u.usubjid, u.visit): u.reason for u in records_of(src.unscheduled)}
     tx = protocol.schedule[
         [v.code for v in protocol.schedule].index(
             next(v.code for v in protocol.schedule if "transplantation" in v.forms)
@@ -213,10 +219,11 @@ def subject_visits(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
         }
     )
     dated = pd.concat([dated, transplants, screened], ignore_index=True).dropna()
-    codes = {v.code for v in protocol.schedule}
     rows = []
     for (subject, visit), group in dated.groupby(["usubjid", "visit"]):
-        if visit not in codes:
+        unplanned = is_unscheduled(str(visit))
+        fields = visit_fields(protocol, str(visit))
+        if fields["VISITNUM"] is None:
             continue
         days = sorted(d for d in (_d(v) for v in group["date"]) if d is not None)
         ref = reference.get(str(subject))
@@ -225,12 +232,11 @@ def subject_visits(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 "STUDYID": protocol.id,
                 "DOMAIN": "SV",
                 "USUBJID": usubjid(protocol, str(subject)),
-                "VISITNUM": visit_number(protocol, str(visit)),
-                "VISIT": protocol.visit(str(visit)).name,
-                "SVPRESP": "Y",
-                "SVOCCUR": "Y",
-                "VISITDY": planned_study_day(protocol, str(visit)),
-                "EPOCH": visit_epoch(protocol, str(visit)),
+                **fields,
+                "SVPRESP": None if unplanned else "Y",
+                "SVOCCUR": None if unplanned else "Y",
+                "VISITDY": None if unplanned else planned_study_day(protocol, str(visit)),
+                "SVUPDES": _description(reasons.get((str(subject), str(visit)))),
                 "SVSTDTC": iso(days[0]),
                 "SVENDTC": iso(days[-1]),
                 "SVSTDY": study_day(days[0], ref),
@@ -239,6 +245,10 @@ def subject_visits(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
         )
     frame = _frame("SV", rows)
     return frame.sort_values(["USUBJID", "VISITNUM"], kind="stable").reset_index(drop=True)
+
+
+def _description(reason: Any) -> str | None:
+    return ascii_text(str(reason)) if isinstance(reason, str) and reason else None
 
 
 def inclusion_exclusion(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date
+from typing import Any
 
 import pandas as pd
 
@@ -21,6 +22,11 @@ from trialdesk.export.sdtm.spec import DOMAINS
 from trialdesk.export.sdtm.text import ascii_text, fit
 from trialdesk.protocol import Protocol
 from trialdesk.protocol.expr import AllOf, AnyOf, Compare, Implies, Not
+from trialdesk.protocol.unscheduled import (
+    parse_unscheduled,
+    unscheduled_label,
+    unscheduled_number,
+)
 from trialdesk.protocol.versions import ProtocolVersionInfo
 
 TREATMENT_FORM = "transplantation"
@@ -73,6 +79,27 @@ def visit_epoch(protocol: Protocol, code: str) -> str:
 
 def visit_number(protocol: Protocol, code: str) -> int:
     return [v.code for v in protocol.schedule].index(code) + 1
+
+
+def visit_fields(protocol: Protocol, code: str) -> dict[str, Any]:
+    """VISITNUM, VISIT and EPOCH of a scheduled visit, or of an unscheduled one (SDTMIG v3.4
+    4.4.5: VISITNUM 5.01, VISIT "UNSCHEDULED 5.01", the epoch of the visit it follows); all
+    None for a code that is neither."""
+    parsed = parse_unscheduled(code)
+    codes = {v.code for v in protocol.schedule}
+    if parsed is not None and parsed[0] in codes:
+        return {
+            "VISITNUM": unscheduled_number(protocol, code),
+            "VISIT": unscheduled_label(protocol, code),
+            "EPOCH": visit_epoch(protocol, parsed[0]),
+        }
+    if code not in codes:
+        return {"VISITNUM": None, "VISIT": None, "EPOCH": None}
+    return {
+        "VISITNUM": visit_number(protocol, code),
+        "VISIT": protocol.visit(code).name,
+        "EPOCH": visit_epoch(protocol, code),
+    }
 
 
 def planned_study_day(protocol: Protocol, code: str) -> int:

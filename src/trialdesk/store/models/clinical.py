@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Date, Float, ForeignKey, Index, String, Text, text
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from trialdesk.store.base import SHORT, Base, ClinicalRecord, enum_type
@@ -13,7 +13,8 @@ from trialdesk.store.enums import CellSource, Route, VisitStatus
 
 
 class Visit(ClinicalRecord, Base):
-    """A visit of the protocol's schedule (`code` as in the protocol, e.g. ``M3``)."""
+    """A visit of the protocol's schedule (`code` as in the protocol, e.g. ``M3``), or an
+    unscheduled visit (`unscheduled`, code ``M3.U01``: see `trialdesk.protocol.unscheduled`)."""
 
     __tablename__ = "visits"
     # At most one live (non-voided) visit per participant and visit code, even under races.
@@ -35,6 +36,8 @@ class Visit(ClinicalRecord, Base):
     notes: Mapped[str | None] = mapped_column(Text, default=None)
     # The protocol version in force on the visit date (`ProtocolVersion.label`).
     protocol_version: Mapped[str | None] = mapped_column(String(20), default=None)
+    unscheduled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    unscheduled_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class Measurement(ClinicalRecord, Base):
@@ -42,7 +45,9 @@ class Measurement(ClinicalRecord, Base):
 
     `value_as_entered`/`unit_as_entered` are what the site wrote (SDTM --ORRES/--ORRESU);
     `value`/`unit` the canonical numeric value (--STRESN/--STRESU); `text_value` holds categorical
-    results (e.g. a negative pregnancy test).
+    results (e.g. a negative pregnancy test). A field with no value carries a missing-data code
+    (`missing_code`, `trialdesk.catalogue.missing`) and the site's reason instead: then
+    `value_as_entered` is empty and `value`/`unit`/`text_value` are None.
     """
 
     __tablename__ = "measurements"
@@ -57,6 +62,8 @@ class Measurement(ClinicalRecord, Base):
     text_value: Mapped[str | None] = mapped_column(String(64), default=None)
     loinc: Mapped[str | None] = mapped_column(String(20), default=None)
     collected_on: Mapped[date] = mapped_column(Date)
+    missing_code: Mapped[str | None] = mapped_column(String(8), default=None)
+    missing_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class IttTest(ClinicalRecord, Base):

@@ -79,6 +79,7 @@ def casebook_page(
         "enrolled_on": today().isoformat(),
         "consented_on": today().isoformat(),
         "withdrawn_on": today().isoformat(),
+        "unscheduled_date": today().isoformat(),
         "screened_on": _screening_visit_date(book) or today().isoformat(),
     }
     return render(

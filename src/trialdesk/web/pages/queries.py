@@ -146,6 +146,8 @@ def describe_target(session: Session, user: WebUser, q: QueryView) -> tuple[str,
     if q.target_table == "measurements":
         m = get_measurement(session, user.actor, q.target_id)
         value = f"{m.value_as_entered} {m.unit_as_entered or ''}".strip()
+        if m.missing_code:  # a query on a value recorded as missing shows why it is missing
+            value = f"missing: {m.missing_code} ({m.missing_label}), {m.missing_reason}"
         return f"{m.label} at {m.visit_code}", value if q.field == "value" else None
     if q.target_table == "itt_tests":
         return "Insulin tolerance test", None

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
 from trialdesk.catalogue import DataElement
+from trialdesk.catalogue.missing import MISSING_CODES
 from trialdesk.protocol import Visit as PlannedVisit
 from trialdesk.services import (
     get_measurement,
@@ -37,6 +38,7 @@ from trialdesk.services.errors import ServiceError
 from trialdesk.services.study import current_catalogue, current_protocol
 from trialdesk.services.validate import today
 from trialdesk.services.views import IttTestView, MeasurementView
+from trialdesk.services.visits import plan_of
 from trialdesk.web.casebook import MAX_ROWS, form_of, queries_by_field, unresolved_queries
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.entry import FormRefusal, record_visit_values
@@ -69,11 +71,12 @@ class Section:
 
 
 def planned(code: str, session: Session | None = None) -> PlannedVisit:
-    """The visit of the schedule of the protocol in force (404 if it has none such)."""
-    for visit in current_protocol(session).schedule:
-        if visit.code == code:
-            return visit
-    raise HTTPException(404, f"visit {code!r} is not in the protocol's schedule")
+    """The scheduled visit `code` of the protocol in force, or the no-window plan of an
+    unscheduled one (``M3.U01``); 404 if the schedule has no such visit."""
+    try:
+        return plan_of(current_protocol(session), code)
+    except ServiceError:
+        raise HTTPException(404, f"visit {code!r} is not in the protocol's schedule") from None
 
 
 def measurement_sections(
@@ -121,7 +124,9 @@ def visit_page(
     actor = user.actor
     participant = get_participant(session, actor, pid)
     calendar = visit_calendar(session, actor, pid)
-    entry = next(e for e in calendar.visits if e.code == code)
+    entry = next((e for e in calendar.visits if e.code == code), None)
+    if entry is None:  # an unscheduled visit code that was never recorded (or was voided)
+        raise HTTPException(404, f"visit {code!r} is not recorded for this participant")
     visit = next((v for v in list_visits(session, actor, pid) if v.code == code), None)
     rows = list_measurements(session, actor, participant_id=pid, visit_code=code, limit=MAX_ROWS)
     tests = [t for t in list_itt_tests(session, actor, pid) if t.visit_code == code]
@@ -152,6 +157,8 @@ def visit_page(
             "values": {**defaults, **(values or {})},
             "errors": errors or {},
             "labels": {e.name: e.label for e in current_catalogue(session)},
+            "missing_codes": MISSING_CODES,
+            "absent": {m.element: m for m in rows.items if m.missing_code},
             **_record_rights(user, request),
         },
         status_code=status_code,
@@ -242,18 +249,15 @@ async def save_measurements(
     """Every value typed in one section, saved together (all or none)."""
     plan = planned(code, session)
     form = await read_form(request)
-    catalogue = current_catalogue(session)
-    entries = []
-    for name in plan.assessments:
-        value = form.values.get(name, "").strip()
-        if name in catalogue and value and form_of(catalogue[name]) is not None:
-            entries.append((name, value, form.values.get(f"{name}_unit") or None))
-    if not entries:
-        form.errors["measurements"] = "type at least one value before saving"
+    entries, missing = _section_entries(plan, form, session)
+    if not entries and not missing:
+        form.errors["measurements"] = (
+            "type at least one value (or a missing-data code) before saving"
+        )
     section = form.values.get("section", "")
     try:
         if not form.errors:
-            record_visit_values(session, user.actor, pid, code, entries)
+            record_visit_values(session, user.actor, pid, code, entries, missing)
             return _back_to_visit(pid, code, "saved", f"sec-{section}")
     except FormRefusal as exc:
         form.errors[exc.field or "measurements"] = exc.reason
@@ -262,6 +266,67 @@ async def save_measurements(
             raise
         form.refused(exc, {}, "measurements")
     return visit_page(request, session, user, pid, code, form.values, form.errors, 422)
+
+
+#: Forms recorded as a whole as not done (an ITT, a dose), with the element that stands for them.
+NOT_DONE_ELEMENTS = {
+    "itt_glucose": "sec-itt",
+    "insulin_daily_dose": "sec-dosing",
+    "ogld_ddd": "sec-dosing",
+}
+
+
+@router.post("/participants/{pid}/visits/{code}/not-done")
+async def save_not_done(
+    request: Request, session: DB, user: CurrentUser, pid: int, code: str
+) -> Response:
+    """An ITT or a dose not recorded at the visit: its missing-data code and the reason."""
+    planned(code)
+    form = await read_form(request)
+    element = form.values.get("element", "")
+    if element not in NOT_DONE_ELEMENTS:  # the page (which checks access) says so
+        form.errors["measurements"] = f"{element!r} cannot be recorded as not done here"
+    missing_code = form.text(f"{element}_missing", required=True) or ""
+    reason = form.text(f"{element}_missing_reason", max_length=2000) or ""
+    try:
+        if not form.errors:
+            record_visit_values(
+                session, user.actor, pid, code, [], [(element, missing_code, reason)]
+            )
+            return _back_to_visit(pid, code, "saved", NOT_DONE_ELEMENTS.get(element, ""))
+    except FormRefusal as exc:
+        form.errors[exc.field or f"{element}_missing"] = exc.reason
+    except ServiceError as exc:
+        if exc.status in (403, 404):
+            raise
+        form.refused(exc, {}, f"{element}_missing")
+    return visit_page(request, session, user, pid, code, form.values, form.errors, 422)
+
+
+def _section_entries(
+    plan: PlannedVisit, form: FormInput, session: Session
+) -> tuple[list[tuple[str, str, str | None]], list[tuple[str, str, str]]]:
+    """(element, value, unit) typed, and (element, missing-data code, reason) chosen instead.
+
+    A code chosen next to a typed value is refused by the service (`value` or a code, not both)
+    rather than one of them being dropped here."""
+    catalogue = current_catalogue(session)
+    entries: list[tuple[str, str, str | None]] = []
+    missing: list[tuple[str, str, str]] = []
+    for name in plan.assessments:
+        if name not in catalogue or form_of(catalogue[name]) is None:
+            continue
+        value = form.values.get(name, "").strip()
+        code = form.values.get(f"{name}_missing", "").strip()
+        if code:
+            if value:
+                form.errors[f"{name}_missing"] = (
+                    "give either a value or a missing-data code, not both"
+                )
+            missing.append((name, code, form.values.get(f"{name}_missing_reason", "")))
+        elif value:
+            entries.append((name, value, form.values.get(f"{name}_unit") or None))
+    return entries, missing
 
 
 def sample_minutes(test: IttTestView | None = None) -> list[float | int]:
@@ -335,7 +400,12 @@ def measurement_page(
     queries = unresolved_queries(
         session, user, participant_id=pid, target_table="measurements", target_id=view.id
     )
-    start = {"value": view.value_as_entered, "unit": view.unit_as_entered or ""}
+    start = {
+        "value": view.value_as_entered,
+        "unit": view.unit_as_entered or "",
+        "missing_code": view.missing_code or "",
+        "missing_reason": view.missing_reason or "",
+    }
     return render(
         request,
         "measurement.html",
@@ -347,7 +417,14 @@ def measurement_page(
             "queries": queries,
             "values": values if values is not None else start,
             "errors": errors or {},
-            "labels": {"value": element.label, "unit": "Unit", "reason": "Reason for the change"},
+            "labels": {
+                "value": element.label,
+                "unit": "Unit",
+                "reason": "Reason for the change",
+                "missing_code": "Missing-data code",
+                "missing_reason": "Why the value is missing",
+            },
+            "missing_codes": MISSING_CODES,
             **_record_rights(user, request),
         },
         status_code=status_code,
@@ -374,13 +451,20 @@ async def correct_measurement(
 ) -> Response:
     view = _measurement(session, user, pid, mid)
     form = await read_form(request)
-    value = form.text("value", required=True, max_length=64)
+    code = form.text("missing_code")
+    value = form.text("value", required=code is None, max_length=64)
     unit = form.text("unit")
+    why_missing = form.text("missing_reason", max_length=2000)
     version = form.integer("version", required=True)
     reason = form.text("reason", required=True, max_length=4000)
-    unchanged = value == view.value_as_entered and (unit or None) == view.unit_as_entered
+    if code is None:
+        unchanged = value == view.value_as_entered and (unit or None) == view.unit_as_entered
+    else:
+        unchanged = code == view.missing_code and why_missing == view.missing_reason
     if not form.errors and unchanged:
-        form.errors["value"] = "is unchanged: type the corrected value before saving"
+        form.errors["value" if code is None else "missing_code"] = (
+            "is unchanged: type the corrected value (or code and reason) before saving"
+        )
     if not form.errors:
         try:
             update_measurement(
@@ -390,7 +474,9 @@ async def correct_measurement(
                 expected_version=version or 0,
                 reason=reason or "",
                 value=value,
-                unit=unit,
+                unit=unit if code is None else None,
+                missing_code=code,
+                missing_reason=why_missing,
             )
             return RedirectResponse(
                 f"/participants/{pid}/measurements/{mid}?done=changed", status_code=303
@@ -398,7 +484,8 @@ async def correct_measurement(
         except ServiceError as exc:
             if exc.status in (403, 404):
                 raise
-            form.refused(exc, {view.element: "value", "expected_version": "reason"}, "value")
+            fields = {view.element: "value", "expected_version": "reason"}
+            form.refused(exc, fields, "value")
     return measurement_page(request, session, user, pid, view, form.values, form.errors, 422)
 
 
