@@ -26,6 +26,7 @@ from trialdesk.store.models.prescreening import (
     PrescreenStatus,
 )
 from trialdesk.store.models.safety import AdverseEvent, DataQuery, ProtocolDeviation
+from trialdesk.store.models.screening_log import ScreeningDecline
 
 __all__ = [
     "GENESIS_HASH",
@@ -49,6 +50,7 @@ __all__ = [
     "PrescreenStatus",
     "ProtocolDeviation",
     "Screening",
+    "ScreeningDecline",
     "Signature",
     "Site",
     "SiteMembership",
