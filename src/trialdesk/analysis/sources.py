@@ -35,7 +35,9 @@ class Column:
     high: float | None = None
 
 
-SCREENING_STATUSES = ("eligible", "ineligible", "incomplete")
+# "declined" / "not_consented": approached, logged on the screening log, never screened
+# (CONSORT 2010 "excluded: declined to participate"; `trialdesk.services.screening_declines`).
+SCREENING_STATUSES = ("eligible", "ineligible", "incomplete", "declined", "not_consented")
 SUBJECT_STATUSES = ("ongoing", "completed", "withdrawn", "died")
 
 FRAME_COLUMNS: dict[str, tuple[Column, ...]] = {

@@ -68,7 +68,9 @@ def upgrade() -> None:
         sa.Column("approached_on", sa.Date(), nullable=False),
         sa.Column("candidate_label", sa.String(length=20), nullable=False),
         sa.Column(
-            "outcome", _enum("screening_decline_outcome", "declined", "not_consented"), nullable=False
+            "outcome",
+            _enum("screening_decline_outcome", "declined", "not_consented"),
+            nullable=False,
         ),
         sa.Column(
             "reason_category",
