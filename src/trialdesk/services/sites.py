@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialdesk.services.access import not_found, require
@@ -16,7 +17,7 @@ from trialdesk.services.actor import Actor, Permission
 from trialdesk.services.errors import ValidationProblem
 from trialdesk.services.uow import change_record, service
 from trialdesk.services.views import SiteView
-from trialdesk.store.models import Site
+from trialdesk.store.models import Site, User
 
 
 def valid_time_zone(name: str) -> str:
@@ -58,3 +59,16 @@ def set_site_time_zone(
         expected_version=expected_version,
     )
     return SiteView.model_validate(site)
+
+
+def site_time_zone(session: Session, actor: Actor) -> str:
+    """The zone of the actor's (first) site, in which their pages show times; UTC without one."""
+    if not actor.site_ids:
+        return "UTC"
+    site = session.get(Site, min(actor.site_ids))
+    return site.time_zone if site is not None else "UTC"
+
+
+def user_display_names(session: Session) -> dict[int, str]:
+    """Staff full names by user id, for pages that would otherwise show a bare id."""
+    return {u.id: u.full_name for u in session.scalars(select(User))}

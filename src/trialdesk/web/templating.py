@@ -7,13 +7,15 @@ adverse-event term or a query can never become markup (OWASP XSS Prevention Chea
 from __future__ import annotations
 
 import unicodedata
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
 from starlette.templating import Jinja2Templates
 
 from trialdesk.units.convert import reporting_decimals
@@ -28,6 +30,49 @@ def fmt_date(value: date | datetime | None) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M UTC")
     return value.isoformat()
+
+
+def fmt_when(value: date | datetime | None, zone: str = "UTC") -> str:
+    """A stored UTC time in the site's zone, naming the zone (the store keeps UTC); a date as is."""
+    if not isinstance(value, datetime):
+        return fmt_date(value)
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz, zone = ZoneInfo("UTC"), "UTC"
+    return f"{aware.astimezone(tz):%Y-%m-%d %H:%M} {zone}"
+
+
+@pass_context
+def _date_in_site_zone(ctx: Context, value: date | datetime | None) -> str:
+    return fmt_when(value, str(ctx.get("site_zone") or "UTC"))
+
+
+@pass_context
+def _who(ctx: Context, user_id: int | None) -> str:
+    """A user id as the person's full name (never the bare id)."""
+    if user_id is None:
+        return "system"
+    names = ctx.get("user_names")
+    name = names.get(user_id) if names is not None else None
+    return name or "a former user"
+
+
+class _UserNames:
+    """Staff names read from the database on first use only (most pages show none)."""
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self._names: dict[int, str] | None = None
+
+    def get(self, user_id: int) -> str | None:
+        if self._names is None:
+            from trialdesk.services.sites import user_display_names
+
+            session = getattr(self._request.state, "db_session", None)
+            self._names = user_display_names(session) if session is not None else {}
+        return self._names.get(user_id)
 
 
 def fmt_number(value: float | int | None, decimals: int | None = None) -> str:
@@ -81,6 +126,7 @@ FLASH: dict[str, str] = {
     "query-closed": "Query closed.",
     "logged-out": "You have logged out.",
     "voided": "Record voided; it stays in the audit history.",
+    "declined": "Logged on the screening log as declined or not consented.",
 }
 
 
@@ -92,7 +138,8 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["date"] = fmt_date
+    env.filters["date"] = _date_in_site_zone
+    env.filters["who"] = _who
     env.filters["num"] = fmt_number
     env.filters["human"] = humanise
     env.filters["measure"] = fmt_measure
@@ -117,6 +164,8 @@ def render(
         "csrf_token": csrf_token_for(request),
         "flash": FLASH.get(request.query_params.get("done", "")),
         "path": request.url.path,
+        "site_zone": getattr(request.state, "site_zone", "UTC"),
+        "user_names": _UserNames(request),
     }
     ctx.update(context or {})
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)

@@ -1,0 +1,197 @@
+"""Issue 13 part 3 in Debian's chromium (SQLite, and PostgreSQL when configured): a candidate
+who declines on the screening log, the live out-of-window warning and its reason, the deviation
+log (filter, classify, investigator review) and the site's time zone on the pages."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from web_helpers import actor_of, enrolled_participant
+
+from trialdesk import services as sv
+from trialdesk.store.testing import DEMO_PASSWORD, DemoSeed, TestDatabase
+from trialdesk.web.live import CHROMIUM, LiveServer, launch_chromium
+
+pytestmark = [pytest.mark.browser]
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+DESKTOP = {"width": 1280, "height": 900}
+
+
+@pytest.fixture(scope="module")
+def live_url(shared_app: FastAPI) -> Iterator[str]:
+    with LiveServer(shared_app) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    assert CHROMIUM.exists(), f"Debian's chromium is not installed ({CHROMIUM})"
+    with playwright_api.sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture()
+def open_page(chromium: Any, live_url: str, seeded: DemoSeed) -> Iterator[Any]:
+    contexts: list[Any] = []
+
+    def make(username: str) -> Any:
+        context = chromium.new_context(base_url=live_url, viewport=DESKTOP)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.console_messages = []
+        page.on("console", lambda msg: page.console_messages.append(msg.text))
+        page.goto("/login")
+        page.get_by_label("User name").fill(username)
+        page.get_by_label("Password").fill(DEMO_PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        expect(page).to_have_url(re.compile(r"/dashboard$"))
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def no_csp_violation(page: Any) -> None:
+    refused = [m for m in page.console_messages if "Content Security Policy" in m]
+    assert not refused, refused
+
+
+@pytest.fixture()
+def enrolled(web_database: TestDatabase, seeded: DemoSeed) -> int:
+    with web_database.session() as session:
+        return enrolled_participant(session)
+
+
+def test_a_candidate_who_declines_is_logged_on_the_screening_log(open_page: Any) -> None:
+    page = open_page("coordinator")
+    page.goto("/screening/log")
+    page.get_by_role("link", name="Log a candidate who declined or was not consented").click()
+    page.get_by_label("Screening number or initials").fill("S-017")
+    page.get_by_label("Outcome").select_option("declined")
+    page.get_by_role("button", name="Log on the screening log").click()
+    expect(page.locator("#err-reason_category")).to_have_text("is required")
+    expect(page.get_by_label("Screening number or initials")).to_have_value("S-017")
+    page.get_by_label("Reason category").select_option("other")
+    page.get_by_role("button", name="Log on the screening log").click()
+    expect(page.locator("#err-reason")).to_contain_text(
+        "required when the reason category is other"
+    )
+    page.get_by_label("Reason, in the candidate's or your words").fill("moving to another city")
+    page.get_by_role("button", name="Log on the screening log").click()
+    expect(page.get_by_role("status")).to_contain_text("declined or not consented")
+    row = page.locator("tr", has_text="S-017")
+    expect(row).to_contain_text("Declined")
+    expect(row).to_contain_text("Other: moving to another city")
+    no_csp_violation(page)
+
+
+def test_out_of_window_visit_warns_live_and_needs_the_reason(open_page: Any, enrolled: int) -> None:
+    page = open_page("coordinator")
+    page.goto(f"/participants/{enrolled}/visits/M1")
+    date_input = page.get_by_label("Visit date")
+    # Baseline was today, so today is day 0: far before month 1's window.
+    expect(page.locator("#window-check")).to_contain_text("Outside the visit window")
+    expect(page.locator("#window-check")).to_contain_text("study day 0")
+    page.get_by_role("button", name="Record visit").click()
+    # The browser keeps the form until the reason is given (the service refuses it as well).
+    reason = page.get_by_label("Reason the visit is outside its window")
+    assert reason.evaluate("el => el.validity.valueMissing")
+    expect(page).to_have_url(re.compile(r"/visits/M1$"))
+    reason.fill("participant came early for a wound check")
+    # A date inside no window still asks; the warning follows the date as it is typed.
+    date_input.fill((date.today() - timedelta(days=1)).isoformat())
+    expect(page.locator("#window-check")).to_contain_text("study day -1")
+    date_input.fill(date.today().isoformat())
+    expect(page.locator("#window-check")).to_contain_text("study day 0")
+    page.get_by_label("Reason the visit is outside its window").fill("came early for a wound check")
+    page.get_by_role("button", name="Record visit").click()
+    expect(page.get_by_role("status")).to_contain_text("Saved")
+    page.goto(f"/deviations?participant={enrolled}")
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.locator("tbody tr")).to_contain_text("came early for a wound check")
+    no_csp_violation(page)
+
+
+def test_deviation_log_filter_classify_and_investigator_sign_off(
+    open_page: Any, enrolled: int, web_database: TestDatabase
+) -> None:
+    with web_database.session() as session:
+        coordinator = actor_of(session, "coordinator")
+        sv.record_visit(session, coordinator, enrolled, code="M1", visit_date=date.today())
+        study_id = sv.get_participant(session, coordinator, enrolled).study_id
+    page = open_page("coordinator")
+    page.get_by_role("link", name="Deviations").click()
+    page.get_by_label("Category").select_option("consent")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("tbody")).to_contain_text("No deviation matches")
+    page.get_by_label("Category").select_option("visit_window")
+    page.get_by_label("Participant").select_option(label=study_id)
+    page.get_by_role("button", name="Filter").click()
+    row = page.locator("tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text(study_id)
+    expect(row).to_contain_text("Awaiting review")
+    row.get_by_role("link", name=re.compile("Open")).click()
+    page.get_by_label("Classification").select_option("major")
+    page.get_by_label("Explanation").fill("baseline date typed as the visit date")
+    page.get_by_role("button", name="Save classification").click()
+    expect(page.locator("#err-reason")).to_contain_text("reason is required")
+    page.get_by_label("Reason for the change").fill("monthly deviation review")
+    page.get_by_role("button", name="Save classification").click()
+    expect(page.get_by_role("status")).to_contain_text("Saved")
+    expect(page.locator("dl.facts")).to_contain_text("Major")
+    expect(page.get_by_role("button", name="Sign off the review")).to_have_count(0)
+
+    investigator = open_page("investigator")
+    investigator.goto("/deviations?status=awaiting_review&severity=major")
+    investigator.get_by_role("link", name=re.compile("Open")).click()
+    investigator.get_by_label("Review comment").fill("no impact on safety; data kept")
+    investigator.get_by_role("button", name="Sign off the review").click()
+    expect(investigator.locator("dl.facts")).to_contain_text("Signed off by Investigator")
+    investigator.goto("/deviations?status=reviewed")
+    expect(investigator.locator("tbody tr")).to_contain_text("Reviewed by Investigator")
+    no_csp_violation(investigator)
+
+
+def test_site_time_zone_is_set_by_the_admin_and_shown_on_the_pages(
+    open_page: Any, enrolled: int, web_database: TestDatabase
+) -> None:
+    with web_database.session() as session:
+        coordinator = actor_of(session, "coordinator")
+        sv.record_visit(session, coordinator, enrolled, code="M1", visit_date=date.today())
+        (dev,) = sv.list_deviations(session, coordinator, participant_id=enrolled).items
+        sv.review_deviation(
+            session,
+            actor_of(session, "investigator"),
+            dev.id,
+            expected_version=dev.version,
+            comment="reviewed",
+        )
+    admin = open_page("admin")
+    admin.get_by_role("link", name="Sites").click()
+    admin.get_by_label("Time zone of APGH").fill("Mars/Olympus")
+    admin.get_by_label("Reason for the change").first.fill("site is in Beijing")
+    admin.get_by_role("button", name="Save time zone of APGH").click()
+    expect(admin.locator("#err-time_zone-1, [id^=err-time_zone-]").first).to_contain_text(
+        "not an IANA time zone"
+    )
+    admin.get_by_label("Time zone of APGH").fill("Asia/Shanghai")
+    admin.get_by_label("Reason for the change").first.fill("site is in Beijing")
+    admin.get_by_role("button", name="Save time zone of APGH").click()
+    expect(admin.get_by_role("status")).to_contain_text("Saved")
+    expect(admin.get_by_label("Time zone of APGH")).to_have_value("Asia/Shanghai")
+    page = open_page("coordinator")
+    page.goto(f"/deviations/{dev.id}")
+    expect(page.locator("dl.facts")).to_contain_text("Asia/Shanghai")
+    expect(page.locator("dl.facts")).not_to_contain_text("UTC")
