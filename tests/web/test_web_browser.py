@@ -226,7 +226,7 @@ def test_enter_glucose_in_mg_dl_then_correct_it_with_a_reason(
     page.get_by_role("link", name="Audit history").click()
     history = page.locator("table.history")
     expect(history).to_contain_text("transcription error; lab report says 171")
-    expect(history).to_contain_text("value as entered: 162 → 171")
+    expect(history).to_contain_text("value as entered: 162 mg/dL → 171 mg/dL")
     snap(page, "audit-history")
 
 

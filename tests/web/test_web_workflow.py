@@ -317,7 +317,8 @@ def test_visit_values_in_any_unit_then_a_correction_with_its_reason_in_the_audit
     assert done.status_code == 303
     history = client.get(f"/audit/measurements/{mid}").text
     assert "transcription error, lab report says 171" in history
-    assert re.search(r"<strong>value as entered</strong>: 162 → 171", history)
+    assert re.search(r"<strong>value as entered</strong>: 162 mg/dL → 171 mg/dL", history)
+    assert re.search(r"<strong>value</strong>: 9.0 mmol/L → 9.5 mmol/L", history)
     assert "coordinator" in history
 
 

@@ -161,6 +161,21 @@ def error_page(request: Request, status: int, title: str, message: str, rule: st
     )
 
 
+def page_message(exc: ServiceError) -> str:
+    """A refusal in the site's words: a record the user cannot see is named by its kind, never
+    by its table or id (the API keeps the service's message, which callers match on ids)."""
+    from trialdesk.services.errors import NotFound
+    from trialdesk.services.labels import record_label
+
+    table = exc.context.get("table")
+    if isinstance(exc, NotFound) and table:
+        return (
+            f"This {record_label(str(table))} does not exist, or it is at a site you do not "
+            "work at."
+        )
+    return exc.message
+
+
 _TITLES = {
     400: "The request could not be understood",
     401: "Please log in",
@@ -204,7 +219,7 @@ async def _run(
         return _login_redirect(request, exc.reason)
     except ServiceError as exc:
         return error_page(
-            request, exc.status, _TITLES.get(exc.status, "Refused"), exc.message, exc.rule
+            request, exc.status, _TITLES.get(exc.status, "Refused"), page_message(exc)
         )
     except HTTPException as exc:
         return error_page(
