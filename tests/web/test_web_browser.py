@@ -153,9 +153,9 @@ def test_screen_an_eligible_candidate_live_then_enroll(open_page: Any) -> None:
     # A typing slip: the reason appears next to the field, what was typed stays.
     hba1c = page.get_by_label("Haemoglobin A1c")
     hba1c.fill("")
-    hba1c.press_sequentially("8,1")
-    expect(page.locator("#err-hba1c")).to_have_text("'8,1' is not a number")
-    expect(hba1c).to_have_value("8,1")
+    hba1c.press_sequentially("8..1")
+    expect(page.locator("#err-hba1c")).to_have_text("'8..1' is not a number")
+    expect(hba1c).to_have_value("8..1")
     expect(page.locator("#crit-I5 .badge")).to_have_text("missing")
     hba1c.fill("8.1")
     expect(page.locator("#err-hba1c")).to_have_text("")

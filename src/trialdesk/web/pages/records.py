@@ -158,6 +158,10 @@ def record_page(
     )
     by_field = {f: qs for (_t, _i, f), qs in queries_by_field(queries).items()}
     fields_shown = list(query_fields(kind.table))
+    saved = dict(shown)
+    for f in kind.fields:
+        if f.units and saved.get(f.name):  # the saved value with the unit it is stored in
+            saved[f.name] = f"{saved[f.name]} {f.units[0]}"
     if kind.table == "adverse_events":
         fields_shown.append(("expedited_report_due", "Expedited report due"))
     return render(
@@ -167,7 +171,7 @@ def record_page(
             "kind": kind,
             "record": view,
             "participant": participant,
-            "shown": shown,
+            "shown": saved,
             "fields_shown": fields_shown,
             "open_queries": by_field,
             "values": values if values is not None else shown,
