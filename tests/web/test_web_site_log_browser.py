@@ -15,7 +15,7 @@ from web_helpers import actor_of, enrolled_participant
 
 from trialdesk import services as sv
 from trialdesk.store.testing import DEMO_PASSWORD, DemoSeed, TestDatabase
-from trialdesk.web.live import CHROMIUM, LiveServer, launch_chromium
+from trialdesk.web.live import CHROMIUM, LiveServer
 
 pytestmark = [pytest.mark.browser]
 
@@ -31,12 +31,9 @@ def live_url(shared_app: FastAPI) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
+def chromium(playwright_browser: Any) -> Any:
     assert CHROMIUM.exists(), f"Debian's chromium is not installed ({CHROMIUM})"
-    with playwright_api.sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        yield browser
-        browser.close()
+    return playwright_browser
 
 
 @pytest.fixture()
@@ -195,3 +192,134 @@ def test_site_time_zone_is_set_by_the_admin_and_shown_on_the_pages(
     page.goto(f"/deviations/{dev.id}")
     expect(page.locator("dl.facts")).to_contain_text("Asia/Shanghai")
     expect(page.locator("dl.facts")).not_to_contain_text("UTC")
+
+
+# --- the screening form -------------------------------------------------------------------------
+
+TODAY = date.today().isoformat()
+
+
+def fill_eligible_man(page: Any) -> None:
+    page.get_by_label("Site").select_option("APGH")
+    page.get_by_label("Full name (kept apart from the study data)").fill("Li Wei")
+    page.get_by_label("Consent form version").fill("1.0")
+    page.get_by_label("Date consent signed").fill(TODAY)
+    page.get_by_label("Date of birth").fill("1970-05-01")
+    page.get_by_label("Sex").select_option("M")
+    page.get_by_label("Fasting plasma glucose (FBG) unit").select_option("mg/dL")
+    page.get_by_label("Fasting plasma glucose (FBG)", exact=True).fill("160")
+    page.get_by_label("Body weight", exact=True).fill("70")
+    page.get_by_label("Body height", exact=True).fill("170")
+    page.get_by_label("Haemoglobin A1c", exact=True).fill("8,1")  # a decimal comma
+    for minute, value in zip((0, 3, 6, 9, 12, 15), (10, 9.8, 9.5, 9.1, 8.9, 8.5), strict=True):
+        page.get_by_label(f"{minute} min", exact=True).fill(str(value))
+    page.locator('input[name="t2dm_diagnosis"][value="yes"]').check()
+    for name in (
+        "fertile", "effective_contraception", "severe_heart_disease", "severe_lung_disease",
+        "haematopoietic_dysfunction", "liver_dysfunction", "kidney_dysfunction",
+        "active_infection_requiring_treatment", "unexplained_fever", "hiv_infection",
+        "hepatitis_b_infection", "hepatitis_c_infection", "other_immunosuppressive_disease",
+    ):  # fmt: skip
+        page.locator(f'input[name="{name}"][value="no"]').check()
+
+
+def test_no_pregnancy_questions_for_a_man_and_unit_selects_name_their_measure(
+    open_page: Any,
+) -> None:
+    page = open_page("coordinator")
+    page.goto("/screening/new")
+    pregnancy_test = page.get_by_label("Pregnancy test (urine or serum hCG)")
+    expect(pregnancy_test).to_be_visible()
+    expect(page.get_by_role("group", name=re.compile("Currently pregnant"))).to_be_visible()
+    page.get_by_label("Sex").select_option("M")
+    expect(pregnancy_test).to_be_hidden()
+    expect(page.get_by_role("group", name=re.compile("Currently pregnant"))).to_be_hidden()
+    expect(page.get_by_role("group", name=re.compile("^Inclusion 8"))).to_be_visible()  # fertile
+    page.get_by_label("Sex").select_option("F")
+    expect(pregnancy_test).to_be_visible()
+    for measure in ("Haemoglobin A1c unit", "Fasting plasma glucose (FBG) unit"):
+        expect(page.get_by_label(measure)).to_be_visible()
+    no_csp_violation(page)
+
+
+def test_enter_does_not_submit_and_a_future_date_is_refused_live_as_on_save(
+    open_page: Any,
+) -> None:
+    page = open_page("coordinator")
+    page.goto("/screening/new")
+    fill_eligible_man(page)
+    expect(page.locator("#verdict")).to_contain_text("Eligible")
+    page.get_by_label("Body height", exact=True).press("Enter")
+    page.wait_for_timeout(500)
+    expect(page).to_have_url(re.compile(r"/screening/new$"))
+    expect(page.get_by_role("status")).to_have_count(0)
+    future = (date.today() + timedelta(days=5)).isoformat()
+    page.get_by_label("Date of screening").fill(future)
+    live_error = page.locator("#err-screening_date")
+    expect(live_error).to_have_text(f"{future} is in the future")
+    expect(page.locator("#crit-I3 .badge")).to_have_text("missing")
+    page.get_by_role("button", name="Save screening").click()
+    expect(page.locator("#error-summary")).to_contain_text(
+        f"Date of screening: {future} is in the future"
+    )
+    expect(page.locator("#err-screening_date")).to_have_text(f"{future} is in the future")
+    expect(page.get_by_label("Haemoglobin A1c", exact=True)).to_have_value("8,1")
+    no_csp_violation(page)
+
+
+def test_the_live_region_announces_only_the_criteria_whose_verdict_changed(
+    open_page: Any,
+) -> None:
+    page = open_page("coordinator")
+    page.goto("/screening/new")
+    fill_eligible_man(page)
+    expect(page.locator("#verdict")).to_contain_text("Eligible")
+    announce = page.locator("#live-changes")
+    expect(announce).to_have_attribute("aria-live", "polite")
+    assert page.locator("#live-result").get_attribute("aria-live") is None
+    page.get_by_label("Haemoglobin A1c", exact=True).fill("6.1")
+    expect(announce).to_have_text("Inclusion 5: now not met.")
+    page.get_by_label("Haemoglobin A1c", exact=True).fill("6.2")  # still not met: nothing new
+    expect(page.locator("#crit-I5 .why")).to_contain_text("6.2")
+    expect(announce).to_have_text("")
+    page.get_by_label("Haemoglobin A1c", exact=True).fill("8.1")
+    expect(announce).to_have_text("Inclusion 5: now met.")
+
+
+# --- narrow screens -----------------------------------------------------------------------------
+
+PHONE = {"width": 390, "height": 844}
+
+
+def test_visit_table_is_usable_at_390_px(chromium: Any, live_url: str, enrolled: int) -> None:
+    context = chromium.new_context(base_url=live_url, viewport=PHONE)
+    try:
+        page = context.new_page()
+        page.goto("/login")
+        page.get_by_label("User name").fill("coordinator")
+        page.get_by_label("Password").fill(DEMO_PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        for path in (
+            f"/participants/{enrolled}",
+            f"/participants/{enrolled}/visits/SCR",
+            f"/participants/{enrolled}/visits/BL",
+            f"/participants/{enrolled}/audit",
+            "/deviations",
+            "/screening/new",
+        ):
+            page.goto(path)
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), (
+                f"{path} scrolls sideways at 390 px"
+            )
+            for table in page.locator("table").all():
+                # Every column reachable: the cells are on screen or in a scrollable wrapper.
+                reachable = table.evaluate(
+                    """t => { const wrap = t.closest('.table-wrap');
+                              const box = (wrap || t).getBoundingClientRect();
+                              return box.right <= window.innerWidth + 1 &&
+                                (t.scrollWidth <= (wrap || t).clientWidth + 1 ||
+                                 (wrap && getComputedStyle(wrap).overflowX !== 'visible')); }"""
+                )
+                assert reachable, f"a table on {path} has columns out of reach at 390 px"
+    finally:
+        context.close()

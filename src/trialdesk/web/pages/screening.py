@@ -22,7 +22,7 @@ from trialdesk.services.actor import Permission
 from trialdesk.services.editchecks import check_value, limit_check
 from trialdesk.services.errors import ServiceError, ValidationProblem
 from trialdesk.services.study import current_catalogue, current_protocol
-from trialdesk.services.validate import today
+from trialdesk.services.validate import not_after_today, today
 from trialdesk.units.convert import UnitError, convert, quantity
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.routing import WebRoute, WebUser
@@ -31,10 +31,12 @@ from trialdesk.web.screening_form import (
     FormField,
     LiveEvaluation,
     all_fields,
+    changed_verdicts,
     consent_errors,
     evaluate_form,
     raw_from_form,
     screening_groups,
+    verdict_states,
 )
 from trialdesk.web.templating import render
 
@@ -82,11 +84,27 @@ def _evaluate(form: dict[str, Any]) -> tuple[LiveEvaluation, list[FieldGroup], P
             errors[f.name] = problem
         elif warning:
             warnings[f.name] = warning
+    future = _future_screening_date(form)
+    if future:
+        errors["screening_date"] = future
     kept = {k: v for k, v in raw.items() if k.removesuffix("_unit") not in errors}
     live = evaluate_form(evaluator, kept, "candidate")
     live.errors = {**errors, **live.errors}
     live.warnings = {k: v for k, v in warnings.items() if k not in live.errors}
     return live, groups, protocol
+
+
+def _future_screening_date(form: dict[str, Any]) -> str | None:
+    """The save's own refusal of a screening date in the future (`validate.not_after_today`),
+    so the live panel says it before the save does, in the same words."""
+    on = _screening_date(form)
+    if on is None:
+        return None
+    try:
+        not_after_today(on, "screening_date")
+    except ValidationProblem as exc:
+        return exc.reason
+    return None
 
 
 def edit_check(f: FormField, raw: Any, unit: str | None) -> tuple[str | None, str | None]:
@@ -154,6 +172,7 @@ def screening_page(
             "oob": False,
             "field_names": [],
             "warning_names": [],
+            "verdict_states": verdict_states,
         },
         status_code=status_code,
     )
@@ -177,7 +196,14 @@ async def evaluate_screening(request: Request, user: CurrentUser) -> Response:
     return render(
         request,
         "_screening_result.html",
-        {"live": live, "oob": True, "field_names": names, "warning_names": quantities},
+        {
+            "live": live,
+            "oob": True,
+            "field_names": names,
+            "warning_names": quantities,
+            "verdict_states": verdict_states,
+            "changes": changed_verdicts(form.get("verdicts_shown", ""), live.result),
+        },
     )
 
 
