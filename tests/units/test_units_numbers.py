@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from trialdesk.units.convert import UnitError, quantity
-from trialdesk.units.numbers import NumberError, parse_number
+from trialdesk.units.numbers import NumberError, format_count, parse_number
 
 
 @pytest.mark.parametrize(
@@ -55,3 +55,11 @@ def test_a_quantity_takes_a_decimal_comma_and_refuses_an_ambiguous_one() -> None
     assert quantity("8,1", "mmol/L").magnitude == pytest.approx(8.1)
     with pytest.raises(UnitError, match="can be read as"):
         quantity("1,500", "mg/dL")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(1e6, "1.0 × 10⁶"), (2.5e6, "2.5 × 10⁶"), (8.880994671403197, "8.881"), (12, "12")],
+)
+def test_counts_read_as_on_a_product_label(value: float, text: str) -> None:
+    assert format_count(value) == text

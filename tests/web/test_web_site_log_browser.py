@@ -323,3 +323,43 @@ def test_visit_table_is_usable_at_390_px(chromium: Any, live_url: str, enrolled:
                 assert reachable, f"a table on {path} has columns out of reach at 390 px"
     finally:
         context.close()
+
+
+# --- quantities as typed ------------------------------------------------------------------------
+
+
+def test_transplantation_takes_weight_in_lb_and_a_cell_count_as_typed(
+    open_page: Any, enrolled: int, web_database: TestDatabase
+) -> None:
+    with web_database.session() as session:
+        sv.record_visit(
+            session, actor_of(session, "coordinator"), enrolled, code="TX", visit_date=date.today()
+        )
+    page = open_page("coordinator")
+    page.goto(f"/participants/{enrolled}/visits/TX")
+    page.get_by_role("link", name="Record the transplantation").click()
+    page.get_by_label("Date of infusion").fill(date.today().isoformat())
+    page.get_by_label("Product").fill("umbilical cord MSC")
+    page.get_by_label("Lot number").fill("LOT-7")
+    page.get_by_label("Cell source").select_option("umbilical_cord")
+    page.get_by_label("Dose (cells/kg)").fill("1,0x10^6")
+    page.get_by_label("Body weight on the day", exact=True).fill("154,5")
+    page.get_by_label("Body weight on the day unit").select_option("lb")
+    page.get_by_label("Route").select_option("intravenous")
+    page.get_by_label("Operator").fill("Dr Zhao")
+    page.get_by_role("button", name=re.compile("^Save")).click()
+    section = page.locator("#h-tx").locator("..")
+    expect(section).to_contain_text("1.0 × 10⁶ cells/kg")
+    expect(section).to_contain_text("body weight 70.1 kg")  # 154.5 lb
+    section.get_by_role("link", name="Correct").click()
+    expect(page.locator("h1")).not_to_contain_text(re.compile(r"\d{1,3} ·"))
+    saved = page.locator("table").first
+    expect(saved).to_contain_text("70.1 kg")
+    expect(saved).to_contain_text("1.0 × 10⁶")
+    page.get_by_role("link", name="Audit history of this record").click()
+    history = page.locator("table.history")
+    expect(history).to_contain_text("weight (kg): 70.1 kg")
+    expect(history).to_contain_text("cell dose (cells/kg): 1.0 × 10⁶")
+    expect(history).to_contain_text("entered by: Coordinator")
+    expect(history).not_to_contain_text("created by")
+    no_csp_violation(page)

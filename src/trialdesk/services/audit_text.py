@@ -23,6 +23,7 @@ from trialdesk.services.study import current_catalogue, current_protocol
 from trialdesk.services.views import AuditEntryView
 from trialdesk.store.models import AuditEntry, IttTest, Measurement, Participant, Site, User, Visit
 from trialdesk.units.convert import reporting_decimals
+from trialdesk.units.numbers import format_count
 
 _CODE = re.compile(r"[a-z]+(_[a-z0-9]+)+")
 USER_FIELDS = frozenset(
@@ -271,12 +272,7 @@ def _value(
 
 def _number(value: float | int, unit: str | None) -> str:
     decimals = reporting_decimals(unit) if unit else None
-    if decimals is not None:
-        text = f"{value:.{decimals}f}"
-    elif isinstance(value, float):
-        text = f"{value:.4g}"
-    else:
-        text = str(value)
+    text = f"{value:.{decimals}f}" if decimals is not None else format_count(value)
     return f"{text} {unit}" if unit else text
 
 

@@ -76,3 +76,15 @@ def _finite(value: float, raw: str) -> float:
     if not math.isfinite(value):
         raise NumberError(f"{raw!r} is not a finite number")
     return value
+
+
+_SUPERSCRIPT_DIGITS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def format_count(value: float | int) -> str:
+    """A count or cell dose as a product label writes it: 1.0 × 10⁶ from 100 000 up, otherwise
+    up to 4 significant digits (never 1e+06 or 8.880994671403197)."""
+    if abs(value) >= 1e5:
+        mantissa, exponent = f"{value:.1e}".split("e")
+        return f"{mantissa} × 10{str(int(exponent)).translate(_SUPERSCRIPT_DIGITS)}"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -19,6 +19,7 @@ from jinja2.runtime import Context
 from starlette.templating import Jinja2Templates
 
 from trialdesk.units.convert import reporting_decimals
+from trialdesk.units.numbers import format_count
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -84,6 +85,11 @@ def fmt_number(value: float | int | None, decimals: int | None = None) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def fmt_count(value: float | int | None) -> str:
+    """A count or dose as written on a product label (`trialdesk.units.numbers.format_count`)."""
+    return "—" if value is None else format_count(value)
+
+
 def fmt_measure(value: float | None, unit: str | None) -> str:
     """A value with its unit, to the unit's reporting decimals (e.g. 9.0 mmol/L, 162 mg/dL;
     `trialdesk.units.convert.REPORTING_DECIMALS`)."""
@@ -143,6 +149,7 @@ def _environment() -> Environment:
     env.filters["num"] = fmt_number
     env.filters["human"] = humanise
     env.filters["measure"] = fmt_measure
+    env.filters["count"] = fmt_count
     env.filters["plain"] = plain
     return env
 

@@ -29,7 +29,7 @@ from trialdesk.web.records import (
     query_fields,
 )
 from trialdesk.web.routing import WebRoute, WebUser
-from trialdesk.web.templating import render
+from trialdesk.web.templating import fmt_count, fmt_measure, render
 
 router = APIRouter(route_class=WebRoute)
 
@@ -160,8 +160,12 @@ def record_page(
     fields_shown = list(query_fields(kind.table))
     saved = dict(shown)
     for f in kind.fields:
-        if f.units and saved.get(f.name):  # the saved value with the unit it is stored in
-            saved[f.name] = f"{saved[f.name]} {f.units[0]}"
+        value = getattr(view, f.name, None)
+        if f.kind != "number" or not isinstance(value, int | float):
+            continue
+        # As the site reads it: the stored unit at its reporting precision, cell counts as
+        # powers of ten (not 1e+06 or 69.8532).
+        saved[f.name] = fmt_measure(value, f.units[0]) if f.units else fmt_count(value)
     if kind.table == "adverse_events":
         fields_shown.append(("expedited_report_due", "Expedited report due"))
     return render(
