@@ -363,3 +363,69 @@ def test_transplantation_takes_weight_in_lb_and_a_cell_count_as_typed(
     expect(history).to_contain_text("entered by: Coordinator")
     expect(history).not_to_contain_text("created by")
     no_csp_violation(page)
+
+
+# --- the audit history and error pages in the site's words -------------------------------------
+
+
+def test_audit_history_filters_and_reads_old_to_new_with_units(
+    open_page: Any, enrolled: int, web_database: TestDatabase
+) -> None:
+    with web_database.session() as session:
+        coordinator = actor_of(session, "coordinator")
+        (fbg,) = sv.list_measurements(
+            session,
+            coordinator,
+            participant_id=enrolled,
+            visit_code="SCR",
+            element="fasting_glucose",
+        ).items
+        sv.update_measurement(
+            session, coordinator, fbg.id, expected_version=fbg.version,
+            reason="lab report in mg/dL", value="162", unit="mg/dL",
+        )  # fmt: skip
+    page = open_page("monitor")
+    page.goto(f"/participants/{enrolled}/audit")
+    expect(page.locator(".lead")).to_contain_text("Times in UTC")
+    page.get_by_label("Form").select_option("measurements")
+    page.get_by_label("Field").select_option("value_as_entered")
+    page.get_by_label("User").select_option(label="Coordinator")
+    page.get_by_label("From (date)").fill(date.today().isoformat())
+    page.get_by_label("To (date)").fill(date.today().isoformat())
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("table.history tbody tr")
+    # The first entry of each of the four screening measurements and the correction.
+    expect(rows).to_have_count(5)
+    correction = rows.filter(has_text="lab report in mg/dL")
+    expect(correction).to_contain_text("Fasting plasma glucose (FBG) · SCR (Screening)")
+    expect(correction).to_contain_text("value as entered: 8.9 mmol/L → 162 mg/dL")
+    expect(correction).to_contain_text("value: 8.9 mmol/L → 9.0 mmol/L")
+    expect(correction).to_contain_text("Coordinator")
+    expect(page.locator("table.history")).not_to_contain_text("measurements")
+    expect(page.locator("table.history")).not_to_contain_text("version")
+    page.get_by_label("From (date)").fill((date.today() + timedelta(days=1)).isoformat())
+    page.get_by_label("To (date)").fill((date.today() + timedelta(days=2)).isoformat())
+    page.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_text(["No entries."])
+    page.get_by_role("link", name="Clear").click()
+    page.get_by_label("User").select_option(label="Investigator")
+    page.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_text(["No entries."])
+    no_csp_violation(page)
+
+
+def test_error_pages_name_the_kind_of_record_never_a_table_or_id(
+    open_page: Any, enrolled: int
+) -> None:
+    page = open_page("coordinator")
+    page.goto("/queries/999999")
+    alert = page.get_by_role("alert")
+    expect(alert).to_have_text(
+        "This data query does not exist, or it is at a site you do not work at."
+    )
+    page.goto("/audit/measurements/999999")
+    expect(alert).to_contain_text("This measurement does not exist")
+    page.goto("/participants/abc")
+    expect(alert).to_have_text("the participant in the address must be a whole number")
+    for text in ("querie", "999999", "path.", "not_found", "Rule:"):
+        expect(page.locator("main")).not_to_contain_text(text)
