@@ -429,3 +429,23 @@ def test_error_pages_name_the_kind_of_record_never_a_table_or_id(
     expect(alert).to_have_text("the participant in the address must be a whole number")
     for text in ("querie", "999999", "path.", "not_found", "Rule:"):
         expect(page.locator("main")).not_to_contain_text(text)
+
+
+def test_query_lists_name_the_record_not_its_table_and_id(
+    open_page: Any, enrolled: int, web_database: TestDatabase
+) -> None:
+    with web_database.session() as session:
+        monitor = actor_of(session, "monitor")
+        (hba1c,) = sv.list_measurements(
+            session, monitor, participant_id=enrolled, visit_code="SCR", element="hba1c"
+        ).items
+        sv.raise_query(
+            session, monitor, target_table="measurements", target_id=hba1c.id, field="value",
+            text="please check against the lab report",
+        )  # fmt: skip
+    page = open_page("coordinator")
+    for path in ("/queries", "/dashboard", f"/participants/{enrolled}"):
+        page.goto(path)
+        row = page.locator("tr", has_text="please check against the lab report")
+        expect(row).to_contain_text("Haemoglobin A1c · SCR (Screening)")
+        expect(row).not_to_contain_text("measurements")

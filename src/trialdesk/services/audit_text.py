@@ -29,7 +29,8 @@ _CODE = re.compile(r"[a-z]+(_[a-z0-9]+)+")
 USER_FIELDS = frozenset(
     {"created_by", "updated_by", "voided_by", "reviewed_by", "obtained_by", "signed_by", "run_by"}
 )
-HIDDEN_FIELDS = frozenset({"version"})  # the optimistic-lock counter: bookkeeping, not data
+# Bookkeeping, not data: the optimistic-lock counter and the record's own database key.
+HIDDEN_FIELDS = frozenset({"version", "id"})
 # Columns whose values are in a fixed unit (their reporting precision follows that unit).
 COLUMN_UNITS = {
     "weight_kg": "kg",
@@ -267,7 +268,20 @@ def _value(
         return _number(value, unit)
     if isinstance(value, str):
         return _text(value, unit, zone)
+    if isinstance(value, dict):
+        return _mapping(value)
     return _short(value)
+
+
+def _mapping(value: dict[str, Any]) -> str:
+    """A stored document (screening findings, eligibility snapshot) as a reader wants it."""
+    if "status" in value and "criteria" in value:
+        return f"eligibility snapshot: {_text(str(value['status']), None, 'UTC')}"
+    parts = []
+    for key, item in value.items():
+        shown = "yes" if item is True else "no" if item is False else _short(item)
+        parts.append(f"{_element_label(key)}: {shown}")
+    return _short("; ".join(parts))
 
 
 def _number(value: float | int, unit: str | None) -> str:
@@ -292,3 +306,23 @@ def _text(value: str, unit: str | None, zone: str) -> str:
 def _short(value: Any) -> str:
     text = str(value)
     return text if len(text) <= 200 else text[:197] + "…"
+
+
+def describe_record(session: Session, table: str, record_id: int) -> str:
+    """One record in words ("Fasting plasma glucose (FBG) · SCR (Screening)", "visit M1 (Month
+    1)", "adverse event"), for pages that list records of several kinds (queries). The caller
+    has already checked that the user may see it."""
+    entry = AuditEntryView(
+        sequence=0,
+        occurred_at=datetime.now(UTC),
+        user_id=None,
+        username=None,
+        action="create",
+        table=table,
+        record_id=str(record_id),
+        participant_id=None,
+        changes={},
+        reason=None,
+    )
+    kind, record = _record(entry, _Names(session, [entry]))
+    return record[:1].upper() + record[1:] if record else kind

@@ -60,6 +60,18 @@ def _who(ctx: Context, user_id: int | None) -> str:
     return name or "a former user"
 
 
+@pass_context
+def _record_words(ctx: Context, table: str, record_id: int) -> str:
+    """A record of any kind in words (never "measurements 6")."""
+    from trialdesk.services.audit_text import describe_record
+
+    request = ctx.get("request")
+    session = getattr(getattr(request, "state", None), "db_session", None)
+    if session is None:
+        return humanise(table)
+    return describe_record(session, table, record_id)
+
+
 class _UserNames:
     """Staff names read from the database on first use only (most pages show none)."""
 
@@ -146,6 +158,7 @@ def _environment() -> Environment:
     )
     env.filters["date"] = _date_in_site_zone
     env.filters["who"] = _who
+    env.filters["record_words"] = _record_words
     env.filters["num"] = fmt_number
     env.filters["human"] = humanise
     env.filters["measure"] = fmt_measure
