@@ -449,3 +449,6 @@ def test_query_lists_name_the_record_not_its_table_and_id(
         row = page.locator("tr", has_text="please check against the lab report")
         expect(row).to_contain_text("Haemoglobin A1c · SCR (Screening)")
         expect(row).not_to_contain_text("measurements")
+    page.goto("/dashboard")
+    page.locator("tr", has_text="please check").get_by_role("link", name="open").click()
+    expect(page.locator("dl.facts")).to_contain_text("by Monitor")
