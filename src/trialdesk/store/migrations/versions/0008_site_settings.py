@@ -50,10 +50,13 @@ def _record_columns(table: str) -> list[Any]:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("sites") as batch:
-        batch.add_column(
-            sa.Column("time_zone", sa.String(length=64), nullable=False, server_default="UTC")
-        )
+    # Plain ADD COLUMN on both backends: a batch (copy-and-move) of ``sites`` on SQLite would
+    # drop a table that every participant and membership references.
+    op.add_column(
+        "sites", sa.Column("time_zone", sa.String(length=64), nullable=False, server_default="UTC")
+    )
+    # protocol_deviations is referenced by no other table: SQLite may copy-and-move it, which
+    # is how it gains a column with a foreign key.
     with op.batch_alter_table("protocol_deviations") as batch:
         batch.add_column(sa.Column("explanation", sa.Text(), nullable=True))
         batch.add_column(sa.Column("reviewed_by", sa.Integer(), nullable=True))
@@ -105,5 +108,4 @@ def downgrade() -> None:
         batch.drop_column("reviewed_at")
         batch.drop_column("reviewed_by")
         batch.drop_column("explanation")
-    with op.batch_alter_table("sites") as batch:
-        batch.drop_column("time_zone")
+    op.drop_column("sites", "time_zone")  # SQLite 3.35+ drops a plain column in place
