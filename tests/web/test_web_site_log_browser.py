@@ -452,3 +452,35 @@ def test_query_lists_name_the_record_not_its_table_and_id(
     page.goto("/dashboard")
     page.locator("tr", has_text="please check").get_by_role("link", name="open").click()
     expect(page.locator("dl.facts")).to_contain_text("by Monitor")
+
+
+UNLABELLED_CONTROLS = """
+() => Array.from(document.querySelectorAll('input, select, textarea, button'))
+  .filter(el => el.type !== 'hidden' && el.offsetParent !== null)
+  .filter(el => !((el.labels && el.labels.length > 0) || el.getAttribute('aria-label')
+                  || (el.tagName === 'BUTTON' && el.textContent.trim())))
+  .map(el => el.outerHTML.slice(0, 120))
+"""
+
+
+def test_every_control_of_the_new_pages_has_a_label(
+    open_page: Any, enrolled: int, web_database: TestDatabase
+) -> None:
+    with web_database.session() as session:
+        coordinator = actor_of(session, "coordinator")
+        sv.record_visit(session, coordinator, enrolled, code="M1", visit_date=date.today())
+        (dev,) = sv.list_deviations(session, coordinator, participant_id=enrolled).items
+    investigator = open_page("investigator")
+    for path in (
+        "/deviations",
+        f"/deviations/{dev.id}",
+        "/screening/declined",
+        "/screening/log",
+        f"/participants/{enrolled}/audit",
+        f"/participants/{enrolled}/visits/M3",
+    ):
+        investigator.goto(path)
+        assert investigator.evaluate(UNLABELLED_CONTROLS) == [], path
+    admin = open_page("admin")
+    admin.goto("/sites")
+    assert admin.evaluate(UNLABELLED_CONTROLS) == []
