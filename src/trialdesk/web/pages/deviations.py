@@ -1,6 +1,6 @@
-"""The site's log pages: candidates who declined or were not consented (screening log), the
-protocol-deviation log (classify, explain, investigator review), the live visit-window check
-and the site's time-zone setting. Every rule is in the services; these pages parse and render."""
+"""The protocol-deviation log (filter by site, participant, category, classification, review;
+classify, explain, investigator sign-off) and the live visit-window check of the visit page, on
+`services.deviations` and `services.windows`: the same rules as the API."""
 
 from __future__ import annotations
 
@@ -15,23 +15,16 @@ from trialdesk.services import (
     list_deviations,
     list_participants,
     list_sites,
-    log_screening_decline,
     review_deviation,
-    set_site_time_zone,
     update_deviation,
 )
-from trialdesk.services.access import require
-from trialdesk.services.actor import Permission
 from trialdesk.services.deviations import ReviewStatus
 from trialdesk.services.errors import ServiceError
 from trialdesk.services.records import get_clinical_record
-from trialdesk.services.validate import today
 from trialdesk.services.views import DeviationView
 from trialdesk.store.enums import (
     DeviationCategory,
     DeviationSeverity,
-    ScreeningDeclineOutcome,
-    ScreeningDeclineReason,
 )
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.forms import FormInput, given, read_form
@@ -40,80 +33,15 @@ from trialdesk.web.templating import humanise, render
 
 router = APIRouter(route_class=WebRoute)
 
-DECLINE_LABELS = {
-    "site_code": "Site",
-    "approached_on": "Date approached",
-    "candidate_label": "Screening number or initials",
-    "outcome": "Outcome",
-    "reason_category": "Reason category",
-    "reason": "Reason, in the candidate's or your words",
-}
-SEVERITY_TEXT = {
-    "major": "Major (important deviation, ICH E3 10.2)",
-    "minor": "Minor",
-}
-
 
 def _options(enum: Any) -> list[tuple[str, str]]:
     return [(m.value, humanise(m.value).capitalize()) for m in enum]
 
 
-def decline_page(
-    request: Request,
-    session: DB,
-    user: WebUser,
-    values: dict[str, str],
-    errors: dict[str, str],
-    status_code: int = 200,
-) -> Response:
-    sites = [(s.code, f"{s.code} — {s.name}") for s in list_sites(session, user.actor)]
-    return render(
-        request,
-        "screening_decline.html",
-        {
-            "values": values,
-            "errors": errors,
-            "labels": DECLINE_LABELS,
-            "sites": sites,
-            "outcomes": _options(ScreeningDeclineOutcome),
-            "reasons": _options(ScreeningDeclineReason),
-        },
-        status_code=status_code,
-    )
-
-
-@router.get("/screening/declined")
-def new_decline(request: Request, session: DB, user: CurrentUser) -> Response:
-    require(user.actor, Permission.WRITE_CLINICAL)
-    sites = list_sites(session, user.actor)
-    values = {"approached_on": today().isoformat(), "site_code": sites[0].code if sites else ""}
-    return decline_page(request, session, user, values, {})
-
-
-@router.post("/screening/declined")
-async def save_decline(request: Request, session: DB, user: CurrentUser) -> Response:
-    form = await read_form(request)
-    on = form.date("approached_on", required=True)
-    for name in ("site_code", "candidate_label", "outcome", "reason_category"):
-        form.text(name, required=True)
-    if not form.errors:
-        try:
-            log_screening_decline(
-                session,
-                user.actor,
-                site_code=form.values["site_code"],
-                approached_on=given(on),
-                candidate_label=form.values["candidate_label"],
-                outcome=form.values["outcome"],
-                reason_category=form.values["reason_category"],
-                reason=form.values.get("reason"),
-            )
-            return RedirectResponse("/screening/log?done=declined", status_code=303)
-        except ServiceError as exc:
-            if exc.status in (403, 404):
-                raise
-            form.refused(exc, {}, "reason")
-    return decline_page(request, session, user, form.values, form.errors, 422)
+SEVERITY_TEXT = {
+    "major": "Major (important deviation, ICH E3 10.2)",
+    "minor": "Minor",
+}
 
 
 # --- deviation log ------------------------------------------------------------------------------
@@ -273,60 +201,3 @@ async def window_check(
         "_window_check.html",
         {"window": window, "values": form.values, "errors": form.errors},
     )
-
-
-# --- site settings ------------------------------------------------------------------------------
-
-
-@router.get("/sites")
-def site_settings(request: Request, session: DB, user: CurrentUser) -> Response:
-    require(user.actor, Permission.MANAGE_USERS)
-    return _sites_page(request, session, user, {}, {})
-
-
-def _sites_page(
-    request: Request,
-    session: DB,
-    user: WebUser,
-    values: dict[str, str],
-    errors: dict[str, str],
-    status_code: int = 200,
-) -> Response:
-    from zoneinfo import available_timezones
-
-    return render(
-        request,
-        "sites.html",
-        {
-            "sites": list_sites(session, user.actor),
-            "zones": sorted(available_timezones() | {"UTC"}),
-            "values": values,
-            "errors": errors,
-        },
-        status_code=status_code,
-    )
-
-
-@router.post("/sites/{site_id}/time-zone")
-async def save_time_zone(
-    request: Request, session: DB, user: CurrentUser, site_id: int
-) -> Response:
-    form = await read_form(request)
-    version = form.integer("version", required=True)
-    if not form.errors:
-        try:
-            set_site_time_zone(
-                session,
-                user.actor,
-                site_id,
-                time_zone=form.values.get("time_zone", ""),
-                expected_version=given(version),
-                reason=form.values.get("reason", ""),
-            )
-            return RedirectResponse("/sites?done=saved", status_code=303)
-        except ServiceError as exc:
-            if exc.status in (403, 404):
-                raise
-            form.refused(exc, {}, "time_zone")
-    errors = {f"{k}-{site_id}": v for k, v in form.errors.items()}
-    return _sites_page(request, session, user, form.values, errors, 422)
