@@ -105,7 +105,7 @@ def test_changes_declare_if_match(spec: dict[str, Any]) -> None:
     for method, path, op in _operations(spec):
         headers = {p["name"] for p in op.get("parameters", []) if p["in"] == "header"}
         changes_a_record = method == "patch" or path.endswith(
-            ("/void", "/withdrawal", "/answer", "/close", "/reopen", "/end")
+            ("/void", "/withdrawal", "/answer", "/close", "/reopen", "/end", "/review")
         )
         if changes_a_record:
             assert "If-Match" in headers, f"{method.upper()} {path}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,41 @@ def test_plain_postgresql_urls_use_psycopg3() -> None:
     engine = make_engine("postgresql://u:p@localhost/td")
     assert engine.url.drivername == "postgresql+psycopg"
     engine.dispose()
+
+
+def test_migration_0008_keeps_existing_sites_and_reverts_cleanly(db: TestDatabase) -> None:
+    """0008 on a database holding data: existing sites get UTC; downgrading to 0002 (through every later migration) removes
+    exactly what 0008 added and the data of 0002 is untouched."""
+    from alembic import command
+
+    from trialdesk import services as sv
+    from trialdesk.store.migrate import alembic_config
+    from trialdesk.store.testing import seed_demo_site_and_users
+
+    with db.session() as session:
+        seed = seed_demo_site_and_users(session)
+        coordinator = sv.actor_for(session, seed.users["coordinator"])
+        p = sv.register_participant(
+            session, coordinator, site_code="APGH", registered_on=date.today(),
+            full_name="Chen Jie", date_of_birth=date(1966, 1, 2), sex="F",
+        )  # fmt: skip
+        sv.record_deviation(
+            session, coordinator, p.id, category="procedure", severity="minor",
+            description="sample taken late", detected_on=date.today(),
+        )  # fmt: skip
+    config = alembic_config(db.engine)
+    command.downgrade(config, "0002")
+    inspector = inspect(db.engine)
+    assert "screening_declines" not in inspector.get_table_names()
+    assert "time_zone" not in {c["name"] for c in inspector.get_columns("sites")}
+    assert "reviewed_by" not in {c["name"] for c in inspector.get_columns("protocol_deviations")}
+    command.upgrade(config, "head")
+    assert current_revision(db.engine) == head_revision()
+    with db.session() as session:
+        assert {(s.code, s.time_zone) for s in sv.list_sites(session, sv.SYSTEM)} == {
+            ("APGH", "UTC"),
+            ("PUMC", "UTC"),
+        }
+        assert sv.verify_audit_trail(session, sv.SYSTEM).ok
+        (kept,) = sv.list_deviations(session, coordinator).items
+        assert kept.description == "sample taken late" and kept.reviewed_at is None

@@ -182,4 +182,5 @@ def test_a_malformed_address_gets_an_html_page_naming_the_part(client_for: Clien
     page = client_for("coordinator").get("/participants/abc")
     assert page.status_code == 422
     assert page.headers["content-type"].startswith("text/html")
-    assert "path.participant_id" in page.text
+    assert "the participant in the address must be a whole number" in page.text
+    assert "path." not in page.text and "participant_id" not in page.text

@@ -192,19 +192,27 @@ def test_itt_chart_without_kitt_says_not_computable() -> None:
 
 
 def test_form_input_names_the_reason_for_each_bad_field() -> None:
-    form = FormInput({"a": "7,5", "b": "2026-13-01", "c": "", "d": "1.5", "e": "x" * 300})
+    form = FormInput({"a": "1,500", "b": "2026-13-01", "c": "", "d": "1.5", "e": "x" * 300})
     assert form.number("a") is None
     assert form.date("b") is None
     assert form.text("c", required=True) is None
     assert form.integer("d") is None
     assert form.text("e", max_length=200) is None
     assert form.errors == {
-        "a": "'7,5' is not a number (use a point for decimals, e.g. 7.5)",
+        "a": "'1,500' can be read as 1500 or as 1.500: write it without the comma, or with a "
+        "point for decimals",
         "b": "'2026-13-01' is not a date (YYYY-MM-DD)",
         "c": "is required",
         "d": "1.5 is not a whole number",
         "e": "has 300 characters; at most 200 are allowed",
     }
+
+
+def test_form_numbers_take_a_decimal_comma_and_cell_count_notation() -> None:
+    form = FormInput({"w": "72,5", "dose": "1.0x10^6", "sci": "1e6", "groups": "1 000 000"})
+    assert form.number("w") == 72.5
+    assert form.number("dose") == form.number("sci") == form.number("groups") == 1e6
+    assert form.errors == {}
 
 
 def test_adverse_event_form_parses_grade_and_seriousness() -> None:

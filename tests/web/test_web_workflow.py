@@ -105,11 +105,11 @@ def test_a_bad_value_is_reported_next_to_its_field_and_the_rest_still_judged(
     client = client_for("coordinator")
     token = csrf_of(client.get("/screening/new").text)
     form = eligible_form(
-        hba1c="8,1", hba1c_unit="%", fasting_glucose="700", fasting_glucose_unit="mmol/L"
+        hba1c="8..1", hba1c_unit="%", fasting_glucose="700", fasting_glucose_unit="mmol/L"
     )
     html = client.post("/screening/evaluate", data={"csrf_token": token, **form}).text
     errors = errors_of(html)
-    assert errors["hba1c"] == "'8,1' is not a number"
+    assert errors["hba1c"] == "'8..1' is not a number"
     assert "physiologically possible range" in errors["fasting_glucose"]
     assert 'hx-swap-oob="true"' in html
     assert verdicts(html)["I4"] == "met"
@@ -317,7 +317,8 @@ def test_visit_values_in_any_unit_then_a_correction_with_its_reason_in_the_audit
     assert done.status_code == 303
     history = client.get(f"/audit/measurements/{mid}").text
     assert "transcription error, lab report says 171" in history
-    assert re.search(r"<strong>value as entered</strong>: 162 → 171", history)
+    assert re.search(r"<strong>value as entered</strong>: 162 mg/dL → 171 mg/dL", history)
+    assert re.search(r"<strong>value</strong>: 9.0 mmol/L → 9.5 mmol/L", history)
     assert "coordinator" in history
 
 

@@ -98,6 +98,12 @@ def _exclusion_reasons(last: pd.DataFrame, protocol: Protocol) -> list[FlowReaso
     incomplete = int((not_enrolled["status"] == "incomplete").sum())
     if incomplete:
         reasons.append(FlowReason("Screening incomplete (eligibility not assessable)", incomplete))
+    declined = int((not_enrolled["status"] == "declined").sum())
+    if declined:
+        reasons.append(FlowReason("Declined to participate", declined))
+    not_consented = int((not_enrolled["status"] == "not_consented").sum())
+    if not_consented:
+        reasons.append(FlowReason("Not consented (consent could not be obtained)", not_consented))
     unenrolled = int((not_enrolled["status"] == "eligible").sum())
     if unenrolled:
         reasons.append(

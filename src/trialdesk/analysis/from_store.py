@@ -57,6 +57,7 @@ from trialdesk.store.models import (
     Participant,
     ParticipantIdentity,
     Screening,
+    ScreeningDecline,
     Transplantation,
     Visit,
 )
@@ -129,6 +130,8 @@ class StoreSnapshot:
         self.insulin = _by_participant(_live(session, InsulinDose))
         self.ogld = _by_participant(_live(session, OgldDose))
         self.aes = _by_participant(_live(session, AdverseEvent))
+        # Candidates who declined or were not consented: screening-log rows, not participants.
+        self.declines = _live(session, ScreeningDecline)
 
     def visit(self, visit_id: int | None) -> Visit | None:
         """The live visit `visit_id` (None when there is none or it was voided)."""
@@ -178,6 +181,17 @@ def _screening_rows(snap: StoreSnapshot) -> list[dict[str, Any]]:
                     "usubjid": p.study_id if enrolled else None,
                 }
             )
+    for d in snap.declines:
+        rows.append(
+            {
+                "candidate_id": f"declined-{d.id}",
+                "screened_on": d.approached_on,
+                "status": d.outcome.value,
+                "failed": [],
+                "enrolled": False,
+                "usubjid": None,
+            }
+        )
     return rows
 
 

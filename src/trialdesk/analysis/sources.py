@@ -36,7 +36,9 @@ class Column:
     high: float | None = None
 
 
-SCREENING_STATUSES = ("eligible", "ineligible", "incomplete")
+# "declined" / "not_consented": approached, logged on the screening log, never screened
+# (CONSORT 2010 "excluded: declined to participate"; `trialdesk.services.screening_declines`).
+SCREENING_STATUSES = ("eligible", "ineligible", "incomplete", "declined", "not_consented")
 MISSING_CODE_VALUES = tuple(m.code for m in MISSING_CODES)
 SUBJECT_STATUSES = ("ongoing", "completed", "withdrawn", "died")
 

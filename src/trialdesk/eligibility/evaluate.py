@@ -188,13 +188,23 @@ class Evaluator:
         trace.need(condition_trace.missing)
         return Truth.NOT_ASSESSABLE
 
+    def _not_recorded(self, name: str, missing: list[str]) -> str:
+        """Says what is missing by its label, as the form asks for it (never the element's
+        internal name): "not recorded", or for a derived value what it needs."""
+        needed = [self.catalogue[m].label if m in self.catalogue else m for m in missing]
+        if missing == [name]:
+            return "not recorded"
+        return f"not recorded (needs {', '.join(needed)})"
+
     def _compare(self, node: Compare, resolver: _Resolver, trace: _Trace) -> Truth:
         element = self.catalogue[node.element]
         value, missing = resolver.get(node.element)
         if value is None:
             if missing:
                 trace.need(missing)
-                trace.reasons.append(f"{element.label}: not recorded ({', '.join(missing)})")
+                trace.reasons.append(
+                    f"{element.label}: {self._not_recorded(node.element, missing)}"
+                )
             else:
                 reason = resolver.errors.get(node.element, "not computable")
                 trace.reasons.append(f"{element.label}: cannot be derived: {reason}")

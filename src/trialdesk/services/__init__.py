@@ -71,7 +71,10 @@ Data: `record_measurement`, `update_measurement`, `get_measurement`, `list_measu
 `list_ogld_doses`, `record_transplantation`, `update_transplantation`,
 `list_transplantations`.
 Safety: `report_adverse_event`, `update_adverse_event`, `get_adverse_event`,
-`list_adverse_events`, `record_deviation`, `update_deviation`, `list_deviations`.
+`list_adverse_events`, `record_deviation`, `update_deviation` (classify, explain),
+`review_deviation` (investigator sign-off), `list_deviations`.
+Site log and settings: `log_screening_decline`, `list_screening_declines` (candidates who
+declined or were not consented), `set_site_time_zone`, `check_visit_window`.
 Queries: `raise_query`, `answer_query`, `close_query`, `reopen_query`, `get_query`,
 `list_queries`.
 Pre-screening log (EHR candidates before consent, pseudonymous EHR key only):
@@ -106,7 +109,12 @@ from trialdesk.services.accounts import (
 )
 from trialdesk.services.actor import SYSTEM, Actor, Permission
 from trialdesk.services.consent import list_consents, record_consent, withdraw_consent
-from trialdesk.services.deviations import list_deviations, record_deviation, update_deviation
+from trialdesk.services.deviations import (
+    list_deviations,
+    record_deviation,
+    review_deviation,
+    update_deviation,
+)
 from trialdesk.services.dosing import (
     list_insulin_doses,
     list_ogld_doses,
@@ -208,6 +216,10 @@ from trialdesk.services.screening import (
     save_screening,
     screen_participant,
 )
+from trialdesk.services.screening_declines import (
+    list_screening_declines,
+    log_screening_decline,
+)
 from trialdesk.services.security_policy import (
     PolicyView,
     get_security_policy,
@@ -223,6 +235,7 @@ from trialdesk.services.signin import (
     submit_code,
 )
 from trialdesk.services.signoff import list_signatures, sign_casebook
+from trialdesk.services.sites import set_site_time_zone
 from trialdesk.services.transplantation import (
     list_transplantations,
     record_transplantation,
@@ -236,6 +249,7 @@ from trialdesk.services.visits import (
     update_visit,
     visit_calendar,
 )
+from trialdesk.services.windows import check_visit_window
 from trialdesk.store.enums import Role
 
 __all__ = [
@@ -370,4 +384,9 @@ __all__ = [
     "void_prescreen_run",
     "data_provenance",
     "mark_simulated",
+    "check_visit_window",
+    "list_screening_declines",
+    "log_screening_decline",
+    "review_deviation",
+    "set_site_time_zone",
 ]

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from trialdesk.services.actor import ROLE_PERMISSIONS, Actor, Permission
 from trialdesk.services.errors import Forbidden, NotFound, RuleViolation
+from trialdesk.services.labels import record_label
 from trialdesk.store.models import Consent, Enrollment, Participant, Visit
 
 T = TypeVar("T")
@@ -50,7 +51,7 @@ def require(actor: Actor, permission: Permission, **context: Any) -> None:
 
 
 def not_found(table: str, record_id: Any, **context: Any) -> NotFound:
-    label = table.removesuffix("s").replace("_", " ")
+    label = record_label(table)
     return NotFound(
         "not_found", f"{label} {record_id} not found", table=table, record_id=record_id, **context
     )

@@ -1,21 +1,30 @@
-"""Protocol deviations: recorded by staff, or automatically (visit outside its window)."""
+"""Protocol deviations: recorded by staff, or automatically (visit outside its window).
+
+Each deviation is classified (category; major = an *important* deviation in the sense of
+ICH E3 §10.2 and ICH E6(R3) glossary, one that may significantly affect the completeness,
+accuracy or reliability of key data or a participant's rights, safety or well-being; minor
+otherwise), carries the site's explanation, and is reviewed and signed off by an investigator
+(ICH E6(R3) 2.7.2/3.10: the investigator documents and explains deviations).
+"""
 
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialdesk.services.access import get_participant, get_record, live_visit
 from trialdesk.services.actor import Actor, Permission
-from trialdesk.services.errors import ValidationProblem
+from trialdesk.services.errors import RuleViolation, ValidationProblem
 from trialdesk.services.listing import DEFAULT_LIMIT, paginate, scoped
 from trialdesk.services.uow import add_record, change_record, service, void_record
 from trialdesk.services.validate import choice, not_after_today, required_text, today
 from trialdesk.services.views import DeviationView, Page
 from trialdesk.store.enums import DeviationCategory, DeviationSeverity
 from trialdesk.store.models import Participant, ProtocolDeviation
+from trialdesk.store.types import utcnow
 
 
 @service
@@ -29,6 +38,7 @@ def record_deviation(
     description: str,
     detected_on: date,
     visit_code: str | None = None,
+    explanation: str | None = None,
 ) -> DeviationView:
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
     visit_id = None
@@ -45,6 +55,7 @@ def record_deviation(
         description=required_text(description, "description", 4000),
         detected_on=not_after_today(detected_on, "detected_on"),
         automatic=False,
+        explanation=_optional_text(explanation, "explanation"),
     )
     add_record(session, actor, row, participant)
     return DeviationView.model_validate(row)
@@ -60,7 +71,10 @@ def update_deviation(
     reason: str,
     severity: DeviationSeverity | str | None = None,
     description: str | None = None,
+    category: DeviationCategory | str | None = None,
+    explanation: str | None = None,
 ) -> DeviationView:
+    """Classify (category, major/minor), correct the description or give the explanation."""
     row, participant = get_record(
         session, actor, ProtocolDeviation, deviation_id, Permission.WRITE_CLINICAL
     )
@@ -69,6 +83,13 @@ def update_deviation(
         changes["severity"] = choice(DeviationSeverity, severity, "severity")
     if description is not None:
         changes["description"] = required_text(description, "description", 4000)
+    if category is not None:
+        changes["category"] = choice(DeviationCategory, category, "category")
+    if explanation is not None:
+        changes["explanation"] = _optional_text(explanation, "explanation")
+    if row.reviewed_at is not None and changes:
+        # A change after sign-off needs a new review: the signed review no longer covers it.
+        changes.update(reviewed_by=None, reviewed_at=None, review_comment=None)
     change_record(
         session,
         actor,
@@ -82,12 +103,50 @@ def update_deviation(
 
 
 @service
+def review_deviation(
+    session: Session,
+    actor: Actor,
+    deviation_id: int,
+    *,
+    expected_version: int,
+    comment: str,
+) -> DeviationView:
+    """The investigator's review and sign-off of a deviation (investigators only; audited)."""
+    row, participant = get_record(session, actor, ProtocolDeviation, deviation_id, Permission.SIGN)
+    if row.voided:
+        raise RuleViolation(
+            "deviation_voided",
+            "this deviation was voided: there is nothing to review",
+            conflict=True,
+        )
+    text = required_text(comment, "review_comment", 4000)
+    change_record(
+        session,
+        actor,
+        row,
+        {"reviewed_by": actor.user_id, "reviewed_at": utcnow(), "review_comment": text},
+        reason="investigator review and sign-off",
+        expected_version=expected_version,
+        participant=participant,
+    )
+    return DeviationView.model_validate(row)
+
+
+class ReviewStatus(StrEnum):
+    AWAITING_REVIEW = "awaiting_review"
+    REVIEWED = "reviewed"
+
+
+@service
 def list_deviations(
     session: Session,
     actor: Actor,
     *,
     participant_id: int | None = None,
     category: DeviationCategory | str | None = None,
+    site_id: int | None = None,
+    severity: DeviationSeverity | str | None = None,
+    status: ReviewStatus | str | None = None,
     include_voided: bool = False,
     limit: int = DEFAULT_LIMIT,
     offset: int = 0,
@@ -97,12 +156,46 @@ def list_deviations(
     query = scoped(select(ProtocolDeviation), ProtocolDeviation, actor, include_voided)
     if participant_id is not None:
         query = query.where(ProtocolDeviation.participant_id == participant_id)
+    if site_id is not None:
+        query = query.where(Participant.site_id == site_id)
     if category is not None:
         query = query.where(
             ProtocolDeviation.category == choice(DeviationCategory, category, "category")
         )
-    query = query.order_by(ProtocolDeviation.detected_on, ProtocolDeviation.id)
+    if severity is not None:
+        query = query.where(
+            ProtocolDeviation.severity == choice(DeviationSeverity, severity, "severity")
+        )
+    if status is not None:
+        reviewed = choice(ReviewStatus, status, "status") is ReviewStatus.REVIEWED
+        column = ProtocolDeviation.reviewed_at
+        query = query.where(column.is_not(None) if reviewed else column.is_(None))
+    query = query.order_by(ProtocolDeviation.detected_on.desc(), ProtocolDeviation.id.desc())
     return paginate(session, query, limit, offset, DeviationView.model_validate)
+
+
+def _optional_text(value: str | None, field: str) -> str | None:
+    text = (value or "").strip()
+    if len(text) > 4000:
+        raise ValidationProblem(field, "must be at most 4000 characters")
+    return text or None
+
+
+def window_reason(
+    session: Session, actor: Actor, participant: Participant, visit_id: int, reason: str
+) -> None:
+    """Put the site's reason on the automatic deviation of an out-of-window visit."""
+    row = automatic_window_deviations(session, participant.id).get(visit_id)
+    if row is not None and reason and row.explanation != reason:
+        change_record(
+            session,
+            actor,
+            row,
+            {"explanation": reason},
+            reason="reason given for the out-of-window visit",
+            expected_version=None,
+            participant=participant,
+        )
 
 
 def automatic_window_deviations(

@@ -19,6 +19,7 @@ from trialdesk.eligibility import InputError, coerce
 from trialdesk.services.errors import ValidationProblem
 from trialdesk.services.study import current_catalogue
 from trialdesk.units.convert import UnitError, convert, format_unit
+from trialdesk.units.numbers import NumberError, parse_number
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,12 @@ def element_for_entry(
 
 def _number_text(raw: Any) -> str:
     if isinstance(raw, str):
-        return raw.strip().split()[0] if raw.strip() else raw
+        text = raw.strip()
+        try:
+            parse_number(text)  # "1 000 000" is one number: keep it whole
+            return text
+        except NumberError:
+            return text.split()[0] if text else raw
     return repr(float(raw)) if isinstance(raw, float) else str(raw)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -233,16 +234,33 @@ def participant_history(
     actor: Actor,
     participant_id: int,
     *,
+    table: str | None = None,
+    field: str | None = None,
+    user_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     limit: int = DEFAULT_LIMIT,
     offset: int = 0,
 ) -> Page[AuditEntryView]:
-    """The audit trail of everything about one participant, oldest first."""
+    """The audit trail of everything about one participant, oldest first; optionally only one
+    kind of record (`table`), entries touching one `field`, by one user, or in [since, until)."""
     get_participant(session, actor, participant_id, Permission.READ_AUDIT)
     query = (
         select(AuditEntry)
         .where(AuditEntry.participant_id == participant_id)
         .order_by(AuditEntry.sequence)
     )
+    if table:
+        query = query.where(AuditEntry.table_name == table)
+    if field:
+        # `changes` is the JSON object field → [old, new]: its keys appear as "field":
+        query = query.where(AuditEntry.changes.contains(json.dumps(field) + ":", autoescape=True))
+    if user_id is not None:
+        query = query.where(AuditEntry.user_id == user_id)
+    if since is not None:
+        query = query.where(AuditEntry.occurred_at >= since)
+    if until is not None:
+        query = query.where(AuditEntry.occurred_at < until)
     if not actor.can(Permission.READ_IDENTITY):
         query = query.where(AuditEntry.table_name != ParticipantIdentity.__tablename__)
     page = paginate(session, query, limit, offset, lambda e: e)

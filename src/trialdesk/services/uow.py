@@ -30,6 +30,7 @@ from trialdesk.services.errors import (
     StaleVersion,
     ValidationProblem,
 )
+from trialdesk.services.labels import record_label
 from trialdesk.store import audit
 from trialdesk.store.base import AUDITED_EXCLUDE, ClinicalRecord
 from trialdesk.store.enums import AuditAction
@@ -195,7 +196,7 @@ def change_record(
     audited old → new pairs that are not columns of `row` (e.g. replaced child rows); it also
     bumps the row's version so that concurrent editors of the children collide.
     """
-    label = f"{row.__tablename__.removesuffix('s')} {row.id}"
+    label = f"this {record_label(row.__tablename__)}"
     if expected_version is not None:
         check_version(row, expected_version, label)
     why = require_reason(reason)
@@ -240,7 +241,7 @@ def void_record(
     participant: Any | None = None,
 ) -> None:
     """Mark a clinical row voided (never deleted), with the reason, audited as ``void``."""
-    label = f"{row.__tablename__.removesuffix('s')} {row.id}"  # type: ignore[attr-defined]
+    label = f"this {record_label(row.__tablename__)}"  # type: ignore[attr-defined]
     if row.voided:
         raise RuleViolation("already_voided", f"{label} is already voided", conflict=True)
     why = require_reason(reason)

@@ -24,6 +24,8 @@ from trialdesk.store.enums import (
     Relatedness,
     Role,
     Route,
+    ScreeningDeclineOutcome,
+    ScreeningDeclineReason,
     ScreeningStatus,
     StudyEndReason,
     TokenKind,
@@ -62,6 +64,7 @@ class SiteView(View):
     city: str
     country: str
     active: bool
+    time_zone: str = "UTC"
     version: int
 
 
@@ -273,6 +276,10 @@ class DeviationView(RecordView):
     description: str
     detected_on: date
     automatic: bool
+    explanation: str | None = None
+    reviewed_by: int | None = None
+    reviewed_at: datetime | None = None
+    review_comment: str | None = None
 
 
 class QueryView(RecordView):
@@ -394,3 +401,10 @@ class ReconsentDueView(View):
     required_form_version: str
     required_since: date = Field(description="Effective date of the amendment requiring it")
     protocol_version: str
+class ScreeningDeclineView(RecordView):
+    site_id: int
+    approached_on: date
+    candidate_label: str
+    outcome: ScreeningDeclineOutcome
+    reason_category: ScreeningDeclineReason
+    reason: str | None = None

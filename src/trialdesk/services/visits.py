@@ -40,6 +40,7 @@ from trialdesk.services.deviations import (
     automatic_window_deviations,
     clear_window_deviation,
     flag_window_deviation,
+    window_reason,
 )
 from trialdesk.services.errors import RuleViolation, ValidationProblem
 from trialdesk.services.study import current_protocol, version_in_force
@@ -181,8 +182,14 @@ def record_visit(
     code: str,
     visit_date: date,
     notes: str | None = None,
+    deviation_reason: str | None = None,
 ) -> VisitView:
-    """Record that a scheduled visit took place (flags it if outside its window)."""
+    """Record that a scheduled visit took place (flags it if outside its window).
+
+    `deviation_reason`: the site's reason for an out-of-window date, kept as the deviation's
+    explanation. A caller that asks for it (the web page passes the typed text, "" when blank)
+    is refused when the visit is outside its window and the reason is blank; None means the
+    caller does not collect it (imports, the simulator): the deviation is still recorded."""
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
     plan = scheduled(current_protocol(session), code)
     not_after_today(visit_date, "visit_date")
@@ -208,6 +215,8 @@ def record_visit(
     )
     add_record(session, actor, visit, participant)
     recheck_windows(session, actor, participant)
+    if deviation_reason is not None:
+        _explain_window(session, actor, participant, visit, deviation_reason)
     return visit_view_in_context(session, visit)
 
 
@@ -275,6 +284,20 @@ def add_unscheduled_visit(
     )
     add_record(session, actor, visit, participant)
     return visit_view_in_context(session, visit)
+def _explain_window(
+    session: Session, actor: Actor, participant: Participant, visit: Visit, reason: str
+) -> None:
+    flagged = automatic_window_deviations(session, participant.id).get(visit.id)
+    if flagged is None:
+        return
+    if not reason.strip():
+        raise ValidationProblem(
+            "deviation_reason",
+            f"is required: {flagged.description}, so it is recorded as a protocol deviation; "
+            "say why the visit took place on that date",
+            rule="deviation_reason_required",
+        )
+    window_reason(session, actor, participant, visit.id, reason.strip())
 
 
 @service

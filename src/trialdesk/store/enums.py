@@ -140,3 +140,22 @@ class AuditAction(StrEnum):
     LOGIN_FAILED = "login_failed"
     LOGOUT = "logout"
     SIGN = "sign"  # an electronic signature (21 CFR 11.50)
+
+
+class ScreeningDeclineOutcome(StrEnum):
+    """Why a candidate approached for screening did not go on to be screened (CONSORT 2010
+    flow diagram, "Excluded: declined to participate / other reasons")."""
+
+    DECLINED = "declined"  # the candidate declined to take part
+    NOT_CONSENTED = "not_consented"  # consent could not be obtained (e.g. capacity, no LAR)
+
+
+class ScreeningDeclineReason(StrEnum):
+    """The reason category a site gives; free text beside it says the rest."""
+
+    VISIT_BURDEN = "visit_burden"  # visits, travel or time off work
+    PROCEDURE_CONCERNS = "procedure_concerns"  # bone-marrow harvest, infusion, stem cells
+    FAMILY_OR_PHYSICIAN_ADVICE = "family_or_physician_advice"
+    NO_REASON_GIVEN = "no_reason_given"
+    UNABLE_TO_CONSENT = "unable_to_consent"  # lacks capacity, language, no representative
+    OTHER = "other"

@@ -25,6 +25,7 @@ from typing import Any
 
 import pint
 
+from trialdesk.units.numbers import NumberError, parse_number
 from trialdesk.units.registry import Quantity, ureg
 
 INSULIN_PMOL_PER_UIU = 6.0
@@ -95,7 +96,10 @@ def quantity(
 ) -> Any:
     """A quantity from a number and a unit; the number must be finite."""
     try:
-        magnitude = float(value)
+        # Typed text may use a decimal comma or a cell-count notation (`units.numbers`).
+        magnitude = parse_number(value) if isinstance(value, str) else float(value)
+    except NumberError as exc:
+        raise UnitError(str(exc), field=field) from exc
     except (TypeError, ValueError) as exc:
         raise UnitError(f"{value!r} is not a number", field=field) from exc
     if not math.isfinite(magnitude):

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from trialdesk.services.accounts import resolve_token
 from trialdesk.services.errors import Unauthenticated
+from trialdesk.services.sites import site_time_zone
 from trialdesk.web.routing import SESSION_COOKIE, LoginRequired, WebUser
 
 
@@ -39,6 +40,9 @@ def logged_in_user(request: Request, session: DB) -> WebUser:
         raise LoginRequired(exc.message) from None
     user = WebUser(actor, token)
     request.state.web_user = user
+    # For the display filters: the site's time zone, and staff names looked up when first needed.
+    request.state.site_zone = site_time_zone(session, actor)
+    request.state.db_session = session
     return user
 
 

@@ -6,7 +6,6 @@ strings) whatever the errors, so a correction never means typing everything agai
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -15,6 +14,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 
 from trialdesk.services.errors import ServiceError
+from trialdesk.units.numbers import NumberError, parse_number
 from trialdesk.web.csrf import CSRF_FIELD
 
 T = TypeVar("T")
@@ -64,14 +64,11 @@ class FormInput:
         if text is None:
             return None
         try:
-            value = float(text)
-        except ValueError:
-            self.errors[name] = f"{text!r} is not a number (use a point for decimals, e.g. 7.5)"
+            # A decimal comma, digit groups and "1.0x10^6" are read as staff type them.
+            return parse_number(text)
+        except NumberError as exc:
+            self.errors[name] = str(exc)
             return None
-        if not math.isfinite(value):
-            self.errors[name] = f"{text!r} is not a finite number"
-            return None
-        return value
 
     def integer(self, name: str, *, required: bool = False) -> int | None:
         value = self.number(name, required=required)

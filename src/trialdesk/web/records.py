@@ -30,6 +30,7 @@ from trialdesk.services import (
 )
 from trialdesk.services.actor import Actor
 from trialdesk.store.enums import AeAction, AeOutcome, CellSource, Relatedness, Route
+from trialdesk.units.convert import convert, quantity
 from trialdesk.web.forms import FormInput
 
 
@@ -46,6 +47,7 @@ class Field:
     on_create: bool = True  # offered when the record is first entered
     on_edit: bool = True  # offered when it is corrected
     integer: bool = False  # a select whose values are whole numbers (e.g. the CTCAE grade)
+    units: tuple[str, ...] = ()  # a number entered in any of these; stored in the first
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,7 @@ TRANSPLANTATION = RecordKind(
             required=True,
             hint="Protocol: 1e6 cells/kg; write e.g. 1e6 or 1000000",
         ),
-        Field("weight_kg", "Body weight on the day (kg)", "number"),
+        Field("weight_kg", "Body weight on the day", "number", units=("kg", "lb")),
         Field("route", "Route", "select", _enum_options(Route), required=True),
         Field("operator", "Operator", required=True),
         Field("notes", "Notes", "textarea"),
@@ -280,6 +282,8 @@ def parse(kind: RecordKind, form: FormInput, *, editing: bool) -> dict[str, Any]
 def _parse_field(f: Field, form: FormInput) -> Any:
     if f.kind == "date":
         return form.date(f.name, required=f.required)
+    if f.kind == "number" and f.units:
+        return _in_stored_unit(f, form)
     if f.kind == "number":
         return form.number(f.name, required=f.required)
     if f.kind == "select":
@@ -293,6 +297,19 @@ def _parse_field(f: Field, form: FormInput) -> Any:
     if f.kind == "textarea":
         return form.text(f.name, required=f.required, max_length=4000)
     return form.text(f.name, required=f.required, max_length=200)
+
+
+def _in_stored_unit(f: Field, form: FormInput) -> float | None:
+    """A number typed in any of the field's units, converted to the unit it is stored in
+    (e.g. 154 lb → 69.85 kg; `trialdesk.units.convert`)."""
+    value = form.number(f.name, required=f.required)
+    unit = form.values.get(f"{f.name}_unit") or f.units[0]
+    if value is None:
+        return None
+    if unit not in f.units:
+        form.errors[f.name] = f"unit {unit!r} is not one of {', '.join(f.units)}"
+        return None
+    return float(convert(quantity(value, unit), f.units[0]).magnitude)
 
 
 def changed_values(kind: RecordKind, new: Mapping[str, Any], view: Any) -> dict[str, Any]:

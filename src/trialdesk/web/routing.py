@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -161,6 +161,49 @@ def error_page(request: Request, status: int, title: str, message: str, rule: st
     )
 
 
+# The address parts of the pages, as the site calls them (never "path.pid").
+_ADDRESS_PARTS = {
+    "pid": "participant",
+    "rid": "record",
+    "mid": "measurement",
+    "tid": "insulin tolerance test",
+    "did": "deviation",
+    "qid": "query",
+    "site_id": "site",
+    "record_id": "record",
+    "id": "record",
+    "page": "page number",
+    "table": "kind of record",
+}
+
+
+def _address_problem(error: Mapping[str, Any]) -> str:
+    """One unreadable part of an address or form, in words ("participant: must be a number")."""
+    name = str(error.get("loc", ("", ""))[-1])
+    part = _ADDRESS_PARTS.get(name, name.removesuffix("_id").replace("_", " "))
+    kind = str(error.get("type", ""))
+    if kind.startswith("int"):
+        return f"the {part} in the address must be a whole number"
+    if kind == "missing":
+        return f"the {part} is missing from the address"
+    return f"the {part} is not valid: {error.get('msg', '')}"
+
+
+def page_message(exc: ServiceError) -> str:
+    """A refusal in the site's words: a record the user cannot see is named by its kind, never
+    by its table or id (the API keeps the service's message, which callers match on ids)."""
+    from trialdesk.services.errors import NotFound
+    from trialdesk.services.labels import record_label
+
+    table = exc.context.get("table")
+    if isinstance(exc, NotFound) and table:
+        return (
+            f"This {record_label(str(table))} does not exist, or it is at a site you do not "
+            "work at."
+        )
+    return exc.message
+
+
 _TITLES = {
     400: "The request could not be understood",
     401: "Please log in",
@@ -204,16 +247,14 @@ async def _run(
         return _login_redirect(request, exc.reason)
     except ServiceError as exc:
         return error_page(
-            request, exc.status, _TITLES.get(exc.status, "Refused"), exc.message, exc.rule
+            request, exc.status, _TITLES.get(exc.status, "Refused"), page_message(exc)
         )
     except HTTPException as exc:
         return error_page(
             request, exc.status_code, _TITLES.get(exc.status_code, "Error"), str(exc.detail)
         )
     except RequestValidationError as exc:  # e.g. /participants/abc: say which part is wrong
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
-        )
+        problems = "; ".join(_address_problem(e) for e in exc.errors())
         return error_page(request, 422, "The address or form is not valid", problems)
 
 

@@ -23,7 +23,9 @@ from typing import Any
 
 from trialdesk.catalogue import Catalogue, DataElement, ElementKind
 from trialdesk.eligibility import CandidateInputError, EligibilityResult, Evaluator
+from trialdesk.eligibility.result import CriterionResult
 from trialdesk.protocol import Protocol
+from trialdesk.protocol.expr import AllOf, AnyOf, Compare, Implies, Not
 from trialdesk.protocol.model import CriterionKind
 
 ITT_SAMPLE_MINUTES: tuple[int, ...] = (0, 3, 6, 9, 12, 15)
@@ -40,6 +42,9 @@ class FormField:
     """One data element as a form input."""
 
     element: DataElement
+    # Asked of women only: every criterion reading it does so under "if sex == F" (pregnancy,
+    # nursing, pregnancy test), so a male candidate is not offered it.
+    female_only: bool = False
 
     @property
     def name(self) -> str:
@@ -92,6 +97,44 @@ class FieldGroup:
     text: str
     fields: tuple[FormField, ...]
 
+    @property
+    def female_only(self) -> bool:
+        return bool(self.fields) and all(f.female_only for f in self.fields)
+
+
+SEX_ELEMENT = "sex"
+
+
+def _is_female(node: Any) -> bool:
+    """Does condition `node` hold only for women (``sex == F``, alone or in an ``all``)?"""
+    if isinstance(node, Compare):
+        return node.element == SEX_ELEMENT and node.op == "==" and node.value == "F"
+    if isinstance(node, AllOf):
+        return any(_is_female(child) for child in node.all)
+    return False
+
+
+def _walk(node: Any, female: bool, women: set[str], everyone: set[str]) -> None:
+    if isinstance(node, Implies):
+        _walk(node.if_, female, women, everyone)
+        _walk(node.then, female or _is_female(node.if_), women, everyone)
+    elif isinstance(node, AllOf | AnyOf):
+        for child in node.all if isinstance(node, AllOf) else node.any:
+            _walk(child, female, women, everyone)
+    elif isinstance(node, Not):
+        _walk(node.not_, female, women, everyone)
+    elif isinstance(node, Compare):
+        (women if female else everyone).add(node.element)
+
+
+def female_only_elements(protocol: Protocol) -> frozenset[str]:
+    """Elements the criteria read only when the candidate is a woman (NCT01142050 I7, I8)."""
+    women: set[str] = set()
+    everyone: set[str] = set()
+    for criterion in protocol.criteria:
+        _walk(criterion.expr, False, women, everyone)
+    return frozenset(women - everyone)
+
 
 def raw_elements(element: str, catalogue: Catalogue) -> list[str]:
     """The elements to ask for: `element` itself, or what it is derived from (recursively)."""
@@ -108,6 +151,7 @@ def screening_groups(protocol: Protocol, catalogue: Catalogue) -> list[FieldGrou
     """One group per criterion that needs a not-yet-asked input, in protocol order."""
     seen: set[str] = set()
     groups = []
+    women = female_only_elements(protocol)
     for criterion in protocol.criteria:
         names: list[str] = []
         for element in criterion.expr.elements():
@@ -119,7 +163,7 @@ def screening_groups(protocol: Protocol, catalogue: Catalogue) -> list[FieldGrou
                 criterion.id,
                 f"{kind} {criterion.number}",
                 criterion.text.rstrip(";. "),
-                tuple(FormField(catalogue[n]) for n in names),
+                tuple(FormField(catalogue[n], n in women) for n in names),
             )
         )
     return groups
@@ -137,8 +181,11 @@ def _text(form: Mapping[str, Any], name: str) -> str:
 def raw_from_form(form: Mapping[str, Any], fields: Iterable[FormField]) -> dict[str, Any]:
     """The evaluator's raw record from submitted form values (blank = not recorded)."""
     raw: dict[str, Any] = {}
+    male = _text(form, SEX_ELEMENT) == "M"
     for f in fields:
         kind = f.element.kind
+        if male and f.female_only:
+            continue  # not asked of a man: whatever a hidden input still held is not recorded
         if f.name == CONSENT_ELEMENT:
             consent = consent_given(form)
             if consent is not None:
@@ -232,3 +279,30 @@ def evaluate_form(
         errors.update({e.field: e.reason for e in exc.errors})
         result = evaluator.evaluate({}, candidate_id, screening_date)
     return LiveEvaluation(result, errors)
+
+
+def _verdict(c: CriterionResult) -> str:
+    """A criterion's verdict in the words of the live panel (inclusion met / not met,
+    exclusion absent / present, or missing)."""
+    if c.satisfied is None:
+        return "missing"
+    if c.criterion.kind is CriterionKind.EXCLUSION:
+        return "absent" if c.satisfied else "present"
+    return "met" if c.satisfied else "not met"
+
+
+def verdict_states(result: EligibilityResult) -> str:
+    """The verdicts as sent back by the form ("I1=met;I2=missing;…")."""
+    return ";".join(f"{c.criterion.id}={_verdict(c)}" for c in result.criteria)
+
+
+def changed_verdicts(shown: str, result: EligibilityResult) -> list[str]:
+    """What a screen reader should hear after an evaluation: only the criteria whose verdict
+    differs from the one last shown (WCAG 2.2 SC 4.1.3 status messages, without repeating the
+    whole panel on every keystroke)."""
+    before = dict(part.split("=", 1) for part in shown.split(";") if "=" in part)
+    return [
+        f"{c.label}: now {_verdict(c)}."
+        for c in result.criteria
+        if c.criterion.id in before and before[c.criterion.id] != _verdict(c)
+    ]

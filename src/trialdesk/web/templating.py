@@ -7,16 +7,19 @@ adverse-event term or a query can never become markup (OWASP XSS Prevention Chea
 from __future__ import annotations
 
 import unicodedata
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
 from starlette.templating import Jinja2Templates
 
 from trialdesk.units.convert import reporting_decimals
+from trialdesk.units.numbers import format_count
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -30,6 +33,61 @@ def fmt_date(value: date | datetime | None) -> str:
     return value.isoformat()
 
 
+def fmt_when(value: date | datetime | None, zone: str = "UTC") -> str:
+    """A stored UTC time in the site's zone, naming the zone (the store keeps UTC); a date as is."""
+    if not isinstance(value, datetime):
+        return fmt_date(value)
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz, zone = ZoneInfo("UTC"), "UTC"
+    return f"{aware.astimezone(tz):%Y-%m-%d %H:%M} {zone}"
+
+
+@pass_context
+def _date_in_site_zone(ctx: Context, value: date | datetime | None) -> str:
+    return fmt_when(value, str(ctx.get("site_zone") or "UTC"))
+
+
+@pass_context
+def _who(ctx: Context, user_id: int | None) -> str:
+    """A user id as the person's full name (never the bare id)."""
+    if user_id is None:
+        return "system"
+    names = ctx.get("user_names")
+    name = names.get(user_id) if names is not None else None
+    return name or "a former user"
+
+
+@pass_context
+def _record_words(ctx: Context, table: str, record_id: int) -> str:
+    """A record of any kind in words (never "measurements 6")."""
+    from trialdesk.services.audit_text import describe_record
+
+    request = ctx.get("request")
+    session = getattr(getattr(request, "state", None), "db_session", None)
+    if session is None:
+        return humanise(table)
+    return describe_record(session, table, record_id)
+
+
+class _UserNames:
+    """Staff names read from the database on first use only (most pages show none)."""
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self._names: dict[int, str] | None = None
+
+    def get(self, user_id: int) -> str | None:
+        if self._names is None:
+            from trialdesk.services.sites import user_display_names
+
+            session = getattr(self._request.state, "db_session", None)
+            self._names = user_display_names(session) if session is not None else {}
+        return self._names.get(user_id)
+
+
 def fmt_number(value: float | int | None, decimals: int | None = None) -> str:
     """A number as a clinician reads it: fixed decimals when given, else up to 4 significant."""
     if value is None:
@@ -37,6 +95,11 @@ def fmt_number(value: float | int | None, decimals: int | None = None) -> str:
     if decimals is not None:
         return f"{value:.{decimals}f}"
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def fmt_count(value: float | int | None) -> str:
+    """A count or dose as written on a product label (`trialdesk.units.numbers.format_count`)."""
+    return "—" if value is None else format_count(value)
 
 
 def fmt_measure(value: float | None, unit: str | None) -> str:
@@ -81,6 +144,7 @@ FLASH: dict[str, str] = {
     "query-closed": "Query closed.",
     "logged-out": "You have logged out.",
     "voided": "Record voided; it stays in the audit history.",
+    "declined": "Logged on the screening log as declined or not consented.",
 }
 
 
@@ -92,10 +156,13 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["date"] = fmt_date
+    env.filters["date"] = _date_in_site_zone
+    env.filters["who"] = _who
+    env.filters["record_words"] = _record_words
     env.filters["num"] = fmt_number
     env.filters["human"] = humanise
     env.filters["measure"] = fmt_measure
+    env.filters["count"] = fmt_count
     env.filters["plain"] = plain
     return env
 
@@ -117,6 +184,8 @@ def render(
         "csrf_token": csrf_token_for(request),
         "flash": FLASH.get(request.query_params.get("done", "")),
         "path": request.url.path,
+        "site_zone": getattr(request.state, "site_zone", "UTC"),
+        "user_names": _UserNames(request),
     }
     ctx.update(context or {})
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)

@@ -14,7 +14,13 @@ from trialdesk.api.pagination import PageDep
 from trialdesk.api.routers._records import add_record_routes
 from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change
-from trialdesk.services.deviations import list_deviations, record_deviation, update_deviation
+from trialdesk.services.deviations import (
+    ReviewStatus,
+    list_deviations,
+    record_deviation,
+    review_deviation,
+    update_deviation,
+)
 from trialdesk.services.views import DeviationView, Page
 from trialdesk.store.enums import DeviationCategory, DeviationSeverity
 
@@ -23,20 +29,30 @@ router = APIRouter(tags=["deviations"], route_class=EventLoopRoute)
 
 class DeviationCreate(Body):
     category: DeviationCategory
-    severity: DeviationSeverity
+    severity: DeviationSeverity = Field(
+        description="major = an important deviation (ICH E3 10.2, ICH E6(R3)); else minor"
+    )
     description: str
     detected_on: date
     visit_code: str | None = Field(None, description="Visit concerned, if any")
+    explanation: str | None = Field(None, description="The site's explanation")
 
 
 class DeviationChange(Change):
     severity: DeviationSeverity | None = None
     description: str | None = None
+    category: DeviationCategory | None = None
+    explanation: str | None = None
+
+
+class DeviationReview(Body):
+    comment: str = Field(description="The investigator's assessment (required)")
 
 
 @router.get(
     "/deviations",
-    summary="Protocol deviations at the user's sites (filter by participant, category)",
+    summary="Protocol deviations at the user's sites (filter by participant, site, category, "
+    "classification, review status)",
     responses=READ_ERRORS,
 )
 def get_deviations(
@@ -45,6 +61,9 @@ def get_deviations(
     page: PageDep,
     participant_id: int | None = None,
     category: DeviationCategory | None = None,
+    site_id: int | None = None,
+    severity: DeviationSeverity | None = None,
+    status: ReviewStatus | None = None,
     include_voided: bool = False,
 ) -> Page[DeviationView]:
     return list_deviations(
@@ -52,6 +71,9 @@ def get_deviations(
         actor,
         participant_id=participant_id,
         category=category,
+        site_id=site_id,
+        severity=severity,
+        status=status,
         include_voided=include_voided,
         limit=page.limit,
         offset=page.offset,
@@ -78,7 +100,8 @@ def post_deviation(
 
 @router.patch(
     "/deviations/{deviation_id}",
-    summary="Correct a deviation's severity or description (If-Match; reason)",
+    summary="Classify a deviation (category, major/minor), explain or correct it (If-Match; "
+    "reason); a change after the investigator's sign-off needs a new review",
     responses=WRITE_ERRORS,
 )
 def patch_deviation(
@@ -97,6 +120,28 @@ def patch_deviation(
         reason=body.reason or "",
         severity=body.severity,
         description=body.description,
+        category=body.category,
+        explanation=body.explanation,
+    )
+    set_etag(response, view.version)
+    return view
+
+
+@router.post(
+    "/deviations/{deviation_id}/review",
+    summary="Investigator review and sign-off of a deviation (investigators; If-Match)",
+    responses=WRITE_ERRORS,
+)
+def post_deviation_review(
+    deviation_id: int,
+    body: DeviationReview,
+    session: SessionDep,
+    actor: ActorDep,
+    version: VersionDep,
+    response: Response,
+) -> DeviationView:
+    view = review_deviation(
+        session, actor, deviation_id, expected_version=version, comment=body.comment
     )
     set_etag(response, view.version)
     return view

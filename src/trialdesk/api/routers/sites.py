@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 from pydantic import Field
 
-from trialdesk.api.deps import ActorDep, SessionDep
-from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS
+from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
+from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routing import EventLoopRoute
-from trialdesk.api.schemas import Body
+from trialdesk.api.schemas import Body, Change
 from trialdesk.services.accounts import create_site, list_sites
+from trialdesk.services.sites import set_site_time_zone
 from trialdesk.services.views import Page, SiteView
 
 router = APIRouter(prefix="/sites", tags=["sites"], route_class=EventLoopRoute)
@@ -38,3 +39,33 @@ def get_sites(session: SessionDep, actor: ActorDep, page: PageDep) -> Page[SiteV
 )
 def post_site(body: SiteCreate, session: SessionDep, actor: ActorDep) -> SiteView:
     return create_site(session, actor, body.code, body.name, body.city, body.country)
+
+
+class SiteTimeZone(Change):
+    time_zone: str = Field(description="IANA time zone name, e.g. Asia/Shanghai (pages only)")
+
+
+@router.patch(
+    "/{site_id}/time-zone",
+    summary="Set the time zone the site's pages show times in (administrators; If-Match; "
+    "stored times and exports stay UTC)",
+    responses=WRITE_ERRORS,
+)
+def patch_site_time_zone(
+    site_id: int,
+    body: SiteTimeZone,
+    session: SessionDep,
+    actor: ActorDep,
+    version: VersionDep,
+    response: Response,
+) -> SiteView:
+    view = set_site_time_zone(
+        session,
+        actor,
+        site_id,
+        time_zone=body.time_zone,
+        expected_version=version,
+        reason=body.reason or "",
+    )
+    set_etag(response, view.version)
+    return view

@@ -27,6 +27,7 @@ from trialdesk.store.models.prescreening import (
 )
 from trialdesk.store.models.protocol import ProtocolVersion
 from trialdesk.store.models.safety import AdverseEvent, DataQuery, ProtocolDeviation
+from trialdesk.store.models.screening_log import ScreeningDecline
 from trialdesk.store.models.security import (
     LoginChallenge,
     PasswordHistory,
@@ -61,6 +62,7 @@ __all__ = [
     "ProtocolVersion",
     "Screening",
     "SecurityPolicy",
+    "ScreeningDecline",
     "Signature",
     "Site",
     "SiteMembership",

@@ -23,6 +23,9 @@ class Site(Timestamped, Base):
     city: Mapped[str] = mapped_column(String(100), default="")
     country: Mapped[str] = mapped_column(String(100), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # IANA zone (e.g. "Asia/Jakarta") in which the site's pages show times; the store and the
+    # exports keep UTC (ISO 8601 / CDISC ODM datetimes carry their offset).
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}

@@ -67,6 +67,13 @@ class ProtocolDeviation(ClinicalRecord, Base):
     description: Mapped[str] = mapped_column(Text)
     detected_on: Mapped[date] = mapped_column(Date)
     automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What the site says happened and why (e.g. the reason given for an out-of-window visit).
+    explanation: Mapped[str | None] = mapped_column(Text, default=None)
+    # Investigator review and sign-off (ICH E6(R3) 3.10.1.3: the investigator reviews
+    # deviations; ICH E3 10.2: important deviations are reported).
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    review_comment: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class DataQuery(ClinicalRecord, Base):

@@ -23,5 +23,8 @@ def dashboard(request: Request, session: DB, user: CurrentUser) -> Response:
 @router.get("/screening/log")
 def full_screening_log(request: Request, session: DB, user: CurrentUser) -> Response:
     """Every candidate screened at the user's sites with the reasons for failure."""
+    from trialdesk.services import list_screening_declines
+
     rows = screening_log(session, user)
-    return render(request, "screening_log.html", {"rows": rows})
+    declines = list_screening_declines(session, user.actor)
+    return render(request, "screening_log.html", {"rows": rows, "declines": declines})

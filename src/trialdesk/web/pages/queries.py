@@ -21,6 +21,7 @@ from trialdesk.services import (
     reopen_query,
 )
 from trialdesk.services.errors import ServiceError
+from trialdesk.services.labels import record_label
 from trialdesk.services.views import QueryView
 from trialdesk.store.enums import QueryStatus
 from trialdesk.web.deps import DB, CurrentUser
@@ -83,7 +84,7 @@ def new_query(
     back: str = "",
 ) -> Response:
     values = {"field": field, "back": safe_next(back) if back else ""}
-    return _new_page(request, table, id, values, {})
+    return _new_page(request, table, id, values, {}, target=target_words(session, user, table, id))
 
 
 def _new_page(
@@ -93,11 +94,13 @@ def _new_page(
     values: dict[str, str],
     errors: dict[str, str],
     status_code: int = 200,
+    target: str = "",
 ) -> Response:
     return render(
         request,
         "query_new.html",
         {
+            "target": target or record_label(table),
             "table": table,
             "record_id": record_id,
             "fields": query_fields(table),
@@ -138,7 +141,8 @@ async def create_query(
             if exc.status in (403, 404):
                 raise
             form.refused(exc, {"target_table": "field"}, "text")
-    return _new_page(request, table, id, form.values, form.errors, 422)
+    target = target_words(session, user, table, id)
+    return _new_page(request, table, id, form.values, form.errors, 422, target=target)
 
 
 def describe_target(session: Session, user: WebUser, q: QueryView) -> tuple[str, str | None]:
@@ -151,8 +155,15 @@ def describe_target(session: Session, user: WebUser, q: QueryView) -> tuple[str,
         return f"{m.label} at {m.visit_code}", value if q.field == "value" else None
     if q.target_table == "itt_tests":
         return "Insulin tolerance test", None
-    label = q.target_table.removesuffix("s").replace("_", " ")
-    return f"{label.capitalize()} {q.target_id}", None
+    return target_words(session, user, q.target_table, q.target_id), None
+
+
+def target_words(session: Session, user: WebUser, table: str, record_id: int) -> str:
+    """What a queried record is, as the site calls it ("HbA1c at BL", "Adverse event")."""
+    if table == "measurements":
+        m = get_measurement(session, user.actor, record_id)
+        return f"{m.label} at {m.visit_code}"
+    return record_label(table).capitalize()
 
 
 def query_page(

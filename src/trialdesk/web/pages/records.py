@@ -29,7 +29,7 @@ from trialdesk.web.records import (
     query_fields,
 )
 from trialdesk.web.routing import WebRoute, WebUser
-from trialdesk.web.templating import render
+from trialdesk.web.templating import fmt_count, fmt_measure, render
 
 router = APIRouter(route_class=WebRoute)
 
@@ -158,6 +158,14 @@ def record_page(
     )
     by_field = {f: qs for (_t, _i, f), qs in queries_by_field(queries).items()}
     fields_shown = list(query_fields(kind.table))
+    saved = dict(shown)
+    for f in kind.fields:
+        value = getattr(view, f.name, None)
+        if f.kind != "number" or not isinstance(value, int | float):
+            continue
+        # As the site reads it: the stored unit at its reporting precision, cell counts as
+        # powers of ten (not 1e+06 or 69.8532).
+        saved[f.name] = fmt_measure(value, f.units[0]) if f.units else fmt_count(value)
     if kind.table == "adverse_events":
         fields_shown.append(("expedited_report_due", "Expedited report due"))
     return render(
@@ -167,7 +175,7 @@ def record_page(
             "kind": kind,
             "record": view,
             "participant": participant,
-            "shown": shown,
+            "shown": saved,
             "fields_shown": fields_shown,
             "open_queries": by_field,
             "values": values if values is not None else shown,

@@ -23,7 +23,7 @@ from trialdesk.services.actor import Permission
 from trialdesk.services.editchecks import check_value, limit_check
 from trialdesk.services.errors import ServiceError, ValidationProblem
 from trialdesk.services.study import current_protocol
-from trialdesk.services.validate import today
+from trialdesk.services.validate import not_after_today, today
 from trialdesk.units.convert import UnitError, convert, quantity
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.routing import WebRoute, WebUser
@@ -32,10 +32,12 @@ from trialdesk.web.screening_form import (
     FormField,
     LiveEvaluation,
     all_fields,
+    changed_verdicts,
     consent_errors,
     evaluate_form,
     raw_from_form,
     screening_groups,
+    verdict_states,
 )
 from trialdesk.web.templating import render
 
@@ -89,11 +91,27 @@ def _evaluate(
             errors[f.name] = problem
         elif warning:
             warnings[f.name] = warning
+    future = _future_screening_date(form)
+    if future:
+        errors["screening_date"] = future
     kept = {k: v for k, v in raw.items() if k.removesuffix("_unit") not in errors}
     live = evaluate_form(evaluator, kept, "candidate")
     live.errors = {**errors, **live.errors}
     live.warnings = {k: v for k, v in warnings.items() if k not in live.errors}
     return live, groups, protocol
+
+
+def _future_screening_date(form: dict[str, Any]) -> str | None:
+    """The save's own refusal of a screening date in the future (`validate.not_after_today`),
+    so the live panel says it before the save does, in the same words."""
+    on = _screening_date(form)
+    if on is None:
+        return None
+    try:
+        not_after_today(on, "screening_date")
+    except ValidationProblem as exc:
+        return exc.reason
+    return None
 
 
 def edit_check(f: FormField, raw: Any, unit: str | None) -> tuple[str | None, str | None]:
@@ -161,6 +179,7 @@ def screening_page(
             "oob": False,
             "field_names": [],
             "warning_names": [],
+            "verdict_states": verdict_states,
         },
         status_code=status_code,
     )
@@ -184,7 +203,14 @@ async def evaluate_screening(request: Request, session: DB, user: CurrentUser) -
     return render(
         request,
         "_screening_result.html",
-        {"live": live, "oob": True, "field_names": names, "warning_names": quantities},
+        {
+            "live": live,
+            "oob": True,
+            "field_names": names,
+            "warning_names": quantities,
+            "verdict_states": verdict_states,
+            "changes": changed_verdicts(form.get("verdicts_shown", ""), live.result),
+        },
     )
 
 

@@ -216,7 +216,14 @@ async def save_visit(
         code,
         form,
         lambda: record_visit(
-            session, user.actor, pid, code=code, visit_date=given(on), notes=notes
+            session,
+            user.actor,
+            pid,
+            code=code,
+            visit_date=given(on),
+            notes=notes,
+            # "" when blank: the service then refuses an out-of-window date without a reason.
+            deviation_reason=form.values.get("deviation_reason", ""),
         ),
         "visit_date",
     )

@@ -49,21 +49,20 @@ def _user_fk(table: str) -> sa.ForeignKeyConstraint:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        # Existing accounts keep working: their passwords count as already chosen by them.
-        batch_op.add_column(
-            sa.Column(
-                "must_change_password", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
-        )
-        batch_op.add_column(_when("password_changed_at"))
-        batch_op.add_column(sa.Column("totp_secret", sa.String(length=64), nullable=True))
-        batch_op.add_column(_when("totp_enabled_at"))
-        batch_op.add_column(sa.Column("totp_last_step", sa.Integer(), nullable=True))
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.alter_column("must_change_password", server_default=None)
-    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("idle_timeout_seconds", sa.Integer(), nullable=True))
+    # Plain ADD COLUMN: a batch copy of `users` (referenced by every audited table) fails its
+    # foreign keys on a SQLite database holding data.
+    # Existing accounts keep working: their passwords count as already chosen by them.
+    op.add_column(
+        "users",
+        sa.Column("must_change_password", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column("users", _when("password_changed_at"))
+    op.add_column("users", sa.Column("totp_secret", sa.String(length=64), nullable=True))
+    op.add_column("users", _when("totp_enabled_at"))
+    op.add_column("users", sa.Column("totp_last_step", sa.Integer(), nullable=True))
+    if op.get_bind().dialect.name != "sqlite":  # SQLite cannot drop a default in place
+        op.alter_column("users", "must_change_password", server_default=None)
+    op.add_column("api_tokens", sa.Column("idle_timeout_seconds", sa.Integer(), nullable=True))
 
     op.create_table(
         "security_policies",
@@ -129,8 +128,8 @@ def downgrade() -> None:
             batch_op.drop_index(batch_op.f(f"ix_{table}_user_id"))
         op.drop_table(table)
     op.drop_table("security_policies")
-    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
-        batch_op.drop_column("idle_timeout_seconds")
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        for column in reversed(_USER_COLUMNS):
-            batch_op.drop_column(column)
+    # Plain DROP COLUMN (SQLite 3.35+ in place): a batch copy of a table that others reference
+    # fails its foreign keys on a database holding data.
+    op.drop_column("api_tokens", "idle_timeout_seconds")
+    for column in reversed(_USER_COLUMNS):
+        op.drop_column("users", column)

@@ -35,9 +35,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("visits") as batch:
-        batch.drop_column("unscheduled_reason")
-        batch.drop_column("unscheduled")
-    with op.batch_alter_table("measurements") as batch:
-        batch.drop_column("missing_reason")
-        batch.drop_column("missing_code")
+    # Plain DROP COLUMN (SQLite 3.35+ in place): a batch copy of a table that others reference
+    # fails its foreign keys on a database holding data.
+    op.drop_column("visits", "unscheduled_reason")
+    op.drop_column("visits", "unscheduled")
+    op.drop_column("measurements", "missing_reason")
+    op.drop_column("measurements", "missing_code")
