@@ -77,8 +77,8 @@ def test_plain_postgresql_urls_use_psycopg3() -> None:
 
 
 def test_migration_0008_keeps_existing_sites_and_reverts_cleanly(db: TestDatabase) -> None:
-    """0008 on a database holding data: existing sites get UTC; downgrading to 0002 (through every later migration) removes
-    exactly what 0008 added and the data of 0002 is untouched."""
+    """0008 on a database holding data: existing sites get UTC; downgrading to 0002 (through
+    every later migration) removes what 0008 added and the data of 0002 is untouched."""
     from alembic import command
 
     from trialdesk import services as sv
