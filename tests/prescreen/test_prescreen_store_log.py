@@ -165,7 +165,7 @@ def test_migration_0002_adds_the_log_to_a_database_holding_data(database: TestDa
     assert current_revision(database.engine) == "0001"
     assert not set(PRESCREEN_TABLES) & set(inspect(database.engine).get_table_names())
     command.upgrade(config, "head")
-    assert current_revision(database.engine) == head_revision() == "0002"
+    assert current_revision(database.engine) == head_revision() == "0006_form_status"
     assert set(PRESCREEN_TABLES) <= set(inspect(database.engine).get_table_names())
     with database.session() as session:  # the data of 0001 is untouched and the chain holds
         assert {s.code for s in sv.list_sites(session, sv.SYSTEM)} == {"APGH", "PUMC"}

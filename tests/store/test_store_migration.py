@@ -15,7 +15,7 @@ from trialdesk.store.testing import TestDatabase, fresh_database
 
 
 def test_migration_reaches_head_and_creates_every_table(db: TestDatabase) -> None:
-    assert current_revision(db.engine) == head_revision() == "0002"
+    assert current_revision(db.engine) == head_revision() == "0006_form_status"
     tables = set(inspect(db.engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
 

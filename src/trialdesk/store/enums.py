@@ -140,3 +140,12 @@ class AuditAction(StrEnum):
     LOGIN_FAILED = "login_failed"
     LOGOUT = "logout"
     SIGN = "sign"  # an electronic signature (21 CFR 11.50)
+
+
+class FormStatus(StrEnum):
+    """A form's status per participant and visit, as REDCap's "Complete?" field: Incomplete
+    (0), Unverified (1), Complete (2) (REDCap data dictionary, form status field)."""
+
+    INCOMPLETE = "incomplete"
+    UNVERIFIED = "unverified"
+    COMPLETE = "complete"
