@@ -78,6 +78,9 @@ Pre-screening log (EHR candidates before consent, pseudonymous EHR key only):
 Records and audit: `get_clinical_record` (any record by table and id),
 `void_clinical_record`, `record_history`, `participant_history`, `verify_audit_trail`,
 `sign_casebook`, `list_signatures`.
+Visit pages: `save_visit_forms` (every block of a visit at once, all or nothing, saying what it
+raised), `set_form_status`, `list_form_statuses` (REDCap-style Incomplete / Unverified /
+Complete), `save_and_report` (any save, with the queries, deviations and SAE clocks it raised).
 """
 
 from trialdesk.services.accounts import (
@@ -97,6 +100,7 @@ from trialdesk.services.accounts import (
 )
 from trialdesk.services.actor import SYSTEM, Actor, Permission
 from trialdesk.services.consent import list_consents, record_consent, withdraw_consent
+from trialdesk.services.consequences import save_and_report
 from trialdesk.services.deviations import list_deviations, record_deviation, update_deviation
 from trialdesk.services.dosing import (
     list_insulin_doses,
@@ -117,6 +121,7 @@ from trialdesk.services.errors import (
     Unauthenticated,
     ValidationProblem,
 )
+from trialdesk.services.form_status import list_form_statuses, set_form_status
 from trialdesk.services.itt import list_itt_tests, record_itt_test, update_itt_test
 from trialdesk.services.measurements import (
     get_measurement,
@@ -196,6 +201,13 @@ from trialdesk.services.transplantation import (
     list_transplantations,
     record_transplantation,
     update_transplantation,
+)
+from trialdesk.services.visit_forms import (
+    VisitFormProblems,
+    VisitFormsEntry,
+    VisitIttEntry,
+    VisitValue,
+    save_visit_forms,
 )
 from trialdesk.services.visits import (
     list_visits,
@@ -317,4 +329,12 @@ __all__ = [
     "prescreen_candidate_history",
     "record_prescreen_run",
     "void_prescreen_run",
+    "VisitFormProblems",
+    "VisitFormsEntry",
+    "VisitIttEntry",
+    "VisitValue",
+    "list_form_statuses",
+    "save_and_report",
+    "save_visit_forms",
+    "set_form_status",
 ]

@@ -11,7 +11,7 @@ shown again with everything that was typed (all or nothing, as a data manager ex
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -21,6 +21,7 @@ from trialdesk.services.actor import Actor
 from trialdesk.services.consequences import marks, raised_since
 from trialdesk.services.dosing import record_insulin_dose, record_ogld_dose
 from trialdesk.services.errors import ServiceError, ValidationProblem
+from trialdesk.services.form_status import list_form_statuses, set_form_status
 from trialdesk.services.itt import record_itt_test
 from trialdesk.services.measurements import record_measurement
 from trialdesk.services.uow import service
@@ -50,6 +51,7 @@ class VisitFormsEntry:
     itt: VisitIttEntry | None = None
     insulin: Mapping[str, Any] | None = None  # record_insulin_dose keywords
     ogld: Mapping[str, Any] | None = None  # record_ogld_dose keywords
+    statuses: Mapping[str, str] = field(default_factory=dict)  # form → FormStatus value
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class _Collector:
             if exc.status in (401, 403, 404):
                 raise
             name = (exc.field or "").split(".")[-1].split("[")[0]
-            whole = not name or name in ("value", "unit", "element", "samples", "glucose_unit")
+            whole = name in ("", where, "value", "unit", "element", "samples", "glucose_unit")
             target = where if whole else prefix + name
             self.problems.setdefault(target, str(getattr(exc, "reason", None) or exc.message))
 
@@ -105,20 +107,23 @@ def save_visit_forms(
     if entry.itt is not None:
         run.attempt("itt_glucose", "itt_", partial(_itt, *at, entry.itt))
     if entry.insulin is not None:
-        run.attempt("insulin_total_units_per_day", "insulin_", partial(_insulin, *at, entry.insulin))
+        run.attempt(
+            "insulin_total_units_per_day", "insulin_", partial(_insulin, *at, entry.insulin)
+        )
     if entry.ogld is not None:
         run.attempt("ogld_drug", "ogld_", partial(_ogld, *at, entry.ogld))
+    for form, status in entry.statuses.items():
+        run.attempt("status_" + form, "status_", partial(_status, *at, form, status))
     if run.problems:
         raise VisitFormProblems(run.problems)
+    run.saved = [s for s in run.saved if s]
     if not run.saved:
         raise ValidationProblem("visit", "type at least one value before saving", "nothing_to_save")
     session.flush()
     return VisitFormsSaved(tuple(run.saved), raised_since(session, participant_id, before))
 
 
-def _measurement(
-    session: Session, actor: Actor, pid: int, code: str, value: VisitValue
-) -> str:
+def _measurement(session: Session, actor: Actor, pid: int, code: str, value: VisitValue) -> str:
     view = record_measurement(
         session, actor, pid, visit_code=code, element=value.element, value=value.value,
         unit=value.unit,
@@ -137,9 +142,7 @@ def _itt(session: Session, actor: Actor, pid: int, code: str, itt: VisitIttEntry
     )
 
 
-def _insulin(
-    session: Session, actor: Actor, pid: int, code: str, values: Mapping[str, Any]
-) -> str:
+def _insulin(session: Session, actor: Actor, pid: int, code: str, values: Mapping[str, Any]) -> str:
     view = record_insulin_dose(session, actor, pid, visit_code=code, **values)
     return f"insulin {view.total_units_per_day:g} U/day from {view.start_date.isoformat()}"
 
@@ -147,3 +150,14 @@ def _insulin(
 def _ogld(session: Session, actor: Actor, pid: int, code: str, values: Mapping[str, Any]) -> str:
     view = record_ogld_dose(session, actor, pid, visit_code=code, **values)
     return f"{view.drug} {view.daily_dose_mg:g} mg/day from {view.start_date.isoformat()}"
+
+
+def _status(session: Session, actor: Actor, pid: int, code: str, form: str, status: str) -> str:
+    """Set a form's status; "" when it already had it (nothing to say)."""
+    current = {
+        (s.visit_code, s.form): s.status.value for s in list_form_statuses(session, actor, pid)
+    }
+    if current.get((code, form)) == status:
+        return ""
+    set_form_status(session, actor, pid, visit_code=code, form=form, status=status)
+    return f"{form.replace('_', ' ')} form marked {status}"

@@ -21,13 +21,24 @@ from trialdesk.web.pages import (
     queries,
     records,
     screening,
+    visit_save,
     visits,
 )
 from trialdesk.web.settings import WebSettings
 from trialdesk.web.templating import STATIC_DIR
 
 router = APIRouter(include_in_schema=False)
-for _module in (auth, dashboard, screening, participants, visits, records, queries, audit):
+for _module in (
+    auth,
+    dashboard,
+    screening,
+    participants,
+    visits,
+    visit_save,
+    records,
+    queries,
+    audit,
+):
     router.include_router(_module.router)
 
 

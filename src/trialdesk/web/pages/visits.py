@@ -15,6 +15,7 @@ from markupsafe import Markup
 from starlette.exceptions import HTTPException
 
 from trialdesk.catalogue import DataElement
+from trialdesk.derive.dosing import WHO_DDD_MG
 from trialdesk.protocol import Visit as PlannedVisit
 from trialdesk.services import (
     get_measurement,
@@ -33,9 +34,11 @@ from trialdesk.services import (
     visit_calendar,
 )
 from trialdesk.services.errors import ServiceError
+from trialdesk.services.form_status import list_form_statuses
 from trialdesk.services.study import current_catalogue, current_protocol
 from trialdesk.services.validate import today
 from trialdesk.services.views import IttTestView, MeasurementView
+from trialdesk.store.enums import FormStatus
 from trialdesk.web.casebook import MAX_ROWS, form_of, queries_by_field, unresolved_queries
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.entry import FormRefusal, record_visit_values
@@ -53,6 +56,7 @@ SECTION_TITLES = {
     "other": "Other measurements",
 }
 ITT_ELEMENT = "itt_glucose"
+STATUS_CHOICES = [(s.value, s.value.capitalize()) for s in FormStatus]
 
 
 @dataclass
@@ -128,7 +132,15 @@ def visit_page(
         list_transplantations(session, actor, pid) if "transplantation" in plan.forms else []
     )
     queries = unresolved_queries(session, user, participant_id=pid)
-    defaults = {"visit_date": today().isoformat(), "itt_glucose_unit": "mmol/L"}
+    day = (visit.visit_date if visit and visit.visit_date else today()).isoformat()
+    defaults = {
+        "visit_date": today().isoformat(),
+        "itt_glucose_unit": "mmol/L",
+        "insulin_start_date": day,
+        "ogld_start_date": day,
+    }
+    statuses = {s.form: s for s in list_form_statuses(session, actor, pid) if s.visit_code == code}
+    defaults |= {f"status_{form}": s.status.value for form, s in statuses.items()}
     return render(
         request,
         "visit.html",
@@ -148,10 +160,21 @@ def visit_page(
             "values": {**defaults, **(values or {})},
             "errors": errors or {},
             "labels": {e.name: e.label for e in current_catalogue()},
+            "form_status": statuses,
+            "status_choices": STATUS_CHOICES,
+            "ogld_drugs": [(d, f"{d} (WHO DDD {ddd:g} mg)") for d, ddd in WHO_DDD_MG.items()],
+            "next_visit": next_visit(code),
             **_record_rights(user, request),
         },
         status_code=status_code,
     )
+
+
+def next_visit(code: str) -> str | None:
+    """The visit after `code` in the schedule ("Save & go to next form")."""
+    codes = [v.code for v in current_protocol().schedule]
+    at = codes.index(code)
+    return codes[at + 1] if at + 1 < len(codes) else None
 
 
 @router.get("/participants/{pid}/visits/{code}")

@@ -61,9 +61,7 @@ def upgrade() -> None:
             for column in ("created_by", "updated_by", "voided_by")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_form_statuses")),
-        sa.UniqueConstraint(
-            "participant_id", "visit_code", "form", name="uq_form_statuses_form"
-        ),
+        sa.UniqueConstraint("participant_id", "visit_code", "form", name="uq_form_statuses_form"),
     )
     with op.batch_alter_table("form_statuses", schema=None) as batch_op:
         batch_op.create_index(
