@@ -11,11 +11,20 @@ from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException
 
 from trialdesk.services import get_adverse_event, get_participant
-from trialdesk.services.errors import ServiceError
+from trialdesk.services.errors import ServiceError, StaleVersion
 from trialdesk.services.validate import today
 from trialdesk.web.casebook import queries_by_field, unresolved_queries
+from trialdesk.web.conflicts import (
+    CHECK_SEPARATOR,
+    Conflict,
+    checks_text,
+    clash_reason,
+    is_stale,
+    merge,
+    originals,
+)
 from trialdesk.web.deps import DB, CurrentUser
-from trialdesk.web.forms import read_form
+from trialdesk.web.forms import FormInput, read_form
 from trialdesk.web.pages.auth import safe_next
 from trialdesk.web.records import (
     KINDS,
@@ -30,6 +39,7 @@ from trialdesk.web.records import (
 )
 from trialdesk.web.routing import WebRoute, WebUser
 from trialdesk.web.templating import render
+from trialdesk.web.voiding import void_from_form, voided_by
 
 router = APIRouter(route_class=WebRoute)
 
@@ -146,9 +156,11 @@ def record_page(
     errors: dict[str, str] | None = None,
     checks: dict[str, list[str]] | None = None,
     status_code: int = 200,
+    conflict: Conflict | None = None,
 ) -> Response:
     participant = get_participant(session, user.actor, pid)
     shown = current_values(kind, view)
+    originals = editable_values(kind, view)
     if kind.table == "adverse_events":
         for name, _label in SERIOUSNESS:
             shown[name] = as_text(getattr(view, name, None))
@@ -179,8 +191,68 @@ def record_page(
             "can_write": user.can("write_clinical"),
             "can_raise": user.can("raise_query"),
             "can_audit": user.can("read_audit"),
+            "conflict": conflict,
+            "originals": originals,
+            "voided_by": voided_by(session, user, kind.table, view),
         },
         status_code=status_code,
+    )
+
+
+def editable_values(kind: RecordKind, view: Any) -> dict[str, str]:
+    """The correctable fields as form strings (ticked boxes joined), as saved in `view`."""
+    values = current_values(kind, view)
+    checks = current_checks(kind, view)
+    out: dict[str, str] = {}
+    for f in kind.fields:
+        if f.on_edit:
+            out[f.name] = (
+                checks_text(checks.get(f.name, [])) if f.kind == "checks" else values[f.name]
+            )
+    return out
+
+
+def typed_values(kind: RecordKind, form: FormInput) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for f in kind.fields:
+        if f.on_edit:
+            out[f.name] = (
+                checks_text(form.many(f.name))
+                if f.kind == "checks"
+                else form.values.get(f.name, "").strip()
+            )
+    return out
+
+
+def _conflict_page(
+    request: Request,
+    session: DB,
+    user: WebUser,
+    kind: RecordKind,
+    pid: int,
+    rid: int,
+    form: FormInput,
+) -> Response:
+    """The record changed since the form was opened: theirs beside yours, pre-merged."""
+    view = load_record(session, user, kind, pid, rid)
+    labels = {f.name: f.label for f in kind.fields}
+    merged, conflict = merge(
+        typed_values(kind, form),
+        originals(form, editable_values(kind, view)),
+        editable_values(kind, view),
+        labels,
+        version=view.version,
+        saved_at=view.updated_at,
+    )
+    errors = {c.name: clash_reason(c) for c in conflict.clashes}
+    checks = {
+        f.name: [v for v in merged[f.name].split(CHECK_SEPARATOR) if v]
+        for f in kind.fields
+        if f.kind == "checks" and f.on_edit
+    }
+    values = {**merged, "reason": form.values.get("reason", "")}
+    return record_page(
+        request, session, user, kind, pid, view, values, errors, checks, 409, conflict
     )
 
 
@@ -209,6 +281,8 @@ async def correct_record(
     kind = _kind(table)
     view = load_record(session, user, kind, pid, rid)
     form = await read_form(request)
+    if is_stale(form, view.version):
+        return _conflict_page(request, session, user, kind, pid, rid, form)
     values = parse(kind, form, editing=True)
     version = form.integer("version", required=True)
     reason = form.text("reason", required=True, max_length=4000)
@@ -224,6 +298,8 @@ async def correct_record(
                 _with_flash(f"/participants/{pid}/records/{table}/{rid}", "changed"),
                 status_code=303,
             )
+        except StaleVersion:  # saved by someone else between reading and writing
+            return _conflict_page(request, session, user, kind, pid, rid, form)
         except ServiceError as exc:
             if exc.status in (403, 404):
                 raise
@@ -232,3 +308,19 @@ async def correct_record(
     return record_page(
         request, session, user, kind, pid, view, form.values, form.errors, checks, 422
     )
+
+
+@router.post("/participants/{pid}/records/{table}/{rid}/void")
+async def void_record(
+    request: Request, session: DB, user: CurrentUser, pid: int, table: str, rid: int
+) -> Response:
+    kind = _kind(table)
+    load_record(session, user, kind, pid, rid)  # 404 unless it is this participant's
+    here = f"/participants/{pid}/records/{table}/{rid}"
+    label = f"{kind.title} {rid}"
+    done, form = await void_from_form(request, session, user, table, rid, here, label)
+    if done is not None:
+        return done
+    fresh = load_record(session, user, kind, pid, rid)
+    values = {**current_values(kind, fresh), **form.values}
+    return record_page(request, session, user, kind, pid, fresh, values, form.errors, None, 422)
