@@ -209,7 +209,7 @@ def test_enter_glucose_in_mg_dl_then_correct_it_with_a_reason(
     page.get_by_role("link", name="BL · Baseline").click()
     page.locator("#f-fasting_glucose_unit").select_option("mg/dL")
     page.get_by_label("Fasting plasma glucose (FBG)").fill("162")
-    page.get_by_role("button", name="Save laboratory").click()
+    page.get_by_role("button", name="Save & stay").click()
     row = page.locator("tr", has_text="Fasting plasma glucose (FBG)")
     expect(row).to_contain_text("162 mg/dL")
     expect(row).to_contain_text("9.0 mmol/L")
