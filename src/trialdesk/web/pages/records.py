@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException
 
-from trialdesk.services import get_adverse_event, get_participant
+from trialdesk.services import get_adverse_event, get_participant, save_and_report
 from trialdesk.services.errors import ServiceError, StaleVersion
 from trialdesk.services.validate import today
 from trialdesk.web.casebook import queries_by_field, unresolved_queries
@@ -24,6 +24,7 @@ from trialdesk.web.conflicts import (
     originals,
 )
 from trialdesk.web.deps import DB, CurrentUser
+from trialdesk.web.flash import sentence, with_note
 from trialdesk.web.forms import FormInput, read_form
 from trialdesk.web.pages.auth import safe_next
 from trialdesk.web.records import (
@@ -125,11 +126,18 @@ async def create_record(
     form = await read_form(request)
     values = parse(kind, form, editing=False)
     back = _back(request, pid, form.values.get("back"))
+    creator = kind.creator
     if not form.errors:
         extra = {"visit_code": visit or None} if kind.visit_linked else {}
         try:
-            kind.creator(session, user.actor, pid, **values, **extra)
-            return RedirectResponse(_with_flash(back, "saved"), status_code=303)
+            outcome = save_and_report(
+                session,
+                user.actor,
+                pid,
+                lambda: creator(session, user.actor, pid, **values, **extra),
+            )
+            text = sentence([f"{kind.title} {outcome.result.id}"], "", outcome.raised)
+            return RedirectResponse(with_note(request, back, text), status_code=303)
         except ServiceError as exc:
             if exc.status in (403, 404):
                 raise
@@ -197,6 +205,10 @@ def record_page(
         },
         status_code=status_code,
     )
+
+
+def labels_of(kind: RecordKind, changes: dict[str, Any]) -> list[str]:
+    return [f.label.split(":")[0] for f in kind.fields if f.name in changes]
 
 
 def editable_values(kind: RecordKind, view: Any) -> dict[str, str]:
@@ -289,15 +301,20 @@ async def correct_record(
     changes = changed_values(kind, values, view)
     if not form.errors and not changes:
         form.errors["reason"] = "nothing was changed: edit a field before saving a correction"
-    if not form.errors and kind.updater is not None:
+    updater = kind.updater
+    if not form.errors and updater is not None:
         try:
-            kind.updater(
-                session, user.actor, rid, expected_version=version, reason=reason, **changes
-            )
-            return RedirectResponse(
-                _with_flash(f"/participants/{pid}/records/{table}/{rid}", "changed"),
-                status_code=303,
-            )
+            outcome = save_and_report(
+                session, user.actor, pid,
+                lambda: updater(
+                    session, user.actor, rid, expected_version=version, reason=reason, **changes
+                ),
+            )  # fmt: skip
+            fields = ", ".join(labels_of(kind, changes))
+            text = sentence([f"Correction of {fields}"], "", outcome.raised)
+            text += " The reason is in the audit history."
+            here = f"/participants/{pid}/records/{table}/{rid}"
+            return RedirectResponse(with_note(request, here, text), status_code=303)
         except StaleVersion:  # saved by someone else between reading and writing
             return _conflict_page(request, session, user, kind, pid, rid, form)
         except ServiceError as exc:

@@ -29,6 +29,7 @@ from trialdesk.services import (
     record_itt_test,
     record_missed_visit,
     record_visit,
+    save_and_report,
     update_itt_test,
     update_measurement,
     visit_calendar,
@@ -44,6 +45,7 @@ from trialdesk.web.conflicts import Conflict, clash_reason, is_stale, merge, ori
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.entry import FormRefusal, record_visit_values
 from trialdesk.web.figures import IttCurve, itt_chart
+from trialdesk.web.flash import sentence, with_note
 from trialdesk.web.forms import FormInput, given, read_form
 from trialdesk.web.routing import WebRoute, WebUser
 from trialdesk.web.screening_form import ITT_SAMPLE_MINUTES
@@ -222,8 +224,13 @@ async def _attempt(
 ) -> Response:
     if not form.errors:
         try:
-            call()
-            return _back_to_visit(pid, code, "saved", anchor)
+            outcome = save_and_report(session, user.actor, pid, call)
+            what = {"visit_date": "Visit", "missed_reason": "Missed visit"}.get(
+                default_field, "Insulin tolerance test"
+            )
+            where = f"/participants/{pid}/visits/{code}" + (f"#{anchor}" if anchor else "")
+            text = sentence([what], f"{planned(code).name} ({code})", outcome.raised)
+            return RedirectResponse(with_note(request, where, text), status_code=303)
         except ServiceError as exc:
             if exc.status in (403, 404):
                 raise
