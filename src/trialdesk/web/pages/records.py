@@ -10,7 +10,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException
 
-from trialdesk.services import get_adverse_event, get_participant, save_and_report
+from trialdesk.services import (
+    get_adverse_event,
+    get_clinical_record,
+    get_participant,
+    save_and_report,
+)
 from trialdesk.services.errors import ServiceError, StaleVersion
 from trialdesk.services.validate import today
 from trialdesk.web.casebook import queries_by_field, unresolved_queries
@@ -56,13 +61,9 @@ def _kind(table: str) -> RecordKind:
 
 
 def load_record(session: DB, user: WebUser, kind: RecordKind, pid: int, rid: int) -> Any:
-    view: Any
-    if kind.table == "adverse_events":
-        view = get_adverse_event(session, user.actor, rid)
-    else:
-        assert kind.lister is not None
-        view = next((r for r in kind.lister(session, user.actor, pid) if r.id == rid), None)
-    if view is None or getattr(view, "participant_id", pid) != pid:
+    # Any record of the table, voided ones too (shown struck through, never hidden).
+    view: Any = get_clinical_record(session, user.actor, kind.table, rid)
+    if getattr(view, "participant_id", pid) != pid:
         raise HTTPException(404, f"{kind.title.lower()} {rid} not found for this participant")
     return view
 
@@ -195,7 +196,7 @@ def record_page(
             "checks": checks if checks is not None else current_checks(kind, view),
             "labels": {f.name: f.label for f in kind.fields},
             "back": _back(request, pid),
-            "here": request.url.path,
+            "here": f"/participants/{pid}/records/{kind.table}/{view.id}",
             "can_write": user.can("write_clinical"),
             "can_raise": user.can("raise_query"),
             "can_audit": user.can("read_audit"),

@@ -398,6 +398,7 @@ def measurement_page(
             "originals": start,
             "voided_by": voided_by(session, user, "measurements", view),
             **_record_rights(user, request),
+            "here": f"/participants/{pid}/measurements/{view.id}",
         },
         status_code=status_code,
     )
@@ -523,6 +524,7 @@ def itt_page(
             "originals": start,
             "voided_by": voided_by(session, user, "itt_tests", test),
             **_record_rights(user, request),
+            "here": f"/participants/{pid}/itt/{test.id}",
         },
         status_code=status_code,
     )
