@@ -54,7 +54,7 @@ Accounts: `create_site`, `list_sites`, `create_user`, `get_user`, `list_users`, 
 Participants: `register_participant`, `get_participant`, `find_participant`,
 `list_participants`, `get_identity`, `update_identity`, `update_participant`,
 `end_participation`, `void_participant`.
-Consent: `record_consent`, `withdraw_consent`, `list_consents`.
+Consent: `record_consent`, `update_consent`, `withdraw_consent`, `list_consents`.
 Screening: `screen_participant`, `save_screening` (a whole `ScreeningEntry`: findings,
 measurements and ITT as entered, at once), `register_and_screen` (a new candidate registered,
 consented and screened at once), `record_screening_data` (a ``trialdesk screen`` row at once),
@@ -99,7 +99,12 @@ from trialdesk.services.accounts import (
     update_user,
 )
 from trialdesk.services.actor import SYSTEM, Actor, Permission
-from trialdesk.services.consent import list_consents, record_consent, withdraw_consent
+from trialdesk.services.consent import (
+    list_consents,
+    record_consent,
+    update_consent,
+    withdraw_consent,
+)
 from trialdesk.services.consequences import save_and_report
 from trialdesk.services.deviations import list_deviations, record_deviation, update_deviation
 from trialdesk.services.dosing import (
@@ -337,4 +342,5 @@ __all__ = [
     "save_and_report",
     "save_visit_forms",
     "set_form_status",
+    "update_consent",
 ]

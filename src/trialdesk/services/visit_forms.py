@@ -71,6 +71,9 @@ class VisitFormProblems(ValidationProblem):
         self.problems = dict(problems)
 
 
+ITT_INPUTS = ("insulin_dose_u_per_kg", "performed_on")
+
+
 class _Collector:
     """Runs each block's use case, keeping what it saved or why it was refused."""
 
@@ -78,15 +81,18 @@ class _Collector:
         self.saved: list[str] = []
         self.problems: dict[str, str] = {}
 
-    def attempt(self, where: str, prefix: str, call: Callable[[], str]) -> None:
+    def attempt(
+        self, where: str, prefix: str, call: Callable[[], str], inputs: tuple[str, ...] = ()
+    ) -> None:
+        """Run `call`; a refusal of one of `inputs` is kept under prefix + its name, any other
+        (the value, its unit, a derived field such as a drug's DDD) under `where`."""
         try:
             self.saved.append(call())
         except ServiceError as exc:
             if exc.status in (401, 403, 404):
                 raise
             name = (exc.field or "").split(".")[-1].split("[")[0]
-            whole = name in ("", where, "value", "unit", "element", "samples", "glucose_unit")
-            target = where if whole else prefix + name
+            target = prefix + name if name in inputs else where
             self.problems.setdefault(target, str(getattr(exc, "reason", None) or exc.message))
 
 
@@ -103,17 +109,16 @@ def save_visit_forms(
     run = _Collector()
     at = (session, actor, participant_id, visit_code)
     for value in entry.measurements:
-        run.attempt(value.element, value.element + "_", partial(_measurement, *at, value))
+        run.attempt(value.element, "", partial(_measurement, *at, value))
     if entry.itt is not None:
-        run.attempt("itt_glucose", "itt_", partial(_itt, *at, entry.itt))
+        run.attempt("itt_glucose", "", partial(_itt, *at, entry.itt), ITT_INPUTS)
     if entry.insulin is not None:
-        run.attempt(
-            "insulin_total_units_per_day", "insulin_", partial(_insulin, *at, entry.insulin)
-        )
+        call = partial(_insulin, *at, entry.insulin)
+        run.attempt("insulin_total_units_per_day", "insulin_", call, tuple(entry.insulin))
     if entry.ogld is not None:
-        run.attempt("ogld_drug", "ogld_", partial(_ogld, *at, entry.ogld))
+        run.attempt("ogld_drug", "ogld_", partial(_ogld, *at, entry.ogld), tuple(entry.ogld))
     for form, status in entry.statuses.items():
-        run.attempt("status_" + form, "status_", partial(_status, *at, form, status))
+        run.attempt("status_" + form, "", partial(_status, *at, form, status))
     if run.problems:
         raise VisitFormProblems(run.problems)
     run.saved = [s for s in run.saved if s]

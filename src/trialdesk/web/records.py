@@ -23,6 +23,7 @@ from trialdesk.services import (
     record_transplantation,
     report_adverse_event,
     update_adverse_event,
+    update_consent,
     update_insulin_dose,
     update_ogld_dose,
     update_transplantation,
@@ -205,8 +206,24 @@ VISIT = RecordKind(
     updater=update_visit,
 )
 
+CONSENT = RecordKind(
+    "consents",
+    "Informed consent",
+    (
+        Field("form_version", "Consent form version", required=True),
+        Field(
+            "consented_on",
+            "Date signed",
+            "date",
+            required=True,
+            hint="Must precede every trial procedure (ICH E6(R2) 4.8.8)",
+        ),
+    ),
+    updater=update_consent,  # recorded and withdrawn on the casebook page
+)
+
 KINDS: dict[str, RecordKind] = {
-    k.table: k for k in (ADVERSE_EVENT, INSULIN_DOSE, OGLD_DOSE, TRANSPLANTATION, VISIT)
+    k.table: k for k in (ADVERSE_EVENT, INSULIN_DOSE, OGLD_DOSE, TRANSPLANTATION, VISIT, CONSENT)
 }
 
 # Fields a query may be raised on, per table (column name → label), for records without a kind.

@@ -83,6 +83,8 @@ def new_record(
     request: Request, session: DB, user: CurrentUser, pid: int, table: str, visit: str = ""
 ) -> Response:
     kind = _kind(table)
+    if kind.creator is None:
+        raise HTTPException(405, f"{kind.title.lower()} records are not entered here")
     participant = get_participant(session, user.actor, pid)
     defaults = {f.name: today().isoformat() for f in kind.fields if f.kind == "date" and f.required}
     return _new_page(request, kind, participant, visit, defaults, {}, {}, _back(request, pid))
