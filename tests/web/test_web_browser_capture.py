@@ -313,3 +313,36 @@ def test_a_serious_adverse_event_says_when_its_report_is_due(open_page: Any, enr
             r"expedited report due \d{4}-\d\d-\d\d"
         )
     )
+
+
+def test_a_value_entered_meanwhile_by_another_user_is_never_doubled_silently(
+    open_page: Any, enrolled: int, web_database: TestDatabase
+) -> None:
+    a, b = open_page("coordinator"), open_page("investigator")
+    a.goto(f"/participants/{enrolled}/visits/BL")
+    b.goto(f"/participants/{enrolled}/visits/BL")
+    a.get_by_label("Haemoglobin A1c").fill("8.1")
+    a.get_by_role("button", name="Save & stay").click()
+    expect(a.get_by_role("status").first).to_contain_text("Haemoglobin A1c 8.1 %")
+    b.get_by_label("Haemoglobin A1c").fill("8.3")
+    b.get_by_label("Body weight").fill("70")
+    b.get_by_role("button", name="Save & stay").click()
+    expect(b.locator("#error-summary")).to_contain_text("yours, 8.3 %, was not saved")
+    expect(b.locator("tr", has_text="Haemoglobin A1c")).to_contain_text("8.1 %")
+    expect(b.get_by_label("Body weight")).to_have_value("70")
+    assert _measurements(web_database, enrolled) == {"hba1c": "8.1 %"}
+    b.get_by_role("button", name="Save & stay").click()
+    expect(b.get_by_role("status").first).to_contain_text("Body weight 70 kg")
+    assert _measurements(web_database, enrolled) == {"hba1c": "8.1 %", "weight": "70 kg"}
+
+
+def test_a_visit_outside_its_window_says_it_raised_a_deviation(
+    open_page: Any, enrolled: int
+) -> None:
+    page = open_page("coordinator")
+    page.goto(f"/participants/{enrolled}/visits/M1")
+    page.get_by_label("Visit date").fill(TODAY.isoformat())  # day 0: M1 is due around day 30
+    page.get_by_role("button", name="Record visit").click()
+    expect(page.get_by_role("status").first).to_contain_text(
+        re.compile(r"Visit saved for Month 1 \(M1\)\. Raised: protocol deviation #\d+")
+    )

@@ -18,6 +18,7 @@ from trialdesk.services import (
     VisitFormsEntry,
     VisitIttEntry,
     VisitValue,
+    list_measurements,
     save_visit_forms,
 )
 from trialdesk.services.errors import ServiceError
@@ -28,7 +29,7 @@ from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.flash import sentence, with_note
 from trialdesk.web.forms import FormInput, read_form
 from trialdesk.web.pages.visits import ITT_ELEMENT, _samples, next_visit, planned, visit_page
-from trialdesk.web.routing import WebRoute
+from trialdesk.web.routing import WebRoute, WebUser
 
 router = APIRouter(route_class=WebRoute)
 
@@ -96,6 +97,30 @@ def _statuses(form: FormInput, code: str, entry: VisitFormsEntry) -> dict[str, s
     return chosen
 
 
+def live_elements(session: DB, user: WebUser, pid: int, code: str) -> set[str]:
+    """Elements with a live (non-voided) value at the visit."""
+    rows = list_measurements(session, user.actor, participant_id=pid, visit_code=code, limit=500)
+    return {m.element for m in rows.items}
+
+
+def _entered_meanwhile(
+    session: DB, user: WebUser, pid: int, code: str, form: FormInput, entry: VisitFormsEntry
+) -> None:
+    """A value typed into an empty field that someone else filled since the page was opened is
+    not added as a second value: the user is told, with their value, and nothing is saved."""
+    opened = set(filter(None, form.values.get("opened_with", "").split(",")))
+    if "opened_with" not in form.values:
+        return
+    now = live_elements(session, user, pid, code)
+    for value in entry.measurements:
+        if value.element in now - opened:
+            typed = f"{value.value} {value.unit or ''}".strip()
+            form.errors[value.element] = (
+                f"was entered by someone else while you were typing (see the saved value above); "
+                f"yours, {typed}, was not saved: if yours is right, correct the saved value"
+            )
+
+
 def _after(pid: int, code: str, choice: str) -> str:
     following = next_visit(code)
     if choice == "next" and following:
@@ -118,6 +143,7 @@ async def save_visit_page(
         ogld=_ogld(form) if "dosing" in plan.forms else None,
     )
     entry = VisitFormsEntry(**{**entry.__dict__, "statuses": _statuses(form, code, entry)})
+    _entered_meanwhile(session, user, pid, code, form, entry)
     if not form.errors:
         try:
             done = save_visit_forms(session, user.actor, pid, code, entry)

@@ -172,6 +172,7 @@ def visit_page(
             "sections": measurement_sections(plan, rows.items),
             "itt_tests": [(t, itt_figure(t)) for t in tests],
             "itt_live": any(not t.voided for t in tests),
+            "opened_with": ",".join(sorted({m.element for m in rows.items if not m.voided})),
             "itt_minutes": ITT_SAMPLE_MINUTES,
             "itt_units": current_catalogue()[ITT_ELEMENT].units,
             "insulin": insulin,
