@@ -100,3 +100,27 @@ def test_one_refused_value_saves_nothing_and_keeps_everything_typed(
         actor = actor_of(session, "coordinator")
         assert sv.list_measurements(session, actor, participant_id=pid, visit_code="BL").total == 0
         assert sv.list_insulin_doses(session, actor, pid) == []
+
+
+def test_a_refused_token_brings_the_screening_form_back_with_what_was_typed(
+    client_for: Client,
+) -> None:
+    client = client_for("coordinator")
+    client.get("/screening/new")
+    answer = client.post(
+        "/screening",
+        data={"csrf_token": "expired", "full_name": "Li Wei", "weight": "70", "site_code": "APGH"},
+    )
+    assert answer.status_code == 403
+    assert "session form expired" in answer.text
+    assert 'value="Li Wei"' in answer.text and 'value="70"' in answer.text
+    fresh = csrf_of(answer.text)
+    assert fresh != "expired"
+    assert client.get("/participants").text.count("APGH-0") == 0  # nothing registered
+
+
+def test_a_refused_token_never_writes_even_where_no_form_comes_back(client_for: Client) -> None:
+    client = client_for("coordinator")
+    answer = client.post("/logout", data={"csrf_token": "expired"}, follow_redirects=False)
+    assert answer.status_code == 403 and "CSRF" in answer.text
+    assert client.get("/dashboard", follow_redirects=False).status_code == 200  # still logged in
