@@ -346,3 +346,22 @@ def test_a_visit_outside_its_window_says_it_raised_a_deviation(
     expect(page.get_by_role("status").first).to_contain_text(
         re.compile(r"Visit saved for Month 1 \(M1\)\. Raised: protocol deviation #\d+")
     )
+
+
+def test_a_correction_says_what_changed_and_the_query_it_raised(
+    open_page: Any, enrolled: int, web_database: TestDatabase
+) -> None:
+    with web_database.session() as session:
+        m = sv.record_measurement(
+            session, actor_of(session, "coordinator"), enrolled, visit_code="BL",
+            element="hba1c", value="8.0", unit="%",
+        )  # fmt: skip
+    page = open_page("coordinator")
+    page.goto(f"/participants/{enrolled}/measurements/{m.id}")
+    page.get_by_label("Haemoglobin A1c").fill("17")
+    page.get_by_label("Reason for the change").fill("lab report re-read")
+    page.get_by_role("button", name="Save correction").click()
+    expect(page.get_by_role("status").first).to_contain_text(
+        re.compile(r"Change saved: Haemoglobin A1c 8\.0 % → 17 %\. Raised: query #\d+ on value")
+    )
+    expect(page.locator(".query-flag")).to_contain_text("Open query")

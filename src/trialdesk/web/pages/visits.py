@@ -456,18 +456,20 @@ async def correct_measurement(
         form.errors["value"] = "is unchanged: type the corrected value before saving"
     if not form.errors:
         try:
-            update_measurement(
-                session,
-                user.actor,
-                mid,
-                expected_version=version or 0,
-                reason=reason or "",
-                value=value,
-                unit=unit,
-            )
-            return RedirectResponse(
-                f"/participants/{pid}/measurements/{mid}?done=changed", status_code=303
-            )
+            outcome = save_and_report(
+                session, user.actor, pid,
+                lambda: update_measurement(
+                    session, user.actor, mid, expected_version=version or 0,
+                    reason=reason or "", value=value, unit=unit,
+                ),
+            )  # fmt: skip
+            old = f"{view.value_as_entered} {view.unit_as_entered or ''}".strip()
+            new = f"{outcome.result.value_as_entered} {outcome.result.unit_as_entered or ''}"
+            text = f"Change saved: {view.label} {old} → {new.strip()}."
+            if outcome.raised:
+                text += " Raised: " + "; ".join(outcome.raised) + "."
+            here = f"/participants/{pid}/measurements/{mid}"
+            return RedirectResponse(with_note(request, here, text), status_code=303)
         except StaleVersion:
             return _measurement_conflict(request, session, user, pid, mid, form)
         except ServiceError as exc:
@@ -587,17 +589,22 @@ async def correct_itt(
     reason = form.text("reason", required=True, max_length=4000)
     if not form.errors:
         try:
-            update_itt_test(
-                session,
-                user.actor,
-                tid,
-                expected_version=version or 0,
-                reason=reason or "",
-                samples=samples,
-                glucose_unit=unit,
-                insulin_dose_u_per_kg=dose,
+            outcome = save_and_report(
+                session, user.actor, pid,
+                lambda: update_itt_test(
+                    session, user.actor, tid, expected_version=version or 0,
+                    reason=reason or "", samples=samples, glucose_unit=unit,
+                    insulin_dose_u_per_kg=dose,
+                ),
+            )  # fmt: skip
+            kitt = outcome.result.kitt_percent_per_min
+            text = "Change saved: insulin tolerance test" + (
+                f" (KITT now {kitt:.2f} %/min)." if kitt is not None else "."
             )
-            return RedirectResponse(f"/participants/{pid}/itt/{tid}?done=changed", status_code=303)
+            if outcome.raised:
+                text += " Raised: " + "; ".join(outcome.raised) + "."
+            here = f"/participants/{pid}/itt/{tid}"
+            return RedirectResponse(with_note(request, here, text), status_code=303)
         except StaleVersion:
             return _itt_conflict(request, session, user, pid, tid, form)
         except ServiceError as exc:
