@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+from browser_fixtures import chromium, live_url, open_page  # noqa: F401  (browser tests)
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from web_helpers import SECRET, login

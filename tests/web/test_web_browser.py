@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from web_helpers import actor_of, enrolled_participant
 
 from trialdesk import services as sv
 from trialdesk.store.testing import DEMO_PASSWORD, DemoSeed, TestDatabase
-from trialdesk.web.live import CHROMIUM, LiveServer, launch_chromium
+from trialdesk.web.live import CHROMIUM
 
 pytestmark = [
     pytest.mark.browser,
@@ -33,51 +31,7 @@ pytestmark = [
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 TODAY = date.today().isoformat()
-DESKTOP = {"width": 1280, "height": 900}
 TABLET = {"width": 768, "height": 1024}
-
-
-@pytest.fixture(scope="session")
-def live_url(shared_app: FastAPI) -> Iterator[str]:
-    with LiveServer(shared_app) as server:
-        yield server.url
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture()
-def open_page(chromium: Any, live_url: str, seeded: DemoSeed) -> Iterator[Any]:
-    """``open_page(username, viewport)`` → a logged-in page in its own browser context."""
-    contexts: list[Any] = []
-
-    def make(username: str | None, viewport: dict[str, int] = DESKTOP) -> Any:
-        context = chromium.new_context(base_url=live_url, viewport=viewport)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.console_messages = []
-        page.on("console", lambda msg: page.console_messages.append(msg.text))
-        if username:
-            log_in(page, username)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
-def log_in(page: Any, username: str) -> None:
-    page.goto("/login")
-    page.get_by_label("User name").fill(username)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
 
 
 def snap(page: Any, name: str) -> None:

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the browser fixtures come from test_web_browser and are test arguments)
 """Issue 13 in a real browser: site data capture that never loses, reverts or hides a value.
 
 Debian's chromium driven by Playwright against the real app (SQLite, and PostgreSQL when
@@ -12,22 +11,21 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from test_web_browser import (  # noqa: F401  (the browser fixtures of the web pages' tests)
-    chromium,
-    enrolled,
-    expect,
-    live_url,
-    log_in,
-    no_csp_violation,
-    open_page,
-)
-from web_helpers import actor_of
+from browser_fixtures import log_in
+from test_web_browser import expect, no_csp_violation
+from web_helpers import actor_of, enrolled_participant
 
 from trialdesk import services as sv
-from trialdesk.store.testing import TestDatabase
+from trialdesk.store.testing import DemoSeed, TestDatabase
 
 pytestmark = [pytest.mark.browser]
 TODAY = date.today()
+
+
+@pytest.fixture()
+def enrolled(web_database: TestDatabase, seeded: DemoSeed) -> int:
+    with web_database.session() as session:
+        return enrolled_participant(session)
 
 
 def _dose(web_database: TestDatabase, pid: int) -> int:
