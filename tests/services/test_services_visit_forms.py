@@ -116,3 +116,31 @@ def test_consent_corrections_keep_consent_before_every_procedure(
             reason="x",
             form_version="3",
         )
+
+
+def test_a_corrected_finding_is_judged_again(clinic: Clinic, session: Session) -> None:
+    pid = clinic.eligible()
+    screening = sv.list_screenings(session, clinic.coordinator, pid)[0]
+    corrected = sv.update_screening(
+        session, clinic.coordinator, screening.id, expected_version=screening.version,
+        reason="HIV test was positive on the lab report", findings={"hiv_infection": True},
+    )  # fmt: skip
+    assert corrected.status.value == "ineligible" and corrected.findings["hiv_infection"] is True
+    assert corrected.findings["t2dm_diagnosis"] is True  # the other answers are kept
+    assert sv.get_participant(session, clinic.coordinator, pid).status.value == "screen_failed"
+    history = sv.record_history(session, clinic.coordinator, "screenings", screening.id)
+    assert history[-1].reason == "HIV test was positive on the lab report"
+
+
+def test_an_enrolled_participant_found_ineligible_gets_a_deviation(
+    clinic: Clinic, session: Session
+) -> None:
+    pid = clinic.enrolled()
+    screening = sv.list_screenings(session, clinic.coordinator, pid)[0]
+    sv.update_screening(
+        session, clinic.coordinator, screening.id, expected_version=screening.version,
+        reason="fever was recorded", findings={"unexplained_fever": True},
+    )  # fmt: skip
+    deviations = sv.list_deviations(session, clinic.coordinator, participant_id=pid).items
+    assert [(d.category.value, d.severity.value) for d in deviations] == [("eligibility", "major")]
+    assert sv.get_participant(session, clinic.coordinator, pid).status.value == "enrolled"

@@ -58,7 +58,7 @@ Consent: `record_consent`, `update_consent`, `withdraw_consent`, `list_consents`
 Screening: `screen_participant`, `save_screening` (a whole `ScreeningEntry`: findings,
 measurements and ITT as entered, at once), `register_and_screen` (a new candidate registered,
 consented and screened at once), `record_screening_data` (a ``trialdesk screen`` row at once),
-`evaluate_eligibility`, `list_screenings`.
+`evaluate_eligibility`, `list_screenings`, `update_screening` (findings corrected, judged again).
 Enrollment: `enroll_participant`, `get_enrollment`, `enrollment_summary`.
 Visits: `record_visit`, `record_missed_visit`, `update_visit`, `list_visits`, `visit_calendar`.
 Data: `record_measurement`, `update_measurement`, `get_measurement`, `list_measurements`,
@@ -201,6 +201,7 @@ from trialdesk.services.screening import (
     save_screening,
     screen_participant,
 )
+from trialdesk.services.screening_correction import update_screening
 from trialdesk.services.signoff import list_signatures, sign_casebook
 from trialdesk.services.transplantation import (
     list_transplantations,
@@ -343,4 +344,5 @@ __all__ = [
     "save_visit_forms",
     "set_form_status",
     "update_consent",
+    "update_screening",
 ]

@@ -176,6 +176,11 @@ def record_page(
         for name, _label in SERIOUSNESS:
             shown[name] = as_text(getattr(view, name, None))
         shown["expedited_report_due"] = as_text(view.expedited_report_due)
+    if kind.table == "screenings":  # the findings document, as one line per answer
+        shown |= {"screened_on": as_text(view.screened_on), "status": as_text(view.status)}
+        shown["findings"] = "; ".join(
+            f"{f.label}: {shown[f.name]}" for f in kind.fields if shown.get(f.name)
+        )
     queries = unresolved_queries(
         session, user, participant_id=pid, target_table=kind.table, target_id=view.id
     )
