@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from browser_fixtures import log_in
 from test_web_browser import expect, no_csp_violation
-from web_helpers import actor_of, enrolled_participant
+from web_helpers import actor_of, enrolled_participant, screened_candidate
 
 from trialdesk import services as sv
 from trialdesk.store.testing import DemoSeed, TestDatabase
@@ -363,3 +363,42 @@ def test_a_correction_says_what_changed_and_the_query_it_raised(
         re.compile(r"Change saved: Haemoglobin A1c 8\.0 % → 17 %\. Raised: query #\d+ on value")
     )
     expect(page.locator(".query-flag")).to_contain_text("Open query")
+
+
+def test_two_users_correct_one_screening_and_both_corrections_stand(
+    open_page: Any, web_database: TestDatabase, seeded: DemoSeed
+) -> None:
+    with web_database.session() as session:
+        pid = screened_candidate(session)
+        sid = sv.list_screenings(session, actor_of(session, "coordinator"), pid)[0].id
+    path = f"/participants/{pid}/records/screenings/{sid}"
+    a, b = open_page("coordinator"), open_page("investigator")
+    a.goto(path)
+    b.goto(path)
+    a.locator('input[name="hiv_infection"][value="yes"]').check()
+    a.get_by_label("Reason for the change").fill("lab report: HIV positive")
+    a.get_by_role("button", name="Save correction").click()
+    expect(a.get_by_role("status").first).to_contain_text("Correction of")
+    b.locator('input[name="unexplained_fever"][value="yes"]').check()
+    b.get_by_label("Reason for the change").fill("fever noted in the chart")
+    b.get_by_role("button", name="Save correction").click()
+    expect(b.locator("#conflict-hiv_infection .theirs")).to_have_text("yes")
+    expect(b.locator('input[name="hiv_infection"][value="yes"]')).to_be_checked()
+    expect(b.locator('input[name="unexplained_fever"][value="yes"]')).to_be_checked()
+    b.get_by_role("button", name="Save correction").click()
+    expect(b.get_by_role("status").first).to_contain_text("Correction of")
+    with web_database.session() as session:
+        now = sv.list_screenings(session, actor_of(session, "coordinator"), pid)[0]
+    assert now.findings["hiv_infection"] is True and now.findings["unexplained_fever"] is True
+    assert now.status.value == "ineligible"
+
+
+def test_a_consent_date_is_corrected_from_the_casebook(open_page: Any, enrolled: int) -> None:
+    page = open_page("coordinator")
+    page.goto(f"/participants/{enrolled}")
+    page.get_by_role("link", name="correct or void the consent record").click()
+    page.get_by_label("Consent form version").fill("1.1")
+    page.get_by_label("Reason for the change").fill("version misread from the form footer")
+    page.get_by_role("button", name="Save correction").click()
+    expect(page.get_by_role("status").first).to_contain_text("Correction of Consent form version")
+    expect(page.locator("table").first).to_contain_text("1.1")
