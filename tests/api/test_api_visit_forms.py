@@ -16,8 +16,9 @@ def _at_baseline(env: Env) -> int:
 
 def test_a_visit_page_through_the_api_is_all_or_nothing(env: Env) -> None:
     pid = _at_baseline(env)
-    path = f"/participants/{pid}/visits/BL/forms"
+    path = f"/participants/{pid}/visit-forms"
     body = {
+        "visit_code": "BL",
         "measurements": [
             {"element": "weight", "value": "80", "unit": "kg"},
             {"element": "hba1c", "value": "80", "unit": "%"},
@@ -38,8 +39,8 @@ def test_a_visit_page_through_the_api_is_all_or_nothing(env: Env) -> None:
     statuses = env.api.request("coordinator", "GET", f"/participants/{pid}/form-statuses").json()
     assert [(s["form"], s["status"]) for s in statuses] == [("labs", "complete")]
     status = env.api.request(
-        "monitor", "PUT", f"/participants/{pid}/visits/BL/forms/labs/status",
-        json={"status": "unverified"},
+        "monitor", "PUT", f"/participants/{pid}/form-statuses",
+        json={"visit_code": "BL", "form": "labs", "status": "unverified"},
     )  # fmt: skip
     assert status.status_code == 403
 

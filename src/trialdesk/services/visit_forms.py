@@ -17,7 +17,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from trialdesk.services.actor import Actor
+from trialdesk.services.access import get_participant
+from trialdesk.services.actor import Actor, Permission
 from trialdesk.services.consequences import marks, raised_since
 from trialdesk.services.dosing import record_insulin_dose, record_ogld_dose
 from trialdesk.services.errors import ServiceError, ValidationProblem
@@ -105,6 +106,9 @@ def save_visit_forms(
     entry: VisitFormsEntry,
 ) -> VisitFormsSaved:
     """Save every block of a visit page that has values, all or nothing (see module doc)."""
+    # Access first, whatever the entry holds: another site's participant is not found, and a
+    # role that may not write is refused, before any value is looked at.
+    get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
     before = marks(session)
     run = _Collector()
     at = (session, actor, participant_id, visit_code)

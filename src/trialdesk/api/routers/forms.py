@@ -52,6 +52,7 @@ class OgldValues(Body):
 
 
 class VisitForms(Body):
+    visit_code: str = Field(description="Visit of the schedule, e.g. M3")
     measurements: list[MeasurementValue] = Field(default_factory=list)
     itt: IttValues | None = None
     insulin: InsulinValues | None = None
@@ -67,18 +68,20 @@ class VisitFormsResult(BaseModel):
 
 
 class StatusChange(Body):
+    visit_code: str = Field(description="Visit of the schedule, e.g. M3")
+    form: str = Field(description="A form of that visit, e.g. labs")
     status: FormStatus
     reason: str | None = Field(None, description="Default: 'form status: old → new'")
 
 
 @router.post(
-    "/participants/{participant_id}/visits/{visit_code}/forms",
+    "/participants/{participant_id}/visit-forms",
     status_code=status.HTTP_201_CREATED,
     summary="Save every block of a visit at once (all or nothing; refusals in details)",
     responses=CREATE_ERRORS,
 )
 def post_visit_forms(
-    participant_id: int, visit_code: str, body: VisitForms, session: SessionDep, actor: ActorDep
+    participant_id: int, body: VisitForms, session: SessionDep, actor: ActorDep
 ) -> VisitFormsResult:
     entry = VisitFormsEntry(
         measurements=[VisitValue(m.element, m.value, m.unit) for m in body.measurements],
@@ -87,7 +90,7 @@ def post_visit_forms(
         ogld=body.ogld.model_dump(exclude_none=True) if body.ogld else None,
         statuses={form: s.value for form, s in body.statuses.items()},
     )
-    done = save_visit_forms(session, actor, participant_id, visit_code, entry)
+    done = save_visit_forms(session, actor, participant_id, body.visit_code, entry)
     return VisitFormsResult(saved=list(done.saved), raised=list(done.raised))
 
 
@@ -103,19 +106,17 @@ def get_form_statuses(
 
 
 @router.put(
-    "/participants/{participant_id}/visits/{visit_code}/forms/{form}/status",
+    "/participants/{participant_id}/form-statuses",
     summary="Set a form's status (audited)",
     responses=WRITE_ERRORS,
 )
 def put_form_status(
     participant_id: int,
-    visit_code: str,
-    form: str,
     body: StatusChange,
     session: SessionDep,
     actor: ActorDep,
 ) -> FormStatusView:
     return set_form_status(
-        session, actor, participant_id, visit_code=visit_code, form=form,
+        session, actor, participant_id, visit_code=body.visit_code, form=body.form,
         status=body.status, reason=body.reason,
     )  # fmt: skip
