@@ -4,13 +4,16 @@ statuses (REDCap's Incomplete / Unverified / Complete), what a save raised, cons
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from conftest import Clinic
 from sqlalchemy.orm import Session
 
 from trialdesk import services as sv
 from trialdesk.services.visit_forms import VisitFormProblems, VisitFormsEntry, VisitValue
+
+Clinic = Any  # the `clinic` fixture of tests/services/conftest.py (a module name other test
+# directories share, so it is not imported here)
 
 
 def _at_baseline(clinic: Clinic) -> int:
