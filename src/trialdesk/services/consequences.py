@@ -1,10 +1,10 @@
 """What a save raised, said back to the person who saved: the automatic data queries (soft
 edit-check limits), the protocol deviations (a visit outside its window) and the expedited-report
-clock of a serious adverse event (ICH E2A, II.B/III.A: 7 or 15 calendar days).
+clock of a serious adverse event (ICH E2A III.A: 7 or 15 calendar days).
 
-A site coordinator must learn at once that a value opened a query or a visit a deviation (ICH
-E6(R2) 4.9.0, 5.20.1), not discover it days later in a monitor's report. `Marks` are taken
-before the work and `raised_since` reads what appeared after it, inside the same transaction.
+A site coordinator must learn at once that a value opened a query or a visit a deviation, not
+discover it days later in a monitor's report. `Marks` are taken before the work and
+`raised_since` reads what appeared after it, inside the same transaction.
 """
 
 from __future__ import annotations

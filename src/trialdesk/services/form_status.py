@@ -1,8 +1,8 @@
 """Form status per participant, visit and form, as REDCap's "Complete?" field: Incomplete,
-Unverified, Complete (REDCap Data Dictionary, "form status"; the ODM export's
-``redcap:FormStatus``). The site marks a form complete when every value of it is entered and
-checked against source; monitors and data managers read the statuses to know what is ready for
-review. A status is a clinical record: versioned, audited, changed with a reason.
+Unverified, Complete (REDCap's ``<form>_complete`` field: 0, 1, 2). The site marks a form
+complete when every value of it is entered and checked against source; monitors and data
+managers read the statuses to know what is ready for review. A status is a clinical record:
+versioned, audited, changed with a reason.
 """
 
 from __future__ import annotations

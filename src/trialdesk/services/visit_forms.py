@@ -4,8 +4,8 @@ test and the dosing typed on one visit form, in one transaction.
 Each block is still entered through its own use case (so validated, edit-checked and audited on
 its own, exactly as through the API), but they all join one transaction: when any value is
 refused, nothing is saved and every refusal is reported against its field, so the form can be
-shown again with everything that was typed (all or nothing, as a data manager expects of one
-"Save" on a CRF page; CDISC CDASH v2.1 §3.3, one CRF page = one unit of data collection).
+shown again with everything that was typed (all or nothing: one "Save" submits the whole page,
+as REDCap's "Save & Stay" submits the whole instrument).
 """
 
 from __future__ import annotations

@@ -144,7 +144,7 @@ class AuditAction(StrEnum):
 
 class FormStatus(StrEnum):
     """A form's status per participant and visit, as REDCap's "Complete?" field: Incomplete
-    (0), Unverified (1), Complete (2) (REDCap data dictionary, form status field)."""
+    (0), Unverified (1), Complete (2) (REDCap's ``<form>_complete`` field)."""
 
     INCOMPLETE = "incomplete"
     UNVERIFIED = "unverified"

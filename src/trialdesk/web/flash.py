@@ -3,8 +3,8 @@ saved for visit Month 3 (M3); raised query #4 on value: …").
 
 The message travels in the redirect's address (Post/Redirect/Get, so a reload never re-posts),
 signed with the application's secret and valid for ten minutes: a link made by someone else
-cannot make a page say something the server did not say (OWASP Unvalidated Redirects and
-Forwards; the fixed texts of `templating.FLASH` stay for messages that need no details).
+cannot make a page say something the server did not say (OWASP "Content Spoofing"; the fixed
+texts of `templating.FLASH` stay for messages that need no details).
 """
 
 from __future__ import annotations
