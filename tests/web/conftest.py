@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+from browser_fixtures import chromium, live_url, open_page  # noqa: F401  (browser tests)
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from web_helpers import SECRET, login
@@ -67,16 +68,3 @@ def client_for(web_app: FastAPI) -> Iterator[Callable[[str], TestClient]]:
     yield make
     for client in clients:
         client.__exit__(None, None, None)
-
-
-@pytest.fixture(scope="session")
-def playwright_browser() -> Iterator[object]:
-    """One Debian chromium for every browser test module (Playwright's sync API allows one
-    instance per thread, so modules must share it)."""
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    from trialdesk.web.live import launch_chromium
-
-    with playwright_api.sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        yield browser
-        browser.close()

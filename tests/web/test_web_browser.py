@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from fastapi import FastAPI
 from web_helpers import actor_of, enrolled_participant
 
 from trialdesk import services as sv
@@ -25,7 +23,7 @@ from trialdesk.export.odm.write import odm_document, to_bytes
 from trialdesk.export.sdtm.findings import laboratory
 from trialdesk.protocol import builtin_protocol
 from trialdesk.store.testing import DEMO_PASSWORD, DemoSeed, TestDatabase
-from trialdesk.web.live import CHROMIUM, LiveServer
+from trialdesk.web.live import CHROMIUM
 
 pytestmark = [
     pytest.mark.browser,
@@ -38,48 +36,7 @@ pytestmark = [
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 TODAY = date.today().isoformat()
-DESKTOP = {"width": 1280, "height": 900}
 TABLET = {"width": 768, "height": 1024}
-
-
-@pytest.fixture(scope="session")
-def live_url(shared_app: FastAPI) -> Iterator[str]:
-    with LiveServer(shared_app) as server:
-        yield server.url
-
-
-@pytest.fixture(scope="session")
-def chromium(playwright_browser: Any) -> Any:
-    return playwright_browser
-
-
-@pytest.fixture()
-def open_page(chromium: Any, live_url: str, seeded: DemoSeed) -> Iterator[Any]:
-    """``open_page(username, viewport)`` → a logged-in page in its own browser context."""
-    contexts: list[Any] = []
-
-    def make(username: str | None, viewport: dict[str, int] = DESKTOP) -> Any:
-        context = chromium.new_context(base_url=live_url, viewport=viewport)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.console_messages = []
-        page.on("console", lambda msg: page.console_messages.append(msg.text))
-        if username:
-            log_in(page, username)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
-def log_in(page: Any, username: str) -> None:
-    page.goto("/login")
-    page.get_by_label("User name").fill(username)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
 
 
 def snap(page: Any, name: str) -> None:
@@ -212,7 +169,7 @@ def test_enter_glucose_in_mg_dl_then_correct_it_with_a_reason(
     page.get_by_role("link", name="BL · Baseline").click()
     page.locator("#f-fasting_glucose_unit").select_option("mg/dL")
     page.get_by_label("Fasting plasma glucose (FBG)", exact=True).fill("162")
-    page.get_by_role("button", name="Save laboratory").click()
+    page.get_by_role("button", name="Save & stay").click()
     row = page.locator("tr", has_text="Fasting plasma glucose (FBG)")
     expect(row).to_contain_text("162 mg/dL")
     expect(row).to_contain_text("9.0 mmol/L")

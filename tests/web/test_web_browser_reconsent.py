@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from test_web_browser import chromium, expect, live_url, open_page  # noqa: F401 (fixtures)
+from playwright.sync_api import expect
 from web_helpers import screened_candidate
 
 from trialdesk import services as sv

@@ -14,7 +14,7 @@ import pyotp
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import update
 from web_helpers import csrf_of
 
@@ -22,7 +22,6 @@ from trialdesk import services as sv
 from trialdesk.store.models import ApiToken
 from trialdesk.store.testing import DEMO_PASSWORD, DemoSeed, TestDatabase
 from trialdesk.store.types import utcnow
-from trialdesk.web.live import LiveServer, launch_chromium
 
 
 def _policy(db: TestDatabase, **settings: Any) -> None:
@@ -143,18 +142,14 @@ def test_an_idle_session_goes_back_to_the_login_page(
 # --- in a real browser -------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def live_login_url(shared_app: FastAPI) -> Iterator[str]:
-    with LiveServer(shared_app) as server:
-        yield server.url
+@pytest.fixture()
+def live_login_url(live_url: str) -> str:
+    return live_url  # the one live server of the browser tests (browser_fixtures)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_playwright() as playwright:
-        launched = launch_chromium(playwright)
-        yield launched
-        launched.close()
+@pytest.fixture()
+def browser(chromium: Any) -> Any:
+    return chromium  # Playwright's sync API allows one instance per process: the shared one
 
 
 @pytest.mark.browser

@@ -5,58 +5,19 @@ log (filter, classify, investigator review) and the site's time zone on the page
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
+from playwright.sync_api import expect
 from web_helpers import actor_of, enrolled_participant
 
 from trialdesk import services as sv
 from trialdesk.store.testing import DEMO_PASSWORD, DemoSeed, TestDatabase
-from trialdesk.web.live import CHROMIUM, LiveServer
 
 pytestmark = [pytest.mark.browser]
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-expect = playwright_api.expect
 DESKTOP = {"width": 1280, "height": 900}
-
-
-@pytest.fixture(scope="module")
-def live_url(shared_app: FastAPI) -> Iterator[str]:
-    with LiveServer(shared_app) as server:
-        yield server.url
-
-
-@pytest.fixture(scope="module")
-def chromium(playwright_browser: Any) -> Any:
-    assert CHROMIUM.exists(), f"Debian's chromium is not installed ({CHROMIUM})"
-    return playwright_browser
-
-
-@pytest.fixture()
-def open_page(chromium: Any, live_url: str, seeded: DemoSeed) -> Iterator[Any]:
-    contexts: list[Any] = []
-
-    def make(username: str) -> Any:
-        context = chromium.new_context(base_url=live_url, viewport=DESKTOP)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.console_messages = []
-        page.on("console", lambda msg: page.console_messages.append(msg.text))
-        page.goto("/login")
-        page.get_by_label("User name").fill(username)
-        page.get_by_label("Password").fill(DEMO_PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        expect(page).to_have_url(re.compile(r"/dashboard$"))
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
 
 
 def no_csp_violation(page: Any) -> None:

@@ -348,9 +348,10 @@ def test_a_stale_correction_is_refused_and_changes_nothing(
         == 303
     )
     stale = client.post(f"/participants/{pid}/measurements/{m.id}", data={**data, "value": "8.2"})
-    assert stale.status_code == 422
-    assert "changed since you read it" in stale.text
+    assert stale.status_code == 409  # issue 13: the other user's value beside yours
+    assert "changed by someone else while you were editing" in stale.text
     assert "8.1 %" in stale.text
+    assert 'name="version" value="2"' in stale.text  # the merge is offered at the new version
 
 
 def test_itt_shows_kitt_and_its_curve(client_for: Client, web_database: TestDatabase) -> None:

@@ -129,7 +129,11 @@ async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
     )
     if isinstance(exc, TooManyAttempts):  # RFC 6585 §4: say when to come back
         headers = {"Retry-After": str(exc.retry_after)}
-    return error_response(exc.status, exc.rule, exc.message, exc.field, headers=headers)
+    problems = getattr(exc, "problems", None) or {}  # several refused fields (a visit page)
+    details = [ErrorDetail(field=f, message=m, code=exc.rule) for f, m in problems.items()]
+    return error_response(
+        exc.status, exc.rule, exc.message, exc.field, details=details, headers=headers
+    )
 
 
 async def _on_request_validation(request: Request, exc: Exception) -> JSONResponse:

@@ -54,14 +54,15 @@ Accounts: `create_site`, `list_sites`, `create_user`, `get_user`, `list_users`, 
 Participants: `register_participant`, `get_participant`, `find_participant`,
 `list_participants`, `get_identity`, `update_identity`, `update_participant`,
 `end_participation`, `void_participant`.
-Consent: `record_consent`, `withdraw_consent`, `list_consents`, `list_reconsent_due`
-(participants who signed an earlier form than the protocol version in force requires).
+Consent: `record_consent`, `update_consent`, `withdraw_consent`, `list_consents`,
+`list_reconsent_due` (participants who signed an earlier form than the protocol version in
+force requires).
 Protocol versions: `set_up_protocol`, `register_amendment`, `list_protocol_versions`,
 `check_protocol_file` (refuses a file that is not a registered version).
 Screening: `screen_participant`, `save_screening` (a whole `ScreeningEntry`: findings,
 measurements and ITT as entered, at once), `register_and_screen` (a new candidate registered,
 consented and screened at once), `record_screening_data` (a ``trialdesk screen`` row at once),
-`evaluate_eligibility`, `list_screenings`.
+`evaluate_eligibility`, `list_screenings`, `update_screening` (findings corrected, judged again).
 Enrollment: `enroll_participant`, `get_enrollment`, `enrollment_summary`.
 Visits: `record_visit`, `record_missed_visit`, `update_visit`, `list_visits`, `visit_calendar`;
 `add_unscheduled_visit` (a visit outside the schedule, no window).
@@ -87,6 +88,9 @@ Records and audit: `get_clinical_record` (any record by table and id),
 `sign_casebook`, `list_signatures`.
 Provenance: `mark_simulated` (the simulator marks its database, audited, for good),
 `data_provenance` (the mark every report and export prints).
+Visit pages: `save_visit_forms` (every block of a visit at once, all or nothing, saying what it
+raised), `set_form_status`, `list_form_statuses` (REDCap-style Incomplete / Unverified /
+Complete), `save_and_report` (any save, with the queries, deviations and SAE clocks it raised).
 """
 
 from trialdesk.services.accounts import (
@@ -108,7 +112,13 @@ from trialdesk.services.accounts import (
     update_user,
 )
 from trialdesk.services.actor import SYSTEM, Actor, Permission
-from trialdesk.services.consent import list_consents, record_consent, withdraw_consent
+from trialdesk.services.consent import (
+    list_consents,
+    record_consent,
+    update_consent,
+    withdraw_consent,
+)
+from trialdesk.services.consequences import save_and_report
 from trialdesk.services.deviations import (
     list_deviations,
     record_deviation,
@@ -134,6 +144,7 @@ from trialdesk.services.errors import (
     Unauthenticated,
     ValidationProblem,
 )
+from trialdesk.services.form_status import list_form_statuses, set_form_status
 from trialdesk.services.itt import list_itt_tests, record_itt_test, update_itt_test
 from trialdesk.services.measurements import (
     get_measurement,
@@ -216,6 +227,7 @@ from trialdesk.services.screening import (
     save_screening,
     screen_participant,
 )
+from trialdesk.services.screening_correction import update_screening
 from trialdesk.services.screening_declines import (
     list_screening_declines,
     log_screening_decline,
@@ -240,6 +252,13 @@ from trialdesk.services.transplantation import (
     list_transplantations,
     record_transplantation,
     update_transplantation,
+)
+from trialdesk.services.visit_forms import (
+    VisitFormProblems,
+    VisitFormsEntry,
+    VisitIttEntry,
+    VisitValue,
+    save_visit_forms,
 )
 from trialdesk.services.visits import (
     add_unscheduled_visit,
@@ -389,4 +408,14 @@ __all__ = [
     "log_screening_decline",
     "review_deviation",
     "set_site_time_zone",
+    "VisitFormProblems",
+    "VisitFormsEntry",
+    "VisitIttEntry",
+    "VisitValue",
+    "list_form_statuses",
+    "save_and_report",
+    "save_visit_forms",
+    "set_form_status",
+    "update_consent",
+    "update_screening",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from trialdesk.services.access import current_consent, get_participant, get_record
@@ -20,7 +20,7 @@ from trialdesk.services.uow import add_record, change_record, service
 from trialdesk.services.validate import not_after_today, required_text
 from trialdesk.services.views import ConsentView
 from trialdesk.store.enums import ParticipantStatus, Role, StudyEndReason
-from trialdesk.store.models import Consent, User
+from trialdesk.store.models import Consent, Screening, User, Visit
 
 CONSENT_TAKERS = frozenset({Role.INVESTIGATOR, Role.COORDINATOR})
 
@@ -140,3 +140,67 @@ def list_consents(
         query = query.where(Consent.voided.is_(False))
     rows = session.scalars(query.order_by(Consent.consented_on, Consent.id))
     return [ConsentView.model_validate(c) for c in rows]
+
+
+def _first_trial_data(session: Session, participant_id: int) -> date | None:
+    """The earliest date of a live screening or visit: consent may not be dated after it."""
+    screened = session.scalar(
+        select(func.min(Screening.screened_on)).where(
+            Screening.participant_id == participant_id, Screening.voided.is_(False)
+        )
+    )
+    visited = session.scalar(
+        select(func.min(Visit.visit_date)).where(
+            Visit.participant_id == participant_id, Visit.voided.is_(False)
+        )
+    )
+    known = [d for d in (screened, visited) if d is not None]
+    return min(known) if known else None
+
+
+@service
+def update_consent(
+    session: Session,
+    actor: Actor,
+    consent_id: int,
+    *,
+    expected_version: int,
+    reason: str,
+    form_version: str | None = None,
+    consented_on: date | None = None,
+) -> ConsentView:
+    """Correct the form version or the date of a consent (a transcription error), with a reason.
+
+    The corrected date must still precede every trial procedure (ICH E6(R2) 4.8.8) and any
+    withdrawal; a withdrawal itself is recorded with `withdraw_consent`, never by a correction.
+    """
+    consent, participant = get_record(
+        session, actor, Consent, consent_id, Permission.WRITE_CLINICAL
+    )
+    if consent.voided:
+        raise RuleViolation("voided", f"consent {consent_id} is voided", conflict=True)
+    changes: dict[str, object] = {}
+    if form_version is not None:
+        changes["form_version"] = required_text(form_version, "form_version", 50)
+    if consented_on is not None:
+        not_after_today(consented_on, "consented_on")
+        first = _first_trial_data(session, participant.id)
+        if first is not None and consented_on > first:
+            raise ValidationProblem(
+                "consented_on",
+                f"is after the first trial procedure ({first.isoformat()}): consent must come "
+                "before any screening procedure (ICH E6(R2) 4.8.8)",
+            )
+        if consent.withdrawn_on is not None and consented_on > consent.withdrawn_on:
+            raise ValidationProblem("consented_on", "is after the withdrawal of this consent")
+        changes["consented_on"] = consented_on
+    change_record(
+        session,
+        actor,
+        consent,
+        changes,
+        reason=reason,
+        expected_version=expected_version,
+        participant=participant,
+    )
+    return ConsentView.model_validate(consent)

@@ -26,6 +26,7 @@ from trialdesk.store.models import (
     Consent,
     DataQuery,
     Enrollment,
+    FormStatusRecord,
     InsulinDose,
     IttSample,
     IttTest,
@@ -63,6 +64,7 @@ in error is voided with `void_participant`)."""
 CLINICAL_TABLES: dict[str, Any] = {
     **VOIDABLE,
     DataQuery.__tablename__: DataQuery,
+    FormStatusRecord.__tablename__: FormStatusRecord,
     IttSample.__tablename__: IttSample,
     Signature.__tablename__: Signature,
 }
@@ -139,6 +141,10 @@ def _record_view(session: Session, actor: Actor, row: Any, participant: Particip
         return ae_view(row)
     if isinstance(row, DataQuery):
         return query_view(row)
+    if isinstance(row, FormStatusRecord):
+        from trialdesk.services.form_status import FormStatusView
+
+        return FormStatusView.model_validate(row)
     simple: dict[type, type[View]] = {
         Consent: views.ConsentView,
         Enrollment: views.EnrollmentView,

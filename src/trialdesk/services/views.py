@@ -51,6 +51,8 @@ class RecordView(View):
     version: int
     voided: bool
     void_reason: str | None = None
+    voided_at: datetime | None = None
+    voided_by: int | None = None
     created_at: datetime
     created_by: int | None = None
     updated_at: datetime | None = None

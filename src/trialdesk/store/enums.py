@@ -159,3 +159,12 @@ class ScreeningDeclineReason(StrEnum):
     NO_REASON_GIVEN = "no_reason_given"
     UNABLE_TO_CONSENT = "unable_to_consent"  # lacks capacity, language, no representative
     OTHER = "other"
+
+
+class FormStatus(StrEnum):
+    """A form's status per participant and visit, as REDCap's "Complete?" field: Incomplete
+    (0), Unverified (1), Complete (2) (REDCap's ``<form>_complete`` field)."""
+
+    INCOMPLETE = "incomplete"
+    UNVERIFIED = "unverified"
+    COMPLETE = "complete"

@@ -25,6 +25,7 @@ from trialdesk.web.pages import (
     screening,
     sites,
     unscheduled,
+    visit_save,
     visits,
 )
 from trialdesk.web.settings import WebSettings
@@ -41,6 +42,7 @@ for _module in (
     participants,
     visits,
     unscheduled,
+    visit_save,
     records,
     queries,
     audit,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from trialdesk.services.accounts import resolve_token
 from trialdesk.services.errors import Unauthenticated
 from trialdesk.services.sites import site_time_zone
-from trialdesk.web.routing import SESSION_COOKIE, LoginRequired, WebUser
+from trialdesk.web.routing import SESSION_COOKIE, LoginRequired, WebUser, refuse_writes
 
 
 async def db_session(request: Request) -> AsyncIterator[Session]:
@@ -20,6 +20,7 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
     ``async``: no thread hop for making or closing a session (see `trialdesk.api.deps`).
     """
     session = request.app.state.sessions()
+    refuse_writes(session, request)  # a form replayed after a CSRF refusal saves nothing
     try:
         yield session
     finally:

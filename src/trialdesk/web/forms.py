@@ -29,7 +29,17 @@ async def read_form(request: Request) -> FormInput:
             continue
         values.setdefault(key, value)
         lists.setdefault(key, []).append(value)
-    return FormInput(values, lists)
+    read = FormInput(values, lists)
+    read.errors.update(csrf_errors(request))
+    return read
+
+
+def csrf_errors(request: Request) -> dict[str, str]:
+    """The CSRF refusal as a form error (see `trialdesk.web.routing`): the page re-renders the
+    form with everything typed and a fresh token instead of saving."""
+    from trialdesk.web.routing import CSRF_REFUSED_MESSAGE, csrf_refusal
+
+    return {CSRF_FIELD: CSRF_REFUSED_MESSAGE} if csrf_refusal(request) else {}
 
 
 @dataclass

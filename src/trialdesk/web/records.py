@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from trialdesk.catalogue import ElementKind
 from trialdesk.derive.dosing import WHO_DDD_MG
 from trialdesk.services import (
     list_insulin_doses,
@@ -23,12 +24,16 @@ from trialdesk.services import (
     record_transplantation,
     report_adverse_event,
     update_adverse_event,
+    update_consent,
     update_insulin_dose,
     update_ogld_dose,
+    update_screening,
     update_transplantation,
     update_visit,
 )
 from trialdesk.services.actor import Actor
+from trialdesk.services.screening import SOURCED
+from trialdesk.services.study import current_catalogue, current_protocol
 from trialdesk.store.enums import AeAction, AeOutcome, CellSource, Relatedness, Route
 from trialdesk.units.convert import convert, quantity
 from trialdesk.web.forms import FormInput
@@ -59,6 +64,9 @@ class RecordKind:
     creator: Callable[..., Any] | None = None  # fn(session, actor, participant_id, **values)
     updater: Callable[..., Any] | None = None  # fn(session, actor, id, expected_version, reason, …)
     visit_linked: bool = False  # the creator takes visit_code
+    # The record's values by field name, when they are not attributes of its view (a
+    # screening's findings are one JSON document).
+    values_of: Callable[[Any], Mapping[str, Any]] | None = None
 
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -207,8 +215,64 @@ VISIT = RecordKind(
     updater=update_visit,
 )
 
+CONSENT = RecordKind(
+    "consents",
+    "Informed consent",
+    (
+        Field("form_version", "Consent form version", required=True),
+        Field(
+            "consented_on",
+            "Date signed",
+            "date",
+            required=True,
+            hint="Must precede every trial procedure (ICH E6(R2) 4.8.8)",
+        ),
+    ),
+    updater=update_consent,  # recorded and withdrawn on the casebook page
+)
+
+
+def _finding_fields() -> tuple[Field, ...]:
+    """The yes/no, category and date answers of the screening visit (what a screening's
+    findings hold; measurements and the ITT are corrected on their own pages)."""
+    catalogue = current_catalogue()
+    protocol = current_protocol()
+    plan = next(v for v in protocol.schedule if v.code == "SCR")
+    judged = [n for c in protocol.criteria for n in c.expr.elements()]
+    fields = []
+    for name in dict.fromkeys([*plan.assessments, *judged]):
+        if name not in catalogue or name in SOURCED or catalogue[name].is_derived:
+            continue
+        element = catalogue[name]
+        if element.kind is ElementKind.BOOLEAN:
+            fields.append(Field(name, element.label, "yesno"))
+        elif element.kind is ElementKind.CATEGORY:
+            choices = tuple((c, c) for c in element.choices)
+            fields.append(Field(name, element.label, "select", choices))
+        elif element.kind is ElementKind.DATE:
+            fields.append(Field(name, element.label, "date"))
+    return tuple(fields)
+
+
+def _correct_screening(
+    session: Session, actor: Actor, rid: int, *, expected_version: int, reason: str, **changes: Any
+) -> Any:
+    return update_screening(
+        session, actor, rid, expected_version=expected_version, reason=reason, findings=changes
+    )
+
+
+SCREENING = RecordKind(
+    "screenings",
+    "Screening",
+    _finding_fields(),
+    updater=_correct_screening,  # a new screening is entered on the screening page
+    values_of=lambda view: view.findings,
+)
+
 KINDS: dict[str, RecordKind] = {
-    k.table: k for k in (ADVERSE_EVENT, INSULIN_DOSE, OGLD_DOSE, TRANSPLANTATION, VISIT)
+    k.table: k
+    for k in (ADVERSE_EVENT, INSULIN_DOSE, OGLD_DOSE, TRANSPLANTATION, VISIT, CONSENT, SCREENING)
 }
 
 # Fields a query may be raised on, per table (column name → label), for records without a kind.
@@ -222,6 +286,11 @@ QUERY_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "consents": (("form_version", "Form version"), ("consented_on", "Date signed")),
     "enrollments": (("enrolled_on", "Date of enrollment"),),
     "participants": (("sex", "Sex"), ("registered_on", "Registration date")),
+    "screenings": (
+        ("screened_on", "Screening date"),
+        ("findings", "Findings"),
+        ("status", "Verdict"),
+    ),
 }
 
 
@@ -243,8 +312,14 @@ def current_values(kind: RecordKind, view: Any) -> dict[str, str]:
     for f in kind.fields:
         if f.kind == "checks":
             continue
-        values[f.name] = as_text(getattr(view, f.name, None), f.kind)
+        values[f.name] = as_text(_value(kind, view, f.name), f.kind)
     return values
+
+
+def _value(kind: RecordKind, view: Any, name: str) -> Any:
+    if kind.values_of is not None:
+        return kind.values_of(view).get(name)
+    return getattr(view, name, None)
 
 
 def current_checks(kind: RecordKind, view: Any) -> dict[str, list[str]]:
@@ -323,6 +398,6 @@ def changed_values(kind: RecordKind, new: Mapping[str, Any], view: Any) -> dict[
             old = current_checks(kind, view).get(name, [])
             if sorted(value) != sorted(old):
                 changes[name] = value
-        elif as_text(value, f.kind) != as_text(getattr(view, name, None), f.kind):
+        elif as_text(value, f.kind) != as_text(_value(kind, view, name), f.kind):
             changes[name] = value
     return changes

@@ -3,7 +3,10 @@
 `WebRoute` is the route class of the web router. Around each handler it
 
 * gives the browser a CSRF nonce cookie if it has none, and refuses any POST whose token is not
-  valid with 403 before the handler runs (see `trialdesk.web.csrf`);
+  valid with 403 (see `trialdesk.web.csrf`). A signed-in user's form post with an expired or
+  foreign token is not a dead end: the handler runs in *refused* mode, where its database
+  session refuses every write (`refuse_writes`) and `read_form` reports the refusal as a form
+  error, so the same form comes back (403) with what was typed and a fresh token;
 * turns a missing or expired login into a redirect to the login page (303 for forms; htmx
   requests get ``HX-Redirect`` so the whole page moves, not a fragment);
 * renders service refusals (`trialdesk.services.errors`) and HTTP errors as HTML pages with the
@@ -24,6 +27,7 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
+from sqlalchemy import event
 from starlette.exceptions import HTTPException
 
 from trialdesk.services.actor import Actor
@@ -119,6 +123,63 @@ def current_web_user(request: Request) -> WebUser | None:
 
 def cookie_secure(request: Request) -> bool:
     return bool(request.app.state.web_settings.cookie_secure or request.url.scheme == "https")
+
+
+CSRF_REFUSED_MESSAGE = (
+    "your session form expired or was opened in another login (CSRF check): nothing was saved; "
+    "check the values below and save again"
+)
+
+
+def csrf_refusal(request: Request) -> str | None:
+    """The CSRF refusal this request is replayed under (None: the token was good)."""
+    return getattr(request.state, "csrf_refused", None)
+
+
+def refuse_writes(session: Any, request: Request) -> None:
+    """In refused mode nothing may be written: any flush of a change raises `CsrfRejected`."""
+    reason = csrf_refusal(request)
+    if reason is None:
+        return
+
+    def _refuse(flushing: Any, _context: Any, _instances: Any) -> None:
+        if flushing.new or flushing.dirty or flushing.deleted:
+            raise CsrfRejected(reason)
+
+    event.listen(session, "before_flush", _refuse)
+
+
+def _may_replay(request: Request) -> bool:
+    """A browser form of a signed-in user (never the login form, whose failed attempts must
+    be counted; never htmx, whose fragments have no form to re-render)."""
+    content_type = request.headers.get("content-type", "")
+    return (
+        request.url.path != "/login"
+        and bool(request.cookies.get(SESSION_COOKIE))
+        and not request.headers.get("hx-request")
+        and content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
+    )
+
+
+async def _replay_refused(
+    request: Request,
+    handler: Callable[[Request], Coroutine[Any, Any, Response]],
+    reason: str,
+) -> Response:
+    """Run the handler in refused mode; only a re-rendered form (4xx) is returned as is."""
+    log.warning(
+        "CSRF refusal on %s %s (form re-rendered): %s", request.method, request.url.path, reason
+    )
+    request.state.csrf_refused = reason
+    try:
+        response = await handler(request)
+    except Exception:  # no form to show again (bad address, no login …): the plain refusal
+        log.info("no form to re-render after the CSRF refusal on %s", request.url.path)
+        raise CsrfRejected(reason) from None
+    if response.status_code < 400:  # the handler did not re-render a form: refuse plainly
+        raise CsrfRejected(reason)
+    response.status_code = 403
+    return response
 
 
 async def _check_csrf(request: Request) -> None:
@@ -236,7 +297,12 @@ async def _run(
 ) -> Response:
     try:
         if request.method not in SAFE_METHODS:
-            await _check_csrf(request)
+            try:
+                await _check_csrf(request)
+            except CsrfRejected as exc:
+                if not _may_replay(request):
+                    raise
+                return await _replay_refused(request, handler, exc.reason)
         return await handler(request)
     except CsrfRejected as exc:
         log.warning("CSRF refusal on %s %s: %s", request.method, request.url.path, exc.reason)

@@ -177,12 +177,13 @@ def render(
     status_code: int = 200,
 ) -> HTMLResponse:
     """Render a page or fragment with the per-request globals (user, CSRF token, flash)."""
+    from trialdesk.web.flash import read_note
     from trialdesk.web.routing import csrf_token_for, current_web_user
 
     ctx: dict[str, Any] = {
         "user": current_web_user(request),
         "csrf_token": csrf_token_for(request),
-        "flash": FLASH.get(request.query_params.get("done", "")),
+        "flash": FLASH.get(request.query_params.get("done", "")) or read_note(request),
         "path": request.url.path,
         "site_zone": getattr(request.state, "site_zone", "UTC"),
         "user_names": _UserNames(request),

@@ -12,8 +12,13 @@ from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routers._records import add_record_routes
 from trialdesk.api.routing import EventLoopRoute
-from trialdesk.api.schemas import Body
-from trialdesk.services.consent import list_consents, record_consent, withdraw_consent
+from trialdesk.api.schemas import Body, Change
+from trialdesk.services.consent import (
+    list_consents,
+    record_consent,
+    update_consent,
+    withdraw_consent,
+)
 from trialdesk.services.protocol_versions import get_reconsent_due, list_reconsent_due
 from trialdesk.services.views import ConsentView, Page, ReconsentDueView
 
@@ -25,6 +30,13 @@ class ConsentCreate(Body):
     consented_on: date
     obtained_by: int | None = Field(
         None, description="User id of the investigator/coordinator (default: the caller)"
+    )
+
+
+class ConsentChange(Change):
+    form_version: str | None = None
+    consented_on: date | None = Field(
+        None, description="Must still precede every trial procedure (ICH E6(R2) 4.8.8)"
     )
 
 
@@ -65,6 +77,27 @@ def post_consent(
     response: Response,
 ) -> ConsentView:
     view = record_consent(session, actor, participant_id, **body.model_dump())
+    set_etag(response, view.version)
+    return view
+
+
+@router.patch(
+    "/consents/{consent_id}",
+    summary="Correct a consent's form version or date (If-Match; reason)",
+    responses=WRITE_ERRORS,
+)
+def patch_consent(
+    consent_id: int,
+    body: ConsentChange,
+    session: SessionDep,
+    actor: ActorDep,
+    version: VersionDep,
+    response: Response,
+) -> ConsentView:
+    fields = body.model_dump(exclude={"reason"})
+    view = update_consent(
+        session, actor, consent_id, expected_version=version, reason=body.reason or "", **fields
+    )
     set_etag(response, view.version)
     return view
 

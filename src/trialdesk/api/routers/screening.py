@@ -4,17 +4,19 @@ and keep the eligibility result snapshot with the values it used."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from fastapi import APIRouter, Response, status
 from pydantic import Field
 
-from trialdesk.api.deps import ActorDep, SessionDep, set_etag
-from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS
+from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
+from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routers._records import add_record_routes
 from trialdesk.api.routing import EventLoopRoute
-from trialdesk.api.schemas import Body
+from trialdesk.api.schemas import Body, Change
 from trialdesk.services.screening import ScreeningEntry, list_screenings, save_screening
+from trialdesk.services.screening_correction import update_screening
 from trialdesk.services.views import Page, ScreeningView
 
 router = APIRouter(tags=["screening"], route_class=EventLoopRoute)
@@ -93,6 +95,33 @@ def post_screening(
     ITT (recorded before, or given here in `measurements`/`itt`) and `findings`. An ineligible
     result marks the participant a screen failure; a later screening may supersede it."""
     view = save_screening(session, actor, participant_id, body.entry())
+    set_etag(response, view.version)
+    return view
+
+
+class ScreeningChange(Change):
+    findings: dict[str, Any] = Field(
+        description="The answers to correct (others are kept; null removes one); judged again"
+    )
+
+
+@router.patch(
+    "/screenings/{screening_id}",
+    summary="Correct a screening's findings and judge it again (If-Match; reason)",
+    responses=WRITE_ERRORS,
+)
+def patch_screening(
+    screening_id: int,
+    body: ScreeningChange,
+    session: SessionDep,
+    actor: ActorDep,
+    version: VersionDep,
+    response: Response,
+) -> ScreeningView:
+    view = update_screening(
+        session, actor, screening_id, expected_version=version, reason=body.reason or "",
+        findings=body.findings,
+    )  # fmt: skip
     set_etag(response, view.version)
     return view
 

@@ -11,6 +11,7 @@ from trialdesk.store.models.clinical import (
     Transplantation,
     Visit,
 )
+from trialdesk.store.models.forms import FormStatusRecord
 from trialdesk.store.models.participants import (
     Consent,
     Enrollment,
@@ -45,6 +46,7 @@ __all__ = [
     "Consent",
     "DataQuery",
     "Enrollment",
+    "FormStatusRecord",
     "InsulinDose",
     "IttSample",
     "IttTest",

@@ -17,6 +17,7 @@ from trialdesk.services import (
     withdraw_consent,
 )
 from trialdesk.services.errors import ServiceError
+from trialdesk.services.form_status import list_form_statuses
 from trialdesk.services.validate import today
 from trialdesk.store.enums import ParticipantStatus
 from trialdesk.web.casebook import build_casebook
@@ -93,9 +94,18 @@ def casebook_page(
             "can_override": user.can("override_enrollment_target"),
             "can_audit": user.can("read_audit"),
             "can_raise": user.can("raise_query"),
+            "form_statuses": form_statuses_by_visit(session, user, participant_id),
         },
         status_code=status_code,
     )
+
+
+def form_statuses_by_visit(session: DB, user: WebUser, pid: int) -> dict[str, list[Any]]:
+    """Visit code → its forms' statuses (REDCap's form status, shown in the calendar)."""
+    by_visit: dict[str, list[Any]] = {}
+    for status in list_form_statuses(session, user.actor, pid):
+        by_visit.setdefault(status.visit_code, []).append(status)
+    return by_visit
 
 
 def _screening_visit_date(book: Any) -> str | None:

@@ -10,12 +10,27 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException
 
-from trialdesk.services import get_adverse_event, get_participant
-from trialdesk.services.errors import ServiceError
+from trialdesk.services import (
+    get_adverse_event,
+    get_clinical_record,
+    get_participant,
+    save_and_report,
+)
+from trialdesk.services.errors import ServiceError, StaleVersion
 from trialdesk.services.validate import today
 from trialdesk.web.casebook import queries_by_field, unresolved_queries
+from trialdesk.web.conflicts import (
+    CHECK_SEPARATOR,
+    Conflict,
+    checks_text,
+    clash_reason,
+    is_stale,
+    merge,
+    originals,
+)
 from trialdesk.web.deps import DB, CurrentUser
-from trialdesk.web.forms import read_form
+from trialdesk.web.flash import sentence, with_note
+from trialdesk.web.forms import FormInput, read_form
 from trialdesk.web.pages.auth import safe_next
 from trialdesk.web.records import (
     KINDS,
@@ -30,6 +45,7 @@ from trialdesk.web.records import (
 )
 from trialdesk.web.routing import WebRoute, WebUser
 from trialdesk.web.templating import fmt_count, fmt_measure, render
+from trialdesk.web.voiding import void_from_form, voided_by
 
 router = APIRouter(route_class=WebRoute)
 
@@ -45,13 +61,9 @@ def _kind(table: str) -> RecordKind:
 
 
 def load_record(session: DB, user: WebUser, kind: RecordKind, pid: int, rid: int) -> Any:
-    view: Any
-    if kind.table == "adverse_events":
-        view = get_adverse_event(session, user.actor, rid)
-    else:
-        assert kind.lister is not None
-        view = next((r for r in kind.lister(session, user.actor, pid) if r.id == rid), None)
-    if view is None or getattr(view, "participant_id", pid) != pid:
+    # Any record of the table, voided ones too (shown struck through, never hidden).
+    view: Any = get_clinical_record(session, user.actor, kind.table, rid)
+    if getattr(view, "participant_id", pid) != pid:
         raise HTTPException(404, f"{kind.title.lower()} {rid} not found for this participant")
     return view
 
@@ -71,6 +83,8 @@ def new_record(
     request: Request, session: DB, user: CurrentUser, pid: int, table: str, visit: str = ""
 ) -> Response:
     kind = _kind(table)
+    if kind.creator is None:
+        raise HTTPException(405, f"{kind.title.lower()} records are not entered here")
     participant = get_participant(session, user.actor, pid)
     defaults = {f.name: today().isoformat() for f in kind.fields if f.kind == "date" and f.required}
     return _new_page(request, kind, participant, visit, defaults, {}, {}, _back(request, pid))
@@ -115,11 +129,18 @@ async def create_record(
     form = await read_form(request)
     values = parse(kind, form, editing=False)
     back = _back(request, pid, form.values.get("back"))
+    creator = kind.creator
     if not form.errors:
         extra = {"visit_code": visit or None} if kind.visit_linked else {}
         try:
-            kind.creator(session, user.actor, pid, **values, **extra)
-            return RedirectResponse(_with_flash(back, "saved"), status_code=303)
+            outcome = save_and_report(
+                session,
+                user.actor,
+                pid,
+                lambda: creator(session, user.actor, pid, **values, **extra),
+            )
+            text = sentence([f"{kind.title} {outcome.result.id}"], "", outcome.raised)
+            return RedirectResponse(with_note(request, back, text), status_code=303)
         except ServiceError as exc:
             if exc.status in (403, 404):
                 raise
@@ -146,13 +167,20 @@ def record_page(
     errors: dict[str, str] | None = None,
     checks: dict[str, list[str]] | None = None,
     status_code: int = 200,
+    conflict: Conflict | None = None,
 ) -> Response:
     participant = get_participant(session, user.actor, pid)
     shown = current_values(kind, view)
+    originals = editable_values(kind, view)
     if kind.table == "adverse_events":
         for name, _label in SERIOUSNESS:
             shown[name] = as_text(getattr(view, name, None))
         shown["expedited_report_due"] = as_text(view.expedited_report_due)
+    if kind.table == "screenings":  # the findings document, as one line per answer
+        shown |= {"screened_on": as_text(view.screened_on), "status": as_text(view.status)}
+        shown["findings"] = "; ".join(
+            f"{f.label}: {shown[f.name]}" for f in kind.fields if shown.get(f.name)
+        )
     queries = unresolved_queries(
         session, user, participant_id=pid, target_table=kind.table, target_id=view.id
     )
@@ -183,12 +211,76 @@ def record_page(
             "checks": checks if checks is not None else current_checks(kind, view),
             "labels": {f.name: f.label for f in kind.fields},
             "back": _back(request, pid),
-            "here": request.url.path,
+            "here": f"/participants/{pid}/records/{kind.table}/{view.id}",
             "can_write": user.can("write_clinical"),
             "can_raise": user.can("raise_query"),
             "can_audit": user.can("read_audit"),
+            "conflict": conflict,
+            "originals": originals,
+            "voided_by": voided_by(session, user, kind.table, view),
         },
         status_code=status_code,
+    )
+
+
+def labels_of(kind: RecordKind, changes: dict[str, Any]) -> list[str]:
+    return [f.label.split(":")[0] for f in kind.fields if f.name in changes]
+
+
+def editable_values(kind: RecordKind, view: Any) -> dict[str, str]:
+    """The correctable fields as form strings (ticked boxes joined), as saved in `view`."""
+    values = current_values(kind, view)
+    checks = current_checks(kind, view)
+    out: dict[str, str] = {}
+    for f in kind.fields:
+        if f.on_edit:
+            out[f.name] = (
+                checks_text(checks.get(f.name, [])) if f.kind == "checks" else values[f.name]
+            )
+    return out
+
+
+def typed_values(kind: RecordKind, form: FormInput) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for f in kind.fields:
+        if f.on_edit:
+            out[f.name] = (
+                checks_text(form.many(f.name))
+                if f.kind == "checks"
+                else form.values.get(f.name, "").strip()
+            )
+    return out
+
+
+def _conflict_page(
+    request: Request,
+    session: DB,
+    user: WebUser,
+    kind: RecordKind,
+    pid: int,
+    rid: int,
+    form: FormInput,
+) -> Response:
+    """The record changed since the form was opened: theirs beside yours, pre-merged."""
+    view = load_record(session, user, kind, pid, rid)
+    labels = {f.name: f.label for f in kind.fields}
+    merged, conflict = merge(
+        typed_values(kind, form),
+        originals(form, editable_values(kind, view)),
+        editable_values(kind, view),
+        labels,
+        version=view.version,
+        saved_at=view.updated_at,
+    )
+    errors = {c.name: clash_reason(c) for c in conflict.clashes}
+    checks = {
+        f.name: [v for v in merged[f.name].split(CHECK_SEPARATOR) if v]
+        for f in kind.fields
+        if f.kind == "checks" and f.on_edit
+    }
+    values = {**merged, "reason": form.values.get("reason", "")}
+    return record_page(
+        request, session, user, kind, pid, view, values, errors, checks, 409, conflict
     )
 
 
@@ -217,21 +309,30 @@ async def correct_record(
     kind = _kind(table)
     view = load_record(session, user, kind, pid, rid)
     form = await read_form(request)
+    if is_stale(form, view.version):
+        return _conflict_page(request, session, user, kind, pid, rid, form)
     values = parse(kind, form, editing=True)
     version = form.integer("version", required=True)
     reason = form.text("reason", required=True, max_length=4000)
     changes = changed_values(kind, values, view)
     if not form.errors and not changes:
         form.errors["reason"] = "nothing was changed: edit a field before saving a correction"
-    if not form.errors and kind.updater is not None:
+    updater = kind.updater
+    if not form.errors and updater is not None:
         try:
-            kind.updater(
-                session, user.actor, rid, expected_version=version, reason=reason, **changes
-            )
-            return RedirectResponse(
-                _with_flash(f"/participants/{pid}/records/{table}/{rid}", "changed"),
-                status_code=303,
-            )
+            outcome = save_and_report(
+                session, user.actor, pid,
+                lambda: updater(
+                    session, user.actor, rid, expected_version=version, reason=reason, **changes
+                ),
+            )  # fmt: skip
+            fields = ", ".join(labels_of(kind, changes))
+            text = sentence([f"Correction of {fields}"], "", outcome.raised)
+            text += " The reason is in the audit history."
+            here = f"/participants/{pid}/records/{table}/{rid}"
+            return RedirectResponse(with_note(request, here, text), status_code=303)
+        except StaleVersion:  # saved by someone else between reading and writing
+            return _conflict_page(request, session, user, kind, pid, rid, form)
         except ServiceError as exc:
             if exc.status in (403, 404):
                 raise
@@ -240,3 +341,19 @@ async def correct_record(
     return record_page(
         request, session, user, kind, pid, view, form.values, form.errors, checks, 422
     )
+
+
+@router.post("/participants/{pid}/records/{table}/{rid}/void")
+async def void_record(
+    request: Request, session: DB, user: CurrentUser, pid: int, table: str, rid: int
+) -> Response:
+    kind = _kind(table)
+    load_record(session, user, kind, pid, rid)  # 404 unless it is this participant's
+    here = f"/participants/{pid}/records/{table}/{rid}"
+    label = f"{kind.title} {rid}"
+    done, form = await void_from_form(request, session, user, table, rid, here, label)
+    if done is not None:
+        return done
+    fresh = load_record(session, user, kind, pid, rid)
+    values = {**current_values(kind, fresh), **form.values}
+    return record_page(request, session, user, kind, pid, fresh, values, form.errors, None, 422)

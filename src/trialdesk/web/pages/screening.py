@@ -26,6 +26,7 @@ from trialdesk.services.study import current_protocol
 from trialdesk.services.validate import not_after_today, today
 from trialdesk.units.convert import UnitError, convert, quantity
 from trialdesk.web.deps import DB, CurrentUser
+from trialdesk.web.forms import csrf_errors
 from trialdesk.web.routing import WebRoute, WebUser
 from trialdesk.web.screening_form import (
     FieldGroup,
@@ -221,7 +222,7 @@ async def save_screening(request: Request, session: DB, user: CurrentUser) -> Re
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     form.pop("csrf_token", None)
     live, groups, protocol = _evaluate(form, session)
-    errors = dict(live.errors)
+    errors = {**csrf_errors(request), **live.errors}
     for name in ("site_code", "full_name"):
         if not str(form.get(name, "")).strip():
             errors[name] = "is required"

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 
 from trialdesk.catalogue import DataElement
 from trialdesk.catalogue.missing import MISSING_CODES
+from trialdesk.derive.dosing import WHO_DDD_MG
 from trialdesk.protocol import Visit as PlannedVisit
 from trialdesk.services import (
     get_measurement,
@@ -30,23 +31,29 @@ from trialdesk.services import (
     record_itt_test,
     record_missed_visit,
     record_visit,
+    save_and_report,
     update_itt_test,
     update_measurement,
     visit_calendar,
 )
-from trialdesk.services.errors import ServiceError
+from trialdesk.services.errors import ServiceError, StaleVersion
+from trialdesk.services.form_status import list_form_statuses
 from trialdesk.services.study import current_catalogue, current_protocol
 from trialdesk.services.validate import today
 from trialdesk.services.views import IttTestView, MeasurementView
 from trialdesk.services.visits import plan_of
+from trialdesk.store.enums import FormStatus
 from trialdesk.web.casebook import MAX_ROWS, form_of, queries_by_field, unresolved_queries
+from trialdesk.web.conflicts import Conflict, clash_reason, is_stale, merge, originals
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.entry import FormRefusal, record_visit_values
 from trialdesk.web.figures import IttCurve, itt_chart
+from trialdesk.web.flash import sentence, with_note
 from trialdesk.web.forms import FormInput, given, read_form
 from trialdesk.web.routing import WebRoute, WebUser
 from trialdesk.web.screening_form import ITT_SAMPLE_MINUTES
 from trialdesk.web.templating import render
+from trialdesk.web.voiding import void_from_form, voided_by
 
 router = APIRouter(route_class=WebRoute)
 
@@ -56,6 +63,7 @@ SECTION_TITLES = {
     "other": "Other measurements",
 }
 ITT_ELEMENT = "itt_glucose"
+STATUS_CHOICES = [(s.value, s.value.capitalize()) for s in FormStatus]
 
 
 @dataclass
@@ -67,7 +75,10 @@ class Section:
 
     @property
     def missing(self) -> list[DataElement]:
-        return [e for e in self.elements if not self.saved.get(e.name)]
+        """Elements without a live (non-voided) value: offered for entry."""
+        return [
+            e for e in self.elements if not any(not m.voided for m in self.saved.get(e.name, []))
+        ]
 
 
 def planned(code: str, session: Session | None = None) -> PlannedVisit:
@@ -128,16 +139,37 @@ def visit_page(
     if entry is None:  # an unscheduled visit code that was never recorded (or was voided)
         raise HTTPException(404, f"visit {code!r} is not recorded for this participant")
     visit = next((v for v in list_visits(session, actor, pid) if v.code == code), None)
-    rows = list_measurements(session, actor, participant_id=pid, visit_code=code, limit=MAX_ROWS)
-    tests = [t for t in list_itt_tests(session, actor, pid) if t.visit_code == code]
+    # Voided rows too: shown struck through with their reason, never silently gone.
+    rows = list_measurements(
+        session, actor, participant_id=pid, visit_code=code, limit=MAX_ROWS, include_voided=True
+    )
+    tests = [
+        t for t in list_itt_tests(session, actor, pid, include_voided=True) if t.visit_code == code
+    ]
     visit_id = visit.id if visit else -1
-    insulin = [d for d in list_insulin_doses(session, actor, pid) if d.visit_id == visit_id]
-    oglds = [d for d in list_ogld_doses(session, actor, pid) if d.visit_id == visit_id]
+    insulin = [
+        d
+        for d in list_insulin_doses(session, actor, pid, include_voided=True)
+        if d.visit_id == visit_id
+    ]
+    oglds = [
+        d
+        for d in list_ogld_doses(session, actor, pid, include_voided=True)
+        if d.visit_id == visit_id
+    ]
     transplants = (
         list_transplantations(session, actor, pid) if "transplantation" in plan.forms else []
     )
     queries = unresolved_queries(session, user, participant_id=pid)
-    defaults = {"visit_date": today().isoformat(), "itt_glucose_unit": "mmol/L"}
+    day = (visit.visit_date if visit and visit.visit_date else today()).isoformat()
+    defaults = {
+        "visit_date": today().isoformat(),
+        "itt_glucose_unit": "mmol/L",
+        "insulin_start_date": day,
+        "ogld_start_date": day,
+    }
+    statuses = {s.form: s for s in list_form_statuses(session, actor, pid) if s.visit_code == code}
+    defaults |= {f"status_{form}": s.status.value for form, s in statuses.items()}
     return render(
         request,
         "visit.html",
@@ -148,6 +180,8 @@ def visit_page(
             "visit": visit,
             "sections": measurement_sections(plan, rows.items, session),
             "itt_tests": [(t, itt_figure(t)) for t in tests],
+            "itt_live": any(not t.voided for t in tests),
+            "opened_with": ",".join(sorted({m.element for m in rows.items if not m.voided})),
             "itt_minutes": ITT_SAMPLE_MINUTES,
             "itt_units": current_catalogue(session)[ITT_ELEMENT].units,
             "insulin": insulin,
@@ -158,11 +192,22 @@ def visit_page(
             "errors": errors or {},
             "labels": {e.name: e.label for e in current_catalogue(session)},
             "missing_codes": MISSING_CODES,
-            "absent": {m.element: m for m in rows.items if m.missing_code},
+            "absent": {m.element: m for m in rows.items if m.missing_code and not m.voided},
+            "form_status": statuses,
+            "status_choices": STATUS_CHOICES,
+            "ogld_drugs": [(d, f"{d} (WHO DDD {ddd:g} mg)") for d, ddd in WHO_DDD_MG.items()],
+            "next_visit": next_visit(code),
             **_record_rights(user, request),
         },
         status_code=status_code,
     )
+
+
+def next_visit(code: str) -> str | None:
+    """The visit after `code` in the schedule ("Save & go to next form")."""
+    codes = [v.code for v in current_protocol().schedule]
+    at = codes.index(code)
+    return codes[at + 1] if at + 1 < len(codes) else None
 
 
 @router.get("/participants/{pid}/visits/{code}")
@@ -191,8 +236,13 @@ async def _attempt(
 ) -> Response:
     if not form.errors:
         try:
-            call()
-            return _back_to_visit(pid, code, "saved", anchor)
+            outcome = save_and_report(session, user.actor, pid, call)
+            what = {"visit_date": "Visit", "missed_reason": "Missed visit"}.get(
+                default_field, "Insulin tolerance test"
+            )
+            where = f"/participants/{pid}/visits/{code}" + (f"#{anchor}" if anchor else "")
+            text = sentence([what], f"{planned(code).name} ({code})", outcome.raised)
+            return RedirectResponse(with_note(request, where, text), status_code=303)
         except ServiceError as exc:
             if exc.status in (403, 404):
                 raise
@@ -402,17 +452,13 @@ def measurement_page(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    conflict: Conflict | None = None,
 ) -> Response:
     element = current_catalogue(session)[view.element]
     queries = unresolved_queries(
         session, user, participant_id=pid, target_table="measurements", target_id=view.id
     )
-    start = {
-        "value": view.value_as_entered,
-        "unit": view.unit_as_entered or "",
-        "missing_code": view.missing_code or "",
-        "missing_reason": view.missing_reason or "",
-    }
+    start = measurement_values(view)
     return render(
         request,
         "measurement.html",
@@ -432,10 +478,49 @@ def measurement_page(
                 "missing_reason": "Why the value is missing",
             },
             "missing_codes": MISSING_CODES,
+            "conflict": conflict,
+            "originals": start,
+            "voided_by": voided_by(session, user, "measurements", view),
             **_record_rights(user, request),
+            "here": f"/participants/{pid}/measurements/{view.id}",
         },
         status_code=status_code,
     )
+
+
+def measurement_values(view: MeasurementView) -> dict[str, str]:
+    """The fields of the correction form as stored (a value, or a missing-data code and why)."""
+    return {
+        "value": view.value_as_entered,
+        "unit": view.unit_as_entered or "",
+        "missing_code": view.missing_code or "",
+        "missing_reason": view.missing_reason or "",
+    }
+
+
+def _shown(view: MeasurementView) -> str:
+    """A value as entered with its unit, or its missing-data code ("not done (ND)")."""
+    if view.missing_code:
+        return f"recorded as missing ({view.missing_code})"
+    return f"{view.value_as_entered} {view.unit_as_entered or ''}".strip()
+
+
+def _measurement_conflict(
+    request: Request, session: DB, user: WebUser, pid: int, mid: int, form: FormInput
+) -> Response:
+    """Changed by someone else since the form was opened: theirs beside yours, pre-merged."""
+    view = _measurement(session, user, pid, mid)
+    current = measurement_values(view)
+    typed = {n: form.values.get(n, "").strip() for n in current}
+    merged, conflict = merge(
+        typed, originals(form, current), current,
+        {"value": view.label, "unit": "Unit", "missing_code": "Missing-data code",
+         "missing_reason": "Why the value is missing"},
+        version=view.version, saved_at=view.updated_at,
+    )  # fmt: skip
+    errors = {c.name: clash_reason(c) for c in conflict.clashes}
+    values = {**merged, "reason": form.values.get("reason", "")}
+    return measurement_page(request, session, user, pid, view, values, errors, 409, conflict)
 
 
 def _measurement(session: DB, user: WebUser, pid: int, mid: int) -> MeasurementView:
@@ -458,6 +543,8 @@ async def correct_measurement(
 ) -> Response:
     view = _measurement(session, user, pid, mid)
     form = await read_form(request)
+    if is_stale(form, view.version):
+        return _measurement_conflict(request, session, user, pid, mid, form)
     code = form.text("missing_code")
     value = form.text("value", required=code is None, max_length=64)
     unit = form.text("unit")
@@ -474,26 +561,43 @@ async def correct_measurement(
         )
     if not form.errors:
         try:
-            update_measurement(
-                session,
-                user.actor,
-                mid,
-                expected_version=version or 0,
-                reason=reason or "",
-                value=value,
-                unit=unit if code is None else None,
-                missing_code=code,
-                missing_reason=why_missing,
-            )
-            return RedirectResponse(
-                f"/participants/{pid}/measurements/{mid}?done=changed", status_code=303
-            )
+            outcome = save_and_report(
+                session, user.actor, pid,
+                lambda: update_measurement(
+                    session, user.actor, mid, expected_version=version or 0,
+                    reason=reason or "", value=value, unit=unit if code is None else None,
+                    missing_code=code, missing_reason=why_missing,
+                ),
+            )  # fmt: skip
+            text = f"Change saved: {view.label} {_shown(view)} → {_shown(outcome.result)}."
+            if outcome.raised:
+                text += " Raised: " + "; ".join(outcome.raised) + "."
+            here = f"/participants/{pid}/measurements/{mid}"
+            return RedirectResponse(with_note(request, here, text), status_code=303)
+        except StaleVersion:
+            return _measurement_conflict(request, session, user, pid, mid, form)
         except ServiceError as exc:
             if exc.status in (403, 404):
                 raise
             fields = {view.element: "value", "expected_version": "reason"}
             form.refused(exc, fields, "value")
     return measurement_page(request, session, user, pid, view, form.values, form.errors, 422)
+
+
+@router.post("/participants/{pid}/measurements/{mid}/void")
+async def void_measurement(
+    request: Request, session: DB, user: CurrentUser, pid: int, mid: int
+) -> Response:
+    view = _measurement(session, user, pid, mid)
+    here = f"/participants/{pid}/measurements/{mid}"
+    done, form = await void_from_form(
+        request, session, user, "measurements", mid, here, f"{view.label} {view.value_as_entered}"
+    )
+    if done is not None:
+        return done
+    fresh = _measurement(session, user, pid, mid)
+    values = {**measurement_values(fresh), **form.values}
+    return measurement_page(request, session, user, pid, fresh, values, form.errors, 422)
 
 
 def itt_page(
@@ -505,12 +609,9 @@ def itt_page(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    conflict: Conflict | None = None,
 ) -> Response:
-    start = {f"{ITT_ELEMENT}_{s.minute:g}": f"{s.glucose_as_entered:g}" for s in test.samples}
-    start[f"{ITT_ELEMENT}_unit"] = test.glucose_unit_as_entered
-    start["insulin_dose_u_per_kg"] = (
-        f"{test.insulin_dose_u_per_kg:g}" if test.insulin_dose_u_per_kg is not None else ""
-    )
+    start = itt_values(test)
     queries = unresolved_queries(
         session, user, participant_id=pid, target_table="itt_tests", target_id=test.id
     )
@@ -527,14 +628,47 @@ def itt_page(
             "values": values if values is not None else start,
             "errors": errors or {},
             "labels": {ITT_ELEMENT: "Glucose samples", "reason": "Reason for the change"},
+            "conflict": conflict,
+            "originals": start,
+            "voided_by": voided_by(session, user, "itt_tests", test),
             **_record_rights(user, request),
+            "here": f"/participants/{pid}/itt/{test.id}",
         },
         status_code=status_code,
     )
 
 
+def itt_values(test: IttTestView) -> dict[str, str]:
+    """The ITT as form strings: every sampling minute (blank when not taken), unit, bolus."""
+    taken = {float(s.minute): f"{s.glucose_as_entered:g}" for s in test.samples}
+    values = {f"{ITT_ELEMENT}_{m}": taken.get(float(m), "") for m in sample_minutes(test)}
+    values[f"{ITT_ELEMENT}_unit"] = test.glucose_unit_as_entered
+    dose = test.insulin_dose_u_per_kg
+    values["insulin_dose_u_per_kg"] = f"{dose:g}" if dose is not None else ""
+    return values
+
+
+def _itt_conflict(
+    request: Request, session: DB, user: WebUser, pid: int, tid: int, form: FormInput
+) -> Response:
+    """Changed by someone else since the form was opened: theirs beside yours, pre-merged."""
+    test = _itt(session, user, pid, tid)
+    current = itt_values(test)
+    typed = {n: form.values.get(n, "").strip() for n in current}
+    labels = {n: n.replace(f"{ITT_ELEMENT}_", "glucose at ") + " min" for n in current}
+    labels |= {f"{ITT_ELEMENT}_unit": "Glucose unit", "insulin_dose_u_per_kg": "Insulin bolus"}
+    merged, conflict = merge(
+        typed, originals(form, current), current, labels,
+        version=test.version, saved_at=test.updated_at,
+    )  # fmt: skip
+    errors = {c.name: clash_reason(c) for c in conflict.clashes}
+    values = {**merged, "reason": form.values.get("reason", "")}
+    return itt_page(request, session, user, pid, test, values, errors, 409, conflict)
+
+
 def _itt(session: DB, user: WebUser, pid: int, tid: int) -> IttTestView:
-    test = next((t for t in list_itt_tests(session, user.actor, pid) if t.id == tid), None)
+    tests = list_itt_tests(session, user.actor, pid, include_voided=True)
+    test = next((t for t in tests if t.id == tid), None)
     if test is None:
         raise HTTPException(404, f"ITT {tid} not found for this participant")
     return test
@@ -551,6 +685,8 @@ async def correct_itt(
 ) -> Response:
     test = _itt(session, user, pid, tid)
     form = await read_form(request)
+    if is_stale(form, test.version):
+        return _itt_conflict(request, session, user, pid, tid, form)
     samples = _samples(form, sample_minutes(test))
     unit = form.text(f"{ITT_ELEMENT}_unit", required=True)
     dose = form.number("insulin_dose_u_per_kg")
@@ -558,22 +694,45 @@ async def correct_itt(
     reason = form.text("reason", required=True, max_length=4000)
     if not form.errors:
         try:
-            update_itt_test(
-                session,
-                user.actor,
-                tid,
-                expected_version=version or 0,
-                reason=reason or "",
-                samples=samples,
-                glucose_unit=unit,
-                insulin_dose_u_per_kg=dose,
+            outcome = save_and_report(
+                session, user.actor, pid,
+                lambda: update_itt_test(
+                    session, user.actor, tid, expected_version=version or 0,
+                    reason=reason or "", samples=samples, glucose_unit=unit,
+                    insulin_dose_u_per_kg=dose,
+                ),
+            )  # fmt: skip
+            kitt = outcome.result.kitt_percent_per_min
+            text = "Change saved: insulin tolerance test" + (
+                f" (KITT now {kitt:.2f} %/min)." if kitt is not None else "."
             )
-            return RedirectResponse(f"/participants/{pid}/itt/{tid}?done=changed", status_code=303)
+            if outcome.raised:
+                text += " Raised: " + "; ".join(outcome.raised) + "."
+            here = f"/participants/{pid}/itt/{tid}"
+            return RedirectResponse(with_note(request, here, text), status_code=303)
+        except StaleVersion:
+            return _itt_conflict(request, session, user, pid, tid, form)
         except ServiceError as exc:
             if exc.status in (403, 404):
                 raise
             form.refused(exc, {**ITT_FIELDS, "expected_version": "reason"}, ITT_ELEMENT)
     return itt_page(request, session, user, pid, test, form.values, form.errors, 422)
+
+
+@router.post("/participants/{pid}/itt/{tid}/void")
+async def void_itt(
+    request: Request, session: DB, user: CurrentUser, pid: int, tid: int
+) -> Response:
+    _itt(session, user, pid, tid)  # 404 unless it is this participant's
+    here = f"/participants/{pid}/itt/{tid}"
+    done, form = await void_from_form(
+        request, session, user, "itt_tests", tid, here, "Insulin tolerance test"
+    )
+    if done is not None:
+        return done
+    fresh = _itt(session, user, pid, tid)
+    values = {**itt_values(fresh), **form.values}
+    return itt_page(request, session, user, pid, fresh, values, form.errors, 422)
 
 
 def _record_rights(user: WebUser, request: Request) -> dict[str, object]:

@@ -6,7 +6,7 @@ REDCap/HL7 NullFlavor code and the site's reason: `trialdesk.catalogue.missing`)
 `trialdesk.protocol.unscheduled`).
 
 Revision ID: 0007_missing_data
-Revises: 0005_account_security
+Revises: 0006_form_status
 Create Date: 2026-12-04 15:20:00
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_missing_data"
-down_revision: str | None = "0005_account_security"
+down_revision: str | None = "0006_form_status"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,178 @@
+"""Saving a whole visit page at once: the measurements of every block, the insulin tolerance
+test and the dosing typed on one visit form, in one transaction.
+
+Each block is still entered through its own use case (so validated, edit-checked and audited on
+its own, exactly as through the API), but they all join one transaction: when any value is
+refused, nothing is saved and every refusal is reported against its field, so the form can be
+shown again with everything that was typed (all or nothing: one "Save" submits the whole page,
+as REDCap's "Save & Stay" submits the whole instrument).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from trialdesk.services.access import get_participant
+from trialdesk.services.actor import Actor, Permission
+from trialdesk.services.consequences import marks, raised_since
+from trialdesk.services.dosing import record_insulin_dose, record_ogld_dose
+from trialdesk.services.errors import ServiceError, ValidationProblem
+from trialdesk.services.form_status import list_form_statuses, set_form_status
+from trialdesk.services.itt import record_itt_test
+from trialdesk.services.measurements import record_measurement
+from trialdesk.services.uow import service
+
+
+@dataclass(frozen=True)
+class VisitValue:
+    """One measurement as typed: catalogue element, value, unit; or, instead of a value, a
+    missing-data code and the site's reason (`trialdesk.catalogue.missing`)."""
+
+    element: str
+    value: str
+    unit: str | None = None
+    missing_code: str | None = None
+    missing_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class VisitIttEntry:
+    samples: Mapping[float, float]
+    glucose_unit: str
+    insulin_dose_u_per_kg: float | None = None
+
+
+@dataclass(frozen=True)
+class VisitFormsEntry:
+    """What a visit page carries; a block left empty is None (or no values)."""
+
+    measurements: Sequence[VisitValue] = ()
+    itt: VisitIttEntry | None = None
+    insulin: Mapping[str, Any] | None = None  # record_insulin_dose keywords
+    ogld: Mapping[str, Any] | None = None  # record_ogld_dose keywords
+    statuses: Mapping[str, str] = field(default_factory=dict)  # form → FormStatus value
+
+
+@dataclass(frozen=True)
+class VisitFormsSaved:
+    """What was saved (one phrase per value or record) and what the save raised."""
+
+    saved: tuple[str, ...]
+    raised: tuple[str, ...]
+
+
+class VisitFormProblems(ValidationProblem):
+    """Every refusal of a visit save, by form field (nothing was saved)."""
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        name, reason = next(iter(problems.items()))
+        super().__init__(name, reason, "visit_form_invalid")
+        self.problems = dict(problems)
+
+
+ITT_INPUTS = ("insulin_dose_u_per_kg", "performed_on")
+
+
+class _Collector:
+    """Runs each block's use case, keeping what it saved or why it was refused."""
+
+    def __init__(self) -> None:
+        self.saved: list[str] = []
+        self.problems: dict[str, str] = {}
+
+    def attempt(
+        self, where: str, prefix: str, call: Callable[[], str], inputs: tuple[str, ...] = ()
+    ) -> None:
+        """Run `call`; a refusal of one of `inputs` is kept under prefix + its name, any other
+        (the value, its unit, a derived field such as a drug's DDD) under `where`."""
+        try:
+            self.saved.append(call())
+        except ServiceError as exc:
+            if exc.status in (401, 403, 404):
+                raise
+            name = (exc.field or "").split(".")[-1].split("[")[0]
+            target = prefix + name if name in inputs else where
+            self.problems.setdefault(target, str(getattr(exc, "reason", None) or exc.message))
+
+
+@service
+def save_visit_forms(
+    session: Session,
+    actor: Actor,
+    participant_id: int,
+    visit_code: str,
+    entry: VisitFormsEntry,
+) -> VisitFormsSaved:
+    """Save every block of a visit page that has values, all or nothing (see module doc)."""
+    # Access first, whatever the entry holds: another site's participant is not found, and a
+    # role that may not write is refused, before any value is looked at.
+    get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
+    before = marks(session)
+    run = _Collector()
+    at = (session, actor, participant_id, visit_code)
+    for value in entry.measurements:
+        run.attempt(value.element, "", partial(_measurement, *at, value))
+    if entry.itt is not None:
+        run.attempt("itt_glucose", "", partial(_itt, *at, entry.itt), ITT_INPUTS)
+    if entry.insulin is not None:
+        call = partial(_insulin, *at, entry.insulin)
+        run.attempt("insulin_total_units_per_day", "insulin_", call, tuple(entry.insulin))
+    if entry.ogld is not None:
+        run.attempt("ogld_drug", "ogld_", partial(_ogld, *at, entry.ogld), tuple(entry.ogld))
+    for form, status in entry.statuses.items():
+        run.attempt("status_" + form, "", partial(_status, *at, form, status))
+    if run.problems:
+        raise VisitFormProblems(run.problems)
+    run.saved = [s for s in run.saved if s]
+    if not run.saved:
+        raise ValidationProblem("visit", "type at least one value before saving", "nothing_to_save")
+    session.flush()
+    return VisitFormsSaved(tuple(run.saved), raised_since(session, participant_id, before))
+
+
+def _measurement(session: Session, actor: Actor, pid: int, code: str, value: VisitValue) -> str:
+    view = record_measurement(
+        session, actor, pid, visit_code=code, element=value.element,
+        value=value.value or None, unit=value.unit if value.value else None,
+        missing_code=value.missing_code, missing_reason=value.missing_reason,
+    )  # fmt: skip
+    if view.missing_code:
+        return f"{view.label} recorded as missing ({view.missing_code}: {view.missing_reason})"
+    return f"{view.label} {view.value_as_entered} {view.unit_as_entered or ''}".strip()
+
+
+def _itt(session: Session, actor: Actor, pid: int, code: str, itt: VisitIttEntry) -> str:
+    view = record_itt_test(
+        session, actor, pid, visit_code=code, samples=dict(itt.samples),
+        glucose_unit=itt.glucose_unit, insulin_dose_u_per_kg=itt.insulin_dose_u_per_kg,
+    )  # fmt: skip
+    kitt = view.kitt_percent_per_min
+    return f"insulin tolerance test ({len(view.samples)} samples" + (
+        f", KITT {kitt:.2f} %/min)" if kitt is not None else ")"
+    )
+
+
+def _insulin(session: Session, actor: Actor, pid: int, code: str, values: Mapping[str, Any]) -> str:
+    view = record_insulin_dose(session, actor, pid, visit_code=code, **values)
+    return f"insulin {view.total_units_per_day:g} U/day from {view.start_date.isoformat()}"
+
+
+def _ogld(session: Session, actor: Actor, pid: int, code: str, values: Mapping[str, Any]) -> str:
+    view = record_ogld_dose(session, actor, pid, visit_code=code, **values)
+    return f"{view.drug} {view.daily_dose_mg:g} mg/day from {view.start_date.isoformat()}"
+
+
+def _status(session: Session, actor: Actor, pid: int, code: str, form: str, status: str) -> str:
+    """Set a form's status; "" when it already had it (nothing to say)."""
+    current = {
+        (s.visit_code, s.form): s.status.value for s in list_form_statuses(session, actor, pid)
+    }
+    if current.get((code, form)) == status:
+        return ""
+    set_form_status(session, actor, pid, visit_code=code, form=form, status=status)
+    return f"{form.replace('_', ' ')} form marked {status}"
