@@ -27,7 +27,12 @@ OUTSIDE = re.compile(
     r"(?:\.\./)+shared\b|\bshared/(?:reference|protocol)\b|\b(?:clinical|standards)\.md\b|/work/"
 )
 KEY = re.compile(r"\[@([A-Za-z0-9][A-Za-z0-9_.-]*)\]")
-AUTHOR = re.compile(r"\b([A-Z][A-Za-z'\-]+)(?: [A-Z]{1,3})?,? (?:et al\b|& [A-Z][a-z]+)")
+# "Smith et al", or "Kung & Robinson" with a year on the line (not button labels such as REDCap's
+# "Save & Stay").
+AUTHOR = re.compile(
+    r"\b([A-Z][A-Za-z'\-]+)(?: [A-Z]{1,3})?,? "
+    r"(?:et al\b|& [A-Z][a-z]+(?=.*\b(?:1[89]|20)\d\d\b))"
+)
 # Names of sources (regex) and the key docs/references.md must define for them.
 NAMED: dict[str, str] = {
     r"\bWHO 1999\b": "WHO1999",

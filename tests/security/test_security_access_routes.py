@@ -35,7 +35,7 @@ from sqlalchemy import func, select
 from trialdesk.store.models import AuditEntry
 
 PARAM = re.compile(r"\{([^}]+)\}")
-NOT_SITE_DATA = {"user_id"}  # accounts are not a site's data (administrators only)
+NOT_SITE_DATA = {"user_id", "site_id"}  # accounts and site settings: administrators only
 MISSING_ID = 987_654_321
 
 
@@ -221,11 +221,14 @@ def _web_target(world: World, route: RouteInfo) -> str | None:
         "rid": records.ids["ae"],
         "query_id": records.ids["query"],
         "consent_id": records.ids["consent"],
+        "did": records.ids["deviation"],
         "code": "SCR",
         "table": "adverse_events",
         "record_id": records.ids["measurement"],
         "action": "answer",
     }
+    if set(PARAM.findall(path)) & NOT_SITE_DATA:
+        return None  # site settings: administrators only (tests/web/test_web_site_log_browser.py)
     for name in PARAM.findall(path):
         if name not in substitutes:
             raise AssertionError(f"{route.path}: add {{{name}}} to the web substitutes")

@@ -250,6 +250,8 @@ def _post_routes(world: World) -> list[str]:
         "tid": ids["itt"],
         "rid": ids["ae"],
         "query_id": ids["query"],
+        "did": ids["deviation"],
+        "site_id": world.seed.sites["APGH"],
         "code": "SCR",
         "table": "adverse_events",
         "action": "answer",

@@ -186,6 +186,7 @@ async def window_check(
     request: Request, session: DB, user: CurrentUser, pid: int, code: str
 ) -> Response:
     """The window verdict for the date being typed (htmx); the same rule the save applies."""
+    get_participant(session, user.actor, pid)  # another site's participant: not found
     form = await read_form(request)
     on = form.date("visit_date")
     window = None
