@@ -319,8 +319,10 @@ def test_a_value_recorded_as_not_done_shows_in_casebook_and_exports(
     labs = page.locator("#sec-labs")
     labs.locator("#f-c_peptide_missing").select_option("ND")
     labs.locator("#f-c_peptide_missing_reason").fill("sample haemolysed")
-    labs.get_by_role("button", name="Save laboratory").click()
-    expect(page.get_by_role("status")).to_have_text("Saved.")
+    page.get_by_role("button", name="Save & stay").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        "Fasting C-peptide recorded as missing (ND: sample haemolysed)"
+    )
     row = page.locator("tr", has_text="Fasting C-peptide")
     expect(row).to_contain_text("ND · Not done")
     expect(row).to_contain_text("sample haemolysed")
@@ -352,16 +354,16 @@ def test_a_missing_code_is_corrected_to_a_value_with_a_reason(
     page.goto(f"/participants/{enrolled}/visits/BL")
     labs = page.locator("#sec-labs")
     labs.locator("#f-hba1c_missing").select_option("NAV")
-    labs.get_by_role("button", name="Save laboratory").click()
+    page.get_by_role("button", name="Save & stay").click()
     expect(page.locator("#err-hba1c_missing_reason")).to_have_text("is required")
     expect(labs.locator("#f-hba1c_missing")).to_have_value("NAV")
     labs.locator("#f-hba1c_missing_reason").fill("central lab result pending")
-    labs.get_by_role("button", name="Save laboratory").click()
+    page.get_by_role("button", name="Save & stay").click()
     row = page.locator("tr", has_text="Haemoglobin A1c")
     expect(row).to_contain_text("NAV · Temporarily unavailable")
     row.get_by_role("link", name=re.compile("Correct")).click()
     page.get_by_label("Missing-data code").select_option("")
-    page.get_by_label("Haemoglobin A1c").fill("8.1")
+    page.get_by_label("Haemoglobin A1c", exact=True).fill("8.1")
     page.get_by_label("Reason for the change").fill("central lab result received")
     page.get_by_role("button", name="Save correction").click()
     expect(page.get_by_role("status")).to_contain_text("Change saved")
@@ -388,7 +390,7 @@ def test_add_an_unscheduled_visit_and_record_an_extra_itt(open_page: Any, enroll
         (15, "7.2"),
     ):
         page.locator(f"#f-itt_glucose_{minute}").fill(glucose)
-    page.get_by_role("button", name="Save ITT").click()
+    page.get_by_role("button", name="Save & stay").click()
     expect(page.locator("#sec-itt")).to_contain_text("KITT")
     expect(page.locator("#sec-itt")).not_to_contain_text("not computable")
 
@@ -404,7 +406,7 @@ def test_add_an_unscheduled_visit_and_record_an_extra_itt(open_page: Any, enroll
 def test_an_itt_not_done_is_recorded_with_its_reason(open_page: Any, enrolled: int) -> None:
     page = open_page("coordinator")
     page.goto(f"/participants/{enrolled}/visits/BL")
-    itt = page.locator("#sec-itt")
+    itt = page.locator("#sec-not-done")
     itt.get_by_text("ITT not done? Record why").click()
     itt.locator("#f-itt_glucose_missing").select_option("ND")
     itt.get_by_role("button", name="Record ITT as not done").click()
@@ -414,4 +416,4 @@ def test_an_itt_not_done_is_recorded_with_its_reason(open_page: Any, enrolled: i
     expect(page.get_by_role("status")).to_have_text("Saved.")
     expect(page.locator("#absent-itt_glucose")).to_contain_text("ND · Not done")
     expect(page.locator("#absent-itt_glucose")).to_contain_text("no venous access")
-    expect(page.get_by_role("button", name="Save ITT")).to_have_count(0)
+    expect(page.locator("#f-itt_glucose_0")).to_have_count(0)  # no ITT offered any more

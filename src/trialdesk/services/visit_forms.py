@@ -116,7 +116,9 @@ def save_visit_forms(
     run = _Collector()
     at = (session, actor, participant_id, visit_code)
     for value in entry.measurements:
-        run.attempt(value.element, "", partial(_measurement, *at, value))
+        # A missing-data code's reason is refused next to its own input (<element>_missing_reason).
+        call = partial(_measurement, *at, value)
+        run.attempt(value.element, value.element + "_", call, ("missing_reason",))
     if entry.itt is not None:
         run.attempt("itt_glucose", "", partial(_itt, *at, entry.itt), ITT_INPUTS)
     if entry.insulin is not None:

@@ -19,6 +19,7 @@ from trialdesk.catalogue import DataElement
 from trialdesk.catalogue.missing import MISSING_CODES
 from trialdesk.derive.dosing import WHO_DDD_MG
 from trialdesk.protocol import Visit as PlannedVisit
+from trialdesk.protocol.unscheduled import parse_unscheduled
 from trialdesk.services import (
     get_measurement,
     get_participant,
@@ -194,19 +195,31 @@ def visit_page(
             "missing_codes": MISSING_CODES,
             "absent": {m.element: m for m in rows.items if m.missing_code and not m.voided},
             "form_status": statuses,
+            # Typed values came back with errors (not a not-done form's own refusal, nor the
+            # visit date's): the one visit form holds unsaved values.
+            "visit_form_dirty": any(
+                not k.startswith(tuple(f"{n}_missing" for n in NOT_DONE_ELEMENTS))
+                and k not in ("visit_date", "notes", "deviation_reason")
+                for k in (errors or {})
+            ),
             "status_choices": STATUS_CHOICES,
             "ogld_drugs": [(d, f"{d} (WHO DDD {ddd:g} mg)") for d, ddd in WHO_DDD_MG.items()],
-            "next_visit": next_visit(code),
+            "next_visit": next_visit(code, session),
             **_record_rights(user, request),
         },
         status_code=status_code,
     )
 
 
-def next_visit(code: str) -> str | None:
-    """The visit after `code` in the schedule ("Save & go to next form")."""
-    codes = [v.code for v in current_protocol().schedule]
-    at = codes.index(code)
+def next_visit(code: str, session: Session | None = None) -> str | None:
+    """The scheduled visit after `code` ("Save & go to next form"); after an unscheduled visit
+    (``M3.U01``), the one after the scheduled visit it follows."""
+    unscheduled = parse_unscheduled(code)
+    after = unscheduled[0] if unscheduled else code
+    codes = [v.code for v in current_protocol(session).schedule]
+    if after not in codes:
+        return None
+    at = codes.index(after)
     return codes[at + 1] if at + 1 < len(codes) else None
 
 
