@@ -53,9 +53,11 @@ def test_one_save_keeps_every_block_and_says_what_it_saved_and_raised(
 ) -> None:
     page = open_page("coordinator")
     page.goto(f"/participants/{enrolled}/visits/BL")
-    page.get_by_label("Body weight").fill("71.5")
-    page.get_by_label("Haemoglobin A1c").fill("17")  # above the soft limit of 16 %: a query
-    page.get_by_label("Fasting plasma glucose (FBG)").fill("9.2")
+    page.get_by_label("Body weight", exact=True).fill("71.5")
+    page.get_by_label("Haemoglobin A1c", exact=True).fill(
+        "17"
+    )  # above the soft limit of 16 %: a query
+    page.get_by_label("Fasting plasma glucose (FBG)", exact=True).fill("9.2")
     page.get_by_label("Total daily insulin (U/day)").fill("42")
     page.get_by_label("Laboratory: form status").select_option("complete")
     expect(page.locator(".unsaved-note")).to_be_visible()
@@ -84,18 +86,18 @@ def test_one_refused_value_saves_nothing_and_keeps_every_typed_value(
 ) -> None:
     page = open_page("coordinator")
     page.goto(f"/participants/{enrolled}/visits/BL")
-    page.get_by_label("Body weight").fill("71.5")
-    page.get_by_label("Haemoglobin A1c").fill("80")  # above the hard limit of 25 %
+    page.get_by_label("Body weight", exact=True).fill("71.5")
+    page.get_by_label("Haemoglobin A1c", exact=True).fill("80")  # above the hard limit of 25 %
     page.get_by_label("Total daily insulin (U/day)").fill("42")
     page.get_by_role("button", name="Save & go to next form (TX)").click()
     expect(page).to_have_url(re.compile(r"/visits/BL/forms$"))
     expect(page.locator("#err-hba1c")).to_contain_text("hard limit")
     expect(page.locator("#error-summary")).to_contain_text("Everything you typed is kept")
-    expect(page.get_by_label("Body weight")).to_have_value("71.5")
-    expect(page.get_by_label("Haemoglobin A1c")).to_have_value("80")
+    expect(page.get_by_label("Body weight", exact=True)).to_have_value("71.5")
+    expect(page.get_by_label("Haemoglobin A1c", exact=True)).to_have_value("80")
     expect(page.get_by_label("Total daily insulin (U/day)")).to_have_value("42")
     assert _measurements(web_database, enrolled) == {}
-    page.get_by_label("Haemoglobin A1c").fill("8.0")
+    page.get_by_label("Haemoglobin A1c", exact=True).fill("8.0")
     page.get_by_role("button", name="Save & go to next form (TX)").click()
     expect(page).to_have_url(re.compile(r"/visits/TX\?note="))
     expect(page.get_by_role("status").first).to_contain_text("Haemoglobin A1c 8.0 %")
@@ -105,7 +107,7 @@ def test_one_refused_value_saves_nothing_and_keeps_every_typed_value(
 def test_leaving_with_unsaved_values_asks_first(open_page: Any, enrolled: int) -> None:
     page = open_page("coordinator")
     page.goto(f"/participants/{enrolled}/visits/BL")
-    page.get_by_label("Body weight").click()
+    page.get_by_label("Body weight", exact=True).click()
     page.keyboard.type("71.5")
     dialogs: list[str] = []
 
@@ -118,7 +120,7 @@ def test_leaving_with_unsaved_values_asks_first(open_page: Any, enrolled: int) -
     page.wait_for_timeout(300)
     assert dialogs == ["beforeunload"]
     expect(page).to_have_url(re.compile(r"/visits/BL$"))
-    expect(page.get_by_label("Body weight")).to_have_value("71.5")
+    expect(page.get_by_label("Body weight", exact=True)).to_have_value("71.5")
 
 
 def test_submitting_another_form_with_unsaved_values_asks_first(
@@ -192,11 +194,11 @@ def test_both_changed_the_same_value_is_highlighted_for_a_deliberate_choice(
     a, b = open_page("coordinator"), open_page("investigator")
     a.goto(path)
     b.goto(path)
-    a.get_by_label("Haemoglobin A1c").fill("8.1")
+    a.get_by_label("Haemoglobin A1c", exact=True).fill("8.1")
     a.get_by_label("Reason for the change").fill("lab print-out says 8.1")
     a.get_by_role("button", name="Save correction").click()
     expect(a.locator("#saved-value")).to_have_text("8.1 %")
-    b.get_by_label("Haemoglobin A1c").fill("8.3")
+    b.get_by_label("Haemoglobin A1c", exact=True).fill("8.3")
     b.get_by_label("Reason for the change").fill("re-measured")
     b.get_by_role("button", name="Save correction").click()
     expect(b.locator("#conflict-value")).to_have_class("clash")
@@ -204,7 +206,7 @@ def test_both_changed_the_same_value_is_highlighted_for_a_deliberate_choice(
     expect(b.locator("#err-value")).to_contain_text("changed meanwhile by someone else to '8.1'")
     expect(b.locator("#saved-value")).to_have_text("8.1 %")
     # B looks at both and decides A was right: nothing is changed by saving A's value back.
-    b.get_by_label("Haemoglobin A1c").fill("8.1")
+    b.get_by_label("Haemoglobin A1c", exact=True).fill("8.1")
     b.get_by_role("button", name="Save correction").click()
     expect(b.locator("#err-value")).to_contain_text("is unchanged")
     with web_database.session() as session:
@@ -220,8 +222,8 @@ def test_a_form_from_an_earlier_login_comes_back_with_its_values_and_a_fresh_tok
 ) -> None:
     page = open_page("coordinator")
     page.goto(f"/participants/{enrolled}/visits/BL")
-    page.get_by_label("Body weight").fill("71.5")
-    page.get_by_label("Haemoglobin A1c").fill("8.1")
+    page.get_by_label("Body weight", exact=True).fill("71.5")
+    page.get_by_label("Haemoglobin A1c", exact=True).fill("8.1")
     # Meanwhile, in another tab, the session ends and the user logs in again: the form's token
     # belongs to the old login.
     other = page.context.new_page()
@@ -231,8 +233,8 @@ def test_a_form_from_an_earlier_login_comes_back_with_its_values_and_a_fresh_tok
     other.close()
     page.get_by_role("button", name="Save & stay").click()
     expect(page.locator("#csrf-refused")).to_contain_text("session form expired")
-    expect(page.get_by_label("Body weight")).to_have_value("71.5")
-    expect(page.get_by_label("Haemoglobin A1c")).to_have_value("8.1")
+    expect(page.get_by_label("Body weight", exact=True)).to_have_value("71.5")
+    expect(page.get_by_label("Haemoglobin A1c", exact=True)).to_have_value("8.1")
     assert _measurements(web_database, enrolled) == {}
     page.get_by_role("button", name="Save & stay").click()
     expect(page.get_by_role("status").first).to_contain_text("Body weight 71.5 kg")
@@ -319,15 +321,15 @@ def test_a_value_entered_meanwhile_by_another_user_is_never_doubled_silently(
     a, b = open_page("coordinator"), open_page("investigator")
     a.goto(f"/participants/{enrolled}/visits/BL")
     b.goto(f"/participants/{enrolled}/visits/BL")
-    a.get_by_label("Haemoglobin A1c").fill("8.1")
+    a.get_by_label("Haemoglobin A1c", exact=True).fill("8.1")
     a.get_by_role("button", name="Save & stay").click()
     expect(a.get_by_role("status").first).to_contain_text("Haemoglobin A1c 8.1 %")
-    b.get_by_label("Haemoglobin A1c").fill("8.3")
-    b.get_by_label("Body weight").fill("70")
+    b.get_by_label("Haemoglobin A1c", exact=True).fill("8.3")
+    b.get_by_label("Body weight", exact=True).fill("70")
     b.get_by_role("button", name="Save & stay").click()
     expect(b.locator("#error-summary")).to_contain_text("yours, 8.3 %, was not saved")
     expect(b.locator("tr", has_text="Haemoglobin A1c")).to_contain_text("8.1 %")
-    expect(b.get_by_label("Body weight")).to_have_value("70")
+    expect(b.get_by_label("Body weight", exact=True)).to_have_value("70")
     assert _measurements(web_database, enrolled) == {"hba1c": "8.1 %"}
     b.get_by_role("button", name="Save & stay").click()
     expect(b.get_by_role("status").first).to_contain_text("Body weight 70 kg")
@@ -340,6 +342,7 @@ def test_a_visit_outside_its_window_says_it_raised_a_deviation(
     page = open_page("coordinator")
     page.goto(f"/participants/{enrolled}/visits/M1")
     page.get_by_label("Visit date").fill(TODAY.isoformat())  # day 0: M1 is due around day 30
+    page.get_by_label("Reason the visit is outside its window").fill("travel for a funeral")
     page.get_by_role("button", name="Record visit").click()
     expect(page.get_by_role("status").first).to_contain_text(
         re.compile(r"Visit saved for Month 1 \(M1\)\. Raised: protocol deviation #\d+")
@@ -356,7 +359,7 @@ def test_a_correction_says_what_changed_and_the_query_it_raised(
         )  # fmt: skip
     page = open_page("coordinator")
     page.goto(f"/participants/{enrolled}/measurements/{m.id}")
-    page.get_by_label("Haemoglobin A1c").fill("17")
+    page.get_by_label("Haemoglobin A1c", exact=True).fill("17")
     page.get_by_label("Reason for the change").fill("lab report re-read")
     page.get_by_role("button", name="Save correction").click()
     expect(page.get_by_role("status").first).to_contain_text(

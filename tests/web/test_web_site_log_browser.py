@@ -74,7 +74,7 @@ def test_out_of_window_visit_warns_live_and_needs_the_reason(open_page: Any, enr
     expect(page.locator("#window-check")).to_contain_text("study day 0")
     page.get_by_label("Reason the visit is outside its window").fill("came early for a wound check")
     page.get_by_role("button", name="Record visit").click()
-    expect(page.get_by_role("status")).to_contain_text("Saved")
+    expect(page.get_by_role("status").first).to_contain_text("Visit saved")
     page.goto(f"/deviations?participant={enrolled}")
     expect(page.locator("tbody tr")).to_have_count(1)
     expect(page.locator("tbody tr")).to_contain_text("came early for a wound check")
