@@ -151,13 +151,30 @@ def _screening(page: Any) -> None:
     page.get_by_label("Date consent signed").fill(date.today().isoformat())
     page.locator('input[name="t2dm_diagnosis"][value="yes"]').check()
     page.locator("#f-fasting_glucose_unit").select_option("mg/dL")
-    page.get_by_label("Fasting plasma glucose (FBG)").fill("151")
+    page.get_by_label("Fasting plasma glucose (FBG)", exact=True).fill("151")
     page.get_by_label("Date of birth").fill("1961-09-23")
-    page.get_by_label("Body weight").fill("94")
-    page.get_by_label("Body height").fill("168")
-    page.get_by_label("Haemoglobin A1c").press_sequentially("8,4")
-    page.locator("#err-hba1c").filter(has_text="not a number").wait_for()
+    page.get_by_label("Body weight", exact=True).fill("94")
+    page.get_by_label("Body height", exact=True).fill("168")
+    page.get_by_label("Haemoglobin A1c", exact=True).press_sequentially("8..4")
+    page.locator("#err-hba1c").filter(has_text="number").wait_for()
     page.evaluate("window.scrollTo(0, 0)")
+
+
+def _conflict(browser: Any, url: str, page: Any, scene: Scene) -> None:
+    """Two users correct the same HbA1c: the investigator saves first, so the coordinator's
+    save comes back with both versions side by side (nothing of the investigator's reverted)."""
+    where = f"/participants/{scene.participant_id}/measurements/{scene.measurement_id}"
+    page.goto(where)
+    other = _log_in(browser, url, "investigator", DESKTOP)
+    other.goto(where)
+    other.get_by_label("Haemoglobin A1c", exact=True).fill("7.9")
+    other.get_by_label("Reason for the change").fill("laboratory re-issued the report")
+    other.get_by_role("button", name="Save correction").click()
+    other.get_by_role("status").first.wait_for()
+    page.get_by_label("Haemoglobin A1c", exact=True).fill("8.2")
+    page.get_by_label("Reason for the change").fill("value from the source notes")
+    page.get_by_role("button", name="Save correction").click()
+    page.locator(".conflict-summary").wait_for()
 
 
 @contextmanager
@@ -206,6 +223,10 @@ def capture(out: Path, candidates: int = 45, seed: int = 11) -> list[Path]:
         shot(page, "visit")
         page.goto(f"/audit/measurements/{scene.measurement_id}")
         shot(page, "audit-history")
+        _conflict(browser, url, page, scene)
+        shot(page, "conflict")
+        page.goto("/deviations")
+        shot(page, "deviations", full=False)
         monitor = _log_in(browser, url, "monitor", DESKTOP)
         monitor.goto(f"/queries/{scene.query_id}")
         shot(monitor, "query")
