@@ -137,9 +137,7 @@ def test_load_source_frames_and_report_command_on_a_database_file(
     filled: tuple[TestDatabase, RunSummary], small_protocol_path: Path, tmp_path: Path
 ) -> None:
     db = filled[0]
-    if db.engine.url.get_backend_name() != "sqlite":
-        pytest.skip("the command opens the database by URL; the PostgreSQL test uses a schema")
-    url = db.engine.url.render_as_string(hide_password=False)
+    url = db.url  # PostgreSQL: the test schema in the URL
     frames = load_source_frames(url, load_protocol(small_protocol_path))
     assert len(frames.subjects) == TARGET
     empty = tmp_path / "empty.sqlite"

@@ -72,6 +72,15 @@ class TestDatabase:
 
     __test__ = False  # not a pytest test class
 
+    @property
+    def url(self) -> str:
+        """A URL that reaches this database from another process or a command line: on
+        PostgreSQL the private schema goes in libpq's ``options`` (``-c search_path=…``)."""
+        url = self.engine.url
+        if self.schema:
+            url = url.update_query_dict({"options": f"-csearch_path={self.schema}"})
+        return url.render_as_string(hide_password=False)
+
     def session(self) -> Session:
         return make_session_factory(self.engine)()
 
