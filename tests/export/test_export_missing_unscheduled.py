@@ -249,3 +249,29 @@ def test_odm_and_redcap_carry_the_codes_and_odm_brings_them_back(
             assert visit.visit_date == DAY0 + timedelta(days=12)
     finally:
         target.dispose()
+
+
+def test_redcap_form_status_is_the_one_the_site_recorded(study: TestDatabase) -> None:
+    """`<form>_complete` carries the status set at the site (REDCap 0/1/2), and 2 only for a
+    form with data but no recorded status."""
+    import csv
+    import io
+
+    from trialdesk.export.redcap.columns import unique_event_name
+
+    protocol = builtin_protocol()
+    with study.session() as session:
+        who = sv.actor_for(
+            session, session.scalars(select(User.id).where(User.username == "coordinator")).one()
+        )
+        pid = sv.list_participants(session, who, limit=10).items[0].id
+        sv.set_form_status(session, who, pid, visit_code="BL", form="labs", status="unverified")
+        sv.set_form_status(session, who, pid, visit_code="SCR", form="labs", status="incomplete")
+        data = clinical_data(session, protocol)
+    rows = list(csv.DictReader(io.StringIO(write_records(data.design, data.records,
+                                                         data.form_statuses))))  # fmt: skip
+    by_event = {r["redcap_event_name"]: r for r in rows if not r["redcap_repeat_instrument"]}
+    assert by_event[unique_event_name("BL")]["labs_complete"] == "1"
+    assert by_event[unique_event_name("SCR")]["labs_complete"] == "0"
+    assert by_event[unique_event_name("SCR")]["vital_signs_complete"] == "2"
+    assert read_records(data.design, write_records(data.design, data.records, data.form_statuses))

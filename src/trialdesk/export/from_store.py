@@ -51,8 +51,10 @@ from trialdesk.export.values import Value, parse_value
 from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.protocol.unscheduled import unscheduled_number
 from trialdesk.protocol.versions import ProtocolVersionInfo
+from trialdesk.store.enums import FormStatus
 from trialdesk.store.models import AuditEntry as StoreAudit
 from trialdesk.store.models import Participant, ProtocolVersion, User
+from trialdesk.store.models.forms import FormStatusRecord
 from trialdesk.store.provenance import simulated_description
 
 # --- SDTM / FHIR sources --------------------------------------------------------------------
@@ -311,7 +313,23 @@ def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
         provenance,
         protocol_version_infos(session),
         simulated=simulated_description(session),
+        form_statuses=form_statuses(session, sites),
     )
+
+
+def form_statuses(session: Session, sites: dict[str, str]) -> dict[tuple[str, str, str], str]:
+    """The live form statuses of the exported subjects: (study id, visit, form) → status."""
+    rows = session.execute(
+        select(Participant.study_id, FormStatusRecord.visit_code, FormStatusRecord.form,
+               FormStatusRecord.status)
+        .join(Participant, Participant.id == FormStatusRecord.participant_id)
+        .where(FormStatusRecord.voided.is_(False))
+    )  # fmt: skip
+    return {
+        (study_id, visit, form): FormStatus(status).value
+        for study_id, visit, form, status in rows
+        if study_id in sites
+    }
 
 
 def _cells(value: Any) -> float | None:

@@ -63,6 +63,9 @@ class ClinicalData:
     # How the data were simulated (`trialdesk.store.provenance`); None for real data. The ODM
     # file's Description says so when set.
     simulated: str | None = None
+    # Form statuses recorded at the site (REDCap's Incomplete / Unverified / Complete), keyed by
+    # (subject, event, form): "incomplete" | "unverified" | "complete".
+    form_statuses: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
 
 def check_records(design: StudyDesign, records: tuple[FormRecord, ...]) -> list[str]:

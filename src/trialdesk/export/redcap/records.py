@@ -3,10 +3,12 @@
 Shape (REDCap "Export Records", type=flat, raw values; [@REDCap] API documentation): `record_id`,
 `redcap_event_name` (unique event name), `redcap_repeat_instrument`, `redcap_repeat_instance`,
 then each form's fields in dictionary order — a checkbox as one 0/1 column per choice,
-`field___code` — followed by `<form>_complete` (2 = Complete). One row per record and event for
-the non-repeating forms, and one row per instance of a repeating form. A value recorded as
-missing is written as its missing-data code (``ND``, ``UNK``…), as REDCap stores its project's
-"Missing Data Codes" in the field itself; the site's reason does not travel in this file.
+`field___code` — followed by `<form>_complete` (0 Incomplete, 1 Unverified, 2 Complete: the
+status the site recorded for that form and visit; 2 for a form with data but no recorded status).
+One row per record and event for the non-repeating forms, and one row per instance of a repeating
+form. A value recorded as missing is written as its missing-data code (``ND``, ``UNK``…), as
+REDCap stores its project's "Missing Data Codes" in the field itself; the site's reason does not
+travel in this file.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from trialdesk.catalogue.missing import BY_CODE
@@ -27,6 +30,8 @@ EVENT = "redcap_event_name"
 REPEAT_FORM = "redcap_repeat_instrument"
 REPEAT_INSTANCE = "redcap_repeat_instance"
 COMPLETE = "2"
+# REDCap's codes of the form status ("<form>_complete").
+STATUS_CODES = {"incomplete": "0", "unverified": "1", "complete": COMPLETE}
 
 
 def record_columns(design: StudyDesign) -> list[str]:
@@ -44,8 +49,14 @@ def _item_columns(item: Item) -> list[str]:
     return [item.name]
 
 
-def write_records(design: StudyDesign, records: list[FormRecord] | tuple[FormRecord, ...]) -> str:
-    """The flat CSV text of `records` (raw values, canonical units)."""
+def write_records(
+    design: StudyDesign,
+    records: list[FormRecord] | tuple[FormRecord, ...],
+    statuses: Mapping[tuple[str, str, str], str] | None = None,
+) -> str:
+    """The flat CSV text of `records` (raw values, canonical units); `statuses`: the form status
+    the site recorded per (subject, event, form), written as REDCap's 0/1/2."""
+    statuses = statuses or {}
     columns = record_columns(design)
     rows: dict[tuple[str, str, str, int], dict[str, str]] = {}
     subjects = list(dict.fromkeys(r.subject for r in records))
@@ -73,7 +84,8 @@ def write_records(design: StudyDesign, records: list[FormRecord] | tuple[FormRec
                 if design.item(name).data_type is not DataType.MULTICHOICE
             }
         )
-        row[f"{form.name}_complete"] = COMPLETE
+        status = statuses.get((record.subject, record.event, form.name))
+        row[f"{form.name}_complete"] = STATUS_CODES.get(status or "", COMPLETE)
 
     def order(key: tuple[str, str, str, int]) -> tuple[int, int, str, int]:
         return (subjects.index(key[0]), events.index(key[1]), key[2], key[3])
