@@ -131,8 +131,8 @@ def _entered_meanwhile(
             )
 
 
-def _after(pid: int, code: str, choice: str) -> str:
-    following = next_visit(code)
+def _after(session: DB, pid: int, code: str, choice: str) -> str:
+    following = next_visit(code, session)
     if choice == "next" and following:
         return f"/participants/{pid}/visits/{following}"
     if choice == "exit":
@@ -158,7 +158,8 @@ async def save_visit_page(
         try:
             done = save_visit_forms(session, user.actor, pid, code, entry)
             text = sentence(done.saved, f"visit {plan.name} ({code})", done.raised)
-            target = with_note(request, _after(pid, code, form.values.get("after", "")), text)
+            after = _after(session, pid, code, form.values.get("after", ""))
+            target = with_note(request, after, text)
             return RedirectResponse(target, status_code=303)
         except VisitFormProblems as exc:
             form.errors.update(exc.problems)
@@ -166,4 +167,4 @@ async def save_visit_page(
             if exc.status in (401, 403, 404):
                 raise
             form.refused(exc, {}, "visit")
-    return visit_page(request, session, user, pid, code, form.values, form.errors, 422)
+    return visit_page(request, session, user, pid, code, form.values, form.errors, 422, True)

@@ -131,7 +131,10 @@ def visit_page(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    form_dirty: bool = False,
 ) -> Response:
+    """The visit page; `form_dirty`: the values shown came back from a refused save of the
+    visit form itself, so leaving the page must warn (data-unsaved-guard)."""
     plan = planned(code, session)
     actor = user.actor
     participant = get_participant(session, actor, pid)
@@ -195,13 +198,7 @@ def visit_page(
             "missing_codes": MISSING_CODES,
             "absent": {m.element: m for m in rows.items if m.missing_code and not m.voided},
             "form_status": statuses,
-            # Typed values came back with errors (not a not-done form's own refusal, nor the
-            # visit date's): the one visit form holds unsaved values.
-            "visit_form_dirty": any(
-                not k.startswith(tuple(f"{n}_missing" for n in NOT_DONE_ELEMENTS))
-                and k not in ("visit_date", "notes", "deviation_reason")
-                for k in (errors or {})
-            ),
+            "visit_form_dirty": form_dirty,
             "status_choices": STATUS_CHOICES,
             "ogld_drugs": [(d, f"{d} (WHO DDD {ddd:g} mg)") for d, ddd in WHO_DDD_MG.items()],
             "next_visit": next_visit(code, session),
@@ -246,6 +243,7 @@ async def _attempt(
     default_field: str,
     anchor: str = "",
     field_map: dict[str, str] | None = None,
+    form_dirty: bool = False,
 ) -> Response:
     if not form.errors:
         try:
@@ -254,13 +252,15 @@ async def _attempt(
                 default_field, "Insulin tolerance test"
             )
             where = f"/participants/{pid}/visits/{code}" + (f"#{anchor}" if anchor else "")
-            text = sentence([what], f"{planned(code).name} ({code})", outcome.raised)
+            text = sentence([what], f"{planned(code, session).name} ({code})", outcome.raised)
             return RedirectResponse(with_note(request, where, text), status_code=303)
         except ServiceError as exc:
             if exc.status in (403, 404):
                 raise
             form.refused(exc, field_map or {}, default_field)
-    return visit_page(request, session, user, pid, code, form.values, form.errors, 422)
+    return visit_page(
+        request, session, user, pid, code, form.values, form.errors, 422, form_dirty
+    )
 
 
 @router.post("/participants/{pid}/visits/{code}/record")
@@ -335,7 +335,7 @@ async def save_measurements(
         if exc.status in (403, 404):
             raise
         form.refused(exc, {}, "measurements")
-    return visit_page(request, session, user, pid, code, form.values, form.errors, 422)
+    return visit_page(request, session, user, pid, code, form.values, form.errors, 422, True)
 
 
 #: Forms recorded as a whole as not done (an ITT, a dose), with the element that stands for them.
@@ -351,7 +351,7 @@ async def save_not_done(
     request: Request, session: DB, user: CurrentUser, pid: int, code: str
 ) -> Response:
     """An ITT or a dose not recorded at the visit: its missing-data code and the reason."""
-    planned(code)
+    planned(code, session)
     form = await read_form(request)
     element = form.values.get("element", "")
     if element not in NOT_DONE_ELEMENTS:  # the page (which checks access) says so
@@ -448,6 +448,7 @@ async def save_itt(
             insulin_dose_u_per_kg=dose,
         ),
         ITT_ELEMENT,
+        form_dirty=True,
         anchor="sec-itt",
         field_map=ITT_FIELDS,
     )
