@@ -92,6 +92,13 @@ def database_session(url: str | None) -> Iterator[Session]:
         engine.dispose()
 
 
+def read_password(from_stdin: bool, prompt: str) -> str:
+    """The first line of standard input (scripts), or typed twice at a hidden prompt."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=True))
+
+
 def _refused(exc: sv.ServiceError) -> typer.Exit:
     code = 2 if isinstance(exc, sv.ValidationProblem) else 1
     return _fail(f"refused ({exc.rule}): {exc.message}", code)
@@ -250,10 +257,7 @@ def user_add(
     url: str | None = URL_OPTION,
 ) -> None:
     """Create a user with roles and sites; the password is prompted for (or read from stdin)."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = read_password(password_stdin, "Password")
     with database_session(url) as session:
         try:
             user = sv.create_user(

@@ -6,13 +6,18 @@ reason; commands act as the system administrator (`trialdesk.services.SYSTEM`).
 
 from __future__ import annotations
 
-import sys
-
 import typer
 from rich.table import Table
 
 from trialdesk import services as sv
-from trialdesk.console.db_cmd import URL_OPTION, _refused, console, database_session, user_app
+from trialdesk.console.db_cmd import (
+    URL_OPTION,
+    _refused,
+    console,
+    database_session,
+    read_password,
+    user_app,
+)
 
 security_app = typer.Typer(
     help="Access controls: the security policy (second factor, lockout, idle timeout, passwords).",
@@ -117,10 +122,7 @@ def user_reset_password(
     url: str | None = URL_OPTION,
 ) -> None:
     """Set a temporary password: the user must change it at the next login; tokens revoked."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt("Temporary password", hide_input=True, confirmation_prompt=True)
+    password = read_password(password_stdin, "Temporary password")
     with database_session(url) as session:
         try:
             user = sv.find_user(session, sv.SYSTEM, username)
