@@ -14,9 +14,12 @@ in the audit trail and out of the analysis. Conventions, shared with the simulat
   visits; derived elements (KITT, HOMA-IR, BMI) are left to the analysis.
 - ``visit_day``: days from the participant's baseline visit (the protocol's nominal day when the
   baseline visit has no date).
-- ``dosing``: one row per visit with an insulin record: the total daily units of the latest
-  record of that visit, the sum of the WHO DDDs of the oral drugs recorded at that visit (0 when
-  none) and the weight measured at that visit.
+- ``dosing``: one row per dated visit where the dose is assessed (the protocol's dosing form,
+  or any visit with a dose record): the insulin units/day and the sum of the oral drugs' WHO
+  DDDs/day *in effect on the visit date* (`trialdesk.derive.regimen`: each drug's latest record
+  started on or before that date, 0 for a drug stopped or never taken), since sites record a
+  dose when it changes; no row before the first insulin record or where the dose was recorded
+  as missing; the weight measured at that visit.
 - ``adverse_events``: ``ae_id`` is ``AE<database id>``; seriousness as ICH E2A criterion codes.
 - ``missing``: values recorded as missing (missing-data code and reason) at live visits.
 
@@ -42,7 +45,12 @@ from sqlalchemy.orm import Session
 from trialdesk.analysis.errors import AnalysisError
 from trialdesk.analysis.sources import FRAME_COLUMNS, SourceFrames
 from trialdesk.catalogue import ElementKind
-from trialdesk.derive import compute_age
+from trialdesk.derive import (
+    DoseRecord,
+    compute_age,
+    compute_dose_in_effect,
+    compute_total_dose_in_effect,
+)
 from trialdesk.protocol import Protocol, builtin_protocol, catalogue_for
 from trialdesk.store import make_engine, make_session_factory
 from trialdesk.store.base import ClinicalRecord
@@ -62,6 +70,9 @@ from trialdesk.store.models import (
     Visit,
 )
 from trialdesk.store.provenance import simulated_description
+
+#: The drug name insulin records carry in the regimen (no oral drug has that name).
+INSULIN = "insulin"
 
 _STATUS = {
     "enrolled": "ongoing",
@@ -302,35 +313,73 @@ def _itt_rows(snap: StoreSnapshot, p: Participant) -> list[dict[str, Any]]:
     return rows
 
 
-def _dosing_rows(snap: StoreSnapshot, p: Participant, days: _Days) -> list[dict[str, Any]]:
-    ogld: dict[int, float] = defaultdict(float)
-    for oral in snap.ogld.get(p.id, []):
-        if oral.visit_id is not None:
-            ogld[oral.visit_id] += float(oral.ddd)
+#: The catalogue elements of the dosing form (recorded as missing with a code at a visit).
+_DOSE_ELEMENTS = ("insulin_daily_dose", "ogld_ddd")
+
+
+def _regimen(snap: StoreSnapshot, p: Participant) -> list[DoseRecord]:
+    """The participant's live dose records as a regimen: insulin in U/day, each oral drug in
+    WHO DDDs/day (its recorded ``ddd``), in entry order for records sharing a start date."""
+    insulin = [
+        DoseRecord(INSULIN, d.start_date, float(d.total_units_per_day), order=d.id)
+        for d in snap.insulin.get(p.id, [])
+    ]
+    oral = [
+        DoseRecord(o.drug, o.start_date, float(o.ddd), order=o.id) for o in snap.ogld.get(p.id, [])
+    ]
+    return insulin + oral
+
+
+def _dosing_visits(snap: StoreSnapshot, p: Participant, protocol: Protocol) -> list[Visit]:
+    """Dated live visits where the dose is assessed: a scheduled visit with the dosing form,
+    or any visit (unscheduled too) with a dose record; not those where the site recorded the
+    dose as missing (a code and reason said it was not collected: not filled from the regimen)."""
+    scheduled = {v.code for v in protocol.schedule if "dosing" in v.forms}
+    recorded = {d.visit_id for d in [*snap.insulin.get(p.id, []), *snap.ogld.get(p.id, [])]}
+    not_collected = {
+        m.visit_id
+        for m in snap.measurements.get(p.id, [])
+        if m.element in _DOSE_ELEMENTS and m.missing_code is not None
+    }
+    visits = [
+        v
+        for v in snap.visits.values()
+        if v.participant_id == p.id
+        and v.visit_date is not None
+        and (v.code in scheduled or v.id in recorded)
+        and v.id not in not_collected
+    ]
+    return sorted(visits, key=lambda v: (v.visit_date or date.min, v.id))
+
+
+def _dosing_rows(
+    snap: StoreSnapshot, p: Participant, protocol: Protocol, days: _Days
+) -> list[dict[str, Any]]:
+    """The doses in effect on each dosing visit's date (`compute_dose_in_effect`): sites record
+    a dose when it changes, so a visit with no record carries the regimen in force."""
+    regimen = _regimen(snap, p)
     weights = {
         m.visit_id: float(m.value)
         for m in sorted(snap.measurements.get(p.id, []), key=lambda m: m.collected_on)
         if m.element == "weight" and m.value is not None
     }
-    latest: dict[int, InsulinDose] = {}
-    for dose in sorted(snap.insulin.get(p.id, []), key=lambda d: (d.start_date, d.id)):
-        if dose.visit_id is not None:
-            latest[dose.visit_id] = dose
     rows = []
-    for visit_id, dose in latest.items():
-        visit = snap.visit(visit_id)
-        if visit is None:
+    for visit in _dosing_visits(snap, p, protocol):
+        when = visit.visit_date
+        assert when is not None  # _dosing_visits keeps dated visits only
+        insulin = compute_dose_in_effect(regimen, INSULIN, when)
+        if insulin is None:  # no insulin record started yet: the dose is unknown
             continue
-        when = visit.visit_date or dose.start_date
+        oral = [r for r in regimen if r.drug != INSULIN]
         rows.append(
             {
                 "usubjid": p.study_id,
                 "visit": visit.code,
                 "visit_day": days.of(p.id, visit.code, when),
                 "date": when,
-                "insulin_u_per_day": float(dose.total_units_per_day),
-                "ogld_ddd": ogld.get(visit_id, 0.0),
-                "weight_kg": weights.get(visit_id),
+                "insulin_u_per_day": insulin,
+                "ogld_ddd": compute_total_dose_in_effect(oral, when),
+                "weight_kg": weights.get(visit.id),
             }
         )
     return rows
@@ -371,7 +420,7 @@ def frames_from_snapshot(snap: StoreSnapshot, protocol: Protocol) -> SourceFrame
         parts["subjects"].append(_subject_row(snap, p))
         parts["measurements"] += _measurement_rows(snap, p, protocol, days)
         parts["itt"] += _itt_rows(snap, p)
-        parts["dosing"] += _dosing_rows(snap, p, days)
+        parts["dosing"] += _dosing_rows(snap, p, protocol, days)
         parts["adverse_events"] += _ae_rows(snap, p)
         parts["missing"] += _missing_rows(snap, p, days)
     return SourceFrames(**{name: _frame(name, rows) for name, rows in parts.items()})

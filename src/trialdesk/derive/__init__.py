@@ -1,4 +1,5 @@
-"""Pure clinical derivations (no I/O): KITT, HOMA, BMI, age, insulin and OGLD doses.
+"""Pure clinical derivations (no I/O): KITT, HOMA, BMI, age, insulin and OGLD doses, the dose in
+effect on a date from a regimen of dated dose records.
 
 Every function validates its inputs and raises `DerivationError` (a `ValueError`) naming the
 offending argument and value. Formulas, units and sources are in each function's docstring and
@@ -26,16 +27,23 @@ from trialdesk.derive.itt import (
     compute_kitt,
     is_insulin_resistant,
 )
+from trialdesk.derive.regimen import (
+    DoseRecord,
+    compute_dose_in_effect,
+    compute_total_dose_in_effect,
+)
 
 __all__ = [
     "KITT_WINDOW_MIN",
     "RESPONDER_THRESHOLD_PERCENT",
     "WHO_DDD_MG",
     "DerivationError",
+    "DoseRecord",
     "DoseReduction",
     "compute_age",
     "compute_bmi",
     "compute_daily_insulin_dose_per_kg",
+    "compute_dose_in_effect",
     "compute_dose_reduction",
     "compute_homa_b",
     "compute_homa_ir",
@@ -44,5 +52,6 @@ __all__ = [
     "compute_ogld_ddd_total",
     "compute_percent_change",
     "compute_percent_reduction",
+    "compute_total_dose_in_effect",
     "is_insulin_resistant",
 ]
