@@ -1,0 +1,198 @@
+"""The OGLD and insulin doses analysed are the doses in effect at each visit (#17).
+
+The simulated study (the demo's 120 candidates, seed 2026, 24 enrolled) is written through the
+services: the simulator records each oral drug at screening and then only when its dose changes.
+The expected baseline and Month-12 figures are recomputed here from the raw dose rows of the
+database by replaying them in date order, without `trialdesk.derive.regimen`.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trialdesk import services as sv
+from trialdesk.analysis import AnalysisDatasets, analyse, derive_datasets
+from trialdesk.analysis.from_store import source_frames
+from trialdesk.protocol import builtin_protocol
+from trialdesk.services.passwords import use_fast_hashing
+from trialdesk.simulate.effect import MODERATE
+from trialdesk.simulate.followup import FollowupParameters
+from trialdesk.simulate.run import SimulationSettings, run_simulation
+from trialdesk.store.models import InsulinDose, OgldDose, Participant, Visit
+from trialdesk.store.testing import TestDatabase, available_backends, backend_url, fresh_database
+
+DEMO = SimulationSettings(
+    n_candidates=120, seed=2026, effect=MODERATE, followup=FollowupParameters()
+)
+
+
+@pytest.fixture(scope="module", params=available_backends())
+def study(request: pytest.FixtureRequest) -> Iterator[TestDatabase]:
+    use_fast_hashing()
+    db = fresh_database(backend_url(request.param))
+    with db.session() as session:
+        run_simulation(session, DEMO)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(scope="module")
+def datasets(study: TestDatabase) -> AnalysisDatasets:
+    with study.session() as session:
+        return derive_datasets(source_frames(session, builtin_protocol()), builtin_protocol())
+
+
+def _visit_dates(session: Session, code: str) -> dict[str, date]:
+    rows = session.execute(
+        select(Participant.study_id, Visit.visit_date)
+        .join(Participant, Visit.participant_id == Participant.id)
+        .where(Visit.code == code, Visit.voided.is_(False), Visit.visit_date.is_not(None))
+    ).all()
+    return {study_id: on for study_id, on in rows}
+
+
+def _replayed_ogld(session: Session, study_id: str, on: date) -> float:
+    """Walk the participant's OGLD rows in (start date, entry) order up to `on`: each row sets
+    its drug's DDDs; the total is the sum over drugs."""
+    rows = session.execute(
+        select(OgldDose.drug, OgldDose.ddd)
+        .join(Participant, OgldDose.participant_id == Participant.id)
+        .where(
+            Participant.study_id == study_id,
+            OgldDose.voided.is_(False),
+            OgldDose.start_date <= on,
+        )
+        .order_by(OgldDose.start_date, OgldDose.id)
+    ).all()
+    current: dict[str, float] = {}
+    for drug, ddd in rows:
+        current[drug] = ddd
+    return sum(current.values())
+
+
+def _replayed_insulin(session: Session, study_id: str, on: date) -> float:
+    row = session.execute(
+        select(InsulinDose.total_units_per_day)
+        .join(Participant, InsulinDose.participant_id == Participant.id)
+        .where(
+            Participant.study_id == study_id,
+            InsulinDose.voided.is_(False),
+            InsulinDose.start_date <= on,
+        )
+        .order_by(InsulinDose.start_date.desc(), InsulinDose.id.desc())
+        .limit(1)
+    ).scalar_one()
+    return float(row)
+
+
+def _expected(session: Session, code: str, replay: object) -> dict[str, float]:
+    assert callable(replay)
+    return {sid: replay(session, sid, on) for sid, on in _visit_dates(session, code).items()}
+
+
+def _analysed(datasets: AnalysisDatasets, paramcd: str, visit: str) -> dict[str, float]:
+    a = datasets.adeff
+    rows = a[(a["PARAMCD"] == paramcd) & (a["VISIT"] == visit) & (a["ANL01FL"] == "Y")]
+    return dict(zip(rows["USUBJID"], rows["AVAL"].astype(float), strict=True))
+
+
+def test_the_simulator_records_oral_drugs_only_when_they_change(study: TestDatabase) -> None:
+    with study.session() as session:
+        oral = session.execute(
+            select(OgldDose.participant_id, OgldDose.drug, OgldDose.daily_dose_mg)
+            .where(OgldDose.voided.is_(False))
+            .order_by(OgldDose.participant_id, OgldDose.drug, OgldDose.start_date, OgldDose.id)
+        ).all()
+        recorded_at = set(session.scalars(select(OgldDose.visit_id)))
+        baselines = set(session.scalars(select(Visit.id).where(Visit.code == "BL")))
+    assert oral, "no OGLD recorded at all"
+    # Baseline comes days after screening: the oral drugs recorded at screening still hold,
+    # and nothing is recorded again at most baseline visits (the case the analysis missed).
+    assert len(baselines - recorded_at) > len(baselines) / 2
+    # Each record after a drug's first one changes its dose (a change, a stop or a restart).
+    for before, after in zip(oral, oral[1:], strict=False):
+        if before[:2] == after[:2]:
+            assert after.daily_dose_mg != before.daily_dose_mg
+
+
+def test_baseline_ogld_is_the_regimen_in_effect_not_zero(
+    study: TestDatabase, datasets: AnalysisDatasets
+) -> None:
+    with study.session() as session:
+        expected = _expected(session, "BL", _replayed_ogld)
+    enrolled = set(datasets.adsl["USUBJID"])
+    expected = {k: v for k, v in expected.items() if k in enrolled}
+    analysed = _analysed(datasets, "OGLDDDD", "BL")
+    assert analysed == pytest.approx(expected, abs=1e-9)
+    assert len(expected) == 24
+    # The demo cohort: 22 of 24 take oral drugs at baseline.
+    assert sum(v > 0 for v in analysed.values()) == 22
+    base = datasets.adeff[
+        (datasets.adeff["PARAMCD"] == "OGLDDDD") & (datasets.adeff["ABLFL"] == "Y")
+    ]
+    assert dict(zip(base["USUBJID"], base["AVAL"], strict=True)) == pytest.approx(expected)
+
+
+def test_month_12_ogld_and_its_change_match_the_raw_records(
+    study: TestDatabase, datasets: AnalysisDatasets
+) -> None:
+    with study.session() as session:
+        at_m12 = _expected(session, "M12", _replayed_ogld)
+        at_bl = _expected(session, "BL", _replayed_ogld)
+    analysed = _analysed(datasets, "OGLDDDD", "M12")
+    assert analysed == pytest.approx({k: at_m12[k] for k in analysed}, abs=1e-9)
+    expected_change = statistics.mean(at_m12[k] - at_bl[k] for k in analysed)
+    results = analyse(datasets, builtin_protocol())
+    outcome = results.outcome("OGLDDDD")
+    assert outcome is not None
+    m12 = next(v for v in outcome.by_visit if v.visit == "M12")
+    assert m12.change is not None
+    assert m12.change.mean == pytest.approx(expected_change, abs=1e-9)
+    assert expected_change < 0  # the moderate effect reduces the oral drugs
+    assert outcome.by_visit[0].value.mean == pytest.approx(
+        statistics.mean(at_bl[k] for k in set(datasets.adsl["USUBJID"])), abs=1e-9
+    )
+
+
+def test_insulin_is_the_dose_in_effect_at_every_visit(
+    study: TestDatabase, datasets: AnalysisDatasets
+) -> None:
+    with study.session() as session:
+        for code in ("BL", "M6", "M12"):
+            expected = _expected(session, code, _replayed_insulin)
+            analysed = _analysed(datasets, "INSDOSE", code)
+            assert analysed == pytest.approx({k: expected[k] for k in analysed})
+
+
+def test_a_site_recording_insulin_only_on_change_still_has_a_dose_at_each_visit(
+    study: TestDatabase,
+) -> None:
+    """Void the insulin records of one participant's M6 visit: M6 keeps the M3 dose."""
+    with study.session() as session:
+        target = session.execute(
+            select(InsulinDose, Participant.study_id)
+            .join(Participant, InsulinDose.participant_id == Participant.id)
+            .join(Visit, InsulinDose.visit_id == Visit.id)
+            .where(Visit.code == "M6", InsulinDose.voided.is_(False))
+            .order_by(Participant.study_id)
+        ).first()
+        assert target is not None
+        dose, study_id = target
+        actor = sv.actor_for(session, dose.created_by or 0)
+        sv.void_clinical_record(
+            session, actor, "insulin_doses", dose.id, expected_version=dose.version,
+            reason="entered twice: the dose did not change",
+        )  # fmt: skip
+        frames = source_frames(session, builtin_protocol())
+        m6 = _visit_dates(session, "M6")[study_id]
+        expected = _replayed_insulin(session, study_id, m6)
+    d = frames.dosing
+    row = d[(d["usubjid"] == study_id) & (d["visit"] == "M6")]
+    assert len(row) == 1
+    assert float(row["insulin_u_per_day"].iloc[0]) == expected
