@@ -335,7 +335,8 @@ def _dosing_visits(snap: StoreSnapshot, p: Participant, protocol: Protocol) -> l
     or any visit (unscheduled too) with a dose record; not those where the site recorded the
     dose as missing (a code and reason said it was not collected: not filled from the regimen)."""
     scheduled = {v.code for v in protocol.schedule if "dosing" in v.forms}
-    recorded = {d.visit_id for d in [*snap.insulin.get(p.id, []), *snap.ogld.get(p.id, [])]}
+    recorded = {d.visit_id for d in snap.insulin.get(p.id, [])}
+    recorded |= {o.visit_id for o in snap.ogld.get(p.id, [])}
     not_collected = {
         m.visit_id
         for m in snap.measurements.get(p.id, [])

@@ -23,6 +23,12 @@ from trialdesk.analysis._values import as_int
 from trialdesk.analysis.adae import SERIOUSNESS_CRITERIA
 from trialdesk.analysis.results import OutcomeResult, StudyResults
 from trialdesk.analysis.stats.descriptive import Summary
+from trialdesk.analysis.stats.mmrm import (
+    COMPOUND_SYMMETRY,
+    UNSTRUCTURED,
+    LikelihoodRatio,
+    MmrmResult,
+)
 from trialdesk.analysis.stats.proportions import Proportion
 
 _FLOW, _BASE, _OUT, _EVENT = "FG000", "BG000", "OG000", "EG000"
@@ -197,28 +203,53 @@ def _analyses(outcome: OutcomeResult, results: StudyResults) -> list[Json]:
             "paramValue": _num(paired.hodges_lehmann, d),
         },
     ]
-    estimate = outcome.mmrm.at(results.primary_visit.code)
-    if outcome.mmrm.estimable and estimate is not None:
-        analyses.append(
-            {
-                **common,
-                "statisticalMethod": "Mixed Models Analysis",
-                "statisticalComment": "Change from baseline at every post-baseline visit; fixed "
-                "visit effects and baseline covariate, random intercept per participant, REML; "
-                f"Wald CI; {outcome.mmrm.n_subjects} participants, "
-                f"{outcome.mmrm.n_observations} observations.",
-                "pValue": _p(estimate.p),
-                "paramType": "Mean Difference (Net)",
-                "paramValue": _num(estimate.estimate, d),
-                "ciPctValue": pct,
-                "ciNumSides": "TWO_SIDED",
-                "ciLowerLimit": _num(estimate.ci_low, d),
-                "ciUpperLimit": _num(estimate.ci_high, d),
-                "estimateComment": "Adjusted mean change from baseline at "
-                f"{results.primary_visit.name}.",
-            }
+    analyses += [
+        a
+        for a in (
+            _model_analysis(outcome, outcome.mmrm, results, common),
+            _model_analysis(outcome, outcome.sensitivity, results, common),
         )
+        if a is not None
+    ]
     return analyses
+
+
+def _model_comment(model: MmrmResult, lrt: LikelihoodRatio | None) -> str:
+    if model.covariance == UNSTRUCTURED:
+        test = (
+            f" Likelihood-ratio test of unstructured vs compound symmetry: chi-square "
+            f"{lrt.statistic:.2f} on {lrt.df} df, p = {_p(lrt.p)}."
+            if lrt
+            else ""
+        )
+        return f"{UNSTRUCTURED} (primary): unstructured covariance across visits.{test}"
+    return f"Sensitivity analysis: {COMPOUND_SYMMETRY}, one random intercept per participant."
+
+
+def _model_analysis(
+    outcome: OutcomeResult, model: MmrmResult | None, results: StudyResults, common: Json
+) -> Json | None:
+    """One "Mixed Models Analysis" entry: the MMRM (unstructured) or the sensitivity model."""
+    estimate = model.at(results.primary_visit.code) if model is not None else None
+    if model is None or not model.estimable or estimate is None:
+        return None
+    d = outcome.spec.decimals
+    return {
+        **common,
+        "statisticalMethod": "Mixed Models Analysis",
+        "statisticalComment": f"{_model_comment(model, outcome.covariance_test)} Change from "
+        "baseline at every post-baseline visit; fixed visit effects and baseline covariate, "
+        f"REML; Satterthwaite df ({estimate.df:.1f}); {model.n_subjects} participants, "
+        f"{model.n_observations} observations.",
+        "pValue": _p(estimate.p),
+        "paramType": "Mean Difference (Net)",
+        "paramValue": _num(estimate.estimate, d),
+        "ciPctValue": str(round(results.level * 100)),
+        "ciNumSides": "TWO_SIDED",
+        "ciLowerLimit": _num(estimate.ci_low, d),
+        "ciUpperLimit": _num(estimate.ci_high, d),
+        "estimateComment": f"Adjusted mean change from baseline at {results.primary_visit.name}.",
+    }
 
 
 def _outcome_measure(outcome: OutcomeResult, results: StudyResults) -> Json:

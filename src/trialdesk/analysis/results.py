@@ -21,9 +21,15 @@ from trialdesk.analysis.datasets import AnalysisDatasets
 from trialdesk.analysis.params import PARAMS, PARAMS_BY_CODE, ParamSpec
 from trialdesk.analysis.stats import safety
 from trialdesk.analysis.stats.descriptive import Summary, compute_summary
-from trialdesk.analysis.stats.mmrm import MmrmResult, fit_mmrm
+from trialdesk.analysis.stats.mmrm import (
+    LikelihoodRatio,
+    MmrmResult,
+    compare_covariances,
+    fit_mmrm,
+)
 from trialdesk.analysis.stats.paired import PairedResult, compute_paired_tests
 from trialdesk.analysis.stats.proportions import Proportion, compute_proportion
+from trialdesk.analysis.stats.unstructured import Structure
 from trialdesk.analysis.visits import AnalysisVisit, baseline_visit, primary_visit
 from trialdesk.derive import RESPONDER_THRESHOLD_PERCENT, compute_dose_reduction
 from trialdesk.protocol import Protocol
@@ -46,7 +52,9 @@ class VisitSummary:
 
 @dataclass(frozen=True)
 class OutcomeResult:
-    """One parameter: by-visit summaries, the paired tests at the primary visit, the model."""
+    """One parameter: by-visit summaries, the paired tests at the primary visit, the model
+    (`mmrm`: unstructured covariance, primary), the random-intercept (compound symmetry) model
+    as sensitivity analysis and the likelihood-ratio test between the two covariances."""
 
     spec: ParamSpec
     outcome_id: str
@@ -54,6 +62,8 @@ class OutcomeResult:
     by_visit: list[VisitSummary]
     paired: PairedResult
     mmrm: MmrmResult
+    sensitivity: MmrmResult | None = None
+    covariance_test: LikelihoodRatio | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +211,17 @@ def analyse_param(
     return table, paired, fit_mmrm(post, level)
 
 
+def sensitivity_model(
+    adeff: pd.DataFrame, spec: ParamSpec, primary: MmrmResult, level: float
+) -> tuple[MmrmResult, LikelihoodRatio | None]:
+    """The random-intercept (compound symmetry) model on the same rows as the primary MMRM,
+    and the REML likelihood-ratio test of unstructured against compound symmetry."""
+    rows = _analysed(adeff, spec.paramcd)
+    post = rows[(rows["VISITNDY"] > 0) & rows["AVISIT"].notna()]
+    compound = fit_mmrm(post, level, Structure.COMPOUND_SYMMETRY)
+    return compound, compare_covariances(primary, compound)
+
+
 def unscheduled_values(adeff: pd.DataFrame) -> pd.DataFrame:
     """Values at unscheduled visits (no AVISIT): listed in the report, not summarised by visit
     (ADaMIG v1.3 section 3.3.4: unscheduled records keep AVISIT empty unless windowed)."""
@@ -306,7 +327,10 @@ def analyse(
         by_visit, paired, model = analyse_param(
             datasets.adeff, spec, visit, level, datasets.missing, baseline_visit(protocol).code
         )
-        outcomes.append(OutcomeResult(spec, outcome_id, title, by_visit, paired, model))
+        compound, lrt = sensitivity_model(datasets.adeff, spec, model, level)
+        outcomes.append(
+            OutcomeResult(spec, outcome_id, title, by_visit, paired, model, compound, lrt)
+        )
         step(spec.paramcd)
     primary_param = outcomes[0].spec.paramcd if outcomes else "HBA1C"
     hba1c = "HBA1C" if any(o.spec.paramcd == "HBA1C" for o in outcomes) else primary_param

@@ -20,6 +20,7 @@ from trialdesk.analysis.results import (
     unscheduled_values,
 )
 from trialdesk.analysis.stats.descriptive import Summary
+from trialdesk.analysis.stats.mmrm import LikelihoodRatio, MmrmResult
 from trialdesk.analysis.stats.proportions import Proportion
 
 DASH = "–"
@@ -156,11 +157,12 @@ def primary_summary_table(results: StudyResults) -> ReportTable:
             f"Mean change [{pct}% CI]",
             "p (paired t)",
             "p (Wilcoxon)",
-            f"Mixed model change [{pct}% CI]",
-            "p (model)",
+            f"MMRM, unstructured: change [{pct}% CI]",
+            "p (MMRM)",
         ],
         rows,
-        "Paired tests on participants with both values; the mixed model uses every "
+        "Paired tests on participants with both values; the MMRM (unstructured covariance "
+        "across visits, baseline covariate, REML, Satterthwaite degrees of freedom) uses every "
         "post-baseline value of every participant with a baseline (missing at random).",
         [False] + [True] * 8,
     )
@@ -194,7 +196,7 @@ def outcome_visit_table(outcome: OutcomeResult, level: float) -> ReportTable:
             "Median (Q1–Q3)",
             f"Change [{pct}% CI]",
             "% change, mean (SD)",
-            f"Model change [{pct}% CI]",
+            f"MMRM, unstructured: change [{pct}% CI]",
             "Missing (code: n)",
         ],
         rows,
@@ -337,37 +339,50 @@ def safety_tables(results: StudyResults) -> list[ReportTable]:
     ]
 
 
+def _model_row(param: str, m: MmrmResult, lrt: LikelihoodRatio | None) -> list[str]:
+    fitted = ("yes" if m.converged else "no") if m.estimable else "not fitted"
+    return [
+        param,
+        m.covariance,
+        str(m.n_subjects),
+        str(m.n_observations),
+        format_number(m.baseline_slope, 3),
+        format_number(m.log_likelihood, 2),
+        str(m.covariance_parameters) if m.estimable else DASH,
+        f"{lrt.statistic:.2f} ({lrt.df} df), p {format_p(lrt.p)}" if lrt else DASH,
+        fitted,
+        m.note or DASH,
+    ]
+
+
 def model_table(results: StudyResults) -> ReportTable:
+    """Fit details of the primary MMRM (unstructured) and of the sensitivity model (random
+    intercept, compound symmetry), with the likelihood-ratio test between them."""
     rows = []
     for o in results.outcomes:
-        m = o.mmrm
-        rows.append(
-            [
-                o.spec.param,
-                str(m.n_subjects),
-                str(m.n_observations),
-                format_number(m.baseline_slope, 3),
-                format_number(m.subject_variance, 4),
-                format_number(m.residual_variance, 4),
-                ("yes" if m.converged else "no") if m.estimable else "not fitted",
-                m.note or DASH,
-            ]
-        )
+        rows.append(_model_row(o.spec.param, o.mmrm, o.covariance_test))
+        if o.sensitivity is not None:
+            rows.append(_model_row(o.spec.param, o.sensitivity, None))
     return ReportTable(
         "models",
-        "Mixed models: fit details",
+        "Mixed models: fit details (primary: MMRM, unstructured; sensitivity: random intercept)",
         [
             "Parameter",
+            "Covariance",
             "Participants",
             "Observations",
             "Baseline slope",
-            "Between-participant var.",
-            "Residual var.",
+            "REML log-likelihood",
+            "Covariance parameters",
+            "LR test, unstructured vs compound symmetry",
             "Converged",
             "Notes",
         ],
         rows,
-        numeric=[False, True, True, True, True, True, False, False],
+        "Both models: change from baseline ~ visit + baseline, REML; standard errors from "
+        "(X'V^-1X)^-1; confidence intervals and p-values with Satterthwaite degrees of freedom. "
+        "The likelihood-ratio test compares the REML log-likelihoods (same fixed effects).",
+        numeric=[False, False, True, True, True, True, True, False, False, False],
     )
 
 

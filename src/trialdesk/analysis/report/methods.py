@@ -52,7 +52,8 @@ def methods_paragraphs(results: StudyResults) -> list[str]:
         "insulin (µIU/mL) / 22.5 [3]; insulin dose per kg = total daily units / body weight of "
         "the same visit (or the latest weight of the 90 days before, listed under data issues); "
         "oral glucose-lowering drugs are expressed as WHO defined daily doses "
-        "[5]. Percent change = (value - baseline) / baseline x 100.",
+        "[5]; doses are those in effect on the visit date (each drug's latest dose record "
+        "started on or before it). Percent change = (value - baseline) / baseline x 100.",
         f"Primary outcomes. For each parameter, values and changes from baseline are summarised "
         f"at every visit (n, mean, SD, median, quartiles, {pct}% t-based CI of the mean change). "
         f"At {v.name} the change is tested with the paired t-test and the Wilcoxon signed-rank "
@@ -61,8 +62,10 @@ def methods_paragraphs(results: StudyResults) -> list[str]:
         f"with the Hodges-Lehmann estimate. A mixed model for repeated measures [7] was fitted "
         f"to the change from baseline at all post-baseline visits with visit as a fixed effect, "
         f"baseline as covariate and a {COVARIANCE}, by REML; participants with missing visits "
-        f"contribute their observed visits (missing at random). Wald CIs are reported; no "
-        f"small-sample (Kenward-Roger) correction is applied.",
+        f"contribute their observed visits (missing at random). Standard errors are the GLS "
+        f"(X'V^-1X)^-1; CIs and p-values use Satterthwaite degrees of freedom. Sensitivity "
+        f"analysis: the same model with a random intercept (compound symmetry); the REML "
+        f"likelihood-ratio test of unstructured against compound symmetry is reported.",
         f"Insulin. The percent reduction of the U/kg/day dose from baseline to {v.name}, the "
         f"proportion with a reduction of at least {threshold:g}% (responders) [4] and the "
         f"proportion insulin independent (0 U/day) are reported for participants on insulin at "

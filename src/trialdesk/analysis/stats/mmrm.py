@@ -1,41 +1,43 @@
-"""Mixed model for repeated measures (MMRM-style) of the change from baseline.
+"""Mixed model for repeated measures (MMRM) of the change from baseline.
 
-Model, fitted by REML with statsmodels ``MixedLM``::
+Model, fitted by REML (`trialdesk.analysis.stats.unstructured`)::
 
-    CHG_ij = mu_j + beta * (BASE_i - mean BASE) + b_i + e_ij,
-    b_i ~ N(0, tau^2),  e_ij ~ N(0, sigma^2)
+    CHG_ij = mu_j + beta * (BASE_i - mean BASE) + e_ij,   (e_i1 .. e_iT) ~ N(0, Sigma)
 
 with j the post-baseline scheduled visit (a fixed effect per visit, no intercept, so mu_j is
-directly the adjusted mean change at visit j for a participant with the average baseline),
-the baseline value as covariate, and a random intercept per participant. All post-baseline
+directly the adjusted mean change at visit j for a participant with the average baseline) and
+the baseline value as covariate, as the statistical analysis plan states. All post-baseline
 values of every participant with a baseline enter: a participant who misses visits or drops out
 contributes the visits attended, and the estimates are valid if data are missing at random
 (Mallinckrodt et al., Drug Inf J 2008;42:303; Siddiqui et al., J Biopharm Stat 2009;19:227).
 
-Choice of covariance: the random intercept gives a compound-symmetric covariance (equal
-variance at every visit, equal correlation between any two visits). The usual MMRM uses an
-unstructured covariance, which statsmodels cannot fit for repeated measures (its GLS takes a
-known covariance, GLSAR is for a single time series), and with ~24 participants and 5 visits
-the 15 parameters of an unstructured matrix are poorly estimated anyway. Confidence intervals
-and p-values are Wald (normal) as reported by statsmodels; there is no Kenward-Roger
-small-sample correction, so they are somewhat narrow for small n. The paired t-test at the
-primary visit (exact t distribution) is reported beside the model.
+Covariance: the primary analysis leaves Sigma unstructured (a variance per visit and a
+correlation per pair of visits), as regulators expect of an MMRM; the sensitivity analysis
+constrains it to compound symmetry (equal variances, one correlation: the random-intercept
+model). Standard errors come from the GLS formula (X' V^-1 X)^-1 at the REML estimate;
+confidence intervals and p-values use the t distribution with Satterthwaite degrees of freedom
+per visit (Satterthwaite 1946, [@Satterthwaite1946]). The likelihood-ratio test of unstructured
+against compound symmetry compares the two REML log-likelihoods (same fixed effects).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-COVARIANCE = "compound symmetry (random intercept per participant)"
+from trialdesk.analysis.stats.unstructured import RemlFit, Structure, Subject, fit_reml
 
+UNSTRUCTURED = "MMRM, unstructured"
+COMPOUND_SYMMETRY = "random intercept (compound symmetry)"
+#: Kept for the methods text: the primary model's covariance in words.
+COVARIANCE = "unstructured covariance across visits"
+DF_METHOD = "Satterthwaite"
+
+_LABELS = {Structure.UNSTRUCTURED: UNSTRUCTURED, Structure.COMPOUND_SYMMETRY: COMPOUND_SYMMETRY}
 _MIN_SUBJECTS = 3
 
 
@@ -48,7 +50,8 @@ class VisitEstimate:
     se: float
     ci_low: float
     ci_high: float
-    z: float
+    t: float
+    df: float  # Satterthwaite degrees of freedom
     p: float
     n: int
 
@@ -62,46 +65,116 @@ class MmrmResult:
     n_observations: int
     visits: list[VisitEstimate] = field(default_factory=list)
     baseline_slope: float = math.nan
-    subject_variance: float = math.nan
-    residual_variance: float = math.nan
+    subject_variance: float = math.nan  # compound symmetry: rho x sigma^2
+    residual_variance: float = math.nan  # compound symmetry: (1 - rho) x sigma^2
+    visit_variances: list[float] = field(default_factory=list)  # diagonal of Sigma
+    log_likelihood: float = math.nan  # REML
+    covariance_parameters: int = 0
     converged: bool = False
-    covariance: str = COVARIANCE
+    covariance: str = UNSTRUCTURED
+    df_method: str = DF_METHOD
     note: str = ""
 
     def at(self, visit: str) -> VisitEstimate | None:
         return next((v for v in self.visits if v.visit == visit), None)
 
 
-def _design(data: pd.DataFrame, visits: list[str]) -> tuple[pd.DataFrame, pd.Series]:
-    exog = pd.DataFrame(
-        {f"visit[{v}]": (data["VISIT"] == v).astype(float).to_numpy() for v in visits}
-    )
-    # A baseline identical for everyone (e.g. the same OGLD dose) carries no information and
+@dataclass(frozen=True)
+class LikelihoodRatio:
+    """REML likelihood-ratio test of the unstructured against the compound-symmetric
+    covariance: chi-square on the difference in covariance parameters."""
+
+    statistic: float
+    df: int
+    p: float
+
+
+def _subjects(rows: pd.DataFrame, visits: list[str]) -> list[Subject]:
+    index = {v: k for k, v in enumerate(visits)}
+    columns = [(rows["VISIT"] == v).astype(float).to_numpy() for v in visits]
+    # A baseline identical for everyone (e.g. no one on a drug) carries no information and
     # would make the design singular: the covariate is then left out.
-    if data["BASE"].nunique() > 1:
-        exog["base_centred"] = (data["BASE"] - data["BASE"].mean()).to_numpy()
-    return exog, data["CHG"].reset_index(drop=True)
-
-
-def _explain(message: str) -> str:
-    """statsmodels' convergence notices in words a reader of the report can act on."""
-    if "boundary" in message:
-        return (
-            "between-participant variance estimated at 0 (boundary): the model reduces to "
-            "ordinary least squares with visit means"
+    if rows["BASE"].nunique() > 1:
+        columns.append((rows["BASE"] - rows["BASE"].mean()).to_numpy(dtype=float))
+    design = np.asarray(np.column_stack(columns), dtype=np.float64)
+    out = []
+    for _, at in rows.groupby("USUBJID", sort=True).indices.items():
+        out.append(
+            Subject(
+                y=rows["CHG"].to_numpy(dtype=float)[at],
+                x=design[at],
+                visits=np.array([index[v] for v in rows["VISIT"].iloc[at]], dtype=np.int64),
+            )
         )
-    if "Retrying" in message:
-        return "first optimiser did not converge; refitted with L-BFGS"
-    return message.splitlines()[0]
+    return out
 
 
-def fit_mmrm(data: pd.DataFrame, level: float = 0.95) -> MmrmResult:
+def _not_fitted(rows: pd.DataFrame, why: str, label: str) -> MmrmResult:
+    return MmrmResult(
+        False, int(rows["USUBJID"].nunique()), len(rows), covariance=label,
+        note=f"model not fitted: {why}",
+    )  # fmt: skip
+
+
+def _why_not(rows: pd.DataFrame) -> str | None:
+    n_subjects = int(rows["USUBJID"].nunique())
+    if n_subjects < _MIN_SUBJECTS:
+        return f"{n_subjects} participant(s) with baseline and follow-up (need {_MIN_SUBJECTS})"
+    if rows["CHG"].nunique() < 2:
+        return "no variation in the change from baseline"
+    if rows.groupby("USUBJID").size().max() < 2:
+        return "one value per participant (no repeated measures)"
+    if rows.groupby("VISIT")["CHG"].nunique().min() < 2:
+        return "degenerate variance (changes identical within a visit)"
+    return None
+
+
+def _estimates(
+    fit: RemlFit, rows: pd.DataFrame, visits: list[str], level: float
+) -> list[VisitEstimate]:
+    out = []
+    for k, visit in enumerate(visits):
+        contrast = np.zeros(len(fit.beta))
+        contrast[k] = 1.0
+        se = math.sqrt(float(fit.covariance_beta[k, k]))
+        df = fit.df_of(contrast)
+        quantile = float(stats.t.ppf(0.5 + level / 2, df))
+        t = float(fit.beta[k]) / se
+        out.append(
+            VisitEstimate(
+                visit=visit,
+                estimate=float(fit.beta[k]),
+                se=se,
+                ci_low=float(fit.beta[k]) - quantile * se,
+                ci_high=float(fit.beta[k]) + quantile * se,
+                t=t,
+                df=df,
+                p=float(2 * stats.t.sf(abs(t), df)),
+                n=int((rows["VISIT"] == visit).sum()),
+            )
+        )
+    return out
+
+
+def _variance_parts(fit: RemlFit, structure: Structure) -> tuple[float, float]:
+    if structure is not Structure.COMPOUND_SYMMETRY:
+        return math.nan, math.nan
+    sigma = fit.sigma
+    if sigma.shape[0] < 2:
+        return math.nan, float(sigma[0, 0])
+    covariance = float(sigma[0, 1])
+    return covariance, float(sigma[0, 0]) - covariance
+
+
+def fit_mmrm(
+    data: pd.DataFrame, level: float = 0.95, structure: Structure = Structure.UNSTRUCTURED
+) -> MmrmResult:
     """Fit the model to post-baseline rows with columns USUBJID, VISIT, AVISITN, BASE, CHG.
 
     Rows with a missing CHG or BASE are left out (a participant without baseline has no change);
     visits are ordered by AVISITN. The BASE mean used for centring is over the rows fitted.
-    Returns ``estimable=False`` with a note when there are fewer than 3 participants or no
-    change varies, instead of raising.
+    Returns ``estimable=False`` with a note when there are fewer than 3 participants, no
+    repeated measures or no variation, instead of raising.
     """
     needed = {"USUBJID", "VISIT", "AVISITN", "BASE", "CHG"}
     missing = needed - set(data.columns)
@@ -109,65 +182,43 @@ def fit_mmrm(data: pd.DataFrame, level: float = 0.95) -> MmrmResult:
         raise ValueError(f"fit_mmrm: data lacks the columns {', '.join(sorted(missing))}")
     rows = data.dropna(subset=["CHG", "BASE"]).sort_values(["USUBJID", "AVISITN"])
     rows = rows.reset_index(drop=True)
-    n_subjects = int(rows["USUBJID"].nunique())
-    if n_subjects < _MIN_SUBJECTS or rows["CHG"].nunique() < 2:
-        why = f"{n_subjects} participant(s) with baseline and follow-up (need {_MIN_SUBJECTS})"
-        if n_subjects >= _MIN_SUBJECTS:
-            why = "no variation in the change from baseline"
-        return MmrmResult(False, n_subjects, len(rows), note=f"model not fitted: {why}")
-    visits = rows.drop_duplicates("VISIT").sort_values("AVISITN")["VISIT"].tolist()
-    exog, endog = _design(rows, visits)
-    if rows.groupby("USUBJID").size().max() < 2:
-        return MmrmResult(
-            False,
-            n_subjects,
-            len(rows),
-            note="model not fitted: one value per participant (no repeated measures)",
-        )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model = sm.MixedLM(endog, exog, groups=rows["USUBJID"].to_numpy())
-        try:
-            fit = model.fit(reml=True)
-        except (np.linalg.LinAlgError, ValueError) as exc:
-            return MmrmResult(
-                False, n_subjects, len(rows), note=f"model not fitted: {exc} (singular design)"
-            )
-    convergence = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
-    with np.errstate(invalid="ignore"):
-        standard_errors = np.asarray(fit.bse_fe, dtype=float)
-    if not np.all(np.isfinite(standard_errors)) or not fit.scale > 0:
-        return MmrmResult(
-            False,
-            n_subjects,
-            len(rows),
-            note="model not fitted: degenerate variance (changes identical within visits)",
-        )
-    ci = fit.conf_int(alpha=1 - level)
-    estimates = []
-    for visit in visits:
-        name = f"visit[{visit}]"
-        estimates.append(
-            VisitEstimate(
-                visit=visit,
-                estimate=float(fit.fe_params[name]),
-                se=float(fit.bse_fe[name]),
-                ci_low=float(ci.loc[name, 0]),
-                ci_high=float(ci.loc[name, 1]),
-                z=float(fit.tvalues[name]),
-                p=float(2 * stats.norm.sf(abs(fit.tvalues[name]))),
-                n=int((rows["VISIT"] == visit).sum()),
-            )
-        )
-    notes = [_explain(str(w.message)) for w in convergence]
+    label = _LABELS[structure]
+    why = _why_not(rows)
+    if why:
+        return _not_fitted(rows, why, label)
+    visits = rows.drop_duplicates("VISIT").sort_values("AVISITN")["VISIT"].astype(str).tolist()
+    try:
+        fit = fit_reml(_subjects(rows, visits), len(visits), structure)
+    except np.linalg.LinAlgError as exc:
+        return _not_fitted(rows, f"{exc} (singular design or covariance)", label)
+    subject_variance, residual_variance = _variance_parts(fit, structure)
+    has_slope = len(fit.beta) > len(visits)
     return MmrmResult(
         estimable=True,
-        n_subjects=n_subjects,
+        n_subjects=int(rows["USUBJID"].nunique()),
         n_observations=len(rows),
-        visits=estimates,
-        baseline_slope=float(fit.fe_params.get("base_centred", math.nan)),
-        subject_variance=float(np.asarray(fit.cov_re)[0, 0]),
-        residual_variance=float(fit.scale),
-        converged=bool(fit.converged),
-        note="; ".join(dict.fromkeys(notes)),
+        visits=_estimates(fit, rows, visits, level),
+        baseline_slope=float(fit.beta[-1]) if has_slope else math.nan,
+        subject_variance=subject_variance,
+        residual_variance=residual_variance,
+        visit_variances=[float(v) for v in np.diag(fit.sigma)],
+        log_likelihood=fit.log_likelihood,
+        covariance_parameters=fit.n_parameters,
+        converged=fit.converged,
+        covariance=label,
+        note="" if fit.converged else f"optimiser: {fit.message}",
     )
+
+
+def compare_covariances(unstructured: MmrmResult, compound: MmrmResult) -> LikelihoodRatio | None:
+    """REML likelihood-ratio test of unstructured (alternative) against compound symmetry
+    (null); None unless both were fitted to the same observations."""
+    if not (unstructured.estimable and compound.estimable):
+        return None
+    if unstructured.n_observations != compound.n_observations:
+        return None
+    df = unstructured.covariance_parameters - compound.covariance_parameters
+    if df <= 0:
+        return None
+    statistic = max(0.0, 2.0 * (unstructured.log_likelihood - compound.log_likelihood))
+    return LikelihoodRatio(statistic, df, float(stats.chi2.sf(statistic, df)))

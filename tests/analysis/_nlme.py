@@ -1,0 +1,82 @@
+"""An independent MMRM fit in R (nlme::gls, emmeans for Satterthwaite df) for the tests.
+
+Needs Rscript with the nlme and emmeans packages (Debian: r-base-core, r-cran-nlme,
+r-cran-emmeans; installed by .ci/run). Under CI=true a missing R fails the test loudly; on a
+developer machine without R the test is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+R_SCRIPT = r"""
+suppressPackageStartupMessages({library(nlme); library(emmeans)})
+args <- commandArgs(trailingOnly = TRUE)
+d <- read.csv(args[1], stringsAsFactors = FALSE)
+visits <- strsplit(args[2], ",")[[1]]
+d$VISIT <- factor(d$VISIT, levels = visits)
+d$visit_index <- as.integer(d$VISIT)
+d$BASEC <- d$BASE - mean(d$BASE)
+d <- d[order(d$USUBJID, d$visit_index), ]
+un <- gls(CHG ~ 0 + VISIT + BASEC, data = d,
+          correlation = corSymm(form = ~visit_index | USUBJID),
+          weights = varIdent(form = ~1 | VISIT), method = "REML")
+cs <- gls(CHG ~ 0 + VISIT + BASEC, data = d,
+          correlation = corCompSymm(form = ~visit_index | USUBJID), method = "REML")
+em <- summary(emmeans(un, ~VISIT, mode = "satterthwaite"))
+out <- data.frame(term = rownames(summary(un)$tTable),
+                  un_est = summary(un)$tTable[, "Value"], un_se = summary(un)$tTable[, "Std.Error"],
+                  cs_est = summary(cs)$tTable[, "Value"], cs_se = summary(cs)$tTable[, "Std.Error"])
+out$df <- c(em$df, NA)
+out$un_loglik <- as.numeric(logLik(un)); out$cs_loglik <- as.numeric(logLik(cs))
+write.csv(out, stdout(), row.names = FALSE)
+"""
+
+
+@dataclass(frozen=True)
+class RFit:
+    """nlme's estimates per term (``VISITM1``.., ``BASEC``), emmeans' df, REML log-likelihoods."""
+
+    table: pd.DataFrame
+    un_loglik: float
+    cs_loglik: float
+
+    def row(self, visit: str) -> pd.Series:
+        return self.table.loc[f"VISIT{visit}"]
+
+
+def rscript() -> str:
+    found = shutil.which("Rscript")
+    if found:
+        return found
+    message = "Rscript is missing: apt-get install r-base-core r-cran-nlme r-cran-emmeans"
+    if os.environ.get("CI", "").strip().lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def fit_in_r(rows: pd.DataFrame, visits: list[str], folder: Path) -> RFit:
+    """Fit the unstructured and compound-symmetry models to `rows` (USUBJID, VISIT, BASE, CHG,
+    the rows the Python fit used) in R."""
+    data = folder / "mmrm.csv"
+    rows[["USUBJID", "VISIT", "BASE", "CHG"]].to_csv(
+        data, index=False, quoting=csv.QUOTE_NONNUMERIC
+    )
+    script = folder / "mmrm.R"
+    script.write_text(R_SCRIPT, "utf-8")
+    done = subprocess.run(
+        [rscript(), str(script), str(data), ",".join(visits)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, f"Rscript failed:\n{done.stderr}"
+    table = pd.read_csv(io.StringIO(done.stdout)).set_index("term")
+    return RFit(table, float(table["un_loglik"].iloc[0]), float(table["cs_loglik"].iloc[0]))

@@ -1,0 +1,95 @@
+"""The MMRM (unstructured covariance, REML, Satterthwaite df) against an independent fit in R.
+
+R's nlme::gls with corSymm + varIdent is the unstructured model, corCompSymm the compound
+symmetry; nlme reports no Satterthwaite df (its t-tests use N - p), so the df are compared
+with emmeans' Satterthwaite approximation for gls fits ("appx-satterthwaite": a numerical
+derivative of the variance of each estimate over nlme's own variance parameters), within 5 %.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from tests.analysis._nlme import fit_in_r
+
+from trialdesk.analysis.stats import compare_covariances, fit_mmrm
+from trialdesk.analysis.stats.mmrm import COMPOUND_SYMMETRY, UNSTRUCTURED
+from trialdesk.analysis.stats.unstructured import Structure
+
+VISITS = [("M1", 37), ("M3", 97), ("M6", 187), ("M9", 277), ("M12", 372)]
+#: Visit SDs rising over the year and a correlation decaying with distance: not compound
+#: symmetric, as HbA1c changes are.
+SDS = np.array([0.15, 0.3, 0.45, 0.5, 0.6])
+
+
+def _longitudinal(seed: int, n: int = 24, missing: float = 0.15) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    k = np.arange(len(VISITS))
+    correlation = 0.8 ** np.abs(k[:, None] - k[None, :])
+    covariance = correlation * np.outer(SDS, SDS)
+    rows = []
+    for i in range(n):
+        base = rng.normal(9, 1)
+        errors = rng.multivariate_normal(np.zeros(len(VISITS)), covariance)
+        for j, (visit, day) in enumerate(VISITS):
+            if j > 0 and rng.random() < missing:
+                continue
+            change = -0.2 * (j + 1) - 0.1 * (base - 9) + errors[j]
+            rows.append({"USUBJID": f"P{i:02d}", "VISIT": visit, "AVISITN": day,
+                         "BASE": base, "CHG": change})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_mmrm_matches_nlme_gls_and_emmeans_satterthwaite(seed: int, tmp_path: Path) -> None:
+    data = _longitudinal(seed)
+    visits = [v for v, _ in VISITS]
+    un = fit_mmrm(data)
+    cs = fit_mmrm(data, structure=Structure.COMPOUND_SYMMETRY)
+    r = fit_in_r(data, visits, tmp_path)
+    assert un.estimable and cs.estimable and un.converged and cs.converged
+    assert (un.covariance, cs.covariance) == (UNSTRUCTURED, COMPOUND_SYMMETRY)
+    assert un.covariance_parameters == 15 and cs.covariance_parameters == 2
+    for estimate in un.visits:
+        expected = r.row(estimate.visit)
+        assert estimate.estimate == pytest.approx(expected["un_est"], abs=1e-4)
+        assert estimate.se == pytest.approx(expected["un_se"], abs=1e-4)
+        assert estimate.df == pytest.approx(expected["df"], rel=0.05)
+        quantile = stats.t.ppf(0.975, estimate.df)
+        assert estimate.ci_high - estimate.estimate == pytest.approx(quantile * estimate.se)
+    for estimate in cs.visits:
+        assert estimate.estimate == pytest.approx(r.row(estimate.visit)["cs_est"], abs=1e-4)
+        assert estimate.se == pytest.approx(r.row(estimate.visit)["cs_se"], abs=1e-4)
+    assert un.baseline_slope == pytest.approx(r.table.loc["BASEC", "un_est"], abs=1e-4)
+    assert cs.baseline_slope == pytest.approx(r.table.loc["BASEC", "cs_est"], abs=1e-4)
+    assert un.log_likelihood == pytest.approx(r.un_loglik, abs=1e-4)
+    assert cs.log_likelihood == pytest.approx(r.cs_loglik, abs=1e-4)
+    lrt = compare_covariances(un, cs)
+    assert lrt is not None and lrt.df == 13
+    assert lrt.statistic == pytest.approx(2 * (r.un_loglik - r.cs_loglik), abs=1e-3)
+    assert lrt.p == pytest.approx(stats.chi2.sf(2 * (r.un_loglik - r.cs_loglik), 13), rel=1e-2)
+
+
+def test_unstructured_standard_errors_follow_the_visit_variances() -> None:
+    """With variance rising over the year, compound symmetry (one variance) overstates the
+    Month-1 standard error and understates Month 12's; the unstructured model does not."""
+    data = _longitudinal(13, n=60, missing=0.0)
+    un = fit_mmrm(data)
+    cs = fit_mmrm(data, structure=Structure.COMPOUND_SYMMETRY)
+    m1_un, m1_cs = un.at("M1"), cs.at("M1")
+    m12_un, m12_cs = un.at("M12"), cs.at("M12")
+    assert m1_un and m1_cs and m12_un and m12_cs
+    assert m1_un.se < m1_cs.se and m12_un.se > m12_cs.se
+    assert un.visit_variances[0] < un.visit_variances[-1]
+    lrt = compare_covariances(un, cs)
+    assert lrt is not None and lrt.p < 1e-6
+
+
+def test_no_likelihood_ratio_test_without_both_models() -> None:
+    data = _longitudinal(14)
+    tiny = data[data["USUBJID"].isin(["P00", "P01"])]
+    assert compare_covariances(fit_mmrm(tiny), fit_mmrm(data)) is None
