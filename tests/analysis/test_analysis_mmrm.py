@@ -93,3 +93,20 @@ def test_no_likelihood_ratio_test_without_both_models() -> None:
     data = _longitudinal(14)
     tiny = data[data["USUBJID"].isin(["P00", "P01"])]
     assert compare_covariances(fit_mmrm(tiny), fit_mmrm(data)) is None
+
+
+@pytest.mark.parametrize("n", [3, 5])
+def test_too_few_participants_for_an_unstructured_covariance_says_so(n: int) -> None:
+    data = _longitudinal(15, n=n)
+    un = fit_mmrm(data)
+    cs = fit_mmrm(data, structure=Structure.COMPOUND_SYMMETRY)
+    assert not un.estimable and un.visits == []
+    assert "need more participants than visits" in un.note and "compound symmetry" in un.note
+    assert cs.estimable and compare_covariances(un, cs) is None
+
+
+def test_a_singular_unstructured_fit_is_reported_not_used() -> None:
+    """Six participants, five visits, some missing: the REML estimate of the unstructured
+    matrix runs to a singular matrix (no maximum); the model is reported as not fitted."""
+    un = fit_mmrm(_longitudinal(3, n=6, missing=0.1))
+    assert not un.estimable and "did not converge" in un.note

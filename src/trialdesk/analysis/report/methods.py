@@ -61,7 +61,7 @@ def methods_paragraphs(results: StudyResults) -> list[str]:
         f"samples, normal approximation otherwise) [9], "
         f"with the Hodges-Lehmann estimate. A mixed model for repeated measures [7] was fitted "
         f"to the change from baseline at all post-baseline visits with visit as a fixed effect, "
-        f"baseline as covariate and a {COVARIANCE}, by REML; participants with missing visits "
+        f"baseline as covariate and an {COVARIANCE}, by REML; participants with missing visits "
         f"contribute their observed visits (missing at random). Standard errors are the GLS "
         f"(X'V^-1X)^-1; CIs and p-values use Satterthwaite degrees of freedom. Sensitivity "
         f"analysis: the same model with a random intercept (compound symmetry); the REML "

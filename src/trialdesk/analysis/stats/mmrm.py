@@ -129,6 +129,21 @@ def _why_not(rows: pd.DataFrame) -> str | None:
     return None
 
 
+_SEE_CS = "see the random-intercept (compound symmetry) model"
+
+
+def _too_few_for(structure: Structure, rows: pd.DataFrame, visits: list[str]) -> str | None:
+    """An unstructured covariance over T visits needs more than T participants (with T or
+    fewer, its REML estimate is singular)."""
+    n_subjects = int(rows["USUBJID"].nunique())
+    if structure is Structure.UNSTRUCTURED and n_subjects <= len(visits):
+        return (
+            f"{n_subjects} participants for an unstructured covariance over {len(visits)} "
+            f"visits (need more participants than visits); {_SEE_CS}"
+        )
+    return None
+
+
 def _estimates(
     fit: RemlFit, rows: pd.DataFrame, visits: list[str], level: float
 ) -> list[VisitEstimate]:
@@ -187,17 +202,25 @@ def fit_mmrm(
     if why:
         return _not_fitted(rows, why, label)
     visits = rows.drop_duplicates("VISIT").sort_values("AVISITN")["VISIT"].astype(str).tolist()
+    too_few = _too_few_for(structure, rows, visits)
+    if too_few:
+        return _not_fitted(rows, too_few, label)
     try:
         fit = fit_reml(_subjects(rows, visits), len(visits), structure)
+        estimates = _estimates(fit, rows, visits, level)
     except np.linalg.LinAlgError as exc:
         return _not_fitted(rows, f"{exc} (singular design or covariance)", label)
+    if not fit.converged and structure is Structure.UNSTRUCTURED:
+        # Standard errors of a covariance that did not converge mean nothing: say so and let
+        # the reader use the compound-symmetry model reported beside it.
+        return _not_fitted(rows, f"REML did not converge ({fit.message}); {_SEE_CS}", label)
     subject_variance, residual_variance = _variance_parts(fit, structure)
     has_slope = len(fit.beta) > len(visits)
     return MmrmResult(
         estimable=True,
         n_subjects=int(rows["USUBJID"].nunique()),
         n_observations=len(rows),
-        visits=_estimates(fit, rows, visits, level),
+        visits=estimates,
         baseline_slope=float(fit.beta[-1]) if has_slope else math.nan,
         subject_variance=subject_variance,
         residual_variance=residual_variance,
