@@ -223,3 +223,18 @@ def test_demo_hba1c_mmrm_unstructured_beats_compound_symmetry_and_matches_r(
         assert estimate.estimate == pytest.approx(r.row(estimate.visit)["un_est"], abs=1e-4)
         assert estimate.se == pytest.approx(r.row(estimate.visit)["un_se"], abs=1e-4)
     assert lrt.statistic == pytest.approx(2 * (r.un_loglik - r.cs_loglik), abs=1e-3)
+
+
+def test_demo_ogld_unstructured_covariance_is_singular_and_said_so(
+    datasets: AnalysisDatasets,
+) -> None:
+    """OGLD doses change in tablet steps, the same way at Months 3, 6 and 9: the changes at
+    those visits are almost perfectly correlated and the unstructured covariance has no REML
+    estimate (R's nlme::gls stops without convergence on the same rows). The report says so
+    and shows the compound-symmetry model instead of numbers from a singular matrix."""
+    ogld = analyse(datasets, builtin_protocol()).outcome("OGLDDDD")
+    assert ogld is not None and ogld.sensitivity is not None
+    assert not ogld.mmrm.estimable and "singular" in ogld.mmrm.note
+    assert ogld.sensitivity.estimable and ogld.covariance_test is None
+    m12 = ogld.sensitivity.at("M12")
+    assert m12 is not None and m12.estimate < 0

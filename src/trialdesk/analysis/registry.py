@@ -214,11 +214,17 @@ def _analyses(outcome: OutcomeResult, results: StudyResults) -> list[Json]:
     return analyses
 
 
+def _p_text(p: float) -> str:
+    """``= 0.418`` or ``< 0.001`` after a "p"."""
+    shown = _p(p)
+    return f"< {shown[1:]}" if shown.startswith("<") else f"= {shown}"
+
+
 def _model_comment(model: MmrmResult, lrt: LikelihoodRatio | None) -> str:
     if model.covariance == UNSTRUCTURED:
         test = (
             f" Likelihood-ratio test of unstructured vs compound symmetry: chi-square "
-            f"{lrt.statistic:.2f} on {lrt.df} df, p = {_p(lrt.p)}."
+            f"{lrt.statistic:.2f} on {lrt.df} df, p {_p_text(lrt.p)}."
             if lrt
             else ""
         )

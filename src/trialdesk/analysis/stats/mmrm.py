@@ -132,6 +132,20 @@ def _why_not(rows: pd.DataFrame) -> str | None:
 _SEE_CS = "see the random-intercept (compound symmetry) model"
 
 
+#: Smallest/largest eigenvalue of Sigma below which the estimate is singular (numerically).
+_SINGULAR_RATIO = 1e-10
+
+
+def _why_diverged(fit: RemlFit) -> str:
+    eigenvalues = np.linalg.eigvalsh(fit.sigma)
+    if eigenvalues[0] <= _SINGULAR_RATIO * eigenvalues[-1]:
+        return (
+            "the unstructured covariance runs to a singular matrix (the changes at some "
+            "visits are almost perfectly correlated), so it has no REML estimate"
+        )
+    return fit.message
+
+
 def _too_few_for(structure: Structure, rows: pd.DataFrame, visits: list[str]) -> str | None:
     """An unstructured covariance over T visits needs more than T participants (with T or
     fewer, its REML estimate is singular)."""
@@ -213,7 +227,7 @@ def fit_mmrm(
     if not fit.converged and structure is Structure.UNSTRUCTURED:
         # Standard errors of a covariance that did not converge mean nothing: say so and let
         # the reader use the compound-symmetry model reported beside it.
-        return _not_fitted(rows, f"REML did not converge ({fit.message}); {_SEE_CS}", label)
+        return _not_fitted(rows, f"REML did not converge: {_why_diverged(fit)}; {_SEE_CS}", label)
     subject_variance, residual_variance = _variance_parts(fit, structure)
     has_slope = len(fit.beta) > len(visits)
     return MmrmResult(
