@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from tests.analysis._nlme import fit_in_r
 
 from trialdesk import services as sv
-from trialdesk.analysis import AnalysisDatasets, analyse, derive_datasets
+from trialdesk.analysis import AnalysisDatasets, StudyResults, analyse, derive_datasets
 from trialdesk.analysis.from_store import source_frames
 from trialdesk.protocol import builtin_protocol
 from trialdesk.services.passwords import use_fast_hashing
@@ -49,6 +49,11 @@ def study(request: pytest.FixtureRequest) -> Iterator[TestDatabase]:
 def datasets(study: TestDatabase) -> AnalysisDatasets:
     with study.session() as session:
         return derive_datasets(source_frames(session, builtin_protocol()), builtin_protocol())
+
+
+@pytest.fixture(scope="module")
+def results(datasets: AnalysisDatasets) -> StudyResults:
+    return analyse(datasets, builtin_protocol())
 
 
 def _visit_dates(session: Session, code: str) -> dict[str, date]:
@@ -143,7 +148,7 @@ def test_baseline_ogld_is_the_regimen_in_effect_not_zero(
 
 
 def test_month_12_ogld_and_its_change_match_the_raw_records(
-    study: TestDatabase, datasets: AnalysisDatasets
+    study: TestDatabase, datasets: AnalysisDatasets, results: StudyResults
 ) -> None:
     with study.session() as session:
         at_m12 = _expected(session, "M12", _replayed_ogld)
@@ -151,7 +156,6 @@ def test_month_12_ogld_and_its_change_match_the_raw_records(
     analysed = _analysed(datasets, "OGLDDDD", "M12")
     assert analysed == pytest.approx({k: at_m12[k] for k in analysed}, abs=1e-9)
     expected_change = statistics.mean(at_m12[k] - at_bl[k] for k in analysed)
-    results = analyse(datasets, builtin_protocol())
     outcome = results.outcome("OGLDDDD")
     assert outcome is not None
     m12 = next(v for v in outcome.by_visit if v.visit == "M12")
@@ -202,11 +206,10 @@ def test_a_site_recording_insulin_only_on_change_still_has_a_dose_at_each_visit(
 
 
 def test_demo_hba1c_mmrm_unstructured_beats_compound_symmetry_and_matches_r(
-    datasets: AnalysisDatasets, tmp_path: Path
+    datasets: AnalysisDatasets, results: StudyResults, tmp_path: Path
 ) -> None:
     """On the demo study the HbA1c changes are far from compound symmetric (LRT p ~ 5e-8);
     the primary MMRM agrees with nlme::gls in R on the same rows."""
-    results = analyse(datasets, builtin_protocol())
     hba1c = results.outcome("HBA1C")
     assert hba1c is not None and hba1c.sensitivity is not None
     lrt = hba1c.covariance_test
@@ -226,13 +229,13 @@ def test_demo_hba1c_mmrm_unstructured_beats_compound_symmetry_and_matches_r(
 
 
 def test_demo_ogld_unstructured_covariance_is_singular_and_said_so(
-    datasets: AnalysisDatasets,
+    results: StudyResults,
 ) -> None:
     """OGLD doses change in tablet steps, the same way at Months 3, 6 and 9: the changes at
     those visits are almost perfectly correlated and the unstructured covariance has no REML
     estimate (R's nlme::gls stops without convergence on the same rows). The report says so
     and shows the compound-symmetry model instead of numbers from a singular matrix."""
-    ogld = analyse(datasets, builtin_protocol()).outcome("OGLDDDD")
+    ogld = results.outcome("OGLDDDD")
     assert ogld is not None and ogld.sensitivity is not None
     assert not ogld.mmrm.estimable and "singular" in ogld.mmrm.note
     assert ogld.sensitivity.estimable and ogld.covariance_test is None
