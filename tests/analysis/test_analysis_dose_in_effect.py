@@ -241,3 +241,33 @@ def test_demo_ogld_unstructured_covariance_is_singular_and_said_so(
     assert ogld.sensitivity.estimable and ogld.covariance_test is None
     m12 = ogld.sensitivity.at("M12")
     assert m12 is not None and m12.estimate < 0
+
+
+def test_a_dose_recorded_as_not_collected_is_not_filled_from_the_regimen(
+    study: TestDatabase,
+) -> None:
+    """The site said the drug chart was not brought to M9 (UNK): M9 has no dose row, the
+    code is counted as missing instead of a dose carried from the regimen."""
+    with study.session() as session:
+        target = session.execute(
+            select(Participant.id, Participant.study_id, Visit.id)
+            .join(Visit, Visit.participant_id == Participant.id)
+            .where(Visit.code == "M9", Visit.visit_date.is_not(None), Visit.voided.is_(False))
+            .order_by(Participant.study_id)
+        ).first()
+        assert target is not None
+        pid, study_id, _visit_id = target
+        user = session.scalars(select(InsulinDose.created_by)).first()
+        actor = sv.actor_for(session, user or 0)
+        before = source_frames(session, builtin_protocol()).dosing
+        sv.record_measurement(
+            session, actor, pid, visit_code="M9", element="ogld_ddd", value=None,
+            missing_code="UNK", missing_reason="drug chart not brought",
+        )  # fmt: skip
+        frames = source_frames(session, builtin_protocol())
+    at_m9 = (before["usubjid"] == study_id) & (before["visit"] == "M9")
+    assert at_m9.sum() == 1
+    after = frames.dosing
+    assert ((after["usubjid"] == study_id) & (after["visit"] == "M9")).sum() == 0
+    missing = frames.missing
+    assert ((missing["usubjid"] == study_id) & (missing["element"] == "ogld_ddd")).sum() == 1

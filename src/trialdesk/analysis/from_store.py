@@ -317,9 +317,10 @@ def _itt_rows(snap: StoreSnapshot, p: Participant) -> list[dict[str, Any]]:
 _DOSE_ELEMENTS = ("insulin_daily_dose", "ogld_ddd")
 
 
-def _regimen(snap: StoreSnapshot, p: Participant) -> list[DoseRecord]:
-    """The participant's live dose records as a regimen: insulin in U/day, each oral drug in
-    WHO DDDs/day (its recorded ``ddd``), in entry order for records sharing a start date."""
+def _regimens(snap: StoreSnapshot, p: Participant) -> tuple[list[DoseRecord], list[DoseRecord]]:
+    """The participant's live dose records as two regimens (kept apart, so that no oral drug
+    name can mix with insulin): insulin in U/day, each oral drug in WHO DDDs/day (its recorded
+    ``ddd``), in entry order for records sharing a start date."""
     insulin = [
         DoseRecord(INSULIN, d.start_date, float(d.total_units_per_day), order=d.id)
         for d in snap.insulin.get(p.id, [])
@@ -327,7 +328,7 @@ def _regimen(snap: StoreSnapshot, p: Participant) -> list[DoseRecord]:
     oral = [
         DoseRecord(o.drug, o.start_date, float(o.ddd), order=o.id) for o in snap.ogld.get(p.id, [])
     ]
-    return insulin + oral
+    return insulin, oral
 
 
 def _dosing_visits(snap: StoreSnapshot, p: Participant, protocol: Protocol) -> list[Visit]:
@@ -358,7 +359,7 @@ def _dosing_rows(
 ) -> list[dict[str, Any]]:
     """The doses in effect on each dosing visit's date (`compute_dose_in_effect`): sites record
     a dose when it changes, so a visit with no record carries the regimen in force."""
-    regimen = _regimen(snap, p)
+    insulin_regimen, oral = _regimens(snap, p)
     weights = {
         m.visit_id: float(m.value)
         for m in sorted(snap.measurements.get(p.id, []), key=lambda m: m.collected_on)
@@ -368,10 +369,9 @@ def _dosing_rows(
     for visit in _dosing_visits(snap, p, protocol):
         when = visit.visit_date
         assert when is not None  # _dosing_visits keeps dated visits only
-        insulin = compute_dose_in_effect(regimen, INSULIN, when)
+        insulin = compute_dose_in_effect(insulin_regimen, INSULIN, when)
         if insulin is None:  # no insulin record started yet: the dose is unknown
             continue
-        oral = [r for r in regimen if r.drug != INSULIN]
         rows.append(
             {
                 "usubjid": p.study_id,
