@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import Clinic
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
@@ -13,8 +14,6 @@ from trialdesk.services.cell_status import CellFacts, CellStatus, cell_status
 from trialdesk.services.errors import Forbidden, ValidationProblem
 from trialdesk.services.sdv_plan import SdvReason, in_sample, sdv_plan, sdv_reason
 from trialdesk.store.models import AuditEntry
-
-from conftest import Clinic
 
 
 def _cell(grid: sv.record_grid.RecordGrid, study_id: str, code: str, form: str) -> CellStatus:

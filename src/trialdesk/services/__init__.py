@@ -148,9 +148,6 @@ from trialdesk.services.errors import (
     ValidationProblem,
 )
 from trialdesk.services.form_status import list_form_statuses, set_form_status
-from trialdesk.services.record_grid import record_status_grid
-from trialdesk.services.sdv import list_sdv_marks, mark_source_data
-from trialdesk.services.sdv_progress import participant_sdv_plan, sdv_progress
 from trialdesk.services.itt import list_itt_tests, record_itt_test, update_itt_test
 from trialdesk.services.measurements import (
     get_measurement,
@@ -202,6 +199,7 @@ from trialdesk.services.queries import (
     raise_query,
     reopen_query,
 )
+from trialdesk.services.record_grid import record_status_grid
 from trialdesk.services.records import (
     get_clinical_record,
     participant_history,
@@ -238,6 +236,8 @@ from trialdesk.services.screening_declines import (
     list_screening_declines,
     log_screening_decline,
 )
+from trialdesk.services.sdv import list_sdv_marks, mark_source_data
+from trialdesk.services.sdv_progress import participant_sdv_plan, sdv_progress
 from trialdesk.services.security_policy import (
     PolicyView,
     get_security_policy,
