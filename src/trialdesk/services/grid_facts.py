@@ -34,7 +34,6 @@ from trialdesk.store.models import (
     IttTest,
     Measurement,
     OgldDose,
-    Participant,
     ProtocolDeviation,
     Screening,
     SdvMark,
@@ -235,12 +234,6 @@ def gather(
     return out
 
 
-def participants_in(pids: Select[Any]) -> Select[Any]:
-    return select(Participant.id, Participant.study_id, Participant.site_id).where(
-        Participant.id.in_(pids)
-    )
-
-
 VISIT_LINKED = {m.__tablename__: m for m in (IttTest, InsulinDose, OgldDose, Transplantation)}
 SCREENING_MODELS: dict[str, Any] = {"consents": Consent, "screenings": Screening}
 UNRESOLVED = (QueryStatus.OPEN, QueryStatus.ANSWERED)
@@ -307,7 +300,7 @@ def _place(
         return cells
     if table in SCREENING_MODELS:
         model_s = SCREENING_MODELS[table]
-        owners = dict(
+        owners: dict[int, int] = dict(
             session.execute(
                 select(model_s.id, model_s.participant_id).where(model_s.id.in_(ids))
             ).all()

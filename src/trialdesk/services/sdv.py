@@ -183,7 +183,8 @@ def list_sdv_marks(
     if visit_code is not None:
         query = query.where(SdvMark.visit_code == visit_code)
     rows = list(session.scalars(query.order_by(SdvMark.id)))
-    names = _names(session, {r.marked_by for r in rows} | {r.cleared_by for r in rows})
+    wanted: set[int | None] = {r.marked_by for r in rows} | {r.cleared_by for r in rows}
+    names = _names(session, wanted)
     return [_view(session, r, names) for r in rows]
 
 

@@ -98,6 +98,12 @@ def grid_page(
     )
 
 
+def record_status_counts(session: DB, user: WebUser) -> dict[str, Any]:
+    """The dashboard's card: forms per status over the user's sites (`status_counts`)."""
+    grid = record_status_grid(session, user.actor, limit=1)
+    return {"status_counts": [(e, grid.counts[e.status]) for e in LEGEND]}
+
+
 def _latest_marks(marks: list[SdvMarkView]) -> dict[tuple[Any, ...], SdvMarkView]:
     """The latest mark per (what, kind): a cleared one stays shown until marked again."""
     latest: dict[tuple[Any, ...], SdvMarkView] = {}
