@@ -43,7 +43,7 @@ LEGEND: tuple[LegendEntry, ...] = (
     LegendEntry(CellStatus.DEVIATION, "!", "Deviation", "a protocol deviation at this visit"),
     LegendEntry(CellStatus.VERIFIED, "✓", "Verified", "the monitor verified it against source"),
     LegendEntry(CellStatus.SIGNED, "✍", "Signed", "the investigator signed the casebook since"),
-    LegendEntry(CellStatus.LOCKED, "🔒", "Locked", "data locked: no further change"),
+    LegendEntry(CellStatus.LOCKED, "▣", "Locked", "data locked: no further change"),
 )
 LEGEND_BY_STATUS = {entry.status: entry for entry in LEGEND}
 

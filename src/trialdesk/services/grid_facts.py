@@ -114,6 +114,10 @@ def _visit_linked(session: Session, pids: Select[Any], catalogue: Catalogue) -> 
 
 
 def _screening_forms(session: Session, pids: Select[Any], out: GridFacts) -> None:
+    """Consent and eligibility from their records; demographics (sex, date of birth) are
+    entered when the participant is registered."""
+    for (pid,) in session.execute(pids):
+        out.data.add((pid, SCREENING_VISIT, "demographics"))
     for model, form in ((Consent, "consent"), (Screening, "eligibility")):
         for (pid,) in session.execute(
             select(model.participant_id).where(_in(model, pids), model.voided.is_(False)).distinct()

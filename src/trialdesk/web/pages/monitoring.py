@@ -140,6 +140,7 @@ def sdv_page(
             "cleared": [m for m in marks if m.cleared_at is not None],
             "measurements": measurements,
             "value_marks": value_marks,
+            "value_labels": {m.id: m.label for m in measurements},
             "value_forms": {
                 m.id: form_of_element(catalogue[m.element], catalogue)
                 if m.element in catalogue
