@@ -127,3 +127,19 @@ def test_only_a_monitor_gets_the_mark_buttons_and_a_bad_mark_is_explained(
     )
     assert bad.status_code == 422
     assert "form: 'surgery' is not a form of visit SCR" in unescape(bad.text)
+
+
+def test_sdv_progress_by_site_visit_and_participant(
+    client_for: Client, web_database: TestDatabase
+) -> None:
+    with web_database.session() as session:
+        pid = enrolled_participant(session)
+        sv.mark_source_data(session, actor_of(session, "monitor"), pid, visit_code="SCR",
+                            form="labs")  # fmt: skip
+    html = unescape(client_for("monitor").get("/monitoring/sdv").text)
+    site = re.search(r'<table id="sdv-by-site">.*?</table>', html, re.S)
+    assert site and re.search(r"APGH</th>\s*<td class=\"num\">6</td><td class=\"num\">1</td>",
+                              site.group(0))  # fmt: skip
+    assert re.search(r'SCR</th>\s*<td class="num">6</td><td class="num">1</td>', html)
+    assert f'<a href="/participants/{pid}/sdv">APGH-' in html
+    assert "1 of 6 selected forms verified (17 %)" in html

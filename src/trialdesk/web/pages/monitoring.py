@@ -18,11 +18,13 @@ from trialdesk.services import (
     mark_source_data,
     participant_sdv_plan,
     record_status_grid,
+    sdv_progress,
 )
 from trialdesk.services.cell_status import LEGEND, LEGEND_BY_STATUS, CellStatus
 from trialdesk.services.crf_forms import OTHER_FORM, form_of_element
 from trialdesk.services.errors import ServiceError, ValidationProblem
 from trialdesk.services.labels import field_label, record_label
+from trialdesk.services.listing import MAX_LIMIT
 from trialdesk.services.record_grid import DEFAULT_ROWS, form_label
 from trialdesk.services.sdv import SdvMarkView
 from trialdesk.services.study import current_catalogue
@@ -94,6 +96,32 @@ def grid_page(
             "page": max(page, 1),
             "pages": max(1, -(-grid.total_rows // grid.limit)),
             "form_link": form_link,
+        },
+    )
+
+
+@router.get("/monitoring/sdv")
+def sdv_progress_page(request: Request, session: DB, user: CurrentUser, site: str = "") -> Response:
+    """Verified / selected forms per site, visit and participant (risk-based selection)."""
+    try:
+        progress, problem = sdv_progress(session, user.actor, site_code=site or None), ""
+    except ValidationProblem as exc:
+        progress, problem = sdv_progress(session, user.actor), exc.message
+    grid = record_status_grid(session, user.actor, limit=MAX_LIMIT)
+    ids = {r.study_id: r.participant_id for r in grid.rows}
+    visits = list(dict.fromkeys(c.visit_code for c in grid.columns))
+    return render(
+        request,
+        "sdv_progress.html",
+        {
+            "progress": progress,
+            "problem": problem,
+            "by_site": [(k, "", t) for k, t in sorted(progress.by_site.items())],
+            "by_visit": [(v, "", progress.by_visit[v]) for v in visits if v in progress.by_visit],
+            "by_participant": [
+                (k, f"/participants/{ids[k]}/sdv" if k in ids else "", t)
+                for k, t in sorted(progress.by_participant.items())
+            ],
         },
     )
 
