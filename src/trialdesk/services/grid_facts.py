@@ -260,7 +260,7 @@ def _open_queries(
     ):
         targets[table].append(target_id)
     for table, ids in targets.items():
-        for cell in _place(session, table, ids, catalogue, visits, out):
+        for cell in _place(session, table, ids, catalogue=catalogue, visits=visits, out=out):
             out.queries[cell] += 1
 
 
@@ -268,6 +268,7 @@ def _place(
     session: Session,
     table: str,
     ids: list[int],
+    *,
     catalogue: Catalogue,
     visits: dict[int, tuple[int, str]],
     out: GridFacts,

@@ -183,7 +183,8 @@ def list_sdv_marks(
     if visit_code is not None:
         query = query.where(SdvMark.visit_code == visit_code)
     rows = list(session.scalars(query.order_by(SdvMark.id)))
-    wanted: set[int | None] = {r.marked_by for r in rows} | {r.cleared_by for r in rows}
+    wanted: set[int | None] = {r.cleared_by for r in rows}
+    wanted.update(r.marked_by for r in rows)
     names = _names(session, wanted)
     return [_view(session, r, names) for r in rows]
 
@@ -245,6 +246,7 @@ def clear_marks_after_write(
     session: Session,
     actor: Actor,
     row: Any,
+    *,
     changes: dict[str, list[Any]] | None,
     reason: str,
     participant: Any | None,

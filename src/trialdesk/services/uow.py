@@ -174,7 +174,7 @@ def add_record(session: Session, actor: Actor, row: Any, participant: Any | None
         changes=values,
         **_where(participant),
     )
-    _clear_marks(session, actor, row, None, "", participant)
+    _clear_marks(session, actor, row, changes=None, why="", participant=participant)
     return row
 
 
@@ -229,7 +229,7 @@ def change_record(
         reason=why,
         **_where(participant),
     )
-    _clear_marks(session, actor, row, diff, why, participant)
+    _clear_marks(session, actor, row, changes=diff, why=why, participant=participant)
     return diff
 
 
@@ -237,6 +237,7 @@ def _clear_marks(
     session: Session,
     actor: Actor,
     row: Any,
+    *,
     changes: dict[str, list[Any]] | None,
     why: str,
     participant: Any | None,
@@ -245,7 +246,9 @@ def _clear_marks(
     (issue 14). Imported here, not at the top: `sdv` writes its marks through this module."""
     from trialdesk.services.sdv import clear_marks_after_write  # noqa: PLC0415
 
-    clear_marks_after_write(session, actor, row, changes, why, participant)
+    clear_marks_after_write(
+        session, actor, row, changes=changes, reason=why, participant=participant
+    )
 
 
 def void_record(

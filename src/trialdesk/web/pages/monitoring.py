@@ -141,7 +141,7 @@ def _latest_marks(marks: list[SdvMarkView]) -> dict[tuple[Any, ...], SdvMarkView
 
 
 def sdv_page(
-    request: Request, session: DB, user: WebUser, pid: int, problem: str = "", status: int = 200
+    request: Request, session: DB, user: WebUser, pid: int, *, problem: str = "", status: int = 200
 ) -> Response:
     participant = get_participant(session, user.actor, pid)
     plans = participant_sdv_plan(session, user.actor, pid)
@@ -197,7 +197,9 @@ async def mark_sdv(request: Request, session: DB, user: CurrentUser, pid: int) -
     v = form.values
     target_id = form.integer("target_id") if v.get("target_id") else None
     if form.errors:
-        return sdv_page(request, session, user, pid, "; ".join(form.errors.values()), 422)
+        return sdv_page(
+            request, session, user, pid, problem="; ".join(form.errors.values()), status=422
+        )
     try:
         mark = mark_source_data(
             session,
@@ -213,7 +215,7 @@ async def mark_sdv(request: Request, session: DB, user: CurrentUser, pid: int) -
     except ServiceError as exc:
         if exc.status in (403, 404):
             raise
-        return sdv_page(request, session, user, pid, exc.message, 422)
+        return sdv_page(request, session, user, pid, problem=exc.message, status=422)
     where = f"/participants/{pid}/sdv#v-{mark.visit_code}-{mark.form}"
     text = f"Marked {mark.kind.value}: {form_label(mark.form)} at {mark.visit_code}."
     return RedirectResponse(with_note(request, where, text), status_code=303)
