@@ -239,3 +239,18 @@ def test_sdv_progress_counts_selected_and_verified_forms(
         SdvReason.ELIGIBILITY
     )
     assert not plans[("M3", "labs")].has_data
+
+
+def test_enrolment_changes_no_verified_source_data(
+    clinic: Clinic, actors: dict[str, sv.Actor]
+) -> None:
+    pid = clinic.eligible()
+    s, monitor = clinic.session, actors["monitor"]
+    mark = sv.mark_source_data(s, monitor, pid, visit_code="SCR", form="demographics")
+    sv.enroll_participant(s, clinic.coordinator, pid, enrolled_on=clinic.day(1))
+    (after,) = [m for m in sv.list_sdv_marks(s, monitor, pid) if m.id == mark.id]
+    assert after.cleared_at is None
+    sv.update_participant(s, clinic.coordinator, pid, sex="F", reason="sex entered wrongly",
+                          expected_version=sv.get_participant(s, monitor, pid).version)  # fmt: skip
+    (after,) = [m for m in sv.list_sdv_marks(s, monitor, pid) if m.id == mark.id]
+    assert after.cleared_at is not None and "sex entered wrongly" in (after.clear_reason or "")

@@ -38,7 +38,7 @@ LEGEND: tuple[LegendEntry, ...] = (
     LegendEntry(CellStatus.INCOMPLETE, "◐", "Incomplete", "data entered, form not marked complete"),
     LegendEntry(CellStatus.COMPLETE, "●", "Complete", "the site marked the form complete"),
     LegendEntry(
-        CellStatus.OPEN_QUERY, "?", "Open query", "a data query on this form awaits an answer"
+        CellStatus.OPEN_QUERY, "?", "Open query", "a data query on this form is not closed yet"
     ),
     LegendEntry(CellStatus.DEVIATION, "!", "Deviation", "a protocol deviation at this visit"),
     LegendEntry(CellStatus.VERIFIED, "✓", "Verified", "the monitor verified it against source"),

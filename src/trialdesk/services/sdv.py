@@ -48,6 +48,9 @@ MARKABLE = frozenset(
 """Records a monitor may mark field by field (participant-owned clinical records)."""
 CLEARING = MARKABLE | {"itt_samples", "participants", "participant_identities"}
 """Records whose change clears the marks covering them (a mark's own writes clear nothing)."""
+SOURCE_FIELDS = {"participants": frozenset({"sex", "registered_on", "site_id", "voided"})}
+"""Where only some columns are source data: a participant's status (enrolled, completed) is
+the system's bookkeeping, not something the monitor verified."""
 
 
 class SdvMarkView(RecordView):
@@ -260,6 +263,8 @@ def clear_marks_after_write(
     if pid is None:
         return
     changed = None if changes is None else set(changes) - {"version"}
+    if changed is not None and table in SOURCE_FIELDS and not changed & SOURCE_FIELDS[table]:
+        return
     marks = _covering(session, pid, table, row, changed)
     if not marks:
         return
