@@ -110,6 +110,8 @@ def test_monitor_verifies_a_value_and_a_correction_clears_it_with_the_reason(
     html = unescape(monitor.get(f"/participants/{pid}/sdv").text)
     assert "Marks cleared by a later change" in html
     assert "source says 71 kg" in html and "70 → 71" in html
+    trail = unescape(monitor.get(f"/participants/{pid}/audit").text)
+    assert "source-data verification mark" in trail and "sdv_marks" not in trail
 
 
 def test_only_a_monitor_gets_the_mark_buttons_and_a_bad_mark_is_explained(
