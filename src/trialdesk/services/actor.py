@@ -50,14 +50,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         {P.READ_CLINICAL, P.READ_IDENTITY, P.WRITE_CLINICAL, P.ANSWER_QUERY, P.READ_AUDIT}
     ),
     Role.MONITOR: frozenset(
-        {
-            P.READ_CLINICAL,
-            P.READ_IDENTITY,
-            P.RAISE_QUERY,
-            P.CLOSE_QUERY,
-            P.READ_AUDIT,
-            P.VERIFY_SOURCE,
-        }
+        {P.READ_CLINICAL, P.READ_IDENTITY, P.RAISE_QUERY, P.CLOSE_QUERY, P.READ_AUDIT}
+        | {P.VERIFY_SOURCE}  # source-data verification and review (issue 14)
     ),
     Role.STATISTICIAN: frozenset({P.READ_CLINICAL}),
 }
