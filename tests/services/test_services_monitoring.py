@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Clinic
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
+from tests.services.conftest import Clinic
 
 from trialdesk import services as sv
 from trialdesk.catalogue import default_catalogue
