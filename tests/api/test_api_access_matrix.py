@@ -761,6 +761,23 @@ CASES: list[Case] = [
         ALL_404,
         _change("/queries/{id}/reopen", "answered_query", {"text": "Unit still unclear"}),
     ),
+    # monitoring (issue 14): the grid, SDV progress and marks (a monitor's alone)
+    Case(
+        "record status grid",
+        "GET",
+        "403 200 200 200 200",
+        None,
+        _fixed("/monitoring/record-status"),
+    ),
+    Case("SDV progress", "GET", "403 200 200 200 200", None, _fixed("/monitoring/sdv-progress")),
+    Case("participant SDV", "GET", "404 200 200 200 200", ALL_404, _on(P + "/sdv", "pid")),
+    Case(
+        "mark SDV",
+        "POST",
+        "404 403 403 201 403",
+        ALL_404,
+        _on(P + "/sdv", "pid", {"visit_code": "BL", "form": "vital_signs"}),
+    ),
     # any clinical record by id (with its ETag)
     *[
         Case(f"read {name}", "GET", "404 200 200 200 200", ALL_404, _path(path, record))

@@ -51,6 +51,10 @@ TAGS: list[dict[str, Any]] = [
     {"name": "adverse events", "description": "CTCAE grade, ICH E2A seriousness, reporting."},
     {"name": "deviations", "description": "Protocol deviations."},
     {"name": "queries", "description": "Data queries: raise, answer, close."},
+    {
+        "name": "monitoring",
+        "description": "Record status grid, source-data verification marks and progress.",
+    },
     {"name": "audit", "description": "Audit trail of any record; chain verification."},
 ]
 

@@ -91,6 +91,9 @@ Provenance: `mark_simulated` (the simulator marks its database, audited, for goo
 Visit pages: `save_visit_forms` (every block of a visit at once, all or nothing, saying what it
 raised), `set_form_status`, `list_form_statuses` (REDCap-style Incomplete / Unverified /
 Complete), `save_and_report` (any save, with the queries, deviations and SAE clocks it raised).
+Monitoring (issue 14): `record_status_grid` (participants × scheduled forms, one status each),
+`mark_source_data`, `list_sdv_marks` (SDV and review marks, cleared by a later change),
+`sdv_progress`, `participant_sdv_plan` (risk-based selection, `services.sdv_plan`).
 """
 
 from trialdesk.services.accounts import (
@@ -196,6 +199,7 @@ from trialdesk.services.queries import (
     raise_query,
     reopen_query,
 )
+from trialdesk.services.record_grid import record_status_grid
 from trialdesk.services.records import (
     get_clinical_record,
     participant_history,
@@ -232,6 +236,8 @@ from trialdesk.services.screening_declines import (
     list_screening_declines,
     log_screening_decline,
 )
+from trialdesk.services.sdv import list_sdv_marks, mark_source_data
+from trialdesk.services.sdv_progress import participant_sdv_plan, sdv_progress
 from trialdesk.services.security_policy import (
     PolicyView,
     get_security_policy,
@@ -418,4 +424,9 @@ __all__ = [
     "set_form_status",
     "update_consent",
     "update_screening",
+    "list_sdv_marks",
+    "mark_source_data",
+    "participant_sdv_plan",
+    "record_status_grid",
+    "sdv_progress",
 ]

@@ -34,6 +34,7 @@ PERMISSION_TEXT: dict[Permission, str] = {
     Permission.SIGN: "sign off a casebook",
     Permission.READ_AUDIT: "read the audit trail",
     Permission.MANAGE_USERS: "manage users and sites",
+    Permission.VERIFY_SOURCE: "mark data verified against source or reviewed",
 }
 
 

@@ -27,6 +27,7 @@ class Permission(StrEnum):
     SIGN = "sign"
     READ_AUDIT = "read_audit"
     MANAGE_USERS = "manage_users"
+    VERIFY_SOURCE = "verify_source"  # source-data verification and review (issue 14)
 
 
 P = Permission
@@ -50,6 +51,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     ),
     Role.MONITOR: frozenset(
         {P.READ_CLINICAL, P.READ_IDENTITY, P.RAISE_QUERY, P.CLOSE_QUERY, P.READ_AUDIT}
+        | {P.VERIFY_SOURCE}  # source-data verification and review (issue 14)
     ),
     Role.STATISTICIAN: frozenset({P.READ_CLINICAL}),
 }

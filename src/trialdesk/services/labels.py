@@ -21,6 +21,7 @@ RECORD_LABELS: dict[str, str] = {
     "protocol_deviations": "protocol deviation",
     "data_queries": "data query",
     "signatures": "signature",
+    "sdv_marks": "source-data verification mark",
     "screening_declines": "screening-log entry",
     "prescreen_runs": "pre-screening run",
     "prescreen_candidates": "pre-screening candidate",

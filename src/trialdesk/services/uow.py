@@ -174,6 +174,7 @@ def add_record(session: Session, actor: Actor, row: Any, participant: Any | None
         changes=values,
         **_where(participant),
     )
+    _clear_marks(session, actor, row, changes=None, why="", participant=participant)
     return row
 
 
@@ -228,7 +229,26 @@ def change_record(
         reason=why,
         **_where(participant),
     )
+    _clear_marks(session, actor, row, changes=diff, why=why, participant=participant)
     return diff
+
+
+def _clear_marks(
+    session: Session,
+    actor: Actor,
+    row: Any,
+    *,
+    changes: dict[str, list[Any]] | None,
+    why: str,
+    participant: Any | None,
+) -> None:
+    """A write to clinical data clears the monitor's verification marks that covered it
+    (issue 14). Imported here, not at the top: `sdv` writes its marks through this module."""
+    from trialdesk.services.sdv import clear_marks_after_write  # noqa: PLC0415
+
+    clear_marks_after_write(
+        session, actor, row, changes=changes, reason=why, participant=participant
+    )
 
 
 def void_record(

@@ -168,3 +168,12 @@ class FormStatus(StrEnum):
     INCOMPLETE = "incomplete"
     UNVERIFIED = "unverified"
     COMPLETE = "complete"
+
+
+class SdvKind(StrEnum):
+    """What a monitor's mark on a field or form says (ICH E6(R2) 5.18.4 (m)): the value was
+    checked against the source document (source-data verification, SDV), or the data were
+    reviewed for consistency and protocol compliance without a source (source-data review)."""
+
+    VERIFIED = "verified"
+    REVIEWED = "reviewed"

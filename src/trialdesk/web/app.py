@@ -19,6 +19,7 @@ from trialdesk.web.pages import (
     dashboard,
     declines,
     deviations,
+    monitoring,
     participants,
     queries,
     records,
@@ -45,6 +46,7 @@ for _module in (
     visit_save,
     records,
     queries,
+    monitoring,
     audit,
 ):
     router.include_router(_module.router)

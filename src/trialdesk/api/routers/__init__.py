@@ -13,6 +13,7 @@ from trialdesk.api.routers import (
     forms,
     itt,
     measurements,
+    monitoring,
     participants,
     protocol,
     queries,
@@ -43,5 +44,6 @@ ROUTERS: list[APIRouter] = [
     adverse_events.router,
     deviations.router,
     queries.router,
+    monitoring.router,
     audit.router,
 ]

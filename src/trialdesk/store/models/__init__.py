@@ -12,6 +12,7 @@ from trialdesk.store.models.clinical import (
     Visit,
 )
 from trialdesk.store.models.forms import FormStatusRecord
+from trialdesk.store.models.monitoring import SdvMark
 from trialdesk.store.models.participants import (
     Consent,
     Enrollment,
@@ -65,6 +66,7 @@ __all__ = [
     "Screening",
     "SecurityPolicy",
     "ScreeningDecline",
+    "SdvMark",
     "Signature",
     "Site",
     "SiteMembership",

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from trialdesk.web.dashboard import build_dashboard, screening_log
 from trialdesk.web.deps import DB, CurrentUser
+from trialdesk.web.pages.monitoring import record_status_counts
 from trialdesk.web.routing import WebRoute
 from trialdesk.web.templating import render
 
@@ -17,7 +18,11 @@ def dashboard(request: Request, session: DB, user: CurrentUser) -> Response:
     if not user.can("read_clinical"):
         # An administrator's role reads no clinical data (services.actor); say so plainly.
         return render(request, "dashboard_admin.html", {})
-    return render(request, "dashboard.html", {"d": build_dashboard(session, user)})
+    return render(
+        request,
+        "dashboard.html",
+        {"d": build_dashboard(session, user), **record_status_counts(session, user)},
+    )
 
 
 @router.get("/screening/log")

@@ -20,6 +20,7 @@ from trialdesk.services import (
     raise_query,
     reopen_query,
 )
+from trialdesk.services.actor import Permission
 from trialdesk.services.errors import ServiceError
 from trialdesk.services.labels import record_label
 from trialdesk.services.views import QueryView
@@ -27,6 +28,7 @@ from trialdesk.store.enums import QueryStatus
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.forms import read_form
 from trialdesk.web.pages.auth import safe_next
+from trialdesk.web.readonly import refusal
 from trialdesk.web.records import query_fields
 from trialdesk.web.routing import WebRoute, WebUser
 from trialdesk.web.templating import render
@@ -84,7 +86,10 @@ def new_query(
     back: str = "",
 ) -> Response:
     values = {"field": field, "back": safe_next(back) if back else ""}
-    return _new_page(request, table, id, values, {}, target=target_words(session, user, table, id))
+    return _new_page(
+        request, table, id, values, {}, target=target_words(session, user, table, id),
+        read_only=refusal(user, Permission.RAISE_QUERY),
+    )  # fmt: skip
 
 
 def _new_page(
@@ -95,6 +100,7 @@ def _new_page(
     errors: dict[str, str],
     status_code: int = 200,
     target: str = "",
+    read_only: str = "",
 ) -> Response:
     return render(
         request,
@@ -107,6 +113,7 @@ def _new_page(
             "values": values,
             "errors": errors,
             "labels": {"field": "Field", "text": "Query"},
+            "read_only": read_only,
         },
         status_code=status_code,
     )

@@ -16,6 +16,7 @@ from trialdesk.services import (
     get_participant,
     save_and_report,
 )
+from trialdesk.services.actor import Permission
 from trialdesk.services.errors import ServiceError, StaleVersion
 from trialdesk.services.validate import today
 from trialdesk.web.casebook import queries_by_field, unresolved_queries
@@ -32,6 +33,7 @@ from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.flash import sentence, with_note
 from trialdesk.web.forms import FormInput, read_form
 from trialdesk.web.pages.auth import safe_next
+from trialdesk.web.readonly import refusal
 from trialdesk.web.records import (
     KINDS,
     SERIOUSNESS,
@@ -87,7 +89,10 @@ def new_record(
         raise HTTPException(405, f"{kind.title.lower()} records are not entered here")
     participant = get_participant(session, user.actor, pid)
     defaults = {f.name: today().isoformat() for f in kind.fields if f.kind == "date" and f.required}
-    return _new_page(request, kind, participant, visit, defaults, {}, {}, _back(request, pid))
+    return _new_page(
+        request, kind, participant, visit, defaults, {}, {}, _back(request, pid),
+        read_only=refusal(user, Permission.WRITE_CLINICAL),
+    )  # fmt: skip
 
 
 def _new_page(
@@ -100,6 +105,7 @@ def _new_page(
     checks: dict[str, list[str]],
     back: str,
     status_code: int = 200,
+    read_only: str = "",
 ) -> Response:
     labels = {f.name: f.label for f in kind.fields}
     return render(
@@ -114,6 +120,7 @@ def _new_page(
             "checks": checks,
             "labels": labels,
             "back": back,
+            "read_only": read_only,
         },
         status_code=status_code,
     )

@@ -1,0 +1,234 @@
+"""Issue 14: no role reaches an entry form it cannot save. Every page a user can open, for every
+role: each form on it that posts is one the role's permissions allow (a page never offers a
+form that is refused after it was filled in); forms a role may not write are shown read-only
+with the reason; the roles that may write get the form. Pages answer 200, 403 or 404, never
+5xx. An action this file cannot classify fails the test until it is added to `ACTIONS`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from html import unescape
+
+import pytest
+from fastapi.testclient import TestClient
+from web_helpers import actor_of, enrolled_participant
+
+from trialdesk import services as sv
+from trialdesk.services.actor import ROLE_PERMISSIONS, Permission
+from trialdesk.store.enums import Role
+from trialdesk.store.testing import TestDatabase
+
+Client = Callable[[str], TestClient]
+ROLES = ("admin", "investigator", "coordinator", "monitor", "statistician")
+TODAY = date.today()
+
+# The permission a form's action needs (first match wins); None: reads or checks, saves nothing.
+ACTIONS: list[tuple[str, Permission | None]] = [
+    (r"^/logout$", None),
+    (r"^/screening/evaluate$", None),
+    (r"^/participants/\d+/visits/[^/]+/window$", None),
+    (r"^/participants/\d+/sdv$", Permission.VERIFY_SOURCE),
+    (r"^/queries/new\b", Permission.RAISE_QUERY),
+    (r"^/queries/\d+/answer$", Permission.ANSWER_QUERY),
+    (r"^/queries/\d+/(close|reopen)$", Permission.CLOSE_QUERY),
+    (r"^/deviations/\d+/review$", Permission.SIGN),
+    (r"^/participants/\d+/sign\b", Permission.SIGN),
+    (r"^/sites/", Permission.MANAGE_USERS),
+    (r"^/(participants|screening|deviations|adverse-events)\b", Permission.WRITE_CLINICAL),
+]
+FORM = re.compile(r"<form\b([^>]*)>", re.I)
+ATTR = re.compile(r'([\w-]+)="([^"]*)"')
+
+
+@dataclass(frozen=True)
+class Records:
+    pid: int
+    measurement: int
+    itt: int
+    insulin: int
+    ogld: int
+    transplantation: int
+    ae: int
+    deviation: int
+    query: int
+    visit: int
+    consent: int
+    screening: int
+
+
+def _records(db: TestDatabase) -> Records:
+    with db.session() as s:
+        pid = enrolled_participant(s)
+        who = actor_of(s, "coordinator")
+        m = sv.list_measurements(s, who, participant_id=pid, element="weight").items[0]
+        return Records(
+            pid=pid,
+            measurement=m.id,
+            itt=sv.list_itt_tests(s, who, pid)[0].id,
+            insulin=sv.record_insulin_dose(
+                s, who, pid, start_date=TODAY, total_units_per_day=48, visit_code="BL"
+            ).id,
+            ogld=sv.record_ogld_dose(
+                s,
+                who,
+                pid,
+                start_date=TODAY,
+                drug="metformin",
+                daily_dose_mg=1500,
+                visit_code="BL",
+            ).id,  # fmt: skip
+            transplantation=sv.record_transplantation(
+                s,
+                who,
+                pid,
+                performed_on=TODAY,
+                product="UC-MSC suspension",
+                lot_number="LOT-1",
+                cell_source="umbilical_cord",
+                dose_cells_per_kg=1e6,
+                route="intravenous",
+                operator="Dr Li Na",
+                weight_kg=70,
+                visit_code="BL",
+            ).id,  # fmt: skip
+            ae=sv.report_adverse_event(
+                s,
+                who,
+                pid,
+                term="Headache",
+                onset_date=TODAY - timedelta(days=1),
+                grade=1,
+                relatedness="unlikely",
+                action_taken="not applicable",
+                outcome="recovered/resolved",
+                resolution_date=TODAY,
+            ).id,  # fmt: skip
+            deviation=sv.record_deviation(
+                s,
+                who,
+                pid,
+                category="procedure",
+                severity="minor",
+                description="ITT sample late",
+                detected_on=TODAY,
+            ).id,  # fmt: skip
+            query=sv.raise_query(
+                s,
+                actor_of(s, "monitor"),
+                target_table="measurements",
+                target_id=m.id,
+                field="value",
+                text="Please confirm against the source",
+            ).id,  # fmt: skip
+            visit=sv.list_visits(s, who, pid)[0].id,
+            consent=sv.list_consents(s, who, pid)[0].id,
+            screening=sv.list_screenings(s, who, pid)[0].id,
+        )
+
+
+def _pages(r: Records) -> list[str]:
+    p = f"/participants/{r.pid}"
+    return [
+        "/dashboard", "/participants", "/queries", "/deviations", "/monitoring",
+        "/screening/new", "/screening/declined", "/screening/log", "/sites",
+        p, f"{p}/audit", f"{p}/sdv",
+        f"{p}/visits/SCR", f"{p}/visits/BL", f"{p}/visits/M1",
+        f"{p}/adverse-events/new",
+        *(f"{p}/records/{t}/new" for t in
+          ("adverse_events", "insulin_doses", "ogld_doses", "transplantations")),
+        f"{p}/records/adverse_events/{r.ae}", f"{p}/records/insulin_doses/{r.insulin}",
+        f"{p}/records/ogld_doses/{r.ogld}", f"{p}/records/transplantations/{r.transplantation}",
+        f"{p}/records/visits/{r.visit}", f"{p}/records/consents/{r.consent}",
+        f"{p}/records/screenings/{r.screening}", f"/adverse-events/{r.ae}",
+        f"{p}/measurements/{r.measurement}", f"{p}/itt/{r.itt}",
+        f"/queries/new?table=measurements&id={r.measurement}&field=value",
+        f"/queries/{r.query}", f"/deviations/{r.deviation}",
+        f"/audit/measurements/{r.measurement}",
+    ]  # fmt: skip
+
+
+def _needed(action: str) -> Permission | None:
+    for pattern, permission in ACTIONS:
+        if re.search(pattern, action):
+            return permission
+    raise AssertionError(f"form action {action!r}: add the permission it needs to ACTIONS")
+
+
+def _post_actions(html: str, path: str) -> list[str]:
+    actions = []
+    for match in FORM.finditer(html):
+        attrs = dict(ATTR.findall(match.group(1)))
+        if attrs.get("method", "get").lower() == "post":
+            actions.append(unescape(attrs.get("action") or path).split("#")[0])
+    return actions
+
+
+@pytest.fixture()
+def records(web_database: TestDatabase, seeded: object) -> Records:
+    return _records(web_database)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_form_a_page_offers_is_one_the_role_may_save(
+    client_for: Client, records: Records, role: str
+) -> None:
+    client = client_for(role)
+    allowed = ROLE_PERMISSIONS[Role(role)]
+    offered: list[str] = []
+    for path in _pages(records):
+        page = client.get(path)
+        assert page.status_code in (200, 403, 404), f"{role} {path}: {page.status_code}"
+        if page.status_code != 200:
+            continue
+        for action in _post_actions(page.text, page.url.path):
+            needed = _needed(
+                action.split("?")[0] if not action.startswith("/queries/new") else action
+            )
+            assert needed is None or needed in allowed, (
+                f"{role} is offered a form on {path} posting to {action}, which needs {needed}"
+            )
+            offered.append(action.split("?")[0])
+    # not vacuous: the roles that write are offered the entry forms themselves
+    new_ae = f"/participants/{records.pid}/records/adverse_events/new"
+    assert (new_ae in offered) == (Permission.WRITE_CLINICAL in allowed)
+
+
+@pytest.mark.parametrize("role", ("monitor", "statistician"))
+def test_entry_forms_a_role_cannot_save_are_read_only_with_the_reason(
+    client_for: Client, records: Records, role: str
+) -> None:
+    client = client_for(role)
+    p = f"/participants/{records.pid}"
+    for table in ("adverse_events", "insulin_doses", "ogld_doses", "transplantations"):
+        html = unescape(client.get(f"{p}/records/{table}/new").text)
+        assert "Read only" in html, table
+        assert "may not enter or change clinical data" in html, table
+        assert "<input" not in html.split("<main")[1].replace('type="hidden"', ""), table
+        assert "Save</button>" not in html, table
+    visit = client.get(f"{p}/visits/BL").text
+    assert 'id="visit-form"' not in visit and "Save</button>" not in visit
+
+
+@pytest.mark.parametrize("role", ("coordinator", "investigator"))
+def test_roles_that_write_get_the_entry_forms(
+    client_for: Client, records: Records, role: str
+) -> None:
+    client = client_for(role)
+    p = f"/participants/{records.pid}"
+    for table in ("adverse_events", "insulin_doses", "ogld_doses", "transplantations"):
+        html = client.get(f"{p}/records/{table}/new").text
+        assert "Read only" not in html and '<button type="submit">Save</button>' in html, table
+
+
+def test_a_coordinator_is_not_offered_a_query_form_it_cannot_raise(
+    client_for: Client, records: Records
+) -> None:
+    path = f"/queries/new?table=measurements&id={records.measurement}&field=value"
+    html = unescape(client_for("coordinator").get(path).text)
+    assert "Read only" in html and "may not raise data queries" in html
+    assert "Raise query</button>" not in html
+    monitor = client_for("monitor").get(path).text
+    assert "Raise query</button>" in monitor
