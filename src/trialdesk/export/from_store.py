@@ -47,7 +47,7 @@ from trialdesk.export.sdtm.sources import (
     SdtmSources,
     records_of,
 )
-from trialdesk.export.values import Value, parse_value
+from trialdesk.export.values import Value, parse_value, reported_value
 from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.protocol.unscheduled import unscheduled_number
 from trialdesk.protocol.versions import ProtocolVersionInfo
@@ -213,7 +213,8 @@ class _Records:
         if place is None:
             return
         key, name = place
-        self.values.setdefault(key, {})[name] = value
+        item = self.design.item(name)
+        self.values.setdefault(key, {})[name] = reported_value(item, value)
         if self.source is not None:
             self.sources[(*key, name)] = self.source
 
@@ -456,7 +457,7 @@ def _changes(
             value = convert(raw) if convert else parse_value(item, str(raw))
         except ValueError:
             return []
-        out.append((row, value))
+        out.append((row, reported_value(item, value)))
     return out
 
 

@@ -2,8 +2,10 @@
 
 --ORRES/--ORRESU keep the value and unit as entered at the site; --STRESC/--STRESN/--STRESU are
 the value in the catalogue's canonical unit (the standard unit); LOINC codes come from the
-catalogue. --LOBXFL flags the last record before the transplantation per subject and test
-(SDTMIG v3.4 §4.5.9). Derived indices (KITT, HOMA-IR) belong to the analysis datasets, not LB.
+catalogue, the code whose property matches the original unit (molar glucose 14771-0 for
+mmol/L, mass 1558-6 for mg/dL). --LOBXFL flags the last record before the transplantation per
+subject and test (SDTMIG v3.4 §4.5.9). Derived indices (KITT, HOMA-IR) belong to the analysis
+datasets, not LB.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pandas as pd
 
 from trialdesk.catalogue import default_catalogue
 from trialdesk.catalogue.missing import SDTM_NOT_DONE, reasnd
+from trialdesk.catalogue.precision import round_reported
 from trialdesk.derive import compute_bmi
 from trialdesk.export.sdtm.sources import SdtmSources, records_of
 from trialdesk.export.sdtm.subjects import _d, _frame, reference_dates, usubjid
@@ -110,7 +113,7 @@ def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 reference.get(m.usubjid),
                 orres=m.value_as_entered
                 if isinstance(m.value_as_entered, str) and m.value_as_entered
-                else _result_text(m.value),
+                else float(m.value),
                 orresu=m.unit_as_entered
                 if isinstance(m.unit_as_entered, str) and m.unit_as_entered
                 else m.unit,
@@ -139,7 +142,7 @@ def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 s.visit,
                 _d(s.date),
                 reference.get(s.usubjid),
-                orres=_result_text(s.glucose_mmol_l),
+                orres=float(s.glucose_mmol_l),
                 orresu="mmol/L",
                 stres=float(s.glucose_mmol_l),
                 stresu="mmol/L",
@@ -203,6 +206,10 @@ def _lab_row(
     stresu: Any,
 ) -> dict[str, Any]:
     numeric = isinstance(stres, float)
+    if numeric:
+        stres = round_reported(stres, element.reported_decimals)
+    if isinstance(orres, float):
+        orres = round_reported(orres, element.reported_decimals)
     return {
         "USUBJID": usubjid(protocol, subject),
         "LBTESTCD": element.codes.sdtm_testcd,
@@ -215,7 +222,7 @@ def _lab_row(
         "LBSTRESU": cdisc_unit(stresu),
         "LBSPEC": ctx.spec,
         "LBFAST": ctx.fasting,
-        "LBLOINC": element.codes.loinc,
+        "LBLOINC": element.loinc_for(orresu if isinstance(orresu, str) else None),
         **_visit_fields(protocol, visit),
         "LBDTC": iso(day),
         "LBDY": study_day(day, ref),
@@ -281,7 +288,7 @@ def vital_signs(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
         orres = (
             m.value_as_entered
             if isinstance(m.value_as_entered, str) and m.value_as_entered
-            else _result_text(m.value)
+            else float(m.value)
         )
         orresu = (
             m.unit_as_entered
@@ -309,7 +316,7 @@ def vital_signs(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
         key = (m.usubjid, m.visit)
         if m.element != "weight" or key in measured_bmi or m.usubjid not in heights:
             continue
-        bmi = round(compute_bmi(float(m.value), float(heights[m.usubjid]) / 100), 1)
+        bmi = compute_bmi(float(m.value), float(heights[m.usubjid]) / 100)
         rows.append(
             _vs_row(
                 protocol,
@@ -363,6 +370,10 @@ def _vs_row(
     *,
     derived: bool,
 ) -> dict[str, Any]:
+    if stres is not None:
+        stres = round_reported(stres, element.reported_decimals)
+    if isinstance(orres, float):
+        orres = round_reported(orres, element.reported_decimals)
     return {
         "USUBJID": usubjid(protocol, subject),
         "VSTESTCD": element.codes.sdtm_testcd,
