@@ -12,6 +12,7 @@ from trialdesk.export.sdtm.subjects import (
     disposition,
     first_consents,
     inclusion_exclusion,
+    last_dates,
     subject_visits,
 )
 from trialdesk.export.sdtm.trial_design import trial_design
@@ -22,12 +23,17 @@ def sdtm_datasets(protocol: Protocol, src: SdtmSources) -> dict[str, pd.DataFram
     """TS TA TE TV TI DM IE DS EX CM LB VS AE SV, each with exactly its spec's columns."""
     consents = first_consents(src)
     start = min(consents.values()) if consents else None
+    last = last_dates(src)
+    cutoff = max(last.values()) if last else None
+    ongoing = (src.frames.subjects["status"] == "ongoing").any()
     datasets = trial_design(
         protocol,
         study_start=start,
         actual_subjects=len(src.frames.subjects),
         versions=src.protocol_versions,
         simulated=src.simulated,
+        study_end=None if ongoing or src.frames.subjects.empty else cutoff,
+        data_cutoff=cutoff,
     )
     datasets.update(
         {
