@@ -42,6 +42,7 @@ from trialdesk.export.records import ClinicalData, FormRecord
 from trialdesk.export.sdtm.sources import (
     CATEGORICAL_COLUMNS,
     CONSENT_COLUMNS,
+    MISSED_COLUMNS,
     TRANSPLANT_COLUMNS,
     UNSCHEDULED_COLUMNS,
     SdtmSources,
@@ -51,7 +52,7 @@ from trialdesk.export.values import Value, parse_value, reported_value
 from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.protocol.unscheduled import unscheduled_number
 from trialdesk.protocol.versions import ProtocolVersionInfo
-from trialdesk.store.enums import FormStatus
+from trialdesk.store.enums import FormStatus, VisitStatus
 from trialdesk.store.models import AuditEntry as StoreAudit
 from trialdesk.store.models import Participant, ProtocolVersion, User
 from trialdesk.store.models.forms import FormStatusRecord
@@ -80,6 +81,7 @@ def sdtm_sources(session: Session, protocol: Protocol) -> SdtmSources:
         protocol_version_infos(session),
         simulated=simulated_description(session),
         unscheduled=_df(_unscheduled_rows(snap), UNSCHEDULED_COLUMNS),
+        missed=_df(_missed_rows(snap), MISSED_COLUMNS),
     )
 
 
@@ -100,6 +102,16 @@ def protocol_version_infos(session: Session) -> tuple[ProtocolVersionInfo, ...]:
         )
         for r in rows
     )
+
+
+def _missed_rows(snap: StoreSnapshot) -> list[list[Any]]:
+    """Live scheduled visits of enrolled participants recorded as missed, with the reason."""
+    enrolled = {p.id: p.study_id for p in snap.enrolled()}
+    return [
+        [enrolled[v.participant_id], v.code, v.notes]
+        for v in sorted(snap.visits.values(), key=lambda v: (v.participant_id, v.code))
+        if v.status is VisitStatus.MISSED and v.participant_id in enrolled
+    ]
 
 
 def _unscheduled_rows(snap: StoreSnapshot) -> list[list[Any]]:

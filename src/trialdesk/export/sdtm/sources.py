@@ -26,6 +26,7 @@ TRANSPLANT_COLUMNS = (
 )
 CATEGORICAL_COLUMNS = ("usubjid", "visit", "date", "element", "value")
 UNSCHEDULED_COLUMNS = ("usubjid", "visit", "date", "reason")
+MISSED_COLUMNS = ("usubjid", "visit", "reason")
 
 
 def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
@@ -45,6 +46,8 @@ class SdtmSources:
     simulated: str | None = None
     # Unscheduled visits (code e.g. M3.U01) and why they took place (SV.SVUPDES).
     unscheduled: pd.DataFrame = field(default_factory=lambda: _empty(UNSCHEDULED_COLUMNS))
+    # Scheduled visits recorded as missed, and why (SV: SVOCCUR = N, SVREASOC).
+    missed: pd.DataFrame = field(default_factory=lambda: _empty(MISSED_COLUMNS))
 
     def __post_init__(self) -> None:
         for name, columns in (
@@ -52,6 +55,7 @@ class SdtmSources:
             ("transplants", TRANSPLANT_COLUMNS),
             ("categorical", CATEGORICAL_COLUMNS),
             ("unscheduled", UNSCHEDULED_COLUMNS),
+            ("missed", MISSED_COLUMNS),
         ):
             frame = getattr(self, name)
             missing = [c for c in columns if c not in frame.columns]

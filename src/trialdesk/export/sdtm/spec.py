@@ -442,6 +442,7 @@ SV = _d(
         Var("VISIT", "Visit Name", origin="Derived"),
         Var("SVPRESP", "Pre-specified", codelist="No Yes Response", origin="Derived"),
         Var("SVOCCUR", "Occurrence", codelist="No Yes Response", origin="Derived"),
+        Var("SVREASOC", "Reason for Occur Value"),
         Var("VISITDY", "Planned Study Day of Visit", "Num", origin="Protocol"),
         Var("EPOCH", "Epoch", codelist="Epoch", origin="Derived"),
         Var("SVSTDTC", "Start Date/Time of Visit", core="Exp"),

@@ -318,8 +318,33 @@ def subject_visits(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 "SVENDY": study_day(days[-1], ref),
             }
         )
+    seen = {(r["USUBJID"], r["VISITNUM"]) for r in rows}
+    rows += [r for r in _missed_visits(protocol, src) if (r["USUBJID"], r["VISITNUM"]) not in seen]
     frame = _frame("SV", rows)
     return frame.sort_values(["USUBJID", "VISITNUM"], kind="stable").reset_index(drop=True)
+
+
+def _missed_visits(protocol: Protocol, src: SdtmSources) -> list[dict[str, Any]]:
+    """Planned visits recorded as missed: SVOCCUR = N with the site's reason in SVREASOC
+    (SDTMIG v3.4 §5.4 SV, Assumption 2: planned visits that did not occur), no dates."""
+    rows = []
+    for m in records_of(src.missed):
+        fields = visit_fields(protocol, str(m.visit))
+        if fields["VISITNUM"] is None:
+            continue
+        rows.append(
+            {
+                "STUDYID": protocol.id,
+                "DOMAIN": "SV",
+                "USUBJID": usubjid(protocol, str(m.usubjid)),
+                **fields,
+                "SVPRESP": "Y",
+                "SVOCCUR": "N",
+                "SVREASOC": _description(m.reason),
+                "VISITDY": planned_study_day(protocol, str(m.visit)),
+            }
+        )
+    return rows
 
 
 def _description(reason: Any) -> str | None:
