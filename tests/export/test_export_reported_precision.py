@@ -44,9 +44,7 @@ def _export_everything(database: TestDatabase, folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
-def test_no_exported_file_carries_an_overlong_decimal(
-    cohort: TestDatabase, tmp_path: Path
-) -> None:
+def test_no_exported_file_carries_an_overlong_decimal(cohort: TestDatabase, tmp_path: Path) -> None:
     files = _export_everything(cohort, tmp_path)
     kinds = {p.suffix for p in files}
     assert {".xpt", ".json", ".xml", ".csv"} <= kinds, kinds

@@ -33,9 +33,7 @@ MISSED_SHARE = 0.3  # far above the default 4 %, so a small cohort misses visits
 
 
 @pytest.fixture(scope="module")
-def datasets(
-    cohort: TestDatabase, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Datasets]:
+def datasets(cohort: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Datasets]:
     """A cohort like the shared one (8 candidates, seed 3) that misses more visits."""
     db = fresh_database(backend_url(cohort.backend), directory=tmp_path_factory.mktemp("sv"))
     protocol = builtin_protocol()
