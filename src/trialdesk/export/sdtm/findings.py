@@ -186,7 +186,7 @@ def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
         rows.append({**row, **_not_done("LB", n.code, n.reason)})
     frame = _frame("LB", [{"STUDYID": protocol.id, "DOMAIN": "LB", **r} for r in rows])
     frame = _flag_baseline(
-        frame, "LB", ["USUBJID", "LBTESTCD", "LBCAT", "LBSPEC"], reference, protocol
+        frame, "LB", ["USUBJID", "LBTESTCD", "LBCAT", "LBSPEC", "LBTPTNUM"], reference, protocol
     )
     return _sequence(frame, "LB", ["USUBJID", "LBTESTCD", "VISITNUM", "LBTPTNUM", "LBDTC"])
 
@@ -240,7 +240,9 @@ def _flag_baseline(
     reference: dict[str, date | None],
     protocol: Protocol,
 ) -> pd.DataFrame:
-    """--LOBXFL = Y on the last untimed record on or before the transplantation date."""
+    """--LOBXFL = Y on the last record with a result on or before the transplantation date, per
+    group of `keys` (test and, for timed samples, time point: each ITT sample time has its own
+    baseline). SDTMIG v3.4 replaced --BLFL by --LOBXFL (§4.5.9)."""
     if frame.empty:
         return frame
     refs = {usubjid(protocol, k): v for k, v in reference.items()}
@@ -249,10 +251,7 @@ def _flag_baseline(
         d is not None and refs.get(u) is not None and d <= refs[u]
         for d, u in zip(dates, frame["USUBJID"], strict=True)
     ]
-    untimed = frame[f"{domain}TPT"].isna() if f"{domain}TPT" in frame else True
-    candidates = frame[
-        pd.Series(before, index=frame.index) & untimed & frame[f"{domain}STRESC"].notna()
-    ]
+    candidates = frame[pd.Series(before, index=frame.index) & frame[f"{domain}STRESC"].notna()]
     last = (
         candidates.assign(_d=dates[candidates.index])
         .sort_values("_d")
@@ -350,9 +349,7 @@ def vital_signs(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
         )
         rows.append({**row, **_not_done("VS", n.code, n.reason)})
     frame = _frame("VS", [{"STUDYID": protocol.id, "DOMAIN": "VS", **r} for r in rows])
-    frame = frame.assign(VSTPT=None)
     frame = _flag_baseline(frame, "VS", ["USUBJID", "VSTESTCD"], reference, protocol)
-    frame = frame.drop(columns=["VSTPT"])
     return _sequence(frame, "VS", ["USUBJID", "VSTESTCD", "VISITNUM", "VSDTC"])
 
 

@@ -202,6 +202,7 @@ DM = _d(
         Var("ARM", "Description of Planned Arm", core="Exp", origin="Assigned"),
         Var("ACTARMCD", "Actual Arm Code", core="Exp", origin="Derived"),
         Var("ACTARM", "Description of Actual Arm", core="Exp", origin="Derived"),
+        Var("ACTARMUD", "Description of Unplanned Actual Arm", origin="Derived"),
         Var(
             "ARMNRS",
             "Reason Arm and/or Actual Arm is Null",
