@@ -150,7 +150,7 @@ def _group(code: str, frame: pd.DataFrame, file_format: str) -> etree._Element:
     group = etree.Element(
         _o("ItemGroupDef"),
         OID=f"IG.{code}",
-        Domain=code,
+        Domain=code.removeprefix("SUPP"),
         Name=code,
         Repeating="No" if code == "DM" else "Yes",
         IsReferenceData="Yes" if spec.klass == "TRIAL DESIGN" else "No",

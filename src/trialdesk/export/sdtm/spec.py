@@ -454,7 +454,58 @@ SV = _d(
     ],
 )
 
+MH = _d(
+    "MH",
+    "Medical History",
+    "EVENTS",
+    "One record per medical history event per subject",
+    ("STUDYID", "USUBJID", "MHTERM", "MHSTDTC"),
+    [
+        *_ids("MH"),
+        Var("MHTERM", "Reported Term for the Medical History", core="Req"),
+        Var("MHDECOD", "Dictionary-Derived Term", origin="Assigned"),
+        Var("MHCAT", "Category for Medical History", origin="Assigned"),
+        Var(
+            "MHPRESP",
+            "Medical History Event Pre-Specified",
+            codelist="No Yes Response",
+            origin="Assigned",
+        ),
+        Var("MHOCCUR", "Medical History Occurrence", codelist="No Yes Response"),
+        *_VISIT,
+        Var("MHDTC", "Date/Time of History Collection"),
+        Var("MHSTDTC", "Start Date/Time of Medical History Event", origin="Derived"),
+        Var("MHDY", "Study Day of History Collection", "Num", origin="Derived"),
+        Var(
+            "MHENRTPT",
+            "End Relative to Reference Time Point",
+            codelist="Relation to Reference Period",
+            origin="Derived",
+        ),
+        Var("MHENTPT", "End Reference Time Point", origin="Derived"),
+    ],
+)
+SUPPEX = _d(
+    "SUPPEX",
+    "Supplemental Qualifiers for EX",
+    "RELATIONSHIP",
+    "One record per IDVAR, IDVARVAL, and QNAM value per subject",
+    ("STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "QNAM"),
+    [
+        Var("STUDYID", "Study Identifier", core="Req", origin="Assigned"),
+        Var("RDOMAIN", "Related Domain Abbreviation", core="Req", origin="Assigned"),
+        Var("USUBJID", "Unique Subject Identifier", core="Req", origin="Assigned"),
+        Var("IDVAR", "Identifying Variable", core="Exp", origin="Assigned"),
+        Var("IDVARVAL", "Identifying Variable Value", core="Exp", origin="Assigned"),
+        Var("QNAM", "Qualifier Variable Name", core="Req", origin="Assigned"),
+        Var("QLABEL", "Qualifier Variable Label", core="Req", origin="Assigned"),
+        Var("QVAL", "Data Value", core="Req"),
+        Var("QORIG", "Origin", core="Req", origin="Assigned"),
+        Var("QEVAL", "Evaluator", core="Exp", origin="Assigned"),
+    ],
+)
+
 DOMAINS: dict[str, Domain] = {
-    d.code: d for d in (TS, TA, TE, TV, TI, DM, IE, DS, EX, CM, LB, VS, AE, SV)
+    d.code: d for d in (TS, TA, TE, TV, TI, DM, IE, MH, DS, EX, SUPPEX, CM, LB, VS, AE, SV)
 }
 TRIAL_DESIGN = ("TS", "TA", "TE", "TV", "TI")
