@@ -114,3 +114,45 @@ def test_screen_failures_from_the_database(datasets: Datasets) -> None:
     assert set(failures["USUBJID"]) <= set(ie["USUBJID"])  # every failure says why
     ds = datasets["DS"]
     assert set(failures["USUBJID"]) <= set(ds.loc[ds["DSDECOD"] == "SCREEN FAILURE", "USUBJID"])
+
+
+def test_mh_holds_the_diagnosis_with_its_year_from_the_collected_duration(
+    datasets: Datasets,
+) -> None:
+    mh, dm = datasets["MH"], datasets["DM"]
+    treated = set(dm.loc[dm["ARMNRS"].isna(), "USUBJID"])
+    assert treated and treated <= set(mh["USUBJID"])
+    assert set(mh["MHTERM"]) == {"TYPE 2 DIABETES MELLITUS"}
+    assert set(mh["MHENRTPT"]) == {"ONGOING"} and (mh["MHENTPT"] == mh["MHDTC"]).all()
+    for start, collected in zip(mh["MHSTDTC"], mh["MHDTC"], strict=True):
+        assert len(start) == 4 and int(start) <= int(collected[:4])  # ISO 8601 year
+
+
+def test_suppex_carries_cell_source_and_total_cells_per_ex_record(datasets: Datasets) -> None:
+    ex, supp = datasets["EX"], datasets["SUPPEX"]
+    assert len(ex) > 0
+    assert set(supp["RDOMAIN"]) == {"EX"} and set(supp["IDVAR"]) == {"EXSEQ"}
+    keys = set(zip(ex["USUBJID"], ex["EXSEQ"].astype(int).astype(str), strict=True))
+    assert set(zip(supp["USUBJID"], supp["IDVARVAL"], strict=True)) == keys
+    for qnam in ("EXCELSRC", "EXTOTCEL"):
+        assert (supp["QNAM"] == qnam).sum() == len(ex), qnam
+    totals = supp.loc[supp["QNAM"] == "EXTOTCEL", "QVAL"]
+    assert all(t.isdigit() and int(t) > 0 for t in totals)
+
+
+def test_every_test_and_time_point_has_one_last_value_before_treatment(
+    datasets: Datasets,
+) -> None:
+    lb = datasets["LB"]
+    dm = datasets["DM"].set_index("USUBJID")["RFSTDTC"]
+    before = lb[
+        lb["LBSTRESC"].notna()
+        & lb["LBDTC"].notna()
+        & (lb["LBDTC"].str[:10] <= lb["USUBJID"].map(dm).fillna(""))
+    ]
+    groups = ["USUBJID", "LBTESTCD", "LBCAT", "LBSPEC", "LBTPTNUM"]
+    flagged = lb[lb["LBLOBXFL"] == "Y"]
+    assert len(before.groupby(groups, dropna=False)) == len(flagged) > 0
+    assert not flagged.duplicated(groups).any()
+    itt = flagged[flagged["LBCAT"] == "INSULIN TOLERANCE TEST"]
+    assert itt["LBTPTNUM"].nunique() > 1  # each ITT sample time has its own baseline
