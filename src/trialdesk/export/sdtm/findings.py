@@ -16,10 +16,12 @@ from typing import Any
 
 import pandas as pd
 
-from trialdesk.catalogue import default_catalogue
+from trialdesk.catalogue import DataElement, default_catalogue
+from trialdesk.catalogue.lab_ranges import LabRanges, default_lab_ranges
 from trialdesk.catalogue.missing import SDTM_NOT_DONE, reasnd
 from trialdesk.catalogue.precision import round_reported
 from trialdesk.derive import compute_bmi
+from trialdesk.export.sdtm.ranges import range_fields
 from trialdesk.export.sdtm.sources import SdtmSources, records_of
 from trialdesk.export.sdtm.subjects import _d, _frame, reference_dates, usubjid
 from trialdesk.export.sdtm.text import ascii_text, iso, study_day
@@ -97,30 +99,28 @@ def _not_done(domain: str, code: str, reason: Any) -> dict[str, Any]:
 def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
     catalogue = default_catalogue()
     reference = reference_dates(src)
+    normal = _NormalRanges(src)
     rows: list[dict[str, Any]] = []
     for m in records_of(src.frames.measurements):
         if m.element not in LAB_CONTEXT or m.element not in catalogue:
             continue
         element = catalogue[m.element]
-        rows.append(
-            _lab_row(
-                protocol,
-                element,
-                LAB_CONTEXT[m.element],
-                m.usubjid,
-                m.visit,
-                _d(m.date),
-                reference.get(m.usubjid),
-                orres=m.value_as_entered
-                if isinstance(m.value_as_entered, str) and m.value_as_entered
-                else float(m.value),
-                orresu=m.unit_as_entered
-                if isinstance(m.unit_as_entered, str) and m.unit_as_entered
-                else m.unit,
-                stres=float(m.value),
-                stresu=m.unit,
-            )
+        entered = isinstance(m.value_as_entered, str) and bool(m.value_as_entered)
+        unit = m.unit_as_entered if entered and isinstance(m.unit_as_entered, str) else m.unit
+        row = _lab_row(
+            protocol,
+            element,
+            LAB_CONTEXT[m.element],
+            m.usubjid,
+            m.visit,
+            _d(m.date),
+            reference.get(m.usubjid),
+            orres=m.value_as_entered if entered else float(m.value),
+            orresu=unit,
+            stres=float(m.value),
+            stresu=m.unit,
         )
+        rows.append({**row, **normal.fields(m.usubjid, element, unit, row["LBSTRESN"])})
     itt = catalogue["itt_glucose"]
     for s in records_of(src.frames.itt):
         minute = format_number(float(s.minute))
@@ -189,6 +189,22 @@ def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
         frame, "LB", ["USUBJID", "LBTESTCD", "LBCAT", "LBSPEC", "LBTPTNUM"], reference, protocol
     )
     return _sequence(frame, "LB", ["USUBJID", "LBTESTCD", "VISITNUM", "LBTPTNUM", "LBDTC"])
+
+
+class _NormalRanges:
+    """The reference range of each result from its site laboratory's table (the shipped
+    default, `catalogue.lab_ranges`)."""
+
+    def __init__(self, src: SdtmSources, ranges: LabRanges | None = None) -> None:
+        self.sites = {str(s.usubjid): str(s.site) for s in records_of(src.frames.subjects)}
+        self.ranges = ranges or default_lab_ranges()
+
+    def fields(
+        self, subject: str, element: DataElement, unit: str | None, stres: Any
+    ) -> dict[str, Any]:
+        lab = self.ranges.for_site(self.sites.get(subject), element.name)
+        value = stres if isinstance(stres, float) else None
+        return range_fields(element, lab, orresu=unit, stres=value)
 
 
 def _lab_row(

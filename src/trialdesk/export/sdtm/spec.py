@@ -318,12 +318,16 @@ CM = _d(
         Var("CMDY", "Study Day of Collection", "Num", origin="Derived"),
     ],
 )
-_FINDINGS_RESULTS = [
+_ORIGINAL_RESULT = [
     Var("ORRES", "Result or Finding in Original Units", core="Exp"),
     Var("ORRESU", "Original Units", core="Exp", codelist="Unit"),
+]
+_STANDARD_RESULT = [
     Var("STRESC", "Character Result/Finding in Std Format", core="Exp", origin="Derived"),
     Var("STRESN", "Numeric Result/Finding in Standard Units", "Num", "Exp", origin="Derived"),
     Var("STRESU", "Standard Units", core="Exp", codelist="Unit", origin="Derived"),
+]
+_STATUS = [
     Var("STAT", "Completion Status", codelist="Not Done"),
     Var("REASND", "Reason Not Done"),
 ]
@@ -349,7 +353,20 @@ LB = _d(
         ),
         Var("LBTEST", "Lab Test or Examination Name", core="Req", codelist="Laboratory Test Name"),
         Var("LBCAT", "Category for Lab Test", core="Exp", origin="Assigned"),
-        *_prefixed("LB", _FINDINGS_RESULTS),
+        *_prefixed("LB", _ORIGINAL_RESULT),
+        Var("LBORNRLO", "Reference Range Lower Limit in Orig Unit", core="Exp", origin="Assigned"),
+        Var("LBORNRHI", "Reference Range Upper Limit in Orig Unit", core="Exp", origin="Assigned"),
+        *_prefixed("LB", _STANDARD_RESULT),
+        Var("LBSTNRLO", "Reference Range Lower Limit-Std Units", "Num", "Exp", origin="Derived"),
+        Var("LBSTNRHI", "Reference Range Upper Limit-Std Units", "Num", "Exp", origin="Derived"),
+        Var(
+            "LBNRIND",
+            "Reference Range Indicator",
+            core="Exp",
+            codelist="Reference Range Indicator",
+            origin="Derived",
+        ),
+        *_prefixed("LB", _STATUS),
         Var("LBSPEC", "Specimen Type", codelist="Specimen Type", origin="Assigned"),
         Var("LBFAST", "Fasting Status", codelist="No Yes Response", origin="Assigned"),
         Var("LBLOINC", "LOINC Code", origin="Assigned"),
@@ -381,7 +398,7 @@ VS = _d(
             "VSTESTCD", "Vital Signs Test Short Name", core="Req", codelist="Vital Signs Test Code"
         ),
         Var("VSTEST", "Vital Signs Test Name", core="Req", codelist="Vital Signs Test Name"),
-        *_prefixed("VS", _FINDINGS_RESULTS),
+        *_prefixed("VS", _ORIGINAL_RESULT + _STANDARD_RESULT + _STATUS),
         Var(
             "VSLOBXFL",
             "Last Observation Before Exposure Flag",
