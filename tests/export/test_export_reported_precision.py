@@ -14,6 +14,7 @@ from export_samples import sdtm_sources as sample_sources
 from typer.testing import CliRunner
 
 from trialdesk.catalogue import default_catalogue
+from trialdesk.catalogue.precision import round_reported
 from trialdesk.cli import app
 from trialdesk.export.fhir.bundle import study_bundle
 from trialdesk.export.from_store import sdtm_sources
@@ -120,3 +121,14 @@ def test_loinc_for_a_unit_never_borrows_another_property() -> None:
     assert catalogue["hba1c"].loinc_for("mmol/mol") == "59261-8"
     assert catalogue["postmeal_glucose"].loinc_for("mmol/L") is None  # no molar code on record
     assert catalogue["weight"].loinc_for("lb") == "29463-7"  # one code whatever the unit
+
+
+def test_reported_values_round_half_away_from_zero_at_the_precision() -> None:
+    assert round_reported(4.832479999999999, 2) == 4.83
+    assert round_reported(0.125, 2) == 0.13  # Python's round() gives 0.12
+    assert round_reported(-0.125, 2) == -0.13
+    assert round_reported(176.6 / 18.016, 1) == 9.8
+    assert round_reported(1 / 3, None) == 0.3333  # no catalogue precision: at most 4 places
+    catalogue = default_catalogue()
+    assert catalogue["fasting_glucose"].reported_decimals == 1  # mmol/L, the lab table's
+    assert catalogue["homa_ir"].reported_decimals == 2  # the element's own precision

@@ -1,9 +1,10 @@
 """One rounding rule for every reported result: the catalogue's reporting precision.
 
 A value converted between units (176.6 mg/dL → 9.80199… mmol/L) or computed in floating point
-(4.832479999999999) is reported to the decimal places of its element (`DataElement.decimals`),
-rounding half away from zero as laboratories do (ISO 80000-1:2009 Annex B, rule B; not Python's
-round-half-even). Stored values keep their full precision; only exports round.
+(4.832479999999999) is reported to the decimal places of its element
+(`DataElement.reported_decimals`), rounding half away from zero as printed laboratory reports
+do (Python's round-half-even would report 0.125 as 0.12, not 0.13). Stored values keep their
+full precision; only exports round.
 """
 
 from __future__ import annotations

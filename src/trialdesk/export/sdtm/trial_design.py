@@ -69,8 +69,8 @@ CDISC_CT_VERSION = "2024-03-29"
 # TS parameters whose value is an ISO 8601 date or duration (SDTMIG v3.4 §7.6.1 TS
 # Assumption 8: TSVCDREF = "ISO 8601", TSVALCD null).
 ISO_8601_PARAMETERS = ("SSTDTC", "SENDTC", "DCUTDTC", "LENGTH", "AGEMIN", "AGEMAX", "PVEFFDTC")
-# Null flavour (CDISC CT "Null Flavor", ISO 21090) for a parameter the protocol record does
-# not state: no information.
+# Null flavour (CDISC CT "Null Flavor", ISO 21090 [@ISO21090]) for a parameter the protocol
+# record does not state: no information.
 NO_INFORMATION = "NI"
 INTERVENTION_TYPES = {
     "BIOLOGICAL": "BIOLOGIC",
@@ -435,8 +435,8 @@ def trial_summary(
 def submission_rows(
     protocol: Protocol, *, study_end: date | None, data_cutoff: date | None
 ) -> list[tuple[str, str, str | None, dict[str, str]]]:
-    """The TS parameters FDA's Study Data Technical Conformance Guide expects beyond the
-    protocol summary: trial intent, stop rules, study end and data cut-off, pharmacological
+    """The TS parameters FDA's Study Data Technical Conformance Guide [@FDA-TCG] expects beyond
+    the protocol summary: trial intent, stop rules, study end and data cut-off, pharmacological
     class, secondary objective, adaptive design. A value the registry record does not state is
     null with TSVALNF = "NI" (no information), never invented."""
     unknown = {"TSVALNF": NO_INFORMATION}
