@@ -110,6 +110,8 @@ def test_screen_failures_from_the_database(datasets: Datasets) -> None:
     failures = dm[dm["ARMNRS"] == "SCREEN FAILURE"]
     assert len(failures) > 0, "the simulator screens candidates who fail"
     assert failures["ARMCD"].isna().all() and failures["RFSTDTC"].isna().all()
+    assert set(failures["SEX"]) <= {"F", "M"}  # as recorded for the candidate, not "U"
+    assert failures["AGE"].notna().all() and set(failures["AGEU"]) == {"YEARS"}
     ie = datasets["IE"]
     assert set(failures["USUBJID"]) <= set(ie["USUBJID"])  # every failure says why
     ds = datasets["DS"]

@@ -43,6 +43,7 @@ from trialdesk.export.sdtm.sources import (
     CATEGORICAL_COLUMNS,
     CONSENT_COLUMNS,
     MISSED_COLUMNS,
+    PEOPLE_COLUMNS,
     TRANSPLANT_COLUMNS,
     UNSCHEDULED_COLUMNS,
     SdtmSources,
@@ -82,6 +83,7 @@ def sdtm_sources(session: Session, protocol: Protocol) -> SdtmSources:
         simulated=simulated_description(session),
         unscheduled=_df(_unscheduled_rows(snap), UNSCHEDULED_COLUMNS),
         missed=_df(_missed_rows(snap), MISSED_COLUMNS),
+        people=_df(_people_rows(snap), PEOPLE_COLUMNS),
     )
 
 
@@ -102,6 +104,15 @@ def protocol_version_infos(session: Session) -> tuple[ProtocolVersionInfo, ...]:
         )
         for r in rows
     )
+
+
+def _people_rows(snap: StoreSnapshot) -> list[list[Any]]:
+    """Sex and date of birth of every participant (consented candidates included)."""
+    rows = []
+    for p in snap.participants:
+        identity = snap.identities.get(p.id)
+        rows.append([p.study_id, p.sex, identity.date_of_birth if identity else None])
+    return rows
 
 
 def _missed_rows(snap: StoreSnapshot) -> list[list[Any]]:

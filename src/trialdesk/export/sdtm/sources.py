@@ -27,6 +27,7 @@ TRANSPLANT_COLUMNS = (
 CATEGORICAL_COLUMNS = ("usubjid", "visit", "date", "element", "value")
 UNSCHEDULED_COLUMNS = ("usubjid", "visit", "date", "reason")
 MISSED_COLUMNS = ("usubjid", "visit", "reason")
+PEOPLE_COLUMNS = ("usubjid", "sex", "birth_date")
 
 
 def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
@@ -48,6 +49,8 @@ class SdtmSources:
     unscheduled: pd.DataFrame = field(default_factory=lambda: _empty(UNSCHEDULED_COLUMNS))
     # Scheduled visits recorded as missed, and why (SV: SVOCCUR = N, SVREASOC).
     missed: pd.DataFrame = field(default_factory=lambda: _empty(MISSED_COLUMNS))
+    # Sex and date of birth of every consented candidate (DM of screen failures).
+    people: pd.DataFrame = field(default_factory=lambda: _empty(PEOPLE_COLUMNS))
 
     def __post_init__(self) -> None:
         for name, columns in (
@@ -56,6 +59,7 @@ class SdtmSources:
             ("categorical", CATEGORICAL_COLUMNS),
             ("unscheduled", UNSCHEDULED_COLUMNS),
             ("missed", MISSED_COLUMNS),
+            ("people", PEOPLE_COLUMNS),
         ):
             frame = getattr(self, name)
             missing = [c for c in columns if c not in frame.columns]

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from trialdesk.derive import compute_age
 from trialdesk.export.sdtm.sources import SdtmSources, records_of
 from trialdesk.export.sdtm.text import ascii_text, iso, study_day
 from trialdesk.export.sdtm.trial_design import (
@@ -44,7 +45,7 @@ END_REASONS = {
 
 
 SCREEN_FAILURE = "SCREEN FAILURE"  # CDISC CT ARMNULRS and NCOMPLT submission value
-UNKNOWN_SEX = "U"  # CDISC CT SEX: not recorded on the screening log
+UNKNOWN_SEX = "U"  # CDISC CT SEX: not recorded for the candidate
 
 
 @dataclass(frozen=True)
@@ -166,15 +167,24 @@ def demographics(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 "COUNTRY": COUNTRIES.get(site.country.lower()) if site else None,
             }
         )
-    rows += [_screen_failure_dm(protocol, f, consent.get(f.subject)) for f in screen_failures(src)]
+    people = {str(p.usubjid): p for p in records_of(src.people)}
+    rows += [
+        _screen_failure_dm(protocol, f, consent.get(f.subject), people.get(f.subject))
+        for f in screen_failures(src)
+    ]
     return _frame("DM", rows)
 
 
 def _screen_failure_dm(
-    protocol: Protocol, failure: ScreenFailure, consented: date | None
+    protocol: Protocol, failure: ScreenFailure, consented: date | None, person: Any
 ) -> dict[str, Any]:
+    """DM of a screen failure: sex and age at consent as the site recorded them (BRTHDTC is
+    left out, as for every subject: a direct identifier)."""
     site_code = site_of(protocol, failure.subject)
     site = next((s for s in protocol.sites if s.code == site_code), None)
+    born = _d(person.birth_date) if person is not None else None
+    at = consented or failure.screened_on
+    sex = person.sex if person is not None and isinstance(person.sex, str) else None
     return {
         "STUDYID": protocol.id,
         "DOMAIN": "DM",
@@ -183,7 +193,9 @@ def _screen_failure_dm(
         "RFICDTC": iso(consented),
         "RFPENDTC": iso(failure.screened_on),
         "SITEID": site_code,
-        "SEX": UNKNOWN_SEX,
+        "SEX": sex or UNKNOWN_SEX,
+        "AGE": compute_age(born, at) if born and at else None,
+        "AGEU": "YEARS" if born and at else None,
         "ARMNRS": SCREEN_FAILURE,
         "COUNTRY": COUNTRIES.get(site.country.lower()) if site else None,
     }
