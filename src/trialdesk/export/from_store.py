@@ -107,11 +107,30 @@ def protocol_version_infos(session: Session) -> tuple[ProtocolVersionInfo, ...]:
 
 
 def _people_rows(snap: StoreSnapshot) -> list[list[Any]]:
-    """Sex and date of birth of every participant (consented candidates included)."""
+    """Sex, date of birth and the last diabetes duration collected (years, the catalogue's
+    unit) of every participant, consented candidates included."""
     rows = []
     for p in snap.participants:
         identity = snap.identities.get(p.id)
-        rows.append([p.study_id, p.sex, identity.date_of_birth if identity else None])
+        durations = sorted(
+            (
+                m
+                for m in snap.measurements.get(p.id, [])
+                if m.element == "diabetes_duration" and m.value is not None
+            ),
+            key=lambda m: m.collected_on,
+        )
+        last = durations[-1] if durations else None
+        born = identity.date_of_birth if identity else None
+        rows.append(
+            [
+                p.study_id,
+                p.sex,
+                born,
+                last.collected_on if last else None,
+                float(last.value) if last and last.value is not None else None,
+            ]
+        )
     return rows
 
 

@@ -27,7 +27,7 @@ TRANSPLANT_COLUMNS = (
 CATEGORICAL_COLUMNS = ("usubjid", "visit", "date", "element", "value")
 UNSCHEDULED_COLUMNS = ("usubjid", "visit", "date", "reason")
 MISSED_COLUMNS = ("usubjid", "visit", "reason")
-PEOPLE_COLUMNS = ("usubjid", "sex", "birth_date")
+PEOPLE_COLUMNS = ("usubjid", "sex", "birth_date", "screened_on", "diabetes_years")
 
 
 def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
@@ -49,7 +49,8 @@ class SdtmSources:
     unscheduled: pd.DataFrame = field(default_factory=lambda: _empty(UNSCHEDULED_COLUMNS))
     # Scheduled visits recorded as missed, and why (SV: SVOCCUR = N, SVREASOC).
     missed: pd.DataFrame = field(default_factory=lambda: _empty(MISSED_COLUMNS))
-    # Sex and date of birth of every consented candidate (DM of screen failures).
+    # Sex, date of birth and the last diabetes duration collected (years; its date in
+    # screened_on) of every consented candidate (DM and MH of screen failures).
     people: pd.DataFrame = field(default_factory=lambda: _empty(PEOPLE_COLUMNS))
 
     def __post_init__(self) -> None:
