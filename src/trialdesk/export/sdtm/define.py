@@ -93,32 +93,52 @@ def _metadata(mdv: etree._Element, frames: Frames, file_format: str) -> None:
     """The MetaDataVersion's children in the order the Define-XML 2.1 schema requires."""
     mdv.append(_standards())
     for code, frame in frames.items():
-        _value_lists(mdv, code, frame)
+        mdv.extend(_value_lists(code, frame))
+    mdv.extend(_where_clauses(frames))
+    mdv.extend(_group(code, frame, file_format) for code, frame in frames.items())
+    for code, frame in frames.items():
+        mdv.extend(_item(code, var, frame) for var in DOMAINS[code].variables)
+        mdv.extend(_value_item(value, frame) for value in meta.test_values(code, frame))
+    mdv.extend(_codelists(frames))
+    mdv.extend(_methods(frames))
+    mdv.extend(_comments(frames))
+
+
+def _where_clauses(frames: Frames) -> list[etree._Element]:
+    """One clause per test, shared by the result variables of its value-level metadata."""
     clauses = {v.where_oid: v for c, f in frames.items() for v in meta.test_values(c, f)}
-    for value in clauses.values():  # one clause per test, shared by the result variables
-        mdv.append(_where_clause(value))
-    for code, frame in frames.items():
-        mdv.append(_group(code, frame, file_format))
-    for code, frame in frames.items():
-        for var in DOMAINS[code].variables:
-            mdv.append(_item(code, var, frame))
-        for value in meta.test_values(code, frame):
-            mdv.append(_value_item(value, frame))
+    return [_where_clause(value) for value in clauses.values()]
+
+
+def _codelists(frames: Frames) -> list[etree._Element]:
+    out = []
     for code, frame in frames.items():
         for var in DOMAINS[code].variables:
             values = meta.codelist_values(code, var, frame)
             if values:
-                mdv.append(_codelist(code, var, values))
+                out.append(_codelist(code, var, values))
+    return out
+
+
+def _methods(frames: Frames) -> list[etree._Element]:
+    out = []
     for code in frames:
         for var in DOMAINS[code].variables:
             method = meta.method_for(code, var)
             if method:
-                mdv.append(_method(code, var, method))
+                out.append(_method(code, var, method))
+    return out
+
+
+def _comments(frames: Frames) -> list[etree._Element]:
+    out = []
     for code in frames:
         for var in DOMAINS[code].variables:
             if var.name in meta.COMMENTS:
-                comment = etree.SubElement(mdv, _d("CommentDef"), OID=f"COM.{code}.{var.name}")
+                comment = etree.Element(_d("CommentDef"), OID=f"COM.{code}.{var.name}")
                 _description(comment, meta.COMMENTS[var.name])
+                out.append(comment)
+    return out
 
 
 def _standards() -> etree._Element:
@@ -243,13 +263,14 @@ def _length(var: Var, frame: pd.DataFrame) -> int:
     return max_length(column)
 
 
-def _value_lists(mdv: etree._Element, code: str, frame: pd.DataFrame) -> None:
+def _value_lists(code: str, frame: pd.DataFrame) -> list[etree._Element]:
     values = meta.test_values(code, frame)
+    out = []
     for variable in meta.VALUE_LEVEL.get(code, ()):
         chosen = [v for v in values if v.variable == variable]
         if not chosen:
             continue
-        vl = etree.SubElement(mdv, _d("ValueListDef"), OID=f"VL.{code}.{variable}")
+        vl = etree.Element(_d("ValueListDef"), OID=f"VL.{code}.{variable}")
         for order, value in enumerate(chosen, start=1):
             ref = etree.SubElement(
                 vl, _o("ItemRef"), ItemOID=value.oid, OrderNumber=str(order), Mandatory="No"
@@ -257,6 +278,8 @@ def _value_lists(mdv: etree._Element, code: str, frame: pd.DataFrame) -> None:
             if variable.endswith("STRESN"):
                 ref.set("MethodOID", f"MT.{code}.{variable}")
             etree.SubElement(ref, _d("WhereClauseRef"), WhereClauseOID=value.where_oid)
+        out.append(vl)
+    return out
 
 
 def _where_clause(value: meta.TestValue) -> etree._Element:
