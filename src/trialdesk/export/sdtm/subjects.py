@@ -167,12 +167,18 @@ def demographics(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 "COUNTRY": COUNTRIES.get(site.country.lower()) if site else None,
             }
         )
+    rows += _screen_failure_rows(protocol, src, consent)
+    return _frame("DM", rows)
+
+
+def _screen_failure_rows(
+    protocol: Protocol, src: SdtmSources, consent: dict[str, date]
+) -> list[dict[str, Any]]:
     people = {str(p.usubjid): p for p in records_of(src.people)}
-    rows += [
+    return [
         _screen_failure_dm(protocol, f, consent.get(f.subject), people.get(f.subject))
         for f in screen_failures(src)
     ]
-    return _frame("DM", rows)
 
 
 def _screen_failure_dm(
@@ -296,15 +302,7 @@ def subject_visits(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
     transplants = pd.DataFrame(
         {"usubjid": list(reference), "visit": tx, "date": list(reference.values())}
     ).dropna()
-    screened = src.frames.screening.dropna(subset=["usubjid"])
-    failures = screen_failures(src)
-    screened = pd.DataFrame(
-        {
-            "usubjid": [*screened["usubjid"], *(f.subject for f in failures)],
-            "visit": protocol.schedule[0].code,
-            "date": [*screened["screened_on"], *(f.screened_on for f in failures)],
-        }
-    )
+    screened = _screening_dates(protocol, src)
     dated = pd.concat([dated, transplants, screened], ignore_index=True).dropna()
     rows = []
     for (subject, visit), group in dated.groupby(["usubjid", "visit"]):
@@ -330,25 +328,41 @@ def subject_visits(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 "SVENDY": study_day(days[-1], ref),
             }
         )
-    seen = {(r["USUBJID"], r["VISITNUM"]) for r in rows}
-    rows += [r for r in _missed_visits(protocol, src) if (r["USUBJID"], r["VISITNUM"]) not in seen]
-    frame = _frame("SV", rows)
+    frame = _frame("SV", rows + _missed_visits(protocol, src, rows))
     return frame.sort_values(["USUBJID", "VISITNUM"], kind="stable").reset_index(drop=True)
 
 
-def _missed_visits(protocol: Protocol, src: SdtmSources) -> list[dict[str, Any]]:
-    """Planned visits recorded as missed: SVOCCUR = N with the site's reason in SVREASOC
-    (SDTMIG v3.4 §5.4 SV, Assumption 2: planned visits that did not occur), no dates."""
+def _screening_dates(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
+    """The screening visit of enrolled subjects and of screen failures."""
+    screened = src.frames.screening.dropna(subset=["usubjid"])
+    failures = screen_failures(src)
+    return pd.DataFrame(
+        {
+            "usubjid": [*screened["usubjid"], *(f.subject for f in failures)],
+            "visit": protocol.schedule[0].code,
+            "date": [*screened["screened_on"], *(f.screened_on for f in failures)],
+        }
+    )
+
+
+def _missed_visits(
+    protocol: Protocol, src: SdtmSources, occurred: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Planned visits recorded as missed (and not `occurred`): SVOCCUR = N with the site's
+    reason in SVREASOC (SDTMIG v3.4 §5.4 SV, Assumption 2: planned visits that did not occur),
+    no dates."""
+    seen = {(r["USUBJID"], r["VISITNUM"]) for r in occurred}
     rows = []
     for m in records_of(src.missed):
         fields = visit_fields(protocol, str(m.visit))
-        if fields["VISITNUM"] is None:
+        subject = usubjid(protocol, str(m.usubjid))
+        if fields["VISITNUM"] is None or (subject, fields["VISITNUM"]) in seen:
             continue
         rows.append(
             {
                 "STUDYID": protocol.id,
                 "DOMAIN": "SV",
-                "USUBJID": usubjid(protocol, str(m.usubjid)),
+                "USUBJID": subject,
                 **fields,
                 "SVPRESP": "Y",
                 "SVOCCUR": "N",
