@@ -1,5 +1,6 @@
-"""Property tests: any values the CRF accepts survive REDCap CSV and ODM XML round trips, and
-hostile XML is not expanded."""
+"""Property tests: any values the CRF accepts (numbers at their reporting precision) survive
+REDCap CSV and ODM XML round trips, any other number is exported rounded to it, and hostile XML
+is not expanded."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from export_samples import design
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from trialdesk.catalogue.precision import round_reported
 from trialdesk.export.crf import DataType, Item, StudyDesign
 from trialdesk.export.errors import ImportRejected
 from trialdesk.export.odm.read import read_odm
@@ -31,7 +33,7 @@ def _value(item: Item) -> st.SearchStrategy[object]:
     if item.data_type is DataType.FLOAT:
         return (
             st.floats(low, high, allow_nan=False, allow_infinity=False)
-            .map(lambda x: float(f"{x:.6g}"))
+            .map(lambda x: round_reported(float(f"{x:.6g}"), item.decimals))
             .filter(lambda x: low <= x <= high)
         )
     if item.data_type is DataType.INTEGER:
@@ -91,6 +93,18 @@ def test_odm_round_trips_any_valid_values(records: list[FormRecord]) -> None:
     assert back is not None
     assert sorted(back.records, key=lambda r: r.key) == sorted(records, key=lambda r: r.key)
     assert to_bytes(odm_document(back.design, back, created=created)) == first
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.floats(20, 350, allow_nan=False))
+def test_a_number_beyond_its_precision_is_exported_rounded(weight: float) -> None:
+    record = FormRecord("AA-001", "BL", "vital_signs", {"weight": weight})
+    (back,) = read_records(DESIGN, write_records(DESIGN, [record]))
+    assert DESIGN.item("weight").decimals == 1  # kg, as the catalogue reports it
+    assert back.values["weight"] == round_reported(weight, 1)
+    data = ClinicalData(DESIGN, (record,))
+    (from_odm,) = read_odm(to_bytes(odm_document(DESIGN, data))).data.records  # type: ignore[union-attr]
+    assert from_odm.values["weight"] == round_reported(weight, 1)
 
 
 def test_external_entities_are_not_expanded(tmp_path: object) -> None:

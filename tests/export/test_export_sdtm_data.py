@@ -56,15 +56,35 @@ def test_dm_reference_dates_and_arms(datasets: dict[str, pd.DataFrame]) -> None:
     assert _one(datasets["TS"], TSPARMCD="ACTSUB")["TSVAL"] == "3"
 
 
-def test_ie_holds_only_criteria_not_met_by_enrolled_subjects(datasets: Datasets) -> None:
+def test_ie_holds_criteria_not_met_by_enrolled_subjects_and_screen_failures(
+    datasets: Datasets,
+) -> None:
     ie = datasets["IE"]
-    assert list(ie["IETESTCD"]) == ["INCL04"]  # C4 failed I5/E2 but was never enrolled
-    row = ie.iloc[0]
-    assert (row["IEORRES"], row["IECAT"], row["USUBJID"]) == (
-        "N",
-        "INCLUSION",
-        "NCT01142050-APGH-003",
+    row = _one(ie, USUBJID="NCT01142050-APGH-003")  # enrolled although I4 was not met
+    assert (row["IETESTCD"], row["IEORRES"], row["IECAT"]) == ("INCL04", "N", "INCLUSION")
+    failed = ie[ie["USUBJID"] == "NCT01142050-C4"]  # screen failure: I5 not met, E2 met
+    assert sorted(zip(failed["IETESTCD"], failed["IEORRES"], strict=True)) == [
+        ("EXCL02", "Y"),
+        ("INCL05", "N"),
+    ]
+    assert set(failed["VISITNUM"]) <= set(datasets["SV"]["VISITNUM"])
+
+
+def test_screen_failures_are_dm_subjects_with_a_null_arm_and_a_reason(
+    datasets: Datasets,
+) -> None:
+    failure = _one(datasets["DM"], SUBJID="C4")
+    assert failure["ARMNRS"] == "SCREEN FAILURE"  # SDTMIG v3.4: arm variables null
+    assert all(pd.isna(failure[v]) for v in ("ARMCD", "ARM", "ACTARMCD", "ACTARM", "RFSTDTC"))
+    assert (failure["SITEID"], failure["SEX"]) == ("APGH", "U")
+    ds = _one(datasets["DS"], USUBJID="NCT01142050-C4")
+    assert (ds["DSDECOD"], ds["DSCAT"], ds["EPOCH"], ds["DSSTDTC"]) == (
+        "SCREEN FAILURE",
+        "DISPOSITION EVENT",
+        "SCREENING",
+        "2011-04-02",
     )
+    assert "C1" not in set(datasets["DM"]["SUBJID"])  # enrolled candidates appear once
 
 
 def test_lb_keeps_entered_values_and_gives_standard_units_and_loinc(datasets: Datasets) -> None:

@@ -20,6 +20,7 @@ from trialdesk.export.records import ClinicalData, FormRecord
 from trialdesk.export.redcap.records import read_records, write_records
 from trialdesk.export.sdtm.build import sdtm_datasets
 from trialdesk.export.sdtm.conformance import check
+from trialdesk.export.sdtm.subjects import screen_failures
 from trialdesk.export.to_store import import_into
 from trialdesk.protocol import builtin_protocol
 from trialdesk.store.models import AuditEntry, Participant, User
@@ -37,7 +38,9 @@ def test_sdtm_and_fhir_from_the_database_conform(cohort: TestDatabase) -> None:
         sources = sdtm_sources(session, protocol)
     datasets = sdtm_datasets(protocol, sources)
     assert check(datasets) == []
-    assert len(datasets["DM"]) == len(sources.frames.subjects) > 0
+    failures = screen_failures(sources)  # screen failures are DM subjects too (SDTMIG 3.4)
+    assert len(datasets["DM"]) == len(sources.frames.subjects) + len(failures)
+    assert len(sources.frames.subjects) > 0
     assert set(datasets["EX"]["USUBJID"]) <= set(datasets["DM"]["USUBJID"])
     lb = datasets["LB"]
     assert lb["LBORRES"].notna().all() and lb["LBSTRESU"].notna().any()

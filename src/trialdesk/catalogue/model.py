@@ -10,6 +10,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from trialdesk.units.convert import REPORTING_DECIMALS
+
 
 class ElementKind(StrEnum):
     QUANTITY = "quantity"  # a number with a unit
@@ -32,6 +34,10 @@ class Limits(BaseModel):
 class Codes(BaseModel):
     model_config = ConfigDict(extra="forbid")
     loinc: str | None = None
+    # LOINC distinguishes the property a unit measures: substance concentration (mmol/L,
+    # "[Moles/volume]") from mass concentration (mg/dL, "[Mass/volume]"); HbA1c as an NGSP
+    # fraction (%) from IFCC mmol/mol. Unit -> the LOINC code whose property matches it.
+    loinc_by_unit: dict[str, str] = Field(default_factory=dict)
     omop_concept_id: int | None = None
     omop_domain: str | None = None  # measurement | condition | drug | observation
     sdtm_domain: str | None = None
@@ -56,6 +62,9 @@ class DataElement(BaseModel):
     derived_from: list[str] = Field(default_factory=list)
     derivation: str | None = None  # name in trialdesk.eligibility.derived.DERIVATIONS
     time_unit: str | None = None  # for series: unit of the sample times
+    # Reporting precision: decimal places of a result in the canonical unit. Every exporter
+    # (SDTM --STRESC/--STRESN, ODM, REDCap, FHIR) rounds with `trialdesk.catalogue.precision`.
+    decimals: int | None = Field(default=None, ge=0, le=6)
     description: str = ""
 
     @model_validator(mode="after")
@@ -69,6 +78,22 @@ class DataElement(BaseModel):
         if self.canonical_unit and self.units and self.canonical_unit not in self.units:
             raise ValueError(f"canonical_unit {self.canonical_unit!r} must be one of units")
         return self
+
+    @property
+    def reported_decimals(self) -> int | None:
+        """Decimals a result is reported with: the element's own precision, else the
+        laboratory reporting precision of its canonical unit (units.REPORTING_DECIMALS)."""
+        if self.decimals is not None:
+            return self.decimals
+        return REPORTING_DECIMALS.get(self.canonical_unit or "")
+
+    def loinc_for(self, unit: str | None) -> str | None:
+        """The LOINC code of a result in `unit` (its property matching the unit's); the one
+        code of an element whose LOINC term does not depend on the unit; None when the unit's
+        property has no code recorded here (never a code of another property)."""
+        if not self.codes.loinc_by_unit:
+            return self.codes.loinc
+        return self.codes.loinc_by_unit.get(unit or "")
 
     @property
     def is_derived(self) -> bool:

@@ -42,16 +42,18 @@ from trialdesk.export.records import ClinicalData, FormRecord
 from trialdesk.export.sdtm.sources import (
     CATEGORICAL_COLUMNS,
     CONSENT_COLUMNS,
+    MISSED_COLUMNS,
+    PEOPLE_COLUMNS,
     TRANSPLANT_COLUMNS,
     UNSCHEDULED_COLUMNS,
     SdtmSources,
     records_of,
 )
-from trialdesk.export.values import Value, parse_value
+from trialdesk.export.values import Value, parse_value, reported_value
 from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.protocol.unscheduled import unscheduled_number
 from trialdesk.protocol.versions import ProtocolVersionInfo
-from trialdesk.store.enums import FormStatus
+from trialdesk.store.enums import FormStatus, VisitStatus
 from trialdesk.store.models import AuditEntry as StoreAudit
 from trialdesk.store.models import Participant, ProtocolVersion, User
 from trialdesk.store.models.forms import FormStatusRecord
@@ -80,6 +82,8 @@ def sdtm_sources(session: Session, protocol: Protocol) -> SdtmSources:
         protocol_version_infos(session),
         simulated=simulated_description(session),
         unscheduled=_df(_unscheduled_rows(snap), UNSCHEDULED_COLUMNS),
+        missed=_df(_missed_rows(snap), MISSED_COLUMNS),
+        people=_df(_people_rows(snap), PEOPLE_COLUMNS),
     )
 
 
@@ -100,6 +104,44 @@ def protocol_version_infos(session: Session) -> tuple[ProtocolVersionInfo, ...]:
         )
         for r in rows
     )
+
+
+def _people_rows(snap: StoreSnapshot) -> list[list[Any]]:
+    """Sex, date of birth and the last diabetes duration collected (years, the catalogue's
+    unit) of every participant, consented candidates included."""
+    rows = []
+    for p in snap.participants:
+        identity = snap.identities.get(p.id)
+        durations = sorted(
+            (
+                m
+                for m in snap.measurements.get(p.id, [])
+                if m.element == "diabetes_duration" and m.value is not None
+            ),
+            key=lambda m: m.collected_on,
+        )
+        last = durations[-1] if durations else None
+        born = identity.date_of_birth if identity else None
+        rows.append(
+            [
+                p.study_id,
+                p.sex,
+                born,
+                last.collected_on if last else None,
+                float(last.value) if last and last.value is not None else None,
+            ]
+        )
+    return rows
+
+
+def _missed_rows(snap: StoreSnapshot) -> list[list[Any]]:
+    """Live scheduled visits of enrolled participants recorded as missed, with the reason."""
+    enrolled = {p.id: p.study_id for p in snap.enrolled()}
+    return [
+        [enrolled[v.participant_id], v.code, v.notes]
+        for v in sorted(snap.visits.values(), key=lambda v: (v.participant_id, v.code))
+        if v.status is VisitStatus.MISSED and v.participant_id in enrolled
+    ]
 
 
 def _unscheduled_rows(snap: StoreSnapshot) -> list[list[Any]]:
@@ -213,7 +255,8 @@ class _Records:
         if place is None:
             return
         key, name = place
-        self.values.setdefault(key, {})[name] = value
+        item = self.design.item(name)
+        self.values.setdefault(key, {})[name] = reported_value(item, value)
         if self.source is not None:
             self.sources[(*key, name)] = self.source
 
@@ -456,7 +499,7 @@ def _changes(
             value = convert(raw) if convert else parse_value(item, str(raw))
         except ValueError:
             return []
-        out.append((row, value))
+        out.append((row, reported_value(item, value)))
     return out
 
 

@@ -11,6 +11,7 @@ import math
 from datetime import date, datetime
 from decimal import Decimal
 
+from trialdesk.catalogue.precision import round_reported
 from trialdesk.export.crf.model import DataType, Item
 
 Value = float | int | date | datetime | bool | str | tuple[str, ...]
@@ -77,6 +78,14 @@ def _code(item: Item, text: str) -> str:
     return code
 
 
+def reported_value(item: Item, value: Value) -> Value:
+    """A number as reported: rounded to the item's reporting precision (the catalogue's), so
+    exports never carry conversion artefacts (9.80199… mmol/L is reported as 9.8)."""
+    if isinstance(value, float):
+        return round_reported(value, item.decimals)
+    return value
+
+
 def format_value(item: Item, value: Value) -> str:
     """The text form of a typed value (the inverse of `parse_value`)."""
     if isinstance(value, bool):
@@ -85,7 +94,9 @@ def format_value(item: Item, value: Value) -> str:
         return value.isoformat(timespec="seconds")
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, int | float):
+    if isinstance(value, float):
+        return format_number(round_reported(value, item.decimals))
+    if isinstance(value, int):
         return format_number(value)
     if isinstance(value, tuple):
         return ",".join(value)

@@ -119,6 +119,7 @@ def _element_item(element: DataElement, entry: dict[str, Any]) -> Item:
         element=element.name,
         derivation=element.derivation,
         loinc=element.codes.loinc,
+        decimals=element.reported_decimals,
         required=bool(entry.get("required", False)),
         identifier=bool(entry.get("identifier", False)),
         show_if=_condition(entry),
@@ -150,6 +151,7 @@ def _series_items(element: DataElement, entry: dict[str, Any]) -> list[Item]:
             element=element.name,
             sample_minute=float(m),
             loinc=element.codes.loinc,
+            decimals=element.reported_decimals,
         )
         for m in entry["minutes"]
     ]

@@ -58,6 +58,7 @@ class Item(_Frozen):
     sample_minute: float | None = None  # for a sample of a timed series (ITT glucose)
     derivation: str | None = None  # derived by trialdesk, read-only on the form
     loinc: str | None = None
+    decimals: int | None = None  # reporting precision (catalogue); exports round to it
     required: bool = False
     identifier: bool = False  # direct identifier (PHI) in the HIPAA sense
     show_if: Condition | None = None

@@ -26,12 +26,15 @@ from fhir.resources.R4B.resource import Resource
 
 from trialdesk.catalogue import default_catalogue
 from trialdesk.catalogue.missing import FHIR_DATA_ABSENT_REASON, code_of
+from trialdesk.catalogue.precision import round_reported
 from trialdesk.derive.safety import compute_seriousness_code
 from trialdesk.export.fhir import terminology as t
 from trialdesk.export.fhir.study import research_study_json
 from trialdesk.export.sdtm.sources import SdtmSources, records_of
 from trialdesk.export.sdtm.text import iso
+from trialdesk.export.values import format_number
 from trialdesk.protocol import Protocol
+from trialdesk.units.convert import convert, quantity, reporting_decimals
 
 MODELS: dict[str, type[Resource]] = {
     "ResearchStudy": ResearchStudy,
@@ -179,8 +182,29 @@ def _procedure(protocol: Protocol, ids: _Ids, row: Any) -> dict[str, Any]:
     }
 
 
-def _quantity(value: float, unit: str) -> dict[str, Any]:
-    return {"value": value, "unit": unit, "system": t.UCUM, "code": t.ucum(unit)}
+def _quantity(value: float, unit: str, decimals: int | None) -> dict[str, Any]:
+    """A Quantity as reported: rounded to the reporting precision (catalogue, unit table)."""
+    return {
+        "value": round_reported(value, decimals),
+        "unit": unit,
+        "system": t.UCUM,
+        "code": t.ucum(unit),
+    }
+
+
+def _coded_value(element: Any, value: float, unit: str) -> tuple[str, dict[str, Any]]:
+    """The LOINC code and valueQuantity of a result, the code's property matching the unit
+    (LOINC: 14771-0 fasting glucose [Moles/volume] for mmol/L, 1558-6 [Mass/volume] for
+    mg/dL). A unit whose property has no code on record is reported in a unit that has one."""
+    code = element.loinc_for(unit)
+    if code is not None:
+        return code, {"valueQuantity": _quantity(value, unit, element.reported_decimals)}
+    target, code = next(iter(element.codes.loinc_by_unit.items()))
+    converted = convert(
+        quantity(value, unit, analyte=element.analyte), target, analyte=element.analyte
+    )
+    decimals = reporting_decimals(converted.units)
+    return code, {"valueQuantity": _quantity(float(converted.magnitude), target, decimals)}
 
 
 def _observation(
@@ -191,6 +215,7 @@ def _observation(
     element: Any,
     value: dict[str, Any],
     note: str | None = None,
+    code: str | None = None,
 ) -> dict[str, Any]:
     vital = element.codes.sdtm_domain == "VS"
     category = "vital-signs" if vital else "laboratory"
@@ -200,7 +225,7 @@ def _observation(
         "status": "final",
         "category": [{"coding": [{"system": t.OBSERVATION_CATEGORY, "code": category}]}],
         "code": {
-            "coding": [{"system": t.LOINC, "code": element.codes.loinc}],
+            "coding": [{"system": t.LOINC, "code": code or element.codes.loinc}],
             "text": element.label,
         },
         "subject": _ref(ids, "patient", subject),
@@ -219,6 +244,7 @@ def _observations(ids: _Ids, src: SdtmSources) -> list[dict[str, Any]]:
         if m.element not in catalogue or not catalogue[m.element].codes.loinc:
             continue
         element = catalogue[m.element]
+        loinc, value = _coded_value(element, float(m.value), str(m.unit))
         out.append(
             _observation(
                 ids,
@@ -226,7 +252,8 @@ def _observations(ids: _Ids, src: SdtmSources) -> list[dict[str, Any]]:
                 m.usubjid,
                 m.date,
                 element,
-                {"valueQuantity": _quantity(float(m.value), m.unit)},
+                value,
+                code=loinc,
             )
         )
     itt = catalogue["itt_glucose"]
@@ -239,8 +266,9 @@ def _observations(ids: _Ids, src: SdtmSources) -> list[dict[str, Any]]:
                 s.usubjid,
                 s.date,
                 itt,
-                {"valueQuantity": _quantity(float(s.glucose_mmol_l), "mmol/L")},
+                _coded_value(itt, float(s.glucose_mmol_l), "mmol/L")[1],
                 f"Insulin tolerance test: {minute} min after the insulin bolus",
+                code=_coded_value(itt, float(s.glucose_mmol_l), "mmol/L")[0],
             )
         )
     out += _absent_observations(ids, src)
@@ -301,16 +329,20 @@ def _absent_observations(ids: _Ids, src: SdtmSources) -> list[dict[str, Any]]:
     return out
 
 
+def _dose(element: str, value: Any) -> float:
+    return round_reported(float(value), default_catalogue()[element].reported_decimals)
+
+
 def _medications(ids: _Ids, src: SdtmSources) -> list[dict[str, Any]]:
     out = []
     for d in records_of(src.frames.dosing):
         for drug, amount, text in (
-            ("insulin", float(d.insulin_u_per_day), f"{d.insulin_u_per_day:g} U per day"),
-            ("ogld", float(d.ogld_ddd), f"{d.ogld_ddd:g} WHO defined daily doses per day"),
+            ("insulin", _dose("insulin_daily_dose", d.insulin_u_per_day), "U per day"),
+            ("ogld", _dose("ogld_ddd", d.ogld_ddd), "WHO defined daily doses per day"),
         ):
             code, display = DRUGS[drug]
             dosage: dict[str, Any] = {
-                "text": f"Total daily dose {text}",
+                "text": f"Total daily dose {format_number(amount)} {text}",
                 "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
             }
             if drug == "insulin":

@@ -278,6 +278,7 @@ def _link(ctx: _Context, fields: dict[str, Any], aliases: dict[str, str], where:
         return
     fields["element"] = name
     fields["loinc"] = fields["loinc"] or element.codes.loinc
+    fields["decimals"] = element.reported_decimals  # the catalogue's reporting precision
     if f"{t}:minute" in aliases:
         fields["sample_minute"] = float(aliases[f"{t}:minute"])
 

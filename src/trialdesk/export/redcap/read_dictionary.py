@@ -457,6 +457,7 @@ def _link_element(
         return
     fields["element"] = name
     fields["loinc"] = links.get("loinc", element.codes.loinc)
+    fields["decimals"] = element.reported_decimals  # the catalogue's reporting precision
     if fields.get("derivation") and fields["hard_low"] is None and fields["hard_high"] is None:
         # REDCap calc fields carry no validation limits; the catalogue's apply.
         limits = element.limits

@@ -414,6 +414,7 @@ def findings_results(ds: Datasets) -> Iterable[Finding]:
             yield Finding("CORE-000699", code, f"{p}STRESU", f"several units for {testcd}")
         flag = frame[frame[f"{p}LOBXFL"] == "Y"]
         group = ["USUBJID", f"{p}TESTCD"] + ([f"{p}CAT", f"{p}SPEC"] if code == "LB" else [])
+        group += [f"{p}TPTNUM"] if f"{p}TPTNUM" in frame.columns else []  # per time point
         if flag.duplicated(group).any():
             yield Finding("CORE-000914", code, f"{p}LOBXFL", "more than one baseline record")
 

@@ -1,9 +1,12 @@
-"""define.xml 2.1 describing the SDTM datasets written (CDISC Define-XML v2.1, 2019).
+"""define.xml 2.1 describing the SDTM datasets written (CDISC Define-XML v2.1, 2019), for a
+submission (`def:Context="Submission"`).
 
-One ItemGroupDef per dataset (class, structure, keys, the XPT file as def:leaf), one ItemDef per
-variable (SDTMIG label, data type, length from the data, origin). Validated against the
-Define-XML 2.1 schema shipped in `trialdesk/export/schemas/define2-1/`. Controlled-terminology
-codelists are not enumerated: the CDISC CT package (NCI codes) is not available offline.
+Declares the standards (SDTMIG and the CDISC CT release), one ItemGroupDef per dataset (class,
+structure, keys, the XPT file as def:leaf; def:HasNoData when it is empty), one ItemDef per
+variable (SDTMIG label, data type, length from the data, origin; def:HasNoData on the ItemRef
+of a variable without a value), a MethodDef for every derived variable, the codelists the data
+use, value-level metadata per LB and VS test, and comments (`define_meta`). Validated against
+the Define-XML 2.1 schema shipped in `trialdesk/export/schemas/define2-1/`.
 """
 
 from __future__ import annotations
@@ -13,28 +16,24 @@ from datetime import UTC, datetime
 import pandas as pd
 from lxml import etree
 
+from trialdesk.export.sdtm import define_meta as meta
 from trialdesk.export.sdtm.spec import DOMAINS, Var
-from trialdesk.export.sdtm.trial_design import SDTMIG_VERSION
+from trialdesk.export.sdtm.trial_design import CDISC_CT_VERSION, SDTMIG_VERSION
 from trialdesk.export.sdtm.write import _json_type, conform, max_length
 
 ODM = "http://www.cdisc.org/ns/odm/v1.3"
 DEF = "http://www.cdisc.org/ns/def/v2.1"
 XLINK = "http://www.w3.org/1999/xlink"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+SDTMIG_OID, CT_OID = "STD.SDTMIG", "STD.CT"
 _ORIGIN_SOURCE = {
     "Collected": "Investigator",
     "Assigned": "Sponsor",
     "Derived": None,
     "Protocol": None,
 }
-
-# Comments a reviewer needs, by variable (def:CommentDef).
-COMMENTS = {
-    "AEDECOD": "Not yet coded to MedDRA: holds the verbatim term in upper case until coding.",
-    "RFSTDTC": "Date of the mesenchymal stem cell transplantation (first study treatment).",
-    "LBORRES": "Result as entered at the site; LBSTRESN is the value in the catalogue's "
-    "canonical unit (LBSTRESU).",
-}
+COMMENTS = meta.COMMENTS  # kept importable under its former name
+Frames = dict[str, pd.DataFrame]
 
 
 def _o(tag: str) -> str:
@@ -53,7 +52,7 @@ def _description(parent: etree._Element, text: str) -> None:
 
 
 def define_xml(
-    datasets: dict[str, pd.DataFrame],
+    datasets: Frames,
     *,
     study_id: str,
     title: str,
@@ -72,7 +71,7 @@ def define_xml(
         ("SourceSystem", "trialdesk"),
     ):
         root.set(key, value)
-    root.set(_d("Context"), "Other")
+    root.set(_d("Context"), "Submission")
     study = etree.SubElement(root, _o("Study"), OID=f"ST.{study_id}")
     gv = etree.SubElement(study, _o("GlobalVariables"))
     etree.SubElement(gv, _o("StudyName")).text = study_id
@@ -81,32 +80,89 @@ def define_xml(
     mdv = etree.SubElement(
         study,
         _o("MetaDataVersion"),
-        OID=f"MDV.{study_id}.SDTMIG.3.4",
+        OID=f"MDV.{study_id}.SDTMIG.{SDTMIG_VERSION}",
         Name=f"{study_id} SDTM datasets",
     )
     mdv.set(_d("DefineVersion"), "2.1.0")
-    standards = etree.SubElement(mdv, _d("Standards"))
+    conformed = {code: conform(code, frame) for code, frame in datasets.items()}
+    _metadata(mdv, conformed, file_format)
+    return root
+
+
+def _metadata(mdv: etree._Element, frames: Frames, file_format: str) -> None:
+    """The MetaDataVersion's children in the order the Define-XML 2.1 schema requires."""
+    mdv.append(_standards())
+    for code, frame in frames.items():
+        mdv.extend(_value_lists(code, frame))
+    mdv.extend(_where_clauses(frames))
+    mdv.extend(_group(code, frame, file_format) for code, frame in frames.items())
+    for code, frame in frames.items():
+        mdv.extend(_item(code, var, frame) for var in DOMAINS[code].variables)
+        mdv.extend(_value_item(value, frame) for value in meta.test_values(code, frame))
+    mdv.extend(_codelists(frames))
+    mdv.extend(_methods(frames))
+    mdv.extend(_comments(frames))
+
+
+def _where_clauses(frames: Frames) -> list[etree._Element]:
+    """One clause per test, shared by the result variables of its value-level metadata."""
+    clauses = {v.where_oid: v for c, f in frames.items() for v in meta.test_values(c, f)}
+    return [_where_clause(value) for value in clauses.values()]
+
+
+def _codelists(frames: Frames) -> list[etree._Element]:
+    out = []
+    for code, frame in frames.items():
+        for var in DOMAINS[code].variables:
+            values = meta.codelist_values(code, var, frame)
+            if values:
+                out.append(_codelist(code, var, values))
+    return out
+
+
+def _methods(frames: Frames) -> list[etree._Element]:
+    out = []
+    for code in frames:
+        for var in DOMAINS[code].variables:
+            method = meta.method_for(code, var)
+            if method:
+                out.append(_method(code, var, method))
+    return out
+
+
+def _comments(frames: Frames) -> list[etree._Element]:
+    out = []
+    for code in frames:
+        for var in DOMAINS[code].variables:
+            if var.name in meta.COMMENTS:
+                comment = etree.Element(_d("CommentDef"), OID=f"COM.{code}.{var.name}")
+                _description(comment, meta.COMMENTS[var.name])
+                out.append(comment)
+    return out
+
+
+def _standards() -> etree._Element:
+    standards = etree.Element(_d("Standards"))
     etree.SubElement(
         standards,
         _d("Standard"),
-        OID="STD.SDTMIG",
+        OID=SDTMIG_OID,
         Name="SDTMIG",
         Type="IG",
         Version=SDTMIG_VERSION,
         Status="Final",
     )
-    conformed = {code: conform(code, frame) for code, frame in datasets.items()}
-    for code, frame in conformed.items():
-        mdv.append(_group(code, frame, file_format))
-    for code, frame in conformed.items():
-        for var in DOMAINS[code].variables:
-            mdv.append(_item(code, var, frame))
-    for code in conformed:
-        for var in DOMAINS[code].variables:
-            if var.name in COMMENTS:
-                comment = etree.SubElement(mdv, _d("CommentDef"), OID=f"COM.{code}.{var.name}")
-                _description(comment, COMMENTS[var.name])
-    return root
+    etree.SubElement(
+        standards,
+        _d("Standard"),
+        OID=CT_OID,
+        Name="CDISC/NCI",
+        Type="CT",
+        PublishingSet="SDTM",
+        Version=CDISC_CT_VERSION,
+        Status="Final",
+    )
+    return standards
 
 
 def _group(code: str, frame: pd.DataFrame, file_format: str) -> etree._Element:
@@ -114,7 +170,7 @@ def _group(code: str, frame: pd.DataFrame, file_format: str) -> etree._Element:
     group = etree.Element(
         _o("ItemGroupDef"),
         OID=f"IG.{code}",
-        Domain=code,
+        Domain=code.removeprefix("SUPP"),
         Name=code,
         Repeating="No" if code == "DM" else "Yes",
         IsReferenceData="Yes" if spec.klass == "TRIAL DESIGN" else "No",
@@ -122,8 +178,10 @@ def _group(code: str, frame: pd.DataFrame, file_format: str) -> etree._Element:
         Purpose="Tabulation",
     )
     group.set(_d("Structure"), spec.structure)
-    group.set(_d("StandardOID"), "STD.SDTMIG")
+    group.set(_d("StandardOID"), SDTMIG_OID)
     group.set(_d("ArchiveLocationID"), f"LF.{code}")
+    if frame.empty:
+        group.set(_d("HasNoData"), "Yes")
     _description(group, spec.label)
     for order, var in enumerate(spec.variables, start=1):
         ref = etree.SubElement(
@@ -135,6 +193,10 @@ def _group(code: str, frame: pd.DataFrame, file_format: str) -> etree._Element:
         )
         if var.name in spec.keys:
             ref.set("KeySequence", str(spec.keys.index(var.name) + 1))
+        if meta.method_for(code, var):
+            ref.set("MethodOID", meta.method_oid(code, var))
+        if _empty(frame[var.name]):
+            ref.set(_d("HasNoData"), "Yes")
     etree.SubElement(group, _d("Class"), Name=spec.klass)
     leaf = etree.SubElement(group, _d("leaf"), ID=f"LF.{code}")
     name = f"{code.lower()}.{file_format}"
@@ -143,14 +205,12 @@ def _group(code: str, frame: pd.DataFrame, file_format: str) -> etree._Element:
     return group
 
 
+def _empty(column: pd.Series) -> bool:
+    return bool(column.isna().all() or (column.astype(str).str.strip() == "").all())
+
+
 def _item(code: str, var: Var, frame: pd.DataFrame) -> etree._Element:
-    spec = DOMAINS[code]
-    if var.name.endswith("DTC"):
-        data_type = "datetime"
-    elif var.type == "Num":
-        data_type = "integer" if _json_type(spec, var.name) == "integer" else "float"
-    else:
-        data_type = "text"
+    data_type = _data_type(code, var, frame[var.name])
     item = etree.Element(
         _o("ItemDef"),
         OID=f"IT.{code}.{var.name}",
@@ -158,19 +218,41 @@ def _item(code: str, var: Var, frame: pd.DataFrame) -> etree._Element:
         DataType=data_type,
         SASFieldName=var.name,
     )
-    if data_type in ("text", "integer"):
-        item.set("Length", str(_length(var, frame)))
-    elif data_type == "float":
-        item.set("Length", "8")
-        item.set("SignificantDigits", "3")
-    if var.name in COMMENTS:
+    _set_length(item, data_type, _length(var, frame), None)
+    if var.name in meta.COMMENTS:
         item.set(_d("CommentOID"), f"COM.{code}.{var.name}")
     _description(item, var.label)
-    origin = etree.SubElement(item, _d("Origin"), Type=var.origin)
-    source = _ORIGIN_SOURCE.get(var.origin)
+    if meta.codelist_values(code, var, frame):
+        etree.SubElement(item, _o("CodeListRef"), CodeListOID=meta.codelist_oid(code, var))
+    _origin(item, var.origin)
+    if any(v.variable == var.name for v in meta.test_values(code, frame)):
+        etree.SubElement(item, _d("ValueListRef"), ValueListOID=f"VL.{code}.{var.name}")
+    return item
+
+
+def _data_type(code: str, var: Var, column: pd.Series) -> str:
+    if var.name.endswith("DTC"):
+        return "datetime"
+    if var.type != "Num":
+        return "text"
+    numbers = column.dropna()
+    whole = all(float(v).is_integer() for v in numbers)
+    return "integer" if _json_type(DOMAINS[code], var.name) == "integer" and whole else "float"
+
+
+def _set_length(item: etree._Element, data_type: str, length: int, digits: int | None) -> None:
+    if data_type in ("text", "integer"):
+        item.set("Length", str(length))
+    elif data_type == "float":
+        item.set("Length", "8")
+        item.set("SignificantDigits", str(3 if digits is None else digits))
+
+
+def _origin(item: etree._Element, kind: str) -> None:
+    origin = etree.SubElement(item, _d("Origin"), Type=kind)
+    source = _ORIGIN_SOURCE.get(kind)
     if source:
         origin.set("Source", source)
-    return item
 
 
 def _length(var: Var, frame: pd.DataFrame) -> int:
@@ -179,3 +261,71 @@ def _length(var: Var, frame: pd.DataFrame) -> int:
         numbers = column.dropna()
         return max(1, max((len(str(int(v))) for v in numbers), default=1))
     return max_length(column)
+
+
+def _value_lists(code: str, frame: pd.DataFrame) -> list[etree._Element]:
+    values = meta.test_values(code, frame)
+    out = []
+    for variable in meta.VALUE_LEVEL.get(code, ()):
+        chosen = [v for v in values if v.variable == variable]
+        if not chosen:
+            continue
+        vl = etree.Element(_d("ValueListDef"), OID=f"VL.{code}.{variable}")
+        for order, value in enumerate(chosen, start=1):
+            ref = etree.SubElement(
+                vl, _o("ItemRef"), ItemOID=value.oid, OrderNumber=str(order), Mandatory="No"
+            )
+            if variable.endswith("STRESN"):
+                ref.set("MethodOID", f"MT.{code}.{variable}")
+            etree.SubElement(ref, _d("WhereClauseRef"), WhereClauseOID=value.where_oid)
+        out.append(vl)
+    return out
+
+
+def _where_clause(value: meta.TestValue) -> etree._Element:
+    clause = etree.Element(_d("WhereClauseDef"), OID=value.where_oid)
+    check = etree.SubElement(clause, _o("RangeCheck"), Comparator="EQ", SoftHard="Soft")
+    check.set(_d("ItemOID"), f"IT.{value.domain}.{value.domain}TESTCD")
+    etree.SubElement(check, _o("CheckValue")).text = value.testcd
+    return clause
+
+
+def _value_item(value: meta.TestValue, frame: pd.DataFrame) -> etree._Element:
+    rows = frame[frame[f"{value.domain}TESTCD"] == value.testcd]
+    numeric = value.variable.endswith("STRESN")
+    data_type = "float" if numeric else "text"
+    item = etree.Element(
+        _o("ItemDef"),
+        OID=value.oid,
+        Name=value.variable,
+        DataType=data_type,
+        SASFieldName=value.variable,
+    )
+    length = 8 if numeric else max_length(rows[value.variable])
+    _set_length(item, data_type, length, value.decimals)
+    unit = f" ({value.unit})" if numeric and value.unit else ""
+    _description(item, f"{value.test}{unit}")
+    _origin(item, "Derived" if numeric else "Collected")
+    return item
+
+
+def _codelist(code: str, var: Var, values: list[str]) -> etree._Element:
+    codelist = etree.Element(
+        _o("CodeList"), OID=meta.codelist_oid(code, var), Name=f"{var.codelist} ({code}.{var.name})"
+    )
+    codelist.set("DataType", "text")
+    codelist.set(_d("StandardOID"), CT_OID)
+    for order, value in enumerate(values, start=1):
+        etree.SubElement(codelist, _o("EnumeratedItem"), CodedValue=value, OrderNumber=str(order))
+    return codelist
+
+
+def _method(code: str, var: Var, text: str) -> etree._Element:
+    method = etree.Element(
+        _o("MethodDef"),
+        OID=meta.method_oid(code, var),
+        Name=f"Algorithm for {code}.{var.name}",
+        Type="Computation",
+    )
+    _description(method, text)
+    return method

@@ -12,7 +12,9 @@ from typing import Any
 
 import pandas as pd
 
+from trialdesk.catalogue import default_catalogue
 from trialdesk.catalogue.missing import SDTM_NOT_DONE, reasnd
+from trialdesk.catalogue.precision import round_reported
 from trialdesk.derive.safety import SERIOUSNESS_CRITERIA, compute_seriousness_code
 from trialdesk.export.sdtm.sources import SdtmSources, records_of
 from trialdesk.export.sdtm.subjects import _d, _frame, epoch_on, reference_dates, usubjid
@@ -112,13 +114,18 @@ _ACN = {
 }
 
 
+def _reported(element: str, value: Any) -> float:
+    """A dose as reported: rounded to the catalogue element's reporting precision."""
+    return round_reported(float(value), default_catalogue()[element].reported_decimals)
+
+
 def exposure(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
     """One EX record per transplantation: dose in 10^6 cells/kg, route, lot."""
     tx = protocol.schedule[treatment_visit(protocol)].code
     rows = []
     for t in records_of(src.transplants):
         day = _d(t.date)
-        dose = None if pd.isna(t.dose_per_kg) else float(t.dose_per_kg) / 1e6
+        dose = None if pd.isna(t.dose_per_kg) else round_reported(float(t.dose_per_kg) / 1e6, None)
         rows.append(
             {
                 "STUDYID": protocol.id,
@@ -165,7 +172,7 @@ def medications(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 **common,
                 "CMTRT": "INSULIN",
                 "CMCAT": "INSULIN",
-                "CMDOSTOT": float(d.insulin_u_per_day),
+                "CMDOSTOT": _reported("insulin_daily_dose", d.insulin_u_per_day),
                 "CMDOSU": "U",
             }
         )
@@ -174,7 +181,7 @@ def medications(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 **common,
                 "CMTRT": "ORAL GLUCOSE-LOWERING DRUGS",
                 "CMCAT": "ORAL ANTIDIABETIC",
-                "CMDOSTOT": float(d.ogld_ddd),
+                "CMDOSTOT": _reported("ogld_ddd", d.ogld_ddd),
                 "CMDOSU": "DDD",
             }
         )

@@ -2,8 +2,10 @@
 
 --ORRES/--ORRESU keep the value and unit as entered at the site; --STRESC/--STRESN/--STRESU are
 the value in the catalogue's canonical unit (the standard unit); LOINC codes come from the
-catalogue. --LOBXFL flags the last record before the transplantation per subject and test
-(SDTMIG v3.4 §4.5.9). Derived indices (KITT, HOMA-IR) belong to the analysis datasets, not LB.
+catalogue, the code whose property matches the original unit (molar glucose 14771-0 for
+mmol/L, mass 1558-6 for mg/dL). --LOBXFL flags the last record before the transplantation per
+subject and test (SDTMIG v3.4 §4.5.9). Derived indices (KITT, HOMA-IR) belong to the analysis
+datasets, not LB.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from typing import Any
 
 import pandas as pd
 
-from trialdesk.catalogue import default_catalogue
+from trialdesk.catalogue import DataElement, default_catalogue
+from trialdesk.catalogue.lab_ranges import LabRanges, default_lab_ranges
 from trialdesk.catalogue.missing import SDTM_NOT_DONE, reasnd
+from trialdesk.catalogue.precision import round_reported
 from trialdesk.derive import compute_bmi
+from trialdesk.export.sdtm.ranges import range_fields
 from trialdesk.export.sdtm.sources import SdtmSources, records_of
 from trialdesk.export.sdtm.subjects import _d, _frame, reference_dates, usubjid
 from trialdesk.export.sdtm.text import ascii_text, iso, study_day
@@ -94,30 +99,28 @@ def _not_done(domain: str, code: str, reason: Any) -> dict[str, Any]:
 def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
     catalogue = default_catalogue()
     reference = reference_dates(src)
+    normal = _NormalRanges(src)
     rows: list[dict[str, Any]] = []
     for m in records_of(src.frames.measurements):
         if m.element not in LAB_CONTEXT or m.element not in catalogue:
             continue
         element = catalogue[m.element]
-        rows.append(
-            _lab_row(
-                protocol,
-                element,
-                LAB_CONTEXT[m.element],
-                m.usubjid,
-                m.visit,
-                _d(m.date),
-                reference.get(m.usubjid),
-                orres=m.value_as_entered
-                if isinstance(m.value_as_entered, str) and m.value_as_entered
-                else _result_text(m.value),
-                orresu=m.unit_as_entered
-                if isinstance(m.unit_as_entered, str) and m.unit_as_entered
-                else m.unit,
-                stres=float(m.value),
-                stresu=m.unit,
-            )
+        entered = isinstance(m.value_as_entered, str) and bool(m.value_as_entered)
+        unit = m.unit_as_entered if entered and isinstance(m.unit_as_entered, str) else m.unit
+        row = _lab_row(
+            protocol,
+            element,
+            LAB_CONTEXT[m.element],
+            m.usubjid,
+            m.visit,
+            _d(m.date),
+            reference.get(m.usubjid),
+            orres=m.value_as_entered if entered else float(m.value),
+            orresu=unit,
+            stres=float(m.value),
+            stresu=m.unit,
         )
+        rows.append({**row, **normal.fields(m.usubjid, element, unit, row["LBSTRESN"])})
     itt = catalogue["itt_glucose"]
     for s in records_of(src.frames.itt):
         minute = format_number(float(s.minute))
@@ -139,7 +142,7 @@ def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 s.visit,
                 _d(s.date),
                 reference.get(s.usubjid),
-                orres=_result_text(s.glucose_mmol_l),
+                orres=float(s.glucose_mmol_l),
                 orresu="mmol/L",
                 stres=float(s.glucose_mmol_l),
                 stresu="mmol/L",
@@ -183,9 +186,25 @@ def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
         rows.append({**row, **_not_done("LB", n.code, n.reason)})
     frame = _frame("LB", [{"STUDYID": protocol.id, "DOMAIN": "LB", **r} for r in rows])
     frame = _flag_baseline(
-        frame, "LB", ["USUBJID", "LBTESTCD", "LBCAT", "LBSPEC"], reference, protocol
+        frame, "LB", ["USUBJID", "LBTESTCD", "LBCAT", "LBSPEC", "LBTPTNUM"], reference, protocol
     )
     return _sequence(frame, "LB", ["USUBJID", "LBTESTCD", "VISITNUM", "LBTPTNUM", "LBDTC"])
+
+
+class _NormalRanges:
+    """The reference range of each result from its site laboratory's table (the shipped
+    default, `catalogue.lab_ranges`)."""
+
+    def __init__(self, src: SdtmSources, ranges: LabRanges | None = None) -> None:
+        self.sites = {str(s.usubjid): str(s.site) for s in records_of(src.frames.subjects)}
+        self.ranges = ranges or default_lab_ranges()
+
+    def fields(
+        self, subject: str, element: DataElement, unit: str | None, stres: Any
+    ) -> dict[str, Any]:
+        lab = self.ranges.for_site(self.sites.get(subject), element.name)
+        value = stres if isinstance(stres, float) else None
+        return range_fields(element, lab, orresu=unit, stres=value)
 
 
 def _lab_row(
@@ -203,6 +222,10 @@ def _lab_row(
     stresu: Any,
 ) -> dict[str, Any]:
     numeric = isinstance(stres, float)
+    if numeric:
+        stres = round_reported(stres, element.reported_decimals)
+    if isinstance(orres, float):
+        orres = round_reported(orres, element.reported_decimals)
     return {
         "USUBJID": usubjid(protocol, subject),
         "LBTESTCD": element.codes.sdtm_testcd,
@@ -215,7 +238,7 @@ def _lab_row(
         "LBSTRESU": cdisc_unit(stresu),
         "LBSPEC": ctx.spec,
         "LBFAST": ctx.fasting,
-        "LBLOINC": element.codes.loinc,
+        "LBLOINC": element.loinc_for(orresu if isinstance(orresu, str) else None),
         **_visit_fields(protocol, visit),
         "LBDTC": iso(day),
         "LBDY": study_day(day, ref),
@@ -233,7 +256,9 @@ def _flag_baseline(
     reference: dict[str, date | None],
     protocol: Protocol,
 ) -> pd.DataFrame:
-    """--LOBXFL = Y on the last untimed record on or before the transplantation date."""
+    """--LOBXFL = Y on the last record with a result on or before the transplantation date, per
+    group of `keys` (test and, for timed samples, time point: each ITT sample time has its own
+    baseline). SDTMIG v3.4 replaced --BLFL by --LOBXFL (§4.5.9)."""
     if frame.empty:
         return frame
     refs = {usubjid(protocol, k): v for k, v in reference.items()}
@@ -242,10 +267,7 @@ def _flag_baseline(
         d is not None and refs.get(u) is not None and d <= refs[u]
         for d, u in zip(dates, frame["USUBJID"], strict=True)
     ]
-    untimed = frame[f"{domain}TPT"].isna() if f"{domain}TPT" in frame else True
-    candidates = frame[
-        pd.Series(before, index=frame.index) & untimed & frame[f"{domain}STRESC"].notna()
-    ]
+    candidates = frame[pd.Series(before, index=frame.index) & frame[f"{domain}STRESC"].notna()]
     last = (
         candidates.assign(_d=dates[candidates.index])
         .sort_values("_d")
@@ -281,7 +303,7 @@ def vital_signs(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
         orres = (
             m.value_as_entered
             if isinstance(m.value_as_entered, str) and m.value_as_entered
-            else _result_text(m.value)
+            else float(m.value)
         )
         orresu = (
             m.unit_as_entered
@@ -309,7 +331,7 @@ def vital_signs(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
         key = (m.usubjid, m.visit)
         if m.element != "weight" or key in measured_bmi or m.usubjid not in heights:
             continue
-        bmi = round(compute_bmi(float(m.value), float(heights[m.usubjid]) / 100), 1)
+        bmi = compute_bmi(float(m.value), float(heights[m.usubjid]) / 100)
         rows.append(
             _vs_row(
                 protocol,
@@ -343,9 +365,7 @@ def vital_signs(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
         )
         rows.append({**row, **_not_done("VS", n.code, n.reason)})
     frame = _frame("VS", [{"STUDYID": protocol.id, "DOMAIN": "VS", **r} for r in rows])
-    frame = frame.assign(VSTPT=None)
     frame = _flag_baseline(frame, "VS", ["USUBJID", "VSTESTCD"], reference, protocol)
-    frame = frame.drop(columns=["VSTPT"])
     return _sequence(frame, "VS", ["USUBJID", "VSTESTCD", "VISITNUM", "VSDTC"])
 
 
@@ -363,6 +383,10 @@ def _vs_row(
     *,
     derived: bool,
 ) -> dict[str, Any]:
+    if stres is not None:
+        stres = round_reported(stres, element.reported_decimals)
+    if isinstance(orres, float):
+        orres = round_reported(orres, element.reported_decimals)
     return {
         "USUBJID": usubjid(protocol, subject),
         "VSTESTCD": element.codes.sdtm_testcd,

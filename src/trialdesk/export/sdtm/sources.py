@@ -26,6 +26,8 @@ TRANSPLANT_COLUMNS = (
 )
 CATEGORICAL_COLUMNS = ("usubjid", "visit", "date", "element", "value")
 UNSCHEDULED_COLUMNS = ("usubjid", "visit", "date", "reason")
+MISSED_COLUMNS = ("usubjid", "visit", "reason")
+PEOPLE_COLUMNS = ("usubjid", "sex", "birth_date", "screened_on", "diabetes_years")
 
 
 def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
@@ -45,6 +47,11 @@ class SdtmSources:
     simulated: str | None = None
     # Unscheduled visits (code e.g. M3.U01) and why they took place (SV.SVUPDES).
     unscheduled: pd.DataFrame = field(default_factory=lambda: _empty(UNSCHEDULED_COLUMNS))
+    # Scheduled visits recorded as missed, and why (SV: SVOCCUR = N, SVREASOC).
+    missed: pd.DataFrame = field(default_factory=lambda: _empty(MISSED_COLUMNS))
+    # Sex, date of birth and the last diabetes duration collected (years; its date in
+    # screened_on) of every consented candidate (DM and MH of screen failures).
+    people: pd.DataFrame = field(default_factory=lambda: _empty(PEOPLE_COLUMNS))
 
     def __post_init__(self) -> None:
         for name, columns in (
@@ -52,6 +59,8 @@ class SdtmSources:
             ("transplants", TRANSPLANT_COLUMNS),
             ("categorical", CATEGORICAL_COLUMNS),
             ("unscheduled", UNSCHEDULED_COLUMNS),
+            ("missed", MISSED_COLUMNS),
+            ("people", PEOPLE_COLUMNS),
         ):
             frame = getattr(self, name)
             missing = [c for c in columns if c not in frame.columns]

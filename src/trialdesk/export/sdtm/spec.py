@@ -202,6 +202,7 @@ DM = _d(
         Var("ARM", "Description of Planned Arm", core="Exp", origin="Assigned"),
         Var("ACTARMCD", "Actual Arm Code", core="Exp", origin="Derived"),
         Var("ACTARM", "Description of Actual Arm", core="Exp", origin="Derived"),
+        Var("ACTARMUD", "Description of Unplanned Actual Arm", origin="Derived"),
         Var(
             "ARMNRS",
             "Reason Arm and/or Actual Arm is Null",
@@ -317,12 +318,16 @@ CM = _d(
         Var("CMDY", "Study Day of Collection", "Num", origin="Derived"),
     ],
 )
-_FINDINGS_RESULTS = [
+_ORIGINAL_RESULT = [
     Var("ORRES", "Result or Finding in Original Units", core="Exp"),
     Var("ORRESU", "Original Units", core="Exp", codelist="Unit"),
+]
+_STANDARD_RESULT = [
     Var("STRESC", "Character Result/Finding in Std Format", core="Exp", origin="Derived"),
     Var("STRESN", "Numeric Result/Finding in Standard Units", "Num", "Exp", origin="Derived"),
     Var("STRESU", "Standard Units", core="Exp", codelist="Unit", origin="Derived"),
+]
+_STATUS = [
     Var("STAT", "Completion Status", codelist="Not Done"),
     Var("REASND", "Reason Not Done"),
 ]
@@ -348,7 +353,20 @@ LB = _d(
         ),
         Var("LBTEST", "Lab Test or Examination Name", core="Req", codelist="Laboratory Test Name"),
         Var("LBCAT", "Category for Lab Test", core="Exp", origin="Assigned"),
-        *_prefixed("LB", _FINDINGS_RESULTS),
+        *_prefixed("LB", _ORIGINAL_RESULT),
+        Var("LBORNRLO", "Reference Range Lower Limit in Orig Unit", core="Exp", origin="Assigned"),
+        Var("LBORNRHI", "Reference Range Upper Limit in Orig Unit", core="Exp", origin="Assigned"),
+        *_prefixed("LB", _STANDARD_RESULT),
+        Var("LBSTNRLO", "Reference Range Lower Limit-Std Units", "Num", "Exp", origin="Derived"),
+        Var("LBSTNRHI", "Reference Range Upper Limit-Std Units", "Num", "Exp", origin="Derived"),
+        Var(
+            "LBNRIND",
+            "Reference Range Indicator",
+            core="Exp",
+            codelist="Reference Range Indicator",
+            origin="Derived",
+        ),
+        *_prefixed("LB", _STATUS),
         Var("LBSPEC", "Specimen Type", codelist="Specimen Type", origin="Assigned"),
         Var("LBFAST", "Fasting Status", codelist="No Yes Response", origin="Assigned"),
         Var("LBLOINC", "LOINC Code", origin="Assigned"),
@@ -380,7 +398,7 @@ VS = _d(
             "VSTESTCD", "Vital Signs Test Short Name", core="Req", codelist="Vital Signs Test Code"
         ),
         Var("VSTEST", "Vital Signs Test Name", core="Req", codelist="Vital Signs Test Name"),
-        *_prefixed("VS", _FINDINGS_RESULTS),
+        *_prefixed("VS", _ORIGINAL_RESULT + _STANDARD_RESULT + _STATUS),
         Var(
             "VSLOBXFL",
             "Last Observation Before Exposure Flag",
@@ -442,6 +460,7 @@ SV = _d(
         Var("VISIT", "Visit Name", origin="Derived"),
         Var("SVPRESP", "Pre-specified", codelist="No Yes Response", origin="Derived"),
         Var("SVOCCUR", "Occurrence", codelist="No Yes Response", origin="Derived"),
+        Var("SVREASOC", "Reason for Occur Value"),
         Var("VISITDY", "Planned Study Day of Visit", "Num", origin="Protocol"),
         Var("EPOCH", "Epoch", codelist="Epoch", origin="Derived"),
         Var("SVSTDTC", "Start Date/Time of Visit", core="Exp"),
@@ -452,7 +471,58 @@ SV = _d(
     ],
 )
 
+MH = _d(
+    "MH",
+    "Medical History",
+    "EVENTS",
+    "One record per medical history event per subject",
+    ("STUDYID", "USUBJID", "MHTERM", "MHSTDTC"),
+    [
+        *_ids("MH"),
+        Var("MHTERM", "Reported Term for the Medical History", core="Req"),
+        Var("MHDECOD", "Dictionary-Derived Term", origin="Assigned"),
+        Var("MHCAT", "Category for Medical History", origin="Assigned"),
+        Var(
+            "MHPRESP",
+            "Medical History Event Pre-Specified",
+            codelist="No Yes Response",
+            origin="Assigned",
+        ),
+        Var("MHOCCUR", "Medical History Occurrence", codelist="No Yes Response"),
+        *_VISIT,
+        Var("MHDTC", "Date/Time of History Collection"),
+        Var("MHSTDTC", "Start Date/Time of Medical History Event", origin="Derived"),
+        Var("MHDY", "Study Day of History Collection", "Num", origin="Derived"),
+        Var(
+            "MHENRTPT",
+            "End Relative to Reference Time Point",
+            codelist="Relation to Reference Period",
+            origin="Derived",
+        ),
+        Var("MHENTPT", "End Reference Time Point", origin="Derived"),
+    ],
+)
+SUPPEX = _d(
+    "SUPPEX",
+    "Supplemental Qualifiers for EX",
+    "RELATIONSHIP",
+    "One record per IDVAR, IDVARVAL, and QNAM value per subject",
+    ("STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "QNAM"),
+    [
+        Var("STUDYID", "Study Identifier", core="Req", origin="Assigned"),
+        Var("RDOMAIN", "Related Domain Abbreviation", core="Req", origin="Assigned"),
+        Var("USUBJID", "Unique Subject Identifier", core="Req", origin="Assigned"),
+        Var("IDVAR", "Identifying Variable", core="Exp", origin="Assigned"),
+        Var("IDVARVAL", "Identifying Variable Value", core="Exp", origin="Assigned"),
+        Var("QNAM", "Qualifier Variable Name", core="Req", origin="Assigned"),
+        Var("QLABEL", "Qualifier Variable Label", core="Req", origin="Assigned"),
+        Var("QVAL", "Data Value", core="Req"),
+        Var("QORIG", "Origin", core="Req", origin="Assigned"),
+        Var("QEVAL", "Evaluator", core="Exp", origin="Assigned"),
+    ],
+)
+
 DOMAINS: dict[str, Domain] = {
-    d.code: d for d in (TS, TA, TE, TV, TI, DM, IE, DS, EX, CM, LB, VS, AE, SV)
+    d.code: d for d in (TS, TA, TE, TV, TI, DM, IE, MH, DS, EX, SUPPEX, CM, LB, VS, AE, SV)
 }
 TRIAL_DESIGN = ("TS", "TA", "TE", "TV", "TI")

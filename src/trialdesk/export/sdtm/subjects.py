@@ -3,15 +3,22 @@
 Reference dates: RFSTDTC = RFXSTDTC = RFXENDTC = the transplantation date (single infusion);
 RFICDTC = first informed consent; RFENDTC = RFPENDTC = end of participation, or the last date
 with data while the subject is ongoing. IE holds only criteria not met (SDTMIG §6.3.4).
+
+Screen failures (consented, screened ineligible, never enrolled) are SDTM subjects too: a DM
+record with ARMCD/ARM/ACTARMCD/ACTARM null and ARMNRS "SCREEN FAILURE" (SDTMIG v3.4 §5.2,
+Assumption 4; the v3.2 convention ARMCD = "SCRNFAIL" was retired in v3.3), an IE record per
+criterion not met and a DS disposition event "SCREEN FAILURE" (CDISC CT NCOMPLT).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import pandas as pd
 
+from trialdesk.derive import compute_age
 from trialdesk.export.sdtm.sources import SdtmSources, records_of
 from trialdesk.export.sdtm.text import ascii_text, iso, study_day
 from trialdesk.export.sdtm.trial_design import (
@@ -35,6 +42,43 @@ END_REASONS = {
     "adverse_event": "ADVERSE EVENT",
     "physician_decision": "PHYSICIAN DECISION",
 }
+
+
+SCREEN_FAILURE = "SCREEN FAILURE"  # CDISC CT ARMNULRS and NCOMPLT submission value
+UNKNOWN_SEX = "U"  # CDISC CT SEX: not recorded for the candidate
+
+
+@dataclass(frozen=True)
+class ScreenFailure:
+    """A candidate who consented, was screened ineligible and was never enrolled."""
+
+    subject: str
+    screened_on: date | None
+    failed: tuple[str, ...]
+
+
+def screen_failures(src: SdtmSources) -> list[ScreenFailure]:
+    """Consented candidates whose last screening was ineligible and who were never enrolled
+    (declines and candidates never consented are not study subjects)."""
+    enrolled = set(src.frames.subjects["usubjid"])
+    screening = src.frames.screening
+    enrolled |= set(screening.loc[screening["enrolled"].astype(bool), "candidate_id"])
+    last: dict[str, Any] = {}
+    for s in sorted(records_of(screening), key=lambda s: iso(s.screened_on) or ""):
+        last[str(s.candidate_id)] = s  # the latest screening of each candidate
+    return [
+        ScreenFailure(c, _d(s.screened_on), tuple(str(f) for f in s.failed))
+        for c, s in sorted(last.items())
+        if s.status == "ineligible" and c not in enrolled
+    ]
+
+
+def site_of(protocol: Protocol, subject: str) -> str | None:
+    """The site of a candidate: the site code its identifier starts with, else the only site."""
+    for site in protocol.sites:
+        if subject.startswith(f"{site.code}-"):
+            return site.code
+    return protocol.sites[0].code if len(protocol.sites) == 1 else None
 
 
 def usubjid(protocol: Protocol, subject: str) -> str:
@@ -123,7 +167,44 @@ def demographics(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 "COUNTRY": COUNTRIES.get(site.country.lower()) if site else None,
             }
         )
+    rows += _screen_failure_rows(protocol, src, consent)
     return _frame("DM", rows)
+
+
+def _screen_failure_rows(
+    protocol: Protocol, src: SdtmSources, consent: dict[str, date]
+) -> list[dict[str, Any]]:
+    people = {str(p.usubjid): p for p in records_of(src.people)}
+    return [
+        _screen_failure_dm(protocol, f, consent.get(f.subject), people.get(f.subject))
+        for f in screen_failures(src)
+    ]
+
+
+def _screen_failure_dm(
+    protocol: Protocol, failure: ScreenFailure, consented: date | None, person: Any
+) -> dict[str, Any]:
+    """DM of a screen failure: sex and age at consent as the site recorded them (BRTHDTC is
+    left out, as for every subject: a direct identifier)."""
+    site_code = site_of(protocol, failure.subject)
+    site = next((s for s in protocol.sites if s.code == site_code), None)
+    born = _d(person.birth_date) if person is not None else None
+    at = consented or failure.screened_on
+    sex = person.sex if person is not None and isinstance(person.sex, str) else None
+    return {
+        "STUDYID": protocol.id,
+        "DOMAIN": "DM",
+        "USUBJID": usubjid(protocol, failure.subject),
+        "SUBJID": failure.subject,
+        "RFICDTC": iso(consented),
+        "RFPENDTC": iso(failure.screened_on),
+        "SITEID": site_code,
+        "SEX": sex or UNKNOWN_SEX,
+        "AGE": compute_age(born, at) if born and at else None,
+        "AGEU": "YEARS" if born and at else None,
+        "ARMNRS": SCREEN_FAILURE,
+        "COUNTRY": COUNTRIES.get(site.country.lower()) if site else None,
+    }
 
 
 def _frame(domain: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -180,6 +261,17 @@ def disposition(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                     "DSSTDY": study_day(end, ref),
                 }
             )
+    for failure in screen_failures(src):
+        rows.append(
+            {
+                "DSTERM": SCREEN_FAILURE,
+                "DSDECOD": SCREEN_FAILURE,
+                "DSCAT": "DISPOSITION EVENT",
+                "EPOCH": "SCREENING",
+                "USUBJID": usubjid(protocol, failure.subject),
+                "DSSTDTC": iso(failure.screened_on),
+            }
+        )
     frame = _frame("DS", [{"STUDYID": protocol.id, "DOMAIN": "DS", **r} for r in rows])
     return _with_seq("DS", frame, ["USUBJID", "DSSTDTC"])
 
@@ -210,14 +302,7 @@ def subject_visits(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
     transplants = pd.DataFrame(
         {"usubjid": list(reference), "visit": tx, "date": list(reference.values())}
     ).dropna()
-    screened = src.frames.screening.dropna(subset=["usubjid"])
-    screened = pd.DataFrame(
-        {
-            "usubjid": screened["usubjid"],
-            "visit": protocol.schedule[0].code,
-            "date": screened["screened_on"],
-        }
-    )
+    screened = _screening_dates(protocol, src)
     dated = pd.concat([dated, transplants, screened], ignore_index=True).dropna()
     rows = []
     for (subject, visit), group in dated.groupby(["usubjid", "visit"]):
@@ -243,8 +328,49 @@ def subject_visits(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 "SVENDY": study_day(days[-1], ref),
             }
         )
-    frame = _frame("SV", rows)
+    frame = _frame("SV", rows + _missed_visits(protocol, src, rows))
     return frame.sort_values(["USUBJID", "VISITNUM"], kind="stable").reset_index(drop=True)
+
+
+def _screening_dates(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
+    """The screening visit of enrolled subjects and of screen failures."""
+    screened = src.frames.screening.dropna(subset=["usubjid"])
+    failures = screen_failures(src)
+    return pd.DataFrame(
+        {
+            "usubjid": [*screened["usubjid"], *(f.subject for f in failures)],
+            "visit": protocol.schedule[0].code,
+            "date": [*screened["screened_on"], *(f.screened_on for f in failures)],
+        }
+    )
+
+
+def _missed_visits(
+    protocol: Protocol, src: SdtmSources, occurred: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Planned visits recorded as missed (and not `occurred`): SVOCCUR = N with the site's
+    reason in SVREASOC (SDTMIG v3.4 §5.4 SV, Assumption 2: planned visits that did not occur),
+    no dates."""
+    seen = {(r["USUBJID"], r["VISITNUM"]) for r in occurred}
+    rows = []
+    for m in records_of(src.missed):
+        fields = visit_fields(protocol, str(m.visit))
+        subject = usubjid(protocol, str(m.usubjid))
+        if fields["VISITNUM"] is None or (subject, fields["VISITNUM"]) in seen:
+            continue
+        rows.append(
+            {
+                "STUDYID": protocol.id,
+                "DOMAIN": "SV",
+                "USUBJID": subject,
+                **fields,
+                "SVPRESP": "Y",
+                "SVOCCUR": "N",
+                "SVREASOC": _description(m.reason),
+                "VISITDY": planned_study_day(protocol, str(m.visit)),
+            }
+        )
+    return rows
 
 
 def _description(reason: Any) -> str | None:
@@ -252,27 +378,30 @@ def _description(reason: Any) -> str | None:
 
 
 def inclusion_exclusion(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
-    """Criteria not met by enrolled subjects (an enrolment that overrode the screening result);
-    screen failures are not SDTM subjects here."""
+    """Criteria not met: by enrolled subjects (an enrolment that overrode the screening result)
+    and by screen failures (their last screening)."""
     reference = reference_dates(src)
     criteria = {c.id: c for c in protocol.criteria}
     first = protocol.schedule[0].code
     rows = []
     enrolled = set(src.frames.subjects["usubjid"])
-    for s in records_of(src.frames.screening):
-        if not s.usubjid or s.usubjid not in enrolled:
-            continue
-        for criterion_id in s.failed:
+    screenings = [
+        (str(s.usubjid), _d(s.screened_on), s.failed)
+        for s in records_of(src.frames.screening)
+        if s.usubjid and s.usubjid in enrolled
+    ]
+    screenings += [(f.subject, f.screened_on, f.failed) for f in screen_failures(src)]
+    for subject, day, failed in screenings:
+        for criterion_id in failed:
             criterion = criteria.get(str(criterion_id))
             if criterion is None:
                 continue
-            day = _d(s.screened_on)
             exclusion = criterion.kind.value == "exclusion"
             rows.append(
                 {
                     "STUDYID": protocol.id,
                     "DOMAIN": "IE",
-                    "USUBJID": usubjid(protocol, s.usubjid),
+                    "USUBJID": usubjid(protocol, subject),
                     "IETESTCD": criterion_code(criterion.kind.value, criterion.number),
                     "IECAT": criterion.kind.value.upper(),
                     "IEORRES": "Y" if exclusion else "N",
@@ -281,7 +410,7 @@ def inclusion_exclusion(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                     "VISIT": protocol.visit(first).name,
                     "EPOCH": "SCREENING",
                     "IEDTC": iso(day),
-                    "IEDY": study_day(day, reference.get(s.usubjid)),
+                    "IEDY": study_day(day, reference.get(subject)),
                 }
             )
     frame = _frame("IE", rows)

@@ -53,6 +53,25 @@ PHASES = {
     "PHASE4": "PHASE IV TRIAL",
     "NA": "NOT APPLICABLE",
 }
+# NCI concept codes of CDISC CT "Trial Phase Classification" (C66737) terms, for TSVALCD.
+PHASE_CODES = {
+    "PHASE 0 TRIAL": "C54721",
+    "PHASE I TRIAL": "C15600",
+    "PHASE I/II TRIAL": "C15693",
+    "PHASE II TRIAL": "C15601",
+    "PHASE II/III TRIAL": "C15694",
+    "PHASE III TRIAL": "C15602",
+    "PHASE IV TRIAL": "C15603",
+}
+# The CDISC Controlled Terminology release the submission values follow (declared in TS
+# TSVCDVER and define.xml def:Standards).
+CDISC_CT_VERSION = "2024-03-29"
+# TS parameters whose value is an ISO 8601 date or duration (SDTMIG v3.4 §7.6.1 TS
+# Assumption 8: TSVCDREF = "ISO 8601", TSVALCD null).
+ISO_8601_PARAMETERS = ("SSTDTC", "SENDTC", "DCUTDTC", "LENGTH", "AGEMIN", "AGEMAX", "PVEFFDTC")
+# Null flavour (CDISC CT "Null Flavor", ISO 21090 [@ISO21090]) for a parameter the protocol
+# record does not state: no information.
+NO_INFORMATION = "NI"
 INTERVENTION_TYPES = {
     "BIOLOGICAL": "BIOLOGIC",
     "DRUG": "DRUG",
@@ -120,6 +139,8 @@ def trial_design(
     actual_subjects: int | None = None,
     versions: Sequence[ProtocolVersionInfo] = (),
     simulated: str | None = None,
+    study_end: date | None = None,
+    data_cutoff: date | None = None,
 ) -> dict[str, pd.DataFrame]:
     """TS, TA, TE, TV and TI of `protocol` (`simulated`: see `trial_summary`)."""
     return {
@@ -129,6 +150,8 @@ def trial_design(
             actual_subjects=actual_subjects,
             simulated=simulated,
             versions=versions,
+            study_end=study_end,
+            data_cutoff=data_cutoff,
         ),
         "TA": trial_arms(protocol),
         "TE": trial_elements(protocol),
@@ -285,6 +308,8 @@ def trial_summary(
     actual_subjects: int | None = None,
     versions: Sequence[ProtocolVersionInfo] = (),
     simulated: str | None = None,
+    study_end: date | None = None,
+    data_cutoff: date | None = None,
 ) -> pd.DataFrame:
     """TS parameters (CDISC CT "Trial Summary Parameter Test Code"); values from the protocol,
     SSTDTC (earliest informed consent of an enrolled subject) and ACTSUB from the data, and one
@@ -381,6 +406,7 @@ def trial_summary(
             )
             for o in p.secondary_outcomes
         ],
+        *submission_rows(p, study_end=study_end, data_cutoff=data_cutoff),
         ("SDTMVER", "SDTM Version", SDTM_VERSION, {}),
         ("SDTIGVER", "SDTM IG Version", SDTMIG_VERSION, {}),
         *version_rows(versions),
@@ -399,10 +425,64 @@ def trial_summary(
                 "TSPARM": parm,
                 "TSVAL": value,
                 "TSVALNF": None if value else "UNK",
+                **_value_code(parmcd, value),
                 **codes,
             }
         )
     return _frame("TS", out)
+
+
+def submission_rows(
+    protocol: Protocol, *, study_end: date | None, data_cutoff: date | None
+) -> list[tuple[str, str, str | None, dict[str, str]]]:
+    """The TS parameters FDA's Study Data Technical Conformance Guide [@FDA-TCG] expects beyond
+    the protocol summary: trial intent, stop rules, study end and data cut-off, pharmacological
+    class, secondary objective, adaptive design. A value the registry record does not state is
+    null with TSVALNF = "NI" (no information), never invented."""
+    unknown = {"TSVALNF": NO_INFORMATION}
+    secondary = "; ".join(o.title for o in protocol.secondary_outcomes)
+    return [
+        ("TINDTP", "Trial Intent Type", "TREATMENT", {}),
+        ("STOPRULE", "Study Stop Rules", None, unknown),
+        ("ADAPT", "Adaptive Design", "N", {}),
+        ("SENDTC", "Study End Date", _iso(study_end), {} if study_end else unknown),
+        ("DCUTDTC", "Data Cutoff Date", _iso(data_cutoff), {} if data_cutoff else unknown),
+        (
+            "DCUTDESC",
+            "Data Cutoff Description",
+            "LAST DATE WITH DATA IN THE STUDY DATABASE AT EXPORT" if data_cutoff else None,
+            {} if data_cutoff else unknown,
+        ),
+        ("PCLAS", "Pharmacologic Class", None, unknown),
+        (
+            "OBJSEC",
+            "Trial Secondary Objective",
+            fit(ascii_text(secondary)) if secondary else None,
+            {} if secondary else unknown,
+        ),
+    ]
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _value_code(parmcd: str, value: str | None) -> dict[str, str]:
+    """TSVALCD/TSVCDREF/TSVCDVER of a value from a reference terminology: ISO 8601 for dates
+    and durations, CDISC CT (NCI code) for the phase, ISO 3166-1 alpha-3 for countries."""
+    if not value:
+        return {}
+    if parmcd in ISO_8601_PARAMETERS:
+        return {"TSVCDREF": "ISO 8601"}
+    if parmcd == "TPHASE" and value in PHASE_CODES:
+        return {
+            "TSVALCD": PHASE_CODES[value],
+            "TSVCDREF": "CDISC CT",
+            "TSVCDVER": CDISC_CT_VERSION,
+        }
+    if parmcd == "FCNTRY" and "," not in value:
+        return {"TSVALCD": value, "TSVCDREF": "ISO 3166-1 alpha-3"}
+    return {}
 
 
 def version_rows(

@@ -1,0 +1,43 @@
+"""SUPPEX (Supplemental Qualifiers for EX, SDTMIG v3.4 §8.4): what the transplantation record
+holds beyond the EX variables — the source of the mesenchymal stem cells and the total number
+of cells infused — one record per EX record and qualifier, tied by IDVAR = EXSEQ."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from trialdesk.export.sdtm.sources import SdtmSources, records_of
+from trialdesk.export.sdtm.subjects import _frame, usubjid
+from trialdesk.export.sdtm.text import ascii_text
+from trialdesk.export.values import format_number
+from trialdesk.protocol import Protocol
+
+# QNAM (<= 8 characters) and QLABEL (<= 40) of each qualifier.
+CELL_SOURCE = ("EXCELSRC", "Source of Mesenchymal Stem Cells")
+TOTAL_CELLS = ("EXTOTCEL", "Total Number of Cells Infused")
+ORIGIN = "CRF"  # collected on the transplantation form
+
+
+def supplemental_exposure(protocol: Protocol, src: SdtmSources, ex: pd.DataFrame) -> pd.DataFrame:
+    """SUPPEX for the EX records `ex` (built from the same transplantations, in order)."""
+    rows: list[dict[str, Any]] = []
+    for t, seq in zip(records_of(src.transplants), ex["EXSEQ"], strict=True):
+        common = {
+            "STUDYID": protocol.id,
+            "RDOMAIN": "EX",
+            "USUBJID": usubjid(protocol, t.usubjid),
+            "IDVAR": "EXSEQ",
+            "IDVARVAL": str(int(seq)),
+            "QORIG": ORIGIN,
+        }
+        if isinstance(t.cell_source, str) and t.cell_source:
+            source = ascii_text(t.cell_source.replace("_", " ")).upper()
+            rows.append(
+                {**common, "QNAM": CELL_SOURCE[0], "QLABEL": CELL_SOURCE[1], "QVAL": source}
+            )
+        if not pd.isna(t.total_cells):
+            total = format_number(float(t.total_cells))
+            rows.append({**common, "QNAM": TOTAL_CELLS[0], "QLABEL": TOTAL_CELLS[1], "QVAL": total})
+    return _frame("SUPPEX", rows)
