@@ -56,6 +56,7 @@ class DataElement(BaseModel):
     derived_from: list[str] = Field(default_factory=list)
     derivation: str | None = None  # name in trialdesk.eligibility.derived.DERIVATIONS
     time_unit: str | None = None  # for series: unit of the sample times
+    panel: str | None = None  # "safety": the safety laboratory panel (its own form and listing)
     description: str = ""
 
     @model_validator(mode="after")

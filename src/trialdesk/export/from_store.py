@@ -548,6 +548,10 @@ def _screening_values(out: _Records, snap: StoreSnapshot, p: Participant, first:
                     out.put(subject, first, name, value)
 
 
+#: The item holding the date a form's samples were taken (layout.yaml).
+DATE_ITEMS = {"vital_signs": "vs_date", "labs": "lb_date", "safety_labs": "slb_date"}
+
+
 def _visit_values(out: _Records, snap: StoreSnapshot, p: Participant, protocol: Protocol) -> None:
     pid, subject = p.id, p.study_id
     dates: dict[tuple[str, str], tuple[date, int]] = {}
@@ -574,7 +578,7 @@ def _visit_values(out: _Records, snap: StoreSnapshot, p: Participant, protocol: 
         if visit and form is not None:
             dates.setdefault((visit, form.name), (m.collected_on, m.id))
     for (visit, form_name), (day, measurement_id) in dates.items():
-        date_item = {"vital_signs": "vs_date", "labs": "lb_date"}.get(form_name)
+        date_item = DATE_ITEMS.get(form_name)
         if date_item:
             out.source = ("measurements", measurement_id)
             out.put(subject, visit, date_item, day)

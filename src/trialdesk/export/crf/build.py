@@ -40,7 +40,7 @@ def _default_layout() -> dict[str, Any]:
 UNSCHEDULED_EVENT = "UNSCHEDULED"
 UNSCHEDULED_FORM = "unscheduled_visit"
 #: The forms of an unscheduled visit (its date and reason, then what it may collect).
-UNSCHEDULED_FORMS = (UNSCHEDULED_FORM, "vital_signs", "labs", "itt")
+UNSCHEDULED_FORMS = (UNSCHEDULED_FORM, "vital_signs", "labs", "safety_labs", "itt")
 
 
 def design_from_protocol(protocol: Protocol, layout: dict[str, Any] | None = None) -> StudyDesign:

@@ -61,6 +61,14 @@ LAB_CONTEXT: dict[str, LabContext] = {
         tptref="75 G ORAL GLUCOSE",
     ),
     "pregnancy_test": LabContext("URINE", category="URINALYSIS"),
+    # Safety laboratory (LOINC system: 1742-6, 1920-8, 14682-9 Serum/Plasma; 718-7, 6690-2,
+    # 777-3 Blood); CDISC CT "Category of Laboratory Test" CHEMISTRY / HEMATOLOGY.
+    "alt": LabContext("SERUM"),
+    "ast": LabContext("SERUM"),
+    "creatinine": LabContext("SERUM"),
+    "haemoglobin": LabContext("BLOOD", category="HEMATOLOGY"),
+    "white_cell_count": LabContext("BLOOD", category="HEMATOLOGY"),
+    "platelets": LabContext("BLOOD", category="HEMATOLOGY"),
 }
 ITT_CATEGORY = "INSULIN TOLERANCE TEST"
 # CDISC CT "Unit" submission values for the catalogue's units (ASCII).
