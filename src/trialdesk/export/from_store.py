@@ -80,6 +80,7 @@ def sdtm_sources(session: Session, protocol: Protocol) -> SdtmSources:
         protocol_version_infos(session),
         simulated=simulated_description(session),
         unscheduled=_df(_unscheduled_rows(snap), UNSCHEDULED_COLUMNS),
+        form_statuses=form_statuses(session, {p.study_id: "" for p in snap.enrolled()}),
     )
 
 

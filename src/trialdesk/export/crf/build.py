@@ -43,6 +43,20 @@ UNSCHEDULED_FORM = "unscheduled_visit"
 UNSCHEDULED_FORMS = (UNSCHEDULED_FORM, "vital_signs", "labs", "safety_labs", "itt")
 
 
+def element_forms(layout: dict[str, Any] | None = None) -> dict[str, str]:
+    """The form that records each catalogue element (series included), by the form layout:
+    what an export that is not shaped by forms (FHIR Observations) needs to find a value's form
+    and so its status."""
+    spec = layout if layout is not None else _default_layout()
+    forms: dict[str, str] = {}
+    for form in spec["forms"]:
+        for entry in form["items"]:
+            name = entry.get("element") or entry.get("series")
+            if name is not None:
+                forms.setdefault(name, form["name"])
+    return forms
+
+
 def design_from_protocol(protocol: Protocol, layout: dict[str, Any] | None = None) -> StudyDesign:
     """The CRF design of `protocol`: one event per scheduled visit, the forms it names, and a
     repeating event for unscheduled visits (CDISC ODM StudyEventDef Type="Unscheduled")."""

@@ -45,6 +45,9 @@ class SdtmSources:
     simulated: str | None = None
     # Unscheduled visits (code e.g. M3.U01) and why they took place (SV.SVUPDES).
     unscheduled: pd.DataFrame = field(default_factory=lambda: _empty(UNSCHEDULED_COLUMNS))
+    # Form statuses recorded at the site, (usubjid, visit, form) → "incomplete" | "unverified"
+    # | "complete" (FHIR Observation.status reads them).
+    form_statuses: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, columns in (
