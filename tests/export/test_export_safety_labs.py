@@ -41,12 +41,23 @@ from trialdesk.store.testing import (
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
 DAY0 = date.today() - timedelta(days=40)
-NO = (
-    "pregnant nursing fertile effective_contraception severe_heart_disease severe_lung_disease "
-    "haematopoietic_dysfunction liver_dysfunction kidney_dysfunction "
-    "active_infection_requiring_treatment unexplained_fever hiv_infection hepatitis_b_infection "
-    "hepatitis_c_infection other_immunosuppressive_disease"
-).split()
+NO = [
+    "pregnant",
+    "nursing",
+    "fertile",
+    "effective_contraception",
+    "severe_heart_disease",
+    "severe_lung_disease",
+    "haematopoietic_dysfunction",
+    "liver_dysfunction",
+    "kidney_dysfunction",
+    "active_infection_requiring_treatment",
+    "unexplained_fever",
+    "hiv_infection",
+    "hepatitis_b_infection",
+    "hepatitis_c_infection",
+    "other_immunosuppressive_disease",
+]
 FINDINGS: dict[str, Any] = {"t2dm_diagnosis": True, **dict.fromkeys(NO, False)}
 ITT = {0: 10.0, 3: 9.8, 6: 9.5, 9: 9.1, 12: 8.9, 15: 8.5}
 # As a site types them: conventional units for some (µkat/L, mg/dL, g/dL, 10^3/µL).
@@ -193,9 +204,7 @@ def test_odm_flags_form_statuses_and_reads_them_back(study: TestDatabase) -> Non
     # A status on a form with no value yet still travels (an empty FormData).
     assert flags[(n.event_oid("BL"), n.form_oid("dosing"))] == "incomplete"
     assert flags[(n.event_oid("SCR"), n.form_oid("labs"))] is None  # data, no status
-    values = {
-        (r.event, name): value for r in data.records for name, value in r.values.items()
-    }
+    values = {(r.event, name): value for r in data.records for name, value in r.values.items()}
     assert values[("BL", "creatinine")] == pytest.approx(97.24, abs=0.01)
     assert values[("UNSCHEDULED", "platelets")] == 180
     assert {(r.event, k): v for r in data.records for k, v in r.missing.items()} == {

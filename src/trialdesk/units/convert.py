@@ -13,9 +13,9 @@ Conversions that are not plain unit-factor changes need the analyte:
   IFCC = 10.93 × NGSP − 23.5 and NGSP = 0.0915 × IFCC + 2.15
   (Hoelzel et al., Clin Chem 2004;50:166);
 * creatinine mass ↔ molar concentration through its molar mass, 113.12 g/mol
-  (1 mg/dL = 88.4 µmol/L; Levey et al., Ann Intern Med 2009;150:604);
+  (1 mg/dL = 88.4 µmol/L, the factor of Inker et al. 2021);
 * ALT and AST activities: "U" and "IU" are the enzyme unit (1 µmol/min), not insulin's
-  biological unit, so U/L ↔ µkat/L is a factor (1 µkat/L = 60 U/L; IFCC/IUPAC katal);
+  biological unit, so U/L ↔ µkat/L is a factor (1 µkat = 1 µmol/s, so 1 µkat/L = 60 U/L);
 * blood counts: "10^9/L" (SI) = "10^3/µL" (conventional).
 
 Anything else between different dimensions is refused with a `UnitError`, never guessed.

@@ -46,9 +46,7 @@ def _decode(entry: etree._Element, label: str) -> None:
 
 def status_codelists() -> list[etree._Element]:
     """The CodeLists of the form-status flag: its values and its flag type."""
-    values = _E(
-        n.q("CodeList"), OID=FORM_STATUS_CODELIST_OID, Name="Form status", DataType="text"
-    )
+    values = _E(n.q("CodeList"), OID=FORM_STATUS_CODELIST_OID, Name="Form status", DataType="text")
     for code, (label, redcap) in STATUSES.items():
         entry = _SE(values, n.q("CodeListItem"), CodedValue=code)
         _decode(entry, label)
