@@ -21,7 +21,7 @@ from trialdesk.analysis.results import (
 )
 from trialdesk.analysis.stats.descriptive import Summary
 from trialdesk.analysis.stats.proportions import Proportion
-from trialdesk.catalogue.missing import BY_CODE
+from trialdesk.catalogue.missing import describe
 
 DASH = "–"
 
@@ -347,8 +347,7 @@ def _lab_value(r: object) -> str:
     code = getattr(r, "MISSCD", None)
     if not is_missing(code):
         reason = getattr(r, "MISSREAS", None)
-        label = BY_CODE[str(code)].label.lower() if str(code) in BY_CODE else str(code)
-        return f"{label} ({code})" + ("" if is_missing(reason) or not reason else f": {reason}")
+        return describe(str(code), None if is_missing(reason) else str(reason))
     paramcd = str(getattr(r, "PARAMCD", ""))
     return format_number(as_float(getattr(r, "AVAL", None)), LAB_DECIMALS.get(paramcd, 0))
 
