@@ -26,9 +26,7 @@ def test_a_coded_measurement_and_finding_make_their_criteria_not_assessable(
 ) -> None:
     measurements = [m for m in entry(clinic.day(0)).measurements if m.element != "hba1c"]
     findings = {k: v for k, v in FINDINGS.items() if k != "hepatitis_b_infection"}
-    coded = _coded(
-        hba1c=("ND", "sample haemolysed"), hepatitis_b_infection=("ASKU", "no records")
-    )
+    coded = _coded(hba1c=("ND", "sample haemolysed"), hepatitis_b_infection=("ASKU", "no records"))
     view = sv.register_and_screen(
         session,
         clinic.coordinator,
