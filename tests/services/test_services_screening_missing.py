@@ -9,12 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from tests.services.test_services_screening_save import FINDINGS, candidate, entry
 
 from trialdesk import services as sv
 from trialdesk.store.models.audit import AuditEntry
 from trialdesk.store.models.clinical import Measurement
-
-from tests.services.test_services_screening_save import FINDINGS, candidate, entry
 
 
 def _coded(**codes: tuple[str, str]) -> list[sv.MissingEntry]:
