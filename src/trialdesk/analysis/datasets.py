@@ -58,6 +58,7 @@ def derive_missing(frames: SourceFrames | None, protocol: Protocol | None) -> pd
         return pd.DataFrame({c: pd.Series(dtype=object) for c in MISSING_COLUMNS})
     by_element = {p.element: p.paramcd for p in PARAMS if p.source in ("measurements", "dosing")}
     by_element["itt_glucose"] = "KITT"  # an ITT not done leaves its KITT missing
+    by_element["kitt"] = "KITT"  # so do samples not taken, when too few remain
     schedule = {v.code: v.name for v in protocol.schedule}
     m = frames.missing[frames.missing["element"].isin(by_element)]
     enrolled = set(frames.subjects["usubjid"])

@@ -588,8 +588,14 @@ def _visit_values(out: _Records, snap: StoreSnapshot, p: Participant, protocol: 
         out.source = ("itt_tests", test.id)
         out.put(subject, visit, "itt_date", test.performed_on)
         for sample in test.samples:
-            if not sample.voided:
-                out.put(subject, visit, f"itt_glucose_t{sample.minute:g}", sample.glucose_mmol_l)
+            item = f"itt_glucose_t{sample.minute:g}"
+            if sample.voided:
+                continue
+            if sample.missing_code is not None or sample.glucose_mmol_l is None:
+                code, why = sample.missing_code or "UNK", sample.missing_reason or ""
+                out.put_missing(subject, visit, item, code, why)
+            else:
+                out.put(subject, visit, item, sample.glucose_mmol_l)
     ogld: dict[str | None, float] = defaultdict(float)
     ogld_rows: dict[str | None, int] = {}
     for oral in snap.ogld.get(pid, []):

@@ -147,7 +147,9 @@ def _screening_measurements(session: Session, visit_id: int) -> dict[str, Any]:
     ).first()
     if test is not None:
         values["itt_glucose"] = [
-            [s.minute, s.glucose_as_entered] for s in test.samples if not s.voided
+            [s.minute, s.glucose_as_entered]
+            for s in test.samples
+            if not s.voided and s.glucose_as_entered is not None  # not taken: no glucose
         ]
         values["itt_glucose_unit"] = test.glucose_unit_as_entered
     return values
