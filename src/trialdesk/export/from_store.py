@@ -42,6 +42,7 @@ from trialdesk.export.records import ClinicalData, FormRecord
 from trialdesk.export.sdtm.sources import (
     CATEGORICAL_COLUMNS,
     CONSENT_COLUMNS,
+    ITT_MISSING_COLUMNS,
     TRANSPLANT_COLUMNS,
     UNSCHEDULED_COLUMNS,
     SdtmSources,
@@ -81,7 +82,22 @@ def sdtm_sources(session: Session, protocol: Protocol) -> SdtmSources:
         simulated=simulated_description(session),
         unscheduled=_df(_unscheduled_rows(snap), UNSCHEDULED_COLUMNS),
         form_statuses=form_statuses(session, {p.study_id: "" for p in snap.enrolled()}),
+        itt_missing=_df(_itt_missing_rows(snap), ITT_MISSING_COLUMNS),
     )
+
+
+def _itt_missing_rows(snap: StoreSnapshot) -> list[list[Any]]:
+    """ITT samples not taken (their minute, code and reason) of enrolled participants."""
+    rows = []
+    for p in snap.enrolled():
+        for test in snap.itt.get(p.id, []):
+            visit = snap.visit_code(test.visit_id)
+            rows += [
+                [p.study_id, visit, test.performed_on, s.minute, s.missing_code, s.missing_reason]
+                for s in test.samples
+                if not s.voided and s.missing_code is not None
+            ]
+    return rows
 
 
 def protocol_version_infos(session: Session) -> tuple[ProtocolVersionInfo, ...]:

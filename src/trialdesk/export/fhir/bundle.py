@@ -331,6 +331,34 @@ def _absent_observations(ids: _Ids, src: SdtmSources, out: _Observations) -> Non
         if code.fhir == "not-performed":
             observation["status"] = "cancelled"
         out.add(observation, n.usubjid, n.visit, n.element)
+    for x in records_of(src.itt_missing):
+        _absent_sample(ids, x, catalogue["itt_glucose"], out)
+
+
+def _absent_sample(ids: _Ids, x: Any, itt: Any, out: _Observations) -> None:
+    """One ITT sample not taken: an Observation at its minute with its dataAbsentReason."""
+    code = code_of(x.code)
+    minute = f"{float(x.minute):g}"
+    note = f"Insulin tolerance test: {minute} min after the insulin bolus"
+    observation = _observation(
+        ids,
+        ("itt-absent", x.usubjid, x.visit, minute),
+        x.usubjid,
+        x.date,
+        itt,
+        {
+            "dataAbsentReason": {
+                "coding": [
+                    {"system": FHIR_DATA_ABSENT_REASON, "code": code.fhir, "display": code.label}
+                ],
+                "text": code.label,
+            }
+        },
+        f"{note}; {x.reason}" if isinstance(x.reason, str) and x.reason else note,
+    )
+    if code.fhir == "not-performed":
+        observation["status"] = "cancelled"
+    out.add(observation, x.usubjid, x.visit, itt.name)
 
 
 def _medications(ids: _Ids, src: SdtmSources) -> list[dict[str, Any]]:

@@ -128,16 +128,7 @@ def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
         )
     itt = catalogue["itt_glucose"]
     for s in records_of(src.frames.itt):
-        minute = format_number(float(s.minute))
-        context = LabContext(
-            "PLASMA",
-            category=ITT_CATEGORY,
-            fasting="Y",
-            tpt=f"{minute} MIN POST INSULIN",
-            tptnum=float(s.minute),
-            eltm=f"PT{minute}M",
-            tptref="INSULIN BOLUS",
-        )
+        context = itt_context(float(s.minute))
         rows.append(
             _lab_row(
                 protocol,
@@ -172,6 +163,12 @@ def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 stresu=None,
             )
         )
+    for x in records_of(src.itt_missing):  # one ITT sample not taken, at its time point
+        row = _lab_row(
+            protocol, itt, itt_context(float(x.minute)), x.usubjid, x.visit, _d(x.date),
+            reference.get(x.usubjid), orres=None, orresu=None, stres=None, stresu=None,
+        )  # fmt: skip
+        rows.append({**row, **_not_done("LB", x.code, x.reason)})
     for n in records_of(src.frames.missing):
         if n.element not in (*LAB_CONTEXT, "itt_glucose") or n.element not in catalogue:
             continue
@@ -194,6 +191,20 @@ def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
         frame, "LB", ["USUBJID", "LBTESTCD", "LBCAT", "LBSPEC"], reference, protocol
     )
     return _sequence(frame, "LB", ["USUBJID", "LBTESTCD", "VISITNUM", "LBTPTNUM", "LBDTC"])
+
+
+def itt_context(minute: float) -> LabContext:
+    """An ITT sample's time point after the insulin bolus (LBTPT/LBTPTNUM/LBELTM/LBTPTREF)."""
+    text = format_number(minute)
+    return LabContext(
+        "PLASMA",
+        category=ITT_CATEGORY,
+        fasting="Y",
+        tpt=f"{text} MIN POST INSULIN",
+        tptnum=minute,
+        eltm=f"PT{text}M",
+        tptref="INSULIN BOLUS",
+    )
 
 
 def _lab_row(

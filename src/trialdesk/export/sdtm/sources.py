@@ -26,6 +26,7 @@ TRANSPLANT_COLUMNS = (
 )
 CATEGORICAL_COLUMNS = ("usubjid", "visit", "date", "element", "value")
 UNSCHEDULED_COLUMNS = ("usubjid", "visit", "date", "reason")
+ITT_MISSING_COLUMNS = ("usubjid", "visit", "date", "minute", "code", "reason")
 
 
 def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
@@ -48,6 +49,8 @@ class SdtmSources:
     # Form statuses recorded at the site, (usubjid, visit, form) → "incomplete" | "unverified"
     # | "complete" (FHIR Observation.status reads them).
     form_statuses: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # ITT samples not taken (a missing-data code per sample time): LB/FHIR "not done" rows.
+    itt_missing: pd.DataFrame = field(default_factory=lambda: _empty(ITT_MISSING_COLUMNS))
 
     def __post_init__(self) -> None:
         for name, columns in (
@@ -55,6 +58,7 @@ class SdtmSources:
             ("transplants", TRANSPLANT_COLUMNS),
             ("categorical", CATEGORICAL_COLUMNS),
             ("unscheduled", UNSCHEDULED_COLUMNS),
+            ("itt_missing", ITT_MISSING_COLUMNS),
         ):
             frame = getattr(self, name)
             missing = [c for c in columns if c not in frame.columns]
