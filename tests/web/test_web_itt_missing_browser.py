@@ -51,7 +51,9 @@ def test_a_safety_lab_unscheduled_visit_takes_the_panel_in_conventional_units(
     )
     page.get_by_role("button", name="Add unscheduled visit").click()
     section = page.locator("#sec-safety_labs")
-    expect(section.get_by_role("heading")).to_contain_text("Safety laboratory")
+    expect(section.get_by_role("heading")).to_contain_text(
+        "Safety panel (liver, kidney, blood count)"
+    )
     page.locator("#f-creatinine_unit").select_option("mg/dL")
     page.get_by_label("Serum creatinine", exact=True).fill("1.1")
     page.locator("#f-alt_unit").select_option("µkat/L")

@@ -61,7 +61,7 @@ router = APIRouter(route_class=WebRoute)
 SECTION_TITLES = {
     "vital_signs": "Vital signs",
     "labs": "Laboratory",
-    "safety_labs": "Safety laboratory",
+    "safety_labs": "Safety panel (liver, kidney, blood count)",
     "other": "Other measurements",
 }
 ITT_ELEMENT = "itt_glucose"
