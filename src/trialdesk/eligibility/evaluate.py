@@ -225,8 +225,7 @@ class Evaluator:
             if missing:
                 trace.need(missing)
                 trace.reasons.append(
-                    f"{element.label}: "
-                    f"{self._not_recorded(node.element, missing, resolver.coded)}"
+                    f"{element.label}: {self._not_recorded(node.element, missing, resolver.coded)}"
                 )
             else:
                 reason = resolver.errors.get(node.element, "not computable")
