@@ -5,10 +5,12 @@ ODM/REDCap carry the code on that sample's item; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialdesk import services as sv
@@ -20,7 +22,15 @@ from trialdesk.export.odm.read import read_odm
 from trialdesk.export.odm.write import odm_document, to_bytes
 from trialdesk.export.sdtm.build import sdtm_datasets
 from trialdesk.export.sdtm.conformance import check
+from trialdesk.export.to_store import import_into
 from trialdesk.protocol import builtin_protocol
+from trialdesk.store.models import IttSample, Measurement
+from trialdesk.store.testing import (
+    TestDatabase,
+    backend_url,
+    fresh_database,
+    seed_demo_site_and_users,
+)
 from trialdesk.units.convert import convert, quantity
 
 ITT = {0: 180, 3: 176, 6: 165, 12: 144, 15: 134}  # mg/dL; the 9-min sample was not taken
@@ -145,3 +155,28 @@ def test_sdtm_and_fhir_carry_the_sample_not_taken_at_its_time_point(
     assert sample["note"][0]["text"] == (
         "Insulin tolerance test: 9 min after the insulin bolus; line blocked"
     )
+
+
+def test_an_imported_odm_keeps_the_sample_not_taken(
+    clinic: Any, session: Session, db: TestDatabase, tmp_path: Path
+) -> None:
+    """Read back into another study database, the ITT keeps its samples and its one code; it
+    is not turned into "ITT not done"."""
+    _baseline_itt(clinic, session, ITT, {9: ("ND", "line blocked")})
+    protocol = builtin_protocol()
+    data = clinical_data(session, protocol)
+    back = read_odm(to_bytes(odm_document(data.design, data))).data
+    assert back is not None
+    target = fresh_database(backend_url(db.backend), directory=tmp_path)
+    try:
+        with target.session() as other:
+            seed_demo_site_and_users(other)
+            import_into(other, back, username="coordinator", source="ODM", protocol=protocol)
+            coded = other.scalars(select(Measurement).where(Measurement.missing_code.isnot(None)))
+            assert list(coded) == []
+            (sample,) = other.scalars(select(IttSample).where(IttSample.missing_code.isnot(None)))
+            assert (sample.minute, sample.missing_code, sample.missing_reason) == (
+                9, "ND", "line blocked",
+            )  # fmt: skip
+    finally:
+        target.dispose()
