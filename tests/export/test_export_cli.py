@@ -35,11 +35,11 @@ def test_protocol_level_exports_and_their_imports(tmp_path: Path) -> None:
         f"{stem}_RepeatingInstruments.csv",
     )
     assert code == 0, out
-    assert "11 forms, 70 fields, 9 events" in out
+    assert "12 forms, 77 fields, 9 events" in out
     code, out = _run("export", "odm", "--out", str(tmp_path / "odm.xml"))
     assert code == 0 and "valid against ODM1-3-2.xsd" in out
     code, out = _run("import", "odm", str(tmp_path / "odm.xml"))
-    assert code == 0 and "study NCT01142050, 9 events, 11 forms" in out
+    assert code == 0 and "study NCT01142050, 9 events, 12 forms" in out
     code, out = _run("export", "sdtm", "--out", str(tmp_path / "sdtm"))
     assert code == 0 and "no findings" in out
     assert (tmp_path / "sdtm" / "ti.xpt").exists() and (tmp_path / "sdtm" / "define.xml").exists()

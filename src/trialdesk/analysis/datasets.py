@@ -12,6 +12,7 @@ import pandas as pd
 
 from trialdesk.analysis.adae import derive_adae, seriousness_inconsistencies
 from trialdesk.analysis.adeff import DerivationIssue, derive_adeff
+from trialdesk.analysis.adlb import ADLB_COLUMNS, derive_adlb
 from trialdesk.analysis.adsl import derive_adsl, derive_vars_baseline
 from trialdesk.analysis.params import PARAMS
 from trialdesk.analysis.sources import SourceFrames
@@ -30,6 +31,7 @@ class AnalysisDatasets:
         screening: the screening frame (for the participant flow).
         issues: values that could not be derived and data-quality messages, for the report.
         missing: values recorded as missing (`derive_missing`): never analysed, counted.
+        adlb: the safety laboratory values and eGFR (`trialdesk.analysis.adlb`): listed.
     """
 
     adsl: pd.DataFrame
@@ -39,6 +41,7 @@ class AnalysisDatasets:
     screening: pd.DataFrame
     issues: list[str] = field(default_factory=list)
     missing: pd.DataFrame = field(default_factory=lambda: derive_missing(None, None))
+    adlb: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ADLB_COLUMNS))
 
 
 MISSING_COLUMNS = ["USUBJID", "PARAMCD", "VISIT", "AVISIT", "ADT", "MISSCD", "MISSREAS", "ITTFL"]
@@ -55,6 +58,7 @@ def derive_missing(frames: SourceFrames | None, protocol: Protocol | None) -> pd
         return pd.DataFrame({c: pd.Series(dtype=object) for c in MISSING_COLUMNS})
     by_element = {p.element: p.paramcd for p in PARAMS if p.source in ("measurements", "dosing")}
     by_element["itt_glucose"] = "KITT"  # an ITT not done leaves its KITT missing
+    by_element["kitt"] = "KITT"  # so do samples not taken, when too few remain
     schedule = {v.code: v.name for v in protocol.schedule}
     m = frames.missing[frames.missing["element"].isin(by_element)]
     enrolled = set(frames.subjects["usubjid"])
@@ -108,4 +112,5 @@ def derive_datasets(frames: SourceFrames, protocol: Protocol) -> AnalysisDataset
         screening=frames.screening,
         issues=issues,
         missing=derive_missing(frames, protocol),
+        adlb=derive_adlb(frames, protocol),
     )

@@ -45,10 +45,13 @@ from sqlalchemy.orm import Session
 from trialdesk.analysis.errors import AnalysisError
 from trialdesk.analysis.sources import FRAME_COLUMNS, SourceFrames
 from trialdesk.catalogue import ElementKind
+from trialdesk.catalogue.missing import describe
 from trialdesk.derive import (
+    DerivationError,
     DoseRecord,
     compute_age,
     compute_dose_in_effect,
+    compute_kitt,
     compute_total_dose_in_effect,
 )
 from trialdesk.protocol import Protocol, builtin_protocol, catalogue_for
@@ -272,6 +275,9 @@ def _measurement_rows(
     return rows
 
 
+KITT_ELEMENT = "kitt"
+
+
 def _missing_rows(snap: StoreSnapshot, p: Participant, days: _Days) -> list[dict[str, Any]]:
     """Values recorded as missing (a missing-data code and the site's reason) at live visits."""
     rows = []
@@ -288,6 +294,41 @@ def _missing_rows(snap: StoreSnapshot, p: Participant, days: _Days) -> list[dict
                 "element": m.element,
                 "code": m.missing_code,
                 "reason": m.missing_reason,
+            }
+        )
+    return rows + _kitt_missing_rows(snap, p, days)
+
+
+def _kitt_missing_rows(snap: StoreSnapshot, p: Participant, days: _Days) -> list[dict[str, Any]]:
+    """A KITT that samples not taken leave not computable (fewer than 3 samples between 3 and
+    15 min, `trialdesk.derive.itt`) is a missing KITT, counted like any missing value: the code
+    of its first sample not taken, and which samples were not taken as the reason."""
+    rows = []
+    for test in snap.itt.get(p.id, []):
+        visit = snap.visit(test.visit_id)
+        live = [s for s in test.samples if not s.voided]
+        coded = [s for s in live if s.missing_code is not None]
+        if visit is None or not coded:
+            continue
+        pairs = [(s.minute, s.glucose_mmol_l) for s in live if s.glucose_mmol_l is not None]
+        try:
+            compute_kitt([m for m, _ in pairs], [g for _, g in pairs])
+            continue  # computed from the samples that were taken
+        except DerivationError:
+            pass
+        rows.append(
+            {
+                "usubjid": p.study_id,
+                "visit": visit.code,
+                "visit_day": days.of(p.id, visit.code, test.performed_on),
+                "date": test.performed_on,
+                "element": KITT_ELEMENT,
+                "code": coded[0].missing_code,
+                "reason": "KITT not computed; samples not taken: "
+                + ", ".join(
+                    f"{s.minute:g} min ({describe(s.missing_code or '', s.missing_reason)})"
+                    for s in coded
+                ),
             }
         )
     return rows
@@ -308,7 +349,7 @@ def _itt_rows(snap: StoreSnapshot, p: Participant) -> list[dict[str, Any]]:
                 "glucose_mmol_l": float(s.glucose_mmol_l),
             }
             for s in test.samples
-            if not s.voided
+            if not s.voided and s.glucose_mmol_l is not None  # a sample not taken: no glucose
         ]
     return rows
 

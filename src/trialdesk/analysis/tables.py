@@ -22,6 +22,7 @@ from trialdesk.analysis.results import (
 from trialdesk.analysis.stats.descriptive import Summary
 from trialdesk.analysis.stats.mmrm import LikelihoodRatio, MmrmResult
 from trialdesk.analysis.stats.proportions import Proportion
+from trialdesk.catalogue.missing import describe
 
 DASH = "–"
 
@@ -353,6 +354,47 @@ def _model_row(param: str, m: MmrmResult, lrt: LikelihoodRatio | None) -> list[s
         fitted,
         m.note or DASH,
     ]
+#: Decimals of the safety laboratory listing, by test (as laboratories report them).
+LAB_DECIMALS = {"WBC": 1}
+
+
+def _lab_value(r: object) -> str:
+    """The value as listed, or what was recorded instead (code, label and reason)."""
+    code = getattr(r, "MISSCD", None)
+    if not is_missing(code):
+        reason = getattr(r, "MISSREAS", None)
+        return describe(str(code), None if is_missing(reason) else str(reason))
+    paramcd = str(getattr(r, "PARAMCD", ""))
+    return format_number(as_float(getattr(r, "AVAL", None)), LAB_DECIMALS.get(paramcd, 0))
+
+
+def safety_lab_table(results: StudyResults) -> ReportTable | None:
+    """Listing of every safety laboratory value (scheduled and unscheduled visits) with eGFR,
+    and the tests recorded as not done; None when the study has none."""
+    adlb = results.datasets.adlb
+    if adlb.empty:
+        return None
+    rows = [
+        [
+            str(r.USUBJID),
+            str(r.VISIT),
+            as_timestamp(r.ADT).date().isoformat(),
+            str(r.PARAM),
+            _lab_value(r),
+            DASH if is_missing(r.AVALU) else str(r.AVALU),
+            DASH if is_missing(r.ALERTFL) else str(r.ALERTFL),
+        ]
+        for r in adlb.itertuples(index=False)
+    ]
+    return ReportTable(
+        "lab_safety",
+        "Listing of safety laboratory values",
+        ["Participant", "Visit", "Date", "Test", "Value", "Unit", "Alert"],
+        rows,
+        "Alert: outside the soft edit-check limits (about CTCAE v5.0 grade 2), not a laboratory "
+        "reference range. eGFR by CKD-EPI 2021 (Inker et al. 2021) from each creatinine.",
+        numeric=[False, False, False, False, True, False, False],
+    )
 
 
 def model_table(results: StudyResults) -> ReportTable:
@@ -396,5 +438,8 @@ def all_tables(results: StudyResults) -> list[ReportTable]:
     if unscheduled:
         tables.append(unscheduled)
     tables += safety_tables(results)
+    labs = safety_lab_table(results)
+    if labs:
+        tables.append(labs)
     tables.append(model_table(results))
     return tables

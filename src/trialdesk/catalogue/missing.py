@@ -67,3 +67,10 @@ def reasnd(code: str, reason: str | None) -> str:
 def redcap_choices() -> str:
     """REDCap's project setting "Missing Data Codes": ``CODE, Label`` one per line."""
     return "\n".join(f"{m.code}, {m.label}" for m in MISSING_CODES)
+
+
+def describe(code: str, reason: str | None) -> str:
+    """How a page or a verdict says it: ``not done (ND): haemolysed``."""
+    known = BY_CODE.get(code.strip().upper())
+    label = known.label.lower() if known else "recorded as missing"
+    return f"{label} ({code})" + (f": {reason}" if reason else "")

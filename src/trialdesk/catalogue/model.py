@@ -65,6 +65,7 @@ class DataElement(BaseModel):
     # Reporting precision: decimal places of a result in the canonical unit. Every exporter
     # (SDTM --STRESC/--STRESN, ODM, REDCap, FHIR) rounds with `trialdesk.catalogue.precision`.
     decimals: int | None = Field(default=None, ge=0, le=6)
+    panel: str | None = None  # "safety": the safety laboratory panel (its own form and listing)
     description: str = ""
 
     @model_validator(mode="after")

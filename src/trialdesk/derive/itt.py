@@ -6,6 +6,14 @@ is given at t = 0 and glucose is sampled at 0, 3, 6, 9, 12 and 15 min (Akinmokun
 glucose disappearance rate KITT is the slope of natural-log glucose on time between 3 and 15 min
 (Akinmokun 1992; Hirst et al., *Diabet Med* 1993;10:839); t = 0 is excluded because it falls in
 the insulin-mixing lag.
+
+Samples not taken (a missing-data code instead of a glucose, issue #13) are left out, and KITT
+is the slope over the samples that remain in the 3–15 min window, provided at least three do:
+the least-squares slope of ln glucose on time needs no fixed sampling times, and three points
+are the fewest that fit a line with a residual (Akinmokun 1992 and Hirst 1993 fit all the
+samples of the window by least squares; neither interpolates a missing one). With fewer than
+three the function raises, KITT is not computed, and the analysis counts it as missing
+(`trialdesk.analysis.from_store`). No sample is ever imputed.
 """
 
 from __future__ import annotations

@@ -56,10 +56,16 @@ class _Trace:
 class _Resolver:
     """Values by element name, computing derived elements on demand (and remembering why not)."""
 
-    def __init__(self, catalogue: Catalogue, values: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        values: Mapping[str, Any],
+        coded: Mapping[str, str] | None = None,
+    ) -> None:
         self.catalogue = catalogue
-        self.values = dict(values)
+        self.values = {k: v for k, v in values.items() if not coded or k not in coded}
         self.errors: dict[str, str] = {}
+        self.coded = dict(coded or {})
 
     def get(self, name: str) -> tuple[Any, list[str]]:
         """(value, missing raw elements); value is None when missing or not derivable."""
@@ -135,15 +141,26 @@ class Evaluator:
         raw: Mapping[str, Any],
         candidate_id: str = "candidate",
         screening_date: date | None = None,
+        coded: Mapping[str, str] | None = None,
     ) -> EligibilityResult:
-        """Evaluate raw input (strings or typed values); bad input raises CandidateInputError."""
+        """Evaluate raw input (strings or typed values); bad input raises CandidateInputError.
+
+        `coded` names the elements recorded as missing with a code, and why (e.g.
+        ``{"hba1c": "not done (ND): haemolysed"}``): they hold no value, so a criterion that
+        needs one is not assessable, and its reason quotes the code instead of "not recorded".
+        """
         values = coerce_record(self.catalogue, raw)
         if screening_date is not None:
             values.setdefault("screening_date", screening_date)
-        return self.evaluate_values(values, candidate_id)
+        return self.evaluate_values(values, candidate_id, coded)
 
-    def evaluate_values(self, values: Mapping[str, Any], candidate_id: str) -> EligibilityResult:
-        resolver = _Resolver(self.catalogue, values)
+    def evaluate_values(
+        self,
+        values: Mapping[str, Any],
+        candidate_id: str,
+        coded: Mapping[str, str] | None = None,
+    ) -> EligibilityResult:
+        resolver = _Resolver(self.catalogue, values, coded)
         results = []
         for criterion in self.protocol.criteria:
             trace = _Trace()
@@ -155,7 +172,7 @@ class Evaluator:
                     criterion, truth, trace.reasons, list(trace.values.values()), missing
                 )
             )
-        return EligibilityResult(self.protocol.id, candidate_id, results)
+        return EligibilityResult(self.protocol.id, candidate_id, results, dict(resolver.coded))
 
     def _node(self, node: Any, resolver: _Resolver, trace: _Trace) -> Truth:
         if isinstance(node, AllOf):
@@ -188,12 +205,17 @@ class Evaluator:
         trace.need(condition_trace.missing)
         return Truth.NOT_ASSESSABLE
 
-    def _not_recorded(self, name: str, missing: list[str]) -> str:
+    def _not_recorded(self, name: str, missing: list[str], coded: Mapping[str, str]) -> str:
         """Says what is missing by its label, as the form asks for it (never the element's
-        internal name): "not recorded", or for a derived value what it needs."""
-        needed = [self.catalogue[m].label if m in self.catalogue else m for m in missing]
+        internal name): "not recorded", or for a derived value what it needs; a value
+        recorded as missing says its code and reason instead ("not done (ND): haemolysed")."""
         if missing == [name]:
-            return "not recorded"
+            return coded.get(name, "not recorded")
+        needed = [
+            (self.catalogue[m].label if m in self.catalogue else m)
+            + (f" — {coded[m]}" if m in coded else "")
+            for m in missing
+        ]
         return f"not recorded (needs {', '.join(needed)})"
 
     def _compare(self, node: Compare, resolver: _Resolver, trace: _Trace) -> Truth:
@@ -203,7 +225,7 @@ class Evaluator:
             if missing:
                 trace.need(missing)
                 trace.reasons.append(
-                    f"{element.label}: {self._not_recorded(node.element, missing)}"
+                    f"{element.label}: {self._not_recorded(node.element, missing, resolver.coded)}"
                 )
             else:
                 reason = resolver.errors.get(node.element, "not computable")

@@ -75,6 +75,8 @@ class EligibilityResult:
     protocol_id: str
     candidate_id: str
     criteria: list[CriterionResult]
+    # Elements recorded as missing with a code, and why (e.g. "not done (ND): haemolysed").
+    coded: dict[str, str] = field(default_factory=dict)
 
     @property
     def status(self) -> Status:
@@ -108,6 +110,7 @@ class EligibilityResult:
             "status": self.status.value,
             "failed": [c.criterion.id for c in self.failed],
             "missing": self.missing,
+            "coded": dict(self.coded),
             "criteria": [
                 {
                     "id": c.criterion.id,

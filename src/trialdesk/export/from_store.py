@@ -42,6 +42,7 @@ from trialdesk.export.records import ClinicalData, FormRecord
 from trialdesk.export.sdtm.sources import (
     CATEGORICAL_COLUMNS,
     CONSENT_COLUMNS,
+    ITT_MISSING_COLUMNS,
     MISSED_COLUMNS,
     PEOPLE_COLUMNS,
     TRANSPLANT_COLUMNS,
@@ -84,7 +85,23 @@ def sdtm_sources(session: Session, protocol: Protocol) -> SdtmSources:
         unscheduled=_df(_unscheduled_rows(snap), UNSCHEDULED_COLUMNS),
         missed=_df(_missed_rows(snap), MISSED_COLUMNS),
         people=_df(_people_rows(snap), PEOPLE_COLUMNS),
+        form_statuses=form_statuses(session, {p.study_id: "" for p in snap.enrolled()}),
+        itt_missing=_df(_itt_missing_rows(snap), ITT_MISSING_COLUMNS),
     )
+
+
+def _itt_missing_rows(snap: StoreSnapshot) -> list[list[Any]]:
+    """ITT samples not taken (their minute, code and reason) of enrolled participants."""
+    rows = []
+    for p in snap.enrolled():
+        for test in snap.itt.get(p.id, []):
+            visit = snap.visit_code(test.visit_id)
+            rows += [
+                [p.study_id, visit, test.performed_on, s.minute, s.missing_code, s.missing_reason]
+                for s in test.samples
+                if not s.voided and s.missing_code is not None
+            ]
+    return rows
 
 
 def protocol_version_infos(session: Session) -> tuple[ProtocolVersionInfo, ...]:
@@ -591,6 +608,10 @@ def _screening_values(out: _Records, snap: StoreSnapshot, p: Participant, first:
                     out.put(subject, first, name, value)
 
 
+#: The item holding the date a form's samples were taken (layout.yaml).
+DATE_ITEMS = {"vital_signs": "vs_date", "labs": "lb_date", "safety_labs": "slb_date"}
+
+
 def _visit_values(out: _Records, snap: StoreSnapshot, p: Participant, protocol: Protocol) -> None:
     pid, subject = p.id, p.study_id
     dates: dict[tuple[str, str], tuple[date, int]] = {}
@@ -617,7 +638,7 @@ def _visit_values(out: _Records, snap: StoreSnapshot, p: Participant, protocol: 
         if visit and form is not None:
             dates.setdefault((visit, form.name), (m.collected_on, m.id))
     for (visit, form_name), (day, measurement_id) in dates.items():
-        date_item = {"vital_signs": "vs_date", "labs": "lb_date"}.get(form_name)
+        date_item = DATE_ITEMS.get(form_name)
         if date_item:
             out.source = ("measurements", measurement_id)
             out.put(subject, visit, date_item, day)
@@ -626,8 +647,14 @@ def _visit_values(out: _Records, snap: StoreSnapshot, p: Participant, protocol: 
         out.source = ("itt_tests", test.id)
         out.put(subject, visit, "itt_date", test.performed_on)
         for sample in test.samples:
-            if not sample.voided:
-                out.put(subject, visit, f"itt_glucose_t{sample.minute:g}", sample.glucose_mmol_l)
+            item = f"itt_glucose_t{sample.minute:g}"
+            if sample.voided:
+                continue
+            if sample.missing_code is not None or sample.glucose_mmol_l is None:
+                code, why = sample.missing_code or "UNK", sample.missing_reason or ""
+                out.put_missing(subject, visit, item, code, why)
+            else:
+                out.put(subject, visit, item, sample.glucose_mmol_l)
     ogld: dict[str | None, float] = defaultdict(float)
     ogld_rows: dict[str | None, int] = {}
     for oral in snap.ogld.get(pid, []):

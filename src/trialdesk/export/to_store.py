@@ -68,6 +68,10 @@ class ImportSummary:
         return f"{len(self.participants)} participant(s) ({pairs}), {self.values} value(s)"
 
 
+ITT_ITEM_PREFIX = "itt_glucose_t"
+NO_REASON = "recorded as missing in the source system, no reason given"
+
+
 def import_clinical_data(
     data: ClinicalData, url: str, *, username: str, source: str, protocol: Protocol | None = None
 ) -> ImportSummary:
@@ -277,7 +281,7 @@ class _SubjectWriter:
                 self._value(visit.code, item, value, values, day)
             missing = _missing(self.data, self.subject, UNSCHEDULED_EVENT, instance)
             self._missing_values(visit.code, missing, values, day)
-            self._itt(visit.code, values)
+            self._itt(visit.code, values, missing)
 
     def _findings(self, scr: dict[str, Value]) -> dict[str, Any]:
         """Yes/no and category answers of the screening visit (the screening service's
@@ -315,8 +319,9 @@ class _SubjectWriter:
             except KeyError:
                 continue
             self._value(event, item, value, values, on)
-        self._missing_values(event, _missing(self.data, self.subject, event), values, on)
-        self._itt(event, values)
+        missing = _missing(self.data, self.subject, event)
+        self._missing_values(event, missing, values, on)
+        self._itt(event, values, missing)
         self._dosing(event, values)
         self._transplantation(event, values)
 
@@ -355,10 +360,11 @@ class _SubjectWriter:
     ) -> None:
         """Each element recorded as missing, once (an ITT not done flags all its samples)."""
         done: set[str] = set()
+        taken = any(k.startswith(ITT_ITEM_PREFIX) for k in values)
         for name, (code, reason) in missing.items():
             element = self.data.design.item(name).element
-            if element in done:
-                continue
+            if element in done or (taken and name.startswith(ITT_ITEM_PREFIX)):
+                continue  # one sample not taken of an ITT that was done: `_itt` records it
             done.add(element or name)
             self._missing_value(event, name, code, reason, values, on)
 
@@ -386,16 +392,28 @@ class _SubjectWriter:
             element=item.element,
             value=None,
             missing_code=code,
-            missing_reason=reason or "recorded as missing in the source system, no reason given",
+            missing_reason=reason or NO_REASON,
             collected_on=collected if isinstance(collected, date) else on,
         )
         self.summary.values += 1
 
-    def _itt(self, event: str, values: dict[str, Value]) -> None:
+    def _itt(
+        self,
+        event: str,
+        values: dict[str, Value],
+        missing: dict[str, tuple[str, str]] | None = None,
+    ) -> None:
+        """The ITT's samples, and those not taken with their code (an ITT not done at all is
+        a missing value of its own, `_missing_values`)."""
         samples = {
             self.data.design.item(k).sample_minute: v
             for k, v in values.items()
-            if k.startswith("itt_glucose_t")
+            if k.startswith(ITT_ITEM_PREFIX)
+        }
+        coded = {
+            self.data.design.item(k).sample_minute: (code, reason or NO_REASON)
+            for k, (code, reason) in (missing or {}).items()
+            if k.startswith(ITT_ITEM_PREFIX)
         }
         if samples:
             self.call(
@@ -406,6 +424,7 @@ class _SubjectWriter:
                 samples=samples,
                 glucose_unit="mmol/L",
                 performed_on=values.get("itt_date"),
+                missing_samples=coded or None,
             )
             self.summary.values += len(samples)
 

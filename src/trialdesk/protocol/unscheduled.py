@@ -16,7 +16,7 @@ from trialdesk.protocol.model import Protocol, Visit
 _CODE = re.compile(r"^(?P<after>[A-Z0-9_]{1,20})\.U(?P<n>\d{2})$")
 MAX_PER_INTERVAL = 99
 #: The forms an unscheduled visit offers (its own forms, whatever visit it follows).
-UNSCHEDULED_FORMS = ("measurements", "itt", "adverse_events")
+UNSCHEDULED_FORMS = ("measurements", "safety_labs", "itt", "adverse_events")
 
 
 def unscheduled_code(after: str, n: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trialdesk.protocol.unscheduled import UNSCHEDULED_FORMS, is_unscheduled
 from trialdesk.services.access import get_participant
 from trialdesk.services.actor import Actor, Permission
 from trialdesk.services.errors import ValidationProblem
@@ -28,7 +29,15 @@ class FormStatusView(RecordView):
 
 
 def check_form(visit_code: str, form: str) -> None:
-    """The form must be one the protocol's schedule lists at that visit."""
+    """The form must be one the protocol's schedule lists at that visit (or, at an unscheduled
+    visit such as ``M3.U01``, one of the forms every unscheduled visit offers)."""
+    if is_unscheduled(visit_code):
+        if form not in UNSCHEDULED_FORMS:
+            raise ValidationProblem(
+                "form",
+                f"{form!r} is not a form of unscheduled visits ({', '.join(UNSCHEDULED_FORMS)})",
+            )
+        return
     for visit in current_protocol().schedule:
         if visit.code == visit_code:
             if form not in visit.forms:

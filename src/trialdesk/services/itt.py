@@ -4,11 +4,15 @@ Each sample is edit-checked like a measurement of ``itt_glucose`` (hard limits r
 below the soft limit — 2.2 mmol/L, the hypoglycaemia threshold used for the low-dose ITT by
 Hirst et al., Diabet Med 1993;10:839 — raises a query). KITT is computed on reading with
 `trialdesk.derive.compute_kitt` (ln-glucose slope over 3–15 min; Hirst et al. 1993).
+
+A sample that was not taken (the 10-min glucose of a blocked line) is recorded with a
+missing-data code and the site's reason instead of a glucose (`missing_samples`); KITT then
+uses the samples that were taken, when the method allows it (see `trialdesk.derive.itt`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -16,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialdesk.catalogue import ElementKind
+from trialdesk.catalogue.missing import UnknownMissingCode, code_of, describe
 from trialdesk.derive import DerivationError, compute_kitt
 from trialdesk.services.access import get_participant, get_record, require_data_entry
 from trialdesk.services.actor import Actor, Permission
@@ -24,8 +29,8 @@ from trialdesk.services.errors import RuleViolation, ValidationProblem
 from trialdesk.services.measurements import done_visit
 from trialdesk.services.queries import open_query
 from trialdesk.services.uow import add_record, change_record, service, void_record
-from trialdesk.services.validate import finite_number, not_after_today
-from trialdesk.services.views import IttSampleView, IttTestView
+from trialdesk.services.validate import finite_number, not_after_today, required_text
+from trialdesk.services.views import IttCodedSampleView, IttSampleView, IttTestView
 from trialdesk.store.enums import QueryOrigin
 from trialdesk.store.models import IttSample, IttTest, Participant, Visit
 from trialdesk.units.convert import UnitError, convert, format_unit, quantity
@@ -34,33 +39,78 @@ ELEMENT = "itt_glucose"
 MINUTE_RANGE = (-30.0, 120.0)
 
 
+def _coded_view(sample: IttSample) -> IttCodedSampleView:
+    return IttCodedSampleView(
+        minute=sample.minute,
+        missing_code=sample.missing_code or "",
+        missing_label=code_of(sample.missing_code or "").label,
+        missing_reason=sample.missing_reason,
+    )
+
+
 def itt_view(test: IttTest, visit_code: str) -> IttTestView:
-    samples = [s for s in test.samples if not s.voided]
+    live = [s for s in test.samples if not s.voided]
+    taken = [s for s in live if s.missing_code is None]
+    coded = [_coded_view(s) for s in live if s.missing_code is not None]
+    pairs = [(s.minute, s.glucose_mmol_l) for s in taken if s.glucose_mmol_l is not None]
     kitt: float | None = None
     problem: str | None = None
     try:
-        kitt = compute_kitt([s.minute for s in samples], [s.glucose_mmol_l for s in samples])
+        kitt = compute_kitt([m for m, _ in pairs], [g for _, g in pairs])
     except DerivationError as exc:
         problem = str(exc)
+        if coded:
+            problem += "; not taken: " + ", ".join(
+                f"{c.minute:g} min ({describe(c.missing_code, c.missing_reason)})" for c in coded
+            )
     fields = {
         k: getattr(test, k)
         for k in IttTestView.model_fields
-        if k not in ("visit_code", "samples", "kitt_percent_per_min", "kitt_problem")
+        if k
+        not in ("visit_code", "samples", "kitt_percent_per_min", "kitt_problem", "coded_samples")
     }
     return IttTestView.model_validate(
         {
             **fields,
             "visit_code": visit_code,
-            "samples": [IttSampleView.model_validate(s) for s in samples],
+            "samples": [IttSampleView.model_validate(s) for s in taken],
             "kitt_percent_per_min": kitt,
             "kitt_problem": problem,
+            "coded_samples": coded,
         }
     )
 
 
-def _pairs(samples: Mapping[Any, Any] | Iterable[Any]) -> list[tuple[float, float]]:
+#: A sample not taken: minute → (missing-data code, reason).
+CodedSamples = Mapping[Any, tuple[str, str]]
+
+
+def _coded_rows(coded: CodedSamples | None, taken: list[float]) -> list[tuple[float, str, str]]:
+    """(minute, code, reason) of each sample not taken, checked: a known code, a reason, a
+    minute in range that has no glucose too."""
+    rows = []
+    for i, (raw_minute, (code, reason)) in enumerate((coded or {}).items(), start=1):
+        minute = finite_number(raw_minute, f"missing_samples[{i}].minute")
+        low, high = MINUTE_RANGE
+        if not low <= minute <= high or minute in taken:
+            raise ValidationProblem(
+                "missing_samples",
+                f"{minute:g} min: not a sample time between {low:g} and {high:g}, or it has a "
+                "glucose too (give either a glucose or a missing-data code, not both)",
+            )
+        try:
+            known = code_of(code)
+        except UnknownMissingCode as exc:
+            raise ValidationProblem("missing_samples", f"{minute:g} min: {exc}") from None
+        rows.append((minute, known.code, required_text(reason, "missing_samples", 2000)))
+    return sorted(rows)
+
+
+def _pairs(
+    samples: Mapping[Any, Any] | Iterable[Any], coded: bool = False
+) -> list[tuple[float, float]]:
     items = list(samples.items()) if isinstance(samples, Mapping) else list(samples)
-    if not items:
+    if not items and not coded:
         raise ValidationProblem("samples", "at least one (minute, glucose) sample is required")
     pairs: list[tuple[float, float]] = []
     for i, item in enumerate(items, start=1):
@@ -86,7 +136,7 @@ def _pairs(samples: Mapping[Any, Any] | Iterable[Any]) -> list[tuple[float, floa
 
 
 def _checked_samples(
-    samples: Mapping[Any, Any] | Iterable[Any], unit: str
+    samples: Mapping[Any, Any] | Iterable[Any], unit: str, coded: bool = False
 ) -> tuple[str, list[tuple[float, float, float]], list[str]]:
     """(unit as entered, [(minute, as entered, mmol/L)], soft-limit query texts)."""
     element = element_for_entry(ELEMENT, allow=(ElementKind.SERIES,))
@@ -95,7 +145,8 @@ def _checked_samples(
             "glucose_unit", f"{unit!r} is not one of {', '.join(element.units)}"
         )
     rows, queries = [], []
-    for minute, glucose in _pairs(samples):
+    q = quantity(1, unit, analyte=element.analyte, field=ELEMENT)
+    for minute, glucose in _pairs(samples, coded):
         try:
             q = quantity(glucose, unit, analyte=element.analyte, field=ELEMENT)
             mmol = float(convert(q, "mmol/L", analyte=element.analyte, field=ELEMENT).magnitude)
@@ -114,12 +165,20 @@ def _add_samples(
     participant: Participant,
     test: IttTest,
     rows: list[tuple[float, float, float]],
+    coded: Sequence[tuple[float, str, str]] = (),
 ) -> None:
     for minute, entered, mmol in rows:
         sample = IttSample(
             itt_test_id=test.id, minute=minute, glucose_as_entered=entered, glucose_mmol_l=mmol
         )
         add_record(session, actor, sample, participant)
+    for minute, code, reason in coded:
+        add_record(
+            session,
+            actor,
+            IttSample(itt_test_id=test.id, minute=minute, missing_code=code, missing_reason=reason),
+            participant,
+        )
     session.refresh(test, ["samples"])
 
 
@@ -145,14 +204,18 @@ def record_itt_test(
     glucose_unit: str,
     performed_on: date | None = None,
     insulin_dose_u_per_kg: float | None = None,
+    missing_samples: CodedSamples | None = None,
 ) -> IttTestView:
-    """Record an ITT: samples as {minute: glucose} or [(minute, glucose), …] in `glucose_unit`."""
+    """Record an ITT: samples as {minute: glucose} or [(minute, glucose), …] in `glucose_unit`;
+    `missing_samples` as {minute: (code, reason)} for samples not taken (e.g.
+    ``{9: ("ND", "line blocked")}``)."""
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
     visit = done_visit(session, participant, visit_code)
     assert visit.visit_date is not None
     when = not_after_today(performed_on or visit.visit_date, "performed_on")
     require_data_entry(session, participant, when)
-    unit, rows, queries = _checked_samples(samples, glucose_unit)
+    unit, rows, queries = _checked_samples(samples, glucose_unit, bool(missing_samples))
+    coded = _coded_rows(missing_samples, [m for m, _, _ in rows])
     test = IttTest(
         participant_id=participant.id,
         visit_id=visit.id,
@@ -161,10 +224,20 @@ def record_itt_test(
         glucose_unit_as_entered=unit,
     )
     add_record(session, actor, test, participant)
-    _add_samples(session, actor, participant, test, rows)
+    _add_samples(session, actor, participant, test, rows, coded)
     for text in queries:
         open_query(session, actor, participant, test, "samples", text, QueryOrigin.EDIT_CHECK)
     return itt_view(test, visit.code)
+
+
+def _kept_codes(test: IttTest) -> dict[float, tuple[str, str]]:
+    """The samples not taken of `test`: a correction that gives only glucoses keeps them (a
+    glucose now given for one of those minutes replaces its code)."""
+    return {
+        s.minute: (s.missing_code, s.missing_reason or "")
+        for s in test.samples
+        if not s.voided and s.missing_code is not None
+    }
 
 
 @service
@@ -179,8 +252,10 @@ def update_itt_test(
     glucose_unit: str | None = None,
     performed_on: date | None = None,
     insulin_dose_u_per_kg: float | None = None,
+    missing_samples: CodedSamples | None = None,
 ) -> IttTestView:
-    """Correct an ITT; new `samples` replace the old ones (which are voided, not deleted)."""
+    """Correct an ITT; new `samples` (and `missing_samples`, the samples not taken) replace the
+    old ones (which are voided, not deleted)."""
     test, participant = get_record(session, actor, IttTest, itt_test_id, Permission.WRITE_CLINICAL)
     if test.voided:
         raise RuleViolation("voided", f"ITT {itt_test_id} is voided", conflict=True)
@@ -191,15 +266,26 @@ def update_itt_test(
         changes["insulin_dose_u_per_kg"] = _dose(insulin_dose_u_per_kg)
     replacement = None
     if samples is not None:
+        kept = _kept_codes(test) if missing_samples is None else missing_samples
         unit, rows, queries = _checked_samples(
-            samples, glucose_unit or test.glucose_unit_as_entered
+            samples, glucose_unit or test.glucose_unit_as_entered, bool(kept)
         )
         changes["glucose_unit_as_entered"] = unit
-        replacement = (rows, queries)
-    elif glucose_unit is not None:
+        taken = [m for m, _, _ in rows]
+        coded = _coded_rows({m: c for m, c in kept.items() if m not in taken}, taken)
+        replacement = (rows, queries, coded)
+    elif glucose_unit is not None or missing_samples is not None:
         raise ValidationProblem("samples", "give the samples together with their new unit")
-    old = [[s.minute, s.glucose_as_entered] for s in test.samples if not s.voided]
-    new = [[m, g] for m, g, _ in replacement[0]] if replacement is not None else old
+    old = [
+        [s.minute, s.glucose_as_entered if s.missing_code is None else s.missing_code]
+        for s in test.samples
+        if not s.voided
+    ]
+    new = (
+        sorted([[m, g] for m, g, _ in replacement[0]] + [[m, c] for m, c, _ in replacement[2]])
+        if replacement is not None
+        else old
+    )
     change_record(
         session,
         actor,
@@ -220,7 +306,7 @@ def update_itt_test(
                 expected_version=None,
                 participant=participant,
             )
-        _add_samples(session, actor, participant, test, replacement[0])
+        _add_samples(session, actor, participant, test, replacement[0], replacement[2])
         for text in replacement[1]:
             open_query(session, actor, participant, test, "samples", text, QueryOrigin.EDIT_CHECK)
     visit = session.get(Visit, test.visit_id)

@@ -36,9 +36,10 @@ from trialdesk.store.enums import QueryOrigin, VisitStatus
 from trialdesk.store.models import Measurement, Participant, Visit
 
 ENTERABLE = (ElementKind.QUANTITY, ElementKind.CATEGORY)
-#: Elements that may be recorded as missing: every enterable one, and a whole series (an ITT
-#: not done) — the ITT samples and doses themselves are recorded by their own services.
-MISSABLE = (*ENTERABLE, ElementKind.SERIES)
+#: Elements that may be recorded as missing: every enterable one, a whole series (an ITT
+#: not done) — the ITT samples and doses themselves are recorded by their own services — and a
+#: yes/no answer (a screening finding asked but unknown, issue #13).
+MISSABLE = (*ENTERABLE, ElementKind.SERIES, ElementKind.BOOLEAN)
 
 
 def measurement_view(row: Measurement, visit_code: str) -> MeasurementView:

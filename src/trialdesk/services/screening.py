@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialdesk.catalogue import ElementKind
+from trialdesk.catalogue.missing import describe
 from trialdesk.eligibility import (
     CandidateInputError,
     EligibilityResult,
@@ -64,8 +65,11 @@ from trialdesk.store.models import (
 )
 
 FINDING_KINDS = (ElementKind.BOOLEAN, ElementKind.CATEGORY, ElementKind.DATE)
+#: Marks, in the record the Evaluator is given, an element recorded as missing with a code.
+CODED_SUFFIX = "__coded"
 # Elements that come from their own records, never from findings.
 SOURCED = frozenset({"informed_consent", "date_of_birth", "sex", "screening_date"})
+ITT_ELEMENT = "itt_glucose"
 REDACTED = "[redacted]"
 
 
@@ -128,7 +132,9 @@ def _screening_measurements(session: Session, visit_id: int) -> dict[str, Any]:
     for row in rows:  # the latest entry of an element wins
         if row.missing_code is not None:  # coded missing: not assessable, like no entry
             values.pop(row.element, None)
+            values[f"{row.element}{CODED_SUFFIX}"] = describe(row.missing_code, row.missing_reason)
             continue
+        values.pop(f"{row.element}{CODED_SUFFIX}", None)
         if row.text_value is not None:
             values[row.element] = row.text_value
         else:
@@ -141,18 +147,33 @@ def _screening_measurements(session: Session, visit_id: int) -> dict[str, Any]:
     ).first()
     if test is not None:
         values["itt_glucose"] = [
-            [s.minute, s.glucose_as_entered] for s in test.samples if not s.voided
+            [s.minute, s.glucose_as_entered]
+            for s in test.samples
+            if not s.voided and s.glucose_as_entered is not None  # not taken: no glucose
         ]
         values["itt_glucose_unit"] = test.glucose_unit_as_entered
     return values
+
+
+def split_coded(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the record without its coded-missing markers, element → code and reason): a finding
+    given later wins over a code stored earlier."""
+    coded = {
+        k.removesuffix(CODED_SUFFIX): str(v) for k, v in raw.items() if k.endswith(CODED_SUFFIX)
+    }
+    values = {k: v for k, v in raw.items() if not k.endswith(CODED_SUFFIX)}
+    return values, {k: v for k, v in coded.items() if k not in values}
 
 
 def _evaluate(
     session: Session, participant: Participant, raw: Mapping[str, Any], on: date
 ) -> EligibilityResult:
     """Judge the criteria of the protocol version in force on the screening date (issue 18)."""
+    values, coded = split_coded(raw)
     try:
-        return Evaluator(current_protocol(session, on)).evaluate(raw, participant.study_id, on)
+        return Evaluator(current_protocol(session, on)).evaluate(
+            values, participant.study_id, on, coded
+        )
     except CandidateInputError as exc:
         first = exc.errors[0]
         raise ValidationProblem(first.field, first.reason) from None
@@ -328,9 +349,22 @@ class IttEntry(BaseModel):
     insulin_dose_u_per_kg: float | None = Field(None, description="Usually 0.1 U/kg")
 
 
+class MissingEntry(BaseModel):
+    """A screening field with no value and why: a missing-data code (``ND``, ``NA``, ``UNK``,
+    ``ASKU``… `trialdesk.catalogue.missing`, as CDISC --STAT/--REASND and REDCap's missing-data
+    codes) and the site's reason. Stored like any coded value of the screening visit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    element: str = Field(description="Catalogue data element, e.g. hba1c or pregnant")
+    code: str = Field(description="Missing-data code, e.g. ND (not done) or ASKU")
+    reason: str = Field(description="Why there is no value, e.g. 'sample haemolysed'")
+
+
 class ScreeningEntry(BaseModel):
     """What a screening consists of: the date, the yes/no, category and date answers
-    (`findings`), and the screening visit's measurements and ITT as entered."""
+    (`findings`), the screening visit's measurements and ITT as entered, and the fields
+    recorded as missing with a code (`missing`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -338,6 +372,7 @@ class ScreeningEntry(BaseModel):
     findings: dict[str, Any] = Field(default_factory=dict)
     measurements: list[MeasurementEntry] = Field(default_factory=list)
     itt: IttEntry | None = None
+    missing: list[MissingEntry] = Field(default_factory=list)
 
 
 class CandidateRegistration(BaseModel):
@@ -427,6 +462,7 @@ def _store_screening(
                 value=raw.value,
                 unit=raw.unit,
             )
+    _store_missing(session, actor, pid, entry)
     if entry.itt is not None:
         with entry_part("itt"):
             record_itt_test(
@@ -442,6 +478,34 @@ def _store_screening(
         return screen_participant(
             session, actor, pid, screened_on=entry.screened_on, findings=dict(entry.findings)
         )
+
+
+def _store_missing(session: Session, actor: Actor, pid: int, entry: ScreeningEntry) -> None:
+    """Each coded field as a coded value of the screening visit; a field cannot hold both a
+    value and a code (refused, never one of them dropped)."""
+    given = {m.element for m in entry.measurements} | set(entry.findings)
+    if entry.itt is not None:
+        given.add(ITT_ELEMENT)
+    for i, coded in enumerate(entry.missing):
+        with entry_part(f"missing[{i}]"):
+            if coded.element in given:
+                raise ValidationProblem(
+                    coded.element, "give either a value or a missing-data code, not both"
+                )
+            if coded.element in SOURCED:
+                raise ValidationProblem(
+                    coded.element, "is recorded with the participant, not as a screening value"
+                )
+            record_measurement(
+                session,
+                actor,
+                pid,
+                visit_code=SCREENING_CODE,
+                element=coded.element,
+                value=None,
+                missing_code=coded.code,
+                missing_reason=coded.reason,
+            )
 
 
 @service

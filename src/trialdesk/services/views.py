@@ -199,6 +199,15 @@ class IttSampleView(View):
     glucose_mmol_l: float
 
 
+class IttCodedSampleView(View):
+    """A sample of the ITT that was not taken: its minute, missing-data code and reason."""
+
+    minute: float
+    missing_code: str
+    missing_label: str
+    missing_reason: str | None = None
+
+
 class IttTestView(RecordView):
     participant_id: int
     visit_id: int
@@ -209,6 +218,9 @@ class IttTestView(RecordView):
     samples: list[IttSampleView]
     kitt_percent_per_min: float | None
     kitt_problem: str | None
+    coded_samples: list[IttCodedSampleView] = Field(
+        default_factory=list, description="Samples not taken, with their missing-data code"
+    )
 
 
 class InsulinDoseView(RecordView):

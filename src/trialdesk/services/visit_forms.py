@@ -45,6 +45,8 @@ class VisitIttEntry:
     samples: Mapping[float, float]
     glucose_unit: str
     insulin_dose_u_per_kg: float | None = None
+    # Samples not taken: minute → (missing-data code, reason).
+    missing_samples: Mapping[float, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ def _itt(session: Session, actor: Actor, pid: int, code: str, itt: VisitIttEntry
     view = record_itt_test(
         session, actor, pid, visit_code=code, samples=dict(itt.samples),
         glucose_unit=itt.glucose_unit, insulin_dose_u_per_kg=itt.insulin_dose_u_per_kg,
+        missing_samples=dict(itt.missing_samples) or None,
     )  # fmt: skip
     kitt = view.kitt_percent_per_min
     return f"insulin tolerance test ({len(view.samples)} samples" + (

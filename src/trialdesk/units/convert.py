@@ -11,7 +11,12 @@ Conversions that are not plain unit-factor changes need the analyte:
   2019;13:597 discuss the competing 6.945); configurable per call;
 * HbA1c NGSP % ↔ IFCC mmol/mol by the IFCC master equation
   IFCC = 10.93 × NGSP − 23.5 and NGSP = 0.0915 × IFCC + 2.15
-  (Hoelzel et al., Clin Chem 2004;50:166).
+  (Hoelzel et al., Clin Chem 2004;50:166);
+* creatinine mass ↔ molar concentration through its molar mass, 113.12 g/mol
+  (1 mg/dL = 88.4 µmol/L, the factor of Inker et al. 2021);
+* ALT and AST activities: "U" and "IU" are the enzyme unit (1 µmol/min), not insulin's
+  biological unit, so U/L ↔ µkat/L is a factor (1 µkat = 1 µmol/s, so 1 µkat/L = 60 U/L);
+* blood counts: "10^9/L" (SI) = "10^3/µL" (conventional).
 
 Anything else between different dimensions is refused with a `UnitError`, never guessed.
 """
@@ -31,7 +36,15 @@ from trialdesk.units.registry import Quantity, ureg
 INSULIN_PMOL_PER_UIU = 6.0
 """Default insulin conversion factor, pmol/L per µIU/mL (see module docstring)."""
 
-MOLAR_MASS_G_PER_MOL: dict[str, float] = {"glucose": 180.16, "c_peptide": 3020.3}
+MOLAR_MASS_G_PER_MOL: dict[str, float] = {
+    "glucose": 180.16,
+    "c_peptide": 3020.3,
+    "creatinine": 113.12,
+}
+ENZYME_ANALYTES = frozenset({"alt", "ast"})
+"""Analytes measured as catalytic activity: their "U"/"IU" is the enzyme unit, not insulin's."""
+_ENZYME_ALIASES = {"U": "enzyme_unit", "IU": "enzyme_unit"}
+_POWER_OF_TEN = re.compile(r"(?:[x×]\s*)?10\s*(?:\^|\*\*)\s*(\d+)")
 
 _TOKEN_ALIASES: dict[str, str] = {
     "U": "insulin_unit",
@@ -70,7 +83,11 @@ def _normalise_unit_text(unit: str, analyte: str | None) -> str:
         compact = text.replace(" ", "")
         if compact in _HBA1C_UNITS:
             return _HBA1C_UNITS[compact]
-    return _TOKEN.sub(lambda m: _TOKEN_ALIASES.get(m.group(0), m.group(0)), text)
+    text = _POWER_OF_TEN.sub(lambda m: f"ten_pow_{m.group(1)}", text)
+    aliases = _TOKEN_ALIASES
+    if analyte in ENZYME_ANALYTES:
+        aliases = {**_TOKEN_ALIASES, **_ENZYME_ALIASES}
+    return _TOKEN.sub(lambda m: aliases.get(m.group(0), m.group(0)), text)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -204,7 +221,8 @@ def format_unit(unit: Any) -> str:
     text = f"{unit:~P}" if not isinstance(unit, str) else unit
     for symbol, clinical in (("ifcc_mmol_per_mol", "mmol/mol"), ("ngsp_percent", "%")):
         text = text.replace(symbol, clinical)
-    text = re.sub(r"(?<![A-Za-z])([munpd]?)l(?![A-Za-z])", lambda m: m.group(1) + "L", text)
+    text = re.sub(r"ten_pow_(\d+)", lambda m: f"10^{m.group(1)}", text)
+    text = re.sub(r"(?<![A-Za-z])([munpdµ]?)l(?![A-Za-z])", lambda m: m.group(1) + "L", text)
     text = re.sub(r"(?<![A-Za-z])a(?![A-Za-z])", "year", text)
     return text.replace("·", "*").replace("IU/d/kg", "IU/kg/day").replace("IU/d", "IU/day")
 
@@ -230,6 +248,13 @@ REPORTING_DECIMALS: dict[str, int] = {
     "%/min": 2,
     "U/day": 1,
     "IU/day": 1,
+    "U/L": 0,
+    "µkat/L": 2,
+    "µmol/L": 0,
+    "g/L": 0,
+    "g/dL": 1,
+    "10^9/L": 1,
+    "10^3/µL": 1,
 }
 """Decimals a laboratory reports per unit (WHO tabulates 7.0 mmol/L as 126 mg/dL, IFCC 7 % as
 53 mmol/mol). Threshold comparisons round both sides to these decimals in the entered unit."""

@@ -27,6 +27,12 @@ ureg.define("hba1c_ifcc_mmol_per_mol = [hba1c_ifcc] = ifcc_mmol_per_mol")
 # Cell doses (cells/kg) are counts.
 ureg.define("cell = [cell_count] = cells")
 
+# Blood counts are reported per litre in powers of ten ("10^9/L", SI) or per microlitre
+# ("10^3/µL", conventional); pint refuses a scaling factor inside a unit, so each power of ten a
+# laboratory writes is a dimensionless unit of its own (`convert` rewrites "10^9" to it).
+for _power in (3, 6, 9, 12):
+    ureg.define(f"ten_pow_{_power} = 1e{_power}")
+
 Quantity = ureg.Quantity
 
 

@@ -64,6 +64,8 @@ def form_of(element: DataElement) -> str | None:
         return None
     if element.codes.omop_domain == "drug":
         return None  # dosing records, not measurements
+    if element.panel == "safety":
+        return "safety_labs"
     domain = element.codes.sdtm_domain
     if domain == "VS":
         return "vital_signs"

@@ -52,7 +52,12 @@ class ScreeningLogRow:
 
     @property
     def missing(self) -> list[str]:
-        return [str(m) for m in self.screening.result.get("missing", [])]
+        return [str(m) for m in self.screening.result.get("missing", []) if m not in self.coded]
+
+    @property
+    def coded(self) -> dict[str, str]:
+        """Fields recorded as missing with a code, and why ("not done (ND): haemolysed")."""
+        return {str(k): str(v) for k, v in self.screening.result.get("coded", {}).items()}
 
 
 @dataclass(frozen=True)

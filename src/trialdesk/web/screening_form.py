@@ -22,6 +22,7 @@ from datetime import date
 from typing import Any
 
 from trialdesk.catalogue import Catalogue, DataElement, ElementKind
+from trialdesk.catalogue.missing import UnknownMissingCode, code_of, describe
 from trialdesk.eligibility import CandidateInputError, EligibilityResult, Evaluator
 from trialdesk.eligibility.result import CriterionResult
 from trialdesk.protocol import Protocol
@@ -34,6 +35,8 @@ ITT_SAMPLE_MINUTES: tuple[int, ...] = (0, 3, 6, 9, 12, 15)
 
 YES, NO = "yes", "no"
 CONSENT_ELEMENT = "informed_consent"
+#: Fields recorded with the participant (registration, consent), never coded as missing.
+NOT_CODABLE = frozenset({CONSENT_ELEMENT, "date_of_birth", "sex", "screening_date"})
 CONSENT_FIELDS = ("consent_form_version", "consent_date")
 
 
@@ -74,6 +77,11 @@ class FormField:
     @property
     def sample_minutes(self) -> tuple[int, ...]:
         return ITT_SAMPLE_MINUTES if self.element.kind is ElementKind.SERIES else ()
+
+    @property
+    def codable(self) -> bool:
+        """May the screener record this field as missing with a code instead of a value?"""
+        return self.name not in NOT_CODABLE
 
     @property
     def input_names(self) -> list[str]:
@@ -210,6 +218,49 @@ def raw_from_form(form: Mapping[str, Any], fields: Iterable[FormField]) -> dict[
     return raw
 
 
+def coded_from_form(
+    form: Mapping[str, Any], fields: Iterable[FormField]
+) -> dict[str, tuple[str, str]]:
+    """(code, reason) of each field recorded as missing (``<element>_missing`` and
+    ``<element>_missing_reason``), as typed; `coded_errors` says what is wrong with them."""
+    male = _text(form, SEX_ELEMENT) == "M"
+    coded: dict[str, tuple[str, str]] = {}
+    for f in fields:
+        code = _text(form, f"{f.name}_missing")
+        if code and f.codable and not (male and f.female_only):
+            coded[f.name] = (code.upper(), _text(form, f"{f.name}_missing_reason"))
+    return coded
+
+
+def coded_errors(coded: Mapping[str, tuple[str, str]], raw: Mapping[str, Any]) -> dict[str, str]:
+    """The refusals the services would give, said before saving: a value and a code for one
+    field, an unknown code, a code without its reason."""
+    errors: dict[str, str] = {}
+    for name, (code, reason) in coded.items():
+        if name in raw:
+            errors[f"{name}_missing"] = "give either a value or a missing-data code, not both"
+            continue
+        try:
+            code_of(code)
+        except UnknownMissingCode as exc:
+            errors[f"{name}_missing"] = str(exc)
+            continue
+        if not reason:
+            errors[f"{name}_missing_reason"] = "is required: say why there is no value"
+    return errors
+
+
+def coded_reasons(
+    coded: Mapping[str, tuple[str, str]], errors: Mapping[str, str]
+) -> dict[str, str]:
+    """The evaluator's `coded` argument: element → "not done (ND): reason", valid codes only."""
+    return {
+        name: describe(code, reason)
+        for name, (code, reason) in coded.items()
+        if f"{name}_missing" not in errors and f"{name}_missing_reason" not in errors
+    }
+
+
 def _iso(text: str) -> date | None:
     try:
         return date.fromisoformat(text)
@@ -267,17 +318,18 @@ def evaluate_form(
     raw: Mapping[str, Any],
     candidate_id: str = "candidate",
     screening_date: date | None = None,
+    coded: Mapping[str, str] | None = None,
 ) -> LiveEvaluation:
     try:
-        return LiveEvaluation(evaluator.evaluate(raw, candidate_id, screening_date))
+        return LiveEvaluation(evaluator.evaluate(raw, candidate_id, screening_date, coded))
     except CandidateInputError as exc:
         errors = {e.field: e.reason for e in exc.errors}
     kept = {k: v for k, v in raw.items() if k.removesuffix("_unit") not in errors}
     try:
-        result = evaluator.evaluate(kept, candidate_id, screening_date)
+        result = evaluator.evaluate(kept, candidate_id, screening_date, coded)
     except CandidateInputError as exc:  # defensive: a field refused only in combination
         errors.update({e.field: e.reason for e in exc.errors})
-        result = evaluator.evaluate({}, candidate_id, screening_date)
+        result = evaluator.evaluate({}, candidate_id, screening_date, coded)
     return LiveEvaluation(result, errors)
 
 

@@ -25,6 +25,7 @@ from trialdesk.services.screening import (
     IttEntry,
     IttSampleEntry,
     MeasurementEntry,
+    MissingEntry,
     protocol_itt_dose,
     register_and_screen,
 )
@@ -104,9 +105,13 @@ def _itt(raw: Mapping[str, Any], session: Session | None = None) -> IttEntry | N
 
 
 def screening_entry(
-    form: Mapping[str, Any], raw: Mapping[str, Any], session: Session | None = None
+    form: Mapping[str, Any],
+    raw: Mapping[str, Any],
+    session: Session | None = None,
+    coded: Mapping[str, tuple[str, str]] | None = None,
 ) -> CandidateScreeningEntry:
-    """The services' entry from the submitted form and the raw record read from it."""
+    """The services' entry from the submitted form, the raw record read from it and the fields
+    recorded as missing (`coded`: element → (code, reason))."""
     return CandidateScreeningEntry(
         screened_on=_date(form, "screening_date"),
         registration=CandidateRegistration(
@@ -120,15 +125,23 @@ def screening_entry(
         findings=_findings(raw),
         measurements=_measurements(raw),
         itt=_itt(raw, session),
+        missing=[
+            MissingEntry(element=name, code=code, reason=reason)
+            for name, (code, reason) in (coded or {}).items()
+        ],
     )
 
 
 def save_screening_form(
-    session: Session, actor: Actor, form: Mapping[str, Any], raw: Mapping[str, Any]
+    session: Session,
+    actor: Actor,
+    form: Mapping[str, Any],
+    raw: Mapping[str, Any],
+    coded: Mapping[str, tuple[str, str]] | None = None,
 ) -> int:
     """Save the form; returns the new participant's id. The services evaluate the criteria again
     from what they stored, so the saved verdict never rests on the browser's live one."""
-    entry = screening_entry(form, raw, session)
+    entry = screening_entry(form, raw, session, coded)
     try:
         return register_and_screen(session, actor, entry).participant_id
     except ServiceError as exc:
@@ -136,7 +149,21 @@ def save_screening_form(
         if part is None:  # about no part of the form (e.g. a write conflicting at commit)
             raise
         defaults = {f"measurements[{i}]": m.element for i, m in enumerate(entry.measurements)}
+        defaults |= {f"missing[{i}]": f"{m.element}_missing" for i, m in enumerate(entry.missing)}
         refusal = exc.refusal if isinstance(exc, EntryProblem) else exc
         # Raised again inside on_field, the part's own refusal comes out as a FormRefusal.
-        with on_field(defaults.get(part) or _PART_FIELD[part], _FIELD_MAP):
+        with on_field(defaults.get(part) or _PART_FIELD[part], _field_map(entry, part)):
             raise refusal from None
+
+
+def _field_map(entry: CandidateScreeningEntry, part: str) -> dict[str, str]:
+    """Where a refusal of `part` lands: a coded field's code and reason beside that field."""
+    if not part.startswith("missing["):
+        return _FIELD_MAP
+    element = entry.missing[int(part.removeprefix("missing[").rstrip("]"))].element
+    return {
+        **_FIELD_MAP,
+        element: f"{element}_missing",
+        "missing_code": f"{element}_missing",
+        "missing_reason": f"{element}_missing_reason",
+    }

@@ -124,6 +124,14 @@ def plain(text: str) -> str:
     )
 
 
+def element_label(name: Any) -> str:
+    """A data element's label as the forms ask for it ("hba1c" → "Haemoglobin A1c")."""
+    from trialdesk.services.study import current_catalogue
+
+    catalogue = current_catalogue()
+    return catalogue[str(name)].label if str(name) in catalogue else humanise(name)
+
+
 def humanise(value: Any) -> str:
     """An enum value or snake_case code as words ("screen_failed" → "screen failed")."""
     if value is None:
@@ -164,6 +172,7 @@ def _environment() -> Environment:
     env.filters["measure"] = fmt_measure
     env.filters["count"] = fmt_count
     env.filters["plain"] = plain
+    env.filters["element"] = element_label
     return env
 
 

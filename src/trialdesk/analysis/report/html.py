@@ -103,7 +103,7 @@ def render_html(
             key_results=key_results(results),
             tables={**by_key, "insulin": by_key.get("insulin")},
             visit_tables=[t for t in tables if t.key.startswith("visits_")],
-            safety_tables=[t for t in tables if t.key.startswith(("ae_", "sae_"))],
+            safety_tables=[t for t in tables if t.key.startswith(("ae_", "sae_", "lab_"))],
             figures={
                 key: figures.get(key)
                 for key in ("consort", "mean_ci", "spaghetti", "waterfall", "itt")

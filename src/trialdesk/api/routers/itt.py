@@ -24,12 +24,28 @@ class IttSample(Body):
     glucose: float = Field(description="Glucose in the test's `glucose_unit`")
 
 
+class IttMissingSample(Body):
+    """A sample not taken: its minute, missing-data code and the site's reason."""
+
+    minute: float = Field(description="Minutes after the insulin bolus, e.g. 9")
+    code: str = Field(description="ND, NA, UNK, ASKU, NASK, NAV or MSK (REDCap / HL7)")
+    reason: str = Field(description="Why it was not taken, e.g. 'line blocked'")
+
+
+def _coded(samples: list[IttMissingSample] | None) -> dict[float, tuple[str, str]] | None:
+    return None if samples is None else {s.minute: (s.code, s.reason) for s in samples}
+
+
 class IttCreate(Body):
     visit_code: str = Field(description="Visit of the schedule (recorded as done), e.g. SCR")
     glucose_unit: str = Field(description="mmol/L or mg/dL")
     samples: list[IttSample] = Field(min_length=1)
     performed_on: date | None = Field(None, description="Default: the visit date")
     insulin_dose_u_per_kg: float | None = Field(None, description="Bolus, usually 0.1 U/kg")
+    missing_samples: list[IttMissingSample] = Field(
+        default_factory=list,
+        description="Samples not taken; KITT then uses the others if >= 3 remain in 3–15 min",
+    )
 
 
 class IttChange(Change):
@@ -39,6 +55,9 @@ class IttChange(Change):
     )
     performed_on: date | None = None
     insulin_dose_u_per_kg: float | None = None
+    missing_samples: list[IttMissingSample] | None = Field(
+        None, description="Samples not taken (with `samples`; default: those already coded)"
+    )
 
 
 def _pairs(samples: list[IttSample] | None) -> list[tuple[float, float]] | None:
@@ -83,6 +102,7 @@ def post_itt_test(
         glucose_unit=body.glucose_unit,
         performed_on=body.performed_on,
         insulin_dose_u_per_kg=body.insulin_dose_u_per_kg,
+        missing_samples=_coded(body.missing_samples),
     )
     set_etag(response, view.version)
     return view
@@ -108,6 +128,7 @@ def patch_itt_test(
         expected_version=version,
         reason=body.reason or "",
         samples=_pairs(body.samples),
+        missing_samples=_coded(body.missing_samples),
         glucose_unit=body.glucose_unit,
         performed_on=body.performed_on,
         insulin_dose_u_per_kg=body.insulin_dose_u_per_kg,

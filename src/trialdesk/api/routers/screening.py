@@ -43,6 +43,14 @@ class IttIn(Body):
     insulin_dose_u_per_kg: float | None = Field(None, description="Bolus dose, usually 0.1 U/kg")
 
 
+class MissingIn(Body):
+    """A screening field with no value: its missing-data code and the site's reason."""
+
+    element: str = Field(description="Catalogue data element, e.g. hba1c or pregnant")
+    code: str = Field(description="ND, NA, UNK, ASKU, NASK, NAV or MSK (REDCap / HL7)")
+    reason: str = Field(description="Why there is no value, e.g. 'sample haemolysed'")
+
+
 class ScreeningCreate(Body):
     screened_on: date
     findings: dict[str, FindingValue] = Field(
@@ -56,6 +64,10 @@ class ScreeningCreate(Body):
         "recorded) before evaluating; all or nothing is saved",
     )
     itt: IttIn | None = Field(None, description="Optional ITT of the screening visit")
+    missing: list[MissingIn] = Field(
+        default_factory=list,
+        description="Fields recorded as missing with a code (not assessable in eligibility)",
+    )
 
     def entry(self) -> ScreeningEntry:
         """The services' screening entry (the field names are the same)."""

@@ -40,7 +40,21 @@ def _default_layout() -> dict[str, Any]:
 UNSCHEDULED_EVENT = "UNSCHEDULED"
 UNSCHEDULED_FORM = "unscheduled_visit"
 #: The forms of an unscheduled visit (its date and reason, then what it may collect).
-UNSCHEDULED_FORMS = (UNSCHEDULED_FORM, "vital_signs", "labs", "itt")
+UNSCHEDULED_FORMS = (UNSCHEDULED_FORM, "vital_signs", "labs", "safety_labs", "itt")
+
+
+def element_forms(layout: dict[str, Any] | None = None) -> dict[str, str]:
+    """The form that records each catalogue element (series included), by the form layout:
+    what an export that is not shaped by forms (FHIR Observations) needs to find a value's form
+    and so its status."""
+    spec = layout if layout is not None else _default_layout()
+    forms: dict[str, str] = {}
+    for form in spec["forms"]:
+        for entry in form["items"]:
+            name = entry.get("element") or entry.get("series")
+            if name is not None:
+                forms.setdefault(name, form["name"])
+    return forms
 
 
 def design_from_protocol(protocol: Protocol, layout: dict[str, Any] | None = None) -> StudyDesign:

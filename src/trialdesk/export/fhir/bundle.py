@@ -28,7 +28,9 @@ from trialdesk.catalogue import default_catalogue
 from trialdesk.catalogue.missing import FHIR_DATA_ABSENT_REASON, code_of
 from trialdesk.catalogue.precision import round_reported
 from trialdesk.derive.safety import compute_seriousness_code
+from trialdesk.export.crf.build import element_forms
 from trialdesk.export.fhir import terminology as t
+from trialdesk.export.fhir.form_status import apply_form_status
 from trialdesk.export.fhir.study import research_study_json
 from trialdesk.export.sdtm.sources import SdtmSources, records_of
 from trialdesk.export.sdtm.text import iso
@@ -100,7 +102,7 @@ def study_bundle(protocol: Protocol, src: SdtmSources) -> Bundle:
         procedure = _procedure(protocol, ids, row)
         procedures[row.usubjid] = procedure["id"]
         resources.append(procedure)
-    resources += _observations(ids, src)
+    resources += _with_form_statuses(_observations(ids, src), src)
     resources += _medications(ids, src)
     resources += [
         _adverse_event(ids, row, procedures.get(row.usubjid))
@@ -237,15 +239,38 @@ def _observation(
     return observation
 
 
-def _observations(ids: _Ids, src: SdtmSources) -> list[dict[str, Any]]:
+class _Observations(list[dict[str, Any]]):
+    """Observations and, by resource id, the (usubjid, visit, element) each one records."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: dict[str, tuple[str, str, str]] = {}
+
+    def add(self, observation: dict[str, Any], usubjid: str, visit: str, element: str) -> None:
+        self.append(observation)
+        self.keys[observation["id"]] = (str(usubjid), str(visit), element)
+
+
+def _with_form_statuses(observations: _Observations, src: SdtmSources) -> list[dict[str, Any]]:
+    """Each observation's status from its form's status at that visit (`form_status`)."""
+    forms = element_forms()
+    for observation in observations:
+        usubjid, visit, element = observations.keys[observation["id"]]
+        form = forms.get(element)
+        if form is not None:
+            apply_form_status(observation, src.form_statuses.get((usubjid, visit, form)))
+    return list(observations)
+
+
+def _observations(ids: _Ids, src: SdtmSources) -> _Observations:
     catalogue = default_catalogue()
-    out = []
+    out = _Observations()
     for m in records_of(src.frames.measurements):
         if m.element not in catalogue or not catalogue[m.element].codes.loinc:
             continue
         element = catalogue[m.element]
         loinc, value = _coded_value(element, float(m.value), str(m.unit))
-        out.append(
+        out.add(
             _observation(
                 ids,
                 ("obs", m.usubjid, m.visit, m.element, iso(m.date)),
@@ -254,12 +279,15 @@ def _observations(ids: _Ids, src: SdtmSources) -> list[dict[str, Any]]:
                 element,
                 value,
                 code=loinc,
-            )
+            ),
+            m.usubjid,
+            m.visit,
+            m.element,
         )
     itt = catalogue["itt_glucose"]
     for s in records_of(src.frames.itt):
         minute = f"{float(s.minute):g}"
-        out.append(
+        out.add(
             _observation(
                 ids,
                 ("itt", s.usubjid, s.visit, minute),
@@ -269,9 +297,12 @@ def _observations(ids: _Ids, src: SdtmSources) -> list[dict[str, Any]]:
                 _coded_value(itt, float(s.glucose_mmol_l), "mmol/L")[1],
                 f"Insulin tolerance test: {minute} min after the insulin bolus",
                 code=_coded_value(itt, float(s.glucose_mmol_l), "mmol/L")[0],
-            )
+            ),
+            s.usubjid,
+            s.visit,
+            itt.name,
         )
-    out += _absent_observations(ids, src)
+    _absent_observations(ids, src, out)
     for c in records_of(src.categorical):
         if c.element not in catalogue or not catalogue[c.element].codes.loinc:
             continue
@@ -280,7 +311,7 @@ def _observations(ids: _Ids, src: SdtmSources) -> list[dict[str, Any]]:
         concept: dict[str, Any] = {"text": display}
         if code:
             concept["coding"] = [{"system": t.SNOMED, "code": code, "display": display}]
-        out.append(
+        out.add(
             _observation(
                 ids,
                 ("cat", c.usubjid, c.visit, c.element, iso(c.date)),
@@ -288,17 +319,19 @@ def _observations(ids: _Ids, src: SdtmSources) -> list[dict[str, Any]]:
                 c.date,
                 element,
                 {"valueCodeableConcept": concept},
-            )
+            ),
+            c.usubjid,
+            c.visit,
+            c.element,
         )
     return out
 
 
-def _absent_observations(ids: _Ids, src: SdtmSources) -> list[dict[str, Any]]:
+def _absent_observations(ids: _Ids, src: SdtmSources, out: _Observations) -> None:
     """Values recorded as missing: an Observation with no value and its dataAbsentReason
     (FHIR R4 Observation.dataAbsentReason, code system data-absent-reason), the site's reason
     as a note; ``cancelled`` when the test was not performed (Observation.status)."""
     catalogue = default_catalogue()
-    out = []
     for n in records_of(src.frames.missing):
         if n.element not in catalogue or not catalogue[n.element].codes.loinc:
             continue
@@ -325,8 +358,35 @@ def _absent_observations(ids: _Ids, src: SdtmSources) -> list[dict[str, Any]]:
         )
         if code.fhir == "not-performed":
             observation["status"] = "cancelled"
-        out.append(observation)
-    return out
+        out.add(observation, n.usubjid, n.visit, n.element)
+    for x in records_of(src.itt_missing):
+        _absent_sample(ids, x, catalogue["itt_glucose"], out)
+
+
+def _absent_sample(ids: _Ids, x: Any, itt: Any, out: _Observations) -> None:
+    """One ITT sample not taken: an Observation at its minute with its dataAbsentReason."""
+    code = code_of(x.code)
+    minute = f"{float(x.minute):g}"
+    note = f"Insulin tolerance test: {minute} min after the insulin bolus"
+    observation = _observation(
+        ids,
+        ("itt-absent", x.usubjid, x.visit, minute),
+        x.usubjid,
+        x.date,
+        itt,
+        {
+            "dataAbsentReason": {
+                "coding": [
+                    {"system": FHIR_DATA_ABSENT_REASON, "code": code.fhir, "display": code.label}
+                ],
+                "text": code.label,
+            }
+        },
+        f"{note}; {x.reason}" if isinstance(x.reason, str) and x.reason else note,
+    )
+    if code.fhir == "not-performed":
+        observation["status"] = "cancelled"
+    out.add(observation, x.usubjid, x.visit, itt.name)
 
 
 def _dose(element: str, value: Any) -> float:

@@ -79,6 +79,14 @@ UCUM_CODES = {
     "%/min": "%/min",
     "U/day": "[IU]/d",
     "U/kg/day": "[IU]/kg/d",
+    # safety laboratory: enzyme units, molar and mass concentrations, counts per volume
+    "U/L": "U/L",
+    "µkat/L": "ukat/L",
+    "µmol/L": "umol/L",
+    "g/L": "g/L",
+    "g/dL": "g/dL",
+    "10^9/L": "10*9/L",
+    "10^3/µL": "10*3/uL",
 }
 
 

@@ -30,6 +30,7 @@ from trialdesk.export.crf.model import (
 )
 from trialdesk.export.errors import ImportRejected, Rejection
 from trialdesk.export.odm import names as n
+from trialdesk.export.odm.form_status import status_of
 from trialdesk.export.odm.validate import schema_errors
 from trialdesk.export.odm.write import MISSING_CODELIST_OID, replay
 from trialdesk.export.records import AuditEntry, ClinicalData, FormRecord
@@ -65,6 +66,8 @@ class _Context:
     missing: dict[tuple[str, str, str, int], dict[str, tuple[str, str]]] = field(
         default_factory=dict
     )
+    # Form statuses flagged on FormData (`trialdesk.export.odm.form_status`).
+    statuses: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
 
 def read_odm(
@@ -465,7 +468,15 @@ def _clinical(
         for loc in root.iterfind(f"{n.q('AdminData')}/{n.q('Location')}")
     }
     return ClinicalData(
-        design, records, tuple(audit), sites, names, (), provenance, simulated=_simulated(root)
+        design,
+        records,
+        tuple(audit),
+        sites,
+        names,
+        (),
+        provenance,
+        simulated=_simulated(root),
+        form_statuses=dict(ctx.statuses),
     )
 
 
@@ -519,6 +530,8 @@ def _subject(
             if event.repeating:  # one instance of the event holds one of each form
                 instance = _event_instance(ctx, se, where)
             record_key = (key, event.code, form.name, instance)
+            if (status := status_of(fd)) is not None and not event.repeating:
+                ctx.statuses[(key, event.code, form.name)] = status
             for item_data in fd.iterfind(f"{n.q('ItemGroupData')}/*"):
                 if not etree.QName(item_data).localname.startswith("ItemData"):
                     continue

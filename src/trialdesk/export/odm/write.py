@@ -26,6 +26,7 @@ from trialdesk.catalogue.missing import MISSING_CODES
 from trialdesk.export.crf.model import DataType, Event, Form, Item, StudyDesign
 from trialdesk.export.errors import ExportError
 from trialdesk.export.odm import names as n
+from trialdesk.export.odm.form_status import annotate, status_codelists
 from trialdesk.export.records import AuditEntry, ClinicalData, FormRecord, check_records
 from trialdesk.export.values import Value, format_number, format_value
 from trialdesk.protocol.versions import ProtocolVersionInfo
@@ -170,6 +171,7 @@ def _metadata_version(
         if item.choices:
             mdv.append(_codelist(item))
     mdv.append(_missing_codelist())
+    mdv.extend(status_codelists())
     for item in items:
         if item.show_if:
             mdv.append(_condition_def(item))
@@ -376,10 +378,25 @@ def _clinical_data(design: StudyDesign, data: ClinicalData) -> etree._Element:
     for record in data.records:
         if record.missing:
             entries.setdefault(record.key, [])
+    _add_status_only_forms(design, data, entries)
     subjects = list(dict.fromkeys([r.subject for r in data.records] + [k[0] for k in entries]))
     for subject in subjects:
         clinical.append(_subject(design, data, subject, entries))
     return clinical
+
+
+def _add_status_only_forms(
+    design: StudyDesign,
+    data: ClinicalData,
+    entries: dict[_Key, list[tuple[str, Value | None, AuditEntry | None]]],
+) -> None:
+    """A form the site gave a status but no value yet still gets its FormData (an empty
+    ItemGroupData), so its status travels: "Incomplete" on an empty form is information."""
+    subjects = {r.subject for r in data.records}
+    events = {e.code: e for e in design.events if not e.repeating}
+    for subject, event, form in data.form_statuses:
+        if subject in subjects and event in events and form in events[event].forms:
+            entries.setdefault((subject, event, form, 1), [])
 
 
 def _snapshot_entries(
@@ -459,6 +476,9 @@ def _subject(
                 for key in sorted(mine):
                     fd = _form_data(form, 1 if instance else key[3], entries[key], transactional)
                     _add_missing(fd, form, missing.get(key, {}), transactional)
+                    status = data.form_statuses.get((subject, event.code, form_name))
+                    if status is not None and not event.repeating:
+                        annotate(fd, status)
                     se.append(fd)
     return element
 

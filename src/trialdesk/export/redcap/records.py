@@ -34,6 +34,28 @@ COMPLETE = "2"
 STATUS_CODES = {"incomplete": "0", "unverified": "1", "complete": COMPLETE}
 
 
+def _status_only_forms(
+    design: StudyDesign,
+    statuses: Mapping[tuple[str, str, str], str],
+    subjects: list[str],
+    rows: dict[tuple[str, str, str, int], dict[str, str]],
+) -> None:
+    """A status the site gave a form that holds no value yet ("Incomplete" on an empty form)
+    is written too: REDCap's ``<form>_complete`` is the form's status, data or not."""
+    events = {e.code: e for e in design.events if not e.repeating}
+    for (subject, event, form), status in statuses.items():
+        if subject not in subjects or event not in events or form not in events[event].forms:
+            continue
+        if design.form(form).repeating:
+            continue
+        row = rows.setdefault(
+            (subject, event, "", 0),
+            {RECORD_ID: subject, EVENT: unique_event_name(event), REPEAT_FORM: "",
+             REPEAT_INSTANCE: ""},
+        )  # fmt: skip
+        row.setdefault(f"{form}_complete", STATUS_CODES[status])
+
+
 def record_columns(design: StudyDesign) -> list[str]:
     columns = [RECORD_ID, EVENT, REPEAT_FORM, REPEAT_INSTANCE]
     for form in design.forms:
@@ -86,6 +108,7 @@ def write_records(
         )
         status = statuses.get((record.subject, record.event, form.name))
         row[f"{form.name}_complete"] = STATUS_CODES.get(status or "", COMPLETE)
+    _status_only_forms(design, statuses, subjects, rows)
 
     def order(key: tuple[str, str, str, int]) -> tuple[int, int, str, int]:
         return (subjects.index(key[0]), events.index(key[1]), key[2], key[3])

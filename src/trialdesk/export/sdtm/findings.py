@@ -66,6 +66,14 @@ LAB_CONTEXT: dict[str, LabContext] = {
         tptref="75 G ORAL GLUCOSE",
     ),
     "pregnancy_test": LabContext("URINE", category="URINALYSIS"),
+    # Safety laboratory (LOINC system: 1742-6, 1920-8, 14682-9 Serum/Plasma; 718-7, 6690-2,
+    # 777-3 Blood); CDISC CT "Category of Laboratory Test" CHEMISTRY / HEMATOLOGY.
+    "alt": LabContext("SERUM"),
+    "ast": LabContext("SERUM"),
+    "creatinine": LabContext("SERUM"),
+    "haemoglobin": LabContext("BLOOD", category="HEMATOLOGY"),
+    "white_cell_count": LabContext("BLOOD", category="HEMATOLOGY"),
+    "platelets": LabContext("BLOOD", category="HEMATOLOGY"),
 }
 ITT_CATEGORY = "INSULIN TOLERANCE TEST"
 # CDISC CT "Unit" submission values for the catalogue's units (ASCII).
@@ -123,16 +131,7 @@ def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
         rows.append({**row, **normal.fields(m.usubjid, element, unit, row["LBSTRESN"])})
     itt = catalogue["itt_glucose"]
     for s in records_of(src.frames.itt):
-        minute = format_number(float(s.minute))
-        context = LabContext(
-            "PLASMA",
-            category=ITT_CATEGORY,
-            fasting="Y",
-            tpt=f"{minute} MIN POST INSULIN",
-            tptnum=float(s.minute),
-            eltm=f"PT{minute}M",
-            tptref="INSULIN BOLUS",
-        )
+        context = itt_context(float(s.minute))
         rows.append(
             _lab_row(
                 protocol,
@@ -167,6 +166,12 @@ def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 stresu=None,
             )
         )
+    for x in records_of(src.itt_missing):  # one ITT sample not taken, at its time point
+        row = _lab_row(
+            protocol, itt, itt_context(float(x.minute)), x.usubjid, x.visit, _d(x.date),
+            reference.get(x.usubjid), orres=None, orresu=None, stres=None, stresu=None,
+        )  # fmt: skip
+        rows.append({**row, **_not_done("LB", x.code, x.reason)})
     for n in records_of(src.frames.missing):
         if n.element not in (*LAB_CONTEXT, "itt_glucose") or n.element not in catalogue:
             continue
@@ -205,6 +210,18 @@ class _NormalRanges:
         lab = self.ranges.for_site(self.sites.get(subject), element.name)
         value = stres if isinstance(stres, float) else None
         return range_fields(element, lab, orresu=unit, stres=value)
+def itt_context(minute: float) -> LabContext:
+    """An ITT sample's time point after the insulin bolus (LBTPT/LBTPTNUM/LBELTM/LBTPTREF)."""
+    text = format_number(minute)
+    return LabContext(
+        "PLASMA",
+        category=ITT_CATEGORY,
+        fasting="Y",
+        tpt=f"{text} MIN POST INSULIN",
+        tptnum=minute,
+        eltm=f"PT{text}M",
+        tptref="INSULIN BOLUS",
+    )
 
 
 def _lab_row(

@@ -28,6 +28,7 @@ CATEGORICAL_COLUMNS = ("usubjid", "visit", "date", "element", "value")
 UNSCHEDULED_COLUMNS = ("usubjid", "visit", "date", "reason")
 MISSED_COLUMNS = ("usubjid", "visit", "reason")
 PEOPLE_COLUMNS = ("usubjid", "sex", "birth_date", "screened_on", "diabetes_years")
+ITT_MISSING_COLUMNS = ("usubjid", "visit", "date", "minute", "code", "reason")
 
 
 def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
@@ -52,6 +53,11 @@ class SdtmSources:
     # Sex, date of birth and the last diabetes duration collected (years; its date in
     # screened_on) of every consented candidate (DM and MH of screen failures).
     people: pd.DataFrame = field(default_factory=lambda: _empty(PEOPLE_COLUMNS))
+    # Form statuses recorded at the site, (usubjid, visit, form) → "incomplete" | "unverified"
+    # | "complete" (FHIR Observation.status reads them).
+    form_statuses: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # ITT samples not taken (a missing-data code per sample time): LB/FHIR "not done" rows.
+    itt_missing: pd.DataFrame = field(default_factory=lambda: _empty(ITT_MISSING_COLUMNS))
 
     def __post_init__(self) -> None:
         for name, columns in (
@@ -61,6 +67,7 @@ class SdtmSources:
             ("unscheduled", UNSCHEDULED_COLUMNS),
             ("missed", MISSED_COLUMNS),
             ("people", PEOPLE_COLUMNS),
+            ("itt_missing", ITT_MISSING_COLUMNS),
         ):
             frame = getattr(self, name)
             missing = [c for c in columns if c not in frame.columns]

@@ -87,8 +87,11 @@ class IttSample(ClinicalRecord, Base):
 
     itt_test_id: Mapped[int] = mapped_column(ForeignKey("itt_tests.id"), index=True)
     minute: Mapped[float] = mapped_column(Float)
-    glucose_as_entered: Mapped[float] = mapped_column(Float)
-    glucose_mmol_l: Mapped[float] = mapped_column(Float)
+    # Empty when the sample was not taken: then its missing-data code and the site's reason.
+    glucose_as_entered: Mapped[float | None] = mapped_column(Float)
+    glucose_mmol_l: Mapped[float | None] = mapped_column(Float)
+    missing_code: Mapped[str | None] = mapped_column(String(8), default=None)
+    missing_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
     test: Mapped[IttTest] = relationship(back_populates="samples")
 

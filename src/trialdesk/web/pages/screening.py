@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
 from trialdesk.catalogue import ElementKind
+from trialdesk.catalogue.missing import MISSING_CODES
 from trialdesk.eligibility import Evaluator, InputError
 from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.services.accounts import list_sites
@@ -34,6 +35,9 @@ from trialdesk.web.screening_form import (
     LiveEvaluation,
     all_fields,
     changed_verdicts,
+    coded_errors,
+    coded_from_form,
+    coded_reasons,
     consent_errors,
     evaluate_form,
     raw_from_form,
@@ -45,6 +49,8 @@ from trialdesk.web.templating import render
 router = APIRouter(route_class=WebRoute)
 
 IDENTITY_FIELDS = ("site_code", "full_name", "medical_record_number")
+#: The inputs beside a field that record it as missing (code, reason).
+CODE_INPUTS = ("_missing", "_missing_reason")
 
 
 _FORMS: dict[int, tuple[Protocol, Evaluator, list[FieldGroup]]] = {}
@@ -95,8 +101,10 @@ def _evaluate(
     future = _future_screening_date(form)
     if future:
         errors["screening_date"] = future
+    coded = coded_from_form(form, fields)
+    errors.update(coded_errors(coded, raw))
     kept = {k: v for k, v in raw.items() if k.removesuffix("_unit") not in errors}
-    live = evaluate_form(evaluator, kept, "candidate")
+    live = evaluate_form(evaluator, kept, "candidate", coded=coded_reasons(coded, errors))
     live.errors = {**errors, **live.errors}
     live.warnings = {k: v for k, v in warnings.items() if k not in live.errors}
     return live, groups, protocol
@@ -181,6 +189,7 @@ def screening_page(
             "field_names": [],
             "warning_names": [],
             "verdict_states": verdict_states,
+            "missing_codes": MISSING_CODES,
         },
         status_code=status_code,
     )
@@ -200,6 +209,7 @@ async def evaluate_screening(request: Request, session: DB, user: CurrentUser) -
     live, groups, _protocol = _evaluate(form, session)
     fields = all_fields(groups)
     names = [n for f in fields for n in (f.input_names if f.kind == "consent" else [f.name])]
+    names += [f"{f.name}{suffix}" for f in fields if f.codable for suffix in CODE_INPUTS]
     quantities = [f.name for f in fields if f.kind == "quantity"]
     return render(
         request,
@@ -233,8 +243,9 @@ async def save_screening(request: Request, session: DB, user: CurrentUser) -> Re
     if errors:
         return screening_page(request, session, user, form, errors, status_code=422)
     raw = raw_from_form(form, all_fields(groups))
+    coded = coded_from_form(form, all_fields(groups))
     try:
-        participant_id = save_screening_form(session, user.actor, form, raw)
+        participant_id = save_screening_form(session, user.actor, form, raw, coded)
     except ServiceError as exc:
         errors[exc.field or "form"] = exc.message if not exc.field else _reason(exc)
         return screening_page(request, session, user, form, errors, status_code=exc.status)

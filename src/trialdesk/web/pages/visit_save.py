@@ -28,6 +28,7 @@ from trialdesk.web.casebook import form_of
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.flash import sentence, with_note
 from trialdesk.web.forms import FormInput, read_form
+from trialdesk.web.itt_codes import coded_samples
 from trialdesk.web.pages.visits import ITT_ELEMENT, _samples, next_visit, planned, visit_page
 from trialdesk.web.routing import WebRoute, WebUser
 
@@ -60,7 +61,8 @@ def _itt(form: FormInput) -> VisitIttEntry | None:
         return None
     samples = _samples(form)
     unit = form.text(f"{ITT_ELEMENT}_unit", required=True) or ""
-    return VisitIttEntry(samples, unit, form.number("insulin_dose_u_per_kg"))
+    dose = form.number("insulin_dose_u_per_kg")
+    return VisitIttEntry(samples, unit, dose, coded_samples(form.values))
 
 
 def _insulin(form: FormInput) -> dict[str, Any] | None:

@@ -61,6 +61,7 @@ router = APIRouter(route_class=WebRoute)
 SECTION_TITLES = {
     "vital_signs": "Vital signs",
     "labs": "Laboratory",
+    "safety_labs": "Safety panel (liver, kidney, blood count)",
     "other": "Other measurements",
 }
 ITT_ELEMENT = "itt_glucose"
@@ -109,7 +110,7 @@ def measurement_sections(
         for section in sections.values():
             if any(e.name == row.element for e in section.elements):
                 section.saved.setdefault(row.element, []).append(row)
-    order = ("vital_signs", "labs", "other")
+    order = ("vital_signs", "labs", "safety_labs", "other")
     return [sections[k] for k in order if k in sections]
 
 
