@@ -59,8 +59,7 @@ def _protocol_to_show(path: Path | None, url: str | None) -> tuple[Protocol, str
         return load_protocol(path), f"file {path}"
     if not database_configured(url):
         return builtin_protocol(BUILTIN_ID), (
-            f"built-in {BUILTIN_ID} (no study database configured: --url or "
-            f"{DATABASE_URL_ENV})"
+            f"built-in {BUILTIN_ID} (no study database configured: --url or {DATABASE_URL_ENV})"
         )
     return stored_protocol(url)
 
