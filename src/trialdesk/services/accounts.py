@@ -38,6 +38,7 @@ from trialdesk.services.errors import (
     ValidationProblem,
 )
 from trialdesk.services.listing import page_bounds
+from trialdesk.services.password_age import change_reason, password_expired
 from trialdesk.services.passwords import (
     check_password_policy,
     hash_password,
@@ -479,14 +480,16 @@ def next_login_step(session: Session, user: User, *, totp_verified: bool = False
     """What a login with a verified password still needs before a token may be issued.
 
     The possession factor comes first (an enrolled authenticator), then the change of an
-    initial password, then enrolment when the policy requires a second factor for the user's
-    roles (21 CFR 11.300; EU GMP Annex 11 §12.1; NIST SP 800-63B §4.2 AAL2).
+    initial or expired password (`password_age`), then enrolment when the policy requires a
+    second factor for the user's roles (21 CFR 11.300; EU GMP Annex 11 §12.1; NIST SP
+    800-63B §4.2 AAL2).
     """
     if user.totp_secret is not None and not totp_verified:
         return "totp"
-    if user.must_change_password:
+    policy = policy_for_user(session, user)
+    if user.must_change_password or password_expired(user, policy, utcnow()):
         return "change_password"
-    if user.totp_secret is None and policy_for_user(session, user).requires_totp(user.role_set):
+    if user.totp_secret is None and policy.requires_totp(user.role_set):
         return "enrol_totp"
     return "done"
 
@@ -507,10 +510,8 @@ def authenticate(session: Session, username: str, password: str) -> Actor:
         user = check_password(session, username, password)
         pending = next_login_step(session, user)
         if pending == "change_password":
-            raise Forbidden(
-                "password_change_required",
-                "the password was set by an administrator and must be changed first",
-            )
+            why = change_reason(user, policy_for_user(session, user), utcnow())
+            raise Forbidden("password_change_required", why)
         if pending != "done":
             raise Unauthenticated(
                 "second_factor_required", "this account needs its authentication code"

@@ -35,6 +35,8 @@ from trialdesk.services.accounts import (
     token_digest,
 )
 from trialdesk.services.errors import RuleViolation, Unauthenticated
+from trialdesk.services.password_age import change_reason, expiry_warning
+from trialdesk.services.security_policy import policy_for_user
 from trialdesk.services.totp import (
     TotpEnrolment,
     enrolment,
@@ -42,7 +44,9 @@ from trialdesk.services.totp import (
     matching_step,
     new_recovery_codes,
     new_secret,
+    opened,
     recovery_digest,
+    sealed,
     was_replayed,
 )
 from trialdesk.services.views import IssuedToken
@@ -64,6 +68,9 @@ class LoginStep:
     challenge_expires_at: datetime | None = None
     token: IssuedToken | None = None
     recovery_codes: list[str] = field(default_factory=list)
+    # Why a new password is needed (next_step "change_password"), or, once signed in, a warning
+    # that the password expires soon (`password_age`).
+    password_notice: str | None = None
 
 
 def start_login(
@@ -87,7 +94,17 @@ def login_progress(session: Session, challenge: str) -> LoginStep:
     """The pending step of a challenge (for a page that shows it)."""
     row, user = _open(session, challenge)
     step = next_login_step(session, user, totp_verified=row.totp_verified)
-    return LoginStep(step, user.username, challenge, row.expires_at)
+    return LoginStep(
+        step, user.username, challenge, row.expires_at, password_notice=_notice(session, user, step)
+    )
+
+
+def _notice(session: Session, user: User, step: LoginStepName) -> str | None:
+    """Why a password change is asked for, or the warning of an expiry to come."""
+    policy, now = policy_for_user(session, user), utcnow()
+    if step == "change_password":
+        return change_reason(user, policy, now)
+    return expiry_warning(user, policy, now) if step == "done" else None
 
 
 def submit_code(
@@ -107,7 +124,7 @@ def submit_code(
         if factor is None:
             row.failed_codes += 1
             replay = user.totp_secret is not None and was_replayed(
-                user.totp_secret, code or "", now, user.totp_last_step
+                opened(user.totp_secret), code or "", now, user.totp_last_step
             )
             count_failure(session, user, "code already used" if replay else "wrong code", now)
             raise _wrong_code(replay)
@@ -125,16 +142,22 @@ def change_initial_password(
     kind: TokenKind = TokenKind.SESSION,
     lifetime: timedelta | None = None,
 ) -> LoginStep:
-    """Replace the password an administrator set (policy and reuse history apply)."""
+    """Replace the password an administrator set, or one that is too old (policy and reuse
+    history apply)."""
 
     def step() -> LoginStep:
         row, user = _open(session, challenge, expect="change_password")
+        initial = user.must_change_password
         apply_new_password(
             session,
             _actor(user),
             user,
             new_password,
-            reason="initial password changed at first login",
+            reason=(
+                "initial password changed at first login"
+                if initial
+                else "expired password changed at sign-in (security policy: maximum age)"
+            ),
             temporary=False,
             check_history=True,
         )
@@ -150,8 +173,8 @@ def start_totp_enrolment(session: Session, challenge: str) -> TotpEnrolment:
     def step() -> TotpEnrolment:
         row, user = _open(session, challenge, expect="enrol_totp")
         if row.pending_totp_secret is None:  # the same key again after a mistyped code
-            row.pending_totp_secret = new_secret()
-        return enrolment(row.pending_totp_secret, user.username)
+            row.pending_totp_secret = sealed(new_secret())
+        return enrolment(opened(row.pending_totp_secret), user.username)
 
     return in_login_transaction(session, step)
 
@@ -174,7 +197,7 @@ def confirm_totp_enrolment(
                 "totp_enrolment_not_started", "start the enrolment first", conflict=True
             )
         now = utcnow()
-        matched = matching_step(row.pending_totp_secret, code or "", now, None)
+        matched = matching_step(opened(row.pending_totp_secret), code or "", now, None)
         if matched is None:
             count_failure(session, user, "wrong code at enrolment", now)
             raise _wrong_code(False)
@@ -205,7 +228,8 @@ def _advance(
             row.finished_at = utcnow()
         login_succeeded(session, user, factor or {})
         token = issue_token(session, _actor(user), kind=kind, lifetime=lifetime)
-        return LoginStep("done", user.username, token=token)
+        notice = _notice(session, user, "done")
+        return LoginStep("done", user.username, token=token, password_notice=notice)
     if factor:
         audit.append(
             session,
@@ -227,8 +251,10 @@ def _advance(
             failed_codes=0,
         )
         session.add(row)
-        return LoginStep(pending, user.username, secret, row.expires_at)
-    return LoginStep(pending, user.username, None, row.expires_at)
+        notice = _notice(session, user, pending)
+        return LoginStep(pending, user.username, secret, row.expires_at, password_notice=notice)
+    notice = _notice(session, user, pending)
+    return LoginStep(pending, user.username, None, row.expires_at, password_notice=notice)
 
 
 def _open(
@@ -267,7 +293,7 @@ def _accept_code(session: Session, user: User, code: str, now: datetime) -> str 
     """Which factor `code` is ("totp" or "recovery code"), None when it is neither."""
     assert user.totp_secret is not None  # the "totp" step exists only for enrolled accounts
     if looks_like_totp(code):
-        matched = matching_step(user.totp_secret, code, now, user.totp_last_step)
+        matched = matching_step(opened(user.totp_secret), code, now, user.totp_last_step)
         if matched is None:
             return None
         user.totp_last_step = matched
@@ -286,7 +312,7 @@ def _accept_code(session: Session, user: User, code: str, now: datetime) -> str 
 
 
 def _enrol(session: Session, user: User, secret: str, step: int, now: datetime) -> list[str]:
-    user.totp_secret = secret
+    user.totp_secret = secret  # as sealed for the pending enrolment: never stored in clear
     user.totp_enabled_at = now
     user.totp_last_step = step
     for old in session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == user.id)):
