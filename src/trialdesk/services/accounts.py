@@ -271,6 +271,14 @@ def update_user(
     entries must keep resolving to a person).
     """
     require(actor, Permission.MANAGE_USERS, table="users", record_id=user_id)
+    if active is False and actor.user_id == user_id:
+        # An administrator who disables their own account may leave the study with none.
+        raise RuleViolation(
+            "cannot_disable_self",
+            "you cannot disable your own account: ask another administrator",
+            "active",
+            conflict=True,
+        )
     user = _get_user(session, user_id)
     check_version(user, expected_version, f"user {user_id}")
     why = require_reason(reason)
@@ -405,6 +413,34 @@ def _remember_password(session: Session, user: User) -> None:
     session.add(
         PasswordHistory(user_id=user.id, password_hash=user.password_hash, created_at=utcnow())
     )
+
+
+TEMPORARY_PASSWORD_BYTES = 15  # 120 bits, 20 characters (NIST SP 800-63B §5.1.1.2: ≥ 112)
+
+
+@service
+def reset_password(session: Session, actor: Actor, user_id: int, *, reason: str) -> str:
+    """A random temporary password for a user who forgot theirs (administrators; audited with
+    the reason): returned once for the administrator to hand over, to be changed at the next
+    sign-in; the account is unlocked and every session of the user ends."""
+    require(actor, Permission.MANAGE_USERS, table="users", record_id=user_id)
+    why = require_reason(reason)
+    user = _get_user(session, user_id)
+    minimum = policy_for_user(session, user).min_password_length
+    password = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
+    while len(password) < minimum:
+        password += secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
+    apply_new_password(
+        session,
+        actor,
+        user,
+        password,
+        reason=f"password reset: {why}",
+        temporary=True,
+        check_history=False,
+    )
+    _revoke_all(session, user.id)
+    return password
 
 
 @service

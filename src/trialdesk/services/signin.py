@@ -15,8 +15,10 @@ NIST SP 800-63B §4.2 (AAL2: two factors), §5.1.4.1 (OTP), §5.2.2 (rate limiti
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -56,6 +58,7 @@ from trialdesk.store.models import LoginChallenge, RecoveryCode, User
 from trialdesk.store.types import utcnow
 
 CHALLENGE_LIFETIME = timedelta(minutes=10)
+T = TypeVar("T")
 
 
 @dataclass
@@ -117,8 +120,7 @@ def submit_code(
 ) -> LoginStep:
     """The second factor: a 6-digit TOTP code, or one of the user's recovery codes."""
 
-    def step() -> LoginStep:
-        row, user = _open(session, challenge, expect="totp")
+    def step(row: LoginChallenge, user: User) -> LoginStep:
         now = utcnow()
         factor = _accept_code(session, user, code or "", now)
         if factor is None:
@@ -131,7 +133,7 @@ def submit_code(
         row.totp_verified = True
         return _advance(session, user, row, kind, lifetime, {"second_factor": factor})
 
-    return in_login_transaction(session, step)
+    return _at_step(session, challenge, "totp", step)
 
 
 def change_initial_password(
@@ -145,8 +147,7 @@ def change_initial_password(
     """Replace the password an administrator set, or one that is too old (policy and reuse
     history apply)."""
 
-    def step() -> LoginStep:
-        row, user = _open(session, challenge, expect="change_password")
+    def step(row: LoginChallenge, user: User) -> LoginStep:
         initial = user.must_change_password
         apply_new_password(
             session,
@@ -163,20 +164,60 @@ def change_initial_password(
         )
         return _advance(session, user, row, kind, lifetime)
 
-    return in_login_transaction(session, step)
+    return _at_step(session, challenge, "change_password", step)
+
+
+@dataclass(frozen=True)
+class PasswordChangeAtSignIn:
+    """A client without pages (the API) changing an initial or expired password in one call."""
+
+    username: str
+    current_password: str
+    new_password: str
+    totp_code: str | None = None
+
+
+def change_password_at_sign_in(
+    session: Session,
+    change: PasswordChangeAtSignIn,
+    *,
+    kind: TokenKind = TokenKind.SESSION,
+    lifetime: timedelta | None = None,
+) -> LoginStep:
+    """The password, the code when the account has an authenticator, then the new password:
+    the steps a page takes one by one, in one call. Refused (409) when no change is due."""
+    step = start_login(
+        session, change.username, change.current_password, kind=kind, lifetime=lifetime
+    )
+    challenge = step.challenge
+    if step.next_step == "totp" and challenge:
+        if not change.totp_code:
+            raise Unauthenticated("totp_required", "totp_code: the authenticator code is needed")
+        step = submit_code(session, challenge, change.totp_code, kind=kind, lifetime=lifetime)
+    if step.next_step != "change_password" or not challenge:
+        raise RuleViolation(
+            "password_change_not_pending",
+            "this password is neither an initial one nor expired: sign in, then change it with "
+            "POST /api/v1/users/{id}/password",
+            conflict=True,
+        )
+    step = change_initial_password(
+        session, challenge, change.new_password, kind=kind, lifetime=lifetime
+    )
+    step.challenge = step.challenge or (challenge if step.token is None else None)
+    return step
 
 
 def start_totp_enrolment(session: Session, challenge: str) -> TotpEnrolment:
     """A new authenticator secret for the user to scan or type in; only the holder of the
     challenge sees it, and only until the enrolment is confirmed."""
 
-    def step() -> TotpEnrolment:
-        row, user = _open(session, challenge, expect="enrol_totp")
+    def step(row: LoginChallenge, user: User) -> TotpEnrolment:
         if row.pending_totp_secret is None:  # the same key again after a mistyped code
             row.pending_totp_secret = sealed(new_secret())
         return enrolment(opened(row.pending_totp_secret), user.username)
 
-    return in_login_transaction(session, step)
+    return _at_step(session, challenge, "enrol_totp", step)
 
 
 def confirm_totp_enrolment(
@@ -190,8 +231,7 @@ def confirm_totp_enrolment(
     """A first code from the new authenticator proves it works; the secret is then kept, and
     ten recovery codes are made (returned once, in `LoginStep.recovery_codes`)."""
 
-    def step() -> LoginStep:
-        row, user = _open(session, challenge, expect="enrol_totp")
+    def step(row: LoginChallenge, user: User) -> LoginStep:
         if row.pending_totp_secret is None:
             raise RuleViolation(
                 "totp_enrolment_not_started", "start the enrolment first", conflict=True
@@ -208,7 +248,7 @@ def confirm_totp_enrolment(
         result.recovery_codes = codes
         return result
 
-    return in_login_transaction(session, step)
+    return _at_step(session, challenge, "enrol_totp", step)
 
 
 # --- the steps' shared parts -------------------------------------------------------------------
@@ -255,6 +295,18 @@ def _advance(
         return LoginStep(pending, user.username, secret, row.expires_at, password_notice=notice)
     notice = _notice(session, user, pending)
     return LoginStep(pending, user.username, None, row.expires_at, password_notice=notice)
+
+
+def _at_step(
+    session: Session,
+    challenge: str,
+    expect: LoginStepName,
+    body: Callable[[LoginChallenge, User], T],
+) -> T:
+    """`body` on the challenge's row and user, when the login stands at step `expect`, in one
+    login transaction (committed also when refused: failures count). Every step but the
+    first goes through here, so each refuses a dead, foreign or out-of-order challenge alike."""
+    return in_login_transaction(session, lambda: body(*_open(session, challenge, expect)))
 
 
 def _open(

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from trialdesk.web.csrf import CsrfSigner
 from trialdesk.web.pages import (
+    admin,
     audit,
     auth,
     dashboard,
@@ -46,6 +47,7 @@ for _module in (
     records,
     queries,
     audit,
+    admin,
 ):
     router.include_router(_module.router)
 

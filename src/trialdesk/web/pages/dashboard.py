@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from trialdesk.services.audit_state import AuditStateView, audit_state, shows_audit_state
 from trialdesk.web.dashboard import build_dashboard, screening_log
 from trialdesk.web.deps import DB, CurrentUser
-from trialdesk.services.audit_state import AuditStateView, audit_state, shows_audit_state
 from trialdesk.web.routing import WebRoute, WebUser
 from trialdesk.web.templating import render
 
