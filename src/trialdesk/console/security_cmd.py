@@ -104,6 +104,8 @@ def policy_set(
             idle_timeout_minutes=idle_timeout_minutes,
             min_password_length=min_password_length,
             password_history=password_history,
+            max_password_age_days=max_password_age_days,
+            password_expiry_warning_days=password_expiry_warning_days,
         )
     console.print(
         f"security policy ({'site ' + site if site else 'study-wide'}) saved: TOTP for "
