@@ -17,7 +17,7 @@ from trialdesk.store.anchor.status import Outcome, anchor_status
 from trialdesk.store.enums import Role
 
 # Who is shown the audit state on the dashboard (the brief of issue #18): the administrator
-# who runs the system and the investigator responsible for the site's records (ICH E6(R3) 2.12).
+# who runs the system and the investigator responsible for the site's records (ICH E6(R3)).
 AUDIT_STATE_ROLES = frozenset({Role.ADMIN, Role.INVESTIGATOR})
 
 

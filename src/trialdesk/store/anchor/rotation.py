@@ -1,7 +1,7 @@
 """Rotating the checkpoint signing key without breaking the log's chain of trust.
 
 A signing key is retired when it may have been exposed, when its holder leaves, or on a
-schedule (NIST SP 800-57 Part 1 Rev. 5 §5.3: cryptoperiods; §8.2.3: key replacement). The new
+schedule (NIST SP 800-57 Part 1 Rev. 5 §5.3: cryptoperiods). The new
 key must not orphan the checkpoints already signed, and an attacker must not be able to start
 signing with a key of their own. So a rotation:
 
