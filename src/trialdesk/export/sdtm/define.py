@@ -3,7 +3,10 @@
 One ItemGroupDef per dataset (class, structure, keys, the XPT file as def:leaf), one ItemDef per
 variable (SDTMIG label, data type, length from the data, origin). Validated against the
 Define-XML 2.1 schema shipped in `trialdesk/export/schemas/define2-1/`. Controlled-terminology
-codelists are not enumerated: the CDISC CT package (NCI codes) is not available offline.
+codelists are not enumerated: the CDISC CT package (NCI codes) is not available offline. The one
+exception is TSPARMCD (extensible codelist C66738): its values are listed, and the sponsor-defined
+ones (`trial_design.SPONSOR_DEFINED_TS`) are marked ``def:ExtendedValue="Yes"`` with their
+definition, as Define-XML 2.1 asks for extended values of an extensible codelist.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import pandas as pd
 from lxml import etree
 
 from trialdesk.export.sdtm.spec import DOMAINS, Var
-from trialdesk.export.sdtm.trial_design import SDTMIG_VERSION
+from trialdesk.export.sdtm.trial_design import SDTMIG_VERSION, SPONSOR_DEFINED_TS
 from trialdesk.export.sdtm.write import _json_type, conform, max_length
 
 ODM = "http://www.cdisc.org/ns/odm/v1.3"
@@ -101,6 +104,8 @@ def define_xml(
     for code, frame in conformed.items():
         for var in DOMAINS[code].variables:
             mdv.append(_item(code, var, frame))
+    if "TS" in conformed:
+        mdv.append(_tsparmcd_codelist(conformed["TS"]))
     for code in conformed:
         for var in DOMAINS[code].variables:
             if var.name in COMMENTS:
@@ -166,11 +171,33 @@ def _item(code: str, var: Var, frame: pd.DataFrame) -> etree._Element:
     if var.name in COMMENTS:
         item.set(_d("CommentOID"), f"COM.{code}.{var.name}")
     _description(item, var.label)
+    if (code, var.name) == ("TS", "TSPARMCD"):
+        etree.SubElement(item, _o("CodeListRef"), CodeListOID=TSPARMCD_CODELIST)
     origin = etree.SubElement(item, _d("Origin"), Type=var.origin)
     source = _ORIGIN_SOURCE.get(var.origin)
     if source:
         origin.set("Source", source)
     return item
+
+
+TSPARMCD_CODELIST = "CL.TSPARMCD"
+TSPARMCD_CT_CODE = "C66738"  # CDISC CT "Trial Summary Parameter Test Code", extensible
+
+
+def _tsparmcd_codelist(ts: pd.DataFrame) -> etree._Element:
+    """The TSPARMCD values of `ts`; sponsor-defined ones flagged and defined."""
+    codelist = etree.Element(
+        _o("CodeList"), OID=TSPARMCD_CODELIST, Name="Trial Summary Parameter Test Code"
+    )
+    codelist.set("DataType", "text")
+    for value in sorted(set(ts["TSPARMCD"].dropna())):
+        entry = etree.SubElement(codelist, _o("EnumeratedItem"), CodedValue=str(value))
+        definition = SPONSOR_DEFINED_TS.get(str(value))
+        if definition is not None:
+            entry.set(_d("ExtendedValue"), "Yes")
+            _description(entry, definition)
+    etree.SubElement(codelist, _o("Alias"), Context="nci:ExtCodeID", Name=TSPARMCD_CT_CODE)
+    return codelist
 
 
 def _length(var: Var, frame: pd.DataFrame) -> int:
