@@ -1,4 +1,5 @@
-"""`trialdesk security policy show|set`, `trialdesk user unlock|reset-password|reset-totp`:
+"""`trialdesk security keygen`, `trialdesk security policy show|set`,
+`trialdesk user unlock|reset-password|reset-totp`:
 the access controls an administrator configures (issue #18; 21 CFR 11.300, EU GMP Annex 11
 §12, NIST SP 800-63B). Each change goes through `trialdesk.services` and is audited with its
 reason; commands act as the system administrator (`trialdesk.services.SYSTEM`).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from rich.table import Table
@@ -16,12 +18,14 @@ from sqlalchemy.orm import Session
 from trialdesk import services as sv
 from trialdesk.console.db_cmd import (
     URL_OPTION,
+    _fail,
     _refused,
     console,
     database_session,
     read_password,
     user_app,
 )
+from trialdesk.store.sealed import KEY_ENV, KEY_FILE_ENV, SecretKeyMissing, generate_secret_key
 
 
 @contextmanager
@@ -45,6 +49,29 @@ security_app.add_typer(policy_app, name="policy")
 
 SITE_OPTION = typer.Option(None, "--site", help="A site's override (default: study-wide)")
 REASON_OPTION = typer.Option(..., "--reason", help="Why (kept in the audit trail)")
+
+
+@security_app.command("keygen")
+def security_keygen(
+    key_file: Path | None = typer.Option(
+        None,
+        "--key-file",
+        help="Where to write it (default: TRIALDESK_TOTP_KEY_FILE, else totp-secrets.key in "
+        "the audit folder)",
+    ),
+) -> None:
+    """Create the key that encrypts TOTP secrets in the database (0600; never overwritten)."""
+    try:
+        path = generate_secret_key(key_file)
+    except (SecretKeyMissing, OSError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(
+        f"TOTP secret key written to {path} (0600). Keep it out of the database's backups and "
+        "back it up separately: without it no one can sign in with a second factor. Servers "
+        f"read it from there, from {KEY_FILE_ENV}, or the key itself from {KEY_ENV}.",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @policy_app.command("show")
