@@ -100,24 +100,51 @@ def _outcome(data: object) -> Outcome | None:
         return None
 
 
+@dataclass(frozen=True)
+class _LogSummary:
+    checkpoints: int = 0
+    last_checkpoint_at: str | None = None
+    keys: str = ""
+    problem: str | None = None
+
+
+# The log grows by a checkpoint every few minutes for years: reading and checking every
+# signature on each dashboard view would grow with it, so the summary is kept per file version
+# (path, size, modification time); an append changes the size and the log is read again.
+_SUMMARIES: dict[tuple[str, int, int], _LogSummary] = {}
+
+
+def _log_summary(config: AnchorConfig) -> _LogSummary:
+    if not (config.can_verify and config.log_file.exists()):
+        return _LogSummary()
+    try:
+        stat = config.log_file.stat()
+        version = (str(config.log_file), stat.st_size, stat.st_mtime_ns)
+        cached = _SUMMARIES.get(version)
+        if cached is not None:
+            return cached
+        with opened_log(config, write=False) as handle:
+            state = read_log(handle, key_ring(config), str(config.log_file))
+    except (AnchorKeyError, OSError) as exc:
+        return _LogSummary(problem=f"the checkpoint key or log cannot be read: {exc}")
+    summary = _LogSummary(
+        state.records, state.last_created_at, " → ".join(state.key_chain), state.problem
+    )
+    _SUMMARIES.clear()  # one log per server: only its latest version is worth keeping
+    _SUMMARIES[version] = summary
+    return summary
+
+
 def anchor_status(config: AnchorConfig) -> AnchorStatus:
     """What the dashboard shows; reads the log (signatures checked), never the database."""
     saved = _read(config)
-    checkpoints, last_at, keys, problem = 0, None, "", None
-    if config.can_verify and config.log_file.exists():
-        try:
-            with opened_log(config, write=False) as handle:
-                state = read_log(handle, key_ring(config), str(config.log_file))
-            checkpoints, last_at = state.records, state.last_created_at
-            keys, problem = " → ".join(state.key_chain), state.problem
-        except (AnchorKeyError, OSError) as exc:
-            problem = f"the checkpoint key or log cannot be read: {exc}"
+    log = _log_summary(config)
     return AnchorStatus(
         anchored=config.can_verify,
-        checkpoints=checkpoints,
-        last_checkpoint_at=last_at,
-        keys=keys,
-        log_problem=problem,
+        checkpoints=log.checkpoints,
+        last_checkpoint_at=log.last_checkpoint_at,
+        keys=log.keys,
+        log_problem=log.problem,
         last_verify=_outcome(saved.get("last_verify")),
         checkpoint_refused=_outcome(saved.get("checkpoint_refused")),
     )
