@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from web_helpers import csrf_of
 
 from trialdesk import services as sv
-from trialdesk.store.anchor import anchor_config, generate_key, write_checkpoint
+from trialdesk.store.anchor import AnchorConfig, anchor_config, generate_key, write_checkpoint
 from trialdesk.store.models import AuditEntry, User
 from trialdesk.store.testing import DEMO_PASSWORD, DemoSeed, TestDatabase, execute_as_dba
 from trialdesk.store.types import utcnow
@@ -57,6 +57,18 @@ def _sign_in(web_app: FastAPI, username: str, password: str) -> tuple[TestClient
 
 
 @pytest.mark.parametrize("username", NON_ADMINS)
+
+def _use_anchor(app: FastAPI, config: AnchorConfig, request: pytest.FixtureRequest) -> None:
+    """The app's audit anchor replaced for one test (pytest's monkeypatch would delete the
+    attribute of Starlette's `State` on undo instead of restoring it)."""
+    before = app.state.anchor
+    app.state.anchor = config
+
+    def restore() -> None:
+        app.state.anchor = before
+
+    request.addfinalizer(restore)
+
 def test_non_administrators_get_403_and_no_links(
     client_for: Client, seeded: DemoSeed, username: str
 ) -> None:
@@ -236,14 +248,14 @@ def test_an_expired_password_is_changed_at_sign_in_and_a_warning_precedes_it(
 
 def test_the_dashboard_shows_the_audit_state_and_a_failure_in_red(
     client_for: Client, web_app: FastAPI, web_database: TestDatabase, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:  # fmt: skip
     admin = client_for("admin")
     assert "NOT anchored" in admin.get("/dashboard").text  # no key configured
     assert "audit-state" not in client_for("coordinator").get("/dashboard").text
     config = anchor_config(tmp_path / "anchor")
     generate_key(config)
-    monkeypatch.setattr(web_app.state, "anchor", config)
+    _use_anchor(web_app, config, request)
     with web_database.session() as session:
         write_checkpoint(session, config, reason="test", database="test")
         session.rollback()

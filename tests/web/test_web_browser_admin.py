@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from playwright.sync_api import expect
 from sqlalchemy import update
 
-from trialdesk.store.anchor import anchor_config, generate_key, write_checkpoint
+from trialdesk.store.anchor import AnchorConfig, anchor_config, generate_key, write_checkpoint
 from trialdesk.store.models import User
 from trialdesk.store.testing import DemoSeed, TestDatabase, execute_as_dba
 from trialdesk.store.types import utcnow
@@ -22,6 +22,18 @@ from trialdesk.store.types import utcnow
 pytestmark = [pytest.mark.browser]
 BAD_RED = "rgb(163, 34, 27)"  # --bad in app.css
 
+
+
+def _use_anchor(app: FastAPI, config: AnchorConfig, request: pytest.FixtureRequest) -> None:
+    """The app's audit anchor replaced for one test (pytest's monkeypatch would delete the
+    attribute of Starlette's `State` on undo instead of restoring it)."""
+    before = app.state.anchor
+    app.state.anchor = config
+
+    def restore() -> None:
+        app.state.anchor = before
+
+    request.addfinalizer(restore)
 
 def test_the_administrator_unlocks_and_resets_from_the_user_list(
     open_page: Any, web_database: TestDatabase, seeded: DemoSeed
@@ -61,11 +73,11 @@ def test_a_failed_verification_is_red_on_the_dashboard(
     shared_app: FastAPI,
     web_database: TestDatabase,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     config = anchor_config(tmp_path / "anchor")
     generate_key(config)
-    monkeypatch.setattr(shared_app.state, "anchor", config)
+    _use_anchor(shared_app, config, request)
     with web_database.session() as session:
         write_checkpoint(session, config, reason="test", database="test")
         session.rollback()
