@@ -23,7 +23,6 @@ pytestmark = [pytest.mark.browser]
 BAD_RED = "rgb(163, 34, 27)"  # --bad in app.css
 
 
-
 def _use_anchor(app: FastAPI, config: AnchorConfig, request: pytest.FixtureRequest) -> None:
     """The app's audit anchor replaced for one test (pytest's monkeypatch would delete the
     attribute of Starlette's `State` on undo instead of restoring it)."""
@@ -34,6 +33,7 @@ def _use_anchor(app: FastAPI, config: AnchorConfig, request: pytest.FixtureReque
         app.state.anchor = before
 
     request.addfinalizer(restore)
+
 
 def test_the_administrator_unlocks_and_resets_from_the_user_list(
     open_page: Any, web_database: TestDatabase, seeded: DemoSeed
