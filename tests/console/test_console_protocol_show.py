@@ -29,9 +29,7 @@ def _flat(text: str) -> str:
 
 
 @pytest.mark.parametrize("backend", available_backends())
-def test_show_reads_the_stored_protocol_with_version_and_hash(
-    backend: str, tmp_path: Path
-) -> None:
+def test_show_reads_the_stored_protocol_with_version_and_hash(backend: str, tmp_path: Path) -> None:
     db = fresh_database(backend_url(backend), directory=tmp_path)
     try:
         url = _cli_url(db)
