@@ -148,6 +148,8 @@ def _apply(state: LogState, line: bytes, ring: KeyRing) -> str | None:
 
 def _trust(state: LogState, public: Ed25519PublicKey, rotation: dict[str, Any] | None) -> None:
     """`public` signs the next record (after a rotation: the new key, and only it)."""
+    if rotation is not None and not state.key_chain:  # a log that starts with a rotation
+        state.key_chain.append(str(rotation["previous_key_id"]))
     if state.signer is None or rotation is not None:
         state.key_chain.append(key_id(public))
     if rotation is not None:
