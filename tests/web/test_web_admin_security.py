@@ -56,7 +56,6 @@ def _sign_in(web_app: FastAPI, username: str, password: str) -> tuple[TestClient
     return client, answer.headers.get("location", f"status {answer.status_code}")
 
 
-@pytest.mark.parametrize("username", NON_ADMINS)
 def _use_anchor(app: FastAPI, config: AnchorConfig, request: pytest.FixtureRequest) -> None:
     """The app's audit anchor replaced for one test (pytest's monkeypatch would delete the
     attribute of Starlette's `State` on undo instead of restoring it)."""
@@ -69,6 +68,7 @@ def _use_anchor(app: FastAPI, config: AnchorConfig, request: pytest.FixtureReque
     request.addfinalizer(restore)
 
 
+@pytest.mark.parametrize("username", NON_ADMINS)
 def test_non_administrators_get_403_and_no_links(
     client_for: Client, seeded: DemoSeed, username: str
 ) -> None:
