@@ -252,6 +252,7 @@ def _post_routes(world: World) -> list[str]:
         "query_id": ids["query"],
         "did": ids["deviation"],
         "site_id": world.seed.sites["APGH"],
+        "user_id": world.seed.users["coordinator"],
         "code": "SCR",
         "table": "adverse_events",
         "action": "answer",

@@ -78,6 +78,12 @@ def test_criteria_are_judged_under_the_version_in_force_on_the_screening_date(
     assert before.status.value == "eligible" and before.protocol_version == "1"
     version = _amend(clinic)
     assert (version.label, version.consent_form_version) == ("2", "ICF v3.0")
+    # A date before the amendment is still judged under version 1.
+    earlier = sv.evaluate_eligibility(
+        session, clinic.coordinator, pid, on=clinic.day(AMENDMENT_DAY - 1)
+    )
+    assert earlier.status.value == "eligible"
+    _reconsent(session, clinic, pid, AMENDMENT_DAY + 1)  # no new data before (issue 18)
     after = sv.screen_participant(
         session,
         clinic.coordinator,
@@ -91,13 +97,14 @@ def test_criteria_are_judged_under_the_version_in_force_on_the_screening_date(
     # The snapshot of the first screening still says what version 1 decided.
     first = sv.list_screenings(session, clinic.coordinator, pid)[0]
     assert first.status.value == "eligible" and first.protocol_version == "1"
-    # A date before the amendment is still judged under version 1.
-    earlier = sv.evaluate_eligibility(
-        session, clinic.coordinator, pid, on=clinic.day(AMENDMENT_DAY - 1)
-    )
-    assert earlier.status.value == "eligible"
     assert current_protocol(session, clinic.day(AMENDMENT_DAY - 1)).criteria != (
         current_protocol(session, clinic.day(AMENDMENT_DAY)).criteria
+    )
+
+
+def _reconsent(session: Session, clinic: Clinic, pid: int, day: int) -> None:
+    sv.record_consent(
+        session, clinic.coordinator, pid, form_version="ICF v3.0", consented_on=clinic.day(day)
     )
 
 
@@ -109,6 +116,7 @@ def test_consent_and_visits_record_the_version_in_force(amended: Clinic, session
     assert consent.protocol_version == "1"
     visits = {v.code: v for v in sv.list_visits(session, clinic.coordinator, pid)}
     assert visits["SCR"].protocol_version == "1"
+    _reconsent(session, clinic, pid, AMENDMENT_DAY + 1)  # no new data before (issue 18)
     baseline = sv.record_visit(
         session, clinic.coordinator, pid, code="BL", visit_date=clinic.day(AMENDMENT_DAY + 18)
     )

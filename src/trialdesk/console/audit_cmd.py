@@ -29,6 +29,7 @@ from trialdesk.store.anchor import (
     CheckpointRefused,
     anchor_config,
     generate_key,
+    rotate_key,
     write_checkpoint,
 )
 from trialdesk.store.anchor.log import create_log
@@ -57,8 +58,17 @@ def _config(directory: Path | None) -> AnchorConfig:
 
 
 @audit_app.command("keygen")
-def audit_keygen(directory: Path | None = DIR_OPTION) -> None:
+def audit_keygen(
+    directory: Path | None = DIR_OPTION,
+    rotate: bool = typer.Option(
+        False, "--rotate", help="Replace the current key (the same as `audit rotate-key`)"
+    ),
+    url: str | None = URL_OPTION,
+) -> None:
     """Create the Ed25519 key that signs checkpoints (private key 0600; never overwritten)."""
+    if rotate:
+        audit_rotate_key(url, directory, ROTATION_REASON)
+        return
     config = _config(directory)
     try:
         key_id = generate_key(config)
@@ -77,6 +87,40 @@ def audit_keygen(directory: Path | None = DIR_OPTION) -> None:
         f"checkpoint log {escape(str(config.log_file))}: make it append-only so that not even "
         f"the server's OS user can cut or rewrite it (as root: chattr +a "
         f"{escape(str(config.log_file))}), or ship it to another host.",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+ROTATION_REASON = "scheduled key rotation"
+
+
+@audit_app.command("rotate-key")
+def audit_rotate_key(
+    url: str | None = URL_OPTION,
+    directory: Path | None = DIR_OPTION,
+    reason: str = typer.Option(
+        ROTATION_REASON, "--reason", help="Why the key is replaced (kept in the signed record)"
+    ),
+) -> None:
+    """Replace the signing key: a new key pair, a checkpoint signed by the new key and by the
+    old one (the handover), the old public key kept so that older checkpoints still verify."""
+    config = _config(directory)
+    target = _resolve(url)
+    with database_session(target) as session:
+        try:
+            result = rotate_key(
+                session,
+                config,
+                reason=reason,
+                database=make_url(target).render_as_string(hide_password=True),
+            )
+        except (CheckpointRefused, AnchorKeyError, OSError) as exc:
+            raise _fail(f"✗ key not rotated: {exc}") from None
+    console.print(
+        f"[green]✓[/green] {escape(str(result))}. New public key "
+        f"{escape(str(config.public_key_file))}: give it to monitors and inspectors with the "
+        f"retired ones in {escape(str(config.retired_dir))}.",
         highlight=False,
         soft_wrap=True,
     )

@@ -2,12 +2,15 @@
 
 On a fresh embedded SQLite database: simulate candidates, screen them against NCT01142050,
 consent and enroll 24, record the transplantation, run 12 months of visits (all through the
-services, so rules and audit trail apply), verify the audit chain, then write the statistical
-report. The data are simulated and say so.
+services, so rules and audit trail apply), anchor the audit trail (a signing key of the demo's
+own, a signed checkpoint) and verify it in full, chain and checkpoints, as `trialdesk audit
+verify` does; then write the statistical report. The data are simulated and say so.
 """
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import time
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from trialdesk import services as sv
 from trialdesk.console.report_cmd import load_simulated, load_source_frames, run_report
 from trialdesk.console.simulate_cmd import (
     _run_in_database,
@@ -23,10 +27,17 @@ from trialdesk.console.simulate_cmd import (
     render_summary,
 )
 from trialdesk.protocol import builtin_protocol
+from trialdesk.services.records import verify_audit_trail
+from trialdesk.services.views import ChainReportView
 from trialdesk.simulate.followup import FollowupParameters
 from trialdesk.simulate.run import SimulationSettings
 from trialdesk.store import make_engine, make_session_factory
-from trialdesk.store.audit import verify_chain
+from trialdesk.store.anchor import (
+    CheckpointRefused,
+    anchor_config,
+    generate_key,
+    write_checkpoint,
+)
 
 console = Console()
 
@@ -57,7 +68,7 @@ def demo(
     )
     summary, where = _run_in_database(settings, url, quiet=False)
     render_summary(summary, settings, where)
-    _verify_audit(url)
+    _verify_audit(url, folder)
     frames, note = load_source_frames(None, url, protocol)
     banner = f"Simulated data (seed {seed}, effect: {describe_effect(chosen)})"
     simulated = load_simulated(None, url)  # the mark the simulator left in the database
@@ -71,14 +82,31 @@ def demo(
     )
 
 
-def _verify_audit(url: str) -> None:
+def _verify_audit(url: str, folder: Path) -> None:
+    """The full verification (`services.verify_audit_trail` with the anchor), not the chain
+    alone: a demo that skipped the checkpoints would show less than a site runs."""
+    report = verify_demo_audit(url, folder / "trialdesk-audit")
+    style = "green" if report.ok else "red"
+    for note in report.notes:
+        console.print(f"[yellow]! {escape(note)}[/yellow]", highlight=False)
+    console.print(f"[{style}]{escape(report.message)}[/{style}]", highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def verify_demo_audit(url: str, audit_folder: Path) -> ChainReportView:
+    """A fresh key and checkpoint log for the fresh demo database, one checkpoint, then the
+    verification of chain and checkpoints."""
+    shutil.rmtree(audit_folder, ignore_errors=True)  # the previous run's key and log
+    anchor = anchor_config(audit_folder)
+    generate_key(anchor)
     engine = make_engine(url)
     try:
         with make_session_factory(engine)() as session:
-            report = verify_chain(session)
+            # A broken chain is not signed; the verification below names where it breaks.
+            with contextlib.suppress(CheckpointRefused):
+                write_checkpoint(session, anchor, reason="demo", database="demo")
+            session.rollback()
+            return verify_audit_trail(session, sv.SYSTEM, anchor=anchor)
     finally:
         engine.dispose()
-    style = "green" if report.ok else "red"
-    console.print(f"[{style}]{escape(str(report))}[/{style}]", highlight=False)
-    if not report.ok:
-        raise typer.Exit(1)

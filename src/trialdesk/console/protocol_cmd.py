@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -10,14 +11,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from trialdesk.console.study_protocol import StudyProtocolError
 from trialdesk.protocol import BUILTIN_ID, Protocol, ProtocolError, builtin_protocol, load_protocol
 from trialdesk.protocol.consistency import check_consistency
+from trialdesk.store.config import DATABASE_URL_ENV, data_dir, database_url
 
 app = typer.Typer(
     help="The protocol as code: show it, validate a file, register an amendment, list versions.",
     no_args_is_help=True,
 )
 console = Console()
+
+URL_OPTION = typer.Option(
+    None, "--url", help="Database URL (default: TRIALDESK_DATABASE_URL or ./data/trialdesk.sqlite)"
+)
 
 
 def resolve_protocol(path: Path | None) -> Protocol:
@@ -27,15 +34,61 @@ def resolve_protocol(path: Path | None) -> Protocol:
 
 @app.command("show")
 def show(
-    path: Path | None = typer.Argument(None, help="Protocol YAML (default: built-in NCT01142050)"),
+    path: Path | None = typer.Argument(
+        None, help="Protocol YAML (default: the study database's protocol, else the built-in)"
+    ),
+    url: str | None = URL_OPTION,
 ) -> None:
-    """Print the study record, criteria, schedule of assessments and outcomes."""
+    """Print the study record, criteria, schedule of assessments and outcomes.
+
+    Without a file: the protocol in force in the study database when one is configured
+    (``--url``, ``TRIALDESK_DATABASE_URL`` or an existing default SQLite file), with its version
+    and SHA-256; the built-in protocol otherwise. The first line says which.
+    """
     try:
-        protocol = resolve_protocol(path)
-    except ProtocolError as exc:
-        console.print(f"[red]{exc}[/red]")
+        protocol, source = _protocol_to_show(path, url)
+    except (ProtocolError, StudyProtocolError) as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
         raise typer.Exit(2) from None
+    console.print(f"[bold]Source:[/bold] {escape(source)}", highlight=False, soft_wrap=True)
     render_protocol(protocol)
+
+
+def _protocol_to_show(path: Path | None, url: str | None) -> tuple[Protocol, str]:
+    if path is not None:
+        return load_protocol(path), f"file {path}"
+    if not database_configured(url):
+        return builtin_protocol(BUILTIN_ID), (
+            f"built-in {BUILTIN_ID} (no study database configured: --url or {DATABASE_URL_ENV})"
+        )
+    return stored_protocol(url)
+
+
+def database_configured(url: str | None) -> bool:
+    """A database was named, or the default SQLite file exists (never created just to show)."""
+    if url or os.environ.get(DATABASE_URL_ENV, "").strip():
+        return True
+    return (data_dir() / "trialdesk.sqlite").is_file()
+
+
+def stored_protocol(url: str | None) -> tuple[Protocol, str]:
+    """The version in force today in the study database (the built-in when none is stored)."""
+    from trialdesk.console.db_cmd import _shown, database_session
+    from trialdesk.services.study import current_protocol, version_in_force
+
+    with database_session(url) as session:
+        version = version_in_force(session)
+        target = _shown(url or database_url())
+        if version is None:
+            return builtin_protocol(BUILTIN_ID), (
+                f"built-in {BUILTIN_ID} (the study database {target} has no protocol "
+                "registered: run `trialdesk db upgrade`)"
+            )
+        protocol = current_protocol(session)
+    return protocol, (
+        f"study database {target}: {version.protocol_id} version {version.label}, in force "
+        f"from {version.effective_on.isoformat()}, SHA-256 {version.sha256}"
+    )
 
 
 def render_protocol(p: Protocol) -> None:
@@ -129,11 +182,6 @@ def validate(path: Path = typer.Argument(..., help="Protocol YAML to check")) ->
         f"[green]✓ {path}: protocol {protocol.id} is valid[/green]"
         + (f" ({len(warnings)} warning(s))" if warnings else "")
     )
-
-
-URL_OPTION = typer.Option(
-    None, "--url", help="Database URL (default: TRIALDESK_DATABASE_URL or ./data/trialdesk.sqlite)"
-)
 
 
 @app.command("register")

@@ -6,6 +6,9 @@
   procedure); after a withdrawal, data dated after the withdrawal date are refused, while data
   collected before it stay and can still be entered and corrected (FDA Guidance "Data Retention
   When Subjects Withdraw from FDA-Regulated Clinical Trials", 2008).
+* A participant who must re-consent to the form a protocol amendment introduced gets no new data
+  dated from that amendment on until they do; adverse events are still reported (safety is never
+  blocked: ICH E6(R3)).
 """
 
 from __future__ import annotations
@@ -141,8 +144,13 @@ def live_visit(session: Session, participant_id: int, code: str) -> Visit | None
     return session.scalars(_LIVE_VISIT, {"participant_id": participant_id, "code": code}).first()
 
 
-def require_data_entry(session: Session, participant: Participant, on: date) -> Consent:
-    """The consent gate for new trial data dated `on` (see module docstring)."""
+def require_data_entry(
+    session: Session, participant: Participant, on: date, *, safety_report: bool = False
+) -> Consent:
+    """The consent gate for new trial data dated `on` (see module docstring).
+
+    A `safety_report` (an adverse event) passes a pending re-consent, never a missing or
+    withdrawn consent's date limit."""
     consent = current_consent(session, participant.id)
     if consent is None:
         raise RuleViolation(
@@ -158,7 +166,34 @@ def require_data_entry(session: Session, participant: Participant, on: date) -> 
             "the withdrawal are kept",
             conflict=True,
         )
+    if not safety_report:
+        # ICH E6(R3) §2.8 (informed consent; E6(R2) 4.8.2): a participant is informed of new
+        # information and re-consents before taking part further. Safety reporting is never
+        # blocked (ICH E6(R3) §2.7, participant medical care and safety reporting; ICH E2A):
+        # a participant owing a signature must still have their adverse events recorded.
+        _require_current_form(session, participant, on)
     return consent
+
+
+def _require_current_form(session: Session, participant: Participant, on: date) -> None:
+    # Imported here: protocol_versions reads consents through this module.
+    from trialdesk.services.protocol_versions import reconsent_due
+
+    due = reconsent_due(session, participant)
+    if due is None or on < due.required_since:
+        return  # data dated before the new form was required are judged under the old one
+    form = due.required_form_version
+    label = form if form.upper().startswith("ICF") else f"ICF {form}"
+    raise RuleViolation(
+        "reconsent_required",
+        f"participant {participant.study_id} must re-consent to {label} before new data are "
+        f"entered (protocol version {due.protocol_version}, in force from "
+        f"{due.required_since.isoformat()}; signed form {due.signed_form_version} on "
+        f"{due.signed_on.isoformat()}). Record the re-consent first; adverse events can still "
+        "be reported.",
+        conflict=True,
+        participant_id=participant.id,
+    )
 
 
 def require_enrolled(session: Session, participant: Participant, what: str) -> Enrollment:

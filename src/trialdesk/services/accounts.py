@@ -38,6 +38,7 @@ from trialdesk.services.errors import (
     ValidationProblem,
 )
 from trialdesk.services.listing import page_bounds
+from trialdesk.services.password_age import change_reason, password_expired
 from trialdesk.services.passwords import (
     check_password_policy,
     hash_password,
@@ -270,6 +271,14 @@ def update_user(
     entries must keep resolving to a person).
     """
     require(actor, Permission.MANAGE_USERS, table="users", record_id=user_id)
+    if active is False and actor.user_id == user_id:
+        # An administrator who disables their own account may leave the study with none.
+        raise RuleViolation(
+            "cannot_disable_self",
+            "you cannot disable your own account: ask another administrator",
+            "active",
+            conflict=True,
+        )
     user = _get_user(session, user_id)
     check_version(user, expected_version, f"user {user_id}")
     why = require_reason(reason)
@@ -406,6 +415,34 @@ def _remember_password(session: Session, user: User) -> None:
     )
 
 
+TEMPORARY_PASSWORD_BYTES = 15  # 120 bits, 20 characters (NIST SP 800-63B §5.1.1.2: ≥ 112)
+
+
+@service
+def reset_password(session: Session, actor: Actor, user_id: int, *, reason: str) -> str:
+    """A random temporary password for a user who forgot theirs (administrators; audited with
+    the reason): returned once for the administrator to hand over, to be changed at the next
+    sign-in; the account is unlocked and every session of the user ends."""
+    require(actor, Permission.MANAGE_USERS, table="users", record_id=user_id)
+    why = require_reason(reason)
+    user = _get_user(session, user_id)
+    minimum = policy_for_user(session, user).min_password_length
+    password = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
+    while len(password) < minimum:
+        password += secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
+    apply_new_password(
+        session,
+        actor,
+        user,
+        password,
+        reason=f"password reset: {why}",
+        temporary=True,
+        check_history=False,
+    )
+    _revoke_all(session, user.id)
+    return password
+
+
 @service
 def unlock_user(session: Session, actor: Actor, user_id: int, *, reason: str) -> UserView:
     """Lift a lockout before it expires (administrators; audited with the reason)."""
@@ -479,14 +516,16 @@ def next_login_step(session: Session, user: User, *, totp_verified: bool = False
     """What a login with a verified password still needs before a token may be issued.
 
     The possession factor comes first (an enrolled authenticator), then the change of an
-    initial password, then enrolment when the policy requires a second factor for the user's
-    roles (21 CFR 11.300; EU GMP Annex 11 §12.1; NIST SP 800-63B §4.2 AAL2).
+    initial or expired password (`password_age`), then enrolment when the policy requires a
+    second factor for the user's roles (21 CFR 11.300; EU GMP Annex 11 §12.1; NIST SP
+    800-63B §4.2 AAL2).
     """
     if user.totp_secret is not None and not totp_verified:
         return "totp"
-    if user.must_change_password:
+    policy = policy_for_user(session, user)
+    if user.must_change_password or password_expired(user, policy, utcnow()):
         return "change_password"
-    if user.totp_secret is None and policy_for_user(session, user).requires_totp(user.role_set):
+    if user.totp_secret is None and policy.requires_totp(user.role_set):
         return "enrol_totp"
     return "done"
 
@@ -507,10 +546,8 @@ def authenticate(session: Session, username: str, password: str) -> Actor:
         user = check_password(session, username, password)
         pending = next_login_step(session, user)
         if pending == "change_password":
-            raise Forbidden(
-                "password_change_required",
-                "the password was set by an administrator and must be changed first",
-            )
+            why = change_reason(user, policy_for_user(session, user), utcnow())
+            raise Forbidden("password_change_required", why)
         if pending != "done":
             raise Unauthenticated(
                 "second_factor_required", "this account needs its authentication code"

@@ -102,3 +102,10 @@ class TooManyAttempts(Unauthenticated):
     def __init__(self, rule: str, message: str, retry_after: int) -> None:
         super().__init__(rule, message)
         self.retry_after = max(1, retry_after)
+
+
+class ServiceUnavailable(ServiceError):
+    """The server lacks what this needs (e.g. the key that opens TOTP secrets): 503, and the
+    message says which setting; nothing was changed."""
+
+    http_status = 503

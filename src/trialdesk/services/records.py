@@ -19,6 +19,7 @@ from trialdesk.services.uow import change_record, service, void_record
 from trialdesk.services.views import AuditEntryView, ChainReportView, Page, View
 from trialdesk.store import audit
 from trialdesk.store.anchor import AnchorConfig, AnchoredReport, AnchorKeyError, verify_anchored
+from trialdesk.store.anchor.status import Outcome, now_text, record_verification
 from trialdesk.store.enums import ParticipantStatus
 from trialdesk.store.models import (
     AdverseEvent,
@@ -298,10 +299,14 @@ def verify_audit_trail(
         try:
             report = verify_anchored(session, anchor, progress)
         except (AnchorKeyError, OSError) as exc:
-            return _unverifiable(exc)
+            unverifiable = _unverifiable(exc)
+            record_verification(
+                anchor, Outcome(now_text(), False, unverifiable.message, actor.username)
+            )
+            return unverifiable
         anchored_through, notes = report.anchored_through, report.notes
     problem = report.problem
-    return ChainReportView(
+    view = ChainReportView(
         ok=report.ok,
         checked=report.checked,
         last_sequence=report.last_sequence,
@@ -312,6 +317,12 @@ def verify_audit_trail(
         anchored_through=anchored_through,
         notes=notes,
     )
+    if anchor is not None:  # kept for the dashboard (`store.anchor.status`)
+        record_verification(
+            anchor,
+            Outcome(now_text(), view.ok, view.message, actor.username, view.problem_sequence),
+        )
+    return view
 
 
 def _unverifiable(exc: Exception) -> ChainReportView:

@@ -169,7 +169,8 @@ def report_adverse_event(
     """Report an AE; a serious one gets its expedited-report due date (ICH E2A)."""
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
     not_after_today(onset_date, "onset_date")
-    require_data_entry(session, participant, onset_date)
+    # Safety reporting passes a pending re-consent (ICH E6(R3); see services.access).
+    require_data_entry(session, participant, onset_date, safety_report=True)
     _after_consent(session, participant, onset_date)
     state: dict[str, Any] = {
         "term": required_text(term, "term"),

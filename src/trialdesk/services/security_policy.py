@@ -9,7 +9,11 @@ audited with its reason (21 CFR 11.10(e)). What it enforces:
   RFC 6238) for the roles in `totp_roles` (by default every role that can change data: admin,
   investigator, coordinator, and monitor for queries);
 * NIST SP 800-63B §7.1 / §4.2.3: reauthentication after `idle_timeout_minutes` of inactivity;
-* NIST SP 800-63B §5.1.1.2: `min_length` (≥ 12) and the reuse history of `password_history`.
+* NIST SP 800-63B §5.1.1.2: `min_length` (≥ 12) and the reuse history of `password_history`;
+* 21 CFR 11.300(b): passwords "periodically checked, recalled, or revised" — a password older
+  than `max_password_age_days` must be changed at the next sign-in (0: no ageing, the default,
+  since NIST SP 800-63B §5.1.1.2 advises against arbitrary expiry; a sponsor's SOP sets it),
+  with a warning `password_expiry_warning_days` before.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ LIMITS: dict[str, tuple[int, int]] = {
     "idle_timeout_minutes": (1, 8 * 60),  # never longer than a browser session
     "min_password_length": (MIN_PASSWORD_LENGTH, 256),
     "password_history": (0, 24),
+    "max_password_age_days": (0, 3 * 365),  # 0: passwords do not age
+    "password_expiry_warning_days": (0, 90),
 }
 
 
@@ -52,6 +58,8 @@ class PolicyView(BaseModel):
     idle_timeout_minutes: int = 30
     min_password_length: int = MIN_PASSWORD_LENGTH
     password_history: int = 5
+    max_password_age_days: int = 0
+    password_expiry_warning_days: int = 14
     version: int = 0
     stored: bool = Field(False, description="False: the built-in default (no row yet)")
 
@@ -66,6 +74,10 @@ class PolicyView(BaseModel):
     @property
     def idle_timeout_seconds(self) -> int:
         return self.idle_timeout_minutes * 60
+
+    @property
+    def max_password_age(self) -> timedelta | None:
+        return timedelta(days=self.max_password_age_days) if self.max_password_age_days else None
 
     def requires_totp(self, roles: Iterable[Role]) -> bool:
         return any(role in self.totp_roles for role in roles)
@@ -131,8 +143,16 @@ def _strictest(policies: list[PolicyView]) -> PolicyView:
         idle_timeout_minutes=min(p.idle_timeout_minutes for p in policies),
         min_password_length=max(p.min_password_length for p in policies),
         password_history=max(p.password_history for p in policies),
+        max_password_age_days=_shortest_age(policies),
+        password_expiry_warning_days=max(p.password_expiry_warning_days for p in policies),
         stored=any(p.stored for p in policies),
     )
+
+
+def _shortest_age(policies: list[PolicyView]) -> int:
+    """The strictest maximum age: the shortest one set (0, no ageing, is the loosest)."""
+    ages = [p.max_password_age_days for p in policies if p.max_password_age_days]
+    return min(ages, default=0)
 
 
 @service
@@ -160,6 +180,8 @@ def set_security_policy(
     idle_timeout_minutes: int | None = None,
     min_password_length: int | None = None,
     password_history: int | None = None,
+    max_password_age_days: int | None = None,
+    password_expiry_warning_days: int | None = None,
 ) -> PolicyView:
     """Create or change the study-wide policy (or a site's override); audited with `reason`.
 
@@ -174,6 +196,8 @@ def set_security_policy(
         "idle_timeout_minutes": idle_timeout_minutes,
         "min_password_length": min_password_length,
         "password_history": password_history,
+        "max_password_age_days": max_password_age_days,
+        "password_expiry_warning_days": password_expiry_warning_days,
     }
     changes: dict[str, object] = {k: _in_range(k, v) for k, v in given.items() if v is not None}
     if totp_roles is not None:

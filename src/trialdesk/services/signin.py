@@ -15,8 +15,10 @@ NIST SP 800-63B §4.2 (AAL2: two factors), §5.1.4.1 (OTP), §5.2.2 (rate limiti
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,6 +37,8 @@ from trialdesk.services.accounts import (
     token_digest,
 )
 from trialdesk.services.errors import RuleViolation, Unauthenticated
+from trialdesk.services.password_age import change_reason, expiry_warning
+from trialdesk.services.security_policy import policy_for_user
 from trialdesk.services.totp import (
     TotpEnrolment,
     enrolment,
@@ -42,7 +46,9 @@ from trialdesk.services.totp import (
     matching_step,
     new_recovery_codes,
     new_secret,
+    opened,
     recovery_digest,
+    sealed,
     was_replayed,
 )
 from trialdesk.services.views import IssuedToken
@@ -52,6 +58,7 @@ from trialdesk.store.models import LoginChallenge, RecoveryCode, User
 from trialdesk.store.types import utcnow
 
 CHALLENGE_LIFETIME = timedelta(minutes=10)
+T = TypeVar("T")
 
 
 @dataclass
@@ -64,6 +71,9 @@ class LoginStep:
     challenge_expires_at: datetime | None = None
     token: IssuedToken | None = None
     recovery_codes: list[str] = field(default_factory=list)
+    # Why a new password is needed (next_step "change_password"), or, once signed in, a warning
+    # that the password expires soon (`password_age`).
+    password_notice: str | None = None
 
 
 def start_login(
@@ -87,7 +97,17 @@ def login_progress(session: Session, challenge: str) -> LoginStep:
     """The pending step of a challenge (for a page that shows it)."""
     row, user = _open(session, challenge)
     step = next_login_step(session, user, totp_verified=row.totp_verified)
-    return LoginStep(step, user.username, challenge, row.expires_at)
+    return LoginStep(
+        step, user.username, challenge, row.expires_at, password_notice=_notice(session, user, step)
+    )
+
+
+def _notice(session: Session, user: User, step: LoginStepName) -> str | None:
+    """Why a password change is asked for, or the warning of an expiry to come."""
+    policy, now = policy_for_user(session, user), utcnow()
+    if step == "change_password":
+        return change_reason(user, policy, now)
+    return expiry_warning(user, policy, now) if step == "done" else None
 
 
 def submit_code(
@@ -100,21 +120,20 @@ def submit_code(
 ) -> LoginStep:
     """The second factor: a 6-digit TOTP code, or one of the user's recovery codes."""
 
-    def step() -> LoginStep:
-        row, user = _open(session, challenge, expect="totp")
+    def step(row: LoginChallenge, user: User) -> LoginStep:
         now = utcnow()
         factor = _accept_code(session, user, code or "", now)
         if factor is None:
             row.failed_codes += 1
             replay = user.totp_secret is not None and was_replayed(
-                user.totp_secret, code or "", now, user.totp_last_step
+                opened(user.totp_secret), code or "", now, user.totp_last_step
             )
             count_failure(session, user, "code already used" if replay else "wrong code", now)
             raise _wrong_code(replay)
         row.totp_verified = True
         return _advance(session, user, row, kind, lifetime, {"second_factor": factor})
 
-    return in_login_transaction(session, step)
+    return _at_step(session, challenge, "totp", step)
 
 
 def change_initial_password(
@@ -125,35 +144,80 @@ def change_initial_password(
     kind: TokenKind = TokenKind.SESSION,
     lifetime: timedelta | None = None,
 ) -> LoginStep:
-    """Replace the password an administrator set (policy and reuse history apply)."""
+    """Replace the password an administrator set, or one that is too old (policy and reuse
+    history apply)."""
 
-    def step() -> LoginStep:
-        row, user = _open(session, challenge, expect="change_password")
+    def step(row: LoginChallenge, user: User) -> LoginStep:
+        initial = user.must_change_password
         apply_new_password(
             session,
             _actor(user),
             user,
             new_password,
-            reason="initial password changed at first login",
+            reason=(
+                "initial password changed at first login"
+                if initial
+                else "expired password changed at sign-in (security policy: maximum age)"
+            ),
             temporary=False,
             check_history=True,
         )
         return _advance(session, user, row, kind, lifetime)
 
-    return in_login_transaction(session, step)
+    return _at_step(session, challenge, "change_password", step)
+
+
+@dataclass(frozen=True)
+class PasswordChangeAtSignIn:
+    """A client without pages (the API) changing an initial or expired password in one call."""
+
+    username: str
+    current_password: str
+    new_password: str
+    totp_code: str | None = None
+
+
+def change_password_at_sign_in(
+    session: Session,
+    change: PasswordChangeAtSignIn,
+    *,
+    kind: TokenKind = TokenKind.SESSION,
+    lifetime: timedelta | None = None,
+) -> LoginStep:
+    """The password, the code when the account has an authenticator, then the new password:
+    the steps a page takes one by one, in one call. Refused (409) when no change is due."""
+    step = start_login(
+        session, change.username, change.current_password, kind=kind, lifetime=lifetime
+    )
+    challenge = step.challenge
+    if step.next_step == "totp" and challenge:
+        if not change.totp_code:
+            raise Unauthenticated("totp_required", "totp_code: the authenticator code is needed")
+        step = submit_code(session, challenge, change.totp_code, kind=kind, lifetime=lifetime)
+    if step.next_step != "change_password" or not challenge:
+        raise RuleViolation(
+            "password_change_not_pending",
+            "this password is neither an initial one nor expired: sign in, then change it with "
+            "POST /api/v1/users/{id}/password",
+            conflict=True,
+        )
+    step = change_initial_password(
+        session, challenge, change.new_password, kind=kind, lifetime=lifetime
+    )
+    step.challenge = step.challenge or (challenge if step.token is None else None)
+    return step
 
 
 def start_totp_enrolment(session: Session, challenge: str) -> TotpEnrolment:
     """A new authenticator secret for the user to scan or type in; only the holder of the
     challenge sees it, and only until the enrolment is confirmed."""
 
-    def step() -> TotpEnrolment:
-        row, user = _open(session, challenge, expect="enrol_totp")
+    def step(row: LoginChallenge, user: User) -> TotpEnrolment:
         if row.pending_totp_secret is None:  # the same key again after a mistyped code
-            row.pending_totp_secret = new_secret()
-        return enrolment(row.pending_totp_secret, user.username)
+            row.pending_totp_secret = sealed(new_secret())
+        return enrolment(opened(row.pending_totp_secret), user.username)
 
-    return in_login_transaction(session, step)
+    return _at_step(session, challenge, "enrol_totp", step)
 
 
 def confirm_totp_enrolment(
@@ -167,14 +231,13 @@ def confirm_totp_enrolment(
     """A first code from the new authenticator proves it works; the secret is then kept, and
     ten recovery codes are made (returned once, in `LoginStep.recovery_codes`)."""
 
-    def step() -> LoginStep:
-        row, user = _open(session, challenge, expect="enrol_totp")
+    def step(row: LoginChallenge, user: User) -> LoginStep:
         if row.pending_totp_secret is None:
             raise RuleViolation(
                 "totp_enrolment_not_started", "start the enrolment first", conflict=True
             )
         now = utcnow()
-        matched = matching_step(row.pending_totp_secret, code or "", now, None)
+        matched = matching_step(opened(row.pending_totp_secret), code or "", now, None)
         if matched is None:
             count_failure(session, user, "wrong code at enrolment", now)
             raise _wrong_code(False)
@@ -185,7 +248,7 @@ def confirm_totp_enrolment(
         result.recovery_codes = codes
         return result
 
-    return in_login_transaction(session, step)
+    return _at_step(session, challenge, "enrol_totp", step)
 
 
 # --- the steps' shared parts -------------------------------------------------------------------
@@ -205,7 +268,8 @@ def _advance(
             row.finished_at = utcnow()
         login_succeeded(session, user, factor or {})
         token = issue_token(session, _actor(user), kind=kind, lifetime=lifetime)
-        return LoginStep("done", user.username, token=token)
+        notice = _notice(session, user, "done")
+        return LoginStep("done", user.username, token=token, password_notice=notice)
     if factor:
         audit.append(
             session,
@@ -227,8 +291,22 @@ def _advance(
             failed_codes=0,
         )
         session.add(row)
-        return LoginStep(pending, user.username, secret, row.expires_at)
-    return LoginStep(pending, user.username, None, row.expires_at)
+        notice = _notice(session, user, pending)
+        return LoginStep(pending, user.username, secret, row.expires_at, password_notice=notice)
+    notice = _notice(session, user, pending)
+    return LoginStep(pending, user.username, None, row.expires_at, password_notice=notice)
+
+
+def _at_step(
+    session: Session,
+    challenge: str,
+    expect: LoginStepName,
+    body: Callable[[LoginChallenge, User], T],
+) -> T:
+    """`body` on the challenge's row and user, when the login stands at step `expect`, in one
+    login transaction (committed also when refused: failures count). Every step but the
+    first goes through here, so each refuses a dead, foreign or out-of-order challenge alike."""
+    return in_login_transaction(session, lambda: body(*_open(session, challenge, expect)))
 
 
 def _open(
@@ -267,7 +345,7 @@ def _accept_code(session: Session, user: User, code: str, now: datetime) -> str 
     """Which factor `code` is ("totp" or "recovery code"), None when it is neither."""
     assert user.totp_secret is not None  # the "totp" step exists only for enrolled accounts
     if looks_like_totp(code):
-        matched = matching_step(user.totp_secret, code, now, user.totp_last_step)
+        matched = matching_step(opened(user.totp_secret), code, now, user.totp_last_step)
         if matched is None:
             return None
         user.totp_last_step = matched
@@ -286,7 +364,7 @@ def _accept_code(session: Session, user: User, code: str, now: datetime) -> str 
 
 
 def _enrol(session: Session, user: User, secret: str, step: int, now: datetime) -> list[str]:
-    user.totp_secret = secret
+    user.totp_secret = secret  # as sealed for the pending enrolment: never stored in clear
     user.totp_enabled_at = now
     user.totp_last_step = step
     for old in session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == user.id)):

@@ -15,11 +15,33 @@ from datetime import datetime
 
 import pyotp
 
+from trialdesk.services.errors import ServiceUnavailable
+from trialdesk.store.sealed import SecretKeyMissing, SecretUnreadable, seal, unseal
+
 ISSUER = "trialdesk"
 DIGITS = 6
 STEP_SECONDS = 30
 RECOVERY_CODE_COUNT = 10
 _CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i look-alikes
+
+
+def sealed(secret: str) -> str:
+    """`secret` encrypted for the database (`trialdesk.store.sealed`)."""
+    try:
+        return seal(secret)
+    except SecretKeyMissing as exc:
+        raise ServiceUnavailable("totp_key_missing", str(exc)) from None
+
+
+def opened(stored: str) -> str:
+    """A stored secret in clear, or a 503 naming the missing key (never a wrong-code answer:
+    the user's code may be right, the server cannot tell)."""
+    try:
+        return unseal(stored)
+    except SecretKeyMissing as exc:
+        raise ServiceUnavailable("totp_key_missing", str(exc)) from None
+    except SecretUnreadable as exc:
+        raise ServiceUnavailable("totp_secret_unreadable", str(exc)) from None
 
 
 @dataclass(frozen=True)

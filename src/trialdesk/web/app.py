@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from trialdesk.web.csrf import CsrfSigner
 from trialdesk.web.pages import (
+    admin,
     audit,
     auth,
     dashboard,
@@ -48,6 +49,7 @@ for _module in (
     queries,
     monitoring,
     audit,
+    admin,
 ):
     router.include_router(_module.router)
 

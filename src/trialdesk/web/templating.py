@@ -151,6 +151,7 @@ FLASH: dict[str, str] = {
     "query-answered": "Query answered.",
     "query-closed": "Query closed.",
     "logged-out": "You have logged out.",
+    "password-changed": "Password changed: sign in with the new one.",
     "voided": "Record voided; it stays in the audit history.",
     "declined": "Logged on the screening log as declined or not consented.",
 }

@@ -5,7 +5,9 @@ A token is issued only after every step (21 CFR 11.300; EU GMP Annex 11 §12.1; 
 §4.2): ``POST /auth/token`` answers either the token, or ``next_step`` (``totp`` or
 ``enrol_totp``) with a ``challenge`` to send to ``/auth/token/code`` or
 ``/auth/totp/enrolment`` + ``/auth/totp/enrolment/confirm``. An account whose password was set
-by an administrator gets 403 ``password_change_required`` until ``/auth/password-change``.
+by an administrator, or older than the policy's maximum age, gets 403
+``password_change_required`` until ``/auth/password-change``; a password close to that age gets
+a ``password_warning`` with its token.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from trialdesk.api.openapi import error_responses
 from trialdesk.api.routing import EventLoopRoute, on_thread
 from trialdesk.api.schemas import Body
 from trialdesk.services.accounts import TOKEN_LIFETIME, get_user, revoke_token
-from trialdesk.services.errors import Forbidden, RuleViolation, Unauthenticated
+from trialdesk.services.errors import Forbidden
 from trialdesk.services.security_policy import (
     PolicyView,
     get_security_policy,
@@ -28,7 +30,8 @@ from trialdesk.services.security_policy import (
 )
 from trialdesk.services.signin import (
     LoginStep,
-    change_initial_password,
+    PasswordChangeAtSignIn,
+    change_password_at_sign_in,
     confirm_totp_enrolment,
     start_login,
     start_totp_enrolment,
@@ -91,6 +94,9 @@ class TokenResponse(BaseModel):
     recovery_codes: list[str] = Field(
         default_factory=list, description="After enrolment only: shown once, keep them safe"
     )
+    password_warning: str | None = Field(
+        None, description="The password expires soon (security policy: maximum age)"
+    )
 
 
 class EnrolmentResponse(BaseModel):
@@ -110,6 +116,8 @@ class PolicyChange(Body):
     idle_timeout_minutes: int | None = None
     min_password_length: int | None = None
     password_history: int | None = None
+    max_password_age_days: int | None = Field(None, description="0: passwords do not age")
+    password_expiry_warning_days: int | None = None
 
 
 def _lifetime(minutes: int | None) -> timedelta | None:
@@ -118,11 +126,8 @@ def _lifetime(minutes: int | None) -> timedelta | None:
 
 def _answer(step: LoginStep) -> TokenResponse:
     if step.next_step == "change_password":
-        raise Forbidden(
-            "password_change_required",
-            "the password was set by an administrator and must be changed first: "
-            "POST /api/v1/auth/password-change",
-        )
+        why = step.password_notice or "the password must be changed first"
+        raise Forbidden("password_change_required", f"{why}: POST /api/v1/auth/password-change")
     if step.token is None:
         return TokenResponse(
             next_step=step.next_step,
@@ -135,6 +140,7 @@ def _answer(step: LoginStep) -> TokenResponse:
         expires_at=step.token.expires_at,
         expires_in=max(remaining, 0),
         recovery_codes=step.recovery_codes,
+        password_warning=step.password_notice,
     )
 
 
@@ -206,30 +212,14 @@ def post_enrolment_confirm(body: CodeRequest, session: SessionDep) -> TokenRespo
 )
 @on_thread  # argon2 is slow on purpose
 def post_password_change(body: PasswordChangeRequest, session: SessionDep) -> TokenResponse:
-    lifetime = _lifetime(body.lifetime_minutes)
-    step = start_login(
-        session, body.username, body.current_password, kind=TokenKind.API, lifetime=lifetime
+    step = change_password_at_sign_in(
+        session,
+        PasswordChangeAtSignIn(
+            body.username, body.current_password, body.new_password, body.totp_code
+        ),
+        kind=TokenKind.API,
+        lifetime=_lifetime(body.lifetime_minutes),
     )
-    if step.next_step == "totp" and step.challenge:
-        if not body.totp_code:
-            raise Unauthenticated("totp_required", "totp_code: the authenticator code is needed")
-        challenge = step.challenge
-        step = submit_code(
-            session, challenge, body.totp_code, kind=TokenKind.API, lifetime=lifetime
-        )
-        step.challenge = challenge
-    if step.next_step != "change_password" or not step.challenge:
-        raise RuleViolation(
-            "password_change_not_pending",
-            "this password is not an initial one: sign in, then change it with "
-            "POST /api/v1/users/{id}/password",
-            conflict=True,
-        )
-    challenge = step.challenge
-    step = change_initial_password(
-        session, challenge, body.new_password, kind=TokenKind.API, lifetime=lifetime
-    )
-    step.challenge = step.challenge or (challenge if step.token is None else None)
     return _answer(step)
 
 
@@ -278,4 +268,6 @@ def put_policy(body: PolicyChange, session: SessionDep, actor: ActorDep) -> Poli
         idle_timeout_minutes=body.idle_timeout_minutes,
         min_password_length=body.min_password_length,
         password_history=body.password_history,
+        max_password_age_days=body.max_password_age_days,
+        password_expiry_warning_days=body.password_expiry_warning_days,
     )

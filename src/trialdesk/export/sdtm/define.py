@@ -6,7 +6,10 @@ structure, keys, the XPT file as def:leaf; def:HasNoData when it is empty), one 
 variable (SDTMIG label, data type, length from the data, origin; def:HasNoData on the ItemRef
 of a variable without a value), a MethodDef for every derived variable, the codelists the data
 use, value-level metadata per LB and VS test, and comments (`define_meta`). Validated against
-the Define-XML 2.1 schema shipped in `trialdesk/export/schemas/define2-1/`.
+the Define-XML 2.1 schema shipped in `trialdesk/export/schemas/define2-1/`. TSPARMCD's codelist is
+tied to the extensible CDISC codelist C66738 (an Alias); the sponsor-defined values
+(`trial_design.SPONSOR_DEFINED_TS`) are marked ``def:ExtendedValue="Yes"`` with their definition,
+as Define-XML 2.1 asks for extended values of an extensible codelist.
 """
 
 from __future__ import annotations
@@ -18,7 +21,11 @@ from lxml import etree
 
 from trialdesk.export.sdtm import define_meta as meta
 from trialdesk.export.sdtm.spec import DOMAINS, Var
-from trialdesk.export.sdtm.trial_design import CDISC_CT_VERSION, SDTMIG_VERSION
+from trialdesk.export.sdtm.trial_design import (
+    CDISC_CT_VERSION,
+    SDTMIG_VERSION,
+    SPONSOR_DEFINED_TS,
+)
 from trialdesk.export.sdtm.write import _json_type, conform, max_length
 
 ODM = "http://www.cdisc.org/ns/odm/v1.3"
@@ -309,14 +316,26 @@ def _value_item(value: meta.TestValue, frame: pd.DataFrame) -> etree._Element:
     return item
 
 
+TSPARMCD_CT_CODE = "C66738"  # CDISC CT "Trial Summary Parameter Test Code", extensible
+
+
 def _codelist(code: str, var: Var, values: list[str]) -> etree._Element:
     codelist = etree.Element(
         _o("CodeList"), OID=meta.codelist_oid(code, var), Name=f"{var.codelist} ({code}.{var.name})"
     )
     codelist.set("DataType", "text")
     codelist.set(_d("StandardOID"), CT_OID)
+    tsparmcd = (code, var.name) == ("TS", "TSPARMCD")
     for order, value in enumerate(values, start=1):
-        etree.SubElement(codelist, _o("EnumeratedItem"), CodedValue=value, OrderNumber=str(order))
+        entry = etree.SubElement(
+            codelist, _o("EnumeratedItem"), CodedValue=value, OrderNumber=str(order)
+        )
+        definition = SPONSOR_DEFINED_TS.get(value) if tsparmcd else None
+        if definition is not None:
+            entry.set(_d("ExtendedValue"), "Yes")
+            _description(entry, definition)
+    if tsparmcd:
+        etree.SubElement(codelist, _o("Alias"), Context="nci:ExtCodeID", Name=TSPARMCD_CT_CODE)
     return codelist
 
 

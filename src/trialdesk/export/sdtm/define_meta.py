@@ -99,7 +99,8 @@ def codelist_values(domain: str, var: Var, frame: pd.DataFrame) -> list[str]:
 
 
 def codelist_oid(domain: str, var: Var) -> str:
-    return f"CL.{domain}.{var.name}"
+    # TSPARMCD keeps the one study-wide OID its extensible-codelist checks name.
+    return "CL.TSPARMCD" if (domain, var.name) == ("TS", "TSPARMCD") else f"CL.{domain}.{var.name}"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ also anchored outside the database:
   and the record of every entry since the previous checkpoint (`log`);
 * checkpoints written by the server periodically and every N entries (`background`), at every
   ``trialdesk backup`` and on demand (``trialdesk audit checkpoint``) (`checkpoint`);
+* ``trialdesk audit rotate-key`` hands the log over to a new key, signed by the old and the new
+  one; older checkpoints still verify under the retired public key (`rotation`);
 * ``trialdesk audit verify`` compares the database with the log and names the first entry that
   differs and how: altered, removed, reordered, rewritten since a checkpoint, rolled back
   (`compare`).
@@ -26,6 +28,7 @@ from trialdesk.store.anchor.checkpoint import CheckpointRefused, write_checkpoin
 from trialdesk.store.anchor.compare import AnchoredReport, verify_anchored
 from trialdesk.store.anchor.config import AnchorConfig, anchor_config
 from trialdesk.store.anchor.keys import AnchorKeyError, generate_key
+from trialdesk.store.anchor.rotation import RotationResult, rotate_key
 
 __all__ = [
     "AnchorConfig",
@@ -34,6 +37,8 @@ __all__ = [
     "CheckpointRefused",
     "anchor_config",
     "generate_key",
+    "RotationResult",
+    "rotate_key",
     "verify_anchored",
     "write_checkpoint",
 ]

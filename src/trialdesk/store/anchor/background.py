@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from trialdesk.store.anchor.checkpoint import CheckpointRefused, write_checkpoint
 from trialdesk.store.anchor.config import AnchorConfig
 from trialdesk.store.anchor.keys import AnchorKeyError
+from trialdesk.store.anchor.status import Outcome, now_text, record_checkpoint_refused
 from trialdesk.store.engine import make_session_factory
 from trialdesk.store.models.audit import AuditHead
 
@@ -71,8 +72,11 @@ class CheckpointWriter:
                 )
                 session.rollback()
             self._checkpointed, self._since = result.last_sequence, time.monotonic()
+            record_checkpoint_refused(self.config, None)
         except (CheckpointRefused, AnchorKeyError) as exc:
             log.error("audit checkpoint refused: %s", exc)
+            # Also where people look (the dashboard), not only in the server's log.
+            record_checkpoint_refused(self.config, Outcome(now_text(), False, str(exc), "server"))
         except (SQLAlchemyError, OSError) as exc:  # the next round tries again
             log.warning("audit checkpoint failed: %s", exc)
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import IO
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialdesk.store.anchor.config import AnchorConfig
-from trialdesk.store.anchor.keys import load_signing_key, load_verifying_key
+from trialdesk.store.anchor.keys import key_id, key_ring, load_signing_key
 from trialdesk.store.anchor.log import LogState, append_record, opened_log, read_log
 from trialdesk.store.audit import content_fingerprint, entries_in_order, entry_hash
 from trialdesk.store.models.audit import AuditEntry, AuditHead
@@ -45,14 +47,12 @@ def write_checkpoint(
     """Append a signed checkpoint of every entry after the last one (none if nothing is new)."""
     key = load_signing_key(config)
     with opened_log(config, write=True) as handle:
-        state = read_log(handle, load_verifying_key(config), str(config.log_file))
-        if state.problem is not None:
-            raise CheckpointRefused(f"the checkpoint log is damaged: {state.problem}")
+        state = signed_state(handle, config, key)
         head = int(session.scalar(select(AuditHead.last_sequence)) or 0)
-        _check_continues(session, state, head)
+        check_continues(session, state, head)
         if head == state.last_sequence:
             return CheckpointResult(state.records, head + 1, head, written=False)
-        entries = _new_entries(session, state, head)
+        entries = new_entries(session, state, head)
         append_record(
             handle,
             state,
@@ -71,7 +71,21 @@ def write_checkpoint(
         return CheckpointResult(state.records + 1, state.last_sequence + 1, head, written=True)
 
 
-def _check_continues(session: Session, state: LogState, head: int) -> None:
+def signed_state(handle: IO[bytes], config: AnchorConfig, key: Ed25519PrivateKey) -> LogState:
+    """The log as read, refused when damaged or when `key` is not the one it now expects."""
+    state = read_log(handle, key_ring(config), str(config.log_file))
+    if state.problem is not None:
+        raise CheckpointRefused(f"the checkpoint log is damaged: {state.problem}")
+    mine = key_id(key.public_key())
+    if state.signer is not None and key_id(state.signer) != mine:
+        raise CheckpointRefused(
+            f"the signing key {mine} is not the key the checkpoint log now expects "
+            f"({key_id(state.signer)}): a key is replaced only by `trialdesk audit rotate-key`"
+        )
+    return state
+
+
+def check_continues(session: Session, state: LogState, head: int) -> None:
     """The database still holds the last checkpointed entry, unchanged, and nothing less."""
     if head < state.last_sequence:
         raise CheckpointRefused(
@@ -90,7 +104,7 @@ def _check_continues(session: Session, state: LogState, head: int) -> None:
         )
 
 
-def _new_entries(session: Session, state: LogState, head: int) -> list[list[str | None]]:
+def new_entries(session: Session, state: LogState, head: int) -> list[list[str | None]]:
     """[hash, fingerprint, table, record] of #last+1…#head, each checked against the chain."""
     rows: list[list[str | None]] = []
     previous_hash, expected = state.head_hash, state.last_sequence + 1
@@ -125,9 +139,7 @@ def record_restore(
     """
     key = load_signing_key(config)
     with opened_log(config, write=True) as handle:
-        state = read_log(handle, load_verifying_key(config), str(config.log_file))
-        if state.problem is not None:
-            raise CheckpointRefused(f"the checkpoint log is damaged: {state.problem}")
+        state = signed_state(handle, config, key)
         head_row = session.execute(select(AuditHead.last_sequence, AuditHead.last_hash)).one()
         head, head_hash = int(head_row[0]), str(head_row[1])
         if head >= state.last_sequence:

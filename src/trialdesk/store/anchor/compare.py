@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from trialdesk.store.anchor.config import AnchorConfig
-from trialdesk.store.anchor.keys import key_id, load_verifying_key
+from trialdesk.store.anchor.keys import key_id, key_ring, load_verifying_key
 from trialdesk.store.anchor.log import Anchored, LogState, opened_log, read_log
 from trialdesk.store.audit import (
     ChainProblem,
@@ -72,7 +72,8 @@ class AnchoredReport:
             f"audit trail intact: {self.checked} entries verified (last #{self.last_sequence}); "
             f"#1…#{self.anchored_through} match {self.checkpoints} signed "
             f"checkpoint{'s' if self.checkpoints != 1 else ''} "
-            f"(key {self.key_id}, last {self.last_checkpoint_at or 'never'}){tail}"
+            f"({'keys' if '→' in self.key_id else 'key'} {self.key_id}, last "
+            f"{self.last_checkpoint_at or 'never'}){tail}"
         )
 
 
@@ -91,7 +92,7 @@ def verify_anchored(
     public = load_verifying_key(config)
     if config.log_file.exists():
         with opened_log(config, write=False) as handle:
-            state = read_log(handle, public, str(config.log_file))
+            state = read_log(handle, key_ring(config), str(config.log_file))
     else:
         state = LogState(notes=[f"no checkpoint log at {config.log_file} yet"])
     chain = verify_chain(session, progress=progress)
@@ -102,13 +103,19 @@ def verify_anchored(
         anchored_through=state.last_sequence,
         checkpoints=state.records,
         last_checkpoint_at=state.last_created_at,
-        key_id=key_id(public),
+        key_id=" → ".join(state.key_chain) or key_id(public),
         problem=chain.problem,
-        notes=list(state.notes),
+        notes=list(state.notes) + [f"key rotated {r}" for r in state.rotations],
     )
     if state.problem is not None:
         report.ok, report.problem = False, ChainProblem("checkpoint log", 0, None, state.problem)
         return report
+    if state.signer is not None and key_id(state.signer) != key_id(public):
+        report.notes.append(
+            f"the configured key {key_id(public)} is not the key the checkpoint log now expects "
+            f"({key_id(state.signer)}): new checkpoints will be refused until that key is back "
+            "(a key is replaced only by `trialdesk audit rotate-key`)"
+        )
     stored = _stored_entries(session, progress)
     problem = _first_difference(state, stored)
     first_in_chain = chain.problem.sequence if chain.problem else None

@@ -24,6 +24,7 @@ INTERVAL_ENV = "TRIALDESK_AUDIT_CHECKPOINT_INTERVAL"
 EVERY_ENV = "TRIALDESK_AUDIT_CHECKPOINT_EVERY"
 KEY_NAME = "checkpoint-signing.key"
 LOG_NAME = "checkpoints.jsonl"
+RETIRED_DIR = "retired-keys"
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,21 @@ class AnchorConfig:
         return self.key_file.with_name(self.key_file.name + ".pub")
 
     @property
+    def retired_dir(self) -> Path:
+        """Public keys retired by rotation, kept so that older checkpoints still verify."""
+        return self.key_file.parent / RETIRED_DIR
+
+    @property
     def can_sign(self) -> bool:
         return self.key_file.is_file()
 
     @property
     def can_verify(self) -> bool:
         return self.key_file.is_file() or self.public_key_file.is_file()
+
+    @property
+    def has_retired_keys(self) -> bool:
+        return self.retired_dir.is_dir() and any(self.retired_dir.glob("*.pub"))
 
 
 def default_directory() -> Path:

@@ -4,12 +4,17 @@ The private key is a PKCS#8 PEM file created with mode 0600 and never overwritte
 would orphan every checkpoint signed with the old one); its public key sits beside it
 (``.pub``, SubjectPublicKeyInfo PEM) so that a monitor can verify without being able to sign.
 The key id is the first 16 hex digits of the SHA-256 of the raw public key.
+
+A key is replaced only by rotation (`trialdesk.store.anchor.rotation`): the retired public keys
+are kept in ``retired-keys/<key id>.pub`` beside the key, and together with the current one form
+the *key ring* a verifier trusts as the start of the log's chain of keys.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -26,33 +31,45 @@ def generate_key(config: AnchorConfig) -> str:
     """Write a new key pair (private 0600, public 0644); returns the key id. Never overwrites."""
     config.key_file.parent.mkdir(parents=True, exist_ok=True)
     private = Ed25519PrivateKey.generate()
+    write_private_key(config.key_file, private)
+    write_public_key(config.public_key_file, private.public_key())
+    return key_id(private.public_key())
+
+
+def write_private_key(path: Path, private: Ed25519PrivateKey) -> None:
+    """`private` as PKCS#8 PEM in a new file, mode 0600, flushed to disk; never overwrites."""
     pem = private.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
     try:
-        fd = os.open(config.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise AnchorKeyError(
-            f"{config.key_file} already exists: a new key would orphan the checkpoints signed "
+            f"{path} already exists: a new key would orphan the checkpoints signed "
             "with it (move it away yourself if that is really intended)"
         ) from None
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
         handle.flush()
         os.fsync(handle.fileno())
-    public = private.public_key().public_bytes(
+
+
+def write_public_key(path: Path, public: Ed25519PublicKey) -> None:
+    pem = public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    config.public_key_file.write_bytes(public)
-    config.public_key_file.chmod(0o644)
-    return key_id(private.public_key())
+    path.write_bytes(pem)
+    path.chmod(0o644)
+
+
+def raw_public_key(public: Ed25519PublicKey) -> bytes:
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 def key_id(public: Ed25519PublicKey) -> str:
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
+    return hashlib.sha256(raw_public_key(public)).hexdigest()[:16]
 
 
 def load_signing_key(config: AnchorConfig) -> Ed25519PrivateKey:
@@ -81,6 +98,10 @@ def load_verifying_key(config: AnchorConfig) -> Ed25519PublicKey:
             f"no checkpoint key at {config.key_file} nor {path}: run `trialdesk audit keygen` "
             "(or set TRIALDESK_AUDIT_KEY_FILE)"
         )
+    return load_public_key(path)
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(path.read_bytes())
     except (OSError, ValueError, TypeError) as exc:
@@ -88,6 +109,22 @@ def load_verifying_key(config: AnchorConfig) -> Ed25519PublicKey:
     if not isinstance(key, Ed25519PublicKey):
         raise AnchorKeyError(f"{path}: not an Ed25519 public key")
     return key
+
+
+KeyRing = dict[str, Ed25519PublicKey]
+
+
+def key_ring(config: AnchorConfig) -> KeyRing:
+    """The keys a verifier trusts to start the log: the current one and every retired one."""
+    ring: KeyRing = {}
+    if config.can_verify:
+        current = load_verifying_key(config)
+        ring[key_id(current)] = current
+    if config.retired_dir.is_dir():
+        for path in sorted(config.retired_dir.glob("*.pub")):
+            public = load_public_key(path)
+            ring[key_id(public)] = public
+    return ring
 
 
 def signature_valid(public: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:

@@ -7,6 +7,13 @@ A record (one line) holds ``format``, ``kind`` (``checkpoint`` or ``restore``), 
 the previous checkpoint, ``[chain hash, content fingerprint, table, record id]``. ``signature``
 is the Ed25519 signature of the canonical JSON of all other fields.
 
+A ``key-rotation`` record (`trialdesk.store.anchor.rotation`) hands the log over to a new key:
+it is a checkpoint like any other, signed by the *new* key (``key_id``), and carries the new
+public key (``public_key``, raw, base64) and ``previous_key_id`` with ``handover_signature``, the
+retiring key's signature of the record without its two signatures. From it on, only the new key
+is accepted; before it, only the retiring one. The first record must be signed by a key of the
+key ring (the configured key or a retired one); any other signer is refused.
+
 A ``restore`` record, written by ``trialdesk restore`` with the key, states that the database
 was restored from a backup that ends at ``last_sequence`` and that the checkpointed entries
 after it (up to ``lost_to``) are lost: verification reports it as a note instead of a rollback.
@@ -30,11 +37,12 @@ from typing import IO, Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from trialdesk.store.anchor.config import AnchorConfig
-from trialdesk.store.anchor.keys import key_id, signature_valid
+from trialdesk.store.anchor.keys import KeyRing, key_id, signature_valid
 from trialdesk.store.audit import canonical_json
 from trialdesk.store.models.audit import GENESIS_HASH
 
 LOG_FORMAT = "trialdesk-audit-checkpoint/1"
+KEY_ROTATION = "key-rotation"
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,9 @@ class LogState:
     last_created_at: str | None = None
     notes: list[str] = field(default_factory=list)
     problem: str | None = None
+    signer: Ed25519PublicKey | None = None  # the key the next record must be signed by
+    key_chain: list[str] = field(default_factory=list)  # key ids, oldest first
+    rotations: list[str] = field(default_factory=list)  # "when: old → new"
 
     @property
     def last_sequence(self) -> int:
@@ -76,8 +87,8 @@ def payload_digest(payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 
-def read_log(handle: IO[bytes], public: Ed25519PublicKey, source: str) -> LogState:
-    """Read and check every record: signature, key, numbering, link, sequences."""
+def read_log(handle: IO[bytes], ring: KeyRing, source: str) -> LogState:
+    """Read and check every record: signature, chain of keys, numbering, link, sequences."""
     state = LogState()
     handle.seek(0)
     for line_number, line in enumerate(handle, start=1):
@@ -91,7 +102,7 @@ def read_log(handle: IO[bytes], public: Ed25519PublicKey, source: str) -> LogSta
                 "cut off by a crash?) was ignored"
             )
             continue
-        problem = _apply(state, line, public)
+        problem = _apply(state, line, ring)
         if problem is not None:
             state.problem = f"{source}, line {line_number}: {problem}"
             break
@@ -106,7 +117,7 @@ def _torn(line: bytes) -> bool:
     return False
 
 
-def _apply(state: LogState, line: bytes, public: Ed25519PublicKey) -> str | None:
+def _apply(state: LogState, line: bytes, ring: KeyRing) -> str | None:
     try:
         record = json.loads(line)
         signature = base64.b64decode(record.pop("signature"), validate=True)
@@ -115,8 +126,10 @@ def _apply(state: LogState, line: bytes, public: Ed25519PublicKey) -> str | None
     if not isinstance(record, dict) or record.get("format") != LOG_FORMAT:
         return f"not a {LOG_FORMAT} record"
     number = record.get("number")
-    if record.get("key_id") != key_id(public):
-        return f"checkpoint #{number} was signed by another key (id {record.get('key_id')})"
+    rotation = record.get("kind") == KEY_ROTATION
+    public, problem = _handover(state, record, ring) if rotation else _signer(state, record, ring)
+    if public is None:
+        return problem
     if not signature_valid(public, signature, canonical_json(record).encode("utf-8")):
         return f"checkpoint #{number}: the signature does not match its content (edited)"
     if number != state.records + 1 or record.get("previous") != state.last_digest:
@@ -129,7 +142,74 @@ def _apply(state: LogState, line: bytes, public: Ed25519PublicKey) -> str | None
         state.records += 1
         state.last_digest = payload_digest(record)
         state.last_created_at = str(record["created_at"])
+        _trust(state, public, record if rotation else None)
     return problem
+
+
+def _trust(state: LogState, public: Ed25519PublicKey, rotation: dict[str, Any] | None) -> None:
+    """`public` signs the next record (after a rotation: the new key, and only it)."""
+    if rotation is not None and not state.key_chain:  # a log that starts with a rotation
+        state.key_chain.append(str(rotation["previous_key_id"]))
+    if state.signer is None or rotation is not None:
+        state.key_chain.append(key_id(public))
+    if rotation is not None:
+        state.rotations.append(
+            f"{rotation['created_at']}: key {rotation['previous_key_id']} → {key_id(public)}"
+        )
+    state.signer = public
+
+
+def _unknown(number: object, signer: object, state: LogState) -> str:
+    chain = " → ".join(state.key_chain) if state.key_chain else "none yet"
+    if signer in state.key_chain:
+        return (
+            f"checkpoint #{number} was signed by key {signer}, retired by a rotation before it "
+            f"(chain of keys: {chain})"
+        )
+    return (
+        f"checkpoint #{number} was signed by another key (id {signer}), unknown here: neither "
+        f"the configured key, a retired one nor one handed over in the log (chain of keys: "
+        f"{chain})"
+    )
+
+
+def _signer(
+    state: LogState, record: dict[str, Any], ring: KeyRing
+) -> tuple[Ed25519PublicKey | None, str | None]:
+    """The key an ordinary record must be signed by: the log's current one (the first record:
+    a key of the ring)."""
+    signer = record.get("key_id")
+    if state.signer is None:
+        public = ring.get(str(signer))
+    else:
+        public = state.signer if key_id(state.signer) == signer else None
+    if public is None:
+        return None, _unknown(record.get("number"), signer, state)
+    return public, None
+
+
+def _handover(
+    state: LogState, record: dict[str, Any], ring: KeyRing
+) -> tuple[Ed25519PublicKey | None, str | None]:
+    """The new key of a rotation record, once the retiring key's signature is checked."""
+    number = record.get("number")
+    previous = record.get("previous_key_id")
+    old, problem = _signer(state, {**record, "key_id": previous}, ring)
+    if old is None:
+        return None, problem
+    body = {k: v for k, v in record.items() if k != "handover_signature"}
+    try:
+        handover = base64.b64decode(str(record.get("handover_signature")), validate=True)
+        new = Ed25519PublicKey.from_public_bytes(
+            base64.b64decode(str(record.get("public_key")), validate=True)
+        )
+    except ValueError:
+        return None, f"key rotation #{number}: not a valid handover record"
+    if not signature_valid(old, handover, canonical_json(body).encode("utf-8")):
+        return None, f"key rotation #{number}: the handover is not signed by key {previous}"
+    if key_id(new) != record.get("key_id"):
+        return None, f"key rotation #{number}: its key id does not match its public key"
+    return new, None
 
 
 def _extend(state: LogState, record: dict[str, Any]) -> str | None:
@@ -191,9 +271,16 @@ def opened_log(config: AnchorConfig, *, write: bool) -> Iterator[IO[bytes]]:
 
 
 def append_record(
-    handle: IO[bytes], state: LogState, key: Ed25519PrivateKey, payload: dict[str, Any]
+    handle: IO[bytes],
+    state: LogState,
+    key: Ed25519PrivateKey,
+    payload: dict[str, Any],
+    handover_from: Ed25519PrivateKey | None = None,
 ) -> dict[str, Any]:
-    """Sign `payload` (number, previous, key id and format added) and append it durably."""
+    """Sign `payload` (number, previous, key id and format added) and append it durably.
+
+    With `handover_from`, a key-rotation record: `key` is the new key, and the retiring
+    `handover_from` signs the record first (see module docstring)."""
     record = {
         **payload,
         "format": LOG_FORMAT,
@@ -201,6 +288,9 @@ def append_record(
         "previous": state.last_digest,
         "key_id": key_id(key.public_key()),
     }
+    if handover_from is not None:
+        handover = handover_from.sign(canonical_json(record).encode("utf-8"))
+        record["handover_signature"] = base64.b64encode(handover).decode("ascii")
     signature = key.sign(canonical_json(record).encode("utf-8"))
     line = json.dumps(
         {**record, "signature": base64.b64encode(signature).decode("ascii")},

@@ -46,8 +46,9 @@ class User(Timestamped, Base):
     # 21 CFR 11.300(b): an initial password set by an administrator is changed at first login.
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    # RFC 6238 shared secret (base32). It must be readable to check codes, so it cannot be hashed.
-    totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    # RFC 6238 shared secret. It must be readable to check codes, so it cannot be hashed: it is
+    # encrypted with a key outside the database (`trialdesk.store.sealed`).
+    totp_secret: Mapped[str | None] = mapped_column(String(255), default=None)
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     totp_last_step: Mapped[int | None] = mapped_column(Integer, default=None)  # no replay
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -31,6 +31,10 @@ class SecurityPolicy(Timestamped, Base):
     idle_timeout_minutes: Mapped[int] = mapped_column(Integer)
     min_password_length: Mapped[int] = mapped_column(Integer)
     password_history: Mapped[int] = mapped_column(Integer)
+    # 21 CFR 11.300(b): passwords periodically revised; 0 = no ageing (NIST SP 800-63B
+    # §5.1.1.2 advises against arbitrary expiry, so it is the sponsor's SOP that sets it).
+    max_password_age_days: Mapped[int] = mapped_column(Integer, server_default="0")
+    password_expiry_warning_days: Mapped[int] = mapped_column(Integer, server_default="14")
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
@@ -71,6 +75,7 @@ class LoginChallenge(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     totp_verified: Mapped[bool] = mapped_column(Boolean, default=False)
-    pending_totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Encrypted like `User.totp_secret` (`trialdesk.store.sealed`).
+    pending_totp_secret: Mapped[str | None] = mapped_column(String(255), default=None)
     failed_codes: Mapped[int] = mapped_column(Integer, default=0)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -10,6 +10,7 @@ challenge (`trialdesk.services.signin`, 10 minutes); no session exists until eve
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -34,6 +35,7 @@ from trialdesk.services.signin import (
 from trialdesk.services.views import IssuedToken
 from trialdesk.store.models import User
 from trialdesk.web.deps import DB, CurrentUser
+from trialdesk.web.flash import with_note
 from trialdesk.web.routing import SESSION_COOKIE, WebRoute, cookie_secure
 from trialdesk.web.templating import render
 
@@ -109,7 +111,10 @@ def _login_refused(request: Request, exc: Unauthenticated, next_: str, username:
 def _after(request: Request, step: LoginStep, next_: str) -> Response:
     """Where a login goes after a step: the next step's page, or in (session cookie)."""
     if step.token is not None:
-        response: Response = RedirectResponse(safe_next(next_), status_code=303)
+        target = safe_next(next_)
+        if step.password_notice:  # the password expires soon: said on the first page
+            target = with_note(request, target, step.password_notice)
+        response: Response = RedirectResponse(target, status_code=303)
         _start_session(request, response, step.token)
         return response
     response = RedirectResponse(
@@ -174,6 +179,7 @@ def _step_page(
         "username": progress.username,
         "next": safe_next(next_),
         "error": error,
+        "notice": progress.password_notice,
     }
     if progress.next_step == "enrol_totp":
         enrolment = start_totp_enrolment(session, _challenge(request))
@@ -201,6 +207,18 @@ def _step_refused(request: Request, session: DB, exc: ServiceError, next_: str) 
     return _step_page(request, session, progress, next_, exc.message, exc.status)
 
 
+def _take_step(
+    request: Request, session: DB, next_: str, action: Callable[[str], LoginStep]
+) -> Response:
+    """One step of a login with the challenge of the cookie: the next page, or the same step
+    again with the reason (one place for what every step does with a refusal)."""
+    try:
+        step = action(_challenge(request))
+    except ServiceError as exc:
+        return _step_refused(request, session, exc, next_)
+    return _after(request, step, next_)
+
+
 @router.post("/login/code", include_in_schema=False)
 def code_submit(
     request: Request,
@@ -208,11 +226,9 @@ def code_submit(
     code: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",  # noqa: A002
 ) -> Response:
-    try:
-        step = submit_code(session, _challenge(request), code.strip())
-    except ServiceError as exc:
-        return _step_refused(request, session, exc, next)
-    return _after(request, step, next)
+    return _take_step(
+        request, session, next, lambda challenge: submit_code(session, challenge, code.strip())
+    )
 
 
 @router.post("/login/password", include_in_schema=False)
@@ -223,16 +239,19 @@ def password_submit(
     confirm_password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",  # noqa: A002
 ) -> Response:
-    try:
-        if new_password != confirm_password:
+    if new_password != confirm_password:
+        try:
             progress = login_progress(session, _challenge(request))
-            return _step_page(
-                request, session, progress, next, "The two new passwords differ.", status_code=422
-            )
-        step = change_initial_password(session, _challenge(request), new_password)
-    except ServiceError as exc:
-        return _step_refused(request, session, exc, next)
-    return _after(request, step, next)
+        except ServiceError as exc:
+            return _step_refused(request, session, exc, next)
+        differ = "The two new passwords differ."
+        return _step_page(request, session, progress, next, differ, status_code=422)
+    return _take_step(
+        request,
+        session,
+        next,
+        lambda challenge: change_initial_password(session, challenge, new_password),
+    )
 
 
 @router.post("/login/enrol", include_in_schema=False)

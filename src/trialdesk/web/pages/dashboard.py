@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from trialdesk.services.audit_state import AuditStateView, audit_state, shows_audit_state
 from trialdesk.web.dashboard import build_dashboard, screening_log
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.pages.monitoring import record_status_counts
-from trialdesk.web.routing import WebRoute
+from trialdesk.web.routing import WebRoute, WebUser
 from trialdesk.web.templating import render
 
 router = APIRouter(route_class=WebRoute)
@@ -15,14 +16,22 @@ router = APIRouter(route_class=WebRoute)
 
 @router.get("/dashboard")
 def dashboard(request: Request, session: DB, user: CurrentUser) -> Response:
+    audit = _audit_state(request, user)
     if not user.can("read_clinical"):
         # An administrator's role reads no clinical data (services.actor); say so plainly.
-        return render(request, "dashboard_admin.html", {})
+        return render(request, "dashboard_admin.html", {"audit": audit})
     return render(
         request,
         "dashboard.html",
-        {"d": build_dashboard(session, user), **record_status_counts(session, user)},
+        {"d": build_dashboard(session, user), "audit": audit, **record_status_counts(session, user)},
     )
+
+
+def _audit_state(request: Request, user: WebUser) -> AuditStateView | None:
+    """The audit anchor's state, for administrators and investigators (issue 18)."""
+    if not shows_audit_state(user.actor):
+        return None
+    return audit_state(user.actor, request.app.state.anchor)
 
 
 @router.get("/screening/log")

@@ -1,0 +1,59 @@
+"""`trialdesk demo` verifies the audit trail in full (chain and signed checkpoints), not the
+chain alone (issue 18): a fresh key and log for the fresh demo database, one checkpoint, then
+`services.verify_audit_trail` with the anchor; a tampered trail fails the demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer
+
+from trialdesk.console.demo_cmd import _verify_audit, verify_demo_audit
+from trialdesk.store import audit
+from trialdesk.store.testing import execute_as_dba, fresh_database
+
+
+def _trail(tmp_path: Path) -> str:
+    db = fresh_database(None, directory=tmp_path / "db")
+    with db.session() as session:
+        for i in range(1, 4):
+            audit.append(
+                session, user_id=None, action="create", table="measurements", record_id=i,
+                changes={"value": [None, 7.0 + i]},
+            )  # fmt: skip
+        session.commit()
+    url = str(db.engine.url)
+    db.engine.dispose()
+    return url
+
+
+def test_the_demo_checks_chain_and_checkpoints(tmp_path: Path) -> None:
+    url = _trail(tmp_path)
+    stale = tmp_path / "demo" / "trialdesk-audit"
+    stale.mkdir(parents=True)
+    (stale / "checkpoints.jsonl").write_text("left by an earlier run\n")
+    report = verify_demo_audit(url, stale)
+    assert report.ok, report.message
+    assert report.anchored_through == 3 and "match 1 signed checkpoint" in report.message
+    assert (stale / "checkpoint-signing.key").is_file()
+
+
+def test_a_tampered_demo_trail_fails_the_demo(tmp_path: Path) -> None:
+    db = fresh_database(None, directory=tmp_path / "db")
+    try:
+        with db.session() as session:
+            for i in range(1, 4):
+                audit.append(
+                    session, user_id=None, action="create", table="measurements", record_id=i,
+                    changes={"value": [None, 7.0 + i]},
+                )  # fmt: skip
+            session.commit()
+        execute_as_dba(db, "UPDATE audit_entries SET reason = 'edited' WHERE sequence = 2")
+        url = str(db.engine.url)
+        report = verify_demo_audit(url, tmp_path / "demo" / "trialdesk-audit")
+        assert not report.ok and report.problem_sequence == 2, report.message
+        with pytest.raises(typer.Exit):
+            _verify_audit(url, tmp_path / "demo")
+    finally:
+        db.dispose()
