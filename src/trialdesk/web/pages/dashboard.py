@@ -23,7 +23,11 @@ def dashboard(request: Request, session: DB, user: CurrentUser) -> Response:
     return render(
         request,
         "dashboard.html",
-        {"d": build_dashboard(session, user), "audit": audit, **record_status_counts(session, user)},
+        {
+            "d": build_dashboard(session, user),
+            "audit": audit,
+            **record_status_counts(session, user),
+        },
     )
 
 
