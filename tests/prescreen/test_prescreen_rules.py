@@ -251,7 +251,7 @@ def test_ranking_fewest_failed_then_most_assessable(tmp_path: Path) -> None:
     order = sorted(rows, key=lambda p: rows[p]["rank"])
     assert order == [1, 2, 3]
     assert rows[1]["failed"] == 0 and rows[1]["assessable"] > rows[2]["assessable"]
-    assert rows[3]["status"] == "excluded" and rows[1]["status"] == "possible"
+    assert rows[3]["status"] == "excluded" and rows[1]["status"] == "incomplete"
 
 
 def test_missing_table_is_named(tmp_path: Path) -> None:

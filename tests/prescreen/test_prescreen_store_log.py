@@ -62,7 +62,7 @@ def ranked(cdm_file: Path) -> pa.Table:
 def test_log_rows_keep_the_persons_to_approach_with_the_values_used(ranked: pa.Table) -> None:
     result = {r["person_id"]: r for r in ranked.to_pylist()}
     rows = list(log_rows(ranked, builtin_protocol()))
-    wanted = [r for r in ranked.to_pylist() if r["status"] in ("candidate", "possible")]
+    wanted = [r for r in ranked.to_pylist() if r["status"] in ("candidate", "incomplete")]
     assert 0 < len(rows) == len(wanted) < len(result) <= PERSONS
     assert [r["ehr_person_key"] for r in rows] == [str(r["person_id"]) for r in wanted]
     assert [r["rank"] for r in rows] == sorted(r["rank"] for r in rows)
@@ -97,7 +97,7 @@ def test_log_rows_can_list_the_excluded_and_refuse_unknown_statuses(ranked: pa.T
         )
         for r in excluded
     )
-    with pytest.raises(ValueError, match="'eligible' is not one of candidate, possible"):
+    with pytest.raises(ValueError, match="'eligible' is not one of candidate, incomplete"):
         list(log_rows(ranked, builtin_protocol(), statuses=("eligible",)))
 
 
@@ -105,7 +105,7 @@ def test_logged_rows_are_accepted_by_the_service_as_they_are(
     ranked: pa.Table, database: TestDatabase, seed: DemoSeed
 ) -> None:
     rows = list(
-        log_rows(ranked, builtin_protocol(), statuses=("candidate", "possible", "excluded"))
+        log_rows(ranked, builtin_protocol(), statuses=("candidate", "incomplete", "excluded"))
     )
     with database.session() as session:
         actor = sv.actor_for(session, seed.users["investigator"])
@@ -121,7 +121,7 @@ def test_logged_rows_are_accepted_by_the_service_as_they_are(
             persons_assessed=len(rows),
             status_counts={
                 s: sum(r["prescreen_status"] == s for r in rows)
-                for s in ("candidate", "possible", "excluded")
+                for s in ("candidate", "incomplete", "excluded")
             },
         )
         assert run.candidates_stored == 40 and run.persons_assessed == ranked.num_rows
@@ -197,7 +197,7 @@ def test_cli_stores_the_run_through_the_service(
     run = prescreen_cli(synth_cdm, *args, "--user", "coordinator")
     assert run.exit_code == 0, run.output
     ranked = list(csv.DictReader(out.open()))  # the CSV is still written
-    kept = [r for r in ranked if r["status"] in ("candidate", "possible")]
+    kept = [r for r in ranked if r["status"] in ("candidate", "incomplete")]
     assert kept, "the synthetic population has persons worth approaching"
     assert f"stored {len(kept)} pre-screened persons" in " ".join(run.output.split())
     assert f"{len(ranked)} persons assessed" in " ".join(run.output.split())
@@ -211,7 +211,7 @@ def test_cli_stores_the_run_through_the_service(
         assert stored_run.source_description.startswith("DuckDB file")
         assert stored_run.persons_assessed == len(ranked)
         assert stored_run.status_counts == {
-            s: sum(r["status"] == s for r in ranked) for s in ("candidate", "possible", "excluded")
+            s: sum(r["status"] == s for r in ranked) for s in ("candidate", "incomplete", "excluded")
         }
         rows = list(session.scalars(select(PrescreenCandidate).order_by(PrescreenCandidate.rank)))
         assert [(r.ehr_person_key, r.rank, r.prescreen_status.value) for r in rows] == [

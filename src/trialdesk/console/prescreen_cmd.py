@@ -219,10 +219,10 @@ def render_summary(summary: Summary, where: str, seconds: float) -> None:
         f"concept sets {concepts}) in {seconds:.1f} s"
     )
     status = Table(title="Persons by pre-screening status")
-    for column in ("candidate", "possible", "excluded"):
+    for column in ("candidate", "incomplete", "excluded"):
         status.add_column(column, justify="right")
     status.add_row(
-        *(f"{summary.by_status.get(s, 0):,}" for s in ("candidate", "possible", "excluded"))
+        *(f"{summary.by_status.get(s, 0):,}" for s in ("candidate", "incomplete", "excluded"))
     )
     console.print(status)
     table = Table(title="Criteria")

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from trialdesk import services as sv
 from trialdesk.prescreen.run import Summary
-from trialdesk.prescreen.screening_log import DEFAULT_LOG_STATUSES, log_rows
+from trialdesk.prescreen.screening_log import DEFAULT_LOG_STATUSES, log_rows, stored_counts
 from trialdesk.protocol import Protocol
 from trialdesk.store import (
     DatabaseConfigError,
@@ -134,5 +134,5 @@ def store_run(
             lookback_days=summary.lookback_days,
             source_description=source_description,
             persons_assessed=summary.persons,
-            status_counts=summary.by_status,
+            status_counts=stored_counts(summary.by_status),
         )

@@ -20,7 +20,11 @@ from trialdesk.catalogue import Catalogue, ElementKind
 from trialdesk.derive import DerivationError
 from trialdesk.eligibility.derived import DERIVATIONS
 from trialdesk.eligibility.result import CriterionResult, EligibilityResult, Truth, ValueUsed
-from trialdesk.eligibility.values import check_dates, coerce_record
+from trialdesk.eligibility.values import (
+    check_record,
+    coerce_record,
+    with_implied_diabetes_type,
+)
 from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.protocol.expr import AllOf, AnyOf, Compare, Implies, Not
 from trialdesk.protocol.semantics import resolve_bound
@@ -140,8 +144,8 @@ class Evaluator:
         values = coerce_record(self.catalogue, raw)
         if screening_date is not None:
             values.setdefault("screening_date", screening_date)
-        check_dates(values, date.today())
-        return self.evaluate_values(values, candidate_id)
+        check_record(values, date.today())
+        return self.evaluate_values(with_implied_diabetes_type(values), candidate_id)
 
     def evaluate_values(self, values: Mapping[str, Any], candidate_id: str) -> EligibilityResult:
         resolver = _Resolver(self.catalogue, values)

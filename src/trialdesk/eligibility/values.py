@@ -30,6 +30,9 @@ class InputError(ValueError):
 
 
 HARD_LIMIT_RULE = "hard_limit"
+#: Diabetes types that are not type 2 (catalogue `diabetes_type`, WHO 1999 classification).
+OTHER_DIABETES_TYPES = frozenset({"type 1", "other specified"})
+TYPE_2 = "type 2"
 
 
 class CandidateInputError(ValueError):
@@ -220,21 +223,42 @@ def coerce_record(catalogue: Catalogue, raw: Mapping[str, Any]) -> dict[str, Any
     return values
 
 
-def check_dates(values: Mapping[str, Any], today: date) -> None:
-    """A date of birth after the screening date (or, without one, after today) is an input
-    error, not a missing age: the record is wrong and must be corrected, not completed."""
+def check_record(values: Mapping[str, Any], today: date) -> None:
+    """Contradictions within one record are input errors, not "incomplete": the record is
+    wrong and must be corrected. Checked: a date of birth after the screening date (or,
+    without one, after today); a recorded type 2 diagnosis with another diabetes type."""
+    errors = [e for e in (_birth_after(values, today), _type_contradiction(values)) if e]
+    if errors:
+        raise CandidateInputError(errors)
+
+
+def _birth_after(values: Mapping[str, Any], today: date) -> InputError | None:
     born = values.get("date_of_birth")
     if not isinstance(born, date):
-        return
+        return None
     screened = values.get("screening_date")
     limit, what = (
         (screened, "the screening date") if isinstance(screened, date) else (today, "today")
     )
     if born > limit:
-        raise CandidateInputError(
-            [
-                InputError(
-                    "date_of_birth", f"{born.isoformat()} is after {what} ({limit.isoformat()})"
-                )
-            ]
+        return InputError("date_of_birth", f"{born.isoformat()} is after {what} ({limit})")
+    return None
+
+
+def _type_contradiction(values: Mapping[str, Any]) -> InputError | None:
+    kind = values.get("diabetes_type")
+    if values.get("t2dm_diagnosis") is True and kind in OTHER_DIABETES_TYPES:
+        return InputError(
+            "diabetes_type",
+            f"{kind!r} contradicts the recorded type 2 diabetes diagnosis (t2dm_diagnosis: yes)",
         )
+    return None
+
+
+def with_implied_diabetes_type(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded type 2 diagnosis is a recorded diabetes type: `diabetes_type` is type 2 when
+    `t2dm_diagnosis` is yes and no type was entered (never stored, only used to judge)."""
+    out = dict(values)
+    if out.get("t2dm_diagnosis") is True and "diabetes_type" not in out:
+        out["diabetes_type"] = TYPE_2
+    return out

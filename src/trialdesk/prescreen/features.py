@@ -30,7 +30,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from trialdesk.prescreen.mapping import GENDER_CONCEPTS
-from trialdesk.prescreen.plan import MeasuredElement, Plan
+from trialdesk.prescreen.plan import CategoryElement, MeasuredElement, Plan
 from trialdesk.prescreen.source import OmopSource
 
 IMPUTED_BIRTH_MONTH = 7
@@ -255,9 +255,27 @@ def person_elements(source: OmopSource, plan: Plan) -> ir.Table:
         wide = wide.left_join(part, "person_id").drop("person_id_right")
     coded = {name: wide[f"{name}_date"].notnull() for name in plan.coded}
     wide = wide.mutate(age=_age(wide, plan.settings.index_date), **coded)
+    for category in plan.categories.values():
+        wide = wide.mutate(**_category_columns(wide, category))
     if {"weight", "height"} <= set(plan.measured):
         wide = wide.mutate(bmi=_bmi(wide, plan))
     return wide
+
+
+def _category_columns(wide: ir.Table, category: CategoryElement) -> dict[str, ir.Value]:
+    """The first choice (priority order) with a recorded concept, and the date of its record."""
+    otherwise = (
+        ibis.literal(category.otherwise) if category.otherwise is not None else ibis.null("string")
+    )
+    value = ibis.cases(
+        *[(wide[part], ibis.literal(choice)) for choice, part in category.choices],
+        else_=otherwise,
+    )
+    day = ibis.cases(
+        *[(wide[part], wide[f"{part}_date"]) for _choice, part in category.choices],
+        else_=ibis.null("date"),
+    )
+    return {category.name: value, f"{category.name}_date": day}
 
 
 def _age(wide: ir.Table, index: date) -> ir.IntegerValue:

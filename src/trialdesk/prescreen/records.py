@@ -173,6 +173,11 @@ def raw_record(person: Row, rows: Mapping[str, list[Row]], plan: Plan) -> dict[s
     for name, coded in plan.coded.items():
         table = "condition_occurrence" if coded.domain == "condition" else "drug_exposure"
         raw[name] = _coded(rows.get(table, []), coded, plan)
+    for name, category in plan.categories.items():
+        chosen = [choice for choice, part in category.choices if raw.pop(part)]
+        value = chosen[0] if chosen else category.otherwise
+        if value is not None:
+            raw[name] = value
     return raw
 
 
