@@ -23,7 +23,7 @@ from trialdesk import services as sv
 from trialdesk.cli import app
 from trialdesk.prescreen.plan import Settings
 from trialdesk.prescreen.run import prescreen
-from trialdesk.prescreen.screening_log import criterion_columns, log_rows
+from trialdesk.prescreen.screening_log import criterion_columns, log_rows, stored_status
 from trialdesk.prescreen.source import OmopSource
 from trialdesk.protocol import builtin_protocol
 from trialdesk.services.prescreening_entries import IDENTIFYING_VALUES
@@ -121,7 +121,7 @@ def test_logged_rows_are_accepted_by_the_service_as_they_are(
             persons_assessed=len(rows),
             status_counts={
                 s: sum(r["prescreen_status"] == s for r in rows)
-                for s in ("candidate", "incomplete", "excluded")
+                for s in ("candidate", "possible", "excluded")  # the stored enum
             },
         )
         assert run.candidates_stored == 40 and run.persons_assessed == ranked.num_rows
@@ -211,11 +211,12 @@ def test_cli_stores_the_run_through_the_service(
         assert stored_run.source_description.startswith("DuckDB file")
         assert stored_run.persons_assessed == len(ranked)
         assert stored_run.status_counts == {
-            s: sum(r["status"] == s for r in ranked) for s in ("candidate", "incomplete", "excluded")
+            stored_status(s): sum(r["status"] == s for r in ranked)
+            for s in ("candidate", "incomplete", "excluded")
         }
         rows = list(session.scalars(select(PrescreenCandidate).order_by(PrescreenCandidate.rank)))
         assert [(r.ehr_person_key, r.rank, r.prescreen_status.value) for r in rows] == [
-            (k["person_id"], int(k["rank"]), k["status"]) for k in kept
+            (k["person_id"], int(k["rank"]), stored_status(k["status"])) for k in kept
         ]
         for row, source in zip(rows, kept, strict=True):
             assert {cid: o["verdict"] for cid, o in row.criteria.items()} == {

@@ -14,7 +14,8 @@ Rules (the same in the hand-written SQL and the per-person baseline):
   (no) otherwise: the closed-world reading of coded data, as in Circe ("exactly 0 occurrences").
   The screening visit confirms.
 * Drugs: present when an exposure overlaps the window (start ≤ index, end ≥ window start; the
-  end date is required in CDM v5.4, the start date stands in where an ETL left it empty).
+  end date is required in CDM v5.4, the start date stands in where an ETL left it empty). The
+  date shown is the latest such exposure's start date (the evidence), never the index date.
 * Date of birth: birth_datetime, else year/month/day_of_birth with a missing month imputed as
   1 July and a missing day as the 15th (mid-period imputation); age in completed years at the
   index date (`trialdesk.derive.compute_age`: SDTM DM.AGE); none when born after the index date.
@@ -235,9 +236,9 @@ def coded_records(source: OmopSource, plan: Plan, domain: str) -> ir.Table | Non
         j = t.join(dim, t.drug_concept_id == dim.concept_id)
         start = j.drug_exposure_start_date.cast("date")
         end = ibis.coalesce(j.drug_exposure_end_date.cast("date"), start)
-        hits = j.filter(start <= index, end >= j.start).select(
-            "person_id", "element", day=ibis.least(end, ibis.literal(index))
-        )
+        # The evidence date is the exposure's start (e.g. when insulin was started), not the
+        # index date an ongoing exposure reaches.
+        hits = j.filter(start <= index, end >= j.start).select("person_id", "element", day=start)
     columns = {f"{n}_date": hits.day.max(where=hits.element == n) for n in names}
     return hits.group_by("person_id").aggregate(**columns)
 

@@ -275,11 +275,7 @@ def hand_sql(plan: Plan) -> str:
     coded_out += ",\n  dtype AS diabetes_type, dtype_date AS diabetes_type_date"
     return SQL.format(
         cond_dates=dates("co.condition_start_date", CONDITIONS),
-        drug_dates=dates(
-            f"least(coalesce(de.drug_exposure_end_date, de.drug_exposure_start_date), "
-            f"DATE '{index.isoformat()}')",
-            DRUGS,
-        ),
+        drug_dates=dates("de.drug_exposure_start_date", DRUGS),
         coded_out=coded_out,
         index=index.isoformat(),
         window_start=plan.settings.window_start.isoformat(),

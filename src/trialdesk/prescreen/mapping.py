@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from trialdesk.catalogue import Catalogue, DataElement, ElementKind
 from trialdesk.protocol import Criterion, Protocol
@@ -65,6 +66,31 @@ def builtin_map() -> OmopMap:
     text = resources.files("trialdesk.prescreen").joinpath("omop_map.yaml").read_text("utf-8")
     raw: Any = yaml.safe_load(text)
     return OmopMap.model_validate(raw)
+
+
+def load_element_map(path: str | Path) -> OmopMap:
+    """A site's element map (the layout of `omop_map.yaml`); problems name the file and field.
+
+    `units` may be left out: the built-in unit_concept_id table is then used.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise MappingError(f"--element-map: {file} is not a file")
+    try:
+        raw: Any = yaml.safe_load(file.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MappingError(f"{file}: cannot be read as UTF-8 text ({exc})") from None
+    except yaml.YAMLError as exc:
+        raise MappingError(f"{file}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise MappingError(f"{file}: expected a mapping with 'elements' (and 'units')")
+    raw.setdefault("units", builtin_map().units)
+    try:
+        return OmopMap.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(file)"
+        raise MappingError(f"{file}: {where}: {first['msg']}") from None
 
 
 def prescreen_protocol(protocol: Protocol, omap: OmopMap | None = None) -> Protocol:

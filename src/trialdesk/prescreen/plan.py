@@ -32,10 +32,13 @@ Descendants = Callable[[Iterable[int]], Mapping[int, Iterable[int]]]
 
 @dataclass(frozen=True)
 class Settings:
-    """A pre-screening run: the index date (the planned screening date) and the look-back."""
+    """A pre-screening run: the index date (the planned screening date), the look-back and,
+    when a site gives its own, the element map and concept sets (else the built-in ones)."""
 
     index_date: date
     lookback_days: int = DEFAULT_LOOKBACK_DAYS
+    element_map: OmopMap | None = field(default=None, compare=False)
+    concept_sets: Mapping[str, ConceptSet] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.lookback_days < 1:
@@ -113,8 +116,8 @@ def build_plan(
     concept_sets: Mapping[str, ConceptSet] | None = None,
 ) -> Plan:
     """Resolve the map for `protocol`; `descendants` looks ids up in concept_ancestor."""
-    omap = omap or builtin_map()
-    sets = dict(concept_sets or builtin_concept_sets())
+    omap = omap or settings.element_map or builtin_map()
+    sets = dict(concept_sets or settings.concept_sets or builtin_concept_sets())
     protocol = prescreen_protocol(protocol, omap)
     catalogue = catalogue_for(protocol)
     check_map(catalogue, omap, set(sets))
