@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import pyarrow as pa
 from sqlalchemy import select
@@ -135,4 +135,5 @@ def store_run(
             source_description=source_description,
             persons_assessed=summary.persons,
             status_counts=stored_counts(summary.by_status),
+            attrition=[asdict(step) for step in summary.funnel],
         )
