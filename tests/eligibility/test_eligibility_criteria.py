@@ -139,9 +139,9 @@ def test_i2_recorded_diagnosis_suffices(evaluator: Evaluator) -> None:
 @pytest.mark.parametrize(
     ("diabetes_type", "expected"),
     [
-        ("type 1", NOT),  # issue #16: FPG 9.4 mmol/L no longer makes a type 1 patient pass
-        ("other specified", NOT),
-        ("type 2", MET),
+        ("type_1", NOT),  # issue #16: FPG 9.4 mmol/L no longer makes a type 1 patient pass
+        ("other_specified", NOT),
+        ("type_2", MET),
         ("unknown", MET),
         (None, NA),  # diabetes by glucose, type not recorded: the site must record it
     ],
@@ -159,11 +159,17 @@ def test_i2_glucose_establishes_diabetes_the_type_must_not_be_another(
         )
 
 
+def test_diabetes_type_may_be_typed_with_spaces(evaluator: Evaluator) -> None:
+    result = evaluator.evaluate(eligible_man(t2dm_diagnosis="no", diabetes_type="Type 1"))
+    i2 = next(c for c in result.criteria if c.criterion.id == "I2")
+    assert i2.truth is NOT and "Type of diabetes: type_1" in " ".join(i2.reasons)
+
+
 def test_i2_type_2_diagnosis_contradicting_another_type_is_an_input_error(
     evaluator: Evaluator,
 ) -> None:
     with pytest.raises(CandidateInputError) as caught:
-        evaluator.evaluate(eligible_man(diabetes_type="type 1"), "T", SCREENING)
+        evaluator.evaluate(eligible_man(diabetes_type="type_1"), "T", SCREENING)
     [error] = caught.value.errors
     assert error.field == "diabetes_type" and "contradicts" in error.reason
 

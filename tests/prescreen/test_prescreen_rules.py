@@ -284,9 +284,9 @@ def _measured(pid: int, rows: list[tuple[Any, ...]] = FULL) -> list[tuple[Any, .
     ("codes", "diabetes_type", "i2"),
     [
         ((), "unknown", "met"),  # FPG 9.0 establishes diabetes; no type coded
-        ((T2DM_CODE,), "type 2", "met"),
-        ((T1DM_CODE,), "type 1", "not met"),  # issue #16: type 1 with a high FPG is not I2
-        ((T2DM_CODE, T1DM_CODE), "type 1", "not met"),  # as the OHDSI T2DM phenotype excludes
+        ((T2DM_CODE,), "type_2", "met"),
+        ((T1DM_CODE,), "type_1", "not met"),  # issue #16: type 1 with a high FPG is not I2
+        ((T2DM_CODE, T1DM_CODE), "type_1", "not met"),  # as the OHDSI T2DM phenotype excludes
     ],
 )
 def test_i2_diabetes_type_from_codes_agrees_with_the_evaluator(
@@ -297,7 +297,7 @@ def test_i2_diabetes_type_from_codes_agrees_with_the_evaluator(
     rows = _run(_cdm(tmp_path, [_person(1)], _measured(1), conditions, drugs))
     assert rows[1]["diabetes_type"] == diabetes_type and rows[1]["I2"] == i2
     if codes:  # the date shown is the coded diagnosis that decided the type
-        decided = {T1DM_CODE: "type 1", T2DM_CODE: "type 2"}
+        decided = {T1DM_CODE: "type_1", T2DM_CODE: "type_2"}
         day = next(c[2] for c in conditions if decided[c[1]] == diabetes_type)
         assert rows[1]["diabetes_type_date"] == day
 

@@ -108,13 +108,13 @@ def test_the_screening_form_asks_the_diabetes_type_and_i2_uses_it(
     page = client.get("/screening/new").text
     field = re.search(r'<select[^>]*name="diabetes_type".*?</select>', page, re.S)
     assert field is not None, "the form has a diabetes type field"
-    for choice in ("type 1", "type 2", "other specified", "unknown"):
+    for choice in ("type_1", "type_2", "other_specified", "unknown"):
         assert f'value="{choice}"' in field.group(0)
     token = csrf_of(page)
-    form = eligible_form(t2dm_diagnosis="no", diabetes_type="type 1")
+    form = eligible_form(t2dm_diagnosis="no", diabetes_type="type_1")
     html = client.post("/screening/evaluate", data={"csrf_token": token, **form}).text
     assert verdicts(html)["I2"] == "not met"
-    assert "Type of diabetes: type 1" in html
+    assert "Type of diabetes: type_1" in html
     unknown = eligible_form(t2dm_diagnosis="no", diabetes_type="unknown")
     html = client.post("/screening/evaluate", data={"csrf_token": token, **unknown}).text
     assert verdicts(html)["I2"] == "met"
@@ -126,7 +126,7 @@ def test_the_screening_form_asks_the_diabetes_type_and_i2_uses_it(
         coordinator = actor_of(session, "coordinator")
         participant = sv.find_participant(session, coordinator, "APGH-001")
         [screening] = sv.list_screenings(session, coordinator, participant.id)
-        assert screening.findings["diabetes_type"] == "type 1"
+        assert screening.findings["diabetes_type"] == "type_1"
 
 
 def test_a_bad_value_is_reported_next_to_its_field_and_the_rest_still_judged(

@@ -1,7 +1,8 @@
 """The catalogue's hard limits as one check, shared by every entry path.
 
-A value outside a hard limit is physiologically impossible (CDISC CDASH and REDCap call these
-range checks; EU GMP Annex 11 §6 asks for built-in checks of data entered manually): it is most
+A value outside a hard limit is physiologically impossible (range checks at data collection,
+[@CDASHIG], as REDCap's validation min/max; EU GMP Annex 11 §6 asks for built-in checks of data
+entered manually): it is most
 often a unit mistake (a glucose of 100 "mmol/L" that is really 100 mg/dL, an HbA1c of 53 "%"
 that is really 53 mmol/mol) and is refused wherever it enters — the `trialdesk screen` command,
 the web form, the API and file imports — with the same message.

@@ -31,8 +31,8 @@ class InputError(ValueError):
 
 HARD_LIMIT_RULE = "hard_limit"
 #: Diabetes types that are not type 2 (catalogue `diabetes_type`, WHO 1999 classification).
-OTHER_DIABETES_TYPES = frozenset({"type 1", "other specified"})
-TYPE_2 = "type 2"
+OTHER_DIABETES_TYPES = frozenset({"type_1", "other_specified"})
+TYPE_2 = "type_2"
 
 
 class CandidateInputError(ValueError):
@@ -85,11 +85,17 @@ def _date(element: DataElement, raw: Any) -> date:
 
 
 def _category(element: DataElement, raw: Any) -> str:
-    text = str(raw).strip()
+    """One of the element's choices; case, and spaces or hyphens for underscores, do not
+    matter ("Type 1" is type_1), since choice codes cannot hold spaces (CRF exports)."""
+    text = _choice_key(str(raw))
     for choice in element.choices:
-        if text.lower() == choice.lower():
+        if text == _choice_key(choice):
             return choice
     raise InputError(element.name, f"{raw!r} is not one of {', '.join(element.choices)}")
+
+
+def _choice_key(text: str) -> str:
+    return "_".join(text.strip().lower().replace("-", " ").split())
 
 
 def _quantity(element: DataElement, raw: Any, unit: str | None) -> Any:

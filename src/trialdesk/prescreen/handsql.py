@@ -32,9 +32,9 @@ from trialdesk.prescreen.plan import Plan
 
 CODES_TABLE = "prescreen_codes"
 DIABETES_TYPE_PARTS = (  # the condition parts of diabetes_type, in its priority order
-    ("diabetes_type__0", "type 1"),
-    ("diabetes_type__1", "other specified"),
-    ("diabetes_type__2", "type 2"),
+    ("diabetes_type__0", "type_1"),
+    ("diabetes_type__1", "other_specified"),
+    ("diabetes_type__2", "type_2"),
 )
 CONDITIONS = (
     "t2dm_diagnosis",
@@ -165,9 +165,9 @@ WITH pop AS (
     hiv_infection_date IS NOT NULL OR hepatitis_b_infection_date IS NOT NULL
       OR hepatitis_c_infection_date IS NOT NULL AS viral,
     insulin_treated_date IS NOT NULL AS insulin,
-    CASE WHEN diabetes_type__0_date IS NOT NULL THEN 'type 1'
-         WHEN diabetes_type__1_date IS NOT NULL THEN 'other specified'
-         WHEN diabetes_type__2_date IS NOT NULL THEN 'type 2' ELSE 'unknown' END AS dtype,
+    CASE WHEN diabetes_type__0_date IS NOT NULL THEN 'type_1'
+         WHEN diabetes_type__1_date IS NOT NULL THEN 'other_specified'
+         WHEN diabetes_type__2_date IS NOT NULL THEN 'type_2' ELSE 'unknown' END AS dtype,
     coalesce(diabetes_type__0_date, diabetes_type__1_date, diabetes_type__2_date) AS dtype_date
   FROM people pe
   LEFT JOIN mw USING (person_id) LEFT JOIN cond USING (person_id) LEFT JOIN drug USING (person_id)
@@ -180,7 +180,7 @@ WITH pop AS (
   FROM w
 ), t AS (
   SELECT *,
-    (t2dm OR fpg_high) AND dtype IN ('type 2', 'unknown') AS I2,
+    (t2dm OR fpg_high) AND dtype IN ('type_2', 'unknown') AS I2,
     age BETWEEN 18 AND 75 AS I3,
     floor(bmi * 10 + 0.5 + 1e-9) BETWEEN 190 AND 300 AS I4,
     fpg_high AND a1c_high AS I5,

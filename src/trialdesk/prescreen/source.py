@@ -82,7 +82,7 @@ def _check(tables: dict[str, ibis.Table], description: str) -> None:
 def duckdb_open_problem(path: str | Path, exc: Exception) -> str:
     """Why a DuckDB file cannot be opened, saying which DuckDB wrote it when it is too new.
 
-    DuckDB reads only the storage versions up to its own (duckdb.org/docs/internals/storage);
+    DuckDB reads only the storage versions up to its own ([@DuckDB-storage]);
     a file from a newer DuckDB is not damaged, it needs that DuckDB, or an export/import.
     """
     import duckdb

@@ -66,7 +66,7 @@ PREDIABETES = "prediabetes"
 #: The diabetes type the site records (catalogue `diabetes_type`, WHO 1999 classification:
 #: LADA is slowly progressive autoimmune, i.e. type 1; prediabetes found diabetic at screening
 #: has no established type).
-DIABETES_TYPE = {TYPE_2: "type 2", AUTOIMMUNE: "type 1", PREDIABETES: "unknown"}
+DIABETES_TYPE = {TYPE_2: "type_2", AUTOIMMUNE: "type_1", PREDIABETES: "unknown"}
 
 #: Elements a declined consent leaves unrecorded (they need study procedures).
 _NEEDS_CONSENT = (
