@@ -331,3 +331,21 @@ def test_what_the_site_is_told_per_status(tmp_path: Path) -> None:
     # evidence dates: the exposure start and the measurement date, never the index date
     assert candidate["insulin_treated_date"] == date(2024, 11, 3)
     assert candidate["hba1c_date"] == D and candidate["fasting_glucose_date"] == D
+
+
+def test_a_file_from_a_newer_duckdb_says_which_version_is_needed(tmp_path: Path) -> None:
+    """The words DuckDB 1.5 uses for a file written by DuckDB 2.0 (storage version 69)."""
+    from trialdesk.prescreen.source import SUPPORTED_DUCKDB, duckdb_open_problem
+
+    newer = duckdb.IOException(
+        "IO Error: Trying to read a database file with version number 69, but we can only "
+        "read versions between 64 and 68.\nThe database file was created with a newer "
+        "version of DuckDB."
+    )
+    text = duckdb_open_problem(tmp_path / "ehr.duckdb", newer)
+    assert f"written by a newer DuckDB than the {duckdb.__version__} installed here" in text
+    assert SUPPORTED_DUCKDB in text and "EXPORT DATABASE" in text
+    garbage = tmp_path / "not.duckdb"
+    garbage.write_text("hello", "utf-8")
+    with pytest.raises(SourceError, match="not a DuckDB database"):
+        open_duckdb(garbage)
