@@ -1,10 +1,10 @@
 """Reading candidates from CSV or JSON files (one record per candidate, fields by element name).
 
-Text must be UTF-8 (a byte-order mark is accepted) or UTF-16 with its byte-order mark, as
-CSV files (RFC 4180, [@RFC4180]) exported by spreadsheets are; any other encoding is refused rather than guessed,
-because a wrong guess silently changes what was written (µIU/mL becomes Âµ…). A CSV row must have
-as many cells as the header ([@RFC4180] §2.4): a row with more or fewer cells is refused and named,
-never shifted into the wrong columns.
+Text must be UTF-8 (a byte-order mark is accepted) or UTF-16 with its byte-order mark, as CSV
+files ([@RFC4180]) exported by spreadsheets are; any other encoding is refused rather than
+guessed, because a wrong guess silently changes what was written (µIU/mL becomes Âµ…). A CSV
+row must have as many cells as the header ([@RFC4180] §2.4): a row with more or fewer cells is
+refused and named, never shifted into the wrong columns.
 """
 
 from __future__ import annotations
