@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from trialdesk.cli import app
@@ -95,8 +97,91 @@ def test_screen_bad_file_and_values(tmp_path: Path) -> None:
     bad.write_text("id,hba1c,hba1c_unit\nB1,7.5,mg/dL\n")
     result = runner.invoke(app, ["screen", str(bad)], env={"COLUMNS": "200"})
     assert result.exit_code == 1
-    assert "B1: hba1c: cannot convert mg/dL to %" in result.output
+    assert f"{bad}: row 1 (B1): hba1c: cannot convert mg/dL to %" in result.stderr
     txt = tmp_path / "x.txt"
     txt.write_text("")
     result = runner.invoke(app, ["screen", str(txt)], env={"COLUMNS": "200"})
-    assert result.exit_code == 2 and "unsupported file type" in result.output
+    assert result.exit_code == 2 and "unsupported file type" in result.stderr
+
+
+HEADER = (
+    "id,informed_consent,t2dm_diagnosis,date_of_birth,sex,weight,weight_unit,height,"
+    "height_unit,fasting_glucose,fasting_glucose_unit,hba1c,hba1c_unit"
+)
+GOOD = "G1,yes,yes,1968-04-02,M,78,kg,172,cm,9.4,mmol/L,8.6,%"
+
+
+def _screen(path: Path, *extra: str) -> Any:
+    return runner.invoke(
+        app, ["screen", str(path), "--on", "2026-11-20", *extra], env={"COLUMNS": "200"}
+    )
+
+
+def _unwrapped(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "reason"),
+    [
+        # issue #16: a mg/dL glucose and an IFCC HbA1c typed in the wrong unit
+        ("U1,yes,yes,1968-04-02,M,78,kg,172,cm,100,mmol/L,53,%", "fasting_glucose", "100 mmol/L"),
+        ("U1,yes,yes,1968-04-02,M,78,kg,172,cm,100,mmol/L,53,%", "hba1c", "53 % is above"),
+        ("W1,yes,yes,1968-04-02,M,780,kg,172,cm,9.4,mmol/L,8.6,%", "weight", "780 kg is above"),
+        ("W2,yes,yes,1968-04-02,M,10,kg,172,cm,9.4,mmol/L,8.6,%", "weight", "10 kg is below"),
+        ("W3,yes,yes,1968-04-02,M,-1,kg,172,cm,9.4,mmol/L,8.6,%", "weight", "-1 kg is below"),
+        ("D1,yes,yes,2030-01-01,M,78,kg,172,cm,9.4,mmol/L,8.6,%", "date_of_birth", "after"),
+    ],
+)
+def test_screen_refuses_impossible_values_on_stderr(
+    tmp_path: Path, row: str, field: str, reason: str
+) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text(f"{HEADER}\n{row}\n{GOOD}\n", "utf-8")
+    result = _screen(path, "--json")
+    assert result.exit_code == 1
+    candidate = row.split(",")[0]
+    assert f"{path}: row 1 ({candidate}): {field}: " in _unwrapped(result.stderr)
+    assert reason in _unwrapped(result.stderr)
+    [judged] = json.loads(result.stdout)  # stdout is only JSON: the good row, judged
+    assert judged["candidate"] == "G1"
+
+
+def test_screen_row_with_an_extra_cell_is_named_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text(f"{HEADER}\n{GOOD},surplus\n{GOOD.replace('G1', 'G2')}\n", "utf-8")
+    result = _screen(path, "--json")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{path}: row 1 (G1): line 2: 14 cells where the header has 13 columns" in (
+        _unwrapped(result.stderr)
+    )
+    assert [r["candidate"] for r in json.loads(result.stdout)] == ["G2"]
+
+
+def test_screen_utf16_is_read_and_latin1_is_refused_by_name(tmp_path: Path) -> None:
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_text(f"{HEADER}\n{GOOD}\n", "utf-16")  # Excel "Unicode text" keeps a BOM
+    result = _screen(utf16, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)[0]["candidate"] == "G1"
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(f"{HEADER}\n{GOOD.replace('G1', 'Gé')}\n".encode("latin-1"))
+    result = _screen(latin1)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert f"{latin1}: not UTF-8 text (byte 0xe9 on line 2)" in _unwrapped(result.stderr)
+    assert "--on" not in result.stderr
+
+
+@pytest.mark.parametrize(("text", "reason"), [("", "the file is empty"), (HEADER, "only a header")])
+def test_screen_empty_file_says_so(tmp_path: Path, text: str, reason: str) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text(text, "utf-8")
+    result = _screen(path)
+    assert result.exit_code == 2 and reason in result.stderr and result.stdout == ""
+
+
+def test_screen_bad_on_date_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text(f"{HEADER}\n{GOOD}\n", "utf-8")
+    result = runner.invoke(app, ["screen", str(path), "--on", "20/11/2026"])
+    assert result.exit_code == 2 and "--on: '20/11/2026' is not a date" in result.stderr

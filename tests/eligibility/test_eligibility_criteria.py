@@ -122,6 +122,7 @@ def test_i2_who_1999_without_recorded_diagnosis(
 ) -> None:
     record = eligible_man(
         t2dm_diagnosis="no",
+        diabetes_type="unknown",  # glucose establishes diabetes, not its type
         fasting_glucose=fpg,
         fasting_glucose_unit=unit,
         ogtt_2h_glucose=ogtt,
@@ -133,6 +134,74 @@ def test_i2_who_1999_without_recorded_diagnosis(
 def test_i2_recorded_diagnosis_suffices(evaluator: Evaluator) -> None:
     record = eligible_man(fasting_glucose=None, fasting_glucose_unit=None)
     assert truth(evaluator, "I2", record) is MET
+
+
+@pytest.mark.parametrize(
+    ("diabetes_type", "expected"),
+    [
+        ("type_1", NOT),  # issue #16: FPG 9.4 mmol/L no longer makes a type 1 patient pass
+        ("other_specified", NOT),
+        ("type_2", MET),
+        ("unknown", MET),
+        (None, NA),  # diabetes by glucose, type not recorded: the site must record it
+    ],
+)
+def test_i2_glucose_establishes_diabetes_the_type_must_not_be_another(
+    evaluator: Evaluator, diabetes_type: str | None, expected: Truth
+) -> None:
+    record = eligible_man(t2dm_diagnosis="no", diabetes_type=diabetes_type)
+    assert truth(evaluator, "I2", record) is expected
+    if expected is NOT:
+        result = evaluator.evaluate(record, "T1", SCREENING)
+        assert result.status is Status.INELIGIBLE
+        assert "Type of diabetes: " + str(diabetes_type) in " ".join(
+            next(c for c in result.criteria if c.criterion.id == "I2").reasons
+        )
+
+
+def test_diabetes_type_may_be_typed_with_spaces(evaluator: Evaluator) -> None:
+    result = evaluator.evaluate(eligible_man(t2dm_diagnosis="no", diabetes_type="Type 1"))
+    i2 = next(c for c in result.criteria if c.criterion.id == "I2")
+    assert i2.truth is NOT and "Type of diabetes: type_1" in " ".join(i2.reasons)
+
+
+def test_i2_type_2_diagnosis_contradicting_another_type_is_an_input_error(
+    evaluator: Evaluator,
+) -> None:
+    with pytest.raises(CandidateInputError) as caught:
+        evaluator.evaluate(eligible_man(diabetes_type="type_1"), "T", SCREENING)
+    [error] = caught.value.errors
+    assert error.field == "diabetes_type" and "contradicts" in error.reason
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "reason"),
+    [
+        # a mg/dL glucose typed as mmol/L and an IFCC HbA1c typed as %: refused, never judged
+        ({"fasting_glucose": 100}, "fasting_glucose", "100 mmol/L is above the physio"),
+        ({"hba1c": 53}, "hba1c", "53 % is above the physiologically possible range 3–25 %"),
+        ({"weight": 780}, "weight", "780 kg is above the physiologically possible range"),
+        ({"weight": 10}, "weight", "10 kg is below the physiologically possible range"),
+        ({"weight": -5}, "weight", "-5 kg is below"),
+        ({"weight": 2000, "weight_unit": "lb"}, "weight", "2000 lb (= 907.2 kg) is above"),
+        ({"date_of_birth": "2027-01-01"}, "date_of_birth", "is after the screening date"),
+    ],
+)
+def test_impossible_values_are_input_errors_not_verdicts(
+    evaluator: Evaluator, changes: dict[str, Any], field: str, reason: str
+) -> None:
+    with pytest.raises(CandidateInputError) as caught:
+        evaluator.evaluate(eligible_man(**changes), "X", SCREENING)
+    [error] = caught.value.errors
+    assert error.field == field and reason in error.reason, error.reason
+
+
+def test_impossible_itt_sample_is_refused_naming_its_minute(evaluator: Evaluator) -> None:
+    samples = {**ITT_RESISTANT, 9: 1500}  # mg/dL: 83 mmol/L
+    with pytest.raises(CandidateInputError) as caught:
+        evaluator.evaluate(eligible_man(itt_glucose=samples), "X", SCREENING)
+    [error] = caught.value.errors
+    assert error.field == "itt_glucose" and error.reason.startswith("sample at 9 min: 1500 mg/dL")
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,14 @@ population's determinism and shape."""
 from __future__ import annotations
 
 import csv
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
+import yaml
 from typer.testing import CliRunner
 
 from trialdesk.cli import app
@@ -92,3 +96,129 @@ def test_synthetic_population_is_deterministic_and_plausible() -> None:
     units = set(a["measurement"].column("unit_concept_id").to_pylist())
     assert {8753, 8840, 8554, 9579, 0} <= units  # mixed units and unknown ones
     assert a["measurement"].num_rows > 15 * 2000  # tens of rows per person
+
+
+def _prescreen(cdm: Path, *args: str) -> Any:
+    return runner.invoke(
+        app,
+        ["prescreen", "--omop", str(cdm), "--index-date", "2025-06-30", *args],
+        env={"COLUMNS": "200"},
+    )
+
+
+def test_candidates_exist_and_the_funnel_is_written_three_ways(
+    cdm_file: Path, tmp_path: Path
+) -> None:
+    """Issue #16: with the built-in protocol candidates exist (E4's uncoded part goes to the
+    visit), and the attrition funnel is in the console, next to the CSV, and as a PNG."""
+    out, png = tmp_path / "c.csv", tmp_path / "funnel.png"
+    run = _prescreen(cdm_file, "--out", str(out), "--funnel-png", str(png))
+    assert run.exit_code == 0, run.output
+    rows = list(csv.DictReader(out.open()))
+    statuses = {r["status"] for r in rows}
+    assert statuses == {"candidate", "incomplete", "excluded"}
+    for row in rows:
+        if row["status"] == "candidate":
+            assert row["failed_criteria"] == "" and row["missing"] == ""
+            assert "E4: Other known immunosuppressive disease" in row["check_at_visit"]
+        elif row["status"] == "incomplete":
+            assert row["missing"] and row["failed_criteria"] == ""
+        else:
+            assert row["failed_criteria"]
+    funnel = list(csv.DictReader((tmp_path / "c.funnel.csv").open()))
+    assert [f["criterion"] for f in funnel] == ["", "I2", "I3", "I4", "I5", "E1", "E2", "E4", "P1"]
+    assert int(funnel[0]["remaining"]) == len(rows)
+    kept = sum(r["status"] != "excluded" for r in rows)
+    assert int(funnel[-1]["remaining"]) == kept
+    assert sum(int(f["removed"]) for f in funnel) == len(rows) - kept
+    text = " ".join(run.output.split())
+    assert "Attrition, criterion by criterion" in text
+    assert "Still to check at the screening visit" in text
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000
+
+
+def test_site_concept_set_with_local_codes(cdm_folder: Path, tmp_path: Path) -> None:
+    """A site's local T2DM code (2000000001, no vocabulary in the extract) is found when the
+    site lists it in its own concept set."""
+    bare = tmp_path / "novocab"
+    bare.mkdir()
+    for entry in cdm_folder.iterdir():
+        if entry.name != "concept_ancestor.parquet":
+            (bare / entry.name).symlink_to(entry)
+    sets = tmp_path / "sets"
+    sets.mkdir()
+    (sets / "t2dm.yaml").write_text(
+        "name: t2dm\ntitle: Type 2 diabetes (site codes)\ndomain: condition\nitems:\n"
+        "  - {concept_id: 201826, name: Type 2 diabetes mellitus}\n"
+        "  - {concept_id: 2000000001, name: T2DM (local code)}\n",
+        "utf-8",
+    )
+    plain, local = tmp_path / "plain.csv", tmp_path / "local.csv"
+    assert _prescreen(bare, "--out", str(plain)).exit_code == 0
+    run = _prescreen(bare, "--out", str(local), "--concept-sets", str(sets))
+    assert run.exit_code == 0, run.output
+
+    def coded(path: Path) -> int:
+        return sum(r["t2dm_diagnosis"] == "true" for r in csv.DictReader(path.open()))
+
+    assert coded(local) > coded(plain) > 0
+
+
+@pytest.mark.parametrize(
+    ("files", "option", "words"),
+    [
+        (
+            {"x.yaml": "name: x\ntitle: X\ndomain: condition\nitems: []\n"},
+            "--concept-sets",
+            "x.yaml: items: Tuple should have at least 1 item",
+        ),
+        (
+            {"y.yaml": "name: z\ntitle: Z\ndomain: drug\nitems: [{concept_id: 1, name: a}]\n"},
+            "--concept-sets",
+            "y.yaml: name: 'z' differs from the file name 'y'",
+        ),
+        (
+            {"map.yaml": "elements:\n  hba1c: {source: measurment}\n"},
+            "--element-map",
+            "map.yaml: elements.hba1c.source: Input should be",
+        ),
+        (
+            {"map.yaml": "elements:\n  hba1c: {source: measurement, concept_sets: [a1c]}\n"},
+            "--element-map",
+            "hba1c: unknown concept set 'a1c'",
+        ),
+        (
+            {"map.yaml": "elements:\n  shoe_size: {source: measurement}\n"},
+            "--element-map",
+            "shoe_size: not a data element of the catalogue or protocol",
+        ),
+        ({"map.yaml": "elements: [\n"}, "--element-map", "map.yaml: not valid YAML"),
+    ],
+)
+def test_site_files_are_checked_naming_file_and_field(
+    cdm_file: Path, tmp_path: Path, files: dict[str, str], option: str, words: str
+) -> None:
+    folder = tmp_path / "site"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text, "utf-8")
+    target = folder if option == "--concept-sets" else folder / next(iter(files))
+    run = _prescreen(cdm_file, option, str(target))
+    assert run.exit_code == 2, run.output
+    assert words in " ".join(run.stderr.split()), run.stderr
+    assert "Traceback" not in run.output
+
+
+def test_site_element_map_replaces_the_builtin_one(cdm_file: Path, tmp_path: Path) -> None:
+    """A map without the insulin drug element: P1 has no EHR source and goes to the visit."""
+    text = resources.files("trialdesk.prescreen").joinpath("omop_map.yaml").read_text("utf-8")
+    raw = yaml.safe_load(text)
+    del raw["elements"]["insulin_treated"]
+    path = tmp_path / "map.yaml"
+    path.write_text(yaml.safe_dump(raw), "utf-8")
+    out = tmp_path / "c.csv"
+    run = _prescreen(cdm_file, "--out", str(out), "--element-map", str(path))
+    assert run.exit_code == 0, run.output
+    rows = list(csv.DictReader(out.open()))
+    assert {r["P1"] for r in rows} == {"assessed at visit"}
+    assert "P1 (whole criterion)" in rows[0]["check_at_visit"]

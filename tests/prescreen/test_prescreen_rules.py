@@ -227,7 +227,9 @@ def test_coded_conditions_drugs_and_kleene(tmp_path: Path) -> None:
     rows = _run(_cdm(tmp_path, [_person(i) for i in (1, 2, 3, 4)], [], conditions, drugs))
     assert rows[1]["I2"] == "met" and rows[1]["P1"] == "met"
     assert rows[2]["P1"] == "not met"
-    assert rows[2]["E4"] == "met" and rows[1]["E4"] == "not assessable"  # other: not coded
+    # E4 is judged on its EHR part (HIV, hepatitis B/C); "other" is checked at the visit
+    assert rows[2]["E4"] == "met" and rows[1]["E4"] == "not met"
+    assert "E4: Other known immunosuppressive disease" in rows[1]["check_at_visit"]
     assert rows[3]["E2"] == "met" and rows[4]["E2"] == "not met"
     assert rows[1]["I1"] == AT_VISIT and rows[1]["I6"] == AT_VISIT
     assert rows[2]["status"] == "excluded"
@@ -251,7 +253,8 @@ def test_ranking_fewest_failed_then_most_assessable(tmp_path: Path) -> None:
     order = sorted(rows, key=lambda p: rows[p]["rank"])
     assert order == [1, 2, 3]
     assert rows[1]["failed"] == 0 and rows[1]["assessable"] > rows[2]["assessable"]
-    assert rows[3]["status"] == "excluded" and rows[1]["status"] == "possible"
+    assert rows[3]["status"] == "excluded" and rows[1]["status"] == "candidate"
+    assert rows[2]["status"] == "incomplete"
 
 
 def test_missing_table_is_named(tmp_path: Path) -> None:
@@ -267,3 +270,82 @@ def test_missing_table_is_named(tmp_path: Path) -> None:
 def test_birth_datetime_wins(tmp_path: Path) -> None:
     person = _person(1, date(1980, 1, 1)) | {"birth_datetime": datetime(1990, 12, 31, 8, 0)}
     assert _run(_cdm(tmp_path, [person], []))[1]["age"] == 34
+
+
+T1DM_CODE, T2DM_CODE, INSULIN = 201254, 201826, 1502905
+FULL = [(FPG, D, 9.0, MMOL_L), (HBA1C, D, 8.0, PERCENT), (WEIGHT, D, 70, KG), (HEIGHT, D, 170, CM)]
+
+
+def _measured(pid: int, rows: list[tuple[Any, ...]] = FULL) -> list[tuple[Any, ...]]:
+    return [(pid, *row) for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("codes", "diabetes_type", "i2"),
+    [
+        ((), "unknown", "met"),  # FPG 9.0 establishes diabetes; no type coded
+        ((T2DM_CODE,), "type_2", "met"),
+        ((T1DM_CODE,), "type_1", "not met"),  # issue #16: type 1 with a high FPG is not I2
+        ((T2DM_CODE, T1DM_CODE), "type_1", "not met"),  # as the OHDSI T2DM phenotype excludes
+    ],
+)
+def test_i2_diabetes_type_from_codes_agrees_with_the_evaluator(
+    tmp_path: Path, codes: tuple[int, ...], diabetes_type: str, i2: str
+) -> None:
+    conditions = [(1, code, date(2015 + n, 1, 1)) for n, code in enumerate(codes)]
+    drugs = [(1, INSULIN, date(2025, 1, 1), date(2025, 6, 30))]
+    rows = _run(_cdm(tmp_path, [_person(1)], _measured(1), conditions, drugs))
+    assert rows[1]["diabetes_type"] == diabetes_type and rows[1]["I2"] == i2
+    if codes:  # the date shown is the coded diagnosis that decided the type
+        decided = {T1DM_CODE: "type_1", T2DM_CODE: "type_2"}
+        day = next(c[2] for c in conditions if decided[c[1]] == diabetes_type)
+        assert rows[1]["diabetes_type_date"] == day
+
+
+def test_what_the_site_is_told_per_status(tmp_path: Path) -> None:
+    """candidate: all EHR-assessable parts met, plus what the visit must check; incomplete:
+    the missing elements by name; excluded: the failed criteria by id."""
+    insulin = [(p, INSULIN, date(2024, 11, 3), date(2025, 12, 31)) for p in (1, 2, 3)]
+    no_hba1c = [row for row in FULL if row[0] != HBA1C]
+    low_fpg = [(FPG, D, 5.0, MMOL_L), *FULL[1:]]
+    rows = _run(
+        _cdm(
+            tmp_path,
+            [_person(1), _person(2), _person(3, born=date(1940, 1, 1))],
+            _measured(1) + _measured(2, no_hba1c) + _measured(3, low_fpg),
+            [(3, 439727, date(2020, 1, 1))],  # HIV
+            insulin,
+        )
+    )
+    candidate, incomplete, excluded = rows[1], rows[2], rows[3]
+    assert candidate["status"] == "candidate" and candidate["failed_criteria"] == ""
+    visit = candidate["check_at_visit"]
+    for part in ("I1 (whole criterion)", "I6 (whole criterion)", "E3 (whole criterion)"):
+        assert part in visit
+    assert "I2: 2-hour plasma glucose, 75 g OGTT" in visit
+    assert incomplete["status"] == "incomplete" and incomplete["missing"] == "hba1c"
+    assert incomplete["I5"] == "not assessable"
+    assert excluded["status"] == "excluded"
+    # no T2DM code and FPG 5.0 (I2, the OGTT part is for the visit), age 85, HIV
+    assert excluded["failed_criteria"] == "I2, I3, I5, E4"
+    # evidence dates: the exposure start and the measurement date, never the index date
+    assert candidate["insulin_treated_date"] == date(2024, 11, 3)
+    assert candidate["hba1c_date"] == D and candidate["fasting_glucose_date"] == D
+
+
+def test_a_file_from_a_newer_duckdb_says_which_version_is_needed(tmp_path: Path) -> None:
+    """The words DuckDB 1.5 uses for a file written by DuckDB 2.0 (storage version 69)."""
+    from trialdesk.prescreen.source import SUPPORTED_DUCKDB, duckdb_open_problem
+
+    newer = duckdb.IOException(
+        "IO Error: Trying to read a database file with version number 69, but we can only "
+        "read versions between 64 and 68.\nThe database file was created with a newer "
+        "version of DuckDB."
+    )
+    text = duckdb_open_problem(tmp_path / "ehr.duckdb", newer)
+    assert f"written by a newer DuckDB than the {duckdb.__version__} installed here" in text
+    assert SUPPORTED_DUCKDB in text and "EXPORT DATABASE" in text
+    garbage = tmp_path / "not.duckdb"
+    garbage.write_text("hello", "utf-8")
+    with pytest.raises(SourceError, match="not a DuckDB database"):
+        open_duckdb(garbage)

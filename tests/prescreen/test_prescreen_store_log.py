@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from alembic import command
 from prescreen_helpers import INDEX, PERSONS
@@ -23,7 +24,12 @@ from trialdesk import services as sv
 from trialdesk.cli import app
 from trialdesk.prescreen.plan import Settings
 from trialdesk.prescreen.run import prescreen
-from trialdesk.prescreen.screening_log import criterion_columns, log_rows
+from trialdesk.prescreen.screening_log import (
+    criterion_columns,
+    log_rows,
+    stored_counts,
+    stored_status,
+)
 from trialdesk.prescreen.source import OmopSource
 from trialdesk.protocol import builtin_protocol
 from trialdesk.services.prescreening_entries import IDENTIFYING_VALUES
@@ -62,13 +68,13 @@ def ranked(cdm_file: Path) -> pa.Table:
 def test_log_rows_keep_the_persons_to_approach_with_the_values_used(ranked: pa.Table) -> None:
     result = {r["person_id"]: r for r in ranked.to_pylist()}
     rows = list(log_rows(ranked, builtin_protocol()))
-    wanted = [r for r in ranked.to_pylist() if r["status"] in ("candidate", "possible")]
+    wanted = [r for r in ranked.to_pylist() if r["status"] in ("candidate", "incomplete")]
     assert 0 < len(rows) == len(wanted) < len(result) <= PERSONS
     assert [r["ehr_person_key"] for r in rows] == [str(r["person_id"]) for r in wanted]
     assert [r["rank"] for r in rows] == sorted(r["rank"] for r in rows)
     for row in rows:
         source = result[int(row["ehr_person_key"])]
-        assert row["prescreen_status"] == source["status"]
+        assert row["prescreen_status"] == stored_status(source["status"])
         assert set(row["criteria"]) == set(criterion_columns(builtin_protocol()))
         for cid, outcome in row["criteria"].items():
             assert outcome["verdict"] == source[cid]
@@ -97,7 +103,7 @@ def test_log_rows_can_list_the_excluded_and_refuse_unknown_statuses(ranked: pa.T
         )
         for r in excluded
     )
-    with pytest.raises(ValueError, match="'eligible' is not one of candidate, possible"):
+    with pytest.raises(ValueError, match="'eligible' is not one of candidate, incomplete"):
         list(log_rows(ranked, builtin_protocol(), statuses=("eligible",)))
 
 
@@ -105,7 +111,7 @@ def test_logged_rows_are_accepted_by_the_service_as_they_are(
     ranked: pa.Table, database: TestDatabase, seed: DemoSeed
 ) -> None:
     rows = list(
-        log_rows(ranked, builtin_protocol(), statuses=("candidate", "possible", "excluded"))
+        log_rows(ranked, builtin_protocol(), statuses=("candidate", "incomplete", "excluded"))
     )
     with database.session() as session:
         actor = sv.actor_for(session, seed.users["investigator"])
@@ -121,12 +127,60 @@ def test_logged_rows_are_accepted_by_the_service_as_they_are(
             persons_assessed=len(rows),
             status_counts={
                 s: sum(r["prescreen_status"] == s for r in rows)
-                for s in ("candidate", "possible", "excluded")
+                for s in ("candidate", "possible", "excluded")  # the stored enum
             },
         )
         assert run.candidates_stored == 40 and run.persons_assessed == ranked.num_rows
         stored = sv.list_prescreen_candidates(session, actor, limit=40).items
         assert [c.criteria for c in stored] == [r["criteria"] for r in rows[:40]]
+
+
+def test_a_funnel_that_does_not_add_up_is_refused_naming_the_step(
+    ranked: pa.Table, database: TestDatabase, seed: DemoSeed
+) -> None:
+    rows = list(log_rows(ranked, builtin_protocol()))
+    persons = ranked.num_rows
+    steps = [
+        {
+            "step": 0,
+            "criterion": "",
+            "text": "population",
+            "remaining": persons,
+            "removed": 0,
+            "not_assessable": 0,
+        },
+        {
+            "step": 1,
+            "criterion": "I2",
+            "text": "T2DM",
+            "remaining": persons - 10,
+            "removed": 9,
+            "not_assessable": 0,
+        },
+    ]
+    with database.session() as session:
+        actor = sv.actor_for(session, seed.users["investigator"])
+        with pytest.raises(sv.ValidationProblem) as caught:
+            sv.record_prescreen_run(
+                session,
+                actor,
+                site_code="APGH",
+                rows=rows[:5],
+                protocol_id="NCT01142050",
+                index_date=INDEX,
+                lookback_days=365,
+                source_description="DuckDB file cdm.duckdb",
+                persons_assessed=persons,
+                status_counts=stored_counts(
+                    {
+                        s: int(pc.sum(pc.equal(ranked["status"], s)).as_py() or 0)
+                        for s in ("candidate", "incomplete", "excluded")
+                    }
+                ),
+                attrition=steps,
+            )
+    assert caught.value.field == "attrition.1"
+    assert f"differs from the {persons} persons before it" in caught.value.reason
 
 
 # --- databases ----------------------------------------------------------------------------------
@@ -197,7 +251,7 @@ def test_cli_stores_the_run_through_the_service(
     run = prescreen_cli(synth_cdm, *args, "--user", "coordinator")
     assert run.exit_code == 0, run.output
     ranked = list(csv.DictReader(out.open()))  # the CSV is still written
-    kept = [r for r in ranked if r["status"] in ("candidate", "possible")]
+    kept = [r for r in ranked if r["status"] in ("candidate", "incomplete")]
     assert kept, "the synthetic population has persons worth approaching"
     assert f"stored {len(kept)} pre-screened persons" in " ".join(run.output.split())
     assert f"{len(ranked)} persons assessed" in " ".join(run.output.split())
@@ -211,11 +265,18 @@ def test_cli_stores_the_run_through_the_service(
         assert stored_run.source_description.startswith("DuckDB file")
         assert stored_run.persons_assessed == len(ranked)
         assert stored_run.status_counts == {
-            s: sum(r["status"] == s for r in ranked) for s in ("candidate", "possible", "excluded")
+            stored_status(s): sum(r["status"] == s for r in ranked)
+            for s in ("candidate", "incomplete", "excluded")
         }
+        # issue #16: the screening log keeps the run's attrition funnel, as written next to it
+        funnel = list(csv.DictReader(out.with_name(f"{out.stem}.funnel.csv").open()))
+        assert [(a["criterion"], a["remaining"], a["removed"]) for a in stored_run.attrition] == [
+            (f["criterion"], int(f["remaining"]), int(f["removed"])) for f in funnel
+        ]
+        assert stored_run.attrition[0]["remaining"] == len(ranked)
         rows = list(session.scalars(select(PrescreenCandidate).order_by(PrescreenCandidate.rank)))
         assert [(r.ehr_person_key, r.rank, r.prescreen_status.value) for r in rows] == [
-            (k["person_id"], int(k["rank"]), k["status"]) for k in kept
+            (k["person_id"], int(k["rank"]), stored_status(k["status"])) for k in kept
         ]
         for row, source in zip(rows, kept, strict=True):
             assert {cid: o["verdict"] for cid, o in row.criteria.items()} == {

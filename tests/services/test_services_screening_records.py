@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from trialdesk import services as sv
 from trialdesk.console.screen_cmd import example_candidates
-from trialdesk.eligibility import Evaluator
+from trialdesk.eligibility import CandidateInputError, Evaluator
 from trialdesk.eligibility.candidates import read_candidates
 from trialdesk.protocol import builtin_protocol
 
@@ -88,3 +88,47 @@ def test_any_record_reads_back_by_table_and_id(clinic, session: Session, actors)
         sv.get_clinical_record(session, actors["coordinator2"], "visits", visit_id)
     with pytest.raises(sv.ValidationProblem):
         sv.get_clinical_record(session, actors["monitor"], "users", 1)
+
+
+@pytest.mark.parametrize(
+    ("element", "value", "unit"),
+    [
+        ("fasting_glucose", "100", "mmol/L"),  # really mg/dL
+        ("hba1c", "53", "%"),  # really mmol/mol (IFCC)
+        ("weight", "780", "kg"),
+        ("weight", "10", "kg"),
+    ],
+)
+def test_one_hard_limit_message_on_every_entry_path(  # type: ignore[no-untyped-def]
+    clinic, session: Session, element: str, value: str, unit: str
+) -> None:
+    """Issue #16: `trialdesk screen` (the Evaluator), a measurement (API and web forms) and a
+    screening record import refuse an impossible value with the same words, nothing stored."""
+    record = {**CANDIDATES["C01"], element: value, f"{element}_unit": unit}
+    record.pop("screening_date")
+    screened_on = clinic.day(0)
+    with pytest.raises(CandidateInputError) as direct:
+        Evaluator(builtin_protocol()).evaluate(record, "C01", screened_on)
+    [cli] = direct.value.errors
+    pid = clinic.register(sex="M")  # born 1968-04-02, as C01
+    clinic.consent(pid)
+    with pytest.raises(sv.ValidationProblem) as imported:
+        sv.record_screening_data(
+            session, clinic.coordinator, pid, record=record, screened_on=screened_on
+        )
+    sv.record_visit(session, clinic.coordinator, pid, code="SCR", visit_date=screened_on)
+    with pytest.raises(sv.ValidationProblem) as entered:
+        sv.record_measurement(
+            session,
+            clinic.coordinator,
+            pid,
+            visit_code="SCR",
+            element=element,
+            value=value,
+            unit=unit,
+        )
+    assert cli.rule == imported.value.rule == entered.value.rule == "hard_limit"
+    assert cli.field == imported.value.field == entered.value.field == element
+    assert cli.reason == imported.value.reason == entered.value.reason
+    assert "physiologically possible range" in cli.reason
+    assert sv.list_measurements(session, clinic.coordinator, participant_id=pid).total == 0

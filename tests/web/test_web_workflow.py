@@ -99,6 +99,36 @@ def test_live_screening_names_what_is_missing_and_what_fails(client_for: Client)
     assert 'class="badge ineligible">Ineligible<' in html
 
 
+def test_the_screening_form_asks_the_diabetes_type_and_i2_uses_it(
+    client_for: Client, web_database: TestDatabase
+) -> None:
+    """Issue #16: glucose establishes diabetes, not its type; a type 1 patient with FBG 160
+    mg/dL fails I2 on the form, and the type is saved with the screening."""
+    client = client_for("coordinator")
+    page = client.get("/screening/new").text
+    field = re.search(r'<select[^>]*name="diabetes_type".*?</select>', page, re.S)
+    assert field is not None, "the form has a diabetes type field"
+    for choice in ("type_1", "type_2", "other_specified", "unknown"):
+        assert f'value="{choice}"' in field.group(0)
+    token = csrf_of(page)
+    form = eligible_form(t2dm_diagnosis="no", diabetes_type="type_1")
+    html = client.post("/screening/evaluate", data={"csrf_token": token, **form}).text
+    assert verdicts(html)["I2"] == "not met"
+    assert "Type of diabetes: type_1" in html
+    unknown = eligible_form(t2dm_diagnosis="no", diabetes_type="unknown")
+    html = client.post("/screening/evaluate", data={"csrf_token": token, **unknown}).text
+    assert verdicts(html)["I2"] == "met"
+    saved = client.post("/screening", data={"csrf_token": token, **form}, follow_redirects=False)
+    assert saved.status_code == 303, errors_of(saved.text)
+    casebook = client.get(saved.headers["location"]).text
+    assert 'class="badge ineligible"' in casebook
+    with web_database.session() as session:
+        coordinator = actor_of(session, "coordinator")
+        participant = sv.find_participant(session, coordinator, "APGH-001")
+        [screening] = sv.list_screenings(session, coordinator, participant.id)
+        assert screening.findings["diabetes_type"] == "type_1"
+
+
 def test_a_bad_value_is_reported_next_to_its_field_and_the_rest_still_judged(
     client_for: Client,
 ) -> None:

@@ -21,8 +21,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from trialdesk.console.prescreen_store import LogProblem, LogTarget, log_target, store_run
 from trialdesk.console.protocol_cmd import resolve_protocol
 from trialdesk.console.study_protocol import StudyProtocolError, study_protocol
-from trialdesk.prescreen.concepts import ConceptSetError
-from trialdesk.prescreen.mapping import MappingError
+from trialdesk.prescreen.concepts import ConceptSet, ConceptSetError, load_concept_sets
+from trialdesk.prescreen.funnel import funnel_path, plot_funnel
+from trialdesk.prescreen.mapping import MappingError, OmopMap, load_element_map
 from trialdesk.prescreen.plan import DEFAULT_LOOKBACK_DAYS, Settings
 from trialdesk.prescreen.query import AT_VISIT, MET, NOT_ASSESSABLE, NOT_MET
 from trialdesk.prescreen.run import Summary, check_output, default_index_date, prescreen
@@ -94,8 +95,27 @@ def prescreen_command(
         "--log-excluded",
         help="Also list excluded persons in the screening log (by default they are only counted)",
     ),
+    concept_sets: Path | None = typer.Option(
+        None,
+        "--concept-sets",
+        help="Folder of <name>.yaml concept sets (the site's local codes) replacing or adding "
+        "to the built-in ones",
+    ),
+    element_map: Path | None = typer.Option(
+        None,
+        "--element-map",
+        help="YAML element map (layout of trialdesk/prescreen/omop_map.yaml) replacing the "
+        "built-in one",
+    ),
+    funnel_png: Path | None = typer.Option(
+        None, "--funnel-png", help="Also draw the attrition funnel as a PNG picture"
+    ),
 ) -> None:
-    """Rank the persons of an OMOP CDM database against the protocol's criteria."""
+    """Rank the persons of an OMOP CDM database against the protocol's criteria.
+
+    Status: candidate (every EHR-assessable criterion met; the site still checks the rest at
+    the visit), incomplete (data missing from the record, named), excluded (criterion named).
+    """
     location = omop or os.environ.get(OMOP_ENV)
     if not location:
         raise _fail(
@@ -114,7 +134,10 @@ def prescreen_command(
     try:
         if out is not None:
             check_output(out)
+        if funnel_png is not None and funnel_png.suffix.lower() != ".png":
+            raise ValueError(f"--funnel-png: {funnel_png.name} must end in .png")
         protocol = resolve_protocol(protocol_file)
+        vocabulary = _site_vocabulary(concept_sets, element_map)
     except (ValueError, ProtocolError) as exc:
         raise _fail(str(exc)) from None
     target = _log_target(into_database, database, site, user, log_excluded)
@@ -128,7 +151,12 @@ def prescreen_command(
         except SourceError as exc:
             raise _fail(str(exc)) from None
         try:
-            settings = Settings(when or default_index_date(source), lookback_days)
+            settings = Settings(
+                when or default_index_date(source),
+                lookback_days,
+                element_map=vocabulary[0],
+                concept_sets=vocabulary[1],
+            )
             result, summary = prescreen(
                 source,
                 protocol,
@@ -142,9 +170,14 @@ def prescreen_command(
         finally:
             source.close()
     render_summary(summary, source.description, time.perf_counter() - started)
+    render_funnel(summary)
     render_top(result.slice(0, 10).to_pylist())
     if out is not None:
         console.print(f"wrote {result.num_rows:,} ranked persons to [bold]{out}[/bold]")
+        console.print(f"wrote the attrition funnel to [bold]{funnel_path(out)}[/bold]")
+    if funnel_png is not None:
+        plot_funnel(summary.funnel, funnel_png, f"Pre-screen attrition, {protocol.id}")
+        console.print(f"drew the attrition funnel in [bold]{funnel_png}[/bold]")
     if target is None:
         console.print(
             "[dim]Add --into-database --site CODE --user NAME to keep the candidates in the "
@@ -161,6 +194,18 @@ def prescreen_command(
         f"as pre-screening run {run.id} at {run.site_code}, by {run.run_by_username}; "
         f"{run.persons_assessed:,} persons assessed"
     )
+
+
+def _site_vocabulary(
+    concept_sets: Path | None, element_map: Path | None
+) -> tuple[OmopMap | None, dict[str, ConceptSet] | None]:
+    """The site's element map and concept sets, read and checked before the run starts."""
+    try:
+        sets = load_concept_sets(concept_sets) if concept_sets is not None else None
+        omap = load_element_map(element_map) if element_map is not None else None
+    except (ConceptSetError, MappingError) as exc:
+        raise ValueError(str(exc)) from None
+    return omap, sets
 
 
 def _stored_protocol(database: str | None, path: Path | None) -> Protocol:
@@ -219,10 +264,10 @@ def render_summary(summary: Summary, where: str, seconds: float) -> None:
         f"concept sets {concepts}) in {seconds:.1f} s"
     )
     status = Table(title="Persons by pre-screening status")
-    for column in ("candidate", "possible", "excluded"):
+    for column in ("candidate", "incomplete", "excluded"):
         status.add_column(column, justify="right")
     status.add_row(
-        *(f"{summary.by_status.get(s, 0):,}" for s in ("candidate", "possible", "excluded"))
+        *(f"{summary.by_status.get(s, 0):,}" for s in ("candidate", "incomplete", "excluded"))
     )
     console.print(status)
     table = Table(title="Criteria")
@@ -244,27 +289,38 @@ def render_summary(summary: Summary, where: str, seconds: float) -> None:
     console.print(table)
 
 
+def render_funnel(summary: Summary) -> None:
+    """The sequential attrition (ATLAS style) and what every candidate still needs."""
+    table = Table(title="Attrition, criterion by criterion (EHR-assessable part)")
+    for column in ("Step", "Criterion", "Text", "Remaining", "Removed", "Not assessable"):
+        table.add_column(column, justify="right" if column[0] in "SRN" else "left")
+    for step in summary.funnel:
+        table.add_row(
+            str(step.step),
+            step.criterion or "–",
+            escape(step.text),
+            f"{step.remaining:,}",
+            f"{step.removed:,}" if step.step else "",
+            f"{step.not_assessable:,}" if step.step else "",
+        )
+    console.print(table)
+    if summary.check_at_visit:
+        console.print(
+            f"[bold]Still to check at the screening visit[/bold] (no EHR source): "
+            f"{escape(summary.check_at_visit)}",
+            soft_wrap=True,
+        )
+
+
 def render_top(rows: list[dict[str, object]]) -> None:
     if not rows:
         console.print("no persons in the look-back window")
         return
-    criteria = [k for k in rows[0] if k[:1] in "IEP" and k[1:].isdigit()]
     table = Table(title=f"Top {len(rows)} ranked persons")
-    for column in (
-        "rank",
-        "person",
-        "status",
-        "age",
-        "HbA1c",
-        "FPG",
-        "BMI",
-        "fails",
-        "not assessable",
-    ):
-        table.add_column(column, no_wrap=column not in ("fails", "not assessable"))
+    for column in ("rank", "person", "status", "age", "HbA1c", "FPG", "BMI", "insulin since"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("excluded by / missing")
     for row in rows:
-        fails = [c for c in criteria if _fails(c, str(row[c]))]
-        unknown = [c for c in criteria if row[c] == NOT_ASSESSABLE]
         table.add_row(
             str(row["rank"]),
             str(row["person_id"]),
@@ -273,18 +329,26 @@ def render_top(rows: list[dict[str, object]]) -> None:
             _recorded(row, "hba1c"),
             _recorded(row, "fasting_glucose"),
             _num(row.get("bmi"), 1),
-            f"[red]{' '.join(fails)}[/red]",
-            f"[yellow]{' '.join(unknown)}[/yellow]",
+            _day(row.get("insulin_treated_date")),
+            _why(row),
         )
     console.print(table)
     console.print(
-        "[dim]Criteria marked `assessed_at: visit` are judged at the screening visit.[/dim]"
+        "[dim]Dates are those of the evidence (measurement date, exposure start). Criteria "
+        "marked `assessed_at: visit` are judged at the screening visit.[/dim]"
     )
 
 
-def _fails(criterion_id: str, verdict: str) -> bool:
-    """An inclusion fails when not met, an exclusion when met (E… ids are exclusions)."""
-    return verdict == (MET if criterion_id.startswith("E") else NOT_MET)
+def _why(row: dict[str, object]) -> str:
+    if row.get("failed_criteria"):
+        return f"[red]{escape(str(row['failed_criteria']))}[/red]"
+    if row.get("missing"):
+        return f"[yellow]missing {escape(str(row['missing']))}[/yellow]"
+    return ""
+
+
+def _day(value: object) -> str:
+    return "–" if value is None else str(value)[:10]
 
 
 def _num(value: object, decimals: int) -> str:
@@ -292,8 +356,11 @@ def _num(value: object, decimals: int) -> str:
 
 
 def _recorded(row: dict[str, object], name: str) -> str:
+    """The value as recorded, with the date it was measured."""
     value, unit = row.get(f"{name}_value"), row.get(f"{name}_unit")
-    return "–" if value is None else f"{float(value):g} {unit}"  # type: ignore[arg-type]
+    if value is None:
+        return "–"
+    return f"{float(value):g} {unit} ({_day(row.get(f'{name}_date'))})"  # type: ignore[arg-type]
 
 
 @omop_app.command("synth")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import pyarrow as pa
 from sqlalchemy import select
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from trialdesk import services as sv
 from trialdesk.prescreen.run import Summary
-from trialdesk.prescreen.screening_log import DEFAULT_LOG_STATUSES, log_rows
+from trialdesk.prescreen.screening_log import DEFAULT_LOG_STATUSES, log_rows, stored_counts
 from trialdesk.protocol import Protocol
 from trialdesk.store import (
     DatabaseConfigError,
@@ -134,5 +134,6 @@ def store_run(
             lookback_days=summary.lookback_days,
             source_description=source_description,
             persons_assessed=summary.persons,
-            status_counts=summary.by_status,
+            status_counts=stored_counts(summary.by_status),
+            attrition=[asdict(step) for step in summary.funnel],
         )

@@ -22,12 +22,13 @@ from trialdesk.eligibility import (
     InputError,
     Status,
 )
-from trialdesk.eligibility.candidates import candidate_id, read_candidates
+from trialdesk.eligibility.candidates import CandidateRow, read_candidate_rows
 from trialdesk.protocol import Protocol, ProtocolError
 from trialdesk.services.study import current_protocol
 from trialdesk.store import make_engine, make_session_factory
 
 console = Console()
+errors = Console(stderr=True)
 _MARK = {True: "[green]✓[/green]", False: "[red]✗[/red]", None: "[yellow]?[/yellow]"}
 _STATUS_STYLE = {Status.ELIGIBLE: "green", Status.INELIGIBLE: "red", Status.INCOMPLETE: "yellow"}
 
@@ -54,38 +55,65 @@ def screen(
     ),
     as_json: bool = typer.Option(False, "--json", help="Results as JSON"),
 ) -> None:
-    """Evaluate one or many candidates against the protocol's criteria."""
+    """Evaluate one or many candidates against the protocol's criteria.
+
+    Problems go to stderr, naming the file, the row and the field; stdout holds only the
+    results (with --json, only the JSON document), so that it can be piped.
+    """
+    screening_date = _screening_date(on)
+    path = file or example_candidates()
     try:
-        screening_date = date.fromisoformat(on) if on else None
         protocol = (
             _stored_protocol(database, protocol_file, screening_date)
             if database
             else resolve_protocol(protocol_file)
         )
-        records = read_candidates(file or example_candidates())
+        rows = read_candidate_rows(path)
     except (ProtocolError, InputError, StudyProtocolError) as exc:
-        console.print(f"[red]{exc}[/red]", highlight=False)
+        _complain(str(exc))
         raise typer.Exit(2) from None
-    except ValueError:
-        console.print(f"[red]--on: {on!r} is not a date (YYYY-MM-DD)[/red]")
-        raise typer.Exit(2) from None
-    evaluator = Evaluator(protocol)
-    results: list[EligibilityResult] = []
-    bad = 0
-    for index, record in enumerate(records):
-        cid = candidate_id(record, index)
-        try:
-            results.append(evaluator.evaluate(record, cid, screening_date))
-        except CandidateInputError as exc:
-            bad += 1
-            for error in exc.errors:
-                console.print(f"[red]{cid}: {error}[/red]", highlight=False)
+    results, bad = _evaluate_rows(Evaluator(protocol), rows, path, screening_date)
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2, default=str))
     else:
         render_results(results, explain or len(results) == 1)
     if bad:
+        _complain(
+            f"{path}: {bad} of {len(rows)} rows refused (see above); nothing was judged for them"
+        )
         raise typer.Exit(1)
+
+
+def _screening_date(on: str | None) -> date | None:
+    try:
+        return date.fromisoformat(on) if on else None
+    except ValueError:
+        _complain(f"--on: {on!r} is not a date (YYYY-MM-DD)")
+        raise typer.Exit(2) from None
+
+
+def _complain(message: str) -> None:
+    errors.print(f"[red]{escape(message)}[/red]", highlight=False, soft_wrap=True)
+
+
+def _evaluate_rows(
+    evaluator: Evaluator, rows: list[CandidateRow], path: Path, screening_date: date | None
+) -> tuple[list[EligibilityResult], int]:
+    """Results of the well-formed rows, and how many rows were refused (each told on stderr)."""
+    results: list[EligibilityResult] = []
+    bad = 0
+    for row in rows:
+        where = f"{path}: row {row.row} ({row.candidate_id})"
+        problems = list(row.problems)
+        if not problems:
+            try:
+                results.append(evaluator.evaluate(row.record, row.candidate_id, screening_date))
+            except CandidateInputError as exc:
+                problems = exc.errors
+        for problem in problems:
+            _complain(f"{where}: {problem}")
+        bad += bool(problems)
+    return results, bad
 
 
 def _stored_protocol(database: str, path: Path | None, on: date | None) -> Protocol:

@@ -20,7 +20,11 @@ from trialdesk.catalogue import Catalogue, ElementKind
 from trialdesk.derive import DerivationError
 from trialdesk.eligibility.derived import DERIVATIONS
 from trialdesk.eligibility.result import CriterionResult, EligibilityResult, Truth, ValueUsed
-from trialdesk.eligibility.values import coerce_record
+from trialdesk.eligibility.values import (
+    check_record,
+    coerce_record,
+    with_implied_diabetes_type,
+)
 from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.protocol.expr import AllOf, AnyOf, Compare, Implies, Not
 from trialdesk.protocol.semantics import resolve_bound
@@ -152,7 +156,8 @@ class Evaluator:
         values = coerce_record(self.catalogue, raw)
         if screening_date is not None:
             values.setdefault("screening_date", screening_date)
-        return self.evaluate_values(values, candidate_id, coded)
+        check_record(values, date.today())
+        return self.evaluate_values(with_implied_diabetes_type(values), candidate_id, coded)
 
     def evaluate_values(
         self,

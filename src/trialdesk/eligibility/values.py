@@ -14,18 +14,25 @@ from typing import Any
 
 import numpy as np
 
-from trialdesk.catalogue import Catalogue, DataElement, ElementKind
+from trialdesk.catalogue import Catalogue, DataElement, ElementKind, hard_limit_reason
 from trialdesk.units import Quantity
 from trialdesk.units.convert import UnitError, convert, format_unit, parse_quantity, quantity
 
 
 class InputError(ValueError):
-    """One bad input value: names the field and the reason."""
+    """One bad input value: names the field and the reason; `rule` is the services' code."""
 
-    def __init__(self, field: str, reason: str) -> None:
+    def __init__(self, field: str, reason: str, rule: str = "invalid_value") -> None:
         self.field = field
         self.reason = reason
+        self.rule = rule
         super().__init__(f"{field}: {reason}")
+
+
+HARD_LIMIT_RULE = "hard_limit"
+#: Diabetes types that are not type 2 (catalogue `diabetes_type`, WHO 1999 classification).
+OTHER_DIABETES_TYPES = frozenset({"type_1", "other_specified"})
+TYPE_2 = "type_2"
 
 
 class CandidateInputError(ValueError):
@@ -78,11 +85,17 @@ def _date(element: DataElement, raw: Any) -> date:
 
 
 def _category(element: DataElement, raw: Any) -> str:
-    text = str(raw).strip()
+    """One of the element's choices; case, and spaces or hyphens for underscores, do not
+    matter ("Type 1" is type_1), since choice codes cannot hold spaces (CRF exports)."""
+    text = _choice_key(str(raw))
     for choice in element.choices:
-        if text.lower() == choice.lower():
+        if text == _choice_key(choice):
             return choice
     raise InputError(element.name, f"{raw!r} is not one of {', '.join(element.choices)}")
+
+
+def _choice_key(text: str) -> str:
+    return "_".join(text.strip().lower().replace("-", " ").split())
 
 
 def _quantity(element: DataElement, raw: Any, unit: str | None) -> Any:
@@ -102,10 +115,26 @@ def _quantity(element: DataElement, raw: Any, unit: str | None) -> Any:
             q = parse_quantity(
                 str(raw), analyte=element.analyte, field=element.name, default_unit=default
             )
-        convert(q, element.canonical_unit or "", analyte=element.analyte, field=element.name)
+        canonical = convert(
+            q, element.canonical_unit or "", analyte=element.analyte, field=element.name
+        )
     except UnitError as exc:
         raise InputError(element.name, str(exc).removeprefix(f"{element.name}: ")) from None
+    _within_hard_limits(element, float(canonical.magnitude), _shown(q))
     return q
+
+
+def _shown(q: Any) -> str:
+    return f"{float(q.magnitude):g} {format_unit(q.units)}"
+
+
+def _within_hard_limits(
+    element: DataElement, canonical: float, shown: str, where: str = ""
+) -> None:
+    """The catalogue's hard limits (`trialdesk.catalogue.limits`): one check for every path."""
+    reason = hard_limit_reason(element, canonical, shown)
+    if reason is not None:
+        raise InputError(element.name, where + reason, HARD_LIMIT_RULE)
 
 
 def _series(element: DataElement, raw: Any, unit: str | None) -> Series:
@@ -136,8 +165,24 @@ def _series(element: DataElement, raw: Any, unit: str | None) -> Series:
             raise InputError(element.name, f"sample {i + 1} {pair!r} is not finite")
         times.append(t)
         values.append(v)
-    units = _quantity(element, 1.0, unit).units
+    units = _unit_of(element, unit)
+    for t, v in zip(times, values, strict=True):
+        sample = Quantity(v, units)
+        canonical = convert(sample, element.canonical_unit or "", analyte=element.analyte)
+        _within_hard_limits(
+            element, float(canonical.magnitude), _shown(sample), f"sample at {t:g} min: "
+        )
     return Series(tuple(times), Quantity(np.asarray(values, dtype=float), units))
+
+
+def _unit_of(element: DataElement, unit: str) -> Any:
+    """The pint unit of `unit`, refused (naming the element) when it does not fit it."""
+    try:
+        q = quantity(1.0, unit, analyte=element.analyte, field=element.name)
+        convert(q, element.canonical_unit or "", analyte=element.analyte, field=element.name)
+    except UnitError as exc:
+        raise InputError(element.name, str(exc).removeprefix(f"{element.name}: ")) from None
+    return q.units
 
 
 def coerce(element: DataElement, raw: Any, unit: str | None = None) -> Any:
@@ -182,3 +227,44 @@ def coerce_record(catalogue: Catalogue, raw: Mapping[str, Any]) -> dict[str, Any
     if errors:
         raise CandidateInputError(errors)
     return values
+
+
+def check_record(values: Mapping[str, Any], today: date) -> None:
+    """Contradictions within one record are input errors, not "incomplete": the record is
+    wrong and must be corrected. Checked: a date of birth after the screening date (or,
+    without one, after today); a recorded type 2 diagnosis with another diabetes type."""
+    errors = [e for e in (_birth_after(values, today), _type_contradiction(values)) if e]
+    if errors:
+        raise CandidateInputError(errors)
+
+
+def _birth_after(values: Mapping[str, Any], today: date) -> InputError | None:
+    born = values.get("date_of_birth")
+    if not isinstance(born, date):
+        return None
+    screened = values.get("screening_date")
+    limit, what = (
+        (screened, "the screening date") if isinstance(screened, date) else (today, "today")
+    )
+    if born > limit:
+        return InputError("date_of_birth", f"{born.isoformat()} is after {what} ({limit})")
+    return None
+
+
+def _type_contradiction(values: Mapping[str, Any]) -> InputError | None:
+    kind = values.get("diabetes_type")
+    if values.get("t2dm_diagnosis") is True and kind in OTHER_DIABETES_TYPES:
+        return InputError(
+            "diabetes_type",
+            f"{kind!r} contradicts the recorded type 2 diabetes diagnosis (t2dm_diagnosis: yes)",
+        )
+    return None
+
+
+def with_implied_diabetes_type(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded type 2 diagnosis is a recorded diabetes type: `diabetes_type` is type 2 when
+    `t2dm_diagnosis` is yes and no type was entered (never stored, only used to judge)."""
+    out = dict(values)
+    if out.get("t2dm_diagnosis") is True and "diabetes_type" not in out:
+        out["diabetes_type"] = TYPE_2
+    return out

@@ -593,19 +593,11 @@ def _screening_values(out: _Records, snap: StoreSnapshot, p: Participant, first:
         out.source = ("screenings", latest.id)
         out.put(subject, first, "screening_date", latest.screened_on)
         for name, value in (latest.findings or {}).items():
-            if isinstance(value, bool):
-                item = next(
-                    (
-                        i
-                        for f in out.design.forms
-                        if f.name == "eligibility"
-                        for i in f.items
-                        if i.name == name
-                    ),
-                    None,
-                )
-                if item is not None:
-                    out.put(subject, first, name, value)
+            item = next((i for f in out.design.forms for i in f.items if i.name == name), None)
+            # yes/no answers and choices (e.g. the diabetes type, issue #16), on whichever
+            # screening form holds them (eligibility, medical history)
+            if item is not None and (isinstance(value, bool) or (item.choices and value)):
+                out.put(subject, first, name, value)
 
 
 #: The item holding the date a form's samples were taken (layout.yaml).

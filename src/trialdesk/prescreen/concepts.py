@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -88,5 +89,33 @@ def builtin_concept_sets() -> dict[str, ConceptSet]:
         concept_set = parse_concept_set(entry.read_text("utf-8"), entry.name)
         if concept_set.name != entry.name.removesuffix(".yaml"):
             raise ConceptSetError(f"{entry.name}: name {concept_set.name!r} differs from the file")
+        sets[concept_set.name] = concept_set
+    return sets
+
+
+def load_concept_sets(folder: str | Path) -> dict[str, ConceptSet]:
+    """The built-in concept sets, with those of `folder` (`<name>.yaml`) replacing or adding.
+
+    A site's local codes are the normal case: a file ``t2dm.yaml`` listing the site's own
+    concept ids replaces the built-in T2DM set; a new name adds a set an element map can use.
+    Every problem names the file (and the field).
+    """
+    path = Path(folder)
+    if not path.is_dir():
+        raise ConceptSetError(f"--concept-sets: {path} is not a folder")
+    files = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
+    if not files:
+        raise ConceptSetError(f"--concept-sets: {path} holds no .yaml concept-set files")
+    sets = dict(builtin_concept_sets())
+    for file in files:
+        try:
+            text = file.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConceptSetError(f"{file}: cannot be read as UTF-8 text ({exc})") from None
+        concept_set = parse_concept_set(text, str(file))
+        if concept_set.name != file.stem:
+            raise ConceptSetError(
+                f"{file}: name: {concept_set.name!r} differs from the file name {file.stem!r}"
+            )
         sets[concept_set.name] = concept_set
     return sets

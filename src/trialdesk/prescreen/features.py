@@ -14,7 +14,8 @@ Rules (the same in the hand-written SQL and the per-person baseline):
   (no) otherwise: the closed-world reading of coded data, as in Circe ("exactly 0 occurrences").
   The screening visit confirms.
 * Drugs: present when an exposure overlaps the window (start ≤ index, end ≥ window start; the
-  end date is required in CDM v5.4, the start date stands in where an ETL left it empty).
+  end date is required in CDM v5.4, the start date stands in where an ETL left it empty). The
+  date shown is the latest such exposure's start date (the evidence), never the index date.
 * Date of birth: birth_datetime, else year/month/day_of_birth with a missing month imputed as
   1 July and a missing day as the 15th (mid-period imputation); age in completed years at the
   index date (`trialdesk.derive.compute_age`: SDTM DM.AGE); none when born after the index date.
@@ -30,7 +31,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from trialdesk.prescreen.mapping import GENDER_CONCEPTS
-from trialdesk.prescreen.plan import MeasuredElement, Plan
+from trialdesk.prescreen.plan import CategoryElement, MeasuredElement, Plan
 from trialdesk.prescreen.source import OmopSource
 
 IMPUTED_BIRTH_MONTH = 7
@@ -235,9 +236,9 @@ def coded_records(source: OmopSource, plan: Plan, domain: str) -> ir.Table | Non
         j = t.join(dim, t.drug_concept_id == dim.concept_id)
         start = j.drug_exposure_start_date.cast("date")
         end = ibis.coalesce(j.drug_exposure_end_date.cast("date"), start)
-        hits = j.filter(start <= index, end >= j.start).select(
-            "person_id", "element", day=ibis.least(end, ibis.literal(index))
-        )
+        # The evidence date is the exposure's start (e.g. when insulin was started), not the
+        # index date an ongoing exposure reaches.
+        hits = j.filter(start <= index, end >= j.start).select("person_id", "element", day=start)
     columns = {f"{n}_date": hits.day.max(where=hits.element == n) for n in names}
     return hits.group_by("person_id").aggregate(**columns)
 
@@ -255,9 +256,27 @@ def person_elements(source: OmopSource, plan: Plan) -> ir.Table:
         wide = wide.left_join(part, "person_id").drop("person_id_right")
     coded = {name: wide[f"{name}_date"].notnull() for name in plan.coded}
     wide = wide.mutate(age=_age(wide, plan.settings.index_date), **coded)
+    for category in plan.categories.values():
+        wide = wide.mutate(**_category_columns(wide, category))
     if {"weight", "height"} <= set(plan.measured):
         wide = wide.mutate(bmi=_bmi(wide, plan))
     return wide
+
+
+def _category_columns(wide: ir.Table, category: CategoryElement) -> dict[str, ir.Value]:
+    """The first choice (priority order) with a recorded concept, and the date of its record."""
+    otherwise = (
+        ibis.literal(category.otherwise) if category.otherwise is not None else ibis.null("string")
+    )
+    value = ibis.cases(
+        *[(wide[part], ibis.literal(choice)) for choice, part in category.choices],
+        else_=otherwise,
+    )
+    day = ibis.cases(
+        *[(wide[part], wide[f"{part}_date"]) for _choice, part in category.choices],
+        else_=ibis.null("date"),
+    )
+    return {category.name: value, f"{category.name}_date": day}
 
 
 def _age(wide: ir.Table, index: date) -> ir.IntegerValue:

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from trialdesk.catalogue import Catalogue, DataElement, ElementKind
 from trialdesk.protocol import Criterion, Protocol
 from trialdesk.units.convert import UnitError, convert, parse_unit, quantity
 
-Source = Literal["person_sex", "person_birth", "measurement", "condition", "drug"]
+Source = Literal[
+    "person_sex", "person_birth", "measurement", "condition", "drug", "condition_category"
+]
 GENDER_CONCEPTS: dict[int, str] = {8507: "M", 8532: "F"}  # OMOP CDM v5.4 Gender domain
 
 
@@ -29,6 +32,10 @@ class ElementSource(BaseModel):
     concept_sets: tuple[str, ...] = ()
     lookback_days: int | None = Field(default=None, gt=0)
     history: bool = False
+    # condition_category: choice → concept sets, in priority order (the first choice recorded
+    # wins); `otherwise` is the choice when none is recorded (closed world, as for conditions).
+    categories: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    otherwise: str | None = None
 
     @model_validator(mode="after")
     def _window(self) -> ElementSource:
@@ -36,7 +43,13 @@ class ElementSource(BaseModel):
             raise ValueError("history (any time) and lookback_days exclude each other")
         if self.source in ("condition", "drug") and not self.concept_sets:
             raise ValueError(f"a {self.source} element needs concept_sets")
+        if (self.source == "condition_category") != bool(self.categories):
+            raise ValueError("categories go with source condition_category (and only with it)")
         return self
+
+    @property
+    def all_concept_sets(self) -> tuple[str, ...]:
+        return self.concept_sets + tuple(s for sets in self.categories.values() for s in sets)
 
 
 class OmopMap(BaseModel):
@@ -53,6 +66,31 @@ def builtin_map() -> OmopMap:
     text = resources.files("trialdesk.prescreen").joinpath("omop_map.yaml").read_text("utf-8")
     raw: Any = yaml.safe_load(text)
     return OmopMap.model_validate(raw)
+
+
+def load_element_map(path: str | Path) -> OmopMap:
+    """A site's element map (the layout of `omop_map.yaml`); problems name the file and field.
+
+    `units` may be left out: the built-in unit_concept_id table is then used.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise MappingError(f"--element-map: {file} is not a file")
+    try:
+        raw: Any = yaml.safe_load(file.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MappingError(f"{file}: cannot be read as UTF-8 text ({exc})") from None
+    except yaml.YAMLError as exc:
+        raise MappingError(f"{file}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise MappingError(f"{file}: expected a mapping with 'elements' (and 'units')")
+    raw.setdefault("units", builtin_map().units)
+    try:
+        return OmopMap.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(file)"
+        raise MappingError(f"{file}: {where}: {first['msg']}") from None
 
 
 def prescreen_protocol(protocol: Protocol, omap: OmopMap | None = None) -> Protocol:
@@ -122,6 +160,7 @@ def check_map(catalogue: Catalogue, omap: OmopMap, concept_sets: set[str]) -> No
         "measurement": ElementKind.QUANTITY,
         "condition": ElementKind.BOOLEAN,
         "drug": ElementKind.BOOLEAN,
+        "condition_category": ElementKind.CATEGORY,
     }
     for name, source in omap.elements.items():
         if name not in catalogue:
@@ -129,9 +168,15 @@ def check_map(catalogue: Catalogue, omap: OmopMap, concept_sets: set[str]) -> No
         element = catalogue[name]
         if element.kind is not fits[source.source] or element.is_derived:
             raise MappingError(f"{name}: a {element.kind.value} cannot come from {source.source}")
-        unknown = [s for s in source.concept_sets if s not in concept_sets]
+        unknown = [s for s in source.all_concept_sets if s not in concept_sets]
         if unknown:
             raise MappingError(f"{name}: unknown concept set {unknown[0]!r}")
+        choices = [*source.categories, *([source.otherwise] if source.otherwise else [])]
+        wrong = [c for c in choices if c not in element.choices]
+        if wrong:
+            raise MappingError(
+                f"{name}: {wrong[0]!r} is not one of its choices ({', '.join(element.choices)})"
+            )
         if source.source == "measurement" and not (
             element.codes.omop_concept_id or source.concept_sets
         ):

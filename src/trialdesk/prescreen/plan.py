@@ -13,6 +13,7 @@ from datetime import date, timedelta
 
 from trialdesk.catalogue import Catalogue, ElementKind
 from trialdesk.prescreen.concepts import ConceptSet, builtin_concept_sets
+from trialdesk.prescreen.ehr_part import VisitCheck, ehr_protocol
 from trialdesk.prescreen.mapping import (
     OmopMap,
     UnitConversion,
@@ -31,10 +32,13 @@ Descendants = Callable[[Iterable[int]], Mapping[int, Iterable[int]]]
 
 @dataclass(frozen=True)
 class Settings:
-    """A pre-screening run: the index date (the planned screening date) and the look-back."""
+    """A pre-screening run: the index date (the planned screening date), the look-back and,
+    when a site gives its own, the element map and concept sets (else the built-in ones)."""
 
     index_date: date
     lookback_days: int = DEFAULT_LOOKBACK_DAYS
+    element_map: OmopMap | None = field(default=None, compare=False)
+    concept_sets: Mapping[str, ConceptSet] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.lookback_days < 1:
@@ -65,6 +69,16 @@ class CodedElement:
     start: date | None  # None = any time on or before the index date
 
 
+@dataclass(frozen=True)
+class CategoryElement:
+    """A category read from coded conditions: the first choice (in priority order) with a
+    recorded concept, else `otherwise` (None: not assessable)."""
+
+    name: str
+    choices: tuple[tuple[str, str], ...]  # (choice, name of its CodedElement in plan.coded)
+    otherwise: str | None
+
+
 @dataclass
 class Plan:
     protocol: Protocol
@@ -73,7 +87,10 @@ class Plan:
     measured: dict[str, MeasuredElement] = field(default_factory=dict)
     coded: dict[str, CodedElement] = field(default_factory=dict)
     person: dict[str, str] = field(default_factory=dict)  # element → person_sex | person_birth
+    categories: dict[str, CategoryElement] = field(default_factory=dict)
     vocabulary: bool = False  # were concept sets expanded through concept_ancestor?
+    # Criteria (or parts) with no EHR source, for the site to check at the visit (`ehr_part`).
+    visit_checks: list[VisitCheck] = field(default_factory=list)
 
     @property
     def ehr_criteria(self) -> list[Criterion]:
@@ -82,6 +99,8 @@ class Plan:
     def available(self, element: str) -> bool:
         """Can the element be read (or derived in the query) from the OMOP database?"""
         if element in self.measured or element in self.coded or element in self.person:
+            return True
+        if element in self.categories:
             return True
         if element == INDEX_ELEMENT:
             return True
@@ -97,8 +116,8 @@ def build_plan(
     concept_sets: Mapping[str, ConceptSet] | None = None,
 ) -> Plan:
     """Resolve the map for `protocol`; `descendants` looks ids up in concept_ancestor."""
-    omap = omap or builtin_map()
-    sets = dict(concept_sets or builtin_concept_sets())
+    omap = omap or settings.element_map or builtin_map()
+    sets = dict(concept_sets or settings.concept_sets or builtin_concept_sets())
     protocol = prescreen_protocol(protocol, omap)
     catalogue = catalogue_for(protocol)
     check_map(catalogue, omap, set(sets))
@@ -111,7 +130,7 @@ def build_plan(
             else settings.index_date
             - timedelta(days=source.lookback_days or settings.lookback_days)
         )
-        ids = frozenset().union(*(expanded[s] for s in source.concept_sets))
+        ids: frozenset[int] = frozenset().union(*(expanded[s] for s in source.concept_sets))
         if source.source in ("person_sex", "person_birth"):
             plan.person[name] = source.source
         elif source.source == "measurement":
@@ -125,9 +144,35 @@ def build_plan(
                 element.limits.hard_low,
                 element.limits.hard_high,
             )
+        elif source.source == "condition_category":
+            parts = _category_parts(plan, name, source.categories, expanded, start)
+            plan.categories[name] = CategoryElement(name, parts, source.otherwise)
         else:
             plan.coded[name] = CodedElement(name, source.source, ids, start)
+    plan.protocol, plan.visit_checks = ehr_protocol(plan.protocol, plan.available)
     return plan
+
+
+def category_part(name: str, number: int) -> str:
+    """The name of the yes/no part behind one choice of a category element."""
+    return f"{name}__{number}"
+
+
+def _category_parts(
+    plan: Plan,
+    name: str,
+    categories: Mapping[str, tuple[str, ...]],
+    expanded: Mapping[str, frozenset[int]],
+    start: date | None,
+) -> tuple[tuple[str, str], ...]:
+    """One yes/no condition part per choice, added to `plan.coded`."""
+    parts = []
+    for number, (choice, sets) in enumerate(categories.items()):
+        part = category_part(name, number)
+        ids = frozenset().union(*(expanded[s] for s in sets))
+        plan.coded[part] = CodedElement(part, "condition", ids, start)
+        parts.append((choice, part))
+    return tuple(parts)
 
 
 def _expand(

@@ -2,14 +2,22 @@
 
 Per person and criterion: ``met`` / ``not met`` / ``not assessable`` (from EHR data), or
 ``assessed at visit`` for criteria the protocol marks `assessed_at: visit` (consent, ITT,
-pregnancy test, contraception …). A criterion *passes* when an inclusion is met or an exclusion
-is not met. Ranking: fewest failed criteria first, then most assessable, then person_id.
-Status: ``excluded`` (a criterion fails), ``candidate`` (all EHR criteria pass), ``possible``
-(none fails but some cannot be judged from EHR).
+pregnancy test, contraception …) or that have no EHR part. Criteria are judged on their EHR
+part (`prescreen.ehr_part`). A criterion *passes* when an inclusion is met or an exclusion is
+not met. Ranking: fewest failed criteria first, then most assessable, then person_id.
+
+Status, what the site is told:
+
+* ``excluded`` — an EHR-assessable criterion fails; ``failed_criteria`` names it (``I5, E1``);
+* ``incomplete`` — none fails, but the record lacks data some criterion needs; ``missing``
+  names the data elements (``hba1c``: no HbA1c in the look-back);
+* ``candidate`` — every EHR-assessable criterion is met; ``check_at_visit`` lists what the
+  screening visit must still establish (consent, ITT, parts with no EHR source …).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import ibis
@@ -17,13 +25,24 @@ import ibis.expr.types as ir
 
 from trialdesk.prescreen.compile import CriteriaCompiler
 from trialdesk.prescreen.features import person_elements
-from trialdesk.prescreen.plan import Plan
+from trialdesk.prescreen.plan import INDEX_ELEMENT, Plan
 from trialdesk.prescreen.source import OmopSource
 from trialdesk.protocol import AssessedAt, Criterion, CriterionKind
 
 MET, NOT_MET, NOT_ASSESSABLE, AT_VISIT = "met", "not met", "not assessable", "assessed at visit"
-EXCLUDED, CANDIDATE, POSSIBLE = "excluded", "candidate", "possible"
-STATUSES = (CANDIDATE, POSSIBLE, EXCLUDED)
+EXCLUDED, CANDIDATE, INCOMPLETE = "excluded", "candidate", "incomplete"
+STATUSES = (CANDIDATE, INCOMPLETE, EXCLUDED)
+FRONT = (
+    "rank",
+    "person_id",
+    "status",
+    "failed",
+    "assessable",
+    "not_assessable",
+    "failed_criteria",
+    "missing",
+    "check_at_visit",
+)
 
 
 @dataclass
@@ -38,9 +57,7 @@ class PrescreenQuery:
 
 
 def _fixed_columns(criteria: list[Criterion]) -> set[str]:
-    return {"rank", "person_id", "status", "failed", "assessable", "not_assessable"} | {
-        c.id for c in criteria
-    }
+    return set(FRONT) | {c.id for c in criteria}
 
 
 def truth_columns(plan: Plan, wide: ir.Table) -> dict[str, ir.BooleanValue]:
@@ -62,16 +79,23 @@ def build_query(source: OmopSource, plan: Plan) -> PrescreenQuery:
         **{_truth(c.id): t for c, t in zip(ehr, truth_columns(plan, wide).values(), strict=True)}
     )
     truths = {c.id: wide[_truth(c.id)] for c in ehr}
-    failed = _count([passes(c, truths[c.id]) == ibis.literal(False) for c in ehr])
+    fails = {c.id: passes(c, truths[c.id]) == ibis.literal(False) for c in ehr}
+    failed = _count(list(fails.values()))
     assessable = _count([truths[c.id].notnull() for c in ehr])
     verdicts = {c.id: _verdict(c, truths.get(c.id)) for c in plan.protocol.criteria}
-    scored = wide.mutate(failed=failed, assessable=assessable)
+    scored = wide.mutate(
+        failed=failed,
+        assessable=assessable,
+        failed_criteria=_listed(list(fails.items())),
+        missing=_listed(missing_flags(plan, wide, truths)),
+        check_at_visit=ibis.literal(check_at_visit(plan)),
+    )
     scored = scored.mutate(
         not_assessable=len(ehr) - scored.assessable,
         status=ibis.cases(
             (scored.failed > 0, EXCLUDED),
             (scored.assessable == len(ehr), CANDIDATE),
-            else_=POSSIBLE,
+            else_=INCOMPLETE,
         ),
         rank=ibis.row_number().over(
             order_by=[scored.failed, ibis.desc(scored.assessable), scored.person_id]
@@ -79,10 +103,81 @@ def build_query(source: OmopSource, plan: Plan) -> PrescreenQuery:
         + 1,
         **verdicts,
     )
-    front = ["rank", "person_id", "status", "failed", "assessable", "not_assessable"]
-    front += [c.id for c in plan.protocol.criteria]
+    front = [*FRONT, *(c.id for c in plan.protocol.criteria)]
     table = scored.select(*front, *_value_columns(plan, scored)).order_by("rank")
     return PrescreenQuery(plan, table, list(plan.protocol.criteria))
+
+
+def check_at_visit(plan: Plan) -> str:
+    """What every person still needs at the screening visit, e.g. "I1; I6; E4: Other known
+    immunosuppressive disease" (criteria, or the parts of them, with no EHR source)."""
+
+    def label(name: str) -> str:
+        return plan.catalogue[name].label if name in plan.catalogue else name
+
+    return "; ".join(check.describe(label) for check in plan.visit_checks)
+
+
+def present(plan: Plan, wide: ir.Table, name: str) -> ir.BooleanValue:
+    """Is the element recorded for the person (a coded condition or drug always is: absent
+    means no)? Derived elements are present when their sources are."""
+    if name in plan.measured:
+        return wide[f"{name}_value"].notnull()
+    if name in plan.categories or plan.person.get(name) == "person_sex":
+        return wide[name].notnull()
+    if plan.person.get(name) == "person_birth":
+        return wide.birth_year.notnull()
+    sources = plan.catalogue[name].derived_from if name in plan.catalogue else []
+    flags = [present(plan, wide, s) for s in sources]
+    return _fold_and(flags)
+
+
+def missing_flags(
+    plan: Plan, wide: ir.Table, truths: dict[str, ir.BooleanValue]
+) -> list[tuple[str, ir.BooleanValue]]:
+    """Per raw element: is it absent where a criterion that uses it is left undecided?"""
+    users: dict[str, list[str]] = {}
+    for criterion in plan.ehr_criteria:
+        for name in _raw(plan, criterion.expr.elements()):
+            users.setdefault(name, []).append(criterion.id)
+    out = []
+    for name, ids in users.items():
+        undecided = _fold_or([truths[i].isnull() for i in ids])
+        out.append((name, undecided & ~present(plan, wide, name)))
+    return out
+
+
+def _raw(plan: Plan, names: Iterable[str]) -> list[str]:
+    """The recorded elements behind `names` (derived ones replaced by their sources)."""
+    out: list[str] = []
+    for name in names:
+        spec = plan.catalogue[name]
+        for raw in _raw(plan, spec.derived_from) if spec.is_derived else [name]:
+            if raw not in out and raw != INDEX_ELEMENT:
+                out.append(raw)
+    return out
+
+
+def _listed(flags: list[tuple[str, ir.BooleanValue]]) -> ir.StringValue:
+    """The names whose flag is true, joined by ", " (empty string: none)."""
+    text: ir.StringValue = ibis.literal("")
+    for name, flag in flags:
+        text = text + ibis.ifelse(flag.fill_null(False), ibis.literal(f"{name}, "), "")
+    return text.re_replace(", $", "")
+
+
+def _fold_and(flags: list[ir.BooleanValue]) -> ir.BooleanValue:
+    result: ir.BooleanValue = ibis.literal(True)
+    for flag in flags:
+        result = result & flag
+    return result
+
+
+def _fold_or(flags: list[ir.BooleanValue]) -> ir.BooleanValue:
+    result: ir.BooleanValue = ibis.literal(False)
+    for flag in flags:
+        result = result | flag
+    return result
 
 
 def _truth(criterion_id: str) -> str:
@@ -120,8 +215,16 @@ def _value_columns(plan: Plan, table: ir.Table) -> list[ir.Value]:
     if "bmi" in table.columns:
         out.append(table.bmi)
     for name in plan.coded:
+        if not _is_part(plan, name):
+            out += [table[name], table[f"{name}_date"]]
+    for name in plan.categories:
         out += [table[name], table[f"{name}_date"]]
     return out
+
+
+def _is_part(plan: Plan, name: str) -> bool:
+    """A yes/no part behind a category element's choice (shown through the category)."""
+    return any(name == part for c in plan.categories.values() for _choice, part in c.choices)
 
 
 def _slug(unit: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from trialdesk.eligibility import EligibilityResult, Evaluator, Truth
+from trialdesk.eligibility import EligibilityResult, Evaluator, Truth, coerce_record
 from trialdesk.prescreen.features import (
     IMPUTED_BIRTH_DAY_NO_MONTH,
     IMPUTED_BIRTH_DAY_OF_MONTH,
@@ -24,7 +24,7 @@ from trialdesk.prescreen.features import (
     RECENCY_SCALE,
 )
 from trialdesk.prescreen.mapping import GENDER_CONCEPTS
-from trialdesk.prescreen.plan import CodedElement, MeasuredElement, Plan
+from trialdesk.prescreen.plan import INDEX_ELEMENT, CodedElement, MeasuredElement, Plan
 from trialdesk.units.convert import convert, quantity
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -173,6 +173,11 @@ def raw_record(person: Row, rows: Mapping[str, list[Row]], plan: Plan) -> dict[s
     for name, coded in plan.coded.items():
         table = "condition_occurrence" if coded.domain == "condition" else "drug_exposure"
         raw[name] = _coded(rows.get(table, []), coded, plan)
+    for name, category in plan.categories.items():
+        chosen = [choice for choice, part in category.choices if raw.pop(part)]
+        value = chosen[0] if chosen else category.otherwise
+        if value is not None:
+            raw[name] = value
     return raw
 
 
@@ -195,10 +200,15 @@ def person_rows(
 def evaluate_people(tables: Mapping[str, list[Row]], plan: Plan) -> dict[int, EligibilityResult]:
     """Evaluator results per person, from raw records built one person at a time."""
     evaluator = Evaluator(plan.protocol, plan.catalogue)
-    return {
-        pid: evaluator.evaluate(raw_record(person, rows, plan), str(pid), plan.settings.index_date)
-        for pid, person, rows in person_rows(tables, plan)
-    }
+    out = {}
+    for pid, person, rows in person_rows(tables, plan):
+        # Not `evaluate`: coded EHR data may hold both a type 2 and a type 1 diagnosis, which
+        # a typed record may not (`eligibility.values.check_record`); the element map's
+        # priority (type 1 first) has already resolved it, as the compiled query does.
+        values = coerce_record(plan.catalogue, raw_record(person, rows, plan))
+        values.setdefault(INDEX_ELEMENT, plan.settings.index_date)
+        out[pid] = evaluator.evaluate_values(values, str(pid))
+    return out
 
 
 def truths(result: EligibilityResult, plan: Plan) -> dict[str, bool | None]:

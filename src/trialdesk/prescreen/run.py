@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from trialdesk.prescreen.funnel import FunnelStep, funnel, funnel_path, write_funnel
 from trialdesk.prescreen.plan import Plan, Settings, build_plan
 from trialdesk.prescreen.query import (
     AT_VISIT,
@@ -22,6 +23,7 @@ from trialdesk.prescreen.query import (
     STATUSES,
     PrescreenQuery,
     build_query,
+    check_at_visit,
 )
 from trialdesk.prescreen.source import OmopSource, SourceError
 from trialdesk.protocol import Protocol
@@ -38,6 +40,8 @@ class Summary:
     index_date: date
     lookback_days: int
     criteria_text: dict[str, str] = field(default_factory=dict)
+    funnel: list[FunnelStep] = field(default_factory=list)
+    check_at_visit: str = ""  # what every person still needs at the screening visit
 
 
 def default_index_date(source: OmopSource) -> date:
@@ -97,6 +101,8 @@ def summarise(source: OmopSource, query: PrescreenQuery, result: pa.Table | None
         index_date=plan.settings.index_date,
         lookback_days=plan.settings.lookback_days,
         criteria_text={c.id: c.text for c in query.criteria},
+        funnel=funnel(source, query),
+        check_at_visit=check_at_visit(plan),
     )
 
 
@@ -141,4 +147,5 @@ def prescreen(
     if out is not None:
         say(f"writing {out.name}")
         write_candidates(result, out)
+        write_funnel(summary.funnel, funnel_path(out))
     return result, summary

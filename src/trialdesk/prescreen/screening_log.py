@@ -22,12 +22,16 @@ import pyarrow as pa
 
 from trialdesk.catalogue import Catalogue
 from trialdesk.prescreen.mapping import prescreen_protocol
-from trialdesk.prescreen.query import CANDIDATE, POSSIBLE, STATUSES, _slug
+from trialdesk.prescreen.query import CANDIDATE, INCOMPLETE, STATUSES, _slug
 from trialdesk.protocol import Protocol, catalogue_for
 
-DEFAULT_LOG_STATUSES = (CANDIDATE, POSSIBLE)
+DEFAULT_LOG_STATUSES = (CANDIDATE, INCOMPLETE)
 """Stored by default: the persons worth approaching. Excluded persons are counted by the run,
 not listed (the CONSORT flow needs their number, not their keys)."""
+
+STORED_STATUS = {INCOMPLETE: "possible"}
+"""The study database's pre-screen status enum (migration 0002) names "incomplete" "possible";
+renaming the stored value needs a migration, so the log maps it here."""
 
 NOT_COPIED = frozenset({"birth_year"})
 """Result columns never copied into the log (part of the date of birth)."""
@@ -99,9 +103,18 @@ def log_row(row: dict[str, Any], columns: dict[str, list[str]]) -> dict[str, Any
     return {
         "ehr_person_key": str(row["person_id"]),
         "rank": int(row["rank"]),
-        "prescreen_status": str(row["status"]),
+        "prescreen_status": stored_status(str(row["status"])),
         "criteria": criteria,
     }
+
+
+def stored_status(status: str) -> str:
+    """The status as the study database's screening log stores it."""
+    return STORED_STATUS.get(status, status)
+
+
+def stored_counts(counts: dict[str, int]) -> dict[str, int]:
+    return {stored_status(status): n for status, n in counts.items()}
 
 
 def log_rows(

@@ -21,6 +21,9 @@ CLINICAL_TABLES = (
 )
 VOCABULARY_TABLES = ("concept", "concept_ancestor")
 BACKENDS = ("duckdb", "postgres", "spark")
+# pyproject.toml pins duckdb below 2.0: ibis-framework 12 calls fetch_arrow_table(), which
+# DuckDB 2.0 removed; 1.5 reads files written by 1.4 and 1.5.
+SUPPORTED_DUCKDB = ">=1.4,<2 (1.5.x recommended)"
 
 
 class SourceError(ValueError):
@@ -76,6 +79,25 @@ def _check(tables: dict[str, ibis.Table], description: str) -> None:
         raise SourceError(f"{description}: missing OMOP table(s) {', '.join(missing)}")
 
 
+def duckdb_open_problem(path: str | Path, exc: Exception) -> str:
+    """Why a DuckDB file cannot be opened, saying which DuckDB wrote it when it is too new.
+
+    DuckDB reads only the storage versions up to its own ([@DuckDB-storage]);
+    a file from a newer DuckDB is not damaged, it needs that DuckDB, or an export/import.
+    """
+    import duckdb
+
+    text = str(exc).splitlines()[0]
+    if "created with a" in str(exc) or "newer version" in str(exc):
+        return (
+            f"{path}: written by a newer DuckDB than the {duckdb.__version__} installed here "
+            f"({text}). trialdesk supports DuckDB {SUPPORTED_DUCKDB} (newest usable with "
+            "ibis-framework 12); re-create the file with it (EXPORT DATABASE in the newer DuckDB, "
+            "IMPORT DATABASE in this one) or give the Parquet folder instead"
+        )
+    return f"{path}: not a DuckDB database ({text})"
+
+
 def open_duckdb(path: str | Path) -> OmopSource:
     """A DuckDB database file, or a folder of `<table>.parquet` files (or `<table>/` folders)."""
     path = Path(path)
@@ -93,7 +115,7 @@ def open_duckdb(path: str | Path) -> OmopSource:
         try:
             con = ibis.duckdb.connect(str(path), read_only=True)
         except Exception as exc:  # duckdb raises its own IOException types
-            raise SourceError(f"{path}: not a DuckDB database ({exc})") from None
+            raise SourceError(duckdb_open_problem(path, exc)) from None
         tables = {n.lower(): con.table(n) for n in con.list_tables()}
         description = f"DuckDB file {path}"
     else:

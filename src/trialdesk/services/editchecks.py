@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from trialdesk.catalogue import DataElement, ElementKind
+from trialdesk.catalogue import DataElement, ElementKind, hard_limit_reason
 from trialdesk.eligibility import InputError, coerce
 from trialdesk.services.errors import ValidationProblem
 from trialdesk.services.study import current_catalogue
@@ -69,7 +69,7 @@ def check_value(element: DataElement, raw: Any, unit: str | None) -> CheckedValu
     try:
         parsed = coerce(element, raw, unit)
     except InputError as exc:
-        raise ValidationProblem(element.name, exc.reason) from None
+        raise ValidationProblem(element.name, exc.reason, rule=exc.rule) from None
     if parsed is None:
         raise ValidationProblem(element.name, "a value is required")
     if element.kind is ElementKind.CATEGORY:
@@ -95,16 +95,9 @@ def limit_check(
     """Hard limits raise; soft limits return ("low"|"high", query text) or (None, None)."""
     limits, unit = element.limits, element.canonical_unit or ""
     in_canonical = f" (= {canonical:.4g} {unit})" if not shown.endswith(f" {unit}") else ""
-    for bound, too in ((limits.hard_low, "below"), (limits.hard_high, "above")):
-        if bound is not None and (canonical < bound if too == "below" else canonical > bound):
-            low = "" if limits.hard_low is None else f"{limits.hard_low:g}"
-            high = "" if limits.hard_high is None else f"{limits.hard_high:g}"
-            raise ValidationProblem(
-                element.name,
-                f"{shown}{in_canonical} is {too} the physiologically possible range "
-                f"{low}–{high} {unit} (hard limit): check the value and its unit",
-                rule="hard_limit",
-            )
+    impossible = hard_limit_reason(element, canonical, shown)
+    if impossible is not None:
+        raise ValidationProblem(element.name, impossible, rule="hard_limit")
     if limits.soft_low is not None and canonical < limits.soft_low:
         return "low", (
             f"{element.label}: {shown}{in_canonical} is below the expected range (soft limit "

@@ -21,7 +21,7 @@ participant once linked). Before consent nothing identifying is stored: see
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -39,6 +39,7 @@ from trialdesk.services.prescreening_entries import (
     PrescreenCandidateView,
     PrescreenRunView,
     a_date,
+    attrition_steps,
     candidate_rows,
     positive_days,
     source_text,
@@ -189,11 +190,12 @@ def record_prescreen_run(
     source_description: str,
     persons_assessed: int | None = None,
     status_counts: Mapping[str, int] | None = None,
+    attrition: Sequence[Mapping[str, Any]] = (),
 ) -> PrescreenRunView:
     """Store a pre-screening run at `site_code` and its ranked persons (each `workflow_status`
     ``new``). `persons_assessed` / `status_counts` are the whole run's numbers (persons
     in the look-back window, by status) when `rows` holds only some of them; by default
-    they are counted from `rows`."""
+    they are counted from `rows`. `attrition` is the run's funnel (`AttritionStep` rows)."""
     site = _site(session, actor, site_code, Permission.WRITE_CLINICAL)
     if actor.user_id is None:
         raise ValidationProblem("user", "a pre-screening run is recorded by a named user")
@@ -208,6 +210,7 @@ def record_prescreen_run(
         run_by=actor.user_id,
         persons_assessed=persons,
         status_counts=counts,
+        attrition=attrition_steps(attrition, persons),
     )
     where = _AtSite(site.id)
     add_record(session, actor, run, where)

@@ -10,7 +10,7 @@ number is refused rather than silently stripped: the caller must not send it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any, Literal
 
@@ -208,6 +208,10 @@ class PrescreenRunView(RecordView):
     run_by_username: str
     persons_assessed: int = Field(description="Persons in the look-back window")
     status_counts: dict[str, int] = Field(description="Persons by pre-screen status")
+    attrition: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Attrition funnel: per EHR criterion, persons remaining/removed/unassessable",
+    )
     candidates_stored: int = Field(description="Rows of this run kept in the screening log")
 
 
@@ -226,3 +230,37 @@ class PrescreenCandidateView(RecordView):
     study_id: str | None = Field(None, description="The participant's study id once screened")
     screening_id: int | None
     index_date: date = Field(description="The run's index date (planned screening date)")
+
+
+class AttritionStep(BaseModel):
+    """One step of a run's attrition funnel (`trialdesk.prescreen.funnel.FunnelStep`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    step: int = Field(ge=0)
+    criterion: str = Field(max_length=40)
+    text: str = Field(max_length=2000)
+    remaining: int = Field(ge=0)
+    removed: int = Field(ge=0)
+    not_assessable: int = Field(ge=0)
+
+
+def attrition_steps(steps: Sequence[Mapping[str, Any]], persons: int) -> list[dict[str, Any]]:
+    """The funnel checked: steps numbered 0…n, each removing what the previous one kept, the
+    first one the persons assessed."""
+    checked: list[AttritionStep] = []
+    for number, raw in enumerate(steps):
+        try:
+            step = AttritionStep.model_validate(raw)
+        except InputShapeError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValidationProblem(f"attrition.{number}.{where}", first["msg"]) from None
+        previous = checked[-1].remaining if checked else persons
+        if step.step != number or step.remaining + step.removed != previous:
+            raise ValidationProblem(
+                f"attrition.{number}",
+                f"step {step.step}: {step.remaining} remaining + {step.removed} removed "
+                f"differs from the {previous} persons before it",
+            )
+        checked.append(step)
+    return [s.model_dump() for s in checked]

@@ -415,6 +415,8 @@ class ReconsentDueView(View):
     required_form_version: str
     required_since: date = Field(description="Effective date of the amendment requiring it")
     protocol_version: str
+
+
 class ScreeningDeclineView(RecordView):
     site_id: int
     approached_on: date

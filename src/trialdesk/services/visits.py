@@ -284,6 +284,8 @@ def add_unscheduled_visit(
     )
     add_record(session, actor, visit, participant)
     return visit_view_in_context(session, visit)
+
+
 def _explain_window(
     session: Session, actor: Actor, participant: Participant, visit: Visit, reason: str
 ) -> None:

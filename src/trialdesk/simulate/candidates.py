@@ -63,6 +63,10 @@ DEFAULT_START = date(2022, 1, 3)
 TYPE_2 = "type 2 diabetes"
 AUTOIMMUNE = "autoimmune diabetes (LADA)"
 PREDIABETES = "prediabetes"
+#: The diabetes type the site records (catalogue `diabetes_type`, WHO 1999 classification:
+#: LADA is slowly progressive autoimmune, i.e. type 1; prediabetes found diabetic at screening
+#: has no established type).
+DIABETES_TYPE = {TYPE_2: "type_2", AUTOIMMUNE: "type_1", PREDIABETES: "unknown"}
 
 #: Elements a declined consent leaves unrecorded (they need study procedures).
 _NEEDS_CONSENT = (
@@ -458,6 +462,7 @@ def screening_record(profile: CandidateProfile, screening_date: date) -> dict[st
     record: dict[str, Any] = {
         "informed_consent": profile.informed_consent,
         "t2dm_diagnosis": profile.diagnosis == TYPE_2,
+        "diabetes_type": DIABETES_TYPE[profile.diagnosis],
         "date_of_birth": profile.birth_date,
         "screening_date": screening_date,
         "sex": profile.sex,

@@ -79,6 +79,7 @@ _SCREENING_MEASUREMENTS = (
 #: Screening-record answers given to `screen_participant` as findings.
 _FINDINGS = (
     "t2dm_diagnosis",
+    "diabetes_type",
     "fertile",
     "pregnant",
     "nursing",

@@ -20,7 +20,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trialdesk.store.base import Base, ClinicalRecord, enum_type
@@ -61,6 +61,11 @@ class PrescreenRun(ClinicalRecord, Base):
     # "assessed for eligibility"), whether or not every candidate row was stored.
     persons_assessed: Mapped[int] = mapped_column(Integer)
     status_counts: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    # The sequential attrition funnel (issue #16): one {"step", "criterion", "text",
+    # "remaining", "removed", "not_assessable"} object per EHR criterion, in protocol order.
+    attrition: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONDocument, default=list, server_default=text("'[]'")
+    )
 
 
 class PrescreenCandidate(ClinicalRecord, Base):

@@ -87,9 +87,7 @@ def _ogld(form: FormInput) -> dict[str, Any] | None:
     }
 
 
-def _statuses(
-    form: FormInput, code: str, entry: VisitFormsEntry, session: DB
-) -> dict[str, str]:
+def _statuses(form: FormInput, code: str, entry: VisitFormsEntry, session: DB) -> dict[str, str]:
     """The statuses chosen; a form that gets values and has none chosen becomes Incomplete
     (as REDCap sets it on a form's first save)."""
     catalogue = current_catalogue(session)

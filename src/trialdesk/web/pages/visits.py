@@ -259,9 +259,7 @@ async def _attempt(
             if exc.status in (403, 404):
                 raise
             form.refused(exc, field_map or {}, default_field)
-    return visit_page(
-        request, session, user, pid, code, form.values, form.errors, 422, form_dirty
-    )
+    return visit_page(request, session, user, pid, code, form.values, form.errors, 422, form_dirty)
 
 
 @router.post("/participants/{pid}/visits/{code}/record")
