@@ -46,7 +46,7 @@ class Placement:
 
 
 def _placement(key: str) -> Placement:
-    """The SAP place of a table by its key (prefix rules; efficacy when unknown)."""
+    """The SAP place of a table by its key (first matching prefix; efficacy when unknown)."""
     rules: list[tuple[tuple[str, ...], Placement]] = [
         (("flow",), Placement("14.1", 1, SCREENED_SET)),
         (("baseline",), Placement("14.1", 2, ITT_SET)),
@@ -54,9 +54,9 @@ def _placement(key: str) -> Placement:
         (("insulin", "ogld", "dose"), Placement("14.2", 2, ITT_SET)),
         (("visits_",), Placement("14.2", 3, ITT_SET)),
         (("models", "mmrm"), Placement("14.2", 4, ITT_SET)),
-        (("ae_", "sae_grade", "sae_criteria"), Placement("14.3", 1, SAFETY_SET)),
         (("unscheduled",), Placement("16.2", 6, ITT_SET, "Listing")),
         (("sae_listing", "ae_listing"), Placement("16.2", 7, SAFETY_SET, "Listing")),
+        (("ae_", "sae_grade", "sae_criteria"), Placement("14.3", 1, SAFETY_SET)),
     ]
     for prefixes, placement in rules:
         if key.startswith(prefixes):
@@ -164,7 +164,7 @@ _AFFECTED = "Participants with at least one event"
 #: a spanner whose columns are not found is dropped (the table prints without it).
 _SPANNERS: dict[str, list[tuple[str, str, str]]] = {
     "primary": [
-        ("Observed means", r"^Baseline mean$", r" mean$"),
+        ("Observed means", r"^Baseline mean$", r"^(?!Baseline ).+ mean$"),
         ("Paired analysis (participants with both values)", r"^Mean change", r"^p \(Wilcoxon\)"),
         ("Mixed model for repeated measures", r"^Mixed model change", r"^p \(model\)"),
     ],
