@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from docx import Document
 from docx.document import Document as DocxDocument
-from docx.oxml.ns import qn
+from docx.enum.text import WD_TAB_ALIGNMENT
 from striprtf.striprtf import rtf_to_text
 
 from trialdesk.analysis.report import ReportFiles, build_report
@@ -236,11 +236,18 @@ def test_docx_numbers_match_results_json(docx: DocxDocument, files: ReportFiles)
 
 
 def test_docx_tables_repeat_headings_and_align_on_decimal_tabs(docx: DocxDocument) -> None:
-    table = docx.tables[2]  # the first output table after the contents and an estimand
-    xml = "".join(t._element.xml for t in docx.tables)
-    assert xml.count("<w:tblHeader") >= 20
-    assert 'w:val="decimal"' in xml
-    assert table is not None
+    primary = next(
+        t for t in docx.tables if len(t.columns) == 9 and t.rows[1].cells[0].text == "Parameter"
+    )
+    for heading in primary.rows[:2]:  # spanner row and column headings repeat on each page
+        assert heading._tr.trPr is not None and "w:tblHeader" in heading._tr.trPr.xml
+    assert "w:tblHeader" not in primary.rows[2]._tr.xml
+    cell = primary.rows[2].cells[2]  # a baseline mean
+    stops = cell.paragraphs[0].paragraph_format.tab_stops
+    assert [stop.alignment for stop in stops] == [WD_TAB_ALIGNMENT.DECIMAL]
+    assert cell.text.startswith("\t") and "." in cell.text
+    label = primary.rows[2].cells[0].paragraphs[0].paragraph_format.tab_stops
+    assert len(label) == 0  # text columns stay left-aligned
 
 
 def test_docx_and_html_print_the_estimands(

@@ -77,7 +77,7 @@ def _head_and_foot(section: Section, layout: ReportLayout, label: str, populatio
 
 
 def _new_section(doc: DocxDocument, landscape: bool) -> Section:
-    section = doc.add_section(WD_SECTION.NEW_PAGE)
+    section: Section = doc.add_section(WD_SECTION.NEW_PAGE)
     section.orientation = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
     section.page_width, section.page_height = (
         (A4_LONG, A4_SHORT) if landscape else (A4_SHORT, A4_LONG)
@@ -135,7 +135,7 @@ def add_table(doc: DocxDocument, table: ReportTable, width_pt: float) -> Table:
     """The table with its heading rows (spanners merged), numbers on decimal tab stops."""
     heads = 2 if tlf.spanners(table) else 1
     body = table.rows or [["None."] + [""] * (len(table.columns) - 1)]
-    grid = doc.add_table(rows=heads + len(body), cols=len(table.columns))
+    grid: Table = doc.add_table(rows=heads + len(body), cols=len(table.columns))
     grid.style = "Table Grid"
     grid.alignment = WD_TABLE_ALIGNMENT.CENTER
     widths = _column_points(table, width_pt)
