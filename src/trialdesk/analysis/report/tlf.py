@@ -82,7 +82,7 @@ class Output:
 
     @property
     def anchor(self) -> str:
-        return "o-" + self.number.replace(".", "-")
+        return f"{self.kind.lower()}-{self.number.replace('.', '-')}"
 
     @property
     def section(self) -> str:
