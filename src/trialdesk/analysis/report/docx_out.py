@@ -1,4 +1,4 @@
-"""The TLFs as a Word document (python-docx; Office Open XML, ECMA-376), for editing.
+"""The TLFs as a Word document (python-docx; Office Open XML, ECMA-376 [@ECMA-376]), for editing.
 
 Same content as the HTML/PDF report: a table of contents, the estimands of the statistical
 analysis plan, then each table, listing and figure in its own section (portrait, or landscape

@@ -1,6 +1,6 @@
 """The statistical analysis plan section: one estimand per outcome, generated from the protocol.
 
-ICH E9(R1) (2019), section A.3.2, describes an estimand by five attributes: the treatment,
+ICH E9(R1) (2019) [@ICH-E9], section A.3.2, describes an estimand by five attributes: the treatment,
 the population, the variable (endpoint), the handling of intercurrent events (with the
 strategy for each: treatment policy, hypothetical, composite, while on treatment, principal
 stratum) and the population-level summary measure. The text below states, for each primary

@@ -1,6 +1,6 @@
 """The TLFs as one RTF file, the format SAS ODS RTF and R's r2rtf give statisticians to edit.
 
-Written by hand from the Rich Text Format Specification 1.9.1 (Microsoft, 2008): one section
+Written by hand from the Rich Text Format Specification 1.9.1 [@RTF-1.9.1]: one section
 per output (`\\sect`), portrait or landscape (`\\lndscpsxn`), with its own page head (study,
 output number, simulated-data stamp) and foot (population, data cut, "Page x of y" from the
 PAGE and NUMPAGES fields); heading rows marked to repeat on each page (`\\trhdr`), spanners
