@@ -1,7 +1,7 @@
 """Tables, listings and figures (TLFs) numbered as a statistical analysis plan numbers them.
 
-The numbering follows the structure of a clinical study report (ICH E3 [@ICH-E3], sections 14 and 16):
-14.1 demographic data, 14.2 efficacy data, 14.3 safety data, 16.2 subject data listings
+The numbering follows the structure of a clinical study report (ICH E3 [@ICH-E3], sections
+14 and 16): 14.1 demographic data, 14.2 efficacy data, 14.3 safety data, 16.2 subject data listings
 (16.2.6 individual efficacy response data, 16.2.7 adverse event listings). The outputs come
 from the existing `ReportTable` objects and report figures; a table added later is placed by
 its key (an unknown key counts as efficacy), so new tables get a number without edits here.
