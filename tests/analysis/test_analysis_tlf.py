@@ -21,8 +21,9 @@ from docx.enum.text import WD_TAB_ALIGNMENT
 from striprtf.striprtf import rtf_to_text
 
 from trialdesk.analysis.report import ReportFiles, build_report
-from trialdesk.analysis.report.html import render_html
+from trialdesk.analysis.report.html import css_string, render_html
 from trialdesk.analysis.report.pdf import write_pdf
+from trialdesk.analysis.report.rtf_out import rtf_text
 from trialdesk.analysis.report.tlf import number_outputs, spanners, split_decimal
 from trialdesk.analysis.sources import SourceFrames
 from trialdesk.analysis.tables import ReportTable, all_tables
@@ -305,3 +306,12 @@ def test_rtf_numbers_match_results_json(files: ReportFiles) -> None:
         assert analysis["pValue"] in (cells[5], "NA"), (param, cells)
         checked += 1
     assert checked >= 8
+
+
+def test_text_is_escaped_for_rtf_and_css() -> None:
+    assert rtf_text("a{b}\\c") == "a\\{b\\}\\\\c"
+    assert rtf_text("µIU/mL ≥ 7.0 – x") == "\\u181?IU/mL \\u8805? 7.0 \\u8211? x"
+    assert rtf_text("😀") == "\\u-10179?\\u-8704?"  # UTF-16 surrogate pair, signed
+    rtf_text("plain").encode("ascii")
+    escaped = str(css_string('Study "A" \\ </style><script>'))
+    assert "</style>" not in escaped and '\\"A\\"' in escaped and "\\\\" in escaped

@@ -30,24 +30,36 @@ HEADER = (
 )
 
 
+ASCII_END = 0x80
+BMP_END = 0x10000  # code points above need a UTF-16 surrogate pair
+INT16_MAX = 0x7FFF  # \uN takes a signed 16-bit number (RTF 1.9.1, "Unicode RTF")
+HIGH_SURROGATE, LOW_SURROGATE, SURROGATE_BITS = 0xD800, 0xDC00, 10  # UTF-16 (Unicode 3.9)
+
+
+def _signed16(unit: int) -> str:
+    return f"\\u{unit - BMP_END if unit > INT16_MAX else unit}?"
+
+
+def _rtf_char(char: str) -> str:
+    code = ord(char)
+    if char in "\\{}":
+        return "\\" + char
+    if char == "\n":
+        return "\\line "
+    if code < ASCII_END:
+        return char
+    if code < BMP_END:
+        return _signed16(code)
+    value = code - BMP_END
+    low_mask = (1 << SURROGATE_BITS) - 1
+    return _signed16(HIGH_SURROGATE + (value >> SURROGATE_BITS)) + _signed16(
+        LOW_SURROGATE + (value & low_mask)
+    )
+
+
 def rtf_text(text: str) -> str:
-    """Escape RTF's special characters; non-ASCII as \\uN? (signed 16-bit, RTF 1.9.1 p. 16)."""
-    out = []
-    for char in text:
-        code = ord(char)
-        if char in "\\{}":
-            out.append("\\" + char)
-        elif char == "\n":
-            out.append("\\line ")
-        elif code < 128:
-            out.append(char)
-        elif code < 0x10000:
-            out.append(f"\\u{code - 65536 if code > 32767 else code}?")
-        else:  # outside the BMP: a UTF-16 surrogate pair
-            value = code - 0x10000
-            for unit in (0xD800 + (value >> 10), 0xDC00 + (value & 0x3FF)):
-                out.append(f"\\u{unit - 65536}?")
-    return "".join(out)
+    """Escape RTF's special characters; non-ASCII as \\uN? escapes, so the file is 7-bit."""
+    return "".join(_rtf_char(char) for char in text)
 
 
 def _paragraph(text: str, *, bold: bool = False, size: int = 18, red: bool = False) -> str:
