@@ -77,7 +77,7 @@ class Output:
 
     @property
     def label(self) -> str:
-        """ "Table 14.2.1", as the title line and the table of contents print it."""
+        """The kind and number, e.g. "Table 14.2.1" (title line, running head, contents)."""
         return f"{self.kind} {self.number}"
 
     @property
