@@ -120,7 +120,10 @@ def table_rtf(table: ReportTable, width: int) -> str:
     if spans:
         cells = [(rtf_text(s.label), edges[s.last], "\\qc") for s in spans]
         out.append(_row(cells, heading=True, rule_below=False))
-    heads = [(rtf_text(c), edges[i], "\\qc" if i else "\\ql") for i, c in enumerate(table.columns)]
+    heads = [  # headings of numbers centred over them, of text left-aligned like the text
+        (rtf_text(c), edges[i], "\\qc" if tlf.is_numeric_column(table, i) else "\\ql")
+        for i, c in enumerate(table.columns)
+    ]
     out.append(_row(heads, heading=True, rule_below=True))
     for row in table.rows or [["None."] + [""] * (len(table.columns) - 1)]:
         cells = []
