@@ -8,6 +8,7 @@ from benchmarks import run as runner
 
 def test_discover_finds_the_power_benchmark() -> None:
     assert "benchmarks.power_bench" in runner.discover()
+    assert "benchmarks.report_bench" in runner.discover()
 
 
 def test_rows_must_name_what_they_measure() -> None:
@@ -24,3 +25,13 @@ def test_power_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert runner.main(["power_bench"]) == 0
     out = capsys.readouterr().out
     assert "identical p-values" in out and "vs analytic" in out
+    assert "same power" in out  # the 10,000-trial run has its per-trial loop baseline
+
+
+def test_report_benchmark_times_the_report_against_the_analysis() -> None:
+    from benchmarks import report_bench
+
+    (row,) = report_bench.run()
+    assert row["baseline_seconds"] > 0 and row["candidate_seconds"] > row["baseline_seconds"]
+    for step in ("pdf", "rtf", "docx"):
+        assert f"{step} " in row["note"]

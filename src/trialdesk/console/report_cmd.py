@@ -37,6 +37,8 @@ _STEP_LABELS = {
     "figures": "Figures",
     "html": "HTML report",
     "pdf": "PDF report",
+    "rtf": "Tables, listings and figures (RTF)",
+    "docx": "Tables, listings and figures (DOCX)",
     "json": "Registry-format JSON",
 }
 
@@ -133,7 +135,13 @@ def render_summary(files: ReportFiles) -> None:
             f"[yellow]{len(issues)} value(s) not derived or data-quality message(s); "
             "see the report's 'Model details and data issues'.[/yellow]"
         )
-    for label, path in (("HTML", files.html), ("PDF", files.pdf), ("JSON", files.json)):
+    for label, path in (
+        ("HTML", files.html),
+        ("PDF", files.pdf),
+        ("RTF", files.rtf),
+        ("DOCX", files.docx),
+        ("JSON", files.json),
+    ):
         console.print(f"{label:5} {escape(str(path))}", highlight=False, soft_wrap=True)
 
 
@@ -151,7 +159,8 @@ def report(
     ),
     level: float = typer.Option(0.95, "--level", help="Confidence level of every interval"),
 ) -> None:
-    """Write the statistical report: report.html, report.pdf and results.json."""
+    """Write the statistical report: report.html, report.pdf, report.rtf, report.docx and
+    results.json."""
     if not 0.5 <= level < 1:
         console.print(f"[red]--level {level}: expected a confidence level from 0.5 up to 1[/red]")
         raise typer.Exit(2)

@@ -10,9 +10,12 @@ from pathlib import Path
 from trialdesk.analysis.datasets import derive_datasets
 from trialdesk.analysis.errors import AnalysisError
 from trialdesk.analysis.registry import build_results_json
+from trialdesk.analysis.report.docx_out import write_docx
 from trialdesk.analysis.report.figures_set import draw_figures
 from trialdesk.analysis.report.html import render_html
+from trialdesk.analysis.report.layout import report_layout
 from trialdesk.analysis.report.pdf import write_pdf
+from trialdesk.analysis.report.rtf_out import write_rtf
 from trialdesk.analysis.results import StudyResults, analyse
 from trialdesk.analysis.sources import SourceFrames
 from trialdesk.analysis.tables import all_tables
@@ -25,6 +28,8 @@ REPORT_STEPS: tuple[str, ...] = (
     "figures",
     "html",
     "pdf",
+    "rtf",
+    "docx",
     "json",
 )
 
@@ -42,6 +47,8 @@ class ReportFiles:
     pdf: Path
     json: Path
     results: StudyResults
+    rtf: Path
+    docx: Path
 
 
 def build_report(
@@ -55,10 +62,12 @@ def build_report(
     level: float = 0.95,
     on_step: Callable[[str], None] | None = None,
 ) -> ReportFiles:
-    """Analyse `frames` and write report.html, report.pdf and results.json into `out_dir`.
+    """Analyse `frames` and write report.html, report.pdf (printed from the HTML), the tables,
+    listings and figures as report.rtf and report.docx, and results.json into `out_dir`.
 
     `simulated` (how the data were simulated; `trialdesk.store.provenance`) puts a
-    "SIMULATED DATA" banner on the HTML page and on every PDF page and marks results.json.
+    "SIMULATED DATA" banner on the HTML page and in the head and foot of every PDF, RTF and
+    DOCX page, and marks results.json.
     `on_step(name)` is called after each of `REPORT_STEPS`. Raises `AnalysisError` when there
     is no enrolled participant to analyse.
     """
@@ -76,12 +85,19 @@ def build_report(
     stamp = simulated_stamp(simulated)
     banner = stamp if stamp and not banner else banner
     html = out_dir / "report.html"
-    html.write_text(render_html(results, figures, tables, data_note, banner), "utf-8")
+    page = render_html(results, figures, tables, data_note, banner, stamp=stamp)
+    html.write_text(page, "utf-8")
     step("html")
-    pdf = write_pdf(results, figures, tables, out_dir / "report.pdf", data_note, stamp=stamp)
+    title = f"{protocol.registry.id} statistical report"
+    pdf = write_pdf(page, out_dir / "report.pdf", title=title)
     step("pdf")
+    layout = report_layout(results, tables, figures, stamp)
+    rtf = write_rtf(layout, out_dir / "report.rtf")
+    step("rtf")
+    docx = write_docx(layout, out_dir / "report.docx")
+    step("docx")
     document = build_results_json(results, simulated=simulated)
     path = out_dir / "results.json"
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", "utf-8")
     step("json")
-    return ReportFiles(html=html, pdf=pdf, json=path, results=results)
+    return ReportFiles(html=html, pdf=pdf, json=path, results=results, rtf=rtf, docx=docx)

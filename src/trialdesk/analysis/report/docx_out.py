@@ -1,0 +1,227 @@
+"""The TLFs as a Word document (python-docx; Office Open XML, ECMA-376 [@ECMA-376]), for editing.
+
+Same content as the HTML/PDF report: a table of contents, the estimands of the statistical
+analysis plan, then each table, listing and figure in its own section (portrait, or landscape
+when too wide) whose page head names the study, the output number and the simulated-data
+stamp, and whose foot gives the population, the data cut and "Page x of y". Heading rows
+repeat on every page a table continues on; numbers are aligned on a decimal tab stop.
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+from pathlib import Path
+
+from docx import Document
+from docx.document import Document as DocxDocument
+from docx.enum.section import WD_ORIENT, WD_SECTION
+from docx.enum.table import WD_TABLE_ALIGNMENT
+from docx.enum.text import WD_TAB_ALIGNMENT
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from docx.section import Section
+from docx.shared import Length, Mm, Pt, RGBColor
+from docx.table import Table, _Cell
+from docx.text.paragraph import Paragraph
+
+from trialdesk.analysis.report import tlf
+from trialdesk.analysis.report.estimands import Estimand
+from trialdesk.analysis.report.layout import ReportLayout
+from trialdesk.analysis.tables import ReportTable
+
+A4_SHORT, A4_LONG = Mm(210), Mm(297)
+MARGIN = Mm(18)
+BODY_PT = 8
+CHAR_PT = 4.8  # mean width of one character of 8 pt Arial, for column widths
+STAMP_RED = RGBColor(0xB0, 0x00, 0x20)
+EMU_PER_POINT = 12700  # English Metric Units (ECMA-376 Part 1, 20.1.2.1)
+
+
+def _length(value: Length | None) -> int:
+    return int(value) if value is not None else int(A4_SHORT)
+
+
+def _field(paragraph: Paragraph, instruction: str) -> None:
+    """A Word field (PAGE, NUMPAGES) that Word and LibreOffice compute when they lay out."""
+    run = paragraph.add_run()
+    simple = OxmlElement("w:fldSimple")
+    simple.set(qn("w:instr"), instruction)
+    text = OxmlElement("w:r")
+    t = OxmlElement("w:t")
+    t.text = "1"
+    text.append(t)
+    simple.append(text)
+    run._r.addnext(simple)
+
+
+def _head_and_foot(section: Section, layout: ReportLayout, label: str, population: str) -> None:
+    section.header.is_linked_to_previous = False
+    section.footer.is_linked_to_previous = False
+    head = section.header.paragraphs[0]
+    head.text = ""
+    head.add_run(f"{layout.study}\t").font.size = Pt(7)
+    stamp = head.add_run(layout.stamp)
+    stamp.bold, stamp.font.size, stamp.font.color.rgb = True, Pt(7), STAMP_RED
+    head.add_run(f"\t{label}").bold = True
+    foot = section.footer.paragraphs[0]
+    foot.text = ""
+    where = f"Population: {population} · " if population else ""
+    foot.add_run(f"{where}Data cut {layout.data_cut}\tPage ").font.size = Pt(7)
+    _field(foot, "PAGE")
+    foot.add_run(" of ")
+    _field(foot, "NUMPAGES")
+    if layout.stamp:
+        extra = section.footer.add_paragraph()
+        run = extra.add_run(layout.stamp)
+        run.bold, run.font.size, run.font.color.rgb = True, Pt(7), STAMP_RED
+
+
+def _new_section(doc: DocxDocument, landscape: bool) -> Section:
+    section: Section = doc.add_section(WD_SECTION.NEW_PAGE)
+    section.orientation = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
+    section.page_width, section.page_height = (
+        (A4_LONG, A4_SHORT) if landscape else (A4_SHORT, A4_LONG)
+    )
+    for side in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
+        setattr(section, side, MARGIN)
+    return section
+
+
+def _repeat_heading(row_element: object) -> None:
+    """Mark a row as a heading row, repeated at the top of each page (w:tblHeader)."""
+    properties = row_element.get_or_add_trPr()  # type: ignore[attr-defined]
+    flag = OxmlElement("w:tblHeader")
+    flag.set(qn("w:val"), "true")
+    properties.append(flag)
+
+
+def _set_cell(cell: _Cell, text: str, *, bold: bool = False, decimal_at: float = 0.0) -> None:
+    paragraph = cell.paragraphs[0]
+    paragraph.paragraph_format.space_after = Pt(0)
+    if decimal_at:
+        paragraph.paragraph_format.tab_stops.add_tab_stop(Pt(decimal_at), WD_TAB_ALIGNMENT.DECIMAL)
+        text = "\t" + text
+    run = paragraph.add_run(text)
+    run.bold, run.font.size = bold, Pt(BODY_PT)
+
+
+def _column_points(table: ReportTable, width_pt: float) -> list[float]:
+    chars = [tlf.column_chars(table, i) for i in range(len(table.columns))]
+    scale = min(1.0, width_pt / (sum(chars) * CHAR_PT))
+    return [c * CHAR_PT * scale for c in chars]
+
+
+def _heading_rows(grid: Table, table: ReportTable) -> int:
+    spans = tlf.spanners(table)
+    first = 0
+    if spans:
+        row = grid.rows[0]
+        for span in spans:
+            cell = (
+                row.cells[span.first].merge(row.cells[span.last])
+                if span.width > 1
+                else (row.cells[span.first])
+            )
+            _set_cell(cell, span.label, bold=True)
+        _repeat_heading(row._tr)
+        first = 1
+    for i, name in enumerate(table.columns):
+        _set_cell(grid.rows[first].cells[i], name, bold=True)
+    _repeat_heading(grid.rows[first]._tr)
+    return first + 1
+
+
+def add_table(doc: DocxDocument, table: ReportTable, width_pt: float) -> Table:
+    """The table with its heading rows (spanners merged), numbers on decimal tab stops."""
+    heads = 2 if tlf.spanners(table) else 1
+    body = table.rows or [["None."] + [""] * (len(table.columns) - 1)]
+    grid: Table = doc.add_table(rows=heads + len(body), cols=len(table.columns))
+    grid.style = "Table Grid"
+    grid.alignment = WD_TABLE_ALIGNMENT.CENTER
+    widths = _column_points(table, width_pt)
+    for row in grid.rows:
+        for cell, width in zip(row.cells, widths, strict=True):
+            cell.width = Pt(width)
+    start = _heading_rows(grid, table)
+    for r, cells in enumerate(body):
+        for c, text in enumerate(cells):
+            at = (tlf.lead_width(table, c) + 1) * CHAR_PT if tlf.is_numeric_column(table, c) else 0
+            _set_cell(grid.rows[start + r].cells[c], text, decimal_at=at)
+    return grid
+
+
+def _title_block(doc: DocxDocument, output: tlf.Output) -> None:
+    heading = doc.add_heading(output.label, level=2)
+    heading.paragraph_format.space_after = Pt(0)
+    doc.add_paragraph(output.title).runs[0].bold = True
+    doc.add_paragraph(f"Population: {output.population}")
+
+
+def _add_output(doc: DocxDocument, output: tlf.Output, layout: ReportLayout) -> None:
+    wide = output.table is not None and tlf.is_wide(output.table)
+    section = _new_section(doc, wide)
+    _head_and_foot(section, layout, output.label, output.population)
+    _title_block(doc, output)
+    usable = (_length(section.page_width) - 2 * MARGIN) / EMU_PER_POINT
+    if output.table is not None:
+        add_table(doc, output.table, usable)
+        notes = [output.table.note] if output.table.note else []
+        for note in [*notes, f"Source: ADSL, ADEFF, ADAE; data cut {layout.data_cut}."]:
+            doc.add_paragraph(note).runs[0].font.size = Pt(7)
+    elif output.figure is not None:
+        png = BytesIO(output.figure.png_bytes)
+        doc.add_picture(png, width=Pt(usable))
+        doc.add_paragraph(output.figure.caption).runs[0].font.size = Pt(7)
+
+
+def _add_contents(doc: DocxDocument, outputs: list[tlf.Output]) -> None:
+    doc.add_heading("Table of contents", level=1)
+    grid = doc.add_table(rows=1, cols=3)
+    grid.style = "Table Grid"
+    for cell, name in zip(grid.rows[0].cells, ("Number", "Title", "Population"), strict=True):
+        _set_cell(cell, name, bold=True)
+    _repeat_heading(grid.rows[0]._tr)
+    for o in outputs:
+        cells = grid.add_row().cells
+        for cell, text in zip(cells, (o.label, o.title, o.population), strict=True):
+            _set_cell(cell, text)
+
+
+def _add_estimands(doc: DocxDocument, found: list[Estimand]) -> None:
+    doc.add_heading("Statistical analysis plan: estimands (ICH E9(R1))", level=1)
+    for e in found:
+        doc.add_heading(e.label, level=3)
+        rows = [("Treatment", e.treatment), ("Population", e.population), ("Variable", e.variable)]
+        rows += [
+            ("Intercurrent event", f"{ie.event}: {ie.strategy} strategy; {ie.handling}")
+            for ie in e.intercurrent_events
+        ]
+        rows.append(("Population-level summary", e.summary_measure))
+        grid = doc.add_table(rows=0, cols=2)
+        grid.style = "Table Grid"
+        for name, text in rows:
+            cells = grid.add_row().cells
+            _set_cell(cells[0], name, bold=True)
+            _set_cell(cells[1], text)
+
+
+def write_docx(layout: ReportLayout, path: Path) -> Path:
+    """Write the TLF document to `path` and return it."""
+    doc = Document()
+    doc.styles["Normal"].font.name = "Arial"
+    doc.styles["Normal"].font.size = Pt(9)
+    doc.core_properties.title = layout.title
+    first = doc.sections[0]
+    first.page_width, first.page_height = A4_SHORT, A4_LONG
+    _head_and_foot(first, layout, "Contents", "")
+    doc.add_heading(layout.title, level=0)
+    doc.add_paragraph(layout.study)
+    if layout.stamp:
+        run = doc.add_paragraph().add_run(layout.stamp)
+        run.bold, run.font.color.rgb = True, STAMP_RED
+    _add_contents(doc, layout.outputs)
+    _add_estimands(doc, layout.estimands)
+    for output in layout.outputs:
+        _add_output(doc, output, layout)
+    doc.save(str(path))
+    return path

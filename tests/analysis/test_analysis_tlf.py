@@ -1,0 +1,317 @@
+"""Tables, listings and figures as a statistician receives them: PDF, RTF and DOCX read back.
+
+The PDF is read per page by poppler (pdftotext, pdfinfo), the DOCX by python-docx, the RTF by
+striprtf plus its control words; the numbers are checked against results.json, which the
+registry module computes separately from the report tables.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from docx import Document
+from docx.document import Document as DocxDocument
+from docx.enum.text import WD_TAB_ALIGNMENT
+from striprtf.striprtf import rtf_to_text
+
+from trialdesk.analysis.report import ReportFiles, build_report
+from trialdesk.analysis.report.html import css_string, render_html
+from trialdesk.analysis.report.pdf import write_pdf
+from trialdesk.analysis.report.rtf_out import rtf_text
+from trialdesk.analysis.report.tlf import number_outputs, spanners, split_decimal
+from trialdesk.analysis.sources import SourceFrames
+from trialdesk.analysis.tables import ReportTable, all_tables
+from trialdesk.protocol import Protocol
+
+HOW = "virtual cohort of 40 candidates, seed 5"
+SAP_NUMBER = re.compile(r"^(Table|Figure) 14\.[123]\.\d+(\.\d+)?$|^Listing 16\.2\.\d+(\.\d+)?$")
+
+
+@pytest.fixture(scope="module")
+def files(
+    frames: SourceFrames, protocol: Protocol, tmp_path_factory: pytest.TempPathFactory
+) -> ReportFiles:
+    return build_report(frames, protocol, tmp_path_factory.mktemp("tlf"), simulated=HOW)
+
+
+@pytest.fixture(scope="module")
+def docx(files: ReportFiles) -> DocxDocument:
+    return Document(str(files.docx))
+
+
+def _poppler(tool: str, *args: str) -> str:
+    found = shutil.which(tool)
+    assert found, f"{tool} missing: apt-get install -y poppler-utils (see .ci/run)"
+    return subprocess.run([found, *args], check=True, capture_output=True, text=True).stdout
+
+
+def pdf_pages(path: Path) -> list[str]:
+    text = _poppler("pdftotext", "-layout", str(path), "-")
+    return [page for page in text.split("\f") if page.strip()]
+
+
+def page_sizes(path: Path) -> list[tuple[float, float]]:
+    """(width, height) in points of each page (pdfinfo)."""
+    info = _poppler("pdfinfo", "-f", "1", "-l", "9999", str(path))
+    sizes = re.findall(r"Page\s+\d+ size:\s+([\d.]+) x ([\d.]+) pts", info)
+    return [(float(w), float(h)) for w, h in sizes]
+
+
+def output_page(pages: list[str], title: str) -> int:
+    """Index of the page that prints the output titled `title` (not the contents page)."""
+    return next(i for i, p in enumerate(pages) if title in p and "Source: analysis" in p)
+
+
+def paired_results(files: ReportFiles) -> dict[str, dict[str, Any]]:
+    """results.json: parameter name -> its paired t-test analysis at the primary visit."""
+    doc = json.loads(files.json.read_text("utf-8"))
+    found = {}
+    for measure in doc["resultsSection"]["outcomeMeasuresModule"]["outcomeMeasures"]:
+        title = measure["title"]
+        for analysis in measure.get("analyses", []):
+            if title.startswith("Change from baseline in ") and "t-test" in analysis.get(
+                "statisticalMethod", ""
+            ):
+                found[title.removeprefix("Change from baseline in ")] = analysis
+    assert found, "results.json has no paired analysis"
+    return found
+
+
+# --- numbering ------------------------------------------------------------------------------
+
+
+def test_outputs_are_numbered_as_in_a_statistical_analysis_plan(files: ReportFiles) -> None:
+    from trialdesk.analysis.report.figures_set import draw_figures
+
+    tables = all_tables(files.results)
+    outputs = number_outputs(tables, draw_figures(files.results))
+    labels = [o.label for o in outputs]
+    assert all(SAP_NUMBER.match(label) for label in labels), labels
+    assert len(set(labels)) == len(labels), "two outputs share a number"
+    by_key = {o.table.key: o.label for o in outputs if o.table is not None}
+    assert by_key["baseline"].startswith("Table 14.1.")
+    assert by_key["primary"] == "Table 14.2.1"
+    assert by_key["ae_overview"].startswith("Table 14.3.1")
+    assert by_key["sae_listing"].startswith("Listing 16.2.7")
+    assert sum(1 for k in by_key if k.startswith("visits_")) == len(files.results.outcomes)
+
+
+def test_a_table_added_later_gets_a_number_without_edits(files: ReportFiles) -> None:
+    extra = ReportTable("ogld_new_summary", "A new efficacy table", ["A", "B"], [["x", "1.0"]])
+    outputs = number_outputs([*all_tables(files.results), extra], {})
+    placed = next(o for o in outputs if o.table is extra)
+    assert placed.label.startswith("Table 14.2.") and placed.population == "Intention-to-treat set"
+
+
+def test_decimal_split_and_spanners() -> None:
+    assert split_decimal("-0.63 [-0.90, -0.35]") == ("-0", ".63 [-0.90, -0.35]")
+    assert split_decimal("10/12 (83.3%)") == ("10", "/12 (83.3%)")
+    assert split_decimal("<0.001") == ("<0", ".001")
+    assert split_decimal("–") == ("–", "")
+    table = ReportTable(
+        "primary",
+        "t",
+        ["Parameter", "n pairs", "Baseline mean", "Month 12 mean", "Mean change [95% CI]",
+         "p (paired t)", "p (Wilcoxon)", "Mixed model change [95% CI]", "p (model)"],
+        [],
+    )  # fmt: skip
+    spans = spanners(table)
+    assert sum(s.width for s in spans) == len(table.columns)
+    assert [(s.first, s.last) for s in spans if s.label] == [(2, 3), (4, 6), (7, 8)]
+    renamed = ReportTable("primary", "t", ["Parameter", "Estimate"], [])
+    assert spanners(renamed) == []  # columns not found: the table prints without spanners
+
+
+# --- PDF --------------------------------------------------------------------------------------
+
+
+def test_pdf_pages_carry_study_number_population_cut_and_page_x_of_y(files: ReportFiles) -> None:
+    pages = pdf_pages(files.pdf)
+    total = len(pages)
+    for number, page in enumerate(pages, start=1):
+        assert f"Page {number} of {total}" in page, number
+        assert "SIMULATED DATA" in page and "NCT01142050" in page, number
+        assert "Data cut" in page, number
+    primary = pages[output_page(pages, "Primary outcomes: change from baseline")]
+    assert primary.count("Table 14.2.1") >= 2  # the title and the running head
+    assert "Population: Intention-to-treat set" in primary
+    safety = pages[output_page(pages, "Adverse events: overview")]
+    assert "Population: Safety set" in safety
+
+
+def test_pdf_is_portrait_where_tables_fit_and_landscape_where_not(files: ReportFiles) -> None:
+    pages, sizes = pdf_pages(files.pdf), page_sizes(files.pdf)
+    assert len(pages) == len(sizes)
+
+    def size_of(title: str) -> tuple[float, float]:
+        return sizes[output_page(pages, title)]
+
+    width, height = size_of("Exogenous insulin at Month")
+    assert width < height  # two columns: portrait
+    width, height = size_of("Primary outcomes: change from baseline")
+    assert width > height  # nine columns: landscape
+
+
+def test_pdf_table_has_spanners_and_decimal_aligned_numbers(files: ReportFiles) -> None:
+    pages = pdf_pages(files.pdf)
+    page = pages[output_page(pages, "Primary outcomes: change from baseline")]
+    assert "Paired analysis" in page and "Mixed model for repeated measures" in page
+    html = files.html.read_text("utf-8")
+    assert 'colspan="3" class="span">Paired analysis' in html
+    assert re.search(r'<td class="num"><span class="dl w\d+">-?\d+</span>\.\d', html)
+
+
+def test_long_listing_flows_over_pages_with_its_headings(
+    files: ReportFiles, tmp_path: Path
+) -> None:
+    rows = [[f"S{i:03d}", "Month 3", f"{i / 7:.2f}", "Unscheduled check"] for i in range(160)]
+    listing = ReportTable(
+        "ae_listing_long", "A long listing", ["Participant", "Visit", "Value", "Reason"], rows,
+        numeric=[False, False, True, False],
+    )  # fmt: skip
+    html = render_html(files.results, {}, [listing], stamp="SIMULATED DATA (test)")
+    pdf = write_pdf(html, tmp_path / "long.pdf", title="long")
+    pages = [p for p in pdf_pages(pdf) if "Unscheduled check" in p]
+    assert len(pages) >= 3
+    for page in pages:  # heading row repeated; running head names the listing
+        assert "Participant" in page and "Reason" in page
+        assert "Listing 16.2.7" in page and "SIMULATED DATA (test)" in page
+        assert "Population: Safety set" in page
+    assert "S159" in pages[-1] and "22.71" in pages[-1]
+
+
+# --- DOCX -------------------------------------------------------------------------------------
+
+
+def _contents_rows(doc: DocxDocument) -> list[list[str]]:
+    return [[c.text.strip() for c in row.cells] for row in doc.tables[0].rows[1:]]
+
+
+def test_docx_has_contents_numbered_outputs_and_simulated_heads(
+    docx: DocxDocument, files: ReportFiles
+) -> None:
+    contents = _contents_rows(docx)
+    assert len(contents) >= 20 and all(SAP_NUMBER.match(row[0]) for row in contents)
+    headings = [p.text for p in docx.paragraphs if p.style is not None and
+                p.style.name == "Heading 2"]  # fmt: skip
+    assert headings == [row[0] for row in contents]  # every output under its number
+    assert len(docx.sections) == len(contents) + 1
+    for section, row in zip(docx.sections[1:], contents, strict=True):
+        head = section.header.paragraphs[0].text
+        assert "SIMULATED DATA" in head and row[0] in head and "NCT01142050" in head
+        foot = section.footer._element.xml
+        assert 'w:instr="PAGE"' in foot and 'w:instr="NUMPAGES"' in foot
+        assert "Data cut 20" in section.footer.paragraphs[0].text
+
+
+def _docx_table(doc: DocxDocument, first_heading: str) -> list[list[str]]:
+    for table in doc.tables:
+        texts = [[c.text.strip() for c in row.cells] for row in table.rows]
+        if any(row and row[0] == first_heading for row in texts[:2]) and len(texts[0]) > 5:
+            return texts
+    raise AssertionError(f"no table headed {first_heading!r}")
+
+
+def test_docx_numbers_match_results_json(docx: DocxDocument, files: ReportFiles) -> None:
+    rows = _docx_table(docx, "Parameter")
+    assert rows[0][2] == "Observed means" and rows[0][4].startswith("Paired analysis")
+    header = rows[1]
+    change, p_t = header.index("Mean change [95% CI]"), header.index("p (paired t)")
+    body = {row[0]: row for row in rows[2:]}
+    checked = 0
+    for param, analysis in paired_results(files).items():
+        if analysis["paramValue"] == "NA" or param not in body:
+            continue
+        low, high = analysis["ciLowerLimit"], analysis["ciUpperLimit"]
+        assert body[param][change] == f"{analysis['paramValue']} [{low}, {high}]", param
+        if analysis["pValue"] != "NA":
+            assert body[param][p_t] == analysis["pValue"], param
+        checked += 1
+    assert checked >= 8
+
+
+def test_docx_tables_repeat_headings_and_align_on_decimal_tabs(docx: DocxDocument) -> None:
+    primary = next(
+        t for t in docx.tables if len(t.columns) == 9 and t.rows[1].cells[0].text == "Parameter"
+    )
+    for heading in primary.rows[:2]:  # spanner row and column headings repeat on each page
+        assert heading._tr.trPr is not None and "w:tblHeader" in heading._tr.trPr.xml
+    assert "w:tblHeader" not in primary.rows[2]._tr.xml
+    cell = primary.rows[2].cells[2]  # a baseline mean
+    stops = cell.paragraphs[0].paragraph_format.tab_stops
+    assert [stop.alignment for stop in stops] == [WD_TAB_ALIGNMENT.DECIMAL]
+    assert cell.text.startswith("\t") and "." in cell.text
+    label = primary.rows[2].cells[0].paragraphs[0].paragraph_format.tab_stops
+    assert len(label) == 0  # text columns stay left-aligned
+
+
+def test_docx_and_html_print_the_estimands(
+    docx: DocxDocument, files: ReportFiles, protocol: Protocol
+) -> None:
+    text = "\n".join(p.text for p in docx.paragraphs)
+    cells = " ".join(c.text for t in docx.tables[1:] for row in t.rows for c in row.cells)
+    html = files.html.read_text("utf-8")
+    outcomes = [*protocol.primary_outcomes, *protocol.secondary_outcomes]
+    for kind, outcome in [("Primary", o) for o in protocol.primary_outcomes] + [
+        ("Secondary", o) for o in protocol.secondary_outcomes
+    ]:
+        label = f"{kind} {outcome.number}: {outcome.title}"
+        assert label in text and label in html, label
+    assert len(outcomes) == 7
+    for attribute in ("Population-level summary", "Intercurrent event", "treatment policy",
+                      "hypothetical", "composite", "while on treatment"):  # fmt: skip
+        assert attribute in cells and attribute in html, attribute
+    pdf = "\n".join(pdf_pages(files.pdf))
+    assert "Statistical analysis plan: estimands" in pdf and "while on treatment" in pdf
+
+
+# --- RTF --------------------------------------------------------------------------------------
+
+
+def test_rtf_reads_back_with_numbers_titles_and_simulated_heads(files: ReportFiles) -> None:
+    raw = files.rtf.read_text("ascii")
+    assert raw.startswith("{\\rtf1") and raw.rstrip().endswith("}")
+    assert raw.count("{") == raw.count("}") + raw.count("\\{") - raw.count("\\}")
+    text = rtf_to_text(raw)
+    outputs = number_outputs(all_tables(files.results), {})
+    for output in outputs:
+        assert output.label in text and output.title in text, output.label
+    headers = re.findall(r"\{\\header.*?\\par\}", raw)
+    assert len(headers) == raw.count("\\sectd") and len(headers) > len(outputs)
+    assert all("SIMULATED DATA" in h for h in headers)
+    assert raw.count("\\fldinst NUMPAGES") == len(headers)
+    assert "\\trhdr" in raw and "\\tqdec" in raw and "\\lndscpsxn" in raw
+    assert "\\pngblip" in raw  # figures embedded
+    assert "Statistical analysis plan: estimands" in text
+
+
+def test_rtf_numbers_match_results_json(files: ReportFiles) -> None:
+    text = rtf_to_text(files.rtf.read_text("ascii"))
+    checked = 0
+    for param, analysis in paired_results(files).items():
+        if analysis["paramValue"] == "NA":
+            continue
+        shown = f"{analysis['paramValue']} [{analysis['ciLowerLimit']}, {analysis['ciUpperLimit']}]"
+        primary_rows = [  # the primary table's row: 9 columns (the baseline table has 4)
+            ln for ln in text.splitlines() if ln.startswith(param + "|") and ln.count("|") >= 9
+        ]
+        cells = [cell.strip() for cell in primary_rows[0].split("|")]
+        assert cells[4] == shown, (param, cells)
+        assert analysis["pValue"] in (cells[5], "NA"), (param, cells)
+        checked += 1
+    assert checked >= 8
+
+
+def test_text_is_escaped_for_rtf_and_css() -> None:
+    assert rtf_text("a{b}\\c") == "a\\{b\\}\\\\c"
+    assert rtf_text("µIU/mL ≥ 7.0 – x") == "\\u181?IU/mL \\u8805? 7.0 \\u8211? x"
+    assert rtf_text("😀") == "\\u-10179?\\u-8704?"  # UTF-16 surrogate pair, signed
+    rtf_text("plain").encode("ascii")
+    escaped = str(css_string('Study "A" \\ </style><script>'))
+    assert "</style>" not in escaped and '\\"A\\"' in escaped and "\\\\" in escaped
