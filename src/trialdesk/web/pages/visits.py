@@ -51,6 +51,7 @@ from trialdesk.web.entry import FormRefusal, record_visit_values
 from trialdesk.web.figures import IttCurve, itt_chart
 from trialdesk.web.flash import sentence, with_note
 from trialdesk.web.forms import FormInput, given, read_form
+from trialdesk.web.records import AE_BLOCK, TX_BLOCK, Field
 from trialdesk.web.routing import WebRoute, WebUser
 from trialdesk.web.screening_form import ITT_SAMPLE_MINUTES
 from trialdesk.web.templating import render
@@ -132,9 +133,11 @@ def visit_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
     form_dirty: bool = False,
+    checks: dict[str, list[str]] | None = None,
 ) -> Response:
     """The visit page; `form_dirty`: the values shown came back from a refused save of the
-    visit form itself, so leaving the page must warn (data-unsaved-guard)."""
+    visit form itself, so leaving the page must warn (data-unsaved-guard); `checks`: the boxes
+    ticked in it (a new adverse event's seriousness criteria)."""
     plan = planned(code, session)
     actor = user.actor
     participant = get_participant(session, actor, pid)
@@ -171,6 +174,7 @@ def visit_page(
         "itt_glucose_unit": "mmol/L",
         "insulin_start_date": day,
         "ogld_start_date": day,
+        "tx_performed_on": day,
     }
     statuses = {s.form: s for s in list_form_statuses(session, actor, pid) if s.visit_code == code}
     defaults |= {f"status_{form}": s.status.value for form, s in statuses.items()}
@@ -191,6 +195,10 @@ def visit_page(
             "insulin": insulin,
             "oglds": oglds,
             "transplants": transplants,
+            "tx_block": TX_BLOCK,
+            "ae_block": AE_BLOCK,
+            "checks": checks or {},
+            "ae_open": _typed_in(AE_BLOCK.fields, values or {}, errors or {}, checks or {}),
             "queries": queries_by_field(queries),
             "values": {**defaults, **(values or {})},
             "errors": errors or {},
@@ -205,6 +213,19 @@ def visit_page(
             **_record_rights(user, request),
         },
         status_code=status_code,
+    )
+
+
+def _typed_in(
+    fields: tuple[Field, ...],
+    values: dict[str, str],
+    errors: dict[str, str],
+    checks: dict[str, list[str]],
+) -> bool:
+    """Whether a block came back holding values or refusals (it is then shown open)."""
+    names = {f.name for f in fields}
+    return any(
+        values.get(n, "").strip() or n in errors or checks.get(n) for n in names
     )
 
 
