@@ -32,6 +32,9 @@ class ErrorDetail(BaseModel):
     field: str | None = Field(None, description="Dotted path of the field, e.g. body.value")
     message: str
     code: str | None = Field(None, description="Machine-readable reason, e.g. missing")
+    current: str | None = Field(
+        None, description="The value saved now, when the field was changed by someone else"
+    )
 
 
 class ErrorInfo(BaseModel):
@@ -130,7 +133,11 @@ async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, TooManyAttempts):  # RFC 6585 §4: say when to come back
         headers = {"Retry-After": str(exc.retry_after)}
     problems = getattr(exc, "problems", None) or {}  # several refused fields (a visit page)
-    details = [ErrorDetail(field=f, message=m, code=exc.rule) for f, m in problems.items()]
+    current = getattr(exc, "current", None) or {}  # values entered meanwhile by someone else
+    details = [
+        ErrorDetail(field=f, message=m, code=exc.rule, current=current.get(f))
+        for f, m in problems.items()
+    ]
     return error_response(
         exc.status, exc.rule, exc.message, exc.field, details=details, headers=headers
     )

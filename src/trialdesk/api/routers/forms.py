@@ -60,6 +60,15 @@ class VisitForms(Body):
     statuses: dict[str, FormStatus] = Field(
         default_factory=dict, description="Form (e.g. labs) → incomplete | unverified | complete"
     )
+    opened_with: list[str] | None = Field(
+        None,
+        description=(
+            "The elements that had a value when you read the visit (GET /measurements; "
+            "itt_glucose for an ITT). A value sent for an element someone else entered since "
+            "is refused with 409 entered_meanwhile, each such field in details with its value "
+            "now (current); nothing is saved. Omitted: not checked."
+        ),
+    )
 
 
 class VisitFormsResult(BaseModel):
@@ -89,6 +98,7 @@ def post_visit_forms(
         insulin=body.insulin.model_dump() if body.insulin else None,
         ogld=body.ogld.model_dump(exclude_none=True) if body.ogld else None,
         statuses={form: s.value for form, s in body.statuses.items()},
+        opened_with=None if body.opened_with is None else frozenset(body.opened_with),
     )
     done = save_visit_forms(session, actor, participant_id, body.visit_code, entry)
     return VisitFormsResult(saved=list(done.saved), raised=list(done.raised))

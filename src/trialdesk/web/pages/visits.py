@@ -29,7 +29,6 @@ from trialdesk.services import (
     list_ogld_doses,
     list_transplantations,
     list_visits,
-    record_itt_test,
     record_missed_visit,
     record_visit,
     save_and_report,
@@ -224,9 +223,7 @@ def _typed_in(
 ) -> bool:
     """Whether a block came back holding values or refusals (it is then shown open)."""
     names = {f.name for f in fields}
-    return any(
-        values.get(n, "").strip() or n in errors or checks.get(n) for n in names
-    )
+    return any(values.get(n, "").strip() or n in errors or checks.get(n) for n in names)
 
 
 def next_visit(code: str, session: Session | None = None) -> str | None:
@@ -279,9 +276,7 @@ async def _attempt(
             if exc.status in (403, 404):
                 raise
             form.refused(exc, field_map or {}, default_field)
-    return visit_page(
-        request, session, user, pid, code, form.values, form.errors, 422, form_dirty
-    )
+    return visit_page(request, session, user, pid, code, form.values, form.errors, 422, form_dirty)
 
 
 @router.post("/participants/{pid}/visits/{code}/record")
@@ -333,32 +328,6 @@ async def save_missed(
     )
 
 
-@router.post("/participants/{pid}/visits/{code}/measurements")
-async def save_measurements(
-    request: Request, session: DB, user: CurrentUser, pid: int, code: str
-) -> Response:
-    """Every value typed in one section, saved together (all or none)."""
-    plan = planned(code, session)
-    form = await read_form(request)
-    entries, missing = _section_entries(plan, form, session)
-    if not entries and not missing:
-        form.errors["measurements"] = (
-            "type at least one value (or a missing-data code) before saving"
-        )
-    section = form.values.get("section", "")
-    try:
-        if not form.errors:
-            record_visit_values(session, user.actor, pid, code, entries, missing)
-            return _back_to_visit(pid, code, "saved", f"sec-{section}")
-    except FormRefusal as exc:
-        form.errors[exc.field or "measurements"] = exc.reason
-    except ServiceError as exc:
-        if exc.status in (403, 404):
-            raise
-        form.refused(exc, {}, "measurements")
-    return visit_page(request, session, user, pid, code, form.values, form.errors, 422, True)
-
-
 #: Forms recorded as a whole as not done (an ITT, a dose), with the element that stands for them.
 NOT_DONE_ELEMENTS = {
     "itt_glucose": "sec-itt",
@@ -394,32 +363,6 @@ async def save_not_done(
     return visit_page(request, session, user, pid, code, form.values, form.errors, 422)
 
 
-def _section_entries(
-    plan: PlannedVisit, form: FormInput, session: Session
-) -> tuple[list[tuple[str, str, str | None]], list[tuple[str, str, str]]]:
-    """(element, value, unit) typed, and (element, missing-data code, reason) chosen instead.
-
-    A code chosen next to a typed value is refused by the service (`value` or a code, not both)
-    rather than one of them being dropped here."""
-    catalogue = current_catalogue(session)
-    entries: list[tuple[str, str, str | None]] = []
-    missing: list[tuple[str, str, str]] = []
-    for name in plan.assessments:
-        if name not in catalogue or form_of(catalogue[name]) is None:
-            continue
-        value = form.values.get(name, "").strip()
-        code = form.values.get(f"{name}_missing", "").strip()
-        if code:
-            if value:
-                form.errors[f"{name}_missing"] = (
-                    "give either a value or a missing-data code, not both"
-                )
-            missing.append((name, code, form.values.get(f"{name}_missing_reason", "")))
-        elif value:
-            entries.append((name, value, form.values.get(f"{name}_unit") or None))
-    return entries, missing
-
-
 def sample_minutes(test: IttTestView | None = None) -> list[float | int]:
     """The standard sampling minutes, plus any other minute a stored test has (e.g. one
     recorded through the API), so that a correction never drops a sample silently."""
@@ -441,38 +384,6 @@ def _samples(form: FormInput, minutes: list[float | int] | None = None) -> dict[
 
 
 ITT_FIELDS = {"samples": ITT_ELEMENT, "glucose_unit": ITT_ELEMENT, "performed_on": "performed_on"}
-
-
-@router.post("/participants/{pid}/visits/{code}/itt")
-async def save_itt(
-    request: Request, session: DB, user: CurrentUser, pid: int, code: str
-) -> Response:
-    planned(code, session)
-    form = await read_form(request)
-    samples = _samples(form)
-    unit = form.text(f"{ITT_ELEMENT}_unit", required=True) or ""
-    dose = form.number("insulin_dose_u_per_kg")
-    return await _attempt(
-        request,
-        session,
-        user,
-        pid,
-        code,
-        form,
-        lambda: record_itt_test(
-            session,
-            user.actor,
-            pid,
-            visit_code=code,
-            samples=samples,
-            glucose_unit=unit,
-            insulin_dose_u_per_kg=dose,
-        ),
-        ITT_ELEMENT,
-        form_dirty=True,
-        anchor="sec-itt",
-        field_map=ITT_FIELDS,
-    )
 
 
 # --- one measurement / one ITT: view, queries, correction with a reason ----------------------
