@@ -65,6 +65,18 @@ SECTION_TITLES = {
 }
 ITT_ELEMENT = "itt_glucose"
 STATUS_CHOICES = [(s.value, s.value.capitalize()) for s in FormStatus]
+#: The error summary names each input of the page's blocks as its label does.
+BLOCK_LABELS = {f.name: f.label for f in (*TX_BLOCK.fields, *AE_BLOCK.fields)} | {
+    "insulin_start_date": "Insulin dose in force from",
+    "insulin_total_units_per_day": "Total daily insulin (U/day)",
+    "insulin_basal_units_per_day": "of which basal (U/day)",
+    "insulin_bolus_units_per_day": "of which bolus (U/day)",
+    "insulin_regimen": "Insulin regimen",
+    "ogld_start_date": "Oral drug dose in force from",
+    "ogld_drug": "Drug (INN)",
+    "ogld_daily_dose_mg": "Daily dose (mg/day)",
+    "insulin_dose_u_per_kg": "Insulin bolus (U/kg)",
+}
 
 
 @dataclass
@@ -201,7 +213,7 @@ def visit_page(
             "queries": queries_by_field(queries),
             "values": {**defaults, **(values or {})},
             "errors": errors or {},
-            "labels": {e.name: e.label for e in current_catalogue(session)},
+            "labels": {e.name: e.label for e in current_catalogue(session)} | BLOCK_LABELS,
             "missing_codes": MISSING_CODES,
             "absent": {m.element: m for m in rows.items if m.missing_code and not m.voided},
             "form_status": statuses,
