@@ -104,6 +104,16 @@ class EnteredMeanwhile(VisitFormProblems):
 
 
 ITT_INPUTS = ("insulin_dose_u_per_kg", "performed_on")
+# Every input of the transplantation and adverse-event blocks, so that a refusal of one left
+# blank (e.g. the resolution date an outcome requires) lands next to it, not on the first field.
+TX_INPUTS = (
+    "performed_on", "product", "lot_number", "cell_source", "dose_cells_per_kg", "route",
+    "operator", "weight_kg", "notes",
+)  # fmt: skip
+AE_INPUTS = (
+    "term", "onset_date", "resolution_date", "grade", "seriousness", "relatedness", "expected",
+    "action_taken", "outcome", "awareness_date",
+)  # fmt: skip
 
 
 class _Collector:
@@ -175,10 +185,10 @@ def _run_blocks(run: _Collector, at: Where, entry: VisitFormsEntry, meanwhile: M
         run.attempt("ogld_drug", "ogld_", partial(_ogld, *at, entry.ogld), tuple(entry.ogld))
     if entry.transplantation is not None:
         call = partial(_transplantation, *at, entry.transplantation)
-        run.attempt("tx_performed_on", "tx_", call, (*entry.transplantation, "weight_kg"))
+        run.attempt("tx_performed_on", "tx_", call, TX_INPUTS)
     if entry.adverse_event is not None:
         call = partial(_adverse_event, *at, entry.adverse_event)
-        run.attempt("ae_term", "ae_", call, (*entry.adverse_event, "seriousness"))
+        run.attempt("ae_term", "ae_", call, AE_INPUTS)
     for form, status in entry.statuses.items():
         run.attempt("status_" + form, "", partial(_status, *at, form, status))
 
