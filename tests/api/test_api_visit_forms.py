@@ -109,3 +109,30 @@ def test_a_visit_date_corrected_out_of_its_window_through_the_api_needs_its_reas
     assert saved.status_code == 200, saved.text
     deviations = env.api.request("coordinator", "GET", f"/deviations?participant_id={pid}").json()
     assert [d["explanation"] for d in deviations["items"]] == ["the clinic was closed by flooding"]
+
+
+def test_the_transplantation_and_an_adverse_event_are_blocks_of_the_api_visit_save(
+    env: Env,
+) -> None:
+    pid = _at_baseline(env)
+    tx = {
+        "performed_on": day(35).isoformat(), "product": "UC-MSC", "lot_number": "L-9",
+        "cell_source": "umbilical_cord", "dose_cells_per_kg": 1e6, "route": "intravenous",
+        "operator": "Dr Li", "weight_kg": 70,
+    }  # fmt: skip
+    ae = {
+        "term": "Headache", "onset_date": day(35).isoformat(), "grade": 1,
+        "relatedness": "unlikely", "action_taken": "dose not changed",
+        "outcome": "recovering/resolving",
+    }  # fmt: skip
+    path = f"/participants/{pid}/visit-forms"
+    at_baseline = env.api.post("coordinator", path, {"visit_code": "BL", "transplantation": tx})
+    assert at_baseline.status_code == 422, at_baseline.text  # BL has no transplantation form
+    assert "no form for a transplantation" in error_of(at_baseline)["details"][0]["message"]
+    sv.record_visit(env.build.session, env.build.who("APGH"), pid, code="TX", visit_date=day(35))
+    body = {"visit_code": "TX", "transplantation": tx, "adverse_event": ae}
+    saved = env.api.post("coordinator", path, body)
+    assert saved.status_code == 201, saved.text
+    assert saved.json()["saved"][0].startswith("cell transplantation on")
+    listed = env.api.request("coordinator", "GET", f"/participants/{pid}/transplantations")
+    assert [t["lot_number"] for t in listed.json()["items"]] == ["L-9"]

@@ -32,9 +32,11 @@ from trialdesk.services.form_status import list_form_statuses, set_form_status
 from trialdesk.services.itt import record_itt_test
 from trialdesk.services.measurements import record_measurement
 from trialdesk.services.safety import report_adverse_event
+from trialdesk.services.study import current_protocol
 from trialdesk.services.transplantation import record_transplantation
 from trialdesk.services.uow import service
 from trialdesk.services.visit_meanwhile import ITT_ELEMENT, Meanwhile, Typed, entered_meanwhile
+from trialdesk.services.visits import plan_of
 from trialdesk.units.numbers import format_count
 
 
@@ -185,6 +187,8 @@ def _run_blocks(run: _Collector, at: Where, entry: VisitFormsEntry, meanwhile: M
         run.attempt("ogld_drug", "ogld_", partial(_ogld, *at, entry.ogld), tuple(entry.ogld))
     if entry.transplantation is not None:
         call = partial(_transplantation, *at, entry.transplantation)
+        if not _has_form(at, "transplantation"):
+            call = partial(_no_form, at[3], "a transplantation")
         run.attempt("tx_performed_on", "tx_", call, TX_INPUTS)
     if entry.adverse_event is not None:
         call = partial(_adverse_event, *at, entry.adverse_event)
@@ -257,6 +261,18 @@ def _status(session: Session, actor: Actor, pid: int, code: str, form: str, stat
         return ""
     set_form_status(session, actor, pid, visit_code=code, form=form, status=status)
     return f"{form.replace('_', ' ')} form marked {status}"
+
+
+def _has_form(at: Where, form: str) -> bool:
+    """Whether the visit's forms (protocol schedule, version in force) include `form`."""
+    session, _actor, _pid, code = at
+    return form in plan_of(current_protocol(session), code).forms
+
+
+def _no_form(code: str, what: str) -> str:
+    raise ValidationProblem(
+        "performed_on", f"visit {code} has no form for {what} in the protocol's schedule"
+    )
 
 
 def _transplantation(
