@@ -44,7 +44,7 @@ INSULIN_FIELDS = ("total_units_per_day", "basal_units_per_day", "bolus_units_per
 
 
 #: Inputs the page fills in itself (a default date, a unit): typing starts elsewhere.
-PREFILLED = ("tx_performed_on", "tx_weight_kg_unit", "ae_awareness_date")
+PREFILLED = ("tx_performed_on", "tx_weight_kg_unit")
 
 
 def _block(form: FormInput, build: Callable[[FormInput], T | None]) -> T | None:
