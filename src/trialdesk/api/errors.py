@@ -9,6 +9,7 @@ generic 500 body that leaks no internals.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -32,9 +33,6 @@ class ErrorDetail(BaseModel):
     field: str | None = Field(None, description="Dotted path of the field, e.g. body.value")
     message: str
     code: str | None = Field(None, description="Machine-readable reason, e.g. missing")
-    current: str | None = Field(
-        None, description="The value saved now, when the field was changed by someone else"
-    )
 
 
 class ErrorInfo(BaseModel):
@@ -133,14 +131,22 @@ async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, TooManyAttempts):  # RFC 6585 §4: say when to come back
         headers = {"Retry-After": str(exc.retry_after)}
     problems = getattr(exc, "problems", None) or {}  # several refused fields (a visit page)
-    current = getattr(exc, "current", None) or {}  # values entered meanwhile by someone else
-    details = [
-        ErrorDetail(field=f, message=m, code=exc.rule, current=current.get(f))
-        for f, m in problems.items()
-    ]
-    return error_response(
+    details = [ErrorDetail(field=f, message=m, code=exc.rule) for f, m in problems.items()]
+    answer = error_response(
         exc.status, exc.rule, exc.message, exc.field, details=details, headers=headers
     )
+    current = getattr(exc, "current", None)  # values entered meanwhile by someone else
+    return _with_current(answer, current) if current else answer
+
+
+def _with_current(answer: JSONResponse, current: Mapping[str, str]) -> JSONResponse:
+    """A conflict's details each say the value saved now (`current`); other bodies unchanged."""
+    body = json.loads(bytes(answer.body))
+    for detail in body["error"]["details"]:
+        if detail["field"] in current:
+            detail["current"] = current[detail["field"]]
+    headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-length"}
+    return JSONResponse(status_code=answer.status_code, content=body, headers=headers)
 
 
 async def _on_request_validation(request: Request, exc: Exception) -> JSONResponse:
