@@ -265,3 +265,19 @@ def test_insulin_and_oral_drug_doses(clinic, session) -> None:  # type: ignore[n
     )
     queries = sv.list_queries(session, clinic.coordinator, participant_id=pid).items
     assert [(q.target_table, q.target_id) for q in queries] == [("insulin_doses", high.id)]
+
+
+def test_an_ambiguous_comma_is_read_the_way_the_hard_limits_allow_in_the_unit_typed(  # type: ignore[no-untyped-def]
+    clinic, at_screening
+) -> None:
+    glucose = _record(clinic, at_screening, "fasting_glucose", "5,500", "mmol/L")  # not 5500
+    assert (glucose.value_as_entered, glucose.value) == ("5,500", pytest.approx(5.5))
+    grams = _record(clinic, at_screening, "fasting_glucose", "99,000", "mg/dL")  # 99 000: no
+    assert grams.value == pytest.approx(99 / 18.016, abs=1e-3)
+    for element, typed, unit in (
+        ("weight", "1,500", "lb"),  # 1.5 lb and 1500 lb (680 kg): neither possible
+        ("fasting_insulin", "1,500", "µIU/mL"),  # 1.5 and 1500: both possible
+    ):
+        with pytest.raises(sv.ValidationProblem, match="can be read as 1500 or as 1.500") as no:
+            _record(clinic, at_screening, element, typed, unit)
+        assert no.value.field == element

@@ -147,3 +147,139 @@ def test_an_enrolled_participant_found_ineligible_gets_a_deviation(
     deviations = sv.list_deviations(session, clinic.coordinator, participant_id=pid).items
     assert [(d.category.value, d.severity.value) for d in deviations] == [("eligibility", "major")]
     assert sv.get_participant(session, clinic.coordinator, pid).status.value == "enrolled"
+
+
+# --- every refusal at once; the transplantation and an adverse event on the page ------------
+
+
+def _transplantation(clinic: Clinic, **overrides: Any) -> dict[str, Any]:
+    return {
+        "performed_on": clinic.day(35), "product": "UC-MSC", "lot_number": "L-7",
+        "cell_source": "umbilical_cord", "dose_cells_per_kg": 1e6, "route": "intravenous",
+        "operator": "Dr Li", "weight_kg": 70.0, **overrides,
+    }  # fmt: skip
+
+
+def _adverse_event(clinic: Clinic, **overrides: Any) -> dict[str, Any]:
+    return {
+        "term": "Headache", "onset_date": clinic.day(35), "grade": 1,
+        "relatedness": "unlikely", "action_taken": "dose not changed",
+        "outcome": "recovering/resolving", **overrides,
+    }  # fmt: skip
+
+
+def _at_transplant_visit(clinic: Clinic) -> int:
+    pid = _at_baseline(clinic)
+    sv.record_visit(clinic.session, clinic.coordinator, pid, code="TX", visit_date=clinic.day(35))
+    return pid
+
+
+def test_what_the_adapter_could_not_read_is_reported_with_every_rule_refusal(
+    clinic: Clinic,
+) -> None:
+    pid = _at_baseline(clinic)
+    entry = VisitFormsEntry(
+        measurements=[VisitValue("weight", "80", "kg"), VisitValue("hba1c", "80", "%")],
+        ogld={"start_date": clinic.day(28), "drug": "unobtainium", "daily_dose_mg": 500.0},
+        refused={"insulin_total_units_per_day": "'4x' is not a number"},
+    )
+    with pytest.raises(VisitFormProblems) as refused:
+        sv.save_visit_forms(clinic.session, clinic.coordinator, pid, "BL", entry)
+    assert refused.value.problems["insulin_total_units_per_day"] == "'4x' is not a number"
+    assert set(refused.value.problems) == {"hba1c", "ogld_drug", "insulin_total_units_per_day"}
+    rows = sv.list_measurements(clinic.session, clinic.coordinator, participant_id=pid)
+    assert {m.visit_code for m in rows.items} == {"SCR"}
+
+
+def test_a_refusal_of_one_field_alone_still_saves_nothing(clinic: Clinic) -> None:
+    pid = _at_baseline(clinic)
+    entry = VisitFormsEntry(
+        measurements=[VisitValue("weight", "80", "kg")], refused={"itt_glucose_3": "not a number"}
+    )
+    with pytest.raises(VisitFormProblems):
+        sv.save_visit_forms(clinic.session, clinic.coordinator, pid, "BL", entry)
+    rows = sv.list_measurements(
+        clinic.session, clinic.coordinator, participant_id=pid, visit_code="BL"
+    )
+    assert rows.items == []
+
+
+def test_the_transplantation_and_an_adverse_event_are_saved_with_the_visit(clinic: Clinic) -> None:
+    pid = _at_transplant_visit(clinic)
+    entry = VisitFormsEntry(
+        measurements=[VisitValue("weight", "70", "kg")],
+        transplantation=_transplantation(clinic),
+        adverse_event=_adverse_event(clinic),
+    )
+    done = sv.save_visit_forms(clinic.session, clinic.coordinator, pid, "TX", entry)
+    assert (
+        done.saved[1] == f"cell transplantation on {clinic.day(35)} (1.0 × 10⁶ cells/kg, lot L-7)"
+    )
+    assert done.saved[2].endswith("(Headache, grade 1)")
+    (tx,) = sv.list_transplantations(clinic.session, clinic.coordinator, pid)
+    assert tx.visit_id is not None
+    history = sv.record_history(clinic.session, clinic.coordinator, "transplantations", tx.id)
+    assert [e.action for e in history] == ["create"]
+
+
+def test_an_adverse_event_refused_keeps_the_transplantation_from_being_saved(
+    clinic: Clinic,
+) -> None:
+    pid = _at_transplant_visit(clinic)
+    entry = VisitFormsEntry(
+        transplantation=_transplantation(clinic, lot_number=" "),
+        adverse_event=_adverse_event(clinic, onset_date=clinic.day(2000)),  # in the future
+    )
+    with pytest.raises(VisitFormProblems) as refused:
+        sv.save_visit_forms(clinic.session, clinic.coordinator, pid, "TX", entry)
+    assert set(refused.value.problems) == {"tx_lot_number", "ae_onset_date"}
+    assert sv.list_transplantations(clinic.session, clinic.coordinator, pid) == []
+    events = sv.list_adverse_events(clinic.session, clinic.coordinator, participant_id=pid)
+    assert events.items == []
+
+
+# --- a value entered meanwhile --------------------------------------------------------------
+
+
+def test_a_value_entered_meanwhile_is_refused_with_the_value_saved_now(clinic: Clinic) -> None:
+    pid = _at_baseline(clinic)
+    first = VisitFormsEntry(measurements=[VisitValue("hba1c", "8,1", "%")], opened_with=frozenset())
+    sv.save_visit_forms(clinic.session, clinic.coordinator, pid, "BL", first)
+    stale = VisitFormsEntry(
+        measurements=[VisitValue("hba1c", "8.3", "%"), VisitValue("weight", "80", "kg")],
+        opened_with=frozenset(),
+    )
+    with pytest.raises(sv.EnteredMeanwhile) as refused:
+        sv.save_visit_forms(clinic.session, clinic.coordinator, pid, "BL", stale)
+    assert refused.value.status == 409 and refused.value.current == {"hba1c": "8,1 %"}
+    assert "yours, 8.3 %, was not saved" in refused.value.problems["hba1c"]
+    rows = sv.list_measurements(
+        clinic.session, clinic.coordinator, participant_id=pid, visit_code="BL"
+    )
+    assert [m.element for m in rows.items] == ["hba1c"]  # the weight was not saved either
+    fresh = VisitFormsEntry(measurements=stale.measurements[1:], opened_with=frozenset({"hba1c"}))
+    assert sv.save_visit_forms(clinic.session, clinic.coordinator, pid, "BL", fresh).saved
+
+
+# --- a corrected visit date outside its window ----------------------------------------------
+
+
+def test_a_visit_date_corrected_out_of_its_window_needs_the_reason_kept_on_the_deviation(
+    clinic: Clinic,
+) -> None:
+    pid = _at_baseline(clinic)
+    visit = sv.record_visit(
+        clinic.session, clinic.coordinator, pid, code="M1", visit_date=clinic.day(65)
+    )
+    outside = {"expected_version": visit.version, "reason": "typo", "visit_date": clinic.day(40)}
+    with pytest.raises(sv.ValidationProblem) as refused:
+        sv.update_visit(
+            clinic.session, clinic.coordinator, visit.id, deviation_reason="", **outside
+        )
+    assert refused.value.field == "deviation_reason"
+    assert sv.list_deviations(clinic.session, clinic.coordinator, participant_id=pid).items == []
+    sv.update_visit(
+        clinic.session, clinic.coordinator, visit.id, deviation_reason="flooding", **outside
+    )
+    (deviation,) = sv.list_deviations(clinic.session, clinic.coordinator, participant_id=pid).items
+    assert (deviation.visit_id, deviation.explanation) == (visit.id, "flooding")

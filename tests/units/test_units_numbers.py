@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from trialdesk.units.convert import UnitError, quantity
-from trialdesk.units.numbers import NumberError, format_count, parse_number
+from trialdesk.units.convert import UnitError, parse_quantity, quantity
+from trialdesk.units.numbers import AmbiguousNumber, NumberError, format_count, parse_number
 
 
 @pytest.mark.parametrize(
@@ -63,3 +65,30 @@ def test_a_quantity_takes_a_decimal_comma_and_refuses_an_ambiguous_one() -> None
 )
 def test_counts_read_as_on_a_product_label(value: float, text: str) -> None:
     assert format_count(value) == text
+
+
+def test_an_ambiguous_comma_is_read_the_one_plausible_way() -> None:
+    assert parse_number("5,500", plausible=lambda v: 0.5 <= v <= 60) == 5.5
+    assert parse_number("1,250", plausible=lambda v: v >= 100) == 1250.0
+    assert parse_number("8,1", plausible=lambda v: False) == 8.1  # unambiguous: range not asked
+
+
+@pytest.mark.parametrize(
+    ("text", "plausible"),
+    [
+        ("1,000", lambda v: 20 <= v <= 350),  # a weight in kg: 1000 and 1.0 both impossible
+        ("1,500", lambda v: 0 <= v <= 3000),  # a fasting insulin: 1500 and 1.5 both possible
+        ("1,000", None),  # nothing known about the quantity
+    ],
+)
+def test_an_ambiguous_comma_with_no_single_plausible_reading_is_refused_naming_both(
+    text: str, plausible: Any
+) -> None:
+    with pytest.raises(AmbiguousNumber, match=r"can be read as 1\d00 or as 1\.\d00") as refused:
+        parse_number(text, plausible=plausible)
+    assert len(refused.value.readings) == 2
+
+
+def test_a_number_with_a_decimal_comma_and_its_unit_is_one_quantity() -> None:
+    assert parse_quantity("8,1 %").magnitude == pytest.approx(8.1)
+    assert parse_quantity("5,5", default_unit="mmol/L").magnitude == pytest.approx(5.5)

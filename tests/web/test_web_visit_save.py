@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import date
 from urllib.parse import unquote
 
 from fastapi.testclient import TestClient
@@ -124,3 +125,41 @@ def test_a_refused_token_never_writes_even_where_no_form_comes_back(client_for: 
     answer = client.post("/logout", data={"csrf_token": "expired"}, follow_redirects=False)
     assert answer.status_code == 403 and "CSRF" in answer.text
     assert client.get("/dashboard", follow_redirects=False).status_code == 200  # still logged in
+
+
+def test_the_old_per_block_visit_endpoints_are_gone(
+    client_for: Client, web_database: TestDatabase
+) -> None:
+    with web_database.session() as session:
+        pid = enrolled_participant(session)
+    client = client_for("coordinator")
+    token = csrf_of(_visit(client, pid))
+    for block in ("measurements", "itt"):
+        answer = client.post(
+            f"/participants/{pid}/visits/BL/{block}",
+            data={"csrf_token": token, "hba1c": "8.1", "hba1c_unit": "%"},
+            follow_redirects=False,
+        )
+        assert answer.status_code in (404, 405), (block, answer.status_code)
+    with web_database.session() as session:
+        rows = sv.list_measurements(
+            session, actor_of(session, "coordinator"), participant_id=pid, visit_code="BL"
+        )
+        assert rows.items == []
+
+
+def test_the_dashboard_counts_declines_as_assessed_and_declined_to_participate(
+    client_for: Client, web_database: TestDatabase
+) -> None:
+    with web_database.session() as session:
+        enrolled_participant(session)
+        who = actor_of(session, "coordinator")
+        for label, outcome in (("C-01", "declined"), ("C-02", "not_consented")):
+            sv.log_screening_decline(
+                session, who, site_code="APGH", approached_on=date.today(),
+                candidate_label=label, outcome=outcome, reason_category="visit_burden",
+            )  # fmt: skip
+    page = client_for("coordinator").get("/dashboard").text
+    figures = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+    assert "3 screened" in figures and "1 screen failures" not in figures
+    assert "2 declined to participate" in figures

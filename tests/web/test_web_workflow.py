@@ -302,10 +302,9 @@ def test_visit_values_in_any_unit_then_a_correction_with_its_reason_in_the_audit
     visit = client.get(f"/participants/{pid}/visits/BL").text
     token = csrf_of(visit)
     saved = client.post(
-        f"/participants/{pid}/visits/BL/measurements",
+        f"/participants/{pid}/visits/BL/forms",
         data={
             "csrf_token": token,
-            "section": "labs",
             "fasting_glucose": "162",
             "fasting_glucose_unit": "mg/dL",
             "c_peptide": "0.45",
@@ -394,7 +393,7 @@ def test_itt_shows_kitt_and_its_curve(client_for: Client, web_database: TestData
         for m, v in zip((0, 3, 6, 9, 12, 15), (180, 176, 165, 153, 144, 134), strict=True)
     }
     saved = client.post(
-        f"/participants/{pid}/visits/BL/itt",
+        f"/participants/{pid}/visits/BL/forms",
         data={
             "csrf_token": token,
             "itt_glucose_unit": "mg/dL",

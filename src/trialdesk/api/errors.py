@@ -9,6 +9,7 @@ generic 500 body that leaks no internals.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -131,9 +132,21 @@ async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
         headers = {"Retry-After": str(exc.retry_after)}
     problems = getattr(exc, "problems", None) or {}  # several refused fields (a visit page)
     details = [ErrorDetail(field=f, message=m, code=exc.rule) for f, m in problems.items()]
-    return error_response(
+    answer = error_response(
         exc.status, exc.rule, exc.message, exc.field, details=details, headers=headers
     )
+    current = getattr(exc, "current", None)  # values entered meanwhile by someone else
+    return _with_current(answer, current) if current else answer
+
+
+def _with_current(answer: JSONResponse, current: Mapping[str, str]) -> JSONResponse:
+    """A conflict's details each say the value saved now (`current`); other bodies unchanged."""
+    body = json.loads(bytes(answer.body))
+    for detail in body["error"]["details"]:
+        if detail["field"] in current:
+            detail["current"] = current[detail["field"]]
+    headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-length"}
+    return JSONResponse(status_code=answer.status_code, content=body, headers=headers)
 
 
 async def _on_request_validation(request: Request, exc: Exception) -> JSONResponse:

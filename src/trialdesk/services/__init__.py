@@ -262,6 +262,7 @@ from trialdesk.services.transplantation import (
     update_transplantation,
 )
 from trialdesk.services.visit_forms import (
+    EnteredMeanwhile,
     VisitFormProblems,
     VisitFormsEntry,
     VisitIttEntry,
@@ -418,6 +419,7 @@ __all__ = [
     "log_screening_decline",
     "review_deviation",
     "set_site_time_zone",
+    "EnteredMeanwhile",
     "VisitFormProblems",
     "VisitFormsEntry",
     "VisitIttEntry",

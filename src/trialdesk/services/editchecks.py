@@ -9,6 +9,7 @@ canonical unit (`trialdesk.units.convert`) and compared with `DataElement.limits
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +19,8 @@ from trialdesk.catalogue import DataElement, ElementKind, hard_limit_reason
 from trialdesk.eligibility import InputError, coerce
 from trialdesk.services.errors import ValidationProblem
 from trialdesk.services.study import current_catalogue
-from trialdesk.units.convert import UnitError, convert, format_unit
-from trialdesk.units.numbers import NumberError, parse_number
+from trialdesk.units.convert import UnitError, convert, format_unit, quantity
+from trialdesk.units.numbers import AmbiguousNumber, NumberError, parse_number
 
 
 @dataclass(frozen=True)
@@ -64,10 +65,47 @@ def _number_text(raw: Any) -> str:
     return repr(float(raw)) if isinstance(raw, float) else str(raw)
 
 
+def possible(element: DataElement, unit: str | None) -> Callable[[float], bool] | None:
+    """Whether a number typed in `unit` is within the element's hard limits (None when the
+    unit is not known: no reading can then be preferred)."""
+    unit = unit or (element.units[0] if len(element.units) == 1 else None)
+    if unit is None or element.canonical_unit is None:
+        return None
+    low, high = element.limits.hard_low, element.limits.hard_high
+
+    def within(value: float) -> bool:
+        try:
+            q = quantity(value, unit, analyte=element.analyte)
+            canonical = float(convert(q, element.canonical_unit or "", analyte=element.analyte).m)
+        except UnitError:
+            return False
+        return (low is None or canonical >= low) and (high is None or canonical <= high)
+
+    return within
+
+
+def unambiguous(element: DataElement, raw: Any, unit: str | None) -> Any:
+    """`raw`, or the one possible reading of an ambiguous "5,500" (`units.numbers`): the same
+    rule for every path a value comes in by (web page, API, imports)."""
+    if not isinstance(raw, str) or element.kind is not ElementKind.QUANTITY:
+        return raw
+    try:
+        parse_number(raw)
+        return raw
+    except AmbiguousNumber:
+        plausible = possible(element, unit)
+    except NumberError:
+        return raw  # e.g. "8.1 %", a number with its unit: coerce reads it
+    try:
+        return repr(parse_number(raw, plausible=plausible)) if plausible else raw
+    except NumberError:
+        return raw  # both readings possible (or neither): coerce refuses, naming both
+
+
 def check_value(element: DataElement, raw: Any, unit: str | None) -> CheckedValue:
     """Parse, convert and limit-check one entered value of `element`."""
     try:
-        parsed = coerce(element, raw, unit)
+        parsed = coerce(element, unambiguous(element, raw, unit), unit)
     except InputError as exc:
         raise ValidationProblem(element.name, exc.reason, rule=exc.rule) from None
     if parsed is None:

@@ -340,9 +340,14 @@ def update_visit(
     visit_date: date | None = None,
     notes: str | None = None,
     unscheduled_reason: str | None = None,
+    deviation_reason: str | None = None,
 ) -> VisitView:
     """Correct a visit's date or notes, or why an unscheduled visit took place (re-checks every
-    window when the date changes)."""
+    window when the date changes).
+
+    `deviation_reason`, as for `record_visit`: a caller that collects it ("" when blank) is
+    refused when the corrected date is outside the window and no reason is given; the reason
+    becomes the explanation of the visit-window deviation the correction records."""
     visit, participant = get_record(session, actor, Visit, visit_id, Permission.WRITE_CLINICAL)
     changes: dict[str, object] = {}
     if unscheduled_reason is not None:
@@ -375,6 +380,8 @@ def update_visit(
         participant=participant,
     )
     recheck_windows(session, actor, participant)
+    if visit_date is not None and deviation_reason is not None:
+        _explain_window(session, actor, participant, visit, deviation_reason)
     return visit_view_in_context(session, visit)
 
 

@@ -40,7 +40,7 @@ def check_visit_window(
 ) -> WindowCheck:
     """Where `visit_date` falls in visit `code`'s window for this participant (saves nothing)."""
     participant = get_participant(session, actor, participant_id, Permission.READ_CLINICAL)
-    protocol = current_protocol()
+    protocol = current_protocol(session)  # the version the study database stores
     plan = scheduled(protocol, code)
     others = [v for v in live_visits(session, participant.id) if v.code != plan.code]
     anchor, _kind = anchor_of(others, protocol)

@@ -124,7 +124,10 @@ def quantity(
     return Quantity(magnitude, parse_unit(unit, analyte=analyte, field=field))
 
 
-_NUMBER_THEN_UNIT = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
+# The number may carry a decimal comma or digit groups ("8,1 %"): `parse_number` reads it.
+_NUMBER_THEN_UNIT = re.compile(
+    r"^\s*([-+]?(?:\d[\d,]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$"
+)
 
 
 def parse_quantity(

@@ -1,10 +1,14 @@
 """Numbers as site staff type them.
 
-- a decimal comma, as in most of Europe, Latin America and Indonesia ("8,1" → 8.1), accepted
-  where it cannot be read two ways: "1,000" (a thousands group in English, 1.000 with a decimal
-  comma) is refused with the two readings named, never guessed (BIPM SI Brochure 9th ed.,
-  5.4.4: the decimal marker is a point or a comma; digits may be grouped in threes by a thin
-  space, never by a point or comma);
+- a decimal comma, as in most of Europe, Latin America and Indonesia ("8,1" → 8.1), whatever
+  the browser's locale, where it cannot be read two ways: "1,000" (a thousands group in
+  English, 1.000 with a decimal comma) is refused with the two readings named, never guessed
+  (BIPM SI Brochure 9th ed., 5.4.4: the decimal marker is a point or a comma; digits may be
+  grouped in threes by a thin space, never by a point or comma); except when the caller knows
+  which values are possible for the quantity (`plausible`, e.g. within an element's hard
+  limits) and exactly one reading is: "5,500" as a fasting glucose in mmol/L is 5.5 (5500 is
+  impossible); "1,000" as a body weight in kg (1000 kg or 1 kg) and "1,500" as a fasting insulin
+  in µIU/mL (1500 and 1.5 both possible) are refused;
 - digit groups separated by spaces or thin/no-break spaces ("1 000 000");
 - cell counts in scientific notation: "1e6", "1.0x10^6", "1.0×10^6", "1.0 x 10⁶", "10^6".
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
 _SUPERSCRIPT_RUN = re.compile(r"[⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺]+")
@@ -27,8 +32,33 @@ class NumberError(ValueError):
     """Text that is not a number, or one that can be read two ways (the reason says which)."""
 
 
-def parse_number(text: str | float | int) -> float:
-    """A finite float from what was typed (see module docstring); `NumberError` otherwise."""
+class AmbiguousNumber(NumberError):
+    """Text such as "1,000": a thousands group or a decimal comma; `readings` holds both."""
+
+    def __init__(self, message: str, readings: tuple[float, float]) -> None:
+        super().__init__(message)
+        self.readings = readings
+
+
+def parse_number(
+    text: str | float | int, *, plausible: Callable[[float], bool] | None = None
+) -> float:
+    """A finite float from what was typed (see module docstring); `NumberError` otherwise.
+
+    `plausible`: which values the quantity can take; an ambiguous "1,000" is read the one way
+    that is plausible when the other is not (otherwise refused, both readings named)."""
+    try:
+        return _parse_number(text)
+    except AmbiguousNumber as exc:
+        if plausible is None:
+            raise
+        kept = [r for r in exc.readings if plausible(r)]
+        if len(kept) != 1:
+            raise
+        return kept[0]
+
+
+def _parse_number(text: str | float | int) -> float:
     if isinstance(text, bool):
         raise NumberError(f"{text!r} is not a number")
     if isinstance(text, int | float):
@@ -63,9 +93,10 @@ def _decimal_point(s: str, raw: str) -> str:
         return s.replace(",", "")  # 1,000,000: only thousands groups can repeat
     if _AMBIGUOUS.fullmatch(s):
         whole, part = s.split(",")
-        raise NumberError(
+        raise AmbiguousNumber(
             f"{raw!r} can be read as {whole}{part} or as {whole}.{part}: write it without the "
-            "comma, or with a point for decimals"
+            "comma, or with a point for decimals",
+            (float(whole + part), float(f"{whole}.{part}")),
         )
     if s.count(",") == 1:
         return s.replace(",", ".")

@@ -22,6 +22,7 @@ from trialdesk.services import (
     visit_calendar,
 )
 from trialdesk.services.actor import Permission
+from trialdesk.services.screening_declines import list_screening_declines
 from trialdesk.services.study import current_protocol, version_in_force
 from trialdesk.services.validate import today
 from trialdesk.services.views import (
@@ -71,8 +72,9 @@ class Dashboard:
     as_of: date
     summary: EnrollmentSummary
     chart: Markup
-    screened: int
+    screened: int  # CONSORT "assessed for eligibility": screenings and declines
     screen_failures: int
+    declined: int = 0  # CONSORT "excluded: declined to participate" (and not consented)
     screening_log: list[ScreeningLogRow] = field(default_factory=list)
     visits_due: list[VisitDue] = field(default_factory=list)
     queries: list[QueryView] = field(default_factory=list)
@@ -108,13 +110,18 @@ def build_dashboard(session: Session, user: WebUser, as_of: date | None = None) 
         if p.status.value in ACTIVE:
             due += _visits_due(session, user, p, moment)
     summary = enrollment_summary(session, actor)
+    # Declines are clinical data: a role that may not read them (admin) counts none.
+    declines = (
+        list_screening_declines(session, actor) if actor.can(Permission.READ_CLINICAL) else []
+    )
     due.sort(key=lambda v: (v.entry.window_end or moment, v.participant.study_id))
     return Dashboard(
         as_of=moment,
         summary=summary,
         chart=enrollment_chart(enrolled_on, summary.target, moment),
-        screened=len(log),
+        screened=len(log) + len(declines),
         screen_failures=sum(1 for r in log if r.screening.status.value == "ineligible"),
+        declined=len(declines),
         screening_log=log,
         visits_due=due,
         queries=[

@@ -5,7 +5,7 @@ lists and corrects the record. One generic page renders and parses them all."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from enum import Enum
 from typing import Any
@@ -194,7 +194,7 @@ TRANSPLANTATION = RecordKind(
             "Dose (cells/kg)",
             "number",
             required=True,
-            hint="Protocol: 1e6 cells/kg; write e.g. 1e6 or 1000000",
+            hint="Protocol: 1.0x10^6 cells/kg; write e.g. 1.0x10^6, 1e6 or 1,000,000",
         ),
         Field("weight_kg", "Body weight on the day", "number", units=("kg", "lb")),
         Field("route", "Route", "select", _enum_options(Route), required=True),
@@ -269,6 +269,19 @@ SCREENING = RecordKind(
     updater=_correct_screening,  # a new screening is entered on the screening page
     values_of=lambda view: view.findings,
 )
+
+
+def prefixed(kind: RecordKind, prefix: str) -> RecordKind:
+    """A record form as a block of the visit page: its inputs named `prefix` + field, so that
+    they cannot collide with another block's (a transplantation's and a measurement's weight)."""
+    fields = tuple(replace(f, name=prefix + f.name) for f in kind.fields if f.on_create)
+    return replace(kind, fields=fields)
+
+
+#: The transplantation and a new adverse event as blocks of the visit page's one Save.
+TX_PREFIX, AE_PREFIX = "tx_", "ae_"
+TX_BLOCK = prefixed(TRANSPLANTATION, TX_PREFIX)
+AE_BLOCK = prefixed(ADVERSE_EVENT, AE_PREFIX)
 
 KINDS: dict[str, RecordKind] = {
     k.table: k

@@ -193,14 +193,18 @@ def _served(candidates: int, seed: int) -> Iterator[tuple[str, Scene]]:
             db.dispose()
 
 
-def capture(out: Path, candidates: int = 45, seed: int = 11) -> list[Path]:
-    """Write the PNGs into `out`; returns their paths."""
+def capture(
+    out: Path, candidates: int = 45, seed: int = 11, only: frozenset[str] = frozenset()
+) -> list[Path]:
+    """Write the PNGs into `out` (only those named in `only`, when given); returns their paths."""
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
 
     def shot(page: Any, name: str, full: bool = True) -> None:
+        if only and name not in only:
+            return
         path = out / f"{name}.png"
         page.screenshot(path=str(path), full_page=full)
         saved.append(path)
@@ -220,6 +224,10 @@ def capture(out: Path, candidates: int = 45, seed: int = 11) -> list[Path]:
         page.goto(f"/participants/{pid}")
         shot(page, "casebook")
         page.goto(f"/participants/{pid}/visits/{scene.visit_code}")
+        # At the end of the page the sticky save bar rests below the last block, as a user
+        # sees it after the last field; a full-page capture from the top would draw it across
+        # whichever row sat at the bottom of the first screen.
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
         shot(page, "visit")
         page.goto(f"/audit/measurements/{scene.measurement_id}")
         shot(page, "audit-history")
@@ -245,8 +253,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the PNGs")
     parser.add_argument("--candidates", type=int, default=45, help="simulated candidates")
     parser.add_argument("--seed", type=int, default=11, help="simulation seed")
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="NAME", help="only this PNG (repeatable)"
+    )
     args = parser.parse_args(argv)
-    for path in capture(args.out, args.candidates, args.seed):
+    for path in capture(args.out, args.candidates, args.seed, frozenset(args.only)):
         print(path)
 
 

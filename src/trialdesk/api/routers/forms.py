@@ -4,12 +4,15 @@ Complete): the same use cases as the visit page, so the API and the browser obey
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from trialdesk.api.deps import ActorDep, SessionDep
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
+from trialdesk.api.routers.adverse_events import AdverseEventCreate
+from trialdesk.api.routers.transplantation import TransplantationCreate
 from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body
 from trialdesk.services.form_status import FormStatusView, list_form_statuses, set_form_status
@@ -60,6 +63,19 @@ class VisitForms(Body):
     statuses: dict[str, FormStatus] = Field(
         default_factory=dict, description="Form (e.g. labs) → incomplete | unverified | complete"
     )
+    transplantation: TransplantationCreate | None = Field(
+        None, description="On the visit whose forms include it (TX); visit_code is this visit"
+    )
+    adverse_event: AdverseEventCreate | None = Field(None, description="A new adverse event")
+    opened_with: list[str] | None = Field(
+        None,
+        description=(
+            "The elements that had a value when you read the visit (GET /measurements; "
+            "itt_glucose for an ITT). A value sent for an element someone else entered since "
+            "is refused with 409 entered_meanwhile, each such field in details with its value "
+            "now (current); nothing is saved. Omitted: not checked."
+        ),
+    )
 
 
 class VisitFormsResult(BaseModel):
@@ -89,9 +105,21 @@ def post_visit_forms(
         insulin=body.insulin.model_dump() if body.insulin else None,
         ogld=body.ogld.model_dump(exclude_none=True) if body.ogld else None,
         statuses={form: s.value for form, s in body.statuses.items()},
+        transplantation=(
+            body.transplantation.model_dump(exclude={"visit_code"})
+            if body.transplantation
+            else None
+        ),
+        adverse_event=body.adverse_event.model_dump() if body.adverse_event else None,
+        opened_with=None if body.opened_with is None else frozenset(body.opened_with),
     )
     done = save_visit_forms(session, actor, participant_id, body.visit_code, entry)
     return VisitFormsResult(saved=list(done.saved), raised=list(done.raised))
+
+
+def _without_visit(body: TransplantationCreate | None) -> dict[str, Any] | None:
+    """The transplantation's keywords; its visit is the one being saved."""
+    return body.model_dump(exclude={"visit_code"}) if body is not None else None
 
 
 @router.get(

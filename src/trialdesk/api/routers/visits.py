@@ -47,6 +47,14 @@ class VisitChange(Change):
     visit_date: date | None = None
     notes: str | None = None
     unscheduled_reason: str | None = Field(None, description="Unscheduled visits only")
+    deviation_reason: str | None = Field(
+        None,
+        description=(
+            "Why the visit took place outside its window: required (422 "
+            "deviation_reason_required) when given blank and the corrected date is outside; "
+            "kept as the explanation of the protocol deviation"
+        ),
+    )
 
 
 @router.get(
@@ -136,6 +144,7 @@ def patch_visit(
         visit_date=body.visit_date,
         notes=body.notes,
         unscheduled_reason=body.unscheduled_reason,
+        deviation_reason=body.deviation_reason,
     )
     set_etag(response, view.version)
     return view

@@ -185,12 +185,15 @@ async def sign_deviation(request: Request, session: DB, user: CurrentUser, did: 
 async def window_check(
     request: Request, session: DB, user: CurrentUser, pid: int, code: str
 ) -> Response:
-    """The window verdict for the date being typed (htmx); the same rule the save applies."""
-    get_participant(session, user.actor, pid)  # another site's participant: not found
+    """The window verdict for the date being typed (htmx), when a visit is recorded and when its
+    date is corrected; the same rule the save applies. The participant is looked up once: by
+    the check itself, or (no date yet) only to refuse another site's participant."""
     form = await read_form(request)
     on = form.date("visit_date")
     window = None
-    if on is not None:
+    if on is None:
+        get_participant(session, user.actor, pid)  # another site's participant: not found
+    else:
         try:
             window = check_visit_window(session, user.actor, pid, code=code, visit_date=on)
         except ServiceError as exc:

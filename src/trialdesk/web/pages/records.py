@@ -322,6 +322,7 @@ async def correct_record(
     version = form.integer("version", required=True)
     reason = form.text("reason", required=True, max_length=4000)
     changes = changed_values(kind, values, view)
+    changes |= _deviation_reason(kind, form, changes)
     if not form.errors and not changes:
         form.errors["reason"] = "nothing was changed: edit a field before saving a correction"
     updater = kind.updater
@@ -348,6 +349,14 @@ async def correct_record(
     return record_page(
         request, session, user, kind, pid, view, form.values, form.errors, checks, 422
     )
+
+
+def _deviation_reason(kind: RecordKind, form: FormInput, changes: dict[str, Any]) -> dict[str, str]:
+    """A corrected visit date comes with the reason typed for an out-of-window date ("" when
+    blank: the service then refuses an out-of-window date without one, as when recording)."""
+    if kind.table != "visits" or "visit_date" not in changes:
+        return {}
+    return {"deviation_reason": form.values.get("deviation_reason", "")}
 
 
 @router.post("/participants/{pid}/records/{table}/{rid}/void")

@@ -1,24 +1,28 @@
 """One Save for a whole visit page (REDCap's "Save & Stay", "Save & Go To Next Form",
 "Save & Exit Form"): the values of every block are read, then saved together by
-`trialdesk.services.save_visit_forms` (all or nothing, each block through its own use case).
-When anything is refused, the page comes back with everything typed and each reason next to its
-field; when saved, the message names every value saved and every query, deviation or SAE clock
-the save raised.
+`trialdesk.services.save_visit_forms` (all or nothing, each block through its own use case,
+the transplantation and a new adverse event included). What cannot be read is handed to the
+service with the rest, so every refusal (typing slips, rules, edit checks, values entered
+meanwhile by someone else) comes back at once, each next to its field, with everything typed;
+when saved, the message names every value saved and every query, deviation or SAE clock the
+save raised.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from trialdesk.services import (
+    EnteredMeanwhile,
     VisitFormProblems,
     VisitFormsEntry,
     VisitIttEntry,
     VisitValue,
-    list_measurements,
     save_visit_forms,
 )
 from trialdesk.services.errors import ServiceError
@@ -30,11 +34,38 @@ from trialdesk.web.flash import sentence, with_note
 from trialdesk.web.forms import FormInput, read_form
 from trialdesk.web.itt_codes import coded_samples
 from trialdesk.web.pages.visits import ITT_ELEMENT, _samples, next_visit, planned, visit_page
-from trialdesk.web.routing import WebRoute, WebUser
+from trialdesk.web.records import AE_BLOCK, AE_PREFIX, TX_BLOCK, TX_PREFIX, RecordKind, parse
+from trialdesk.web.routing import WebRoute
+
+T = TypeVar("T")
 
 router = APIRouter(route_class=WebRoute)
 
 INSULIN_FIELDS = ("total_units_per_day", "basal_units_per_day", "bolus_units_per_day")
+
+
+#: Inputs the page fills in itself (a default date, a unit): typing starts elsewhere.
+PREFILLED = ("tx_performed_on", "tx_weight_kg_unit")
+
+
+def _block(form: FormInput, build: Callable[[FormInput], T | None]) -> T | None:
+    """A block's values, or None when one of its inputs could not be read (the reason stays in
+    `form.errors` and goes to the service with the blocks that could)."""
+    before = set(form.errors)
+    values = build(form)
+    return None if set(form.errors) - before else values
+
+
+def _record_block(form: FormInput, kind: RecordKind, prefix: str) -> dict[str, Any] | None:
+    """A record block typed on the visit page (None when left empty), as the creator's keywords."""
+    typed = [
+        k for k, v in form.values.items()
+        if k.startswith(prefix) and k not in PREFILLED and v.strip()
+    ]  # fmt: skip
+    if not typed and not any(form.many(f.name) for f in kind.fields if f.kind == "checks"):
+        return None
+    values = parse(kind, form, editing=False)
+    return {name.removeprefix(prefix): value for name, value in values.items()}
 
 
 def _measurements(form: FormInput, code: str, session: DB) -> list[VisitValue]:
@@ -94,6 +125,8 @@ def _statuses(form: FormInput, code: str, entry: VisitFormsEntry, session: DB) -
     with_values = {form_of(catalogue[v.element]) for v in entry.measurements}
     with_values |= {"itt"} if entry.itt else set()
     with_values |= {"dosing"} if entry.insulin or entry.ogld else set()
+    with_values |= {"transplantation"} if entry.transplantation else set()
+    with_values |= {"adverse_events"} if entry.adverse_event else set()
     allowed = {s.value for s in FormStatus}
     chosen: dict[str, str] = {}
     for name in planned(code, session).forms:
@@ -107,28 +140,33 @@ def _statuses(form: FormInput, code: str, entry: VisitFormsEntry, session: DB) -
     return chosen
 
 
-def live_elements(session: DB, user: WebUser, pid: int, code: str) -> set[str]:
-    """Elements with a live (non-voided) value at the visit."""
-    rows = list_measurements(session, user.actor, participant_id=pid, visit_code=code, limit=500)
-    return {m.element for m in rows.items}
-
-
-def _entered_meanwhile(
-    session: DB, user: WebUser, pid: int, code: str, form: FormInput, entry: VisitFormsEntry
-) -> None:
-    """A value typed into an empty field that someone else filled since the page was opened is
-    not added as a second value: the user is told, with their value, and nothing is saved."""
-    opened = set(filter(None, form.values.get("opened_with", "").split(",")))
+def _opened_with(form: FormInput) -> frozenset[str] | None:
+    """The elements that had a value when the page was opened (the hidden input); None when the
+    form does not say (then nothing can be checked)."""
     if "opened_with" not in form.values:
-        return
-    now = live_elements(session, user, pid, code)
-    for value in entry.measurements:
-        if value.element in now - opened:
-            typed = f"{value.value} {value.unit or ''}".strip()
-            form.errors[value.element] = (
-                f"was entered by someone else while you were typing (see the saved value above); "
-                f"yours, {typed}, was not saved: if yours is right, correct the saved value"
-            )
+        return None
+    return frozenset(filter(None, form.values["opened_with"].split(",")))
+
+
+def _entry(form: FormInput, code: str, session: DB) -> VisitFormsEntry:
+    """Every block of the page as typed; a block that could not be read is left out, its
+    reasons kept in `form.errors` (handed to the service with the rest)."""
+    plan = planned(code, session)
+    entry = VisitFormsEntry(
+        measurements=_measurements(form, code, session),
+        itt=_block(form, _itt) if "itt" in plan.forms else None,
+        insulin=_block(form, _insulin) if "dosing" in plan.forms else None,
+        ogld=_block(form, _ogld) if "dosing" in plan.forms else None,
+        transplantation=(
+            _block(form, lambda f: _record_block(f, TX_BLOCK, TX_PREFIX))
+            if "transplantation" in plan.forms
+            else None
+        ),
+        adverse_event=_block(form, lambda f: _record_block(f, AE_BLOCK, AE_PREFIX)),
+        opened_with=_opened_with(form),
+    )
+    statuses = _statuses(form, code, entry, session)
+    return replace(entry, statuses=statuses, refused=dict(form.errors))
 
 
 def _after(session: DB, pid: int, code: str, choice: str) -> str:
@@ -146,25 +184,26 @@ async def save_visit_page(
 ) -> Response:
     plan = planned(code, session)
     form = await read_form(request)
-    entry = VisitFormsEntry(
-        measurements=_measurements(form, code, session),
-        itt=_itt(form) if "itt" in plan.forms else None,
-        insulin=_insulin(form) if "dosing" in plan.forms else None,
-        ogld=_ogld(form) if "dosing" in plan.forms else None,
+    checks = {f.name: form.many(f.name) for f in AE_BLOCK.fields if f.kind == "checks"}
+    if form.errors:  # an expired or foreign form token: nothing is checked or saved
+        return visit_page(
+            request, session, user, pid, code, form.values, form.errors, 422, True, checks
+        )
+    status_code = 422
+    try:
+        done = save_visit_forms(session, user.actor, pid, code, _entry(form, code, session))
+        text = sentence(done.saved, f"visit {plan.name} ({code})", done.raised)
+        after = _after(session, pid, code, form.values.get("after", ""))
+        return RedirectResponse(with_note(request, after, text), status_code=303)
+    except EnteredMeanwhile as exc:
+        form.errors.update(exc.problems)
+        status_code = 409
+    except VisitFormProblems as exc:
+        form.errors.update(exc.problems)
+    except ServiceError as exc:
+        if exc.status in (401, 403, 404):
+            raise
+        form.refused(exc, {}, "visit")
+    return visit_page(
+        request, session, user, pid, code, form.values, form.errors, status_code, True, checks
     )
-    entry = VisitFormsEntry(**{**entry.__dict__, "statuses": _statuses(form, code, entry, session)})
-    _entered_meanwhile(session, user, pid, code, form, entry)
-    if not form.errors:
-        try:
-            done = save_visit_forms(session, user.actor, pid, code, entry)
-            text = sentence(done.saved, f"visit {plan.name} ({code})", done.raised)
-            after = _after(session, pid, code, form.values.get("after", ""))
-            target = with_note(request, after, text)
-            return RedirectResponse(target, status_code=303)
-        except VisitFormProblems as exc:
-            form.errors.update(exc.problems)
-        except ServiceError as exc:
-            if exc.status in (401, 403, 404):
-                raise
-            form.refused(exc, {}, "visit")
-    return visit_page(request, session, user, pid, code, form.values, form.errors, 422, True)

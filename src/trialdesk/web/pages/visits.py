@@ -29,7 +29,6 @@ from trialdesk.services import (
     list_ogld_doses,
     list_transplantations,
     list_visits,
-    record_itt_test,
     record_missed_visit,
     record_visit,
     save_and_report,
@@ -51,6 +50,7 @@ from trialdesk.web.entry import FormRefusal, record_visit_values
 from trialdesk.web.figures import IttCurve, itt_chart
 from trialdesk.web.flash import sentence, with_note
 from trialdesk.web.forms import FormInput, given, read_form
+from trialdesk.web.records import AE_BLOCK, TX_BLOCK, Field
 from trialdesk.web.routing import WebRoute, WebUser
 from trialdesk.web.screening_form import ITT_SAMPLE_MINUTES
 from trialdesk.web.templating import render
@@ -66,6 +66,18 @@ SECTION_TITLES = {
 }
 ITT_ELEMENT = "itt_glucose"
 STATUS_CHOICES = [(s.value, s.value.capitalize()) for s in FormStatus]
+#: The error summary names each input of the page's blocks as its label does.
+BLOCK_LABELS = {f.name: f.label for f in (*TX_BLOCK.fields, *AE_BLOCK.fields)} | {
+    "insulin_start_date": "Insulin dose in force from",
+    "insulin_total_units_per_day": "Total daily insulin (U/day)",
+    "insulin_basal_units_per_day": "of which basal (U/day)",
+    "insulin_bolus_units_per_day": "of which bolus (U/day)",
+    "insulin_regimen": "Insulin regimen",
+    "ogld_start_date": "Oral drug dose in force from",
+    "ogld_drug": "Drug (INN)",
+    "ogld_daily_dose_mg": "Daily dose (mg/day)",
+    "insulin_dose_u_per_kg": "Insulin bolus (U/kg)",
+}
 
 
 @dataclass
@@ -133,9 +145,11 @@ def visit_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
     form_dirty: bool = False,
+    checks: dict[str, list[str]] | None = None,
 ) -> Response:
     """The visit page; `form_dirty`: the values shown came back from a refused save of the
-    visit form itself, so leaving the page must warn (data-unsaved-guard)."""
+    visit form itself, so leaving the page must warn (data-unsaved-guard); `checks`: the boxes
+    ticked in it (a new adverse event's seriousness criteria)."""
     plan = planned(code, session)
     actor = user.actor
     participant = get_participant(session, actor, pid)
@@ -172,6 +186,7 @@ def visit_page(
         "itt_glucose_unit": "mmol/L",
         "insulin_start_date": day,
         "ogld_start_date": day,
+        "tx_performed_on": day,
     }
     statuses = {s.form: s for s in list_form_statuses(session, actor, pid) if s.visit_code == code}
     defaults |= {f"status_{form}": s.status.value for form, s in statuses.items()}
@@ -192,10 +207,14 @@ def visit_page(
             "insulin": insulin,
             "oglds": oglds,
             "transplants": transplants,
+            "tx_block": TX_BLOCK,
+            "ae_block": AE_BLOCK,
+            "checks": checks or {},
+            "ae_open": _typed_in(AE_BLOCK.fields, values or {}, errors or {}, checks or {}),
             "queries": queries_by_field(queries),
             "values": {**defaults, **(values or {})},
             "errors": errors or {},
-            "labels": {e.name: e.label for e in current_catalogue(session)},
+            "labels": {e.name: e.label for e in current_catalogue(session)} | BLOCK_LABELS,
             "missing_codes": MISSING_CODES,
             "absent": {m.element: m for m in rows.items if m.missing_code and not m.voided},
             "form_status": statuses,
@@ -207,6 +226,17 @@ def visit_page(
         },
         status_code=status_code,
     )
+
+
+def _typed_in(
+    fields: tuple[Field, ...],
+    values: dict[str, str],
+    errors: dict[str, str],
+    checks: dict[str, list[str]],
+) -> bool:
+    """Whether a block came back holding values or refusals (it is then shown open)."""
+    names = {f.name for f in fields}
+    return any(values.get(n, "").strip() or n in errors or checks.get(n) for n in names)
 
 
 def next_visit(code: str, session: Session | None = None) -> str | None:
@@ -311,32 +341,6 @@ async def save_missed(
     )
 
 
-@router.post("/participants/{pid}/visits/{code}/measurements")
-async def save_measurements(
-    request: Request, session: DB, user: CurrentUser, pid: int, code: str
-) -> Response:
-    """Every value typed in one section, saved together (all or none)."""
-    plan = planned(code, session)
-    form = await read_form(request)
-    entries, missing = _section_entries(plan, form, session)
-    if not entries and not missing:
-        form.errors["measurements"] = (
-            "type at least one value (or a missing-data code) before saving"
-        )
-    section = form.values.get("section", "")
-    try:
-        if not form.errors:
-            record_visit_values(session, user.actor, pid, code, entries, missing)
-            return _back_to_visit(pid, code, "saved", f"sec-{section}")
-    except FormRefusal as exc:
-        form.errors[exc.field or "measurements"] = exc.reason
-    except ServiceError as exc:
-        if exc.status in (403, 404):
-            raise
-        form.refused(exc, {}, "measurements")
-    return visit_page(request, session, user, pid, code, form.values, form.errors, 422, True)
-
-
 #: Forms recorded as a whole as not done (an ITT, a dose), with the element that stands for them.
 NOT_DONE_ELEMENTS = {
     "itt_glucose": "sec-itt",
@@ -372,32 +376,6 @@ async def save_not_done(
     return visit_page(request, session, user, pid, code, form.values, form.errors, 422)
 
 
-def _section_entries(
-    plan: PlannedVisit, form: FormInput, session: Session
-) -> tuple[list[tuple[str, str, str | None]], list[tuple[str, str, str]]]:
-    """(element, value, unit) typed, and (element, missing-data code, reason) chosen instead.
-
-    A code chosen next to a typed value is refused by the service (`value` or a code, not both)
-    rather than one of them being dropped here."""
-    catalogue = current_catalogue(session)
-    entries: list[tuple[str, str, str | None]] = []
-    missing: list[tuple[str, str, str]] = []
-    for name in plan.assessments:
-        if name not in catalogue or form_of(catalogue[name]) is None:
-            continue
-        value = form.values.get(name, "").strip()
-        code = form.values.get(f"{name}_missing", "").strip()
-        if code:
-            if value:
-                form.errors[f"{name}_missing"] = (
-                    "give either a value or a missing-data code, not both"
-                )
-            missing.append((name, code, form.values.get(f"{name}_missing_reason", "")))
-        elif value:
-            entries.append((name, value, form.values.get(f"{name}_unit") or None))
-    return entries, missing
-
-
 def sample_minutes(test: IttTestView | None = None) -> list[float | int]:
     """The standard sampling minutes, plus any other minute a stored test has (e.g. one
     recorded through the API), so that a correction never drops a sample silently."""
@@ -419,38 +397,6 @@ def _samples(form: FormInput, minutes: list[float | int] | None = None) -> dict[
 
 
 ITT_FIELDS = {"samples": ITT_ELEMENT, "glucose_unit": ITT_ELEMENT, "performed_on": "performed_on"}
-
-
-@router.post("/participants/{pid}/visits/{code}/itt")
-async def save_itt(
-    request: Request, session: DB, user: CurrentUser, pid: int, code: str
-) -> Response:
-    planned(code, session)
-    form = await read_form(request)
-    samples = _samples(form)
-    unit = form.text(f"{ITT_ELEMENT}_unit", required=True) or ""
-    dose = form.number("insulin_dose_u_per_kg")
-    return await _attempt(
-        request,
-        session,
-        user,
-        pid,
-        code,
-        form,
-        lambda: record_itt_test(
-            session,
-            user.actor,
-            pid,
-            visit_code=code,
-            samples=samples,
-            glucose_unit=unit,
-            insulin_dose_u_per_kg=dose,
-        ),
-        ITT_ELEMENT,
-        form_dirty=True,
-        anchor="sec-itt",
-        field_map=ITT_FIELDS,
-    )
 
 
 # --- one measurement / one ITT: view, queries, correction with a reason ----------------------
