@@ -8,7 +8,7 @@
   encrypt and no key).
 
 Revision ID: 0011_security_admin
-Revises: 0008_site_settings
+Revises: 0010_missing_labs
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from alembic import op
 from trialdesk.store.sealed import is_sealed, seal, unseal
 
 revision: str = "0011_security_admin"
-down_revision: str | None = "0008_site_settings"
+down_revision: str | None = "0010_missing_labs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

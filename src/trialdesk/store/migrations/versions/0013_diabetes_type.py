@@ -7,7 +7,7 @@
 (The diabetes type itself is a screening finding, stored with the other findings: no column.)
 
 Revision ID: 0013_diabetes_type
-Revises: 0008_site_settings
+Revises: 0011_security_admin
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0013_diabetes_type"
-down_revision: str | None = "0008_site_settings"
+down_revision: str | None = "0011_security_admin"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3,7 +3,7 @@ monitor sets on a form of a visit or on a record's field, cleared (who, when, wh
 covers changes. See `trialdesk.store.models.monitoring`.
 
 Revision ID: 0014_sdv
-Revises: 0008_site_settings
+Revises: 0013_diabetes_type
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014_sdv"
-down_revision: str | None = "0008_site_settings"
+down_revision: str | None = "0013_diabetes_type"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
