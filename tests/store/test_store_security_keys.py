@@ -36,7 +36,7 @@ def _stored_secret(db: TestDatabase) -> str:
 def _clear_secret_before_0011(db: TestDatabase) -> None:
     with db.session() as session:
         seed_demo_site_and_users(session)
-    command.downgrade(alembic_config(db.engine), "0008_site_settings")
+    command.downgrade(alembic_config(db.engine), "0010_missing_labs")
     execute_as_dba(
         db, f"UPDATE users SET totp_secret = '{CLEAR_SECRET}' WHERE username = 'investigator'"
     )
@@ -48,7 +48,7 @@ def test_migration_0011_encrypts_the_secrets_stored_in_clear(db: TestDatabase) -
     stored = _stored_secret(db)
     assert is_sealed(stored) and CLEAR_SECRET not in stored
     assert unseal(stored) == CLEAR_SECRET
-    command.downgrade(alembic_config(db.engine), "0008_site_settings")
+    command.downgrade(alembic_config(db.engine), "0010_missing_labs")
     assert _stored_secret(db) == CLEAR_SECRET  # a downgrade gives the old column back
     command.upgrade(alembic_config(db.engine), "head")
     assert current_revision(db.engine) == head_revision()
@@ -62,7 +62,7 @@ def test_migration_0011_without_a_key_stops_before_changing_anything(
     monkeypatch.setenv("TRIALDESK_TOTP_KEY_FILE", str(tmp_path / "absent.key"))
     with pytest.raises(SecretKeyMissing, match="run `trialdesk security keygen`"):
         command.upgrade(alembic_config(db.engine), "head")
-    assert current_revision(db.engine) == "0008_site_settings"
+    assert current_revision(db.engine) == "0010_missing_labs"
     assert _stored_secret(db) == CLEAR_SECRET
     monkeypatch.undo()
     command.upgrade(alembic_config(db.engine), "head")  # the key is back: it goes through
