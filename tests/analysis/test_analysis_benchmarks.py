@@ -21,7 +21,10 @@ def test_rows_must_name_what_they_measure() -> None:
     assert runner._ratio({"baseline_seconds": None, "candidate_seconds": 0.5}) == "–"
 
 
-def test_power_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+def test_power_benchmark_runs(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "240")  # one line per note: rich wraps cells at 80 columns
     assert runner.main(["power_bench"]) == 0
     out = capsys.readouterr().out
     assert "identical p-values" in out and "vs analytic" in out

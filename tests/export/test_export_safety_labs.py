@@ -140,7 +140,7 @@ def test_sdtm_lb_holds_the_safety_panel_in_standard_units(study: TestDatabase) -
     assert (ast["LBORRES"], ast["LBORRESU"], ast["LBSTRESU"]) == ("0.6", "ukat/L", "U/L")
     assert ast["LBSTRESN"] == pytest.approx(36.0) and ast["LBLOINC"] == "1920-8"
     assert creat["LBORRESU"] == "mg/dL" and creat["LBSTRESU"] == "umol/L"
-    assert creat["LBSTRESN"] == pytest.approx(97.24, abs=0.01)  # 1.1 mg/dL × 88.4
+    assert creat["LBSTRESN"] == 97  # 1.1 mg/dL × 88.4 = 97.24, reported to whole µmol/L
     assert baseline["HGB"]["LBSTRESN"] == pytest.approx(132.0)
     assert baseline["WBC"]["LBSTRESU"] == "10^9/L" and baseline["WBC"]["LBSTRESN"] == 6.1
     assert {baseline[c]["LBCAT"] for c in ("HGB", "WBC", "PLAT")} == {"HEMATOLOGY"}
@@ -205,7 +205,7 @@ def test_odm_flags_form_statuses_and_reads_them_back(study: TestDatabase) -> Non
     assert flags[(n.event_oid("BL"), n.form_oid("dosing"))] == "incomplete"
     assert flags[(n.event_oid("SCR"), n.form_oid("labs"))] is None  # data, no status
     values = {(r.event, name): value for r in data.records for name, value in r.values.items()}
-    assert values[("BL", "creatinine")] == pytest.approx(97.24, abs=0.01)
+    assert values[("BL", "creatinine")] == 97  # reported to whole µmol/L
     assert values[("UNSCHEDULED", "platelets")] == 180
     assert {(r.event, k): v for r in data.records for k, v in r.missing.items()} == {
         ("UNSCHEDULED", "alt"): ("ND", "sample haemolysed")

@@ -28,6 +28,7 @@ TODAY = date.today()
 # The permission a form's action needs (first match wins); None: reads or checks, saves nothing.
 ACTIONS: list[tuple[str, Permission | None]] = [
     (r"^/logout$", None),
+    (r"^/audit/verify$", Permission.READ_AUDIT),
     (r"^/screening/evaluate$", None),
     (r"^/participants/\d+/visits/[^/]+/window$", None),
     (r"^/participants/\d+/sdv$", Permission.VERIFY_SOURCE),

@@ -34,7 +34,7 @@ def test_grid_is_a_table_with_headers_icons_with_text_and_links_to_the_form(
     assert page.status_code == 200
     html = unescape(page.text)
     assert '<table class="status-grid" id="record-status">' in html
-    assert '<th scope="colgroup" colspan="8" id="v-SCR" class="visit-start">SCR' in html
+    assert '<th scope="colgroup" colspan="9" id="v-SCR" class="visit-start">SCR' in html
     assert re.search(r'<th scope="row"><a href="/participants/\d+">APGH-\d+</a></th>', html)
     # each icon has its text alternative and leads to the form
     assert f'<a href="/participants/{pid}/visits/SCR#sec-labs"' in html

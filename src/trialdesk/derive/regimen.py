@@ -64,8 +64,14 @@ def compute_dose_in_effect(records: Iterable[DoseRecord], drug: str, on: date) -
 
     Returns the record's daily dose; 0.0 when that record's stop date is before `on` (stopped);
     None when no record of the drug started on or before `on` (unknown: nothing recorded yet).
-    Records of other drugs are ignored. A negative dose or a stop before its start raises
-    `DerivationError` naming the drug.
+    Records of other drugs are ignored.
+
+    Permitted values: each dose finite and >= 0 (0 = stopped); a stop date not before its start.
+    Otherwise `DerivationError` naming the drug.
+
+    Source: [@ADaMIG] (an exposure record holds a dose from its start to its end date, as
+    SDTM EX/CM and ADaM ADEX model it); the registry record's outcome "insulin and oral
+    glucose-lowering drug dose" over one year is the dose being taken at each visit.
 
     >>> from datetime import date
     >>> regimen = [
@@ -95,6 +101,10 @@ def compute_total_dose_in_effect(records: Iterable[DoseRecord], on: date) -> flo
     A drug not yet started, or stopped, contributes 0: the total of oral glucose-lowering drugs
     in WHO DDDs/day of a participant who takes none is 0.0. Give every record in the same unit
     (e.g. each drug's dose already divided by its DDD).
+
+    Permitted values: as `compute_dose_in_effect`; otherwise `DerivationError` naming the drug.
+
+    Source: [@ADaMIG] (doses in effect summed per participant and day, as ADEX totals them).
 
     >>> from datetime import date
     >>> regimen = [

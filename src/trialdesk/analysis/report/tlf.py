@@ -169,16 +169,16 @@ _SPANNERS: dict[str, list[tuple[str, str, str]]] = {
     "primary": [
         ("Observed means", r"^Baseline mean$", r"^(?!Baseline ).+ mean$"),
         ("Paired analysis (participants with both values)", r"^Mean change", r"^p \(Wilcoxon\)"),
-        ("Mixed model for repeated measures", r"^Mixed model change", r"^p \(model\)"),
+        ("Mixed model for repeated measures", r"^MMRM", r"^p \(MMRM\)"),
     ],
     "visits_": [
         ("Observed value", r"^Mean \(SD\)$", r"^Median"),
-        ("Change from baseline", r"^Change \[", r"^Model change"),
+        ("Change from baseline", r"^Change \[", r"^MMRM"),
     ],
     "ae_": [(_AFFECTED, r"^Participants$", r"CI")],
     "sae_grade": [(_AFFECTED, r"^Participants$", r"CI")],
     "sae_criteria": [(_AFFECTED, r"^Participants$", r"CI")],
-    "models": [("Variance components", r"^Between", r"^Residual")],
+    "models": [("Fit", r"^REML log-likelihood$", r"^LR test")],
 }
 
 
