@@ -58,8 +58,8 @@ def test_mmrm_matches_nlme_gls_and_emmeans_satterthwaite(seed: int, tmp_path: Pa
         expected = r.row(estimate.visit)
         assert estimate.estimate == pytest.approx(expected["un_est"], abs=1e-4)
         assert estimate.se == pytest.approx(expected["un_se"], abs=1e-4)
-        # emmeans' df for gls fits is its own approximation of Satterthwaite's (numerical derivatives
-        # of the covariance parameters), not the exact one computed here: agree within 8 %.
+        # emmeans' df for gls fits is its own approximation of Satterthwaite's (numerical
+        # derivatives of the covariance parameters), not the exact one here: within 8 %.
         assert estimate.df == pytest.approx(expected["df"], rel=0.08)
         quantile = stats.t.ppf(0.975, estimate.df)
         assert estimate.ci_high - estimate.estimate == pytest.approx(quantile * estimate.se)
