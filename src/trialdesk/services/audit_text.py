@@ -22,8 +22,7 @@ from trialdesk.services.labels import field_label, record_label
 from trialdesk.services.study import current_catalogue, current_protocol
 from trialdesk.services.views import AuditEntryView
 from trialdesk.store.models import AuditEntry, IttTest, Measurement, Participant, Site, User, Visit
-from trialdesk.units.convert import reporting_decimals
-from trialdesk.units.numbers import format_count
+from trialdesk.units.convert import format_measure
 
 _CODE = re.compile(r"[a-z]+(_[a-z0-9]+)+")
 USER_FIELDS = frozenset(
@@ -285,9 +284,7 @@ def _mapping(value: dict[str, Any]) -> str:
 
 
 def _number(value: float | int, unit: str | None) -> str:
-    decimals = reporting_decimals(unit) if unit else None
-    text = f"{value:.{decimals}f}" if decimals is not None else format_count(value)
-    return f"{text} {unit}" if unit else text
+    return format_measure(value, unit)
 
 
 def _text(value: str, unit: str | None, zone: str) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 
 import pint
 
-from trialdesk.units.numbers import NumberError, parse_number
+from trialdesk.units.numbers import NumberError, format_count, parse_number
 from trialdesk.units.registry import Quantity, ureg
 
 INSULIN_PMOL_PER_UIU = 6.0
@@ -265,3 +265,13 @@ REPORTING_DECIMALS: dict[str, int] = {
 
 def reporting_decimals(unit: Any) -> int | None:
     return REPORTING_DECIMALS.get(format_unit(unit))
+
+
+def format_measure(value: float | int, unit: Any = None) -> str:
+    """A value with its unit as a report prints it: the unit's reporting decimals
+    (`REPORTING_DECIMALS`: 9.0 mmol/L, 162 mg/dL), else as a product label writes a count
+    (`format_count`: 1.0 × 10⁶ cells, never 1e+06). The one formatter for pages and the audit
+    trail, so that both say the same."""
+    decimals = reporting_decimals(unit) if unit else None
+    text = f"{value:.{decimals}f}" if decimals is not None else format_count(value)
+    return f"{text} {unit}" if unit else text

@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
 from starlette.templating import Jinja2Templates
 
-from trialdesk.units.convert import reporting_decimals
+from trialdesk.units.convert import format_measure
 from trialdesk.units.numbers import format_count
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -105,10 +105,7 @@ def fmt_count(value: float | int | None) -> str:
 def fmt_measure(value: float | None, unit: str | None) -> str:
     """A value with its unit, to the unit's reporting decimals (e.g. 9.0 mmol/L, 162 mg/dL;
     `trialdesk.units.convert.REPORTING_DECIMALS`)."""
-    if value is None:
-        return "—"
-    decimals = reporting_decimals(unit) if unit else None
-    return f"{fmt_number(value, decimals)} {unit or ''}".strip()
+    return "—" if value is None else format_measure(value, unit)
 
 
 _SQUARED_UNITS = {"㎏": "kg", "㎡": "m²", "㎝": "cm", "㎜": "mm", "㎎": "mg", "㎖": "mL"}
