@@ -188,7 +188,13 @@ def trajectory_charts(
         (
             "Total daily insulin dose",
             trajectory_chart(
-                "traj-insulin", "Total daily insulin dose", "U/day", dose_points, None, ticks
+                "traj-insulin",
+                "Total daily insulin dose",
+                "U/day",
+                dose_points,
+                None,
+                ticks,
+                in_effect_until=study_day(calendar.as_of, anchor),  # capped at the axis end
             ),
         )
     )

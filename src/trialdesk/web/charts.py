@@ -28,7 +28,8 @@ class Series:
     points: tuple[Point, ...]
     css: str = "s1"  # colour class in app.css
     markers: bool = True
-    step: bool = False  # draw as a step function (cumulative counts)
+    step: bool = False  # draw as a step function (cumulative counts, a dose in effect)
+    step_end: float | None = None  # x where the last step ends (default: the axis end)
     dashed: bool = False
     joined: bool = True  # False: markers only (measured samples beside a fitted curve)
 
@@ -154,7 +155,8 @@ def _path(series: Series, f: _Frame) -> str:
             coords.append((f.px(p.x), f.py(points[i - 1].y)))
         coords.append((f.px(p.x), f.py(p.y)))
     if series.step and points:
-        coords.append((f.px(f.x1), f.py(points[-1].y)))
+        end = f.x1 if series.step_end is None else min(max(series.step_end, points[-1].x), f.x1)
+        coords.append((f.px(end), f.py(points[-1].y)))
     text = " ".join(f"{x},{y}" for x, y in coords)
     dashed = " dashed" if series.dashed else ""
     return f'<polyline class="line {escape(series.css)}{dashed}" fill="none" points="{text}"/>'

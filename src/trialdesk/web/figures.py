@@ -138,10 +138,16 @@ def trajectory_chart(
     values: Sequence[TrajectoryPoint],
     reference: Reference | None = None,
     visit_ticks: Sequence[tuple[int, str]] = (),
+    in_effect_until: int | None = None,
 ) -> Markup:
     """One measure over study days (day 0 = baseline), one marker per visit; the x axis spans
     the schedule (`visit_ticks`: (protocol day, visit code)) so charts of different participants
-    and dates share one scale."""
+    and dates share one scale.
+
+    `in_effect_until` (a study day) draws a regimen instead: each value holds until the next
+    change (a step), the last one until that day — a dose is recorded when it changes and is
+    in effect in between (`trialdesk.derive.regimen`), so joining the points would draw doses
+    nobody took."""
     ordered = sorted(values, key=lambda v: v.study_day)
     series = Series(
         label,
@@ -153,6 +159,8 @@ def trajectory_chart(
             )
             for v in ordered
         ),
+        step=in_effect_until is not None,
+        step_end=None if in_effect_until is None else float(in_effect_until),
     )
     shown = ", ".join(f"{v.visit_code} {v.value:g}" for v in ordered) or "no values yet"
     chart = Chart(
