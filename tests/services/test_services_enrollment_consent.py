@@ -266,3 +266,26 @@ def test_consent_is_obtained_by_site_staff(clinic, session: Session, seed) -> No
         obtained_by=seed.users["investigator"],
     )
     assert consent.obtained_by == seed.users["investigator"]
+
+
+def test_a_later_re_consent_does_not_undo_the_consent_that_covered_enrollment(  # type: ignore[no-untyped-def]
+    clinic, session: Session
+) -> None:
+    """Consent is judged on the date it must cover, not by the latest row: an enrollment dated
+    day 1, entered after a re-consent on day 20, was covered by the day-0 consent."""
+    pid = clinic.eligible()
+    sv.record_consent(
+        session, clinic.coordinator, pid, form_version="ICF v3.0", consented_on=clinic.day(20)
+    )
+    enrollment = sv.enroll_participant(session, clinic.coordinator, pid, enrolled_on=clinic.day(1))
+    assert enrollment.enrolled_on == clinic.day(1)
+
+
+def test_enrollment_before_any_consent_is_still_refused(clinic, session: Session) -> None:  # type: ignore[no-untyped-def]
+    pid = clinic.register()
+    sv.record_consent(
+        session, clinic.coordinator, pid, form_version="ICF v2.0", consented_on=clinic.day(5)
+    )
+    with pytest.raises(sv.RuleViolation, match="on or before") as caught:
+        sv.enroll_participant(session, clinic.coordinator, pid, enrolled_on=clinic.day(1))
+    assert caught.value.rule == "enrollment_requires_consent"

@@ -132,6 +132,22 @@ def current_consent(session: Session, participant_id: int) -> Consent | None:
     return session.scalars(_CURRENT_CONSENT, {"participant_id": participant_id}).first()
 
 
+def consent_in_effect(session: Session, participant_id: int, on: date) -> Consent | None:
+    """The consent that covered `on`: the latest non-voided one signed on or before that date.
+    A re-consent signed later (a new form version) does not undo an earlier consent for the
+    days it covered (ICH E6(R2) 4.8.2: the revised form is signed from then on)."""
+    return session.scalars(
+        select(Consent)
+        .where(
+            Consent.participant_id == participant_id,
+            Consent.voided.is_(False),
+            Consent.consented_on <= on,
+        )
+        .order_by(Consent.consented_on.desc(), Consent.id.desc())
+        .limit(1)
+    ).first()
+
+
 def current_enrollment(session: Session, participant_id: int) -> Enrollment | None:
     return session.scalars(
         select(Enrollment).where(

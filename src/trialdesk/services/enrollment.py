@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from trialdesk.services.access import (
+    consent_in_effect,
     current_consent,
     current_enrollment,
     get_participant,
@@ -42,17 +43,18 @@ def enrolled_count(session: Session) -> int:
 
 
 def _require_consent(session: Session, participant: Participant, on: date) -> int:
-    consent = current_consent(session, participant.id)
-    if consent is None or consent.consented_on > on:
+    consent = consent_in_effect(session, participant.id, on)
+    if consent is None:
         raise RuleViolation(
             "enrollment_requires_consent",
             f"{participant.study_id} has no informed consent recorded on or before {on}: "
             "consent comes before enrollment (ICH E6(R2) 4.8.8)",
         )
-    if consent.withdrawn_on is not None:
+    latest = current_consent(session, participant.id)  # a withdrawal stands on the latest
+    if latest is not None and latest.withdrawn_on is not None:
         raise RuleViolation(
             "enrollment_requires_consent",
-            f"{participant.study_id} withdrew consent on {consent.withdrawn_on}",
+            f"{participant.study_id} withdrew consent on {latest.withdrawn_on}",
             conflict=True,
         )
     return consent.id
