@@ -41,4 +41,4 @@ def compute_egfr_ckd_epi_2021(creatinine_umol_l: float, age_years: float, sex: s
         * max(ratio, 1.0) ** _ABOVE_KAPPA_EXPONENT
         * _AGE_BASE**age
     )
-    return egfr * _FEMALE_FACTOR if sex == "F" else egfr
+    return float(egfr * _FEMALE_FACTOR if sex == "F" else egfr)

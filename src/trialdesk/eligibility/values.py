@@ -150,7 +150,7 @@ def _series(element: DataElement, raw: Any, unit: str | None) -> Series:
         except ValueError:
             raise InputError(element.name, f"{raw!r} is not 'minute:value; …'") from None
     else:
-        pairs = [tuple(p) for p in raw]  # type: ignore[misc]
+        pairs = [tuple(p) for p in raw]
     if not unit:
         raise InputError(element.name, f"samples need a unit (one of {', '.join(element.units)})")
     times, values = [], []

@@ -45,7 +45,7 @@ class Outcome(Generic[T]):
 
 def marks(session: Session) -> Marks:
     def top(column: object) -> int:
-        return int(session.scalar(select(func.max(column))) or 0)  # type: ignore[call-overload]
+        return int(session.scalar(select(func.max(column))) or 0)  # type: ignore[call-overload,unused-ignore]
 
     return Marks(top(DataQuery.id), top(ProtocolDeviation.id), top(AdverseEvent.id), utcnow())
 

@@ -40,6 +40,7 @@ log = logging.getLogger("trialdesk.services")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+Row = TypeVar("Row")
 _ACTIVE = "trialdesk.service_active"
 
 
@@ -158,19 +159,20 @@ def _where(participant: Any | None) -> dict[str, Any]:
     return {"site_id": participant.site_id, "participant_id": participant.id}
 
 
-def add_record(session: Session, actor: Actor, row: Any, participant: Any | None = None) -> Any:
+def add_record(session: Session, actor: Actor, row: Row, participant: Any | None = None) -> Row:
     """Insert `row` and audit its first entry (every non-empty field as None → value)."""
     if hasattr(row, "created_by"):
         row.created_by = actor.user_id
     session.add(row)
     session.flush()
     values = {k: [None, v] for k, v in row_values(row).items() if v is not None}
+    record: Any = row  # an ORM row: has __tablename__ and id
     audit.append(
         session,
         user_id=actor.user_id,
         action=AuditAction.CREATE,
-        table=row.__tablename__,
-        record_id=row.id,
+        table=record.__tablename__,
+        record_id=record.id,
         changes=values,
         **_where(participant),
     )

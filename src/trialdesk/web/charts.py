@@ -67,7 +67,7 @@ def _nice(value: float, round_: bool) -> float:
         nice = 1 if fraction < 1.5 else 2 if fraction < 3 else 5 if fraction < 7 else 10
     else:
         nice = 1 if fraction <= 1 else 2 if fraction <= 2 else 5 if fraction <= 5 else 10
-    return nice * 10**exponent
+    return float(nice * 10**exponent)
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:

@@ -38,7 +38,8 @@ class Summary:
 
 def _clean(values: Iterable[float]) -> np.ndarray:
     array = np.asarray(list(values), dtype=float)
-    return array[~np.isnan(array)]
+    clean: np.ndarray = array[~np.isnan(array)]
+    return clean
 
 
 def compute_mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, float]:
