@@ -363,6 +363,7 @@ def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
     names = {p.site.code: p.site.name for p in snap.participants}
     provenance = _provenance(session, out, sites)
     history = _history(session, out, sites, provenance)
+    statuses, instance_statuses = _split_statuses(form_statuses(session, sites), out.unscheduled)
     return ClinicalData(
         design,
         out.records(),
@@ -373,8 +374,37 @@ def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
         provenance,
         protocol_version_infos(session),
         simulated=simulated_description(session),
-        form_statuses=form_statuses(session, sites),
+        form_statuses=statuses,
+        instance_statuses=instance_statuses,
     )
+
+
+#: The CRF forms of the unscheduled event holding each form an unscheduled visit's page offers
+#: (`trialdesk.protocol.unscheduled.UNSCHEDULED_FORMS`): the page's "measurements" are the CRF's
+#: vital signs and laboratory forms. Adverse events are placed on the scheduled visits' AE log.
+UNSCHEDULED_CRF_FORMS: dict[str, tuple[str, ...]] = {
+    "measurements": ("vital_signs", "labs"),
+    "safety_labs": ("safety_labs",),
+    "itt": ("itt",),
+}
+
+
+def _split_statuses(
+    statuses: dict[tuple[str, str, str], str], unscheduled: dict[tuple[str, str], int]
+) -> tuple[dict[tuple[str, str, str], str], dict[tuple[str, str, str, int], str]]:
+    """Scheduled visits' statuses as they are; an unscheduled visit's (``M3.U01``) become the
+    statuses of its instance of the design's repeating unscheduled event (issue #13), each
+    page form on the CRF forms it holds (`UNSCHEDULED_CRF_FORMS`)."""
+    scheduled: dict[tuple[str, str, str], str] = {}
+    instances: dict[tuple[str, str, str, int], str] = {}
+    for (subject, visit, form), status in statuses.items():
+        instance = unscheduled.get((subject, visit))
+        if instance is None:
+            scheduled[(subject, visit, form)] = status
+            continue
+        for crf_form in UNSCHEDULED_CRF_FORMS.get(form, ()):
+            instances[(subject, UNSCHEDULED_EVENT, crf_form, instance)] = status
+    return scheduled, instances
 
 
 def form_statuses(session: Session, sites: dict[str, str]) -> dict[tuple[str, str, str], str]:

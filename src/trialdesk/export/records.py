@@ -66,6 +66,9 @@ class ClinicalData:
     # Form statuses recorded at the site (REDCap's Incomplete / Unverified / Complete), keyed by
     # (subject, event, form): "incomplete" | "unverified" | "complete".
     form_statuses: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # The same for the forms of a repeating (unscheduled) event, one per instance, keyed by
+    # (subject, event, form, instance): an unscheduled visit's forms have statuses too (#13).
+    instance_statuses: dict[tuple[str, str, str, int], str] = field(default_factory=dict)
 
 
 def check_records(design: StudyDesign, records: tuple[FormRecord, ...]) -> list[str]:

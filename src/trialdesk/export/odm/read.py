@@ -68,6 +68,8 @@ class _Context:
     )
     # Form statuses flagged on FormData (`trialdesk.export.odm.form_status`).
     statuses: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # ... and on the FormData of an instance of a repeating (unscheduled) event.
+    instance_statuses: dict[tuple[str, str, str, int], str] = field(default_factory=dict)
 
 
 def read_odm(
@@ -477,6 +479,7 @@ def _clinical(
         provenance,
         simulated=_simulated(root),
         form_statuses=dict(ctx.statuses),
+        instance_statuses=dict(ctx.instance_statuses),
     )
 
 
@@ -530,8 +533,11 @@ def _subject(
             if event.repeating:  # one instance of the event holds one of each form
                 instance = _event_instance(ctx, se, where)
             record_key = (key, event.code, form.name, instance)
-            if (status := status_of(fd)) is not None and not event.repeating:
-                ctx.statuses[(key, event.code, form.name)] = status
+            if (status := status_of(fd)) is not None:
+                if event.repeating:
+                    ctx.instance_statuses[record_key] = status
+                else:
+                    ctx.statuses[(key, event.code, form.name)] = status
             for item_data in fd.iterfind(f"{n.q('ItemGroupData')}/*"):
                 if not etree.QName(item_data).localname.startswith("ItemData"):
                     continue

@@ -397,6 +397,10 @@ def _add_status_only_forms(
     for subject, event, form in data.form_statuses:
         if subject in subjects and event in events and form in events[event].forms:
             entries.setdefault((subject, event, form, 1), [])
+    repeating = {e.code: e for e in design.events if e.repeating}
+    for subject, event, form, instance in data.instance_statuses:
+        if subject in subjects and event in repeating and form in repeating[event].forms:
+            entries.setdefault((subject, event, form, instance), [])
 
 
 def _snapshot_entries(
@@ -476,8 +480,12 @@ def _subject(
                 for key in sorted(mine):
                     fd = _form_data(form, 1 if instance else key[3], entries[key], transactional)
                     _add_missing(fd, form, missing.get(key, {}), transactional)
-                    status = data.form_statuses.get((subject, event.code, form_name))
-                    if status is not None and not event.repeating:
+                    status = (
+                        data.instance_statuses.get(key)
+                        if event.repeating
+                        else data.form_statuses.get((subject, event.code, form_name))
+                    )
+                    if status is not None:
                         annotate(fd, status)
                     se.append(fd)
     return element
