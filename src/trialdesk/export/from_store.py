@@ -20,7 +20,8 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import defaultdict
-from datetime import date
+from dataclasses import replace
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -50,7 +51,7 @@ from trialdesk.export.sdtm.sources import (
     SdtmSources,
     records_of,
 )
-from trialdesk.export.values import Value, parse_value, reported_value
+from trialdesk.export.values import Value, format_value, parse_value, reported_value
 from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.protocol.unscheduled import unscheduled_number
 from trialdesk.protocol.versions import ProtocolVersionInfo
@@ -58,7 +59,7 @@ from trialdesk.store.enums import FormStatus, VisitStatus
 from trialdesk.store.models import AuditEntry as StoreAudit
 from trialdesk.store.models import Participant, ProtocolVersion, User
 from trialdesk.store.models.forms import FormStatusRecord
-from trialdesk.store.provenance import simulated_description
+from trialdesk.store.provenance import imported_history, simulated_description
 
 # --- SDTM / FHIR sources --------------------------------------------------------------------
 
@@ -499,28 +500,34 @@ def _history(
         if key in wanted:
             rows[key].append(row)
     users = {u.id: u.username for u in session.scalars(select(User))}
+    imported = imported_entries(session, out.design)
     history: list[ExportAudit] = []
     for (subject, event, form, instance, name), source in out.sources.items():
         item = out.design.item(name)
         current = out.values[(subject, event, form, instance)][name]
-        changes = _changes(rows.get(source, []), _column(source[0], item), item)
-        if changes and changes[-1][1] == current:
-            history += [
-                ExportAudit(
-                    subject,
-                    event,
-                    form,
-                    instance,
-                    name,
-                    value,
-                    users.get(row.user_id or 0, "system"),
-                    row.occurred_at,
-                    row.reason or "",
-                    "Insert" if n == 0 else "Update",
-                    sites.get(subject, ""),
-                )
-                for n, (row, value) in enumerate(changes)
-            ]
+        before, after = imported.get((subject, event, form, instance, name), ([], 0))
+        local = [r for r in rows.get(source, []) if r.sequence > after]
+        changes = _changes(local, _column(source[0], item), item)
+        versions = before + [
+            ExportAudit(
+                subject,
+                event,
+                form,
+                instance,
+                name,
+                value,
+                users.get(row.user_id or 0, "system"),
+                row.occurred_at,
+                row.reason or "",
+                "Insert" if n == 0 and not before else "Update",
+                sites.get(subject, ""),
+                as_entered,
+                source_id(row),
+            )
+            for n, (row, value, as_entered) in enumerate(changes)
+        ]
+        if versions and versions[-1].value == current:
+            history += versions
         elif (subject, event, form, instance, name) in provenance:
             history.append(provenance[(subject, event, form, instance, name)])
     explained = {(a.subject, a.event, a.form, a.instance, a.item) for a in history}
@@ -529,16 +536,25 @@ def _history(
     return tuple(history)
 
 
+def source_id(row: StoreAudit) -> str:
+    """ODM AuditRecord/SourceID of a change: ``<table>/<record id>@<audit sequence>``, which
+    names the record (e.g. an adverse event's id) and the audit entry in this database."""
+    return f"{row.table_name}/{row.record_id}@{row.sequence}"
+
+
 def _changes(
     rows: list[StoreAudit], column: tuple[str, Any] | None, item: Any
-) -> list[tuple[StoreAudit, Value]]:
-    """(audit row, new item value) for each change of the column, oldest first."""
+) -> list[tuple[StoreAudit, Value, str]]:
+    """(audit row, new item value, value as entered when it differs) for each change of the
+    column, oldest first."""
     if column is None:
         return []
     name, convert = column
-    out: list[tuple[StoreAudit, Value]] = []
+    out: list[tuple[StoreAudit, Value, str]] = []
+    entered: dict[str, Any] = {}
     for row in rows:
         diff = json.loads(row.changes)
+        entered.update({k: diff[k][1] for k in ENTERED_COLUMNS if k in diff})
         if name not in diff or diff[name][1] is None:
             continue
         raw = diff[name][1]
@@ -546,7 +562,58 @@ def _changes(
             value = convert(raw) if convert else parse_value(item, str(raw))
         except ValueError:
             return []
-        out.append((row, reported_value(item, value)))
+        value = reported_value(item, value)
+        out.append((row, value, _as_entered(item, value, entered) if name == "value" else ""))
+    return out
+
+
+#: The measurement columns holding what the site typed (SDTM --ORRES/--ORRESU).
+ENTERED_COLUMNS = ("value_as_entered", "unit_as_entered")
+
+
+def _as_entered(item: Any, value: Value, entered: dict[str, Any]) -> str:
+    """"<value> <unit>" as entered, when it says more than the standard value in the item's
+    unit (another unit, or other digits); else ""."""
+    text, unit = entered.get("value_as_entered"), entered.get("unit_as_entered")
+    if not text or not unit or (unit == item.unit and text == format_value(item, value)):
+        return ""
+    return f"{text} {unit}"
+
+
+def imported_entries(
+    session: Session, design: StudyDesign
+) -> dict[tuple[str, str, str, int, str], tuple[list[ExportAudit], int]]:
+    """The history an import kept for each value (`store.provenance.imported_history`), and
+    the audit sequence after which this database's own changes of it begin."""
+    out: dict[tuple[str, str, str, int, str], tuple[list[ExportAudit], int]] = {}
+    for sequence, change in imported_history(session):
+        try:
+            item = design.item(change["item"])
+            value = None if change["value"] is None else parse_value(item, change["value"])
+        except (KeyError, ValueError):
+            continue  # an item the protocol's CRF no longer has: kept in the audit trail
+        key = (
+            change["subject"],
+            change["event"],
+            change["form"],
+            int(change["instance"]),
+            change["item"],
+        )
+        entries, _ = out.get(key, ([], 0))
+        entries.append(
+            ExportAudit(
+                *key,
+                value=value,
+                user=change["user"],
+                when=datetime.fromisoformat(change["when"]),
+                reason=change["reason"],
+                action=change["action"],
+                location=change["location"],
+                as_entered=change["as_entered"],
+                source_id=change["source_id"],
+            )
+        )
+        out[key] = (entries, sequence)
     return out
 
 
@@ -565,10 +632,15 @@ def _provenance(
         if key in wanted:
             latest[key] = row
     users = {u.id: u.username for u in session.scalars(select(User))}
+    imported = imported_entries(session, out.design)
     result = {}
     for (subject, event, form, instance, item), source in out.sources.items():
         found = latest.get(source)
         value = out.values[(subject, event, form, instance)][item]
+        before, after = imported.get((subject, event, form, instance, item), ([], 0))
+        if before and (found is None or found.sequence <= after):
+            result[(subject, event, form, instance, item)] = replace(before[-1], value=value)
+            continue
         if found is None:
             continue
         result[(subject, event, form, instance, item)] = ExportAudit(
@@ -583,6 +655,7 @@ def _provenance(
             found.reason or "",
             "Insert" if found.action == "create" else "Update",
             sites.get(subject, ""),
+            source_id=source_id(found),
         )
     return result
 

@@ -43,6 +43,12 @@ class AuditEntry:
     reason: str = ""
     action: str = "Insert"  # Insert | Update | Remove (ODM TransactionType)
     location: str = ""  # site code
+    # The value as the site entered it, with its unit ("1.5 m", "126 mg/dL"), when it differs
+    # from the standard value in the item's unit; else "" (ODM: an Annotation, `odm.write`).
+    as_entered: str = ""
+    # Where the change comes from in its source system (ODM AuditRecord/SourceID): trialdesk
+    # writes "<table>/<record id>@<audit sequence>"; an import keeps the foreign one.
+    source_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,10 @@ class ClinicalData:
     # The same for the forms of a repeating (unscheduled) event, one per instance, keyed by
     # (subject, event, form, instance): an unscheduled visit's forms have statuses too (#13).
     instance_statuses: dict[tuple[str, str, str, int], str] = field(default_factory=dict)
+    # The file the data were read from (ODM FileOID and SourceSystem; "" when not from a
+    # file): an import records it so that the same file is never imported twice (issue 15).
+    file_oid: str = ""
+    source_system: str = ""
 
 
 def check_records(design: StudyDesign, records: tuple[FormRecord, ...]) -> list[str]:

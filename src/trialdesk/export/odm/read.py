@@ -32,7 +32,7 @@ from trialdesk.export.errors import ImportRejected, Rejection
 from trialdesk.export.odm import names as n
 from trialdesk.export.odm.form_status import status_of
 from trialdesk.export.odm.validate import schema_errors
-from trialdesk.export.odm.write import MISSING_CODELIST_OID, replay
+from trialdesk.export.odm.write import AS_ENTERED_CODELIST_OID, MISSING_CODELIST_OID, replay
 from trialdesk.export.records import AuditEntry, ClinicalData, FormRecord
 from trialdesk.export.values import Value, check_limits, parse_value
 
@@ -480,6 +480,8 @@ def _clinical(
         simulated=_simulated(root),
         form_statuses=dict(ctx.statuses),
         instance_statuses=dict(ctx.instance_statuses),
+        file_oid=root.get("FileOID", ""),
+        source_system=root.get("SourceSystem", ""),
     )
 
 
@@ -634,6 +636,7 @@ def _audit_entry(
     location = record.find(n.q("LocationRef")).get("LocationOID", "")  # type: ignore[union-attr]
     stamp = record.findtext(n.q("DateTimeStamp")) or ""
     reason = record.findtext(n.q("ReasonForChange")) or ""
+    source_id = record.findtext(n.q("SourceID")) or ""
     try:
         when = datetime.fromisoformat(stamp)
     except ValueError:
@@ -655,4 +658,15 @@ def _audit_entry(
         # a reason (21 CFR 11.10(e)), so a reason marks an update.
         action=element.get("TransactionType") or ("Update" if reason else "Insert"),
         location=n.strip(location, "LOC") or site,
+        as_entered=_as_entered(element),
+        source_id=source_id,
     )
+
+
+def _as_entered(element: etree._Element) -> str:
+    """The value and unit as entered at the site (`write.as_entered_annotation`), or ""."""
+    for annotation in element.iterfind(n.q("Annotation")):
+        for flag in annotation.iterfind(f"{n.q('Flag')}/{n.q('FlagValue')}"):
+            if flag.get("CodeListOID") == AS_ENTERED_CODELIST_OID:
+                return annotation.findtext(n.q("Comment")) or ""
+    return ""

@@ -43,7 +43,10 @@ _DATA_TYPE = {
 }
 _E = etree.Element
 _SE = etree.SubElement
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 MISSING_CODELIST_OID = "CL.TRIALDESK.MISSING"
+AS_ENTERED_CODELIST_OID = "CL.TRIALDESK.ASENTERED"
+AS_ENTERED = "as_entered"
 
 
 def odm_document(
@@ -171,6 +174,7 @@ def _metadata_version(
         if item.choices:
             mdv.append(_codelist(item))
     mdv.append(_missing_codelist())
+    mdv.append(as_entered_codelist())
     mdv.extend(status_codelists())
     for item in items:
         if item.show_if:
@@ -526,7 +530,12 @@ def _form_data(
         group.set("TransactionType", "Context")
     items = {i.name: i for i in form.items}
     order = {i.name: pos for pos, i in enumerate(form.items)}
-    ordered = entries if transactional else sorted(entries, key=lambda e: order[e[0]])
+    # History in time order; changes made at the same instant (one record's fields) in the
+    # form's item order, so that the same history always gives the same file (issue 15).
+    ordered = sorted(
+        entries,
+        key=lambda e: (e[2].when, order[e[0]]) if transactional and e[2] else (_EPOCH, order[e[0]]),
+    )
     for name, value, audit in ordered:
         group.append(_item_data(items[name], value, audit, transactional))
     return fd
@@ -542,7 +551,33 @@ def _item_data(
         element.set("Value", format_value(item, value))
     if audit is not None:
         element.append(_audit_record(audit))
+        if audit.as_entered:
+            element.append(as_entered_annotation(audit.as_entered))
     return element
+
+
+def as_entered_annotation(text: str) -> etree._Element:
+    """The value as entered at the site, beside the standard value of the ItemData (ODM 1.3.2
+    §3.1.4.1.1.3 Annotation, after the AuditRecord as ItemData's content model orders it): its
+    Comment holds "<value> <unit>" as typed, its Flag says what the comment is, from the code
+    list `AS_ENTERED_CODELIST_OID` — the same Annotation/Flag mechanism as the form status and
+    the missing-data codes (ODM 1.3.2 itself has no as-entered value; ItemData/@Value is the
+    standard one in the ItemDef's unit)."""
+    annotation = _E(n.q("Annotation"), SeqNum="1")
+    _SE(annotation, n.q("Comment"), SponsorOrSite="Site").text = text
+    flag = _SE(annotation, n.q("Flag"))
+    _SE(flag, n.q("FlagValue"), CodeListOID=AS_ENTERED_CODELIST_OID).text = AS_ENTERED
+    return annotation
+
+
+def as_entered_codelist() -> etree._Element:
+    """The code list of the as-entered annotation's flag (one code)."""
+    codelist = _E(
+        n.q("CodeList"), OID=AS_ENTERED_CODELIST_OID, Name="Value as entered", DataType="text"
+    )
+    entry = _SE(codelist, n.q("CodeListItem"), CodedValue=AS_ENTERED)
+    _text(_SE(entry, n.q("Decode")), "Value and unit as entered at the site")
+    return codelist
 
 
 def _audit_record(entry: AuditEntry) -> etree._Element:
@@ -553,4 +588,6 @@ def _audit_record(entry: AuditEntry) -> etree._Element:
     _SE(record, n.q("DateTimeStamp")).text = when.isoformat()
     if entry.reason:
         _SE(record, n.q("ReasonForChange")).text = entry.reason
+    if entry.source_id:
+        _SE(record, n.q("SourceID")).text = entry.source_id
     return record
