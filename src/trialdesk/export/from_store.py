@@ -377,6 +377,11 @@ def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
         simulated=simulated_description(session),
         form_statuses=statuses,
         instance_statuses=instance_statuses,
+        dispositions={
+            p.study_id: (p.end_reason.value, p.ended_on)
+            for p in snap.participants
+            if p.study_id in sites and p.end_reason is not None and p.ended_on is not None
+        },
     )
 
 

@@ -5,7 +5,7 @@ ClinicalData are written from, and read into, this shape."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from trialdesk.export.crf.model import StudyDesign
 from trialdesk.export.values import Value, check_limits
@@ -77,6 +77,8 @@ class ClinicalData:
     instance_statuses: dict[tuple[str, str, str, int], str] = field(default_factory=dict)
     # The file the data were read from (ODM FileOID and SourceSystem; "" when not from a
     # file): an import records it so that the same file is never imported twice (issue 15).
+    # End of participation of a subject: subject -> (study-end reason code, date ended).
+    dispositions: dict[str, tuple[str, date]] = field(default_factory=dict)
     file_oid: str = ""
     source_system: str = ""
 

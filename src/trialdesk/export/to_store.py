@@ -67,6 +67,8 @@ _OUTCOMES = {
     "fatal": "fatal",
     "unknown": "unknown",
 }
+#: The dosing form's doses, stored as dose records rather than measurements.
+DOSING_ITEMS = ("insulin_daily_dose", "ogld_ddd")
 OGLD_DRUG = "oral glucose-lowering drugs (total WHO DDD)"
 
 
@@ -349,6 +351,26 @@ class _SubjectWriter:
             self._visit(event, _values(self.forms, event))
         self._unscheduled()
         self._adverse_events()
+        self._end()
+
+    def _end(self) -> None:
+        """The end of participation the file records (completed, withdrawn, died …), unless
+        the import's own writes already ended it the same way (a screen failure)."""
+        if self.subject not in self.data.dispositions:
+            return
+        reason, ended_on = self.data.dispositions[self.subject]
+        now = self.call("end of participation", sv.get_participant, self.pid)
+        if now.ended_on == ended_on and now.end_reason == reason:
+            return
+        self.call(
+            "end of participation",
+            sv.end_participation,
+            self.pid,
+            ended_on=ended_on,
+            end_reason=reason,
+            expected_version=now.version,
+            reason=f"participation ended: {reason} (imported)",
+        )
 
     def _unscheduled(self) -> None:
         """Each instance of the unscheduled event becomes an unscheduled visit (its date and
@@ -456,6 +478,8 @@ class _SubjectWriter:
         catalogue = catalogue_for(self.protocol)
         if item.element is None or item.sample_minute is not None or item.derivation:
             return
+        if item.name in DOSING_ITEMS:
+            return  # doses are dose records (`_dosing`), not measurements
         element = catalogue[item.element]
         if not _is_measured(catalogue, item.element) or element.kind is ElementKind.BOOLEAN:
             return
@@ -471,7 +495,8 @@ class _SubjectWriter:
             self.pid,
             visit_code=event,
             element=item.element,
-            value=value if typed is None else typed,
+            # what was typed: as the file says, else the value's text (7.0 → "7")
+            value=format_value(item, value) if typed is None else typed,
             unit=item.unit if unit is None else unit,
             collected_on=collected if isinstance(collected, date) else on,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from lxml import etree
@@ -30,6 +30,7 @@ from trialdesk.export.crf.model import (
 )
 from trialdesk.export.errors import ImportRejected, Rejection
 from trialdesk.export.odm import names as n
+from trialdesk.export.odm.disposition import end_of
 from trialdesk.export.odm.form_status import status_of
 from trialdesk.export.odm.validate import schema_errors
 from trialdesk.export.odm.write import AS_ENTERED_CODELIST_OID, MISSING_CODELIST_OID, replay
@@ -68,6 +69,8 @@ class _Context:
     )
     # Form statuses flagged on FormData (`trialdesk.export.odm.form_status`).
     statuses: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # End of participation flagged on SubjectData (`trialdesk.export.odm.disposition`).
+    dispositions: dict[str, tuple[str, date]] = field(default_factory=dict)
     # ... and on the FormData of an instance of a repeating (unscheduled) event.
     instance_statuses: dict[tuple[str, str, str, int], str] = field(default_factory=dict)
 
@@ -480,6 +483,7 @@ def _clinical(
         simulated=_simulated(root),
         form_statuses=dict(ctx.statuses),
         instance_statuses=dict(ctx.instance_statuses),
+        dispositions=dict(ctx.dispositions),
         file_oid=root.get("FileOID", ""),
         source_system=root.get("SourceSystem", ""),
     )
@@ -517,6 +521,11 @@ def _subject(
     snapshot: bool,
 ) -> None:
     key = subject.get("SubjectKey", "")
+    try:
+        if (end := end_of(subject)) is not None:
+            ctx.dispositions[key] = end
+    except ValueError as exc:
+        ctx.problems.append(Rejection(f"SubjectData {key}/Annotation", "FlagValue", str(exc)))
     for se in subject.findall(n.q("StudyEventData")):
         event = maps.events.get(se.get("StudyEventOID", ""))
         where = f"SubjectData {key}/StudyEventData {se.get('StudyEventOID')}"

@@ -26,6 +26,7 @@ from trialdesk.catalogue.missing import MISSING_CODES
 from trialdesk.export.crf.model import DataType, Event, Form, Item, StudyDesign
 from trialdesk.export.errors import ExportError
 from trialdesk.export.odm import names as n
+from trialdesk.export.odm.disposition import annotate_end, study_end_codelist
 from trialdesk.export.odm.form_status import annotate, status_codelists
 from trialdesk.export.records import AuditEntry, ClinicalData, FormRecord, check_records
 from trialdesk.export.values import Value, format_number, format_value
@@ -78,6 +79,20 @@ def odm_document(
 
 def to_bytes(root: etree._Element) -> bytes:
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+#: The attributes of an ODM file that name the file rather than its content (ODM 1.3.2 §2.1:
+#: FileOID "a unique identifier for this file", CreationDateTime "time of creation of the
+#: file"): two exports of the same data differ only there (issue 15's round trip).
+FILE_ATTRIBUTES = ("FileOID", "CreationDateTime")
+
+
+def comparable(content: bytes) -> bytes:
+    """An ODM file with its `FILE_ATTRIBUTES` emptied, for comparing exports byte for byte."""
+    root = etree.fromstring(content, etree.XMLParser(resolve_entities=False, no_network=True))
+    for name in FILE_ATTRIBUTES:
+        root.set(name, "")
+    return to_bytes(root)
 
 
 # --- metadata -----------------------------------------------------------------------------------
@@ -175,6 +190,7 @@ def _metadata_version(
             mdv.append(_codelist(item))
     mdv.append(_missing_codelist())
     mdv.append(as_entered_codelist())
+    mdv.append(study_end_codelist())
     mdv.extend(status_codelists())
     for item in items:
         if item.show_if:
@@ -468,6 +484,8 @@ def _subject(
         element.set("TransactionType", "Upsert")
     if subject in data.sites:
         _SE(element, n.q("SiteRef"), LocationOID=n.location_oid(data.sites[subject]))
+    if subject in data.dispositions:
+        annotate_end(element, *data.dispositions[subject])
     for event in design.events:
         keys = [k for k in entries if k[0] == subject and k[1] == event.code]
         # A repeating (unscheduled) event: one StudyEventData per instance, its repeat key.
