@@ -90,7 +90,9 @@ def _entered(db: TestDatabase) -> set[tuple[str, str, str, str | None, float | N
         return {tuple(r) for r in rows}  # type: ignore[misc]
 
 
-def test_export_import_export_gives_the_same_file(cohort: TestDatabase, target: TestDatabase) -> None:
+def test_export_import_export_gives_the_same_file(
+    cohort: TestDatabase, target: TestDatabase
+) -> None:
     """Study ids (gaps included), disposition, as-entered values and units, adverse-event ids
     (SourceID), form statuses and the whole audit history survive the round trip; only FileOID
     and CreationDateTime differ."""
@@ -161,8 +163,8 @@ def test_foreign_history_is_kept_as_imported_provenance(
     assert all("by simulator at" in (e.reason or "") for e in imported)
     corrected = _export(target)
     history = _xml(corrected).xpath(
-        f"//o:SubjectData[o:StudyEventData/o:FormData/o:ItemGroupData/o:ItemData"
-        f"[@ItemOID='IT.hba1c'][@Value='9.1']]",
+        "//o:SubjectData[o:StudyEventData/o:FormData/o:ItemGroupData/o:ItemData"
+        "[@ItemOID='IT.hba1c'][@Value='9.1']]",
         namespaces=NS,
     )
     assert history

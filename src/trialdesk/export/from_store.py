@@ -577,8 +577,8 @@ ENTERED_COLUMNS = ("value_as_entered", "unit_as_entered")
 
 
 def _as_entered(item: Any, value: Value, entered: dict[str, Any]) -> str:
-    """"<value> <unit>" as entered, when it says more than the standard value in the item's
-    unit (another unit, or other digits); else ""."""
+    """The value and unit as entered ("1.5 m"), when they say more than the standard value in
+    the item's unit (another unit, or other digits); else ""."""
     text, unit = entered.get("value_as_entered"), entered.get("unit_as_entered")
     if not text or not unit or (unit == item.unit and text == format_value(item, value)):
         return ""
@@ -592,34 +592,38 @@ def imported_entries(
     the audit sequence after which this database's own changes of it begin."""
     out: dict[tuple[str, str, str, int, str], tuple[list[ExportAudit], int]] = {}
     for sequence, change in imported_history(session):
-        try:
-            item = design.item(change["item"])
-            value = None if change["value"] is None else parse_value(item, change["value"])
-        except (KeyError, ValueError):
+        entry = _imported_entry(design, change)
+        if entry is None:
             continue  # an item the protocol's CRF no longer has: kept in the audit trail
-        key = (
-            change["subject"],
-            change["event"],
-            change["form"],
-            int(change["instance"]),
-            change["item"],
-        )
+        key = (entry.subject, entry.event, entry.form, entry.instance, entry.item)
         entries, _ = out.get(key, ([], 0))
-        entries.append(
-            ExportAudit(
-                *key,
-                value=value,
-                user=change["user"],
-                when=datetime.fromisoformat(change["when"]),
-                reason=change["reason"],
-                action=change["action"],
-                location=change["location"],
-                as_entered=change["as_entered"],
-                source_id=change["source_id"],
-            )
-        )
-        out[key] = (entries, sequence)
+        out[key] = ([*entries, entry], sequence)
     return out
+
+
+def _imported_entry(design: StudyDesign, change: dict[str, Any]) -> ExportAudit | None:
+    """One imported change (`services.record_imported_provenance`) as an audit entry."""
+    text = {k: "" if v is None else str(v) for k, v in change.items()}
+    try:
+        item = design.item(text["item"])
+        value = None if change.get("value") is None else parse_value(item, text["value"])
+        return ExportAudit(
+            text["subject"],
+            text["event"],
+            text["form"],
+            int(text["instance"]),
+            item.name,
+            value=value,
+            user=text["user"],
+            when=datetime.fromisoformat(text["when"]),
+            reason=text["reason"],
+            action=text["action"],
+            location=text["location"],
+            as_entered=text.get("as_entered", ""),
+            source_id=text.get("source_id", ""),
+        )
+    except (KeyError, ValueError):
+        return None
 
 
 def _provenance(

@@ -243,7 +243,8 @@ def _import(
                 history=history,
             )
         except ServiceError as exc:
-            raise _Refused(Rejection("ODM", "FileOID", str(getattr(exc, "message", exc))))
+            message = str(getattr(exc, "message", exc))
+            raise _Refused(Rejection("ODM", "FileOID", message)) from None
     return summary
 
 
@@ -322,7 +323,9 @@ class _SubjectWriter:
             sex=scr.get("sex"),
             # An ODM file's subjects keep their study ids (issue 15); REDCap record ids are
             # the project's own numbering and get the database's.
-            study_id=self.subject if self.data.file_oid and _is_study_id(self.subject, site) else None,
+            study_id=self.subject
+            if self.data.file_oid and _is_study_id(self.subject, site)
+            else None,
         )
         self.pid = view.id
         self.summary.participants[self.subject] = view.study_id

@@ -20,8 +20,8 @@ from trialdesk.store.provenance import (
     IMPORT_TABLE,
     IMPORTED_HISTORY_TABLE,
     PROVENANCE_TABLE,
-    imported_files,
     SIMULATED_RECORD,
+    imported_files,
     simulated_description,
 )
 
@@ -66,7 +66,7 @@ def record_imported_provenance(
     file_oid: str,
     file_name: str,
     source_system: str,
-    history: list[dict[str, str]],
+    history: list[dict[str, str | None]],
 ) -> int:
     """Keep a foreign file's history as imported provenance, then the import itself (see
     `trialdesk.store.provenance`): one audit entry per foreign change, in order, with its
@@ -93,7 +93,8 @@ def record_imported_provenance(
             changes=change,
             reason=(
                 f"imported from {file_name} ({source_system or 'unknown source system'}): "
-                f"{change.get('action', '')} by {change.get('user', '')} at {change.get('when', '')}"
+                f"{change.get('action', '')} by {change.get('user', '')} "
+                f"at {change.get('when', '')}"
             ),
         )
     audit.append(

@@ -10,6 +10,7 @@ here, so none can present simulated data as collected from people.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -65,7 +66,7 @@ def imported_files(session: Session) -> dict[str, tuple[str, int]]:
     return files
 
 
-def imported_history(session: Session) -> list[tuple[int, dict[str, str]]]:
+def imported_history(session: Session) -> list[tuple[int, dict[str, Any]]]:
     """(audit sequence, the foreign change: subject, event, form, instance, item, value, user,
     when, reason, action, location, as_entered, source_id) of every imported history entry, in
     the order they were imported (= the order of the source's history)."""
