@@ -10,6 +10,7 @@ both. The same file imported twice is refused, naming the file and its FileOID.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,20 @@ def test_export_import_export_gives_the_same_file(
         "//o:ItemData[@ItemOID='IT.ae_term']/o:AuditRecord/o:SourceID/text()", namespaces=NS
     )
     assert sources and {s.split("/")[1].split("@")[0] for s in sources} <= ae_ids
+    with target.session() as session:  # the next registration does not take a kept id
+        who = sv.actor_for(
+            session, session.scalar(select(User.id).where(User.username == "coordinator"))
+        )
+        new = sv.register_participant(
+            session,
+            who,
+            site_code="APGH",
+            registered_on=date(2026, 1, 5),
+            full_name="New Candidate",
+            date_of_birth=date(1970, 1, 1),
+        )
+    highest = max(int(sid.split("-")[1]) for sid in kept)
+    assert new.study_id == f"APGH-{highest + 1:03d}" and new.study_id not in kept
 
 
 def test_foreign_history_is_kept_as_imported_provenance(
