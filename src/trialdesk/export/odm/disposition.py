@@ -1,8 +1,9 @@
 """A participant's end of participation (disposition) in CDISC ODM 1.3.2.
 
 ODM 1.3.2 has no element for a subject's disposition; ``SubjectData`` may carry ``Annotation``
-elements (ODM1-3-2-Final §3.1.4.1: SubjectData content is AuditRecord?, Signature?,
-InvestigatorRef?, SiteRef?, Annotation*, StudyEventData*), whose ``Flag`` carries a
+elements (ODM 1.3.2 [@ODM], schema ``ODM1-3-2-foundation.xsd``,
+``ODMcomplexTypeDefinition-SubjectData``: AuditRecord?, Signature?, InvestigatorRef?, SiteRef?,
+Annotation*, StudyEventData*), whose ``Flag`` carries a
 ``FlagValue`` from a CodeList of the study's MetaDataVersion — the mechanism trialdesk already
 uses for form statuses (`form_status`) and missing-data codes. The end of participation is
 therefore written as::

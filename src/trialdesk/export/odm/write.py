@@ -576,7 +576,8 @@ def _item_data(
 
 def as_entered_annotation(text: str) -> etree._Element:
     """The value as entered at the site, beside the standard value of the ItemData (ODM 1.3.2
-    §3.1.4.1.1.3 Annotation, after the AuditRecord as ItemData's content model orders it): its
+    [@ODM] Annotation; ``ODMcomplexTypeDefinition-ItemData`` orders AuditRecord?, Signature?,
+    MeasurementUnitRef?, Annotation*): its
     Comment holds "<value> <unit>" as typed, its Flag says what the comment is, from the code
     list `AS_ENTERED_CODELIST_OID` — the same Annotation/Flag mechanism as the form status and
     the missing-data codes (ODM 1.3.2 itself has no as-entered value; ItemData/@Value is the
