@@ -244,3 +244,37 @@ def test_history_keeps_source_ids_values_as_entered_and_the_end_of_participation
     message = str(caught.value)
     assert message.startswith("sponsor.xml: rejected") and "SubjectData APGH-001" in message
     assert "'finished' is not a study-end reason" in message
+
+
+def test_a_value_removed_then_entered_again_is_remove_then_insert() -> None:
+    """The store's history of one column becomes ODM TransactionTypes: first entry Insert, a
+    change Update, a value cleared Remove, a value after the removal Insert again."""
+    import json
+
+    from trialdesk.export.from_store import _action, _changes
+    from trialdesk.store.models import AuditEntry as StoreAudit
+
+    item = design().item("ae_resolved")
+    diffs = [
+        {"resolution_date": [None, "2011-03-05"]},
+        {"resolution_date": ["2011-03-05", "2011-03-06"]},
+        {"resolution_date": ["2011-03-06", None]},
+        {"grade": [1, 2]},  # another column: not a change of this item
+        {"resolution_date": [None, "2011-03-09"]},
+    ]
+    rows = [
+        StoreAudit(sequence=n, table_name="adverse_events", record_id="7", changes=json.dumps(d))
+        for n, d in enumerate(diffs, start=1)
+    ]
+    changes = _changes(rows, ("resolution_date", None), item)
+    values = [value for _row, value, _entered in changes]
+    assert [str(v) if v else v for v in values] == [
+        "2011-03-05",
+        "2011-03-06",
+        None,
+        "2011-03-09",
+    ]
+    actions = [
+        _action(value, n == 0, values[n - 1] if n else None) for n, value in enumerate(values)
+    ]
+    assert actions == ["Insert", "Update", "Remove", "Insert"]

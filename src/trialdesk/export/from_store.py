@@ -524,7 +524,11 @@ def _history(
                 users.get(row.user_id or 0, "system"),
                 row.occurred_at,
                 row.reason or "",
-                "Insert" if n == 0 and not before else "Update",
+                _action(
+                    value,
+                    n == 0 and not before,
+                    changes[n - 1][1] if n else (before[-1].value if before else None),
+                ),
                 sites.get(subject, ""),
                 as_entered,
                 source_id(row),
@@ -549,20 +553,24 @@ def source_id(row: StoreAudit) -> str:
 
 def _changes(
     rows: list[StoreAudit], column: tuple[str, Any] | None, item: Any
-) -> list[tuple[StoreAudit, Value, str]]:
-    """(audit row, new item value, value as entered when it differs) for each change of the
-    column, oldest first."""
+) -> list[tuple[StoreAudit, Value | None, str]]:
+    """(audit row, new item value or None when removed, value as entered when it differs) for
+    each change of the column, oldest first."""
     if column is None:
         return []
     name, convert = column
-    out: list[tuple[StoreAudit, Value, str]] = []
+    out: list[tuple[StoreAudit, Value | None, str]] = []
     entered: dict[str, Any] = {}
     for row in rows:
         diff = json.loads(row.changes)
         entered.update({k: diff[k][1] for k in ENTERED_COLUMNS if k in diff})
-        if name not in diff or diff[name][1] is None:
+        if name not in diff:
             continue
         raw = diff[name][1]
+        if raw is None:  # the value was removed (e.g. a resolution date cleared)
+            if out and out[-1][1] is not None:
+                out.append((row, None, ""))
+            continue
         try:
             value = convert(raw) if convert else parse_value(item, str(raw))
         except ValueError:
@@ -570,6 +578,14 @@ def _changes(
         value = reported_value(item, value)
         out.append((row, value, _as_entered(item, value, entered) if name == "value" else ""))
     return out
+
+
+def _action(value: Value | None, first: bool, previous: Value | None) -> str:
+    """ODM TransactionType of a change (ODM 1.3.2 [@ODM]: Insert, Update, Remove): a value
+    removed is a Remove, a value after none (first, or after a Remove) an Insert."""
+    if value is None:
+        return "Remove"
+    return "Insert" if first or previous is None else "Update"
 
 
 #: The measurement columns holding what the site typed (SDTM --ORRES/--ORRESU).
