@@ -175,6 +175,7 @@ def test_foreign_history_is_kept_as_imported_provenance(
         ).all()
         coordinator = session.scalar(select(User.id).where(User.username == "coordinator"))
     assert imported and {e.user_id for e in imported} == {coordinator}  # the importer
+    assert all(e.participant_id is not None for e in imported)  # on the participant's trail
     assert all("by simulator at" in (e.reason or "") for e in imported)
     corrected = _export(target)
     history = _xml(corrected).xpath(

@@ -8,6 +8,7 @@ transaction as the simulator's first record, so that reports and exports made fr
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialdesk.services.access import require
@@ -16,6 +17,7 @@ from trialdesk.services.errors import RuleViolation, ValidationProblem
 from trialdesk.services.uow import service
 from trialdesk.store import audit
 from trialdesk.store.enums import AuditAction
+from trialdesk.store.models import Participant
 from trialdesk.store.provenance import (
     IMPORT_TABLE,
     IMPORTED_HISTORY_TABLE,
@@ -83,7 +85,13 @@ def record_imported_provenance(
             f"the file with FileOID {oid} was already imported (as {file}); nothing was imported",
             conflict=True,
         )
+    subjects = {str(c.get("subject")) for c in history}
+    where = {
+        p.study_id: (p.id, p.site_id)
+        for p in session.scalars(select(Participant).where(Participant.study_id.in_(subjects)))
+    }
     for number, change in enumerate(history, start=1):
+        participant_id, site_id = where.get(str(change.get("subject")), (None, None))
         audit.append(
             session,
             user_id=actor.user_id,
@@ -91,6 +99,8 @@ def record_imported_provenance(
             table=IMPORTED_HISTORY_TABLE,
             record_id=number,
             changes=change,
+            participant_id=participant_id,  # shown in the participant's audit history
+            site_id=site_id,
             reason=(
                 f"imported from {file_name} ({source_system or 'unknown source system'}): "
                 f"{change.get('action', '')} by {change.get('user', '')} "
