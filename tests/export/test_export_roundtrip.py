@@ -27,6 +27,7 @@ from trialdesk.export.odm.validate import schema_errors
 from trialdesk.export.odm.write import FILE_ATTRIBUTES, comparable, odm_document, to_bytes
 from trialdesk.export.to_store import import_into
 from trialdesk.protocol import builtin_protocol
+from trialdesk.store import audit
 from trialdesk.store.models import (
     AdverseEvent,
     AuditEntry,
@@ -176,6 +177,8 @@ def test_foreign_history_is_kept_as_imported_provenance(
         coordinator = session.scalar(select(User.id).where(User.username == "coordinator"))
     assert imported and {e.user_id for e in imported} == {coordinator}  # the importer
     assert all(e.participant_id is not None for e in imported)  # on the participant's trail
+    with target.session() as session:
+        assert audit.verify_chain(session).ok  # imported provenance is in the hash chain
     assert all("by simulator at" in (e.reason or "") for e in imported)
     corrected = _export(target)
     history = _xml(corrected).xpath(
