@@ -275,3 +275,56 @@ def test_redcap_form_status_is_the_one_the_site_recorded(study: TestDatabase) ->
     assert by_event[unique_event_name("SCR")]["labs_complete"] == "0"
     assert by_event[unique_event_name("SCR")]["vital_signs_complete"] == "2"
     assert read_records(data.design, write_records(data.design, data.records, data.form_statuses))
+
+
+def test_unscheduled_visit_form_statuses_travel_in_odm_and_redcap(study: TestDatabase) -> None:
+    """Issue #13: the forms of an unscheduled visit carry their status like a scheduled visit's
+    — ODM ``Annotation/Flag`` on the instance's FormData (read back), REDCap ``<form>_complete``
+    on the repeating event's instance row; a form given a status but no value is written too."""
+    import csv
+    import io
+
+    from trialdesk.export.redcap.columns import unique_event_name
+
+    protocol = builtin_protocol()
+    with study.session() as session:
+        who = sv.actor_for(
+            session, session.scalars(select(User.id).where(User.username == "coordinator")).one()
+        )
+        pid = sv.list_participants(session, who, limit=10).items[0].id
+        (visit,) = session.scalars(select(Visit).where(Visit.unscheduled))
+        sv.set_form_status(
+            session, who, pid, visit_code=visit.code, form="measurements", status="complete"
+        )
+        sv.set_form_status(
+            session, who, pid, visit_code=visit.code, form="safety_labs", status="incomplete"
+        )
+        data = clinical_data(session, protocol)
+    subject = data.records[0].subject
+    assert data.instance_statuses == {
+        (subject, "UNSCHEDULED", "labs", 1): "complete",
+        (subject, "UNSCHEDULED", "vital_signs", 1): "complete",
+        (subject, "UNSCHEDULED", "safety_labs", 1): "incomplete",
+    }
+    document = odm_document(data.design, data, created=WHEN)
+    assert schema_errors(document) == []
+    ns = {"o": "http://www.cdisc.org/ns/odm/v1.3"}
+    flags = {
+        fd.get("FormOID"): fd.findtext("o:Annotation/o:Flag/o:FlagValue", namespaces=ns)
+        for fd in document.xpath(
+            "//o:StudyEventData[@StudyEventOID='SE.UNSCHEDULED']/o:FormData", namespaces=ns
+        )
+    }
+    assert flags["F.labs"] == flags["F.vital_signs"] == "complete"
+    assert flags["F.safety_labs"] == "incomplete" and flags["F.itt"] is None
+    back = read_odm(to_bytes(document)).data
+    assert back is not None and back.instance_statuses == data.instance_statuses
+    text = write_records(data.design, data.records, data.form_statuses, data.instance_statuses)
+    rows = [
+        r
+        for r in csv.DictReader(io.StringIO(text))
+        if r["redcap_event_name"] == unique_event_name("UNSCHEDULED")
+    ]
+    assert [(r["redcap_repeat_instance"], r["labs_complete"]) for r in rows] == [("1", "2")]
+    assert rows[0]["safety_labs_complete"] == "0"
+    assert rows[0]["itt_complete"] == "2"  # data but no recorded status

@@ -200,3 +200,81 @@ def test_removal_is_kept_as_history() -> None:
     dosing = next(r for r in back.records if r.key == ("APGH-002", "M3", "dosing", 1))
     assert "ogld_ddd" not in dosing.values
     assert removal in back.audit
+
+
+def test_history_keeps_source_ids_values_as_entered_and_the_end_of_participation() -> None:
+    """Issue 15: each version's AuditRecord carries its SourceID, a value entered in another
+    unit keeps what was typed beside the standard value (Annotation flagged as_entered), and
+    SubjectData carries the end of participation — all valid ODM 1.3.2, all read back."""
+    from datetime import date
+
+    data = clinical_data()
+    audit = tuple(
+        dataclasses.replace(
+            a,
+            source_id=f"measurements/{n}@{n + 100}",
+            as_entered="165 mg/dL" if a.item == "fasting_glucose" else "",
+        )
+        for n, a in enumerate(data.audit)
+    )
+    assert any(a.as_entered for a in audit)
+    data = dataclasses.replace(
+        data, audit=audit, dispositions={"APGH-001": ("completed", date(2012, 3, 1))}
+    )
+    root = odm_document(design(), data, created=WHEN)
+    assert schema_errors(root) == []
+    entered = root.xpath(
+        "//o:ItemData[@ItemOID='IT.fasting_glucose']/o:Annotation"
+        "[o:Flag/o:FlagValue='as_entered']/o:Comment/text()",
+        namespaces=X,
+    )
+    assert entered and set(entered) == {"165 mg/dL"}
+    sources = root.xpath("//o:AuditRecord/o:SourceID/text()", namespaces=X)
+    assert sorted(sources) == sorted(a.source_id for a in audit)
+    end = root.xpath("//o:SubjectData[@SubjectKey='APGH-001']/o:Annotation", namespaces=X)[0]
+    assert end.findtext("o:Comment", namespaces=X) == "2012-03-01"
+    back = read_odm(to_bytes(root)).data
+    assert back is not None
+    assert sorted(back.audit, key=str) == sorted(audit, key=str)
+    assert back.dispositions == data.dispositions
+    assert to_bytes(odm_document(back.design, back, created=WHEN)) == to_bytes(root)
+    bad = to_bytes(root).replace(b">completed</FlagValue>", b">finished</FlagValue>")
+    with pytest.raises(ImportRejected) as caught:
+        read_odm(bad, source="sponsor.xml")
+    message = str(caught.value)
+    assert message.startswith("sponsor.xml: rejected") and "SubjectData APGH-001" in message
+    assert "'finished' is not a study-end reason" in message
+
+
+def test_a_value_removed_then_entered_again_is_remove_then_insert() -> None:
+    """The store's history of one column becomes ODM TransactionTypes: first entry Insert, a
+    change Update, a value cleared Remove, a value after the removal Insert again."""
+    import json
+
+    from trialdesk.export.from_store import _action, _changes
+    from trialdesk.store.models import AuditEntry as StoreAudit
+
+    item = design().item("ae_resolved")
+    diffs = [
+        {"resolution_date": [None, "2011-03-05"]},
+        {"resolution_date": ["2011-03-05", "2011-03-06"]},
+        {"resolution_date": ["2011-03-06", None]},
+        {"grade": [1, 2]},  # another column: not a change of this item
+        {"resolution_date": [None, "2011-03-09"]},
+    ]
+    rows = [
+        StoreAudit(sequence=n, table_name="adverse_events", record_id="7", changes=json.dumps(d))
+        for n, d in enumerate(diffs, start=1)
+    ]
+    changes = _changes(rows, ("resolution_date", None), item)
+    values = [value for _row, value, _entered in changes]
+    assert [str(v) if v else v for v in values] == [
+        "2011-03-05",
+        "2011-03-06",
+        None,
+        "2011-03-09",
+    ]
+    actions = [
+        _action(value, n == 0, values[n - 1] if n else None) for n, value in enumerate(values)
+    ]
+    assert actions == ["Insert", "Update", "Remove", "Insert"]

@@ -136,7 +136,10 @@ def export_redcap(
         data = _from_database(clinical_data_from_database, protocol, database)
         _notes(data.notes)
         path = out / f"{protocol.id}_Records.csv"
-        path.write_text(write_records(design, data.records, data.form_statuses), encoding="utf-8")
+        path.write_text(
+            write_records(design, data.records, data.form_statuses, data.instance_statuses),
+            encoding="utf-8",
+        )
         paths.append(path)
     for path in paths:
         console.print(f"✓ {path}")

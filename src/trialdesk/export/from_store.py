@@ -20,7 +20,8 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import defaultdict
-from datetime import date
+from dataclasses import replace
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -50,7 +51,7 @@ from trialdesk.export.sdtm.sources import (
     SdtmSources,
     records_of,
 )
-from trialdesk.export.values import Value, parse_value, reported_value
+from trialdesk.export.values import Value, format_value, parse_value, reported_value
 from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.protocol.unscheduled import unscheduled_number
 from trialdesk.protocol.versions import ProtocolVersionInfo
@@ -58,7 +59,7 @@ from trialdesk.store.enums import FormStatus, VisitStatus
 from trialdesk.store.models import AuditEntry as StoreAudit
 from trialdesk.store.models import Participant, ProtocolVersion, User
 from trialdesk.store.models.forms import FormStatusRecord
-from trialdesk.store.provenance import simulated_description
+from trialdesk.store.provenance import imported_history, simulated_description
 
 # --- SDTM / FHIR sources --------------------------------------------------------------------
 
@@ -363,6 +364,7 @@ def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
     names = {p.site.code: p.site.name for p in snap.participants}
     provenance = _provenance(session, out, sites)
     history = _history(session, out, sites, provenance)
+    statuses, instance_statuses = _split_statuses(form_statuses(session, sites), out.unscheduled)
     return ClinicalData(
         design,
         out.records(),
@@ -373,8 +375,42 @@ def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
         provenance,
         protocol_version_infos(session),
         simulated=simulated_description(session),
-        form_statuses=form_statuses(session, sites),
+        form_statuses=statuses,
+        instance_statuses=instance_statuses,
+        dispositions={
+            p.study_id: (p.end_reason.value, p.ended_on)
+            for p in snap.participants
+            if p.study_id in sites and p.end_reason is not None and p.ended_on is not None
+        },
     )
+
+
+#: The CRF forms of the unscheduled event holding each form an unscheduled visit's page offers
+#: (`trialdesk.protocol.unscheduled.UNSCHEDULED_FORMS`): the page's "measurements" are the CRF's
+#: vital signs and laboratory forms. Adverse events are placed on the scheduled visits' AE log.
+UNSCHEDULED_CRF_FORMS: dict[str, tuple[str, ...]] = {
+    "measurements": ("vital_signs", "labs"),
+    "safety_labs": ("safety_labs",),
+    "itt": ("itt",),
+}
+
+
+def _split_statuses(
+    statuses: dict[tuple[str, str, str], str], unscheduled: dict[tuple[str, str], int]
+) -> tuple[dict[tuple[str, str, str], str], dict[tuple[str, str, str, int], str]]:
+    """Scheduled visits' statuses as they are; an unscheduled visit's (``M3.U01``) become the
+    statuses of its instance of the design's repeating unscheduled event (issue #13), each
+    page form on the CRF forms it holds (`UNSCHEDULED_CRF_FORMS`)."""
+    scheduled: dict[tuple[str, str, str], str] = {}
+    instances: dict[tuple[str, str, str, int], str] = {}
+    for (subject, visit, form), status in statuses.items():
+        instance = unscheduled.get((subject, visit))
+        if instance is None:
+            scheduled[(subject, visit, form)] = status
+            continue
+        for crf_form in UNSCHEDULED_CRF_FORMS.get(form, ()):
+            instances[(subject, UNSCHEDULED_EVENT, crf_form, instance)] = status
+    return scheduled, instances
 
 
 def form_statuses(session: Session, sites: dict[str, str]) -> dict[tuple[str, str, str], str]:
@@ -469,28 +505,38 @@ def _history(
         if key in wanted:
             rows[key].append(row)
     users = {u.id: u.username for u in session.scalars(select(User))}
+    imported = imported_entries(session, out.design)
     history: list[ExportAudit] = []
     for (subject, event, form, instance, name), source in out.sources.items():
         item = out.design.item(name)
         current = out.values[(subject, event, form, instance)][name]
-        changes = _changes(rows.get(source, []), _column(source[0], item), item)
-        if changes and changes[-1][1] == current:
-            history += [
-                ExportAudit(
-                    subject,
-                    event,
-                    form,
-                    instance,
-                    name,
+        before, after = imported.get((subject, event, form, instance, name), ([], 0))
+        local = [r for r in rows.get(source, []) if r.sequence > after]
+        changes = _changes(local, _column(source[0], item), item)
+        versions = before + [
+            ExportAudit(
+                subject,
+                event,
+                form,
+                instance,
+                name,
+                value,
+                users.get(row.user_id or 0, "system"),
+                row.occurred_at,
+                row.reason or "",
+                _action(
                     value,
-                    users.get(row.user_id or 0, "system"),
-                    row.occurred_at,
-                    row.reason or "",
-                    "Insert" if n == 0 else "Update",
-                    sites.get(subject, ""),
-                )
-                for n, (row, value) in enumerate(changes)
-            ]
+                    n == 0 and not before,
+                    changes[n - 1][1] if n else (before[-1].value if before else None),
+                ),
+                sites.get(subject, ""),
+                as_entered,
+                source_id(row),
+            )
+            for n, (row, value, as_entered) in enumerate(changes)
+        ]
+        if versions and versions[-1].value == current:
+            history += versions
         elif (subject, event, form, instance, name) in provenance:
             history.append(provenance[(subject, event, form, instance, name)])
     explained = {(a.subject, a.event, a.form, a.instance, a.item) for a in history}
@@ -499,25 +545,101 @@ def _history(
     return tuple(history)
 
 
+def source_id(row: StoreAudit) -> str:
+    """ODM AuditRecord/SourceID of a change: ``<table>/<record id>@<audit sequence>``, which
+    names the record (e.g. an adverse event's id) and the audit entry in this database."""
+    return f"{row.table_name}/{row.record_id}@{row.sequence}"
+
+
 def _changes(
     rows: list[StoreAudit], column: tuple[str, Any] | None, item: Any
-) -> list[tuple[StoreAudit, Value]]:
-    """(audit row, new item value) for each change of the column, oldest first."""
+) -> list[tuple[StoreAudit, Value | None, str]]:
+    """(audit row, new item value or None when removed, value as entered when it differs) for
+    each change of the column, oldest first."""
     if column is None:
         return []
     name, convert = column
-    out: list[tuple[StoreAudit, Value]] = []
+    out: list[tuple[StoreAudit, Value | None, str]] = []
+    entered: dict[str, Any] = {}
     for row in rows:
         diff = json.loads(row.changes)
-        if name not in diff or diff[name][1] is None:
+        entered.update({k: diff[k][1] for k in ENTERED_COLUMNS if k in diff})
+        if name not in diff:
             continue
         raw = diff[name][1]
+        if raw is None:  # the value was removed (e.g. a resolution date cleared)
+            if out and out[-1][1] is not None:
+                out.append((row, None, ""))
+            continue
         try:
             value = convert(raw) if convert else parse_value(item, str(raw))
         except ValueError:
             return []
-        out.append((row, reported_value(item, value)))
+        value = reported_value(item, value)
+        out.append((row, value, _as_entered(item, value, entered) if name == "value" else ""))
     return out
+
+
+def _action(value: Value | None, first: bool, previous: Value | None) -> str:
+    """ODM TransactionType of a change (ODM 1.3.2 [@ODM]: Insert, Update, Remove): a value
+    removed is a Remove, a value after none (first, or after a Remove) an Insert."""
+    if value is None:
+        return "Remove"
+    return "Insert" if first or previous is None else "Update"
+
+
+#: The measurement columns holding what the site typed (SDTM --ORRES/--ORRESU).
+ENTERED_COLUMNS = ("value_as_entered", "unit_as_entered")
+
+
+def _as_entered(item: Any, value: Value, entered: dict[str, Any]) -> str:
+    """The value and unit as entered ("1.5 m"), when they say more than the standard value in
+    the item's unit (another unit, or other digits); else ""."""
+    text, unit = entered.get("value_as_entered"), entered.get("unit_as_entered")
+    if not text or not unit or (unit == item.unit and text == format_value(item, value)):
+        return ""
+    return f"{text} {unit}"
+
+
+def imported_entries(
+    session: Session, design: StudyDesign
+) -> dict[tuple[str, str, str, int, str], tuple[list[ExportAudit], int]]:
+    """The history an import kept for each value (`store.provenance.imported_history`), and
+    the audit sequence after which this database's own changes of it begin."""
+    out: dict[tuple[str, str, str, int, str], tuple[list[ExportAudit], int]] = {}
+    for sequence, change in imported_history(session):
+        entry = _imported_entry(design, change)
+        if entry is None:
+            continue  # an item the protocol's CRF no longer has: kept in the audit trail
+        key = (entry.subject, entry.event, entry.form, entry.instance, entry.item)
+        entries, _ = out.get(key, ([], 0))
+        out[key] = ([*entries, entry], sequence)
+    return out
+
+
+def _imported_entry(design: StudyDesign, change: dict[str, Any]) -> ExportAudit | None:
+    """One imported change (`services.record_imported_provenance`) as an audit entry."""
+    text = {k: "" if v is None else str(v) for k, v in change.items()}
+    try:
+        item = design.item(text["item"])
+        value = None if change.get("value") is None else parse_value(item, text["value"])
+        return ExportAudit(
+            text["subject"],
+            text["event"],
+            text["form"],
+            int(text["instance"]),
+            item.name,
+            value=value,
+            user=text["user"],
+            when=datetime.fromisoformat(text["when"]),
+            reason=text["reason"],
+            action=text["action"],
+            location=text["location"],
+            as_entered=text.get("as_entered", ""),
+            source_id=text.get("source_id", ""),
+        )
+    except (KeyError, ValueError):
+        return None
 
 
 def _provenance(
@@ -535,10 +657,15 @@ def _provenance(
         if key in wanted:
             latest[key] = row
     users = {u.id: u.username for u in session.scalars(select(User))}
+    imported = imported_entries(session, out.design)
     result = {}
     for (subject, event, form, instance, item), source in out.sources.items():
         found = latest.get(source)
         value = out.values[(subject, event, form, instance)][item]
+        before, after = imported.get((subject, event, form, instance, item), ([], 0))
+        if before and (found is None or found.sequence <= after):
+            result[(subject, event, form, instance, item)] = replace(before[-1], value=value)
+            continue
         if found is None:
             continue
         result[(subject, event, form, instance, item)] = ExportAudit(
@@ -553,6 +680,7 @@ def _provenance(
             found.reason or "",
             "Insert" if found.action == "create" else "Update",
             sites.get(subject, ""),
+            source_id=source_id(found),
         )
     return result
 

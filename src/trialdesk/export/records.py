@@ -5,7 +5,7 @@ ClinicalData are written from, and read into, this shape."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from trialdesk.export.crf.model import StudyDesign
 from trialdesk.export.values import Value, check_limits
@@ -43,6 +43,12 @@ class AuditEntry:
     reason: str = ""
     action: str = "Insert"  # Insert | Update | Remove (ODM TransactionType)
     location: str = ""  # site code
+    # The value as the site entered it, with its unit ("1.5 m", "126 mg/dL"), when it differs
+    # from the standard value in the item's unit; else "" (ODM: an Annotation, `odm.write`).
+    as_entered: str = ""
+    # Where the change comes from in its source system (ODM AuditRecord/SourceID): trialdesk
+    # writes "<table>/<record id>@<audit sequence>"; an import keeps the foreign one.
+    source_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,15 @@ class ClinicalData:
     # Form statuses recorded at the site (REDCap's Incomplete / Unverified / Complete), keyed by
     # (subject, event, form): "incomplete" | "unverified" | "complete".
     form_statuses: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # The same for the forms of a repeating (unscheduled) event, one per instance, keyed by
+    # (subject, event, form, instance): an unscheduled visit's forms have statuses too (#13).
+    instance_statuses: dict[tuple[str, str, str, int], str] = field(default_factory=dict)
+    # The file the data were read from (ODM FileOID and SourceSystem; "" when not from a
+    # file): an import records it so that the same file is never imported twice (issue 15).
+    # End of participation of a subject: subject -> (study-end reason code, date ended).
+    dispositions: dict[str, tuple[str, date]] = field(default_factory=dict)
+    file_oid: str = ""
+    source_system: str = ""
 
 
 def check_records(design: StudyDesign, records: tuple[FormRecord, ...]) -> list[str]:

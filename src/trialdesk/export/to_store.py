@@ -7,9 +7,18 @@ audit trail apply — and any refusal rolls everything back. Problems that can b
 writing are all reported together; a rule refusal while writing is reported with the subject,
 visit and form it concerns.
 
-Imported participants get new study ids from the database; the summary maps source subject
-keys to them. Names are not part of an ODM/REDCap export, so the identity holds
-"Imported <key>" until the site completes it.
+The subjects of an ODM file keep their study ids (``<SITE>-NNN``, gaps included); REDCap
+records, and foreign keys that are not study ids of their site, get new ones from the database.
+The summary maps source subject keys to them. Names are not part of an ODM/REDCap export, so the
+identity holds "Imported <key>" until the site completes it.
+
+Lossless round trip (issue 15): values measured in another unit are stored as the site entered
+them (the ODM as-entered annotation), form statuses are set, and the file's own history —
+every version of every item with its original user, time, reason, location and SourceID — is
+kept as imported provenance (`trialdesk.store.provenance`), the importing user recorded as the
+importer; an export of the imported database then writes that history, not the import's own
+writes. A file is imported once: its FileOID is recorded, and a second import of it (or of
+subjects whose study ids are taken) is refused naming the file, before anything is written.
 """
 
 from __future__ import annotations
@@ -27,15 +36,18 @@ from trialdesk.catalogue import ElementKind
 from trialdesk.export.crf import StudyDesign
 from trialdesk.export.crf.build import UNSCHEDULED_EVENT
 from trialdesk.export.errors import ImportRejected, Rejection
-from trialdesk.export.records import ClinicalData, FormRecord, check_records
-from trialdesk.export.values import Value
+from trialdesk.export.from_store import UNSCHEDULED_CRF_FORMS
+from trialdesk.export.records import AuditEntry, ClinicalData, FormRecord, check_records
+from trialdesk.export.values import Value, format_value
 from trialdesk.protocol import Protocol, catalogue_for
+from trialdesk.protocol.unscheduled import parse_unscheduled
 from trialdesk.services.errors import ServiceError
 from trialdesk.services.screening import FINDING_KINDS, SOURCED
 from trialdesk.services.study import current_protocol
 from trialdesk.services.uow import service
 from trialdesk.store import make_engine, make_session_factory
-from trialdesk.store.models import User
+from trialdesk.store.models import Participant, User
+from trialdesk.store.provenance import imported_files
 
 DATE_ITEMS = (
     "screening_date",
@@ -55,6 +67,8 @@ _OUTCOMES = {
     "fatal": "fatal",
     "unknown": "unknown",
 }
+#: The dosing form's doses, stored as dose records rather than measurements.
+DOSING_ITEMS = ("insulin_daily_dose", "ogld_ddd")
 OGLD_DRUG = "oral glucose-lowering drugs (total WHO DDD)"
 
 
@@ -101,13 +115,41 @@ def import_into(
             source, [Rejection("--user", "username", f"no user {username!r} in the database")]
         )
     actor = sv.actor_for(session, user.id)
-    problems = precheck(data, protocol)
+    problems = _already_imported(session, data) or precheck(data, protocol)
     if problems:
         raise ImportRejected(source, problems)
     try:
-        return _import(session, actor, data, protocol)
+        return _import(session, actor, data, protocol, source)
     except _Refused as exc:
         raise ImportRejected(source, [exc.rejection]) from None
+
+
+def _already_imported(session: Session, data: ClinicalData) -> list[Rejection]:
+    """A file imported before (same FileOID), or subjects whose kept study ids are taken:
+    importing again would duplicate subjects, so nothing is imported (issue 15)."""
+    if not data.file_oid:
+        return []
+    files = imported_files(session)
+    if data.file_oid in files:
+        earlier, _sequence = files[data.file_oid]
+        return [
+            Rejection(
+                "ODM",
+                "FileOID",
+                f"{data.file_oid} was already imported into this database (from {earlier}); "
+                "importing it again would duplicate its subjects",
+            )
+        ]
+    subjects = {r.subject for r in data.records}
+    taken = session.scalars(select(Participant.study_id).where(Participant.study_id.in_(subjects)))
+    return [
+        Rejection(
+            f"subject {sid}",
+            "SubjectKey",
+            "a participant with this study id is already in the database (imported before?)",
+        )
+        for sid in sorted(taken)
+    ]
 
 
 class _Refused(Exception):
@@ -180,15 +222,66 @@ def _visit_date(values: dict[str, Value]) -> date | None:
 
 @service
 def _import(
-    session: Session, actor: sv.Actor, data: ClinicalData, protocol: Protocol
+    session: Session, actor: sv.Actor, data: ClinicalData, protocol: Protocol, source: str
 ) -> ImportSummary:
     summary = ImportSummary()
     if data.simulated is not None:  # the copy of simulated data stays marked as simulated
         sv.mark_simulated(session, actor, data.simulated)
+    entered = _as_entered(data)
     for subject, forms in _by_subject(data.records).items():
-        writer = _SubjectWriter(session, actor, data, protocol, subject, forms, summary)
+        writer = _SubjectWriter(session, actor, data, protocol, subject, forms, summary, entered)
         writer.write()
+    if data.file_oid:
+        history = _history(data, summary.participants)
+        try:
+            sv.record_imported_provenance(
+                session,
+                actor,
+                file_oid=data.file_oid,
+                file_name=source,
+                source_system=data.source_system,
+                history=history,
+            )
+        except ServiceError as exc:
+            message = str(getattr(exc, "message", exc))
+            raise _Refused(Rejection("ODM", "FileOID", message)) from None
     return summary
+
+
+def _entries(data: ClinicalData) -> list[AuditEntry]:
+    """The file's history: every change (Transactional) or each value's last (Snapshot)."""
+    return list(data.audit) if data.audit else list(data.provenance.values())
+
+
+def _as_entered(data: ClinicalData) -> dict[tuple[str, str, int, str], str]:
+    """(subject, event, instance, item) → value and unit as entered, of the current value."""
+    out: dict[tuple[str, str, int, str], str] = {}
+    for entry in sorted(_entries(data), key=lambda a: a.when):
+        out[(entry.subject, entry.event, entry.instance, entry.item)] = entry.as_entered
+    return out
+
+
+def _history(data: ClinicalData, ids: dict[str, str]) -> list[dict[str, str | None]]:
+    """The file's history as imported provenance (`services.record_imported_provenance`), in
+    the file's order, subjects under the study ids they were stored with."""
+    return [
+        {
+            "subject": ids.get(a.subject, a.subject),
+            "event": a.event,
+            "form": a.form,
+            "instance": str(a.instance),
+            "item": a.item,
+            "value": None if a.value is None else format_value(data.design.item(a.item), a.value),
+            "user": a.user,
+            "when": a.when.isoformat(),
+            "reason": a.reason,
+            "action": a.action,
+            "location": a.location,
+            "as_entered": a.as_entered,
+            "source_id": a.source_id,
+        }
+        for a in _entries(data)
+    ]
 
 
 @dataclass
@@ -200,7 +293,9 @@ class _SubjectWriter:
     subject: str
     forms: dict[tuple[str, str, int], dict[str, Value]]
     summary: ImportSummary
+    entered: dict[tuple[str, str, int, str], str] = field(default_factory=dict)
     pid: int = 0
+    unscheduled: dict[str, int] = field(default_factory=dict)  # visit code -> CRF instance
 
     def call(self, where: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -226,6 +321,11 @@ class _SubjectWriter:
             full_name=f"Imported {self.subject}",
             date_of_birth=scr["date_of_birth"],
             sex=scr.get("sex"),
+            # An ODM file's subjects keep their study ids (issue 15); REDCap record ids are
+            # the project's own numbering and get the database's.
+            study_id=self.subject
+            if self.data.file_oid and _is_study_id(self.subject, site)
+            else None,
         )
         self.pid = view.id
         self.summary.participants[self.subject] = view.study_id
@@ -254,6 +354,26 @@ class _SubjectWriter:
             self._visit(event, _values(self.forms, event))
         self._unscheduled()
         self._adverse_events()
+        self._end()
+
+    def _end(self) -> None:
+        """The end of participation the file records (completed, withdrawn, died …), unless
+        the import's own writes already ended it the same way (a screen failure)."""
+        if self.subject not in self.data.dispositions:
+            return
+        reason, ended_on = self.data.dispositions[self.subject]
+        now = self.call("end of participation", sv.get_participant, self.pid)
+        if now.ended_on == ended_on and now.end_reason == reason:
+            return
+        self.call(
+            "end of participation",
+            sv.end_participation,
+            self.pid,
+            ended_on=ended_on,
+            end_reason=reason,
+            expected_version=now.version,
+            reason=f"participation ended: {reason} (imported)",
+        )
 
     def _unscheduled(self) -> None:
         """Each instance of the unscheduled event becomes an unscheduled visit (its date and
@@ -272,6 +392,7 @@ class _SubjectWriter:
                 visit_date=on if isinstance(on, date) else _visit_date(values),
                 reason=str(values.get("uv_reason") or ""),
             )
+            self.unscheduled[visit.code] = instance
             day = on if isinstance(on, date) else None
             for name, value in values.items():
                 try:
@@ -282,6 +403,7 @@ class _SubjectWriter:
             missing = _missing(self.data, self.subject, UNSCHEDULED_EVENT, instance)
             self._missing_values(visit.code, missing, values, day)
             self._itt(visit.code, values, missing)
+            self._statuses(visit.code, UNSCHEDULED_EVENT, instance)
 
     def _findings(self, scr: dict[str, Value]) -> dict[str, Any]:
         """Yes/no and category answers of the screening visit (the screening service's
@@ -324,6 +446,34 @@ class _SubjectWriter:
         self._itt(event, values, missing)
         self._dosing(event, values)
         self._transplantation(event, values)
+        self._statuses(event, event, 1)
+
+    def _statuses(self, visit: str, event: str, instance: int) -> None:
+        """The form statuses the file carries for this visit (an unscheduled visit's CRF forms
+        back onto the page forms that hold them, `from_store.UNSCHEDULED_CRF_FORMS`)."""
+        if event == UNSCHEDULED_EVENT:
+            found = self.data.instance_statuses
+            statuses = {
+                page: found[key]
+                for page, crf_forms in UNSCHEDULED_CRF_FORMS.items()
+                for form in crf_forms
+                if (key := (self.subject, event, form, instance)) in found
+            }
+        else:
+            statuses = {
+                form: status
+                for (subject, e, form), status in self.data.form_statuses.items()
+                if subject == self.subject and e == event
+            }
+        for form, status in statuses.items():
+            self.call(
+                f"visit {visit}, {form} status",
+                sv.set_form_status,
+                self.pid,
+                visit_code=visit,
+                form=form,
+                status=status,
+            )
 
     def _value(
         self, event: str, item: Any, value: Value, values: dict[str, Value], on: date | None
@@ -331,6 +481,8 @@ class _SubjectWriter:
         catalogue = catalogue_for(self.protocol)
         if item.element is None or item.sample_minute is not None or item.derivation:
             return
+        if item.name in DOSING_ITEMS:
+            return  # doses are dose records (`_dosing`), not measurements
         element = catalogue[item.element]
         if not _is_measured(catalogue, item.element) or element.kind is ElementKind.BOOLEAN:
             return
@@ -339,17 +491,30 @@ class _SubjectWriter:
             if item.name in _lab_items(self.data.design)
             else values.get("vs_date")
         )
+        typed, unit = self._entered(event, item.name)
         self.call(
             f"visit {event}, {item.name}",
             sv.record_measurement,
             self.pid,
             visit_code=event,
             element=item.element,
-            value=value,
-            unit=item.unit,
+            # what was typed: as the file says, else the value's text (7.0 → "7")
+            value=format_value(item, value) if typed is None else typed,
+            unit=item.unit if unit is None else unit,
             collected_on=collected if isinstance(collected, date) else on,
         )
         self.summary.values += 1
+
+    def _entered(self, visit: str, name: str) -> tuple[str | None, str | None]:
+        """(value, unit) as the site entered the current value, when the file says so: the
+        import records what was typed, so the standard value and --ORRES/--ORRESU both
+        come out as in the source."""
+        event, instance = visit, 1
+        if (parts := parse_unscheduled(visit)) is not None:
+            event, instance = UNSCHEDULED_EVENT, self.unscheduled.get(visit, parts[1])
+        text = self.entered.get((self.subject, event, instance, name), "")
+        typed, _, unit = text.partition(" ")
+        return (typed, unit) if typed and unit else (None, None)
 
     def _missing_values(
         self,
@@ -501,6 +666,12 @@ class _SubjectWriter:
                 resolution_date=v.get("ae_resolved"),
             )
             self.summary.values += 1
+
+
+def _is_study_id(subject: str, site: str) -> bool:
+    """Whether a subject key is a trialdesk study id of `site` (``<SITE>-NNN``)."""
+    number = subject.removeprefix(f"{site}-")
+    return number != subject and number.isdigit() and 3 <= len(number) <= 6
 
 
 def _is_measured(catalogue: Any, name: str) -> bool:

@@ -191,7 +191,11 @@ from trialdesk.services.protocol_versions import (
     register_amendment,
     set_up_protocol,
 )
-from trialdesk.services.provenance import data_provenance, mark_simulated
+from trialdesk.services.provenance import (
+    data_provenance,
+    mark_simulated,
+    record_imported_provenance,
+)
 from trialdesk.services.queries import (
     answer_query,
     close_query,
@@ -413,6 +417,7 @@ __all__ = [
     "record_prescreen_run",
     "void_prescreen_run",
     "data_provenance",
+    "record_imported_provenance",
     "mark_simulated",
     "check_visit_window",
     "list_screening_declines",

@@ -3,6 +3,7 @@ them site-scoped, and ending their participation."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from sqlalchemy import func, select
@@ -57,10 +58,34 @@ def _date_of_birth(value: date, on: date) -> date:
 
 def _next_study_id(session: Session, site: Site) -> str:
     # Called under the audit chain lock, so two registrations cannot take the same number.
+    # After the count, past the highest number in use: an import keeps its source's study
+    # ids, gaps included (issue 15), so the count alone could hand out a taken id.
     count = session.scalar(
         select(func.count()).select_from(Participant).where(Participant.site_id == site.id)
     )
-    return f"{site.code}-{(count or 0) + 1:03d}"
+    taken = session.scalars(select(Participant.study_id).where(Participant.site_id == site.id))
+    numbers = [int(m["n"]) for sid in taken if (m := _STUDY_ID.match(sid or ""))]
+    return f"{site.code}-{max([count or 0, *numbers]) + 1:03d}"
+
+
+_STUDY_ID = re.compile(r"^[A-Z0-9]+-(?P<n>\d{3,6})$")
+
+
+def _kept_study_id(session: Session, site: Site, study_id: str) -> str:
+    """A study id given by an import (the source's): ``<SITE>-NNN`` of this site, not taken."""
+    if not study_id.startswith(f"{site.code}-") or not _STUDY_ID.match(study_id):
+        raise ValidationProblem(
+            "study_id", f"{study_id!r} is not a study id of site {site.code} ({site.code}-NNN)"
+        )
+    taken = session.scalar(select(Participant.id).where(Participant.study_id == study_id))
+    if taken is not None:
+        raise RuleViolation(
+            "study_id_taken",
+            f"study id {study_id} is already used in this database",
+            "study_id",
+            conflict=True,
+        )
+    return study_id
 
 
 @service
@@ -77,8 +102,10 @@ def register_participant(
     phone: str | None = None,
     email: str | None = None,
     address: str | None = None,
+    study_id: str | None = None,
 ) -> ParticipantView:
-    """Register a candidate at a site: a study id ``<SITE>-NNN`` and a separate identity row."""
+    """Register a candidate at a site: a study id ``<SITE>-NNN`` and a separate identity row.
+    `study_id`: keep the one a study exported from elsewhere gave (imports only)."""
     site = session.scalars(select(Site).where(Site.code == site_code)).first()
     if site is None:
         raise ValidationProblem("site_code", f"unknown site {site_code!r}")
@@ -94,7 +121,11 @@ def register_participant(
     dob = _date_of_birth(date_of_birth, registered_on)
     audit.lock_chain(session)
     participant = Participant(
-        study_id=_next_study_id(session, site),
+        study_id=(
+            _next_study_id(session, site)
+            if study_id is None
+            else _kept_study_id(session, site, study_id)
+        ),
         site_id=site.id,
         site=site,
         sex=_sex(sex),

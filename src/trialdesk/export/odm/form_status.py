@@ -54,6 +54,8 @@ def status_codelists() -> list[etree._Element]:
     kinds = _E(n.q("CodeList"), OID=FLAG_TYPE_CODELIST_OID, Name="Flag type", DataType="text")
     entry = _SE(kinds, n.q("CodeListItem"), CodedValue=FORM_STATUS_FLAG)
     _decode(entry, "Form status")
+    entry = _SE(kinds, n.q("CodeListItem"), CodedValue="STUDYEND")
+    _decode(entry, "End of participation")
     return [values, kinds]
 
 

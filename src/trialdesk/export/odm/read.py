@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from lxml import etree
@@ -30,9 +30,10 @@ from trialdesk.export.crf.model import (
 )
 from trialdesk.export.errors import ImportRejected, Rejection
 from trialdesk.export.odm import names as n
+from trialdesk.export.odm.disposition import end_of
 from trialdesk.export.odm.form_status import status_of
 from trialdesk.export.odm.validate import schema_errors
-from trialdesk.export.odm.write import MISSING_CODELIST_OID, replay
+from trialdesk.export.odm.write import AS_ENTERED_CODELIST_OID, MISSING_CODELIST_OID, replay
 from trialdesk.export.records import AuditEntry, ClinicalData, FormRecord
 from trialdesk.export.values import Value, check_limits, parse_value
 
@@ -68,6 +69,10 @@ class _Context:
     )
     # Form statuses flagged on FormData (`trialdesk.export.odm.form_status`).
     statuses: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # End of participation flagged on SubjectData (`trialdesk.export.odm.disposition`).
+    dispositions: dict[str, tuple[str, date]] = field(default_factory=dict)
+    # ... and on the FormData of an instance of a repeating (unscheduled) event.
+    instance_statuses: dict[tuple[str, str, str, int], str] = field(default_factory=dict)
 
 
 def read_odm(
@@ -477,6 +482,10 @@ def _clinical(
         provenance,
         simulated=_simulated(root),
         form_statuses=dict(ctx.statuses),
+        instance_statuses=dict(ctx.instance_statuses),
+        dispositions=dict(ctx.dispositions),
+        file_oid=root.get("FileOID", ""),
+        source_system=root.get("SourceSystem", ""),
     )
 
 
@@ -512,6 +521,11 @@ def _subject(
     snapshot: bool,
 ) -> None:
     key = subject.get("SubjectKey", "")
+    try:
+        if (end := end_of(subject)) is not None:
+            ctx.dispositions[key] = end
+    except ValueError as exc:
+        ctx.problems.append(Rejection(f"SubjectData {key}/Annotation", "FlagValue", str(exc)))
     for se in subject.findall(n.q("StudyEventData")):
         event = maps.events.get(se.get("StudyEventOID", ""))
         where = f"SubjectData {key}/StudyEventData {se.get('StudyEventOID')}"
@@ -530,8 +544,11 @@ def _subject(
             if event.repeating:  # one instance of the event holds one of each form
                 instance = _event_instance(ctx, se, where)
             record_key = (key, event.code, form.name, instance)
-            if (status := status_of(fd)) is not None and not event.repeating:
-                ctx.statuses[(key, event.code, form.name)] = status
+            if (status := status_of(fd)) is not None:
+                if event.repeating:
+                    ctx.instance_statuses[record_key] = status
+                else:
+                    ctx.statuses[(key, event.code, form.name)] = status
             for item_data in fd.iterfind(f"{n.q('ItemGroupData')}/*"):
                 if not etree.QName(item_data).localname.startswith("ItemData"):
                     continue
@@ -628,6 +645,7 @@ def _audit_entry(
     location = record.find(n.q("LocationRef")).get("LocationOID", "")  # type: ignore[union-attr]
     stamp = record.findtext(n.q("DateTimeStamp")) or ""
     reason = record.findtext(n.q("ReasonForChange")) or ""
+    source_id = record.findtext(n.q("SourceID")) or ""
     try:
         when = datetime.fromisoformat(stamp)
     except ValueError:
@@ -649,4 +667,15 @@ def _audit_entry(
         # a reason (21 CFR 11.10(e)), so a reason marks an update.
         action=element.get("TransactionType") or ("Update" if reason else "Insert"),
         location=n.strip(location, "LOC") or site,
+        as_entered=_as_entered(element),
+        source_id=source_id,
     )
+
+
+def _as_entered(element: etree._Element) -> str:
+    """The value and unit as entered at the site (`write.as_entered_annotation`), or ""."""
+    for annotation in element.iterfind(n.q("Annotation")):
+        for flag in annotation.iterfind(f"{n.q('Flag')}/{n.q('FlagValue')}"):
+            if flag.get("CodeListOID") == AS_ENTERED_CODELIST_OID:
+                return annotation.findtext(n.q("Comment")) or ""
+    return ""

@@ -26,6 +26,7 @@ from trialdesk.catalogue.missing import MISSING_CODES
 from trialdesk.export.crf.model import DataType, Event, Form, Item, StudyDesign
 from trialdesk.export.errors import ExportError
 from trialdesk.export.odm import names as n
+from trialdesk.export.odm.disposition import annotate_end, study_end_codelist
 from trialdesk.export.odm.form_status import annotate, status_codelists
 from trialdesk.export.records import AuditEntry, ClinicalData, FormRecord, check_records
 from trialdesk.export.values import Value, format_number, format_value
@@ -43,7 +44,10 @@ _DATA_TYPE = {
 }
 _E = etree.Element
 _SE = etree.SubElement
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 MISSING_CODELIST_OID = "CL.TRIALDESK.MISSING"
+AS_ENTERED_CODELIST_OID = "CL.TRIALDESK.ASENTERED"
+AS_ENTERED = "as_entered"
 
 
 def odm_document(
@@ -75,6 +79,20 @@ def odm_document(
 
 def to_bytes(root: etree._Element) -> bytes:
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+#: The attributes of an ODM file that name the file rather than its content (ODM 1.3.2 §2.1:
+#: FileOID "a unique identifier for this file", CreationDateTime "time of creation of the
+#: file"): two exports of the same data differ only there (issue 15's round trip).
+FILE_ATTRIBUTES = ("FileOID", "CreationDateTime")
+
+
+def comparable(content: bytes) -> bytes:
+    """An ODM file with its `FILE_ATTRIBUTES` emptied, for comparing exports byte for byte."""
+    root = etree.fromstring(content, etree.XMLParser(resolve_entities=False, no_network=True))
+    for name in FILE_ATTRIBUTES:
+        root.set(name, "")
+    return to_bytes(root)
 
 
 # --- metadata -----------------------------------------------------------------------------------
@@ -171,6 +189,8 @@ def _metadata_version(
         if item.choices:
             mdv.append(_codelist(item))
     mdv.append(_missing_codelist())
+    mdv.append(as_entered_codelist())
+    mdv.append(study_end_codelist())
     mdv.extend(status_codelists())
     for item in items:
         if item.show_if:
@@ -397,6 +417,10 @@ def _add_status_only_forms(
     for subject, event, form in data.form_statuses:
         if subject in subjects and event in events and form in events[event].forms:
             entries.setdefault((subject, event, form, 1), [])
+    repeating = {e.code: e for e in design.events if e.repeating}
+    for subject, event, form, instance in data.instance_statuses:
+        if subject in subjects and event in repeating and form in repeating[event].forms:
+            entries.setdefault((subject, event, form, instance), [])
 
 
 def _snapshot_entries(
@@ -460,6 +484,8 @@ def _subject(
         element.set("TransactionType", "Upsert")
     if subject in data.sites:
         _SE(element, n.q("SiteRef"), LocationOID=n.location_oid(data.sites[subject]))
+    if subject in data.dispositions:
+        annotate_end(element, *data.dispositions[subject])
     for event in design.events:
         keys = [k for k in entries if k[0] == subject and k[1] == event.code]
         # A repeating (unscheduled) event: one StudyEventData per instance, its repeat key.
@@ -476,8 +502,12 @@ def _subject(
                 for key in sorted(mine):
                     fd = _form_data(form, 1 if instance else key[3], entries[key], transactional)
                     _add_missing(fd, form, missing.get(key, {}), transactional)
-                    status = data.form_statuses.get((subject, event.code, form_name))
-                    if status is not None and not event.repeating:
+                    status = (
+                        data.instance_statuses.get(key)
+                        if event.repeating
+                        else data.form_statuses.get((subject, event.code, form_name))
+                    )
+                    if status is not None:
                         annotate(fd, status)
                     se.append(fd)
     return element
@@ -518,7 +548,12 @@ def _form_data(
         group.set("TransactionType", "Context")
     items = {i.name: i for i in form.items}
     order = {i.name: pos for pos, i in enumerate(form.items)}
-    ordered = entries if transactional else sorted(entries, key=lambda e: order[e[0]])
+    # History in time order; changes made at the same instant (one record's fields) in the
+    # form's item order, so that the same history always gives the same file (issue 15).
+    ordered = sorted(
+        entries,
+        key=lambda e: (e[2].when, order[e[0]]) if transactional and e[2] else (_EPOCH, order[e[0]]),
+    )
     for name, value, audit in ordered:
         group.append(_item_data(items[name], value, audit, transactional))
     return fd
@@ -534,7 +569,34 @@ def _item_data(
         element.set("Value", format_value(item, value))
     if audit is not None:
         element.append(_audit_record(audit))
+        if audit.as_entered:
+            element.append(as_entered_annotation(audit.as_entered))
     return element
+
+
+def as_entered_annotation(text: str) -> etree._Element:
+    """The value as entered at the site, beside the standard value of the ItemData (ODM 1.3.2
+    [@ODM] Annotation; ``ODMcomplexTypeDefinition-ItemData`` orders AuditRecord?, Signature?,
+    MeasurementUnitRef?, Annotation*): its
+    Comment holds "<value> <unit>" as typed, its Flag says what the comment is, from the code
+    list `AS_ENTERED_CODELIST_OID` — the same Annotation/Flag mechanism as the form status and
+    the missing-data codes (ODM 1.3.2 itself has no as-entered value; ItemData/@Value is the
+    standard one in the ItemDef's unit)."""
+    annotation = _E(n.q("Annotation"), SeqNum="1")
+    _SE(annotation, n.q("Comment"), SponsorOrSite="Site").text = text
+    flag = _SE(annotation, n.q("Flag"))
+    _SE(flag, n.q("FlagValue"), CodeListOID=AS_ENTERED_CODELIST_OID).text = AS_ENTERED
+    return annotation
+
+
+def as_entered_codelist() -> etree._Element:
+    """The code list of the as-entered annotation's flag (one code)."""
+    codelist = _E(
+        n.q("CodeList"), OID=AS_ENTERED_CODELIST_OID, Name="Value as entered", DataType="text"
+    )
+    entry = _SE(codelist, n.q("CodeListItem"), CodedValue=AS_ENTERED)
+    _text(_SE(entry, n.q("Decode")), "Value and unit as entered at the site")
+    return codelist
 
 
 def _audit_record(entry: AuditEntry) -> etree._Element:
@@ -545,4 +607,6 @@ def _audit_record(entry: AuditEntry) -> etree._Element:
     _SE(record, n.q("DateTimeStamp")).text = when.isoformat()
     if entry.reason:
         _SE(record, n.q("ReasonForChange")).text = entry.reason
+    if entry.source_id:
+        _SE(record, n.q("SourceID")).text = entry.source_id
     return record

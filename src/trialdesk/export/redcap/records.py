@@ -56,6 +56,25 @@ def _status_only_forms(
         row.setdefault(f"{form}_complete", STATUS_CODES[status])
 
 
+def _status_only_instances(
+    design: StudyDesign,
+    statuses: Mapping[tuple[str, str, str, int], str],
+    subjects: list[str],
+    rows: dict[tuple[str, str, str, int], dict[str, str]],
+) -> None:
+    """A status given to a form of an unscheduled visit's instance that holds no value yet."""
+    events = {e.code: e for e in design.events if e.repeating}
+    for (subject, event, form, instance), status in statuses.items():
+        if subject not in subjects or event not in events or form not in events[event].forms:
+            continue
+        row = rows.setdefault(
+            (subject, event, "", instance),
+            {RECORD_ID: subject, EVENT: unique_event_name(event), REPEAT_FORM: "",
+             REPEAT_INSTANCE: str(instance)},
+        )  # fmt: skip
+        row.setdefault(f"{form}_complete", STATUS_CODES[status])
+
+
 def record_columns(design: StudyDesign) -> list[str]:
     columns = [RECORD_ID, EVENT, REPEAT_FORM, REPEAT_INSTANCE]
     for form in design.forms:
@@ -75,10 +94,14 @@ def write_records(
     design: StudyDesign,
     records: list[FormRecord] | tuple[FormRecord, ...],
     statuses: Mapping[tuple[str, str, str], str] | None = None,
+    instance_statuses: Mapping[tuple[str, str, str, int], str] | None = None,
 ) -> str:
     """The flat CSV text of `records` (raw values, canonical units); `statuses`: the form status
-    the site recorded per (subject, event, form), written as REDCap's 0/1/2."""
+    the site recorded per (subject, event, form), written as REDCap's 0/1/2;
+    `instance_statuses`: the same per instance of a repeating (unscheduled) event, on that
+    instance's row (REDCap's repeating event: ``redcap_repeat_instance``)."""
     statuses = statuses or {}
+    instance_statuses = instance_statuses or {}
     columns = record_columns(design)
     rows: dict[tuple[str, str, str, int], dict[str, str]] = {}
     subjects = list(dict.fromkeys(r.subject for r in records))
@@ -106,9 +129,14 @@ def write_records(
                 if design.item(name).data_type is not DataType.MULTICHOICE
             }
         )
-        status = statuses.get((record.subject, record.event, form.name))
+        status = (
+            instance_statuses.get(record.key)
+            if design.event(record.event).repeating
+            else statuses.get((record.subject, record.event, form.name))
+        )
         row[f"{form.name}_complete"] = STATUS_CODES.get(status or "", COMPLETE)
     _status_only_forms(design, statuses, subjects, rows)
+    _status_only_instances(design, instance_statuses, subjects, rows)
 
     def order(key: tuple[str, str, str, int]) -> tuple[int, int, str, int]:
         return (subjects.index(key[0]), events.index(key[1]), key[2], key[3])
