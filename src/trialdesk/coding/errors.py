@@ -13,7 +13,9 @@ class DictionaryFormatError(ValueError):
         reason: what is wrong, in words.
     """
 
-    def __init__(self, file: str, reason: str, *, line: int | None = None, field: str | None = None):
+    def __init__(
+        self, file: str, reason: str, *, line: int | None = None, field: str | None = None
+    ):
         self.file, self.line, self.field, self.reason = file, line, field, reason
         where = file if line is None else f"{file} line {line}"
         if field:

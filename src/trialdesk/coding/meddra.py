@@ -110,8 +110,7 @@ def _names(directory: Path, file: str, fields: tuple[str, ...], required: int) -
 
 def _links(directory: Path, file: str, upper: str, lower: str) -> set[tuple[int, int]]:
     return {
-        (rec.code(upper), rec.code(lower))
-        for rec in read_records(directory / file, (upper, lower))
+        (rec.code(upper), rec.code(lower)) for rec in read_records(directory / file, (upper, lower))
     }
 
 

@@ -54,7 +54,9 @@ def read_text(path: Path) -> str:
         return data.decode("latin-1")
 
 
-def read_records(path: Path, fields: Sequence[str], *, required: int | None = None) -> Iterator[Record]:
+def read_records(
+    path: Path, fields: Sequence[str], *, required: int | None = None
+) -> Iterator[Record]:
     """Yield the records of `path` with `fields` named in order.
 
     A record needs at least `required` fields (default: all); trailing optional fields may be

@@ -22,6 +22,9 @@ RECORD_LABELS: dict[str, str] = {
     "data_queries": "data query",
     "signatures": "signature",
     "sdv_marks": "source-data verification mark",
+    "coding_assignments": "coding",
+    "coding_dictionaries": "coding dictionary release",
+    "coding_synonyms": "coding synonym",
     "screening_declines": "screening-log entry",
     "prescreen_runs": "pre-screening run",
     "prescreen_candidates": "pre-screening candidate",
@@ -33,6 +36,15 @@ RECORD_LABELS: dict[str, str] = {
 
 # Columns whose name is not already the words for them once "_" becomes a space.
 FIELD_LABELS: dict[str, str] = {
+    "llt_code": "lowest level term code",
+    "llt_name": "lowest level term",
+    "pt_name": "preferred term",
+    "hlt_name": "high level term",
+    "hlgt_name": "high level group term",
+    "soc_name": "system organ class",
+    "atc_code": "ATC code",
+    "atc_text": "ATC class",
+    "coded_by": "coded by",
     "created_by": "entered by",
     "updated_by": "changed by",
     "voided_by": "voided by",
