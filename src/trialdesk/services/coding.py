@@ -262,7 +262,8 @@ def load_dictionary(
 
 @service
 def list_dictionaries(session: Session, actor: Actor) -> list[DictionaryView]:
-    require(actor, Permission.READ_CLINICAL, table="coding_dictionaries")
+    if not actor.can(Permission.LOAD_DICTIONARY):
+        require(actor, Permission.READ_CLINICAL, table="coding_dictionaries")
     rows = session.scalars(select(CodingDictionary).order_by(CodingDictionary.id))
     return [DictionaryView.model_validate(r) for r in rows]
 
