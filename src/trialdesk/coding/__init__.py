@@ -9,12 +9,15 @@ Malformed files raise `DictionaryFormatError` naming file, line and field. The s
 (`trialdesk.services.coding`) store releases and coding assignments.
 """
 
+from trialdesk.coding.coded import MEDDRA_SYSTEM, CodedTerm
 from trialdesk.coding.drugs import DrugRelease, DrugTerm, read_drugs
 from trialdesk.coding.errors import DictionaryFormatError
 from trialdesk.coding.meddra import MeddraRelease, MeddraTerm, read_meddra
 from trialdesk.coding.records import normalise
 
 __all__ = [
+    "MEDDRA_SYSTEM",
+    "CodedTerm",
     "DictionaryFormatError",
     "DrugRelease",
     "DrugTerm",

@@ -34,6 +34,7 @@ from trialdesk.analysis.from_store import (
     study_session,
 )
 from trialdesk.catalogue import ElementKind
+from trialdesk.coding.coded import CodedTerm
 from trialdesk.derive import compute_age
 from trialdesk.export.crf import StudyDesign, design_from_protocol
 from trialdesk.export.crf.build import UNSCHEDULED_EVENT
@@ -54,9 +55,15 @@ from trialdesk.export.values import Value, parse_value, reported_value
 from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.protocol.unscheduled import unscheduled_number
 from trialdesk.protocol.versions import ProtocolVersionInfo
-from trialdesk.store.enums import FormStatus, VisitStatus
+from trialdesk.store.enums import CodingStatus, DictionaryKind, FormStatus, VisitStatus
 from trialdesk.store.models import AuditEntry as StoreAudit
-from trialdesk.store.models import Participant, ProtocolVersion, User
+from trialdesk.store.models import (
+    CodingAssignment,
+    CodingDictionary,
+    Participant,
+    ProtocolVersion,
+    User,
+)
 from trialdesk.store.models.forms import FormStatusRecord
 from trialdesk.store.provenance import simulated_description
 
@@ -87,7 +94,39 @@ def sdtm_sources(session: Session, protocol: Protocol) -> SdtmSources:
         people=_df(_people_rows(snap), PEOPLE_COLUMNS),
         form_statuses=form_statuses(session, {p.study_id: "" for p in snap.enrolled()}),
         itt_missing=_df(_itt_missing_rows(snap), ITT_MISSING_COLUMNS),
+        ae_coding=ae_coding(session),
+        dictionaries=dictionary_versions(session),
     )
+
+
+def ae_coding(session: Session) -> dict[str, CodedTerm]:
+    """The MedDRA coding in force of each adverse event, by the frames' ``ae_id`` (issue 14)."""
+    rows = session.scalars(
+        select(CodingAssignment).where(
+            CodingAssignment.target_table == "adverse_events",
+            CodingAssignment.status.in_((CodingStatus.CURRENT, CodingStatus.NEEDS_REVIEW)),
+            CodingAssignment.voided.is_(False),
+            CodingAssignment.llt_code.is_not(None),
+        )
+    )
+    return {
+        f"AE{r.target_id}": CodedTerm(
+            r.dictionary_version, r.llt_code, r.llt_name, r.pt_code, r.pt_name, r.hlt_code,
+            r.hlt_name, r.hlgt_code, r.hlgt_name, r.soc_code, r.soc_name,
+        )  # type: ignore[arg-type]
+        for r in rows
+    }  # fmt: skip
+
+
+def dictionary_versions(session: Session) -> dict[str, str]:
+    """The MedDRA release the adverse events are coded with (the latest one loaded)."""
+    latest = session.scalars(
+        select(CodingDictionary)
+        .where(CodingDictionary.kind == DictionaryKind.MEDDRA)
+        .order_by(CodingDictionary.id.desc())
+        .limit(1)
+    ).first()
+    return {} if latest is None else {"MEDDRA": latest.version}
 
 
 def _itt_missing_rows(snap: StoreSnapshot) -> list[list[Any]]:

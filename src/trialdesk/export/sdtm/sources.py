@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from trialdesk.analysis.sources import SourceFrames
+from trialdesk.coding.coded import CodedTerm
 from trialdesk.protocol.versions import ProtocolVersionInfo
 
 CONSENT_COLUMNS = ("usubjid", "consented_on")
@@ -58,6 +59,10 @@ class SdtmSources:
     form_statuses: dict[tuple[str, str, str], str] = field(default_factory=dict)
     # ITT samples not taken (a missing-data code per sample time): LB/FHIR "not done" rows.
     itt_missing: pd.DataFrame = field(default_factory=lambda: _empty(ITT_MISSING_COLUMNS))
+    # MedDRA coding of the adverse events by ae_id (issue 14) and the dictionary releases
+    # used ("MEDDRA" → version) for define.xml's external dictionaries.
+    ae_coding: dict[str, CodedTerm] = field(default_factory=dict)
+    dictionaries: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, columns in (
