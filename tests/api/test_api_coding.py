@@ -116,3 +116,13 @@ def test_a_coder_may_not_change_clinical_data(coded_env: Env) -> None:
     assert change.status_code == 403, change.text
     identity = api.get("coder", f"/participants/{read.json()['participant_id']}/identity")
     assert identity.status_code == 403
+
+
+def test_an_administrator_creates_a_coder(env: Env) -> None:
+    created = env.api.post(
+        "admin", "/users",
+        json={"username": "cora", "full_name": "Cora Coder", "password": "a long passphrase 42",
+              "roles": ["coder"], "site_codes": ["APGH"]},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    assert created.json()["roles"] == ["coder"]

@@ -17,10 +17,10 @@ Consecutive File Documentation"; [@MedDRADist]), the same layouts that OHDSI's l
 ``meddra_release.asc`` version, language
 ============== ================================================================================
 
-A PT may sit under several SOCs; coding reports the *primary* path (``primary_soc_fg`` = Y), as
-SDTM AE does (SDTMIG v3.4 §6.2 AE, AEBODSYS: "the primary SOC"; MedDRA Term Selection: Points
-to Consider, §3.1). An LLT with ``llt_currency`` = N is non-current: kept for history, not to
-be used for new coding (MedDRA Introductory Guide, §2.2; [@MedDRAIntro]).
+A PT may sit under several SOCs; coding reports the *primary* path (``primary_soc_fg`` = Y),
+the one SDTM AE's AESOC ("Primary System Organ Class", SDTMIG v3.4 AE) holds; trialdesk also
+analyses by it (AEBODSYS). An LLT with ``llt_currency`` = N is non-current: kept in the
+dictionary for history, not to be chosen for new coding ([@MedDRAIntro]).
 """
 
 from __future__ import annotations

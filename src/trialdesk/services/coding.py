@@ -12,8 +12,7 @@
   `uow.change_record` like the SDV marks): the term must be coded again.
 
 Every write is audited; a replaced coding is kept (status superseded). Only current LLTs may be
-chosen: a non-current LLT is kept for history, not used for new coding (MedDRA Introductory
-Guide §2.2, [@MedDRAIntro]).
+chosen: a non-current LLT is kept for history, not used for new coding ([@MedDRAIntro]).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Recoding on a dictionary upgrade (issue 14).
 
 When a newer release is loaded, every coding in force made from an older release is compared
-with the new one (MedDRA's version-change practice: a coded LLT may become non-current or its
-PT may move; MedDRA Points to Consider, "Versioning", [@MedDRAPtC]):
+with the new one (a new MedDRA release may make a coded LLT non-current or move it to another
+PT; the MSSO's versioning advice is to re-check codings on every upgrade, [@MedDRAPtC]):
 
 * term unchanged (same LLT, still current, same primary path; same drug, same ATC class): the
   coding is carried to the new version (audited);

@@ -135,7 +135,7 @@ def _codelists(frames: Frames) -> list[etree._Element]:
 
 def _external_codelists(frames: Frames, dictionaries: dict[str, str]) -> list[etree._Element]:
     """One CodeList per external dictionary and data type the coded variables use
-    (Define-XML 2.1 §4.6.2: ``ExternalCodeList`` with ``Dictionary`` and ``Version``)."""
+    (Define-XML v2.1, ODM ``ExternalCodeList`` with ``Dictionary`` and ``Version``)."""
     used: dict[str, tuple[str, str, str]] = {}
     for code, frame in frames.items():
         for var in DOMAINS[code].variables:
