@@ -63,16 +63,41 @@ def _replace(release: Path, file: str, old: str, new: str) -> None:
     [
         ("llt.asc", "90000402$Head pain", "9000040X$Head pain", 2, "llt_code", "not a numeric"),
         ("llt.asc", "$Y$$\n90000404", "$maybe$$\n90000404", 3, "llt_currency", "neither Y nor N"),
-        ("llt.asc", "90000405$Fever$90000303", "90000405$Fever$90000399", 5, "pt_code", "PT 90000399"),
+        (
+            "llt.asc",
+            "90000405$Fever$90000303",
+            "90000405$Fever$90000399",
+            5,
+            "pt_code",
+            "PT 90000399",
+        ),
         ("llt.asc", "90000406$Pyrexia$", "90000406$ $", 6, "llt_name", "is empty"),
-        ("llt.asc", "90000407$Injection site pain$90000304$$$$$$$Y$$",
-         "90000407$Injection site pain", 7, "pt_code", "has 2 fields"),
+        (
+            "llt.asc",
+            "90000407$Injection site pain$90000304$$$$$$$Y$$",
+            "90000407$Injection site pain",
+            7,
+            "pt_code",
+            "has 2 fields",
+        ),
         ("llt.asc", "90000405$Fever$", "90000401$Fever$", 5, "llt_code", "appears twice"),
         ("mdhier.asc", "$TMet$$90000002$Y$", "$TMet$$90000002$X$", 3, "primary_soc_fg", "neither"),
-        ("mdhier.asc", "90000303$90000203$90000103", "90000303$90000201$90000103", 4,
-         "hlt_code", "not in hlt_pt.asc"),
-        ("pt.asc", "90000303$Pyrexia$$90000003", "90000303$Pyrexia$$90000003$1$2$3$4$5$6$7$8", 3,
-         None, "the layout has 11"),
+        (
+            "mdhier.asc",
+            "90000303$90000203$90000103",
+            "90000303$90000201$90000103",
+            4,
+            "hlt_code",
+            "not in hlt_pt.asc",
+        ),
+        (
+            "pt.asc",
+            "90000303$Pyrexia$$90000003",
+            "90000303$Pyrexia$$90000003$1$2$3$4$5$6$7$8",
+            3,
+            None,
+            "the layout has 11",
+        ),
         ("soc.asc", "90000002$TEST metabolism class", "90000002$", 2, "soc_name", "is empty"),
     ],
 )
@@ -94,8 +119,8 @@ def test_a_missing_file_is_named(release: Path) -> None:
 
 
 def test_a_pt_without_a_primary_path_is_refused(release: Path) -> None:
-    _replace(release, "mdhier.asc", "TEST fever terms$TEST fever group$TEST general class$TGen$$90000003$Y$",
-             "TEST fever terms$TEST fever group$TEST general class$TGen$$90000003$N$")  # fmt: skip
+    fever = "TEST fever terms$TEST fever group$TEST general class$TGen$$90000003$"
+    _replace(release, "mdhier.asc", fever + "Y$", fever + "N$")
     with pytest.raises(DictionaryFormatError, match="PT 90000303 has no primary path") as caught:
         read_meddra(release)
     assert (caught.value.file, caught.value.line, caught.value.field) == ("llt.asc", 5, "pt_code")

@@ -55,7 +55,9 @@ def test_wrong_version_and_malformed_files_are_refused_clearly(url: str, tmp_pat
 
 
 def test_user_add_creates_a_coder(url: str) -> None:
-    site = runner.invoke(app, ["site", "add", "APGH", "Armed Police General Hospital", "--url", url])
+    site = runner.invoke(
+        app, ["site", "add", "APGH", "Armed Police General Hospital", "--url", url]
+    )
     assert site.exit_code == 0, site.output
     result = runner.invoke(
         app, ["user", "add", "cora", "--role", "coder", "--site", "APGH", "--password-stdin",

@@ -70,14 +70,15 @@ def test_coded_package_conforms_and_define_declares_meddra(coded_sources, tmp_pa
     datasets = sdtm_datasets(builtin_protocol(), coded_sources)
     assert check(datasets) == []
     write_package(
-        datasets, tmp_path, study_id="NCT01142050", title="MSC in T2DM",
+        datasets,
+        tmp_path,
+        study_id="NCT01142050",
+        title="MSC in T2DM",
         dictionaries=coded_sources.dictionaries,
     )  # fmt: skip  (write_package validates define.xml against the Define-XML 2.1 schema)
     define = etree.parse(str(tmp_path / "define.xml"))
     externals = define.findall(f".//{ODM}CodeList/{ODM}ExternalCodeList")
-    assert {(e.get("Dictionary"), e.get("Version")) for e in externals} == {
-        ("MEDDRA", "TEST 0.1")
-    }
+    assert {(e.get("Dictionary"), e.get("Version")) for e in externals} == {("MEDDRA", "TEST 0.1")}
     decod = define.find(f".//{ODM}ItemDef[@OID='IT.AE.AEDECOD']")
     assert decod is not None
     assert decod.find(f"{ODM}CodeListRef").get("CodeListOID") == "CL.MEDDRA"  # type: ignore[union-attr]

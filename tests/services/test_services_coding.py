@@ -59,7 +59,9 @@ def test_a_version_that_is_not_the_files_one_is_refused(session: Session, coder)
 
 
 def test_a_malformed_release_is_refused_naming_file_line_field(
-    session: Session, coder, tmp_path: Path  # type: ignore[no-untyped-def]
+    session: Session,
+    coder,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     broken = tmp_path / "broken"
     shutil.copytree(MEDDRA_1, broken)
@@ -71,7 +73,9 @@ def test_a_malformed_release_is_refused_naming_file_line_field(
     assert sv.list_dictionaries(session, coder) == []
 
 
-def test_roles_that_may_not_code_are_refused_and_audited(clinic, session: Session, actors, coder) -> None:  # type: ignore[no-untyped-def]
+def test_roles_that_may_not_code_are_refused_and_audited(
+    clinic, session: Session, actors, coder
+) -> None:  # type: ignore[no-untyped-def]
     sv.load_dictionary(session, coder, "meddra", MEDDRA_1)
     ae = _ae(clinic, clinic.enrolled(), "Headache")
     for role in ("coordinator", "monitor", "statistician"):
@@ -121,7 +125,9 @@ def test_recoding_needs_a_reason_and_keeps_the_old_coding(clinic, session: Sessi
     sv.autocode(session, coder)
     with pytest.raises(sv.ValidationProblem, match="reason"):
         sv.code_manually(session, coder, "adverse_events", ae, code=90000406)
-    sv.code_manually(session, coder, "adverse_events", ae, code=90000406, reason="site says pyrexia")
+    sv.code_manually(
+        session, coder, "adverse_events", ae, code=90000406, reason="site says pyrexia"
+    )
     history = sv.coding_history(session, coder, "adverse_events", ae)
     assert [(h.llt_name, h.status) for h in history] == [
         ("Fever", "superseded"), ("Pyrexia", "current"),

@@ -37,7 +37,9 @@ def test_an_unknown_code_is_refused_on_the_page(web_database: TestDatabase, clie
     assert short.status_code == 200 and "type at least 2 letters" in short.text
 
 
-def test_the_adverse_event_page_shows_the_coded_path(web_database: TestDatabase, client_for) -> None:  # type: ignore[no-untyped-def]
+def test_the_adverse_event_page_shows_the_coded_path(
+    web_database: TestDatabase, client_for
+) -> None:  # type: ignore[no-untyped-def]
     with web_database.session() as session:
         pid, _study, (ae,) = coder_with_events(session, ("Fever",))
     coordinator = client_for("coordinator")
@@ -54,6 +56,7 @@ def test_the_adverse_event_page_shows_the_coded_path(web_database: TestDatabase,
     for words in ("Preferred term", "Pyrexia", "System organ class", "TEST general class",
                   "Autocoded by Cora Coder"):  # fmt: skip
         assert words in after.text, words
-    assert "Code this term" not in after.text and "adverse_events" not in after.text.split(
-        "Medical coding"
-    )[1].split("</section>")[0]
+    assert (
+        "Code this term" not in after.text
+        and "adverse_events" not in after.text.split("Medical coding")[1].split("</section>")[0]
+    )

@@ -109,13 +109,17 @@ def ae_coding(session: Session) -> dict[str, CodedTerm]:
             CodingAssignment.llt_code.is_not(None),
         )
     )
-    return {
-        f"AE{r.target_id}": CodedTerm(
-            r.dictionary_version, r.llt_code, r.llt_name, r.pt_code, r.pt_name, r.hlt_code,
-            r.hlt_name, r.hlgt_code, r.hlgt_name, r.soc_code, r.soc_name,
-        )  # type: ignore[arg-type]
-        for r in rows
-    }  # fmt: skip
+    return {f"AE{r.target_id}": _coded_term(r) for r in rows}
+
+
+_PATH = ("llt_code", "llt_name", "pt_code", "pt_name", "hlt_code", "hlt_name", "hlgt_code",
+         "hlgt_name", "soc_code", "soc_name")  # fmt: skip
+
+
+def _coded_term(row: CodingAssignment) -> CodedTerm:
+    """A MedDRA coding (its LLT … SOC columns are all set) as the exports read it."""
+    path: list[Any] = [getattr(row, name) for name in _PATH]
+    return CodedTerm(row.dictionary_version, *path)
 
 
 def dictionary_versions(session: Session) -> dict[str, str]:
