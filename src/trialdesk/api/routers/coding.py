@@ -43,7 +43,7 @@ def get_queue(session: SessionDep, actor: ActorDep, kind: DictionaryKind = KIND)
 
 
 @router.get(
-    "/coding/review",
+    "/coding/to-review",
     summary="Codings a dictionary upgrade flagged for review (coder)",
     responses=READ_ERRORS,
 )
