@@ -60,3 +60,24 @@ def test_the_adverse_event_page_shows_the_coded_path(
         "Code this term" not in after.text
         and "adverse_events" not in after.text.split("Medical coding")[1].split("</section>")[0]
     )
+
+
+def test_coding_reads_in_the_participant_audit_trail(web_database: TestDatabase, client_for) -> None:  # type: ignore[no-untyped-def]
+    with web_database.session() as session:
+        pid, _study, (ae,) = coder_with_events(session, ("Fever",))
+    coder = client_for("coder")
+    assert coder.get("/dashboard").status_code == 200
+    page = coder.get(f"/coding/adverse_events/{ae}?q=fever")
+    chosen = coder.post(
+        f"/coding/adverse_events/{ae}",
+        data={"csrf_token": csrf_of(page.text), "code": "90000405"},
+        follow_redirects=True,
+    )
+    assert "Coded “Fever” to Fever." in chosen.text
+    trail = client_for("investigator").get(f"/participants/{pid}/audit")
+    assert trail.status_code == 200
+    assert "Coding" in trail.text or "coding" in trail.text
+    assert "coding_assignments" not in trail.text and "llt_code" not in trail.text
+    for words in ("Cora Coder", "90000405", "Pyrexia", "TEST 0.1", "adverse event"):
+        assert words in trail.text, words
+    assert "× 10" not in trail.text.split("Pyrexia")[0].rsplit("coding of", 1)[-1]
