@@ -11,17 +11,19 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from export_samples import sdtm_sources
 from lxml import etree
 
 from trialdesk import services as sv
-from trialdesk.coding import MEDDRA_SYSTEM, CodedTerm
+from trialdesk.coding import MEDDRA_SYSTEM, CodedDrug, CodedTerm
 from trialdesk.export.fhir.bundle import study_bundle
-from trialdesk.export.from_store import ae_coding, dictionary_versions
+from trialdesk.export.from_store import ae_coding, dictionary_versions, drug_coding
 from trialdesk.export.sdtm.build import sdtm_datasets
 from trialdesk.export.sdtm.conformance import check
 from trialdesk.export.sdtm.package import write_package
+from trialdesk.export.sdtm.sources import DRUG_COLUMNS
 from trialdesk.protocol import builtin_protocol
 from trialdesk.services.validate import today
 from trialdesk.store.testing import (
@@ -41,11 +43,20 @@ HYPO = CodedTerm(
 ODM = "{http://www.cdisc.org/ns/odm/v1.3}"
 
 
+METFORMIN = CodedDrug("TEST 0.1", "T9000001", "Metformin", "A10BA02", "TEST metformin class")
+
+
 @pytest.fixture(scope="module")
 def coded_sources():  # type: ignore[no-untyped-def]
+    drugs = pd.DataFrame(
+        [["APGH-001", "OGLD7", "metformin", date(2011, 3, 1), 1500.0],
+         ["APGH-001", "OGLD8", "Glucophage XR", date(2011, 6, 1), 1000.0]],
+        columns=list(DRUG_COLUMNS),
+    )  # fmt: skip
     return dataclasses.replace(
-        sdtm_sources(), ae_coding={"AE2": HYPO}, dictionaries={"MEDDRA": "TEST 0.1"}
-    )
+        sdtm_sources(), ae_coding={"AE2": HYPO}, dictionaries={"MEDDRA": "TEST 0.1"},
+        drugs=drugs, drug_coding={"OGLD7": METFORMIN},
+    )  # fmt: skip
 
 
 def test_sdtm_ae_carries_the_meddra_term_and_primary_path(coded_sources) -> None:  # type: ignore[no-untyped-def]
@@ -64,6 +75,21 @@ def test_sdtm_ae_carries_the_meddra_term_and_primary_path(coded_sources) -> None
     # Not coded yet: the verbatim in AEDECOD, no dictionary values.
     assert uncoded["AEDECOD"] == "FEVER AFTER INFUSION"
     assert uncoded[["AELLT", "AEPTCD", "AEBODSYS"]].isna().all()
+
+
+def test_sdtm_cm_has_each_drug_with_its_dictionary_name_and_atc_class(coded_sources) -> None:  # type: ignore[no-untyped-def]
+    cm = sdtm_datasets(builtin_protocol(), coded_sources)["CM"]
+    drugs = cm[cm["CMDOSU"] == "mg"].set_index("CMSPID")
+    coded, uncoded = drugs.loc["OGLD7"], drugs.loc["OGLD8"]
+    assert (coded["CMTRT"], coded["CMDECOD"], coded["CMCLAS"], coded["CMCLASCD"]) == (
+        "METFORMIN", "METFORMIN", "TEST METFORMIN CLASS", "A10BA02",
+    )  # fmt: skip
+    assert (coded["CMDOSTOT"], coded["CMSTDTC"], coded["CMCAT"]) == (
+        1500.0, "2011-03-01", "ORAL ANTIDIABETIC",
+    )  # fmt: skip
+    assert uncoded["CMTRT"] == "GLUCOPHAGE XR" and pd.isna(uncoded["CMDECOD"])
+    sequences = cm.groupby("USUBJID")["CMSEQ"].apply(list)
+    assert all(seq == list(range(1, len(seq) + 1)) for seq in sequences)
 
 
 def test_coded_package_conforms_and_define_declares_meddra(coded_sources, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -143,3 +169,9 @@ def test_codings_in_force_are_read_from_the_database(database: TestDatabase) -> 
         assert sv.autocode(session, coder).coded == 1
         assert ae_coding(session) == {f"AE{ae}": HYPO}
         assert dictionary_versions(session) == {"MEDDRA": "TEST 0.1"}
+        dose = sv.record_ogld_dose(
+            session, coordinator, pid, start_date=start, drug="Metformin", daily_dose_mg=1500
+        ).id
+        sv.load_dictionary(session, coder, "drug", DATA / "drugs_test_0_1")
+        assert sv.autocode(session, coder, "drug").coded == 1
+        assert drug_coding(session) == {f"OGLD{dose}": METFORMIN}

@@ -9,7 +9,7 @@ Malformed files raise `DictionaryFormatError` naming file, line and field. The s
 (`trialdesk.services.coding`) store releases and coding assignments.
 """
 
-from trialdesk.coding.coded import MEDDRA_SYSTEM, CodedTerm
+from trialdesk.coding.coded import MEDDRA_SYSTEM, CodedDrug, CodedTerm
 from trialdesk.coding.drugs import DrugRelease, DrugTerm, read_drugs
 from trialdesk.coding.errors import DictionaryFormatError
 from trialdesk.coding.meddra import MeddraRelease, MeddraTerm, read_meddra
@@ -17,6 +17,7 @@ from trialdesk.coding.records import normalise
 
 __all__ = [
     "MEDDRA_SYSTEM",
+    "CodedDrug",
     "CodedTerm",
     "DictionaryFormatError",
     "DrugRelease",

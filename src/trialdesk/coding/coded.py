@@ -24,3 +24,14 @@ class CodedTerm:
     hlgt_name: str
     soc_code: int
     soc_name: str
+
+
+@dataclass(frozen=True)
+class CodedDrug:
+    """A medication coded to the drug dictionary: its name there and its ATC class."""
+
+    dictionary_version: str
+    drug_code: str
+    drug_name: str
+    atc_code: str
+    atc_text: str

@@ -34,7 +34,7 @@ from trialdesk.analysis.from_store import (
     study_session,
 )
 from trialdesk.catalogue import ElementKind
-from trialdesk.coding.coded import CodedTerm
+from trialdesk.coding.coded import CodedDrug, CodedTerm
 from trialdesk.derive import compute_age
 from trialdesk.export.crf import StudyDesign, design_from_protocol
 from trialdesk.export.crf.build import UNSCHEDULED_EVENT
@@ -43,6 +43,7 @@ from trialdesk.export.records import ClinicalData, FormRecord
 from trialdesk.export.sdtm.sources import (
     CATEGORICAL_COLUMNS,
     CONSENT_COLUMNS,
+    DRUG_COLUMNS,
     ITT_MISSING_COLUMNS,
     MISSED_COLUMNS,
     PEOPLE_COLUMNS,
@@ -96,7 +97,37 @@ def sdtm_sources(session: Session, protocol: Protocol) -> SdtmSources:
         itt_missing=_df(_itt_missing_rows(snap), ITT_MISSING_COLUMNS),
         ae_coding=ae_coding(session),
         dictionaries=dictionary_versions(session),
+        drugs=_df(_drug_rows(snap), DRUG_COLUMNS),
+        drug_coding=drug_coding(session),
     )
+
+
+def _drug_rows(snap: StoreSnapshot) -> list[list[Any]]:
+    """Each oral glucose-lowering drug record of the enrolled participants (CM per drug)."""
+    return [
+        [p.study_id, f"OGLD{o.id}", o.drug, o.start_date, o.daily_dose_mg]
+        for p in snap.enrolled()
+        for o in sorted(snap.ogld.get(p.id, []), key=lambda o: (o.start_date, o.id))
+    ]
+
+
+def drug_coding(session: Session) -> dict[str, CodedDrug]:
+    """The drug-dictionary coding in force of each oral drug record, by ``med_id``."""
+    rows = session.scalars(
+        select(CodingAssignment).where(
+            CodingAssignment.target_table == "ogld_doses",
+            CodingAssignment.status.in_((CodingStatus.CURRENT, CodingStatus.NEEDS_REVIEW)),
+            CodingAssignment.voided.is_(False),
+            CodingAssignment.drug_code.is_not(None),
+        )
+    )
+    return {
+        f"OGLD{r.target_id}": CodedDrug(
+            r.dictionary_version, str(r.drug_code), str(r.drug_name), str(r.atc_code),
+            str(r.atc_text),
+        )
+        for r in rows
+    }  # fmt: skip
 
 
 def ae_coding(session: Session) -> dict[str, CodedTerm]:

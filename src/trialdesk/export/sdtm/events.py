@@ -205,6 +205,7 @@ def medications(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
             }
         )
     rows += _doses_not_recorded(protocol, src, reference)
+    rows += _drug_records(protocol, src, reference)
     frame = _frame("CM", rows)
     frame = frame.sort_values(["USUBJID", "CMCAT", "VISITNUM"], kind="stable")
     frame = frame.reset_index(drop=True)
@@ -241,6 +242,36 @@ def _doses_not_recorded(
                 "CMCAT": category,
                 "CMSTAT": SDTM_NOT_DONE,
                 "CMREASND": reasnd(n.code, why),
+            }
+        )
+    return rows
+
+
+def _drug_records(
+    protocol: Protocol, src: SdtmSources, reference: dict[str, date | None]
+) -> list[dict[str, Any]]:
+    """One CM record per oral glucose-lowering drug as recorded (name, daily dose in mg, start
+    date); once coded, CMDECOD is the dictionary's name and CMCLAS/CMCLASCD its ATC class
+    (SDTMIG v3.4 CM; ATC per WHOCC [@WHOCC-ATC])."""
+    rows = []
+    for d in records_of(src.drugs):
+        start = _d(d.start_date)
+        coded = src.drug_coding.get(str(d.med_id))
+        rows.append(
+            {
+                "STUDYID": protocol.id,
+                "DOMAIN": "CM",
+                "USUBJID": usubjid(protocol, d.usubjid),
+                "CMSPID": str(d.med_id),
+                "CMTRT": fit(ascii_text(str(d.drug))).upper(),
+                "CMDECOD": None if coded is None else fit(ascii_text(coded.drug_name)).upper(),
+                "CMCAT": "ORAL ANTIDIABETIC",
+                "CMCLAS": None if coded is None else fit(ascii_text(coded.atc_text)).upper(),
+                "CMCLASCD": None if coded is None else coded.atc_code,
+                "CMDOSTOT": float(d.daily_dose_mg),
+                "CMDOSU": "mg",
+                "CMSTDTC": iso(start),
+                "CMSTDY": study_day(start, reference.get(d.usubjid)),
             }
         )
     return rows

@@ -307,15 +307,21 @@ CM = _d(
     ("STUDYID", "USUBJID", "CMTRT", "VISITNUM"),
     [
         *_ids("CM"),
+        Var("CMSPID", "Sponsor-Defined Identifier"),
         Var("CMTRT", "Reported Name of Drug, Med, or Therapy", core="Req"),
+        Var("CMDECOD", "Standardized Medication Name", core="Exp", origin="Assigned"),
         Var("CMCAT", "Category for Medication", origin="Assigned"),
+        Var("CMCLAS", "Medication Class", origin="Assigned"),
+        Var("CMCLASCD", "Medication Class Code", origin="Assigned"),
         Var("CMDOSTOT", "Total Daily Dose", "Num"),
         Var("CMDOSU", "Dose Units", codelist="Unit"),
         Var("CMSTAT", "Completion Status", codelist="Not Done"),
         Var("CMREASND", "Reason Medication Not Collected"),
         *_VISIT,
         Var("CMDTC", "Date/Time of Collection"),
+        Var("CMSTDTC", "Start Date/Time of Medication"),
         Var("CMDY", "Study Day of Collection", "Num", origin="Derived"),
+        Var("CMSTDY", "Study Day of Start of Medication", "Num", origin="Derived"),
     ],
 )
 _ORIGINAL_RESULT = [
