@@ -62,7 +62,7 @@ def test_the_adverse_event_page_shows_the_coded_path(
     )
 
 
-def test_coding_reads_in_the_participant_audit_trail(web_database: TestDatabase, client_for) -> None:  # type: ignore[no-untyped-def]
+def test_coding_reads_in_the_audit_trail(web_database: TestDatabase, client_for) -> None:  # type: ignore[no-untyped-def]
     with web_database.session() as session:
         pid, _study, (ae,) = coder_with_events(session, ("Fever",))
     coder = client_for("coder")
