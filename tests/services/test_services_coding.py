@@ -200,3 +200,20 @@ def test_medications_are_coded_to_the_drug_dictionary(clinic, session: Session, 
     assert (coded.drug_name, coded.atc_code, coded.atc_text) == (
         "Metformin", "A10BA02", "TEST metformin class",
     )  # fmt: skip
+
+
+def test_a_coder_sees_and_codes_only_their_sites(clinic, session: Session, actors, coder) -> None:  # type: ignore[no-untyped-def]
+    sv.load_dictionary(session, coder, "meddra", MEDDRA_1)
+    pumc = clinic.register("PUMC", actor="coordinator2")
+    sv.record_consent(
+        session, actors["coordinator2"], pumc, form_version="ICF v2.0", consented_on=clinic.day(0)
+    )
+    other = sv.report_adverse_event(
+        session, actors["coordinator2"], pumc, term="Fever", onset_date=clinic.day(40), grade=1,
+        relatedness="possible", action_taken="not applicable", outcome="recovering/resolving",
+        awareness_date=clinic.day(41),
+    ).id  # fmt: skip
+    assert sv.coding_queue(session, coder) == []
+    assert sv.autocode(session, coder).coded == 0
+    with pytest.raises(sv.NotFound):
+        sv.code_manually(session, coder, "adverse_events", other, code=90000405)
