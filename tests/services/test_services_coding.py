@@ -217,3 +217,33 @@ def test_a_coder_sees_and_codes_only_their_sites(clinic, session: Session, actor
     assert sv.autocode(session, coder).coded == 0
     with pytest.raises(sv.NotFound):
         sv.code_manually(session, coder, "adverse_events", other, code=90000405)
+
+
+def test_a_drug_dictionary_upgrade_recodes_a_moved_drug(
+    clinic,
+    session: Session,
+    coder,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    sv.load_dictionary(session, coder, "drug", DATA / "drugs_test_0_1")
+    pid = clinic.enrolled()
+    dose = sv.record_ogld_dose(
+        session, clinic.coordinator, pid, start_date=clinic.day(1), drug="Acarbose",
+        daily_dose_mg=150,
+    ).id  # fmt: skip
+    assert sv.autocode(session, coder, "drug").coded >= 1
+    upgraded = tmp_path / "drugs_0_2"
+    shutil.copytree(DATA / "drugs_test_0_1", upgraded)
+    (upgraded / "release.asc").write_text("TEST 0.2$Made-up test drug dictionary$\n")
+    (upgraded / "atc.asc").write_text(
+        (upgraded / "atc.asc").read_text() + "A10BF$TEST alpha glucosidase inhibitors$\n"
+    )
+    drugs = (upgraded / "drugs.asc").read_text()
+    (upgraded / "drugs.asc").write_text(drugs.replace("Acarbose$A10BF01$", "Acarbose$A10BF$"))
+    result = sv.load_dictionary(session, coder, "drug", upgraded, version="TEST 0.2")
+    assert result.recoded == 1
+    history = sv.coding_history(session, coder, "ogld_doses", dose)
+    assert [(h.atc_code, h.status, h.dictionary_version) for h in history] == [
+        ("A10BF01", "superseded", "TEST 0.1"),
+        ("A10BF", "current", "TEST 0.2"),
+    ]
