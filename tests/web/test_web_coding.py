@@ -66,7 +66,11 @@ def test_coding_reads_in_the_audit_trail(web_database: TestDatabase, client_for)
     with web_database.session() as session:
         pid, _study, (ae,) = coder_with_events(session, ("Fever",))
     coder = client_for("coder")
-    assert coder.get("/dashboard").status_code == 200
+    dashboard = coder.get("/dashboard")
+    assert dashboard.status_code == 200
+    card = dashboard.text.split('id="coding-card"')[1].split("</section>")[0]
+    assert "<strong>1</strong> to code" in card and "MedDRA" in card
+    assert 'id="coding-card"' not in client_for("coordinator").get("/dashboard").text
     page = coder.get(f"/coding/adverse_events/{ae}?q=fever")
     chosen = coder.post(
         f"/coding/adverse_events/{ae}",

@@ -37,6 +37,18 @@ def _kind(value: str) -> DictionaryKind:
     return KINDS.get(value, DictionaryKind.MEDDRA)
 
 
+def coding_counts(session: DB, user: WebUser) -> list[tuple[str, str, int, int]]:
+    """The coder's dashboard card: per dictionary (kind, name, to code, to review); empty for
+    users who do not code."""
+    if not user.can("code_terms"):
+        return []
+    return [
+        (k.value, KIND_TEXT[k], len(coding_queue(session, user.actor, k)),
+         len(review_queue(session, user.actor, k)))
+        for k in DictionaryKind
+    ]  # fmt: skip
+
+
 @router.get("/coding")
 def coding_page(request: Request, session: DB, user: CurrentUser, kind: str = "meddra") -> Response:
     what = _kind(kind)
