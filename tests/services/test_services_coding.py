@@ -175,6 +175,8 @@ def test_an_upgrade_recodes_flags_and_carries_codings(clinic, session: Session, 
         ("Infusion site pain", "current", "TEST 0.2"),
     ]
     assert "moved" in (recoded[-1].review_reason or "")
+    created = [e for e in _audited(session, "coding_assignments") if e.action == "create"]
+    assert "moved" in created[-1].changes  # the reason is in the audited first entry
 
     (flagged,) = sv.review_queue(session, coder, "meddra")
     assert flagged.target_id == made_non_current and flagged.coding is not None

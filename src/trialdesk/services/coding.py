@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialdesk.coding import (
@@ -437,8 +437,10 @@ def assign(
     *,
     method: CodingMethod,
     reason: str,
+    review_reason: str | None = None,
 ) -> CodingAssignment:
-    """Add the coding of `target` (superseding the one in force, which is kept)."""
+    """Add the coding of `target` (superseding the one in force, which is kept);
+    `review_reason` says why it was made when a dictionary upgrade made it."""
     old = in_force(session, target.table, target.row.id)
     if old is not None:
         change_record(
@@ -454,6 +456,7 @@ def assign(
         dictionary_version=dictionary.version,
         method=method,
         status=CodingStatus.CURRENT,
+        review_reason=review_reason,
         coded_by=actor.user_id,
         coded_at=utcnow(),
         **term_fields(term),
@@ -644,29 +647,6 @@ def coding_history(
         .order_by(CodingAssignment.id)
     )  # fmt: skip
     return [coding_view(r) for r in rows]
-
-
-def codings_in_force(
-    session: Session, participant_ids: list[int] | None = None
-) -> dict[tuple[str, int], CodingView]:
-    """Every coding in force (for the exports, which read the whole study)."""
-    query = select(CodingAssignment).where(
-        CodingAssignment.status.in_(IN_FORCE), CodingAssignment.voided.is_(False)
-    )
-    if participant_ids is not None:
-        query = query.where(CodingAssignment.participant_id.in_(participant_ids))
-    return {(r.target_table, r.target_id): coding_view(r) for r in session.scalars(query)}
-
-
-def coded_count(session: Session) -> int:
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(CodingAssignment)
-            .where(CodingAssignment.status.in_(IN_FORCE))
-        )
-        or 0
-    )
 
 
 def clear_coding_after_write(

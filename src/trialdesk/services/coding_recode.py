@@ -80,9 +80,8 @@ def _recode_one(
     upgrade = f"dictionary upgrade {row.dictionary_version} → {new.version}: {why}"
     if len(matches) == 1 and source is not None and not source.voided:
         target = Target(row.target_table, source, participant, row.verbatim, new.kind)
-        recoded = assign(session, actor, target, new, matches[0],
-                         method=CodingMethod.AUTOCODED, reason=upgrade)  # fmt: skip
-        recoded.review_reason = upgrade
+        assign(session, actor, target, new, matches[0], method=CodingMethod.AUTOCODED,
+               reason=upgrade, review_reason=upgrade)  # fmt: skip
         return True
     change_record(
         session, actor, row,
