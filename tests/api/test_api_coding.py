@@ -52,7 +52,7 @@ def test_coder_codes_through_the_api(coded_env: Env) -> None:
     )  # fmt: skip
     assert coded.status_code == 201, coded.text
     assert (coded.json()["pt_name"], coded.json()["method"]) == ("Hypoglycaemia", "manual")
-    record = api.get("investigator", f"/coding/adverse_events/{exact}")
+    record = api.get("investigator", f"/adverse-events/{exact}/coding")
     assert record.status_code == 200
     assert record.json()["current"]["soc_name"] == "TEST metabolism class"
     assert api.get("coder", "/coding/queue").json() == []

@@ -57,7 +57,7 @@ def get_review(
 def get_terms(
     session: SessionDep,
     actor: ActorDep,
-    text: str = Query(..., description="Part of the term's name (2 letters at least)"),
+    text: str = Query("", description="Part of the term's name (2 letters at least)"),
     kind: DictionaryKind = KIND,
     limit: int = Query(20, ge=1, le=100),
 ) -> list[TermView]:
@@ -101,15 +101,28 @@ class CodingOut(BaseModel):
     history: list[CodingView] = Field(description="Every coding, superseded ones kept")
 
 
+def _coding_out(session: SessionDep, actor: ActorDep, table: str, record_id: int) -> CodingOut:
+    return CodingOut(
+        current=get_coding(session, actor, table, record_id),
+        history=coding_history(session, actor, table, record_id),
+    )
+
+
 @router.get(
-    "/coding/{target_table}/{target_id}",
-    summary="A record's coding and its history",
+    "/adverse-events/{adverse_event_id}/coding",
+    summary="An adverse event's MedDRA coding and its history",
     responses=READ_ERRORS,
 )
-def get_record_coding(
-    target_table: str, target_id: int, session: SessionDep, actor: ActorDep
+def get_adverse_event_coding(
+    adverse_event_id: int, session: SessionDep, actor: ActorDep
 ) -> CodingOut:
-    return CodingOut(
-        current=get_coding(session, actor, target_table, target_id),
-        history=coding_history(session, actor, target_table, target_id),
-    )
+    return _coding_out(session, actor, "adverse_events", adverse_event_id)
+
+
+@router.get(
+    "/ogld-doses/{dose_id}/coding",
+    summary="An oral glucose-lowering drug's coding (drug dictionary, ATC) and its history",
+    responses=READ_ERRORS,
+)
+def get_ogld_dose_coding(dose_id: int, session: SessionDep, actor: ActorDep) -> CodingOut:
+    return _coding_out(session, actor, "ogld_doses", dose_id)
