@@ -7,6 +7,7 @@ import typer
 from trialdesk.console import (
     audit_cmd,
     backup_cmd,
+    coding_cmd,
     db_cmd,
     demo_cmd,
     export_cmd,
@@ -39,6 +40,7 @@ app.add_typer(audit_cmd.audit_app, name="audit")
 app.add_typer(security_cmd.security_app, name="security")
 app.command("backup")(backup_cmd.backup)
 app.command("restore")(backup_cmd.restore)
+app.add_typer(coding_cmd.coding_app, name="coding")
 app.add_typer(export_cmd.export_app, name="export")
 app.add_typer(export_cmd.import_app, name="import")
 app.command("demo")(demo_cmd.demo)

@@ -55,6 +55,15 @@ EXPECTED: dict[str, dict[str, str]] = {
         "read_measurements": OK,
         "evaluate_eligibility": OK,
     },
+    # Issue 14: codes AE terms and medications, reads clinical data (not identity), raises
+    # queries about unclear verbatims, changes no clinical data.
+    "coder": {
+        **ALL_OK,
+        "read_identity": FORBIDDEN,
+        "write_measurement": FORBIDDEN,
+        "correct_participant": FORBIDDEN,
+        "sign_casebook": FORBIDDEN,
+    },
     # No site at all, or another site: the participant does not exist for them.
     "admin": dict.fromkeys(OPERATIONS, NOT_FOUND),
     "investigator2": dict.fromkeys(OPERATIONS, NOT_FOUND),
@@ -74,7 +83,7 @@ def test_role_operation_site_matrix(  # type: ignore[no-untyped-def]
 ) -> None:
     """One participant at APGH; every operation tried by `role`; outcomes as in EXPECTED."""
     pid = clinic.eligible()
-    actor = actors[role]
+    actor = actors[role] if role != "coder" else _coder(session)
     outcomes: dict[str, str] = {}
     for operation, call in OPERATIONS.items():
         before = len(_refusals(session))
@@ -97,6 +106,15 @@ def test_role_operation_site_matrix(  # type: ignore[no-untyped-def]
             assert '"operation":"' in refusals[-1].changes
     assert outcomes == EXPECTED[role]
     assert sv.verify_audit_trail(session, sv.SYSTEM).ok
+
+
+def _coder(session: Session) -> sv.Actor:
+    """A coder at APGH (not one of the demo users every suite shares)."""
+    user = sv.create_user(
+        session, sv.SYSTEM, username="coder", full_name="Cora Coder", password=DEMO_PASSWORD,
+        roles=["coder"], site_codes=["APGH"], must_change_password=False,
+    )  # fmt: skip
+    return sv.actor_for(session, user.id)
 
 
 def _refusals(session: Session) -> list[AuditEntry]:

@@ -55,6 +55,10 @@ TAGS: list[dict[str, Any]] = [
         "name": "monitoring",
         "description": "Record status grid, source-data verification marks and progress.",
     },
+    {
+        "name": "coding",
+        "description": "Medical coding: AE terms to MedDRA, medications to the drug dictionary.",
+    },
     {"name": "audit", "description": "Audit trail of any record; chain verification."},
 ]
 

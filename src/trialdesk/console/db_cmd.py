@@ -240,7 +240,9 @@ def site_list(url: str | None = URL_OPTION) -> None:
 def user_add(
     username: str = typer.Argument(..., help="Login name (lower case)"),
     role: list[str] = typer.Option(
-        ..., "--role", help="admin, investigator, coordinator, monitor or statistician (repeat)"
+        ...,
+        "--role",
+        help="admin, investigator, coordinator, monitor, statistician or coder (repeat)",
     ),
     site: list[str] = typer.Option([], "--site", help="Site code the user works at (repeat)"),
     name: str | None = typer.Option(None, "--name", help="Full name (default: the username)"),

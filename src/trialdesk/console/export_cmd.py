@@ -192,7 +192,10 @@ def export_sdtm(
     sources = _sources(protocol, frames, database)
     datasets = trial_design(protocol) if sources is None else sdtm_datasets(protocol, sources)
     try:
-        package = write_package(datasets, out, study_id=protocol.id, title=protocol.title)
+        package = write_package(
+            datasets, out, study_id=protocol.id, title=protocol.title,
+            dictionaries=None if sources is None else sources.dictionaries,
+        )  # fmt: skip
     except ExportError as exc:
         raise _fail(str(exc)) from None
     console.print(f"✓ {len(datasets)} datasets in {out}: {', '.join(datasets)} (+ define.xml)")

@@ -35,6 +35,7 @@ from trialdesk.analysis.from_store import (
     study_session,
 )
 from trialdesk.catalogue import ElementKind
+from trialdesk.coding.coded import CodedDrug, CodedTerm
 from trialdesk.derive import compute_age
 from trialdesk.export.crf import StudyDesign, design_from_protocol
 from trialdesk.export.crf.build import UNSCHEDULED_EVENT
@@ -43,6 +44,7 @@ from trialdesk.export.records import ClinicalData, FormRecord
 from trialdesk.export.sdtm.sources import (
     CATEGORICAL_COLUMNS,
     CONSENT_COLUMNS,
+    DRUG_COLUMNS,
     ITT_MISSING_COLUMNS,
     MISSED_COLUMNS,
     PEOPLE_COLUMNS,
@@ -55,9 +57,15 @@ from trialdesk.export.values import Value, format_value, parse_value, reported_v
 from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.protocol.unscheduled import unscheduled_number
 from trialdesk.protocol.versions import ProtocolVersionInfo
-from trialdesk.store.enums import FormStatus, VisitStatus
+from trialdesk.store.enums import CodingStatus, DictionaryKind, FormStatus, VisitStatus
 from trialdesk.store.models import AuditEntry as StoreAudit
-from trialdesk.store.models import Participant, ProtocolVersion, User
+from trialdesk.store.models import (
+    CodingAssignment,
+    CodingDictionary,
+    Participant,
+    ProtocolVersion,
+    User,
+)
 from trialdesk.store.models.forms import FormStatusRecord
 from trialdesk.store.provenance import imported_history, simulated_description
 
@@ -88,7 +96,73 @@ def sdtm_sources(session: Session, protocol: Protocol) -> SdtmSources:
         people=_df(_people_rows(snap), PEOPLE_COLUMNS),
         form_statuses=form_statuses(session, {p.study_id: "" for p in snap.enrolled()}),
         itt_missing=_df(_itt_missing_rows(snap), ITT_MISSING_COLUMNS),
+        ae_coding=ae_coding(session),
+        dictionaries=dictionary_versions(session),
+        drugs=_df(_drug_rows(snap), DRUG_COLUMNS),
+        drug_coding=drug_coding(session),
     )
+
+
+def _drug_rows(snap: StoreSnapshot) -> list[list[Any]]:
+    """Each oral glucose-lowering drug record of the enrolled participants (CM per drug)."""
+    return [
+        [p.study_id, f"OGLD{o.id}", o.drug, o.start_date, o.daily_dose_mg]
+        for p in snap.enrolled()
+        for o in sorted(snap.ogld.get(p.id, []), key=lambda o: (o.start_date, o.id))
+    ]
+
+
+def drug_coding(session: Session) -> dict[str, CodedDrug]:
+    """The drug-dictionary coding in force of each oral drug record, by ``med_id``."""
+    rows = session.scalars(
+        select(CodingAssignment).where(
+            CodingAssignment.target_table == "ogld_doses",
+            CodingAssignment.status.in_((CodingStatus.CURRENT, CodingStatus.NEEDS_REVIEW)),
+            CodingAssignment.voided.is_(False),
+            CodingAssignment.drug_code.is_not(None),
+        )
+    )
+    return {
+        f"OGLD{r.target_id}": CodedDrug(
+            r.dictionary_version, str(r.drug_code), str(r.drug_name), str(r.atc_code),
+            str(r.atc_text),
+        )
+        for r in rows
+    }  # fmt: skip
+
+
+def ae_coding(session: Session) -> dict[str, CodedTerm]:
+    """The MedDRA coding in force of each adverse event, by the frames' ``ae_id`` (issue 14)."""
+    rows = session.scalars(
+        select(CodingAssignment).where(
+            CodingAssignment.target_table == "adverse_events",
+            CodingAssignment.status.in_((CodingStatus.CURRENT, CodingStatus.NEEDS_REVIEW)),
+            CodingAssignment.voided.is_(False),
+            CodingAssignment.llt_code.is_not(None),
+        )
+    )
+    return {f"AE{r.target_id}": _coded_term(r) for r in rows}
+
+
+_PATH = ("llt_code", "llt_name", "pt_code", "pt_name", "hlt_code", "hlt_name", "hlgt_code",
+         "hlgt_name", "soc_code", "soc_name")  # fmt: skip
+
+
+def _coded_term(row: CodingAssignment) -> CodedTerm:
+    """A MedDRA coding (its LLT … SOC columns are all set) as the exports read it."""
+    path: list[Any] = [getattr(row, name) for name in _PATH]
+    return CodedTerm(row.dictionary_version, *path)
+
+
+def dictionary_versions(session: Session) -> dict[str, str]:
+    """The MedDRA release the adverse events are coded with (the latest one loaded)."""
+    latest = session.scalars(
+        select(CodingDictionary)
+        .where(CodingDictionary.kind == DictionaryKind.MEDDRA)
+        .order_by(CodingDictionary.id.desc())
+        .limit(1)
+    ).first()
+    return {} if latest is None else {"MEDDRA": latest.version}
 
 
 def _itt_missing_rows(snap: StoreSnapshot) -> list[list[Any]]:

@@ -94,6 +94,10 @@ Complete), `save_and_report` (any save, with the queries, deviations and SAE clo
 Monitoring (issue 14): `record_status_grid` (participants × scheduled forms, one status each),
 `mark_source_data`, `list_sdv_marks` (SDV and review marks, cleared by a later change),
 `sdv_progress`, `participant_sdv_plan` (risk-based selection, `services.sdv_plan`).
+Medical coding (issue 14, `services.coding`): `load_dictionary` (MedDRA / drug dictionary
+release; an upgrade re-checks the codings in force, `services.coding_recode`), `autocode`,
+`code_manually`, `search_terms`, `coding_queue`, `review_queue`, `get_coding`,
+`coding_history`, `list_dictionaries`.
 """
 
 from trialdesk.services.accounts import (
@@ -116,6 +120,17 @@ from trialdesk.services.accounts import (
     update_user,
 )
 from trialdesk.services.actor import SYSTEM, Actor, Permission
+from trialdesk.services.coding import (
+    autocode,
+    code_manually,
+    coding_history,
+    coding_queue,
+    get_coding,
+    list_dictionaries,
+    load_dictionary,
+    review_queue,
+    search_terms,
+)
 from trialdesk.services.consent import (
     list_consents,
     record_consent,
@@ -308,6 +323,15 @@ __all__ = [
     "ValidationProblem",
     "actor_for",
     "answer_query",
+    "autocode",
+    "code_manually",
+    "coding_history",
+    "coding_queue",
+    "get_coding",
+    "list_dictionaries",
+    "load_dictionary",
+    "review_queue",
+    "search_terms",
     "authenticate",
     "close_query",
     "create_site",

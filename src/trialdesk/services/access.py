@@ -38,6 +38,8 @@ PERMISSION_TEXT: dict[Permission, str] = {
     Permission.READ_AUDIT: "read the audit trail",
     Permission.MANAGE_USERS: "manage users and sites",
     Permission.VERIFY_SOURCE: "mark data verified against source or reviewed",
+    Permission.CODE_TERMS: "code adverse event terms and medications",
+    Permission.LOAD_DICTIONARY: "load a coding dictionary",
 }
 
 

@@ -3,8 +3,10 @@
 Role rules (issue 3): a coordinator or investigator writes clinical data at their sites; only an
 investigator overrides the enrollment target and signs off; a monitor reads and raises/closes
 queries but changes no data; a statistician reads de-identified data only (never the identity
-table); an admin manages users and sites and sees no clinical data by that role alone. Every
-user sees only the participants of their own sites.
+table); an admin manages users and sites and sees no clinical data by that role alone; a coder
+(issue 14) reads the clinical data (not the identity) to code adverse event terms and
+medications to the dictionaries, loads dictionary releases and raises queries about unclear
+verbatims, but edits no clinical data. Every user sees only the participants of their own sites.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ class Permission(StrEnum):
     READ_AUDIT = "read_audit"
     MANAGE_USERS = "manage_users"
     VERIFY_SOURCE = "verify_source"  # source-data verification and review (issue 14)
+    CODE_TERMS = "code_terms"  # medical coding to MedDRA / the drug dictionary (issue 14)
+    LOAD_DICTIONARY = "load_dictionary"  # load a coding dictionary release (issue 14)
 
 
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset({P.MANAGE_USERS, P.READ_AUDIT}),
+    Role.ADMIN: frozenset({P.MANAGE_USERS, P.READ_AUDIT, P.LOAD_DICTIONARY}),
     Role.INVESTIGATOR: frozenset(
         {
             P.READ_CLINICAL,
@@ -54,6 +58,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         | {P.VERIFY_SOURCE}  # source-data verification and review (issue 14)
     ),
     Role.STATISTICIAN: frozenset({P.READ_CLINICAL}),
+    Role.CODER: frozenset(
+        {P.READ_CLINICAL, P.RAISE_QUERY, P.READ_AUDIT, P.CODE_TERMS, P.LOAD_DICTIONARY}
+    ),
 }
 
 

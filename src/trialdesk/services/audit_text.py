@@ -27,9 +27,12 @@ from trialdesk.units.convert import format_measure
 _CODE = re.compile(r"[a-z]+(_[a-z0-9]+)+")
 USER_FIELDS = frozenset(
     {"created_by", "updated_by", "voided_by", "reviewed_by", "obtained_by", "signed_by", "run_by"}
+    | {"coded_by", "loaded_by"}  # medical coding (issue 14)
 )
 # Bookkeeping, not data: the optimistic-lock counter and the record's own database key.
-HIDDEN_FIELDS = frozenset({"version", "id"})
+HIDDEN_FIELDS = frozenset({"version", "id", "dictionary_id", "target_id"})
+# Dictionary codes (MedDRA LLT … SOC codes): identifiers, shown as written, not as quantities.
+CODE_FIELDS = frozenset({"llt_code", "pt_code", "hlt_code", "hlgt_code", "soc_code"})
 # Columns whose values are in a fixed unit (their reporting precision follows that unit).
 COLUMN_UNITS = {
     "weight_kg": "kg",
@@ -262,6 +265,10 @@ def _value(
         return names.sites.get(value, "a site")
     if key == "element" and isinstance(value, str):
         return _element_label(value)
+    if key in CODE_FIELDS and isinstance(value, int):
+        return str(value)
+    if key == "target_table" and isinstance(value, str):
+        return record_label(value)
     unit = units.get(key) or COLUMN_UNITS.get(key)
     if isinstance(value, float | int):
         return _number(value, unit)

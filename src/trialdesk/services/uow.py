@@ -232,7 +232,26 @@ def change_record(
         **_where(participant),
     )
     _clear_marks(session, actor, row, changes=diff, why=why, participant=participant)
+    _clear_coding(session, actor, row, changes=diff, why=why, participant=participant)
     return diff
+
+
+def _clear_coding(
+    session: Session,
+    actor: Actor,
+    row: Any,
+    *,
+    changes: dict[str, list[Any]],
+    why: str,
+    participant: Any | None,
+) -> None:
+    """A changed verbatim (an AE term, a drug name) clears its medical coding (issue 14).
+    Imported here, not at the top: `coding` writes its assignments through this module."""
+    from trialdesk.services.coding import clear_coding_after_write  # noqa: PLC0415
+
+    clear_coding_after_write(
+        session, actor, row, changes=changes, reason=why, participant=participant
+    )
 
 
 def _clear_marks(

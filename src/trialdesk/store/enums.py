@@ -19,6 +19,7 @@ class Role(StrEnum):
     COORDINATOR = "coordinator"  # writes clinical data at their sites
     MONITOR = "monitor"  # reads, raises and closes queries; changes no data
     STATISTICIAN = "statistician"  # reads de-identified data only
+    CODER = "coder"  # codes AE terms and medications to the dictionaries; edits no data
 
 
 class TokenKind(StrEnum):
@@ -177,3 +178,22 @@ class SdvKind(StrEnum):
 
     VERIFIED = "verified"
     REVIEWED = "reviewed"
+
+
+class DictionaryKind(StrEnum):
+    """The coding dictionaries a sponsor loads (issue 14)."""
+
+    MEDDRA = "meddra"  # MedDRA, adverse event terms
+    DRUG = "drug"  # the drug dictionary (WHODrug-style, ATC classes)
+
+
+class CodingMethod(StrEnum):
+    AUTOCODED = "autocoded"  # exact match on a current term's name or on the study's synonym list
+    MANUAL = "manual"  # a coder chose the term
+
+
+class CodingStatus(StrEnum):
+    CURRENT = "current"  # the coding in force
+    NEEDS_REVIEW = "needs_review"  # in force, but a dictionary upgrade changed its term or path
+    SUPERSEDED = "superseded"  # replaced by a later coding (kept for the history)
+    CLEARED = "cleared"  # the verbatim changed after coding: the term must be coded again

@@ -17,6 +17,7 @@ from trialdesk.web.pages import (
     admin,
     audit,
     auth,
+    coding,
     dashboard,
     declines,
     deviations,
@@ -48,6 +49,7 @@ for _module in (
     records,
     queries,
     monitoring,
+    coding,
     audit,
     admin,
 ):

@@ -6,6 +6,7 @@ from trialdesk.api.routers import (
     adverse_events,
     audit,
     auth,
+    coding,
     consent,
     deviations,
     dosing,
@@ -45,5 +46,6 @@ ROUTERS: list[APIRouter] = [
     deviations.router,
     queries.router,
     monitoring.router,
+    coding.router,
     audit.router,
 ]

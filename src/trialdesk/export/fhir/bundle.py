@@ -27,6 +27,7 @@ from fhir.resources.R4B.resource import Resource
 from trialdesk.catalogue import default_catalogue
 from trialdesk.catalogue.missing import FHIR_DATA_ABSENT_REASON, code_of
 from trialdesk.catalogue.precision import round_reported
+from trialdesk.coding.coded import MEDDRA_SYSTEM, CodedTerm
 from trialdesk.derive.safety import compute_seriousness_code
 from trialdesk.export.crf.build import element_forms
 from trialdesk.export.fhir import terminology as t
@@ -105,7 +106,7 @@ def study_bundle(protocol: Protocol, src: SdtmSources) -> Bundle:
     resources += _with_form_statuses(_observations(ids, src), src)
     resources += _medications(ids, src)
     resources += [
-        _adverse_event(ids, row, procedures.get(row.usubjid))
+        _adverse_event(ids, row, procedures.get(row.usubjid), src.ae_coding.get(str(row.ae_id)))
         for row in records_of(src.frames.adverse_events)
     ]
     if src.simulated is not None:
@@ -432,7 +433,25 @@ def _medications(ids: _Ids, src: SdtmSources) -> list[dict[str, Any]]:
     return out
 
 
-def _adverse_event(ids: _Ids, ae: Any, procedure: str | None) -> dict[str, Any]:
+def _meddra_event(ae: Any, coded: CodedTerm | None) -> dict[str, Any]:
+    """AdverseEvent.event: the verbatim as text and, once coded, the MedDRA LLT with the
+    release's version (MedDRA's code system, `trialdesk.coding.MEDDRA_SYSTEM`)."""
+    event: dict[str, Any] = {"text": str(ae.term)}
+    if coded is not None:
+        event["coding"] = [
+            {
+                "system": MEDDRA_SYSTEM,
+                "version": coded.dictionary_version,
+                "code": str(coded.llt_code),
+                "display": coded.llt_name,
+            }
+        ]
+    return event
+
+
+def _adverse_event(
+    ids: _Ids, ae: Any, procedure: str | None, coded: CodedTerm | None = None
+) -> dict[str, Any]:
     serious = bool(ae.serious) or any(compute_seriousness_code(str(c)) for c in ae.seriousness)
     grade = int(ae.grade)
     severity = "mild" if grade == 1 else "moderate" if grade == 2 else "severe"
@@ -448,7 +467,7 @@ def _adverse_event(ids: _Ids, ae: Any, procedure: str | None) -> dict[str, Any]:
         "id": ids("ae", ae.usubjid, ae.ae_id),
         "identifier": {"value": str(ae.ae_id)},
         "actuality": "actual",
-        "event": {"text": str(ae.term)},
+        "event": _meddra_event(ae, coded),
         "subject": _ref(ids, "patient", ae.usubjid),
         "date": iso(ae.onset),
         "seriousness": {

@@ -14,6 +14,7 @@ as Define-XML 2.1 asks for extended values of an extensible codelist.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -65,8 +66,10 @@ def define_xml(
     title: str,
     created: datetime | None = None,
     file_format: str = "xpt",
+    dictionaries: Mapping[str, str] | None = None,
 ) -> etree._Element:
-    """The define.xml root element for `datasets` (domain code → frame)."""
+    """The define.xml root element for `datasets` (domain code → frame); `dictionaries` are the
+    external dictionaries' versions (``{"MEDDRA": "27.0"}``) the coded variables refer to."""
     created = created or datetime.now(UTC).replace(microsecond=0)
     root = etree.Element(_o("ODM"), nsmap={None: ODM, "def": DEF, "xlink": XLINK})
     for key, value in (
@@ -92,11 +95,13 @@ def define_xml(
     )
     mdv.set(_d("DefineVersion"), "2.1.0")
     conformed = {code: conform(code, frame) for code, frame in datasets.items()}
-    _metadata(mdv, conformed, file_format)
+    _metadata(mdv, conformed, file_format, dict(dictionaries or {}))
     return root
 
 
-def _metadata(mdv: etree._Element, frames: Frames, file_format: str) -> None:
+def _metadata(
+    mdv: etree._Element, frames: Frames, file_format: str, dictionaries: dict[str, str]
+) -> None:
     """The MetaDataVersion's children in the order the Define-XML 2.1 schema requires."""
     mdv.append(_standards())
     for code, frame in frames.items():
@@ -104,9 +109,10 @@ def _metadata(mdv: etree._Element, frames: Frames, file_format: str) -> None:
     mdv.extend(_where_clauses(frames))
     mdv.extend(_group(code, frame, file_format) for code, frame in frames.items())
     for code, frame in frames.items():
-        mdv.extend(_item(code, var, frame) for var in DOMAINS[code].variables)
+        mdv.extend(_item(code, var, frame, dictionaries) for var in DOMAINS[code].variables)
         mdv.extend(_value_item(value, frame) for value in meta.test_values(code, frame))
     mdv.extend(_codelists(frames))
+    mdv.extend(_external_codelists(frames, dictionaries))
     mdv.extend(_methods(frames))
     mdv.extend(_comments(frames))
 
@@ -124,6 +130,29 @@ def _codelists(frames: Frames) -> list[etree._Element]:
             values = meta.codelist_values(code, var, frame)
             if values:
                 out.append(_codelist(code, var, values))
+    return out
+
+
+def _external_codelists(frames: Frames, dictionaries: dict[str, str]) -> list[etree._Element]:
+    """One CodeList per external dictionary and data type the coded variables use
+    (Define-XML v2.1, ODM ``ExternalCodeList`` with ``Dictionary`` and ``Version``)."""
+    used: dict[str, tuple[str, str, str]] = {}
+    for code, frame in frames.items():
+        for var in DOMAINS[code].variables:
+            found = meta.external_codelist(code, var, frame, dictionaries)
+            if found is not None:
+                used[found[0]] = found
+    out = []
+    for oid, (_oid, dictionary, data_type) in used.items():
+        codelist = etree.Element(
+            _o("CodeList"), OID=oid, Name=f"{dictionary} {dictionaries[dictionary]}"
+        )
+        codelist.set("DataType", data_type)
+        etree.SubElement(
+            codelist, _o("ExternalCodeList"), Dictionary=dictionary,
+            Version=dictionaries[dictionary],
+        )  # fmt: skip
+        out.append(codelist)
     return out
 
 
@@ -216,7 +245,7 @@ def _empty(column: pd.Series) -> bool:
     return bool(column.isna().all() or (column.astype(str).str.strip() == "").all())
 
 
-def _item(code: str, var: Var, frame: pd.DataFrame) -> etree._Element:
+def _item(code: str, var: Var, frame: pd.DataFrame, dictionaries: dict[str, str]) -> etree._Element:
     data_type = _data_type(code, var, frame[var.name])
     item = etree.Element(
         _o("ItemDef"),
@@ -231,6 +260,9 @@ def _item(code: str, var: Var, frame: pd.DataFrame) -> etree._Element:
     _description(item, var.label)
     if meta.codelist_values(code, var, frame):
         etree.SubElement(item, _o("CodeListRef"), CodeListOID=meta.codelist_oid(code, var))
+    external = meta.external_codelist(code, var, frame, dictionaries)
+    if external is not None:
+        etree.SubElement(item, _o("CodeListRef"), CodeListOID=external[0])
     _origin(item, var.origin)
     if any(v.variable == var.name for v in meta.test_values(code, frame)):
         etree.SubElement(item, _d("ValueListRef"), ValueListOID=f"VL.{code}.{var.name}")

@@ -60,7 +60,8 @@ SUFFIX_METHODS: dict[str, str] = {
 }
 # Comments a reviewer needs (def:CommentDef), by variable.
 COMMENTS: dict[str, str] = {
-    "AEDECOD": "Not yet coded to MedDRA: holds the verbatim term in upper case until coding.",
+    "AEDECOD": "The MedDRA preferred term of the coded event (AEBODSYS/AESOC: its primary "
+    "system organ class); an event not coded yet holds its verbatim term in upper case.",
     "RFSTDTC": "Date of the mesenchymal stem cell transplantation (first study treatment).",
     "LBORRES": "Result as entered at the site; LBSTRESN is the value in the catalogue's "
     "canonical unit (LBSTRESU).",
@@ -96,6 +97,27 @@ def codelist_values(domain: str, var: Var, frame: pd.DataFrame) -> list[str]:
     if var.codelist is None or var.type != "Char":
         return []
     return sorted({str(v) for v in frame[var.name] if isinstance(v, str) and v})
+
+
+MEDDRA_VARIABLES = frozenset(
+    {"AELLT", "AELLTCD", "AEDECOD", "AEPTCD", "AEHLT", "AEHLTCD", "AEHLGT", "AEHLGTCD",
+     "AEBODSYS", "AEBDSYCD", "AESOC", "AESOCCD"}
+)  # fmt: skip
+"""AE variables coded to MedDRA (SDTMIG v3.4 AE)."""
+
+
+def external_codelist(
+    domain: str, var: Var, frame: pd.DataFrame, dictionaries: dict[str, str]
+) -> tuple[str, str, str] | None:
+    """(CodeList OID, dictionary, data type) of a variable coded to an external dictionary
+    that holds data; None otherwise."""
+    if domain != "AE" or var.name not in MEDDRA_VARIABLES or "MEDDRA" not in dictionaries:
+        return None
+    if frame[var.name].isna().all():
+        return None
+    if var.type == "Num":
+        return ("CL.MEDDRA.CODE", "MEDDRA", "integer")
+    return ("CL.MEDDRA", "MEDDRA", "text")
 
 
 def codelist_oid(domain: str, var: Var) -> str:

@@ -1,8 +1,11 @@
 """Events and interventions: AE, EX (the transplantation) and CM (insulin, oral drugs).
 
 AE: CTCAE v5.0 grade in AETOXGR, ICH E2A seriousness criteria as the AES* flags (AESER = Y
-exactly when one of them is), AEOUT/AEACN in CDISC CT (codelists OUT, ACN). AEDECOD holds the
-verbatim term until MedDRA coding (no dictionary offline; define.xml says so).
+exactly when one of them is), AEOUT/AEACN in CDISC CT (codelists OUT, ACN). A coded event
+carries its MedDRA term and primary path (SDTMIG v3.4 AE: AEDECOD the PT, AELLT/AELLTCD,
+AEPTCD, AEHLT/AEHLTCD, AEHLGT/AEHLGTCD, AEBODSYS/AEBDSYCD and AESOC/AESOCCD the primary SOC);
+an event not coded yet keeps the verbatim term in AEDECOD, upper case, and no codes
+(define.xml says so).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import pandas as pd
 from trialdesk.catalogue import default_catalogue
 from trialdesk.catalogue.missing import SDTM_NOT_DONE, reasnd
 from trialdesk.catalogue.precision import round_reported
+from trialdesk.coding.coded import CodedTerm
 from trialdesk.derive.safety import SERIOUSNESS_CRITERIA, compute_seriousness_code
 from trialdesk.export.sdtm.sources import SdtmSources, records_of
 from trialdesk.export.sdtm.subjects import _d, _frame, epoch_on, reference_dates, usubjid
@@ -80,6 +84,7 @@ def adverse_events(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 "AESPID": str(ae.ae_id),
                 "AETERM": term,
                 "AEDECOD": term.upper(),
+                **_meddra(src.ae_coding.get(str(ae.ae_id))),
                 "AESER": serious,
                 **flags,
                 "AEACN": action if action in _ACN else "NOT APPLICABLE",
@@ -99,6 +104,20 @@ def adverse_events(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
     frame = frame.reset_index(drop=True)
     frame["AESEQ"] = frame.groupby("USUBJID").cumcount() + 1
     return frame
+
+
+def _meddra(coded: CodedTerm | None) -> dict[str, Any]:
+    """The AE MedDRA variables of a coded event (none for an event not coded yet)."""
+    if coded is None:
+        return {}
+    return {
+        "AELLT": fit(ascii_text(coded.llt_name)), "AELLTCD": coded.llt_code,
+        "AEDECOD": fit(ascii_text(coded.pt_name)), "AEPTCD": coded.pt_code,
+        "AEHLT": fit(ascii_text(coded.hlt_name)), "AEHLTCD": coded.hlt_code,
+        "AEHLGT": fit(ascii_text(coded.hlgt_name)), "AEHLGTCD": coded.hlgt_code,
+        "AEBODSYS": fit(ascii_text(coded.soc_name)), "AEBDSYCD": coded.soc_code,
+        "AESOC": fit(ascii_text(coded.soc_name)), "AESOCCD": coded.soc_code,
+    }  # fmt: skip
 
 
 # CDISC CT "Action Taken with Study Treatment" (ACN).
@@ -186,6 +205,7 @@ def medications(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
             }
         )
     rows += _doses_not_recorded(protocol, src, reference)
+    rows += _drug_records(protocol, src, reference)
     frame = _frame("CM", rows)
     frame = frame.sort_values(["USUBJID", "CMCAT", "VISITNUM"], kind="stable")
     frame = frame.reset_index(drop=True)
@@ -222,6 +242,36 @@ def _doses_not_recorded(
                 "CMCAT": category,
                 "CMSTAT": SDTM_NOT_DONE,
                 "CMREASND": reasnd(n.code, why),
+            }
+        )
+    return rows
+
+
+def _drug_records(
+    protocol: Protocol, src: SdtmSources, reference: dict[str, date | None]
+) -> list[dict[str, Any]]:
+    """One CM record per oral glucose-lowering drug as recorded (name, daily dose in mg, start
+    date); once coded, CMDECOD is the dictionary's name and CMCLAS/CMCLASCD its ATC class
+    (SDTMIG v3.4 CM; ATC per WHOCC [@WHOCC-ATC])."""
+    rows = []
+    for d in records_of(src.drugs):
+        start = _d(d.start_date)
+        coded = src.drug_coding.get(str(d.med_id))
+        rows.append(
+            {
+                "STUDYID": protocol.id,
+                "DOMAIN": "CM",
+                "USUBJID": usubjid(protocol, d.usubjid),
+                "CMSPID": str(d.med_id),
+                "CMTRT": fit(ascii_text(str(d.drug))).upper(),
+                "CMDECOD": None if coded is None else fit(ascii_text(coded.drug_name)).upper(),
+                "CMCAT": "ORAL ANTIDIABETIC",
+                "CMCLAS": None if coded is None else fit(ascii_text(coded.atc_text)).upper(),
+                "CMCLASCD": None if coded is None else coded.atc_code,
+                "CMDOSTOT": float(d.daily_dose_mg),
+                "CMDOSU": "mg",
+                "CMSTDTC": iso(start),
+                "CMSTDY": study_day(start, reference.get(d.usubjid)),
             }
         )
     return rows

@@ -31,10 +31,13 @@ def write_package(
     study_id: str,
     title: str,
     created: datetime | None = None,
+    dictionaries: dict[str, str] | None = None,
 ) -> SdtmPackage:
     """Write every dataset as XPT and Dataset-JSON plus define.xml (schema-validated first)."""
     created = created or datetime.now(UTC).replace(microsecond=0)
-    root = define_xml(datasets, study_id=study_id, title=title, created=created)
+    root = define_xml(
+        datasets, study_id=study_id, title=title, created=created, dictionaries=dictionaries
+    )
     errors = schema_errors(root, "define")
     if errors:
         raise ExportError("define.xml does not validate: " + "; ".join(map(str, errors[:5])))

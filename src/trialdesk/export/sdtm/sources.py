@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from trialdesk.analysis.sources import SourceFrames
+from trialdesk.coding.coded import CodedDrug, CodedTerm
 from trialdesk.protocol.versions import ProtocolVersionInfo
 
 CONSENT_COLUMNS = ("usubjid", "consented_on")
@@ -29,6 +30,7 @@ UNSCHEDULED_COLUMNS = ("usubjid", "visit", "date", "reason")
 MISSED_COLUMNS = ("usubjid", "visit", "reason")
 PEOPLE_COLUMNS = ("usubjid", "sex", "birth_date", "screened_on", "diabetes_years")
 ITT_MISSING_COLUMNS = ("usubjid", "visit", "date", "minute", "code", "reason")
+DRUG_COLUMNS = ("usubjid", "med_id", "drug", "start_date", "daily_dose_mg")
 
 
 def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
@@ -58,6 +60,14 @@ class SdtmSources:
     form_statuses: dict[tuple[str, str, str], str] = field(default_factory=dict)
     # ITT samples not taken (a missing-data code per sample time): LB/FHIR "not done" rows.
     itt_missing: pd.DataFrame = field(default_factory=lambda: _empty(ITT_MISSING_COLUMNS))
+    # MedDRA coding of the adverse events by ae_id (issue 14) and the dictionary releases
+    # used ("MEDDRA" → version) for define.xml's external dictionaries.
+    ae_coding: dict[str, CodedTerm] = field(default_factory=dict)
+    dictionaries: dict[str, str] = field(default_factory=dict)
+    # Each oral glucose-lowering drug as recorded (med_id "OGLD<id>"), and its coding by
+    # med_id: CM's per-drug records with CMDECOD and the ATC class (issue 14).
+    drugs: pd.DataFrame = field(default_factory=lambda: _empty(DRUG_COLUMNS))
+    drug_coding: dict[str, CodedDrug] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, columns in (
@@ -68,6 +78,7 @@ class SdtmSources:
             ("missed", MISSED_COLUMNS),
             ("people", PEOPLE_COLUMNS),
             ("itt_missing", ITT_MISSING_COLUMNS),
+            ("drugs", DRUG_COLUMNS),
         ):
             frame = getattr(self, name)
             missing = [c for c in columns if c not in frame.columns]

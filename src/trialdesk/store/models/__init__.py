@@ -11,6 +11,13 @@ from trialdesk.store.models.clinical import (
     Transplantation,
     Visit,
 )
+from trialdesk.store.models.coding import (
+    CodingAssignment,
+    CodingDictionary,
+    CodingSynonym,
+    DrugTermRow,
+    MeddraTermRow,
+)
 from trialdesk.store.models.forms import FormStatusRecord
 from trialdesk.store.models.monitoring import SdvMark
 from trialdesk.store.models.participants import (
@@ -44,6 +51,11 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "CandidateWorkflow",
+    "CodingAssignment",
+    "CodingDictionary",
+    "CodingSynonym",
+    "DrugTermRow",
+    "MeddraTermRow",
     "Consent",
     "DataQuery",
     "Enrollment",

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response
 from trialdesk.services.audit_state import AuditStateView, audit_state, shows_audit_state
 from trialdesk.web.dashboard import build_dashboard, screening_log
 from trialdesk.web.deps import DB, CurrentUser
+from trialdesk.web.pages.coding import coding_counts
 from trialdesk.web.pages.monitoring import record_status_counts
 from trialdesk.web.routing import WebRoute, WebUser
 from trialdesk.web.templating import render
@@ -27,6 +28,7 @@ def dashboard(request: Request, session: DB, user: CurrentUser) -> Response:
             "d": build_dashboard(session, user),
             "audit": audit,
             **record_status_counts(session, user),
+            "coding": coding_counts(session, user),
         },
     )
 

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from trialdesk.services import (
     get_adverse_event,
     get_clinical_record,
+    get_coding,
     get_participant,
     save_and_report,
 )
@@ -49,6 +50,7 @@ from trialdesk.web.routing import WebRoute, WebUser
 from trialdesk.web.templating import fmt_count, fmt_measure, render
 from trialdesk.web.voiding import void_from_form, voided_by
 
+CODED_TABLES = frozenset({"adverse_events", "ogld_doses"})
 router = APIRouter(route_class=WebRoute)
 
 # Where a service's field name lands on the form (the rest keep their own name).
@@ -225,9 +227,19 @@ def record_page(
             "conflict": conflict,
             "originals": originals,
             "voided_by": voided_by(session, user, kind.table, view),
+            "coding": _coding(session, user, kind.table, view),
+            "can_code": user.can("code_terms"),
         },
         status_code=status_code,
     )
+
+
+def _coding(session: DB, user: WebUser, table: str, view: Any) -> Any:
+    """The medical coding of an adverse event or a drug dose (issue 14): False for other
+    records, None while not coded."""
+    if table not in CODED_TABLES or view.voided:
+        return False
+    return get_coding(session, user.actor, table, view.id)
 
 
 def labels_of(kind: RecordKind, changes: dict[str, Any]) -> list[str]:
