@@ -163,7 +163,7 @@ def build_index(session: Session) -> FhirIndex:
     for resource in entries:
         resource = _relative(resource, types)
         index.resources.setdefault(resource["resourceType"], {})[resource["id"]] = resource
-    site_ids = dict(session.execute(select(Site.code, Site.id)).tuples())
+    site_ids = {code: sid for code, sid in session.execute(select(Site.code, Site.id))}
     subjects = sources.frames.subjects
     site_by_usubjid = dict(zip(subjects["usubjid"], subjects["site"], strict=True))
     _sites(index, site_by_usubjid, site_ids)

@@ -216,7 +216,7 @@ def _visible_rows(
     session: Session, actor: Actor, protocol: Protocol, design: StudyDesign
 ) -> list[dict[str, str]]:
     data = clinical_data(session, protocol)
-    site_ids = dict(session.execute(select(Site.code, Site.id)).tuples())
+    site_ids = {code: sid for code, sid in session.execute(select(Site.code, Site.id))}
     visible = {s for s, code in data.sites.items() if actor.sees_site(site_ids.get(code, -1))}
     records = [r for r in data.records if r.subject in visible]
     statuses = {k: v for k, v in data.form_statuses.items() if k[0] in visible}
