@@ -161,7 +161,11 @@ def select_records(
 
 
 def _field_columns(design: StudyDesign, fields: Iterable[str]) -> Iterable[str]:
+    completes = {f"{f.name}_complete" for f in design.forms}
     for name in fields:
+        if name == RECORD_ID or name in completes:
+            yield name
+            continue
         item = design.item(name)
         if item.data_type is DataType.MULTICHOICE:
             yield from (checkbox_column(name, c.code) for c in item.choices)
@@ -181,6 +185,7 @@ def unknown_names(design: StudyDesign, kind: str, names: Iterable[str]) -> list[
     known: set[str]
     if kind == "fields":
         known = {RECORD_ID} | {i.name for f in design.forms for i in f.items}
+        known |= {f"{f.name}_complete" for f in design.forms}  # the form status fields
     elif kind == "forms":
         known = {f.name for f in design.forms}
     else:
