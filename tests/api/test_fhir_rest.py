@@ -78,6 +78,12 @@ def test_read_and_search_by_subject_and_code_with_fhirpy(env: Env, base: str) ->
     assert subject["individual"]["reference"] == f"Patient/{patient}"
     assert subject["study"]["reference"].startswith("ResearchStudy/")
     assert client.get("Patient", patient)["id"] == patient
+    encounter = client.get(*hba1c[0]["encounter"]["reference"].split("/"))
+    assert encounter["subject"]["reference"] == f"Patient/{patient}"
+    at_visit = client.resources("Observation").search(encounter=encounter["id"]).fetch_all()
+    assert hba1c[0]["id"] in {o["id"] for o in at_visit}
+    (group,) = client.resources("Group").fetch_all()  # the enrolled: only this site's members
+    assert [m["entity"]["reference"] for m in group["member"]] == [f"Patient/{patient}"]
 
 
 def test_paging_follows_next_links(env: Env, base: str) -> None:

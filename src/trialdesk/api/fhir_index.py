@@ -33,7 +33,14 @@ SEARCH_PARAMETERS: dict[str, dict[str, tuple[str, ...]]] = {
     "Patient": {},
     "ResearchStudy": {},
     "ResearchSubject": {"patient": ("individual",), "individual": ("individual",)},
-    "Observation": {"subject": ("subject",), "patient": ("subject",), "code": ("code",)},
+    "Observation": {
+        "subject": ("subject",),
+        "patient": ("subject",),
+        "code": ("code",),
+        "encounter": ("encounter",),
+    },
+    "Encounter": {"subject": ("subject",), "patient": ("subject",)},
+    "Group": {},
     "MedicationStatement": {
         "subject": ("subject",),
         "patient": ("subject",),
@@ -42,7 +49,7 @@ SEARCH_PARAMETERS: dict[str, dict[str, tuple[str, ...]]] = {
     "Procedure": {"subject": ("subject",), "patient": ("subject",), "code": ("code",)},
     "AdverseEvent": {"subject": ("subject",), "patient": ("subject",), "event": ("event",)},
 }
-REFERENCE_PARAMETERS = frozenset({"subject", "patient", "individual"})
+REFERENCE_PARAMETERS = frozenset({"subject", "patient", "individual", "encounter"})
 #: Parameters every search takes (FHIR R4B "Search": result parameters and `_format`).
 COMMON_PARAMETERS = frozenset({"_id", "_count", "_offset", "_format", "_pretty"})
 DEFAULT_COUNT = 50
@@ -74,7 +81,18 @@ class FhirIndex:
         resource = self.resources.get(kind, {}).get(resource_id)
         if resource is None or not self.visible(actor, kind, resource_id):
             return None
-        return resource
+        return self.scoped(actor, resource)
+
+    def scoped(self, actor: Actor, resource: dict[str, Any]) -> dict[str, Any]:
+        """A Group lists only the members the actor may see (participants of their sites)."""
+        if resource["resourceType"] != "Group":
+            return resource
+        members = [
+            m
+            for m in resource.get("member", [])
+            if self.visible(actor, *str(m["entity"]["reference"]).split("/", 1))
+        ]
+        return {**resource, "member": members, "quantity": len(members)}
 
     def search(
         self, actor: Actor, kind: str, params: Iterable[tuple[str, str]]
@@ -97,7 +115,7 @@ class FhirIndex:
             if not self.visible(actor, kind, resource_id):
                 continue
             if all(_matches(resource, allowed, name, values) for name, values in tests):
-                found.append(resource)
+                found.append(self.scoped(actor, resource))
         return found
 
 
