@@ -89,3 +89,16 @@ def test_enrolled_group_lists_its_members(resources: list[Json]) -> None:
     members = {m["entity"]["reference"] for m in group["member"]}
     assert group["actual"] is True and group["quantity"] == len(group["member"])
     assert members == patients
+
+
+def test_one_cell_source_everywhere(resources: list[Json]) -> None:
+    """The protocol's cell source (umbilical cord) names the ResearchStudy's focus, its note
+    explains the registry's contradiction, and every transplantation carries the same."""
+    (study,) = _of(resources, "ResearchStudy")
+    assert "umbilical cord" in study["focus"][0]["text"]
+    assert any("Cell source: umbilical cord" in n["text"] for n in study["note"])
+    procedures = _of(resources, "Procedure")
+    assert procedures and all(
+        "cell source umbilical cord" in p["note"][0]["text"] for p in procedures
+    )
+    assert not any("bone marrow" in p["note"][0]["text"].lower() for p in procedures)
