@@ -66,11 +66,12 @@ def research_study_json(
                 "status has not been verified in the past two years."
             }
         ]
-    if protocol.intervention.cell_source and protocol.intervention.cell_source_note:
+    explained = " ".join(protocol.intervention.cell_source_note.split())
+    if protocol.intervention.cell_source and explained:
         study.setdefault("note", []).append(
             {
                 "text": f"Cell source: {_cell_source(protocol)}, as the protocol states it "
-                f"(intervention.cell_source). {' '.join(protocol.intervention.cell_source_note.split())}"
+                f"(intervention.cell_source). {explained}"
             }
         )
     return study
