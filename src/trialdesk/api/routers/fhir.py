@@ -1,4 +1,5 @@
-"""A read-only FHIR R4B REST endpoint at `/fhir/R4B` ([@FHIR-R4B] "RESTful API").
+"""A read-only FHIR R4B REST endpoint at `/fhir/R4B` ([@FHIR-R4B] "RESTful API"), tested with a
+FHIR client from PyPI ([@fhirpy]).
 
 - `GET /fhir/R4B/metadata`: the CapabilityStatement (what can be read and searched by what);
 - `GET /fhir/R4B/{type}/{id}`: read;

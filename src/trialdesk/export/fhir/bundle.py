@@ -486,7 +486,7 @@ def _adverse_event(ids: _Ids, ae: Any, procedure: str | None) -> dict[str, Any]:
 
 # --- timed samples, visits, the enrolled group (issue 15) -------------------------------------
 
-#: FHIR extension "Time-offset" (observation-timeOffset, FHIR R4B extension registry): the offset
+#: FHIR extension "Time-offset" (observation-timeOffset [@FHIR-extensions]): the offset
 #: in milliseconds of a sample from the Observation's effective time, on Observation.component.
 TIME_OFFSET = "http://hl7.org/fhir/StructureDefinition/observation-timeOffset"
 #: The catalogue's element names as a code system: tells apart results that share one LOINC
