@@ -161,6 +161,11 @@ def test_tokens_and_rights(env: Env, url: str) -> None:
     assert unknown.status_code == 403 and "permissions" in unknown.json()["error"]
     bearer = env.api.token("coordinator")  # a sign-in token is not a REDCap token
     assert httpx.post(url, data={**post, "token": bearer}).status_code == 403
+    redcap = _token(env)  # nor the reverse: a REDCap token has no idle timeout
+    refused = env.api.client.get(
+        "/api/v1/participants", headers={"Authorization": f"Bearer {redcap}"}
+    )
+    assert refused.status_code == 401
     monitor = Project(url, _token(env, "monitor"))
     assert monitor.export_records()  # monitors read
     with pytest.raises(RedcapError, match="may not import"):

@@ -2,9 +2,9 @@
 is granted API rights and a token per project; [@REDCap] API documentation).
 
 A REDCap token is 32 hexadecimal characters (upper case, as REDCap shows them) — PyCap refuses
-any other length. It is an `api_tokens` row of kind ``api`` labelled `REDCAP_LABEL`, stored as
-its SHA-256 like every token (shown once), audited when issued and revoked, acting with the
-user's roles and sites. Unlike a sign-in token it has no idle timeout (scripts call the API
+any other length. It is an `api_tokens` row of kind ``api`` labelled `REDCAP_LABEL`, valid on
+/redcap/api/ only (and a bearer token is not valid there), stored as its SHA-256 like every
+token (shown once), audited when issued and revoked, acting with the user's roles and sites. Unlike a sign-in token it has no idle timeout (scripts call the API
 now and then), but it does expire: at most `MAX_TOKEN_LIFETIME` (90 days) after it was made.
 """
 
@@ -14,11 +14,15 @@ import re
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialdesk.services.access import require
-from trialdesk.services.accounts import MAX_TOKEN_LIFETIME, resolve_token, token_digest
+from trialdesk.services.accounts import (
+    MAX_TOKEN_LIFETIME,
+    REDCAP_LABEL,
+    resolve_token,
+    token_digest,
+)
 from trialdesk.services.actor import Actor, Permission
 from trialdesk.services.errors import NotFound, Unauthenticated, ValidationProblem
 from trialdesk.services.uow import add_record, service
@@ -27,7 +31,6 @@ from trialdesk.store.enums import TokenKind
 from trialdesk.store.models import ApiToken, User
 from trialdesk.store.types import utcnow
 
-REDCAP_LABEL = "REDCap API"
 _FORMAT = re.compile(r"^[0-9A-Fa-f]{32}$")
 
 
@@ -68,8 +71,4 @@ def resolve_redcap_token(session: Session, token: str) -> Actor:
     text = (token or "").strip()
     if not _FORMAT.match(text):
         raise Unauthenticated("invalid_token", "the token must be 32 hexadecimal characters")
-    text = text.upper()
-    label = session.scalar(select(ApiToken.label).where(ApiToken.token_hash == token_digest(text)))
-    if label != REDCAP_LABEL:
-        raise Unauthenticated("invalid_token", "the token is unknown or was revoked")
-    return resolve_token(session, text)
+    return resolve_token(session, text.upper(), redcap=True)
