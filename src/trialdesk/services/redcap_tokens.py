@@ -4,8 +4,9 @@ is granted API rights and a token per project; [@REDCap] API documentation).
 A REDCap token is 32 hexadecimal characters (upper case, as REDCap shows them) — PyCap refuses
 any other length. It is an `api_tokens` row of kind ``api`` labelled `REDCAP_LABEL`, valid on
 /redcap/api/ only (and a bearer token is not valid there), stored as its SHA-256 like every
-token (shown once), audited when issued and revoked, acting with the user's roles and sites. Unlike a sign-in token it has no idle timeout (scripts call the API
-now and then), but it does expire: at most `MAX_TOKEN_LIFETIME` (90 days) after it was made.
+token (shown once), audited when issued and revoked, acting with the user's roles and sites.
+Unlike a sign-in token it has no idle timeout (scripts call the API now and then), but it does
+expire: at most `MAX_TOKEN_LIFETIME` (90 days) after it was made.
 """
 
 from __future__ import annotations
