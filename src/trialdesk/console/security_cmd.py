@@ -1,5 +1,5 @@
 """`trialdesk security keygen`, `trialdesk security policy show|set`,
-`trialdesk user unlock|reset-password|reset-totp|redcap-token`:
+`trialdesk user unlock|reset-password|reset-totp|redcap-token|redcap-revoke`:
 the access controls an administrator configures (issue #18; 21 CFR 11.300, EU GMP Annex 11
 §12, NIST SP 800-63B). Each change goes through `trialdesk.services` and is audited with its
 reason; commands act as the system administrator (`trialdesk.services.SYSTEM`).
@@ -210,3 +210,18 @@ def user_redcap_token(
         f"once):\n{issued.token}",
         highlight=False,
     )
+
+
+@user_app.command("redcap-revoke")
+def user_redcap_revoke(
+    username: str = typer.Argument(..., help="Login name"),
+    reason: str = REASON_OPTION,
+    url: str | None = URL_OPTION,
+) -> None:
+    """Revoke every REDCap API token of a user (audited with the reason)."""
+    from trialdesk.services.redcap_tokens import revoke_redcap_tokens
+
+    with service_session(url) as session:
+        user = sv.find_user(session, sv.SYSTEM, username)
+        count = revoke_redcap_tokens(session, sv.SYSTEM, user.id, reason=reason)
+    console.print(f"{count} REDCap API token(s) of {username} revoked", highlight=False)

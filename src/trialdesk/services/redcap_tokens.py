@@ -15,6 +15,7 @@ import re
 import secrets
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialdesk.services.access import require
@@ -26,9 +27,10 @@ from trialdesk.services.accounts import (
 )
 from trialdesk.services.actor import Actor, Permission
 from trialdesk.services.errors import NotFound, Unauthenticated, ValidationProblem
-from trialdesk.services.uow import add_record, service
+from trialdesk.services.uow import add_record, require_reason, service
 from trialdesk.services.views import IssuedToken
-from trialdesk.store.enums import TokenKind
+from trialdesk.store import audit
+from trialdesk.store.enums import AuditAction, TokenKind
 from trialdesk.store.models import ApiToken, User
 from trialdesk.store.types import utcnow
 
@@ -73,3 +75,31 @@ def resolve_redcap_token(session: Session, token: str) -> Actor:
     if not _FORMAT.match(text):
         raise Unauthenticated("invalid_token", "the token must be 32 hexadecimal characters")
     return resolve_token(session, text.upper(), redcap=True)
+
+
+@service
+def revoke_redcap_tokens(session: Session, actor: Actor, user_id: int, *, reason: str) -> int:
+    """Revoke every live REDCap token of user `user_id` (administrators only), each audited
+    with the reason; returns how many were revoked."""
+    require(actor, Permission.MANAGE_USERS, table="api_tokens")
+    why = require_reason(reason)
+    rows = session.scalars(
+        select(ApiToken).where(
+            ApiToken.user_id == user_id,
+            ApiToken.label == REDCAP_LABEL,
+            ApiToken.revoked_at.is_(None),
+        )
+    ).all()
+    now = utcnow()
+    for row in rows:
+        row.revoked_at = now
+        audit.append(
+            session,
+            user_id=actor.user_id,
+            action=AuditAction.LOGOUT,
+            table="api_tokens",
+            record_id=row.id,
+            changes={"revoked_at": [None, now]},
+            reason=why,
+        )
+    return len(rows)
