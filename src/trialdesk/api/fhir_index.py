@@ -7,7 +7,9 @@ The Bundle refers between its entries by ``urn:uuid:`` full URLs; a server's res
 each other as ``[type]/[id]`` (FHIR R4B "Resource References": a relative reference), so the
 references are rewritten once, when the index is built. Building reads the whole study, so the
 index is kept per database and rebuilt only when the audit trail has grown (every change to the
-data appends an entry in the same transaction: its last sequence number is the data's version).
+data appends an entry in the same transaction: its last sequence number and hash are the data's
+version — the hash too, so that a database restored from a backup and written again up to the
+same number is not mistaken for the one indexed).
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ class SearchError(ValueError):
 class FhirIndex:
     """Resources by type and id, and the site of each one that belongs to a patient."""
 
-    sequence: int
+    version: tuple[int, str]
     resources: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     site_of: dict[str, int] = field(default_factory=dict)  # "Type/id" -> site id
 
@@ -171,13 +173,13 @@ def _token_matches(concept: dict[str, Any], values: list[str]) -> bool:
 
 def build_index(session: Session) -> FhirIndex:
     """Every resource of the study's Bundle, with relative references and the patients' sites."""
-    sequence = audit_sequence(session)
+    version = audit_version(session)
     protocol = current_protocol(session)
     sources = sdtm_sources(session, protocol)
     bundle = study_bundle(protocol, sources).model_dump(mode="json", exclude_none=True)
     entries = [e["resource"] for e in bundle.get("entry", [])]
     types = {e["id"]: e["resourceType"] for e in entries}
-    index = FhirIndex(sequence)
+    index = FhirIndex(version)
     for resource in entries:
         resource = _relative(resource, types)
         index.resources.setdefault(resource["resourceType"], {})[resource["id"]] = resource
@@ -227,27 +229,28 @@ def _patient_refs(resource: Mapping[str, Any]) -> Iterator[str]:
             yield value["reference"]
 
 
-def audit_sequence(session: Session) -> int:
-    """The audit trail's last sequence number: it grows with every change to the data."""
-    value = session.scalar(select(AuditHead.last_sequence).limit(1))
-    return int(value or 0)
+def audit_version(session: Session) -> tuple[int, str]:
+    """The audit trail's last sequence number and hash: they change with every change to the
+    data."""
+    row = session.execute(select(AuditHead.last_sequence, AuditHead.last_hash).limit(1)).first()
+    return (int(row[0] or 0), str(row[1] or "")) if row else (0, "")
 
 
 class IndexCache:
-    """One index per database, rebuilt when the audit trail has grown since it was built."""
+    """One index per database, rebuilt when the audit trail has changed since it was built."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._indexes: dict[int, FhirIndex] = {}
 
     def get(self, engine: Engine, session: Session) -> FhirIndex:
-        sequence = audit_sequence(session)
+        version = audit_version(session)
         cached = self._indexes.get(id(engine))
-        if cached is not None and cached.sequence == sequence:
+        if cached is not None and cached.version == version:
             return cached
         with self._lock:
             cached = self._indexes.get(id(engine))
-            if cached is not None and cached.sequence == audit_sequence(session):
+            if cached is not None and cached.version == audit_version(session):
                 return cached
             index = build_index(session)
             self._indexes[id(engine)] = index
