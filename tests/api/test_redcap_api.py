@@ -146,6 +146,10 @@ def test_bad_values_are_refused_naming_the_field_and_nothing_is_written(env: Env
             ],
             "sex",
         ),
+        (
+            [{"record_id": study_id, "redcap_event_name": "scr_arm_1", "labs_complete": "0"}],
+            "labs_complete",
+        ),
     ):
         with pytest.raises(RedcapError) as refused:
             project.import_records(rows)
@@ -192,3 +196,26 @@ def test_token_command_makes_32_hex_characters_stored_hashed(env: Env) -> None:
         )
     stored = env.build.session.scalars(select(AuditEntry.changes)).all()
     assert not any(issued.token in str(c) for c in stored)
+
+
+def test_csv_import_and_an_unchanged_export_imports_as_no_change(env: Env, url: str) -> None:
+    """A CSV import (format=csv) changes the value sent; the project's own export sent back
+    unchanged (statuses, dates, answers) changes nothing and is accepted."""
+    study_id = _enrolled(env)
+    project = Project(url, _token(env))
+    csv_text = f"record_id,redcap_event_name,hba1c\n{study_id},scr_arm_1,8.4\n"
+    assert project.import_records(csv_text, import_format="csv") == {"count": 1}
+    exported = project.export_records(format_type="csv")
+    sequence = _last_audit(env)
+    assert project.import_records(exported, import_format="csv") == {"count": 1}
+    assert _last_audit(env) == sequence  # nothing written
+    assert project.export_records(fields=["hba1c"], events=["scr_arm_1"])[0]["hba1c"] == "8.4"
+
+
+def _last_audit(env: Env) -> int:
+    session = env.build.session
+    session.expire_all()
+    return int(
+        session.scalars(select(AuditEntry.sequence).order_by(AuditEntry.sequence.desc())).first()
+        or 0
+    )

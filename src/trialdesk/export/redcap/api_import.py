@@ -32,9 +32,15 @@ from trialdesk.catalogue import ElementKind
 from trialdesk.export.crf.model import StudyDesign
 from trialdesk.export.errors import ImportRejected, Rejection
 from trialdesk.export.from_store import clinical_data
-from trialdesk.export.records import FormRecord
-from trialdesk.export.redcap.columns import RECORD_ID
-from trialdesk.export.redcap.records import read_records
+from trialdesk.export.records import ClinicalData, FormRecord
+from trialdesk.export.redcap.columns import RECORD_ID, unique_event_name
+from trialdesk.export.redcap.records import (
+    EVENT,
+    REPEAT_FORM,
+    REPEAT_INSTANCE,
+    read_records,
+    write_records,
+)
 from trialdesk.export.values import Value
 from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.services.errors import ServiceError
@@ -126,13 +132,11 @@ def _changes(
     rows: list[dict[str, str]],
     overwrite: bool,
 ) -> list[_Change]:
-    current = {
-        (r.subject, r.event, r.form, r.instance): r
-        for r in clinical_data(session, protocol).records
-    }
+    data = clinical_data(session, protocol)
+    current = {(r.subject, r.event, r.form, r.instance): r for r in data.records}
     visible = _visible_subjects(session, actor, {r.subject for r in incoming} | _ids(rows))
     catalogue = catalogue_for(protocol)
-    problems: list[tuple[str, str, str, str]] = []
+    problems = _status_changes(design, data, rows, visible)
     changes: list[_Change] = []
     for subject in sorted(_ids(rows) - visible):
         problems.append(
@@ -161,6 +165,38 @@ def _changes(
     if problems:
         raise ImportRefused(problems)
     return changes
+
+
+def _row_key(design: StudyDesign, row: Mapping[str, str]) -> tuple[str, str, str, str]:
+    event = row.get(EVENT, "") or unique_event_name(design.events[0].code)
+    return (
+        row.get(RECORD_ID, ""),
+        event,
+        row.get(REPEAT_FORM, ""),
+        row.get(REPEAT_INSTANCE, ""),
+    )
+
+
+def _status_changes(
+    design: StudyDesign, data: ClinicalData, rows: list[dict[str, str]], visible: set[str]
+) -> list[tuple[str, str, str, str]]:
+    """A form status (`<form>_complete`) sent different from the one exported: refused, since
+    a form's status is set on its form in trialdesk (never silently ignored)."""
+    records = [r for r in data.records if r.subject in visible]
+    exported = csv.DictReader(io.StringIO(write_records(design, records, data.form_statuses)))
+    now = {_row_key(design, r): r for r in exported}
+    problems = []
+    for row in rows:
+        if row.get(RECORD_ID, "") not in visible:
+            continue
+        before = now.get(_row_key(design, row), {})
+        for column, text in row.items():
+            if column.endswith("_complete") and text and text != before.get(column, ""):
+                problems.append(
+                    (row[RECORD_ID], column, text, "a form's status is set on its form in "
+                     "trialdesk, not through the API")
+                )  # fmt: skip
+    return problems
 
 
 def _ids(rows: Iterable[Mapping[str, str]]) -> set[str]:
