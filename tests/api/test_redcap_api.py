@@ -69,6 +69,13 @@ def test_project_structure_as_pycap_reads_it(env: Env, url: str) -> None:
         "export_field_name": "record_id",
     } in fields
     assert isinstance(project.export_metadata(format_type="df"), pd.DataFrame)
+    repeating = project.export_repeating_instruments_events()
+    assert {"event_name", "form_name", "custom_form_label"} <= set(repeating[0])
+    assert any(r["form_name"] == "adverse_events" for r in repeating)
+    with pytest.raises(RedcapError, match="cannot be changed"):
+        project.import_arms([{"arm_num": 2, "name": "Control"}])
+    with pytest.raises(RedcapError, match="rawOrLabel"):
+        project.export_records(raw_or_label="label")
 
 
 def test_records_export_json_csv_and_dataframe(env: Env, url: str) -> None:

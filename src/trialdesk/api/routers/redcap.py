@@ -54,6 +54,7 @@ CONTENTS = (
     "instrument",
     "exportFieldNames",
     "project",
+    "repeatingFormsEvents",
     "version",
 )
 FORMATS = ("json", "csv")
@@ -143,6 +144,12 @@ def _answer(request: Request, call: _Call) -> Response:
         design = design_from_protocol(protocol)
         if call.content == "record":
             return _records(session, actor, protocol, design, call)
+        if call.params.get("action", "export") != "export" or "data" in call.params:
+            raise RedcapError(
+                400,
+                f"the project's {call.content} cannot be changed through the API: the study's "
+                "design comes from its protocol (trialdesk protocol register)",
+            )
         return _send(_export(session, protocol, design, call.content), call.fmt)
     except ServiceError as exc:
         raise RedcapError(exc.status, exc.message) from None
@@ -172,6 +179,8 @@ def _export(session: Session, protocol: Protocol, design: StudyDesign, content: 
         return rc.instruments(design)
     if content == "exportFieldNames":
         return rc.export_field_names(design)
+    if content == "repeatingFormsEvents":
+        return rc.repeating_forms_events(design)
     return rc.project_info(protocol, design, simulated_description(session))
 
 
@@ -191,6 +200,10 @@ def _records(
         return _import(session, actor, protocol, design, call)
     if call.params.get("action", "export") != "export":
         raise RedcapError(400, f"action {call.params['action']!r} is not supported for records")
+    for name, supported in (("type", "flat"), ("rawOrLabel", "raw"), ("rawOrLabelHeaders", "raw")):
+        value = call.params.get(name, supported) or supported
+        if value != supported:
+            raise RedcapError(400, f"{name} {value!r} is not supported here: use {supported}")
     if not actor.can(Permission.READ_CLINICAL):
         raise RedcapError(403, f"{actor.username} may not export records (no data rights)")
     for kind in ("fields", "forms", "events"):

@@ -23,7 +23,7 @@ from trialdesk.export.redcap.columns import (
     checkbox_column,
     unique_event_name,
 )
-from trialdesk.export.redcap.dictionary import dictionary_rows
+from trialdesk.export.redcap.dictionary import _repeating_rows, dictionary_rows
 from trialdesk.export.redcap.records import EVENT, record_columns
 from trialdesk.protocol import Protocol
 
@@ -64,6 +64,15 @@ def form_event_mapping(design: StudyDesign) -> list[dict[str, Any]]:
         {"arm_num": ARM, "unique_event_name": unique_event_name(e.code), "form": form}
         for e in design.events
         for form in e.forms
+    ]
+
+
+def repeating_forms_events(design: StudyDesign) -> list[dict[str, str]]:
+    """Export Repeating Instruments and Events: the file export's rows (a blank form name
+    repeats the whole event, as the unscheduled visit does)."""
+    return [
+        {"event_name": event, "form_name": form, "custom_form_label": label}
+        for event, form, label in _repeating_rows(design)
     ]
 
 
