@@ -15,6 +15,7 @@ another site's participants do not exist for the caller (404), as in the rest of
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -121,7 +122,7 @@ def capability_statement(base: str) -> dict[str, Any]:
     statement = {
         "resourceType": "CapabilityStatement",
         "status": "active",
-        "date": "2026-01-01",
+        "date": datetime.now(UTC).date().isoformat(),  # when this statement was generated
         "kind": "instance",
         "software": {"name": "trialdesk", "version": __version__},
         "implementation": {"description": "trialdesk study data (read-only)", "url": base},
