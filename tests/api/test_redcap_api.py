@@ -157,6 +157,17 @@ def test_bad_values_are_refused_naming_the_field_and_nothing_is_written(env: Env
             [{"record_id": study_id, "redcap_event_name": "scr_arm_1", "labs_complete": "0"}],
             "labs_complete",
         ),
+        (
+            [
+                {
+                    "record_id": study_id,
+                    "redcap_event_name": "unscheduled_arm_1",
+                    "redcap_repeat_instance": "1",
+                    "hba1c": "8.0",
+                }
+            ],
+            "hba1c",
+        ),
     ):
         with pytest.raises(RedcapError) as refused:
             project.import_records(rows)

@@ -153,7 +153,8 @@ def _changes(
                 continue
             item = design.item(name)
             element = _element(catalogue, item.element)
-            if not _measured(item, element):
+            repeating = design.event(record.event).repeating  # unscheduled visits
+            if repeating or design.form(record.form).repeating or not _measured(item, element):
                 problems.append(
                     (record.subject, name, str(value), "cannot be changed through the API: "
                      "enter it on its form in trialdesk")
