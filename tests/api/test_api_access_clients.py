@@ -28,6 +28,7 @@ class World:
     study_ids: dict[str, str]
     patients: dict[str, str]
     redcap: dict[str, str]
+    users: dict[str, int]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def world(database: TestDatabase, app: FastAPI) -> Iterator[World]:
     try:
         patients = _patients(api, "investigator") | _patients(api, "investigator2")
         ids = {site: patients[study_id] for site, study_id in study_ids.items()}
-        yield World(api, api.client, study_ids, ids, redcap)
+        yield World(api, api.client, study_ids, ids, redcap, seed.users)
     finally:
         api.close()
         session.close()
@@ -85,8 +86,14 @@ def _redcap(**data: str) -> Callable[[World, str, str], object]:
     return send
 
 
+def _token_for(w: World, role: str, site: str) -> object:
+    user = w.users["coordinator"]
+    return w.api.post(role, f"/users/{user}/redcap-token", json={"days": 30})
+
+
 IMPORT = '[{"record_id":"{record}","redcap_event_name":"bl_arm_1","hba1c":"8.3"}]'
 CASES = [
+    Case("REDCap token for a user", "201 403 403 403 403", None, _token_for),
     Case("FHIR metadata", "200 200 200 200 200", None, _fhir(lambda w, s: "/fhir/R4B/metadata")),
     Case("FHIR search", "403 200 200 200 200", None, _fhir(lambda w, s: "/fhir/R4B/Observation")),
     Case(
