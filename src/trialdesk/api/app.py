@@ -17,6 +17,8 @@ from trialdesk.api.input_guard import RejectNulMiddleware
 from trialdesk.api.middleware import SecurityHeadersMiddleware
 from trialdesk.api.openapi import DESCRIPTION, TAGS
 from trialdesk.api.routers import ROUTERS
+from trialdesk.api.routers.fhir import router as fhir_router
+from trialdesk.api.routers.redcap import router as redcap_router
 from trialdesk.api.runtime import prepare_process
 from trialdesk.api.settings import ApiSettings
 from trialdesk.store.anchor import anchor_config
@@ -81,6 +83,8 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware, docs_path=DOCS_URL)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(fhir_router)  # read-only FHIR R4B REST endpoint at /fhir/R4B
+    app.include_router(redcap_router)  # REDCap-compatible API at /redcap/api/
     if settings.docs_enabled:
         _add_docs_page(app)
     mount_web_pages(app)  # the browser pages (trialdesk.web) share this app and its database

@@ -1,5 +1,5 @@
 """`trialdesk security keygen`, `trialdesk security policy show|set`,
-`trialdesk user unlock|reset-password|reset-totp`:
+`trialdesk user unlock|reset-password|reset-totp|redcap-token|redcap-revoke`:
 the access controls an administrator configures (issue #18; 21 CFR 11.300, EU GMP Annex 11
 §12, NIST SP 800-63B). Each change goes through `trialdesk.services` and is audited with its
 reason; commands act as the system administrator (`trialdesk.services.SYSTEM`).
@@ -190,3 +190,38 @@ def user_reset_totp(
         user = sv.find_user(session, sv.SYSTEM, username)
         sv.reset_totp(session, sv.SYSTEM, user.id, reason=reason)
     console.print(f"second factor of {username} removed: enrolment at next login", highlight=False)
+
+
+@user_app.command("redcap-token")
+def user_redcap_token(
+    username: str = typer.Argument(..., help="Login name of the user the token acts for"),
+    days: int = typer.Option(90, "--days", help="Valid for this many days (at most 90)"),
+    url: str | None = URL_OPTION,
+) -> None:
+    """A REDCap API token (32 hexadecimal characters) for `/redcap/api/`: shown once, stored
+    hashed, acting with the user's roles and sites (audited)."""
+    from trialdesk.services.redcap_tokens import issue_redcap_token
+
+    with service_session(url) as session:
+        user = sv.find_user(session, sv.SYSTEM, username)
+        issued = issue_redcap_token(session, sv.SYSTEM, user.id, days=days)
+    console.print(
+        f"REDCap API token for {username} (valid until {issued.expires_at:%Y-%m-%d}; shown "
+        f"once):\n{issued.token}",
+        highlight=False,
+    )
+
+
+@user_app.command("redcap-revoke")
+def user_redcap_revoke(
+    username: str = typer.Argument(..., help="Login name"),
+    reason: str = REASON_OPTION,
+    url: str | None = URL_OPTION,
+) -> None:
+    """Revoke every REDCap API token of a user (audited with the reason)."""
+    from trialdesk.services.redcap_tokens import revoke_redcap_tokens
+
+    with service_session(url) as session:
+        user = sv.find_user(session, sv.SYSTEM, username)
+        count = revoke_redcap_tokens(session, sv.SYSTEM, user.id, reason=reason)
+    console.print(f"{count} REDCap API token(s) of {username} revoked", highlight=False)

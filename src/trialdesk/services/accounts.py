@@ -776,6 +776,7 @@ _TOKEN_OWNER = (
         ApiToken.created_at,
         UserRole.role,
         SiteMembership.site_id,
+        ApiToken.label,
     )
     .join(User, User.id == ApiToken.user_id)
     .outerjoin(UserRole, UserRole.user_id == User.id)
@@ -784,8 +785,16 @@ _TOKEN_OWNER = (
 )
 
 
-def resolve_token(session: Session, token: str, now: datetime | None = None) -> Actor:
-    """The actor a bearer token belongs to; `Unauthenticated` if unknown, expired or revoked.
+#: The label of a REDCap API token (`trialdesk.services.redcap_tokens`): valid on /redcap/api/
+#: only, never as a bearer token (it has no idle timeout).
+REDCAP_LABEL = "REDCap API"
+
+
+def resolve_token(
+    session: Session, token: str, now: datetime | None = None, *, redcap: bool = False
+) -> Actor:
+    """The actor a bearer token belongs to; `Unauthenticated` if unknown, expired or revoked,
+    or a REDCap API token used as a bearer token (`redcap` False) or the reverse.
 
     Every request runs this, so it is one Core query (token, account, roles and sites joined;
     a row per role × site) rather than four ORM loads: a quarter of a write's cost before
@@ -793,7 +802,7 @@ def resolve_token(session: Session, token: str, now: datetime | None = None) -> 
     """
     moment = now or utcnow()
     rows = session.execute(_TOKEN_OWNER, {"digest": token_digest(token or "")}).all()
-    if not rows or rows[0][1] is not None:
+    if not rows or rows[0][1] is not None or (rows[0].label == REDCAP_LABEL) != redcap:
         raise Unauthenticated("invalid_token", "the token is unknown or was revoked")
     token_id, _, expires_at, last_used_at, user_id, username, active, idle, created = rows[0][:9]
     if expires_at <= moment:

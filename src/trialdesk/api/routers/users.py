@@ -19,7 +19,8 @@ from trialdesk.services.accounts import (
     unlock_user,
     update_user,
 )
-from trialdesk.services.views import Page, UserView
+from trialdesk.services.redcap_tokens import issue_redcap_token
+from trialdesk.services.views import IssuedToken, Page, UserView
 from trialdesk.store.enums import Role
 
 router = APIRouter(prefix="/users", tags=["users"], route_class=EventLoopRoute)
@@ -157,3 +158,20 @@ def post_unlock(user_id: int, body: Reason, session: SessionDep, actor: ActorDep
 )
 def post_totp_reset(user_id: int, body: Reason, session: SessionDep, actor: ActorDep) -> UserView:
     return reset_totp(session, actor, user_id, reason=body.reason)
+
+
+class RedcapTokenRequest(Body):
+    days: int = Field(90, description="Valid for this many days (1–90)")
+
+
+@router.post(
+    "/{user_id}/redcap-token",
+    status_code=status.HTTP_201_CREATED,
+    summary="A REDCap API token for /redcap/api/, acting as this user (administrators; shown "
+    "once, stored hashed, audited)",
+    responses=error_responses(401, 403, 404, 422),
+)
+def post_redcap_token(
+    user_id: int, body: RedcapTokenRequest, session: SessionDep, actor: ActorDep
+) -> IssuedToken:
+    return issue_redcap_token(session, actor, user_id, days=body.days)

@@ -16,6 +16,8 @@ from typing import Any
 import pandas as pd
 from fhir.resources.R4B.adverseevent import AdverseEvent
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.encounter import Encounter
+from fhir.resources.R4B.group import Group
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
@@ -47,6 +49,8 @@ MODELS: dict[str, type[Resource]] = {
     "MedicationStatement": MedicationStatement,
     "Procedure": Procedure,
     "AdverseEvent": AdverseEvent,
+    "Encounter": Encounter,
+    "Group": Group,
 }
 # research-subject-status (R4B) by subject status in the source frames.
 SUBJECT_STATUS = {
@@ -95,7 +99,7 @@ def study_bundle(protocol: Protocol, src: SdtmSources) -> Bundle:
     ids = _Ids(protocol.id)
     study = research_study_json(protocol, src.protocol_versions)
     study["id"] = ids("study")
-    resources: list[dict[str, Any]] = [study]
+    resources: list[dict[str, Any]] = [study, _enrolled_group(protocol, ids, src)]
     procedures: dict[str, str] = {}
     for subject in records_of(src.frames.subjects):
         resources += _subject(protocol, ids, subject, src)
@@ -103,7 +107,9 @@ def study_bundle(protocol: Protocol, src: SdtmSources) -> Bundle:
         procedure = _procedure(protocol, ids, row)
         procedures[row.usubjid] = procedure["id"]
         resources.append(procedure)
-    resources += _with_form_statuses(_observations(ids, src), src)
+    observations = _observations(ids, src)
+    resources += _with_form_statuses(observations, src)
+    resources += _encounters(ids, protocol, observations)
     resources += _medications(ids, src)
     resources += [
         _adverse_event(ids, row, procedures.get(row.usubjid), src.ae_coding.get(str(row.ae_id)))
@@ -289,15 +295,18 @@ def _observations(ids: _Ids, src: SdtmSources) -> _Observations:
     for s in records_of(src.frames.itt):
         minute = f"{float(s.minute):g}"
         out.add(
-            _observation(
-                ids,
-                ("itt", s.usubjid, s.visit, minute),
-                s.usubjid,
-                s.date,
-                itt,
-                _coded_value(itt, float(s.glucose_mmol_l), "mmol/L")[1],
-                f"Insulin tolerance test: {minute} min after the insulin bolus",
-                code=_coded_value(itt, float(s.glucose_mmol_l), "mmol/L")[0],
+            _timed(
+                _observation(
+                    ids,
+                    ("itt", s.usubjid, s.visit, minute),
+                    s.usubjid,
+                    s.date,
+                    itt,
+                    _coded_value(itt, float(s.glucose_mmol_l), "mmol/L")[1],
+                    f"Insulin tolerance test: {minute} min after the insulin bolus",
+                    code=_coded_value(itt, float(s.glucose_mmol_l), "mmol/L")[0],
+                ),
+                float(s.minute),
             ),
             s.usubjid,
             s.visit,
@@ -387,7 +396,7 @@ def _absent_sample(ids: _Ids, x: Any, itt: Any, out: _Observations) -> None:
     )
     if code.fhir == "not-performed":
         observation["status"] = "cancelled"
-    out.add(observation, x.usubjid, x.visit, itt.name)
+    out.add(_timed(observation, float(x.minute)), x.usubjid, x.visit, itt.name)
 
 
 def _dose(element: str, value: Any) -> float:
@@ -492,3 +501,98 @@ def _adverse_event(
             }
         ]
     return event
+
+
+# --- timed samples, visits, the enrolled group (issue 15) -------------------------------------
+
+#: FHIR extension "Time-offset" (observation-timeOffset [@FHIR-extensions]): the offset
+#: in milliseconds of a sample from the Observation's effective time, on Observation.component.
+TIME_OFFSET = "http://hl7.org/fhir/StructureDefinition/observation-timeOffset"
+#: The catalogue's element names as a code system: tells apart results that share one LOINC
+#: code, e.g. fasting and stimulated (2-h post-meal) C-peptide, both LOINC 1986-9.
+ELEMENT_SYSTEM = f"{t.TRIALDESK}:element"
+#: v3 ActCode AMB (ambulatory), the Encounter.class of an outpatient study visit (FHIR R4B
+#: Encounter, value set v3-ActEncounterCode).
+AMBULATORY = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+    "code": "AMB",
+    "display": "ambulatory",
+}
+
+
+def _timed(observation: dict[str, Any], minute: float) -> dict[str, Any]:
+    """An ITT sample as a timed Observation: a component "time after the insulin bolus" in
+    minutes (UCUM ``min``) carrying the Time-offset extension in milliseconds. The visit date is
+    the effective time (the clock time of the bolus is not collected)."""
+    observation["component"] = [
+        {
+            "extension": [{"url": TIME_OFFSET, "valueInteger": round(minute * 60_000)}],
+            "code": {"text": "Time after the insulin bolus"},
+            "valueQuantity": {
+                "value": minute,
+                "unit": "min",
+                "system": t.UCUM,
+                "code": "min",
+            },
+        }
+    ]
+    return observation
+
+
+def _encounters(ids: _Ids, protocol: Protocol, observations: _Observations) -> list[dict[str, Any]]:
+    """One Encounter per participant and visit, each Observation linked to its visit
+    (Observation.encounter) and coded by its catalogue element beside LOINC."""
+    names = {v.code: v.name for v in protocol.schedule}
+    encounters: dict[str, dict[str, Any]] = {}
+    for observation in observations:
+        usubjid, visit, element = observations.keys[observation["id"]]
+        observation["code"]["coding"].append({"system": ELEMENT_SYSTEM, "code": element})
+        key = ids("encounter", usubjid, visit)
+        observation["encounter"] = {"reference": f"urn:uuid:{key}"}
+        day = observation.get("effectiveDateTime")
+        encounter = encounters.setdefault(
+            key,
+            {
+                "resourceType": "Encounter",
+                "id": key,
+                "identifier": [{"system": f"{t.TRIALDESK}:{protocol.id}:visit", "value": visit}],
+                "status": "finished",
+                "class": AMBULATORY,
+                "type": [{"text": names.get(visit, f"Unscheduled visit {visit}")}],
+                "subject": _ref(ids, "patient", usubjid),
+                "period": {"start": day} if day else {},
+            },
+        )
+        start = encounter["period"].get("start")
+        if day and (start is None or day < start):
+            encounter["period"]["start"] = day
+    for encounter in encounters.values():
+        if not encounter["period"]:
+            del encounter["period"]
+    return list(encounters.values())
+
+
+def _enrolled_group(protocol: Protocol, ids: _Ids, src: SdtmSources) -> dict[str, Any]:
+    """The enrolled participants as an actual Group (FHIR R4B Group: ``actual`` true, one
+    member per Patient with the period of their participation; ``inactive`` once ended)."""
+    members = []
+    for s in records_of(src.frames.subjects):
+        period = {"start": iso(s.enrolled_on)}
+        if iso(s.end_on):
+            period["end"] = iso(s.end_on)
+        members.append(
+            {
+                "entity": _ref(ids, "patient", s.usubjid),
+                "period": period,
+                "inactive": s.status in ("withdrawn", "died", "completed"),
+            }
+        )
+    return {
+        "resourceType": "Group",
+        "id": ids("group", "enrolled"),
+        "type": "person",
+        "actual": True,
+        "name": f"Participants enrolled in {protocol.id}",
+        "quantity": len(members),
+        "member": members,
+    }

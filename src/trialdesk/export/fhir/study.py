@@ -45,7 +45,7 @@ def research_study_json(
         "primaryPurposeType": _purpose(protocol),
         "phase": _phase(protocol),
         "category": [{"text": protocol.study_type.replace("_", " ").lower()}],
-        "focus": [{"text": protocol.intervention.name}],
+        "focus": [{"text": _focus(protocol)}],
         "condition": [_condition(c) for c in protocol.conditions],
         "description": protocol.brief_summary,
         "enrollment": [{"reference": "#enrollment"}],
@@ -66,7 +66,27 @@ def research_study_json(
                 "status has not been verified in the past two years."
             }
         ]
+    explained = " ".join(protocol.intervention.cell_source_note.split())
+    if protocol.intervention.cell_source and explained:
+        study.setdefault("note", []).append(
+            {
+                "text": f"Cell source: {_cell_source(protocol)}, as the protocol states it "
+                f"(intervention.cell_source). {explained}"
+            }
+        )
     return study
+
+
+def _cell_source(protocol: Protocol) -> str:
+    return str(protocol.intervention.cell_source or "").replace("_", " ")
+
+
+def _focus(protocol: Protocol) -> str:
+    """The intervention with the protocol's one cell source (the Procedure notes name the same)."""
+    source = _cell_source(protocol)
+    if not source:
+        return protocol.intervention.name
+    return f"{protocol.intervention.name} ({source} mesenchymal stem cells)"
 
 
 # FHIR R5 added ResearchStudy.version; R4B carries it as the cross-version extension
