@@ -38,6 +38,9 @@ PERMISSION_TEXT: dict[Permission, str] = {
     Permission.READ_AUDIT: "read the audit trail",
     Permission.MANAGE_USERS: "manage users and sites",
     Permission.VERIFY_SOURCE: "mark data verified against source or reviewed",
+    Permission.CONFIRM_SAFETY: (
+        "confirm causality, expectedness or the severity grade of an adverse event"
+    ),
 }
 
 

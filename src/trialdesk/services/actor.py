@@ -28,6 +28,9 @@ class Permission(StrEnum):
     READ_AUDIT = "read_audit"
     MANAGE_USERS = "manage_users"
     VERIFY_SOURCE = "verify_source"  # source-data verification and review (issue 14)
+    # Confirm causality, expectedness and the CTCAE grade of an adverse event: the
+    # investigator's medical judgement (ICH E6(R3) Annex 1 §2.7.2(b); issue 14).
+    CONFIRM_SAFETY = "confirm_safety"
 
 
 P = Permission
@@ -44,6 +47,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.OVERRIDE_ENROLLMENT_TARGET,
             P.SIGN,
             P.READ_AUDIT,
+            P.CONFIRM_SAFETY,
         }
     ),
     Role.COORDINATOR: frozenset(
