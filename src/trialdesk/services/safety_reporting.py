@@ -264,7 +264,7 @@ def confirm_causality(
     adverse_event_id: int,
     *,
     relatedness: Relatedness | str,
-    expected: bool,
+    expected: bool | None,
     expected_version: int,
     note: str | None = None,
 ) -> AdverseEventView:
