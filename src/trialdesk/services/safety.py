@@ -113,16 +113,27 @@ FUTURE_SLACK = timedelta(minutes=5)
 
 
 def aware_moment(
-    aware_at: datetime | None, awareness_date: date | None, zone: ZoneInfo, field: str = "aware_at"
+    aware_at: datetime | None,
+    awareness_date: date | None,
+    zone: ZoneInfo,
+    aware_time: time | None = None,
 ) -> datetime:
-    """When the site became aware: the date-time given; else the start of the given day (site
-    time; the earliest reading, so the 24-hour clock is never late); else now."""
+    """When the site became aware: the date-time given (without a zone: site time); else the
+    given day (default today) at `aware_time` (site time); else the start of the given day (the
+    earliest reading, so the 24-hour clock is never late); else now."""
+    field = "aware_at"
+    if aware_at is None and aware_time is not None:
+        if not isinstance(aware_time, time):
+            raise ValidationProblem("aware_time", f"{aware_time!r} is not a time (HH:MM)")
+        day = awareness_date or datetime.now(zone).date()
+        aware_at, field = datetime.combine(day, aware_time, zone), "aware_time"
     if aware_at is not None:
-        if not isinstance(aware_at, datetime) or aware_at.tzinfo is None:
-            raise ValidationProblem(field, f"{aware_at!r} is not a date-time with its time zone")
-        if aware_at - utcnow() > FUTURE_SLACK:
-            raise ValidationProblem(field, f"{aware_at.isoformat()} is in the future")
-        return aware_at.astimezone(UTC)
+        if not isinstance(aware_at, datetime):
+            raise ValidationProblem(field, f"{aware_at!r} is not a date and time")
+        moment = aware_at if aware_at.tzinfo else aware_at.replace(tzinfo=zone)
+        if moment - utcnow() > FUTURE_SLACK:
+            raise ValidationProblem(field, f"{moment.isoformat()} is in the future")
+        return moment.astimezone(UTC)
     if awareness_date is not None and awareness_date != datetime.now(zone).date():
         return datetime.combine(awareness_date, time(0), zone).astimezone(UTC)
     return utcnow()
@@ -227,13 +238,14 @@ def report_adverse_event(
     expected: bool | None = None,
     awareness_date: date | None = None,
     aware_at: datetime | None = None,
+    aware_time: time | None = None,
 ) -> AdverseEventView:
     """Report an AE (awareness: `aware_at`, else the start of `awareness_date`, else now);
     its relatedness, expectedness and grade are kept as proposals for the investigator."""
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
     not_after_today(onset_date, "onset_date")
     zone = site_zone(session, participant)
-    aware = aware_moment(aware_at, awareness_date, zone)
+    aware = aware_moment(aware_at, awareness_date, zone, aware_time)
     # Safety reporting passes a pending re-consent (ICH E6(R3); see services.access).
     require_data_entry(session, participant, onset_date, safety_report=True)
     _after_consent(session, participant, onset_date)
@@ -281,6 +293,7 @@ def update_adverse_event(
     awareness_date: date | None = None,
     expedited_reported_on: date | None = None,
     aware_at: datetime | None = None,
+    aware_time: time | None = None,
 ) -> AdverseEventView:
     """Follow-up of an AE (resolution, outcome, upgrade to serious, report sent …).
 
@@ -318,13 +331,14 @@ def update_adverse_event(
     }
     state.update({k: v for k, v in updates.items() if v is not None})
     zone = site_zone(session, participant)
-    if aware_at is not None or awareness_date is not None:
-        state["aware_at"] = aware_moment(aware_at, awareness_date, zone)
+    if aware_at is not None or awareness_date is not None or aware_time is not None:
+        day = awareness_date or (row.awareness_date if aware_time is not None else None)
+        state["aware_at"] = aware_moment(aware_at, day, zone, aware_time)
         state["awareness_date"] = state["aware_at"].astimezone(zone).date()
     if seriousness is not None:
         state.update(_criteria(seriousness))
         became_serious = not row.serious and any(state[c] for c in SERIOUSNESS.values())
-        if became_serious and aware_at is None and awareness_date is None:
+        if became_serious and aware_at is None and awareness_date is None and aware_time is None:
             state["aware_at"] = utcnow()
             state["awareness_date"] = state["aware_at"].astimezone(zone).date()
     _after_consent(session, participant, state["onset_date"])

@@ -93,6 +93,11 @@ def _reports(session: Session, adverse_event_id: int) -> list[SafetyReport]:
     )
 
 
+def reports_sent(session: Session, adverse_event_id: int) -> int:
+    """How many reports on the event were sent to the sponsor (voided ones not counted)."""
+    return len(_reports(session, adverse_event_id))
+
+
 def aware_of(row: AdverseEvent) -> datetime:
     """The awareness date-time; events from before it was recorded: the start of the day (UTC)."""
     if row.aware_at is not None:
