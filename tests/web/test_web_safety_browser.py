@@ -77,9 +77,7 @@ def test_coordinator_proposes_investigator_confirms_then_the_susar_clock(
     expect(clock).to_contain_text("15 calendar days")
     history = investigator.locator("#assessment-history")
     expect(history).to_contain_text("Coordinator")
-    expect(history.get_by_role("row").filter(has_text="Confirmed")).to_contain_text(
-        "Investigator"
-    )
+    expect(history.get_by_role("row").filter(has_text="Confirmed")).to_contain_text("Investigator")
 
 
 def test_the_dashboard_clock_runs_until_the_report_is_sent(
