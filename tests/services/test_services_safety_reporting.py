@@ -34,7 +34,7 @@ def _audited(session: Session, table: str, record_id: int) -> list[AuditEntry]:
     return list(
         session.scalars(
             select(AuditEntry).where(
-                AuditEntry.table_name == table, AuditEntry.record_id == record_id
+                AuditEntry.table_name == table, AuditEntry.record_id == str(record_id)
             )
         )
     )

@@ -116,6 +116,11 @@ def test_a_low_glucose_suggests_a_ctcae_grade_the_investigator_confirms(
             outcome="recovered/resolved", resolution_date=date.today(),
         )  # fmt: skip
     page = open_page("investigator")
+    page.goto(f"/participants/{pid}/visits/BL")  # the visit page suggests it too
+    suggestion = page.locator("#lab-grades")
+    expect(suggestion).to_contain_text("CTCAE grade 2 (Hypoglycemia")
+    suggestion.get_by_role("link", name="Report as an adverse event").click()
+    expect(page.get_by_label("Adverse event term")).to_have_value("Hypoglycemia")
     page.goto(f"/participants/{pid}/records/adverse_events/{ae.id}")
     expect(page.locator("#grade-suggestions")).to_contain_text(
         "CTCAE grade 2 (Hypoglycemia: glucose 2.5 mmol/L, below 3.0 mmol/L)"

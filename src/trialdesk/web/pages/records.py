@@ -90,6 +90,9 @@ def new_record(
         raise HTTPException(405, f"{kind.title.lower()} records are not entered here")
     participant = get_participant(session, user.actor, pid)
     defaults = {f.name: today().isoformat() for f in kind.fields if f.kind == "date" and f.required}
+    if kind.table == "adverse_events":  # from a CTCAE suggestion on the visit page
+        asked = request.query_params
+        defaults |= {k: asked[k] for k in ("term", "grade", "onset_date") if asked.get(k)}
     return _new_page(
         request, kind, participant, visit, defaults, {}, {}, _back(request, pid),
         read_only=refusal(user, Permission.WRITE_CLINICAL),
