@@ -55,7 +55,7 @@ def test_coordinator_proposes_investigator_confirms_then_the_susar_clock(
     expect(coordinator.locator("#susar-clock")).to_have_count(0)
     expect(coordinator.locator("#confirm-form")).to_have_count(0)  # not the coordinator's
     form = coordinator.locator("#propose-form")
-    form.get_by_label("Relationship to the cell product").select_option("probable")
+    form.get_by_label("Causality (relatedness)").select_option("probable")
     form.get_by_label("No", exact=True).check()
     form.get_by_role("button", name="Propose causality and expectedness").click()
     expect(coordinator.get_by_role("status")).to_contain_text("an investigator confirms them")
@@ -65,7 +65,7 @@ def test_coordinator_proposes_investigator_confirms_then_the_susar_clock(
     investigator = open_page("investigator")
     investigator.goto(url)
     confirm = investigator.locator("#confirm-form")
-    expect(confirm.get_by_label("Relationship to the cell product")).to_have_value("probable")
+    expect(confirm.get_by_label("Causality (relatedness)")).to_have_value("probable")
     confirm.get_by_role("button", name="Confirm causality and expectedness").click()
     expect(investigator.get_by_role("status")).to_contain_text("confirmed")
     expect(investigator.locator("#causality-state")).to_contain_text("confirmed by Investigator")

@@ -3,7 +3,8 @@
 Source: U.S. DHHS, NIH, NCI, *Common Terminology Criteria for Adverse Events (CTCAE)* v5.0,
 27 November 2017 [@CTCAE5], "Investigations" and "Metabolism and nutrition disorders" SOCs. The
 thresholds below were checked against the v5.0 terms as tabulated in the pharmaverse *admiral*
-CTCAE v5 lab-grading metadata and in World J Hepatol 2026;18(1):113465, Table 1 (CTCAE v5):
+CTCAE v5 lab-grading metadata [@admiral-ctcv5] and in World J Hepatol 2026 [@WJH2026-CTCAE];
+creatinine as tabulated in published comparisons of AKI grading systems:
 
 - **Hypoglycemia** (glucose): grade 1 <LLN–55 mg/dL (<LLN–3.0 mmol/L); grade 2 <55–40 mg/dL
   (<3.0–2.2 mmol/L); grade 3 <40–30 mg/dL (<2.2–1.7 mmol/L); grade 4 <30 mg/dL (<1.7 mmol/L).
