@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trialdesk.derive.reporting import sponsor_clock
 from trialdesk.services.access import (
     current_consent,
     get_participant,
@@ -63,22 +64,18 @@ SERIOUSNESS: dict[str, str] = {
     "congenital_anomaly": "congenital_anomaly",
     "important_medical_event": "important_medical_event",
 }
-FATAL_OR_LIFE_THREATENING_DAYS = 7
-OTHER_SERIOUS_DAYS = 15
 RESOLVED = frozenset({AeOutcome.RECOVERED, AeOutcome.RECOVERED_WITH_SEQUELAE})
 
 
-def expedited_report_due(awareness_date: date, *, fatal_or_life_threatening: bool) -> date:
-    """ICH E2A III.A: day 0 = first knowledge; 7 calendar days if fatal or life-threatening,
-    otherwise 15.
+def expedited_report_due(day0: date, *, fatal_or_life_threatening: bool) -> date:
+    """ICH E2A III.A: the sponsor's SUSAR due date from day 0 (`derive.reporting.sponsor_clock`).
 
     >>> expedited_report_due(date(2027, 3, 1), fatal_or_life_threatening=True)
     datetime.date(2027, 3, 8)
     >>> expedited_report_due(date(2027, 3, 1), fatal_or_life_threatening=False)
     datetime.date(2027, 3, 16)
     """
-    days = FATAL_OR_LIFE_THREATENING_DAYS if fatal_or_life_threatening else OTHER_SERIOUS_DAYS
-    return awareness_date + timedelta(days=days)
+    return sponsor_clock(day0, fatal_or_life_threatening=fatal_or_life_threatening).due
 
 
 def ae_view(row: AdverseEvent) -> AdverseEventView:
