@@ -32,7 +32,7 @@ from trialdesk.services.views import (
 )
 from trialdesk.store.enums import Relatedness
 
-router = APIRouter(tags=["safety reporting"], route_class=EventLoopRoute)
+router = APIRouter(tags=["adverse events"], route_class=EventLoopRoute)
 AE = "/adverse-events/{adverse_event_id}"
 
 
