@@ -703,6 +703,58 @@ CASES: list[Case] = [
         ALL_404,
         _change("/adverse-events/{id}/void", "ae", VOID),
     ),
+    # safety reporting (issue 14)
+    Case(
+        "safety status of adverse event",
+        "GET",
+        "404 200 200 200 200",
+        ALL_404,
+        _path("/adverse-events/{id}/safety", "ae"),
+    ),
+    Case(
+        "record safety report sent",
+        "POST",
+        "404 201 201 403 403",
+        ALL_404,
+        _change("/adverse-events/{id}/reports", "ae", {"note": "CIOMS form"}),
+    ),
+    Case(
+        "propose causality",
+        "POST",
+        "404 200 200 403 403",
+        ALL_404,
+        _change(
+            "/adverse-events/{id}/causality/proposal",
+            "ae",
+            {"relatedness": "probable", "expected": False},
+        ),
+    ),
+    Case(
+        "confirm causality",
+        "POST",
+        "404 200 403 403 403",
+        ALL_404,
+        _change(
+            "/adverse-events/{id}/causality/confirmation",
+            "ae",
+            {"relatedness": "possible", "expected": True},
+        ),
+    ),
+    Case(
+        "confirm grade",
+        "POST",
+        "404 200 403 403 403",
+        ALL_404,
+        _change("/adverse-events/{id}/grade/confirmation", "ae", {"grade": 3}),
+    ),
+    Case("safety clocks", "GET", "403 200 200 200 200", None, _fixed("/safety/clocks")),
+    Case(
+        "laboratory grade suggestions",
+        "GET",
+        "404 200 200 200 200",
+        ALL_404,
+        _on(P + "/lab-grade-suggestions", "pid"),
+    ),
     Case(
         "list deviations", "GET", "404 200 200 200 200", ALL_404, _participant_list("/deviations")
     ),

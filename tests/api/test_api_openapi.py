@@ -106,6 +106,7 @@ def test_changes_declare_if_match(spec: dict[str, Any]) -> None:
         headers = {p["name"] for p in op.get("parameters", []) if p["in"] == "header"}
         changes_a_record = method == "patch" or path.endswith(
             ("/void", "/withdrawal", "/answer", "/close", "/reopen", "/end", "/review")
+            + ("/causality/proposal", "/causality/confirmation", "/grade/confirmation")
         )
         if changes_a_record:
             assert "If-Match" in headers, f"{method.upper()} {path}"

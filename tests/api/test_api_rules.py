@@ -3,7 +3,7 @@ where there is one, the field."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from api_helpers import ELIGIBLE_FINDINGS, Env, day, error_of
 from sqlalchemy import text
@@ -223,7 +223,9 @@ def test_calendar_shows_due_and_overdue(env: Env) -> None:
 # --- safety -------------------------------------------------------------------------------------
 
 
-def test_a_life_threatening_event_is_due_for_expedited_report_in_7_days(env: Env) -> None:
+def test_a_life_threatening_susar_is_due_in_7_days_only_once_confirmed(env: Env) -> None:
+    """ICH E2A III.A.1 through the API (issue 14): no sponsor clock for the SAE as reported;
+    the investigator confirms it unexpected and related; the next report sent is day 0."""
     pid = env.build.enrolled()
     body = {
         "term": "Anaphylaxis",
@@ -235,9 +237,38 @@ def test_a_life_threatening_event_is_due_for_expedited_report_in_7_days(env: Env
         "seriousness": ["life_threatening"],
         "awareness_date": day(31).isoformat(),
     }
-    response = env.api.post("investigator", f"/participants/{pid}/adverse-events", body)
+    response = env.api.post("coordinator", f"/participants/{pid}/adverse-events", body)
     assert response.status_code == 201, response.text
-    assert response.json()["expedited_report_due"] == (day(31) + timedelta(days=7)).isoformat()
+    ae = response.json()
+    assert ae["expedited_report_due"] is None
+    aid = ae["id"]
+    status = env.api.get("coordinator", f"/adverse-events/{aid}/safety").json()
+    assert status["site_report_due_at"].startswith(day(32).isoformat())
+    sent = env.api.post("coordinator", f"/adverse-events/{aid}/reports", {"note": "CIOMS I"})
+    assert sent.status_code == 201 and sent.json()["kind"] == "initial", sent.text
+    confirm = {"relatedness": "probable", "expected": False}
+    refused = env.api.post(
+        "coordinator", f"/adverse-events/{aid}/causality/confirmation", confirm,
+        if_match=ae["version"],
+    )  # fmt: skip
+    assert refused.status_code == 403
+    confirmed = env.api.post(
+        "investigator", f"/adverse-events/{aid}/causality/confirmation", confirm,
+        if_match=ae["version"],
+    )  # fmt: skip
+    assert confirmed.status_code == 200, confirmed.text
+    no_expectedness = env.api.post(
+        "investigator", f"/adverse-events/{aid}/causality/confirmation",
+        {"relatedness": "probable"}, if_match=confirmed.json()["version"],
+    )  # fmt: skip
+    assert error_of(no_expectedness)["field"] == "expected"
+    follow_up = env.api.post("coordinator", f"/adverse-events/{aid}/reports", {})
+    assert follow_up.json()["sequence"] == 1
+    status = env.api.get("investigator", f"/adverse-events/{aid}/safety").json()
+    today = date.fromisoformat(follow_up.json()["sent_at"][:10])
+    assert status["susar"] and status["sponsor_day0"] == today.isoformat()
+    assert status["sponsor_due"] == (today + timedelta(days=7)).isoformat()
+    assert status["sponsor_complete_due"] == (today + timedelta(days=15)).isoformat()
 
 
 def test_a_non_serious_event_has_no_expedited_report(env: Env) -> None:

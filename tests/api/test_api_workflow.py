@@ -150,8 +150,11 @@ def test_a_participant_goes_from_registration_to_follow_up(env: Env) -> None:
     assert ae.status_code == 201, ae.text
     event = ae.json()
     assert event["serious"] is True
-    # ICH E2A: a serious, non-fatal, non-life-threatening event is due within 15 days.
-    assert event["expedited_report_due"] == day(46).isoformat()
+    # The site reports it to the sponsor within 24 hours (ICH E6(R3)); no sponsor clock: it is
+    # not a SUSAR confirmed by the investigator (issue 14).
+    assert event["expedited_report_due"] is None
+    clock = api.get("coordinator", f"/adverse-events/{event['id']}/safety").json()
+    assert clock["site_report_due_at"].startswith(day(32).isoformat())
 
     query = api.post(
         "monitor",

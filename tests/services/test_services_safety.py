@@ -38,18 +38,22 @@ def test_a_non_serious_event_has_no_due_date(clinic) -> None:  # type: ignore[no
     assert not ae.serious and ae.expedited_report_due is None and ae.seriousness_criteria == []
 
 
-def test_a_serious_event_is_due_in_15_days(clinic) -> None:  # type: ignore[no-untyped-def]
+def test_a_serious_event_has_no_sponsor_due_date_until_a_confirmed_susar(clinic) -> None:  # type: ignore[no-untyped-def]
+    """The 7/15-day clock is the sponsor's, for SUSARs only (ICH E2A III.A; issue 14): an SAE
+    as reported by the site has the site's 24-hour clock (test_services_safety_reporting)."""
     ae = _report(clinic, clinic.enrolled(), grade=3, seriousness=["hospitalisation"])
     assert ae.serious and ae.seriousness_criteria == ["hospitalisation"]
-    assert ae.expedited_report_due == clinic.day(41 + 15)
-    assert ae.expedited_report_overdue  # the timeline of the test lies in the past
+    assert ae.expedited_report_due is None and not ae.expedited_report_overdue
+    # Awareness given as a date: the start of that day at the site (the earliest reading).
+    assert ae.awareness_date == clinic.day(41) and ae.aware_at is not None
+    assert ae.aware_at.date() == clinic.day(41)
 
 
-def test_a_life_threatening_event_is_due_in_7_days(clinic) -> None:  # type: ignore[no-untyped-def]
+def test_a_life_threatening_event_is_serious(clinic) -> None:  # type: ignore[no-untyped-def]
     ae = _report(
         clinic, clinic.enrolled(), grade=4, seriousness=["life_threatening", "hospitalisation"]
     )
-    assert ae.expedited_report_due == clinic.day(41 + 7)
+    assert ae.serious and ae.expedited_report_due is None
 
 
 def test_a_fatal_event_is_due_in_7_days_and_must_be_consistent(clinic) -> None:  # type: ignore[no-untyped-def]
@@ -62,7 +66,7 @@ def test_a_fatal_event_is_due_in_7_days_and_must_be_consistent(clinic) -> None: 
         seriousness=["death"],
         resolution_date=clinic.day(42),
     )
-    assert ae.expedited_report_due == clinic.day(48)
+    assert ae.serious and ae.expedited_report_due is None
     with pytest.raises(sv.ValidationProblem) as caught:
         _report(clinic, pid, grade=5, seriousness=["death"])
     assert caught.value.field == "grade"
@@ -110,7 +114,7 @@ def test_an_event_upgraded_to_serious_gets_its_due_date(clinic, session: Session
         seriousness=["hospitalisation"],
         awareness_date=clinic.day(45),
     )
-    assert updated.serious and updated.expedited_report_due == clinic.day(60)
+    assert updated.serious and updated.awareness_date == clinic.day(45)
     reported = sv.update_adverse_event(
         session,
         clinic.coordinator,
@@ -133,7 +137,10 @@ def test_an_event_upgraded_to_serious_gets_its_due_date(clinic, session: Session
     history = sv.record_history(session, clinic.coordinator, "adverse_events", ae.id)
     assert [h.action for h in history] == ["create", "update", "update", "update"]
     assert history[1].changes["serious"] == [False, True]
-    assert history[1].changes["expedited_report_due"] == [None, clinic.day(60).isoformat()]
+    assert history[1].changes["awareness_date"] == [
+        clinic.day(41).isoformat(),
+        clinic.day(45).isoformat(),
+    ]
 
 
 def test_serious_events_can_be_listed_across_the_actors_sites(clinic, session, actors) -> None:  # type: ignore[no-untyped-def]

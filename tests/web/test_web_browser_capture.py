@@ -310,7 +310,7 @@ def test_a_serious_adverse_event_says_when_its_report_is_due(open_page: Any, enr
     expect(page.get_by_role("status").first).to_contain_text(
         re.compile(
             r"Adverse event \d+ saved\. Raised: serious adverse event #\d+ \(Hypoglycaemia\): "
-            r"expedited report due \d{4}-\d\d-\d\d"
+            r"report to the sponsor due by \d{4}-\d\d-\d\d \d\d:\d\d UTC"
         )
     )
 

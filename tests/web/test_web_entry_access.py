@@ -37,6 +37,7 @@ ACTIONS: list[tuple[str, Permission | None]] = [
     (r"^/queries/\d+/(close|reopen)$", Permission.CLOSE_QUERY),
     (r"^/deviations/\d+/review$", Permission.SIGN),
     (r"^/participants/\d+/sign\b", Permission.SIGN),
+    (r"^/adverse-events/\d+/safety/confirm", Permission.CONFIRM_SAFETY),
     (r"^/sites/", Permission.MANAGE_USERS),
     (r"^/(participants|screening|deviations|adverse-events)\b", Permission.WRITE_CLINICAL),
 ]
@@ -53,6 +54,7 @@ class Records:
     ogld: int
     transplantation: int
     ae: int
+    sae: int
     deviation: int
     query: int
     visit: int
@@ -107,6 +109,18 @@ def _records(db: TestDatabase) -> Records:
                 outcome="recovered/resolved",
                 resolution_date=TODAY,
             ).id,  # fmt: skip
+            sae=sv.report_adverse_event(
+                s,
+                who,
+                pid,
+                term="Pneumonia",
+                onset_date=TODAY - timedelta(days=1),
+                grade=3,
+                relatedness="possible",
+                action_taken="not applicable",
+                outcome="recovering/resolving",
+                seriousness=["hospitalisation"],
+            ).id,  # fmt: skip
             deviation=sv.record_deviation(
                 s,
                 who,
@@ -140,7 +154,8 @@ def _pages(r: Records) -> list[str]:
         f"{p}/adverse-events/new",
         *(f"{p}/records/{t}/new" for t in
           ("adverse_events", "insulin_doses", "ogld_doses", "transplantations")),
-        f"{p}/records/adverse_events/{r.ae}", f"{p}/records/insulin_doses/{r.insulin}",
+        f"{p}/records/adverse_events/{r.ae}", f"{p}/records/adverse_events/{r.sae}",
+        f"{p}/records/insulin_doses/{r.insulin}",
         f"{p}/records/ogld_doses/{r.ogld}", f"{p}/records/transplantations/{r.transplantation}",
         f"{p}/records/visits/{r.visit}", f"{p}/records/consents/{r.consent}",
         f"{p}/records/screenings/{r.screening}", f"/adverse-events/{r.ae}",

@@ -3,6 +3,7 @@ computable (criteria expressions, schedule of assessments, outcome definitions, 
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from enum import StrEnum
 
@@ -118,6 +119,43 @@ class Parameter(_Strict):
     source: str
 
 
+class ExpectedEvent(_Strict):
+    """One event the reference safety information lists as expected, with the words a site may
+    record it under (matched case- and punctuation-insensitively)."""
+
+    term: str = Field(min_length=1)
+    synonyms: list[str] = Field(default_factory=list)
+
+
+class ReferenceSafetyInformation(_Strict):
+    """The events the sponsor considers expected (ICH E2A II.C: an adverse reaction is
+    "unexpected" when its nature or severity is not consistent with the reference safety
+    information, e.g. the investigator's brochure). `provisional` marks a list that is not
+    the sponsor's document but a placeholder to be replaced by it."""
+
+    source: str = Field(min_length=1)
+    provisional: bool = False
+    expected_events: list[ExpectedEvent] = Field(default_factory=list)
+
+    def listed(self, term: str) -> str | None:
+        """The listed term a recorded term matches (None: not listed, so unexpected).
+
+        >>> rsi = ReferenceSafetyInformation(source="IB", expected_events=[
+        ...     ExpectedEvent(term="Hypoglycaemia", synonyms=["low blood sugar"])])
+        >>> rsi.listed("Low blood-sugar"), rsi.listed("Hepatitis")
+        ('Hypoglycaemia', None)
+        """
+        key = _fold(term)
+        for event in self.expected_events:
+            if key in {_fold(t) for t in (event.term, *event.synonyms)}:
+                return event.term
+        return None
+
+
+def _fold(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
 class Registry(_Strict):
     name: str
     id: str
@@ -153,6 +191,7 @@ class Protocol(_Strict):
     schedule: list[Visit] = Field(min_length=1)
     primary_outcomes: list[Outcome] = Field(min_length=1)
     secondary_outcomes: list[Outcome] = Field(default_factory=list)
+    reference_safety_information: ReferenceSafetyInformation | None = None
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Protocol:

@@ -44,7 +44,10 @@ Rules enforced
   unless an investigator overrides with a reason (`enrollment`).
 * Edit checks from the catalogue: hard limits refuse, soft limits store and raise a query
   (`editchecks`); visits outside their window become protocol deviations (`visits`).
-* A serious AE gets its ICH E2A expedited-report due date (7 or 15 calendar days) (`safety`).
+* A serious AE must be reported to the sponsor within 24 h of the site's awareness; only a SUSAR
+  (confirmed by an investigator) gets the ICH E2A expedited-report due date, 7 or 15 calendar
+  days from the sponsor's first knowledge (`safety`, `safety_reporting`: reports sent,
+  causality proposed/confirmed, CTCAE grade confirmed, grades suggested from laboratory values).
 
 Use cases
 ---------
@@ -235,6 +238,15 @@ from trialdesk.services.safety import (
     report_adverse_event,
     update_adverse_event,
 )
+from trialdesk.services.safety_reporting import (
+    confirm_causality,
+    confirm_grade,
+    lab_grade_suggestions,
+    open_safety_clocks,
+    propose_causality,
+    record_safety_report,
+    safety_status,
+)
 from trialdesk.services.screening import (
     CandidateRegistration,
     CandidateScreeningEntry,
@@ -404,6 +416,13 @@ __all__ = [
     "register_participant",
     "reopen_query",
     "report_adverse_event",
+    "confirm_causality",
+    "confirm_grade",
+    "lab_grade_suggestions",
+    "open_safety_clocks",
+    "propose_causality",
+    "record_safety_report",
+    "safety_status",
     "resolve_token",
     "revoke_token",
     "save_screening",

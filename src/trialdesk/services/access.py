@@ -40,6 +40,9 @@ PERMISSION_TEXT: dict[Permission, str] = {
     Permission.VERIFY_SOURCE: "mark data verified against source or reviewed",
     Permission.CODE_TERMS: "code adverse event terms and medications",
     Permission.LOAD_DICTIONARY: "load a coding dictionary",
+    Permission.CONFIRM_SAFETY: (
+        "confirm causality, expectedness or the severity grade of an adverse event"
+    ),
 }
 
 

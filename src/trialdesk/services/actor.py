@@ -32,6 +32,9 @@ class Permission(StrEnum):
     VERIFY_SOURCE = "verify_source"  # source-data verification and review (issue 14)
     CODE_TERMS = "code_terms"  # medical coding to MedDRA / the drug dictionary (issue 14)
     LOAD_DICTIONARY = "load_dictionary"  # load a coding dictionary release (issue 14)
+    # Confirm causality, expectedness and the CTCAE grade of an adverse event: the
+    # investigator's medical judgement (ICH E6(R3) Annex 1 §2.7.2(b); issue 14).
+    CONFIRM_SAFETY = "confirm_safety"
 
 
 P = Permission
@@ -48,6 +51,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.OVERRIDE_ENROLLMENT_TARGET,
             P.SIGN,
             P.READ_AUDIT,
+            P.CONFIRM_SAFETY,
         }
     ),
     Role.COORDINATOR: frozenset(

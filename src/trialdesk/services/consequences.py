@@ -1,6 +1,7 @@
 """What a save raised, said back to the person who saved: the automatic data queries (soft
-edit-check limits), the protocol deviations (a visit outside its window) and the expedited-report
-clock of a serious adverse event (ICH E2A III.A: 7 or 15 calendar days).
+edit-check limits), the protocol deviations (a visit outside its window) and the reporting clocks
+of a serious adverse event (the site's report to the sponsor within 24 hours; a SUSAR's ICH E2A
+III.A due date).
 
 A site coordinator must learn at once that a value opened a query or a visit a deviation, not
 discover it days later in a monitor's report. `Marks` are taken before the work and
@@ -17,6 +18,7 @@ from typing import Generic, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from trialdesk.derive.reporting import site_report_due
 from trialdesk.services.actor import Actor
 from trialdesk.services.uow import service
 from trialdesk.store.models import AdverseEvent, DataQuery, ProtocolDeviation
@@ -75,23 +77,33 @@ def raised_since(session: Session, participant_id: int, before: Marks) -> tuple[
 
 
 def _sae_clocks(session: Session, participant_id: int, before: Marks) -> list[str]:
-    """Serious events entered or changed by this save whose expedited report is due and not yet
-    sent: the clock is said again after each change of the event, as the site must act on it."""
+    """Serious events entered or changed by this save with a report to the sponsor still to
+    send: the site's 24-hour clock (ICH E6(R3) Annex 1 §2.7.2(b)), and the sponsor's SUSAR due
+    date when the investigator's confirmed judgements make it one (ICH E2A III.A). Said again
+    after each change of the event, as the site must act on it."""
+    from trialdesk.services.safety_reporting import aware_of, reports_sent  # noqa: PLC0415
+
     rows = session.scalars(
         select(AdverseEvent).where(
             AdverseEvent.participant_id == participant_id,
             (AdverseEvent.id > before.adverse_event) | (AdverseEvent.updated_at >= before.at),
-            AdverseEvent.expedited_report_due.is_not(None),
-            AdverseEvent.expedited_reported_on.is_(None),
+            AdverseEvent.serious.is_(True),
             AdverseEvent.voided.is_(False),
         )
     )
-    return [
-        f"serious adverse event #{ae.id} ({ae.term}): expedited report due "
-        f"{ae.expedited_report_due.isoformat()}"
-        for ae in rows
-        if ae.expedited_report_due is not None
-    ]
+    said = []
+    for ae in rows:
+        if reports_sent(session, ae.id) == 0:
+            due = site_report_due(aware_of(ae)).strftime("%Y-%m-%d %H:%M UTC")
+            said.append(
+                f"serious adverse event #{ae.id} ({ae.term}): report to the sponsor due by {due}"
+            )
+        if ae.expedited_report_due is not None and ae.expedited_reported_on is None:
+            said.append(
+                f"SUSAR #{ae.id} ({ae.term}): sponsor's expedited report due "
+                f"{ae.expedited_report_due.isoformat()}"
+            )
+    return said
 
 
 @service

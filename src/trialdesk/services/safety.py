@@ -6,11 +6,16 @@ life-threatening, requires or prolongs inpatient hospitalisation, results in per
 significant disability/incapacity, is a congenital anomaly/birth defect, or is another important
 medical event.
 
-A serious event is flagged for expedited reporting with a due date counted in calendar days
-from the day the site became aware of it (day 0), per ICH E2A III.A: **7 days** for a fatal or
-life-threatening event, **15 days** otherwise. (E2A's regulatory clock applies to serious,
-unexpected, suspected adverse reactions; the system flags every serious event, so that the
-sponsor's assessment of relatedness and expectedness is never missed.)
+Two clocks (issue 14; arithmetic in `trialdesk.derive.reporting`, reports and judgements in
+`trialdesk.services.safety_reporting`): every serious event must be reported by the site to the
+sponsor within 24 hours of the site's awareness (`aware_at`, ICH E6(R3) Annex 1 §2.7.2(b)); only
+a SUSAR (serious, unexpected and at least possibly related, as *confirmed by an investigator*)
+gets the sponsor's expedited-report due date (`expedited_report_due`, ICH E2A III.A: 7 calendar
+days if fatal or life-threatening, else 15, from the sponsor's first knowledge).
+
+Relatedness and expectedness entered or changed by anyone are *proposals* (kept in
+``safety_assessments``); a change clears the investigator's confirmation, as a changed grade
+clears the grade's. A change to what a follow-up report must carry stamps `new_information_at`.
 
 Consistency (CTCAE v5.0: grade 5 = death related to the AE): grade 5, the ``death`` criterion
 and the outcome ``fatal`` go together. Events before informed consent are medical history, not
@@ -20,12 +25,14 @@ adverse events.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trialdesk.derive.reporting import sponsor_clock
 from trialdesk.services.access import (
     current_consent,
     get_participant,
@@ -39,8 +46,15 @@ from trialdesk.services.listing import DEFAULT_LIMIT, paginate, scoped
 from trialdesk.services.uow import add_record, change_record, service
 from trialdesk.services.validate import choice, not_after_today, required_text, today
 from trialdesk.services.views import AdverseEventView, Page
-from trialdesk.store.enums import AeAction, AeOutcome, Relatedness
-from trialdesk.store.models import AdverseEvent, Participant
+from trialdesk.store.enums import (
+    AeAction,
+    AeOutcome,
+    AssessmentStep,
+    AssessmentSubject,
+    Relatedness,
+)
+from trialdesk.store.models import AdverseEvent, Participant, SafetyAssessment, Site
+from trialdesk.store.types import utcnow
 
 SERIOUSNESS: dict[str, str] = {
     "death": "results_in_death",
@@ -50,22 +64,18 @@ SERIOUSNESS: dict[str, str] = {
     "congenital_anomaly": "congenital_anomaly",
     "important_medical_event": "important_medical_event",
 }
-FATAL_OR_LIFE_THREATENING_DAYS = 7
-OTHER_SERIOUS_DAYS = 15
 RESOLVED = frozenset({AeOutcome.RECOVERED, AeOutcome.RECOVERED_WITH_SEQUELAE})
 
 
-def expedited_report_due(awareness_date: date, *, fatal_or_life_threatening: bool) -> date:
-    """ICH E2A III.A: day 0 = first knowledge; 7 calendar days if fatal or life-threatening,
-    otherwise 15.
+def expedited_report_due(day0: date, *, fatal_or_life_threatening: bool) -> date:
+    """ICH E2A III.A: the sponsor's SUSAR due date from day 0 (`derive.reporting.sponsor_clock`).
 
     >>> expedited_report_due(date(2027, 3, 1), fatal_or_life_threatening=True)
     datetime.date(2027, 3, 8)
     >>> expedited_report_due(date(2027, 3, 1), fatal_or_life_threatening=False)
     datetime.date(2027, 3, 16)
     """
-    days = FATAL_OR_LIFE_THREATENING_DAYS if fatal_or_life_threatening else OTHER_SERIOUS_DAYS
-    return awareness_date + timedelta(days=days)
+    return sponsor_clock(day0, fatal_or_life_threatening=fatal_or_life_threatening).due
 
 
 def ae_view(row: AdverseEvent) -> AdverseEventView:
@@ -84,6 +94,46 @@ def ae_view(row: AdverseEvent) -> AdverseEventView:
     return AdverseEventView.model_validate(
         {**fields, "seriousness_criteria": criteria, "expedited_report_overdue": overdue}
     )
+
+
+def site_zone(session: Session, participant: Participant) -> ZoneInfo:
+    """The participant's site time zone (dates of awareness and day 0 are the site's dates)."""
+    site = session.get(Site, participant.site_id)
+    try:
+        return ZoneInfo(site.time_zone if site is not None else "UTC")
+    except (ValueError, KeyError):
+        return ZoneInfo("UTC")
+
+
+# Slack for clocks a few minutes apart (a browser's clock against the server's).
+FUTURE_SLACK = timedelta(minutes=5)
+
+
+def aware_moment(
+    aware_at: datetime | None,
+    awareness_date: date | None,
+    zone: ZoneInfo,
+    aware_time: time | None = None,
+) -> datetime:
+    """When the site became aware: the date-time given (without a zone: site time); else the
+    given day (default today) at `aware_time` (site time); else the start of the given day (the
+    earliest reading, so the 24-hour clock is never late); else now."""
+    field = "aware_at"
+    if aware_at is None and aware_time is not None:
+        if not isinstance(aware_time, time):
+            raise ValidationProblem("aware_time", f"{aware_time!r} is not a time (HH:MM)")
+        day = awareness_date or datetime.now(zone).date()
+        aware_at, field = datetime.combine(day, aware_time, zone), "aware_time"
+    if aware_at is not None:
+        if not isinstance(aware_at, datetime):
+            raise ValidationProblem(field, f"{aware_at!r} is not a date and time")
+        moment = aware_at if aware_at.tzinfo else aware_at.replace(tzinfo=zone)
+        if moment - utcnow() > FUTURE_SLACK:
+            raise ValidationProblem(field, f"{moment.isoformat()} is in the future")
+        return moment.astimezone(UTC)
+    if awareness_date is not None and awareness_date != datetime.now(zone).date():
+        return datetime.combine(awareness_date, time(0), zone).astimezone(UTC)
+    return utcnow()
 
 
 def _criteria(seriousness: Iterable[str]) -> dict[str, bool]:
@@ -128,14 +178,33 @@ def _consistent(state: dict[str, Any]) -> None:
 
 
 def _seriousness(state: dict[str, Any]) -> dict[str, Any]:
-    serious = any(state[column] for column in SERIOUSNESS.values())
-    due = None
-    if serious:
-        due = expedited_report_due(
-            state["awareness_date"],
-            fatal_or_life_threatening=state["results_in_death"] or state["life_threatening"],
-        )
-    return {"serious": serious, "expedited_report_due": due}
+    return {"serious": any(state[column] for column in SERIOUSNESS.values())}
+
+
+def propose(
+    session: Session,
+    actor: Actor,
+    row: AdverseEvent,
+    participant: Participant,
+    subject: AssessmentSubject,
+    basis: str | None = None,
+) -> SafetyAssessment:
+    """Keep what `row` now says about `subject` as a proposal by `actor` (audited)."""
+    causality = subject is AssessmentSubject.CAUSALITY
+    proposal = SafetyAssessment(
+        participant_id=participant.id,
+        adverse_event_id=row.id,
+        subject=subject,
+        step=AssessmentStep.PROPOSED,
+        relatedness=row.relatedness if causality else None,
+        expected=row.expected if causality else None,
+        grade=None if causality else row.grade,
+        basis=basis,
+        assessed_by=actor.user_id,
+        assessed_at=utcnow(),
+    )
+    add_record(session, actor, proposal, participant)
+    return proposal
 
 
 def _after_consent(session: Session, participant: Participant, onset: date) -> None:
@@ -165,10 +234,15 @@ def report_adverse_event(
     resolution_date: date | None = None,
     expected: bool | None = None,
     awareness_date: date | None = None,
+    aware_at: datetime | None = None,
+    aware_time: time | None = None,
 ) -> AdverseEventView:
-    """Report an AE; a serious one gets its expedited-report due date (ICH E2A)."""
+    """Report an AE (awareness: `aware_at`, else the start of `awareness_date`, else now);
+    its relatedness, expectedness and grade are kept as proposals for the investigator."""
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
     not_after_today(onset_date, "onset_date")
+    zone = site_zone(session, participant)
+    aware = aware_moment(aware_at, awareness_date, zone, aware_time)
     # Safety reporting passes a pending re-consent (ICH E6(R3); see services.access).
     require_data_entry(session, participant, onset_date, safety_report=True)
     _after_consent(session, participant, onset_date)
@@ -183,13 +257,16 @@ def report_adverse_event(
         "action_taken": choice(AeAction, action_taken, "action_taken"),
         "outcome": choice(AeOutcome, outcome, "outcome"),
         "expected": expected,
-        "awareness_date": not_after_today(awareness_date or today(), "awareness_date"),
+        "awareness_date": not_after_today(aware.astimezone(zone).date(), "awareness_date"),
+        "aware_at": aware,
         **_criteria(seriousness),
     }
     _consistent(state)
     state.update(_seriousness(state))
     row = AdverseEvent(participant_id=participant.id, **state)
     add_record(session, actor, row, participant)
+    propose(session, actor, row, participant, AssessmentSubject.CAUSALITY)
+    propose(session, actor, row, participant, AssessmentSubject.GRADE)
     return ae_view(row)
 
 
@@ -212,10 +289,14 @@ def update_adverse_event(
     expected: bool | None = None,
     awareness_date: date | None = None,
     expedited_reported_on: date | None = None,
+    aware_at: datetime | None = None,
+    aware_time: time | None = None,
 ) -> AdverseEventView:
     """Follow-up of an AE (resolution, outcome, upgrade to serious, report sent …).
 
-    An event that becomes serious starts its clock on `awareness_date` (default: today).
+    An event that becomes serious starts its clock at `aware_at` (else the start of
+    `awareness_date`, else now). A changed relatedness or expectedness is a new proposal and
+    clears the investigator's confirmation; a changed grade clears the grade's confirmation.
     """
     row, participant = get_record(
         session, actor, AdverseEvent, adverse_event_id, Permission.WRITE_CLINICAL
@@ -246,16 +327,25 @@ def update_adverse_event(
         else not_after_today(expedited_reported_on, "expedited_reported_on"),
     }
     state.update({k: v for k, v in updates.items() if v is not None})
+    zone = site_zone(session, participant)
+    if aware_at is not None or awareness_date is not None or aware_time is not None:
+        day = awareness_date or (row.awareness_date if aware_time is not None else None)
+        state["aware_at"] = aware_moment(aware_at, day, zone, aware_time)
+        state["awareness_date"] = state["aware_at"].astimezone(zone).date()
     if seriousness is not None:
         state.update(_criteria(seriousness))
         became_serious = not row.serious and any(state[c] for c in SERIOUSNESS.values())
-        if became_serious and awareness_date is None:
-            state["awareness_date"] = today()
+        if became_serious and aware_at is None and awareness_date is None and aware_time is None:
+            state["aware_at"] = utcnow()
+            state["awareness_date"] = state["aware_at"].astimezone(zone).date()
     _after_consent(session, participant, state["onset_date"])
     _consistent(state)
     state.update(_seriousness(state))
     if state["expedited_reported_on"] is not None and not state["serious"]:
         raise ValidationProblem("expedited_reported_on", "only a serious event is reported")
+    state.update(_judgements_changed(row, state))
+    state["expedited_report_due"] = _sponsor_due(session, row, state)
+    old_grade = row.grade
     change_record(
         session,
         actor,
@@ -265,7 +355,61 @@ def update_adverse_event(
         expected_version=expected_version,
         participant=participant,
     )
+    unconfirmed = row.causality_confirmed_at is None
+    if unconfirmed and (row.relatedness, row.expected) != _last_proposal(session, row):
+        propose(session, actor, row, participant, AssessmentSubject.CAUSALITY)
+    if row.grade != old_grade:
+        propose(session, actor, row, participant, AssessmentSubject.GRADE)
     return ae_view(row)
+
+
+# What a follow-up report to the sponsor must carry when it changes (not the bookkeeping of
+# awareness, clocks and reports).
+NEW_INFORMATION = (
+    "term",
+    "onset_date",
+    "resolution_date",
+    "grade",
+    "relatedness",
+    "action_taken",
+    "outcome",
+    "expected",
+    *SERIOUSNESS.values(),
+)
+
+
+def _judgements_changed(row: AdverseEvent, state: dict[str, Any]) -> dict[str, Any]:
+    """Clear confirmations whose judgement changed; stamp new information."""
+    out: dict[str, Any] = {}
+    if (state["relatedness"], state["expected"]) != (row.relatedness, row.expected):
+        out |= {"causality_confirmed_by": None, "causality_confirmed_at": None}
+    if state["grade"] != row.grade:
+        out |= {"grade_confirmed_by": None, "grade_confirmed_at": None}
+    if any(state[k] != getattr(row, k) for k in NEW_INFORMATION):
+        out["new_information_at"] = utcnow()
+    return out
+
+
+def _last_proposal(session: Session, row: AdverseEvent) -> tuple[Any, Any]:
+    last = session.scalars(
+        select(SafetyAssessment)
+        .where(
+            SafetyAssessment.adverse_event_id == row.id,
+            SafetyAssessment.subject == AssessmentSubject.CAUSALITY,
+        )
+        .order_by(SafetyAssessment.id.desc())
+        .limit(1)
+    ).first()
+    return (None, None) if last is None else (last.relatedness, last.expected)
+
+
+def _sponsor_due(session: Session, row: AdverseEvent, state: dict[str, Any]) -> date | None:
+    """The sponsor's SUSAR due date for the event as it will be (see `safety_reporting`)."""
+    from trialdesk.services.safety_reporting import sponsor_clock_for  # noqa: PLC0415
+
+    confirmed_at = state.get("causality_confirmed_at", row.causality_confirmed_at)
+    clock = sponsor_clock_for(session, row, state, confirmed_at)
+    return None if clock is None else clock.due
 
 
 _STATE_FIELDS = (
@@ -279,6 +423,8 @@ _STATE_FIELDS = (
     "expected",
     "awareness_date",
     "expedited_reported_on",
+    "aware_at",
+    "causality_confirmed_at",
     *SERIOUSNESS.values(),
 )
 

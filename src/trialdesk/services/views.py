@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from trialdesk.store.enums import (
     AeAction,
     AeOutcome,
+    AssessmentStep,
+    AssessmentSubject,
     CellSource,
     DeviationCategory,
     DeviationSeverity,
@@ -24,6 +26,7 @@ from trialdesk.store.enums import (
     Relatedness,
     Role,
     Route,
+    SafetyReportKind,
     ScreeningDeclineOutcome,
     ScreeningDeclineReason,
     ScreeningStatus,
@@ -280,6 +283,106 @@ class AdverseEventView(RecordView):
     expedited_report_due: date | None
     expedited_reported_on: date | None
     expedited_report_overdue: bool = False
+    aware_at: datetime | None = None
+    new_information_at: datetime | None = None
+    causality_confirmed_by: int | None = None
+    causality_confirmed_at: datetime | None = None
+    grade_confirmed_by: int | None = None
+    grade_confirmed_at: datetime | None = None
+
+
+class SafetyReportView(RecordView):
+    """A report of a serious adverse event sent by the site to the sponsor (issue 14)."""
+
+    participant_id: int
+    adverse_event_id: int
+    kind: SafetyReportKind
+    sequence: int
+    sent_at: datetime
+    sent_by: int
+    recipient: str
+    note: str | None = None
+
+    @property
+    def label(self) -> str:
+        return "initial report" if self.sequence == 0 else f"follow-up report {self.sequence}"
+
+
+class SafetyAssessmentView(RecordView):
+    """A safety judgement on an adverse event, proposed or confirmed, with who and when."""
+
+    participant_id: int
+    adverse_event_id: int
+    subject: AssessmentSubject
+    step: AssessmentStep
+    relatedness: Relatedness | None = None
+    expected: bool | None = None
+    grade: int | None = None
+    basis: str | None = None
+    assessed_by: int
+    assessed_at: datetime
+
+
+class LabGradeSuggestion(View):
+    """A CTCAE v5.0 grade a recorded laboratory value meets (`trialdesk.derive.ctcae`)."""
+
+    measurement_id: int
+    element: str
+    visit_code: str
+    collected_on: date
+    value: float
+    unit: str
+    term: str
+    grade: int
+    reason: str
+
+    @property
+    def text(self) -> str:
+        return f"CTCAE grade {self.grade} ({self.term}: {self.reason})"
+
+
+class SafetyStatusView(View):
+    """The clocks and judgements of one adverse event, as the site acts on them (issue 14).
+
+    Site clock: the initial report to the sponsor is due `site_report_due_at` (awareness + 24 h,
+    ICH E6(R3) Annex 1 §2.7.2(b)). Sponsor clock (ICH E2A III.A), only for a SUSAR: `susar`,
+    `sponsor_day0` (the site's date of the first report sent after the investigator's
+    confirmation), `sponsor_due` (7 or 15 calendar days), `sponsor_complete_due` (+8 after 7)."""
+
+    adverse_event_id: int
+    participant_id: int
+    serious: bool
+    aware_at: datetime | None
+    site_report_due_at: datetime | None = None
+    initial_report_sent_at: datetime | None = None
+    site_report_overdue: bool = False
+    follow_up_expected: bool = False
+    reports: list[SafetyReportView] = Field(default_factory=list)
+    causality_confirmed: bool = False
+    grade_confirmed: bool = False
+    susar: bool = False
+    fatal_or_life_threatening: bool = False
+    sponsor_day0: date | None = None
+    sponsor_due: date | None = None
+    sponsor_complete_due: date | None = None
+    history: list[SafetyAssessmentView] = Field(default_factory=list)
+    expected_per_reference: str | None = None  # the listed term the event matches, if any
+    reference_provisional: bool = False
+
+
+class SafetyClockRow(View):
+    """A serious adverse event with a report to send (dashboard, issue 14)."""
+
+    adverse_event_id: int
+    participant_id: int
+    study_id: str
+    term: str
+    due_at: datetime | None  # the initial report's 24-hour deadline (None: a follow-up)
+    what: str  # "initial report" | "follow-up report 2"
+    time_left: str  # "5 h 20 min left", "overdue by 2 h", "new information since 3 Mar"
+    overdue: bool
+    susar: bool = False
+    sponsor_due: date | None = None
 
 
 class DeviationView(RecordView):

@@ -116,7 +116,7 @@ TX_INPUTS = (
 )  # fmt: skip
 AE_INPUTS = (
     "term", "onset_date", "resolution_date", "grade", "seriousness", "relatedness", "expected",
-    "action_taken", "outcome", "awareness_date",
+    "action_taken", "outcome", "awareness_date", "aware_time",
 )  # fmt: skip
 
 

@@ -61,6 +61,13 @@ from trialdesk.simulate.physiology import (
     mean_one_factor,
     mmol_l,
 )
+from trialdesk.simulate.safety_labs import (
+    SAFETY_ELEMENTS,
+    SAFETY_UNITS,
+    SafetyBaseline,
+    draw_baseline,
+    draw_visit,
+)
 from trialdesk.simulate.streams import Stream, rng_for
 
 COMPLETED = "completed"
@@ -416,9 +423,11 @@ def _visit_data(
     effect: IndividualEffect,
     params: FollowupParameters,
     rng: np.random.Generator,
+    safety_labs: tuple[np.random.Generator, SafetyBaseline] | None = None,
 ) -> tuple[tuple[Measurement, ...], IttTest | None, Dosing | None, dict[str, str]]:
     lab = candidate.profile.lab
     wanted = [a for a in visit.assessments if a in SIMULATED_ELEMENTS]
+    safety = [a for a in visit.assessments if a in SAFETY_ELEMENTS]
     dosing = _dosing(state, effect, f, rng)
     truth = _true_values(state, effect, f, day, dosing)
     measurements: list[Measurement] = []
@@ -452,6 +461,10 @@ def _visit_data(
         measurements.append(
             Measurement(element, reported, unit, to_canonical(element, reported, unit))
         )
+    if safety and safety_labs is not None:  # their own stream: other values unchanged
+        safety_rng, baseline = safety_labs
+        for element, value in draw_visit(safety_rng, baseline, safety).items():
+            measurements.append(Measurement(element, value, SAFETY_UNITS[element], value))
     has_dosing = "insulin_daily_dose" in wanted or "ogld_ddd" in wanted
     return tuple(measurements), itt, (dosing if has_dosing else None), findings
 
@@ -564,6 +577,7 @@ class _Course:
     baseline: date
     ending: _Ending
     transplanted: date | None = None
+    safety_labs: tuple[np.random.Generator, SafetyBaseline] | None = None
 
     def visits(
         self,
@@ -592,8 +606,9 @@ class _Course:
         if self.transplanted is not None:
             f = self.effect.fraction_at((on - self.transplanted).days)
         measurements, itt, dosing, findings = _visit_data(
-            visit, day, f, self.candidate, self.state, self.individual, self.params, rng
-        )
+            visit, day, f, self.candidate, self.state, self.individual, self.params, rng,
+            self.safety_labs,
+        )  # fmt: skip
         in_window = visit.earliest_day <= day <= visit.latest_day
         return SimVisit(
             visit.code, visit.day, "done", on, day, in_window, deviation, measurements, itt,
@@ -632,7 +647,9 @@ def simulate_followup(
     transplant_plan = next((p for p in plans if p[0] is roles.transplant), None)
     transplant_on = baseline + timedelta(days=transplant_plan[1]) if transplant_plan else None
     events = _adverse_events(ae_rng, params, baseline, transplant_on, ending, usubjid)
-    course = _Course(candidate, state, individual, effect, params, baseline, ending)
+    safety_rng = rng_for(seed, Stream.SAFETY_LABS, index)
+    safety = (safety_rng, draw_baseline(safety_rng, candidate.profile.sex))
+    course = _Course(candidate, state, individual, effect, params, baseline, ending, None, safety)
     visits = [_screening_visit(candidate, v, baseline) for v in roles.screening]
     visits += course.visits(rng, [(roles.baseline, 0, False, False), *plans], roles.transplant)
     transplanted = course.transplanted

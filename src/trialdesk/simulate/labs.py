@@ -49,6 +49,13 @@ CANONICAL_UNIT = {
     "diabetes_duration": "year",
     "insulin_daily_dose": "U/day",
     "ogld_ddd": "dimensionless",
+    # The safety panel (simulate.safety_labs), reported by the site laboratory in these units.
+    "alt": "U/L",
+    "ast": "U/L",
+    "creatinine": "µmol/L",
+    "haemoglobin": "g/L",
+    "white_cell_count": "10^9/L",
+    "platelets": "10^9/L",
 }
 
 

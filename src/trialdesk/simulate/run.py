@@ -4,7 +4,7 @@ Nothing is written around the services, so every rule site staff meet applies to
 trial too, and every write leaves its audit entries: consent before any data, the eligibility
 snapshot stored at screening, enrolment only when eligible and up to the protocol's target,
 edit checks (hard limits refuse, soft limits raise queries), automatic visit-window deviations,
-ICH E2A expedited-report due dates for serious adverse events, and no data after a withdrawal.
+the 24-hour report of each serious adverse event to the sponsor, and no data after a withdrawal.
 
 For each candidate, in order of screening date (`generate_candidates`):
 
@@ -17,7 +17,8 @@ For each candidate, in order of screening date (`generate_candidates`):
 4. an eligible candidate is enrolled while places remain; their year of follow-up
    (`simulate_followup`, the same function the in-memory `simulate_trial` uses) is written
    visit by visit: visits or missed visits, measurements, ITT, doses, the transplantation,
-   adverse events (with the expedited report recorded as sent in time), and how participation
+   safety laboratory values (`simulate.safety_labs`), adverse events (each serious one with its
+   initial report to the sponsor recorded within 24 hours), and how participation
    ended (completion, consent withdrawal, loss to follow-up, adverse event, death).
 
 The database decides eligibility (from the stored values), and so who is enrolled. Dates after
@@ -30,7 +31,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -473,15 +474,16 @@ class _Writer:
         self.summary.adverse_events += 1
         if view.serious:
             self.summary.serious_adverse_events += 1
-            due = view.expedited_report_due or aware
-            sent = min(aware + timedelta(days=max(0, (due - aware).days - 2)), today())
-            sv.update_adverse_event(
+            # The initial report reaches the sponsor within the 24 hours (ICH E6(R3) Annex 1
+            # §2.7.2(b)): 2 to 20 hours after the site became aware, never after now.
+            assert view.aware_at is not None
+            sent = min(view.aware_at + timedelta(hours=2 + view.id % 19), datetime.now(UTC))
+            sv.record_safety_report(
                 self.session,
                 self.actor,
                 view.id,
-                expected_version=view.version,
-                reason="expedited report sent to the sponsor and the ethics committee",
-                expedited_reported_on=sent,
+                sent_at=sent,
+                note="initial report (CIOMS form) to the sponsor",
             )
 
     def _end(self, pid: int, consent_id: int, participant: Participant) -> None:

@@ -20,6 +20,7 @@ class Stream(IntEnum):
     FOLLOWUP = 2
     ADVERSE_EVENTS = 3
     ENROLMENT = 4
+    SAFETY_LABS = 5
 
 
 def rng_for(seed: int, stream: Stream, index: int) -> np.random.Generator:

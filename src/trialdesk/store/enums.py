@@ -197,3 +197,25 @@ class CodingStatus(StrEnum):
     NEEDS_REVIEW = "needs_review"  # in force, but a dictionary upgrade changed its term or path
     SUPERSEDED = "superseded"  # replaced by a later coding (kept for the history)
     CLEARED = "cleared"  # the verbatim changed after coding: the term must be coded again
+class AssessmentSubject(StrEnum):
+    """What an investigator's safety judgement is about (issue 14): causality and expectedness
+    together (ICH E2A II.A.2, II.C), or the CTCAE v5.0 severity grade."""
+
+    CAUSALITY = "causality"
+    GRADE = "grade"
+
+
+class AssessmentStep(StrEnum):
+    """A coordinator may propose; only an investigator confirms (ICH E6(R3) Annex 1 §2.7.2(b):
+    the investigator's assessment of causality)."""
+
+    PROPOSED = "proposed"
+    CONFIRMED = "confirmed"
+
+
+class SafetyReportKind(StrEnum):
+    """A report of a serious adverse event from the site to the sponsor: the initial one, then
+    follow-ups with new information (ICH E6(R3) Annex 1 §2.7.2(b))."""
+
+    INITIAL = "initial"
+    FOLLOW_UP = "follow_up"

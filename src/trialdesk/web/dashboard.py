@@ -1,7 +1,8 @@
 """The study dashboard: enrollment against target, the screening log with the reasons for
 failure, visits due or overdue in the coming weeks, unresolved data queries and serious adverse
-events awaiting their expedited report. Everything is read through the services, so each user
-sees their own sites only (the enrollment count against the target is study-wide)."""
+events with a report to the sponsor still to send (the site's 24-hour clock). Everything is read
+through the services, so each user sees their own sites only (the enrollment count against the
+target is study-wide)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from sqlalchemy.orm import Session
 from trialdesk.services import (
     enrollment_summary,
     get_enrollment,
-    list_adverse_events,
     list_participants,
     list_queries,
     list_reconsent_due,
     list_screenings,
+    open_safety_clocks,
     visit_calendar,
 )
 from trialdesk.services.actor import Permission
@@ -26,12 +27,12 @@ from trialdesk.services.screening_declines import list_screening_declines
 from trialdesk.services.study import current_protocol, version_in_force
 from trialdesk.services.validate import today
 from trialdesk.services.views import (
-    AdverseEventView,
     CalendarEntry,
     EnrollmentSummary,
     ParticipantView,
     QueryView,
     ReconsentDueView,
+    SafetyClockRow,
     ScreeningView,
 )
 from trialdesk.web.casebook import MAX_ROWS
@@ -78,7 +79,8 @@ class Dashboard:
     screening_log: list[ScreeningLogRow] = field(default_factory=list)
     visits_due: list[VisitDue] = field(default_factory=list)
     queries: list[QueryView] = field(default_factory=list)
-    saes: list[AdverseEventView] = field(default_factory=list)
+    # Serious adverse events with a report to send: initial (24-hour clock) or follow-up.
+    saes: list[SafetyClockRow] = field(default_factory=list)
     study_ids: dict[int, str] = field(default_factory=dict)  # participant id → study id
     # Consented participants who must sign the consent form a protocol amendment introduced.
     reconsent_due: list[ReconsentDueView] = field(default_factory=list)
@@ -129,7 +131,7 @@ def build_dashboard(session: Session, user: WebUser, as_of: date | None = None) 
             for q in list_queries(session, actor, limit=MAX_ROWS).items
             if q.status.value != "closed"
         ],
-        saes=awaiting_expedited_report(session, user),
+        saes=open_safety_clocks(session, actor),
         study_ids={p.id: p.study_id for p in participants},
         protocol=_protocol_line(session),
         reconsent_due=(
@@ -158,10 +160,3 @@ def _visits_due(
         if e.status in ("due", "overdue")
         or (e.status == "upcoming" and e.window_start is not None and e.window_start <= horizon)
     ]
-
-
-def awaiting_expedited_report(session: Session, user: WebUser) -> list[AdverseEventView]:
-    """Serious adverse events whose expedited report has not been sent, earliest due first."""
-    events = list_adverse_events(session, user.actor, serious=True, limit=MAX_ROWS).items
-    waiting = [e for e in events if e.expedited_reported_on is None and not e.voided]
-    return sorted(waiting, key=lambda e: (e.expedited_report_due or date.max, e.id))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, time
 from enum import Enum
 from typing import Any
 
@@ -41,7 +41,7 @@ from trialdesk.web.forms import FormInput
 
 @dataclass(frozen=True)
 class Field:
-    """One input. kind: text | textarea | number | date | select | yesno | checks."""
+    """One input. kind: text | textarea | number | date | time | select | yesno | checks."""
 
     name: str
     label: str
@@ -136,9 +136,20 @@ ADVERSE_EVENT = RecordKind(
             "awareness_date",
             "Date the site became aware",
             "date",
-            hint="Starts the expedited-report clock of a serious event; default: today",
+            hint="A serious event is reported to the sponsor within 24 hours of it; default: today",
         ),
-        Field("expedited_reported_on", "Expedited report sent on", "date", on_create=False),
+        Field(
+            "aware_time",
+            "Time the site became aware (site time)",
+            "time",
+            hint="Blank: now if today, else the start of that day",
+        ),
+        Field(
+            "expedited_reported_on",
+            "SUSAR: sponsor's expedited report sent to the regulator on",
+            "date",
+            on_create=False,
+        ),
     ),
     creator=report_adverse_event,
     updater=update_adverse_event,
@@ -352,6 +363,8 @@ def as_text(value: Any, kind: str = "text") -> str:
         return "yes" if value else "no"
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
     if isinstance(value, float):
         return f"{value:.6g}" if kind == "number" else f"{value:g}"
     return str(value)
@@ -370,6 +383,8 @@ def parse(kind: RecordKind, form: FormInput, *, editing: bool) -> dict[str, Any]
 def _parse_field(f: Field, form: FormInput) -> Any:
     if f.kind == "date":
         return form.date(f.name, required=f.required)
+    if f.kind == "time":
+        return _time(f, form)
     if f.kind == "number" and f.units:
         return _in_stored_unit(f, form)
     if f.kind == "number":
@@ -385,6 +400,18 @@ def _parse_field(f: Field, form: FormInput) -> Any:
     if f.kind == "textarea":
         return form.text(f.name, required=f.required, max_length=4000)
     return form.text(f.name, required=f.required, max_length=200)
+
+
+def _time(f: Field, form: FormInput) -> time | None:
+    """A time of day typed as HH:MM (the browser's time input)."""
+    text = form.text(f.name, required=f.required)
+    if text is None:
+        return None
+    try:
+        return time.fromisoformat(text)
+    except ValueError:
+        form.errors[f.name] = f"{text!r} is not a time of day (HH:MM)"
+        return None
 
 
 def _in_stored_unit(f: Field, form: FormInput) -> float | None:

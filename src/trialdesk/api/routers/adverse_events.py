@@ -1,10 +1,11 @@
-"""Adverse events: CTCAE v5.0 grade, ICH E2A seriousness criteria, relatedness, action, outcome;
-a serious event carries its expedited-report due date (7 days if fatal or life-threatening,
-otherwise 15; ICH E2A III.A)."""
+"""Adverse events: CTCAE v5.0 grade, ICH E2A seriousness criteria, relatedness, action, outcome.
+A serious event is reported to the sponsor within 24 hours of the site's awareness; only a SUSAR
+confirmed by an investigator carries the sponsor's expedited-report due date (7 days if fatal or
+life-threatening, otherwise 15; ICH E2A III.A). Reports and judgements: `safety_reports`."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from fastapi import APIRouter, Response, status
 from pydantic import Field
@@ -43,7 +44,10 @@ class AdverseEventCreate(Body):
     resolution_date: date | None = None
     expected: bool | None = Field(None, description="Listed in the reference safety information")
     awareness_date: date | None = Field(
-        None, description="When the site first knew (day 0 of the reporting clock; default today)"
+        None, description="The day the site first knew (start of that day; default: now)"
+    )
+    aware_at: datetime | None = Field(
+        None, description="When the site first knew, with time zone (starts the 24-hour clock)"
     )
 
 
@@ -58,8 +62,9 @@ class AdverseEventChange(Change):
     seriousness: list[str] | None = Field(None, description=_SERIOUSNESS_HELP)
     expected: bool | None = None
     awareness_date: date | None = None
+    aware_at: datetime | None = None
     expedited_reported_on: date | None = Field(
-        None, description="Date the expedited report was sent to the regulator"
+        None, description="Date the sponsor's expedited report was sent to the regulator"
     )
 
 
@@ -90,7 +95,7 @@ def get_adverse_events(
 @router.post(
     "/participants/{participant_id}/adverse-events",
     status_code=status.HTTP_201_CREATED,
-    summary="Report an adverse event (serious → expedited report due date)",
+    summary="Report an adverse event (serious → report to the sponsor due in 24 hours)",
     responses=CREATE_ERRORS,
 )
 def post_adverse_event(

@@ -36,6 +36,7 @@ from trialdesk.store.models.prescreening import (
 )
 from trialdesk.store.models.protocol import ProtocolVersion
 from trialdesk.store.models.safety import AdverseEvent, DataQuery, ProtocolDeviation
+from trialdesk.store.models.safety_reports import SafetyAssessment, SafetyReport
 from trialdesk.store.models.screening_log import ScreeningDecline
 from trialdesk.store.models.security import (
     LoginChallenge,
@@ -75,6 +76,8 @@ __all__ = [
     "ProtocolDeviation",
     "RecoveryCode",
     "ProtocolVersion",
+    "SafetyAssessment",
+    "SafetyReport",
     "Screening",
     "SecurityPolicy",
     "ScreeningDecline",

@@ -51,6 +51,15 @@ class AdverseEvent(ClinicalRecord, Base):
     awareness_date: Mapped[date] = mapped_column(Date)
     expedited_report_due: Mapped[date | None] = mapped_column(Date, default=None)
     expedited_reported_on: Mapped[date | None] = mapped_column(Date, default=None)
+    # Issue 14: when the site became aware (date-time; starts the site's 24-hour clock), when
+    # information a follow-up report must carry last changed, and the investigator's
+    # confirmations (who, when) of causality/expectedness and of the CTCAE grade.
+    aware_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    new_information_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    causality_confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    causality_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    grade_confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    grade_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class ProtocolDeviation(ClinicalRecord, Base):

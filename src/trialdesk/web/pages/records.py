@@ -34,6 +34,7 @@ from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.flash import sentence, with_note
 from trialdesk.web.forms import FormInput, read_form
 from trialdesk.web.pages.auth import safe_next
+from trialdesk.web.pages.safety import safety_context
 from trialdesk.web.readonly import refusal
 from trialdesk.web.records import (
     KINDS,
@@ -47,7 +48,7 @@ from trialdesk.web.records import (
     query_fields,
 )
 from trialdesk.web.routing import WebRoute, WebUser
-from trialdesk.web.templating import fmt_count, fmt_measure, render
+from trialdesk.web.templating import fmt_count, fmt_measure, fmt_when, render
 from trialdesk.web.voiding import void_from_form, voided_by
 
 CODED_TABLES = frozenset({"adverse_events", "ogld_doses"})
@@ -91,6 +92,9 @@ def new_record(
         raise HTTPException(405, f"{kind.title.lower()} records are not entered here")
     participant = get_participant(session, user.actor, pid)
     defaults = {f.name: today().isoformat() for f in kind.fields if f.kind == "date" and f.required}
+    if kind.table == "adverse_events":  # from a CTCAE suggestion on the visit page
+        asked = request.query_params
+        defaults |= {k: asked[k] for k in ("term", "grade", "onset_date") if asked.get(k)}
     return _new_page(
         request, kind, participant, visit, defaults, {}, {}, _back(request, pid),
         read_only=refusal(user, Permission.WRITE_CLINICAL),
@@ -177,6 +181,7 @@ def record_page(
     checks: dict[str, list[str]] | None = None,
     status_code: int = 200,
     conflict: Conflict | None = None,
+    safety_values: dict[str, str] | None = None,
 ) -> Response:
     participant = get_participant(session, user.actor, pid)
     shown = current_values(kind, view)
@@ -185,6 +190,9 @@ def record_page(
         for name, _label in SERIOUSNESS:
             shown[name] = as_text(getattr(view, name, None))
         shown["expedited_report_due"] = as_text(view.expedited_report_due)
+        if view.aware_at is not None:  # the time of day, in the site's zone
+            zone = str(getattr(request.state, "site_zone", "UTC") or "UTC")
+            shown["aware_time"] = fmt_when(view.aware_at, zone)[11:]
     if kind.table == "screenings":  # the findings document, as one line per answer
         shown |= {"screened_on": as_text(view.screened_on), "status": as_text(view.status)}
         shown["findings"] = "; ".join(
@@ -203,8 +211,10 @@ def record_page(
         # As the site reads it: the stored unit at its reporting precision, cell counts as
         # powers of ten (not 1e+06 or 69.8532).
         saved[f.name] = fmt_measure(value, f.units[0]) if f.units else fmt_count(value)
+    safety: dict[str, Any] = {}
     if kind.table == "adverse_events":
-        fields_shown.append(("expedited_report_due", "Expedited report due"))
+        fields_shown.append(("expedited_report_due", "Sponsor's expedited report due (SUSAR)"))
+        safety = safety_context(session, user, view) | {"values": safety_values or {}}
     return render(
         request,
         "record.html",
@@ -229,6 +239,7 @@ def record_page(
             "voided_by": voided_by(session, user, kind.table, view),
             "coding": _coding(session, user, kind.table, view),
             "can_code": user.can("code_terms"),
+            "safety": safety,
         },
         status_code=status_code,
     )

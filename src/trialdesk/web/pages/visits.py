@@ -23,6 +23,7 @@ from trialdesk.protocol.unscheduled import parse_unscheduled
 from trialdesk.services import (
     get_measurement,
     get_participant,
+    lab_grade_suggestions,
     list_insulin_doses,
     list_itt_tests,
     list_measurements,
@@ -222,6 +223,9 @@ def visit_page(
             "status_choices": STATUS_CHOICES,
             "ogld_drugs": [(d, f"{d} (WHO DDD {ddd:g} mg)") for d, ddd in WHO_DDD_MG.items()],
             "next_visit": next_visit(code, session),
+            "lab_grades": (
+                lab_grade_suggestions(session, actor, pid, visit_code=code) if visit else []
+            ),
             **_record_rights(user, request),
         },
         status_code=status_code,

@@ -4,7 +4,7 @@ AE terms and medications (``coding_assignments``), and the ``coder`` role (the r
 CHECK constraint gains the value). See `trialdesk.store.models.coding`.
 
 Revision ID: 0017_coding
-Revises: 0014_sdv
+Revises: 0016_safety_reports
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017_coding"
-down_revision: str | None = "0014_sdv"
+down_revision: str | None = "0016_safety_reports"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
