@@ -46,9 +46,9 @@ $(CORE_STAMP):
 	touch $(CORE_STAMP)
 
 core: $(STAMP) $(CORE_STAMP)
-	rm -rf $(CORE_OUT)/frames $(CORE_OUT)/sdtm
-	$(BIN)/trialdesk simulate --candidates 40 --seed 1 --stop-when-full --frames $(CORE_OUT)/frames
-	$(BIN)/trialdesk export sdtm --frames $(CORE_OUT)/frames --out $(CORE_OUT)/sdtm
+	rm -rf $(CORE_OUT) && mkdir -p $(CORE_OUT)
+	$(BIN)/trialdesk simulate --candidates 40 --seed 1 --stop-when-full --database sqlite:///$(CORE_OUT)/study.sqlite
+	$(BIN)/trialdesk export sdtm --database sqlite:///$(CORE_OUT)/study.sqlite --out $(CORE_OUT)/sdtm
 	$(CORE_VENV)/bin/python tools/core/run_core.py $(CORE_OUT)/sdtm --out $(CORE_OUT)/core_report.csv $(if $(CORE_CACHE),--cache $(CORE_CACHE))
 
 # docs/validation.md: requirements (docs/requirements.yaml) -> tests -> the last `make test`.
