@@ -2,7 +2,7 @@
 
 define.xml carries them as ``<Alias Context="nci:ExtCodeID" Name="C…"/>`` on a CodeList (the
 codelist's code) and on an EnumeratedItem (the term's code), CDISC Define-XML 2.1 §5.3.9
-[@DefineXML21]. Codelist codes come from the CDISC Library map of SDTMIG 3.4 variables to
+[@Define-XML]. Codelist codes come from the CDISC Library map of SDTMIG 3.4 variables to
 codelists [@CDISC-CORE]; term codes from NCI Thesaurus [@NCI-EVS-CT]. Only codes the data file
 marks as verified are written: a code from memory stays out of a submission file.
 """

@@ -66,8 +66,10 @@ COMMENTS: dict[str, str] = {
     "canonical unit (LBSTRESU).",
     "LBLOINC": "The LOINC code whose property matches the original unit: substance "
     "concentration (mmol/L) or mass concentration (mg/dL); HbA1c NGSP % or IFCC mmol/mol.",
-    "RACE": "Race and ethnicity are not collected on the trial's case report forms.",
-    "ETHNIC": "Race and ethnicity are not collected on the trial's case report forms.",
+    "RACE": "As the participant reported it at screening (optional; NOT REPORTED when "
+    "declined, empty when not recorded). One race per participant.",
+    "ETHNIC": "As the participant reported it at screening (optional; NOT REPORTED when "
+    "declined, empty when not recorded).",
     "SVREASOC": "The reason the site gave when it recorded the planned visit as missed.",
 }
 # Findings domains whose results get value-level metadata, by --TESTCD.

@@ -41,6 +41,7 @@ from trialdesk.web.screening_form import (
     consent_errors,
     evaluate_form,
     raw_from_form,
+    demography_groups,
     screening_groups,
     verdict_states,
 )
@@ -67,7 +68,7 @@ def study_form(
         _FORMS[id(protocol)] = (
             protocol,
             Evaluator(protocol, catalogue),
-            screening_groups(protocol, catalogue),
+            screening_groups(protocol, catalogue) + demography_groups(protocol, catalogue),
         )
     return _FORMS[id(protocol)]
 
