@@ -8,7 +8,6 @@ import pandas as pd
 from api_helpers import ELIGIBLE_FINDINGS, Env, day, error_of
 
 from trialdesk import services as sv
-
 from trialdesk.export.from_store import sdtm_sources
 from trialdesk.export.sdtm.build import sdtm_datasets
 from trialdesk.protocol import builtin_protocol

@@ -134,4 +134,10 @@ def test_the_runner_refuses_a_folder_without_datasets(tmp_path: Path) -> None:
 def test_report_csv_columns_are_stable(report: Report) -> None:
     frame = pd.read_csv(report[2])
     assert list(frame.columns) == ["rule", "source", "status", "findings", "detail"]
-    assert set(frame["status"]) <= {"passed", "failed", "explained", "not runnable", "not applicable"}
+    assert set(frame["status"]) <= {
+        "passed",
+        "failed",
+        "explained",
+        "not runnable",
+        "not applicable",
+    }

@@ -5,7 +5,6 @@ left out of the FHIR Patient on purpose (US Core extensions are US-specific)."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from trialdesk.export.crf.build import design_from_protocol

@@ -207,14 +207,18 @@ def judge(
         where = sorted({str(r.get("dataset") or r.get("domain") or "") for r in reported})
         detail = f"{len(errors)} finding(s) in {', '.join(w for w in where if w) or 'the package'}"
         if core_id in accepted:
-            return Outcome(core_id, source, "explained", len(errors), f"{detail}: {accepted[core_id]}")
+            return Outcome(
+                core_id, source, "explained", len(errors), f"{detail}: {accepted[core_id]}"
+            )
         return Outcome(core_id, source, "failed", len(errors), f"{detail}: {_message(reported[0])}")
     if problems:
         return Outcome(core_id, source, "not runnable", 0, problems[0])
     if "success" in statuses:
         return Outcome(core_id, source, "passed", 0, "")
     skipped = [_message(r) for r in results if r.get("executionStatus") == "skipped"]
-    reason = skipped[0] if skipped and skipped[0] else "no dataset in the package is in the rule's scope"
+    reason = (
+        skipped[0] if skipped and skipped[0] else "no dataset in the package is in the rule's scope"
+    )
     return Outcome(core_id, source, "not applicable", 0, reason)
 
 
@@ -257,7 +261,13 @@ def run(
         except Exception as exc:  # noqa: BLE001 - the engine's failure is the rule's outcome
             last = traceback.extract_tb(exc.__traceback__)[-1]
             outcomes.append(
-                Outcome(core_id, source, "not runnable", 0, f"{type(exc).__name__}: {exc} ({last.name})"[:300])
+                Outcome(
+                    core_id,
+                    source,
+                    "not runnable",
+                    0,
+                    f"{type(exc).__name__}: {exc} ({last.name})"[:300],
+                )
             )
             continue
         outcomes.append(judge(core_id, source, results, accepted))
@@ -289,7 +299,9 @@ def show(outcomes: list[Outcome]) -> None:
         table.add_column(column, overflow="fold")
     for o in outcomes:
         colour = colours.get(o.status, "white")
-        table.add_row(o.rule, o.source, f"[{colour}]{o.status}[/{colour}]", str(o.findings), o.detail)
+        table.add_row(
+            o.rule, o.source, f"[{colour}]{o.status}[/{colour}]", str(o.findings), o.detail
+        )
     console = Console(width=int(os.environ.get("COLUMNS", "160")))
     console.print(table)
     counts: dict[str, int] = {}

@@ -190,7 +190,9 @@ def demography_groups(protocol: Protocol, catalogue: Catalogue) -> list[FieldGro
     if not names:
         return []
     text = "As the participant reports them; optional (Not reported when declined)"
-    return [FieldGroup("demography", "Demography", text, tuple(FormField(catalogue[n]) for n in names))]
+    return [
+        FieldGroup("demography", "Demography", text, tuple(FormField(catalogue[n]) for n in names))
+    ]
 
 
 def all_fields(groups: Iterable[FieldGroup]) -> list[FormField]:

@@ -39,9 +39,9 @@ from trialdesk.web.screening_form import (
     coded_from_form,
     coded_reasons,
     consent_errors,
+    demography_groups,
     evaluate_form,
     raw_from_form,
-    demography_groups,
     screening_groups,
     verdict_states,
 )
