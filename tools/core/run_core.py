@@ -194,7 +194,11 @@ def run_rule(
 
 
 def judge(
-    core_id: str, source: str, results: list[dict[str, Any]], accepted: dict[str, str]
+    core_id: str,
+    source: str,
+    results: list[dict[str, Any]],
+    accepted: dict[str, str],
+    rule: dict[str, Any],
 ) -> Outcome:
     """passed / failed / explained / not runnable from the engine's per-dataset results."""
     statuses = {str(r.get("executionStatus")) for r in results}
@@ -212,7 +216,7 @@ def judge(
             )
         return Outcome(core_id, source, "failed", len(errors), f"{detail}: {_message(reported[0])}")
     if problems:
-        return Outcome(core_id, source, "not runnable", 0, problems[0])
+        return Outcome(core_id, source, "not runnable", 0, problems[0] + _needs(rule))
     if "success" in statuses:
         return Outcome(core_id, source, "passed", 0, "")
     skipped = [_message(r) for r in results if r.get("executionStatus") == "skipped"]
@@ -220,6 +224,15 @@ def judge(
         skipped[0] if skipped and skipped[0] else "no dataset in the package is in the rule's scope"
     )
     return Outcome(core_id, source, "not applicable", 0, reason)
+
+
+def _needs(rule: dict[str, Any]) -> str:
+    """The engine operations a rule runs first (e.g. a CT or CDISC Library lookup), to say
+    what an engine error came from."""
+    operations = sorted(
+        {str(o.get("operator")) for o in rule.get("operations") or [] if o.get("operator")}
+    )
+    return f"; its operations: {', '.join(operations)}" if operations else ""
 
 
 def _message(result: dict[str, Any]) -> str:
@@ -270,7 +283,7 @@ def run(
                 )
             )
             continue
-        outcomes.append(judge(core_id, source, results, accepted))
+        outcomes.append(judge(core_id, source, results, accepted, rule))
     return outcomes
 
 
