@@ -87,11 +87,13 @@ def test_without_the_cache_the_published_rules_are_reported_not_runnable(report:
 
 
 def _break(folder: Path) -> None:
-    """Duplicate a subject in DM; report a glucose in mmol/L under the mass LOINC code."""
+    """Duplicate a subject in DM and give one a race outside CDISC CT; report a glucose in
+    mmol/L under the mass LOINC code."""
     import pyreadstat
 
     dm, meta = pyreadstat.read_xport(str(folder / "dm.xpt"))
     dm.loc[1, "USUBJID"] = dm.loc[0, "USUBJID"]
+    dm.loc[2, "RACE"] = "CAUCASIAN"  # not a CDISC CT RACE submission value
     pyreadstat.write_xport(
         dm, str(folder / "dm.xpt"), table_name="DM", column_labels=meta.column_labels
     )
@@ -115,6 +117,7 @@ def test_a_broken_package_fails_the_rules_it_breaks(package: Path, tmp_path: Pat
     assert rows["TD0001"]["findings"] == "2"
     assert rows["TD0002"]["status"] == "failed"
     assert "molar" in rows["TD0002"]["detail"]
+    assert rows["TD0007"]["status"] == "failed"
     assert rows["TD0003"]["status"] == "passed"
 
 
