@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench fuzz clean venv validation
+.PHONY: demo test lint typecheck bench fuzz clean venv validation core core-venv
 
 venv: $(STAMP)
 
@@ -23,8 +23,33 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-test: $(STAMP) lint
+test: $(STAMP) $(CORE_STAMP) lint
 	$(BIN)/python -m pytest -n 2 -q --junitxml=build/junit.xml $(PYTEST_ARGS)
+
+# CDISC CORE rules engine: its own Python 3.12 venv (cdisc-rules-engine >= 0.10 needs 3.12; the
+# project runs on 3.11). `make core` writes the SDTM package of a simulated study and runs the
+# engine on it: tools/core/run_core.py -> build/core/core_report.csv and a table. Set CORE_CACHE
+# to a copy of the engine's resources/cache (not on PyPI, not shipped) to add the published rules.
+CORE_PY ?= $(shell pyenv root 2>/dev/null || echo $(HOME)/.pyenv)/versions/3.12.1/bin/python
+CORE_VENV := .venv-core
+CORE_STAMP := $(CORE_VENV)/.installed
+CORE_ENGINE := cdisc-rules-engine==0.17.1
+CORE_OUT := build/core
+CORE_CACHE ?=
+
+core-venv: $(CORE_STAMP)
+
+$(CORE_STAMP):
+	@test -x $(CORE_PY) || { echo "need Python 3.12 for CDISC CORE (CORE_PY=$(CORE_PY)); see pyenv versions"; exit 1; }
+	test -d $(CORE_VENV) || $(CORE_PY) -m venv $(CORE_VENV)
+	$(CORE_VENV)/bin/pip install -q '$(CORE_ENGINE)' 'rich==14.2.0'
+	touch $(CORE_STAMP)
+
+core: $(STAMP) $(CORE_STAMP)
+	rm -rf $(CORE_OUT) && mkdir -p $(CORE_OUT)
+	$(BIN)/trialdesk simulate --candidates 40 --seed 1 --stop-when-full --database sqlite:///$(CORE_OUT)/study.sqlite
+	$(BIN)/trialdesk export sdtm --database sqlite:///$(CORE_OUT)/study.sqlite --out $(CORE_OUT)/sdtm
+	$(CORE_VENV)/bin/python tools/core/run_core.py $(CORE_OUT)/sdtm --out $(CORE_OUT)/core_report.csv $(if $(CORE_CACHE),--cache $(CORE_CACHE))
 
 # docs/validation.md: requirements (docs/requirements.yaml) -> tests -> the last `make test`.
 validation: $(STAMP)
@@ -37,4 +62,4 @@ fuzz: $(STAMP)
 	TRIALDESK_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q -s tests/security -k fuzz
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(CORE_VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

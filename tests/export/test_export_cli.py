@@ -35,7 +35,7 @@ def test_protocol_level_exports_and_their_imports(tmp_path: Path) -> None:
         f"{stem}_RepeatingInstruments.csv",
     )
     assert code == 0, out
-    assert "12 forms, 78 fields, 9 events" in out
+    assert "12 forms, 80 fields, 9 events" in out
     code, out = _run("export", "odm", "--out", str(tmp_path / "odm.xml"))
     assert code == 0 and "valid against ODM1-3-2.xsd" in out
     code, out = _run("import", "odm", str(tmp_path / "odm.xml"))

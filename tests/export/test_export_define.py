@@ -107,7 +107,9 @@ def test_has_no_data_and_comments(
     assert empty == expected
     race = define.find(".//o:ItemDef[@OID='IT.DM.RACE']", NS)
     comment = define.find(f".//def:CommentDef[@OID='{race.get(f'{DEF}CommentOID')}']", NS)
-    assert "not collected" in comment.findtext("o:Description/o:TranslatedText", namespaces=NS)
+    assert "reported it at screening" in comment.findtext(
+        "o:Description/o:TranslatedText", namespaces=NS
+    )
     groups = {
         g.get("Name"): g.get(f"{DEF}HasNoData") for g in define.iterfind(".//o:ItemGroupDef", NS)
     }

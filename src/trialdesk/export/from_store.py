@@ -198,9 +198,16 @@ def protocol_version_infos(session: Session) -> tuple[ProtocolVersionInfo, ...]:
     )
 
 
+def _reported(snap: StoreSnapshot, participant_id: Any, element: str) -> str | None:
+    """A demographic answer (race, ethnicity) of the latest screening that records it."""
+    screenings = sorted(snap.screenings.get(participant_id, []), key=lambda s: s.screened_on)
+    answers = [(s.findings or {}).get(element) for s in screenings]
+    return next((str(a) for a in reversed(answers) if a), None)
+
+
 def _people_rows(snap: StoreSnapshot) -> list[list[Any]]:
-    """Sex, date of birth and the last diabetes duration collected (years, the catalogue's
-    unit) of every participant, consented candidates included."""
+    """Sex, date of birth, the last diabetes duration collected (years, the catalogue's
+    unit), race and ethnicity of every participant, consented candidates included."""
     rows = []
     for p in snap.participants:
         identity = snap.identities.get(p.id)
@@ -221,6 +228,8 @@ def _people_rows(snap: StoreSnapshot) -> list[list[Any]]:
                 born,
                 last.collected_on if last else None,
                 float(last.value) if last and last.value is not None else None,
+                _reported(snap, p.id, "race"),
+                _reported(snap, p.id, "ethnicity"),
             ]
         )
     return rows

@@ -68,6 +68,19 @@ PREDIABETES = "prediabetes"
 #: has no established type).
 DIABETES_TYPE = {TYPE_2: "type_2", AUTOIMMUNE: "type_1", PREDIABETES: "unknown"}
 
+#: Race and ethnicity a virtual candidate reports (catalogue `race`, `ethnicity`: CDISC CT RACE
+#: C74457, ETHNIC C66790). The study's one site is in China (protocol `sites`), so a candidate
+#: reports Asian, not Hispanic or Latino; one in ten declines to say (NOT REPORTED).
+REPORTED_ORIGIN = ("asian", "not_hispanic_or_latino")
+NOT_REPORTED = ("not_reported", "not_reported")
+
+
+def reported_origin(profile: CandidateProfile) -> tuple[str, str]:
+    """(race, ethnicity) of a profile: a pure function of its birth date, not a draw from the
+    random stream, so every other simulated value is the same as before they were collected."""
+    return NOT_REPORTED if profile.birth_date.toordinal() % 10 == 0 else REPORTED_ORIGIN
+
+
 #: Elements a declined consent leaves unrecorded (they need study procedures).
 _NEEDS_CONSENT = (
     "itt_glucose",
@@ -466,6 +479,8 @@ def screening_record(profile: CandidateProfile, screening_date: date) -> dict[st
         "date_of_birth": profile.birth_date,
         "screening_date": screening_date,
         "sex": profile.sex,
+        "race": reported_origin(profile)[0],
+        "ethnicity": reported_origin(profile)[1],
         "diabetes_duration": round(profile.diabetes_duration_years),
         "diabetes_duration_unit": "year",
     }

@@ -79,6 +79,8 @@ _SCREENING_MEASUREMENTS = (
 )
 #: Screening-record answers given to `screen_participant` as findings.
 _FINDINGS = (
+    "race",
+    "ethnicity",
     "t2dm_diagnosis",
     "diabetes_type",
     "fertile",

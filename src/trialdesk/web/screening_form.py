@@ -177,6 +177,24 @@ def screening_groups(protocol: Protocol, catalogue: Catalogue) -> list[FieldGrou
     return groups
 
 
+#: Asked at screening though no criterion reads them: race and ethnicity as the participant
+#: reports them (optional; CDISC CT RACE C74457, ETHNIC C66790 → SDTM DM.RACE / DM.ETHNIC).
+DEMOGRAPHY = ("race", "ethnicity")
+
+
+def demography_groups(protocol: Protocol, catalogue: Catalogue) -> list[FieldGroup]:
+    """The optional demography the screening visit collects (when the protocol's screening
+    visit lists it), as one group after the criteria's."""
+    screening = protocol.schedule[0].assessments if protocol.schedule else []
+    names = [n for n in DEMOGRAPHY if n in catalogue and n in screening]
+    if not names:
+        return []
+    text = "As the participant reports them; optional (Not reported when declined)"
+    return [
+        FieldGroup("demography", "Demography", text, tuple(FormField(catalogue[n]) for n in names))
+    ]
+
+
 def all_fields(groups: Iterable[FieldGroup]) -> list[FormField]:
     return [f for g in groups for f in g.fields]
 

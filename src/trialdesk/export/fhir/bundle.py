@@ -3,7 +3,11 @@ their ResearchSubjects, LOINC/UCUM Observations, MedicationStatements (insulin, 
 the transplantation as a Procedure, and AdverseEvents — each validated by its R4B model.
 
 Patients carry only the study subject id, sex and birth year (no name, no full birth date):
-the Bundle is pseudonymous by construction. Resource ids are UUID 5 of study and record keys,
+the Bundle is pseudonymous by construction. Race and ethnicity are not on the Patient: R4B
+Patient has no element for them, and the extensions that carry them (US Core
+`us-core-race`/`us-core-ethnicity`, OMB categories coded in CDC Race & Ethnicity) are a US
+realm profile, while NCT01142050 recruits in China; SDTM DM.RACE/ETHNIC, ODM and REDCap carry
+the answers with the CDISC CT codelists instead. Resource ids are UUID 5 of study and record keys,
 so the same data always give the same Bundle.
 """
 

@@ -7,7 +7,8 @@ variable (SDTMIG label, data type, length from the data, origin; def:HasNoData o
 of a variable without a value), a MethodDef for every derived variable, the codelists the data
 use, value-level metadata per LB and VS test, and comments (`define_meta`). Validated against
 the Define-XML 2.1 schema shipped in `trialdesk/export/schemas/define2-1/`. TSPARMCD's codelist is
-tied to the extensible CDISC codelist C66738 (an Alias); the sponsor-defined values
+tied to the extensible CDISC codelist C66738 (an Alias, like every CDISC CT codelist and its
+verified terms: `ct_codes`); the sponsor-defined values
 (`trial_design.SPONSOR_DEFINED_TS`) are marked ``def:ExtendedValue="Yes"`` with their definition,
 as Define-XML 2.1 asks for extended values of an extensible codelist.
 """
@@ -21,6 +22,7 @@ import pandas as pd
 from lxml import etree
 
 from trialdesk.export.sdtm import define_meta as meta
+from trialdesk.export.sdtm.ct_codes import terminology
 from trialdesk.export.sdtm.spec import DOMAINS, Var
 from trialdesk.export.sdtm.trial_design import (
     CDISC_CT_VERSION,
@@ -351,12 +353,22 @@ def _value_item(value: meta.TestValue, frame: pd.DataFrame) -> etree._Element:
 TSPARMCD_CT_CODE = "C66738"  # CDISC CT "Trial Summary Parameter Test Code", extensible
 
 
+def _nci_alias(parent: etree._Element, code: str) -> None:
+    etree.SubElement(parent, _o("Alias"), Context="nci:ExtCodeID", Name=code)
+
+
 def _codelist(code: str, var: Var, values: list[str]) -> etree._Element:
+    """A CodeList of the values the data use. A CDISC CT codelist declares the CT standard
+    (def:StandardOID) and carries its NCI code and its terms' codes (`ct_codes`); a list from
+    outside CDISC CT (ISO 3166-1, CTCAE grades) carries neither."""
+    ct = terminology().codelist(code, var.name, var.codelist)
+    name = ct.name if ct else var.codelist
     codelist = etree.Element(
-        _o("CodeList"), OID=meta.codelist_oid(code, var), Name=f"{var.codelist} ({code}.{var.name})"
+        _o("CodeList"), OID=meta.codelist_oid(code, var), Name=f"{name} ({code}.{var.name})"
     )
     codelist.set("DataType", "text")
-    codelist.set(_d("StandardOID"), CT_OID)
+    if ct is not None:
+        codelist.set(_d("StandardOID"), CT_OID)
     tsparmcd = (code, var.name) == ("TS", "TSPARMCD")
     for order, value in enumerate(values, start=1):
         entry = etree.SubElement(
@@ -366,8 +378,10 @@ def _codelist(code: str, var: Var, values: list[str]) -> etree._Element:
         if definition is not None:
             entry.set(_d("ExtendedValue"), "Yes")
             _description(entry, definition)
-    if tsparmcd:
-        etree.SubElement(codelist, _o("Alias"), Context="nci:ExtCodeID", Name=TSPARMCD_CT_CODE)
+        if ct is not None and value in ct.terms:
+            _nci_alias(entry, ct.terms[value])
+    if ct is not None and ct.code:
+        _nci_alias(codelist, ct.code)
     return codelist
 
 

@@ -4,8 +4,8 @@ of derived variables, codelists, value-level metadata and comments.
 Sections of the Define-XML 2.1 specification: MethodDef (§5.3.11), CodeList (§5.3.9; the
 submission values a dataset uses, listed as EnumeratedItem under the CDISC CT standard the
 define declares), ValueListDef/WhereClauseDef (§5.3.7–5.3.8: one ItemDef per test of LB and VS,
-selected by --TESTCD), def:CommentDef (§5.3.12). The NCI concept codes of CDISC CT codelists are
-not enumerated: the CT package is not available offline, so codelists carry their names only.
+selected by --TESTCD), def:CommentDef (§5.3.12). The NCI concept codes of CDISC CT codelists and
+terms come from `ct_codes.yaml` (only the verified ones are written).
 """
 
 from __future__ import annotations
@@ -67,8 +67,10 @@ COMMENTS: dict[str, str] = {
     "canonical unit (LBSTRESU).",
     "LBLOINC": "The LOINC code whose property matches the original unit: substance "
     "concentration (mmol/L) or mass concentration (mg/dL); HbA1c NGSP % or IFCC mmol/mol.",
-    "RACE": "Race and ethnicity are not collected on the trial's case report forms.",
-    "ETHNIC": "Race and ethnicity are not collected on the trial's case report forms.",
+    "RACE": "As the participant reported it at screening (optional; NOT REPORTED when "
+    "declined, empty when not recorded). One race per participant.",
+    "ETHNIC": "As the participant reported it at screening (optional; NOT REPORTED when "
+    "declined, empty when not recorded).",
     "SVREASOC": "The reason the site gave when it recorded the planned visit as missed.",
 }
 # Findings domains whose results get value-level metadata, by --TESTCD.

@@ -28,7 +28,15 @@ TRANSPLANT_COLUMNS = (
 CATEGORICAL_COLUMNS = ("usubjid", "visit", "date", "element", "value")
 UNSCHEDULED_COLUMNS = ("usubjid", "visit", "date", "reason")
 MISSED_COLUMNS = ("usubjid", "visit", "reason")
-PEOPLE_COLUMNS = ("usubjid", "sex", "birth_date", "screened_on", "diabetes_years")
+PEOPLE_COLUMNS = (
+    "usubjid",
+    "sex",
+    "birth_date",
+    "screened_on",
+    "diabetes_years",
+    "race",
+    "ethnicity",
+)
 ITT_MISSING_COLUMNS = ("usubjid", "visit", "date", "minute", "code", "reason")
 DRUG_COLUMNS = ("usubjid", "med_id", "drug", "start_date", "daily_dose_mg")
 
@@ -52,8 +60,9 @@ class SdtmSources:
     unscheduled: pd.DataFrame = field(default_factory=lambda: _empty(UNSCHEDULED_COLUMNS))
     # Scheduled visits recorded as missed, and why (SV: SVOCCUR = N, SVREASOC).
     missed: pd.DataFrame = field(default_factory=lambda: _empty(MISSED_COLUMNS))
-    # Sex, date of birth and the last diabetes duration collected (years; its date in
-    # screened_on) of every consented candidate (DM and MH of screen failures).
+    # Sex, date of birth, the last diabetes duration collected (years; its date in
+    # screened_on), race and ethnicity (catalogue choices) of every consented candidate (DM,
+    # and MH of screen failures).
     people: pd.DataFrame = field(default_factory=lambda: _empty(PEOPLE_COLUMNS))
     # Form statuses recorded at the site, (usubjid, visit, form) → "incomplete" | "unverified"
     # | "complete" (FHIR Observation.status reads them).

@@ -284,7 +284,6 @@ EX = _d(
     ("STUDYID", "USUBJID", "EXTRT", "EXSTDTC"),
     [
         *_ids("EX"),
-        Var("EXLNKID", "Link ID"),
         Var("EXTRT", "Name of Treatment", core="Req"),
         Var("EXDOSE", "Dose", "Num", "Exp"),
         Var("EXDOSU", "Dose Units", core="Exp", codelist="Unit"),

@@ -48,6 +48,23 @@ SCREEN_FAILURE = "SCREEN FAILURE"  # CDISC CT ARMNULRS and NCOMPLT submission va
 UNKNOWN_SEX = "U"  # CDISC CT SEX: not recorded for the candidate
 
 
+def submission_value(choice: Any) -> str | None:
+    """DM.RACE / DM.ETHNIC: the CDISC CT submission value of a catalogue choice (RACE C74457,
+    ETHNIC C66790: "not_hispanic_or_latino" → "NOT HISPANIC OR LATINO"); None when the
+    participant's answer was not recorded (the variable stays empty, SDTMIG 3.4 DM)."""
+    if not isinstance(choice, str) or not choice:
+        return None
+    return choice.replace("_", " ").upper()
+
+
+def _origins(src: SdtmSources) -> dict[str, tuple[str | None, str | None]]:
+    """(RACE, ETHNIC) by subject, from the answers recorded at screening."""
+    return {
+        str(p.usubjid): (submission_value(p.race), submission_value(p.ethnicity))
+        for p in records_of(src.people)
+    }
+
+
 @dataclass(frozen=True)
 class ScreenFailure:
     """A candidate who consented, was screened ineligible and was never enrolled."""
@@ -132,6 +149,7 @@ def first_consents(src: SdtmSources) -> dict[str, date]:
 
 def demographics(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
     reference, last, consent = reference_dates(src), last_dates(src), first_consents(src)
+    origins = _origins(src)
     arm = protocol.design.arms[0]
     sites = {s.code: s for s in protocol.sites}
     rows = []
@@ -159,6 +177,8 @@ def demographics(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 "AGE": None if pd.isna(s.age) else int(s.age),
                 "AGEU": None if pd.isna(s.age) else "YEARS",
                 "SEX": s.sex,
+                "RACE": origins.get(str(s.usubjid), (None, None))[0],
+                "ETHNIC": origins.get(str(s.usubjid), (None, None))[1],
                 "ARMCD": arm.code,
                 "ARM": arm.name,
                 "ACTARMCD": arm.code if treated else None,
@@ -200,6 +220,8 @@ def _screen_failure_dm(
         "RFPENDTC": iso(failure.screened_on),
         "SITEID": site_code,
         "SEX": sex or UNKNOWN_SEX,
+        "RACE": submission_value(getattr(person, "race", None)),
+        "ETHNIC": submission_value(getattr(person, "ethnicity", None)),
         "AGE": compute_age(born, at) if born and at else None,
         "AGEU": "YEARS" if born and at else None,
         "ARMNRS": SCREEN_FAILURE,

@@ -18,6 +18,7 @@ import pandas as pd
 
 from trialdesk.catalogue import default_catalogue
 from trialdesk.export.errors import ExportError
+from trialdesk.export.sdtm.ct_codes import terminology
 from trialdesk.export.sdtm.spec import DOMAINS
 from trialdesk.export.sdtm.text import ascii_text, fit
 from trialdesk.protocol import Protocol
@@ -65,7 +66,7 @@ PHASE_CODES = {
 }
 # The CDISC Controlled Terminology release the submission values follow (declared in TS
 # TSVCDVER and define.xml def:Standards).
-CDISC_CT_VERSION = "2024-03-29"
+CDISC_CT_VERSION = terminology().version  # ct_codes.yaml: the codes and their release
 # TS parameters whose value is an ISO 8601 date or duration (SDTMIG v3.4 §7.6.1 TS
 # Assumption 8: TSVCDREF = "ISO 8601", TSVALCD null).
 ISO_8601_PARAMETERS = ("SSTDTC", "SENDTC", "DCUTDTC", "LENGTH", "AGEMIN", "AGEMAX", "PVEFFDTC")

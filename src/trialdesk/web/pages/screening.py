@@ -39,6 +39,7 @@ from trialdesk.web.screening_form import (
     coded_from_form,
     coded_reasons,
     consent_errors,
+    demography_groups,
     evaluate_form,
     raw_from_form,
     screening_groups,
@@ -67,7 +68,7 @@ def study_form(
         _FORMS[id(protocol)] = (
             protocol,
             Evaluator(protocol, catalogue),
-            screening_groups(protocol, catalogue),
+            screening_groups(protocol, catalogue) + demography_groups(protocol, catalogue),
         )
     return _FORMS[id(protocol)]
 
