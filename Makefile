@@ -23,14 +23,14 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-test: $(STAMP) $(CORE_STAMP) lint
+test: $(STAMP) .venv-core/.installed lint  # CORE_STAMP (defined below) expands too late here
 	$(BIN)/python -m pytest -n 2 -q --junitxml=build/junit.xml $(PYTEST_ARGS)
 
 # CDISC CORE rules engine: its own Python 3.12 venv (cdisc-rules-engine >= 0.10 needs 3.12; the
 # project runs on 3.11). `make core` writes the SDTM package of a simulated study and runs the
 # engine on it: tools/core/run_core.py -> build/core/core_report.csv and a table. Set CORE_CACHE
 # to a copy of the engine's resources/cache (not on PyPI, not shipped) to add the published rules.
-CORE_PY ?= $(shell pyenv root 2>/dev/null || echo $(HOME)/.pyenv)/versions/3.12.1/bin/python
+CORE_PY ?= $(lastword $(sort $(wildcard $(shell pyenv root 2>/dev/null || echo $(HOME)/.pyenv)/versions/3.12.*/bin/python)))
 CORE_VENV := .venv-core
 CORE_STAMP := $(CORE_VENV)/.installed
 CORE_ENGINE := cdisc-rules-engine==0.17.1
