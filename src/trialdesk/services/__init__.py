@@ -31,6 +31,7 @@ field or rule, ``field`` and ``status`` (the HTTP status to answer with):
 `Forbidden`            403     the role does not allow it (audited)
 `StaleVersion`         409     changed by someone else since read; nothing was changed
 `Unauthenticated`      401     login or token refused
+`DataLocked`           423     the data are locked (form, participant or study: `locks`)
 =====================  ======  =============================================================
 
 Rules enforced
@@ -140,6 +141,7 @@ from trialdesk.services.dosing import (
 from trialdesk.services.enrollment import enroll_participant, enrollment_summary, get_enrollment
 from trialdesk.services.errors import (
     AccessRefused,
+    DataLocked,
     Forbidden,
     NotFound,
     RuleViolation,
@@ -254,7 +256,19 @@ from trialdesk.services.signin import (
     start_totp_enrolment,
     submit_code,
 )
-from trialdesk.services.signoff import list_signatures, sign_casebook
+from trialdesk.services.locks import (
+    list_locks,
+    lock_form,
+    lock_participant,
+    lock_study,
+    unlock,
+    write_block,
+)
+from trialdesk.services.signoff import (
+    list_signatures,
+    sign_casebook,
+    signature_state,
+)
 from trialdesk.services.sites import set_site_time_zone
 from trialdesk.services.transplantation import (
     list_transplantations,
@@ -281,6 +295,14 @@ from trialdesk.services.windows import check_visit_window
 from trialdesk.store.enums import Role
 
 __all__ = [
+    "DataLocked",
+    "list_locks",
+    "lock_form",
+    "lock_participant",
+    "lock_study",
+    "unlock",
+    "write_block",
+    "signature_state",
     "SYSTEM",
     "AccessRefused",
     "Actor",

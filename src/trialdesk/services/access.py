@@ -38,6 +38,8 @@ PERMISSION_TEXT: dict[Permission, str] = {
     Permission.READ_AUDIT: "read the audit trail",
     Permission.MANAGE_USERS: "manage users and sites",
     Permission.VERIFY_SOURCE: "mark data verified against source or reviewed",
+    Permission.LOCK_DATA: "lock data",
+    Permission.UNLOCK_DATA: "unlock data",
 }
 
 

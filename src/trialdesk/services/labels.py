@@ -21,6 +21,7 @@ RECORD_LABELS: dict[str, str] = {
     "protocol_deviations": "protocol deviation",
     "data_queries": "data query",
     "signatures": "signature",
+    "data_locks": "data lock",
     "sdv_marks": "source-data verification mark",
     "screening_declines": "screening-log entry",
     "prescreen_runs": "pre-screening run",

@@ -177,3 +177,13 @@ class SdvKind(StrEnum):
 
     VERIFIED = "verified"
     REVIEWED = "reviewed"
+
+
+class LockScope(StrEnum):
+    """How much a data lock freezes (issue 14): one form of one visit of one participant, a
+    participant's whole casebook, or the whole study (the database lock before analysis;
+    CDISC CDASH/ICH E6(R3) call it "database lock")."""
+
+    FORM = "form"
+    PARTICIPANT = "participant"
+    STUDY = "study"

@@ -12,6 +12,7 @@ from trialdesk.store.models.clinical import (
     Visit,
 )
 from trialdesk.store.models.forms import FormStatusRecord
+from trialdesk.store.models.locks import DataLock
 from trialdesk.store.models.monitoring import SdvMark
 from trialdesk.store.models.participants import (
     Consent,
@@ -45,6 +46,7 @@ __all__ = [
     "AuditHead",
     "CandidateWorkflow",
     "Consent",
+    "DataLock",
     "DataQuery",
     "Enrollment",
     "FormStatusRecord",
