@@ -242,7 +242,8 @@ def _guard_locks(session: Session, row: Any, participant: Any | None) -> None:
     module."""
     from trialdesk.services.locks import guard_write  # noqa: PLC0415
 
-    guard_write(session, row, participant)
+    with session.no_autoflush:  # a pending change must not be flushed (and versioned) by a read
+        guard_write(session, row, participant)
 
 
 def _clear_marks(

@@ -12,6 +12,7 @@ from trialdesk.api.routers import (
     enrollment,
     forms,
     itt,
+    locks,
     measurements,
     monitoring,
     participants,
@@ -45,5 +46,6 @@ ROUTERS: list[APIRouter] = [
     deviations.router,
     queries.router,
     monitoring.router,
+    locks.router,
     audit.router,
 ]
