@@ -28,7 +28,10 @@ def test_a_locked_casebook_answers_423_naming_the_lock_until_an_admin_unlocks(en
     assert error["message"].endswith("(clean): ask an administrator to unlock")
     no_reason = env.api.post("admin", f"/locks/{lock['id']}/unlock", {"reason": " "})
     assert no_reason.status_code == 422 and error_of(no_reason)["field"] == "reason"
-    assert env.api.post("investigator", f"/locks/{lock['id']}/unlock", {"reason": "x"}).status_code == 403
+    assert (
+        env.api.post("investigator", f"/locks/{lock['id']}/unlock", {"reason": "x"}).status_code
+        == 403
+    )
     lifted = env.api.post("admin", f"/locks/{lock['id']}/unlock", {"reason": "query 3"})
     assert lifted.status_code == 200 and lifted.json()["unlock_reason"] == "query 3"
     created = env.api.post("coordinator", f"/participants/{pid}/measurements", _measurement(pid))

@@ -13,13 +13,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from trialdesk import services as sv
+from trialdesk.services.cell_status import CellStatus
 from trialdesk.services.locks import LOCKED_TABLES, NOT_LOCKED_TABLES
 from trialdesk.store import Base
 from trialdesk.store.base import ClinicalRecord
 from trialdesk.store.models import AuditEntry, Signature
 from trialdesk.store.testing import DEMO_PASSWORD
 from trialdesk.store.types import utcnow
-from trialdesk.services.cell_status import CellStatus
 
 Write = Callable[[Session, sv.Actor, dict[str, Any]], Any]
 
@@ -75,14 +75,23 @@ def _writes(clinic: Any) -> dict[str, Write]:
             s, a, i["pid"], visit_code="BL", element="height", value=172, unit="cm"
         ),
         "update_measurement": lambda s, a, i: sv.update_measurement(
-            s, a, i["measurement"], expected_version=_version(s, "measurements", i["measurement"]),
-            reason="typo", value=81, unit="kg",
+            s,
+            a,
+            i["measurement"],
+            expected_version=_version(s, "measurements", i["measurement"]),
+            reason="typo",
+            value=81,
+            unit="kg",
         ),  # fmt: skip
         "record_visit": lambda s, a, i: sv.record_visit(
             s, a, i["pid"], code="M1", visit_date=day(58)
         ),
         "update_visit": lambda s, a, i: sv.update_visit(
-            s, a, i["visit"], expected_version=_version(s, "visits", i["visit"]), reason="typo",
+            s,
+            a,
+            i["visit"],
+            expected_version=_version(s, "visits", i["visit"]),
+            reason="typo",
             notes="late",
         ),  # fmt: skip
         "add_unscheduled_visit": lambda s, a, i: sv.add_unscheduled_visit(
@@ -92,84 +101,158 @@ def _writes(clinic: Any) -> dict[str, Write]:
             s, a, i["pid"], code="M3", reason="travelling"
         ),
         "record_itt_test": lambda s, a, i: sv.record_itt_test(
-            s, a, i["pid"], visit_code="BL", samples={0: 180, 3: 170, 6: 160, 9: 150, 12: 140,
-            15: 130}, glucose_unit="mg/dL",
+            s,
+            a,
+            i["pid"],
+            visit_code="BL",
+            samples={0: 180, 3: 170, 6: 160, 9: 150, 12: 140, 15: 130},
+            glucose_unit="mg/dL",
         ),  # fmt: skip
         "update_itt_test": lambda s, a, i: sv.update_itt_test(
-            s, a, i["itt"], expected_version=_version(s, "itt_tests", i["itt"]), reason="typo",
+            s,
+            a,
+            i["itt"],
+            expected_version=_version(s, "itt_tests", i["itt"]),
+            reason="typo",
             insulin_dose_u_per_kg=0.1,
         ),  # fmt: skip
         "record_insulin_dose": lambda s, a, i: sv.record_insulin_dose(
             s, a, i["pid"], start_date=day(35), total_units_per_day=30
         ),
         "update_insulin_dose": lambda s, a, i: sv.update_insulin_dose(
-            s, a, i["insulin"], expected_version=_version(s, "insulin_doses", i["insulin"]),
-            reason="typo", total_units_per_day=42,
+            s,
+            a,
+            i["insulin"],
+            expected_version=_version(s, "insulin_doses", i["insulin"]),
+            reason="typo",
+            total_units_per_day=42,
         ),  # fmt: skip
         "record_ogld_dose": lambda s, a, i: sv.record_ogld_dose(
             s, a, i["pid"], start_date=day(35), drug="gliclazide", daily_dose_mg=80
         ),
         "update_ogld_dose": lambda s, a, i: sv.update_ogld_dose(
-            s, a, i["ogld"], expected_version=_version(s, "ogld_doses", i["ogld"]),
-            reason="typo", daily_dose_mg=1500,
+            s,
+            a,
+            i["ogld"],
+            expected_version=_version(s, "ogld_doses", i["ogld"]),
+            reason="typo",
+            daily_dose_mg=1500,
         ),  # fmt: skip
         "record_transplantation": lambda s, a, i: sv.record_transplantation(
-            s, a, i["pid"], performed_on=day(29), product="MSC", lot_number="L1",
-            cell_source="bone_marrow", dose_cells_per_kg=1e6, route="intravenous", operator="Dr Li",
+            s,
+            a,
+            i["pid"],
+            performed_on=day(29),
+            product="MSC",
+            lot_number="L1",
+            cell_source="bone_marrow",
+            dose_cells_per_kg=1e6,
+            route="intravenous",
+            operator="Dr Li",
         ),  # fmt: skip
         "report_adverse_event": lambda s, a, i: sv.report_adverse_event(
-            s, a, i["pid"], term="Nausea", onset_date=day(31), grade=1, relatedness="unlikely",
-            action_taken="dose not changed", outcome="recovering/resolving",
+            s,
+            a,
+            i["pid"],
+            term="Nausea",
+            onset_date=day(31),
+            grade=1,
+            relatedness="unlikely",
+            action_taken="dose not changed",
+            outcome="recovering/resolving",
         ),  # fmt: skip
         "update_adverse_event": lambda s, a, i: sv.update_adverse_event(
-            s, a, i["ae"], expected_version=_version(s, "adverse_events", i["ae"]),
-            reason="typo", grade=2,
+            s,
+            a,
+            i["ae"],
+            expected_version=_version(s, "adverse_events", i["ae"]),
+            reason="typo",
+            grade=2,
         ),  # fmt: skip
         "record_deviation": lambda s, a, i: sv.record_deviation(
-            s, a, i["pid"], category="other", severity="minor", description="x",
+            s,
+            a,
+            i["pid"],
+            category="other",
+            severity="minor",
+            description="x",
             detected_on=day(31),
         ),  # fmt: skip
         "update_deviation": lambda s, a, i: sv.update_deviation(
-            s, a, i["deviation"],
-            expected_version=_version(s, "protocol_deviations", i["deviation"]), reason="typo",
+            s,
+            a,
+            i["deviation"],
+            expected_version=_version(s, "protocol_deviations", i["deviation"]),
+            reason="typo",
             description="late blood sample",
         ),  # fmt: skip
         "record_consent": lambda s, a, i: sv.record_consent(
             s, a, i["pid"], form_version="ICF v3.0", consented_on=day(40)
         ),
         "update_consent": lambda s, a, i: sv.update_consent(
-            s, a, i["consent"], expected_version=_version(s, "consents", i["consent"]),
-            reason="typo", form_version="ICF v2.1",
+            s,
+            a,
+            i["consent"],
+            expected_version=_version(s, "consents", i["consent"]),
+            reason="typo",
+            form_version="ICF v2.1",
         ),  # fmt: skip
         "withdraw_consent": lambda s, a, i: sv.withdraw_consent(
-            s, a, i["consent"], withdrawn_on=day(60),
+            s,
+            a,
+            i["consent"],
+            withdrawn_on=day(60),
             expected_version=_version(s, "consents", i["consent"]),
         ),  # fmt: skip
         "update_screening": lambda s, a, i: sv.update_screening(
-            s, a, i["screening"], expected_version=_version(s, "screenings", i["screening"]),
-            reason="typo", findings={"hiv_infection": False},
+            s,
+            a,
+            i["screening"],
+            expected_version=_version(s, "screenings", i["screening"]),
+            reason="typo",
+            findings={"hiv_infection": False},
         ),  # fmt: skip
         "update_participant": lambda s, a, i: sv.update_participant(
-            s, a, i["pid"], expected_version=_version(s, "participants", i["pid"]),
-            reason="typo", sex="F",
+            s,
+            a,
+            i["pid"],
+            expected_version=_version(s, "participants", i["pid"]),
+            reason="typo",
+            sex="F",
         ),  # fmt: skip
         "update_identity": lambda s, a, i: sv.update_identity(
-            s, a, i["pid"], expected_version=sv.get_identity(s, a, i["pid"]).version,
-            reason="typo", phone="+86 10 5555 0199",
+            s,
+            a,
+            i["pid"],
+            expected_version=sv.get_identity(s, a, i["pid"]).version,
+            reason="typo",
+            phone="+86 10 5555 0199",
         ),  # fmt: skip
         "end_participation": lambda s, a, i: sv.end_participation(
-            s, a, i["pid"], ended_on=day(60), end_reason="withdrawal_by_subject",
-            expected_version=_version(s, "participants", i["pid"]), reason="moved away",
+            s,
+            a,
+            i["pid"],
+            ended_on=day(60),
+            end_reason="withdrawal_by_subject",
+            expected_version=_version(s, "participants", i["pid"]),
+            reason="moved away",
         ),  # fmt: skip
         "set_form_status": lambda s, a, i: sv.set_form_status(
             s, a, i["pid"], visit_code="BL", form="labs", status="complete"
         ),
         "void_clinical_record": lambda s, a, i: sv.void_clinical_record(
-            s, a, "measurements", i["measurement"],
-            expected_version=_version(s, "measurements", i["measurement"]), reason="wrong patient",
+            s,
+            a,
+            "measurements",
+            i["measurement"],
+            expected_version=_version(s, "measurements", i["measurement"]),
+            reason="wrong patient",
         ),  # fmt: skip
         "void_participant": lambda s, a, i: sv.void_participant(
-            s, a, i["pid"], expected_version=_version(s, "participants", i["pid"]),
+            s,
+            a,
+            i["pid"],
+            expected_version=_version(s, "participants", i["pid"]),
             reason="duplicate",
         ),  # fmt: skip
     }
@@ -266,9 +349,13 @@ def test_form_lock_shows_in_its_grid_cell_only(  # type: ignore[no-untyped-def]
     clinic, session: Session, actors: dict[str, sv.Actor]
 ) -> None:
     pid = clinic.enrolled()
-    sv.lock_form(session, actors["investigator"], pid, visit_code="SCR", form="consent", reason="ok")
+    sv.lock_form(
+        session, actors["investigator"], pid, visit_code="SCR", form="consent", reason="ok"
+    )
     grid = sv.record_status_grid(session, actors["monitor"])
-    cells = dict(zip([(c.visit_code, c.form) for c in grid.columns], grid.rows[0].cells, strict=True))
+    cells = dict(
+        zip([(c.visit_code, c.form) for c in grid.columns], grid.rows[0].cells, strict=True)
+    )
     locked = [k for k, v in cells.items() if v == CellStatus.LOCKED]
     assert locked == [("SCR", "consent")]
 
@@ -326,10 +413,10 @@ def test_signing_with_an_authenticator_needs_its_code(  # type: ignore[no-untype
     user.totp_secret = sealed(secret)
     session.commit()
     with pytest.raises(sv.Unauthenticated, match="authenticator code is wrong"):
-        sv.sign_casebook(session, actors["investigator"], pid, password=DEMO_PASSWORD, code="000000")
+        sv.sign_casebook(
+            session, actors["investigator"], pid, password=DEMO_PASSWORD, code="000000"
+        )
     code = pyotp.TOTP(secret).now()
-    sig = sv.sign_casebook(
-        session, actors["investigator"], pid, password=DEMO_PASSWORD, code=code
-    )
+    sig = sv.sign_casebook(session, actors["investigator"], pid, password=DEMO_PASSWORD, code=code)
     assert sig.signer_name == "Investigator"
     assert timedelta(0) <= utcnow() - sig.signed_at < timedelta(minutes=1)

@@ -152,6 +152,14 @@ from trialdesk.services.errors import (
 )
 from trialdesk.services.form_status import list_form_statuses, set_form_status
 from trialdesk.services.itt import list_itt_tests, record_itt_test, update_itt_test
+from trialdesk.services.locks import (
+    list_locks,
+    lock_form,
+    lock_participant,
+    lock_study,
+    unlock,
+    write_block,
+)
 from trialdesk.services.measurements import (
     get_measurement,
     list_measurements,
@@ -255,14 +263,6 @@ from trialdesk.services.signin import (
     start_login,
     start_totp_enrolment,
     submit_code,
-)
-from trialdesk.services.locks import (
-    list_locks,
-    lock_form,
-    lock_participant,
-    lock_study,
-    unlock,
-    write_block,
 )
 from trialdesk.services.signoff import (
     list_signatures,

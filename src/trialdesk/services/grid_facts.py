@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 from trialdesk.catalogue import Catalogue
 from trialdesk.protocol import Protocol
 from trialdesk.services.cell_status import CellFacts
-from trialdesk.services.signoff import NOT_CHANGES
 from trialdesk.services.crf_forms import (
     SCREENING_VISIT,
     TABLE_FORMS,
     form_of_element,
 )
+from trialdesk.services.signoff import NOT_CHANGES
 from trialdesk.store.enums import FormStatus, LockScope, QueryStatus, SdvKind
 from trialdesk.store.models import (
     AdverseEvent,

@@ -374,3 +374,18 @@ def study_locked(session: Session) -> DataLock | None:
     return session.scalars(
         select(DataLock).where(*_ACTIVE, DataLock.scope == LockScope.STUDY)
     ).first()
+
+
+@service
+def lockable_participant(session: Session, actor: Actor, study_id: str) -> int:
+    """The id of the participant `study_id` (e.g. ``APGH-007``) for a lock: administrators at
+    every site, investigators at theirs."""
+    found = session.scalars(
+        select(Participant.id).where(Participant.study_id == (study_id or "").strip().upper())
+    ).first()
+    if found is None:
+        raise ValidationProblem("study_id", f"no participant {study_id!r}")
+    try:
+        return _lock_participant(session, actor, found).id
+    except NotFound:
+        raise ValidationProblem("study_id", f"no participant {study_id!r}") from None

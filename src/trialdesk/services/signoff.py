@@ -263,3 +263,21 @@ def changed_since_signature(session: Session, signature: SignatureView) -> bool:
         )
     )
     return bool(later)
+
+
+@dataclass(frozen=True)
+class SigningForm:
+    """What the signing page shows before the password is asked (21 CFR 11.50)."""
+
+    printed_name: str
+    meaning: str
+    needs_code: bool
+
+
+@service
+def signing_form(session: Session, actor: Actor, participant_id: int) -> SigningForm:
+    get_participant(session, actor, participant_id, Permission.SIGN)
+    user = session.get(User, actor.user_id) if actor.user_id is not None else None
+    if user is None:
+        raise ValidationProblem("actor", "only a person can sign")
+    return SigningForm(user.full_name, signature_meaning(session), user.totp_secret is not None)

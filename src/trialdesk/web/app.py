@@ -25,6 +25,7 @@ from trialdesk.web.pages import (
     queries,
     records,
     screening,
+    signoff,
     sites,
     unscheduled,
     visit_save,
@@ -48,6 +49,7 @@ for _module in (
     records,
     queries,
     monitoring,
+    signoff,
     audit,
     admin,
 ):
