@@ -35,6 +35,13 @@ from trialdesk.web.routing import WebRoute, WebUser
 from trialdesk.web.templating import render
 
 router = APIRouter(route_class=WebRoute)
+LOCK_LABELS = {
+    "study_id": "Participant (study id)",
+    "visit_code": "Visit",
+    "form": "Form",
+    "reason": "Reason",
+    "study_reason": "Reason for the study lock",
+}
 
 
 def sign_page(
@@ -57,6 +64,7 @@ def sign_page(
             "read_only": read_only,
             "errors": errors or {},
             "values": {},
+            "labels": {"password": "Password", "code": "Authenticator code"},
         },
         status_code=status_code,
     )
@@ -98,11 +106,14 @@ def locks_page(
 ) -> Response:
     protocol = current_protocol(session)
     forms = sorted({(v.code, v.name, f) for v in protocol.schedule for f in v.forms})
+    locks = list_locks(session, user.actor)
+    labels = LOCK_LABELS | {f"unlock_reason_{x.id}": "Reason for unlocking" for x in locks}
     return render(
         request,
         "locks.html",
         {
-            "locks": list_locks(session, user.actor),
+            "labels": labels,
+            "locks": locks,
             "may_lock": user.can(Permission.LOCK_DATA.value),
             "may_unlock": user.can(Permission.UNLOCK_DATA.value),
             "lock_refusal": refusal(user, Permission.LOCK_DATA),
@@ -146,10 +157,11 @@ async def _lock_action(
 @router.post("/locks/study")
 async def lock_study_post(request: Request, session: DB, user: CurrentUser) -> Response:
     form = await read_form(request)
-    reason = form.text("reason", required=True) or ""
+    reason = form.text("study_reason", required=True) or ""
     return await _lock_action(
         request, session, user, form,
         lambda: lock_study(session, user.actor, reason=reason), "Study database locked.",
+        {"reason": "study_reason", "scope": "study_reason"},
     )  # fmt: skip
 
 
