@@ -10,6 +10,7 @@ from trialdesk.console import (
     db_cmd,
     demo_cmd,
     export_cmd,
+    lock_cmd,
     prescreen_cmd,
     protocol_cmd,
     report_cmd,
@@ -42,6 +43,8 @@ app.command("restore")(backup_cmd.restore)
 app.add_typer(export_cmd.export_app, name="export")
 app.add_typer(export_cmd.import_app, name="import")
 app.command("demo")(demo_cmd.demo)
+app.add_typer(lock_cmd.lock_app, name="lock")
+app.command("unlock")(lock_cmd.unlock)
 
 
 if __name__ == "__main__":

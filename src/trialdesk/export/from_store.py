@@ -50,13 +50,14 @@ from trialdesk.export.sdtm.sources import (
     SdtmSources,
     records_of,
 )
+from trialdesk.export.signatures import CasebookSignature, DataCut
 from trialdesk.export.values import Value, parse_value, reported_value
 from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.protocol.unscheduled import unscheduled_number
 from trialdesk.protocol.versions import ProtocolVersionInfo
 from trialdesk.store.enums import FormStatus, VisitStatus
 from trialdesk.store.models import AuditEntry as StoreAudit
-from trialdesk.store.models import Participant, ProtocolVersion, User
+from trialdesk.store.models import Participant, ProtocolVersion, Signature, User
 from trialdesk.store.models.forms import FormStatusRecord
 from trialdesk.store.provenance import simulated_description
 
@@ -87,6 +88,8 @@ def sdtm_sources(session: Session, protocol: Protocol) -> SdtmSources:
         people=_df(_people_rows(snap), PEOPLE_COLUMNS),
         form_statuses=form_statuses(session, {p.study_id: "" for p in snap.enrolled()}),
         itt_missing=_df(_itt_missing_rows(snap), ITT_MISSING_COLUMNS),
+        signatures=casebook_signatures(session, {p.study_id: p.site.code for p in snap.enrolled()}),
+        data_cut=data_cut(session),
     )
 
 
@@ -374,7 +377,63 @@ def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
         protocol_version_infos(session),
         simulated=simulated_description(session),
         form_statuses=form_statuses(session, sites),
+        signatures=casebook_signatures(session, sites),
     )
+
+
+def casebook_signatures(session: Session, sites: dict[str, str]) -> tuple[CasebookSignature, ...]:
+    """The latest signature of each exported subject's casebook and whether it still holds
+    (`services.signoff`: bound by hash, broken by a later change)."""
+    from trialdesk.services.signoff import changed_since_signature, verify_signature  # noqa: PLC0415
+    from trialdesk.services.views import SignatureView  # noqa: PLC0415
+
+    rows = session.execute(
+        select(Signature, Participant.study_id, User.username)
+        .join(Participant, Participant.id == Signature.participant_id)
+        .join(User, User.id == Signature.signed_by)
+        .where(Signature.voided.is_(False))
+        .order_by(Signature.signed_at, Signature.id)
+    ).all()
+    latest: dict[str, tuple[SignatureView, str]] = {}
+    for row, study_id, login in rows:
+        if study_id in sites:
+            latest[study_id] = (SignatureView.model_validate(row), login)
+    out = []
+    for study_id, (sig, login) in sorted(latest.items()):
+        state = "valid"
+        if not verify_signature(session, sig):
+            state = "invalid"
+        elif changed_since_signature(session, sig):
+            state = "broken"
+        out.append(
+            CasebookSignature(
+                subject=study_id,
+                site=sites[study_id],
+                login=login,
+                signer_name=sig.signer_name,
+                signed_at=sig.signed_at,
+                meaning=sig.meaning,
+                state=state,
+                binding=sig.signature_hash or "",
+            )  # fmt: skip
+        )
+    return tuple(out)
+
+
+def data_cut_at(url: str | None) -> DataCut:
+    """`data_cut` of the study database at `url` (None: the configured one)."""
+    with study_session(url) as session:
+        return data_cut(session)
+
+
+def data_cut(session: Session) -> DataCut:
+    """Whether the study database is locked (the data cut an export or report was made from)."""
+    from trialdesk.services.locks import lock_message, study_locked  # noqa: PLC0415
+
+    lock = study_locked(session)
+    if lock is None:
+        return DataCut(False, "not locked: the data may still change")
+    return DataCut(True, lock_message(session, lock)[0].split(": ask")[0])
 
 
 def form_statuses(session: Session, sites: dict[str, str]) -> dict[tuple[str, str, str], str]:

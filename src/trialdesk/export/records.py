@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from trialdesk.export.crf.model import StudyDesign
+from trialdesk.export.signatures import CasebookSignature
 from trialdesk.export.values import Value, check_limits
 from trialdesk.protocol.versions import ProtocolVersionInfo
 
@@ -66,6 +67,8 @@ class ClinicalData:
     # Form statuses recorded at the site (REDCap's Incomplete / Unverified / Complete), keyed by
     # (subject, event, form): "incomplete" | "unverified" | "complete".
     form_statuses: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # The latest casebook signature of each subject (`trialdesk.export.signatures`).
+    signatures: tuple[CasebookSignature, ...] = ()
 
 
 def check_records(design: StudyDesign, records: tuple[FormRecord, ...]) -> list[str]:

@@ -176,6 +176,10 @@ def unlock(session: Session, actor: Actor, lock_id: int, *, reason: str) -> Lock
     row = session.get(DataLock, lock_id)
     if row is None or row.unlocked_at is not None or row.voided:
         raise NotFound("not_found", f"no active data lock {lock_id}", "lock_id")
+    if not (reason or "").strip():
+        raise ValidationProblem(
+            "reason", "a reason is required to unlock data (21 CFR 11.10(e))", "reason_required"
+        )
     why = require_reason(reason)
     participant = session.get(Participant, row.participant_id) if row.participant_id else None
     change_record(

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from trialdesk.analysis.sources import SourceFrames
+from trialdesk.export.signatures import CasebookSignature, DataCut
 from trialdesk.protocol.versions import ProtocolVersionInfo
 
 CONSENT_COLUMNS = ("usubjid", "consented_on")
@@ -58,6 +59,10 @@ class SdtmSources:
     form_statuses: dict[tuple[str, str, str], str] = field(default_factory=dict)
     # ITT samples not taken (a missing-data code per sample time): LB/FHIR "not done" rows.
     itt_missing: pd.DataFrame = field(default_factory=lambda: _empty(ITT_MISSING_COLUMNS))
+    # The latest casebook signature per subject (SUPPDM, FHIR Provenance) and whether the
+    # study database was locked when the sources were read (`trialdesk.export.signatures`).
+    signatures: tuple[CasebookSignature, ...] = ()
+    data_cut: DataCut | None = None
 
     def __post_init__(self) -> None:
         for name, columns in (
