@@ -238,10 +238,12 @@ def _locks(session: Session, pids: Select[Any], out: GridFacts) -> None:
         )
     )
     for pid, scope, code, form in rows:
+        if pid is None:
+            continue
         if scope == LockScope.PARTICIPANT:
             out.locked_all.add(pid)
         else:
-            out.locked.add((pid, code, form))
+            out.locked.add((pid, code or "", form or ""))
 
 
 def gather(
