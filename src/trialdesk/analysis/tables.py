@@ -354,8 +354,6 @@ def _model_row(param: str, m: MmrmResult, lrt: LikelihoodRatio | None) -> list[s
         fitted,
         m.note or DASH,
     ]
-
-
 #: Decimals of the safety laboratory listing, by test (as laboratories report them).
 LAB_DECIMALS = {"WBC": 1}
 
