@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,9 @@ def signature_def_oids(signatures: tuple[CasebookSignature, ...]) -> dict[str, s
     return oids
 
 
-def provenance_json(sig: CasebookSignature, rid: str, subject_ref: dict[str, str]) -> dict:  # type: ignore[type-arg]
+def provenance_json(
+    sig: CasebookSignature, rid: str, subject_ref: dict[str, str]
+) -> dict[str, Any]:
     """A FHIR R4B Provenance for one casebook signature (module docstring)."""
     when = sig.signed_at.isoformat()
     who = {"display": sig.signer_name}
