@@ -11,6 +11,7 @@ from trialdesk.console import (
     db_cmd,
     demo_cmd,
     export_cmd,
+    lock_cmd,
     prescreen_cmd,
     protocol_cmd,
     report_cmd,
@@ -44,6 +45,8 @@ app.add_typer(coding_cmd.coding_app, name="coding")
 app.add_typer(export_cmd.export_app, name="export")
 app.add_typer(export_cmd.import_app, name="import")
 app.command("demo")(demo_cmd.demo)
+app.add_typer(lock_cmd.lock_app, name="lock")
+app.command("unlock")(lock_cmd.unlock)
 
 
 if __name__ == "__main__":

@@ -68,7 +68,23 @@ def _enrolled_with_data(b: Builder, site: str) -> SimpleNamespace:
         query=b.query(measurement.id, site),
         answered_query=b.answered_query(measurement.id, site),
         user=b.user(),
+        # A form lock nobody else writes (Month 12 labs): the unlock cases' shared record.
+        lock=sv.lock_form(
+            b.session, sv.SYSTEM, pid, visit_code="M12", form="labs", reason="reviewed"
+        ),
     )
+
+
+def _form_lock(b: Builder, site: str) -> sv.views.LockView:
+    pid = b.register(site).id
+    return sv.lock_form(b.session, sv.SYSTEM, pid, visit_code="SCR", form="consent", reason="ok")
+
+
+def _lift_study_lock(ctx: Any, response: Any) -> None:
+    """The study lock freezes every later case: lift it once it was made."""
+    if response.status_code == 201:
+        session = ctx.world.build.session
+        sv.unlock(session, sv.SYSTEM, response.json()["id"], reason="access matrix: lifted")
 
 
 @dataclass
@@ -169,6 +185,7 @@ MAKERS: dict[str, Callable[[Builder, str, SimpleNamespace], Any]] = {
     "query": lambda b, site, s: b.query(s.measurement.id, site),
     "answered_query": lambda b, site, s: b.answered_query(s.measurement.id, site),
     "user": lambda b, site, s: b.user(),
+    "lock": lambda b, site, s: _form_lock(b, site),
 }
 
 
@@ -196,6 +213,7 @@ class Case:
     own: str
     other: str | None  # None: not about one site's records (asked once)
     build: Callable[[Ctx], Req]
+    after: Callable[[Ctx, Any], None] | None = None  # undo what a success changed study-wide
 
 
 def _pid(c: Ctx, name: str = "participant") -> int:
@@ -298,8 +316,8 @@ def _raise_query(c: Ctx) -> Req:
     return Req("/queries", json=body)
 
 
-def _fixed(path: str) -> Callable[[Ctx], Req]:
-    return lambda c: Req(path)
+def _fixed(path: str, body: Any = None) -> Callable[[Ctx], Req]:
+    return lambda c: Req(path, json=body)
 
 
 P = "/participants/{id}"
@@ -830,6 +848,45 @@ CASES: list[Case] = [
         ALL_404,
         _on(P + "/sdv", "pid", {"visit_code": "BL", "form": "vital_signs"}),
     ),
+    # data locks and signature state (issue 14): investigators and administrators lock
+    # (administrators at every site), only administrators unlock
+    Case("list locks", "GET", "200 200 200 200 200", None, _fixed("/locks")),
+    Case(
+        "lock participant",
+        "POST",
+        "201 201 403 403 403",
+        "201 404 404 404 404",
+        _on(P + "/locks", "participant", {"reason": "data cleaning complete"}),
+    ),
+    Case(
+        "lock form",
+        "POST",
+        "201 201 403 403 403",
+        "201 404 404 404 404",
+        _on(P + "/locks", "participant", {"reason": "ok", "visit_code": "SCR", "form": "consent"}),
+    ),
+    Case(
+        "unlock",
+        "POST",
+        "200 403 403 403 403",
+        "200 403 403 403 403",
+        _change("/locks/{id}/unlock", "lock", {"reason": "correction requested"}),
+    ),
+    Case(
+        "lock study",
+        "POST",
+        "201 201 403 403 403",
+        None,
+        _fixed("/locks/study", {"reason": "database lock"}),
+        after=_lift_study_lock,
+    ),
+    Case(
+        "signature state",
+        "GET",
+        "404 200 200 200 200",
+        ALL_404,
+        _on(P + "/signature-state", "pid"),
+    ),
     # any clinical record by id (with its ETag)
     *[
         Case(f"read {name}", "GET", "404 200 200 200 200", ALL_404, _path(path, record))
@@ -871,6 +928,8 @@ def test_role_site_matrix(world: World, case: Case, site: str, role: str, expect
     response = world.api.request(
         role, case.method, req.path, json=req.json, if_match=req.version, params=req.params
     )
+    if case.after is not None:
+        case.after(ctx, response)
     assert response.status_code == expected, f"{case.method} {req.path}: {response.text}"
     if expected >= 400:
         error = error_of(response)

@@ -30,7 +30,8 @@ def _resources(bundle: Json, kind: str) -> list[Json]:
 def test_every_resource_validates_against_its_r4b_model(bundle: Json) -> None:
     Bundle.model_validate(bundle)
     kinds = {e["resource"]["resourceType"] for e in bundle["entry"]}
-    assert kinds == set(MODELS)
+    # Provenance comes with casebook signatures only (tests/export/test_export_signatures.py).
+    assert kinds == set(MODELS) - {"Provenance"}
     for entry in bundle["entry"]:
         MODELS[entry["resource"]["resourceType"]].model_validate(entry["resource"])
 

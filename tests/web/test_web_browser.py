@@ -239,8 +239,10 @@ def test_role_limits_in_the_browser(open_page: Any, enrolled: int) -> None:
     expect(nav.get_by_role("link", name="Screening")).to_have_count(0)
     monitor.goto(f"/participants/{enrolled}/visits/BL")
     expect(monitor.get_by_role("button", name=re.compile("^Save"))).to_have_count(0)
-    monitor.goto("/screening/new")
-    expect(monitor.get_by_role("heading", name="Not allowed")).to_be_visible()
+    monitor.goto("/screening/new")  # read-only with the reason (issue 14), not refused
+    expect(monitor.get_by_role("heading", name="Read only")).to_be_visible()
+    expect(monitor.get_by_role("note")).to_contain_text("may not enter or change clinical data")
+    expect(monitor.get_by_role("button", name=re.compile("^Save"))).to_have_count(0)
 
     statistician = open_page("statistician")
     statistician.goto(f"/participants/{enrolled}")

@@ -38,6 +38,8 @@ ACTIONS: list[tuple[str, Permission | None]] = [
     (r"^/deviations/\d+/review$", Permission.SIGN),
     (r"^/participants/\d+/sign\b", Permission.SIGN),
     (r"^/adverse-events/\d+/safety/confirm", Permission.CONFIRM_SAFETY),
+    (r"^/locks/\d+/unlock$", Permission.UNLOCK_DATA),
+    (r"^/locks/(study|participant)$", Permission.LOCK_DATA),
     (r"^/sites/", Permission.MANAGE_USERS),
     (r"^/(participants|screening|deviations|adverse-events)\b", Permission.WRITE_CLINICAL),
 ]
@@ -149,7 +151,7 @@ def _pages(r: Records) -> list[str]:
     return [
         "/dashboard", "/participants", "/queries", "/deviations", "/monitoring",
         "/screening/new", "/screening/declined", "/screening/log", "/sites",
-        p, f"{p}/audit", f"{p}/sdv",
+        "/locks", p, f"{p}/audit", f"{p}/sdv", f"{p}/sign",
         f"{p}/visits/SCR", f"{p}/visits/BL", f"{p}/visits/M1",
         f"{p}/adverse-events/new",
         *(f"{p}/records/{t}/new" for t in
@@ -248,3 +250,37 @@ def test_a_coordinator_is_not_offered_a_query_form_it_cannot_raise(
     assert "Raise query</button>" not in html
     monitor = client_for("monitor").get(path).text
     assert "Raise query</button>" in monitor
+
+
+@pytest.mark.parametrize("role", ("monitor", "statistician", "admin"))
+def test_screening_entry_pages_are_read_only_for_roles_that_may_not_write(
+    client_for: Client, records: Records, role: str
+) -> None:
+    """Item 5 of the sign-off task: /screening/new and /screening/declined read-only."""
+    for path in ("/screening/new", "/screening/declined"):
+        page = client_for(role).get(path)
+        html = unescape(page.text)
+        assert page.status_code == 200, (path, page.status_code)
+        assert "Read only" in html and "may not enter or change clinical data" in html, path
+        main = html.split("<main")[1]
+        assert "<input" not in main.replace('type="hidden"', "") and "<select" not in main, path
+        assert 'method="post" action="/screening' not in main, path
+
+
+def test_a_locked_casebook_opens_read_only_with_the_lock_named(
+    client_for: Client, records: Records, web_database: TestDatabase
+) -> None:
+    with web_database.session() as s:
+        sv.lock_participant(s, actor_of(s, "investigator"), records.pid, reason="data clean")
+    client = client_for("coordinator")
+    p = f"/participants/{records.pid}"
+    for path in (f"{p}/records/adverse_events/new", f"{p}/records/insulin_doses/new"):
+        html = unescape(client.get(path).text)
+        assert "Read only" in html and "is locked by Investigator on" in html, path
+        assert "ask an administrator to unlock" in html and "Save</button>" not in html, path
+    for path in (p, f"{p}/visits/BL", f"{p}/measurements/{records.measurement}"):
+        html = unescape(client.get(path).text)
+        assert "Read only: locked." in html and "(data clean)" in html, path
+        assert 'id="visit-form"' not in html and "Record re-consent" not in html, path
+        for action in _post_actions(html, path):
+            assert _needed(action) is not Permission.WRITE_CLINICAL, (path, action)

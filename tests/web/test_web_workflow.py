@@ -609,7 +609,12 @@ def test_a_monitor_reads_and_queries_but_cannot_change_data(
         },
     )
     assert refused.status_code == 403 and "enter or change clinical data" in refused.text
-    assert monitor.get("/screening/new").status_code == 403
+    # Issue 14: the screening form opens read-only with the reason (no inputs, no Save).
+    screening = monitor.get("/screening/new")
+    assert (
+        screening.status_code == 200 and "may not enter or change clinical data" in screening.text
+    )
+    assert 'action="/screening' not in screening.text.split("<main")[1]
 
 
 def test_a_statistician_sees_no_identifying_data(

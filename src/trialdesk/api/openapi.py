@@ -14,6 +14,8 @@ _DESCRIPTIONS = {
     409: "A study rule refuses the change, or the record changed since it was read "
     "(code stale_version)",
     422: "Invalid input: the body names the field and the reason",
+    423: "The data are locked (form, participant or study lock): the body names the lock, "
+    "who set it and when; an administrator unlocks",
     428: "If-Match header with the record's version is required for a change",
     429: "Too many failed sign-ins: try again after Retry-After seconds",
 }
@@ -26,8 +28,8 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 # What any authenticated endpoint can answer besides success.
 READ_ERRORS = error_responses(401, 403, 404, 422)
-WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 428)  # 400: bad If-Match
-CREATE_ERRORS = error_responses(401, 403, 404, 409, 422)
+WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 423, 428)  # 400: bad If-Match
+CREATE_ERRORS = error_responses(401, 403, 404, 409, 422, 423)
 
 TAGS: list[dict[str, Any]] = [
     {"name": "auth", "description": "Sign in (bearer token with expiry) and sign out."},
@@ -51,6 +53,12 @@ TAGS: list[dict[str, Any]] = [
     {"name": "adverse events", "description": "CTCAE grade, ICH E2A seriousness, reporting."},
     {"name": "deviations", "description": "Protocol deviations."},
     {"name": "queries", "description": "Data queries: raise, answer, close."},
+    {
+        "name": "locks",
+        "description": "Data locks at form, participant and study level (issue 14): investigators "
+        "and administrators lock, only administrators unlock (with a reason); locked data "
+        "refuse every change with 423.",
+    },
     {
         "name": "monitoring",
         "description": "Record status grid, source-data verification marks and progress.",

@@ -43,6 +43,13 @@ _STEP_LABELS = {
 }
 
 
+def _data_cut(database: str | None) -> str:
+    """Whether the study database is locked for analysis (issue 14), in the report's words."""
+    from trialdesk.export.from_store import data_cut_at
+
+    return data_cut_at(database).description
+
+
 def load_source_frames(
     frames_dir: Path | None, database: str | None, protocol: Protocol
 ) -> tuple[SourceFrames, str]:
@@ -57,7 +64,8 @@ def load_source_frames(
     from trialdesk.analysis.from_store import load_source_frames as from_database
 
     try:
-        return from_database(database, protocol), "data: study database"
+        frames = from_database(database, protocol)
+        return frames, f"data: study database; data cut: {_data_cut(database)}"
     except (SQLAlchemyError, DatabaseConfigError) as exc:
         first = str(exc).splitlines()[0]
         raise AnalysisError(

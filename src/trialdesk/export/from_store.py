@@ -53,6 +53,7 @@ from trialdesk.export.sdtm.sources import (
     SdtmSources,
     records_of,
 )
+from trialdesk.export.signatures import CasebookSignature, DataCut
 from trialdesk.export.values import Value, format_value, parse_value, reported_value
 from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.protocol.unscheduled import unscheduled_number
@@ -64,6 +65,7 @@ from trialdesk.store.models import (
     CodingDictionary,
     Participant,
     ProtocolVersion,
+    Signature,
     User,
 )
 from trialdesk.store.models.forms import FormStatusRecord
@@ -100,6 +102,8 @@ def sdtm_sources(session: Session, protocol: Protocol) -> SdtmSources:
         dictionaries=dictionary_versions(session),
         drugs=_df(_drug_rows(snap), DRUG_COLUMNS),
         drug_coding=drug_coding(session),
+        signatures=casebook_signatures(session, {p.study_id: p.site.code for p in snap.enrolled()}),
+        data_cut=data_cut(session),
     )
 
 
@@ -465,6 +469,7 @@ def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
             for p in snap.participants
             if p.study_id in sites and p.end_reason is not None and p.ended_on is not None
         },
+        signatures=casebook_signatures(session, sites),
     )
 
 
@@ -494,6 +499,61 @@ def _split_statuses(
         for crf_form in UNSCHEDULED_CRF_FORMS.get(form, ()):
             instances[(subject, UNSCHEDULED_EVENT, crf_form, instance)] = status
     return scheduled, instances
+
+
+def casebook_signatures(session: Session, sites: dict[str, str]) -> tuple[CasebookSignature, ...]:
+    """The latest signature of each exported subject's casebook and whether it still holds
+    (`services.signoff`: bound by hash, broken by a later change)."""
+    from trialdesk.services.signoff import changed_since_signature, verify_signature  # noqa: PLC0415
+    from trialdesk.services.views import SignatureView  # noqa: PLC0415
+
+    rows = session.execute(
+        select(Signature, Participant.study_id, User.username)
+        .join(Participant, Participant.id == Signature.participant_id)
+        .join(User, User.id == Signature.signed_by)
+        .where(Signature.voided.is_(False))
+        .order_by(Signature.signed_at, Signature.id)
+    ).all()
+    latest: dict[str, tuple[SignatureView, str]] = {}
+    for row, study_id, login in rows:
+        if study_id in sites:
+            latest[study_id] = (SignatureView.model_validate(row), login)
+    out = []
+    for study_id, (sig, login) in sorted(latest.items()):
+        state = "valid"
+        if not verify_signature(session, sig):
+            state = "invalid"
+        elif changed_since_signature(session, sig):
+            state = "broken"
+        out.append(
+            CasebookSignature(
+                subject=study_id,
+                site=sites[study_id],
+                login=login,
+                signer_name=sig.signer_name,
+                signed_at=sig.signed_at,
+                meaning=sig.meaning,
+                state=state,
+                binding=sig.signature_hash or "",
+            )  # fmt: skip
+        )
+    return tuple(out)
+
+
+def data_cut_at(url: str | None) -> DataCut:
+    """`data_cut` of the study database at `url` (None: the configured one)."""
+    with study_session(url) as session:
+        return data_cut(session)
+
+
+def data_cut(session: Session) -> DataCut:
+    """Whether the study database is locked (the data cut an export or report was made from)."""
+    from trialdesk.services.locks import lock_message, study_locked  # noqa: PLC0415
+
+    lock = study_locked(session)
+    if lock is None:
+        return DataCut(False, "not locked: the data may still change")
+    return DataCut(True, lock_message(session, lock)[0].split(": ask")[0])
 
 
 def form_statuses(session: Session, sites: dict[str, str]) -> dict[tuple[str, str, str], str]:

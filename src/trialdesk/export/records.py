@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from trialdesk.export.crf.model import StudyDesign
+from trialdesk.export.signatures import CasebookSignature
 from trialdesk.export.values import Value, check_limits
 from trialdesk.protocol.versions import ProtocolVersionInfo
 
@@ -81,6 +82,8 @@ class ClinicalData:
     dispositions: dict[str, tuple[str, date]] = field(default_factory=dict)
     file_oid: str = ""
     source_system: str = ""
+    # The latest casebook signature of each subject (`trialdesk.export.signatures`).
+    signatures: tuple[CasebookSignature, ...] = ()
 
 
 def check_records(design: StudyDesign, records: tuple[FormRecord, ...]) -> list[str]:

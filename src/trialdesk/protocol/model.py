@@ -113,6 +113,12 @@ class Visit(_Strict):
         return self.day + self.window_after
 
 
+DEFAULT_SIGNATURE_MEANING = (
+    "I have reviewed the data in this casebook and attest that they are accurate, complete "
+    "and attributable to the participant, to the best of my knowledge."
+)
+
+
 class Parameter(_Strict):
     value: float
     unit: str
@@ -192,6 +198,9 @@ class Protocol(_Strict):
     primary_outcomes: list[Outcome] = Field(min_length=1)
     secondary_outcomes: list[Outcome] = Field(default_factory=list)
     reference_safety_information: ReferenceSafetyInformation | None = None
+    # The meaning of the investigator's casebook signature (21 CFR 11.50(a)(3)): shown at
+    # signing, stored with the signature and printed wherever the signature is shown.
+    signature_meaning: str = Field(default=DEFAULT_SIGNATURE_MEANING, min_length=10)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Protocol:

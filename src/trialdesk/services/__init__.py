@@ -31,6 +31,7 @@ field or rule, ``field`` and ``status`` (the HTTP status to answer with):
 `Forbidden`            403     the role does not allow it (audited)
 `StaleVersion`         409     changed by someone else since read; nothing was changed
 `Unauthenticated`      401     login or token refused
+`DataLocked`           423     the data are locked (form, participant or study: `locks`)
 =====================  ======  =============================================================
 
 Rules enforced
@@ -158,6 +159,7 @@ from trialdesk.services.dosing import (
 from trialdesk.services.enrollment import enroll_participant, enrollment_summary, get_enrollment
 from trialdesk.services.errors import (
     AccessRefused,
+    DataLocked,
     Forbidden,
     NotFound,
     RuleViolation,
@@ -168,6 +170,14 @@ from trialdesk.services.errors import (
 )
 from trialdesk.services.form_status import list_form_statuses, set_form_status
 from trialdesk.services.itt import list_itt_tests, record_itt_test, update_itt_test
+from trialdesk.services.locks import (
+    list_locks,
+    lock_form,
+    lock_participant,
+    lock_study,
+    unlock,
+    write_block,
+)
 from trialdesk.services.measurements import (
     get_measurement,
     list_measurements,
@@ -285,7 +295,11 @@ from trialdesk.services.signin import (
     start_totp_enrolment,
     submit_code,
 )
-from trialdesk.services.signoff import list_signatures, sign_casebook
+from trialdesk.services.signoff import (
+    list_signatures,
+    sign_casebook,
+    signature_state,
+)
 from trialdesk.services.sites import set_site_time_zone
 from trialdesk.services.transplantation import (
     list_transplantations,
@@ -312,6 +326,14 @@ from trialdesk.services.windows import check_visit_window
 from trialdesk.store.enums import Role
 
 __all__ = [
+    "DataLocked",
+    "list_locks",
+    "lock_form",
+    "lock_participant",
+    "lock_study",
+    "unlock",
+    "write_block",
+    "signature_state",
     "SYSTEM",
     "AccessRefused",
     "Actor",

@@ -43,6 +43,8 @@ PERMISSION_TEXT: dict[Permission, str] = {
     Permission.CONFIRM_SAFETY: (
         "confirm causality, expectedness or the severity grade of an adverse event"
     ),
+    Permission.LOCK_DATA: "lock data",
+    Permission.UNLOCK_DATA: "unlock data",
 }
 
 

@@ -1,7 +1,8 @@
 """Who is acting: the `Actor` every service takes, and what each role may do.
 
 Role rules (issue 3): a coordinator or investigator writes clinical data at their sites; only an
-investigator overrides the enrollment target and signs off; a monitor reads and raises/closes
+investigator overrides the enrollment target and signs off; an investigator or an admin locks
+data and only an admin unlocks (issue 14); a monitor reads and raises/closes
 queries but changes no data; a statistician reads de-identified data only (never the identity
 table); an admin manages users and sites and sees no clinical data by that role alone; a coder
 (issue 14) reads the clinical data (not the identity) to code adverse event terms and
@@ -35,11 +36,18 @@ class Permission(StrEnum):
     # Confirm causality, expectedness and the CTCAE grade of an adverse event: the
     # investigator's medical judgement (ICH E6(R3) Annex 1 §2.7.2(b); issue 14).
     CONFIRM_SAFETY = "confirm_safety"
+    LOCK_DATA = "lock_data"  # data lock at form, participant or study level (issue 14)
+    UNLOCK_DATA = "unlock_data"  # lifting a data lock, with a reason (issue 14)
 
 
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset({P.MANAGE_USERS, P.READ_AUDIT, P.LOAD_DICTIONARY}),
+    # Data locks (issue 14): the investigator (responsible for the site's data, ICH E6(R3)
+    # 2.12) and the administrator (data management's role here: trialdesk has no separate
+    # data-manager role) lock; only the administrator unlocks, with a reason.
+    Role.ADMIN: frozenset(
+        {P.MANAGE_USERS, P.READ_AUDIT, P.LOAD_DICTIONARY, P.LOCK_DATA, P.UNLOCK_DATA}
+    ),
     Role.INVESTIGATOR: frozenset(
         {
             P.READ_CLINICAL,
@@ -52,6 +60,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.SIGN,
             P.READ_AUDIT,
             P.CONFIRM_SAFETY,
+            P.LOCK_DATA,
         }
     ),
     Role.COORDINATOR: frozenset(

@@ -58,7 +58,7 @@ class CellFacts:
     deviation: bool = False
     verified: bool = False
     signed: bool = False
-    locked: bool = False  # no data lock yet (issue 14): the rule is ready for it
+    locked: bool = False  # an active form, participant or study lock (`services.locks`)
 
 
 def cell_status(facts: CellFacts) -> CellStatus:

@@ -77,6 +77,13 @@ class Forbidden(AccessRefused):
     http_status = 403
 
 
+class DataLocked(AccessRefused):
+    """The data are locked (form, participant or study level, issue 14): 423 Locked (RFC 4918
+    section 11.3), the message naming the lock, who set it and when; audited as a refusal."""
+
+    http_status = 423
+
+
 class StaleVersion(ServiceError):
     """The record changed since the caller read it (optimistic lock): nothing was changed (409)."""
 

@@ -23,11 +23,13 @@ from trialdesk.services.crf_forms import (
     TABLE_FORMS,
     form_of_element,
 )
-from trialdesk.store.enums import FormStatus, QueryStatus, SdvKind
+from trialdesk.services.signoff import NOT_CHANGES
+from trialdesk.store.enums import FormStatus, LockScope, QueryStatus, SdvKind
 from trialdesk.store.models import (
     AdverseEvent,
     AuditEntry,
     Consent,
+    DataLock,
     DataQuery,
     FormStatusRecord,
     InsulinDose,
@@ -43,7 +45,6 @@ from trialdesk.store.models import (
 )
 
 Cell = tuple[int, str, str]  # participant id, visit code, form
-NOT_CHANGES = ("signatures", "sdv_marks")  # audit entries that do not change the casebook
 
 
 @dataclass
@@ -58,6 +59,8 @@ class GridFacts:
     reviewed: set[Cell] = field(default_factory=set)
     serious: set[Cell] = field(default_factory=set)
     signed: set[int] = field(default_factory=set)
+    locked_all: set[int] = field(default_factory=set)  # participant or study lock
+    locked: set[Cell] = field(default_factory=set)  # form locks
     visit_dates: dict[tuple[int, str], date | None] = field(default_factory=dict)
     ae_visits: list[str] = field(default_factory=list)
 
@@ -69,6 +72,7 @@ class GridFacts:
             deviation=(cell[0], cell[1]) in self.deviations,
             verified=cell in self.verified,
             signed=cell[0] in self.signed,
+            locked=cell[0] in self.locked_all or cell in self.locked,
         )
 
 
@@ -219,6 +223,29 @@ def _signed(session: Session, pids: Select[Any], out: GridFacts) -> None:
     out.signed.update(pid for pid, seq in signed.items() if latest.get(pid, 0) <= seq)
 
 
+def _locks(session: Session, pids: Select[Any], out: GridFacts) -> None:
+    """Active data locks (issue 14): the study lock locks every cell, a participant lock the
+    participant's row, a form lock its cell."""
+    active = (DataLock.unlocked_at.is_(None), DataLock.voided.is_(False))
+    if session.scalars(
+        select(DataLock.id).where(*active, DataLock.scope == LockScope.STUDY).limit(1)
+    ).first():
+        out.locked_all.update(pid for (pid,) in session.execute(pids))
+        return
+    rows = session.execute(
+        select(DataLock.participant_id, DataLock.scope, DataLock.visit_code, DataLock.form).where(
+            *active, _in(DataLock, pids)
+        )
+    )
+    for pid, scope, code, form in rows:
+        if pid is None:
+            continue
+        if scope == LockScope.PARTICIPANT:
+            out.locked_all.add(pid)
+        else:
+            out.locked.add((pid, code or "", form or ""))
+
+
 def gather(
     session: Session, pids: Select[Any], protocol: Protocol, catalogue: Catalogue
 ) -> GridFacts:
@@ -234,6 +261,7 @@ def gather(
     _deviations(session, pids, visits, out)
     _marks(session, pids, out)
     _signed(session, pids, out)
+    _locks(session, pids, out)
     _open_queries(session, pids, catalogue, visits, out)
     return out
 

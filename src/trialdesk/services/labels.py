@@ -21,6 +21,7 @@ RECORD_LABELS: dict[str, str] = {
     "protocol_deviations": "protocol deviation",
     "data_queries": "data query",
     "signatures": "signature",
+    "data_locks": "data lock",
     "sdv_marks": "source-data verification mark",
     "coding_assignments": "coding",
     "coding_dictionaries": "coding dictionary release",

@@ -25,6 +25,7 @@ from trialdesk.store.models import (
     AdverseEvent,
     AuditEntry,
     Consent,
+    DataLock,
     DataQuery,
     Enrollment,
     FormStatusRecord,
@@ -228,11 +229,24 @@ def record_history(
             get_record(session, actor, IttTest, sample.itt_test_id, Permission.READ_AUDIT)
         else:
             get_record(session, actor, model, record_id, Permission.READ_AUDIT)
+    elif table == DataLock.__tablename__:
+        _lock_history_access(session, actor, record_id)
     else:
         raise ValidationProblem("table", f"{table!r} is not a table of the study database")
     entries = audit.history(session, table, record_id)
     names = _usernames(session, entries)
     return [_entry_view(e, names) for e in entries]
+
+
+def _lock_history_access(session: Session, actor: Actor, lock_id: int) -> None:
+    """A data lock's history: the study lock for anyone reading the audit trail; a
+    participant's or form's lock as the participant's own records."""
+    lock = session.get(DataLock, lock_id)
+    if lock is None:
+        raise not_found(DataLock.__tablename__, lock_id)
+    require(actor, Permission.READ_AUDIT)
+    if lock.participant_id is not None and not actor.can(Permission.MANAGE_USERS):
+        get_participant(session, actor, lock.participant_id, Permission.READ_AUDIT)
 
 
 @service

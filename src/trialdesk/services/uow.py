@@ -8,7 +8,8 @@ outer transaction instead of committing early.
 
 `add_record`, `change_record` and `void_record` are the only way services write clinical rows:
 each appends the audit entry (field-level old → new) in the same transaction, and a change after
-first entry needs a reason (21 CFR 11.10(e); ICH E6(R2) 4.9.0).
+first entry needs a reason (21 CFR 11.10(e); ICH E6(R2) 4.9.0). Each first asks
+`services.locks.guard_write` whether a data lock freezes the row (issue 14).
 """
 
 from __future__ import annotations
@@ -161,6 +162,7 @@ def _where(participant: Any | None) -> dict[str, Any]:
 
 def add_record(session: Session, actor: Actor, row: Row, participant: Any | None = None) -> Row:
     """Insert `row` and audit its first entry (every non-empty field as None → value)."""
+    _guard_locks(session, row, participant)
     if hasattr(row, "created_by"):
         row.created_by = actor.user_id
     session.add(row)
@@ -200,6 +202,7 @@ def change_record(
     bumps the row's version so that concurrent editors of the children collide.
     """
     label = f"this {record_label(row.__tablename__)}"
+    _guard_locks(session, row, participant)
     if expected_version is not None:
         check_version(row, expected_version, label)
     why = require_reason(reason)
@@ -252,6 +255,16 @@ def _clear_coding(
     clear_coding_after_write(
         session, actor, row, changes=changes, reason=why, participant=participant
     )
+
+
+def _guard_locks(session: Session, row: Any, participant: Any | None) -> None:
+    """The one place data locks are enforced (issue 14): every clinical write comes through
+    `add_record`/`change_record`/`void_record`. Imported here: `locks` writes through this
+    module."""
+    from trialdesk.services.locks import guard_write  # noqa: PLC0415
+
+    with session.no_autoflush:  # a pending change must not be flushed (and versioned) by a read
+        guard_write(session, row, participant)
 
 
 def _clear_marks(

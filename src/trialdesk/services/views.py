@@ -424,6 +424,27 @@ class SignatureView(RecordView):
     signed_at: datetime
     meaning: str
     audit_sequence: int
+    content_hash: str | None = None
+    signature_hash: str | None = None
+
+
+class LockView(RecordView):
+    scope: str
+    participant_id: int | None = None
+    study_id: str | None = None
+    visit_code: str | None = None
+    form: str | None = None
+    reason: str
+    locked_by_name: str
+    locked_at: datetime
+    unlocked_at: datetime | None = None
+    unlocked_by_name: str | None = None
+    unlock_reason: str | None = None
+    what: str = ""  # the locked data in a site's words ("Month 6 labs of APGH-001")
+
+    @property
+    def active(self) -> bool:
+        return self.unlocked_at is None and not self.voided
 
 
 class AuditEntryView(View):

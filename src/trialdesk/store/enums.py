@@ -197,6 +197,8 @@ class CodingStatus(StrEnum):
     NEEDS_REVIEW = "needs_review"  # in force, but a dictionary upgrade changed its term or path
     SUPERSEDED = "superseded"  # replaced by a later coding (kept for the history)
     CLEARED = "cleared"  # the verbatim changed after coding: the term must be coded again
+
+
 class AssessmentSubject(StrEnum):
     """What an investigator's safety judgement is about (issue 14): causality and expectedness
     together (ICH E2A II.A.2, II.C), or the CTCAE v5.0 severity grade."""
@@ -219,3 +221,13 @@ class SafetyReportKind(StrEnum):
 
     INITIAL = "initial"
     FOLLOW_UP = "follow_up"
+
+
+class LockScope(StrEnum):
+    """How much a data lock freezes (issue 14): one form of one visit of one participant, a
+    participant's whole casebook, or the whole study (the database lock before analysis;
+    CDISC CDASH/ICH E6(R3) call it "database lock")."""
+
+    FORM = "form"
+    PARTICIPANT = "participant"
+    STUDY = "study"

@@ -27,6 +27,7 @@ from trialdesk.web.pages import (
     records,
     safety,
     screening,
+    signoff,
     sites,
     unscheduled,
     visit_save,
@@ -52,6 +53,7 @@ for _module in (
     queries,
     monitoring,
     coding,
+    signoff,
     audit,
     admin,
 ):

@@ -13,6 +13,7 @@ from trialdesk.api.routers import (
     enrollment,
     forms,
     itt,
+    locks,
     measurements,
     monitoring,
     participants,
@@ -49,5 +50,6 @@ ROUTERS: list[APIRouter] = [
     queries.router,
     monitoring.router,
     coding.router,
+    locks.router,
     audit.router,
 ]

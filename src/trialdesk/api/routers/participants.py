@@ -4,11 +4,11 @@ correction, end of participation, voiding, and what is derived from their stored
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
@@ -27,7 +27,7 @@ from trialdesk.services.participants import (
 )
 from trialdesk.services.records import participant_history, void_participant
 from trialdesk.services.screening import evaluate_eligibility
-from trialdesk.services.signoff import list_signatures, sign_casebook
+from trialdesk.services.signoff import list_signatures, sign_casebook, signature_state
 from trialdesk.services.views import (
     AuditEntryView,
     EligibilityView,
@@ -78,7 +78,29 @@ class ParticipationEnd(Body):
 
 class SignatureRequest(Body):
     password: str = Field(description="The signer's password, re-entered (21 CFR 11.200(a))")
-    meaning: str | None = Field(None, description="What the signature means (default: review)")
+    code: str | None = Field(
+        None, description="The authenticator code, for accounts with a second factor"
+    )
+    meaning: str | None = Field(
+        None, description="What the signature means (default: the protocol's meaning)"
+    )
+
+
+class LaterChangeOut(BaseModel):
+    what: str
+    who: str
+    when: datetime
+    reason: str | None = None
+
+
+class SignatureStateOut(BaseModel):
+    """The latest signature and whether it still holds (21 CFR 11.50/11.70)."""
+
+    state: str = Field(description="unsigned, valid, broken (data changed since) or invalid")
+    summary: str = Field(description="Signed by <name>, <UTC time>, meaning: … (or why broken)")
+    signature: SignatureView | None
+    changes_after_signing: list[LaterChangeOut]
+    earlier_signatures: list[SignatureView]
 
 
 @router.get("", summary="Participants of the user's sites", responses=READ_ERRORS)
@@ -303,10 +325,30 @@ def get_signatures(
     "/{participant_id}/signatures",
     status_code=status.HTTP_201_CREATED,
     summary="Sign the casebook (investigators; password re-entered)",
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 409, 422, 423),
 )
 def post_signature(
     participant_id: int, body: SignatureRequest, session: SessionDep, actor: ActorDep
 ) -> SignatureView:
-    extra = {"meaning": body.meaning} if body.meaning else {}
-    return sign_casebook(session, actor, participant_id, password=body.password, **extra)
+    return sign_casebook(
+        session, actor, participant_id, password=body.password, code=body.code,
+        meaning=body.meaning,
+    )  # fmt: skip
+
+
+@router.get(
+    "/{participant_id}/signature-state",
+    summary="Whether the casebook's latest signature still holds, and what changed since",
+    responses=READ_ERRORS,
+)
+def get_signature_state(
+    participant_id: int, session: SessionDep, actor: ActorDep
+) -> SignatureStateOut:
+    state = signature_state(session, actor, participant_id)
+    return SignatureStateOut(
+        state=state.state,
+        summary=state.summary,
+        signature=state.signature,
+        changes_after_signing=[LaterChangeOut(**vars(c)) for c in state.changes],
+        earlier_signatures=state.earlier,
+    )

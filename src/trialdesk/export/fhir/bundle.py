@@ -26,6 +26,7 @@ from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.procedure import Procedure
+from fhir.resources.R4B.provenance import Provenance
 from fhir.resources.R4B.researchstudy import ResearchStudy
 from fhir.resources.R4B.researchsubject import ResearchSubject
 from fhir.resources.R4B.resource import Resource
@@ -41,6 +42,7 @@ from trialdesk.export.fhir.form_status import apply_form_status
 from trialdesk.export.fhir.study import research_study_json
 from trialdesk.export.sdtm.sources import SdtmSources, records_of
 from trialdesk.export.sdtm.text import iso
+from trialdesk.export.signatures import provenance_json
 from trialdesk.export.values import format_number
 from trialdesk.protocol import Protocol
 from trialdesk.units.convert import convert, quantity, reporting_decimals
@@ -55,6 +57,7 @@ MODELS: dict[str, type[Resource]] = {
     "AdverseEvent": AdverseEvent,
     "Encounter": Encounter,
     "Group": Group,
+    "Provenance": Provenance,
 }
 # research-subject-status (R4B) by subject status in the source frames.
 SUBJECT_STATUS = {
@@ -118,6 +121,10 @@ def study_bundle(protocol: Protocol, src: SdtmSources) -> Bundle:
     resources += [
         _adverse_event(ids, row, procedures.get(row.usubjid), src.ae_coding.get(str(row.ae_id)))
         for row in records_of(src.frames.adverse_events)
+    ]
+    resources += [
+        provenance_json(sig, ids("signature", sig.subject), _ref(ids, "subject", sig.subject))
+        for sig in src.signatures
     ]
     if src.simulated is not None:
         for resource in resources:

@@ -29,6 +29,7 @@ from trialdesk.export.odm import names as n
 from trialdesk.export.odm.disposition import annotate_end, study_end_codelist
 from trialdesk.export.odm.form_status import annotate, status_codelists
 from trialdesk.export.records import AuditEntry, ClinicalData, FormRecord, check_records
+from trialdesk.export.signatures import LEGAL_REASON, signature_def_oids
 from trialdesk.export.values import Value, format_number, format_value
 from trialdesk.protocol.versions import ProtocolVersionInfo
 
@@ -343,10 +344,14 @@ def _condition_def(item: Item) -> etree._Element:
 def _admin_data(design: StudyDesign, data: ClinicalData) -> etree._Element:
     admin = _E(n.q("AdminData"), StudyOID=n.study_oid(design.study_id))
     entries = [*data.audit, *data.provenance.values()]
-    for user in sorted({a.user for a in entries}):
+    signers = {s.login: s.signer_name for s in data.signatures}
+    for user in sorted({a.user for a in entries} | set(signers)):
         u = _SE(admin, n.q("User"), OID=n.user_oid(user))
         _SE(u, n.q("LoginName")).text = user
+        if user in signers:  # the printed name of a signer (21 CFR 11.50(a)(1))
+            _SE(u, n.q("FullName")).text = signers[user]
     codes = set(data.sites.values()) | {a.location for a in entries if a.location}
+    codes |= {s.site for s in data.signatures if s.site}
     for code in sorted(codes):
         location = _SE(
             admin,
@@ -363,7 +368,27 @@ def _admin_data(design: StudyDesign, data: ClinicalData) -> etree._Element:
                 MetaDataVersionOID=oid,
                 EffectiveDate=effective,
             )
+    for meaning, oid in signature_def_oids(data.signatures).items():
+        sdef = _SE(admin, n.q("SignatureDef"), OID=oid, Methodology="Electronic")
+        _SE(sdef, n.q("Meaning")).text = meaning
+        _SE(sdef, n.q("LegalReason")).text = LEGAL_REASON
     return admin
+
+
+def _signature(data: ClinicalData, subject: str) -> tuple[etree._Element, etree._Element] | None:
+    """The subject's casebook Signature and the Annotation that states whether it still holds
+    (`trialdesk.export.signatures`)."""
+    sig = next((s for s in data.signatures if s.subject == subject), None)
+    if sig is None:
+        return None
+    element = _E(n.q("Signature"))
+    _SE(element, n.q("UserRef"), UserOID=n.user_oid(sig.login))
+    _SE(element, n.q("LocationRef"), LocationOID=n.location_oid(sig.site))
+    _SE(element, n.q("SignatureRef"), SignatureOID=signature_def_oids(data.signatures)[sig.meaning])
+    _SE(element, n.q("DateTimeStamp")).text = sig.signed_at.astimezone(UTC).isoformat()
+    note = _E(n.q("Annotation"), SeqNum="1")
+    _SE(note, n.q("Comment")).text = f"Investigator casebook signature: {sig.summary}"
+    return element, note
 
 
 def _version_refs(data: ClinicalData) -> list[tuple[str, str]]:
@@ -482,10 +507,15 @@ def _subject(
     element = _E(n.q("SubjectData"), SubjectKey=subject)
     if transactional:
         element.set("TransactionType", "Upsert")
+    signed = _signature(data, subject)
+    if signed is not None:
+        element.append(signed[0])
     if subject in data.sites:
         _SE(element, n.q("SiteRef"), LocationOID=n.location_oid(data.sites[subject]))
     if subject in data.dispositions:
         annotate_end(element, *data.dispositions[subject])
+    if signed is not None:
+        element.append(signed[1])
     for event in design.events:
         keys = [k for k in entries if k[0] == subject and k[1] == event.code]
         # A repeating (unscheduled) event: one StudyEventData per instance, its repeat key.

@@ -16,13 +16,13 @@ from trialdesk.export.sdtm.subjects import (
     last_dates,
     subject_visits,
 )
-from trialdesk.export.sdtm.supplemental import supplemental_exposure
+from trialdesk.export.sdtm.supplemental import supplemental_demographics, supplemental_exposure
 from trialdesk.export.sdtm.trial_design import trial_design
 from trialdesk.protocol import Protocol
 
 
 def sdtm_datasets(protocol: Protocol, src: SdtmSources) -> dict[str, pd.DataFrame]:
-    """TS TA TE TV TI DM IE MH DS EX SUPPEX CM LB VS AE SV, each with exactly its spec's
+    """TS TA TE TV TI DM SUPPDM IE MH DS EX SUPPEX CM LB VS AE SV, each with exactly its spec's
     columns."""
     consents = first_consents(src)
     start = min(consents.values()) if consents else None
@@ -42,6 +42,7 @@ def sdtm_datasets(protocol: Protocol, src: SdtmSources) -> dict[str, pd.DataFram
     datasets.update(
         {
             "DM": demographics(protocol, src),
+            "SUPPDM": supplemental_demographics(protocol, src),
             "IE": inclusion_exclusion(protocol, src),
             "MH": medical_history(protocol, src),
             "DS": disposition(protocol, src),

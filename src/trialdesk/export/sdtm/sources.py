@@ -12,6 +12,7 @@ import pandas as pd
 
 from trialdesk.analysis.sources import SourceFrames
 from trialdesk.coding.coded import CodedDrug, CodedTerm
+from trialdesk.export.signatures import CasebookSignature, DataCut
 from trialdesk.protocol.versions import ProtocolVersionInfo
 
 CONSENT_COLUMNS = ("usubjid", "consented_on")
@@ -77,6 +78,10 @@ class SdtmSources:
     # med_id: CM's per-drug records with CMDECOD and the ATC class (issue 14).
     drugs: pd.DataFrame = field(default_factory=lambda: _empty(DRUG_COLUMNS))
     drug_coding: dict[str, CodedDrug] = field(default_factory=dict)
+    # The latest casebook signature per subject (SUPPDM, FHIR Provenance) and whether the
+    # study database was locked when the sources were read (`trialdesk.export.signatures`).
+    signatures: tuple[CasebookSignature, ...] = ()
+    data_cut: DataCut | None = None
 
     def __post_init__(self) -> None:
         for name, columns in (

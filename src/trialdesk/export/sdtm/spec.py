@@ -538,7 +538,27 @@ SUPPEX = _d(
     ],
 )
 
+SUPPDM = _d(
+    "SUPPDM",
+    "Supplemental Qualifiers for DM",
+    "RELATIONSHIP",
+    "One record per IDVAR, IDVARVAL, and QNAM value per subject",
+    ("STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "QNAM"),
+    [
+        Var("STUDYID", "Study Identifier", core="Req", origin="Assigned"),
+        Var("RDOMAIN", "Related Domain Abbreviation", core="Req", origin="Assigned"),
+        Var("USUBJID", "Unique Subject Identifier", core="Req", origin="Assigned"),
+        Var("IDVAR", "Identifying Variable", core="Exp", origin="Assigned"),
+        Var("IDVARVAL", "Identifying Variable Value", core="Exp", origin="Assigned"),
+        Var("QNAM", "Qualifier Variable Name", core="Req", origin="Assigned"),
+        Var("QLABEL", "Qualifier Variable Label", core="Req", origin="Assigned"),
+        Var("QVAL", "Data Value", core="Req"),
+        Var("QORIG", "Origin", core="Req", origin="Assigned"),
+        Var("QEVAL", "Evaluator", core="Exp", origin="Assigned"),
+    ],
+)
+
 DOMAINS: dict[str, Domain] = {
-    d.code: d for d in (TS, TA, TE, TV, TI, DM, IE, MH, DS, EX, SUPPEX, CM, LB, VS, AE, SV)
+    d.code: d for d in (TS, TA, TE, TV, TI, DM, SUPPDM, IE, MH, DS, EX, SUPPEX, CM, LB, VS, AE, SV)
 }
 TRIAL_DESIGN = ("TS", "TA", "TE", "TV", "TI")

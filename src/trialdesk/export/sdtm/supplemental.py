@@ -1,6 +1,10 @@
 """SUPPEX (Supplemental Qualifiers for EX, SDTMIG v3.4 §8.4): what the transplantation record
 holds beyond the EX variables — the source of the mesenchymal stem cells and the total number
-of cells infused — one record per EX record and qualifier, tied by IDVAR = EXSEQ."""
+of cells infused — one record per EX record and qualifier, tied by IDVAR = EXSEQ.
+
+SUPPDM: the investigator's casebook signature per subject (`trialdesk.export.signatures` says
+why SUPPDM): INVSIGDT, INVSIGBY, INVSIGMN, INVSIGST, QEVAL "INVESTIGATOR", no IDVAR (a
+subject-level qualifier, SDTMIG v3.4 §8.4.1)."""
 
 from __future__ import annotations
 
@@ -41,3 +45,40 @@ def supplemental_exposure(protocol: Protocol, src: SdtmSources, ex: pd.DataFrame
             total = format_number(float(t.total_cells))
             rows.append({**common, "QNAM": TOTAL_CELLS[0], "QLABEL": TOTAL_CELLS[1], "QVAL": total})
     return _frame("SUPPEX", rows)
+
+
+SIGNATURE_QUALIFIERS = (
+    ("INVSIGDT", "Investigator Signature Date/Time"),
+    ("INVSIGBY", "Investigator Signature Printed Name"),
+    ("INVSIGMN", "Investigator Signature Meaning"),
+    ("INVSIGST", "Investigator Signature Status"),
+)
+
+
+def supplemental_demographics(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
+    """SUPPDM: the latest casebook signature of each subject (QVAL at most 200 characters,
+    the SAS transport limit: a longer meaning is cut and marked with "...")."""
+    rows: list[dict[str, Any]] = []
+    for sig in src.signatures:
+        values = (
+            sig.signed_at.strftime("%Y-%m-%dT%H:%M:%S"),
+            ascii_text(sig.signer_name),
+            ascii_text(sig.meaning),
+            sig.state.upper(),
+        )
+        for (qnam, qlabel), value in zip(SIGNATURE_QUALIFIERS, values, strict=True):
+            rows.append(
+                {
+                    "STUDYID": protocol.id,
+                    "RDOMAIN": "DM",
+                    "USUBJID": usubjid(protocol, sig.subject),
+                    "IDVAR": "",
+                    "IDVARVAL": "",
+                    "QNAM": qnam,
+                    "QLABEL": qlabel,
+                    "QVAL": value if len(value) <= 200 else value[:197] + "...",
+                    "QORIG": ORIGIN,
+                    "QEVAL": "INVESTIGATOR",
+                }
+            )
+    return _frame("SUPPDM", rows)

@@ -19,6 +19,7 @@ from trialdesk.store.models.coding import (
     MeddraTermRow,
 )
 from trialdesk.store.models.forms import FormStatusRecord
+from trialdesk.store.models.locks import DataLock
 from trialdesk.store.models.monitoring import SdvMark
 from trialdesk.store.models.participants import (
     Consent,
@@ -58,6 +59,7 @@ __all__ = [
     "DrugTermRow",
     "MeddraTermRow",
     "Consent",
+    "DataLock",
     "DataQuery",
     "Enrollment",
     "FormStatusRecord",

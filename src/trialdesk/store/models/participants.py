@@ -120,3 +120,7 @@ class Signature(ClinicalRecord, Base):
     meaning: Mapped[str] = mapped_column(Text)
     # Audit sequence number the signature covers: later changes show the casebook changed.
     audit_sequence: Mapped[int] = mapped_column(Integer)
+    # 21 CFR 11.70: SHA-256 binding the signature to what it signed (the casebook's audit
+    # entries up to `audit_sequence`) and to its signer, time and meaning; None before 0015.
+    content_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    signature_hash: Mapped[str | None] = mapped_column(String(64), default=None)

@@ -12,8 +12,6 @@ from trialdesk.services import (
     list_sites,
     log_screening_decline,
 )
-from trialdesk.services.access import require
-from trialdesk.services.actor import Permission
 from trialdesk.services.errors import ServiceError
 from trialdesk.services.validate import today
 from trialdesk.store.enums import (
@@ -22,6 +20,7 @@ from trialdesk.store.enums import (
 )
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.forms import given, read_form
+from trialdesk.web.locks import entry_block
 from trialdesk.web.routing import WebRoute, WebUser
 from trialdesk.web.templating import humanise, render
 
@@ -68,7 +67,15 @@ def decline_page(
 
 @router.get("/screening/declined")
 def new_decline(request: Request, session: DB, user: CurrentUser) -> Response:
-    require(user.actor, Permission.WRITE_CLINICAL)
+    blocked = entry_block(session, user, None)
+    if blocked:  # read-only with the reason (issue 14), not a form refused after filling
+        return render(
+            request,
+            "read_only_page.html",
+            {"title": "Candidate declined or not consented", "read_only": blocked,
+             "labels": list(DECLINE_LABELS.values()), "back": "/screening/log",
+             "back_text": "Screening log"},
+        )  # fmt: skip
     sites = list_sites(session, user.actor)
     values = {"approached_on": today().isoformat(), "site_code": sites[0].code if sites else ""}
     return decline_page(request, session, user, values, {})

@@ -18,11 +18,14 @@ from trialdesk.services import (
 )
 from trialdesk.services.errors import ServiceError
 from trialdesk.services.form_status import list_form_statuses
+from trialdesk.services.locks import list_locks
+from trialdesk.services.signoff import signature_state
 from trialdesk.services.validate import today
 from trialdesk.store.enums import ParticipantStatus
 from trialdesk.web.casebook import build_casebook
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.forms import FormInput, given, read_form
+from trialdesk.web.locks import lock_rights
 from trialdesk.web.routing import WebRoute, WebUser
 from trialdesk.web.templating import render
 
@@ -76,6 +79,7 @@ def casebook_page(
     status_code: int = 200,
 ) -> Response:
     book = build_casebook(session, user, participant_id)
+    locked = lock_rights(session, user, participant_id)
     defaults = {
         "enrolled_on": today().isoformat(),
         "consented_on": today().isoformat(),
@@ -90,7 +94,10 @@ def casebook_page(
             "book": book,
             "values": {**defaults, **(values or {})},
             "errors": errors or {},
-            "can_write": user.can("write_clinical"),
+            **locked,
+            "signature": signature_state(session, user.actor, participant_id),
+            "locks": list_locks(session, user.actor, participant_id, active_only=True),
+            "can_sign": user.can("sign"),
             "can_override": user.can("override_enrollment_target"),
             "can_audit": user.can("read_audit"),
             "can_raise": user.can("raise_query"),

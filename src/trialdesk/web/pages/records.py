@@ -17,7 +17,7 @@ from trialdesk.services import (
     get_participant,
     save_and_report,
 )
-from trialdesk.services.actor import Permission
+from trialdesk.services.crf_forms import TABLE_FORMS
 from trialdesk.services.errors import ServiceError, StaleVersion
 from trialdesk.services.validate import today
 from trialdesk.web.casebook import queries_by_field, unresolved_queries
@@ -33,9 +33,9 @@ from trialdesk.web.conflicts import (
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.flash import sentence, with_note
 from trialdesk.web.forms import FormInput, read_form
+from trialdesk.web.locks import entry_block, lock_rights
 from trialdesk.web.pages.auth import safe_next
 from trialdesk.web.pages.safety import safety_context
-from trialdesk.web.readonly import refusal
 from trialdesk.web.records import (
     KINDS,
     SERIOUSNESS,
@@ -97,8 +97,17 @@ def new_record(
         defaults |= {k: asked[k] for k in ("term", "grade", "onset_date") if asked.get(k)}
     return _new_page(
         request, kind, participant, visit, defaults, {}, {}, _back(request, pid),
-        read_only=refusal(user, Permission.WRITE_CLINICAL),
+        read_only=entry_block(session, user, pid, visit or None, TABLE_FORMS.get(table)),
     )  # fmt: skip
+
+
+def _place(table: str, view: Any) -> tuple[str | None, str | None]:
+    """(visit code, form) of a record shown on a record page, for its data lock."""
+    if table == "visits":
+        return getattr(view, "code", None), None
+    if table in {"consents", "screenings"}:
+        return "SCR", TABLE_FORMS[table]
+    return getattr(view, "visit_code", None), TABLE_FORMS.get(table)
 
 
 def _new_page(
@@ -231,9 +240,9 @@ def record_page(
             "labels": {f.name: f.label for f in kind.fields},
             "back": _back(request, pid),
             "here": f"/participants/{pid}/records/{kind.table}/{view.id}",
-            "can_write": user.can("write_clinical"),
             "can_raise": user.can("raise_query"),
             "can_audit": user.can("read_audit"),
+            **lock_rights(session, user, pid, *_place(kind.table, view)),
             "conflict": conflict,
             "originals": originals,
             "voided_by": voided_by(session, user, kind.table, view),

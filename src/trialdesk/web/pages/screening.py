@@ -20,7 +20,6 @@ from trialdesk.catalogue.missing import MISSING_CODES
 from trialdesk.eligibility import Evaluator, InputError
 from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.services.accounts import list_sites
-from trialdesk.services.actor import Permission
 from trialdesk.services.editchecks import check_value, limit_check
 from trialdesk.services.errors import ServiceError, ValidationProblem
 from trialdesk.services.study import current_protocol
@@ -28,6 +27,7 @@ from trialdesk.services.validate import not_after_today, today
 from trialdesk.units.convert import UnitError, convert, quantity
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.forms import csrf_errors
+from trialdesk.web.locks import entry_block
 from trialdesk.web.routing import WebRoute, WebUser
 from trialdesk.web.screening_form import (
     FieldGroup,
@@ -198,9 +198,18 @@ def screening_page(
 
 @router.get("/screening/new", include_in_schema=False)
 def new_screening(request: Request, session: DB, user: CurrentUser) -> Response:
-    from trialdesk.services.access import require
-
-    require(user.actor, Permission.WRITE_CLINICAL)
+    """The live screening form; read-only with the reason for a role that may not write or
+    while the study is locked (issue 14)."""
+    blocked = entry_block(session, user, None)
+    if blocked:
+        _live, groups, _protocol = _evaluate({}, session)
+        labels = [f.label for f in all_fields(groups)]
+        return render(
+            request,
+            "read_only_page.html",
+            {"title": "Screen a candidate", "read_only": blocked, "labels": labels,
+             "back": "", "back_text": ""},
+        )  # fmt: skip
     return screening_page(request, session, user, {"screening_date": today().isoformat()}, {})
 
 

@@ -37,6 +37,7 @@ from trialdesk.services import (
     update_measurement,
     visit_calendar,
 )
+from trialdesk.services.crf_forms import form_of_element
 from trialdesk.services.errors import ServiceError, StaleVersion
 from trialdesk.services.form_status import list_form_statuses
 from trialdesk.services.study import current_catalogue, current_protocol
@@ -51,6 +52,7 @@ from trialdesk.web.entry import FormRefusal, record_visit_values
 from trialdesk.web.figures import IttCurve, itt_chart
 from trialdesk.web.flash import sentence, with_note
 from trialdesk.web.forms import FormInput, given, read_form
+from trialdesk.web.locks import lock_rights
 from trialdesk.web.records import AE_BLOCK, TX_BLOCK, Field
 from trialdesk.web.routing import WebRoute, WebUser
 from trialdesk.web.screening_form import ITT_SAMPLE_MINUTES
@@ -226,7 +228,7 @@ def visit_page(
             "lab_grades": (
                 lab_grade_suggestions(session, actor, pid, visit_code=code) if visit else []
             ),
-            **_record_rights(user, request),
+            **_record_rights(user, request, session, pid, code),
         },
         status_code=status_code,
     )
@@ -444,7 +446,9 @@ def measurement_page(
             "conflict": conflict,
             "originals": start,
             "voided_by": voided_by(session, user, "measurements", view),
-            **_record_rights(user, request),
+            **_record_rights(
+                user, request, session, pid, view.visit_code, view_form(view, session)
+            ),
             "here": f"/participants/{pid}/measurements/{view.id}",
         },
         status_code=status_code,
@@ -594,7 +598,7 @@ def itt_page(
             "conflict": conflict,
             "originals": start,
             "voided_by": voided_by(session, user, "itt_tests", test),
-            **_record_rights(user, request),
+            **_record_rights(user, request, session, pid, test.visit_code, "itt"),
             "here": f"/participants/{pid}/itt/{test.id}",
         },
         status_code=status_code,
@@ -698,11 +702,29 @@ async def void_itt(
     return itt_page(request, session, user, pid, fresh, values, form.errors, 422)
 
 
-def _record_rights(user: WebUser, request: Request) -> dict[str, object]:
-    """What the signed-in user may do on a record page (the same keys on every record form)."""
+def view_form(view: MeasurementView, session: Session) -> str:
+    """The form a measurement is entered on (`services.crf_forms`)."""
+    catalogue = current_catalogue(session)
+    if view.element not in catalogue:
+        return "medical_history"
+    return form_of_element(catalogue[view.element], catalogue)
+
+
+def _record_rights(
+    user: WebUser,
+    request: Request,
+    session: Session | None = None,
+    pid: int | None = None,
+    visit_code: str | None = None,
+    form: str | None = None,
+) -> dict[str, object]:
+    """What the signed-in user may do on a record page (the same keys on every record form);
+    a data lock on the place makes it read-only with the lock's reason (issue 14)."""
+    locked = lock_rights(session, user, pid, visit_code, form) if session is not None else {}
     return {
         "can_write": user.can("write_clinical"),
         "can_raise": user.can("raise_query"),
         "can_audit": user.can("read_audit"),
         "here": request.url.path,
+        **locked,
     }

@@ -4,7 +4,7 @@ report sent to the sponsor) and ``safety_assessments`` (judgements proposed and 
 See `trialdesk.store.models.safety_reports`.
 
 Revision ID: 0016_safety_reports
-Revises: 0014_sdv
+Revises: 0015_locks
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0016_safety_reports"
-down_revision: str | None = "0014_sdv"
+down_revision: str | None = "0015_locks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

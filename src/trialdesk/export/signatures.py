@@ -1,0 +1,110 @@
+"""The investigator's casebook signatures and the study's data lock in the exports (issue 14).
+
+21 CFR 11.50(b): the printed name, date-time and meaning of a signature are part of any human
+readable form of the record, so each export carries them:
+
+* ODM 1.3.2 (ODM1-3-2-Final §3.1.3 AdminData, §3.1.4.1 SubjectData): one ``SignatureDef`` per
+  meaning in AdminData (``Methodology="Electronic"``: a password signature, not a digital one,
+  so no ``ds:Signature``/``CryptoBindingManifest``), the signer as a ``User`` with FullName, and
+  the latest signature of each casebook as the SubjectData ``Signature`` (UserRef, LocationRef,
+  SignatureRef, DateTimeStamp). A signature broken by a later change is still reported — it
+  was given — with an ``Annotation`` saying the data changed after signing.
+* FHIR R4B: a ``Provenance`` per signature, target the ResearchSubject, ``signature.type``
+  ASTM E1762-95(2013) 1.2.840.10065.1.12.1.5 "Verification Signature" (the investigator attests
+  the data), ``when``, ``who`` (display: the printed name), the meaning as ``reason`` text;
+  ``data`` holds the SHA-256 binding (21 CFR 11.70) base64-encoded.
+* SDTM: SUPPDM qualifiers (SDTMIG v3.4 §8.4: subject-level facts that have no standard
+  variable), QEVAL "INVESTIGATOR": INVSIGDT (ISO 8601 date-time), INVSIGBY (printed name),
+  INVSIGMN (meaning), INVSIGST (VALID / BROKEN). A sponsor reviewing the tabulation sees per
+  subject whether, when and by whom the casebook was signed, without the EDC's audit trail;
+  the CO domain would hold free text about records, not subject-level facts.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CasebookSignature:
+    """The latest signature of one participant's casebook, as exports need it."""
+
+    subject: str  # study id
+    site: str  # site code
+    login: str  # the signer's user name
+    signer_name: str  # printed name (21 CFR 11.50(a)(1))
+    signed_at: datetime  # UTC
+    meaning: str
+    state: str  # "valid" | "broken" | "invalid"
+    binding: str  # SHA-256 hex of the signature manifest (21 CFR 11.70); "" before 0015
+
+    @property
+    def summary(self) -> str:
+        text = (
+            f"Signed by {self.signer_name}, {self.signed_at:%Y-%m-%d %H:%M} UTC, "
+            f"meaning: {self.meaning}"
+        )
+        if self.state == "broken":
+            return f"{text} (signature broken: data changed after signing)"
+        if self.state == "invalid":
+            return f"{text} (signature invalid: does not match the casebook)"
+        return text
+
+
+@dataclass(frozen=True)
+class DataCut:
+    """Whether the data were locked when exported (the study's database lock)."""
+
+    locked: bool
+    description: str  # "locked for analysis by … on … (reason)" or "not locked"
+
+
+ASTM_SIGNATURE = "urn:iso-astm:E1762-95:2013"
+VERIFICATION_SIGNATURE = ("1.2.840.10065.1.12.1.5", "Verification Signature")
+LEGAL_REASON = (
+    "Electronic signature of the investigator, the legally binding equivalent of a "
+    "handwritten signature (21 CFR 11.100(c)); password re-entered at signing (21 CFR 11.200)."
+)
+
+
+def signature_def_oids(signatures: tuple[CasebookSignature, ...]) -> dict[str, str]:
+    """Meaning → SignatureDef OID (``SD.1``, ``SD.2`` … in order of first use)."""
+    oids: dict[str, str] = {}
+    for sig in signatures:
+        oids.setdefault(sig.meaning, f"SD.{len(oids) + 1}")
+    return oids
+
+
+def provenance_json(
+    sig: CasebookSignature, rid: str, subject_ref: dict[str, str]
+) -> dict[str, Any]:
+    """A FHIR R4B Provenance for one casebook signature (module docstring)."""
+    when = sig.signed_at.isoformat()
+    who = {"display": sig.signer_name}
+    return {
+        "resourceType": "Provenance",
+        "id": rid,
+        "target": [subject_ref],
+        "recorded": when,
+        "reason": [{"text": sig.meaning}],
+        "activity": {"text": f"casebook signature ({sig.state})"},
+        "agent": [{"who": who}],
+        "signature": [
+            {
+                "type": [
+                    {
+                        "system": ASTM_SIGNATURE,
+                        "code": VERIFICATION_SIGNATURE[0],
+                        "display": VERIFICATION_SIGNATURE[1],
+                    }
+                ],
+                "when": when,
+                "who": who,
+                "sigFormat": "text/plain",
+                "data": base64.b64encode(sig.binding.encode("ascii")).decode("ascii"),
+            }
+        ],
+    }

@@ -1,0 +1,108 @@
+"""Casebook signatures in every export (issue 14; 21 CFR 11.50(b)): ODM 1.3.2 SignatureDef in
+AdminData and the SubjectData Signature (schema-valid), a FHIR R4B Provenance with an ASTM
+"Verification Signature", and SDTM SUPPDM qualifiers; a signature broken by a later change says
+so in each. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from trialdesk import services as sv
+from trialdesk.export.fhir.bundle import study_bundle
+from trialdesk.export.from_store import clinical_data, sdtm_sources
+from trialdesk.export.odm import names as n
+from trialdesk.export.odm.validate import schema_errors
+from trialdesk.export.odm.write import odm_document
+from trialdesk.export.sdtm.build import sdtm_datasets
+from trialdesk.protocol import builtin_protocol
+from trialdesk.simulate.run import SimulationSettings, run_simulation
+from trialdesk.store.models import Participant, User
+from trialdesk.store.testing import (
+    DEMO_PASSWORD,
+    TestDatabase,
+    available_backends,
+    backend_url,
+    fresh_database,
+    seed_demo_site_and_users,
+)
+
+
+@pytest.fixture(scope="module", params=available_backends())
+def signed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[TestDatabase, str, str]]:
+    """A simulated cohort; two casebooks signed by the investigator, then one changed."""
+    db = fresh_database(backend_url(request.param), directory=tmp_path_factory.mktemp("sig"))
+    with db.session() as session:
+        seed_demo_site_and_users(session)
+        run_simulation(session, SimulationSettings(n_candidates=20, seed=3))
+        uid = session.scalars(select(User.id).where(User.username == "investigator")).one()
+        investigator = sv.actor_for(session, uid)
+        enrolled = sv.list_participants(session, investigator, limit=500).items
+        first, second = [p for p in enrolled if p.status.value in ("enrolled", "completed")][:2]
+        for p in (first, second):
+            sv.sign_casebook(session, investigator, p.id, password=DEMO_PASSWORD)
+        weight = sv.list_measurements(session, investigator, participant_id=second.id).items[0]
+        sv.update_measurement(
+            session, investigator, weight.id, expected_version=weight.version,
+            reason="transcription error", value=float(weight.value or 70) + 1, unit=weight.unit,
+        )  # fmt: skip
+        assert session.scalars(select(Participant.study_id)).first()
+        yield db, first.study_id, second.study_id
+    db.dispose()
+
+
+def test_odm_carries_the_signatures_and_stays_schema_valid(
+    signed: tuple[TestDatabase, str, str],
+) -> None:
+    db, valid, broken = signed
+    protocol = builtin_protocol()
+    with db.session() as session:
+        data = clinical_data(session, protocol)
+    root = odm_document(data.design, data)
+    assert schema_errors(root) == []
+    ns = {"o": n.NS}
+    sdef = root.find(".//o:AdminData/o:SignatureDef", ns)
+    assert sdef is not None and sdef.get("Methodology") == "Electronic"
+    assert sdef.findtext("o:Meaning", namespaces=ns).startswith("I have reviewed the data")
+    user = root.find(".//o:AdminData/o:User[@OID='USR.investigator']", ns)
+    assert user is not None and user.findtext("o:FullName", namespaces=ns) == "Investigator"
+    by_subject = {s.get("SubjectKey"): s for s in root.iterfind(".//o:SubjectData", ns)}
+    for subject, state in ((valid, ""), (broken, "signature broken")):
+        sig = by_subject[subject].find("o:Signature", ns)
+        assert sig is not None, subject
+        assert sig.find("o:UserRef", ns).get("UserOID") == "USR.investigator"
+        assert sig.find("o:SignatureRef", ns).get("SignatureOID") == sdef.get("OID")
+        comment = by_subject[subject].findtext("o:Annotation/o:Comment", namespaces=ns)
+        assert comment.startswith("Investigator casebook signature: Signed by Investigator")
+        assert (state in comment) if state else ("broken" not in comment)
+    unsigned = [s for k, s in by_subject.items() if k not in (valid, broken)]
+    assert unsigned and all(s.find("o:Signature", ns) is None for s in unsigned)
+
+
+def test_fhir_provenance_and_sdtm_suppdm(signed: tuple[TestDatabase, str, str]) -> None:
+    db, valid, broken = signed
+    protocol = builtin_protocol()
+    with db.session() as session:
+        src = sdtm_sources(session, protocol)
+    assert src.data_cut is not None and not src.data_cut.locked
+    bundle = study_bundle(protocol, src).model_dump(mode="json")
+    provenances = [e["resource"] for e in bundle["entry"]
+                   if e["resource"]["resourceType"] == "Provenance"]  # fmt: skip
+    assert len(provenances) == 2
+    for p in provenances:
+        sig = p["signature"][0]
+        assert sig["type"][0]["code"] == "1.2.840.10065.1.12.1.5"
+        assert sig["who"]["display"] == "Investigator" and sig["when"] == p["recorded"]
+        assert p["reason"][0]["text"].startswith("I have reviewed")
+    assert sorted(p["activity"]["text"] for p in provenances) == [
+        "casebook signature (broken)", "casebook signature (valid)",
+    ]  # fmt: skip
+    supp = sdtm_datasets(protocol, src)["SUPPDM"]
+    status = supp[supp["QNAM"] == "INVSIGST"].set_index("USUBJID")["QVAL"].to_dict()
+    assert status == {f"{protocol.id}-{valid}": "VALID", f"{protocol.id}-{broken}": "BROKEN"}
+    assert set(supp["QNAM"]) == {"INVSIGDT", "INVSIGBY", "INVSIGMN", "INVSIGST"}
+    assert set(supp["QEVAL"]) == {"INVESTIGATOR"} and set(supp["RDOMAIN"]) == {"DM"}
