@@ -14,7 +14,8 @@ of clinical data passes.
   locked by Dr X on …: ask an administrator to unlock".
 * Not frozen by a lock: the lock records themselves, signatures (a locked casebook can still be
   signed), the monitor's verification marks and data queries (a query on locked data is how a
-  monitor asks for an unlock), and user administration. An adverse event has no single visit:
+  monitor asks for an unlock), user administration, safety reports and the investigator's
+  safety judgements (never blocked, ICH E2A), and medical coding (see `NOT_LOCKED_TABLES`). An adverse event has no single visit:
   a form lock on "adverse events" freezes it only through a participant or study lock.
 """
 
@@ -65,6 +66,14 @@ NOT_LOCKED_TABLES = frozenset(
         "protocol_versions",  # the study's configuration, registered by the sponsor
         "prescreen_runs",  # EHR pre-screening: not trial data of any participant
         "prescreen_candidates",
+        # Safety reporting is never blocked (ICH E2A; ICH E6(R3) §2.7): reports to the sponsor
+        # and the investigator's causality/grade judgements on an SAE go on after a lock.
+        "safety_reports",
+        "safety_assessments",
+        # Medical coding derives from the verbatim (which a lock freezes); a dictionary upgrade
+        # after a lock must still record its recoding for review. The exported cut names the
+        # dictionary version it was coded with (define.xml).
+        "coding_assignments",
     }
 )
 """Clinical-record tables a lock leaves writable (module docstring says why)."""
