@@ -118,7 +118,7 @@ def test_decimal_split_and_spanners() -> None:
         "primary",
         "t",
         ["Parameter", "n pairs", "Baseline mean", "Month 12 mean", "Mean change [95% CI]",
-         "p (paired t)", "p (Wilcoxon)", "MMRM, unstructured: change [95% CI]", "p (MMRM)"],
+         "p (paired t)", "p (Wilcoxon)", "MMRM: change [95% CI]", "p (MMRM)"],
         [],
     )  # fmt: skip
     spans = spanners(table)
