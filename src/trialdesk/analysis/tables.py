@@ -211,8 +211,8 @@ def outcome_visit_table(outcome: OutcomeResult, level: float) -> ReportTable:
         f"MMRM covariance: {structure_brief(outcome.mmrm)}; Kenward–Roger standard errors and "
         "degrees of freedom. Missing: values recorded as missing, by missing-data code (ND not "
         "done, NA not applicable, UNK unknown, ASKU asked but unknown, NASK not asked, NAV "
-        "temporarily unavailable, MSK masked); they enter no statistic. Unscheduled visits are listed "
-        "separately, not summarised by visit.",
+        "temporarily unavailable, MSK masked); they enter no statistic. Unscheduled visits are "
+        "listed separately, not summarised by visit.",
         numeric=[False] + [True] * 6 + [False],
     )
 
