@@ -209,6 +209,14 @@ def visit_page(
             "oglds": oglds,
             "transplants": transplants,
             "tx_block": TX_BLOCK,
+            "tx_weight": next(
+                (
+                    m
+                    for m in rows.items
+                    if m.element == "weight" and not m.voided and m.value is not None
+                ),
+                None,
+            ),  # fmt: skip
             "ae_block": AE_BLOCK,
             "checks": checks or {},
             "ae_open": _typed_in(AE_BLOCK.fields, values or {}, errors or {}, checks or {}),
