@@ -210,8 +210,6 @@ class _NormalRanges:
         lab = self.ranges.for_site(self.sites.get(subject), element.name)
         value = stres if isinstance(stres, float) else None
         return range_fields(element, lab, orresu=unit, stres=value)
-
-
 def itt_context(minute: float) -> LabContext:
     """An ITT sample's time point after the insulin bolus (LBTPT/LBTPTNUM/LBELTM/LBTPTREF)."""
     text = format_number(minute)
