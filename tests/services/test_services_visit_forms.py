@@ -302,6 +302,11 @@ def test_the_transplantation_takes_its_weight_from_the_vital_signs(clinic: Clini
     (created,) = sv.record_history(clinic.session, clinic.coordinator, "transplantations", tx.id)
     source = created.changes["weight_kg_source"][1]
     assert source.startswith(f"from vital signs on {clinic.day(35).isoformat()} (measurement ")
+    with pytest.raises(sv.RuleViolation, match="differs from the body weight recorded"):
+        sv.update_transplantation(
+            clinic.session, clinic.coordinator, tx.id, expected_version=tx.version,
+            reason="typed again", weight_kg=80,
+        )  # fmt: skip
 
 
 def test_a_different_weight_typed_for_the_transplantation_is_refused(clinic: Clinic) -> None:

@@ -177,6 +177,9 @@ def update_transplantation(
     if unknown:
         raise ValidationProblem(unknown[0], "is not a field of a transplantation record")
     changes = {k: allowed[k](v) for k, v in fields.items() if v is not None}
+    if "weight_kg" in changes and row.visit_id is not None:
+        # A corrected weight must still be the one weighed with the vital signs.
+        _weight_once(session, session.get(Visit, row.visit_id), changes["weight_kg"])
     dose = changes.get("dose_cells_per_kg", row.dose_cells_per_kg)
     weight = changes.get("weight_kg", row.weight_kg)
     changes["total_cells"] = dose * weight if weight else None
