@@ -128,6 +128,16 @@ def _column_points(table: ReportTable, width_pt: float) -> list[float]:
     return [c * CHAR_PT for c in tlf.fitted_chars(table, width_pt / CHAR_PT)]
 
 
+def _share_width(grid: Table, shares: tuple[float, ...]) -> None:
+    """Columns of a portrait-page table as shares of the text width (fixed layout)."""
+    usable = (int(A4_SHORT) - 2 * int(MARGIN)) / EMU_PER_POINT
+    widths = [usable * share for share in shares]
+    _fixed_layout(grid, widths)
+    for row in grid.rows:
+        for cell, width in zip(row.cells, widths, strict=True):
+            cell.width = Pt(width)
+
+
 def _fixed_layout(grid: Table, widths: list[float]) -> None:
     """Fixed column widths (w:tblLayout fixed, w:tblGrid): Word and LibreOffice then keep the
     widths instead of spreading the columns evenly (ECMA-376 Part 1, 17.4.53, 17.4.49)."""
@@ -275,6 +285,7 @@ def _add_contents(doc: DocxDocument, layout: ReportLayout) -> None:
         cells = grid.add_row().cells
         for cell, text in zip(cells, (o.label, o.title, o.population), strict=True):
             _set_cell(cell, text)
+    _share_width(grid, (0.2, 0.55, 0.25))
 
 
 def _add_estimands(doc: DocxDocument, found: list[Estimand]) -> None:
@@ -293,6 +304,7 @@ def _add_estimands(doc: DocxDocument, found: list[Estimand]) -> None:
             cells = grid.add_row().cells
             _set_cell(cells[0], name, bold=True)
             _set_cell(cells[1], text)
+        _share_width(grid, (0.25, 0.75))
 
 
 def write_docx(layout: ReportLayout, path: Path) -> Path:

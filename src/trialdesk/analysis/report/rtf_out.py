@@ -89,9 +89,11 @@ def _section(landscape: bool, label: str, population: str, layout: ReportLayout)
     where = f"Population: {population} \u00b7 " if population else ""
     right = width - 2 * MARGIN
     stamp = f"{{\\b\\cf2 {rtf_text(layout.stamp)}}}" if layout.stamp else ""
+    # The stamp on a line of its own: beside a long study name it would overprint it.
     head = (
-        f"{{\\header\\pard\\plain\\fs14\\tqc\\tx{right // 2}\\tqr\\tx{right} "
-        f"{rtf_text(layout.study)}\\tab {stamp}\\tab {{\\b {rtf_text(label)}}}\\par}}"
+        f"{{\\header\\pard\\plain\\fs14\\tqr\\tx{right} "
+        f"{rtf_text(layout.study)}\\tab {{\\b {rtf_text(label)}}}\\par"
+        f"\\pard\\plain\\fs14\\qc {stamp}\\par}}"
     )
     foot = (
         f"{{\\footer\\pard\\plain\\fs14\\tqr\\tx{right} {rtf_text(where)}Data cut "
