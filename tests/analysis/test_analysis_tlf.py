@@ -237,7 +237,7 @@ def test_docx_numbers_match_results_json(docx: DocxDocument, files: ReportFiles)
     assert checked >= 8
 
 
-def test_docx_tables_repeat_headings_and_align_on_decimal_tabs(docx: DocxDocument) -> None:
+def test_docx_tables_repeat_headings_and_align_on_decimal_points(docx: DocxDocument) -> None:
     primary = next(
         t for t in docx.tables if len(t.columns) == 9 and t.rows[1].cells[0].text == "Parameter"
     )

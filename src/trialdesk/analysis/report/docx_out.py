@@ -171,7 +171,8 @@ def _heading_rows(grid: Table, table: ReportTable) -> int:
 
 
 def add_table(doc: DocxDocument, table: ReportTable, width_pt: float) -> Table:
-    """The table with its heading rows (spanners merged), numbers on decimal tab stops."""
+    """The table with its heading rows (spanners merged), numbers right-aligned and padded so
+    their decimal points line up (`tlf.decimal_padded`)."""
     heads = 2 if tlf.spanners(table) else 1
     body = table.rows or [["None."] + [""] * (len(table.columns) - 1)]
     grid: Table = doc.add_table(rows=heads + len(body), cols=len(table.columns))
