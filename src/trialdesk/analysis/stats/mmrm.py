@@ -184,7 +184,7 @@ def _why_diverged(fit: RemlFit) -> str:
     eigenvalues = np.linalg.eigvalsh(fit.sigma)
     if eigenvalues[0] <= _SINGULAR_RATIO * eigenvalues[-1]:
         return (
-            "the unstructured covariance runs to a singular matrix (the changes at some "
+            "the covariance runs to a singular matrix (the changes at some "
             "visits are almost perfectly correlated), so it has no REML estimate"
         )
     return "the optimiser stopped before reaching a maximum of the REML likelihood"
