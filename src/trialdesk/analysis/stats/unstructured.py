@@ -22,6 +22,12 @@ are Satterthwaite's (Satterthwaite 1946, [@Satterthwaite1946]; as in SAS DDFM=SA
 and R's mmrm): df = 2 (c'Phi c)^2 / (g' A g), with g the gradient of c'Phi(theta)c and A the
 inverse of the negative Hessian of l_R, both at theta_hat by central differences.
 
+The simpler structures of the pre-specified fallback (`mmrm.FALLBACK_SEQUENCE`) share the
+same likelihood: heterogeneous Toeplitz (SAS TYPE=TOEPH: a standard deviation per visit, one
+correlation per lag, parameterised by partial autocorrelations so every theta is positive
+definite, [@Monahan1984]) and first-order autoregressive (SAS TYPE=AR(1) over the visit
+order); their score is the chain rule through dSigma/dtheta.
+
 The same fitter with `Structure.COMPOUND_SYMMETRY` (Sigma = s2 * [(1 - rho) I + rho J]) gives
 the random-intercept model, so the two fits share one likelihood and their REML
 log-likelihoods can be compared by a likelihood-ratio test (same fixed effects).
