@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +23,9 @@ from tests.analysis._nlme import fit_in_r
 from trialdesk import services as sv
 from trialdesk.analysis import AnalysisDatasets, StudyResults, analyse, derive_datasets
 from trialdesk.analysis.from_store import source_frames
+from trialdesk.analysis.registry import build_results_json
+from trialdesk.analysis.stats.mmrm import UNSTRUCTURED, fit_mmrm
+from trialdesk.analysis.tables import primary_summary_table
 from trialdesk.protocol import builtin_protocol
 from trialdesk.services.passwords import use_fast_hashing
 from trialdesk.simulate.effect import MODERATE
@@ -224,23 +228,42 @@ def test_demo_hba1c_mmrm_unstructured_beats_compound_symmetry_and_matches_r(
     r = fit_in_r(rows, visits, tmp_path)
     for estimate in hba1c.mmrm.visits:
         assert estimate.estimate == pytest.approx(r.row(estimate.visit)["un_est"], abs=1e-4)
-        assert estimate.se == pytest.approx(r.row(estimate.visit)["un_se"], abs=1e-4)
+        assert estimate.se_model == pytest.approx(r.row(estimate.visit)["un_se"], abs=1e-4)
     assert lrt.statistic == pytest.approx(2 * (r.un_loglik - r.cs_loglik), abs=1e-3)
 
 
-def test_demo_ogld_unstructured_covariance_is_singular_and_said_so(
+def test_demo_ogld_unstructured_covariance_is_singular_and_falls_back(
     results: StudyResults,
 ) -> None:
     """OGLD doses change in tablet steps, the same way at Months 3, 6 and 9: the changes at
     those visits are almost perfectly correlated and the unstructured covariance has no REML
-    estimate (R's nlme::gls stops without convergence on the same rows). The report says so
-    and shows the compound-symmetry model instead of numbers from a singular matrix."""
+    estimate (R's nlme::gls stops without convergence on the same rows). The primary MMRM
+    then uses the next structure of the pre-specified sequence and says which and why, in
+    the model and in results.json, instead of numbers from a singular matrix."""
     ogld = results.outcome("OGLDDDD")
     assert ogld is not None and ogld.sensitivity is not None
-    assert not ogld.mmrm.estimable and "singular" in ogld.mmrm.note
-    assert ogld.sensitivity.estimable and ogld.covariance_test is None
-    m12 = ogld.sensitivity.at("M12")
-    assert m12 is not None and m12.estimate < 0
+    assert not fit_mmrm(_ogld_rows(results)).estimable  # the unstructured fit alone
+    primary = ogld.mmrm
+    assert primary.estimable and primary.converged
+    assert primary.covariance != UNSTRUCTURED and primary.tried[0] == UNSTRUCTURED
+    assert primary.fallback.startswith("unstructured not fitted (REML did not converge")
+    assert "singular" in primary.fallback
+    m12 = primary.at("M12")
+    assert m12 is not None and m12.estimate < 0 and m12.df > 0
+    document = build_results_json(results)
+    [model] = [m for m in document["provenance"]["mixedModels"] if m["paramcd"] == "OGLDDDD"]
+    assert model["covarianceStructure"] == primary.covariance
+    assert model["fallback"] == primary.fallback and model["dfMethod"] == "Kenward–Roger"
+    footnote = primary_summary_table(results).note or ""
+    assert "(unstructured not fitted)" in footnote or "unstructured, " in footnote
+
+
+def _ogld_rows(results: StudyResults) -> pd.DataFrame:
+    a = results.datasets.adeff
+    return a[
+        (a["PARAMCD"] == "OGLDDDD") & (a["ANL01FL"] == "Y") & (a["ITTFL"] == "Y")
+        & (a["VISITNDY"] > 0) & a["AVISIT"].notna()
+    ]  # fmt: skip
 
 
 def test_a_dose_recorded_as_not_collected_is_not_filled_from_the_regimen(

@@ -1,4 +1,5 @@
-"""The MMRM (unstructured covariance, REML, Satterthwaite df) against an independent fit in R.
+"""The MMRM (unstructured covariance, REML, Kenward–Roger and Satterthwaite df) against an
+independent fit in R, and the pre-specified covariance fallback.
 
 R's nlme::gls with corSymm + varIdent is the unstructured model, corCompSymm the compound
 symmetry; nlme reports no Satterthwaite df (its t-tests use N - p), so the df are compared
@@ -14,10 +15,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from tests.analysis._nlme import fit_in_r
+from tests.analysis._nlme import fit_in_r, kenward_roger_in_r
 
 from trialdesk.analysis.stats import compare_covariances, fit_mmrm
-from trialdesk.analysis.stats.mmrm import COMPOUND_SYMMETRY, UNSTRUCTURED
+from trialdesk.analysis.stats.mmrm import (
+    AUTOREGRESSIVE,
+    COMPOUND_SYMMETRY,
+    TOEPLITZ,
+    UNSTRUCTURED,
+    fit_primary_mmrm,
+)
 from trialdesk.analysis.stats.unstructured import Structure
 
 VISITS = [("M1", 37), ("M3", 97), ("M6", 187), ("M9", 277), ("M12", 372)]
@@ -57,15 +64,15 @@ def test_mmrm_matches_nlme_gls_and_emmeans_satterthwaite(seed: int, tmp_path: Pa
     for estimate in un.visits:
         expected = r.row(estimate.visit)
         assert estimate.estimate == pytest.approx(expected["un_est"], abs=1e-4)
-        assert estimate.se == pytest.approx(expected["un_se"], abs=1e-4)
+        assert estimate.se_model == pytest.approx(expected["un_se"], abs=1e-4)
         # emmeans' df for gls fits is its own approximation of Satterthwaite's (numerical
         # derivatives of the covariance parameters), not the exact one here: within 8 %.
-        assert estimate.df == pytest.approx(expected["df"], rel=0.08)
+        assert estimate.df_satterthwaite == pytest.approx(expected["df"], rel=0.08)
         quantile = stats.t.ppf(0.975, estimate.df)
         assert estimate.ci_high - estimate.estimate == pytest.approx(quantile * estimate.se)
     for estimate in cs.visits:
         assert estimate.estimate == pytest.approx(r.row(estimate.visit)["cs_est"], abs=1e-4)
-        assert estimate.se == pytest.approx(r.row(estimate.visit)["cs_se"], abs=1e-4)
+        assert estimate.se_model == pytest.approx(r.row(estimate.visit)["cs_se"], abs=1e-4)
     assert un.baseline_slope == pytest.approx(r.table.loc["BASEC", "un_est"], abs=1e-4)
     assert cs.baseline_slope == pytest.approx(r.table.loc["BASEC", "cs_est"], abs=1e-4)
     assert un.log_likelihood == pytest.approx(r.un_loglik, abs=1e-4)
@@ -112,3 +119,64 @@ def test_a_singular_unstructured_fit_is_reported_not_used() -> None:
     matrix runs to a singular matrix (no maximum); the model is reported as not fitted."""
     un = fit_mmrm(_longitudinal(3, n=6, missing=0.1))
     assert not un.estimable and "did not converge" in un.note
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+@pytest.mark.parametrize("structure", [Structure.UNSTRUCTURED, Structure.COMPOUND_SYMMETRY])
+def test_kenward_roger_matches_pbkrtest(seed: int, structure: Structure, tmp_path: Path) -> None:
+    """KR-adjusted standard errors and KR df against R's pbkrtest (Kenward & Roger 1997).
+
+    Tolerance: estimates and standard errors 1e-4 (absolute; the two REML optimisers agree to
+    about 1e-6 on Sigma), df 1e-3 relative (the df are a smooth function of Sigma-hat, so the
+    optimisers' difference moves them by about 1e-4 relative; 1e-3 is ten times that).
+    The adjusted standard errors differ from the unadjusted ones by more than the tolerance,
+    so a fit that skipped the adjustment would fail.
+    """
+    data = _longitudinal(seed)
+    visits = [v for v, _ in VISITS]
+    model = fit_mmrm(data, structure=structure)
+    r = kenward_roger_in_r(data, visits, tmp_path)
+    tag = "un" if structure is Structure.UNSTRUCTURED else "cs"
+    assert model.estimable and model.df_method == "Kenward–Roger"
+    inflated = 0
+    for estimate in model.visits:
+        expected = r.loc[(tag, f"VISIT{estimate.visit}")]
+        assert estimate.estimate == pytest.approx(expected["est"], abs=1e-4)
+        assert estimate.se_model == pytest.approx(expected["se"], abs=1e-4)
+        assert estimate.se == pytest.approx(expected["se_kr"], abs=1e-4)
+        assert estimate.df == pytest.approx(expected["df"], rel=1e-3)
+        inflated += estimate.se - estimate.se_model > 1e-4
+        quantile = stats.t.ppf(0.975, estimate.df)
+        assert estimate.ci_high - estimate.estimate == pytest.approx(quantile * estimate.se)
+        assert estimate.p == pytest.approx(2 * stats.t.sf(abs(estimate.t), estimate.df))
+    assert inflated >= (3 if tag == "un" else 0)
+
+
+def test_unstructured_failure_falls_back_in_the_prespecified_order() -> None:
+    """Six participants, five visits: the unstructured fit runs to a singular matrix, so the
+    primary model is the next structure that converges (heterogeneous Toeplitz), and the
+    result says which structure was left and why."""
+    data = _longitudinal(3, n=6, missing=0.1)
+    assert not fit_mmrm(data).estimable
+    primary = fit_primary_mmrm(data)
+    assert primary.estimable and primary.converged
+    assert primary.covariance == TOEPLITZ
+    assert primary.fallback.startswith("unstructured not fitted (REML did not converge")
+    assert "heterogeneous Toeplitz used" in primary.fallback
+    assert [v.visit for v in primary.visits] == [v for v, _ in VISITS]
+
+
+def test_too_few_for_toeplitz_falls_back_further() -> None:
+    """Three participants: neither unstructured (15 parameters) nor Toeplitz (9) can be
+    estimated; the sequence goes on to AR(1) or compound symmetry and says so."""
+    data = _longitudinal(15, n=3)
+    primary = fit_primary_mmrm(data)
+    assert primary.estimable
+    assert primary.covariance in (AUTOREGRESSIVE, COMPOUND_SYMMETRY)
+    assert "unstructured not fitted (3 participants" in primary.fallback
+
+
+def test_no_fallback_when_the_unstructured_fit_converges() -> None:
+    data = _longitudinal(11)
+    primary = fit_primary_mmrm(data)
+    assert primary.covariance == UNSTRUCTURED and primary.fallback == ""

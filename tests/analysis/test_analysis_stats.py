@@ -182,7 +182,8 @@ def test_random_intercept_model_matches_statsmodels_formula_fit(seed: int, missi
     for estimate in result.visits:
         name = f"C(VISIT)[{estimate.visit}]"
         assert estimate.estimate == pytest.approx(fit.fe_params[name], abs=1e-4)
-        assert estimate.se == pytest.approx(gls_se[names.index(name)], rel=1e-3)
+        assert estimate.se_model == pytest.approx(gls_se[names.index(name)], rel=1e-3)
+        assert estimate.se >= estimate.se_model * (1 - 1e-6)  # the KR adjustment inflates
         assert estimate.df > 0
     assert result.baseline_slope == pytest.approx(fit.fe_params["BASEC"], abs=1e-4)
     assert [v.visit for v in result.visits] == ["M1", "M3", "M6", "M12"]

@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 from docx import Document
 from docx.document import Document as DocxDocument
-from docx.enum.text import WD_TAB_ALIGNMENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH
 from striprtf.striprtf import rtf_to_text
 
 from trialdesk.analysis.report import ReportFiles, build_report
 from trialdesk.analysis.report.html import css_string, render_html
 from trialdesk.analysis.report.pdf import write_pdf
 from trialdesk.analysis.report.rtf_out import rtf_text
-from trialdesk.analysis.report.tlf import number_outputs, spanners, split_decimal
+from trialdesk.analysis.report.tlf import FIGURE_SPACE, number_outputs, spanners, split_decimal
 from trialdesk.analysis.sources import SourceFrames
 from trialdesk.analysis.tables import ReportTable, all_tables
 from trialdesk.protocol import Protocol
@@ -118,7 +118,7 @@ def test_decimal_split_and_spanners() -> None:
         "primary",
         "t",
         ["Parameter", "n pairs", "Baseline mean", "Month 12 mean", "Mean change [95% CI]",
-         "p (paired t)", "p (Wilcoxon)", "MMRM, unstructured: change [95% CI]", "p (MMRM)"],
+         "p (paired t)", "p (Wilcoxon)", "MMRM: change [95% CI]", "p (MMRM)"],
         [],
     )  # fmt: skip
     spans = spanners(table)
@@ -161,7 +161,7 @@ def test_pdf_is_portrait_where_tables_fit_and_landscape_where_not(files: ReportF
 def test_pdf_table_has_spanners_and_decimal_aligned_numbers(files: ReportFiles) -> None:
     pages = pdf_pages(files.pdf)
     page = pages[output_page(pages, "Primary outcomes: change from baseline")]
-    assert "Paired analysis" in page and "Mixed model for repeated measures" in page
+    assert "Paired analysis" in page and "Mixed model for repeated" in page  # may wrap
     html = files.html.read_text("utf-8")
     assert 'colspan="3" class="span">Paired analysis' in html
     assert re.search(r'<td class="num"><span class="dl w\d+">-?\d+</span>\.\d', html)
@@ -198,12 +198,13 @@ def test_docx_has_contents_numbered_outputs_and_simulated_heads(
 ) -> None:
     contents = _contents_rows(docx)
     assert len(contents) >= 20 and all(SAP_NUMBER.match(row[0]) for row in contents)
-    headings = [p.text for p in docx.paragraphs if p.style is not None and
-                p.style.name == "Heading 2"]  # fmt: skip
+    firsts = [p.text.split("\n")[0] for p in docx.paragraphs
+              if p.style is not None and p.style.name == "Heading 2"]  # fmt: skip
+    headings = [h for h in firsts if SAP_NUMBER.match(h)]
     assert headings == [row[0] for row in contents]  # every output under its number
     assert len(docx.sections) == len(contents) + 1
     for section, row in zip(docx.sections[1:], contents, strict=True):
-        head = section.header.paragraphs[0].text
+        head = "\n".join(p.text for p in section.header.paragraphs)
         assert "SIMULATED DATA" in head and row[0] in head and "NCT01142050" in head
         foot = section.footer._element.xml
         assert 'w:instr="PAGE"' in foot and 'w:instr="NUMPAGES"' in foot
@@ -236,19 +237,21 @@ def test_docx_numbers_match_results_json(docx: DocxDocument, files: ReportFiles)
     assert checked >= 8
 
 
-def test_docx_tables_repeat_headings_and_align_on_decimal_tabs(docx: DocxDocument) -> None:
+def test_docx_tables_repeat_headings_and_align_on_decimal_points(docx: DocxDocument) -> None:
     primary = next(
         t for t in docx.tables if len(t.columns) == 9 and t.rows[1].cells[0].text == "Parameter"
     )
     for heading in primary.rows[:2]:  # spanner row and column headings repeat on each page
         assert heading._tr.trPr is not None and "w:tblHeader" in heading._tr.trPr.xml
     assert "w:tblHeader" not in primary.rows[2]._tr.xml
-    cell = primary.rows[2].cells[2]  # a baseline mean
-    stops = cell.paragraphs[0].paragraph_format.tab_stops
-    assert [stop.alignment for stop in stops] == [WD_TAB_ALIGNMENT.DECIMAL]
-    assert cell.text.startswith("\t") and "." in cell.text
-    label = primary.rows[2].cells[0].paragraphs[0].paragraph_format.tab_stops
-    assert len(label) == 0  # text columns stay left-aligned
+    means = [row.cells[2] for row in primary.rows[2:]]  # baseline means, 0 to 3 decimals
+    assert all(c.paragraphs[0].alignment == WD_ALIGN_PARAGRAPH.RIGHT for c in means)
+    tails = {len(c.text.rstrip(FIGURE_SPACE).split(".")[-1]) + len(c.text) -
+             len(c.text.rstrip(FIGURE_SPACE)) for c in means if "." in c.text}  # fmt: skip
+    assert len(tails) == 1  # every mean ends as far after its decimal point: points line up
+    assert any(FIGURE_SPACE in c.text for c in means)  # some were padded to get there
+    label = primary.rows[2].cells[0].paragraphs[0]
+    assert label.alignment is None and FIGURE_SPACE not in label.text  # text stays left
 
 
 def test_docx_and_html_print_the_estimands(
@@ -286,7 +289,7 @@ def test_rtf_reads_back_with_numbers_titles_and_simulated_heads(files: ReportFil
     assert len(headers) == raw.count("\\sectd") and len(headers) > len(outputs)
     assert all("SIMULATED DATA" in h for h in headers)
     assert raw.count("\\fldinst NUMPAGES") == len(headers)
-    assert "\\trhdr" in raw and "\\tqdec" in raw and "\\lndscpsxn" in raw
+    assert "\\trhdr" in raw and "\\qr" in raw and "\\lndscpsxn" in raw
     assert "\\pngblip" in raw  # figures embedded
     assert "Statistical analysis plan: estimands" in text
 
@@ -315,3 +318,86 @@ def test_text_is_escaped_for_rtf_and_css() -> None:
     rtf_text("plain").encode("ascii")
     escaped = str(css_string('Study "A" \\ </style><script>'))
     assert "</style>" not in escaped and '\\"A\\"' in escaped and "\\\\" in escaped
+
+
+# --- tables of contents -----------------------------------------------------------------------
+
+
+def test_docx_has_a_toc_field_that_word_updates_on_open(docx: DocxDocument) -> None:
+    """A real TOC field over Heading 1–3 (ECMA-376 Part 1, 17.16.5.68), marked dirty and with
+    w:updateFields in the settings, so Word fills in the page numbers on opening."""
+    body = docx.element.body.xml
+    assert 'TOC \\o "1-3" \\h' in body
+    for kind in ("begin", "separate", "end"):
+        assert f'w:fldCharType="{kind}"' in body
+    settings = docx.settings.element.xml
+    assert re.search(r'<w:updateFields w:val="(true|1)"/>', settings)
+    styles = {p.style.name for p in docx.paragraphs if p.style is not None}
+    assert {"Heading 1", "Heading 2"} <= styles
+    level1 = [
+        p.text for p in docx.paragraphs if p.style is not None and p.style.name == "Heading 1"
+    ]
+    assert level1[0].startswith("Statistical analysis plan")
+    assert any(t.startswith("14.2 ") for t in level1) and any(t.startswith("14.3 ") for t in level1)
+    outputs = [p.text for p in docx.paragraphs if p.style is not None and
+               p.style.name == "Heading 2" and p.text.startswith("Table 14.2.1")]  # fmt: skip
+    assert outputs == ["Table 14.2.1\nPrimary outcomes: change from baseline to Month 12"]
+
+
+def test_rtf_has_a_toc_field_over_outline_headings(files: ReportFiles) -> None:
+    raw = files.rtf.read_text("ascii")
+    assert '{\\field{\\*\\fldinst TOC \\\\o "1-3" \\\\h }{\\fldrslt ' in raw
+    assert "\\s1\\outlinelevel0" in raw and "\\s2\\outlinelevel1" in raw
+    assert "{\\stylesheet" in raw and "heading 1;" in raw
+    outputs = number_outputs(all_tables(files.results), {})
+    assert raw.count("\\s2\\outlinelevel1") >= len(outputs)
+
+
+# --- the documents as LibreOffice lays them out ---------------------------------------------------
+
+
+def _soffice() -> str:
+    found = shutil.which("soffice")
+    assert found, "LibreOffice missing: apt-get install -y libreoffice-writer-nogui (.ci/run)"
+    return found
+
+
+def _rendered(path: Path, folder: Path) -> list[str]:
+    """`path` converted to PDF by LibreOffice (headless), read back page by page."""
+    folder.mkdir(parents=True, exist_ok=True)
+    profile = folder / "profile"  # a private profile: parallel conversions do not collide
+    subprocess.run(
+        [_soffice(), f"-env:UserInstallation=file://{profile}", "--headless",
+         "--convert-to", "pdf", "--outdir", str(folder), str(path)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    return pdf_pages(folder / f"{path.stem}.pdf")
+
+
+@pytest.mark.parametrize("kind", ["docx", "rtf"])
+def test_libreoffice_renders_tables_without_wrapped_numbers(
+    kind: str, files: ReportFiles, tmp_path: Path
+) -> None:
+    """The primary table, laid out by LibreOffice: every parameter's row prints on one line
+    with the numbers of results.json (nothing wrapped or pushed off its cell), the page head
+    names the output, the foot says "Page x of y" with y the real page count."""
+    pages = _rendered(files.docx if kind == "docx" else files.rtf, tmp_path / kind)
+    outputs = number_outputs(all_tables(files.results), {})
+    assert len(pages) > len(outputs)
+    text = "\n".join(pages)
+    assert all(o.label in text for o in outputs)
+    title = "Primary outcomes: change from baseline"
+    index = next(i for i, p in enumerate(pages) if title in p and "Source: ADSL" in p)
+    page = pages[index]
+    assert "Table 14.2.1" in page.splitlines()[0] or "Table 14.2.1" in page[:400]
+    assert f"Page {index + 1} of {len(pages)}" in page
+    checked = 0
+    for param, analysis in paired_results(files).items():
+        if analysis["paramValue"] == "NA" or len(param) > 40:
+            continue
+        low, high = analysis["ciLowerLimit"], analysis["ciUpperLimit"]
+        shown = f"{analysis['paramValue']} [{low}, {high}]"
+        line = next((ln for ln in page.splitlines() if ln.strip().startswith(param)), "")
+        assert shown in line, (kind, param, line)
+        checked += 1
+    assert checked >= 6

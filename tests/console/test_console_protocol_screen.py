@@ -185,3 +185,37 @@ def test_screen_bad_on_date_is_named(tmp_path: Path) -> None:
     path.write_text(f"{HEADER}\n{GOOD}\n", "utf-8")
     result = runner.invoke(app, ["screen", str(path), "--on", "20/11/2026"])
     assert result.exit_code == 2 and "--on: '20/11/2026' is not a date" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("cell", "said"),
+    [
+        ("ND", "not done (ND)"),
+        ("nav: analyser under repair", "temporarily unavailable (NAV): analyser under repair"),
+        ("UNK", "unknown (UNK)"),
+    ],
+)
+def test_screen_csv_takes_missing_data_codes(tmp_path: Path, cell: str, said: str) -> None:
+    """A CSV cell may hold a missing-data code (catalogue.missing, as the web and API take
+    them): the field then has no value, the candidate is not assessable on the criteria that
+    need it, and the verdict says it was recorded as missing with that code."""
+    path = tmp_path / "c.csv"
+    coded = GOOD.replace("G1", "M1").replace(",8.6,%", f",{cell},%")
+    path.write_text(f"{HEADER}\n{coded}\n", "utf-8")
+    result = _screen(path, "--json")
+    assert result.exit_code == 0, result.stderr
+    [judged] = json.loads(result.stdout)
+    assert judged["status"] == "incomplete"
+    assert judged["coded"] == {"hba1c": said}
+    reasons = " ".join(" ".join(c["reasons"]) for c in judged["criteria"])
+    assert said in reasons
+    shown = _unwrapped(_screen(path).stdout)
+    assert f"M1 hba1c: recorded as missing, {said}" in shown
+
+
+def test_screen_csv_unknown_code_is_still_refused_as_a_value(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text(f"{HEADER}\n{GOOD.replace(',8.6,%', ',XX,%')}\n", "utf-8")
+    result = _screen(path, "--json")
+    assert result.exit_code == 1
+    assert f"{path}: row 1 (G1): hba1c: " in _unwrapped(result.stderr)

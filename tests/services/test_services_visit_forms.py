@@ -283,3 +283,52 @@ def test_a_visit_date_corrected_out_of_its_window_needs_the_reason_kept_on_the_d
     )
     (deviation,) = sv.list_deviations(clinic.session, clinic.coordinator, participant_id=pid).items
     assert (deviation.visit_id, deviation.explanation) == (visit.id, "flooding")
+
+
+# --- the transplantation day's body weight: weighed once, with the vital signs --------------
+
+
+def test_the_transplantation_takes_its_weight_from_the_vital_signs(clinic: Clinic) -> None:
+    """Issue #13: the weight is typed once (vital signs); the transplantation uses it for the
+    total cell count, and its audit entry names where the weight came from."""
+    pid = _at_transplant_visit(clinic)
+    entry = VisitFormsEntry(
+        measurements=[VisitValue("weight", "72.5", "kg")],
+        transplantation=_transplantation(clinic, weight_kg=None),
+    )
+    sv.save_visit_forms(clinic.session, clinic.coordinator, pid, "TX", entry)
+    (tx,) = sv.list_transplantations(clinic.session, clinic.coordinator, pid)
+    assert tx.weight_kg == 72.5 and tx.total_cells == pytest.approx(72.5e6)
+    (created,) = sv.record_history(clinic.session, clinic.coordinator, "transplantations", tx.id)
+    source = created.changes["weight_kg_source"][1]
+    assert source.startswith(f"from vital signs on {clinic.day(35).isoformat()} (measurement ")
+    with pytest.raises(sv.RuleViolation, match="differs from the body weight recorded"):
+        sv.update_transplantation(
+            clinic.session, clinic.coordinator, tx.id, expected_version=tx.version,
+            reason="typed again", weight_kg=80,
+        )  # fmt: skip
+
+
+def test_a_different_weight_typed_for_the_transplantation_is_refused(clinic: Clinic) -> None:
+    pid = _at_transplant_visit(clinic)
+    entry = VisitFormsEntry(
+        measurements=[VisitValue("weight", "70", "kg")],
+        transplantation=_transplantation(clinic, weight_kg=80.0),
+    )
+    with pytest.raises(VisitFormProblems) as refused:
+        sv.save_visit_forms(clinic.session, clinic.coordinator, pid, "TX", entry)
+    [(field, message)] = [(k, v) for k, v in refused.value.problems.items() if "weight" in k]
+    assert field.endswith("weight_kg")
+    assert "80 kg differs from the body weight recorded with the vital signs" in message
+    assert "70 kg on" in message
+    assert sv.list_transplantations(clinic.session, clinic.coordinator, pid) == []
+
+
+def test_without_vital_signs_the_typed_weight_is_kept(clinic: Clinic) -> None:
+    pid = _at_transplant_visit(clinic)
+    entry = VisitFormsEntry(transplantation=_transplantation(clinic, weight_kg=68.0))
+    sv.save_visit_forms(clinic.session, clinic.coordinator, pid, "TX", entry)
+    (tx,) = sv.list_transplantations(clinic.session, clinic.coordinator, pid)
+    assert tx.weight_kg == 68.0
+    (created,) = sv.record_history(clinic.session, clinic.coordinator, "transplantations", tx.id)
+    assert "weight_kg_source" not in created.changes

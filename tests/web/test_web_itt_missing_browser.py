@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import text
 from web_helpers import enrolled_participant
 
 from trialdesk.store.testing import DemoSeed, TestDatabase
@@ -69,3 +70,44 @@ def test_a_safety_lab_unscheduled_visit_takes_the_panel_in_conventional_units(
     expect(alt).to_contain_text("3.0 µkat/L")
     expect(alt).to_contain_text("high (soft limit)")  # 180 U/L > 3 × ULN: a query is raised
     expect(section.locator("tr", has_text="Haemoglobin")).to_contain_text("sample clotted")
+
+
+def test_the_standalone_itt_page_takes_and_shows_missing_codes(
+    open_page: Any, enrolled: int, web_database: TestDatabase
+) -> None:
+    """The ITT correction page has the visit page's per-sample codes: the saved code shows,
+    another sample can be coded instead of a glucose, and the correction stores both."""
+    page = open_page("coordinator")
+    page.goto(f"/participants/{enrolled}/visits/BL")
+    for minute, value in ((0, 10), (3, 9.8), (6, 9.5), (12, 8.9), (15, 8.5)):
+        page.get_by_label(f"{minute} min", exact=True).fill(str(value))
+    page.get_by_text("A sample not taken? Record why").click()
+    page.locator("#f-itt_glucose_9_missing").select_option("ND")
+    page.locator("#f-itt_glucose_9_missing_reason").fill("line blocked")
+    page.get_by_role("button", name="Save & stay").click()
+    page.get_by_role("link", name="Correct this ITT").click()
+    expect(page.locator("details.missing-code")).to_have_attribute("open", "")
+    expect(page.locator("#f-itt_glucose_9_missing")).to_have_value("ND")
+    expect(page.locator("#f-itt_glucose_9_missing_reason")).to_have_value("line blocked")
+    page.get_by_label("12 min", exact=True).fill("")
+    page.locator("#f-itt_glucose_12_missing").select_option("NAV")
+    page.locator("#f-itt_glucose_12_missing_reason").fill("analyser down")
+    page.get_by_label("Reason for the change").fill("12-min sample was never analysed")
+    page.get_by_role("button", name="Save correction").click()
+    expect(page.locator(".flash, [role=status]").first).to_contain_text("Change saved")
+    expect(page.locator("#f-itt_glucose_12_missing")).to_have_value("NAV")
+    expect(page.locator("#f-itt_glucose_9_missing")).to_have_value("ND")
+    expect(page.get_by_label("12 min", exact=True)).to_have_value("")
+    with web_database.session() as session:
+        coded = {
+            (m, c, r)
+            for m, c, r in session.execute(
+                text(
+                    "SELECT s.minute, s.missing_code, s.missing_reason FROM itt_samples s "
+                    "JOIN itt_tests t ON t.id = s.itt_test_id WHERE t.participant_id = :p "
+                    "AND NOT s.voided AND s.missing_code IS NOT NULL"
+                ),
+                {"p": enrolled},
+            )
+        }
+    assert coded == {(9.0, "ND", "line blocked"), (12.0, "NAV", "analyser down")}

@@ -25,9 +25,9 @@ from trialdesk.analysis.results import OutcomeResult, StudyResults
 from trialdesk.analysis.stats.descriptive import Summary
 from trialdesk.analysis.stats.mmrm import (
     COMPOUND_SYMMETRY,
-    UNSTRUCTURED,
     LikelihoodRatio,
     MmrmResult,
+    structure_used,
 )
 from trialdesk.analysis.stats.proportions import Proportion
 
@@ -206,8 +206,8 @@ def _analyses(outcome: OutcomeResult, results: StudyResults) -> list[Json]:
     analyses += [
         a
         for a in (
-            _model_analysis(outcome, outcome.mmrm, results, common),
-            _model_analysis(outcome, outcome.sensitivity, results, common),
+            _model_analysis(outcome, outcome.mmrm, results, common, primary=True),
+            _model_analysis(outcome, outcome.sensitivity, results, common, primary=False),
         )
         if a is not None
     ]
@@ -220,20 +220,26 @@ def _p_text(p: float) -> str:
     return f"< {shown[1:]}" if shown.startswith("<") else f"= {shown}"
 
 
-def _model_comment(model: MmrmResult, lrt: LikelihoodRatio | None) -> str:
-    if model.covariance == UNSTRUCTURED:
+def _model_comment(model: MmrmResult, lrt: LikelihoodRatio | None, primary: bool) -> str:
+    if primary:
+        name = model.covariance.removeprefix("MMRM, ")
         test = (
-            f" Likelihood-ratio test of unstructured vs compound symmetry: chi-square "
+            f" Likelihood-ratio test of {name} vs compound symmetry: chi-square "
             f"{lrt.statistic:.2f} on {lrt.df} df, p {_p_text(lrt.p)}."
             if lrt
             else ""
         )
-        return f"{UNSTRUCTURED} (primary): unstructured covariance across visits.{test}"
+        return f"MMRM (primary): {structure_used(model)} across visits.{test}"
     return f"Sensitivity analysis: {COMPOUND_SYMMETRY}, one random intercept per participant."
 
 
 def _model_analysis(
-    outcome: OutcomeResult, model: MmrmResult | None, results: StudyResults, common: Json
+    outcome: OutcomeResult,
+    model: MmrmResult | None,
+    results: StudyResults,
+    common: Json,
+    *,
+    primary: bool,
 ) -> Json | None:
     """One "Mixed Models Analysis" entry: the MMRM (unstructured) or the sensitivity model."""
     estimate = model.at(results.primary_visit.code) if model is not None else None
@@ -243,10 +249,15 @@ def _model_analysis(
     return {
         **common,
         "statisticalMethod": "Mixed Models Analysis",
-        "statisticalComment": f"{_model_comment(model, outcome.covariance_test)} Change from "
-        "baseline at every post-baseline visit; fixed visit effects and baseline covariate, "
-        f"REML; Satterthwaite df ({estimate.df:.1f}); {model.n_subjects} participants, "
+        "statisticalComment": f"{_model_comment(model, outcome.covariance_test, primary)} "
+        "Change from baseline at every post-baseline visit; fixed visit effects and baseline "
+        f"covariate, REML; Kenward–Roger standard error and df ({estimate.df:.1f}); "
+        f"Satterthwaite alternative: df {estimate.df_satterthwaite:.1f}, p "
+        f"{_p_text(estimate.p_satterthwaite)}; {model.n_subjects} participants, "
         f"{model.n_observations} observations.",
+        "covarianceStructure": model.covariance,
+        "covarianceFallback": model.fallback,
+        "dfMethod": model.df_method,
         "pValue": _p(estimate.p),
         "paramType": "Mean Difference (Net)",
         "paramValue": _num(estimate.estimate, d),
@@ -508,6 +519,7 @@ def build_results_json(
             "note": note,
             "dataIssues": list(results.issues),
             "missingData": missing_data(results),
+            "mixedModels": mixed_models(results),
         },
     }
 
@@ -529,3 +541,20 @@ def missing_data(results: StudyResults) -> list[Json]:
                     }
                 )
     return counts
+
+
+def mixed_models(results: StudyResults) -> list[Json]:
+    """Per outcome parameter: the covariance structure of the primary MMRM, why any structure
+    before it in the pre-specified sequence was left, or why no model could be fitted; the
+    degrees-of-freedom method. A trialdesk extension of the provenance block."""
+    return [
+        {
+            "paramcd": o.spec.paramcd,
+            "fitted": o.mmrm.estimable,
+            "covarianceStructure": o.mmrm.covariance if o.mmrm.estimable else None,
+            "fallback": o.mmrm.fallback,
+            "note": o.mmrm.note,
+            "dfMethod": o.mmrm.df_method,
+        }
+        for o in results.outcomes
+    ]

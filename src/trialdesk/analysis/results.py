@@ -26,6 +26,7 @@ from trialdesk.analysis.stats.mmrm import (
     MmrmResult,
     compare_covariances,
     fit_mmrm,
+    fit_primary_mmrm,
 )
 from trialdesk.analysis.stats.paired import PairedResult, compute_paired_tests
 from trialdesk.analysis.stats.proportions import Proportion, compute_proportion
@@ -208,7 +209,7 @@ def analyse_param(
     table = summarise_by_visit(rows, level)
     if missing is not None:
         table = with_missing(table, missing, spec.paramcd, baseline)
-    return table, paired, fit_mmrm(post, level)
+    return table, paired, fit_primary_mmrm(post, level)
 
 
 def sensitivity_model(

@@ -20,7 +20,13 @@ from trialdesk.analysis.results import (
     unscheduled_values,
 )
 from trialdesk.analysis.stats.descriptive import Summary
-from trialdesk.analysis.stats.mmrm import LikelihoodRatio, MmrmResult
+from trialdesk.analysis.stats.mmrm import (
+    FALLBACK_TEXT,
+    LikelihoodRatio,
+    MmrmResult,
+    structure_brief,
+    structures_footnote,
+)
 from trialdesk.analysis.stats.proportions import Proportion
 from trialdesk.catalogue.missing import describe
 
@@ -158,13 +164,14 @@ def primary_summary_table(results: StudyResults) -> ReportTable:
             f"Mean change [{pct}% CI]",
             "p (paired t)",
             "p (Wilcoxon)",
-            f"MMRM, unstructured: change [{pct}% CI]",
+            f"MMRM: change [{pct}% CI]",
             "p (MMRM)",
         ],
         rows,
-        "Paired tests on participants with both values; the MMRM (unstructured covariance "
-        "across visits, baseline covariate, REML, Satterthwaite degrees of freedom) uses every "
-        "post-baseline value of every participant with a baseline (missing at random).",
+        "Paired tests on participants with both values; the MMRM (baseline covariate, REML, "
+        "Kenward–Roger standard errors and degrees of freedom) uses every post-baseline value "
+        "of every participant with a baseline (missing at random). "
+        + structures_footnote([(o.spec.param, o.mmrm) for o in results.outcomes]),
         [False] + [True] * 8,
     )
 
@@ -197,14 +204,15 @@ def outcome_visit_table(outcome: OutcomeResult, level: float) -> ReportTable:
             "Median (Q1–Q3)",
             f"Change [{pct}% CI]",
             "% change, mean (SD)",
-            f"MMRM, unstructured: change [{pct}% CI]",
+            f"MMRM: change [{pct}% CI]",
             "Missing (code: n)",
         ],
         rows,
-        "Missing: values recorded as missing, by missing-data code (ND not done, NA not "
-        "applicable, UNK unknown, ASKU asked but unknown, NASK not asked, NAV temporarily "
-        "unavailable, MSK masked); they enter no statistic. Unscheduled visits are listed "
-        "separately, not summarised by visit.",
+        f"MMRM covariance: {structure_brief(outcome.mmrm)}; Kenward–Roger standard errors and "
+        "degrees of freedom. Missing: values recorded as missing, by missing-data code (ND not "
+        "done, NA not applicable, UNK unknown, ASKU asked but unknown, NASK not asked, NAV "
+        "temporarily unavailable, MSK masked); they enter no statistic. Unscheduled visits are "
+        "listed separately, not summarised by visit.",
         numeric=[False] + [True] * 6 + [False],
     )
 
@@ -352,8 +360,10 @@ def _model_row(param: str, m: MmrmResult, lrt: LikelihoodRatio | None) -> list[s
         str(m.covariance_parameters) if m.estimable else DASH,
         f"{lrt.statistic:.2f} ({lrt.df} df), p {format_p(lrt.p)}" if lrt else DASH,
         fitted,
-        m.note or DASH,
+        "; ".join(x for x in (m.fallback, m.note) if x) or DASH,
     ]
+
+
 #: Decimals of the safety laboratory listing, by test (as laboratories report them).
 LAB_DECIMALS = {"WBC": 1}
 
@@ -407,7 +417,7 @@ def model_table(results: StudyResults) -> ReportTable:
             rows.append(_model_row(o.spec.param, o.sensitivity, None))
     return ReportTable(
         "models",
-        "Mixed models: fit details (primary: MMRM, unstructured; sensitivity: random intercept)",
+        "Mixed models: fit details (primary: MMRM; sensitivity: random intercept)",
         [
             "Parameter",
             "Covariance",
@@ -416,14 +426,17 @@ def model_table(results: StudyResults) -> ReportTable:
             "Baseline slope",
             "REML log-likelihood",
             "Covariance parameters",
-            "LR test, unstructured vs compound symmetry",
+            "LR test vs compound symmetry",
             "Converged",
             "Notes",
         ],
         rows,
         "Both models: change from baseline ~ visit + baseline, REML; standard errors from "
-        "(X'V^-1X)^-1; confidence intervals and p-values with Satterthwaite degrees of freedom. "
-        "The likelihood-ratio test compares the REML log-likelihoods (same fixed effects).",
+        "the Kenward–Roger adjusted (X'V^-1X)^-1; confidence intervals and p-values with "
+        "Kenward–Roger degrees of freedom (Satterthwaite's in results.json as an alternative). "
+        f"Primary covariance unstructured. {FALLBACK_TEXT}. The likelihood-ratio test compares "
+        "the REML log-likelihoods of the primary and the compound-symmetry model (same fixed "
+        "effects).",
         numeric=[False, False, True, True, True, True, True, False, False, False],
     )
 

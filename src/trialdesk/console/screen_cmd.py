@@ -107,7 +107,9 @@ def _evaluate_rows(
         problems = list(row.problems)
         if not problems:
             try:
-                results.append(evaluator.evaluate(row.record, row.candidate_id, screening_date))
+                results.append(
+                    evaluator.evaluate(row.record, row.candidate_id, screening_date, row.coded)
+                )
             except CandidateInputError as exc:
                 problems = exc.errors
         for problem in problems:
@@ -161,6 +163,13 @@ def render_results(results: list[EligibilityResult], explain: bool) -> None:
                     f"[bold]{escape(r.candidate_id)}[/bold] {c.label}: {escape(c.explanation())}",
                     highlight=False,
                 )
+    for r in results:
+        for name, why in r.coded.items():
+            console.print(
+                f"[bold]{escape(r.candidate_id)}[/bold] {escape(name)}: recorded as missing, "
+                f"{escape(why)}",
+                highlight=False,
+            )
     counts = {s: sum(r.status is s for r in results) for s in Status}
     console.print(", ".join(f"{n} {s.value}" for s, n in counts.items()))
 

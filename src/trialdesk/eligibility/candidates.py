@@ -5,6 +5,12 @@ files ([@RFC4180]) exported by spreadsheets are; any other encoding is refused r
 guessed, because a wrong guess silently changes what was written (µIU/mL becomes Âµ…). A CSV
 row must have as many cells as the header ([@RFC4180] §2.4): a row with more or fewer cells is
 refused and named, never shifted into the wrong columns.
+
+A cell may hold a missing-data code instead of a value, as the web and API screening forms
+take it (`trialdesk.catalogue.missing`: ND, NA, UNK, ASKU, NASK, NAV, MSK, the REDCap /
+HL7 NullFlavor codes), alone or followed by the site's reason: ``ND`` or
+``ND: haemolysed``. The field then holds no value, and the verdict says it was recorded as
+missing with that code (`CandidateRow.coded`).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trialdesk.catalogue.missing import BY_CODE, describe
 from trialdesk.eligibility.values import InputError
 
 ID_FIELDS = ("id", "candidate_id", "subject_id")
@@ -29,6 +36,8 @@ class CandidateRow:
     row: int
     record: dict[str, Any]
     problems: list[InputError] = field(default_factory=list)
+    # Fields recorded as missing with a code, and why: {"hba1c": "not done (ND): haemolysed"}.
+    coded: dict[str, str] = field(default_factory=dict)
 
     @property
     def candidate_id(self) -> str:
@@ -55,7 +64,37 @@ def read_candidate_rows(path: str | Path) -> list[CandidateRow]:
     rows = _csv_rows(path, text) if suffix == ".csv" else _json_rows(path, text)
     if not rows:
         raise InputError(str(path), "no candidates (only a header)")
+    for row in rows:
+        row.record, row.coded = split_coded(row.record)
     return rows
+
+
+def missing_code_in(cell: object) -> tuple[str, str | None] | None:
+    """(code, reason) when `cell` is a missing-data code, alone or as ``CODE: reason``."""
+    if not isinstance(cell, str):
+        return None
+    code, _, reason = cell.strip().partition(":")
+    if code.strip().upper() not in BY_CODE:
+        return None
+    return code.strip().upper(), reason.strip() or None
+
+
+def split_coded(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The record without its coded-missing fields (and their unit columns), and those
+    fields described as a verdict quotes them ("not done (ND): haemolysed")."""
+    coded: dict[str, str] = {}
+    for name, cell in record.items():
+        if name in ID_FIELDS or name.endswith("_unit"):
+            continue
+        found = missing_code_in(cell)
+        if found is not None:
+            coded[name] = describe(*found)
+    kept = {
+        k: v
+        for k, v in record.items()
+        if k not in coded and not (k.endswith("_unit") and k.removesuffix("_unit") in coded)
+    }
+    return kept, coded
 
 
 def read_candidates(path: str | Path) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from trialdesk.services.uow import add_record, change_record, service
 from trialdesk.services.validate import choice, finite_number, not_after_today, required_text
 from trialdesk.services.views import TransplantationView
 from trialdesk.store.enums import CellSource, Route
-from trialdesk.store.models import Transplantation
+from trialdesk.store.models import Measurement, Transplantation, Visit
 
 # Plausibility bounds for an MSC dose. Published T2DM MSC trials gave about 1e6 cells/kg
 # (this protocol: 1e6 cells/kg, the NCT01142050 protocol YAML); anything outside 1e3–1e9 cells/kg
@@ -83,9 +83,11 @@ def record_transplantation(
             "performed_on",
         )
     dose, weight = _dose(dose_cells_per_kg), _weight(weight_kg)
+    visit = done_visit(session, participant, visit_code) if visit_code else None
+    weight, source = _weight_once(session, visit, weight)
     row = Transplantation(
         participant_id=participant.id,
-        visit_id=done_visit(session, participant, visit_code).id if visit_code else None,
+        visit_id=visit.id if visit else None,
         performed_on=performed_on,
         product=required_text(product, "product"),
         lot_number=required_text(lot_number, "lot_number", 64),
@@ -97,8 +99,53 @@ def record_transplantation(
         operator=required_text(operator, "operator"),
         notes=notes,
     )
-    add_record(session, actor, row, participant)
+    add_record(session, actor, row, participant, extra=source)
     return TransplantationView.model_validate(row)
+
+
+#: Two weights of one visit closer than this (kg) are the same weighing typed twice.
+_SAME_WEIGHT_KG = 0.05
+
+
+def vital_signs_weight(session: Session, visit: Visit | None) -> Measurement | None:
+    """The body weight recorded with the vital signs of `visit` (not voided, not coded as
+    missing), or None."""
+    if visit is None:
+        return None
+    return session.scalars(
+        select(Measurement).where(
+            Measurement.visit_id == visit.id,
+            Measurement.element == "weight",
+            Measurement.voided.is_(False),
+            Measurement.value.is_not(None),
+        )
+    ).first()
+
+
+def weight_source_text(measurement: Measurement) -> str:
+    """How the source of a transplantation's weight is stated (audit, page)."""
+    return f"from vital signs on {measurement.collected_on.isoformat()}"
+
+
+def _weight_once(
+    session: Session, visit: Visit | None, typed: float | None
+) -> tuple[float | None, dict[str, list[Any]]]:
+    """The body weight of the transplantation day is weighed once, with the vital signs of the
+    visit: when they hold it, the dose uses it (the audit entry names its source) and a
+    different weight typed for the transplantation is refused, naming both."""
+    measured = vital_signs_weight(session, visit)
+    if measured is None or measured.value is None:
+        return typed, {}
+    if typed is not None and abs(typed - measured.value) > _SAME_WEIGHT_KG:
+        raise RuleViolation(
+            "weight_twice",
+            f"{typed:g} kg differs from the body weight recorded with the vital signs of this "
+            f"visit ({measured.value:g} kg on {measured.collected_on.isoformat()}): the weight "
+            "is taken once, with the vital signs; correct it there",
+            "weight_kg",
+        )
+    source = f"{weight_source_text(measured)} (measurement {measured.id})"
+    return measured.value, {"weight_kg_source": [None, source]}
 
 
 @service
@@ -130,6 +177,9 @@ def update_transplantation(
     if unknown:
         raise ValidationProblem(unknown[0], "is not a field of a transplantation record")
     changes = {k: allowed[k](v) for k, v in fields.items() if v is not None}
+    if "weight_kg" in changes and row.visit_id is not None:
+        # A corrected weight must still be the one weighed with the vital signs.
+        _weight_once(session, session.get(Visit, row.visit_id), changes["weight_kg"])
     dose = changes.get("dose_cells_per_kg", row.dose_cells_per_kg)
     weight = changes.get("weight_kg", row.weight_kg)
     changes["total_cells"] = dose * weight if weight else None

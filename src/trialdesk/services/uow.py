@@ -160,14 +160,22 @@ def _where(participant: Any | None) -> dict[str, Any]:
     return {"site_id": participant.site_id, "participant_id": participant.id}
 
 
-def add_record(session: Session, actor: Actor, row: Row, participant: Any | None = None) -> Row:
-    """Insert `row` and audit its first entry (every non-empty field as None → value)."""
+def add_record(
+    session: Session,
+    actor: Actor,
+    row: Row,
+    participant: Any | None = None,
+    extra: Mapping[str, list[Any]] | None = None,
+) -> Row:
+    """Insert `row` and audit its first entry (every non-empty field as None → value; `extra`
+    adds facts that are not columns, e.g. where a value was taken from)."""
     _guard_locks(session, row, participant)
     if hasattr(row, "created_by"):
         row.created_by = actor.user_id
     session.add(row)
     session.flush()
     values = {k: [None, v] for k, v in row_values(row).items() if v is not None}
+    values.update(extra or {})
     record: Any = row  # an ORM row: has __tablename__ and id
     audit.append(
         session,

@@ -282,16 +282,23 @@ SCREENING = RecordKind(
 )
 
 
-def prefixed(kind: RecordKind, prefix: str) -> RecordKind:
+def prefixed(kind: RecordKind, prefix: str, without: tuple[str, ...] = ()) -> RecordKind:
     """A record form as a block of the visit page: its inputs named `prefix` + field, so that
-    they cannot collide with another block's (a transplantation's and a measurement's weight)."""
-    fields = tuple(replace(f, name=prefix + f.name) for f in kind.fields if f.on_create)
+    they cannot collide with another block's; the fields in `without` are taken elsewhere on
+    the page."""
+    fields = tuple(
+        replace(f, name=prefix + f.name)
+        for f in kind.fields
+        if f.on_create and f.name not in without
+    )
     return replace(kind, fields=fields)
 
 
 #: The transplantation and a new adverse event as blocks of the visit page's one Save.
 TX_PREFIX, AE_PREFIX = "tx_", "ae_"
-TX_BLOCK = prefixed(TRANSPLANTATION, TX_PREFIX)
+#: The body weight of the transplantation day is weighed once, with the vital signs of the
+#: same visit: the block shows it read-only and the dose uses it (services.transplantation).
+TX_BLOCK = prefixed(TRANSPLANTATION, TX_PREFIX, without=("weight_kg",))
 AE_BLOCK = prefixed(ADVERSE_EVENT, AE_PREFIX)
 
 KINDS: dict[str, RecordKind] = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from trialdesk.analysis.stats.mmrm import FALLBACK_TEXT
 from trialdesk.derive import RESPONDER_THRESHOLD_PERCENT
 from trialdesk.protocol import Protocol
 from trialdesk.protocol.model import Outcome
@@ -114,8 +115,10 @@ def _estimand(outcome: Outcome, kind: str, *, protocol: Protocol, visit: str, pc
         label, treatment, _population(protocol, safety=False), variable,
         _continuous_events(),
         f"mean change from baseline at {visit} estimated by the mixed model for repeated "
-        f"measures, with its {pct}% CI; supportive: mean paired difference ({pct}% CI, paired "
-        "t-test) and the Wilcoxon signed-rank test.",
+        f"measures (visit and baseline fixed effects, unstructured covariance, REML), with its "
+        f"{pct}% CI by Kenward–Roger degrees of freedom; {FALLBACK_TEXT[0].lower()}"
+        f"{FALLBACK_TEXT[1:]}, and the report names the structure used. Supportive: mean "
+        f"paired difference ({pct}% CI, paired t-test) and the Wilcoxon signed-rank test.",
     )  # fmt: skip
 
 

@@ -6,7 +6,7 @@ The text states what `trialdesk.analysis` actually computes; change both togethe
 from __future__ import annotations
 
 from trialdesk.analysis.results import StudyResults
-from trialdesk.analysis.stats.mmrm import COVARIANCE
+from trialdesk.analysis.stats.mmrm import COVARIANCE, FALLBACK_TEXT
 
 REFERENCES: list[str] = [
     "Akinmokun A, et al. The short insulin tolerance test for determination of insulin "
@@ -31,6 +31,10 @@ REFERENCES: list[str] = [
     "Schulz KF, Altman DG, Moher D. CONSORT 2010 statement. BMJ 2010;340:c332.",
     "Virtanen P, et al. SciPy 1.0. Nat Methods 2020;17:261-272; Seabold S, Perktold J. "
     "statsmodels. Proc 9th Python in Science Conf 2010.",
+    "European Medicines Agency. Guideline on missing data in confirmatory clinical trials "
+    "(EMA/CPMP/EWP/1776/99 Rev. 1), 2010.",
+    "Kenward MG, Roger JH. Small sample inference for fixed effects from restricted maximum "
+    "likelihood. Biometrics 1997;53:983-997.",
 ]
 
 
@@ -62,10 +66,13 @@ def methods_paragraphs(results: StudyResults) -> list[str]:
         f"with the Hodges-Lehmann estimate. A mixed model for repeated measures [7] was fitted "
         f"to the change from baseline at all post-baseline visits with visit as a fixed effect, "
         f"baseline as covariate and an {COVARIANCE}, by REML; participants with missing visits "
-        f"contribute their observed visits (missing at random). Standard errors are the GLS "
-        f"(X'V^-1X)^-1; CIs and p-values use Satterthwaite degrees of freedom. Sensitivity "
+        f"contribute their observed visits (missing at random). {FALLBACK_TEXT} [14]. "
+        f"Standard errors are the GLS (X'V^-1X)^-1 with the Kenward-Roger adjustment, and CIs "
+        f"and p-values use Kenward-Roger degrees of freedom [15]; Satterthwaite degrees of "
+        f"freedom are reported as an alternative. Sensitivity "
         f"analysis: the same model with a random intercept (compound symmetry); the REML "
-        f"likelihood-ratio test of unstructured against compound symmetry is reported.",
+        f"likelihood-ratio test of the primary covariance against compound symmetry is "
+        f"reported.",
         f"Insulin. The percent reduction of the U/kg/day dose from baseline to {v.name}, the "
         f"proportion with a reduction of at least {threshold:g}% (responders) [4] and the "
         f"proportion insulin independent (0 U/day) are reported for participants on insulin at "

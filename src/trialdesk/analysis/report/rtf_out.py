@@ -4,8 +4,13 @@ Written by hand from the Rich Text Format Specification 1.9.1 [@RTF-1.9.1]: one 
 per output (`\\sect`), portrait or landscape (`\\lndscpsxn`), with its own page head (study,
 output number, simulated-data stamp) and foot (population, data cut, "Page x of y" from the
 PAGE and NUMPAGES fields); heading rows marked to repeat on each page (`\\trhdr`), spanners
-as wider cells, numbers on decimal tab stops (`\\tqdec`). Text outside ASCII is written as
-`\\uN?` escapes, so the file is plain 7-bit text.
+as wider cells, numbers right-aligned in their column (`\\qr`) and padded after the
+number with figure spaces, so the decimal points line up (`tlf.decimal_padded`; decimal tab
+stops `\\tqdec` in table cells are ignored by LibreOffice's RTF reader, seen on the rendered
+pages). The contents are a TOC field
+(`\\field{\\*\\fldinst TOC \\o "1-3" \\h}`) over headings with outline levels
+(`\\outlinelevel`), which Word fills with page numbers when fields are updated. Text outside
+ASCII is written as `\\uN?` escapes, so the file is plain 7-bit text.
 """
 
 from __future__ import annotations
@@ -21,11 +26,14 @@ from trialdesk.analysis.tables import ReportTable
 TWIPS_PER_MM = 56.6929
 A4_SHORT, A4_LONG = round(210 * TWIPS_PER_MM), round(297 * TWIPS_PER_MM)
 MARGIN = round(18 * TWIPS_PER_MM)
+ESTIMANDS_HEADING = "Statistical analysis plan: estimands (ICH E9(R1))"
 CHAR_TWIPS = 96  # mean width of one character of 8 pt Arial (twips = 1/20 pt)
 HEADER = (
     "{\\rtf1\\ansi\\ansicpg1252\\deff0\\uc1"
     "{\\fonttbl{\\f0\\fswiss\\fcharset0 Arial;}}"
     "{\\colortbl;\\red0\\green0\\blue0;\\red176\\green0\\blue32;}"
+    "{\\stylesheet{\\s0\\fs18 Normal;}{\\s1\\outlinelevel0\\b\\fs24\\sbasedon0 heading 1;}"
+    "{\\s2\\outlinelevel1\\b\\fs20\\sbasedon0 heading 2;}}"
     "\\fs18\n"
 )
 
@@ -62,6 +70,14 @@ def rtf_text(text: str) -> str:
     return "".join(_rtf_char(char) for char in text)
 
 
+def _heading(level: int, *lines: str) -> str:
+    """A heading paragraph in the style "heading `level`" with its outline level, so a TOC
+    field (\\o) lists it; several lines are joined by line breaks."""
+    size = 24 if level == 1 else 20
+    text = "\\line ".join(rtf_text(line) for line in lines)
+    return f"\\pard\\plain\\s{level}\\outlinelevel{level - 1}\\b\\fs{size} {text}\\par\n"
+
+
 def _paragraph(text: str, *, bold: bool = False, size: int = 18, red: bool = False) -> str:
     style = ("\\b" if bold else "") + ("\\cf2" if red else "") + f"\\fs{size}"
     return f"\\pard\\plain{style} {rtf_text(text)}\\par\n"
@@ -73,9 +89,11 @@ def _section(landscape: bool, label: str, population: str, layout: ReportLayout)
     where = f"Population: {population} \u00b7 " if population else ""
     right = width - 2 * MARGIN
     stamp = f"{{\\b\\cf2 {rtf_text(layout.stamp)}}}" if layout.stamp else ""
+    # The stamp on a line of its own: beside a long study name it would overprint it.
     head = (
-        f"{{\\header\\pard\\plain\\fs14\\tqc\\tx{right // 2}\\tqr\\tx{right} "
-        f"{rtf_text(layout.study)}\\tab {stamp}\\tab {{\\b {rtf_text(label)}}}\\par}}"
+        f"{{\\header\\pard\\plain\\fs14\\tqr\\tx{right} "
+        f"{rtf_text(layout.study)}\\tab {{\\b {rtf_text(label)}}}\\par"
+        f"\\pard\\plain\\fs14\\qc {stamp}\\par}}"
     )
     foot = (
         f"{{\\footer\\pard\\plain\\fs14\\tqr\\tx{right} {rtf_text(where)}Data cut "
@@ -103,12 +121,10 @@ def _row(cells: list[tuple[str, int, str]], *, heading: bool, rule_below: bool) 
 
 
 def _edges(table: ReportTable, width: int) -> list[int]:
-    chars = [tlf.column_chars(table, i) for i in range(len(table.columns))]
-    scale = min(1.0, width / (sum(chars) * CHAR_TWIPS))
-    edges, edge = [], 0
-    for c in chars:
-        edge += round(c * CHAR_TWIPS * scale)
-        edges.append(edge)
+    edges, edge = [], 0.0
+    for c in tlf.fitted_chars(table, width / CHAR_TWIPS):
+        edge += c * CHAR_TWIPS
+        edges.append(round(edge))
     return edges
 
 
@@ -120,17 +136,17 @@ def table_rtf(table: ReportTable, width: int) -> str:
     if spans:
         cells = [(rtf_text(s.label), edges[s.last], "\\qc") for s in spans]
         out.append(_row(cells, heading=True, rule_below=False))
-    heads = [  # headings of numbers centred over them, of text left-aligned like the text
-        (rtf_text(c), edges[i], "\\qc" if tlf.is_numeric_column(table, i) else "\\ql")
+    heads = [  # headings aligned like the column below them
+        (rtf_text(c), edges[i], "\\qr" if tlf.is_numeric_column(table, i) else "\\ql")
         for i, c in enumerate(table.columns)
     ]
     out.append(_row(heads, heading=True, rule_below=True))
-    for row in table.rows or [["None."] + [""] * (len(table.columns) - 1)]:
+    padded = [tlf.decimal_padded(table, i) for i in range(len(table.columns))]
+    for r, row in enumerate(table.rows or [["None."] + [""] * (len(table.columns) - 1)]):
         cells = []
         for i, text in enumerate(row):
-            if tlf.is_numeric_column(table, i):
-                at = (tlf.lead_width(table, i) + 1) * CHAR_TWIPS
-                cells.append((f"\\tab {rtf_text(text)}", edges[i], f"\\tqdec\\tx{at}"))
+            if tlf.is_numeric_column(table, i) and table.rows:
+                cells.append((rtf_text(padded[i][r]), edges[i], "\\qr"))
             else:
                 cells.append((rtf_text(text), edges[i], "\\ql"))
         out.append(_row(cells, heading=False, rule_below=False))
@@ -142,10 +158,22 @@ def _left(texts: tuple[str, ...], edges: list[int]) -> list[tuple[str, int, str]
     return [(rtf_text(t), e, "\\ql") for t, e in zip(texts, edges, strict=True)]
 
 
+def _toc_field(layout: ReportLayout) -> str:
+    """The TOC field; its cached result lists the headings until Word updates it."""
+    entries = [ESTIMANDS_HEADING] + [e.label for e in layout.estimands]
+    for number, title, outputs in tlf.sections(layout.outputs):
+        entries.append(f"{number} {title}")
+        entries += [f"{o.label} {o.title}" for o in outputs]
+    cached = "".join(f"\\pard\\plain\\fs18 {rtf_text(e)}\\par\n" for e in entries)
+    return f'{{\\field{{\\*\\fldinst TOC \\\\o "1-3" \\\\h }}{{\\fldrslt {cached}}}}}\n'
+
+
 def _contents(layout: ReportLayout) -> str:
     width = A4_SHORT - 2 * MARGIN
     edges = [round(width * 0.22), round(width * 0.75), width]
-    out = [_paragraph("Table of contents", bold=True, size=24)]
+    out = [_paragraph("Table of contents", bold=True, size=24), _toc_field(layout)]
+    out.append("\\pard\\plain\\page\\par\n")
+    out.append(_paragraph("List of tables, listings and figures", bold=True, size=24))
     names = ("Number", "Title", "Population")
     out.append(_row(_left(names, edges), heading=True, rule_below=True))
     for o in layout.outputs:
@@ -158,9 +186,9 @@ def _contents(layout: ReportLayout) -> str:
 def _estimands(found: list[Estimand]) -> str:
     width = A4_SHORT - 2 * MARGIN
     edges = [round(width * 0.25), width]
-    out = [_paragraph("Statistical analysis plan: estimands (ICH E9(R1))", bold=True, size=24)]
+    out = [_heading(1, ESTIMANDS_HEADING)]
     for e in found:
-        out.append(_paragraph(e.label, bold=True, size=20))
+        out.append(_heading(2, e.label))
         rows = [("Treatment", e.treatment), ("Population", e.population), ("Variable", e.variable)]
         rows += [
             ("Intercurrent event", f"{ie.event}: {ie.strategy} strategy; {ie.handling}")
@@ -172,12 +200,13 @@ def _estimands(found: list[Estimand]) -> str:
     return "".join(out)
 
 
-def _output(output: tlf.Output, layout: ReportLayout) -> str:
+def _output(output: tlf.Output, layout: ReportLayout, opens: str | None) -> str:
     wide = output.table is not None and tlf.is_wide(output.table)
     width = (A4_LONG if wide else A4_SHORT) - 2 * MARGIN
     out = ["\\sect", _section(wide, output.label, output.population, layout)]
-    out.append(_paragraph(output.label, bold=True, size=20))
-    out.append(_paragraph(output.title, bold=True, size=20))
+    if opens:
+        out.append(_heading(1, opens))
+    out.append(_heading(2, output.label, output.title))
     out.append(_paragraph(f"Population: {output.population}", size=18))
     if output.table is not None:
         out.append(table_rtf(output.table, width))
@@ -213,7 +242,8 @@ def write_rtf(layout: ReportLayout, path: Path) -> Path:
         parts.append(_paragraph(layout.stamp, bold=True, red=True))
     parts.append(_contents(layout))
     parts.append(_estimands(layout.estimands))
-    parts += [_output(o, layout) for o in layout.outputs]
+    opening = {outputs[0].label: f"{n} {t}" for n, t, outputs in tlf.sections(layout.outputs)}
+    parts += [_output(o, layout, opening.get(o.label)) for o in layout.outputs]
     parts.append("}\n")
     path.write_text("".join(parts), encoding="ascii")
     return path

@@ -229,6 +229,22 @@ def is_numeric_column(table: ReportTable, column: int) -> bool:
     return column < len(table.numeric) and table.numeric[column]
 
 
+FIGURE_SPACE = "\u2007"  # as wide as a digit (Unicode 15.0, General Punctuation)
+
+
+def decimal_padded(table: ReportTable, column: int) -> list[str]:
+    """The cells of a numeric column, each padded after its number with figure spaces so the
+    parts after the decimal points have one length: right-aligned, the decimal points line
+    up without decimal tab stops (which LibreOffice ignores in RTF table cells and misplaces
+    in DOCX ones; seen on the rendered pages). Text columns come back unchanged."""
+    cells = [row[column] if column < len(row) else "" for row in table.rows]
+    if not is_numeric_column(table, column):
+        return cells
+    tails = [len(split_decimal(cell)[1]) for cell in cells]
+    longest = max(tails, default=0)
+    return [cell + FIGURE_SPACE * (longest - tail) for cell, tail in zip(cells, tails, strict=True)]
+
+
 def lead_width(table: ReportTable, column: int) -> int:
     """Characters of the longest integer part in a numeric column (for aligning on it)."""
     return max((len(split_decimal(row[column])[0]) for row in table.rows), default=1)
@@ -240,13 +256,40 @@ def lead_width(table: ReportTable, column: int) -> int:
 #: whose columns need more is set on a landscape page (267 mm).
 PORTRAIT_CHARACTERS = 105
 _CELL_PADDING = 2  # characters of padding per column
+_MIN_TEXT_CHARS = 10  # a text column narrower than this would wrap every word
 
 
 def column_chars(table: ReportTable, column: int) -> int:
     """Width a column needs: its longest cell, or its heading's longest word (headings wrap)."""
     cells = [len(row[column]) for row in table.rows if column < len(row)]
-    heading = max((len(word) for word in table.columns[column].split()), default=1)
+    if is_numeric_column(table, column) and table.rows:  # as padded by `decimal_padded`
+        leads = [len(split_decimal(row[column])[0]) for row in table.rows if column < len(row)]
+        tails = [len(split_decimal(row[column])[1]) for row in table.rows if column < len(row)]
+        cells = [max(leads, default=0) + max(tails, default=0)]
+    # Headings are bold (about a tenth wider): one character more for the longest word.
+    heading = max((len(word) for word in table.columns[column].split()), default=1) + 1
     return max([heading, *cells]) + _CELL_PADDING
+
+
+def fitted_chars(table: ReportTable, available: float) -> list[float]:
+    """Column widths (in characters) that fill `available` characters: numbers keep the width
+    they need (they must not wrap); text columns (which wrap) give way when the table is too
+    wide; a narrow table is spread over the whole width, as SAS ODS RTF and r2rtf do."""
+    need = [float(column_chars(table, i)) for i in range(len(table.columns))]
+    total = sum(need)
+    if total <= available:
+        return [n * available / total for n in need]
+    fixed = sum(n for i, n in enumerate(need) if is_numeric_column(table, i))
+    room = available - fixed
+    text = total - fixed
+    if text > 0 and room >= _MIN_TEXT_CHARS * (len(need) - sum(table.numeric)):
+        return [n if is_numeric_column(table, i) else n * room / text for i, n in enumerate(need)]
+    return [n * available / total for n in need]
+
+
+def widest_cell(table: ReportTable, column: int) -> int:
+    """Characters of the longest cell of a column (heading excluded)."""
+    return max((len(row[column]) for row in table.rows if column < len(row)), default=1)
 
 
 def is_wide(table: ReportTable) -> bool:

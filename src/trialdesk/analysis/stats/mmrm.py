@@ -14,30 +14,69 @@ contributes the visits attended, and the estimates are valid if data are missing
 Covariance: the primary analysis leaves Sigma unstructured (a variance per visit and a
 correlation per pair of visits), as regulators expect of an MMRM; the sensitivity analysis
 constrains it to compound symmetry (equal variances, one correlation: the random-intercept
-model). Standard errors come from the GLS formula (X' V^-1 X)^-1 at the REML estimate;
-confidence intervals and p-values use the t distribution with Satterthwaite degrees of freedom
-per visit (Satterthwaite 1946, [@Satterthwaite1946]). The likelihood-ratio test of unstructured
-against compound symmetry compares the two REML log-likelihoods (same fixed effects).
+model). Inference uses Kenward–Roger (Kenward & Roger 1997, [@KenwardRoger1997]): the
+standard errors come from the KR-adjusted covariance of the fixed effects (the GLS
+(X' V^-1 X)^-1 at the REML estimate inflated for the uncertainty in Sigma; the unadjusted one
+is kept as ``se_model``) and confidence intervals and p-values use the t distribution with the
+KR degrees of freedom, the method regulators' MMRM guidance and the literature recommend for
+small trials (EMA Guideline on missing data in confirmatory clinical trials,
+EMA/CPMP/EWP/1776/99 Rev. 1, 2010; Mallinckrodt et al. 2008; [@EMAMissing2010]).
+Satterthwaite's degrees of freedom (Satterthwaite 1946, [@Satterthwaite1946]) with the
+unadjusted standard errors are reported beside them as an alternative.
+
+When the unstructured covariance has no REML estimate (too few participants, a singular or
+non-converging fit), the pre-specified sequence of simpler structures is tried in order:
+unstructured → heterogeneous Toeplitz → first-order autoregressive → compound symmetry (the
+order of Mallinckrodt et al. 2008, section 4.3 and of SAS/mmrm practice), and the first that
+converges is the primary model; `fallback` says which were tried and why each was left
+(`fit_primary_mmrm`). The likelihood-ratio test of unstructured against compound symmetry
+compares the two REML log-likelihoods (same fixed effects).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from trialdesk.analysis.stats.unstructured import RemlFit, Structure, Subject, fit_reml
+from trialdesk.analysis.stats.kenward_roger import (
+    KenwardRoger,
+    derivatives_for,
+    kenward_roger,
+)
+from trialdesk.analysis.stats.unstructured import (
+    RemlFit,
+    Structure,
+    Subject,
+    fit_reml,
+)
 
 UNSTRUCTURED = "MMRM, unstructured"
+TOEPLITZ = "MMRM, heterogeneous Toeplitz"
+AUTOREGRESSIVE = "MMRM, first-order autoregressive"
 COMPOUND_SYMMETRY = "random intercept (compound symmetry)"
 #: Kept for the methods text: the primary model's covariance in words.
 COVARIANCE = "unstructured covariance across visits"
-DF_METHOD = "Satterthwaite"
+DF_METHOD = "Kenward–Roger"
+DF_ALTERNATIVE = "Satterthwaite"
+#: The pre-specified order in which covariance structures are tried for the primary model.
+FALLBACK_SEQUENCE = (
+    Structure.UNSTRUCTURED,
+    Structure.HETEROGENEOUS_TOEPLITZ,
+    Structure.AR1,
+    Structure.COMPOUND_SYMMETRY,
+)
 
-_LABELS = {Structure.UNSTRUCTURED: UNSTRUCTURED, Structure.COMPOUND_SYMMETRY: COMPOUND_SYMMETRY}
+_LABELS = {
+    Structure.UNSTRUCTURED: UNSTRUCTURED,
+    Structure.HETEROGENEOUS_TOEPLITZ: TOEPLITZ,
+    Structure.AR1: AUTOREGRESSIVE,
+    Structure.COMPOUND_SYMMETRY: COMPOUND_SYMMETRY,
+}
 _MIN_SUBJECTS = 3
 
 
@@ -47,13 +86,16 @@ class VisitEstimate:
 
     visit: str
     estimate: float
-    se: float
+    se: float  # from the Kenward-Roger adjusted covariance
     ci_low: float
     ci_high: float
     t: float
-    df: float  # Satterthwaite degrees of freedom
+    df: float  # Kenward-Roger degrees of freedom
     p: float
     n: int
+    se_model: float = math.nan  # GLS (X'V^-1X)^-1, unadjusted
+    df_satterthwaite: float = math.nan
+    p_satterthwaite: float = math.nan  # with se_model and the Satterthwaite df
 
 
 @dataclass(frozen=True)
@@ -74,6 +116,8 @@ class MmrmResult:
     covariance: str = UNSTRUCTURED
     df_method: str = DF_METHOD
     note: str = ""
+    fallback: str = ""  # which structures were tried before this one, and why each was left
+    tried: tuple[str, ...] = ()  # labels of the structures left before this one
 
     def at(self, visit: str) -> VisitEstimate | None:
         return next((v for v in self.visits if v.visit == visit), None)
@@ -140,10 +184,10 @@ def _why_diverged(fit: RemlFit) -> str:
     eigenvalues = np.linalg.eigvalsh(fit.sigma)
     if eigenvalues[0] <= _SINGULAR_RATIO * eigenvalues[-1]:
         return (
-            "the unstructured covariance runs to a singular matrix (the changes at some "
+            "the covariance runs to a singular matrix (the changes at some "
             "visits are almost perfectly correlated), so it has no REML estimate"
         )
-    return fit.message
+    return "the optimiser stopped before reaching a maximum of the REML likelihood"
 
 
 def _too_few_for(structure: Structure, rows: pd.DataFrame, visits: list[str]) -> str | None:
@@ -158,28 +202,40 @@ def _too_few_for(structure: Structure, rows: pd.DataFrame, visits: list[str]) ->
     return None
 
 
+def kenward_roger_of(fit: RemlFit, subjects: list[Subject]) -> KenwardRoger:
+    """Kenward–Roger pieces at the REML estimate, in SAS's parameters of the structure."""
+    first, second = derivatives_for(fit.structure, fit.sigma)
+    return kenward_roger(subjects, fit.sigma, first, second)
+
+
 def _estimates(
-    fit: RemlFit, rows: pd.DataFrame, visits: list[str], level: float
+    fit: RemlFit, kr: KenwardRoger, rows: pd.DataFrame, visits: list[str], level: float
 ) -> list[VisitEstimate]:
     out = []
     for k, visit in enumerate(visits):
         contrast = np.zeros(len(fit.beta))
         contrast[k] = 1.0
-        se = math.sqrt(float(fit.covariance_beta[k, k]))
-        df = fit.df_of(contrast)
+        estimate = float(fit.beta[k])
+        se = math.sqrt(float(kr.phi_adjusted[k, k]))
+        se_model = math.sqrt(float(fit.covariance_beta[k, k]))
+        df = kr.df(contrast)
+        df_satterthwaite = fit.df_of(contrast)
         quantile = float(stats.t.ppf(0.5 + level / 2, df))
-        t = float(fit.beta[k]) / se
+        t = estimate / se
         out.append(
             VisitEstimate(
                 visit=visit,
-                estimate=float(fit.beta[k]),
+                estimate=estimate,
                 se=se,
-                ci_low=float(fit.beta[k]) - quantile * se,
-                ci_high=float(fit.beta[k]) + quantile * se,
+                ci_low=estimate - quantile * se,
+                ci_high=estimate + quantile * se,
                 t=t,
                 df=df,
                 p=float(2 * stats.t.sf(abs(t), df)),
                 n=int((rows["VISIT"] == visit).sum()),
+                se_model=se_model,
+                df_satterthwaite=df_satterthwaite,
+                p_satterthwaite=float(2 * stats.t.sf(abs(estimate / se_model), df_satterthwaite)),
             )
         )
     return out
@@ -220,14 +276,16 @@ def fit_mmrm(
     if too_few:
         return _not_fitted(rows, too_few, label)
     try:
-        fit = fit_reml(_subjects(rows, visits), len(visits), structure)
-        estimates = _estimates(fit, rows, visits, level)
+        subjects = _subjects(rows, visits)
+        fit = fit_reml(subjects, len(visits), structure)
+        if not fit.converged and structure is not Structure.COMPOUND_SYMMETRY:
+            # Standard errors of a covariance that did not converge mean nothing: say so and
+            # let the reader use the next structure or the compound-symmetry model.
+            why = f"REML did not converge: {_why_diverged(fit)}; {_SEE_CS}"
+            return _not_fitted(rows, why, label)
+        estimates = _estimates(fit, kenward_roger_of(fit, subjects), rows, visits, level)
     except np.linalg.LinAlgError as exc:
         return _not_fitted(rows, f"{exc} (singular design or covariance)", label)
-    if not fit.converged and structure is Structure.UNSTRUCTURED:
-        # Standard errors of a covariance that did not converge mean nothing: say so and let
-        # the reader use the compound-symmetry model reported beside it.
-        return _not_fitted(rows, f"REML did not converge: {_why_diverged(fit)}; {_SEE_CS}", label)
     subject_variance, residual_variance = _variance_parts(fit, structure)
     has_slope = len(fit.beta) > len(visits)
     return MmrmResult(
@@ -245,6 +303,83 @@ def fit_mmrm(
         covariance=label,
         note="" if fit.converged else f"optimiser: {fit.message}",
     )
+
+
+#: The pre-specified fallback in words (statistical analysis plan, methods, table footnotes).
+FALLBACK_TEXT = (
+    "If the unstructured covariance has no REML estimate (too few participants, a singular "
+    "matrix or no convergence), the first of heterogeneous Toeplitz, first-order "
+    "autoregressive and compound symmetry that converges is used, in that pre-specified order"
+)
+
+
+def structure_used(result: MmrmResult) -> str:
+    """The covariance structure of `result` and, after a fallback, why the structures before
+    it were left (the whole reasons: results.json, the model table)."""
+    if not result.estimable:
+        return f"not fitted: {result.note.removeprefix('model not fitted: ')}"
+    name = result.covariance.removeprefix("MMRM, ")
+    if result.fallback:
+        return f"{name} covariance ({result.fallback})"
+    return f"{name} covariance"
+
+
+def structure_brief(result: MmrmResult) -> str:
+    """A footnote's words: ``unstructured``, ``first-order autoregressive (unstructured,
+    heterogeneous Toeplitz not fitted)`` or ``not fitted``."""
+    if not result.estimable:
+        return "not fitted"
+    name = result.covariance.removeprefix("MMRM, ")
+    left = [label.removeprefix("MMRM, ") for label in result.tried]
+    return f"{name} ({', '.join(left)} not fitted)" if left else name
+
+
+def structures_footnote(results: Sequence[tuple[str, MmrmResult]]) -> str:
+    """``Covariance across visits: unstructured for A, B; AR(1) (...) for C.`` grouping the
+    parameters by the structure their primary MMRM used; reasons are in the model table."""
+    groups: dict[str, list[str]] = {}
+    for param, result in results:
+        groups.setdefault(structure_brief(result), []).append(param)
+    parts = [f"{brief} for {', '.join(params)}" for brief, params in groups.items()]
+    return f"Covariance across visits: {'; '.join(parts)}."
+
+
+def _reason(result: MmrmResult) -> str:
+    return result.note.removeprefix("model not fitted: ").split(f"; {_SEE_CS}")[0]
+
+
+def fit_primary_mmrm(data: pd.DataFrame, level: float = 0.95) -> MmrmResult:
+    """The primary MMRM: the first structure of `FALLBACK_SEQUENCE` that has a REML estimate
+    (unstructured when it converges). A model fitted after a fallback says in `fallback`
+    which structures were tried first and why each was left; when none can be fitted, the
+    unstructured result is returned with every reason in its note."""
+    tried: list[str] = []
+    left: list[str] = []
+    first: MmrmResult | None = None
+    for structure in FALLBACK_SEQUENCE:
+        result = fit_mmrm(data, level, structure)
+        first = first or result
+        if result.estimable and result.converged:
+            if not tried:
+                return result
+            text = "; ".join(tried)
+            used = _LABELS[structure].removeprefix("MMRM, ")
+            return replace(
+                result,
+                fallback=f"{text}; {used} used (next in the pre-specified sequence)",
+                tried=tuple(left),
+            )
+        if not result.estimable and not tried and _why_not_data(data):
+            return result  # the data cannot carry any model: no point trying others
+        tried.append(f"{_LABELS[structure].removeprefix('MMRM, ')} not fitted ({_reason(result)})")
+        left.append(_LABELS[structure])
+    assert first is not None
+    return replace(first, note=f"model not fitted: {'; '.join(tried)}")
+
+
+def _why_not_data(data: pd.DataFrame) -> str | None:
+    rows = data.dropna(subset=["CHG", "BASE"])
+    return _why_not(rows)
 
 
 def compare_covariances(unstructured: MmrmResult, compound: MmrmResult) -> LikelihoodRatio | None:

@@ -22,6 +22,12 @@ are Satterthwaite's (Satterthwaite 1946, [@Satterthwaite1946]; as in SAS DDFM=SA
 and R's mmrm): df = 2 (c'Phi c)^2 / (g' A g), with g the gradient of c'Phi(theta)c and A the
 inverse of the negative Hessian of l_R, both at theta_hat by central differences.
 
+The simpler structures of the pre-specified fallback (`mmrm.FALLBACK_SEQUENCE`) share the
+same likelihood: heterogeneous Toeplitz (SAS TYPE=TOEPH: a standard deviation per visit, one
+correlation per lag, parameterised by partial autocorrelations so every theta is positive
+definite, [@Monahan1984]) and first-order autoregressive (SAS TYPE=AR(1) over the visit
+order); their score is the chain rule through dSigma/dtheta.
+
 The same fitter with `Structure.COMPOUND_SYMMETRY` (Sigma = s2 * [(1 - rho) I + rho J]) gives
 the random-intercept model, so the two fits share one likelihood and their REML
 log-likelihoods can be compared by a likelihood-ratio test (same fixed effects).
@@ -42,6 +48,8 @@ Array = NDArray[np.float64]
 
 #: Relative step of the central differences for the Hessian and the gradient of c'Phi c.
 _STEP = 1e-4
+#: Step of the central differences of Sigma in its parameters (for the score).
+_SIGMA_STEP = 1e-6
 #: BFGS stops when the largest gradient component is below this (REML log-likelihood units).
 _GTOL = 1e-7
 _MAX_ITERATIONS = 2000
@@ -51,7 +59,53 @@ class Structure(enum.Enum):
     """Covariance structure across visits."""
 
     UNSTRUCTURED = "unstructured"
+    HETEROGENEOUS_TOEPLITZ = "heterogeneous Toeplitz"
+    AR1 = "first-order autoregressive"
     COMPOUND_SYMMETRY = "compound symmetry"
+
+
+def _toeplitz_correlations(partial: Array) -> Array:
+    """Autocorrelations rho_0..rho_{T-1} from partial autocorrelations in (-1, 1) by the
+    Durbin–Levinson recursion: every such vector gives a positive-definite Toeplitz matrix
+    (Barndorff-Nielsen & Schou 1973; Monahan 1984, [@Monahan1984])."""
+    rho = [1.0]
+    phi: list[float] = []
+    for k, a in enumerate(partial, start=1):
+        ahead = sum(phi[j - 1] * rho[k - j] for j in range(1, k))
+        behind = sum(phi[j - 1] * rho[j] for j in range(1, k))
+        rho.append(ahead + float(a) * (1.0 - behind))
+        phi = [phi[j - 1] - float(a) * phi[k - j - 1] for j in range(1, k)] + [float(a)]
+    return np.array(rho)
+
+
+def _lag(t: int) -> NDArray[np.int64]:
+    k = np.arange(t)
+    return np.abs(k[:, None] - k[None, :])
+
+
+def _sigma_toeplitz(theta: Array, t: int) -> Array:
+    """Heterogeneous Toeplitz (SAS TYPE=TOEPH): a standard deviation per visit and one
+    correlation per lag; theta = (log sd_1..T, atanh of the T-1 partial autocorrelations)."""
+    sd = np.exp(theta[:t])
+    rho = _toeplitz_correlations(np.tanh(theta[t:]))
+    return np.asarray(rho[_lag(t)] * np.outer(sd, sd), dtype=np.float64)
+
+
+def _sigma_ar1(theta: Array, t: int) -> Array:
+    """First-order autoregressive (SAS TYPE=AR(1)): s2 * rho^|j-k| over the visit order;
+    theta = (log s2, atanh rho)."""
+    rho = math.tanh(float(theta[1]))
+    return np.asarray(math.exp(theta[0]) * rho ** _lag(t), dtype=np.float64)
+
+
+#: Number of covariance parameters of each structure over T visits.
+def parameter_count(structure: Structure, t: int) -> int:
+    return {
+        Structure.UNSTRUCTURED: t * (t + 1) // 2,
+        Structure.HETEROGENEOUS_TOEPLITZ: 2 * t - 1,
+        Structure.AR1: 2,
+        Structure.COMPOUND_SYMMETRY: 2,
+    }[structure]
 
 
 @dataclass(frozen=True)
@@ -76,9 +130,15 @@ class RemlFit:
     converged: bool
     message: str
     df_of: Callable[[Array], float]
+    structure: Structure = Structure.UNSTRUCTURED
 
 
-def _sigma(theta: Array, t: int, structure: Structure) -> Array:
+def sigma_of(theta: Array, t: int, structure: Structure) -> Array:
+    """Sigma (T x T) from the optimiser's parameters theta of `structure`."""
+    if structure is Structure.HETEROGENEOUS_TOEPLITZ:
+        return _sigma_toeplitz(theta, t)
+    if structure is Structure.AR1:
+        return _sigma_ar1(theta, t)
     if structure is Structure.COMPOUND_SYMMETRY:
         # theta = (log variance, atanh-like transform of rho onto its positive-definite range).
         variance = math.exp(theta[0])
@@ -102,8 +162,10 @@ def _start(subjects: Sequence[Subject], t: int, structure: Structure) -> Array:
         [max(float(np.mean(residual[visits == j] ** 2)), 1e-6) if np.any(visits == j) else 1.0
          for j in range(t)]
     )  # fmt: skip
-    if structure is Structure.COMPOUND_SYMMETRY:
+    if structure in (Structure.COMPOUND_SYMMETRY, Structure.AR1):
         return np.array([math.log(float(np.mean(variances))), 0.0])
+    if structure is Structure.HETEROGENEOUS_TOEPLITZ:
+        return np.concatenate([0.5 * np.log(variances), np.zeros(t - 1)])
     theta = np.zeros(t * (t + 1) // 2)
     diagonal = np.zeros((t, t))
     diagonal[np.diag_indices(t)] = 0.5 * np.log(variances)
@@ -160,11 +222,16 @@ def _objective(
 
     def negative(theta: Array) -> tuple[float, Array]:
         try:
-            parts = _parts(subjects, _sigma(theta, t, structure), with_gradient=True)
+            parts = _parts(subjects, sigma_of(theta, t, structure), with_gradient=True)
         except np.linalg.LinAlgError:
             return math.inf, np.zeros_like(theta)
-        if structure is Structure.COMPOUND_SYMMETRY:
-            return -parts.log_likelihood, -_numeric_gradient(subjects, theta, t, structure)
+        if structure is not Structure.UNSTRUCTURED:
+            # Chain rule: dl/dtheta_k = sum_jk (dl/dSigma)_jk (dSigma/dtheta_k)_jk, the inner
+            # derivative by central differences of Sigma (smooth and cheap, unlike the
+            # likelihood itself).
+            d_sigma = _sigma_derivatives(theta, t, structure)
+            gradient = np.array([float(np.sum(parts.gradient_sigma * d)) for d in d_sigma])
+            return -parts.log_likelihood, -gradient
         lower = np.zeros((t, t))
         lower[np.tril_indices(t)] = theta
         lower[np.diag_indices(t)] = np.exp(np.diag(lower))
@@ -175,23 +242,20 @@ def _objective(
     return negative
 
 
+def _sigma_derivatives(theta: Array, t: int, structure: Structure) -> list[Array]:
+    out = []
+    for k in range(len(theta)):
+        step = np.zeros_like(theta)
+        step[k] = _SIGMA_STEP
+        up, down = sigma_of(theta + step, t, structure), sigma_of(theta - step, t, structure)
+        out.append((up - down) / (2 * _SIGMA_STEP))
+    return out
+
+
 def _log_likelihood(
     subjects: Sequence[Subject], theta: Array, t: int, structure: Structure
 ) -> float:
-    return _parts(subjects, _sigma(theta, t, structure), with_gradient=False).log_likelihood
-
-
-def _numeric_gradient(
-    subjects: Sequence[Subject], theta: Array, t: int, structure: Structure
-) -> Array:
-    out = np.zeros_like(theta)
-    for k in range(len(theta)):
-        step = np.zeros_like(theta)
-        step[k] = _STEP
-        up = _log_likelihood(subjects, theta + step, t, structure)
-        down = _log_likelihood(subjects, theta - step, t, structure)
-        out[k] = (up - down) / (2 * _STEP)
-    return out
+    return _parts(subjects, sigma_of(theta, t, structure), with_gradient=False).log_likelihood
 
 
 def _hessian(function: Callable[[Array], Array], theta: Array) -> Array:
@@ -216,7 +280,7 @@ def fit_reml(subjects: Sequence[Subject], t: int, structure: Structure) -> RemlF
         options={"gtol": _GTOL, "maxiter": _MAX_ITERATIONS},
     )
     theta = np.asarray(result.x, dtype=float)
-    parts = _parts(subjects, _sigma(theta, t, structure), with_gradient=False)
+    parts = _parts(subjects, sigma_of(theta, t, structure), with_gradient=False)
     covariance = np.asarray(np.linalg.inv(parts.information), dtype=np.float64)
 
     def gradient(at: Array) -> Array:
@@ -226,7 +290,7 @@ def fit_reml(subjects: Sequence[Subject], t: int, structure: Structure) -> RemlF
     theta_covariance = np.linalg.pinv(curvature)
 
     def contrast_variance(at: Array, c: Array) -> float:
-        information = _parts(subjects, _sigma(at, t, structure), with_gradient=False).information
+        information = _parts(subjects, sigma_of(at, t, structure), with_gradient=False).information
         return float(c @ np.linalg.solve(information, c))
 
     def df_of(c: Array) -> float:
@@ -252,4 +316,5 @@ def fit_reml(subjects: Sequence[Subject], t: int, structure: Structure) -> RemlF
         converged=converged,
         message=str(result.message),
         df_of=df_of,
+        structure=structure,
     )

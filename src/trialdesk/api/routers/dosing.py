@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import Field
 
 from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
+from trialdesk.api.numbers import Number
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routers._records import add_record_routes
@@ -29,26 +30,26 @@ router = APIRouter(tags=["dosing"], route_class=EventLoopRoute)
 
 class InsulinDoseCreate(Body):
     start_date: date = Field(description="The dose is in force from this date")
-    total_units_per_day: float = Field(description="Basal + bolus, U/day (0 = off insulin)")
-    basal_units_per_day: float | None = None
-    bolus_units_per_day: float | None = None
+    total_units_per_day: Number = Field(description="Basal + bolus, U/day (0 = off insulin)")
+    basal_units_per_day: Number | None = None
+    bolus_units_per_day: Number | None = None
     regimen: str | None = Field(None, description="e.g. basal-bolus, premixed twice daily")
     visit_code: str | None = Field(None, description="Visit at which it was recorded")
 
 
 class InsulinDoseChange(Change):
     start_date: date | None = None
-    total_units_per_day: float | None = None
-    basal_units_per_day: float | None = None
-    bolus_units_per_day: float | None = None
+    total_units_per_day: Number | None = None
+    basal_units_per_day: Number | None = None
+    bolus_units_per_day: Number | None = None
     regimen: str | None = None
 
 
 class OgldDoseCreate(Body):
     start_date: date
     drug: str = Field(description="Generic name, e.g. metformin")
-    daily_dose_mg: float
-    ddd_mg: float | None = Field(
+    daily_dose_mg: Number
+    ddd_mg: Number | None = Field(
         None, description="WHO defined daily dose in mg (default: from the ATC/DDD index)"
     )
     visit_code: str | None = None
@@ -56,8 +57,8 @@ class OgldDoseCreate(Body):
 
 class OgldDoseChange(Change):
     start_date: date | None = None
-    daily_dose_mg: float | None = None
-    ddd_mg: float | None = None
+    daily_dose_mg: Number | None = None
+    ddd_mg: Number | None = None
 
 
 @router.get(

@@ -10,6 +10,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from trialdesk.api.deps import ActorDep, SessionDep
+from trialdesk.api.numbers import Number
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.routers.adverse_events import AdverseEventCreate
 from trialdesk.api.routers.transplantation import TransplantationCreate
@@ -34,24 +35,24 @@ class MeasurementValue(Body):
 
 
 class IttValues(Body):
-    samples: dict[float, float] = Field(description="Minute → glucose, in glucose_unit")
+    samples: dict[Number, Number] = Field(description="Minute → glucose, in glucose_unit")
     glucose_unit: str
-    insulin_dose_u_per_kg: float | None = None
+    insulin_dose_u_per_kg: Number | None = None
 
 
 class InsulinValues(Body):
     start_date: date
-    total_units_per_day: float
-    basal_units_per_day: float | None = None
-    bolus_units_per_day: float | None = None
+    total_units_per_day: Number
+    basal_units_per_day: Number | None = None
+    bolus_units_per_day: Number | None = None
     regimen: str | None = None
 
 
 class OgldValues(Body):
     start_date: date
     drug: str
-    daily_dose_mg: float
-    ddd_mg: float | None = None
+    daily_dose_mg: Number
+    ddd_mg: Number | None = None
 
 
 class VisitForms(Body):

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import Field
 
 from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
+from trialdesk.api.numbers import Number
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routers._records import add_record_routes
@@ -20,14 +21,14 @@ router = APIRouter(tags=["itt"], route_class=EventLoopRoute)
 
 
 class IttSample(Body):
-    minute: float = Field(description="Minutes after the insulin bolus (0, 3, 6, … 15)")
-    glucose: float = Field(description="Glucose in the test's `glucose_unit`")
+    minute: Number = Field(description="Minutes after the insulin bolus (0, 3, 6, … 15)")
+    glucose: Number = Field(description="Glucose in the test's `glucose_unit`")
 
 
 class IttMissingSample(Body):
     """A sample not taken: its minute, missing-data code and the site's reason."""
 
-    minute: float = Field(description="Minutes after the insulin bolus, e.g. 9")
+    minute: Number = Field(description="Minutes after the insulin bolus, e.g. 9")
     code: str = Field(description="ND, NA, UNK, ASKU, NASK, NAV or MSK (REDCap / HL7)")
     reason: str = Field(description="Why it was not taken, e.g. 'line blocked'")
 
@@ -41,7 +42,7 @@ class IttCreate(Body):
     glucose_unit: str = Field(description="mmol/L or mg/dL")
     samples: list[IttSample] = Field(min_length=1)
     performed_on: date | None = Field(None, description="Default: the visit date")
-    insulin_dose_u_per_kg: float | None = Field(None, description="Bolus, usually 0.1 U/kg")
+    insulin_dose_u_per_kg: Number | None = Field(None, description="Bolus, usually 0.1 U/kg")
     missing_samples: list[IttMissingSample] = Field(
         default_factory=list,
         description="Samples not taken; KITT then uses the others if >= 3 remain in 3–15 min",
@@ -54,7 +55,7 @@ class IttChange(Change):
         None, description="Replace every sample (the old ones are voided, not deleted)"
     )
     performed_on: date | None = None
-    insulin_dose_u_per_kg: float | None = None
+    insulin_dose_u_per_kg: Number | None = None
     missing_samples: list[IttMissingSample] | None = Field(
         None, description="Samples not taken (with `samples`; default: those already coded)"
     )

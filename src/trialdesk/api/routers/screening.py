@@ -10,6 +10,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import Field
 
 from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
+from trialdesk.api.numbers import Number
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routers._records import add_record_routes
@@ -33,14 +34,14 @@ class RawValue(Body):
 
 
 class IttSampleIn(Body):
-    minute: float = Field(description="Minutes after the insulin bolus")
-    glucose: float = Field(description="Glucose in `glucose_unit`")
+    minute: Number = Field(description="Minutes after the insulin bolus")
+    glucose: Number = Field(description="Glucose in `glucose_unit`")
 
 
 class IttIn(Body):
     glucose_unit: str = Field(description="mmol/L or mg/dL")
     samples: list[IttSampleIn] = Field(min_length=1)
-    insulin_dose_u_per_kg: float | None = Field(None, description="Bolus dose, usually 0.1 U/kg")
+    insulin_dose_u_per_kg: Number | None = Field(None, description="Bolus dose, usually 0.1 U/kg")
 
 
 class MissingIn(Body):

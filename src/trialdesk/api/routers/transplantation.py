@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import Field
 
 from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
+from trialdesk.api.numbers import Number
 from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routers._records import add_record_routes
@@ -29,10 +30,10 @@ class TransplantationCreate(Body):
     product: str = Field(description="Cell product name")
     lot_number: str
     cell_source: CellSource
-    dose_cells_per_kg: float = Field(description="Cells per kg body weight, e.g. 1e6")
+    dose_cells_per_kg: Number = Field(description="Cells per kg body weight, e.g. 1e6")
     route: Route
     operator: str = Field(description="Who administered the cells")
-    weight_kg: float | None = Field(None, description="Body weight used for the dose")
+    weight_kg: Number | None = Field(None, description="Body weight used for the dose")
     visit_code: str | None = None
     notes: str | None = None
 
@@ -42,10 +43,10 @@ class TransplantationChange(Change):
     product: str | None = None
     lot_number: str | None = None
     cell_source: CellSource | None = None
-    dose_cells_per_kg: float | None = None
+    dose_cells_per_kg: Number | None = None
     route: Route | None = None
     operator: str | None = None
-    weight_kg: float | None = None
+    weight_kg: Number | None = None
     notes: str | None = None
 
 

@@ -53,6 +53,7 @@ from trialdesk.web.figures import IttCurve, itt_chart
 from trialdesk.web.flash import sentence, with_note
 from trialdesk.web.forms import FormInput, given, read_form
 from trialdesk.web.locks import lock_rights
+from trialdesk.web.itt_codes import coded_samples
 from trialdesk.web.records import AE_BLOCK, TX_BLOCK, Field
 from trialdesk.web.routing import WebRoute, WebUser
 from trialdesk.web.screening_form import ITT_SAMPLE_MINUTES
@@ -211,6 +212,14 @@ def visit_page(
             "oglds": oglds,
             "transplants": transplants,
             "tx_block": TX_BLOCK,
+            "tx_weight": next(
+                (
+                    m
+                    for m in rows.items
+                    if m.element == "weight" and not m.voided and m.value is not None
+                ),
+                None,
+            ),  # fmt: skip
             "ae_block": AE_BLOCK,
             "checks": checks or {},
             "ae_open": _typed_in(AE_BLOCK.fields, values or {}, errors or {}, checks or {}),
@@ -387,7 +396,8 @@ def sample_minutes(test: IttTestView | None = None) -> list[float | int]:
     recorded through the API), so that a correction never drops a sample silently."""
     minutes: set[float | int] = set(ITT_SAMPLE_MINUTES)
     if test is not None:
-        minutes |= {int(s.minute) if s.minute.is_integer() else s.minute for s in test.samples}
+        stored = [s.minute for s in test.samples] + [c.minute for c in test.coded_samples]
+        minutes |= {int(m) if m.is_integer() else m for m in stored}
     return sorted(minutes)
 
 
@@ -402,7 +412,12 @@ def _samples(form: FormInput, minutes: list[float | int] | None = None) -> dict[
     return samples
 
 
-ITT_FIELDS = {"samples": ITT_ELEMENT, "glucose_unit": ITT_ELEMENT, "performed_on": "performed_on"}
+ITT_FIELDS = {
+    "samples": ITT_ELEMENT,
+    "glucose_unit": ITT_ELEMENT,
+    "performed_on": "performed_on",
+    "missing_samples": ITT_ELEMENT,
+}
 
 
 # --- one measurement / one ITT: view, queries, correction with a reason ----------------------
@@ -586,6 +601,7 @@ def itt_page(
         request,
         "itt.html",
         {
+            "missing_codes": MISSING_CODES,
             "participant": get_participant(session, user.actor, pid),
             "test": test,
             "figure": itt_figure(test),
@@ -612,7 +628,25 @@ def itt_values(test: IttTestView) -> dict[str, str]:
     values[f"{ITT_ELEMENT}_unit"] = test.glucose_unit_as_entered
     dose = test.insulin_dose_u_per_kg
     values["insulin_dose_u_per_kg"] = f"{dose:g}" if dose is not None else ""
+    coded = {float(c.minute): c for c in test.coded_samples}
+    for m in sample_minutes(test):
+        sample = coded.get(float(m))
+        values[f"{ITT_ELEMENT}_{m}_missing"] = sample.missing_code if sample else ""
+        values[f"{ITT_ELEMENT}_{m}_missing_reason"] = (
+            (sample.missing_reason or "") if sample else ""
+        )
     return values
+
+
+def _itt_label(name: str) -> str:
+    """A person's words for an ITT form field in a conflict panel ("glucose at 9 min: reason
+    missing")."""
+    minute = name.removeprefix(f"{ITT_ELEMENT}_")
+    if minute.endswith("_missing_reason"):
+        return f"glucose at {minute.removesuffix('_missing_reason')} min: reason missing"
+    if minute.endswith("_missing"):
+        return f"glucose at {minute.removesuffix('_missing')} min: missing-data code"
+    return f"glucose at {minute} min"
 
 
 def _itt_conflict(
@@ -622,7 +656,7 @@ def _itt_conflict(
     test = _itt(session, user, pid, tid)
     current = itt_values(test)
     typed = {n: form.values.get(n, "").strip() for n in current}
-    labels = {n: n.replace(f"{ITT_ELEMENT}_", "glucose at ") + " min" for n in current}
+    labels = {n: _itt_label(n) for n in current}
     labels |= {f"{ITT_ELEMENT}_unit": "Glucose unit", "insulin_dose_u_per_kg": "Insulin bolus"}
     merged, conflict = merge(
         typed, originals(form, current), current, labels,
@@ -666,7 +700,7 @@ async def correct_itt(
                 lambda: update_itt_test(
                     session, user.actor, tid, expected_version=version or 0,
                     reason=reason or "", samples=samples, glucose_unit=unit,
-                    insulin_dose_u_per_kg=dose,
+                    insulin_dose_u_per_kg=dose, missing_samples=coded_samples(form.values),
                 ),
             )  # fmt: skip
             kitt = outcome.result.kitt_percent_per_min
