@@ -14,7 +14,15 @@ import pyarrow.compute as pc
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -28,7 +36,7 @@ from trialdesk.prescreen.plan import DEFAULT_LOOKBACK_DAYS, Settings
 from trialdesk.prescreen.query import AT_VISIT, MET, NOT_ASSESSABLE, NOT_MET
 from trialdesk.prescreen.run import Summary, check_output, default_index_date, prescreen
 from trialdesk.prescreen.source import BACKENDS, SourceError, open_source
-from trialdesk.prescreen.synth import TABLE_ORDER, synthesize, write_cdm
+from trialdesk.prescreen.synth import CHUNK_PERSONS, TABLE_ORDER, write_cdm_streaming
 from trialdesk.protocol import Protocol, ProtocolError
 
 console = Console()
@@ -368,25 +376,43 @@ def synth(
     persons: int = typer.Option(10_000, "--persons", help="Number of persons"),
     out: Path = typer.Option(..., "--out", help="Parquet folder, or FILE.duckdb"),
     seed: int = typer.Option(20100611, "--seed", help="Random seed (same seed, same data)"),
+    chunk_persons: int = typer.Option(
+        CHUNK_PERSONS,
+        "--chunk-persons",
+        help="Persons generated and written at a time (memory; the data do not depend on it)",
+    ),
 ) -> None:
-    """Write a synthetic OMOP CDM v5.4 population (see trialdesk.prescreen.synth for sources)."""
+    """Write a synthetic OMOP CDM v5.4 population (see trialdesk.prescreen.synth for sources),
+    generated and written in chunks so that memory stays bounded at any size."""
     if persons < 1:
         raise _fail(f"--persons: {persons} must be at least 1")
+    if chunk_persons < 1:
+        raise _fail(f"--chunk-persons: {chunk_persons} must be at least 1")
     started = time.perf_counter()
-    with _stages("synth") as progress:
-        task = progress.add_task("generating")
-        tables = synthesize(
-            persons, seed, progress=lambda t: progress.update(task, description=f"generating {t}")
-        )
-        progress.update(task, description=f"writing {out}")
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"persons → {out.name}", total=persons)
         try:
-            write_cdm(tables, out)
+            rows = write_cdm_streaming(
+                persons,
+                out,
+                seed,
+                chunk_persons=chunk_persons,
+                progress=lambda done: progress.update(task, completed=done),
+            )
         except OSError as exc:
             raise _fail(f"--out: {exc}") from None
     summary = Table(title=f"Synthetic OMOP CDM v5.4 → {out}")
     summary.add_column("table")
     summary.add_column("rows", justify="right")
     for name in TABLE_ORDER:
-        summary.add_row(name, f"{tables[name].num_rows:,}")
+        summary.add_row(name, f"{rows[name]:,}")
     console.print(summary)
     console.print(f"[dim]{time.perf_counter() - started:.1f} s, seed {seed}[/dim]")
