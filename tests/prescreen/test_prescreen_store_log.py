@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from trialdesk import services as sv
 from trialdesk.cli import app
 from trialdesk.prescreen.plan import Settings
+from trialdesk.prescreen.query import STATUSES
 from trialdesk.prescreen.run import prescreen
 from trialdesk.prescreen.screening_log import (
     criterion_columns,
@@ -36,7 +37,6 @@ from trialdesk.services.prescreening_entries import IDENTIFYING_VALUES
 from trialdesk.services.validate import today
 from trialdesk.store import current_revision, head_revision
 from trialdesk.store.migrate import alembic_config
-from trialdesk.prescreen.query import STATUSES
 from trialdesk.store.models import AuditEntry, PrescreenCandidate, PrescreenRun, PrescreenStatus
 from trialdesk.store.testing import (
     DemoSeed,
@@ -281,9 +281,7 @@ def test_migration_0021_renames_possible_to_incomplete_and_back(
         listed = sv.list_prescreen_candidates(session, reader, prescreen_status="incomplete")
         assert listed.total == counts["incomplete"]
     with pytest.raises(Exception, match="(?i)check"), database.engine.begin() as connection:
-        connection.execute(
-            text("UPDATE prescreen_candidates SET prescreen_status = 'possible'")
-        )
+        connection.execute(text("UPDATE prescreen_candidates SET prescreen_status = 'possible'"))
 
 
 # --- trialdesk prescreen --into-database --------------------------------------------------------
