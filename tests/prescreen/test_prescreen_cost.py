@@ -39,3 +39,15 @@ def test_the_pruned_query_gives_the_same_verdicts_as_the_full_one(duck: OmopSour
 def test_an_unknown_criterion_is_named() -> None:
     with pytest.raises(ValueError, match="criteria: 'I99' is not one of I1, I2"):
         with_criteria(builtin_protocol(), ["I5", "I99"])
+
+
+def test_the_funnel_counted_from_the_result_equals_the_aggregate_query(duck: OmopSource) -> None:
+    """The run counts its funnel from the fetched rows instead of running the query twice."""
+    from trialdesk.prescreen.funnel import funnel, funnel_of_result
+
+    query = build_query(duck, build_plan(builtin_protocol(), Settings(INDEX), duck.descendants))
+    result = duck.backend.to_pyarrow(query.table)
+    steps = funnel_of_result(result, query)
+    assert steps == funnel(duck, query)
+    assert len(steps) == 1 + len(query.plan.ehr_criteria) and steps[-1].remaining > 0
+    assert any(s.removed for s in steps) and any(s.not_assessable for s in steps)

@@ -13,7 +13,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from trialdesk.prescreen.funnel import FunnelStep, funnel, funnel_path, write_funnel
+from trialdesk.prescreen.funnel import (
+    FunnelStep,
+    funnel,
+    funnel_of_result,
+    funnel_path,
+    write_funnel,
+)
 from trialdesk.prescreen.plan import Plan, Settings, build_plan
 from trialdesk.prescreen.query import (
     AT_VISIT,
@@ -101,7 +107,7 @@ def summarise(source: OmopSource, query: PrescreenQuery, result: pa.Table | None
         index_date=plan.settings.index_date,
         lookback_days=plan.settings.lookback_days,
         criteria_text={c.id: c.text for c in query.criteria},
-        funnel=funnel(source, query),
+        funnel=funnel(source, query) if result is None else funnel_of_result(result, query),
         check_at_visit=check_at_visit(plan),
     )
 

@@ -848,7 +848,7 @@ BLOCK_PERSONS = 10_000
 """Persons per random block: block k (persons k·B+1 … (k+1)·B) draws from its own generator,
 seeded with (seed, k), so the data depend on the seed and the block size only, never on how
 many blocks are generated or written at a time."""
-CHUNK_PERSONS = 100_000
+CHUNK_PERSONS = 50_000
 """Persons generated and written at a time (rounded up to whole blocks): bounds memory."""
 
 # Row-id columns numbered within a block, shifted by the rows of the blocks before it.
