@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import ibis
 import pytest
 from prescreen_helpers import INDEX
@@ -51,3 +53,33 @@ def test_the_funnel_counted_from_the_result_equals_the_aggregate_query(duck: Omo
     assert steps == funnel(duck, query)
     assert len(steps) == 1 + len(query.plan.ehr_criteria) and steps[-1].remaining > 0
     assert any(s.removed for s in steps) and any(s.not_assessable for s in steps)
+
+
+def test_a_streamed_run_writes_the_same_ranked_list_and_counts(
+    duck: OmopSource, tmp_path: Path
+) -> None:
+    """The database writes the list itself (no Arrow copy of every person) and the counts are
+    read back from the file: the same as the in-memory run."""
+    import pyarrow.parquet as pq
+
+    from trialdesk.prescreen.run import prescreen, prescreen_streamed
+
+    settings = Settings(INDEX)
+    result, summary = prescreen(duck, builtin_protocol(), settings)
+    out = tmp_path / "ranked.parquet"
+    head, streamed = prescreen_streamed(duck, builtin_protocol(), settings, out)
+    written = pq.read_table(out).sort_by("rank")
+    assert written.num_rows == result.num_rows
+    assert (
+        written.select(["person_id", "rank", "status"]).to_pylist()
+        == result.select(["person_id", "rank", "status"]).to_pylist()
+    )
+    assert (
+        head.select(["person_id", "rank"]).to_pylist()
+        == result.slice(0, 10).select(["person_id", "rank"]).to_pylist()
+    )
+    assert streamed.by_status == summary.by_status and streamed.funnel == summary.funnel
+    assert streamed.by_criterion == summary.by_criterion
+    assert (tmp_path / "ranked.funnel.parquet").exists()
+    with pytest.raises(ValueError, match="must end in .parquet"):
+        prescreen_streamed(duck, builtin_protocol(), settings, tmp_path / "ranked.csv")

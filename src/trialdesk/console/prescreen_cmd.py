@@ -34,7 +34,13 @@ from trialdesk.prescreen.funnel import funnel_path, plot_funnel
 from trialdesk.prescreen.mapping import MappingError, OmopMap, load_element_map
 from trialdesk.prescreen.plan import DEFAULT_LOOKBACK_DAYS, Settings
 from trialdesk.prescreen.query import AT_VISIT, MET, NOT_ASSESSABLE, NOT_MET
-from trialdesk.prescreen.run import Summary, check_output, default_index_date, prescreen
+from trialdesk.prescreen.run import (
+    Summary,
+    check_output,
+    default_index_date,
+    prescreen,
+    prescreen_streamed,
+)
 from trialdesk.prescreen.source import BACKENDS, SourceError, open_source
 from trialdesk.prescreen.synth import CHUNK_PERSONS, TABLE_ORDER, write_cdm_streaming
 from trialdesk.protocol import Protocol, ProtocolError
@@ -165,14 +171,12 @@ def prescreen_command(
                 element_map=vocabulary[0],
                 concept_sets=vocabulary[1],
             )
-            result, summary = prescreen(
-                source,
-                protocol,
-                settings,
-                out,
-                top,
-                step=lambda text: progress.update(task, description=text),
-            )
+            say = lambda text: progress.update(task, description=text)  # noqa: E731
+            if _streamable(out, top, target):
+                assert out is not None
+                result, summary = prescreen_streamed(source, protocol, settings, out, say)
+            else:
+                result, summary = prescreen(source, protocol, settings, out, top, step=say)
         except (SourceError, ConceptSetError, MappingError, ValueError) as exc:
             raise _fail(str(exc)) from None
         finally:
@@ -181,7 +185,8 @@ def prescreen_command(
     render_funnel(summary)
     render_top(result.slice(0, 10).to_pylist())
     if out is not None:
-        console.print(f"wrote {result.num_rows:,} ranked persons to [bold]{out}[/bold]")
+        written = summary.persons if top is None else result.num_rows
+        console.print(f"wrote {written:,} ranked persons to [bold]{out}[/bold]")
         console.print(f"wrote the attrition funnel to [bold]{funnel_path(out)}[/bold]")
     if funnel_png is not None:
         plot_funnel(summary.funnel, funnel_png, f"Pre-screen attrition, {protocol.id}")
@@ -345,6 +350,12 @@ def render_top(rows: list[dict[str, object]]) -> None:
         "[dim]Dates are those of the evidence (measurement date, exposure start). Criteria "
         "marked `assessed_at: visit` are judged at the screening visit.[/dim]"
     )
+
+
+def _streamable(out: Path | None, top: int | None, target: LogTarget | None) -> bool:
+    """A Parquet list of everyone, not stored in the study database: the database writes it
+    itself, streamed (any population size, bounded memory)."""
+    return out is not None and out.suffix.lower() == ".parquet" and top is None and target is None
 
 
 def _why(row: dict[str, object]) -> str:

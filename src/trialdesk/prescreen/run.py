@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -131,6 +131,38 @@ def write_candidates(result: pa.Table, path: Path) -> Path:
     else:
         pacsv.write_csv(result, path)
     return path
+
+
+HEAD_ROWS = 10
+
+
+def prescreen_streamed(
+    source: OmopSource,
+    protocol: Protocol,
+    settings: Settings,
+    out: Path,
+    step: Callable[[str], None] | None = None,
+) -> tuple[pa.Table, Summary]:
+    """As `prescreen` with a Parquet output, for any population size: the database writes the
+    ranked list itself (DuckDB: ``COPY … TO``, streamed, never held in Python or Arrow), then the
+    counts and the funnel are read back from that file (only the status and verdict columns);
+    the query runs once. Returns the best-ranked rows (`HEAD_ROWS`) and the summary."""
+    if out.suffix.lower() != ".parquet":
+        raise ValueError(f"--out: {out.name} must end in .parquet for a streamed run")
+    say = step or (lambda _: None)
+    say("expanding concept sets")
+    plan = plan_for(source, protocol, settings)
+    query = build_query(source, plan)
+    say(f"evaluating criteria into {out.name}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    source.backend.to_parquet(query.table, out)
+    say("summarising")
+    written = source.backend.read_parquet(out)
+    stored = replace(query, table=written)
+    summary = summarise(source, stored)
+    head = source.backend.to_pyarrow(written.order_by("rank").limit(HEAD_ROWS))
+    write_funnel(summary.funnel, funnel_path(out))
+    return head, summary
 
 
 def prescreen(
