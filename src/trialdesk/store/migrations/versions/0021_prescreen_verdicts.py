@@ -46,8 +46,9 @@ def _replace_constraint(values: tuple[str, ...], before: str, after: str) -> Non
     with op.batch_alter_table(TABLE, schema=None) as batch_op:
         batch_op.drop_constraint(op.f(f"ck_{TABLE}_{CONSTRAINT}"), type_="check")
     op.execute(
-        sa.text(f"UPDATE {TABLE} SET prescreen_status = :after WHERE prescreen_status = :before")
-        .bindparams(before=before, after=after)
+        sa.text(
+            f"UPDATE {TABLE} SET prescreen_status = :after WHERE prescreen_status = :before"
+        ).bindparams(before=before, after=after)
     )
     with op.batch_alter_table(TABLE, schema=None) as batch_op:
         batch_op.create_check_constraint(op.f(f"ck_{TABLE}_{CONSTRAINT}"), _in(values))
