@@ -7,8 +7,20 @@ process so that its peak resident memory can be reported; wall time is the best 
 CPU time (user + system, all threads) is reported beside it, because wall time on a shared
 2-core machine depends on what else runs. Read the ratios, not the absolute numbers.
 
+Issue #16 adds, on the same data, each checked to give the same answer before a ratio is shown:
+
+* cost: a one-criterion protocol (I5) against the full one (only the elements the criteria
+  reference are computed);
+* the OHDSI Circe path (duckcdm's circe-be port, `benchmarks.circe_baseline`) against trialdesk
+  on a cohort both express ("T2DM coded, no severe organ disease, no HIV/HBV/HCV"), same persons;
+* end to end: `trialdesk prescreen --out ranked.parquet` as a fresh process (start-up, plan,
+  query, the database writing the list, counts), its wall time and peak memory
+  (RUSAGE_CHILDREN).
+
 `python -m benchmarks.prescreen_bench [PERSONS]`; `make bench` runs it with 1,000,000 persons
-(TRIALDESK_BENCH_PRESCREEN_PERSONS overrides).
+(TRIALDESK_BENCH_PRESCREEN_PERSONS overrides, e.g. 10000000: opt-in, the synthetic CDM is then
+streamed to disk in chunks; the per-person baseline and the in-memory runs are skipped above
+TRIALDESK_BENCH_PRESCREEN_IN_MEMORY_MAX persons, default 2,000,000).
 """
 
 from __future__ import annotations
@@ -29,14 +41,13 @@ INDEX = date(2025, 6, 30)
 SEED = 20100611
 SUBSAMPLE = 1_000
 DEFAULT_PERSONS = int(os.environ.get("TRIALDESK_BENCH_PRESCREEN_PERSONS", "1000000"))
+IN_MEMORY_MAX = int(os.environ.get("TRIALDESK_BENCH_PRESCREEN_IN_MEMORY_MAX", "2000000"))
 
 
 def _write_cdm(persons: int, folder: str) -> dict[str, Any]:
-    from trialdesk.prescreen.synth import synthesize, write_cdm
+    from trialdesk.prescreen.synth import write_cdm_streaming
 
-    tables = synthesize(persons, SEED)
-    write_cdm(tables, folder)
-    return {"rows": {name: table.num_rows for name, table in tables.items()}}
+    return {"rows": write_cdm_streaming(persons, folder, SEED), "peak_mib": _peak_mib()}
 
 
 def _cdm(persons: int) -> Path:
@@ -66,17 +77,18 @@ def _peak_mib() -> float:
 def _path(kind: str, folder: str) -> dict[str, Any]:
     """Runs in a child process: one engine, two timed runs, the result's key columns."""
     from trialdesk.prescreen.handsql import run_hand_sql
-    from trialdesk.prescreen.plan import Settings, build_plan
+    from trialdesk.prescreen.plan import Settings, build_plan, with_criteria
     from trialdesk.prescreen.query import build_query
     from trialdesk.prescreen.source import open_duckdb
     from trialdesk.protocol import builtin_protocol
 
     source = open_duckdb(folder)
-    plan = build_plan(builtin_protocol(), Settings(INDEX), source.descendants)
+    protocol = builtin_protocol() if kind != "one" else with_criteria(builtin_protocol(), ["I5"])
+    plan = build_plan(protocol, Settings(INDEX), source.descendants)
     walls, cpus, result = [], [], None
     for _ in range(2):
         started, cpu = time.perf_counter(), _cpu()
-        if kind == "ibis":
+        if kind in ("ibis", "one"):
             result = source.backend.to_pyarrow(build_query(source, plan).table)
         else:
             result = run_hand_sql(source.backend.con, plan)
@@ -85,6 +97,14 @@ def _path(kind: str, folder: str) -> dict[str, Any]:
     assert result is not None
     best = walls.index(min(walls))
     keys = result.select(["person_id", "rank", "status", "failed", "assessable"]).to_pydict()
+    if kind == "one":
+        keys = {
+            "I5": dict(zip(result["person_id"].to_pylist(), result["I5"].to_pylist(), strict=True))
+        }
+    elif kind == "ibis":
+        keys["I5"] = dict(
+            zip(result["person_id"].to_pylist(), result["I5"].to_pylist(), strict=True)
+        )
     return {
         "wall": walls[best],
         "cpu": cpus[best],
@@ -153,61 +173,171 @@ def _check_baseline(folder: str, baseline: dict[str, Any]) -> None:
             raise AssertionError(f"person {row['person_id']}: per-person path differs")
 
 
-def run(persons: int = DEFAULT_PERSONS) -> dict[str, Any]:
-    """Benchmark `persons` synthetic persons; returns one row for `benchmarks.run`."""
+def _circe(folder: str) -> dict[str, Any]:
+    """Runs in a child process: the Circe cohort SQL (duckcdm) on the same Parquet CDM, loaded
+    as views, then the same cohort through trialdesk; best of two runs each."""
+    from datetime import timedelta
+
+    import duckdb
+
+    from benchmarks.circe_baseline import run_circe, trialdesk_map, trialdesk_protocol
+    from trialdesk.prescreen.plan import Settings, build_plan
+    from trialdesk.prescreen.query import CANDIDATE, build_query
+    from trialdesk.prescreen.source import open_duckdb
+
+    window_start = INDEX - timedelta(days=365)
+    con = duckdb.connect()
+    for entry in sorted(Path(folder).glob("*.parquet")):
+        con.execute(f"CREATE VIEW {entry.stem} AS SELECT * FROM read_parquet('{entry}')")
+    circe_walls, circe_ids = [], []
+    for _ in range(2):
+        con.execute("DROP TABLE IF EXISTS cohort")
+        started = time.perf_counter()
+        circe_ids = run_circe(con, INDEX, window_start)
+        circe_walls.append(time.perf_counter() - started)
+    source = open_duckdb(folder)
+    ours_walls, ours_ids = [], []
+    for _ in range(2):
+        started = time.perf_counter()
+        plan = build_plan(
+            trialdesk_protocol(), Settings(INDEX), source.descendants, omap=trialdesk_map()
+        )
+        table = build_query(source, plan).table
+        found = source.backend.to_pyarrow(
+            table.filter(table.status == CANDIDATE).select("person_id")
+        )
+        ours_ids = sorted(found.column(0).to_pylist())
+        ours_walls.append(time.perf_counter() - started)
+    if ours_ids != circe_ids:
+        raise AssertionError(
+            f"Circe and trialdesk differ: {len(set(ours_ids) ^ set(circe_ids))} persons"
+        )
+    return {"circe": min(circe_walls), "trialdesk": min(ours_walls), "persons": len(ours_ids)}
+
+
+def _end_to_end(folder: str) -> dict[str, Any]:
+    """`trialdesk prescreen … --out ranked.parquet` as a fresh process; wall time and its peak
+    resident memory (RUSAGE_CHILDREN of a parent that runs only this child)."""
+    import json
+    import subprocess
+
+    out = Path(tempfile.mkdtemp(prefix="trialdesk-e2e-")) / "ranked.parquet"
+    command = [
+        sys.executable, "-m", "trialdesk.cli", "prescreen", "--omop", folder,
+        "--index-date", INDEX.isoformat(), "--out", str(out),
+    ]  # fmt: skip
+    parent = (
+        "import json, resource, subprocess, sys, time; t = time.perf_counter(); "
+        "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+        "w = time.perf_counter() - t; u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+        "print(json.dumps({'rc': r.returncode, 'wall': w, 'cpu': u.ru_utime + u.ru_stime, "
+        "'peak_mib': u.ru_maxrss / 1024, 'err': r.stderr[-2000:]}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", parent, *command], capture_output=True, text=True, check=True
+    )
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    if found["rc"] != 0:
+        raise RuntimeError(f"trialdesk prescreen failed: {found['err']}")
+    found["rows"] = _count_rows(str(out.parent), "ranked")["rows"]
+    return found
+
+
+def _check_one(full: dict[str, Any], one: dict[str, Any]) -> None:
+    if full["keys"]["I5"] != one["keys"]["I5"]:
+        raise AssertionError("the one-criterion protocol judged I5 differently from the full one")
+
+
+def run(persons: int = DEFAULT_PERSONS) -> list[dict[str, Any]]:
+    """Benchmark `persons` synthetic persons; rows for `benchmarks.run`."""
     started = time.perf_counter()
     folder = str(_cdm(persons))
     generated = time.perf_counter() - started
+    e2e = _in_child(_end_to_end, folder)
+    measurements = _in_child(_count_rows, folder, "measurement")
+    rows = [
+        {
+            "name": f"prescreen end to end: {persons:,} persons "
+            f"({measurements['rows']:,} measurements), trialdesk prescreen --out .parquet",
+            "baseline_seconds": None,
+            "candidate_seconds": e2e["wall"],
+            "note": f"fresh process incl. start-up; {e2e['cpu']:.1f} s CPU; peak "
+            f"{e2e['peak_mib']:,.0f} MiB; {e2e['rows']:,} ranked persons written",
+            "end_to_end": e2e,
+            "data_seconds": generated,
+        }
+    ]
+    if persons > IN_MEMORY_MAX:
+        return rows
+    return rows + _in_memory_rows(persons, folder, measurements["rows"])
+
+
+def _in_memory_rows(persons: int, folder: str, measurement_rows: int) -> list[dict[str, Any]]:
     ibis_run = _in_child(_path, "ibis", folder)
     sql_run = _in_child(_path, "sql", folder)
-    _check_same(ibis_run, sql_run)
+    one_run = _in_child(_path, "one", folder)
+    _check_same(
+        {"keys": {k: v for k, v in ibis_run["keys"].items() if k != "I5"}},
+        {"keys": {k: v for k, v in sql_run["keys"].items() if k != "I5"}},
+    )
+    _check_one(ibis_run, one_run)
+    circe = _in_child(_circe, folder)
     population = ibis_run["keys"]["person_id"]
     sample = random.Random(SEED).sample(population, min(SUBSAMPLE, len(population)))
     baseline = _in_child(_per_person, folder, sample)
     _check_baseline(folder, baseline)
-    measurements = _in_child(_count_rows, folder, "measurement")
     rate_ibis = ibis_run["rows"] / ibis_run["wall"]
     rate_sql = sql_run["rows"] / sql_run["wall"]
     rate_person = baseline["persons"] / baseline["wall"]
     ratio_wall = ibis_run["wall"] / sql_run["wall"]
     ratio_cpu = ibis_run["cpu"] / sql_run["cpu"]
     extrapolated = ibis_run["rows"] / rate_person
-    return {
-        "name": f"prescreen: {persons:,} persons ({measurements['rows']:,} measurements), "
-        "hand SQL vs Ibis/DuckDB",
-        "baseline_seconds": sql_run["wall"],
-        "candidate_seconds": ibis_run["wall"],
-        "note": (
-            f"Ibis/SQL {ratio_wall:.2f}× wall, {ratio_cpu:.2f}× CPU; "
-            f"{rate_ibis:,.0f} vs {rate_sql:,.0f} persons/s; peak {ibis_run['peak_mib']:,.0f} vs "
-            f"{sql_run['peak_mib']:,.0f} MiB; per-person Python {rate_person:,.0f} persons/s "
-            f"(≈{extrapolated / 60:,.0f} min extrapolated, {extrapolated / ibis_run['wall']:,.0f}× "
-            f"slower); same candidates"
-        ),
-        "persons": persons,
-        "measurement_rows": measurements["rows"],
-        "population": ibis_run["rows"],
-        "output_columns": ibis_run["columns"],
-        "ibis": {k: v for k, v in ibis_run.items() if k != "keys"},
-        "sql": {k: v for k, v in sql_run.items() if k != "keys"},
-        "per_person": {k: v for k, v in baseline.items() if k != "truths"},
-        "ratio_ibis_to_sql_wall": ratio_wall,
-        "ratio_ibis_to_sql_cpu": ratio_cpu,
-        "per_person_extrapolated_seconds": extrapolated,
-        "data_seconds": generated,
-    }
+    return [
+        {
+            "name": f"prescreen: {persons:,} persons ({measurement_rows:,} measurements), "
+            "hand SQL vs Ibis/DuckDB",
+            "baseline_seconds": sql_run["wall"],
+            "candidate_seconds": ibis_run["wall"],
+            "note": (
+                f"Ibis/SQL {ratio_wall:.2f}× wall, {ratio_cpu:.2f}× CPU (goal ≤ 1.2×); "
+                f"{rate_ibis:,.0f} vs {rate_sql:,.0f} persons/s; peak {ibis_run['peak_mib']:,.0f} "
+                f"vs {sql_run['peak_mib']:,.0f} MiB; per-person Python {rate_person:,.0f} "
+                f"persons/s (≈{extrapolated / 60:,.0f} min extrapolated, "
+                f"{extrapolated / ibis_run['wall']:,.0f}× slower); same candidates"
+            ),
+            "persons": persons,
+            "population": ibis_run["rows"],
+            "output_columns": ibis_run["columns"],
+            "ibis": {k: v for k, v in ibis_run.items() if k != "keys"},
+            "sql": {k: v for k, v in sql_run.items() if k != "keys"},
+            "per_person": {k: v for k, v in baseline.items() if k != "truths"},
+            "ratio_ibis_to_sql_wall": ratio_wall,
+            "ratio_ibis_to_sql_cpu": ratio_cpu,
+            "per_person_extrapolated_seconds": extrapolated,
+        },
+        {
+            "name": f"prescreen cost: one criterion (I5) vs the full protocol, {persons:,} persons",
+            "baseline_seconds": ibis_run["wall"],
+            "candidate_seconds": one_run["wall"],
+            "note": f"one/full {one_run['wall'] / ibis_run['wall']:.2f}× wall, "
+            f"{one_run['cpu'] / ibis_run['cpu']:.2f}× CPU; same I5 verdicts",
+            "ratio_one_to_full_wall": one_run["wall"] / ibis_run["wall"],
+        },
+        {
+            "name": "prescreen vs OHDSI Circe (duckcdm 0.4.7): T2DM coded, no organ disease, "
+            f"no HIV/HBV/HCV, {persons:,} persons",
+            "baseline_seconds": circe["circe"],
+            "candidate_seconds": circe["trialdesk"],
+            "note": f"same {circe['persons']:,} persons; Circe SQL on DuckDB views of the "
+            "same Parquet files",
+        },
+    ]
 
 
 if __name__ == "__main__":
     size = int(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_PERSONS
-    outcome = run(size)
-    for key in ("name", "note", "population", "ratio_ibis_to_sql_wall", "ratio_ibis_to_sql_cpu"):
-        print(f"{key}: {outcome[key]}")
-    for key in ("ibis", "sql", "per_person"):
+    for outcome in run(size):
         print(
-            f"{key}: "
-            + ", ".join(
-                f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
-                for k, v in outcome[key].items()
-            )
+            f"{outcome['name']}: {outcome['candidate_seconds']:.2f} s "
+            f"(baseline {outcome['baseline_seconds'] or float('nan'):.2f} s) {outcome['note']}"
         )

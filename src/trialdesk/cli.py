@@ -11,6 +11,7 @@ from trialdesk.console import (
     db_cmd,
     demo_cmd,
     export_cmd,
+    federated_cmd,
     lock_cmd,
     prescreen_cmd,
     protocol_cmd,
@@ -29,6 +30,7 @@ app = typer.Typer(
 app.add_typer(protocol_cmd.app, name="protocol")
 app.command("screen")(screen_cmd.screen)
 app.command("prescreen")(prescreen_cmd.prescreen_command)
+app.command("prescreen-federated")(federated_cmd.federated_command)
 app.add_typer(prescreen_cmd.omop_app, name="omop")
 app.command("serve")(serve_cmd.serve)
 app.command("report")(report_cmd.report)

@@ -13,20 +13,12 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from prescreen_helpers import plan_for
+from prescreen_helpers import drop_postgres, load_postgres, plan_for
 
 from trialdesk.prescreen.query import build_query
 from trialdesk.prescreen.source import OmopSource, open_postgres, open_spark
 
 PG_URL = os.environ.get("TRIALDESK_TEST_POSTGRES_URL")
-_PG_TYPES = {
-    pa.int64(): "BIGINT",
-    pa.int32(): "INTEGER",
-    pa.float64(): "DOUBLE PRECISION",
-    pa.string(): "TEXT",
-    pa.date32(): "DATE",
-    pa.timestamp("s"): "TIMESTAMP",
-}
 
 
 def _comparable(table: pa.Table) -> list[dict[str, Any]]:
@@ -44,57 +36,18 @@ def _duckdb_rows(duck: OmopSource) -> list[dict[str, Any]]:
     return _comparable(duck.backend.to_pyarrow(build_query(duck, plan_for(duck)).table))
 
 
-def _load_postgres(tables: dict[str, pa.Table], schema: str) -> None:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(PG_URL or "")
-    with psycopg.connect(
-        host=url.host,
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        dbname=url.database,
-        autocommit=True,
-    ) as con:
-        con.execute(f'CREATE SCHEMA "{schema}"')
-        for name, table in tables.items():
-            columns = ", ".join(f'"{f.name}" {_PG_TYPES[f.type]}' for f in table.schema)
-            con.execute(f'CREATE TABLE "{schema}"."{name}" ({columns})')
-            names = ", ".join(f'"{n}"' for n in table.column_names)
-            with con.cursor().copy(f'COPY "{schema}"."{name}" ({names}) FROM STDIN') as copy:
-                for row in table.to_pylist():
-                    copy.write_row(list(row.values()))
-
-
-def _drop_postgres(schema: str) -> None:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(PG_URL or "")
-    with psycopg.connect(
-        host=url.host,
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        dbname=url.database,
-        autocommit=True,
-    ) as con:
-        con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
 @pytest.fixture()
 def postgres(cdm_tables: dict[str, pa.Table]) -> Iterator[OmopSource]:
     if not PG_URL:
         pytest.skip("TRIALDESK_TEST_POSTGRES_URL is not set")
     schema = f"omop_{uuid.uuid4().hex[:8]}"
-    _load_postgres(cdm_tables, schema)
+    load_postgres(cdm_tables, schema)
     source = open_postgres(PG_URL, schema)
     try:
         yield source
     finally:
         source.close()
-        _drop_postgres(schema)
+        drop_postgres(schema)
 
 
 @pytest.mark.postgres

@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from trialdesk import services as sv
 from trialdesk.cli import app
 from trialdesk.prescreen.plan import Settings
+from trialdesk.prescreen.query import STATUSES
 from trialdesk.prescreen.run import prescreen
 from trialdesk.prescreen.screening_log import (
     criterion_columns,
@@ -36,7 +37,7 @@ from trialdesk.services.prescreening_entries import IDENTIFYING_VALUES
 from trialdesk.services.validate import today
 from trialdesk.store import current_revision, head_revision
 from trialdesk.store.migrate import alembic_config
-from trialdesk.store.models import AuditEntry, PrescreenCandidate, PrescreenRun
+from trialdesk.store.models import AuditEntry, PrescreenCandidate, PrescreenRun, PrescreenStatus
 from trialdesk.store.testing import (
     DemoSeed,
     TestDatabase,
@@ -127,7 +128,7 @@ def test_logged_rows_are_accepted_by_the_service_as_they_are(
             persons_assessed=len(rows),
             status_counts={
                 s: sum(r["prescreen_status"] == s for r in rows)
-                for s in ("candidate", "possible", "excluded")  # the stored enum
+                for s in ("candidate", "incomplete", "excluded")  # the stored enum (0021)
             },
         )
         assert run.candidates_stored == 40 and run.persons_assessed == ranked.num_rows
@@ -224,6 +225,63 @@ def test_migration_0002_adds_the_log_to_a_database_holding_data(database: TestDa
     with database.session() as session:  # the data of 0001 is untouched and the chain holds
         assert {s.code for s in sv.list_sites(session, sv.SYSTEM)} == {"APGH", "PUMC"}
         assert sv.verify_audit_trail(session, sv.SYSTEM).ok
+
+
+def test_stored_statuses_are_the_verdicts_and_log_rows_store_them_as_they_are(
+    ranked: pa.Table,
+) -> None:
+    assert {s.value for s in PrescreenStatus} == {"candidate", "incomplete", "excluded"}
+    rows = list(log_rows(ranked, builtin_protocol(), statuses=("incomplete",)))
+    assert rows and {r["prescreen_status"] for r in rows} == {"incomplete"}
+    assert stored_counts({"incomplete": 3}) == {"incomplete": 3}
+
+
+def test_migration_0021_renames_possible_to_incomplete_and_back(
+    ranked: pa.Table, database: TestDatabase, seed: DemoSeed
+) -> None:
+    """0021 on a database holding a run: downgrading to 0017_coding stores the old "possible"
+    (rows and counts), upgrading again stores "incomplete"; the old value is then refused."""
+    rows = list(log_rows(ranked, builtin_protocol(), statuses=STATUSES))[:30]
+    counts = {s: sum(r["prescreen_status"] == s for r in rows) for s in STATUSES}
+    assert counts["incomplete"] > 0
+    with database.session() as session:
+        actor = sv.actor_for(session, seed.users["investigator"])
+        sv.record_prescreen_run(
+            session, actor, site_code="APGH", rows=rows, protocol_id="NCT01142050",
+            index_date=INDEX, lookback_days=365, source_description="DuckDB file cdm.duckdb",
+            persons_assessed=len(rows), status_counts=counts,
+        )  # fmt: skip
+    config = alembic_config(database.engine)
+
+    def stored() -> tuple[dict[str, int], dict[str, int]]:
+        with database.engine.connect() as connection:
+            found = connection.execute(
+                text(
+                    "SELECT prescreen_status, count(*) FROM prescreen_candidates "
+                    "GROUP BY prescreen_status"
+                )
+            ).all()
+            raw = connection.execute(text("SELECT status_counts FROM prescreen_runs")).scalar()
+        return dict((str(k), int(n)) for k, n in found), (
+            raw if isinstance(raw, dict) else json.loads(raw)
+        )
+
+    command.downgrade(config, "0017_coding")
+    by_status, run_counts = stored()
+    assert by_status.get("possible") == counts["incomplete"] and "incomplete" not in by_status
+    assert run_counts["possible"] == counts["incomplete"] and "incomplete" not in run_counts
+    command.upgrade(config, "head")
+    assert current_revision(database.engine) == head_revision()
+    by_status, run_counts = stored()
+    assert by_status == {s: n for s, n in counts.items() if n}
+    assert run_counts == counts
+    with database.session() as session:
+        assert sv.verify_audit_trail(session, sv.SYSTEM).ok
+        reader = sv.actor_for(session, seed.users["investigator"])
+        listed = sv.list_prescreen_candidates(session, reader, prescreen_status="incomplete")
+        assert listed.total == counts["incomplete"]
+    with pytest.raises(Exception, match="(?i)check"), database.engine.begin() as connection:
+        connection.execute(text("UPDATE prescreen_candidates SET prescreen_status = 'possible'"))
 
 
 # --- trialdesk prescreen --into-database --------------------------------------------------------

@@ -21,7 +21,7 @@ from trialdesk.store.testing import DemoSeed
 INDEX = date(2025, 6, 30)
 
 
-def row(key: int | str, rank: int, status: str = "possible", **values: Any) -> dict[str, Any]:
+def row(key: int | str, rank: int, status: str = "incomplete", **values: Any) -> dict[str, Any]:
     """A candidate row as `trialdesk.prescreen.screening_log.log_rows` makes it."""
     return {
         "ehr_person_key": key,
@@ -58,7 +58,7 @@ def record(
         "lookback_days": 365,
         "source_description": "DuckDB file /data/omop/apgh.duckdb",
         "persons_assessed": 243,
-        "status_counts": {"candidate": 1, "possible": 3, "excluded": 239},
+        "status_counts": {"candidate": 1, "incomplete": 3, "excluded": 239},
         **kw,
     }
     return sv.record_prescreen_run(session, actor, **args)
@@ -87,11 +87,11 @@ def test_a_run_is_stored_with_its_candidates_and_audited(
     assert run.run_by_username == "coordinator"
     assert (run.protocol_id, run.index_date, run.lookback_days) == ("NCT01142050", INDEX, 365)
     assert run.persons_assessed == 243 and run.candidates_stored == 3
-    assert run.status_counts == {"candidate": 1, "possible": 3, "excluded": 239}
+    assert run.status_counts == {"candidate": 1, "incomplete": 3, "excluded": 239}
     listed = candidates(session, actors["coordinator"])
     assert [(c.ehr_person_key, c.rank, c.prescreen_status) for c in listed] == [
-        ("86", 1, "possible"),
-        ("92", 2, "possible"),
+        ("86", 1, "incomplete"),
+        ("92", 2, "incomplete"),
         ("4711", 3, "candidate"),
     ]
     first = listed[0]
@@ -116,9 +116,9 @@ def test_the_run_counts_default_to_the_rows_and_must_add_up(
     who = actors["investigator"]
     run = record(session, who, persons_assessed=None, status_counts=None)
     assert run.persons_assessed == 3
-    assert run.status_counts == {"candidate": 1, "possible": 2, "excluded": 0}
+    assert run.status_counts == {"candidate": 1, "incomplete": 2, "excluded": 0}
     with pytest.raises(sv.ValidationProblem) as fewer:
-        record(session, who, status_counts={"candidate": 0, "possible": 2, "excluded": 0})
+        record(session, who, status_counts={"candidate": 0, "incomplete": 2, "excluded": 0})
     assert fewer.value.field == "status_counts.candidate"
     with pytest.raises(sv.ValidationProblem) as total:
         record(session, who, persons_assessed=100)

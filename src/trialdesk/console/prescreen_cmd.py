@@ -14,7 +14,15 @@ import pyarrow.compute as pc
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -26,9 +34,15 @@ from trialdesk.prescreen.funnel import funnel_path, plot_funnel
 from trialdesk.prescreen.mapping import MappingError, OmopMap, load_element_map
 from trialdesk.prescreen.plan import DEFAULT_LOOKBACK_DAYS, Settings
 from trialdesk.prescreen.query import AT_VISIT, MET, NOT_ASSESSABLE, NOT_MET
-from trialdesk.prescreen.run import Summary, check_output, default_index_date, prescreen
+from trialdesk.prescreen.run import (
+    Summary,
+    check_output,
+    default_index_date,
+    prescreen,
+    prescreen_streamed,
+)
 from trialdesk.prescreen.source import BACKENDS, SourceError, open_source
-from trialdesk.prescreen.synth import TABLE_ORDER, synthesize, write_cdm
+from trialdesk.prescreen.synth import CHUNK_PERSONS, TABLE_ORDER, write_cdm_streaming
 from trialdesk.protocol import Protocol, ProtocolError
 
 console = Console()
@@ -157,14 +171,12 @@ def prescreen_command(
                 element_map=vocabulary[0],
                 concept_sets=vocabulary[1],
             )
-            result, summary = prescreen(
-                source,
-                protocol,
-                settings,
-                out,
-                top,
-                step=lambda text: progress.update(task, description=text),
-            )
+            say = lambda text: progress.update(task, description=text)  # noqa: E731
+            if _streamable(out, top, target):
+                assert out is not None
+                result, summary = prescreen_streamed(source, protocol, settings, out, say)
+            else:
+                result, summary = prescreen(source, protocol, settings, out, top, step=say)
         except (SourceError, ConceptSetError, MappingError, ValueError) as exc:
             raise _fail(str(exc)) from None
         finally:
@@ -173,7 +185,8 @@ def prescreen_command(
     render_funnel(summary)
     render_top(result.slice(0, 10).to_pylist())
     if out is not None:
-        console.print(f"wrote {result.num_rows:,} ranked persons to [bold]{out}[/bold]")
+        written = summary.persons if top is None else result.num_rows
+        console.print(f"wrote {written:,} ranked persons to [bold]{out}[/bold]")
         console.print(f"wrote the attrition funnel to [bold]{funnel_path(out)}[/bold]")
     if funnel_png is not None:
         plot_funnel(summary.funnel, funnel_png, f"Pre-screen attrition, {protocol.id}")
@@ -339,6 +352,12 @@ def render_top(rows: list[dict[str, object]]) -> None:
     )
 
 
+def _streamable(out: Path | None, top: int | None, target: LogTarget | None) -> bool:
+    """A Parquet list of everyone, not stored in the study database: the database writes it
+    itself, streamed (any population size, bounded memory)."""
+    return out is not None and out.suffix.lower() == ".parquet" and top is None and target is None
+
+
 def _why(row: dict[str, object]) -> str:
     if row.get("failed_criteria"):
         return f"[red]{escape(str(row['failed_criteria']))}[/red]"
@@ -368,25 +387,43 @@ def synth(
     persons: int = typer.Option(10_000, "--persons", help="Number of persons"),
     out: Path = typer.Option(..., "--out", help="Parquet folder, or FILE.duckdb"),
     seed: int = typer.Option(20100611, "--seed", help="Random seed (same seed, same data)"),
+    chunk_persons: int = typer.Option(
+        CHUNK_PERSONS,
+        "--chunk-persons",
+        help="Persons generated and written at a time (memory; the data do not depend on it)",
+    ),
 ) -> None:
-    """Write a synthetic OMOP CDM v5.4 population (see trialdesk.prescreen.synth for sources)."""
+    """Write a synthetic OMOP CDM v5.4 population (see trialdesk.prescreen.synth for sources),
+    generated and written in chunks so that memory stays bounded at any size."""
     if persons < 1:
         raise _fail(f"--persons: {persons} must be at least 1")
+    if chunk_persons < 1:
+        raise _fail(f"--chunk-persons: {chunk_persons} must be at least 1")
     started = time.perf_counter()
-    with _stages("synth") as progress:
-        task = progress.add_task("generating")
-        tables = synthesize(
-            persons, seed, progress=lambda t: progress.update(task, description=f"generating {t}")
-        )
-        progress.update(task, description=f"writing {out}")
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"persons → {out.name}", total=persons)
         try:
-            write_cdm(tables, out)
+            rows = write_cdm_streaming(
+                persons,
+                out,
+                seed,
+                chunk_persons=chunk_persons,
+                progress=lambda done: progress.update(task, completed=done),
+            )
         except OSError as exc:
             raise _fail(f"--out: {exc}") from None
     summary = Table(title=f"Synthetic OMOP CDM v5.4 → {out}")
     summary.add_column("table")
     summary.add_column("rows", justify="right")
     for name in TABLE_ORDER:
-        summary.add_row(name, f"{tables[name].num_rows:,}")
+        summary.add_row(name, f"{rows[name]:,}")
     console.print(summary)
     console.print(f"[dim]{time.perf_counter() - started:.1f} s, seed {seed}[/dim]")

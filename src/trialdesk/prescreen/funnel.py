@@ -41,6 +41,34 @@ def _fails(criterion: Criterion, verdict: ir.StringValue) -> ir.BooleanValue:
     return verdict == failing
 
 
+def funnel_of_result(result: pa.Table, query: PrescreenQuery) -> list[FunnelStep]:
+    """The same funnel counted from a fetched result holding every person (no second pass over
+    the database: the query is not run again)."""
+    import pyarrow.compute as pc
+
+    steps = list(query.plan.ehr_criteria)
+    persons = result.num_rows
+    out = [FunnelStep(0, "", "Persons seen in the look-back window", persons, 0, 0)]
+    excluded = pa.array([False] * persons, pa.bool_())
+    for number, criterion in enumerate(steps, start=1):
+        verdict = result.column(criterion.id)
+        failing = NOT_MET if criterion.kind is CriterionKind.INCLUSION else MET
+        unknown = pc.and_(pc.invert(excluded), pc.equal(verdict, NOT_ASSESSABLE))
+        excluded = pc.or_(excluded, pc.fill_null(pc.equal(verdict, failing), False))
+        left = persons - int(pc.sum(excluded).as_py() or 0)
+        out.append(
+            FunnelStep(
+                number,
+                criterion.id,
+                criterion.text,
+                left,
+                out[-1].remaining - left,
+                int(pc.sum(unknown).as_py() or 0),
+            )
+        )
+    return out
+
+
 def funnel(source: OmopSource, query: PrescreenQuery) -> list[FunnelStep]:
     """The funnel of the whole population (one aggregate query, whatever --top kept)."""
     t = query.table

@@ -39,7 +39,6 @@ DIABETES_TYPE_PARTS = (  # the condition parts of diabetes_type, in its priority
 CONDITIONS = (
     "t2dm_diagnosis",
     *(part for part, _choice in DIABETES_TYPE_PARTS),
-    "pregnant",
     "severe_heart_disease",
     "severe_lung_disease",
     "haematopoietic_dysfunction",
@@ -50,7 +49,9 @@ CONDITIONS = (
     "hepatitis_b_infection",
     "hepatitis_c_infection",
 )
-DRUGS = ("insulin_treated", "oral_glucose_lowering_treated")
+DRUGS = ("insulin_treated",)
+# Read only what the criteria use, as the compiled query does (`plan.needed_only`): pregnancy is
+# assessed at the visit (E3) and oral glucose-lowering treatment is in no EHR criterion.
 HAND_CRITERIA = ("I2", "I3", "I4", "I5", "E1", "E2", "E4", "P1")
 PROTOCOL_ORDER = (
     "I1",

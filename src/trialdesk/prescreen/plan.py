@@ -150,6 +150,47 @@ def build_plan(
         else:
             plan.coded[name] = CodedElement(name, source.source, ids, start)
     plan.protocol, plan.visit_checks = ehr_protocol(plan.protocol, plan.available)
+    return needed_only(plan)
+
+
+def with_criteria(protocol: Protocol, ids: Iterable[str]) -> Protocol:
+    """`protocol` keeping only the criteria `ids` (e.g. a feasibility count for one criterion);
+    an unknown id is refused, naming it."""
+    wanted = list(ids)
+    known = [c.id for c in protocol.criteria]
+    unknown = [i for i in wanted if i not in known]
+    if unknown:
+        raise ValueError(f"criteria: {unknown[0]!r} is not one of {', '.join(known)}")
+    data = protocol.model_dump(by_alias=True)
+    data["criteria"] = [c for c in data["criteria"] if c["id"] in wanted]
+    return Protocol.model_validate(data)
+
+
+def needed_elements(plan: Plan) -> set[str]:
+    """The data elements the EHR criteria reference (walking their expression trees), with the
+    sources of derived ones (e.g. BMI → weight, height; age → date of birth)."""
+    needed: set[str] = set()
+    pending = [name for c in plan.ehr_criteria for name in c.expr.elements()]
+    while pending:
+        name = pending.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        if name in plan.catalogue:
+            pending.extend(plan.catalogue[name].derived_from)
+    return needed
+
+
+def needed_only(plan: Plan) -> Plan:
+    """`plan` reading only what its criteria need: measurements, coded conditions and drugs,
+    and categories no criterion references are dropped, so the query neither scans nor
+    aggregates them (issue #16: a one-criterion protocol costs a fraction of the full one).
+    The person's sex and date of birth are always read (the population's own columns)."""
+    needed = needed_elements(plan)
+    plan.categories = {n: c for n, c in plan.categories.items() if n in needed}
+    parts = {part for c in plan.categories.values() for _choice, part in c.choices}
+    plan.measured = {n: m for n, m in plan.measured.items() if n in needed}
+    plan.coded = {n: c for n, c in plan.coded.items() if n in needed or n in parts}
     return plan
 
 

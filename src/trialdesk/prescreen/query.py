@@ -159,11 +159,16 @@ def _raw(plan: Plan, names: Iterable[str]) -> list[str]:
 
 
 def _listed(flags: list[tuple[str, ir.BooleanValue]]) -> ir.StringValue:
-    """The names whose flag is true, joined by ", " (empty string: none)."""
-    text: ir.StringValue = ibis.literal("")
-    for name, flag in flags:
-        text = text + ibis.ifelse(flag.fill_null(False), ibis.literal(f"{name}, "), "")
-    return text.re_replace(", $", "")
+    """The names whose flag is true, joined by ", " (empty string: none). CONCAT_WS skips
+    NULLs (DuckDB, PostgreSQL, Spark alike), so no trailing separator has to be cut off with a
+    regular expression on every row."""
+    if not flags:
+        return ibis.literal("")
+    parts = [
+        ibis.ifelse(flag.fill_null(False), ibis.literal(name), ibis.null("string"))
+        for name, flag in flags
+    ]
+    return ibis.literal(", ").join(parts)
 
 
 def _fold_and(flags: list[ir.BooleanValue]) -> ir.BooleanValue:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -13,7 +13,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from trialdesk.prescreen.funnel import FunnelStep, funnel, funnel_path, write_funnel
+from trialdesk.prescreen.funnel import (
+    FunnelStep,
+    funnel,
+    funnel_of_result,
+    funnel_path,
+    write_funnel,
+)
 from trialdesk.prescreen.plan import Plan, Settings, build_plan
 from trialdesk.prescreen.query import (
     AT_VISIT,
@@ -101,7 +107,7 @@ def summarise(source: OmopSource, query: PrescreenQuery, result: pa.Table | None
         index_date=plan.settings.index_date,
         lookback_days=plan.settings.lookback_days,
         criteria_text={c.id: c.text for c in query.criteria},
-        funnel=funnel(source, query),
+        funnel=funnel(source, query) if result is None else funnel_of_result(result, query),
         check_at_visit=check_at_visit(plan),
     )
 
@@ -125,6 +131,38 @@ def write_candidates(result: pa.Table, path: Path) -> Path:
     else:
         pacsv.write_csv(result, path)
     return path
+
+
+HEAD_ROWS = 10
+
+
+def prescreen_streamed(
+    source: OmopSource,
+    protocol: Protocol,
+    settings: Settings,
+    out: Path,
+    step: Callable[[str], None] | None = None,
+) -> tuple[pa.Table, Summary]:
+    """As `prescreen` with a Parquet output, for any population size: the database writes the
+    ranked list itself (DuckDB: ``COPY … TO``, streamed, never held in Python or Arrow), then the
+    counts and the funnel are read back from that file (only the status and verdict columns);
+    the query runs once. Returns the best-ranked rows (`HEAD_ROWS`) and the summary."""
+    if out.suffix.lower() != ".parquet":
+        raise ValueError(f"--out: {out.name} must end in .parquet for a streamed run")
+    say = step or (lambda _: None)
+    say("expanding concept sets")
+    plan = plan_for(source, protocol, settings)
+    query = build_query(source, plan)
+    say(f"evaluating criteria into {out.name}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    source.backend.to_parquet(query.table, out)
+    say("summarising")
+    written = source.backend.read_parquet(out)
+    stored = replace(query, table=written)
+    summary = summarise(source, stored)
+    head = source.backend.to_pyarrow(written.order_by("rank").limit(HEAD_ROWS))
+    write_funnel(summary.funnel, funnel_path(out))
+    return head, summary
 
 
 def prescreen(

@@ -29,9 +29,9 @@ DEFAULT_LOG_STATUSES = (CANDIDATE, INCOMPLETE)
 """Stored by default: the persons worth approaching. Excluded persons are counted by the run,
 not listed (the CONSORT flow needs their number, not their keys)."""
 
-STORED_STATUS = {INCOMPLETE: "possible"}
-"""The study database's pre-screen status enum (migration 0002) names "incomplete" "possible";
-renaming the stored value needs a migration, so the log maps it here."""
+STORED_STATUS: dict[str, str] = {}
+"""Verdicts stored under another name: none since migration 0021_prescreen_verdicts renamed the
+stored "possible" to "incomplete" (the study database now uses the pre-screen's own verdicts)."""
 
 NOT_COPIED = frozenset({"birth_year"})
 """Result columns never copied into the log (part of the date of birth)."""

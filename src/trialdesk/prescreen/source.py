@@ -98,6 +98,25 @@ def duckdb_open_problem(path: str | Path, exc: Exception) -> str:
     return f"{path}: not a DuckDB database ({text})"
 
 
+MEMORY_LIMIT_ENV = "TRIALDESK_DUCKDB_MEMORY_LIMIT"
+
+
+def _limit_memory(con: Any) -> None:
+    """DuckDB's memory_limit from $TRIALDESK_DUCKDB_MEMORY_LIMIT (e.g. "3GB"): above it DuckDB
+    spills sorts, joins and aggregates to its temp directory instead of growing (by default it
+    may use 80 % of the machine's memory)."""
+    import os
+
+    limit = os.environ.get(MEMORY_LIMIT_ENV)
+    if limit:
+        try:
+            con.raw_sql(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
+        except Exception as exc:
+            raise SourceError(
+                f"{MEMORY_LIMIT_ENV}: {limit!r} is not a memory size ({exc})"
+            ) from None
+
+
 def open_duckdb(path: str | Path) -> OmopSource:
     """A DuckDB database file, or a folder of `<table>.parquet` files (or `<table>/` folders)."""
     path = Path(path)
@@ -121,6 +140,7 @@ def open_duckdb(path: str | Path) -> OmopSource:
     else:
         raise SourceError(f"{path}: no such DuckDB file or Parquet folder")
     _check(tables, description)
+    _limit_memory(con)
     return OmopSource(con, "duckdb", tables, description, [con.disconnect])
 
 

@@ -15,8 +15,9 @@ of clinical data passes.
 * Not frozen by a lock: the lock records themselves, signatures (a locked casebook can still be
   signed), the monitor's verification marks and data queries (a query on locked data is how a
   monitor asks for an unlock), user administration, safety reports and the investigator's
-  safety judgements (never blocked, ICH E2A), and medical coding (see `NOT_LOCKED_TABLES`). An adverse event has no single visit:
-  a form lock on "adverse events" freezes it only through a participant or study lock.
+  safety judgements (never blocked, ICH E2A), and medical coding (see `NOT_LOCKED_TABLES`).
+  An adverse event has no single visit: a form lock on "adverse events" freezes it only
+  through a participant or study lock.
 """
 
 from __future__ import annotations

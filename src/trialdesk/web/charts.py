@@ -234,3 +234,37 @@ def render_chart(chart: Chart) -> Markup:
 def points(pairs: Sequence[tuple[float, float]], notes: Sequence[str] = ()) -> tuple[Point, ...]:
     notes = list(notes) + [""] * (len(pairs) - len(notes))
     return tuple(Point(float(x), float(y), n) for (x, y), n in zip(pairs, notes, strict=True))
+
+
+@dataclass(frozen=True)
+class FunnelBar:
+    label: str  # e.g. "I2 Type 2 diabetes" or "Seen in the look-back"
+    remaining: int
+    removed: int
+
+
+def render_funnel(chart_id: str, title: str, bars: Sequence[FunnelBar]) -> Markup:
+    """A pre-screening attrition funnel as horizontal bars (persons remaining after each
+    criterion, the number removed beside it), as ATLAS draws a cohort's attrition."""
+    cid = escape(chart_id)
+    row, left, width = 26, 190, 640
+    height = row * max(len(bars), 1) + 16
+    top = max((b.remaining for b in bars), default=0) or 1
+    scale = (width - left - 150) / top
+    parts = [
+        f'<svg class="chart funnel" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-labelledby="{cid}-t {cid}-d" xmlns="http://www.w3.org/2000/svg">'
+        f'<title id="{cid}-t">{escape(title)}</title>'
+        f'<desc id="{cid}-d">Persons remaining after each criterion, in protocol order.</desc>'
+    ]
+    for i, bar in enumerate(bars):
+        y = 8 + i * row
+        length = max(bar.remaining * scale, 1.0 if bar.remaining else 0.0)
+        note = f"{bar.remaining:,}" + (f" (−{bar.removed:,})" if i else "")
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{escape(bar.label[:28])}</text>'
+            f'<rect class="bar" x="{left}" y="{y + 3}" width="{length:.1f}" height="{row - 8}"/>'
+            f'<text x="{left + length + 6:.1f}" y="{y + 15}">{escape(note)}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -160,3 +160,70 @@ def _visits_due(
         if e.status in ("due", "overdue")
         or (e.status == "upcoming" and e.window_start is not None and e.window_start <= horizon)
     ]
+
+
+STATUS_WORDS = {"candidate": "Candidates", "incomplete": "Incomplete", "excluded": "Excluded"}
+PRESCREEN_RUNS_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class FunnelStepRow:
+    step: int
+    criterion: str  # "" for the population seen in the look-back
+    text: str
+    remaining: int
+    removed: int
+    not_assessable: int
+
+
+@dataclass(frozen=True)
+class PrescreenRunCard:
+    """A stored EHR pre-screening run as the screening log shows it (counts, no persons)."""
+
+    run_id: int
+    site_code: str
+    index_date: date
+    lookback_days: int
+    persons: int
+    statuses: list[tuple[str, int]]
+    steps: list[FunnelStepRow]
+    picture: Markup
+
+
+def prescreen_runs(session: Session, user: WebUser) -> list[PrescreenRunCard]:
+    """The latest pre-screening runs at the user's sites with their attrition funnels."""
+    from trialdesk.services import list_prescreen_runs
+    from trialdesk.web.charts import FunnelBar, render_funnel
+
+    if not user.can("read_clinical"):
+        return []
+    cards = []
+    for run in list_prescreen_runs(session, user.actor, limit=PRESCREEN_RUNS_SHOWN).items:
+        steps = [
+            FunnelStepRow(
+                int(s.get("step", 0)),
+                str(s.get("criterion", "")),
+                str(s.get("text", "")),
+                int(s.get("remaining", 0)),
+                int(s.get("removed", 0)),
+                int(s.get("not_assessable", 0)),
+            )
+            for s in run.attrition
+        ]
+        bars = [
+            FunnelBar(s.criterion or "Seen in the look-back", s.remaining, s.removed) for s in steps
+        ]
+        title = f"Pre-screening attrition at {run.site_code}, {run.index_date.isoformat()}"
+        cards.append(
+            PrescreenRunCard(
+                run.id,
+                run.site_code,
+                run.index_date,
+                run.lookback_days,
+                run.persons_assessed,
+                [(w, int(run.status_counts.get(k, 0))) for k, w in STATUS_WORDS.items()],
+                steps,
+                render_funnel(f"funnel-{run.id}", title, bars) if steps else Markup(""),
+            )
+        )
+    return cards

@@ -32,8 +32,9 @@ class PrescreenStatus(StrEnum):
     (`trialdesk.prescreen.query`)."""
 
     CANDIDATE = "candidate"  # every EHR-assessable criterion passes
-    POSSIBLE = "possible"  # none fails, some cannot be judged from the EHR
+    INCOMPLETE = "incomplete"  # none fails, the record lacks data some criterion needs
     EXCLUDED = "excluded"  # at least one criterion fails
+    # Until migration 0021_prescreen_verdicts the stored value for INCOMPLETE was "possible".
 
 
 class CandidateWorkflow(StrEnum):

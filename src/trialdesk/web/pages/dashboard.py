@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from trialdesk.services.audit_state import AuditStateView, audit_state, shows_audit_state
-from trialdesk.web.dashboard import build_dashboard, screening_log
+from trialdesk.web.dashboard import build_dashboard, prescreen_runs, screening_log
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.pages.coding import coding_counts
 from trialdesk.web.pages.monitoring import record_status_counts
@@ -47,4 +47,5 @@ def full_screening_log(request: Request, session: DB, user: CurrentUser) -> Resp
 
     rows = screening_log(session, user)
     declines = list_screening_declines(session, user.actor)
-    return render(request, "screening_log.html", {"rows": rows, "declines": declines})
+    runs = prescreen_runs(session, user)
+    return render(request, "screening_log.html", {"rows": rows, "declines": declines, "runs": runs})

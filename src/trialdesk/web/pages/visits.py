@@ -52,8 +52,8 @@ from trialdesk.web.entry import FormRefusal, record_visit_values
 from trialdesk.web.figures import IttCurve, itt_chart
 from trialdesk.web.flash import sentence, with_note
 from trialdesk.web.forms import FormInput, given, read_form
-from trialdesk.web.locks import lock_rights
 from trialdesk.web.itt_codes import coded_samples
+from trialdesk.web.locks import lock_rights
 from trialdesk.web.records import AE_BLOCK, TX_BLOCK, Field
 from trialdesk.web.routing import WebRoute, WebUser
 from trialdesk.web.screening_form import ITT_SAMPLE_MINUTES

@@ -1,0 +1,85 @@
+"""Issue #16, cost: only the data elements the protocol's criteria reference are computed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ibis
+import pytest
+from prescreen_helpers import INDEX
+
+from trialdesk.prescreen.plan import Settings, build_plan, needed_elements, with_criteria
+from trialdesk.prescreen.query import build_query
+from trialdesk.prescreen.source import OmopSource
+from trialdesk.protocol import builtin_protocol
+
+
+def test_a_one_criterion_plan_reads_only_what_that_criterion_needs(duck: OmopSource) -> None:
+    one = build_plan(with_criteria(builtin_protocol(), ["I5"]), Settings(INDEX), duck.descendants)
+    full = build_plan(builtin_protocol(), Settings(INDEX), duck.descendants)
+    # I5 (HbA1c) and the pre-screen's own P1 (insulin-treated, added by the element map)
+    assert [c.id for c in one.ehr_criteria] == ["I5", "P1"]
+    assert set(one.measured) == {"hba1c", "fasting_glucose"} < set(full.measured)
+    assert set(one.coded) == {"insulin_treated"} and not one.categories
+    assert {"weight", "height", "diabetes_type"} <= needed_elements(full)
+    sql = str(ibis.to_sql(build_query(duck, one).table, dialect="duckdb"))
+    assert "condition_occurrence" not in sql  # no condition is scanned at all
+    assert "condition_occurrence" in str(ibis.to_sql(build_query(duck, full).table, "duckdb"))
+
+
+def test_the_pruned_query_gives_the_same_verdicts_as_the_full_one(duck: OmopSource) -> None:
+    one = build_plan(with_criteria(builtin_protocol(), ["I5"]), Settings(INDEX), duck.descendants)
+    full = build_plan(builtin_protocol(), Settings(INDEX), duck.descendants)
+    small = duck.backend.to_pyarrow(build_query(duck, one).table).select(["person_id", "I5"])
+    large = duck.backend.to_pyarrow(build_query(duck, full).table).select(["person_id", "I5"])
+    assert small.num_rows == large.num_rows > 0
+    assert sorted(small.to_pylist(), key=str) == sorted(large.to_pylist(), key=str)
+    assert {"hba1c_value", "bmi"} & set(large.column_names) == set()  # selected above
+    assert "weight_value" not in build_query(duck, one).table.columns
+
+
+def test_an_unknown_criterion_is_named() -> None:
+    with pytest.raises(ValueError, match="criteria: 'I99' is not one of I1, I2"):
+        with_criteria(builtin_protocol(), ["I5", "I99"])
+
+
+def test_the_funnel_counted_from_the_result_equals_the_aggregate_query(duck: OmopSource) -> None:
+    """The run counts its funnel from the fetched rows instead of running the query twice."""
+    from trialdesk.prescreen.funnel import funnel, funnel_of_result
+
+    query = build_query(duck, build_plan(builtin_protocol(), Settings(INDEX), duck.descendants))
+    result = duck.backend.to_pyarrow(query.table)
+    steps = funnel_of_result(result, query)
+    assert steps == funnel(duck, query)
+    assert len(steps) == 1 + len(query.plan.ehr_criteria) and steps[-1].remaining > 0
+    assert any(s.removed for s in steps) and any(s.not_assessable for s in steps)
+
+
+def test_a_streamed_run_writes_the_same_ranked_list_and_counts(
+    duck: OmopSource, tmp_path: Path
+) -> None:
+    """The database writes the list itself (no Arrow copy of every person) and the counts are
+    read back from the file: the same as the in-memory run."""
+    import pyarrow.parquet as pq
+
+    from trialdesk.prescreen.run import prescreen, prescreen_streamed
+
+    settings = Settings(INDEX)
+    result, summary = prescreen(duck, builtin_protocol(), settings)
+    out = tmp_path / "ranked.parquet"
+    head, streamed = prescreen_streamed(duck, builtin_protocol(), settings, out)
+    written = pq.read_table(out).sort_by("rank")
+    assert written.num_rows == result.num_rows
+    assert (
+        written.select(["person_id", "rank", "status"]).to_pylist()
+        == result.select(["person_id", "rank", "status"]).to_pylist()
+    )
+    assert (
+        head.select(["person_id", "rank"]).to_pylist()
+        == result.slice(0, 10).select(["person_id", "rank"]).to_pylist()
+    )
+    assert streamed.by_status == summary.by_status and streamed.funnel == summary.funnel
+    assert streamed.by_criterion == summary.by_criterion
+    assert (tmp_path / "ranked.funnel.parquet").exists()
+    with pytest.raises(ValueError, match="must end in .parquet"):
+        prescreen_streamed(duck, builtin_protocol(), settings, tmp_path / "ranked.csv")
