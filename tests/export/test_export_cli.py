@@ -66,7 +66,7 @@ def test_database_export_and_import_from_the_command_line(
 ) -> None:
     source, destination = cohort.url, target.url  # PostgreSQL: the test schema in the URL
     code, out = _run("export", "sdtm", "--database", source, "--out", str(tmp_path / "sdtm"))
-    assert code == 0 and "16 datasets" in out and "no findings" in out, out
+    assert code == 0 and "17 datasets" in out and "no findings" in out, out
     code, out = _run("export", "odm", "--database", source, "--out", str(tmp_path / "d.xml"))
     assert code == 0, out
     code, out = _run("export", "redcap", "--database", source, "--out", str(tmp_path / "rc"))

@@ -58,11 +58,14 @@ def odm_document(
     created: datetime | None = None,
 ) -> etree._Element:
     """The ODM root element: metadata, and clinical data when `data` is given."""
-    created = created or datetime.now(UTC).replace(microsecond=0)
+    moment = created or datetime.now(UTC)
+    created = moment.replace(microsecond=0)
     transactional = bool(data and data.audit)
     root = _E(n.q("ODM"), nsmap={None: n.NS})
     root.set("FileType", "Transactional" if transactional else "Snapshot")
-    root.set("FileOID", f"{design.study_id}.{created.strftime('%Y%m%dT%H%M%S')}")
+    # ODM 1.3.2: FileOID uniquely identifies the file; two exports within one second must
+    # differ (an import refuses a FileOID it has seen), hence the microseconds.
+    root.set("FileOID", f"{design.study_id}.{moment.strftime('%Y%m%dT%H%M%S.%f')}")
     root.set("CreationDateTime", created.isoformat())
     root.set("ODMVersion", n.ODM_VERSION)
     root.set("Originator", "trialdesk")
