@@ -237,8 +237,9 @@ class Study:
 
 
 def _prepare(backend_url: str | None) -> Study:
+    from tools.harness.database import fresh_database, seed_demo_site_and_users
+
     from trialdesk import services as sv
-    from trialdesk.store.testing import fresh_database, seed_demo_site_and_users
 
     db = fresh_database(backend_url)
     day = date.today() - timedelta(days=30)

@@ -23,6 +23,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import event, func, insert, select
 from sqlalchemy.orm import Session
+from tools.harness.database import (
+    DEMO_PASSWORD,
+    TestDatabase,
+    fresh_database,
+    seed_demo_site_and_users,
+)
 
 from trialdesk.api import ApiSettings, create_app
 from trialdesk.catalogue import default_catalogue
@@ -41,12 +47,6 @@ from trialdesk.store.models import (
     Site,
     User,
     Visit,
-)
-from trialdesk.store.testing import (
-    DEMO_PASSWORD,
-    TestDatabase,
-    fresh_database,
-    seed_demo_site_and_users,
 )
 from trialdesk.web import WebSettings, mount
 

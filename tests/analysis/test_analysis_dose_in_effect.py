@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tests.analysis._nlme import fit_in_r
+from tools.harness.database import TestDatabase, available_backends, backend_url, fresh_database
 
 from trialdesk import services as sv
 from trialdesk.analysis import AnalysisDatasets, StudyResults, analyse, derive_datasets
@@ -32,7 +33,6 @@ from trialdesk.simulate.effect import MODERATE
 from trialdesk.simulate.followup import FollowupParameters
 from trialdesk.simulate.run import SimulationSettings, run_simulation
 from trialdesk.store.models import InsulinDose, OgldDose, Participant, Visit
-from trialdesk.store.testing import TestDatabase, available_backends, backend_url, fresh_database
 
 DEMO = SimulationSettings(
     n_candidates=120, seed=2026, effect=MODERATE, followup=FollowupParameters()

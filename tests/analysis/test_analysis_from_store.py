@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from sqlalchemy import select
+from tools.harness.database import TestDatabase, available_backends, backend_url, fresh_database
 from typer.testing import CliRunner
 
 from trialdesk import services as sv
@@ -25,7 +26,6 @@ from trialdesk.services.study import PROTOCOL_ENV
 from trialdesk.simulate.effect import MODERATE
 from trialdesk.simulate.run import RunSummary, SimulationSettings, run_simulation
 from trialdesk.store.models import AdverseEvent, Measurement, Participant
-from trialdesk.store.testing import TestDatabase, available_backends, backend_url, fresh_database
 
 TARGET = 4
 SETTINGS = SimulationSettings(n_candidates=24, seed=5, effect=MODERATE)

@@ -13,14 +13,14 @@ import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
-
-from trialdesk import services as sv
-from trialdesk.services.validate import today
-from trialdesk.store.testing import (
+from tools.harness.database import (
     DEMO_PASSWORD,
     DemoSeed,
     TestDatabase,
 )
+
+from trialdesk import services as sv
+from trialdesk.services.validate import today
 
 API = "/api/v1"
 

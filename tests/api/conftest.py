@@ -9,15 +9,15 @@ from collections.abc import Iterator
 import pytest
 from api_helpers import Api, Env, make_builder
 from fastapi import FastAPI
-
-from trialdesk.api import ApiSettings, create_app
-from trialdesk.store.testing import (
+from tools.harness.database import (
     TestDatabase,
     available_backends,
     backend_url,
     fresh_database,
     seed_demo_site_and_users,
 )
+
+from trialdesk.api import ApiSettings, create_app
 
 
 @pytest.fixture(scope="session", params=available_backends())

@@ -12,10 +12,10 @@ import pytest
 from api_helpers import IDENTIFYING_STRINGS, Api, make_builder
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from tools.harness.database import TestDatabase, seed_demo_site_and_users
 
 from trialdesk import services as sv
 from trialdesk.services.redcap_tokens import issue_redcap_token
-from trialdesk.store.testing import TestDatabase, seed_demo_site_and_users
 
 ROLES = ("admin", "investigator", "coordinator", "monitor", "statistician")
 SITE_CODE = {"own": "APGH", "other": "PUMC"}

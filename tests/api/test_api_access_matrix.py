@@ -28,9 +28,9 @@ from api_helpers import (
     make_builder,
 )
 from fastapi import FastAPI
+from tools.harness.database import DEMO_PASSWORD, TestDatabase, seed_demo_site_and_users
 
 from trialdesk import services as sv
-from trialdesk.store.testing import DEMO_PASSWORD, TestDatabase, seed_demo_site_and_users
 
 ROLES = ("admin", "investigator", "coordinator", "monitor", "statistician")
 SITES = ("own", "other")

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pyotp
 from api_helpers import API, Env, error_of
 from sqlalchemy import update
+from tools.harness.database import DEMO_PASSWORD
 
 from trialdesk import services as sv
 from trialdesk.store.models import ApiToken
-from trialdesk.store.testing import DEMO_PASSWORD
 from trialdesk.store.types import utcnow
 
 TOKEN = f"{API}/auth/token"

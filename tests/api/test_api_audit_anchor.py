@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from api_helpers import Api
 from sqlalchemy.engine import make_url
+from tools.harness.database import TestDatabase, execute_as_dba, seed_demo_site_and_users
 
 from trialdesk.api import ApiSettings, create_app
 from trialdesk.store.anchor import anchor_config, generate_key
-from trialdesk.store.testing import TestDatabase, execute_as_dba, seed_demo_site_and_users
 
 
 def _url(db: TestDatabase) -> str:

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from api_helpers import API, Env, error_of
 from sqlalchemy import text
+from tools.harness.database import DEMO_PASSWORD
 
-from trialdesk.store.testing import DEMO_PASSWORD
 from trialdesk.store.types import utcnow
 
 

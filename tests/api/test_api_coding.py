@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from api_helpers import Env, day, error_of
+from tools.harness.database import DEMO_PASSWORD
 
 from trialdesk import services as sv
-from trialdesk.store.testing import DEMO_PASSWORD
 
 DATA = Path(__file__).parents[1] / "coding" / "data"
 

@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tools.harness.database import TestDatabase
 
 from trialdesk.api import ApiSettings, create_app
-from trialdesk.store.testing import TestDatabase
 
 
 def test_request_validation_errors_use_the_error_body(env: Env) -> None:
@@ -166,8 +166,7 @@ MEASUREMENT_FIELDS = st.fixed_dictionaries(
 @pytest.fixture(scope="module")
 def fuzz_target(database: TestDatabase, app: FastAPI) -> Any:
     from api_helpers import Api, make_builder
-
-    from trialdesk.store.testing import seed_demo_site_and_users
+    from tools.harness.database import seed_demo_site_and_users
 
     database.reset()
     with database.session() as session:

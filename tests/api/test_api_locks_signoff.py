@@ -4,8 +4,7 @@ administrator unlocks, with a reason; the casebook signature and its broken stat
 from __future__ import annotations
 
 from api_helpers import Env, error_of
-
-from trialdesk.store.testing import DEMO_PASSWORD
+from tools.harness.database import DEMO_PASSWORD
 
 
 def _measurement(pid: int) -> dict[str, object]:

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from tools.harness.database import TestDatabase
 
 from trialdesk.api import ApiSettings, create_app
 from trialdesk.api.openapi import TAGS
-from trialdesk.store.testing import TestDatabase
 
 METHODS = ("get", "post", "put", "patch", "delete")
 # Signing in: a password, or a login challenge from the first step, instead of a token.

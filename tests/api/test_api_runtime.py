@@ -14,13 +14,13 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from tools.harness.database import POSTGRES_URL_ENV, available_backends
 
 from trialdesk.api import ApiSettings, create_app
 from trialdesk.api.app import app_from_env
 from trialdesk.api.runtime import DEFAULT_THREADS, THREADS_ENV, threads, warm_up
 from trialdesk.store.config import DATABASE_URL_ENV
 from trialdesk.store.engine import make_engine
-from trialdesk.store.testing import POSTGRES_URL_ENV, available_backends
 
 
 def _url(backend: str, tmp_path: Path) -> str:

@@ -14,12 +14,12 @@ import pyotp
 import pytest
 from api_helpers import API, Env, day, error_of
 from sqlalchemy import update
+from tools.harness.database import DEMO_PASSWORD
 
 from trialdesk import services as sv
 from trialdesk.protocol.load import builtin_protocol_text
 from trialdesk.store.models import User
 from trialdesk.store.sealed import KEY_ENV
-from trialdesk.store.testing import DEMO_PASSWORD
 from trialdesk.store.types import utcnow
 
 TOKEN = f"{API}/auth/token"

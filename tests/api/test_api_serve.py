@@ -17,13 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
+from tools.harness.database import DEMO_PASSWORD, seed_demo_site_and_users
 from typer.testing import CliRunner
 
 from trialdesk.api.runtime import THREADS_ENV
 from trialdesk.cli import app as cli
 from trialdesk.store import make_engine, upgrade
 from trialdesk.store.engine import make_session_factory
-from trialdesk.store.testing import DEMO_PASSWORD, seed_demo_site_and_users
 from trialdesk.web.csrf import CSRF_COOKIE
 from trialdesk.web.routing import SESSION_COOKIE
 from trialdesk.web.settings import SECRET_KEY_ENV

@@ -14,9 +14,9 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import OperationOutcome, ResourceNotFound
+from tools.harness.live import LiveServer
 
 from trialdesk import services as sv
-from trialdesk.web.live import LiveServer
 
 LOINC = "http://loinc.org"
 HBA1C_PERCENT = "4548-4"  # LOINC Hemoglobin A1c/Hemoglobin.total in Blood (%)

@@ -13,6 +13,7 @@ from api_helpers import Env
 from fastapi import FastAPI
 from redcap import Project, RedcapError
 from sqlalchemy import select
+from tools.harness.live import LiveServer
 
 from trialdesk import services as sv
 from trialdesk.export.crf import design_from_protocol
@@ -21,7 +22,6 @@ from trialdesk.export.redcap.dictionary import redcap_project
 from trialdesk.protocol import builtin_protocol
 from trialdesk.services.redcap_tokens import issue_redcap_token
 from trialdesk.store.models import AuditEntry, Measurement
-from trialdesk.web.live import LiveServer
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tools.harness.database import TestDatabase, fresh_database
 from typer.testing import CliRunner
 
 from trialdesk.cli import app
-from trialdesk.store.testing import TestDatabase, fresh_database
 
 DATA = Path(__file__).parents[1] / "coding" / "data"
 runner = CliRunner()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import typer
+from tools.harness.database import execute_as_dba, fresh_database
 
 from trialdesk.console.demo_cmd import _verify_audit, verify_demo_audit
 from trialdesk.store import audit
-from trialdesk.store.testing import execute_as_dba, fresh_database
 
 
 def _trail(tmp_path: Path) -> str:

@@ -9,12 +9,12 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from tools.harness.database import TestDatabase, fresh_database, seed_demo_site_and_users
 from typer.testing import CliRunner
 
 from trialdesk import services as sv
 from trialdesk.cli import app
 from trialdesk.export.from_store import data_cut_at
-from trialdesk.store.testing import TestDatabase, fresh_database, seed_demo_site_and_users
 
 runner = CliRunner(env={"COLUMNS": "200"})
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
+from tools.harness.database import TestDatabase, available_backends, backend_url, fresh_database
 from typer.testing import CliRunner
 
 from trialdesk.cli import app
 from trialdesk.services.study import text_sha256
-from trialdesk.store.testing import TestDatabase, available_backends, backend_url, fresh_database
 
 runner = CliRunner()
 SECOND = Path(__file__).parents[1] / "protocol" / "data" / "second_protocol.yaml"

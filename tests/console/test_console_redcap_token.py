@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from tools.harness.database import TestDatabase, fresh_database, seed_demo_site_and_users
 from typer.testing import CliRunner
 
 from trialdesk import services as sv
 from trialdesk.cli import app
 from trialdesk.services.redcap_tokens import resolve_redcap_token
 from trialdesk.store.models import ApiToken, AuditEntry
-from trialdesk.store.testing import TestDatabase, fresh_database, seed_demo_site_and_users
 
 runner = CliRunner(env={"COLUMNS": "200"})
 

@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from tools.harness.database import (
+    DEMO_PASSWORD,
+    TestDatabase,
+    fresh_database,
+    seed_demo_site_and_users,
+)
 from typer.testing import CliRunner
 
 from trialdesk import services as sv
 from trialdesk.cli import app
 from trialdesk.services.errors import TooManyAttempts
 from trialdesk.store.models import AuditEntry, User
-from trialdesk.store.testing import (
-    DEMO_PASSWORD,
-    TestDatabase,
-    fresh_database,
-    seed_demo_site_and_users,
-)
 
 runner = CliRunner(env={"COLUMNS": "200"})
 

@@ -14,6 +14,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
+from tools.harness.database import TestDatabase, available_backends, backend_url, fresh_database
 from typer.testing import CliRunner
 
 from trialdesk.cli import app
@@ -21,7 +22,6 @@ from trialdesk.protocol import load_protocol
 from trialdesk.protocol.load import builtin_protocol_text
 from trialdesk.services.study import text_sha256
 from trialdesk.store.models import Participant, ProtocolVersion, Site, Visit
-from trialdesk.store.testing import TestDatabase, available_backends, backend_url, fresh_database
 
 runner = CliRunner()
 SECOND = Path(__file__).parents[1] / "protocol" / "data" / "second_protocol.yaml"

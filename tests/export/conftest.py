@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
-from trialdesk.simulate.run import SimulationSettings, run_simulation
-from trialdesk.store.testing import (
+from tools.harness.database import (
     TestDatabase,
     available_backends,
     backend_url,
     fresh_database,
     seed_demo_site_and_users,
 )
+
+from trialdesk.simulate.run import SimulationSettings, run_simulation
 
 
 @pytest.fixture(scope="session", params=available_backends())

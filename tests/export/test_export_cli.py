@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tools.harness.database import TestDatabase
 from typer.testing import CliRunner
 
 from trialdesk.cli import app
-from trialdesk.store.testing import TestDatabase
 
 runner = CliRunner()
 

@@ -15,6 +15,14 @@ import pandas as pd
 import pytest
 from export_samples import sdtm_sources
 from lxml import etree
+from tools.harness.database import (
+    DEMO_PASSWORD,
+    TestDatabase,
+    available_backends,
+    backend_url,
+    fresh_database,
+    seed_demo_site_and_users,
+)
 
 from trialdesk import services as sv
 from trialdesk.coding import MEDDRA_SYSTEM, CodedDrug, CodedTerm
@@ -26,14 +34,6 @@ from trialdesk.export.sdtm.package import write_package
 from trialdesk.export.sdtm.sources import DRUG_COLUMNS
 from trialdesk.protocol import builtin_protocol
 from trialdesk.services.validate import today
-from trialdesk.store.testing import (
-    DEMO_PASSWORD,
-    TestDatabase,
-    available_backends,
-    backend_url,
-    fresh_database,
-    seed_demo_site_and_users,
-)
 
 DATA = Path(__file__).parents[1] / "coding" / "data"
 HYPO = CodedTerm(

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tools.harness.database import TestDatabase
 
 from trialdesk.export.from_store import sdtm_sources
 from trialdesk.export.sdtm.build import sdtm_datasets
 from trialdesk.export.sdtm.package import write_package
 from trialdesk.protocol import builtin_protocol
-from trialdesk.store.testing import TestDatabase
 
 pytestmark = pytest.mark.slow  # a simulated cohort and a second interpreter
 

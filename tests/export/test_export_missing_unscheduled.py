@@ -10,6 +10,13 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pytest
 from sqlalchemy import select
+from tools.harness.database import (
+    TestDatabase,
+    available_backends,
+    backend_url,
+    fresh_database,
+    seed_demo_site_and_users,
+)
 
 from trialdesk import services as sv
 from trialdesk.export.fhir.bundle import study_bundle
@@ -24,13 +31,6 @@ from trialdesk.export.sdtm.conformance import check
 from trialdesk.export.to_store import import_into
 from trialdesk.protocol import builtin_protocol
 from trialdesk.store.models import Measurement, User, Visit
-from trialdesk.store.testing import (
-    TestDatabase,
-    available_backends,
-    backend_url,
-    fresh_database,
-    seed_demo_site_and_users,
-)
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
 DAY0 = date.today() - timedelta(days=40)

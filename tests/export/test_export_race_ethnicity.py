@@ -6,6 +6,7 @@ left out of the FHIR Patient on purpose (US Core extensions are US-specific)."""
 from __future__ import annotations
 
 import pytest
+from tools.harness.database import TestDatabase
 
 from trialdesk.export.crf.build import design_from_protocol
 from trialdesk.export.fhir.bundle import study_bundle
@@ -16,7 +17,6 @@ from trialdesk.export.redcap.records import write_records
 from trialdesk.export.sdtm.build import sdtm_datasets
 from trialdesk.export.sdtm.subjects import submission_value
 from trialdesk.protocol import builtin_protocol
-from trialdesk.store.testing import TestDatabase
 
 pytestmark = pytest.mark.slow  # a simulated cohort
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pyreadstat
 import pytest
 from export_samples import sdtm_sources as sample_sources
+from tools.harness.database import TestDatabase
 from typer.testing import CliRunner
 
 from trialdesk.catalogue import default_catalogue
@@ -20,7 +21,6 @@ from trialdesk.export.fhir.bundle import study_bundle
 from trialdesk.export.from_store import sdtm_sources
 from trialdesk.export.sdtm.build import sdtm_datasets
 from trialdesk.protocol import builtin_protocol
-from trialdesk.store.testing import TestDatabase
 
 pytestmark = pytest.mark.slow  # exports a simulated cohort written through the services
 

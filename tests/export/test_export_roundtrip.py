@@ -16,6 +16,12 @@ from pathlib import Path
 import pytest
 from lxml import etree
 from sqlalchemy import func, select
+from tools.harness.database import (
+    TestDatabase,
+    backend_url,
+    fresh_database,
+    seed_demo_site_and_users,
+)
 from typer.testing import CliRunner
 
 from trialdesk import services as sv
@@ -35,12 +41,6 @@ from trialdesk.store.models import (
     Measurement,
     Participant,
     User,
-)
-from trialdesk.store.testing import (
-    TestDatabase,
-    backend_url,
-    fresh_database,
-    seed_demo_site_and_users,
 )
 
 pytestmark = pytest.mark.slow  # writes a simulated cohort through the services

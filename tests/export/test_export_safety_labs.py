@@ -14,6 +14,13 @@ from typing import Any
 import pytest
 from lxml import etree
 from sqlalchemy import select
+from tools.harness.database import (
+    TestDatabase,
+    available_backends,
+    backend_url,
+    fresh_database,
+    seed_demo_site_and_users,
+)
 
 from trialdesk import services as sv
 from trialdesk.export.fhir.bundle import study_bundle
@@ -31,13 +38,6 @@ from trialdesk.export.sdtm.conformance import check
 from trialdesk.protocol import builtin_protocol
 from trialdesk.services.actor import Actor
 from trialdesk.store.models import User
-from trialdesk.store.testing import (
-    TestDatabase,
-    available_backends,
-    backend_url,
-    fresh_database,
-    seed_demo_site_and_users,
-)
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
 DAY0 = date.today() - timedelta(days=40)

@@ -9,6 +9,12 @@ from collections.abc import Iterator
 
 import pandas as pd
 import pytest
+from tools.harness.database import (
+    TestDatabase,
+    backend_url,
+    fresh_database,
+    seed_demo_site_and_users,
+)
 
 from trialdesk.export.from_store import sdtm_sources
 from trialdesk.export.sdtm.build import sdtm_datasets
@@ -17,12 +23,6 @@ from trialdesk.export.sdtm.trial_design import CDISC_CT_VERSION
 from trialdesk.protocol import builtin_protocol
 from trialdesk.simulate.followup import FollowupParameters
 from trialdesk.simulate.run import SimulationSettings, run_simulation
-from trialdesk.store.testing import (
-    TestDatabase,
-    backend_url,
-    fresh_database,
-    seed_demo_site_and_users,
-)
 
 pytestmark = pytest.mark.slow  # a simulated cohort written through the services
 

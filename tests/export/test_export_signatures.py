@@ -9,6 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
+from tools.harness.database import (
+    DEMO_PASSWORD,
+    TestDatabase,
+    available_backends,
+    backend_url,
+    fresh_database,
+    seed_demo_site_and_users,
+)
 
 from trialdesk import services as sv
 from trialdesk.export.fhir.bundle import study_bundle
@@ -20,14 +28,6 @@ from trialdesk.export.sdtm.build import sdtm_datasets
 from trialdesk.protocol import builtin_protocol
 from trialdesk.simulate.run import SimulationSettings, run_simulation
 from trialdesk.store.models import Participant, User
-from trialdesk.store.testing import (
-    DEMO_PASSWORD,
-    TestDatabase,
-    available_backends,
-    backend_url,
-    fresh_database,
-    seed_demo_site_and_users,
-)
 
 
 @pytest.fixture(scope="module", params=available_backends())

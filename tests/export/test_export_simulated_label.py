@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 from lxml import etree
+from tools.harness.database import TestDatabase
 
 from trialdesk import services as sv
 from trialdesk.export.fhir.bundle import SIMULATED_TAG, study_bundle
@@ -23,7 +24,6 @@ from trialdesk.export.sdtm.conformance import check
 from trialdesk.export.to_store import import_into
 from trialdesk.protocol import builtin_protocol
 from trialdesk.store.provenance import simulated_description
-from trialdesk.store.testing import TestDatabase
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
 pytestmark = pytest.mark.slow  # writes a simulated cohort through the services

@@ -9,6 +9,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import func, select
+from tools.harness.database import (
+    TestDatabase,
+)
 
 from trialdesk.export.errors import ImportRejected
 from trialdesk.export.fhir.bundle import study_bundle
@@ -24,9 +27,6 @@ from trialdesk.export.sdtm.subjects import screen_failures
 from trialdesk.export.to_store import import_into
 from trialdesk.protocol import builtin_protocol
 from trialdesk.store.models import AuditEntry, Participant, User
-from trialdesk.store.testing import (
-    TestDatabase,
-)
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
 pytestmark = pytest.mark.slow  # writes a simulated cohort through the services

@@ -18,6 +18,14 @@ from alembic import command
 from prescreen_helpers import INDEX, PERSONS
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.engine import make_url
+from tools.harness.database import (
+    DemoSeed,
+    TestDatabase,
+    available_backends,
+    backend_url,
+    fresh_database,
+    seed_demo_site_and_users,
+)
 from typer.testing import CliRunner
 
 from trialdesk import services as sv
@@ -38,14 +46,6 @@ from trialdesk.services.validate import today
 from trialdesk.store import current_revision, head_revision
 from trialdesk.store.migrate import alembic_config
 from trialdesk.store.models import AuditEntry, PrescreenCandidate, PrescreenRun, PrescreenStatus
-from trialdesk.store.testing import (
-    DemoSeed,
-    TestDatabase,
-    available_backends,
-    backend_url,
-    fresh_database,
-    seed_demo_site_and_users,
-)
 
 runner = CliRunner()
 PRESCREEN_TABLES = ("prescreen_runs", "prescreen_candidates")

@@ -9,10 +9,10 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from tools.harness.database import TestDatabase, seed_demo_site_and_users
 
 from trialdesk import services as sv
 from trialdesk.store.models import AuditEntry
-from trialdesk.store.testing import TestDatabase, seed_demo_site_and_users
 
 SCREENING_DAY = date.today() - timedelta(days=60)
 ITT_MMOL_L = {0: 10.0, 3: 9.8, 6: 9.2, 9: 8.5, 12: 8.0, 15: 7.4}

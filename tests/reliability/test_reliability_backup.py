@@ -11,6 +11,12 @@ from pathlib import Path
 import pytest
 from reliability_helpers import audited_ids, populate, server_url
 from sqlalchemy import text
+from tools.harness.database import (
+    TestDatabase,
+    available_backends,
+    backend_url,
+    fresh_database,
+)
 from typer.testing import CliRunner
 
 from trialdesk import services as sv
@@ -25,12 +31,6 @@ from trialdesk.store.backup import (
     take_snapshot,
 )
 from trialdesk.store.models import IttSample, IttTest, Measurement
-from trialdesk.store.testing import (
-    TestDatabase,
-    available_backends,
-    backend_url,
-    fresh_database,
-)
 
 runner = CliRunner()
 

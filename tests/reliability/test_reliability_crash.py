@@ -33,6 +33,13 @@ import pytest
 from reliability_helpers import audited_ids, populate, server_url
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from tools.harness.database import (
+    DEMO_PASSWORD,
+    TestDatabase,
+    available_backends,
+    backend_url,
+    fresh_database,
+)
 from typer.testing import CliRunner
 
 from trialdesk.cli import app as cli
@@ -44,13 +51,6 @@ from trialdesk.store.models import (
     IttSample,
     IttTest,
     Measurement,
-)
-from trialdesk.store.testing import (
-    DEMO_PASSWORD,
-    TestDatabase,
-    available_backends,
-    backend_url,
-    fresh_database,
 )
 
 CYCLES = int(os.environ.get("TRIALDESK_CRASH_CYCLES", "100"))

@@ -9,15 +9,15 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from security_helpers import World, build_site, make_app, sign_in_all
-
-from trialdesk import services as sv
-from trialdesk.store.testing import (
+from tools.harness.database import (
     TestDatabase,
     available_backends,
     backend_url,
     fresh_database,
     seed_demo_site_and_users,
 )
+
+from trialdesk import services as sv
 
 
 @pytest.fixture(scope="session", params=available_backends())

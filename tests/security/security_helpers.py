@@ -13,11 +13,11 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute, Mount, Route
+from tools.harness.database import DEMO_PASSWORD, DemoSeed, TestDatabase
 
 from trialdesk import services as sv
 from trialdesk.api import ApiSettings, create_app
 from trialdesk.services.validate import today
-from trialdesk.store.testing import DEMO_PASSWORD, DemoSeed, TestDatabase
 from trialdesk.web import WebSettings, mount
 
 START = today() - timedelta(days=430)

@@ -33,10 +33,7 @@ from schemathesis.checks import (
 from schemathesis.generation import GenerationMode
 from security_helpers import ROLES, SEGMENT_RECORD, Records, build_site, make_app
 from sqlalchemy import select
-
-from trialdesk import services as sv
-from trialdesk.store.models import User
-from trialdesk.store.testing import (
+from tools.harness.database import (
     DEMO_PASSWORD,
     TestDatabase,
     available_backends,
@@ -44,6 +41,9 @@ from trialdesk.store.testing import (
     fresh_database,
     seed_demo_site_and_users,
 )
+
+from trialdesk import services as sv
+from trialdesk.store.models import User
 
 BUDGET = int(os.environ.get("TRIALDESK_FUZZ_EXAMPLES", "200"))
 # `make test` replays the same cases on every run (a red build means a regression, not bad

@@ -12,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from security_helpers import World, web_routes
 from sqlalchemy import select, update
+from tools.harness.database import DEMO_PASSWORD
 
 from trialdesk import services as sv
 from trialdesk.services.accounts import LOCKOUT, MAX_FAILED_LOGINS
 from trialdesk.store.models import ApiToken, AuditEntry
-from trialdesk.store.testing import DEMO_PASSWORD
 from trialdesk.store.types import utcnow
 from trialdesk.web.routing import SESSION_COOKIE
 

@@ -13,10 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from security_helpers import ELIGIBLE_FINDINGS, ITT_MG_DL, World, day, web_routes
 from sqlalchemy import func, select
+from tools.harness.database import DEMO_PASSWORD
 
 from trialdesk import services as sv
 from trialdesk.store.models import AuditEntry
-from trialdesk.store.testing import DEMO_PASSWORD
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _serial = itertools.count(1)

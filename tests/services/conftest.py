@@ -11,10 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
-
-from trialdesk import services as sv
-from trialdesk.services.validate import today
-from trialdesk.store.testing import (
+from tools.harness.database import (
     DemoSeed,
     TestDatabase,
     available_backends,
@@ -22,6 +19,9 @@ from trialdesk.store.testing import (
     fresh_database,
     seed_demo_site_and_users,
 )
+
+from trialdesk import services as sv
+from trialdesk.services.validate import today
 
 
 @pytest.fixture(scope="session", params=available_backends())

@@ -11,6 +11,7 @@ import pyotp
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from tools.harness.database import DEMO_PASSWORD, DemoSeed
 
 from trialdesk import services as sv
 from trialdesk.services.errors import TooManyAttempts
@@ -18,7 +19,6 @@ from trialdesk.services.passwords import check_password_policy
 from trialdesk.services.totp import matching_step
 from trialdesk.store.enums import AuditAction, TokenKind
 from trialdesk.store.models import AuditEntry, LoginChallenge, User
-from trialdesk.store.testing import DEMO_PASSWORD, DemoSeed
 from trialdesk.store.types import utcnow
 
 NEW = "plum orchard by the river"

@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from tools.harness.database import DEMO_PASSWORD
 
 from trialdesk import services as sv
 from trialdesk.services.accounts import MAX_FAILED_LOGINS, token_digest
 from trialdesk.store.enums import Role, TokenKind
 from trialdesk.store.models import ApiToken, AuditEntry, User
-from trialdesk.store.testing import DEMO_PASSWORD
 from trialdesk.store.types import utcnow
 
 

@@ -8,11 +8,11 @@ import threading
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from tools.harness.database import TestDatabase, execute_as_dba
 
 from trialdesk import services as sv
 from trialdesk.services.uow import change_record, service
 from trialdesk.store.models import AuditEntry, Measurement
-from trialdesk.store.testing import TestDatabase, execute_as_dba
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from tools.harness.database import DEMO_PASSWORD
 
 from trialdesk import services as sv
 from trialdesk.store.models import AuditEntry
-from trialdesk.store.testing import DEMO_PASSWORD
 
 DATA = Path(__file__).parents[1] / "coding" / "data"
 MEDDRA_1, MEDDRA_2 = DATA / "meddra_test_0_1", DATA / "meddra_test_0_2"

@@ -12,6 +12,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from tools.harness.database import (
+    TestDatabase,
+    backend_url,
+    fresh_database,
+    seed_demo_site_and_users,
+)
 
 from trialdesk import services as sv
 from trialdesk.analysis.from_store import source_frames
@@ -25,12 +31,6 @@ from trialdesk.export.sdtm.conformance import check
 from trialdesk.export.to_store import import_into
 from trialdesk.protocol import builtin_protocol
 from trialdesk.store.models import IttSample, Measurement
-from trialdesk.store.testing import (
-    TestDatabase,
-    backend_url,
-    fresh_database,
-    seed_demo_site_and_users,
-)
 from trialdesk.units.convert import convert, quantity
 
 ITT = {0: 180, 3: 176, 6: 165, 12: 144, 15: 134}  # mg/dL; the 9-min sample was not taken

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from tools.harness.database import DEMO_PASSWORD
 
 from trialdesk import services as sv
 from trialdesk.services.cell_status import CellStatus
@@ -18,7 +19,6 @@ from trialdesk.services.locks import LOCKED_TABLES, NOT_LOCKED_TABLES
 from trialdesk.store import Base
 from trialdesk.store.base import ClinicalRecord
 from trialdesk.store.models import AuditEntry, Signature
-from trialdesk.store.testing import DEMO_PASSWORD
 from trialdesk.store.types import utcnow
 
 Write = Callable[[Session, sv.Actor, dict[str, Any]], Any]

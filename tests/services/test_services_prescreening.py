@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from tools.harness.database import DemoSeed
 
 from trialdesk import services as sv
 from trialdesk.services.validate import today
 from trialdesk.store.enums import Role
 from trialdesk.store.models import AuditEntry, PrescreenCandidate, PrescreenRun
-from trialdesk.store.testing import DemoSeed
 
 INDEX = date(2025, 6, 30)
 

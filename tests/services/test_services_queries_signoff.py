@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy.orm import Session
+from tools.harness.database import DEMO_PASSWORD
 
 from trialdesk import services as sv
-from trialdesk.store.testing import DEMO_PASSWORD
 
 
 @pytest.fixture

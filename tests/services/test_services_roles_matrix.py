@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from tools.harness.database import DEMO_PASSWORD
 
 from trialdesk import services as sv
 from trialdesk.store.models import AuditEntry
-from trialdesk.store.testing import DEMO_PASSWORD
 
 Op = Callable[[Session, sv.Actor, int], Any]
 

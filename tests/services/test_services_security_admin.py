@@ -14,6 +14,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 from tests.services.conftest import START, Clinic
 from tests.services.test_services_protocol_versions import AMENDMENT_DAY, ORIGINAL, _amend
+from tools.harness.database import DEMO_PASSWORD, DemoSeed
 
 from trialdesk import services as sv
 from trialdesk.services.errors import ServiceUnavailable
@@ -27,7 +28,6 @@ from trialdesk.services.signin import (
 )
 from trialdesk.store.models import AuditEntry, User
 from trialdesk.store.sealed import KEY_ENV
-from trialdesk.store.testing import DEMO_PASSWORD, DemoSeed
 from trialdesk.store.types import utcnow
 
 NEW_PASSWORD = "purple elephant sunrise harbour"

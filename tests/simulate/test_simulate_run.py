@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from sqlalchemy.orm import Session
+from tools.harness.database import TestDatabase, available_backends, backend_url, fresh_database
 
 from trialdesk import services as sv
 from trialdesk.protocol import load_protocol
@@ -32,7 +33,6 @@ from trialdesk.simulate.run import (
     run_simulation,
 )
 from trialdesk.simulate.trial import VirtualTrial, simulate_trial
-from trialdesk.store.testing import TestDatabase, available_backends, backend_url, fresh_database
 
 TARGET = 4
 SETTINGS = SimulationSettings(n_candidates=24, seed=5, effect=MODERATE)

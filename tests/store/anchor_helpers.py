@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
+from tools.harness.database import TestDatabase, execute_as_dba
 
 from trialdesk.store import audit
 from trialdesk.store.anchor import AnchorConfig, write_checkpoint
 from trialdesk.store.anchor.checkpoint import CheckpointResult
 from trialdesk.store.models import AuditEntry
 from trialdesk.store.models.audit import GENESIS_HASH
-from trialdesk.store.testing import TestDatabase, execute_as_dba
 
 
 def append_entries(db: TestDatabase, n: int, start: int = 1) -> None:

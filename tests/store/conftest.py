@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
-from trialdesk.store.testing import TestDatabase, available_backends, backend_url, fresh_database
+from tools.harness.database import TestDatabase, available_backends, backend_url, fresh_database
 
 
 @pytest.fixture(scope="session", params=available_backends())

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from anchor_helpers import append_entries, checkpoint, command_url, rehash_everything
+from tools.harness.database import TestDatabase, execute_as_dba
 
 from trialdesk import services as sv
 from trialdesk.store import audit
@@ -23,7 +24,6 @@ from trialdesk.store.anchor import (
 )
 from trialdesk.store.anchor.background import CheckpointWriter
 from trialdesk.store.backup import BackupError, backup, restore
-from trialdesk.store.testing import TestDatabase, execute_as_dba
 
 
 @pytest.fixture

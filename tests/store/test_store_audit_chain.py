@@ -7,10 +7,10 @@ import threading
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
+from tools.harness.database import TestDatabase, execute_as_dba
 
 from trialdesk.store import audit
 from trialdesk.store.models import AuditEntry
-from trialdesk.store.testing import TestDatabase, execute_as_dba
 
 
 def _append(db: TestDatabase, n: int) -> None:

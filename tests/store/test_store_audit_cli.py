@@ -7,10 +7,10 @@ import stat
 from pathlib import Path
 
 from anchor_helpers import append_entries, command_url, rehash_everything
+from tools.harness.database import TestDatabase
 from typer.testing import CliRunner
 
 from trialdesk.cli import app
-from trialdesk.store.testing import TestDatabase
 
 runner = CliRunner()
 

@@ -14,6 +14,7 @@ import pytest
 from anchor_helpers import append_entries, checkpoint, command_url
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from tools.harness.database import TestDatabase
 from typer.testing import CliRunner
 
 from trialdesk.cli import app
@@ -28,7 +29,6 @@ from trialdesk.store.anchor import (
 )
 from trialdesk.store.anchor.keys import key_id, key_ring, load_signing_key, raw_public_key
 from trialdesk.store.anchor.log import append_record, opened_log, read_log
-from trialdesk.store.testing import TestDatabase
 
 runner = CliRunner()
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tools.harness.database import TestDatabase, execute_as_dba, fresh_database
 from typer.testing import CliRunner
 
 from trialdesk.cli import app
 from trialdesk.store import head_revision
-from trialdesk.store.testing import TestDatabase, execute_as_dba, fresh_database
 
 runner = CliRunner()
 

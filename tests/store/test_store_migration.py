@@ -9,10 +9,10 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
+from tools.harness.database import TestDatabase, fresh_database
 
 from trialdesk.store import Base, current_revision, database_url, head_revision, make_engine
 from trialdesk.store.config import DatabaseConfigError
-from trialdesk.store.testing import TestDatabase, fresh_database
 
 
 def test_migration_reaches_head_and_creates_every_table(db: TestDatabase) -> None:
@@ -80,10 +80,10 @@ def test_migration_0008_keeps_existing_sites_and_reverts_cleanly(db: TestDatabas
     """0008 on a database holding data: existing sites get UTC; downgrading to 0002 (through
     every later migration) removes what 0008 added and the data of 0002 is untouched."""
     from alembic import command
+    from tools.harness.database import seed_demo_site_and_users
 
     from trialdesk import services as sv
     from trialdesk.store.migrate import alembic_config
-    from trialdesk.store.testing import seed_demo_site_and_users
 
     with db.session() as session:
         seed = seed_demo_site_and_users(session)

@@ -15,6 +15,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from tools.harness.database import (
+    POSTGRES_URL_ENV,
+    TestDatabase,
+    fresh_database,
+    seed_demo_site_and_users,
+)
 from typer.testing import CliRunner
 
 from trialdesk import services as sv
@@ -24,12 +30,6 @@ from trialdesk.store.audit import verify_chain
 from trialdesk.store.engine import make_engine, make_session_factory
 from trialdesk.store.models import AuditEntry
 from trialdesk.store.roles import RolesError, grant_app_role
-from trialdesk.store.testing import (
-    POSTGRES_URL_ENV,
-    TestDatabase,
-    fresh_database,
-    seed_demo_site_and_users,
-)
 
 PASSWORD = "app-role-test-password"
 pytestmark = pytest.mark.postgres

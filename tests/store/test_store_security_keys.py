@@ -10,6 +10,7 @@ import pytest
 from alembic import command
 from anchor_helpers import append_entries, checkpoint, rehash_everything
 from sqlalchemy import text
+from tools.harness.database import TestDatabase, execute_as_dba, seed_demo_site_and_users
 from typer.testing import CliRunner
 
 from trialdesk import services as sv
@@ -20,7 +21,6 @@ from trialdesk.store.anchor.background import CheckpointWriter
 from trialdesk.store.anchor.status import anchor_status
 from trialdesk.store.migrate import alembic_config
 from trialdesk.store.sealed import KEY_ENV, SecretKeyMissing, is_sealed, unseal
-from trialdesk.store.testing import TestDatabase, execute_as_dba, seed_demo_site_and_users
 
 CLEAR_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 

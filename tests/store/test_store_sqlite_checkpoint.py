@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, Text, UniqueConstraint, text
+from tools.harness.database import POSTGRES_URL_ENV
 
 from trialdesk.api import ApiSettings, create_app
 from trialdesk.store import make_engine, upgrade
 from trialdesk.store.sqlite_checkpoint import Checkpointer, checkpoint_in_background
-from trialdesk.store.testing import POSTGRES_URL_ENV
 
 WAIT_S = 10.0  # generous bound for anything that should happen "at once"
 THREAD_NAME = "sqlite-checkpoint"

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from playwright.sync_api import expect, sync_playwright
-
-from trialdesk.store.testing import DEMO_PASSWORD, DemoSeed
-from trialdesk.web.live import LiveServer, launch_chromium
+from tools.harness.database import DEMO_PASSWORD, DemoSeed
+from tools.harness.live import LiveServer, launch_chromium
 
 DESKTOP = {"width": 1280, "height": 900}
 

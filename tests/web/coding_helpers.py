@@ -6,10 +6,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy.orm import Session
+from tools.harness.database import DEMO_PASSWORD
 from web_helpers import actor_of, enrolled_participant
 
 from trialdesk import services as sv
-from trialdesk.store.testing import DEMO_PASSWORD
 
 DATA = Path(__file__).parents[1] / "coding" / "data"
 

@@ -10,10 +10,7 @@ import pytest
 from browser_fixtures import chromium, live_url, open_page  # noqa: F401  (browser tests)
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from web_helpers import SECRET, login
-
-from trialdesk.api import ApiSettings, create_app
-from trialdesk.store.testing import (
+from tools.harness.database import (
     DemoSeed,
     TestDatabase,
     available_backends,
@@ -21,6 +18,9 @@ from trialdesk.store.testing import (
     fresh_database,
     seed_demo_site_and_users,
 )
+from web_helpers import SECRET, login
+
+from trialdesk.api import ApiSettings, create_app
 from trialdesk.web import WebSettings, mount
 
 

@@ -15,12 +15,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import select, update
+from tools.harness.database import DEMO_PASSWORD, DemoSeed, TestDatabase, execute_as_dba
 from web_helpers import csrf_of
 
 from trialdesk import services as sv
 from trialdesk.store.anchor import AnchorConfig, anchor_config, generate_key, write_checkpoint
 from trialdesk.store.models import AuditEntry, User
-from trialdesk.store.testing import DEMO_PASSWORD, DemoSeed, TestDatabase, execute_as_dba
 from trialdesk.store.types import utcnow
 
 Client = Callable[[str], TestClient]

@@ -2,7 +2,7 @@
 served by uvicorn (SQLite, and PostgreSQL when TRIALDESK_TEST_POSTGRES_URL is set).
 
 Set TRIALDESK_SCREENSHOT_DIR to keep a PNG of each main page (``python -m
-trialdesk.web.screenshots`` makes the README's screenshots from a simulated study).
+tools.screenshots`` makes the README's screenshots from a simulated study).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from tools.harness.database import DEMO_PASSWORD, DemoSeed, TestDatabase
+from tools.harness.live import CHROMIUM
 from web_helpers import actor_of, enrolled_participant
 
 from trialdesk import services as sv
@@ -22,8 +24,6 @@ from trialdesk.export.from_store import clinical_data, sdtm_sources
 from trialdesk.export.odm.write import odm_document, to_bytes
 from trialdesk.export.sdtm.findings import laboratory
 from trialdesk.protocol import builtin_protocol
-from trialdesk.store.testing import DEMO_PASSWORD, DemoSeed, TestDatabase
-from trialdesk.web.live import CHROMIUM
 
 pytestmark = [
     pytest.mark.browser,

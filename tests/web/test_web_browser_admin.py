@@ -13,10 +13,10 @@ import pytest
 from fastapi import FastAPI
 from playwright.sync_api import expect
 from sqlalchemy import update
+from tools.harness.database import DemoSeed, TestDatabase, execute_as_dba
 
 from trialdesk.store.anchor import AnchorConfig, anchor_config, generate_key, write_checkpoint
 from trialdesk.store.models import User
-from trialdesk.store.testing import DemoSeed, TestDatabase, execute_as_dba
 from trialdesk.store.types import utcnow
 
 pytestmark = [pytest.mark.browser]

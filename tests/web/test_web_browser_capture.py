@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from browser_fixtures import log_in
 from test_web_browser import expect, no_csp_violation
+from tools.harness.database import DemoSeed, TestDatabase
 from web_helpers import actor_of, enrolled_participant, screened_candidate
 
 from trialdesk import services as sv
-from trialdesk.store.testing import DemoSeed, TestDatabase
 
 pytestmark = [pytest.mark.browser]
 TODAY = date.today()

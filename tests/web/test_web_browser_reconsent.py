@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from tools.harness.database import DemoSeed, TestDatabase
 from web_helpers import screened_candidate
 
 from trialdesk import services as sv
 from trialdesk.protocol.load import builtin_protocol_text
-from trialdesk.store.testing import DemoSeed, TestDatabase
 
 pytestmark = [pytest.mark.browser]
 TODAY = date.today()

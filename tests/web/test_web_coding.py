@@ -4,9 +4,8 @@ said on the page, and an adverse event's page shows its coded term and path to e
 from __future__ import annotations
 
 from coding_helpers import coder_with_events
+from tools.harness.database import TestDatabase
 from web_helpers import csrf_of
-
-from trialdesk.store.testing import TestDatabase
 
 
 def test_only_a_coder_sees_the_coding_page(web_database: TestDatabase, client_for) -> None:  # type: ignore[no-untyped-def]

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from coding_helpers import coder_with_events
 from playwright.sync_api import expect
-
-from trialdesk.store.testing import DemoSeed, TestDatabase
+from tools.harness.database import DemoSeed, TestDatabase
 
 pytestmark = [pytest.mark.browser]
 

@@ -14,12 +14,12 @@ from html import unescape
 
 import pytest
 from fastapi.testclient import TestClient
+from tools.harness.database import TestDatabase
 from web_helpers import actor_of, enrolled_participant
 
 from trialdesk import services as sv
 from trialdesk.services.actor import ROLE_PERMISSIONS, Permission
 from trialdesk.store.enums import Role
-from trialdesk.store.testing import TestDatabase
 
 Client = Callable[[str], TestClient]
 ROLES = ("admin", "investigator", "coordinator", "monitor", "statistician")

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import text
+from tools.harness.database import DemoSeed, TestDatabase
 from web_helpers import enrolled_participant
-
-from trialdesk.store.testing import DemoSeed, TestDatabase
 
 pytestmark = [pytest.mark.browser]
 

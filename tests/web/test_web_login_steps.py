@@ -16,11 +16,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from playwright.sync_api import expect
 from sqlalchemy import update
+from tools.harness.database import DEMO_PASSWORD, DemoSeed, TestDatabase
 from web_helpers import csrf_of
 
 from trialdesk import services as sv
 from trialdesk.store.models import ApiToken
-from trialdesk.store.testing import DEMO_PASSWORD, DemoSeed, TestDatabase
 from trialdesk.store.types import utcnow
 
 

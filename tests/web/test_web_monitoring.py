@@ -9,10 +9,10 @@ from collections.abc import Callable
 from html import unescape
 
 from fastapi.testclient import TestClient
+from tools.harness.database import TestDatabase
 from web_helpers import actor_of, csrf_of, enrolled_participant
 
 from trialdesk import services as sv
-from trialdesk.store.testing import TestDatabase
 
 Client = Callable[[str], TestClient]
 

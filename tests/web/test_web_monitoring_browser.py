@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from tools.harness.database import DemoSeed, TestDatabase
 from web_helpers import actor_of, enrolled_participant
 
 from trialdesk import services as sv
-from trialdesk.store.testing import DemoSeed, TestDatabase
 
 pytestmark = [pytest.mark.browser]
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from tools.harness.database import DemoSeed, TestDatabase
 
 from trialdesk import services as sv
-from trialdesk.store.testing import DemoSeed, TestDatabase
 
 pytestmark = [pytest.mark.browser]
 

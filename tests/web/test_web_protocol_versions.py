@@ -10,11 +10,11 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from tools.harness.database import TestDatabase
 from web_helpers import csrf_of, screened_candidate
 
 from trialdesk import services as sv
 from trialdesk.protocol.load import builtin_protocol_text
-from trialdesk.store.testing import TestDatabase
 
 Client = Callable[[str], TestClient]
 TODAY = date.today()

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
+from tools.harness.database import DemoSeed, TestDatabase
 from web_helpers import csrf_of, screened_candidate
 
 from trialdesk import services as sv
 from trialdesk.protocol.load import builtin_protocol_text
-from trialdesk.store.testing import DemoSeed, TestDatabase
 
 TODAY = date.today()
 

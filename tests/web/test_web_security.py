@@ -9,9 +9,9 @@ from datetime import date
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from tools.harness.database import TestDatabase
 from web_helpers import SECRET, actor_of, csrf_of, enrolled_participant
 
-from trialdesk.store.testing import TestDatabase
 from trialdesk.web.csrf import CSRF_COOKIE, CsrfSigner, session_binding
 from trialdesk.web.routing import SESSION_COOKIE
 

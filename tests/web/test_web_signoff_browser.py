@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from tools.harness.database import DEMO_PASSWORD, DemoSeed, TestDatabase
 from web_helpers import actor_of, enrolled_participant
 
 from trialdesk import services as sv
-from trialdesk.store.testing import DEMO_PASSWORD, DemoSeed, TestDatabase
 
 pytestmark = [pytest.mark.browser]
 

@@ -11,6 +11,7 @@ from html import unescape
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
+from tools.harness.database import TestDatabase
 from web_helpers import (
     ELIGIBLE_FINDINGS,
     actor_of,
@@ -21,7 +22,6 @@ from web_helpers import (
 
 from trialdesk import services as sv
 from trialdesk.services.uow import service
-from trialdesk.store.testing import TestDatabase
 
 Client = Callable[[str], TestClient]
 TODAY = date.today().isoformat()

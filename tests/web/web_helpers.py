@@ -9,11 +9,11 @@ from datetime import date, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from tools.harness.database import DEMO_PASSWORD
 
 from trialdesk import services as sv
 from trialdesk.services import Actor, actor_for
 from trialdesk.store.models import User
-from trialdesk.store.testing import DEMO_PASSWORD
 
 SECRET = "web-test-secret-" + "x" * 40
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')

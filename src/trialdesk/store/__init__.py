@@ -4,7 +4,6 @@
   or PostgreSQL (psycopg 3); `database_url()` reads ``TRIALDESK_DATABASE_URL``.
 * `upgrade(url_or_engine)` — ``alembic upgrade head`` with the packaged migrations.
 * `trialdesk.store.models` — the ORM classes; `trialdesk.store.audit` — append, verify, history.
-* `trialdesk.store.testing` — isolated, migrated databases for tests of other packages.
 
 Writes go through `trialdesk.services`, which enforce the trial's rules and write the audit
 trail; nothing else should modify clinical tables.

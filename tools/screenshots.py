@@ -1,4 +1,4 @@
-"""Screenshots of the main pages, for the README: ``python -m trialdesk.web.screenshots``.
+"""Screenshots of the main pages, for the README: ``python -m tools.screenshots``.
 
 A throw-away SQLite study is filled by the virtual-cohort simulator (through the services, as in
 `trialdesk simulate`), a few things a site meets are added (a correction with its reason, a
@@ -20,9 +20,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tools.harness.database import DEMO_PASSWORD, fresh_database, seed_demo_site_and_users
+from tools.harness.live import LiveServer, launch_chromium
 from trialdesk import services as sv
-from trialdesk.store.testing import DEMO_PASSWORD, fresh_database, seed_demo_site_and_users
-from trialdesk.web.live import LiveServer, launch_chromium
 
 DEFAULT_OUT = Path("docs/screenshots")
 DESKTOP = {"width": 1280, "height": 900}
