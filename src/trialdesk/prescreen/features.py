@@ -125,17 +125,17 @@ def recency_key(day: ir.DateValue, row_id: ir.IntegerValue) -> ir.IntegerValue:
     return day.epoch_days().cast("int64") * RECENCY_SCALE + row_id.cast("int64") % RECENCY_SCALE
 
 
-@ibis.udf.agg.builtin(name="arg_max")
+@ibis.udf.agg.builtin(name="arg_max")  # type: ignore[untyped-decorator,unused-ignore]
 def _duckdb_arg_max_float(arg: float, key: int) -> float:  # type: ignore[empty-body]
     """DuckDB's native arg_max (Ibis compiles argmax to the slower FIRST(… ORDER BY …))."""
 
 
-@ibis.udf.agg.builtin(name="arg_max")
+@ibis.udf.agg.builtin(name="arg_max")  # type: ignore[untyped-decorator,unused-ignore]
 def _duckdb_arg_max_int(arg: int, key: int) -> int:  # type: ignore[empty-body]
     """DuckDB's native arg_max for integer columns."""
 
 
-@ibis.udf.agg.builtin(name="arg_max")
+@ibis.udf.agg.builtin(name="arg_max")  # type: ignore[untyped-decorator,unused-ignore]
 def _duckdb_arg_max_date(arg: date, key: int) -> date:  # type: ignore[empty-body]
     """DuckDB's native arg_max for date columns."""
 

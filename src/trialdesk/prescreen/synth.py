@@ -190,7 +190,8 @@ def _people(n: int, p: SynthParameters, rng: np.random.Generator, first_id: int 
 
 def _dates(rng: np.random.Generator, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     span = np.maximum(high - low, 0)
-    return low + (rng.random(len(low)) * (span + 1)).astype(np.int64)
+    days: np.ndarray = low + (rng.random(len(low)) * (span + 1)).astype(np.int64)
+    return days
 
 
 def _dates32(days: np.ndarray) -> pa.Array:
@@ -500,7 +501,10 @@ def _condition_parts(
     history(coded & ~local, (T2DM,))
     history(coded & local, (T2DM_LOCAL,))
     history(pp.t1dm, (T1DM,))
-    u = lambda: rng.random(pp.n)  # noqa: E731
+
+    def u() -> np.ndarray:
+        return rng.random(pp.n)
+
     history(adult & (u() < p.heart_failure * diabetic_risk), (316139,))
     history(adult & (u() < p.myocardial_infarction * diabetic_risk), (4329847,))
     history(adult & (u() < p.copd), leaves("severe_lung_disease"))

@@ -5,6 +5,7 @@ Only an enrolled participant is transplanted, on or after the enrollment date.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -152,6 +153,7 @@ def _weight_once(
 def update_transplantation(
     session: Session,
     actor: Actor,
+    /,
     transplantation_id: int,
     *,
     expected_version: int,
@@ -162,7 +164,7 @@ def update_transplantation(
     row, participant = get_record(
         session, actor, Transplantation, transplantation_id, Permission.WRITE_CLINICAL
     )
-    allowed = {
+    allowed: dict[str, Callable[[Any], Any]] = {
         "performed_on": lambda v: not_after_today(v, "performed_on"),
         "product": lambda v: required_text(v, "product"),
         "lot_number": lambda v: required_text(v, "lot_number", 64),

@@ -79,8 +79,9 @@ def _toeplitz_correlations(partial: Array) -> Array:
 
 
 def _lag(t: int) -> NDArray[np.int64]:
-    k = np.arange(t)
-    return np.abs(k[:, None] - k[None, :])
+    k = np.arange(t, dtype=np.int64)
+    lags: NDArray[np.int64] = np.abs(k[:, None] - k[None, :])
+    return lags
 
 
 def _sigma_toeplitz(theta: Array, t: int) -> Array:

@@ -76,6 +76,7 @@ def status_of(form_data: etree._Element) -> str | None:
     """The status flagged on a FormData (`annotate`), or None."""
     for annotation in form_data.iterfind(n.q("Annotation")):
         for value in annotation.iterfind(f"{n.q('Flag')}/{n.q('FlagValue')}"):
-            if value.get("CodeListOID") == FORM_STATUS_CODELIST_OID and value.text in STATUSES:
-                return value.text
+            text = value.text
+            if value.get("CodeListOID") == FORM_STATUS_CODELIST_OID and text in STATUSES:
+                return str(text)
     return None

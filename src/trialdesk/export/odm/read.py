@@ -641,8 +641,8 @@ def _audit_entry(
     site: str,
     where: str,
 ) -> AuditEntry:
-    user_oid = record.find(n.q("UserRef")).get("UserOID", "")  # type: ignore[union-attr]
-    location = record.find(n.q("LocationRef")).get("LocationOID", "")  # type: ignore[union-attr]
+    user_oid = record.find(n.q("UserRef")).get("UserOID", "")  # type: ignore[union-attr,unused-ignore]
+    location = record.find(n.q("LocationRef")).get("LocationOID", "")  # type: ignore[union-attr,unused-ignore]
     stamp = record.findtext(n.q("DateTimeStamp")) or ""
     reason = record.findtext(n.q("ReasonForChange")) or ""
     source_id = record.findtext(n.q("SourceID")) or ""

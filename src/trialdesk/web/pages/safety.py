@@ -93,7 +93,8 @@ async def _act(
     action: Callable[[FormInput, int], str],
 ) -> Response:
     """Run one action; back to the event page with what was done, or with the refusal."""
-    from trialdesk.web.pages.records import KINDS, record_page  # noqa: PLC0415
+    from trialdesk.web.pages.records import record_page  # noqa: PLC0415
+    from trialdesk.web.records import KINDS  # noqa: PLC0415
 
     view = get_adverse_event(session, user.actor, rid)
     form = await read_form(request)
