@@ -38,6 +38,7 @@ class Scene:
     visit_code: str
     measurement_id: int
     query_id: int
+    serious_event_id: int
 
 
 def _actor(session: Session, username: str) -> sv.Actor:
@@ -101,7 +102,7 @@ def build_study(session: Session, candidates: int, seed: int) -> Scene:
     )
     other = next(p for p in enrolled if p.id != subject.id)
     _query_a_visit(session, monitor, other.id)
-    sv.report_adverse_event(
+    pneumonia = sv.report_adverse_event(
         session,
         coordinator,
         other.id,
@@ -115,7 +116,9 @@ def build_study(session: Session, candidates: int, seed: int) -> Scene:
         expected=False,
         awareness_date=date.today() - timedelta(days=2),
     )
-    return Scene(subject.id, subject.study_id, latest.visit_code, corrected.id, query.id)
+    return Scene(
+        subject.id, subject.study_id, latest.visit_code, corrected.id, query.id, pneumonia.id
+    )
 
 
 def _query_a_visit(session: Session, monitor: sv.Actor, participant_id: int) -> None:
@@ -238,9 +241,22 @@ def capture(
         monitor = _log_in(browser, url, "monitor", DESKTOP)
         monitor.goto(f"/queries/{scene.query_id}")
         shot(monitor, "query")
+        monitor.goto("/monitoring")
+        shot(monitor, "record-status", full=False)
+        monitor.goto("/monitoring/sdv")
+        shot(monitor, "sdv-progress", full=False)
+        page.goto(f"/adverse-events/{scene.serious_event_id}")
+        shot(page, "serious-adverse-event")
+        page.goto("/screening/log")
+        shot(page, "screening-log", full=False)
         tablet = _log_in(browser, url, "investigator", TABLET)
         tablet.goto(f"/participants/{pid}")
         shot(tablet, "casebook-tablet")
+        investigator = _log_in(browser, url, "investigator", DESKTOP)
+        investigator.goto(f"/participants/{pid}/sign")
+        shot(investigator, "sign-casebook", full=False)
+        investigator.goto("/locks")
+        shot(investigator, "data-locks", full=False)
         statistician = _log_in(browser, url, "statistician", DESKTOP)
         statistician.goto(f"/participants/{pid}")
         shot(statistician, "casebook-statistician", full=False)
