@@ -90,7 +90,13 @@ def api_routes(app: FastAPI) -> list[RouteInfo]:
 
 
 def web_routes(app: FastAPI) -> list[RouteInfo]:
-    return [r for r in iter_routes(app) if not r.path.startswith(("/api/", "/static"))]
+    token_endpoints = ("/api/", "/static", "/fhir/", "/redcap/api/")
+    return [r for r in iter_routes(app) if not r.path.startswith(token_endpoints)]
+
+
+def fhir_routes(app: FastAPI) -> list[RouteInfo]:
+    """The read-only FHIR endpoint: bearer tokens as /api/v1, answers as OperationOutcomes."""
+    return [r for r in iter_routes(app) if r.path.startswith("/fhir/")]
 
 
 # --- one participant with a record of every kind, per site -------------------------------------

@@ -27,6 +27,7 @@ from security_helpers import (
     RouteInfo,
     World,
     api_routes,
+    fhir_routes,
     request_body,
     web_routes,
 )
@@ -35,8 +36,16 @@ from sqlalchemy import func, select
 from trialdesk.store.models import AuditEntry
 
 PARAM = re.compile(r"\{([^}]+)\}")
-NOT_SITE_DATA = {"user_id", "site_id"}  # accounts and site settings: administrators only
+# Accounts, site settings and data locks (study-wide, lifted by administrators only).
+NOT_SITE_DATA = {"user_id", "site_id", "lock_id"}
 MISSING_ID = 987_654_321
+# Data management is study-wide: the administrator (who belongs to no site) locks any site's
+# casebook and lists the locks by study id (services/actor.py, ROLE_PERMISSIONS). Names and
+# clinical data stay out of reach: the marker name must still never appear.
+ADMIN_STUDY_WIDE = {
+    ("POST", "/api/v1/participants/{participant_id}/locks"),
+    ("GET", "/api/v1/locks"),
+}
 
 
 def _target(world: World, route: RouteInfo, site: str, missing: bool = False) -> Any:
@@ -94,6 +103,42 @@ def test_every_api_endpoint_needs_a_token(world: World) -> None:
         assert answer.json()["error"]["code"] == "not_authenticated"
         checked += 1
     assert checked >= 60, "fewer endpoints than the API has: route discovery is broken"
+
+
+# The CapabilityStatement holds no study data; FHIR servers publish it without a token
+# (FHIR R4B RESTful API, "capabilities"), so that a client can discover how to sign in.
+FHIR_PUBLIC = {"/fhir/R4B/metadata"}
+
+
+def test_every_fhir_endpoint_but_the_capability_statement_needs_a_token(world: World) -> None:
+    routes = fhir_routes(world.app)
+    assert {r.path for r in routes} >= FHIR_PUBLIC, "FHIR route discovery is broken"
+    for route in routes:
+        path = PARAM.sub("Patient", route.path, count=1)
+        path = PARAM.sub("1", path)
+        answer = world.client.request(route.method, path)
+        where = f"{route.method} {route.path}"
+        if route.path in FHIR_PUBLIC:
+            assert answer.status_code == 200, where
+            assert answer.json()["resourceType"] == "CapabilityStatement", where
+            continue
+        if route.method != "GET":  # a read-only server: no create, update or delete
+            assert answer.status_code in (401, 405), f"{where}: {answer.status_code}"
+            continue
+        assert answer.status_code == 401, f"{where}: {answer.status_code}"
+        assert answer.json()["resourceType"] == "OperationOutcome", where
+        assert answer.headers["www-authenticate"].startswith("Bearer"), where
+
+
+def test_the_redcap_api_needs_a_redcap_token(world: World) -> None:
+    """REDCap answers a missing or unknown token with 403 and its error text ([@REDCap] API)."""
+    for data in ({"content": "record", "format": "json"},
+                 {"token": "0" * 32, "content": "record", "format": "json"},
+                 {"token": world.auth("investigator")["Authorization"].split()[1],
+                  "content": "record", "format": "json"}):  # fmt: skip
+        answer = world.client.post("/redcap/api/", data=data)
+        assert answer.status_code == 403, f"{sorted(data)}: {answer.status_code}"
+        assert "token" in answer.json()["error"].lower()
 
 
 def test_sign_in_steps_need_a_live_challenge(world: World) -> None:
@@ -158,6 +203,10 @@ def test_another_sites_records_are_not_found_and_the_attempt_is_audited(
         before = _last_sequence(world)
         answer = world.client.request(route.method, path, json=body, headers=headers)
         where = f"{role}: {route.method} {path}"
+        if role == "admin" and (route.method, route.path) in ADMIN_STUDY_WIDE:
+            assert answer.status_code == 201, f"{where}: {answer.status_code} {answer.text[:300]}"
+            assert SITE_MARKER["PUMC"] not in answer.text, where
+            continue
         assert answer.status_code in (403, 404), (
             f"{where}: {answer.status_code} {answer.text[:300]}"
         )
@@ -198,6 +247,8 @@ def test_reads_at_the_own_site_never_fail_and_never_show_the_other_site(
         where = f"{role}: GET {target[0]}"
         assert answer.status_code in allowed, f"{where}: {answer.status_code} {answer.text[:300]}"
         assert SITE_MARKER["PUMC"] not in answer.text, f"{where} shows the other site"
+        if role == "admin" and ("GET", route.path) in ADMIN_STUDY_WIDE:
+            continue
         assert other.study_id not in answer.text, f"{where} shows the other site"
     # Filtering a list by the other site's participant is refused like reading it.
     for path in ("/measurements", "/adverse-events", "/deviations", "/queries"):

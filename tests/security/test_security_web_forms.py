@@ -253,6 +253,7 @@ def _post_routes(world: World) -> list[str]:
         "did": ids["deviation"],
         "site_id": world.seed.sites["APGH"],
         "user_id": world.seed.users["coordinator"],
+        "lock_id": 1,  # refused before it is looked up: no lock needs to exist
         "code": "SCR",
         "table": "adverse_events",
         "action": "answer",

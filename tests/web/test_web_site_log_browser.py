@@ -303,8 +303,9 @@ def test_transplantation_takes_weight_in_lb_and_a_cell_count_as_typed(
     page.get_by_role("textbox", name="Lot number", exact=True).fill("LOT-7")
     page.get_by_role("combobox", name="Cell source", exact=True).select_option("umbilical_cord")
     page.get_by_role("textbox", name="Dose (cells/kg)", exact=True).fill("1,0x10^6")
-    page.get_by_label("Body weight on the day", exact=True).fill("154,5")
-    page.get_by_label("Body weight on the day unit").select_option("lb")
+    # The weight of the day is typed once, with the vital signs, and used by the transplantation.
+    page.get_by_label("Body weight", exact=True).fill("154,5")
+    page.get_by_label("Body weight unit", exact=True).select_option("lb")
     page.get_by_role("combobox", name="Route", exact=True).select_option("intravenous")
     page.get_by_role("textbox", name="Operator", exact=True).fill("Dr Zhao")
     page.get_by_role("button", name="Save & stay").click()

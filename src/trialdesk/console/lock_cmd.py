@@ -55,7 +55,12 @@ def lock_list(
     """The data locks (active ones unless --all)."""
     with service_session(url) as session:
         locks = sv.list_locks(session, sv.SYSTEM, active_only=not all_)
-    table = Table("lock", "what", "locked", "reason", "unlocked")
+    # What is locked, and by whom, must stay readable on an 80-column terminal; the rest wraps.
+    table = Table("lock")
+    table.add_column("what", no_wrap=True)
+    table.add_column("locked", no_wrap=True)
+    table.add_column("reason")
+    table.add_column("unlocked")
     for x in locks:
         unlocked = (
             f"{x.unlocked_by_name}, {x.unlocked_at:%Y-%m-%d %H:%M} UTC ({x.unlock_reason})"
