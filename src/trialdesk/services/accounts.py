@@ -82,7 +82,7 @@ _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 @service
 def create_site(
-    session: Session, actor: Actor, code: str, name: str, city: str = "", country: str = ""
+    session: Session, actor: Actor, code: str, name: str, *, city: str = "", country: str = ""
 ) -> SiteView:
     """Register a site; `code` (2–10 capitals/digits) prefixes its participants' study ids."""
     require(actor, Permission.MANAGE_USERS, table="sites")
@@ -290,6 +290,22 @@ def update_user(
     if active is not None:
         changes["active"] = active
     change_record(session, actor, user, changes, reason=why, expected_version=None)
+    access = _change_access(session, user, roles, site_codes)
+    if access:
+        session.flush()
+        _audit_account(session, actor, user, access, why)
+    if active is False:
+        _revoke_all(session, user.id)
+    return user_view(user)
+
+
+def _change_access(
+    session: Session,
+    user: User,
+    roles: Iterable[Role | str] | None,
+    site_codes: Iterable[str] | None,
+) -> dict[str, list[object]]:
+    """Give `user` these roles and sites (None: unchanged); what changed, as [old, new]."""
     access: dict[str, list[object]] = {}
     if roles is not None:
         new_roles = _roles(roles)
@@ -307,12 +323,7 @@ def update_user(
             user.memberships = [m for m in user.memberships if m.site_id in keep] + [
                 SiteMembership(site=s) for s in sites if s.id not in user.site_ids
             ]
-    if access:
-        session.flush()
-        _audit_account(session, actor, user, access, why)
-    if active is False:
-        _revoke_all(session, user.id)
-    return user_view(user)
+    return access
 
 
 @service
