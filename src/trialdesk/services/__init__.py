@@ -185,6 +185,7 @@ from trialdesk.services.measurements import (
     update_measurement,
 )
 from trialdesk.services.participants import (
+    IdentityCorrection,
     end_participation,
     find_participant,
     get_identity,
@@ -454,6 +455,7 @@ __all__ = [
     "update_adverse_event",
     "update_deviation",
     "update_identity",
+    "IdentityCorrection",
     "update_insulin_dose",
     "update_itt_test",
     "update_measurement",
