@@ -105,6 +105,7 @@ release; an upgrade re-checks the codings in force, `services.coding_recode`), `
 """
 
 from trialdesk.services.accounts import (
+    AccountChange,
     actor_for,
     authenticate,
     create_site,
@@ -455,6 +456,7 @@ __all__ = [
     "update_adverse_event",
     "update_deviation",
     "update_identity",
+    "AccountChange",
     "IdentityCorrection",
     "update_insulin_dose",
     "update_itt_test",
