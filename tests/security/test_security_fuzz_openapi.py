@@ -106,9 +106,9 @@ class Identities:
                     session,
                     sv.SYSTEM,
                     user.id,
+                    sv.AccountChange(active=True),
                     expected_version=user.version,
                     reason="fuzz test: reactivate",
-                    active=True,
                 )
             sv.set_password(session, sv.SYSTEM, user.id, DEMO_PASSWORD, reason="fuzz test reset")
 

@@ -91,10 +91,9 @@ def test_only_admins_manage_users(session, actors) -> None:  # type: ignore[no-u
         session,
         actors["admin"],
         user.id,
+        sv.AccountChange(roles=["monitor"], site_codes=["APGH", "PUMC"]),
         expected_version=user.version,
         reason="moved to monitoring",
-        roles=["monitor"],
-        site_codes=["APGH", "PUMC"],
     )
     assert changed.roles == [Role.MONITOR] and changed.site_codes == ["APGH", "PUMC"]
     history = sv.record_history(session, actors["admin"], "user_access", user.id)
@@ -160,9 +159,9 @@ def test_deactivation_revokes_tokens(session: Session, seed, actors) -> None:  #
         session,
         actors["admin"],
         user.id,
+        sv.AccountChange(active=False),
         expected_version=user.version,
         reason="left the study team",
-        active=False,
     )
     with pytest.raises(sv.Unauthenticated):
         sv.resolve_token(session, issued.token)

@@ -217,9 +217,9 @@ def test_identity_changes_are_audited_but_only_for_identity_readers(
         session,
         actors["coordinator"],
         pid,
+        sv.IdentityCorrection(phone="+86 10 5555 0199"),
         expected_version=identity.version,
         reason="new phone number",
-        phone="+86 10 5555 0199",
     )
     history = sv.record_history(session, actors["monitor"], "participant_identities", identity.id)
     assert history[-1].changes["phone"] == ["+86 10 5555 0101", "+86 10 5555 0199"]

@@ -224,9 +224,9 @@ def _writes(clinic: Any) -> dict[str, Write]:
             s,
             a,
             i["pid"],
+            sv.IdentityCorrection(phone="+86 10 5555 0199"),
             expected_version=sv.get_identity(s, a, i["pid"]).version,
             reason="typo",
-            phone="+86 10 5555 0199",
         ),  # fmt: skip
         "end_participation": lambda s, a, i: sv.end_participation(
             s,

@@ -202,8 +202,8 @@ def test_an_administrator_cannot_disable_their_own_account(
     admin = sv.get_user(session, actors["admin"], seed.users["admin"])
     with pytest.raises(sv.RuleViolation) as refused:
         sv.update_user(
-            session, actors["admin"], admin.id, expected_version=admin.version,
-            reason="leaving", active=False,
+            session, actors["admin"], admin.id, sv.AccountChange(active=False),
+            expected_version=admin.version, reason="leaving",
         )  # fmt: skip
     assert refused.value.rule == "cannot_disable_self" and refused.value.status == 409
 

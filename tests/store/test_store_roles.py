@@ -83,7 +83,9 @@ def test_the_application_role_writes_through_the_services_with_its_audit_entry(
     with sessions() as session:
         assert session.scalar(text("SELECT current_user")) == setup.role
         before = session.scalar(select(func.count()).select_from(AuditEntry))
-        site = sv.create_site(session, sv.SYSTEM, "RLS", "Least Privilege Hospital", "X", "Y")
+        site = sv.create_site(
+            session, sv.SYSTEM, "RLS", "Least Privilege Hospital", city="X", country="Y"
+        )
     with sessions() as session:
         entries = session.scalars(select(AuditEntry).where(AuditEntry.table_name == "sites")).all()
         assert session.scalar(select(func.count()).select_from(AuditEntry)) == (before or 0) + 1

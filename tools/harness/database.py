@@ -194,10 +194,15 @@ def seed_demo_site_and_users(session: Session, *, fast_hashing: bool = True) -> 
         use_fast_hashing()
     sites = {
         "APGH": create_site(
-            session, SYSTEM, "APGH", "Armed Police General Hospital", "Beijing", "China"
+            session,
+            SYSTEM,
+            "APGH",
+            "Armed Police General Hospital",
+            city="Beijing",
+            country="China",
         ).id,
         "PUMC": create_site(
-            session, SYSTEM, "PUMC", "Second Demonstration Site", "Beijing", "China"
+            session, SYSTEM, "PUMC", "Second Demonstration Site", city="Beijing", country="China"
         ).id,
     }
     # The suites that are not about the second factor log in with a password alone; MFA,

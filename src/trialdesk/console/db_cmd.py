@@ -146,7 +146,9 @@ def db_upgrade(
             for site in current_protocol(session).sites:
                 if session.scalars(select(Site).where(Site.code == site.code)).first():
                     continue
-                sv.create_site(session, sv.SYSTEM, site.code, site.name, site.city, site.country)
+                sv.create_site(
+                    session, sv.SYSTEM, site.code, site.name, city=site.city, country=site.country
+                )
                 console.print(f"registered site {site.code} ({site.name})", highlight=False)
     if app_role:
         _grant(target, app_role, None)
@@ -220,7 +222,7 @@ def site_add(
     """Register a trial site."""
     with database_session(url) as session:
         try:
-            site = sv.create_site(session, sv.SYSTEM, code, name, city, country)
+            site = sv.create_site(session, sv.SYSTEM, code, name, city=city, country=country)
         except sv.ServiceError as exc:
             raise _refused(exc) from None
     console.print(f"site {site.code} ({site.name}) registered", highlight=False)

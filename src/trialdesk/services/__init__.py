@@ -105,6 +105,7 @@ release; an upgrade re-checks the codings in force, `services.coding_recode`), `
 """
 
 from trialdesk.services.accounts import (
+    AccountChange,
     actor_for,
     authenticate,
     create_site,
@@ -185,6 +186,7 @@ from trialdesk.services.measurements import (
     update_measurement,
 )
 from trialdesk.services.participants import (
+    IdentityCorrection,
     end_participation,
     find_participant,
     get_identity,
@@ -454,6 +456,8 @@ __all__ = [
     "update_adverse_event",
     "update_deviation",
     "update_identity",
+    "AccountChange",
+    "IdentityCorrection",
     "update_insulin_dose",
     "update_itt_test",
     "update_measurement",

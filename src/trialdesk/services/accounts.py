@@ -19,6 +19,7 @@ import math
 import re
 import secrets
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
@@ -82,7 +83,7 @@ _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 @service
 def create_site(
-    session: Session, actor: Actor, code: str, name: str, city: str = "", country: str = ""
+    session: Session, actor: Actor, code: str, name: str, *, city: str = "", country: str = ""
 ) -> SiteView:
     """Register a site; `code` (2–10 capitals/digits) prefixes its participants' study ids."""
     require(actor, Permission.MANAGE_USERS, table="sites")
@@ -251,19 +252,26 @@ def list_users(session: Session, actor: Actor, limit: int = 50, offset: int = 0)
     return Page(items=[user_view(u) for u in users], total=total, limit=limit, offset=offset)
 
 
+@dataclass(frozen=True)
+class AccountChange:
+    """What an administrator changes on an account; None leaves it as it is."""
+
+    full_name: str | None = None
+    email: str | None = None
+    active: bool | None = None
+    roles: Iterable[Role | str] | None = None
+    site_codes: Iterable[str] | None = None
+
+
 @service
 def update_user(
     session: Session,
     actor: Actor,
     user_id: int,
+    change: AccountChange,
     *,
     expected_version: int,
     reason: str,
-    full_name: str | None = None,
-    email: str | None = None,
-    active: bool | None = None,
-    roles: Iterable[Role | str] | None = None,
-    site_codes: Iterable[str] | None = None,
 ) -> UserView:
     """Change an account: name, e-mail, active flag, roles, sites (administrators only).
 
@@ -271,7 +279,7 @@ def update_user(
     entries must keep resolving to a person).
     """
     require(actor, Permission.MANAGE_USERS, table="users", record_id=user_id)
-    if active is False and actor.user_id == user_id:
+    if change.active is False and actor.user_id == user_id:
         # An administrator who disables their own account may leave the study with none.
         raise RuleViolation(
             "cannot_disable_self",
@@ -283,13 +291,29 @@ def update_user(
     check_version(user, expected_version, f"user {user_id}")
     why = require_reason(reason)
     changes: dict[str, object] = {}
-    if full_name is not None:
-        changes["full_name"] = full_name.strip()
-    if email is not None:
-        changes["email"] = email or None
-    if active is not None:
-        changes["active"] = active
+    if change.full_name is not None:
+        changes["full_name"] = change.full_name.strip()
+    if change.email is not None:
+        changes["email"] = change.email or None
+    if change.active is not None:
+        changes["active"] = change.active
     change_record(session, actor, user, changes, reason=why, expected_version=None)
+    access = _change_access(session, user, change.roles, change.site_codes)
+    if access:
+        session.flush()
+        _audit_account(session, actor, user, access, why)
+    if change.active is False:
+        _revoke_all(session, user.id)
+    return user_view(user)
+
+
+def _change_access(
+    session: Session,
+    user: User,
+    roles: Iterable[Role | str] | None,
+    site_codes: Iterable[str] | None,
+) -> dict[str, list[object]]:
+    """Give `user` these roles and sites (None: unchanged); what changed, as [old, new]."""
     access: dict[str, list[object]] = {}
     if roles is not None:
         new_roles = _roles(roles)
@@ -307,12 +331,7 @@ def update_user(
             user.memberships = [m for m in user.memberships if m.site_id in keep] + [
                 SiteMembership(site=s) for s in sites if s.id not in user.site_ids
             ]
-    if access:
-        session.flush()
-        _audit_account(session, actor, user, access, why)
-    if active is False:
-        _revoke_all(session, user.id)
-    return user_view(user)
+    return access
 
 
 @service

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +25,12 @@ from trialdesk.store.models import AuditEntry, IttTest, Measurement, Participant
 from trialdesk.units.convert import format_measure
 
 _CODE = re.compile(r"[a-z]+(_[a-z0-9]+)+")
+CHANGE_PAIR_LENGTH = 2
+"""An audited change is stored as the list ``[old, new]`` (services/uow.py)."""
+ISO_DATETIME_MIN_LENGTH = 19
+"""Length of the shortest ISO 8601 date-time the audit stores, ``YYYY-MM-DDTHH:MM:SS``."""
+SHORT_TEXT_MAX = 200
+"""Longest value shown whole in an audit line; longer ones are cut with an ellipsis."""
 USER_FIELDS = frozenset(
     {"created_by", "updated_by", "voided_by", "reviewed_by", "obtained_by", "signed_by", "run_by"}
     | {"coded_by", "loaded_by"}  # medical coding (issue 14)
@@ -147,7 +153,7 @@ def _units_around(
         before = dict(state)
         for column, unit_column in (("value", "unit"), ("value_as_entered", "unit_as_entered")):
             change = changes.get(unit_column)
-            if isinstance(change, list) and len(change) == 2:
+            if isinstance(change, list) and len(change) == CHANGE_PAIR_LENGTH:
                 state[column] = change[1]
     return before, state
 
@@ -231,7 +237,7 @@ def _pair(
     units: tuple[dict[str, Any], dict[str, Any]],
     zone: str,
 ) -> tuple[str, str]:
-    if isinstance(change, list) and len(change) == 2:
+    if isinstance(change, list) and len(change) == CHANGE_PAIR_LENGTH:
         old, new = change
     else:
         old, new = None, change
@@ -255,20 +261,39 @@ def _value(
         return "" if blank else "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if key in USER_FIELDS and isinstance(value, int):
+    named = _named_value(key, value, names)
+    if named is not None:
+        return named
+    return _plain_value(key, value, units, zone)
+
+
+def _named_value(key: str, value: Any, names: _Names) -> str | None:
+    """A stored id or code shown by its name, or None when `key` is not such a column."""
+    if isinstance(value, int):
+        return _named_int(key, value, names)
+    if isinstance(value, str):
+        if key == "element":
+            return _element_label(value)
+        if key == "target_table":
+            return record_label(value)
+    return None
+
+
+def _named_int(key: str, value: int, names: _Names) -> str | None:
+    if key in USER_FIELDS:
         return names.users.get(value, "a former user")
-    if key == "visit_id" and isinstance(value, int):
-        return names.visit(value)
-    if key == "participant_id" and isinstance(value, int):
-        return names.participants.get(value, "a participant")
-    if key == "site_id" and isinstance(value, int):
-        return names.sites.get(value, "a site")
-    if key == "element" and isinstance(value, str):
-        return _element_label(value)
-    if key in CODE_FIELDS and isinstance(value, int):
+    if key in CODE_FIELDS:
         return str(value)
-    if key == "target_table" and isinstance(value, str):
-        return record_label(value)
+    lookup: dict[str, Callable[[int], str]] = {
+        "visit_id": names.visit,
+        "participant_id": lambda i: names.participants.get(i, "a participant"),
+        "site_id": lambda i: names.sites.get(i, "a site"),
+    }
+    show = lookup.get(key)
+    return show(value) if show is not None else None
+
+
+def _plain_value(key: str, value: Any, units: dict[str, Any], zone: str) -> str:
     unit = units.get(key) or COLUMN_UNITS.get(key)
     if isinstance(value, float | int):
         return _number(value, unit)
@@ -295,7 +320,7 @@ def _number(value: float | int, unit: str | None) -> str:
 
 
 def _text(value: str, unit: str | None, zone: str) -> str:
-    if "T" in value and len(value) >= 19 and value[:4].isdigit():
+    if "T" in value and len(value) >= ISO_DATETIME_MIN_LENGTH and value[:4].isdigit():
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
@@ -309,7 +334,7 @@ def _text(value: str, unit: str | None, zone: str) -> str:
 
 def _short(value: Any) -> str:
     text = str(value)
-    return text if len(text) <= 200 else text[:197] + "…"
+    return text if len(text) <= SHORT_TEXT_MAX else text[: SHORT_TEXT_MAX - 3] + "…"
 
 
 def describe_record(session: Session, table: str, record_id: int) -> str:

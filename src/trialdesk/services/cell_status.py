@@ -10,6 +10,7 @@ a protocol deviation); then the monitor's verification; then the site's own prog
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -61,19 +62,21 @@ class CellFacts:
     locked: bool = False  # an active form, participant or study lock (`services.locks`)
 
 
+_RANKING: tuple[tuple[Callable[[CellFacts], bool], CellStatus], ...] = (
+    (lambda f: f.locked, CellStatus.LOCKED),
+    (lambda f: f.signed and (f.has_data or f.form_complete), CellStatus.SIGNED),
+    (lambda f: bool(f.open_queries), CellStatus.OPEN_QUERY),
+    (lambda f: f.deviation, CellStatus.DEVIATION),
+    (lambda f: f.verified, CellStatus.VERIFIED),
+    (lambda f: f.form_complete, CellStatus.COMPLETE),
+    (lambda f: f.has_data, CellStatus.INCOMPLETE),
+)
+"""The statuses in rank order (module docstring), each with the facts that make it apply."""
+
+
 def cell_status(facts: CellFacts) -> CellStatus:
     """The one status shown for a cell (ranking in the module docstring)."""
-    if facts.locked:
-        return CellStatus.LOCKED
-    started = facts.has_data or facts.form_complete
-    if facts.signed and started:
-        return CellStatus.SIGNED
-    if facts.open_queries:
-        return CellStatus.OPEN_QUERY
-    if facts.deviation:
-        return CellStatus.DEVIATION
-    if facts.verified:
-        return CellStatus.VERIFIED
-    if facts.form_complete:
-        return CellStatus.COMPLETE
-    return CellStatus.INCOMPLETE if facts.has_data else CellStatus.NOT_STARTED
+    for applies, status in _RANKING:
+        if applies(facts):
+            return status
+    return CellStatus.NOT_STARTED

@@ -60,6 +60,8 @@ TARGETS: dict[str, tuple[Any, str, DictionaryKind]] = {
     "ogld_doses": (OgldDose, "drug", DictionaryKind.DRUG),
 }
 """What is coded: the record, its verbatim field and the dictionary it is coded to."""
+MIN_SEARCH_LETTERS = 2
+"""Fewest letters a term search needs (one letter would match most of the dictionary)."""
 IN_FORCE = (CodingStatus.CURRENT, CodingStatus.NEEDS_REVIEW)
 KIND_TEXT = {DictionaryKind.MEDDRA: "MedDRA", DictionaryKind.DRUG: "drug dictionary"}
 
@@ -294,8 +296,10 @@ def search_terms(
     require(actor, Permission.CODE_TERMS, table="coding_assignments")
     what = _kind(kind)
     key = normalise(text)
-    if len(key) < 2:
-        raise ValidationProblem("text", "type at least 2 letters of the term to search for")
+    if len(key) < MIN_SEARCH_LETTERS:
+        raise ValidationProblem(
+            "text", f"type at least {MIN_SEARCH_LETTERS} letters of the term to search for"
+        )
     dictionary = _require_dictionary(session, what)
     like = f"%{key.replace('%', '').replace('_', '')}%"
     if what is DictionaryKind.MEDDRA:
@@ -465,7 +469,7 @@ def assign(
 
 
 def _remember_synonym(
-    session: Session, actor: Actor, kind: DictionaryKind, verbatim: str, code: str, name: str
+    session: Session, actor: Actor, kind: DictionaryKind, verbatim: str, *, code: str, name: str
 ) -> None:
     key = normalise(verbatim)
     if key == normalise(name):
@@ -531,7 +535,9 @@ def code_manually(
         reason=why or "coded by hand",
     )  # fmt: skip
     name = term.llt_name if isinstance(term, MeddraTermRow) else term.drug_name
-    _remember_synonym(session, actor, target.kind, target.verbatim, str(code).strip(), name)
+    _remember_synonym(
+        session, actor, target.kind, target.verbatim, code=str(code).strip(), name=name
+    )
     return coding_view(row)
 
 

@@ -20,7 +20,13 @@ from trialdesk.services.actor import Actor, Permission
 from trialdesk.services.errors import RuleViolation, ValidationProblem
 from trialdesk.services.listing import DEFAULT_LIMIT, paginate, scoped
 from trialdesk.services.uow import add_record, change_record, service, void_record
-from trialdesk.services.validate import choice, not_after_today, required_text, today
+from trialdesk.services.validate import (
+    FREE_TEXT_MAX_CHARS,
+    choice,
+    not_after_today,
+    required_text,
+    today,
+)
 from trialdesk.services.views import DeviationView, Page
 from trialdesk.store.enums import DeviationCategory, DeviationSeverity
 from trialdesk.store.models import Participant, ProtocolDeviation
@@ -176,8 +182,8 @@ def list_deviations(
 
 def _optional_text(value: str | None, field: str) -> str | None:
     text = (value or "").strip()
-    if len(text) > 4000:
-        raise ValidationProblem(field, "must be at most 4000 characters")
+    if len(text) > FREE_TEXT_MAX_CHARS:
+        raise ValidationProblem(field, f"must be at most {FREE_TEXT_MAX_CHARS} characters")
     return text or None
 
 
@@ -218,6 +224,7 @@ def flag_window_deviation(
     actor: Actor,
     participant: Participant,
     visit_id: int,
+    *,
     description: str,
     existing: ProtocolDeviation | None,
 ) -> None:

@@ -90,7 +90,13 @@ def record_insulin_dose(
     add_record(session, actor, row, participant)
     if query:
         open_query(
-            session, actor, participant, row, "total_units_per_day", query, QueryOrigin.EDIT_CHECK
+            session,
+            actor,
+            participant,
+            row,
+            "total_units_per_day",
+            text=query,
+            origin=QueryOrigin.EDIT_CHECK,
         )
     return InsulinDoseView.model_validate(row)
 
@@ -133,7 +139,13 @@ def update_insulin_dose(
     )
     if query and "total_units_per_day" in diff:
         open_query(
-            session, actor, participant, row, "total_units_per_day", query, QueryOrigin.EDIT_CHECK
+            session,
+            actor,
+            participant,
+            row,
+            "total_units_per_day",
+            text=query,
+            origin=QueryOrigin.EDIT_CHECK,
         )
     return InsulinDoseView.model_validate(row)
 
@@ -189,7 +201,15 @@ def record_ogld_dose(
     )
     add_record(session, actor, row, participant)
     if query:
-        open_query(session, actor, participant, row, "daily_dose_mg", query, QueryOrigin.EDIT_CHECK)
+        open_query(
+            session,
+            actor,
+            participant,
+            row,
+            "daily_dose_mg",
+            text=query,
+            origin=QueryOrigin.EDIT_CHECK,
+        )
     return OgldDoseView.model_validate(row)
 
 
@@ -226,7 +246,15 @@ def update_ogld_dose(
         participant=participant,
     )
     if query and "daily_dose_mg" in diff:
-        open_query(session, actor, participant, row, "daily_dose_mg", query, QueryOrigin.EDIT_CHECK)
+        open_query(
+            session,
+            actor,
+            participant,
+            row,
+            "daily_dose_mg",
+            text=query,
+            origin=QueryOrigin.EDIT_CHECK,
+        )
     return OgldDoseView.model_validate(row)
 
 

@@ -37,6 +37,9 @@ from trialdesk.units.convert import UnitError, convert, format_unit, quantity
 
 ELEMENT = "itt_glucose"
 MINUTE_RANGE = (-30.0, 120.0)
+MAX_INSULIN_DOSE_U_PER_KG = 0.3
+"""Hard limit on the ITT insulin bolus: the test uses 0.05–0.1 U/kg regular insulin (Bonora E
+et al., J Clin Endocrinol Metab 1989;68:374-8); above 0.3 U/kg is an entry error."""
 
 
 def _coded_view(sample: IttSample) -> IttCodedSampleView:
@@ -165,6 +168,7 @@ def _add_samples(
     participant: Participant,
     test: IttTest,
     rows: list[tuple[float, float, float]],
+    *,
     coded: Sequence[tuple[float, str, str]] = (),
 ) -> None:
     for minute, entered, mmol in rows:
@@ -186,7 +190,7 @@ def _dose(value: float | None) -> float | None:
     if value is None:
         return None
     dose = finite_number(value, "insulin_dose_u_per_kg")
-    if not 0 < dose <= 0.3:
+    if not 0 < dose <= MAX_INSULIN_DOSE_U_PER_KG:
         raise ValidationProblem(
             "insulin_dose_u_per_kg", f"{dose:g} U/kg is outside 0–0.3 U/kg (ITT uses 0.05–0.1)"
         )
@@ -224,9 +228,11 @@ def record_itt_test(
         glucose_unit_as_entered=unit,
     )
     add_record(session, actor, test, participant)
-    _add_samples(session, actor, participant, test, rows, coded)
+    _add_samples(session, actor, participant, test, rows, coded=coded)
     for text in queries:
-        open_query(session, actor, participant, test, "samples", text, QueryOrigin.EDIT_CHECK)
+        open_query(
+            session, actor, participant, test, "samples", text=text, origin=QueryOrigin.EDIT_CHECK
+        )
     return itt_view(test, visit.code)
 
 
@@ -306,9 +312,17 @@ def update_itt_test(
                 expected_version=None,
                 participant=participant,
             )
-        _add_samples(session, actor, participant, test, replacement[0], replacement[2])
+        _add_samples(session, actor, participant, test, replacement[0], coded=replacement[2])
         for text in replacement[1]:
-            open_query(session, actor, participant, test, "samples", text, QueryOrigin.EDIT_CHECK)
+            open_query(
+                session,
+                actor,
+                participant,
+                test,
+                "samples",
+                text=text,
+                origin=QueryOrigin.EDIT_CHECK,
+            )
     visit = session.get(Visit, test.visit_id)
     return itt_view(test, visit.code if visit else "")
 

@@ -149,7 +149,13 @@ def record_measurement(
     add_record(session, actor, row, participant)
     if checked is not None and checked.query_text:
         open_query(
-            session, actor, participant, row, "value", checked.query_text, QueryOrigin.EDIT_CHECK
+            session,
+            actor,
+            participant,
+            row,
+            "value",
+            text=checked.query_text,
+            origin=QueryOrigin.EDIT_CHECK,
         )
     return measurement_view(row, visit.code)
 
@@ -200,7 +206,13 @@ def update_measurement(
     )
     if checked is not None and checked.query_text and "value" in diff:
         open_query(
-            session, actor, participant, row, "value", checked.query_text, QueryOrigin.EDIT_CHECK
+            session,
+            actor,
+            participant,
+            row,
+            "value",
+            text=checked.query_text,
+            origin=QueryOrigin.EDIT_CHECK,
         )
     visit = session.get(Visit, row.visit_id)
     return measurement_view(row, visit.code if visit else "")

@@ -4,6 +4,7 @@ them site-scoped, and ending their participation."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import func, select
@@ -208,37 +209,47 @@ def get_identity(session: Session, actor: Actor, participant_id: int) -> Identit
     return IdentityView.model_validate(_identity(session, participant_id))
 
 
+@dataclass(frozen=True)
+class IdentityCorrection:
+    """New identifying details of a participant; None leaves a detail as it is."""
+
+    full_name: str | None = None
+    date_of_birth: date | None = None
+    medical_record_number: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+
+
 @service
 def update_identity(
     session: Session,
     actor: Actor,
     participant_id: int,
+    correction: IdentityCorrection,
     *,
     expected_version: int,
     reason: str,
-    full_name: str | None = None,
-    date_of_birth: date | None = None,
-    medical_record_number: str | None = None,
-    phone: str | None = None,
-    email: str | None = None,
-    address: str | None = None,
 ) -> IdentityView:
+    """Correct a participant's identifying details (audited, with a reason)."""
     participant = load_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
     identity = _identity(session, participant_id)
     changes: dict[str, object] = {
         k: v
         for k, v in {
-            "medical_record_number": medical_record_number,
-            "phone": phone,
-            "email": email,
-            "address": address,
+            "medical_record_number": correction.medical_record_number,
+            "phone": correction.phone,
+            "email": correction.email,
+            "address": correction.address,
         }.items()
         if v is not None
     }
-    if full_name is not None:
-        changes["full_name"] = required_text(full_name, "full_name")
-    if date_of_birth is not None:
-        changes["date_of_birth"] = _date_of_birth(date_of_birth, participant.registered_on)
+    if correction.full_name is not None:
+        changes["full_name"] = required_text(correction.full_name, "full_name")
+    if correction.date_of_birth is not None:
+        changes["date_of_birth"] = _date_of_birth(
+            correction.date_of_birth, participant.registered_on
+        )
     change_record(
         session,
         actor,

@@ -24,6 +24,9 @@ from trialdesk.services.errors import ValidationProblem
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
+MIN_DISTINCT_CHARACTERS = 4
+"""Fewest different characters a password needs ("aaaa1111" repeats too few: NIST SP 800-63B
+§5.1.1.2 asks verifiers to reject repetitive passwords)."""
 _AROUND = re.compile(r"^[\d\W_]*(.*?)[\d\W_]*$")
 _SEQUENCES = ("abcdefghijklmnopqrstuvwxyz", "qwertyuiopasdfghjklzxcvbnm", "01234567890")
 
@@ -70,7 +73,7 @@ def _weakness(password: str, username: str | None) -> str | None:
         return "is a commonly used password (found in breach lists): choose another"
     if username and username.lower() in lowered:
         return "must not contain the user name"
-    if len(set(lowered)) <= 3:
+    if len(set(lowered)) < MIN_DISTINCT_CHARACTERS:
         return "repeats too few characters: choose a phrase of several words"
     if any(lowered in sequence or lowered in sequence[::-1] for sequence in _SEQUENCES):
         return "is a keyboard or alphabet sequence: choose a phrase of several words"

@@ -24,6 +24,10 @@ from trialdesk.store.models import CandidateWorkflow, PrescreenStatus
 Verdict = Literal["met", "not met", "not assessable", "assessed at visit"]
 Scalar = str | int | float | bool | None
 MAX_ROWS_PER_RUN = 50_000
+MAX_SOURCE_TEXT_CHARS = 2000
+"""Longest description of the EHR extract a pre-screening run was read from."""
+MAX_LOOKBACK_DAYS = 36_600
+"""Longest look-back of a pre-screening query: about one hundred years, i.e. a whole record."""
 """The log holds persons to be approached: a larger list means excluded persons were sent too
 (their number is kept in the run's counts instead)."""
 
@@ -173,8 +177,10 @@ def source_text(value: str | None) -> str:
     text = (value or "").strip()
     if not text:
         raise ValidationProblem("source_description", "is required (which EHR extract was read)")
-    if len(text) > 2000:
-        raise ValidationProblem("source_description", "must be at most 2000 characters")
+    if len(text) > MAX_SOURCE_TEXT_CHARS:
+        raise ValidationProblem(
+            "source_description", f"must be at most {MAX_SOURCE_TEXT_CHARS} characters"
+        )
     if _CREDENTIALS.search(text):
         raise ValidationProblem(
             "source_description", "contains a password: describe the source without credentials"
@@ -183,8 +189,10 @@ def source_text(value: str | None) -> str:
 
 
 def positive_days(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 36_600:
-        raise ValidationProblem("lookback_days", f"{value!r} is not a number of days (1–36600)")
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_LOOKBACK_DAYS:
+        raise ValidationProblem(
+            "lookback_days", f"{value!r} is not a number of days (1–{MAX_LOOKBACK_DAYS})"
+        )
     return value
 
 

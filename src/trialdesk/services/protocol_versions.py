@@ -16,6 +16,7 @@ must re-consent.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
@@ -54,25 +55,27 @@ def _view(row: ProtocolVersion) -> ProtocolVersionView:
     return ProtocolVersionView.model_validate(row)
 
 
+@dataclass(frozen=True)
+class _VersionFacts:
+    """What is registered about a protocol version besides its text."""
+
+    label: str
+    effective_on: date
+    summary: str
+    consent_form_version: str
+
+
 def _add(
-    session: Session,
-    actor: Actor,
-    protocol: Protocol,
-    text: str,
-    *,
-    label: str,
-    effective_on: date,
-    summary: str,
-    consent_form_version: str,
+    session: Session, actor: Actor, protocol: Protocol, text: str, facts: _VersionFacts
 ) -> ProtocolVersionView:
     row = ProtocolVersion(
         protocol_id=protocol.id,
-        label=label,
-        effective_on=effective_on,
-        summary_of_changes=summary,
+        label=facts.label,
+        effective_on=facts.effective_on,
+        summary_of_changes=facts.summary,
         yaml_text=text,
         sha256=text_sha256(text),
-        consent_form_version=consent_form_version,
+        consent_form_version=facts.consent_form_version,
         registered_by=actor.user_id,
     )
     add_record(session, actor, row)
@@ -102,10 +105,12 @@ def set_up_protocol(
         actor,
         protocol,
         text,
-        label=protocol.version or "1",
-        effective_on=effective_on,
-        summary="original protocol",
-        consent_form_version=protocol.consent_form_version or DEFAULT_CONSENT_FORM,
+        _VersionFacts(
+            label=protocol.version or "1",
+            effective_on=effective_on,
+            summary="original protocol",
+            consent_form_version=protocol.consent_form_version or DEFAULT_CONSENT_FORM,
+        ),
     )
 
 
@@ -147,10 +152,12 @@ def register_amendment(
         actor,
         protocol,
         text,
-        label=new_label,
-        effective_on=effective_on,
-        summary=summary.strip(),
-        consent_form_version=form.strip(),
+        _VersionFacts(
+            label=new_label,
+            effective_on=effective_on,
+            summary=summary.strip(),
+            consent_form_version=form.strip(),
+        ),
     )
 
 

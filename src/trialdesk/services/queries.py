@@ -79,6 +79,7 @@ def open_query(
     participant: Participant,
     target: Any,
     field: str,
+    *,
     text: str,
     origin: QueryOrigin,
 ) -> DataQuery:
@@ -124,8 +125,8 @@ def raise_query(
         participant,
         target,
         field,
-        required_text(text, "text", 4000),
-        QueryOrigin.MANUAL,
+        text=required_text(text, "text", 4000),
+        origin=QueryOrigin.MANUAL,
     )
     return query_view(row)
 

@@ -123,11 +123,8 @@ def get_clinical_record(session: Session, actor: Actor, table: str, record_id: i
 
 
 def _record_view(session: Session, actor: Actor, row: Any, participant: Participant) -> View:
-    from trialdesk.services import views
     from trialdesk.services.itt import itt_view
     from trialdesk.services.measurements import measurement_view
-    from trialdesk.services.queries import query_view
-    from trialdesk.services.safety import ae_view
     from trialdesk.services.screening import private_strings, screening_view
     from trialdesk.services.visits import visit_view_in_context
 
@@ -139,6 +136,15 @@ def _record_view(session: Session, actor: Actor, row: Any, participant: Particip
         visit = session.get(Visit, row.visit_id)
         code = visit.code if visit else ""
         return measurement_view(row, code) if isinstance(row, Measurement) else itt_view(row, code)
+    return _stored_view(row)
+
+
+def _stored_view(row: Any) -> View:
+    """The view of a record that needs nothing but the row itself."""
+    from trialdesk.services import views
+    from trialdesk.services.queries import query_view
+    from trialdesk.services.safety import ae_view
+
     if isinstance(row, AdverseEvent):
         return ae_view(row)
     if isinstance(row, DataQuery):

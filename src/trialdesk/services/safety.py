@@ -64,6 +64,10 @@ SERIOUSNESS: dict[str, str] = {
     "congenital_anomaly": "congenital_anomaly",
     "important_medical_event": "important_medical_event",
 }
+CTCAE_GRADES = range(1, 6)
+"""CTCAE v5.0 grades 1 (mild) to 5 (death related to the AE) [@CTCAE5]."""
+FATAL_GRADE = 5
+"""CTCAE v5.0: grade 5 is death related to the AE."""
 RESOLVED = frozenset({AeOutcome.RECOVERED, AeOutcome.RECOVERED_WITH_SEQUELAE})
 
 
@@ -148,7 +152,7 @@ def _criteria(seriousness: Iterable[str]) -> dict[str, bool]:
 
 
 def _grade(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+    if isinstance(value, bool) or not isinstance(value, int) or value not in CTCAE_GRADES:
         raise ValidationProblem("grade", f"{value!r} is not a CTCAE grade (1–5)")
     return value
 
@@ -156,7 +160,7 @@ def _grade(value: Any) -> int:
 def _consistent(state: dict[str, Any]) -> None:
     """Cross-field rules of one event (see module docstring)."""
     fatal = state["outcome"] is AeOutcome.FATAL
-    if (state["grade"] == 5) != fatal:
+    if (state["grade"] == FATAL_GRADE) != fatal:
         raise ValidationProblem(
             "grade", "grade 5 (death related to the AE, CTCAE v5.0) goes with outcome 'fatal'"
         )
@@ -187,6 +191,7 @@ def propose(
     row: AdverseEvent,
     participant: Participant,
     subject: AssessmentSubject,
+    *,
     basis: str | None = None,
 ) -> SafetyAssessment:
     """Keep what `row` now says about `subject` as a proposal by `actor` (audited)."""

@@ -41,6 +41,7 @@ from trialdesk.services.actor import Actor, Permission
 from trialdesk.services.errors import RuleViolation, ValidationProblem
 from trialdesk.services.listing import scoped
 from trialdesk.services.safety import (
+    CTCAE_GRADES,
     FUTURE_SLACK,
     _consistent,
     ae_view,
@@ -240,7 +241,7 @@ def propose_causality(
     if row.causality_confirmed_at is None and not _proposed_now(session, row):
         participant = session.get(Participant, row.participant_id)
         assert participant is not None
-        propose(session, actor, row, participant, AssessmentSubject.CAUSALITY, note)
+        propose(session, actor, row, participant, AssessmentSubject.CAUSALITY, basis=note)
     return ae_view(row)
 
 
@@ -302,7 +303,7 @@ def confirm_causality(
         expected_version=expected_version,
         participant=participant,
     )
-    _judgement(session, actor, row, participant, AssessmentSubject.CAUSALITY, note, now)
+    _judgement(session, actor, row, participant, AssessmentSubject.CAUSALITY, basis=note, at=now)
     return ae_view(row)
 
 
@@ -322,6 +323,7 @@ def _judgement(
     row: AdverseEvent,
     participant: Participant,
     subject: AssessmentSubject,
+    *,
     basis: str | None,
     at: datetime,
 ) -> None:
@@ -361,7 +363,7 @@ def confirm_grade(
         session, actor, AdverseEvent, adverse_event_id, Permission.CONFIRM_SAFETY
     )
     _not_voided(row)
-    if isinstance(grade, bool) or not isinstance(grade, int) or not 1 <= grade <= 5:
+    if isinstance(grade, bool) or not isinstance(grade, int) or grade not in CTCAE_GRADES:
         raise ValidationProblem("grade", f"{grade!r} is not a CTCAE grade (1–5)")
     state = {c.key: getattr(row, c.key) for c in AdverseEvent.__table__.columns} | {"grade": grade}
     _consistent(state)
@@ -382,7 +384,7 @@ def confirm_grade(
         expected_version=expected_version,
         participant=participant,
     )
-    _judgement(session, actor, row, participant, AssessmentSubject.GRADE, basis, now)
+    _judgement(session, actor, row, participant, AssessmentSubject.GRADE, basis=basis, at=now)
     return ae_view(row)
 
 
@@ -478,6 +480,9 @@ def open_safety_clocks(session: Session, actor: Actor) -> list[SafetyClockRow]:
     return rows
 
 
+_PREFIX_MIN_LENGTH = 4
+"""Words at least this long match as a word's beginning ("hypoglyc"); shorter ones ("alt")
+only as whole words, so that "alt" does not match "altered"."""
 # Words in an event's term that name the CTCAE term a laboratory value grades.
 _TERM_WORDS: dict[str, tuple[str, ...]] = {
     "Hypoglycemia": ("hypoglyc", "low_blood_glucose", "low_blood_sugar"),
@@ -491,7 +496,8 @@ def matches_term(event_term: str, ctcae_term: str) -> bool:
     """Whether a recorded event term is about what a CTCAE laboratory term grades."""
     key = f"_{term_key(event_term)}_"
     return any(
-        f"_{w}" in key if len(w) > 3 else f"_{w}_" in key for w in _TERM_WORDS.get(ctcae_term, ())
+        f"_{w}" in key if len(w) >= _PREFIX_MIN_LENGTH else f"_{w}_" in key
+        for w in _TERM_WORDS.get(ctcae_term, ())
     )
 
 

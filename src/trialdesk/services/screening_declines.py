@@ -19,7 +19,12 @@ from trialdesk.services.access import require
 from trialdesk.services.actor import Actor, Permission
 from trialdesk.services.errors import Forbidden, ValidationProblem
 from trialdesk.services.uow import add_record, service
-from trialdesk.services.validate import choice, not_after_today, required_text
+from trialdesk.services.validate import (
+    FREE_TEXT_MAX_CHARS,
+    choice,
+    not_after_today,
+    required_text,
+)
 from trialdesk.services.views import ScreeningDeclineView
 from trialdesk.store.enums import ScreeningDeclineOutcome, ScreeningDeclineReason
 from trialdesk.store.models import ScreeningDecline, Site
@@ -66,8 +71,8 @@ def log_screening_decline(
     text = (reason or "").strip() or None
     if category is ScreeningDeclineReason.OTHER and text is None:
         raise ValidationProblem("reason", "is required when the reason category is other")
-    if text is not None and len(text) > 4000:
-        raise ValidationProblem("reason", "must be at most 4000 characters")
+    if text is not None and len(text) > FREE_TEXT_MAX_CHARS:
+        raise ValidationProblem("reason", f"must be at most {FREE_TEXT_MAX_CHARS} characters")
     row = ScreeningDecline(
         site_id=site.id,
         approached_on=not_after_today(approached_on, "approached_on"),

@@ -131,7 +131,7 @@ def submit_code(
             count_failure(session, user, "code already used" if replay else "wrong code", now)
             raise _wrong_code(replay)
         row.totp_verified = True
-        return _advance(session, user, row, kind, lifetime, {"second_factor": factor})
+        return _advance(session, user, row, kind, lifetime, factor={"second_factor": factor})
 
     return _at_step(session, challenge, "totp", step)
 
@@ -244,7 +244,9 @@ def confirm_totp_enrolment(
         codes = _enrol(session, user, row.pending_totp_secret, matched, now)
         row.pending_totp_secret = None
         row.totp_verified = True
-        result = _advance(session, user, row, kind, lifetime, {"second_factor": "totp enrolled"})
+        result = _advance(
+            session, user, row, kind, lifetime, factor={"second_factor": "totp enrolled"}
+        )
         result.recovery_codes = codes
         return result
 
@@ -260,6 +262,7 @@ def _advance(
     row: LoginChallenge | None,
     kind: TokenKind,
     lifetime: timedelta | None,
+    *,
     factor: dict[str, object] | None = None,
 ) -> LoginStep:
     pending = next_login_step(session, user, totp_verified=row is not None and row.totp_verified)

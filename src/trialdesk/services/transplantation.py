@@ -31,6 +31,9 @@ from trialdesk.store.models import Measurement, Transplantation, Visit
 # (this protocol: 1e6 cells/kg, the NCT01142050 protocol YAML); anything outside 1e3–1e9 cells/kg
 # is a unit or typing error rather than a dose.
 DOSE_RANGE_CELLS_PER_KG = (1e3, 1e9)
+WEIGHT_HARD_LIMITS_KG = (20.0, 350.0)
+"""Body weight outside these is an entry error: the hard limits of ``weight`` in
+catalogue/elements.yaml."""
 
 
 def _dose(value: Any) -> float:
@@ -49,9 +52,10 @@ def _weight(value: Any) -> float | None:
     if value is None:
         return None
     weight = finite_number(value, "weight_kg")
-    if not 20 <= weight <= 350:
+    low, high = WEIGHT_HARD_LIMITS_KG
+    if not low <= weight <= high:
         raise ValidationProblem(
-            "weight_kg", f"{weight:g} kg is outside 20–350 kg", rule="hard_limit"
+            "weight_kg", f"{weight:g} kg is outside {low:g}–{high:g} kg", rule="hard_limit"
         )
     return weight
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from enum import Enum
 from typing import TypeVar
 
 from trialdesk.services.errors import ValidationProblem
 from trialdesk.store.types import utcnow
+
+FREE_TEXT_MAX_CHARS = 4000
+"""Longest free text (descriptions, reasons, comments) a record keeps; the web forms use the
+same limit."""
 
 E = TypeVar("E", bound=Enum)
 
@@ -48,6 +53,6 @@ def finite_number(value: object, field: str) -> float:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ValidationProblem(field, f"{value!r} is not a number") from None
-    if number != number or number in (float("inf"), float("-inf")):
+    if not math.isfinite(number):
         raise ValidationProblem(field, f"{value!r} is not a finite number")
     return number

@@ -196,7 +196,7 @@ def _run_blocks(run: _Collector, at: Where, entry: VisitFormsEntry, meanwhile: M
         call = partial(_adverse_event, *at, entry.adverse_event)
         run.attempt("ae_term", "ae_", call, AE_INPUTS)
     for form, status in entry.statuses.items():
-        run.attempt("status_" + form, "", partial(_status, *at, form, status))
+        run.attempt("status_" + form, "", partial(_status, *at, form=form, status=status))
 
 
 def _refuse_if_any(run: _Collector, entry: VisitFormsEntry, meanwhile: Meanwhile) -> None:
@@ -255,7 +255,7 @@ def _ogld(session: Session, actor: Actor, pid: int, code: str, values: Mapping[s
     return f"{view.drug} {view.daily_dose_mg:g} mg/day from {view.start_date.isoformat()}"
 
 
-def _status(session: Session, actor: Actor, pid: int, code: str, form: str, status: str) -> str:
+def _status(session: Session, actor: Actor, pid: int, code: str, *, form: str, status: str) -> str:
     """Set a form's status; "" when it already had it (nothing to say)."""
     current = {
         (s.visit_code, s.form): s.status.value for s in list_form_statuses(session, actor, pid)

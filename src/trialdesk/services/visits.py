@@ -137,7 +137,12 @@ def recheck_windows(session: Session, actor: Actor, participant: Participant) ->
             outside.add(visit.id)
             text = window_text(visit, plan, anchor, day)
             flag_window_deviation(
-                session, actor, participant, visit.id, text, flagged.get(visit.id)
+                session,
+                actor,
+                participant,
+                visit.id,
+                description=text,
+                existing=flagged.get(visit.id),
             )
     for visit_id, deviation in flagged.items():
         if visit_id not in outside:

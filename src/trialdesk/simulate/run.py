@@ -180,7 +180,9 @@ def simulation_actor(session: Session, site_code: str | None = None) -> sv.Actor
     sites = {s.code for s in sv.list_sites(session, sv.SYSTEM)}
     for site in wanted:
         if site.code not in sites:
-            sv.create_site(session, sv.SYSTEM, site.code, site.name, site.city, site.country)
+            sv.create_site(
+                session, sv.SYSTEM, site.code, site.name, city=site.city, country=site.country
+            )
     for user in _all_users(session):
         if user.username == SIMULATOR_USERNAME:
             missing = [c for c in codes if c not in user.site_codes]

@@ -16,6 +16,7 @@ from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change, VoidRequest
 from trialdesk.services.participants import (
+    IdentityCorrection,
     end_participation,
     find_participant,
     get_identity,
@@ -257,9 +258,9 @@ def patch_identity(
         session,
         actor,
         participant_id,
+        IdentityCorrection(**fields),
         expected_version=version,
         reason=body.reason or "",
-        **fields,
     )
     set_etag(response, view.version)
     return view

@@ -38,7 +38,7 @@ def get_sites(session: SessionDep, actor: ActorDep, page: PageDep) -> Page[SiteV
     responses=CREATE_ERRORS,
 )
 def post_site(body: SiteCreate, session: SessionDep, actor: ActorDep) -> SiteView:
-    return create_site(session, actor, body.code, body.name, body.city, body.country)
+    return create_site(session, actor, body.code, body.name, city=body.city, country=body.country)
 
 
 class SiteTimeZone(Change):

@@ -11,6 +11,7 @@ from trialdesk.api.pagination import PageDep
 from trialdesk.api.routing import EventLoopRoute, on_thread
 from trialdesk.api.schemas import Body, Change
 from trialdesk.services.accounts import (
+    AccountChange,
     create_user,
     get_user,
     list_users,
@@ -106,13 +107,15 @@ def patch_user(
         session,
         actor,
         user_id,
+        AccountChange(
+            full_name=body.full_name,
+            email=body.email,
+            active=body.active,
+            roles=body.roles,
+            site_codes=body.site_codes,
+        ),
         expected_version=version,
         reason=body.reason or "",
-        full_name=body.full_name,
-        email=body.email,
-        active=body.active,
-        roles=body.roles,
-        site_codes=body.site_codes,
     )
     set_etag(response, view.version)
     return view

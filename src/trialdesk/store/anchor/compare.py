@@ -152,6 +152,49 @@ def _was(entry: _Stored, anchored: Anchored, sequence: int) -> str:
     return "" if recorded == entry.description else f" ({recorded})"
 
 
+def _missing(
+    entry: _Stored | None,
+    anchored_places: dict[str, int],
+    anchored: Anchored,
+    sequence: int,
+    where: str,
+) -> ChainProblem:
+    """The problem when the checkpointed entry's content is stored nowhere in the database."""
+    if entry is not None and entry.fingerprint in anchored_places:
+        origin = anchored_places[entry.fingerprint]
+        return ChainProblem(
+            "removed",
+            sequence,
+            None,
+            f"entry {anchored.describe(sequence)} recorded in {where} was removed; the "
+            f"database now holds checkpointed #{origin} in its place (renumbered)",
+        )
+    if entry is None:
+        return ChainProblem(
+            "removed",
+            sequence,
+            None,
+            f"entry {anchored.describe(sequence)} recorded in {where} was removed",
+        )
+    if entry.consistent:
+        return ChainProblem(
+            "rewritten",
+            sequence,
+            None,
+            f"entry {entry.description} is not the entry {where} recorded"
+            f"{_was(entry, anchored, sequence)}, though its hash was recomputed to fit the "
+            "chain: the trail was rewritten since that checkpoint (or rolled back and "
+            "written again)",
+        )
+    return ChainProblem(
+        "altered",
+        sequence,
+        None,
+        f"entry {entry.description} was altered since {where}: its content matches "
+        "neither its hash nor the checkpoint",
+    )
+
+
 def _classify(
     state: LogState, stored: dict[int, _Stored], sequence: int, anchored: Anchored
 ) -> ChainProblem:
@@ -170,39 +213,7 @@ def _classify(
     places = {e.fingerprint: s for s, e in stored.items()}
     anchored_places = {a.fingerprint: s for s, a in enumerate(state.entries, start=1)}
     if anchored.fingerprint not in places:
-        if entry is not None and entry.fingerprint in anchored_places:
-            origin = anchored_places[entry.fingerprint]
-            return ChainProblem(
-                "removed",
-                sequence,
-                None,
-                f"entry {anchored.describe(sequence)} recorded in {where} was removed; the "
-                f"database now holds checkpointed #{origin} in its place (renumbered)",
-            )
-        if entry is None:
-            return ChainProblem(
-                "removed",
-                sequence,
-                None,
-                f"entry {anchored.describe(sequence)} recorded in {where} was removed",
-            )
-        if entry.consistent:
-            return ChainProblem(
-                "rewritten",
-                sequence,
-                None,
-                f"entry {entry.description} is not the entry {where} recorded"
-                f"{_was(entry, anchored, sequence)}, though its hash was recomputed to fit the "
-                "chain: the trail was rewritten since that checkpoint (or rolled back and "
-                "written again)",
-            )
-        return ChainProblem(
-            "altered",
-            sequence,
-            None,
-            f"entry {entry.description} was altered since {where}: its content matches "
-            "neither its hash nor the checkpoint",
-        )
+        return _missing(entry, anchored_places, anchored, sequence, where)
     if entry is not None and entry.fingerprint == anchored.fingerprint:
         return ChainProblem(
             "altered",

@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse
 
 from trialdesk.services.access import require
 from trialdesk.services.accounts import (
+    AccountChange,
     get_user,
     list_sites,
     list_users,
@@ -135,9 +136,9 @@ async def set_active(request: Request, session: DB, user: CurrentUser, user_id: 
                 session,
                 user.actor,
                 user_id,
+                AccountChange(active=active),
                 expected_version=given(version),
                 reason=form.values.get("reason", ""),
-                active=active,
             )
             done = f"{target.username} {'enabled' if target.active else 'disabled'}."
             return RedirectResponse(with_note(request, "/admin/users", done), status_code=303)

@@ -40,6 +40,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    _create_accounts_and_audit()
+    _create_participant_records()
+    _create_visit_data()
+    _seed_audit_chain()
+
+
+def _create_accounts_and_audit() -> None:
+    """Audit chain head, sites, users and their tokens, the audit trail, participants."""
     op.create_table(
         "audit_head",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -253,6 +261,9 @@ def upgrade() -> None:
     with op.batch_alter_table("user_roles", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_user_roles_user_id"), ["user_id"], unique=False)
 
+
+def _create_participant_records() -> None:
+    """Records owned by a participant outside visits: AEs, consents, queries, screening."""
     op.create_table(
         "adverse_events",
         sa.Column("participant_id", sa.Integer(), nullable=False),
@@ -612,6 +623,9 @@ def upgrade() -> None:
             batch_op.f("ix_signatures_participant_id"), ["participant_id"], unique=False
         )
 
+
+def _create_visit_data() -> None:
+    """Visits and what is measured or given at them."""
     op.create_table(
         "visits",
         sa.Column("participant_id", sa.Integer(), nullable=False),
@@ -1076,6 +1090,9 @@ def upgrade() -> None:
             batch_op.f("ix_itt_samples_itt_test_id"), ["itt_test_id"], unique=False
         )
 
+
+def _seed_audit_chain() -> None:
+    """The chain head at the genesis hash, and the append-only triggers."""
     audit_head = sa.table(
         "audit_head",
         sa.column("id", sa.Integer),
@@ -1091,7 +1108,43 @@ def _triggers() -> list[str]:
     return POSTGRES_TRIGGERS if op.get_bind().dialect.name == "postgresql" else SQLITE_TRIGGERS
 
 
+# Tables in the order they are dropped (dependents first), each with its indexes.
+_DROPPED: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("itt_samples", ("ix_itt_samples_itt_test_id",)),
+    ("transplantations", ("ix_transplantations_participant_id",)),
+    ("protocol_deviations", ("ix_protocol_deviations_participant_id",)),
+    ("ogld_doses", ("ix_ogld_doses_participant_id",)),
+    ("measurements", ("ix_measurements_visit_id", "ix_measurements_participant_id")),
+    ("itt_tests", ("ix_itt_tests_visit_id", "ix_itt_tests_participant_id")),
+    ("insulin_doses", ("ix_insulin_doses_participant_id",)),
+    ("enrollments", ("uq_enrollments_live_participant", "ix_enrollments_participant_id")),
+    ("visits", ("uq_visits_live_participant_code", "ix_visits_participant_id")),
+    ("signatures", ("ix_signatures_participant_id",)),
+    ("screenings", ("ix_screenings_participant_id",)),
+    ("participant_identities", ()),
+    ("data_queries", ("ix_data_queries_participant_id",)),
+    ("consents", ("ix_consents_participant_id",)),
+    ("adverse_events", ("ix_adverse_events_participant_id",)),
+    ("user_roles", ("ix_user_roles_user_id",)),
+    ("site_memberships", ("ix_site_memberships_user_id", "ix_site_memberships_site_id")),
+    ("participants", ("ix_participants_site_id",)),
+    ("audit_entries", ("ix_audit_entries_table_name", "ix_audit_entries_participant_id")),
+    ("api_tokens", ("ix_api_tokens_user_id",)),
+    ("users", ()),
+    ("sites", ()),
+    ("audit_head", ()),
+)
+# Unique indexes over the rows not voided (partial indexes).
+_PARTIAL_INDEXES = frozenset({"uq_enrollments_live_participant", "uq_visits_live_participant_code"})
+
+
 def downgrade() -> None:
+    _drop_triggers()
+    for table, indexes in _DROPPED:
+        _drop_table(table, indexes)
+
+
+def _drop_triggers() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER audit_entries_no_truncate ON audit_entries")
         op.execute("DROP TRIGGER audit_entries_no_change ON audit_entries")
@@ -1099,97 +1152,18 @@ def downgrade() -> None:
     else:
         op.execute("DROP TRIGGER audit_entries_no_update")
         op.execute("DROP TRIGGER audit_entries_no_delete")
-    with op.batch_alter_table("itt_samples", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_itt_samples_itt_test_id"))
 
-    op.drop_table("itt_samples")
-    with op.batch_alter_table("transplantations", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_transplantations_participant_id"))
 
-    op.drop_table("transplantations")
-    with op.batch_alter_table("protocol_deviations", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_protocol_deviations_participant_id"))
-
-    op.drop_table("protocol_deviations")
-    with op.batch_alter_table("ogld_doses", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_ogld_doses_participant_id"))
-
-    op.drop_table("ogld_doses")
-    with op.batch_alter_table("measurements", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_measurements_visit_id"))
-        batch_op.drop_index(batch_op.f("ix_measurements_participant_id"))
-
-    op.drop_table("measurements")
-    with op.batch_alter_table("itt_tests", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_itt_tests_visit_id"))
-        batch_op.drop_index(batch_op.f("ix_itt_tests_participant_id"))
-
-    op.drop_table("itt_tests")
-    with op.batch_alter_table("insulin_doses", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_insulin_doses_participant_id"))
-
-    op.drop_table("insulin_doses")
-    with op.batch_alter_table("enrollments", schema=None) as batch_op:
-        batch_op.drop_index(
-            "uq_enrollments_live_participant",
-            sqlite_where=sa.text("NOT voided"),
-            postgresql_where=sa.text("NOT voided"),
-        )
-        batch_op.drop_index(batch_op.f("ix_enrollments_participant_id"))
-
-    op.drop_table("enrollments")
-    with op.batch_alter_table("visits", schema=None) as batch_op:
-        batch_op.drop_index(
-            "uq_visits_live_participant_code",
-            sqlite_where=sa.text("NOT voided"),
-            postgresql_where=sa.text("NOT voided"),
-        )
-        batch_op.drop_index(batch_op.f("ix_visits_participant_id"))
-
-    op.drop_table("visits")
-    with op.batch_alter_table("signatures", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_signatures_participant_id"))
-
-    op.drop_table("signatures")
-    with op.batch_alter_table("screenings", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_screenings_participant_id"))
-
-    op.drop_table("screenings")
-    op.drop_table("participant_identities")
-    with op.batch_alter_table("data_queries", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_data_queries_participant_id"))
-
-    op.drop_table("data_queries")
-    with op.batch_alter_table("consents", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_consents_participant_id"))
-
-    op.drop_table("consents")
-    with op.batch_alter_table("adverse_events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_adverse_events_participant_id"))
-
-    op.drop_table("adverse_events")
-    with op.batch_alter_table("user_roles", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_user_roles_user_id"))
-
-    op.drop_table("user_roles")
-    with op.batch_alter_table("site_memberships", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_site_memberships_user_id"))
-        batch_op.drop_index(batch_op.f("ix_site_memberships_site_id"))
-
-    op.drop_table("site_memberships")
-    with op.batch_alter_table("participants", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_participants_site_id"))
-
-    op.drop_table("participants")
-    with op.batch_alter_table("audit_entries", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_audit_entries_table_name"))
-        batch_op.drop_index(batch_op.f("ix_audit_entries_participant_id"))
-
-    op.drop_table("audit_entries")
-    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_api_tokens_user_id"))
-
-    op.drop_table("api_tokens")
-    op.drop_table("users")
-    op.drop_table("sites")
-    op.drop_table("audit_head")
+def _drop_table(table: str, indexes: tuple[str, ...]) -> None:
+    if indexes:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            for name in indexes:
+                if name in _PARTIAL_INDEXES:
+                    batch_op.drop_index(
+                        name,
+                        sqlite_where=sa.text("NOT voided"),
+                        postgresql_where=sa.text("NOT voided"),
+                    )
+                else:
+                    batch_op.drop_index(batch_op.f(name))
+    op.drop_table(table)
