@@ -136,7 +136,7 @@ def _check_table(table: str) -> None:
 
 @router.get("/coding/{table}/{rid}")
 def show_term(
-    request: Request, session: DB, user: CurrentUser, table: str, rid: int, q: str = ""
+    *, request: Request, session: DB, user: CurrentUser, table: str, rid: int, q: str = ""
 ) -> Response:
     _check_table(table)
     return term_page(request, session, user, table, rid, q=q)

@@ -77,6 +77,7 @@ def queries(
 
 @router.get("/queries/new")
 def new_query(
+    *,
     request: Request,
     session: DB,
     user: CurrentUser,
@@ -98,6 +99,7 @@ def _new_page(
     record_id: int,
     values: dict[str, str],
     errors: dict[str, str],
+    *,
     status_code: int = 200,
     target: str = "",
     read_only: str = "",
@@ -149,7 +151,7 @@ async def create_query(
                 raise
             form.refused(exc, {"target_table": "field"}, "text")
     target = target_words(session, user, table, id)
-    return _new_page(request, table, id, form.values, form.errors, 422, target=target)
+    return _new_page(request, table, id, form.values, form.errors, status_code=422, target=target)
 
 
 def describe_target(session: Session, user: WebUser, q: QueryView) -> tuple[str, str | None]:
@@ -179,6 +181,7 @@ def query_page(
     user: WebUser,
     q: QueryView,
     values: dict[str, str] | None = None,
+    *,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -223,7 +226,13 @@ async def act_on_query(
     q = get_query(session, user.actor, query_id)
     if action not in ACTIONS:
         return query_page(
-            request, session, user, q, {}, {"answer": f"unknown action {action!r}"}, 404
+            request,
+            session,
+            user,
+            q,
+            {},
+            errors={"answer": f"unknown action {action!r}"},
+            status_code=404,
         )
     call, keyword, flash = ACTIONS[action]
     form = await read_form(request)
@@ -238,4 +247,4 @@ async def act_on_query(
             if exc.status in (403, 404):
                 raise
             form.refused(exc, {keyword: field, "expected_version": field}, field)
-    return query_page(request, session, user, q, form.values, form.errors, 422)
+    return query_page(request, session, user, q, form.values, errors=form.errors, status_code=422)

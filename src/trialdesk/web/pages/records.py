@@ -85,7 +85,7 @@ def new_adverse_event(request: Request, pid: int) -> Response:
 
 @router.get("/participants/{pid}/records/{table}/new")
 def new_record(
-    request: Request, session: DB, user: CurrentUser, pid: int, table: str, visit: str = ""
+    *, request: Request, session: DB, user: CurrentUser, pid: int, table: str, visit: str = ""
 ) -> Response:
     kind = _kind(table)
     if kind.creator is None:
@@ -96,7 +96,7 @@ def new_record(
         asked = request.query_params
         defaults |= {k: asked[k] for k in ("term", "grade", "onset_date") if asked.get(k)}
     return _new_page(
-        request, kind, participant, visit, defaults, {}, {}, _back(request, pid),
+        request, kind, participant, visit, defaults, errors={}, checks={}, back=_back(request, pid),
         read_only=entry_block(session, user, pid, visit or None, TABLE_FORMS.get(table)),
     )  # fmt: skip
 
@@ -116,6 +116,7 @@ def _new_page(
     participant: Any,
     visit: str,
     values: dict[str, str],
+    *,
     errors: dict[str, str],
     checks: dict[str, list[str]],
     back: str,
@@ -143,7 +144,7 @@ def _new_page(
 
 @router.post("/participants/{pid}/records/{table}/new")
 async def create_record(
-    request: Request, session: DB, user: CurrentUser, pid: int, table: str, visit: str = ""
+    *, request: Request, session: DB, user: CurrentUser, pid: int, table: str, visit: str = ""
 ) -> Response:
     kind = _kind(table)
     if kind.creator is None:
@@ -169,7 +170,17 @@ async def create_record(
             form.refused(exc, FIELD_MAP, kind.fields[0].name)
     participant = get_participant(session, user.actor, pid)
     checks = {f.name: form.many(f.name) for f in kind.fields if f.kind == "checks"}
-    return _new_page(request, kind, participant, visit, form.values, form.errors, checks, back, 422)
+    return _new_page(
+        request,
+        kind,
+        participant,
+        visit,
+        form.values,
+        errors=form.errors,
+        checks=checks,
+        back=back,
+        status_code=422,
+    )
 
 
 def _with_flash(path: str, flash: str) -> str:
@@ -184,6 +195,7 @@ def record_page(
     user: WebUser,
     kind: RecordKind,
     pid: int,
+    *,
     view: Any,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
@@ -297,6 +309,7 @@ def _conflict_page(
     user: WebUser,
     kind: RecordKind,
     pid: int,
+    *,
     rid: int,
     form: FormInput,
 ) -> Response:
@@ -319,17 +332,27 @@ def _conflict_page(
     }
     values = {**merged, "reason": form.values.get("reason", "")}
     return record_page(
-        request, session, user, kind, pid, view, values, errors, checks, 409, conflict
+        request,
+        session,
+        user,
+        kind,
+        pid,
+        view=view,
+        values=values,
+        errors=errors,
+        checks=checks,
+        status_code=409,
+        conflict=conflict,
     )
 
 
 @router.get("/participants/{pid}/records/{table}/{rid}")
 def show_record(
-    request: Request, session: DB, user: CurrentUser, pid: int, table: str, rid: int
+    *, request: Request, session: DB, user: CurrentUser, pid: int, table: str, rid: int
 ) -> Response:
     kind = _kind(table)
     return record_page(
-        request, session, user, kind, pid, load_record(session, user, kind, pid, rid)
+        request, session, user, kind, pid, view=load_record(session, user, kind, pid, rid)
     )
 
 
@@ -343,13 +366,13 @@ def show_adverse_event(request: Request, session: DB, user: CurrentUser, rid: in
 
 @router.post("/participants/{pid}/records/{table}/{rid}")
 async def correct_record(
-    request: Request, session: DB, user: CurrentUser, pid: int, table: str, rid: int
+    *, request: Request, session: DB, user: CurrentUser, pid: int, table: str, rid: int
 ) -> Response:
     kind = _kind(table)
     view = load_record(session, user, kind, pid, rid)
     form = await read_form(request)
     if is_stale(form, view.version):
-        return _conflict_page(request, session, user, kind, pid, rid, form)
+        return _conflict_page(request, session, user, kind, pid, rid=rid, form=form)
     values = parse(kind, form, editing=True)
     version = form.integer("version", required=True)
     reason = form.text("reason", required=True, max_length=4000)
@@ -372,14 +395,23 @@ async def correct_record(
             here = f"/participants/{pid}/records/{table}/{rid}"
             return RedirectResponse(with_note(request, here, text), status_code=303)
         except StaleVersion:  # saved by someone else between reading and writing
-            return _conflict_page(request, session, user, kind, pid, rid, form)
+            return _conflict_page(request, session, user, kind, pid, rid=rid, form=form)
         except ServiceError as exc:
             if exc.status in (403, 404):
                 raise
             form.refused(exc, FIELD_MAP, "reason")
     checks = {f.name: form.many(f.name) for f in kind.fields if f.kind == "checks"}
     return record_page(
-        request, session, user, kind, pid, view, form.values, form.errors, checks, 422
+        request,
+        session,
+        user,
+        kind,
+        pid,
+        view=view,
+        values=form.values,
+        errors=form.errors,
+        checks=checks,
+        status_code=422,
     )
 
 
@@ -393,15 +425,28 @@ def _deviation_reason(kind: RecordKind, form: FormInput, changes: dict[str, Any]
 
 @router.post("/participants/{pid}/records/{table}/{rid}/void")
 async def void_record(
-    request: Request, session: DB, user: CurrentUser, pid: int, table: str, rid: int
+    *, request: Request, session: DB, user: CurrentUser, pid: int, table: str, rid: int
 ) -> Response:
     kind = _kind(table)
     load_record(session, user, kind, pid, rid)  # 404 unless it is this participant's
     here = f"/participants/{pid}/records/{table}/{rid}"
     label = f"{kind.title} {rid}"
-    done, form = await void_from_form(request, session, user, table, rid, here, label)
+    done, form = await void_from_form(
+        request, session, user, table, rid, done_path=here, label=label
+    )
     if done is not None:
         return done
     fresh = load_record(session, user, kind, pid, rid)
     values = {**current_values(kind, fresh), **form.values}
-    return record_page(request, session, user, kind, pid, fresh, values, form.errors, None, 422)
+    return record_page(
+        request,
+        session,
+        user,
+        kind,
+        pid,
+        view=fresh,
+        values=values,
+        errors=form.errors,
+        checks=None,
+        status_code=422,
+    )

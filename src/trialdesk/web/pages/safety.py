@@ -116,7 +116,7 @@ async def _act(
         user,
         KINDS["adverse_events"],
         fresh.participant_id,
-        fresh,
+        view=fresh,
         errors=errors,
         status_code=422,
         safety_values=form.values,
