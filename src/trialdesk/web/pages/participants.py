@@ -152,6 +152,7 @@ async def _act(
     user: WebUser,
     participant_id: int,
     form: FormInput,
+    *,
     action: _Action,
 ) -> Response:
     """Run a casebook action; on refusal, show the casebook again with the reason and input."""
@@ -181,7 +182,7 @@ async def add_consent(
         user,
         participant_id,
         form,
-        _Action(
+        action=_Action(
             lambda: record_consent(
                 session,
                 user.actor,
@@ -209,7 +210,7 @@ async def withdraw(
         user,
         participant_id,
         form,
-        _Action(
+        action=_Action(
             lambda: withdraw_consent(
                 session,
                 user.actor,
@@ -235,7 +236,7 @@ async def enroll(request: Request, session: DB, user: CurrentUser, participant_i
         user,
         participant_id,
         form,
-        _Action(
+        action=_Action(
             lambda: enroll_participant(
                 session, user.actor, participant_id, enrolled_on=given(on), override_reason=override
             ),
@@ -260,7 +261,7 @@ async def rescreen(
         user,
         participant_id,
         form,
-        _Action(
+        action=_Action(
             lambda: screen_participant(
                 session, user.actor, participant_id, screened_on=given(on), findings=findings
             ),

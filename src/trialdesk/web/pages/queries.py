@@ -26,7 +26,7 @@ from trialdesk.services.labels import record_label
 from trialdesk.services.views import QueryView
 from trialdesk.store.enums import QueryStatus
 from trialdesk.web.deps import DB, CurrentUser
-from trialdesk.web.forms import read_form
+from trialdesk.web.forms import ShownForm, read_form
 from trialdesk.web.pages.auth import safe_next
 from trialdesk.web.readonly import refusal
 from trialdesk.web.records import query_fields
@@ -88,7 +88,8 @@ def new_query(
 ) -> Response:
     values = {"field": field, "back": safe_next(back) if back else ""}
     return _new_page(
-        request, table, id, values, {}, target=target_words(session, user, table, id),
+        request, table, id, shown=ShownForm(values=values),
+        target=target_words(session, user, table, id),
         read_only=refusal(user, Permission.RAISE_QUERY),
     )  # fmt: skip
 
@@ -97,10 +98,8 @@ def _new_page(
     request: Request,
     table: str,
     record_id: int,
-    values: dict[str, str],
-    errors: dict[str, str],
     *,
-    status_code: int = 200,
+    shown: ShownForm,
     target: str = "",
     read_only: str = "",
 ) -> Response:
@@ -112,12 +111,12 @@ def _new_page(
             "table": table,
             "record_id": record_id,
             "fields": query_fields(table),
-            "values": values,
-            "errors": errors,
+            "values": shown.values or {},
+            "errors": shown.errors or {},
             "labels": {"field": "Field", "text": "Query"},
             "read_only": read_only,
         },
-        status_code=status_code,
+        status_code=shown.status_code,
     )
 
 
@@ -151,7 +150,13 @@ async def create_query(
                 raise
             form.refused(exc, {"target_table": "field"}, "text")
     target = target_words(session, user, table, id)
-    return _new_page(request, table, id, form.values, form.errors, status_code=422, target=target)
+    return _new_page(
+        request,
+        table,
+        id,
+        shown=ShownForm(values=form.values, errors=form.errors, status_code=422),
+        target=target,
+    )
 
 
 def describe_target(session: Session, user: WebUser, q: QueryView) -> tuple[str, str | None]:

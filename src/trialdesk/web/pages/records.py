@@ -32,7 +32,7 @@ from trialdesk.web.conflicts import (
 )
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.flash import sentence, with_note
-from trialdesk.web.forms import FormInput, read_form
+from trialdesk.web.forms import FormInput, ShownForm, read_form
 from trialdesk.web.locks import entry_block, lock_rights
 from trialdesk.web.pages.auth import safe_next
 from trialdesk.web.pages.safety import safety_context
@@ -96,7 +96,8 @@ def new_record(
         asked = request.query_params
         defaults |= {k: asked[k] for k in ("term", "grade", "onset_date") if asked.get(k)}
     return _new_page(
-        request, kind, participant, visit, defaults, errors={}, checks={}, back=_back(request, pid),
+        request, kind, participant, visit, shown=ShownForm(values=defaults),
+        back=_back(request, pid),
         read_only=entry_block(session, user, pid, visit or None, TABLE_FORMS.get(table)),
     )  # fmt: skip
 
@@ -115,12 +116,9 @@ def _new_page(
     kind: RecordKind,
     participant: Any,
     visit: str,
-    values: dict[str, str],
     *,
-    errors: dict[str, str],
-    checks: dict[str, list[str]],
+    shown: ShownForm,
     back: str,
-    status_code: int = 200,
     read_only: str = "",
 ) -> Response:
     labels = {f.name: f.label for f in kind.fields}
@@ -131,14 +129,14 @@ def _new_page(
             "kind": kind,
             "participant": participant,
             "visit_code": visit,
-            "values": values,
-            "errors": errors,
-            "checks": checks,
+            "values": shown.values or {},
+            "errors": shown.errors or {},
+            "checks": shown.checks or {},
             "labels": labels,
             "back": back,
             "read_only": read_only,
         },
-        status_code=status_code,
+        status_code=shown.status_code,
     )
 
 
@@ -175,11 +173,8 @@ async def create_record(
         kind,
         participant,
         visit,
-        form.values,
-        errors=form.errors,
-        checks=checks,
+        shown=ShownForm(values=form.values, errors=form.errors, checks=checks, status_code=422),
         back=back,
-        status_code=422,
     )
 
 

@@ -301,6 +301,7 @@ async def _attempt(
     user: WebUser,
     pid: int,
     code: str,
+    *,
     form: FormInput,
     action: _VisitAction,
 ) -> Response:
@@ -342,8 +343,8 @@ async def save_visit(
         user,
         pid,
         code,
-        form,
-        _VisitAction(
+        form=form,
+        action=_VisitAction(
             lambda: record_visit(
                 session,
                 user.actor,
@@ -372,8 +373,8 @@ async def save_missed(
         user,
         pid,
         code,
-        form,
-        _VisitAction(
+        form=form,
+        action=_VisitAction(
             lambda: record_missed_visit(session, user.actor, pid, code=code, reason=why or ""),
             default_field="missed_reason",
             field_map={"reason": "missed_reason"},
