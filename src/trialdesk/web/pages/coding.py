@@ -102,6 +102,7 @@ def term_page(
     user: WebUser,
     table: str,
     rid: int,
+    *,
     shown: TermSearch = NEW_SEARCH,
 ) -> Response:
     q, problem, status = shown.q, shown.problem, shown.status
@@ -152,7 +153,7 @@ def show_term(
     *, request: Request, session: DB, user: CurrentUser, table: str, rid: int, q: str = ""
 ) -> Response:
     _check_table(table)
-    return term_page(request, session, user, table, rid, TermSearch(q=q))
+    return term_page(request, session, user, table, rid, shown=TermSearch(q=q))
 
 
 @router.post("/coding/{table}/{rid}")
@@ -170,7 +171,12 @@ async def choose_term(
         if exc.status in (403, 404):
             raise
         return term_page(
-            request, session, user, table, rid, TermSearch(v.get("q", ""), exc.message, status=422)
+            request,
+            session,
+            user,
+            table,
+            rid,
+            shown=TermSearch(v.get("q", ""), exc.message, status=422),
         )
     kind = TARGETS[table][2].value
     text = f"Coded “{coded.verbatim}” to {coded.term}."

@@ -4,6 +4,7 @@ that changed, with the reason the services require; a refusal comes back next to
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -32,7 +33,7 @@ from trialdesk.web.conflicts import (
 )
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.flash import sentence, with_note
-from trialdesk.web.forms import FormInput, ShownForm, read_form
+from trialdesk.web.forms import FRESH_FORM, FormInput, ShownForm, read_form
 from trialdesk.web.locks import entry_block, lock_rights
 from trialdesk.web.pages.auth import safe_next
 from trialdesk.web.pages.safety import safety_context
@@ -184,6 +185,19 @@ def _with_flash(path: str, flash: str) -> str:
     return f"{base}{joiner}done={flash}" + (f"#{anchor}" if anchor else "")
 
 
+@dataclass(frozen=True)
+class RecordShown:
+    """What a record page shows besides the stored record: a refused form brought back,
+    someone else's conflicting change, and the typed safety-report form of an adverse event."""
+
+    form: ShownForm = FRESH_FORM
+    conflict: Conflict | None = None
+    safety_values: dict[str, str] | None = None
+
+
+FRESH_RECORD = RecordShown()
+
+
 def record_page(
     request: Request,
     session: DB,
@@ -192,13 +206,9 @@ def record_page(
     pid: int,
     *,
     view: Any,
-    values: dict[str, str] | None = None,
-    errors: dict[str, str] | None = None,
-    checks: dict[str, list[str]] | None = None,
-    status_code: int = 200,
-    conflict: Conflict | None = None,
-    safety_values: dict[str, str] | None = None,
+    state: RecordShown = FRESH_RECORD,
 ) -> Response:
+    values, errors, checks = state.form.values, state.form.errors, state.form.checks
     participant = get_participant(session, user.actor, pid)
     shown = current_values(kind, view)
     originals = editable_values(kind, view)
@@ -230,7 +240,7 @@ def record_page(
     safety: dict[str, Any] = {}
     if kind.table == "adverse_events":
         fields_shown.append(("expedited_report_due", "Sponsor's expedited report due (SUSAR)"))
-        safety = safety_context(session, user, view) | {"values": safety_values or {}}
+        safety = safety_context(session, user, view) | {"values": state.safety_values or {}}
     return render(
         request,
         "record.html",
@@ -250,14 +260,14 @@ def record_page(
             "can_raise": user.can("raise_query"),
             "can_audit": user.can("read_audit"),
             **lock_rights(session, user, pid, *_place(kind.table, view)),
-            "conflict": conflict,
+            "conflict": state.conflict,
             "originals": originals,
             "voided_by": voided_by(session, user, kind.table, view),
             "coding": _coding(session, user, kind.table, view),
             "can_code": user.can("code_terms"),
             "safety": safety,
         },
-        status_code=status_code,
+        status_code=state.form.status_code,
     )
 
 
@@ -333,11 +343,10 @@ def _conflict_page(
         kind,
         pid,
         view=view,
-        values=values,
-        errors=errors,
-        checks=checks,
-        status_code=409,
-        conflict=conflict,
+        state=RecordShown(
+            form=ShownForm(values=values, errors=errors, checks=checks, status_code=409),
+            conflict=conflict,
+        ),
     )
 
 
@@ -403,10 +412,9 @@ async def correct_record(
         kind,
         pid,
         view=view,
-        values=form.values,
-        errors=form.errors,
-        checks=checks,
-        status_code=422,
+        state=RecordShown(
+            form=ShownForm(values=form.values, errors=form.errors, checks=checks, status_code=422)
+        ),
     )
 
 
@@ -440,8 +448,7 @@ async def void_record(
         kind,
         pid,
         view=fresh,
-        values=values,
-        errors=form.errors,
-        checks=None,
-        status_code=422,
+        state=RecordShown(
+            form=ShownForm(values=values, errors=form.errors, checks=None, status_code=422)
+        ),
     )
