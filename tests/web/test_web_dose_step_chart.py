@@ -15,7 +15,17 @@ def _polyline(svg: str) -> list[tuple[float, float]]:
 
 def test_a_dose_holds_until_the_next_change_and_then_until_the_day_given() -> None:
     doses = [TrajectoryPoint(0, "BL", 40.0), TrajectoryPoint(90, "M3", 30.0)]
-    svg = str(trajectory_chart("t", "Dose", "U/day", doses, None, [(0, "BL"), (360, "M12")], 200))
+    svg = str(
+        trajectory_chart(
+            "t",
+            "Dose",
+            "U/day",
+            doses,
+            None,
+            visit_ticks=[(0, "BL"), (360, "M12")],
+            in_effect_until=200,
+        )
+    )
     coords = _polyline(svg)
     # BL level, then a vertical drop at day 90 (two points with the same x), then flat to day 200
     assert len(coords) == 4
@@ -24,12 +34,24 @@ def test_a_dose_holds_until_the_next_change_and_then_until_the_day_given() -> No
     assert x0 < x1 < x3
     # day 200 lies before the axis end (day 360): the last dose is not drawn into the future
     axis_end = _polyline(
-        str(trajectory_chart("t", "Dose", "U/day", doses, None, [(0, "BL"), (360, "M12")], 999))
+        str(
+            trajectory_chart(
+                "t",
+                "Dose",
+                "U/day",
+                doses,
+                None,
+                visit_ticks=[(0, "BL"), (360, "M12")],
+                in_effect_until=999,
+            )
+        )
     )[-1][0]
     assert x3 < axis_end
 
 
 def test_measurements_are_still_joined_point_to_point() -> None:
     values = [TrajectoryPoint(0, "BL", 8.0), TrajectoryPoint(90, "M3", 7.0)]
-    coords = _polyline(str(trajectory_chart("t", "HbA1c", "%", values, None, [(0, "BL")])))
+    coords = _polyline(
+        str(trajectory_chart("t", "HbA1c", "%", values, None, visit_ticks=[(0, "BL")]))
+    )
     assert len(coords) == 2

@@ -73,6 +73,7 @@ def error_response(
     message: str,
     field: str | None = None,
     details: Sequence[ErrorDetail] = (),
+    *,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorBody(

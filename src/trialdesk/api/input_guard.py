@@ -41,17 +41,27 @@ def nul_field(scope: Scope, body: bytes) -> str | None:
         return "path"
     query = scope.get("query_string", b"")
     if b"%00" in query or b"\x00" in query:
-        for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
-            if NUL in key or NUL in value:
-                return f"query.{key.replace(NUL, '')}"
+        found = _nul_in_pairs(query, "query")
+        if found:
+            return found
     if b"\\u0000" not in body and b"%00" not in body:
         return None
     content_type = dict(scope.get("headers", [])).get(b"content-type", b"").decode("latin-1")
     if content_type.startswith("application/x-www-form-urlencoded"):
-        for key, value in parse_qsl(body.decode("latin-1"), keep_blank_values=True):
-            if NUL in key or NUL in value:
-                return f"form.{key.replace(NUL, '')}"
-        return None
+        return _nul_in_pairs(body, "form")
+    return _nul_in_json(body)
+
+
+def _nul_in_pairs(encoded: bytes, part: str) -> str | None:
+    """`part.key` of the first URL-encoded pair (query string or form) carrying a NUL, or None."""
+    for key, value in parse_qsl(encoded.decode("latin-1"), keep_blank_values=True):
+        if NUL in key or NUL in value:
+            return f"{part}.{key.replace(NUL, '')}"
+    return None
+
+
+def _nul_in_json(body: bytes) -> str | None:
+    """Where in a JSON body a string carries a NUL, or None (also when it is not JSON)."""
     try:
         decoded = json.loads(body)
     except ValueError:

@@ -30,6 +30,10 @@ from sqlalchemy import Engine, text
 
 THREADS_ENV = "TRIALDESK_THREADS"
 DEFAULT_THREADS = 6
+MIN_THREADS = 2
+"""One thread is not enough: a request's session teardown needs a thread of its own."""
+MAX_THREADS = 256
+"""Upper bound on one process's threads (a typo guard, far above the 2-core default)."""
 
 
 def threads() -> int:
@@ -39,9 +43,8 @@ def threads() -> int:
         value = int(raw) if raw else DEFAULT_THREADS
     except ValueError:
         raise ValueError(f"{THREADS_ENV}: {raw!r} is not a whole number") from None
-    if not 2 <= value <= 256:
-        # one thread is not enough: a request's session teardown needs a thread of its own
-        raise ValueError(f"{THREADS_ENV}: {value} is outside 2–256")
+    if not MIN_THREADS <= value <= MAX_THREADS:
+        raise ValueError(f"{THREADS_ENV}: {value} is outside {MIN_THREADS}–{MAX_THREADS}")
     return value
 
 

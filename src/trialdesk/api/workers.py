@@ -39,6 +39,8 @@ log = logging.getLogger("trialdesk.serve")
 FACTORY = "trialdesk.api.app:app_from_env"
 STARTUP_FAILED = 3  # uvicorn's own exit code for a failed start
 _RESTARTS_PER_MINUTE = 5
+_RESTART_WINDOW_S = 60
+"""The window (seconds: one minute) over which restarts are counted."""
 _STOP_GRACE_S = 15.0
 
 
@@ -142,7 +144,7 @@ class Supervisor:
             return
         now = time.monotonic()
         self._restarts.append(now)
-        while self._restarts and now - self._restarts[0] > 60:
+        while self._restarts and now - self._restarts[0] > _RESTART_WINDOW_S:
             self._restarts.popleft()
         if len(self._restarts) > _RESTARTS_PER_MINUTE * self.workers:
             log.error("server processes keep dying; stopping")

@@ -175,7 +175,9 @@ def trajectory_charts(
         charts.append(
             (
                 element.label,
-                trajectory_chart(f"traj-{name}", element.label, unit, points, reference, ticks),
+                trajectory_chart(
+                    f"traj-{name}", element.label, unit, points, reference, visit_ticks=ticks
+                ),
             )
         )
     doses = list_insulin_doses(session, user.actor, participant_id)
@@ -193,7 +195,7 @@ def trajectory_charts(
                 "U/day",
                 dose_points,
                 None,
-                ticks,
+                visit_ticks=ticks,
                 in_effect_until=study_day(calendar.as_of, anchor),  # capped at the axis end
             ),
         )

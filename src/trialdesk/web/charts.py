@@ -60,13 +60,23 @@ class Chart:
     margins: tuple[int, int, int, int] = field(default=(28, 20, 46, 62))  # top right bottom left
 
 
+_NICE_ROUNDED: tuple[tuple[float, int], ...] = ((1.5, 1), (3.0, 2), (7.0, 5))
+"""(fraction below which, nice fraction) when rounding: Heckbert 1990, "Nice numbers for graph
+labels", Graphics Gems I, nicenum(round=true); anything larger becomes 10."""
+_NICE_CEILING: tuple[tuple[float, int], ...] = ((1.0, 1), (2.0, 2), (5.0, 5))
+"""(fraction up to which, nice fraction) for the ceiling: Heckbert 1990, nicenum(round=false)."""
+_NICE_TOP = 10
+_PLAIN_LABEL_LIMIT = 1e6
+"""From a million on, tick labels use two significant digits (1e+06) instead of all digits."""
+
+
 def _nice(value: float, round_: bool) -> float:
     exponent = math.floor(math.log10(value))
     fraction = value / 10**exponent
     if round_:
-        nice = 1 if fraction < 1.5 else 2 if fraction < 3 else 5 if fraction < 7 else 10
+        nice = next((n for limit, n in _NICE_ROUNDED if fraction < limit), _NICE_TOP)
     else:
-        nice = 1 if fraction <= 1 else 2 if fraction <= 2 else 5 if fraction <= 5 else 10
+        nice = next((n for limit, n in _NICE_CEILING if fraction <= limit), _NICE_TOP)
     return float(nice * 10**exponent)
 
 
@@ -87,7 +97,7 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 
 def _label(value: float) -> str:
-    return f"{value:g}" if abs(value) < 1e6 else f"{value:.2g}"
+    return f"{value:g}" if abs(value) < _PLAIN_LABEL_LIMIT else f"{value:.2g}"
 
 
 class _Frame:

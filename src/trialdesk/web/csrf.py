@@ -22,6 +22,7 @@ CSRF_COOKIE = "trialdesk_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 DEFAULT_MAX_AGE_S = 12 * 3600  # longer than a session (8 h): a form never outlives its login
+_TOKEN_PARTS = 2  # a token signs [nonce, login binding]
 
 
 def session_binding(session_token: str | None) -> str:
@@ -60,19 +61,32 @@ class CsrfSigner:
             return CsrfFailure("the browser sent no CSRF cookie (are cookies blocked?)")
         if not submitted:
             return CsrfFailure("the form carried no CSRF token")
+        payload = self._payload(submitted)
+        if isinstance(payload, CsrfFailure):
+            return payload
+        return _matches(payload, cookie_nonce, binding)
+
+    def _payload(self, submitted: str) -> tuple[str, str] | CsrfFailure:
+        """The (nonce, binding) a signed, unexpired token carries, else why it does not."""
         try:
             payload = self._serializer.loads(submitted, max_age=self.max_age_s)
         except SignatureExpired:
             return CsrfFailure("the form is too old; reload the page and submit it again")
         except BadSignature:
             return CsrfFailure("the CSRF token was not issued by this server")
-        if not (isinstance(payload, list) and len(payload) == 2):
+        if not (isinstance(payload, list) and len(payload) == _TOKEN_PARTS):
             return CsrfFailure("the CSRF token is malformed")
         nonce, token_binding = (str(part) for part in payload)
-        if not hmac.compare_digest(nonce, cookie_nonce):
-            return CsrfFailure("the CSRF token does not belong to this browser")
-        if not hmac.compare_digest(token_binding, binding):
-            return CsrfFailure(
-                "the form was opened in another login session; reload the page and submit again"
-            )
-        return None
+        return nonce, token_binding
+
+
+def _matches(payload: tuple[str, str], cookie_nonce: str, binding: str) -> CsrfFailure | None:
+    """None when the token's nonce and login binding are this browser's, else the reason."""
+    nonce, token_binding = payload
+    if not hmac.compare_digest(nonce, cookie_nonce):
+        return CsrfFailure("the CSRF token does not belong to this browser")
+    if not hmac.compare_digest(token_binding, binding):
+        return CsrfFailure(
+            "the form was opened in another login session; reload the page and submit again"
+        )
+    return None

@@ -46,6 +46,7 @@ def record_visit_values(
     participant_id: int,
     visit_code: str,
     entries: Sequence[tuple[str, str, str | None]],
+    *,
     missing: Sequence[tuple[str, str, str]] = (),
 ) -> int:
     """Record (element, value, unit) entries at a visit, and (element, missing-data code,

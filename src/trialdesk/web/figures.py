@@ -137,6 +137,7 @@ def trajectory_chart(
     unit: str,
     values: Sequence[TrajectoryPoint],
     reference: Reference | None = None,
+    *,
     visit_ticks: Sequence[tuple[int, str]] = (),
     in_effect_until: int | None = None,
 ) -> Markup:

@@ -42,6 +42,22 @@ def csrf_errors(request: Request) -> dict[str, str]:
     return {CSRF_FIELD: CSRF_REFUSED_MESSAGE} if csrf_refusal(request) else {}
 
 
+@dataclass(frozen=True)
+class ShownForm:
+    """What a page's form shows: typed values and refusals brought back from a refused save
+    (None = the stored values, no refusals), ticked boxes, and the page's HTTP status (422 when
+    a save was refused; RFC 9110 §15.5.21)."""
+
+    values: dict[str, str] | None = None
+    errors: dict[str, str] | None = None
+    checks: dict[str, list[str]] | None = None
+    status_code: int = 200
+
+
+FRESH_FORM = ShownForm()
+"""A page shown afresh: the stored values, nothing refused, status 200."""
+
+
 @dataclass
 class FormInput:
     values: dict[str, str]

@@ -361,17 +361,21 @@ def current_checks(kind: RecordKind, view: Any) -> dict[str, list[str]]:
     return checks
 
 
+_TEXT_OF: tuple[tuple[type, Callable[[Any], str]], ...] = (
+    (Enum, lambda value: str(value.value)),
+    (bool, lambda value: "yes" if value else "no"),
+    (date, lambda value: str(value.isoformat())),
+    (time, lambda value: str(value.strftime("%H:%M"))),
+)
+"""How a stored value of each type is shown in a form field (checked in this order)."""
+
+
 def as_text(value: Any, kind: str = "text") -> str:
     if value is None:
         return ""
-    if isinstance(value, Enum):
-        return str(value.value)
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, time):
-        return value.strftime("%H:%M")
+    for type_, text_of in _TEXT_OF:
+        if isinstance(value, type_):
+            return text_of(value)
     if isinstance(value, float):
         return f"{value:.6g}" if kind == "number" else f"{value:g}"
     return str(value)
@@ -388,25 +392,39 @@ def parse(kind: RecordKind, form: FormInput, *, editing: bool) -> dict[str, Any]
 
 
 def _parse_field(f: Field, form: FormInput) -> Any:
-    if f.kind == "date":
-        return form.date(f.name, required=f.required)
-    if f.kind == "time":
-        return _time(f, form)
-    if f.kind == "number" and f.units:
-        return _in_stored_unit(f, form)
-    if f.kind == "number":
-        return form.number(f.name, required=f.required)
-    if f.kind == "select":
-        options: dict[str, Any] = {v: int(v) if f.integer else v for v, _ in f.options}
-        return form.choice(f.name, options, required=f.required)
-    if f.kind == "yesno":
-        return form.yes_no(f.name)
-    if f.kind == "checks":
-        allowed = {value for value, _ in f.options}
-        return [v for v in form.many(f.name) if v in allowed]
-    if f.kind == "textarea":
-        return form.text(f.name, required=f.required, max_length=4000)
+    parser = _PARSERS.get(f.kind)
+    if parser is not None:
+        return parser(f, form)
     return form.text(f.name, required=f.required, max_length=200)
+
+
+def _date(f: Field, form: FormInput) -> date | None:
+    return form.date(f.name, required=f.required)
+
+
+def _number(f: Field, form: FormInput) -> float | None:
+    """A number, converted to its stored unit when the field offers several units."""
+    if f.units:
+        return _in_stored_unit(f, form)
+    return form.number(f.name, required=f.required)
+
+
+def _select(f: Field, form: FormInput) -> Any:
+    options: dict[str, Any] = {v: int(v) if f.integer else v for v, _ in f.options}
+    return form.choice(f.name, options, required=f.required)
+
+
+def _yes_no(f: Field, form: FormInput) -> bool | None:
+    return form.yes_no(f.name)
+
+
+def _checks(f: Field, form: FormInput) -> list[str]:
+    allowed = {value for value, _ in f.options}
+    return [v for v in form.many(f.name) if v in allowed]
+
+
+def _textarea(f: Field, form: FormInput) -> str | None:
+    return form.text(f.name, required=f.required, max_length=4000)
 
 
 def _time(f: Field, form: FormInput) -> time | None:
@@ -432,6 +450,18 @@ def _in_stored_unit(f: Field, form: FormInput) -> float | None:
         form.errors[f.name] = f"unit {unit!r} is not one of {', '.join(f.units)}"
         return None
     return float(convert(quantity(value, unit), f.units[0]).magnitude)
+
+
+_PARSERS: dict[str, Callable[[Field, FormInput], Any]] = {
+    "date": _date,
+    "time": _time,
+    "number": _number,
+    "select": _select,
+    "yesno": _yes_no,
+    "checks": _checks,
+    "textarea": _textarea,
+}
+"""How each field kind's typed text is read; any other kind is one line of text."""
 
 
 def changed_values(kind: RecordKind, new: Mapping[str, Any], view: Any) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
@@ -176,7 +177,9 @@ async def _replay_refused(
     except Exception:  # no form to show again (bad address, no login …): the plain refusal
         log.info("no form to re-render after the CSRF refusal on %s", request.url.path)
         raise CsrfRejected(reason) from None
-    if response.status_code < 400:  # the handler did not re-render a form: refuse plainly
+    if (
+        response.status_code < HTTPStatus.BAD_REQUEST
+    ):  # the handler did not re-render a form: refuse plainly
         raise CsrfRejected(reason)
     response.status_code = 403
     return response
@@ -292,18 +295,26 @@ def _finish(request: Request, response: Response) -> Response:
     return response
 
 
+async def _checked(
+    request: Request, handler: Callable[[Request], Coroutine[Any, Any, Response]]
+) -> Response:
+    """The handler's page once the CSRF check of a changing request passed; a refused form
+    that can be shown again is re-rendered with the refusal (else CsrfRejected propagates)."""
+    if request.method not in SAFE_METHODS:
+        try:
+            await _check_csrf(request)
+        except CsrfRejected as exc:
+            if not _may_replay(request):
+                raise
+            return await _replay_refused(request, handler, exc.reason)
+    return await handler(request)
+
+
 async def _run(
     request: Request, handler: Callable[[Request], Coroutine[Any, Any, Response]]
 ) -> Response:
     try:
-        if request.method not in SAFE_METHODS:
-            try:
-                await _check_csrf(request)
-            except CsrfRejected as exc:
-                if not _may_replay(request):
-                    raise
-                return await _replay_refused(request, handler, exc.reason)
-        return await handler(request)
+        return await _checked(request, handler)
     except CsrfRejected as exc:
         log.warning("CSRF refusal on %s %s: %s", request.method, request.url.path, exc.reason)
         return error_page(

@@ -108,6 +108,9 @@ def fmt_measure(value: float | None, unit: str | None) -> str:
     return "—" if value is None else format_measure(value, unit)
 
 
+_CJK_COMPATIBILITY = range(0x3300, 0x33FF + 1)
+"""Unicode block "CJK Compatibility" (U+3300–U+33FF; Unicode Standard, Blocks.txt)."""
+
 _SQUARED_UNITS = {"㎏": "kg", "㎡": "m²", "㎝": "cm", "㎜": "mm", "㎎": "mg", "㎖": "mL"}
 
 
@@ -116,7 +119,7 @@ def plain(text: str) -> str:
     screen readers and fonts without CJK glyphs can then render; everything else is kept."""
     return "".join(
         _SQUARED_UNITS.get(c)
-        or (unicodedata.normalize("NFKC", c) if 0x3300 <= ord(c) <= 0x33FF else c)
+        or (unicodedata.normalize("NFKC", c) if ord(c) in _CJK_COMPATIBILITY else c)
         for c in text
     )
 

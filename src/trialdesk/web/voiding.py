@@ -31,6 +31,7 @@ async def void_from_form(
     user: WebUser,
     table: str,
     record_id: int,
+    *,
     done_path: str,
     label: str,
 ) -> tuple[Response | None, FormInput]:

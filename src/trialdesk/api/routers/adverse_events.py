@@ -74,6 +74,7 @@ class AdverseEventChange(Change):
     responses=READ_ERRORS,
 )
 def get_adverse_events(
+    *,
     session: SessionDep,
     actor: ActorDep,
     page: PageDep,
@@ -128,6 +129,7 @@ def get_one(
     responses=WRITE_ERRORS,
 )
 def patch_adverse_event(
+    *,
     adverse_event_id: int,
     body: AdverseEventChange,
     session: SessionDep,

@@ -87,6 +87,7 @@ def post_consent(
     responses=WRITE_ERRORS,
 )
 def patch_consent(
+    *,
     consent_id: int,
     body: ConsentChange,
     session: SessionDep,
@@ -108,6 +109,7 @@ def patch_consent(
     responses=WRITE_ERRORS,
 )
 def post_withdrawal(
+    *,
     consent_id: int,
     body: ConsentWithdrawal,
     session: SessionDep,

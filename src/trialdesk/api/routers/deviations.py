@@ -3,9 +3,11 @@ window."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
+from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from pydantic import Field
 
 from trialdesk.api.deps import ActorDep, SessionDep, VersionDep, set_etag
@@ -49,6 +51,28 @@ class DeviationReview(Body):
     comment: str = Field(description="The investigator's assessment (required)")
 
 
+@dataclass(frozen=True)
+class DeviationFilter:
+    """The `GET /deviations` query filters (None = any)."""
+
+    participant_id: int | None
+    category: DeviationCategory | None
+    site_id: int | None
+    severity: DeviationSeverity | None
+    status: ReviewStatus | None
+
+
+async def deviation_filter(
+    participant_id: int | None = None,
+    category: DeviationCategory | None = None,
+    site_id: int | None = None,
+    severity: DeviationSeverity | None = None,
+    status: ReviewStatus | None = None,
+) -> DeviationFilter:
+    """The query filters as one value (FastAPI "Classes as Dependencies")."""
+    return DeviationFilter(participant_id, category, site_id, severity, status)
+
+
 @router.get(
     "/deviations",
     summary="Protocol deviations at the user's sites (filter by participant, site, category, "
@@ -56,24 +80,21 @@ class DeviationReview(Body):
     responses=READ_ERRORS,
 )
 def get_deviations(
+    *,
     session: SessionDep,
     actor: ActorDep,
     page: PageDep,
-    participant_id: int | None = None,
-    category: DeviationCategory | None = None,
-    site_id: int | None = None,
-    severity: DeviationSeverity | None = None,
-    status: ReviewStatus | None = None,
+    where: Annotated[DeviationFilter, Depends(deviation_filter)],
     include_voided: bool = False,
 ) -> Page[DeviationView]:
     return list_deviations(
         session,
         actor,
-        participant_id=participant_id,
-        category=category,
-        site_id=site_id,
-        severity=severity,
-        status=status,
+        participant_id=where.participant_id,
+        category=where.category,
+        site_id=where.site_id,
+        severity=where.severity,
+        status=where.status,
         include_voided=include_voided,
         limit=page.limit,
         offset=page.offset,
@@ -105,6 +126,7 @@ def post_deviation(
     responses=WRITE_ERRORS,
 )
 def patch_deviation(
+    *,
     deviation_id: int,
     body: DeviationChange,
     session: SessionDep,
@@ -133,6 +155,7 @@ def patch_deviation(
     responses=WRITE_ERRORS,
 )
 def post_deviation_review(
+    *,
     deviation_id: int,
     body: DeviationReview,
     session: SessionDep,

@@ -101,6 +101,7 @@ def post_insulin_dose(
     responses=WRITE_ERRORS,
 )
 def patch_insulin_dose(
+    *,
     dose_id: int,
     body: InsulinDoseChange,
     session: SessionDep,
@@ -156,6 +157,7 @@ def post_ogld_dose(
     responses=WRITE_ERRORS,
 )
 def patch_ogld_dose(
+    *,
     dose_id: int,
     body: OgldDoseChange,
     session: SessionDep,

@@ -16,6 +16,7 @@ another site's participants do not exist for the caller (404), as in the rest of
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
@@ -49,7 +50,11 @@ def outcome(status: int, code: str, message: str, where: str | None = None) -> J
     issue: dict[str, Any] = {"severity": "error", "code": code, "diagnostics": message}
     if where:
         issue["expression"] = [where]
-    headers = {"WWW-Authenticate": 'Bearer realm="trialdesk"'} if status == 401 else None
+    headers = (
+        {"WWW-Authenticate": 'Bearer realm="trialdesk"'}
+        if status == HTTPStatus.UNAUTHORIZED
+        else None
+    )
     return JSONResponse(
         {"resourceType": "OperationOutcome", "issue": [issue]},
         status_code=status,
@@ -177,7 +182,7 @@ def search(request: Request, kind: str) -> JSONResponse:
     except SearchError as exc:
         return outcome(400, "not-supported", str(exc), exc.parameter)
     base = str(request.base_url).rstrip("/") + FHIR_PREFIX
-    return _fhir(_searchset(base, kind, params, matches, count, offset))
+    return _fhir(_searchset(base, kind, params, matches, count, offset=offset))
 
 
 def _paging(params: list[tuple[str, str]]) -> tuple[int, int] | JSONResponse:
@@ -198,6 +203,7 @@ def _searchset(
     params: list[tuple[str, str]],
     matches: list[dict[str, Any]],
     count: int,
+    *,
     offset: int,
 ) -> dict[str, Any]:
     """The page `offset`…`offset+count` of the matches, with its links (FHIR R4B "Paging")."""

@@ -115,6 +115,7 @@ def post_itt_test(
     responses=WRITE_ERRORS,
 )
 def patch_itt_test(
+    *,
     itt_test_id: int,
     body: IttChange,
     session: SessionDep,

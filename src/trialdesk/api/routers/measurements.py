@@ -57,6 +57,7 @@ class MeasurementChange(Change):
     responses=READ_ERRORS,
 )
 def get_measurements(
+    *,
     session: SessionDep,
     actor: ActorDep,
     page: PageDep,
@@ -110,6 +111,7 @@ def get_one(
     responses=WRITE_ERRORS,
 )
 def patch_measurement(
+    *,
     measurement_id: int,
     body: MeasurementChange,
     session: SessionDep,

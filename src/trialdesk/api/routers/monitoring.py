@@ -56,6 +56,7 @@ class RecordGridOut(BaseModel):
     responses=READ_ERRORS,
 )
 def get_record_status(
+    *,
     session: SessionDep,
     actor: ActorDep,
     site: str | None = Query(None, description="Site code (default: all your sites)"),

@@ -106,6 +106,7 @@ class SignatureStateOut(BaseModel):
 
 @router.get("", summary="Participants of the user's sites", responses=READ_ERRORS)
 def get_participants(
+    *,
     session: SessionDep,
     actor: ActorDep,
     page: PageDep,
@@ -160,6 +161,7 @@ def get_one(
     "/{participant_id}", summary="Correct a participant (If-Match; reason)", responses=WRITE_ERRORS
 )
 def patch_participant(
+    *,
     participant_id: int,
     body: ParticipantChange,
     session: SessionDep,
@@ -185,6 +187,7 @@ def patch_participant(
     responses=WRITE_ERRORS,
 )
 def post_end(
+    *,
     participant_id: int,
     body: ParticipationEnd,
     session: SessionDep,
@@ -246,6 +249,7 @@ def get_identity_data(
     responses=WRITE_ERRORS,
 )
 def patch_identity(
+    *,
     participant_id: int,
     body: IdentityChange,
     session: SessionDep,

@@ -52,6 +52,7 @@ class QueryReopen(Body):
     responses=READ_ERRORS,
 )
 def get_queries(
+    *,
     session: SessionDep,
     actor: ActorDep,
     page: PageDep,
@@ -97,6 +98,7 @@ def get_one(query_id: int, session: SessionDep, actor: ActorDep, response: Respo
     "/{query_id}/answer", summary="Answer a query (site staff; If-Match)", responses=WRITE_ERRORS
 )
 def post_answer(
+    *,
     query_id: int,
     body: QueryAnswer,
     session: SessionDep,
@@ -115,6 +117,7 @@ def post_answer(
     responses=WRITE_ERRORS,
 )
 def post_close(
+    *,
     query_id: int,
     body: QueryClose,
     session: SessionDep,
@@ -135,6 +138,7 @@ def post_close(
     responses=WRITE_ERRORS,
 )
 def post_reopen(
+    *,
     query_id: int,
     body: QueryReopen,
     session: SessionDep,

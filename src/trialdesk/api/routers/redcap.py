@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
@@ -166,21 +167,23 @@ def _actor(session: Session, token: str) -> Actor:
         ) from None
 
 
+_DESIGN_EXPORTS: dict[str, Callable[[StudyDesign], Any]] = {
+    "metadata": rc.metadata,
+    "event": rc.events,
+    "formEventMapping": rc.form_event_mapping,
+    "instrument": rc.instruments,
+    "exportFieldNames": rc.export_field_names,
+    "repeatingFormsEvents": rc.repeating_forms_events,
+}
+"""REDCap API `content` values answered from the study design alone."""
+
+
 def _export(session: Session, protocol: Protocol, design: StudyDesign, content: str) -> Any:
-    if content == "metadata":
-        return rc.metadata(design)
-    if content == "event":
-        return rc.events(design)
+    by_design = _DESIGN_EXPORTS.get(content)
+    if by_design is not None:
+        return by_design(design)
     if content == "arm":
         return rc.arms(protocol)
-    if content == "formEventMapping":
-        return rc.form_event_mapping(design)
-    if content == "instrument":
-        return rc.instruments(design)
-    if content == "exportFieldNames":
-        return rc.export_field_names(design)
-    if content == "repeatingFormsEvents":
-        return rc.repeating_forms_events(design)
     return rc.project_info(protocol, design, simulated_description(session))
 
 

@@ -81,6 +81,7 @@ def post_report(
     responses=WRITE_ERRORS,
 )
 def post_proposal(
+    *,
     adverse_event_id: int,
     body: Causality,
     session: SessionDep,
@@ -101,6 +102,7 @@ def post_proposal(
     responses=WRITE_ERRORS,
 )
 def post_confirmation(
+    *,
     adverse_event_id: int,
     body: Causality,
     session: SessionDep,
@@ -127,6 +129,7 @@ def post_confirmation(
     responses=WRITE_ERRORS,
 )
 def post_grade(
+    *,
     adverse_event_id: int,
     body: Grade,
     session: SessionDep,

@@ -124,6 +124,7 @@ class ScreeningChange(Change):
     responses=WRITE_ERRORS,
 )
 def patch_screening(
+    *,
     screening_id: int,
     body: ScreeningChange,
     session: SessionDep,

@@ -52,6 +52,7 @@ class SiteTimeZone(Change):
     responses=WRITE_ERRORS,
 )
 def patch_site_time_zone(
+    *,
     site_id: int,
     body: SiteTimeZone,
     session: SessionDep,

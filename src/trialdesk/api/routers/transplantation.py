@@ -90,6 +90,7 @@ def post_transplantation(
     responses=WRITE_ERRORS,
 )
 def patch_transplantation(
+    *,
     transplantation_id: int,
     body: TransplantationChange,
     session: SessionDep,

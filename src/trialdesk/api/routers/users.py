@@ -96,6 +96,7 @@ def get_one_user(
 
 @router.patch("/{user_id}", summary="Change an account (If-Match; reason)", responses=WRITE_ERRORS)
 def patch_user(
+    *,
     user_id: int,
     body: UserChange,
     session: SessionDep,

@@ -128,6 +128,7 @@ def post_unscheduled_visit(
     responses=WRITE_ERRORS,
 )
 def patch_visit(
+    *,
     visit_id: int,
     body: VisitChange,
     session: SessionDep,

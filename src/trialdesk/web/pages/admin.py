@@ -73,6 +73,7 @@ def _users(
     user: WebUser,
     errors: dict[str, str],
     shown_password: tuple[str, str] | None,
+    *,
     status_code: int = 200,
 ) -> Response:
     page = list_users(session, user.actor, limit=USERS_SHOWN)

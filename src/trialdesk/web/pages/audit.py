@@ -21,6 +21,9 @@ from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.routing import WebRoute
 from trialdesk.web.templating import render
 
+_MAX_ID_DIGITS = 9
+"""Longest user id typed into the filter that is still looked up (fits a 32-bit integer)."""
+
 router = APIRouter(route_class=WebRoute)
 
 PAGE_SIZE = 100
@@ -114,7 +117,7 @@ def participant_audit(
         table=chosen["form"] if chosen["form"] in FORMS else None,
         field=chosen["field"] if chosen["field"] in FIELDS else None,
         user_id=int(chosen["user"])
-        if chosen["user"].isdigit() and len(chosen["user"]) < 10
+        if chosen["user"].isdigit() and len(chosen["user"]) <= _MAX_ID_DIGITS
         else None,
         since=_bound(_day(chosen["from"]), zone, end=False),
         until=_bound(_day(chosen["to"]), zone, end=True),

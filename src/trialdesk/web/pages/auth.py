@@ -171,6 +171,7 @@ def _step_page(
     progress: LoginStep,
     next_: str,
     error: str | None,
+    *,
     status_code: int = 200,
 ) -> Response:
     context: dict[str, Any] = {
@@ -204,7 +205,7 @@ def _step_refused(request: Request, session: DB, exc: ServiceError, next_: str) 
         progress = login_progress(session, _challenge(request))
     except Unauthenticated as gone:
         return _login_refused(request, gone, next_, "")
-    return _step_page(request, session, progress, next_, exc.message, exc.status)
+    return _step_page(request, session, progress, next_, exc.message, status_code=exc.status)
 
 
 def _take_step(

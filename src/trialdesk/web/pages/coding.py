@@ -4,6 +4,8 @@ a use case of `trialdesk.services.coding`; the pages only read the form and show
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
@@ -81,6 +83,19 @@ async def run_autocode(request: Request, session: DB, user: CurrentUser) -> Resp
     return RedirectResponse(with_note(request, f"/coding?kind={what.value}", text), 303)
 
 
+@dataclass(frozen=True)
+class TermSearch:
+    """What the term page shows: the search typed (`q`), why a chosen term was refused, and
+    the page's HTTP status (422 after a refusal)."""
+
+    q: str = ""
+    problem: str = ""
+    status: int = 200
+
+
+NEW_SEARCH = TermSearch()
+
+
 def term_page(
     request: Request,
     session: DB,
@@ -88,10 +103,9 @@ def term_page(
     table: str,
     rid: int,
     *,
-    q: str = "",
-    problem: str = "",
-    status: int = 200,
+    shown: TermSearch = NEW_SEARCH,
 ) -> Response:
+    q, problem, status = shown.q, shown.problem, shown.status
     history = coding_history(session, user.actor, table, rid)
     current = get_coding(session, user.actor, table, rid)
     queue = {(i.target_table, i.target_id): i for i in coding_queue(session, user.actor,
@@ -136,10 +150,10 @@ def _check_table(table: str) -> None:
 
 @router.get("/coding/{table}/{rid}")
 def show_term(
-    request: Request, session: DB, user: CurrentUser, table: str, rid: int, q: str = ""
+    *, request: Request, session: DB, user: CurrentUser, table: str, rid: int, q: str = ""
 ) -> Response:
     _check_table(table)
-    return term_page(request, session, user, table, rid, q=q)
+    return term_page(request, session, user, table, rid, shown=TermSearch(q=q))
 
 
 @router.post("/coding/{table}/{rid}")
@@ -157,7 +171,12 @@ async def choose_term(
         if exc.status in (403, 404):
             raise
         return term_page(
-            request, session, user, table, rid, q=v.get("q", ""), problem=exc.message, status=422
+            request,
+            session,
+            user,
+            table,
+            rid,
+            shown=TermSearch(v.get("q", ""), exc.message, status=422),
         )
     kind = TARGETS[table][2].value
     text = f"Coded “{coded.verbatim}” to {coded.term}."

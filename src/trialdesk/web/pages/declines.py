@@ -47,6 +47,7 @@ def decline_page(
     user: WebUser,
     values: dict[str, str],
     errors: dict[str, str],
+    *,
     status_code: int = 200,
 ) -> Response:
     sites = [(s.code, f"{s.code} — {s.name}") for s in list_sites(session, user.actor)]
@@ -104,4 +105,4 @@ async def save_decline(request: Request, session: DB, user: CurrentUser) -> Resp
             if exc.status in (403, 404):
                 raise
             form.refused(exc, {}, "reason")
-    return decline_page(request, session, user, form.values, form.errors, 422)
+    return decline_page(request, session, user, form.values, form.errors, status_code=422)

@@ -47,8 +47,12 @@ SEVERITY_TEXT = {
 # --- deviation log ------------------------------------------------------------------------------
 
 
+_MAX_ID_DIGITS = 9
+"""Longest id typed into a filter that is still looked up (fits a 32-bit integer)."""
+
+
 def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() and len(value) < 10 else None
+    return int(value) if value and value.isdigit() and len(value) <= _MAX_ID_DIGITS else None
 
 
 @router.get("/deviations")
@@ -96,6 +100,7 @@ def deviation_page(
     user: WebUser,
     did: int,
     values: dict[str, str] | None = None,
+    *,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -130,7 +135,7 @@ def show_deviation(request: Request, session: DB, user: CurrentUser, did: int) -
 
 
 async def _deviation_form(
-    request: Request, session: DB, user: WebUser, did: int, call: Any, default: str
+    request: Request, session: DB, user: WebUser, did: int, call: Any, *, default: str
 ) -> Response:
     form = await read_form(request)
     version = form.integer("version", required=True)
@@ -142,7 +147,9 @@ async def _deviation_form(
             if exc.status in (403, 404):
                 raise
             form.refused(exc, {"comment": "review_comment"}, default)
-    return deviation_page(request, session, user, did, form.values, form.errors, 422)
+    return deviation_page(
+        request, session, user, did, form.values, errors=form.errors, status_code=422
+    )
 
 
 @router.post("/deviations/{did}")
@@ -161,7 +168,7 @@ async def classify_deviation(
             explanation=form.values.get("explanation", ""),
         )
 
-    return await _deviation_form(request, session, user, did, call, "reason")
+    return await _deviation_form(request, session, user, did, call, default="reason")
 
 
 @router.post("/deviations/{did}/review")
@@ -175,7 +182,7 @@ async def sign_deviation(request: Request, session: DB, user: CurrentUser, did: 
             comment=form.values.get("review_comment", ""),
         )
 
-    return await _deviation_form(request, session, user, did, call, "review_comment")
+    return await _deviation_form(request, session, user, did, call, default="review_comment")
 
 
 # --- live visit-window check --------------------------------------------------------------------

@@ -65,6 +65,7 @@ def _grid(session: DB, user: WebUser, site: str, status: str, page: int) -> tupl
 
 @router.get("/monitoring")
 def grid_page(
+    *,
     request: Request,
     session: DB,
     user: CurrentUser,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -36,6 +38,7 @@ PAGE_SIZE = 50
 
 @router.get("/participants")
 def participants(
+    *,
     request: Request,
     session: DB,
     user: CurrentUser,
@@ -75,6 +78,7 @@ def casebook_page(
     user: WebUser,
     participant_id: int,
     values: dict[str, str] | None = None,
+    *,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -132,28 +136,36 @@ def _done(participant_id: int, flash: str, anchor: str = "") -> Response:
     return RedirectResponse(f"/participants/{participant_id}?done={flash}{suffix}", status_code=303)
 
 
+@dataclass(frozen=True)
+class _Action:
+    """A casebook action: the service call, the field a refusal is shown on, and the word the
+    casebook's confirmation (`?done=`) shows on success."""
+
+    call: Callable[[], object]
+    default_field: str
+    flash: str
+
+
 async def _act(
     request: Request,
     session: DB,
     user: WebUser,
     participant_id: int,
     form: FormInput,
-    call: Any,
-    field_map: dict[str, str],
-    default_field: str,
-    flash: str,
+    *,
+    action: _Action,
 ) -> Response:
     """Run a casebook action; on refusal, show the casebook again with the reason and input."""
     if not form.errors:
         try:
-            call()
-            return _done(participant_id, flash)
+            action.call()
+            return _done(participant_id, action.flash)
         except ServiceError as exc:
             if exc.status in (403, 404):
                 raise
-            form.refused(exc, field_map, default_field)
+            form.refused(exc, {}, action.default_field)
     return casebook_page(
-        request, session, user, participant_id, form.values, form.errors, status_code=422
+        request, session, user, participant_id, form.values, errors=form.errors, status_code=422
     )
 
 
@@ -170,12 +182,17 @@ async def add_consent(
         user,
         participant_id,
         form,
-        lambda: record_consent(
-            session, user.actor, participant_id, form_version=version or "", consented_on=given(on)
+        action=_Action(
+            lambda: record_consent(
+                session,
+                user.actor,
+                participant_id,
+                form_version=version or "",
+                consented_on=given(on),
+            ),
+            default_field="form_version",
+            flash="consented",
         ),
-        {},
-        "form_version",
-        "consented",
     )
 
 
@@ -193,17 +210,18 @@ async def withdraw(
         user,
         participant_id,
         form,
-        lambda: withdraw_consent(
-            session,
-            user.actor,
-            consent_id,
-            withdrawn_on=given(on),
-            expected_version=version or 0,
-            withdrawal_reason=why,
+        action=_Action(
+            lambda: withdraw_consent(
+                session,
+                user.actor,
+                consent_id,
+                withdrawn_on=given(on),
+                expected_version=version or 0,
+                withdrawal_reason=why,
+            ),
+            default_field="withdrawn_on",
+            flash="saved",
         ),
-        {},
-        "withdrawn_on",
-        "saved",
     )
 
 
@@ -218,12 +236,13 @@ async def enroll(request: Request, session: DB, user: CurrentUser, participant_i
         user,
         participant_id,
         form,
-        lambda: enroll_participant(
-            session, user.actor, participant_id, enrolled_on=given(on), override_reason=override
+        action=_Action(
+            lambda: enroll_participant(
+                session, user.actor, participant_id, enrolled_on=given(on), override_reason=override
+            ),
+            default_field="enrolled_on",
+            flash="enrolled",
         ),
-        {},
-        "enrolled_on",
-        "enrolled",
     )
 
 
@@ -242,10 +261,11 @@ async def rescreen(
         user,
         participant_id,
         form,
-        lambda: screen_participant(
-            session, user.actor, participant_id, screened_on=given(on), findings=findings
+        action=_Action(
+            lambda: screen_participant(
+                session, user.actor, participant_id, screened_on=given(on), findings=findings
+            ),
+            default_field="screened_on",
+            flash="screened",
         ),
-        {},
-        "screened_on",
-        "screened",
     )

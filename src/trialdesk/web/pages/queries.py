@@ -26,7 +26,7 @@ from trialdesk.services.labels import record_label
 from trialdesk.services.views import QueryView
 from trialdesk.store.enums import QueryStatus
 from trialdesk.web.deps import DB, CurrentUser
-from trialdesk.web.forms import read_form
+from trialdesk.web.forms import ShownForm, read_form
 from trialdesk.web.pages.auth import safe_next
 from trialdesk.web.readonly import refusal
 from trialdesk.web.records import query_fields
@@ -77,6 +77,7 @@ def queries(
 
 @router.get("/queries/new")
 def new_query(
+    *,
     request: Request,
     session: DB,
     user: CurrentUser,
@@ -87,7 +88,8 @@ def new_query(
 ) -> Response:
     values = {"field": field, "back": safe_next(back) if back else ""}
     return _new_page(
-        request, table, id, values, {}, target=target_words(session, user, table, id),
+        request, table, id, shown=ShownForm(values=values),
+        target=target_words(session, user, table, id),
         read_only=refusal(user, Permission.RAISE_QUERY),
     )  # fmt: skip
 
@@ -96,9 +98,8 @@ def _new_page(
     request: Request,
     table: str,
     record_id: int,
-    values: dict[str, str],
-    errors: dict[str, str],
-    status_code: int = 200,
+    *,
+    shown: ShownForm,
     target: str = "",
     read_only: str = "",
 ) -> Response:
@@ -110,12 +111,12 @@ def _new_page(
             "table": table,
             "record_id": record_id,
             "fields": query_fields(table),
-            "values": values,
-            "errors": errors,
+            "values": shown.values or {},
+            "errors": shown.errors or {},
             "labels": {"field": "Field", "text": "Query"},
             "read_only": read_only,
         },
-        status_code=status_code,
+        status_code=shown.status_code,
     )
 
 
@@ -149,7 +150,13 @@ async def create_query(
                 raise
             form.refused(exc, {"target_table": "field"}, "text")
     target = target_words(session, user, table, id)
-    return _new_page(request, table, id, form.values, form.errors, 422, target=target)
+    return _new_page(
+        request,
+        table,
+        id,
+        shown=ShownForm(values=form.values, errors=form.errors, status_code=422),
+        target=target,
+    )
 
 
 def describe_target(session: Session, user: WebUser, q: QueryView) -> tuple[str, str | None]:
@@ -179,6 +186,7 @@ def query_page(
     user: WebUser,
     q: QueryView,
     values: dict[str, str] | None = None,
+    *,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -223,7 +231,13 @@ async def act_on_query(
     q = get_query(session, user.actor, query_id)
     if action not in ACTIONS:
         return query_page(
-            request, session, user, q, {}, {"answer": f"unknown action {action!r}"}, 404
+            request,
+            session,
+            user,
+            q,
+            {},
+            errors={"answer": f"unknown action {action!r}"},
+            status_code=404,
         )
     call, keyword, flash = ACTIONS[action]
     form = await read_form(request)
@@ -238,4 +252,4 @@ async def act_on_query(
             if exc.status in (403, 404):
                 raise
             form.refused(exc, {keyword: field, "expected_version": field}, field)
-    return query_page(request, session, user, q, form.values, form.errors, 422)
+    return query_page(request, session, user, q, form.values, errors=form.errors, status_code=422)

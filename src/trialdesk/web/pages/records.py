@@ -4,6 +4,7 @@ that changed, with the reason the services require; a refusal comes back next to
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -32,7 +33,7 @@ from trialdesk.web.conflicts import (
 )
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.flash import sentence, with_note
-from trialdesk.web.forms import FormInput, read_form
+from trialdesk.web.forms import FRESH_FORM, FormInput, ShownForm, read_form
 from trialdesk.web.locks import entry_block, lock_rights
 from trialdesk.web.pages.auth import safe_next
 from trialdesk.web.pages.safety import safety_context
@@ -85,7 +86,7 @@ def new_adverse_event(request: Request, pid: int) -> Response:
 
 @router.get("/participants/{pid}/records/{table}/new")
 def new_record(
-    request: Request, session: DB, user: CurrentUser, pid: int, table: str, visit: str = ""
+    *, request: Request, session: DB, user: CurrentUser, pid: int, table: str, visit: str = ""
 ) -> Response:
     kind = _kind(table)
     if kind.creator is None:
@@ -96,7 +97,8 @@ def new_record(
         asked = request.query_params
         defaults |= {k: asked[k] for k in ("term", "grade", "onset_date") if asked.get(k)}
     return _new_page(
-        request, kind, participant, visit, defaults, {}, {}, _back(request, pid),
+        request, kind, participant, visit, shown=ShownForm(values=defaults),
+        back=_back(request, pid),
         read_only=entry_block(session, user, pid, visit or None, TABLE_FORMS.get(table)),
     )  # fmt: skip
 
@@ -115,11 +117,9 @@ def _new_page(
     kind: RecordKind,
     participant: Any,
     visit: str,
-    values: dict[str, str],
-    errors: dict[str, str],
-    checks: dict[str, list[str]],
+    *,
+    shown: ShownForm,
     back: str,
-    status_code: int = 200,
     read_only: str = "",
 ) -> Response:
     labels = {f.name: f.label for f in kind.fields}
@@ -130,20 +130,20 @@ def _new_page(
             "kind": kind,
             "participant": participant,
             "visit_code": visit,
-            "values": values,
-            "errors": errors,
-            "checks": checks,
+            "values": shown.values or {},
+            "errors": shown.errors or {},
+            "checks": shown.checks or {},
             "labels": labels,
             "back": back,
             "read_only": read_only,
         },
-        status_code=status_code,
+        status_code=shown.status_code,
     )
 
 
 @router.post("/participants/{pid}/records/{table}/new")
 async def create_record(
-    request: Request, session: DB, user: CurrentUser, pid: int, table: str, visit: str = ""
+    *, request: Request, session: DB, user: CurrentUser, pid: int, table: str, visit: str = ""
 ) -> Response:
     kind = _kind(table)
     if kind.creator is None:
@@ -169,7 +169,14 @@ async def create_record(
             form.refused(exc, FIELD_MAP, kind.fields[0].name)
     participant = get_participant(session, user.actor, pid)
     checks = {f.name: form.many(f.name) for f in kind.fields if f.kind == "checks"}
-    return _new_page(request, kind, participant, visit, form.values, form.errors, checks, back, 422)
+    return _new_page(
+        request,
+        kind,
+        participant,
+        visit,
+        shown=ShownForm(values=form.values, errors=form.errors, checks=checks, status_code=422),
+        back=back,
+    )
 
 
 def _with_flash(path: str, flash: str) -> str:
@@ -178,20 +185,30 @@ def _with_flash(path: str, flash: str) -> str:
     return f"{base}{joiner}done={flash}" + (f"#{anchor}" if anchor else "")
 
 
+@dataclass(frozen=True)
+class RecordShown:
+    """What a record page shows besides the stored record: a refused form brought back,
+    someone else's conflicting change, and the typed safety-report form of an adverse event."""
+
+    form: ShownForm = FRESH_FORM
+    conflict: Conflict | None = None
+    safety_values: dict[str, str] | None = None
+
+
+FRESH_RECORD = RecordShown()
+
+
 def record_page(
     request: Request,
     session: DB,
     user: WebUser,
     kind: RecordKind,
     pid: int,
+    *,
     view: Any,
-    values: dict[str, str] | None = None,
-    errors: dict[str, str] | None = None,
-    checks: dict[str, list[str]] | None = None,
-    status_code: int = 200,
-    conflict: Conflict | None = None,
-    safety_values: dict[str, str] | None = None,
+    state: RecordShown = FRESH_RECORD,
 ) -> Response:
+    values, errors, checks = state.form.values, state.form.errors, state.form.checks
     participant = get_participant(session, user.actor, pid)
     shown = current_values(kind, view)
     originals = editable_values(kind, view)
@@ -223,7 +240,7 @@ def record_page(
     safety: dict[str, Any] = {}
     if kind.table == "adverse_events":
         fields_shown.append(("expedited_report_due", "Sponsor's expedited report due (SUSAR)"))
-        safety = safety_context(session, user, view) | {"values": safety_values or {}}
+        safety = safety_context(session, user, view) | {"values": state.safety_values or {}}
     return render(
         request,
         "record.html",
@@ -243,14 +260,14 @@ def record_page(
             "can_raise": user.can("raise_query"),
             "can_audit": user.can("read_audit"),
             **lock_rights(session, user, pid, *_place(kind.table, view)),
-            "conflict": conflict,
+            "conflict": state.conflict,
             "originals": originals,
             "voided_by": voided_by(session, user, kind.table, view),
             "coding": _coding(session, user, kind.table, view),
             "can_code": user.can("code_terms"),
             "safety": safety,
         },
-        status_code=status_code,
+        status_code=state.form.status_code,
     )
 
 
@@ -297,6 +314,7 @@ def _conflict_page(
     user: WebUser,
     kind: RecordKind,
     pid: int,
+    *,
     rid: int,
     form: FormInput,
 ) -> Response:
@@ -319,17 +337,26 @@ def _conflict_page(
     }
     values = {**merged, "reason": form.values.get("reason", "")}
     return record_page(
-        request, session, user, kind, pid, view, values, errors, checks, 409, conflict
+        request,
+        session,
+        user,
+        kind,
+        pid,
+        view=view,
+        state=RecordShown(
+            form=ShownForm(values=values, errors=errors, checks=checks, status_code=409),
+            conflict=conflict,
+        ),
     )
 
 
 @router.get("/participants/{pid}/records/{table}/{rid}")
 def show_record(
-    request: Request, session: DB, user: CurrentUser, pid: int, table: str, rid: int
+    *, request: Request, session: DB, user: CurrentUser, pid: int, table: str, rid: int
 ) -> Response:
     kind = _kind(table)
     return record_page(
-        request, session, user, kind, pid, load_record(session, user, kind, pid, rid)
+        request, session, user, kind, pid, view=load_record(session, user, kind, pid, rid)
     )
 
 
@@ -343,13 +370,13 @@ def show_adverse_event(request: Request, session: DB, user: CurrentUser, rid: in
 
 @router.post("/participants/{pid}/records/{table}/{rid}")
 async def correct_record(
-    request: Request, session: DB, user: CurrentUser, pid: int, table: str, rid: int
+    *, request: Request, session: DB, user: CurrentUser, pid: int, table: str, rid: int
 ) -> Response:
     kind = _kind(table)
     view = load_record(session, user, kind, pid, rid)
     form = await read_form(request)
     if is_stale(form, view.version):
-        return _conflict_page(request, session, user, kind, pid, rid, form)
+        return _conflict_page(request, session, user, kind, pid, rid=rid, form=form)
     values = parse(kind, form, editing=True)
     version = form.integer("version", required=True)
     reason = form.text("reason", required=True, max_length=4000)
@@ -372,14 +399,22 @@ async def correct_record(
             here = f"/participants/{pid}/records/{table}/{rid}"
             return RedirectResponse(with_note(request, here, text), status_code=303)
         except StaleVersion:  # saved by someone else between reading and writing
-            return _conflict_page(request, session, user, kind, pid, rid, form)
+            return _conflict_page(request, session, user, kind, pid, rid=rid, form=form)
         except ServiceError as exc:
             if exc.status in (403, 404):
                 raise
             form.refused(exc, FIELD_MAP, "reason")
     checks = {f.name: form.many(f.name) for f in kind.fields if f.kind == "checks"}
     return record_page(
-        request, session, user, kind, pid, view, form.values, form.errors, checks, 422
+        request,
+        session,
+        user,
+        kind,
+        pid,
+        view=view,
+        state=RecordShown(
+            form=ShownForm(values=form.values, errors=form.errors, checks=checks, status_code=422)
+        ),
     )
 
 
@@ -393,15 +428,27 @@ def _deviation_reason(kind: RecordKind, form: FormInput, changes: dict[str, Any]
 
 @router.post("/participants/{pid}/records/{table}/{rid}/void")
 async def void_record(
-    request: Request, session: DB, user: CurrentUser, pid: int, table: str, rid: int
+    *, request: Request, session: DB, user: CurrentUser, pid: int, table: str, rid: int
 ) -> Response:
     kind = _kind(table)
     load_record(session, user, kind, pid, rid)  # 404 unless it is this participant's
     here = f"/participants/{pid}/records/{table}/{rid}"
     label = f"{kind.title} {rid}"
-    done, form = await void_from_form(request, session, user, table, rid, here, label)
+    done, form = await void_from_form(
+        request, session, user, table, rid, done_path=here, label=label
+    )
     if done is not None:
         return done
     fresh = load_record(session, user, kind, pid, rid)
     values = {**current_values(kind, fresh), **form.values}
-    return record_page(request, session, user, kind, pid, fresh, values, form.errors, None, 422)
+    return record_page(
+        request,
+        session,
+        user,
+        kind,
+        pid,
+        view=fresh,
+        state=RecordShown(
+            form=ShownForm(values=values, errors=form.errors, checks=None, status_code=422)
+        ),
+    )

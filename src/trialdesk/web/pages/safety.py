@@ -30,7 +30,7 @@ from trialdesk.store.enums import Relatedness
 from trialdesk.store.types import utcnow
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.flash import with_note
-from trialdesk.web.forms import FormInput, read_form
+from trialdesk.web.forms import FormInput, ShownForm, read_form
 from trialdesk.web.routing import WebRoute, WebUser
 
 router = APIRouter(route_class=WebRoute)
@@ -93,7 +93,7 @@ async def _act(
     action: Callable[[FormInput, int], str],
 ) -> Response:
     """Run one action; back to the event page with what was done, or with the refusal."""
-    from trialdesk.web.pages.records import record_page  # noqa: PLC0415
+    from trialdesk.web.pages.records import RecordShown, record_page  # noqa: PLC0415
     from trialdesk.web.records import KINDS  # noqa: PLC0415
 
     view = get_adverse_event(session, user.actor, rid)
@@ -116,10 +116,10 @@ async def _act(
         user,
         KINDS["adverse_events"],
         fresh.participant_id,
-        fresh,
-        errors=errors,
-        status_code=422,
-        safety_values=form.values,
+        view=fresh,
+        state=RecordShown(
+            form=ShownForm(errors=errors, status_code=422), safety_values=form.values
+        ),
     )
 
 

@@ -171,6 +171,7 @@ def screening_page(
     user: WebUser,
     values: dict[str, Any],
     errors: dict[str, str],
+    *,
     status_code: int = 200,
 ) -> Response:
     live, groups, protocol = _evaluate(values, session)

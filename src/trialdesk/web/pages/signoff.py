@@ -50,6 +50,7 @@ def sign_page(
     user: WebUser,
     pid: int,
     errors: dict[str, str] | None = None,
+    *,
     status_code: int = 200,
 ) -> Response:
     participant = get_participant(session, user.actor, pid)
@@ -93,7 +94,7 @@ async def sign_post(request: Request, session: DB, user: CurrentUser, pid: int) 
         else:
             target = with_note(request, f"/participants/{pid}", "Casebook signed.")
             return RedirectResponse(target, status_code=303)
-    return sign_page(request, session, user, pid, form.errors, 422)
+    return sign_page(request, session, user, pid, form.errors, status_code=422)
 
 
 def locks_page(
@@ -102,6 +103,7 @@ def locks_page(
     user: WebUser,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
+    *,
     status_code: int = 200,
 ) -> Response:
     protocol = current_protocol(session)
@@ -137,6 +139,7 @@ async def _lock_action(
     user: WebUser,
     form: FormInput,
     call: object,
+    *,
     note: str,
     fields: dict[str, str] | None = None,
 ) -> Response:
@@ -151,7 +154,7 @@ async def _lock_action(
             form.refused(exc, mapping, "reason")
         else:
             return RedirectResponse(with_note(request, "/locks", note), status_code=303)
-    return locks_page(request, session, user, form.values, form.errors, 422)
+    return locks_page(request, session, user, form.values, form.errors, status_code=422)
 
 
 @router.post("/locks/study")
@@ -160,8 +163,8 @@ async def lock_study_post(request: Request, session: DB, user: CurrentUser) -> R
     reason = form.text("study_reason", required=True) or ""
     return await _lock_action(
         request, session, user, form,
-        lambda: lock_study(session, user.actor, reason=reason), "Study database locked.",
-        {"reason": "study_reason", "scope": "study_reason"},
+        lambda: lock_study(session, user.actor, reason=reason), note="Study database locked.",
+        fields={"reason": "study_reason", "scope": "study_reason"},
     )  # fmt: skip
 
 
@@ -182,7 +185,7 @@ async def lock_participant_post(request: Request, session: DB, user: CurrentUser
         else:
             lock_participant(session, user.actor, pid, reason=reason)
 
-    return await _lock_action(request, session, user, form, act, "Locked.")
+    return await _lock_action(request, session, user, form, act, note="Locked.")
 
 
 @router.post("/locks/{lock_id}/unlock")
@@ -193,6 +196,6 @@ async def unlock_post(request: Request, session: DB, user: CurrentUser, lock_id:
         form.errors[f"unlock_reason_{lock_id}"] = form.errors.pop("unlock_reason")
     return await _lock_action(
         request, session, user, form,
-        lambda: unlock(session, user.actor, lock_id, reason=reason), "Unlocked.",
-        {"reason": f"unlock_reason_{lock_id}", "lock_id": f"unlock_reason_{lock_id}"},
+        lambda: unlock(session, user.actor, lock_id, reason=reason), note="Unlocked.",
+        fields={"reason": f"unlock_reason_{lock_id}", "lock_id": f"unlock_reason_{lock_id}"},
     )  # fmt: skip

@@ -35,6 +35,7 @@ def _sites_page(
     user: WebUser,
     values: dict[str, str],
     errors: dict[str, str],
+    *,
     status_code: int = 200,
 ) -> Response:
     from zoneinfo import available_timezones
@@ -74,4 +75,4 @@ async def save_time_zone(
                 raise
             form.refused(exc, {}, "time_zone")
     errors = {f"{k}-{site_id}": v for k, v in form.errors.items()}
-    return _sites_page(request, session, user, form.values, errors, 422)
+    return _sites_page(request, session, user, form.values, errors, status_code=422)

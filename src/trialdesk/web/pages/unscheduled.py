@@ -39,4 +39,6 @@ async def add_unscheduled(request: Request, session: DB, user: CurrentUser, pid:
             if exc.status in (403, 404):
                 raise
             form.refused(exc, FIELDS, "unscheduled_reason")
-    return casebook_page(request, session, user, pid, form.values, form.errors, status_code=422)
+    return casebook_page(
+        request, session, user, pid, form.values, errors=form.errors, status_code=422
+    )

@@ -31,7 +31,7 @@ from trialdesk.store.enums import FormStatus
 from trialdesk.web.casebook import form_of
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.flash import sentence, with_note
-from trialdesk.web.forms import FormInput, read_form
+from trialdesk.web.forms import FormInput, ShownForm, read_form
 from trialdesk.web.itt_codes import coded_samples
 from trialdesk.web.pages.visits import ITT_ELEMENT, _samples, next_visit, planned, visit_page
 from trialdesk.web.records import AE_BLOCK, AE_PREFIX, TX_BLOCK, TX_PREFIX, RecordKind, parse
@@ -187,7 +187,13 @@ async def save_visit_page(
     checks = {f.name: form.many(f.name) for f in AE_BLOCK.fields if f.kind == "checks"}
     if form.errors:  # an expired or foreign form token: nothing is checked or saved
         return visit_page(
-            request, session, user, pid, code, form.values, form.errors, 422, True, checks
+            request,
+            session,
+            user,
+            pid,
+            code,
+            form_dirty=True,
+            shown=ShownForm(values=form.values, errors=form.errors, status_code=422, checks=checks),
         )
     status_code = 422
     try:
@@ -205,5 +211,13 @@ async def save_visit_page(
             raise
         form.refused(exc, {}, "visit")
     return visit_page(
-        request, session, user, pid, code, form.values, form.errors, status_code, True, checks
+        request,
+        session,
+        user,
+        pid,
+        code,
+        form_dirty=True,
+        shown=ShownForm(
+            values=form.values, errors=form.errors, status_code=status_code, checks=checks
+        ),
     )

@@ -6,6 +6,7 @@ open queries, a link to raise one and to their audit history; correcting one ask
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +52,7 @@ from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.entry import FormRefusal, record_visit_values
 from trialdesk.web.figures import IttCurve, itt_chart
 from trialdesk.web.flash import sentence, with_note
-from trialdesk.web.forms import FormInput, given, read_form
+from trialdesk.web.forms import FRESH_FORM, FormInput, ShownForm, given, read_form
 from trialdesk.web.itt_codes import coded_samples
 from trialdesk.web.locks import lock_rights
 from trialdesk.web.records import AE_BLOCK, TX_BLOCK, Field
@@ -145,15 +146,19 @@ def visit_page(
     user: WebUser,
     pid: int,
     code: str,
-    values: dict[str, str] | None = None,
-    errors: dict[str, str] | None = None,
-    status_code: int = 200,
+    *,
+    shown: ShownForm = FRESH_FORM,
     form_dirty: bool = False,
-    checks: dict[str, list[str]] | None = None,
 ) -> Response:
     """The visit page; `form_dirty`: the values shown came back from a refused save of the
-    visit form itself, so leaving the page must warn (data-unsaved-guard); `checks`: the boxes
-    ticked in it (a new adverse event's seriousness criteria)."""
+    visit form itself, so leaving the page must warn (data-unsaved-guard); `shown.checks`: the
+    boxes ticked in it (a new adverse event's seriousness criteria)."""
+    values, errors, checks, status_code = (
+        shown.values,
+        shown.errors,
+        shown.checks,
+        shown.status_code,
+    )
     plan = planned(code, session)
     actor = user.actor
     participant = get_participant(session, actor, pid)
@@ -278,33 +283,50 @@ def _back_to_visit(pid: int, code: str, flash: str, anchor: str = "") -> Respons
     )
 
 
+@dataclass(frozen=True)
+class _VisitAction:
+    """A save from the visit page: the service call, the form field a refusal is shown on (it
+    also names what was saved in the confirmation), where the service's field names land on
+    the form, and the page anchor to return to."""
+
+    call: Callable[[], Any]
+    default_field: str
+    field_map: dict[str, str] | None = None
+    anchor: str = ""
+
+
 async def _attempt(
     request: Request,
     session: DB,
     user: WebUser,
     pid: int,
     code: str,
+    *,
     form: FormInput,
-    call: Any,
-    default_field: str,
-    anchor: str = "",
-    field_map: dict[str, str] | None = None,
-    form_dirty: bool = False,
+    action: _VisitAction,
 ) -> Response:
     if not form.errors:
         try:
-            outcome = save_and_report(session, user.actor, pid, call)
+            outcome = save_and_report(session, user.actor, pid, action.call)
             what = {"visit_date": "Visit", "missed_reason": "Missed visit"}.get(
-                default_field, "Insulin tolerance test"
+                action.default_field, "Insulin tolerance test"
             )
+            anchor = action.anchor
             where = f"/participants/{pid}/visits/{code}" + (f"#{anchor}" if anchor else "")
             text = sentence([what], f"{planned(code, session).name} ({code})", outcome.raised)
             return RedirectResponse(with_note(request, where, text), status_code=303)
         except ServiceError as exc:
             if exc.status in (403, 404):
                 raise
-            form.refused(exc, field_map or {}, default_field)
-    return visit_page(request, session, user, pid, code, form.values, form.errors, 422, form_dirty)
+            form.refused(exc, action.field_map or {}, action.default_field)
+    return visit_page(
+        request,
+        session,
+        user,
+        pid,
+        code,
+        shown=ShownForm(values=form.values, errors=form.errors, status_code=422),
+    )
 
 
 @router.post("/participants/{pid}/visits/{code}/record")
@@ -321,18 +343,20 @@ async def save_visit(
         user,
         pid,
         code,
-        form,
-        lambda: record_visit(
-            session,
-            user.actor,
-            pid,
-            code=code,
-            visit_date=given(on),
-            notes=notes,
-            # "" when blank: the service then refuses an out-of-window date without a reason.
-            deviation_reason=form.values.get("deviation_reason", ""),
+        form=form,
+        action=_VisitAction(
+            lambda: record_visit(
+                session,
+                user.actor,
+                pid,
+                code=code,
+                visit_date=given(on),
+                notes=notes,
+                # "" when blank: the service then refuses an out-of-window date without a reason.
+                deviation_reason=form.values.get("deviation_reason", ""),
+            ),
+            default_field="visit_date",
         ),
-        "visit_date",
     )
 
 
@@ -349,10 +373,12 @@ async def save_missed(
         user,
         pid,
         code,
-        form,
-        lambda: record_missed_visit(session, user.actor, pid, code=code, reason=why or ""),
-        "missed_reason",
-        field_map={"reason": "missed_reason"},
+        form=form,
+        action=_VisitAction(
+            lambda: record_missed_visit(session, user.actor, pid, code=code, reason=why or ""),
+            default_field="missed_reason",
+            field_map={"reason": "missed_reason"},
+        ),
     )
 
 
@@ -379,7 +405,7 @@ async def save_not_done(
     try:
         if not form.errors:
             record_visit_values(
-                session, user.actor, pid, code, [], [(element, missing_code, reason)]
+                session, user.actor, pid, code, [], missing=[(element, missing_code, reason)]
             )
             return _back_to_visit(pid, code, "saved", NOT_DONE_ELEMENTS.get(element, ""))
     except FormRefusal as exc:
@@ -388,7 +414,14 @@ async def save_not_done(
         if exc.status in (403, 404):
             raise
         form.refused(exc, {}, f"{element}_missing")
-    return visit_page(request, session, user, pid, code, form.values, form.errors, 422)
+    return visit_page(
+        request,
+        session,
+        user,
+        pid,
+        code,
+        shown=ShownForm(values=form.values, errors=form.errors, status_code=422),
+    )
 
 
 def sample_minutes(test: IttTestView | None = None) -> list[float | int]:
@@ -429,11 +462,11 @@ def measurement_page(
     user: WebUser,
     pid: int,
     view: MeasurementView,
-    values: dict[str, str] | None = None,
-    errors: dict[str, str] | None = None,
-    status_code: int = 200,
+    *,
+    shown: ShownForm = FRESH_FORM,
     conflict: Conflict | None = None,
 ) -> Response:
+    values, errors, status_code = shown.values, shown.errors, shown.status_code
     element = current_catalogue(session)[view.element]
     queries = unresolved_queries(
         session, user, participant_id=pid, target_table="measurements", target_id=view.id
@@ -462,7 +495,7 @@ def measurement_page(
             "originals": start,
             "voided_by": voided_by(session, user, "measurements", view),
             **_record_rights(
-                user, request, session, pid, view.visit_code, view_form(view, session)
+                user, request, session, pid, view.visit_code, form=view_form(view, session)
             ),
             "here": f"/participants/{pid}/measurements/{view.id}",
         },
@@ -488,7 +521,7 @@ def _shown(view: MeasurementView) -> str:
 
 
 def _measurement_conflict(
-    request: Request, session: DB, user: WebUser, pid: int, mid: int, form: FormInput
+    request: Request, session: DB, user: WebUser, pid: int, mid: int, *, form: FormInput
 ) -> Response:
     """Changed by someone else since the form was opened: theirs beside yours, pre-merged."""
     view = _measurement(session, user, pid, mid)
@@ -502,7 +535,15 @@ def _measurement_conflict(
     )  # fmt: skip
     errors = {c.name: clash_reason(c) for c in conflict.clashes}
     values = {**merged, "reason": form.values.get("reason", "")}
-    return measurement_page(request, session, user, pid, view, values, errors, 409, conflict)
+    return measurement_page(
+        request,
+        session,
+        user,
+        pid,
+        view,
+        conflict=conflict,
+        shown=ShownForm(values=values, errors=errors, status_code=409),
+    )
 
 
 def _measurement(session: DB, user: WebUser, pid: int, mid: int) -> MeasurementView:
@@ -526,7 +567,7 @@ async def correct_measurement(
     view = _measurement(session, user, pid, mid)
     form = await read_form(request)
     if is_stale(form, view.version):
-        return _measurement_conflict(request, session, user, pid, mid, form)
+        return _measurement_conflict(request, session, user, pid, mid, form=form)
     code = form.text("missing_code")
     value = form.text("value", required=code is None, max_length=64)
     unit = form.text("unit")
@@ -557,13 +598,20 @@ async def correct_measurement(
             here = f"/participants/{pid}/measurements/{mid}"
             return RedirectResponse(with_note(request, here, text), status_code=303)
         except StaleVersion:
-            return _measurement_conflict(request, session, user, pid, mid, form)
+            return _measurement_conflict(request, session, user, pid, mid, form=form)
         except ServiceError as exc:
             if exc.status in (403, 404):
                 raise
             fields = {view.element: "value", "expected_version": "reason"}
             form.refused(exc, fields, "value")
-    return measurement_page(request, session, user, pid, view, form.values, form.errors, 422)
+    return measurement_page(
+        request,
+        session,
+        user,
+        pid,
+        view,
+        shown=ShownForm(values=form.values, errors=form.errors, status_code=422),
+    )
 
 
 @router.post("/participants/{pid}/measurements/{mid}/void")
@@ -573,13 +621,26 @@ async def void_measurement(
     view = _measurement(session, user, pid, mid)
     here = f"/participants/{pid}/measurements/{mid}"
     done, form = await void_from_form(
-        request, session, user, "measurements", mid, here, f"{view.label} {view.value_as_entered}"
+        request,
+        session,
+        user,
+        "measurements",
+        mid,
+        done_path=here,
+        label=f"{view.label} {view.value_as_entered}",
     )
     if done is not None:
         return done
     fresh = _measurement(session, user, pid, mid)
     values = {**measurement_values(fresh), **form.values}
-    return measurement_page(request, session, user, pid, fresh, values, form.errors, 422)
+    return measurement_page(
+        request,
+        session,
+        user,
+        pid,
+        fresh,
+        shown=ShownForm(values=values, errors=form.errors, status_code=422),
+    )
 
 
 def itt_page(
@@ -588,11 +649,11 @@ def itt_page(
     user: WebUser,
     pid: int,
     test: IttTestView,
-    values: dict[str, str] | None = None,
-    errors: dict[str, str] | None = None,
-    status_code: int = 200,
+    *,
+    shown: ShownForm = FRESH_FORM,
     conflict: Conflict | None = None,
 ) -> Response:
+    values, errors, status_code = shown.values, shown.errors, shown.status_code
     start = itt_values(test)
     queries = unresolved_queries(
         session, user, participant_id=pid, target_table="itt_tests", target_id=test.id
@@ -614,7 +675,7 @@ def itt_page(
             "conflict": conflict,
             "originals": start,
             "voided_by": voided_by(session, user, "itt_tests", test),
-            **_record_rights(user, request, session, pid, test.visit_code, "itt"),
+            **_record_rights(user, request, session, pid, test.visit_code, form="itt"),
             "here": f"/participants/{pid}/itt/{test.id}",
         },
         status_code=status_code,
@@ -650,7 +711,7 @@ def _itt_label(name: str) -> str:
 
 
 def _itt_conflict(
-    request: Request, session: DB, user: WebUser, pid: int, tid: int, form: FormInput
+    request: Request, session: DB, user: WebUser, pid: int, tid: int, *, form: FormInput
 ) -> Response:
     """Changed by someone else since the form was opened: theirs beside yours, pre-merged."""
     test = _itt(session, user, pid, tid)
@@ -664,7 +725,15 @@ def _itt_conflict(
     )  # fmt: skip
     errors = {c.name: clash_reason(c) for c in conflict.clashes}
     values = {**merged, "reason": form.values.get("reason", "")}
-    return itt_page(request, session, user, pid, test, values, errors, 409, conflict)
+    return itt_page(
+        request,
+        session,
+        user,
+        pid,
+        test,
+        conflict=conflict,
+        shown=ShownForm(values=values, errors=errors, status_code=409),
+    )
 
 
 def _itt(session: DB, user: WebUser, pid: int, tid: int) -> IttTestView:
@@ -687,7 +756,7 @@ async def correct_itt(
     test = _itt(session, user, pid, tid)
     form = await read_form(request)
     if is_stale(form, test.version):
-        return _itt_conflict(request, session, user, pid, tid, form)
+        return _itt_conflict(request, session, user, pid, tid, form=form)
     samples = _samples(form, sample_minutes(test))
     unit = form.text(f"{ITT_ELEMENT}_unit", required=True)
     dose = form.number("insulin_dose_u_per_kg")
@@ -712,12 +781,19 @@ async def correct_itt(
             here = f"/participants/{pid}/itt/{tid}"
             return RedirectResponse(with_note(request, here, text), status_code=303)
         except StaleVersion:
-            return _itt_conflict(request, session, user, pid, tid, form)
+            return _itt_conflict(request, session, user, pid, tid, form=form)
         except ServiceError as exc:
             if exc.status in (403, 404):
                 raise
             form.refused(exc, {**ITT_FIELDS, "expected_version": "reason"}, ITT_ELEMENT)
-    return itt_page(request, session, user, pid, test, form.values, form.errors, 422)
+    return itt_page(
+        request,
+        session,
+        user,
+        pid,
+        test,
+        shown=ShownForm(values=form.values, errors=form.errors, status_code=422),
+    )
 
 
 @router.post("/participants/{pid}/itt/{tid}/void")
@@ -727,13 +803,20 @@ async def void_itt(
     _itt(session, user, pid, tid)  # 404 unless it is this participant's
     here = f"/participants/{pid}/itt/{tid}"
     done, form = await void_from_form(
-        request, session, user, "itt_tests", tid, here, "Insulin tolerance test"
+        request, session, user, "itt_tests", tid, done_path=here, label="Insulin tolerance test"
     )
     if done is not None:
         return done
     fresh = _itt(session, user, pid, tid)
     values = {**itt_values(fresh), **form.values}
-    return itt_page(request, session, user, pid, fresh, values, form.errors, 422)
+    return itt_page(
+        request,
+        session,
+        user,
+        pid,
+        fresh,
+        shown=ShownForm(values=values, errors=form.errors, status_code=422),
+    )
 
 
 def view_form(view: MeasurementView, session: Session) -> str:
@@ -750,6 +833,7 @@ def _record_rights(
     session: Session | None = None,
     pid: int | None = None,
     visit_code: str | None = None,
+    *,
     form: str | None = None,
 ) -> dict[str, object]:
     """What the signed-in user may do on a record page (the same keys on every record form);
