@@ -239,8 +239,9 @@ def site_list(url: str | None = URL_OPTION) -> None:
 
 
 @user_app.command("add")
-def user_add(
+def user_add(  # noqa: PLR0913  Typer command: one parameter per CLI option (Typer has no option groups)
     username: str = typer.Argument(..., help="Login name (lower case)"),
+    *,
     role: list[str] = typer.Option(
         ...,
         "--role",

@@ -243,8 +243,9 @@ def _read(path: Path | None, what: str) -> str | None:
 
 
 @import_app.command("redcap")
-def import_redcap(
+def import_redcap(  # noqa: PLR0913  Typer command: one parameter per CLI option (Typer has no option groups)
     dictionary: Path = typer.Argument(..., help="REDCap data dictionary CSV"),
+    *,
     instruments: Path | None = typer.Option(None, help="Instruments CSV (form labels)"),
     events: Path | None = typer.Option(None, help="Events CSV (longitudinal projects)"),
     mapping: Path | None = typer.Option(None, help="Instrument designations CSV"),

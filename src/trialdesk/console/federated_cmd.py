@@ -36,6 +36,7 @@ def _fail(message: str) -> typer.Exit:
 
 
 def federated_command(
+    *,
     site: list[str] = typer.Option(
         [],
         "--site",

@@ -49,6 +49,8 @@ console = Console()
 err = Console(stderr=True)
 omop_app = typer.Typer(help="OMOP CDM utilities: synthetic populations.", no_args_is_help=True)
 OMOP_ENV = "TRIALDESK_OMOP"
+TOP_SHOWN = 10
+"""Best-ranked persons listed on the terminal after a run (the file holds them all)."""
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -68,7 +70,8 @@ def _stages(label: str) -> Iterator[Progress]:
         yield progress
 
 
-def prescreen_command(
+def prescreen_command(  # noqa: PLR0913  Typer command: one parameter per CLI option (Typer has no option groups)
+    *,
     omop: str | None = typer.Option(
         None,
         "--omop",
@@ -130,21 +133,7 @@ def prescreen_command(
     Status: candidate (every EHR-assessable criterion met; the site still checks the rest at
     the visit), incomplete (data missing from the record, named), excluded (criterion named).
     """
-    location = omop or os.environ.get(OMOP_ENV)
-    if not location:
-        raise _fail(
-            f"--omop: give a DuckDB file, Parquet folder or database URL (or set {OMOP_ENV})"
-        )
-    if backend not in BACKENDS:
-        raise _fail(f"--backend: {backend!r} is not one of {', '.join(BACKENDS)}")
-    if top is not None and top < 1:
-        raise _fail(f"--top: {top} must be at least 1")
-    if lookback_days < 1:
-        raise _fail(f"--lookback-days: {lookback_days} must be at least 1")
-    try:
-        when = date.fromisoformat(index_date) if index_date else None
-    except ValueError:
-        raise _fail(f"--index-date: {index_date!r} is not a date (YYYY-MM-DD)") from None
+    location, when = _checked_options(omop, backend, top, lookback_days, index_date)
     try:
         if out is not None:
             check_output(out)
@@ -183,7 +172,49 @@ def prescreen_command(
             source.close()
     render_summary(summary, source.description, time.perf_counter() - started)
     render_funnel(summary)
-    render_top(result.slice(0, 10).to_pylist())
+    render_top(result.slice(0, TOP_SHOWN).to_pylist())
+    _report_files(result, summary, protocol, out=out, top=top, funnel_png=funnel_png)
+    if target is None:
+        console.print(
+            "[dim]Add --into-database --site CODE --user NAME to keep the candidates in the "
+            "study database's screening log.[/dim]"
+        )
+        return
+    _store_in_log(target, protocol, result, summary, source.description)
+
+
+def _checked_options(
+    omop: str | None, backend: str, top: int | None, lookback_days: int, index_date: str | None
+) -> tuple[str, date | None]:
+    """The OMOP location and the index date, once the options are checked (`_fail` names the
+    option and the reason)."""
+    location = omop or os.environ.get(OMOP_ENV)
+    if not location:
+        raise _fail(
+            f"--omop: give a DuckDB file, Parquet folder or database URL (or set {OMOP_ENV})"
+        )
+    if backend not in BACKENDS:
+        raise _fail(f"--backend: {backend!r} is not one of {', '.join(BACKENDS)}")
+    if top is not None and top < 1:
+        raise _fail(f"--top: {top} must be at least 1")
+    if lookback_days < 1:
+        raise _fail(f"--lookback-days: {lookback_days} must be at least 1")
+    try:
+        return location, date.fromisoformat(index_date) if index_date else None
+    except ValueError:
+        raise _fail(f"--index-date: {index_date!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _report_files(
+    result: pa.Table,
+    summary: Summary,
+    protocol: Protocol,
+    *,
+    out: Path | None,
+    top: int | None,
+    funnel_png: Path | None,
+) -> None:
+    """Say which files were written, drawing the funnel plot if one was asked for."""
     if out is not None:
         written = summary.persons if top is None else result.num_rows
         console.print(f"wrote {written:,} ranked persons to [bold]{out}[/bold]")
@@ -191,14 +222,14 @@ def prescreen_command(
     if funnel_png is not None:
         plot_funnel(summary.funnel, funnel_png, f"Pre-screen attrition, {protocol.id}")
         console.print(f"drew the attrition funnel in [bold]{funnel_png}[/bold]")
-    if target is None:
-        console.print(
-            "[dim]Add --into-database --site CODE --user NAME to keep the candidates in the "
-            "study database's screening log.[/dim]"
-        )
-        return
+
+
+def _store_in_log(
+    target: LogTarget, protocol: Protocol, result: pa.Table, summary: Summary, description: str
+) -> None:
+    """Store the run and its candidates in the study database's screening log."""
     try:
-        run = store_run(target, protocol, result, summary, source.description)
+        run = store_run(target, protocol, result, summary, description)
     except LogProblem as exc:
         raise _fail(str(exc), 2 if exc.usage else 1) from None
     stored = ", ".join(f"{n:,} {s}" for s, n in _stored_by_status(result, target).items())

@@ -187,6 +187,7 @@ def validate(path: Path = typer.Argument(..., help="Protocol YAML to check")) ->
 @app.command("register")
 def register(
     path: Path = typer.Argument(..., help="The amended protocol YAML"),
+    *,
     effective: datetime = typer.Option(
         ..., "--effective", formats=["%Y-%m-%d"], help="Date the amendment takes effect"
     ),

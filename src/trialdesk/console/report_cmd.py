@@ -31,6 +31,11 @@ from trialdesk.store import DatabaseConfigError
 
 console = Console()
 
+MIN_CONFIDENCE_LEVEL = 0.5
+"""Lowest --level accepted: a confidence interval below 50 % is not a useful interval."""
+MAX_SIMULATIONS = 5_000_000
+"""Most simulated trials --sims accepts (bounds the run time of the power simulation)."""
+
 _STEP_LABELS = {
     "datasets": "Deriving ADSL, ADEFF, ADAE",
     "statistics": "Statistics (tests, mixed models, safety)",
@@ -92,6 +97,7 @@ def run_report(
     frames: SourceFrames,
     protocol: Protocol,
     out: Path,
+    *,
     data_note: str = "",
     banner: str = "",
     level: float = 0.95,
@@ -169,7 +175,7 @@ def report(
 ) -> None:
     """Write the statistical report: report.html, report.pdf, report.rtf, report.docx and
     results.json."""
-    if not 0.5 <= level < 1:
+    if not MIN_CONFIDENCE_LEVEL <= level < 1:
         console.print(f"[red]--level {level}: expected a confidence level from 0.5 up to 1[/red]")
         raise typer.Exit(2)
     try:
@@ -242,7 +248,8 @@ def _power_table(result: PowerResult, code: str, mde80: float, mde90: float) -> 
     return table
 
 
-def power(
+def power(  # noqa: PLR0913  Typer command: one parameter per CLI option (Typer has no option groups)
+    *,
     outcome: str = typer.Option("hba1c", "--outcome", help="Outcome (PARAMCD, e.g. hba1c, kitt)"),
     effect: float | None = typer.Option(None, "--effect", help="True mean change from baseline"),
     sd: float | None = typer.Option(
@@ -274,7 +281,7 @@ def power(
     assert effect is not None and sd is not None
     try:
         design = PowerDesign(effect, sd, n, dropout, alpha, correlation)
-        if not 1 <= sims <= 5_000_000:
+        if not 1 <= sims <= MAX_SIMULATIONS:
             raise ValueError(f"sims={sims}: expected 1 to 5,000,000 simulated trials")
         result = simulate_power(design, sims, seed)
         mde80 = minimum_detectable_effect(design, 0.8)

@@ -42,6 +42,7 @@ def screen(
     file: Path | None = typer.Argument(
         None, help="Candidates (.csv or .json); default: shipped examples"
     ),
+    *,
     protocol_file: Path | None = typer.Option(None, "--protocol", help="Protocol YAML"),
     database: str | None = typer.Option(
         None,

@@ -97,7 +97,8 @@ def policy_show(site: str | None = SITE_OPTION, url: str | None = URL_OPTION) ->
 
 
 @policy_app.command("set")
-def policy_set(
+def policy_set(  # noqa: PLR0913  Typer command: one parameter per CLI option (Typer has no option groups)
+    *,
     reason: str = REASON_OPTION,
     site: str | None = SITE_OPTION,
     totp_role: list[str] | None = typer.Option(

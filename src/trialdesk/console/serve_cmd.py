@@ -15,6 +15,7 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def serve(
+    *,
     host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)"),
     port: int = typer.Option(8000, min=1, max=65535, help="TCP port"),
     database_url: str | None = typer.Option(

@@ -67,7 +67,8 @@ def build_effect(preset: str, **overrides: float | int | None) -> Effect:
         raise _fail(f"--effect: {str(exc).removeprefix('effect: ')}", 2) from None
 
 
-def simulate(
+def simulate(  # noqa: PLR0913  Typer command: one parameter per CLI option (Typer has no option groups)
+    *,
     candidates: int = typer.Option(120, "--candidates", "-n", min=1, help="Candidates to screen"),
     seed: int = typer.Option(0, "--seed", min=0, help="Random seed (same seed, same trial)"),
     effect: str = typer.Option(

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+LISTED_PROBLEMS = 50
+"""Problems spelled out in a rejection message; the rest are counted (the full list stays on
+`ImportRejected.problems`)."""
+
 
 @dataclass(frozen=True)
 class Rejection:
@@ -29,8 +33,12 @@ class ImportRejected(ValueError):
     def __init__(self, source: str, problems: list[Rejection]) -> None:
         self.source = source
         self.problems = problems
-        lines = "\n".join(f"  {p}" for p in problems[:50])
-        more = f"\n  … and {len(problems) - 50} more" if len(problems) > 50 else ""
+        lines = "\n".join(f"  {p}" for p in problems[:LISTED_PROBLEMS])
+        more = (
+            f"\n  … and {len(problems) - LISTED_PROBLEMS} more"
+            if len(problems) > LISTED_PROBLEMS
+            else ""
+        )
         super().__init__(
             f"{source}: rejected, {len(problems)} problem(s); nothing was imported\n{lines}{more}"
         )

@@ -876,6 +876,17 @@ DATE_ITEMS = {"vital_signs": "vs_date", "labs": "lb_date", "safety_labs": "slb_d
 
 
 def _visit_values(out: _Records, snap: StoreSnapshot, p: Participant, protocol: Protocol) -> None:
+    """Every value recorded at a visit: measurements, ITTs, dosing and transplantations."""
+    _measurement_values(out, snap, p, protocol)
+    _itt_values(out, snap, p)
+    _dosing_values(out, snap, p)
+    _transplant_values(out, snap, p, protocol)
+
+
+def _measurement_values(
+    out: _Records, snap: StoreSnapshot, p: Participant, protocol: Protocol
+) -> None:
+    """Measurements (or their missing-data codes) and each form's date from its first one."""
     pid, subject = p.id, p.study_id
     dates: dict[tuple[str, str], tuple[date, int]] = {}
     for m in snap.measurements.get(pid, []):
@@ -905,6 +916,11 @@ def _visit_values(out: _Records, snap: StoreSnapshot, p: Participant, protocol: 
         if date_item:
             out.source = ("measurements", measurement_id)
             out.put(subject, visit, date_item, day)
+
+
+def _itt_values(out: _Records, snap: StoreSnapshot, p: Participant) -> None:
+    """Each insulin tolerance test: its date and its samples (not voided ones)."""
+    pid, subject = p.id, p.study_id
     for test in snap.itt.get(pid, []):
         visit = snap.visit_code(test.visit_id)
         out.source = ("itt_tests", test.id)
@@ -918,6 +934,11 @@ def _visit_values(out: _Records, snap: StoreSnapshot, p: Participant, protocol: 
                 out.put_missing(subject, visit, item, code, why)
             else:
                 out.put(subject, visit, item, sample.glucose_mmol_l)
+
+
+def _dosing_values(out: _Records, snap: StoreSnapshot, p: Participant) -> None:
+    """Insulin doses and the visit's oral glucose-lowering drugs (total WHO DDD)."""
+    pid, subject = p.id, p.study_id
     ogld: dict[str | None, float] = defaultdict(float)
     ogld_rows: dict[str | None, int] = {}
     for oral in snap.ogld.get(pid, []):
@@ -934,6 +955,13 @@ def _visit_values(out: _Records, snap: StoreSnapshot, p: Participant, protocol: 
     for visit, ddd in ogld.items():
         out.source = ("ogld_doses", ogld_rows[visit])
         out.put(subject, visit, "ogld_ddd", ddd)
+
+
+def _transplant_values(
+    out: _Records, snap: StoreSnapshot, p: Participant, protocol: Protocol
+) -> None:
+    """Each transplantation's items (cell source and route outside the form's codes: other)."""
+    pid, subject = p.id, p.study_id
     for t in snap.transplants.get(pid, []):
         out.source = ("transplantations", t.id)
         visit = snap.visit_code(t.visit_id) or next(

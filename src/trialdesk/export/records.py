@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from trialdesk.export.crf.model import StudyDesign
+from trialdesk.export.crf.model import Form, StudyDesign
 from trialdesk.export.signatures import CasebookSignature
 from trialdesk.export.values import Value, check_limits
 from trialdesk.protocol.versions import ProtocolVersionInfo
@@ -104,17 +104,23 @@ def check_records(design: StudyDesign, records: tuple[FormRecord, ...]) -> list[
             continue
         if form.name not in event.forms:
             problems.append(f"{where}: form is not collected at this event")
-        names = {i.name: i for i in form.items}
-        for name in record.missing:
-            if name not in names:
-                problems.append(
-                    f"{where}: {name!r} (recorded as missing) is not an item of the form"
-                )
-            elif name in record.values:
-                problems.append(f"{where}: {name!r} has both a value and a missing-data code")
-        for name, value in record.values.items():
-            if name not in names:
-                problems.append(f"{where}: {name!r} is not an item of the form")
-            elif (why := check_limits(names[name], value)) is not None:
-                problems.append(f"{where}, {name}: {why}")
+        problems += [f"{where}{problem}" for problem in _item_problems(form, record)]
+    return problems
+
+
+def _item_problems(form: Form, record: FormRecord) -> list[str]:
+    """What is wrong with the record's values and missing-data codes for `form`, each line
+    to follow the record's place (``: …`` or ``, item: …``)."""
+    problems = []
+    names = {i.name: i for i in form.items}
+    for name in record.missing:
+        if name not in names:
+            problems.append(f": {name!r} (recorded as missing) is not an item of the form")
+        elif name in record.values:
+            problems.append(f": {name!r} has both a value and a missing-data code")
+    for name, value in record.values.items():
+        if name not in names:
+            problems.append(f": {name!r} is not an item of the form")
+        elif (why := check_limits(names[name], value)) is not None:
+            problems.append(f", {name}: {why}")
     return problems

@@ -83,6 +83,9 @@ class ImportSummary:
 
 
 ITT_ITEM_PREFIX = "itt_glucose_t"
+STUDY_NUMBER_DIGITS = range(3, 7)
+"""Digits of the number in a study id ``<SITE>-NNN``: zero-padded to 3 (services/participants.py),
+up to 6 accepted."""
 NO_REASON = "recorded as missing in the source system, no reason given"
 
 
@@ -531,7 +534,7 @@ class _SubjectWriter:
             if element in done or (taken and name.startswith(ITT_ITEM_PREFIX)):
                 continue  # one sample not taken of an ITT that was done: `_itt` records it
             done.add(element or name)
-            self._missing_value(event, name, code, reason, values, on)
+            self._missing_value(event, name, code, reason, values=values, on=on)
 
     def _missing_value(
         self,
@@ -539,6 +542,7 @@ class _SubjectWriter:
         name: str,
         code: str,
         reason: str,
+        *,
         values: dict[str, Value],
         on: date | None,
     ) -> None:
@@ -671,7 +675,7 @@ class _SubjectWriter:
 def _is_study_id(subject: str, site: str) -> bool:
     """Whether a subject key is a trialdesk study id of `site` (``<SITE>-NNN``)."""
     number = subject.removeprefix(f"{site}-")
-    return number != subject and number.isdigit() and 3 <= len(number) <= 6
+    return number != subject and number.isdigit() and len(number) in STUDY_NUMBER_DIGITS
 
 
 def _is_measured(catalogue: Any, name: str) -> bool:

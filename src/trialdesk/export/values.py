@@ -10,9 +10,13 @@ from __future__ import annotations
 import math
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from trialdesk.catalogue.precision import round_reported
 from trialdesk.export.crf.model import DataType, Item
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 Value = float | int | date | datetime | bool | str | tuple[str, ...]
 
@@ -27,37 +31,47 @@ def format_number(value: float | int) -> str:
 
 def parse_value(item: Item, text: str) -> Value:
     """Parse the text of one value of `item`; raise ValueError saying what was expected."""
-    kind = item.data_type
-    if kind is DataType.FLOAT:
-        return _float(text)
-    if kind is DataType.INTEGER:
-        number = _float(text)
-        if not number.is_integer():
-            raise ValueError(f"{text!r} is not a whole number")
-        return int(number)
-    if kind is DataType.DATE:
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)") from None
-    if kind is DataType.DATETIME:
-        try:
-            return datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a date and time (YYYY-MM-DD HH:MM)") from None
-    if kind is DataType.BOOLEAN:
-        lowered = text.strip().lower()
-        if lowered in ("1", "true", "yes", "y"):
-            return True
-        if lowered in ("0", "false", "no", "n"):
-            return False
-        raise ValueError(f"{text!r} is not yes/no (1 or 0)")
-    if kind is DataType.CHOICE:
-        return _code(item, text)
-    if kind is DataType.MULTICHOICE:
-        codes = {_code(item, part) for part in text.split(",") if part.strip()}
-        return tuple(c.code for c in item.choices if c.code in codes)
-    return text
+    parser = _PARSERS.get(item.data_type)
+    return text if parser is None else parser(item, text)
+
+
+def _parse_float(_item: Item, text: str) -> float:
+    return _float(text)
+
+
+def _parse_integer(_item: Item, text: str) -> int:
+    number = _float(text)
+    if not number.is_integer():
+        raise ValueError(f"{text!r} is not a whole number")
+    return int(number)
+
+
+def _parse_date(_item: Item, text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _parse_datetime(_item: Item, text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date and time (YYYY-MM-DD HH:MM)") from None
+
+
+def _parse_boolean(_item: Item, text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "y"):
+        return True
+    if lowered in ("0", "false", "no", "n"):
+        return False
+    raise ValueError(f"{text!r} is not yes/no (1 or 0)")
+
+
+def _parse_multichoice(item: Item, text: str) -> tuple[str, ...]:
+    codes = {_code(item, part) for part in text.split(",") if part.strip()}
+    return tuple(c.code for c in item.choices if c.code in codes)
 
 
 def _float(text: str) -> float:
@@ -78,6 +92,18 @@ def _code(item: Item, text: str) -> str:
     return code
 
 
+_PARSERS: dict[DataType, Callable[[Item, str], Value]] = {
+    DataType.FLOAT: _parse_float,
+    DataType.INTEGER: _parse_integer,
+    DataType.DATE: _parse_date,
+    DataType.DATETIME: _parse_datetime,
+    DataType.BOOLEAN: _parse_boolean,
+    DataType.CHOICE: _code,
+    DataType.MULTICHOICE: _parse_multichoice,
+}
+"""The parser of each data type; any other type (free text) is kept as written."""
+
+
 def reported_value(item: Item, value: Value) -> Value:
     """A number as reported: rounded to the item's reporting precision (the catalogue's), so
     exports never carry conversion artefacts (9.80199… mmol/L is reported as 9.8)."""
@@ -90,17 +116,22 @@ def format_value(item: Item, value: Value) -> str:
     """The text form of a typed value (the inverse of `parse_value`)."""
     if isinstance(value, bool):
         return "1" if value else "0"
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float):
-        return format_number(round_reported(value, item.decimals))
-    if isinstance(value, int):
-        return format_number(value)
+    if isinstance(value, date):  # a datetime is a date too
+        return _format_date(value)
+    if isinstance(value, float | int):
+        return format_number(
+            round_reported(value, item.decimals) if isinstance(value, float) else value
+        )
     if isinstance(value, tuple):
         return ",".join(value)
     return str(value)
+
+
+def _format_date(value: date) -> str:
+    """ISO 8601: a date as YYYY-MM-DD, a date and time to the second."""
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    return value.isoformat()
 
 
 def check_limits(item: Item, value: Value) -> str | None:

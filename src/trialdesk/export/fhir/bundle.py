@@ -230,13 +230,16 @@ def _coded_value(element: Any, value: float, unit: str) -> tuple[str, dict[str, 
 def _observation(
     ids: _Ids,
     key: tuple[Any, ...],
-    subject: str,
     day: date | str | None,
     element: Any,
     value: dict[str, Any],
+    *,
     note: str | None = None,
     code: str | None = None,
 ) -> dict[str, Any]:
+    """One Observation; `key` is its id's parts ``(kind, usubjid, …)``, so ``key[1]`` is the
+    subject it is about."""
+    subject = key[1]
     vital = element.codes.sdtm_domain == "VS"
     category = "vital-signs" if vital else "laboratory"
     observation: dict[str, Any] = {
@@ -292,7 +295,6 @@ def _observations(ids: _Ids, src: SdtmSources) -> _Observations:
             _observation(
                 ids,
                 ("obs", m.usubjid, m.visit, m.element, iso(m.date)),
-                m.usubjid,
                 m.date,
                 element,
                 value,
@@ -310,11 +312,10 @@ def _observations(ids: _Ids, src: SdtmSources) -> _Observations:
                 _observation(
                     ids,
                     ("itt", s.usubjid, s.visit, minute),
-                    s.usubjid,
                     s.date,
                     itt,
                     _coded_value(itt, float(s.glucose_mmol_l), "mmol/L")[1],
-                    f"Insulin tolerance test: {minute} min after the insulin bolus",
+                    note=f"Insulin tolerance test: {minute} min after the insulin bolus",
                     code=_coded_value(itt, float(s.glucose_mmol_l), "mmol/L")[0],
                 ),
                 float(s.minute),
@@ -336,7 +337,6 @@ def _observations(ids: _Ids, src: SdtmSources) -> _Observations:
             _observation(
                 ids,
                 ("cat", c.usubjid, c.visit, c.element, iso(c.date)),
-                c.usubjid,
                 c.date,
                 element,
                 {"valueCodeableConcept": concept},
@@ -360,7 +360,6 @@ def _absent_observations(ids: _Ids, src: SdtmSources, out: _Observations) -> Non
         observation = _observation(
             ids,
             ("absent", n.usubjid, n.visit, n.element, iso(n.date)),
-            n.usubjid,
             n.date,
             catalogue[n.element],
             {
@@ -375,7 +374,7 @@ def _absent_observations(ids: _Ids, src: SdtmSources, out: _Observations) -> Non
                     "text": code.label,
                 }
             },
-            n.reason if isinstance(n.reason, str) and n.reason else None,
+            note=n.reason if isinstance(n.reason, str) and n.reason else None,
         )
         if code.fhir == "not-performed":
             observation["status"] = "cancelled"
@@ -392,7 +391,6 @@ def _absent_sample(ids: _Ids, x: Any, itt: Any, out: _Observations) -> None:
     observation = _observation(
         ids,
         ("itt-absent", x.usubjid, x.visit, minute),
-        x.usubjid,
         x.date,
         itt,
         {
@@ -403,7 +401,7 @@ def _absent_sample(ids: _Ids, x: Any, itt: Any, out: _Observations) -> None:
                 "text": code.label,
             }
         },
-        f"{note}; {x.reason}" if isinstance(x.reason, str) and x.reason else note,
+        note=f"{note}; {x.reason}" if isinstance(x.reason, str) and x.reason else note,
     )
     if code.fhir == "not-performed":
         observation["status"] = "cancelled"
@@ -474,7 +472,7 @@ def _adverse_event(
 ) -> dict[str, Any]:
     serious = bool(ae.serious) or any(compute_seriousness_code(str(c)) for c in ae.seriousness)
     grade = int(ae.grade)
-    severity = "mild" if grade == 1 else "moderate" if grade == 2 else "severe"
+    severity = _SEVERITY_BY_GRADE.get(grade, "severe")
     outcome = str(ae.outcome or "unknown").lower().replace("/", "_").replace(" ", "_")
     outcome = {
         "recovered_resolved": "recovered",
@@ -518,6 +516,10 @@ def _adverse_event(
 
 #: FHIR extension "Time-offset" (observation-timeOffset [@FHIR-extensions]): the offset
 #: in milliseconds of a sample from the Observation's effective time, on Observation.component.
+_SEVERITY_BY_GRADE = {1: "mild", 2: "moderate"}
+"""FHIR R4B AdverseEvent.severity (mild | moderate | severe) from the CTCAE v5.0 grade: grade 1
+mild, grade 2 moderate, grade 3 and above severe."""
+
 TIME_OFFSET = "http://hl7.org/fhir/StructureDefinition/observation-timeOffset"
 #: The catalogue's element names as a code system: tells apart results that share one LOINC
 #: code, e.g. fasting and stimulated (2-h post-meal) C-peptide, both LOINC 1986-9.

@@ -436,6 +436,27 @@ class _Maps:
     users: dict[str, str]
 
 
+@dataclass(frozen=True)
+class _Sink:
+    """Where one subject's item values go: the audit trail read from AuditRecords, the plain
+    current values (ItemData without AuditRecord, or every value of a Snapshot: ODM v1.3.2
+    FileType), and the subject's site (SiteRef) for audit records without a LocationRef."""
+
+    audit: list[AuditEntry]
+    plain: dict[tuple[str, str, str, int], dict[str, Value]]
+    site: str
+    snapshot: bool
+
+
+@dataclass(frozen=True)
+class _ItemAt:
+    """One ItemData: its record (subject, event, form, instance), its item and its XML path."""
+
+    key: tuple[str, str, str, int]
+    item: Item
+    where: str
+
+
 def _clinical(
     ctx: _Context, design: StudyDesign, root: etree._Element, clinical: etree._Element
 ) -> ClinicalData:
@@ -449,7 +470,7 @@ def _clinical(
         site = subject.find(n.q("SiteRef"))
         if site is not None:
             sites[key] = n.strip(site.get("LocationOID", ""), "LOC")
-        _subject(ctx, maps, subject, audit, plain, sites.get(key, ""), snapshot)
+        _subject(ctx, maps, subject, _Sink(audit, plain, sites.get(key, ""), snapshot))
     provenance = {}
     if snapshot:
         # A Snapshot's AuditRecords tell who last changed each current value.
@@ -511,15 +532,7 @@ def _maps(design: StudyDesign, root: etree._Element) -> _Maps:
     )
 
 
-def _subject(
-    ctx: _Context,
-    maps: _Maps,
-    subject: etree._Element,
-    audit: list[AuditEntry],
-    plain: dict[tuple[str, str, str, int], dict[str, Value]],
-    site: str,
-    snapshot: bool,
-) -> None:
+def _subject(ctx: _Context, maps: _Maps, subject: etree._Element, sink: _Sink) -> None:
     key = subject.get("SubjectKey", "")
     try:
         if (end := end_of(subject)) is not None:
@@ -527,34 +540,45 @@ def _subject(
     except ValueError as exc:
         ctx.problems.append(Rejection(f"SubjectData {key}/Annotation", "FlagValue", str(exc)))
     for se in subject.findall(n.q("StudyEventData")):
-        event = maps.events.get(se.get("StudyEventOID", ""))
-        where = f"SubjectData {key}/StudyEventData {se.get('StudyEventOID')}"
-        if event is None:
-            ctx.problems.append(Rejection(where, "StudyEventOID", "unknown study event"))
+        _study_event(ctx, maps, key, se, sink)
+
+
+def _study_event(ctx: _Context, maps: _Maps, key: str, se: etree._Element, sink: _Sink) -> None:
+    """One StudyEventData of subject `key`: each of its forms' statuses and item values."""
+    event = maps.events.get(se.get("StudyEventOID", ""))
+    where = f"SubjectData {key}/StudyEventData {se.get('StudyEventOID')}"
+    if event is None:
+        ctx.problems.append(Rejection(where, "StudyEventOID", "unknown study event"))
+        return
+    for fd in se.findall(n.q("FormData")):
+        form = maps.forms.get(fd.get("FormOID", ""))
+        fwhere = f"{where}/FormData {fd.get('FormOID')}"
+        if form is None or form.name not in event.forms:
+            ctx.problems.append(
+                Rejection(fwhere, "FormOID", "form unknown or not collected at this event")
+            )
             continue
-        for fd in se.findall(n.q("FormData")):
-            form = maps.forms.get(fd.get("FormOID", ""))
-            fwhere = f"{where}/FormData {fd.get('FormOID')}"
-            if form is None or form.name not in event.forms:
-                ctx.problems.append(
-                    Rejection(fwhere, "FormOID", "form unknown or not collected at this event")
-                )
+        instance = _instance(ctx, fd, form, fwhere)
+        if event.repeating:  # one instance of the event holds one of each form
+            instance = _event_instance(ctx, se, where)
+        record_key = (key, event.code, form.name, instance)
+        _form_status(ctx, fd, record_key, repeating=event.repeating)
+        for item_data in fd.iterfind(f"{n.q('ItemGroupData')}/*"):
+            if not etree.QName(item_data).localname.startswith("ItemData"):
                 continue
-            instance = _instance(ctx, fd, form, fwhere)
-            if event.repeating:  # one instance of the event holds one of each form
-                instance = _event_instance(ctx, se, where)
-            record_key = (key, event.code, form.name, instance)
-            if (status := status_of(fd)) is not None:
-                if event.repeating:
-                    ctx.instance_statuses[record_key] = status
-                else:
-                    ctx.statuses[(key, event.code, form.name)] = status
-            for item_data in fd.iterfind(f"{n.q('ItemGroupData')}/*"):
-                if not etree.QName(item_data).localname.startswith("ItemData"):
-                    continue
-                _item_data(
-                    ctx, maps, form, item_data, record_key, audit, plain, site, fwhere, snapshot
-                )
+            _item_data(ctx, maps, form, item_data, record_key, sink=sink, where=fwhere)
+
+
+def _form_status(
+    ctx: _Context, fd: etree._Element, key: tuple[str, str, str, int], *, repeating: bool
+) -> None:
+    """The FormData's status, per instance when its event repeats."""
+    if (status := status_of(fd)) is None:
+        return
+    if repeating:
+        ctx.instance_statuses[key] = status
+    else:
+        ctx.statuses[key[:3]] = status
 
 
 def _event_instance(ctx: _Context, se: etree._Element, where: str) -> int:
@@ -583,11 +607,9 @@ def _item_data(
     form: Form,
     element: etree._Element,
     key: tuple[str, str, str, int],
-    audit: list[AuditEntry],
-    plain: dict[tuple[str, str, str, int], dict[str, Value]],
-    site: str,
+    *,
+    sink: _Sink,
     where: str,
-    snapshot: bool,
 ) -> None:
     oid = element.get("ItemOID", "")
     item = maps.items.get(oid)
@@ -610,15 +632,16 @@ def _item_data(
             ctx.problems.append(Rejection(iwhere, "Value", why))
             return
     record = element.find(n.q("AuditRecord"))
-    if record is None or snapshot:
-        values = plain.setdefault(key, {})
+    if record is None or sink.snapshot:
+        values = sink.plain.setdefault(key, {})
         if value is None:
             values.pop(item.name, None)
         else:
             values[item.name] = value
         if record is None:
             return
-    audit.append(_audit_entry(ctx, maps, record, key, item, value, element, site, iwhere))
+    at = _ItemAt(key, item, iwhere)
+    sink.audit.append(_audit_entry(ctx, maps, record, element, at, value=value, site=sink.site))
 
 
 def _missing_code(element: etree._Element) -> tuple[str, str] | None:
@@ -634,12 +657,11 @@ def _audit_entry(
     ctx: _Context,
     maps: _Maps,
     record: etree._Element,
-    key: tuple[str, str, str, int],
-    item: Item,
-    value: Value | None,
     element: etree._Element,
+    at: _ItemAt,
+    *,
+    value: Value | None,
     site: str,
-    where: str,
 ) -> AuditEntry:
     user_oid = record.find(n.q("UserRef")).get("UserOID", "")  # type: ignore[union-attr,unused-ignore]
     location = record.find(n.q("LocationRef")).get("LocationOID", "")  # type: ignore[union-attr,unused-ignore]
@@ -649,16 +671,16 @@ def _audit_entry(
     try:
         when = datetime.fromisoformat(stamp)
     except ValueError:
-        ctx.problems.append(Rejection(where, "DateTimeStamp", f"{stamp!r} is not ISO 8601"))
+        ctx.problems.append(Rejection(at.where, "DateTimeStamp", f"{stamp!r} is not ISO 8601"))
         when = datetime.now(UTC)
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return AuditEntry(
-        subject=key[0],
-        event=key[1],
-        form=key[2],
-        instance=key[3],
-        item=item.name,
+        subject=at.key[0],
+        event=at.key[1],
+        form=at.key[2],
+        instance=at.key[3],
+        item=at.item.name,
         value=value,
         user=maps.users.get(user_oid, n.strip(user_oid, "USR")),
         when=when,

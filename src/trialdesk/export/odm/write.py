@@ -171,6 +171,19 @@ def _metadata_version(
     if version is not None:
         mdv.set("Name", f"{design.study_id} CRF, protocol version {version.label}")
         mdv.set("Description", _version_description(version))
+    _protocol(mdv, design)
+    for event in design.events:
+        mdv.append(_event_def(event))
+    for form in design.forms:
+        mdv.append(_form_def(form))
+    for form in design.forms:
+        mdv.append(_group_def(form))
+    _item_defs(mdv, [i for f in design.forms for i in f.items])
+    return mdv
+
+
+def _protocol(mdv: etree._Element, design: StudyDesign) -> None:
+    """The Protocol element: each study event in order, unscheduled ones not mandatory."""
     protocol = _SE(mdv, n.q("Protocol"))
     for order, event in enumerate(design.events, start=1):
         _SE(
@@ -180,13 +193,11 @@ def _metadata_version(
             OrderNumber=str(order),
             Mandatory="No" if event.repeating else "Yes",
         )
-    for event in design.events:
-        mdv.append(_event_def(event))
-    for form in design.forms:
-        mdv.append(_form_def(form))
-    for form in design.forms:
-        mdv.append(_group_def(form))
-    items = [i for f in design.forms for i in f.items]
+
+
+def _item_defs(mdv: etree._Element, items: list[Item]) -> None:
+    """ItemDefs, CodeLists, ConditionDefs and MethodDefs, in the order of ODM v1.3.2's
+    MetaDataVersion content model."""
     for item in items:
         mdv.append(_item_def(item))
     for item in items:
@@ -204,7 +215,6 @@ def _metadata_version(
             mdv, n.q("MethodDef"), OID=n.method_oid(derivation), Name=derivation, Type="Computation"
         )
         _text(_SE(method, n.q("Description")), f"Derived by trialdesk ({derivation})")
-    return mdv
 
 
 def _event_def(event: Event) -> etree._Element:
@@ -510,15 +520,7 @@ def _subject(
     element = _E(n.q("SubjectData"), SubjectKey=subject)
     if transactional:
         element.set("TransactionType", "Upsert")
-    signed = _signature(data, subject)
-    if signed is not None:
-        element.append(signed[0])
-    if subject in data.sites:
-        _SE(element, n.q("SiteRef"), LocationOID=n.location_oid(data.sites[subject]))
-    if subject in data.dispositions:
-        annotate_end(element, *data.dispositions[subject])
-    if signed is not None:
-        element.append(signed[1])
+    _subject_header(element, data, subject)
     for event in design.events:
         keys = [k for k in entries if k[0] == subject and k[1] == event.code]
         # A repeating (unscheduled) event: one StudyEventData per instance, its repeat key.
@@ -544,6 +546,20 @@ def _subject(
                         annotate(fd, status)
                     se.append(fd)
     return element
+
+
+def _subject_header(element: etree._Element, data: ClinicalData, subject: str) -> None:
+    """The subject's casebook signature parts, SiteRef and end-of-participation annotation,
+    in SubjectData's element order (ODM v1.3.2)."""
+    signed = _signature(data, subject)
+    if signed is not None:
+        element.append(signed[0])
+    if subject in data.sites:
+        _SE(element, n.q("SiteRef"), LocationOID=n.location_oid(data.sites[subject]))
+    if subject in data.dispositions:
+        annotate_end(element, *data.dispositions[subject])
+    if signed is not None:
+        element.append(signed[1])
 
 
 def _add_missing(

@@ -48,6 +48,8 @@ from trialdesk.services.uow import service
 from trialdesk.store.models import Measurement, Participant, Visit
 
 IMPORT_REASON = "REDCap API import"
+FIRST_DATA_ROW = 2
+"""Spreadsheet row of the first record: a rejection's row 1 is the CSV header."""
 
 
 class ImportRefused(ValueError):
@@ -112,13 +114,17 @@ def import_records(
         incoming = read_records(design, _as_csv(rows), source="data")
     except ImportRejected as exc:
         raise ImportRefused([_from_rejection(p, rows) for p in exc.problems]) from None
-    changes = _changes(session, actor, protocol, design, incoming, rows, overwrite)
+    changes = _changes(session, actor, protocol, design, incoming, rows=rows, overwrite=overwrite)
     _apply(session, actor, protocol, design, changes)
     return len({r[RECORD_ID] for r in rows})
 
 
 def _from_rejection(problem: Rejection, rows: list[dict[str, str]]) -> tuple[str, str, str, str]:
-    row = rows[problem.row - 2] if isinstance(problem.row, int) and problem.row >= 2 else {}
+    row = (
+        rows[problem.row - FIRST_DATA_ROW]
+        if isinstance(problem.row, int) and problem.row >= FIRST_DATA_ROW
+        else {}
+    )
     record = row.get(RECORD_ID, "")
     return record, problem.field, row.get(problem.field, ""), problem.reason
 
@@ -129,6 +135,7 @@ def _changes(
     protocol: Protocol,
     design: StudyDesign,
     incoming: list[FormRecord],
+    *,
     rows: list[dict[str, str]],
     overwrite: bool,
 ) -> list[_Change]:

@@ -98,7 +98,7 @@ class _Reader:
         self.warnings.append(Rejection(row, column, reason))
 
 
-def read_redcap_project(
+def read_redcap_project(  # noqa: PLR0913  keyword-only public API: REDCap's four optional project files, each passed by its name (callers spread them as **files)
     dictionary: str,
     *,
     instruments: str | None = None,
@@ -180,16 +180,7 @@ def _forms(reader: _Reader, rows: list[_Row]) -> tuple[str, list[tuple[str, list
     forms: list[tuple[str, list[_Row]]] = []
     for number, row in rows:
         name, form = row["Variable / Field Name"], row["Form Name"]
-        if not _NAME.match(name):
-            reader.reject(
-                number,
-                "Variable / Field Name",
-                f"{name!r} is not a REDCap field name "
-                "(lower-case letters, digits, underscores; starts with a letter)",
-            )
-        elif name in seen:
-            reader.reject(number, "Variable / Field Name", f"{name!r} is defined twice")
-        seen.add(name)
+        _check_field_name(reader, number, name, seen)
         if not _NAME.match(form):
             reader.reject(number, "Form Name", f"{form!r} is not a REDCap form name")
             continue
@@ -214,6 +205,21 @@ def _forms(reader: _Reader, rows: list[_Row]) -> tuple[str, list[tuple[str, list
     if forms:
         forms[0][1].pop(0)  # the record id is not a CRF item
     return first["Variable / Field Name"], [(f, r) for f, r in forms]
+
+
+def _check_field_name(reader: _Reader, number: int, name: str, seen: set[str]) -> None:
+    """A field name is REDCap's (lower case, digits, underscores) and not seen before; it is
+    added to `seen`."""
+    if not _NAME.match(name):
+        reader.reject(
+            number,
+            "Variable / Field Name",
+            f"{name!r} is not a REDCap field name "
+            "(lower-case letters, digits, underscores; starts with a letter)",
+        )
+    elif name in seen:
+        reader.reject(number, "Variable / Field Name", f"{name!r} is defined twice")
+    seen.add(name)
 
 
 def _instrument_labels(reader: _Reader, text: str | None, forms: set[str]) -> dict[str, str]:
@@ -251,22 +257,7 @@ def _build_forms(
 
 def _item(reader: _Reader, number: int, row: dict[str, str]) -> Item | None:
     name, field_type = row["Variable / Field Name"], row["Field Type"]
-    if field_type not in FIELD_TYPES:
-        reader.reject(
-            number,
-            "Field Type",
-            f"{field_type!r} is not a REDCap field type ({', '.join(sorted(FIELD_TYPES))})",
-        )
-        return None
-    if field_type == "descriptive":
-        reader.warn(number, "Field Type", f"descriptive field {name!r} holds no data; left out")
-        return None
-    if field_type in ("file", "sql"):
-        reader.reject(
-            number,
-            "Field Type",
-            f"{field_type} fields cannot be imported into trialdesk (field {name!r})",
-        )
+    if not _is_data_field(reader, number, name, field_type):
         return None
     for column in ("Section Header", "Matrix Group Name", "Custom Alignment"):
         if row[column]:
@@ -301,7 +292,42 @@ def _item(reader: _Reader, number: int, row: dict[str, str]) -> Item | None:
         "show_if": _logic(reader, number, row),
         "note": rest if field_type != "calc" or rest else "",
     }
-    if field_type == "calc":
+    _derivation(fields, links, row)
+    _link_element(reader, number, fields, links)
+    try:
+        return Item(**fields)
+    except ValueError as exc:
+        reader.reject(number, "Variable / Field Name", _first_error(exc))
+        return None
+
+
+def _is_data_field(reader: _Reader, number: int, name: str, field_type: str) -> bool:
+    """Whether the field holds data trialdesk can import; if not, the reason is noted (a
+    descriptive field is only warned about)."""
+    if field_type not in FIELD_TYPES:
+        reader.reject(
+            number,
+            "Field Type",
+            f"{field_type!r} is not a REDCap field type ({', '.join(sorted(FIELD_TYPES))})",
+        )
+        return False
+    if field_type == "descriptive":
+        reader.warn(number, "Field Type", f"descriptive field {name!r} holds no data; left out")
+        return False
+    if field_type in ("file", "sql"):
+        reader.reject(
+            number,
+            "Field Type",
+            f"{field_type} fields cannot be imported into trialdesk (field {name!r})",
+        )
+        return False
+    return True
+
+
+def _derivation(fields: dict[str, Any], links: dict[str, str], row: dict[str, str]) -> None:
+    """A calc field is derived (by the annotation's derivation, else by REDCap's calculation,
+    kept in the note); any other field only when its annotation names a derivation."""
+    if row["Field Type"] == "calc":
         if links.get("type") == "integer":
             fields["data_type"] = DataType.INTEGER
         fields["derivation"] = links.get("derivation", "redcap_calc")
@@ -309,12 +335,6 @@ def _item(reader: _Reader, number: int, row: dict[str, str]) -> Item | None:
             fields["note"] = f"REDCap calculation: {row['Choices, Calculations, OR Slider Labels']}"
     elif "derivation" in links:
         fields["derivation"] = links["derivation"]
-    _link_element(reader, number, fields, links)
-    try:
-        return Item(**fields)
-    except ValueError as exc:
-        reader.reject(number, "Variable / Field Name", _first_error(exc))
-        return None
 
 
 def _data_type(reader: _Reader, number: int, row: dict[str, str]) -> DataType | None:

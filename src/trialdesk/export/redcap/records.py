@@ -187,6 +187,19 @@ def _map_columns(design: StudyDesign) -> _Columns:
     return _Columns(item, complete)
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """One reading of a records CSV: what it is read against, and what it has found so far
+    (the records collected by key, and every problem)."""
+
+    design: StudyDesign
+    mapping: _Columns
+    events: dict[str, Event]
+    record_id: str
+    collected: dict[tuple[str, str, str, int], FormRecord]
+    problems: list[Rejection]
+
+
 def read_records(
     design: StudyDesign, text: str, *, record_id: str = RECORD_ID, source: str = "records"
 ) -> list[FormRecord]:
@@ -208,8 +221,14 @@ def read_records(
     _check_header(header, record_id, mapping, design, problems)
     if problems:
         raise ImportRejected(source, problems)
-    events = {unique_event_name(e.code): e for e in design.events}
-    collected: dict[tuple[str, str, str, int], FormRecord] = {}
+    reading = _Reading(
+        design,
+        mapping,
+        events={unique_event_name(e.code): e for e in design.events},
+        record_id=record_id,
+        collected={},
+        problems=problems,
+    )
     for number, cells in enumerate(lines[1:], start=2):
         if not any(c.strip() for c in cells):
             continue
@@ -219,10 +238,10 @@ def read_records(
             )
             continue
         row = dict(zip(header, (c.strip() for c in cells), strict=True))
-        _read_row(design, mapping, events, number, row, record_id, collected, problems)
+        _read_row(reading, number, row)
     if problems:
         raise ImportRejected(source, problems)
-    return list(collected.values())
+    return list(reading.collected.values())
 
 
 def _check_header(
@@ -254,48 +273,22 @@ def _check_header(
         problems.append(Rejection(1, EVENT, "a longitudinal project's export needs this column"))
 
 
-def _read_row(
-    design: StudyDesign,
-    mapping: _Columns,
-    events: dict[str, Event],
-    number: int,
-    row: dict[str, str],
-    record_id: str,
-    collected: dict[tuple[str, str, str, int], FormRecord],
-    problems: list[Rejection],
-) -> None:
+def _read_row(reading: _Reading, number: int, row: dict[str, str]) -> None:
+    design, problems, record_id = reading.design, reading.problems, reading.record_id
     subject = row[record_id]
     if not subject:
         problems.append(Rejection(number, record_id, "the record id is empty"))
         return
     event_name = row.get(EVENT, "") or unique_event_name(design.events[0].code)
-    event = events.get(event_name)
+    event = reading.events.get(event_name)
     if event is None:
         problems.append(Rejection(number, EVENT, f"unknown event {event_name!r}"))
         return
-    repeat_form, instance = row.get(REPEAT_FORM, ""), 1
-    if repeat_form:
-        if repeat_form not in {f.name for f in design.forms if f.repeating}:
-            problems.append(
-                Rejection(number, REPEAT_FORM, f"{repeat_form!r} is not a repeating instrument")
-            )
-            return
-        text = row.get(REPEAT_INSTANCE, "")
-        if not text.isdigit() or int(text) < 1:
-            problems.append(
-                Rejection(number, REPEAT_INSTANCE, f"{text!r} is not a repeat instance (1, 2, …)")
-            )
-            return
-        instance = int(text)
-    elif event.repeating:
-        text = row.get(REPEAT_INSTANCE, "") or "1"
-        if not text.isdigit() or int(text) < 1:
-            problems.append(
-                Rejection(number, REPEAT_INSTANCE, f"{text!r} is not a repeat instance (1, 2, …)")
-            )
-            return
-        instance = int(text)
-    values, missing = _row_values(mapping, number, row, repeat_form, problems)
+    repeat_form = row.get(REPEAT_FORM, "")
+    instance = _row_instance(reading, number, row, event)
+    if instance is None:
+        return
+    values, missing = _row_values(reading.mapping, number, row, repeat_form, problems)
     for form_name in missing:
         values.setdefault(form_name, {})
     for form_name, form_values in values.items():
@@ -309,7 +302,7 @@ def _read_row(
             )
             continue
         key = (subject, event.code, form_name, instance)
-        if key in collected:
+        if key in reading.collected:
             problems.append(
                 Rejection(
                     number,
@@ -319,7 +312,7 @@ def _read_row(
                 )
             )
             continue
-        collected[key] = FormRecord(
+        reading.collected[key] = FormRecord(
             subject,
             event.code,
             form_name,
@@ -327,6 +320,26 @@ def _read_row(
             instance,
             missing.get(form_name, {}),
         )
+
+
+def _row_instance(reading: _Reading, number: int, row: dict[str, str], event: Event) -> int | None:
+    """The row's instance: its repeat instance on a repeating instrument or event, else 1;
+    None (and the problem noted) when the repeat columns are wrong."""
+    repeat_form = row.get(REPEAT_FORM, "")
+    if repeat_form and repeat_form not in {f.name for f in reading.design.forms if f.repeating}:
+        reading.problems.append(
+            Rejection(number, REPEAT_FORM, f"{repeat_form!r} is not a repeating instrument")
+        )
+        return None
+    if not repeat_form and not event.repeating:
+        return 1
+    text = row.get(REPEAT_INSTANCE, "") if repeat_form else row.get(REPEAT_INSTANCE, "") or "1"
+    if not text.isdigit() or int(text) < 1:
+        reading.problems.append(
+            Rejection(number, REPEAT_INSTANCE, f"{text!r} is not a repeat instance (1, 2, …)")
+        )
+        return None
+    return int(text)
 
 
 def _is_missing_code(item: Item, text: str) -> bool:
@@ -342,43 +355,76 @@ def _row_values(
     checked: dict[tuple[str, str], list[str]] = defaultdict(list)
     for column, text in row.items():
         if column in mapping.complete:
-            if text not in ("", "0", "1", "2"):
-                problems.append(
-                    Rejection(
-                        number,
-                        column,
-                        f"{text!r} is not a form status (0 Incomplete, 1 Unverified, 2 Complete)",
-                    )
-                )
+            problems += _status_problems(number, column, text)
             continue
         if column not in mapping.item or not text:
             continue
         form, item, code = mapping.item[column]
-        if bool(repeat_form) != form.repeating or (repeat_form and form.name != repeat_form):
+        if _is_misplaced(form, repeat_form):
             problems.append(Rejection(number, column, _misplaced(form, repeat_form)))
             continue
         if code is not None:
-            if text not in ("0", "1"):
-                problems.append(Rejection(number, column, f"{text!r} is not 0 or 1"))
-            elif text == "1":
+            if _is_checked(number, column, text, problems):
                 checked[(form.name, item.name)].append(code)
             continue
         if _is_missing_code(item, text):
             missing[form.name][item.name] = (text, "")
             continue
-        try:
-            value = parse_value(item, text)
-        except ValueError as exc:
-            problems.append(Rejection(number, column, str(exc)))
-            continue
-        if (why := check_limits(item, value)) is not None:
-            problems.append(Rejection(number, column, why))
+        value = _cell_value(item, text)
+        if isinstance(value, _Rejected):
+            problems.append(Rejection(number, column, value.reason))
             continue
         values[form.name][item.name] = value
     for (form_name, item_name), codes in checked.items():
         item = mapping.item[checkbox_column(item_name, codes[0])][1]
         values[form_name][item_name] = tuple(c.code for c in item.choices if c.code in codes)
     return values, missing
+
+
+_CHECKBOX_VALUES = ("0", "1")
+"""A REDCap checkbox column (<field>___<code>): 1 checked, 0 not."""
+_CHECKED = "1"
+_FORM_STATUSES = ("", "0", "1", "2")
+"""REDCap's <form>_complete values: 0 Incomplete, 1 Unverified, 2 Complete (or blank)."""
+_NOT_A_STATUS = "{text!r} is not a form status (0 Incomplete, 1 Unverified, 2 Complete)"
+
+
+def _status_problems(number: int, column: str, text: str) -> list[Rejection]:
+    """A <form>_complete cell that is not a REDCap form status."""
+    if text in _FORM_STATUSES:
+        return []
+    return [Rejection(number, column, _NOT_A_STATUS.format(text=text))]
+
+
+def _is_checked(number: int, column: str, text: str, problems: list[Rejection]) -> bool:
+    """Whether a checkbox cell is checked; a cell other than 0 or 1 is a problem."""
+    if text not in _CHECKBOX_VALUES:
+        problems.append(Rejection(number, column, f"{text!r} is not 0 or 1"))
+    return text == _CHECKED
+
+
+@dataclass(frozen=True)
+class _Rejected:
+    """Why a cell's text is not a value of its item."""
+
+    reason: str
+
+
+def _cell_value(item: Item, text: str) -> Value | _Rejected:
+    """The cell's typed value, or why it is not one (unparseable, or beyond hard limits)."""
+    try:
+        value = parse_value(item, text)
+    except ValueError as exc:
+        return _Rejected(str(exc))
+    if (why := check_limits(item, value)) is not None:
+        return _Rejected(why)
+    return value
+
+
+def _is_misplaced(form: Form, repeat_form: str) -> bool:
+    """A field of a repeating form on a non-repeating row, or of another form than the row's
+    repeating instrument (REDCap: redcap_repeat_instrument)."""
+    return bool(repeat_form) != form.repeating or bool(repeat_form and form.name != repeat_form)
 
 
 def _misplaced(form: Form, repeat_form: str) -> str:

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from trialdesk.export.sdtm.spec import DOMAINS
-from trialdesk.export.sdtm.text import study_day
+from trialdesk.export.sdtm.text import (
+    ISO_DATE_LENGTH,
+    MAX_ARMCD_LENGTH,
+    MAX_LABEL_LENGTH,
+    MAX_NAME_LENGTH,
+    study_day,
+)
 
 Datasets = dict[str, pd.DataFrame]
 
@@ -86,9 +92,9 @@ def required_and_expected(ds: Datasets) -> Iterable[Finding]:
                     "Required variable is null",
                     _rows(_blank(frame[var.name])),
                 )
-            if len(var.name) > 8:
+            if len(var.name) > MAX_NAME_LENGTH:
                 yield Finding("CORE-000182", code, var.name, "name longer than 8")
-            if len(var.label) > 40:
+            if len(var.label) > MAX_LABEL_LENGTH:
                 yield Finding("CORE-000019", code, var.name, "label longer than 40")
 
 
@@ -120,7 +126,7 @@ def test_codes(ds: Datasets) -> Iterable[Finding]:
         if bad.any():
             yield Finding("CORE-000220", code, testcd, "not a valid test code", _rows(bad))
         if code not in ("IE", "TI"):
-            long = frame[test].astype(str).str.len() > 40
+            long = frame[test].astype(str).str.len() > MAX_LABEL_LENGTH
             if long.any():
                 yield Finding("CORE-000199", code, test, "longer than 40", _rows(long))
         pairs = frame[[testcd, test]].drop_duplicates()
@@ -136,9 +142,9 @@ def trial_summary(ds: Datasets) -> Iterable[Finding]:
     ts = ds.get("TS")
     if ts is None:
         return
-    if (ts["TSPARMCD"].str.len() > 8).any():
+    if (ts["TSPARMCD"].str.len() > MAX_NAME_LENGTH).any():
         yield Finding("CORE-000147", "TS", "TSPARMCD", "longer than 8")
-    if (ts["TSPARM"].str.len() > 40).any():
+    if (ts["TSPARM"].str.len() > MAX_LABEL_LENGTH).any():
         yield Finding("CORE-000148", "TS", "TSPARM", "longer than 40")
     if ts.duplicated(["TSPARMCD", "TSSEQ"]).any():
         yield Finding("CORE-000154", "TS", "TSSEQ", "not unique within TSPARMCD")
@@ -179,7 +185,7 @@ def trial_arms_elements(ds: Datasets) -> Iterable[Finding]:
         neither = _blank(te["TEENRL"]) & _blank(te["TEDUR"])
         if neither.any():
             yield Finding("CORE-000027", "TE", "TEENRL", "neither TEENRL nor TEDUR", _rows(neither))
-        if (te["ETCD"].str.len() > 8).any():
+        if (te["ETCD"].str.len() > MAX_NAME_LENGTH).any():
             yield Finding("CORE-000143", "TE", "ETCD", "longer than 8")
     if ta is not None:
         if te is not None:
@@ -191,7 +197,7 @@ def trial_arms_elements(ds: Datasets) -> Iterable[Finding]:
                 yield Finding("CORE-000132", "TA", "ELEMENT", "ETCD and ELEMENT not one-to-one")
         if ta.duplicated(["ARM", "TAETORD"]).any():
             yield Finding("CORE-000144", "TA", "TAETORD", "not unique within ARM")
-        if (ta["ARMCD"].str.len() > 20).any():
+        if (ta["ARMCD"].str.len() > MAX_ARMCD_LENGTH).any():
             yield Finding("CORE-000010", "TA", "ARMCD", "longer than 20")
 
 
@@ -205,10 +211,22 @@ def demographics(ds: Datasets) -> Iterable[Finding]:
         return
     ta = ds.get("TA")
     if ta is not None:
-        for var, ref in (("ARMCD", "ARMCD"), ("ARM", "ARM"), ("ACTARMCD", "ARMCD")):
-            bad = ~_blank(dm[var]) & ~dm[var].isin(set(ta[ref]))
-            if bad.any():
-                yield Finding("CORE-000210", "DM", var, f"not in TA.{ref}", _rows(bad))
+        yield from _dm_arms(dm, ta)
+    yield from _dm_age_and_ids(dm)
+    yield from _dm_reference_period(dm)
+    yield from _dm_death(ds, dm)
+
+
+def _dm_arms(dm: pd.DataFrame, ta: pd.DataFrame) -> Iterable[Finding]:
+    """CORE-000210/047: DM.ARMCD, ARM and ACTARMCD are arms of TA."""
+    for var, ref in (("ARMCD", "ARMCD"), ("ARM", "ARM"), ("ACTARMCD", "ARMCD")):
+        bad = ~_blank(dm[var]) & ~dm[var].isin(set(ta[ref]))
+        if bad.any():
+            yield Finding("CORE-000210", "DM", var, f"not in TA.{ref}", _rows(bad))
+
+
+def _dm_age_and_ids(dm: pd.DataFrame) -> Iterable[Finding]:
+    """CORE-000189/190 AGE with AGEU; CORE-000310 AGE ≥ 0; CORE-000186/351 unique ids."""
     age, ageu = _blank(dm["AGE"]), _blank(dm["AGEU"])
     if (age != ageu).any():
         yield Finding("CORE-000189", "DM", "AGEU", "AGE and AGEU not populated together")
@@ -217,6 +235,10 @@ def demographics(ds: Datasets) -> Iterable[Finding]:
     for var, rule_id in (("SUBJID", "CORE-000186"), ("USUBJID", "CORE-000351")):
         if dm[var].duplicated().any():
             yield Finding(rule_id, "DM", var, "not unique", _rows(dm[var].duplicated()))
+
+
+def _dm_reference_period(dm: pd.DataFrame) -> Iterable[Finding]:
+    """CORE-000191 RFENDTC when ARM; CORE-000711/714 reference start ≤ end."""
     no_end = ~_blank(dm["ARM"]) & _blank(dm["RFENDTC"])
     if no_end.any():
         yield Finding(
@@ -230,6 +252,10 @@ def demographics(ds: Datasets) -> Iterable[Finding]:
         late = both & (dm[start].astype(str).str[:10] > dm[end].astype(str).str[:10])
         if late.any():
             yield Finding(rule_id, "DM", start, f"{start} after {end}", _rows(late))
+
+
+def _dm_death(ds: Datasets, dm: pd.DataFrame) -> Iterable[Finding]:
+    """CORE-000252/253/254: DTHFL is Y for a subject whose death DS or AE records."""
     dead: set[str] = set()
     if "DS" in ds:
         dead |= set(ds["DS"].loc[ds["DS"]["DSDECOD"] == "DEATH", "USUBJID"])
@@ -343,20 +369,33 @@ def subject_visits(ds: Datasets) -> Iterable[Finding]:
     in TA.EPOCH."""
     sv, tv, ta = ds.get("SV"), ds.get("TV"), ds.get("TA")
     if sv is not None and tv is not None:
-        planned = sv["SVPRESP"] == "Y"
-        bad = planned & ~sv["VISITNUM"].isin(set(tv["VISITNUM"]))
-        if bad.any():
-            yield Finding("CORE-000039", "SV", "VISITNUM", "planned visit not in TV", _rows(bad))
-        bad = planned & ~sv["VISIT"].isin(set(tv["VISIT"]))
-        if bad.any():
-            yield Finding("CORE-000036", "SV", "VISIT", "planned visit not in TV", _rows(bad))
-        if sv.duplicated(["USUBJID", "VISITNUM"]).any():
-            yield Finding("CORE-000204", "SV", "VISITNUM", "not unique within subject")
-        bad = ~_blank(sv["SVPRESP"]) & (sv["SVPRESP"] != "Y")
-        if bad.any():
-            yield Finding("CORE-000037", "SV", "SVPRESP", "not Y or null", _rows(bad))
+        yield from _planned_visits(sv, tv)
+    if sv is not None:
+        yield from _visits_in_sv(ds, sv)
+    if ta is not None:
+        yield from _epochs_in_ta(ds, ta)
+
+
+def _planned_visits(sv: pd.DataFrame, tv: pd.DataFrame) -> Iterable[Finding]:
+    """CORE-000036/039 planned SV visits in TV; CORE-000204 unique; CORE-000037 SVPRESP."""
+    planned = sv["SVPRESP"] == "Y"
+    bad = planned & ~sv["VISITNUM"].isin(set(tv["VISITNUM"]))
+    if bad.any():
+        yield Finding("CORE-000039", "SV", "VISITNUM", "planned visit not in TV", _rows(bad))
+    bad = planned & ~sv["VISIT"].isin(set(tv["VISIT"]))
+    if bad.any():
+        yield Finding("CORE-000036", "SV", "VISIT", "planned visit not in TV", _rows(bad))
+    if sv.duplicated(["USUBJID", "VISITNUM"]).any():
+        yield Finding("CORE-000204", "SV", "VISITNUM", "not unique within subject")
+    bad = ~_blank(sv["SVPRESP"]) & (sv["SVPRESP"] != "Y")
+    if bad.any():
+        yield Finding("CORE-000037", "SV", "SVPRESP", "not Y or null", _rows(bad))
+
+
+def _visits_in_sv(ds: Datasets, sv: pd.DataFrame) -> Iterable[Finding]:
+    """CORE-000168: every other domain's (USUBJID, VISITNUM) is a visit of SV."""
     for code, frame in ds.items():
-        if code in ("SV", "TV") or "VISITNUM" not in frame.columns or sv is None:
+        if code in ("SV", "TV") or "VISITNUM" not in frame.columns:
             continue
         visits = set(zip(sv["USUBJID"], sv["VISITNUM"], strict=True))
         keys = pd.Series(
@@ -365,13 +404,16 @@ def subject_visits(ds: Datasets) -> Iterable[Finding]:
         bad = frame["VISITNUM"].notna() & ~keys.isin(visits)
         if bad.any():
             yield Finding("CORE-000168", code, "VISITNUM", "not among SV visits", _rows(bad))
-    if ta is not None:
-        for code, frame in ds.items():
-            if code == "TA" or "EPOCH" not in frame.columns:
-                continue
-            bad = ~_blank(frame["EPOCH"]) & ~frame["EPOCH"].isin(set(ta["EPOCH"]))
-            if bad.any():
-                yield Finding("CORE-000271", code, "EPOCH", "not in TA.EPOCH", _rows(bad))
+
+
+def _epochs_in_ta(ds: Datasets, ta: pd.DataFrame) -> Iterable[Finding]:
+    """CORE-000271: every EPOCH is an epoch of TA."""
+    for code, frame in ds.items():
+        if code == "TA" or "EPOCH" not in frame.columns:
+            continue
+        bad = ~_blank(frame["EPOCH"]) & ~frame["EPOCH"].isin(set(ta["EPOCH"]))
+        if bad.any():
+            yield Finding("CORE-000271", code, "EPOCH", "not in TA.EPOCH", _rows(bad))
 
 
 @rule
@@ -451,7 +493,9 @@ def study_days(ds: Datasets) -> Iterable[Finding]:
             if dtc not in frame.columns or dy not in frame.columns:
                 continue
             expected = [
-                study_day(d, reference.get(u)) if isinstance(d, str) and len(d) >= 10 else None
+                study_day(d, reference.get(u))
+                if isinstance(d, str) and len(d) >= ISO_DATE_LENGTH
+                else None
                 for d, u in zip(frame[dtc], frame["USUBJID"], strict=True)
             ]
             exp = pd.Series(expected, index=frame.index, dtype="float")

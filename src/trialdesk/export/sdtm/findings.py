@@ -115,19 +115,13 @@ def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
         element = catalogue[m.element]
         entered = isinstance(m.value_as_entered, str) and bool(m.value_as_entered)
         unit = m.unit_as_entered if entered and isinstance(m.unit_as_entered, str) else m.unit
-        row = _lab_row(
-            protocol,
-            element,
-            LAB_CONTEXT[m.element],
-            m.usubjid,
-            m.visit,
-            _d(m.date),
-            reference.get(m.usubjid),
+        result = _Result(
             orres=m.value_as_entered if entered else float(m.value),
             orresu=unit,
             stres=float(m.value),
             stresu=m.unit,
         )
+        row = _lab_row(protocol, element, LAB_CONTEXT[m.element], _at(m, reference), result)
         rows.append({**row, **normal.fields(m.usubjid, element, unit, row["LBSTRESN"])})
     itt = catalogue["itt_glucose"]
     for s in records_of(src.frames.itt):
@@ -137,14 +131,13 @@ def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 protocol,
                 itt,
                 context,
-                s.usubjid,
-                s.visit,
-                _d(s.date),
-                reference.get(s.usubjid),
-                orres=float(s.glucose_mmol_l),
-                orresu="mmol/L",
-                stres=float(s.glucose_mmol_l),
-                stresu="mmol/L",
+                _at(s, reference),
+                _Result(
+                    orres=float(s.glucose_mmol_l),
+                    orresu="mmol/L",
+                    stres=float(s.glucose_mmol_l),
+                    stresu="mmol/L",
+                ),
             )
         )
     for c in records_of(src.categorical):
@@ -156,21 +149,12 @@ def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 protocol,
                 catalogue[c.element],
                 LAB_CONTEXT[c.element],
-                c.usubjid,
-                c.visit,
-                _d(c.date),
-                reference.get(c.usubjid),
-                orres=text,
-                orresu=None,
-                stres=text,
-                stresu=None,
+                _at(c, reference),
+                _Result(orres=text, stres=text),
             )
         )
     for x in records_of(src.itt_missing):  # one ITT sample not taken, at its time point
-        row = _lab_row(
-            protocol, itt, itt_context(float(x.minute)), x.usubjid, x.visit, _d(x.date),
-            reference.get(x.usubjid), orres=None, orresu=None, stres=None, stresu=None,
-        )  # fmt: skip
+        row = _lab_row(protocol, itt, itt_context(float(x.minute)), _at(x, reference), _NO_RESULT)
         rows.append({**row, **_not_done("LB", x.code, x.reason)})
     for n in records_of(src.frames.missing):
         if n.element not in (*LAB_CONTEXT, "itt_glucose") or n.element not in catalogue:
@@ -179,14 +163,8 @@ def laboratory(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
             protocol,
             catalogue[n.element],
             LAB_CONTEXT.get(n.element, LabContext("PLASMA", category=ITT_CATEGORY, fasting="Y")),
-            n.usubjid,
-            n.visit,
-            _d(n.date),
-            reference.get(n.usubjid),
-            orres=None,
-            orresu=None,
-            stres=None,
-            stresu=None,
+            _at(n, reference),
+            _NO_RESULT,
         )
         rows.append({**row, **_not_done("LB", n.code, n.reason)})
     frame = _frame("LB", [{"STUDYID": protocol.id, "DOMAIN": "LB", **r} for r in rows])
@@ -226,20 +204,42 @@ def itt_context(minute: float) -> LabContext:
     )
 
 
+@dataclass(frozen=True)
+class _Result:
+    """A finding's result as collected (--ORRES, --ORRESU) and in standard units (--STRESC,
+    --STRESN, --STRESU): SDTMIG v3.4 §6.3 Findings Observation Class."""
+
+    orres: Any = None
+    orresu: Any = None
+    stres: Any = None
+    stresu: Any = None
+
+
+_NO_RESULT = _Result()
+"""No result: a test not done (its --STAT and --REASND come from `_not_done`)."""
+
+
+@dataclass(frozen=True)
+class _At:
+    """Whose finding and when: subject, visit, date, and the subject's reference start date
+    (RFSTDTC) that --DY counts from (SDTMIG v3.4 §4.4.4)."""
+
+    subject: str
+    visit: str
+    day: date | None
+    ref: date | None
+
+
+def _at(record: Any, reference: dict[str, date | None]) -> _At:
+    """The `_At` of a source record with ``usubjid``, ``visit`` and ``date``."""
+    return _At(record.usubjid, record.visit, _d(record.date), reference.get(record.usubjid))
+
+
 def _lab_row(
-    protocol: Protocol,
-    element: Any,
-    ctx: LabContext,
-    subject: str,
-    visit: str,
-    day: date | None,
-    ref: date | None,
-    *,
-    orres: Any,
-    orresu: Any,
-    stres: Any,
-    stresu: Any,
+    protocol: Protocol, element: Any, ctx: LabContext, at: _At, result: _Result
 ) -> dict[str, Any]:
+    subject, visit, day, ref = at.subject, at.visit, at.day, at.ref
+    orres, orresu, stres, stresu = result.orres, result.orresu, result.stres, result.stresu
     numeric = isinstance(stres, float)
     if numeric:
         stres = round_reported(stres, element.reported_decimals)
@@ -333,14 +333,8 @@ def vital_signs(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
             _vs_row(
                 protocol,
                 catalogue[m.element],
-                m.usubjid,
-                m.visit,
-                _d(m.date),
-                reference.get(m.usubjid),
-                orres,
-                orresu,
-                float(m.value),
-                m.unit,
+                _at(m, reference),
+                _Result(orres, orresu, float(m.value), m.unit),
                 derived=m.element == "bmi",
             )
         )
@@ -355,33 +349,15 @@ def vital_signs(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
             _vs_row(
                 protocol,
                 catalogue["bmi"],
-                m.usubjid,
-                m.visit,
-                _d(m.date),
-                reference.get(m.usubjid),
-                None,
-                None,
-                bmi,
-                "kg/m²",
+                _at(m, reference),
+                _Result(stres=bmi, stresu="kg/m²"),
                 derived=True,
             )
         )
     for n in records_of(src.frames.missing):
         if n.element not in ("weight", "height", "bmi"):
             continue
-        row = _vs_row(
-            protocol,
-            catalogue[n.element],
-            n.usubjid,
-            n.visit,
-            _d(n.date),
-            reference.get(n.usubjid),
-            None,
-            None,
-            None,
-            None,
-            derived=False,
-        )
+        row = _vs_row(protocol, catalogue[n.element], _at(n, reference), _NO_RESULT, derived=False)
         rows.append({**row, **_not_done("VS", n.code, n.reason)})
     frame = _frame("VS", [{"STUDYID": protocol.id, "DOMAIN": "VS", **r} for r in rows])
     frame = _flag_baseline(frame, "VS", ["USUBJID", "VSTESTCD"], reference, protocol)
@@ -389,19 +365,12 @@ def vital_signs(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
 
 
 def _vs_row(
-    protocol: Protocol,
-    element: Any,
-    subject: str,
-    visit: str,
-    day: date | None,
-    ref: date | None,
-    orres: Any,
-    orresu: Any,
-    stres: float | None,
-    stresu: str | None,
-    *,
-    derived: bool,
+    protocol: Protocol, element: Any, at: _At, result: _Result, *, derived: bool
 ) -> dict[str, Any]:
+    subject, visit, day, ref = at.subject, at.visit, at.day, at.ref
+    orres, orresu = result.orres, result.orresu
+    stres: float | None = result.stres
+    stresu: str | None = result.stresu
     if stres is not None:
         stres = round_reported(stres, element.reported_decimals)
     if isinstance(orres, float):

@@ -67,7 +67,13 @@ _VISIT = [
 
 
 def _d(
-    code: str, label: str, klass: str, structure: str, keys: tuple[str, ...], variables: list[Var]
+    code: str,
+    label: str,
+    klass: str,
+    structure: str,
+    keys: tuple[str, ...],
+    *,
+    variables: list[Var],
 ) -> Domain:
     return Domain(code, label, klass, structure, keys, tuple(variables))
 
@@ -78,7 +84,7 @@ TS = _d(
     "TRIAL DESIGN",
     "One record per trial summary parameter value",
     ("STUDYID", "TSPARMCD", "TSSEQ"),
-    [
+    variables=[
         *_ids("TS", subject=False),
         Var("TSGRPID", "Group ID"),
         Var(
@@ -106,7 +112,7 @@ TA = _d(
     "TRIAL DESIGN",
     "One record per planned Element per Arm",
     ("STUDYID", "ARMCD", "TAETORD"),
-    [
+    variables=[
         *_ids("TA", subject=False, seq=False),
         Var("ARMCD", "Planned Arm Code", core="Req", origin="Protocol"),
         Var("ARM", "Description of Planned Arm", core="Req", origin="Protocol"),
@@ -124,7 +130,7 @@ TE = _d(
     "TRIAL DESIGN",
     "One record per planned Element",
     ("STUDYID", "ETCD"),
-    [
+    variables=[
         *_ids("TE", subject=False, seq=False),
         Var("ETCD", "Element Code", core="Req", origin="Protocol"),
         Var("ELEMENT", "Description of Element", core="Req", origin="Protocol"),
@@ -139,7 +145,7 @@ TV = _d(
     "TRIAL DESIGN",
     "One record per planned Visit per Arm",
     ("STUDYID", "ARMCD", "VISITNUM"),
-    [
+    variables=[
         *_ids("TV", subject=False, seq=False),
         Var("VISITNUM", "Visit Number", "Num", "Req", origin="Protocol"),
         Var("VISIT", "Visit Name", origin="Protocol"),
@@ -156,7 +162,7 @@ TI = _d(
     "TRIAL DESIGN",
     "One record per I/E criterion",
     ("STUDYID", "IETESTCD"),
-    [
+    variables=[
         *_ids("TI", subject=False, seq=False),
         Var("IETESTCD", "Incl/Excl Criterion Short Name", core="Req", origin="Protocol"),
         Var("IETEST", "Inclusion/Exclusion Criterion", core="Req", origin="Protocol"),
@@ -178,7 +184,7 @@ DM = _d(
     "SPECIAL PURPOSE",
     "One record per subject",
     ("STUDYID", "USUBJID"),
-    [
+    variables=[
         *_ids("DM", seq=False),
         Var("SUBJID", "Subject Identifier for the Study", core="Req"),
         Var("RFSTDTC", "Subject Reference Start Date/Time", core="Exp", origin="Derived"),
@@ -219,7 +225,7 @@ IE = _d(
     "FINDINGS",
     "One record per inclusion/exclusion criterion not met per subject",
     ("STUDYID", "USUBJID", "IETESTCD"),
-    [
+    variables=[
         *_ids("IE"),
         Var("IETESTCD", "Inclusion/Exclusion Criterion Short Name", core="Req"),
         Var("IETEST", "Inclusion/Exclusion Criterion", core="Req"),
@@ -254,7 +260,7 @@ DS = _d(
     "EVENTS",
     "One record per disposition status or protocol milestone per subject",
     ("STUDYID", "USUBJID", "DSSTDTC", "DSDECOD"),
-    [
+    variables=[
         *_ids("DS"),
         Var("DSTERM", "Reported Term for the Disposition Event", core="Req"),
         Var(
@@ -282,7 +288,7 @@ EX = _d(
     "INTERVENTIONS",
     "One record per constant dosing interval per subject",
     ("STUDYID", "USUBJID", "EXTRT", "EXSTDTC"),
-    [
+    variables=[
         *_ids("EX"),
         Var("EXTRT", "Name of Treatment", core="Req"),
         Var("EXDOSE", "Dose", "Num", "Exp"),
@@ -304,7 +310,7 @@ CM = _d(
     "INTERVENTIONS",
     "One record per recorded medication occurrence or constant-dosing interval per subject",
     ("STUDYID", "USUBJID", "CMTRT", "VISITNUM"),
-    [
+    variables=[
         *_ids("CM"),
         Var("CMSPID", "Sponsor-Defined Identifier"),
         Var("CMTRT", "Reported Name of Drug, Med, or Therapy", core="Req"),
@@ -348,7 +354,7 @@ LB = _d(
     "FINDINGS",
     "One record per lab test per time point per visit per subject",
     ("STUDYID", "USUBJID", "LBTESTCD", "VISITNUM", "LBTPTNUM"),
-    [
+    variables=[
         *_ids("LB"),
         Var(
             "LBTESTCD",
@@ -397,7 +403,7 @@ VS = _d(
     "FINDINGS",
     "One record per vital sign measurement per visit per subject",
     ("STUDYID", "USUBJID", "VSTESTCD", "VISITNUM"),
-    [
+    variables=[
         *_ids("VS"),
         Var(
             "VSTESTCD", "Vital Signs Test Short Name", core="Req", codelist="Vital Signs Test Code"
@@ -423,7 +429,7 @@ AE = _d(
     "EVENTS",
     "One record per adverse event per subject",
     ("STUDYID", "USUBJID", "AEDECOD", "AESTDTC"),
-    [
+    variables=[
         *_ids("AE"),
         Var("AESPID", "Sponsor-Defined Identifier"),
         Var("AETERM", "Reported Term for the Adverse Event", core="Req"),
@@ -470,7 +476,7 @@ SV = _d(
     "SPECIAL PURPOSE",
     "One record per actual or planned visit per subject",
     ("STUDYID", "USUBJID", "VISITNUM"),
-    [
+    variables=[
         *_ids("SV", seq=False),
         Var("VISITNUM", "Visit Number", "Num", "Req", origin="Derived"),
         Var("VISIT", "Visit Name", origin="Derived"),
@@ -493,7 +499,7 @@ MH = _d(
     "EVENTS",
     "One record per medical history event per subject",
     ("STUDYID", "USUBJID", "MHTERM", "MHSTDTC"),
-    [
+    variables=[
         *_ids("MH"),
         Var("MHTERM", "Reported Term for the Medical History", core="Req"),
         Var("MHDECOD", "Dictionary-Derived Term", origin="Assigned"),
@@ -524,7 +530,7 @@ SUPPEX = _d(
     "RELATIONSHIP",
     "One record per IDVAR, IDVARVAL, and QNAM value per subject",
     ("STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "QNAM"),
-    [
+    variables=[
         Var("STUDYID", "Study Identifier", core="Req", origin="Assigned"),
         Var("RDOMAIN", "Related Domain Abbreviation", core="Req", origin="Assigned"),
         Var("USUBJID", "Unique Subject Identifier", core="Req", origin="Assigned"),
@@ -544,7 +550,7 @@ SUPPDM = _d(
     "RELATIONSHIP",
     "One record per IDVAR, IDVARVAL, and QNAM value per subject",
     ("STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "QNAM"),
-    [
+    variables=[
         Var("STUDYID", "Study Identifier", core="Req", origin="Assigned"),
         Var("RDOMAIN", "Related Domain Abbreviation", core="Req", origin="Assigned"),
         Var("USUBJID", "Unique Subject Identifier", core="Req", origin="Assigned"),

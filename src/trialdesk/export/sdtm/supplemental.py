@@ -14,7 +14,7 @@ import pandas as pd
 
 from trialdesk.export.sdtm.sources import SdtmSources, records_of
 from trialdesk.export.sdtm.subjects import _frame, usubjid
-from trialdesk.export.sdtm.text import ascii_text
+from trialdesk.export.sdtm.text import MAX_TEXT_LENGTH, ascii_text
 from trialdesk.export.values import format_number
 from trialdesk.protocol import Protocol
 
@@ -76,7 +76,9 @@ def supplemental_demographics(protocol: Protocol, src: SdtmSources) -> pd.DataFr
                     "IDVARVAL": "",
                     "QNAM": qnam,
                     "QLABEL": qlabel,
-                    "QVAL": value if len(value) <= 200 else value[:197] + "...",
+                    "QVAL": value
+                    if len(value) <= MAX_TEXT_LENGTH
+                    else value[: MAX_TEXT_LENGTH - 3] + "...",
                     "QORIG": ORIGIN,
                     "QEVAL": "INVESTIGATOR",
                 }

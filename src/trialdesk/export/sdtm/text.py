@@ -12,6 +12,23 @@ import unicodedata
 from datetime import date, datetime
 from typing import Any
 
+MAX_TEXT_LENGTH = 200
+"""Longest character value of a SAS XPORT v5 variable, and so of an SDTM text variable (SDTMIG
+v3.4 §4.5.3: text over 200 characters goes to SUPP--)."""
+
+MAX_NAME_LENGTH = 8
+"""Longest SDTM variable name, --TESTCD, TSPARMCD and ETCD (SAS XPORT v5; CDISC CORE rules
+CORE-000182, CORE-000147, CORE-000143)."""
+
+MAX_LABEL_LENGTH = 40
+"""Longest variable label, --TEST and TSPARM (SAS XPORT v5; CORE-000019, CORE-000148)."""
+
+MAX_ARMCD_LENGTH = 20
+"""Longest ARMCD (SDTMIG v3.4 Trial Arms (TA) assumptions; CDISC CORE rule CORE-000010)."""
+
+ISO_DATE_LENGTH = len("YYYY-MM-DD")
+"""Characters of a complete ISO 8601 date; shorter --DTC values are partial (SDTMIG §4.4.2)."""
+
 _REPLACE = {
     "≤": "<=",
     "≥": ">=",
@@ -39,7 +56,7 @@ def ascii_text(text: str) -> str:
     return " ".join(ascii_only.split())
 
 
-def fit(text: str, limit: int = 200) -> str:
+def fit(text: str, limit: int = MAX_TEXT_LENGTH) -> str:
     """At most `limit` characters (SDTM text variables are ≤ 200), cut at a word boundary."""
     if len(text) <= limit:
         return text

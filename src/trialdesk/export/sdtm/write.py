@@ -19,6 +19,7 @@ import pyreadstat
 
 from trialdesk.export.errors import ExportError
 from trialdesk.export.sdtm.spec import DOMAINS, Domain
+from trialdesk.export.sdtm.text import MAX_TEXT_LENGTH
 
 DATASET_JSON_VERSION = "1.1.0"
 
@@ -61,8 +62,10 @@ def _char(domain: str, name: str, value: Any) -> str:
     text = str(value)
     if not text.isascii():
         raise ExportError(f"{domain}.{name}: {text!r} is not ASCII (SAS XPORT v5)")
-    if len(text) > 200:
-        raise ExportError(f"{domain}.{name}: {len(text)} characters; XPORT allows 200")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise ExportError(
+            f"{domain}.{name}: {len(text)} characters; XPORT allows {MAX_TEXT_LENGTH}"
+        )
     return text
 
 
