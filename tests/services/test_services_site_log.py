@@ -50,7 +50,14 @@ def test_a_candidate_who_declines_is_logged_audited_and_counted_in_consort(
     # No one is enrolled yet: empty ADSL/ADEFF with the columns the flow reads.
     adsl = pd.DataFrame(columns=["USUBJID", "ITTFL", "SAFFL", "EOSSTT", "DCSREAS", "COMPLFL"])
     adeff = pd.DataFrame(columns=["USUBJID", "PARAMCD", "ANL01FL", "VISITNDY", "CHG", "VISIT"])
-    flow = derive_consort(frames.screening, adsl, adeff, current_protocol(), "HBA1C", "M12")
+    flow = derive_consort(
+        frames.screening,
+        adsl,
+        adeff,
+        current_protocol(),
+        analysed_paramcd="HBA1C",
+        primary_visit="M12",
+    )
     reasons = {r.label: r.count for r in flow.exclusion_reasons}
     assert reasons["Declined to participate"] == 1
     assert flow.screened == 2 and flow.excluded == 2

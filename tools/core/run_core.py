@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+import math
 import os
 import pickle
 import sys
@@ -88,7 +89,7 @@ def load_datasets(folder: Path) -> list[dict[str, Any]]:
 
 
 def _missing(value: Any) -> bool:
-    return value is None or value == "" or (isinstance(value, float) and value != value)
+    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
 
 
 def project_rules(folder: Path) -> list[tuple[str, dict[str, Any]]]:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from trialdesk.analysis.errors import SourceFrameError
 from trialdesk.analysis.sources import SourceFrames
+from trialdesk.derive.ctcae import GRADE_DEATH
 from trialdesk.derive.safety import (
     SERIOUSNESS_CRITERIA,
     compute_seriousness_code,
@@ -159,6 +160,6 @@ def seriousness_inconsistencies(adae: pd.DataFrame) -> list[str]:
             messages.append(f"{where}: serious but no ICH E2A criterion recorded")
         if row.AESER == "N" and has:
             messages.append(f"{where}: an ICH E2A criterion is recorded on a non-serious event")
-        if row.ATOXGRN == 5 and row.AESDTH != "Y":
+        if row.ATOXGRN == GRADE_DEATH and row.AESDTH != "Y":
             messages.append(f"{where}: CTCAE grade 5 (death) without the death criterion")
     return messages

@@ -117,6 +117,7 @@ def derive_consort(
     adsl: pd.DataFrame,
     adeff: pd.DataFrame,
     protocol: Protocol,
+    *,
     analysed_paramcd: str,
     primary_visit: str,
 ) -> ConsortFlow:

@@ -26,6 +26,8 @@ from trialdesk.analysis.results import OutcomeResult, StudyResults
 from trialdesk.derive import KITT_WINDOW_MIN
 
 LANDSCAPE = (11.0, 7.5)
+#: A straight line needs two points.
+_MIN_FIT_POINTS = 2
 _BLUE, _GREY, _RED, _GREEN = "#1f4e79", "#9aa5b1", "#b03a2e", "#2e7d32"
 
 
@@ -168,7 +170,7 @@ def _itt_panel(
     means = itt.assign(LNG=np.log(itt["GLUCOSE"])).groupby("MINUTE")["LNG"].mean()
     ax.plot(means.index, means.to_numpy(), "o", color=_BLUE, ms=5, label="mean ln glucose")
     window = means[(means.index >= start) & (means.index <= end)]
-    if len(window) >= 2:
+    if len(window) >= _MIN_FIT_POINTS:
         slope, intercept = np.polyfit(window.index.to_numpy(dtype=float), window.to_numpy(), 1)
         t = np.array([start, end])
         ax.plot(
@@ -219,7 +221,16 @@ def figure_itt_curves(results: StudyResults) -> Figure:
     return figure
 
 
-def _box(ax: Axes, x: float, y: float, w: float, h: float, text: str, bold: bool = False) -> None:
+def _box(
+    ax: Axes,
+    centre: tuple[float, float],
+    size: tuple[float, float],
+    text: str,
+    *,
+    bold: bool = False,
+) -> None:
+    """A flow-chart box of `size` (width, height) centred on `centre` (axes fractions)."""
+    (x, y), (w, h) = centre, size
     ax.add_patch(
         FancyBboxPatch(
             (x - w / 2, y - h / 2),
@@ -267,54 +278,50 @@ def figure_consort(flow: ConsortFlow, primary_visit_name: str) -> Figure:
     excluded = _reason_lines([(r.label, r.count) for r in flow.exclusion_reasons])
     untreated = _reason_lines([(r.label, r.count) for r in flow.not_transplanted_reasons])
     stopped = _reason_lines([(r.label, r.count) for r in flow.discontinuation_reasons])
-    _box(ax, main_x, 0.94, 0.34, 0.06, f"Assessed for eligibility\n(n = {flow.screened})", True)
+    _box(
+        ax,
+        (main_x, 0.94),
+        (0.34, 0.06),
+        f"Assessed for eligibility\n(n = {flow.screened})",
+        bold=True,
+    )
     lines = excluded.count("\n") + 3
     _box(
         ax,
-        side_x,
-        0.80,
-        side_w,
-        min(0.31, _side_height(lines)),
+        (side_x, 0.80),
+        (side_w, min(0.31, _side_height(lines))),
         f"Excluded (n = {flow.excluded})\n{excluded}\n(a candidate may fail several criteria)",
     )
-    _box(ax, main_x, 0.62, 0.34, 0.06, f"Enrolled (n = {flow.enrolled})", True)
+    _box(ax, (main_x, 0.62), (0.34, 0.06), f"Enrolled (n = {flow.enrolled})", bold=True)
     _box(
         ax,
-        side_x,
-        0.52,
-        side_w,
-        _side_height(untreated.count("\n") + 2),
+        (side_x, 0.52),
+        (side_w, _side_height(untreated.count("\n") + 2)),
         f"Not transplanted (n = {flow.not_transplanted})\n{untreated}".rstrip(),
     )
-    _box(ax, main_x, 0.42, 0.34, 0.06, f"Transplanted (n = {flow.transplanted})", True)
+    _box(ax, (main_x, 0.42), (0.34, 0.06), f"Transplanted (n = {flow.transplanted})", bold=True)
     _box(
         ax,
-        side_x,
-        0.30,
-        side_w,
-        _side_height(stopped.count("\n") + 3),
+        (side_x, 0.30),
+        (side_w, _side_height(stopped.count("\n") + 3)),
         f"Discontinued after transplantation (n = {flow.discontinued})\n{stopped}\n"
         f"Still in follow-up (n = {flow.ongoing})".replace("\n\n", "\n"),
     )
     _box(
         ax,
-        main_x,
-        0.19,
-        0.34,
-        0.07,
+        (main_x, 0.19),
+        (0.34, 0.07),
         f"Completed follow-up to {primary_visit_name}\n(n = {flow.completed})",
-        True,
+        bold=True,
     )
     _box(
         ax,
-        main_x,
-        0.06,
-        0.42,
-        0.08,
+        (main_x, 0.06),
+        (0.42, 0.08),
         f"Analysed ({flow.analysis_label}, mixed model): n = {flow.analysed}\n"
         f"with baseline and {primary_visit_name} (paired tests): "
         f"n = {flow.analysed_complete_pairs}",
-        True,
+        bold=True,
     )
     for y0, y1 in ((0.91, 0.65), (0.59, 0.45), (0.39, 0.225), (0.155, 0.10)):
         _arrow(ax, (main_x, y0), (main_x, y1))

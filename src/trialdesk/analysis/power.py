@@ -30,6 +30,9 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.power import TTestPower
 
+#: A paired t-test needs at least two completers (df = n - 1 >= 1).
+MIN_PARTICIPANTS = 2
+
 
 @dataclass(frozen=True)
 class PowerDesign:
@@ -55,7 +58,11 @@ class PowerDesign:
         checks = [
             ("effect", math.isfinite(self.effect), "a finite number"),
             ("sd", math.isfinite(self.sd) and self.sd > 0, "a positive SD"),
-            ("n", isinstance(self.n, int) and self.n >= 2, "at least 2 participants"),
+            (
+                "n",
+                isinstance(self.n, int) and self.n >= MIN_PARTICIPANTS,
+                "at least 2 participants",
+            ),
             ("dropout", 0 <= self.dropout < 1, "a probability from 0 up to (not including) 1"),
             ("alpha", 0 < self.alpha < 1, "a level between 0 and 1"),
         ]
@@ -112,14 +119,14 @@ def p_values_vectorised(trials: SimulatedTrials) -> np.ndarray:
         sd = np.sqrt(squares / (m - 1))
         t = mean / (sd / np.sqrt(m))
         p = 2 * stats.t.sf(np.abs(t), m - 1)
-    return np.where(m >= 2, p, np.nan)
+    return np.where(m >= MIN_PARTICIPANTS, p, np.nan)
 
 
 def p_values_loop(trials: SimulatedTrials) -> np.ndarray:
     """The same p-values one trial at a time with ``scipy.stats.ttest_1samp`` (reference)."""
     out = np.full(trials.changes.shape[0], np.nan)
     for i, (row, keep) in enumerate(zip(trials.changes, trials.completed, strict=True)):
-        if keep.sum() >= 2:
+        if keep.sum() >= MIN_PARTICIPANTS:
             out[i] = stats.ttest_1samp(row[keep], 0.0).pvalue
     return out
 
@@ -143,7 +150,7 @@ def analytic_power(design: PowerDesign) -> float:
     """Paired-t power from statsmodels ``TTestPower`` at the expected number of completers."""
     d = design.effect / design.sd_change
     completers = design.expected_completers
-    if completers < 2:
+    if completers < MIN_PARTICIPANTS:
         return math.nan
     return float(
         TTestPower().power(

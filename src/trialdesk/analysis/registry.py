@@ -21,7 +21,7 @@ from typing import Any
 
 from trialdesk.analysis._values import as_int
 from trialdesk.analysis.adae import SERIOUSNESS_CRITERIA
-from trialdesk.analysis.results import OutcomeResult, StudyResults
+from trialdesk.analysis.results import P_FLOOR, OutcomeResult, StudyResults
 from trialdesk.analysis.stats.descriptive import Summary
 from trialdesk.analysis.stats.mmrm import (
     COMPOUND_SYMMETRY,
@@ -47,7 +47,7 @@ def _num(value: float, decimals: int) -> str:
 def _p(value: float) -> str:
     if not math.isfinite(value):
         return "NA"
-    return "<0.001" if value < 0.001 else f"{value:.3f}"
+    return "<0.001" if value < P_FLOOR else f"{value:.3f}"
 
 
 def _group(results: StudyResults, group_id: str) -> Json:

@@ -36,6 +36,8 @@ from trialdesk.derive import RESPONDER_THRESHOLD_PERCENT, compute_dose_reduction
 from trialdesk.protocol import Protocol
 
 BASELINE_LABEL = "Baseline"
+#: Smaller p-values print as "<0.001", as journals print them (see `format_p`).
+P_FLOOR = 0.001
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,7 @@ def analyse_param(
     spec: ParamSpec,
     visit: AnalysisVisit,
     level: float,
+    *,
     missing: pd.DataFrame | None = None,
     baseline: str = "",
 ) -> tuple[list[VisitSummary], PairedResult, MmrmResult]:
@@ -326,7 +329,12 @@ def analyse(
             notes.append(f"{spec.param} ({title}): no value recorded, not analysed")
             continue
         by_visit, paired, model = analyse_param(
-            datasets.adeff, spec, visit, level, datasets.missing, baseline_visit(protocol).code
+            datasets.adeff,
+            spec,
+            visit,
+            level,
+            missing=datasets.missing,
+            baseline=baseline_visit(protocol).code,
         )
         compound, lrt = sensitivity_model(datasets.adeff, spec, model, level)
         outcomes.append(
@@ -336,7 +344,12 @@ def analyse(
     primary_param = outcomes[0].spec.paramcd if outcomes else "HBA1C"
     hba1c = "HBA1C" if any(o.spec.paramcd == "HBA1C" for o in outcomes) else primary_param
     consort = derive_consort(
-        datasets.screening, datasets.adsl, datasets.adeff, protocol, hba1c, visit.code
+        datasets.screening,
+        datasets.adsl,
+        datasets.adeff,
+        protocol,
+        analysed_paramcd=hba1c,
+        primary_visit=visit.code,
     )
     results = StudyResults(
         protocol=protocol,
@@ -366,7 +379,7 @@ def format_p(p: float) -> str:
     """p-values as journals print them: <0.001, else 3 decimals."""
     if p is None or np.isnan(p):
         return "–"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+    return "<0.001" if p < P_FLOOR else f"{p:.3f}"
 
 
 def param_spec(paramcd: str) -> ParamSpec:

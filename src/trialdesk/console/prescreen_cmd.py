@@ -165,7 +165,7 @@ def prescreen_command(  # noqa: PLR0913  Typer command: one parameter per CLI op
                 assert out is not None
                 result, summary = prescreen_streamed(source, protocol, settings, out, say)
             else:
-                result, summary = prescreen(source, protocol, settings, out, top, step=say)
+                result, summary = prescreen(source, protocol, settings, out, top=top, step=say)
         except (SourceError, ConceptSetError, MappingError, ValueError) as exc:
             raise _fail(str(exc)) from None
         finally:

@@ -27,6 +27,13 @@ from dataclasses import dataclass
 
 from trialdesk.derive.errors import DerivationError
 
+#: CTCAE v5.0 general grade definitions [@CTCAE5]: grade 2 moderate, grade 3 severe or
+#: medically significant, grade 4 life-threatening, grade 5 death related to the AE.
+GRADE_MODERATE = 2
+GRADE_SEVERE = 3
+GRADE_LIFE_THREATENING = 4
+GRADE_DEATH = 5
+
 #: The CTCAE v5.0 term suggested for each catalogue element, and the direction it is graded in.
 CTCAE_TERMS: dict[str, str] = {
     "fasting_glucose": "Hypoglycemia",

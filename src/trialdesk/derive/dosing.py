@@ -21,6 +21,9 @@ from trialdesk.derive.errors import DerivationError
 #: Bhansali 2009 responder definition: daily dose reduced by at least this percentage.
 RESPONDER_THRESHOLD_PERCENT = 50.0
 
+#: A reduction in percent cannot exceed the whole baseline dose.
+_MAX_PERCENT = 100.0
+
 #: WHO defined daily doses (DDD, mg/day, oral route) of common oral glucose-lowering drugs.
 #: Source: WHO Collaborating Centre for Drug Statistics Methodology, ATC/DDD Index
 #: (https://atcddd.fhi.no/atc_ddd_index/), ATC group A10B: metformin A10BA02 2 g; glimepiride
@@ -170,7 +173,7 @@ def compute_dose_reduction(
     threshold = _checks.positive(
         "responder_threshold_percent", responder_threshold_percent, "threshold in percent"
     )
-    if threshold > 100:
+    if threshold > _MAX_PERCENT:
         raise DerivationError(
             "responder_threshold_percent",
             responder_threshold_percent,

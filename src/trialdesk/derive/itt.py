@@ -31,9 +31,12 @@ KITT_WINDOW_MIN: tuple[float, float] = (3.0, 15.0)
 
 _MIN_POINTS = 3
 
+#: A fitting window is a (start, end) pair.
+_WINDOW_ENDS = 2
+
 
 def _check_window(window: tuple[float, float]) -> tuple[float, float]:
-    if not isinstance(window, tuple) or len(window) != 2:
+    if not isinstance(window, tuple) or len(window) != _WINDOW_ENDS:
         raise DerivationError("window", window, "a (start, end) pair of times in minutes")
     start = _checks.finite("window[0]", window[0], "time in minutes")
     end = _checks.finite("window[1]", window[1], "time in minutes")

@@ -120,6 +120,20 @@ class _Resolver:
         return ValueUsed(name, element.label, f"{element.label}: {text}", canonical, canonical_unit)
 
 
+def _all_of(truths: list[Truth]) -> Truth:
+    """Three-valued AND (Kleene): one NOT_MET decides; otherwise a gap leaves it open."""
+    if Truth.NOT_MET in truths:
+        return Truth.NOT_MET
+    return Truth.NOT_ASSESSABLE if Truth.NOT_ASSESSABLE in truths else Truth.MET
+
+
+def _any_of(truths: list[Truth]) -> Truth:
+    """Three-valued OR (Kleene): one MET decides; otherwise a gap leaves it open."""
+    if Truth.MET in truths:
+        return Truth.MET
+    return Truth.NOT_ASSESSABLE if Truth.NOT_ASSESSABLE in truths else Truth.NOT_MET
+
+
 def _fmt(q: Any) -> str:
     decimals = reporting_decimals(q.units)
     magnitude = float(q.magnitude)
@@ -181,15 +195,9 @@ class Evaluator:
 
     def _node(self, node: Any, resolver: _Resolver, trace: _Trace) -> Truth:
         if isinstance(node, AllOf):
-            truths = [self._node(child, resolver, trace) for child in node.all]
-            if Truth.NOT_MET in truths:
-                return Truth.NOT_MET
-            return Truth.NOT_ASSESSABLE if Truth.NOT_ASSESSABLE in truths else Truth.MET
+            return _all_of([self._node(child, resolver, trace) for child in node.all])
         if isinstance(node, AnyOf):
-            truths = [self._node(child, resolver, trace) for child in node.any]
-            if Truth.MET in truths:
-                return Truth.MET
-            return Truth.NOT_ASSESSABLE if Truth.NOT_ASSESSABLE in truths else Truth.NOT_MET
+            return _any_of([self._node(child, resolver, trace) for child in node.any])
         if isinstance(node, Not):
             return ~self._node(node.not_, resolver, trace)
         if isinstance(node, Implies):

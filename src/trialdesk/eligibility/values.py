@@ -137,25 +137,44 @@ def _within_hard_limits(
         raise InputError(element.name, where + reason, HARD_LIMIT_RULE)
 
 
+#: A sample is a (minute, value) pair.
+_PAIR = 2
+
+
 def _series(element: DataElement, raw: Any, unit: str | None) -> Series:
     """Samples as {"0": 9.9, "3": 9.7} or [[0, 9.9], ...] or "0:9.9; 3:9.7" (minutes:value)."""
-    pairs: list[tuple[Any, Any]]
     if isinstance(raw, Series):
         return raw
-    if isinstance(raw, Mapping):
-        pairs = list(raw.items())
-    elif isinstance(raw, str):
-        try:
-            pairs = [tuple(p.split(":", 1)) for p in raw.replace(",", ";").split(";") if p.strip()]  # type: ignore[misc]
-        except ValueError:
-            raise InputError(element.name, f"{raw!r} is not 'minute:value; …'") from None
-    else:
-        pairs = [tuple(p) for p in raw]
+    pairs = _sample_pairs(raw)
     if not unit:
         raise InputError(element.name, f"samples need a unit (one of {', '.join(element.units)})")
+    times, values = _sample_numbers(element, pairs)
+    units = _unit_of(element, unit)
+    for t, v in zip(times, values, strict=True):
+        sample = Quantity(v, units)
+        canonical = convert(sample, element.canonical_unit or "", analyte=element.analyte)
+        _within_hard_limits(
+            element, float(canonical.magnitude), _shown(sample), f"sample at {t:g} min: "
+        )
+    return Series(tuple(times), Quantity(np.asarray(values, dtype=float), units))
+
+
+def _sample_pairs(raw: Any) -> list[tuple[Any, ...]]:
+    """The raw samples as a list of tuples, from a mapping, a "minute:value; …" text or pairs."""
+    if isinstance(raw, Mapping):
+        return list(raw.items())
+    if isinstance(raw, str):
+        return [tuple(p.split(":", 1)) for p in raw.replace(",", ";").split(";") if p.strip()]
+    return [tuple(p) for p in raw]
+
+
+def _sample_numbers(
+    element: DataElement, pairs: list[tuple[Any, ...]]
+) -> tuple[list[float], list[float]]:
+    """Times and values as finite floats; a bad sample is refused by its number."""
     times, values = [], []
     for i, pair in enumerate(pairs):
-        if len(pair) != 2:
+        if len(pair) != _PAIR:
             raise InputError(element.name, f"sample {i + 1} is not a (minute, value) pair")
         try:
             t, v = float(pair[0]), float(pair[1])
@@ -165,14 +184,7 @@ def _series(element: DataElement, raw: Any, unit: str | None) -> Series:
             raise InputError(element.name, f"sample {i + 1} {pair!r} is not finite")
         times.append(t)
         values.append(v)
-    units = _unit_of(element, unit)
-    for t, v in zip(times, values, strict=True):
-        sample = Quantity(v, units)
-        canonical = convert(sample, element.canonical_unit or "", analyte=element.analyte)
-        _within_hard_limits(
-            element, float(canonical.magnitude), _shown(sample), f"sample at {t:g} min: "
-        )
-    return Series(tuple(times), Quantity(np.asarray(values, dtype=float), units))
+    return times, values
 
 
 def _unit_of(element: DataElement, unit: str) -> Any:

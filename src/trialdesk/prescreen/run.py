@@ -170,6 +170,7 @@ def prescreen(
     protocol: Protocol,
     settings: Settings,
     out: Path | None = None,
+    *,
     top: int | None = None,
     step: Callable[[str], None] | None = None,
 ) -> tuple[pa.Table, Summary]:

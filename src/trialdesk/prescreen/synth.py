@@ -92,6 +92,33 @@ NOISE_CONDITIONS = tuple(2_000_200_000 + i for i in range(12))
 NOISE_DRUGS = tuple(2_000_300_000 + i for i in range(10))
 SMOKING_OBSERVATION = 2_000_400_000
 
+#: Adults (age of majority, 18 years): children get child heights, BMIs and fewer visits, and
+#: are not tested for glucose.
+ADULT_AGE = 18
+#: Upper end of the 18-45 age band of `SynthParameters.pregnancy_women_18_45`.
+CHILDBEARING_AGE_MAX = 45
+#: The sort keys are packed into one int64 only when they fit in its 63 value bits.
+_INT64_VALUE_BITS = 63
+#: Shares of persons recorded with no birth month, with no birth day, and with a birth
+#: datetime (OMOP CDM v5.4 PERSON: month_of_birth, day_of_birth, birth_datetime are optional;
+#: shares are assumptions).
+_NO_BIRTH_MONTH_SHARE = 0.05
+_NO_BIRTH_DAY_SHARE = 0.03
+_BIRTH_DATETIME_SHARE = 0.1
+#: HbA1c results coded with the HPLC method concept rather than the generic one (assumption).
+_HBA1C_HPLC_SHARE = 0.1
+#: Visits with a weight, and with a height, measured (assumption).
+_WEIGHED_VISIT_SHARE = 0.6
+_MEASURED_HEIGHT_SHARE = 0.2
+#: Persons with a past (not recent) infection recorded (assumption).
+_PAST_INFECTION_SHARE = 0.05
+#: Persons from this age on who take unrelated ("noise") drugs, and their share (assumption).
+_NOISE_DRUG_MIN_AGE = 30
+_NOISE_DRUG_SHARE = 0.25
+#: Persons from this age on with a smoking status recorded, and their share (assumption).
+_SMOKING_MIN_AGE = 15
+_SMOKING_RECORDED_SHARE = 0.7
+
 
 @dataclass(frozen=True)
 class SynthParameters:
@@ -163,9 +190,9 @@ def _people(n: int, p: SynthParameters, rng: np.random.Generator, first_id: int 
     insulin = (t2dm & (rng.random(n) < p.insulin_in_t2dm)) | t1dm
     oral = t2dm & (rng.random(n) < p.oral_in_t2dm)
     height = np.where(male, rng.normal(169.7, 6.5, n), rng.normal(158.0, 6.0, n))
-    height = np.where(age < 18, height * np.clip(0.45 + age / 32, 0.45, 1.0), height)
+    height = np.where(age < ADULT_AGE, height * np.clip(0.45 + age / 32, 0.45, 1.0), height)
     bmi = np.clip(rng.normal(24.5, 3.6, n) + np.where(t2dm, 1.8, 0.0), 15.0, 48.0)
-    bmi = np.where(age < 18, np.clip(rng.normal(18.5, 2.5, n), 13, 30), bmi)
+    bmi = np.where(age < ADULT_AGE, np.clip(rng.normal(18.5, 2.5, n), 13, 30), bmi)
     years = rng.uniform(1.0, 15.0, n)
     obs_start = np.maximum(extract - (years * 365.25).astype(np.int64), birth)
     recent = rng.random(n) < p.seen_recently
@@ -206,7 +233,7 @@ def _order(*keys: np.ndarray) -> np.ndarray:
         max(int(k.max()) - low, 0).bit_length() if len(k) else 0
         for k, low in zip(keys, lows, strict=True)
     ]
-    if sum(bits) > 63:
+    if sum(bits) > _INT64_VALUE_BITS:
         return np.lexsort(keys)
     packed = np.zeros(len(keys[0]), np.int64)
     shift = 0
@@ -234,9 +261,9 @@ def _person_table(pp: _People, rng: np.random.Generator) -> pa.Table:
     years = birth.astype("datetime64[Y]").astype(np.int64) + 1970
     months = (birth.astype("datetime64[M]").astype(np.int64) % 12) + 1
     days = (birth - birth.astype("datetime64[M]")).astype(np.int64) + 1
-    no_month = rng.random(pp.n) < 0.05
-    no_day = no_month | (rng.random(pp.n) < 0.03)
-    with_dt = (~no_day) & (rng.random(pp.n) < 0.1)
+    no_month = rng.random(pp.n) < _NO_BIRTH_MONTH_SHARE
+    no_day = no_month | (rng.random(pp.n) < _NO_BIRTH_DAY_SHARE)
+    with_dt = (~no_day) & (rng.random(pp.n) < _BIRTH_DATETIME_SHARE)
     birth_dt = pa.array(
         np.where(with_dt, birth.astype("datetime64[s]"), np.datetime64("NaT", "s")),
         pa.timestamp("s"),
@@ -288,7 +315,7 @@ class _Visits:
 
 
 def _visits(pp: _People, rng: np.random.Generator) -> _Visits:
-    rate = np.where(pp.age >= 18, 4.0, 1.5) + np.where(pp.t2dm | pp.t1dm, 5.0, 0.0)
+    rate = np.where(pp.age >= ADULT_AGE, 4.0, 1.5) + np.where(pp.t2dm | pp.t1dm, 5.0, 0.0)
     years = np.minimum((pp.obs_end - pp.obs_start) / 365.25, 2.0)
     count = rng.poisson(rate * years) + 1
     person = np.repeat(np.arange(pp.n), count)
@@ -372,7 +399,7 @@ def _glucose_and_hba1c(
     pp: _People, v: _Visits, p: SynthParameters, rows: _Rows, rng: np.random.Generator
 ) -> None:
     diabetic = pp.t2dm | pp.t1dm
-    adult = pp.age >= 18
+    adult = pp.age >= ADULT_AGE
     # Fasting glucose, mmol/L: clinic-like distributions (approximate).
     tested = adult & (
         rng.random(pp.n) < np.where(diabetic, p.fpg_tested_diabetes, p.fpg_tested_others)
@@ -398,19 +425,19 @@ def _glucose_and_hba1c(
     percent = np.clip(rng.normal(level, spread), 4.0, 15.0)
     unit = _mixed_units(rng, len(person), {PERCENT: 0.85, MMOL_MOL: 0.15})
     value = np.where(unit == MMOL_MOL, np.round(10.93 * percent - 23.5), np.round(percent, 1))
-    concept = np.where(rng.random(len(person)) < 0.1, HBA1C_HPLC, HBA1C)
+    concept = np.where(rng.random(len(person)) < _HBA1C_HPLC_SHARE, HBA1C_HPLC, HBA1C)
     rows.add(person, visit, concept, value, unit)
 
 
 def _anthropometry(pp: _People, v: _Visits, rows: _Rows, rng: np.random.Generator) -> None:
-    visit = np.flatnonzero(rng.random(len(v.person)) < 0.6)
+    visit = np.flatnonzero(rng.random(len(v.person)) < _WEIGHED_VISIT_SHARE)
     person = v.person[visit]
     height_m = pp.height_cm[person] / 100
     kg = np.clip(pp.bmi[person] * height_m**2 + rng.normal(0, 1.2, len(person)), 3, 250)
     unit = _mixed_units(rng, len(person), {KG: 0.92, LB: 0.08})
     value = np.where(unit == LB, np.round(kg / 0.45359237), np.round(kg, 1))
     rows.add(person, visit, WEIGHT, value, unit)
-    visit = np.flatnonzero(rng.random(len(v.person)) < 0.2)
+    visit = np.flatnonzero(rng.random(len(v.person)) < _MEASURED_HEIGHT_SHARE)
     person = v.person[visit]
     cm = pp.height_cm[person] + rng.normal(0, 0.6, len(person))
     unit = _mixed_units(rng, len(person), {CM: 0.9, INCH: 0.05, METRE: 0.05})
@@ -484,7 +511,7 @@ def _condition_parts(
     """(person index, concept, start day) groups."""
     sets = builtin_concept_sets()
     extract = _day(p.extract_date)
-    adult = pp.age >= 18
+    adult = pp.age >= ADULT_AGE
     diabetic_risk = np.where(pp.t2dm, 2.0, 1.0)
     parts = []
 
@@ -526,8 +553,8 @@ def _condition_parts(
             _dates(rng, np.maximum(extract - 29, pp.obs_start[recent]), pp.obs_end[recent]),
         )
     )
-    history(u() < 0.05, leaves("active_infection"))
-    women = (~pp.male) & (pp.age >= 18) & (pp.age <= 45)
+    history(u() < _PAST_INFECTION_SHARE, leaves("active_infection"))
+    women = (~pp.male) & (pp.age >= ADULT_AGE) & (pp.age <= CHILDBEARING_AGE_MAX)
     pregnant = np.flatnonzero(women & (u() < p.pregnancy_women_18_45))
     parts.append(
         (
@@ -603,7 +630,12 @@ def _drug_table(pp: _People, rng: np.random.Generator) -> pa.Table:
 
     exposures(pp.insulin, INSULINS + (INSULIN_LOCAL,), 4.0, 0.1)
     exposures(pp.oral, ORAL_AGENTS, 4.0, 0.1)
-    exposures((pp.age >= 30) & (rng.random(pp.n) < 0.25), NOISE_DRUGS, 3.0, 0.3)
+    exposures(
+        (pp.age >= _NOISE_DRUG_MIN_AGE) & (rng.random(pp.n) < _NOISE_DRUG_SHARE),
+        NOISE_DRUGS,
+        3.0,
+        0.3,
+    )
     person = np.concatenate([x[0] for x in parts])
     concept = np.concatenate([x[1] for x in parts]).astype(np.int64)
     start = np.concatenate([x[2] for x in parts])
@@ -641,7 +673,9 @@ def _drug_table(pp: _People, rng: np.random.Generator) -> pa.Table:
 
 
 def _observation_table(pp: _People, rng: np.random.Generator) -> pa.Table:
-    who = np.flatnonzero((pp.age >= 15) & (rng.random(pp.n) < 0.7))
+    who = np.flatnonzero(
+        (pp.age >= _SMOKING_MIN_AGE) & (rng.random(pp.n) < _SMOKING_RECORDED_SHARE)
+    )
     n = len(who)
     status = rng.choice(
         np.array(["never smoker", "former smoker", "current smoker"]), size=n, p=[0.6, 0.12, 0.28]
@@ -1036,6 +1070,7 @@ def write_cdm_streaming(
     out: str | Path,
     seed: int = 20100611,
     parameters: SynthParameters | None = None,
+    *,
     chunk_persons: int = CHUNK_PERSONS,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, int]:

@@ -18,24 +18,34 @@ def check_semantics(protocol: Protocol, base: Catalogue) -> list[Finding]:
     findings: list[Finding] = []
     for i, criterion in enumerate(protocol.criteria):
         findings += _check_expr(criterion.expr, ("criteria", i, "expr"), catalogue, protocol)
+    findings += _check_schedule(protocol, catalogue)
+    findings += _check_outcomes(protocol, catalogue)
+    findings += _check_derivations(catalogue)
+    return findings
+
+
+def _check_schedule(protocol: Protocol, catalogue: Catalogue) -> Iterator[Finding]:
     for i, visit in enumerate(protocol.schedule):
         for j, name in enumerate(visit.assessments):
             if name not in catalogue:
                 loc: Loc = ("schedule", i, "assessments", j)
-                findings.append((loc, _path(loc), f"unknown data element {name!r}"))
+                yield (loc, _path(loc), f"unknown data element {name!r}")
+
+
+def _check_outcomes(protocol: Protocol, catalogue: Catalogue) -> Iterator[Finding]:
     for key in ("primary_outcomes", "secondary_outcomes"):
         for i, outcome in enumerate(getattr(protocol, key)):
             for j, name in enumerate(outcome.elements):
                 if name not in catalogue:
-                    loc = (key, i, "elements", j)
-                    findings.append((loc, _path(loc), f"unknown data element {name!r}"))
+                    loc: Loc = (key, i, "elements", j)
+                    yield (loc, _path(loc), f"unknown data element {name!r}")
+
+
+def _check_derivations(catalogue: Catalogue) -> Iterator[Finding]:
     for element in catalogue:
         for source in element.derived_from:
             if source not in catalogue:
-                findings.append(
-                    ((), f"elements.{element.name}", f"derived from unknown {source!r}")
-                )
-    return findings
+                yield ((), f"elements.{element.name}", f"derived from unknown {source!r}")
 
 
 def _path(loc: Loc) -> str:
@@ -80,29 +90,48 @@ def _check_compare(node: Compare, element: DataElement, protocol: Protocol) -> s
     if kind is ElementKind.BOOLEAN and node.op not in ("is",):
         return f"{element.name} is a yes/no element: use op 'is'"
     if kind is ElementKind.CATEGORY:
-        if node.op not in ("in", "==", "!="):
-            return f"{element.name} is a category: use op 'in', '==' or '!='"
-        values = node.value if isinstance(node.value, list) else [node.value]
-        unknown = [v for v in values if v not in element.choices]
-        if unknown:
-            choices = ", ".join(element.choices)
-            return f"{element.name} has no choice {unknown[0]!r} (choices: {choices})"
+        message = _check_category(node, element)
+        if message:
+            return message
     if kind in (ElementKind.QUANTITY,):
-        if node.op in ("is", "in"):
-            return f"{element.name} is a quantity: use a comparison or 'between'"
-        bounds = [node.low, node.high] if node.op == "between" else [node.value]
-        for bound in bounds:
-            try:
-                text = resolve_bound(bound, protocol)
-            except KeyError as exc:
-                return str(exc.args[0])
-            try:
-                q = parse_quantity(text, analyte=element.analyte, field=element.name)
-                convert(
-                    q, element.canonical_unit or "", analyte=element.analyte, field=element.name
-                )
-            except UnitError as exc:
-                return f"value {bound!r}: {exc}"
+        message = _check_quantity(node, element, protocol)
+        if message:
+            return message
     if kind in (ElementKind.DATE, ElementKind.SERIES):
         return f"{element.name} ({kind.value}) cannot be compared directly; use a derived element"
+    return None
+
+
+def _check_category(node: Compare, element: DataElement) -> str | None:
+    if node.op not in ("in", "==", "!="):
+        return f"{element.name} is a category: use op 'in', '==' or '!='"
+    values = node.value if isinstance(node.value, list) else [node.value]
+    unknown = [v for v in values if v not in element.choices]
+    if unknown:
+        choices = ", ".join(element.choices)
+        return f"{element.name} has no choice {unknown[0]!r} (choices: {choices})"
+    return None
+
+
+def _check_quantity(node: Compare, element: DataElement, protocol: Protocol) -> str | None:
+    if node.op in ("is", "in"):
+        return f"{element.name} is a quantity: use a comparison or 'between'"
+    bounds = [node.low, node.high] if node.op == "between" else [node.value]
+    for bound in bounds:
+        message = _check_bound(bound, element, protocol)
+        if message:
+            return message
+    return None
+
+
+def _check_bound(bound: object, element: DataElement, protocol: Protocol) -> str | None:
+    try:
+        text = resolve_bound(bound, protocol)
+    except KeyError as exc:
+        return str(exc.args[0])
+    try:
+        q = parse_quantity(text, analyte=element.analyte, field=element.name)
+        convert(q, element.canonical_unit or "", analyte=element.analyte, field=element.name)
+    except UnitError as exc:
+        return f"value {bound!r}: {exc}"
     return None

@@ -29,6 +29,13 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from trialdesk.derive.ctcae import (
+    GRADE_DEATH,
+    GRADE_LIFE_THREATENING,
+    GRADE_MODERATE,
+    GRADE_SEVERE,
+)
+
 SERIOUSNESS = (
     "death",
     "life_threatening",
@@ -42,6 +49,16 @@ RECOVERING = "RECOVERING/RESOLVING"
 NOT_RECOVERED = "NOT RECOVERED/NOT RESOLVED"
 SEQUELAE = "RECOVERED/RESOLVED WITH SEQUELAE"
 FATAL = "FATAL"
+
+#: Grade 3-4 events that leave sequelae (assumption, see `draw_event`).
+SEQUELAE_SHARE = 0.10
+#: Grade >= 2 infusion reactions that interrupt the infusion (assumption, see `draw_event`).
+INTERRUPTED_SHARE = 0.5
+#: An event that resolves within this many days after the end of follow-up is "RECOVERING"
+#: (assumption: the last contact already sees it improving).
+RECOVERING_WITHIN_DAYS = 7
+#: Rounding tolerance when probabilities must sum to 1.
+_SUM_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -67,9 +84,9 @@ class AdverseEventType:
     important_medical_event: float = 0.0
 
     def __post_init__(self) -> None:
-        if abs(sum(self.grades) - 1.0) > 1e-9 or min(self.grades) < 0:
+        if abs(sum(self.grades) - 1.0) > _SUM_TOLERANCE or min(self.grades) < 0:
             raise ValueError(f"{self.term}: grade probabilities must be >= 0 and sum to 1")
-        if abs(sum(p for _, p in self.related) - 1.0) > 1e-9:
+        if abs(sum(p for _, p in self.related) - 1.0) > _SUM_TOLERANCE:
             raise ValueError(f"{self.term}: causality probabilities must sum to 1")
         if (self.rate_per_year > 0) == (self.per_infusion > 0):
             raise ValueError(f"{self.term}: give exactly one of rate_per_year and per_infusion")
@@ -163,13 +180,13 @@ def _pick(rng: np.random.Generator, options: tuple[tuple[str, float], ...]) -> s
 
 
 def _seriousness(rng: np.random.Generator, kind: AdverseEventType, grade: int) -> tuple[str, ...]:
-    if grade == 5:
+    if grade == GRADE_DEATH:
         return ("death",)
-    if grade == 4:
+    if grade == GRADE_LIFE_THREATENING:
         return ("life_threatening", "hospitalisation")
     if rng.random() < kind.hospitalised[grade - 1]:
         return ("hospitalisation",)
-    if grade >= 3 and rng.random() < kind.important_medical_event:
+    if grade >= GRADE_SEVERE and rng.random() < kind.important_medical_event:
         return ("important_medical_event",)
     return ()
 
@@ -188,13 +205,13 @@ def draw_event(
     grade = int(rng.choice(5, p=kind.grades)) + 1
     seriousness = _seriousness(rng, kind, grade)
     related = _pick(rng, kind.related)
-    if grade == 5:
+    if grade == GRADE_DEATH:
         resolved, outcome = None, FATAL
     else:
         median = kind.median_duration_days * 1.5 ** (grade - 1)
         resolved = onset + timedelta(days=int(round(median * np.exp(rng.normal(0.0, 0.6)))))
-        outcome = SEQUELAE if grade >= 3 and rng.random() < 0.10 else RECOVERED
-    if kind.per_infusion and kind.onset_days == (0, 0) and grade >= 2 and rng.random() < 0.5:
+        outcome = SEQUELAE if grade >= GRADE_SEVERE and rng.random() < SEQUELAE_SHARE else RECOVERED
+    if _interrupts(rng, kind, grade):
         action = "DRUG INTERRUPTED"
     elif transplanted:
         action = "NOT APPLICABLE"
@@ -204,6 +221,12 @@ def draw_event(
         ae_id, kind.term, onset, resolved, grade, bool(seriousness), seriousness, related,
         outcome, action,
     )  # fmt: skip
+
+
+def _interrupts(rng: np.random.Generator, kind: AdverseEventType, grade: int) -> bool:
+    """Half of the grade >= 2 infusion reactions interrupt the infusion (assumption)."""
+    on_the_day = kind.per_infusion and kind.onset_days == (0, 0)
+    return bool(on_the_day and grade >= GRADE_MODERATE and rng.random() < INTERRUPTED_SHARE)
 
 
 def background_onsets(
@@ -232,7 +255,9 @@ def censor(event: AdverseEvent, end_on: date) -> AdverseEvent:
     """The event as known at the participant's end of follow-up: unresolved if it resolves later."""
     if event.resolved is None or event.resolved <= end_on:
         return event
-    outcome = RECOVERING if (event.resolved - end_on).days <= 7 else NOT_RECOVERED
+    outcome = (
+        RECOVERING if (event.resolved - end_on).days <= RECOVERING_WITHIN_DAYS else NOT_RECOVERED
+    )
     return AdverseEvent(
         event.ae_id, event.term, event.onset, None, event.grade, event.serious,
         event.seriousness, event.related, outcome, event.action,

@@ -36,6 +36,7 @@ first ``k`` candidates of ``generate_candidates(n, seed)`` are the same for ever
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -59,6 +60,13 @@ from trialdesk.simulate.streams import Stream, rng_for
 
 #: First screening date of a simulated study (a Monday) unless the caller gives one.
 DEFAULT_START = date(2022, 1, 3)
+#: `date.weekday()` of Saturday (Monday is 0): screening happens on working days.
+_SATURDAY = 5
+#: Pregnancy and nursing are drawn only for women younger than this (assumption).
+_PREGNANCY_AGE_LIMIT = 48.0
+#: Upper ends of the male age bands of `ScreeningPopulation.male_fertile_by_age` (<60, 60-69,
+#: 70+).
+_MALE_AGE_BAND_EDGES = (60, 70)
 
 TYPE_2 = "type 2 diabetes"
 AUTOIMMUNE = "autoimmune diabetes (LADA)"
@@ -177,7 +185,7 @@ def generate_candidates(
 
 
 def _weekday(day: date) -> date:
-    while day.weekday() >= 5:
+    while day.weekday() >= _SATURDAY:
         day += timedelta(days=1)
     return day
 
@@ -419,7 +427,7 @@ def _fertility(
     if sex == "F":
         premenopausal = age < rng.normal(pop.menopause_age_mean, pop.menopause_age_sd)
         fertile = premenopausal and rng.random() >= pop.sterilised_share
-        if age < 48.0:
+        if age < _PREGNANCY_AGE_LIMIT:
             u = rng.random()
             pregnant = fertile and u < pop.pregnant_share
             nursing = (not pregnant) and pop.pregnant_share <= u < (
@@ -427,7 +435,7 @@ def _fertility(
             )
             known = pregnant and rng.random() < pop.pregnancy_known_share
     else:
-        band = 0 if age < 60 else (1 if age < 70 else 2)
+        band = bisect.bisect_right(_MALE_AGE_BAND_EDGES, age)
         fertile = rng.random() < pop.male_fertile_by_age[band]
     contraception = None
     if fertile:

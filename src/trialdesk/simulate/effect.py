@@ -37,6 +37,8 @@ from scipy import stats
 
 #: Days from the transplantation to the month-12 visit (protocol day 372 - transplant day 7).
 FOLLOW_UP_DAYS = 365
+#: Largest accepted SD of the log individual response (see `Effect.heterogeneity`).
+MAX_HETEROGENEITY = 2.0
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class Effect:
                 f"Effect: need 0 < onset_days ({self.onset_days}) <= waning_from_days "
                 f"({self.waning_from_days}) < {FOLLOW_UP_DAYS}"
             )
-        if not 0.0 <= self.heterogeneity <= 2.0:
+        if not 0.0 <= self.heterogeneity <= MAX_HETEROGENEITY:
             raise ValueError(f"Effect.heterogeneity: {self.heterogeneity!r} is not in [0, 2]")
         for f in fields(self):
             value = getattr(self, f.name)

@@ -41,18 +41,20 @@ withdrawal with probability ``ae_withdrawal_share``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import numpy as np
 
 from trialdesk.derive import compute_ogld_ddd_total
+from trialdesk.derive.ctcae import GRADE_DEATH, GRADE_SEVERE
 from trialdesk.protocol import Protocol, Visit
 from trialdesk.simulate import adverse
 from trialdesk.simulate.adverse import DEFAULT_EVENT_TYPES, AdverseEvent, AdverseEventType
 from trialdesk.simulate.candidates import Candidate
 from trialdesk.simulate.effect import NO_EFFECT, Effect, IndividualEffect
-from trialdesk.simulate.labs import CANONICAL_UNIT, as_reported, to_canonical
+from trialdesk.simulate.labs import CANONICAL_UNIT, LabProfile, as_reported, to_canonical
 from trialdesk.simulate.physiology import (
     KITT_TEST_RETEST_CV,
     estimated_average_glucose_mg_dl,
@@ -78,6 +80,10 @@ WITHDRAWAL_BY_SUBJECT = "Withdrawal by subject"
 LOST_TO_FOLLOW_UP = "Lost to follow-up"
 ADVERSE_EVENT = "Adverse event"
 DEATH = "Death"
+#: An out-of-window visit is early or late with equal chance (assumption).
+_EARLY_SHARE = 0.5
+#: Below a few units a day the clinician stops insulin (assumption).
+_MIN_INSULIN_U_PER_DAY = 4
 
 #: Elements the follow-up simulator knows how to generate at a visit.
 SIMULATED_ELEMENTS = frozenset(
@@ -268,7 +274,7 @@ def _visit_day(
         beyond = int(rng.integers(1, 15))
         early = visit.earliest_day - beyond
         late = min(visit.latest_day + beyond, before - 1)
-        if rng.random() < 0.5 and early > after:
+        if rng.random() < _EARLY_SHARE and early > after:
             return early, True
         if late > visit.latest_day:
             return late, True
@@ -363,7 +369,7 @@ def _reduced_drugs(drugs: dict[str, float], share: float) -> dict[str, float]:
 def _dosing(state: _State, effect: IndividualEffect, f: float, rng: np.random.Generator) -> Dosing:
     dose = state.dose0 * (1.0 - effect.insulin_dose_reduction * f) * mean_one_factor(rng, 0.06)
     dose = float(round(dose))
-    if dose < 4:
+    if dose < _MIN_INSULIN_U_PER_DAY:
         dose = 0.0  # below a few units a day the clinician stops insulin
     drugs = dict(state.drugs0)
     if effect.ogld_dose_reduction and f > 0:
@@ -392,44 +398,49 @@ def _true_values(
     }
 
 
+#: How each simulated element is measured from the day's true values (canonical unit): the
+#: within-person measurement error of each assay (see the module docstring).
+_MEASURES: dict[str, Callable[[dict[str, float], _State, np.random.Generator], float]] = {
+    "hba1c": lambda truth, _state, rng: truth["hba1c"] + rng.normal(0.0, 0.15),
+    "fasting_glucose": lambda truth, state, rng: (
+        truth["mean_glucose_mmol_l"] * state.fasting_ratio * lognormal_factor(rng, 0.10)
+    ),
+    "postmeal_glucose": lambda truth, state, rng: (
+        truth["mean_glucose_mmol_l"] * state.postmeal_ratio * lognormal_factor(rng, 0.12)
+    ),
+    "fasting_insulin": lambda truth, _state, rng: (
+        truth["fasting_insulin"] * lognormal_factor(rng, 0.20)
+    ),
+    "c_peptide": lambda truth, _state, rng: truth["c_peptide"] * lognormal_factor(rng, 0.12),
+    "stimulated_c_peptide": lambda truth, state, rng: (
+        truth["c_peptide"] * state.stimulated_ratio * lognormal_factor(rng, 0.15)
+    ),
+    "weight": lambda truth, _state, rng: truth["weight"] + rng.normal(0.0, 0.4),
+}
+
+
 def _measure(
     element: str, truth: dict[str, float], state: _State, rng: np.random.Generator
 ) -> float | None:
     """A measured value (canonical unit) of `element` from the day's true values."""
-    glucose = truth["mean_glucose_mmol_l"]
-    if element == "hba1c":
-        return truth["hba1c"] + rng.normal(0.0, 0.15)
-    if element == "fasting_glucose":
-        return glucose * state.fasting_ratio * lognormal_factor(rng, 0.10)
-    if element == "postmeal_glucose":
-        return glucose * state.postmeal_ratio * lognormal_factor(rng, 0.12)
-    if element == "fasting_insulin":
-        return truth["fasting_insulin"] * lognormal_factor(rng, 0.20)
-    if element == "c_peptide":
-        return truth["c_peptide"] * lognormal_factor(rng, 0.12)
-    if element == "stimulated_c_peptide":
-        return truth["c_peptide"] * state.stimulated_ratio * lognormal_factor(rng, 0.15)
-    if element == "weight":
-        return truth["weight"] + rng.normal(0.0, 0.4)
-    return None
+    measure = _MEASURES.get(element)
+    return None if measure is None else measure(truth, state, rng)
 
 
 def _visit_data(
     visit: Visit,
     day: int,
     f: float,
-    candidate: Candidate,
-    state: _State,
-    effect: IndividualEffect,
-    params: FollowupParameters,
+    course: _Course,
     rng: np.random.Generator,
-    safety_labs: tuple[np.random.Generator, SafetyBaseline] | None = None,
 ) -> tuple[tuple[Measurement, ...], IttTest | None, Dosing | None, dict[str, str]]:
+    """One visit's measurements, ITT, dosing and findings at effect fraction `f`."""
+    candidate, state, params = course.candidate, course.state, course.params
     lab = candidate.profile.lab
     wanted = [a for a in visit.assessments if a in SIMULATED_ELEMENTS]
     safety = [a for a in visit.assessments if a in SAFETY_ELEMENTS]
-    dosing = _dosing(state, effect, f, rng)
-    truth = _true_values(state, effect, f, day, dosing)
+    dosing = _dosing(state, course.individual, f, rng)
+    truth = _true_values(state, course.individual, f, day, dosing)
     measurements: list[Measurement] = []
     itt: IttTest | None = None
     findings: dict[str, str] = {}
@@ -437,36 +448,55 @@ def _visit_data(
     for element in wanted:
         missing = rng.random() < params.missing_value_share
         if element == "pregnancy_test":
-            if candidate.profile.sex == "F" and candidate.profile.fertile:
-                findings["pregnancy_test"] = "negative"
+            findings.update(_pregnancy_finding(candidate))
             continue
         if element in ("insulin_daily_dose", "ogld_ddd"):
             continue  # recorded as dosing
         if element == "itt_glucose":
-            if missing:
-                continue
-            start = fasting_today or truth["mean_glucose_mmol_l"] * state.fasting_ratio
-            kitt_today = truth["kitt"] * lognormal_factor(rng, KITT_TEST_RETEST_CV)
-            curve = itt_curve(start * lognormal_factor(rng, 0.02), kitt_today, rng)
-            unit = lab.unit_for("itt_glucose")
-            itt = IttTest({t: as_reported("itt_glucose", g, unit) for t, g in curve.items()}, unit)
+            if not missing:
+                itt = _itt_test(truth, state, lab, rng, fasting_today)
             continue
         value = _measure(element, truth, state, rng)
         if value is None or missing:
             continue
         if element == "fasting_glucose":
             fasting_today = value
-        unit = lab.unit_for(element)
-        reported = as_reported(element, value, unit)
-        measurements.append(
-            Measurement(element, reported, unit, to_canonical(element, reported, unit))
-        )
-    if safety and safety_labs is not None:  # their own stream: other values unchanged
-        safety_rng, baseline = safety_labs
+        measurements.append(_measurement(element, value, lab))
+    if safety and course.safety_labs is not None:  # their own stream: other values unchanged
+        safety_rng, baseline = course.safety_labs
         for element, value in draw_visit(safety_rng, baseline, safety).items():
             measurements.append(Measurement(element, value, SAFETY_UNITS[element], value))
     has_dosing = "insulin_daily_dose" in wanted or "ogld_ddd" in wanted
     return tuple(measurements), itt, (dosing if has_dosing else None), findings
+
+
+def _pregnancy_finding(candidate: Candidate) -> dict[str, str]:
+    """A fertile woman's pregnancy test, recorded as negative (no pregnancy is simulated)."""
+    if candidate.profile.sex == "F" and candidate.profile.fertile:
+        return {"pregnancy_test": "negative"}
+    return {}
+
+
+def _itt_test(
+    truth: dict[str, float],
+    state: _State,
+    lab: LabProfile,
+    rng: np.random.Generator,
+    fasting_today: float | None,
+) -> IttTest:
+    """The day's insulin tolerance test, starting from the fasting glucose measured today."""
+    start = fasting_today or truth["mean_glucose_mmol_l"] * state.fasting_ratio
+    kitt_today = truth["kitt"] * lognormal_factor(rng, KITT_TEST_RETEST_CV)
+    curve = itt_curve(start * lognormal_factor(rng, 0.02), kitt_today, rng)
+    unit = lab.unit_for("itt_glucose")
+    return IttTest({t: as_reported("itt_glucose", g, unit) for t, g in curve.items()}, unit)
+
+
+def _measurement(element: str, value: float, lab: LabProfile) -> Measurement:
+    """`value` (canonical unit) as the participant's laboratory reports it."""
+    unit = lab.unit_for(element)
+    reported = as_reported(element, value, unit)
+    return Measurement(element, reported, unit, to_canonical(element, reported, unit))
 
 
 def _screening_visit(candidate: Candidate, visit: Visit, baseline: date) -> SimVisit:
@@ -513,23 +543,12 @@ def _adverse_events(
     params: FollowupParameters,
     baseline: date,
     transplant_on: date | None,
+    *,
     ending: _Ending,
     usubjid: str,
 ) -> list[AdverseEvent]:
     """Events from baseline to the end of follow-up; deaths and AE withdrawals shorten it."""
-    onsets: list[tuple[date, AdverseEventType]] = []
-    for kind in params.event_types:
-        if kind.per_infusion:
-            if transplant_on is not None and transplant_on < ending.end_on:
-                onset = adverse.infusion_onset(rng, kind, transplant_on, params.ae_rate_multiplier)
-                if onset is not None:
-                    onsets.append((onset, kind))
-        else:
-            for onset in adverse.background_onsets(
-                rng, kind, baseline, ending.end_on, params.ae_rate_multiplier
-            ):
-                onsets.append((onset, kind))
-    onsets.sort(key=lambda pair: (pair[0], pair[1].term))
+    onsets = _onsets(rng, params, baseline, transplant_on, ending.end_on)
     events: list[AdverseEvent] = []
     for onset, kind in onsets:
         if onset > ending.end_on:
@@ -538,13 +557,46 @@ def _adverse_events(
         ae_id = f"{usubjid}-AE{len(events) + 1:02d}"
         event = adverse.draw_event(rng, kind, onset, ae_id, transplanted)
         events.append(event)
-        if event.grade == 5:
-            ending.end_on, ending.status, ending.reason = onset, DIED, DEATH
-        elif event.grade >= 3 and rng.random() < params.ae_withdrawal_share:
-            stop = onset + timedelta(days=int(rng.integers(1, 15)))
-            if stop < ending.end_on:
-                ending.end_on, ending.status, ending.reason = stop, WITHDRAWN, ADVERSE_EVENT
+        _end_after(rng, params, event, ending)
     return [adverse.censor(e, ending.end_on) for e in events if e.onset <= ending.end_on]
+
+
+def _onsets(
+    rng: np.random.Generator,
+    params: FollowupParameters,
+    baseline: date,
+    transplant_on: date | None,
+    end_on: date,
+) -> list[tuple[date, AdverseEventType]]:
+    """Onsets of every event type (infusion-related ones only if the infusion happens), sorted."""
+    onsets: list[tuple[date, AdverseEventType]] = []
+    for kind in params.event_types:
+        if kind.per_infusion:
+            if transplant_on is not None and transplant_on < end_on:
+                onset = adverse.infusion_onset(rng, kind, transplant_on, params.ae_rate_multiplier)
+                if onset is not None:
+                    onsets.append((onset, kind))
+        else:
+            for onset in adverse.background_onsets(
+                rng, kind, baseline, end_on, params.ae_rate_multiplier
+            ):
+                onsets.append((onset, kind))
+    onsets.sort(key=lambda pair: (pair[0], pair[1].term))
+    return onsets
+
+
+def _end_after(
+    rng: np.random.Generator, params: FollowupParameters, event: AdverseEvent, ending: _Ending
+) -> None:
+    """A fatal event (CTCAE grade 5) ends participation on its onset; a grade >= 3 event leads
+    to withdrawal within two weeks in `params.ae_withdrawal_share` of cases."""
+    onset = event.onset
+    if event.grade == GRADE_DEATH:
+        ending.end_on, ending.status, ending.reason = onset, DIED, DEATH
+    elif event.grade >= GRADE_SEVERE and rng.random() < params.ae_withdrawal_share:
+        stop = onset + timedelta(days=int(rng.integers(1, 15)))
+        if stop < ending.end_on:
+            ending.end_on, ending.status, ending.reason = stop, WITHDRAWN, ADVERSE_EVENT
 
 
 def _infusion_terms(params: FollowupParameters) -> frozenset[str]:
@@ -605,10 +657,7 @@ class _Course:
         f = 0.0
         if self.transplanted is not None:
             f = self.effect.fraction_at((on - self.transplanted).days)
-        measurements, itt, dosing, findings = _visit_data(
-            visit, day, f, self.candidate, self.state, self.individual, self.params, rng,
-            self.safety_labs,
-        )  # fmt: skip
+        measurements, itt, dosing, findings = _visit_data(visit, day, f, self, rng)
         in_window = visit.earliest_day <= day <= visit.latest_day
         return SimVisit(
             visit.code, visit.day, "done", on, day, in_window, deviation, measurements, itt,
@@ -616,7 +665,7 @@ class _Course:
         )  # fmt: skip
 
 
-def simulate_followup(
+def simulate_followup(  # noqa: PLR0913  public entry point: options keyword-only, defaulted
     candidate: Candidate,
     usubjid: str,
     protocol: Protocol,
@@ -646,7 +695,9 @@ def simulate_followup(
     ending = _dropout(rng, params, baseline, last_day)
     transplant_plan = next((p for p in plans if p[0] is roles.transplant), None)
     transplant_on = baseline + timedelta(days=transplant_plan[1]) if transplant_plan else None
-    events = _adverse_events(ae_rng, params, baseline, transplant_on, ending, usubjid)
+    events = _adverse_events(
+        ae_rng, params, baseline, transplant_on, ending=ending, usubjid=usubjid
+    )
     safety_rng = rng_for(seed, Stream.SAFETY_LABS, index)
     safety = (safety_rng, draw_baseline(safety_rng, candidate.profile.sex))
     course = _Course(candidate, state, individual, effect, params, baseline, ending, None, safety)

@@ -121,7 +121,7 @@ def screen_candidates(
     return screened
 
 
-def simulate_trial(
+def simulate_trial(  # noqa: PLR0913  public entry point: options keyword-only, defaulted
     n_candidates: int = 120,
     seed: int = 0,
     effect: Effect = NO_EFFECT,

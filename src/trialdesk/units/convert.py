@@ -195,23 +195,43 @@ def _cross_dimension(
 ) -> Any | None:
     molar_mass = MOLAR_MASS_G_PER_MOL.get(analyte or "")
     if molar_mass is not None:
-        mm = Quantity(molar_mass, "g/mol")
-        if source == _MASS_CONC and target == _MOLAR_CONC:
-            return value / mm
-        if source == _MOLAR_CONC and target == _MASS_CONC:
-            return value * mm
+        converted = _mass_molar(value, source, target, molar_mass)
+        if converted is not None:
+            return converted
     if analyte == "insulin":
-        factor = Quantity(insulin_factor, "pmol/L") / Quantity(1, "micro_insulin_unit/mL")
-        if source == _ACTIVITY_CONC and target == _MOLAR_CONC:
-            return value * factor
-        if source == _MOLAR_CONC and target == _ACTIVITY_CONC:
-            return value / factor
+        return _insulin(value, source, target, insulin_factor)
     if analyte == "hba1c":
-        magnitude = value.magnitude
-        if str(value.units) == "hba1c_ngsp_percent" and target == _dim("hba1c_ifcc_mmol_per_mol"):
-            return Quantity(hba1c_ngsp_to_ifcc(magnitude), "hba1c_ifcc_mmol_per_mol")
-        if str(value.units) == "hba1c_ifcc_mmol_per_mol" and target == _dim("hba1c_ngsp_percent"):
-            return Quantity(hba1c_ifcc_to_ngsp(magnitude), "hba1c_ngsp_percent")
+        return _hba1c(value, target)
+    return None
+
+
+def _mass_molar(value: Any, source: Any, target: Any, molar_mass: float) -> Any | None:
+    """Mass concentration <-> molar concentration through the analyte's molar mass."""
+    mm = Quantity(molar_mass, "g/mol")
+    if source == _MASS_CONC and target == _MOLAR_CONC:
+        return value / mm
+    if source == _MOLAR_CONC and target == _MASS_CONC:
+        return value * mm
+    return None
+
+
+def _insulin(value: Any, source: Any, target: Any, insulin_factor: float) -> Any | None:
+    """Insulin activity (µIU/mL) <-> molar concentration (pmol/L) by the given factor."""
+    factor = Quantity(insulin_factor, "pmol/L") / Quantity(1, "micro_insulin_unit/mL")
+    if source == _ACTIVITY_CONC and target == _MOLAR_CONC:
+        return value * factor
+    if source == _MOLAR_CONC and target == _ACTIVITY_CONC:
+        return value / factor
+    return None
+
+
+def _hba1c(value: Any, target: Any) -> Any | None:
+    """HbA1c NGSP % <-> IFCC mmol/mol by the master equation (see hba1c_ngsp_to_ifcc)."""
+    magnitude = value.magnitude
+    if str(value.units) == "hba1c_ngsp_percent" and target == _dim("hba1c_ifcc_mmol_per_mol"):
+        return Quantity(hba1c_ngsp_to_ifcc(magnitude), "hba1c_ifcc_mmol_per_mol")
+    if str(value.units) == "hba1c_ifcc_mmol_per_mol" and target == _dim("hba1c_ngsp_percent"):
+        return Quantity(hba1c_ifcc_to_ngsp(magnitude), "hba1c_ngsp_percent")
     return None
 
 

@@ -58,6 +58,11 @@ def parse_number(
         return kept[0]
 
 
+#: Largest power of ten a float can hold (IEEE 754 double: about 1.8 × 10³⁰⁸); beyond it
+#: "× 10^n" overflows, so it is refused as not finite.
+_MAX_DECIMAL_EXPONENT = 300
+
+
 def _parse_number(text: str | float | int) -> float:
     if isinstance(text, bool):
         raise NumberError(f"{text!r} is not a number")
@@ -73,7 +78,7 @@ def _parse_number(text: str | float | int) -> float:
     match = _TIMES_TEN.fullmatch(s.replace(" ", ""))
     if match:
         exponent = int(match.group(2))
-        if abs(exponent) > 300:
+        if abs(exponent) > _MAX_DECIMAL_EXPONENT:
             raise NumberError(f"{raw!r} is not a finite number")
         return _finite(float(match.group(1) or "1") * 10.0**exponent, raw)
     if not re.fullmatch(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?", s):
@@ -109,13 +114,16 @@ def _finite(value: float, raw: str) -> float:
     return value
 
 
+#: From 100 000 up a count is written in scientific notation (as on a cell-product label).
+_SCIENTIFIC_FROM = 1e5
+
 _SUPERSCRIPT_DIGITS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 
 def format_count(value: float | int) -> str:
     """A count or cell dose as a product label writes it: 1.0 × 10⁶ from 100 000 up, otherwise
     up to 4 significant digits (never 1e+06 or 8.880994671403197)."""
-    if abs(value) >= 1e5:
+    if abs(value) >= _SCIENTIFIC_FROM:
         mantissa, exponent = f"{value:.1e}".split("e")
         return f"{mantissa} × 10{str(int(exponent)).translate(_SUPERSCRIPT_DIGITS)}"
     return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -51,7 +51,7 @@ class ReportFiles:
     docx: Path
 
 
-def build_report(
+def build_report(  # noqa: PLR0913  all but three are keyword-only options with defaults
     frames: SourceFrames,
     protocol: Protocol,
     out_dir: Path,

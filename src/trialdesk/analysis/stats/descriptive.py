@@ -15,6 +15,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
+#: A sample SD (ddof = 1) and a t interval need at least two values.
+_MIN_FOR_SPREAD = 2
+
 
 @dataclass(frozen=True)
 class Summary:
@@ -52,7 +55,7 @@ def compute_mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float
     if not 0 < level < 1:
         raise ValueError(f"level={level!r}: expected a confidence level between 0 and 1")
     x = _clean(values)
-    if len(x) < 2:
+    if len(x) < _MIN_FOR_SPREAD:
         return (math.nan, math.nan)
     half = stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
     return (float(x.mean() - half), float(x.mean() + half))

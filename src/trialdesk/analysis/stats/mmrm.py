@@ -78,6 +78,8 @@ _LABELS = {
     Structure.COMPOUND_SYMMETRY: COMPOUND_SYMMETRY,
 }
 _MIN_SUBJECTS = 3
+#: Variation, repeated measures and a covariance all need at least two distinct values.
+_AT_LEAST_TWO = 2
 
 
 @dataclass(frozen=True)
@@ -164,11 +166,11 @@ def _why_not(rows: pd.DataFrame) -> str | None:
     n_subjects = int(rows["USUBJID"].nunique())
     if n_subjects < _MIN_SUBJECTS:
         return f"{n_subjects} participant(s) with baseline and follow-up (need {_MIN_SUBJECTS})"
-    if rows["CHG"].nunique() < 2:
+    if rows["CHG"].nunique() < _AT_LEAST_TWO:
         return "no variation in the change from baseline"
-    if rows.groupby("USUBJID").size().max() < 2:
+    if rows.groupby("USUBJID").size().max() < _AT_LEAST_TWO:
         return "one value per participant (no repeated measures)"
-    if rows.groupby("VISIT")["CHG"].nunique().min() < 2:
+    if rows.groupby("VISIT")["CHG"].nunique().min() < _AT_LEAST_TWO:
         return "degenerate variance (changes identical within a visit)"
     return None
 
@@ -245,7 +247,7 @@ def _variance_parts(fit: RemlFit, structure: Structure) -> tuple[float, float]:
     if structure is not Structure.COMPOUND_SYMMETRY:
         return math.nan, math.nan
     sigma = fit.sigma
-    if sigma.shape[0] < 2:
+    if sigma.shape[0] < _AT_LEAST_TWO:
         return math.nan, float(sigma[0, 0])
     covariance = float(sigma[0, 1])
     return covariance, float(sigma[0, 0]) - covariance

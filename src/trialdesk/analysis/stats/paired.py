@@ -27,6 +27,9 @@ from scipy import stats
 
 from trialdesk.analysis.stats.descriptive import compute_mean_ci
 
+#: A paired t-test needs at least two pairs (df = n - 1 >= 1).
+_MIN_PAIRS = 2
+
 
 @dataclass(frozen=True)
 class PairedResult:
@@ -104,7 +107,7 @@ def compute_paired_tests(
     b, f = _pairs(baseline, followup)
     d = f - b
     n = int(d.size)
-    if n < 2:
+    if n < _MIN_PAIRS:
         nan = math.nan
         mean_b = float(b.mean()) if n else nan
         mean_f = float(f.mean()) if n else nan

@@ -23,6 +23,7 @@ from trialdesk.analysis.adae import (
     SERIOUSNESS_CRITERIA,
 )
 from trialdesk.analysis.stats.proportions import compute_proportion
+from trialdesk.derive.ctcae import GRADE_DEATH, GRADE_SEVERE
 
 TABLE_COLUMNS = ["category", "n_subjects", "n_at_risk", "percent", "ci_low", "ci_high", "n_events"]
 
@@ -65,8 +66,8 @@ def compute_ae_overview(
         ("Any serious adverse event (SAE)", lambda d: d["AESER"] == "Y"),
         ("Any related adverse event", lambda d: d["AERELGR1"] == RELATED),
         ("Any related SAE", lambda d: (d["AESER"] == "Y") & (d["AERELGR1"] == RELATED)),
-        ("Any CTCAE grade >= 3 adverse event", lambda d: d["ATOXGRN"] >= 3),
-        ("Any fatal adverse event (grade 5)", lambda d: d["ATOXGRN"] == 5),
+        ("Any CTCAE grade >= 3 adverse event", lambda d: d["ATOXGRN"] >= GRADE_SEVERE),
+        ("Any fatal adverse event (grade 5)", lambda d: d["ATOXGRN"] == GRADE_DEATH),
     ]
     return _table([_row(label, te[pick(te)], n, level) for label, pick in selections])
 
