@@ -478,11 +478,13 @@ def test_libreoffice_updates_the_contents_with_the_pages_the_outputs_are_on(
 ) -> None:
     """Before an update the contents say how to get page numbers (LibreOffice keeps a TOC
     field's cached result on opening); once LibreOffice updates the TOC field, every output,
-    ICH E3 section and estimand is listed with the page its heading is printed on."""
+    ICH E3 section and estimand is listed with the page its heading is printed on; every page
+    as LibreOffice lays it out carries the simulated-data stamp."""
     source = files.docx if kind == "docx" else files.rtf
     as_written = "\n".join(_rendered(source, tmp_path / "plain"))
     assert _words(TOC_UPDATE_NOTE) in _words(as_written)
     pages = _updated(source, tmp_path / "updated")
+    assert all("SIMULATED DATA" in page for page in pages)  # issue 17: on every page
     contents, last = _contents_lines(pages)
     outputs = number_outputs(all_tables(files.results), {})
     assert len(contents) >= len(outputs) + 3
