@@ -174,6 +174,55 @@ def test_pdf_table_has_spanners_and_decimal_aligned_numbers(files: ReportFiles) 
     assert re.search(r'<td class="num"><span class="dl w\d+">-?\d+</span>\.\d', html)
 
 
+_NUMBER_WORD = re.compile(r"^-?\d+\.\d+$")
+_DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # the report's font
+#: Columns of the primary table lie further apart than this (points); a number's decimal
+#: point may move by a digit's width (about 5 pt) when misaligned.
+_COLUMN_GAP = 20.0
+
+
+def _decimal_points(pdf: Path, page: int) -> list[tuple[float, float]]:
+    """(centre, x of the decimal point) of each plain number (``-12.34``) on `page` (0-based),
+    the decimal point placed by the font's advance widths scaled to the word's box."""
+    from fontTools.ttLib import TTFont
+
+    assert _DEJAVU.is_file(), "fonts-dejavu-core missing (.ci/run)"
+    font = TTFont(str(_DEJAVU))
+    cmap, metrics = font.getBestCmap(), font["hmtx"].metrics
+
+    def advance(text: str) -> float:
+        return float(sum(metrics[cmap[ord(c)]][0] for c in text))
+
+    box = _poppler("pdftotext", "-bbox", "-f", str(page + 1), "-l", str(page + 1), str(pdf), "-")
+    words = re.findall(
+        r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>', box
+    )
+    out = []
+    for low, high, text in words:
+        if _NUMBER_WORD.match(text):
+            x0, x1 = float(low), float(high)
+            scale = (x1 - x0) / advance(text)
+            out.append(((x0 + x1) / 2, x0 + scale * advance(text.split(".")[0])))
+    return out
+
+
+def test_pdf_numbers_line_up_on_the_decimal_point(files: ReportFiles) -> None:
+    """In the printed primary table, the decimal points of each column's numbers sit at one x
+    whatever the number of digits before or after them (1.929 over 52.6 over 14.60)."""
+    pages = pdf_pages(files.pdf)
+    points = sorted(_decimal_points(files.pdf, output_page(pages, "Primary outcomes: change")))
+    columns: list[list[float]] = [[]]
+    last_centre = points[0][0]
+    for centre, point in points:
+        if centre - last_centre > _COLUMN_GAP:
+            columns.append([])
+        columns[-1].append(point)
+        last_centre = centre
+    spread = [max(c) - min(c) for c in columns if len(c) > 1]
+    assert len(spread) >= 4
+    assert max(spread) < 0.5, spread
+
+
 def test_long_listing_flows_over_pages_with_its_headings(
     files: ReportFiles, tmp_path: Path
 ) -> None:
