@@ -169,6 +169,9 @@ def test_pdf_table_has_spanners_and_decimal_aligned_numbers(files: ReportFiles) 
     pages = pdf_pages(files.pdf)
     page = pages[output_page(pages, "Primary outcomes: change from baseline")]
     assert "Paired analysis" in page and "Mixed model for repeated" in page  # may wrap
+    # Footnotes under the table: the methods, the covariance each MMRM used, the source.
+    assert "Covariance across visits:" in page and "Kenward–Roger" in page
+    assert "Source: analysis datasets ADSL, ADEFF, ADAE; data cut" in " ".join(page.split())
     html = files.html.read_text("utf-8")
     assert 'colspan="3" class="span">Paired analysis' in html
     assert re.search(r'<td class="num"><span class="dl w\d+">-?\d+</span>\.\d', html)
