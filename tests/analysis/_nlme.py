@@ -93,6 +93,101 @@ write.csv(rbind(out_un, out_cs), stdout(), row.names = FALSE)
 """
 
 
+#: The fallback structures in R. First-order autoregressive: nlme's ``corAR1`` over the visit
+#: index (homogeneous, as trialdesk's AR(1) and SAS TYPE=AR(1)). Heterogeneous Toeplitz: an
+#: autoregressive process of order T-1 (``corARMA(p = T-1)``) has a free correlation per lag —
+#: nlme parameterises it by the partial autocorrelations, so it spans every positive-definite
+#: Toeplitz correlation over T visits — and ``varIdent`` gives a variance per visit: together
+#: SAS TYPE=TOEPH. Kenward–Roger: pbkrtest's own algebra (vcovAdj_internal, Lb_ddf) with dV/ds
+#: written analytically in SAS's parameters (AR(1): s2, rho; TOEPH: sd_1..T, rho_1..T-1) and the
+#: second-derivative term R_rs that pbkrtest leaves out (zero for its linear structures) added.
+FALLBACK_SCRIPT = r"""
+suppressPackageStartupMessages({library(nlme); library(pbkrtest); library(Matrix)})
+args <- commandArgs(trailingOnly = TRUE)
+d <- read.csv(args[1], stringsAsFactors = FALSE)
+visits <- strsplit(args[2], ",")[[1]]
+d$VISIT <- factor(d$VISIT, levels = visits)
+d$visit_index <- as.integer(d$VISIT)
+d$BASEC <- d$BASE - mean(d$BASE)
+d <- d[order(d$USUBJID, d$visit_index), ]
+nv <- length(visits)
+ids <- unique(d$USUBJID)
+subjects <- split(d$visit_index, d$USUBJID)[ids]
+complete <- ids[sapply(subjects, length) == nv][1]
+X <- model.matrix(~ 0 + VISIT + BASEC, data = d)
+block <- function(M) as.matrix(bdiag(lapply(subjects, function(v) M[v, v, drop = FALSE])))
+lag <- abs(outer(1:nv, 1:nv, "-"))
+ctl <- glsControl(maxIter = 500, msMaxIter = 500, tolerance = 1e-10, msTol = 1e-10)
+ar1 <- gls(CHG ~ 0 + VISIT + BASEC, data = d, method = "REML", control = ctl,
+           correlation = corAR1(form = ~visit_index | USUBJID))
+toeph <- gls(CHG ~ 0 + VISIT + BASEC, data = d, method = "REML", control = ctl,
+             correlation = corARMA(form = ~visit_index | USUBJID, p = nv - 1, q = 0),
+             weights = varIdent(form = ~1 | VISIT))
+sigma_of <- function(fit) {
+  S <- getVarCov(fit, individual = complete); matrix(as.numeric(S), nv, nv)
+}
+# dSigma/ds and d2Sigma/ds ds in SAS's parameters: AR(1) (s2, rho); TOEPH (sd_1..T, rho_1..T-1)
+ar1_derivs <- function(S) {
+  s2 <- S[1, 1]; rho <- S[1, 2] / S[1, 1]
+  r1 <- ifelse(lag >= 1, lag * rho^pmax(lag - 1, 0), 0)
+  r2 <- ifelse(lag >= 2, lag * (lag - 1) * rho^pmax(lag - 2, 0), 0)
+  first <- list(rho^lag, s2 * r1)
+  second <- list(list(0 * lag, r1), list(r1, s2 * r2))
+  list(first = first, second = second)
+}
+toeph_derivs <- function(S) {
+  sd <- sqrt(diag(S)); R <- S / outer(sd, sd)
+  unit <- function(m) { e <- rep(0, nv); e[m] <- 1; e }
+  dsd <- lapply(1:nv, function(m) R * (outer(unit(m), sd) + outer(sd, unit(m))))
+  drho <- lapply(1:(nv - 1), function(l) outer(sd, sd) * (lag == l))
+  first <- c(dsd, drho)
+  np <- length(first)
+  second <- vector("list", np)
+  for (a in 1:np) {
+    second[[a]] <- vector("list", np)
+    for (b in 1:np) {
+      if (a <= nv && b <= nv) {
+        M <- R * (outer(unit(a), unit(b)) + outer(unit(b), unit(a)))
+      } else if (a > nv && b > nv) {
+        M <- 0 * lag
+      } else {
+        m <- min(a, b); l <- max(a, b) - nv
+        M <- (lag == l) * (outer(unit(m), sd) + outer(sd, unit(m)))
+      }
+      second[[a]][[b]] <- M
+    }
+  }
+  list(first = first, second = second)
+}
+kr <- function(fit, derivs, model) {
+  S <- sigma_of(fit)
+  der <- derivs(S)
+  G <- lapply(der$first, block)
+  V <- block(S)
+  Vinv <- solve(V)
+  Phi <- solve(t(X) %*% Vinv %*% X)
+  PhiA <- pbkrtest:::vcovAdj_internal(Phi, list(Sigma = V, G = G, n.ggamma = length(G)), X)
+  W <- as.matrix(attr(PhiA, "W"))
+  np <- length(G)
+  U <- matrix(0, ncol(X), ncol(X))
+  for (a in 1:np) for (b in 1:np) {
+    U <- U + W[a, b] * (t(X) %*% Vinv %*% block(der$second[[a]][[b]]) %*% Vinv %*% X)
+  }
+  # pbkrtest leaves out the second-derivative term (zero for the linear structures it fits):
+  # Phi_A = Phi + 2 Phi [sum W_rs (Q_rs - P_r Phi P_s - R_rs / 4)] Phi (Kenward & Roger 1997).
+  full <- as.matrix(PhiA) - 0.5 * Phi %*% U %*% Phi
+  attributes(full) <- c(attributes(full), attributes(PhiA)[c("P", "W")])
+  df <- sapply(seq_len(ncol(X)), function(k) {
+    L <- matrix(0, 1, ncol(X)); L[k] <- 1; pbkrtest:::Lb_ddf(L, Phi, full)})
+  data.frame(model = model, term = colnames(X), est = as.numeric(coef(fit)),
+             se = sqrt(diag(Phi)), nlme_se = summary(fit)$tTable[, "Std.Error"],
+             se_kr = sqrt(diag(full)), df = df, loglik = as.numeric(logLik(fit)))
+}
+out <- rbind(kr(ar1, ar1_derivs, "ar1"), kr(toeph, toeph_derivs, "toeph"))
+write.csv(out, stdout(), row.names = FALSE)
+"""
+
+
 @dataclass(frozen=True)
 class RFit:
     """nlme's estimates per term (``VISITM1``.., ``BASEC``), emmeans' df, REML log-likelihoods."""
@@ -142,6 +237,23 @@ def kenward_roger_in_r(rows: pd.DataFrame, visits: list[str], folder: Path) -> p
     )
     script = folder / "kr.R"
     script.write_text(KR_SCRIPT, "utf-8")
+    done = subprocess.run(
+        [rscript(), str(script), str(data), ",".join(visits)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, f"Rscript failed:\n{done.stderr}"
+    return pd.read_csv(io.StringIO(done.stdout)).set_index(["model", "term"])
+
+
+def fallback_in_r(rows: pd.DataFrame, visits: list[str], folder: Path) -> pd.DataFrame:
+    """Per model ("ar1", "toeph") and term: nlme's REML estimate and standard error, the
+    KR-adjusted standard error and KR df, the REML log-likelihood; indexed by (model, term)."""
+    data = folder / "fallback.csv"
+    rows[["USUBJID", "VISIT", "BASE", "CHG"]].to_csv(
+        data, index=False, quoting=csv.QUOTE_NONNUMERIC
+    )
+    script = folder / "fallback.R"
+    script.write_text(FALLBACK_SCRIPT, "utf-8")
     done = subprocess.run(
         [rscript(), str(script), str(data), ",".join(visits)],
         capture_output=True, text=True, timeout=300, check=False,

@@ -18,14 +18,14 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from tests.analysis._nlme import fit_in_r
+from tests.analysis._nlme import fallback_in_r, fit_in_r
 from tools.harness.database import TestDatabase, available_backends, backend_url, fresh_database
 
 from trialdesk import services as sv
 from trialdesk.analysis import AnalysisDatasets, StudyResults, analyse, derive_datasets
 from trialdesk.analysis.from_store import source_frames
 from trialdesk.analysis.registry import build_results_json
-from trialdesk.analysis.stats.mmrm import UNSTRUCTURED, fit_mmrm
+from trialdesk.analysis.stats.mmrm import AUTOREGRESSIVE, TOEPLITZ, UNSTRUCTURED, fit_mmrm
 from trialdesk.analysis.tables import primary_summary_table
 from trialdesk.protocol import builtin_protocol
 from trialdesk.services.passwords import use_fast_hashing
@@ -256,6 +256,29 @@ def test_demo_ogld_unstructured_covariance_is_singular_and_falls_back(
     assert model["fallback"] == primary.fallback and model["dfMethod"] == "Kenward–Roger"
     footnote = primary_summary_table(results).note or ""
     assert "(unstructured not fitted)" in footnote or "unstructured, " in footnote
+
+
+def test_demo_ogld_fallback_model_matches_nlme_and_pbkrtest(
+    results: StudyResults, tmp_path: Path
+) -> None:
+    """The model the report prints for OGLD after the fallback is R's: nlme::gls with the same
+    structure (heterogeneous Toeplitz: corARMA(p = T-1) + varIdent; AR(1): corAR1) on the same
+    rows, estimates and standard errors to 1e-4, Kenward–Roger df (pbkrtest's algebra) to
+    1e-3 relative."""
+    primary = results.outcome("OGLDDDD")
+    assert primary is not None
+    model = primary.mmrm
+    tag = {TOEPLITZ: "toeph", AUTOREGRESSIVE: "ar1"}.get(model.covariance)
+    assert tag is not None, model.covariance
+    rows = _ogld_rows(results).dropna(subset=["CHG", "BASE"])
+    r = fallback_in_r(rows, [v.visit for v in model.visits], tmp_path)
+    for estimate in model.visits:
+        expected = r.loc[(tag, f"VISIT{estimate.visit}")]
+        assert estimate.estimate == pytest.approx(expected["est"], abs=1e-4)
+        assert estimate.se_model == pytest.approx(expected["nlme_se"], abs=1e-4)
+        assert estimate.se == pytest.approx(expected["se_kr"], abs=1e-4)
+        assert estimate.df == pytest.approx(expected["df"], rel=1e-3)
+    assert model.log_likelihood == pytest.approx(r.loc[(tag, "BASEC"), "loglik"], abs=1e-4)
 
 
 def _ogld_rows(results: StudyResults) -> pd.DataFrame:

@@ -7,6 +7,7 @@ registry module computes separately from the report tables.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -24,7 +25,13 @@ from trialdesk.analysis.report import ReportFiles, build_report
 from trialdesk.analysis.report.html import css_string, render_html
 from trialdesk.analysis.report.pdf import write_pdf
 from trialdesk.analysis.report.rtf_out import rtf_text
-from trialdesk.analysis.report.tlf import FIGURE_SPACE, number_outputs, spanners, split_decimal
+from trialdesk.analysis.report.tlf import (
+    FIGURE_SPACE,
+    TOC_UPDATE_NOTE,
+    number_outputs,
+    spanners,
+    split_decimal,
+)
 from trialdesk.analysis.sources import SourceFrames
 from trialdesk.analysis.tables import ReportTable, all_tables
 from trialdesk.protocol import Protocol
@@ -162,9 +169,61 @@ def test_pdf_table_has_spanners_and_decimal_aligned_numbers(files: ReportFiles) 
     pages = pdf_pages(files.pdf)
     page = pages[output_page(pages, "Primary outcomes: change from baseline")]
     assert "Paired analysis" in page and "Mixed model for repeated" in page  # may wrap
+    # Footnotes under the table: the methods, the covariance each MMRM used, the source.
+    assert "Covariance across visits:" in page and "Kenward–Roger" in page
+    assert "Source: analysis datasets ADSL, ADEFF, ADAE; data cut" in " ".join(page.split())
     html = files.html.read_text("utf-8")
     assert 'colspan="3" class="span">Paired analysis' in html
     assert re.search(r'<td class="num"><span class="dl w\d+">-?\d+</span>\.\d', html)
+
+
+_NUMBER_WORD = re.compile(r"^-?\d+\.\d+$")
+_DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # the report's font
+#: Columns of the primary table lie further apart than this (points); a number's decimal
+#: point may move by a digit's width (about 5 pt) when misaligned.
+_COLUMN_GAP = 20.0
+
+
+def _decimal_points(pdf: Path, page: int) -> list[tuple[float, float]]:
+    """(centre, x of the decimal point) of each plain number (``-12.34``) on `page` (0-based),
+    the decimal point placed by the font's advance widths scaled to the word's box."""
+    from fontTools.ttLib import TTFont
+
+    assert _DEJAVU.is_file(), "fonts-dejavu-core missing (.ci/run)"
+    font = TTFont(str(_DEJAVU))
+    cmap, metrics = font.getBestCmap(), font["hmtx"].metrics
+
+    def advance(text: str) -> float:
+        return float(sum(metrics[cmap[ord(c)]][0] for c in text))
+
+    box = _poppler("pdftotext", "-bbox", "-f", str(page + 1), "-l", str(page + 1), str(pdf), "-")
+    words = re.findall(
+        r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>', box
+    )
+    out = []
+    for low, high, text in words:
+        if _NUMBER_WORD.match(text):
+            x0, x1 = float(low), float(high)
+            scale = (x1 - x0) / advance(text)
+            out.append(((x0 + x1) / 2, x0 + scale * advance(text.split(".")[0])))
+    return out
+
+
+def test_pdf_numbers_line_up_on_the_decimal_point(files: ReportFiles) -> None:
+    """In the printed primary table, the decimal points of each column's numbers sit at one x
+    whatever the number of digits before or after them (1.929 over 52.6 over 14.60)."""
+    pages = pdf_pages(files.pdf)
+    points = sorted(_decimal_points(files.pdf, output_page(pages, "Primary outcomes: change")))
+    columns: list[list[float]] = [[]]
+    last_centre = points[0][0]
+    for centre, point in points:
+        if centre - last_centre > _COLUMN_GAP:
+            columns.append([])
+        columns[-1].append(point)
+        last_centre = centre
+    spread = [max(c) - min(c) for c in columns if len(c) > 1]
+    assert len(spread) >= 4
+    assert max(spread) < 0.5, spread
 
 
 def test_long_listing_flows_over_pages_with_its_headings(
@@ -401,3 +460,93 @@ def test_libreoffice_renders_tables_without_wrapped_numbers(
         assert shown in line, (kind, param, line)
         checked += 1
     assert checked >= 6
+
+
+# --- the tables of contents, updated by LibreOffice ------------------------------------------
+
+#: A contents line: the heading's text, a dot leader, the page number.
+_TOC_LINE = re.compile(r"^\s*(?P<text>\S.*?)\s*\.{3,}\s*(?P<page>\d+)\s*$")
+_UNO_PYTHON = "/usr/bin/python3"  # Debian's Python, with LibreOffice's bridge (python3-uno)
+
+
+def _updated(path: Path, folder: Path) -> list[str]:
+    """`path` opened by LibreOffice, its indexes updated (Tools > Update > Update All), exported
+    to PDF, read back page by page."""
+    folder.mkdir(parents=True, exist_ok=True)
+    bridge = subprocess.run(
+        [_UNO_PYTHON, "-c", "import uno"], capture_output=True, check=False
+    ).returncode  # fmt: skip
+    assert bridge == 0, "LibreOffice's Python bridge missing: apt-get install -y python3-uno"
+    target = folder / f"{path.stem}.pdf"
+    done = subprocess.run(
+        [_UNO_PYTHON, str(Path(__file__).with_name("lo_update_indexes.py")), _soffice(),
+         str(path), str(target), str(folder / "profile")],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) == 1, "LibreOffice found no table of contents"
+    return pdf_pages(target)
+
+
+def _contents_lines(pages: list[str]) -> tuple[dict[str, int], int]:
+    """{heading text: page number} from the contents, and the index of its last page."""
+    found: dict[str, int] = {}
+    last = 0
+    for index, page in enumerate(pages[:5]):
+        for line in page.splitlines():
+            match = _TOC_LINE.match(line)
+            if match:
+                found[match["text"]] = int(match["page"])
+                last = index
+    return found, last
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _output_page(pages: list[str], after: int, label: str, title: str) -> int:
+    """1-based number of the page where the output's heading (its number on a line of its own,
+    then its title) is printed."""
+    for index in range(after + 1, len(pages)):
+        lines = [ln.strip() for ln in pages[index].splitlines() if ln.strip()]
+        if any(a == label and b == title for a, b in itertools.pairwise(lines)):
+            return index + 1
+    raise AssertionError(f"{label} {title}: heading not found on any page")
+
+
+def _heading_page(pages: list[str], after: int, text: str) -> int:
+    for index in range(after + 1, len(pages)):
+        if any(_words(ln) == text for ln in pages[index].splitlines()) or (
+            text in _words(pages[index]) and len(text) > 40
+        ):
+            return index + 1
+    raise AssertionError(f"{text}: heading not found on any page")
+
+
+@pytest.mark.parametrize("kind", ["docx", "rtf"])
+def test_libreoffice_updates_the_contents_with_the_pages_the_outputs_are_on(
+    kind: str, files: ReportFiles, tmp_path: Path
+) -> None:
+    """Before an update the contents say how to get page numbers (LibreOffice keeps a TOC
+    field's cached result on opening); once LibreOffice updates the TOC field, every output,
+    ICH E3 section and estimand is listed with the page its heading is printed on; every page
+    as LibreOffice lays it out carries the simulated-data stamp."""
+    source = files.docx if kind == "docx" else files.rtf
+    as_written = "\n".join(_rendered(source, tmp_path / "plain"))
+    assert _words(TOC_UPDATE_NOTE) in _words(as_written)
+    pages = _updated(source, tmp_path / "updated")
+    assert all("SIMULATED DATA" in page for page in pages)  # issue 17: on every page
+    contents, last = _contents_lines(pages)
+    outputs = number_outputs(all_tables(files.results), {})
+    assert len(contents) >= len(outputs) + 3
+    assert _words(TOC_UPDATE_NOTE) not in _words("\n".join(pages))
+    for output in outputs:
+        entry = f"{output.label} {output.title}"
+        assert entry in contents, f"{entry} missing from the updated contents"
+        actual = _output_page(pages, last, output.label, output.title)
+        assert contents[entry] == actual, (kind, entry, contents[entry], actual)
+    others = [text for text in contents if not text.startswith(("Table ", "Figure ", "Listing "))]
+    assert any(text.startswith("14.2 ") for text in others)
+    for text in others:
+        assert contents[text] == _heading_page(pages, last, text), (kind, text)

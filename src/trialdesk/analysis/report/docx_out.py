@@ -240,8 +240,11 @@ def _fld_char(kind: str) -> BaseOxmlElement:
 
 def _add_toc_field(doc: DocxDocument, entries: list[str]) -> None:
     """A real table of contents: the complex field TOC \\o "1-3" \\h over the Heading 1–3
-    paragraphs (ECMA-376 Part 1, 17.16.5.68), its cached result the list of headings until
-    Word recomputes it with page numbers on opening (w:updateFields in the settings)."""
+    paragraphs (ECMA-376 Part 1, 17.16.5.68). Its cached result, shown until the field is
+    updated, says how to fill in the page numbers and lists the headings: Word recomputes
+    the field on opening (w:updateFields in the settings); LibreOffice keeps the cached result
+    until asked (Tools > Update > Update All) and then numbers every entry by the page its
+    heading is laid out on (tests/analysis/test_analysis_tlf.py)."""
     first = doc.add_paragraph()
     instruction = OxmlElement("w:instrText")
     instruction.set(qn("xml:space"), "preserve")
@@ -260,7 +263,7 @@ def _add_toc_field(doc: DocxDocument, entries: list[str]) -> None:
 
 
 def _toc_entries(layout: ReportLayout) -> list[str]:
-    entries = [ESTIMANDS_HEADING] + [e.label for e in layout.estimands]
+    entries = [tlf.TOC_UPDATE_NOTE, ESTIMANDS_HEADING] + [e.label for e in layout.estimands]
     for number, title, outputs in tlf.sections(layout.outputs):
         entries.append(f"{number} {title}")
         entries += [f"{o.label} {o.title}" for o in outputs]

@@ -159,8 +159,9 @@ def _left(texts: tuple[str, ...], edges: list[int]) -> list[tuple[str, int, str]
 
 
 def _toc_field(layout: ReportLayout) -> str:
-    """The TOC field; its cached result lists the headings until Word updates it."""
-    entries = [ESTIMANDS_HEADING] + [e.label for e in layout.estimands]
+    """The TOC field; its cached result says how to fill in the page numbers and lists the
+    headings until Word or LibreOffice updates it."""
+    entries = [tlf.TOC_UPDATE_NOTE, ESTIMANDS_HEADING] + [e.label for e in layout.estimands]
     for number, title, outputs in tlf.sections(layout.outputs):
         entries.append(f"{number} {title}")
         entries += [f"{o.label} {o.title}" for o in outputs]

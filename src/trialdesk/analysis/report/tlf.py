@@ -26,6 +26,14 @@ from trialdesk.analysis.tables import ReportTable
 ITT_SET = "Intention-to-treat set"
 SAFETY_SET = "Safety set"
 SCREENED_SET = "All screened candidates"
+#: First line of the table of contents as written (the field's cached result), until the
+#: program that opens the file updates the field: Word does when it opens the file
+#: (w:updateFields); LibreOffice only on request (Tools > Update > Update All), since it
+#: keeps a TOC field's cached result on opening and converting.
+TOC_UPDATE_NOTE = (
+    "Page numbers appear once the fields are updated (Word: accept its offer on opening, or "
+    "Ctrl+A then F9; LibreOffice: Tools > Update > Update All)."
+)
 
 #: ICH E3 section per output group: (prefix of the number, section title).
 SECTIONS: dict[str, str] = {
