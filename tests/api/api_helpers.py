@@ -102,6 +102,7 @@ class Api:
         user: str | None,
         method: str,
         path: str,
+        *,
         json: Any = None,
         if_match: int | str | None = None,
         params: dict[str, Any] | None = None,
