@@ -224,7 +224,7 @@ def _after_consent(session: Session, participant: Participant, onset: date) -> N
 
 
 @service
-def report_adverse_event(
+def report_adverse_event(  # noqa: PLR0913  one keyword-only parameter per item of the AE CRF (ICH E2A), as the API body, forms and imports pass them
     session: Session,
     actor: Actor,
     participant_id: int,
@@ -276,7 +276,7 @@ def report_adverse_event(
 
 
 @service
-def update_adverse_event(
+def update_adverse_event(  # noqa: PLR0913  version and reason, then one optional keyword-only parameter per AE item changed (ICH E2A follow-up)
     session: Session,
     actor: Actor,
     adverse_event_id: int,

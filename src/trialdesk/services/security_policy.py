@@ -168,7 +168,7 @@ def get_security_policy(session: Session, actor: Actor, site_code: str | None = 
 
 
 @service
-def set_security_policy(
+def set_security_policy(  # noqa: PLR0913  a partial update: one optional keyword-only parameter per policy setting, only those given change
     session: Session,
     actor: Actor,
     *,
