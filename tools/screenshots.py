@@ -106,15 +106,17 @@ def build_study(session: Session, candidates: int, seed: int) -> Scene:
         session,
         coordinator,
         other.id,
-        term="Pneumonia",
-        onset_date=date.today() - timedelta(days=3),
-        grade=3,
-        relatedness="unlikely",
-        action_taken="not applicable",
-        outcome="recovering/resolving",
-        seriousness=["hospitalisation"],
-        expected=False,
-        awareness_date=date.today() - timedelta(days=2),
+        sv.AdverseEventReport(
+            term="Pneumonia",
+            onset_date=date.today() - timedelta(days=3),
+            grade=3,
+            relatedness="unlikely",
+            action_taken="not applicable",
+            outcome="recovering/resolving",
+            seriousness=["hospitalisation"],
+            expected=False,
+            awareness_date=date.today() - timedelta(days=2),
+        ),
     )
     return Scene(
         subject.id, subject.study_id, latest.visit_code, corrected.id, query.id, pneumonia.id

@@ -239,15 +239,17 @@ class Builder:
             self.session,
             self.who(site),
             pid,
-            term="Hypoglycaemia",
-            onset_date=day(40),
-            grade=3,
-            relatedness="possible",
-            action_taken="not applicable",
-            outcome="recovered/resolved",
-            seriousness=["hospitalisation"],
-            resolution_date=day(42),
-            awareness_date=day(40),
+            sv.AdverseEventReport(
+                term="Hypoglycaemia",
+                onset_date=day(40),
+                grade=3,
+                relatedness="possible",
+                action_taken="not applicable",
+                outcome="recovered/resolved",
+                seriousness=["hospitalisation"],
+                resolution_date=day(42),
+                awareness_date=day(40),
+            ),
         )
 
     def deviation(self, pid: int, site: str = "APGH") -> sv.views.DeviationView:

@@ -173,13 +173,15 @@ def build_site(session: Session, actors: dict[str, sv.Actor], site: str) -> Reco
         session,
         who,
         pid,
-        term="Headache",
-        onset_date=day(40),
-        grade=1,
-        relatedness="unlikely",
-        action_taken="not applicable",
-        outcome="recovered/resolved",
-        resolution_date=day(41),
+        sv.AdverseEventReport(
+            term="Headache",
+            onset_date=day(40),
+            grade=1,
+            relatedness="unlikely",
+            action_taken="not applicable",
+            outcome="recovered/resolved",
+            resolution_date=day(41),
+        ),
     )
     deviation = sv.record_deviation(
         session,

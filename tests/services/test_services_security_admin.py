@@ -240,10 +240,18 @@ def test_no_new_data_until_the_participant_re_consents(owing: tuple[Clinic, int]
     )
     # Safety is never blocked: an adverse event is reported while the signature is owed.
     event = sv.report_adverse_event(
-        clinic.session, coordinator, pid, term="Injection site pain",
-        onset_date=clinic.day(AMENDMENT_DAY + 3), grade=1, relatedness="possible",
-        action_taken="not applicable", outcome="recovering/resolving",
-    )  # fmt: skip
+        clinic.session,
+        coordinator,
+        pid,
+        sv.AdverseEventReport(
+            term="Injection site pain",
+            onset_date=clinic.day(AMENDMENT_DAY + 3),
+            grade=1,
+            relatedness="possible",
+            action_taken="not applicable",
+            outcome="recovering/resolving",
+        ),
+    )
     assert event.id
     # The re-consent itself is allowed, and lifts the block.
     sv.record_consent(
