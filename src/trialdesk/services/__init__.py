@@ -286,6 +286,7 @@ from trialdesk.services.screening_declines import (
 from trialdesk.services.sdv import list_sdv_marks, mark_source_data
 from trialdesk.services.sdv_progress import participant_sdv_plan, sdv_progress
 from trialdesk.services.security_policy import (
+    PolicySettings,
     PolicyView,
     get_security_policy,
     set_security_policy,
@@ -419,6 +420,7 @@ __all__ = [
     "PolicyView",
     "get_security_policy",
     "set_security_policy",
+    "PolicySettings",
     "participant_history",
     "raise_query",
     "record_consent",
