@@ -48,6 +48,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,7 @@ WARMUP_SECONDS = float(os.environ.get("TRIALDESK_LOAD_WARMUP_SECONDS", "5"))
 WORKERS = int(os.environ.get("TRIALDESK_LOAD_WORKERS", str(min(2, os.cpu_count() or 1))))
 PARTICIPANTS_PER_SITE = 20
 STEAL_NOTE_PERCENT = 5.0  # CPU steal worth a note on the plot
+WRITE_SHARE = 0.5  # half the requests record a measurement, half list them
 PASSWORD = "correct horse battery staple"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -282,16 +284,25 @@ class Tally:
     warm_up_writes: int = 0  # acknowledged then: counted in the database check all the same
 
 
+@dataclass(frozen=True)
+class Window:
+    """When the clients' answers start to count (perf_counter) and when they stop (monotonic)."""
+
+    counted_from: float
+    until: float
+
+
 async def _client(
     http: aiohttp.ClientSession,
     token: str,
     pids: list[int],
-    counted_from: float,
-    until: float,
+    *,
+    window: Window,
     rng: random.Random,
     tally: Tally,
     think_s: float,
 ) -> None:
+    counted_from, until = window.counted_from, window.until
     headers = {"Authorization": f"Bearer {token}"}
     while True:
         think = rng.expovariate(1 / think_s) if think_s > 0 else 0
@@ -299,7 +310,7 @@ async def _client(
         if time.monotonic() >= until:
             return
         pid = rng.choice(pids)
-        write = rng.random() < 0.5
+        write = rng.random() < WRITE_SHARE
         started = time.perf_counter()
         try:
             if write:
@@ -326,9 +337,9 @@ async def _client(
         elapsed = time.perf_counter() - started
         if started < counted_from:
             tally.warm_up += 1
-            tally.warm_up_writes += write and answer.status < 400
+            tally.warm_up_writes += write and answer.status < HTTPStatus.BAD_REQUEST
             continue  # warm-up: the server's first requests are not what is measured
-        if answer.status >= 400:
+        if answer.status >= HTTPStatus.BAD_REQUEST:
             tally.errors.append(f"{answer.status}: {text[:200]}")
         elif write:
             tally.writes.append(elapsed)
@@ -340,6 +351,7 @@ async def _drive(
     base: str,
     tokens: dict[str, str],
     pids: dict[str, list[int]],
+    *,
     seconds: float,
     think_s: float,
     label: str,
@@ -362,8 +374,10 @@ async def _drive(
             )
             for _ in range(CLIENTS)
         ]
-        counted_from = time.perf_counter() + WARMUP_SECONDS
-        until = time.monotonic() + WARMUP_SECONDS + seconds
+        window = Window(
+            counted_from=time.perf_counter() + WARMUP_SECONDS,
+            until=time.monotonic() + WARMUP_SECONDS + seconds,
+        )
         users = sorted(tokens)
         await asyncio.gather(
             *(
@@ -371,11 +385,10 @@ async def _drive(
                     sessions[i],
                     tokens[users[i % len(users)]],
                     pids[users[i % len(users)]],
-                    counted_from,
-                    until,
-                    random.Random(i),
-                    tally,
-                    think_s,
+                    window=window,
+                    rng=random.Random(i),
+                    tally=tally,
+                    think_s=think_s,
                 )
                 for i in range(CLIENTS)
             ),
@@ -423,6 +436,7 @@ def _load(
     served: Served,
     tokens: dict[str, str],
     pids: dict[str, list[int]],
+    *,
     seconds: float,
     think_s: float,
     label: str,
@@ -431,7 +445,9 @@ def _load(
     processes, client_cpu = _cpu_by_process(served.pid), _client_cpu_seconds()
     database_cpu = _postgres_cpu_seconds()
     steal_before, ticks_before = _steal_ticks()
-    tally, wall = asyncio.run(_drive(served.base, tokens, pids, seconds, think_s, label))
+    tally, wall = asyncio.run(
+        _drive(served.base, tokens, pids, seconds=seconds, think_s=think_s, label=label)
+    )
     steal_after, ticks_after = _steal_ticks()
     stolen, ticks = steal_after - steal_before, ticks_after - ticks_before
     processes_after = _cpu_by_process(served.pid)
@@ -507,7 +523,9 @@ def measure_backend(
         with _server(command, port, _env()) as served:
             tokens = _sign_in(served.base, sorted(study.participants))
             label = f"{backend}, think {think_s:g} s"
-            result, tally = _load(served, tokens, study.participants, seconds, think_s, label)
+            result, tally = _load(
+                served, tokens, study.participants, seconds=seconds, think_s=think_s, label=label
+            )
         result.update(_check_database(study, 0, len(tally.writes) + tally.warm_up_writes))
     finally:
         study.cleanup.dispose()
@@ -528,7 +546,7 @@ def measure_bare(think_s: float, seconds: float = BARE_SECONDS) -> dict[str, Any
     pids = {"a": list(range(1, 41))}
     with _server(command, port, _env()) as served:
         label = f"bare FastAPI, think {think_s:g} s"
-        result, _ = _load(served, {"a": "-"}, pids, seconds, think_s, label)
+        result, _ = _load(served, {"a": "-"}, pids, seconds=seconds, think_s=think_s, label=label)
     return {"backend": "bare FastAPI", "think_s": think_s, **result}
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from http import HTTPStatus
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -272,7 +273,7 @@ def _measure(n: int) -> dict[str, Any]:
 
             def page() -> None:
                 answer = client.get("/monitoring")
-                assert answer.status_code == 200 and "status-grid" in answer.text
+                assert answer.status_code == HTTPStatus.OK and "status-grid" in answer.text
 
             page()  # warm: routing and templates built once per app
             candidate = _timed(page)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -106,15 +106,17 @@ def build_study(session: Session, candidates: int, seed: int) -> Scene:
         session,
         coordinator,
         other.id,
-        term="Pneumonia",
-        onset_date=date.today() - timedelta(days=3),
-        grade=3,
-        relatedness="unlikely",
-        action_taken="not applicable",
-        outcome="recovering/resolving",
-        seriousness=["hospitalisation"],
-        expected=False,
-        awareness_date=date.today() - timedelta(days=2),
+        sv.AdverseEventReport(
+            term="Pneumonia",
+            onset_date=date.today() - timedelta(days=3),
+            grade=3,
+            relatedness="unlikely",
+            action_taken="not applicable",
+            outcome="recovering/resolving",
+            seriousness=["hospitalisation"],
+            expected=False,
+            awareness_date=date.today() - timedelta(days=2),
+        ),
     )
     return Scene(
         subject.id, subject.study_id, latest.visit_code, corrected.id, query.id, pneumonia.id
@@ -196,6 +198,63 @@ def _served(candidates: int, seed: int) -> Iterator[tuple[str, Scene]]:
             db.dispose()
 
 
+Shot = Callable[..., None]  # shot(page, name, full=True): one PNG of the page
+
+
+def _coordinator_shots(browser: Any, url: str, scene: Scene, shot: Shot) -> Any:
+    """Login, dashboard, screening, casebook, visit, audit trail, conflict, deviations."""
+    anonymous = browser.new_context(base_url=url, viewport=DESKTOP).new_page()
+    anonymous.goto("/login")
+    shot(anonymous, "login", full=False)
+    page = _log_in(browser, url, "coordinator", DESKTOP)
+    shot(page, "dashboard")
+    _screening(page)
+    page.set_viewport_size({"width": 1280, "height": 1300})
+    shot(page, "screening", full=False)
+    page.set_viewport_size(DESKTOP)
+    pid = scene.participant_id
+    page.goto(f"/participants/{pid}")
+    shot(page, "casebook")
+    page.goto(f"/participants/{pid}/visits/{scene.visit_code}")
+    # At the end of the page the sticky save bar rests below the last block, as a user
+    # sees it after the last field; a full-page capture from the top would draw it across
+    # whichever row sat at the bottom of the first screen.
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    shot(page, "visit")
+    page.goto(f"/audit/measurements/{scene.measurement_id}")
+    shot(page, "audit-history")
+    _conflict(browser, url, page, scene)
+    shot(page, "conflict")
+    page.goto("/deviations")
+    shot(page, "deviations", full=False)
+    return page
+
+
+def _monitor_shots(browser: Any, url: str, scene: Scene, shot: Shot) -> None:
+    monitor = _log_in(browser, url, "monitor", DESKTOP)
+    monitor.goto(f"/queries/{scene.query_id}")
+    shot(monitor, "query")
+    monitor.goto("/monitoring")
+    shot(monitor, "record-status", full=False)
+    monitor.goto("/monitoring/sdv")
+    shot(monitor, "sdv-progress", full=False)
+
+
+def _investigator_shots(browser: Any, url: str, pid: int, shot: Shot) -> None:
+    """The casebook on a tablet, signing, data locks, and the statistician's blinded view."""
+    tablet = _log_in(browser, url, "investigator", TABLET)
+    tablet.goto(f"/participants/{pid}")
+    shot(tablet, "casebook-tablet")
+    investigator = _log_in(browser, url, "investigator", DESKTOP)
+    investigator.goto(f"/participants/{pid}/sign")
+    shot(investigator, "sign-casebook", full=False)
+    investigator.goto("/locks")
+    shot(investigator, "data-locks", full=False)
+    statistician = _log_in(browser, url, "statistician", DESKTOP)
+    statistician.goto(f"/participants/{pid}")
+    shot(statistician, "casebook-statistician", full=False)
+
+
 def capture(
     out: Path, candidates: int = 45, seed: int = 11, only: frozenset[str] = frozenset()
 ) -> list[Path]:
@@ -214,52 +273,13 @@ def capture(
 
     with _served(candidates, seed) as (url, scene), sync_playwright() as playwright:
         browser = launch_chromium(playwright)
-        anonymous = browser.new_context(base_url=url, viewport=DESKTOP).new_page()
-        anonymous.goto("/login")
-        shot(anonymous, "login", full=False)
-        page = _log_in(browser, url, "coordinator", DESKTOP)
-        shot(page, "dashboard")
-        _screening(page)
-        page.set_viewport_size({"width": 1280, "height": 1300})
-        shot(page, "screening", full=False)
-        page.set_viewport_size(DESKTOP)
-        pid = scene.participant_id
-        page.goto(f"/participants/{pid}")
-        shot(page, "casebook")
-        page.goto(f"/participants/{pid}/visits/{scene.visit_code}")
-        # At the end of the page the sticky save bar rests below the last block, as a user
-        # sees it after the last field; a full-page capture from the top would draw it across
-        # whichever row sat at the bottom of the first screen.
-        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-        shot(page, "visit")
-        page.goto(f"/audit/measurements/{scene.measurement_id}")
-        shot(page, "audit-history")
-        _conflict(browser, url, page, scene)
-        shot(page, "conflict")
-        page.goto("/deviations")
-        shot(page, "deviations", full=False)
-        monitor = _log_in(browser, url, "monitor", DESKTOP)
-        monitor.goto(f"/queries/{scene.query_id}")
-        shot(monitor, "query")
-        monitor.goto("/monitoring")
-        shot(monitor, "record-status", full=False)
-        monitor.goto("/monitoring/sdv")
-        shot(monitor, "sdv-progress", full=False)
+        page = _coordinator_shots(browser, url, scene, shot)
+        _monitor_shots(browser, url, scene, shot)
         page.goto(f"/adverse-events/{scene.serious_event_id}")
         shot(page, "serious-adverse-event")
         page.goto("/screening/log")
         shot(page, "screening-log", full=False)
-        tablet = _log_in(browser, url, "investigator", TABLET)
-        tablet.goto(f"/participants/{pid}")
-        shot(tablet, "casebook-tablet")
-        investigator = _log_in(browser, url, "investigator", DESKTOP)
-        investigator.goto(f"/participants/{pid}/sign")
-        shot(investigator, "sign-casebook", full=False)
-        investigator.goto("/locks")
-        shot(investigator, "data-locks", full=False)
-        statistician = _log_in(browser, url, "statistician", DESKTOP)
-        statistician.goto(f"/participants/{pid}")
-        shot(statistician, "casebook-statistician", full=False)
+        _investigator_shots(browser, url, scene.participant_id, shot)
         browser.close()
     return saved
 

@@ -21,7 +21,9 @@ from trialdesk.derive.renal import compute_egfr_ckd_epi_2021
 from trialdesk.protocol import Protocol
 
 
-def _row(base: Any, visit: str, day: int, element: str, value: float, unit: str) -> dict[str, Any]:
+def _row(
+    base: Any, visit: str, day: int, element: str, value: float, *, unit: str
+) -> dict[str, Any]:
     return {
         "usubjid": base.usubjid,
         "visit": visit,
@@ -40,12 +42,12 @@ def _with_safety_labs(frames: SourceFrames) -> SourceFrames:
     a creatinine, and platelets not done (clotted sample)."""
     first, second = list(frames.subjects.itertuples(index=False))[:2]
     rows = [
-        _row(first, "BL", 0, "alt", 30.0, "U/L"),
-        _row(first, "BL", 0, "creatinine", 80.0, "µmol/L"),
-        _row(first, "BL", 0, "haemoglobin", 95.0, "g/L"),
-        _row(first, "BL", 0, "white_cell_count", 6.1, "10^9/L"),
-        _row(first, "M1.U01", 45, "alt", 210.0, "U/L"),
-        _row(second, "BL", 0, "creatinine", 100.0, "µmol/L"),
+        _row(first, "BL", 0, "alt", 30.0, unit="U/L"),
+        _row(first, "BL", 0, "creatinine", 80.0, unit="µmol/L"),
+        _row(first, "BL", 0, "haemoglobin", 95.0, unit="g/L"),
+        _row(first, "BL", 0, "white_cell_count", 6.1, unit="10^9/L"),
+        _row(first, "M1.U01", 45, "alt", 210.0, unit="U/L"),
+        _row(second, "BL", 0, "creatinine", 100.0, unit="µmol/L"),
     ]
     missing = pd.DataFrame(
         [

@@ -20,7 +20,9 @@ TOKEN = f"{API}/auth/token"
 
 def _policy(env: Env, **settings: object) -> None:
     with env.database.session() as session:
-        sv.set_security_policy(session, sv.SYSTEM, reason="test", **settings)  # type: ignore[arg-type]
+        sv.set_security_policy(
+            session, sv.SYSTEM, reason="test", settings=sv.PolicySettings(**settings)
+        )  # type: ignore[arg-type]
 
 
 def _enrol(env: Env, username: str) -> str:

@@ -29,10 +29,19 @@ def _aes(env: Env) -> tuple[int, int]:
     pid = env.build.enrolled()
     exact = env.build.adverse_event(pid).id  # "Hypoglycaemia": an LLT's name
     other = sv.report_adverse_event(
-        env.build.session, env.build.who("APGH"), pid, term="Sugar low", onset_date=day(50),
-        grade=1, relatedness="possible", action_taken="not applicable",
-        outcome="recovering/resolving", awareness_date=day(50),
-    ).id  # fmt: skip
+        env.build.session,
+        env.build.who("APGH"),
+        pid,
+        sv.AdverseEventReport(
+            term="Sugar low",
+            onset_date=day(50),
+            grade=1,
+            relatedness="possible",
+            action_taken="not applicable",
+            outcome="recovering/resolving",
+            awareness_date=day(50),
+        ),
+    ).id
     return exact, other
 
 

@@ -76,9 +76,11 @@ def test_policy_endpoint_sets_ageing_and_an_expired_password_is_changed(env: Env
 def test_a_password_close_to_its_age_comes_with_a_warning(env: Env) -> None:
     with env.database.session() as session:
         sv.set_security_policy(
-            session, sv.SYSTEM, reason="SOP", max_password_age_days=60,
-            password_expiry_warning_days=10,
-        )  # fmt: skip
+            session,
+            sv.SYSTEM,
+            reason="SOP",
+            settings=sv.PolicySettings(max_password_age_days=60, password_expiry_warning_days=10),
+        )
     _age(env, "coordinator", 55)
     body = env.api.client.post(
         TOKEN, json={"username": "coordinator", "password": DEMO_PASSWORD}
@@ -89,9 +91,11 @@ def test_a_password_close_to_its_age_comes_with_a_warning(env: Env) -> None:
 def test_an_expired_password_with_an_authenticator_needs_the_code_too(env: Env) -> None:
     with env.database.session() as session:
         sv.set_security_policy(
-            session, sv.SYSTEM, reason="SOP", max_password_age_days=30,
-            totp_roles=["investigator"],
-        )  # fmt: skip
+            session,
+            sv.SYSTEM,
+            reason="SOP",
+            settings=sv.PolicySettings(max_password_age_days=30, totp_roles=["investigator"]),
+        )
     first = env.api.client.post(
         TOKEN, json={"username": "investigator", "password": DEMO_PASSWORD}
     ).json()
@@ -120,7 +124,9 @@ def test_a_code_without_the_key_is_a_503_naming_it(
     env: Env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     with env.database.session() as session:
-        sv.set_security_policy(session, sv.SYSTEM, reason="SOP", totp_roles=["monitor"])
+        sv.set_security_policy(
+            session, sv.SYSTEM, reason="SOP", settings=sv.PolicySettings(totp_roles=["monitor"])
+        )
     first = env.api.client.post(TOKEN, json={"username": "monitor", "password": DEMO_PASSWORD})
     monkeypatch.delenv(KEY_ENV)
     monkeypatch.setenv("TRIALDESK_TOTP_KEY_FILE", str(tmp_path / "absent.key"))

@@ -180,9 +180,8 @@ def _fresh(
         yield client.request(method, url, **kwargs)
 
 
-@pytest.mark.slow
-def test_serve_with_two_workers_shares_tokens_and_form_keys(tmp_path: Path) -> None:
-    """`--workers 2`: both processes serve, and neither refuses what the other issued."""
+def _serve_two_workers(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """A seeded SQLite database served by `serve --workers 2`: the process, its port, its log."""
     url = f"sqlite:///{tmp_path / 'serve.sqlite'}"
     engine = make_engine(url)
     upgrade(engine)
@@ -202,6 +201,13 @@ def test_serve_with_two_workers_shares_tokens_and_form_keys(tmp_path: Path) -> N
             stderr=subprocess.STDOUT,
             env=env,
         )
+    return process, port, log
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers_shares_tokens_and_form_keys(tmp_path: Path) -> None:
+    """`--workers 2`: both processes serve, and neither refuses what the other issued."""
+    process, port, log = _serve_two_workers(tmp_path)
     base = f"http://127.0.0.1:{port}"
     workers: list[int] = []
 

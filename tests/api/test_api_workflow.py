@@ -4,7 +4,7 @@ measurements, ITT, dosing, transplantation → serious AE → query → audit tr
 
 from __future__ import annotations
 
-from api_helpers import ELIGIBLE_FINDINGS, ITT_MG_DL, Env, day, error_of
+from api_helpers import ELIGIBLE_FINDINGS, ITT_MG_DL, Api, Env, day, error_of
 
 
 def _register(env: Env, user: str = "coordinator") -> dict:
@@ -25,26 +25,8 @@ def _register(env: Env, user: str = "coordinator") -> dict:
     return dict(response.json())
 
 
-def test_a_participant_goes_from_registration_to_follow_up(env: Env) -> None:
-    api = env.api
-    participant = _register(env)
-    pid = participant["id"]
-    assert participant["study_id"] == "APGH-001"
-    assert "full_name" not in participant and "date_of_birth" not in participant
-
-    consent = api.post(
-        "coordinator",
-        f"/participants/{pid}/consents",
-        {"form_version": "ICF v2.0", "consented_on": day(0).isoformat()},
-    )
-    assert consent.status_code == 201, consent.text
-    visit = api.post(
-        "coordinator",
-        f"/participants/{pid}/visits",
-        {"code": "SCR", "visit_date": day(0).isoformat()},
-    )
-    assert visit.status_code == 201, visit.text
-
+def _screen(api: Api, pid: int) -> None:
+    """Screening with units as entered; the snapshot keeps them and the canonical values."""
     screening = api.post(
         "coordinator",
         f"/participants/{pid}/screenings",
@@ -77,6 +59,84 @@ def test_a_participant_goes_from_registration_to_follow_up(env: Env) -> None:
     used = {v["element"]: v for c in snapshot["result"]["criteria"] for v in c["values"]}
     assert used["hba1c"]["canonical_unit"] == "%"
     assert abs(float(used["hba1c"]["canonical"]) - (0.0915 * 69 + 2.15)) < 0.05
+
+
+def _report_a_serious_fever(api: Api, pid: int) -> None:
+    ae = api.post(
+        "investigator",
+        f"/participants/{pid}/adverse-events",
+        {
+            "term": "Fever",
+            "onset_date": day(31).isoformat(),
+            "grade": 3,
+            "relatedness": "probable",
+            "action_taken": "not applicable",
+            "outcome": "recovered/resolved",
+            "resolution_date": day(33).isoformat(),
+            "seriousness": ["hospitalisation"],
+            "awareness_date": day(31).isoformat(),
+        },
+    )
+    assert ae.status_code == 201, ae.text
+    event = ae.json()
+    assert event["serious"] is True
+    # The site reports it to the sponsor within 24 hours (ICH E6(R3)); no sponsor clock: it is
+    # not a SUSAR confirmed by the investigator (issue 14).
+    assert event["expedited_report_due"] is None
+    clock = api.get("coordinator", f"/adverse-events/{event['id']}/safety").json()
+    assert clock["site_report_due_at"].startswith(day(32).isoformat())
+
+
+def _query_answered_and_closed(api: Api, measurement_id: int) -> None:
+    query = api.post(
+        "monitor",
+        "/queries",
+        {
+            "target_table": "measurements",
+            "target_id": measurement_id,
+            "field": "value",
+            "text": "Fasting? Please confirm.",
+        },
+    )
+    assert query.status_code == 201, query.text
+    qid = query.json()["id"]
+    answer = api.post(
+        "coordinator",
+        f"/queries/{qid}/answer",
+        {"answer": "Confirmed fasting sample"},
+        if_match=query.json()["version"],
+    )
+    assert answer.status_code == 200, answer.text
+    closed = api.post(
+        "monitor",
+        f"/queries/{qid}/close",
+        {"resolution": "Source verified"},
+        if_match=answer.json()["version"],
+    )
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"
+
+
+def test_a_participant_goes_from_registration_to_follow_up(env: Env) -> None:
+    api = env.api
+    participant = _register(env)
+    pid = participant["id"]
+    assert participant["study_id"] == "APGH-001"
+    assert "full_name" not in participant and "date_of_birth" not in participant
+
+    consent = api.post(
+        "coordinator",
+        f"/participants/{pid}/consents",
+        {"form_version": "ICF v2.0", "consented_on": day(0).isoformat()},
+    )
+    assert consent.status_code == 201, consent.text
+    visit = api.post(
+        "coordinator",
+        f"/participants/{pid}/visits",
+        {"code": "SCR", "visit_date": day(0).isoformat()},
+    )
+    assert visit.status_code == 201, visit.text
+
+    _screen(api, pid)
 
     eligibility = api.get("investigator", f"/participants/{pid}/eligibility")
     assert eligibility.status_code == 200
@@ -132,56 +192,9 @@ def test_a_participant_goes_from_registration_to_follow_up(env: Env) -> None:
     )
     assert dose.status_code == 201, dose.text
 
-    ae = api.post(
-        "investigator",
-        f"/participants/{pid}/adverse-events",
-        {
-            "term": "Fever",
-            "onset_date": day(31).isoformat(),
-            "grade": 3,
-            "relatedness": "probable",
-            "action_taken": "not applicable",
-            "outcome": "recovered/resolved",
-            "resolution_date": day(33).isoformat(),
-            "seriousness": ["hospitalisation"],
-            "awareness_date": day(31).isoformat(),
-        },
-    )
-    assert ae.status_code == 201, ae.text
-    event = ae.json()
-    assert event["serious"] is True
-    # The site reports it to the sponsor within 24 hours (ICH E6(R3)); no sponsor clock: it is
-    # not a SUSAR confirmed by the investigator (issue 14).
-    assert event["expedited_report_due"] is None
-    clock = api.get("coordinator", f"/adverse-events/{event['id']}/safety").json()
-    assert clock["site_report_due_at"].startswith(day(32).isoformat())
+    _report_a_serious_fever(api, pid)
 
-    query = api.post(
-        "monitor",
-        "/queries",
-        {
-            "target_table": "measurements",
-            "target_id": value["id"],
-            "field": "value",
-            "text": "Fasting? Please confirm.",
-        },
-    )
-    assert query.status_code == 201, query.text
-    qid = query.json()["id"]
-    answer = api.post(
-        "coordinator",
-        f"/queries/{qid}/answer",
-        {"answer": "Confirmed fasting sample"},
-        if_match=query.json()["version"],
-    )
-    assert answer.status_code == 200, answer.text
-    closed = api.post(
-        "monitor",
-        f"/queries/{qid}/close",
-        {"resolution": "Source verified"},
-        if_match=answer.json()["version"],
-    )
-    assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    _query_answered_and_closed(api, value["id"])
 
     history = api.get("monitor", f"/audit/measurements/{value['id']}")
     assert history.status_code == 200

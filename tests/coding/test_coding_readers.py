@@ -101,8 +101,8 @@ def _replace(release: Path, file: str, old: str, new: str) -> None:
         ("soc.asc", "90000002$TEST metabolism class", "90000002$", 2, "soc_name", "is empty"),
     ],
 )
-def test_malformed_meddra_files_name_file_line_and_field(  # noqa: PLR0913
-    release: Path, file: str, old: str, new: str, line: int, field: str | None, reason: str
+def test_malformed_meddra_files_name_file_line_and_field(
+    release: Path, file: str, *, old: str, new: str, line: int, field: str | None, reason: str
 ) -> None:
     _replace(release, file, old, new)
     with pytest.raises(DictionaryFormatError, match=reason) as caught:

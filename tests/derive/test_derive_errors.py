@@ -10,7 +10,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-import trialdesk.derive as derive
+from trialdesk import derive
 from trialdesk.derive import (
     DerivationError,
     anthropometry,

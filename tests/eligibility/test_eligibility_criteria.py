@@ -118,6 +118,7 @@ def test_i2_who_1999_without_recorded_diagnosis(
     unit: str | None,
     ogtt: float | None,
     ogtt_unit: str | None,
+    *,
     expected: Truth,
 ) -> None:
     record = eligible_man(
@@ -247,6 +248,7 @@ def test_i4_bmi_from_weight_and_height(
     weight_unit: str | None,
     height: float,
     height_unit: str,
+    *,
     expected: Truth,
 ) -> None:
     record = eligible_man(
@@ -281,6 +283,7 @@ def test_i5_fbg_and_hba1c(
     fpg_unit: str,
     a1c: float | None,
     a1c_unit: str | None,
+    *,
     expected: Truth,
 ) -> None:
     record = eligible_man(

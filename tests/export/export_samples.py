@@ -19,6 +19,7 @@ def _visit(
     subject: str,
     event: str,
     day: date,
+    *,
     weight: float,
     hba1c: float,
     glucose: float,
@@ -101,7 +102,15 @@ def records() -> list[FormRecord]:
                 "pregnancy_test": "negative",
             },
         ),
-        *_visit("APGH-001", "BL", date(2011, 3, 25), 66.0, 8.3, 9.5, 42.0),
+        *_visit(
+            "APGH-001",
+            "BL",
+            date(2011, 3, 25),
+            weight=66.0,
+            hba1c=8.3,
+            glucose=9.5,
+            insulin_dose=42.0,
+        ),
         FormRecord(
             "APGH-001",
             "TX",
@@ -149,7 +158,15 @@ def records() -> list[FormRecord]:
             },
             2,
         ),
-        *_visit("APGH-001", "M1", date(2011, 5, 1), 65.2, 7.9, 8.1, 30.0),
+        *_visit(
+            "APGH-001",
+            "M1",
+            date(2011, 5, 1),
+            weight=65.2,
+            hba1c=7.9,
+            glucose=8.1,
+            insulin_dose=30.0,
+        ),
         FormRecord(
             "APGH-002",
             "SCR",
@@ -162,8 +179,24 @@ def records() -> list[FormRecord]:
             "demographics",
             {"date_of_birth": date(1958, 11, 2), "sex": "M", "height": 171.5},
         ),
-        *_visit("APGH-002", "BL", date(2011, 4, 2), 80.4, 9.1, 11.2, 56.0),
-        *_visit("APGH-002", "M3", date(2011, 7, 15), 79.0, 8.2, 8.8, 40.0),
+        *_visit(
+            "APGH-002",
+            "BL",
+            date(2011, 4, 2),
+            weight=80.4,
+            hba1c=9.1,
+            glucose=11.2,
+            insulin_dose=56.0,
+        ),
+        *_visit(
+            "APGH-002",
+            "M3",
+            date(2011, 7, 15),
+            weight=79.0,
+            hba1c=8.2,
+            glucose=8.8,
+            insulin_dose=40.0,
+        ),
     ]
     return out
 

@@ -160,10 +160,19 @@ def test_codings_in_force_are_read_from_the_database(database: TestDatabase) -> 
         ).id  # fmt: skip
         sv.record_consent(session, coordinator, pid, form_version="ICF v2.0", consented_on=start)
         ae = sv.report_adverse_event(
-            session, coordinator, pid, term="low blood SUGAR", onset_date=start + timedelta(1),
-            grade=1, relatedness="possible", action_taken="not applicable",
-            outcome="recovering/resolving", awareness_date=start + timedelta(1),
-        ).id  # fmt: skip
+            session,
+            coordinator,
+            pid,
+            sv.AdverseEventReport(
+                term="low blood SUGAR",
+                onset_date=start + timedelta(1),
+                grade=1,
+                relatedness="possible",
+                action_taken="not applicable",
+                outcome="recovering/resolving",
+                awareness_date=start + timedelta(1),
+            ),
+        ).id
         assert ae_coding(session) == {} and dictionary_versions(session) == {}
         sv.load_dictionary(session, coder, "meddra", DATA / "meddra_test_0_1")
         assert sv.autocode(session, coder).coded == 1

@@ -4,6 +4,7 @@ is not expanded."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import pytest
@@ -27,29 +28,42 @@ TEXT = (
 )
 
 
-def _value(item: Item) -> st.SearchStrategy[object]:
+def _float_value(item: Item) -> st.SearchStrategy[object]:
     low = item.hard_low if item.hard_low is not None else -1e6
     high = item.hard_high if item.hard_high is not None else 1e6
-    if item.data_type is DataType.FLOAT:
-        return (
-            st.floats(low, high, allow_nan=False, allow_infinity=False)
-            .map(lambda x: round_reported(float(f"{x:.6g}"), item.decimals))
-            .filter(lambda x: low <= x <= high)
-        )
-    if item.data_type is DataType.INTEGER:
-        return st.integers(int(low), int(high))
-    if item.data_type is DataType.DATE:
-        return st.dates(date(1900, 1, 1), date(2100, 12, 31))
-    if item.data_type is DataType.BOOLEAN:
-        return st.booleans()
-    if item.data_type is DataType.CHOICE:
-        return st.sampled_from([c.code for c in item.choices])
-    if item.data_type is DataType.MULTICHOICE:
-        codes = [c.code for c in item.choices]
-        return st.lists(st.sampled_from(codes), min_size=1, unique=True).map(
-            lambda chosen: tuple(c for c in codes if c in chosen)
-        )
-    return TEXT
+    return (
+        st.floats(low, high, allow_nan=False, allow_infinity=False)
+        .map(lambda x: round_reported(float(f"{x:.6g}"), item.decimals))
+        .filter(lambda x: low <= x <= high)
+    )
+
+
+def _integer_value(item: Item) -> st.SearchStrategy[object]:
+    low = item.hard_low if item.hard_low is not None else -1e6
+    high = item.hard_high if item.hard_high is not None else 1e6
+    return st.integers(int(low), int(high))
+
+
+def _multichoice_value(item: Item) -> st.SearchStrategy[object]:
+    codes = [c.code for c in item.choices]
+    return st.lists(st.sampled_from(codes), min_size=1, unique=True).map(
+        lambda chosen: tuple(c for c in codes if c in chosen)
+    )
+
+
+_VALUE_BY_TYPE: dict[DataType, Callable[[Item], st.SearchStrategy[object]]] = {
+    DataType.FLOAT: _float_value,
+    DataType.INTEGER: _integer_value,
+    DataType.DATE: lambda _item: st.dates(date(1900, 1, 1), date(2100, 12, 31)),
+    DataType.BOOLEAN: lambda _item: st.booleans(),
+    DataType.CHOICE: lambda item: st.sampled_from([c.code for c in item.choices]),
+    DataType.MULTICHOICE: _multichoice_value,
+}
+
+
+def _value(item: Item) -> st.SearchStrategy[object]:
+    build = _VALUE_BY_TYPE.get(item.data_type)
+    return build(item) if build is not None else TEXT
 
 
 @st.composite

@@ -4,6 +4,7 @@ minimal body that satisfies a JSON schema, and the marker text that must never c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -172,13 +173,15 @@ def build_site(session: Session, actors: dict[str, sv.Actor], site: str) -> Reco
         session,
         who,
         pid,
-        term="Headache",
-        onset_date=day(40),
-        grade=1,
-        relatedness="unlikely",
-        action_taken="not applicable",
-        outcome="recovered/resolved",
-        resolution_date=day(41),
+        sv.AdverseEventReport(
+            term="Headache",
+            onset_date=day(40),
+            grade=1,
+            relatedness="unlikely",
+            action_taken="not applicable",
+            outcome="recovered/resolved",
+            resolution_date=day(41),
+        ),
     )
     deviation = sv.record_deviation(
         session,
@@ -248,10 +251,11 @@ def resolve(schema: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def minimal_instance(schema: dict[str, Any], spec: dict[str, Any]) -> Any:
-    """The smallest value valid against `schema`: required properties only, the first choice
-    of an enum or a union, the lower bound of a number, today's date for a date."""
-    schema = resolve(schema, spec)
+_NOT_COMPOSITE = object()
+
+
+def _minimal_composite(schema: dict[str, Any], spec: dict[str, Any]) -> Any:
+    """The first choice of a union, enum or const; `_NOT_COMPOSITE` for a plain type."""
     for key in ("anyOf", "oneOf"):
         if key in schema:
             options = [o for o in schema[key] if resolve(o, spec).get("type") != "null"]
@@ -260,27 +264,46 @@ def minimal_instance(schema: dict[str, Any], spec: dict[str, Any]) -> Any:
         return minimal_instance(schema["allOf"][0], spec)
     if "enum" in schema:
         return schema["enum"][0]
-    if "const" in schema:
-        return schema["const"]
-    kind = schema.get("type")
-    if kind == "object" or "properties" in schema:
-        props = schema.get("properties", {})
-        return {k: minimal_instance(props[k], spec) for k in schema.get("required", [])}
-    if kind == "array":
-        return [minimal_instance(schema.get("items", {}), spec)] * int(schema.get("minItems", 0))
-    if kind == "integer":
-        return int(schema.get("minimum", schema.get("exclusiveMinimum", 0) + 1))
-    if kind == "number":
-        return float(schema.get("minimum", schema.get("exclusiveMinimum", 0) + 1))
-    if kind == "boolean":
-        return False
-    if kind == "string":
-        if schema.get("format") == "date":
-            return day(2).isoformat()
-        if schema.get("format") == "date-time":
-            return f"{day(2).isoformat()}T08:00:00Z"
-        return "x" * max(1, int(schema.get("minLength", 1)))
-    return "x"
+    return schema.get("const", _NOT_COMPOSITE)
+
+
+def _minimal_string(schema: dict[str, Any]) -> str:
+    if schema.get("format") == "date":
+        return day(2).isoformat()
+    if schema.get("format") == "date-time":
+        return f"{day(2).isoformat()}T08:00:00Z"
+    return "x" * max(1, int(schema.get("minLength", 1)))
+
+
+def _lower_bound(schema: dict[str, Any]) -> Any:
+    return schema.get("minimum", schema.get("exclusiveMinimum", 0) + 1)
+
+
+_MINIMAL_BY_TYPE: dict[str, Callable[[dict[str, Any], dict[str, Any]], Any]] = {
+    "object": lambda schema, spec: {
+        k: minimal_instance(schema.get("properties", {})[k], spec)
+        for k in schema.get("required", [])
+    },
+    "array": lambda schema, spec: (
+        [minimal_instance(schema.get("items", {}), spec)] * int(schema.get("minItems", 0))
+    ),
+    "integer": lambda schema, _spec: int(_lower_bound(schema)),
+    "number": lambda schema, _spec: float(_lower_bound(schema)),
+    "boolean": lambda _schema, _spec: False,
+    "string": lambda schema, _spec: _minimal_string(schema),
+}
+
+
+def minimal_instance(schema: dict[str, Any], spec: dict[str, Any]) -> Any:
+    """The smallest value valid against `schema`: required properties only, the first choice
+    of an enum or a union, the lower bound of a number, today's date for a date."""
+    schema = resolve(schema, spec)
+    composite = _minimal_composite(schema, spec)
+    if composite is not _NOT_COMPOSITE:
+        return composite
+    kind = "object" if "properties" in schema else schema.get("type")
+    build = _MINIMAL_BY_TYPE.get(kind) if isinstance(kind, str) else None
+    return build(schema, spec) if build is not None else "x"
 
 
 def request_body(spec: dict[str, Any], path: str, method: str) -> Any:

@@ -17,6 +17,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -135,24 +136,33 @@ def _own_site_ids(operation: Any, records: Records | None) -> dict[str, Any] | N
     return known or None
 
 
+@dataclass(frozen=True)
+class _Harness:
+    """What every operation of a fuzz run shares: identities, client, budget and the tally."""
+
+    ids: Identities
+    client: Any
+    examples: int
+    statuses: Counter[int]
+
+
 def _run_operation(
     operation: Any,
     role: str | None,
-    ids: Identities,
-    client: Any,
-    examples: int,
+    harness: _Harness,
+    *,
     mode: GenerationMode,
-    statuses: Counter[int],
     records: Records | None,
 ) -> int:
     ran = 0
+    ids, client, statuses = harness.ids, harness.client, harness.statuses
 
     known = _own_site_ids(operation, records) if mode is GenerationMode.POSITIVE else None
     strategy = operation.as_strategy(generation_mode=mode, path_parameters=known)
 
     @given(case=strategy)
     @settings(
-        max_examples=examples,
+        max_examples=harness.examples,
         deadline=None,
         database=None,
         derandomize=not EXPLORE,
@@ -187,6 +197,7 @@ def test_fuzz_openapi_every_operation_as_every_role(
     ids = Identities(db, schema)
     ran, statuses = 0, Counter[int]()
     with TestClient(app) as client:
+        harness = _Harness(ids=ids, client=client, examples=per_pair, statuses=statuses)
         rounds = 0
         while ran < BUDGET:
             # Schema-valid inputs on real records, then on any id, then schema-breaking ones.
@@ -194,9 +205,7 @@ def test_fuzz_openapi_every_operation_as_every_role(
             real = records if rounds % 3 == 0 else None
             for operation in operations:
                 for role in IDENTITIES:
-                    ran += _run_operation(
-                        operation, role, ids, client, per_pair, mode, statuses, real
-                    )
+                    ran += _run_operation(operation, role, harness, mode=mode, records=real)
             rounds += 1
     print(
         f"schemathesis: {ran} cases over {len(operations)} operations: {sorted(statuses.items())}"

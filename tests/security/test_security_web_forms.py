@@ -102,13 +102,15 @@ def _hostile_participant(session: Any, world: World) -> dict[str, int]:
         session,
         who,
         pid,
-        term=payload("ae_term"),
-        onset_date=day(40),
-        grade=1,
-        relatedness="unlikely",
-        action_taken="not applicable",
-        outcome="recovered/resolved",
-        resolution_date=day(41),
+        sv.AdverseEventReport(
+            term=payload("ae_term"),
+            onset_date=day(40),
+            grade=1,
+            relatedness="unlikely",
+            action_taken="not applicable",
+            outcome="recovered/resolved",
+            resolution_date=day(41),
+        ),
     )
     sv.record_deviation(
         session,

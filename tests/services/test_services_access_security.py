@@ -29,8 +29,12 @@ def _require_totp(session: Session, roles: list[str] | None = None, **settings: 
         session,
         sv.SYSTEM,
         reason="inspection finding: second factor",
-        totp_roles=["admin", "investigator", "coordinator", "monitor"] if roles is None else roles,
-        **settings,
+        settings=sv.PolicySettings(
+            totp_roles=["admin", "investigator", "coordinator", "monitor"]
+            if roles is None
+            else roles,
+            **settings,
+        ),
     )
 
 
@@ -65,7 +69,12 @@ def test_without_a_stored_policy_every_data_changing_role_needs_totp(session: Se
 
 
 def test_the_first_policy_is_audited_with_its_reason(session: Session) -> None:
-    sv.set_security_policy(session, sv.SYSTEM, reason="SOP-IT-07 v1", idle_timeout_minutes=20)
+    sv.set_security_policy(
+        session,
+        sv.SYSTEM,
+        reason="SOP-IT-07 v1",
+        settings=sv.PolicySettings(idle_timeout_minutes=20),
+    )
     created = _audit(session, "security_policies")[-1]
     assert created.action == AuditAction.CREATE.value and created.reason == "SOP-IT-07 v1"
     assert json.loads(created.changes)["idle_timeout_minutes"] == [None, 20]
@@ -78,9 +87,13 @@ def test_policy_changes_are_audited_and_validated(session: Session, seed: DemoSe
     assert changes.reason == "inspection finding: second factor"
     assert json.loads(changes.changes)["lockout_threshold"] == [5, 3]
     with pytest.raises(sv.ValidationProblem, match="min_password_length: must be a whole number"):
-        sv.set_security_policy(session, sv.SYSTEM, reason="x", min_password_length=8)
+        sv.set_security_policy(
+            session, sv.SYSTEM, reason="x", settings=sv.PolicySettings(min_password_length=8)
+        )
     with pytest.raises(sv.ValidationProblem, match="reason"):
-        sv.set_security_policy(session, sv.SYSTEM, reason=" ", lockout_threshold=4)
+        sv.set_security_policy(
+            session, sv.SYSTEM, reason=" ", settings=sv.PolicySettings(lockout_threshold=4)
+        )
     with pytest.raises(sv.Forbidden):
         sv.set_security_policy(
             session, sv.actor_for(session, seed.users["investigator"]), reason="x"
@@ -93,7 +106,7 @@ def test_a_site_override_applies_to_its_users_only(session: Session, seed: DemoS
         sv.SYSTEM,
         reason="PUMC asks for TOTP",
         site_code="PUMC",
-        totp_roles=["coordinator"],
+        settings=sv.PolicySettings(totp_roles=["coordinator"]),
     )
     assert sv.get_security_policy(session, sv.SYSTEM, "PUMC").totp_roles == ["coordinator"]
     assert sv.start_login(session, "coordinator2", DEMO_PASSWORD).next_step == "enrol_totp"
@@ -264,7 +277,9 @@ def test_an_administrator_resets_a_lost_authenticator(session: Session, seed: De
 def test_lockout_after_the_policy_threshold_and_audited_unlock(
     session: Session, seed: DemoSeed
 ) -> None:
-    sv.set_security_policy(session, sv.SYSTEM, reason="stricter", lockout_threshold=3)
+    sv.set_security_policy(
+        session, sv.SYSTEM, reason="stricter", settings=sv.PolicySettings(lockout_threshold=3)
+    )
     for _ in range(3):
         with pytest.raises(sv.Unauthenticated):
             sv.start_login(session, "monitor", "not the password")
@@ -314,7 +329,12 @@ def test_the_lock_ends_by_itself_after_the_lockout_period(session: Session, seed
 
 
 def test_an_idle_session_ends_with_an_audited_logout(session: Session, seed: DemoSeed) -> None:
-    sv.set_security_policy(session, sv.SYSTEM, reason="shared ward PCs", idle_timeout_minutes=15)
+    sv.set_security_policy(
+        session,
+        sv.SYSTEM,
+        reason="shared ward PCs",
+        settings=sv.PolicySettings(idle_timeout_minutes=15),
+    )
     issued = sv.login(session, "coordinator", DEMO_PASSWORD)
     start = utcnow()
     sv.resolve_token(session, issued.token, now=start + timedelta(minutes=14))  # still active

@@ -30,10 +30,19 @@ def coder(session: Session, seed) -> sv.Actor:  # type: ignore[no-untyped-def]
 
 def _ae(clinic, pid: int, term: str) -> int:  # type: ignore[no-untyped-def]
     return sv.report_adverse_event(
-        clinic.session, clinic.coordinator, pid, term=term, onset_date=clinic.day(40), grade=1,
-        relatedness="possible", action_taken="not applicable", outcome="recovering/resolving",
-        awareness_date=clinic.day(41),
-    ).id  # fmt: skip
+        clinic.session,
+        clinic.coordinator,
+        pid,
+        sv.AdverseEventReport(
+            term=term,
+            onset_date=clinic.day(40),
+            grade=1,
+            relatedness="possible",
+            action_taken="not applicable",
+            outcome="recovering/resolving",
+            awareness_date=clinic.day(41),
+        ),
+    ).id
 
 
 def _audited(session: Session, table: str) -> list[AuditEntry]:
@@ -84,7 +93,14 @@ def test_roles_that_may_not_code_are_refused_and_audited(
     with pytest.raises(sv.NotFound):
         sv.code_manually(session, actors["coordinator2"], "adverse_events", ae, code=90000401)
     with pytest.raises(sv.Forbidden, match="enter or change clinical data"):
-        sv.update_adverse_event(session, coder, ae, expected_version=1, reason="x", term="Cephalea")
+        sv.update_adverse_event(
+            session,
+            coder,
+            ae,
+            expected_version=1,
+            reason="x",
+            changes=sv.AdverseEventChanges(term="Cephalea"),
+        )
     assert sv.get_coding(session, coder, "adverse_events", ae) is None
 
 
@@ -141,7 +157,7 @@ def test_a_changed_verbatim_clears_its_coding(clinic, session: Session, coder) -
     version = sv.get_adverse_event(session, clinic.coordinator, ae).version
     sv.update_adverse_event(
         session, clinic.coordinator, ae, expected_version=version, reason="site corrected term",
-        term="Injection site pain",
+        changes=sv.AdverseEventChanges(term="Injection site pain"),
     )  # fmt: skip
     assert sv.get_coding(session, coder, "adverse_events", ae) is None
     (cleared,) = sv.coding_history(session, coder, "adverse_events", ae)
@@ -151,7 +167,12 @@ def test_a_changed_verbatim_clears_its_coding(clinic, session: Session, coder) -
     sv.autocode(session, coder)
     version = sv.get_adverse_event(session, clinic.coordinator, ae).version
     sv.update_adverse_event(
-        session, clinic.coordinator, ae, expected_version=version, reason="grade", grade=2
+        session,
+        clinic.coordinator,
+        ae,
+        expected_version=version,
+        reason="grade",
+        changes=sv.AdverseEventChanges(grade=2),
     )
     assert sv.get_coding(session, coder, "adverse_events", ae) is not None
 
@@ -211,10 +232,19 @@ def test_a_coder_sees_and_codes_only_their_sites(clinic, session: Session, actor
         session, actors["coordinator2"], pumc, form_version="ICF v2.0", consented_on=clinic.day(0)
     )
     other = sv.report_adverse_event(
-        session, actors["coordinator2"], pumc, term="Fever", onset_date=clinic.day(40), grade=1,
-        relatedness="possible", action_taken="not applicable", outcome="recovering/resolving",
-        awareness_date=clinic.day(41),
-    ).id  # fmt: skip
+        session,
+        actors["coordinator2"],
+        pumc,
+        sv.AdverseEventReport(
+            term="Fever",
+            onset_date=clinic.day(40),
+            grade=1,
+            relatedness="possible",
+            action_taken="not applicable",
+            outcome="recovering/resolving",
+            awareness_date=clinic.day(41),
+        ),
+    ).id
     assert sv.coding_queue(session, coder) == []
     assert sv.autocode(session, coder).coded == 0
     with pytest.raises(sv.NotFound):

@@ -111,7 +111,7 @@ def test_a_correction_is_edit_checked_too(clinic, at_screening, session) -> None
     ],
 )
 def test_bad_input_names_the_field_and_the_reason(  # type: ignore[no-untyped-def]
-    clinic, at_screening, element, value, unit, field, text
+    clinic, at_screening, element, value, unit, *, field, text
 ) -> None:
     with pytest.raises(sv.ValidationProblem) as caught:
         _record(clinic, at_screening, element, value, unit)

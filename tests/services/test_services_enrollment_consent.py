@@ -183,25 +183,29 @@ def test_withdrawal_stops_later_data_but_keeps_everything(clinic, session: Sessi
             session,
             coordinator,
             pid,
-            term="Headache",
-            onset_date=clinic.day(41),
-            grade=1,
-            relatedness="unlikely",
-            action_taken="not applicable",
-            outcome="recovering/resolving",
+            sv.AdverseEventReport(
+                term="Headache",
+                onset_date=clinic.day(41),
+                grade=1,
+                relatedness="unlikely",
+                action_taken="not applicable",
+                outcome="recovering/resolving",
+            ),
         )
     # Data collected before the withdrawal can still be entered, and nothing was removed.
     sv.report_adverse_event(
         session,
         coordinator,
         pid,
-        term="Nausea",
-        onset_date=clinic.day(36),
-        grade=1,
-        relatedness="possible",
-        action_taken="not applicable",
-        outcome="recovering/resolving",
-        awareness_date=clinic.day(41),
+        sv.AdverseEventReport(
+            term="Nausea",
+            onset_date=clinic.day(36),
+            grade=1,
+            relatedness="possible",
+            action_taken="not applicable",
+            outcome="recovering/resolving",
+            awareness_date=clinic.day(41),
+        ),
     )
     values = sv.list_measurements(session, coordinator, participant_id=pid)
     assert {m.element for m in values.items} >= {"weight", "height", "hba1c", "fasting_glucose"}

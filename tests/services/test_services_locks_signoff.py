@@ -55,9 +55,18 @@ def _full_casebook(clinic: Any, session: Session, actors: dict[str, sv.Actor]) -
     ).id  # fmt: skip
     ids["itt"] = sv.list_itt_tests(session, who, pid)[0].id
     ids["ae"] = sv.report_adverse_event(
-        session, who, pid, term="Headache", onset_date=clinic.day(30), grade=1,
-        relatedness="unlikely", action_taken="dose not changed", outcome="recovering/resolving",
-    ).id  # fmt: skip
+        session,
+        who,
+        pid,
+        sv.AdverseEventReport(
+            term="Headache",
+            onset_date=clinic.day(30),
+            grade=1,
+            relatedness="unlikely",
+            action_taken="dose not changed",
+            outcome="recovering/resolving",
+        ),
+    ).id
     ids["deviation"] = sv.record_deviation(
         session, who, pid, category="other", severity="minor", description="late sample",
         detected_on=clinic.day(30),
@@ -154,12 +163,14 @@ def _writes(clinic: Any) -> dict[str, Write]:
             s,
             a,
             i["pid"],
-            term="Nausea",
-            onset_date=day(31),
-            grade=1,
-            relatedness="unlikely",
-            action_taken="dose not changed",
-            outcome="recovering/resolving",
+            sv.AdverseEventReport(
+                term="Nausea",
+                onset_date=day(31),
+                grade=1,
+                relatedness="unlikely",
+                action_taken="dose not changed",
+                outcome="recovering/resolving",
+            ),
         ),  # fmt: skip
         "update_adverse_event": lambda s, a, i: sv.update_adverse_event(
             s,
@@ -167,7 +178,7 @@ def _writes(clinic: Any) -> dict[str, Write]:
             i["ae"],
             expected_version=_version(s, "adverse_events", i["ae"]),
             reason="typo",
-            grade=2,
+            changes=sv.AdverseEventChanges(grade=2),
         ),  # fmt: skip
         "record_deviation": lambda s, a, i: sv.record_deviation(
             s,

@@ -125,7 +125,9 @@ def test_an_unsatisfactory_answer_is_sent_back(measured, session: Session, actor
     ("table", "field", "problem"),
     [("measurements", "colour", "no field"), ("audit_entries", "hash", "cannot be queried")],
 )
-def test_queries_name_an_existing_field(measured, session, actors, table, field, problem) -> None:  # type: ignore[no-untyped-def]
+def test_queries_name_an_existing_field(
+    measured, session, actors, table, field, *, problem
+) -> None:  # type: ignore[no-untyped-def]
     _pid, mid = measured
     with pytest.raises(sv.ValidationProblem, match=problem):
         sv.raise_query(

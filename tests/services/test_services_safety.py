@@ -21,7 +21,9 @@ def _report(clinic, pid: int, **overrides):  # type: ignore[no-untyped-def]
         "awareness_date": clinic.day(41),
     }
     data.update(overrides)
-    return sv.report_adverse_event(clinic.session, clinic.coordinator, pid, **data)
+    return sv.report_adverse_event(
+        clinic.session, clinic.coordinator, pid, sv.AdverseEventReport(**data)
+    )
 
 
 def test_expedited_due_dates_follow_ich_e2a() -> None:
@@ -110,9 +112,9 @@ def test_an_event_upgraded_to_serious_gets_its_due_date(clinic, session: Session
         ae.id,
         expected_version=ae.version,
         reason="admitted to hospital on day 45",
-        grade=3,
-        seriousness=["hospitalisation"],
-        awareness_date=clinic.day(45),
+        changes=sv.AdverseEventChanges(
+            grade=3, seriousness=["hospitalisation"], awareness_date=clinic.day(45)
+        ),
     )
     assert updated.serious and updated.awareness_date == clinic.day(45)
     reported = sv.update_adverse_event(
@@ -121,7 +123,7 @@ def test_an_event_upgraded_to_serious_gets_its_due_date(clinic, session: Session
         ae.id,
         expected_version=updated.version,
         reason="CIOMS form sent",
-        expedited_reported_on=clinic.day(50),
+        changes=sv.AdverseEventChanges(expedited_reported_on=clinic.day(50)),
     )
     assert not reported.expedited_report_overdue
     resolved = sv.update_adverse_event(
@@ -130,8 +132,9 @@ def test_an_event_upgraded_to_serious_gets_its_due_date(clinic, session: Session
         ae.id,
         expected_version=reported.version,
         reason="discharged",
-        outcome="recovered/resolved",
-        resolution_date=clinic.day(52),
+        changes=sv.AdverseEventChanges(
+            outcome="recovered/resolved", resolution_date=clinic.day(52)
+        ),
     )
     assert resolved.outcome.value == "recovered/resolved"
     history = sv.record_history(session, clinic.coordinator, "adverse_events", ae.id)

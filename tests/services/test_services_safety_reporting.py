@@ -27,7 +27,9 @@ def _sae(clinic, pid: int, **overrides):  # type: ignore[no-untyped-def]
         "aware_at": datetime.combine(clinic.day(41), datetime.min.time(), UTC) + timedelta(hours=9),
     }
     data.update(overrides)
-    return sv.report_adverse_event(clinic.session, clinic.coordinator, pid, **data)
+    return sv.report_adverse_event(
+        clinic.session, clinic.coordinator, pid, sv.AdverseEventReport(**data)
+    )
 
 
 def _audited(session: Session, table: str, record_id: int) -> list[AuditEntry]:
@@ -73,8 +75,9 @@ def test_reports_sent_are_numbered_audited_and_stop_the_clock(clinic, session: S
         ae.id,
         expected_version=current.version,
         reason="discharged",
-        outcome="recovered/resolved",
-        resolution_date=clinic.day(50),
+        changes=sv.AdverseEventChanges(
+            outcome="recovered/resolved", resolution_date=clinic.day(50)
+        ),
     )
     status = sv.safety_status(session, clinic.coordinator, ae.id)
     assert status.follow_up_expected
@@ -210,10 +213,19 @@ def test_a_low_glucose_suggests_a_grade_the_investigator_confirms(clinic, sessio
     assert [(s.element, s.grade, s.term) for s in visit] == [("fasting_glucose", 2, "Hypoglycemia")]
     assert "below 3.0 mmol/L" in visit[0].text
     ae = sv.report_adverse_event(
-        session, clinic.coordinator, pid, term="Hypoglycaemia", onset_date=clinic.day(28),
-        grade=1, relatedness="unlikely", action_taken="not applicable",
-        outcome="recovered/resolved", resolution_date=clinic.day(28),
-    )  # fmt: skip
+        session,
+        clinic.coordinator,
+        pid,
+        sv.AdverseEventReport(
+            term="Hypoglycaemia",
+            onset_date=clinic.day(28),
+            grade=1,
+            relatedness="unlikely",
+            action_taken="not applicable",
+            outcome="recovered/resolved",
+            resolution_date=clinic.day(28),
+        ),
+    )
     for_event = sv.lab_grade_suggestions(session, clinic.coordinator, pid, adverse_event_id=ae.id)
     assert [s.grade for s in for_event] == [2]
     with pytest.raises(sv.Forbidden):
@@ -233,7 +245,12 @@ def test_a_low_glucose_suggests_a_grade_the_investigator_confirms(clinic, sessio
     assert "CTCAE grade 2" in (rows[-1].basis or "")
     # A later change of the grade by the site clears the confirmation.
     changed = sv.update_adverse_event(
-        session, clinic.coordinator, ae.id, expected_version=done.version, reason="re-read", grade=3
+        session,
+        clinic.coordinator,
+        ae.id,
+        expected_version=done.version,
+        reason="re-read",
+        changes=sv.AdverseEventChanges(grade=3),
     )
     assert changed.grade_confirmed_at is None
 
@@ -243,9 +260,18 @@ def test_unrelated_terms_get_no_lab_suggestion(clinic, session: Session) -> None
     clinic.baseline(pid)
     _glucose(clinic, pid, 2.0)
     ae = sv.report_adverse_event(
-        session, clinic.coordinator, pid, term="Headache", onset_date=clinic.day(28), grade=1,
-        relatedness="unlikely", action_taken="not applicable", outcome="recovering/resolving",
-    )  # fmt: skip
+        session,
+        clinic.coordinator,
+        pid,
+        sv.AdverseEventReport(
+            term="Headache",
+            onset_date=clinic.day(28),
+            grade=1,
+            relatedness="unlikely",
+            action_taken="not applicable",
+            outcome="recovering/resolving",
+        ),
+    )
     assert sv.lab_grade_suggestions(session, clinic.coordinator, pid, adverse_event_id=ae.id) == []
 
 

@@ -77,7 +77,7 @@ def test_a_value_and_a_code_for_one_field_are_refused_and_nothing_is_kept(
     ],
 )
 def test_an_unknown_code_or_no_reason_names_the_field(
-    clinic: Any, session: Session, code: str, reason: str, field: str, words: str
+    clinic: Any, session: Session, code: str, reason: str, field: str, *, words: str
 ) -> None:
     measurements = [m for m in entry(clinic.day(0)).measurements if m.element != "hba1c"]
     with pytest.raises(sv.ValidationProblem) as refused:

@@ -70,13 +70,15 @@ def test_any_record_reads_back_by_table_and_id(clinic, session: Session, actors)
         session,
         clinic.coordinator,
         pid,
-        term="Fever",
-        onset_date=clinic.day(36),
-        grade=1,
-        relatedness="possible",
-        action_taken="not applicable",
-        outcome="recovering/resolving",
-        awareness_date=clinic.day(36),
+        sv.AdverseEventReport(
+            term="Fever",
+            onset_date=clinic.day(36),
+            grade=1,
+            relatedness="possible",
+            action_taken="not applicable",
+            outcome="recovering/resolving",
+            awareness_date=clinic.day(36),
+        ),
     )
     visit = sv.get_clinical_record(session, actors["monitor"], "visits", visit_id)
     assert visit.code == "BL" and visit.study_day == 0  # type: ignore[attr-defined]

@@ -263,6 +263,7 @@ def test_register_and_screen_is_all_or_nothing(
     changes: dict[str, Any],
     error: type[sv.ServiceError],
     part: str,
+    *,
     field: str | None,
 ) -> None:
     with pytest.raises(error) as caught:

@@ -43,7 +43,9 @@ def _age_password(session: Session, user_id: int, days: int) -> None:
 
 
 def _policy(session: Session, **settings: int) -> None:
-    sv.set_security_policy(session, sv.SYSTEM, reason="SOP-IT-07 v3", **settings)  # type: ignore[arg-type]
+    sv.set_security_policy(
+        session, sv.SYSTEM, reason="SOP-IT-07 v3", settings=sv.PolicySettings(**settings)
+    )  # type: ignore[arg-type]
 
 
 # --- password ageing ----------------------------------------------------------------------------
@@ -87,7 +89,11 @@ def test_no_ageing_by_default_and_the_strictest_site_age_applies(
     _age_password(session, seed.users["coordinator"], 5000)
     assert start_login(session, "coordinator", DEMO_PASSWORD).next_step == "done"
     sv.set_security_policy(
-        session, sv.SYSTEM, reason="site SOP", site_code="APGH", max_password_age_days=365
+        session,
+        sv.SYSTEM,
+        reason="site SOP",
+        site_code="APGH",
+        settings=sv.PolicySettings(max_password_age_days=365),
     )
     assert start_login(session, "coordinator", DEMO_PASSWORD).next_step == "change_password"
     assert start_login(session, "coordinator2", DEMO_PASSWORD).next_step == "done"  # PUMC
@@ -113,7 +119,10 @@ def test_ageing_settings_out_of_range_name_the_field(
 
 def _second_factor_for_investigators(session: Session) -> None:
     sv.set_security_policy(
-        session, sv.SYSTEM, reason="2FA for investigators", totp_roles=["investigator"]
+        session,
+        sv.SYSTEM,
+        reason="2FA for investigators",
+        settings=sv.PolicySettings(totp_roles=["investigator"]),
     )
 
 
@@ -130,7 +139,10 @@ def _enrol(session: Session, username: str) -> str:
 def test_totp_secrets_are_not_readable_in_the_database(session: Session, seed: DemoSeed) -> None:
     _policy(session)
     sv.set_security_policy(
-        session, sv.SYSTEM, reason="2FA for investigators", totp_roles=["investigator"]
+        session,
+        sv.SYSTEM,
+        reason="2FA for investigators",
+        settings=sv.PolicySettings(totp_roles=["investigator"]),
     )
     secret = _enrol(session, "investigator")
     stored = session.execute(
@@ -152,7 +164,10 @@ def test_without_the_key_a_code_cannot_be_checked_and_says_why(
     session: Session, seed: DemoSeed, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     sv.set_security_policy(
-        session, sv.SYSTEM, reason="2FA for investigators", totp_roles=["investigator"]
+        session,
+        sv.SYSTEM,
+        reason="2FA for investigators",
+        settings=sv.PolicySettings(totp_roles=["investigator"]),
     )
     secret = _enrol(session, "investigator")
     monkeypatch.delenv(KEY_ENV)
@@ -240,10 +255,18 @@ def test_no_new_data_until_the_participant_re_consents(owing: tuple[Clinic, int]
     )
     # Safety is never blocked: an adverse event is reported while the signature is owed.
     event = sv.report_adverse_event(
-        clinic.session, coordinator, pid, term="Injection site pain",
-        onset_date=clinic.day(AMENDMENT_DAY + 3), grade=1, relatedness="possible",
-        action_taken="not applicable", outcome="recovering/resolving",
-    )  # fmt: skip
+        clinic.session,
+        coordinator,
+        pid,
+        sv.AdverseEventReport(
+            term="Injection site pain",
+            onset_date=clinic.day(AMENDMENT_DAY + 3),
+            grade=1,
+            relatedness="possible",
+            action_taken="not applicable",
+            outcome="recovering/resolving",
+        ),
+    )
     assert event.id
     # The re-consent itself is allowed, and lifts the block.
     sv.record_consent(

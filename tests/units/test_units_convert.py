@@ -39,7 +39,7 @@ def mag(value: float, unit: str, to: str, analyte: str | None = None, **kw: floa
     ],
 )
 def test_reference_conversions(
-    value: float, unit: str, to: str, analyte: str | None, expected: float, tol: float
+    value: float, unit: str, to: str, analyte: str | None, expected: float, *, tol: float
 ) -> None:
     assert mag(value, unit, to, analyte) == pytest.approx(expected, abs=tol)
 

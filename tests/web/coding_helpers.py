@@ -27,10 +27,19 @@ def coder_with_events(session: Session, terms: tuple[str, ...]) -> tuple[int, st
     onset = date.today() - timedelta(days=1)
     ids = [
         sv.report_adverse_event(
-            session, coordinator, pid, term=term, onset_date=onset, grade=1,
-            relatedness="possible", action_taken="not applicable",
-            outcome="recovering/resolving", awareness_date=onset,
+            session,
+            coordinator,
+            pid,
+            sv.AdverseEventReport(
+                term=term,
+                onset_date=onset,
+                grade=1,
+                relatedness="possible",
+                action_taken="not applicable",
+                outcome="recovering/resolving",
+                awareness_date=onset,
+            ),
         ).id
         for term in terms
-    ]  # fmt: skip
+    ]
     return pid, sv.get_participant(session, coordinator, pid).study_id, ids

@@ -217,9 +217,11 @@ def test_an_expired_password_is_changed_at_sign_in_and_a_warning_precedes_it(
 ) -> None:
     with web_database.session() as session:
         sv.set_security_policy(
-            session, sv.SYSTEM, reason="SOP", max_password_age_days=30,
-            password_expiry_warning_days=7,
-        )  # fmt: skip
+            session,
+            sv.SYSTEM,
+            reason="SOP",
+            settings=sv.PolicySettings(max_password_age_days=30, password_expiry_warning_days=7),
+        )
         for name, days in (("coordinator", 31), ("monitor", 25)):
             session.execute(
                 update(User)

@@ -39,7 +39,7 @@ def test_answers_become_findings_and_blank_stays_unrecorded() -> None:
 
 
 def test_choices_are_shown_in_words() -> None:
-    import trialdesk.web as web
+    from trialdesk import web
 
     templates = f"{web.__path__[0]}/templates"
     env = Environment(loader=FileSystemLoader(templates), autoescape=True)

@@ -26,7 +26,9 @@ from trialdesk.store.types import utcnow
 
 def _policy(db: TestDatabase, **settings: Any) -> None:
     with db.session() as session:
-        sv.set_security_policy(session, sv.SYSTEM, reason="test", **settings)
+        sv.set_security_policy(
+            session, sv.SYSTEM, reason="test", settings=sv.PolicySettings(**settings)
+        )
 
 
 @pytest.fixture()

@@ -27,14 +27,16 @@ def _sae(db: TestDatabase, term: str = "Hepatitis") -> tuple[int, str, int]:
             session,
             coordinator,
             pid,
-            term=term,
-            onset_date=date.today(),
-            grade=3,
-            relatedness="unlikely",
-            action_taken="not applicable",
-            outcome="not recovered/not resolved",
-            seriousness=["hospitalisation"],
-            aware_at=utcnow() - timedelta(hours=2),
+            sv.AdverseEventReport(
+                term=term,
+                onset_date=date.today(),
+                grade=3,
+                relatedness="unlikely",
+                action_taken="not applicable",
+                outcome="not recovered/not resolved",
+                seriousness=["hospitalisation"],
+                aware_at=utcnow() - timedelta(hours=2),
+            ),
         )
         return pid, sv.get_participant(session, coordinator, pid).study_id, ae.id
 
@@ -111,10 +113,19 @@ def test_a_low_glucose_suggests_a_ctcae_grade_the_investigator_confirms(
             value=2.5, unit="mmol/L", collected_on=date.today(),
         )  # fmt: skip
         ae = sv.report_adverse_event(
-            session, coordinator, pid, term="Hypoglycaemia", onset_date=date.today(), grade=1,
-            relatedness="unlikely", action_taken="not applicable",
-            outcome="recovered/resolved", resolution_date=date.today(),
-        )  # fmt: skip
+            session,
+            coordinator,
+            pid,
+            sv.AdverseEventReport(
+                term="Hypoglycaemia",
+                onset_date=date.today(),
+                grade=1,
+                relatedness="unlikely",
+                action_taken="not applicable",
+                outcome="recovered/resolved",
+                resolution_date=date.today(),
+            ),
+        )
     page = open_page("investigator")
     page.goto(f"/participants/{pid}/visits/BL")  # the visit page suggests it too
     suggestion = page.locator("#lab-grades")

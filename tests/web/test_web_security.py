@@ -166,12 +166,14 @@ def test_user_text_is_escaped(web_database: TestDatabase, client_for: Client) ->
             session,
             actor_of(session, "coordinator"),
             pid,
-            term='<script>alert("x")</script> rash',
-            onset_date=date.today(),
-            grade=1,
-            relatedness="possible",
-            action_taken="not applicable",
-            outcome="recovering/resolving",
+            sv.AdverseEventReport(
+                term='<script>alert("x")</script> rash',
+                onset_date=date.today(),
+                grade=1,
+                relatedness="possible",
+                action_taken="not applicable",
+                outcome="recovering/resolving",
+            ),
         )
     html = client_for("coordinator").get(f"/participants/{pid}").text
     assert "<script>alert" not in html

@@ -187,7 +187,13 @@ def seed_demo_site_and_users(session: Session, *, fast_hashing: bool = True) -> 
     Users are created through `trialdesk.services` (so the audit trail has them) with the
     password `DEMO_PASSWORD`. `fast_hashing` lowers the Argon2 cost for the process (tests only).
     """
-    from trialdesk.services import SYSTEM, create_site, create_user, set_security_policy
+    from trialdesk.services import (
+        SYSTEM,
+        PolicySettings,
+        create_site,
+        create_user,
+        set_security_policy,
+    )
     from trialdesk.services.passwords import use_fast_hashing
 
     if fast_hashing:
@@ -207,7 +213,12 @@ def seed_demo_site_and_users(session: Session, *, fast_hashing: bool = True) -> 
     }
     # The suites that are not about the second factor log in with a password alone; MFA,
     # lockout and expiry have their own tests (tests/security/test_security_access.py).
-    set_security_policy(session, SYSTEM, reason="test seed: no second factor", totp_roles=[])
+    set_security_policy(
+        session,
+        SYSTEM,
+        reason="test seed: no second factor",
+        settings=PolicySettings(totp_roles=[]),
+    )
     users = {
         username: create_user(
             session,

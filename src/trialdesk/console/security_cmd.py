@@ -126,14 +126,16 @@ def policy_set(  # noqa: PLR0913  Typer command: one parameter per CLI option (T
             sv.SYSTEM,
             reason=reason,
             site_code=site,
-            totp_roles=roles,
-            lockout_threshold=lockout_threshold,
-            lockout_minutes=lockout_minutes,
-            idle_timeout_minutes=idle_timeout_minutes,
-            min_password_length=min_password_length,
-            password_history=password_history,
-            max_password_age_days=max_password_age_days,
-            password_expiry_warning_days=password_expiry_warning_days,
+            settings=sv.PolicySettings(
+                totp_roles=roles,
+                lockout_threshold=lockout_threshold,
+                lockout_minutes=lockout_minutes,
+                idle_timeout_minutes=idle_timeout_minutes,
+                min_password_length=min_password_length,
+                password_history=password_history,
+                max_password_age_days=max_password_age_days,
+                password_expiry_warning_days=password_expiry_warning_days,
+            ),
         )
     console.print(
         f"security policy ({'site ' + site if site else 'study-wide'}) saved: TOTP for "

@@ -656,18 +656,22 @@ class _SubjectWriter:
             if form != "adverse_events":
                 continue
             seriousness = v.get("ae_seriousness") or ()
+            # The CRF's values as read (the service checks each and names the item it refuses).
+            report: dict[str, Any] = {
+                "term": v["ae_term"],
+                "onset_date": v["ae_onset"],
+                "grade": int(str(v["ae_grade"])),
+                "relatedness": str(v.get("ae_related") or "possible"),
+                "action_taken": str(v.get("ae_action") or "not_applicable").replace("_", " "),
+                "outcome": _OUTCOMES.get(str(v.get("ae_outcome")), "unknown"),
+                "seriousness": list(seriousness) if isinstance(seriousness, tuple) else [],
+                "resolution_date": v.get("ae_resolved"),
+            }
             self.call(
                 f"visit {event}, adverse event {instance}",
                 sv.report_adverse_event,
                 self.pid,
-                term=v["ae_term"],
-                onset_date=v["ae_onset"],
-                grade=int(str(v["ae_grade"])),
-                relatedness=str(v.get("ae_related") or "possible"),
-                action_taken=str(v.get("ae_action") or "not_applicable").replace("_", " "),
-                outcome=_OUTCOMES.get(str(v.get("ae_outcome")), "unknown"),
-                seriousness=list(seriousness) if isinstance(seriousness, tuple) else [],
-                resolution_date=v.get("ae_resolved"),
+                sv.AdverseEventReport(**report),
             )
             self.summary.values += 1
 

@@ -75,7 +75,8 @@ Data: `record_measurement`, `update_measurement`, `get_measurement`, `list_measu
 `update_insulin_dose`, `list_insulin_doses`, `record_ogld_dose`, `update_ogld_dose`,
 `list_ogld_doses`, `record_transplantation`, `update_transplantation`,
 `list_transplantations`.
-Safety: `report_adverse_event`, `update_adverse_event`, `get_adverse_event`,
+Safety: `report_adverse_event` (an `AdverseEventReport`), `update_adverse_event` (with
+`AdverseEventChanges`), `get_adverse_event`,
 `list_adverse_events`, `record_deviation`, `update_deviation` (classify, explain),
 `review_deviation` (investigator sign-off), `list_deviations`.
 Site log and settings: `log_screening_decline`, `list_screening_declines` (candidates who
@@ -125,6 +126,7 @@ from trialdesk.services.accounts import (
     update_user,
 )
 from trialdesk.services.actor import SYSTEM, Actor, Permission
+from trialdesk.services.adverse_event_fields import AdverseEventChanges, AdverseEventReport
 from trialdesk.services.coding import (
     autocode,
     code_manually,
@@ -284,6 +286,7 @@ from trialdesk.services.screening_declines import (
 from trialdesk.services.sdv import list_sdv_marks, mark_source_data
 from trialdesk.services.sdv_progress import participant_sdv_plan, sdv_progress
 from trialdesk.services.security_policy import (
+    PolicySettings,
     PolicyView,
     get_security_policy,
     set_security_policy,
@@ -417,6 +420,7 @@ __all__ = [
     "PolicyView",
     "get_security_policy",
     "set_security_policy",
+    "PolicySettings",
     "participant_history",
     "raise_query",
     "record_consent",
@@ -440,6 +444,8 @@ __all__ = [
     "register_participant",
     "reopen_query",
     "report_adverse_event",
+    "AdverseEventReport",
+    "AdverseEventChanges",
     "confirm_causality",
     "confirm_grade",
     "lab_grade_suggestions",

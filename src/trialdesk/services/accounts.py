@@ -153,7 +153,7 @@ def user_view(user: User) -> UserView:
 
 
 @service
-def create_user(
+def create_user(  # noqa: PLR0913  one keyword-only parameter per item of the user-account form
     session: Session,
     actor: Actor,
     *,

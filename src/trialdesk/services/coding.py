@@ -432,7 +432,7 @@ def get_target(
     return Target(target_table, row, participant, getattr(row, field), kind)
 
 
-def assign(
+def assign(  # noqa: PLR0913  the coded target, dictionary version and term, then how and why (keyword-only): independent parts of one audited coding decision
     session: Session,
     actor: Actor,
     target: Target,

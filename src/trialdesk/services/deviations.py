@@ -34,7 +34,7 @@ from trialdesk.store.types import utcnow
 
 
 @service
-def record_deviation(
+def record_deviation(  # noqa: PLR0913  one keyword-only parameter per item of the deviation form (ICH E3 16.2.2)
     session: Session,
     actor: Actor,
     participant_id: int,
@@ -68,7 +68,7 @@ def record_deviation(
 
 
 @service
-def update_deviation(
+def update_deviation(  # noqa: PLR0913  version and reason, then one optional keyword-only parameter per deviation item changed
     session: Session,
     actor: Actor,
     deviation_id: int,
@@ -144,7 +144,7 @@ class ReviewStatus(StrEnum):
 
 
 @service
-def list_deviations(
+def list_deviations(  # noqa: PLR0913  optional keyword-only listing filters, one per API query parameter, and paging
     session: Session,
     actor: Actor,
     *,

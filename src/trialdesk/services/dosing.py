@@ -63,7 +63,7 @@ def _insulin_fields(
 
 
 @service
-def record_insulin_dose(
+def record_insulin_dose(  # noqa: PLR0913  one keyword-only parameter per item of the insulin dosing CRF
     session: Session,
     actor: Actor,
     participant_id: int,
@@ -102,7 +102,7 @@ def record_insulin_dose(
 
 
 @service
-def update_insulin_dose(
+def update_insulin_dose(  # noqa: PLR0913  version and reason, then one optional keyword-only parameter per dosing item changed
     session: Session,
     actor: Actor,
     dose_id: int,
@@ -173,7 +173,7 @@ def _ogld_fields(drug: str, daily_dose_mg: Any, ddd_mg: Any) -> tuple[dict[str, 
 
 
 @service
-def record_ogld_dose(
+def record_ogld_dose(  # noqa: PLR0913  one keyword-only parameter per item of the oral glucose-lowering drug CRF
     session: Session,
     actor: Actor,
     participant_id: int,
@@ -214,7 +214,7 @@ def record_ogld_dose(
 
 
 @service
-def update_ogld_dose(
+def update_ogld_dose(  # noqa: PLR0913  version and reason, then one optional keyword-only parameter per dosing item changed
     session: Session,
     actor: Actor,
     dose_id: int,

@@ -62,7 +62,7 @@ def _current(
 
 
 @service
-def set_form_status(
+def set_form_status(  # noqa: PLR0913  visit, form and status keyword-only; version and reason only for a change of an existing status
     session: Session,
     actor: Actor,
     participant_id: int,

@@ -198,7 +198,7 @@ def _dose(value: float | None) -> float | None:
 
 
 @service
-def record_itt_test(
+def record_itt_test(  # noqa: PLR0913  one keyword-only parameter per item of the insulin tolerance test CRF
     session: Session,
     actor: Actor,
     participant_id: int,
@@ -247,7 +247,7 @@ def _kept_codes(test: IttTest) -> dict[float, tuple[str, str]]:
 
 
 @service
-def update_itt_test(
+def update_itt_test(  # noqa: PLR0913  version and reason, then one optional keyword-only parameter per ITT item changed
     session: Session,
     actor: Actor,
     itt_test_id: int,

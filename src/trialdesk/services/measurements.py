@@ -105,7 +105,7 @@ def _apply(checked: CheckedValue) -> dict[str, Any]:
 
 
 @service
-def record_measurement(
+def record_measurement(  # noqa: PLR0913  one keyword-only parameter per item of a measurement as the API body, forms and imports carry it (62 call sites)
     session: Session,
     actor: Actor,
     participant_id: int,
@@ -161,7 +161,7 @@ def record_measurement(
 
 
 @service
-def update_measurement(
+def update_measurement(  # noqa: PLR0913  version and reason, then one optional keyword-only parameter per measurement item changed
     session: Session,
     actor: Actor,
     measurement_id: int,
@@ -226,7 +226,7 @@ def get_measurement(session: Session, actor: Actor, measurement_id: int) -> Meas
 
 
 @service
-def list_measurements(
+def list_measurements(  # noqa: PLR0913  optional keyword-only listing filters, one per API query parameter, and paging
     session: Session,
     actor: Actor,
     *,

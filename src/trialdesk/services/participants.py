@@ -90,7 +90,7 @@ def _kept_study_id(session: Session, site: Site, study_id: str) -> str:
 
 
 @service
-def register_participant(
+def register_participant(  # noqa: PLR0913  one keyword-only parameter per item of the registration form (identifiers kept apart from clinical data)
     session: Session,
     actor: Actor,
     *,

@@ -178,7 +178,7 @@ def _candidate_view(session: Session, row: PrescreenCandidate) -> PrescreenCandi
 
 
 @service
-def record_prescreen_run(
+def record_prescreen_run(  # noqa: PLR0913  keyword-only: the run's rows and its provenance (protocol, index date, look-back, source, attrition), each its own column
     session: Session,
     actor: Actor,
     *,
@@ -260,7 +260,7 @@ def list_prescreen_runs(
 
 
 @service
-def list_prescreen_candidates(
+def list_prescreen_candidates(  # noqa: PLR0913  optional keyword-only listing filters, one per API query parameter, and paging
     session: Session,
     actor: Actor,
     *,

@@ -121,7 +121,7 @@ def _stored(row: ProtocolVersion) -> StoredVersion:
 
 
 @service
-def register_amendment(
+def register_amendment(  # noqa: PLR0913  the amendment's text and source, then its keyword-only metadata (effective date, summary, label, consent version)
     session: Session,
     actor: Actor,
     text: str,

@@ -228,7 +228,7 @@ def get_query(session: Session, actor: Actor, query_id: int) -> QueryView:
 
 
 @service
-def list_queries(
+def list_queries(  # noqa: PLR0913  optional keyword-only listing filters, one per API query parameter, and paging
     session: Session,
     actor: Actor,
     *,

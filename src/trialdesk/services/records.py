@@ -256,7 +256,7 @@ def _lock_history_access(session: Session, actor: Actor, lock_id: int) -> None:
 
 
 @service
-def participant_history(
+def participant_history(  # noqa: PLR0913  optional keyword-only audit-trail filters, one per API query parameter, and paging
     session: Session,
     actor: Actor,
     participant_id: int,

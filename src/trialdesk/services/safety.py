@@ -41,6 +41,7 @@ from trialdesk.services.access import (
     require_data_entry,
 )
 from trialdesk.services.actor import Actor, Permission
+from trialdesk.services.adverse_event_fields import AdverseEventChanges, AdverseEventReport
 from trialdesk.services.errors import RuleViolation, ValidationProblem
 from trialdesk.services.listing import DEFAULT_LIMIT, paginate, scoped
 from trialdesk.services.uow import add_record, change_record, service
@@ -225,46 +226,32 @@ def _after_consent(session: Session, participant: Participant, onset: date) -> N
 
 @service
 def report_adverse_event(
-    session: Session,
-    actor: Actor,
-    participant_id: int,
-    *,
-    term: str,
-    onset_date: date,
-    grade: int,
-    relatedness: Relatedness | str,
-    action_taken: AeAction | str,
-    outcome: AeOutcome | str,
-    seriousness: Iterable[str] = (),
-    resolution_date: date | None = None,
-    expected: bool | None = None,
-    awareness_date: date | None = None,
-    aware_at: datetime | None = None,
-    aware_time: time | None = None,
+    session: Session, actor: Actor, participant_id: int, report: AdverseEventReport
 ) -> AdverseEventView:
     """Report an AE (awareness: `aware_at`, else the start of `awareness_date`, else now);
     its relatedness, expectedness and grade are kept as proposals for the investigator."""
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
+    onset_date = report.onset_date
     not_after_today(onset_date, "onset_date")
     zone = site_zone(session, participant)
-    aware = aware_moment(aware_at, awareness_date, zone, aware_time)
+    aware = aware_moment(report.aware_at, report.awareness_date, zone, report.aware_time)
     # Safety reporting passes a pending re-consent (ICH E6(R3); see services.access).
     require_data_entry(session, participant, onset_date, safety_report=True)
     _after_consent(session, participant, onset_date)
     state: dict[str, Any] = {
-        "term": required_text(term, "term"),
+        "term": required_text(report.term, "term"),
         "onset_date": onset_date,
         "resolution_date": None
-        if resolution_date is None
-        else not_after_today(resolution_date, "resolution_date"),
-        "grade": _grade(grade),
-        "relatedness": choice(Relatedness, relatedness, "relatedness"),
-        "action_taken": choice(AeAction, action_taken, "action_taken"),
-        "outcome": choice(AeOutcome, outcome, "outcome"),
-        "expected": expected,
+        if report.resolution_date is None
+        else not_after_today(report.resolution_date, "resolution_date"),
+        "grade": _grade(report.grade),
+        "relatedness": choice(Relatedness, report.relatedness, "relatedness"),
+        "action_taken": choice(AeAction, report.action_taken, "action_taken"),
+        "outcome": choice(AeOutcome, report.outcome, "outcome"),
+        "expected": report.expected,
         "awareness_date": not_after_today(aware.astimezone(zone).date(), "awareness_date"),
         "aware_at": aware,
-        **_criteria(seriousness),
+        **_criteria(report.seriousness),
     }
     _consistent(state)
     state.update(_seriousness(state))
@@ -283,19 +270,7 @@ def update_adverse_event(
     *,
     expected_version: int,
     reason: str,
-    term: str | None = None,
-    onset_date: date | None = None,
-    resolution_date: date | None = None,
-    grade: int | None = None,
-    relatedness: Relatedness | str | None = None,
-    action_taken: AeAction | str | None = None,
-    outcome: AeOutcome | str | None = None,
-    seriousness: Iterable[str] | None = None,
-    expected: bool | None = None,
-    awareness_date: date | None = None,
-    expedited_reported_on: date | None = None,
-    aware_at: datetime | None = None,
-    aware_time: time | None = None,
+    changes: AdverseEventChanges,
 ) -> AdverseEventView:
     """Follow-up of an AE (resolution, outcome, upgrade to serious, report sent …).
 
@@ -310,37 +285,45 @@ def update_adverse_event(
         raise RuleViolation("voided", f"adverse event {adverse_event_id} is voided", conflict=True)
     state: dict[str, Any] = {k: getattr(row, k) for k in _STATE_FIELDS}
     updates: dict[str, Any] = {
-        "term": None if term is None else required_text(term, "term"),
-        "onset_date": None if onset_date is None else not_after_today(onset_date, "onset_date"),
+        "term": None if changes.term is None else required_text(changes.term, "term"),
+        "onset_date": None
+        if changes.onset_date is None
+        else not_after_today(changes.onset_date, "onset_date"),
         "resolution_date": None
-        if resolution_date is None
-        else not_after_today(resolution_date, "resolution_date"),
-        "grade": None if grade is None else _grade(grade),
+        if changes.resolution_date is None
+        else not_after_today(changes.resolution_date, "resolution_date"),
+        "grade": None if changes.grade is None else _grade(changes.grade),
         "relatedness": None
-        if relatedness is None
-        else choice(Relatedness, relatedness, "relatedness"),
+        if changes.relatedness is None
+        else choice(Relatedness, changes.relatedness, "relatedness"),
         "action_taken": None
-        if action_taken is None
-        else choice(AeAction, action_taken, "action_taken"),
-        "outcome": None if outcome is None else choice(AeOutcome, outcome, "outcome"),
-        "expected": expected,
+        if changes.action_taken is None
+        else choice(AeAction, changes.action_taken, "action_taken"),
+        "outcome": None
+        if changes.outcome is None
+        else choice(AeOutcome, changes.outcome, "outcome"),
+        "expected": changes.expected,
         "awareness_date": None
-        if awareness_date is None
-        else not_after_today(awareness_date, "awareness_date"),
+        if changes.awareness_date is None
+        else not_after_today(changes.awareness_date, "awareness_date"),
         "expedited_reported_on": None
-        if expedited_reported_on is None
-        else not_after_today(expedited_reported_on, "expedited_reported_on"),
+        if changes.expedited_reported_on is None
+        else not_after_today(changes.expedited_reported_on, "expedited_reported_on"),
     }
     state.update({k: v for k, v in updates.items() if v is not None})
     zone = site_zone(session, participant)
-    if aware_at is not None or awareness_date is not None or aware_time is not None:
-        day = awareness_date or (row.awareness_date if aware_time is not None else None)
-        state["aware_at"] = aware_moment(aware_at, day, zone, aware_time)
+    awareness = (changes.aware_at, changes.awareness_date, changes.aware_time)
+    awareness_given = any(v is not None for v in awareness)
+    if awareness_given:
+        day = changes.awareness_date or (
+            row.awareness_date if changes.aware_time is not None else None
+        )
+        state["aware_at"] = aware_moment(changes.aware_at, day, zone, changes.aware_time)
         state["awareness_date"] = state["aware_at"].astimezone(zone).date()
-    if seriousness is not None:
-        state.update(_criteria(seriousness))
+    if changes.seriousness is not None:
+        state.update(_criteria(changes.seriousness))
         became_serious = not row.serious and any(state[c] for c in SERIOUSNESS.values())
-        if became_serious and aware_at is None and awareness_date is None and aware_time is None:
+        if became_serious and not awareness_given:
             state["aware_at"] = utcnow()
             state["awareness_date"] = state["aware_at"].astimezone(zone).date()
     _after_consent(session, participant, state["onset_date"])

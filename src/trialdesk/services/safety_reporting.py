@@ -38,6 +38,7 @@ from trialdesk.derive.reporting import (
 from trialdesk.derive.safety import term_key
 from trialdesk.services.access import get_participant, get_record, require
 from trialdesk.services.actor import Actor, Permission
+from trialdesk.services.adverse_event_fields import AdverseEventChanges
 from trialdesk.services.errors import RuleViolation, ValidationProblem
 from trialdesk.services.listing import scoped
 from trialdesk.services.safety import (
@@ -233,8 +234,10 @@ def propose_causality(
         adverse_event_id,
         expected_version=expected_version,
         reason=(note or "").strip() or "causality and expectedness proposed",
-        relatedness=choice(Relatedness, relatedness, "relatedness"),
-        expected=_yes_no(expected, "expected"),
+        changes=AdverseEventChanges(
+            relatedness=choice(Relatedness, relatedness, "relatedness"),
+            expected=_yes_no(expected, "expected"),
+        ),
     )
     row = session.get(AdverseEvent, view.id)
     assert row is not None

@@ -54,7 +54,7 @@ def site_by_code(session: Session, actor: Actor, site_code: str, permission: Per
 
 
 @service
-def log_screening_decline(
+def log_screening_decline(  # noqa: PLR0913  one keyword-only parameter per item of the screening-log form (CONSORT flow)
     session: Session,
     actor: Actor,
     *,

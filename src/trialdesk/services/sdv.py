@@ -111,7 +111,7 @@ def _same_mark(
 
 
 @service
-def mark_source_data(
+def mark_source_data(  # noqa: PLR0913  the mark's keyword-only target: visit and form, optionally one record and field
     session: Session,
     actor: Actor,
     participant_id: int,

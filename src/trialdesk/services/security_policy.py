@@ -19,6 +19,7 @@ audited with its reason (21 CFR 11.10(e)). What it enforces:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from pydantic import BaseModel, Field
@@ -46,6 +47,24 @@ LIMITS: dict[str, tuple[int, int]] = {
     "max_password_age_days": (0, 3 * 365),  # 0: passwords do not age
     "password_expiry_warning_days": (0, 90),
 }
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicySettings:
+    """The settings to change (see `LIMITS` and the module docstring for their sources);
+    a setting left None keeps its current value."""
+
+    totp_roles: Iterable[Role | str] | None = None
+    lockout_threshold: int | None = None
+    lockout_minutes: int | None = None
+    idle_timeout_minutes: int | None = None
+    min_password_length: int | None = None
+    password_history: int | None = None
+    max_password_age_days: int | None = None
+    password_expiry_warning_days: int | None = None
+
+
+NO_CHANGE = PolicySettings()
 
 
 class PolicyView(BaseModel):
@@ -173,15 +192,8 @@ def set_security_policy(
     actor: Actor,
     *,
     reason: str,
+    settings: PolicySettings = NO_CHANGE,
     site_code: str | None = None,
-    totp_roles: Iterable[Role | str] | None = None,
-    lockout_threshold: int | None = None,
-    lockout_minutes: int | None = None,
-    idle_timeout_minutes: int | None = None,
-    min_password_length: int | None = None,
-    password_history: int | None = None,
-    max_password_age_days: int | None = None,
-    password_expiry_warning_days: int | None = None,
 ) -> PolicyView:
     """Create or change the study-wide policy (or a site's override); audited with `reason`.
 
@@ -190,18 +202,10 @@ def set_security_policy(
     require(actor, Permission.MANAGE_USERS, table="security_policies")
     why = require_reason(reason)
     site_id = None if site_code is None else _site(session, site_code).id
-    given = {
-        "lockout_threshold": lockout_threshold,
-        "lockout_minutes": lockout_minutes,
-        "idle_timeout_minutes": idle_timeout_minutes,
-        "min_password_length": min_password_length,
-        "password_history": password_history,
-        "max_password_age_days": max_password_age_days,
-        "password_expiry_warning_days": password_expiry_warning_days,
-    }
+    given = {name: getattr(settings, name) for name in LIMITS}
     changes: dict[str, object] = {k: _in_range(k, v) for k, v in given.items() if v is not None}
-    if totp_roles is not None:
-        changes["totp_roles"] = sorted(_role(r).value for r in totp_roles)
+    if settings.totp_roles is not None:
+        changes["totp_roles"] = sorted(_role(r).value for r in settings.totp_roles)
     row = _row(session, site_id)
     if row is None:
         start = study_policy(session).model_dump(include=set(_SETTINGS), mode="json")

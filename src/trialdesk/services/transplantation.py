@@ -61,7 +61,7 @@ def _weight(value: Any) -> float | None:
 
 
 @service
-def record_transplantation(
+def record_transplantation(  # noqa: PLR0913  one keyword-only parameter per item of the transplantation CRF
     session: Session,
     actor: Actor,
     participant_id: int,

@@ -190,7 +190,7 @@ def add_record(
     return row
 
 
-def change_record(
+def change_record(  # noqa: PLR0913  the audited change (row, changes) and its keyword-only control: reason, version, participant, action, extra
     session: Session,
     actor: Actor,
     row: Any,

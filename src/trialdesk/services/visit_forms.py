@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from trialdesk.services.access import get_participant
 from trialdesk.services.actor import Actor, Permission
+from trialdesk.services.adverse_event_fields import AdverseEventReport
 from trialdesk.services.consequences import marks, raised_since
 from trialdesk.services.dosing import record_insulin_dose, record_ogld_dose
 from trialdesk.services.errors import ServiceError, ValidationProblem
@@ -71,7 +72,7 @@ class VisitFormsEntry:
     ogld: Mapping[str, Any] | None = None  # record_ogld_dose keywords
     statuses: Mapping[str, str] = field(default_factory=dict)  # form → FormStatus value
     transplantation: Mapping[str, Any] | None = None  # record_transplantation keywords
-    adverse_event: Mapping[str, Any] | None = None  # report_adverse_event keywords
+    adverse_event: Mapping[str, Any] | None = None  # AdverseEventReport items
     # The elements that had a value when the caller read the visit (None: not said, not checked).
     opened_with: frozenset[str] | None = None
     # Fields the adapter could not read (field → reason): reported with every other refusal.
@@ -291,5 +292,5 @@ def _transplantation(
 def _adverse_event(
     session: Session, actor: Actor, pid: int, code: str, values: Mapping[str, Any]
 ) -> str:
-    view = report_adverse_event(session, actor, pid, **values)
+    view = report_adverse_event(session, actor, pid, AdverseEventReport(**values))
     return f"adverse event {view.id} ({view.term}, grade {view.grade})"

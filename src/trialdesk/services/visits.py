@@ -335,7 +335,7 @@ def record_missed_visit(
 
 
 @service
-def update_visit(
+def update_visit(  # noqa: PLR0913  version and reason, then one optional keyword-only parameter per visit item changed
     session: Session,
     actor: Actor,
     visit_id: int,

@@ -465,15 +465,17 @@ class _Writer:
             self.session,
             self.actor,
             pid,
-            term=event.term,
-            onset_date=event.onset,
-            grade=event.grade,
-            relatedness=_RELATEDNESS[event.related],
-            action_taken=event.action.lower(),
-            outcome=event.outcome.lower(),
-            seriousness=event.seriousness,
-            resolution_date=event.resolved,
-            awareness_date=aware,
+            sv.AdverseEventReport(
+                term=event.term,
+                onset_date=event.onset,
+                grade=event.grade,
+                relatedness=_RELATEDNESS[event.related],
+                action_taken=event.action.lower(),
+                outcome=event.outcome.lower(),
+                seriousness=event.seriousness,
+                resolution_date=event.resolved,
+                awareness_date=aware,
+            ),
         )
         self.summary.adverse_events += 1
         if view.serious:

@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from trialdesk.catalogue import ElementKind
 from trialdesk.derive.dosing import WHO_DDD_MG
 from trialdesk.services import (
+    AdverseEventChanges,
+    AdverseEventReport,
     list_insulin_doses,
     list_ogld_doses,
     list_transplantations,
@@ -95,6 +97,24 @@ SERIOUSNESS: tuple[tuple[str, str], ...] = (
     ("important_medical_event", "Is another important medical event"),
 )
 
+
+def _report_adverse_event(session: Session, actor: Actor, pid: int, **values: Any) -> Any:
+    return report_adverse_event(session, actor, pid, AdverseEventReport(**values))
+
+
+def _update_adverse_event(
+    session: Session, actor: Actor, rid: int, *, expected_version: int, reason: str, **changes: Any
+) -> Any:
+    return update_adverse_event(
+        session,
+        actor,
+        rid,
+        expected_version=expected_version,
+        reason=reason,
+        changes=AdverseEventChanges(**changes),
+    )
+
+
 ADVERSE_EVENT = RecordKind(
     "adverse_events",
     "Adverse event",
@@ -151,8 +171,8 @@ ADVERSE_EVENT = RecordKind(
             on_create=False,
         ),
     ),
-    creator=report_adverse_event,
-    updater=update_adverse_event,
+    creator=_report_adverse_event,
+    updater=_update_adverse_event,
 )
 
 INSULIN_DOSE = RecordKind(

@@ -16,6 +16,7 @@ from trialdesk.api.pagination import PageDep
 from trialdesk.api.routers._records import add_void_route
 from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change
+from trialdesk.services.adverse_event_fields import AdverseEventChanges, AdverseEventReport
 from trialdesk.services.safety import (
     SERIOUSNESS,
     get_adverse_event,
@@ -106,7 +107,9 @@ def post_adverse_event(
     actor: ActorDep,
     response: Response,
 ) -> AdverseEventView:
-    view = report_adverse_event(session, actor, participant_id, **body.model_dump())
+    view = report_adverse_event(
+        session, actor, participant_id, AdverseEventReport(**body.model_dump())
+    )
     set_etag(response, view.version)
     return view
 
@@ -144,7 +147,7 @@ def patch_adverse_event(
         adverse_event_id,
         expected_version=version,
         reason=body.reason or "",
-        **fields,
+        changes=AdverseEventChanges(**fields),
     )
     set_etag(response, view.version)
     return view

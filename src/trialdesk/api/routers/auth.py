@@ -24,6 +24,7 @@ from trialdesk.api.schemas import Body
 from trialdesk.services.accounts import TOKEN_LIFETIME, get_user, revoke_token
 from trialdesk.services.errors import Forbidden
 from trialdesk.services.security_policy import (
+    PolicySettings,
     PolicyView,
     get_security_policy,
     set_security_policy,
@@ -262,12 +263,14 @@ def put_policy(body: PolicyChange, session: SessionDep, actor: ActorDep) -> Poli
         actor,
         reason=body.reason,
         site_code=body.site_code,
-        totp_roles=body.totp_roles,
-        lockout_threshold=body.lockout_threshold,
-        lockout_minutes=body.lockout_minutes,
-        idle_timeout_minutes=body.idle_timeout_minutes,
-        min_password_length=body.min_password_length,
-        password_history=body.password_history,
-        max_password_age_days=body.max_password_age_days,
-        password_expiry_warning_days=body.password_expiry_warning_days,
+        settings=PolicySettings(
+            totp_roles=body.totp_roles,
+            lockout_threshold=body.lockout_threshold,
+            lockout_minutes=body.lockout_minutes,
+            idle_timeout_minutes=body.idle_timeout_minutes,
+            min_password_length=body.min_password_length,
+            password_history=body.password_history,
+            max_password_age_days=body.max_password_age_days,
+            password_expiry_warning_days=body.password_expiry_warning_days,
+        ),
     )

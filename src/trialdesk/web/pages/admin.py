@@ -29,7 +29,12 @@ from trialdesk.services.accounts import (
 from trialdesk.services.actor import Permission
 from trialdesk.services.errors import ServiceError
 from trialdesk.services.records import verify_audit_trail
-from trialdesk.services.security_policy import LIMITS, get_security_policy, set_security_policy
+from trialdesk.services.security_policy import (
+    LIMITS,
+    PolicySettings,
+    get_security_policy,
+    set_security_policy,
+)
 from trialdesk.store.enums import Role
 from trialdesk.store.types import utcnow
 from trialdesk.web.deps import DB, CurrentUser
@@ -198,8 +203,10 @@ async def save_policy(request: Request, session: DB, user: CurrentUser) -> Respo
                 user.actor,
                 reason=form.values.get("reason", ""),
                 site_code=site_code,
-                totp_roles=form.many("totp_roles"),
-                **{name: given(value) for name, value in settings.items()},
+                settings=PolicySettings(
+                    totp_roles=form.many("totp_roles"),
+                    **{name: given(value) for name, value in settings.items()},
+                ),
             )
             scope = f"site {site_code}" if site_code else "study-wide"
             done = f"Security policy ({scope}) saved."
