@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -433,11 +433,9 @@ class _Records:
         )
 
 
-def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
-    """Every consented participant's data on the protocol's CRF (Snapshot, canonical units)."""
-    design = design_from_protocol(protocol)
-    snap = StoreSnapshot(session)
-    out = _Records(design)
+def _collect(snap: StoreSnapshot, protocol: Protocol) -> tuple[_Records, dict[str, str]]:
+    """Every consented participant's values placed on the CRF, and their sites."""
+    out = _Records(design_from_protocol(protocol))
     first = protocol.schedule[0].code
     sites: dict[str, str] = {}
     for p in snap.participants:
@@ -448,12 +446,37 @@ def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
         _screening_values(out, snap, p, first)
         _visit_values(out, snap, p, protocol)
         _adverse_events(out, snap, p, protocol)
+    return out, sites
+
+
+@dataclass(frozen=True)
+class StoredPlaces:
+    """Where each exported value is stored: (subject, event, form, instance, item) → (table,
+    row id); and each unscheduled visit's code by (subject, instance of the CRF's unscheduled
+    event). An import of changed values writes them back to those rows (REDCap API import)."""
+
+    sources: dict[tuple[str, str, str, int, str], tuple[str, int]]
+    unscheduled: dict[tuple[str, int], str]
+
+
+def stored_places(session: Session, protocol: Protocol) -> StoredPlaces:
+    """`StoredPlaces` of the study database's current data (what `clinical_data` exports)."""
+    out, _sites = _collect(StoreSnapshot(session), protocol)
+    return StoredPlaces(
+        dict(out.sources), {(subject, n): visit for (subject, visit), n in out.unscheduled.items()}
+    )
+
+
+def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
+    """Every consented participant's data on the protocol's CRF (Snapshot, canonical units)."""
+    snap = StoreSnapshot(session)
+    out, sites = _collect(snap, protocol)
     names = {p.site.code: p.site.name for p in snap.participants}
     provenance = _provenance(session, out, sites)
     history = _history(session, out, sites, provenance)
     statuses, instance_statuses = _split_statuses(form_statuses(session, sites), out.unscheduled)
     return ClinicalData(
-        design,
+        out.design,
         out.records(),
         history,
         sites,
