@@ -37,7 +37,13 @@ from trialdesk.export.errors import ImportRejected, Rejection
 from trialdesk.export.from_store import clinical_data, stored_places
 from trialdesk.export.records import ClinicalData, FormRecord
 from trialdesk.export.redcap import api_writes
-from trialdesk.export.redcap.api_writes import Change, FormChanges, Writer, WriteRefused
+from trialdesk.export.redcap.api_writes import (
+    Change,
+    FormChanges,
+    Writer,
+    WriteRefused,
+    field_named,
+)
 from trialdesk.export.redcap.columns import RECORD_ID, unique_event_name
 from trialdesk.export.redcap.records import (
     EVENT,
@@ -288,16 +294,8 @@ def _apply(session: Session, actor: sv.Actor, writer: Writer, groups: list[FormC
                 [_problem(group.subject, group.event, exc.item, value, exc.reason)]
             ) from None
         except ServiceError as exc:
-            name = _named(group, exc.field)
+            name = field_named(group, exc.field)
             value = group.changes[name].value if name in group.changes else None
             raise ImportRefused(
                 [_problem(group.subject, group.event, name, value, exc.message)]
             ) from None
-
-
-def _named(group: FormChanges, service_field: str | None) -> str:
-    """The REDCap field a service's refusal is about: the changed field it names, else the
-    form's first changed field (a service names its own parameter, e.g. onset_date)."""
-    if service_field in group.changes:
-        return str(service_field)
-    return next(iter(group.changes))

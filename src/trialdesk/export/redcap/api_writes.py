@@ -593,3 +593,32 @@ _HANDLERS: dict[str, Callable[[Writer, FormChanges], None]] = {
     "adverse_events": _adverse_event,
 }
 """The forms written as one record each; the others value by value."""
+
+_SERVICE_FIELDS: dict[str, dict[str, str]] = {
+    "adverse_events": {target: item for item, (target, _) in _AE_FIELDS.items()},
+    "transplantation": {
+        **{target: item for item, (target, _) in _TRANSPLANT_FIELDS.items()},
+        "weight_kg": "tx_total_cells",
+    },
+    "consent": {"consented_on": "consent_date", "form_version": "consent_version"},
+    "dosing": {
+        "start_date": "dosing_date",
+        "total_units_per_day": "insulin_daily_dose",
+        "daily_dose_mg": "ogld_ddd",
+    },
+    "itt": {"performed_on": "itt_date"},
+    "unscheduled_visit": {"visit_date": "uv_date", "unscheduled_reason": "uv_reason"},
+    "vital_signs": {"collected_on": "vs_date"},
+    "labs": {"collected_on": "lb_date"},
+    "safety_labs": {"collected_on": "slb_date"},
+}
+"""A service's field names (its parameters) → the form's REDCap field, to name in a refusal."""
+
+
+def field_named(group: FormChanges, service_field: str | None) -> str:
+    """The REDCap field a service's refusal is about: the field it names on this form, else
+    the form's first changed field."""
+    if service_field in group.changes:
+        return str(service_field)
+    mapped = _SERVICE_FIELDS.get(group.form, {}).get(service_field or "")
+    return mapped or next(iter(group.changes))
