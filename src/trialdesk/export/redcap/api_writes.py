@@ -273,7 +273,9 @@ def _screening_items(writer: Writer, group: FormChanges, items: Mapping[str, Any
                 "is set when the participant is screened or consents in trialdesk; "
                 "correct it there",
             )
-    consent = {k: rest.pop(k) for k in ("consent_date", "consent_version") if k in rest}
+    consent: dict[str, Any] = {
+        k: rest.pop(k) for k in ("consent_date", "consent_version") if k in rest
+    }
     if consent:
         _consent(writer, participant, consent)
     if "date_of_birth" in rest:
