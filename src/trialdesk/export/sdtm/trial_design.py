@@ -54,16 +54,6 @@ PHASES = {
     "PHASE4": "PHASE IV TRIAL",
     "NA": "NOT APPLICABLE",
 }
-# NCI concept codes of CDISC CT "Trial Phase Classification" (C66737) terms, for TSVALCD.
-PHASE_CODES = {
-    "PHASE 0 TRIAL": "C54721",
-    "PHASE I TRIAL": "C15600",
-    "PHASE I/II TRIAL": "C15693",
-    "PHASE II TRIAL": "C15601",
-    "PHASE II/III TRIAL": "C15694",
-    "PHASE III TRIAL": "C15602",
-    "PHASE IV TRIAL": "C15603",
-}
 # The CDISC Controlled Terminology release the submission values follow (declared in TS
 # TSVCDVER and define.xml def:Standards).
 CDISC_CT_VERSION = terminology().version  # ct_codes.yaml: the codes and their release
@@ -483,18 +473,18 @@ def _iso(day: date | None) -> str | None:
 
 
 def _value_code(parmcd: str, value: str | None) -> dict[str, str]:
-    """TSVALCD/TSVCDREF/TSVCDVER of a value from a reference terminology: ISO 8601 for dates
-    and durations, CDISC CT (NCI code) for the phase, ISO 3166-1 alpha-3 for countries."""
+    """TSVALCD/TSVCDREF/TSVCDVER of a value from a reference terminology (SDTMIG 3.4 §7.6.1 TS
+    assumptions 8-9): ISO 8601 for dates and durations; CDISC CT (the term's NCI code, verified
+    in `ct_codes.yaml` ts_values) for coded values — phase, study and trial type, intervention
+    model and type, blinding, control, sex of participants, intent, route, the Y/N parameters;
+    ISO 3166-1 alpha-3 for countries."""
     if not value:
         return {}
     if parmcd in ISO_8601_PARAMETERS:
         return {"TSVCDREF": "ISO 8601"}
-    if parmcd == "TPHASE" and value in PHASE_CODES:
-        return {
-            "TSVALCD": PHASE_CODES[value],
-            "TSVCDREF": "CDISC CT",
-            "TSVCDVER": CDISC_CT_VERSION,
-        }
+    code = terminology().ts_value_code(parmcd, value)
+    if code is not None:  # a CDISC CT term (ct_codes.yaml ts_values, verified codes only)
+        return {"TSVALCD": code, "TSVCDREF": "CDISC CT", "TSVCDVER": CDISC_CT_VERSION}
     if parmcd == "FCNTRY" and "," not in value:
         return {"TSVALCD": value, "TSVCDREF": "ISO 3166-1 alpha-3"}
     return {}
