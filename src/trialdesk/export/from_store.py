@@ -21,7 +21,7 @@ import dataclasses
 import json
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
@@ -493,6 +493,7 @@ def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
             if p.study_id in sites and p.end_reason is not None and p.ended_on is not None
         },
         signatures=casebook_signatures(session, sites),
+        data_cut=data_cut(session),
     )
 
 
@@ -576,7 +577,8 @@ def data_cut(session: Session) -> DataCut:
     lock = study_locked(session)
     if lock is None:
         return DataCut(False, "not locked: the data may still change")
-    return DataCut(True, lock_message(session, lock)[0].split(": ask")[0])
+    at = lock.locked_at if lock.locked_at.tzinfo else lock.locked_at.replace(tzinfo=UTC)
+    return DataCut(True, lock_message(session, lock)[0].split(": ask")[0], at)
 
 
 def form_statuses(session: Session, sites: dict[str, str]) -> dict[tuple[str, str, str], str]:

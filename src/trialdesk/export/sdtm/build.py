@@ -28,6 +28,7 @@ def sdtm_datasets(protocol: Protocol, src: SdtmSources) -> dict[str, pd.DataFram
     start = min(consents.values()) if consents else None
     last = last_dates(src)
     cutoff = max(last.values()) if last else None
+    locked = src.data_cut if src.data_cut and src.data_cut.locked and src.data_cut.at else None
     ongoing = (src.frames.subjects["status"] == "ongoing").any()
     datasets = trial_design(
         protocol,
@@ -36,7 +37,8 @@ def sdtm_datasets(protocol: Protocol, src: SdtmSources) -> dict[str, pd.DataFram
         versions=src.protocol_versions,
         simulated=src.simulated,
         study_end=None if ongoing or src.frames.subjects.empty else cutoff,
-        data_cutoff=cutoff,
+        data_cutoff=locked.at.date() if locked and locked.at else cutoff,
+        data_cut_description=locked.description if locked else None,
     )
     ex = exposure(protocol, src)
     datasets.update(

@@ -132,6 +132,7 @@ def trial_design(
     simulated: str | None = None,
     study_end: date | None = None,
     data_cutoff: date | None = None,
+    data_cut_description: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """TS, TA, TE, TV and TI of `protocol` (`simulated`: see `trial_summary`)."""
     return {
@@ -143,6 +144,7 @@ def trial_design(
             versions=versions,
             study_end=study_end,
             data_cutoff=data_cutoff,
+            data_cut_description=data_cut_description,
         ),
         "TA": trial_arms(protocol),
         "TE": trial_elements(protocol),
@@ -315,6 +317,7 @@ def trial_summary(
     simulated: str | None = None,
     study_end: date | None = None,
     data_cutoff: date | None = None,
+    data_cut_description: str | None = None,
 ) -> pd.DataFrame:
     """TS parameters (CDISC CT "Trial Summary Parameter Test Code"); values from the protocol,
     SSTDTC (earliest informed consent of an enrolled subject) and ACTSUB from the data, and one
@@ -411,7 +414,9 @@ def trial_summary(
             )
             for o in p.secondary_outcomes
         ],
-        *submission_rows(p, study_end=study_end, data_cutoff=data_cutoff),
+        *submission_rows(
+            p, study_end=study_end, data_cutoff=data_cutoff, cut_description=data_cut_description
+        ),
         ("SDTMVER", "SDTM Version", SDTM_VERSION, {}),
         ("SDTIGVER", "SDTM IG Version", SDTMIG_VERSION, {}),
         *version_rows(versions),
@@ -438,7 +443,11 @@ def trial_summary(
 
 
 def submission_rows(
-    protocol: Protocol, *, study_end: date | None, data_cutoff: date | None
+    protocol: Protocol,
+    *,
+    study_end: date | None,
+    data_cutoff: date | None,
+    cut_description: str | None = None,
 ) -> list[tuple[str, str, str | None, dict[str, str]]]:
     """The TS parameters FDA's Study Data Technical Conformance Guide [@FDA-TCG] expects beyond
     the protocol summary: trial intent, stop rules, study end and data cut-off, pharmacological
@@ -455,7 +464,7 @@ def submission_rows(
         (
             "DCUTDESC",
             "Data Cutoff Description",
-            "LAST DATE WITH DATA IN THE STUDY DATABASE AT EXPORT" if data_cutoff else None,
+            _cut_description(data_cutoff, cut_description),
             {} if data_cutoff else unknown,
         ),
         ("PCLAS", "Pharmacologic Class", None, unknown),
@@ -466,6 +475,20 @@ def submission_rows(
             {} if secondary else unknown,
         ),
     ]
+
+
+UNLOCKED_CUT = "LAST DATE WITH DATA IN THE STUDY DATABASE AT EXPORT (DATABASE NOT LOCKED)"
+"""DCUTDESC of an export from a study database that is not locked: the cut is the last date
+with data, and the data may still change."""
+
+
+def _cut_description(data_cutoff: date | None, locked: str | None) -> str | None:
+    """DCUTDESC (FDA Study Data Technical Conformance Guide: the data cut-off): the study
+    database lock when the study is locked (`trialdesk lock study`: who, when, why), else the
+    last date with data, said to be unlocked."""
+    if locked:
+        return fit(ascii_text(f"Data cut at the study database lock: {locked}"))
+    return UNLOCKED_CUT if data_cutoff else None
 
 
 def _iso(day: date | None) -> str | None:
