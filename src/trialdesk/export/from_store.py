@@ -159,14 +159,20 @@ def _coded_term(row: CodingAssignment) -> CodedTerm:
 
 
 def dictionary_versions(session: Session) -> dict[str, str]:
-    """The MedDRA release the adverse events are coded with (the latest one loaded)."""
-    latest = session.scalars(
-        select(CodingDictionary)
-        .where(CodingDictionary.kind == DictionaryKind.MEDDRA)
-        .order_by(CodingDictionary.id.desc())
-        .limit(1)
-    ).first()
-    return {} if latest is None else {"MEDDRA": latest.version}
+    """The dictionaries the data are coded with (the latest release of each loaded): MedDRA as
+    "MEDDRA" (adverse events), the drug dictionary under its own name, upper case (CM)."""
+    out = {}
+    for kind in (DictionaryKind.MEDDRA, DictionaryKind.DRUG):
+        latest = session.scalars(
+            select(CodingDictionary)
+            .where(CodingDictionary.kind == kind)
+            .order_by(CodingDictionary.id.desc())
+            .limit(1)
+        ).first()
+        if latest is not None:
+            name = "MEDDRA" if kind is DictionaryKind.MEDDRA else latest.name.upper()
+            out[name] = latest.version
+    return out
 
 
 def _itt_missing_rows(snap: StoreSnapshot) -> list[list[Any]]:
