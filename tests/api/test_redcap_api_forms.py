@@ -135,9 +135,7 @@ def test_whole_instruments_are_imported_and_audited_with_the_tokens_user(
     coordinator = env.seed.users["coordinator"]
     changes = [e for e in entries if e.action != "create" and e.table_name in written]
     assert changes and all(e.user_id == coordinator for e in entries)
-    assert all(e.reason == IMPORTED for e in changes), [
-        (e.table_name, e.reason) for e in changes
-    ]
+    assert all(e.reason == IMPORTED for e in changes), [(e.table_name, e.reason) for e in changes]
     after = project.export_records()
     scr2, ae2 = _row(after, "scr_arm_1"), _row(after, "tx_arm_1", "adverse_events")
     assert scr2["hba1c"] == "8.8" and scr2["lb_date"] == lab_day

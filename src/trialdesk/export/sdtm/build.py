@@ -17,7 +17,7 @@ from trialdesk.export.sdtm.subjects import (
     subject_visits,
 )
 from trialdesk.export.sdtm.supplemental import supplemental_demographics, supplemental_exposure
-from trialdesk.export.sdtm.trial_design import trial_design
+from trialdesk.export.sdtm.trial_design import DataCutoff, trial_design
 from trialdesk.protocol import Protocol
 
 
@@ -37,8 +37,9 @@ def sdtm_datasets(protocol: Protocol, src: SdtmSources) -> dict[str, pd.DataFram
         versions=src.protocol_versions,
         simulated=src.simulated,
         study_end=None if ongoing or src.frames.subjects.empty else cutoff,
-        data_cutoff=locked.at.date() if locked and locked.at else cutoff,
-        data_cut_description=locked.description if locked else None,
+        data_cutoff=DataCutoff(locked.at.date(), locked.description)
+        if locked and locked.at
+        else DataCutoff(cutoff),
     )
     ex = exposure(protocol, src)
     datasets.update(

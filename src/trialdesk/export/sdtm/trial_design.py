@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -131,8 +132,7 @@ def trial_design(
     versions: Sequence[ProtocolVersionInfo] = (),
     simulated: str | None = None,
     study_end: date | None = None,
-    data_cutoff: date | None = None,
-    data_cut_description: str | None = None,
+    data_cutoff: DataCutoff | date | None = None,
 ) -> dict[str, pd.DataFrame]:
     """TS, TA, TE, TV and TI of `protocol` (`simulated`: see `trial_summary`)."""
     return {
@@ -144,7 +144,6 @@ def trial_design(
             versions=versions,
             study_end=study_end,
             data_cutoff=data_cutoff,
-            data_cut_description=data_cut_description,
         ),
         "TA": trial_arms(protocol),
         "TE": trial_elements(protocol),
@@ -316,8 +315,7 @@ def trial_summary(
     versions: Sequence[ProtocolVersionInfo] = (),
     simulated: str | None = None,
     study_end: date | None = None,
-    data_cutoff: date | None = None,
-    data_cut_description: str | None = None,
+    data_cutoff: DataCutoff | date | None = None,
 ) -> pd.DataFrame:
     """TS parameters (CDISC CT "Trial Summary Parameter Test Code"); values from the protocol,
     SSTDTC (earliest informed consent of an enrolled subject) and ACTSUB from the data, and one
@@ -414,9 +412,7 @@ def trial_summary(
             )
             for o in p.secondary_outcomes
         ],
-        *submission_rows(
-            p, study_end=study_end, data_cutoff=data_cutoff, cut_description=data_cut_description
-        ),
+        *submission_rows(p, study_end=study_end, data_cutoff=data_cutoff),
         ("SDTMVER", "SDTM Version", SDTM_VERSION, {}),
         ("SDTIGVER", "SDTM IG Version", SDTMIG_VERSION, {}),
         *version_rows(versions),
@@ -446,26 +442,26 @@ def submission_rows(
     protocol: Protocol,
     *,
     study_end: date | None,
-    data_cutoff: date | None,
-    cut_description: str | None = None,
+    data_cutoff: DataCutoff | date | None,
 ) -> list[tuple[str, str, str | None, dict[str, str]]]:
     """The TS parameters FDA's Study Data Technical Conformance Guide [@FDA-TCG] expects beyond
     the protocol summary: trial intent, stop rules, study end and data cut-off, pharmacological
     class, secondary objective, adaptive design. A value the registry record does not state is
     null with TSVALNF = "NI" (no information), never invented."""
     unknown = {"TSVALNF": NO_INFORMATION}
+    cut = data_cutoff if isinstance(data_cutoff, DataCutoff) else DataCutoff(data_cutoff)
     secondary = "; ".join(o.title for o in protocol.secondary_outcomes)
     return [
         ("TINDTP", "Trial Intent Type", "TREATMENT", {}),
         ("STOPRULE", "Study Stop Rules", None, unknown),
         ("ADAPT", "Adaptive Design", "N", {}),
         ("SENDTC", "Study End Date", _iso(study_end), {} if study_end else unknown),
-        ("DCUTDTC", "Data Cutoff Date", _iso(data_cutoff), {} if data_cutoff else unknown),
+        ("DCUTDTC", "Data Cutoff Date", _iso(cut.day), {} if cut.day else unknown),
         (
             "DCUTDESC",
             "Data Cutoff Description",
-            _cut_description(data_cutoff, cut_description),
-            {} if data_cutoff else unknown,
+            _cut_description(cut),
+            {} if cut.day else unknown,
         ),
         ("PCLAS", "Pharmacologic Class", None, unknown),
         (
@@ -482,13 +478,21 @@ UNLOCKED_CUT = "LAST DATE WITH DATA IN THE STUDY DATABASE AT EXPORT (DATABASE NO
 with data, and the data may still change."""
 
 
-def _cut_description(data_cutoff: date | None, locked: str | None) -> str | None:
+@dataclass(frozen=True)
+class DataCutoff:
+    """The data cut of an export: its date and, when the study database is locked, the lock in
+    words (who, when, why; `trialdesk lock study`)."""
+
+    day: date | None
+    locked: str | None = None
+
+
+def _cut_description(cut: DataCutoff) -> str | None:
     """DCUTDESC (FDA Study Data Technical Conformance Guide: the data cut-off): the study
-    database lock when the study is locked (`trialdesk lock study`: who, when, why), else the
-    last date with data, said to be unlocked."""
-    if locked:
-        return fit(ascii_text(f"Data cut at the study database lock: {locked}"))
-    return UNLOCKED_CUT if data_cutoff else None
+    database lock when the study is locked, else the last date with data, said to be unlocked."""
+    if cut.locked:
+        return fit(ascii_text(f"Data cut at the study database lock: {cut.locked}"))
+    return UNLOCKED_CUT if cut.day else None
 
 
 def _iso(day: date | None) -> str | None:
