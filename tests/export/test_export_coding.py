@@ -88,6 +88,8 @@ def test_sdtm_cm_has_each_drug_with_its_dictionary_name_and_atc_class(coded_sour
         1500.0, "2011-03-01", "ORAL ANTIDIABETIC",
     )  # fmt: skip
     assert uncoded["CMTRT"] == "GLUCOPHAGE XR" and pd.isna(uncoded["CMDECOD"])
+    # every drug record has the epoch of its start date (CDISC CORE-000701)
+    assert set(drugs["EPOCH"]) <= {"SCREENING", "TREATMENT", "FOLLOW-UP"}
     sequences = cm.groupby("USUBJID")["CMSEQ"].apply(list)
     assert all(seq == list(range(1, len(seq) + 1)) for seq in sequences)
 
