@@ -207,3 +207,37 @@ def test_a_monitor_token_may_not_import_whole_forms(env: Env, url: str) -> None:
         monitor.import_records(
             [{"record_id": study_id, "redcap_event_name": "scr_arm_1", "race": "white"}]
         )
+
+
+def test_an_unscheduled_visit_instance_is_imported_to_its_visit(env: Env, url: str) -> None:
+    """The repeating unscheduled event's instance maps back to its visit (M-code.U01): its
+    reason and date are corrected on the visit, a new weight is recorded at it."""
+    study_id = _participant(env)
+    b = env.build
+    pid = sv.find_participant(b.session, b.who("APGH"), study_id).id
+    visit = sv.add_unscheduled_visit(
+        b.session, b.who("APGH"), pid, visit_date=day(35), reason="hypoglycaemia check"
+    )
+    project = _project(env, url)
+    rows = [
+        {
+            "record_id": study_id,
+            "redcap_event_name": "unscheduled_arm_1",
+            "redcap_repeat_instrument": "",
+            "redcap_repeat_instance": "1",
+            "uv_reason": "hypoglycaemia follow-up",
+            "uv_date": day(36).isoformat(),
+            "weight": "76.5",
+        }
+    ]
+    sequence = _last_sequence(env)
+    assert project.import_records(rows) == {"count": 1}
+    entries = _audit_after(env, sequence)
+    assert {e.table_name for e in entries} >= {"visits", "measurements"}
+    assert all(e.user_id == env.seed.users["coordinator"] for e in entries)
+    after = _row(project.export_records(), "unscheduled_arm_1")
+    assert after["uv_reason"] == "hypoglycaemia follow-up" and after["weight"] == "76.5"
+    assert after["uv_date"] == day(36).isoformat()
+    b.session.expire_all()
+    assert sv.get_participant(b.session, b.who("APGH"), pid).study_id == study_id
+    assert visit.code.endswith(".U01")
