@@ -178,6 +178,7 @@ def test_overwrite_behavior_blank_cells(env: Env, url: str) -> None:
         ("tx_arm_1", "adverse_events", "ae_onset", date(2099, 1, 1).isoformat(), "future"),
         ("scr_arm_1", "", "screening_date", day(2).isoformat(), "screened"),
         ("scr_arm_1", "", "kitt", "3.0", "calculated"),
+        ("scr_arm_1", "", "hiv_infection", "UNK", "missing-data code"),
     ],
 )
 def test_a_bad_value_on_one_form_refuses_the_whole_import(

@@ -142,6 +142,10 @@ def _number(value: Value | None) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _text(value: Value | None) -> str | None:
+    return None if value is None else str(value)
+
+
 def _only_values(group: FormChanges) -> None:
     """A missing-data code is only for measurements (the other forms record a value)."""
     for change in group.changes.values():
@@ -172,6 +176,8 @@ def _findings_or_measurements(writer: Writer, group: FormChanges) -> None:
         element = catalogue[item.element] if item.element and item.element in catalogue else None
         if element is not None and _is_measured(element):
             _measurement(writer, group, change, element.name)
+        elif change.missing is not None:
+            raise WriteRefused(name, "a missing-data code can be given for a measurement only")
         else:
             findings[name] = change.value
     for name in FORM_DATES.keys() & group.changes.keys():
@@ -287,7 +293,7 @@ def _screening_items(writer: Writer, group: FormChanges, items: Mapping[str, Any
             participant.id,
             expected_version=participant.version,
             reason=IMPORT_REASON,
-            sex=None if rest["sex"] is None else str(rest.pop("sex")),
+            sex=_text(rest.pop("sex")),
         )
     if rest:
         _findings(writer, participant, rest)
