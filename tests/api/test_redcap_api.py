@@ -149,9 +149,16 @@ def test_bad_values_are_refused_naming_the_field_and_nothing_is_written(env: Env
         (
             [
                 {"record_id": study_id, "redcap_event_name": "bl_arm_1", "hba1c": "8.0"},
-                {"record_id": study_id, "redcap_event_name": "scr_arm_1", "sex": "F"},
+                {"record_id": study_id, "redcap_event_name": "scr_arm_1", "sex": "X"},
             ],
             "sex",
+        ),
+        (
+            [
+                {"record_id": study_id, "redcap_event_name": "bl_arm_1", "hba1c": "8.0"},
+                {"record_id": study_id, "redcap_event_name": "scr_arm_1", "bmi": "40"},
+            ],
+            "bmi",
         ),
         (
             [{"record_id": study_id, "redcap_event_name": "scr_arm_1", "labs_complete": "0"}],

@@ -88,6 +88,8 @@ def test_sdtm_cm_has_each_drug_with_its_dictionary_name_and_atc_class(coded_sour
         1500.0, "2011-03-01", "ORAL ANTIDIABETIC",
     )  # fmt: skip
     assert uncoded["CMTRT"] == "GLUCOPHAGE XR" and pd.isna(uncoded["CMDECOD"])
+    # every drug record has the epoch of its start date (CDISC CORE-000701)
+    assert set(drugs["EPOCH"]) <= {"SCREENING", "TREATMENT", "FOLLOW-UP"}
     sequences = cm.groupby("USUBJID")["CMSEQ"].apply(list)
     assert all(seq == list(range(1, len(seq) + 1)) for seq in sequences)
 
@@ -110,6 +112,31 @@ def test_coded_package_conforms_and_define_declares_meddra(coded_sources, tmp_pa
     assert decod.find(f"{ODM}CodeListRef").get("CodeListOID") == "CL.MEDDRA"  # type: ignore[union-attr]
     ptcd = define.find(f".//{ODM}ItemDef[@OID='IT.AE.AEPTCD']")
     assert ptcd.find(f"{ODM}CodeListRef").get("CodeListOID") == "CL.MEDDRA.CODE"  # type: ignore[union-attr]
+
+
+def test_define_declares_the_drug_dictionary_for_cm(coded_sources, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """CMDECOD, CMCLAS and CMCLASCD reference the drug dictionary and its version as an
+    ExternalCodeList, as the AE variables reference MedDRA (Define-XML 2.1)."""
+    dictionaries = {"MEDDRA": "TEST 0.1", "TEST DRUGS": "TEST 0.1"}
+    datasets = sdtm_datasets(builtin_protocol(), coded_sources)
+    write_package(
+        datasets, tmp_path, study_id="NCT01142050", title="MSC in T2DM", dictionaries=dictionaries
+    )  # write_package validates define.xml against the Define-XML 2.1 schema
+    define = etree.parse(str(tmp_path / "define.xml"))
+    externals = define.findall(f".//{ODM}CodeList/{ODM}ExternalCodeList")
+    assert {(e.get("Dictionary"), e.get("Version")) for e in externals} == {
+        ("MEDDRA", "TEST 0.1"),
+        ("TEST DRUGS", "TEST 0.1"),
+    }
+    drugs = define.find(f".//{ODM}CodeList[@OID='CL.DRUGDICT']")
+    assert drugs is not None and drugs.get("Name") == "TEST DRUGS TEST 0.1"
+    for name in ("CMDECOD", "CMCLAS", "CMCLASCD"):
+        item = define.find(f".//{ODM}ItemDef[@OID='IT.CM.{name}']")
+        assert item is not None
+        refs = [r.get("CodeListOID") for r in item.findall(f"{ODM}CodeListRef")]
+        assert refs == ["CL.DRUGDICT"], (name, refs)
+    trt = define.find(f".//{ODM}ItemDef[@OID='IT.CM.CMTRT']")
+    assert trt is not None and trt.find(f"{ODM}CodeListRef") is None  # the verbatim name
 
 
 def test_define_without_coding_declares_no_dictionary(tmp_path: Path) -> None:
@@ -184,3 +211,7 @@ def test_codings_in_force_are_read_from_the_database(database: TestDatabase) -> 
         sv.load_dictionary(session, coder, "drug", DATA / "drugs_test_0_1")
         assert sv.autocode(session, coder, "drug").coded == 1
         assert drug_coding(session) == {f"OGLD{dose}": METFORMIN}
+        assert dictionary_versions(session) == {
+            "MEDDRA": "TEST 0.1",
+            "MADE-UP TEST DRUG DICTIONARY (NOT WHODRUG CONTENT)": "TEST 0.1",
+        }

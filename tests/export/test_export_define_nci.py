@@ -78,8 +78,17 @@ def test_only_verified_term_codes_are_written() -> None:
     race = ct_codes.terminology().codelists["Race"]
     assert race.code == "C74457"
     assert race.terms["ASIAN"] == "C41260"
-    assert "NOT REPORTED" not in race.terms  # from memory only: verified: false
-    assert raw["codelists"]["Race"]["terms"]["NOT REPORTED"]["verified"] is False
+    assert race.terms["NOT REPORTED"] == "C43234"  # checked against the NCI EVS files
+    assert raw["codelists"]["Race"]["terms"]["NOT REPORTED"]["verified"] == "evs"
+    unverified = {
+        "code": "C1",
+        "verified": "evs",
+        "terms": {"A": {"code": "C2", "verified": False}},
+    }
+    assert ct_codes._codelist("X", unverified).terms == {}  # a code from memory is not loaded
+    units = ct_codes.terminology().codelists["Unit"]
+    assert "10^6 cells/kg" not in units.terms and "uIU/mL" not in units.terms  # not CT values
+    assert units.terms["mmol/L"] == "C64387"
     assert raw["ct_version"] == CDISC_CT_VERSION == ct_codes.terminology().version
 
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import defaultdict
-from dataclasses import replace
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
@@ -159,14 +159,20 @@ def _coded_term(row: CodingAssignment) -> CodedTerm:
 
 
 def dictionary_versions(session: Session) -> dict[str, str]:
-    """The MedDRA release the adverse events are coded with (the latest one loaded)."""
-    latest = session.scalars(
-        select(CodingDictionary)
-        .where(CodingDictionary.kind == DictionaryKind.MEDDRA)
-        .order_by(CodingDictionary.id.desc())
-        .limit(1)
-    ).first()
-    return {} if latest is None else {"MEDDRA": latest.version}
+    """The dictionaries the data are coded with (the latest release of each loaded): MedDRA as
+    "MEDDRA" (adverse events), the drug dictionary under its own name, upper case (CM)."""
+    out = {}
+    for kind in (DictionaryKind.MEDDRA, DictionaryKind.DRUG):
+        latest = session.scalars(
+            select(CodingDictionary)
+            .where(CodingDictionary.kind == kind)
+            .order_by(CodingDictionary.id.desc())
+            .limit(1)
+        ).first()
+        if latest is not None:
+            name = "MEDDRA" if kind is DictionaryKind.MEDDRA else latest.name.upper()
+            out[name] = latest.version
+    return out
 
 
 def _itt_missing_rows(snap: StoreSnapshot) -> list[list[Any]]:
@@ -433,11 +439,9 @@ class _Records:
         )
 
 
-def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
-    """Every consented participant's data on the protocol's CRF (Snapshot, canonical units)."""
-    design = design_from_protocol(protocol)
-    snap = StoreSnapshot(session)
-    out = _Records(design)
+def _collect(snap: StoreSnapshot, protocol: Protocol) -> tuple[_Records, dict[str, str]]:
+    """Every consented participant's values placed on the CRF, and their sites."""
+    out = _Records(design_from_protocol(protocol))
     first = protocol.schedule[0].code
     sites: dict[str, str] = {}
     for p in snap.participants:
@@ -448,12 +452,37 @@ def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
         _screening_values(out, snap, p, first)
         _visit_values(out, snap, p, protocol)
         _adverse_events(out, snap, p, protocol)
+    return out, sites
+
+
+@dataclass(frozen=True)
+class StoredPlaces:
+    """Where each exported value is stored: (subject, event, form, instance, item) → (table,
+    row id); and each unscheduled visit's code by (subject, instance of the CRF's unscheduled
+    event). An import of changed values writes them back to those rows (REDCap API import)."""
+
+    sources: dict[tuple[str, str, str, int, str], tuple[str, int]]
+    unscheduled: dict[tuple[str, int], str]
+
+
+def stored_places(session: Session, protocol: Protocol) -> StoredPlaces:
+    """`StoredPlaces` of the study database's current data (what `clinical_data` exports)."""
+    out, _sites = _collect(StoreSnapshot(session), protocol)
+    return StoredPlaces(
+        dict(out.sources), {(subject, n): visit for (subject, visit), n in out.unscheduled.items()}
+    )
+
+
+def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
+    """Every consented participant's data on the protocol's CRF (Snapshot, canonical units)."""
+    snap = StoreSnapshot(session)
+    out, sites = _collect(snap, protocol)
     names = {p.site.code: p.site.name for p in snap.participants}
     provenance = _provenance(session, out, sites)
     history = _history(session, out, sites, provenance)
     statuses, instance_statuses = _split_statuses(form_statuses(session, sites), out.unscheduled)
     return ClinicalData(
-        design,
+        out.design,
         out.records(),
         history,
         sites,
@@ -470,6 +499,7 @@ def clinical_data(session: Session, protocol: Protocol) -> ClinicalData:
             if p.study_id in sites and p.end_reason is not None and p.ended_on is not None
         },
         signatures=casebook_signatures(session, sites),
+        data_cut=data_cut(session),
     )
 
 
@@ -553,7 +583,8 @@ def data_cut(session: Session) -> DataCut:
     lock = study_locked(session)
     if lock is None:
         return DataCut(False, "not locked: the data may still change")
-    return DataCut(True, lock_message(session, lock)[0].split(": ask")[0])
+    at = lock.locked_at if lock.locked_at.tzinfo else lock.locked_at.replace(tzinfo=UTC)
+    return DataCut(True, lock_message(session, lock)[0].split(": ask")[0], at)
 
 
 def form_statuses(session: Session, sites: dict[str, str]) -> dict[tuple[str, str, str], str]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from trialdesk.export.crf.model import Form, StudyDesign
-from trialdesk.export.signatures import CasebookSignature
+from trialdesk.export.signatures import CasebookSignature, DataCut
 from trialdesk.export.values import Value, check_limits
 from trialdesk.protocol.versions import ProtocolVersionInfo
 
@@ -84,6 +84,8 @@ class ClinicalData:
     source_system: str = ""
     # The latest casebook signature of each subject (`trialdesk.export.signatures`).
     signatures: tuple[CasebookSignature, ...] = ()
+    # The study database lock the data were exported under (None: not read from a database).
+    data_cut: DataCut | None = None
 
 
 def check_records(design: StudyDesign, records: tuple[FormRecord, ...]) -> list[str]:

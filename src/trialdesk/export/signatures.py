@@ -60,6 +60,7 @@ class DataCut:
 
     locked: bool
     description: str  # "locked for analysis by … on … (reason)" or "not locked"
+    at: datetime | None = None  # when the study database was locked (UTC)
 
 
 ASTM_SIGNATURE = "urn:iso-astm:E1762-95:2013"

@@ -268,8 +268,9 @@ def _import(
 
 
 def _refusal_text(exc: ImportRefused) -> str:
-    """REDCap's import error text: one CSV line per problem — record, field, value, reason."""
-    return "\n".join(json.dumps([r, f, v, why])[1:-1] for r, f, v, why in exc.problems)
+    """REDCap's import error text: one CSV line per problem — record, field, value, reason —
+    each quoted, as REDCap writes them (e.g. ``"1","dob","abc","The value you provided…"``)."""
+    return "\n".join(",".join(json.dumps(cell) for cell in problem) for problem in exc.problems)
 
 
 __all__ = ["RECORD_ID", "REDCAP_PATH", "router"]

@@ -75,6 +75,10 @@ def strip(oid: str, prefix: str) -> str:
     return oid[len(prefix) + 1 :] if oid.startswith(prefix + ".") else oid
 
 
+#: ODM/@Description of a file exported from a locked study database: the data cut (the lock,
+#: who, when, why), after the simulated-data note when there is one.
+DATA_CUT_PREFIX = "Data cut: "
+DATA_CUT_SEPARATOR = " | "
 #: ODM/@SourceSystem of a file made from simulated data; ODM/@Description then starts with
 #: `SIMULATED_PREFIX` and says how the data were simulated (read back by the importer, so an
 #: imported copy is marked simulated too).

@@ -514,7 +514,7 @@ def _simulated(root: etree._Element) -> str | None:
     """How the file's data were simulated, when its source system says it is the simulator."""
     if root.get("SourceSystem") != n.SIMULATED_SOURCE_SYSTEM:
         return None
-    description = root.get("Description") or ""
+    description = (root.get("Description") or "").split(n.DATA_CUT_SEPARATOR)[0]
     return description.removeprefix(n.SIMULATED_PREFIX).strip() or "simulated data"
 
 

@@ -29,7 +29,7 @@ from trialdesk.export.odm import names as n
 from trialdesk.export.odm.disposition import annotate_end, study_end_codelist
 from trialdesk.export.odm.form_status import annotate, status_codelists
 from trialdesk.export.records import AuditEntry, ClinicalData, FormRecord, check_records
-from trialdesk.export.signatures import LEGAL_REASON, signature_def_oids
+from trialdesk.export.signatures import LEGAL_REASON, DataCut, signature_def_oids
 from trialdesk.export.values import Value, format_number, format_value
 from trialdesk.protocol.versions import ProtocolVersionInfo
 
@@ -74,11 +74,25 @@ def odm_document(
         # ODM 1.3.2 §2.1: ODM/@Description, "a human-readable description of the file".
         root.set("Description", n.SIMULATED_PREFIX + data.simulated)
         root.set("SourceSystem", n.SIMULATED_SOURCE_SYSTEM)  # "the source of the information"
+    if data is not None:
+        _data_cut(root, data.data_cut)
     root.append(study_element(design, data.protocol_versions if data else ()))
     if data is not None:
         root.append(_admin_data(design, data))
         root.append(_clinical_data(design, data))
     return root
+
+
+def _data_cut(root: etree._Element, cut: DataCut | None) -> None:
+    """A locked study's data cut: ODM/@AsOfDateTime, "the date/time at which the source
+    database was queried" (ODM 1.3.2 §2.1), is the lock — the data cannot change after it —
+    and ODM/@Description says so in words (after the simulated-data note, when there is one)."""
+    if cut is None or not cut.locked or cut.at is None:
+        return
+    root.set("AsOfDateTime", cut.at.replace(microsecond=0).isoformat())
+    note = f"{n.DATA_CUT_PREFIX}{cut.description}"
+    before = root.get("Description")
+    root.set("Description", f"{before}{n.DATA_CUT_SEPARATOR}{note}" if before else note)
 
 
 def to_bytes(root: etree._Element) -> bytes:

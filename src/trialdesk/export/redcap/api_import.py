@@ -1,18 +1,24 @@
 """Import Records through the REDCap-compatible API ([@REDCap] API help, "Import Records"):
-changes to existing participants' values, checked and written through the services.
+changes to existing participants' forms, checked and written through the services.
 
 The rows (REDCap's flat format, JSON or CSV) are read by the same reader as a REDCap CSV file
 (`read_records`: unknown fields, events and impossible values are refused, naming record and
 field), then compared with what the study holds now (`clinical_data`, the records the export
-writes). A value equal to the stored one changes nothing. A measurement value that differs is
-recorded (`record_measurement`) or corrected (`update_measurement`, with the reason
-"REDCap API import" and the token's user) — the same use cases as the forms, so edit checks,
-queries and the audit trail apply. With ``overwriteBehavior=normal`` a blank cell keeps the
-stored value (REDCap's rule); with ``overwrite`` a blank cell where a value is stored is
-refused, since trialdesk never erases a value (it is voided, with a reason, on its form). Any
-other change (a new record, a screening answer, a date, a form status…) is refused naming the
-field: those are entered on trialdesk's forms, where their own rules apply. Everything is one
-transaction: one refusal and nothing is written.
+writes). A value equal to the stored one changes nothing. Each form instance with changed values
+is written by `api_writes` to the rows that hold them — measurements and their forms' dates,
+consent, birth date, sex and screening answers, unscheduled visits' dates and reasons, ITT
+samples, insulin and oral drug doses, transplantation, adverse events — with the same use cases
+as the forms, so edit checks, rights, locks, queries and the audit trail apply (the reason
+"REDCap API import", the token's user). New values are recorded where the form allows it (a
+measurement, an ITT, an insulin dose, an adverse event); new participants and visits are not
+(they are registered and scheduled in trialdesk).
+
+``overwriteBehavior`` (REDCap API help): ``normal`` — a blank cell keeps the stored value;
+``overwrite`` — a blank cell would erase it, which trialdesk refuses naming the field, since it
+never erases a value (it is voided, with a reason, on its form). A form status sent different
+from the stored one is refused (set on its form). Errors are REDCap's: one CSV line per problem
+— record, field, value, reason — the reason naming the event. Everything is one transaction:
+one refusal and nothing is written.
 """
 
 from __future__ import annotations
@@ -21,18 +27,23 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialdesk import services as sv
-from trialdesk.catalogue import ElementKind
 from trialdesk.export.crf.model import StudyDesign
 from trialdesk.export.errors import ImportRejected, Rejection
-from trialdesk.export.from_store import clinical_data
+from trialdesk.export.from_store import clinical_data, stored_places
 from trialdesk.export.records import ClinicalData, FormRecord
+from trialdesk.export.redcap import api_writes
+from trialdesk.export.redcap.api_writes import (
+    Change,
+    FormChanges,
+    Writer,
+    WriteRefused,
+    field_named,
+)
 from trialdesk.export.redcap.columns import RECORD_ID, unique_event_name
 from trialdesk.export.redcap.records import (
     EVENT,
@@ -41,13 +52,12 @@ from trialdesk.export.redcap.records import (
     read_records,
     write_records,
 )
-from trialdesk.export.values import Value
-from trialdesk.protocol import Protocol, catalogue_for
+from trialdesk.protocol import Protocol
 from trialdesk.services.errors import ServiceError
 from trialdesk.services.uow import service
-from trialdesk.store.models import Measurement, Participant, Visit
+from trialdesk.store.models import Participant
 
-IMPORT_REASON = "REDCap API import"
+IMPORT_REASON = api_writes.IMPORT_REASON
 FIRST_DATA_ROW = 2
 """Spreadsheet row of the first record: a rejection's row 1 is the CSV header."""
 
@@ -89,14 +99,6 @@ def _as_csv(rows: list[dict[str, str]]) -> str:
     return buffer.getvalue()
 
 
-@dataclass
-class _Change:
-    subject: str
-    event: str
-    item: str
-    value: Value
-
-
 def import_records(
     session: Session,
     actor: sv.Actor,
@@ -114,8 +116,13 @@ def import_records(
         incoming = read_records(design, _as_csv(rows), source="data")
     except ImportRejected as exc:
         raise ImportRefused([_from_rejection(p, rows) for p in exc.problems]) from None
-    changes = _changes(session, actor, protocol, design, incoming, rows=rows, overwrite=overwrite)
-    _apply(session, actor, protocol, design, changes)
+    groups = _changes(session, actor, protocol, design, incoming, rows=rows, overwrite=overwrite)
+    _apply(
+        session,
+        actor,
+        Writer(session, actor, protocol, design, stored_places(session, protocol)),
+        groups,
+    )
     return len({r[RECORD_ID] for r in rows})
 
 
@@ -126,7 +133,21 @@ def _from_rejection(problem: Rejection, rows: list[dict[str, str]]) -> tuple[str
         else {}
     )
     record = row.get(RECORD_ID, "")
-    return record, problem.field, row.get(problem.field, ""), problem.reason
+    event = row.get(EVENT, "")
+    reason = f"{problem.reason} (event {event})" if event else problem.reason
+    return record, problem.field, row.get(problem.field, ""), reason
+
+
+def _problem(
+    subject: str, event: str, name: str, value: object, reason: str
+) -> tuple[str, str, str, str]:
+    """A refusal as REDCap words it: record, field, value, and the reason naming the event."""
+    return (
+        subject,
+        name,
+        "" if value is None else str(value),
+        (f"{reason} (event {unique_event_name(event)})"),
+    )
 
 
 def _changes(
@@ -138,41 +159,48 @@ def _changes(
     *,
     rows: list[dict[str, str]],
     overwrite: bool,
-) -> list[_Change]:
+) -> list[FormChanges]:
+    """The changed form instances of the visible participants; every problem found before
+    writing (unknown participants, form statuses, blanks under ``overwrite``) raised at once."""
     data = clinical_data(session, protocol)
-    current = {(r.subject, r.event, r.form, r.instance): r for r in data.records}
+    current = {r.key: r for r in data.records}
     visible = _visible_subjects(session, actor, {r.subject for r in incoming} | _ids(rows))
-    catalogue = catalogue_for(protocol)
     problems = _status_changes(design, data, rows, visible)
-    changes: list[_Change] = []
     for subject in sorted(_ids(rows) - visible):
         problems.append(
             (subject, RECORD_ID, subject, "no such participant (new participants are "
              "registered in trialdesk, after their consent)")
         )  # fmt: skip
-    for record in incoming:
-        if record.subject not in visible:
-            continue
-        before = current.get((record.subject, record.event, record.form, record.instance))
-        stored = dict(before.values) if before else {}
-        for name, value in record.values.items():
-            if stored.get(name) == value:
-                continue
-            item = design.item(name)
-            element = _element(catalogue, item.element)
-            repeating = design.event(record.event).repeating  # unscheduled visits
-            if repeating or design.form(record.form).repeating or not _measured(item, element):
-                problems.append(
-                    (record.subject, name, str(value), "cannot be changed through the API: "
-                     "enter it on its form in trialdesk")
-                )  # fmt: skip
-                continue
-            changes.append(_Change(record.subject, record.event, name, value))
-        if overwrite:
-            problems += _erased(record, stored, rows)
+    if overwrite:
+        problems += _erased(design, current, rows, visible)
     if problems:
         raise ImportRefused(problems)
-    return changes
+    groups = []
+    for record in incoming:
+        if record.subject in visible:
+            group = _group(record, current.get(record.key))
+            if group.changes:
+                groups.append(group)
+    return groups
+
+
+def _group(record: FormRecord, before: FormRecord | None) -> FormChanges:
+    """What `record` changes in the stored form instance `before` (normal: a field not sent,
+    or sent blank, keeps its value)."""
+    stored = dict(before.values) if before else {}
+    stored_missing = dict(before.missing) if before else {}
+    group = FormChanges(record.subject, record.event, record.form, record.instance, stored=stored)
+    for name, value in record.values.items():
+        if stored.get(name) != value or name in stored_missing:
+            group.changes[name] = Change(
+                record.subject, record.event, record.form, record.instance, name, value
+            )
+    for name, (code, _reason) in record.missing.items():
+        if stored_missing.get(name, ("", ""))[0] != code:
+            group.changes[name] = Change(
+                record.subject, record.event, record.form, record.instance, name, None, code
+            )
+    return group
 
 
 def _row_key(design: StudyDesign, row: Mapping[str, str]) -> tuple[str, str, str, str]:
@@ -212,27 +240,36 @@ def _ids(rows: Iterable[Mapping[str, str]]) -> set[str]:
 
 
 def _erased(
-    record: FormRecord, stored: Mapping[str, Value], rows: list[dict[str, str]]
+    design: StudyDesign,
+    current: Mapping[tuple[str, str, str, int], FormRecord],
+    rows: list[dict[str, str]],
+    visible: set[str],
 ) -> list[tuple[str, str, str, str]]:
-    """overwriteBehavior=overwrite: a blank cell sent where a value is stored."""
-    sent = {k for r in rows if r.get(RECORD_ID) == record.subject for k, v in r.items() if not v}
-    return [
-        (record.subject, name, "", "trialdesk does not erase values: void it on its form, "
-         "with a reason")
-        for name in sorted(sent & set(stored))
-        if name not in record.values
-    ]  # fmt: skip
-
-
-def _element(catalogue: Any, name: str | None) -> Any:
-    return catalogue[name] if name is not None and name in catalogue else None
-
-
-def _measured(item: Any, element: Any) -> bool:
-    """An item the import may write: a numeric measurement (not an ITT sample, not derived)."""
-    if element is None or item.sample_minute is not None or item.derivation:
-        return False
-    return bool(element.kind in (ElementKind.QUANTITY,) and not element.is_derived)
+    """overwriteBehavior=overwrite: a blank cell sent where a value is stored. REDCap would
+    erase the value; trialdesk keeps every value it holds (ICH E6(R3) 4.2: data changes are
+    corrections with a reason, never erasures), so it is refused naming the field."""
+    problems = []
+    items = {i.name for f in design.forms for i in f.items}
+    for row in rows:
+        subject = row.get(RECORD_ID, "")
+        if subject not in visible:
+            continue
+        _, event_name, _, instance = _row_key(design, row)
+        event = next((e.code for e in design.events if unique_event_name(e.code) == event_name), "")
+        number = int(instance) if instance.isdigit() else 1
+        for column, text in row.items():
+            if text or column in (RECORD_ID, EVENT, REPEAT_FORM, REPEAT_INSTANCE):
+                continue
+            if column not in items:
+                continue
+            form = design.form_of(column).name
+            stored = current.get((subject, event, form, number))
+            if stored is not None and (column in stored.values or column in stored.missing):
+                problems.append(
+                    _problem(subject, event, column, "", "trialdesk does not erase values: "
+                             "correct it, or void it on its form with a reason")
+                )  # fmt: skip
+    return problems
 
 
 def _visible_subjects(session: Session, actor: sv.Actor, subjects: set[str]) -> set[str]:
@@ -243,60 +280,22 @@ def _visible_subjects(session: Session, actor: sv.Actor, subjects: set[str]) -> 
 
 
 @service
-def _apply(
-    session: Session,
-    actor: sv.Actor,
-    protocol: Protocol,
-    design: StudyDesign,
-    changes: list[_Change],
-) -> None:
-    """Every change in one transaction (`service`): a refusal rolls all of them back."""
-    catalogue = catalogue_for(protocol)
-    for change in changes:
-        participant = session.scalars(
-            select(Participant).where(Participant.study_id == change.subject)
-        ).one()
-        element = catalogue[str(design.item(change.item).element)]
+def _apply(session: Session, actor: sv.Actor, writer: Writer, groups: list[FormChanges]) -> None:
+    """Every change in one transaction (`service`): a refusal rolls all of them back. The
+    measurements and answers first, then the forms written as one record (their dates follow)."""
+    del actor  # the writer's
+    for group in sorted(groups, key=lambda g: g.form in ("itt", "dosing", "adverse_events")):
         try:
-            _write(session, actor, participant, change, element)
-        except ServiceError as exc:
+            writer.write(group)
+        except WriteRefused as exc:
+            change = group.changes.get(exc.item)
+            value = None if change is None else change.value
             raise ImportRefused(
-                [(change.subject, change.item, str(change.value), exc.message)]
+                [_problem(group.subject, group.event, exc.item, value, exc.reason)]
             ) from None
-
-
-def _write(
-    session: Session, actor: sv.Actor, participant: Participant, change: _Change, element: Any
-) -> None:
-    row = session.scalars(
-        select(Measurement)
-        .join(Visit, Visit.id == Measurement.visit_id)
-        .where(
-            Measurement.participant_id == participant.id,
-            Measurement.element == element.name,
-            Measurement.voided.is_(False),
-            Visit.code == change.event,
-            Visit.voided.is_(False),
-        )
-    ).first()
-    unit = element.canonical_unit
-    if row is None:
-        sv.record_measurement(
-            session,
-            actor,
-            participant.id,
-            visit_code=change.event,
-            element=element.name,
-            value=change.value,
-            unit=unit,
-        )
-    else:
-        sv.update_measurement(
-            session,
-            actor,
-            row.id,
-            expected_version=row.version,
-            reason=IMPORT_REASON,
-            value=change.value,
-            unit=unit,
-        )
+        except ServiceError as exc:
+            name = field_named(group, exc.field)
+            value = group.changes[name].value if name in group.changes else None
+            raise ImportRefused(
+                [_problem(group.subject, group.event, name, value, exc.message)]
+            ) from None

@@ -17,7 +17,7 @@ from trialdesk.export.sdtm.subjects import (
     subject_visits,
 )
 from trialdesk.export.sdtm.supplemental import supplemental_demographics, supplemental_exposure
-from trialdesk.export.sdtm.trial_design import trial_design
+from trialdesk.export.sdtm.trial_design import DataCutoff, trial_design
 from trialdesk.protocol import Protocol
 
 
@@ -28,6 +28,7 @@ def sdtm_datasets(protocol: Protocol, src: SdtmSources) -> dict[str, pd.DataFram
     start = min(consents.values()) if consents else None
     last = last_dates(src)
     cutoff = max(last.values()) if last else None
+    locked = src.data_cut if src.data_cut and src.data_cut.locked and src.data_cut.at else None
     ongoing = (src.frames.subjects["status"] == "ongoing").any()
     datasets = trial_design(
         protocol,
@@ -36,7 +37,9 @@ def sdtm_datasets(protocol: Protocol, src: SdtmSources) -> dict[str, pd.DataFram
         versions=src.protocol_versions,
         simulated=src.simulated,
         study_end=None if ongoing or src.frames.subjects.empty else cutoff,
-        data_cutoff=cutoff,
+        data_cutoff=DataCutoff(locked.at.date(), locked.description)
+        if locked and locked.at
+        else DataCutoff(cutoff),
     )
     ex = exposure(protocol, src)
     datasets.update(

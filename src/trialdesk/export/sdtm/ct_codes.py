@@ -3,8 +3,9 @@
 define.xml carries them as ``<Alias Context="nci:ExtCodeID" Name="C…"/>`` on a CodeList (the
 codelist's code) and on an EnumeratedItem (the term's code), CDISC Define-XML 2.1 §5.3.9
 [@Define-XML]. Codelist codes come from the CDISC Library map of SDTMIG 3.4 variables to
-codelists [@CDISC-CORE]; term codes from NCI Thesaurus [@NCI-EVS-CT]. Only codes the data file
-marks as verified are written: a code from memory stays out of a submission file.
+codelists [@CDISC-CORE], and with the term codes from the NCI EVS SDTM CT files [@NCI-EVS-CT]
+(`tools/ct/check_ct_codes.py` checks them against the releases). Only codes the data file marks
+as verified are written: a code from memory stays out of a submission file.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ class Codelist:
 class Terminology:
     version: str
     codelists: dict[str, Codelist]
+    ts_values: dict[str, Codelist] = field(default_factory=dict)
+    """The codelist of each coded TS parameter's value (TSPARMCD → codelist), for TSVALCD."""
+
+    def ts_value_code(self, parmcd: str, value: str | None) -> str | None:
+        """The verified NCI code of a TS parameter's value (TSVALCD), or None."""
+        codelist = self.ts_values.get(parmcd)
+        return codelist.terms.get(value or "") if codelist else None
 
     def codelist(self, domain: str, variable: str, name: str | None) -> Codelist | None:
         """The CT codelist of a variable: a variable-specific entry ("VS.VSORRESU") first,
@@ -62,4 +70,5 @@ def terminology() -> Terminology:
     return Terminology(
         version=str(data["ct_version"]),
         codelists={str(k): _codelist(str(k), v) for k, v in data["codelists"].items()},
+        ts_values={str(k): _codelist(str(k), v) for k, v in (data.get("ts_values") or {}).items()},
     )

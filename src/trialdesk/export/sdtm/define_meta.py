@@ -108,18 +108,34 @@ MEDDRA_VARIABLES = frozenset(
 """AE variables coded to MedDRA (SDTMIG v3.4 AE)."""
 
 
+DRUG_VARIABLES = frozenset({"CMDECOD", "CMCLAS", "CMCLASCD"})
+"""CM variables assigned from the drug dictionary: the standardized name and its ATC class
+(SDTMIG v3.4 CM; the dictionary's ATC assignment, WHOCC [@WHOCC-ATC])."""
+MEDDRA = "MEDDRA"
+
+
+def drug_dictionary(dictionaries: dict[str, str]) -> str | None:
+    """The drug dictionary's name among `dictionaries` (MedDRA is keyed "MEDDRA", the drug
+    dictionary by its own name, e.g. "WHODRUG GLOBAL"), or None when none is loaded."""
+    return next((name for name in dictionaries if name != MEDDRA), None)
+
+
 def external_codelist(
     domain: str, var: Var, frame: pd.DataFrame, dictionaries: dict[str, str]
 ) -> tuple[str, str, str] | None:
     """(CodeList OID, dictionary, data type) of a variable coded to an external dictionary
-    that holds data; None otherwise."""
-    if domain != "AE" or var.name not in MEDDRA_VARIABLES or "MEDDRA" not in dictionaries:
+    that holds data — MedDRA for AE, the drug dictionary for CM (Define-XML 2.1 §4.3.3
+    ExternalCodeList); None otherwise."""
+    if var.name not in frame or frame[var.name].isna().all():
         return None
-    if frame[var.name].isna().all():
-        return None
-    if var.type == "Num":
-        return ("CL.MEDDRA.CODE", "MEDDRA", "integer")
-    return ("CL.MEDDRA", "MEDDRA", "text")
+    if domain == "AE" and var.name in MEDDRA_VARIABLES and MEDDRA in dictionaries:
+        if var.type == "Num":
+            return ("CL.MEDDRA.CODE", MEDDRA, "integer")
+        return ("CL.MEDDRA", MEDDRA, "text")
+    drugs = drug_dictionary(dictionaries)
+    if domain == "CM" and var.name in DRUG_VARIABLES and drugs is not None:
+        return ("CL.DRUGDICT", drugs, "text")
+    return None
 
 
 def codelist_oid(domain: str, var: Var) -> str:

@@ -272,6 +272,8 @@ def _drug_records(
                 "CMDOSU": "mg",
                 "CMSTDTC": iso(start),
                 "CMSTDY": study_day(start, reference.get(d.usubjid)),
+                # the epoch of the start date (CORE-000701: EPOCH for subject-level observations)
+                "EPOCH": epoch_on(protocol, start, reference.get(d.usubjid)),
             }
         )
     return rows

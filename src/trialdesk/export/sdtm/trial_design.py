@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -53,16 +54,6 @@ PHASES = {
     "PHASE3": "PHASE III TRIAL",
     "PHASE4": "PHASE IV TRIAL",
     "NA": "NOT APPLICABLE",
-}
-# NCI concept codes of CDISC CT "Trial Phase Classification" (C66737) terms, for TSVALCD.
-PHASE_CODES = {
-    "PHASE 0 TRIAL": "C54721",
-    "PHASE I TRIAL": "C15600",
-    "PHASE I/II TRIAL": "C15693",
-    "PHASE II TRIAL": "C15601",
-    "PHASE II/III TRIAL": "C15694",
-    "PHASE III TRIAL": "C15602",
-    "PHASE IV TRIAL": "C15603",
 }
 # The CDISC Controlled Terminology release the submission values follow (declared in TS
 # TSVCDVER and define.xml def:Standards).
@@ -141,7 +132,7 @@ def trial_design(
     versions: Sequence[ProtocolVersionInfo] = (),
     simulated: str | None = None,
     study_end: date | None = None,
-    data_cutoff: date | None = None,
+    data_cutoff: DataCutoff | date | None = None,
 ) -> dict[str, pd.DataFrame]:
     """TS, TA, TE, TV and TI of `protocol` (`simulated`: see `trial_summary`)."""
     return {
@@ -324,7 +315,7 @@ def trial_summary(
     versions: Sequence[ProtocolVersionInfo] = (),
     simulated: str | None = None,
     study_end: date | None = None,
-    data_cutoff: date | None = None,
+    data_cutoff: DataCutoff | date | None = None,
 ) -> pd.DataFrame:
     """TS parameters (CDISC CT "Trial Summary Parameter Test Code"); values from the protocol,
     SSTDTC (earliest informed consent of an enrolled subject) and ACTSUB from the data, and one
@@ -448,25 +439,29 @@ def trial_summary(
 
 
 def submission_rows(
-    protocol: Protocol, *, study_end: date | None, data_cutoff: date | None
+    protocol: Protocol,
+    *,
+    study_end: date | None,
+    data_cutoff: DataCutoff | date | None,
 ) -> list[tuple[str, str, str | None, dict[str, str]]]:
     """The TS parameters FDA's Study Data Technical Conformance Guide [@FDA-TCG] expects beyond
     the protocol summary: trial intent, stop rules, study end and data cut-off, pharmacological
     class, secondary objective, adaptive design. A value the registry record does not state is
     null with TSVALNF = "NI" (no information), never invented."""
     unknown = {"TSVALNF": NO_INFORMATION}
+    cut = data_cutoff if isinstance(data_cutoff, DataCutoff) else DataCutoff(data_cutoff)
     secondary = "; ".join(o.title for o in protocol.secondary_outcomes)
     return [
         ("TINDTP", "Trial Intent Type", "TREATMENT", {}),
         ("STOPRULE", "Study Stop Rules", None, unknown),
         ("ADAPT", "Adaptive Design", "N", {}),
         ("SENDTC", "Study End Date", _iso(study_end), {} if study_end else unknown),
-        ("DCUTDTC", "Data Cutoff Date", _iso(data_cutoff), {} if data_cutoff else unknown),
+        ("DCUTDTC", "Data Cutoff Date", _iso(cut.day), {} if cut.day else unknown),
         (
             "DCUTDESC",
             "Data Cutoff Description",
-            "LAST DATE WITH DATA IN THE STUDY DATABASE AT EXPORT" if data_cutoff else None,
-            {} if data_cutoff else unknown,
+            _cut_description(cut),
+            {} if cut.day else unknown,
         ),
         ("PCLAS", "Pharmacologic Class", None, unknown),
         (
@@ -478,23 +473,45 @@ def submission_rows(
     ]
 
 
+UNLOCKED_CUT = "LAST DATE WITH DATA IN THE STUDY DATABASE AT EXPORT (DATABASE NOT LOCKED)"
+"""DCUTDESC of an export from a study database that is not locked: the cut is the last date
+with data, and the data may still change."""
+
+
+@dataclass(frozen=True)
+class DataCutoff:
+    """The data cut of an export: its date and, when the study database is locked, the lock in
+    words (who, when, why; `trialdesk lock study`)."""
+
+    day: date | None
+    locked: str | None = None
+
+
+def _cut_description(cut: DataCutoff) -> str | None:
+    """DCUTDESC (FDA Study Data Technical Conformance Guide: the data cut-off): the study
+    database lock when the study is locked, else the last date with data, said to be unlocked."""
+    if cut.locked:
+        return fit(ascii_text(f"Data cut at the study database lock: {cut.locked}"))
+    return UNLOCKED_CUT if cut.day else None
+
+
 def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
 def _value_code(parmcd: str, value: str | None) -> dict[str, str]:
-    """TSVALCD/TSVCDREF/TSVCDVER of a value from a reference terminology: ISO 8601 for dates
-    and durations, CDISC CT (NCI code) for the phase, ISO 3166-1 alpha-3 for countries."""
+    """TSVALCD/TSVCDREF/TSVCDVER of a value from a reference terminology (SDTMIG 3.4 §7.6.1 TS
+    assumptions 8-9): ISO 8601 for dates and durations; CDISC CT (the term's NCI code, verified
+    in `ct_codes.yaml` ts_values) for coded values — phase, study and trial type, intervention
+    model and type, blinding, control, sex of participants, intent, route, the Y/N parameters;
+    ISO 3166-1 alpha-3 for countries."""
     if not value:
         return {}
     if parmcd in ISO_8601_PARAMETERS:
         return {"TSVCDREF": "ISO 8601"}
-    if parmcd == "TPHASE" and value in PHASE_CODES:
-        return {
-            "TSVALCD": PHASE_CODES[value],
-            "TSVCDREF": "CDISC CT",
-            "TSVCDVER": CDISC_CT_VERSION,
-        }
+    code = terminology().ts_value_code(parmcd, value)
+    if code is not None:  # a CDISC CT term (ct_codes.yaml ts_values, verified codes only)
+        return {"TSVALCD": code, "TSVCDREF": "CDISC CT", "TSVCDVER": CDISC_CT_VERSION}
     if parmcd == "FCNTRY" and "," not in value:
         return {"TSVALCD": value, "TSVCDREF": "ISO 3166-1 alpha-3"}
     return {}
