@@ -182,7 +182,7 @@ def test_overwrite_behavior_blank_cells(env: Env, url: str) -> None:
     ],
 )
 def test_a_bad_value_on_one_form_refuses_the_whole_import(
-    env: Env, url: str, event: str, repeat: str, field: str, value: str, why: str
+    env: Env, url: str, *, event: str, repeat: str, field: str, value: str, why: str
 ) -> None:
     study_id = _participant(env)
     project = _project(env, url)

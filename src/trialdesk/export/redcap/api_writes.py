@@ -545,13 +545,15 @@ def _adverse_event(writer: Writer, group: FormChanges) -> None:
             writer.session,
             writer.actor,
             writer.participant(group.subject).id,
-            term=str(group.value("ae_term")),
-            onset_date=fields.pop("onset_date", _date(group, "ae_onset")),
-            grade=int(str(group.value("ae_grade"))),
-            relatedness=fields.pop("relatedness", "possible"),
-            action_taken=fields.pop("action_taken", "not applicable"),
-            outcome=fields.pop("outcome", "unknown"),
-            **{k: v for k, v in fields.items() if k in ("seriousness", "resolution_date")},
+            sv.AdverseEventReport(
+                term=str(group.value("ae_term")),
+                onset_date=fields.pop("onset_date", _date(group, "ae_onset")),
+                grade=int(str(group.value("ae_grade"))),
+                relatedness=fields.pop("relatedness", "possible"),
+                action_taken=fields.pop("action_taken", "not applicable"),
+                outcome=fields.pop("outcome", "unknown"),
+                **{k: v for k, v in fields.items() if k in ("seriousness", "resolution_date")},
+            ),
         )
         return
     sv.update_adverse_event(
@@ -560,7 +562,7 @@ def _adverse_event(writer: Writer, group: FormChanges) -> None:
         row.id,
         expected_version=row.version,
         reason=IMPORT_REASON,
-        **fields,
+        changes=sv.AdverseEventChanges(**fields),
     )
 
 
