@@ -1,5 +1,5 @@
 """A lock of the adverse-event form (issue 14), on SQLite and PostgreSQL: the adverse-event form
-is a log over the whole participation (CDASHIG v2.1), so its lock, chosen from any visit or from
+is a log over the whole participation (CDASHIG v2.3), so its lock, chosen from any visit or from
 none, refuses every new adverse event of the participant and every change to an existing one,
 from whichever entry point (AE service, visit page save, correction, void); the pages' question
 (`write_block`) gives the same answer; the investigator's safety judgements and the reports

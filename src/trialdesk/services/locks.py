@@ -17,7 +17,7 @@ of clinical data passes.
   monitor asks for an unlock), user administration, safety reports and the investigator's
   safety judgements (never blocked, ICH E2A), and medical coding (see `NOT_LOCKED_TABLES`).
 * Log forms (`LOG_FORMS`): the adverse-event form is a log kept over the whole participation,
-  not a form of one visit (CDISC CDASHIG v2.1 AE: "log" collection; an AE record has no
+  not a form of one visit (CDISC CDASHIG v2.3 AE: "log" collection; an AE record has no
   visit). A lock of that form freezes every adverse event of the participant, new ones and
   changes to existing ones, whichever visit it was chosen from (stored without a visit), and
   pages show the adverse-event forms read-only with the lock's reason.
@@ -90,7 +90,7 @@ NOT_LOCKED_TABLES = frozenset(
 
 _ACTIVE = (DataLock.unlocked_at.is_(None), DataLock.voided.is_(False))
 LOG_FORMS = frozenset({"adverse_events"})
-"""Forms kept as a log over the whole participation (CDASHIG v2.1: AE is a log form): a lock
+"""Forms kept as a log over the whole participation (CDASHIG v2.3: AE is a log form): a lock
 of one covers all its records, whatever visit it was chosen from."""
 _SAFETY_JUDGEMENT = "trialdesk.safety_judgement"
 
