@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from tools.harness.database import TestDatabase
-from tools.harness.database import DEMO_PASSWORD
+from tools.harness.database import DEMO_PASSWORD, TestDatabase
 from web_helpers import actor_of, enrolled_participant
 
 from trialdesk import services as sv

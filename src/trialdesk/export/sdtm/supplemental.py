@@ -61,12 +61,12 @@ def supplemental_demographics(protocol: Protocol, src: SdtmSources) -> pd.DataFr
     characters, the SAS transport limit: a longer meaning is cut and marked with "..."."""
     rows: list[dict[str, Any]] = []
     for sig in src.signatures:
-        values = (
+        values: list[str] = [
             sig.signed_at.strftime("%Y-%m-%dT%H:%M:%S"),
             ascii_text(sig.signer_name),
             ascii_text(sig.meaning),
             sig.state.upper(),
-        )
+        ]
         names = [
             (f"INVS{sig.number}{qnam[-2:]}", f"{qlabel} {sig.number}")
             for qnam, qlabel in SIGNING_QUALIFIERS
