@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from trialdesk import services as sv
+from trialdesk.services.cell_status import CellStatus
 from trialdesk.services.locks import write_block
 from trialdesk.services.visit_forms import VisitFormProblems, VisitFormsEntry
 
@@ -62,6 +63,13 @@ def test_a_locked_adverse_event_form_refuses_every_ae_write(  # type: ignore[no-
         )
     assert write_block(session, pid, "BL", "labs") == ""
     assert write_block(session, pid, "BL", None) == ""  # the visit's date stays correctable
+    # The record status grid shows the AE cell of every visit locked, and nothing else.
+    grid = sv.record_status_grid(session, actors["monitor"])
+    cells = dict(
+        zip([(c.visit_code, c.form) for c in grid.columns], grid.rows[0].cells, strict=True)
+    )
+    locked = {k for k, v in cells.items() if v == CellStatus.LOCKED}
+    assert locked and locked == {k for k in cells if k[1] == "adverse_events"}
     # Other forms of the participant are still open.
     sv.record_measurement(session, who, pid, visit_code="BL", element="weight", value=80, unit="kg")
     with pytest.raises(sv.RuleViolation, match="already locked"):
