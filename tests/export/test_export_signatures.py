@@ -27,6 +27,7 @@ from trialdesk.export.odm import names as n
 from trialdesk.export.odm.validate import schema_errors
 from trialdesk.export.odm.write import odm_document
 from trialdesk.export.sdtm.build import sdtm_datasets
+from trialdesk.export.sdtm.conformance import check
 from trialdesk.protocol import builtin_protocol
 from trialdesk.simulate.run import SimulationSettings, run_simulation
 from trialdesk.store.models import Participant, User
@@ -131,7 +132,9 @@ def test_fhir_provenance_and_sdtm_suppdm(signed: tuple[TestDatabase, str, str, s
         "casebook signature (broken)", "casebook signature (superseded)",
         "casebook signature (valid)", "casebook signature (valid)",
     ]  # fmt: skip
-    supp = sdtm_datasets(protocol, src)["SUPPDM"]
+    datasets = sdtm_datasets(protocol, src)
+    assert check(datasets) == []  # the numbered qualifiers keep the package conformant
+    supp = datasets["SUPPDM"]
     status = supp[supp["QNAM"] == "INVSIGST"].set_index("USUBJID")["QVAL"].to_dict()
     assert status == {
         f"{protocol.id}-{valid}": "VALID",
