@@ -3,12 +3,12 @@ its own site (APGH) and of another site (PUMC).
 
 Expected statuses are written out per role, in the order admin, investigator, coordinator,
 monitor, statistician, coder. Every endpoint the app answers (/api/v1, the FHIR endpoint and the
-REDCap API, read from the app's routes) must have a row: `test_every_endpoint_has_a_row_in_the_
-matrix` fails on a new endpoint without expected statuses. A refused request must be refused for its role or site, not for any other
-reason, so every request is otherwise valid; a request that is expected to succeed gets fresh
-records of its own (so that, e.g., an enrollment or a void can only happen once), while refused
-ones reuse the shared records (a refusal changes nothing). Every statistician and coder answer
-is scanned for the participant's identifying data.
+REDCap API, read from the app's routes) must have a row: a new endpoint without expected
+statuses fails `test_every_endpoint_has_a_row_in_the_matrix`. A refused request must be refused
+for its role or site, not for any other reason, so every request is otherwise valid; a request
+that is expected to succeed gets fresh records of its own (so that, e.g., an enrollment or a
+void can only happen once), while refused ones reuse the shared records (a refusal changes
+nothing). Every statistician and coder answer is scanned for the participant's identifying data.
 """
 
 from __future__ import annotations
