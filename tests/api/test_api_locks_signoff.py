@@ -80,3 +80,42 @@ def test_signing_over_http_and_the_broken_signature(env: Env) -> None:
     state = env.api.get("monitor", f"/participants/{pid}/signature-state").json()
     assert state["state"] == "broken"
     assert state["changes_after_signing"][0]["who"] == "Coordinator"
+
+
+def test_a_locked_adverse_event_form_refuses_new_and_changed_aes_over_http(env: Env) -> None:
+    """The AE form lock (a log over the participation, issue 14): locked without a visit, it
+    answers 423 to a new AE, by the AE endpoint and by the visit-forms endpoint, and to a
+    change of an existing one; the investigator's confirmation still goes through."""
+    pid = env.build.enrolled()
+    env.build.baseline(pid)
+    ae = env.build.adverse_event(pid)
+    lock = env.api.post(
+        "investigator", f"/participants/{pid}/locks",
+        {"reason": "AE log reviewed", "form": "adverse_events"},
+    )  # fmt: skip
+    assert lock.status_code == 201, lock.text
+    assert lock.json()["what"] == "the adverse events of APGH-001"
+    body = {
+        "term": "Headache", "onset_date": "2026-01-05", "grade": 1, "relatedness": "unlikely",
+        "action_taken": "not applicable", "outcome": "recovered/resolved",
+        "resolution_date": "2026-01-06",
+    }  # fmt: skip
+    new = env.api.post("coordinator", f"/participants/{pid}/adverse-events", body)
+    assert new.status_code == 423, new.text
+    assert error_of(new)["message"].startswith("The adverse events of APGH-001 are locked by")
+    via_visit = env.api.post(
+        "coordinator", f"/participants/{pid}/visit-forms",
+        {"visit_code": "BL", "adverse_event": body},
+    )  # fmt: skip
+    assert via_visit.status_code in (422, 423), via_visit.text
+    assert "adverse events of APGH-001 are locked" in via_visit.text
+    change = env.api.patch(
+        "coordinator", f"/adverse-events/{ae.id}",
+        {"reason": "typo", "term": "Hypoglycemia"}, if_match=ae.version,
+    )  # fmt: skip
+    assert change.status_code == 423, change.text
+    confirmed = env.api.post(
+        "investigator", f"/adverse-events/{ae.id}/causality/confirmation",
+        {"relatedness": "possible", "expected": True}, if_match=ae.version,
+    )  # fmt: skip
+    assert confirmed.status_code == 200, confirmed.text

@@ -7,9 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from coding_helpers import coder_with_events
+from coding_helpers import DATA, coder_with_events
 from playwright.sync_api import expect
 from tools.harness.database import DemoSeed, TestDatabase
+from web_helpers import actor_of
+
+from trialdesk import services as sv
 
 pytestmark = [pytest.mark.browser]
 
@@ -55,3 +58,35 @@ def test_coder_codes_one_by_hand_and_autocodes_the_rest(
     coordinator.goto(f"/participants/{pid}/records/adverse_events/{sugar}")
     expect(coordinator.locator("#coding")).to_contain_text("Coded by hand by Cora Coder")
     expect(coordinator.locator("#coding").get_by_role("link")).to_have_count(0)
+
+
+def test_after_a_dictionary_upgrade_the_coder_recodes_what_it_flagged(
+    open_page: Any, web_database: TestDatabase, seeded: DemoSeed
+) -> None:
+    """Recoding on a dictionary upgrade (issue 14): TEST 0.2 makes "Head pain"'s LLT
+    non-current; the coder finds it under "To review", recodes it by hand, and the list empties;
+    the audit trail keeps both codings."""
+    with web_database.session() as session:
+        pid, study_id, (head_pain,) = coder_with_events(session, ("Head pain",))
+        coder_actor = actor_of(session, "coder")
+        assert sv.autocode(session, coder_actor).coded == 1
+        sv.load_dictionary(session, coder_actor, "meddra", DATA / "meddra_test_0_2",
+                           version="TEST 0.2")  # fmt: skip
+    coder = open_page("coder")
+    coder.goto("/coding")
+    review = coder.locator("#coding-review")
+    expect(review).to_contain_text("Head pain")
+    expect(review).to_contain_text("non-current")
+    review.get_by_role("link", name=f"Recode Head pain of {study_id}").click()
+    coder.get_by_label("Term contains").fill("Cephal")
+    coder.get_by_role("button", name="Search").click()
+    results = coder.locator("#coding-results")
+    results.get_by_label("Reason for recoding").fill("LLT non-current in TEST 0.2")
+    results.get_by_role("button", name="Choose Cephalalgia").click()
+    expect(coder.get_by_role("status")).to_contain_text("“Head pain”")
+    expect(coder.get_by_role("status")).to_contain_text("Cephalalgia")
+    coder.goto("/coding")
+    expect(coder.locator("#coding-review")).to_contain_text("Nothing to review.")
+    investigator = open_page("investigator")
+    investigator.goto(f"/participants/{pid}/records/adverse_events/{head_pain}")
+    expect(investigator.locator("#coding")).to_contain_text("Cephalalgia")

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from html import unescape
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from tools.harness.database import TestDatabase
+from tools.harness.database import DEMO_PASSWORD, TestDatabase
 from web_helpers import actor_of, enrolled_participant
 
 from trialdesk import services as sv
@@ -22,7 +23,8 @@ from trialdesk.services.actor import ROLE_PERMISSIONS, Permission
 from trialdesk.store.enums import Role
 
 Client = Callable[[str], TestClient]
-ROLES = ("admin", "investigator", "coordinator", "monitor", "statistician")
+MEDDRA_TEST = Path(__file__).parents[1] / "coding" / "data" / "meddra_test_0_1"
+ROLES = ("admin", "investigator", "coordinator", "monitor", "statistician", "coder")
 TODAY = date.today()
 
 # The permission a form's action needs (first match wins); None: reads or checks, saves nothing.
@@ -41,6 +43,7 @@ ACTIONS: list[tuple[str, Permission | None]] = [
     (r"^/locks/\d+/unlock$", Permission.UNLOCK_DATA),
     (r"^/locks/(study|participant)$", Permission.LOCK_DATA),
     (r"^/sites/", Permission.MANAGE_USERS),
+    (r"^/coding/", Permission.CODE_TERMS),
     (r"^/(participants|screening|deviations|adverse-events)\b", Permission.WRITE_CLINICAL),
 ]
 FORM = re.compile(r"<form\b([^>]*)>", re.I)
@@ -155,7 +158,8 @@ def _pages(r: Records) -> list[str]:
     return [
         "/dashboard", "/participants", "/queries", "/deviations", "/monitoring",
         "/screening/new", "/screening/declined", "/screening/log", "/sites",
-        "/locks", p, f"{p}/audit", f"{p}/sdv", f"{p}/sign",
+        "/locks", "/coding", f"/coding/adverse_events/{r.ae}",
+        p, f"{p}/audit", f"{p}/sdv", f"{p}/sign",
         f"{p}/visits/SCR", f"{p}/visits/BL", f"{p}/visits/M1",
         f"{p}/adverse-events/new",
         *(f"{p}/records/{t}/new" for t in
@@ -190,6 +194,12 @@ def _post_actions(html: str, path: str) -> list[str]:
 
 @pytest.fixture()
 def records(web_database: TestDatabase, seeded: object) -> Records:
+    with web_database.session() as s:
+        user = sv.create_user(
+            s, sv.SYSTEM, username="coder", full_name="Cora Coder", password=DEMO_PASSWORD,
+            roles=["coder"], site_codes=["APGH"], must_change_password=False,
+        )  # fmt: skip
+        sv.load_dictionary(s, sv.actor_for(s, user.id), "meddra", MEDDRA_TEST)
     return _records(web_database)
 
 
@@ -218,7 +228,7 @@ def test_every_form_a_page_offers_is_one_the_role_may_save(
     assert (new_ae in offered) == (Permission.WRITE_CLINICAL in allowed)
 
 
-@pytest.mark.parametrize("role", ("monitor", "statistician"))
+@pytest.mark.parametrize("role", ("monitor", "statistician", "coder"))
 def test_entry_forms_a_role_cannot_save_are_read_only_with_the_reason(
     client_for: Client, records: Records, role: str
 ) -> None:
@@ -256,7 +266,7 @@ def test_a_coordinator_is_not_offered_a_query_form_it_cannot_raise(
     assert "Raise query</button>" in monitor
 
 
-@pytest.mark.parametrize("role", ("monitor", "statistician", "admin"))
+@pytest.mark.parametrize("role", ("monitor", "statistician", "admin", "coder"))
 def test_screening_entry_pages_are_read_only_for_roles_that_may_not_write(
     client_for: Client, records: Records, role: str
 ) -> None:
@@ -288,3 +298,31 @@ def test_a_locked_casebook_opens_read_only_with_the_lock_named(
         assert 'id="visit-form"' not in html and "Record re-consent" not in html, path
         for action in _post_actions(html, path):
             assert _needed(action) is not Permission.WRITE_CLINICAL, (path, action)
+
+
+def test_what_a_coder_sees_and_cannot(
+    client_for: Client, records: Records, web_database: TestDatabase
+) -> None:
+    """A coder (issue 14) codes terms and reads the clinical record and its audit trail, but
+    never identifying data (the date of birth is masked in the audit trail too), never the
+    entry forms, the sign-off or lock actions, and never the coding of another role."""
+    coder = client_for("coder")
+    p = f"/participants/{records.pid}"
+    coding = unescape(coder.get("/coding").text)
+    assert "Headache" in coding and "Autocode" in coding
+    term = unescape(coder.get(f"/coding/adverse_events/{records.ae}").text)
+    assert 'method="get"' in term and "Headache" in term
+    audit = coder.get(f"{p}/audit")
+    assert audit.status_code == 200
+    with web_database.session() as s:
+        birth = sv.get_identity(s, actor_of(s, "investigator"), records.pid).date_of_birth
+    with_birth = unescape(client_for("investigator").get(f"{p}/audit").text)
+    assert birth.isoformat() in with_birth  # the investigator's trail quotes it …
+    assert birth.isoformat() not in unescape(audit.text)  # … the coder's does not
+    assert coder.get(f"{p}/identity").status_code in (403, 404)
+    for path in (f"{p}/sign", "/locks", f"{p}/sdv"):
+        html = unescape(coder.get(path).text)
+        for action in _post_actions(html, path):
+            assert _needed(action) in (None, Permission.RAISE_QUERY), (path, action)
+    for role in ("investigator", "coordinator", "monitor"):
+        assert client_for(role).get("/coding").status_code == 403, role

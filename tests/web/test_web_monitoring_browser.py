@@ -5,6 +5,7 @@ cleared with the coordinator's reason. A monitor opening an entry form sees it r
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -82,3 +83,23 @@ def test_a_monitor_opening_an_entry_form_sees_it_read_only(
         expect(page.get_by_role("note")).to_contain_text("may not enter or change clinical data")
         expect(page.get_by_role("textbox")).to_have_count(0)
         expect(page.get_by_role("button", name="Save")).to_have_count(0)
+
+
+def test_the_investigator_filters_the_grid_and_a_cell_opens_its_form(
+    open_page: Any, enrolled: tuple[int, str, int]
+) -> None:
+    """The record status grid as the investigator (issue 14): filter by site and by status,
+    counts per status, and a cell opens its form on the visit page."""
+    pid, study_id, _weight = enrolled
+    page = open_page("investigator")
+    page.goto("/monitoring")
+    page.get_by_label("Site").select_option("APGH")
+    page.get_by_label("Rows with a form that is").select_option("incomplete")
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(re.compile(r"/monitoring\?site=APGH&status=incomplete"))
+    expect(page.locator("#h-counts")).to_be_visible()
+    cell = page.get_by_role("link", name=f"{study_id} SCR Vital signs: Incomplete")
+    expect(cell).to_be_visible()
+    cell.click()
+    expect(page).to_have_url(re.compile(rf"/participants/{pid}/visits/SCR#sec-"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Screening")

@@ -15,6 +15,7 @@ from tools.harness.database import DEMO_PASSWORD, DemoSeed, TestDatabase
 from web_helpers import actor_of, enrolled_participant
 
 from trialdesk import services as sv
+from trialdesk.services.validate import today
 
 pytestmark = [pytest.mark.browser]
 
@@ -131,3 +132,52 @@ def test_a_study_lock_blocks_entry_until_unlocked(
     coordinator.goto(f"/participants/{pid}/visits/BL")
     expect(coordinator.locator("#lock-notice")).to_contain_text("The study database is locked")
     expect(coordinator.get_by_role("button", name="Save")).to_have_count(0)
+
+
+def test_a_locked_adverse_event_form_is_read_only_everywhere_with_its_reason(
+    open_page: Any, web_database: TestDatabase, enrolled: tuple[int, str, int]
+) -> None:
+    """The AE form is a log over the participation: locked from the lock page without a visit,
+    it makes the visit page's "New adverse event" block, the new-AE page and an existing AE's
+    page read-only with the lock's reason (the rest of the visit stays open), and the service
+    refuses a new AE sent anyway."""
+    pid, study_id, _weight = enrolled
+    with web_database.session() as session:
+        who = actor_of(session, "coordinator")
+        ae = sv.report_adverse_event(
+            session, who, pid, sv.AdverseEventReport(
+                term="Headache", onset_date=today(), grade=1, relatedness="unlikely",
+                action_taken="not applicable", outcome="recovering/resolving",
+            ),
+        )  # fmt: skip
+    investigator, coordinator = open_page("investigator"), open_page("coordinator")
+    investigator.goto("/locks")
+    investigator.get_by_label("Participant (study id)").fill(study_id)
+    investigator.get_by_label("Form (only to lock one form)").select_option(label="Adverse events")
+    investigator.locator("form[action='/locks/participant']").get_by_label("Reason").fill(
+        "AE log reviewed"
+    )
+    investigator.get_by_role("button", name="Lock", exact=True).click()
+    expect(investigator.get_by_role("status")).to_contain_text("Locked.")
+    expect(investigator.get_by_role("table")).to_contain_text(f"The adverse events of {study_id}")
+
+    sentence = f"The adverse events of {study_id} are locked by Investigator on "
+    coordinator.goto(f"/participants/{pid}/visits/BL")
+    expect(coordinator.locator("#ae-lock-notice")).to_contain_text(sentence)
+    expect(coordinator.locator("#ae-lock-notice")).to_contain_text("(AE log reviewed)")
+    expect(coordinator.locator("#f-ae_term")).to_have_count(0)
+    expect(coordinator.get_by_role("button", name="Save & stay")).to_be_visible()  # others open
+    coordinator.goto(f"/participants/{pid}/records/adverse_events/new?visit=BL")
+    expect(coordinator.get_by_role("heading", name="Read only")).to_be_visible()
+    expect(coordinator.get_by_role("note").first).to_contain_text(sentence)
+    expect(coordinator.get_by_role("button", name="Save")).to_have_count(0)
+    coordinator.goto(f"/participants/{pid}/records/adverse_events/{ae.id}")
+    expect(coordinator.locator("#lock-notice")).to_contain_text(sentence)
+    expect(coordinator.get_by_role("button", name="Save correction")).to_have_count(0)
+    with web_database.session() as session, pytest.raises(sv.DataLocked, match=sentence):
+        sv.report_adverse_event(
+            session, actor_of(session, "coordinator"), pid, sv.AdverseEventReport(
+                term="Nausea", onset_date=today(), grade=1, relatedness="unlikely",
+                action_taken="not applicable", outcome="recovering/resolving",
+            ),
+        )  # fmt: skip

@@ -31,7 +31,9 @@ def lock_study(reason: str = REASON_OPTION, url: str | None = URL_OPTION) -> Non
 def lock_participant(
     study_id: str = typer.Argument(..., help="The participant's study id, e.g. APGH-007"),
     visit: str | None = typer.Option(None, "--visit", help="With --form: lock one form"),
-    form: str | None = typer.Option(None, "--form", help="A form of --visit (e.g. labs)"),
+    form: str | None = typer.Option(
+        None, "--form", help="A form of --visit (e.g. labs); adverse_events (a log) needs no visit"
+    ),
     reason: str = REASON_OPTION,
     url: str | None = URL_OPTION,
 ) -> None:

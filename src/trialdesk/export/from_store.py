@@ -50,6 +50,7 @@ from trialdesk.export.sdtm.sources import (
     PEOPLE_COLUMNS,
     TRANSPLANT_COLUMNS,
     UNSCHEDULED_COLUMNS,
+    AeJudgement,
     SdtmSources,
     records_of,
 )
@@ -59,8 +60,8 @@ from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.protocol.unscheduled import unscheduled_number
 from trialdesk.protocol.versions import ProtocolVersionInfo
 from trialdesk.store.enums import CodingStatus, DictionaryKind, FormStatus, VisitStatus
-from trialdesk.store.models import AuditEntry as StoreAudit
 from trialdesk.store.models import (
+    AdverseEvent,
     CodingAssignment,
     CodingDictionary,
     Participant,
@@ -68,6 +69,7 @@ from trialdesk.store.models import (
     Signature,
     User,
 )
+from trialdesk.store.models import AuditEntry as StoreAudit
 from trialdesk.store.models.forms import FormStatusRecord
 from trialdesk.store.provenance import imported_history, simulated_description
 
@@ -99,6 +101,7 @@ def sdtm_sources(session: Session, protocol: Protocol) -> SdtmSources:
         form_statuses=form_statuses(session, {p.study_id: "" for p in snap.enrolled()}),
         itt_missing=_df(_itt_missing_rows(snap), ITT_MISSING_COLUMNS),
         ae_coding=ae_coding(session),
+        ae_judgements=ae_judgements(session),
         dictionaries=dictionary_versions(session),
         drugs=_df(_drug_rows(snap), DRUG_COLUMNS),
         drug_coding=drug_coding(session),
@@ -133,6 +136,19 @@ def drug_coding(session: Session) -> dict[str, CodedDrug]:
         )
         for r in rows
     }  # fmt: skip
+
+
+def ae_judgements(session: Session) -> dict[str, AeJudgement]:
+    """Which judgements of each adverse event the investigator confirmed, by ``ae_id``."""
+    rows = session.execute(
+        select(
+            AdverseEvent.id, AdverseEvent.causality_confirmed_at, AdverseEvent.grade_confirmed_at
+        )
+    )
+    return {
+        f"AE{rid}": AeJudgement(causality is not None, grade is not None)
+        for rid, causality, grade in rows
+    }
 
 
 def ae_coding(session: Session) -> dict[str, CodedTerm]:
@@ -532,9 +548,9 @@ def _split_statuses(
 
 
 def casebook_signatures(session: Session, sites: dict[str, str]) -> tuple[CasebookSignature, ...]:
-    """The latest signature of each exported subject's casebook and whether it still holds
-    (`services.signoff`: bound by hash, broken by a later change)."""
-    from trialdesk.services.signoff import changed_since_signature, verify_signature  # noqa: PLC0415
+    """Every signing of each exported subject's casebook, oldest first, and its state
+    (`services.signoff`: bound by hash, broken by a later change; superseded by a later
+    signing; `export.signatures`)."""
     from trialdesk.services.views import SignatureView  # noqa: PLC0415
 
     rows = session.execute(
@@ -544,30 +560,41 @@ def casebook_signatures(session: Session, sites: dict[str, str]) -> tuple[Casebo
         .where(Signature.voided.is_(False))
         .order_by(Signature.signed_at, Signature.id)
     ).all()
-    latest: dict[str, tuple[SignatureView, str]] = {}
+    signings: dict[str, list[tuple[Any, str]]] = {}
     for row, study_id, login in rows:
         if study_id in sites:
-            latest[study_id] = (SignatureView.model_validate(row), login)
+            signings.setdefault(study_id, []).append((SignatureView.model_validate(row), login))
     out = []
-    for study_id, (sig, login) in sorted(latest.items()):
-        state = "valid"
-        if not verify_signature(session, sig):
-            state = "invalid"
-        elif changed_since_signature(session, sig):
-            state = "broken"
-        out.append(
-            CasebookSignature(
-                subject=study_id,
-                site=sites[study_id],
-                login=login,
-                signer_name=sig.signer_name,
-                signed_at=sig.signed_at,
-                meaning=sig.meaning,
-                state=state,
-                binding=sig.signature_hash or "",
-            )  # fmt: skip
-        )
+    for study_id, made in sorted(signings.items()):
+        for number, (sig, login) in enumerate(made, start=1):
+            state = _signature_state(session, sig, superseded=number < len(made))
+            out.append(
+                CasebookSignature(
+                    subject=study_id,
+                    site=sites[study_id],
+                    login=login,
+                    signer_name=sig.signer_name,
+                    signed_at=sig.signed_at,
+                    meaning=sig.meaning,
+                    state=state,
+                    binding=sig.signature_hash or "",
+                    number=number,
+                    latest=number == len(made),
+                )  # fmt: skip
+            )
     return tuple(out)
+
+
+def _signature_state(session: Session, sig: Any, *, superseded: bool) -> str:
+    """invalid (the binding does not match) before superseded (signed again later) before
+    broken (data changed after it) before valid."""
+    from trialdesk.services.signoff import changed_since_signature, verify_signature  # noqa: PLC0415
+
+    if not verify_signature(session, sig):
+        return "invalid"
+    if superseded:
+        return "superseded"
+    return "broken" if changed_since_signature(session, sig) else "valid"
 
 
 def data_cut_at(url: str | None) -> DataCut:

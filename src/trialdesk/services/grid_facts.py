@@ -72,7 +72,10 @@ class GridFacts:
             deviation=(cell[0], cell[1]) in self.deviations,
             verified=cell in self.verified,
             signed=cell[0] in self.signed,
-            locked=cell[0] in self.locked_all or cell in self.locked,
+            # A log form's lock (services.locks.LOG_FORMS) has no visit: every visit's cell.
+            locked=cell[0] in self.locked_all
+            or cell in self.locked
+            or (cell[0], "", cell[2]) in self.locked,
         )
 
 
@@ -225,7 +228,8 @@ def _signed(session: Session, pids: Select[Any], out: GridFacts) -> None:
 
 def _locks(session: Session, pids: Select[Any], out: GridFacts) -> None:
     """Active data locks (issue 14): the study lock locks every cell, a participant lock the
-    participant's row, a form lock its cell."""
+    participant's row, a form lock its cell (a log form's lock, stored without a visit, the
+    form's cell at every visit)."""
     active = (DataLock.unlocked_at.is_(None), DataLock.voided.is_(False))
     if session.scalars(
         select(DataLock.id).where(*active, DataLock.scope == LockScope.STUDY).limit(1)

@@ -16,12 +16,21 @@ of clinical data passes.
   signed), the monitor's verification marks and data queries (a query on locked data is how a
   monitor asks for an unlock), user administration, safety reports and the investigator's
   safety judgements (never blocked, ICH E2A), and medical coding (see `NOT_LOCKED_TABLES`).
-  An adverse event has no single visit: a form lock on "adverse events" freezes it only
-  through a participant or study lock.
+* Log forms (`LOG_FORMS`): the adverse-event form is a log kept over the whole participation,
+  not a form of one visit (CDISC CDASHIG v2.3 AE: "log" collection; an AE record has no
+  visit). A lock of that form freezes every adverse event of the participant, new ones and
+  changes to existing ones, whichever visit it was chosen from (stored without a visit), and
+  pages show the adverse-event forms read-only with the lock's reason.
+* The investigator's safety judgements and the sponsor clock they set write to the adverse
+  event row itself (causality, expectedness, grade confirmation, the expedited-report due
+  date); `safety_judgement` lets exactly those writes through a lock (ICH E2A III; ICH E6(R3)
+  2.7: safety reporting is never held up by data management).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +89,23 @@ NOT_LOCKED_TABLES = frozenset(
 """Clinical-record tables a lock leaves writable (module docstring says why)."""
 
 _ACTIVE = (DataLock.unlocked_at.is_(None), DataLock.voided.is_(False))
+LOG_FORMS = frozenset({"adverse_events"})
+"""Forms kept as a log over the whole participation (CDASHIG v2.3: AE is a log form): a lock
+of one covers all its records, whatever visit it was chosen from."""
+_SAFETY_JUDGEMENT = "trialdesk.safety_judgement"
+
+
+@contextmanager
+def safety_judgement(session: Session) -> Iterator[None]:
+    """Within this block, writes to an adverse event are the investigator's safety judgement
+    or the reporting clock it sets (`services.safety_reporting`): a lock does not hold them up
+    (ICH E2A III; ICH E6(R3) 2.7). Every other write to the event stays frozen."""
+    before = session.info.get(_SAFETY_JUDGEMENT, False)
+    session.info[_SAFETY_JUDGEMENT] = True
+    try:
+        yield
+    finally:
+        session.info[_SAFETY_JUDGEMENT] = before
 
 
 @dataclass(frozen=True)
@@ -167,6 +193,10 @@ def lock_form(
 
     participant = _lock_participant(session, actor, participant_id)
     planned = {v.code: v for v in current_protocol(session).schedule}
+    if form in LOG_FORMS and (not visit_code or visit_code in planned):
+        where_log = {"scope": LockScope.FORM, "visit_code": None, "form": form}
+        _refuse_double(session, participant.id, **where_log)
+        return _new_lock(session, actor, participant, reason, **where_log)
     if visit_code not in planned:
         raise ValidationProblem("visit_code", f"no visit {visit_code!r} in the schedule")
     if form not in planned[visit_code].forms:
@@ -273,6 +303,9 @@ def lock_message(session: Session, row: DataLock) -> tuple[str, str]:
     elif row.scope == LockScope.PARTICIPANT:
         what = f"the casebook of {study_id}"
         sentence = f"The casebook of {study_id} is locked {by}"
+    elif row.form in LOG_FORMS:
+        what = f"the {form_label(row.form or '').lower()} of {study_id}"
+        sentence = f"{what[:1].upper()}{what[1:]} are locked {by}"
     else:
         what = (
             f"{_visit_name(session, row.visit_code or '')} "
@@ -292,6 +325,8 @@ def _active_locks(session: Session, participant_id: int | None) -> list[DataLock
 def _covers(lock: DataLock, place: LockPlace) -> bool:
     if lock.scope != LockScope.FORM:
         return True
+    if lock.form in LOG_FORMS:  # the whole log, at every visit; not the visits' dates
+        return place.form == lock.form
     if lock.visit_code != place.visit_code:
         return False
     # A visit record (form None) holds the date of every form of its visit.
@@ -304,7 +339,7 @@ def lock_for(session: Session, place: LockPlace) -> DataLock | None:
     locks = _active_locks(session, pid)
     order = {LockScope.STUDY: 0, LockScope.PARTICIPANT: 1, LockScope.FORM: 2}
     for lock in sorted(locks, key=lambda x: order[LockScope(x.scope)]):
-        if lock.scope == LockScope.FORM and place.visit_code is None:
+        if lock.scope == LockScope.FORM and place.visit_code is None and place.form is None:
             continue
         if _covers(lock, place):
             return lock
@@ -342,6 +377,8 @@ def guard_write(session: Session, row: Any, participant: Any | None) -> None:
     """Refuse (`DataLocked`) a write of `row` that an active lock freezes (called by `uow`)."""
     table = getattr(row, "__tablename__", "")
     if table not in LOCKED_TABLES:
+        return
+    if table == "adverse_events" and session.info.get(_SAFETY_JUDGEMENT):
         return
     place = _place_of(session, row, participant)
     lock = lock_for(session, place)

@@ -188,7 +188,29 @@ def void_participant(
         )
 
 
-def _entry_view(entry: AuditEntry, names: dict[int, str]) -> AuditEntryView:
+REDACTED = "[redacted]"
+
+
+def _identity_strings(session: Session, actor: Actor, participant_id: int | None) -> list[str]:
+    """The participant's date of birth, to mask in audit entries read by a role without the
+    right to identifying data (a coder or statistician: ICH E6(R3) 2.5.4 / GDPR Art. 5(1)(c),
+    data minimisation). Screening results quote it in their eligibility explanation."""
+    if participant_id is None or actor.can(Permission.READ_IDENTITY):
+        return []
+    births = session.scalars(
+        select(ParticipantIdentity.date_of_birth).where(
+            ParticipantIdentity.participant_id == participant_id
+        )
+    )
+    return [b.isoformat() for b in births if b is not None]
+
+
+def _entry_view(
+    entry: AuditEntry, names: dict[int, str], hide: list[str] | None = None
+) -> AuditEntryView:
+    changes = entry.changes
+    for secret in hide or []:
+        changes = changes.replace(secret, REDACTED)
     return AuditEntryView(
         sequence=entry.sequence,
         occurred_at=entry.occurred_at,
@@ -198,7 +220,7 @@ def _entry_view(entry: AuditEntry, names: dict[int, str]) -> AuditEntryView:
         table=entry.table_name,
         record_id=entry.record_id,
         participant_id=entry.participant_id,
-        changes=json.loads(entry.changes),
+        changes=json.loads(changes),
         reason=entry.reason,
     )
 
@@ -241,7 +263,9 @@ def record_history(
         raise ValidationProblem("table", f"{table!r} is not a table of the study database")
     entries = audit.history(session, table, record_id)
     names = _usernames(session, entries)
-    return [_entry_view(e, names) for e in entries]
+    pid = entries[0].participant_id if entries else None
+    hide = _identity_strings(session, actor, pid)
+    return [_entry_view(e, names, hide) for e in entries]
 
 
 def _lock_history_access(session: Session, actor: Actor, lock_id: int) -> None:
@@ -292,8 +316,9 @@ def participant_history(  # noqa: PLR0913  optional keyword-only audit-trail fil
         query = query.where(AuditEntry.table_name != ParticipantIdentity.__tablename__)
     page = paginate(session, query, limit, offset, lambda e: e)
     names = _usernames(session, page.items)
+    hide = _identity_strings(session, actor, participant_id)
     return Page[AuditEntryView](
-        items=[_entry_view(e, names) for e in page.items],
+        items=[_entry_view(e, names, hide) for e in page.items],
         total=page.total,
         limit=page.limit,
         offset=page.offset,

@@ -41,6 +41,7 @@ from trialdesk.services.actor import Actor, Permission
 from trialdesk.services.adverse_event_fields import AdverseEventChanges
 from trialdesk.services.errors import RuleViolation, ValidationProblem
 from trialdesk.services.listing import scoped
+from trialdesk.services.locks import safety_judgement
 from trialdesk.services.safety import (
     CTCAE_GRADES,
     FUTURE_SLACK,
@@ -144,15 +145,16 @@ def _refresh_sponsor_due(
     clock = sponsor_clock_for(session, row)
     due = None if clock is None else clock.due
     if due != row.expedited_report_due:
-        change_record(
-            session,
-            actor,
-            row,
-            {"expedited_report_due": due},
-            reason=why,
-            expected_version=None,
-            participant=participant,
-        )
+        with safety_judgement(session):  # the reporting clock: never held up by a lock
+            change_record(
+                session,
+                actor,
+                row,
+                {"expedited_report_due": due},
+                reason=why,
+                expected_version=None,
+                participant=participant,
+            )
 
 
 def _sent_at(value: datetime | None, row: AdverseEvent) -> datetime:
@@ -297,15 +299,17 @@ def confirm_causality(
         changes["new_information_at"] = now
     state = {**{c.key: getattr(row, c.key) for c in AdverseEvent.__table__.columns}, **changes}
     changes["expedited_report_due"] = _due(session, row, state, now)
-    change_record(
-        session,
-        actor,
-        row,
-        changes,
-        reason=(note or "").strip() or "causality and expectedness confirmed by the investigator",
-        expected_version=expected_version,
-        participant=participant,
-    )
+    with safety_judgement(session):  # the investigator's judgement goes through a lock
+        change_record(
+            session,
+            actor,
+            row,
+            changes,
+            reason=(note or "").strip()
+            or "causality and expectedness confirmed by the investigator",
+            expected_version=expected_version,
+            participant=participant,
+        )
     _judgement(session, actor, row, participant, AssessmentSubject.CAUSALITY, basis=note, at=now)
     return ae_view(row)
 
@@ -378,15 +382,16 @@ def confirm_grade(
     }
     if grade != row.grade:
         changes["new_information_at"] = now
-    change_record(
-        session,
-        actor,
-        row,
-        changes,
-        reason=(basis or "").strip() or "CTCAE grade confirmed by the investigator",
-        expected_version=expected_version,
-        participant=participant,
-    )
+    with safety_judgement(session):  # the investigator's judgement goes through a lock
+        change_record(
+            session,
+            actor,
+            row,
+            changes,
+            reason=(basis or "").strip() or "CTCAE grade confirmed by the investigator",
+            expected_version=expected_version,
+            participant=participant,
+        )
     _judgement(session, actor, row, participant, AssessmentSubject.GRADE, basis=basis, at=now)
     return ae_view(row)
 

@@ -248,8 +248,12 @@ def me(session: SessionDep, actor: ActorDep, response: Response) -> UserView:
     summary="The security policy in force, study-wide or at a site (administrators)",
     responses=error_responses(401, 403, 422),
 )
-def get_policy(session: SessionDep, actor: ActorDep, site_code: str | None = None) -> PolicyView:
-    return get_security_policy(session, actor, site_code)
+def get_policy(
+    session: SessionDep, actor: ActorDep, response: Response, site_code: str | None = None
+) -> PolicyView:
+    view = get_security_policy(session, actor, site_code)
+    set_etag(response, view.version)  # the version read, as every versioned answer carries
+    return view
 
 
 @router.put(

@@ -40,7 +40,7 @@ from trialdesk.export.crf.build import element_forms
 from trialdesk.export.fhir import terminology as t
 from trialdesk.export.fhir.form_status import apply_form_status
 from trialdesk.export.fhir.study import research_study_json
-from trialdesk.export.sdtm.sources import SdtmSources, records_of
+from trialdesk.export.sdtm.sources import SdtmSources, confirmed_judgements, records_of
 from trialdesk.export.sdtm.text import iso
 from trialdesk.export.signatures import provenance_json
 from trialdesk.export.values import format_number
@@ -119,12 +119,20 @@ def study_bundle(protocol: Protocol, src: SdtmSources) -> Bundle:
     resources += _encounters(ids, protocol, observations)
     resources += _medications(ids, src)
     resources += [
-        _adverse_event(ids, row, procedures.get(row.usubjid), src.ae_coding.get(str(row.ae_id)))
+        _adverse_event(
+            ids,
+            row,
+            procedures.get(row.usubjid),
+            src.ae_coding.get(str(row.ae_id)),
+            judged=confirmed_judgements(src, str(row.ae_id)),
+        )  # fmt: skip
         for row in records_of(src.frames.adverse_events)
     ]
     resources += [
-        provenance_json(sig, ids("signature", sig.subject), _ref(ids, "subject", sig.subject))
-        for sig in src.signatures
+        provenance_json(
+            sig, ids("signature", sig.subject, str(sig.number)), _ref(ids, "subject", sig.subject)
+        )
+        for sig in src.signatures  # every signing, each with its state (export.signatures)
     ]
     if src.simulated is not None:
         for resource in resources:
@@ -468,8 +476,16 @@ def _meddra_event(ae: Any, coded: CodedTerm | None) -> dict[str, Any]:
 
 
 def _adverse_event(
-    ids: _Ids, ae: Any, procedure: str | None, coded: CodedTerm | None = None
+    ids: _Ids,
+    ae: Any,
+    procedure: str | None,
+    coded: CodedTerm | None = None,
+    *,
+    judged: tuple[bool, bool] = (True, True),
 ) -> dict[str, Any]:
+    """One AdverseEvent; severity and the causality assessment only as the investigator
+    confirmed them (`judged`: causality, grade; ICH E2A III.A.1): a proposal is left out."""
+    causality_confirmed, grade_confirmed = judged
     serious = bool(ae.serious) or any(compute_seriousness_code(str(c)) for c in ae.seriousness)
     grade = int(ae.grade)
     severity = _SEVERITY_BY_GRADE.get(grade, "severe")
@@ -493,22 +509,21 @@ def _adverse_event(
                 {"system": t.AE_SERIOUSNESS, "code": "serious" if serious else "non-serious"}
             ]
         },
-        "severity": {
-            "coding": [{"system": t.AE_SEVERITY, "code": severity}],
-            "text": f"CTCAE v5.0 grade {grade}",
-        },
         "outcome": {
             "coding": [{"system": t.AE_OUTCOME, "code": AE_OUTCOMES.get(outcome, "unknown")}]
         },
         "study": [_ref(ids, "study")],
     }
+    if grade_confirmed:
+        event["severity"] = {
+            "coding": [{"system": t.AE_SEVERITY, "code": severity}],
+            "text": f"CTCAE v5.0 grade {grade}",
+        }
     if procedure:
-        event["suspectEntity"] = [
-            {
-                "instance": {"reference": f"urn:uuid:{procedure}"},
-                "causality": [{"assessment": {"text": str(ae.related).replace("_", " ")}}],
-            }
-        ]
+        suspect: dict[str, Any] = {"instance": {"reference": f"urn:uuid:{procedure}"}}
+        if causality_confirmed:
+            suspect["causality"] = [{"assessment": {"text": str(ae.related).replace("_", " ")}}]
+        event["suspectEntity"] = [suspect]
     return event
 
 

@@ -29,9 +29,17 @@ from trialdesk.export.odm import names as n
 from trialdesk.export.odm.disposition import annotate_end, study_end_codelist
 from trialdesk.export.odm.form_status import annotate, status_codelists
 from trialdesk.export.records import AuditEntry, ClinicalData, FormRecord, check_records
-from trialdesk.export.signatures import LEGAL_REASON, DataCut, signature_def_oids
+from trialdesk.export.signatures import (
+    LEGAL_REASON,
+    CasebookSignature,
+    DataCut,
+    signature_def_oids,
+)
 from trialdesk.export.values import Value, format_number, format_value
 from trialdesk.protocol.versions import ProtocolVersionInfo
+
+SIGNATURE_SEQ_START = 2
+"""SeqNum of the first signing's Annotation in SubjectData (1 is the end of participation's)."""
 
 _DATA_TYPE = {
     DataType.TEXT: "text",
@@ -402,20 +410,47 @@ def _admin_data(design: StudyDesign, data: ClinicalData) -> etree._Element:
     return admin
 
 
-def _signature(data: ClinicalData, subject: str) -> tuple[etree._Element, etree._Element] | None:
-    """The subject's casebook Signature and the Annotation that states whether it still holds
-    (`trialdesk.export.signatures`)."""
-    sig = next((s for s in data.signatures if s.subject == subject), None)
-    if sig is None:
-        return None
+def _signature_element(data: ClinicalData, sig: CasebookSignature) -> etree._Element:
+    """An ODM Signature of one signing (UserRef, LocationRef, SignatureRef, DateTimeStamp)."""
     element = _E(n.q("Signature"))
     _SE(element, n.q("UserRef"), UserOID=n.user_oid(sig.login))
     _SE(element, n.q("LocationRef"), LocationOID=n.location_oid(sig.site))
     _SE(element, n.q("SignatureRef"), SignatureOID=signature_def_oids(data.signatures)[sig.meaning])
     _SE(element, n.q("DateTimeStamp")).text = sig.signed_at.astimezone(UTC).isoformat()
-    note = _E(n.q("Annotation"), SeqNum="1")
-    _SE(note, n.q("Comment")).text = f"Investigator casebook signature: {sig.summary}"
-    return element, note
+    return element
+
+
+def _signature(
+    data: ClinicalData, subject: str
+) -> tuple[etree._Element, list[etree._Element]] | None:
+    """The subject's casebook Signature in force and one Annotation per signing stating its
+    state and naming its Signature in ClinicalData/Signatures (`trialdesk.export.signatures`)."""
+    made = [s for s in data.signatures if s.subject == subject]
+    if not made:
+        return None
+    latest = next(s for s in reversed(made) if s.latest)
+    notes = []
+    for seq, sig in enumerate(made, start=SIGNATURE_SEQ_START):
+        note = _E(n.q("Annotation"), SeqNum=str(seq))
+        _SE(note, n.q("Comment")).text = (
+            f"Investigator casebook signature: {sig.summary} [signing {sig.number}, "
+            f"Signature ID {sig.odm_id}]"
+        )
+        notes.append(note)
+    return _signature_element(data, latest), notes
+
+
+def _signatures_container(data: ClinicalData, subjects: list[str]) -> etree._Element | None:
+    """ClinicalData/Signatures: every signing of the exported casebooks, each with its ID."""
+    made = [s for s in data.signatures if s.subject in subjects]
+    if not made:
+        return None
+    container = _E(n.q("Signatures"))
+    for sig in made:
+        element = _signature_element(data, sig)
+        element.set("ID", sig.odm_id)
+        container.append(element)
+    return container
 
 
 def _version_refs(data: ClinicalData) -> list[tuple[str, str]]:
@@ -454,6 +489,9 @@ def _clinical_data(design: StudyDesign, data: ClinicalData) -> etree._Element:
     subjects = list(dict.fromkeys([r.subject for r in data.records] + [k[0] for k in entries]))
     for subject in subjects:
         clinical.append(_subject(design, data, subject, entries))
+    signatures = _signatures_container(data, subjects)
+    if signatures is not None:
+        clinical.append(signatures)
     return clinical
 
 
@@ -573,7 +611,7 @@ def _subject_header(element: etree._Element, data: ClinicalData, subject: str) -
     if subject in data.dispositions:
         annotate_end(element, *data.dispositions[subject])
     if signed is not None:
-        element.append(signed[1])
+        element.extend(signed[1])
 
 
 def _add_missing(

@@ -62,6 +62,11 @@ SUFFIX_METHODS: dict[str, str] = {
 COMMENTS: dict[str, str] = {
     "AEDECOD": "The MedDRA preferred term of the coded event (AEBODSYS/AESOC: its primary "
     "system organ class); an event not coded yet holds its verbatim term in upper case.",
+    "AEREL": "The investigator's causality assessment (ICH E2A III.A.1); blank while the "
+    "investigator has not confirmed it (a coordinator's proposal is not exported).",
+    "AETOXGR": "CTCAE v5.0 grade as confirmed by the investigator; blank while the "
+    "investigator has not confirmed it (a grade proposed at entry or suggested from a "
+    "laboratory value is not exported).",
     "RFSTDTC": "Date of the mesenchymal stem cell transplantation (first study treatment).",
     "LBORRES": "Result as entered at the site; LBSTRESN is the value in the catalogue's "
     "canonical unit (LBSTRESU).",

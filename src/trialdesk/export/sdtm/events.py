@@ -6,6 +6,12 @@ carries its MedDRA term and primary path (SDTMIG v3.4 AE: AEDECOD the PT, AELLT/
 AEPTCD, AEHLT/AEHLTCD, AEHLGT/AEHLGTCD, AEBODSYS/AEBDSYCD and AESOC/AESOCCD the primary SOC);
 an event not coded yet keeps the verbatim term in AEDECOD, upper case, and no codes
 (define.xml says so).
+
+AEREL and AETOXGR are the investigator's judgements (ICH E2A III.A.1: causality is the
+investigator's assessment; ICH E6(R3) 2.7.1): exported only once the investigator confirmed
+them (`SdtmSources.ae_judgements`); a coordinator's proposal not yet confirmed leaves them
+blank, and define.xml's comment says why. AESER is not a judgement here: it follows from the
+ICH E2A criteria recorded as facts (AES* flags; SDTMIG v3.4 AE assumption 7).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from trialdesk.catalogue.missing import SDTM_NOT_DONE, reasnd
 from trialdesk.catalogue.precision import round_reported
 from trialdesk.coding.coded import CodedTerm
 from trialdesk.derive.safety import SERIOUSNESS_CRITERIA, compute_seriousness_code
-from trialdesk.export.sdtm.sources import SdtmSources, records_of
+from trialdesk.export.sdtm.sources import SdtmSources, confirmed_judgements, records_of
 from trialdesk.export.sdtm.subjects import _d, _frame, epoch_on, reference_dates, usubjid
 from trialdesk.export.sdtm.text import ascii_text, fit, iso, study_day
 from trialdesk.export.sdtm.trial_design import (
@@ -76,6 +82,7 @@ def adverse_events(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
         }.get(outcome, outcome)
         action = ascii_text(str(ae.action or "")).upper()
         term = fit(ascii_text(str(ae.term)))
+        causality, grade = confirmed_judgements(src, str(ae.ae_id))
         rows.append(
             {
                 "STUDYID": protocol.id,
@@ -89,9 +96,9 @@ def adverse_events(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 **flags,
                 "AEACN": action if action in _ACN else "NOT APPLICABLE",
                 "AEACNOTH": None if action in _ACN or not action else action,
-                "AEREL": RELATEDNESS.get(_code(ae.related), ascii_text(str(ae.related)).upper()),
+                "AEREL": _confirmed(causality, _relatedness(ae.related)),
                 "AEOUT": OUTCOMES.get(outcome),
-                "AETOXGR": str(int(ae.grade)),
+                "AETOXGR": _confirmed(grade, str(int(ae.grade))),
                 "EPOCH": epoch_on(protocol, onset, ref),
                 "AESTDTC": iso(onset),
                 "AEENDTC": iso(end),
@@ -104,6 +111,14 @@ def adverse_events(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
     frame = frame.reset_index(drop=True)
     frame["AESEQ"] = frame.groupby("USUBJID").cumcount() + 1
     return frame
+
+
+def _confirmed(confirmed: bool, value: str) -> str | None:
+    return value if confirmed else None
+
+
+def _relatedness(related: Any) -> str:
+    return RELATEDNESS.get(_code(related), ascii_text(str(related)).upper())
 
 
 def _meddra(coded: CodedTerm | None) -> dict[str, Any]:

@@ -47,6 +47,17 @@ def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
+class AeJudgement:
+    """Whether the investigator confirmed an adverse event's causality (relatedness and
+    expectedness) and its CTCAE grade (issue 14): a coordinator's proposal is not the
+    investigator's assessment (ICH E2A III.A.1; ICH E6(R3) 2.7.1), so the exports carry only
+    confirmed judgements."""
+
+    causality_confirmed: bool
+    grade_confirmed: bool
+
+
+@dataclass(frozen=True)
 class SdtmSources:
     frames: SourceFrames
     consents: pd.DataFrame = field(default_factory=lambda: _empty(CONSENT_COLUMNS))
@@ -74,6 +85,9 @@ class SdtmSources:
     # used ("MEDDRA" → version) for define.xml's external dictionaries.
     ae_coding: dict[str, CodedTerm] = field(default_factory=dict)
     dictionaries: dict[str, str] = field(default_factory=dict)
+    # The investigator's confirmations by ae_id (issue 14); None when the sources do not come
+    # from the study database (frames given as files carry the assessments as final).
+    ae_judgements: dict[str, AeJudgement] | None = None
     # Each oral glucose-lowering drug as recorded (med_id "OGLD<id>"), and its coding by
     # med_id: CM's per-drug records with CMDECOD and the ATC class (issue 14).
     drugs: pd.DataFrame = field(default_factory=lambda: _empty(DRUG_COLUMNS))
@@ -103,3 +117,14 @@ class SdtmSources:
 def records_of(frame: pd.DataFrame) -> list[Any]:
     """The frame's rows as named tuples (typed Any: columns are checked by the contract)."""
     return list(frame.itertuples(index=False))
+
+
+def confirmed_judgements(src: SdtmSources, ae_id: str) -> tuple[bool, bool]:
+    """(causality confirmed, grade confirmed) by the investigator; both when the sources do
+    not know (frames given as files carry final assessments)."""
+    if src.ae_judgements is None:
+        return True, True
+    known = src.ae_judgements.get(ae_id)
+    if known is None:
+        return False, False
+    return known.causality_confirmed, known.grade_confirmed

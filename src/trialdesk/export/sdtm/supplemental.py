@@ -56,31 +56,50 @@ SIGNATURE_QUALIFIERS = (
 
 
 def supplemental_demographics(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
-    """SUPPDM: the latest casebook signature of each subject (QVAL at most 200 characters,
-    the SAS transport limit: a longer meaning is cut and marked with "...")."""
+    """SUPPDM: the casebook signature in force of each subject (INVSIG*) and every signing n
+    (INVSn*; `trialdesk.export.signatures` says why numbered QNAMs). QVAL at most 200
+    characters, the SAS transport limit: a longer meaning is cut and marked with "..."."""
     rows: list[dict[str, Any]] = []
     for sig in src.signatures:
-        values = (
+        values: list[str] = [
             sig.signed_at.strftime("%Y-%m-%dT%H:%M:%S"),
             ascii_text(sig.signer_name),
             ascii_text(sig.meaning),
             sig.state.upper(),
-        )
-        for (qnam, qlabel), value in zip(SIGNATURE_QUALIFIERS, values, strict=True):
-            rows.append(
-                {
-                    "STUDYID": protocol.id,
-                    "RDOMAIN": "DM",
-                    "USUBJID": usubjid(protocol, sig.subject),
-                    "IDVAR": "",
-                    "IDVARVAL": "",
-                    "QNAM": qnam,
-                    "QLABEL": qlabel,
-                    "QVAL": value
-                    if len(value) <= MAX_TEXT_LENGTH
-                    else value[: MAX_TEXT_LENGTH - 3] + "...",
-                    "QORIG": ORIGIN,
-                    "QEVAL": "INVESTIGATOR",
-                }
-            )
+        ]
+        names = [
+            (f"INVS{sig.number}{qnam[-2:]}", f"{qlabel} {sig.number}")
+            for qnam, qlabel in SIGNING_QUALIFIERS
+        ]
+        if sig.latest:
+            names = list(SIGNATURE_QUALIFIERS) + names
+            values = values + values
+        for (qnam, qlabel), value in zip(names, values, strict=True):
+            rows.append(_suppdm_row(protocol, sig.subject, qnam, qlabel, value))
     return _frame("SUPPDM", rows)
+
+
+# The same four per signing n: QNAM INVSnDT … (8 characters up to n = 99), QLABEL + " n".
+SIGNING_QUALIFIERS = (
+    ("DT", "Investigator Signing Date/Time"),
+    ("BY", "Investigator Signing Printed Name"),
+    ("MN", "Investigator Signing Meaning"),
+    ("ST", "Investigator Signing Status"),
+)
+
+
+def _suppdm_row(
+    protocol: Protocol, subject: str, qnam: str, qlabel: str, value: str
+) -> dict[str, Any]:
+    return {
+        "STUDYID": protocol.id,
+        "RDOMAIN": "DM",
+        "USUBJID": usubjid(protocol, subject),
+        "IDVAR": "",
+        "IDVARVAL": "",
+        "QNAM": qnam,
+        "QLABEL": qlabel,
+        "QVAL": value if len(value) <= MAX_TEXT_LENGTH else value[: MAX_TEXT_LENGTH - 3] + "...",
+        "QORIG": ORIGIN,
+        "QEVAL": "INVESTIGATOR",
+    }

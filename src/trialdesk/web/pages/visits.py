@@ -41,6 +41,7 @@ from trialdesk.services import (
 from trialdesk.services.crf_forms import form_of_element
 from trialdesk.services.errors import ServiceError, StaleVersion
 from trialdesk.services.form_status import list_form_statuses
+from trialdesk.services.locks import write_block
 from trialdesk.services.study import current_catalogue, current_protocol
 from trialdesk.services.validate import today
 from trialdesk.services.views import IttTestView, MeasurementView
@@ -226,6 +227,9 @@ def visit_page(
                 None,
             ),  # fmt: skip
             "ae_block": AE_BLOCK,
+            # The adverse-event log's own lock (services.locks.LOG_FORMS): the block is then
+            # shown read-only with the lock's reason, the rest of the visit stays open.
+            "ae_lock": write_block(session, pid, code, "adverse_events"),
             "checks": checks or {},
             "ae_open": _typed_in(AE_BLOCK.fields, values or {}, errors or {}, checks or {}),
             "queries": queries_by_field(queries),
