@@ -549,7 +549,7 @@ def _measurement_conflict(
 def _measurement(session: DB, user: WebUser, pid: int, mid: int) -> MeasurementView:
     view = get_measurement(session, user.actor, mid)
     if view.participant_id != pid:
-        raise HTTPException(404, f"measurement {mid} not found for this participant")
+        raise HTTPException(404, "This measurement is not one of this participant's records.")
     return view
 
 
@@ -740,7 +740,9 @@ def _itt(session: DB, user: WebUser, pid: int, tid: int) -> IttTestView:
     tests = list_itt_tests(session, user.actor, pid, include_voided=True)
     test = next((t for t in tests if t.id == tid), None)
     if test is None:
-        raise HTTPException(404, f"ITT {tid} not found for this participant")
+        raise HTTPException(
+            404, "This insulin tolerance test is not one of this participant's records."
+        )
     return test
 
 
