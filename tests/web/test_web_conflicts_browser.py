@@ -153,7 +153,9 @@ def test_the_second_save_after_a_conflict_never_reverts_the_other_user(
     case.a.apply(a)
     a.get_by_label("Reason for the change").fill("source document re-read")
     a.get_by_role("button", name="Save correction").click()
-    expect(a.get_by_role("status").first).to_contain_text(f"Correction of {case.a.label.split(':')[0]}")
+    expect(a.get_by_role("status").first).to_contain_text(
+        f"Correction of {case.a.label.split(':')[0]}"
+    )
 
     case.b.apply(b)
     b.get_by_label("Reason for the change").fill("chart says so")
@@ -166,7 +168,9 @@ def test_the_second_save_after_a_conflict_never_reverts_the_other_user(
     a_control = b.get_by_label(case.a.label)
     expect(a_control).to_have_value(case.a.value)  # A's value, not B's stale copy
     b.get_by_role("button", name="Save correction").click()
-    expect(b.get_by_role("status").first).to_contain_text(f"Correction of {case.b.label.split(':')[0]}")
+    expect(b.get_by_role("status").first).to_contain_text(
+        f"Correction of {case.b.label.split(':')[0]}"
+    )
     expect(b.get_by_role("status").first).not_to_contain_text(case.a.label)
     with web_database.session() as session:
         assert case.now(session, enrolled, rid) == EXPECTED[name]

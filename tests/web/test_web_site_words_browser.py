@@ -18,8 +18,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import expect
 from tools.harness.database import DemoSeed, TestDatabase
-from web_helpers import actor_of, enrolled_participant
+from web_helpers import actor_of, enrolled_participant, screened_candidate
 
 from trialdesk import services as sv
 from trialdesk.web.records import KINDS
@@ -227,3 +228,32 @@ def test_no_page_shows_an_internal_name_to_any_role(
     seen = crawl(page, "/dashboard", (f"/participants/{study}", *errors))
     assert len(seen.visited) > len(errors) + 5, seen.visited  # the crawl reached the pages
     assert seen.findings == [], "\n".join(seen.findings)
+
+
+@pytest.fixture()
+def screened(web_database: TestDatabase, seeded: DemoSeed) -> int:
+    """Screened 20 days ago and enrolled; the baseline visit not recorded yet."""
+    with web_database.session() as session:
+        pid = screened_candidate(session)
+        sv.enroll_participant(
+            session, actor_of(session, "coordinator"), pid, enrolled_on=TODAY - timedelta(days=2)
+        )
+    return pid
+
+
+def test_the_baseline_date_says_when_it_would_put_the_screening_out_of_its_window(
+    open_page: Any, screened: int
+) -> None:
+    page = open_page("coordinator")
+    page.goto(f"/participants/{screened}/visits/BL")
+    expect(page.locator(".lead")).to_contain_text("Baseline is day 0")
+    expect(page.locator(".lead")).to_contain_text("counted from the screening date")
+    check = page.locator("#window-check")
+    page.get_by_label("Visit date").fill(TODAY.isoformat())  # screening on day -20: fine
+    expect(check).to_contain_text("is day 0 of the schedule")
+    expect(check).not_to_contain_text("screening")
+    page.get_by_label("Visit date").fill((TODAY - timedelta(days=20)).isoformat())
+    expect(check).to_contain_text("would then be day 0, outside its window (day -28 to -1)")
+    page.get_by_role("button", name="Record visit").click()
+    expect(page.get_by_role("status").first).to_contain_text("Raised: protocol deviation")
+    expect(page.get_by_role("status").first).to_contain_text("Visit SCR (Screening)")

@@ -69,6 +69,12 @@ SECTION_TITLES = {
     "safety_labs": "Safety panel (liver, kidney, blood count)",
     "other": "Other measurements",
 }
+#: The forms of a visit as the lead of its page names them (others: their code in words).
+FORM_WORDS = {
+    "itt": "insulin tolerance test (ITT)",
+    "labs": "laboratory",
+    "safety_labs": "safety laboratory",
+}
 ITT_ELEMENT = "itt_glucose"
 STATUS_CHOICES = [(s.value, s.value.capitalize()) for s in FormStatus]
 #: The error summary names each input of the page's blocks as its label does.
@@ -206,6 +212,8 @@ def visit_page(
             "participant": participant,
             "plan": plan,
             "entry": entry,
+            "forms_text": ", ".join(FORM_WORDS.get(f, f.replace("_", " ")) for f in plan.forms),
+            "provisional": calendar.anchor.startswith("provisional"),
             "visit": visit,
             "sections": measurement_sections(plan, rows.items, session),
             "itt_tests": [(t, itt_figure(t)) for t in tests],
