@@ -272,7 +272,7 @@ class Evaluator:
             if format_unit(q.units) != format_unit(value.units):
                 shown += f" (= {_fmt(in_unit)})"
             if isinstance(raw, str) and raw.startswith("$"):
-                shown += " (protocol parameter)"
+                shown += f" [{raw[1:]}]"
             return _round(float(in_unit.magnitude), decimals), shown
 
         x = _round(float(value.magnitude), decimals)
