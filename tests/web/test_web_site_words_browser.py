@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
@@ -257,3 +258,58 @@ def test_the_baseline_date_says_when_it_would_put_the_screening_out_of_its_windo
     page.get_by_role("button", name="Record visit").click()
     expect(page.get_by_role("status").first).to_contain_text("Raised: protocol deviation")
     expect(page.get_by_role("status").first).to_contain_text("Visit SCR (Screening)")
+
+
+def test_the_site_reads_its_own_time_while_store_and_export_keep_utc(
+    open_page: Any, screened: int, web_database: TestDatabase
+) -> None:
+    """Issue 13: times in the site's time zone on the pages, UTC kept in the store and the
+    exports (ODM 1.3.2 AuditRecord DateTimeStamp, ISO 8601 with its offset)."""
+    from lxml import etree
+    from sqlalchemy import select
+
+    from trialdesk.export.from_store import clinical_data
+    from trialdesk.export.odm.write import odm_document
+    from trialdesk.protocol import builtin_protocol
+    from trialdesk.store.models import AuditEntry
+
+    with web_database.session() as session:
+        site = next(s for s in sv.list_sites(session, sv.SYSTEM) if s.code == "APGH")
+        sv.set_site_time_zone(
+            session, actor_of(session, "admin"), site.id, time_zone="Asia/Shanghai",
+            expected_version=site.version, reason="the site is in Beijing",
+        )  # fmt: skip
+        (hba1c,) = sv.list_measurements(
+            session, actor_of(session, "coordinator"), participant_id=screened, element="hba1c"
+        ).items
+    page = open_page("coordinator")
+    page.goto(f"/participants/{screened}/measurements/{hba1c.id}")
+    page.get_by_label("Haemoglobin A1c", exact=True).fill("8.4")
+    page.get_by_label("Reason for the change").fill("lab report re-read")
+    page.get_by_role("button", name="Save correction").click()
+    expect(page.get_by_role("status").first).to_contain_text("Change saved")
+    with web_database.session() as session:
+        stored = session.scalars(
+            select(AuditEntry.occurred_at)
+            .where(AuditEntry.table_name == "measurements", AuditEntry.action == "update")
+            .order_by(AuditEntry.sequence.desc())
+        ).first()
+        data = clinical_data(session, builtin_protocol())
+    assert stored is not None and stored.utcoffset() == timedelta(0)  # kept in UTC
+    utc = stored
+    beijing = utc.astimezone(ZoneInfo("Asia/Shanghai"))
+    page.goto(f"/audit/measurements/{hba1c.id}")
+    history = page.locator("table.history")
+    expect(history).to_contain_text(beijing.strftime("%Y-%m-%d %H:%M"))
+    expect(page.locator("main")).to_contain_text("Asia/Shanghai")
+    root = odm_document(data.design, data, created=utc)
+    stamps = [
+        datetime.fromisoformat(s)
+        for s in root.xpath(
+            "//o:ItemData[@ItemOID='IT.hba1c'][@TransactionType='Update']"
+            "/o:AuditRecord/o:DateTimeStamp/text()",
+            namespaces={"o": "http://www.cdisc.org/ns/odm/v1.3"},
+        )
+    ]
+    assert [s.utcoffset() for s in stamps] == [timedelta(0)], etree.tostring(root)[:200]
+    assert abs((stamps[0] - utc).total_seconds()) < 1  # the stored instant, in UTC
