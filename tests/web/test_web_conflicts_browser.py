@@ -191,3 +191,36 @@ def test_an_unchanged_adverse_event_form_saves_nothing_but_the_field_typed(
     expect(page.get_by_role("status").first).to_have_text(
         "Correction of Outcome saved. The reason is in the audit history."
     )
+
+
+def test_one_save_of_the_visit_page_audits_each_block_on_its_own(
+    open_page: Any, enrolled: int, web_database: TestDatabase
+) -> None:
+    """Issue 13: one Save for the whole visit page, each block still audited on its own: one
+    entry per record written, each by the user who saved, in the order of the blocks."""
+    from sqlalchemy import select
+
+    from trialdesk.store.models import AuditEntry
+
+    with web_database.session() as session:
+        before = session.scalar(select(AuditEntry.sequence).order_by(AuditEntry.sequence.desc()))
+    page = open_page("coordinator")
+    page.goto(f"/participants/{enrolled}/visits/BL")
+    page.get_by_label("Body weight", exact=True).fill("71.5")
+    page.get_by_label("Haemoglobin A1c", exact=True).fill("8.2")
+    page.get_by_label("Total daily insulin (U/day)").fill("42")
+    page.get_by_label("Laboratory: form status").select_option("complete")
+    page.get_by_role("button", name="Save & stay").click()
+    expect(page.get_by_role("status").first).to_contain_text("saved for visit Baseline (BL)")
+    with web_database.session() as session:
+        entries = session.execute(
+            select(AuditEntry.table_name, AuditEntry.action, AuditEntry.user_id)
+            .where(AuditEntry.sequence > (before or 0))
+            .order_by(AuditEntry.sequence)
+        ).all()
+        coordinator = actor_of(session, "coordinator").user_id
+    created = [(t, a) for t, a, _u in entries if a == "create"]
+    assert created.count(("measurements", "create")) == 2  # weight and HbA1c, one entry each
+    assert ("insulin_doses", "create") in created
+    assert any(t == "form_statuses" for t, _a, _u in entries)
+    assert {u for _t, _a, u in entries} == {coordinator}
