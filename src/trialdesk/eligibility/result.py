@@ -55,12 +55,16 @@ class CriterionResult:
         met = self.truth is Truth.MET
         return met if self.criterion.kind is CriterionKind.INCLUSION else not met
 
-    def explanation(self) -> str:
-        """Verdict first, then the evidence: e.g. "exclusion present: HIV infection: yes, …"."""
+    def explanation(self, *, element_names: bool = True) -> str:
+        """Verdict first, then the evidence: e.g. "exclusion present: HIV infection: yes, …".
+
+        `element_names`: name the missing elements by their catalogue names after the verdict
+        (for files and the command line); the web pages leave them out, the evidence already
+        names each missing value by its label."""
         if self.truth is Truth.NOT_ASSESSABLE:
             head = (
                 "not assessable, missing " + ", ".join(self.missing)
-                if self.missing
+                if self.missing and element_names
                 else "not assessable"
             )
         elif self.criterion.kind is CriterionKind.EXCLUSION:

@@ -34,9 +34,16 @@ SHORT_TEXT_MAX = 200
 USER_FIELDS = frozenset(
     {"created_by", "updated_by", "voided_by", "reviewed_by", "obtained_by", "signed_by", "run_by"}
     | {"coded_by", "loaded_by"}  # medical coding (issue 14)
+    | {"raised_by", "answered_by", "closed_by", "assessed_by", "sent_by", "marked_by"}
+    | {"cleared_by", "locked_by", "unlocked_by", "registered_by", "user_id"}
+    | {"grade_confirmed_by", "causality_confirmed_by"}  # investigator's safety review
 )
-# Bookkeeping, not data: the optimistic-lock counter and the record's own database key.
-HIDDEN_FIELDS = frozenset({"version", "id", "dictionary_id", "target_id"})
+# Bookkeeping, not data: the optimistic-lock counter and the database keys of the record and of
+# the records it belongs to (the entry already names those by their labels).
+HIDDEN_FIELDS = frozenset(
+    {"version", "id", "dictionary_id", "target_id", "record_id", "run_id", "protocol_id"}
+    | {"adverse_event_id", "consent_id", "itt_test_id", "screening_id"}
+)
 # Dictionary codes (MedDRA LLT … SOC codes): identifiers, shown as written, not as quantities.
 CODE_FIELDS = frozenset({"llt_code", "pt_code", "hlt_code", "hlgt_code", "soc_code"})
 # Columns whose values are in a fixed unit (their reporting precision follows that unit).

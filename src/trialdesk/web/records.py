@@ -278,7 +278,7 @@ def _finding_fields() -> tuple[Field, ...]:
         if element.kind is ElementKind.BOOLEAN:
             fields.append(Field(name, element.label, "yesno"))
         elif element.kind is ElementKind.CATEGORY:
-            choices = tuple((c, c) for c in element.choices)
+            choices = tuple((c, c.replace("_", " ").capitalize()) for c in element.choices)
             fields.append(Field(name, element.label, "select", choices))
         elif element.kind is ElementKind.DATE:
             fields.append(Field(name, element.label, "date"))

@@ -6,6 +6,7 @@ adverse-event term or a query can never become markup (OWASP XSS Prevention Chea
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -124,6 +125,17 @@ def plain(text: str) -> str:
     )
 
 
+_PARAMETER_NAME = re.compile(r" \[[a-z][a-z0-9]*(?:_[a-z0-9]+)+\]")
+"""A protocol parameter's name after its value in a criterion's reasons ("< 2.50 %/min
+[kitt_insulin_resistance_cutoff]", `eligibility.evaluate`): for the command line and files."""
+
+
+def site_words(text: str) -> str:
+    """A criterion's reasons for a site: registry text spelt out (`plain`), and a protocol
+    parameter named as such instead of by its identifier."""
+    return _PARAMETER_NAME.sub(" (protocol parameter)", plain(text))
+
+
 def element_label(name: Any) -> str:
     """A data element's label as the forms ask for it ("hba1c" → "Haemoglobin A1c")."""
     from trialdesk.services.study import current_catalogue
@@ -173,6 +185,7 @@ def _environment() -> Environment:
     env.filters["measure"] = fmt_measure
     env.filters["count"] = fmt_count
     env.filters["plain"] = plain
+    env.filters["site_words"] = site_words
     env.filters["element"] = element_label
     return env
 

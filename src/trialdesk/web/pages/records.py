@@ -62,7 +62,7 @@ FIELD_MAP = {"seriousness": "seriousness", "expected_version": "reason", "visit_
 def _kind(table: str) -> RecordKind:
     kind = KINDS.get(table)
     if kind is None:
-        raise HTTPException(404, f"no form for records of {table!r}")
+        raise HTTPException(404, "There is no form for this kind of record.")
     return kind
 
 
@@ -70,7 +70,9 @@ def load_record(session: DB, user: WebUser, kind: RecordKind, pid: int, rid: int
     # Any record of the table, voided ones too (shown struck through, never hidden).
     view: Any = get_clinical_record(session, user.actor, kind.table, rid)
     if getattr(view, "participant_id", pid) != pid:
-        raise HTTPException(404, f"{kind.title.lower()} {rid} not found for this participant")
+        raise HTTPException(
+            404, f"This {kind.title.lower()} is not one of this participant's records."
+        )
     return view
 
 

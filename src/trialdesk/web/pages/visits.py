@@ -70,6 +70,12 @@ SECTION_TITLES = {
     "safety_labs": "Safety panel (liver, kidney, blood count)",
     "other": "Other measurements",
 }
+#: The forms of a visit as the lead of its page names them (others: their code in words).
+FORM_WORDS = {
+    "itt": "insulin tolerance test (ITT)",
+    "labs": "laboratory",
+    "safety_labs": "safety laboratory",
+}
 ITT_ELEMENT = "itt_glucose"
 STATUS_CHOICES = [(s.value, s.value.capitalize()) for s in FormStatus]
 #: The error summary names each input of the page's blocks as its label does.
@@ -207,6 +213,8 @@ def visit_page(
             "participant": participant,
             "plan": plan,
             "entry": entry,
+            "forms_text": ", ".join(FORM_WORDS.get(f, f.replace("_", " ")) for f in plan.forms),
+            "provisional": calendar.anchor.startswith("provisional"),
             "visit": visit,
             "sections": measurement_sections(plan, rows.items, session),
             "itt_tests": [(t, itt_figure(t)) for t in tests],
@@ -553,7 +561,7 @@ def _measurement_conflict(
 def _measurement(session: DB, user: WebUser, pid: int, mid: int) -> MeasurementView:
     view = get_measurement(session, user.actor, mid)
     if view.participant_id != pid:
-        raise HTTPException(404, f"measurement {mid} not found for this participant")
+        raise HTTPException(404, "This measurement is not one of this participant's records.")
     return view
 
 
@@ -744,7 +752,9 @@ def _itt(session: DB, user: WebUser, pid: int, tid: int) -> IttTestView:
     tests = list_itt_tests(session, user.actor, pid, include_voided=True)
     test = next((t for t in tests if t.id == tid), None)
     if test is None:
-        raise HTTPException(404, f"ITT {tid} not found for this participant")
+        raise HTTPException(
+            404, "This insulin tolerance test is not one of this participant's records."
+        )
     return test
 
 
