@@ -54,9 +54,11 @@ class Case:
 
 def _adverse_event(session: Session, pid: int) -> int:
     return sv.report_adverse_event(
-        session, actor_of(session, "coordinator"), pid, term="Headache",
-        onset_date=TODAY - timedelta(days=1), grade=1, relatedness="unlikely",
-        action_taken="dose not changed", outcome="not recovered/not resolved",
+        session, actor_of(session, "coordinator"), pid, sv.AdverseEventReport(
+            term="Headache", onset_date=TODAY - timedelta(days=1), grade=1,
+            relatedness="unlikely", action_taken="dose not changed",
+            outcome="not recovered/not resolved",
+        ),
     ).id  # fmt: skip
 
 

@@ -83,9 +83,11 @@ def study(web_database: TestDatabase, seeded: DemoSeed) -> int:
 def _site_events(session: Any, pid: int) -> None:
     coordinator, monitor = actor_of(session, "coordinator"), actor_of(session, "monitor")
     sv.report_adverse_event(
-        session, coordinator, pid, term="Pneumonia", onset_date=TODAY - timedelta(days=1),
-        grade=3, relatedness="unlikely", action_taken="not applicable",
-        outcome="recovering/resolving", seriousness=["hospitalisation"], expected=False,
+        session, coordinator, pid, sv.AdverseEventReport(
+            term="Pneumonia", onset_date=TODAY - timedelta(days=1), grade=3,
+            relatedness="unlikely", action_taken="not applicable",
+            outcome="recovering/resolving", seriousness=["hospitalisation"], expected=False,
+        ),
     )  # fmt: skip
     dose = sv.record_insulin_dose(
         session, coordinator, pid, start_date=TODAY, total_units_per_day=40,
