@@ -40,6 +40,7 @@ from trialdesk.protocol import Protocol
 from trialdesk.protocol.model import Site
 from trialdesk.services.study import current_protocol
 from trialdesk.services.validate import today
+from trialdesk.services.views import AdverseEventView
 from trialdesk.simulate.adverse import AdverseEvent
 from trialdesk.simulate.candidates import DEFAULT_START, Candidate, generate_candidates
 from trialdesk.simulate.effect import NO_EFFECT, Effect
@@ -478,6 +479,7 @@ class _Writer:
             ),
         )
         self.summary.adverse_events += 1
+        view = self._investigator_confirms(view)
         if view.serious:
             self.summary.serious_adverse_events += 1
             # The initial report reaches the sponsor within the 24 hours (ICH E6(R3) Annex 1
@@ -491,6 +493,30 @@ class _Writer:
                 sent_at=sent,
                 note="initial report (CIOMS form) to the sponsor",
             )
+
+    def _investigator_confirms(self, view: AdverseEventView) -> AdverseEventView:
+        """The investigator's judgement, as a site records it (ICH E6(R3) 2.7.2: causality
+        and grade are the investigator's assessment): the entered relatedness, expectedness and
+        CTCAE grade confirmed, so that exports carry confirmed judgements only."""
+        view = sv.confirm_causality(
+            self.session,
+            self.actor,
+            view.id,
+            relatedness=view.relatedness,
+            expected=self._expected(view),
+            expected_version=view.version,
+        )
+        return sv.confirm_grade(
+            self.session, self.actor, view.id, grade=view.grade, expected_version=view.version
+        )
+
+    def _expected(self, view: AdverseEventView) -> bool:
+        """Expected when the protocol's reference safety information lists the term (ICH E2A
+        II.C: "expected" is judged against the reference safety information)."""
+        if view.expected is not None:
+            return view.expected
+        rsi = self.protocol.reference_safety_information
+        return rsi is not None and rsi.listed(view.term) is not None
 
     def _end(self, pid: int, consent_id: int, participant: Participant) -> None:
         s, a = self.session, self.actor
