@@ -175,7 +175,7 @@ def crawl(page: Any, start: str, extra: tuple[str, ...] = ()) -> Crawl:
             continue
         seen.visited.append(path)
         response = page.goto(path)
-        if response is not None and response.status >= 500:  # noqa: PLR2004
+        if response is not None and response.status >= 500:
             seen.findings.append(f"{path}: HTTP {response.status}")
         text = page.locator("body").inner_text() + "\n" + page.title()
         seen.findings += [f"{path}: {finding}" for finding in internal_names(text)]
