@@ -125,21 +125,25 @@ WITH pop AS (
   SELECT *, date_diff('day', DATE '1970-01-01', d) * 1000000000000
             + measurement_id % 1000000000000 AS k
   FROM meas
+), latest AS (
+  -- the latest row per person and element (its day is the largest: k orders by day first)
+  SELECT person_id, element, arg_max(v, k) AS v, arg_max(u, k) AS u, max(d) AS d
+  FROM keyed GROUP BY person_id, element
 ), mw AS (
   SELECT person_id,
-    arg_max(v, k) FILTER (WHERE element = 'fasting_glucose') AS fpg,
-    arg_max(u, k) FILTER (WHERE element = 'fasting_glucose') AS fpg_u,
-    arg_max(d, k) FILTER (WHERE element = 'fasting_glucose') AS fpg_date,
-    arg_max(v, k) FILTER (WHERE element = 'hba1c') AS a1c,
-    arg_max(u, k) FILTER (WHERE element = 'hba1c') AS a1c_u,
-    arg_max(d, k) FILTER (WHERE element = 'hba1c') AS a1c_date,
-    arg_max(v, k) FILTER (WHERE element = 'weight') AS wt,
-    arg_max(u, k) FILTER (WHERE element = 'weight') AS wt_u,
-    arg_max(d, k) FILTER (WHERE element = 'weight') AS wt_date,
-    arg_max(v, k) FILTER (WHERE element = 'height') AS ht,
-    arg_max(u, k) FILTER (WHERE element = 'height') AS ht_u,
-    arg_max(d, k) FILTER (WHERE element = 'height') AS ht_date
-  FROM keyed GROUP BY person_id
+    max(v) FILTER (WHERE element = 'fasting_glucose') AS fpg,
+    max(u) FILTER (WHERE element = 'fasting_glucose') AS fpg_u,
+    max(d) FILTER (WHERE element = 'fasting_glucose') AS fpg_date,
+    max(v) FILTER (WHERE element = 'hba1c') AS a1c,
+    max(u) FILTER (WHERE element = 'hba1c') AS a1c_u,
+    max(d) FILTER (WHERE element = 'hba1c') AS a1c_date,
+    max(v) FILTER (WHERE element = 'weight') AS wt,
+    max(u) FILTER (WHERE element = 'weight') AS wt_u,
+    max(d) FILTER (WHERE element = 'weight') AS wt_date,
+    max(v) FILTER (WHERE element = 'height') AS ht,
+    max(u) FILTER (WHERE element = 'height') AS ht_u,
+    max(d) FILTER (WHERE element = 'height') AS ht_date
+  FROM latest GROUP BY person_id
 ), cond AS (
   SELECT co.person_id,
 {cond_dates}
