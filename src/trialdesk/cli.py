@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-import click
 import typer
+from typer import _click as click  # typer 0.29 vendors click: its classes, not click's
 from typer.core import DEFAULT_MARKUP_MODE, TyperGroup
 from typer.main import get_command_from_info, get_group
 from typer.models import CommandInfo
