@@ -15,7 +15,13 @@ Issue #16 adds, on the same data, each checked to give the same answer before a 
   on a cohort both express ("T2DM coded, no severe organ disease, no HIV/HBV/HCV"), same persons;
 * end to end: `trialdesk prescreen --out ranked.parquet` as a fresh process (start-up, plan,
   query, the database writing the list, counts), its wall time and peak memory
-  (RUSAGE_CHILDREN).
+  (RUSAGE_CHILDREN), `ROUNDS` times (best and median) against the goal (5 s at 1M, 60 s at
+  10M persons);
+* the floor: the hand-written SQL written to Parquet by DuckDB alone (no Python start-up), at
+  every size: what this machine needs before trialdesk adds anything.
+
+Compiled and hand SQL run interleaved over `ROUNDS` rounds; each row notes the load average,
+because on a shared machine the load, not the code, can dominate the wall time.
 
 `python -m benchmarks.prescreen_bench [PERSONS]`; `make bench` runs it with 1,000,000 persons
 (TRIALDESK_BENCH_PRESCREEN_PERSONS overrides, e.g. 10000000: opt-in, the synthetic CDM is then
