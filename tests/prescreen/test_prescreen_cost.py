@@ -83,3 +83,25 @@ def test_a_streamed_run_writes_the_same_ranked_list_and_counts(
     assert (tmp_path / "ranked.funnel.parquet").exists()
     with pytest.raises(ValueError, match="must end in .parquet"):
         prescreen_streamed(duck, builtin_protocol(), settings, tmp_path / "ranked.csv")
+
+
+def test_duckdb_memory_is_bounded_by_default_and_can_be_set(
+    cdm_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #16: ≤ 4 GB at 10M persons. DuckDB's own default would be 80 % of the machine."""
+    from trialdesk.prescreen.source import MEMORY_LIMIT_ENV, SourceError, open_duckdb
+
+    def limit() -> str:
+        source = open_duckdb(cdm_folder)
+        try:
+            return str(source.backend.con.sql("SELECT current_setting('memory_limit')").fetchone())
+        finally:
+            source.close()
+
+    monkeypatch.delenv(MEMORY_LIMIT_ENV, raising=False)
+    assert "2.7 GiB" in limit()  # 3 GB as DuckDB shows it (3·10⁹ bytes)
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "1GB")
+    assert "953.6 MiB" in limit()
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "lots")
+    with pytest.raises(SourceError, match="TRIALDESK_DUCKDB_MEMORY_LIMIT: 'lots' is not a memory"):
+        open_duckdb(cdm_folder)

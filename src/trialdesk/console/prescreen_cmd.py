@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,11 +25,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
-from trialdesk.console.prescreen_store import LogProblem, LogTarget, log_target, store_run
-from trialdesk.console.protocol_cmd import resolve_protocol
-from trialdesk.console.study_protocol import StudyProtocolError, study_protocol
 from trialdesk.prescreen.concepts import ConceptSet, ConceptSetError, load_concept_sets
 from trialdesk.prescreen.funnel import funnel_path, plot_funnel
 from trialdesk.prescreen.mapping import MappingError, OmopMap, load_element_map
@@ -43,7 +40,10 @@ from trialdesk.prescreen.run import (
 )
 from trialdesk.prescreen.source import BACKENDS, SourceError, open_source
 from trialdesk.prescreen.synth import CHUNK_PERSONS, TABLE_ORDER, write_cdm_streaming
-from trialdesk.protocol import Protocol, ProtocolError
+from trialdesk.protocol import Protocol, ProtocolError, builtin_protocol, load_protocol
+
+if TYPE_CHECKING:
+    from trialdesk.console.prescreen_store import LogTarget
 
 console = Console()
 err = Console(stderr=True)
@@ -139,7 +139,7 @@ def prescreen_command(  # noqa: PLR0913  Typer command: one parameter per CLI op
             check_output(out)
         if funnel_png is not None and funnel_png.suffix.lower() != ".png":
             raise ValueError(f"--funnel-png: {funnel_png.name} must end in .png")
-        protocol = resolve_protocol(protocol_file)
+        protocol = load_protocol(protocol_file) if protocol_file else builtin_protocol()
         vocabulary = _site_vocabulary(concept_sets, element_map)
     except (ValueError, ProtocolError) as exc:
         raise _fail(str(exc)) from None
@@ -228,6 +228,8 @@ def _store_in_log(
     target: LogTarget, protocol: Protocol, result: pa.Table, summary: Summary, description: str
 ) -> None:
     """Store the run and its candidates in the study database's screening log."""
+    from trialdesk.console.prescreen_store import LogProblem, store_run  # the database stack
+
     try:
         run = store_run(target, protocol, result, summary, description)
     except LogProblem as exc:
@@ -254,6 +256,10 @@ def _site_vocabulary(
 
 def _stored_protocol(database: str | None, path: Path | None) -> Protocol:
     """The protocol stored in the study database (a --protocol file must be registered)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from trialdesk.console.study_protocol import StudyProtocolError, study_protocol
+
     try:
         return study_protocol(database, path).protocol
     except StudyProtocolError as exc:
@@ -285,6 +291,9 @@ def _log_target(
         if given:
             raise _fail(f"{given[0]}: only used with --into-database")
         return None
+    # Imported here: a run without --into-database does not load the database stack.
+    from trialdesk.console.prescreen_store import LogProblem, log_target
+
     try:
         return log_target(database, site, user, log_excluded)
     except LogProblem as exc:

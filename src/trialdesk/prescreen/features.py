@@ -141,9 +141,9 @@ def _duckdb_arg_max_date(arg: date, key: int) -> date:  # type: ignore[empty-bod
 
 
 def _latest_of(
-    kind: str, column: ir.Column, key: ir.IntegerColumn, where: ir.BooleanColumn
+    kind: str, column: ir.Column, key: ir.IntegerColumn, where: ir.BooleanColumn | None
 ) -> ir.Scalar:
-    """The value of `column` on the row with the largest `key` among rows where `where`."""
+    """The value of `column` on the row with the largest `key` (among rows where `where`)."""
     if kind != "duckdb":
         return column.argmax(key, where=where)
     native = {
@@ -179,13 +179,21 @@ def latest_measurements(source: OmopSource, plan: Plan) -> ir.Table:
         day=day,
         key=recency_key(day, j.measurement_id),
     )
+    # Two steps (issue #16: ~30 % less CPU in DuckDB than 3 filtered arg_max per element in
+    # one pass): the latest row per person and element, then one row per person. The day of
+    # the latest row is the largest day (the key orders by day first).
+    per_element = usable.group_by(["person_id", "element"]).aggregate(
+        value=_latest_of(source.kind, usable.value, usable.key, None),
+        unit_id=_latest_of(source.kind, usable.unit_id, usable.key, None),
+        day=usable.day.max(),
+    )
     columns: dict[str, ir.Value] = {}
     for name in plan.measured:
-        mine = usable.element == name
-        columns[f"{name}_value"] = _latest_of(source.kind, usable.value, usable.key, mine)
-        columns[f"{name}_unit_id"] = _latest_of(source.kind, usable.unit_id, usable.key, mine)
-        columns[f"{name}_date"] = _latest_of(source.kind, usable.day, usable.key, mine)
-    latest = usable.group_by("person_id").aggregate(**columns)
+        mine = per_element.element == name  # at most one row per person: max() picks it
+        columns[f"{name}_value"] = per_element.value.max(where=mine)
+        columns[f"{name}_unit_id"] = per_element.unit_id.max(where=mine)
+        columns[f"{name}_date"] = per_element.day.max(where=mine)
+    latest = per_element.group_by("person_id").aggregate(**columns)
     return latest.mutate(
         **{
             f"{name}_canonical": _canonical(latest, element)

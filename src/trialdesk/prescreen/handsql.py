@@ -15,8 +15,9 @@ evaluator rounds (half-up at the unit's reporting decimals, on scaled integers):
 * E1  any severe organ disease coded; E2 infection in 30 days; E4 HIV/HBV/HCV (other
   immunosuppressive disease is not coded in OMOP: checked at the visit); P1 insulin exposure.
 
-The status, rank and verdicts are those of the compiled query; the explanatory columns
-(failed_criteria, missing, check_at_visit) are the compiled query's only.
+The status, rank, verdicts and the explanatory columns (failed_criteria, missing,
+check_at_visit) are those of the compiled query, so both do the same work (issue #16: the
+compiled query is measured against this one).
 
 Only the concept lists come from the plan (`prescreen_codes`), so both paths read the same codes.
 """
@@ -31,6 +32,13 @@ import pyarrow as pa
 from trialdesk.prescreen.plan import Plan
 
 CODES_TABLE = "prescreen_codes"
+# What the EHR cannot tell (the registry record's criteria with no OMOP source), as the compiled
+# query lists it (`prescreen.query.check_at_visit`).
+CHECK_AT_VISIT = (
+    "I1 (whole criterion); I2: 2-hour plasma glucose, 75 g OGTT; I6 (whole criterion); "
+    "I7 (whole criterion); I8 (whole criterion); I9 (whole criterion); E3 (whole criterion); "
+    "E4: Other known immunosuppressive disease"
+)
 DIABETES_TYPE_PARTS = (  # the condition parts of diabetes_type, in its priority order
     ("diabetes_type__0", "type_1"),
     ("diabetes_type__1", "other_specified"),
@@ -117,21 +125,25 @@ WITH pop AS (
   SELECT *, date_diff('day', DATE '1970-01-01', d) * 1000000000000
             + measurement_id % 1000000000000 AS k
   FROM meas
+), latest AS (
+  -- the latest row per person and element (its day is the largest: k orders by day first)
+  SELECT person_id, element, arg_max(v, k) AS v, arg_max(u, k) AS u, max(d) AS d
+  FROM keyed GROUP BY person_id, element
 ), mw AS (
   SELECT person_id,
-    arg_max(v, k) FILTER (WHERE element = 'fasting_glucose') AS fpg,
-    arg_max(u, k) FILTER (WHERE element = 'fasting_glucose') AS fpg_u,
-    arg_max(d, k) FILTER (WHERE element = 'fasting_glucose') AS fpg_date,
-    arg_max(v, k) FILTER (WHERE element = 'hba1c') AS a1c,
-    arg_max(u, k) FILTER (WHERE element = 'hba1c') AS a1c_u,
-    arg_max(d, k) FILTER (WHERE element = 'hba1c') AS a1c_date,
-    arg_max(v, k) FILTER (WHERE element = 'weight') AS wt,
-    arg_max(u, k) FILTER (WHERE element = 'weight') AS wt_u,
-    arg_max(d, k) FILTER (WHERE element = 'weight') AS wt_date,
-    arg_max(v, k) FILTER (WHERE element = 'height') AS ht,
-    arg_max(u, k) FILTER (WHERE element = 'height') AS ht_u,
-    arg_max(d, k) FILTER (WHERE element = 'height') AS ht_date
-  FROM keyed GROUP BY person_id
+    max(v) FILTER (WHERE element = 'fasting_glucose') AS fpg,
+    max(u) FILTER (WHERE element = 'fasting_glucose') AS fpg_u,
+    max(d) FILTER (WHERE element = 'fasting_glucose') AS fpg_date,
+    max(v) FILTER (WHERE element = 'hba1c') AS a1c,
+    max(u) FILTER (WHERE element = 'hba1c') AS a1c_u,
+    max(d) FILTER (WHERE element = 'hba1c') AS a1c_date,
+    max(v) FILTER (WHERE element = 'weight') AS wt,
+    max(u) FILTER (WHERE element = 'weight') AS wt_u,
+    max(d) FILTER (WHERE element = 'weight') AS wt_date,
+    max(v) FILTER (WHERE element = 'height') AS ht,
+    max(u) FILTER (WHERE element = 'height') AS ht_u,
+    max(d) FILTER (WHERE element = 'height') AS ht_date
+  FROM latest GROUP BY person_id
 ), cond AS (
   SELECT co.person_id,
 {cond_dates}
@@ -196,14 +208,27 @@ WITH pop AS (
     CAST(I2 IS NOT NULL AS INTEGER) + CAST(I3 IS NOT NULL AS INTEGER)
     + CAST(I4 IS NOT NULL AS INTEGER) + CAST(I5 IS NOT NULL AS INTEGER)
     + CAST(E1 IS NOT NULL AS INTEGER) + CAST(E2 IS NOT NULL AS INTEGER)
-    + CAST(E4 IS NOT NULL AS INTEGER) + CAST(P1 IS NOT NULL AS INTEGER) AS assessable
+    + CAST(E4 IS NOT NULL AS INTEGER) + CAST(P1 IS NOT NULL AS INTEGER) AS assessable,
+    concat_ws(', ', CASE WHEN NOT I2 THEN 'I2' END, CASE WHEN NOT I3 THEN 'I3' END,
+      CASE WHEN NOT I4 THEN 'I4' END, CASE WHEN NOT I5 THEN 'I5' END, CASE WHEN E1 THEN 'E1' END,
+      CASE WHEN E2 THEN 'E2' END, CASE WHEN E4 THEN 'E4' END, CASE WHEN NOT P1 THEN 'P1' END
+    ) AS failed_criteria,
+    -- what the record lacks where a criterion using it is undecided (coded data: absent = no)
+    concat_ws(', ',
+      CASE WHEN (I2 IS NULL OR I5 IS NULL) AND fpg IS NULL THEN 'fasting_glucose' END,
+      CASE WHEN I3 IS NULL AND birth_year IS NULL THEN 'date_of_birth' END,
+      CASE WHEN I4 IS NULL AND wt IS NULL THEN 'weight' END,
+      CASE WHEN I4 IS NULL AND ht IS NULL THEN 'height' END,
+      CASE WHEN I5 IS NULL AND a1c IS NULL THEN 'hba1c' END
+    ) AS missing
   FROM t
 )
 SELECT row_number() OVER (ORDER BY failed, assessable DESC, person_id) AS rank,
   person_id,
   CASE WHEN failed > 0 THEN 'excluded' WHEN assessable = 8 THEN 'candidate'
        ELSE 'incomplete' END AS status,
-  failed, assessable, 8 - assessable AS not_assessable,
+  failed, assessable, 8 - assessable AS not_assessable, failed_criteria, missing,
+  '{check_at_visit}' AS check_at_visit,
   {verdicts},
   sex, age, birth_year,
   fpg AS fasting_glucose_value,
@@ -285,6 +310,7 @@ def hand_sql(plan: Plan) -> str:
         id=index.day,
         codes=CODES_TABLE,
         verdicts=verdicts,
+        check_at_visit=CHECK_AT_VISIT,
     )
 
 
