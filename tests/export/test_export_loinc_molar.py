@@ -65,7 +65,7 @@ def test_lb_loinc_follows_the_unit_as_reported() -> None:
     lb = sdtm_datasets(builtin_protocol(), _sources())["LB"]
     pairs = set(zip(lb["LBORRESU"], lb["LBLOINC"], strict=True))
     assert ("pmol/L", "42180-0") in pairs
-    assert ("ng/mL", "1986-9") in pairs
+    assert ("ug/L", "1986-9") in pairs  # ng/mL as reported: CT submission value ug/L
     assert ("mmol/L", "14771-0") in pairs
     assert ("mg/dL", "1558-6") in pairs
     for unit, code in pairs:

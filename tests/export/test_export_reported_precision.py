@@ -71,7 +71,7 @@ def test_lb_standard_results_are_at_the_catalogue_precision(cohort: TestDatabase
     lb = _datasets(cohort)["LB"]
     numeric = lb[lb["LBSTRESN"].notna()]
     assert len(numeric) > 0
-    decimals = {"%": 1, "mmol/L": 1, "uIU/mL": 1, "ng/mL": 2}
+    decimals = {"%": 1, "mmol/L": 1, "mIU/L": 1, "ug/L": 2}  # CT units (findings.UNITS)
     for unit, places in decimals.items():
         values = numeric.loc[numeric["LBSTRESU"] == unit, "LBSTRESN"].astype(float)
         assert len(values) > 0, unit

@@ -76,8 +76,18 @@ LAB_CONTEXT: dict[str, LabContext] = {
     "platelets": LabContext("BLOOD", category="HEMATOLOGY"),
 }
 ITT_CATEGORY = "INSULIN TOLERANCE TEST"
-# CDISC CT "Unit" submission values for the catalogue's units (ASCII).
-UNITS = {"µIU/mL": "uIU/mL", "μIU/mL": "uIU/mL", "kg/m²": "kg/m2", "lb": "LB", "U/day": "U/day"}
+# CDISC CT "Unit" (C71620) submission values for the catalogue's units (ASCII). µIU/mL and ng/mL
+# are CT synonyms of mIU/L (C67405) and ug/L (C67306), the same quantities (1 µIU/mL = 1 mIU/L,
+# 1 ng/mL = 1 ug/L): SDTM carries the submission value, numbers unchanged [@NCI-EVS-CT].
+UNITS = {
+    "µIU/mL": "mIU/L",
+    "μIU/mL": "mIU/L",
+    "uIU/mL": "mIU/L",
+    "ng/mL": "ug/L",
+    "kg/m²": "kg/m2",
+    "lb": "LB",
+    "U/day": "U/day",
+}
 
 
 def cdisc_unit(unit: Any) -> str | None:
