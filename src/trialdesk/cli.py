@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "omop": ("prescreen_cmd", "omop_app"),
     "db": ("db_cmd", "db_app"),
     "site": ("db_cmd", "site_app"),
-    "user": ("db_cmd", "user_app"),
+    "user": ("security_cmd", "user_app"),  # db_cmd defines it; security_cmd adds five commands
     "audit": ("audit_cmd", "audit_app"),
     "security": ("security_cmd", "security_app"),
     "coding": ("coding_cmd", "coding_app"),

@@ -77,3 +77,32 @@ def test_the_help_lists_every_command_and_a_typo_gets_suggestions() -> None:
     wrong = runner.invoke(app, ["prescren"])
     assert wrong.exit_code == 2 and "prescreen" in wrong.output
     assert isinstance(app, typer.Typer)
+
+
+GROUP_PROBE = """
+import importlib, json, sys
+from trialdesk.cli import COMMANDS, load_command
+names = sys.argv[1:] or list(COMMANDS)
+if not sys.argv[1:]:  # every console module imported first, as before lazy loading
+    for module, _ in set(COMMANDS.values()):
+        importlib.import_module(f"trialdesk.console.{module}")
+print(json.dumps({n: sorted(getattr(load_command(n), "commands", {})) for n in names}))
+"""
+
+
+def _subcommands(*names: str) -> dict[str, list[str]]:
+    done = subprocess.run(
+        [sys.executable, "-c", GROUP_PROBE, *names], capture_output=True, text=True, check=True
+    )
+    loaded: dict[str, list[str]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def test_a_lazily_loaded_group_has_every_subcommand_other_modules_add() -> None:
+    """A group one module defines and another extends (`user`: db_cmd and security_cmd) must
+    come out whole when it alone is loaded in a fresh process."""
+    eager = _subcommands()
+    assert "redcap-token" in eager["user"] and "unlock" in eager["user"]
+    groups = [name for name, subcommands in eager.items() if subcommands]
+    for name in groups:
+        assert _subcommands(name)[name] == eager[name], name
