@@ -163,6 +163,12 @@ def test_sdtm_carries_not_done_values_and_unscheduled_visits(study: TestDatabase
     assert itt["LBCAT"] == "INSULIN TOLERANCE TEST" and pd.isna(itt["LBTPTNUM"])
     assert itt["LBREASND"] == "NOT DONE: insulin for the bolus not available"
     assert pd.isna(cpep["LBORRES"]) and pd.isna(cpep["LBSTRESN"]) and cpep["VISITNUM"] == 2
+    cm = datasets["CM"]
+    (chart,) = cm[cm["CMSTAT"] == "NOT DONE"].to_dict("records")
+    # A pre-specified dose not collected: CMPRESP Y, CMOCCUR null (SDTMIG 3.4 §4.5.7).
+    assert chart["CMCAT"] == "ORAL ANTIDIABETIC" and chart["CMPRESP"] == "Y"
+    assert pd.isna(chart["CMOCCUR"]) or chart["CMOCCUR"] == ""
+    assert chart["CMREASND"].endswith("drug chart not brought")
     (weight,) = vs[vs["VSSTAT"] == "NOT DONE"].to_dict("records")
     assert weight["VSREASND"] == "TEMPORARILY UNAVAILABLE: scale being repaired"
     assert weight["VISITNUM"] == 2.01 and weight["VISIT"] == "UNSCHEDULED 2.01"

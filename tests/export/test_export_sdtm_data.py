@@ -134,6 +134,12 @@ def test_ex_is_the_transplantation_and_cm_the_diabetes_drugs(datasets: Datasets)
     insulin = cm[(cm["USUBJID"] == "NCT01142050-APGH-001") & (cm["CMCAT"] == "INSULIN")]
     assert list(insulin["CMDOSTOT"]) == [42.0, 30.0]
     assert set(cm["CMDOSU"]) == {"U", "DDD"}
+    # The protocol asks for both daily doses at every visit: pre-specified, occurred when > 0.
+    asked = cm[cm["CMDOSU"].isin(["U", "DDD"])]
+    assert (asked["CMPRESP"] == "Y").all()
+    occurred = asked["CMDOSTOT"].map(lambda dose: "Y" if dose > 0 else "N")
+    assert list(asked["CMOCCUR"]) == list(occurred)
+    assert list(insulin["CMOCCUR"]) == ["Y", "Y"]
 
 
 def test_conformance_catches_broken_subject_data(datasets: Datasets) -> None:

@@ -29,6 +29,9 @@ METHODS: dict[str, str] = {
     "date with data.",
     "DTHDTC": "Date of the end of participation when the subject died.",
     "DTHFL": "Y when the subject's participation ended by death.",
+    "CMOCCUR": "For the pre-specified daily insulin and oral-drug doses asked at each visit: Y "
+    "when the recorded total daily dose is above 0, N when it is 0; null when the dose was not "
+    "collected (CMSTAT NOT DONE) and for medications not pre-specified (SDTMIG 3.4 §4.5.7).",
     "AGE": "Age in completed years at the last screening: floor((screening date - BRTHDTC) / "
     "1 year).",
     "ACTARMCD": "The planned arm when the subject was transplanted, else null.",

@@ -16,6 +16,7 @@ ICH E2A criteria recorded as facts (AES* flags; SDTMIG v3.4 AE assumption 7).
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import Any
 
@@ -206,7 +207,7 @@ def medications(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 **common,
                 "CMTRT": "INSULIN",
                 "CMCAT": "INSULIN",
-                "CMDOSTOT": _reported("insulin_daily_dose", d.insulin_u_per_day),
+                **_prespecified(_reported("insulin_daily_dose", d.insulin_u_per_day)),
                 "CMDOSU": "U",
             }
         )
@@ -215,7 +216,7 @@ def medications(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
                 **common,
                 "CMTRT": "ORAL GLUCOSE-LOWERING DRUGS",
                 "CMCAT": "ORAL ANTIDIABETIC",
-                "CMDOSTOT": _reported("ogld_ddd", d.ogld_ddd),
+                **_prespecified(_reported("ogld_ddd", d.ogld_ddd)),
                 "CMDOSU": "DDD",
             }
         )
@@ -226,6 +227,14 @@ def medications(protocol: Protocol, src: SdtmSources) -> pd.DataFrame:
     frame = frame.reset_index(drop=True)
     frame["CMSEQ"] = frame.groupby("USUBJID").cumcount() + 1
     return frame
+
+
+def _prespecified(dose: float | None) -> dict[str, Any]:
+    """The protocol asks for the total daily insulin and oral-drug dose at every visit: a
+    pre-specified medication (CMPRESP Y) that occurred when its dose is above 0 (SDTMIG 3.4
+    §4.5.7, "Pre-specified terms; presence or absence of events/interventions")."""
+    occurred = None if dose is None or math.isnan(dose) else ("Y" if dose > 0 else "N")
+    return {"CMDOSTOT": dose, "CMPRESP": "Y", "CMOCCUR": occurred}
 
 
 _DOSE_TREATMENTS = {
@@ -255,6 +264,7 @@ def _doses_not_recorded(
                 "CMDY": study_day(day, reference.get(n.usubjid)),
                 "CMTRT": treatment,
                 "CMCAT": category,
+                "CMPRESP": "Y",  # asked by the protocol, not collected: CMOCCUR stays null
                 "CMSTAT": SDTM_NOT_DONE,
                 "CMREASND": reasnd(n.code, why),
             }

@@ -316,6 +316,8 @@ CM = _d(
         Var("CMTRT", "Reported Name of Drug, Med, or Therapy", core="Req"),
         Var("CMDECOD", "Standardized Medication Name", core="Exp", origin="Assigned"),
         Var("CMCAT", "Category for Medication", origin="Assigned"),
+        Var("CMPRESP", "CM Pre-specified", codelist="No Yes Response", origin="Protocol"),
+        Var("CMOCCUR", "CM Occurrence", codelist="No Yes Response", origin="Derived"),
         Var("CMCLAS", "Medication Class", origin="Assigned"),
         Var("CMCLASCD", "Medication Class Code", origin="Assigned"),
         Var("CMDOSTOT", "Total Daily Dose", "Num"),
