@@ -28,14 +28,14 @@ test: $(STAMP) .venv-core/.installed lint  # CORE_STAMP (defined below) expands 
 
 # CDISC CORE rules engine: its own Python 3.12 venv (cdisc-rules-engine >= 0.10 needs 3.12; the
 # project runs on 3.11). `make core` writes the SDTM package of a simulated study and runs the
-# engine on it: tools/core/run_core.py -> build/core/core_report.csv and a table. Set CORE_CACHE
-# to a copy of the engine's resources/cache (not on PyPI, not shipped) to add the published rules.
+# engine on it: tools/core/run_core.py -> build/core/core_report.csv and a table, with the
+# published rules from the shipped cache (tools/core/cache) or CORE_CACHE, a fuller copy.
 CORE_PY ?= $(lastword $(sort $(wildcard $(shell pyenv root 2>/dev/null || echo $(HOME)/.pyenv)/versions/3.12.*/bin/python)))
 CORE_VENV := .venv-core
 CORE_STAMP := $(CORE_VENV)/.installed
 CORE_ENGINE := cdisc-rules-engine==0.17.1
 CORE_OUT := build/core
-CORE_CACHE ?=
+CORE_CACHE ?= tools/core/cache  # the published rules, shipped (tools/core/cache/README.md)
 
 core-venv: $(CORE_STAMP)
 
