@@ -46,6 +46,7 @@ from trialdesk.services.prescreening_entries import (
 )
 from trialdesk.services.prescreening_entries import status_counts as checked_counts
 from trialdesk.services.records import _entry_view, _usernames
+from trialdesk.services.screening import latest_screening
 from trialdesk.services.uow import add_record, change_record, service, void_record
 from trialdesk.services.validate import choice, not_after_today, required_text
 from trialdesk.services.views import AuditEntryView, Page
@@ -376,12 +377,7 @@ def _screening(session: Session, participant: Participant, screening_id: int | N
                 f"screening {screening_id} is not a live screening of {participant.study_id}",
             )
         return found
-    latest = session.scalars(
-        select(Screening)
-        .where(Screening.participant_id == participant.id, Screening.voided.is_(False))
-        .order_by(Screening.screened_on.desc(), Screening.id.desc())
-        .limit(1)
-    ).first()
+    latest = latest_screening(session, participant.id)
     if latest is None:
         raise RuleViolation(
             "screening_required",

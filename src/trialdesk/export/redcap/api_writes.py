@@ -27,6 +27,7 @@ from trialdesk.export.to_store import NO_REASON
 from trialdesk.export.values import Value
 from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.services.participants import IdentityCorrection
+from trialdesk.services.screening import latest_screening
 from trialdesk.store.models import (
     AdverseEvent,
     Consent,
@@ -36,7 +37,6 @@ from trialdesk.store.models import (
     OgldDose,
     Participant,
     ParticipantIdentity,
-    Screening,
     Transplantation,
     Visit,
 )
@@ -339,11 +339,7 @@ def _birth(writer: Writer, participant: Participant, born: Any) -> None:
 def _findings(writer: Writer, participant: Participant, findings: Mapping[str, Any]) -> None:
     """Screening answers (eligibility, medical history, race/ethnicity): a correction of the
     latest screening, whose eligibility is evaluated again (`update_screening`)."""
-    row = writer.session.scalars(
-        select(Screening)
-        .where(Screening.participant_id == participant.id, Screening.voided.is_(False))
-        .order_by(Screening.screened_on.desc(), Screening.id.desc())
-    ).first()
+    row = latest_screening(writer.session, participant.id)
     if row is None:
         raise WriteRefused(next(iter(findings)), "the participant has not been screened yet")
     sv.update_screening(
