@@ -210,53 +210,39 @@ def rscript() -> str:
     pytest.skip(message)
 
 
-def fit_in_r(rows: pd.DataFrame, visits: list[str], folder: Path) -> RFit:
-    """Fit the unstructured and compound-symmetry models to `rows` (USUBJID, VISIT, BASE, CHG,
-    the rows the Python fit used) in R."""
-    data = folder / "mmrm.csv"
+def _run_r(script: str, name: str, rows: pd.DataFrame, visits: list[str], folder: Path) -> str:
+    """Run `script` on `rows` (USUBJID, VISIT, BASE, CHG, the rows the Python fit used) and the
+    visit order; its CSV output as text."""
+    data = folder / f"{name}.csv"
     rows[["USUBJID", "VISIT", "BASE", "CHG"]].to_csv(
         data, index=False, quoting=csv.QUOTE_NONNUMERIC
     )
-    script = folder / "mmrm.R"
-    script.write_text(R_SCRIPT, "utf-8")
+    path = folder / f"{name}.R"
+    path.write_text(script, "utf-8")
     done = subprocess.run(
-        [rscript(), str(script), str(data), ",".join(visits)],
+        [rscript(), str(path), str(data), ",".join(visits)],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, f"Rscript failed:\n{done.stderr}"
-    table = pd.read_csv(io.StringIO(done.stdout)).set_index("term")
+    return done.stdout
+
+
+def fit_in_r(rows: pd.DataFrame, visits: list[str], folder: Path) -> RFit:
+    """Fit the unstructured and compound-symmetry models to `rows` in R."""
+    table = pd.read_csv(io.StringIO(_run_r(R_SCRIPT, "mmrm", rows, visits, folder)))
+    table = table.set_index("term")
     return RFit(table, float(table["un_loglik"].iloc[0]), float(table["cs_loglik"].iloc[0]))
 
 
 def kenward_roger_in_r(rows: pd.DataFrame, visits: list[str], folder: Path) -> pd.DataFrame:
     """Per model ("un", "cs") and term: estimate, KR-adjusted and unadjusted standard error,
     KR degrees of freedom (pbkrtest), indexed by (model, term)."""
-    data = folder / "kr.csv"
-    rows[["USUBJID", "VISIT", "BASE", "CHG"]].to_csv(
-        data, index=False, quoting=csv.QUOTE_NONNUMERIC
-    )
-    script = folder / "kr.R"
-    script.write_text(KR_SCRIPT, "utf-8")
-    done = subprocess.run(
-        [rscript(), str(script), str(data), ",".join(visits)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, f"Rscript failed:\n{done.stderr}"
-    return pd.read_csv(io.StringIO(done.stdout)).set_index(["model", "term"])
+    out = _run_r(KR_SCRIPT, "kr", rows, visits, folder)
+    return pd.read_csv(io.StringIO(out)).set_index(["model", "term"])
 
 
 def fallback_in_r(rows: pd.DataFrame, visits: list[str], folder: Path) -> pd.DataFrame:
     """Per model ("ar1", "toeph") and term: nlme's REML estimate and standard error, the
     KR-adjusted standard error and KR df, the REML log-likelihood; indexed by (model, term)."""
-    data = folder / "fallback.csv"
-    rows[["USUBJID", "VISIT", "BASE", "CHG"]].to_csv(
-        data, index=False, quoting=csv.QUOTE_NONNUMERIC
-    )
-    script = folder / "fallback.R"
-    script.write_text(FALLBACK_SCRIPT, "utf-8")
-    done = subprocess.run(
-        [rscript(), str(script), str(data), ",".join(visits)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, f"Rscript failed:\n{done.stderr}"
-    return pd.read_csv(io.StringIO(done.stdout)).set_index(["model", "term"])
+    out = _run_r(FALLBACK_SCRIPT, "fallback", rows, visits, folder)
+    return pd.read_csv(io.StringIO(out)).set_index(["model", "term"])
