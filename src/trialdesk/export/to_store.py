@@ -59,7 +59,7 @@ DATE_ITEMS = (
     "tx_date",
     "uv_date",
 )
-_OUTCOMES = {
+AE_OUTCOMES = {
     "recovered": "recovered/resolved",
     "recovering": "recovering/resolving",
     "not_recovered": "not recovered/not resolved",
@@ -67,6 +67,11 @@ _OUTCOMES = {
     "fatal": "fatal",
     "unknown": "unknown",
 }
+"""The AE form's outcome codes → the stored outcome (CDISC AEOUT terms)."""
+MILLION = 1e6
+"""The CRF records cell doses in 10^6 cells (/kg); the database in cells (CRF layout.yaml)."""
+ITT_GLUCOSE_UNIT = "mmol/L"
+"""The CRF's ITT glucose unit (its `itt_glucose_t*` items are in mmol/L)."""
 #: The dosing form's doses, stored as dose records rather than measurements.
 DOSING_ITEMS = ("insulin_daily_dose", "ogld_ddd")
 OGLD_DRUG = "oral glucose-lowering drugs (total WHO DDD)"
@@ -591,7 +596,7 @@ class _SubjectWriter:
                 self.pid,
                 visit_code=event,
                 samples=samples,
-                glucose_unit="mmol/L",
+                glucose_unit=ITT_GLUCOSE_UNIT,
                 performed_on=values.get("itt_date"),
                 missing_samples=coded or None,
             )
@@ -643,7 +648,7 @@ class _SubjectWriter:
             product=str(values.get("tx_product") or ""),
             lot_number=str(values.get("tx_lot") or ""),
             cell_source=str(values.get("tx_cell_source") or "other"),
-            dose_cells_per_kg=float(dose) * 1e6 if isinstance(dose, float | int) else 0.0,
+            dose_cells_per_kg=float(dose) * MILLION if isinstance(dose, float | int) else 0.0,
             route=str(values.get("tx_route") or "other"),
             operator=str(values.get("tx_operator") or "not recorded"),
             visit_code=event,
@@ -663,7 +668,7 @@ class _SubjectWriter:
                 "grade": int(str(v["ae_grade"])),
                 "relatedness": str(v.get("ae_related") or "possible"),
                 "action_taken": str(v.get("ae_action") or "not_applicable").replace("_", " "),
-                "outcome": _OUTCOMES.get(str(v.get("ae_outcome")), "unknown"),
+                "outcome": AE_OUTCOMES.get(str(v.get("ae_outcome")), "unknown"),
                 "seriousness": list(seriousness) if isinstance(seriousness, tuple) else [],
                 "resolution_date": v.get("ae_resolved"),
             }

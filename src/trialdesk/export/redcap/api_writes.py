@@ -23,7 +23,7 @@ from trialdesk import services as sv
 from trialdesk.catalogue import ElementKind
 from trialdesk.export.crf.model import StudyDesign
 from trialdesk.export.from_store import StoredPlaces
-from trialdesk.export.to_store import NO_REASON
+from trialdesk.export.to_store import AE_OUTCOMES, ITT_GLUCOSE_UNIT, MILLION, NO_REASON
 from trialdesk.export.values import Value
 from trialdesk.protocol import Protocol, catalogue_for
 from trialdesk.services.participants import IdentityCorrection
@@ -42,19 +42,6 @@ from trialdesk.store.models import (
 )
 
 IMPORT_REASON = "REDCap API import"
-MILLION = 1e6
-"""The CRF records cell doses in 10^6 cells (/kg); the database in cells (CRF layout.yaml)."""
-GLUCOSE_UNIT = "mmol/L"
-"""The CRF's ITT glucose unit (its `itt_glucose_t*` items are in mmol/L)."""
-OUTCOMES = {
-    "recovered": "recovered/resolved",
-    "recovering": "recovering/resolving",
-    "not_recovered": "not recovered/not resolved",
-    "recovered_with_sequelae": "recovered/resolved with sequelae",
-    "fatal": "fatal",
-    "unknown": "unknown",
-}
-"""The AE form's outcome codes → the stored outcome (CDISC AEOUT terms; as `to_store`)."""
 
 
 class WriteRefused(Exception):
@@ -395,7 +382,7 @@ def _itt(writer: Writer, group: FormChanges) -> None:
             writer.participant(group.subject).id,
             visit_code=writer.visit_code(group),
             samples=samples,
-            glucose_unit=GLUCOSE_UNIT,
+            glucose_unit=ITT_GLUCOSE_UNIT,
             performed_on=_date(group, "itt_date"),
         )
         return
@@ -406,7 +393,7 @@ def _itt(writer: Writer, group: FormChanges) -> None:
         expected_version=test.version,
         reason=IMPORT_REASON,
         samples=samples if sampled else None,
-        glucose_unit=GLUCOSE_UNIT if sampled else None,
+        glucose_unit=ITT_GLUCOSE_UNIT if sampled else None,
         performed_on=_date(group, "itt_date") if "itt_date" in group.changes else None,
     )
 
@@ -568,7 +555,7 @@ _AE_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "ae_resolved": ("resolution_date", lambda v: v),
     "ae_grade": ("grade", lambda v: int(str(v))),
     "ae_related": ("relatedness", str),
-    "ae_outcome": ("outcome", lambda v: OUTCOMES.get(str(v), "unknown")),
+    "ae_outcome": ("outcome", lambda v: AE_OUTCOMES.get(str(v), "unknown")),
     "ae_action": ("action_taken", lambda v: str(v).replace("_", " ")),
     "ae_seriousness": ("seriousness", lambda v: list(v) if isinstance(v, tuple) else []),
 }
