@@ -68,3 +68,24 @@ def test_every_silenced_finding_says_why() -> None:
                 if match and len(match.group(2).strip()) < 10:
                     bare.append(f"{path.relative_to(ROOT)}:{number}")
     assert bare == [], "a noqa of C90/PLR without its reason: " + ", ".join(bare)
+
+
+def test_no_noqa_silences_nothing() -> None:
+    # RUF100: a noqa whose rule is not selected, or that no finding needs, is noise (issue #18).
+    lint = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["ruff"]["lint"]
+    assert "RUF100" in lint["select"]
+    result = _ruff("--select", "RUF100", "--extend-select", ",".join(lint["select"]), *CHECKED)
+    unused = [line for line in result.stdout.splitlines() if " RUF100 " in line]
+    assert unused == [], "\n".join(unused)
+
+
+def test_ruff_with_the_project_config_reports_an_unused_noqa(tmp_path: Path) -> None:
+    # The check above must be able to fail: a noqa of a rule that is off, and one with nothing
+    # to silence, are both reported.
+    (tmp_path / "noisy.py").write_text(
+        "import os  # noqa: F401\n\nprint(os.sep)  # noqa: E501\nvalue = 1  # noqa: PLC0415\n"
+    )
+    result = _ruff("--config", str(ROOT / "pyproject.toml"), "noisy.py", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.count(" RUF100 ") == 3, result.stdout
+    assert "non-enabled: `PLC0415`" in result.stdout, result.stdout

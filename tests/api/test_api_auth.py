@@ -12,13 +12,13 @@ from tools.harness.database import DEMO_PASSWORD
 from trialdesk.store.types import utcnow
 
 
-def _token(env: Env, username: str, password: str = DEMO_PASSWORD, **extra: object):  # noqa: ANN202
+def _token(env: Env, username: str, password: str = DEMO_PASSWORD, **extra: object):
     return env.api.client.post(
         f"{API}/auth/token", json={"username": username, "password": password, **extra}
     )
 
 
-def _me(env: Env, token: str):  # noqa: ANN202
+def _me(env: Env, token: str):
     return env.api.client.get(f"{API}/auth/me", headers={"Authorization": f"Bearer {token}"})
 
 

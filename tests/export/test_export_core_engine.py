@@ -40,7 +40,7 @@ def _run(
     package: Path, out: Path, cache: Path | None = None
 ) -> tuple[int, dict[str, dict[str, str]]]:
     extra = ["--cache", str(cache)] if cache else []
-    done = subprocess.run(  # noqa: S603 - our own runner under our own interpreter
+    done = subprocess.run(  # our own runner under our own interpreter
         [str(_core_python()), str(RUNNER), str(package), "--out", str(out), "--quiet", *extra],
         capture_output=True,
         text=True,
@@ -146,7 +146,7 @@ def test_a_broken_package_fails_the_rules_it_breaks(package: Path, tmp_path: Pat
 
 
 def test_the_runner_refuses_a_folder_without_datasets(tmp_path: Path) -> None:
-    done = subprocess.run(  # noqa: S603
+    done = subprocess.run(
         [str(_core_python()), str(RUNNER), str(tmp_path), "--out", str(tmp_path / "x.csv")],
         capture_output=True,
         text=True,

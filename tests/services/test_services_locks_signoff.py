@@ -25,7 +25,7 @@ Write = Callable[[Session, sv.Actor, dict[str, Any]], Any]
 
 
 def _version(session: Session, model: str, rid: int) -> int:
-    from trialdesk.services.records import get_clinical_record  # noqa: PLC0415
+    from trialdesk.services.records import get_clinical_record
 
     if model == "participants":
         return sv.get_participant(session, sv.SYSTEM_READER, rid).version  # type: ignore[attr-defined]
@@ -412,10 +412,10 @@ def test_a_signature_copied_to_another_casebook_is_invalid(  # type: ignore[no-u
 def test_signing_with_an_authenticator_needs_its_code(  # type: ignore[no-untyped-def]
     clinic, session: Session, actors: dict[str, sv.Actor]
 ) -> None:
-    import pyotp  # noqa: PLC0415
+    import pyotp
 
-    from trialdesk.services.totp import new_secret, sealed  # noqa: PLC0415
-    from trialdesk.store.models import User  # noqa: PLC0415
+    from trialdesk.services.totp import new_secret, sealed
+    from trialdesk.store.models import User
 
     pid = clinic.enrolled()
     secret = new_secret()

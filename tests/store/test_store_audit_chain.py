@@ -152,7 +152,7 @@ def test_concurrent_writers_never_fork_the_chain(db: TestDatabase) -> None:
                         changes={"code": [None, "BL"]},
                     )
                     session.commit()
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
 
     threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]

@@ -213,7 +213,7 @@ def test_many_threads_write_one_file_without_errors(engine: Engine, sqlite_path:
                     with Session(engine) as session:
                         session.execute(writes.insert().values(writer=writer, n=n))
                         session.commit()
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+        except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
     threads = [_start(write, w) for w in range(writers)]

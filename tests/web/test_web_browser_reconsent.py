@@ -39,7 +39,7 @@ def flagged(web_database: TestDatabase, seeded: DemoSeed) -> int:
     return pid
 
 
-def test_re_consent_from_the_dashboard_flag(open_page: Any, flagged: int) -> None:  # noqa: F811
+def test_re_consent_from_the_dashboard_flag(open_page: Any, flagged: int) -> None:
     page = open_page("coordinator")
     section = page.locator("section", has=page.locator("#h-reconsent"))
     expect(section).to_contain_text("APGH-001")

@@ -551,7 +551,7 @@ def casebook_signatures(session: Session, sites: dict[str, str]) -> tuple[Casebo
     """Every signing of each exported subject's casebook, oldest first, and its state
     (`services.signoff`: bound by hash, broken by a later change; superseded by a later
     signing; `export.signatures`)."""
-    from trialdesk.services.views import SignatureView  # noqa: PLC0415
+    from trialdesk.services.views import SignatureView
 
     rows = session.execute(
         select(Signature, Participant.study_id, User.username)
@@ -588,7 +588,7 @@ def casebook_signatures(session: Session, sites: dict[str, str]) -> tuple[Casebo
 def _signature_state(session: Session, sig: Any, *, superseded: bool) -> str:
     """invalid (the binding does not match) before superseded (signed again later) before
     broken (data changed after it) before valid."""
-    from trialdesk.services.signoff import changed_since_signature, verify_signature  # noqa: PLC0415
+    from trialdesk.services.signoff import changed_since_signature, verify_signature
 
     if not verify_signature(session, sig):
         return "invalid"
@@ -605,7 +605,7 @@ def data_cut_at(url: str | None) -> DataCut:
 
 def data_cut(session: Session) -> DataCut:
     """Whether the study database is locked (the data cut an export or report was made from)."""
-    from trialdesk.services.locks import lock_message, study_locked  # noqa: PLC0415
+    from trialdesk.services.locks import lock_message, study_locked
 
     lock = study_locked(session)
     if lock is None:

@@ -254,7 +254,7 @@ def load_dictionary(
     )
     view = DictionaryView.model_validate(row)
     if previous is not None:
-        from trialdesk.services.coding_recode import recode_after_upgrade  # noqa: PLC0415
+        from trialdesk.services.coding_recode import recode_after_upgrade
 
         counts = recode_after_upgrade(session, actor, row)
         view = view.model_copy(update=counts)

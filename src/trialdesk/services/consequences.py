@@ -81,7 +81,7 @@ def _sae_clocks(session: Session, participant_id: int, before: Marks) -> list[st
     send: the site's 24-hour clock (ICH E6(R3) Annex 1 §2.7.2(b)), and the sponsor's SUSAR due
     date when the investigator's confirmed judgements make it one (ICH E2A III.A). Said again
     after each change of the event, as the site must act on it."""
-    from trialdesk.services.safety_reporting import aware_of, reports_sent  # noqa: PLC0415
+    from trialdesk.services.safety_reporting import aware_of, reports_sent
 
     rows = session.scalars(
         select(AdverseEvent).where(

@@ -189,7 +189,7 @@ def lock_form(
     reason: str,
 ) -> LockView:
     """One form of one visit: the form must be one the protocol schedules at that visit."""
-    from trialdesk.services.study import current_protocol  # noqa: PLC0415
+    from trialdesk.services.study import current_protocol
 
     participant = _lock_participant(session, actor, participant_id)
     planned = {v.code: v for v in current_protocol(session).schedule}
@@ -283,7 +283,7 @@ def lock_view(session: Session, row: DataLock) -> LockView:
 
 
 def _visit_name(session: Session, code: str) -> str:
-    from trialdesk.services.study import current_protocol  # noqa: PLC0415
+    from trialdesk.services.study import current_protocol
 
     names = {v.code: v.name for v in current_protocol(session).schedule}
     return names.get(code, code)
@@ -291,7 +291,7 @@ def _visit_name(session: Session, code: str) -> str:
 
 def lock_message(session: Session, row: DataLock) -> tuple[str, str]:
     """(the refusal sentence, what is locked) in a site's words."""
-    from trialdesk.services.record_grid import form_label  # noqa: PLC0415
+    from trialdesk.services.record_grid import form_label
 
     participant = session.get(Participant, row.participant_id) if row.participant_id else None
     study_id = participant.study_id if participant else ""
@@ -347,8 +347,8 @@ def lock_for(session: Session, place: LockPlace) -> DataLock | None:
 
 
 def _place_of(session: Session, row: Any, participant: Any | None) -> LockPlace:
-    from trialdesk.services.crf_forms import place_record  # noqa: PLC0415
-    from trialdesk.services.study import current_catalogue  # noqa: PLC0415
+    from trialdesk.services.crf_forms import place_record
+    from trialdesk.services.study import current_catalogue
 
     table = row.__tablename__
     if participant is None and table == "participants":

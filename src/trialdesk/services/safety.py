@@ -393,7 +393,7 @@ def _last_proposal(session: Session, row: AdverseEvent) -> tuple[Any, Any]:
 
 def _sponsor_due(session: Session, row: AdverseEvent, state: dict[str, Any]) -> date | None:
     """The sponsor's SUSAR due date for the event as it will be (see `safety_reporting`)."""
-    from trialdesk.services.safety_reporting import sponsor_clock_for  # noqa: PLC0415
+    from trialdesk.services.safety_reporting import sponsor_clock_for
 
     confirmed_at = state.get("causality_confirmed_at", row.causality_confirmed_at)
     clock = sponsor_clock_for(session, row, state, confirmed_at)

@@ -228,7 +228,7 @@ def propose_causality(
 ) -> AdverseEventView:
     """A coordinator's (or anyone's) proposal of relatedness and expectedness; it replaces the
     event's values and clears a previous confirmation (the investigator confirms again)."""
-    from trialdesk.services.safety import update_adverse_event  # noqa: PLC0415
+    from trialdesk.services.safety import update_adverse_event
 
     view = update_adverse_event(
         session,

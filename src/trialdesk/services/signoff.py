@@ -84,7 +84,7 @@ def signature_hash(row: Signature | SignatureView, study_id: str, content: str) 
 
 def signature_meaning(session: Session) -> str:
     """The meaning the protocol in force gives the casebook signature."""
-    from trialdesk.services.study import current_protocol  # noqa: PLC0415
+    from trialdesk.services.study import current_protocol
 
     return current_protocol(session).signature_meaning
 

@@ -258,7 +258,7 @@ def _clear_coding(
 ) -> None:
     """A changed verbatim (an AE term, a drug name) clears its medical coding (issue 14).
     Imported here, not at the top: `coding` writes its assignments through this module."""
-    from trialdesk.services.coding import clear_coding_after_write  # noqa: PLC0415
+    from trialdesk.services.coding import clear_coding_after_write
 
     clear_coding_after_write(
         session, actor, row, changes=changes, reason=why, participant=participant
@@ -269,7 +269,7 @@ def _guard_locks(session: Session, row: Any, participant: Any | None) -> None:
     """The one place data locks are enforced (issue 14): every clinical write comes through
     `add_record`/`change_record`/`void_record`. Imported here: `locks` writes through this
     module."""
-    from trialdesk.services.locks import guard_write  # noqa: PLC0415
+    from trialdesk.services.locks import guard_write
 
     with session.no_autoflush:  # a pending change must not be flushed (and versioned) by a read
         guard_write(session, row, participant)
@@ -286,7 +286,7 @@ def _clear_marks(
 ) -> None:
     """A write to clinical data clears the monitor's verification marks that covered it
     (issue 14). Imported here, not at the top: `sdv` writes its marks through this module."""
-    from trialdesk.services.sdv import clear_marks_after_write  # noqa: PLC0415
+    from trialdesk.services.sdv import clear_marks_after_write
 
     clear_marks_after_write(
         session, actor, row, changes=changes, reason=why, participant=participant

@@ -62,19 +62,19 @@ class ClinicalRecord(Timestamped):
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     @declared_attr
-    def created_by(cls) -> Mapped[int | None]:  # noqa: N805 - declared_attr receives the class
+    def created_by(cls) -> Mapped[int | None]:  # declared_attr receives the class
         return mapped_column(ForeignKey("users.id"), default=None)
 
     @declared_attr
-    def updated_by(cls) -> Mapped[int | None]:  # noqa: N805
+    def updated_by(cls) -> Mapped[int | None]:
         return mapped_column(ForeignKey("users.id"), default=None)
 
     @declared_attr
-    def voided_by(cls) -> Mapped[int | None]:  # noqa: N805
+    def voided_by(cls) -> Mapped[int | None]:
         return mapped_column(ForeignKey("users.id"), default=None)
 
     @declared_attr.directive
-    def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805
+    def __mapper_args__(cls) -> dict[str, Any]:
         return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
 
 

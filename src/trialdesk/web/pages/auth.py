@@ -65,7 +65,7 @@ def home() -> Response:
 
 
 @router.get("/login", include_in_schema=False)
-def login_page(request: Request, next: str = "", expired: str = "") -> Response:  # noqa: A002
+def login_page(request: Request, next: str = "", expired: str = "") -> Response:  # noqa: A002  `next` is the field's name in the URL and form
     return render(
         request,
         "login.html",
@@ -79,7 +79,7 @@ def login_submit(
     session: DB,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "",  # noqa: A002
+    next: Annotated[str, Form()] = "",  # noqa: A002  `next` is the field's name in the URL and form
 ) -> Response:
     try:
         step = start_login(session, username.strip(), password)
@@ -157,7 +157,7 @@ def _challenge(request: Request) -> str:
 
 
 @router.get("/login/step", include_in_schema=False)
-def step_page(request: Request, session: DB, next: str = "") -> Response:  # noqa: A002
+def step_page(request: Request, session: DB, next: str = "") -> Response:  # noqa: A002  `next` is the field's name in the URL and form
     try:
         progress = login_progress(session, _challenge(request))
         return _step_page(request, session, progress, next, None)
@@ -225,7 +225,7 @@ def code_submit(
     request: Request,
     session: DB,
     code: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "",  # noqa: A002
+    next: Annotated[str, Form()] = "",  # noqa: A002  `next` is the field's name in the URL and form
 ) -> Response:
     return _take_step(
         request, session, next, lambda challenge: submit_code(session, challenge, code.strip())
@@ -238,7 +238,7 @@ def password_submit(
     session: DB,
     new_password: Annotated[str, Form()] = "",
     confirm_password: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "",  # noqa: A002
+    next: Annotated[str, Form()] = "",  # noqa: A002  `next` is the field's name in the URL and form
 ) -> Response:
     if new_password != confirm_password:
         try:
@@ -260,7 +260,7 @@ def enrol_submit(
     request: Request,
     session: DB,
     code: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "",  # noqa: A002
+    next: Annotated[str, Form()] = "",  # noqa: A002  `next` is the field's name in the URL and form
 ) -> Response:
     try:
         step = confirm_totp_enrolment(session, _challenge(request), code.strip())

@@ -126,7 +126,7 @@ async def create_query(
     session: DB,
     user: CurrentUser,
     table: str,
-    id: int,  # noqa: A002
+    id: int,  # noqa: A002 - the record id, as in the link
 ) -> Response:
     form = await read_form(request)
     field = form.text("field", required=True, max_length=64)

@@ -93,8 +93,8 @@ async def _act(
     action: Callable[[FormInput, int], str],
 ) -> Response:
     """Run one action; back to the event page with what was done, or with the refusal."""
-    from trialdesk.web.pages.records import RecordShown, record_page  # noqa: PLC0415
-    from trialdesk.web.records import KINDS  # noqa: PLC0415
+    from trialdesk.web.pages.records import RecordShown, record_page
+    from trialdesk.web.records import KINDS
 
     view = get_adverse_event(session, user.actor, rid)
     form = await read_form(request)
@@ -197,7 +197,7 @@ async def grade(request: Request, session: DB, user: CurrentUser, rid: int) -> R
     return await _act(request, session, user, rid, action)
 
 
-def _FormProblem(form: FormInput) -> ValidationProblem:  # noqa: N802 - raised like a class
+def _FormProblem(form: FormInput) -> ValidationProblem:  # raised like a class
     """A value the form could not read: refused next to its field like a service refusal."""
     field, reason = next(iter(form.errors.items()))
     form.errors.clear()
