@@ -41,6 +41,8 @@ from trialdesk.prescreen.screening_log import (
 )
 from trialdesk.prescreen.source import OmopSource
 from trialdesk.protocol import builtin_protocol
+from trialdesk.services.paging import Page as Paging
+from trialdesk.services.prescreening import CandidateFilter
 from trialdesk.services.prescreening_entries import IDENTIFYING_VALUES
 from trialdesk.services.validate import today
 from trialdesk.store import current_revision, head_revision
@@ -132,7 +134,7 @@ def test_logged_rows_are_accepted_by_the_service_as_they_are(
             },
         )
         assert run.candidates_stored == 40 and run.persons_assessed == ranked.num_rows
-        stored = sv.list_prescreen_candidates(session, actor, limit=40).items
+        stored = sv.list_prescreen_candidates(session, actor, page=Paging(limit=40)).items
         assert [c.criteria for c in stored] == [r["criteria"] for r in rows[:40]]
 
 
@@ -278,7 +280,9 @@ def test_migration_0021_renames_possible_to_incomplete_and_back(
     with database.session() as session:
         assert sv.verify_audit_trail(session, sv.SYSTEM).ok
         reader = sv.actor_for(session, seed.users["investigator"])
-        listed = sv.list_prescreen_candidates(session, reader, prescreen_status="incomplete")
+        listed = sv.list_prescreen_candidates(
+            session, reader, where=CandidateFilter(prescreen_status="incomplete")
+        )
         assert listed.total == counts["incomplete"]
     with pytest.raises(Exception, match="(?i)check"), database.engine.begin() as connection:
         connection.execute(text("UPDATE prescreen_candidates SET prescreen_status = 'possible'"))
@@ -380,7 +384,7 @@ def test_cli_can_log_the_excluded_too_and_a_stored_candidate_reaches_screening(
     assert run.exit_code == 0, run.output
     with database.session() as session:
         investigator = sv.actor_for(session, seed.users["investigator"])
-        listed = sv.list_prescreen_candidates(session, investigator, limit=100)
+        listed = sv.list_prescreen_candidates(session, investigator, page=Paging(limit=100))
         assert listed.total == 30
         assert "excluded" in {c.prescreen_status for c in listed.items}
         assert sv.list_prescreen_runs(session, investigator).items[0].persons_assessed > 30

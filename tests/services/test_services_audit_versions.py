@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from tools.harness.database import TestDatabase, execute_as_dba
 
 from trialdesk import services as sv
+from trialdesk.services.paging import Page as Paging
 from trialdesk.services.uow import change_record, service
 from trialdesk.store.models import AuditEntry, Measurement
 
@@ -189,7 +190,7 @@ def test_statisticians_get_no_audit_trail(weight, session, actors) -> None:  # t
 
 def test_participant_history_covers_every_record(weight, session, actors) -> None:  # type: ignore[no-untyped-def]
     pid, _mid = weight
-    page = sv.participant_history(session, actors["monitor"], pid, limit=500)
+    page = sv.participant_history(session, actors["monitor"], pid, page=Paging(limit=500))
     tables = {e.table for e in page.items}
     assert {
         "participants",
@@ -204,7 +205,7 @@ def test_participant_history_covers_every_record(weight, session, actors) -> Non
     assert page.total == len(page.items)
     sequences = [e.sequence for e in page.items]
     assert sequences == sorted(sequences)
-    first = sv.participant_history(session, actors["monitor"], pid, limit=3, offset=0)
+    first = sv.participant_history(session, actors["monitor"], pid, page=Paging(limit=3, offset=0))
     assert len(first.items) == 3 and first.total == page.total
 
 

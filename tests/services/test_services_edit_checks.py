@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from trialdesk import services as sv
+from trialdesk.services.queries import QueryFilter
 from trialdesk.store.models import AuditEntry, Measurement
 
 
@@ -62,7 +63,9 @@ def test_a_value_beyond_a_soft_limit_is_stored_with_a_query(  # type: ignore[no-
 ) -> None:
     weight = _record(clinic, at_screening, "weight", 160, "kg")
     assert weight.limit_flag == "high" and weight.value == 160
-    queries = sv.list_queries(session, clinic.coordinator, participant_id=at_screening).items
+    queries = sv.list_queries(
+        session, clinic.coordinator, where=QueryFilter(participant_id=at_screening)
+    ).items
     assert len(queries) == 1
     query = queries[0]
     assert (query.target_table, query.target_id, query.field) == (
@@ -85,7 +88,12 @@ def test_a_correction_inside_the_limits_raises_no_new_query(clinic, at_screening
         value=60,
     )
     assert corrected.value == 60 and corrected.limit_flag is None and corrected.version == 2
-    assert sv.list_queries(session, clinic.coordinator, participant_id=at_screening).total == 1
+    assert (
+        sv.list_queries(
+            session, clinic.coordinator, where=QueryFilter(participant_id=at_screening)
+        ).total
+        == 1
+    )
 
 
 def test_a_correction_is_edit_checked_too(clinic, at_screening, session) -> None:  # type: ignore[no-untyped-def]
@@ -170,7 +178,9 @@ def test_itt_hypoglycaemia_raises_a_query_and_impossible_values_are_refused(  # 
         samples={0: 5.0, 3: 4.1, 6: 3.2, 9: 2.6, 12: 2.1, 15: 1.9},
         glucose_unit="mmol/L",
     )
-    queries = sv.list_queries(session, clinic.coordinator, participant_id=at_screening).items
+    queries = sv.list_queries(
+        session, clinic.coordinator, where=QueryFilter(participant_id=at_screening)
+    ).items
     assert [q.target_id for q in queries] == [test.id, test.id]  # 2.1 and 1.9 mmol/L
     assert "at 12 min" in queries[0].text and "soft limit 2.2 mmol/L" in queries[0].text
     with pytest.raises(sv.ValidationProblem, match="hard limit"):
@@ -263,7 +273,9 @@ def test_insulin_and_oral_drug_doses(clinic, session) -> None:  # type: ignore[n
     high = sv.record_insulin_dose(
         session, clinic.coordinator, pid, start_date=clinic.day(3), total_units_per_day=320
     )
-    queries = sv.list_queries(session, clinic.coordinator, participant_id=pid).items
+    queries = sv.list_queries(
+        session, clinic.coordinator, where=QueryFilter(participant_id=pid)
+    ).items
     assert [(q.target_table, q.target_id) for q in queries] == [("insulin_doses", high.id)]
 
 

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from tests.services.conftest import ITT_MG_DL
 
 from trialdesk import services as sv
+from trialdesk.services.queries import QueryFilter
 
 
 def _baseline_done(clinic) -> int:  # type: ignore[no-untyped-def]
@@ -69,7 +70,7 @@ def test_edit_checks_do_not_fire_on_a_coded_missing_field(clinic, session: Sessi
         missing_reason="scale broken",
     )
     queries = sv.list_queries(
-        session, clinic.coordinator, target_table="measurements", target_id=m.id
+        session, clinic.coordinator, where=QueryFilter(target_table="measurements", target_id=m.id)
     )
     assert queries.total == 0
 

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from tools.harness.database import DemoSeed
 
 from trialdesk import services as sv
+from trialdesk.services.paging import Page as Paging
+from trialdesk.services.prescreening import CandidateFilter
 from trialdesk.services.validate import today
 from trialdesk.store.enums import Role
 from trialdesk.store.models import AuditEntry, PrescreenCandidate, PrescreenRun
@@ -73,7 +75,7 @@ def audit_entries(session: Session, table: str) -> list[AuditEntry]:
 
 
 def candidates(session: Session, actor: sv.Actor, **kw: Any) -> list[sv.PrescreenCandidateView]:
-    return sv.list_prescreen_candidates(session, actor, **kw).items
+    return sv.list_prescreen_candidates(session, actor, where=CandidateFilter(**kw)).items
 
 
 # --- storing a run ------------------------------------------------------------------------------
@@ -224,9 +226,13 @@ def test_reading_the_log_is_site_scoped_and_needs_identity_access(
     with pytest.raises(sv.NotFound):
         sv.get_prescreen_candidate(session, actors["coordinator2"], apgh_candidate.id)
     with pytest.raises(sv.NotFound):
-        sv.list_prescreen_candidates(session, actors["coordinator"], run_id=other.id)
+        sv.list_prescreen_candidates(
+            session, actors["coordinator"], where=CandidateFilter(run_id=other.id)
+        )
     with pytest.raises(sv.Forbidden):
-        sv.list_prescreen_candidates(session, actors["coordinator"], site_code="PUMC")
+        sv.list_prescreen_candidates(
+            session, actors["coordinator"], where=CandidateFilter(site_code="PUMC")
+        )
     # EHR keys lead to a patient's hospital record: not for the de-identified reader.
     with pytest.raises(sv.Forbidden):
         sv.list_prescreen_candidates(session, actors["statistician"])
@@ -244,18 +250,27 @@ def test_candidate_lists_filter_and_paginate(session: Session, actors: dict[str,
     who = actors["coordinator"]
     first = record(session, who)
     second = record(session, who, rows=[row(86, 1), row(7, 2, "candidate")], index_date=INDEX)
-    page = sv.list_prescreen_candidates(session, who, limit=2, offset=1)
+    page = sv.list_prescreen_candidates(session, who, page=Paging(limit=2, offset=1))
     assert page.total == 5 and page.limit == 2 and page.offset == 1
     # Newest run first, then by rank.
     assert [(c.run_id, c.rank) for c in page.items] == [(second.id, 2), (first.id, 1)]
-    only = sv.list_prescreen_candidates(session, who, run_id=first.id, prescreen_status="candidate")
+    only = sv.list_prescreen_candidates(
+        session, who, where=CandidateFilter(run_id=first.id, prescreen_status="candidate")
+    )
     assert [c.ehr_person_key for c in only.items] == ["4711"]
-    assert sv.list_prescreen_candidates(session, who, workflow_status="invited").total == 0
+    assert (
+        sv.list_prescreen_candidates(
+            session, who, where=CandidateFilter(workflow_status="invited")
+        ).total
+        == 0
+    )
     with pytest.raises(sv.ValidationProblem) as bad:
-        sv.list_prescreen_candidates(session, who, workflow_status="contacted")
+        sv.list_prescreen_candidates(
+            session, who, where=CandidateFilter(workflow_status="contacted")
+        )
     assert bad.value.field == "workflow_status"
     with pytest.raises(sv.ValidationProblem):
-        sv.list_prescreen_candidates(session, who, limit=0)
+        sv.list_prescreen_candidates(session, who, page=Paging(limit=0))
 
 
 # --- invite, decline ----------------------------------------------------------------------------
@@ -354,7 +369,9 @@ def test_a_screened_candidate_is_linked_to_the_participant_and_screening(
     assert linked.status_changed_on == clinic.day(0)
     assert linked.status_reason == f"registered as APGH-001 and screened on {clinic.day(0)}"
     # The link is in the participant's own audit trail.
-    trail = sv.participant_history(session, actors["investigator"], pid, limit=500).items
+    trail = sv.participant_history(
+        session, actors["investigator"], pid, page=Paging(limit=500)
+    ).items
     link_entries = [e for e in trail if e.table == "prescreen_candidates"]
     assert len(link_entries) == 1
     assert link_entries[0].changes["participant_id"] == [None, pid]

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from tools.harness.database import DEMO_PASSWORD
 
 from trialdesk import services as sv
+from trialdesk.services.queries import QueryFilter
 
 
 @pytest.fixture
@@ -48,7 +49,9 @@ def test_query_lifecycle(measured, session: Session, actors) -> None:  # type: i
     history = sv.record_history(session, actors["monitor"], "data_queries", query.id)
     assert [h.action for h in history] == ["create", "update", "update"]
     assert history[1].username == "coordinator" and history[2].username == "monitor"
-    assert sv.list_queries(session, actors["monitor"], status="closed").total == 1
+    assert (
+        sv.list_queries(session, actors["monitor"], where=QueryFilter(status="closed")).total == 1
+    )
 
 
 def test_query_roles(measured, session: Session, actors) -> None:  # type: ignore[no-untyped-def]

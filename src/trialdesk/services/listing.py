@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from trialdesk.services import paging
 from trialdesk.services.actor import Actor
 from trialdesk.services.errors import ValidationProblem
 from trialdesk.services.views import Page
@@ -18,6 +19,8 @@ Q = TypeVar("Q", bound=Select)  # type: ignore[type-arg]
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_OFFSET = 2**31 - 1  # the largest row count a database integer holds (PostgreSQL int4)
+# A listing read without a page request: its first DEFAULT_LIMIT rows.
+FIRST_PAGE = paging.Page(limit=DEFAULT_LIMIT)
 
 
 def page_bounds(limit: int, offset: int) -> tuple[int, int]:

@@ -30,10 +30,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from trialdesk.services import paging
 from trialdesk.services.access import get_participant, not_found, require
 from trialdesk.services.actor import Actor, Permission
 from trialdesk.services.errors import Forbidden, RuleViolation, ValidationProblem
-from trialdesk.services.listing import DEFAULT_LIMIT, paginate
+from trialdesk.services.listing import DEFAULT_LIMIT, FIRST_PAGE, paginate
 from trialdesk.services.prescreening_entries import (
     CandidateRow,
     PrescreenCandidateView,
@@ -260,40 +261,49 @@ def list_prescreen_runs(
     return paginate(session, query, limit, offset, lambda r: _run_view(session, r))
 
 
+@dataclass(frozen=True, kw_only=True)
+class CandidateFilter:
+    """Which persons of the screening log to list: one run, one site, one workflow or
+    pre-screen status, and whether voided entries show. Each item is the API's query parameter
+    of the same name."""
+
+    run_id: int | None = None
+    site_code: str | None = None
+    workflow_status: CandidateWorkflow | str | None = None
+    prescreen_status: PrescreenStatus | str | None = None
+    include_voided: bool = False
+
+
 @service
-def list_prescreen_candidates(  # noqa: PLR0913  optional keyword-only listing filters, one per API query parameter, and paging
+def list_prescreen_candidates(
     session: Session,
     actor: Actor,
     *,
-    run_id: int | None = None,
-    site_code: str | None = None,
-    workflow_status: CandidateWorkflow | str | None = None,
-    prescreen_status: PrescreenStatus | str | None = None,
-    include_voided: bool = False,
-    limit: int = DEFAULT_LIMIT,
-    offset: int = 0,
+    where: CandidateFilter | None = None,
+    page: paging.Page = FIRST_PAGE,
 ) -> Page[PrescreenCandidateView]:
     """The screening log's candidates at the actor's sites, by run (newest first) and rank."""
     require(actor, Permission.READ_IDENTITY, table=CANDIDATES)
+    where = where or CandidateFilter()
     query = select(PrescreenCandidate).where(PrescreenCandidate.site_id.in_(actor.site_ids))
-    if run_id is not None:
-        _run(session, actor, run_id, Permission.READ_IDENTITY)
-        query = query.where(PrescreenCandidate.run_id == run_id)
-    if site_code is not None:
-        site = _site(session, actor, site_code, Permission.READ_IDENTITY)
+    if where.run_id is not None:
+        _run(session, actor, where.run_id, Permission.READ_IDENTITY)
+        query = query.where(PrescreenCandidate.run_id == where.run_id)
+    if where.site_code is not None:
+        site = _site(session, actor, where.site_code, Permission.READ_IDENTITY)
         query = query.where(PrescreenCandidate.site_id == site.id)
-    if workflow_status is not None:
-        wanted = choice(CandidateWorkflow, workflow_status, "workflow_status")
+    if where.workflow_status is not None:
+        wanted = choice(CandidateWorkflow, where.workflow_status, "workflow_status")
         query = query.where(PrescreenCandidate.workflow_status == wanted)
-    if prescreen_status is not None:
-        status = choice(PrescreenStatus, prescreen_status, "prescreen_status")
+    if where.prescreen_status is not None:
+        status = choice(PrescreenStatus, where.prescreen_status, "prescreen_status")
         query = query.where(PrescreenCandidate.prescreen_status == status)
-    if not include_voided:
+    if not where.include_voided:
         query = query.where(PrescreenCandidate.voided.is_(False))
     query = query.order_by(
         PrescreenCandidate.run_id.desc(), PrescreenCandidate.rank, PrescreenCandidate.id
     )
-    return paginate(session, query, limit, offset, lambda r: _candidate_view(session, r))
+    return paginate(session, query, page.limit, page.offset, lambda r: _candidate_view(session, r))
 
 
 @service

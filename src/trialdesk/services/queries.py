@@ -7,15 +7,17 @@ or investigator closes. Queries are never voided: they are closed, with a resolu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trialdesk.services import paging
 from trialdesk.services.access import get_participant, get_record, require
 from trialdesk.services.actor import Actor, Permission
 from trialdesk.services.errors import RuleViolation, ValidationProblem
-from trialdesk.services.listing import DEFAULT_LIMIT, paginate, scoped
+from trialdesk.services.listing import FIRST_PAGE, paginate, scoped
 from trialdesk.services.uow import add_record, change_record, row_values, service
 from trialdesk.services.validate import choice, required_text
 from trialdesk.services.views import Page, QueryView
@@ -227,18 +229,29 @@ def get_query(session: Session, actor: Actor, query_id: int) -> QueryView:
     return query_view(row)
 
 
+@dataclass(frozen=True, kw_only=True)
+class QueryFilter:
+    """Which queries a listing shows: each item given narrows it (the API's query parameters,
+    one to one)."""
+
+    participant_id: int | None = None
+    status: QueryStatus | str | None = None
+    target_table: str | None = None
+    target_id: int | None = None
+
+
 @service
-def list_queries(  # noqa: PLR0913  optional keyword-only listing filters, one per API query parameter, and paging
+def list_queries(
     session: Session,
     actor: Actor,
     *,
-    participant_id: int | None = None,
-    status: QueryStatus | str | None = None,
-    target_table: str | None = None,
-    target_id: int | None = None,
-    limit: int = DEFAULT_LIMIT,
-    offset: int = 0,
+    where: QueryFilter | None = None,
+    page: paging.Page = FIRST_PAGE,
 ) -> Page[QueryView]:
+    """The queries at the actor's sites that `where` selects, oldest raised first."""
+    where = where or QueryFilter()
+    participant_id, status = where.participant_id, where.status
+    target_table, target_id = where.target_table, where.target_id
     if participant_id is not None:
         get_participant(session, actor, participant_id, Permission.READ_CLINICAL)
     else:
@@ -253,4 +266,4 @@ def list_queries(  # noqa: PLR0913  optional keyword-only listing filters, one p
     if target_id is not None:
         query = query.where(DataQuery.target_id == target_id)
     query = query.order_by(DataQuery.raised_at, DataQuery.id)
-    return paginate(session, query, limit, offset, query_view)
+    return paginate(session, query, page.limit, page.offset, query_view)

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from trialdesk.services import paging
 from trialdesk.services.access import get_participant, get_record, not_found, require
 from trialdesk.services.actor import Actor, Permission
 from trialdesk.services.errors import ValidationProblem
-from trialdesk.services.listing import DEFAULT_LIMIT, paginate
+from trialdesk.services.listing import FIRST_PAGE, paginate
 from trialdesk.services.uow import change_record, service, void_record
 from trialdesk.services.views import AuditEntryView, ChainReportView, Page, View
 from trialdesk.store import audit
@@ -279,50 +281,63 @@ def _lock_history_access(session: Session, actor: Actor, lock_id: int) -> None:
         get_participant(session, actor, lock.participant_id, Permission.READ_AUDIT)
 
 
+@dataclass(frozen=True, kw_only=True)
+class AuditTrailFilter:
+    """Which entries of an audit trail to read (21 CFR 11.10(e): who changed what, and when):
+    only one kind of record (`table`), entries touching one `field`, by one user, or made in
+    [since, until). Each item is the API's query parameter of the same name."""
+
+    table: str | None = None
+    field: str | None = None
+    user_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
 @service
-def participant_history(  # noqa: PLR0913  optional keyword-only audit-trail filters, one per API query parameter, and paging
+def participant_history(
     session: Session,
     actor: Actor,
     participant_id: int,
     *,
-    table: str | None = None,
-    field: str | None = None,
-    user_id: int | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: int = DEFAULT_LIMIT,
-    offset: int = 0,
+    where: AuditTrailFilter | None = None,
+    page: paging.Page = FIRST_PAGE,
 ) -> Page[AuditEntryView]:
-    """The audit trail of everything about one participant, oldest first; optionally only one
-    kind of record (`table`), entries touching one `field`, by one user, or in [since, until)."""
+    """The audit trail of everything about one participant, oldest first; `where` narrows it."""
     get_participant(session, actor, participant_id, Permission.READ_AUDIT)
+    query = _trail_query(participant_id, where or AuditTrailFilter())
+    if not actor.can(Permission.READ_IDENTITY):
+        query = query.where(AuditEntry.table_name != ParticipantIdentity.__tablename__)
+    entries = paginate(session, query, page.limit, page.offset, lambda e: e)
+    names = _usernames(session, entries.items)
+    hide = _identity_strings(session, actor, participant_id)
+    return Page[AuditEntryView](
+        items=[_entry_view(e, names, hide) for e in entries.items],
+        total=entries.total,
+        limit=entries.limit,
+        offset=entries.offset,
+    )
+
+
+def _trail_query(participant_id: int, where: AuditTrailFilter) -> Select[tuple[AuditEntry]]:
     query = (
         select(AuditEntry)
         .where(AuditEntry.participant_id == participant_id)
         .order_by(AuditEntry.sequence)
     )
-    if table:
-        query = query.where(AuditEntry.table_name == table)
-    if field:
+    if where.table:
+        query = query.where(AuditEntry.table_name == where.table)
+    if where.field:
         # `changes` is the JSON object field → [old, new]: its keys appear as "field":
-        query = query.where(AuditEntry.changes.contains(json.dumps(field) + ":", autoescape=True))
-    if user_id is not None:
-        query = query.where(AuditEntry.user_id == user_id)
-    if since is not None:
-        query = query.where(AuditEntry.occurred_at >= since)
-    if until is not None:
-        query = query.where(AuditEntry.occurred_at < until)
-    if not actor.can(Permission.READ_IDENTITY):
-        query = query.where(AuditEntry.table_name != ParticipantIdentity.__tablename__)
-    page = paginate(session, query, limit, offset, lambda e: e)
-    names = _usernames(session, page.items)
-    hide = _identity_strings(session, actor, participant_id)
-    return Page[AuditEntryView](
-        items=[_entry_view(e, names, hide) for e in page.items],
-        total=page.total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+        key = json.dumps(where.field) + ":"
+        query = query.where(AuditEntry.changes.contains(key, autoescape=True))
+    if where.user_id is not None:
+        query = query.where(AuditEntry.user_id == where.user_id)
+    if where.since is not None:
+        query = query.where(AuditEntry.occurred_at >= where.since)
+    if where.until is not None:
+        query = query.where(AuditEntry.occurred_at < where.until)
+    return query
 
 
 @service

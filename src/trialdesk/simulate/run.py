@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from trialdesk import services as sv
 from trialdesk.protocol import Protocol
 from trialdesk.protocol.model import Site
+from trialdesk.services.paging import Page as Paging
 from trialdesk.services.study import current_protocol
 from trialdesk.services.validate import today
 from trialdesk.services.views import AdverseEventView
@@ -263,7 +264,7 @@ def run_simulation(
         if progress:
             progress(FOLLOW_UP, done, len(writer.to_follow))
     writer.summary.deviations = sv.list_deviations(session, actor, limit=1).total
-    writer.summary.queries = sv.list_queries(session, actor, limit=1).total
+    writer.summary.queries = sv.list_queries(session, actor, page=Paging(limit=1)).total
     return writer.summary
 
 

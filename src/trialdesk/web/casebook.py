@@ -28,7 +28,9 @@ from trialdesk.services import (
     visit_calendar,
 )
 from trialdesk.services.actor import Permission
+from trialdesk.services.paging import Page as Paging
 from trialdesk.services.protocol_versions import get_reconsent_due
+from trialdesk.services.queries import QueryFilter
 from trialdesk.services.study import current_catalogue, current_protocol
 from trialdesk.services.views import (
     AdverseEventView,
@@ -205,7 +207,9 @@ def trajectory_charts(
 
 def unresolved_queries(session: Session, user: WebUser, **filters: Any) -> list[QueryView]:
     """Queries raised and not yet closed (open, or answered and awaiting the monitor)."""
-    page = list_queries(session, user.actor, limit=MAX_ROWS, **filters)
+    page = list_queries(
+        session, user.actor, where=QueryFilter(**filters), page=Paging(limit=MAX_ROWS)
+    )
     return [q for q in page.items if q.status.value != "closed"]
 
 

@@ -23,6 +23,7 @@ from trialdesk.services import (
     visit_calendar,
 )
 from trialdesk.services.actor import Permission
+from trialdesk.services.paging import Page as Paging
 from trialdesk.services.screening_declines import list_screening_declines
 from trialdesk.services.study import current_protocol, version_in_force
 from trialdesk.services.validate import today
@@ -128,7 +129,7 @@ def build_dashboard(session: Session, user: WebUser, as_of: date | None = None) 
         visits_due=due,
         queries=[
             q
-            for q in list_queries(session, actor, limit=MAX_ROWS).items
+            for q in list_queries(session, actor, page=Paging(limit=MAX_ROWS)).items
             if q.status.value != "closed"
         ],
         saes=open_safety_clocks(session, actor),

@@ -15,6 +15,7 @@ from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS, erro
 from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change, VoidRequest
+from trialdesk.services.paging import Page as Paging
 from trialdesk.services.participants import (
     IdentityCorrection,
     end_participation,
@@ -312,7 +313,9 @@ def get_calendar(
 def get_history(
     participant_id: int, session: SessionDep, actor: ActorDep, page: PageDep
 ) -> Page[AuditEntryView]:
-    return participant_history(session, actor, participant_id, limit=page.limit, offset=page.offset)
+    return participant_history(
+        session, actor, participant_id, page=Paging(limit=page.limit, offset=page.offset)
+    )
 
 
 @router.get(

@@ -13,7 +13,9 @@ from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from trialdesk.api.pagination import PageDep
 from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body
+from trialdesk.services.paging import Page as Paging
 from trialdesk.services.queries import (
+    QueryFilter,
     answer_query,
     close_query,
     get_query,
@@ -61,16 +63,13 @@ def get_queries(
     target_table: str | None = None,
     target_id: int | None = None,
 ) -> Page[QueryView]:
-    return list_queries(
-        session,
-        actor,
+    where = QueryFilter(
         participant_id=participant_id,
         status=status_,
         target_table=target_table,
         target_id=target_id,
-        limit=page.limit,
-        offset=page.offset,
     )
+    return list_queries(session, actor, where=where, page=Paging(page.limit, page.offset))
 
 
 @router.post(

@@ -16,6 +16,8 @@ from fastapi import APIRouter, Request, Response
 from trialdesk.services import get_participant, participant_history, record_history
 from trialdesk.services.audit_text import ReadableEntry, readable_history
 from trialdesk.services.labels import RECORD_LABELS, field_label, record_label
+from trialdesk.services.paging import Page as Paging
+from trialdesk.services.records import AuditTrailFilter
 from trialdesk.services.sites import user_display_names
 from trialdesk.web.deps import DB, CurrentUser
 from trialdesk.web.routing import WebRoute
@@ -114,15 +116,16 @@ def participant_audit(
         session,
         user.actor,
         pid,
-        table=chosen["form"] if chosen["form"] in FORMS else None,
-        field=chosen["field"] if chosen["field"] in FIELDS else None,
-        user_id=int(chosen["user"])
-        if chosen["user"].isdigit() and len(chosen["user"]) <= _MAX_ID_DIGITS
-        else None,
-        since=_bound(_day(chosen["from"]), zone, end=False),
-        until=_bound(_day(chosen["to"]), zone, end=True),
-        limit=PAGE_SIZE,
-        offset=(page - 1) * PAGE_SIZE,
+        where=AuditTrailFilter(
+            table=chosen["form"] if chosen["form"] in FORMS else None,
+            field=chosen["field"] if chosen["field"] in FIELDS else None,
+            user_id=int(chosen["user"])
+            if chosen["user"].isdigit() and len(chosen["user"]) <= _MAX_ID_DIGITS
+            else None,
+            since=_bound(_day(chosen["from"]), zone, end=False),
+            until=_bound(_day(chosen["to"]), zone, end=True),
+        ),
+        page=Paging(limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE),
     )
     query = urlencode({k: v for k, v in chosen.items() if v})
     users = sorted(user_display_names(session).items(), key=lambda kv: kv[1])

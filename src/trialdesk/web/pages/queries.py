@@ -23,6 +23,8 @@ from trialdesk.services import (
 from trialdesk.services.actor import Permission
 from trialdesk.services.errors import ServiceError
 from trialdesk.services.labels import record_label
+from trialdesk.services.paging import Page as Paging
+from trialdesk.services.queries import QueryFilter
 from trialdesk.services.views import QueryView
 from trialdesk.store.enums import QueryStatus
 from trialdesk.web.deps import DB, CurrentUser
@@ -59,7 +61,10 @@ def queries(
     chosen = status if status in statuses else None
     page = max(page, 1)
     listing = list_queries(
-        session, user.actor, status=chosen, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        session,
+        user.actor,
+        where=QueryFilter(status=chosen),
+        page=Paging(limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE),
     )
     return render(
         request,
