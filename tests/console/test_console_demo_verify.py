@@ -19,9 +19,15 @@ def _trail(tmp_path: Path) -> str:
     with db.session() as session:
         for i in range(1, 4):
             audit.append(
-                session, user_id=None, action="create", table="measurements", record_id=i,
-                changes={"value": [None, 7.0 + i]},
-            )  # fmt: skip
+                session,
+                audit.NewEntry(
+                    user_id=None,
+                    action="create",
+                    table="measurements",
+                    record_id=i,
+                    changes={"value": [None, 7.0 + i]},
+                ),
+            )
         session.commit()
     url = str(db.engine.url)
     db.engine.dispose()
@@ -45,9 +51,15 @@ def test_a_tampered_demo_trail_fails_the_demo(tmp_path: Path) -> None:
         with db.session() as session:
             for i in range(1, 4):
                 audit.append(
-                    session, user_id=None, action="create", table="measurements", record_id=i,
-                    changes={"value": [None, 7.0 + i]},
-                )  # fmt: skip
+                    session,
+                    audit.NewEntry(
+                        user_id=None,
+                        action="create",
+                        table="measurements",
+                        record_id=i,
+                        changes={"value": [None, 7.0 + i]},
+                    ),
+                )
             session.commit()
         execute_as_dba(db, "UPDATE audit_entries SET reason = 'edited' WHERE sequence = 2")
         url = str(db.engine.url)

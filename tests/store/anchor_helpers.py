@@ -19,14 +19,16 @@ def append_entries(db: TestDatabase, n: int, start: int = 1) -> None:
         for i in range(start, start + n):
             audit.append(
                 session,
-                user_id=None,
-                action="update",
-                table="measurements",
-                record_id=i,
-                changes={"value": [7.0 + i, 7.5 + i], "version": [1, 2]},
-                reason=f"transcription error {i}",
-                site_id=1,
-                participant_id=10 + i,
+                audit.NewEntry(
+                    user_id=None,
+                    action="update",
+                    table="measurements",
+                    record_id=i,
+                    changes={"value": [7.0 + i, 7.5 + i], "version": [1, 2]},
+                    reason=f"transcription error {i}",
+                    site_id=1,
+                    participant_id=10 + i,
+                ),
             )
         session.commit()
 

@@ -18,14 +18,16 @@ def _append(db: TestDatabase, n: int) -> None:
         for i in range(1, n + 1):
             audit.append(
                 session,
-                user_id=None,
-                action="update",
-                table="measurements",
-                record_id=i,
-                changes={"value": [7.0 + i, 7.5 + i], "version": [1, 2]},
-                reason=f"transcription error {i}",
-                site_id=1,
-                participant_id=10 + i,
+                audit.NewEntry(
+                    user_id=None,
+                    action="update",
+                    table="measurements",
+                    record_id=i,
+                    changes={"value": [7.0 + i, 7.5 + i], "version": [1, 2]},
+                    reason=f"transcription error {i}",
+                    site_id=1,
+                    participant_id=10 + i,
+                ),
             )
         session.commit()
 
@@ -145,11 +147,13 @@ def test_concurrent_writers_never_fork_the_chain(db: TestDatabase) -> None:
                 with db.session() as session:
                     audit.append(
                         session,
-                        user_id=None,
-                        action="create",
-                        table="visits",
-                        record_id=worker * 100 + i,
-                        changes={"code": [None, "BL"]},
+                        audit.NewEntry(
+                            user_id=None,
+                            action="create",
+                            table="visits",
+                            record_id=worker * 100 + i,
+                            changes={"code": [None, "BL"]},
+                        ),
                     )
                     session.commit()
         except BaseException as exc:  # reported by the assertion below
@@ -170,15 +174,18 @@ def test_history_lists_one_records_entries_in_order(db: TestDatabase) -> None:
         for version in (1, 2, 3):
             audit.append(
                 session,
-                user_id=None,
-                action="update",
-                table="adverse_events",
-                record_id=7,
-                changes={"version": [version, version + 1]},
-                reason="follow-up",
+                audit.NewEntry(
+                    user_id=None,
+                    action="update",
+                    table="adverse_events",
+                    record_id=7,
+                    changes={"version": [version, version + 1]},
+                    reason="follow-up",
+                ),
             )
         audit.append(
-            session, user_id=None, action="create", table="visits", record_id=7, changes={}
+            session,
+            audit.NewEntry(user_id=None, action="create", table="visits", record_id=7, changes={}),
         )
         session.commit()
         entries = audit.history(session, "adverse_events", 7)
@@ -189,12 +196,14 @@ def test_refusals_are_recorded_in_the_chain(db: TestDatabase) -> None:
     with db.session() as session:
         audit.record_refusal(
             session,
-            user_id=None,
-            operation="get_participant",
-            rule="not_found",
-            message="participant 3 not found",
-            table="participants",
-            record_id=3,
+            audit.Refusal(
+                user_id=None,
+                operation="get_participant",
+                rule="not_found",
+                message="participant 3 not found",
+                table="participants",
+                record_id=3,
+            ),
         )
         session.commit()
         entry = session.scalars(select(AuditEntry)).one()

@@ -107,9 +107,9 @@ def project_rules(folder: Path) -> list[tuple[str, dict[str, Any]]]:
 def cache_rules(cache: Path) -> list[tuple[str, dict[str, Any]]]:
     """The published SDTMIG 3.4 rules from the engine's cache (rules.pkl, rules_dictionary.pkl)."""
     with (cache / "rules.pkl").open("rb") as fh:
-        rules = pickle.load(fh)  # noqa: S301 - the engine's own cache format
+        rules = pickle.load(fh)  # the engine's own cache format
     with (cache / "rules_dictionary.pkl").open("rb") as fh:
-        index = pickle.load(fh)  # noqa: S301
+        index = pickle.load(fh)
     ids = index.get(f"{STANDARD}/{VERSION}", [])
     return [(core_id, rules[core_id]) for core_id in ids if core_id in rules]
 
@@ -132,7 +132,7 @@ def _library(cache: Path | None) -> Any:
         if cache is None or not (cache / name).exists():
             return None
         with (cache / name).open("rb") as fh:
-            data = pickle.load(fh)  # noqa: S301
+            data = pickle.load(fh)
         return data.get(key) if isinstance(data, dict) else None
 
     key = f"{STANDARD}/{VERSION}"
@@ -272,7 +272,7 @@ def run(
     for source, core_id, rule in _progress(todo):
         try:
             results = run_rule(rule, datasets, define_xml, library)
-        except Exception as exc:  # noqa: BLE001 - the engine's failure is the rule's outcome
+        except Exception as exc:  # the engine's failure is the rule's outcome
             last = traceback.extract_tb(exc.__traceback__)[-1]
             outcomes.append(
                 Outcome(

@@ -219,12 +219,14 @@ def _audit_account(
     }
     audit.append(
         session,
-        user_id=actor.user_id,
-        action=AuditAction.UPDATE if reason else AuditAction.CREATE,
-        table="user_access",
-        record_id=user.id,
-        changes=readable,
-        reason=reason or None,
+        audit.NewEntry(
+            user_id=actor.user_id,
+            action=AuditAction.UPDATE if reason else AuditAction.CREATE,
+            table="user_access",
+            record_id=user.id,
+            changes=readable,
+            reason=reason or None,
+        ),
     )
 
 
@@ -617,11 +619,13 @@ def check_password(session: Session, username: str, password: str) -> User:
         retry_after = _unknown_name_throttle(session, username, now, policy)
         audit.append(
             session,
-            user_id=None,
-            action=AuditAction.LOGIN_FAILED,
-            table="users",
-            record_id=None,
-            changes={"username": username, "why": _UNKNOWN},
+            audit.NewEntry(
+                user_id=None,
+                action=AuditAction.LOGIN_FAILED,
+                table="users",
+                record_id=None,
+                changes={"username": username, "why": _UNKNOWN},
+            ),
         )
         if retry_after is not None:
             raise _locked(now + timedelta(seconds=retry_after), now, policy)
@@ -653,12 +657,14 @@ def count_failure(session: Session, user: User, why: str, now: datetime) -> None
         user.locked_until = now + policy.lockout
         audit.append(
             session,
-            user_id=None,
-            action=AuditAction.UPDATE,
-            table="users",
-            record_id=user.id,
-            changes={"locked_until": [None, user.locked_until]},
-            reason=f"locked after {user.failed_logins} consecutive failed logins",
+            audit.NewEntry(
+                user_id=None,
+                action=AuditAction.UPDATE,
+                table="users",
+                record_id=user.id,
+                changes={"locked_until": [None, user.locked_until]},
+                reason=f"locked after {user.failed_logins} consecutive failed logins",
+            ),
         )
 
 
@@ -669,11 +675,13 @@ def login_succeeded(session: Session, user: User, changes: dict[str, object]) ->
     user.last_login_at = utcnow()
     audit.append(
         session,
-        user_id=user.id,
-        action=AuditAction.LOGIN,
-        table="users",
-        record_id=user.id,
-        changes=changes,
+        audit.NewEntry(
+            user_id=user.id,
+            action=AuditAction.LOGIN,
+            table="users",
+            record_id=user.id,
+            changes=changes,
+        ),
     )
 
 
@@ -720,11 +728,13 @@ def _unknown_name_throttle(
 def _login_failed(session: Session, user: User, why: str) -> None:
     audit.append(
         session,
-        user_id=None,
-        action=AuditAction.LOGIN_FAILED,
-        table="users",
-        record_id=user.id,
-        changes={"username": user.username, "why": why, "failed_logins": user.failed_logins},
+        audit.NewEntry(
+            user_id=None,
+            action=AuditAction.LOGIN_FAILED,
+            table="users",
+            record_id=user.id,
+            changes={"username": user.username, "why": why, "failed_logins": user.failed_logins},
+        ),
     )
 
 
@@ -853,12 +863,14 @@ def _end_idle_session(
     session.execute(update(ApiToken).where(ApiToken.id == token_id).values(revoked_at=moment))
     audit.append(
         session,
-        user_id=user_id,
-        action=AuditAction.LOGOUT,
-        table="api_tokens",
-        record_id=token_id,
-        changes={"revoked_at": [None, moment]},
-        reason=f"idle timeout: no activity for {minutes} minutes",
+        audit.NewEntry(
+            user_id=user_id,
+            action=AuditAction.LOGOUT,
+            table="api_tokens",
+            record_id=token_id,
+            changes={"revoked_at": [None, moment]},
+            reason=f"idle timeout: no activity for {minutes} minutes",
+        ),
     )
     session.commit()
     raise Unauthenticated(
@@ -880,11 +892,13 @@ def revoke_token(session: Session, actor: Actor, token: str) -> None:
     row.revoked_at = utcnow()
     audit.append(
         session,
-        user_id=actor.user_id,
-        action=AuditAction.LOGOUT,
-        table="api_tokens",
-        record_id=row.id,
-        changes={"revoked_at": [None, row.revoked_at]},
+        audit.NewEntry(
+            user_id=actor.user_id,
+            action=AuditAction.LOGOUT,
+            table="api_tokens",
+            record_id=row.id,
+            changes={"revoked_at": [None, row.revoked_at]},
+        ),
     )
 
 

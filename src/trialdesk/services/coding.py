@@ -241,16 +241,18 @@ def load_dictionary(
     session.add_all(_term_rows(row.id, release))
     audit.append(
         session,
-        user_id=actor.user_id,
-        action=AuditAction.CREATE,
-        table=CodingDictionary.__tablename__,
-        record_id=row.id,
-        changes={
-            "kind": [None, what.value],
-            "version": [None, row.version],
-            "content_sha256": [None, row.content_sha256],
-            "term_count": [None, row.term_count],
-        },
+        audit.NewEntry(
+            user_id=actor.user_id,
+            action=AuditAction.CREATE,
+            table=CodingDictionary.__tablename__,
+            record_id=row.id,
+            changes={
+                "kind": [None, what.value],
+                "version": [None, row.version],
+                "content_sha256": [None, row.content_sha256],
+                "term_count": [None, row.term_count],
+            },
+        ),
     )
     view = DictionaryView.model_validate(row)
     if previous is not None:
@@ -487,11 +489,13 @@ def _remember_synonym(
     session.flush()
     audit.append(
         session,
-        user_id=actor.user_id,
-        action=AuditAction.CREATE if old is None else AuditAction.UPDATE,
-        table=CodingSynonym.__tablename__,
-        record_id=row.id,
-        changes={"verbatim_key": [None, key], "code": [old, code]},
+        audit.NewEntry(
+            user_id=actor.user_id,
+            action=AuditAction.CREATE if old is None else AuditAction.UPDATE,
+            table=CodingSynonym.__tablename__,
+            record_id=row.id,
+            changes={"verbatim_key": [None, key], "code": [old, code]},
+        ),
     )
 
 

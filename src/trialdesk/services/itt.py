@@ -28,7 +28,7 @@ from trialdesk.services.editchecks import element_for_entry, limit_check
 from trialdesk.services.errors import RuleViolation, ValidationProblem
 from trialdesk.services.measurements import done_visit
 from trialdesk.services.queries import open_query
-from trialdesk.services.uow import add_record, change_record, service, void_record
+from trialdesk.services.uow import RecordChange, add_record, change_record, service, void_record
 from trialdesk.services.validate import finite_number, not_after_today, required_text
 from trialdesk.services.views import IttCodedSampleView, IttSampleView, IttTestView
 from trialdesk.store.enums import QueryOrigin
@@ -296,11 +296,10 @@ def update_itt_test(  # noqa: PLR0913  version and reason, then one optional key
         session,
         actor,
         test,
-        changes,
+        RecordChange(values=changes, extra={"samples": [old, new]} if new != old else None),
         reason=reason,
         expected_version=expected_version,
         participant=participant,
-        extra={"samples": [old, new]} if new != old else None,
     )
     if replacement is not None and new != old:
         for sample in [s for s in test.samples if not s.voided]:

@@ -44,12 +44,14 @@ def mark_simulated(session: Session, actor: Actor, description: str) -> str:
         return existing
     audit.append(
         session,
-        user_id=actor.user_id,
-        action=AuditAction.CREATE,
-        table=PROVENANCE_TABLE,
-        record_id=SIMULATED_RECORD,
-        changes={"simulated": True, "description": text},
-        reason="data written by the trialdesk simulator, not collected from people",
+        audit.NewEntry(
+            user_id=actor.user_id,
+            action=AuditAction.CREATE,
+            table=PROVENANCE_TABLE,
+            record_id=SIMULATED_RECORD,
+            changes={"simulated": True, "description": text},
+            reason="data written by the trialdesk simulator, not collected from people",
+        ),
     )
     return text
 
@@ -94,31 +96,33 @@ def record_imported_provenance(
         participant_id, site_id = where.get(str(change.get("subject")), (None, None))
         audit.append(
             session,
-            user_id=actor.user_id,
-            action=AuditAction.CREATE,
-            table=IMPORTED_HISTORY_TABLE,
-            record_id=number,
-            changes=change,
-            participant_id=participant_id,  # shown in the participant's audit history
-            site_id=site_id,
-            reason=(
-                f"imported from {file_name} ({source_system or 'unknown source system'}): "
+            audit.NewEntry(
+                user_id=actor.user_id,
+                action=AuditAction.CREATE,
+                table=IMPORTED_HISTORY_TABLE,
+                record_id=number,
+                changes=change,
+                reason=f"imported from {file_name} ({source_system or 'unknown source system'}): "
                 f"{change.get('action', '')} by {change.get('user', '')} "
-                f"at {change.get('when', '')}"
+                f"at {change.get('when', '')}",
+                site_id=site_id,
+                participant_id=participant_id,
             ),
         )
     audit.append(
         session,
-        user_id=actor.user_id,
-        action=AuditAction.CREATE,
-        table=IMPORT_TABLE,
-        record_id=oid[:64],
-        changes={
-            "file_oid": oid,
-            "file": file_name,
-            "source_system": source_system,
-            "history": len(history),
-        },
-        reason=f"import of {file_name}",
+        audit.NewEntry(
+            user_id=actor.user_id,
+            action=AuditAction.CREATE,
+            table=IMPORT_TABLE,
+            record_id=oid[:64],
+            changes={
+                "file_oid": oid,
+                "file": file_name,
+                "source_system": source_system,
+                "history": len(history),
+            },
+            reason=f"import of {file_name}",
+        ),
     )
     return len(history)

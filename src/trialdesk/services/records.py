@@ -319,7 +319,7 @@ def participant_history(
     )
 
 
-def _trail_query(participant_id: int, where: AuditTrailFilter) -> Select[tuple[AuditEntry]]:
+def _trail_query(participant_id: int, where: AuditTrailFilter) -> Select[AuditEntry]:
     query = (
         select(AuditEntry)
         .where(AuditEntry.participant_id == participant_id)

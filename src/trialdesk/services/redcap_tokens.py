@@ -95,11 +95,13 @@ def revoke_redcap_tokens(session: Session, actor: Actor, user_id: int, *, reason
         row.revoked_at = now
         audit.append(
             session,
-            user_id=actor.user_id,
-            action=AuditAction.LOGOUT,
-            table="api_tokens",
-            record_id=row.id,
-            changes={"revoked_at": [None, now]},
-            reason=why,
+            audit.NewEntry(
+                user_id=actor.user_id,
+                action=AuditAction.LOGOUT,
+                table="api_tokens",
+                record_id=row.id,
+                changes={"revoked_at": [None, now]},
+                reason=why,
+            ),
         )
     return len(rows)

@@ -212,14 +212,16 @@ def set_security_policy(
         row = SecurityPolicy(site_id=site_id, **{**start, **changes})
         session.add(row)
         session.flush()
-        audit.append(  # like `add_record`, but the first setting also keeps its reason
+        audit.append(
             session,
-            user_id=actor.user_id,
-            action=AuditAction.CREATE,
-            table=SecurityPolicy.__tablename__,
-            record_id=row.id,
-            changes={k: [None, v] for k, v in row_values(row).items() if v is not None},
-            reason=why,
+            audit.NewEntry(
+                user_id=actor.user_id,
+                action=AuditAction.CREATE,
+                table=SecurityPolicy.__tablename__,
+                record_id=row.id,
+                changes={k: [None, v] for k, v in row_values(row).items() if v is not None},
+                reason=why,
+            ),
         )
     else:
         change_record(session, actor, row, changes, reason=why, expected_version=None)

@@ -276,11 +276,13 @@ def _advance(
     if factor:
         audit.append(
             session,
-            user_id=user.id,
-            action=AuditAction.LOGIN,
-            table="users",
-            record_id=user.id,
-            changes={**factor, "next_step": pending},
+            audit.NewEntry(
+                user_id=user.id,
+                action=AuditAction.LOGIN,
+                table="users",
+                record_id=user.id,
+                changes={**factor, "next_step": pending},
+            ),
         )
     if row is None:
         secret = secrets.token_urlsafe(32)
@@ -378,12 +380,14 @@ def _enrol(session: Session, user: User, secret: str, step: int, now: datetime) 
     )
     audit.append(
         session,
-        user_id=user.id,
-        action=AuditAction.UPDATE,
-        table="users",
-        record_id=user.id,
-        changes={"totp_enabled_at": [None, now], "recovery_codes": [None, len(codes)]},
-        reason="second factor (TOTP) enrolled at login",
+        audit.NewEntry(
+            user_id=user.id,
+            action=AuditAction.UPDATE,
+            table="users",
+            record_id=user.id,
+            changes={"totp_enabled_at": [None, now], "recovery_codes": [None, len(codes)]},
+            reason="second factor (TOTP) enrolled at login",
+        ),
     )
     return codes
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -103,14 +104,16 @@ def _audit_refusal(session: Session, actor: Actor, operation: str, exc: AccessRe
     try:
         audit.record_refusal(
             session,
-            user_id=actor.user_id,
-            operation=operation,
-            rule=exc.rule,
-            message=exc.message,
-            table=exc.context.get("table"),
-            record_id=exc.context.get("record_id"),
-            site_id=exc.context.get("site_id"),
-            participant_id=exc.context.get("participant_id"),
+            audit.Refusal(
+                user_id=actor.user_id,
+                operation=operation,
+                rule=exc.rule,
+                message=exc.message,
+                table=exc.context.get("table"),
+                record_id=exc.context.get("record_id"),
+                site_id=exc.context.get("site_id"),
+                participant_id=exc.context.get("participant_id"),
+            ),
         )
         session.commit()
     except Exception:  # the refusal itself must still reach the caller
@@ -179,36 +182,49 @@ def add_record(
     record: Any = row  # an ORM row: has __tablename__ and id
     audit.append(
         session,
-        user_id=actor.user_id,
-        action=AuditAction.CREATE,
-        table=record.__tablename__,
-        record_id=record.id,
-        changes=values,
-        **_where(participant),
+        audit.NewEntry(
+            user_id=actor.user_id,
+            action=AuditAction.CREATE,
+            table=record.__tablename__,
+            record_id=record.id,
+            changes=values,
+            **_where(participant),
+        ),
     )
     _clear_marks(session, actor, row, changes=None, why="", participant=participant)
     return row
 
 
-def change_record(  # noqa: PLR0913  the audited change (row, changes) and its keyword-only control: reason, version, participant, action, extra
+@dataclass(frozen=True, kw_only=True)
+class RecordChange:
+    """A change to a record whose audit entry is more than an update of its columns: `values`
+    (field → new value) audited as `action` (e.g. a void), with `extra` old → new pairs that are
+    not columns of the record (e.g. replaced child rows; 21 CFR 11.10(e))."""
+
+    values: Mapping[str, Any]
+    action: AuditAction = AuditAction.UPDATE
+    extra: Mapping[str, list[Any]] | None = None
+
+
+def change_record(
     session: Session,
     actor: Actor,
     row: Any,
-    changes: Mapping[str, Any],
+    changes: Mapping[str, Any] | RecordChange,
     *,
     reason: str | None,
     expected_version: int | None,
     participant: Any | None = None,
-    action: AuditAction = AuditAction.UPDATE,
-    extra: Mapping[str, list[Any]] | None = None,
 ) -> dict[str, list[Any]]:
-    """Apply `changes` (field → new value) with an audited reason; returns the diff.
+    """Apply `changes` (field → new value, or a `RecordChange`) with an audited reason; returns
+    the diff.
 
     `expected_version` None skips the caller-side version check (used for system-made follow-up
-    changes inside the same transaction); the database-side check always applies. `extra` adds
-    audited old → new pairs that are not columns of `row` (e.g. replaced child rows); it also
-    bumps the row's version so that concurrent editors of the children collide.
+    changes inside the same transaction); the database-side check always applies. A
+    `RecordChange`'s `extra` also bumps the row's version so that concurrent editors of the
+    children collide.
     """
+    change = changes if isinstance(changes, RecordChange) else RecordChange(values=changes)
     label = f"this {record_label(row.__tablename__)}"
     _guard_locks(session, row, participant)
     if expected_version is not None:
@@ -216,10 +232,10 @@ def change_record(  # noqa: PLR0913  the audited change (row, changes) and its k
     why = require_reason(reason)
     diff = {
         key: [getattr(row, key), value]
-        for key, value in changes.items()
+        for key, value in change.values.items()
         if getattr(row, key) != value
     }
-    if not diff and not extra:
+    if not diff and not change.extra:
         return {}
     old_version = row.version
     for key, (_old, new) in diff.items():
@@ -230,17 +246,19 @@ def change_record(  # noqa: PLR0913  the audited change (row, changes) and its k
     if hasattr(row, "updated_by"):
         row.updated_by = actor.user_id
     session.flush()
-    diff.update(extra or {})
+    diff.update(change.extra or {})
     diff["version"] = [old_version, row.version]
     audit.append(
         session,
-        user_id=actor.user_id,
-        action=action,
-        table=row.__tablename__,
-        record_id=row.id,
-        changes=diff,
-        reason=why,
-        **_where(participant),
+        audit.NewEntry(
+            user_id=actor.user_id,
+            action=change.action,
+            table=row.__tablename__,
+            record_id=row.id,
+            changes=diff,
+            reason=why,
+            **_where(participant),
+        ),
     )
     _clear_marks(session, actor, row, changes=diff, why=why, participant=participant)
     _clear_coding(session, actor, row, changes=diff, why=why, participant=participant)
@@ -313,9 +331,8 @@ def void_record(
         session,
         actor,
         row,
-        {"voided": True, "void_reason": why},
+        RecordChange(values={"voided": True, "void_reason": why}, action=AuditAction.VOID),
         reason=why,
         expected_version=expected_version,
         participant=participant,
-        action=AuditAction.VOID,
     )

@@ -116,31 +116,51 @@ def lock_chain(session: Session) -> tuple[int, str]:
     return int(head[0]), str(head[1])
 
 
-def append(  # noqa: PLR0913  keyword-only: one parameter per column of the audit entry (21 CFR 11.10(e): who, what, which record, why)
-    session: Session,
-    *,
-    user_id: int | None,
-    action: AuditAction | str,
-    table: str,
-    record_id: int | str | None,
-    changes: Mapping[str, Any],
-    reason: str | None = None,
-    site_id: int | None = None,
-    participant_id: int | None = None,
-) -> AuditEntry:
+@dataclass(frozen=True, kw_only=True)
+class NewEntry:
+    """What one audit-trail entry says (21 CFR 11.10(e): who did what to which record, and why);
+    `append` adds when, its place in the chain and its hash. Each item is one column."""
+
+    user_id: int | None
+    action: AuditAction | str
+    table: str
+    record_id: int | str | None
+    changes: Mapping[str, Any]
+    reason: str | None = None
+    site_id: int | None = None
+    participant_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refusal:
+    """An access refused (403 Forbidden / 404 for another site's record): who, doing what,
+    stopped by which rule with which message, and the record it was about, if any."""
+
+    user_id: int | None
+    operation: str
+    rule: str
+    message: str
+    table: str | None = None
+    record_id: int | str | None = None
+    site_id: int | None = None
+    participant_id: int | None = None
+
+
+def append(session: Session, new: NewEntry) -> AuditEntry:
     """Append one entry in the caller's transaction (flushed, not committed)."""
     last_sequence, last_hash = lock_chain(session)
+    action = new.action
     entry = AuditEntry(
         sequence=last_sequence + 1,
         occurred_at=utcnow(),
-        user_id=user_id,
+        user_id=new.user_id,
         action=str(AuditAction(action).value if isinstance(action, AuditAction) else action),
-        table_name=table,
-        record_id=None if record_id is None else str(record_id),
-        site_id=site_id,
-        participant_id=participant_id,
-        changes=canonical_json(changes),
-        reason=reason,
+        table_name=new.table,
+        record_id=None if new.record_id is None else str(new.record_id),
+        site_id=new.site_id,
+        participant_id=new.participant_id,
+        changes=canonical_json(new.changes),
+        reason=new.reason,
         prev_hash=last_hash,
     )
     entry.hash = entry_hash(entry, last_hash)
@@ -150,32 +170,24 @@ def append(  # noqa: PLR0913  keyword-only: one parameter per column of the audi
     return entry
 
 
-def record_refusal(  # noqa: PLR0913  keyword-only: one parameter per column of the refusal's audit entry
-    session: Session,
-    *,
-    user_id: int | None,
-    operation: str,
-    rule: str,
-    message: str,
-    table: str | None = None,
-    record_id: int | str | None = None,
-    site_id: int | None = None,
-    participant_id: int | None = None,
-) -> AuditEntry:
+def record_refusal(session: Session, refusal: Refusal) -> AuditEntry:
     """Record an access refusal (403 Forbidden / 404 for another site's record).
 
     Appends in the caller's transaction; the caller commits (a refusal usually follows a
     rollback of the refused work, so commit it on its own).
     """
+    changes = {"operation": refusal.operation, "rule": refusal.rule, "message": refusal.message}
     return append(
         session,
-        user_id=user_id,
-        action=AuditAction.REFUSE,
-        table=table or "-",
-        record_id=record_id,
-        changes={"operation": operation, "rule": rule, "message": message},
-        site_id=site_id,
-        participant_id=participant_id,
+        NewEntry(
+            user_id=refusal.user_id,
+            action=AuditAction.REFUSE,
+            table=refusal.table or "-",
+            record_id=refusal.record_id,
+            changes=changes,
+            site_id=refusal.site_id,
+            participant_id=refusal.participant_id,
+        ),
     )
 
 
