@@ -26,6 +26,7 @@ from trialdesk import services as sv
 from trialdesk.api import ApiSettings, create_app
 from trialdesk.api.fhir_index import build_index
 from trialdesk.cli import app as cli
+from trialdesk.services.accounts import NewUserAccount
 from trialdesk.services.actor import Actor
 from trialdesk.store.models import Site
 
@@ -48,12 +49,14 @@ def _reader(session: Session) -> Actor:
     user = sv.create_user(
         session,
         sv.SYSTEM,
-        username="bench.reader",
-        full_name="Benchmark Reader",
-        password="granite lantern meadow ocean",
-        roles=["statistician"],
-        site_codes=sites,
-        must_change_password=False,
+        NewUserAccount(
+            username="bench.reader",
+            full_name="Benchmark Reader",
+            password="granite lantern meadow ocean",
+            roles=["statistician"],
+            site_codes=sites,
+            must_change_password=False,
+        ),
     )
     return sv.actor_for(session, user.id)
 

@@ -20,6 +20,7 @@ from tools.harness.database import (
 )
 
 from trialdesk import services as sv
+from trialdesk.services.accounts import NewUserAccount
 from trialdesk.services.validate import today
 
 API = "/api/v1"
@@ -289,11 +290,13 @@ class Builder:
         return sv.create_user(
             self.session,
             sv.SYSTEM,
-            username=f"extra{n}",
-            full_name=f"Extra User {n}",
-            password=DEMO_PASSWORD,
-            roles=["coordinator"],
-            site_codes=["APGH"],
+            NewUserAccount(
+                username=f"extra{n}",
+                full_name=f"Extra User {n}",
+                password=DEMO_PASSWORD,
+                roles=["coordinator"],
+                site_codes=["APGH"],
+            ),
         )
 
 

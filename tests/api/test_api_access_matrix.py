@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from tools.harness.database import DEMO_PASSWORD, TestDatabase, seed_demo_site_and_users
 
 from trialdesk import services as sv
+from trialdesk.services.accounts import NewUserAccount
 from trialdesk.services.redcap_tokens import issue_redcap_token
 
 MEDDRA_TEST = Path(__file__).parents[1] / "coding" / "data" / "meddra_test_0_1"
@@ -107,9 +108,17 @@ class World:
 def _coder(session: Session) -> int:
     """A coder at APGH (issue 14) with the made-up MedDRA release loaded."""
     user = sv.create_user(
-        session, sv.SYSTEM, username="coder", full_name="Cora Coder", password=DEMO_PASSWORD,
-        roles=["coder"], site_codes=["APGH"], must_change_password=False,
-    )  # fmt: skip
+        session,
+        sv.SYSTEM,
+        NewUserAccount(
+            username="coder",
+            full_name="Cora Coder",
+            password=DEMO_PASSWORD,
+            roles=["coder"],
+            site_codes=["APGH"],
+            must_change_password=False,
+        ),
+    )
     sv.load_dictionary(session, sv.actor_for(session, user.id), "meddra", MEDDRA_TEST)
     return user.id
 

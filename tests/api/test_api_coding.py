@@ -10,6 +10,7 @@ from api_helpers import Env, day, error_of
 from tools.harness.database import DEMO_PASSWORD
 
 from trialdesk import services as sv
+from trialdesk.services.accounts import NewUserAccount
 
 DATA = Path(__file__).parents[1] / "coding" / "data"
 
@@ -18,9 +19,17 @@ DATA = Path(__file__).parents[1] / "coding" / "data"
 def coded_env(env: Env) -> Env:
     session = env.build.session
     user = sv.create_user(
-        session, sv.SYSTEM, username="coder", full_name="Cora Coder", password=DEMO_PASSWORD,
-        roles=["coder"], site_codes=["APGH"], must_change_password=False,
-    )  # fmt: skip
+        session,
+        sv.SYSTEM,
+        NewUserAccount(
+            username="coder",
+            full_name="Cora Coder",
+            password=DEMO_PASSWORD,
+            roles=["coder"],
+            site_codes=["APGH"],
+            must_change_password=False,
+        ),
+    )
     sv.load_dictionary(session, sv.actor_for(session, user.id), "meddra", DATA / "meddra_test_0_1")
     return env
 

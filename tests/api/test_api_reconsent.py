@@ -7,6 +7,7 @@ from api_helpers import Env, day
 
 from trialdesk import services as sv
 from trialdesk.protocol.load import builtin_protocol_text
+from trialdesk.services.protocol_versions import Amendment
 
 ORIGINAL = builtin_protocol_text()
 
@@ -22,8 +23,7 @@ def test_reconsent_is_listed_then_cleared_by_a_consent_on_the_new_form(env: Env)
         sv.SYSTEM,
         ORIGINAL + "consent_form_version: ICF v3.0\n",
         "amendment.yaml",
-        effective_on=day(30),
-        summary="new consent form",
+        Amendment(effective_on=day(30), summary="new consent form"),
     )
     due = env.api.get("coordinator", "/reconsent-due")
     assert due.status_code == 200

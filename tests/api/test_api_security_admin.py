@@ -18,6 +18,7 @@ from tools.harness.database import DEMO_PASSWORD
 
 from trialdesk import services as sv
 from trialdesk.protocol.load import builtin_protocol_text
+from trialdesk.services.protocol_versions import Amendment
 from trialdesk.store.models import User
 from trialdesk.store.sealed import KEY_ENV
 from trialdesk.store.types import utcnow
@@ -144,9 +145,12 @@ def test_no_new_data_while_a_re_consent_is_owed_but_adverse_events_go_in(env: En
     sv.set_up_protocol(session, sv.SYSTEM, text, "builtin", effective_on=day(-5))
     pid = env.build.enrolled()
     sv.register_amendment(
-        session, sv.SYSTEM, text + "consent_form_version: ICF 2.0\n", "amendment.yaml",
-        effective_on=day(30), summary="Consent form ICF 2.0",
-    )  # fmt: skip
+        session,
+        sv.SYSTEM,
+        text + "consent_form_version: ICF 2.0\n",
+        "amendment.yaml",
+        Amendment(effective_on=day(30), summary="Consent form ICF 2.0"),
+    )
     visit = env.api.post(
         "coordinator",
         f"/participants/{pid}/visits",

@@ -33,6 +33,7 @@ from trialdesk.export.sdtm.conformance import check
 from trialdesk.export.sdtm.package import write_package
 from trialdesk.export.sdtm.sources import DRUG_COLUMNS
 from trialdesk.protocol import builtin_protocol
+from trialdesk.services.accounts import NewUserAccount
 from trialdesk.services.validate import today
 
 DATA = Path(__file__).parents[1] / "coding" / "data"
@@ -177,9 +178,17 @@ def test_codings_in_force_are_read_from_the_database(database: TestDatabase) -> 
         seed = seed_demo_site_and_users(session)
         coordinator = sv.actor_for(session, seed.users["coordinator"])
         coder_user = sv.create_user(
-            session, sv.SYSTEM, username="coder", full_name="Cora Coder", password=DEMO_PASSWORD,
-            roles=["coder"], site_codes=["APGH"], must_change_password=False,
-        )  # fmt: skip
+            session,
+            sv.SYSTEM,
+            NewUserAccount(
+                username="coder",
+                full_name="Cora Coder",
+                password=DEMO_PASSWORD,
+                roles=["coder"],
+                site_codes=["APGH"],
+                must_change_password=False,
+            ),
+        )
         coder = sv.actor_for(session, coder_user.id)
         pid = sv.register_participant(
             session, coordinator, site_code="APGH", registered_on=start, full_name="Wang Wei",

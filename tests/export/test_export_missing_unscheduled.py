@@ -30,6 +30,7 @@ from trialdesk.export.sdtm.build import sdtm_datasets
 from trialdesk.export.sdtm.conformance import check
 from trialdesk.export.to_store import import_into
 from trialdesk.protocol import builtin_protocol
+from trialdesk.services.form_status import FormStatusChange
 from trialdesk.store.models import Measurement, User, Visit
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -271,8 +272,12 @@ def test_redcap_form_status_is_the_one_the_site_recorded(study: TestDatabase) ->
             session, session.scalars(select(User.id).where(User.username == "coordinator")).one()
         )
         pid = sv.list_participants(session, who, limit=10).items[0].id
-        sv.set_form_status(session, who, pid, visit_code="BL", form="labs", status="unverified")
-        sv.set_form_status(session, who, pid, visit_code="SCR", form="labs", status="incomplete")
+        sv.set_form_status(
+            session, who, pid, FormStatusChange(visit_code="BL", form="labs", status="unverified")
+        )
+        sv.set_form_status(
+            session, who, pid, FormStatusChange(visit_code="SCR", form="labs", status="incomplete")
+        )
         data = clinical_data(session, protocol)
     rows = list(csv.DictReader(io.StringIO(write_records(data.design, data.records,
                                                          data.form_statuses))))  # fmt: skip
@@ -300,10 +305,16 @@ def test_unscheduled_visit_form_statuses_travel_in_odm_and_redcap(study: TestDat
         pid = sv.list_participants(session, who, limit=10).items[0].id
         (visit,) = session.scalars(select(Visit).where(Visit.unscheduled))
         sv.set_form_status(
-            session, who, pid, visit_code=visit.code, form="measurements", status="complete"
+            session,
+            who,
+            pid,
+            FormStatusChange(visit_code=visit.code, form="measurements", status="complete"),
         )
         sv.set_form_status(
-            session, who, pid, visit_code=visit.code, form="safety_labs", status="incomplete"
+            session,
+            who,
+            pid,
+            FormStatusChange(visit_code=visit.code, form="safety_labs", status="incomplete"),
         )
         data = clinical_data(session, protocol)
     subject = data.records[0].subject

@@ -37,6 +37,7 @@ from trialdesk.export.sdtm.build import sdtm_datasets
 from trialdesk.export.sdtm.conformance import check
 from trialdesk.protocol import builtin_protocol
 from trialdesk.services.actor import Actor
+from trialdesk.services.form_status import FormStatusChange
 from trialdesk.store.models import User
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -89,9 +90,15 @@ def study(
             sv.record_measurement(
                 session, who, pid, visit_code="BL", element=element, value=value, unit=unit
             )
-        sv.set_form_status(session, who, pid, visit_code="BL", form="safety_labs",
-                           status="unverified")  # fmt: skip
-        sv.set_form_status(session, who, pid, visit_code="BL", form="dosing", status="incomplete")
+        sv.set_form_status(
+            session,
+            who,
+            pid,
+            FormStatusChange(visit_code="BL", form="safety_labs", status="unverified"),
+        )
+        sv.set_form_status(
+            session, who, pid, FormStatusChange(visit_code="BL", form="dosing", status="incomplete")
+        )
         extra = sv.add_unscheduled_visit(
             session, who, pid, visit_date=DAY0 + timedelta(days=12), reason="safety lab"
         )

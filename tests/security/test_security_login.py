@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from tools.harness.database import DEMO_PASSWORD
 
 from trialdesk import services as sv
-from trialdesk.services.accounts import LOCKOUT, MAX_FAILED_LOGINS
+from trialdesk.services.accounts import LOCKOUT, MAX_FAILED_LOGINS, NewUserAccount
 from trialdesk.store.models import ApiToken, AuditEntry
 from trialdesk.store.types import utcnow
 from trialdesk.web.routing import SESSION_COOKIE
@@ -31,11 +31,13 @@ def _new_user(world: World, password: str = DEMO_PASSWORD) -> str:
         sv.create_user(
             session,
             sv.SYSTEM,
-            username=name,
-            full_name="Throttle Test",
-            password=password,
-            roles=["monitor"],
-            site_codes=["APGH"],
+            NewUserAccount(
+                username=name,
+                full_name="Throttle Test",
+                password=password,
+                roles=["monitor"],
+                site_codes=["APGH"],
+            ),
         )
     return name
 

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from tools.harness.database import DEMO_PASSWORD
 
 from trialdesk import services as sv
+from trialdesk.services.accounts import NewUserAccount
 from trialdesk.store.models import AuditEntry
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -37,11 +38,13 @@ def _hostile_participant(session: Any, world: World) -> dict[str, int]:
     clerk = sv.create_user(
         session,
         sv.SYSTEM,
-        username=f"clerk{n}",
-        full_name=payload("user_full_name"),
-        password=DEMO_PASSWORD,
-        roles=["investigator"],
-        site_codes=["APGH"],
+        NewUserAccount(
+            username=f"clerk{n}",
+            full_name=payload("user_full_name"),
+            password=DEMO_PASSWORD,
+            roles=["investigator"],
+            site_codes=["APGH"],
+        ),
     )
     who = sv.actor_for(session, clerk.id)
     p = sv.register_participant(

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from tools.harness.database import DEMO_PASSWORD, DemoSeed
 
 from trialdesk import services as sv
+from trialdesk.services.accounts import NewUserAccount
 from trialdesk.services.errors import TooManyAttempts
 from trialdesk.services.passwords import check_password_policy
 from trialdesk.services.totp import matching_step
@@ -159,11 +160,13 @@ def test_a_password_set_by_an_administrator_must_be_changed_at_first_login(
     created = sv.create_user(
         session,
         admin,
-        username="jwang",
-        full_name="Jing Wang",
-        password="temporary river stone",
-        roles=["statistician"],
-        site_codes=["APGH"],
+        NewUserAccount(
+            username="jwang",
+            full_name="Jing Wang",
+            password="temporary river stone",
+            roles=["statistician"],
+            site_codes=["APGH"],
+        ),
     )
     assert created.must_change_password
     with pytest.raises(sv.Forbidden, match="must be changed") as refused:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from tools.harness.database import DEMO_PASSWORD
 
 from trialdesk import services as sv
-from trialdesk.services.accounts import MAX_FAILED_LOGINS, token_digest
+from trialdesk.services.accounts import MAX_FAILED_LOGINS, NewUserAccount, token_digest
 from trialdesk.store.enums import Role, TokenKind
 from trialdesk.store.models import ApiToken, AuditEntry, User
 from trialdesk.store.types import utcnow
@@ -52,7 +52,7 @@ def test_bad_user_data_names_the_field(session, seed, fields, field, rule) -> No
         **fields,
     }
     with pytest.raises(sv.ValidationProblem) as caught:
-        sv.create_user(session, sv.SYSTEM, **data)
+        sv.create_user(session, sv.SYSTEM, NewUserAccount(**data))
     assert (caught.value.field, caught.value.rule) == (field, rule)
 
 
@@ -61,30 +61,36 @@ def test_only_admins_manage_users(session, actors) -> None:  # type: ignore[no-u
         sv.create_user(
             session,
             actors["investigator"],
+            NewUserAccount(
+                username="x1",
+                full_name="X",
+                password="a long enough passphrase",
+                roles=["coordinator"],
+                site_codes=["APGH"],
+            ),
+        )
+    user = sv.create_user(
+        session,
+        actors["admin"],
+        NewUserAccount(
             username="x1",
             full_name="X",
             password="a long enough passphrase",
             roles=["coordinator"],
             site_codes=["APGH"],
-        )
-    user = sv.create_user(
-        session,
-        actors["admin"],
-        username="x1",
-        full_name="X",
-        password="a long enough passphrase",
-        roles=["coordinator"],
-        site_codes=["APGH"],
+        ),
     )
     with pytest.raises(sv.RuleViolation) as caught:
         sv.create_user(
             session,
             actors["admin"],
-            username="x1",
-            full_name="Y",
-            password="a long enough passphrase",
-            roles=["monitor"],
-            site_codes=["APGH"],
+            NewUserAccount(
+                username="x1",
+                full_name="Y",
+                password="a long enough passphrase",
+                roles=["monitor"],
+                site_codes=["APGH"],
+            ),
         )
     assert caught.value.rule == "username_taken" and caught.value.status == 409
     changed = sv.update_user(

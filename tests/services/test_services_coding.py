@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from tools.harness.database import DEMO_PASSWORD
 
 from trialdesk import services as sv
+from trialdesk.services.accounts import NewUserAccount
 from trialdesk.store.models import AuditEntry
 
 DATA = Path(__file__).parents[1] / "coding" / "data"
@@ -22,9 +23,17 @@ MEDDRA_1, MEDDRA_2 = DATA / "meddra_test_0_1", DATA / "meddra_test_0_2"
 @pytest.fixture
 def coder(session: Session, seed) -> sv.Actor:  # type: ignore[no-untyped-def]
     user = sv.create_user(
-        session, sv.SYSTEM, username="coder", full_name="Cora Coder", password=DEMO_PASSWORD,
-        roles=["coder"], site_codes=["APGH"], must_change_password=False,
-    )  # fmt: skip
+        session,
+        sv.SYSTEM,
+        NewUserAccount(
+            username="coder",
+            full_name="Cora Coder",
+            password=DEMO_PASSWORD,
+            roles=["coder"],
+            site_codes=["APGH"],
+            must_change_password=False,
+        ),
+    )
     return sv.actor_for(session, user.id)
 
 

@@ -15,6 +15,7 @@ from tools.harness.database import DEMO_PASSWORD
 
 from trialdesk import services as sv
 from trialdesk.services.cell_status import CellStatus
+from trialdesk.services.form_status import FormStatusChange
 from trialdesk.services.locks import LOCKED_TABLES, NOT_LOCKED_TABLES
 from trialdesk.store import Base
 from trialdesk.store.base import ClinicalRecord
@@ -249,7 +250,7 @@ def _writes(clinic: Any) -> dict[str, Write]:
             reason="moved away",
         ),  # fmt: skip
         "set_form_status": lambda s, a, i: sv.set_form_status(
-            s, a, i["pid"], visit_code="BL", form="labs", status="complete"
+            s, a, i["pid"], FormStatusChange(visit_code="BL", form="labs", status="complete")
         ),
         "void_clinical_record": lambda s, a, i: sv.void_clinical_record(
             s,

@@ -12,6 +12,8 @@ from trialdesk.catalogue import default_catalogue
 from trialdesk.protocol import builtin_protocol
 from trialdesk.services.cell_status import CellFacts, CellStatus, cell_status
 from trialdesk.services.errors import Forbidden, ValidationProblem
+from trialdesk.services.form_status import FormStatusChange
+from trialdesk.services.sdv import SdvTarget
 from trialdesk.services.sdv_plan import SdvReason, in_sample, sdv_plan, sdv_reason
 from trialdesk.store.models import AuditEntry
 
@@ -52,7 +54,12 @@ def test_grid_shows_entered_complete_queried_and_verified_forms(
     assert _cell(grid, study_id, "SCR", "labs") is CellStatus.INCOMPLETE
     assert _cell(grid, study_id, "SCR", "consent") is CellStatus.INCOMPLETE
     assert _cell(grid, study_id, "M3", "labs") is CellStatus.NOT_STARTED
-    sv.set_form_status(s, clinic.coordinator, pid, visit_code="SCR", form="labs", status="complete")
+    sv.set_form_status(
+        s,
+        clinic.coordinator,
+        pid,
+        FormStatusChange(visit_code="SCR", form="labs", status="complete"),
+    )
     assert _cell(sv.record_status_grid(s, monitor), study_id, "SCR", "labs") is (
         CellStatus.COMPLETE
     )
@@ -67,7 +74,7 @@ def test_grid_shows_entered_complete_queried_and_verified_forms(
     assert _cell(sv.record_status_grid(s, monitor), study_id, "SCR", "labs") is (
         CellStatus.OPEN_QUERY
     )
-    sv.mark_source_data(s, monitor, pid, visit_code="SCR", form="vital_signs")
+    sv.mark_source_data(s, monitor, pid, SdvTarget(visit_code="SCR", form="vital_signs"))
     grid = sv.record_status_grid(s, monitor)
     assert _cell(grid, study_id, "SCR", "vital_signs") is CellStatus.VERIFIED
     assert grid.counts[CellStatus.VERIFIED] == 1
@@ -127,14 +134,20 @@ def test_a_change_to_a_verified_value_clears_the_mark_and_says_why(
         s,
         monitor,
         pid,
-        visit_code="SCR",
-        form="vital_signs",
-        target_table="measurements",
-        target_id=weight.id,
-        field="value_as_entered",
+        SdvTarget(
+            visit_code="SCR",
+            form="vital_signs",
+            target_table="measurements",
+            target_id=weight.id,
+            field="value_as_entered",
+        ),
     )
-    form_mark = sv.mark_source_data(s, monitor, pid, visit_code="SCR", form="vital_signs")
-    labs_mark = sv.mark_source_data(s, monitor, pid, visit_code="SCR", form="labs", kind="reviewed")
+    form_mark = sv.mark_source_data(
+        s, monitor, pid, SdvTarget(visit_code="SCR", form="vital_signs")
+    )
+    labs_mark = sv.mark_source_data(
+        s, monitor, pid, SdvTarget(visit_code="SCR", form="labs"), kind="reviewed"
+    )
     assert field_mark.marked_by_name == "Monitor" and field_mark.active
     sv.update_measurement(
         s,
@@ -167,7 +180,7 @@ def test_a_new_record_on_a_verified_form_clears_its_form_mark(
 ) -> None:
     pid = clinic.enrolled()
     s, monitor = clinic.session, actors["monitor"]
-    mark = sv.mark_source_data(s, monitor, pid, visit_code="SCR", form="labs")
+    mark = sv.mark_source_data(s, monitor, pid, SdvTarget(visit_code="SCR", form="labs"))
     sv.record_measurement(
         s, clinic.coordinator, pid, visit_code="SCR", element="c_peptide", value=1.1, unit="ng/mL"
     )
@@ -182,25 +195,32 @@ def test_only_a_monitor_marks_and_a_mark_names_a_real_target(
     s = clinic.session
     for role in ("coordinator", "investigator", "statistician"):
         with pytest.raises(Forbidden, match="verified against source"):
-            sv.mark_source_data(s, actors[role], pid, visit_code="SCR", form="labs")
+            sv.mark_source_data(s, actors[role], pid, SdvTarget(visit_code="SCR", form="labs"))
     monitor = actors["monitor"]
     with pytest.raises(ValidationProblem, match="form"):
-        sv.mark_source_data(s, monitor, pid, visit_code="SCR", form="transplantation")
+        sv.mark_source_data(s, monitor, pid, SdvTarget(visit_code="SCR", form="transplantation"))
     with pytest.raises(ValidationProblem, match="field"):
         sv.mark_source_data(
             s,
             monitor,
             pid,
-            visit_code="SCR",
-            form="labs",
-            target_table="measurements",
-            target_id=1,
-            field="no_such_field",
+            SdvTarget(
+                visit_code="SCR",
+                form="labs",
+                target_table="measurements",
+                target_id=1,
+                field="no_such_field",
+            ),
         )
     with pytest.raises(ValidationProblem, match="kind"):
-        sv.mark_source_data(s, monitor, pid, visit_code="SCR", form="labs", kind="approved")
-    again = sv.mark_source_data(s, monitor, pid, visit_code="SCR", form="labs")
-    assert sv.mark_source_data(s, monitor, pid, visit_code="SCR", form="labs").id == again.id
+        sv.mark_source_data(
+            s, monitor, pid, SdvTarget(visit_code="SCR", form="labs"), kind="approved"
+        )
+    again = sv.mark_source_data(s, monitor, pid, SdvTarget(visit_code="SCR", form="labs"))
+    assert (
+        sv.mark_source_data(s, monitor, pid, SdvTarget(visit_code="SCR", form="labs")).id
+        == again.id
+    )
 
 
 def test_risk_based_selection_takes_critical_forms_and_a_seeded_sample() -> None:
@@ -230,7 +250,7 @@ def test_sdv_progress_counts_selected_and_verified_forms(
     before = sv.sdv_progress(s, monitor)
     selected = before.by_participant[study_id].selected
     assert selected >= 4 and before.by_participant[study_id].verified == 0
-    sv.mark_source_data(s, monitor, pid, visit_code="SCR", form="labs")
+    sv.mark_source_data(s, monitor, pid, SdvTarget(visit_code="SCR", form="labs"))
     after = sv.sdv_progress(s, monitor)
     assert after.by_participant[study_id].verified == 1
     assert after.by_site["APGH"].verified == 1 and after.by_visit["SCR"].verified == 1
@@ -246,7 +266,7 @@ def test_enrolment_changes_no_verified_source_data(
 ) -> None:
     pid = clinic.eligible()
     s, monitor = clinic.session, actors["monitor"]
-    mark = sv.mark_source_data(s, monitor, pid, visit_code="SCR", form="demographics")
+    mark = sv.mark_source_data(s, monitor, pid, SdvTarget(visit_code="SCR", form="demographics"))
     sv.enroll_participant(s, clinic.coordinator, pid, enrolled_on=clinic.day(1))
     (after,) = [m for m in sv.list_sdv_marks(s, monitor, pid) if m.id == mark.id]
     assert after.cleared_at is None

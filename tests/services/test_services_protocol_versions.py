@@ -12,6 +12,7 @@ from tests.services.conftest import START, Clinic
 
 from trialdesk import services as sv
 from trialdesk.protocol.load import builtin_protocol_text
+from trialdesk.services.protocol_versions import Amendment
 from trialdesk.services.study import current_protocol, text_sha256
 from trialdesk.store.models import AuditEntry, ProtocolVersion
 
@@ -33,15 +34,16 @@ def amended(clinic: Clinic) -> Clinic:
     return clinic
 
 
-def _amend(clinic: Clinic, **kwargs: object) -> sv.views.ProtocolVersionView:
+def _amend(clinic: Clinic) -> sv.views.ProtocolVersionView:
     return sv.register_amendment(
         clinic.session,
         sv.SYSTEM,
         AMENDED,
         "amendment-2.yaml",
-        effective_on=clinic.day(AMENDMENT_DAY),
-        summary="HbA1c threshold raised to 9 %; consent form ICF v3.0",
-        **kwargs,  # type: ignore[arg-type]
+        Amendment(
+            effective_on=clinic.day(AMENDMENT_DAY),
+            summary="HbA1c threshold raised to 9 %; consent form ICF v3.0",
+        ),
     )
 
 
@@ -206,7 +208,7 @@ def test_an_amendment_is_refused_with_the_reason(
     }
     text = str(arguments.pop("text"))
     with pytest.raises(sv.ServiceError) as refused:
-        sv.register_amendment(session, sv.SYSTEM, text, "file.yaml", **arguments)  # type: ignore[arg-type]
+        sv.register_amendment(session, sv.SYSTEM, text, "file.yaml", Amendment(**arguments))  # type: ignore[arg-type]
     assert refused.value.rule == rule and words in refused.value.message
     assert len(sv.list_protocol_versions(session, sv.SYSTEM)) == 1
 
@@ -220,8 +222,7 @@ def test_only_an_administrator_registers_versions_and_everyone_lists_them(
             amended.coordinator,
             AMENDED,
             "a.yaml",
-            effective_on=amended.day(AMENDMENT_DAY),
-            summary="x",
+            Amendment(effective_on=amended.day(AMENDMENT_DAY), summary="x"),
         )
     assert [v.label for v in sv.list_protocol_versions(session, amended.coordinator)] == ["1"]
 

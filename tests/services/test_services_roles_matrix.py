@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from tools.harness.database import DEMO_PASSWORD
 
 from trialdesk import services as sv
+from trialdesk.services.accounts import NewUserAccount
 from trialdesk.store.models import AuditEntry
 
 Op = Callable[[Session, sv.Actor, int], Any]
@@ -111,9 +112,17 @@ def test_role_operation_site_matrix(  # type: ignore[no-untyped-def]
 def _coder(session: Session) -> sv.Actor:
     """A coder at APGH (not one of the demo users every suite shares)."""
     user = sv.create_user(
-        session, sv.SYSTEM, username="coder", full_name="Cora Coder", password=DEMO_PASSWORD,
-        roles=["coder"], site_codes=["APGH"], must_change_password=False,
-    )  # fmt: skip
+        session,
+        sv.SYSTEM,
+        NewUserAccount(
+            username="coder",
+            full_name="Cora Coder",
+            password=DEMO_PASSWORD,
+            roles=["coder"],
+            site_codes=["APGH"],
+            must_change_password=False,
+        ),
+    )
     return sv.actor_for(session, user.id)
 
 

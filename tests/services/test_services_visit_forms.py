@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from trialdesk import services as sv
+from trialdesk.services.form_status import FormStatusChange
 from trialdesk.services.visit_forms import VisitFormProblems, VisitFormsEntry, VisitValue
 
 Clinic = Any  # the `clinic` fixture of tests/services/conftest.py (a module name other test
@@ -57,27 +58,30 @@ def test_form_status_changes_are_versioned_and_audited(clinic: Clinic) -> None:
     pid = _at_baseline(clinic)
     who = clinic.coordinator
     first = sv.set_form_status(
-        clinic.session, who, pid, visit_code="BL", form="labs", status="unverified"
+        clinic.session,
+        who,
+        pid,
+        FormStatusChange(visit_code="BL", form="labs", status="unverified"),
     )
     later = sv.set_form_status(
-        clinic.session, who, pid, visit_code="BL", form="labs", status="complete"
+        clinic.session, who, pid, FormStatusChange(visit_code="BL", form="labs", status="complete")
     )
     assert (first.version, later.version, later.status.value) == (1, 2, "complete")
     history = sv.record_history(clinic.session, who, "form_statuses", later.id)
     assert [e.reason for e in history] == [None, "form status: unverified → complete"]
     with pytest.raises(sv.ValidationProblem, match="not a form of visit BL"):
         sv.set_form_status(
-            clinic.session, who, pid, visit_code="BL", form="transplantation", status="complete"
+            clinic.session,
+            who,
+            pid,
+            FormStatusChange(visit_code="BL", form="transplantation", status="complete"),
         )
     with pytest.raises(sv.StaleVersion):
         sv.set_form_status(
             clinic.session,
             who,
             pid,
-            visit_code="BL",
-            form="labs",
-            status="incomplete",
-            expected_version=1,
+            FormStatusChange(visit_code="BL", form="labs", status="incomplete", expected_version=1),
         )
 
 
@@ -88,9 +92,7 @@ def test_a_monitor_cannot_set_a_form_status(clinic: Clinic) -> None:
             clinic.session,
             clinic.actors["monitor"],
             pid,
-            visit_code="BL",
-            form="labs",
-            status="complete",
+            FormStatusChange(visit_code="BL", form="labs", status="complete"),
         )
 
 

@@ -10,6 +10,7 @@ from tools.harness.database import DEMO_PASSWORD
 from web_helpers import actor_of, enrolled_participant
 
 from trialdesk import services as sv
+from trialdesk.services.accounts import NewUserAccount
 
 DATA = Path(__file__).parents[1] / "coding" / "data"
 
@@ -18,9 +19,17 @@ def coder_with_events(session: Session, terms: tuple[str, ...]) -> tuple[int, st
     """A coder at APGH, MedDRA "TEST 0.1" loaded, an enrolled participant with one adverse
     event per verbatim in `terms`: (participant id, study id, adverse event ids)."""
     user = sv.create_user(
-        session, sv.SYSTEM, username="coder", full_name="Cora Coder", password=DEMO_PASSWORD,
-        roles=["coder"], site_codes=["APGH"], must_change_password=False,
-    )  # fmt: skip
+        session,
+        sv.SYSTEM,
+        NewUserAccount(
+            username="coder",
+            full_name="Cora Coder",
+            password=DEMO_PASSWORD,
+            roles=["coder"],
+            site_codes=["APGH"],
+            must_change_password=False,
+        ),
+    )
     sv.load_dictionary(session, sv.actor_for(session, user.id), "meddra", DATA / "meddra_test_0_1")
     pid = enrolled_participant(session)
     coordinator = actor_of(session, "coordinator")

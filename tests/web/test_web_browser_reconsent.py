@@ -15,6 +15,7 @@ from web_helpers import screened_candidate
 
 from trialdesk import services as sv
 from trialdesk.protocol.load import builtin_protocol_text
+from trialdesk.services.protocol_versions import Amendment
 
 pytestmark = [pytest.mark.browser]
 TODAY = date.today()
@@ -33,8 +34,7 @@ def flagged(web_database: TestDatabase, seeded: DemoSeed) -> int:
             sv.SYSTEM,
             text + "consent_form_version: ICF 2.0\n",
             "amendment.yaml",
-            effective_on=TODAY - timedelta(days=5),
-            summary="Consent form ICF 2.0",
+            Amendment(effective_on=TODAY - timedelta(days=5), summary="Consent form ICF 2.0"),
         )
     return pid
 

@@ -19,6 +19,7 @@ from tools.harness.database import DEMO_PASSWORD, TestDatabase
 from web_helpers import actor_of, enrolled_participant
 
 from trialdesk import services as sv
+from trialdesk.services.accounts import NewUserAccount
 from trialdesk.services.actor import ROLE_PERMISSIONS, Permission
 from trialdesk.store.enums import Role
 
@@ -196,9 +197,17 @@ def _post_actions(html: str, path: str) -> list[str]:
 def records(web_database: TestDatabase, seeded: object) -> Records:
     with web_database.session() as s:
         user = sv.create_user(
-            s, sv.SYSTEM, username="coder", full_name="Cora Coder", password=DEMO_PASSWORD,
-            roles=["coder"], site_codes=["APGH"], must_change_password=False,
-        )  # fmt: skip
+            s,
+            sv.SYSTEM,
+            NewUserAccount(
+                username="coder",
+                full_name="Cora Coder",
+                password=DEMO_PASSWORD,
+                roles=["coder"],
+                site_codes=["APGH"],
+                must_change_password=False,
+            ),
+        )
         sv.load_dictionary(s, sv.actor_for(s, user.id), "meddra", MEDDRA_TEST)
     return _records(web_database)
 

@@ -13,6 +13,7 @@ from tools.harness.database import TestDatabase
 from web_helpers import actor_of, csrf_of, enrolled_participant
 
 from trialdesk import services as sv
+from trialdesk.services.sdv import SdvTarget
 
 Client = Callable[[str], TestClient]
 
@@ -51,8 +52,12 @@ def test_grid_filters_by_status_and_site_and_explains_a_bad_filter(
 ) -> None:
     with web_database.session() as session:
         pid = enrolled_participant(session)
-        sv.mark_source_data(session, actor_of(session, "monitor"), pid, visit_code="BL",
-                            form="vital_signs")  # fmt: skip
+        sv.mark_source_data(
+            session,
+            actor_of(session, "monitor"),
+            pid,
+            SdvTarget(visit_code="BL", form="vital_signs"),
+        )
         enrolled_participant(session, name="Li Na")
     client = client_for("monitor")
     verified = unescape(client.get("/monitoring?status=verified").text)
@@ -136,8 +141,9 @@ def test_sdv_progress_by_site_visit_and_participant(
 ) -> None:
     with web_database.session() as session:
         pid = enrolled_participant(session)
-        sv.mark_source_data(session, actor_of(session, "monitor"), pid, visit_code="SCR",
-                            form="labs")  # fmt: skip
+        sv.mark_source_data(
+            session, actor_of(session, "monitor"), pid, SdvTarget(visit_code="SCR", form="labs")
+        )
     html = unescape(client_for("monitor").get("/monitoring/sdv").text)
     site = re.search(r'<table id="sdv-by-site">.*?</table>', html, re.S)
     assert site and re.search(r"APGH</th>\s*<td class=\"num\">6</td><td class=\"num\">1</td>",

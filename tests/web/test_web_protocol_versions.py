@@ -15,6 +15,7 @@ from web_helpers import csrf_of, screened_candidate
 
 from trialdesk import services as sv
 from trialdesk.protocol.load import builtin_protocol_text
+from trialdesk.services.protocol_versions import Amendment
 
 Client = Callable[[str], TestClient]
 TODAY = date.today()
@@ -35,8 +36,10 @@ def _study_with_amendment(db: TestDatabase) -> int:
             sv.SYSTEM,
             AMENDED,
             "amendment.yaml",
-            effective_on=TODAY - timedelta(days=10),
-            summary="Consent form ICF 2.0 (new risk information)",
+            Amendment(
+                effective_on=TODAY - timedelta(days=10),
+                summary="Consent form ICF 2.0 (new risk information)",
+            ),
         )
     return pid
 

@@ -13,6 +13,7 @@ from web_helpers import csrf_of, screened_candidate
 
 from trialdesk import services as sv
 from trialdesk.protocol.load import builtin_protocol_text
+from trialdesk.services.protocol_versions import Amendment
 
 TODAY = date.today()
 
@@ -25,9 +26,12 @@ def test_a_visit_is_refused_until_the_re_consent(
         sv.set_up_protocol(session, sv.SYSTEM, text, "builtin", effective_on=TODAY - timedelta(60))
         pid = screened_candidate(session, on=TODAY - timedelta(days=20))
         sv.register_amendment(
-            session, sv.SYSTEM, text + "consent_form_version: ICF 2.0\n", "amendment.yaml",
-            effective_on=TODAY - timedelta(days=5), summary="Consent form ICF 2.0",
-        )  # fmt: skip
+            session,
+            sv.SYSTEM,
+            text + "consent_form_version: ICF 2.0\n",
+            "amendment.yaml",
+            Amendment(effective_on=TODAY - timedelta(days=5), summary="Consent form ICF 2.0"),
+        )
     coordinator = client_for("coordinator")
     page = coordinator.get(f"/participants/{pid}/visits/BL")
     data = {

@@ -34,6 +34,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from trialdesk.services.accounts import NewUserAccount
 from trialdesk.store.base import Base
 from trialdesk.store.config import sqlite_url
 from trialdesk.store.engine import make_engine, make_session_factory
@@ -223,12 +224,14 @@ def seed_demo_site_and_users(session: Session, *, fast_hashing: bool = True) -> 
         username: create_user(
             session,
             SYSTEM,
-            username=username,
-            full_name=username.title(),
-            password=DEMO_PASSWORD,
-            roles=list(roles),
-            site_codes=list(codes),
-            must_change_password=False,
+            NewUserAccount(
+                username=username,
+                full_name=username.title(),
+                password=DEMO_PASSWORD,
+                roles=list(roles),
+                site_codes=list(codes),
+                must_change_password=False,
+            ),
         ).id
         for username, (roles, codes) in DEMO_USERS.items()
     }

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from trialdesk import services as sv
 from trialdesk.console.study_protocol import StudyProtocolError, set_up_study
+from trialdesk.services.accounts import NewUserAccount
 from trialdesk.services.study import current_protocol
 from trialdesk.store import (
     DatabaseConfigError,
@@ -268,13 +269,15 @@ def user_add(  # noqa: PLR0913  Typer command: one parameter per CLI option (Typ
             user = sv.create_user(
                 session,
                 sv.SYSTEM,
-                username=username,
-                full_name=name or username,
-                password=password,
-                roles=role,
-                site_codes=site,
-                email=email,
-                must_change_password=change_required,
+                NewUserAccount(
+                    username=username,
+                    full_name=name or username,
+                    password=password,
+                    roles=role,
+                    site_codes=site,
+                    email=email,
+                    must_change_password=change_required,
+                ),
             )
         except sv.ServiceError as exc:
             raise _refused(exc) from None

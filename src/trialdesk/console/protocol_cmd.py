@@ -14,6 +14,7 @@ from rich.table import Table
 from trialdesk.console.study_protocol import StudyProtocolError
 from trialdesk.protocol import BUILTIN_ID, Protocol, ProtocolError, builtin_protocol, load_protocol
 from trialdesk.protocol.consistency import check_consistency
+from trialdesk.services.protocol_versions import Amendment
 from trialdesk.store.config import DATABASE_URL_ENV, data_dir, database_url
 
 app = typer.Typer(
@@ -220,10 +221,12 @@ def register(
                 sv.SYSTEM,
                 text,
                 str(path),
-                effective_on=effective.date(),
-                summary=summary,
-                label=label,
-                consent_form_version=consent_form,
+                Amendment(
+                    effective_on=effective.date(),
+                    summary=summary,
+                    label=label,
+                    consent_form_version=consent_form,
+                ),
             )
         except sv.ServiceError as exc:
             raise _refused(exc) from None

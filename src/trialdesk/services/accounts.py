@@ -152,19 +152,23 @@ def user_view(user: User) -> UserView:
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class NewUserAccount:
+    """The items of the user-account form: who (username, full name, email), the initial
+    password, the roles and the sites the user works at. `must_change_password` None: as the
+    creator decides by default (see `create_user`)."""
+
+    username: str
+    full_name: str
+    password: str
+    roles: Iterable[Role | str]
+    site_codes: Iterable[str] = ()
+    email: str | None = None
+    must_change_password: bool | None = None
+
+
 @service
-def create_user(  # noqa: PLR0913  one keyword-only parameter per item of the user-account form
-    session: Session,
-    actor: Actor,
-    *,
-    username: str,
-    full_name: str,
-    password: str,
-    roles: Iterable[Role | str],
-    site_codes: Iterable[str] = (),
-    email: str | None = None,
-    must_change_password: bool | None = None,
-) -> UserView:
+def create_user(session: Session, actor: Actor, account: NewUserAccount) -> UserView:
     """Create a user with roles and site memberships (administrators only).
 
     The password is an initial one that the user must change at first login (21 CFR 11.300(b):
@@ -172,14 +176,15 @@ def create_user(  # noqa: PLR0913  one keyword-only parameter per item of the us
     bootstrap, the test and demo seeds) says explicitly with `must_change_password`.
     """
     require(actor, Permission.MANAGE_USERS, table="users")
+    username, full_name, password = account.username, account.full_name, account.password
     if not _USERNAME.match(username or ""):
         raise ValidationProblem(
             "username", f"{username!r} must be 2–64 lower-case letters, digits, '.', '_' or '-'"
         )
     if not (full_name or "").strip():
         raise ValidationProblem("full_name", "is required")
-    role_list = _roles(roles)
-    sites = _sites_by_code(session, site_codes)
+    role_list = _roles(account.roles)
+    sites = _sites_by_code(session, account.site_codes)
     policy = policy_for_sites(session, [s.id for s in sites])
     check_password_policy(password, username=username, min_length=policy.min_password_length)
     clinical = [r for r in role_list if r is not Role.ADMIN]
@@ -194,9 +199,9 @@ def create_user(  # noqa: PLR0913  one keyword-only parameter per item of the us
     user = User(
         username=username,
         full_name=full_name.strip(),
-        email=email,
+        email=account.email,
         password_hash=hash_password(password),
-        must_change_password=_temporary(actor, must_change_password),
+        must_change_password=_temporary(actor, account.must_change_password),
         password_changed_at=utcnow(),
         roles=[UserRole(role=r) for r in role_list],
         memberships=[SiteMembership(site=s) for s in sites],

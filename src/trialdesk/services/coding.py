@@ -411,6 +411,21 @@ def term_fields(term: MeddraTermRow | DrugTermRow | MeddraTerm | DrugTerm) -> di
     }  # fmt: skip
 
 
+@dataclass(frozen=True, kw_only=True)
+class CodingDecision:
+    """How a term was chosen (by hand, autocoded) and why: the method is stored with the coding,
+    the reason goes to the audit entry of the coding it supersedes (21 CFR 11.10(e));
+    `review_reason` says why it was made when a dictionary upgrade made it."""
+
+    method: CodingMethod
+    reason: str
+    review_reason: str | None = None
+
+
+# What the autocoder decides: an exact, unique match of the verbatim, taken as it is.
+AUTOCODED = CodingDecision(method=CodingMethod.AUTOCODED, reason="autocoded")
+
+
 @dataclass
 class Target:
     table: str
@@ -434,24 +449,22 @@ def get_target(
     return Target(target_table, row, participant, getattr(row, field), kind)
 
 
-def assign(  # noqa: PLR0913  the coded target, dictionary version and term, then how and why (keyword-only): independent parts of one audited coding decision
+def assign(
     session: Session,
     actor: Actor,
     target: Target,
     dictionary: CodingDictionary,
     term: MeddraTermRow | DrugTermRow | MeddraTerm | DrugTerm,
     *,
-    method: CodingMethod,
-    reason: str,
-    review_reason: str | None = None,
+    decision: CodingDecision,
 ) -> CodingAssignment:
-    """Add the coding of `target` (superseding the one in force, which is kept);
-    `review_reason` says why it was made when a dictionary upgrade made it."""
+    """Add the coding of `target` to `term` of the release `dictionary` (superseding the one
+    in force, which is kept)."""
     old = in_force(session, target.table, target.row.id)
     if old is not None:
         change_record(
             session, actor, old, {"status": CodingStatus.SUPERSEDED},
-            reason=reason, expected_version=None, participant=target.participant,
+            reason=decision.reason, expected_version=None, participant=target.participant,
         )  # fmt: skip
     row = CodingAssignment(
         participant_id=target.participant.id,
@@ -460,9 +473,9 @@ def assign(  # noqa: PLR0913  the coded target, dictionary version and term, the
         verbatim=target.verbatim,
         dictionary_id=dictionary.id,
         dictionary_version=dictionary.version,
-        method=method,
+        method=decision.method,
         status=CodingStatus.CURRENT,
-        review_reason=review_reason,
+        review_reason=decision.review_reason,
         coded_by=actor.user_id,
         coded_at=utcnow(),
         **term_fields(term),
@@ -534,10 +547,8 @@ def code_manually(
         raise ValidationProblem(
             "reason", "a reason is required to replace a coding", rule="reason_required"
         )
-    row = assign(
-        session, actor, target, dictionary, term, method=CodingMethod.MANUAL,
-        reason=why or "coded by hand",
-    )  # fmt: skip
+    decision = CodingDecision(method=CodingMethod.MANUAL, reason=why or "coded by hand")
+    row = assign(session, actor, target, dictionary, term, decision=decision)
     name = term.llt_name if isinstance(term, MeddraTermRow) else term.drug_name
     _remember_synonym(
         session, actor, target.kind, target.verbatim, code=str(code).strip(), name=name
@@ -584,8 +595,7 @@ def autocode(
                 left += 1
                 continue
             target = Target(table, row, participant, verbatim, what)
-            assign(session, actor, target, dictionary, matches[0],
-                   method=CodingMethod.AUTOCODED, reason="autocoded")  # fmt: skip
+            assign(session, actor, target, dictionary, matches[0], decision=AUTOCODED)
             coded += 1
     return AutocodeResult(coded=coded, left=left, dictionary_version=dictionary.version)
 

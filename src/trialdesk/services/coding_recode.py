@@ -23,6 +23,7 @@ from trialdesk.services.actor import Actor
 from trialdesk.services.coding import (
     IN_FORCE,
     TARGETS,
+    CodingDecision,
     Target,
     assign,
     exact_matches,
@@ -80,8 +81,10 @@ def _recode_one(
     upgrade = f"dictionary upgrade {row.dictionary_version} → {new.version}: {why}"
     if len(matches) == 1 and source is not None and not source.voided:
         target = Target(row.target_table, source, participant, row.verbatim, new.kind)
-        assign(session, actor, target, new, matches[0], method=CodingMethod.AUTOCODED,
-               reason=upgrade, review_reason=upgrade)  # fmt: skip
+        decision = CodingDecision(
+            method=CodingMethod.AUTOCODED, reason=upgrade, review_reason=upgrade
+        )
+        assign(session, actor, target, new, matches[0], decision=decision)
         return True
     change_record(
         session, actor, row,

@@ -7,6 +7,8 @@ versioned, audited, changed with a reason.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -61,20 +63,26 @@ def _current(
     ).first()
 
 
+@dataclass(frozen=True, kw_only=True)
+class FormStatusChange:
+    """A form of a visit marked with a status (REDCap's "Complete?"); `expected_version` and
+    `reason` only matter when the form already has a status."""
+
+    visit_code: str
+    form: str
+    status: FormStatus | str
+    expected_version: int | None = None
+    reason: str | None = None
+
+
 @service
-def set_form_status(  # noqa: PLR0913  visit, form and status keyword-only; version and reason only for a change of an existing status
-    session: Session,
-    actor: Actor,
-    participant_id: int,
-    *,
-    visit_code: str,
-    form: str,
-    status: FormStatus | str,
-    expected_version: int | None = None,
-    reason: str | None = None,
+def set_form_status(
+    session: Session, actor: Actor, participant_id: int, change: FormStatusChange
 ) -> FormStatusView:
     """Set a form's status (created on first use; afterwards changed with a reason, by default
     "form status: old → new", the version checked when `expected_version` is given)."""
+    visit_code, form, status = change.visit_code, change.form, change.status
+    expected_version, reason = change.expected_version, change.reason
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
     check_form(visit_code, form)
     try:

@@ -120,20 +120,26 @@ def _stored(row: ProtocolVersion) -> StoredVersion:
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class Amendment:
+    """What is said about a protocol amendment besides its text (ICH E6(R2) 4.5.2: implemented
+    from its approval): in force from `effective_on`, its summary of changes, and optionally
+    its version label and consent form version (by default the file's, or the next ones)."""
+
+    effective_on: date
+    summary: str
+    label: str | None = None
+    consent_form_version: str | None = None
+
+
 @service
-def register_amendment(  # noqa: PLR0913  the amendment's text and source, then its keyword-only metadata (effective date, summary, label, consent version)
-    session: Session,
-    actor: Actor,
-    text: str,
-    source: str,
-    *,
-    effective_on: date,
-    summary: str,
-    label: str | None = None,
-    consent_form_version: str | None = None,
+def register_amendment(
+    session: Session, actor: Actor, text: str, source: str, amendment: Amendment
 ) -> ProtocolVersionView:
-    """Register a protocol amendment: a new version in force from `effective_on`."""
+    """Register a protocol amendment: a new version in force from its `effective_on`."""
     require(actor, Permission.MANAGE_USERS, table="protocol_versions")
+    effective_on, summary = amendment.effective_on, amendment.summary
+    label, consent_form_version = amendment.label, amendment.consent_form_version
     protocol = _parse(text, source)
     versions = stored_versions(session)
     if not versions:

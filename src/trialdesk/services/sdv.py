@@ -11,6 +11,7 @@ be verified again.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -110,21 +111,30 @@ def _same_mark(
     return session.scalars(query).first()
 
 
+@dataclass(frozen=True, kw_only=True)
+class SdvTarget:
+    """What a monitor's mark covers (ICH E6(R2) 5.18.4(m): source data verification): a form
+    of a visit, or one record of it (`target_table`, `target_id`), or one field of that record."""
+
+    visit_code: str
+    form: str
+    target_table: str | None = None
+    target_id: int | None = None
+    field: str | None = None
+
+
 @service
-def mark_source_data(  # noqa: PLR0913  the mark's keyword-only target: visit and form, optionally one record and field
+def mark_source_data(
     session: Session,
     actor: Actor,
     participant_id: int,
-    *,
-    visit_code: str,
-    form: str,
+    target: SdvTarget,
     kind: SdvKind | str = SdvKind.VERIFIED,
-    target_table: str | None = None,
-    target_id: int | None = None,
-    field: str | None = None,
 ) -> SdvMarkView:
     """Mark a form of a visit (no target) or a record's field (or the whole record, no field)
     verified against source or reviewed. Marking what is already marked returns that mark."""
+    visit_code, form = target.visit_code, target.form
+    target_table, target_id, field = target.target_table, target.target_id, target.field
     participant = get_participant(session, actor, participant_id, Permission.READ_CLINICAL)
     require(
         actor, Permission.VERIFY_SOURCE, participant_id=participant.id, site_id=participant.site_id

@@ -29,7 +29,7 @@ from trialdesk.services.adverse_event_fields import AdverseEventReport
 from trialdesk.services.consequences import marks, raised_since
 from trialdesk.services.dosing import record_insulin_dose, record_ogld_dose
 from trialdesk.services.errors import ServiceError, ValidationProblem
-from trialdesk.services.form_status import list_form_statuses, set_form_status
+from trialdesk.services.form_status import FormStatusChange, list_form_statuses, set_form_status
 from trialdesk.services.itt import record_itt_test
 from trialdesk.services.measurements import record_measurement
 from trialdesk.services.safety import report_adverse_event
@@ -263,7 +263,9 @@ def _status(session: Session, actor: Actor, pid: int, code: str, *, form: str, s
     }
     if current.get((code, form)) == status:
         return ""
-    set_form_status(session, actor, pid, visit_code=code, form=form, status=status)
+    set_form_status(
+        session, actor, pid, FormStatusChange(visit_code=code, form=form, status=status)
+    )
     return f"{form.replace('_', ' ')} form marked {status}"
 
 

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from trialdesk import services as sv
 from trialdesk.protocol import Protocol
 from trialdesk.protocol.model import Site
+from trialdesk.services.accounts import NewUserAccount
 from trialdesk.services.paging import Page as Paging
 from trialdesk.services.study import current_protocol
 from trialdesk.services.validate import today
@@ -197,11 +198,13 @@ def simulation_actor(session: Session, site_code: str | None = None) -> sv.Actor
     created = sv.create_user(
         session,
         sv.SYSTEM,
-        username=SIMULATOR_USERNAME,
-        full_name="Virtual cohort simulator",
-        password=secrets.token_urlsafe(24),
-        roles=[sv.Role.INVESTIGATOR, sv.Role.COORDINATOR],
-        site_codes=codes,
+        NewUserAccount(
+            username=SIMULATOR_USERNAME,
+            full_name="Virtual cohort simulator",
+            password=secrets.token_urlsafe(24),
+            roles=[sv.Role.INVESTIGATOR, sv.Role.COORDINATOR],
+            site_codes=codes,
+        ),
     )
     return sv.actor_for(session, created.id)
 

@@ -16,7 +16,12 @@ from trialdesk.api.routers.adverse_events import AdverseEventCreate
 from trialdesk.api.routers.transplantation import TransplantationCreate
 from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body
-from trialdesk.services.form_status import FormStatusView, list_form_statuses, set_form_status
+from trialdesk.services.form_status import (
+    FormStatusChange,
+    FormStatusView,
+    list_form_statuses,
+    set_form_status,
+)
 from trialdesk.services.visit_forms import (
     VisitFormsEntry,
     VisitIttEntry,
@@ -145,7 +150,7 @@ def put_form_status(
     session: SessionDep,
     actor: ActorDep,
 ) -> FormStatusView:
-    return set_form_status(
-        session, actor, participant_id, visit_code=body.visit_code, form=body.form,
-        status=body.status, reason=body.reason,
-    )  # fmt: skip
+    change = FormStatusChange(
+        visit_code=body.visit_code, form=body.form, status=body.status, reason=body.reason
+    )
+    return set_form_status(session, actor, participant_id, change)

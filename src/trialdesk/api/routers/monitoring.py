@@ -12,7 +12,7 @@ from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body
 from trialdesk.services.cell_status import LEGEND, CellStatus
 from trialdesk.services.record_grid import DEFAULT_ROWS, record_status_grid
-from trialdesk.services.sdv import SdvMarkView, list_sdv_marks, mark_source_data
+from trialdesk.services.sdv import SdvMarkView, SdvTarget, list_sdv_marks, mark_source_data
 from trialdesk.services.sdv_plan import SdvReason
 from trialdesk.services.sdv_progress import Tally, participant_sdv_plan, sdv_progress
 from trialdesk.store.enums import SdvKind
@@ -172,4 +172,5 @@ class SdvMarkIn(Body):
 def post_sdv_mark(
     participant_id: int, body: SdvMarkIn, session: SessionDep, actor: ActorDep
 ) -> SdvMarkView:
-    return mark_source_data(session, actor, participant_id, **body.model_dump())
+    target = SdvTarget(**body.model_dump(exclude={"kind"}))
+    return mark_source_data(session, actor, participant_id, target, body.kind)

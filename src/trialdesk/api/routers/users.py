@@ -12,6 +12,7 @@ from trialdesk.api.routing import EventLoopRoute, on_thread
 from trialdesk.api.schemas import Body, Change
 from trialdesk.services.accounts import (
     AccountChange,
+    NewUserAccount,
     create_user,
     get_user,
     list_users,
@@ -74,12 +75,14 @@ def post_user(body: UserCreate, session: SessionDep, actor: ActorDep) -> UserVie
     return create_user(
         session,
         actor,
-        username=body.username,
-        full_name=body.full_name,
-        password=body.password,
-        roles=body.roles,
-        site_codes=body.site_codes,
-        email=body.email,
+        NewUserAccount(
+            username=body.username,
+            full_name=body.full_name,
+            password=body.password,
+            roles=body.roles,
+            site_codes=body.site_codes,
+            email=body.email,
+        ),
     )
 
 

@@ -26,7 +26,7 @@ from trialdesk.services.errors import ServiceError, ValidationProblem
 from trialdesk.services.labels import field_label, record_label
 from trialdesk.services.listing import MAX_LIMIT
 from trialdesk.services.record_grid import DEFAULT_ROWS, form_label
-from trialdesk.services.sdv import SdvMarkView
+from trialdesk.services.sdv import SdvMarkView, SdvTarget
 from trialdesk.services.study import current_catalogue
 from trialdesk.store.enums import SdvKind
 from trialdesk.web.deps import DB, CurrentUser
@@ -206,12 +206,14 @@ async def mark_sdv(request: Request, session: DB, user: CurrentUser, pid: int) -
             session,
             user.actor,
             pid,
-            visit_code=v.get("visit_code", ""),
-            form=v.get("form", ""),
+            SdvTarget(
+                visit_code=v.get("visit_code", ""),
+                form=v.get("form", ""),
+                target_table=v.get("target_table") or None,
+                target_id=target_id,
+                field=v.get("field") or None,
+            ),
             kind=v.get("kind", "verified"),
-            target_table=v.get("target_table") or None,
-            target_id=target_id,
-            field=v.get("field") or None,
         )
     except ServiceError as exc:
         if exc.status in (403, 404):
