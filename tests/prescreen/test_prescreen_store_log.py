@@ -42,7 +42,7 @@ from trialdesk.prescreen.screening_log import (
 from trialdesk.prescreen.source import OmopSource
 from trialdesk.protocol import builtin_protocol
 from trialdesk.services.paging import Page as Paging
-from trialdesk.services.prescreening import CandidateFilter
+from trialdesk.services.prescreening import CandidateFilter, PrescreenProvenance
 from trialdesk.services.prescreening_entries import IDENTIFYING_VALUES
 from trialdesk.services.validate import today
 from trialdesk.store import current_revision, head_revision
@@ -123,15 +123,17 @@ def test_logged_rows_are_accepted_by_the_service_as_they_are(
             actor,
             site_code="APGH",
             rows=rows[:40],
-            protocol_id="NCT01142050",
-            index_date=INDEX,
-            lookback_days=365,
-            source_description="DuckDB file cdm.duckdb",
-            persons_assessed=len(rows),
-            status_counts={
-                s: sum(r["prescreen_status"] == s for r in rows)
-                for s in ("candidate", "incomplete", "excluded")  # the stored enum (0021)
-            },
+            provenance=PrescreenProvenance(
+                protocol_id="NCT01142050",
+                index_date=INDEX,
+                lookback_days=365,
+                source_description="DuckDB file cdm.duckdb",
+                persons_assessed=len(rows),
+                status_counts={
+                    s: sum(r["prescreen_status"] == s for r in rows)
+                    for s in ("candidate", "incomplete", "excluded")  # the stored enum (0021)
+                },
+            ),
         )
         assert run.candidates_stored == 40 and run.persons_assessed == ranked.num_rows
         stored = sv.list_prescreen_candidates(session, actor, page=Paging(limit=40)).items
@@ -169,18 +171,20 @@ def test_a_funnel_that_does_not_add_up_is_refused_naming_the_step(
                 actor,
                 site_code="APGH",
                 rows=rows[:5],
-                protocol_id="NCT01142050",
-                index_date=INDEX,
-                lookback_days=365,
-                source_description="DuckDB file cdm.duckdb",
-                persons_assessed=persons,
-                status_counts=stored_counts(
-                    {
-                        s: int(pc.sum(pc.equal(ranked["status"], s)).as_py() or 0)
-                        for s in ("candidate", "incomplete", "excluded")
-                    }
+                provenance=PrescreenProvenance(
+                    protocol_id="NCT01142050",
+                    index_date=INDEX,
+                    lookback_days=365,
+                    source_description="DuckDB file cdm.duckdb",
+                    persons_assessed=persons,
+                    status_counts=stored_counts(
+                        {
+                            s: int(pc.sum(pc.equal(ranked["status"], s)).as_py() or 0)
+                            for s in ("candidate", "incomplete", "excluded")
+                        }
+                    ),
+                    attrition=steps,
                 ),
-                attrition=steps,
             )
     assert caught.value.field == "attrition.1"
     assert f"differs from the {persons} persons before it" in caught.value.reason
@@ -249,10 +253,19 @@ def test_migration_0021_renames_possible_to_incomplete_and_back(
     with database.session() as session:
         actor = sv.actor_for(session, seed.users["investigator"])
         sv.record_prescreen_run(
-            session, actor, site_code="APGH", rows=rows, protocol_id="NCT01142050",
-            index_date=INDEX, lookback_days=365, source_description="DuckDB file cdm.duckdb",
-            persons_assessed=len(rows), status_counts=counts,
-        )  # fmt: skip
+            session,
+            actor,
+            site_code="APGH",
+            rows=rows,
+            provenance=PrescreenProvenance(
+                protocol_id="NCT01142050",
+                index_date=INDEX,
+                lookback_days=365,
+                source_description="DuckDB file cdm.duckdb",
+                persons_assessed=len(rows),
+                status_counts=counts,
+            ),
+        )
     config = alembic_config(database.engine)
 
     def stored() -> tuple[dict[str, int], dict[str, int]]:

@@ -15,7 +15,7 @@ from tools.harness.database import DemoSeed
 
 from trialdesk import services as sv
 from trialdesk.services.paging import Page as Paging
-from trialdesk.services.prescreening import CandidateFilter
+from trialdesk.services.prescreening import CandidateFilter, PrescreenProvenance
 from trialdesk.services.validate import today
 from trialdesk.store.enums import Role
 from trialdesk.store.models import AuditEntry, PrescreenCandidate, PrescreenRun
@@ -63,7 +63,11 @@ def record(
         "status_counts": {"candidate": 1, "incomplete": 3, "excluded": 239},
         **kw,
     }
-    return sv.record_prescreen_run(session, actor, **args)
+    site_code, listed = args.pop("site_code"), args.pop("rows")
+    provenance = PrescreenProvenance(**args)
+    return sv.record_prescreen_run(
+        session, actor, site_code=site_code, rows=listed, provenance=provenance
+    )
 
 
 def audit_entries(session: Session, table: str) -> list[AuditEntry]:
@@ -211,10 +215,12 @@ def test_reading_the_log_is_site_scoped_and_needs_identity_access(
         actors["coordinator2"],
         site_code="PUMC",
         rows=[row(5, 1)],
-        protocol_id="NCT01142050",
-        index_date=INDEX,
-        lookback_days=180,
-        source_description="Parquet folder /data/pumc",
+        provenance=PrescreenProvenance(
+            protocol_id="NCT01142050",
+            index_date=INDEX,
+            lookback_days=180,
+            source_description="Parquet folder /data/pumc",
+        ),
     )
     assert [c.ehr_person_key for c in candidates(session, actors["monitor"])] == [
         "86",

@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from tools.harness.database import DemoSeed, TestDatabase
 
 from trialdesk import services as sv
+from trialdesk.services.prescreening import PrescreenProvenance
 
 pytestmark = [pytest.mark.browser]
 
@@ -35,12 +36,20 @@ def stored_run(web_database: TestDatabase, seeded: DemoSeed) -> None:
     with web_database.session() as session:
         actor = sv.actor_for(session, seeded.users["coordinator"])
         sv.record_prescreen_run(
-            session, actor, site_code="APGH", rows=[row], protocol_id="NCT01142050",
-            index_date=date(2025, 6, 30), lookback_days=365,
-            source_description="DuckDB file cdm.duckdb", persons_assessed=1204,
-            status_counts={"candidate": 19, "incomplete": 21, "excluded": 1164},
-            attrition=attrition,
-        )  # fmt: skip
+            session,
+            actor,
+            site_code="APGH",
+            rows=[row],
+            provenance=PrescreenProvenance(
+                protocol_id="NCT01142050",
+                index_date=date(2025, 6, 30),
+                lookback_days=365,
+                source_description="DuckDB file cdm.duckdb",
+                persons_assessed=1204,
+                status_counts={"candidate": 19, "incomplete": 21, "excluded": 1164},
+                attrition=attrition,
+            ),
+        )
 
 
 def test_the_screening_log_shows_the_prescreening_funnel(open_page: Any, stored_run: None) -> None:

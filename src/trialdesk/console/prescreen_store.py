@@ -23,6 +23,7 @@ from trialdesk import services as sv
 from trialdesk.prescreen.run import Summary
 from trialdesk.prescreen.screening_log import DEFAULT_LOG_STATUSES, log_rows, stored_counts
 from trialdesk.protocol import Protocol
+from trialdesk.services.prescreening import PrescreenProvenance
 from trialdesk.store import (
     DatabaseConfigError,
     current_revision,
@@ -129,11 +130,13 @@ def store_run(
             _actor(session, target.username, target.url),
             site_code=target.site_code,
             rows=log_rows(result, protocol, target.statuses),
-            protocol_id=protocol.id,
-            index_date=summary.index_date,
-            lookback_days=summary.lookback_days,
-            source_description=source_description,
-            persons_assessed=summary.persons,
-            status_counts=stored_counts(summary.by_status),
-            attrition=[asdict(step) for step in summary.funnel],
+            provenance=PrescreenProvenance(
+                protocol_id=protocol.id,
+                index_date=summary.index_date,
+                lookback_days=summary.lookback_days,
+                source_description=source_description,
+                persons_assessed=summary.persons,
+                status_counts=stored_counts(summary.by_status),
+                attrition=[asdict(step) for step in summary.funnel],
+            ),
         )

@@ -179,40 +179,50 @@ def _candidate_view(session: Session, row: PrescreenCandidate) -> PrescreenCandi
 # --- use cases ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, kw_only=True)
+class PrescreenProvenance:
+    """Where a pre-screening run's persons come from, each item a column of the run: the
+    protocol, the index date and look-back window, the data source, and the whole run's numbers.
+    `persons_assessed` / `status_counts` (persons in the look-back window, by status) are given
+    when the run's rows hold only some of them; by default they are counted from the rows.
+    `attrition` is the run's funnel (`AttritionStep` rows)."""
+
+    protocol_id: str
+    index_date: date
+    lookback_days: int
+    source_description: str
+    persons_assessed: int | None = None
+    status_counts: Mapping[str, int] | None = None
+    attrition: Sequence[Mapping[str, Any]] = ()
+
+
 @service
-def record_prescreen_run(  # noqa: PLR0913  keyword-only: the run's rows and its provenance (protocol, index date, look-back, source, attrition), each its own column
+def record_prescreen_run(
     session: Session,
     actor: Actor,
     *,
     site_code: str,
     rows: Iterable[CandidateRow | Mapping[str, Any]],
-    protocol_id: str,
-    index_date: date,
-    lookback_days: int,
-    source_description: str,
-    persons_assessed: int | None = None,
-    status_counts: Mapping[str, int] | None = None,
-    attrition: Sequence[Mapping[str, Any]] = (),
+    provenance: PrescreenProvenance,
 ) -> PrescreenRunView:
     """Store a pre-screening run at `site_code` and its ranked persons (each `workflow_status`
-    ``new``). `persons_assessed` / `status_counts` are the whole run's numbers (persons
-    in the look-back window, by status) when `rows` holds only some of them; by default
-    they are counted from `rows`. `attrition` is the run's funnel (`AttritionStep` rows)."""
+    ``new``), with the run's `provenance`."""
     site = _site(session, actor, site_code, Permission.WRITE_CLINICAL)
     if actor.user_id is None:
         raise ValidationProblem("user", "a pre-screening run is recorded by a named user")
     checked = candidate_rows(rows)
-    persons, counts = checked_counts(status_counts, checked, persons_assessed)
+    source = provenance
+    persons, counts = checked_counts(source.status_counts, checked, source.persons_assessed)
     run = PrescreenRun(
         site_id=site.id,
-        protocol_id=required_text(protocol_id, "protocol_id", 50),
-        index_date=a_date(index_date, "index_date"),
-        lookback_days=positive_days(lookback_days),
-        source_description=source_text(source_description),
+        protocol_id=required_text(source.protocol_id, "protocol_id", 50),
+        index_date=a_date(source.index_date, "index_date"),
+        lookback_days=positive_days(source.lookback_days),
+        source_description=source_text(source.source_description),
         run_by=actor.user_id,
         persons_assessed=persons,
         status_counts=counts,
-        attrition=attrition_steps(attrition, persons),
+        attrition=attrition_steps(source.attrition, persons),
     )
     where = _AtSite(site.id)
     add_record(session, actor, run, where)
