@@ -12,7 +12,11 @@ from export_samples import design, records
 from trialdesk.export.errors import ImportRejected
 from trialdesk.export.redcap.columns import DICTIONARY_HEADER
 from trialdesk.export.redcap.dictionary import RedcapProject, redcap_project
-from trialdesk.export.redcap.read_dictionary import DictionaryImport, read_redcap_project
+from trialdesk.export.redcap.read_dictionary import (
+    DictionaryImport,
+    RedcapProjectFiles,
+    read_redcap_project,
+)
 from trialdesk.export.redcap.records import read_records, write_records
 
 
@@ -29,9 +33,8 @@ def _import(project: RedcapProject, **overrides: str) -> DictionaryImport:
     }
     texts.update(overrides)
     d = design()
-    return read_redcap_project(
-        texts.pop("dictionary", project.dictionary), study_id=d.study_id, title=d.title, **texts
-    )
+    files = RedcapProjectFiles(texts.pop("dictionary", project.dictionary), **texts)
+    return read_redcap_project(files, study_id=d.study_id, title=d.title)
 
 
 def test_dictionary_has_redcaps_18_columns_in_order_and_record_id_first() -> None:
@@ -243,7 +246,7 @@ def test_foreign_dictionary_imports_with_warnings_and_unlinked_incompatible_fiel
             ",,,,,,",
         ]
     )
-    result = read_redcap_project(text)
+    result = read_redcap_project(RedcapProjectFiles(text))
     design_ = result.design
     assert result.record_id_field == "study_id"
     assert [i.name for i in design_.forms[0].items] == ["sex", "hba1c", "glucose"]
@@ -258,7 +261,7 @@ def test_foreign_dictionary_imports_with_warnings_and_unlinked_incompatible_fiel
 
 def test_wrong_header_is_rejected() -> None:
     with pytest.raises(ImportRejected) as caught:
-        read_redcap_project("name,form,type\nx,f,text\n")
+        read_redcap_project(RedcapProjectFiles("name,form,type\nx,f,text\n"))
     assert caught.value.problems[0].row == 1
     assert "the header is not REDCap's 18 columns" in caught.value.problems[0].reason
 

@@ -27,7 +27,7 @@ from trialdesk.export.errors import ImportRejected
 from trialdesk.export.odm.read import read_odm
 from trialdesk.export.odm.write import odm_document, to_bytes
 from trialdesk.export.redcap.dictionary import redcap_project
-from trialdesk.export.redcap.read_dictionary import read_redcap_project
+from trialdesk.export.redcap.read_dictionary import RedcapProjectFiles, read_redcap_project
 from trialdesk.export.redcap.records import read_records, record_columns
 from trialdesk.protocol import builtin_protocol
 from trialdesk.protocol.load import ProtocolError, builtin_protocol_text, parse_protocol
@@ -230,7 +230,7 @@ def test_fuzz_redcap_project_with_mutated_cells(data: st.DataObject) -> None:
             del rows[row][data.draw(st.integers(0, len(rows[row]) - 1))]
         files[name] = _csv(rows) if action != "text" else _mutate_text(data, files[name])
     try:
-        read_redcap_project(**files)
+        read_redcap_project(RedcapProjectFiles(**files))
     except ImportRejected as exc:
         assert exc.problems
 

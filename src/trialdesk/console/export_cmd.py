@@ -256,17 +256,20 @@ def import_redcap(  # noqa: PLR0913  Typer command: one parameter per CLI option
     user: str | None = USER,
 ) -> None:
     """Check a REDCap project (and its records) and, with --database, store the records."""
-    from trialdesk.export.redcap.read_dictionary import read_redcap_project
+    from trialdesk.export.redcap.read_dictionary import RedcapProjectFiles, read_redcap_project
     from trialdesk.export.redcap.records import read_records
 
     text = _read(dictionary, "data dictionary") or ""
     try:
-        result = read_redcap_project(
+        files = RedcapProjectFiles(
             text,
             instruments=_read(instruments, "instruments"),
             events=_read(events, "events"),
             mapping=_read(mapping, "instrument designations"),
             repeating=_read(repeating, "repeating instruments"),
+        )
+        result = read_redcap_project(
+            files,
             study_id=study_id,
             source=str(dictionary),
         )

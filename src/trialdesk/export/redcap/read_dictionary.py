@@ -98,13 +98,23 @@ class _Reader:
         self.warnings.append(Rejection(row, column, reason))
 
 
-def read_redcap_project(  # noqa: PLR0913  keyword-only public API: REDCap's four optional project files, each passed by its name (callers spread them as **files)
-    dictionary: str,
+@dataclass(frozen=True)
+class RedcapProjectFiles:
+    """The CSV texts of a REDCap project as REDCap exports them: the data dictionary, and
+    optionally its instruments, events, instrument-event mapping and repeating instruments
+    (the REDCap API's `content` metadata, instrument, event, formEventMapping and
+    repeatingFormsEvents)."""
+
+    dictionary: str
+    instruments: str | None = None
+    events: str | None = None
+    mapping: str | None = None
+    repeating: str | None = None
+
+
+def read_redcap_project(
+    files: RedcapProjectFiles,
     *,
-    instruments: str | None = None,
-    events: str | None = None,
-    mapping: str | None = None,
-    repeating: str | None = None,
     study_id: str = "REDCAP",
     title: str = "Imported REDCap project",
     catalogue: Catalogue | None = None,
@@ -112,6 +122,8 @@ def read_redcap_project(  # noqa: PLR0913  keyword-only public API: REDCap's fou
 ) -> DictionaryImport:
     """Read the CSV texts of a REDCap project; raise ImportRejected listing every problem."""
     reader = _Reader(source, catalogue or default_catalogue())
+    dictionary, instruments, events = files.dictionary, files.instruments, files.events
+    mapping, repeating = files.mapping, files.repeating
     rows = _read_csv(reader, dictionary, DICTIONARY_HEADER, API_KEYS, "data dictionary")
     record_id, forms = _forms(reader, rows)
     repeating_forms, repeating_events = _repeating(reader, repeating, {f for f, _ in forms})
