@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from trialdesk.analysis.datasets import derive_datasets
-from trialdesk.analysis.report import build_report
+from trialdesk.analysis.report import ReportOptions, build_report
 from trialdesk.analysis.report.figures_set import draw_figures
 from trialdesk.analysis.results import analyse
 from trialdesk.analysis.sources import SourceFrames
@@ -43,8 +43,8 @@ def _full_report(frames: SourceFrames, out: Path) -> tuple[float, dict[str, floa
         frames,
         builtin_protocol(),
         out,
-        simulated="benchmark",
         on_step=lambda step: marks.append((step, time.perf_counter())),
+        options=ReportOptions(simulated="benchmark"),
     )
     total = time.perf_counter() - started
     steps, previous = {}, started

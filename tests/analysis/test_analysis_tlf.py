@@ -21,7 +21,7 @@ from docx.document import Document as DocxDocument
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from striprtf.striprtf import rtf_to_text
 
-from trialdesk.analysis.report import ReportFiles, build_report
+from trialdesk.analysis.report import ReportFiles, ReportOptions, build_report
 from trialdesk.analysis.report.html import css_string, render_html
 from trialdesk.analysis.report.pdf import write_pdf
 from trialdesk.analysis.report.rtf_out import rtf_text
@@ -44,7 +44,9 @@ SAP_NUMBER = re.compile(r"^(Table|Figure) 14\.[123]\.\d+(\.\d+)?$|^Listing 16\.2
 def files(
     frames: SourceFrames, protocol: Protocol, tmp_path_factory: pytest.TempPathFactory
 ) -> ReportFiles:
-    return build_report(frames, protocol, tmp_path_factory.mktemp("tlf"), simulated=HOW)
+    return build_report(
+        frames, protocol, tmp_path_factory.mktemp("tlf"), options=ReportOptions(simulated=HOW)
+    )
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from trialdesk.analysis.power import (
     minimum_detectable_effect,
     simulate_power,
 )
-from trialdesk.analysis.report import REPORT_STEPS, ReportFiles, build_report
+from trialdesk.analysis.report import REPORT_STEPS, ReportFiles, ReportOptions, build_report
 from trialdesk.analysis.report.html import key_results
 from trialdesk.console.protocol_cmd import resolve_protocol
 from trialdesk.console.study_protocol import StudyProtocolError, study_protocol
@@ -126,11 +126,10 @@ def run_report(
             frames,
             protocol,
             out,
-            data_note=data_note,
-            banner=banner,
-            simulated=simulated,
-            level=level,
             on_step=advance,
+            options=ReportOptions(
+                data_note=data_note, banner=banner, simulated=simulated, level=level
+            ),
         )
     render_summary(files)
     return files

@@ -51,15 +51,23 @@ class ReportFiles:
     docx: Path
 
 
-def build_report(  # noqa: PLR0913  all but three are keyword-only options with defaults
+@dataclass(frozen=True, kw_only=True)
+class ReportOptions:
+    """How the report is written: a note on the data's source, a banner for every page,
+    how the data were simulated (if they were) and the confidence level of its intervals."""
+
+    data_note: str = ""
+    banner: str = ""
+    simulated: str | None = None
+    level: float = 0.95
+
+
+def build_report(
     frames: SourceFrames,
     protocol: Protocol,
     out_dir: Path,
     *,
-    data_note: str = "",
-    banner: str = "",
-    simulated: str | None = None,
-    level: float = 0.95,
+    options: ReportOptions | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> ReportFiles:
     """Analyse `frames` and write report.html, report.pdf (printed from the HTML), the tables,
@@ -72,12 +80,14 @@ def build_report(  # noqa: PLR0913  all but three are keyword-only options with 
     is no enrolled participant to analyse.
     """
     step = on_step or (lambda _name: None)
+    chosen = options or ReportOptions()
+    data_note, banner, simulated = chosen.data_note, chosen.banner, chosen.simulated
     if frames.subjects.empty:
         raise AnalysisError("no enrolled participant in the data: nothing to analyse")
     out_dir.mkdir(parents=True, exist_ok=True)
     datasets = derive_datasets(frames, protocol)
     step("datasets")
-    results = analyse(datasets, protocol, level=level)
+    results = analyse(datasets, protocol, level=chosen.level)
     tables = all_tables(results)
     step("statistics")
     figures = draw_figures(results)
