@@ -22,6 +22,7 @@ from trialdesk.simulate.followup import (
     LOST_TO_FOLLOW_UP,
     WITHDRAWAL_BY_SUBJECT,
     WITHDRAWN,
+    FollowupOptions,
     FollowupParameters,
     Participant,
     simulate_followup,
@@ -41,7 +42,13 @@ def _follow(
     pool: list[Candidate], effect: Effect = NO_EFFECT, params: FollowupParameters | None = None
 ) -> list[Participant]:
     return [
-        simulate_followup(c, f"P{i:04d}", PROTOCOL, effect, seed=SEED, index=c.index, params=params)
+        simulate_followup(
+            c,
+            f"P{i:04d}",
+            PROTOCOL,
+            effect,
+            options=FollowupOptions(seed=SEED, index=c.index, params=params),
+        )
         for i, c in enumerate(pool)
     ]
 
@@ -85,9 +92,15 @@ def _kitt_at(p: Participant, code: str) -> float | None:
 
 
 def test_follow_up_is_deterministic(pool: list[Candidate]) -> None:
-    a = simulate_followup(pool[0], "P1", PROTOCOL, MODERATE, seed=5, index=0)
-    b = simulate_followup(pool[0], "P1", PROTOCOL, MODERATE, seed=5, index=0)
-    c = simulate_followup(pool[0], "P1", PROTOCOL, MODERATE, seed=6, index=0)
+    a = simulate_followup(
+        pool[0], "P1", PROTOCOL, MODERATE, options=FollowupOptions(seed=5, index=0)
+    )
+    b = simulate_followup(
+        pool[0], "P1", PROTOCOL, MODERATE, options=FollowupOptions(seed=5, index=0)
+    )
+    c = simulate_followup(
+        pool[0], "P1", PROTOCOL, MODERATE, options=FollowupOptions(seed=6, index=0)
+    )
     assert a == b
     assert a.visits != c.visits
 

@@ -11,7 +11,7 @@ from trialdesk.derive import compute_kitt
 from trialdesk.simulate.effect import MODERATE
 from trialdesk.simulate.frames import source_frames, trial_frames
 from trialdesk.simulate.labs import to_canonical
-from trialdesk.simulate.trial import VirtualTrial, simulate_trial, usubjid_for
+from trialdesk.simulate.trial import TrialOptions, VirtualTrial, simulate_trial, usubjid_for
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +31,17 @@ def test_frames_meet_the_contract(frames: SourceFrames) -> None:
 
 
 def test_same_seed_same_frames_and_different_seed_differs() -> None:
-    first = trial_frames(simulate_trial(50, seed=7, effect=MODERATE, target=6))
-    again = trial_frames(simulate_trial(50, seed=7, effect=MODERATE, target=6))
+    first = trial_frames(
+        simulate_trial(50, seed=7, effect=MODERATE, options=TrialOptions(target=6))
+    )
+    again = trial_frames(
+        simulate_trial(50, seed=7, effect=MODERATE, options=TrialOptions(target=6))
+    )
     for name, frame in first.items():
         pd.testing.assert_frame_equal(frame, again[name])
-    other = trial_frames(simulate_trial(50, seed=8, effect=MODERATE, target=6))
+    other = trial_frames(
+        simulate_trial(50, seed=8, effect=MODERATE, options=TrialOptions(target=6))
+    )
     assert not other["measurements"].equals(first["measurements"])
 
 
@@ -126,7 +132,7 @@ def test_analysis_datasets_build_from_simulated_frames(frames: SourceFrames) -> 
 
 
 def test_screening_can_stop_when_the_study_is_full(trial: VirtualTrial) -> None:
-    full = simulate_trial(140, seed=7, effect=MODERATE, stop_when_full=True)
+    full = simulate_trial(140, seed=7, effect=MODERATE, options=TrialOptions(stop_when_full=True))
     assert full.counts().enrolled == 24
     assert full.screening[-1].enrolled  # the 24th enrolment was the last screening
     assert len(full.screening) < len(trial.screening)

@@ -32,7 +32,7 @@ from trialdesk.simulate.run import (
     SimulationSettings,
     run_simulation,
 )
-from trialdesk.simulate.trial import VirtualTrial, simulate_trial
+from trialdesk.simulate.trial import TrialOptions, VirtualTrial, simulate_trial
 
 TARGET = 4
 SETTINGS = SimulationSettings(n_candidates=24, seed=5, effect=MODERATE)
@@ -280,8 +280,12 @@ def test_every_way_of_ending_goes_through_the_services(
                 for p in sv.list_participants(session, actor, limit=100).items
                 if p.end_reason is not None and p.status.value != "screen_failed"
             }
-            pure = simulate_trial(60, 3, protocol=load_protocol(small_protocol), followup=params,
-                                  stop_when_full=True).counts()  # fmt: skip
+            pure = simulate_trial(
+                60,
+                3,
+                protocol=load_protocol(small_protocol),
+                options=TrialOptions(followup=params, stop_when_full=True),
+            ).counts()
             assert (summary.died, summary.withdrawn) == (pure.died, pure.withdrawn)
             assert summary.died > 0 and "death" in reasons
             assert sv.verify_audit_trail(session, actor).ok

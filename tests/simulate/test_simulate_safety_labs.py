@@ -10,7 +10,7 @@ from trialdesk.catalogue.lab_ranges import default_lab_ranges
 from trialdesk.derive.ctcae import suggest_grade
 from trialdesk.protocol import builtin_protocol
 from trialdesk.simulate.candidates import TYPE_2, Candidate, generate_candidates
-from trialdesk.simulate.followup import Participant, simulate_followup
+from trialdesk.simulate.followup import FollowupOptions, Participant, simulate_followup
 from trialdesk.simulate.safety_labs import SAFETY_ELEMENTS, draw_baseline, draw_visit
 
 PROTOCOL = builtin_protocol()
@@ -23,7 +23,9 @@ def cohort() -> list[Participant]:
         c for c in generate_candidates(160, seed=SEED) if c.profile.diagnosis == TYPE_2
     ][:60]
     return [
-        simulate_followup(c, f"P{i:03d}", PROTOCOL, seed=SEED, index=c.index)
+        simulate_followup(
+            c, f"P{i:03d}", PROTOCOL, options=FollowupOptions(seed=SEED, index=c.index)
+        )
         for i, c in enumerate(pool)
     ]
 

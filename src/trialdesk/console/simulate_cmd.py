@@ -213,16 +213,18 @@ def _run_in_database(
 def _write_frames(settings: SimulationSettings, folder: Path, as_json: bool) -> None:
     from trialdesk.analysis.frames_io import write_frames
     from trialdesk.simulate.frames import source_frames
-    from trialdesk.simulate.trial import simulate_trial
+    from trialdesk.simulate.trial import TrialOptions, simulate_trial
 
     with console.status("Simulating the trial in memory", spinner="dots"):
         trial = simulate_trial(
             settings.n_candidates,
             settings.seed,
             settings.effect,
-            start=settings.start,
-            followup=settings.followup,
-            stop_when_full=settings.stop_when_full,
+            options=TrialOptions(
+                start=settings.start,
+                followup=settings.followup,
+                stop_when_full=settings.stop_when_full,
+            ),
         )
         paths = write_frames(source_frames(trial), folder, describe_settings(settings))
     counts = asdict(trial.counts())

@@ -665,19 +665,29 @@ class _Course:
         )  # fmt: skip
 
 
-def simulate_followup(  # noqa: PLR0913  public entry point: options keyword-only, defaulted
+@dataclass(frozen=True, kw_only=True)
+class FollowupOptions:
+    """How one participant is simulated: the trial's `seed` and the participant's `index` (its
+    random streams), the follow-up `params` (default `FollowupParameters()`) and its site."""
+
+    seed: int = 0
+    index: int = 0
+    params: FollowupParameters | None = None
+    site: str | None = None
+
+
+def simulate_followup(
     candidate: Candidate,
     usubjid: str,
     protocol: Protocol,
     effect: Effect = NO_EFFECT,
     *,
-    seed: int = 0,
-    index: int = 0,
-    params: FollowupParameters | None = None,
-    site: str | None = None,
+    options: FollowupOptions | None = None,
 ) -> Participant:
     """Simulate one enrolled participant from screening to the end of follow-up."""
-    params = params or FollowupParameters()
+    chosen = options or FollowupOptions()
+    seed, index, site = chosen.seed, chosen.index, chosen.site
+    params = chosen.params or FollowupParameters()
     if candidate.profile.insulin_u_per_day <= 0:
         raise ValueError(
             f"{candidate.candidate_id}: follow-up needs an insulin-treated participant "

@@ -52,6 +52,7 @@ from trialdesk.simulate.followup import (
     DEATH,
     LOST_TO_FOLLOW_UP,
     WITHDRAWAL_BY_SUBJECT,
+    FollowupOptions,
     FollowupParameters,
     Participant,
     SimVisit,
@@ -354,10 +355,12 @@ class _Writer:
             study_id,
             self.protocol,
             self.settings.effect,
-            seed=self.settings.seed,
-            index=candidate.index,
-            params=self.settings.followup,
-            site=self.site_of(candidate),
+            options=FollowupOptions(
+                seed=self.settings.seed,
+                index=candidate.index,
+                params=self.settings.followup,
+                site=self.site_of(candidate),
+            ),
         )
         participant = as_of(participant, today())
         sv.enroll_participant(self.session, self.actor, pid, enrolled_on=participant.enrolled_on)

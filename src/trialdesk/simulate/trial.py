@@ -25,6 +25,7 @@ from trialdesk.simulate.followup import (
     DIED,
     ONGOING,
     WITHDRAWN,
+    FollowupOptions,
     FollowupParameters,
     Participant,
     simulate_followup,
@@ -121,18 +122,27 @@ def screen_candidates(
     return screened
 
 
-def simulate_trial(  # noqa: PLR0913  public entry point: options keyword-only, defaulted
+@dataclass(frozen=True, kw_only=True)
+class TrialOptions:
+    """How a virtual trial is run: its enrolment `target` (default: the protocol's), the first
+    screening date, the screened population, the follow-up parameters, a data cut (`as_of`)
+    and whether screening stops once the target is reached."""
+
+    target: int | None = None
+    start: date = DEFAULT_START
+    population: ScreeningPopulation | None = None
+    followup: FollowupParameters | None = None
+    as_of: date | None = None
+    stop_when_full: bool = False
+
+
+def simulate_trial(
     n_candidates: int = 120,
     seed: int = 0,
     effect: Effect = NO_EFFECT,
     protocol: Protocol | None = None,
     *,
-    target: int | None = None,
-    start: date = DEFAULT_START,
-    population: ScreeningPopulation | None = None,
-    followup: FollowupParameters | None = None,
-    as_of: date | None = None,
-    stop_when_full: bool = False,
+    options: TrialOptions | None = None,
 ) -> VirtualTrial:
     """Screen `n_candidates`, enrol up to `target` (default: the protocol's target enrolment)
     and follow every participant for the protocol's schedule. Deterministic in `seed`.
@@ -141,22 +151,22 @@ def simulate_trial(  # noqa: PLR0913  public entry point: options keyword-only, 
     left out and participants' data end there (`trialdesk.simulate.followup.as_of`). With
     `stop_when_full`, screening stops when the target is reached."""
     protocol = protocol or builtin_protocol()
-    target = protocol.target_enrollment if target is None else target
+    chosen = options or TrialOptions()
+    start, population, as_of = chosen.start, chosen.population, chosen.as_of
+    target = protocol.target_enrollment if chosen.target is None else chosen.target
     if target < 0:
         raise ValueError(f"target: {target!r} is not a number of participants >= 0")
     candidates = generate_candidates(n_candidates, seed, start=start, population=population)
     if as_of is not None:
         candidates = [c for c in candidates if c.screening_date <= as_of]
-    screened = screen_candidates(candidates, protocol, target, stop_when_full=stop_when_full)
+    screened = screen_candidates(candidates, protocol, target, stop_when_full=chosen.stop_when_full)
     followed = (
         simulate_followup(
             s.candidate,
             s.usubjid,
             protocol,
             effect,
-            seed=seed,
-            index=s.candidate.index,
-            params=followup,
+            options=FollowupOptions(seed=seed, index=s.candidate.index, params=chosen.followup),
         )
         for s in screened
         if s.usubjid is not None
