@@ -35,7 +35,7 @@ Samples = Mapping[Any, Any] | Iterable[Any]
 
 
 @dataclass(frozen=True, kw_only=True)
-class MeasurementEntry:
+class VisitMeasurement:
     """One measured item of a visit's vital-signs, laboratory or history form: the result
     as the site wrote it with its unit (CDISC SDTMIG v3.4 --ORRES/--ORRESU), or why there is
     none (a missing-data code, `trialdesk.catalogue.missing`, and the site's reason)."""
@@ -125,7 +125,7 @@ class OgldDoseChanges:
 
 
 @dataclass(frozen=True, kw_only=True)
-class IttEntry:
+class IttTestEntry:
     """The insulin tolerance test form: the timed glucose samples in `glucose_unit`, the
     insulin dose (U/kg) and the samples not taken (low-dose short ITT, Hirst et al., Diabet
     Med 1993;10:839; KITT from the 3–15 min samples, `trialdesk.derive.compute_kitt`)."""
@@ -139,7 +139,7 @@ class IttEntry:
 
 
 @dataclass(frozen=True, kw_only=True)
-class IttChanges:
+class IttTestChanges:
     """A correction of an insulin tolerance test: only the items given change."""
 
     expected_version: int

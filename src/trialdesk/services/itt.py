@@ -23,7 +23,7 @@ from trialdesk.catalogue.missing import UnknownMissingCode, code_of, describe
 from trialdesk.derive import DerivationError, compute_kitt
 from trialdesk.services.access import get_participant, get_record, require_data_entry
 from trialdesk.services.actor import Actor, Permission
-from trialdesk.services.crf_entries import CodedSamples, IttChanges, IttEntry
+from trialdesk.services.crf_entries import CodedSamples, IttTestChanges, IttTestEntry
 from trialdesk.services.editchecks import element_for_entry, limit_check
 from trialdesk.services.errors import RuleViolation, ValidationProblem
 from trialdesk.services.measurements import done_visit
@@ -198,7 +198,7 @@ def record_itt_test(
     session: Session,
     actor: Actor,
     participant_id: int,
-    entry: IttEntry,
+    entry: IttTestEntry,
 ) -> IttTestView:
     """Record an ITT: samples as {minute: glucose} or [(minute, glucose), …] in `glucose_unit`;
     `missing_samples` as {minute: (code, reason)} for samples not taken (e.g.
@@ -243,7 +243,7 @@ def update_itt_test(
     session: Session,
     actor: Actor,
     itt_test_id: int,
-    changes: IttChanges,
+    changes: IttTestChanges,
 ) -> IttTestView:
     """Correct an ITT; new `samples` (and `missing_samples`, the samples not taken) replace the
     old ones (which are voided, not deleted)."""

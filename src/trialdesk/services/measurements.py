@@ -22,7 +22,7 @@ from trialdesk.services.access import (
     require_data_entry,
 )
 from trialdesk.services.actor import Actor, Permission
-from trialdesk.services.crf_entries import MeasurementChanges, MeasurementEntry, MeasurementFilter
+from trialdesk.services.crf_entries import MeasurementChanges, MeasurementFilter, VisitMeasurement
 from trialdesk.services.editchecks import CheckedValue, check_value, element_for_entry, soft_flag
 from trialdesk.services.errors import RuleViolation, ValidationProblem
 from trialdesk.services.listing import DEFAULT_LIMIT, scoped
@@ -110,7 +110,7 @@ def record_measurement(
     session: Session,
     actor: Actor,
     participant_id: int,
-    entry: MeasurementEntry,
+    entry: VisitMeasurement,
 ) -> MeasurementView:
     """Record one value (e.g. ``fasting_glucose`` 126 ``mg/dL`` at ``BL``), or why there is
     none (`missing_code` such as ``ND`` with `missing_reason`; `value` then None).
