@@ -106,7 +106,8 @@ def test_the_argument_rules_find_a_long_keyword_list_behind_a_noqa(tmp_path: Pat
     # What the two tests above would see if a form's items came back as keywords.
     keywords = ", ".join(f"k{i}: int = 0" for i in range(8))
     (tmp_path / "form.py").write_text(
-        f"def record(session: int, actor: int, *, {keywords}) -> None:  # noqa: PLR0913  one keyword per form item\n"
+        f"def record(session: int, actor: int, *, {keywords}) -> None:"
+        "  # noqa: PLR0913  one keyword per form item\n"
         "    pass\n"
     )
     result = _ruff(
