@@ -6,7 +6,7 @@ carries the AE CRF (`services.adverse_event_fields`). Each field keeps the name 
 body's field, the web form's input and the import's column, so that they map one to one.
 
 An entry (``...Entry``, `Registration`) is a new record; a ``...Changes`` is a correction:
-the version the user saw and the reason for the change (ICH E6(R3) 4.2.1 / 21 CFR 11.10(e):
+the version the user saw and the reason for the change (21 CFR 11.10(e); ICH E6(R2) 4.9.0:
 an audit trail of who changed what, when and why), then only the items given (not None)
 change. A ``...Filter`` selects the rows of a listing; `services.paging.Page` which of them.
 """
@@ -76,7 +76,7 @@ class MeasurementFilter:
 @dataclass(frozen=True, kw_only=True)
 class InsulinDoseEntry:
     """The insulin dosing form: the total daily dose in force from `start_date` (U/day),
-    split into basal and bolus when known, and the regimen (CDISC CDASHIG v2.1 EX domain:
+    split into basal and bolus when known, and the regimen (CDISC CDASHIG v2.3 EX domain:
     EXSTDTC, EXDOSE, EXDOSU, EXDOSFRQ "QD")."""
 
     start_date: date
@@ -168,7 +168,7 @@ class VisitChanges:
 class TransplantationEntry:
     """The cell transplantation form: product, lot, cell source, dose in cells/kg (protocol
     NCT01142050: 1.0x10^6 cells/kg), route, date, operator, the weight the dose was
-    calculated on (CDISC CDASHIG v2.1 EX: EXTRT, EXLOT, EXDOSE, EXROUTE, EXSTDTC)."""
+    calculated on (CDISC CDASHIG v2.3 EX: EXTRT, EXLOT, EXDOSE, EXROUTE, EXSTDTC)."""
 
     performed_on: date
     product: str
