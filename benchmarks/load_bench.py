@@ -255,11 +255,13 @@ def _prepare(backend_url: str | None) -> Study:
                 p = sv.register_participant(
                     session,
                     actor,
-                    site_code=site,
-                    registered_on=day,
-                    sex="F",
-                    full_name="Load Test",
-                    date_of_birth=date(1970, 1, 1),
+                    sv.Registration(
+                        site_code=site,
+                        registered_on=day,
+                        sex="F",
+                        full_name="Load Test",
+                        date_of_birth=date(1970, 1, 1),
+                    ),
                 )
                 sv.record_consent(session, actor, p.id, form_version="2.0", consented_on=day)
                 sv.record_visit(session, actor, p.id, code="SCR", visit_date=day)

@@ -89,3 +89,49 @@ def test_ruff_with_the_project_config_reports_an_unused_noqa(tmp_path: Path) -> 
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout.count(" RUF100 ") == 3, result.stdout
     assert "non-enabled: `PLC0415`" in result.stdout, result.stdout
+
+
+# The services whose case report forms travel as one typed value (services.crf_entries): their
+# long keyword lists were replaced, not silenced (issue #18, PLR0913).
+FORM_SERVICES = tuple(
+    f"src/trialdesk/services/{name}.py"
+    for name in (
+        "measurements",
+        "dosing",
+        "itt",
+        "visits",
+        "transplantation",
+        "participants",
+        "deviations",
+        "screening_declines",
+    )
+)
+
+
+def test_the_form_services_silence_no_too_many_arguments() -> None:
+    silenced = [
+        f"{path}:{number}"
+        for path in FORM_SERVICES
+        for number, line in enumerate((ROOT / path).read_text("utf-8").splitlines(), start=1)
+        if re.search(r"noqa:[^#]*PLR0913", line)
+    ]
+    assert silenced == [], "PLR0913 silenced again instead of a typed entry: " + ", ".join(silenced)
+
+
+def test_the_form_services_pass_the_argument_rules_even_with_every_noqa_ignored() -> None:
+    result = _ruff("--ignore-noqa", "--select", "PLR0913,PLR0917", *FORM_SERVICES)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_argument_rules_find_a_long_keyword_list_behind_a_noqa(tmp_path: Path) -> None:
+    # What the two tests above would see if a form's items came back as keywords.
+    keywords = ", ".join(f"k{i}: int = 0" for i in range(8))
+    (tmp_path / "form.py").write_text(
+        f"def record(session: int, actor: int, *, {keywords}) -> None:"
+        "  # noqa: PLR0913  one keyword per form item\n"
+        "    pass\n"
+    )
+    result = _ruff(
+        "--config", str(ROOT / "pyproject.toml"), "--ignore-noqa", "form.py", cwd=tmp_path
+    )
+    assert " PLR0913 " in result.stdout, result.stdout + result.stderr

@@ -72,18 +72,20 @@ def build_study(session: Session, candidates: int, seed: int) -> Scene:
     latest = sv.list_measurements(
         session,
         coordinator,
-        participant_id=subject.id,
-        element="hba1c",
-        visit_code=itt_visit.visit_code,
+        sv.MeasurementFilter(
+            participant_id=subject.id, element="hba1c", visit_code=itt_visit.visit_code
+        ),
     ).items[0]
     corrected = sv.update_measurement(
         session,
         coordinator,
         latest.id,
-        expected_version=latest.version,
-        reason="transcription error: the laboratory report says otherwise",
-        value=f"{(latest.value or 7.0) + 0.3:.1f}",
-        unit="%",
+        sv.MeasurementChanges(
+            expected_version=latest.version,
+            reason="transcription error: the laboratory report says otherwise",
+            value=f"{(latest.value or 7.0) + 0.3:.1f}",
+            unit="%",
+        ),
     )
     query = sv.raise_query(
         session,

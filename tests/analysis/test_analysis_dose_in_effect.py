@@ -307,9 +307,17 @@ def test_a_dose_recorded_as_not_collected_is_not_filled_from_the_regimen(
         actor = sv.actor_for(session, user or 0)
         before = source_frames(session, builtin_protocol()).dosing
         sv.record_measurement(
-            session, actor, pid, visit_code="M9", element="ogld_ddd", value=None,
-            missing_code="UNK", missing_reason="drug chart not brought",
-        )  # fmt: skip
+            session,
+            actor,
+            pid,
+            sv.VisitMeasurement(
+                visit_code="M9",
+                element="ogld_ddd",
+                value=None,
+                missing_code="UNK",
+                missing_reason="drug chart not brought",
+            ),
+        )
         frames = source_frames(session, builtin_protocol())
     at_m9 = (before["usubjid"] == study_id) & (before["visit"] == "M9")
     assert at_m9.sum() == 1

@@ -141,10 +141,7 @@ class Builder:
         return sv.register_participant(
             self.session,
             self.who(site),
-            site_code=site,
-            registered_on=day(0),
-            sex=sex,
-            **IDENTITY,
+            sv.Registration(site_code=site, registered_on=day(0), sex=sex, **IDENTITY),
         )
 
     def consent(self, pid: int, site: str = "APGH") -> sv.views.ConsentView:
@@ -165,16 +162,18 @@ class Builder:
         self.screening_visit(pid, site)
         for element, (value, unit) in SCREENING_VALUES.items():
             sv.record_measurement(
-                self.session, who, pid, visit_code="SCR", element=element, value=value, unit=unit
+                self.session,
+                who,
+                pid,
+                sv.VisitMeasurement(visit_code="SCR", element=element, value=value, unit=unit),
             )
         sv.record_itt_test(
             self.session,
             who,
             pid,
-            visit_code="SCR",
-            samples=ITT_MG_DL,
-            glucose_unit="mg/dL",
-            insulin_dose_u_per_kg=0.1,
+            sv.IttTestEntry(
+                visit_code="SCR", samples=ITT_MG_DL, glucose_unit="mg/dL", insulin_dose_u_per_kg=0.1
+            ),
         )
 
     def screen(self, pid: int, site: str = "APGH") -> sv.views.ScreeningView:
@@ -201,10 +200,9 @@ class Builder:
             self.session,
             self.who(site),
             pid,
-            visit_code="SCR",
-            element="fasting_glucose",
-            value=150,
-            unit="mg/dL",
+            sv.VisitMeasurement(
+                visit_code="SCR", element="fasting_glucose", value=150, unit="mg/dL"
+            ),
         )
 
     def itt(self, pid: int, site: str = "APGH") -> sv.views.IttTestView:
@@ -212,14 +210,15 @@ class Builder:
             self.session,
             self.who(site),
             pid,
-            visit_code="SCR",
-            samples=ITT_MG_DL,
-            glucose_unit="mg/dL",
+            sv.IttTestEntry(visit_code="SCR", samples=ITT_MG_DL, glucose_unit="mg/dL"),
         )
 
     def insulin(self, pid: int, site: str = "APGH") -> sv.views.InsulinDoseView:
         return sv.record_insulin_dose(
-            self.session, self.who(site), pid, start_date=day(0), total_units_per_day=48
+            self.session,
+            self.who(site),
+            pid,
+            sv.InsulinDoseEntry(start_date=day(0), total_units_per_day=48),
         )
 
     def ogld(self, pid: int, site: str = "APGH") -> sv.views.OgldDoseView:
@@ -227,13 +226,13 @@ class Builder:
             self.session,
             self.who(site),
             pid,
-            start_date=day(0),
-            drug="metformin",
-            daily_dose_mg=1500,
+            sv.OgldDoseEntry(start_date=day(0), drug="metformin", daily_dose_mg=1500),
         )
 
     def transplantation(self, pid: int, site: str = "APGH") -> sv.views.TransplantationView:
-        return sv.record_transplantation(self.session, self.who(site), pid, **TRANSPLANTATION)
+        return sv.record_transplantation(
+            self.session, self.who(site), pid, sv.TransplantationEntry(**TRANSPLANTATION)
+        )
 
     def adverse_event(self, pid: int, site: str = "APGH") -> sv.views.AdverseEventView:
         return sv.report_adverse_event(
@@ -258,10 +257,12 @@ class Builder:
             self.session,
             self.who(site),
             pid,
-            category="procedure",
-            severity="minor",
-            description="ITT sample at 9 min drawn at 10 min",
-            detected_on=day(0),
+            sv.DeviationEntry(
+                category="procedure",
+                severity="minor",
+                description="ITT sample at 9 min drawn at 10 min",
+                detected_on=day(0),
+            ),
         )
 
     def query(self, target_id: int, site: str = "APGH") -> sv.views.QueryView:

@@ -39,7 +39,10 @@ def _study(env: Env) -> tuple[str, str]:
     own, other = b.enrolled("APGH"), b.enrolled("PUMC")
     b.baseline(own)
     sv.record_measurement(
-        b.session, b.who("APGH"), own, visit_code="BL", element="hba1c", value=8.1, unit="%"
+        b.session,
+        b.who("APGH"),
+        own,
+        sv.VisitMeasurement(visit_code="BL", element="hba1c", value=8.1, unit="%"),
     )
     sv.record_visit(b.session, b.who("PUMC"), other, code="BL", visit_date=day(28))
     return (
@@ -167,7 +170,10 @@ def test_index_follows_changes(env: Env, base: str) -> None:
     pid = sv.find_participant(b.session, b.who("APGH"), own).id
     sv.record_visit(b.session, b.who("APGH"), pid, code="M1", visit_date=day(58))
     sv.record_measurement(
-        b.session, b.who("APGH"), pid, visit_code="M1", element="hba1c", value=7.7, unit="%"
+        b.session,
+        b.who("APGH"),
+        pid,
+        sv.VisitMeasurement(visit_code="M1", element="hba1c", value=7.7, unit="%"),
     )
     values = [
         o["valueQuantity"]["value"]

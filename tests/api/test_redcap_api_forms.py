@@ -42,16 +42,16 @@ def _participant(env: Env) -> str:
     b.baseline(pid)
     who = b.who("APGH")
     sv.record_insulin_dose(
-        b.session, who, pid, start_date=day(0), total_units_per_day=48, visit_code="SCR"
+        b.session,
+        who,
+        pid,
+        sv.InsulinDoseEntry(start_date=day(0), total_units_per_day=48, visit_code="SCR"),
     )
     sv.record_ogld_dose(
         b.session,
         who,
         pid,
-        start_date=day(0),
-        drug="metformin",
-        daily_dose_mg=1000,
-        visit_code="SCR",
+        sv.OgldDoseEntry(start_date=day(0), drug="metformin", daily_dose_mg=1000, visit_code="SCR"),
     )
     b.adverse_event(pid)
     return sv.get_participant(b.session, who, pid).study_id

@@ -25,10 +25,16 @@ def db(tmp_path: Path) -> Iterator[TestDatabase]:
     with database.session() as session:
         seed = seed_demo_site_and_users(session)
         sv.register_participant(
-            session, sv.actor_for(session, seed.users["coordinator"]), site_code="APGH",
-            registered_on=date(2026, 1, 5), full_name="Li Na", date_of_birth=date(1970, 1, 1),
-            sex="F",
-        )  # fmt: skip
+            session,
+            sv.actor_for(session, seed.users["coordinator"]),
+            sv.Registration(
+                site_code="APGH",
+                registered_on=date(2026, 1, 5),
+                full_name="Li Na",
+                date_of_birth=date(1970, 1, 1),
+                sex="F",
+            ),
+        )
     yield database
     database.dispose()
 

@@ -191,9 +191,16 @@ def test_codings_in_force_are_read_from_the_database(database: TestDatabase) -> 
         )
         coder = sv.actor_for(session, coder_user.id)
         pid = sv.register_participant(
-            session, coordinator, site_code="APGH", registered_on=start, full_name="Wang Wei",
-            date_of_birth=date(1968, 4, 2), sex="M",
-        ).id  # fmt: skip
+            session,
+            coordinator,
+            sv.Registration(
+                site_code="APGH",
+                registered_on=start,
+                full_name="Wang Wei",
+                date_of_birth=date(1968, 4, 2),
+                sex="M",
+            ),
+        ).id
         sv.record_consent(session, coordinator, pid, form_version="ICF v2.0", consented_on=start)
         ae = sv.report_adverse_event(
             session,
@@ -215,7 +222,10 @@ def test_codings_in_force_are_read_from_the_database(database: TestDatabase) -> 
         assert ae_coding(session) == {f"AE{ae}": HYPO}
         assert dictionary_versions(session) == {"MEDDRA": "TEST 0.1"}
         dose = sv.record_ogld_dose(
-            session, coordinator, pid, start_date=start, drug="Metformin", daily_dose_mg=1500
+            session,
+            coordinator,
+            pid,
+            sv.OgldDoseEntry(start_date=start, drug="Metformin", daily_dose_mg=1500),
         ).id
         sv.load_dictionary(session, coder, "drug", DATA / "drugs_test_0_1")
         assert sv.autocode(session, coder, "drug").coded == 1

@@ -82,11 +82,13 @@ def study(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Te
         p = sv.register_participant(
             session,
             who,
-            site_code="APGH",
-            registered_on=DAY0,
-            full_name="Zhang Min",
-            date_of_birth=date(1966, 2, 3),
-            sex="F",
+            sv.Registration(
+                site_code="APGH",
+                registered_on=DAY0,
+                full_name="Zhang Min",
+                date_of_birth=date(1966, 2, 3),
+                sex="F",
+            ),
         )
         sv.record_consent(session, who, p.id, form_version="1.0", consented_on=DAY0)
         sv.record_visit(session, who, p.id, code="SCR", visit_date=DAY0)
@@ -97,24 +99,37 @@ def study(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Te
             ("height", "165", "cm"),
         ):
             sv.record_measurement(
-                session, who, p.id, visit_code="SCR", element=element, value=value, unit=unit
+                session,
+                who,
+                p.id,
+                sv.VisitMeasurement(visit_code="SCR", element=element, value=value, unit=unit),
             )
-        sv.record_itt_test(session, who, p.id, visit_code="SCR", samples=ITT, glucose_unit="mmol/L")
+        sv.record_itt_test(
+            session,
+            who,
+            p.id,
+            sv.IttTestEntry(visit_code="SCR", samples=ITT, glucose_unit="mmol/L"),
+        )
         sv.screen_participant(session, who, p.id, screened_on=DAY0, findings=FINDINGS)
         sv.enroll_participant(session, who, p.id, enrolled_on=DAY0 + timedelta(days=1))
         sv.record_visit(session, who, p.id, code="BL", visit_date=DAY0 + timedelta(days=5))
         sv.record_measurement(
-            session, who, p.id, visit_code="BL", element="hba1c", value="8.0", unit="%"
+            session,
+            who,
+            p.id,
+            sv.VisitMeasurement(visit_code="BL", element="hba1c", value="8.0", unit="%"),
         )
         sv.record_measurement(
             session,
             who,
             p.id,
-            visit_code="BL",
-            element="c_peptide",
-            value=None,
-            missing_code="ND",
-            missing_reason="sample haemolysed",
+            sv.VisitMeasurement(
+                visit_code="BL",
+                element="c_peptide",
+                value=None,
+                missing_code="ND",
+                missing_reason="sample haemolysed",
+            ),
         )
         for element, reason in (
             ("itt_glucose", "insulin for the bolus not available"),
@@ -124,30 +139,40 @@ def study(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Te
                 session,
                 who,
                 p.id,
-                visit_code="BL",
-                element=element,
-                value=None,
-                missing_code="ND" if element == "itt_glucose" else "UNK",
-                missing_reason=reason,
+                sv.VisitMeasurement(
+                    visit_code="BL",
+                    element=element,
+                    value=None,
+                    missing_code="ND" if element == "itt_glucose" else "UNK",
+                    missing_reason=reason,
+                ),
             )
         extra = sv.add_unscheduled_visit(
             session, who, p.id, visit_date=DAY0 + timedelta(days=12), reason="repeat ITT"
         )
         sv.record_measurement(
-            session, who, p.id, visit_code=extra.code, element="hba1c", value="7.9", unit="%"
+            session,
+            who,
+            p.id,
+            sv.VisitMeasurement(visit_code=extra.code, element="hba1c", value="7.9", unit="%"),
         )
         sv.record_measurement(
             session,
             who,
             p.id,
-            visit_code=extra.code,
-            element="weight",
-            value=None,
-            missing_code="NAV",
-            missing_reason="scale being repaired",
+            sv.VisitMeasurement(
+                visit_code=extra.code,
+                element="weight",
+                value=None,
+                missing_code="NAV",
+                missing_reason="scale being repaired",
+            ),
         )
         sv.record_itt_test(
-            session, who, p.id, visit_code=extra.code, samples=ITT, glucose_unit="mmol/L"
+            session,
+            who,
+            p.id,
+            sv.IttTestEntry(visit_code=extra.code, samples=ITT, glucose_unit="mmol/L"),
         )
     yield db
     db.dispose()

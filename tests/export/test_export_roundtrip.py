@@ -33,6 +33,7 @@ from trialdesk.export.odm.validate import schema_errors
 from trialdesk.export.odm.write import FILE_ATTRIBUTES, comparable, odm_document, to_bytes
 from trialdesk.export.to_store import import_into
 from trialdesk.protocol import builtin_protocol
+from trialdesk.services.paging import Page
 from trialdesk.store import audit
 from trialdesk.store.models import (
     AdverseEvent,
@@ -140,10 +141,12 @@ def test_export_import_export_gives_the_same_file(
         new = sv.register_participant(
             session,
             who,
-            site_code="APGH",
-            registered_on=date(2026, 1, 5),
-            full_name="New Candidate",
-            date_of_birth=date(1970, 1, 1),
+            sv.Registration(
+                site_code="APGH",
+                registered_on=date(2026, 1, 5),
+                full_name="New Candidate",
+                date_of_birth=date(1970, 1, 1),
+            ),
         )
     highest = max(int(sid.split("-")[1]) for sid in kept)
     assert new.study_id == f"APGH-{highest + 1:03d}" and new.study_id not in kept
@@ -161,15 +164,19 @@ def test_foreign_history_is_kept_as_imported_provenance(
         actor = sv.actor_for(
             session, session.scalar(select(User.id).where(User.username == "investigator"))
         )
-        row = sv.list_measurements(session, actor, element="hba1c", limit=1).items[0]
+        row = sv.list_measurements(
+            session, actor, sv.MeasurementFilter(element="hba1c"), Page(limit=1)
+        ).items[0]
         sv.update_measurement(
             session,
             actor,
             row.id,
-            expected_version=row.version,
-            reason="lab re-run: haemolysed sample",
-            value="9.1",
-            unit="%",
+            sv.MeasurementChanges(
+                expected_version=row.version,
+                reason="lab re-run: haemolysed sample",
+                value="9.1",
+                unit="%",
+            ),
         )
         imported = session.scalars(
             select(AuditEntry).where(AuditEntry.table_name == "imported_history")

@@ -88,7 +88,10 @@ def study(
         sv.record_visit(session, who, pid, code="BL", visit_date=DAY0 + timedelta(days=5))
         for element, value, unit in SAFETY:
             sv.record_measurement(
-                session, who, pid, visit_code="BL", element=element, value=value, unit=unit
+                session,
+                who,
+                pid,
+                sv.VisitMeasurement(visit_code="BL", element=element, value=value, unit=unit),
             )
         sv.set_form_status(
             session,
@@ -103,12 +106,16 @@ def study(
             session, who, pid, visit_date=DAY0 + timedelta(days=12), reason="safety lab"
         )
         sv.record_measurement(
-            session, who, pid, visit_code=extra.code, element="platelets", value="180",
-            unit="10^9/L",
-        )  # fmt: skip
+            session,
+            who,
+            pid,
+            sv.VisitMeasurement(
+                visit_code=extra.code, element="platelets", value="180", unit="10^9/L"
+            ),
+        )
         sv.record_measurement(
-            session, who, pid, visit_code=extra.code, element="alt", value=None,
-            missing_code="ND", missing_reason="sample haemolysed",
+            session, who, pid, sv.VisitMeasurement(visit_code=extra.code, element="alt", value=None,
+            missing_code="ND", missing_reason="sample haemolysed"),
         )  # fmt: skip
     yield db
     db.dispose()
@@ -116,8 +123,8 @@ def study(
 
 def _enrolled(session: Any, who: Actor) -> int:
     p = sv.register_participant(
-        session, who, site_code="APGH", registered_on=DAY0, full_name="Li Na",
-        date_of_birth=date(1964, 5, 6), sex="F",
+        session, who, sv.Registration(site_code="APGH", registered_on=DAY0, full_name="Li Na",
+        date_of_birth=date(1964, 5, 6), sex="F"),
     )  # fmt: skip
     sv.record_consent(session, who, p.id, form_version="1.0", consented_on=DAY0)
     sv.record_visit(session, who, p.id, code="SCR", visit_date=DAY0)
@@ -128,9 +135,14 @@ def _enrolled(session: Any, who: Actor) -> int:
         ("height", "165", "cm"),
     ):
         sv.record_measurement(
-            session, who, p.id, visit_code="SCR", element=element, value=value, unit=unit
+            session,
+            who,
+            p.id,
+            sv.VisitMeasurement(visit_code="SCR", element=element, value=value, unit=unit),
         )
-    sv.record_itt_test(session, who, p.id, visit_code="SCR", samples=ITT, glucose_unit="mmol/L")
+    sv.record_itt_test(
+        session, who, p.id, sv.IttTestEntry(visit_code="SCR", samples=ITT, glucose_unit="mmol/L")
+    )
     sv.screen_participant(session, who, p.id, screened_on=DAY0, findings=FINDINGS)
     sv.enroll_participant(session, who, p.id, enrolled_on=DAY0 + timedelta(days=1))
     return p.id

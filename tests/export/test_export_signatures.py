@@ -52,12 +52,20 @@ def signed(
         for p in (first, second, third):
             sv.sign_casebook(session, investigator, p.id, password=DEMO_PASSWORD)
         for p in (second, third):
-            weight = sv.list_measurements(session, investigator, participant_id=p.id).items[0]
+            weight = sv.list_measurements(
+                session, investigator, sv.MeasurementFilter(participant_id=p.id)
+            ).items[0]
             sv.update_measurement(
-                session, investigator, weight.id, expected_version=weight.version,
-                reason="transcription error", value=float(weight.value or 70) + 1,
-                unit=weight.unit,
-            )  # fmt: skip
+                session,
+                investigator,
+                weight.id,
+                sv.MeasurementChanges(
+                    expected_version=weight.version,
+                    reason="transcription error",
+                    value=float(weight.value or 70) + 1,
+                    unit=weight.unit,
+                ),
+            )
         sv.sign_casebook(session, investigator, third.id, password=DEMO_PASSWORD)
         assert session.scalars(select(Participant.study_id)).first()
         yield db, first.study_id, second.study_id, third.study_id

@@ -26,6 +26,7 @@ from trialdesk.export.sdtm.conformance import check
 from trialdesk.export.sdtm.subjects import screen_failures
 from trialdesk.export.to_store import import_into
 from trialdesk.protocol import builtin_protocol
+from trialdesk.services.paging import Page
 from trialdesk.store.models import AuditEntry, Participant, User
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -151,15 +152,19 @@ def test_odm_from_the_database_carries_the_audit_trail(
         actor = sv.actor_for(
             session, session.scalar(select(User.id).where(User.username == "investigator"))
         )
-        row = sv.list_measurements(session, actor, element="hba1c", limit=1).items[0]
+        row = sv.list_measurements(
+            session, actor, sv.MeasurementFilter(element="hba1c"), Page(limit=1)
+        ).items[0]
         sv.update_measurement(
             session,
             actor,
             row.id,
-            expected_version=row.version,
-            reason="lab re-run: haemolysed sample",
-            value="9.1",
-            unit="%",
+            sv.MeasurementChanges(
+                expected_version=row.version,
+                reason="lab re-run: haemolysed sample",
+                value="9.1",
+                unit="%",
+            ),
         )
         corrected = clinical_data(session, protocol)
     root = odm_document(corrected.design, corrected, created=WHEN)

@@ -406,10 +406,12 @@ def test_cli_can_log_the_excluded_too_and_a_stored_candidate_reaches_screening(
         participant = sv.register_participant(
             session,
             investigator,
-            site_code="APGH",
-            registered_on=today(),
-            full_name="Li Na",
-            date_of_birth=INDEX.replace(year=1969),
+            sv.Registration(
+                site_code="APGH",
+                registered_on=today(),
+                full_name="Li Na",
+                date_of_birth=INDEX.replace(year=1969),
+            ),
         )
         sv.record_consent(
             session,

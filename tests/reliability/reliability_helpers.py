@@ -42,11 +42,13 @@ def consented_with_visit(session: Session, actor: sv.Actor, site: str) -> int:
     participant = sv.register_participant(
         session,
         actor,
-        site_code=site,
-        registered_on=SCREENING_DAY,
-        sex="F",
-        full_name="Li Hua",
-        date_of_birth=date(1970, 5, 17),
+        sv.Registration(
+            site_code=site,
+            registered_on=SCREENING_DAY,
+            sex="F",
+            full_name="Li Hua",
+            date_of_birth=date(1970, 5, 17),
+        ),
     )
     sv.record_consent(
         session, actor, participant.id, form_version="ICF v2.0", consented_on=SCREENING_DAY
@@ -76,19 +78,20 @@ def populate(db: TestDatabase, per_site: int = 2) -> Study:
                         session,
                         actor,
                         pid,
-                        visit_code="SCR",
-                        element=element,
-                        value=value,
-                        unit=unit,
+                        sv.VisitMeasurement(
+                            visit_code="SCR", element=element, value=value, unit=unit
+                        ),
                     )
                 sv.record_itt_test(
                     session,
                     actor,
                     pid,
-                    visit_code="SCR",
-                    samples=ITT_MMOL_L,
-                    glucose_unit="mmol/L",
-                    insulin_dose_u_per_kg=0.1,
+                    sv.IttTestEntry(
+                        visit_code="SCR",
+                        samples=ITT_MMOL_L,
+                        glucose_unit="mmol/L",
+                        insulin_dose_u_per_kg=0.1,
+                    ),
                 )
                 made[site].append(pid)
     return Study(made, dict(seed.users))

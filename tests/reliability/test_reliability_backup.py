@@ -84,7 +84,10 @@ def test_backup_then_restore_after_loss_gives_the_same_rows_and_chain(
         )
         pid = session.scalar(text("SELECT min(id) FROM participants"))
         sv.record_measurement(
-            session, actor, pid, visit_code="SCR", element="hba1c", value=7.9, unit="%"
+            session,
+            actor,
+            pid,
+            sv.VisitMeasurement(visit_code="SCR", element="hba1c", value=7.9, unit="%"),
         )
     _lose(live)
 

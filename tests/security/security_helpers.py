@@ -118,12 +118,14 @@ def build_site(session: Session, actors: dict[str, sv.Actor], site: str) -> Reco
     p = sv.register_participant(
         session,
         who,
-        site_code=site,
-        registered_on=day(0),
-        sex="M",
-        full_name=SITE_MARKER[site],
-        date_of_birth=date(1968, 4, 2),
-        medical_record_number=f"MRN-{site}-77",
+        sv.Registration(
+            site_code=site,
+            registered_on=day(0),
+            sex="M",
+            full_name=SITE_MARKER[site],
+            date_of_birth=date(1968, 4, 2),
+            medical_record_number=f"MRN-{site}-77",
+        ),
     )
     pid = p.id
     consent = sv.record_consent(session, who, pid, form_version="ICF v2.0", consented_on=day(0))
@@ -135,39 +137,45 @@ def build_site(session: Session, actors: dict[str, sv.Actor], site: str) -> Reco
         ("hba1c", 8.6, "%"),
     ):
         measurement = sv.record_measurement(
-            session, who, pid, visit_code="SCR", element=element, value=value, unit=unit
+            session,
+            who,
+            pid,
+            sv.VisitMeasurement(visit_code="SCR", element=element, value=value, unit=unit),
         )
     itt = sv.record_itt_test(
         session,
         who,
         pid,
-        visit_code="SCR",
-        samples=ITT_MG_DL,
-        glucose_unit="mg/dL",
-        insulin_dose_u_per_kg=0.1,
+        sv.IttTestEntry(
+            visit_code="SCR", samples=ITT_MG_DL, glucose_unit="mg/dL", insulin_dose_u_per_kg=0.1
+        ),
     )
     screening = sv.screen_participant(
         session, who, pid, screened_on=day(0), findings=ELIGIBLE_FINDINGS
     )
     enrollment = sv.enroll_participant(session, who, pid, enrolled_on=day(1))
     sv.record_visit(session, who, pid, code="BL", visit_date=day(28))
-    insulin = sv.record_insulin_dose(session, who, pid, start_date=day(0), total_units_per_day=48)
+    insulin = sv.record_insulin_dose(
+        session, who, pid, sv.InsulinDoseEntry(start_date=day(0), total_units_per_day=48)
+    )
     ogld = sv.record_ogld_dose(
-        session, who, pid, start_date=day(0), drug="metformin", daily_dose_mg=1500
+        session, who, pid, sv.OgldDoseEntry(start_date=day(0), drug="metformin", daily_dose_mg=1500)
     )
     transplantation = sv.record_transplantation(
         session,
         who,
         pid,
-        performed_on=day(30),
-        product="UC-MSC suspension",
-        lot_number="LOT-2024-117",
-        cell_source="umbilical_cord",
-        dose_cells_per_kg=1e6,
-        route="intravenous",
-        operator="Dr Li Na",
-        weight_kg=78,
-        visit_code="BL",
+        sv.TransplantationEntry(
+            performed_on=day(30),
+            product="UC-MSC suspension",
+            lot_number="LOT-2024-117",
+            cell_source="umbilical_cord",
+            dose_cells_per_kg=1e6,
+            route="intravenous",
+            operator="Dr Li Na",
+            weight_kg=78,
+            visit_code="BL",
+        ),
     )
     ae = sv.report_adverse_event(
         session,
@@ -187,10 +195,12 @@ def build_site(session: Session, actors: dict[str, sv.Actor], site: str) -> Reco
         session,
         who,
         pid,
-        category="procedure",
-        severity="minor",
-        description="ITT sample at 9 min drawn at 10 min",
-        detected_on=day(0),
+        sv.DeviationEntry(
+            category="procedure",
+            severity="minor",
+            description="ITT sample at 9 min drawn at 10 min",
+            detected_on=day(0),
+        ),
     )
     query = sv.raise_query(
         session,

@@ -50,14 +50,16 @@ def _hostile_participant(session: Any, world: World) -> dict[str, int]:
     p = sv.register_participant(
         session,
         who,
-        site_code="APGH",
-        registered_on=day(0),
-        sex="F",
-        full_name=payload("full_name"),
-        date_of_birth=date(1966, 1, 9),
-        medical_record_number=payload("mrn"),
-        phone=payload("phone"),
-        address=payload("address"),
+        sv.Registration(
+            site_code="APGH",
+            registered_on=day(0),
+            sex="F",
+            full_name=payload("full_name"),
+            date_of_birth=date(1966, 1, 9),
+            medical_record_number=payload("mrn"),
+            phone=payload("phone"),
+            address=payload("address"),
+        ),
     )
     pid = p.id
     sv.record_consent(session, who, pid, form_version=payload("form_version"), consented_on=day(0))
@@ -66,20 +68,30 @@ def _hostile_participant(session: Any, world: World) -> dict[str, int]:
     )
     for element, value, unit in (("weight", 70, "kg"), ("height", 165, "cm")):
         sv.record_measurement(
-            session, who, pid, visit_code="SCR", element=element, value=value, unit=unit
+            session,
+            who,
+            pid,
+            sv.VisitMeasurement(visit_code="SCR", element=element, value=value, unit=unit),
         )
     measurement = sv.record_measurement(
-        session, who, pid, visit_code="SCR", element="fasting_glucose", value=9.1, unit="mmol/L"
+        session,
+        who,
+        pid,
+        sv.VisitMeasurement(visit_code="SCR", element="fasting_glucose", value=9.1, unit="mmol/L"),
     )
-    sv.record_measurement(session, who, pid, visit_code="SCR", element="hba1c", value=8.2, unit="%")
+    sv.record_measurement(
+        session,
+        who,
+        pid,
+        sv.VisitMeasurement(visit_code="SCR", element="hba1c", value=8.2, unit="%"),
+    )
     itt = sv.record_itt_test(
         session,
         who,
         pid,
-        visit_code="SCR",
-        samples=ITT_MG_DL,
-        glucose_unit="mg/dL",
-        insulin_dose_u_per_kg=0.1,
+        sv.IttTestEntry(
+            visit_code="SCR", samples=ITT_MG_DL, glucose_unit="mg/dL", insulin_dose_u_per_kg=0.1
+        ),
     )
     findings = {**ELIGIBLE_FINDINGS, "pregnant": False, "nursing": False}
     sv.screen_participant(session, who, pid, screened_on=day(0), findings=findings)
@@ -90,16 +102,18 @@ def _hostile_participant(session: Any, world: World) -> dict[str, int]:
         session,
         who,
         pid,
-        performed_on=day(30),
-        product=payload("product"),
-        lot_number=payload("lot_number"),
-        cell_source="umbilical_cord",
-        dose_cells_per_kg=1e6,
-        route="intravenous",
-        operator=payload("operator"),
-        weight_kg=70,
-        visit_code="BL",
-        notes=payload("tx_notes"),
+        sv.TransplantationEntry(
+            performed_on=day(30),
+            product=payload("product"),
+            lot_number=payload("lot_number"),
+            cell_source="umbilical_cord",
+            dose_cells_per_kg=1e6,
+            route="intravenous",
+            operator=payload("operator"),
+            weight_kg=70,
+            visit_code="BL",
+            notes=payload("tx_notes"),
+        ),
     )
     ae = sv.report_adverse_event(
         session,
@@ -119,10 +133,12 @@ def _hostile_participant(session: Any, world: World) -> dict[str, int]:
         session,
         who,
         pid,
-        category="procedure",
-        severity="minor",
-        description=payload("deviation"),
-        detected_on=day(0),
+        sv.DeviationEntry(
+            category="procedure",
+            severity="minor",
+            description=payload("deviation"),
+            detected_on=day(0),
+        ),
     )
     query = sv.raise_query(
         session,
@@ -139,9 +155,9 @@ def _hostile_participant(session: Any, world: World) -> dict[str, int]:
         session,
         who,
         visit.id,
-        expected_version=visit.version,
-        reason=payload("reason"),
-        notes="fasting confirmed",
+        sv.VisitChanges(
+            expected_version=visit.version, reason=payload("reason"), notes="fasting confirmed"
+        ),
     )
     return {
         "pid": pid,

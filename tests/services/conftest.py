@@ -94,12 +94,14 @@ class Clinic:
         return sv.register_participant(
             self.session,
             self.actors[actor],
-            site_code=site,
-            registered_on=self.day(0),
-            full_name="Wang Wei",
-            date_of_birth=date(1968, 4, 2),
-            sex=sex,
-            phone="+86 10 5555 0101",
+            sv.Registration(
+                site_code=site,
+                registered_on=self.day(0),
+                full_name="Wang Wei",
+                date_of_birth=date(1968, 4, 2),
+                sex=sex,
+                phone="+86 10 5555 0101",
+            ),
         ).id
 
     def consent(self, pid: int, actor: str = "coordinator") -> int:
@@ -119,16 +121,18 @@ class Clinic:
         }
         for element, (value, unit) in values.items():
             sv.record_measurement(
-                self.session, who, pid, visit_code="SCR", element=element, value=value, unit=unit
+                self.session,
+                who,
+                pid,
+                sv.VisitMeasurement(visit_code="SCR", element=element, value=value, unit=unit),
             )
         sv.record_itt_test(
             self.session,
             who,
             pid,
-            visit_code="SCR",
-            samples=ITT_MG_DL,
-            glucose_unit="mg/dL",
-            insulin_dose_u_per_kg=0.1,
+            sv.IttTestEntry(
+                visit_code="SCR", samples=ITT_MG_DL, glucose_unit="mg/dL", insulin_dose_u_per_kg=0.1
+            ),
         )
 
     def screen(

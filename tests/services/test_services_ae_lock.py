@@ -79,7 +79,12 @@ def test_a_locked_adverse_event_form_refuses_every_ae_write(  # type: ignore[no-
     locked = {k for k, v in cells.items() if v == CellStatus.LOCKED}
     assert locked and locked == {k for k in cells if k[1] == "adverse_events"}
     # Other forms of the participant are still open.
-    sv.record_measurement(session, who, pid, visit_code="BL", element="weight", value=80, unit="kg")
+    sv.record_measurement(
+        session,
+        who,
+        pid,
+        sv.VisitMeasurement(visit_code="BL", element="weight", value=80, unit="kg"),
+    )
     with pytest.raises(sv.RuleViolation, match="already locked"):
         sv.lock_form(
             session, actors["admin"], pid, visit_code="", form="adverse_events", reason="again"

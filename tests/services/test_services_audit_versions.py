@@ -20,7 +20,9 @@ from trialdesk.store.models import AuditEntry, Measurement
 def weight(clinic) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     pid = clinic.eligible()
     item = sv.list_measurements(
-        clinic.session, clinic.coordinator, participant_id=pid, element="weight"
+        clinic.session,
+        clinic.coordinator,
+        sv.MeasurementFilter(participant_id=pid, element="weight"),
     ).items[0]
     return pid, item.id
 
@@ -38,16 +40,17 @@ def test_a_change_needs_a_reason_and_is_audited_old_to_new(weight, session, acto
     _pid, mid = weight
     with pytest.raises(sv.ValidationProblem) as caught:
         sv.update_measurement(
-            session, actors["coordinator"], mid, expected_version=1, reason=" ", value=77
+            session,
+            actors["coordinator"],
+            mid,
+            sv.MeasurementChanges(expected_version=1, reason=" ", value=77),
         )
     assert caught.value.rule == "reason_required" and caught.value.field == "reason"
     updated = sv.update_measurement(
         session,
         actors["investigator"],
         mid,
-        expected_version=1,
-        reason="scale recalibrated",
-        value=77.5,
+        sv.MeasurementChanges(expected_version=1, reason="scale recalibrated", value=77.5),
     )
     assert updated.version == 2
     last = sv.record_history(session, actors["monitor"], "measurements", mid)[-1]
@@ -61,12 +64,18 @@ def test_a_change_needs_a_reason_and_is_audited_old_to_new(weight, session, acto
 def test_a_stale_version_changes_nothing(weight, session, actors) -> None:  # type: ignore[no-untyped-def]
     _pid, mid = weight
     sv.update_measurement(
-        session, actors["coordinator"], mid, expected_version=1, reason="first fix", value=77
+        session,
+        actors["coordinator"],
+        mid,
+        sv.MeasurementChanges(expected_version=1, reason="first fix", value=77),
     )
     entries = session.scalar(select(func.count()).select_from(AuditEntry))
     with pytest.raises(sv.StaleVersion) as caught:
         sv.update_measurement(
-            session, actors["investigator"], mid, expected_version=1, reason="second", value=76
+            session,
+            actors["investigator"],
+            mid,
+            sv.MeasurementChanges(expected_version=1, reason="second", value=76),
         )
     assert caught.value.status == 409 and "version 2, not 1" in caught.value.message
     assert sv.get_measurement(session, actors["coordinator"], mid).value == 77
@@ -118,7 +127,10 @@ def test_concurrent_threads_exactly_one_wins(weight, db: TestDatabase, actors) -
             barrier.wait()
             try:
                 sv.update_measurement(
-                    own, actors[who], mid, expected_version=1, reason=f"{who} edit", value=value
+                    own,
+                    actors[who],
+                    mid,
+                    sv.MeasurementChanges(expected_version=1, reason=f"{who} edit", value=value),
                 )
                 outcomes.append("ok")
             except sv.StaleVersion:
@@ -156,10 +168,12 @@ def test_voiding_keeps_the_record(weight, session, actors) -> None:  # type: ign
         reason="duplicate entry",
     )
     live = sv.list_measurements(
-        session, actors["coordinator"], participant_id=pid, element="weight"
+        session, actors["coordinator"], sv.MeasurementFilter(participant_id=pid, element="weight")
     )
     everything = sv.list_measurements(
-        session, actors["coordinator"], participant_id=pid, element="weight", include_voided=True
+        session,
+        actors["coordinator"],
+        sv.MeasurementFilter(participant_id=pid, element="weight", include_voided=True),
     )
     assert live.total == 0 and everything.total == 1
     assert everything.items[0].voided and everything.items[0].void_reason == "duplicate entry"

@@ -223,9 +223,11 @@ def test_medications_are_coded_to_the_drug_dictionary(clinic, session: Session, 
     sv.load_dictionary(session, coder, "drug", DATA / "drugs_test_0_1")
     pid = clinic.enrolled()
     dose = sv.record_ogld_dose(
-        session, clinic.coordinator, pid, start_date=clinic.day(1), drug="metformin",
-        daily_dose_mg=1000,
-    )  # fmt: skip
+        session,
+        clinic.coordinator,
+        pid,
+        sv.OgldDoseEntry(start_date=clinic.day(1), drug="metformin", daily_dose_mg=1000),
+    )
     assert sv.autocode(session, coder, "drug").coded >= 1
     coded = sv.get_coding(session, coder, "ogld_doses", dose.id)
     assert coded is not None
@@ -269,9 +271,11 @@ def test_a_drug_dictionary_upgrade_recodes_a_moved_drug(
     sv.load_dictionary(session, coder, "drug", DATA / "drugs_test_0_1")
     pid = clinic.enrolled()
     dose = sv.record_ogld_dose(
-        session, clinic.coordinator, pid, start_date=clinic.day(1), drug="Acarbose",
-        daily_dose_mg=150,
-    ).id  # fmt: skip
+        session,
+        clinic.coordinator,
+        pid,
+        sv.OgldDoseEntry(start_date=clinic.day(1), drug="Acarbose", daily_dose_mg=150),
+    ).id
     assert sv.autocode(session, coder, "drug").coded >= 1
     upgraded = tmp_path / "drugs_0_2"
     shutil.copytree(DATA / "drugs_test_0_1", upgraded)

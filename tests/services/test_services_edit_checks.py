@@ -24,10 +24,7 @@ def _record(clinic, pid: int, element: str, value, unit: str | None = None):  # 
         clinic.session,
         clinic.coordinator,
         pid,
-        visit_code="SCR",
-        element=element,
-        value=value,
-        unit=unit,
+        sv.VisitMeasurement(visit_code="SCR", element=element, value=value, unit=unit),
     )
 
 
@@ -83,9 +80,9 @@ def test_a_correction_inside_the_limits_raises_no_new_query(clinic, at_screening
         session,
         clinic.coordinator,
         weight.id,
-        expected_version=weight.version,
-        reason="source document says 60 kg",
-        value=60,
+        sv.MeasurementChanges(
+            expected_version=weight.version, reason="source document says 60 kg", value=60
+        ),
     )
     assert corrected.value == 60 and corrected.limit_flag is None and corrected.version == 2
     assert (
@@ -100,7 +97,10 @@ def test_a_correction_is_edit_checked_too(clinic, at_screening, session) -> None
     weight = _record(clinic, at_screening, "weight", 70, "kg")
     with pytest.raises(sv.ValidationProblem, match="hard limit"):
         sv.update_measurement(
-            session, clinic.coordinator, weight.id, expected_version=1, reason="typo", value=700
+            session,
+            clinic.coordinator,
+            weight.id,
+            sv.MeasurementChanges(expected_version=1, reason="typo", value=700),
         )
 
 
@@ -143,10 +143,7 @@ def test_data_need_the_visit_recorded_first(clinic, session) -> None:  # type: i
             session,
             clinic.coordinator,
             pid,
-            visit_code="M2",
-            element="weight",
-            value=70,
-            unit="kg",
+            sv.VisitMeasurement(visit_code="M2", element="weight", value=70, unit="kg"),
         )
 
 
@@ -155,10 +152,12 @@ def test_itt_samples_are_converted_and_kitt_computed(clinic, at_screening, sessi
         session,
         clinic.coordinator,
         at_screening,
-        visit_code="SCR",
-        samples=[(0, 180), (3, 176), (6, 165), (9, 153), (12, 144), (15, 134)],
-        glucose_unit="mg/dL",
-        insulin_dose_u_per_kg=0.1,
+        sv.IttTestEntry(
+            visit_code="SCR",
+            samples=[(0, 180), (3, 176), (6, 165), (9, 153), (12, 144), (15, 134)],
+            glucose_unit="mg/dL",
+            insulin_dose_u_per_kg=0.1,
+        ),
     )
     assert [s.minute for s in test.samples] == [0, 3, 6, 9, 12, 15]
     assert test.samples[0].glucose_mmol_l == pytest.approx(180 / 18.016)
@@ -174,9 +173,11 @@ def test_itt_hypoglycaemia_raises_a_query_and_impossible_values_are_refused(  # 
         session,
         clinic.coordinator,
         at_screening,
-        visit_code="SCR",
-        samples={0: 5.0, 3: 4.1, 6: 3.2, 9: 2.6, 12: 2.1, 15: 1.9},
-        glucose_unit="mmol/L",
+        sv.IttTestEntry(
+            visit_code="SCR",
+            samples={0: 5.0, 3: 4.1, 6: 3.2, 9: 2.6, 12: 2.1, 15: 1.9},
+            glucose_unit="mmol/L",
+        ),
     )
     queries = sv.list_queries(
         session, clinic.coordinator, where=QueryFilter(participant_id=at_screening)
@@ -188,18 +189,14 @@ def test_itt_hypoglycaemia_raises_a_query_and_impossible_values_are_refused(  # 
             session,
             clinic.coordinator,
             at_screening,
-            visit_code="SCR",
-            samples={0: 5.0, 3: 0.2},
-            glucose_unit="mmol/L",
+            sv.IttTestEntry(visit_code="SCR", samples={0: 5.0, 3: 0.2}, glucose_unit="mmol/L"),
         )
     with pytest.raises(sv.ValidationProblem, match="same minute"):
         sv.record_itt_test(
             session,
             clinic.coordinator,
             at_screening,
-            visit_code="SCR",
-            samples=[(0, 5.0), (0, 4.0)],
-            glucose_unit="mmol/L",
+            sv.IttTestEntry(visit_code="SCR", samples=[(0, 5.0), (0, 4.0)], glucose_unit="mmol/L"),
         )
 
 
@@ -208,18 +205,22 @@ def test_replacing_itt_samples_voids_the_old_ones(clinic, at_screening, session)
         session,
         clinic.coordinator,
         at_screening,
-        visit_code="SCR",
-        samples={0: 9.0, 3: 8.9, 6: 8.6, 9: 8.4, 12: 8.2, 15: 7.9},
-        glucose_unit="mmol/L",
+        sv.IttTestEntry(
+            visit_code="SCR",
+            samples={0: 9.0, 3: 8.9, 6: 8.6, 9: 8.4, 12: 8.2, 15: 7.9},
+            glucose_unit="mmol/L",
+        ),
     )
     updated = sv.update_itt_test(
         session,
         clinic.coordinator,
         test.id,
-        expected_version=test.version,
-        reason="sample at 15 min mis-transcribed",
-        samples={0: 9.0, 3: 8.9, 6: 8.6, 9: 8.4, 12: 8.2, 15: 7.7},
-        glucose_unit="mmol/L",
+        sv.IttTestChanges(
+            expected_version=test.version,
+            reason="sample at 15 min mis-transcribed",
+            samples={0: 9.0, 3: 8.9, 6: 8.6, 9: 8.4, 12: 8.2, 15: 7.7},
+            glucose_unit="mmol/L",
+        ),
     )
     assert updated.version == test.version + 1
     assert [s.glucose_as_entered for s in updated.samples][-1] == 7.7
@@ -234,11 +235,13 @@ def test_insulin_and_oral_drug_doses(clinic, session) -> None:  # type: ignore[n
         session,
         clinic.coordinator,
         pid,
-        start_date=clinic.day(2),
-        total_units_per_day=56,
-        basal_units_per_day=24,
-        bolus_units_per_day=32,
-        regimen="glargine + aspart",
+        sv.InsulinDoseEntry(
+            start_date=clinic.day(2),
+            total_units_per_day=56,
+            basal_units_per_day=24,
+            bolus_units_per_day=32,
+            regimen="glargine + aspart",
+        ),
     )
     assert insulin.total_units_per_day == 56
     with pytest.raises(sv.ValidationProblem, match="does not add up"):
@@ -246,18 +249,18 @@ def test_insulin_and_oral_drug_doses(clinic, session) -> None:  # type: ignore[n
             session,
             clinic.coordinator,
             pid,
-            start_date=clinic.day(2),
-            total_units_per_day=56,
-            basal_units_per_day=20,
-            bolus_units_per_day=20,
+            sv.InsulinDoseEntry(
+                start_date=clinic.day(2),
+                total_units_per_day=56,
+                basal_units_per_day=20,
+                bolus_units_per_day=20,
+            ),
         )
     metformin = sv.record_ogld_dose(
         session,
         clinic.coordinator,
         pid,
-        start_date=clinic.day(2),
-        drug="Metformin",
-        daily_dose_mg=1500,
+        sv.OgldDoseEntry(start_date=clinic.day(2), drug="Metformin", daily_dose_mg=1500),
     )
     assert (metformin.drug, metformin.ddd_mg, metformin.ddd) == ("metformin", 2000.0, 0.75)
     with pytest.raises(sv.ValidationProblem) as caught:
@@ -265,13 +268,14 @@ def test_insulin_and_oral_drug_doses(clinic, session) -> None:  # type: ignore[n
             session,
             clinic.coordinator,
             pid,
-            start_date=clinic.day(2),
-            drug="dapagliflozin",
-            daily_dose_mg=10,
+            sv.OgldDoseEntry(start_date=clinic.day(2), drug="dapagliflozin", daily_dose_mg=10),
         )
     assert caught.value.field == "ddd_mg"
     high = sv.record_insulin_dose(
-        session, clinic.coordinator, pid, start_date=clinic.day(3), total_units_per_day=320
+        session,
+        clinic.coordinator,
+        pid,
+        sv.InsulinDoseEntry(start_date=clinic.day(3), total_units_per_day=320),
     )
     queries = sv.list_queries(
         session, clinic.coordinator, where=QueryFilter(participant_id=pid)

@@ -161,7 +161,10 @@ def test_withdrawal_stops_later_data_but_keeps_everything(clinic, session: Sessi
     clinic.baseline(pid)
     coordinator = clinic.coordinator
     sv.record_measurement(
-        session, coordinator, pid, visit_code="BL", element="hba1c", value=8.1, unit="%"
+        session,
+        coordinator,
+        pid,
+        sv.VisitMeasurement(visit_code="BL", element="hba1c", value=8.1, unit="%"),
     )
     consent = sv.list_consents(session, coordinator, pid)[0]
     withdrawn = sv.withdraw_consent(
@@ -207,7 +210,7 @@ def test_withdrawal_stops_later_data_but_keeps_everything(clinic, session: Sessi
             awareness_date=clinic.day(41),
         ),
     )
-    values = sv.list_measurements(session, coordinator, participant_id=pid)
+    values = sv.list_measurements(session, coordinator, sv.MeasurementFilter(participant_id=pid))
     assert {m.element for m in values.items} >= {"weight", "height", "hba1c", "fasting_glucose"}
     assert len(sv.list_visits(session, coordinator, pid)) == 2
 

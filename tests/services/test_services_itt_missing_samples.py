@@ -48,8 +48,8 @@ def _baseline_itt(
     pid = clinic.enrolled()
     clinic.baseline(pid)
     view = sv.record_itt_test(
-        session, clinic.coordinator, pid, visit_code="BL", samples=samples,
-        glucose_unit="mg/dL", missing_samples=coded,
+        session, clinic.coordinator, pid, sv.IttTestEntry(visit_code="BL", samples=samples,
+        glucose_unit="mg/dL", missing_samples=coded),
     )  # fmt: skip
     return pid, view
 
@@ -66,14 +66,14 @@ def test_kitt_is_computed_from_the_samples_taken(clinic: Any, session: Session) 
     )  # fmt: skip
     # Correcting a glucose keeps the code of the sample not taken.
     corrected = sv.update_itt_test(
-        session, clinic.coordinator, view.id, expected_version=view.version,
-        reason="transcription", samples={**ITT, 15: 133},
+        session, clinic.coordinator, view.id, sv.IttTestChanges(expected_version=view.version,
+        reason="transcription", samples={**ITT, 15: 133}),
     )  # fmt: skip
     assert [c.minute for c in corrected.coded_samples] == [9]
     # A glucose found later replaces the code.
     found = sv.update_itt_test(
-        session, clinic.coordinator, view.id, expected_version=corrected.version,
-        reason="9-min result found in the lab system", samples={**ITT, 9: 153},
+        session, clinic.coordinator, view.id, sv.IttTestChanges(expected_version=corrected.version,
+        reason="9-min result found in the lab system", samples={**ITT, 9: 153}),
     )  # fmt: skip
     assert found.coded_samples == [] and len(found.samples) == 6
 
@@ -108,8 +108,8 @@ def test_a_bad_code_is_refused_and_nothing_is_kept(
     clinic.baseline(pid)
     with pytest.raises(sv.ValidationProblem) as refused:
         sv.record_itt_test(
-            session, clinic.coordinator, pid, visit_code="BL", samples=ITT,
-            glucose_unit="mg/dL", missing_samples=coded,
+            session, clinic.coordinator, pid, sv.IttTestEntry(visit_code="BL", samples=ITT,
+            glucose_unit="mg/dL", missing_samples=coded),
         )  # fmt: skip
     assert refused.value.field == "missing_samples" and words in refused.value.reason
 

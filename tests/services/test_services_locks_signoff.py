@@ -45,15 +45,25 @@ def _full_casebook(clinic: Any, session: Session, actors: dict[str, sv.Actor]) -
     bl = clinic.baseline(pid)
     ids: dict[str, Any] = {"pid": pid, "visit": bl}
     ids["measurement"] = sv.record_measurement(
-        session, who, pid, visit_code="BL", element="weight", value=80, unit="kg"
+        session,
+        who,
+        pid,
+        sv.VisitMeasurement(visit_code="BL", element="weight", value=80, unit="kg"),
     ).id
     ids["insulin"] = sv.record_insulin_dose(
-        session, who, pid, start_date=clinic.day(28), total_units_per_day=40, visit_code="BL"
+        session,
+        who,
+        pid,
+        sv.InsulinDoseEntry(start_date=clinic.day(28), total_units_per_day=40, visit_code="BL"),
     ).id
     ids["ogld"] = sv.record_ogld_dose(
-        session, who, pid, start_date=clinic.day(28), drug="metformin", daily_dose_mg=1000,
-        visit_code="BL",
-    ).id  # fmt: skip
+        session,
+        who,
+        pid,
+        sv.OgldDoseEntry(
+            start_date=clinic.day(28), drug="metformin", daily_dose_mg=1000, visit_code="BL"
+        ),
+    ).id
     ids["itt"] = sv.list_itt_tests(session, who, pid)[0].id
     ids["ae"] = sv.report_adverse_event(
         session,
@@ -69,9 +79,16 @@ def _full_casebook(clinic: Any, session: Session, actors: dict[str, sv.Actor]) -
         ),
     ).id
     ids["deviation"] = sv.record_deviation(
-        session, who, pid, category="other", severity="minor", description="late sample",
-        detected_on=clinic.day(30),
-    ).id  # fmt: skip
+        session,
+        who,
+        pid,
+        sv.DeviationEntry(
+            category="other",
+            severity="minor",
+            description="late sample",
+            detected_on=clinic.day(30),
+        ),
+    ).id
     ids["consent"] = sv.list_consents(session, who, pid)[0].id
     ids["screening"] = sv.list_screenings(session, who, pid)[0].id
     return ids
@@ -82,16 +99,21 @@ def _writes(clinic: Any) -> dict[str, Write]:
     day = clinic.day
     return {
         "record_measurement": lambda s, a, i: sv.record_measurement(
-            s, a, i["pid"], visit_code="BL", element="height", value=172, unit="cm"
+            s,
+            a,
+            i["pid"],
+            sv.VisitMeasurement(visit_code="BL", element="height", value=172, unit="cm"),
         ),
         "update_measurement": lambda s, a, i: sv.update_measurement(
             s,
             a,
             i["measurement"],
-            expected_version=_version(s, "measurements", i["measurement"]),
-            reason="typo",
-            value=81,
-            unit="kg",
+            sv.MeasurementChanges(
+                expected_version=_version(s, "measurements", i["measurement"]),
+                reason="typo",
+                value=81,
+                unit="kg",
+            ),
         ),  # fmt: skip
         "record_visit": lambda s, a, i: sv.record_visit(
             s, a, i["pid"], code="M1", visit_date=day(58)
@@ -100,9 +122,9 @@ def _writes(clinic: Any) -> dict[str, Write]:
             s,
             a,
             i["visit"],
-            expected_version=_version(s, "visits", i["visit"]),
-            reason="typo",
-            notes="late",
+            sv.VisitChanges(
+                expected_version=_version(s, "visits", i["visit"]), reason="typo", notes="late"
+            ),
         ),  # fmt: skip
         "add_unscheduled_visit": lambda s, a, i: sv.add_unscheduled_visit(
             s, a, i["pid"], visit_date=day(40), reason="dizziness"
@@ -114,51 +136,64 @@ def _writes(clinic: Any) -> dict[str, Write]:
             s,
             a,
             i["pid"],
-            visit_code="BL",
-            samples={0: 180, 3: 170, 6: 160, 9: 150, 12: 140, 15: 130},
-            glucose_unit="mg/dL",
+            sv.IttTestEntry(
+                visit_code="BL",
+                samples={0: 180, 3: 170, 6: 160, 9: 150, 12: 140, 15: 130},
+                glucose_unit="mg/dL",
+            ),
         ),  # fmt: skip
         "update_itt_test": lambda s, a, i: sv.update_itt_test(
             s,
             a,
             i["itt"],
-            expected_version=_version(s, "itt_tests", i["itt"]),
-            reason="typo",
-            insulin_dose_u_per_kg=0.1,
+            sv.IttTestChanges(
+                expected_version=_version(s, "itt_tests", i["itt"]),
+                reason="typo",
+                insulin_dose_u_per_kg=0.1,
+            ),
         ),  # fmt: skip
         "record_insulin_dose": lambda s, a, i: sv.record_insulin_dose(
-            s, a, i["pid"], start_date=day(35), total_units_per_day=30
+            s, a, i["pid"], sv.InsulinDoseEntry(start_date=day(35), total_units_per_day=30)
         ),
         "update_insulin_dose": lambda s, a, i: sv.update_insulin_dose(
             s,
             a,
             i["insulin"],
-            expected_version=_version(s, "insulin_doses", i["insulin"]),
-            reason="typo",
-            total_units_per_day=42,
+            sv.InsulinDoseChanges(
+                expected_version=_version(s, "insulin_doses", i["insulin"]),
+                reason="typo",
+                total_units_per_day=42,
+            ),
         ),  # fmt: skip
         "record_ogld_dose": lambda s, a, i: sv.record_ogld_dose(
-            s, a, i["pid"], start_date=day(35), drug="gliclazide", daily_dose_mg=80
+            s,
+            a,
+            i["pid"],
+            sv.OgldDoseEntry(start_date=day(35), drug="gliclazide", daily_dose_mg=80),
         ),
         "update_ogld_dose": lambda s, a, i: sv.update_ogld_dose(
             s,
             a,
             i["ogld"],
-            expected_version=_version(s, "ogld_doses", i["ogld"]),
-            reason="typo",
-            daily_dose_mg=1500,
+            sv.OgldDoseChanges(
+                expected_version=_version(s, "ogld_doses", i["ogld"]),
+                reason="typo",
+                daily_dose_mg=1500,
+            ),
         ),  # fmt: skip
         "record_transplantation": lambda s, a, i: sv.record_transplantation(
             s,
             a,
             i["pid"],
-            performed_on=day(29),
-            product="MSC",
-            lot_number="L1",
-            cell_source="bone_marrow",
-            dose_cells_per_kg=1e6,
-            route="intravenous",
-            operator="Dr Li",
+            sv.TransplantationEntry(
+                performed_on=day(29),
+                product="MSC",
+                lot_number="L1",
+                cell_source="bone_marrow",
+                dose_cells_per_kg=1e6,
+                route="intravenous",
+                operator="Dr Li",
+            ),
         ),  # fmt: skip
         "report_adverse_event": lambda s, a, i: sv.report_adverse_event(
             s,
@@ -185,18 +220,19 @@ def _writes(clinic: Any) -> dict[str, Write]:
             s,
             a,
             i["pid"],
-            category="other",
-            severity="minor",
-            description="x",
-            detected_on=day(31),
+            sv.DeviationEntry(
+                category="other", severity="minor", description="x", detected_on=day(31)
+            ),
         ),  # fmt: skip
         "update_deviation": lambda s, a, i: sv.update_deviation(
             s,
             a,
             i["deviation"],
-            expected_version=_version(s, "protocol_deviations", i["deviation"]),
-            reason="typo",
-            description="late blood sample",
+            sv.DeviationChanges(
+                expected_version=_version(s, "protocol_deviations", i["deviation"]),
+                reason="typo",
+                description="late blood sample",
+            ),
         ),  # fmt: skip
         "record_consent": lambda s, a, i: sv.record_consent(
             s, a, i["pid"], form_version="ICF v3.0", consented_on=day(40)
@@ -314,10 +350,18 @@ def test_form_lock_freezes_only_that_form_and_admin_unlocks_with_a_reason(  # ty
     )
     with pytest.raises(sv.DataLocked, match=r"^Baseline labs for APGH-001 are locked by Admin"):
         sv.record_measurement(
-            session, who, pid, visit_code="BL", element="fasting_glucose", value=8, unit="mmol/L"
+            session,
+            who,
+            pid,
+            sv.VisitMeasurement(visit_code="BL", element="fasting_glucose", value=8, unit="mmol/L"),
         )
     # Vital signs of the same visit and labs of another visit are still open.
-    sv.record_measurement(session, who, pid, visit_code="BL", element="weight", value=80, unit="kg")
+    sv.record_measurement(
+        session,
+        who,
+        pid,
+        sv.VisitMeasurement(visit_code="BL", element="weight", value=80, unit="kg"),
+    )
     with pytest.raises(sv.RuleViolation, match="already locked"):
         sv.lock_form(session, actors["investigator"], pid, visit_code="BL", form="labs", reason="x")
     with pytest.raises(sv.Forbidden, match="may not unlock data: that needs the role admin"):
@@ -329,7 +373,10 @@ def test_form_lock_freezes_only_that_form_and_admin_unlocks_with_a_reason(  # ty
     done = sv.unlock(session, actors["admin"], lock.id, reason="query 12 needs a correction")
     assert done.unlocked_by_name == "Admin" and done.unlock_reason == "query 12 needs a correction"
     sv.record_measurement(
-        session, who, pid, visit_code="BL", element="fasting_glucose", value=8, unit="mmol/L"
+        session,
+        who,
+        pid,
+        sv.VisitMeasurement(visit_code="BL", element="fasting_glucose", value=8, unit="mmol/L"),
     )
     history = sv.record_history(session, actors["investigator"], "data_locks", lock.id)
     assert [e.action for e in history] == ["create", "refuse", "update"]  # refusal audited
@@ -388,7 +435,10 @@ def test_signature_is_bound_breaks_on_change_and_resigning_keeps_the_old_one(  #
     sv.lock_form(session, investigator, pid, visit_code="SCR", form="consent", reason="ok")
     assert sv.signature_state(session, investigator, pid).state == "valid"
     sv.record_measurement(
-        session, actors["coordinator"], pid, visit_code="SCR", element="weight", value=79, unit="kg"
+        session,
+        actors["coordinator"],
+        pid,
+        sv.VisitMeasurement(visit_code="SCR", element="weight", value=79, unit="kg"),
     )
     broken = sv.signature_state(session, investigator, pid)
     assert broken.state == "broken" and "data changed after signing" in broken.summary

@@ -22,11 +22,13 @@ def test_a_field_recorded_as_not_done_keeps_its_code_and_reason(clinic, session:
         session,
         clinic.coordinator,
         pid,
-        visit_code="BL",
-        element="fasting_insulin",
-        value=None,
-        missing_code="nd",
-        missing_reason="sample haemolysed",
+        sv.VisitMeasurement(
+            visit_code="BL",
+            element="fasting_insulin",
+            value=None,
+            missing_code="nd",
+            missing_reason="sample haemolysed",
+        ),
     )
     assert (m.missing_code, m.missing_label, m.missing_reason) == (
         "ND",
@@ -43,7 +45,10 @@ def test_a_missing_code_needs_a_known_code_a_reason_and_no_value(clinic, session
 
     def record(**kw):  # type: ignore[no-untyped-def]
         return sv.record_measurement(
-            session, clinic.coordinator, pid, visit_code="BL", element="hba1c", **kw
+            session,
+            clinic.coordinator,
+            pid,
+            sv.VisitMeasurement(visit_code="BL", element="hba1c", **kw),
         )
 
     with pytest.raises(sv.ValidationProblem) as caught:
@@ -63,11 +68,13 @@ def test_edit_checks_do_not_fire_on_a_coded_missing_field(clinic, session: Sessi
         session,
         clinic.coordinator,
         pid,
-        visit_code="BL",
-        element="weight",
-        value=None,
-        missing_code="NAV",
-        missing_reason="scale broken",
+        sv.VisitMeasurement(
+            visit_code="BL",
+            element="weight",
+            value=None,
+            missing_code="NAV",
+            missing_reason="scale broken",
+        ),
     )
     queries = sv.list_queries(
         session, clinic.coordinator, where=QueryFilter(target_table="measurements", target_id=m.id)
@@ -81,30 +88,33 @@ def test_a_missing_code_is_corrected_to_a_value_and_back(clinic, session: Sessio
         session,
         clinic.coordinator,
         pid,
-        visit_code="BL",
-        element="hba1c",
-        value=None,
-        missing_code="NAV",
-        missing_reason="result pending from the central lab",
+        sv.VisitMeasurement(
+            visit_code="BL",
+            element="hba1c",
+            value=None,
+            missing_code="NAV",
+            missing_reason="result pending from the central lab",
+        ),
     )
     fixed = sv.update_measurement(
         session,
         clinic.coordinator,
         m.id,
-        expected_version=m.version,
-        reason="central lab result received",
-        value="8.2",
-        unit="%",
+        sv.MeasurementChanges(
+            expected_version=m.version, reason="central lab result received", value="8.2", unit="%"
+        ),
     )
     assert fixed.missing_code is None and fixed.missing_reason is None and fixed.value == 8.2
     back = sv.update_measurement(
         session,
         clinic.coordinator,
         m.id,
-        expected_version=fixed.version,
-        reason="result belonged to another patient",
-        missing_code="UNK",
-        missing_reason="lab cannot trace the sample",
+        sv.MeasurementChanges(
+            expected_version=fixed.version,
+            reason="result belonged to another patient",
+            missing_code="UNK",
+            missing_reason="lab cannot trace the sample",
+        ),
     )
     assert back.missing_code == "UNK" and back.value is None and back.value_as_entered == ""
     history = sv.record_history(session, clinic.actors["investigator"], "measurements", m.id)
@@ -119,16 +129,18 @@ def test_a_coded_missing_screening_value_is_not_assessable(clinic, session: Sess
     clinic.consent(pid)
     clinic.screening_data(pid)
     (hba1c,) = sv.list_measurements(
-        session, clinic.coordinator, participant_id=pid, element="hba1c"
+        session, clinic.coordinator, sv.MeasurementFilter(participant_id=pid, element="hba1c")
     ).items
     sv.update_measurement(
         session,
         clinic.coordinator,
         hba1c.id,
-        expected_version=hba1c.version,
-        reason="analyser result withdrawn",
-        missing_code="ND",
-        missing_reason="analyser fault",
+        sv.MeasurementChanges(
+            expected_version=hba1c.version,
+            reason="analyser result withdrawn",
+            missing_code="ND",
+            missing_reason="analyser fault",
+        ),
     )
     result = clinic.screen(pid)
     assert result.status.value == "incomplete"
@@ -161,7 +173,12 @@ def test_an_unscheduled_visit_never_raises_a_window_deviation(clinic, session: S
     sv.add_unscheduled_visit(
         session, clinic.coordinator, pid, visit_date=clinic.day(28 + 200), reason="safety lab"
     )
-    assert sv.list_deviations(session, clinic.coordinator, participant_id=pid).items == []
+    assert (
+        sv.list_deviations(
+            session, clinic.coordinator, sv.DeviationFilter(participant_id=pid)
+        ).items
+        == []
+    )
 
 
 def test_an_unscheduled_visit_takes_measurements_and_an_itt(clinic, session: Session) -> None:  # type: ignore[no-untyped-def]
@@ -171,17 +188,19 @@ def test_an_unscheduled_visit_takes_measurements_and_an_itt(clinic, session: Ses
         session, who, pid, visit_date=clinic.day(28 + 10), reason="extra ITT"
     )
     test = sv.record_itt_test(
-        session, who, pid, visit_code=visit.code, samples=ITT_MG_DL, glucose_unit="mg/dL"
+        session,
+        who,
+        pid,
+        sv.IttTestEntry(visit_code=visit.code, samples=ITT_MG_DL, glucose_unit="mg/dL"),
     )
     assert test.visit_code == "BL.U01" and test.kitt_percent_per_min is not None
     m = sv.record_measurement(
         session,
         who,
         pid,
-        visit_code=visit.code,
-        element="fasting_glucose",
-        value="7.9",
-        unit="mmol/L",
+        sv.VisitMeasurement(
+            visit_code=visit.code, element="fasting_glucose", value="7.9", unit="mmol/L"
+        ),
     )
     assert m.visit_code == "BL.U01"
 
@@ -209,11 +228,13 @@ def test_an_itt_or_a_dose_can_be_recorded_as_not_done_but_not_given_a_value(
         session,
         clinic.coordinator,
         pid,
-        visit_code="BL",
-        element="itt_glucose",
-        value=None,
-        missing_code="ND",
-        missing_reason="no venous access",
+        sv.VisitMeasurement(
+            visit_code="BL",
+            element="itt_glucose",
+            value=None,
+            missing_code="ND",
+            missing_reason="no venous access",
+        ),
     )
     assert itt.missing_code == "ND" and itt.label.startswith("Intravenous insulin tolerance")
     with pytest.raises(sv.ValidationProblem) as caught:
@@ -221,13 +242,15 @@ def test_an_itt_or_a_dose_can_be_recorded_as_not_done_but_not_given_a_value(
             session,
             clinic.coordinator,
             itt.id,
-            expected_version=itt.version,
-            reason="typed by mistake",
-            value="9.1",
-            unit="mmol/L",
+            sv.MeasurementChanges(
+                expected_version=itt.version, reason="typed by mistake", value="9.1", unit="mmol/L"
+            ),
         )
     assert caught.value.field == "element" and "series" in caught.value.reason
     with pytest.raises(sv.ValidationProblem):
         sv.record_measurement(
-            session, clinic.coordinator, pid, visit_code="BL", element="itt_glucose", value="9.1"
+            session,
+            clinic.coordinator,
+            pid,
+            sv.VisitMeasurement(visit_code="BL", element="itt_glucose", value="9.1"),
         )

@@ -65,7 +65,7 @@ def test_grid_shows_entered_complete_queried_and_verified_forms(
     )
     hba1c = next(
         m
-        for m in sv.list_measurements(s, monitor, participant_id=pid).items
+        for m in sv.list_measurements(s, monitor, sv.MeasurementFilter(participant_id=pid)).items
         if m.element == "hba1c"
     )
     sv.raise_query(
@@ -127,7 +127,7 @@ def test_a_change_to_a_verified_value_clears_the_mark_and_says_why(
     s, monitor = clinic.session, actors["monitor"]
     weight = next(
         m
-        for m in sv.list_measurements(s, monitor, participant_id=pid).items
+        for m in sv.list_measurements(s, monitor, sv.MeasurementFilter(participant_id=pid)).items
         if m.element == "weight"
     )
     field_mark = sv.mark_source_data(
@@ -153,10 +153,9 @@ def test_a_change_to_a_verified_value_clears_the_mark_and_says_why(
         s,
         clinic.coordinator,
         weight.id,
-        value=79,
-        unit="kg",
-        reason="transcription error",
-        expected_version=weight.version,
+        sv.MeasurementChanges(
+            value=79, unit="kg", reason="transcription error", expected_version=weight.version
+        ),
     )
     marks = {m.id: m for m in sv.list_sdv_marks(s, monitor, pid)}
     for mark_id in (field_mark.id, form_mark.id):
@@ -182,7 +181,10 @@ def test_a_new_record_on_a_verified_form_clears_its_form_mark(
     s, monitor = clinic.session, actors["monitor"]
     mark = sv.mark_source_data(s, monitor, pid, SdvTarget(visit_code="SCR", form="labs"))
     sv.record_measurement(
-        s, clinic.coordinator, pid, visit_code="SCR", element="c_peptide", value=1.1, unit="ng/mL"
+        s,
+        clinic.coordinator,
+        pid,
+        sv.VisitMeasurement(visit_code="SCR", element="c_peptide", value=1.1, unit="ng/mL"),
     )
     (after,) = [m for m in sv.list_sdv_marks(s, monitor, pid) if m.id == mark.id]
     assert after.clear_reason == "a new measurement was entered on the verified form"

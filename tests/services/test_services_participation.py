@@ -69,20 +69,22 @@ def test_manual_deviation(clinic, session: Session, actors) -> None:  # type: ig
         session,
         actors["investigator"],
         pid,
-        category="procedure",
-        severity="major",
-        description="Baseline ITT done without overnight fast",
-        detected_on=clinic.day(29),
-        visit_code="BL",
+        sv.DeviationEntry(
+            category="procedure",
+            severity="major",
+            description="Baseline ITT done without overnight fast",
+            detected_on=clinic.day(29),
+            visit_code="BL",
+        ),
     )
     assert not deviation.automatic and deviation.visit_id is not None
     updated = sv.update_deviation(
         session,
         actors["investigator"],
         deviation.id,
-        expected_version=1,
-        reason="reclassified after review",
-        severity="minor",
+        sv.DeviationChanges(
+            expected_version=1, reason="reclassified after review", severity="minor"
+        ),
     )
     assert updated.severity.value == "minor"
     with pytest.raises(sv.ValidationProblem) as caught:
@@ -90,10 +92,9 @@ def test_manual_deviation(clinic, session: Session, actors) -> None:  # type: ig
             session,
             actors["investigator"],
             pid,
-            category="lateness",
-            severity="minor",
-            description="x",
-            detected_on=clinic.day(29),
+            sv.DeviationEntry(
+                category="lateness", severity="minor", description="x", detected_on=clinic.day(29)
+            ),
         )
     assert caught.value.field == "category"
     with pytest.raises(sv.Forbidden):
@@ -101,10 +102,9 @@ def test_manual_deviation(clinic, session: Session, actors) -> None:  # type: ig
             session,
             actors["monitor"],
             pid,
-            category="other",
-            severity="minor",
-            description="x",
-            detected_on=clinic.day(29),
+            sv.DeviationEntry(
+                category="other", severity="minor", description="x", detected_on=clinic.day(29)
+            ),
         )
 
 
@@ -119,7 +119,9 @@ def _transplant(clinic, pid: int, **overrides):  # type: ignore[no-untyped-def]
         "operator": "Dr Li",
         **overrides,
     }
-    return sv.record_transplantation(clinic.session, clinic.coordinator, pid, **data)
+    return sv.record_transplantation(
+        clinic.session, clinic.coordinator, pid, sv.TransplantationEntry(**data)
+    )
 
 
 def test_transplantation_needs_enrollment(clinic) -> None:  # type: ignore[no-untyped-def]

@@ -131,9 +131,11 @@ def test_consent_and_visits_record_the_version_in_force(amended: Clinic, session
         session,
         clinic.coordinator,
         baseline.id,
-        visit_date=clinic.day(AMENDMENT_DAY - 2),
-        expected_version=baseline.version,
-        reason="date transcribed wrongly",
+        sv.VisitChanges(
+            visit_date=clinic.day(AMENDMENT_DAY - 2),
+            expected_version=baseline.version,
+            reason="date transcribed wrongly",
+        ),
     )
     assert moved.protocol_version == "1"
 

@@ -14,7 +14,9 @@ from trialdesk.services.queries import QueryFilter
 def measured(clinic) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     pid = clinic.eligible()
     weight = sv.list_measurements(
-        clinic.session, clinic.coordinator, participant_id=pid, element="weight"
+        clinic.session,
+        clinic.coordinator,
+        sv.MeasurementFilter(participant_id=pid, element="weight"),
     ).items[0]
     return pid, weight.id
 
@@ -150,14 +152,14 @@ def test_sign_off_needs_the_investigator_and_the_password(clinic, session, actor
     from trialdesk.services.signoff import changed_since_signature
 
     assert not changed_since_signature(session, signature)
-    weight = sv.list_measurements(session, actors["coordinator"], participant_id=pid).items[0]
+    weight = sv.list_measurements(
+        session, actors["coordinator"], sv.MeasurementFilter(participant_id=pid)
+    ).items[0]
     sv.update_measurement(
         session,
         actors["coordinator"],
         weight.id,
-        expected_version=weight.version,
-        reason="re-weighed",
-        value=77,
+        sv.MeasurementChanges(expected_version=weight.version, reason="re-weighed", value=77),
     )
     assert changed_since_signature(session, signature)
     assert len(sv.list_signatures(session, actors["monitor"], pid)) == 1

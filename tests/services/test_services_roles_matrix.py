@@ -19,9 +19,11 @@ Op = Callable[[Session, sv.Actor, int], Any]
 OPERATIONS: dict[str, Op] = {
     "read_participant": lambda s, a, pid: sv.get_participant(s, a, pid),
     "read_identity": lambda s, a, pid: sv.get_identity(s, a, pid),
-    "read_measurements": lambda s, a, pid: sv.list_measurements(s, a, participant_id=pid),
+    "read_measurements": lambda s, a, pid: sv.list_measurements(
+        s, a, sv.MeasurementFilter(participant_id=pid)
+    ),
     "write_measurement": lambda s, a, pid: sv.record_measurement(
-        s, a, pid, visit_code="SCR", element="weight", value=79, unit="kg"
+        s, a, pid, sv.VisitMeasurement(visit_code="SCR", element="weight", value=79, unit="kg")
     ),
     "correct_participant": lambda s, a, pid: sv.update_participant(
         s,

@@ -200,9 +200,17 @@ def test_an_expected_or_unrelated_sae_has_no_sponsor_clock(clinic, session: Sess
 
 def _glucose(clinic, pid: int, value: float, unit: str = "mmol/L") -> None:  # type: ignore[no-untyped-def]
     sv.record_measurement(
-        clinic.session, clinic.coordinator, pid, visit_code="BL", element="fasting_glucose",
-        value=value, unit=unit, collected_on=clinic.day(28),
-    )  # fmt: skip
+        clinic.session,
+        clinic.coordinator,
+        pid,
+        sv.VisitMeasurement(
+            visit_code="BL",
+            element="fasting_glucose",
+            value=value,
+            unit=unit,
+            collected_on=clinic.day(28),
+        ),
+    )
 
 
 def test_a_low_glucose_suggests_a_grade_the_investigator_confirms(clinic, session: Session) -> None:  # type: ignore[no-untyped-def]

@@ -30,15 +30,15 @@ def test_eligibility_is_rebuilt_from_stored_data(clinic, session: Session) -> No
     assert view.status.value == "eligible"
     # A correction of a stored value changes the evaluation (nothing is cached).
     hba1c = sv.list_measurements(
-        session, clinic.coordinator, participant_id=pid, element="hba1c"
+        session, clinic.coordinator, sv.MeasurementFilter(participant_id=pid, element="hba1c")
     ).items[0]
     sv.update_measurement(
         session,
         clinic.coordinator,
         hba1c.id,
-        expected_version=hba1c.version,
-        reason="lab report re-read",
-        value=6.8,
+        sv.MeasurementChanges(
+            expected_version=hba1c.version, reason="lab report re-read", value=6.8
+        ),
     )
     again = sv.evaluate_eligibility(session, clinic.coordinator, pid)
     assert again.status.value == "ineligible" and again.result["failed"] == ["I5"]
@@ -61,10 +61,7 @@ def test_missing_itt_leaves_screening_incomplete(clinic, session: Session) -> No
             session,
             clinic.coordinator,
             pid,
-            visit_code="SCR",
-            element=element,
-            value=value,
-            unit=unit,
+            sv.VisitMeasurement(visit_code="SCR", element=element, value=value, unit=unit),
         )
     screening = clinic.screen(pid)
     assert screening.status.value == "incomplete" and screening.result["missing"] == ["itt_glucose"]
@@ -106,8 +103,10 @@ def test_registration_assigns_study_ids_and_keeps_identity_apart(clinic, session
         sv.register_participant(
             session,
             actors["coordinator"],
-            site_code="APGH",
-            registered_on=clinic.day(0),
-            full_name="Too Young",
-            date_of_birth=clinic.day(5),
+            sv.Registration(
+                site_code="APGH",
+                registered_on=clinic.day(0),
+                full_name="Too Young",
+                date_of_birth=clinic.day(5),
+            ),
         )

@@ -106,8 +106,8 @@ def test_a_later_value_supersedes_the_code(clinic: Any, session: Session) -> Non
         ),
     )
     sv.record_measurement(
-        session, clinic.coordinator, first.participant_id, visit_code="SCR",
-        element="hba1c", value="8.4", unit="%",
+        session, clinic.coordinator, first.participant_id, sv.VisitMeasurement(visit_code="SCR",
+        element="hba1c", value="8.4", unit="%"),
     )  # fmt: skip
     again = sv.screen_participant(
         session, clinic.coordinator, first.participant_id, screened_on=clinic.day(0),

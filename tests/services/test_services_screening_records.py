@@ -27,11 +27,13 @@ def test_stored_screening_matches_direct_evaluation(
     pid = sv.register_participant(
         session,
         clinic.coordinator,
-        site_code="APGH",
-        registered_on=screened_on,
-        full_name=f"Candidate {candidate}",
-        date_of_birth=date.fromisoformat(record["date_of_birth"]),
-        sex=record["sex"],
+        sv.Registration(
+            site_code="APGH",
+            registered_on=screened_on,
+            full_name=f"Candidate {candidate}",
+            date_of_birth=date.fromisoformat(record["date_of_birth"]),
+            sex=record["sex"],
+        ),
     ).id
     clinic.consent(pid)
     stored = sv.record_screening_data(
@@ -124,13 +126,15 @@ def test_one_hard_limit_message_on_every_entry_path(  # type: ignore[no-untyped-
             session,
             clinic.coordinator,
             pid,
-            visit_code="SCR",
-            element=element,
-            value=value,
-            unit=unit,
+            sv.VisitMeasurement(visit_code="SCR", element=element, value=value, unit=unit),
         )
     assert cli.rule == imported.value.rule == entered.value.rule == "hard_limit"
     assert cli.field == imported.value.field == entered.value.field == element
     assert cli.reason == imported.value.reason == entered.value.reason
     assert "physiologically possible range" in cli.reason
-    assert sv.list_measurements(session, clinic.coordinator, participant_id=pid).total == 0
+    assert (
+        sv.list_measurements(
+            session, clinic.coordinator, sv.MeasurementFilter(participant_id=pid)
+        ).total
+        == 0
+    )

@@ -85,7 +85,9 @@ def consented(clinic: Any) -> int:
 
 def stored(session: Session, actor: sv.Actor, pid: int) -> dict[str, Any]:
     """What the screening left in the casebook, as entered and canonical."""
-    measurements = sv.list_measurements(session, actor, participant_id=pid).items
+    measurements = sv.list_measurements(
+        session, actor, sv.MeasurementFilter(participant_id=pid)
+    ).items
     (test,) = sv.list_itt_tests(session, actor, pid)
     return {
         "visits": [(v.code, v.visit_date) for v in sv.list_visits(session, actor, pid)],
@@ -103,7 +105,7 @@ def stored(session: Session, actor: sv.Actor, pid: int) -> dict[str, Any]:
 
 def nothing_stored(session: Session, actor: sv.Actor, pid: int) -> bool:
     return (
-        sv.list_measurements(session, actor, participant_id=pid).total == 0
+        sv.list_measurements(session, actor, sv.MeasurementFilter(participant_id=pid)).total == 0
         and sv.list_itt_tests(session, actor, pid) == []
         and sv.list_screenings(session, actor, pid) == []
     )
@@ -317,11 +319,13 @@ def test_the_three_ways_in_store_the_same_screening(clinic: Any, session: Sessio
         return sv.register_participant(
             session,
             clinic.coordinator,
-            site_code="APGH",
-            registered_on=day,
-            full_name="Zhang Min",
-            date_of_birth=date(1966, 3, 14),
-            sex="M",
+            sv.Registration(
+                site_code="APGH",
+                registered_on=day,
+                full_name="Zhang Min",
+                date_of_birth=date(1966, 3, 14),
+                sex="M",
+            ),
         ).id
 
     by_row = new_candidate()

@@ -274,7 +274,7 @@ def test_no_new_data_until_the_participant_re_consents(owing: tuple[Clinic, int]
         consented_on=clinic.day(AMENDMENT_DAY + 4),
     )  # fmt: skip
     measured = sv.record_measurement(
-        clinic.session, coordinator, pid, visit_code="BL", element="weight",
-        value=71.5, unit="kg", collected_on=clinic.day(AMENDMENT_DAY + 5),
+        clinic.session, coordinator, pid, sv.VisitMeasurement(visit_code="BL", element="weight",
+        value=71.5, unit="kg", collected_on=clinic.day(AMENDMENT_DAY + 5)),
     )  # fmt: skip
     assert measured.id

@@ -34,12 +34,14 @@ def test_a_candidate_who_declines_is_logged_audited_and_counted_in_consort(
     entry = sv.log_screening_decline(
         session,
         clinic.coordinator,
-        site_code="APGH",
-        approached_on=today(),
-        candidate_label="W.L.",
-        outcome="declined",
-        reason_category="procedure_concerns",
-        reason="worried about the bone-marrow harvest",
+        sv.ScreeningLogEntry(
+            site_code="APGH",
+            approached_on=today(),
+            candidate_label="W.L.",
+            outcome="declined",
+            reason_category="procedure_concerns",
+            reason="worried about the bone-marrow harvest",
+        ),
     )
     assert entry.outcome.value == "declined" and entry.candidate_label == "W.L."
     (created,) = _audit(session, "screening_declines")
@@ -90,7 +92,7 @@ def test_a_decline_entry_names_the_field_it_refuses(
         **change,
     }
     with pytest.raises(sv.ValidationProblem) as caught:
-        sv.log_screening_decline(session, clinic.coordinator, **values)
+        sv.log_screening_decline(session, clinic.coordinator, sv.ScreeningLogEntry(**values))
     assert caught.value.field == field
     assert sv.list_screening_declines(session, clinic.coordinator) == []
 
@@ -100,20 +102,24 @@ def test_declines_are_site_scoped(clinic, session: Session) -> None:  # type: ig
         sv.log_screening_decline(
             session,
             clinic.actors["coordinator2"],
+            sv.ScreeningLogEntry(
+                site_code="APGH",
+                approached_on=today(),
+                candidate_label="X",
+                outcome="declined",
+                reason_category="no_reason_given",
+            ),
+        )
+    sv.log_screening_decline(
+        session,
+        clinic.coordinator,
+        sv.ScreeningLogEntry(
             site_code="APGH",
             approached_on=today(),
             candidate_label="X",
             outcome="declined",
             reason_category="no_reason_given",
-        )
-    sv.log_screening_decline(
-        session,
-        clinic.coordinator,
-        site_code="APGH",
-        approached_on=today(),
-        candidate_label="X",
-        outcome="declined",
-        reason_category="no_reason_given",
+        ),
     )
     assert sv.list_screening_declines(session, clinic.actors["coordinator2"]) == []
     assert len(sv.list_screening_declines(session, clinic.actors["monitor"])) == 1
@@ -126,15 +132,19 @@ def test_deviation_classified_explained_then_reviewed_by_the_investigator(
     pid = clinic.enrolled()
     clinic.baseline(pid, day=28)
     sv.record_visit(session, clinic.coordinator, pid, code="M3", visit_date=clinic.day(28 + 112))
-    (dev,) = sv.list_deviations(session, clinic.coordinator, participant_id=pid).items
+    (dev,) = sv.list_deviations(
+        session, clinic.coordinator, sv.DeviationFilter(participant_id=pid)
+    ).items
     dev = sv.update_deviation(
         session,
         clinic.coordinator,
         dev.id,
-        expected_version=dev.version,
-        reason="classified at the monthly review",
-        severity="major",
-        explanation="participant was in hospital for a fracture",
+        sv.DeviationChanges(
+            expected_version=dev.version,
+            reason="classified at the monthly review",
+            severity="major",
+            explanation="participant was in hospital for a fracture",
+        ),
     )
     assert dev.severity.value == "major" and dev.explanation.startswith("participant")
     with pytest.raises(sv.Forbidden):
@@ -149,17 +159,24 @@ def test_deviation_classified_explained_then_reviewed_by_the_investigator(
         session, investigator, dev.id, expected_version=dev.version, comment="no safety impact"
     )
     assert reviewed.reviewed_by == investigator.user_id and reviewed.reviewed_at is not None
-    page = sv.list_deviations(session, investigator, status="reviewed", severity="major")
+    page = sv.list_deviations(
+        session, investigator, sv.DeviationFilter(status="reviewed", severity="major")
+    )
     assert [d.id for d in page.items] == [dev.id]
-    assert sv.list_deviations(session, investigator, status="awaiting_review").items == []
+    assert (
+        sv.list_deviations(
+            session, investigator, sv.DeviationFilter(status="awaiting_review")
+        ).items
+        == []
+    )
     # A later change undoes the sign-off: the review no longer covers the record.
     changed = sv.update_deviation(
         session,
         clinic.coordinator,
         dev.id,
-        expected_version=reviewed.version,
-        reason="category corrected",
-        category="procedure",
+        sv.DeviationChanges(
+            expected_version=reviewed.version, reason="category corrected", category="procedure"
+        ),
     )
     assert changed.reviewed_at is None and changed.category.value == "procedure"
     history = [e for e in _audit(session, "protocol_deviations") if e.record_id == str(dev.id)]
@@ -200,7 +217,9 @@ def test_out_of_window_visit_needs_a_reason_when_the_caller_asks_for_one(
         visit_date=clinic.day(28 + 112),
         deviation_reason="participant travelling",
     )
-    (dev,) = sv.list_deviations(session, clinic.coordinator, participant_id=pid).items
+    (dev,) = sv.list_deviations(
+        session, clinic.coordinator, sv.DeviationFilter(participant_id=pid)
+    ).items
     assert dev.explanation == "participant travelling"
 
 

@@ -49,7 +49,9 @@ def test_one_refusal_saves_nothing_and_names_every_refused_field(clinic: Clinic)
     with pytest.raises(VisitFormProblems) as refused:
         sv.save_visit_forms(clinic.session, clinic.coordinator, pid, "BL", entry)
     assert set(refused.value.problems) == {"hba1c", "ogld_drug"}
-    rows = sv.list_measurements(clinic.session, clinic.coordinator, participant_id=pid)
+    rows = sv.list_measurements(
+        clinic.session, clinic.coordinator, sv.MeasurementFilter(participant_id=pid)
+    )
     assert {m.visit_code for m in rows.items} == {"SCR"}  # nothing of BL was kept
     assert sv.list_ogld_doses(clinic.session, clinic.coordinator, pid) == []
 
@@ -146,7 +148,9 @@ def test_an_enrolled_participant_found_ineligible_gets_a_deviation(
         session, clinic.coordinator, screening.id, expected_version=screening.version,
         reason="fever was recorded", findings={"unexplained_fever": True},
     )  # fmt: skip
-    deviations = sv.list_deviations(session, clinic.coordinator, participant_id=pid).items
+    deviations = sv.list_deviations(
+        session, clinic.coordinator, sv.DeviationFilter(participant_id=pid)
+    ).items
     assert [(d.category.value, d.severity.value) for d in deviations] == [("eligibility", "major")]
     assert sv.get_participant(session, clinic.coordinator, pid).status.value == "enrolled"
 
@@ -189,7 +193,9 @@ def test_what_the_adapter_could_not_read_is_reported_with_every_rule_refusal(
         sv.save_visit_forms(clinic.session, clinic.coordinator, pid, "BL", entry)
     assert refused.value.problems["insulin_total_units_per_day"] == "'4x' is not a number"
     assert set(refused.value.problems) == {"hba1c", "ogld_drug", "insulin_total_units_per_day"}
-    rows = sv.list_measurements(clinic.session, clinic.coordinator, participant_id=pid)
+    rows = sv.list_measurements(
+        clinic.session, clinic.coordinator, sv.MeasurementFilter(participant_id=pid)
+    )
     assert {m.visit_code for m in rows.items} == {"SCR"}
 
 
@@ -201,7 +207,9 @@ def test_a_refusal_of_one_field_alone_still_saves_nothing(clinic: Clinic) -> Non
     with pytest.raises(VisitFormProblems):
         sv.save_visit_forms(clinic.session, clinic.coordinator, pid, "BL", entry)
     rows = sv.list_measurements(
-        clinic.session, clinic.coordinator, participant_id=pid, visit_code="BL"
+        clinic.session,
+        clinic.coordinator,
+        sv.MeasurementFilter(participant_id=pid, visit_code="BL"),
     )
     assert rows.items == []
 
@@ -256,7 +264,9 @@ def test_a_value_entered_meanwhile_is_refused_with_the_value_saved_now(clinic: C
     assert refused.value.status == 409 and refused.value.current == {"hba1c": "8,1 %"}
     assert "yours, 8.3 %, was not saved" in refused.value.problems["hba1c"]
     rows = sv.list_measurements(
-        clinic.session, clinic.coordinator, participant_id=pid, visit_code="BL"
+        clinic.session,
+        clinic.coordinator,
+        sv.MeasurementFilter(participant_id=pid, visit_code="BL"),
     )
     assert [m.element for m in rows.items] == ["hba1c"]  # the weight was not saved either
     fresh = VisitFormsEntry(measurements=stale.measurements[1:], opened_with=frozenset({"hba1c"}))
@@ -276,14 +286,27 @@ def test_a_visit_date_corrected_out_of_its_window_needs_the_reason_kept_on_the_d
     outside = {"expected_version": visit.version, "reason": "typo", "visit_date": clinic.day(40)}
     with pytest.raises(sv.ValidationProblem) as refused:
         sv.update_visit(
-            clinic.session, clinic.coordinator, visit.id, deviation_reason="", **outside
+            clinic.session,
+            clinic.coordinator,
+            visit.id,
+            sv.VisitChanges(deviation_reason="", **outside),
         )
     assert refused.value.field == "deviation_reason"
-    assert sv.list_deviations(clinic.session, clinic.coordinator, participant_id=pid).items == []
-    sv.update_visit(
-        clinic.session, clinic.coordinator, visit.id, deviation_reason="flooding", **outside
+    assert (
+        sv.list_deviations(
+            clinic.session, clinic.coordinator, sv.DeviationFilter(participant_id=pid)
+        ).items
+        == []
     )
-    (deviation,) = sv.list_deviations(clinic.session, clinic.coordinator, participant_id=pid).items
+    sv.update_visit(
+        clinic.session,
+        clinic.coordinator,
+        visit.id,
+        sv.VisitChanges(deviation_reason="flooding", **outside),
+    )
+    (deviation,) = sv.list_deviations(
+        clinic.session, clinic.coordinator, sv.DeviationFilter(participant_id=pid)
+    ).items
     assert (deviation.visit_id, deviation.explanation) == (visit.id, "flooding")
 
 

@@ -11,7 +11,7 @@ from trialdesk import services as sv
 
 
 def _deviations(session: Session, actor: sv.Actor, pid: int) -> list:  # type: ignore[type-arg]
-    return sv.list_deviations(session, actor, participant_id=pid).items
+    return sv.list_deviations(session, actor, sv.DeviationFilter(participant_id=pid)).items
 
 
 def test_visits_after_screening_need_enrollment(clinic, session: Session) -> None:  # type: ignore[no-untyped-def]
@@ -55,13 +55,15 @@ def test_a_visit_outside_its_window_is_a_deviation(clinic, session: Session) -> 
         session,
         clinic.coordinator,
         m3.id,
-        expected_version=m3.version,
-        reason="date transcribed from the wrong page",
-        visit_date=clinic.day(28 + 100),
+        sv.VisitChanges(
+            expected_version=m3.version,
+            reason="date transcribed from the wrong page",
+            visit_date=clinic.day(28 + 100),
+        ),
     )
     assert _deviations(session, clinic.coordinator, pid) == []
     voided = sv.list_deviations(
-        session, clinic.coordinator, participant_id=pid, include_voided=True
+        session, clinic.coordinator, sv.DeviationFilter(participant_id=pid, include_voided=True)
     ).items
     assert len(voided) == 1 and voided[0].voided
     assert "no longer outside its window" in (voided[0].void_reason or "")

@@ -25,15 +25,17 @@ def test_a_participant_from_registration_to_transplantation(clinic, session: Ses
         session,
         coordinator,
         pid,
-        performed_on=clinic.day(35),
-        product="UC-MSC suspension",
-        lot_number="L2027-001",
-        cell_source="umbilical_cord",
-        dose_cells_per_kg=1e6,
-        route="intravenous",
-        operator="Dr Li",
-        weight_kg=78,
-        visit_code="TX",
+        sv.TransplantationEntry(
+            performed_on=clinic.day(35),
+            product="UC-MSC suspension",
+            lot_number="L2027-001",
+            cell_source="umbilical_cord",
+            dose_cells_per_kg=1e6,
+            route="intravenous",
+            operator="Dr Li",
+            weight_kg=78,
+            visit_code="TX",
+        ),
     )
     assert tx.total_cells == 78e6
     assert sv.get_participant(session, coordinator, pid).status is ParticipantStatus.ENROLLED

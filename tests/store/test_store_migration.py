@@ -89,12 +89,12 @@ def test_migration_0008_keeps_existing_sites_and_reverts_cleanly(db: TestDatabas
         seed = seed_demo_site_and_users(session)
         coordinator = sv.actor_for(session, seed.users["coordinator"])
         p = sv.register_participant(
-            session, coordinator, site_code="APGH", registered_on=date.today(),
-            full_name="Chen Jie", date_of_birth=date(1966, 1, 2), sex="F",
+            session, coordinator, sv.Registration(site_code="APGH", registered_on=date.today(),
+            full_name="Chen Jie", date_of_birth=date(1966, 1, 2), sex="F"),
         )  # fmt: skip
         sv.record_deviation(
-            session, coordinator, p.id, category="procedure", severity="minor",
-            description="sample taken late", detected_on=date.today(),
+            session, coordinator, p.id, sv.DeviationEntry(category="procedure", severity="minor",
+            description="sample taken late", detected_on=date.today()),
         )  # fmt: skip
     config = alembic_config(db.engine)
     command.downgrade(config, "0002")

@@ -198,9 +198,11 @@ def test_monitor_raises_a_query_coordinator_answers_monitor_closes(
 ) -> None:
     with web_database.session() as session:
         m = sv.record_measurement(
-            session, actor_of(session, "coordinator"), enrolled, visit_code="BL",
-            element="hba1c", value="9.4", unit="%",
-        )  # fmt: skip
+            session,
+            actor_of(session, "coordinator"),
+            enrolled,
+            sv.VisitMeasurement(visit_code="BL", element="hba1c", value="9.4", unit="%"),
+        )
     monitor = open_page("monitor")
     monitor.goto(f"/participants/{enrolled}/measurements/{m.id}")
     expect(monitor.get_by_role("heading", name="Correct the value")).to_have_count(0)

@@ -31,8 +31,8 @@ def enrolled(web_database: TestDatabase, seeded: DemoSeed) -> int:
 def _dose(web_database: TestDatabase, pid: int) -> int:
     with web_database.session() as session:
         dose = sv.record_insulin_dose(
-            session, actor_of(session, "coordinator"), pid, start_date=TODAY,
-            total_units_per_day=40, regimen="glargine", visit_code="BL",
+            session, actor_of(session, "coordinator"), pid, sv.InsulinDoseEntry(start_date=TODAY,
+            total_units_per_day=40, regimen="glargine", visit_code="BL"),
         )  # fmt: skip
         return dose.id
 
@@ -40,7 +40,9 @@ def _dose(web_database: TestDatabase, pid: int) -> int:
 def _measurements(web_database: TestDatabase, pid: int) -> dict[str, str]:
     with web_database.session() as session:
         rows = sv.list_measurements(
-            session, actor_of(session, "coordinator"), participant_id=pid, visit_code="BL"
+            session,
+            actor_of(session, "coordinator"),
+            sv.MeasurementFilter(participant_id=pid, visit_code="BL"),
         ).items
         return {m.element: f"{m.value_as_entered} {m.unit_as_entered}" for m in rows}
 
@@ -187,9 +189,11 @@ def test_both_changed_the_same_value_is_highlighted_for_a_deliberate_choice(
 ) -> None:
     with web_database.session() as session:
         m = sv.record_measurement(
-            session, actor_of(session, "coordinator"), enrolled, visit_code="BL",
-            element="hba1c", value="8.0", unit="%",
-        )  # fmt: skip
+            session,
+            actor_of(session, "coordinator"),
+            enrolled,
+            sv.VisitMeasurement(visit_code="BL", element="hba1c", value="8.0", unit="%"),
+        )
     path = f"/participants/{enrolled}/measurements/{m.id}"
     a, b = open_page("coordinator"), open_page("investigator")
     a.goto(path)
@@ -354,9 +358,11 @@ def test_a_correction_says_what_changed_and_the_query_it_raised(
 ) -> None:
     with web_database.session() as session:
         m = sv.record_measurement(
-            session, actor_of(session, "coordinator"), enrolled, visit_code="BL",
-            element="hba1c", value="8.0", unit="%",
-        )  # fmt: skip
+            session,
+            actor_of(session, "coordinator"),
+            enrolled,
+            sv.VisitMeasurement(visit_code="BL", element="hba1c", value="8.0", unit="%"),
+        )
     page = open_page("coordinator")
     page.goto(f"/participants/{enrolled}/measurements/{m.id}")
     page.get_by_label("Haemoglobin A1c", exact=True).fill("17")

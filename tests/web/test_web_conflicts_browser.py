@@ -89,9 +89,11 @@ def _consent_now(session: Session, pid: int, rid: int) -> tuple[Any, Any]:
 
 def _ogld(session: Session, pid: int) -> int:
     return sv.record_ogld_dose(
-        session, actor_of(session, "coordinator"), pid, start_date=TODAY, drug="metformin",
-        daily_dose_mg=1000, visit_code="BL",
-    ).id  # fmt: skip
+        session,
+        actor_of(session, "coordinator"),
+        pid,
+        sv.OgldDoseEntry(start_date=TODAY, drug="metformin", daily_dose_mg=1000, visit_code="BL"),
+    ).id
 
 
 def _ogld_now(session: Session, pid: int, rid: int) -> tuple[Any, Any]:

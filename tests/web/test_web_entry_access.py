@@ -72,36 +72,42 @@ def _records(db: TestDatabase) -> Records:
     with db.session() as s:
         pid = enrolled_participant(s)
         who = actor_of(s, "coordinator")
-        m = sv.list_measurements(s, who, participant_id=pid, element="weight").items[0]
+        m = sv.list_measurements(
+            s, who, sv.MeasurementFilter(participant_id=pid, element="weight")
+        ).items[0]
         return Records(
             pid=pid,
             measurement=m.id,
             itt=sv.list_itt_tests(s, who, pid)[0].id,
             insulin=sv.record_insulin_dose(
-                s, who, pid, start_date=TODAY, total_units_per_day=48, visit_code="BL"
+                s,
+                who,
+                pid,
+                sv.InsulinDoseEntry(start_date=TODAY, total_units_per_day=48, visit_code="BL"),
             ).id,
             ogld=sv.record_ogld_dose(
                 s,
                 who,
                 pid,
-                start_date=TODAY,
-                drug="metformin",
-                daily_dose_mg=1500,
-                visit_code="BL",
+                sv.OgldDoseEntry(
+                    start_date=TODAY, drug="metformin", daily_dose_mg=1500, visit_code="BL"
+                ),
             ).id,  # fmt: skip
             transplantation=sv.record_transplantation(
                 s,
                 who,
                 pid,
-                performed_on=TODAY,
-                product="UC-MSC suspension",
-                lot_number="LOT-1",
-                cell_source="umbilical_cord",
-                dose_cells_per_kg=1e6,
-                route="intravenous",
-                operator="Dr Li Na",
-                weight_kg=70,
-                visit_code="BL",
+                sv.TransplantationEntry(
+                    performed_on=TODAY,
+                    product="UC-MSC suspension",
+                    lot_number="LOT-1",
+                    cell_source="umbilical_cord",
+                    dose_cells_per_kg=1e6,
+                    route="intravenous",
+                    operator="Dr Li Na",
+                    weight_kg=70,
+                    visit_code="BL",
+                ),
             ).id,  # fmt: skip
             ae=sv.report_adverse_event(
                 s,
@@ -135,10 +141,12 @@ def _records(db: TestDatabase) -> Records:
                 s,
                 who,
                 pid,
-                category="procedure",
-                severity="minor",
-                description="ITT sample late",
-                detected_on=TODAY,
+                sv.DeviationEntry(
+                    category="procedure",
+                    severity="minor",
+                    description="ITT sample late",
+                    detected_on=TODAY,
+                ),
             ).id,  # fmt: skip
             query=sv.raise_query(
                 s,

@@ -21,7 +21,9 @@ Client = Callable[[str], TestClient]
 def _weight(db: TestDatabase, pid: int) -> sv.views.MeasurementView:
     with db.session() as session:
         items = sv.list_measurements(
-            session, actor_of(session, "monitor"), participant_id=pid, element="weight"
+            session,
+            actor_of(session, "monitor"),
+            sv.MeasurementFilter(participant_id=pid, element="weight"),
         ).items
     return items[0]
 
@@ -109,9 +111,14 @@ def test_monitor_verifies_a_value_and_a_correction_clears_it_with_the_reason(
         saved.text
     )
     with web_database.session() as session:
-        sv.update_measurement(session, actor_of(session, "coordinator"), weight.id, value="71",
-                              unit="kg", reason="source says 71 kg",
-                              expected_version=weight.version)  # fmt: skip
+        sv.update_measurement(
+            session,
+            actor_of(session, "coordinator"),
+            weight.id,
+            sv.MeasurementChanges(
+                value="71", unit="kg", reason="source says 71 kg", expected_version=weight.version
+            ),
+        )
     html = unescape(monitor.get(f"/participants/{pid}/sdv").text)
     assert "Marks cleared by a later change" in html
     assert "source says 71 kg" in html and "70 → 71" in html

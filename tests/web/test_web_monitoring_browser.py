@@ -24,7 +24,9 @@ def enrolled(web_database: TestDatabase, seeded: DemoSeed) -> tuple[int, str, in
         pid = enrolled_participant(session)
         monitor = actor_of(session, "monitor")
         study_id = sv.get_participant(session, monitor, pid).study_id
-        weight = sv.list_measurements(session, monitor, participant_id=pid, element="weight")
+        weight = sv.list_measurements(
+            session, monitor, sv.MeasurementFilter(participant_id=pid, element="weight")
+        )
         return pid, study_id, weight.items[0].id
 
 

@@ -109,9 +109,17 @@ def test_a_low_glucose_suggests_a_ctcae_grade_the_investigator_confirms(
         pid = enrolled_participant(session)
         coordinator = actor_of(session, "coordinator")
         sv.record_measurement(
-            session, coordinator, pid, visit_code="BL", element="fasting_glucose",
-            value=2.5, unit="mmol/L", collected_on=date.today(),
-        )  # fmt: skip
+            session,
+            coordinator,
+            pid,
+            sv.VisitMeasurement(
+                visit_code="BL",
+                element="fasting_glucose",
+                value=2.5,
+                unit="mmol/L",
+                collected_on=date.today(),
+            ),
+        )
         ae = sv.report_adverse_event(
             session,
             coordinator,

@@ -26,7 +26,9 @@ def enrolled(web_database: TestDatabase, seeded: DemoSeed) -> tuple[int, str, in
         pid = enrolled_participant(session)
         who = actor_of(session, "coordinator")
         study_id = sv.get_participant(session, who, pid).study_id
-        weight = sv.list_measurements(session, who, participant_id=pid, element="weight")
+        weight = sv.list_measurements(
+            session, who, sv.MeasurementFilter(participant_id=pid, element="weight")
+        )
         return pid, study_id, weight.items[0].id
 
 

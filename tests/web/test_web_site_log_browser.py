@@ -128,7 +128,9 @@ def test_site_time_zone_is_set_by_the_admin_and_shown_on_the_pages(
     with web_database.session() as session:
         coordinator = actor_of(session, "coordinator")
         sv.record_visit(session, coordinator, enrolled, code="M1", visit_date=date.today())
-        (dev,) = sv.list_deviations(session, coordinator, participant_id=enrolled).items
+        (dev,) = sv.list_deviations(
+            session, coordinator, sv.DeviationFilter(participant_id=enrolled)
+        ).items
         sv.review_deviation(
             session,
             actor_of(session, "investigator"),
@@ -337,13 +339,13 @@ def test_audit_history_filters_and_reads_old_to_new_with_units(
         (fbg,) = sv.list_measurements(
             session,
             coordinator,
-            participant_id=enrolled,
-            visit_code="SCR",
-            element="fasting_glucose",
+            sv.MeasurementFilter(
+                participant_id=enrolled, visit_code="SCR", element="fasting_glucose"
+            ),
         ).items
         sv.update_measurement(
-            session, coordinator, fbg.id, expected_version=fbg.version,
-            reason="lab report in mg/dL", value="162", unit="mg/dL",
+            session, coordinator, fbg.id, sv.MeasurementChanges(expected_version=fbg.version,
+            reason="lab report in mg/dL", value="162", unit="mg/dL"),
         )  # fmt: skip
     page = open_page("monitor")
     page.goto(f"/participants/{enrolled}/audit")
@@ -398,7 +400,9 @@ def test_query_lists_name_the_record_not_its_table_and_id(
     with web_database.session() as session:
         monitor = actor_of(session, "monitor")
         (hba1c,) = sv.list_measurements(
-            session, monitor, participant_id=enrolled, visit_code="SCR", element="hba1c"
+            session,
+            monitor,
+            sv.MeasurementFilter(participant_id=enrolled, visit_code="SCR", element="hba1c"),
         ).items
         sv.raise_query(
             session, monitor, target_table="measurements", target_id=hba1c.id, field="value",
@@ -430,7 +434,9 @@ def test_every_control_of_the_new_pages_has_a_label(
     with web_database.session() as session:
         coordinator = actor_of(session, "coordinator")
         sv.record_visit(session, coordinator, enrolled, code="M1", visit_date=date.today())
-        (dev,) = sv.list_deviations(session, coordinator, participant_id=enrolled).items
+        (dev,) = sv.list_deviations(
+            session, coordinator, sv.DeviationFilter(participant_id=enrolled)
+        ).items
     investigator = open_page("investigator")
     for path in (
         "/deviations",

@@ -90,23 +90,28 @@ def _site_events(session: Any, pid: int) -> None:
         ),
     )  # fmt: skip
     dose = sv.record_insulin_dose(
-        session, coordinator, pid, start_date=TODAY, total_units_per_day=40,
-        regimen="glargine", visit_code="BL",
+        session, coordinator, pid, sv.InsulinDoseEntry(start_date=TODAY, total_units_per_day=40,
+        regimen="glargine", visit_code="BL"),
     )  # fmt: skip
     sv.void_clinical_record(
         session, coordinator, "insulin_doses", dose.id, expected_version=dose.version,
         reason="entered for the wrong participant",
     )  # fmt: skip
     sv.record_ogld_dose(
-        session, coordinator, pid, start_date=TODAY, drug="metformin", daily_dose_mg=1500,
-        visit_code="BL",
-    )  # fmt: skip
+        session,
+        coordinator,
+        pid,
+        sv.OgldDoseEntry(start_date=TODAY, drug="metformin", daily_dose_mg=1500, visit_code="BL"),
+    )
     sv.record_measurement(
-        session, coordinator, pid, visit_code="BL", element="hba1c", value=None,
-        missing_code="NAV", missing_reason="analyser down",
+        session, coordinator, pid, sv.VisitMeasurement(visit_code="BL", element="hba1c", value=None,
+        missing_code="NAV", missing_reason="analyser down"),
     )  # fmt: skip
     weight = sv.record_measurement(
-        session, coordinator, pid, visit_code="BL", element="weight", value="71.53", unit="kg"
+        session,
+        coordinator,
+        pid,
+        sv.VisitMeasurement(visit_code="BL", element="weight", value="71.53", unit="kg"),
     )
     query = sv.raise_query(
         session, monitor, target_table="measurements", target_id=weight.id, field="value",
@@ -122,9 +127,17 @@ def _site_events(session: Any, pid: int) -> None:
         session, coordinator, pid, code="M1", visit_date=TODAY, deviation_reason="travel"
     )
     sv.log_screening_decline(
-        session, coordinator, site_code="APGH", approached_on=TODAY, candidate_label="S-044",
-        outcome="declined", reason_category="other", reason="moving to another city",
-    )  # fmt: skip
+        session,
+        coordinator,
+        sv.ScreeningLogEntry(
+            site_code="APGH",
+            approached_on=TODAY,
+            candidate_label="S-044",
+            outcome="declined",
+            reason_category="other",
+            reason="moving to another city",
+        ),
+    )
 
 
 @dataclass
@@ -282,7 +295,9 @@ def test_the_site_reads_its_own_time_while_store_and_export_keep_utc(
             expected_version=site.version, reason="the site is in Beijing",
         )  # fmt: skip
         (hba1c,) = sv.list_measurements(
-            session, actor_of(session, "coordinator"), participant_id=screened, element="hba1c"
+            session,
+            actor_of(session, "coordinator"),
+            sv.MeasurementFilter(participant_id=screened, element="hba1c"),
         ).items
     page = open_page("coordinator")
     page.goto(f"/participants/{screened}/measurements/{hba1c.id}")

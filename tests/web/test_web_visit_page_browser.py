@@ -45,7 +45,9 @@ def _baseline_days_ago(web_database: TestDatabase, days: int) -> int:
 def _values(web_database: TestDatabase, pid: int, code: str) -> dict[str, tuple[str, float]]:
     with web_database.session() as session:
         rows = sv.list_measurements(
-            session, actor_of(session, "coordinator"), participant_id=pid, visit_code=code
+            session,
+            actor_of(session, "coordinator"),
+            sv.MeasurementFilter(participant_id=pid, visit_code=code),
         ).items
         return {m.element: (m.value_as_entered, m.value or 0.0) for m in rows}
 
@@ -212,7 +214,7 @@ def test_a_corrected_visit_date_outside_its_window_asks_why_and_records_the_devi
     )
     with web_database.session() as session:
         deviations = sv.list_deviations(
-            session, actor_of(session, "coordinator"), participant_id=pid
+            session, actor_of(session, "coordinator"), sv.DeviationFilter(participant_id=pid)
         ).items
     assert [(d.visit_id, d.explanation) for d in deviations if d.automatic] == [
         (visit.id, "participant was in hospital")

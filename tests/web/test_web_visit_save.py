@@ -56,7 +56,9 @@ def test_one_save_keeps_every_block_and_names_what_it_saved(
     assert "metformin 1500 mg/day" in text and "insulin 42 U/day" in text
     with web_database.session() as session:
         actor = actor_of(session, "coordinator")
-        rows = sv.list_measurements(session, actor, participant_id=pid, visit_code="BL").items
+        rows = sv.list_measurements(
+            session, actor, sv.MeasurementFilter(participant_id=pid, visit_code="BL")
+        ).items
         assert {m.element for m in rows} == {"weight", "hba1c", "fasting_glucose"}
         statuses = {s.form: s.status.value for s in sv.list_form_statuses(session, actor, pid)}
         assert statuses == {"vital_signs": "incomplete", "labs": "complete", "dosing": "incomplete"}
@@ -87,7 +89,12 @@ def test_one_refused_value_saves_nothing_and_keeps_everything_typed(
     assert 'value="71.5"' in answer.text and 'value="42"' in answer.text
     with web_database.session() as session:
         actor = actor_of(session, "coordinator")
-        assert sv.list_measurements(session, actor, participant_id=pid, visit_code="BL").total == 0
+        assert (
+            sv.list_measurements(
+                session, actor, sv.MeasurementFilter(participant_id=pid, visit_code="BL")
+            ).total
+            == 0
+        )
         assert sv.list_insulin_doses(session, actor, pid) == []
     # With the typing slip fixed, the service refuses the HbA1c: still nothing is saved.
     data = {"csrf_token": token, "weight": "71.5", "weight_unit": "kg", "hba1c": "80",
@@ -99,7 +106,12 @@ def test_one_refused_value_saves_nothing_and_keeps_everything_typed(
     assert 'value="71.5"' in answer.text and 'value="80"' in answer.text
     with web_database.session() as session:
         actor = actor_of(session, "coordinator")
-        assert sv.list_measurements(session, actor, participant_id=pid, visit_code="BL").total == 0
+        assert (
+            sv.list_measurements(
+                session, actor, sv.MeasurementFilter(participant_id=pid, visit_code="BL")
+            ).total
+            == 0
+        )
         assert sv.list_insulin_doses(session, actor, pid) == []
 
 
@@ -143,7 +155,9 @@ def test_the_old_per_block_visit_endpoints_are_gone(
         assert answer.status_code in (404, 405), (block, answer.status_code)
     with web_database.session() as session:
         rows = sv.list_measurements(
-            session, actor_of(session, "coordinator"), participant_id=pid, visit_code="BL"
+            session,
+            actor_of(session, "coordinator"),
+            sv.MeasurementFilter(participant_id=pid, visit_code="BL"),
         )
         assert rows.items == []
 
@@ -156,8 +170,8 @@ def test_the_dashboard_counts_declines_as_assessed_and_declined_to_participate(
         who = actor_of(session, "coordinator")
         for label, outcome in (("C-01", "declined"), ("C-02", "not_consented")):
             sv.log_screening_decline(
-                session, who, site_code="APGH", approached_on=date.today(),
-                candidate_label=label, outcome=outcome, reason_category="visit_burden",
+                session, who, sv.ScreeningLogEntry(site_code="APGH", approached_on=date.today(),
+                candidate_label=label, outcome=outcome, reason_category="visit_burden"),
             )  # fmt: skip
     page = client_for("coordinator").get("/dashboard").text
     figures = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))

@@ -181,7 +181,9 @@ def test_saving_an_eligible_screening_then_enrolling(
         assert participant.status.value == "enrolled"
         values = {
             m.element: (m.value_as_entered, m.unit_as_entered, round(m.value or 0, 2))
-            for m in sv.list_measurements(session, coordinator, participant_id=participant.id).items
+            for m in sv.list_measurements(
+                session, coordinator, sv.MeasurementFilter(participant_id=participant.id)
+            ).items
         }
     assert values["fasting_glucose"] == ("160", "mg/dL", 8.88)
     assert values["weight"] == ("154", "lb", 69.85)
@@ -254,11 +256,13 @@ def _fill_target(session: Session, actor: sv.Actor) -> None:
         p = sv.register_participant(
             session,
             actor,
-            site_code="PUMC",
-            registered_on=date.today(),
-            full_name=f"P{i}",
-            date_of_birth=date(1970, 1, 1),
-            sex="F",
+            sv.Registration(
+                site_code="PUMC",
+                registered_on=date.today(),
+                full_name=f"P{i}",
+                date_of_birth=date(1970, 1, 1),
+                sex="F",
+            ),
         )
         _eligible_at(session, actor, p.id)
         sv.enroll_participant(session, actor, p.id, enrolled_on=date.today())
@@ -275,15 +279,20 @@ def _eligible_at(session: Session, actor: sv.Actor, pid: int) -> None:
         ("height", "165", "cm"),
     ):
         sv.record_measurement(
-            session, actor, pid, visit_code="SCR", element=element, value=value, unit=unit
+            session,
+            actor,
+            pid,
+            sv.VisitMeasurement(visit_code="SCR", element=element, value=value, unit=unit),
         )
     sv.record_itt_test(
         session,
         actor,
         pid,
-        visit_code="SCR",
-        samples={3: 9.8, 6: 9.5, 9: 9.1, 12: 8.9, 15: 8.5},
-        glucose_unit="mmol/L",
+        sv.IttTestEntry(
+            visit_code="SCR",
+            samples={3: 9.8, 6: 9.5, 9: 9.1, 12: 8.9, 15: 8.5},
+            glucose_unit="mmol/L",
+        ),
     )
     sv.screen_participant(
         session, actor, pid, screened_on=day, findings={**ELIGIBLE_FINDINGS, "fertile": False}
@@ -360,10 +369,7 @@ def test_a_stale_correction_is_refused_and_changes_nothing(
             session,
             actor_of(session, "coordinator"),
             pid,
-            visit_code="BL",
-            element="hba1c",
-            value="8.0",
-            unit="%",
+            sv.VisitMeasurement(visit_code="BL", element="hba1c", value="8.0", unit="%"),
         )
     client = client_for("coordinator")
     token = csrf_of(client.get(f"/participants/{pid}/measurements/{m.id}").text)
@@ -448,10 +454,9 @@ def test_monitor_raises_coordinator_answers_monitor_closes(
             session,
             actor_of(session, "coordinator"),
             pid,
-            visit_code="BL",
-            element="fasting_glucose",
-            value="9.1",
-            unit="mmol/L",
+            sv.VisitMeasurement(
+                visit_code="BL", element="fasting_glucose", value="9.1", unit="mmol/L"
+            ),
         )
     monitor = client_for("monitor")
     form = monitor.get(f"/queries/new?table=measurements&id={m.id}&field=value").text
@@ -589,10 +594,7 @@ def test_a_monitor_reads_and_queries_but_cannot_change_data(
             session,
             actor_of(session, "coordinator"),
             pid,
-            visit_code="BL",
-            element="hba1c",
-            value="8.0",
-            unit="%",
+            sv.VisitMeasurement(visit_code="BL", element="hba1c", value="8.0", unit="%"),
         )
     monitor = client_for("monitor")
     page = monitor.get(f"/participants/{pid}/measurements/{m.id}").text
@@ -650,9 +652,9 @@ def test_correcting_an_itt_keeps_samples_at_unusual_minutes(
     with web_database.session() as session:
         pid = enrolled_participant(session)
         test = sv.record_itt_test(
-            session, actor_of(session, "coordinator"), pid, visit_code="BL",
+            session, actor_of(session, "coordinator"), pid, sv.IttTestEntry(visit_code="BL",
             samples={0: 10.0, 3: 9.8, 6: 9.5, 9: 9.1, 12: 8.9, 15: 8.5, 30: 7.9},
-            glucose_unit="mmol/L",
+            glucose_unit="mmol/L"),
         )  # fmt: skip
     client = client_for("coordinator")
     page = client.get(f"/participants/{pid}/itt/{test.id}").text

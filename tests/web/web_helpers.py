@@ -77,12 +77,14 @@ def screened_candidate(
     p = sv.register_participant(
         session,
         coordinator,
-        site_code="APGH",
-        registered_on=day,
-        full_name=name,
-        date_of_birth=date(1968, 3, 14),
-        sex="M",
-        medical_record_number="MRN-4411",
+        sv.Registration(
+            site_code="APGH",
+            registered_on=day,
+            full_name=name,
+            date_of_birth=date(1968, 3, 14),
+            sex="M",
+            medical_record_number="MRN-4411",
+        ),
     )
     sv.record_consent(session, coordinator, p.id, form_version="1.0", consented_on=day)
     sv.record_visit(session, coordinator, p.id, code="SCR", visit_date=day)
@@ -93,16 +95,18 @@ def screened_candidate(
         ("height", "170", "cm"),
     ):
         sv.record_measurement(
-            session, coordinator, p.id, visit_code="SCR", element=element, value=value, unit=unit
+            session,
+            coordinator,
+            p.id,
+            sv.VisitMeasurement(visit_code="SCR", element=element, value=value, unit=unit),
         )
     sv.record_itt_test(
         session,
         coordinator,
         p.id,
-        visit_code="SCR",
-        samples=ITT_SAMPLES,
-        glucose_unit="mmol/L",
-        insulin_dose_u_per_kg=0.1,
+        sv.IttTestEntry(
+            visit_code="SCR", samples=ITT_SAMPLES, glucose_unit="mmol/L", insulin_dose_u_per_kg=0.1
+        ),
     )
     sv.screen_participant(session, coordinator, p.id, screened_on=day, findings=ELIGIBLE_FINDINGS)
     return p.id

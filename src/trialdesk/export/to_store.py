@@ -324,16 +324,18 @@ class _SubjectWriter:
         view = self.call(
             "registration",
             sv.register_participant,
-            site_code=site,
-            registered_on=scr["consent_date"],
-            full_name=f"Imported {self.subject}",
-            date_of_birth=scr["date_of_birth"],
-            sex=scr.get("sex"),
-            # An ODM file's subjects keep their study ids (issue 15); REDCap record ids are
-            # the project's own numbering and get the database's.
-            study_id=self.subject
-            if self.data.file_oid and _is_study_id(self.subject, site)
-            else None,
+            sv.Registration(
+                site_code=site,
+                registered_on=_file(scr["consent_date"]),
+                full_name=f"Imported {self.subject}",
+                date_of_birth=_file(scr["date_of_birth"]),
+                sex=_file(scr.get("sex")),
+                # An ODM file's subjects keep their study ids (issue 15); REDCap record ids are
+                # the project's own numbering and get the database's.
+                study_id=self.subject
+                if self.data.file_oid and _is_study_id(self.subject, site)
+                else None,
+            ),
         )
         self.pid = view.id
         self.summary.participants[self.subject] = view.study_id
@@ -504,12 +506,14 @@ class _SubjectWriter:
             f"visit {event}, {item.name}",
             sv.record_measurement,
             self.pid,
-            visit_code=event,
-            element=item.element,
-            # what was typed: as the file says, else the value's text (7.0 → "7")
-            value=format_value(item, value) if typed is None else typed,
-            unit=item.unit if unit is None else unit,
-            collected_on=collected if isinstance(collected, date) else on,
+            sv.VisitMeasurement(
+                visit_code=event,
+                element=item.element,
+                # what was typed: as the file says, else the value's text (7.0 → "7")
+                value=format_value(item, value) if typed is None else typed,
+                unit=item.unit if unit is None else unit,
+                collected_on=collected if isinstance(collected, date) else on,
+            ),
         )
         self.summary.values += 1
 
@@ -562,12 +566,14 @@ class _SubjectWriter:
             f"visit {event}, {name}",
             sv.record_measurement,
             self.pid,
-            visit_code=event,
-            element=item.element,
-            value=None,
-            missing_code=code,
-            missing_reason=reason or NO_REASON,
-            collected_on=collected if isinstance(collected, date) else on,
+            sv.VisitMeasurement(
+                visit_code=event,
+                element=item.element,
+                value=None,
+                missing_code=code,
+                missing_reason=reason or NO_REASON,
+                collected_on=collected if isinstance(collected, date) else on,
+            ),
         )
         self.summary.values += 1
 
@@ -594,11 +600,13 @@ class _SubjectWriter:
                 f"visit {event}, itt",
                 sv.record_itt_test,
                 self.pid,
-                visit_code=event,
-                samples=samples,
-                glucose_unit=ITT_GLUCOSE_UNIT,
-                performed_on=values.get("itt_date"),
-                missing_samples=coded or None,
+                sv.IttTestEntry(
+                    visit_code=event,
+                    samples=samples,
+                    glucose_unit=ITT_GLUCOSE_UNIT,
+                    performed_on=_file(values.get("itt_date")),
+                    missing_samples=coded or None,
+                ),
             )
             self.summary.values += len(samples)
 
@@ -609,9 +617,11 @@ class _SubjectWriter:
                 f"visit {event}, insulin",
                 sv.record_insulin_dose,
                 self.pid,
-                start_date=start,
-                total_units_per_day=values["insulin_daily_dose"],
-                visit_code=event,
+                sv.InsulinDoseEntry(
+                    start_date=_file(start),
+                    total_units_per_day=_file(values["insulin_daily_dose"]),
+                    visit_code=event,
+                ),
             )
             self.summary.values += 1
         ddd = values.get("ogld_ddd")
@@ -622,11 +632,13 @@ class _SubjectWriter:
                 f"visit {event}, oral drugs",
                 sv.record_ogld_dose,
                 self.pid,
-                start_date=start,
-                drug=OGLD_DRUG,
-                daily_dose_mg=float(ddd),
-                ddd_mg=1.0,
-                visit_code=event,
+                sv.OgldDoseEntry(
+                    start_date=_file(start),
+                    drug=OGLD_DRUG,
+                    daily_dose_mg=float(ddd),
+                    ddd_mg=1.0,
+                    visit_code=event,
+                ),
             )
             self.summary.values += 1
 
@@ -644,15 +656,17 @@ class _SubjectWriter:
             f"visit {event}, transplantation",
             sv.record_transplantation,
             self.pid,
-            performed_on=values["tx_date"],
-            product=str(values.get("tx_product") or ""),
-            lot_number=str(values.get("tx_lot") or ""),
-            cell_source=str(values.get("tx_cell_source") or "other"),
-            dose_cells_per_kg=float(dose) * MILLION if isinstance(dose, float | int) else 0.0,
-            route=str(values.get("tx_route") or "other"),
-            operator=str(values.get("tx_operator") or "not recorded"),
-            visit_code=event,
-            weight_kg=weight,
+            sv.TransplantationEntry(
+                performed_on=_file(values["tx_date"]),
+                product=str(values.get("tx_product") or ""),
+                lot_number=str(values.get("tx_lot") or ""),
+                cell_source=str(values.get("tx_cell_source") or "other"),
+                dose_cells_per_kg=float(dose) * MILLION if isinstance(dose, float | int) else 0.0,
+                route=str(values.get("tx_route") or "other"),
+                operator=str(values.get("tx_operator") or "not recorded"),
+                visit_code=event,
+                weight_kg=weight,
+            ),
         )
         self.summary.values += 1
 
@@ -679,6 +693,12 @@ class _SubjectWriter:
                 sv.AdverseEventReport(**report),
             )
             self.summary.values += 1
+
+
+def _file(value: Value | None) -> Any:
+    """An item as the file gives it, for a service that checks its type and range itself and
+    refuses a wrong one naming the field (an ODM date that is not a date, a text dose)."""
+    return value
 
 
 def _is_study_id(subject: str, site: str) -> bool:

@@ -70,17 +70,22 @@ consented and screened at once), `record_screening_data` (a ``trialdesk screen``
 Enrollment: `enroll_participant`, `get_enrollment`, `enrollment_summary`.
 Visits: `record_visit`, `record_missed_visit`, `update_visit`, `list_visits`, `visit_calendar`;
 `add_unscheduled_visit` (a visit outside the schedule, no window).
-Data: `record_measurement`, `update_measurement`, `get_measurement`, `list_measurements`,
-`record_itt_test`, `update_itt_test`, `list_itt_tests`, `record_insulin_dose`,
-`update_insulin_dose`, `list_insulin_doses`, `record_ogld_dose`, `update_ogld_dose`,
-`list_ogld_doses`, `record_transplantation`, `update_transplantation`,
-`list_transplantations`.
+Data: `record_measurement` (a `VisitMeasurement`), `update_measurement` (with
+`MeasurementChanges`), `get_measurement`, `list_measurements` (a `MeasurementFilter` and a
+`paging.Page`), `record_itt_test` (`IttTestEntry`), `update_itt_test` (`IttTestChanges`),
+`list_itt_tests`, `record_insulin_dose` (`InsulinDoseEntry`), `update_insulin_dose`
+(`InsulinDoseChanges`), `list_insulin_doses`, `record_ogld_dose` (`OgldDoseEntry`),
+`update_ogld_dose` (`OgldDoseChanges`), `list_ogld_doses`, `record_transplantation`
+(`TransplantationEntry`), `update_transplantation`, `list_transplantations`. The form types
+live in `services.crf_entries`, one per case report form.
 Safety: `report_adverse_event` (an `AdverseEventReport`), `update_adverse_event` (with
 `AdverseEventChanges`), `get_adverse_event`,
-`list_adverse_events`, `record_deviation`, `update_deviation` (classify, explain),
-`review_deviation` (investigator sign-off), `list_deviations`.
-Site log and settings: `log_screening_decline`, `list_screening_declines` (candidates who
-declined or were not consented), `set_site_time_zone`, `check_visit_window`.
+`list_adverse_events`, `record_deviation` (`DeviationEntry`), `update_deviation` (classify,
+explain: `DeviationChanges`), `review_deviation` (investigator sign-off), `list_deviations`
+(`DeviationFilter`).
+Site log and settings: `log_screening_decline` (a `ScreeningLogEntry`),
+`list_screening_declines` (candidates who declined or were not consented),
+`set_site_time_zone`, `check_visit_window`.
 Queries: `raise_query`, `answer_query`, `close_query`, `reopen_query`, `get_query`,
 `list_queries`.
 Pre-screening log (EHR candidates before consent, pseudonymous EHR key only):
@@ -145,6 +150,24 @@ from trialdesk.services.consent import (
     withdraw_consent,
 )
 from trialdesk.services.consequences import save_and_report
+from trialdesk.services.crf_entries import (
+    DeviationChanges,
+    DeviationEntry,
+    DeviationFilter,
+    InsulinDoseChanges,
+    InsulinDoseEntry,
+    IttTestChanges,
+    IttTestEntry,
+    MeasurementChanges,
+    MeasurementFilter,
+    OgldDoseChanges,
+    OgldDoseEntry,
+    Registration,
+    ScreeningLogEntry,
+    TransplantationEntry,
+    VisitChanges,
+    VisitMeasurement,
+)
 from trialdesk.services.deviations import (
     list_deviations,
     record_deviation,
@@ -445,6 +468,22 @@ __all__ = [
     "reopen_query",
     "report_adverse_event",
     "AdverseEventReport",
+    "DeviationChanges",
+    "DeviationEntry",
+    "DeviationFilter",
+    "InsulinDoseChanges",
+    "InsulinDoseEntry",
+    "IttTestChanges",
+    "IttTestEntry",
+    "MeasurementChanges",
+    "VisitMeasurement",
+    "MeasurementFilter",
+    "OgldDoseChanges",
+    "OgldDoseEntry",
+    "Registration",
+    "ScreeningLogEntry",
+    "TransplantationEntry",
+    "VisitChanges",
     "AdverseEventChanges",
     "confirm_causality",
     "confirm_grade",

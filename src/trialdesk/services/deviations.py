@@ -9,16 +9,16 @@ otherwise), carries the site's explanation, and is reviewed and signed off by an
 
 from __future__ import annotations
 
-from datetime import date
-from enum import StrEnum
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialdesk.services.access import get_participant, get_record, live_visit
 from trialdesk.services.actor import Actor, Permission
+from trialdesk.services.crf_entries import DeviationChanges, DeviationEntry, DeviationFilter
+from trialdesk.services.crf_entries import ReviewStatus as ReviewStatus
 from trialdesk.services.errors import RuleViolation, ValidationProblem
 from trialdesk.services.listing import DEFAULT_LIMIT, paginate, scoped
+from trialdesk.services.paging import Page as Paging
 from trialdesk.services.uow import add_record, change_record, service, void_record
 from trialdesk.services.validate import (
     FREE_TEXT_MAX_CHARS,
@@ -34,75 +34,63 @@ from trialdesk.store.types import utcnow
 
 
 @service
-def record_deviation(  # noqa: PLR0913  one keyword-only parameter per item of the deviation form (ICH E3 16.2.2)
+def record_deviation(
     session: Session,
     actor: Actor,
     participant_id: int,
-    *,
-    category: DeviationCategory | str,
-    severity: DeviationSeverity | str,
-    description: str,
-    detected_on: date,
-    visit_code: str | None = None,
-    explanation: str | None = None,
+    entry: DeviationEntry,
 ) -> DeviationView:
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
     visit_id = None
-    if visit_code is not None:
-        visit = live_visit(session, participant.id, visit_code)
+    if entry.visit_code is not None:
+        visit = live_visit(session, participant.id, entry.visit_code)
         if visit is None:
-            raise ValidationProblem("visit_code", f"visit {visit_code} is not recorded")
+            raise ValidationProblem("visit_code", f"visit {entry.visit_code} is not recorded")
         visit_id = visit.id
     row = ProtocolDeviation(
         participant_id=participant.id,
         visit_id=visit_id,
-        category=choice(DeviationCategory, category, "category"),
-        severity=choice(DeviationSeverity, severity, "severity"),
-        description=required_text(description, "description", 4000),
-        detected_on=not_after_today(detected_on, "detected_on"),
+        category=choice(DeviationCategory, entry.category, "category"),
+        severity=choice(DeviationSeverity, entry.severity, "severity"),
+        description=required_text(entry.description, "description", 4000),
+        detected_on=not_after_today(entry.detected_on, "detected_on"),
         automatic=False,
-        explanation=_optional_text(explanation, "explanation"),
+        explanation=_optional_text(entry.explanation, "explanation"),
     )
     add_record(session, actor, row, participant)
     return DeviationView.model_validate(row)
 
 
 @service
-def update_deviation(  # noqa: PLR0913  version and reason, then one optional keyword-only parameter per deviation item changed
+def update_deviation(
     session: Session,
     actor: Actor,
     deviation_id: int,
-    *,
-    expected_version: int,
-    reason: str,
-    severity: DeviationSeverity | str | None = None,
-    description: str | None = None,
-    category: DeviationCategory | str | None = None,
-    explanation: str | None = None,
+    changes: DeviationChanges,
 ) -> DeviationView:
     """Classify (category, major/minor), correct the description or give the explanation."""
     row, participant = get_record(
         session, actor, ProtocolDeviation, deviation_id, Permission.WRITE_CLINICAL
     )
-    changes: dict[str, object] = {}
-    if severity is not None:
-        changes["severity"] = choice(DeviationSeverity, severity, "severity")
-    if description is not None:
-        changes["description"] = required_text(description, "description", 4000)
-    if category is not None:
-        changes["category"] = choice(DeviationCategory, category, "category")
-    if explanation is not None:
-        changes["explanation"] = _optional_text(explanation, "explanation")
-    if row.reviewed_at is not None and changes:
+    columns: dict[str, object] = {}
+    if changes.severity is not None:
+        columns["severity"] = choice(DeviationSeverity, changes.severity, "severity")
+    if changes.description is not None:
+        columns["description"] = required_text(changes.description, "description", 4000)
+    if changes.category is not None:
+        columns["category"] = choice(DeviationCategory, changes.category, "category")
+    if changes.explanation is not None:
+        columns["explanation"] = _optional_text(changes.explanation, "explanation")
+    if row.reviewed_at is not None and columns:
         # A change after sign-off needs a new review: the signed review no longer covers it.
-        changes.update(reviewed_by=None, reviewed_at=None, review_comment=None)
+        columns.update(reviewed_by=None, reviewed_at=None, review_comment=None)
     change_record(
         session,
         actor,
         row,
-        changes,
-        reason=reason,
-        expected_version=expected_version,
+        columns,
+        reason=changes.reason,
+        expected_version=changes.expected_version,
         participant=participant,
     )
     return DeviationView.model_validate(row)
@@ -138,46 +126,38 @@ def review_deviation(
     return DeviationView.model_validate(row)
 
 
-class ReviewStatus(StrEnum):
-    AWAITING_REVIEW = "awaiting_review"
-    REVIEWED = "reviewed"
-
-
 @service
-def list_deviations(  # noqa: PLR0913  optional keyword-only listing filters, one per API query parameter, and paging
+def list_deviations(
     session: Session,
     actor: Actor,
-    *,
-    participant_id: int | None = None,
-    category: DeviationCategory | str | None = None,
-    site_id: int | None = None,
-    severity: DeviationSeverity | str | None = None,
-    status: ReviewStatus | str | None = None,
-    include_voided: bool = False,
-    limit: int = DEFAULT_LIMIT,
-    offset: int = 0,
+    filters: DeviationFilter | None = None,
+    page: Paging | None = None,
 ) -> Page[DeviationView]:
-    if participant_id is not None:
-        get_participant(session, actor, participant_id, Permission.READ_CLINICAL)
-    query = scoped(select(ProtocolDeviation), ProtocolDeviation, actor, include_voided)
-    if participant_id is not None:
-        query = query.where(ProtocolDeviation.participant_id == participant_id)
-    if site_id is not None:
-        query = query.where(Participant.site_id == site_id)
-    if category is not None:
+    """Deviations matching `filters` (all the actor may read when None), a `page` of them
+    (the first `listing.DEFAULT_LIMIT` when None)."""
+    filters = filters or DeviationFilter()
+    page = page or Paging(limit=DEFAULT_LIMIT)
+    if filters.participant_id is not None:
+        get_participant(session, actor, filters.participant_id, Permission.READ_CLINICAL)
+    query = scoped(select(ProtocolDeviation), ProtocolDeviation, actor, filters.include_voided)
+    if filters.participant_id is not None:
+        query = query.where(ProtocolDeviation.participant_id == filters.participant_id)
+    if filters.site_id is not None:
+        query = query.where(Participant.site_id == filters.site_id)
+    if filters.category is not None:
         query = query.where(
-            ProtocolDeviation.category == choice(DeviationCategory, category, "category")
+            ProtocolDeviation.category == choice(DeviationCategory, filters.category, "category")
         )
-    if severity is not None:
+    if filters.severity is not None:
         query = query.where(
-            ProtocolDeviation.severity == choice(DeviationSeverity, severity, "severity")
+            ProtocolDeviation.severity == choice(DeviationSeverity, filters.severity, "severity")
         )
-    if status is not None:
-        reviewed = choice(ReviewStatus, status, "status") is ReviewStatus.REVIEWED
+    if filters.status is not None:
+        reviewed = choice(ReviewStatus, filters.status, "status") is ReviewStatus.REVIEWED
         column = ProtocolDeviation.reviewed_at
         query = query.where(column.is_not(None) if reviewed else column.is_(None))
     query = query.order_by(ProtocolDeviation.detected_on.desc(), ProtocolDeviation.id.desc())
-    return paginate(session, query, limit, offset, DeviationView.model_validate)
+    return paginate(session, query, page.limit, page.offset, DeviationView.model_validate)
 
 
 def _optional_text(value: str | None, field: str) -> str | None:

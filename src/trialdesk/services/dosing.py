@@ -8,7 +8,6 @@ OGLD DDD count against ``ogld_ddd``.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -18,6 +17,12 @@ from trialdesk.catalogue import ElementKind
 from trialdesk.derive import WHO_DDD_MG
 from trialdesk.services.access import get_participant, get_record, require_data_entry
 from trialdesk.services.actor import Actor, Permission
+from trialdesk.services.crf_entries import (
+    InsulinDoseChanges,
+    InsulinDoseEntry,
+    OgldDoseChanges,
+    OgldDoseEntry,
+)
 from trialdesk.services.editchecks import element_for_entry, limit_check
 from trialdesk.services.errors import RuleViolation, ValidationProblem
 from trialdesk.services.measurements import done_visit
@@ -63,28 +68,24 @@ def _insulin_fields(
 
 
 @service
-def record_insulin_dose(  # noqa: PLR0913  one keyword-only parameter per item of the insulin dosing CRF
+def record_insulin_dose(
     session: Session,
     actor: Actor,
     participant_id: int,
-    *,
-    start_date: date,
-    total_units_per_day: float,
-    basal_units_per_day: float | None = None,
-    bolus_units_per_day: float | None = None,
-    regimen: str | None = None,
-    visit_code: str | None = None,
+    entry: InsulinDoseEntry,
 ) -> InsulinDoseView:
     """The total daily insulin dose (basal + bolus) in force from `start_date` (0 = off insulin)."""
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
-    not_after_today(start_date, "start_date")
-    require_data_entry(session, participant, start_date)
-    fields, query = _insulin_fields(total_units_per_day, basal_units_per_day, bolus_units_per_day)
+    not_after_today(entry.start_date, "start_date")
+    require_data_entry(session, participant, entry.start_date)
+    fields, query = _insulin_fields(
+        entry.total_units_per_day, entry.basal_units_per_day, entry.bolus_units_per_day
+    )
     row = InsulinDose(
         participant_id=participant.id,
-        visit_id=_visit_id(session, participant, visit_code),
-        start_date=start_date,
-        regimen=regimen,
+        visit_id=_visit_id(session, participant, entry.visit_code),
+        start_date=entry.start_date,
+        regimen=entry.regimen,
         **fields,
     )
     add_record(session, actor, row, participant)
@@ -102,39 +103,38 @@ def record_insulin_dose(  # noqa: PLR0913  one keyword-only parameter per item o
 
 
 @service
-def update_insulin_dose(  # noqa: PLR0913  version and reason, then one optional keyword-only parameter per dosing item changed
+def update_insulin_dose(
     session: Session,
     actor: Actor,
     dose_id: int,
-    *,
-    expected_version: int,
-    reason: str,
-    start_date: date | None = None,
-    total_units_per_day: float | None = None,
-    basal_units_per_day: float | None = None,
-    bolus_units_per_day: float | None = None,
-    regimen: str | None = None,
+    changes: InsulinDoseChanges,
 ) -> InsulinDoseView:
     row, participant = get_record(session, actor, InsulinDose, dose_id, Permission.WRITE_CLINICAL)
     if row.voided:
         raise RuleViolation("voided", f"insulin dose {dose_id} is voided", conflict=True)
     fields, query = _insulin_fields(
-        row.total_units_per_day if total_units_per_day is None else total_units_per_day,
-        row.basal_units_per_day if basal_units_per_day is None else basal_units_per_day,
-        row.bolus_units_per_day if bolus_units_per_day is None else bolus_units_per_day,
+        row.total_units_per_day
+        if changes.total_units_per_day is None
+        else changes.total_units_per_day,
+        row.basal_units_per_day
+        if changes.basal_units_per_day is None
+        else changes.basal_units_per_day,
+        row.bolus_units_per_day
+        if changes.bolus_units_per_day is None
+        else changes.bolus_units_per_day,
     )
-    changes: dict[str, Any] = dict(fields)
-    if start_date is not None:
-        changes["start_date"] = not_after_today(start_date, "start_date")
-    if regimen is not None:
-        changes["regimen"] = regimen
+    columns: dict[str, Any] = dict(fields)
+    if changes.start_date is not None:
+        columns["start_date"] = not_after_today(changes.start_date, "start_date")
+    if changes.regimen is not None:
+        columns["regimen"] = changes.regimen
     diff = change_record(
         session,
         actor,
         row,
-        changes,
-        reason=reason,
-        expected_version=expected_version,
+        columns,
+        reason=changes.reason,
+        expected_version=changes.expected_version,
         participant=participant,
     )
     if query and "total_units_per_day" in diff:
@@ -173,16 +173,11 @@ def _ogld_fields(drug: str, daily_dose_mg: Any, ddd_mg: Any) -> tuple[dict[str, 
 
 
 @service
-def record_ogld_dose(  # noqa: PLR0913  one keyword-only parameter per item of the oral glucose-lowering drug CRF
+def record_ogld_dose(
     session: Session,
     actor: Actor,
     participant_id: int,
-    *,
-    start_date: date,
-    drug: str,
-    daily_dose_mg: float,
-    ddd_mg: float | None = None,
-    visit_code: str | None = None,
+    entry: OgldDoseEntry,
 ) -> OgldDoseView:
     """An oral glucose-lowering drug's daily dose from `start_date` (0 mg = stopped).
 
@@ -190,13 +185,13 @@ def record_ogld_dose(  # noqa: PLR0913  one keyword-only parameter per item of t
     formulations (e.g. modified-release gliclazide).
     """
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
-    not_after_today(start_date, "start_date")
-    require_data_entry(session, participant, start_date)
-    fields, query = _ogld_fields(drug, daily_dose_mg, ddd_mg)
+    not_after_today(entry.start_date, "start_date")
+    require_data_entry(session, participant, entry.start_date)
+    fields, query = _ogld_fields(entry.drug, entry.daily_dose_mg, entry.ddd_mg)
     row = OgldDose(
         participant_id=participant.id,
-        visit_id=_visit_id(session, participant, visit_code),
-        start_date=start_date,
+        visit_id=_visit_id(session, participant, entry.visit_code),
+        start_date=entry.start_date,
         **fields,
     )
     add_record(session, actor, row, participant)
@@ -214,35 +209,30 @@ def record_ogld_dose(  # noqa: PLR0913  one keyword-only parameter per item of t
 
 
 @service
-def update_ogld_dose(  # noqa: PLR0913  version and reason, then one optional keyword-only parameter per dosing item changed
+def update_ogld_dose(
     session: Session,
     actor: Actor,
     dose_id: int,
-    *,
-    expected_version: int,
-    reason: str,
-    start_date: date | None = None,
-    daily_dose_mg: float | None = None,
-    ddd_mg: float | None = None,
+    changes: OgldDoseChanges,
 ) -> OgldDoseView:
     row, participant = get_record(session, actor, OgldDose, dose_id, Permission.WRITE_CLINICAL)
     if row.voided:
         raise RuleViolation("voided", f"OGLD dose {dose_id} is voided", conflict=True)
     fields, query = _ogld_fields(
         row.drug,
-        row.daily_dose_mg if daily_dose_mg is None else daily_dose_mg,
-        row.ddd_mg if ddd_mg is None else ddd_mg,
+        row.daily_dose_mg if changes.daily_dose_mg is None else changes.daily_dose_mg,
+        row.ddd_mg if changes.ddd_mg is None else changes.ddd_mg,
     )
-    changes: dict[str, Any] = dict(fields)
-    if start_date is not None:
-        changes["start_date"] = not_after_today(start_date, "start_date")
+    columns: dict[str, Any] = dict(fields)
+    if changes.start_date is not None:
+        columns["start_date"] = not_after_today(changes.start_date, "start_date")
     diff = change_record(
         session,
         actor,
         row,
-        changes,
-        reason=reason,
-        expected_version=expected_version,
+        columns,
+        reason=changes.reason,
+        expected_version=changes.expected_version,
         participant=participant,
     )
     if query and "daily_dose_mg" in diff:

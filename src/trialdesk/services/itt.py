@@ -13,7 +13,6 @@ uses the samples that were taken, when the method allows it (see `trialdesk.deri
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +23,7 @@ from trialdesk.catalogue.missing import UnknownMissingCode, code_of, describe
 from trialdesk.derive import DerivationError, compute_kitt
 from trialdesk.services.access import get_participant, get_record, require_data_entry
 from trialdesk.services.actor import Actor, Permission
+from trialdesk.services.crf_entries import CodedSamples, IttTestChanges, IttTestEntry
 from trialdesk.services.editchecks import element_for_entry, limit_check
 from trialdesk.services.errors import RuleViolation, ValidationProblem
 from trialdesk.services.measurements import done_visit
@@ -82,10 +82,6 @@ def itt_view(test: IttTest, visit_code: str) -> IttTestView:
             "coded_samples": coded,
         }
     )
-
-
-#: A sample not taken: minute → (missing-data code, reason).
-CodedSamples = Mapping[Any, tuple[str, str]]
 
 
 def _coded_rows(coded: CodedSamples | None, taken: list[float]) -> list[tuple[float, str, str]]:
@@ -198,33 +194,29 @@ def _dose(value: float | None) -> float | None:
 
 
 @service
-def record_itt_test(  # noqa: PLR0913  one keyword-only parameter per item of the insulin tolerance test CRF
+def record_itt_test(
     session: Session,
     actor: Actor,
     participant_id: int,
-    *,
-    visit_code: str,
-    samples: Mapping[Any, Any] | Iterable[Any],
-    glucose_unit: str,
-    performed_on: date | None = None,
-    insulin_dose_u_per_kg: float | None = None,
-    missing_samples: CodedSamples | None = None,
+    entry: IttTestEntry,
 ) -> IttTestView:
     """Record an ITT: samples as {minute: glucose} or [(minute, glucose), …] in `glucose_unit`;
     `missing_samples` as {minute: (code, reason)} for samples not taken (e.g.
     ``{9: ("ND", "line blocked")}``)."""
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
-    visit = done_visit(session, participant, visit_code)
+    visit = done_visit(session, participant, entry.visit_code)
     assert visit.visit_date is not None
-    when = not_after_today(performed_on or visit.visit_date, "performed_on")
+    when = not_after_today(entry.performed_on or visit.visit_date, "performed_on")
     require_data_entry(session, participant, when)
-    unit, rows, queries = _checked_samples(samples, glucose_unit, bool(missing_samples))
-    coded = _coded_rows(missing_samples, [m for m, _, _ in rows])
+    unit, rows, queries = _checked_samples(
+        entry.samples, entry.glucose_unit, bool(entry.missing_samples)
+    )
+    coded = _coded_rows(entry.missing_samples, [m for m, _, _ in rows])
     test = IttTest(
         participant_id=participant.id,
         visit_id=visit.id,
         performed_on=when,
-        insulin_dose_u_per_kg=_dose(insulin_dose_u_per_kg),
+        insulin_dose_u_per_kg=_dose(entry.insulin_dose_u_per_kg),
         glucose_unit_as_entered=unit,
     )
     add_record(session, actor, test, participant)
@@ -247,40 +239,33 @@ def _kept_codes(test: IttTest) -> dict[float, tuple[str, str]]:
 
 
 @service
-def update_itt_test(  # noqa: PLR0913  version and reason, then one optional keyword-only parameter per ITT item changed
+def update_itt_test(
     session: Session,
     actor: Actor,
     itt_test_id: int,
-    *,
-    expected_version: int,
-    reason: str,
-    samples: Mapping[Any, Any] | Iterable[Any] | None = None,
-    glucose_unit: str | None = None,
-    performed_on: date | None = None,
-    insulin_dose_u_per_kg: float | None = None,
-    missing_samples: CodedSamples | None = None,
+    changes: IttTestChanges,
 ) -> IttTestView:
     """Correct an ITT; new `samples` (and `missing_samples`, the samples not taken) replace the
     old ones (which are voided, not deleted)."""
     test, participant = get_record(session, actor, IttTest, itt_test_id, Permission.WRITE_CLINICAL)
     if test.voided:
         raise RuleViolation("voided", f"ITT {itt_test_id} is voided", conflict=True)
-    changes: dict[str, Any] = {}
-    if performed_on is not None:
-        changes["performed_on"] = not_after_today(performed_on, "performed_on")
-    if insulin_dose_u_per_kg is not None:
-        changes["insulin_dose_u_per_kg"] = _dose(insulin_dose_u_per_kg)
+    columns: dict[str, Any] = {}
+    if changes.performed_on is not None:
+        columns["performed_on"] = not_after_today(changes.performed_on, "performed_on")
+    if changes.insulin_dose_u_per_kg is not None:
+        columns["insulin_dose_u_per_kg"] = _dose(changes.insulin_dose_u_per_kg)
     replacement = None
-    if samples is not None:
-        kept = _kept_codes(test) if missing_samples is None else missing_samples
+    if changes.samples is not None:
+        kept = _kept_codes(test) if changes.missing_samples is None else changes.missing_samples
         unit, rows, queries = _checked_samples(
-            samples, glucose_unit or test.glucose_unit_as_entered, bool(kept)
+            changes.samples, changes.glucose_unit or test.glucose_unit_as_entered, bool(kept)
         )
-        changes["glucose_unit_as_entered"] = unit
+        columns["glucose_unit_as_entered"] = unit
         taken = [m for m, _, _ in rows]
         coded = _coded_rows({m: c for m, c in kept.items() if m not in taken}, taken)
         replacement = (rows, queries, coded)
-    elif glucose_unit is not None or missing_samples is not None:
+    elif changes.glucose_unit is not None or changes.missing_samples is not None:
         raise ValidationProblem("samples", "give the samples together with their new unit")
     old = [
         [s.minute, s.glucose_as_entered if s.missing_code is None else s.missing_code]
@@ -296,9 +281,9 @@ def update_itt_test(  # noqa: PLR0913  version and reason, then one optional key
         session,
         actor,
         test,
-        RecordChange(values=changes, extra={"samples": [old, new]} if new != old else None),
-        reason=reason,
-        expected_version=expected_version,
+        RecordChange(values=columns, extra={"samples": [old, new]} if new != old else None),
+        reason=changes.reason,
+        expected_version=changes.expected_version,
         participant=participant,
     )
     if replacement is not None and new != old:
@@ -307,7 +292,7 @@ def update_itt_test(  # noqa: PLR0913  version and reason, then one optional key
                 session,
                 actor,
                 sample,
-                reason=reason,
+                reason=changes.reason,
                 expected_version=None,
                 participant=participant,
             )

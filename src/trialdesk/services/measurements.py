@@ -7,7 +7,6 @@ audited and corrected like a value (a correction may replace the code by a value
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -23,9 +22,11 @@ from trialdesk.services.access import (
     require_data_entry,
 )
 from trialdesk.services.actor import Actor, Permission
+from trialdesk.services.crf_entries import MeasurementChanges, MeasurementFilter, VisitMeasurement
 from trialdesk.services.editchecks import CheckedValue, check_value, element_for_entry, soft_flag
 from trialdesk.services.errors import RuleViolation, ValidationProblem
 from trialdesk.services.listing import DEFAULT_LIMIT, scoped
+from trialdesk.services.paging import Page as Paging
 from trialdesk.services.queries import open_query
 from trialdesk.services.study import current_catalogue, current_protocol
 from trialdesk.services.uow import add_record, change_record, service
@@ -105,18 +106,11 @@ def _apply(checked: CheckedValue) -> dict[str, Any]:
 
 
 @service
-def record_measurement(  # noqa: PLR0913  one keyword-only parameter per item of a measurement as the API body, forms and imports carry it (62 call sites)
+def record_measurement(
     session: Session,
     actor: Actor,
     participant_id: int,
-    *,
-    visit_code: str,
-    element: str,
-    value: Any,
-    unit: str | None = None,
-    collected_on: date | None = None,
-    missing_code: str | None = None,
-    missing_reason: str | None = None,
+    entry: VisitMeasurement,
 ) -> MeasurementView:
     """Record one value (e.g. ``fasting_glucose`` 126 ``mg/dL`` at ``BL``), or why there is
     none (`missing_code` such as ``ND`` with `missing_reason`; `value` then None).
@@ -126,17 +120,17 @@ def record_measurement(  # noqa: PLR0913  one keyword-only parameter per item of
     """
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
     data_element = element_for_entry(
-        element, allow=MISSABLE if missing_code else ENTERABLE, session=session
+        entry.element, allow=MISSABLE if entry.missing_code else ENTERABLE, session=session
     )
-    visit = done_visit(session, participant, visit_code)
+    visit = done_visit(session, participant, entry.visit_code)
     assert visit.visit_date is not None
-    when = not_after_today(collected_on or visit.visit_date, "collected_on")
+    when = not_after_today(entry.collected_on or visit.visit_date, "collected_on")
     require_data_entry(session, participant, when)
     checked = None
-    if missing_code:
-        columns = coded_missing(missing_code, missing_reason, value)
+    if entry.missing_code:
+        columns = coded_missing(entry.missing_code, entry.missing_reason, entry.value)
     else:
-        checked = check_value(data_element, value, unit)
+        checked = check_value(data_element, entry.value, entry.unit)
         columns = _apply(checked)
     row = Measurement(
         participant_id=participant.id,
@@ -161,18 +155,11 @@ def record_measurement(  # noqa: PLR0913  one keyword-only parameter per item of
 
 
 @service
-def update_measurement(  # noqa: PLR0913  version and reason, then one optional keyword-only parameter per measurement item changed
+def update_measurement(
     session: Session,
     actor: Actor,
     measurement_id: int,
-    *,
-    expected_version: int,
-    reason: str,
-    value: Any = None,
-    unit: str | None = None,
-    collected_on: date | None = None,
-    missing_code: str | None = None,
-    missing_reason: str | None = None,
+    changes: MeasurementChanges,
 ) -> MeasurementView:
     """Correct a value (re-checked against the limits) or its collection date; or record the
     value as missing (`missing_code`, `missing_reason`), or a missing one's value (`value`)."""
@@ -181,27 +168,27 @@ def update_measurement(  # noqa: PLR0913  version and reason, then one optional 
     )
     if row.voided:
         raise RuleViolation("voided", f"measurement {measurement_id} is voided", conflict=True)
-    changes: dict[str, Any] = {}
+    columns: dict[str, Any] = {}
     checked = None
-    if missing_code:
-        changes.update(coded_missing(missing_code, missing_reason, value))
-    elif missing_reason is not None and row.missing_code and value is None:
-        changes["missing_reason"] = required_text(missing_reason, "missing_reason", 2000)
-    elif value is not None:
+    if changes.missing_code:
+        columns.update(coded_missing(changes.missing_code, changes.missing_reason, changes.value))
+    elif changes.missing_reason is not None and row.missing_code and changes.value is None:
+        columns["missing_reason"] = required_text(changes.missing_reason, "missing_reason", 2000)
+    elif changes.value is not None:
         data_element = element_for_entry(row.element, allow=ENTERABLE, session=session)
-        checked = check_value(data_element, value, unit or row.unit_as_entered)
-        changes.update(_apply(checked))
-    elif unit is not None:
+        checked = check_value(data_element, changes.value, changes.unit or row.unit_as_entered)
+        columns.update(_apply(checked))
+    elif changes.unit is not None:
         raise ValidationProblem("value", "give the value together with its new unit")
-    if collected_on is not None:
-        changes["collected_on"] = not_after_today(collected_on, "collected_on")
+    if changes.collected_on is not None:
+        columns["collected_on"] = not_after_today(changes.collected_on, "collected_on")
     diff = change_record(
         session,
         actor,
         row,
-        changes,
-        reason=reason,
-        expected_version=expected_version,
+        columns,
+        reason=changes.reason,
+        expected_version=changes.expected_version,
         participant=participant,
     )
     if checked is not None and checked.query_text and "value" in diff:
@@ -226,35 +213,34 @@ def get_measurement(session: Session, actor: Actor, measurement_id: int) -> Meas
 
 
 @service
-def list_measurements(  # noqa: PLR0913  optional keyword-only listing filters, one per API query parameter, and paging
+def list_measurements(
     session: Session,
     actor: Actor,
-    *,
-    participant_id: int | None = None,
-    visit_code: str | None = None,
-    element: str | None = None,
-    include_voided: bool = False,
-    limit: int = DEFAULT_LIMIT,
-    offset: int = 0,
+    filters: MeasurementFilter | None = None,
+    page: Paging | None = None,
 ) -> Page[MeasurementView]:
-    if participant_id is not None:
-        get_participant(session, actor, participant_id, Permission.READ_CLINICAL)
+    """Measurements matching `filters` (all the actor may read when None), a `page` of them
+    (the first `listing.DEFAULT_LIMIT` when None)."""
+    filters = filters or MeasurementFilter()
+    page = page or Paging(limit=DEFAULT_LIMIT)
+    if filters.participant_id is not None:
+        get_participant(session, actor, filters.participant_id, Permission.READ_CLINICAL)
     else:
         require(actor, Permission.READ_CLINICAL, table="measurements")
     query = scoped(
         select(Measurement, Visit.code).join(Visit, Visit.id == Measurement.visit_id),
         Measurement,
         actor,
-        include_voided,
+        filters.include_voided,
     )
-    if participant_id is not None:
-        query = query.where(Measurement.participant_id == participant_id)
-    if visit_code is not None:
-        query = query.where(Visit.code == visit_code)
-    if element is not None:
-        query = query.where(Measurement.element == element)
+    if filters.participant_id is not None:
+        query = query.where(Measurement.participant_id == filters.participant_id)
+    if filters.visit_code is not None:
+        query = query.where(Visit.code == filters.visit_code)
+    if filters.element is not None:
+        query = query.where(Measurement.element == filters.element)
     query = query.order_by(Measurement.participant_id, Measurement.collected_on, Measurement.id)
-    return _paginate_pairs(session, query, limit, offset)
+    return _paginate_pairs(session, query, page.limit, page.offset)
 
 
 def _paginate_pairs(session: Session, query: Any, limit: int, offset: int) -> Page[MeasurementView]:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from trialdesk.services.access import get_participant as load_participant
 from trialdesk.services.access import not_found, require
 from trialdesk.services.actor import Actor, Permission
+from trialdesk.services.crf_entries import Registration
 from trialdesk.services.errors import Forbidden, RuleViolation, ValidationProblem
 from trialdesk.services.listing import DEFAULT_LIMIT, paginate
 from trialdesk.services.uow import add_record, change_record, service
@@ -90,26 +91,16 @@ def _kept_study_id(session: Session, site: Site, study_id: str) -> str:
 
 
 @service
-def register_participant(  # noqa: PLR0913  one keyword-only parameter per item of the registration form (identifiers kept apart from clinical data)
+def register_participant(
     session: Session,
     actor: Actor,
-    *,
-    site_code: str,
-    registered_on: date,
-    full_name: str,
-    date_of_birth: date,
-    sex: str | None = None,
-    medical_record_number: str | None = None,
-    phone: str | None = None,
-    email: str | None = None,
-    address: str | None = None,
-    study_id: str | None = None,
+    registration: Registration,
 ) -> ParticipantView:
     """Register a candidate at a site: a study id ``<SITE>-NNN`` and a separate identity row.
     `study_id`: keep the one a study exported from elsewhere gave (imports only)."""
-    site = session.scalars(select(Site).where(Site.code == site_code)).first()
+    site = session.scalars(select(Site).where(Site.code == registration.site_code)).first()
     if site is None:
-        raise ValidationProblem("site_code", f"unknown site {site_code!r}")
+        raise ValidationProblem("site_code", f"unknown site {registration.site_code!r}")
     if not actor.sees_site(site.id):
         raise Forbidden(
             "site_not_assigned",
@@ -118,30 +109,30 @@ def register_participant(  # noqa: PLR0913  one keyword-only parameter per item 
             site_id=site.id,
         )
     require(actor, Permission.WRITE_CLINICAL, table="participants", site_id=site.id)
-    not_after_today(registered_on, "registered_on")
-    dob = _date_of_birth(date_of_birth, registered_on)
+    not_after_today(registration.registered_on, "registered_on")
+    dob = _date_of_birth(registration.date_of_birth, registration.registered_on)
     audit.lock_chain(session)
     participant = Participant(
         study_id=(
             _next_study_id(session, site)
-            if study_id is None
-            else _kept_study_id(session, site, study_id)
+            if registration.study_id is None
+            else _kept_study_id(session, site, registration.study_id)
         ),
         site_id=site.id,
         site=site,
-        sex=_sex(sex),
+        sex=_sex(registration.sex),
         status=ParticipantStatus.SCREENING,
-        registered_on=registered_on,
+        registered_on=registration.registered_on,
     )
     add_record(session, actor, participant, participant)
     identity = ParticipantIdentity(
         participant_id=participant.id,
-        full_name=required_text(full_name, "full_name"),
+        full_name=required_text(registration.full_name, "full_name"),
         date_of_birth=dob,
-        medical_record_number=medical_record_number,
-        phone=phone,
-        email=email,
-        address=address,
+        medical_record_number=registration.medical_record_number,
+        phone=registration.phone,
+        email=registration.email,
+        address=registration.address,
     )
     add_record(session, actor, identity, participant)
     return participant_view(participant)

@@ -46,6 +46,7 @@ from trialdesk.services.access import (
 )
 from trialdesk.services.actor import Actor, Permission
 from trialdesk.services.consent import record_consent
+from trialdesk.services.crf_entries import IttTestEntry, Registration, VisitMeasurement
 from trialdesk.services.errors import RuleViolation, ServiceError, ValidationProblem
 from trialdesk.services.itt import record_itt_test
 from trialdesk.services.measurements import record_measurement
@@ -457,10 +458,9 @@ def _store_screening(
                 session,
                 actor,
                 pid,
-                visit_code=SCREENING_CODE,
-                element=raw.element,
-                value=raw.value,
-                unit=raw.unit,
+                VisitMeasurement(
+                    visit_code=SCREENING_CODE, element=raw.element, value=raw.value, unit=raw.unit
+                ),
             )
     _store_missing(session, actor, pid, entry)
     if entry.itt is not None:
@@ -469,10 +469,12 @@ def _store_screening(
                 session,
                 actor,
                 pid,
-                visit_code=SCREENING_CODE,
-                samples=[(s.minute, s.glucose) for s in entry.itt.samples],
-                glucose_unit=entry.itt.glucose_unit,
-                insulin_dose_u_per_kg=entry.itt.insulin_dose_u_per_kg,
+                IttTestEntry(
+                    visit_code=SCREENING_CODE,
+                    samples=[(s.minute, s.glucose) for s in entry.itt.samples],
+                    glucose_unit=entry.itt.glucose_unit,
+                    insulin_dose_u_per_kg=entry.itt.insulin_dose_u_per_kg,
+                ),
             )
     with entry_part("screening", address=False):
         return screen_participant(
@@ -500,11 +502,13 @@ def _store_missing(session: Session, actor: Actor, pid: int, entry: ScreeningEnt
                 session,
                 actor,
                 pid,
-                visit_code=SCREENING_CODE,
-                element=coded.element,
-                value=None,
-                missing_code=coded.code,
-                missing_reason=coded.reason,
+                VisitMeasurement(
+                    visit_code=SCREENING_CODE,
+                    element=coded.element,
+                    value=None,
+                    missing_code=coded.code,
+                    missing_reason=coded.reason,
+                ),
             )
 
 
@@ -541,12 +545,14 @@ def register_and_screen(
         participant = register_participant(
             session,
             actor,
-            site_code=who.site_code,
-            registered_on=entry.screened_on,
-            full_name=who.full_name,
-            date_of_birth=who.date_of_birth,
-            sex=who.sex,
-            medical_record_number=who.medical_record_number,
+            Registration(
+                site_code=who.site_code,
+                registered_on=entry.screened_on,
+                full_name=who.full_name,
+                date_of_birth=who.date_of_birth,
+                sex=who.sex,
+                medical_record_number=who.medical_record_number,
+            ),
         )
     if entry.consent is not None:
         with entry_part("consent"):

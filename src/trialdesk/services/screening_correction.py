@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from trialdesk.services.access import current_enrollment, get_record
 from trialdesk.services.actor import Actor, Permission
+from trialdesk.services.crf_entries import DeviationEntry
 from trialdesk.services.deviations import record_deviation
 from trialdesk.services.errors import RuleViolation
 from trialdesk.services.screening import (
@@ -85,13 +86,19 @@ def _follow_up(
     if current_enrollment(session, participant.id) is not None:
         if row.status is ScreeningStatus.INELIGIBLE:
             record_deviation(
-                session, actor, participant.id, category="eligibility", severity="major",
-                description=(
-                    f"screening of {row.screened_on.isoformat()} corrected: not eligible, "
-                    "but already enrolled"
+                session,
+                actor,
+                participant.id,
+                DeviationEntry(
+                    category="eligibility",
+                    severity="major",
+                    description=(
+                        f"screening of {row.screened_on.isoformat()} corrected: not eligible, "
+                        "but already enrolled"
+                    ),
+                    detected_on=today(),
                 ),
-                detected_on=today(),
-            )  # fmt: skip
+            )
         return
     latest = latest_screening(session, participant.id)
     still_screening = participant.status in (

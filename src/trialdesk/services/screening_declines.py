@@ -10,13 +10,13 @@ only the site's screening number or initials.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialdesk.services.access import require
 from trialdesk.services.actor import Actor, Permission
+from trialdesk.services.crf_entries import ScreeningLogEntry
 from trialdesk.services.errors import Forbidden, ValidationProblem
 from trialdesk.services.uow import add_record, service
 from trialdesk.services.validate import (
@@ -54,30 +54,24 @@ def site_by_code(session: Session, actor: Actor, site_code: str, permission: Per
 
 
 @service
-def log_screening_decline(  # noqa: PLR0913  one keyword-only parameter per item of the screening-log form (CONSORT flow)
+def log_screening_decline(
     session: Session,
     actor: Actor,
-    *,
-    site_code: str,
-    approached_on: date,
-    candidate_label: str,
-    outcome: ScreeningDeclineOutcome | str,
-    reason_category: ScreeningDeclineReason | str,
-    reason: str | None = None,
+    entry: ScreeningLogEntry,
 ) -> ScreeningDeclineView:
     """Log a candidate who declined or was not consented, with the reason (audited)."""
-    site = site_by_code(session, actor, site_code, Permission.WRITE_CLINICAL)
-    category = choice(ScreeningDeclineReason, reason_category or "", "reason_category")
-    text = (reason or "").strip() or None
+    site = site_by_code(session, actor, entry.site_code, Permission.WRITE_CLINICAL)
+    category = choice(ScreeningDeclineReason, entry.reason_category or "", "reason_category")
+    text = (entry.reason or "").strip() or None
     if category is ScreeningDeclineReason.OTHER and text is None:
         raise ValidationProblem("reason", "is required when the reason category is other")
     if text is not None and len(text) > FREE_TEXT_MAX_CHARS:
         raise ValidationProblem("reason", f"must be at most {FREE_TEXT_MAX_CHARS} characters")
     row = ScreeningDecline(
         site_id=site.id,
-        approached_on=not_after_today(approached_on, "approached_on"),
-        candidate_label=required_text(candidate_label, "candidate_label", 20),
-        outcome=choice(ScreeningDeclineOutcome, outcome or "", "outcome"),
+        approached_on=not_after_today(entry.approached_on, "approached_on"),
+        candidate_label=required_text(entry.candidate_label, "candidate_label", 20),
+        outcome=choice(ScreeningDeclineOutcome, entry.outcome or "", "outcome"),
         reason_category=category,
         reason=text,
     )

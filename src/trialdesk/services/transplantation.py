@@ -6,7 +6,6 @@ Only an enrolled participant is transplanted, on or after the enrollment date.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -19,6 +18,7 @@ from trialdesk.services.access import (
     require_enrolled,
 )
 from trialdesk.services.actor import Actor, Permission
+from trialdesk.services.crf_entries import TransplantationEntry
 from trialdesk.services.errors import RuleViolation, ValidationProblem
 from trialdesk.services.measurements import done_visit
 from trialdesk.services.uow import add_record, change_record, service
@@ -61,48 +61,39 @@ def _weight(value: Any) -> float | None:
 
 
 @service
-def record_transplantation(  # noqa: PLR0913  one keyword-only parameter per item of the transplantation CRF
+def record_transplantation(
     session: Session,
     actor: Actor,
     participant_id: int,
-    *,
-    performed_on: date,
-    product: str,
-    lot_number: str,
-    cell_source: CellSource | str,
-    dose_cells_per_kg: float,
-    route: Route | str,
-    operator: str,
-    weight_kg: float | None = None,
-    visit_code: str | None = None,
-    notes: str | None = None,
+    entry: TransplantationEntry,
 ) -> TransplantationView:
     participant = get_participant(session, actor, participant_id, Permission.WRITE_CLINICAL)
-    not_after_today(performed_on, "performed_on")
-    require_data_entry(session, participant, performed_on)
+    not_after_today(entry.performed_on, "performed_on")
+    require_data_entry(session, participant, entry.performed_on)
     enrollment = require_enrolled(session, participant, "a transplantation")
-    if performed_on < enrollment.enrolled_on:
+    if entry.performed_on < enrollment.enrolled_on:
         raise RuleViolation(
             "before_enrollment",
-            f"transplantation on {performed_on} is before enrollment ({enrollment.enrolled_on})",
+            f"transplantation on {entry.performed_on} is before enrollment "
+            f"({enrollment.enrolled_on})",
             "performed_on",
         )
-    dose, weight = _dose(dose_cells_per_kg), _weight(weight_kg)
-    visit = done_visit(session, participant, visit_code) if visit_code else None
+    dose, weight = _dose(entry.dose_cells_per_kg), _weight(entry.weight_kg)
+    visit = done_visit(session, participant, entry.visit_code) if entry.visit_code else None
     weight, source = _weight_once(session, visit, weight)
     row = Transplantation(
         participant_id=participant.id,
         visit_id=visit.id if visit else None,
-        performed_on=performed_on,
-        product=required_text(product, "product"),
-        lot_number=required_text(lot_number, "lot_number", 64),
-        cell_source=choice(CellSource, cell_source, "cell_source"),
+        performed_on=entry.performed_on,
+        product=required_text(entry.product, "product"),
+        lot_number=required_text(entry.lot_number, "lot_number", 64),
+        cell_source=choice(CellSource, entry.cell_source, "cell_source"),
         dose_cells_per_kg=dose,
         weight_kg=weight,
         total_cells=dose * weight if weight else None,
-        route=choice(Route, route, "route"),
-        operator=required_text(operator, "operator"),
-        notes=notes,
+        route=choice(Route, entry.route, "route"),
+        operator=required_text(entry.operator, "operator"),
+        notes=entry.notes,
     )
     add_record(session, actor, row, participant, extra=source)
     return TransplantationView.model_validate(row)

@@ -27,6 +27,13 @@ from trialdesk.services.access import get_participant
 from trialdesk.services.actor import Actor, Permission
 from trialdesk.services.adverse_event_fields import AdverseEventReport
 from trialdesk.services.consequences import marks, raised_since
+from trialdesk.services.crf_entries import (
+    InsulinDoseEntry,
+    IttTestEntry,
+    OgldDoseEntry,
+    TransplantationEntry,
+    VisitMeasurement,
+)
 from trialdesk.services.dosing import record_insulin_dose, record_ogld_dose
 from trialdesk.services.errors import ServiceError, ValidationProblem
 from trialdesk.services.form_status import FormStatusChange, list_form_statuses, set_form_status
@@ -68,10 +75,10 @@ class VisitFormsEntry:
 
     measurements: Sequence[VisitValue] = ()
     itt: VisitIttEntry | None = None
-    insulin: Mapping[str, Any] | None = None  # record_insulin_dose keywords
-    ogld: Mapping[str, Any] | None = None  # record_ogld_dose keywords
+    insulin: Mapping[str, Any] | None = None  # InsulinDoseEntry fields but the visit
+    ogld: Mapping[str, Any] | None = None  # OgldDoseEntry fields but the visit
     statuses: Mapping[str, str] = field(default_factory=dict)  # form → FormStatus value
-    transplantation: Mapping[str, Any] | None = None  # record_transplantation keywords
+    transplantation: Mapping[str, Any] | None = None  # TransplantationEntry fields but the visit
     adverse_event: Mapping[str, Any] | None = None  # AdverseEventReport items
     # The elements that had a value when the caller read the visit (None: not said, not checked).
     opened_with: frozenset[str] | None = None
@@ -225,9 +232,9 @@ def _typed(entry: VisitFormsEntry) -> list[Typed]:
 
 def _measurement(session: Session, actor: Actor, pid: int, code: str, value: VisitValue) -> str:
     view = record_measurement(
-        session, actor, pid, visit_code=code, element=value.element,
+        session, actor, pid, VisitMeasurement(visit_code=code, element=value.element,
         value=value.value or None, unit=value.unit if value.value else None,
-        missing_code=value.missing_code, missing_reason=value.missing_reason,
+        missing_code=value.missing_code, missing_reason=value.missing_reason),
     )  # fmt: skip
     if view.missing_code:
         return f"{view.label} recorded as missing ({view.missing_code}: {view.missing_reason})"
@@ -236,9 +243,9 @@ def _measurement(session: Session, actor: Actor, pid: int, code: str, value: Vis
 
 def _itt(session: Session, actor: Actor, pid: int, code: str, itt: VisitIttEntry) -> str:
     view = record_itt_test(
-        session, actor, pid, visit_code=code, samples=dict(itt.samples),
+        session, actor, pid, IttTestEntry(visit_code=code, samples=dict(itt.samples),
         glucose_unit=itt.glucose_unit, insulin_dose_u_per_kg=itt.insulin_dose_u_per_kg,
-        missing_samples=dict(itt.missing_samples) or None,
+        missing_samples=dict(itt.missing_samples) or None),
     )  # fmt: skip
     kitt = view.kitt_percent_per_min
     return f"insulin tolerance test ({len(view.samples)} samples" + (
@@ -247,12 +254,12 @@ def _itt(session: Session, actor: Actor, pid: int, code: str, itt: VisitIttEntry
 
 
 def _insulin(session: Session, actor: Actor, pid: int, code: str, values: Mapping[str, Any]) -> str:
-    view = record_insulin_dose(session, actor, pid, visit_code=code, **values)
+    view = record_insulin_dose(session, actor, pid, InsulinDoseEntry(visit_code=code, **values))
     return f"insulin {view.total_units_per_day:g} U/day from {view.start_date.isoformat()}"
 
 
 def _ogld(session: Session, actor: Actor, pid: int, code: str, values: Mapping[str, Any]) -> str:
-    view = record_ogld_dose(session, actor, pid, visit_code=code, **values)
+    view = record_ogld_dose(session, actor, pid, OgldDoseEntry(visit_code=code, **values))
     return f"{view.drug} {view.daily_dose_mg:g} mg/day from {view.start_date.isoformat()}"
 
 
@@ -284,7 +291,9 @@ def _no_form(code: str, what: str) -> str:
 def _transplantation(
     session: Session, actor: Actor, pid: int, code: str, values: Mapping[str, Any]
 ) -> str:
-    view = record_transplantation(session, actor, pid, visit_code=code, **values)
+    view = record_transplantation(
+        session, actor, pid, TransplantationEntry(visit_code=code, **values)
+    )
     return (
         f"cell transplantation on {view.performed_on.isoformat()} "
         f"({format_count(view.dose_cells_per_kg)} cells/kg, lot {view.lot_number})"

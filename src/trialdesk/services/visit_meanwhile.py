@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from trialdesk.services.actor import Actor
+from trialdesk.services.crf_entries import MeasurementFilter
 from trialdesk.services.itt import list_itt_tests
 from trialdesk.services.measurements import list_measurements
+from trialdesk.services.paging import Page
 
 #: The ITT stands for its whole block (its glucose element names the block's field).
 ITT_ELEMENT = "itt_glucose"
@@ -45,7 +47,10 @@ def saved_now(session: Session, actor: Actor, pid: int, code: str) -> dict[str, 
     """Each element with a live value at the visit, as entered ("8.1 %"; a missing-data code as
     "recorded as missing (ND)"); the ITT as its number of samples."""
     rows = list_measurements(
-        session, actor, participant_id=pid, visit_code=code, limit=VISIT_ROWS
+        session,
+        actor,
+        MeasurementFilter(participant_id=pid, visit_code=code),
+        Page(limit=VISIT_ROWS),
     ).items
     now = {
         m.element: (

@@ -36,6 +36,7 @@ from trialdesk.services.access import (
     require_enrolled,
 )
 from trialdesk.services.actor import Actor, Permission
+from trialdesk.services.crf_entries import VisitChanges
 from trialdesk.services.deviations import (
     automatic_window_deviations,
     clear_window_deviation,
@@ -335,17 +336,11 @@ def record_missed_visit(
 
 
 @service
-def update_visit(  # noqa: PLR0913  version and reason, then one optional keyword-only parameter per visit item changed
+def update_visit(
     session: Session,
     actor: Actor,
     visit_id: int,
-    *,
-    expected_version: int,
-    reason: str,
-    visit_date: date | None = None,
-    notes: str | None = None,
-    unscheduled_reason: str | None = None,
-    deviation_reason: str | None = None,
+    changes: VisitChanges,
 ) -> VisitView:
     """Correct a visit's date or notes, or why an unscheduled visit took place (re-checks every
     window when the date changes).
@@ -354,39 +349,39 @@ def update_visit(  # noqa: PLR0913  version and reason, then one optional keywor
     refused when the corrected date is outside the window and no reason is given; the reason
     becomes the explanation of the visit-window deviation the correction records."""
     visit, participant = get_record(session, actor, Visit, visit_id, Permission.WRITE_CLINICAL)
-    changes: dict[str, object] = {}
-    if unscheduled_reason is not None:
+    columns: dict[str, object] = {}
+    if changes.unscheduled_reason is not None:
         if not visit.unscheduled:
             raise ValidationProblem(
                 "unscheduled_reason", f"visit {visit.code} is a scheduled visit of the protocol"
             )
-        changes["unscheduled_reason"] = required_text(
-            unscheduled_reason, "unscheduled_reason", 2000
+        columns["unscheduled_reason"] = required_text(
+            changes.unscheduled_reason, "unscheduled_reason", 2000
         )
-    if visit_date is not None:
+    if changes.visit_date is not None:
         if visit.status is VisitStatus.MISSED:
             raise RuleViolation(
                 "visit_missed", f"visit {visit.code} was recorded as missed; void it first"
             )
-        not_after_today(visit_date, "visit_date")
-        if visit_date < participant.registered_on:
+        not_after_today(changes.visit_date, "visit_date")
+        if changes.visit_date < participant.registered_on:
             raise ValidationProblem("visit_date", "is before the participant's registration date")
-        changes["visit_date"] = visit_date
-        changes["protocol_version"] = _version_label(session, visit_date)
-    if notes is not None:
-        changes["notes"] = notes
+        columns["visit_date"] = changes.visit_date
+        columns["protocol_version"] = _version_label(session, changes.visit_date)
+    if changes.notes is not None:
+        columns["notes"] = changes.notes
     change_record(
         session,
         actor,
         visit,
-        changes,
-        reason=reason,
-        expected_version=expected_version,
+        columns,
+        reason=changes.reason,
+        expected_version=changes.expected_version,
         participant=participant,
     )
     recheck_windows(session, actor, participant)
-    if visit_date is not None and deviation_reason is not None:
-        _explain_window(session, actor, participant, visit, deviation_reason)
+    if changes.visit_date is not None and changes.deviation_reason is not None:
+        _explain_window(session, actor, participant, visit, changes.deviation_reason)
     return visit_view_in_context(session, visit)
 
 

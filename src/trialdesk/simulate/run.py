@@ -267,7 +267,7 @@ def run_simulation(
         writer.follow(participant)
         if progress:
             progress(FOLLOW_UP, done, len(writer.to_follow))
-    writer.summary.deviations = sv.list_deviations(session, actor, limit=1).total
+    writer.summary.deviations = sv.list_deviations(session, actor, page=Paging(limit=1)).total
     writer.summary.queries = sv.list_queries(session, actor, page=Paging(limit=1)).total
     return writer.summary
 
@@ -301,11 +301,13 @@ class _Writer:
         registered = sv.register_participant(
             s,
             a,
-            site_code=self.site_of(candidate),
-            registered_on=on,
-            full_name=f"Simulated {candidate.candidate_id}",
-            date_of_birth=candidate.profile.birth_date,
-            sex=candidate.profile.sex,
+            sv.Registration(
+                site_code=self.site_of(candidate),
+                registered_on=on,
+                full_name=f"Simulated {candidate.candidate_id}",
+                date_of_birth=candidate.profile.birth_date,
+                sex=candidate.profile.sex,
+            ),
         )
         pid = registered.id
         if not raw["informed_consent"]:
@@ -342,11 +344,19 @@ class _Writer:
             self._itt(pid, "SCR", on, raw["itt_glucose"], raw["itt_glucose_unit"])
         p = candidate.profile
         sv.record_insulin_dose(
-            s, a, pid, start_date=on, total_units_per_day=p.insulin_u_per_day, visit_code="SCR"
+            s,
+            a,
+            pid,
+            sv.InsulinDoseEntry(
+                start_date=on, total_units_per_day=p.insulin_u_per_day, visit_code="SCR"
+            ),
         )
         for drug, mg in p.oral_drugs_mg_per_day.items():
             sv.record_ogld_dose(
-                s, a, pid, start_date=on, drug=drug, daily_dose_mg=mg, visit_code="SCR"
+                s,
+                a,
+                pid,
+                sv.OgldDoseEntry(start_date=on, drug=drug, daily_dose_mg=mg, visit_code="SCR"),
             )
 
     def _enrol(self, pid: int, study_id: str, consent_id: int, candidate: Candidate) -> None:
@@ -403,9 +413,11 @@ class _Writer:
                 s,
                 a,
                 pid,
-                start_date=on,
-                total_units_per_day=visit.dosing.insulin_u_per_day,
-                visit_code=visit.code,
+                sv.InsulinDoseEntry(
+                    start_date=on,
+                    total_units_per_day=visit.dosing.insulin_u_per_day,
+                    visit_code=visit.code,
+                ),
             )
             current = visit.dosing.oral_drugs_mg_per_day
             for drug in sorted(set(drugs) | set(current)):
@@ -414,10 +426,12 @@ class _Writer:
                         s,
                         a,
                         pid,
-                        start_date=on,
-                        drug=drug,
-                        daily_dose_mg=current.get(drug, 0.0),
-                        visit_code=visit.code,
+                        sv.OgldDoseEntry(
+                            start_date=on,
+                            drug=drug,
+                            daily_dose_mg=current.get(drug, 0.0),
+                            visit_code=visit.code,
+                        ),
                     )
             drugs = dict(current)
         return drugs
@@ -429,15 +443,17 @@ class _Writer:
             self.session,
             self.actor,
             pid,
-            performed_on=visit.visit_date,
-            product=intervention.name,
-            lot_number=f"SIM-{self.settings.seed}-{pid:04d}",
-            cell_source=intervention.cell_source or "other",
-            dose_cells_per_kg=_cells_per_kg(intervention.dose_per_kg),
-            route=intervention.route or "intravenous",
-            operator="Simulated investigator",
-            weight_kg=visit.value("weight"),
-            visit_code=visit.code,
+            sv.TransplantationEntry(
+                performed_on=visit.visit_date,
+                product=intervention.name,
+                lot_number=f"SIM-{self.settings.seed}-{pid:04d}",
+                cell_source=intervention.cell_source or "other",
+                dose_cells_per_kg=_cells_per_kg(intervention.dose_per_kg),
+                route=intervention.route or "intravenous",
+                operator="Simulated investigator",
+                weight_kg=visit.value("weight"),
+                visit_code=visit.code,
+            ),
         )
         self.summary.transplanted += 1
 
@@ -446,10 +462,12 @@ class _Writer:
             self.session,
             self.actor,
             pid,
-            visit_code=code,
-            element=element,
-            value=value,
-            unit=None if unit is None else str(unit),
+            sv.VisitMeasurement(
+                visit_code=code,
+                element=element,
+                value=value,
+                unit=None if unit is None else str(unit),
+            ),
         )
         self.summary.measurements += 1
 
@@ -459,11 +477,13 @@ class _Writer:
             self.session,
             self.actor,
             pid,
-            visit_code=code,
-            samples=samples,  # type: ignore[arg-type]
-            glucose_unit=str(unit),
-            performed_on=on,
-            insulin_dose_u_per_kg=dose.value if dose else 0.1,
+            sv.IttTestEntry(
+                visit_code=code,
+                samples=samples,  # type: ignore[arg-type]
+                glucose_unit=str(unit),
+                performed_on=on,
+                insulin_dose_u_per_kg=dose.value if dose else 0.1,
+            ),
         )
 
     def _adverse_event(self, pid: int, event: AdverseEvent) -> None:

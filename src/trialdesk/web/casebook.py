@@ -28,6 +28,7 @@ from trialdesk.services import (
     visit_calendar,
 )
 from trialdesk.services.actor import Permission
+from trialdesk.services.crf_entries import MeasurementFilter
 from trialdesk.services.paging import Page as Paging
 from trialdesk.services.protocol_versions import get_reconsent_due
 from trialdesk.services.queries import QueryFilter
@@ -147,7 +148,9 @@ def build_casebook(session: Session, user: WebUser, participant_id: int) -> Case
     )
     book.charts = trajectory_charts(session, user, participant_id, calendar)
     book.reconsent = get_reconsent_due(session, actor, participant_id)
-    rows = list_measurements(session, actor, participant_id=participant_id, limit=MAX_ROWS).items
+    rows = list_measurements(
+        session, actor, MeasurementFilter(participant_id=participant_id), Paging(limit=MAX_ROWS)
+    ).items
     book.missing = [m for m in rows if m.missing_code]
     return book
 
@@ -166,7 +169,10 @@ def trajectory_charts(
     for name, reference in TRAJECTORIES:
         element = catalogue[name]
         rows = list_measurements(
-            session, user.actor, participant_id=participant_id, element=name, limit=MAX_ROWS
+            session,
+            user.actor,
+            MeasurementFilter(participant_id=participant_id, element=name),
+            Paging(limit=MAX_ROWS),
         ).items
         points = [
             TrajectoryPoint(day, r.visit_code, r.value)

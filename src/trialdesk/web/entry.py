@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from trialdesk.services import record_measurement
 from trialdesk.services.actor import Actor
+from trialdesk.services.crf_entries import VisitMeasurement
 from trialdesk.services.errors import ServiceError, ValidationProblem
 from trialdesk.services.uow import service
 
@@ -58,10 +59,7 @@ def record_visit_values(
                 session,
                 actor,
                 participant_id,
-                visit_code=visit_code,
-                element=element,
-                value=value,
-                unit=unit,
+                VisitMeasurement(visit_code=visit_code, element=element, value=value, unit=unit),
             )
     for element, code, reason in missing:
         fields = {
@@ -73,10 +71,12 @@ def record_visit_values(
                 session,
                 actor,
                 participant_id,
-                visit_code=visit_code,
-                element=element,
-                value=None,
-                missing_code=code,
-                missing_reason=reason,
+                VisitMeasurement(
+                    visit_code=visit_code,
+                    element=element,
+                    value=None,
+                    missing_code=code,
+                    missing_reason=reason,
+                ),
             )
     return len(entries) + len(missing)

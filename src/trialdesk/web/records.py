@@ -17,6 +17,12 @@ from trialdesk.derive.dosing import WHO_DDD_MG
 from trialdesk.services import (
     AdverseEventChanges,
     AdverseEventReport,
+    InsulinDoseChanges,
+    InsulinDoseEntry,
+    OgldDoseChanges,
+    OgldDoseEntry,
+    TransplantationEntry,
+    VisitChanges,
     list_insulin_doses,
     list_ogld_doses,
     list_transplantations,
@@ -115,6 +121,24 @@ def _update_adverse_event(
     )
 
 
+def _entered(service: Callable[..., Any], form: type[Any]) -> Callable[..., Any]:
+    """`service(session, actor, participant_id, form(**values))`: a form's values as its entry."""
+
+    def create(session: Session, actor: Actor, pid: int, **values: Any) -> Any:
+        return service(session, actor, pid, form(**values))
+
+    return create
+
+
+def _corrected(service: Callable[..., Any], form: type[Any]) -> Callable[..., Any]:
+    """`service(session, actor, id, form(expected_version=…, reason=…, **changes))`."""
+
+    def correct(session: Session, actor: Actor, rid: int, **changes: Any) -> Any:
+        return service(session, actor, rid, form(**changes))
+
+    return correct
+
+
 ADVERSE_EVENT = RecordKind(
     "adverse_events",
     "Adverse event",
@@ -186,8 +210,8 @@ INSULIN_DOSE = RecordKind(
         Field("regimen", "Regimen", hint="e.g. glargine + aspart with meals"),
     ),
     lister=lambda s, a, pid: list_insulin_doses(s, a, pid),
-    creator=record_insulin_dose,
-    updater=update_insulin_dose,
+    creator=_entered(record_insulin_dose, InsulinDoseEntry),
+    updater=_corrected(update_insulin_dose, InsulinDoseChanges),
     visit_linked=True,
 )
 
@@ -207,8 +231,8 @@ OGLD_DOSE = RecordKind(
         Field("daily_dose_mg", "Daily dose (mg/day)", "number", required=True),
     ),
     lister=lambda s, a, pid: list_ogld_doses(s, a, pid),
-    creator=record_ogld_dose,
-    updater=update_ogld_dose,
+    creator=_entered(record_ogld_dose, OgldDoseEntry),
+    updater=_corrected(update_ogld_dose, OgldDoseChanges),
     visit_linked=True,
 )
 
@@ -233,7 +257,7 @@ TRANSPLANTATION = RecordKind(
         Field("notes", "Notes", "textarea"),
     ),
     lister=lambda s, a, pid: list_transplantations(s, a, pid),
-    creator=record_transplantation,
+    creator=_entered(record_transplantation, TransplantationEntry),
     updater=update_transplantation,
     visit_linked=True,
 )
@@ -243,7 +267,7 @@ VISIT = RecordKind(
     "Visit",
     (Field("visit_date", "Visit date", "date", required=True), Field("notes", "Notes", "textarea")),
     lister=lambda s, a, pid: list_visits(s, a, pid),
-    updater=update_visit,
+    updater=_corrected(update_visit, VisitChanges),
 )
 
 CONSENT = RecordKind(

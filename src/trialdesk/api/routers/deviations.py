@@ -3,7 +3,7 @@ window."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import date
 from typing import Annotated
 
@@ -16,6 +16,7 @@ from trialdesk.api.pagination import PageDep
 from trialdesk.api.routers._records import add_record_routes
 from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change
+from trialdesk.services.crf_entries import DeviationChanges, DeviationEntry, DeviationFilter
 from trialdesk.services.deviations import (
     ReviewStatus,
     list_deviations,
@@ -23,6 +24,7 @@ from trialdesk.services.deviations import (
     review_deviation,
     update_deviation,
 )
+from trialdesk.services.paging import Page as Paging
 from trialdesk.services.views import DeviationView, Page
 from trialdesk.store.enums import DeviationCategory, DeviationSeverity
 
@@ -51,17 +53,6 @@ class DeviationReview(Body):
     comment: str = Field(description="The investigator's assessment (required)")
 
 
-@dataclass(frozen=True)
-class DeviationFilter:
-    """The `GET /deviations` query filters (None = any)."""
-
-    participant_id: int | None
-    category: DeviationCategory | None
-    site_id: int | None
-    severity: DeviationSeverity | None
-    status: ReviewStatus | None
-
-
 async def deviation_filter(
     participant_id: int | None = None,
     category: DeviationCategory | None = None,
@@ -69,8 +60,15 @@ async def deviation_filter(
     severity: DeviationSeverity | None = None,
     status: ReviewStatus | None = None,
 ) -> DeviationFilter:
-    """The query filters as one value (FastAPI "Classes as Dependencies")."""
-    return DeviationFilter(participant_id, category, site_id, severity, status)
+    """The query filters as the service's `DeviationFilter` (FastAPI "Classes as
+    Dependencies"); None = any."""
+    return DeviationFilter(
+        participant_id=participant_id,
+        category=category,
+        site_id=site_id,
+        severity=severity,
+        status=status,
+    )
 
 
 @router.get(
@@ -90,14 +88,8 @@ def get_deviations(
     return list_deviations(
         session,
         actor,
-        participant_id=where.participant_id,
-        category=where.category,
-        site_id=where.site_id,
-        severity=where.severity,
-        status=where.status,
-        include_voided=include_voided,
-        limit=page.limit,
-        offset=page.offset,
+        replace(where, include_voided=include_voided),
+        Paging(limit=page.limit, offset=page.offset),
     )
 
 
@@ -114,7 +106,7 @@ def post_deviation(
     actor: ActorDep,
     response: Response,
 ) -> DeviationView:
-    view = record_deviation(session, actor, participant_id, **body.model_dump())
+    view = record_deviation(session, actor, participant_id, DeviationEntry(**body.model_dump()))
     set_etag(response, view.version)
     return view
 
@@ -138,12 +130,14 @@ def patch_deviation(
         session,
         actor,
         deviation_id,
-        expected_version=version,
-        reason=body.reason or "",
-        severity=body.severity,
-        description=body.description,
-        category=body.category,
-        explanation=body.explanation,
+        DeviationChanges(
+            expected_version=version,
+            reason=body.reason or "",
+            severity=body.severity,
+            description=body.description,
+            category=body.category,
+            explanation=body.explanation,
+        ),
     )
     set_etag(response, view.version)
     return view

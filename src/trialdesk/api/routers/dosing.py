@@ -15,6 +15,12 @@ from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routers._records import add_record_routes
 from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change
+from trialdesk.services.crf_entries import (
+    InsulinDoseChanges,
+    InsulinDoseEntry,
+    OgldDoseChanges,
+    OgldDoseEntry,
+)
 from trialdesk.services.dosing import (
     list_insulin_doses,
     list_ogld_doses,
@@ -90,7 +96,9 @@ def post_insulin_dose(
     actor: ActorDep,
     response: Response,
 ) -> InsulinDoseView:
-    view = record_insulin_dose(session, actor, participant_id, **body.model_dump())
+    view = record_insulin_dose(
+        session, actor, participant_id, InsulinDoseEntry(**body.model_dump())
+    )
     set_etag(response, view.version)
     return view
 
@@ -111,7 +119,10 @@ def patch_insulin_dose(
 ) -> InsulinDoseView:
     fields = body.model_dump(exclude={"reason"})
     view = update_insulin_dose(
-        session, actor, dose_id, expected_version=version, reason=body.reason or "", **fields
+        session,
+        actor,
+        dose_id,
+        InsulinDoseChanges(expected_version=version, reason=body.reason or "", **fields),
     )
     set_etag(response, view.version)
     return view
@@ -146,7 +157,7 @@ def post_ogld_dose(
     actor: ActorDep,
     response: Response,
 ) -> OgldDoseView:
-    view = record_ogld_dose(session, actor, participant_id, **body.model_dump())
+    view = record_ogld_dose(session, actor, participant_id, OgldDoseEntry(**body.model_dump()))
     set_etag(response, view.version)
     return view
 
@@ -167,7 +178,10 @@ def patch_ogld_dose(
 ) -> OgldDoseView:
     fields = body.model_dump(exclude={"reason"})
     view = update_ogld_dose(
-        session, actor, dose_id, expected_version=version, reason=body.reason or "", **fields
+        session,
+        actor,
+        dose_id,
+        OgldDoseChanges(expected_version=version, reason=body.reason or "", **fields),
     )
     set_etag(response, view.version)
     return view

@@ -14,6 +14,7 @@ from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routers._records import add_record_routes
 from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change
+from trialdesk.services.crf_entries import IttTestChanges, IttTestEntry
 from trialdesk.services.itt import list_itt_tests, record_itt_test, update_itt_test
 from trialdesk.services.views import IttTestView, Page
 
@@ -98,12 +99,14 @@ def post_itt_test(
         session,
         actor,
         participant_id,
-        visit_code=body.visit_code,
-        samples=_pairs(body.samples) or [],
-        glucose_unit=body.glucose_unit,
-        performed_on=body.performed_on,
-        insulin_dose_u_per_kg=body.insulin_dose_u_per_kg,
-        missing_samples=_coded(body.missing_samples),
+        IttTestEntry(
+            visit_code=body.visit_code,
+            samples=_pairs(body.samples) or [],
+            glucose_unit=body.glucose_unit,
+            performed_on=body.performed_on,
+            insulin_dose_u_per_kg=body.insulin_dose_u_per_kg,
+            missing_samples=_coded(body.missing_samples),
+        ),
     )
     set_etag(response, view.version)
     return view
@@ -127,13 +130,15 @@ def patch_itt_test(
         session,
         actor,
         itt_test_id,
-        expected_version=version,
-        reason=body.reason or "",
-        samples=_pairs(body.samples),
-        missing_samples=_coded(body.missing_samples),
-        glucose_unit=body.glucose_unit,
-        performed_on=body.performed_on,
-        insulin_dose_u_per_kg=body.insulin_dose_u_per_kg,
+        IttTestChanges(
+            expected_version=version,
+            reason=body.reason or "",
+            samples=_pairs(body.samples),
+            missing_samples=_coded(body.missing_samples),
+            glucose_unit=body.glucose_unit,
+            performed_on=body.performed_on,
+            insulin_dose_u_per_kg=body.insulin_dose_u_per_kg,
+        ),
     )
     set_etag(response, view.version)
     return view

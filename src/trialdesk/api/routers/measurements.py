@@ -15,12 +15,14 @@ from trialdesk.api.routers._records import add_void_route
 from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change
 from trialdesk.catalogue.missing import MISSING_CODES
+from trialdesk.services.crf_entries import MeasurementChanges, MeasurementFilter, VisitMeasurement
 from trialdesk.services.measurements import (
     get_measurement,
     list_measurements,
     record_measurement,
     update_measurement,
 )
+from trialdesk.services.paging import Page as Paging
 from trialdesk.services.views import MeasurementView, Page
 
 router = APIRouter(tags=["measurements"], route_class=EventLoopRoute)
@@ -69,12 +71,13 @@ def get_measurements(
     return list_measurements(
         session,
         actor,
-        participant_id=participant_id,
-        visit_code=visit_code,
-        element=element,
-        include_voided=include_voided,
-        limit=page.limit,
-        offset=page.offset,
+        MeasurementFilter(
+            participant_id=participant_id,
+            visit_code=visit_code,
+            element=element,
+            include_voided=include_voided,
+        ),
+        Paging(limit=page.limit, offset=page.offset),
     )
 
 
@@ -91,7 +94,7 @@ def post_measurement(
     actor: ActorDep,
     response: Response,
 ) -> MeasurementView:
-    view = record_measurement(session, actor, participant_id, **body.model_dump())
+    view = record_measurement(session, actor, participant_id, VisitMeasurement(**body.model_dump()))
     set_etag(response, view.version)
     return view
 
@@ -123,13 +126,15 @@ def patch_measurement(
         session,
         actor,
         measurement_id,
-        expected_version=version,
-        reason=body.reason or "",
-        value=body.value,
-        unit=body.unit,
-        collected_on=body.collected_on,
-        missing_code=body.missing_code,
-        missing_reason=body.missing_reason,
+        MeasurementChanges(
+            expected_version=version,
+            reason=body.reason or "",
+            value=body.value,
+            unit=body.unit,
+            collected_on=body.collected_on,
+            missing_code=body.missing_code,
+            missing_reason=body.missing_reason,
+        ),
     )
     set_etag(response, view.version)
     return view

@@ -15,6 +15,7 @@ from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS, WRITE_ERRORS, erro
 from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change, VoidRequest
+from trialdesk.services.crf_entries import Registration
 from trialdesk.services.paging import Page as Paging
 from trialdesk.services.participants import (
     IdentityCorrection,
@@ -135,7 +136,7 @@ def get_participants(
 def post_participant(
     body: ParticipantCreate, session: SessionDep, actor: ActorDep, response: Response
 ) -> ParticipantView:
-    view = register_participant(session, actor, **body.model_dump())
+    view = register_participant(session, actor, Registration(**body.model_dump()))
     set_etag(response, view.version)
     return view
 

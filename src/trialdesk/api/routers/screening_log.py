@@ -13,6 +13,7 @@ from trialdesk.api.openapi import CREATE_ERRORS, READ_ERRORS
 from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body
+from trialdesk.services.crf_entries import ScreeningLogEntry
 from trialdesk.services.screening_declines import list_screening_declines, log_screening_decline
 from trialdesk.services.views import Page, ScreeningDeclineView
 from trialdesk.store.enums import ScreeningDeclineOutcome, ScreeningDeclineReason
@@ -45,4 +46,4 @@ def get_declines(session: SessionDep, actor: ActorDep, page: PageDep) -> Page[Sc
     responses=CREATE_ERRORS,
 )
 def post_decline(body: DeclineCreate, session: SessionDep, actor: ActorDep) -> ScreeningDeclineView:
-    return log_screening_decline(session, actor, **body.model_dump())
+    return log_screening_decline(session, actor, ScreeningLogEntry(**body.model_dump()))

@@ -14,6 +14,7 @@ from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routers._records import add_record_routes
 from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change
+from trialdesk.services.crf_entries import TransplantationEntry
 from trialdesk.services.transplantation import (
     list_transplantations,
     record_transplantation,
@@ -79,7 +80,9 @@ def post_transplantation(
     actor: ActorDep,
     response: Response,
 ) -> TransplantationView:
-    view = record_transplantation(session, actor, participant_id, **body.model_dump())
+    view = record_transplantation(
+        session, actor, participant_id, TransplantationEntry(**body.model_dump())
+    )
     set_etag(response, view.version)
     return view
 

@@ -14,6 +14,7 @@ from trialdesk.api.pagination import PageDep, page_of
 from trialdesk.api.routers._records import add_record_routes
 from trialdesk.api.routing import EventLoopRoute
 from trialdesk.api.schemas import Body, Change
+from trialdesk.services.crf_entries import VisitChanges
 from trialdesk.services.views import Page, VisitView
 from trialdesk.services.visits import (
     add_unscheduled_visit,
@@ -140,12 +141,14 @@ def patch_visit(
         session,
         actor,
         visit_id,
-        expected_version=version,
-        reason=body.reason or "",
-        visit_date=body.visit_date,
-        notes=body.notes,
-        unscheduled_reason=body.unscheduled_reason,
-        deviation_reason=body.deviation_reason,
+        VisitChanges(
+            expected_version=version,
+            reason=body.reason or "",
+            visit_date=body.visit_date,
+            notes=body.notes,
+            unscheduled_reason=body.unscheduled_reason,
+            deviation_reason=body.deviation_reason,
+        ),
     )
     set_etag(response, view.version)
     return view

@@ -207,19 +207,14 @@ def _measurement(writer: Writer, group: FormChanges, change: Change, element: st
             writer.session,
             writer.actor,
             participant.id,
-            visit_code=code,
-            element=element,
-            collected_on=day,
-            **coded,
+            sv.VisitMeasurement(visit_code=code, element=element, collected_on=day, **coded),
         )
         return
     sv.update_measurement(
         writer.session,
         writer.actor,
         row.id,
-        expected_version=row.version,
-        reason=IMPORT_REASON,
-        **coded,
+        sv.MeasurementChanges(expected_version=row.version, reason=IMPORT_REASON, **coded),
     )
 
 
@@ -249,9 +244,9 @@ def _form_date(writer: Writer, group: FormChanges, name: str) -> None:
                 writer.session,
                 writer.actor,
                 row.id,
-                expected_version=row.version,
-                reason=IMPORT_REASON,
-                collected_on=day,
+                sv.MeasurementChanges(
+                    expected_version=row.version, reason=IMPORT_REASON, collected_on=day
+                ),
             )
 
 
@@ -355,10 +350,12 @@ def _unscheduled_visit(writer: Writer, group: FormChanges) -> None:
         writer.session,
         writer.actor,
         visit.id,
-        expected_version=visit.version,
-        reason=IMPORT_REASON,
-        visit_date=_date(group, "uv_date") if "uv_date" in group.changes else None,
-        unscheduled_reason=None if reason is None else str(reason.value or ""),
+        sv.VisitChanges(
+            expected_version=visit.version,
+            reason=IMPORT_REASON,
+            visit_date=_date(group, "uv_date") if "uv_date" in group.changes else None,
+            unscheduled_reason=None if reason is None else str(reason.value or ""),
+        ),
     )
 
 
@@ -380,21 +377,25 @@ def _itt(writer: Writer, group: FormChanges) -> None:
             writer.session,
             writer.actor,
             writer.participant(group.subject).id,
-            visit_code=writer.visit_code(group),
-            samples=samples,
-            glucose_unit=ITT_GLUCOSE_UNIT,
-            performed_on=_date(group, "itt_date"),
+            sv.IttTestEntry(
+                visit_code=writer.visit_code(group),
+                samples=samples,
+                glucose_unit=ITT_GLUCOSE_UNIT,
+                performed_on=_date(group, "itt_date"),
+            ),
         )
         return
     sv.update_itt_test(
         writer.session,
         writer.actor,
         test.id,
-        expected_version=test.version,
-        reason=IMPORT_REASON,
-        samples=samples if sampled else None,
-        glucose_unit=ITT_GLUCOSE_UNIT if sampled else None,
-        performed_on=_date(group, "itt_date") if "itt_date" in group.changes else None,
+        sv.IttTestChanges(
+            expected_version=test.version,
+            reason=IMPORT_REASON,
+            samples=samples if sampled else None,
+            glucose_unit=ITT_GLUCOSE_UNIT if sampled else None,
+            performed_on=_date(group, "itt_date") if "itt_date" in group.changes else None,
+        ),
     )
 
 
@@ -421,19 +422,21 @@ def _insulin(writer: Writer, group: FormChanges) -> None:
             writer.session,
             writer.actor,
             writer.participant(group.subject).id,
-            start_date=start,
-            total_units_per_day=total,
-            visit_code=writer.visit_code(group),
+            sv.InsulinDoseEntry(
+                start_date=start, total_units_per_day=total, visit_code=writer.visit_code(group)
+            ),
         )
         return
     sv.update_insulin_dose(
         writer.session,
         writer.actor,
         dose.id,
-        expected_version=dose.version,
-        reason=IMPORT_REASON,
-        start_date=start if "dosing_date" in group.changes else None,
-        total_units_per_day=total if "insulin_daily_dose" in group.changes else None,
+        sv.InsulinDoseChanges(
+            expected_version=dose.version,
+            reason=IMPORT_REASON,
+            start_date=start if "dosing_date" in group.changes else None,
+            total_units_per_day=total if "insulin_daily_dose" in group.changes else None,
+        ),
     )
 
 
@@ -463,9 +466,9 @@ def _ogld(writer: Writer, group: FormChanges) -> None:
         writer.session,
         writer.actor,
         row.id,
-        expected_version=row.version,
-        reason=IMPORT_REASON,
-        daily_dose_mg=ddd * row.ddd_mg,
+        sv.OgldDoseChanges(
+            expected_version=row.version, reason=IMPORT_REASON, daily_dose_mg=ddd * row.ddd_mg
+        ),
     )
 
 

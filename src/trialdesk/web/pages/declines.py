@@ -12,6 +12,7 @@ from trialdesk.services import (
     list_sites,
     log_screening_decline,
 )
+from trialdesk.services.crf_entries import ScreeningLogEntry
 from trialdesk.services.errors import ServiceError
 from trialdesk.services.validate import today
 from trialdesk.store.enums import (
@@ -93,12 +94,14 @@ async def save_decline(request: Request, session: DB, user: CurrentUser) -> Resp
             log_screening_decline(
                 session,
                 user.actor,
-                site_code=form.values["site_code"],
-                approached_on=given(on),
-                candidate_label=form.values["candidate_label"],
-                outcome=form.values["outcome"],
-                reason_category=form.values["reason_category"],
-                reason=form.values.get("reason"),
+                ScreeningLogEntry(
+                    site_code=form.values["site_code"],
+                    approached_on=given(on),
+                    candidate_label=form.values["candidate_label"],
+                    outcome=form.values["outcome"],
+                    reason_category=form.values["reason_category"],
+                    reason=form.values.get("reason"),
+                ),
             )
             return RedirectResponse("/screening/log?done=declined", status_code=303)
         except ServiceError as exc:

@@ -18,8 +18,10 @@ from trialdesk.services import (
     review_deviation,
     update_deviation,
 )
+from trialdesk.services.crf_entries import DeviationChanges, DeviationFilter
 from trialdesk.services.deviations import ReviewStatus
 from trialdesk.services.errors import ServiceError
+from trialdesk.services.paging import Page
 from trialdesk.services.records import get_clinical_record
 from trialdesk.services.views import DeviationView
 from trialdesk.store.enums import (
@@ -63,12 +65,14 @@ def deviation_log(request: Request, session: DB, user: CurrentUser) -> Response:
     page = list_deviations(
         session,
         user.actor,
-        site_id=_int(chosen["site"]),
-        participant_id=_int(chosen["participant"]),
-        category=chosen["category"] or None,
-        severity=chosen["severity"] or None,
-        status=chosen["status"] or None,
-        limit=500,
+        DeviationFilter(
+            site_id=_int(chosen["site"]),
+            participant_id=_int(chosen["participant"]),
+            category=chosen["category"] or None,
+            severity=chosen["severity"] or None,
+            status=chosen["status"] or None,
+        ),
+        Page(limit=500),
     )
     participants = list_participants(session, user.actor, limit=500).items
     return render(
@@ -161,11 +165,13 @@ async def classify_deviation(
             session,
             user.actor,
             did,
-            expected_version=version,
-            reason=form.values.get("reason", ""),
-            category=form.values.get("category") or None,
-            severity=form.values.get("severity") or None,
-            explanation=form.values.get("explanation", ""),
+            DeviationChanges(
+                expected_version=version,
+                reason=form.values.get("reason", ""),
+                category=form.values.get("category") or None,
+                severity=form.values.get("severity") or None,
+                explanation=form.values.get("explanation", ""),
+            ),
         )
 
     return await _deviation_form(request, session, user, did, call, default="reason")

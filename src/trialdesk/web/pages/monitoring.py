@@ -21,10 +21,12 @@ from trialdesk.services import (
     sdv_progress,
 )
 from trialdesk.services.cell_status import LEGEND, LEGEND_BY_STATUS, CellStatus
+from trialdesk.services.crf_entries import MeasurementFilter
 from trialdesk.services.crf_forms import OTHER_FORM, form_of_element
 from trialdesk.services.errors import ServiceError, ValidationProblem
 from trialdesk.services.labels import field_label, record_label
 from trialdesk.services.listing import MAX_LIMIT
+from trialdesk.services.paging import Page
 from trialdesk.services.record_grid import DEFAULT_ROWS, form_label
 from trialdesk.services.sdv import SdvMarkView, SdvTarget
 from trialdesk.services.study import current_catalogue
@@ -148,7 +150,7 @@ def sdv_page(
     plans = participant_sdv_plan(session, user.actor, pid)
     marks = list_sdv_marks(session, user.actor, pid)
     measurements = list_measurements(
-        session, user.actor, participant_id=pid, limit=MEASUREMENT_ROWS
+        session, user.actor, MeasurementFilter(participant_id=pid), Page(limit=MEASUREMENT_ROWS)
     ).items
     selected = [p for p in plans if p.reason is not None]
     catalogue = current_catalogue(session)

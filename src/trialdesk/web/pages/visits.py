@@ -38,10 +38,12 @@ from trialdesk.services import (
     update_measurement,
     visit_calendar,
 )
+from trialdesk.services.crf_entries import IttTestChanges, MeasurementChanges, MeasurementFilter
 from trialdesk.services.crf_forms import form_of_element
 from trialdesk.services.errors import ServiceError, StaleVersion
 from trialdesk.services.form_status import list_form_statuses
 from trialdesk.services.locks import write_block
+from trialdesk.services.paging import Page
 from trialdesk.services.study import current_catalogue, current_protocol
 from trialdesk.services.validate import today
 from trialdesk.services.views import IttTestView, MeasurementView
@@ -176,7 +178,10 @@ def visit_page(
     visit = next((v for v in list_visits(session, actor, pid) if v.code == code), None)
     # Voided rows too: shown struck through with their reason, never silently gone.
     rows = list_measurements(
-        session, actor, participant_id=pid, visit_code=code, limit=MAX_ROWS, include_voided=True
+        session,
+        actor,
+        MeasurementFilter(participant_id=pid, visit_code=code, include_voided=True),
+        Page(limit=MAX_ROWS),
     )
     tests = [
         t for t in list_itt_tests(session, actor, pid, include_voided=True) if t.visit_code == code
@@ -599,9 +604,9 @@ async def correct_measurement(
             outcome = save_and_report(
                 session, user.actor, pid,
                 lambda: update_measurement(
-                    session, user.actor, mid, expected_version=version or 0,
+                    session, user.actor, mid, MeasurementChanges(expected_version=version or 0,
                     reason=reason or "", value=value, unit=unit if code is None else None,
-                    missing_code=code, missing_reason=why_missing,
+                    missing_code=code, missing_reason=why_missing),
                 ),
             )  # fmt: skip
             text = f"Change saved: {view.label} {_shown(view)} → {_shown(outcome.result)}."
@@ -781,9 +786,9 @@ async def correct_itt(
             outcome = save_and_report(
                 session, user.actor, pid,
                 lambda: update_itt_test(
-                    session, user.actor, tid, expected_version=version or 0,
+                    session, user.actor, tid, IttTestChanges(expected_version=version or 0,
                     reason=reason or "", samples=samples, glucose_unit=unit,
-                    insulin_dose_u_per_kg=dose, missing_samples=coded_samples(form.values),
+                    insulin_dose_u_per_kg=dose, missing_samples=coded_samples(form.values)),
                 ),
             )  # fmt: skip
             kitt = outcome.result.kitt_percent_per_min
