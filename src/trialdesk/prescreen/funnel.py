@@ -9,6 +9,7 @@ candidates + incomplete. Criteria judged only at the visit are not steps.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,21 +70,25 @@ def funnel_of_result(result: pa.Table, query: PrescreenQuery) -> list[FunnelStep
     return out
 
 
-def funnel(source: OmopSource, query: PrescreenQuery) -> list[FunnelStep]:
-    """The funnel of the whole population (one aggregate query, whatever --top kept)."""
+def funnel_metrics(query: PrescreenQuery) -> dict[str, ir.Value]:
+    """The funnel as aggregate metrics over `query.table` ("persons", "left_<n>",
+    "unknown_<n>"), to be computed alone or with other counts in one pass."""
     t = query.table
-    steps = [c for c in query.plan.ehr_criteria]
     metrics: dict[str, ir.Value] = {"persons": t.count()}
     excluded: ir.BooleanValue = ibis.literal(False)
-    for number, criterion in enumerate(steps, start=1):
+    for number, criterion in enumerate(query.plan.ehr_criteria, start=1):
         still_in = ~excluded
         metrics[f"unknown_{number}"] = (still_in & (t[criterion.id] == NOT_ASSESSABLE)).sum()
         excluded = excluded | _fails(criterion, t[criterion.id])
         metrics[f"left_{number}"] = (~excluded).sum()
-    row = source.backend.to_pyarrow(t.aggregate(**metrics)).to_pylist()[0]
+    return metrics
+
+
+def funnel_of_counts(row: Mapping[str, int | None], query: PrescreenQuery) -> list[FunnelStep]:
+    """The steps from the values of `funnel_metrics`."""
     persons = int(row["persons"] or 0)
     out = [FunnelStep(0, "", "Persons seen in the look-back window", persons, 0, 0)]
-    for number, criterion in enumerate(steps, start=1):
+    for number, criterion in enumerate(query.plan.ehr_criteria, start=1):
         left = int(row[f"left_{number}"] or 0)
         out.append(
             FunnelStep(
@@ -96,6 +101,12 @@ def funnel(source: OmopSource, query: PrescreenQuery) -> list[FunnelStep]:
             )
         )
     return out
+
+
+def funnel(source: OmopSource, query: PrescreenQuery) -> list[FunnelStep]:
+    """The funnel of the whole population (one aggregate query, whatever --top kept)."""
+    row = source.backend.to_pyarrow(query.table.aggregate(**funnel_metrics(query))).to_pylist()
+    return funnel_of_counts(row[0], query)
 
 
 def funnel_table(steps: list[FunnelStep]) -> pa.Table:

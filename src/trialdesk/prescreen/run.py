@@ -15,7 +15,8 @@ import pyarrow.parquet as pq
 
 from trialdesk.prescreen.funnel import (
     FunnelStep,
-    funnel,
+    funnel_metrics,
+    funnel_of_counts,
     funnel_of_result,
     funnel_path,
     write_funnel,
@@ -78,7 +79,7 @@ def _counts(source: OmopSource, query: PrescreenQuery, result: pa.Table | None) 
                 row[key] = int(item["counts"])
         return row
     t = query.table
-    metrics: dict[str, ibis.Value] = {"persons": t.count()}
+    metrics: dict[str, ibis.Value] = funnel_metrics(query)  # the funnel in the same pass
     for status in STATUSES:
         metrics[f"status:{status}"] = (t.status == status).sum()
     for criterion in query.criteria:
@@ -107,7 +108,7 @@ def summarise(source: OmopSource, query: PrescreenQuery, result: pa.Table | None
         index_date=plan.settings.index_date,
         lookback_days=plan.settings.lookback_days,
         criteria_text={c.id: c.text for c in query.criteria},
-        funnel=funnel(source, query) if result is None else funnel_of_result(result, query),
+        funnel=funnel_of_counts(row, query) if result is None else funnel_of_result(result, query),
         check_at_visit=check_at_visit(plan),
     )
 
@@ -160,9 +161,17 @@ def prescreen_streamed(
     written = source.backend.read_parquet(out)
     stored = replace(query, table=written)
     summary = summarise(source, stored)
-    head = source.backend.to_pyarrow(written.order_by("rank").limit(HEAD_ROWS))
+    head = _first_rows(out, HEAD_ROWS)
     write_funnel(summary.funnel, funnel_path(out))
     return head, summary
+
+
+def _first_rows(path: Path, rows: int) -> pa.Table:
+    """The first rows of a Parquet file: the best-ranked, as DuckDB writes the list in rank
+    order (`query._ranked`), without reading the rest of the file."""
+    parquet = pq.ParquetFile(path)
+    batch = next(parquet.iter_batches(batch_size=rows), None)
+    return parquet.schema_arrow.empty_table() if batch is None else pa.Table.from_batches([batch])
 
 
 def prescreen(
