@@ -29,7 +29,8 @@ def _sae(db: TestDatabase, term: str = "Hepatitis") -> tuple[int, str, int]:
             pid,
             sv.AdverseEventReport(
                 term=term,
-                onset_date=date.today(),
+                # the day before: awareness two hours ago falls on yesterday just after midnight
+                onset_date=date.today() - timedelta(days=1),
                 grade=3,
                 relatedness="unlikely",
                 action_taken="not applicable",
@@ -126,7 +127,8 @@ def test_a_low_glucose_suggests_a_ctcae_grade_the_investigator_confirms(
             pid,
             sv.AdverseEventReport(
                 term="Hypoglycaemia",
-                onset_date=date.today(),
+                # the day before: awareness two hours ago falls on yesterday just after midnight
+                onset_date=date.today() - timedelta(days=1),
                 grade=1,
                 relatedness="unlikely",
                 action_taken="not applicable",
