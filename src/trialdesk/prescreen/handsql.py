@@ -223,8 +223,7 @@ WITH pop AS (
     ) AS missing
   FROM t
 )
--- numbered in the order of the sorted subquery: one sort (a streaming window in DuckDB)
-SELECT row_number() OVER () AS rank,
+SELECT row_number() OVER (ORDER BY failed, assessable DESC, person_id) AS rank,
   person_id,
   CASE WHEN failed > 0 THEN 'excluded' WHEN assessable = 8 THEN 'candidate'
        ELSE 'incomplete' END AS status,
@@ -250,7 +249,8 @@ SELECT row_number() OVER () AS rank,
   ht_date AS height_date,
   bmi,
 {coded_out}
-FROM (SELECT * FROM s ORDER BY failed, assessable DESC, person_id) AS s
+FROM s
+ORDER BY rank
 """
 
 

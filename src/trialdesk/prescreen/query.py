@@ -97,27 +97,15 @@ def build_query(source: OmopSource, plan: Plan) -> PrescreenQuery:
             (scored.assessable == len(ehr), CANDIDATE),
             else_=INCOMPLETE,
         ),
+        rank=ibis.row_number().over(
+            order_by=[scored.failed, ibis.desc(scored.assessable), scored.person_id]
+        )
+        + 1,
         **verdicts,
     )
-    ranked = _ranked(scored, numbered_in_order=source.kind == "duckdb")
     front = [*FRONT, *(c.id for c in plan.protocol.criteria)]
-    table = ranked.select(*front, *_value_columns(plan, ranked))
+    table = scored.select(*front, *_value_columns(plan, scored)).order_by("rank")
     return PrescreenQuery(plan, table, list(plan.protocol.criteria))
-
-
-def _ranked(scored: ir.Table, *, numbered_in_order: bool) -> ir.Table:
-    """`scored` sorted by rank with its `rank` column (1 = best).
-
-    DuckDB numbers rows in the order a sorted subquery delivers them (``row_number() OVER ()``
-    runs as a streaming window over the ordered result), so the persons are sorted once; a
-    ranking window followed by ``ORDER BY rank`` sorted the same keys twice (1.6 of 5.8 CPU
-    seconds at 1M persons). PostgreSQL and Spark do not promise that order to a window, so
-    there the window carries its own ORDER BY."""
-    keys = [scored.failed, ibis.desc(scored.assessable), scored.person_id]
-    if numbered_in_order:
-        return scored.order_by(keys).mutate(rank=ibis.row_number().over() + 1)
-    rank = ibis.row_number().over(order_by=keys) + 1
-    return scored.mutate(rank=rank).order_by("rank")
 
 
 def check_at_visit(plan: Plan) -> str:
