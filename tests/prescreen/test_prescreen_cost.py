@@ -85,6 +85,38 @@ def test_a_streamed_run_writes_the_same_ranked_list_and_counts(
         prescreen_streamed(duck, builtin_protocol(), settings, tmp_path / "ranked.csv")
 
 
+def test_rows_labelled_after_the_sort_stay_in_rank_order_at_scale(tmp_path: Path) -> None:
+    """The labels are computed over the sorted subquery with no second ORDER BY on DuckDB: on
+    600,000 persons (several row groups, two threads) the fetched result and the Parquet file
+    DuckDB writes are still in rank order, 1…n by failed, assessable desc, person_id."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from trialdesk.prescreen.query import _ranked
+
+    con = ibis.duckdb.connect(threads=2)
+    scored = con.sql(
+        "SELECT i AS person_id, CAST(hash(i, 1) % 4 AS INT) AS failed,"
+        " CAST(hash(i, 2) % 9 AS INT) AS assessable FROM range(600000) t(i)"
+    )
+    ranked = _ranked(scored)
+    labelled = ranked.select(
+        ranked.rank,
+        ranked.person_id,
+        ranked.failed,
+        ranked.assessable,
+        ibis.ifelse(ranked.failed > 0, "excluded", "candidate").name("status"),
+    )
+    assert "ORDER BY" not in str(ibis.to_sql(labelled, dialect="duckdb")).rsplit(")", 1)[-1]
+    out = tmp_path / "ranked.parquet"
+    con.to_parquet(labelled, out)
+    keys = [("failed", "ascending"), ("assessable", "descending"), ("person_id", "ascending")]
+    for table in (con.to_pyarrow(labelled), pq.read_table(out)):
+        assert table.column("rank").to_pylist() == list(range(1, 600_001))
+        assert pc.sort_indices(table, sort_keys=keys).to_pylist() == list(range(600_000))
+    con.disconnect()
+
+
 def test_duckdb_memory_is_bounded_by_default_and_can_be_set(
     cdm_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

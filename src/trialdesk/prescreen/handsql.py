@@ -223,7 +223,8 @@ WITH pop AS (
     ) AS missing
   FROM t
 )
-SELECT row_number() OVER (ORDER BY failed, assessable DESC, person_id) AS rank,
+-- labels after the sort (as the compiled query): the sorts carry no constant strings
+SELECT rank,
   person_id,
   CASE WHEN failed > 0 THEN 'excluded' WHEN assessable = 8 THEN 'candidate'
        ELSE 'incomplete' END AS status,
@@ -249,8 +250,10 @@ SELECT row_number() OVER (ORDER BY failed, assessable DESC, person_id) AS rank,
   ht_date AS height_date,
   bmi,
 {coded_out}
-FROM s
-ORDER BY rank
+FROM (
+  SELECT *, row_number() OVER (ORDER BY failed, assessable DESC, person_id) AS rank
+  FROM s ORDER BY rank
+) AS s
 """
 
 

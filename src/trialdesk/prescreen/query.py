@@ -82,30 +82,50 @@ def build_query(source: OmopSource, plan: Plan) -> PrescreenQuery:
     fails = {c.id: passes(c, truths[c.id]) == ibis.literal(False) for c in ehr}
     failed = _count(list(fails.values()))
     assessable = _count([truths[c.id].notnull() for c in ehr])
-    verdicts = {c.id: _verdict(c, truths.get(c.id)) for c in plan.protocol.criteria}
     scored = wide.mutate(
         failed=failed,
         assessable=assessable,
         failed_criteria=_listed(list(fails.items())),
         missing=_listed(missing_flags(plan, wide, truths)),
-        check_at_visit=ibis.literal(check_at_visit(plan)),
     )
-    scored = scored.mutate(
-        not_assessable=len(ehr) - scored.assessable,
-        status=ibis.cases(
-            (scored.failed > 0, EXCLUDED),
-            (scored.assessable == len(ehr), CANDIDATE),
-            else_=INCOMPLETE,
-        ),
-        rank=ibis.row_number().over(
-            order_by=[scored.failed, ibis.desc(scored.assessable), scored.person_id]
-        )
-        + 1,
-        **verdicts,
-    )
-    front = [*FRONT, *(c.id for c in plan.protocol.criteria)]
-    table = scored.select(*front, *_value_columns(plan, scored)).order_by("rank")
+    ranked = _ranked(scored)
+    table = ranked.select(*_labelled(plan, ranked), *_value_columns(plan, ranked))
+    if source.kind != "duckdb":
+        # DuckDB keeps a sorted subquery's order through the projection (insertion order is
+        # preserved); PostgreSQL and Spark do not promise it, so they sort the result again.
+        table = table.order_by("rank")
     return PrescreenQuery(plan, table, list(plan.protocol.criteria))
+
+
+def _ranked(scored: ir.Table) -> ir.Table:
+    """`scored` with its `rank` (fewest failed, most assessable, person_id), sorted, as a
+    subquery (`view`): what is selected from it is computed as the rows leave the sort."""
+    keys = [scored.failed, ibis.desc(scored.assessable), scored.person_id]
+    return scored.mutate(rank=ibis.row_number().over(order_by=keys) + 1).order_by("rank").view()
+
+
+def _labelled(plan: Plan, ranked: ir.Table) -> list[ir.Value]:
+    """The `FRONT` columns and the verdicts, labelled after the rows are sorted: the labels
+    (status, "not assessable", the visit checks, a long constant on every row) are not
+    carried through the ranking sorts, which spilled them to disk at 10M persons."""
+    ehr = plan.ehr_criteria
+    truths = {c.id: ranked[_truth(c.id)] for c in ehr}
+    return [
+        ranked.rank,
+        ranked.person_id,
+        ibis.cases(
+            (ranked.failed > 0, EXCLUDED),
+            (ranked.assessable == len(ehr), CANDIDATE),
+            else_=INCOMPLETE,
+        ).name("status"),
+        ranked.failed,
+        ranked.assessable,
+        (len(ehr) - ranked.assessable).name("not_assessable"),
+        ranked.failed_criteria,
+        ranked.missing,
+        ibis.literal(check_at_visit(plan)).name("check_at_visit"),
+        *(_verdict(c, truths.get(c.id)).name(c.id) for c in plan.protocol.criteria),
+    ]
 
 
 def check_at_visit(plan: Plan) -> str:
