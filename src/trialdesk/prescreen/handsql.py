@@ -208,19 +208,7 @@ WITH pop AS (
     CAST(I2 IS NOT NULL AS INTEGER) + CAST(I3 IS NOT NULL AS INTEGER)
     + CAST(I4 IS NOT NULL AS INTEGER) + CAST(I5 IS NOT NULL AS INTEGER)
     + CAST(E1 IS NOT NULL AS INTEGER) + CAST(E2 IS NOT NULL AS INTEGER)
-    + CAST(E4 IS NOT NULL AS INTEGER) + CAST(P1 IS NOT NULL AS INTEGER) AS assessable,
-    concat_ws(', ', CASE WHEN NOT I2 THEN 'I2' END, CASE WHEN NOT I3 THEN 'I3' END,
-      CASE WHEN NOT I4 THEN 'I4' END, CASE WHEN NOT I5 THEN 'I5' END, CASE WHEN E1 THEN 'E1' END,
-      CASE WHEN E2 THEN 'E2' END, CASE WHEN E4 THEN 'E4' END, CASE WHEN NOT P1 THEN 'P1' END
-    ) AS failed_criteria,
-    -- what the record lacks where a criterion using it is undecided (coded data: absent = no)
-    concat_ws(', ',
-      CASE WHEN (I2 IS NULL OR I5 IS NULL) AND fpg IS NULL THEN 'fasting_glucose' END,
-      CASE WHEN I3 IS NULL AND birth_year IS NULL THEN 'date_of_birth' END,
-      CASE WHEN I4 IS NULL AND wt IS NULL THEN 'weight' END,
-      CASE WHEN I4 IS NULL AND ht IS NULL THEN 'height' END,
-      CASE WHEN I5 IS NULL AND a1c IS NULL THEN 'hba1c' END
-    ) AS missing
+    + CAST(E4 IS NOT NULL AS INTEGER) + CAST(P1 IS NOT NULL AS INTEGER) AS assessable
   FROM t
 )
 -- labels after the sort (as the compiled query): the sorts carry no constant strings
@@ -228,7 +216,19 @@ SELECT rank,
   person_id,
   CASE WHEN failed > 0 THEN 'excluded' WHEN assessable = 8 THEN 'candidate'
        ELSE 'incomplete' END AS status,
-  failed, assessable, 8 - assessable AS not_assessable, failed_criteria, missing,
+  failed, assessable, 8 - assessable AS not_assessable,
+  concat_ws(', ', CASE WHEN NOT I2 THEN 'I2' END, CASE WHEN NOT I3 THEN 'I3' END,
+    CASE WHEN NOT I4 THEN 'I4' END, CASE WHEN NOT I5 THEN 'I5' END, CASE WHEN E1 THEN 'E1' END,
+    CASE WHEN E2 THEN 'E2' END, CASE WHEN E4 THEN 'E4' END, CASE WHEN NOT P1 THEN 'P1' END
+  ) AS failed_criteria,
+  -- what the record lacks where a criterion using it is undecided (coded data: absent = no)
+  concat_ws(', ',
+    CASE WHEN (I2 IS NULL OR I5 IS NULL) AND fpg IS NULL THEN 'fasting_glucose' END,
+    CASE WHEN I3 IS NULL AND birth_year IS NULL THEN 'date_of_birth' END,
+    CASE WHEN I4 IS NULL AND wt IS NULL THEN 'weight' END,
+    CASE WHEN I4 IS NULL AND ht IS NULL THEN 'height' END,
+    CASE WHEN I5 IS NULL AND a1c IS NULL THEN 'hba1c' END
+  ) AS missing,
   '{check_at_visit}' AS check_at_visit,
   {verdicts},
   sex, age, birth_year,

@@ -79,14 +79,9 @@ def build_query(source: OmopSource, plan: Plan) -> PrescreenQuery:
         **{_truth(c.id): t for c, t in zip(ehr, truth_columns(plan, wide).values(), strict=True)}
     )
     truths = {c.id: wide[_truth(c.id)] for c in ehr}
-    fails = {c.id: passes(c, truths[c.id]) == ibis.literal(False) for c in ehr}
-    failed = _count(list(fails.values()))
-    assessable = _count([truths[c.id].notnull() for c in ehr])
     scored = wide.mutate(
-        failed=failed,
-        assessable=assessable,
-        failed_criteria=_listed(list(fails.items())),
-        missing=_listed(missing_flags(plan, wide, truths)),
+        failed=_count(list(_fails(plan, truths).values())),
+        assessable=_count([truths[c.id].notnull() for c in ehr]),
     )
     ranked = _ranked(scored)
     table = ranked.select(*_labelled(plan, ranked), *_value_columns(plan, ranked))
@@ -95,6 +90,11 @@ def build_query(source: OmopSource, plan: Plan) -> PrescreenQuery:
         # preserved); PostgreSQL and Spark do not promise it, so they sort the result again.
         table = table.order_by("rank")
     return PrescreenQuery(plan, table, list(plan.protocol.criteria))
+
+
+def _fails(plan: Plan, truths: dict[str, ir.BooleanValue]) -> dict[str, ir.BooleanValue]:
+    """Per EHR criterion: does it exclude the person (NULL: cannot be judged)?"""
+    return {c.id: passes(c, truths[c.id]) == ibis.literal(False) for c in plan.ehr_criteria}
 
 
 def _ranked(scored: ir.Table) -> ir.Table:
@@ -106,8 +106,8 @@ def _ranked(scored: ir.Table) -> ir.Table:
 
 def _labelled(plan: Plan, ranked: ir.Table) -> list[ir.Value]:
     """The `FRONT` columns and the verdicts, labelled after the rows are sorted: the labels
-    (status, "not assessable", the visit checks, a long constant on every row) are not
-    carried through the ranking sorts, which spilled them to disk at 10M persons."""
+    (status, verdicts, the failed and missing lists, the visit checks: a long constant on
+    every row) are not carried through the ranking sorts (1M persons: 3.9 → 3.3 s)."""
     ehr = plan.ehr_criteria
     truths = {c.id: ranked[_truth(c.id)] for c in ehr}
     return [
@@ -121,8 +121,8 @@ def _labelled(plan: Plan, ranked: ir.Table) -> list[ir.Value]:
         ranked.failed,
         ranked.assessable,
         (len(ehr) - ranked.assessable).name("not_assessable"),
-        ranked.failed_criteria,
-        ranked.missing,
+        _listed(list(_fails(plan, truths).items())).name("failed_criteria"),
+        _listed(missing_flags(plan, ranked, truths)).name("missing"),
         ibis.literal(check_at_visit(plan)).name("check_at_visit"),
         *(_verdict(c, truths.get(c.id)).name(c.id) for c in plan.protocol.criteria),
     ]
