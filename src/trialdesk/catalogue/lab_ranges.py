@@ -8,8 +8,9 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from trialdesk import yamlio
 
 
 class LabRange(BaseModel):
@@ -42,7 +43,7 @@ class LabRanges(BaseModel):
 
 def load_lab_ranges(path: Path) -> LabRanges:
     """Read a range table; raise ValueError naming the entry that is wrong."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = yamlio.safe_load(path.read_text(encoding="utf-8")) or {}
     return LabRanges.model_validate(data)
 
 
@@ -50,4 +51,4 @@ def load_lab_ranges(path: Path) -> LabRanges:
 def default_lab_ranges() -> LabRanges:
     """The shipped table (`trialdesk/catalogue/lab_ranges.yaml`)."""
     text = resources.files("trialdesk.catalogue").joinpath("lab_ranges.yaml").read_text("utf-8")
-    return LabRanges.model_validate(yaml.safe_load(text) or {})
+    return LabRanges.model_validate(yamlio.safe_load(text) or {})

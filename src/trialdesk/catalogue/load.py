@@ -6,8 +6,7 @@ from collections.abc import Iterable, Iterator
 from functools import cache
 from importlib import resources
 
-import yaml
-
+from trialdesk import yamlio
 from trialdesk.catalogue.model import DataElement
 
 
@@ -53,5 +52,5 @@ class Catalogue:
 def default_catalogue() -> Catalogue:
     """The catalogue shipped in `trialdesk/catalogue/elements.yaml`."""
     text = resources.files("trialdesk.catalogue").joinpath("elements.yaml").read_text("utf-8")
-    raw = yaml.safe_load(text)
+    raw = yamlio.safe_load(text)
     return Catalogue(DataElement.model_validate(item) for item in raw["elements"])

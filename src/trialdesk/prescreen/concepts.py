@@ -18,6 +18,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from trialdesk import yamlio
+
 Domain = Literal["condition", "drug", "measurement", "observation"]
 
 
@@ -68,7 +70,7 @@ class ConceptSet(BaseModel):
 
 def parse_concept_set(text: str, source: str) -> ConceptSet:
     try:
-        raw: Any = yaml.safe_load(text)
+        raw: Any = yamlio.safe_load(text)
         return ConceptSet.model_validate(raw)
     except yaml.YAMLError as exc:
         raise ConceptSetError(f"{source}: not valid YAML ({exc})") from None

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from trialdesk import yamlio
 from trialdesk.catalogue import Catalogue, DataElement, ElementKind
 from trialdesk.protocol import Criterion, Protocol
 from trialdesk.units.convert import UnitError, convert, parse_unit, quantity
@@ -64,7 +65,7 @@ class OmopMap(BaseModel):
 @cache
 def builtin_map() -> OmopMap:
     text = resources.files("trialdesk.prescreen").joinpath("omop_map.yaml").read_text("utf-8")
-    raw: Any = yaml.safe_load(text)
+    raw: Any = yamlio.safe_load(text)
     return OmopMap.model_validate(raw)
 
 
@@ -77,7 +78,7 @@ def load_element_map(path: str | Path) -> OmopMap:
     if not file.is_file():
         raise MappingError(f"--element-map: {file} is not a file")
     try:
-        raw: Any = yaml.safe_load(file.read_text("utf-8"))
+        raw: Any = yamlio.safe_load(file.read_text("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise MappingError(f"{file}: cannot be read as UTF-8 text ({exc})") from None
     except yaml.YAMLError as exc:

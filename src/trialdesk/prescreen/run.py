@@ -161,17 +161,10 @@ def prescreen_streamed(
     written = source.backend.read_parquet(out)
     stored = replace(query, table=written)
     summary = summarise(source, stored)
-    head = _first_rows(out, HEAD_ROWS)
+    # the first rows of the file (insertion order is kept): the best-ranked, as written
+    head = source.backend.to_pyarrow(written.limit(HEAD_ROWS))
     write_funnel(summary.funnel, funnel_path(out))
     return head, summary
-
-
-def _first_rows(path: Path, rows: int) -> pa.Table:
-    """The first rows of a Parquet file: the best-ranked, as DuckDB writes the list in rank
-    order (`query._ranked`), without reading the rest of the file."""
-    parquet = pq.ParquetFile(path)
-    batch = next(parquet.iter_batches(batch_size=rows), None)
-    return parquet.schema_arrow.empty_table() if batch is None else pa.Table.from_batches([batch])
 
 
 def prescreen(

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from trialdesk import yamlio
 from trialdesk.catalogue import Catalogue, default_catalogue
 from trialdesk.protocol.model import Protocol
 from trialdesk.protocol.semantics import check_semantics
@@ -89,7 +90,7 @@ def parse_protocol(
     """Parse and validate protocol YAML; raise ProtocolError listing every problem."""
     try:
         tree = yaml.compose(text)
-        raw: Any = yaml.safe_load(text)
+        raw: Any = yamlio.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None

@@ -11,8 +11,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
+from trialdesk import yamlio
 from trialdesk.catalogue import Catalogue, DataElement, ElementKind
 from trialdesk.export.crf.model import Choice, Condition, DataType, Event, Form, Item, StudyDesign
 from trialdesk.protocol import Protocol, catalogue_for
@@ -33,7 +32,7 @@ class DesignError(ValueError):
 @cache
 def _default_layout() -> dict[str, Any]:
     text = resources.files("trialdesk.export.crf").joinpath("layout.yaml").read_text("utf-8")
-    layout: dict[str, Any] = yaml.safe_load(text)
+    layout: dict[str, Any] = yamlio.safe_load(text)
     return layout
 
 

@@ -15,7 +15,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
+from trialdesk import yamlio
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def _codelist(key: str, raw: dict[str, Any]) -> Codelist:
 def terminology() -> Terminology:
     """The verified codes of `ct_codes.yaml`, with the CT release they belong to."""
     text = resources.files(__package__).joinpath("ct_codes.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    data = yamlio.safe_load(text)
     return Terminology(
         version=str(data["ct_version"]),
         codelists={str(k): _codelist(str(k), v) for k, v in data["codelists"].items()},
