@@ -28,3 +28,11 @@ def test_python_objects_are_refused_and_a_fault_names_its_line() -> None:
         yamlio.safe_load("!!python/object/apply:os.system ['true']")
     with pytest.raises(yaml.YAMLError, match="line 3"):
         yamlio.safe_load("a: 1\nb: [2\nc: 3\n")
+
+
+def test_the_composed_tree_gives_lines_as_pyyaml_does() -> None:
+    text = "a: 1\nb:\n  - x\n  - y\n"
+    ours, theirs = yamlio.compose(text), yaml.compose(text)
+    assert [(k.value, v.start_mark.line) for k, v in ours.value] == [
+        (k.value, v.start_mark.line) for k, v in theirs.value
+    ]

@@ -15,3 +15,8 @@ _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def safe_load(text: str) -> Any:
     """As `yaml.safe_load`: plain data only (no Python objects)."""
     return yaml.load(text, Loader=_LOADER)
+
+
+def compose(text: str) -> Any:
+    """The node tree of `text` (`yaml.Node`, with each node's line and column), or None."""
+    return yaml.compose(text, Loader=_LOADER)

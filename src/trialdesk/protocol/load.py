@@ -89,7 +89,6 @@ def parse_protocol(
 ) -> Protocol:
     """Parse and validate protocol YAML; raise ProtocolError listing every problem."""
     try:
-        tree = yaml.compose(text)
         raw: Any = yamlio.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -102,6 +101,7 @@ def parse_protocol(
     try:
         protocol = Protocol.model_validate(raw)
     except ValidationError as exc:
+        tree = yamlio.compose(text)  # only to give each problem its line
         problems = [
             Problem(
                 format_path(err["loc"]) or "<document>",
@@ -111,12 +111,12 @@ def parse_protocol(
             for err in exc.errors()
         ]
         raise ProtocolError(source, problems) from None
-    semantic = [
-        Problem(path, message, _line_of(tree, loc))
-        for loc, path, message in check_semantics(protocol, catalogue or default_catalogue())
-    ]
-    if semantic:
-        raise ProtocolError(source, semantic)
+    found = check_semantics(protocol, catalogue or default_catalogue())
+    if found:
+        tree = yamlio.compose(text)
+        raise ProtocolError(
+            source, [Problem(path, message, _line_of(tree, loc)) for loc, path, message in found]
+        )
     return protocol
 
 
