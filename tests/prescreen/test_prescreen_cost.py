@@ -44,14 +44,23 @@ def test_an_unknown_criterion_is_named() -> None:
 
 
 def test_the_funnel_counted_from_the_result_equals_the_aggregate_query(duck: OmopSource) -> None:
-    """The run counts its funnel from the fetched rows instead of running the query twice."""
-    from trialdesk.prescreen.funnel import funnel, funnel_of_result
+    """The run counts its funnel from verdict groups (fetched rows or one grouping query in
+    the database); both equal a person-by-person walk down the criteria."""
+    from trialdesk.prescreen.funnel import funnel, funnel_of_groups, verdict_groups
+    from trialdesk.protocol import CriterionKind
 
     query = build_query(duck, build_plan(builtin_protocol(), Settings(INDEX), duck.descendants))
     result = duck.backend.to_pyarrow(query.table)
-    steps = funnel_of_result(result, query)
+    steps = funnel_of_groups(verdict_groups(result, query), query)
     assert steps == funnel(duck, query)
-    assert len(steps) == 1 + len(query.plan.ehr_criteria) and steps[-1].remaining > 0
+    people = result.to_pylist()
+    left = list(people)
+    for step, criterion in zip(steps[1:], query.plan.ehr_criteria, strict=True):
+        failing = "not met" if criterion.kind is CriterionKind.INCLUSION else "met"
+        unknown = sum(p[criterion.id] == "not assessable" for p in left)
+        left = [p for p in left if p[criterion.id] != failing]
+        assert (step.remaining, step.not_assessable) == (len(left), unknown), criterion.id
+    assert steps[0].remaining == len(people) and steps[-1].remaining > 0
     assert any(s.removed for s in steps) and any(s.not_assessable for s in steps)
 
 

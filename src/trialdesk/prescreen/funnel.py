@@ -9,19 +9,16 @@ candidates + incomplete. Criteria judged only at the visit are not steps.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import ibis
-import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from trialdesk.prescreen.query import MET, NOT_ASSESSABLE, NOT_MET, PrescreenQuery
 from trialdesk.prescreen.source import OmopSource
-from trialdesk.protocol import Criterion, CriterionKind
+from trialdesk.protocol import CriterionKind
 
 FIGURE_DPI = 150  # print quality for a report page
 FUNNEL_COLUMNS = ("step", "criterion", "text", "remaining", "removed", "not_assessable")
@@ -37,76 +34,54 @@ class FunnelStep:
     not_assessable: int  # among the remaining, this criterion could not be judged
 
 
-def _fails(criterion: Criterion, verdict: ir.StringValue) -> ir.BooleanValue:
-    failing = NOT_MET if criterion.kind is CriterionKind.INCLUSION else MET
-    return verdict == failing
+def verdict_groups(result: pa.Table, query: PrescreenQuery) -> pa.Table:
+    """A fetched result holding every person as `database_groups` gives it (no second pass
+    over the database: the query is not run again)."""
+    keys = group_keys(query)
+    grouped = result.group_by(keys, use_threads=False).aggregate([([], "count_all")])
+    return grouped.rename_columns(
+        ["persons" if name == "count_all" else name for name in grouped.column_names]
+    )
 
 
-def funnel_of_result(result: pa.Table, query: PrescreenQuery) -> list[FunnelStep]:
-    """The same funnel counted from a fetched result holding every person (no second pass over
-    the database: the query is not run again)."""
-    import pyarrow.compute as pc
-
-    steps = list(query.plan.ehr_criteria)
-    persons = result.num_rows
-    out = [FunnelStep(0, "", "Persons seen in the look-back window", persons, 0, 0)]
-    excluded = pa.array([False] * persons, pa.bool_())
-    for number, criterion in enumerate(steps, start=1):
-        verdict = result.column(criterion.id)
-        failing = NOT_MET if criterion.kind is CriterionKind.INCLUSION else MET
-        unknown = pc.and_(pc.invert(excluded), pc.equal(verdict, NOT_ASSESSABLE))
-        excluded = pc.or_(excluded, pc.fill_null(pc.equal(verdict, failing), False))
-        left = persons - int(pc.sum(excluded).as_py() or 0)
-        out.append(
-            FunnelStep(
-                number,
-                criterion.id,
-                criterion.text,
-                left,
-                out[-1].remaining - left,
-                int(pc.sum(unknown).as_py() or 0),
-            )
-        )
-    return out
-
-
-def funnel_metrics(query: PrescreenQuery) -> dict[str, ir.Value]:
-    """The funnel as aggregate metrics over `query.table` ("persons", "left_<n>",
-    "unknown_<n>"), to be computed alone or with other counts in one pass."""
+def database_groups(source: OmopSource, query: PrescreenQuery) -> pa.Table:
+    """One row per combination of status and EHR verdicts with its number of persons
+    (`persons`), computed in the database: at most 3 × 3^k rows, one pass over the list,
+    and every count and the funnel follow from it. No person-level field leaves the query."""
     t = query.table
-    metrics: dict[str, ir.Value] = {"persons": t.count()}
-    excluded: ir.BooleanValue = ibis.literal(False)
-    for number, criterion in enumerate(query.plan.ehr_criteria, start=1):
-        still_in = ~excluded
-        metrics[f"unknown_{number}"] = (still_in & (t[criterion.id] == NOT_ASSESSABLE)).sum()
-        excluded = excluded | _fails(criterion, t[criterion.id])
-        metrics[f"left_{number}"] = (~excluded).sum()
-    return metrics
+    return source.backend.to_pyarrow(t.group_by(group_keys(query)).aggregate(persons=t.count()))
 
 
-def funnel_of_counts(row: Mapping[str, int | None], query: PrescreenQuery) -> list[FunnelStep]:
-    """The steps from the values of `funnel_metrics`."""
-    persons = int(row["persons"] or 0)
+def group_keys(query: PrescreenQuery) -> list[str]:
+    return ["status", *(c.id for c in query.plan.ehr_criteria)]
+
+
+def funnel_of_groups(groups: pa.Table, query: PrescreenQuery) -> list[FunnelStep]:
+    """The funnel from `verdict_groups` / `database_groups`: walking the EHR criteria in
+    protocol order, a group leaves at its first failing criterion."""
+    rows = groups.to_pylist()
+    persons = sum(int(r["persons"]) for r in rows)
     out = [FunnelStep(0, "", "Persons seen in the look-back window", persons, 0, 0)]
+    excluded = [False] * len(rows)
     for number, criterion in enumerate(query.plan.ehr_criteria, start=1):
-        left = int(row[f"left_{number}"] or 0)
-        out.append(
-            FunnelStep(
-                number,
-                criterion.id,
-                criterion.text,
-                left,
-                out[-1].remaining - left,
-                int(row[f"unknown_{number}"] or 0),
-            )
+        failing = NOT_MET if criterion.kind is CriterionKind.INCLUSION else MET
+        unknown = sum(
+            int(r["persons"])
+            for r, out_already in zip(rows, excluded, strict=True)
+            if not out_already and r[criterion.id] == NOT_ASSESSABLE
         )
+        excluded = [e or r[criterion.id] == failing for r, e in zip(rows, excluded, strict=True)]
+        left = persons - sum(int(r["persons"]) for r, e in zip(rows, excluded, strict=True) if e)
+        step = FunnelStep(
+            number, criterion.id, criterion.text, left, out[-1].remaining - left, unknown
+        )
+        out.append(step)
     return out
 
 
 def funnel(source: OmopSource, query: PrescreenQuery) -> list[FunnelStep]:
     """The funnel of the whole population (one aggregate query, whatever --top kept)."""
-    row = source.backend.to_pyarrow(query.table.aggregate(**funnel_metrics(query))).to_pylist()
-    return funnel_of_counts(row[0], query)
+    return funnel_of_groups(database_groups(source, query), query)
 
 
 def funnel_table(steps: list[FunnelStep]) -> pa.Table:

@@ -7,18 +7,16 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
-import ibis
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from trialdesk.prescreen.funnel import (
     FunnelStep,
-    funnel_metrics,
-    funnel_of_counts,
-    funnel_of_result,
+    database_groups,
+    funnel_of_groups,
     funnel_path,
+    verdict_groups,
     write_funnel,
 )
 from trialdesk.prescreen.plan import Plan, Settings, build_plan
@@ -64,34 +62,23 @@ def plan_for(source: OmopSource, protocol: Protocol, settings: Settings) -> Plan
     return build_plan(protocol, settings, source.descendants)
 
 
-def _counts(source: OmopSource, query: PrescreenQuery, result: pa.Table | None) -> dict[str, int]:
-    """ "persons", "status:<s>" and "<criterion>:<verdict>" counts, from `result` when it holds
-    every person, else by one aggregate query in the database."""
-    if result is not None:
-        row: dict[str, int] = {"persons": result.num_rows}
-        for column in ["status"] + [c.id for c in query.criteria]:
-            for item in pc.value_counts(result.column(column)).to_pylist():
-                key = (
-                    f"status:{item['values']}"
-                    if column == "status"
-                    else (f"{column}:{item['values']}")
-                )
-                row[key] = int(item["counts"])
-        return row
-    t = query.table
-    metrics: dict[str, ibis.Value] = funnel_metrics(query)  # the funnel in the same pass
-    for status in STATUSES:
-        metrics[f"status:{status}"] = (t.status == status).sum()
-    for criterion in query.criteria:
-        for verdict in (MET, NOT_MET, NOT_ASSESSABLE):
-            metrics[f"{criterion.id}:{verdict}"] = (t[criterion.id] == verdict).sum()
-    found = source.backend.to_pyarrow(t.aggregate(**metrics)).to_pylist()[0]
-    return {k: int(v or 0) for k, v in found.items()}
+def _counts(groups: pa.Table) -> dict[str, int]:
+    """ "persons", "status:<s>" and "<criterion>:<verdict>" counts from verdict groups."""
+    row: dict[str, int] = {"persons": 0}
+    for group in groups.to_pylist():
+        persons = int(group.pop("persons"))
+        row["persons"] += persons
+        for column, value in group.items():
+            key = f"status:{value}" if column == "status" else f"{column}:{value}"
+            row[key] = row.get(key, 0) + persons
+    return row
 
 
 def summarise(source: OmopSource, query: PrescreenQuery, result: pa.Table | None = None) -> Summary:
-    """Counts by status and, per criterion, by verdict."""
-    row = _counts(source, query, result)
+    """Counts by status and, per criterion, by verdict, and the funnel: from `result` when it
+    holds every person, else by one grouping query in the database."""
+    groups = database_groups(source, query) if result is None else verdict_groups(result, query)
+    row = _counts(groups)
     persons = int(row["persons"] or 0)
     by_criterion: dict[str, dict[str, int]] = {}
     for criterion in query.criteria:
@@ -108,7 +95,7 @@ def summarise(source: OmopSource, query: PrescreenQuery, result: pa.Table | None
         index_date=plan.settings.index_date,
         lookback_days=plan.settings.lookback_days,
         criteria_text={c.id: c.text for c in query.criteria},
-        funnel=funnel_of_counts(row, query) if result is None else funnel_of_result(result, query),
+        funnel=funnel_of_groups(groups, query),
         check_at_visit=check_at_visit(plan),
     )
 
