@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import tempfile
 import uuid
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,12 +95,20 @@ class TestDatabase:
             self._reset_postgres()
 
     def _reset_sqlite(self) -> None:
+        """Copy the migrated snapshot into the database through SQLite's online backup API.
+
+        Replacing the file and deleting its -wal/-shm underneath a connection that a live
+        server still held (a request of the previous browser test in flight) left that
+        connection and the next one on different files: "disk I/O error" at the next
+        connect. The backup API copies page by page under SQLite's own locks instead."""
         assert self._snapshot is not None
         self.engine.dispose()
         path = Path(str(self.engine.url.database))
-        for suffix in ("-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        shutil.copyfile(self._snapshot, path)
+        with (
+            closing(sqlite3.connect(self._snapshot)) as snapshot,
+            closing(sqlite3.connect(path, timeout=30)) as live,
+        ):
+            snapshot.backup(live)
 
     def _reset_postgres(self) -> None:
         tables = ", ".join(self._tables)
