@@ -59,19 +59,14 @@ def group_keys(query: PrescreenQuery) -> list[str]:
 def funnel_of_groups(groups: pa.Table, query: PrescreenQuery) -> list[FunnelStep]:
     """The funnel from `verdict_groups` / `database_groups`: walking the EHR criteria in
     protocol order, a group leaves at its first failing criterion."""
-    rows = groups.to_pylist()
-    persons = sum(int(r["persons"]) for r in rows)
+    still_in = groups.to_pylist()
+    persons = sum(int(g["persons"]) for g in still_in)
     out = [FunnelStep(0, "", "Persons seen in the look-back window", persons, 0, 0)]
-    excluded = [False] * len(rows)
     for number, criterion in enumerate(query.plan.ehr_criteria, start=1):
         failing = NOT_MET if criterion.kind is CriterionKind.INCLUSION else MET
-        unknown = sum(
-            int(r["persons"])
-            for r, out_already in zip(rows, excluded, strict=True)
-            if not out_already and r[criterion.id] == NOT_ASSESSABLE
-        )
-        excluded = [e or r[criterion.id] == failing for r, e in zip(rows, excluded, strict=True)]
-        left = persons - sum(int(r["persons"]) for r, e in zip(rows, excluded, strict=True) if e)
+        unknown = sum(int(g["persons"]) for g in still_in if g[criterion.id] == NOT_ASSESSABLE)
+        still_in = [g for g in still_in if g[criterion.id] != failing]
+        left = sum(int(g["persons"]) for g in still_in)
         step = FunnelStep(
             number, criterion.id, criterion.text, left, out[-1].remaining - left, unknown
         )
