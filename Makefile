@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench fuzz clean venv validation core core-venv
+.PHONY: demo test lint typecheck bench soak fuzz clean venv validation core core-venv
 
 venv: $(STAMP)
 
@@ -57,6 +57,10 @@ validation: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+# The crash test with 500 SIGKILLs per backend instead of the 40 of every run (a few minutes).
+soak: $(STAMP)
+	TRIALDESK_CRASH_CYCLES=500 $(BIN)/python -m pytest -q tests/reliability/test_reliability_crash.py
 
 fuzz: $(STAMP)
 	TRIALDESK_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q -s tests/security -k fuzz

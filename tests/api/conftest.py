@@ -14,7 +14,6 @@ from tools.harness.database import (
     available_backends,
     backend_url,
     fresh_database,
-    seed_demo_site_and_users,
 )
 
 from trialdesk.api import ApiSettings, create_app
@@ -36,9 +35,7 @@ def app(database: TestDatabase) -> FastAPI:
 
 @pytest.fixture
 def env(database: TestDatabase, app: FastAPI) -> Iterator[Env]:
-    database.reset()
-    with database.session() as session:
-        seed = seed_demo_site_and_users(session)
+    seed = database.reset_seeded()
     build, session = make_builder(database, seed)
     api = Api(app)
     try:

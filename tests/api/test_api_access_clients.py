@@ -12,7 +12,7 @@ import pytest
 from api_helpers import IDENTIFYING_STRINGS, Api, make_builder
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from tools.harness.database import TestDatabase, seed_demo_site_and_users
+from tools.harness.database import TestDatabase
 
 from trialdesk import services as sv
 from trialdesk.services.redcap_tokens import issue_redcap_token
@@ -33,9 +33,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(database: TestDatabase, app: FastAPI) -> Iterator[World]:
-    database.reset()
-    with database.session() as session:
-        seed = seed_demo_site_and_users(session)
+    seed = database.reset_seeded()
     build, session = make_builder(database, seed)
     study_ids = {}
     for site, code in SITE_CODE.items():

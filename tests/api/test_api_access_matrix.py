@@ -33,7 +33,7 @@ from api_helpers import (
 )
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
-from tools.harness.database import DEMO_PASSWORD, TestDatabase, seed_demo_site_and_users
+from tools.harness.database import DEMO_PASSWORD, TestDatabase
 
 from trialdesk import services as sv
 from trialdesk.services.accounts import NewUserAccount
@@ -125,9 +125,7 @@ def _coder(session: Session) -> int:
 
 @pytest.fixture(scope="module")
 def world(database: TestDatabase, app: FastAPI) -> Iterator[World]:
-    database.reset()
-    with database.session() as session:
-        seed = seed_demo_site_and_users(session)
+    seed = database.reset_seeded()
     build, session = make_builder(database, seed)
     users = {**seed.users, "coder": _coder(session)}
     records = {site: _enrolled_with_data(build, code) for site, code in SITE_CODE.items()}

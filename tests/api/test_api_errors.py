@@ -166,11 +166,8 @@ MEASUREMENT_FIELDS = st.fixed_dictionaries(
 @pytest.fixture(scope="module")
 def fuzz_target(database: TestDatabase, app: FastAPI) -> Any:
     from api_helpers import Api, make_builder
-    from tools.harness.database import seed_demo_site_and_users
 
-    database.reset()
-    with database.session() as session:
-        seed = seed_demo_site_and_users(session)
+    seed = database.reset_seeded()
     build, session = make_builder(database, seed)
     pid = build.consented()
     build.screening_visit(pid)

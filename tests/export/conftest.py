@@ -40,7 +40,5 @@ def empty(cohort: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Ite
 @pytest.fixture
 def target(empty: TestDatabase) -> TestDatabase:
     """An empty database of the cohort's backend, with the demo sites and users."""
-    empty.reset()
-    with empty.session() as session:
-        seed_demo_site_and_users(session)
+    empty.reset_seeded()
     return empty

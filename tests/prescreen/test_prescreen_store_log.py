@@ -204,9 +204,7 @@ def database(
 
 @pytest.fixture
 def seed(database: TestDatabase) -> DemoSeed:
-    database.reset()
-    with database.session() as session:
-        return seed_demo_site_and_users(session)
+    return database.reset_seeded()
 
 
 def cli_url(db: TestDatabase) -> str:

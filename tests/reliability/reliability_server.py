@@ -1,6 +1,6 @@
 """A launcher of real trialdesk servers for the crash test (run as a script, not a test).
 
-Importing trialdesk and building its first answers takes about a second; a hundred kill/restart
+Importing trialdesk and building its first answers takes about a second; hundreds of kill/restart
 cycles would spend most of their time there. So this process does it once, the way a pre-forking
 server (gunicorn ``--preload``) does: it builds the app with `create_app`, sends it the warm-up
 requests given as JSON (real requests through the ASGI interface, so every code path the crash

@@ -17,7 +17,6 @@ from tools.harness.database import (
     available_backends,
     backend_url,
     fresh_database,
-    seed_demo_site_and_users,
 )
 
 from trialdesk import services as sv
@@ -46,8 +45,8 @@ def session(db: TestDatabase) -> Iterator[Session]:
 
 
 @pytest.fixture
-def seed(session: Session) -> DemoSeed:
-    return seed_demo_site_and_users(session)
+def seed(db: TestDatabase, session: Session) -> DemoSeed:
+    return db.reset_seeded()  # before `session` has touched the database
 
 
 @pytest.fixture

@@ -56,7 +56,13 @@ def _ae(clinic, pid: int, term: str) -> int:  # type: ignore[no-untyped-def]
 
 def _audited(session: Session, table: str) -> list[AuditEntry]:
     session.expire_all()
-    return list(session.scalars(select(AuditEntry).where(AuditEntry.table_name == table)))
+    return list(
+        session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.table_name == table)
+            .order_by(AuditEntry.sequence)  # PostgreSQL promises no order without one
+        )
+    )
 
 
 def test_loading_a_release_stores_it_with_its_hash_and_who(session: Session, coder) -> None:  # type: ignore[no-untyped-def]

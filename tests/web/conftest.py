@@ -16,12 +16,30 @@ from tools.harness.database import (
     available_backends,
     backend_url,
     fresh_database,
-    seed_demo_site_and_users,
 )
 from web_helpers import SECRET, login
 
 from trialdesk.api import ApiSettings, create_app
 from trialdesk.web import WebSettings, mount
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Browser tests run on SQLite only, unless marked ``both_backends``.
+
+    A browser test checks what the page does in chromium; the server side of every page runs
+    on both backends in the TestClient tests of this folder. Running each browser test twice
+    doubled the suite's longest part (chromium's CPU) to test the same pages. Where the
+    database does change what the browser shows (two users racing for one row, values and
+    times as each database returns them), the test is marked and runs on PostgreSQL too."""
+    browser = metafunc.definition.get_closest_marker("browser")
+    both = metafunc.definition.get_closest_marker("both_backends")
+    if browser and not both and "web_database" in metafunc.fixturenames:
+        # as a mark, which pytest's own hooks (run after this one) give precedence over the
+        # fixture's params
+        metafunc.definition.add_marker(
+            pytest.mark.parametrize("web_database", ["sqlite"], indirect=True, scope="session")
+        )
 
 
 @pytest.fixture(scope="session", params=available_backends())
@@ -35,9 +53,7 @@ def web_database(
 
 @pytest.fixture()
 def seeded(web_database: TestDatabase) -> DemoSeed:
-    web_database.reset()
-    with web_database.session() as session:
-        return seed_demo_site_and_users(session)
+    return web_database.reset_seeded()
 
 
 @pytest.fixture(scope="session")

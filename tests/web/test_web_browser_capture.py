@@ -152,6 +152,7 @@ def test_submitting_another_form_with_unsaved_values_asks_first(
 # --- two users on one record -------------------------------------------------------------------
 
 
+@pytest.mark.both_backends
 def test_a_conflict_shows_both_and_the_second_save_never_reverts_the_other_user(
     open_page: Any, enrolled: int, web_database: TestDatabase
 ) -> None:
@@ -184,6 +185,7 @@ def test_a_conflict_shows_both_and_the_second_save_never_reverts_the_other_user(
     assert (now.total_units_per_day, now.regimen) == (44, "glargine + aspart")  # A kept
 
 
+@pytest.mark.both_backends
 def test_both_changed_the_same_value_is_highlighted_for_a_deliberate_choice(
     open_page: Any, enrolled: int, web_database: TestDatabase
 ) -> None:
@@ -319,6 +321,7 @@ def test_a_serious_adverse_event_says_when_its_report_is_due(open_page: Any, enr
     )
 
 
+@pytest.mark.both_backends
 def test_a_value_entered_meanwhile_by_another_user_is_never_doubled_silently(
     open_page: Any, enrolled: int, web_database: TestDatabase
 ) -> None:
@@ -374,6 +377,7 @@ def test_a_correction_says_what_changed_and_the_query_it_raised(
     expect(page.locator(".query-flag")).to_contain_text("Open query")
 
 
+@pytest.mark.both_backends
 def test_two_users_correct_one_screening_and_both_corrections_stand(
     open_page: Any, web_database: TestDatabase, seeded: DemoSeed
 ) -> None:

@@ -21,7 +21,7 @@ from web_helpers import actor_of, enrolled_participant
 
 from trialdesk import services as sv
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, pytest.mark.both_backends]  # two users race for a row
 TODAY = date.today()
 
 

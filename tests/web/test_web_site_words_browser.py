@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
-from tools.harness.database import DemoSeed, TestDatabase
+from tools.harness.database import DemoSeed, TestDatabase, available_backends
 from web_helpers import actor_of, enrolled_participant, screened_candidate
 
 from trialdesk import services as sv
@@ -226,7 +226,16 @@ def test_the_patterns_catch_what_the_issue_names() -> None:
         assert not internal_names(text), (text, internal_names(text))
 
 
-@pytest.mark.parametrize("role", ROLES)
+#: On PostgreSQL (values and times as it returns them) the crawl runs as the roles that see the
+#: clinical values: the coordinator (every form and casebook) and the monitor (queries, SDV).
+POSTGRES_ROLES = ("coordinator", "monitor")
+CRAWLS = [("sqlite", role) for role in ROLES] + [
+    ("postgresql", role) for role in POSTGRES_ROLES if "postgresql" in available_backends()
+]
+
+
+@pytest.mark.both_backends
+@pytest.mark.parametrize(("web_database", "role"), CRAWLS, indirect=["web_database"])
 def test_no_page_shows_an_internal_name_to_any_role(
     open_page: Any, study: int, web_database: TestDatabase, role: str
 ) -> None:
@@ -275,6 +284,7 @@ def test_the_baseline_date_says_when_it_would_put_the_screening_out_of_its_windo
     expect(page.get_by_role("status").first).to_contain_text("Visit SCR (Screening)")
 
 
+@pytest.mark.both_backends  # times as each database returns them
 def test_the_site_reads_its_own_time_while_store_and_export_keep_utc(
     open_page: Any, screened: int, web_database: TestDatabase
 ) -> None:

@@ -165,6 +165,7 @@ def test_a_transplantation_dose_that_is_no_count_is_refused_by_name(
 # --- 3. a value entered meanwhile, refused by the service ------------------------------------
 
 
+@pytest.mark.both_backends
 def test_a_value_entered_meanwhile_names_the_value_saved_now(
     open_page: Any, enrolled: int, web_database: TestDatabase
 ) -> None:
