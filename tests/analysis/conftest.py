@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from trialdesk.analysis import SourceFrames
+from trialdesk.analysis.report import ReportFiles, ReportOptions, build_report
 from trialdesk.protocol import Protocol, builtin_protocol
 
 LAB_VISITS = ("SCR", "BL", "M1", "M3", "M6", "M9", "M12")
@@ -323,3 +324,21 @@ def frames() -> SourceFrames:
 @pytest.fixture(scope="session")
 def frames_factory():  # type: ignore[no-untyped-def]
     return make_frames
+
+
+#: How the shared report's data were made (the simulated-data mark on every output).
+SIMULATED_HOW = "virtual cohort of 40 candidates, seed 5, assumed treatment effect: moderate"
+
+
+@pytest.fixture(scope="session")
+def simulated_report(
+    frames: SourceFrames, protocol: Protocol, tmp_path_factory: pytest.TempPathFactory
+) -> ReportFiles:
+    """One report of `frames` marked as simulated, read by the modules that check its files
+    (test_analysis_tlf, test_analysis_simulated_label): building it takes ~15 s."""
+    return build_report(
+        frames,
+        protocol,
+        tmp_path_factory.mktemp("report"),
+        options=ReportOptions(simulated=SIMULATED_HOW),
+    )

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tests.analysis._nlme import fallback_in_r, fit_in_r
-from tools.harness.database import TestDatabase, available_backends, backend_url, fresh_database
+from tools.harness.database import TestDatabase, fresh_database
 
 from trialdesk import services as sv
 from trialdesk.analysis import AnalysisDatasets, StudyResults, analyse, derive_datasets
@@ -39,10 +39,13 @@ DEMO = SimulationSettings(
 )
 
 
-@pytest.fixture(scope="module", params=available_backends())
-def study(request: pytest.FixtureRequest) -> Iterator[TestDatabase]:
+@pytest.fixture(scope="module")
+def study() -> Iterator[TestDatabase]:
+    """The demo's database (SQLite, as `make demo` makes it). Reading a study from PostgreSQL
+    into the analysis is tested in test_analysis_from_store; simulating the demo's 120
+    candidates there again took a minute of every CI run to test the same derivations."""
     use_fast_hashing()
-    db = fresh_database(backend_url(request.param))
+    db = fresh_database()
     with db.session() as session:
         run_simulation(session, DEMO)
     yield db

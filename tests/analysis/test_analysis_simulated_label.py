@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from trialdesk.analysis.frames_io import SIMULATED_MARK, read_simulated, write_frames
-from trialdesk.analysis.report import ReportFiles, ReportOptions, build_report
+from trialdesk.analysis.report import ReportFiles, build_report
 from trialdesk.analysis.sources import SourceFrames
 from trialdesk.cli import app
 from trialdesk.protocol import Protocol
@@ -35,12 +35,8 @@ def pdf_pages(path: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def simulated(
-    frames: SourceFrames, protocol: Protocol, tmp_path_factory: pytest.TempPathFactory
-) -> ReportFiles:
-    return build_report(
-        frames, protocol, tmp_path_factory.mktemp("sim"), options=ReportOptions(simulated=HOW)
-    )
+def simulated(simulated_report: ReportFiles) -> ReportFiles:
+    return simulated_report  # built with SIMULATED_HOW (conftest), the same words as HOW
 
 
 def test_every_pdf_page_says_simulated(simulated: ReportFiles) -> None:

@@ -21,7 +21,7 @@ from docx.document import Document as DocxDocument
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from striprtf.striprtf import rtf_to_text
 
-from trialdesk.analysis.report import ReportFiles, ReportOptions, build_report
+from trialdesk.analysis.report import ReportFiles
 from trialdesk.analysis.report.html import css_string, render_html
 from trialdesk.analysis.report.pdf import write_pdf
 from trialdesk.analysis.report.rtf_out import rtf_text
@@ -32,21 +32,15 @@ from trialdesk.analysis.report.tlf import (
     spanners,
     split_decimal,
 )
-from trialdesk.analysis.sources import SourceFrames
 from trialdesk.analysis.tables import ReportTable, all_tables
 from trialdesk.protocol import Protocol
 
-HOW = "virtual cohort of 40 candidates, seed 5"
 SAP_NUMBER = re.compile(r"^(Table|Figure) 14\.[123]\.\d+(\.\d+)?$|^Listing 16\.2\.\d+(\.\d+)?$")
 
 
 @pytest.fixture(scope="module")
-def files(
-    frames: SourceFrames, protocol: Protocol, tmp_path_factory: pytest.TempPathFactory
-) -> ReportFiles:
-    return build_report(
-        frames, protocol, tmp_path_factory.mktemp("tlf"), options=ReportOptions(simulated=HOW)
-    )
+def files(simulated_report: ReportFiles) -> ReportFiles:
+    return simulated_report
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,7 @@ INTERNAL: tuple[tuple[str, re.Pattern[str]], ...] = (
 #: Addresses that are no page (files to download, the API, logging out).
 NOT_PAGES = re.compile(r"^/(?:api|static|logout)|\.(?:csv|json|xml|pdf|zip|png|svg|txt|xpt)$")
 MISSING_ID = "999999"  # in the addresses of records that do not exist
-PER_KIND = 2  # pages visited per kind of address (digits and query values aside)
+PER_KIND = 1  # pages visited per kind of address (digits and query values aside)
 MAX_PAGES = 90  # per role: enough for every kind of page of this study
 
 
