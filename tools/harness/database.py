@@ -65,6 +65,33 @@ def backend_url(backend: str) -> str | None:
     return url
 
 
+@dataclass(frozen=True)
+class _Contents:
+    """What a PostgreSQL test schema holds: the rows of each table that has any, and the last
+    value of each sequence that has been used."""
+
+    rows: dict[str, list[dict[str, Any]]]
+    sequences: dict[str, int] = field(default_factory=dict)
+
+
+#: The just-migrated state: no rows but the audit chain's genesis head.
+_MIGRATED = _Contents({"audit_head": [{"id": 1, "last_sequence": 0, "last_hash": GENESIS_HASH}]})
+
+
+def _sqlite_copy(source: Path, target: Path) -> None:
+    """Copy the database `source` into `target` through SQLite's online backup API.
+
+    Replacing the file and deleting its -wal/-shm underneath a connection that a live server
+    still held (a request of the previous browser test in flight) left that connection and the
+    next one on different files: "disk I/O error" at the next connect. The backup API copies
+    page by page under SQLite's own locks instead."""
+    with (
+        closing(sqlite3.connect(source, timeout=30)) as origin,
+        closing(sqlite3.connect(target, timeout=30)) as copy,
+    ):
+        origin.backup(copy)
+
+
 @dataclass
 class TestDatabase:
     backend: str
@@ -76,8 +103,7 @@ class TestDatabase:
     _owns_directory: bool = False
     _tables: list[str] = field(default_factory=list)
     _seeded: DemoSeed | None = None
-    _seeded_rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    _seeded_sequences: dict[str, int] = field(default_factory=dict)
+    _seeded_contents: _Contents | None = None  # PostgreSQL: the seeded rows and sequences
 
     __test__ = False  # not a pytest test class
 
@@ -117,8 +143,12 @@ class TestDatabase:
         if self.backend == "sqlite":
             self._reset_sqlite(self._seeded_snapshot)
         else:
-            self._reset_postgres(self._seeded_rows, self._seeded_sequences)
+            self._reset_postgres(self._seeded_contents)
         return self._seeded
+
+    @property
+    def _sqlite_path(self) -> Path:
+        return Path(str(self.engine.url.database))
 
     @property
     def _seeded_snapshot(self) -> Path:
@@ -128,57 +158,42 @@ class TestDatabase:
     def _keep_seeded(self) -> None:
         if self.backend == "sqlite":
             self.engine.dispose()
-            path = Path(str(self.engine.url.database))
-            with (
-                closing(sqlite3.connect(path, timeout=30)) as live,
-                closing(sqlite3.connect(self._seeded_snapshot)) as copy,
-            ):
-                live.backup(copy)
-            return
+            _sqlite_copy(self._sqlite_path, self._seeded_snapshot)
+        else:
+            self._seeded_contents = self._postgres_contents()
+
+    def _postgres_contents(self) -> _Contents:
         with self.engine.connect() as connection:
-            for table in Base.metadata.sorted_tables:
-                rows = [dict(r) for r in connection.execute(table.select()).mappings()]
-                if rows:
-                    self._seeded_rows[table.name] = rows
-            self._seeded_sequences = {
-                name: int(value)
-                for name, value in connection.execute(
-                    text(
-                        "SELECT sequencename, last_value FROM pg_sequences "
-                        "WHERE schemaname = current_schema() AND last_value IS NOT NULL"
-                    )
-                )
+            rows = {
+                table.name: [dict(r) for r in connection.execute(table.select()).mappings()]
+                for table in Base.metadata.sorted_tables
             }
+            sequences = connection.execute(
+                text(
+                    "SELECT sequencename, last_value FROM pg_sequences "
+                    "WHERE schemaname = current_schema() AND last_value IS NOT NULL"
+                )
+            )
+            return _Contents(
+                {name: found for name, found in rows.items() if found},
+                {name: int(value) for name, value in sequences},
+            )
 
     def _reset_sqlite(self, source: Path | None = None) -> None:
-        """Copy the migrated snapshot into the database through SQLite's online backup API.
-
-        Replacing the file and deleting its -wal/-shm underneath a connection that a live
-        server still held (a request of the previous browser test in flight) left that
-        connection and the next one on different files: "disk I/O error" at the next
-        connect. The backup API copies page by page under SQLite's own locks instead."""
+        """Copy the migrated snapshot (or `source`) into the database (`_sqlite_copy`)."""
         assert self._snapshot is not None
         self.engine.dispose()
-        path = Path(str(self.engine.url.database))
-        with (
-            closing(sqlite3.connect(source or self._snapshot)) as snapshot,
-            closing(sqlite3.connect(path, timeout=30)) as live,
-        ):
-            snapshot.backup(live)
+        _sqlite_copy(source or self._snapshot, self._sqlite_path)
 
-    def _reset_postgres(
-        self,
-        rows: dict[str, list[dict[str, Any]]] | None = None,
-        sequences: dict[str, int] | None = None,
-    ) -> None:
-        """Empty every table, then put `rows` back (default: the audit chain's genesis head)
-        and set the sequences to `sequences` (default: restarted).
+    def _reset_postgres(self, contents: _Contents | None = None) -> None:
+        """Empty every table, then put `contents` back (default: the just-migrated state, the
+        audit chain's genesis head and every sequence restarted).
 
         DELETE rather than TRUNCATE: a test leaves a few rows, and TRUNCATE gives each of the
         forty tables new files (0.15 s a test against a few ms). Autovacuum is off on these
         tables (`_fresh_postgres`), so freed space is not reused and rows are still read back
         in the order they were written, as from the fresh files TRUNCATE made."""
-        rows = rows if rows is not None else {"audit_head": [self._genesis_head()]}
+        contents = contents or _MIGRATED
         deletes = "; ".join(f"DELETE FROM {t}" for t in reversed(self._tables))
         with self.engine.begin() as connection:
             connection.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
@@ -191,15 +206,11 @@ class TestDatabase:
                     "AND last_value IS NOT NULL"
                 )
             )
-            for name, value in (sequences or {}).items():
+            for name, value in contents.sequences.items():
                 connection.execute(text("SELECT setval(:s, :v)"), {"s": name, "v": value})
             for table in Base.metadata.sorted_tables:
-                if rows.get(table.name):
-                    connection.execute(table.insert(), rows[table.name])
-
-    @staticmethod
-    def _genesis_head() -> dict[str, Any]:
-        return {"id": 1, "last_sequence": 0, "last_hash": GENESIS_HASH}
+                if contents.rows.get(table.name):
+                    connection.execute(table.insert(), contents.rows[table.name])
 
     def dispose(self) -> None:
         self.engine.dispose()
