@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from playwright.sync_api import expect, sync_playwright
 from tools.harness.database import DEMO_PASSWORD, DemoSeed
 from tools.harness.live import LiveServer, launch_chromium
+from web_helpers import csrf_of
 
 DESKTOP = {"width": 1280, "height": 900}
 
@@ -53,9 +54,6 @@ def open_page(chromium: Any, live_url: str, seeded: DemoSeed) -> Iterator[Any]:
         context.close()
 
 
-CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
 def log_in(page: Any, username: str) -> None:
     """Log `username` in through the login form's own requests, sent by the page's browser
     context (its cookie jar), then open the dashboard.
@@ -66,11 +64,10 @@ def log_in(page: Any, username: str) -> None:
     is the subject (test_web_browser, test_web_login_steps)."""
     request = page.context.request
     form = request.get("/login")
-    token = CSRF_FIELD.search(form.text())
-    assert form.ok and token, f"GET /login: {form.status}"
+    assert form.ok, f"GET /login: {form.status}"
     answer = request.post(
         "/login",
-        form={"csrf_token": token.group(1), "next": "", "username": username,
+        form={"csrf_token": csrf_of(form.text()), "next": "", "username": username,
               "password": DEMO_PASSWORD},
         max_redirects=0,
     )  # fmt: skip
