@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from api_helpers import Api
 from sqlalchemy.engine import make_url
-from tools.harness.database import TestDatabase, execute_as_dba, seed_demo_site_and_users
+from tools.harness.database import TestDatabase, execute_as_dba
 
 from trialdesk.api import ApiSettings, create_app
 from trialdesk.store.anchor import anchor_config, generate_key
@@ -29,12 +29,10 @@ def _url(db: TestDatabase) -> str:
 def test_the_server_checkpoints_and_verifies_against_the_checkpoints(
     database: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    database.reset()
+    database.reset_seeded()
     monkeypatch.setenv("TRIALDESK_AUDIT_DIR", str(tmp_path / "anchor"))
     config = anchor_config()
     generate_key(config)
-    with database.session() as session:
-        seed_demo_site_and_users(session)
     app = create_app(ApiSettings(database_url=_url(database)))  # its own engine: a real server
     api = Api(app)  # runs the lifespan: the checkpoint thread starts
     try:
@@ -57,10 +55,8 @@ def test_the_server_checkpoints_and_verifies_against_the_checkpoints(
 def test_without_a_key_the_report_says_not_anchored(
     database: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    database.reset()
+    database.reset_seeded()
     monkeypatch.setenv("TRIALDESK_AUDIT_DIR", str(tmp_path / "none"))
-    with database.session() as session:
-        seed_demo_site_and_users(session)
     api = Api(create_app(ApiSettings(database_url=_url(database))))
     try:
         report = api.get("admin", "/audit/verify").json()
