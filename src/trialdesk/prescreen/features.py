@@ -116,7 +116,7 @@ def _measurement_dimension(plan: Plan) -> pa.Table:
             ("start", pa.date32()),
         ]
     )
-    return pa.table(rows, schema=schema)
+    return pa.Table.from_pydict(rows, schema=schema)
 
 
 def recency_key(day: ir.DateValue, row_id: ir.IntegerValue) -> ir.IntegerValue:
@@ -222,7 +222,7 @@ def _coded_dimension(plan: Plan, domain: str) -> pa.Table:
     schema = pa.schema(
         [("concept_id", pa.int64()), ("element", pa.string()), ("start", pa.date32())]
     )
-    return pa.table(
+    return pa.Table.from_pydict(
         {"concept_id": concept_ids, "element": elements, "start": starts}, schema=schema
     )
 

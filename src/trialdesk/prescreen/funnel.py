@@ -49,7 +49,7 @@ def database_groups(source: OmopSource, query: PrescreenQuery) -> pa.Table:
     (`persons`), computed in the database: at most 3 × 3^k rows, one pass over the list,
     and every count and the funnel follow from it. No person-level field leaves the query."""
     t = query.table
-    return source.backend.to_pyarrow(t.group_by(group_keys(query)).aggregate(persons=t.count()))
+    return source.to_pyarrow(t.group_by(group_keys(query)).aggregate(persons=t.count()))
 
 
 def group_keys(query: PrescreenQuery) -> list[str]:
@@ -80,7 +80,7 @@ def funnel(source: OmopSource, query: PrescreenQuery) -> list[FunnelStep]:
 
 
 def funnel_table(steps: list[FunnelStep]) -> pa.Table:
-    return pa.table(
+    return pa.Table.from_pydict(
         {
             "step": [s.step for s in steps],
             "criterion": [s.criterion for s in steps],
