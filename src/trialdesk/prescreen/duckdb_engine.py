@@ -12,6 +12,7 @@ schema, as the backend's `to_pyarrow` does.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import ibis
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pyarrow as pa
+import sqlglot.expressions as sge
 from ibis.backends.sql.compilers.duckdb import compiler
 from ibis.backends.sql.datatypes import DuckDBType
 
@@ -33,6 +35,33 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _value(value: Any) -> sge.Expr:
+    # A float travels as its shortest repr, read back by DuckDB's correctly rounded parser:
+    # a decimal literal (0.0555…) would be a DECIMAL first and could end one ulp away.
+    if isinstance(value, float):
+        return sge.cast(sge.convert(repr(value)), "DOUBLE")
+    return sge.convert(value)
+
+
+def values_sql(rows: Sequence[Mapping[str, Any]], schema: ibis.Schema) -> str:
+    """A few rows as DuckDB SQL (VALUES, each column cast to its type): small tables such as a
+    plan's concept dimensions or the funnel, made without pyarrow building arrays from Python
+    objects (which imports pandas: ~0.2 s of start-up, issue #16)."""
+    names = list(schema.names)
+    columns = ", ".join(
+        f"CAST({_quoted(name)} AS {DuckDBType.to_string(schema[name])}) AS {_quoted(name)}"
+        for name in names
+    )
+    nulls = [dict.fromkeys(names)]  # VALUES needs a row: one of NULLs, filtered out
+    tuples = ", ".join(
+        "(" + ", ".join(_value(row[name]).sql("duckdb") for name in names) + ")"
+        for row in rows or nulls
+    )
+    aliases = ", ".join(_quoted(name) for name in names)
+    where = "" if rows else " WHERE FALSE"
+    return f"SELECT {columns} FROM (VALUES {tuples}) AS v({aliases}){where}"
+
+
 @dataclass
 class DuckDBEngine:
     """One DuckDB connection, the OMOP tables declared on it, and the in-memory tables (Ibis
@@ -41,6 +70,7 @@ class DuckDBEngine:
     con: duckdb.DuckDBPyConnection
     _registered: set[str] = field(default_factory=set)
     _files_read: int = 0
+    _values_made: int = 0
 
     def table(self, name: str) -> ibis.Table:
         """The table or view `name` as an (unbound) Ibis table with DuckDB's schema."""
@@ -60,6 +90,13 @@ class DuckDBEngine:
             f"CREATE OR REPLACE TEMP VIEW {_quoted(name)} AS "
             f"SELECT * FROM read_parquet({_literal(location)})"
         )
+        return self.table(name)
+
+    def values(self, rows: Sequence[Mapping[str, Any]], schema: ibis.Schema) -> ibis.Table:
+        """A small table of `rows` (a temporary table of this connection)."""
+        self._values_made += 1
+        name = f"trialdesk_values_{self._values_made}"
+        self.con.execute(f"CREATE TEMP TABLE {_quoted(name)} AS {values_sql(rows, schema)}")
         return self.table(name)
 
     def sql(self, expr: ir.Expr) -> str:

@@ -3,7 +3,7 @@ PostgreSQL, or a local/cluster Spark session."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,11 @@ class IbisEngine:
     def read_parquet(self, path: Path) -> ibis.Table:
         return self.backend.read_parquet(path)
 
+    def values(self, rows: Sequence[Mapping[str, Any]], schema: ibis.Schema) -> ibis.Table:
+        import pyarrow as pa
+
+        return ibis.memtable(pa.Table.from_pylist(list(rows), schema=schema.to_pyarrow()))
+
 
 Engine = IbisEngine | DuckDBEngine
 
@@ -83,6 +88,10 @@ class OmopSource:
 
     def read_parquet(self, path: Path) -> ibis.Table:
         return self.engine.read_parquet(path)
+
+    def values(self, rows: Sequence[Mapping[str, Any]], schema: ibis.Schema) -> ibis.Table:
+        """A small table of `rows` (e.g. a plan's concept dimension) to join with."""
+        return self.engine.values(rows, schema)
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:
