@@ -109,9 +109,9 @@ def _path(kind: str, folder: str) -> dict[str, Any]:
     for _ in range(2):
         started, cpu = time.perf_counter(), _cpu()
         if kind in ("ibis", "one"):
-            result = source.backend.to_pyarrow(build_query(source, plan).table)
+            result = source.to_pyarrow(build_query(source, plan).table)
         else:
-            result = run_hand_sql(source.backend.con, plan)
+            result = run_hand_sql(source.connection, plan)
         walls.append(time.perf_counter() - started)
         cpus.append(_cpu() - cpu)
     assert result is not None
@@ -145,7 +145,7 @@ def _per_person(folder: str, person_ids: list[int]) -> dict[str, Any]:
     source = open_duckdb(folder)
     plan = build_plan(builtin_protocol(), Settings(INDEX), source.descendants)
     started, cpu = time.perf_counter(), _cpu()
-    tables = read_tables(source.backend.con, person_ids)
+    tables = read_tables(source.connection, person_ids)
     results = evaluate_people(tables, plan)
     wall = time.perf_counter() - started
     return {
@@ -167,7 +167,7 @@ def _hand_copy(folder: str) -> dict[str, Any]:
 
     source = open_duckdb(folder)
     plan = build_plan(builtin_protocol(), Settings(INDEX), source.descendants)
-    con = source.backend.con
+    con = source.connection
     con.register(CODES_TABLE, codes_table(plan))
     out = Path(tempfile.mkdtemp(prefix="trialdesk-hand-")) / "hand.parquet"
     started, cpu = time.perf_counter(), _cpu()
@@ -203,7 +203,7 @@ def _check_baseline(folder: str, baseline: dict[str, Any]) -> None:
     plan = build_plan(builtin_protocol(), Settings(INDEX), source.descendants)
     table = build_query(source, plan).table
     wanted = list(baseline["truths"])
-    rows = source.backend.to_pyarrow(table.filter(table.person_id.isin(wanted))).to_pylist()
+    rows = source.to_pyarrow(table.filter(table.person_id.isin(wanted))).to_pylist()
     verdict = {MET: True, NOT_MET: False}
     for row in rows:
         got = {c.id: verdict.get(row[c.id]) for c in plan.ehr_criteria}
@@ -241,7 +241,7 @@ def _circe(folder: str) -> dict[str, Any]:
             trialdesk_protocol(), Settings(INDEX), source.descendants, omap=trialdesk_map()
         )
         table = build_query(source, plan).table
-        found = source.backend.to_pyarrow(
+        found = source.to_pyarrow(
             table.filter(table.status == CANDIDATE).select("person_id")
         )
         ours_ids = sorted(found.column(0).to_pylist())

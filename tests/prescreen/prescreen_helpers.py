@@ -31,7 +31,7 @@ def plan_for(source: OmopSource, index: date = INDEX, lookback: int = 365) -> Pl
 
 def ibis_truths(source: OmopSource, plan: Plan) -> dict[int, dict[str, bool | None]]:
     """Per person, per EHR criterion: True / False / None, from the compiled query."""
-    rows = source.backend.to_pyarrow(build_query(source, plan).table).to_pylist()
+    rows = source.to_pyarrow(build_query(source, plan).table).to_pylist()
     return {
         int(r["person_id"]): {
             c.id: {MET: True, NOT_MET: False}.get(r[c.id]) for c in plan.ehr_criteria

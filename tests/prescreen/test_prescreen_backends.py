@@ -33,7 +33,7 @@ def _comparable(table: pa.Table) -> list[dict[str, Any]]:
 
 
 def _duckdb_rows(duck: OmopSource) -> list[dict[str, Any]]:
-    return _comparable(duck.backend.to_pyarrow(build_query(duck, plan_for(duck)).table))
+    return _comparable(duck.to_pyarrow(build_query(duck, plan_for(duck)).table))
 
 
 @pytest.fixture()
@@ -54,7 +54,7 @@ def postgres(cdm_tables: dict[str, pa.Table]) -> Iterator[OmopSource]:
 def test_postgres_gives_the_same_candidates(duck: OmopSource, postgres: OmopSource) -> None:
     plan = plan_for(postgres)
     assert plan.vocabulary
-    ours = _comparable(postgres.backend.to_pyarrow(build_query(postgres, plan).table))
+    ours = _comparable(postgres.to_pyarrow(build_query(postgres, plan).table))
     assert ours == _duckdb_rows(duck)
 
 
@@ -75,7 +75,7 @@ def test_spark_gives_the_same_candidates(duck: OmopSource, cdm_folder: Path) -> 
     try:
         plan = plan_for(spark)
         assert plan.vocabulary
-        ours = _comparable(spark.backend.to_pyarrow(build_query(spark, plan).table))
+        ours = _comparable(spark.to_pyarrow(build_query(spark, plan).table))
     finally:
         spark.close()
     theirs = _duckdb_rows(duck)

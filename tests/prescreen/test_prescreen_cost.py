@@ -30,8 +30,8 @@ def test_a_one_criterion_plan_reads_only_what_that_criterion_needs(duck: OmopSou
 def test_the_pruned_query_gives_the_same_verdicts_as_the_full_one(duck: OmopSource) -> None:
     one = build_plan(with_criteria(builtin_protocol(), ["I5"]), Settings(INDEX), duck.descendants)
     full = build_plan(builtin_protocol(), Settings(INDEX), duck.descendants)
-    small = duck.backend.to_pyarrow(build_query(duck, one).table).select(["person_id", "I5"])
-    large = duck.backend.to_pyarrow(build_query(duck, full).table).select(["person_id", "I5"])
+    small = duck.to_pyarrow(build_query(duck, one).table).select(["person_id", "I5"])
+    large = duck.to_pyarrow(build_query(duck, full).table).select(["person_id", "I5"])
     assert small.num_rows == large.num_rows > 0
     assert sorted(small.to_pylist(), key=str) == sorted(large.to_pylist(), key=str)
     assert {"hba1c_value", "bmi"} & set(large.column_names) == set()  # selected above
@@ -50,7 +50,7 @@ def test_the_funnel_counted_from_the_result_equals_the_aggregate_query(duck: Omo
     from trialdesk.protocol import CriterionKind
 
     query = build_query(duck, build_plan(builtin_protocol(), Settings(INDEX), duck.descendants))
-    result = duck.backend.to_pyarrow(query.table)
+    result = duck.to_pyarrow(query.table)
     steps = funnel_of_groups(verdict_groups(result, query), query)
     assert steps == funnel(duck, query)
     people = result.to_pylist()
@@ -135,7 +135,7 @@ def test_duckdb_memory_is_bounded_by_default_and_can_be_set(
     def limit() -> str:
         source = open_duckdb(cdm_folder)
         try:
-            return str(source.backend.con.sql("SELECT current_setting('memory_limit')").fetchone())
+            return str(source.connection.sql("SELECT current_setting('memory_limit')").fetchone())
         finally:
             source.close()
 

@@ -39,8 +39,8 @@ def test_ibis_equals_evaluator_for_every_person(duck: OmopSource, cdm_file: Path
 
 def test_ibis_equals_hand_written_sql(duck: OmopSource) -> None:
     plan = plan_for(duck)
-    compiled = duck.backend.to_pyarrow(build_query(duck, plan).table)
-    hand = run_hand_sql(duck.backend.con, plan)
+    compiled = duck.to_pyarrow(build_query(duck, plan).table)
+    hand = run_hand_sql(duck.connection, plan)
     assert [c for c in compiled.column_names if c in hand.column_names] == hand.column_names
     for name in hand.column_names:
         ours, theirs = compiled.column(name).to_pylist(), hand.column(name).to_pylist()
@@ -57,8 +57,8 @@ def test_ibis_equals_hand_written_sql(duck: OmopSource) -> None:
 def test_parquet_folder_gives_the_same_ranking(duck: OmopSource, cdm_folder: Path) -> None:
     parquet = open_duckdb(cdm_folder)
     try:
-        a = duck.backend.to_pyarrow(build_query(duck, plan_for(duck)).table)
-        b = parquet.backend.to_pyarrow(build_query(parquet, plan_for(parquet)).table)
+        a = duck.to_pyarrow(build_query(duck, plan_for(duck)).table)
+        b = parquet.to_pyarrow(build_query(parquet, plan_for(parquet)).table)
     finally:
         parquet.close()
     assert a.equals(b)
@@ -79,8 +79,8 @@ def test_without_vocabulary_local_codes_are_missed(
         assert with_vocab.vocabulary and not without.vocabulary
         assert 2_000_000_001 in with_vocab.coded["t2dm_diagnosis"].concept_ids
         assert 2_000_000_001 not in without.coded["t2dm_diagnosis"].concept_ids
-        coded = duck.backend.to_pyarrow(build_query(duck, with_vocab).table)
-        bare_rows = bare.backend.to_pyarrow(build_query(bare, without).table)
+        coded = duck.to_pyarrow(build_query(duck, with_vocab).table)
+        bare_rows = bare.to_pyarrow(build_query(bare, without).table)
     finally:
         bare.close()
     assert sum(coded.column("t2dm_diagnosis").to_pylist()) > sum(

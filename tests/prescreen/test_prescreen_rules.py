@@ -117,7 +117,7 @@ def _run(path: Path, lookback: int = 365) -> dict[int, dict[str, Any]]:
     source = open_duckdb(path)
     try:
         plan = build_plan(builtin_protocol(), Settings(INDEX, lookback), source.descendants)
-        rows = source.backend.to_pyarrow(build_query(source, plan).table).to_pylist()
+        rows = source.to_pyarrow(build_query(source, plan).table).to_pylist()
         with duckdb.connect(str(path), read_only=True) as con:
             reference = evaluate_people(read_tables(con), plan)
     finally:

@@ -5,7 +5,7 @@ glucose suggests a CTCAE grade that the investigator confirms."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -47,8 +47,19 @@ def sae(web_database: TestDatabase, seeded: DemoSeed) -> tuple[int, str, int]:
     return _sae(web_database)
 
 
+def _site_today(db: TestDatabase, pid: int) -> date:
+    """Today at the participant's site: day 0 of the sponsor's clock is the site's date."""
+    from trialdesk.services.safety import site_zone
+    from trialdesk.store.models import Participant
+
+    with db.session() as session:
+        participant = session.get(Participant, pid)
+        assert participant is not None
+        return datetime.now(site_zone(session, participant)).date()
+
+
 def test_coordinator_proposes_investigator_confirms_then_the_susar_clock(
-    open_page: Any, sae: tuple[int, str, int]
+    open_page: Any, sae: tuple[int, str, int], web_database: TestDatabase
 ) -> None:
     pid, _study_id, ae_id = sae
     url = f"/participants/{pid}/records/adverse_events/{ae_id}"
@@ -74,9 +85,13 @@ def test_coordinator_proposes_investigator_confirms_then_the_susar_clock(
     expect(investigator.locator("#causality-state")).to_contain_text("confirmed by Investigator")
     clock = investigator.locator("#susar-clock")
     expect(clock).to_contain_text("record that report above")
+    before = _site_today(web_database, pid)
     investigator.get_by_role("button", name="Record initial report sent").click()
-    due = (date.today() + timedelta(days=15)).isoformat()
-    expect(clock).to_contain_text(f"Expedited report due {due}")
+    expect(clock).to_contain_text("Expedited report due")
+    # The site's date when the report was sent (the click may straddle its midnight).
+    days = (before, _site_today(web_database, pid))
+    dues = {(day + timedelta(days=15)).isoformat() for day in days}
+    assert any(f"Expedited report due {due}" in (clock.text_content() or "") for due in dues), dues
     expect(clock).to_contain_text("15 calendar days")
     history = investigator.locator("#assessment-history")
     expect(history).to_contain_text("Coordinator")

@@ -28,7 +28,6 @@ from datetime import date
 
 import ibis
 import ibis.expr.types as ir
-import pyarrow as pa
 
 from trialdesk.prescreen.mapping import GENDER_CONCEPTS
 from trialdesk.prescreen.plan import CategoryElement, MeasuredElement, Plan
@@ -86,37 +85,39 @@ def _birth(person: ir.Table) -> list[ir.Value]:
     ]
 
 
-def _measurement_dimension(plan: Plan) -> pa.Table:
-    rows: dict[str, list[object]] = {
-        k: [] for k in ("concept_id", "unit_id", "element", "factor", "offset", "lo", "hi", "start")
+MEASUREMENT_DIMENSION = ibis.schema(
+    {
+        "concept_id": "int64",
+        "unit_id": "int64",
+        "element": "string",
+        "factor": "float64",
+        "offset": "float64",
+        "lo": "float64",
+        "hi": "float64",
+        "start": "date",
     }
-    for element in plan.measured.values():
-        for concept_id in sorted(element.concept_ids):
-            for unit in element.units:
-                for key, value in (
-                    ("concept_id", concept_id),
-                    ("unit_id", unit.unit_concept_id),
-                    ("element", element.name),
-                    ("factor", unit.factor),
-                    ("offset", unit.offset),
-                    ("lo", element.hard_low if element.hard_low is not None else -1e300),
-                    ("hi", element.hard_high if element.hard_high is not None else 1e300),
-                    ("start", element.start),
-                ):
-                    rows[key].append(value)
-    schema = pa.schema(
-        [
-            ("concept_id", pa.int64()),
-            ("unit_id", pa.int64()),
-            ("element", pa.string()),
-            ("factor", pa.float64()),
-            ("offset", pa.float64()),
-            ("lo", pa.float64()),
-            ("hi", pa.float64()),
-            ("start", pa.date32()),
-        ]
-    )
-    return pa.table(rows, schema=schema)
+)
+CODED_DIMENSION = ibis.schema({"concept_id": "int64", "element": "string", "start": "date"})
+
+
+def _measurement_dimension(plan: Plan) -> list[dict[str, object]]:
+    """A row per (concept, unit) of each measured element: its conversion to the canonical
+    unit, hard limits and look-back start."""
+    return [
+        {
+            "concept_id": concept_id,
+            "unit_id": unit.unit_concept_id,
+            "element": element.name,
+            "factor": float(unit.factor),
+            "offset": float(unit.offset),
+            "lo": element.hard_low if element.hard_low is not None else -1e300,
+            "hi": element.hard_high if element.hard_high is not None else 1e300,
+            "start": element.start,
+        }
+        for element in plan.measured.values()
+        for concept_id in sorted(element.concept_ids)
+        for unit in element.units
+    ]
 
 
 def recency_key(day: ir.DateValue, row_id: ir.IntegerValue) -> ir.IntegerValue:
@@ -157,7 +158,7 @@ def _latest_of(
 def latest_measurements(source: OmopSource, plan: Plan) -> ir.Table:
     """Per person, each measured element's most recent usable value (wide: one row a person)."""
     m = source.table("measurement")
-    dim = ibis.memtable(_measurement_dimension(plan))
+    dim = source.values(_measurement_dimension(plan), MEASUREMENT_DIMENSION)
     j = m.join(
         dim,
         [m.measurement_concept_id == dim.concept_id, m.unit_concept_id == dim.unit_id],
@@ -208,23 +209,14 @@ def _canonical(latest: ir.Table, element: MeasuredElement) -> ir.FloatingValue:
     return ibis.cases(*branches, else_=ibis.null("float64"))
 
 
-def _coded_dimension(plan: Plan, domain: str) -> pa.Table:
-    concept_ids: list[int] = []
-    elements: list[str] = []
-    starts: list[date] = []
-    for element in plan.coded.values():
-        if element.domain != domain:
-            continue
-        for concept_id in sorted(element.concept_ids):
-            concept_ids.append(concept_id)
-            elements.append(element.name)
-            starts.append(element.start or _FAR_PAST)
-    schema = pa.schema(
-        [("concept_id", pa.int64()), ("element", pa.string()), ("start", pa.date32())]
-    )
-    return pa.table(
-        {"concept_id": concept_ids, "element": elements, "start": starts}, schema=schema
-    )
+def _coded_dimension(plan: Plan, domain: str) -> list[dict[str, object]]:
+    """A row per concept of each condition (or drug) element, with its look-back start."""
+    return [
+        {"concept_id": concept_id, "element": element.name, "start": element.start or _FAR_PAST}
+        for element in plan.coded.values()
+        if element.domain == domain
+        for concept_id in sorted(element.concept_ids)
+    ]
 
 
 def coded_records(source: OmopSource, plan: Plan, domain: str) -> ir.Table | None:
@@ -232,7 +224,7 @@ def coded_records(source: OmopSource, plan: Plan, domain: str) -> ir.Table | Non
     names = [e.name for e in plan.coded.values() if e.domain == domain]
     if not names:
         return None
-    dim = ibis.memtable(_coded_dimension(plan, domain))
+    dim = source.values(_coded_dimension(plan, domain), CODED_DIMENSION)
     index = plan.settings.index_date
     if domain == "condition":
         t = source.table("condition_occurrence")

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import ibis
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
+from trialdesk.prescreen.duckdb_engine import values_sql
 from trialdesk.prescreen.query import MET, NOT_ASSESSABLE, NOT_MET, PrescreenQuery
 from trialdesk.prescreen.source import OmopSource
 from trialdesk.protocol import CriterionKind
@@ -49,7 +49,7 @@ def database_groups(source: OmopSource, query: PrescreenQuery) -> pa.Table:
     (`persons`), computed in the database: at most 3 × 3^k rows, one pass over the list,
     and every count and the funnel follow from it. No person-level field leaves the query."""
     t = query.table
-    return source.backend.to_pyarrow(t.group_by(group_keys(query)).aggregate(persons=t.count()))
+    return source.to_pyarrow(t.group_by(group_keys(query)).aggregate(persons=t.count()))
 
 
 def group_keys(query: PrescreenQuery) -> list[str]:
@@ -79,17 +79,16 @@ def funnel(source: OmopSource, query: PrescreenQuery) -> list[FunnelStep]:
     return funnel_of_groups(database_groups(source, query), query)
 
 
-def funnel_table(steps: list[FunnelStep]) -> pa.Table:
-    return pa.table(
-        {
-            "step": [s.step for s in steps],
-            "criterion": [s.criterion for s in steps],
-            "text": [s.text for s in steps],
-            "remaining": [s.remaining for s in steps],
-            "removed": [s.removed for s in steps],
-            "not_assessable": [s.not_assessable for s in steps],
-        }
-    )
+FUNNEL_SCHEMA = ibis.schema(
+    {
+        "step": "int64",
+        "criterion": "string",
+        "text": "string",
+        "remaining": "int64",
+        "removed": "int64",
+        "not_assessable": "int64",
+    }
+)
 
 
 def funnel_path(out: Path) -> Path:
@@ -98,12 +97,16 @@ def funnel_path(out: Path) -> Path:
 
 
 def write_funnel(steps: list[FunnelStep], path: Path) -> Path:
-    table = funnel_table(steps)
+    """The funnel as Parquet or CSV (with a header), written by DuckDB (a few rows: no
+    Arrow arrays are built from Python objects, which would import pandas)."""
+    import duckdb
+
+    rows = [{name: getattr(step, name) for name in FUNNEL_COLUMNS} for step in steps]
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".parquet":
-        pq.write_table(table, path)
-    else:
-        pacsv.write_csv(table, path)
+    options = "FORMAT 'parquet'" if path.suffix.lower() == ".parquet" else "FORMAT 'csv', HEADER"
+    target = "'" + str(path).replace("'", "''") + "'"
+    with duckdb.connect() as con:
+        con.execute(f"COPY ({values_sql(rows, FUNNEL_SCHEMA)}) TO {target} ({options})")
     return path
 
 

@@ -52,7 +52,7 @@ class Summary:
 def default_index_date(source: OmopSource) -> date:
     """The latest observation_period_end_date: the date of the EHR extract."""
     op = source.table("observation_period")
-    latest = source.backend.to_pyarrow(op.observation_period_end_date.max()).as_py()
+    latest = source.to_pyarrow(op.observation_period_end_date.max()).as_py()
     if latest is None:
         raise SourceError(f"{source.description}: observation_period is empty")
     return latest if isinstance(latest, date) else latest.date()
@@ -107,7 +107,7 @@ def check_output(path: Path) -> None:
 
 def fetch(source: OmopSource, query: PrescreenQuery, top: int | None = None) -> pa.Table:
     table = query.table if top is None else query.table.limit(top)
-    return source.backend.to_pyarrow(table)
+    return source.to_pyarrow(table)
 
 
 def write_candidates(result: pa.Table, path: Path) -> Path:
@@ -143,13 +143,13 @@ def prescreen_streamed(
     query = build_query(source, plan)
     say(f"evaluating criteria into {out.name}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    source.backend.to_parquet(query.table, out)
+    source.to_parquet(query.table, out)
     say("summarising")
-    written = source.backend.read_parquet(out)
+    written = source.read_parquet(out)
     stored = replace(query, table=written)
     summary = summarise(source, stored)
     # the first rows of the file (insertion order is kept): the best-ranked, as written
-    head = source.backend.to_pyarrow(written.limit(HEAD_ROWS))
+    head = source.to_pyarrow(written.limit(HEAD_ROWS))
     write_funnel(summary.funnel, funnel_path(out))
     return head, summary
 

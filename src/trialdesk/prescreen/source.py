@@ -3,13 +3,17 @@ PostgreSQL, or a local/cluster Spark session."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import ibis
+import ibis.expr.types as ir
 from ibis.backends import BaseBackend
+
+from trialdesk.prescreen.duckdb_engine import DuckDBEngine
 
 # The tables pre-screening reads (OMOP CDM v5.4); vocabulary is optional.
 CLINICAL_TABLES = (
@@ -30,11 +34,36 @@ class SourceError(ValueError):
     """The OMOP database cannot be opened or lacks a table: says which and why."""
 
 
+class IbisEngine:
+    """PostgreSQL and Spark: the Ibis backend runs the expressions."""
+
+    def __init__(self, backend: BaseBackend) -> None:
+        self.backend = backend
+
+    def to_pyarrow(self, expr: ir.Expr) -> Any:
+        return self.backend.to_pyarrow(expr)
+
+    def to_parquet(self, expr: ir.Table, path: Path) -> None:
+        self.backend.to_parquet(expr, path)
+
+    def read_parquet(self, path: Path) -> ibis.Table:
+        return self.backend.read_parquet(path)
+
+    def values(self, rows: Sequence[Mapping[str, Any]], schema: ibis.Schema) -> ibis.Table:
+        import pyarrow as pa
+
+        return ibis.memtable(pa.Table.from_pylist(list(rows), schema=schema.to_pyarrow()))
+
+
+Engine = IbisEngine | DuckDBEngine
+
+
 @dataclass
 class OmopSource:
-    """An Ibis connection with the OMOP tables it holds, by (lower-case) name."""
+    """An OMOP database: the engine that runs Ibis expressions on it and the OMOP tables it
+    holds, by (lower-case) name."""
 
-    backend: BaseBackend
+    engine: Engine
     kind: str  # duckdb | postgres | spark
     tables: dict[str, ibis.Table]
     description: str
@@ -49,13 +78,35 @@ class OmopSource:
     def has(self, name: str) -> bool:
         return name in self.tables
 
+    def to_pyarrow(self, expr: ir.Expr) -> Any:
+        """A table's rows as an Arrow table (a scalar's value as an Arrow scalar)."""
+        return self.engine.to_pyarrow(expr)
+
+    def to_parquet(self, expr: ir.Table, path: Path) -> None:
+        """The rows written to `path` by the database itself."""
+        self.engine.to_parquet(expr, path)
+
+    def read_parquet(self, path: Path) -> ibis.Table:
+        return self.engine.read_parquet(path)
+
+    def values(self, rows: Sequence[Mapping[str, Any]], schema: ibis.Schema) -> ibis.Table:
+        """A small table of `rows` (e.g. a plan's concept dimension) to join with."""
+        return self.engine.values(rows, schema)
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection (DuckDB sources only): for SQL written by hand."""
+        if not isinstance(self.engine, DuckDBEngine):
+            raise SourceError(f"{self.description}: not a DuckDB database")
+        return self.engine.con
+
     def descendants(self, ancestors: Iterable[int]) -> dict[int, set[int]]:
         """Descendant concept ids per ancestor, from concept_ancestor (empty without one)."""
         wanted = sorted(set(ancestors))
         if not wanted or not self.has("concept_ancestor"):
             return {}
         ca = self.table("concept_ancestor")
-        rows = self.backend.to_pyarrow(
+        rows = self.to_pyarrow(
             ca.filter(ca.ancestor_concept_id.isin(wanted)).select(
                 "ancestor_concept_id", "descendant_concept_id"
             )
@@ -106,7 +157,7 @@ MEMORY_LIMIT_ENV = "TRIALDESK_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "3GB"
 
 
-def _limit_memory(con: Any) -> None:
+def _limit_memory(con: duckdb.DuckDBPyConnection) -> None:
     """DuckDB's memory_limit: $TRIALDESK_DUCKDB_MEMORY_LIMIT (e.g. "8GB"; "default" keeps
     DuckDB's own), else `DEFAULT_MEMORY_LIMIT`. Above it DuckDB spills sorts, joins and
     aggregates to its temp directory instead of growing."""
@@ -116,7 +167,7 @@ def _limit_memory(con: Any) -> None:
     if limit.strip().lower() == "default":
         return
     try:
-        con.raw_sql(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
+        con.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
     except Exception as exc:
         raise SourceError(f"{MEMORY_LIMIT_ENV}: {limit!r} is not a memory size ({exc})") from None
 
@@ -125,27 +176,27 @@ def open_duckdb(path: str | Path) -> OmopSource:
     """A DuckDB database file, or a folder of `<table>.parquet` files (or `<table>/` folders)."""
     path = Path(path)
     if path.is_dir():
-        con = ibis.duckdb.connect()
+        engine = DuckDBEngine(duckdb.connect())
         tables = {}
         for entry in sorted(path.iterdir()):
             name = entry.name.removesuffix(".parquet").lower()
             if entry.is_file() and entry.suffix == ".parquet":
-                tables[name] = con.read_parquet(entry, table_name=name)
+                tables[name] = engine.view_of_parquet(name, str(entry))
             elif entry.is_dir() and any(entry.glob("*.parquet")):
-                tables[name] = con.read_parquet(str(entry / "*.parquet"), table_name=name)
+                tables[name] = engine.view_of_parquet(name, str(entry / "*.parquet"))
         description = f"Parquet folder {path}"
     elif path.is_file():
         try:
-            con = ibis.duckdb.connect(str(path), read_only=True)
+            engine = DuckDBEngine(duckdb.connect(str(path), read_only=True))
         except Exception as exc:  # duckdb raises its own IOException types
             raise SourceError(duckdb_open_problem(path, exc)) from None
-        tables = {n.lower(): con.table(n) for n in con.list_tables()}
+        tables = {n.lower(): engine.table(n) for n in engine.table_names()}
         description = f"DuckDB file {path}"
     else:
         raise SourceError(f"{path}: no such DuckDB file or Parquet folder")
     _check(tables, description)
-    _limit_memory(con)
-    return OmopSource(con, "duckdb", tables, description, [con.disconnect])
+    _limit_memory(engine.con)
+    return OmopSource(engine, "duckdb", tables, description, [engine.close])
 
 
 def open_postgres(url: str, schema: str | None = None) -> OmopSource:
@@ -172,7 +223,7 @@ def open_postgres(url: str, schema: str | None = None) -> OmopSource:
         f" schema {schema}" if schema else ""
     )
     _check(tables, description)
-    return OmopSource(con, "postgres", tables, description, [con.disconnect])
+    return OmopSource(IbisEngine(con), "postgres", tables, description, [con.disconnect])
 
 
 def spark_session(cores: int = 2) -> Any:
@@ -215,7 +266,7 @@ def open_spark(path: str | Path, session: Any | None = None) -> OmopSource:
     tables = {n.lower(): con.table(n) for n in con.list_tables()}
     description = f"Spark ({session.sparkContext.master}) reading {path}"
     _check(tables, description)
-    return OmopSource(con, "spark", tables, description)
+    return OmopSource(IbisEngine(con), "spark", tables, description)
 
 
 def open_source(
