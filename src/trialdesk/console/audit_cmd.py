@@ -20,7 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from trialdesk import services as sv
-from trialdesk.console.db_cmd import URL_OPTION, _fail, _resolve, database_session
+from trialdesk.console.db_cmd import _fail, _resolve, database_session
+from trialdesk.console.options import URL_OPTION
 from trialdesk.services.records import verify_audit_trail
 from trialdesk.services.views import ChainReportView
 from trialdesk.store.anchor import (

@@ -11,6 +11,7 @@ from rich.markup import escape
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from trialdesk.console.options import URL_OPTION
 from trialdesk.store import DatabaseConfigError, database_url
 from trialdesk.store.anchor import AnchorConfig, anchor_config
 from trialdesk.store.backup import BackupError
@@ -19,10 +20,6 @@ from trialdesk.store.backup import restore as run_restore
 
 console = Console()
 err = Console(stderr=True)
-
-URL_OPTION = typer.Option(
-    None, "--url", help="Database URL (default: TRIALDESK_DATABASE_URL or ./data/trialdesk.sqlite)"
-)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:

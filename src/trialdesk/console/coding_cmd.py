@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from trialdesk import services as sv
-from trialdesk.console.db_cmd import URL_OPTION, _refused, database_session
+from trialdesk.console.db_cmd import _refused, database_session
+from trialdesk.console.options import URL_OPTION
 
 coding_app = typer.Typer(
     help="Medical coding dictionaries: load a MedDRA or drug dictionary release, list them.",

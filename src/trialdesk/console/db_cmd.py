@@ -2,8 +2,8 @@
 administering the study database from the command line (the audit trail: `audit_cmd`).
 
 Commands act as the system administrator (`trialdesk.services.SYSTEM`); the audit trail records
-their changes with no user id. The database is `--url`, else ``TRIALDESK_DATABASE_URL``, else
-the SQLite file in the data directory.
+their changes with no user id. The database is `--database` (or `--url`), else
+``TRIALDESK_DATABASE_URL``, else the SQLite file in the data directory.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from trialdesk import services as sv
+from trialdesk.console.options import URL_OPTION
 from trialdesk.console.study_protocol import StudyProtocolError, set_up_study
 from trialdesk.services.accounts import NewUserAccount
 from trialdesk.services.study import current_protocol
@@ -48,9 +49,6 @@ user_app = typer.Typer(help="User accounts, roles and site memberships.", no_arg
 
 APP_ROLE_OPTION = typer.Option(
     None, "--app-role", help="PostgreSQL: then grant this application role (see `db roles`)"
-)
-URL_OPTION = typer.Option(
-    None, "--url", help="Database URL (default: TRIALDESK_DATABASE_URL or ./data/trialdesk.sqlite)"
 )
 
 

@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from trialdesk import services as sv
-from trialdesk.console.db_cmd import URL_OPTION, console
+from trialdesk.console.db_cmd import console
+from trialdesk.console.options import URL_OPTION
 from trialdesk.console.security_cmd import REASON_OPTION, service_session
 from trialdesk.services.locks import lockable_participant
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from trialdesk.console.options import URL_OPTION
 from trialdesk.console.study_protocol import StudyProtocolError
 from trialdesk.protocol import BUILTIN_ID, Protocol, ProtocolError, builtin_protocol, load_protocol
 from trialdesk.protocol.consistency import check_consistency
@@ -23,9 +24,6 @@ app = typer.Typer(
 )
 console = Console()
 
-URL_OPTION = typer.Option(
-    None, "--url", help="Database URL (default: TRIALDESK_DATABASE_URL or ./data/trialdesk.sqlite)"
-)
 
 
 def resolve_protocol(path: Path | None) -> Protocol:
@@ -43,8 +41,8 @@ def show(
     """Print the study record, criteria, schedule of assessments and outcomes.
 
     Without a file: the protocol in force in the study database when one is configured
-    (``--url``, ``TRIALDESK_DATABASE_URL`` or an existing default SQLite file), with its version
-    and SHA-256; the built-in protocol otherwise. The first line says which.
+    (``--database``, ``TRIALDESK_DATABASE_URL`` or an existing default SQLite file), with its
+    version and SHA-256; the built-in protocol otherwise. The first line says which.
     """
     try:
         protocol, source = _protocol_to_show(path, url)
@@ -60,7 +58,8 @@ def _protocol_to_show(path: Path | None, url: str | None) -> tuple[Protocol, str
         return load_protocol(path), f"file {path}"
     if not database_configured(url):
         return builtin_protocol(BUILTIN_ID), (
-            f"built-in {BUILTIN_ID} (no study database configured: --url or {DATABASE_URL_ENV})"
+            f"built-in {BUILTIN_ID} "
+            f"(no study database configured: --database or {DATABASE_URL_ENV})"
         )
     return stored_protocol(url)
 

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from trialdesk import services as sv
 from trialdesk.console.db_cmd import (
-    URL_OPTION,
     _fail,
     _refused,
     console,
@@ -25,6 +24,7 @@ from trialdesk.console.db_cmd import (
     read_password,
     user_app,
 )
+from trialdesk.console.options import URL_OPTION
 from trialdesk.store.sealed import KEY_ENV, KEY_FILE_ENV, SecretKeyMissing, generate_secret_key
 
 
