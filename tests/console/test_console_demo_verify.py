@@ -69,3 +69,23 @@ def test_a_tampered_demo_trail_fails_the_demo(tmp_path: Path) -> None:
             _verify_audit(url, tmp_path / "demo")
     finally:
         db.dispose()
+
+
+def test_the_demo_prints_a_verify_command_that_finds_its_checkpoints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from trialdesk.cli import app
+
+    url = _trail(tmp_path)
+    _verify_audit(url, tmp_path / "demo")
+    printed = capsys.readouterr().out
+    line = next(x for x in printed.splitlines() if x.startswith("verify again: "))
+    words = shlex.split(line.removeprefix("verify again: "))
+    assert words[:3] == ["trialdesk", "audit", "verify"], words
+    done = CliRunner().invoke(app, words[1:])
+    assert done.exit_code == 0, done.output
+    assert "match 1 signed checkpoint" in done.output and "NOT anchored" not in done.output

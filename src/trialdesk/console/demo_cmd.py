@@ -10,6 +10,7 @@ verify` does; then write the statistical report. The data are simulated and say 
 from __future__ import annotations
 
 import contextlib
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -67,7 +68,7 @@ def demo(
         n_candidates=candidates, seed=seed, effect=chosen, followup=FollowupParameters()
     )
     summary, where = _run_in_database(settings, url, quiet=False)
-    render_summary(summary, settings, where)
+    render_summary(summary, settings, where, next_step=False)  # the demo reports itself
     _verify_audit(url, folder)
     frames, note = load_source_frames(None, url, protocol)
     banner = f"Simulated data (seed {seed}, effect: {describe_effect(chosen)})"
@@ -92,6 +93,15 @@ def _verify_audit(url: str, folder: Path) -> None:
     console.print(f"[{style}]{escape(report.message)}[/{style}]", highlight=False)
     if not report.ok:
         raise typer.Exit(1)
+    # The demo's key and checkpoints are beside its database, not in the default folder.
+    anchor_folder = folder / "trialdesk-audit"
+    console.print(
+        "verify again: trialdesk audit verify --database "
+        + escape(f"{shlex.quote(url)} --dir {shlex.quote(str(anchor_folder.resolve()))}"),
+        style="dim",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def verify_demo_audit(url: str, audit_folder: Path) -> ChainReportView:

@@ -252,8 +252,11 @@ def describe_effect(effect: Effect) -> str:
     )
 
 
-def render_summary(summary: RunSummary, settings: SimulationSettings, where: str) -> None:
-    """The one-screen summary: participant flow, follow-up and safety, data quality."""
+def render_summary(
+    summary: RunSummary, settings: SimulationSettings, where: str, *, next_step: bool = True
+) -> None:
+    """The one-screen summary: participant flow, follow-up and safety, data quality; and the
+    command that analyses this database (not the default one) unless the caller runs it."""
     flow = Table(title=f"Virtual cohort, seed {settings.seed}", show_header=False)
     flow.add_column("", style="bold")
     flow.add_column("", justify="right")
@@ -284,4 +287,5 @@ def render_summary(summary: RunSummary, settings: SimulationSettings, where: str
     console.print(flow)
     console.print(f"effect: {describe_effect(settings.effect)}", highlight=False)
     console.print(f"database: {where}", highlight=False)
-    console.print("next: trialdesk report", style="dim")
+    if next_step:
+        console.print(f"next: trialdesk report --database {where}", style="dim", highlight=False)
