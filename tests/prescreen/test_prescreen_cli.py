@@ -222,3 +222,40 @@ def test_site_element_map_replaces_the_builtin_one(cdm_file: Path, tmp_path: Pat
     rows = list(csv.DictReader(out.open()))
     assert {r["P1"] for r in rows} == {"assessed at visit"}
     assert "P1 (whole criterion)" in rows[0]["check_at_visit"]
+
+
+def test_the_criteria_table_fits_a_narrow_terminal(cdm_folder: Path, tmp_path: Path) -> None:
+    """At 80 columns the criterion text gives way (an ellipsis), never the counts, "at visit"
+    or the verdict headers."""
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trialdesk.cli",
+            "prescreen",
+            "--omop",
+            str(cdm_folder),
+            "--index-date",
+            "2025-06-30",
+            "--out",
+            str(tmp_path / "c.csv"),
+        ],
+        env={**os.environ, "COLUMNS": "80", "TERM": "dumb"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "Criteria")
+    table = lines[start : start + 20]
+    assert all(len(line) <= 80 for line in table), "\n".join(table)
+    assert any("assessable" in line for line in table)
+    visit = [line for line in table if "│ I1 " in line]
+    assert visit and "at visit" in visit[0], "\n".join(table)
+    counts = [line for line in table if "│ I3 " in line]
+    assert counts and counts[0].rstrip("│ ").split("│")[-1].strip().replace(",", "").isdigit()

@@ -324,15 +324,16 @@ def render_summary(summary: Summary, where: str, seconds: float) -> None:
     )
     console.print(status)
     table = Table(title="Criteria")
-    table.add_column("Criterion")
-    table.add_column("Text", max_width=40, no_wrap=True, overflow="ellipsis")
+    table.add_column("Criterion", no_wrap=True)
+    # The text gives way on a narrow terminal (an ellipsis), not the counts: 4 columns of 10
+    # and the borders take 56 characters.
+    text_width = max(16, min(40, console.width - 56))
+    table.add_column("Text", width=text_width, no_wrap=True, overflow="ellipsis")
     for verdict in (MET, NOT_MET, NOT_ASSESSABLE):
-        table.add_column(verdict, justify="right", style=_STYLE[verdict])
+        table.add_column(verdict, justify="right", style=_STYLE[verdict], min_width=10)
     for cid, counts in summary.by_criterion.items():
         if AT_VISIT in counts:
-            table.add_row(
-                cid, escape(summary.criteria_text[cid]), "[dim]assessed at visit[/dim]", "", ""
-            )
+            table.add_row(cid, escape(summary.criteria_text[cid]), "[dim]at visit[/dim]", "", "")
             continue
         table.add_row(
             cid,
