@@ -244,9 +244,9 @@ def test_tampering_is_reported_by_the_service(weight, db: TestDatabase, session,
     _pid, mid = weight
     assert sv.verify_audit_trail(session, actors["monitor"]).ok
     target = session.scalar(
-        select(AuditEntry.sequence).where(
-            AuditEntry.table_name == "measurements", AuditEntry.record_id == str(mid)
-        )
+        select(AuditEntry.sequence)
+        .where(AuditEntry.table_name == "measurements", AuditEntry.record_id == str(mid))
+        .order_by(AuditEntry.sequence)
     )
     execute_as_dba(
         db,

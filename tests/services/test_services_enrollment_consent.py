@@ -116,9 +116,9 @@ def test_only_an_investigator_overrides_the_target(
     )
     assert enrollment.over_target and "DSMB" in (enrollment.override_reason or "")
     entries = session.scalars(
-        select(AuditEntry).where(
-            AuditEntry.table_name == "enrollments", AuditEntry.record_id == str(enrollment.id)
-        )
+        select(AuditEntry)
+        .where(AuditEntry.table_name == "enrollments", AuditEntry.record_id == str(enrollment.id))
+        .order_by(AuditEntry.sequence)
     ).all()
     assert json.loads(entries[0].changes)["override_reason"][1].endswith("(DSMB approval 12)")
     assert entries[0].user_id == actors["investigator"].user_id

@@ -166,9 +166,9 @@ def test_a_change_to_a_verified_value_clears_the_mark_and_says_why(
         assert "78" in (cleared.clear_reason or "") and "79" in (cleared.clear_reason or "")
     assert marks[labs_mark.id].active  # another form: untouched
     audited = s.scalars(
-        select(AuditEntry).where(
-            AuditEntry.table_name == "sdv_marks", AuditEntry.record_id == str(form_mark.id)
-        )
+        select(AuditEntry)
+        .where(AuditEntry.table_name == "sdv_marks", AuditEntry.record_id == str(form_mark.id))
+        .order_by(AuditEntry.sequence)
     ).all()
     assert [a.action for a in audited] == ["create", "update"]
     assert "transcription error" in (audited[-1].reason or "")

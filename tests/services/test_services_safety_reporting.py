@@ -35,9 +35,9 @@ def _sae(clinic, pid: int, **overrides):  # type: ignore[no-untyped-def]
 def _audited(session: Session, table: str, record_id: int) -> list[AuditEntry]:
     return list(
         session.scalars(
-            select(AuditEntry).where(
-                AuditEntry.table_name == table, AuditEntry.record_id == str(record_id)
-            )
+            select(AuditEntry)
+            .where(AuditEntry.table_name == table, AuditEntry.record_id == str(record_id))
+            .order_by(AuditEntry.sequence)
         )
     )
 
