@@ -5,21 +5,20 @@ Ibis's DuckDB *backend* converts every result through its pandas-aware data mapp
 imports pandas (~0.2 s of a 1M-person pre-screen's ~5 s budget, issue #16) although trialdesk
 never asks for a DataFrame. The compiler is the same one the backend uses
 ([@Ibis-DuckDB]): tables are declared to Ibis with the schema DuckDB reports (DESCRIBE, as the
-backend does), expressions are compiled to DuckDB SQL, Ibis's in-memory tables are registered
-as Arrow tables under the names the SQL refers to, and results are cast to the expression's
-schema, as the backend's `to_pyarrow` does.
+backend does), expressions are compiled to DuckDB SQL and results are cast to the expression's
+schema, as the backend's `to_pyarrow` does. Small tables (a plan's concept dimensions) are made
+by `values`, not as Ibis memtables: registering Arrow data on a connection imports pandas too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import ibis
-import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pyarrow as pa
 import sqlglot.expressions as sge
@@ -31,7 +30,8 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _literal(text: str) -> str:
+def sql_string(text: str) -> str:
+    """`text` as an SQL string literal (e.g. a file path for COPY … TO)."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -64,13 +64,10 @@ def values_sql(rows: Sequence[Mapping[str, Any]], schema: ibis.Schema) -> str:
 
 @dataclass
 class DuckDBEngine:
-    """One DuckDB connection, the OMOP tables declared on it, and the in-memory tables (Ibis
-    memtables: the concept dimensions of a plan) already registered."""
+    """One DuckDB connection and the OMOP tables declared on it."""
 
     con: duckdb.DuckDBPyConnection
-    _registered: set[str] = field(default_factory=set)
-    _files_read: int = 0
-    _values_made: int = 0
+    _temporary: int = 0  # tables and views this engine made, for their names
 
     def table(self, name: str) -> ibis.Table:
         """The table or view `name` as an (unbound) Ibis table with DuckDB's schema."""
@@ -88,23 +85,22 @@ class DuckDBEngine:
         """`name` as a view of the Parquet file(s) at `location` (a path or a glob)."""
         self.con.execute(
             f"CREATE OR REPLACE TEMP VIEW {_quoted(name)} AS "
-            f"SELECT * FROM read_parquet({_literal(location)})"
+            f"SELECT * FROM read_parquet({sql_string(location)})"
         )
         return self.table(name)
 
+    def _fresh_name(self, kind: str) -> str:
+        self._temporary += 1
+        return f"trialdesk_{kind}_{self._temporary}"
+
     def values(self, rows: Sequence[Mapping[str, Any]], schema: ibis.Schema) -> ibis.Table:
         """A small table of `rows` (a temporary table of this connection)."""
-        self._values_made += 1
-        name = f"trialdesk_values_{self._values_made}"
+        name = self._fresh_name("values")
         self.con.execute(f"CREATE TEMP TABLE {_quoted(name)} AS {values_sql(rows, schema)}")
         return self.table(name)
 
     def sql(self, expr: ir.Expr) -> str:
-        """DuckDB SQL for `expr`, its in-memory tables registered on the connection."""
-        for memtable in expr.op().find(ops.InMemoryTable):
-            if memtable.name not in self._registered:
-                self.con.register(memtable.name, memtable.data.to_pyarrow(memtable.schema))
-                self._registered.add(memtable.name)
+        """DuckDB SQL for `expr`."""
         query = compiler.to_sqlglot(expr.as_table())
         return str(query.sql(dialect="duckdb", copy=False))
 
@@ -122,12 +118,11 @@ class DuckDBEngine:
 
     def to_parquet(self, expr: ir.Table, path: Path) -> None:
         """The rows written by DuckDB itself (streamed: never held in Python or Arrow)."""
-        self.con.execute(f"COPY ({self.sql(expr)}) TO {_literal(str(path))} (FORMAT 'parquet')")
+        self.con.execute(f"COPY ({self.sql(expr)}) TO {sql_string(str(path))} (FORMAT 'parquet')")
 
     def read_parquet(self, path: Path) -> ibis.Table:
         """A Parquet file written earlier (e.g. the ranked list), as a table to query."""
-        self._files_read += 1
-        return self.view_of_parquet(f"trialdesk_file_{self._files_read}", str(path))
+        return self.view_of_parquet(self._fresh_name("file"), str(path))
 
     def close(self) -> None:
         self.con.close()

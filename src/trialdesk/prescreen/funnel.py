@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import ibis
 import pyarrow as pa
 
-from trialdesk.prescreen.duckdb_engine import values_sql
+from trialdesk.prescreen.duckdb_engine import sql_string, values_sql
 from trialdesk.prescreen.query import MET, NOT_ASSESSABLE, NOT_MET, PrescreenQuery
 from trialdesk.prescreen.source import OmopSource
 from trialdesk.protocol import CriterionKind
@@ -99,14 +100,13 @@ def funnel_path(out: Path) -> Path:
 def write_funnel(steps: list[FunnelStep], path: Path) -> Path:
     """The funnel as Parquet or CSV (with a header), written by DuckDB (a few rows: no
     Arrow arrays are built from Python objects, which would import pandas)."""
-    import duckdb
-
     rows = [{name: getattr(step, name) for name in FUNNEL_COLUMNS} for step in steps]
     path.parent.mkdir(parents=True, exist_ok=True)
     options = "FORMAT 'parquet'" if path.suffix.lower() == ".parquet" else "FORMAT 'csv', HEADER"
-    target = "'" + str(path).replace("'", "''") + "'"
     with duckdb.connect() as con:
-        con.execute(f"COPY ({values_sql(rows, FUNNEL_SCHEMA)}) TO {target} ({options})")
+        con.execute(
+            f"COPY ({values_sql(rows, FUNNEL_SCHEMA)}) TO {sql_string(str(path))} ({options})"
+        )
     return path
 
 
